@@ -1,0 +1,1 @@
+//! rancher-api: see the crate README. (Scaffold; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! rancher-approval: see the crate README. (Scaffold; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! rancher-auth: see the crate README. (Scaffold; filled in by its issue.)

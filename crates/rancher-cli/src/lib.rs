@@ -1,0 +1,1 @@
+//! rancherctl internals. (Scaffold; filled in by its issue.)

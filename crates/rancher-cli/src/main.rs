@@ -1,0 +1,5 @@
+//! `rancherctl`: the operator's command-line tool.
+fn main() {
+    eprintln!("rancherctl: not built yet");
+    std::process::exit(1);
+}

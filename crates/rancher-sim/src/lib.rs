@@ -1,0 +1,1 @@
+//! rancher-sim: see the crate README. (Scaffold; filled in by its issue.)
