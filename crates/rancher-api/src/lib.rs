@@ -38,3 +38,17 @@ pub use spec::{find_operation, operations, OperationSpec, RancherVersion, Surfac
 
 /// What secret values are replaced with in `Debug` output.
 pub const REDACTED: &str = "<redacted>";
+
+pub mod error;
+pub use error::{ConnectFailure, Error, NormanError, Result, ServerError};
+
+#[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
+pub mod tls;
+#[cfg(feature = "client")]
+pub mod transport;
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy};
+#[cfg(feature = "client")]
+pub use secrecy::{ExposeSecret, SecretString};

@@ -20,7 +20,7 @@ pub trait Request {
 }
 
 /// A list request that can be followed page by page.
-pub trait Paginated: Request + Clone + Send + 'static
+pub trait Paginated: Request + Clone + Send + Sync + 'static
 where
     Self::Response: Page<Item = Self::Item>,
 {

@@ -1,0 +1,786 @@
+//! The client: builder, sending typed requests with retries, pagination as streams, and the generic call.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{self, Stream, TryStreamExt};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::error::{parse_server_error, ConnectFailure, Error, Result};
+use crate::request::{JsonPage, ListItem, Page, PageLink, Paginated, Request};
+use crate::spec::{find_operation, suggest_operation, Method, OperationSpec, ParamKind, RancherVersion, ResponseKind};
+use crate::transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, TransportError};
+
+/// A stream of list items that follows every page.
+pub type ItemStream<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
+
+/// When and how reads are retried. Writes (POST, PUT, PATCH) are never sent twice; a DELETE is repeated after a
+/// lost answer and a 404 then counts as done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff step (doubled each retry, with full jitter).
+    pub base_delay: Duration,
+    /// Largest backoff step.
+    pub max_delay: Duration,
+    /// Largest `Retry-After` honoured; longer requests are cut to this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy { max_retries: 0, ..Default::default() }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        cap.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    target: String,
+    token: Option<SecretString>,
+    ca_pems: Vec<Vec<u8>>,
+    system_roots: bool,
+    connect_timeout: Duration,
+    timeout: Duration,
+    retry: RetryPolicy,
+    concurrency: usize,
+    user_agent: String,
+    page_size: i64,
+    max_body: usize,
+    server_version: Option<RancherVersion>,
+    transport: Option<Arc<dyn Transport>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("target", &self.target)
+            .field("token", &self.token.as_ref().map(|_| crate::REDACTED))
+            .field("ca_certificates", &self.ca_pems.len())
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The bearer token (`token-xxxxx:<secret>`), kept secret.
+    pub fn token(mut self, token: SecretString) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Adds CA certificates (a PEM bundle; may hold several) to trust besides the system's.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pems.push(pem.into());
+        self
+    }
+
+    /// Trust only the given CA bundle, not the system's roots.
+    pub fn without_system_roots(mut self) -> Self {
+        self.system_roots = false;
+        self
+    }
+
+    /// Time allowed to connect (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Time allowed for a whole exchange (default 60 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Retry policy for reads.
+    pub fn retry_policy(mut self, p: RetryPolicy) -> Self {
+        self.retry = p;
+        self
+    }
+
+    /// Most requests in flight at once (default 16).
+    pub fn concurrency_limit(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// User agent (never Mozilla-like: Rancher would treat the client as a browser).
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = ua.into();
+        self
+    }
+
+    /// Items per page when a list request does not say (default 500).
+    pub fn page_size(mut self, n: i64) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Largest answer read, in bytes (default 64 MiB).
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_body = n;
+        self
+    }
+
+    /// The server's version, when known: operations it does not serve are refused before sending.
+    pub fn server_version(mut self, v: RancherVersion) -> Self {
+        self.server_version = Some(v);
+        self
+    }
+
+    /// Uses another transport (tests, proxies).
+    pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
+        self.transport = Some(t);
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client> {
+        let base = base_url(&self.target)?;
+        if self.user_agent.to_ascii_lowercase().contains("mozilla") {
+            return Err(Error::Config("the user agent must not look like a browser (Rancher would demand a CSRF token)".into()));
+        }
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(t) => t,
+            None => {
+                let mut extra = Vec::new();
+                for pem in &self.ca_pems {
+                    extra.extend(crate::tls::parse_ca_bundle(pem)?);
+                }
+                let tls = crate::tls::client_config(&extra, self.system_roots)?;
+                let client = reqwest::Client::builder()
+                    .use_preconfigured_tls(tls)
+                    .https_only(true)
+                    .connect_timeout(self.connect_timeout)
+                    .timeout(self.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .pool_max_idle_per_host(self.concurrency)
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| Error::Config(format!("HTTP client setup failed: {e}")))?;
+                Arc::new(ReqwestTransport::new(client, self.max_body, self.timeout))
+            }
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                base,
+                token: self.token,
+                transport,
+                retry: self.retry,
+                limit: Arc::new(Semaphore::new(self.concurrency)),
+                user_agent: HeaderValue::from_str(&self.user_agent).map_err(|_| Error::Config("the user agent has invalid characters".into()))?,
+                page_size: self.page_size,
+                max_body: self.max_body,
+                timeout: self.timeout,
+            }),
+            server_version: self.server_version,
+        })
+    }
+}
+
+fn base_url(target: &str) -> Result<Url> {
+    let t = target.trim();
+    if t.starts_with("http://") {
+        return Err(Error::Config(format!("`{t}` is plain HTTP; Rancher is only reached over HTTPS")));
+    }
+    let with_scheme = if t.starts_with("https://") { t.to_string() } else { format!("https://{t}") };
+    let url = Url::parse(&with_scheme).map_err(|e| Error::Config(format!("`{t}` is not a host name or host:port ({e})")))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::Config(format!("`{t}` has no host name")));
+    }
+    Ok(url)
+}
+
+struct Inner {
+    base: Url,
+    token: Option<SecretString>,
+    transport: Arc<dyn Transport>,
+    retry: RetryPolicy,
+    limit: Arc<Semaphore>,
+    user_agent: HeaderValue,
+    page_size: i64,
+    max_body: usize,
+    timeout: Duration,
+}
+
+/// A connection to one Rancher server. Cheap to clone; clones share the connection pool and the concurrency limit.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    server_version: Option<RancherVersion>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.as_str())
+            .field("token", &self.inner.token.as_ref().map(|_| crate::REDACTED))
+            .field("server_version", &self.server_version)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+const PATH_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b':');
+
+impl Client {
+    /// Starts a builder for `domain` (`rancher.example.com`, `host:port`, or an `https://` URL).
+    pub fn builder(domain: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            target: domain.into(),
+            token: None,
+            ca_pems: Vec::new(),
+            system_roots: true,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+            user_agent: format!("rancher-access/{}", env!("CARGO_PKG_VERSION")),
+            page_size: 500,
+            max_body: 64 << 20,
+            server_version: None,
+            transport: None,
+        }
+    }
+
+    /// The base URL (`https://<domain>`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The server version this client was told about, if any.
+    pub fn server_version(&self) -> Option<RancherVersion> {
+        self.server_version
+    }
+
+    /// A client for the same server that knows its version (shares the pool).
+    pub fn with_server_version(&self, v: RancherVersion) -> Client {
+        Client { inner: self.inner.clone(), server_version: Some(v) }
+    }
+
+    /// Sends a typed request and decodes its answer.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
+        let spec = request.spec();
+        self.check_available(spec)?;
+        let url = self.url_for(spec, &request.path_values(), &request.query_pairs())?;
+        let body = match request.body_bytes() {
+            None => None,
+            Some(Ok(b)) => Some(Bytes::from(b)),
+            Some(Err(e)) => return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("the body cannot be encoded: {e}") }),
+        };
+        let resp = self.execute(spec, spec.method, url, body).await?;
+        decode(spec, &resp)
+    }
+
+    /// Streams every item of a list, page by page (memory stays bounded by a page).
+    ///
+    /// Kubernetes lists follow `continue` while it is non-empty, even across empty pages; an expired token (410)
+    /// restarts the list once and skips what was already yielded. Norman lists follow `pagination.next` on the
+    /// same host only. A token or link seen twice stops the stream with an error instead of looping.
+    pub fn stream<R>(&self, request: R) -> ItemStream<R::Item>
+    where
+        R: Paginated,
+        R::Response: Page<Item = R::Item>,
+        R::Item: ListItem,
+    {
+        let mut request = request;
+        if request.page_size().is_none() {
+            request.set_page_size(self.inner.page_size);
+        }
+        let state = PagerState { client: self.clone(), request, next: Some(PageLink::End), first: true, seen: HashSet::new(), restarted: false, last_key: None, skip_until: None };
+        let pages = stream::try_unfold(state, |mut st| async move {
+            match st.next_page().await? {
+                Some(items) => Ok(Some((items, st))),
+                None => Ok(None),
+            }
+        });
+        Box::pin(pages.map_ok(|items: Vec<R::Item>| stream::iter(items.into_iter().map(Ok))).try_flatten())
+    }
+
+    /// Calls any operation of the endpoint list by id. Parameters are checked against the operation (unknown,
+    /// missing or mistyped ones are refused before sending) and so is the body's shape. Lists answer one page.
+    pub async fn call(&self, operation_id: &str, params: &[(&str, &str)], body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+        let req = GenericRequest::new(operation_id, params, body)?;
+        Ok(self.send(&req).await?.0)
+    }
+
+    /// Like [`Client::call`], but streams every item of a paginated operation.
+    pub fn call_stream(&self, operation_id: &str, params: &[(&str, &str)]) -> Result<ItemStream<serde_json::Value>> {
+        let req = GenericRequest::new(operation_id, params, None)?;
+        if req.spec.pagination == crate::spec::Pagination::None {
+            return Err(Error::InvalidRequest {
+                operation: operation_id.into(),
+                message: "this operation does not page; use call".into(),
+            });
+        }
+        Ok(self.stream(req))
+    }
+
+    fn check_available(&self, spec: &OperationSpec) -> Result<()> {
+        if let Some(v) = self.server_version {
+            if !spec.available_in(v) {
+                let when = match spec.removed {
+                    Some(r) if v.at_least(r.major, r.minor) => format!("was removed in Rancher {}.{}", r.major, r.minor),
+                    _ => format!("needs Rancher {}.{} or newer", spec.since.major, spec.since.minor),
+                };
+                return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("this operation {when}; the server runs {v}") });
+            }
+        }
+        Ok(())
+    }
+
+    fn url_for(&self, spec: &OperationSpec, path_values: &[&str], query: &[(&'static str, String)]) -> Result<Url> {
+        let (template, fixed_query) = match spec.path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (spec.path, None),
+        };
+        let mut path = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        let mut values = path_values.iter();
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len() - 1);
+            path.push_str(&rest[..start]);
+            let name = &rest[start + 1..end];
+            let value = values.next().copied().unwrap_or("");
+            if value.is_empty() {
+                return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("path parameter `{name}` is empty") });
+            }
+            // Principal ids are URIs (local://u-x): encode them whole; namespaced ids keep their ':'.
+            if value.contains('/') {
+                path.extend(utf8_percent_encode(value, NON_ALPHANUMERIC));
+            } else {
+                path.extend(utf8_percent_encode(value, PATH_VALUE));
+            }
+            rest = &rest[end + 1..];
+        }
+        path.push_str(rest);
+        let mut url = self.inner.base.clone();
+        url.set_path(&path);
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(fq) = fixed_query {
+                for (k, v) in url::form_urlencoded::parse(fq.as_bytes()) {
+                    pairs.append_pair(&k, &v);
+                }
+            }
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    fn headers(&self, spec: &OperationSpec, has_body: bool) -> Result<HeaderMap> {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert(USER_AGENT, self.inner.user_agent.clone());
+        if has_body {
+            let ct = spec.body.map(|b| b.content_type).unwrap_or("application/json");
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        if spec.auth == crate::spec::Auth::Bearer {
+            if let Some(token) = &self.inner.token {
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| Error::InvalidRequest {
+                    operation: spec.id.into(),
+                    // Never echo the token: say what is wrong with it only.
+                    message: "the token holds characters that cannot be sent in a header (a line break or control character?)".into(),
+                })?;
+                v.set_sensitive(true);
+                h.insert(AUTHORIZATION, v);
+            }
+        }
+        Ok(h)
+    }
+
+    async fn execute(&self, spec: &OperationSpec, method: Method, url: Url, body: Option<Bytes>) -> Result<HttpResponse> {
+        let headers = self.headers(spec, body.is_some())?;
+        let http_method = match method {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Patch => http::Method::PATCH,
+            Method::Delete => http::Method::DELETE,
+        };
+        let retry_reads = spec.is_idempotent_read();
+        let is_delete = method == Method::Delete;
+        let policy = &self.inner.retry;
+        let mut attempt: u32 = 0;
+        loop {
+            let request = HttpRequest { method: http_method.clone(), url: url.clone(), headers: headers.clone(), body: body.clone() };
+            let result = {
+                let _permit = self.inner.limit.acquire().await.map_err(|_| Error::Config("client closed".into()))?;
+                self.inner.transport.send(request).await
+            };
+            let can_retry = attempt < policy.max_retries;
+            match result {
+                Ok(resp) => {
+                    if is_delete && attempt > 0 && resp.status == 404 {
+                        tracing::debug!(operation = spec.id, "repeated DELETE answered 404: the first attempt had removed it");
+                        return Ok(HttpResponse { status: 200, headers: HeaderMap::new(), body: Bytes::from_static(ALREADY_DELETED) });
+                    }
+                    let retryable = matches!(resp.status, 429 | 500 | 502 | 503 | 504) && (retry_reads || is_delete);
+                    if retryable && can_retry {
+                        let wait = retry_after(&resp.headers).map(|d| d.min(policy.max_retry_after)).unwrap_or_else(|| policy.backoff(attempt));
+                        tracing::debug!(operation = spec.id, status = resp.status, ?wait, attempt, "retrying");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    let never_sent = matches!(&e, TransportError::Connect { failure: ConnectFailure::Closed | ConnectFailure::Other, .. });
+                    let transient = matches!(&e, TransportError::Io { .. } | TransportError::Timeout(_)) || never_sent;
+                    if transient && can_retry && (retry_reads || is_delete) {
+                        let wait = policy.backoff(attempt);
+                        tracing::debug!(operation = spec.id, error = %e, ?wait, attempt, "retrying after a transport error");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(self.transport_error(spec, e));
+                }
+            }
+        }
+    }
+
+    fn transport_error(&self, spec: &OperationSpec, e: TransportError) -> Error {
+        let host = match (self.inner.base.host_str(), self.inner.base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => format!("{h}:443"),
+            _ => String::new(),
+        };
+        match e {
+            TransportError::Connect { failure, source } => Error::Connect { operation: spec.id.into(), host, failure, source },
+            TransportError::Timeout(after) => Error::Timeout { operation: spec.id.into(), after },
+            TransportError::TooLarge(limit) => Error::TooLarge { operation: spec.id.into(), limit },
+            TransportError::Io { message, source } => Error::Transport { operation: spec.id.into(), message, source },
+        }
+    }
+
+    /// Fetches a norman `next` link (same scheme, host and port as the base only).
+    async fn fetch_link<T: DeserializeOwned>(&self, spec: &OperationSpec, link: &str) -> Result<T> {
+        let url = Url::parse(link)
+            .or_else(|_| self.inner.base.join(link))
+            .map_err(|e| Error::Pagination { operation: spec.id.into(), problem: format!("the next-page link `{link}` is not a URL ({e})") })?;
+        let base = &self.inner.base;
+        if url.scheme() != "https" || url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
+            return Err(Error::Pagination {
+                operation: spec.id.into(),
+                problem: format!(
+                    "the server's next-page link points to {}://{}, not to {}; refusing to send the token elsewhere",
+                    url.scheme(),
+                    url.host_str().unwrap_or("?"),
+                    base.host_str().unwrap_or("?")
+                ),
+            });
+        }
+        let resp = self.execute(spec, Method::Get, url, None).await?;
+        decode(spec, &resp)
+    }
+
+    /// The largest answer this client reads.
+    pub fn max_response_bytes(&self) -> usize {
+        self.inner.max_body
+    }
+
+    /// The exchange timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+}
+
+const ALREADY_DELETED: &[u8] = br#"{"kind":"Status","apiVersion":"v1","status":"Success","code":200,"message":"already deleted: an earlier attempt removed it before its answer was lost"}"#;
+
+fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn content_type(h: &HeaderMap) -> Option<String> {
+    h.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn decode<T: DeserializeOwned>(spec: &OperationSpec, resp: &HttpResponse) -> Result<T> {
+    let ct = content_type(&resp.headers);
+    if !(200..300).contains(&resp.status) {
+        return Err(Error::Api {
+            operation: spec.id.into(),
+            status: resp.status,
+            server: parse_server_error(spec.surface, ct.as_deref(), &resp.body),
+            retry_after: retry_after(&resp.headers),
+        });
+    }
+    let decode_err = |detail: String, source: Option<serde_json::Error>| Error::Decode {
+        operation: spec.id.into(),
+        status: resp.status,
+        content_type: ct.clone(),
+        detail,
+        source,
+    };
+    if spec.response == ResponseKind::Text {
+        let text = String::from_utf8_lossy(&resp.body).into_owned();
+        return serde_json::from_value(serde_json::Value::String(text)).map_err(|e| decode_err(e.to_string(), Some(e)));
+    }
+    let body: &[u8] = if resp.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &resp.body };
+    if ct.as_deref().is_some_and(|c| c.contains("html")) || body.first() == Some(&b'<') {
+        return Err(decode_err(
+            format!(
+                "expected JSON but got an HTML page (a login page or proxy in front of Rancher?): {}",
+                crate::error::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]), 120)
+            ),
+            None,
+        ));
+    }
+    match serde_json::from_slice::<T>(body) {
+        Ok(v) => {
+            // A 200 that carries an error body is still an error.
+            if body.starts_with(b"{\"type\":\"error\"") || body.starts_with(b"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\"") {
+                let server = parse_server_error(spec.surface, ct.as_deref(), body);
+                return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            if let Ok(val) = serde_json::from_slice::<serde_json::Value>(body) {
+                if val.get("type").and_then(|t| t.as_str()) == Some("error") || val.get("status").and_then(|s| s.as_str()) == Some("Failure") {
+                    let server = parse_server_error(spec.surface, ct.as_deref(), body);
+                    return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
+                }
+            }
+            let snippet = crate::error::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]), 120);
+            let what = if e.is_eof() { "the answer is truncated JSON" } else { "the answer does not have the expected shape" };
+            Err(decode_err(format!("{what} ({e}); it starts with: {snippet}"), Some(e)))
+        }
+    }
+}
+
+struct PagerState<R> {
+    client: Client,
+    request: R,
+    next: Option<PageLink>,
+    first: bool,
+    seen: HashSet<u64>,
+    restarted: bool,
+    last_key: Option<String>,
+    skip_until: Option<String>,
+}
+
+fn fingerprint(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl<R> PagerState<R>
+where
+    R: Paginated,
+    R::Response: Page<Item = R::Item>,
+    R::Item: ListItem,
+{
+    async fn next_page(&mut self) -> Result<Option<Vec<R::Item>>> {
+        let spec = self.request.spec();
+        loop {
+            let link = match self.next.take() {
+                None => return Ok(None),
+                Some(l) => l,
+            };
+            let response = match &link {
+                PageLink::End if self.first => {
+                    self.first = false;
+                    self.client.send(&self.request).await
+                }
+                PageLink::End => return Ok(None),
+                PageLink::Continue(token) => {
+                    self.request.set_continue(Some(token.clone()));
+                    self.client.send(&self.request).await
+                }
+                PageLink::Next(url) => self.client.fetch_link::<R::Response>(spec, url).await,
+            };
+            let page = match response {
+                Ok(p) => p,
+                Err(e) if e.status() == Some(410) && matches!(link, PageLink::Continue(_)) => {
+                    if self.restarted {
+                        return Err(Error::Pagination {
+                            operation: spec.id.into(),
+                            problem: "the continue token expired twice (410 Gone); the list changes faster than it can be read: retry, or use a larger page size".into(),
+                        });
+                    }
+                    tracing::info!(operation = spec.id, "continue token expired (410); restarting the list once");
+                    self.restarted = true;
+                    self.skip_until = self.last_key.clone();
+                    self.seen.clear();
+                    self.request.set_continue(None);
+                    self.first = true;
+                    self.next = Some(PageLink::End);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let (mut items, next) = page.into_parts();
+            match &next {
+                PageLink::Continue(t) | PageLink::Next(t) => {
+                    if !self.seen.insert(fingerprint(t)) {
+                        return Err(Error::Pagination {
+                            operation: spec.id.into(),
+                            problem: "the server sent the same page link twice; stopping instead of looping forever".into(),
+                        });
+                    }
+                }
+                PageLink::End => {}
+            }
+            self.next = Some(next);
+            if let Some(after) = &self.skip_until {
+                let after = after.clone();
+                items.retain(|i| i.list_key().is_none_or(|k| k > after));
+                if !items.is_empty() {
+                    self.skip_until = None;
+                }
+            }
+            if let Some(k) = items.last().and_then(ListItem::list_key) {
+                self.last_key = Some(k);
+            }
+            return Ok(Some(items));
+        }
+    }
+}
+
+/// The request behind [`Client::call`]: an operation id with string parameters and a JSON body.
+#[derive(Debug, Clone)]
+pub struct GenericRequest {
+    spec: &'static OperationSpec,
+    path: Vec<String>,
+    query: Vec<(&'static str, String)>,
+    body: Option<serde_json::Value>,
+}
+
+impl GenericRequest {
+    /// Checks the id, the parameters and the body against the endpoint list.
+    pub fn new(operation_id: &str, params: &[(&str, &str)], body: Option<serde_json::Value>) -> Result<Self> {
+        let spec = find_operation(operation_id)
+            .ok_or_else(|| Error::UnknownOperation { id: operation_id.into(), suggestion: suggest_operation(operation_id) })?;
+        let invalid = |message: String| Error::InvalidRequest { operation: spec.id.into(), message };
+        let mut path = Vec::new();
+        for p in spec.path_params {
+            let v = params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| *v);
+            match v {
+                Some(v) if !v.is_empty() => path.push(v.to_string()),
+                _ => return Err(invalid(format!("missing path parameter `{}` ({})", p.name, p.doc))),
+            }
+        }
+        let mut query = Vec::new();
+        for (k, v) in params {
+            if spec.path_params.iter().any(|p| p.name == *k) {
+                continue;
+            }
+            let Some(p) = spec.query_param(k) else {
+                let known: Vec<&str> = spec.path_params.iter().chain(spec.query_params).map(|p| p.name).collect();
+                return Err(invalid(format!(
+                    "unknown parameter `{k}`; this operation takes {}",
+                    if known.is_empty() { "no parameters".to_string() } else { known.join(", ") }
+                )));
+            };
+            match p.kind {
+                ParamKind::Int if v.parse::<i64>().is_err() => return Err(invalid(format!("parameter `{k}` must be a whole number, not `{v}`"))),
+                ParamKind::Bool if !matches!(*v, "true" | "false") => return Err(invalid(format!("parameter `{k}` must be true or false, not `{v}`"))),
+                _ => {}
+            }
+            query.push((p.name, v.to_string()));
+        }
+        match (&spec.body, &body) {
+            (None, Some(_)) => return Err(invalid("this operation takes no body".into())),
+            (Some(b), None) if b.required => return Err(invalid(format!("a body of type {} is required", b.type_name))),
+            (Some(b), Some(v)) => {
+                if !v.is_object() && b.type_name != "any" {
+                    return Err(invalid(format!("the body must be a JSON object of type {}", b.type_name)));
+                }
+                crate::check_body_shape(b.type_name, v).map_err(|e| invalid(format!("the body does not fit type {}: {e}", b.type_name)))?;
+                if spec.method == Method::Post {
+                    let missing: Vec<&str> = crate::required_fields(b.type_name).iter().copied().filter(|f| v.get(f).is_none_or(|x| x.is_null())).collect();
+                    if !missing.is_empty() {
+                        return Err(invalid(format!("the body lacks required field(s): {}", missing.join(", "))));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(GenericRequest { spec, path, query, body })
+    }
+
+    /// The operation.
+    pub fn spec(&self) -> &'static OperationSpec {
+        self.spec
+    }
+}
+
+impl Request for GenericRequest {
+    type Response = JsonPage;
+    fn spec(&self) -> &'static OperationSpec {
+        self.spec
+    }
+    fn path_values(&self) -> Vec<&str> {
+        self.path.iter().map(String::as_str).collect()
+    }
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        self.query.clone()
+    }
+    fn body_bytes(&self) -> Option<std::result::Result<Vec<u8>, serde_json::Error>> {
+        self.body.as_ref().map(serde_json::to_vec)
+    }
+}
+
+impl Paginated for GenericRequest {
+    type Item = serde_json::Value;
+    fn set_continue(&mut self, token: Option<String>) {
+        self.query.retain(|(k, _)| *k != "continue");
+        if let Some(t) = token {
+            if self.spec.query_param("continue").is_some() {
+                self.query.push(("continue", t));
+            }
+        }
+    }
+    fn set_page_size(&mut self, size: i64) {
+        if self.spec.query_param("limit").is_some() && !self.query.iter().any(|(k, _)| *k == "limit") {
+            self.query.push(("limit", size.to_string()));
+        }
+    }
+    fn page_size(&self) -> Option<i64> {
+        self.query.iter().find(|(k, _)| *k == "limit").and_then(|(_, v)| v.parse().ok())
+    }
+}
