@@ -1,1 +1,75 @@
-//! rancher-approval: see the crate README. (Scaffold; filled in by its issue.)
+//! Approval policies, durable approval requests with exactly-once execution, and a hash-chained audit log.
+//!
+//! Some workflows may only run after someone says yes. This crate decides who may say yes ([`Policy`],
+//! [`evaluate()`]), records every request and decision durably ([`Store`], [`SqliteStore`]), guarantees an
+//! approved request is executed once ([`Store::claim_execution`]), and keeps an append-only, hash-chained audit
+//! log ([`AuditEntry`], [`Store::verify_audit`]). It has no HTTP: facts that live on the Rancher server (who the
+//! admins are, group memberships) are resolved by the caller through an [`ApproverDirectory`] and passed in.
+//!
+//! ```no_run
+//! use chrono::Utc;
+//! use rancher_approval::{
+//!     Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestState, SqliteStore, Store,
+//! };
+//!
+//! fn main() -> rancher_approval::Result<()> {
+//!     let store = SqliteStore::open("approvals.db")?;
+//!     let alice = Principal::new("u-alice").with_username("alice");
+//!     let bob = Principal::new("u-bob").with_username("bob");
+//!
+//!     // Alice installs a workflow that needs her approval; Bob asks to run it.
+//!     let installation = store.install("create-global-role-binding", &alice, Policy::installer(), Utc::now())?;
+//!     let request = store.create_request(
+//!         NewRequest::for_installation(&installation, bob.clone())
+//!             .inputs(serde_json::json!({"user": "u-carol", "role": "admin"}), ["token"])
+//!             .targets(["u-carol"])
+//!             .reason("on-call rotation"),
+//!         Utc::now(),
+//!     )?;
+//!     assert_eq!(request.state, RequestState::Pending);
+//!
+//!     // Alice approves (the caller resolved the eligibility facts; the installer policy needs none here).
+//!     let decided = store.decide(
+//!         &request.id,
+//!         &alice,
+//!         Decision::approve().because("looks right"),
+//!         &EligibilityContext::default(),
+//!         Utc::now(),
+//!     )?;
+//!     assert_eq!(decided.request.state, RequestState::Approved);
+//!
+//!     // Exactly one executor wins the claim, runs the workflow, and records the outcome.
+//!     let claim = store.claim_execution(&request.id, "rancherctl@host-1", Utc::now())?;
+//!     store.record_outcome(&claim, Outcome::succeeded(serde_json::json!({"binding": "grb-x1"})), Utc::now())?;
+//!
+//!     println!("{} audit entries verified", store.verify_audit()?);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Modules: [`policy`] (the data), [`evaluate`] (pure evaluation and eligibility), [`request`] (requests and
+//! decisions), [`store`] (the trait and both stores), [`audit`] (the chain and its verification).
+
+pub mod audit;
+mod error;
+pub mod evaluate;
+pub mod policy;
+mod principal;
+pub mod request;
+pub mod store;
+
+pub use audit::{verify as verify_audit_chain, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
+pub use error::{DirectoryError, Error, Ineligibility, Result};
+pub use evaluate::{
+    check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext, RequestFacts, Verdict,
+};
+pub use policy::{ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
+pub use principal::Principal;
+pub use request::{
+    redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest, Outcome, OutcomeStatus,
+    Reconciliation, RequestId, RequestState, Vote, REDACTED,
+};
+pub use store::{
+    DecideOutcome, ExecutionClaim, Installation, MemoryStore, RequestFilter, SqliteOptions, SqliteStore, Store,
+    Synchronous, SCHEMA_VERSION, SYSTEM_ACTOR,
+};

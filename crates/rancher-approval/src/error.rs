@@ -1,0 +1,230 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::request::RequestState;
+
+/// Result alias used throughout this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors a caller of a boxed [`crate::ApproverDirectory`] may return.
+pub type DirectoryError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a principal may not decide on a request (carried by [`Error::NotEligible`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Ineligibility {
+    /// The reviewer is the requester and the policy does not allow self-approval.
+    SelfApproval,
+    /// The reviewer is a target of the request (e.g. the user being granted admin).
+    TargetOfRequest,
+    /// The reviewer is not among the approvers the policy names.
+    NotAnApprover {
+        /// Who may decide instead, in words.
+        expected: String,
+    },
+}
+
+impl std::fmt::Display for Ineligibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SelfApproval => f.write_str(
+                "self-approval is not allowed: you requested it, so another approver must decide",
+            ),
+            Self::TargetOfRequest => f.write_str(
+                "you are a target of this request, so another approver must decide",
+            ),
+            Self::NotAnApprover { expected } => {
+                write!(f, "you are not in the approver list (expected {expected})")
+            }
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate. Each message names the cause and, where there is one, the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No request with this id.
+    #[error("approval request {id} does not exist; list them with `rancherctl approvals list`")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// A request id that is not of the form `req-` followed by 26 base32 characters.
+    #[error("`{input}` is not an approval request id (expected `req-` followed by 26 letters and digits); list them with `rancherctl approvals list`")]
+    InvalidRequestId {
+        /// The text given.
+        input: String,
+    },
+    /// The workflow has no installation record.
+    #[error("workflow {workflow_id} is not installed; install it with `rancherctl workflows install {workflow_id}`")]
+    NotInstalled {
+        /// The workflow id.
+        workflow_id: String,
+    },
+    /// The workflow is installed already.
+    #[error("workflow {workflow_id} is already installed; change its policy with `rancherctl workflows set-policy {workflow_id}`")]
+    AlreadyInstalled {
+        /// The workflow id.
+        workflow_id: String,
+    },
+    /// The principal may not decide on this request.
+    #[error("{principal} may not decide on approval request {id}: {reason}")]
+    NotEligible {
+        /// The request id.
+        id: String,
+        /// The principal id that tried.
+        principal: String,
+        /// Why not.
+        reason: Ineligibility,
+    },
+    /// The request is no longer waiting for decisions.
+    #[error("approval request {id} is {state}, no longer pending; no decision can change it")]
+    NotPending {
+        /// The request id.
+        id: String,
+        /// Its current state.
+        state: RequestState,
+    },
+    /// The request expired before this decision arrived (the expiry is now recorded).
+    #[error("approval request {id} expired at {expired_at}; submit the workflow again for a new request")]
+    Expired {
+        /// The request id.
+        id: String,
+        /// When it expired.
+        expired_at: DateTime<Utc>,
+    },
+    /// The policy requires a reason and none was given.
+    #[error("the approval policy requires a reason from the {from}; pass one with `--reason`")]
+    ReasonRequired {
+        /// `requester` or `reviewer`.
+        from: &'static str,
+    },
+    /// Somebody else claimed the execution already.
+    #[error("approval request {id} was already claimed for execution by {executor} at {claimed_at}; it runs only once")]
+    AlreadyClaimed {
+        /// The request id.
+        id: String,
+        /// The label of the executor that holds the claim.
+        executor: String,
+        /// When it was claimed.
+        claimed_at: DateTime<Utc>,
+    },
+    /// The request is not approved (yet, or at all), so it cannot be executed.
+    #[error("approval request {id} is {state}, not approved; it cannot be executed")]
+    NotApproved {
+        /// The request id.
+        id: String,
+        /// Its current state.
+        state: RequestState,
+    },
+    /// An outcome was recorded with a claim that does not hold the request (anymore).
+    #[error("the execution claim on approval request {id} is not current (the request is {state}); the outcome was not recorded")]
+    StaleClaim {
+        /// The request id.
+        id: String,
+        /// Its current state.
+        state: RequestState,
+    },
+    /// Only a request stuck in `executing` can be reconciled.
+    #[error("approval request {id} is {state}, not executing; there is nothing to reconcile")]
+    NotInDoubt {
+        /// The request id.
+        id: String,
+        /// Its current state.
+        state: RequestState,
+    },
+    /// The policy is not well formed.
+    #[error("invalid approval policy: {reason}")]
+    InvalidPolicy {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The audit chain does not verify.
+    #[error("audit log entry {seq} fails verification: {problem}; the log was edited, reordered or truncated")]
+    AuditBroken {
+        /// First bad sequence number.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The approver directory (the caller's resolver) failed.
+    #[error("could not resolve approvers")]
+    Directory {
+        /// The resolver's error.
+        #[source]
+        source: DirectoryError,
+    },
+    /// The file is not an SQLite database (or not ours).
+    #[error("{} is not an approval store database; point to the right file or move this one away", path.display())]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// The file was written by a newer version of this crate.
+    #[error("{} has approval store schema version {found}, newer than the {supported} this build understands; upgrade rancherctl", path.display())]
+    SchemaTooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest version we read.
+        supported: i64,
+    },
+    /// A stored record could not be read back.
+    #[error("a stored {what} could not be decoded; the store file may be damaged")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// The decoding error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The database failed.
+    #[error("the approval store database failed")]
+    Storage {
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(source: rusqlite::Error) -> Self {
+        Self::Storage { source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_cause_and_fix() {
+        let e = Error::NotFound { id: "req-x".into() };
+        assert_eq!(
+            e.to_string(),
+            "approval request req-x does not exist; list them with `rancherctl approvals list`"
+        );
+        let e = Error::NotEligible {
+            id: "req-x".into(),
+            principal: "u-1".into(),
+            reason: Ineligibility::SelfApproval,
+        };
+        assert!(e.to_string().contains("self-approval is not allowed"), "{e}");
+    }
+
+    #[test]
+    fn storage_keeps_source() {
+        use std::error::Error as _;
+        let e = Error::from(rusqlite::Error::InvalidQuery);
+        assert!(e.source().is_some());
+        assert_eq!(e.to_string(), "the approval store database failed");
+    }
+}

@@ -1,0 +1,563 @@
+//! Approval requests: what was asked, under which policy, who decided what, and how execution went.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::evaluate::{EligibilityContext, RequestFacts};
+use crate::policy::Policy;
+use crate::principal::Principal;
+use crate::store::Installation;
+
+/// What secret inputs are replaced with before a request is stored.
+pub const REDACTED: &str = "***";
+
+/// Lower-case Crockford base32: no i, l, o, u, so ids are easy to read aloud and type.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A request id: `req-` followed by a UUIDv7 in 26 lower-case Crockford base32 characters.
+///
+/// Ids are unique, sort by creation time (as text too), and avoid easily confused letters. Parsing accepts upper
+/// case and maps `i`/`l` to `1` and `o` to `0`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A fresh id from the current time (UUIDv7).
+    pub fn generate() -> Self {
+        Self::from_uuid(uuid::Uuid::now_v7())
+    }
+
+    /// The id for a given UUID.
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        let mut n = uuid.as_u128();
+        let mut out = [0u8; 26];
+        for slot in out.iter_mut().rev() {
+            *slot = ALPHABET[(n & 31) as usize];
+            n >>= 5;
+        }
+        Self(format!("req-{}", std::str::from_utf8(&out).expect("ascii")))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = || Error::InvalidRequestId { input: s.to_owned() };
+        let trimmed = s.trim();
+        let body = trimmed
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("req-"))
+            .map(|_| &trimmed[4..])
+            .ok_or_else(invalid)?;
+        if body.len() != 26 {
+            return Err(invalid());
+        }
+        let mut normal = String::with_capacity(30);
+        normal.push_str("req-");
+        for c in body.chars() {
+            let c = match c.to_ascii_lowercase() {
+                'i' | 'l' => '1',
+                'o' => '0',
+                c => c,
+            };
+            if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
+                return Err(invalid());
+            }
+            normal.push(c);
+        }
+        // 26 characters hold 130 bits; the top character may only use the low 3 bits.
+        if !normal.as_bytes()[4].is_ascii_digit() || normal.as_bytes()[4] > b'7' {
+            return Err(invalid());
+        }
+        Ok(Self(normal))
+    }
+}
+
+impl TryFrom<String> for RequestId {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<RequestId> for String {
+    fn from(id: RequestId) -> Self {
+        id.0
+    }
+}
+
+/// Where a request is in its lifecycle.
+///
+/// `pending -> approved -> executing -> succeeded | failed`; `pending -> denied | expired | cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for decisions.
+    Pending,
+    /// Approved, waiting to be claimed for execution.
+    Approved,
+    /// Claimed by an executor; the outcome is not recorded yet.
+    Executing,
+    /// Executed successfully.
+    Succeeded,
+    /// Executed and failed.
+    Failed,
+    /// Denied by an eligible reviewer.
+    Denied,
+    /// Not decided in time.
+    Expired,
+    /// Withdrawn before a decision.
+    Cancelled,
+}
+
+impl RequestState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [RequestState; 8] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Executing,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Denied,
+        Self::Expired,
+        Self::Cancelled,
+    ];
+
+    /// The state's name as stored and shown (`pending`, `approved`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Executing => "executing",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether nothing can change the request any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Denied | Self::Expired | Self::Cancelled)
+    }
+}
+
+impl std::fmt::Display for RequestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RequestState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown request state `{s}`"))
+    }
+}
+
+/// A reviewer's vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Vote {
+    /// Yes.
+    Approve,
+    /// No: a single deny by an eligible reviewer denies the request.
+    Deny,
+}
+
+impl std::fmt::Display for Vote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Approve => "approve",
+            Self::Deny => "deny",
+        })
+    }
+}
+
+/// A decision as submitted by a reviewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Approve or deny.
+    pub vote: Vote,
+    /// Why (required when the policy says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Decision {
+    /// An approval without a reason.
+    pub fn approve() -> Self {
+        Self { vote: Vote::Approve, reason: None }
+    }
+
+    /// A denial without a reason.
+    pub fn deny() -> Self {
+        Self { vote: Vote::Deny, reason: None }
+    }
+
+    /// Adds a reason.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// A recorded decision, with the facts it was judged on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Who decided (with their group memberships at the time).
+    pub principal: Principal,
+    /// Approve or deny.
+    pub vote: Vote,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+    /// The eligibility facts the caller resolved for this decision (e.g. the fallback approvers at the time).
+    #[serde(default)]
+    pub context: EligibilityContext,
+}
+
+/// Whether an execution succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// It worked.
+    Succeeded,
+    /// It did not.
+    Failed,
+}
+
+/// The result of executing an approved request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Succeeded or failed.
+    pub status: OutcomeStatus,
+    /// Anything the executor wants kept (output, error message); must not contain secrets.
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl Outcome {
+    /// A success with some detail.
+    pub fn succeeded(detail: serde_json::Value) -> Self {
+        Self { status: OutcomeStatus::Succeeded, detail }
+    }
+
+    /// A failure with some detail.
+    pub fn failed(detail: serde_json::Value) -> Self {
+        Self { status: OutcomeStatus::Failed, detail }
+    }
+
+    pub(crate) fn state(&self) -> RequestState {
+        match self.status {
+            OutcomeStatus::Succeeded => RequestState::Succeeded,
+            OutcomeStatus::Failed => RequestState::Failed,
+        }
+    }
+}
+
+/// Execution bookkeeping of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Identifies the claim; only the holder may record the outcome.
+    pub claim_id: String,
+    /// The executor's label (host, process, task).
+    pub executor: String,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
+    /// When the outcome was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Set when the outcome was reconciled after the executor was lost: the note and who recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<Reconciliation>,
+}
+
+/// How an in-doubt execution was settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// Who settled it.
+    pub by: String,
+    /// What they found, e.g. "binding exists on the server".
+    pub note: String,
+}
+
+/// How a request was closed without execution (cancelled), when it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closure {
+    /// Who closed it (`system` for expiry).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A durable approval request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// Its id.
+    pub id: RequestId,
+    /// The workflow to run.
+    pub workflow_id: String,
+    /// The workflow inputs, with secret values replaced by [`REDACTED`].
+    pub inputs: serde_json::Value,
+    /// Who asked.
+    pub requester: Principal,
+    /// The workflow's installer when the request was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<Principal>,
+    /// Principal ids the request acts on (e.g. the user being granted a role).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// The requester's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The policy in force when the request was made (a later policy change does not alter it).
+    pub policy: Policy,
+    /// [`Policy::hash`] of `policy`.
+    pub policy_hash: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it expires if still pending.
+    pub expires_at: DateTime<Utc>,
+    /// Where it is in the lifecycle.
+    pub state: RequestState,
+    /// Every decision, in order.
+    #[serde(default)]
+    pub decisions: Vec<DecisionRecord>,
+    /// Execution bookkeeping, once claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionRecord>,
+    /// Cancellation or expiry, if that is how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closure>,
+}
+
+impl ApprovalRequest {
+    /// The facts [`crate::evaluate()`] needs about this request.
+    pub fn facts(&self) -> RequestFacts {
+        RequestFacts {
+            requester: self.requester.id.clone(),
+            installer: self.installer.as_ref().map(|p| p.id.clone()),
+            targets: self.targets.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// Evaluates the stored decisions under the stored policy at `now`.
+    pub fn evaluate(&self, now: DateTime<Utc>) -> crate::Verdict {
+        crate::evaluate(&self.policy, &self.facts(), &self.decisions, now)
+    }
+}
+
+/// What a caller submits to open a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRequest {
+    /// The workflow to run.
+    pub workflow_id: String,
+    /// The inputs (secret ones are redacted before storage).
+    pub inputs: serde_json::Value,
+    /// Keys of `inputs` whose values are secret; redacted at any depth.
+    pub secret_inputs: Vec<String>,
+    /// Who asks.
+    pub requester: Principal,
+    /// The installer, if the workflow is installed.
+    pub installer: Option<Principal>,
+    /// Principal ids the request acts on.
+    pub targets: Vec<String>,
+    /// The requester's reason.
+    pub reason: Option<String>,
+    /// The policy in force.
+    pub policy: Policy,
+}
+
+impl NewRequest {
+    /// A request for `workflow_id` by `requester` under `policy`, with no inputs.
+    pub fn new(workflow_id: impl Into<String>, requester: Principal, policy: Policy) -> Self {
+        Self {
+            workflow_id: workflow_id.into(),
+            inputs: serde_json::Value::Object(Default::default()),
+            secret_inputs: Vec::new(),
+            requester,
+            installer: None,
+            targets: Vec::new(),
+            reason: None,
+            policy,
+        }
+    }
+
+    /// A request for an installed workflow: its policy and installer are taken from the installation.
+    pub fn for_installation(installation: &Installation, requester: Principal) -> Self {
+        let mut new = Self::new(installation.workflow_id.clone(), requester, installation.policy.clone());
+        new.installer = Some(installation.installer.clone());
+        new
+    }
+
+    /// Sets the inputs and names the secret ones.
+    pub fn inputs<I, S>(mut self, inputs: serde_json::Value, secret_keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.inputs = inputs;
+        self.secret_inputs = secret_keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the installer.
+    pub fn installer(mut self, installer: Principal) -> Self {
+        self.installer = Some(installer);
+        self
+    }
+
+    /// Sets the principal ids the request acts on.
+    pub fn targets<I, S>(mut self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.targets = targets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the requester's reason.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Replaces the value of every object key named in `secret_keys`, at any depth, with [`REDACTED`].
+pub fn redact(value: &serde_json::Value, secret_keys: &[String]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if secret_keys.iter().any(|s| s == k) {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redact(v, secret_keys)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, secret_keys)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether an optional reason is missing or blank.
+pub(crate) fn blank(reason: &Option<String>) -> bool {
+    reason.as_deref().is_none_or(|r| r.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_compact_sortable_and_parse_back() {
+        let a = RequestId::generate();
+        let b = RequestId::generate();
+        assert_eq!(a.as_str().len(), 30);
+        assert!(a.as_str().starts_with("req-"));
+        assert!(a < b, "{a} then {b}");
+        assert!(a.as_str() < b.as_str());
+        assert_eq!(a.as_str().parse::<RequestId>().unwrap(), a);
+        assert_eq!(a.as_str().to_uppercase().replace("REQ-", "req-").parse::<RequestId>().unwrap(), a);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<RequestId>(&json).unwrap(), a);
+    }
+
+    #[test]
+    fn id_encoding_is_fixed() {
+        assert_eq!(RequestId::from_uuid(uuid::Uuid::nil()).as_str(), "req-00000000000000000000000000");
+        assert_eq!(RequestId::from_uuid(uuid::Uuid::max()).as_str(), "req-7zzzzzzzzzzzzzzzzzzzzzzzzz");
+        let id: RequestId = "req-7ZZZZZZZZZZZZZZZZZZZZZZZZL".parse().unwrap();
+        assert_eq!(id.as_str(), "req-7zzzzzzzzzzzzzzzzzzzzzzzz1");
+    }
+
+    #[test]
+    fn bad_ids_are_refused() {
+        for bad in [
+            "",
+            "req-",
+            "abc-00000000000000000000000000",
+            "req-0000000000000000000000000",
+            "req-000000000000000000000000000",
+            "req-8zzzzzzzzzzzzzzzzzzzzzzzzz",
+            "req-0000000000000000000000000u",
+            "req-0000000000000000000000000é",
+        ] {
+            let err = bad.parse::<RequestId>().unwrap_err();
+            assert!(matches!(err, Error::InvalidRequestId { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in RequestState::ALL {
+            assert_eq!(s.as_str().parse::<RequestState>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        assert!(RequestState::Expired.is_final());
+        assert!(!RequestState::Executing.is_final());
+    }
+
+    #[test]
+    fn redaction_reaches_every_depth() {
+        let inputs = json!({
+            "user": "alice",
+            "password": "hunter2",
+            "nested": {"token": "t", "keep": 1},
+            "list": [{"password": "p"}]
+        });
+        let out = redact(&inputs, &["password".into(), "token".into()]);
+        assert_eq!(
+            out,
+            json!({
+                "user": "alice",
+                "password": "***",
+                "nested": {"token": "***", "keep": 1},
+                "list": [{"password": "***"}]
+            })
+        );
+        assert!(!out.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn blank_reasons() {
+        assert!(blank(&None));
+        assert!(blank(&Some("  ".into())));
+        assert!(!blank(&Some("ticket 42".into())));
+    }
+}

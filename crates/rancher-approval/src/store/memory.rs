@@ -1,0 +1,96 @@
+//! An in-memory [`Store`](super::Store) for tests: same behaviour as SQLite, nothing durable.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{store_via_ops, Installation, Tx};
+use crate::audit::{AuditEntry, AuditHead};
+use crate::error::Result;
+use crate::request::{ApprovalRequest, RequestId, RequestState};
+
+/// A [`Store`](super::Store) kept in memory. Operations are serialised by a mutex and roll back on error.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Inner {
+    requests: BTreeMap<RequestId, ApprovalRequest>,
+    installations: BTreeMap<String, Installation>,
+    audit: Vec<AuditEntry>,
+    head: AuditHead,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // `write` only ever replaces the state with a completed copy, so even a lock poisoned by a panic inside
+        // an operation guards consistent data.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on a copy and keeps the copy only if `f` succeeds: all or nothing, like a transaction.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock();
+        let mut work = guard.clone();
+        let result = f(&mut work);
+        if result.is_ok() {
+            *guard = work;
+        }
+        result
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock();
+        f(&mut *guard)
+    }
+}
+
+impl Tx for Inner {
+    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
+        Ok(self.requests.get(id).cloned())
+    }
+
+    fn save_request(&mut self, request: &ApprovalRequest) -> Result<()> {
+        self.requests.insert(request.id.clone(), request.clone());
+        Ok(())
+    }
+
+    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
+        Ok(self.requests.values().filter(|r| states.is_empty() || states.contains(&r.state)).cloned().collect())
+    }
+
+    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
+        Ok(self.installations.get(workflow_id).cloned())
+    }
+
+    fn save_installation(&mut self, installation: &Installation) -> Result<()> {
+        self.installations.insert(installation.workflow_id.clone(), installation.clone());
+        Ok(())
+    }
+
+    fn installations(&mut self) -> Result<Vec<Installation>> {
+        Ok(self.installations.values().cloned().collect())
+    }
+
+    fn audit_head(&mut self) -> Result<AuditHead> {
+        Ok(self.head.clone())
+    }
+
+    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
+        Ok(self.audit.clone())
+    }
+
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        self.audit.push(entry.clone());
+        self.head = entry.head();
+        Ok(())
+    }
+}
+
+store_via_ops!(MemoryStore);

@@ -1,0 +1,314 @@
+//! Durable storage of requests, decisions, executions, installations and the audit log.
+//!
+//! [`Store`] is the interface; [`SqliteStore`] is the embedded default (one file) and [`MemoryStore`] serves
+//! tests. Both run the same transition logic (this module's private `ops`), each operation as one transaction
+//! that writes the state change and its audit entry together.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditEntry, AuditHead};
+use crate::error::Result;
+use crate::evaluate::EligibilityContext;
+use crate::policy::Policy;
+use crate::principal::Principal;
+use crate::request::{ApprovalRequest, Decision, NewRequest, Outcome, RequestId, RequestState};
+
+mod memory;
+mod ops;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use ops::SYSTEM_ACTOR;
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, SCHEMA_VERSION};
+
+/// A workflow's installation: who installed it and the approval policy it runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    /// The workflow id (e.g. `create-global-role-binding`).
+    pub workflow_id: String,
+    /// Who installed it; the `installer` policy asks this principal.
+    pub installer: Principal,
+    /// The policy new requests get.
+    pub policy: Policy,
+    /// When it was installed.
+    pub installed_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which requests [`Store::list_requests`] returns. The default returns all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only requests in one of these states (empty: any state).
+    pub states: Vec<RequestState>,
+    /// Only requests for this workflow.
+    pub workflow_id: Option<String>,
+    /// Only requests by this user id.
+    pub requester: Option<String>,
+}
+
+impl RequestFilter {
+    /// Every request.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only requests in `state` (may be called again to add states).
+    pub fn state(mut self, state: RequestState) -> Self {
+        self.states.push(state);
+        self
+    }
+
+    /// Only requests for `workflow_id`.
+    pub fn workflow(mut self, workflow_id: impl Into<String>) -> Self {
+        self.workflow_id = Some(workflow_id.into());
+        self
+    }
+
+    /// Only requests by user id `requester`.
+    pub fn requester(mut self, requester: impl Into<String>) -> Self {
+        self.requester = Some(requester.into());
+        self
+    }
+
+    fn matches(&self, r: &ApprovalRequest) -> bool {
+        (self.states.is_empty() || self.states.contains(&r.state))
+            && self.workflow_id.as_ref().is_none_or(|w| *w == r.workflow_id)
+            && self.requester.as_ref().is_none_or(|u| *u == r.requester.id)
+    }
+}
+
+/// Proof that the caller, and nobody else, may execute a request; hand it back to [`Store::record_outcome`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionClaim {
+    /// The claimed request.
+    pub request_id: RequestId,
+    /// Unique id of this claim.
+    pub claim_id: String,
+    /// The executor label given when claiming.
+    pub executor: String,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// What [`Store::decide`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecideOutcome {
+    /// The request after the decision (its `state` is the new state).
+    pub request: ApprovalRequest,
+    /// `false` when the same principal had already cast the same vote: nothing new was recorded.
+    pub recorded: bool,
+}
+
+/// Durable storage for approvals. Synchronous and shareable across threads; async callers use `spawn_blocking`.
+///
+/// Every method that changes something writes the change and its audit entry in one transaction: either both
+/// are stored or neither. `now` is passed in everywhere so callers and tests control time.
+pub trait Store: Send + Sync {
+    /// Opens a request under `new.policy` (validated first). Secret inputs are redacted before storage. A `none`
+    /// policy makes the request `approved` at once; otherwise it is `pending` until decided or expired.
+    fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest>;
+
+    /// One request, or [`crate::Error::NotFound`].
+    fn get_request(&self, id: &RequestId) -> Result<ApprovalRequest>;
+
+    /// Requests matching `filter`, oldest first.
+    fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>>;
+
+    /// Records `reviewer`'s decision, judged with the facts in `context` (see [`crate::resolve_reviewer`]), and
+    /// moves the request to its new state.
+    ///
+    /// Refused with [`crate::Error::NotEligible`] (self-approval, target, not an approver),
+    /// [`crate::Error::NotPending`], [`crate::Error::ReasonRequired`], or [`crate::Error::Expired`] (after recording
+    /// the expiry) when the request is past its expiry. Votes are idempotent per principal: approving twice records
+    /// one vote (`recorded: false` the second time). An approver who changes their mind may still deny while the
+    /// request is pending; that is recorded as a new decision and denies the request.
+    fn decide(
+        &self,
+        id: &RequestId,
+        reviewer: &Principal,
+        decision: Decision,
+        context: &EligibilityContext,
+        now: DateTime<Utc>,
+    ) -> Result<DecideOutcome>;
+
+    /// Cancels a pending request. Who may cancel (the requester, an admin) is the caller's decision; `by` is recorded.
+    fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>)
+        -> Result<ApprovalRequest>;
+
+    /// Marks every pending request whose expiry is at or before `now` as expired; returns their ids.
+    fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>>;
+
+    /// Atomically moves an approved request to `executing` and returns the claim. Of any number of concurrent
+    /// callers (threads or processes sharing the file) exactly one succeeds; the others get
+    /// [`crate::Error::AlreadyClaimed`]. A request that is not approved gives [`crate::Error::NotApproved`].
+    fn claim_execution(&self, id: &RequestId, executor: &str, now: DateTime<Utc>) -> Result<ExecutionClaim>;
+
+    /// Records how the claimed execution went (`executing -> succeeded | failed`). Only the current claim may.
+    fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>) -> Result<ApprovalRequest>;
+
+    /// Requests stuck in `executing` (e.g. the executor crashed), for the caller to check against the server.
+    fn in_doubt(&self) -> Result<Vec<ApprovalRequest>>;
+
+    /// Settles an in-doubt execution with what the caller found, audited as `reconciled`.
+    fn resolve_in_doubt(
+        &self,
+        id: &RequestId,
+        outcome: Outcome,
+        note: &str,
+        by: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest>;
+
+    /// Records that `installer` installed `workflow_id` with `policy` (validated first).
+    fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>)
+        -> Result<Installation>;
+
+    /// The installation of `workflow_id`, if installed.
+    fn get_installation(&self, workflow_id: &str) -> Result<Option<Installation>>;
+
+    /// Every installation, by workflow id.
+    fn list_installations(&self) -> Result<Vec<Installation>>;
+
+    /// Changes the policy of an installed workflow; the audit entry keeps the old and new policy hashes. Whether
+    /// `changed_by` may (the installer or an admin) is the caller's decision. Existing requests keep their policy.
+    fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>)
+        -> Result<Installation>;
+
+    /// The whole audit log, in order.
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
+
+    /// The last audit entry's position and hash, as recorded apart from the entries.
+    fn audit_head(&self) -> Result<AuditHead>;
+
+    /// Verifies the audit chain against the recorded head; returns the number of entries, or
+    /// [`crate::Error::AuditBroken`] naming the first bad entry.
+    fn verify_audit(&self) -> Result<u64>;
+}
+
+/// The storage primitives the shared transition logic needs, within one transaction.
+pub(crate) trait Tx {
+    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>>;
+    /// Inserts or replaces.
+    fn save_request(&mut self, request: &ApprovalRequest) -> Result<()>;
+    /// Requests in any of `states` (all when empty), ordered by id.
+    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>>;
+    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>>;
+    /// Inserts or replaces.
+    fn save_installation(&mut self, installation: &Installation) -> Result<()>;
+    fn installations(&mut self) -> Result<Vec<Installation>>;
+    fn audit_head(&mut self) -> Result<AuditHead>;
+    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>>;
+    /// Appends the entry and moves the head to it.
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+}
+
+/// Implements [`Store`] for a type with `write` (read-modify-write transaction, committed on `Ok`) and `read`
+/// methods taking a closure over a [`Tx`].
+macro_rules! store_via_ops {
+    ($ty:ty) => {
+        impl $crate::store::Store for $ty {
+            fn create_request(&self, new: $crate::NewRequest, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<$crate::ApprovalRequest> {
+                self.write(|tx| $crate::store::ops::create_request(tx, new, now))
+            }
+            fn get_request(&self, id: &$crate::RequestId) -> $crate::Result<$crate::ApprovalRequest> {
+                self.read(|tx| $crate::store::ops::get_request(tx, id))
+            }
+            fn list_requests(&self, filter: &$crate::RequestFilter) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
+                self.read(|tx| $crate::store::ops::list_requests(tx, filter))
+            }
+            fn decide(
+                &self,
+                id: &$crate::RequestId,
+                reviewer: &$crate::Principal,
+                decision: $crate::Decision,
+                context: &$crate::EligibilityContext,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::DecideOutcome> {
+                self.write(|tx| $crate::store::ops::decide(tx, id, reviewer, decision, context, now))?
+            }
+            fn cancel(
+                &self,
+                id: &$crate::RequestId,
+                by: &$crate::Principal,
+                reason: Option<String>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ApprovalRequest> {
+                self.write(|tx| $crate::store::ops::cancel(tx, id, by, reason, now))?
+            }
+            fn expire_due(&self, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<$crate::RequestId>> {
+                self.write(|tx| $crate::store::ops::expire_due(tx, now))
+            }
+            fn claim_execution(
+                &self,
+                id: &$crate::RequestId,
+                executor: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ExecutionClaim> {
+                self.write(|tx| $crate::store::ops::claim_execution(tx, id, executor, now))
+            }
+            fn record_outcome(
+                &self,
+                claim: &$crate::ExecutionClaim,
+                outcome: $crate::Outcome,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ApprovalRequest> {
+                self.write(|tx| $crate::store::ops::record_outcome(tx, claim, outcome, now))
+            }
+            fn in_doubt(&self) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
+                self.read(|tx| tx.requests_in(&[$crate::RequestState::Executing]))
+            }
+            fn resolve_in_doubt(
+                &self,
+                id: &$crate::RequestId,
+                outcome: $crate::Outcome,
+                note: &str,
+                by: &$crate::Principal,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ApprovalRequest> {
+                self.write(|tx| $crate::store::ops::resolve_in_doubt(tx, id, outcome, note, by, now))
+            }
+            fn install(
+                &self,
+                workflow_id: &str,
+                installer: &$crate::Principal,
+                policy: $crate::Policy,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::Installation> {
+                self.write(|tx| $crate::store::ops::install(tx, workflow_id, installer, policy, now))
+            }
+            fn get_installation(&self, workflow_id: &str) -> $crate::Result<Option<$crate::Installation>> {
+                self.read(|tx| tx.load_installation(workflow_id))
+            }
+            fn list_installations(&self) -> $crate::Result<Vec<$crate::Installation>> {
+                self.read(|tx| tx.installations())
+            }
+            fn set_policy(
+                &self,
+                workflow_id: &str,
+                policy: $crate::Policy,
+                changed_by: &$crate::Principal,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::Installation> {
+                self.write(|tx| $crate::store::ops::set_policy(tx, workflow_id, policy, changed_by, now))
+            }
+            fn audit_entries(&self) -> $crate::Result<Vec<$crate::AuditEntry>> {
+                self.read(|tx| tx.audit_entries())
+            }
+            fn audit_head(&self) -> $crate::Result<$crate::AuditHead> {
+                self.read(|tx| tx.audit_head())
+            }
+            fn verify_audit(&self) -> $crate::Result<u64> {
+                self.read(|tx| {
+                    let head = tx.audit_head()?;
+                    $crate::audit::verify(&tx.audit_entries()?, Some(&head))
+                })
+            }
+        }
+    };
+}
+pub(crate) use store_via_ops;
+
+#[cfg(test)]
+mod tests;

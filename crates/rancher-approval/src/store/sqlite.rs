@@ -1,0 +1,329 @@
+//! The embedded default store: SQLite in one file.
+//!
+//! # Durability and concurrency
+//!
+//! - The file is in WAL mode. By default `synchronous=FULL`: every commit syncs the write-ahead log before the
+//!   call returns, so a decision that was acknowledged survives a process crash *and* a power loss.
+//!   [`Synchronous::Normal`] is faster but may lose the last commits on a power loss (never on a process crash).
+//! - Every operation is one transaction that writes the state change and its audit entry together.
+//!   Read-modify-write operations start with `BEGIN IMMEDIATE`, which takes the write lock first: two connections
+//!   (two processes, or two [`SqliteStore`]s on one file) cannot both read `approved` and both claim the
+//!   execution. A connection waits up to the busy timeout for the lock.
+//! - The audit table refuses `UPDATE` and `DELETE` (triggers), and the head of the chain is kept in its own table,
+//!   so a truncated log is detected by [`Store::verify_audit`](super::Store::verify_audit).
+//! - The schema version is `PRAGMA user_version` ([`SCHEMA_VERSION`]); the file is marked with an
+//!   `application_id`. A file that is not an SQLite database, is some other application's database, or has a
+//!   newer schema is refused with a clear error.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{store_via_ops, Installation, Tx};
+use crate::audit::{format_time, AuditEntry, AuditHead, AuditKind};
+use crate::error::{Error, Result};
+use crate::request::{ApprovalRequest, RequestId, RequestState};
+
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of our files: "RAPP".
+const APPLICATION_ID: i64 = 0x5241_5050;
+
+const SCHEMA: &str = r#"
+CREATE TABLE requests (
+    id          TEXT PRIMARY KEY NOT NULL,
+    workflow_id TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    requester   TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX requests_by_state ON requests (state, id);
+CREATE TABLE installations (
+    workflow_id TEXT PRIMARY KEY NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY NOT NULL,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    request_id  TEXT,
+    workflow_id TEXT,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+/// SQLite's `synchronous` setting for the store (always in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Sync the log on every commit: acknowledged changes survive a power loss. The default.
+    #[default]
+    Full,
+    /// Sync at checkpoints only: acknowledged changes survive a process crash, a power loss may lose the last few.
+    Normal,
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Durability of commits (default [`Synchronous::Full`]).
+    pub synchronous: Synchronous,
+    /// How long to wait for another connection's write lock (default 10 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { synchronous: Synchronous::Full, busy_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The embedded [`Store`](super::Store): one SQLite file. Open several on one file (or one per process) freely.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn is_not_a_database(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let not_db = |e: rusqlite::Error| {
+            if is_not_a_database(&e) {
+                Error::NotADatabase { path: path.clone(), source: Some(e) }
+            } else {
+                Error::from(e)
+            }
+        };
+        let mut conn = Connection::open(&path).map_err(not_db)?;
+        conn.busy_timeout(options.busy_timeout)?;
+        // The first read of the header tells a non-database file apart.
+        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)).map_err(not_db)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(not_db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "approval store could not switch to WAL mode");
+        }
+        let sync = match options.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let app: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew { path, found: version, supported: SCHEMA_VERSION });
+        }
+        if app != 0 && app != APPLICATION_ID {
+            return Err(Error::NotADatabase { path, source: None });
+        }
+        if version == 0 {
+            let tables: i64 = tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                return Err(Error::NotADatabase { path, source: None });
+            }
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(Self { conn: Mutex::new(conn), path })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside an operation drops its transaction (rolled back), so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One read-modify-write transaction (`BEGIN IMMEDIATE`), committed only if `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&mut Sql(&tx))?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// One read transaction: a consistent snapshot.
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&mut Sql(&tx))
+    }
+}
+
+store_via_ops!(SqliteStore);
+
+/// [`Tx`] over an open SQLite transaction.
+struct Sql<'c>(&'c Connection);
+
+fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| Error::Corrupt { what: what(), source: Box::new(e) })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("store records always serialise")
+}
+
+impl Sql<'_> {
+    fn bodies<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl Tx for Sql<'_> {
+    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
+        let mut stmt = self.0.prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
+        let body: Option<String> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
+        body.map(|b| decode(|| format!("approval request {id}"), &b)).transpose()
+    }
+
+    fn save_request(&mut self, r: &ApprovalRequest) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO requests (id, workflow_id, state, requester, created_at, expires_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+        )?;
+        stmt.execute(params![
+            r.id.as_str(),
+            r.workflow_id,
+            r.state.as_str(),
+            r.requester.id,
+            format_time(r.created_at),
+            format_time(r.expires_at),
+            encode(r),
+        ])?;
+        Ok(())
+    }
+
+    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
+        let bodies = if states.is_empty() {
+            self.bodies("SELECT body FROM requests ORDER BY id", [])?
+        } else {
+            let marks = vec!["?"; states.len()].join(", ");
+            let sql = format!("SELECT body FROM requests WHERE state IN ({marks}) ORDER BY id");
+            self.bodies(&sql, rusqlite::params_from_iter(states.iter().map(|s| s.as_str())))?
+        };
+        bodies.iter().map(|b| decode(|| "approval request".into(), b)).collect()
+    }
+
+    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
+        let mut stmt = self.0.prepare_cached("SELECT body FROM installations WHERE workflow_id = ?1")?;
+        let body: Option<String> = stmt.query_row([workflow_id], |r| r.get(0)).optional()?;
+        body.map(|b| decode(|| format!("installation of {workflow_id}"), &b)).transpose()
+    }
+
+    fn save_installation(&mut self, i: &Installation) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO installations (workflow_id, body) VALUES (?1, ?2)
+             ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body",
+        )?;
+        stmt.execute(params![i.workflow_id, encode(i)])?;
+        Ok(())
+    }
+
+    fn installations(&mut self) -> Result<Vec<Installation>> {
+        let bodies = self.bodies("SELECT body FROM installations ORDER BY workflow_id", [])?;
+        bodies.iter().map(|b| decode(|| "installation".into(), b)).collect()
+    }
+
+    fn audit_head(&mut self) -> Result<AuditHead> {
+        let mut stmt = self.0.prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
+        let head = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional()?;
+        Ok(head.map_or_else(AuditHead::genesis, |(seq, hash)| AuditHead { seq: seq.max(0) as u64, hash }))
+    }
+
+    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
+        type Row = (i64, String, String, String, Option<String>, Option<String>, String, String, String);
+        let mut stmt = self.0.prepare_cached(
+            "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row = row?;
+            let seq = seq.max(0) as u64;
+            let unreadable = |what: &str| Error::AuditBroken { seq, problem: format!("its {what} cannot be read") };
+            entries.push(AuditEntry {
+                seq,
+                at: DateTime::parse_from_rfc3339(&at).map_err(|_| unreadable("time"))?.with_timezone(&Utc),
+                actor,
+                kind: AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
+                request_id,
+                workflow_id,
+                detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
+                prev_hash,
+                hash,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        stmt.execute(params![
+            e.seq as i64,
+            format_time(e.at),
+            e.actor,
+            e.kind.as_str(),
+            e.request_id,
+            e.workflow_id,
+            encode(&e.detail),
+            e.prev_hash,
+            e.hash,
+        ])?;
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )?;
+        stmt.execute(params![e.seq as i64, e.hash])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
