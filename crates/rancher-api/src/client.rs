@@ -250,7 +250,8 @@ impl fmt::Debug for Client {
     }
 }
 
-const PATH_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b':');
+const PATH_VALUE: &AsciiSet = &URI_VALUE.remove(b':');
+const URI_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 impl Client {
     /// Starts a builder for `domain` (`rancher.example.com`, `host:port`, or an `https://` URL).
@@ -376,7 +377,7 @@ impl Client {
             }
             // Principal ids are URIs (local://u-x): encode them whole; namespaced ids keep their ':'.
             if value.contains('/') {
-                path.extend(utf8_percent_encode(value, NON_ALPHANUMERIC));
+                path.extend(utf8_percent_encode(value, URI_VALUE));
             } else {
                 path.extend(utf8_percent_encode(value, PATH_VALUE));
             }

@@ -44,6 +44,8 @@ pub use error::{ConnectFailure, Error, NormanError, Result, ServerError};
 
 #[cfg(feature = "client")]
 mod client;
+#[cfg(all(test, feature = "client"))]
+mod client_tests;
 #[cfg(feature = "client")]
 pub mod tls;
 #[cfg(feature = "client")]

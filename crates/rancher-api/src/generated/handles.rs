@@ -3,7 +3,7 @@
 #![allow(clippy::all)]
 use crate::{Client, Result, ItemStream};
 use crate::generated::requests::*;
-/// `rk` operations on `users`.
+/// Users (management.cattle.io/v3 User; Rancher 2.13+).
 #[derive(Debug, Clone, Copy)]
 pub struct RkUsersHandle<'c> {
     client: &'c Client,
@@ -59,7 +59,7 @@ impl<'c> RkUsersHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `globalroles`.
+/// Global roles (management.cattle.io/v3 GlobalRole).
 #[derive(Debug, Clone, Copy)]
 pub struct RkGlobalrolesHandle<'c> {
     client: &'c Client,
@@ -136,7 +136,7 @@ impl<'c> RkGlobalrolesHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `globalrolebindings`.
+/// Global role bindings: who holds which global role (management.cattle.io/v3).
 #[derive(Debug, Clone, Copy)]
 pub struct RkGlobalrolebindingsHandle<'c> {
     client: &'c Client,
@@ -213,7 +213,7 @@ impl<'c> RkGlobalrolebindingsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `roletemplates`.
+/// Cluster and project role templates (management.cattle.io/v3 RoleTemplate).
 #[derive(Debug, Clone, Copy)]
 pub struct RkRoletemplatesHandle<'c> {
     client: &'c Client,
@@ -269,7 +269,7 @@ impl<'c> RkRoletemplatesHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `projects`.
+/// Projects, namespaced by cluster id (management.cattle.io/v3 Project).
 #[derive(Debug, Clone, Copy)]
 pub struct RkProjectsHandle<'c> {
     client: &'c Client,
@@ -339,7 +339,7 @@ impl<'c> RkProjectsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `clusterroletemplatebindings`.
+/// Cluster role template bindings, namespaced by cluster id.
 #[derive(Debug, Clone, Copy)]
 pub struct RkClusterroletemplatebindingsHandle<'c> {
     client: &'c Client,
@@ -432,7 +432,7 @@ impl<'c> RkClusterroletemplatebindingsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `projectroletemplatebindings`.
+/// Project role template bindings, namespaced by project namespace.
 #[derive(Debug, Clone, Copy)]
 pub struct RkProjectroletemplatebindingsHandle<'c> {
     client: &'c Client,
@@ -502,7 +502,7 @@ impl<'c> RkProjectroletemplatebindingsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `tokens`.
+/// API tokens (ext.cattle.io/v1 Token; Rancher 2.12+).
 #[derive(Debug, Clone, Copy)]
 pub struct RkTokensHandle<'c> {
     client: &'c Client,
@@ -558,7 +558,7 @@ impl<'c> RkTokensHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `kubeconfigs`.
+/// Kubeconfigs (ext.cattle.io/v1 Kubeconfig; Rancher 2.12+).
 #[derive(Debug, Clone, Copy)]
 pub struct RkKubeconfigsHandle<'c> {
     client: &'c Client,
@@ -614,7 +614,7 @@ impl<'c> RkKubeconfigsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// `rk` operations on `auditpolicies`.
+/// Audit log policies (auditlog.cattle.io/v1 AuditPolicy; Rancher 2.12+).
 #[derive(Debug, Clone, Copy)]
 pub struct RkAuditpoliciesHandle<'c> {
     client: &'c Client,
@@ -1309,60 +1309,60 @@ impl<'c> PublicApi<'c> {
     }
 }
 impl Client {
-    /// `rk` operations on `users`.
+    /// Users (management.cattle.io/v3 User; Rancher 2.13+).
     pub fn users(&self) -> RkUsersHandle<'_> {
         RkUsersHandle { client: self }
     }
-    /// `rk` operations on `globalroles`.
-    pub fn globalroles(&self) -> RkGlobalrolesHandle<'_> {
+    /// Global roles (management.cattle.io/v3 GlobalRole).
+    pub fn global_roles(&self) -> RkGlobalrolesHandle<'_> {
         RkGlobalrolesHandle {
             client: self,
         }
     }
-    /// `rk` operations on `globalrolebindings`.
-    pub fn globalrolebindings(&self) -> RkGlobalrolebindingsHandle<'_> {
+    /// Global role bindings: who holds which global role (management.cattle.io/v3).
+    pub fn global_role_bindings(&self) -> RkGlobalrolebindingsHandle<'_> {
         RkGlobalrolebindingsHandle {
             client: self,
         }
     }
-    /// `rk` operations on `roletemplates`.
-    pub fn roletemplates(&self) -> RkRoletemplatesHandle<'_> {
+    /// Cluster and project role templates (management.cattle.io/v3 RoleTemplate).
+    pub fn role_templates(&self) -> RkRoletemplatesHandle<'_> {
         RkRoletemplatesHandle {
             client: self,
         }
     }
-    /// `rk` operations on `projects`.
+    /// Projects, namespaced by cluster id (management.cattle.io/v3 Project).
     pub fn projects(&self) -> RkProjectsHandle<'_> {
         RkProjectsHandle { client: self }
     }
-    /// `rk` operations on `clusterroletemplatebindings`.
-    pub fn clusterroletemplatebindings(
+    /// Cluster role template bindings, namespaced by cluster id.
+    pub fn cluster_role_template_bindings(
         &self,
     ) -> RkClusterroletemplatebindingsHandle<'_> {
         RkClusterroletemplatebindingsHandle {
             client: self,
         }
     }
-    /// `rk` operations on `projectroletemplatebindings`.
-    pub fn projectroletemplatebindings(
+    /// Project role template bindings, namespaced by project namespace.
+    pub fn project_role_template_bindings(
         &self,
     ) -> RkProjectroletemplatebindingsHandle<'_> {
         RkProjectroletemplatebindingsHandle {
             client: self,
         }
     }
-    /// `rk` operations on `tokens`.
+    /// API tokens (ext.cattle.io/v1 Token; Rancher 2.12+).
     pub fn tokens(&self) -> RkTokensHandle<'_> {
         RkTokensHandle { client: self }
     }
-    /// `rk` operations on `kubeconfigs`.
+    /// Kubeconfigs (ext.cattle.io/v1 Kubeconfig; Rancher 2.12+).
     pub fn kubeconfigs(&self) -> RkKubeconfigsHandle<'_> {
         RkKubeconfigsHandle {
             client: self,
         }
     }
-    /// `rk` operations on `auditpolicies`.
-    pub fn auditpolicies(&self) -> RkAuditpoliciesHandle<'_> {
+    /// Audit log policies (auditlog.cattle.io/v1 AuditPolicy; Rancher 2.12+).
+    pub fn audit_policies(&self) -> RkAuditpoliciesHandle<'_> {
         RkAuditpoliciesHandle {
             client: self,
         }
