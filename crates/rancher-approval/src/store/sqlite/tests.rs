@@ -1,0 +1,264 @@
+//! SQLite-specific behaviour: the file format, durability, several connections, tampering.
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::*;
+use crate::store::ops;
+use crate::store::tests::{at, race};
+use crate::{Decision, EligibilityContext, NewRequest, Policy, Principal, Store};
+
+fn temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("approvals.db");
+    (dir, path)
+}
+
+fn approver_policy() -> Policy {
+    Policy::at_least(2, ["u-1", "u-2", "u-3"].map(crate::ApproverRef::user))
+}
+
+/// Fills a store with a few of every kind of audit entry.
+fn busy_store(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).unwrap();
+    let ctx = EligibilityContext::default();
+    store.install("wf", &Principal::new("u-1"), approver_policy(), at(0)).unwrap();
+    for i in 0..3 {
+        let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(i)).unwrap();
+        store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(i)).unwrap();
+        store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(i)).unwrap();
+    }
+    store
+}
+
+fn raw(path: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
+    conn
+}
+
+fn broken_at(store: &SqliteStore) -> u64 {
+    match store.verify_audit() {
+        Err(Error::AuditBroken { seq, .. }) => seq,
+        other => panic!("expected a broken audit chain, got {other:?}"),
+    }
+}
+
+#[test]
+fn file_is_wal_full_sync_and_versioned() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    {
+        let conn = store.lock();
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "FULL");
+    }
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let opts = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
+    let store = SqliteStore::open_with(&path, opts).unwrap();
+    let sync: i64 = store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(sync, 1, "NORMAL");
+    assert_eq!(store.path(), path);
+}
+
+#[test]
+fn refuses_files_that_are_not_ours() {
+    let (dir, path) = temp();
+    std::fs::write(&path, b"this is a profile file, not a database, and it is long enough to have a header").unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
+    assert!(err.to_string().contains("is not an approval store database"), "{err}");
+
+    let other = dir.path().join("other.db");
+    Connection::open(&other).unwrap().execute_batch("CREATE TABLE photos (id INTEGER);").unwrap();
+    let err = SqliteStore::open(&other).unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
+
+    let newer = dir.path().join("newer.db");
+    drop(SqliteStore::open(&newer).unwrap());
+    Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let err = SqliteStore::open(&newer).unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { found: 99, supported: SCHEMA_VERSION, .. }), "{err:?}");
+    assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+#[test]
+fn everything_survives_reopening() {
+    let (_dir, path) = temp();
+    let (ids, head) = {
+        let store = busy_store(&path);
+        let ids: Vec<_> = store.list_requests(&Default::default()).unwrap().into_iter().map(|r| r.id).collect();
+        (ids, store.audit_head().unwrap())
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.audit_head().unwrap(), head);
+    assert_eq!(store.verify_audit().unwrap(), 1 + 3 * 3);
+    for id in &ids {
+        let r = store.get_request(id).unwrap();
+        assert_eq!(r.state, crate::RequestState::Approved);
+        assert_eq!(r.decisions.len(), 2);
+    }
+    assert_eq!(store.get_installation("wf").unwrap().unwrap().policy, approver_policy());
+}
+
+#[test]
+fn two_stores_on_one_file_execute_once() {
+    let (_dir, path) = temp();
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    race(&[&a, &b], 16);
+    // What one connection wrote, the other sees.
+    let all_a = a.list_requests(&Default::default()).unwrap();
+    let all_b = b.list_requests(&Default::default()).unwrap();
+    assert_eq!(all_a, all_b);
+}
+
+#[test]
+fn many_stores_on_one_file_execute_once() {
+    let (_dir, path) = temp();
+    let stores: Vec<SqliteStore> = (0..4).map(|_| SqliteStore::open(&path).unwrap()).collect();
+    let refs: Vec<&dyn Store> = stores.iter().map(|s| s as &dyn Store).collect();
+    race(&refs, 24);
+}
+
+#[test]
+fn a_transaction_dropped_without_commit_leaves_no_trace() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let before_head = store.audit_head().unwrap();
+    let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(10)).unwrap();
+    let head = store.audit_head().unwrap();
+    assert_ne!(head, before_head);
+
+    // A decision is fully written inside the transaction, then the "process" fails before COMMIT.
+    let result: Result<()> = store.write(|tx| {
+        ops::decide(tx, &req.id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(11))??;
+        assert_eq!(tx.load_request(&req.id)?.unwrap().decisions.len(), 1, "written inside the transaction");
+        Err(Error::InvalidPolicy { reason: "simulated failure before commit".into() })
+    });
+    assert!(result.is_err());
+    // The same with a panic in the middle of the transaction.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = store.write(|tx| -> Result<()> {
+            ops::decide(tx, &req.id, &Principal::new("u-2"), Decision::approve(), &EligibilityContext::default(), at(12))??;
+            panic!("simulated crash mid-transaction");
+        });
+    }));
+    assert!(panicked.is_err());
+
+    for store in [&store, &SqliteStore::open(&path).unwrap()] {
+        assert!(store.get_request(&req.id).unwrap().decisions.is_empty());
+        assert_eq!(store.audit_head().unwrap(), head);
+        assert_eq!(store.verify_audit().unwrap(), head.seq);
+    }
+    // And the store keeps working.
+    let out = store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(13));
+    assert!(out.unwrap().recorded);
+    assert_eq!(store.verify_audit().unwrap(), head.seq + 1);
+}
+
+#[test]
+fn the_audit_table_refuses_updates_and_deletes() {
+    let (_dir, path) = temp();
+    let _store = busy_store(&path);
+    let conn = Connection::open(&path).unwrap();
+    let err = conn.execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 2", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[test]
+fn tampering_edit_is_detected() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    assert_eq!(store.verify_audit().unwrap(), 10);
+    raw(&path).execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 4", []).unwrap();
+    assert_eq!(broken_at(&store), 4);
+
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let conn = raw(&path);
+    conn.execute("UPDATE audit SET detail = ?1 WHERE seq = 3", [json!({"vote": "deny"}).to_string()]).unwrap();
+    assert_eq!(broken_at(&store), 3);
+
+    // Editing the content and recomputing its hash breaks the link from the next entry.
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let mut entries = store.audit_entries().unwrap();
+    let e = &mut entries[4];
+    e.actor = "u-mallory".into();
+    let forged = e.compute_hash();
+    raw(&path).execute("UPDATE audit SET actor = 'u-mallory', hash = ?1 WHERE seq = 5", [forged]).unwrap();
+    assert_eq!(broken_at(&store), 6);
+
+    // A garbled kind is reported as a broken entry, not a crash.
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    raw(&path).execute("UPDATE audit SET kind = 'nonsense' WHERE seq = 2", []).unwrap();
+    assert_eq!(broken_at(&store), 2);
+}
+
+#[test]
+fn tampering_delete_is_detected() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    raw(&path).execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+    assert_eq!(broken_at(&store), 5);
+
+    // Deleting and renumbering the rest to close the gap breaks the chain.
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let conn = raw(&path);
+    conn.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+    for seq in 6..=10 {
+        conn.execute("UPDATE audit SET seq = ?1 WHERE seq = ?2", [seq - 1, seq]).unwrap();
+    }
+    conn.execute("UPDATE audit_head SET seq = seq - 1", []).unwrap();
+    assert_eq!(broken_at(&store), 5);
+}
+
+#[test]
+fn tampering_reorder_is_detected() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let conn = raw(&path);
+    // Swap the contents of entries 3 and 4, keeping the numbers in place.
+    conn.execute_batch(
+        "UPDATE audit SET seq = -3 WHERE seq = 3;
+         UPDATE audit SET seq = 3 WHERE seq = 4;
+         UPDATE audit SET seq = 4 WHERE seq = -3;",
+    )
+    .unwrap();
+    assert_eq!(broken_at(&store), 3);
+}
+
+#[test]
+fn tampering_truncate_and_append_is_detected() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    // Cut the last three entries off, then let the store append as usual.
+    raw(&path).execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
+    assert_eq!(broken_at(&store), 8, "the cut is visible against the recorded head");
+    store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(50)).unwrap();
+    assert_eq!(broken_at(&store), 8, "appending after the cut does not hide it");
+
+    // Rewriting the head record too makes a consistent, shorter log: only a head saved elsewhere tells.
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let saved_head = store.audit_head().unwrap();
+    let conn = raw(&path);
+    conn.execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
+    let seventh = store.audit_entries().unwrap()[6].head();
+    conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seventh.seq as i64, seventh.hash])
+        .unwrap();
+    store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(50)).unwrap();
+    assert_eq!(store.verify_audit().unwrap(), 8, "the documented limit of a chain without an outside anchor");
+    let err = crate::audit::verify(&store.audit_entries().unwrap(), Some(&saved_head)).unwrap_err();
+    assert!(matches!(err, Error::AuditBroken { seq: 9, .. }), "{err}");
+}
