@@ -557,6 +557,20 @@ impl<'c> RkTokensHandle<'c> {
     ) -> Result<<RkTokensPatch as crate::Request>::Response> {
         self.client.send(&request).await
     }
+    /// Watch token changes until timeoutSeconds (deprecated path; newline-delimited JSON events) (`rk.tokens.watch-list`, `GET /apis/ext.cattle.io/v1/watch/tokens`).
+    pub async fn watch_list(
+        &self,
+        request: RkTokensWatchList,
+    ) -> Result<<RkTokensWatchList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Watch one token until timeoutSeconds (deprecated path; newline-delimited JSON events) (`rk.tokens.watch`, `GET /apis/ext.cattle.io/v1/watch/tokens/{name}`).
+    pub async fn watch(
+        &self,
+        request: RkTokensWatch,
+    ) -> Result<<RkTokensWatch as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
 }
 /// Kubeconfigs (ext.cattle.io/v1 Kubeconfig; Rancher 2.12+).
 #[derive(Debug, Clone, Copy)]
@@ -611,6 +625,20 @@ impl<'c> RkKubeconfigsHandle<'c> {
         &self,
         request: RkKubeconfigsPatch,
     ) -> Result<<RkKubeconfigsPatch as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Watch kubeconfig changes until timeoutSeconds (deprecated path; newline-delimited JSON events) (`rk.kubeconfigs.watch-list`, `GET /apis/ext.cattle.io/v1/watch/kubeconfigs`).
+    pub async fn watch_list(
+        &self,
+        request: RkKubeconfigsWatchList,
+    ) -> Result<<RkKubeconfigsWatchList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events) (`rk.kubeconfigs.watch`, `GET /apis/ext.cattle.io/v1/watch/kubeconfigs/{name}`).
+    pub async fn watch(
+        &self,
+        request: RkKubeconfigsWatch,
+    ) -> Result<<RkKubeconfigsWatch as crate::Request>::Response> {
         self.client.send(&request).await
     }
 }

@@ -3373,6 +3373,150 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Change the status of a audit policy with a JSON merge patch",
     },
     OperationSpec {
+        id: "rk.tokens.watch-list",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/ext.cattle.io/v1/watch/tokens",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "fieldSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose fields match",
+            },
+            ParamSpec {
+                name: "labelSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose labels match",
+            },
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Text,
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 12, 0),
+        removed: None,
+        summary: "Watch token changes until timeoutSeconds (deprecated path; newline-delimited JSON events)",
+    },
+    OperationSpec {
+        id: "rk.tokens.watch",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/ext.cattle.io/v1/watch/tokens/{name}",
+        path_params: &[
+            ParamSpec {
+                name: "name",
+                kind: crate::spec::ParamKind::String,
+                doc: "metadata name of the object",
+            },
+        ],
+        query_params: &[
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Text,
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 12, 0),
+        removed: None,
+        summary: "Watch one token until timeoutSeconds (deprecated path; newline-delimited JSON events)",
+    },
+    OperationSpec {
+        id: "rk.kubeconfigs.watch-list",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/ext.cattle.io/v1/watch/kubeconfigs",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "fieldSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose fields match",
+            },
+            ParamSpec {
+                name: "labelSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose labels match",
+            },
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Text,
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 12, 0),
+        removed: None,
+        summary: "Watch kubeconfig changes until timeoutSeconds (deprecated path; newline-delimited JSON events)",
+    },
+    OperationSpec {
+        id: "rk.kubeconfigs.watch",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/ext.cattle.io/v1/watch/kubeconfigs/{name}",
+        path_params: &[
+            ParamSpec {
+                name: "name",
+                kind: crate::spec::ParamKind::String,
+                doc: "metadata name of the object",
+            },
+        ],
+        query_params: &[
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Text,
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 12, 0),
+        removed: None,
+        summary: "Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events)",
+    },
+    OperationSpec {
         id: "v1.token.get",
         surface: Surface::V1,
         method: Method::Get,
@@ -4724,6 +4868,14 @@ pub mod ids {
     pub const RK_AUDITPOLICIES_REPLACE_STATUS: &str = "rk.auditpolicies.replace-status";
     /// `rk.auditpolicies.patch-status`: Change the status of a audit policy with a JSON merge patch
     pub const RK_AUDITPOLICIES_PATCH_STATUS: &str = "rk.auditpolicies.patch-status";
+    /// `rk.tokens.watch-list`: Watch token changes until timeoutSeconds (deprecated path; newline-delimited JSON events)
+    pub const RK_TOKENS_WATCH_LIST: &str = "rk.tokens.watch-list";
+    /// `rk.tokens.watch`: Watch one token until timeoutSeconds (deprecated path; newline-delimited JSON events)
+    pub const RK_TOKENS_WATCH: &str = "rk.tokens.watch";
+    /// `rk.kubeconfigs.watch-list`: Watch kubeconfig changes until timeoutSeconds (deprecated path; newline-delimited JSON events)
+    pub const RK_KUBECONFIGS_WATCH_LIST: &str = "rk.kubeconfigs.watch-list";
+    /// `rk.kubeconfigs.watch`: Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events)
+    pub const RK_KUBECONFIGS_WATCH: &str = "rk.kubeconfigs.watch";
     /// `v1.token.get`: Which provider is on, and its public settings (no token needed)
     pub const V1_TOKEN_GET: &str = "v1.token.get";
     /// `v1.token.create`: Log in with a provider code (`user:password` or a GitHub OAuth code); a test of a saved config

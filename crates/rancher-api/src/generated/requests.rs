@@ -6002,6 +6002,264 @@ impl crate::Request for RkAuditpoliciesPatchStatus {
         Some(serde_json::to_vec(&self.body))
     }
 }
+/// `GET /apis/ext.cattle.io/v1/watch/tokens`: Watch token changes until timeoutSeconds (deprecated path; newline-delimited JSON events).
+///
+/// Operation `rk.tokens.watch-list`; Rancher 2.12+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RkTokensWatchList {
+    /// Query `fieldSelector`: restrict the list to objects whose fields match
+    pub field_selector: Option<String>,
+    /// Query `labelSelector`: restrict the list to objects whose labels match
+    pub label_selector: Option<String>,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkTokensWatchList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            field_selector: None,
+            label_selector: None,
+            resource_version: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `fieldSelector`.
+    pub fn field_selector(mut self, value: impl Into<String>) -> Self {
+        self.field_selector = Some(value.into());
+        self
+    }
+    /// Sets `labelSelector`.
+    pub fn label_selector(mut self, value: impl Into<String>) -> Self {
+        self.label_selector = Some(value.into());
+        self
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkTokensWatchList {
+    type Response = String;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[75]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.field_selector {
+            q.push(("fieldSelector", v.to_string()));
+        }
+        if let Some(v) = &self.label_selector {
+            q.push(("labelSelector", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `GET /apis/ext.cattle.io/v1/watch/tokens/{name}`: Watch one token until timeoutSeconds (deprecated path; newline-delimited JSON events).
+///
+/// Operation `rk.tokens.watch`; Rancher 2.12+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RkTokensWatch {
+    /// Path: metadata name of the object
+    pub name: String,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkTokensWatch {
+    /// A request with the required parts; everything else unset.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            resource_version: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkTokensWatch {
+    type Response = String;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[76]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `GET /apis/ext.cattle.io/v1/watch/kubeconfigs`: Watch kubeconfig changes until timeoutSeconds (deprecated path; newline-delimited JSON events).
+///
+/// Operation `rk.kubeconfigs.watch-list`; Rancher 2.12+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RkKubeconfigsWatchList {
+    /// Query `fieldSelector`: restrict the list to objects whose fields match
+    pub field_selector: Option<String>,
+    /// Query `labelSelector`: restrict the list to objects whose labels match
+    pub label_selector: Option<String>,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkKubeconfigsWatchList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            field_selector: None,
+            label_selector: None,
+            resource_version: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `fieldSelector`.
+    pub fn field_selector(mut self, value: impl Into<String>) -> Self {
+        self.field_selector = Some(value.into());
+        self
+    }
+    /// Sets `labelSelector`.
+    pub fn label_selector(mut self, value: impl Into<String>) -> Self {
+        self.label_selector = Some(value.into());
+        self
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkKubeconfigsWatchList {
+    type Response = String;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[77]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.field_selector {
+            q.push(("fieldSelector", v.to_string()));
+        }
+        if let Some(v) = &self.label_selector {
+            q.push(("labelSelector", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `GET /apis/ext.cattle.io/v1/watch/kubeconfigs/{name}`: Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events).
+///
+/// Operation `rk.kubeconfigs.watch`; Rancher 2.12+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RkKubeconfigsWatch {
+    /// Path: metadata name of the object
+    pub name: String,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkKubeconfigsWatch {
+    /// A request with the required parts; everything else unset.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            resource_version: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkKubeconfigsWatch {
+    type Response = String;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[78]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
 /// `GET /v1/token`: Which provider is on, and its public settings (no token needed).
 ///
 /// Operation `v1.token.get`; Rancher 1.0 until 2.0.
@@ -6016,7 +6274,7 @@ impl V1TokenGet {
 impl crate::Request for V1TokenGet {
     type Response = crate::NormanCollection<crate::types::V1Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[75]
+        &crate::generated::operations::OPERATIONS[79]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6047,7 +6305,7 @@ impl V1TokenCreate {
 impl crate::Request for V1TokenCreate {
     type Response = crate::types::V1Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[76]
+        &crate::generated::operations::OPERATIONS[80]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6075,7 +6333,7 @@ impl V1LdapconfigGet {
 impl crate::Request for V1LdapconfigGet {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[77]
+        &crate::generated::operations::OPERATIONS[81]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6106,7 +6364,7 @@ impl V1LdapconfigUpdate {
 impl crate::Request for V1LdapconfigUpdate {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[78]
+        &crate::generated::operations::OPERATIONS[82]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6134,7 +6392,7 @@ impl V1AzureadconfigGet {
 impl crate::Request for V1AzureadconfigGet {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[79]
+        &crate::generated::operations::OPERATIONS[83]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6165,7 +6423,7 @@ impl V1AzureadconfigUpdate {
 impl crate::Request for V1AzureadconfigUpdate {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[80]
+        &crate::generated::operations::OPERATIONS[84]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6193,7 +6451,7 @@ impl V1OpenldapconfigGet {
 impl crate::Request for V1OpenldapconfigGet {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[81]
+        &crate::generated::operations::OPERATIONS[85]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6224,7 +6482,7 @@ impl V1OpenldapconfigUpdate {
 impl crate::Request for V1OpenldapconfigUpdate {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[82]
+        &crate::generated::operations::OPERATIONS[86]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6252,7 +6510,7 @@ impl V1GithubconfigGet {
 impl crate::Request for V1GithubconfigGet {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[83]
+        &crate::generated::operations::OPERATIONS[87]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6283,7 +6541,7 @@ impl V1GithubconfigUpdate {
 impl crate::Request for V1GithubconfigUpdate {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[84]
+        &crate::generated::operations::OPERATIONS[88]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6311,7 +6569,7 @@ impl V1LocalauthconfigGet {
 impl crate::Request for V1LocalauthconfigGet {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[85]
+        &crate::generated::operations::OPERATIONS[89]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6342,7 +6600,7 @@ impl V1LocalauthconfigUpdate {
 impl crate::Request for V1LocalauthconfigUpdate {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[86]
+        &crate::generated::operations::OPERATIONS[90]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6378,7 +6636,7 @@ impl V1IdentitiesList {
 impl crate::Request for V1IdentitiesList {
     type Response = crate::NormanCollection<crate::types::V1Identity>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[87]
+        &crate::generated::operations::OPERATIONS[91]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6447,7 +6705,7 @@ impl V1AccountsList {
 impl crate::Request for V1AccountsList {
     type Response = crate::NormanCollection<crate::types::V1Account>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[88]
+        &crate::generated::operations::OPERATIONS[92]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6564,7 +6822,7 @@ impl V3UsersList {
 impl crate::Request for V3UsersList {
     type Response = crate::NormanCollection<crate::types::V3User>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[89]
+        &crate::generated::operations::OPERATIONS[93]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6633,7 +6891,7 @@ impl V3UsersGet {
 impl crate::Request for V3UsersGet {
     type Response = crate::types::V3User;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[90]
+        &crate::generated::operations::OPERATIONS[94]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -6703,7 +6961,7 @@ impl V3GlobalrolesList {
 impl crate::Request for V3GlobalrolesList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRole>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[91]
+        &crate::generated::operations::OPERATIONS[95]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6763,7 +7021,7 @@ impl V3GlobalrolesGet {
 impl crate::Request for V3GlobalrolesGet {
     type Response = crate::types::V3GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[92]
+        &crate::generated::operations::OPERATIONS[96]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -6849,7 +7107,7 @@ impl V3GlobalrolebindingsList {
 impl crate::Request for V3GlobalrolebindingsList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRoleBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[93]
+        &crate::generated::operations::OPERATIONS[97]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6915,7 +7173,7 @@ impl V3GlobalrolebindingsGet {
 impl crate::Request for V3GlobalrolebindingsGet {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[94]
+        &crate::generated::operations::OPERATIONS[98]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -6946,7 +7204,7 @@ impl V3GlobalrolebindingsCreate {
 impl crate::Request for V3GlobalrolebindingsCreate {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[95]
+        &crate::generated::operations::OPERATIONS[99]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6977,7 +7235,7 @@ impl V3GlobalrolebindingsDelete {
 impl crate::Request for V3GlobalrolebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[96]
+        &crate::generated::operations::OPERATIONS[100]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7055,7 +7313,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[97]
+        &crate::generated::operations::OPERATIONS[101]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7118,7 +7376,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[98]
+        &crate::generated::operations::OPERATIONS[102]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7196,7 +7454,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[99]
+        &crate::generated::operations::OPERATIONS[103]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7259,7 +7517,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[100]
+        &crate::generated::operations::OPERATIONS[104]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7329,7 +7587,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[101]
+        &crate::generated::operations::OPERATIONS[105]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7389,7 +7647,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[102]
+        &crate::generated::operations::OPERATIONS[106]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7420,7 +7678,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[103]
+        &crate::generated::operations::OPERATIONS[107]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7448,7 +7706,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[108]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7491,7 +7749,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[109]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7522,7 +7780,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[110]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7550,7 +7808,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[111]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7593,7 +7851,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7624,7 +7882,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7652,7 +7910,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7695,7 +7953,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7738,7 +7996,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -7781,7 +8039,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -7824,7 +8082,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -7860,7 +8118,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -7891,7 +8149,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7919,7 +8177,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7947,7 +8205,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7975,7 +8233,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8006,7 +8264,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8034,7 +8292,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8062,7 +8320,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
