@@ -1,0 +1,282 @@
+//! Authentication (bearer, basic, `R_SESS` cookie; ext tokens on 2.12+) and a small RBAC model:
+//! global roles' rules plus the ownership and membership grants Rancher gives every user.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::http::Req;
+use crate::ids;
+use crate::state::{now_ms, s, Kind, Store};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub user_id: String,
+    /// The token name (`token-x`, or `ext/token-x`).
+    pub token: String,
+    /// Set for cluster-scoped tokens.
+    pub cluster: Option<String>,
+    pub admin: bool,
+    pub rules: Vec<Rule>,
+    pub derived: bool,
+}
+
+/// The result of looking at a request's credentials.
+pub(crate) enum AuthOutcome {
+    /// No credentials at all.
+    Anonymous,
+    /// Credentials that do not authenticate (unknown, wrong secret, expired, disabled...).
+    Invalid,
+    /// A valid caller.
+    Caller(Caller),
+}
+
+/// One RBAC policy rule.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rule {
+    pub groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+    pub names: Vec<String>,
+}
+
+fn strs(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+impl Rule {
+    fn from_json(v: &Value) -> Rule {
+        Rule {
+            groups: strs(v.get("apiGroups")),
+            resources: strs(v.get("resources")),
+            verbs: strs(v.get("verbs")),
+            names: strs(v.get("resourceNames")),
+        }
+    }
+
+    /// Does this rule allow `verb` on `group`/`resource` (optionally the object `name`)?
+    pub fn allows(&self, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
+        let any = |list: &[String], x: &str| list.iter().any(|i| i == "*" || i == x);
+        any(&self.verbs, verb)
+            && any(&self.groups, group)
+            && any(&self.resources, resource)
+            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|i| i == n)))
+    }
+}
+
+/// The credential string (`name:secret`) a request carries, if any.
+pub(crate) fn credential(req: &Req) -> Option<String> {
+    if let Some(h) = req.header("authorization") {
+        let h = h.trim();
+        if let Some(rest) = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) {
+            return Some(rest.trim().to_string());
+        }
+        if let Some(rest) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) {
+            return ids::b64_decode(rest).and_then(|b| String::from_utf8(b).ok()).or(Some(String::new()));
+        }
+        return Some(h.to_string());
+    }
+    for cookie in req.headers.get_all("cookie") {
+        if let Ok(text) = cookie.to_str() {
+            for part in text.split(';') {
+                if let Some(v) = part.trim().strip_prefix("R_SESS=") {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Authenticates a 2.x request.
+pub(crate) fn authenticate(store: &Store, req: &Req) -> AuthOutcome {
+    let Some(cred) = credential(req) else { return AuthOutcome::Anonymous };
+    let Some((name, secret)) = cred.split_once(':') else { return AuthOutcome::Invalid };
+    if name.starts_with("ext/") && !store.version.at_least(2, 12) {
+        return AuthOutcome::Invalid;
+    }
+    let Some(t) = store.tokens.get(name) else { return AuthOutcome::Invalid };
+    if t.secret != secret || !t.enabled || t.expires_at_ms.is_some_and(|e| e <= now_ms()) {
+        return AuthOutcome::Invalid;
+    }
+    let Some(user) = store.get(Kind::User, &t.user_id) else { return AuthOutcome::Invalid };
+    if user.get("enabled").and_then(Value::as_bool) == Some(false) {
+        return AuthOutcome::Invalid;
+    }
+    if !provider_enabled(store, &t.provider) {
+        return AuthOutcome::Invalid;
+    }
+    AuthOutcome::Caller(caller_for(store, &t.user_id, name, t.cluster.clone(), t.derived))
+}
+
+/// Is the auth provider that issued a token still enabled? (local always is.)
+pub(crate) fn provider_enabled(store: &Store, provider: &str) -> bool {
+    if provider.is_empty() || provider == "local" {
+        return true;
+    }
+    store
+        .get(Kind::AuthConfig, provider)
+        .map(|c| c.get("enabled").and_then(Value::as_bool).unwrap_or(false))
+        .unwrap_or(true)
+}
+
+/// Builds the caller (roles and rules) for `user_id`.
+pub(crate) fn caller_for(store: &Store, user_id: &str, token: &str, cluster: Option<String>, derived: bool) -> Caller {
+    let roles = store.roles_of(user_id);
+    let admin = roles.iter().any(|r| r == "admin");
+    let mut rules = Vec::new();
+    if !admin {
+        for r in &roles {
+            if let Some(gr) = store.get(Kind::GlobalRole, r) {
+                if let Some(arr) = gr.get("rules").and_then(Value::as_array) {
+                    rules.extend(arr.iter().map(Rule::from_json));
+                }
+            }
+        }
+    }
+    Caller { user_id: user_id.to_string(), token: token.to_string(), cluster, admin, rules, derived }
+}
+
+/// Memberships of a caller in clusters and projects (from CRTBs/PRTBs), computed once per request.
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    pub cluster_owner: BTreeSet<String>,
+    pub cluster_member: BTreeSet<String>,
+    /// Project ids (`c-x:p-y`) the caller is a member of.
+    pub project_member: BTreeSet<String>,
+    pub project_owner: BTreeSet<String>,
+}
+
+impl Membership {
+    /// Scans the bindings for `user_id`.
+    pub fn of(store: &Store, user_id: &str) -> Membership {
+        let mut m = Membership::default();
+        let principal = store.principal_of(user_id);
+        let is_me = |b: &Value| s(b, "userName") == user_id || (!principal.is_empty() && s(b, "userPrincipalName") == principal);
+        for b in store.map(Kind::Crtb).values() {
+            if is_me(b) {
+                let c = s(b, "clusterName").to_string();
+                if s(b, "roleTemplateName") == "cluster-owner" {
+                    m.cluster_owner.insert(c.clone());
+                }
+                m.cluster_member.insert(c);
+            }
+        }
+        for b in store.map(Kind::Prtb).values() {
+            if is_me(b) {
+                let p = s(b, "projectName").to_string();
+                if s(b, "roleTemplateName") == "project-owner" {
+                    m.project_owner.insert(p.clone());
+                }
+                if let Some((c, _)) = p.split_once(':') {
+                    m.cluster_member.insert(c.to_string());
+                }
+                m.project_member.insert(p);
+            }
+        }
+        m
+    }
+}
+
+/// Authorization context for one request.
+pub(crate) struct Authz<'a> {
+    pub caller: &'a Caller,
+    membership: std::cell::OnceCell<Membership>,
+    store: &'a Store,
+}
+
+impl<'a> Authz<'a> {
+    /// A context for `caller`.
+    pub fn new(store: &'a Store, caller: &'a Caller) -> Authz<'a> {
+        Authz { caller, membership: std::cell::OnceCell::new(), store }
+    }
+
+    fn m(&self) -> &Membership {
+        self.membership.get_or_init(|| Membership::of(self.store, &self.caller.user_id))
+    }
+
+    /// May the caller do `verb` on every object of `kind` (no per-object check needed)?
+    pub fn can_all(&self, verb: &str, kind: Kind) -> bool {
+        if self.caller.admin {
+            return true;
+        }
+        let info = kind.info();
+        self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, None))
+    }
+
+    /// May the caller do `verb` on `obj` of `kind` (in `namespace`)? `obj` is `None` for creates, where
+    /// `namespace` and `target` (the object to be created) decide.
+    pub fn can(&self, verb: &str, kind: Kind, obj: &Value) -> bool {
+        if self.caller.admin {
+            return true;
+        }
+        let info = kind.info();
+        let name = s(obj, "metadata.name");
+        if self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, Some(name))) {
+            return true;
+        }
+        let me = self.caller.user_id.as_str();
+        let read = matches!(verb, "get" | "list" | "watch");
+        match kind {
+            Kind::User => read && name == me,
+            Kind::GlobalRoleBinding => read && s(obj, "userName") == me,
+            Kind::Token => s(obj, "userId") == me && verb != "update" && verb != "patch",
+            Kind::ExtToken => s(obj, "spec.userID") == me,
+            Kind::Kubeconfig => obj.get("metadata").and_then(|m| m.get("labels")).and_then(|l| l.get("cattle.io/user-id")).and_then(Value::as_str) == Some(me),
+            Kind::Setting => read,
+            Kind::Cluster => {
+                let m = self.m();
+                read && (m.cluster_member.contains(name) || m.cluster_owner.contains(name))
+            }
+            Kind::Project => {
+                let id = format!("{}:{}", s(obj, "metadata.namespace"), name);
+                let cluster = s(obj, "spec.clusterName");
+                let m = self.m();
+                m.cluster_owner.contains(cluster)
+                    || (read && m.project_member.contains(&id))
+                    || (matches!(verb, "update" | "patch" | "delete") && m.project_owner.contains(&id))
+            }
+            Kind::Crtb => {
+                let m = self.m();
+                (read && (s(obj, "userName") == me)) || m.cluster_owner.contains(s(obj, "clusterName"))
+            }
+            Kind::Prtb => {
+                let m = self.m();
+                let p = s(obj, "projectName");
+                let cluster = p.split(':').next().unwrap_or("");
+                (read && (s(obj, "userName") == me || m.project_member.contains(p)))
+                    || m.project_owner.contains(p)
+                    || m.cluster_owner.contains(cluster)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The Kubernetes "forbidden" message.
+pub(crate) fn forbidden_message(user: &str, verb: &str, kind: Kind, name: Option<&str>, namespace: Option<&str>) -> String {
+    let info = kind.info();
+    let subject = match name {
+        Some(n) if !n.is_empty() => format!("{}.{} \"{}\"", info.plural, info.group, n),
+        _ => format!("{}.{}", info.plural, info.group),
+    };
+    let scope = match namespace {
+        Some(ns) if !ns.is_empty() => format!("in the namespace \"{ns}\""),
+        _ => "at the cluster scope".to_string(),
+    };
+    format!(
+        "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+        info.plural, info.group
+    )
+}
+
+/// May a cluster-scoped token use this path? (`/v3/clusters/<id>...`, `/v3/cluster/<id>...`,
+/// `/k8s/clusters/<id>/...`, `/k8s/proxy/<id>/...`.)
+pub(crate) fn cluster_token_allowed(req: &Req, cluster: &str) -> bool {
+    let a = req.seg(0);
+    let b = req.seg(1);
+    (a == "v3" || a == "k8s") && matches!(b, "clusters" | "cluster" | "proxy") && req.seg(2) == cluster
+}

@@ -1,0 +1,794 @@
+//! Surface-independent object operations (create, update, delete) with Rancher's validation, webhook
+//! checks and authorization. The RK-API and norman layers translate their wire forms to these.
+
+use serde_json::{json, Value};
+
+use crate::auth::{forbidden_message, Authz, Caller};
+use crate::ids;
+use crate::seed::{insert_new, SimUser};
+use crate::state::{get_path, key_of, now_ms, now_rfc3339, s, set_path, Kind, Store, Verb};
+
+/// One field-level cause of an `Invalid` error.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    pub field: String,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A failed operation, rendered by each surface in its own error shape.
+#[derive(Debug, Clone)]
+pub(crate) enum ApiErr {
+    NotFound { kind: Kind, name: String },
+    AlreadyExists { kind: Kind, name: String },
+    Conflict { kind: Kind, name: String },
+    Forbidden { verb: &'static str, kind: Kind, name: Option<String>, namespace: Option<String>, user: String },
+    Invalid { kind: Kind, name: String, causes: Vec<Cause> },
+    BadRequest(String),
+    /// An admission webhook denial (`code` 400, 403 or 409).
+    Webhook { kind: Kind, code: u16, message: String },
+}
+
+impl ApiErr {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiErr::NotFound { .. } => 404,
+            ApiErr::AlreadyExists { .. } | ApiErr::Conflict { .. } => 409,
+            ApiErr::Forbidden { .. } => 403,
+            ApiErr::Invalid { .. } => 422,
+            ApiErr::BadRequest(_) => 400,
+            ApiErr::Webhook { code, .. } => *code,
+        }
+    }
+
+    /// Kubernetes `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiErr::NotFound { .. } => "NotFound",
+            ApiErr::AlreadyExists { .. } => "AlreadyExists",
+            ApiErr::Conflict { .. } => "Conflict",
+            ApiErr::Forbidden { .. } => "Forbidden",
+            ApiErr::Invalid { .. } => "Invalid",
+            ApiErr::BadRequest(_) => "BadRequest",
+            ApiErr::Webhook { code: 403, .. } => "Forbidden",
+            ApiErr::Webhook { code: 409, .. } => "Conflict",
+            ApiErr::Webhook { .. } => "BadRequest",
+        }
+    }
+
+    /// Human-readable message, as Kubernetes words it.
+    pub fn message(&self) -> String {
+        match self {
+            ApiErr::NotFound { kind, name } => {
+                let i = kind.info();
+                format!("{}.{} \"{}\" not found", i.plural, i.group, name)
+            }
+            ApiErr::AlreadyExists { kind, name } => {
+                let i = kind.info();
+                format!("{}.{} \"{}\" already exists", i.plural, i.group, name)
+            }
+            ApiErr::Conflict { kind, name } => {
+                let i = kind.info();
+                format!(
+                    "Operation cannot be fulfilled on {}.{} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                    i.plural, i.group, name
+                )
+            }
+            ApiErr::Forbidden { verb, kind, name, namespace, user } => {
+                forbidden_message(user, verb, *kind, name.as_deref(), namespace.as_deref())
+            }
+            ApiErr::Invalid { kind, name, causes } => {
+                let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+                let detail = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
+                format!("{} \"{}\" is invalid: {}", kind.info().kind_name, name, detail)
+            }
+            ApiErr::BadRequest(m) => m.clone(),
+            ApiErr::Webhook { kind, message, .. } => {
+                let i = kind.info();
+                format!("admission webhook \"rancher.cattle.io.{}.{}\" denied the request: {}", i.plural, i.group, message)
+            }
+        }
+    }
+
+    /// Kubernetes `details`.
+    pub fn details(&self) -> Option<Value> {
+        let kd = |kind: &Kind, name: &str| {
+            let i = kind.info();
+            json!({"name": name, "group": i.group, "kind": i.plural})
+        };
+        match self {
+            ApiErr::NotFound { kind, name } | ApiErr::AlreadyExists { kind, name } | ApiErr::Conflict { kind, name } => {
+                Some(kd(kind, name))
+            }
+            ApiErr::Forbidden { kind, name, .. } => Some(kd(kind, name.as_deref().unwrap_or(""))),
+            ApiErr::Invalid { kind, name, causes } => {
+                let mut d = json!({"name": name, "group": kind.info().group, "kind": kind.info().kind_name});
+                d["causes"] = Value::Array(
+                    causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
+                );
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn required(kind: Kind, name: &str, fields: &[&str], obj: &Value) -> Result<(), ApiErr> {
+    let causes: Vec<Cause> = fields
+        .iter()
+        .filter(|f| get_path(obj, f).is_none_or(|v| v.is_null() || v.as_str() == Some("")))
+        .map(|f| Cause { field: f.to_string(), reason: "FieldValueRequired", message: "Required value".into() })
+        .collect();
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiErr::Invalid { kind, name: name.to_string(), causes })
+    }
+}
+
+fn webhook(kind: Kind, message: impl Into<String>) -> ApiErr {
+    ApiErr::Webhook { kind, code: 400, message: message.into() }
+}
+
+/// Options of a create.
+#[derive(Default)]
+pub(crate) struct CreateOpts {
+    pub dry_run: bool,
+    /// Rancher version >= 2.11 style backing namespaces for new projects.
+    pub creator: bool,
+}
+
+/// What a create produced: the stored object plus values shown only once.
+pub(crate) struct Created {
+    pub obj: Value,
+    pub key: String,
+    /// `name:secret` of a new token (ext or v3).
+    pub bearer: Option<String>,
+    /// The secret alone.
+    pub secret: Option<String>,
+    /// A generated kubeconfig.
+    pub kubeconfig: Option<String>,
+}
+
+/// The SimUser view of a stored user (for token principals).
+pub(crate) fn sim_user(store: &Store, id: &str) -> SimUser {
+    let u = store.get(Kind::User, id);
+    SimUser { id: id.to_string(), username: u.map(|u| s(u, "username").to_string()).unwrap_or_default() }
+}
+
+fn display_of(store: &Store, id: &str) -> String {
+    store.get(Kind::User, id).map(|u| s(u, "displayName").to_string()).unwrap_or_default()
+}
+
+fn subject_count(obj: &Value, fields: &[&str]) -> usize {
+    fields.iter().filter(|f| !s(obj, f).is_empty()).count()
+}
+
+/// Checks and creates an object (k8s form). `namespace` comes from the path for namespaced kinds.
+pub(crate) fn create(
+    store: &mut Store,
+    caller: &Caller,
+    kind: Kind,
+    namespace: &str,
+    mut obj: Value,
+    opts: CreateOpts,
+) -> Result<Created, ApiErr> {
+    if !obj.is_object() {
+        return Err(ApiErr::BadRequest("the body of the request was in an unknown format".into()));
+    }
+    let info = kind.info();
+    if info.namespaced {
+        let body_ns = s(&obj, "metadata.namespace");
+        if !body_ns.is_empty() && body_ns != namespace {
+            return Err(ApiErr::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            ));
+        }
+        set_path(&mut obj, "metadata.namespace", json!(namespace));
+    } else if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("namespace");
+    }
+    // Names: ext kinds always generate; others take name, else generateName.
+    let name = if matches!(kind, Kind::ExtToken | Kind::Kubeconfig) {
+        store.fresh_name(kind, "", info.gen_prefix)
+    } else {
+        let n = s(&obj, "metadata.name").to_string();
+        if !n.is_empty() {
+            n
+        } else {
+            let g = s(&obj, "metadata.generateName").to_string();
+            if g.is_empty() {
+                return Err(ApiErr::Invalid {
+                    kind,
+                    name: String::new(),
+                    causes: vec![Cause {
+                        field: "metadata.name".into(),
+                        reason: "FieldValueRequired",
+                        message: "Required value: name or generateName is required".into(),
+                    }],
+                });
+            }
+            store.fresh_name(kind, namespace, &g)
+        }
+    };
+    set_path(&mut obj, "metadata.name", json!(name));
+    // Read-only metadata from the client is ignored.
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp", "selfLink", "managedFields"] {
+            m.remove(k);
+        }
+    }
+
+    // Authorization.
+    {
+        let authz = Authz::new(store, caller);
+        if !authz.can("create", kind, &obj) {
+            return Err(ApiErr::Forbidden {
+                verb: "create",
+                kind,
+                name: None,
+                namespace: Some(namespace.to_string()).filter(|n| !n.is_empty()),
+                user: caller.user_id.clone(),
+            });
+        }
+    }
+    let key = key_of(kind, namespace, &name);
+    if store.get(kind, &key).is_some() {
+        return Err(ApiErr::AlreadyExists { kind, name });
+    }
+
+    let now = now_rfc3339();
+    let mut bearer = None;
+    let mut secret_out = None;
+    let mut kubeconfig = None;
+    match kind {
+        Kind::User => {
+            let username = s(&obj, "username").to_string();
+            if !username.is_empty() && store.usernames.contains_key(&username) {
+                return Err(webhook(kind, format!("username \"{username}\" is already in use")));
+            }
+            if let Some(pw) = obj.as_object_mut().and_then(|m| m.remove("password")).and_then(|p| p.as_str().map(str::to_string)) {
+                if !opts.dry_run {
+                    store.passwords.insert(name.clone(), ids::sha256_hex(&pw));
+                }
+            }
+            if obj.get("principalIds").is_none() {
+                obj["principalIds"] = json!([format!("local://{name}")]);
+            }
+            if obj.get("enabled").is_none() {
+                obj["enabled"] = json!(true);
+            }
+            if obj.get("status").is_none() {
+                obj["status"] = json!({"conditions": []});
+            }
+        }
+        Kind::GlobalRole => {
+            if obj.get("builtin").and_then(Value::as_bool) == Some(true) {
+                return Err(webhook(kind, "cannot create builtin GlobalRoles"));
+            }
+            obj["status"] = json!({"summary": "Complete", "observedGeneration": 1, "lastUpdateTime": now, "conditions": []});
+        }
+        Kind::GlobalRoleBinding => {
+            required(kind, &name, &["globalRoleName"], &obj)?;
+            let role = s(&obj, "globalRoleName").to_string();
+            let Some(gr) = store.get(Kind::GlobalRole, &role) else {
+                return Err(webhook(kind, format!("globalRoleName: Not found: \"{role}\"")));
+            };
+            let gr_uid = s(gr, "metadata.uid").to_string();
+            if subject_count(&obj, &["userName", "userPrincipalName", "groupPrincipalName"]) == 0 {
+                return Err(webhook(kind, "bad binding: must have a user, user principal or group principal subject"));
+            }
+            let user = s(&obj, "userName").to_string();
+            if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
+                obj["userPrincipalName"] = json!(store.principal_of(&user));
+            }
+            set_path(&mut obj, "metadata.annotations.cleanup.cattle.io/grbUpgradeCluster", json!("true"));
+            // set_path splits on dots; fix the annotation key properly.
+            if let Some(a) = obj.get_mut("metadata").and_then(|m| m.get_mut("annotations")).and_then(Value::as_object_mut) {
+                a.remove("cleanup");
+                a.insert("cleanup.cattle.io/grbUpgradeCluster".into(), json!("true"));
+            }
+            set_path(
+                &mut obj,
+                "metadata.ownerReferences",
+                json!([{"apiVersion": "management.cattle.io/v3", "kind": "GlobalRole", "name": role, "uid": gr_uid}]),
+            );
+            obj["status"] = json!({"summary": "Complete", "summaryLocal": "Complete", "localConditions": [], "lastUpdateTime": now});
+        }
+        Kind::RoleTemplate => {
+            let ctx = s(&obj, "context");
+            if !matches!(ctx, "" | "cluster" | "project") {
+                return Err(ApiErr::Invalid {
+                    kind,
+                    name: name.clone(),
+                    causes: vec![Cause {
+                        field: "context".into(),
+                        reason: "FieldValueNotSupported",
+                        message: format!("Unsupported value: \"{ctx}\": supported values: \"project\", \"cluster\", \"\""),
+                    }],
+                });
+            }
+            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
+                for n in arr.iter().filter_map(Value::as_str) {
+                    if store.get(Kind::RoleTemplate, n).is_none() {
+                        return Err(webhook(kind, format!("roletemplates.management.cattle.io \"{n}\" not found")));
+                    }
+                }
+            }
+            obj["builtin"] = json!(false);
+        }
+        Kind::Project => {
+            required(kind, &name, &["spec.clusterName", "spec.displayName"], &obj)?;
+            let cluster = s(&obj, "spec.clusterName").to_string();
+            if cluster != namespace {
+                return Err(webhook(kind, "clusterName: Invalid value: must match the namespace of the project"));
+            }
+            if store.get(Kind::Cluster, &cluster).is_none() {
+                return Err(webhook(kind, format!("clusters.management.cattle.io \"{cluster}\" not found")));
+            }
+            let backing = if store.version.at_least(2, 11) { format!("{cluster}-{name}") } else { name.clone() };
+            obj["status"] = json!({"backingNamespace": backing, "conditions": [{"type": "BackingNamespaceCreated", "status": "True", "lastUpdateTime": now}]});
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                let ann = m.entry("annotations").or_insert_with(|| json!({}));
+                if let Some(a) = ann.as_object_mut() {
+                    a.insert(
+                        "authz.management.cattle.io/creator-role-bindings".into(),
+                        json!("{\"required\":[\"project-owner\"]}"),
+                    );
+                    a.insert("field.cattle.io/creatorId".into(), json!(caller.user_id));
+                }
+            }
+        }
+        Kind::Crtb | Kind::Prtb => {
+            let (scope_field, ctx) = if kind == Kind::Crtb { ("clusterName", "cluster") } else { ("projectName", "project") };
+            required(kind, &name, &[scope_field, "roleTemplateName"], &obj)?;
+            let scope = s(&obj, scope_field).to_string();
+            if kind == Kind::Crtb {
+                if scope != namespace {
+                    return Err(webhook(kind, "clusterName and namespace must match"));
+                }
+                if store.get(Kind::Cluster, &scope).is_none() {
+                    return Err(webhook(kind, format!("clusters.management.cattle.io \"{scope}\" not found")));
+                }
+            } else {
+                let Some(ns) = store.project_namespace(&scope) else {
+                    return Err(webhook(kind, format!("projects.management.cattle.io \"{scope}\" not found")));
+                };
+                if ns != namespace && scope.split(':').nth(1) != Some(namespace) {
+                    return Err(webhook(kind, format!("namespace \"{namespace}\" does not match the project namespace \"{ns}\"")));
+                }
+            }
+            let users = subject_count(&obj, &["userName", "userPrincipalName"]);
+            let groups = subject_count(&obj, &["groupName", "groupPrincipalName"]);
+            if (users > 0) == (groups > 0) {
+                return Err(webhook(
+                    kind,
+                    "binding must target either a user [userId]/[userPrincipalId] OR a group [groupId]/[groupPrincipalId]",
+                ));
+            }
+            let rt_name = s(&obj, "roleTemplateName").to_string();
+            let Some(rt) = store.get(Kind::RoleTemplate, &rt_name) else {
+                return Err(webhook(kind, format!("roletemplates.management.cattle.io \"{rt_name}\" not found")));
+            };
+            let rt_ctx = s(rt, "context");
+            if rt_ctx != ctx {
+                return Err(webhook(kind, format!("Cannot reference context [{rt_ctx}] from [{ctx}] context")));
+            }
+            if rt.get("locked").and_then(Value::as_bool) == Some(true) {
+                return Err(webhook(kind, "Role is locked and cannot be assigned"));
+            }
+            let user = s(&obj, "userName").to_string();
+            if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
+                obj["userPrincipalName"] = json!(store.principal_of(&user));
+            }
+            if store.reject_duplicate_bindings {
+                let same = |b: &Value| {
+                    s(b, scope_field) == scope
+                        && s(b, "roleTemplateName") == rt_name
+                        && ["userName", "userPrincipalName", "groupName", "groupPrincipalName"]
+                            .iter()
+                            .any(|f| !s(&obj, f).is_empty() && s(b, f) == s(&obj, f))
+                };
+                if store.map(kind).values().any(same) {
+                    let short = if kind == Kind::Crtb { "crtb" } else { "prtb" };
+                    return Err(ApiErr::Webhook { kind, code: 409, message: format!("duplicate {short} not allowed") });
+                }
+            }
+            if kind == Kind::Crtb {
+                obj["status"] = json!({"summary": "Complete", "summaryLocal": "Complete", "summaryRemote": "Complete", "lastUpdateTime": now});
+            }
+        }
+        Kind::ExtToken => {
+            let me = caller.user_id.clone();
+            let uid = s(&obj, "spec.userID").to_string();
+            if !uid.is_empty() && uid != me {
+                return Err(ApiErr::Forbidden { verb: "create", kind, name: None, namespace: None, user: me });
+            }
+            let ttl = get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(0);
+            let max = 129_600i64 * 60_000;
+            let ttl = if ttl < 0 { -1 } else if ttl == 0 || ttl > max { max } else { ttl };
+            let who = sim_user(store, &me);
+            let display = display_of(store, &me);
+            let cluster = s(&obj, "spec.clusterName").to_string();
+            let desc = s(&obj, "spec.description").to_string();
+            let enabled = get_path(&obj, "spec.enabled").and_then(Value::as_bool).unwrap_or(true);
+            let labels = get_path(&obj, "metadata.labels").cloned();
+            let mut fresh = crate::seed::ext_token_obj(&name, &who, &display, ttl.max(0), &cluster, &desc, store.version, now_ms());
+            fresh["spec"]["ttl"] = json!(ttl);
+            fresh["spec"]["enabled"] = json!(enabled);
+            if let Some(Value::Object(l)) = labels {
+                for (k, v) in l {
+                    fresh["metadata"]["labels"][k] = v;
+                }
+            }
+            let secret = ids::secret(&mut store.rng);
+            fresh["status"]["hash"] = json!(ids::sha256_hex(&secret));
+            store.set_token_secret(&secret);
+            bearer = Some(format!("ext/{name}:{secret}"));
+            secret_out = Some(secret);
+            obj = fresh;
+        }
+        Kind::Kubeconfig => {
+            let me = caller.user_id.clone();
+            let clusters: Vec<String> = get_path(&obj, "spec.clusters")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let clusters = if clusters.is_empty() { vec!["local".to_string()] } else { clusters };
+            for c in &clusters {
+                if store.get(Kind::Cluster, c).is_none() {
+                    return Err(webhook(kind, format!("clusters.management.cattle.io \"{c}\" not found")));
+                }
+            }
+            let ttl = get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(2_592_000);
+            let current = Some(s(&obj, "spec.currentContext").to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| clusters[0].clone());
+            let mut token_names = Vec::new();
+            let mut entries = Vec::new();
+            if !opts.dry_run {
+                for c in &clusters {
+                    let (tname, full) = new_v3_token(store, &me, ttl * 1000, "", &format!("Kubeconfig token for {name}"), true, "kubeconfig");
+                    token_names.push(tname);
+                    entries.push((c.clone(), full));
+                }
+            }
+            kubeconfig = Some(kubeconfig_yaml(store, &entries, &current));
+            obj["spec"]["clusters"] = json!(clusters);
+            obj["spec"]["currentContext"] = json!(current);
+            obj["spec"]["ttl"] = json!(ttl);
+            set_path(&mut obj, "metadata.labels", json!({"cattle.io/user-id": me}));
+            obj["status"] = json!({"summary": "Complete", "tokens": token_names, "conditions": [
+                {"type": "TokenCreated", "status": "True", "reason": "Created", "message": "", "lastTransitionTime": now}]});
+        }
+        Kind::AuditPolicy => {
+            required(kind, &name, &["spec"], &obj)?;
+            if get_path(&obj, "spec.enabled").and_then(Value::as_bool).is_none() {
+                return Err(ApiErr::Invalid {
+                    kind,
+                    name: name.clone(),
+                    causes: vec![Cause { field: "spec.enabled".into(), reason: "FieldValueRequired", message: "Required value".into() }],
+                });
+            }
+            validate_audit(&name, &obj)?;
+            obj["status"] = json!({"conditions": [{"type": "Active", "status": "True", "reason": "Active", "message": "", "lastTransitionTime": now}]});
+        }
+        _ => {}
+    }
+    if opts.dry_run {
+        store.pending_secret = None;
+        return Ok(Created { obj, key, bearer, secret: secret_out, kubeconfig });
+    }
+    let key = insert_new(store, kind, obj, &now, Some(Verb::Create));
+    if kind == Kind::Project && opts.creator {
+        // The creator becomes project owner (Rancher does this asynchronously).
+        let ns = store.project_namespace(&key).unwrap_or_default();
+        let n = store.fresh_name(Kind::Prtb, &ns, "prtb-");
+        let prtb = json!({"metadata": {"name": n, "namespace": ns}, "projectName": key, "roleTemplateName": "project-owner",
+                          "userName": caller.user_id, "userPrincipalName": store.principal_of(&caller.user_id)});
+        insert_new(store, Kind::Prtb, prtb, &now, None);
+    }
+    let obj = store.get(kind, &key).cloned().unwrap_or(Value::Null);
+    Ok(Created { obj, key, bearer, secret: secret_out, kubeconfig })
+}
+
+fn validate_audit(name: &str, obj: &Value) -> Result<(), ApiErr> {
+    let mut causes = Vec::new();
+    if let Some(level) = get_path(obj, "spec.verbosity.level") {
+        if !level.as_i64().is_some_and(|l| (0..=3).contains(&l)) {
+            causes.push(Cause {
+                field: "spec.verbosity.level".into(),
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {level}: must be between 0 and 3"),
+            });
+        }
+    }
+    if let Some(filters) = get_path(obj, "spec.filters").and_then(Value::as_array) {
+        for (i, f) in filters.iter().enumerate() {
+            let a = s(f, "action");
+            if !matches!(a, "allow" | "deny") {
+                causes.push(Cause {
+                    field: format!("spec.filters[{i}].action"),
+                    reason: "FieldValueNotSupported",
+                    message: format!("Unsupported value: \"{a}\": supported values: \"allow\", \"deny\""),
+                });
+            }
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiErr::Invalid { kind: Kind::AuditPolicy, name: name.to_string(), causes })
+    }
+}
+
+/// Creates a v3 token for `user_id` and returns `(name, "name:secret")`.
+pub(crate) fn new_v3_token(
+    store: &mut Store,
+    user_id: &str,
+    ttl_ms: i64,
+    cluster: &str,
+    description: &str,
+    derived: bool,
+    kind_label: &str,
+) -> (String, String) {
+    let prefix = if kind_label == "kubeconfig" { format!("kubeconfig-{user_id}") } else { "token-".to_string() };
+    let name = store.fresh_name(Kind::Token, "", &prefix);
+    let secret = ids::secret(&mut store.rng);
+    let who = sim_user(store, user_id);
+    let display = display_of(store, user_id);
+    let mut obj = crate::seed::token_obj(&name, user_id, &who.username, &display, ttl_ms, now_ms(), derived, cluster, description);
+    obj["metadata"]["labels"]["authn.management.cattle.io/kind"] = json!(kind_label);
+    store.set_token_secret(&secret);
+    insert_new(store, Kind::Token, obj, &now_rfc3339(), Some(Verb::Create));
+    (name.clone(), format!("{name}:{secret}"))
+}
+
+/// A kubeconfig document for `(cluster id, bearer)` entries.
+pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
+    let ca = store.get(Kind::Setting, "cacerts").map(|c| s(c, "value").to_string()).unwrap_or_default();
+    let ca_b64 = ids::b64_encode(ca.as_bytes());
+    let server = store.server_url.clone();
+    let name_of = |c: &str| store.get(Kind::Cluster, c).map(|x| s(x, "spec.displayName").to_string()).unwrap_or_else(|| c.to_string());
+    let mut y = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for (c, _) in entries {
+        y.push_str(&format!(
+            "- name: \"{}\"\n  cluster:\n    server: \"{server}/k8s/clusters/{c}\"\n    certificate-authority-data: \"{ca_b64}\"\n",
+            name_of(c)
+        ));
+    }
+    y.push_str("\nusers:\n");
+    for (c, t) in entries {
+        y.push_str(&format!("- name: \"{}\"\n  user:\n    token: \"{t}\"\n", name_of(c)));
+    }
+    y.push_str("\ncontexts:\n");
+    for (c, _) in entries {
+        let n = name_of(c);
+        y.push_str(&format!("- name: \"{n}\"\n  context:\n    user: \"{n}\"\n    cluster: \"{n}\"\n"));
+    }
+    y.push_str(&format!("\ncurrent-context: \"{}\"\n", name_of(current)));
+    y
+}
+
+/// Fields that may never change after create, per kind.
+fn immutable_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::GlobalRoleBinding => &["globalRoleName", "userName", "userPrincipalName", "groupPrincipalName"],
+        Kind::Crtb => &["clusterName", "roleTemplateName", "userName", "userPrincipalName", "groupName", "groupPrincipalName"],
+        Kind::Prtb => &["projectName", "roleTemplateName", "userName", "userPrincipalName", "groupName", "groupPrincipalName", "serviceAccount"],
+        Kind::Project => &["spec.clusterName"],
+        Kind::GlobalRole | Kind::RoleTemplate => &["builtin"],
+        Kind::User => &["username"],
+        Kind::ExtToken => &["spec.userID", "spec.userPrincipal", "spec.kind", "spec.clusterName"],
+        Kind::Kubeconfig => &["spec.clusters", "spec.currentContext", "spec.ttl"],
+        _ => &[],
+    }
+}
+
+/// Replaces an object (`new` is the full new object in k8s form). `status_only` for `/status`.
+/// `require_rv` is true for PUT (Kubernetes refuses unconditional updates of custom resources).
+pub(crate) fn update(
+    store: &mut Store,
+    caller: &Caller,
+    kind: Kind,
+    key: &str,
+    mut new: Value,
+    status_only: bool,
+    require_rv: bool,
+    verb: Verb,
+) -> Result<Value, ApiErr> {
+    let name = key.rsplit(':').next().unwrap_or(key).to_string();
+    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
+    let Some(old) = store.get(kind, key).cloned() else {
+        return Err(ApiErr::NotFound { kind, name });
+    };
+    if !new.is_object() {
+        return Err(ApiErr::BadRequest("the body of the request was in an unknown format".into()));
+    }
+    let body_name = s(&new, "metadata.name");
+    if !body_name.is_empty() && body_name != name {
+        return Err(ApiErr::BadRequest(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    {
+        let authz = Authz::new(store, caller);
+        let v = if verb == Verb::Patch { "patch" } else { "update" };
+        if !authz.can(v, kind, &old) {
+            return Err(ApiErr::Forbidden {
+                verb: v,
+                kind,
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()).filter(|n| !n.is_empty()),
+                user: caller.user_id.clone(),
+            });
+        }
+    }
+    let rv = s(&new, "metadata.resourceVersion").to_string();
+    if rv.is_empty() {
+        if require_rv {
+            return Err(ApiErr::Invalid {
+                kind,
+                name,
+                causes: vec![Cause {
+                    field: "metadata.resourceVersion".into(),
+                    reason: "FieldValueInvalid",
+                    message: "Invalid value: 0x0: must be specified for an update".into(),
+                }],
+            });
+        }
+    } else if rv != s(&old, "metadata.resourceVersion") {
+        return Err(ApiErr::Conflict { kind, name });
+    }
+    if kind == Kind::GlobalRole && !status_only && old.get("builtin").and_then(Value::as_bool) == Some(true) {
+        // Rancher's webhook lets only metadata and newUserDefault change on builtin roles.
+        for f in ["rules", "displayName", "inheritedClusterRoles", "namespacedRules"] {
+            if new.get(f).is_some() && new.get(f) != old.get(f) {
+                return Err(webhook(kind, "cannot update non-metadata fields of a builtin GlobalRole"));
+            }
+        }
+    }
+    let mut result;
+    if status_only {
+        result = old.clone();
+        result["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+    } else {
+        // Immutable fields: missing means "unchanged"; a different value is refused.
+        let mut causes = Vec::new();
+        for f in immutable_fields(kind) {
+            let ov = get_path(&old, f).cloned();
+            match get_path(&new, f) {
+                None | Some(Value::Null) => {
+                    if let Some(ov) = ov {
+                        set_path(&mut new, f, ov);
+                    }
+                }
+                Some(nv) if Some(nv) != ov.as_ref() && !(ov.is_none() && nv.as_str() == Some("")) => causes.push(Cause {
+                    field: f.to_string(),
+                    reason: "FieldValueInvalid",
+                    message: format!("Invalid value: {nv}: field is immutable"),
+                }),
+                _ => {}
+            }
+        }
+        if !causes.is_empty() {
+            return Err(ApiErr::Invalid { kind, name, causes });
+        }
+        if kind == Kind::AuditPolicy {
+            required(kind, &name, &["spec"], &new)?;
+            validate_audit(&name, &new)?;
+        }
+        if kind.info().status_sub || matches!(kind, Kind::ExtToken | Kind::Kubeconfig) {
+            match old.get("status") {
+                Some(st) => new["status"] = st.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+        if let Some(pw) = new.as_object_mut().and_then(|m| m.remove("password")).and_then(|p| p.as_str().map(str::to_string)) {
+            store.passwords.insert(name.clone(), ids::sha256_hex(&pw));
+        }
+        result = new;
+        // Server-owned metadata is kept.
+        for f in ["uid", "creationTimestamp", "generation", "name", "namespace"] {
+            let path = format!("metadata.{f}");
+            if let Some(v) = get_path(&old, &path).cloned() {
+                set_path(&mut result, &path, v);
+            }
+        }
+        result["apiVersion"] = old["apiVersion"].clone();
+        result["kind"] = old["kind"].clone();
+    }
+    let spec_changed = {
+        let strip = |v: &Value| {
+            let mut c = v.clone();
+            if let Some(m) = c.as_object_mut() {
+                m.remove("metadata");
+                m.remove("status");
+            }
+            c
+        };
+        strip(&old) != strip(&result)
+    };
+    if kind == Kind::ExtToken {
+        let expires = s(&result, "status.expiresAt").to_string();
+        set_path(&mut result, "status.lastUpdateTime", json!(now_rfc3339()));
+        let _ = expires;
+    }
+    store.stamp_update(&mut result, spec_changed);
+    store.put(kind, key.to_string(), result.clone(), Some(verb));
+    Ok(result)
+}
+
+/// Deletes an object after authorization and Rancher's webhook checks. Returns the deleted object.
+pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
+    let name = key.rsplit(':').next().unwrap_or(key).to_string();
+    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
+    let Some(old) = store.get(kind, key).cloned() else {
+        return Err(ApiErr::NotFound { kind, name });
+    };
+    {
+        let authz = Authz::new(store, caller);
+        if !authz.can("delete", kind, &old) {
+            return Err(ApiErr::Forbidden {
+                verb: "delete",
+                kind,
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()).filter(|n| !n.is_empty()),
+                user: caller.user_id.clone(),
+            });
+        }
+    }
+    if let Some(rv) = precondition_rv {
+        if rv != s(&old, "metadata.resourceVersion") {
+            return Err(ApiErr::Conflict { kind, name });
+        }
+    }
+    match kind {
+        Kind::GlobalRole if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
+            return Err(ApiErr::Webhook { kind, code: 403, message: "cannot delete builtin global roles".into() });
+        }
+        Kind::RoleTemplate if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
+            return Err(ApiErr::Webhook { kind, code: 403, message: "cannot delete builtin role templates".into() });
+        }
+        Kind::User if name == caller.user_id => {
+            return Err(webhook(kind, "You cannot delete yourself"));
+        }
+        _ => {}
+    }
+    store.remove(kind, key, true);
+    // Garbage collection Rancher's controllers do.
+    match kind {
+        Kind::GlobalRole => {
+            let grbs: Vec<String> =
+                store.map(Kind::GlobalRoleBinding).iter().filter(|(_, g)| s(g, "globalRoleName") == name).map(|(k, _)| k.clone()).collect();
+            for g in grbs {
+                store.remove(Kind::GlobalRoleBinding, &g, false);
+            }
+        }
+        Kind::Project => {
+            let prtbs: Vec<String> =
+                store.map(Kind::Prtb).iter().filter(|(_, p)| s(p, "projectName") == key).map(|(k, _)| k.clone()).collect();
+            for p in prtbs {
+                store.remove(Kind::Prtb, &p, false);
+            }
+        }
+        Kind::Kubeconfig => {
+            if let Some(toks) = get_path(&old, "status.tokens").and_then(Value::as_array) {
+                for t in toks.iter().filter_map(Value::as_str) {
+                    store.remove(Kind::Token, t, false);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(old)
+}
+
+/// Computes `expired` for a token expiry string.
+pub(crate) fn expired(expires_at: &str) -> bool {
+    crate::state::parse_ms(expires_at).is_some_and(|e| e <= now_ms())
+}
+
