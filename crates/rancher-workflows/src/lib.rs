@@ -1,1 +1,33 @@
-//! rancher-workflows: see the crate README. (Scaffold; filled in by its issue.)
+//! rancher-workflows: the prebuilt Rancher access workflows, their install-time approval defaults, and the runner
+//! that executes an approved request exactly once.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rancher_workflows::{Runner, Session, Submitted};
+//! use rancher_approval::SqliteStore;
+//!
+//! # async fn demo(client: rancher_api::Client) -> Result<(), rancher_workflows::Error> {
+//! let session = Session::open(client).await?; // who the token belongs to, and the server version
+//! let runner = Runner::new(Arc::new(SqliteStore::open("approvals.db")?), "example");
+//! runner.install(&session, "create-global-role-binding", None).await?; // installer approval by default
+//! let inputs = serde_json::json!({"user": "alice", "role": "admin"});
+//! match runner.submit(&session, "create-global-role-binding", inputs, None, false).await? {
+//!     Submitted::Pending { request, approvers, .. } => println!("waiting: {request} ({approvers})"),
+//!     Submitted::Succeeded { result } => println!("{}", result.summary),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Every workflow uses RK-API where the server has it and falls back to norman `/v3` on older servers.
+
+pub mod catalog;
+mod error;
+pub mod exec;
+pub mod runner;
+pub mod session;
+
+pub use catalog::{find as find_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
+pub use error::{Error, Result};
+pub use exec::{inputs_from_pairs, Exec, PlannedRequest, RunOutput, Table};
+pub use runner::{Approved, Runner, Submitted};
+pub use session::{server_version, Session};

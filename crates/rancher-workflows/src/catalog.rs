@@ -1,0 +1,181 @@
+//! The catalog of prebuilt workflows: ids, titles, inputs and default approval policies.
+
+use rancher_approval::Policy;
+use serde::Serialize;
+
+/// The kind of value an input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Text.
+    String,
+    /// A JSON object (e.g. a request body or a parameter map).
+    Json,
+}
+
+/// One input of a workflow, described for a UI or the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputSpec {
+    /// Name, as in `--input name=value`.
+    pub name: &'static str,
+    /// Value kind.
+    pub kind: InputKind,
+    /// Must be given (see the workflow for alternatives).
+    pub required: bool,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// What approval a workflow gets when installed without an explicit policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultApproval {
+    /// Runs at once.
+    None,
+    /// The installer approves (another admin when the installer is the requester).
+    Installer,
+    /// No approval for read operations, installer approval for writes.
+    InstallerForWrites,
+}
+
+impl DefaultApproval {
+    /// The policy to install.
+    pub fn policy(self) -> Policy {
+        match self {
+            DefaultApproval::None => Policy::none(),
+            DefaultApproval::Installer | DefaultApproval::InstallerForWrites => Policy::installer(),
+        }
+    }
+}
+
+/// A prebuilt workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkflowDef {
+    /// Stable id.
+    pub id: &'static str,
+    /// Short title.
+    pub title: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Its inputs.
+    pub inputs: &'static [InputSpec],
+    /// What it returns.
+    pub output: &'static str,
+    /// Approval when installed without a policy.
+    pub default_approval: DefaultApproval,
+    /// It can change state on the server.
+    pub writes: bool,
+}
+
+const NO_INPUTS: &[InputSpec] = &[];
+
+/// Every prebuilt workflow, in the order the docs list them.
+pub static CATALOG: &[WorkflowDef] = &[
+    WorkflowDef {
+        id: "list-users",
+        title: "List Rancher users",
+        description: "Every user of the management plane, all pages.",
+        inputs: NO_INPUTS,
+        output: "the users as the server sent them",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
+        id: "list-global-roles",
+        title: "List global roles",
+        description: "Every global role (admin, user, custom roles), all pages.",
+        inputs: NO_INPUTS,
+        output: "the global roles as the server sent them",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
+        id: "list-global-role-bindings",
+        title: "List global role bindings",
+        description: "Which user or group holds which global role, with user names resolved.",
+        inputs: NO_INPUTS,
+        output: "the bindings as the server sent them; the table adds the user name",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
+        id: "list-projects",
+        title: "List projects",
+        description: "Every project of every cluster, all pages.",
+        inputs: NO_INPUTS,
+        output: "the projects as the server sent them",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
+        id: "list-role-templates",
+        title: "List role templates",
+        description: "The cluster and project role templates used for access control.",
+        inputs: NO_INPUTS,
+        output: "the role templates as the server sent them",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
+        id: "create-global-role-binding",
+        title: "Create a global role binding",
+        description: "Give a user a global role (e.g. admin or user). Idempotent: an existing binding is reported, not duplicated.",
+        inputs: &[
+            InputSpec { name: "user", kind: InputKind::String, required: true, description: "the user, by id (u-xxxxx, user-xxxxx) or username" },
+            InputSpec { name: "role", kind: InputKind::String, required: true, description: "the global role by name, e.g. admin, user, restricted-admin" },
+        ],
+        output: "the binding created, or the one that already existed",
+        default_approval: DefaultApproval::Installer,
+        writes: true,
+    },
+    WorkflowDef {
+        id: "delete-global-role-binding",
+        title: "Delete a global role binding",
+        description: "Remove a binding by its name, or every binding of a user to a role. A binding that does not exist is nothing to delete.",
+        inputs: &[
+            InputSpec { name: "binding", kind: InputKind::String, required: false, description: "the binding name (grb-xxxxx); or give user and role" },
+            InputSpec { name: "user", kind: InputKind::String, required: false, description: "the user, by id or username (with role)" },
+            InputSpec { name: "role", kind: InputKind::String, required: false, description: "the global role name (with user)" },
+        ],
+        output: "the bindings deleted",
+        default_approval: DefaultApproval::Installer,
+        writes: true,
+    },
+    WorkflowDef {
+        id: "rancher-api-request",
+        title: "Rancher API request",
+        description: "Any operation of the endpoint list, by id, with parameters and a body checked before sending.",
+        inputs: &[
+            InputSpec { name: "operation", kind: InputKind::String, required: true, description: "operation id, e.g. rk.users.list (see `rancherctl api list`)" },
+            InputSpec { name: "params", kind: InputKind::Json, required: false, description: "path and query parameters as a JSON object of strings" },
+            InputSpec { name: "body", kind: InputKind::Json, required: false, description: "the JSON body, for operations that take one" },
+        ],
+        output: "the server's answer",
+        default_approval: DefaultApproval::InstallerForWrites,
+        writes: true,
+    },
+];
+
+/// Looks a workflow up by id.
+pub fn find(id: &str) -> Option<&'static WorkflowDef> {
+    CATALOG.iter().find(|w| w.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_defaults_match_the_design_table() {
+        let mut ids: Vec<_> = CATALOG.iter().map(|w| w.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), CATALOG.len());
+        for w in CATALOG {
+            let needs = w.default_approval.policy().needs_approval();
+            assert_eq!(needs, w.writes, "{}: writes and default approval disagree", w.id);
+        }
+        assert_eq!(find("list-users").unwrap().default_approval, DefaultApproval::None);
+        assert_eq!(find("create-global-role-binding").unwrap().default_approval, DefaultApproval::Installer);
+    }
+}

@@ -1,0 +1,41 @@
+//! Errors of the workflow layer.
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a workflow, an install or an approval step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The workflow id is not in the catalog.
+    #[error("unknown workflow `{0}`; `rancherctl workflows list` shows them")]
+    UnknownWorkflow(String),
+    /// The workflow must be installed before it runs.
+    #[error("workflow `{0}` is not installed; install it with `rancherctl workflows install {0}`")]
+    NotInstalled(String),
+    /// An input is missing, unknown or malformed.
+    #[error("{workflow}: input `{input}`: {message}")]
+    Input {
+        /// Workflow id.
+        workflow: String,
+        /// Input name.
+        input: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Something the workflow needs does not exist on the server.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this (change a policy, cancel someone else's request, ...).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The Rancher server refused or could not be reached.
+    #[error(transparent)]
+    Api(#[from] rancher_api::Error),
+    /// The approval layer refused (not eligible, not pending, ...).
+    #[error(transparent)]
+    Approval(#[from] rancher_approval::Error),
+    /// A store operation panicked or was cancelled.
+    #[error("the approval store task failed: {0}")]
+    Task(String),
+}

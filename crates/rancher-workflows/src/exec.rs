@@ -1,0 +1,464 @@
+//! What each workflow does on the server. Reads go straight through; writes go through [`Exec::write`], which in
+//! a dry run records the exact request instead of sending it, and which reconciles a write whose answer was lost
+//! by checking the server rather than blindly sending it again.
+
+use futures::TryStreamExt;
+use rancher_api::Error as ApiError;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::catalog::WorkflowDef;
+use crate::error::{Error, Result};
+use crate::session::{str_field, Session};
+
+/// A request a dry run would have sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedRequest {
+    /// Operation id.
+    pub operation: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path with the parameters filled in.
+    pub path: String,
+    /// The JSON body, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// A table for people: column names and rows of text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Table {
+    /// Column headers.
+    pub columns: Vec<String>,
+    /// Rows, one cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// What a workflow run produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunOutput {
+    /// Workflow id.
+    pub workflow: String,
+    /// One line for people.
+    pub summary: String,
+    /// The result: for lists, the array of resources as the server sent them.
+    pub result: Value,
+    /// A table for people, when the result is a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Table>,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// In a dry run, the writes that would have been sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<PlannedRequest>,
+}
+
+/// Runs workflows for one session.
+pub struct Exec<'s> {
+    session: &'s Session,
+    dry_run: bool,
+    planned: Vec<PlannedRequest>,
+}
+
+fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim())),
+        Some(other) => Err(Error::Input { workflow: def.id.into(), input: name.into(), message: format!("must be text, got {other}") }),
+    }
+}
+
+fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<&'a str> {
+    input(def, inputs, name)?.ok_or_else(|| Error::Input {
+        workflow: def.id.into(),
+        input: name.into(),
+        message: format!("is required (e.g. --input {name}=...)"),
+    })
+}
+
+/// Checks that only known inputs are given.
+pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
+    let Some(map) = inputs.as_object() else {
+        return Err(Error::Input { workflow: def.id.into(), input: "*".into(), message: "inputs must be a JSON object".into() });
+    };
+    for key in map.keys() {
+        if !def.inputs.iter().any(|i| i.name == key) {
+            let known: Vec<&str> = def.inputs.iter().map(|i| i.name).collect();
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: key.clone(),
+                message: if known.is_empty() { "this workflow takes no inputs".into() } else { format!("unknown input; this workflow takes {}", known.join(", ")) },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A global role binding, whichever surface it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    /// Name (metadata name / norman id).
+    pub name: String,
+    /// Global role.
+    pub role: String,
+    /// User id, for user bindings.
+    pub user: Option<String>,
+    /// Group principal, for group bindings.
+    pub group: Option<String>,
+    /// The object as the server sent it.
+    pub raw: Value,
+}
+
+impl<'s> Exec<'s> {
+    /// An executor; `dry_run` sends reads but only records writes.
+    pub fn new(session: &'s Session, dry_run: bool) -> Self {
+        Exec { session, dry_run, planned: Vec::new() }
+    }
+
+    fn rk_users(&self) -> bool {
+        self.session.version.at_least(2, 13)
+    }
+
+    fn rk_mgmt(&self) -> bool {
+        self.session.version.at_least(2, 11)
+    }
+
+    /// Runs one workflow.
+    pub async fn run(mut self, def: &WorkflowDef, inputs: &Value) -> Result<RunOutput> {
+        check_inputs(def, inputs)?;
+        let (summary, result, table) = match def.id {
+            "list-users" => self.list_users().await?,
+            "list-global-roles" => self.list_global_roles().await?,
+            "list-global-role-bindings" => self.list_bindings_table().await?,
+            "list-projects" => self.list_projects().await?,
+            "list-role-templates" => self.list_role_templates().await?,
+            "create-global-role-binding" => self.create_binding(def, inputs).await?,
+            "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
+            "rancher-api-request" => self.api_request(def, inputs).await?,
+            other => return Err(Error::UnknownWorkflow(other.into())),
+        };
+        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned })
+    }
+
+    async fn list(&self, op: &str) -> Result<Vec<Value>> {
+        Ok(self.session.client.call_stream(op, &[])?.try_collect().await?)
+    }
+
+    async fn list_users(&self) -> Result<(String, Value, Option<Table>)> {
+        let rk = self.rk_users();
+        let items = self.list(if rk { "rk.users.list" } else { "v3.users.list" }).await?;
+        let rows = items
+            .iter()
+            .map(|u| {
+                if rk {
+                    vec![ptr(u, "/metadata/name"), ptr(u, "/username"), ptr(u, "/displayName"), enabled(u.get("enabled"))]
+                } else {
+                    vec![ptr(u, "/id"), ptr(u, "/username"), ptr(u, "/name"), enabled(u.get("enabled"))]
+                }
+            })
+            .collect();
+        Ok((format!("{} users", items.len()), Value::Array(items), Some(table(&["ID", "USERNAME", "NAME", "ENABLED"], rows))))
+    }
+
+    async fn list_global_roles(&self) -> Result<(String, Value, Option<Table>)> {
+        let rk = self.rk_mgmt();
+        let items = self.list(if rk { "rk.globalroles.list" } else { "v3.globalroles.list" }).await?;
+        let rows = items
+            .iter()
+            .map(|r| {
+                let (id, name) = if rk { (ptr(r, "/metadata/name"), ptr(r, "/displayName")) } else { (ptr(r, "/id"), ptr(r, "/name")) };
+                vec![id, name, yes(r.get("builtin")), yes(r.get("newUserDefault"))]
+            })
+            .collect();
+        Ok((format!("{} global roles", items.len()), Value::Array(items), Some(table(&["NAME", "DISPLAY NAME", "BUILTIN", "NEW USER DEFAULT"], rows))))
+    }
+
+    /// Every global role binding, normalised.
+    pub async fn bindings(&self) -> Result<Vec<Binding>> {
+        let rk = self.rk_mgmt();
+        let items = self.list(if rk { "rk.globalrolebindings.list" } else { "v3.globalrolebindings.list" }).await?;
+        Ok(items.into_iter().map(|b| normalise_binding(b, rk)).collect())
+    }
+
+    async fn list_bindings_table(&self) -> Result<(String, Value, Option<Table>)> {
+        let bindings = self.bindings().await?;
+        let users = self.list(if self.rk_users() { "rk.users.list" } else { "v3.users.list" }).await?;
+        let name_of = |id: &str| {
+            users
+                .iter()
+                .find(|u| str_field(u, "id").as_deref() == Some(id) || u.pointer("/metadata/name").and_then(Value::as_str) == Some(id))
+                .and_then(|u| str_field(u, "username"))
+                .unwrap_or_default()
+        };
+        let rows = bindings
+            .iter()
+            .map(|b| match (&b.user, &b.group) {
+                (Some(u), _) => vec![b.name.clone(), b.role.clone(), "user".into(), u.clone(), name_of(u)],
+                (None, Some(g)) => vec![b.name.clone(), b.role.clone(), "group".into(), g.clone(), String::new()],
+                _ => vec![b.name.clone(), b.role.clone(), String::new(), String::new(), String::new()],
+            })
+            .collect();
+        let n = bindings.len();
+        Ok((format!("{n} global role bindings"), Value::Array(bindings.into_iter().map(|b| b.raw).collect()), Some(table(&["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"], rows))))
+    }
+
+    async fn list_projects(&self) -> Result<(String, Value, Option<Table>)> {
+        let rk = self.rk_mgmt();
+        let items = self.list(if rk { "rk.projects.list-all" } else { "v3.projects.list" }).await?;
+        let rows = items
+            .iter()
+            .map(|p| {
+                if rk {
+                    vec![format!("{}:{}", ptr(p, "/metadata/namespace"), ptr(p, "/metadata/name")), ptr(p, "/spec/displayName"), ptr(p, "/spec/clusterName")]
+                } else {
+                    vec![ptr(p, "/id"), ptr(p, "/name"), ptr(p, "/clusterId")]
+                }
+            })
+            .collect();
+        Ok((format!("{} projects", items.len()), Value::Array(items), Some(table(&["ID", "NAME", "CLUSTER"], rows))))
+    }
+
+    async fn list_role_templates(&self) -> Result<(String, Value, Option<Table>)> {
+        let rk = self.rk_mgmt();
+        let items = self.list(if rk { "rk.roletemplates.list" } else { "v3.roletemplates.list" }).await?;
+        let rows = items
+            .iter()
+            .map(|r| {
+                let (id, name) = if rk { (ptr(r, "/metadata/name"), ptr(r, "/displayName")) } else { (ptr(r, "/id"), ptr(r, "/name")) };
+                vec![id, name, ptr(r, "/context"), yes(r.get("builtin")), yes(r.get("locked"))]
+            })
+            .collect();
+        Ok((format!("{} role templates", items.len()), Value::Array(items), Some(table(&["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"], rows))))
+    }
+
+    /// Resolves a user given by id or username to its id.
+    pub async fn resolve_user(&self, user: &str) -> Result<String> {
+        let looks_like_id = (user.starts_with("u-") || user.starts_with("user-")) && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if looks_like_id {
+            let op = if self.rk_users() { "rk.users.get" } else { "v3.users.get" };
+            let key = if self.rk_users() { "name" } else { "id" };
+            match self.session.client.call(op, &[(key, user)], None).await {
+                Ok(_) => return Ok(user.to_string()),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let found = self.session.client.call("v3.users.list", &[("username", user)], None).await?;
+        if let Some(id) = found.get("data").and_then(Value::as_array).and_then(|a| a.first()).and_then(|u| str_field(u, "id")) {
+            return Ok(id);
+        }
+        Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username); `rancherctl run list-users` shows them")))
+    }
+
+    /// Checks that a global role exists.
+    pub async fn resolve_role(&self, role: &str) -> Result<String> {
+        let (op, key) = if self.rk_mgmt() { ("rk.globalroles.get", "name") } else { ("v3.globalroles.get", "id") };
+        match self.session.client.call(op, &[(key, role)], None).await {
+            Ok(_) => Ok(role.to_string()),
+            Err(e) if e.is_not_found() => {
+                let roles = self.list(if self.rk_mgmt() { "rk.globalroles.list" } else { "v3.globalroles.list" }).await?;
+                let mut names: Vec<String> = roles.iter().map(|r| r.pointer("/metadata/name").or_else(|| r.get("id")).and_then(Value::as_str).unwrap_or("").to_string()).collect();
+                names.sort();
+                Err(Error::NotFound(format!("global role `{role}` does not exist; existing roles: {}", names.join(", "))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn find_bindings(&self, user: &str, role: &str) -> Result<Vec<Binding>> {
+        if self.rk_mgmt() {
+            Ok(self.bindings().await?.into_iter().filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
+        } else {
+            let items: Vec<Value> = self
+                .session
+                .client
+                .call_stream("v3.globalrolebindings.list", &[("userId", user), ("globalRoleId", role)])?
+                .try_collect()
+                .await?;
+            Ok(items.into_iter().map(|b| normalise_binding(b, false)).filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
+        }
+    }
+
+    async fn create_binding(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
+        let user_in = required(def, inputs, "user")?;
+        let role_in = required(def, inputs, "role")?;
+        let user = self.resolve_user(user_in).await?;
+        let role = self.resolve_role(role_in).await?;
+        if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
+            return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
+        }
+        let (op, body) = if self.rk_mgmt() {
+            ("rk.globalrolebindings.create", json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
+                "metadata": {"generateName": "grb-"}, "globalRoleName": role, "userName": user}))
+        } else {
+            ("v3.globalrolebindings.create", json!({"type": "globalRoleBinding", "globalRoleId": role, "userId": user}))
+        };
+        for attempt in 0..2 {
+            match self.write(op, &[], Some(body.clone())).await {
+                Ok(created) => {
+                    let name = if self.dry_run { "(dry run)".to_string() } else { normalise_binding(created.clone(), self.rk_mgmt()).name };
+                    return Ok((format!("gave {user} the global role {role} (binding {name})"), json!({"created": !self.dry_run, "binding": created}), None));
+                }
+                Err(Error::Api(e)) if e.is_conflict() => {
+                    // The server refused a duplicate: the binding exists; report it like the idempotent path.
+                    let existing = self.find_bindings(&user, &role).await?.into_iter().next();
+                    return Ok((format!("{user} already holds {role}; the server refused a duplicate"), json!({"created": false, "binding": existing.map(|b| b.raw)}), None));
+                }
+                Err(Error::Api(e)) if outcome_unknown(&e) && attempt == 0 => {
+                    // The answer was lost or the server was busy: check before sending anything again.
+                    tracing::warn!(error = %e, "create answer lost; checking whether the binding exists");
+                    if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
+                        return Ok((format!("gave {user} the global role {role} (binding {}; confirmed after a lost answer)", b.name), json!({"created": true, "reconciled": true, "binding": b.raw}), None));
+                    }
+                    if let Some(wait) = e.retry_after() {
+                        tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NotFound(format!("could not confirm the binding of {user} to {role}: the server did not answer twice and shows no binding; run the workflow again")))
+    }
+
+    async fn delete_binding(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
+        let by_name = input(def, inputs, "binding")?;
+        let user_in = input(def, inputs, "user")?;
+        let role_in = input(def, inputs, "role")?;
+        let targets: Vec<Binding> = match (by_name, user_in, role_in) {
+            (Some(name), None, None) => self.bindings().await?.into_iter().filter(|b| b.name == name).collect(),
+            (None, Some(u), Some(r)) => {
+                let user = self.resolve_user(u).await?;
+                self.find_bindings(&user, r).await?
+            }
+            _ => {
+                return Err(Error::Input {
+                    workflow: def.id.into(),
+                    input: "binding".into(),
+                    message: "give either binding=<name>, or both user=<id or username> and role=<global role>".into(),
+                })
+            }
+        };
+        if targets.is_empty() {
+            let what = by_name.map(|n| format!("binding `{n}`")).unwrap_or_else(|| format!("a binding of {} to {}", user_in.unwrap_or(""), role_in.unwrap_or("")));
+            return Ok((format!("nothing to delete: {what} does not exist"), json!({"deleted": []}), None));
+        }
+        let mut deleted = Vec::new();
+        for b in &targets {
+            let (op, key) = if self.rk_mgmt() { ("rk.globalrolebindings.delete", "name") } else { ("v3.globalrolebindings.delete", "id") };
+            match self.write(op, &[(key, &b.name)], None).await {
+                Ok(_) => deleted.push(b.name.clone()),
+                Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        let verb = if self.dry_run { "would delete" } else { "deleted" };
+        Ok((format!("{verb} {}", deleted.join(", ")), json!({"deleted": deleted, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}), None))
+    }
+
+    async fn api_request(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
+        let op = required(def, inputs, "operation")?;
+        let params = api_params(def, inputs)?;
+        let body = inputs.get("body").filter(|b| !b.is_null()).cloned();
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let req = rancher_api::GenericRequest::new(op, &pairs, body.clone())?;
+        let spec = req.spec();
+        if spec.mutating {
+            let out = self.write(op, &pairs, body).await?;
+            Ok((format!("{} {} done", spec.method, spec.id), out, None))
+        } else {
+            let out = self.session.client.call(op, &pairs, body).await?;
+            Ok((format!("{} {} answered", spec.method, spec.id), out, None))
+        }
+    }
+
+    /// Sends a write, or in a dry run records it.
+    async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
+        let req = rancher_api::GenericRequest::new(op, params, body.clone())?;
+        if self.dry_run {
+            let spec = req.spec();
+            let mut path = spec.path.to_string();
+            for (k, v) in params {
+                path = path.replace(&format!("{{{k}}}"), v);
+            }
+            self.planned.push(PlannedRequest { operation: op.into(), method: spec.method.to_string(), path, body: body.clone() });
+            return Ok(body.unwrap_or(Value::Null));
+        }
+        Ok(self.session.client.call(op, params, body).await?)
+    }
+}
+
+/// Whether a refused or failed write may or may not have been applied (and must be checked, not resent).
+fn outcome_unknown(e: &ApiError) -> bool {
+    matches!(e, ApiError::Transport { .. } | ApiError::Timeout { .. }) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
+}
+
+/// The `params` input of the API request workflow, as string pairs.
+pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, String)>> {
+    match inputs.get("params") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Number(n) => Ok((k.clone(), n.to_string())),
+                Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                other => Err(Error::Input { workflow: def.id.into(), input: "params".into(), message: format!("`{k}` must be text, a number or a boolean, not {other}") }),
+            })
+            .collect(),
+        Some(other) => Err(Error::Input { workflow: def.id.into(), input: "params".into(), message: format!("must be a JSON object such as {{\"name\":\"admin\"}}, not {other}") }),
+    }
+}
+
+fn normalise_binding(b: Value, rk: bool) -> Binding {
+    if rk {
+        Binding {
+            name: ptr(&b, "/metadata/name"),
+            role: ptr(&b, "/globalRoleName"),
+            user: b.get("userName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            group: b.get("groupPrincipalName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            raw: b,
+        }
+    } else {
+        Binding {
+            name: ptr(&b, "/id"),
+            role: ptr(&b, "/globalRoleId"),
+            user: b.get("userId").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            group: b.get("groupPrincipalId").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            raw: b,
+        }
+    }
+}
+
+fn ptr(v: &Value, p: &str) -> String {
+    match v.pointer(p) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn yes(v: Option<&Value>) -> String {
+    if v.and_then(Value::as_bool) == Some(true) { "yes".into() } else { String::new() }
+}
+
+fn enabled(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_bool) {
+        Some(false) => "no".into(),
+        _ => "yes".into(),
+    }
+}
+
+fn table(cols: &[&str], rows: Vec<Vec<String>>) -> Table {
+    Table { columns: cols.iter().map(|c| c.to_string()).collect(), rows }
+}
+
+/// Builds an inputs object from `key=value` pairs (values that parse as JSON objects stay objects).
+pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        let value = if v.trim_start().starts_with('{') { serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into())) } else { Value::String(v.into()) };
+        m.insert(k.into(), value);
+    }
+    Value::Object(m)
+}
