@@ -1,0 +1,167 @@
+//! Every prebuilt workflow against the simulator over HTTPS, on current and older servers, with the approval
+//! round trip and exactly-once execution.
+
+use rancher_access_tests::{runner, session, sim};
+use rancher_approval::{Policy, RequestState};
+use rancher_sim::RancherVersion;
+use rancher_workflows::{Approved, Submitted};
+use serde_json::{json, Value};
+
+async fn run_now(r: &rancher_workflows::Runner, s: &rancher_workflows::Session, wf: &str, inputs: Value) -> rancher_workflows::RunOutput {
+    r.install(s, wf, Some(Policy::none())).await.ok();
+    match r.submit(s, wf, inputs, None, false).await.unwrap() {
+        Submitted::Succeeded { result } => *result,
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn list_workflows_return_every_item_once_across_pages() {
+    let sim = sim(RancherVersion::V2_13, 1_200).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    let users = run_now(&r, &admin, "list-users", json!({})).await;
+    let arr = users.result.as_array().unwrap();
+    assert_eq!(arr.len(), sim.count("users"), "every user, across pages of 500");
+    let mut names: Vec<&str> = arr.iter().map(|u| u["metadata"]["name"].as_str().unwrap()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), arr.len(), "no user twice");
+    for wf in ["list-global-roles", "list-global-role-bindings", "list-projects", "list-role-templates"] {
+        let out = run_now(&r, &admin, wf, json!({})).await;
+        assert!(!out.result.as_array().unwrap().is_empty(), "{wf} returned nothing");
+        assert!(out.table.is_some(), "{wf} has a table");
+    }
+    let bindings = run_now(&r, &admin, "list-global-role-bindings", json!({})).await;
+    let t = bindings.table.unwrap();
+    assert!(t.rows.iter().any(|row| row[1] == "admin" && row[4] == "admin"), "the admin binding shows the username: {:?}", &t.rows[..3.min(t.rows.len())]);
+}
+
+#[tokio::test]
+async fn older_servers_fall_back_to_norman() {
+    for version in [RancherVersion::V2_11, RancherVersion::V2_8] {
+        let sim = sim(version, 30).await;
+        let admin = session(&sim, &sim.tokens().admin).await;
+        let r = runner();
+        let users = run_now(&r, &admin, "list-users", json!({})).await;
+        assert_eq!(users.result.as_array().unwrap().len(), sim.count("users"), "{version:?}");
+        assert!(users.result[0].get("id").is_some(), "norman users carry ids on {version:?}");
+        let bob = &sim.users().standard[0];
+        let created = run_now(&r, &admin, "create-global-role-binding", json!({"user": bob.username, "role": "admin"})).await;
+        assert_eq!(created.result["created"], json!(true), "{version:?}: {}", created.summary);
+        assert!(sim.has_binding(&bob.id, "admin"));
+        let deleted = run_now(&r, &admin, "delete-global-role-binding", json!({"user": bob.id, "role": "admin"})).await;
+        assert!(deleted.summary.starts_with("deleted"), "{}", deleted.summary);
+        assert!(!sim.has_binding(&bob.id, "admin"));
+        let roles = run_now(&r, &admin, "list-role-templates", json!({})).await;
+        assert!(roles.result.as_array().unwrap().len() > 5);
+    }
+}
+
+#[tokio::test]
+async fn create_is_idempotent_and_delete_of_nothing_is_clear() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    let bob = sim.users().standard[0].clone();
+    let before = sim.count("globalrolebindings");
+    let first = run_now(&r, &admin, "create-global-role-binding", json!({"user": bob.id, "role": "admin"})).await;
+    assert_eq!(first.result["created"], json!(true));
+    let second = run_now(&r, &admin, "create-global-role-binding", json!({"user": bob.username, "role": "admin"})).await;
+    assert_eq!(second.result["created"], json!(false));
+    assert!(second.summary.contains("already holds admin"), "{}", second.summary);
+    assert_eq!(sim.count("globalrolebindings"), before + 1);
+    assert_eq!(sim.writes("globalrolebindings", "create"), 1);
+
+    let nothing = run_now(&r, &admin, "delete-global-role-binding", json!({"binding": "grb-zzzzz"})).await;
+    assert_eq!(nothing.summary, "nothing to delete: binding `grb-zzzzz` does not exist");
+
+    let err = r.submit(&admin, "create-global-role-binding", json!({"user": "nobody-here", "role": "admin"}), None, false).await.unwrap_err();
+    assert!(err.to_string().contains("user `nobody-here` does not exist"), "{err}");
+    let err = r.submit(&admin, "create-global-role-binding", json!({"user": bob.id, "role": "emperor"}), None, false).await.unwrap_err();
+    assert!(err.to_string().contains("global role `emperor` does not exist; existing roles: admin"), "{err}");
+    let err = r.submit(&admin, "create-global-role-binding", json!({"usr": "x"}), None, false).await.unwrap_err();
+    assert!(err.to_string().contains("unknown input; this workflow takes user, role"), "{err}");
+}
+
+#[tokio::test]
+async fn dry_run_sends_no_write() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "create-global-role-binding", None).await.unwrap();
+    let bob = sim.users().standard[0].clone();
+    let Submitted::Succeeded { result } = r.submit(&admin, "create-global-role-binding", json!({"user": bob.id, "role": "admin"}), None, true).await.unwrap() else {
+        panic!("a dry run needs no approval")
+    };
+    assert!(result.dry_run);
+    assert_eq!(result.planned.len(), 1);
+    assert_eq!(result.planned[0].method, "POST");
+    assert_eq!(result.planned[0].path, "/apis/management.cattle.io/v3/globalrolebindings");
+    assert_eq!(result.planned[0].body.as_ref().unwrap()["userName"], json!(bob.id));
+    assert_eq!(sim.writes("globalrolebindings", "create"), 0);
+    assert!(!sim.has_binding(&bob.id, "admin"));
+}
+
+#[tokio::test]
+async fn approval_round_trip_executes_exactly_once() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let approver = session(&sim, &sim.tokens().approver).await;
+    let user = session(&sim, &sim.tokens().user).await;
+    assert!(admin.is_admin && approver.is_admin && !user.is_admin);
+    let r = runner();
+    r.install(&admin, "create-global-role-binding", None).await.unwrap();
+    let bob = sim.users().standard[0].clone();
+
+    // The installer asks: self-approval is not allowed, so another admin must approve.
+    let Submitted::Pending { request, approvers, .. } =
+        r.submit(&admin, "create-global-role-binding", json!({"user": bob.username, "role": "admin"}), Some("on call".into()), false).await.unwrap()
+    else {
+        panic!("installer approval is needed")
+    };
+    assert!(approvers.contains(&sim.users().approver.id), "{approvers}");
+    assert_eq!(sim.writes("globalrolebindings", "create"), 0, "nothing runs before approval");
+
+    let err = r.approve(&admin, &request, None).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("self"), "the requester cannot approve: {err}");
+    let err = r.approve(&user, &request, None).await.unwrap_err();
+    assert!(err.to_string().contains("not"), "a standard user cannot approve: {err}");
+
+    match r.approve(&approver, &request, Some("ok".into())).await.unwrap() {
+        Approved::Succeeded { result, .. } => assert_eq!(result.result["created"], json!(true)),
+        other => panic!("{other:?}"),
+    }
+    assert!(sim.has_binding(&bob.id, "admin"));
+    // Approving again, or executing again, does nothing more.
+    assert!(r.approve(&approver, &request, None).await.is_err());
+    assert!(r.execute_approved(&approver, &request.parse().unwrap()).await.is_err());
+    assert_eq!(sim.writes("globalrolebindings", "create"), 1);
+    let done = r.get(&request).await.unwrap();
+    assert_eq!(done.state, RequestState::Succeeded);
+    assert_eq!(r.store().verify_audit().unwrap() as usize, r.store().audit_entries().unwrap().len());
+}
+
+#[tokio::test]
+async fn server_errors_surface_intact_and_reads_skip_approval() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let user = session(&sim, &sim.tokens().user).await;
+    let r = runner();
+    r.install(&admin, "rancher-api-request", None).await.unwrap();
+    // A read needs no approval even though writes do.
+    let Submitted::Succeeded { result } = r.submit(&user, "rancher-api-request", json!({"operation": "rk.globalroles.get", "params": {"name": "admin"}}), None, false).await.unwrap() else {
+        panic!("reads run at once")
+    };
+    assert_eq!(result.result["metadata"]["name"], json!("admin"));
+    // The standard user's write is forbidden by the server, and the server's words come through.
+    r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.ok();
+    let bob = sim.users().standard[0].clone();
+    let err = r.submit(&user, "create-global-role-binding", json!({"user": bob.id, "role": "admin"}), None, false).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("403") && text.contains("forbidden"), "{text}");
+    // Running a workflow that is not installed says how to install it.
+    let r2 = runner();
+    let err = r2.submit(&admin, "list-users", json!({}), None, false).await.unwrap_err();
+    assert_eq!(err.to_string(), "workflow `list-users` is not installed; install it with `rancherctl workflows install list-users`");
+}
