@@ -800,7 +800,11 @@ fn objects(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: Option<&
 }
 
 fn body(req: &Req) -> Result<Value, Resp> {
-    req.json().map_err(|e| norman_err(422, "InvalidBodyContent", &format!("Failed to parse body: {e}")))
+    match req.json() {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(norman_err(422, "InvalidBodyContent", "Failed to parse body: json: cannot unmarshal into map[string]interface {}")),
+        Err(e) => Err(norman_err(422, "InvalidBodyContent", &format!("Failed to parse body: {e}"))),
+    }
 }
 
 fn missing(field: &str) -> Resp {
