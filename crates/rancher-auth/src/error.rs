@@ -1,0 +1,131 @@
+//! The one error type of this crate: bad input (domain, token), a failed connection test, or a profile problem.
+
+use std::path::PathBuf;
+
+use crate::diagnosis::Diagnosis;
+use crate::domain::DomainMistake;
+use crate::token::TokenMistake;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate. `Display` is one line that names the problem and its fix; no
+/// variant ever holds a token or its secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The instance domain was refused before anything was sent.
+    #[error("instance domain: {message}")]
+    InvalidDomain {
+        /// Which mistake it is.
+        mistake: DomainMistake,
+        /// What is wrong and the corrected value, when one can be guessed.
+        message: String,
+        /// The corrected value, when one can be guessed.
+        suggestion: Option<String>,
+    },
+    /// The bearer token was refused before anything was sent.
+    #[error("bearer token: {message}")]
+    InvalidToken {
+        /// Which mistake it is.
+        mistake: TokenMistake,
+        /// What is wrong and how to fix it (never the token itself).
+        message: String,
+    },
+    /// The CA bundle could not be read or used.
+    #[error("CA bundle{}: {message}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    InvalidCa {
+        /// The file, when it came from one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The connection test failed; the diagnosis names the cause and the remedy.
+    #[error("connection test failed: {0}")]
+    ConnectionTest(Box<Diagnosis>),
+    /// A profile name is not usable as a file name.
+    #[error("profile name `{name}` is invalid: {reason}")]
+    InvalidProfileName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// No profile of that name exists.
+    #[error("no profile named `{name}` in {dir}; `rancherctl profiles list` shows the saved ones")]
+    ProfileNotFound {
+        /// The name asked for.
+        name: String,
+        /// The profile directory searched.
+        dir: PathBuf,
+    },
+    /// A new profile needs a value that was not given.
+    #[error("profile `{profile}` does not exist yet, so {field} is required")]
+    MissingField {
+        /// The profile name.
+        profile: String,
+        /// The missing field (`--domain`, the token).
+        field: &'static str,
+    },
+    /// A profile file exists but cannot be understood (truncated, wrong types, ...).
+    #[error("profile file {path} is unreadable: {problem}")]
+    CorruptProfile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A token file is readable by other users: it is not read until that is fixed.
+    #[error("token file {path} is readable by {who} (mode {mode:o}); fix it with `chmod 600 {path}`")]
+    InsecureTokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// "group", "others" or "group and others".
+        who: &'static str,
+    },
+    /// No configuration directory could be found for profiles.
+    #[error("no configuration directory is known on this system; pass a directory (RANCHERCTL_CONFIG_DIR)")]
+    NoConfigDir,
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API client could not be built.
+    #[error(transparent)]
+    Api(Box<rancher_api::Error>),
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    /// The diagnosis, when the connection test failed.
+    pub fn diagnosis(&self) -> Option<&Diagnosis> {
+        match self {
+            Error::ConnectionTest(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl From<rancher_api::Error> for Error {
+    fn from(e: rancher_api::Error) -> Self {
+        Error::Api(Box::new(e))
+    }
+}
+
+impl From<Diagnosis> for Error {
+    fn from(d: Diagnosis) -> Self {
+        Error::ConnectionTest(Box::new(d))
+    }
+}
