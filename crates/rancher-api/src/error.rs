@@ -78,7 +78,7 @@ pub struct NormanError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerError {
     /// A Kubernetes `Status` (RK-API).
-    Kubernetes(Status),
+    Kubernetes(Box<Status>),
     /// A norman `/v3` error body.
     Norman(NormanError),
     /// A legacy 1.x `/v1` error body.
@@ -323,7 +323,7 @@ pub fn parse_server_error(surface: crate::Surface, content_type: Option<&str>, b
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
             if v.get("kind").and_then(|k| k.as_str()) == Some("Status") {
                 if let Ok(s) = serde_json::from_value::<Status>(v.clone()) {
-                    return ServerError::Kubernetes(s);
+                    return ServerError::Kubernetes(Box::new(s));
                 }
             }
             if v.get("type").and_then(|k| k.as_str()) == Some("error") {
@@ -393,7 +393,7 @@ mod tests {
         let e = Error::Api {
             operation: "rk.globalrolebindings.create".into(),
             status: 409,
-            server: ServerError::Kubernetes(Status { reason: Some("AlreadyExists".into()), ..Default::default() }),
+            server: ServerError::Kubernetes(Box::new(Status { reason: Some("AlreadyExists".into()), ..Default::default() })),
             retry_after: None,
         };
         assert!(e.is_conflict() && e.is_already_exists() && !e.is_not_found() && !e.is_forbidden());

@@ -344,8 +344,10 @@ impl Model {
                 }
                 _ => bail!("{}: `paginated` (k8s | norman) and `item` go together", ctx()),
             }
-            if op.mutating != (op.method != "GET") && !(op.method == "POST" && !op.mutating) {
-                bail!("{}: a {} operation must be mutating", ctx(), op.method);
+            // Every non-GET writes, except a POST that only reads (e.g. a search action).
+            let read_only_post = op.method == "POST" && !op.mutating;
+            if op.mutating == (op.method == "GET") && !read_only_post {
+                bail!("{}: a {} operation must {}be mutating", ctx(), op.method, if op.mutating { "not " } else { "" });
             }
             if !matches!(op.auth.as_deref(), None | Some("none")) {
                 bail!("{}: auth is either absent (a token is needed) or `none`", ctx());
