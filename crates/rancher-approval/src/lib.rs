@@ -47,7 +47,7 @@
 //! }
 //! ```
 //!
-//! Modules: [`policy`] (the data), [`evaluate`] (pure evaluation and eligibility), [`request`] (requests and
+//! Modules: [`policy`] (the data), [`evaluate`](mod@evaluate) (pure evaluation and eligibility), [`request`] (requests and
 //! decisions), [`store`] (the trait and both stores), [`audit`] (the chain and its verification).
 
 pub mod audit;

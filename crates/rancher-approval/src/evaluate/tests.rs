@@ -143,7 +143,7 @@ fn n_of_m_counts_distinct_principals() {
     let f = facts("u-req", None, &[]);
     let m = |id: &str| Principal::new(id).with_groups(["github_team://platform"]);
     let one = vote(m("u-1"), Vote::Approve, 1);
-    assert_eq!(evaluate(&p, &f, &[one.clone()], now()), Verdict::Pending);
+    assert_eq!(evaluate(&p, &f, std::slice::from_ref(&one), now()), Verdict::Pending);
     assert_eq!(evaluate(&p, &f, &[one.clone(), vote(m("u-1"), Vote::Approve, 2)], now()), Verdict::Pending);
     assert_eq!(evaluate(&p, &f, &[one, vote(m("u-2"), Vote::Approve, 2)], now()), Verdict::Approved);
 }

@@ -5,6 +5,9 @@
 //! - The file is in WAL mode. By default `synchronous=FULL`: every commit syncs the write-ahead log before the
 //!   call returns, so a decision that was acknowledged survives a process crash *and* a power loss.
 //!   [`Synchronous::Normal`] is faster but may lose the last commits on a power loss (never on a process crash).
+//!   FULL costs one fsync per decision, so its rate is the disk's fsync rate: the `store_decisions` example (release
+//!   build) measured 2,400 decisions/s on this project's build machine when the disk was quiet and 330-360/s while
+//!   other builds were writing; NORMAL measured 4,000-4,600/s either way.
 //! - Every operation is one transaction that writes the state change and its audit entry together.
 //!   Read-modify-write operations start with `BEGIN IMMEDIATE`, which takes the write lock first: two connections
 //!   (two processes, or two [`SqliteStore`]s on one file) cannot both read `approved` and both claim the

@@ -346,7 +346,7 @@ fn listing_and_lookup(store: &dyn Store) {
         ids(RequestFilter::all().state(RequestState::Approved).state(RequestState::Pending)),
         [a.id.clone(), b.id.clone(), c.id.clone()]
     );
-    assert_eq!(ids(RequestFilter::all().workflow("wf-a").requester("u-carol")), [c.id.clone()]);
+    assert_eq!(ids(RequestFilter::all().workflow("wf-a").requester("u-carol")), vec![c.id]);
     assert!(ids(RequestFilter::all().state(RequestState::Failed)).is_empty());
     let missing = RequestId::from_uuid(uuid::Uuid::nil());
     let err = store.get_request(&missing).unwrap_err();
