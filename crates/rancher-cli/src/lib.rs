@@ -1,1 +1,83 @@
-//! rancherctl internals. (Scaffold; filled in by its issue.)
+//! rancherctl internals: the clap types ([`cli`]), where settings come from ([`context`]), rendering
+//! ([`output`]), one module per command group ([`commands`]) and the guided [`demo`].
+//!
+//! ```no_run
+//! // The binary is a thin wrapper over this:
+//! let code = rancher_cli::run_from(["rancherctl", "workflows", "list"]);
+//! std::process::exit(code);
+//! ```
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod demo;
+pub mod error;
+pub mod output;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::error::Exit;
+
+/// Parses `args`, runs the command and returns the process exit code (0 done, 1 failed, 2 usage, 3 pending).
+pub fn run_from<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    init_logging();
+    match dispatch(cli) {
+        Ok(exit) => exit.code(),
+        Err(err) => {
+            for line in error::report_lines(&err) {
+                eprintln!("{line}");
+            }
+            1
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// A tokio runtime for the commands that talk to a server (the catalog and store commands need none).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    let ctx = Context::new(cli.global);
+    match cli.command {
+        Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
+        Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),
+        Command::Profiles(p) => commands::connect::profiles(&ctx, p),
+        Command::Api(cli::ApiArgs { list: Some(cli::ApiCommand::List), .. }) => commands::api::list(&ctx),
+        Command::Completions { shell } => commands::completions::print(shell),
+        Command::Approvals(cli::ApprovalsCommand::List { state }) => commands::approvals::list(&ctx, state.as_deref()),
+        Command::Approvals(cli::ApprovalsCommand::Show { id }) => commands::approvals::show(&ctx, &id),
+        Command::Approvals(cli::ApprovalsCommand::Audit { verify }) => commands::approvals::audit(&ctx, verify),
+        Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
+        Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),
+        Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason)),
+        Command::Workflows(cli::WorkflowsCommand::Install { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, true)),
+        Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false)),
+        Command::Connect(args) => runtime()?.block_on(commands::connect::connect(&ctx, args)),
+        Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),
+        Command::Run(args) => runtime()?.block_on(commands::run::run(&ctx, args)),
+        Command::Api(args) => runtime()?.block_on(commands::api::call(&ctx, args)),
+        Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
+        Command::Demo => runtime()?.block_on(demo::run(&ctx)),
+    }
+}

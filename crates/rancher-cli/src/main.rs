@@ -1,5 +1,5 @@
 //! `rancherctl`: the operator's command-line tool.
+
 fn main() {
-    eprintln!("rancherctl: not built yet");
-    std::process::exit(1);
+    std::process::exit(rancher_cli::run_from(std::env::args_os()));
 }

@@ -1,0 +1,268 @@
+//! The command line: clap types only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// rancherctl: connect to Rancher, run the prebuilt access workflows with approvals, and call any API operation.
+///
+/// Connection settings come from flags, then the environment (RANCHER_DOMAIN, RANCHER_TOKEN, RANCHER_CA_CERT,
+/// RANCHER_PROFILE), then the selected profile (`default` when none is named). The token is never a plain flag:
+/// use RANCHER_TOKEN, --token-file PATH (mode 600) or --token-stdin.
+///
+/// Exit codes: 0 done, 1 failed, 2 usage error, 3 submitted and waiting for approval.
+#[derive(Debug, Parser)]
+#[command(name = "rancherctl", version, propagate_version = true, max_term_width = 110)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// Output format of the data printed on stdout (progress and warnings go to stderr).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// Profile to use (default: `default`, when it exists).
+    #[arg(long, global = true, env = "RANCHER_PROFILE")]
+    pub profile: Option<String>,
+    /// Rancher instance domain, e.g. `rancher.example.com` or `rancher.example.com:8443` (never a URL).
+    #[arg(long, global = true, env = "RANCHER_DOMAIN")]
+    pub domain: Option<String>,
+    /// Read the token from this file (it must be readable by its owner only: chmod 600).
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "token_stdin")]
+    pub token_file: Option<PathBuf>,
+    /// Read the token from standard input.
+    #[arg(long, global = true)]
+    pub token_stdin: bool,
+    /// PEM file of the CA that signed the server's certificate (private CAs).
+    #[arg(long, global = true, value_name = "PEM", env = "RANCHER_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Directory of the approval store (approvals.db: installs, requests, audit log).
+    #[arg(long, global = true, value_name = "DIR", env = "RANCHERCTL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Tables and short lines for people.
+    #[default]
+    Table,
+    /// Exactly one JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test a connection and save it as a profile (only when the test passes). Re-run to edit: blank keeps.
+    Connect(ConnectArgs),
+    /// Run the connection test again (on the profile, or on the flags/environment); exit 1 when it fails.
+    Check,
+    /// Saved profiles (tokens are shown masked).
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+    /// The catalog of prebuilt workflows: list, show, install, set-policy.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
+    /// Run an installed workflow; exits 3 with the request id when it needs approval.
+    Run(RunArgs),
+    /// Call any operation of the endpoint list directly (`api list` shows them).
+    Api(ApiArgs),
+    /// Approval requests and the audit log.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
+    Sim(SimArgs),
+    /// Walk through the whole product against an in-process simulator: no setup, no network.
+    Demo,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `connect` options.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Forget the stored CA bundle.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub clear_ca: bool,
+}
+
+/// `profiles` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Every saved profile.
+    List,
+    /// One profile.
+    Show {
+        /// Profile name (default: --profile, or `default`).
+        name: Option<String>,
+    },
+    /// Delete a profile and its token file.
+    Delete {
+        /// Profile name.
+        name: String,
+    },
+}
+
+/// Approval policy options shared by `install` and `set-policy`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PolicyArgs {
+    /// Who approves: `none`, `installer`, `any-of:U,...`, `all-of:U,...` or `at-least:N:U,...` where U is a
+    /// user id (`u-abc12`), `user:<id>` or `group:<principal id>`. Default: the workflow's default.
+    #[arg(long, value_name = "POLICY", conflicts_with = "policy_file")]
+    pub policy: Option<String>,
+    /// The requester may approve their own request.
+    #[arg(long)]
+    pub allow_self_approval: bool,
+    /// Pending requests expire after this long: e.g. `7d`, `36h`, `90m`.
+    #[arg(long, value_name = "DURATION")]
+    pub expires_after: Option<String>,
+    /// The policy as a JSON or YAML file, e.g.
+    /// `{"kind":"approvers","combine":"any","thresholds":[{"count":2,"of":[{"user":"u-a"},{"user":"u-b"}]}]}`.
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+}
+
+/// `workflows` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// The catalog, with each workflow's policy (installed or default). Needs no connection.
+    List,
+    /// One workflow: inputs, output, policy.
+    Show {
+        /// Workflow id.
+        id: String,
+    },
+    /// Install a workflow (you become its installer) with its default or the given policy.
+    Install {
+        /// Workflow id.
+        id: String,
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Change the policy of an installed workflow (its installer or an admin).
+    SetPolicy {
+        /// Workflow id.
+        id: String,
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+/// `run` options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Workflow id (`rancherctl workflows list`).
+    pub workflow: String,
+    /// An input, `key=value` (repeatable); a value starting with `{` is read as a JSON object.
+    #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
+    pub inputs: Vec<String>,
+    /// Send only reads; show the writes that would be sent. Needs no approval.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Why (recorded on the approval request and in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `api` options: `api list`, or `api OPERATION-ID ...`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ApiArgs {
+    /// `list`.
+    #[command(subcommand)]
+    pub list: Option<ApiCommand>,
+    /// The operation id, e.g. `rk.users.list`.
+    pub operation: Option<String>,
+    /// A path or query parameter, `key=value` (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The JSON request body, from a file (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+    /// For paginated operations: stream every page and print every item as one array.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `api` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Every operation id with its method and path.
+    List,
+}
+
+/// `approvals` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Requests, newest last.
+    List {
+        /// Only requests in this state.
+        #[arg(long, value_parser = ["pending", "approved", "executing", "succeeded", "failed", "denied", "expired", "cancelled"])]
+        state: Option<String>,
+    },
+    /// One request with its decisions and outcome.
+    Show {
+        /// Request id (`req-...`).
+        id: String,
+    },
+    /// Approve as the token's user; when that approves the request it is executed here, once.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny as the token's user.
+    Deny {
+        /// Request id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Cancel a pending request (its requester or an admin).
+    Cancel {
+        /// Request id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The audit log.
+    Audit {
+        /// Check the hash chain; exit 1 when it was tampered with.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+/// `sim` options.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Rancher generation to play: 2.13, 2.12, 2.11, 2.8 or 1.6.
+    #[arg(long, default_value = "2.13")]
+    pub rancher_version: String,
+    /// Extra seeded standard users.
+    #[arg(long, default_value_t = 20)]
+    pub users: usize,
+}

@@ -1,0 +1,12 @@
+//! `rancherctl completions SHELL`.
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::error::Exit;
+
+/// Prints the completion script for `shell` on stdout.
+pub fn print(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+    clap_complete::generate(shell, &mut Cli::command(), "rancherctl", &mut std::io::stdout());
+    Ok(Exit::Done)
+}

@@ -1,0 +1,122 @@
+//! `rancherctl connect`, `check` and `profiles list|show|delete`.
+
+use rancher_auth::{ProfileSummary, ProfileUpdate, Verification};
+use serde_json::json;
+
+use crate::cli::{ConnectArgs, Format, ProfilesCommand};
+use crate::context::{Context, DEFAULT_PROFILE};
+use crate::error::{Diagnosed, Exit};
+use crate::output;
+
+/// Prints a passed connection test: facts on stdout (table format), warnings on stderr.
+fn print_verification(format: Format, v: &Verification, header: Option<String>, doc: serde_json::Value) -> anyhow::Result<()> {
+    for w in &v.warnings {
+        output::warn(w);
+    }
+    output::data(format, &doc, || {
+        let mut lines: Vec<String> = header.into_iter().collect();
+        lines.extend(v.summary_lines().into_iter().filter(|l| !l.starts_with("warning:")));
+        lines.join("\n")
+    })
+}
+
+/// Tests the connection and saves the profile only when the test passes. On an existing profile, a flag left
+/// out keeps the stored value; a changed domain, token or CA is tested before it is saved.
+pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
+    let name = ctx.global.profile.clone().unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+    let store = ctx.profiles()?;
+    let update = ProfileUpdate { domain: ctx.domain_flag()?, token: ctx.token_flag()?, ca: ctx.ca_flag(), clear_ca: args.clear_ca };
+    let progress = output::Progress::spinner("testing the connection");
+    let saved = store.save(&name, update).await?;
+    let (verification, tested) = match saved.verification {
+        Some(v) => (v, true),
+        None => (store.check(&name).await?, false),
+    };
+    drop(progress);
+    let what = match (saved.created, tested) {
+        (true, _) => format!("profile `{name}` saved (new)"),
+        (false, true) => format!("profile `{name}` updated (the change was tested)"),
+        (false, false) => format!("profile `{name}` unchanged (tested again)"),
+    };
+    let doc = json!({"profile": name, "created": saved.created, "verification": verification});
+    print_verification(ctx.format(), &verification, Some(what), doc)?;
+    Ok(Exit::Done)
+}
+
+/// The connection test on the profile (recording what it learnt), or on the flags and environment.
+pub async fn check(ctx: &Context) -> anyhow::Result<Exit> {
+    let from_flags = ctx.global.domain.is_some() || ctx.global.token_file.is_some() || ctx.global.token_stdin || std::env::var_os(crate::context::TOKEN_ENV).is_some();
+    let progress = output::Progress::spinner("testing the connection");
+    let (v, label) = match ctx.profile_name()? {
+        Some(name) if !from_flags => (ctx.profiles()?.check(&name).await?, format!("profile `{name}`: connection OK")),
+        _ => {
+            let conn = ctx.connection()?;
+            (conn.verify().await.map_err(|d| Diagnosed(Box::new(d)))?, "connection OK".to_string())
+        }
+    };
+    drop(progress);
+    let doc = serde_json::to_value(&v)?;
+    print_verification(ctx.format(), &v, Some(label), doc)?;
+    Ok(Exit::Done)
+}
+
+fn profile_rows(list: &[ProfileSummary]) -> String {
+    output::table(
+        &["NAME", "DOMAIN", "USER", "TOKEN", "EXPIRES", "VERIFIED"],
+        list.iter().map(|p| {
+            let d = &p.data;
+            vec![
+                p.name.clone(),
+                d.domain.to_string(),
+                d.user.clone().unwrap_or_default(),
+                d.token_masked.clone(),
+                d.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into()),
+                d.verified_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+            ]
+        }),
+    )
+}
+
+/// `profiles list|show|delete`.
+pub fn profiles(ctx: &Context, cmd: ProfilesCommand) -> anyhow::Result<Exit> {
+    let store = ctx.profiles()?;
+    match cmd {
+        ProfilesCommand::List => {
+            let list = store.list()?;
+            output::data(ctx.format(), &list, || if list.is_empty() { "no profiles; save one with `rancherctl connect`".into() } else { profile_rows(&list) })?;
+        }
+        ProfilesCommand::Show { name } => {
+            let name = name.or_else(|| ctx.global.profile.clone()).unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+            let p = store.show(&name)?;
+            output::data(ctx.format(), &p, || {
+                let d = &p.data;
+                let mut l = vec![
+                    format!("profile:  {}", p.name),
+                    format!("domain:   {}", d.domain),
+                    format!("token:    {} (access key {})", d.token_masked, d.access_key),
+                ];
+                l.push(format!("expires:  {}", d.token_expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never or unknown".into())));
+                if let Some(u) = &d.user {
+                    l.push(format!("user:     {u}"));
+                }
+                if let Some(v) = &d.rancher_version {
+                    l.push(format!("rancher:  {v}"));
+                }
+                l.push(format!("ca:       {}", match &d.ca {
+                    Some(rancher_auth::StoredCa::Path(p)) => p.display().to_string(),
+                    Some(rancher_auth::StoredCa::Pem(_)) => "stored PEM".into(),
+                    None => "system roots".into(),
+                }));
+                if let Some(t) = d.verified_at {
+                    l.push(format!("verified: {}", t.to_rfc3339()));
+                }
+                l.join("\n")
+            })?;
+        }
+        ProfilesCommand::Delete { name } => {
+            store.delete(&name)?;
+            output::data(ctx.format(), &json!({"deleted": name}), || format!("profile `{name}` deleted"))?;
+        }
+    }
+    Ok(Exit::Done)
+}

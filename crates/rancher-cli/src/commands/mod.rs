@@ -1,0 +1,9 @@
+//! One module per command group.
+
+pub mod api;
+pub mod approvals;
+pub mod completions;
+pub mod connect;
+pub mod run;
+pub mod sim;
+pub mod workflows;

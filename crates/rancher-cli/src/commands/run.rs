@@ -1,0 +1,82 @@
+//! `rancherctl run WORKFLOW-ID`: run now, or file an approval request and exit 3.
+
+use rancher_workflows::{find_workflow, inputs_from_pairs, RunOutput, Submitted};
+use serde_json::{json, Value};
+
+use crate::cli::{Format, RunArgs};
+use crate::context::Context;
+use crate::error::{Exit, Failure};
+use crate::output;
+
+/// Splits `key=value` pairs (from `--input` / `--param`).
+pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str, &'a str)>> {
+    items
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim(), v))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| Failure::new(format!("--{flag} `{p}` is not key=value"), format!("write e.g. --{flag} user=alice")).into())
+        })
+        .collect()
+}
+
+/// Runs a workflow.
+pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<Exit> {
+    let w = find_workflow(&args.workflow)
+        .ok_or_else(|| Failure::new(format!("unknown workflow `{}`", args.workflow), "`rancherctl workflows list` shows the ids"))?;
+    let inputs = inputs_from_pairs(pairs("input", &args.inputs)?);
+    let session = ctx.session().await?;
+    let runner = ctx.runner()?;
+    let progress = output::Progress::spinner(format!("running {}", w.id));
+    let submitted = runner.submit(&session, w.id, inputs, args.reason, args.dry_run).await?;
+    drop(progress);
+    match submitted {
+        Submitted::Succeeded { result } => {
+            print_result(ctx.format(), &result)?;
+            Ok(Exit::Done)
+        }
+        Submitted::Pending { request, approvers, expires_at } => {
+            let doc = json!({"status": "pending", "request": request, "workflow": w.id, "approvers": approvers, "expires_at": expires_at});
+            output::data(ctx.format(), &doc, || {
+                format!(
+                    "waiting for approval: request {request}\napprovers: {approvers}\nexpires:   {expires_at}\nan approver runs: rancherctl approvals approve {request}"
+                )
+            })?;
+            Ok(Exit::Pending)
+        }
+    }
+}
+
+/// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else
+/// prints `{"status":"succeeded","result":...}`.
+pub fn run_document(out: &RunOutput) -> Value {
+    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes) && out.result.is_array();
+    if is_list && !out.dry_run {
+        return out.result.clone();
+    }
+    let mut doc = json!({"status": "succeeded", "workflow": out.workflow, "summary": out.summary, "dry_run": out.dry_run, "result": out.result});
+    if !out.planned.is_empty() {
+        doc["planned"] = serde_json::to_value(&out.planned).unwrap_or(Value::Null);
+    }
+    doc
+}
+
+/// Lines for people: the table (if any), the planned writes of a dry run, and the summary.
+pub fn render_run(out: &RunOutput) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &out.table {
+        parts.push(output::table(&t.columns, t.rows.clone()));
+    }
+    for p in &out.planned {
+        let body = p.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
+        parts.push(format!("would send: {} {}{body}", p.method, p.path));
+    }
+    parts.push(if out.dry_run { format!("dry run: {}", out.summary) } else { out.summary.clone() });
+    parts.join("\n")
+}
+
+/// Prints a finished run in the chosen format.
+pub fn print_result(format: Format, out: &RunOutput) -> anyhow::Result<()> {
+    output::data(format, &run_document(out), || render_run(out))
+}

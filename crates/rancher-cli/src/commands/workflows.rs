@@ -1,0 +1,221 @@
+//! `rancherctl workflows list|show|install|set-policy`, and the `--policy` flag syntax.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rancher_approval::{ApproverRef, Installation, Policy, Store};
+use rancher_workflows::{find_workflow, WorkflowDef, CATALOG};
+use serde_json::{json, Value};
+
+use crate::cli::PolicyArgs;
+use crate::context::Context;
+use crate::error::{Exit, Failure};
+use crate::output;
+
+fn installations(ctx: &Context) -> anyhow::Result<Vec<Installation>> {
+    Ok(match ctx.existing_store()? {
+        Some(s) => s.list_installations()?,
+        None => Vec::new(),
+    })
+}
+
+fn entry(w: &WorkflowDef, inst: Option<&Installation>) -> Value {
+    json!({
+        "id": w.id,
+        "title": w.title,
+        "description": w.description,
+        "inputs": w.inputs,
+        "output": w.output,
+        "writes": w.writes,
+        "default_approval": w.default_approval,
+        "default_policy": w.default_approval.policy().to_string(),
+        "installed": inst.is_some(),
+        "installation": inst,
+    })
+}
+
+fn unknown(id: &str) -> anyhow::Error {
+    Failure::new(format!("unknown workflow `{id}`"), "`rancherctl workflows list` shows the ids").into()
+}
+
+/// The catalog with installs; reads only the catalog and the store file (no network, no runtime).
+pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
+    let installs = installations(ctx)?;
+    let find = |id: &str| installs.iter().find(|i| i.workflow_id == id);
+    let docs: Vec<Value> = CATALOG.iter().map(|w| entry(w, find(w.id))).collect();
+    output::data(ctx.format(), &docs, || {
+        output::table(
+            &["ID", "TITLE", "INSTALLED", "APPROVAL"],
+            CATALOG.iter().map(|w| {
+                let inst = find(w.id);
+                let policy = match inst {
+                    Some(i) => i.policy.to_string(),
+                    None => format!("default: {}", w.default_approval.policy()),
+                };
+                vec![w.id.into(), w.title.into(), if inst.is_some() { "yes".into() } else { "no".into() }, policy]
+            }),
+        )
+    })?;
+    Ok(Exit::Done)
+}
+
+/// One workflow.
+pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
+    let w = find_workflow(id).ok_or_else(|| unknown(id))?;
+    let installs = installations(ctx)?;
+    let inst = installs.iter().find(|i| i.workflow_id == w.id);
+    output::data(ctx.format(), &entry(w, inst), || {
+        let mut lines = vec![format!("{}: {}", w.id, w.title), w.description.to_string(), String::new()];
+        if w.inputs.is_empty() {
+            lines.push("inputs:   none".into());
+        } else {
+            lines.push("inputs:".into());
+            for i in w.inputs {
+                lines.push(format!("  --input {}=...  {}{}", i.name, i.description, if i.required { " (required)" } else { "" }));
+            }
+        }
+        lines.push(format!("output:   {}", w.output));
+        match inst {
+            Some(i) => {
+                let who = i.installer.username.clone().unwrap_or(i.installer.id.clone());
+                lines.push(format!("installed by {who} at {}", i.installed_at.to_rfc3339()));
+                lines.push(format!("policy:   {}", i.policy));
+            }
+            None => {
+                lines.push("installed: no (`rancherctl workflows install ID`)".into());
+                lines.push(format!("default policy: {}", w.default_approval.policy()));
+            }
+        }
+        lines.join("\n")
+    })?;
+    Ok(Exit::Done)
+}
+
+/// `install` and `set-policy`: both need the caller's identity from the server.
+pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) -> anyhow::Result<Exit> {
+    let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
+    let policy = policy_from_args(&args, w)?;
+    if !install && policy.is_none() {
+        return Err(Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval or --expires-after").into());
+    }
+    let session = ctx.session().await?;
+    let runner = ctx.runner()?;
+    let inst = if install {
+        runner.install(&session, w.id, policy).await?
+    } else {
+        runner.set_policy(&session, w.id, policy.expect("checked above")).await?
+    };
+    output::data(ctx.format(), &inst, || {
+        let verb = if install { "installed" } else { "policy changed for" };
+        format!("{verb} {}\npolicy: {}", inst.workflow_id, inst.policy)
+    })?;
+    Ok(Exit::Done)
+}
+
+/// The policy the flags describe, or `None` to keep the default (install) / nothing given (set-policy).
+pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef) -> anyhow::Result<Option<Policy>> {
+    let base = if let Some(path) = &args.policy_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading the policy file {}", path.display()))?;
+        let p: Policy = serde_json::from_str(&text).or_else(|_| serde_norway::from_str(&text)).map_err(|e| {
+            Failure::new(format!("policy file {}: {e}", path.display()), "see `rancherctl workflows install --help` for the form")
+        })?;
+        Some(p)
+    } else if let Some(spec) = &args.policy {
+        Some(parse_policy(spec)?)
+    } else {
+        None
+    };
+    if base.is_none() && !args.allow_self_approval && args.expires_after.is_none() {
+        return Ok(None);
+    }
+    let mut p = base.unwrap_or_else(|| w.default_approval.policy());
+    if args.allow_self_approval {
+        p = p.allow_self_approval(true);
+    }
+    if let Some(d) = &args.expires_after {
+        p = p.expires_after(parse_duration(d)?);
+    }
+    p.validate()?;
+    Ok(Some(p))
+}
+
+/// Parses `none`, `installer`, `any-of:A,B`, `all-of:A,B`, `at-least:N:A,B,C`.
+pub fn parse_policy(spec: &str) -> anyhow::Result<Policy> {
+    let bad = |why: &str| -> anyhow::Error {
+        Failure::new(format!("--policy `{spec}`: {why}"), "write none, installer, any-of:u-a,u-b, all-of:u-a,u-b or at-least:2:u-a,u-b,u-c").into()
+    };
+    let refs = |list: &str| -> anyhow::Result<Vec<ApproverRef>> {
+        let v: Vec<ApproverRef> = list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+        if v.is_empty() {
+            return Err(bad("no approvers listed"));
+        }
+        Ok(v)
+    };
+    let spec_t = spec.trim();
+    if spec_t == "none" {
+        return Ok(Policy::none());
+    }
+    if spec_t == "installer" {
+        return Ok(Policy::installer());
+    }
+    if let Some(list) = spec_t.strip_prefix("any-of:") {
+        return Ok(Policy::any_of(refs(list)?));
+    }
+    if let Some(list) = spec_t.strip_prefix("all-of:") {
+        return Ok(Policy::all_of(refs(list)?));
+    }
+    if let Some(rest) = spec_t.strip_prefix("at-least:") {
+        let (n, list) = rest.split_once(':').ok_or_else(|| bad("expected at-least:N:approver,..."))?;
+        let n: u32 = n.trim().parse().map_err(|_| bad("N must be a whole number"))?;
+        let of = refs(list)?;
+        if n == 0 || n as usize > of.len() {
+            return Err(bad(&format!("N must be between 1 and the {} approvers listed", of.len())));
+        }
+        return Ok(Policy::at_least(n, of));
+    }
+    Err(bad("unknown policy kind"))
+}
+
+/// Parses `7d`, `36h`, `90m`, `45s` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| Failure::new(format!("duration `{text}` is not understood"), "write e.g. 7d, 36h, 90m or 45s"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "w" => n * 7 * 86_400,
+        _ => return Err(Failure::new(format!("duration `{text}`: unknown unit `{unit}`"), "use s, m, h, d or w").into()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_flags_parse() {
+        assert_eq!(parse_policy("none").unwrap(), Policy::none());
+        assert_eq!(parse_policy("installer").unwrap(), Policy::installer());
+        assert_eq!(parse_policy("any-of:u-a,u-b").unwrap(), Policy::any_of([ApproverRef::user("u-a"), ApproverRef::user("u-b")]));
+        assert_eq!(
+            parse_policy("at-least:2:u-a,group:github_team://7,u-c").unwrap(),
+            Policy::at_least(2, [ApproverRef::user("u-a"), ApproverRef::group("github_team://7"), ApproverRef::user("u-c")])
+        );
+        assert!(parse_policy("at-least:4:u-a,u-b").is_err());
+        assert!(parse_policy("any-of:").is_err());
+        assert!(parse_policy("maybe").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_duration("36h").unwrap(), Duration::from_secs(36 * 3600));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("7 days").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+}
