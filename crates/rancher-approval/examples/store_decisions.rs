@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApproverRef, Decision, EligibilityContext, NewRequest, Policy, Principal, SqliteOptions, SqliteStore, Store,
-    Synchronous,
+    ApproverRef, Decision, EligibilityContext, NewRequest, Policy, Principal, SqliteOptions,
+    SqliteStore, Store, Synchronous,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,13 +21,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("rancher-approval-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("approvals.db");
-    let store = SqliteStore::open_with(&path, SqliteOptions { synchronous, ..Default::default() })?;
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            synchronous,
+            ..Default::default()
+        },
+    )?;
 
     // Each request needs 3 of 5 approvers; every decision is its own durable transaction.
     let approvers: Vec<Principal> = (0..5).map(|i| Principal::new(format!("u-{i}"))).collect();
     let policy = Policy::at_least(3, approvers.iter().map(|p| ApproverRef::user(p.id.clone())));
     let requests: Vec<_> = (0..decisions.div_ceil(3))
-        .map(|_| store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy.clone()), Utc::now()))
+        .map(|_| {
+            store.create_request(
+                NewRequest::new("wf", Principal::new("u-req"), policy.clone()),
+                Utc::now(),
+            )
+        })
         .collect::<Result<_, _>>()?;
     let ctx = EligibilityContext::default();
     let start = Instant::now();

@@ -123,7 +123,10 @@ pub struct AuditHead {
 impl AuditHead {
     /// The head of an empty log.
     pub fn genesis() -> Self {
-        Self { seq: 0, hash: GENESIS_HASH.into() }
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.into(),
+        }
     }
 }
 
@@ -181,7 +184,10 @@ impl AuditEntry {
 
     /// This entry as a head.
     pub fn head(&self) -> AuditHead {
-        AuditHead { seq: self.seq, hash: self.hash.clone() }
+        AuditHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
     }
 }
 
@@ -204,7 +210,10 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
             return broken(e.seq, "its previous-hash does not match the entry before it: entries were removed, reordered or replaced".into());
         }
         if e.compute_hash() != e.hash {
-            return broken(e.seq, "its content does not match its hash: the entry was edited".into());
+            return broken(
+                e.seq,
+                "its content does not match its hash: the entry was edited".into(),
+            );
         }
         prev = e.hash.clone();
     }
@@ -217,7 +226,10 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
             );
         }
         if head.seq > 0 && entries[head.seq as usize - 1].hash != head.hash {
-            return broken(head.seq, "its hash differs from the recorded head: the log was rewritten".into());
+            return broken(
+                head.seq,
+                "its hash differs from the recorded head: the log was rewritten".into(),
+            );
         }
         if head.seq == 0 && head.hash != GENESIS_HASH {
             return broken(1, "the recorded head is malformed".into());
@@ -243,7 +255,11 @@ fn canonical_value(v: &serde_json::Value) -> serde_json::Value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical_value(&map[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical_value(&map[k])))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(canonical_value).collect()),
         other => other.clone(),
@@ -363,7 +379,11 @@ mod tests {
         let full = log(6);
         let head = full.last().unwrap().head();
         let cut = &full[..4];
-        assert_eq!(verify(cut, None).unwrap(), 4, "a cut chain is consistent on its own");
+        assert_eq!(
+            verify(cut, None).unwrap(),
+            4,
+            "a cut chain is consistent on its own"
+        );
         assert_eq!(broken_at(verify(cut, Some(&head))), 5);
     }
 

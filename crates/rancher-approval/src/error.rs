@@ -33,9 +33,9 @@ impl std::fmt::Display for Ineligibility {
             Self::SelfApproval => f.write_str(
                 "self-approval is not allowed: you requested it, so another approver must decide",
             ),
-            Self::TargetOfRequest => f.write_str(
-                "you are a target of this request, so another approver must decide",
-            ),
+            Self::TargetOfRequest => {
+                f.write_str("you are a target of this request, so another approver must decide")
+            }
             Self::NotAnApprover { expected } => {
                 write!(f, "you are not in the approver list (expected {expected})")
             }
@@ -217,7 +217,10 @@ mod tests {
             principal: "u-1".into(),
             reason: Ineligibility::SelfApproval,
         };
-        assert!(e.to_string().contains("self-approval is not allowed"), "{e}");
+        assert!(
+            e.to_string().contains("self-approval is not allowed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl EligibilityContext {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self { fallback_approvers: approvers.into_iter().map(Into::into).collect() }
+        Self {
+            fallback_approvers: approvers.into_iter().map(Into::into).collect(),
+        }
     }
 }
 
@@ -88,17 +90,24 @@ pub fn resolve_reviewer(
         Rule::None => {}
         Rule::Installer { fallback } => {
             if *fallback {
-                context.fallback_approvers =
-                    directory.fallback_approvers().map_err(|source| Error::Directory { source })?;
+                context.fallback_approvers = directory
+                    .fallback_approvers()
+                    .map_err(|source| Error::Directory { source })?;
             }
         }
         Rule::Approvers { thresholds, .. } => {
-            for group in thresholds.iter().flat_map(|t| &t.of).filter_map(|r| match r {
-                ApproverRef::Group(g) => Some(g),
-                ApproverRef::User(_) => None,
-            }) {
+            for group in thresholds
+                .iter()
+                .flat_map(|t| &t.of)
+                .filter_map(|r| match r {
+                    ApproverRef::Group(g) => Some(g),
+                    ApproverRef::User(_) => None,
+                })
+            {
                 if !resolved.in_group(group)
-                    && directory.is_member(&reviewer.id, group).map_err(|source| Error::Directory { source })?
+                    && directory
+                        .is_member(&reviewer.id, group)
+                        .map_err(|source| Error::Directory { source })?
                 {
                     resolved.groups.push(group.clone());
                 }
@@ -134,21 +143,29 @@ pub fn check_eligibility(
             expected: "nobody: this policy needs no approval".into(),
         }),
         Rule::Installer { fallback } => {
-            let installer_can =
-                facts.installer.as_deref().is_some_and(|i| personal_bar(policy, facts, i).is_none());
+            let installer_can = facts
+                .installer
+                .as_deref()
+                .is_some_and(|i| personal_bar(policy, facts, i).is_none());
             if facts.installer.as_deref() == Some(reviewer.id.as_str()) {
                 return personal();
             }
             if !installer_can && *fallback && context.fallback_approvers.contains(&reviewer.id) {
                 return personal();
             }
-            let expected = match (&facts.installer, installer_can, fallback) {
-                (Some(i), true, _) => format!("the installer, {i}"),
-                (_, false, true) => "a fallback approver (another admin), since the installer may not approve".into(),
-                (_, false, false) => {
-                    "the installer, who may not approve this request; ask them to change the policy".into()
+            let expected = match (
+                facts.installer.as_deref().filter(|_| installer_can),
+                fallback,
+            ) {
+                (Some(installer), _) => format!("the installer, {installer}"),
+                (None, true) => {
+                    "a fallback approver (another admin), since the installer may not approve"
+                        .into()
                 }
-                (None, true, _) => unreachable!("installer_can implies an installer"),
+                (None, false) => {
+                    "the installer, who may not approve this request; ask them to change the policy"
+                        .into()
+                }
             };
             Err(Ineligibility::NotAnApprover { expected })
         }
@@ -157,7 +174,9 @@ pub fn check_eligibility(
                 personal()
             } else {
                 let list: Vec<String> = thresholds.iter().map(ToString::to_string).collect();
-                Err(Ineligibility::NotAnApprover { expected: list.join(" or ") })
+                Err(Ineligibility::NotAnApprover {
+                    expected: list.join(" or "),
+                })
             }
         }
     }
@@ -175,7 +194,12 @@ pub fn check_eligibility(
 /// - otherwise it is expired if `now >= expires_at`, else pending.
 ///
 /// A `none` policy is approved at once.
-pub fn evaluate(policy: &Policy, facts: &RequestFacts, decisions: &[DecisionRecord], now: DateTime<Utc>) -> Verdict {
+pub fn evaluate(
+    policy: &Policy,
+    facts: &RequestFacts,
+    decisions: &[DecisionRecord],
+    now: DateTime<Utc>,
+) -> Verdict {
     if !policy.needs_approval() {
         return Verdict::Approved;
     }
@@ -214,7 +238,10 @@ fn met(policy: &Policy, approvers: &[&Principal]) -> bool {
         Rule::None => true,
         // Eligibility already restricts approvers to the installer or, when the installer may not, a fallback.
         Rule::Installer { .. } => !approvers.is_empty(),
-        Rule::Approvers { combine, thresholds } => {
+        Rule::Approvers {
+            combine,
+            thresholds,
+        } => {
             let mut results = thresholds.iter().map(|t| threshold_met(t, approvers));
             match combine {
                 Combine::Any => results.any(|m| m),

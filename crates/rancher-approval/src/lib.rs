@@ -61,15 +61,18 @@ pub mod store;
 pub use audit::{verify as verify_audit_chain, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
 pub use error::{DirectoryError, Error, Ineligibility, Result};
 pub use evaluate::{
-    check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext, RequestFacts, Verdict,
+    check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext,
+    RequestFacts, Verdict,
 };
-pub use policy::{ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
+pub use policy::{
+    ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY,
+};
 pub use principal::Principal;
 pub use request::{
-    redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest, Outcome, OutcomeStatus,
-    Reconciliation, RequestId, RequestState, Vote, REDACTED,
+    redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest,
+    Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, Vote, REDACTED,
 };
 pub use store::{
-    DecideOutcome, ExecutionClaim, Installation, MemoryStore, RequestFilter, SqliteOptions, SqliteStore, Store,
-    Synchronous, SCHEMA_VERSION, SYSTEM_ACTOR,
+    DecideOutcome, ExecutionClaim, Installation, MemoryStore, RequestFilter, SqliteOptions,
+    SqliteStore, Store, Synchronous, SCHEMA_VERSION, SYSTEM_ACTOR,
 };

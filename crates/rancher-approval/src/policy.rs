@@ -96,12 +96,20 @@ pub struct Threshold {
 impl Threshold {
     /// At least `n` distinct approvers from `of`.
     pub fn at_least(n: u32, of: impl IntoIterator<Item = ApproverRef>) -> Self {
-        Self { count: Count::AtLeast(n), of: of.into_iter().collect(), label: None }
+        Self {
+            count: Count::AtLeast(n),
+            of: of.into_iter().collect(),
+            label: None,
+        }
     }
 
     /// Every entry of `of` covered by a distinct approver.
     pub fn all_of(of: impl IntoIterator<Item = ApproverRef>) -> Self {
-        Self { count: Count::All, of: of.into_iter().collect(), label: None }
+        Self {
+            count: Count::All,
+            of: of.into_iter().collect(),
+            label: None,
+        }
     }
 
     /// Names the threshold for people.
@@ -140,7 +148,9 @@ impl TryFrom<CountRepr> for Count {
             CountRepr::Number(n) => Ok(Count::AtLeast(n)),
             CountRepr::Word(w) if w == "all" => Ok(Count::All),
             CountRepr::Word(w) if w == "any" => Ok(Count::AtLeast(1)),
-            CountRepr::Word(w) => Err(format!("count must be a number, \"any\" or \"all\", not {w:?}")),
+            CountRepr::Word(w) => Err(format!(
+                "count must be a number, \"any\" or \"all\", not {w:?}"
+            )),
         }
     }
 }
@@ -249,12 +259,18 @@ impl Default for PolicyOptions {
 impl Policy {
     /// No approval needed.
     pub fn none() -> Self {
-        Self { rule: Rule::None, options: PolicyOptions::default() }
+        Self {
+            rule: Rule::None,
+            options: PolicyOptions::default(),
+        }
     }
 
     /// The installer approves, with fallback approvers when the installer is the requester.
     pub fn installer() -> Self {
-        Self { rule: Rule::Installer { fallback: true }, options: PolicyOptions::default() }
+        Self {
+            rule: Rule::Installer { fallback: true },
+            options: PolicyOptions::default(),
+        }
     }
 
     /// Any one of these principals or groups approves.
@@ -275,7 +291,10 @@ impl Policy {
     /// Several thresholds, combined with `combine`.
     pub fn approvers(combine: Combine, thresholds: impl IntoIterator<Item = Threshold>) -> Self {
         Self {
-            rule: Rule::Approvers { combine, thresholds: thresholds.into_iter().collect() },
+            rule: Rule::Approvers {
+                combine,
+                thresholds: thresholds.into_iter().collect(),
+            },
             options: PolicyOptions::default(),
         }
     }
@@ -333,7 +352,9 @@ impl Policy {
             return bad("expires_after_secs must be at least 1 second".into());
         }
         if self.options.expires_after_secs > MAX_EXPIRY_SECS {
-            return bad(format!("expires_after_secs must be at most {MAX_EXPIRY_SECS} (about 10 years)"));
+            return bad(format!(
+                "expires_after_secs must be at most {MAX_EXPIRY_SECS} (about 10 years)"
+            ));
         }
         if let Rule::Approvers { thresholds, .. } = &self.rule {
             if thresholds.is_empty() {
@@ -417,7 +438,10 @@ impl std::fmt::Display for Policy {
                 "the installer approves (a fallback approver when the installer may not)",
             )?,
             Rule::Installer { fallback: false } => f.write_str("the installer approves")?,
-            Rule::Approvers { combine, thresholds } => {
+            Rule::Approvers {
+                combine,
+                thresholds,
+            } => {
                 let sep = match combine {
                     Combine::Any => " or ",
                     Combine::All => " and ",
@@ -453,7 +477,8 @@ mod tests {
         let p = Policy::approvers(
             Combine::Any,
             [
-                Threshold::at_least(2, [ApproverRef::group("github_team://7")]).labelled("platform team"),
+                Threshold::at_least(2, [ApproverRef::group("github_team://7")])
+                    .labelled("platform team"),
                 Threshold::all_of([ApproverRef::user("u-sec1")]),
             ],
         )
@@ -499,7 +524,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             p,
-            Policy::any_of([ApproverRef::user("u-1"), ApproverRef::user("u-2")]).allow_self_approval(true)
+            Policy::any_of([ApproverRef::user("u-1"), ApproverRef::user("u-2")])
+                .allow_self_approval(true)
         );
         let err = serde_json::from_value::<Policy>(json!({
             "kind": "approvers", "thresholds": [{"count": "most", "of": [{"user": "u-1"}]}]
@@ -519,7 +545,8 @@ mod tests {
         let p = Policy::approvers(
             Combine::Any,
             [
-                Threshold::at_least(2, [ApproverRef::group("github_team://7")]).labelled("platform team"),
+                Threshold::at_least(2, [ApproverRef::group("github_team://7")])
+                    .labelled("platform team"),
                 Threshold::at_least(1, [ApproverRef::user("u-sec1")]),
             ],
         )
@@ -548,8 +575,14 @@ mod tests {
 
     #[test]
     fn approver_ref_text_form() {
-        assert_eq!("user:u-1".parse::<ApproverRef>().unwrap(), ApproverRef::user("u-1"));
-        assert_eq!("u-1".parse::<ApproverRef>().unwrap(), ApproverRef::user("u-1"));
+        assert_eq!(
+            "user:u-1".parse::<ApproverRef>().unwrap(),
+            ApproverRef::user("u-1")
+        );
+        assert_eq!(
+            "u-1".parse::<ApproverRef>().unwrap(),
+            ApproverRef::user("u-1")
+        );
         assert_eq!(
             "github_team://5".parse::<ApproverRef>().unwrap(),
             ApproverRef::group("github_team://5")
@@ -567,17 +600,41 @@ mod tests {
     fn validation() {
         assert!(Policy::none().validate().is_ok());
         assert!(Policy::installer().validate().is_ok());
-        assert!(Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("b")]).validate().is_ok());
-        assert!(Policy::at_least(5, [ApproverRef::group("g://1")]).validate().is_ok());
+        assert!(
+            Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("b")])
+                .validate()
+                .is_ok()
+        );
+        assert!(Policy::at_least(5, [ApproverRef::group("g://1")])
+            .validate()
+            .is_ok());
         let cases = [
-            (Policy::at_least(3, [ApproverRef::user("a"), ApproverRef::user("b")]), "never be met"),
-            (Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("a")]), "never be met"),
+            (
+                Policy::at_least(3, [ApproverRef::user("a"), ApproverRef::user("b")]),
+                "never be met",
+            ),
+            (
+                Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("a")]),
+                "never be met",
+            ),
             (Policy::at_least(0, [ApproverRef::user("a")]), "at least 1"),
             (Policy::any_of([]), "names no approvers"),
-            (Policy::approvers(Combine::Any, []), "at least one threshold"),
-            (Policy::any_of([ApproverRef::user(" ")]), "empty approver id"),
-            (Policy::installer().expires_after(Duration::ZERO), "at least 1 second"),
-            (Policy::installer().expires_after(Duration::from_secs(u64::MAX)), "at most"),
+            (
+                Policy::approvers(Combine::Any, []),
+                "at least one threshold",
+            ),
+            (
+                Policy::any_of([ApproverRef::user(" ")]),
+                "empty approver id",
+            ),
+            (
+                Policy::installer().expires_after(Duration::ZERO),
+                "at least 1 second",
+            ),
+            (
+                Policy::installer().expires_after(Duration::from_secs(u64::MAX)),
+                "at most",
+            ),
         ];
         for (p, want) in cases {
             let err = p.validate().unwrap_err().to_string();

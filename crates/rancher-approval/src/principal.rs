@@ -24,7 +24,12 @@ pub struct Principal {
 impl Principal {
     /// A principal known only by its user id.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into(), username: None, display_name: None, groups: Vec::new() }
+        Self {
+            id: id.into(),
+            username: None,
+            display_name: None,
+            groups: Vec::new(),
+        }
     }
 
     /// Sets the login name.
@@ -70,7 +75,9 @@ mod tests {
 
     #[test]
     fn display_and_json() {
-        let p = Principal::new("u-abc12").with_username("alice").with_groups(["github_team://1"]);
+        let p = Principal::new("u-abc12")
+            .with_username("alice")
+            .with_groups(["github_team://1"]);
         assert_eq!(p.to_string(), "alice (u-abc12)");
         assert_eq!(Principal::new("u-x").to_string(), "u-x");
         assert!(p.in_group("github_team://1"));

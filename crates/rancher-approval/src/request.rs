@@ -57,7 +57,9 @@ impl std::fmt::Display for RequestId {
 impl FromStr for RequestId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = || Error::InvalidRequestId { input: s.to_owned() };
+        let invalid = || Error::InvalidRequestId {
+            input: s.to_owned(),
+        };
         let trimmed = s.trim();
         let body = trimmed
             .get(..4)
@@ -154,7 +156,10 @@ impl RequestState {
 
     /// Whether nothing can change the request any more.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Denied | Self::Expired | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Denied | Self::Expired | Self::Cancelled
+        )
     }
 }
 
@@ -206,12 +211,18 @@ pub struct Decision {
 impl Decision {
     /// An approval without a reason.
     pub fn approve() -> Self {
-        Self { vote: Vote::Approve, reason: None }
+        Self {
+            vote: Vote::Approve,
+            reason: None,
+        }
     }
 
     /// A denial without a reason.
     pub fn deny() -> Self {
-        Self { vote: Vote::Deny, reason: None }
+        Self {
+            vote: Vote::Deny,
+            reason: None,
+        }
     }
 
     /// Adds a reason.
@@ -261,12 +272,18 @@ pub struct Outcome {
 impl Outcome {
     /// A success with some detail.
     pub fn succeeded(detail: serde_json::Value) -> Self {
-        Self { status: OutcomeStatus::Succeeded, detail }
+        Self {
+            status: OutcomeStatus::Succeeded,
+            detail,
+        }
     }
 
     /// A failure with some detail.
     pub fn failed(detail: serde_json::Value) -> Self {
-        Self { status: OutcomeStatus::Failed, detail }
+        Self {
+            status: OutcomeStatus::Failed,
+            detail,
+        }
     }
 
     pub(crate) fn state(&self) -> RequestState {
@@ -414,7 +431,11 @@ impl NewRequest {
 
     /// A request for an installed workflow: its policy and installer are taken from the installation.
     pub fn for_installation(installation: &Installation, requester: Principal) -> Self {
-        let mut new = Self::new(installation.workflow_id.clone(), requester, installation.policy.clone());
+        let mut new = Self::new(
+            installation.workflow_id.clone(),
+            requester,
+            installation.policy.clone(),
+        );
         new.installer = Some(installation.installer.clone());
         new
     }
@@ -493,15 +514,28 @@ mod tests {
         assert!(a < b, "{a} then {b}");
         assert!(a.as_str() < b.as_str());
         assert_eq!(a.as_str().parse::<RequestId>().unwrap(), a);
-        assert_eq!(a.as_str().to_uppercase().replace("REQ-", "req-").parse::<RequestId>().unwrap(), a);
+        assert_eq!(
+            a.as_str()
+                .to_uppercase()
+                .replace("REQ-", "req-")
+                .parse::<RequestId>()
+                .unwrap(),
+            a
+        );
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<RequestId>(&json).unwrap(), a);
     }
 
     #[test]
     fn id_encoding_is_fixed() {
-        assert_eq!(RequestId::from_uuid(uuid::Uuid::nil()).as_str(), "req-00000000000000000000000000");
-        assert_eq!(RequestId::from_uuid(uuid::Uuid::max()).as_str(), "req-7zzzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(
+            RequestId::from_uuid(uuid::Uuid::nil()).as_str(),
+            "req-00000000000000000000000000"
+        );
+        assert_eq!(
+            RequestId::from_uuid(uuid::Uuid::max()).as_str(),
+            "req-7zzzzzzzzzzzzzzzzzzzzzzzzz"
+        );
         let id: RequestId = "req-7ZZZZZZZZZZZZZZZZZZZZZZZZL".parse().unwrap();
         assert_eq!(id.as_str(), "req-7zzzzzzzzzzzzzzzzzzzzzzzz1");
     }
@@ -519,7 +553,10 @@ mod tests {
             "req-0000000000000000000000000é",
         ] {
             let err = bad.parse::<RequestId>().unwrap_err();
-            assert!(matches!(err, Error::InvalidRequestId { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, Error::InvalidRequestId { .. }),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 use chrono::Utc;
 use rancher_approval::{
-    ApproverRef, Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestId, RequestState,
-    SqliteStore, Store,
+    ApproverRef, Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestId,
+    RequestState, SqliteStore, Store,
 };
 
 const CHILD_ENV: &str = "RANCHER_APPROVAL_CRASH_CHILD_DB";
@@ -24,19 +24,39 @@ fn policy() -> Policy {
 #[test]
 #[ignore = "helper process started by killing_a_writer_loses_nothing_acknowledged"]
 fn crash_child_writer() {
-    let path = std::env::var(CHILD_ENV).expect("run by killing_a_writer_loses_nothing_acknowledged");
+    let path =
+        std::env::var(CHILD_ENV).expect("run by killing_a_writer_loses_nothing_acknowledged");
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
     loop {
-        let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy()), Utc::now()).unwrap();
+        let req = store
+            .create_request(
+                NewRequest::new("wf", Principal::new("u-req"), policy()),
+                Utc::now(),
+            )
+            .unwrap();
         println!("ack created {}", req.id);
         for approver in ["u-1", "u-2"] {
-            store.decide(&req.id, &Principal::new(approver), Decision::approve(), &ctx, Utc::now()).unwrap();
+            store
+                .decide(
+                    &req.id,
+                    &Principal::new(approver),
+                    Decision::approve(),
+                    &ctx,
+                    Utc::now(),
+                )
+                .unwrap();
             println!("ack decided {} {approver}", req.id);
         }
         let claim = store.claim_execution(&req.id, "child", Utc::now()).unwrap();
         println!("ack claimed {} {}", req.id, claim.claim_id);
-        store.record_outcome(&claim, Outcome::succeeded(serde_json::json!({"n": 1})), Utc::now()).unwrap();
+        store
+            .record_outcome(
+                &claim,
+                Outcome::succeeded(serde_json::json!({"n": 1})),
+                Utc::now(),
+            )
+            .unwrap();
         println!("ack finished {}", req.id);
     }
 }
@@ -44,7 +64,13 @@ fn crash_child_writer() {
 /// Starts a writer on `path`, lets it acknowledge `acks` operations, kills it, and returns what it acknowledged.
 fn run_and_kill(path: &Path, acks: usize) -> Vec<Vec<String>> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -76,7 +102,9 @@ fn killing_a_writer_loses_nothing_acknowledged() {
         assert!(entries as usize >= all_acked.len(), "round {round}");
         for ack in &all_acked {
             let id: RequestId = ack[1].parse().unwrap();
-            let req = store.get_request(&id).unwrap_or_else(|e| panic!("acknowledged request lost: {e}"));
+            let req = store
+                .get_request(&id)
+                .unwrap_or_else(|e| panic!("acknowledged request lost: {e}"));
             match ack[0].as_str() {
                 "created" => {}
                 "decided" => assert!(
@@ -84,7 +112,10 @@ fn killing_a_writer_loses_nothing_acknowledged() {
                     "acknowledged decision by {} on {id} lost",
                     ack[2]
                 ),
-                "claimed" => assert_eq!(req.execution.as_ref().map(|e| e.claim_id.as_str()), Some(ack[2].as_str())),
+                "claimed" => assert_eq!(
+                    req.execution.as_ref().map(|e| e.claim_id.as_str()),
+                    Some(ack[2].as_str())
+                ),
                 "finished" => assert_eq!(req.state, RequestState::Succeeded),
                 other => panic!("unknown ack {other}"),
             }
@@ -94,7 +125,9 @@ fn killing_a_writer_loses_nothing_acknowledged() {
             match req.state {
                 RequestState::Pending => assert!(req.decisions.len() < 2),
                 RequestState::Approved => assert!(req.execution.is_none()),
-                RequestState::Executing | RequestState::Succeeded => assert!(req.execution.is_some()),
+                RequestState::Executing | RequestState::Succeeded => {
+                    assert!(req.execution.is_some())
+                }
                 other => panic!("unexpected state {other}"),
             }
         }

@@ -31,7 +31,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // `write` only ever replaces the state with a completed copy, so even a lock poisoned by a panic inside
         // an operation guards consistent data.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on a copy and keeps the copy only if `f` succeeds: all or nothing, like a transaction.
@@ -62,7 +64,12 @@ impl Tx for Inner {
     }
 
     fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
-        Ok(self.requests.values().filter(|r| states.is_empty() || states.contains(&r.state)).cloned().collect())
+        Ok(self
+            .requests
+            .values()
+            .filter(|r| states.is_empty() || states.contains(&r.state))
+            .cloned()
+            .collect())
     }
 
     fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
@@ -70,7 +77,8 @@ impl Tx for Inner {
     }
 
     fn save_installation(&mut self, installation: &Installation) -> Result<()> {
-        self.installations.insert(installation.workflow_id.clone(), installation.clone());
+        self.installations
+            .insert(installation.workflow_id.clone(), installation.clone());
         Ok(())
     }
 

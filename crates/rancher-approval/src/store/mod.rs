@@ -74,7 +74,10 @@ impl RequestFilter {
 
     fn matches(&self, r: &ApprovalRequest) -> bool {
         (self.states.is_empty() || self.states.contains(&r.state))
-            && self.workflow_id.as_ref().is_none_or(|w| *w == r.workflow_id)
+            && self
+                .workflow_id
+                .as_ref()
+                .is_none_or(|w| *w == r.workflow_id)
             && self.requester.as_ref().is_none_or(|u| *u == r.requester.id)
     }
 }
@@ -134,8 +137,13 @@ pub trait Store: Send + Sync {
     ) -> Result<DecideOutcome>;
 
     /// Cancels a pending request. Who may cancel (the requester, an admin) is the caller's decision; `by` is recorded.
-    fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>)
-        -> Result<ApprovalRequest>;
+    fn cancel(
+        &self,
+        id: &RequestId,
+        by: &Principal,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest>;
 
     /// Marks every pending request whose expiry is at or before `now` as expired; returns their ids.
     fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>>;
@@ -143,10 +151,20 @@ pub trait Store: Send + Sync {
     /// Atomically moves an approved request to `executing` and returns the claim. Of any number of concurrent
     /// callers (threads or processes sharing the file) exactly one succeeds; the others get
     /// [`crate::Error::AlreadyClaimed`]. A request that is not approved gives [`crate::Error::NotApproved`].
-    fn claim_execution(&self, id: &RequestId, executor: &str, now: DateTime<Utc>) -> Result<ExecutionClaim>;
+    fn claim_execution(
+        &self,
+        id: &RequestId,
+        executor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim>;
 
     /// Records how the claimed execution went (`executing -> succeeded | failed`). Only the current claim may.
-    fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>) -> Result<ApprovalRequest>;
+    fn record_outcome(
+        &self,
+        claim: &ExecutionClaim,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest>;
 
     /// Requests stuck in `executing` (e.g. the executor crashed), for the caller to check against the server.
     fn in_doubt(&self) -> Result<Vec<ApprovalRequest>>;
@@ -162,8 +180,13 @@ pub trait Store: Send + Sync {
     ) -> Result<ApprovalRequest>;
 
     /// Records that `installer` installed `workflow_id` with `policy` (validated first).
-    fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>)
-        -> Result<Installation>;
+    fn install(
+        &self,
+        workflow_id: &str,
+        installer: &Principal,
+        policy: Policy,
+        now: DateTime<Utc>,
+    ) -> Result<Installation>;
 
     /// The installation of `workflow_id`, if installed.
     fn get_installation(&self, workflow_id: &str) -> Result<Option<Installation>>;
@@ -173,8 +196,13 @@ pub trait Store: Send + Sync {
 
     /// Changes the policy of an installed workflow; the audit entry keeps the old and new policy hashes. Whether
     /// `changed_by` may (the installer or an admin) is the caller's decision. Existing requests keep their policy.
-    fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>)
-        -> Result<Installation>;
+    fn set_policy(
+        &self,
+        workflow_id: &str,
+        policy: Policy,
+        changed_by: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<Installation>;
 
     /// The whole audit log, in order.
     fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
@@ -209,13 +237,23 @@ pub(crate) trait Tx {
 macro_rules! store_via_ops {
     ($ty:ty) => {
         impl $crate::store::Store for $ty {
-            fn create_request(&self, new: $crate::NewRequest, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<$crate::ApprovalRequest> {
+            fn create_request(
+                &self,
+                new: $crate::NewRequest,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ApprovalRequest> {
                 self.write(|tx| $crate::store::ops::create_request(tx, new, now))
             }
-            fn get_request(&self, id: &$crate::RequestId) -> $crate::Result<$crate::ApprovalRequest> {
+            fn get_request(
+                &self,
+                id: &$crate::RequestId,
+            ) -> $crate::Result<$crate::ApprovalRequest> {
                 self.read(|tx| $crate::store::ops::get_request(tx, id))
             }
-            fn list_requests(&self, filter: &$crate::RequestFilter) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
+            fn list_requests(
+                &self,
+                filter: &$crate::RequestFilter,
+            ) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
                 self.read(|tx| $crate::store::ops::list_requests(tx, filter))
             }
             fn decide(
@@ -226,7 +264,9 @@ macro_rules! store_via_ops {
                 context: &$crate::EligibilityContext,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::DecideOutcome> {
-                self.write(|tx| $crate::store::ops::decide(tx, id, reviewer, decision, context, now))?
+                self.write(|tx| {
+                    $crate::store::ops::decide(tx, id, reviewer, decision, context, now)
+                })?
             }
             fn cancel(
                 &self,
@@ -237,7 +277,10 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::ApprovalRequest> {
                 self.write(|tx| $crate::store::ops::cancel(tx, id, by, reason, now))?
             }
-            fn expire_due(&self, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<$crate::RequestId>> {
+            fn expire_due(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Vec<$crate::RequestId>> {
                 self.write(|tx| $crate::store::ops::expire_due(tx, now))
             }
             fn claim_execution(
@@ -267,7 +310,9 @@ macro_rules! store_via_ops {
                 by: &$crate::Principal,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| $crate::store::ops::resolve_in_doubt(tx, id, outcome, note, by, now))
+                self.write(|tx| {
+                    $crate::store::ops::resolve_in_doubt(tx, id, outcome, note, by, now)
+                })
             }
             fn install(
                 &self,
@@ -276,9 +321,14 @@ macro_rules! store_via_ops {
                 policy: $crate::Policy,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::Installation> {
-                self.write(|tx| $crate::store::ops::install(tx, workflow_id, installer, policy, now))
+                self.write(|tx| {
+                    $crate::store::ops::install(tx, workflow_id, installer, policy, now)
+                })
             }
-            fn get_installation(&self, workflow_id: &str) -> $crate::Result<Option<$crate::Installation>> {
+            fn get_installation(
+                &self,
+                workflow_id: &str,
+            ) -> $crate::Result<Option<$crate::Installation>> {
                 self.read(|tx| tx.load_installation(workflow_id))
             }
             fn list_installations(&self) -> $crate::Result<Vec<$crate::Installation>> {
@@ -291,7 +341,9 @@ macro_rules! store_via_ops {
                 changed_by: &$crate::Principal,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::Installation> {
-                self.write(|tx| $crate::store::ops::set_policy(tx, workflow_id, policy, changed_by, now))
+                self.write(|tx| {
+                    $crate::store::ops::set_policy(tx, workflow_id, policy, changed_by, now)
+                })
             }
             fn audit_entries(&self) -> $crate::Result<Vec<$crate::AuditEntry>> {
                 self.read(|tx| tx.audit_entries())

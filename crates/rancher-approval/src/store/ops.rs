@@ -10,8 +10,8 @@ use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
 use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::request::{
-    blank, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest, Outcome,
-    Reconciliation, RequestId, RequestState,
+    blank, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest,
+    Outcome, Reconciliation, RequestId, RequestState,
 };
 
 /// The actor recorded for changes nobody made by hand (expiry).
@@ -31,7 +31,9 @@ fn append(
         actor: actor.to_owned(),
         kind,
         request_id: request.map(|r| r.id.to_string()),
-        workflow_id: workflow_id.or(request.map(|r| r.workflow_id.as_str())).map(str::to_owned),
+        workflow_id: workflow_id
+            .or(request.map(|r| r.workflow_id.as_str()))
+            .map(str::to_owned),
         detail,
     }
     .seal(&head, now);
@@ -39,16 +41,24 @@ fn append(
 }
 
 pub(crate) fn get_request(tx: &mut dyn Tx, id: &RequestId) -> Result<ApprovalRequest> {
-    tx.load_request(id)?.ok_or_else(|| Error::NotFound { id: id.to_string() })
+    tx.load_request(id)?
+        .ok_or_else(|| Error::NotFound { id: id.to_string() })
 }
 
-pub(crate) fn list_requests(tx: &mut dyn Tx, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>> {
+pub(crate) fn list_requests(
+    tx: &mut dyn Tx,
+    filter: &RequestFilter,
+) -> Result<Vec<ApprovalRequest>> {
     let mut all = tx.requests_in(&filter.states)?;
     all.retain(|r| filter.matches(r));
     Ok(all)
 }
 
-pub(crate) fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest> {
+pub(crate) fn create_request(
+    tx: &mut dyn Tx,
+    new: NewRequest,
+    now: DateTime<Utc>,
+) -> Result<ApprovalRequest> {
     new.policy.validate()?;
     if new.policy.options.require_requester_reason && blank(&new.reason) {
         return Err(Error::ReasonRequired { from: "requester" });
@@ -85,28 +95,58 @@ pub(crate) fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTime<Utc
         "expires_at": format_time(request.expires_at),
         "state": request.state,
     });
-    append(tx, now, &request.requester.id, AuditKind::RequestCreated, Some(&request), None, detail)?;
+    append(
+        tx,
+        now,
+        &request.requester.id,
+        AuditKind::RequestCreated,
+        Some(&request),
+        None,
+        detail,
+    )?;
     Ok(request)
 }
 
 fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Utc>) -> Result<()> {
     request.state = RequestState::Expired;
-    request.closed = Some(Closure { by: SYSTEM_ACTOR.into(), at: now, reason: None });
+    request.closed = Some(Closure {
+        by: SYSTEM_ACTOR.into(),
+        at: now,
+        reason: None,
+    });
     tx.save_request(request)?;
     let detail = json!({ "expires_at": format_time(request.expires_at) });
-    append(tx, now, SYSTEM_ACTOR, AuditKind::Expired, Some(request), None, detail)
+    append(
+        tx,
+        now,
+        SYSTEM_ACTOR,
+        AuditKind::Expired,
+        Some(request),
+        None,
+        detail,
+    )
 }
 
 /// Loads a request that must be pending. A pending request past its expiry is expired here (the outer `Ok`
 /// commits that) and reported as the inner error.
-fn load_pending(tx: &mut dyn Tx, id: &RequestId, now: DateTime<Utc>) -> Result<Result<ApprovalRequest>> {
+fn load_pending(
+    tx: &mut dyn Tx,
+    id: &RequestId,
+    now: DateTime<Utc>,
+) -> Result<Result<ApprovalRequest>> {
     let mut request = get_request(tx, id)?;
     if request.state != RequestState::Pending {
-        return Err(Error::NotPending { id: id.to_string(), state: request.state });
+        return Err(Error::NotPending {
+            id: id.to_string(),
+            state: request.state,
+        });
     }
     if now >= request.expires_at {
         expire(tx, &mut request, now)?;
-        return Ok(Err(Error::Expired { id: id.to_string(), expired_at: request.expires_at }));
+        return Ok(Err(Error::Expired {
+            id: id.to_string(),
+            expired_at: request.expires_at,
+        }));
     }
     Ok(Ok(request))
 }
@@ -124,14 +164,25 @@ pub(crate) fn decide(
         Err(expired) => return Ok(Err(expired)),
     };
     check_eligibility(&request.policy, &request.facts(), reviewer, context).map_err(|reason| {
-        Error::NotEligible { id: id.to_string(), principal: reviewer.id.clone(), reason }
+        Error::NotEligible {
+            id: id.to_string(),
+            principal: reviewer.id.clone(),
+            reason,
+        }
     })?;
     if request.policy.options.require_reviewer_reason && blank(&decision.reason) {
         return Err(Error::ReasonRequired { from: "reviewer" });
     }
-    let previous = request.decisions.iter().rev().find(|d| d.principal.id == reviewer.id);
+    let previous = request
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| d.principal.id == reviewer.id);
     if previous.is_some_and(|d| d.vote == decision.vote) {
-        return Ok(Ok(DecideOutcome { request, recorded: false }));
+        return Ok(Ok(DecideOutcome {
+            request,
+            recorded: false,
+        }));
     }
     request.decisions.push(DecisionRecord {
         principal: reviewer.clone(),
@@ -155,8 +206,19 @@ pub(crate) fn decide(
         "context": recorded.context,
         "state": request.state,
     });
-    append(tx, now, &reviewer.id, AuditKind::Decided, Some(&request), None, detail)?;
-    Ok(Ok(DecideOutcome { request, recorded: true }))
+    append(
+        tx,
+        now,
+        &reviewer.id,
+        AuditKind::Decided,
+        Some(&request),
+        None,
+        detail,
+    )?;
+    Ok(Ok(DecideOutcome {
+        request,
+        recorded: true,
+    }))
 }
 
 pub(crate) fn cancel(
@@ -171,9 +233,21 @@ pub(crate) fn cancel(
         Err(expired) => return Ok(Err(expired)),
     };
     request.state = RequestState::Cancelled;
-    request.closed = Some(Closure { by: by.id.clone(), at: now, reason: reason.clone() });
+    request.closed = Some(Closure {
+        by: by.id.clone(),
+        at: now,
+        reason: reason.clone(),
+    });
     tx.save_request(&request)?;
-    append(tx, now, &by.id, AuditKind::Cancelled, Some(&request), None, json!({ "by": by, "reason": reason }))?;
+    append(
+        tx,
+        now,
+        &by.id,
+        AuditKind::Cancelled,
+        Some(&request),
+        None,
+        json!({ "by": by, "reason": reason }),
+    )?;
     Ok(Ok(request))
 }
 
@@ -204,7 +278,12 @@ pub(crate) fn claim_execution(
                 claimed_at: held.claimed_at,
             })
         }
-        (state, _) => return Err(Error::NotApproved { id: id.to_string(), state }),
+        (state, _) => {
+            return Err(Error::NotApproved {
+                id: id.to_string(),
+                state,
+            })
+        }
     }
     let claim = ExecutionClaim {
         request_id: id.clone(),
@@ -223,7 +302,15 @@ pub(crate) fn claim_execution(
     });
     tx.save_request(&request)?;
     let detail = json!({ "executor": executor, "claim_id": claim.claim_id });
-    append(tx, now, executor, AuditKind::ExecutionClaimed, Some(&request), None, detail)?;
+    append(
+        tx,
+        now,
+        executor,
+        AuditKind::ExecutionClaimed,
+        Some(&request),
+        None,
+        detail,
+    )?;
     Ok(claim)
 }
 
@@ -237,14 +324,28 @@ pub(crate) fn record_outcome(
     let state = request.state;
     let execution = match request.execution.as_mut() {
         Some(e) if state == RequestState::Executing && e.claim_id == claim.claim_id => e,
-        _ => return Err(Error::StaleClaim { id: claim.request_id.to_string(), state }),
+        _ => {
+            return Err(Error::StaleClaim {
+                id: claim.request_id.to_string(),
+                state,
+            })
+        }
     };
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
     request.state = outcome.state();
     tx.save_request(&request)?;
-    let detail = json!({ "claim_id": claim.claim_id, "status": outcome.status, "detail": outcome.detail });
-    append(tx, now, &claim.executor, AuditKind::ExecutionFinished, Some(&request), None, detail)?;
+    let detail =
+        json!({ "claim_id": claim.claim_id, "status": outcome.status, "detail": outcome.detail });
+    append(
+        tx,
+        now,
+        &claim.executor,
+        AuditKind::ExecutionFinished,
+        Some(&request),
+        None,
+        detail,
+    )?;
     Ok(request)
 }
 
@@ -260,11 +361,19 @@ pub(crate) fn resolve_in_doubt(
     let state = request.state;
     let execution = match request.execution.as_mut() {
         Some(e) if state == RequestState::Executing => e,
-        _ => return Err(Error::NotInDoubt { id: id.to_string(), state }),
+        _ => {
+            return Err(Error::NotInDoubt {
+                id: id.to_string(),
+                state,
+            })
+        }
     };
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
-    execution.reconciled = Some(Reconciliation { by: by.id.clone(), note: note.to_owned() });
+    execution.reconciled = Some(Reconciliation {
+        by: by.id.clone(),
+        note: note.to_owned(),
+    });
     let detail = json!({
         "claim_id": execution.claim_id,
         "executor": execution.executor,
@@ -274,7 +383,15 @@ pub(crate) fn resolve_in_doubt(
     });
     request.state = outcome.state();
     tx.save_request(&request)?;
-    append(tx, now, &by.id, AuditKind::Reconciled, Some(&request), None, detail)?;
+    append(
+        tx,
+        now,
+        &by.id,
+        AuditKind::Reconciled,
+        Some(&request),
+        None,
+        detail,
+    )?;
     Ok(request)
 }
 
@@ -287,7 +404,9 @@ pub(crate) fn install(
 ) -> Result<Installation> {
     policy.validate()?;
     if tx.load_installation(workflow_id)?.is_some() {
-        return Err(Error::AlreadyInstalled { workflow_id: workflow_id.to_owned() });
+        return Err(Error::AlreadyInstalled {
+            workflow_id: workflow_id.to_owned(),
+        });
     }
     let installation = Installation {
         workflow_id: workflow_id.to_owned(),
@@ -302,7 +421,15 @@ pub(crate) fn install(
         "policy": installation.policy,
         "policy_hash": installation.policy.hash(),
     });
-    append(tx, now, &installer.id, AuditKind::Installed, None, Some(workflow_id), detail)?;
+    append(
+        tx,
+        now,
+        &installer.id,
+        AuditKind::Installed,
+        None,
+        Some(workflow_id),
+        detail,
+    )?;
     Ok(installation)
 }
 
@@ -315,7 +442,10 @@ pub(crate) fn set_policy(
 ) -> Result<Installation> {
     policy.validate()?;
     let mut installation =
-        tx.load_installation(workflow_id)?.ok_or_else(|| Error::NotInstalled { workflow_id: workflow_id.to_owned() })?;
+        tx.load_installation(workflow_id)?
+            .ok_or_else(|| Error::NotInstalled {
+                workflow_id: workflow_id.to_owned(),
+            })?;
     let old_hash = installation.policy.hash();
     let new_hash = policy.hash();
     if old_hash == new_hash {
@@ -331,6 +461,14 @@ pub(crate) fn set_policy(
     installation.policy = policy;
     installation.updated_at = now;
     tx.save_installation(&installation)?;
-    append(tx, now, &changed_by.id, AuditKind::PolicyChanged, None, Some(workflow_id), detail)?;
+    append(
+        tx,
+        now,
+        &changed_by.id,
+        AuditKind::PolicyChanged,
+        None,
+        Some(workflow_id),
+        detail,
+    )?;
     Ok(installation)
 }

@@ -94,7 +94,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, busy_timeout: Duration::from_secs(10) }
+        Self {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -120,7 +123,10 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let not_db = |e: rusqlite::Error| {
             if is_not_a_database(&e) {
-                Error::NotADatabase { path: path.clone(), source: Some(e) }
+                Error::NotADatabase {
+                    path: path.clone(),
+                    source: Some(e),
+                }
             } else {
                 Error::from(e)
             }
@@ -128,8 +134,11 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(not_db)?;
         conn.busy_timeout(options.busy_timeout)?;
         // The first read of the header tells a non-database file apart.
-        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)).map_err(not_db)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(not_db)?;
+        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+            .map_err(not_db)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(not_db)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "approval store could not switch to WAL mode");
         }
@@ -143,7 +152,11 @@ impl SqliteStore {
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let app: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew { path, found: version, supported: SCHEMA_VERSION });
+            return Err(Error::SchemaTooNew {
+                path,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         if app != 0 && app != APPLICATION_ID {
             return Err(Error::NotADatabase { path, source: None });
@@ -162,7 +175,10 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
-        Ok(Self { conn: Mutex::new(conn), path })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     /// The file this store lives in.
@@ -172,7 +188,9 @@ impl SqliteStore {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic inside an operation drops its transaction (rolled back), so the connection is still usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// One read-modify-write transaction (`BEGIN IMMEDIATE`), committed only if `f` succeeds.
@@ -198,7 +216,10 @@ store_via_ops!(SqliteStore);
 struct Sql<'c>(&'c Connection);
 
 fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Corrupt { what: what(), source: Box::new(e) })
+    serde_json::from_str(body).map_err(|e| Error::Corrupt {
+        what: what(),
+        source: Box::new(e),
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> String {
@@ -215,9 +236,12 @@ impl Sql<'_> {
 
 impl Tx for Sql<'_> {
     fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
-        let mut stmt = self.0.prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
         let body: Option<String> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
-        body.map(|b| decode(|| format!("approval request {id}"), &b)).transpose()
+        body.map(|b| decode(|| format!("approval request {id}"), &b))
+            .transpose()
     }
 
     fn save_request(&mut self, r: &ApprovalRequest) -> Result<()> {
@@ -244,15 +268,24 @@ impl Tx for Sql<'_> {
         } else {
             let marks = vec!["?"; states.len()].join(", ");
             let sql = format!("SELECT body FROM requests WHERE state IN ({marks}) ORDER BY id");
-            self.bodies(&sql, rusqlite::params_from_iter(states.iter().map(|s| s.as_str())))?
+            self.bodies(
+                &sql,
+                rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
+            )?
         };
-        bodies.iter().map(|b| decode(|| "approval request".into(), b)).collect()
+        bodies
+            .iter()
+            .map(|b| decode(|| "approval request".into(), b))
+            .collect()
     }
 
     fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
-        let mut stmt = self.0.prepare_cached("SELECT body FROM installations WHERE workflow_id = ?1")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT body FROM installations WHERE workflow_id = ?1")?;
         let body: Option<String> = stmt.query_row([workflow_id], |r| r.get(0)).optional()?;
-        body.map(|b| decode(|| format!("installation of {workflow_id}"), &b)).transpose()
+        body.map(|b| decode(|| format!("installation of {workflow_id}"), &b))
+            .transpose()
     }
 
     fn save_installation(&mut self, i: &Installation) -> Result<()> {
@@ -266,31 +299,69 @@ impl Tx for Sql<'_> {
 
     fn installations(&mut self) -> Result<Vec<Installation>> {
         let bodies = self.bodies("SELECT body FROM installations ORDER BY workflow_id", [])?;
-        bodies.iter().map(|b| decode(|| "installation".into(), b)).collect()
+        bodies
+            .iter()
+            .map(|b| decode(|| "installation".into(), b))
+            .collect()
     }
 
     fn audit_head(&mut self) -> Result<AuditHead> {
-        let mut stmt = self.0.prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
-        let head = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional()?;
-        Ok(head.map_or_else(AuditHead::genesis, |(seq, hash)| AuditHead { seq: seq.max(0) as u64, hash }))
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
+        let head = stmt
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .optional()?;
+        Ok(
+            head.map_or_else(AuditHead::genesis, |(seq, hash)| AuditHead {
+                seq: seq.max(0) as u64,
+                hash,
+            }),
+        )
     }
 
     fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
-        type Row = (i64, String, String, String, Option<String>, Option<String>, String, String, String);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+        );
         let mut stmt = self.0.prepare_cached(
             "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row = row?;
+            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row =
+                row?;
             let seq = seq.max(0) as u64;
-            let unreadable = |what: &str| Error::AuditBroken { seq, problem: format!("its {what} cannot be read") };
+            let unreadable = |what: &str| Error::AuditBroken {
+                seq,
+                problem: format!("its {what} cannot be read"),
+            };
             entries.push(AuditEntry {
                 seq,
-                at: DateTime::parse_from_rfc3339(&at).map_err(|_| unreadable("time"))?.with_timezone(&Utc),
+                at: DateTime::parse_from_rfc3339(&at)
+                    .map_err(|_| unreadable("time"))?
+                    .with_timezone(&Utc),
                 actor,
                 kind: AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
                 request_id,

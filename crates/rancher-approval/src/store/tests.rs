@@ -35,7 +35,12 @@ fn none() -> EligibilityContext {
 }
 
 fn kinds(store: &dyn Store) -> Vec<crate::AuditKind> {
-    store.audit_entries().unwrap().into_iter().map(|e| e.kind).collect()
+    store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
 }
 
 /// Runs each listed test body against a fresh memory store and a fresh SQLite store.
@@ -72,89 +77,250 @@ for_both_stores!(
 );
 
 fn installer_round_trip(store: &dyn Store) {
-    let inst = store.install("create-global-role-binding", &alice(), Policy::installer(), at(0)).unwrap();
+    let inst = store
+        .install(
+            "create-global-role-binding",
+            &alice(),
+            Policy::installer(),
+            at(0),
+        )
+        .unwrap();
     let req = store
-        .create_request(NewRequest::for_installation(&inst, bob()).targets(["u-carol"]), at(1))
+        .create_request(
+            NewRequest::for_installation(&inst, bob()).targets(["u-carol"]),
+            at(1),
+        )
         .unwrap();
     assert_eq!(req.state, RequestState::Pending);
     assert_eq!(req.installer.as_ref().unwrap().id, "u-alice");
     assert_eq!(req.expires_at, at(1) + TimeDelta::days(7));
     assert_eq!(req.policy_hash, Policy::installer().hash());
 
-    let err = store.decide(&req.id, &bob(), Decision::approve(), &none(), at(2)).unwrap_err();
-    assert!(matches!(err, Error::NotEligible { reason: Ineligibility::NotAnApprover { .. }, .. }), "{err}");
+    let err = store
+        .decide(&req.id, &bob(), Decision::approve(), &none(), at(2))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotEligible {
+                reason: Ineligibility::NotAnApprover { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store.claim_execution(&req.id, "exec-1", at(2)).unwrap_err();
-    assert!(matches!(err, Error::NotApproved { state: RequestState::Pending, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NotApproved {
+                state: RequestState::Pending,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
-    let out = store.decide(&req.id, &alice(), Decision::approve().because("ok"), &none(), at(3)).unwrap();
+    let out = store
+        .decide(
+            &req.id,
+            &alice(),
+            Decision::approve().because("ok"),
+            &none(),
+            at(3),
+        )
+        .unwrap();
     assert!(out.recorded);
     assert_eq!(out.request.state, RequestState::Approved);
     assert_eq!(out.request.decisions.len(), 1);
     assert_eq!(store.get_request(&req.id).unwrap(), out.request);
-    let err = store.decide(&req.id, &alice(), Decision::deny(), &none(), at(4)).unwrap_err();
-    assert!(matches!(err, Error::NotPending { state: RequestState::Approved, .. }), "{err}");
+    let err = store
+        .decide(&req.id, &alice(), Decision::deny(), &none(), at(4))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotPending {
+                state: RequestState::Approved,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let claim = store.claim_execution(&req.id, "exec-1", at(5)).unwrap();
     let err = store.claim_execution(&req.id, "exec-2", at(5)).unwrap_err();
-    assert!(matches!(err, Error::AlreadyClaimed { ref executor, .. } if executor == "exec-1"), "{err}");
+    assert!(
+        matches!(err, Error::AlreadyClaimed { ref executor, .. } if executor == "exec-1"),
+        "{err}"
+    );
     assert_eq!(store.in_doubt().unwrap().len(), 1);
 
-    let done = store.record_outcome(&claim, Outcome::succeeded(json!({"binding": "grb-1"})), at(6)).unwrap();
+    let done = store
+        .record_outcome(
+            &claim,
+            Outcome::succeeded(json!({"binding": "grb-1"})),
+            at(6),
+        )
+        .unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
     let exec = done.execution.as_ref().unwrap();
     assert_eq!(exec.finished_at, Some(at(6)));
-    assert_eq!(exec.outcome.as_ref().unwrap().detail, json!({"binding": "grb-1"}));
-    let err = store.record_outcome(&claim, Outcome::failed(json!(null)), at(7)).unwrap_err();
-    assert!(matches!(err, Error::StaleClaim { state: RequestState::Succeeded, .. }), "{err}");
+    assert_eq!(
+        exec.outcome.as_ref().unwrap().detail,
+        json!({"binding": "grb-1"})
+    );
+    let err = store
+        .record_outcome(&claim, Outcome::failed(json!(null)), at(7))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StaleClaim {
+                state: RequestState::Succeeded,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store.claim_execution(&req.id, "exec-3", at(8)).unwrap_err();
     assert!(matches!(err, Error::AlreadyClaimed { .. }), "{err}");
     assert!(store.in_doubt().unwrap().is_empty());
 
     use crate::AuditKind::*;
-    assert_eq!(kinds(store), [Installed, RequestCreated, Decided, ExecutionClaimed, ExecutionFinished]);
+    assert_eq!(
+        kinds(store),
+        [
+            Installed,
+            RequestCreated,
+            Decided,
+            ExecutionClaimed,
+            ExecutionFinished
+        ]
+    );
     assert_eq!(store.verify_audit().unwrap(), 5);
     let entries = store.audit_entries().unwrap();
     assert_eq!(entries[2].actor, "u-alice");
     assert_eq!(entries[2].request_id.as_deref(), Some(req.id.as_str()));
-    assert_eq!(entries[2].workflow_id.as_deref(), Some("create-global-role-binding"));
+    assert_eq!(
+        entries[2].workflow_id.as_deref(),
+        Some("create-global-role-binding")
+    );
     assert_eq!(entries[2].detail["state"], json!("approved"));
     assert_eq!(entries[2].detail["reason"], json!("ok"));
     assert_eq!(store.audit_head().unwrap(), entries[4].head());
 }
 
 fn none_policy_runs_at_once(store: &dyn Store) {
-    let req = store.create_request(NewRequest::new("list-users", bob(), Policy::none()), at(0)).unwrap();
+    let req = store
+        .create_request(NewRequest::new("list-users", bob(), Policy::none()), at(0))
+        .unwrap();
     assert_eq!(req.state, RequestState::Approved);
     let claim = store.claim_execution(&req.id, "exec", at(0)).unwrap();
     assert_eq!(claim.request_id, req.id);
-    let err = store.decide(&req.id, &alice(), Decision::approve(), &none(), at(0)).unwrap_err();
-    assert!(matches!(err, Error::NotPending { state: RequestState::Executing, .. }), "{err}");
-    let done = store.record_outcome(&claim, Outcome::failed(json!({"error": "boom"})), at(1)).unwrap();
+    let err = store
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(0))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotPending {
+                state: RequestState::Executing,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let done = store
+        .record_outcome(&claim, Outcome::failed(json!({"error": "boom"})), at(1))
+        .unwrap();
     assert_eq!(done.state, RequestState::Failed);
 }
 
 fn a_deny_ends_it(store: &dyn Store) {
-    let policy = Policy::at_least(2, [alice(), carol(), Principal::new("u-dave")].map(|p| ApproverRef::user(p.id)));
-    let req = store.create_request(NewRequest::new("wf", bob(), policy), at(0)).unwrap();
-    store.decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).unwrap();
-    let out = store.decide(&req.id, &carol(), Decision::deny().because("not today"), &none(), at(2)).unwrap();
+    let policy = Policy::at_least(
+        2,
+        [alice(), carol(), Principal::new("u-dave")].map(|p| ApproverRef::user(p.id)),
+    );
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .unwrap();
+    store
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+        .unwrap();
+    let out = store
+        .decide(
+            &req.id,
+            &carol(),
+            Decision::deny().because("not today"),
+            &none(),
+            at(2),
+        )
+        .unwrap();
     assert_eq!(out.request.state, RequestState::Denied);
-    let err = store.decide(&req.id, &Principal::new("u-dave"), Decision::approve(), &none(), at(3)).unwrap_err();
-    assert!(matches!(err, Error::NotPending { state: RequestState::Denied, .. }), "{err}");
+    let err = store
+        .decide(
+            &req.id,
+            &Principal::new("u-dave"),
+            Decision::approve(),
+            &none(),
+            at(3),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotPending {
+                state: RequestState::Denied,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store.claim_execution(&req.id, "exec", at(3)).unwrap_err();
-    assert!(matches!(err, Error::NotApproved { state: RequestState::Denied, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NotApproved {
+                state: RequestState::Denied,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 fn votes_are_idempotent_and_a_change_of_mind_denies(store: &dyn Store) {
     let policy = Policy::at_least(2, ["u-alice", "u-carol"].map(ApproverRef::user));
-    let req = store.create_request(NewRequest::new("wf", bob(), policy), at(0)).unwrap();
-    assert!(store.decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).unwrap().recorded);
-    let again = store.decide(&req.id, &alice(), Decision::approve(), &none(), at(2)).unwrap();
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .unwrap();
+    assert!(
+        store
+            .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+            .unwrap()
+            .recorded
+    );
+    let again = store
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(2))
+        .unwrap();
     assert!(!again.recorded);
     assert_eq!(again.request.state, RequestState::Pending);
     assert_eq!(again.request.decisions.len(), 1);
-    assert_eq!(store.audit_entries().unwrap().len(), 2, "a repeated vote adds no audit entry");
-    let changed = store.decide(&req.id, &alice(), Decision::deny().because("changed my mind"), &none(), at(3)).unwrap();
+    assert_eq!(
+        store.audit_entries().unwrap().len(),
+        2,
+        "a repeated vote adds no audit entry"
+    );
+    let changed = store
+        .decide(
+            &req.id,
+            &alice(),
+            Decision::deny().because("changed my mind"),
+            &none(),
+            at(3),
+        )
+        .unwrap();
     assert!(changed.recorded);
     assert_eq!(changed.request.state, RequestState::Denied);
     assert_eq!(changed.request.decisions.len(), 2);
@@ -164,35 +330,107 @@ fn reasons_are_enforced(store: &dyn Store) {
     let policy = Policy::any_of([ApproverRef::user("u-alice")])
         .require_requester_reason(true)
         .require_reviewer_reason(true);
-    let err = store.create_request(NewRequest::new("wf", bob(), policy.clone()), at(0)).unwrap_err();
-    assert!(matches!(err, Error::ReasonRequired { from: "requester" }), "{err}");
-    let err = store.create_request(NewRequest::new("wf", bob(), policy.clone()).reason("  "), at(0)).unwrap_err();
-    assert!(matches!(err, Error::ReasonRequired { from: "requester" }), "{err}");
-    assert!(store.list_requests(&RequestFilter::all()).unwrap().is_empty());
+    let err = store
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ReasonRequired { from: "requester" }),
+        "{err}"
+    );
+    let err = store
+        .create_request(
+            NewRequest::new("wf", bob(), policy.clone()).reason("  "),
+            at(0),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ReasonRequired { from: "requester" }),
+        "{err}"
+    );
+    assert!(store
+        .list_requests(&RequestFilter::all())
+        .unwrap()
+        .is_empty());
 
-    let req = store.create_request(NewRequest::new("wf", bob(), policy).reason("INC-42"), at(0)).unwrap();
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), policy).reason("INC-42"), at(0))
+        .unwrap();
     assert_eq!(req.reason.as_deref(), Some("INC-42"));
-    let err = store.decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).unwrap_err();
-    assert!(matches!(err, Error::ReasonRequired { from: "reviewer" }), "{err}");
+    let err = store
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ReasonRequired { from: "reviewer" }),
+        "{err}"
+    );
     assert!(store.get_request(&req.id).unwrap().decisions.is_empty());
-    let out = store.decide(&req.id, &alice(), Decision::approve().because("checked"), &none(), at(1)).unwrap();
+    let out = store
+        .decide(
+            &req.id,
+            &alice(),
+            Decision::approve().because("checked"),
+            &none(),
+            at(1),
+        )
+        .unwrap();
     assert_eq!(out.request.state, RequestState::Approved);
 }
 
 fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
     // Bob asks to make himself admin; Bob is on the approver list, self-approval is even allowed.
-    let policy = Policy::any_of(["u-bob", "u-alice"].map(ApproverRef::user)).allow_self_approval(true);
-    let req = store.create_request(NewRequest::new("wf", bob(), policy).targets(["u-bob"]), at(0)).unwrap();
-    let err = store.decide(&req.id, &bob(), Decision::approve(), &none(), at(1)).unwrap_err();
-    assert!(matches!(err, Error::NotEligible { reason: Ineligibility::TargetOfRequest, .. }), "{err}");
+    let policy =
+        Policy::any_of(["u-bob", "u-alice"].map(ApproverRef::user)).allow_self_approval(true);
+    let req = store
+        .create_request(
+            NewRequest::new("wf", bob(), policy).targets(["u-bob"]),
+            at(0),
+        )
+        .unwrap();
+    let err = store
+        .decide(&req.id, &bob(), Decision::approve(), &none(), at(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotEligible {
+                reason: Ineligibility::TargetOfRequest,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("target"), "{err}");
-    let err = store.decide(&req.id, &carol(), Decision::deny(), &none(), at(1)).unwrap_err();
-    assert!(matches!(err, Error::NotEligible { reason: Ineligibility::NotAnApprover { .. }, .. }), "{err}");
+    let err = store
+        .decide(&req.id, &carol(), Decision::deny(), &none(), at(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotEligible {
+                reason: Ineligibility::NotAnApprover { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let policy = Policy::any_of(["u-bob", "u-alice"].map(ApproverRef::user));
-    let req2 = store.create_request(NewRequest::new("wf", bob(), policy), at(0)).unwrap();
-    let err = store.decide(&req2.id, &bob(), Decision::approve(), &none(), at(1)).unwrap_err();
-    assert!(matches!(err, Error::NotEligible { reason: Ineligibility::SelfApproval, .. }), "{err}");
+    let req2 = store
+        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .unwrap();
+    let err = store
+        .decide(&req2.id, &bob(), Decision::approve(), &none(), at(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotEligible {
+                reason: Ineligibility::SelfApproval,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     for id in [&req.id, &req2.id] {
         let r = store.get_request(id).unwrap();
@@ -202,53 +440,119 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
     assert_eq!(store.audit_entries().unwrap().len(), 2);
 
     // With the facts resolved by the caller, the installer who requested waits for a fallback approver.
-    let inst = store.install("wf-i", &alice(), Policy::installer(), at(0)).unwrap();
-    let req3 = store.create_request(NewRequest::for_installation(&inst, alice()), at(0)).unwrap();
+    let inst = store
+        .install("wf-i", &alice(), Policy::installer(), at(0))
+        .unwrap();
+    let req3 = store
+        .create_request(NewRequest::for_installation(&inst, alice()), at(0))
+        .unwrap();
     let admins = EligibilityContext::with_fallback_approvers(["u-alice", "u-carol"]);
-    let err = store.decide(&req3.id, &alice(), Decision::approve(), &admins, at(1)).unwrap_err();
-    assert!(matches!(err, Error::NotEligible { reason: Ineligibility::SelfApproval, .. }), "{err}");
-    let err = store.decide(&req3.id, &bob(), Decision::approve(), &admins, at(1)).unwrap_err();
+    let err = store
+        .decide(&req3.id, &alice(), Decision::approve(), &admins, at(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotEligible {
+                reason: Ineligibility::SelfApproval,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store
+        .decide(&req3.id, &bob(), Decision::approve(), &admins, at(1))
+        .unwrap_err();
     assert!(matches!(err, Error::NotEligible { .. }), "{err}");
-    let out = store.decide(&req3.id, &carol(), Decision::approve(), &admins, at(2)).unwrap();
+    let out = store
+        .decide(&req3.id, &carol(), Decision::approve(), &admins, at(2))
+        .unwrap();
     assert_eq!(out.request.state, RequestState::Approved);
     assert_eq!(out.request.decisions[0].context, admins);
 }
 
 fn expiry(store: &dyn Store) {
-    let policy = Policy::any_of([ApproverRef::user("u-alice")]).expires_after(std::time::Duration::from_secs(3600));
-    let early = store.create_request(NewRequest::new("wf", bob(), policy.clone()), at(0)).unwrap();
-    let late = store.create_request(NewRequest::new("wf", bob(), policy.clone()), at(30)).unwrap();
-    let decided = store.create_request(NewRequest::new("wf", bob(), policy), at(0)).unwrap();
-    store.decide(&decided.id, &alice(), Decision::approve(), &none(), at(10)).unwrap();
+    let policy = Policy::any_of([ApproverRef::user("u-alice")])
+        .expires_after(std::time::Duration::from_secs(3600));
+    let early = store
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0))
+        .unwrap();
+    let late = store
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(30))
+        .unwrap();
+    let decided = store
+        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .unwrap();
+    store
+        .decide(&decided.id, &alice(), Decision::approve(), &none(), at(10))
+        .unwrap();
     assert_eq!(early.expires_at, at(60));
 
     assert!(store.expire_due(at(59)).unwrap().is_empty());
     assert_eq!(store.expire_due(at(60)).unwrap(), vec![early.id.clone()]);
-    assert_eq!(store.get_request(&early.id).unwrap().state, RequestState::Expired);
-    assert_eq!(store.get_request(&decided.id).unwrap().state, RequestState::Approved);
+    assert_eq!(
+        store.get_request(&early.id).unwrap().state,
+        RequestState::Expired
+    );
+    assert_eq!(
+        store.get_request(&decided.id).unwrap().state,
+        RequestState::Approved
+    );
 
     // A decision arriving after the expiry records the expiry and is refused.
-    let err = store.decide(&late.id, &alice(), Decision::approve(), &none(), at(90)).unwrap_err();
+    let err = store
+        .decide(&late.id, &alice(), Decision::approve(), &none(), at(90))
+        .unwrap_err();
     assert!(matches!(err, Error::Expired { .. }), "{err}");
     let stored = store.get_request(&late.id).unwrap();
     assert_eq!(stored.state, RequestState::Expired);
     assert!(stored.decisions.is_empty());
     assert_eq!(stored.closed.as_ref().unwrap().by, crate::SYSTEM_ACTOR);
-    let err = store.decide(&late.id, &alice(), Decision::approve(), &none(), at(91)).unwrap_err();
-    assert!(matches!(err, Error::NotPending { state: RequestState::Expired, .. }), "{err}");
+    let err = store
+        .decide(&late.id, &alice(), Decision::approve(), &none(), at(91))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotPending {
+                state: RequestState::Expired,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(store.expire_due(at(1000)).unwrap().is_empty());
-    let expired = kinds(store).into_iter().filter(|k| *k == crate::AuditKind::Expired).count();
+    let expired = kinds(store)
+        .into_iter()
+        .filter(|k| *k == crate::AuditKind::Expired)
+        .count();
     assert_eq!(expired, 2);
     assert_eq!(store.verify_audit().unwrap(), 3 + 1 + 2);
 }
 
 fn cancel(store: &dyn Store) {
-    let req = store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(0)).unwrap();
-    let out = store.cancel(&req.id, &bob(), Some("wrong user".into()), at(1)).unwrap();
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), Policy::installer()), at(0))
+        .unwrap();
+    let out = store
+        .cancel(&req.id, &bob(), Some("wrong user".into()), at(1))
+        .unwrap();
     assert_eq!(out.state, RequestState::Cancelled);
-    assert_eq!(out.closed.as_ref().unwrap().reason.as_deref(), Some("wrong user"));
+    assert_eq!(
+        out.closed.as_ref().unwrap().reason.as_deref(),
+        Some("wrong user")
+    );
     let err = store.cancel(&req.id, &bob(), None, at(2)).unwrap_err();
-    assert!(matches!(err, Error::NotPending { state: RequestState::Cancelled, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NotPending {
+                state: RequestState::Cancelled,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store.claim_execution(&req.id, "exec", at(2)).unwrap_err();
     assert!(matches!(err, Error::NotApproved { .. }), "{err}");
     let entries = store.audit_entries().unwrap();
@@ -257,22 +561,57 @@ fn cancel(store: &dyn Store) {
 }
 
 fn in_doubt_executions_are_reconciled(store: &dyn Store) {
-    let req = store.create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).unwrap();
-    let err = store.resolve_in_doubt(&req.id, Outcome::failed(json!(null)), "x", &alice(), at(1)).unwrap_err();
-    assert!(matches!(err, Error::NotInDoubt { state: RequestState::Approved, .. }), "{err}");
-    let claim = store.claim_execution(&req.id, "exec-crashed", at(1)).unwrap();
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), Policy::none()), at(0))
+        .unwrap();
+    let err = store
+        .resolve_in_doubt(&req.id, Outcome::failed(json!(null)), "x", &alice(), at(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotInDoubt {
+                state: RequestState::Approved,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let claim = store
+        .claim_execution(&req.id, "exec-crashed", at(1))
+        .unwrap();
     // The executor dies here; later an operator checks the server and settles it.
     let doubt = store.in_doubt().unwrap();
-    assert_eq!(doubt.iter().map(|r| &r.id).collect::<Vec<_>>(), vec![&req.id]);
+    assert_eq!(
+        doubt.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&req.id]
+    );
     let done = store
-        .resolve_in_doubt(&req.id, Outcome::succeeded(json!({"found": true})), "binding exists", &alice(), at(9))
+        .resolve_in_doubt(
+            &req.id,
+            Outcome::succeeded(json!({"found": true})),
+            "binding exists",
+            &alice(),
+            at(9),
+        )
         .unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
-    let rec = done.execution.as_ref().unwrap().reconciled.as_ref().unwrap();
-    assert_eq!((rec.by.as_str(), rec.note.as_str()), ("u-alice", "binding exists"));
+    let rec = done
+        .execution
+        .as_ref()
+        .unwrap()
+        .reconciled
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (rec.by.as_str(), rec.note.as_str()),
+        ("u-alice", "binding exists")
+    );
     assert!(store.in_doubt().unwrap().is_empty());
     // The lost executor coming back cannot overwrite the settled outcome.
-    let err = store.record_outcome(&claim, Outcome::failed(json!(null)), at(10)).unwrap_err();
+    let err = store
+        .record_outcome(&claim, Outcome::failed(json!(null)), at(10))
+        .unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
     let last = store.audit_entries().unwrap().pop().unwrap();
     assert_eq!(last.kind, crate::AuditKind::Reconciled);
@@ -281,79 +620,143 @@ fn in_doubt_executions_are_reconciled(store: &dyn Store) {
 
 fn installations_and_policy_changes(store: &dyn Store) {
     assert_eq!(store.get_installation("wf").unwrap(), None);
-    let err = store.set_policy("wf", Policy::none(), &alice(), at(0)).unwrap_err();
+    let err = store
+        .set_policy("wf", Policy::none(), &alice(), at(0))
+        .unwrap_err();
     assert!(matches!(err, Error::NotInstalled { .. }), "{err}");
-    let inst = store.install("wf", &alice(), Policy::installer(), at(0)).unwrap();
-    store.install("list-users", &carol(), Policy::none(), at(0)).unwrap();
-    let err = store.install("wf", &bob(), Policy::none(), at(1)).unwrap_err();
+    let inst = store
+        .install("wf", &alice(), Policy::installer(), at(0))
+        .unwrap();
+    store
+        .install("list-users", &carol(), Policy::none(), at(0))
+        .unwrap();
+    let err = store
+        .install("wf", &bob(), Policy::none(), at(1))
+        .unwrap_err();
     assert!(matches!(err, Error::AlreadyInstalled { .. }), "{err}");
     assert_eq!(store.get_installation("wf").unwrap().unwrap(), inst);
 
-    let old = store.create_request(NewRequest::for_installation(&inst, bob()), at(1)).unwrap();
+    let old = store
+        .create_request(NewRequest::for_installation(&inst, bob()), at(1))
+        .unwrap();
     let new_policy = Policy::any_of([ApproverRef::user("u-carol")]);
-    let changed = store.set_policy("wf", new_policy.clone(), &carol(), at(2)).unwrap();
+    let changed = store
+        .set_policy("wf", new_policy.clone(), &carol(), at(2))
+        .unwrap();
     assert_eq!(changed.policy, new_policy);
     assert_eq!(changed.installed_at, at(0));
     assert_eq!(changed.updated_at, at(2));
     assert_eq!(changed.installer, alice());
     // Same policy again: nothing to record.
-    store.set_policy("wf", new_policy.clone(), &carol(), at(3)).unwrap();
+    store
+        .set_policy("wf", new_policy.clone(), &carol(), at(3))
+        .unwrap();
 
     let entries = store.audit_entries().unwrap();
     let last = entries.last().unwrap();
     assert_eq!(last.kind, crate::AuditKind::PolicyChanged);
     assert_eq!(last.actor, "u-carol");
     assert_eq!(last.workflow_id.as_deref(), Some("wf"));
-    assert_eq!(last.detail["old_policy_hash"], json!(Policy::installer().hash()));
+    assert_eq!(
+        last.detail["old_policy_hash"],
+        json!(Policy::installer().hash())
+    );
     assert_eq!(last.detail["new_policy_hash"], json!(new_policy.hash()));
-    assert_eq!(entries.iter().filter(|e| e.kind == crate::AuditKind::PolicyChanged).count(), 1);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.kind == crate::AuditKind::PolicyChanged)
+            .count(),
+        1
+    );
 
     // The request made before the change keeps the policy it was made under.
     let kept = store.get_request(&old.id).unwrap();
     assert_eq!(kept.policy, Policy::installer());
     assert_eq!(kept.policy_hash, Policy::installer().hash());
-    let err = store.decide(&old.id, &carol(), Decision::approve(), &none(), at(4)).unwrap_err();
+    let err = store
+        .decide(&old.id, &carol(), Decision::approve(), &none(), at(4))
+        .unwrap_err();
     assert!(matches!(err, Error::NotEligible { .. }), "{err}");
 
-    let all: Vec<String> = store.list_installations().unwrap().into_iter().map(|i| i.workflow_id).collect();
+    let all: Vec<String> = store
+        .list_installations()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.workflow_id)
+        .collect();
     assert_eq!(all, ["list-users", "wf"]);
 }
 
 fn secrets_never_reach_the_store(store: &dyn Store) {
-    let inputs = json!({"user": "u-carol", "password": "hunter2", "auth": {"token": "kubeconfig-u:s3cr3t"}});
+    let inputs =
+        json!({"user": "u-carol", "password": "hunter2", "auth": {"token": "kubeconfig-u:s3cr3t"}});
     let req = store
-        .create_request(NewRequest::new("wf", bob(), Policy::installer()).inputs(inputs, ["password", "token"]), at(0))
+        .create_request(
+            NewRequest::new("wf", bob(), Policy::installer()).inputs(inputs, ["password", "token"]),
+            at(0),
+        )
         .unwrap();
-    assert_eq!(req.inputs, json!({"user": "u-carol", "password": "***", "auth": {"token": "***"}}));
+    assert_eq!(
+        req.inputs,
+        json!({"user": "u-carol", "password": "***", "auth": {"token": "***"}})
+    );
     let stored = serde_json::to_string(&store.get_request(&req.id).unwrap()).unwrap();
     let audit = serde_json::to_string(&store.audit_entries().unwrap()).unwrap();
     for text in [stored, audit] {
-        assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cr3t"),
+            "{text}"
+        );
         assert!(text.contains("u-carol"));
     }
 }
 
 fn listing_and_lookup(store: &dyn Store) {
-    let a = store.create_request(NewRequest::new("wf-a", bob(), Policy::installer()), at(0)).unwrap();
-    let b = store.create_request(NewRequest::new("wf-b", carol(), Policy::none()), at(1)).unwrap();
-    let c = store.create_request(NewRequest::new("wf-a", carol(), Policy::installer()), at(2)).unwrap();
+    let a = store
+        .create_request(NewRequest::new("wf-a", bob(), Policy::installer()), at(0))
+        .unwrap();
+    let b = store
+        .create_request(NewRequest::new("wf-b", carol(), Policy::none()), at(1))
+        .unwrap();
+    let c = store
+        .create_request(NewRequest::new("wf-a", carol(), Policy::installer()), at(2))
+        .unwrap();
     let ids = |f: RequestFilter| -> Vec<RequestId> {
-        store.list_requests(&f).unwrap().into_iter().map(|r| r.id).collect()
+        store
+            .list_requests(&f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
     };
-    assert_eq!(ids(RequestFilter::all()), [a.id.clone(), b.id.clone(), c.id.clone()]);
-    assert_eq!(ids(RequestFilter::all().state(RequestState::Pending)), [a.id.clone(), c.id.clone()]);
     assert_eq!(
-        ids(RequestFilter::all().state(RequestState::Approved).state(RequestState::Pending)),
+        ids(RequestFilter::all()),
         [a.id.clone(), b.id.clone(), c.id.clone()]
     );
-    assert_eq!(ids(RequestFilter::all().workflow("wf-a").requester("u-carol")), vec![c.id]);
+    assert_eq!(
+        ids(RequestFilter::all().state(RequestState::Pending)),
+        [a.id.clone(), c.id.clone()]
+    );
+    assert_eq!(
+        ids(RequestFilter::all()
+            .state(RequestState::Approved)
+            .state(RequestState::Pending)),
+        [a.id.clone(), b.id.clone(), c.id.clone()]
+    );
+    assert_eq!(
+        ids(RequestFilter::all().workflow("wf-a").requester("u-carol")),
+        vec![c.id]
+    );
     assert!(ids(RequestFilter::all().state(RequestState::Failed)).is_empty());
     let missing = RequestId::from_uuid(uuid::Uuid::nil());
     let err = store.get_request(&missing).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("rancherctl approvals list"));
     for err in [
-        store.decide(&missing, &alice(), Decision::approve(), &none(), at(0)).unwrap_err(),
+        store
+            .decide(&missing, &alice(), Decision::approve(), &none(), at(0))
+            .unwrap_err(),
         store.cancel(&missing, &alice(), None, at(0)).unwrap_err(),
         store.claim_execution(&missing, "e", at(0)).unwrap_err(),
     ] {
@@ -363,22 +766,35 @@ fn listing_and_lookup(store: &dyn Store) {
 
 fn invalid_policies_are_refused(store: &dyn Store) {
     let bad = Policy::at_least(3, [ApproverRef::user("u-alice")]);
-    let err = store.create_request(NewRequest::new("wf", bob(), bad.clone()), at(0)).unwrap_err();
+    let err = store
+        .create_request(NewRequest::new("wf", bob(), bad.clone()), at(0))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
-    let err = store.install("wf", &alice(), bad.clone(), at(0)).unwrap_err();
+    let err = store
+        .install("wf", &alice(), bad.clone(), at(0))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
-    store.install("wf", &alice(), Policy::none(), at(0)).unwrap();
+    store
+        .install("wf", &alice(), Policy::none(), at(0))
+        .unwrap();
     let err = store.set_policy("wf", bad, &alice(), at(0)).unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
-    assert_eq!(store.get_installation("wf").unwrap().unwrap().policy, Policy::none());
+    assert_eq!(
+        store.get_installation("wf").unwrap().unwrap().policy,
+        Policy::none()
+    );
     assert_eq!(store.audit_entries().unwrap().len(), 1);
 }
 
 /// Many threads approve the same request and then all try to execute it: exactly one execution happens.
 pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
-    let approvers: Vec<Principal> = (0..threads).map(|i| Principal::new(format!("u-{i}"))).collect();
+    let approvers: Vec<Principal> = (0..threads)
+        .map(|i| Principal::new(format!("u-{i}")))
+        .collect();
     let policy = Policy::at_least(3, approvers.iter().map(|p| ApproverRef::user(p.id.clone())));
-    let req = stores[0].create_request(NewRequest::new("wf", bob(), policy), at(0)).unwrap();
+    let req = stores[0]
+        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .unwrap();
     let barrier = Barrier::new(threads);
     let results: Vec<(bool, Result<ExecutionClaim>)> = std::thread::scope(|s| {
         let handles: Vec<_> = approvers
@@ -389,12 +805,21 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
                 let (barrier, id) = (&barrier, &req.id);
                 s.spawn(move || {
                     barrier.wait();
-                    let decided = match store.decide(id, p, Decision::approve(), &EligibilityContext::default(), at(1)) {
+                    let decided = match store.decide(
+                        id,
+                        p,
+                        Decision::approve(),
+                        &EligibilityContext::default(),
+                        at(1),
+                    ) {
                         Ok(out) => out.recorded,
                         Err(Error::NotPending { .. }) => false,
                         Err(e) => panic!("unexpected decide error: {e:?}"),
                     };
-                    (decided, store.claim_execution(id, &format!("exec-{i}"), at(2)))
+                    (
+                        decided,
+                        store.claim_execution(id, &format!("exec-{i}"), at(2)),
+                    )
                 })
             })
             .collect();
@@ -402,19 +827,33 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
     });
     let votes = results.iter().filter(|(recorded, _)| *recorded).count();
     assert!((3..=threads).contains(&votes), "{votes} votes recorded");
-    let winners: Vec<&ExecutionClaim> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let winners: Vec<&ExecutionClaim> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
     assert_eq!(winners.len(), 1, "exactly one execution: {results:?}");
     for (_, r) in &results {
         if let Err(e) = r {
-            assert!(matches!(e, Error::AlreadyClaimed { .. } | Error::NotApproved { .. }), "{e}");
+            assert!(
+                matches!(e, Error::AlreadyClaimed { .. } | Error::NotApproved { .. }),
+                "{e}"
+            );
         }
     }
     let stored = stores[0].get_request(&req.id).unwrap();
     assert_eq!(stored.state, RequestState::Executing);
-    assert_eq!(stored.execution.as_ref().unwrap().claim_id, winners[0].claim_id);
+    assert_eq!(
+        stored.execution.as_ref().unwrap().claim_id,
+        winners[0].claim_id
+    );
     // Approval stops at the threshold: later votes were refused as no longer pending.
     assert_eq!(stored.decisions.len(), 3);
-    let claims = stores[0].audit_entries().unwrap().iter().filter(|e| e.kind == crate::AuditKind::ExecutionClaimed).count();
+    let claims = stores[0]
+        .audit_entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == crate::AuditKind::ExecutionClaimed)
+        .count();
     assert_eq!(claims, 1);
     for store in stores {
         assert_eq!(store.verify_audit().unwrap(), 1 + 3 + 1);

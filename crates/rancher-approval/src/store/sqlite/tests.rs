@@ -22,18 +22,42 @@ fn approver_policy() -> Policy {
 fn busy_store(path: &Path) -> SqliteStore {
     let store = SqliteStore::open(path).unwrap();
     let ctx = EligibilityContext::default();
-    store.install("wf", &Principal::new("u-1"), approver_policy(), at(0)).unwrap();
+    store
+        .install("wf", &Principal::new("u-1"), approver_policy(), at(0))
+        .unwrap();
     for i in 0..3 {
-        let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(i)).unwrap();
-        store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(i)).unwrap();
-        store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(i)).unwrap();
+        let req = store
+            .create_request(
+                NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
+                at(i),
+            )
+            .unwrap();
+        store
+            .decide(
+                &req.id,
+                &Principal::new("u-1"),
+                Decision::approve(),
+                &ctx,
+                at(i),
+            )
+            .unwrap();
+        store
+            .decide(
+                &req.id,
+                &Principal::new("u-2"),
+                Decision::approve(),
+                &ctx,
+                at(i),
+            )
+            .unwrap();
     }
     store
 }
 
 fn raw(path: &Path) -> Connection {
     let conn = Connection::open(path).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+        .unwrap();
     conn
 }
 
@@ -50,18 +74,30 @@ fn file_is_wal_full_sync_and_versioned() {
     let store = SqliteStore::open(&path).unwrap();
     {
         let conn = store.lock();
-        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(sync, 2, "FULL");
     }
     drop(store);
     let conn = Connection::open(&path).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    let opts = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
+    let opts = SqliteOptions {
+        synchronous: Synchronous::Normal,
+        ..Default::default()
+    };
     let store = SqliteStore::open_with(&path, opts).unwrap();
-    let sync: i64 = store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    let sync: i64 = store
+        .lock()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(sync, 1, "NORMAL");
     assert_eq!(store.path(), path);
 }
@@ -69,21 +105,45 @@ fn file_is_wal_full_sync_and_versioned() {
 #[test]
 fn refuses_files_that_are_not_ours() {
     let (dir, path) = temp();
-    std::fs::write(&path, b"this is a profile file, not a database, and it is long enough to have a header").unwrap();
+    std::fs::write(
+        &path,
+        b"this is a profile file, not a database, and it is long enough to have a header",
+    )
+    .unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
-    assert!(err.to_string().contains("is not an approval store database"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not an approval store database"),
+        "{err}"
+    );
 
     let other = dir.path().join("other.db");
-    Connection::open(&other).unwrap().execute_batch("CREATE TABLE photos (id INTEGER);").unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE photos (id INTEGER);")
+        .unwrap();
     let err = SqliteStore::open(&other).unwrap_err();
     assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
 
     let newer = dir.path().join("newer.db");
     drop(SqliteStore::open(&newer).unwrap());
-    Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
     let err = SqliteStore::open(&newer).unwrap_err();
-    assert!(matches!(err, Error::SchemaTooNew { found: 99, supported: SCHEMA_VERSION, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::SchemaTooNew {
+                found: 99,
+                supported: SCHEMA_VERSION,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("upgrade"), "{err}");
 }
 
@@ -92,7 +152,12 @@ fn everything_survives_reopening() {
     let (_dir, path) = temp();
     let (ids, head) = {
         let store = busy_store(&path);
-        let ids: Vec<_> = store.list_requests(&Default::default()).unwrap().into_iter().map(|r| r.id).collect();
+        let ids: Vec<_> = store
+            .list_requests(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         (ids, store.audit_head().unwrap())
     };
     let store = SqliteStore::open(&path).unwrap();
@@ -103,7 +168,10 @@ fn everything_survives_reopening() {
         assert_eq!(r.state, crate::RequestState::Approved);
         assert_eq!(r.decisions.len(), 2);
     }
-    assert_eq!(store.get_installation("wf").unwrap().unwrap().policy, approver_policy());
+    assert_eq!(
+        store.get_installation("wf").unwrap().unwrap().policy,
+        approver_policy()
+    );
 }
 
 #[test]
@@ -131,21 +199,46 @@ fn a_transaction_dropped_without_commit_leaves_no_trace() {
     let (_dir, path) = temp();
     let store = busy_store(&path);
     let before_head = store.audit_head().unwrap();
-    let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(10)).unwrap();
+    let req = store
+        .create_request(
+            NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
+            at(10),
+        )
+        .unwrap();
     let head = store.audit_head().unwrap();
     assert_ne!(head, before_head);
 
     // A decision is fully written inside the transaction, then the "process" fails before COMMIT.
     let result: Result<()> = store.write(|tx| {
-        ops::decide(tx, &req.id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(11))??;
-        assert_eq!(tx.load_request(&req.id)?.unwrap().decisions.len(), 1, "written inside the transaction");
-        Err(Error::InvalidPolicy { reason: "simulated failure before commit".into() })
+        ops::decide(
+            tx,
+            &req.id,
+            &Principal::new("u-1"),
+            Decision::approve(),
+            &EligibilityContext::default(),
+            at(11),
+        )??;
+        assert_eq!(
+            tx.load_request(&req.id)?.unwrap().decisions.len(),
+            1,
+            "written inside the transaction"
+        );
+        Err(Error::InvalidPolicy {
+            reason: "simulated failure before commit".into(),
+        })
     });
     assert!(result.is_err());
     // The same with a panic in the middle of the transaction.
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = store.write(|tx| -> Result<()> {
-            ops::decide(tx, &req.id, &Principal::new("u-2"), Decision::approve(), &EligibilityContext::default(), at(12))??;
+            ops::decide(
+                tx,
+                &req.id,
+                &Principal::new("u-2"),
+                Decision::approve(),
+                &EligibilityContext::default(),
+                at(12),
+            )??;
             panic!("simulated crash mid-transaction");
         });
     }));
@@ -157,7 +250,13 @@ fn a_transaction_dropped_without_commit_leaves_no_trace() {
         assert_eq!(store.verify_audit().unwrap(), head.seq);
     }
     // And the store keeps working.
-    let out = store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(13));
+    let out = store.decide(
+        &req.id,
+        &Principal::new("u-1"),
+        Decision::approve(),
+        &EligibilityContext::default(),
+        at(13),
+    );
     assert!(out.unwrap().recorded);
     assert_eq!(store.verify_audit().unwrap(), head.seq + 1);
 }
@@ -167,9 +266,13 @@ fn the_audit_table_refuses_updates_and_deletes() {
     let (_dir, path) = temp();
     let _store = busy_store(&path);
     let conn = Connection::open(&path).unwrap();
-    let err = conn.execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 2", []).unwrap_err();
+    let err = conn
+        .execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 2", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap_err();
+    let err = conn
+        .execute("DELETE FROM audit WHERE seq = 2", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -178,13 +281,19 @@ fn tampering_edit_is_detected() {
     let (_dir, path) = temp();
     let store = busy_store(&path);
     assert_eq!(store.verify_audit().unwrap(), 10);
-    raw(&path).execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 4", []).unwrap();
+    raw(&path)
+        .execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 4", [])
+        .unwrap();
     assert_eq!(broken_at(&store), 4);
 
     let (_dir, path) = temp();
     let store = busy_store(&path);
     let conn = raw(&path);
-    conn.execute("UPDATE audit SET detail = ?1 WHERE seq = 3", [json!({"vote": "deny"}).to_string()]).unwrap();
+    conn.execute(
+        "UPDATE audit SET detail = ?1 WHERE seq = 3",
+        [json!({"vote": "deny"}).to_string()],
+    )
+    .unwrap();
     assert_eq!(broken_at(&store), 3);
 
     // Editing the content and recomputing its hash breaks the link from the next entry.
@@ -194,13 +303,20 @@ fn tampering_edit_is_detected() {
     let e = &mut entries[4];
     e.actor = "u-mallory".into();
     let forged = e.compute_hash();
-    raw(&path).execute("UPDATE audit SET actor = 'u-mallory', hash = ?1 WHERE seq = 5", [forged]).unwrap();
+    raw(&path)
+        .execute(
+            "UPDATE audit SET actor = 'u-mallory', hash = ?1 WHERE seq = 5",
+            [forged],
+        )
+        .unwrap();
     assert_eq!(broken_at(&store), 6);
 
     // A garbled kind is reported as a broken entry, not a crash.
     let (_dir, path) = temp();
     let store = busy_store(&path);
-    raw(&path).execute("UPDATE audit SET kind = 'nonsense' WHERE seq = 2", []).unwrap();
+    raw(&path)
+        .execute("UPDATE audit SET kind = 'nonsense' WHERE seq = 2", [])
+        .unwrap();
     assert_eq!(broken_at(&store), 2);
 }
 
@@ -208,7 +324,9 @@ fn tampering_edit_is_detected() {
 fn tampering_delete_is_detected() {
     let (_dir, path) = temp();
     let store = busy_store(&path);
-    raw(&path).execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq = 5", [])
+        .unwrap();
     assert_eq!(broken_at(&store), 5);
 
     // Deleting and renumbering the rest to close the gap breaks the chain.
@@ -217,9 +335,11 @@ fn tampering_delete_is_detected() {
     let conn = raw(&path);
     conn.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
     for seq in 6..=10 {
-        conn.execute("UPDATE audit SET seq = ?1 WHERE seq = ?2", [seq - 1, seq]).unwrap();
+        conn.execute("UPDATE audit SET seq = ?1 WHERE seq = ?2", [seq - 1, seq])
+            .unwrap();
     }
-    conn.execute("UPDATE audit_head SET seq = seq - 1", []).unwrap();
+    conn.execute("UPDATE audit_head SET seq = seq - 1", [])
+        .unwrap();
     assert_eq!(broken_at(&store), 5);
 }
 
@@ -243,10 +363,25 @@ fn tampering_truncate_and_append_is_detected() {
     let (_dir, path) = temp();
     let store = busy_store(&path);
     // Cut the last three entries off, then let the store append as usual.
-    raw(&path).execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
-    assert_eq!(broken_at(&store), 8, "the cut is visible against the recorded head");
-    store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(50)).unwrap();
-    assert_eq!(broken_at(&store), 8, "appending after the cut does not hide it");
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq > 7", [])
+        .unwrap();
+    assert_eq!(
+        broken_at(&store),
+        8,
+        "the cut is visible against the recorded head"
+    );
+    store
+        .create_request(
+            NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
+            at(50),
+        )
+        .unwrap();
+    assert_eq!(
+        broken_at(&store),
+        8,
+        "appending after the cut does not hide it"
+    );
 
     // Rewriting the head record too makes a consistent, shorter log: only a head saved elsewhere tells.
     let (_dir, path) = temp();
@@ -255,10 +390,22 @@ fn tampering_truncate_and_append_is_detected() {
     let conn = raw(&path);
     conn.execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
     let seventh = store.audit_entries().unwrap()[6].head();
-    conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seventh.seq as i64, seventh.hash])
+    conn.execute(
+        "UPDATE audit_head SET seq = ?1, hash = ?2",
+        rusqlite::params![seventh.seq as i64, seventh.hash],
+    )
+    .unwrap();
+    store
+        .create_request(
+            NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
+            at(50),
+        )
         .unwrap();
-    store.create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(50)).unwrap();
-    assert_eq!(store.verify_audit().unwrap(), 8, "the documented limit of a chain without an outside anchor");
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        8,
+        "the documented limit of a chain without an outside anchor"
+    );
     let err = crate::audit::verify(&store.audit_entries().unwrap(), Some(&saved_head)).unwrap_err();
     assert!(matches!(err, Error::AuditBroken { seq: 9, .. }), "{err}");
 }
