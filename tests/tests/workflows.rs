@@ -165,3 +165,31 @@ async fn server_errors_surface_intact_and_reads_skip_approval() {
     let err = r2.submit(&admin, "list-users", json!({}), None, false).await.unwrap_err();
     assert_eq!(err.to_string(), "workflow `list-users` is not installed; install it with `rancherctl workflows install list-users`");
 }
+
+#[tokio::test]
+async fn policies_change_only_by_installer_or_admin_and_denials_stop_a_request() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let approver = session(&sim, &sim.tokens().approver).await;
+    let user = session(&sim, &sim.tokens().user).await;
+    let r = runner();
+    let inst = r.install(&admin, "delete-global-role-binding", None).await.unwrap();
+    assert_eq!(inst.policy, Policy::installer());
+    let err = r.set_policy(&user, "delete-global-role-binding", Policy::none()).await.unwrap_err();
+    assert!(err.to_string().contains("only the installer"), "{err}");
+    let changed = r.set_policy(&approver, "delete-global-role-binding", Policy::at_least(1, [rancher_approval::ApproverRef::user(admin.principal.id.clone())])).await.unwrap();
+    assert_ne!(changed.policy, Policy::installer());
+    let kinds: Vec<String> = r.store().audit_entries().unwrap().iter().map(|e| format!("{:?}", e.kind)).collect();
+    assert!(kinds.iter().any(|k| k.contains("Policy")), "the change is audited: {kinds:?}");
+
+    // Under the new policy the approver asks and the admin denies: nothing runs. (The admin may not decide on a
+    // request that targets the admin itself; that is covered by the approval crate.)
+    let bob = sim.users().standard[0].clone();
+    let Submitted::Pending { request, .. } = r.submit(&approver, "delete-global-role-binding", json!({"user": bob.id, "role": "user"}), None, false).await.unwrap() else {
+        panic!("approval needed")
+    };
+    let denied = r.deny(&admin, &request, Some("not today".into())).await.unwrap();
+    assert_eq!(denied.state, RequestState::Denied);
+    assert_eq!(sim.writes("globalrolebindings", "delete"), 0);
+    assert!(r.approve(&admin, &request, None).await.is_err(), "a denied request cannot be approved later");
+}
