@@ -1,5 +1,7 @@
 //! Shared helpers of the end-to-end tests: a simulator and clients for its seeded principals.
 
+pub mod cli;
+
 use std::sync::Arc;
 
 use rancher_api::{Client, RetryPolicy, SecretString};

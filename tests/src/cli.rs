@@ -1,0 +1,99 @@
+//! Helpers for the `rancherctl` end-to-end tests: the binary, runs with captured output, secret scanning and
+//! the redactions that make snapshots stable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The `rancherctl` binary, built once per test process (`cargo build -p rancher-cli --bin rancherctl`), so the
+/// tests always run the current code without the tests member depending on the binary crate.
+pub fn rancherctl() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/cli-<hash> -> target/<profile>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "rancher-cli", "--bin", "rancherctl"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building rancherctl failed");
+        let bin = profile_dir.join(format!("rancherctl{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "rancherctl not found at {}", bin.display());
+        bin
+    })
+}
+
+/// One finished run of the binary.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// From a process output.
+    pub fn from_output(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A `rancherctl` invocation with a clean environment: no RANCHER_* or RANCHERCTL_* from the caller's shell.
+pub fn command(args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(rancherctl());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RANCHER") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// The secret part of a bearer token (`token-xxxxx:<secret>`).
+pub fn secret_of(token: &str) -> &str {
+    token.split_once(':').map(|(_, s)| s).unwrap_or(token)
+}
+
+/// Panics when any secret appears in the run's output.
+#[track_caller]
+pub fn assert_no_secrets(run: &Run, secrets: &[&str]) {
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        assert!(!run.stdout.contains(s) && !run.stderr.contains(s), "a token secret leaked into the output:\n{}\n{}", run.stdout, run.stderr);
+    }
+}
+
+/// Regex filters (pattern, replacement) that hide ports, ids, times, hashes, masks and temp paths.
+pub fn redactions() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (r"req-[0-9a-z]{26}", "[REQUEST]"),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)", "[TIME]"),
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", "[TIME]"),
+        (r"\*\*\*\*[0-9a-z]{4}", "****[MASK]"),
+        (r"grb-[0-9a-z]{5}", "grb-[NAME]"),
+        (r"\b[0-9a-f]{16,64}\b", "[HASH]"),
+        (r"(/tmp|/var/folders)/[^\s\x22']+", "[TMP]"),
+    ]
+}
