@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    PublicPingGet, PublicRancherversionGet, RkUsersList, V3GlobalrolebindingsList, V3GlobalrolesGet, V3SettingsGet, V3TokensGet,
-    V3UsersList,
+    PublicPingGet, PublicRancherversionGet, RkUsersList, V3GlobalrolebindingsList,
+    V3GlobalrolesGet, V3SettingsGet, V3TokensGet, V3UsersList,
 };
 use rancher_api::types::PolicyRule;
 use rancher_api::{Client, RetryPolicy};
@@ -45,7 +45,10 @@ impl CaSource {
     pub fn load(&self) -> Result<Vec<u8>> {
         match self {
             CaSource::Pem(p) => Ok(p.clone().into_bytes()),
-            CaSource::File(path) => std::fs::read(path).map_err(|e| Error::InvalidCa { path: Some(path.clone()), message: format!("cannot read it: {e}") }),
+            CaSource::File(path) => std::fs::read(path).map_err(|e| Error::InvalidCa {
+                path: Some(path.clone()),
+                message: format!("cannot read it: {e}"),
+            }),
         }
     }
 }
@@ -213,7 +216,10 @@ impl Verification {
             _ => self.identity.user_id.clone(),
         };
         let expiry = match &self.token_info {
-            Some(TokenInfo { expires_at: Some(x), .. }) => x.to_rfc3339(),
+            Some(TokenInfo {
+                expires_at: Some(x),
+                ..
+            }) => x.to_rfc3339(),
             Some(_) => "never".into(),
             None => "unknown".into(),
         };
@@ -223,10 +229,33 @@ impl Verification {
             Access::Unknown => "unknown",
         };
         let mut lines = vec![
-            format!("server:   https://{} (Rancher {})", self.domain, self.rancher_version.as_deref().unwrap_or("version unknown")),
+            format!(
+                "server:   https://{} (Rancher {})",
+                self.domain,
+                self.rancher_version.as_deref().unwrap_or("version unknown")
+            ),
             format!("user:     {who}"),
-            format!("token:    {} expires: {expiry}{}", self.token, if self.token_info.as_ref().is_some_and(TokenInfo::is_cluster_scoped) { " (cluster-scoped)" } else { "" }),
-            format!("roles:    {}", if self.permissions.global_roles.is_empty() { "-".into() } else { self.permissions.global_roles.join(", ") }),
+            format!(
+                "token:    {} expires: {expiry}{}",
+                self.token,
+                if self
+                    .token_info
+                    .as_ref()
+                    .is_some_and(TokenInfo::is_cluster_scoped)
+                {
+                    " (cluster-scoped)"
+                } else {
+                    ""
+                }
+            ),
+            format!(
+                "roles:    {}",
+                if self.permissions.global_roles.is_empty() {
+                    "-".into()
+                } else {
+                    self.permissions.global_roles.join(", ")
+                }
+            ),
             format!(
                 "can:      list users: {}; create role bindings: {}; delete role bindings: {}",
                 access(self.permissions.list_users),
@@ -320,7 +349,12 @@ impl Connection {
         };
         let ca = match &self.ca {
             Some(ca) => Some(ca.load().map_err(|e| {
-                Diagnosis::new(Cause::InvalidCaBundle, "reading the CA bundle", e.to_string(), "Give the path of the server's CA bundle (PEM).")
+                Diagnosis::new(
+                    Cause::InvalidCaBundle,
+                    "reading the CA bundle",
+                    e.to_string(),
+                    "Give the path of the server's CA bundle (PEM).",
+                )
             })?),
             None => None,
         };
@@ -348,8 +382,13 @@ impl Connection {
         match client.send(&PublicPingGet::new()).await {
             Ok(body) if body.trim() == "pong" => {}
             Ok(body) => {
-                let what = if body.trim_start().starts_with('<') { "an HTML page".to_string() } else { "something other than `pong`".to_string() };
-                return Err(diagnosis::not_rancher(PING, &self.domain, &what).with_detail(format!("/ping answered: {}", snippet(&body))));
+                let what = if body.trim_start().starts_with('<') {
+                    "an HTML page".to_string()
+                } else {
+                    "something other than `pong`".to_string()
+                };
+                return Err(diagnosis::not_rancher(PING, &self.domain, &what)
+                    .with_detail(format!("/ping answered: {}", snippet(&body))));
             }
             Err(e) => return Err(self.judge(&ctx, PING, &e, false)),
         }
@@ -367,15 +406,28 @@ impl Connection {
 
         // 2. Authenticated: who is this?
         const ME: &str = "GET /v3/users?me=true";
-        let me = match client.v3().users().list_page(V3UsersList::new().me(true)).await {
+        let me = match client
+            .v3()
+            .users()
+            .list_page(V3UsersList::new().me(true))
+            .await
+        {
             Ok(page) => {
                 if page.type_.as_deref() != Some("collection") {
-                    return Err(diagnosis::not_rancher(ME, &self.domain, "JSON that is not a Rancher collection"));
+                    return Err(diagnosis::not_rancher(
+                        ME,
+                        &self.domain,
+                        "JSON that is not a Rancher collection",
+                    ));
                 }
                 match page.data.into_iter().next() {
                     Some(u) => u,
                     None => {
-                        return Err(diagnosis::not_rancher(ME, &self.domain, "an empty answer to \"who am I\" (no user)"));
+                        return Err(diagnosis::not_rancher(
+                            ME,
+                            &self.domain,
+                            "an empty answer to \"who am I\" (no user)",
+                        ));
                     }
                 }
             }
@@ -389,18 +441,39 @@ impl Connection {
         tracing::debug!(user = %identity.user_id, "the token belongs to this user");
 
         if rancher_version.is_none() {
-            if let Ok(s) = client.v3().settings().get(V3SettingsGet::new("server-version")).await {
+            if let Ok(s) = client
+                .v3()
+                .settings()
+                .get(V3SettingsGet::new("server-version"))
+                .await
+            {
                 rancher_version = s.value.filter(|v| !v.is_empty());
             }
         }
-        let parsed_version: Option<rancher_api::RancherVersion> = rancher_version.as_deref().and_then(|v| v.parse().ok());
+        let parsed_version: Option<rancher_api::RancherVersion> =
+            rancher_version.as_deref().and_then(|v| v.parse().ok());
 
         // 3. The spec's test: list users.
         let rk = parsed_version.is_some_and(|v| v.at_least(2, 13));
         let (list_step, listed) = if rk {
-            ("GET /apis/management.cattle.io/v3/users", client.users().list_page(RkUsersList::new().limit(50)).await.map(|l| l.items.map_or(0, |i| i.len())))
+            (
+                "GET /apis/management.cattle.io/v3/users",
+                client
+                    .users()
+                    .list_page(RkUsersList::new().limit(50))
+                    .await
+                    .map(|l| l.items.map_or(0, |i| i.len())),
+            )
         } else {
-            ("GET /v3/users", client.v3().users().list_page(V3UsersList::new().limit(50)).await.map(|p| p.data.len()))
+            (
+                "GET /v3/users",
+                client
+                    .v3()
+                    .users()
+                    .list_page(V3UsersList::new().limit(50))
+                    .await
+                    .map(|p| p.data.len()),
+            )
         };
         let users_listed = match listed {
             Ok(n) => n,
@@ -420,7 +493,9 @@ impl Connection {
         if let Some(info) = &token_info {
             match info.expires_at {
                 None => warnings.push(Warning::NeverExpires),
-                Some(at) if at - Utc::now() < chrono::Duration::days(EXPIRY_WARNING_DAYS) => warnings.push(Warning::ExpiresSoon { at }),
+                Some(at) if at - Utc::now() < chrono::Duration::days(EXPIRY_WARNING_DAYS) => {
+                    warnings.push(Warning::ExpiresSoon { at })
+                }
                 Some(_) => {}
             }
         }
@@ -431,15 +506,30 @@ impl Connection {
             Err(reason) => {
                 warnings.push(Warning::PermissionsUnknown { reason });
                 // On 2.13+ the RK list is authoritative (a standard user gets 403); a /v3 list shows only yourself.
-                let list = if rk || users_listed > 1 { Access::Allowed } else { Access::Unknown };
-                Permissions { global_roles: Vec::new(), list_users: list, create_global_role_bindings: Access::Unknown, delete_global_role_bindings: Access::Unknown }
+                let list = if rk || users_listed > 1 {
+                    Access::Allowed
+                } else {
+                    Access::Unknown
+                };
+                Permissions {
+                    global_roles: Vec::new(),
+                    list_users: list,
+                    create_global_role_bindings: Access::Unknown,
+                    delete_global_role_bindings: Access::Unknown,
+                }
             }
         };
         if permissions.list_users == Access::Denied {
             let e = format!("global roles: {}", permissions.global_roles.join(", "));
-            return Err(cannot_list_users("reading the user's global roles", &identity, &e));
+            return Err(cannot_list_users(
+                "reading the user's global roles",
+                &identity,
+                &e,
+            ));
         }
-        if permissions.create_global_role_bindings == Access::Denied || permissions.delete_global_role_bindings == Access::Denied {
+        if permissions.create_global_role_bindings == Access::Denied
+            || permissions.delete_global_role_bindings == Access::Denied
+        {
             warnings.push(Warning::CannotManageBindings);
         }
         let v = Verification {
@@ -456,7 +546,13 @@ impl Connection {
         Ok(v)
     }
 
-    fn judge(&self, ctx: &Ctx<'_>, step: &'static str, e: &rancher_api::Error, authenticated: bool) -> Diagnosis {
+    fn judge(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &'static str,
+        e: &rancher_api::Error,
+        authenticated: bool,
+    ) -> Diagnosis {
         tracing::debug!(step, error = %e, "connection test step failed");
         if let Some(d) = diagnosis::transport(ctx, step, e) {
             return d;
@@ -466,7 +562,12 @@ impl Connection {
         }
         if !authenticated && (e.is_not_found() || e.is_unauthorized() || e.is_forbidden()) {
             // Rancher serves /ping to anyone: a 404/401/403 there means something else answered.
-            return diagnosis::not_rancher(step, &self.domain, &format!("HTTP {} on /ping", e.status().unwrap_or(0))).with_detail(e);
+            return diagnosis::not_rancher(
+                step,
+                &self.domain,
+                &format!("HTTP {} on /ping", e.status().unwrap_or(0)),
+            )
+            .with_detail(e);
         }
         diagnosis::server_error(step, &self.domain, e)
     }
@@ -474,16 +575,34 @@ impl Connection {
     async fn token_info(&self, client: &Client) -> std::result::Result<TokenInfo, String> {
         let key = self.token.access_key();
         if self.token.is_ext() {
-            let v = client.call("rk.tokens.get", &[("name", key)], None).await.map_err(|e| e.to_string())?;
-            let expires = v.pointer("/status/expiresAt").and_then(|x| x.as_str()).unwrap_or("");
+            let v = client
+                .call("rk.tokens.get", &[("name", key)], None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let expires = v
+                .pointer("/status/expiresAt")
+                .and_then(|x| x.as_str())
+                .unwrap_or("");
             return Ok(TokenInfo {
                 access_key: key.to_string(),
                 expires_at: parse_time(expires)?,
-                cluster_id: v.pointer("/spec/clusterName").and_then(|x| x.as_str()).filter(|s| !s.is_empty()).map(str::to_string),
-                description: v.pointer("/spec/description").and_then(|x| x.as_str()).map(str::to_string),
+                cluster_id: v
+                    .pointer("/spec/clusterName")
+                    .and_then(|x| x.as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+                description: v
+                    .pointer("/spec/description")
+                    .and_then(|x| x.as_str())
+                    .map(str::to_string),
             });
         }
-        let t = client.v3().tokens().get(V3TokensGet::new(key)).await.map_err(|e| e.to_string())?;
+        let t = client
+            .v3()
+            .tokens()
+            .get(V3TokensGet::new(key))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(TokenInfo {
             access_key: key.to_string(),
             expires_at: parse_time(t.expires_at.as_deref().unwrap_or(""))?,
@@ -497,7 +616,9 @@ fn parse_time(s: &str) -> std::result::Result<Option<DateTime<Utc>>, String> {
     if s.is_empty() {
         return Ok(None);
     }
-    DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|e| format!("expiresAt `{s}` is not a time: {e}"))
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| format!("expiresAt `{s}` is not a time: {e}"))
 }
 
 fn snippet(s: &str) -> String {
@@ -539,7 +660,12 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
             admin = true;
             continue;
         }
-        match client.v3().globalroles().get(V3GlobalrolesGet::new(role.clone())).await {
+        match client
+            .v3()
+            .globalroles()
+            .get(V3GlobalrolesGet::new(role.clone()))
+            .await
+        {
             Ok(r) => rules.extend(r.rules.unwrap_or_default()),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(format!("reading global role `{role}`: {e}")),
@@ -556,7 +682,10 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
 
 /// Does `rule` grant `verb` on every object of management.cattle.io `resource`?
 pub(crate) fn allows(rule: &PolicyRule, verb: &str, resource: &str) -> bool {
-    let has = |list: &Option<Vec<String>>, want: &str| list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want));
+    let has = |list: &Option<Vec<String>>, want: &str| {
+        list.as_ref()
+            .is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+    };
     has(&rule.verbs, verb)
         && has(&rule.resources, resource)
         && has(&rule.api_groups, "management.cattle.io")
@@ -578,17 +707,54 @@ mod tests {
 
     #[test]
     fn rules_grant_exactly_what_they_say() {
-        assert!(allows(&rule(&["*"], &["*"], &["*"]), "delete", "globalrolebindings"));
-        assert!(allows(&rule(&["management.cattle.io"], &["users"], &["get", "list"]), "list", "users"));
-        assert!(!allows(&rule(&["management.cattle.io"], &["users"], &["get"]), "list", "users"));
-        assert!(!allows(&rule(&[""], &["users"], &["list"]), "list", "users"));
-        let mut named = rule(&["management.cattle.io"], &["globalrolebindings"], &["delete"]);
+        assert!(allows(
+            &rule(&["*"], &["*"], &["*"]),
+            "delete",
+            "globalrolebindings"
+        ));
+        assert!(allows(
+            &rule(&["management.cattle.io"], &["users"], &["get", "list"]),
+            "list",
+            "users"
+        ));
+        assert!(!allows(
+            &rule(&["management.cattle.io"], &["users"], &["get"]),
+            "list",
+            "users"
+        ));
+        assert!(!allows(
+            &rule(&[""], &["users"], &["list"]),
+            "list",
+            "users"
+        ));
+        let mut named = rule(
+            &["management.cattle.io"],
+            &["globalrolebindings"],
+            &["delete"],
+        );
         named.resource_names = Some(vec!["grb-x".into()]);
         assert!(!allows(&named, "delete", "globalrolebindings"));
     }
 
     #[test]
+    fn connection_debug_shows_the_masked_token_only() {
+        let secret = "pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt";
+        let c = Connection::new(
+            InstanceDomain::parse("rancher.example.com").unwrap(),
+            BearerToken::parse(&format!("token-8blls:{secret}")).unwrap(),
+        )
+        .with_ca(Some(CaSource::Pem("-----BEGIN CERTIFICATE-----".into())));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains(secret));
+        assert!(dbg.contains(r#"token: BearerToken { access_key: "token-8blls", token: "****wzmt" }"#), "{dbg}");
+        assert!(dbg.contains("ca: Some(Pem(27 bytes))"), "{dbg}");
+    }
+
+    #[test]
     fn ca_source_debug_hides_nothing_secret_but_is_short() {
-        assert_eq!(format!("{:?}", CaSource::Pem("x".repeat(10))), "Pem(10 bytes)");
+        assert_eq!(
+            format!("{:?}", CaSource::Pem("x".repeat(10))),
+            "Pem(10 bytes)"
+        );
     }
 }

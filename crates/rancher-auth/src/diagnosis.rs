@@ -89,8 +89,20 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    pub(crate) fn new(cause: Cause, step: &'static str, summary: impl Into<String>, remedy: impl Into<String>) -> Diagnosis {
-        Diagnosis { cause, summary: summary.into(), remedy: remedy.into(), likely_causes: Vec::new(), step, detail: None }
+    pub(crate) fn new(
+        cause: Cause,
+        step: &'static str,
+        summary: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Diagnosis {
+        Diagnosis {
+            cause,
+            summary: summary.into(),
+            remedy: remedy.into(),
+            likely_causes: Vec::new(),
+            step,
+            detail: None,
+        }
     }
 
     pub(crate) fn with_detail(mut self, detail: impl fmt::Display) -> Diagnosis {
@@ -254,14 +266,27 @@ pub(crate) fn server_error(step: &'static str, d: &InstanceDomain, e: &ApiError)
 pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) -> Diagnosis {
     let t = ctx.token;
     let key = t.access_key();
-    let message = e.server_error().and_then(|s| s.message()).unwrap_or("").to_ascii_lowercase();
+    let message = e
+        .server_error()
+        .and_then(|s| s.message())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let now = chrono::Utc::now();
-    const NO_SCOPE: &str = "create a new API key with Scope set to \"No Scope\" and paste its Bearer Token";
-    const REPLACE: &str = "create a new API key (Account & API Keys) and paste its full Bearer Token";
+    const NO_SCOPE: &str =
+        "create a new API key with Scope set to \"No Scope\" and paste its Bearer Token";
+    const REPLACE: &str =
+        "create a new API key (Account & API Keys) and paste its full Bearer Token";
 
     // What the server (older versions leak the reason) or an earlier test tells for sure.
-    if message.contains("clusterid does not match") || message.contains("cluster") || ctx.known_cluster.is_some_and(|c| !c.is_empty()) {
-        let which = ctx.known_cluster.filter(|c| !c.is_empty()).map(|c| format!(" (to cluster `{c}`)")).unwrap_or_default();
+    if message.contains("clusterid does not match")
+        || message.contains("cluster")
+        || ctx.known_cluster.is_some_and(|c| !c.is_empty())
+    {
+        let which = ctx
+            .known_cluster
+            .filter(|c| !c.is_empty())
+            .map(|c| format!(" (to cluster `{c}`)"))
+            .unwrap_or_default();
         return Diagnosis::new(
             Cause::ClusterScopedToken,
             step,
@@ -271,11 +296,17 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         .with_detail(e);
     }
     if message.contains("expired") || ctx.known_expiry.is_some_and(|x| x <= now) {
-        let when = ctx.known_expiry.map(|x| format!(" on {}", x.to_rfc3339())).unwrap_or_default();
+        let when = ctx
+            .known_expiry
+            .map(|x| format!(" on {}", x.to_rfc3339()))
+            .unwrap_or_default();
         return Diagnosis::new(
             Cause::TokenExpired,
             step,
-            format!("The token `{key}` ({}) expired{when}; the server rejects it (401).", t.masked()),
+            format!(
+                "The token `{key}` ({}) expired{when}; the server rejects it (401).",
+                t.masked()
+            ),
             format!("Tokens cannot be renewed: {REPLACE}, noting its expiry."),
         )
         .with_detail(e);
@@ -284,7 +315,10 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         return Diagnosis::new(
             Cause::TokenDeleted,
             step,
-            format!("The token `{key}` ({}) no longer exists on the server (401).", t.masked()),
+            format!(
+                "The token `{key}` ({}) no longer exists on the server (401).",
+                t.masked()
+            ),
             format!("It was deleted (or purged after expiring): {REPLACE}."),
         )
         .with_detail(e);
@@ -304,9 +338,13 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         ));
     }
     likely.push(format!("The token has expired: {REPLACE}."));
-    likely.push(format!("The token was deleted, or its user disabled: {REPLACE}."));
+    likely.push(format!(
+        "The token was deleted, or its user disabled: {REPLACE}."
+    ));
     if !t.is_kubeconfig() {
-        likely.push(format!("The key was created with a cluster scope: {NO_SCOPE}."));
+        likely.push(format!(
+            "The key was created with a cluster scope: {NO_SCOPE}."
+        ));
     }
     likely.push("The token belongs to another Rancher server: check the Instance Domain.".into());
     let mut d = Diagnosis::new(
@@ -359,12 +397,18 @@ fn find_tls(err: &(dyn std::error::Error + 'static), depth: u8) -> Option<Connec
 fn classify_tls(e: &rustls::Error) -> ConnectFailure {
     use rustls::{CertificateError as C, Error as E};
     match e {
-        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension) => ConnectFailure::UntrustedCertificate,
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => ConnectFailure::WrongHostname,
-        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. }) => {
-            ConnectFailure::ExpiredCertificate
+        E::InvalidCertificate(
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension,
+        ) => ConnectFailure::UntrustedCertificate,
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            ConnectFailure::WrongHostname
         }
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => ConnectFailure::ExpiredCertificate,
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
         other => ConnectFailure::Tls(other.to_string()),
     }
 }

@@ -49,7 +49,8 @@ impl InstanceDomain {
         if input.trim().is_empty() {
             return Err(refuse(
                 DomainMistake::Empty,
-                "it is empty; enter the domain of your Rancher server, e.g. `rancher.example.com`".into(),
+                "it is empty; enter the domain of your Rancher server, e.g. `rancher.example.com`"
+                    .into(),
                 None,
             ));
         }
@@ -59,8 +60,20 @@ impl InstanceDomain {
             None => "enter just the host name, e.g. `rancher.example.com`".to_string(),
         };
         if input.chars().any(char::is_whitespace) {
-            let what = if input.trim() != input { "spaces or a line break around it" } else { "a space inside it" };
-            return Err(refuse(DomainMistake::Whitespace, format!("`{}` has {what}; {}", input.trim(), try_instead(&suggestion)), suggestion));
+            let what = if input.trim() != input {
+                "spaces or a line break around it"
+            } else {
+                "a space inside it"
+            };
+            return Err(refuse(
+                DomainMistake::Whitespace,
+                format!(
+                    "`{}` has {what}; {}",
+                    input.trim(),
+                    try_instead(&suggestion)
+                ),
+                suggestion,
+            ));
         }
         let lower = input.to_ascii_lowercase();
         if let Some(pos) = lower.find("://") {
@@ -98,7 +111,10 @@ impl InstanceDomain {
             };
             return Err(refuse(
                 mistake,
-                format!("`{input}` has {what} after the host; the domain takes no path: {}", try_instead(&suggestion)),
+                format!(
+                    "`{input}` has {what} after the host; the domain takes no path: {}",
+                    try_instead(&suggestion)
+                ),
                 suggestion,
             ));
         }
@@ -107,7 +123,11 @@ impl InstanceDomain {
                 (Some(s), _) if s != &lower => format!("; did you mean `{s}`?"),
                 _ => String::new(),
             };
-            refuse(mistake, format!("`{input}`: {why}{hint}"), suggestion.clone().filter(|s| s != &lower))
+            refuse(
+                mistake,
+                format!("`{input}`: {why}{hint}"),
+                suggestion.clone().filter(|s| s != &lower),
+            )
         })?;
         Ok(InstanceDomain { host, port })
     }
@@ -158,7 +178,11 @@ impl<'de> Deserialize<'de> for InstanceDomain {
 }
 
 fn refuse(mistake: DomainMistake, message: String, suggestion: Option<String>) -> Error {
-    Error::InvalidDomain { mistake, message, suggestion }
+    Error::InvalidDomain {
+        mistake,
+        message,
+        suggestion,
+    }
 }
 
 /// Best guess at what was meant: trimmed, without scheme, credentials, path, query; lower case. `None` when
@@ -194,22 +218,36 @@ type Refusal = (DomainMistake, String);
 fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusal> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some(end) = rest.find(']') else {
-            return Err((DomainMistake::InvalidHost, "the IPv6 address has no closing `]`".into()));
+            return Err((
+                DomainMistake::InvalidHost,
+                "the IPv6 address has no closing `]`".into(),
+            ));
         };
         let addr = &rest[..end];
         let Ok(parsed) = addr.parse::<Ipv6Addr>() else {
-            return Err((DomainMistake::InvalidHost, format!("`{addr}` is not an IPv6 address")));
+            return Err((
+                DomainMistake::InvalidHost,
+                format!("`{addr}` is not an IPv6 address"),
+            ));
         };
         let after = &rest[end + 1..];
         let port = match after {
             "" => None,
             p if p.starts_with(':') => Some(&p[1..]),
-            _ => return Err((DomainMistake::InvalidHost, "only `:port` may follow the `]` of an IPv6 address".into())),
+            _ => {
+                return Err((
+                    DomainMistake::InvalidHost,
+                    "only `:port` may follow the `]` of an IPv6 address".into(),
+                ))
+            }
         };
         (format!("[{parsed}]"), port)
     } else {
         if s.matches(':').count() > 1 {
-            return Err((DomainMistake::InvalidHost, "an IPv6 address must be written in brackets, e.g. `[fd00::1]:443`".into()));
+            return Err((
+                DomainMistake::InvalidHost,
+                "an IPv6 address must be written in brackets, e.g. `[fd00::1]:443`".into(),
+            ));
         }
         match s.split_once(':') {
             Some((h, p)) => (check_host(h)?, Some(p)),
@@ -222,8 +260,18 @@ fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusa
             // 443 is what https:// means anyway: one spelling per server.
             Ok(443) if p.bytes().all(|b| b.is_ascii_digit()) => None,
             Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-            _ if p.is_empty() => return Err((DomainMistake::InvalidPort, "the port after `:` is missing".into())),
-            _ => return Err((DomainMistake::InvalidPort, format!("`{p}` is not a port (a number from 1 to 65535)"))),
+            _ if p.is_empty() => {
+                return Err((
+                    DomainMistake::InvalidPort,
+                    "the port after `:` is missing".into(),
+                ))
+            }
+            _ => {
+                return Err((
+                    DomainMistake::InvalidPort,
+                    format!("`{p}` is not a port (a number from 1 to 65535)"),
+                ))
+            }
         },
     };
     Ok((host, port))
@@ -232,30 +280,54 @@ fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusa
 fn check_host(h: &str) -> std::result::Result<String, Refusal> {
     let h = h.strip_suffix('.').unwrap_or(h);
     if h.is_empty() {
-        return Err((DomainMistake::InvalidHost, "the host name is missing".into()));
+        return Err((
+            DomainMistake::InvalidHost,
+            "the host name is missing".into(),
+        ));
     }
     if h.parse::<Ipv4Addr>().is_ok() {
         return Ok(h.to_string());
     }
     if h.len() > 253 {
-        return Err((DomainMistake::InvalidHost, "the host name is longer than 253 characters".into()));
+        return Err((
+            DomainMistake::InvalidHost,
+            "the host name is longer than 253 characters".into(),
+        ));
     }
     let labels: Vec<&str> = h.split('.').collect();
-    if labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit())) {
-        return Err((DomainMistake::InvalidHost, format!("`{h}` is not a valid IPv4 address")));
+    if labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err((
+            DomainMistake::InvalidHost,
+            format!("`{h}` is not a valid IPv4 address"),
+        ));
     }
     for label in &labels {
         if label.is_empty() {
-            return Err((DomainMistake::InvalidHost, format!("`{h}` has an empty label (two dots in a row, or a leading dot)")));
+            return Err((
+                DomainMistake::InvalidHost,
+                format!("`{h}` has an empty label (two dots in a row, or a leading dot)"),
+            ));
         }
         if label.len() > 63 {
-            return Err((DomainMistake::InvalidHost, format!("`{label}` is longer than 63 characters")));
+            return Err((
+                DomainMistake::InvalidHost,
+                format!("`{label}` is longer than 63 characters"),
+            ));
         }
-        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
             return Err((DomainMistake::InvalidHost, format!("`{h}` holds `{c}`, which a host name cannot contain (letters, digits, `-` and `.` only)")));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err((DomainMistake::InvalidHost, format!("`{label}` starts or ends with `-`")));
+            return Err((
+                DomainMistake::InvalidHost,
+                format!("`{label}` starts or ends with `-`"),
+            ));
         }
     }
     Ok(h.to_string())
@@ -267,7 +339,11 @@ mod tests {
 
     fn refused(input: &str) -> (DomainMistake, String, Option<String>) {
         match InstanceDomain::parse(input) {
-            Err(Error::InvalidDomain { mistake, message, suggestion }) => (mistake, message, suggestion),
+            Err(Error::InvalidDomain {
+                mistake,
+                message,
+                suggestion,
+            }) => (mistake, message, suggestion),
             other => panic!("{input:?} gave {other:?}"),
         }
     }
@@ -313,14 +389,20 @@ mod tests {
         assert_eq!(m, DomainMistake::PlainHttp);
         assert!(msg.contains("plain HTTP is not supported"), "{msg}");
         assert_eq!(s.as_deref(), Some("rancher.example.com"));
-        assert_eq!(refused("ftp://rancher.example.com").0, DomainMistake::OtherScheme);
+        assert_eq!(
+            refused("ftp://rancher.example.com").0,
+            DomainMistake::OtherScheme
+        );
     }
 
     #[test]
     fn path_query_fragment() {
         let (m, msg, s) = refused("rancher.example.com/v3");
         assert_eq!(m, DomainMistake::Path);
-        assert!(msg.contains("path") && msg.contains("`rancher.example.com`"), "{msg}");
+        assert!(
+            msg.contains("path") && msg.contains("`rancher.example.com`"),
+            "{msg}"
+        );
         assert_eq!(s.as_deref(), Some("rancher.example.com"));
         assert_eq!(refused("rancher.example.com?x=1").0, DomainMistake::Query);
         assert_eq!(refused("rancher.example.com#top").0, DomainMistake::Query);
@@ -349,12 +431,27 @@ mod tests {
 
     #[test]
     fn invalid_hosts_and_ports() {
-        for bad in ["ranch_er.example.com", "-rancher.example.com", "rancher..example.com", "999.1.1.1", "[::1", "[nope]", "fd00::1", ":443"] {
+        for bad in [
+            "ranch_er.example.com",
+            "-rancher.example.com",
+            "rancher..example.com",
+            "999.1.1.1",
+            "[::1",
+            "[nope]",
+            "fd00::1",
+            ":443",
+        ] {
             assert_eq!(refused(bad).0, DomainMistake::InvalidHost, "{bad}");
         }
         let (_, _, s) = refused("fd00::1");
         assert_eq!(s.as_deref(), Some("[fd00::1]"));
-        for bad in ["rancher.example.com:", "rancher.example.com:0", "rancher.example.com:65536", "rancher.example.com:https", "[::1]:x"] {
+        for bad in [
+            "rancher.example.com:",
+            "rancher.example.com:0",
+            "rancher.example.com:65536",
+            "rancher.example.com:https",
+            "[::1]:x",
+        ] {
             assert_eq!(refused(bad).0, DomainMistake::InvalidPort, "{bad}");
         }
     }
@@ -362,7 +459,10 @@ mod tests {
     #[test]
     fn serde_round_trip_checks() {
         let d: InstanceDomain = serde_json::from_str("\"Rancher.Example.com\"").unwrap();
-        assert_eq!(serde_json::to_string(&d).unwrap(), "\"rancher.example.com\"");
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            "\"rancher.example.com\""
+        );
         assert!(serde_json::from_str::<InstanceDomain>("\"https://x.y/\"").is_err());
     }
 }

@@ -188,7 +188,10 @@ impl ProfileStore {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::ProfileNotFound { name: name.into(), dir: self.dir.clone() })
+                return Err(Error::ProfileNotFound {
+                    name: name.into(),
+                    dir: self.dir.clone(),
+                })
             }
             Err(e) => return Err(Error::io("reading", &path, e)),
         };
@@ -206,7 +209,10 @@ impl ProfileStore {
                 problem: format!("it was written by a newer version (format {}; this one reads {FORMAT_VERSION})", data.version),
             });
         }
-        Ok(ProfileSummary { name: name.into(), data })
+        Ok(ProfileSummary {
+            name: name.into(),
+            data,
+        })
     }
 
     /// The profile's token, read from its file. Refused when group or others may read the file.
@@ -221,7 +227,10 @@ impl ProfileStore {
         let token = self.token(name)?;
         Ok(Connection::new(p.data.domain.clone(), token)
             .with_ca(p.data.ca.as_ref().map(CaSource::from))
-            .with_known_token(KnownToken { expires_at: p.data.token_expires_at, cluster_id: p.data.token_cluster_id.clone() }))
+            .with_known_token(KnownToken {
+                expires_at: p.data.token_expires_at,
+                cluster_id: p.data.token_cluster_id.clone(),
+            }))
     }
 
     /// Creates or edits a profile with the default connection test ([`Connection::verify`]).
@@ -229,11 +238,17 @@ impl ProfileStore {
     /// New profile: domain and token are required. Existing profile: blank fields keep the stored values; a
     /// change of token, domain or CA is tested before it is saved; a refused test saves nothing.
     pub async fn save(&self, name: &str, update: ProfileUpdate) -> Result<Saved> {
-        self.save_with(name, update, |c| async move { c.verify().await }).await
+        self.save_with(name, update, |c| async move { c.verify().await })
+            .await
     }
 
     /// Like [`ProfileStore::save`], with another connection test (e.g. with shorter timeouts).
-    pub async fn save_with<F, Fut>(&self, name: &str, update: ProfileUpdate, test: F) -> Result<Saved>
+    pub async fn save_with<F, Fut>(
+        &self,
+        name: &str,
+        update: ProfileUpdate,
+        test: F,
+    ) -> Result<Saved>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<Verification, Diagnosis>>,
@@ -246,15 +261,25 @@ impl ProfileStore {
         };
         let (domain, token, ca, changed) = match &existing {
             None => {
-                let domain = update.domain.ok_or(Error::MissingField { profile: name.into(), field: "the instance domain (--domain)" })?;
-                let token = update.token.ok_or(Error::MissingField { profile: name.into(), field: "the bearer token (--token-stdin)" })?;
+                let domain = update.domain.ok_or(Error::MissingField {
+                    profile: name.into(),
+                    field: "the instance domain (--domain)",
+                })?;
+                let token = update.token.ok_or(Error::MissingField {
+                    profile: name.into(),
+                    field: "the bearer token (--token-stdin)",
+                })?;
                 let ca = if update.clear_ca { None } else { update.ca };
                 (domain, token, ca, true)
             }
             Some(p) => {
                 let old_ca = p.data.ca.as_ref().map(CaSource::from);
                 let domain_changed = update.domain.as_ref().is_some_and(|d| d != &p.data.domain);
-                let ca = if update.clear_ca { None } else { update.ca.or(old_ca.clone()) };
+                let ca = if update.clear_ca {
+                    None
+                } else {
+                    update.ca.or(old_ca.clone())
+                };
                 let ca_changed = ca != old_ca;
                 let (token, token_changed) = match update.token {
                     Some(t) => {
@@ -268,12 +293,21 @@ impl ProfileStore {
                     None => (self.token(name)?, false),
                 };
                 let domain = update.domain.unwrap_or_else(|| p.data.domain.clone());
-                (domain, token, ca, domain_changed || token_changed || ca_changed)
+                (
+                    domain,
+                    token,
+                    ca,
+                    domain_changed || token_changed || ca_changed,
+                )
             }
         };
         if !changed {
             let p = existing.expect("an unchanged profile exists");
-            return Ok(Saved { profile: p, created: false, verification: None });
+            return Ok(Saved {
+                profile: p,
+                created: false,
+                verification: None,
+            });
         }
         let conn = Connection::new(domain.clone(), token.clone()).with_ca(ca.clone());
         let verification = test(conn).await.map_err(Error::from)?;
@@ -287,16 +321,32 @@ impl ProfileStore {
             verified_at: Some(Utc::now()),
             token_expires_at: info.and_then(|i| i.expires_at),
             token_cluster_id: info.and_then(|i| i.cluster_id.clone()),
-            user: Some(verification.identity.username.clone().unwrap_or_else(|| verification.identity.user_id.clone())),
+            user: Some(
+                verification
+                    .identity
+                    .username
+                    .clone()
+                    .unwrap_or_else(|| verification.identity.user_id.clone()),
+            ),
             rancher_version: verification.rancher_version.clone(),
         };
         self.ensure_dir()?;
         // Token first: a profile file never points at a token that is not there yet.
-        write_atomic(&self.token_path(name), secrecy::ExposeSecret::expose_secret(token.secret()).as_bytes())?;
+        write_atomic(
+            &self.token_path(name),
+            secrecy::ExposeSecret::expose_secret(token.secret()).as_bytes(),
+        )?;
         let json = serde_json::to_vec_pretty(&data).expect("profile data always serialises");
         write_atomic(&self.data_path(name), &json)?;
         tracing::info!(profile = name, domain = %data.domain, token = %data.token_masked, "profile saved");
-        Ok(Saved { profile: ProfileSummary { name: name.into(), data }, created: existing.is_none(), verification: Some(verification) })
+        Ok(Saved {
+            profile: ProfileSummary {
+                name: name.into(),
+                data,
+            },
+            created: existing.is_none(),
+            verification: Some(verification),
+        })
     }
 
     /// Runs the connection test for a saved profile and records what it learnt (expiry, user, version).
@@ -318,7 +368,10 @@ impl ProfileStore {
         check_name(name)?;
         let data = self.data_path(name);
         if !data.exists() {
-            return Err(Error::ProfileNotFound { name: name.into(), dir: self.dir.clone() });
+            return Err(Error::ProfileNotFound {
+                name: name.into(),
+                dir: self.dir.clone(),
+            });
         }
         // Data first: a crash in between leaves an orphan token file, never a profile without its token.
         fs::remove_file(&data).map_err(|e| Error::io("deleting", &data, e))?;
@@ -335,7 +388,8 @@ impl ProfileStore {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io("securing", &self.dir, e))?;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("securing", &self.dir, e))?;
         }
         Ok(())
     }
@@ -343,7 +397,12 @@ impl ProfileStore {
 
 /// Profile names: letters, digits, `-`, `_`, `.`; not starting with `.`; at most 64 characters.
 fn check_name(name: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidProfileName { name: name.into(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidProfileName {
+            name: name.into(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -353,7 +412,10 @@ fn check_name(name: &str) -> Result<()> {
     if name.starts_with('.') {
         return bad("it starts with `.`");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         return bad("use letters, digits, `-`, `_` and `.` only");
     }
     Ok(())
@@ -366,7 +428,12 @@ pub fn read_token_file(path: &Path) -> Result<BearerToken> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = file.metadata().map_err(|e| Error::io("reading token file", path, e))?.permissions().mode() & 0o777;
+        let mode = file
+            .metadata()
+            .map_err(|e| Error::io("reading token file", path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
         let who = match (mode & 0o040 != 0, mode & 0o004 != 0) {
             (true, true) => Some("group and others"),
             (true, false) => Some("its group"),
@@ -374,11 +441,16 @@ pub fn read_token_file(path: &Path) -> Result<BearerToken> {
             _ => None,
         };
         if let Some(who) = who {
-            return Err(Error::InsecureTokenFile { path: path.to_path_buf(), mode, who });
+            return Err(Error::InsecureTokenFile {
+                path: path.to_path_buf(),
+                mode,
+                who,
+            });
         }
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut &file, &mut text).map_err(|e| Error::io("reading token file", path, e))?;
+    std::io::Read::read_to_string(&mut &file, &mut text)
+        .map_err(|e| Error::io("reading token file", path, e))?;
     BearerToken::parse_input(&text)
 }
 
@@ -394,11 +466,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         // Every profile file is the owner's only (tempfile creates 0600; say so explicitly).
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o600)).map_err(|e| Error::io("securing", tmp.path(), e))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("securing", tmp.path(), e))?;
     }
-    tmp.write_all(bytes).map_err(|e| Error::io("writing", tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("syncing", tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io("replacing", path, e.error))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("writing", tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("syncing", tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replacing", path, e.error))?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -60,20 +60,37 @@ impl BearerToken {
         let trimmed = input.trim();
         let unquoted = trimmed.trim_matches(|c| c == '"' || c == '\'' || c == '`');
         if unquoted.len() != trimmed.len() {
-            return Err(refuse(TokenMistake::Quoted, "it is wrapped in quotes; paste the token without them".into()));
+            return Err(refuse(
+                TokenMistake::Quoted,
+                "it is wrapped in quotes; paste the token without them".into(),
+            ));
         }
-        if trimmed.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer ")) {
+        if trimmed
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+        {
             return Err(refuse(
                 TokenMistake::BearerPrefix,
                 "it starts with `Bearer `; paste only the token (`token-xxxxx:<secret>`), the prefix is added automatically".into(),
             ));
         }
         if input.contains(['\n', '\r']) {
-            return Err(refuse(TokenMistake::Newline, "it contains a line break; paste the token on one line, without a trailing newline".into()));
+            return Err(refuse(
+                TokenMistake::Newline,
+                "it contains a line break; paste the token on one line, without a trailing newline"
+                    .into(),
+            ));
         }
         if input.chars().any(char::is_whitespace) {
-            let where_ = if trimmed.len() != input.len() { "around" } else { "inside" };
-            return Err(refuse(TokenMistake::Whitespace, format!("it has spaces {where_} it; paste the token without them")));
+            let where_ = if trimmed.len() != input.len() {
+                "around"
+            } else {
+                "inside"
+            };
+            return Err(refuse(
+                TokenMistake::Whitespace,
+                format!("it has spaces {where_} it; paste the token without them"),
+            ));
         }
         let (ext, body) = match input.strip_prefix("ext/") {
             Some(rest) => (true, rest),
@@ -114,8 +131,15 @@ impl BearerToken {
                 format!("`{name}:` has no secret key after the colon; paste the full Bearer Token `{name}:<secret key>`"),
             ));
         }
-        if let Some(c) = secret.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.~+/=".contains(*c))) {
-            let what = if c == ':' { "a second `:`".to_string() } else { "a character a token never has".to_string() };
+        if let Some(c) = secret
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_.~+/=".contains(*c)))
+        {
+            let what = if c == ':' {
+                "a second `:`".to_string()
+            } else {
+                "a character a token never has".to_string()
+            };
             return Err(refuse(
                 TokenMistake::InvalidSecret,
                 format!("the secret key of `{name}` holds {what}; paste the Bearer Token exactly as Rancher showed it"),
@@ -133,7 +157,10 @@ impl BearerToken {
     /// Like [`BearerToken::parse`], but first drops the one line ending a pipe or a file adds (for `--token-stdin`
     /// and token files). Anything else around the token is still refused.
     pub fn parse_input(input: &str) -> Result<BearerToken> {
-        let one = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(input);
+        let one = input
+            .strip_suffix('\n')
+            .map(|s| s.strip_suffix('\r').unwrap_or(s))
+            .unwrap_or(input);
         BearerToken::parse(one)
     }
 
@@ -175,7 +202,10 @@ impl BearerToken {
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BearerToken").field("access_key", &self.access_key).field("token", &self.masked).finish()
+        f.debug_struct("BearerToken")
+            .field("access_key", &self.access_key)
+            .field("token", &self.masked)
+            .finish()
     }
 }
 
@@ -203,7 +233,8 @@ pub fn mask(value: &str) -> String {
 fn looks_like_name(s: &str) -> bool {
     !s.is_empty()
         && s.contains('-')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
@@ -217,7 +248,10 @@ mod tests {
     fn refused(input: &str) -> (TokenMistake, String) {
         match BearerToken::parse(input) {
             Err(Error::InvalidToken { mistake, message }) => {
-                assert!(!message.contains(SECRET), "message leaks the secret: {message}");
+                assert!(
+                    !message.contains(SECRET),
+                    "message leaks the secret: {message}"
+                );
                 (mistake, message)
             }
             other => panic!("{input:?} gave {other:?}"),
@@ -248,7 +282,10 @@ mod tests {
         assert_eq!(t.masked(), "****wzmt");
         assert_eq!(t.to_string(), "****wzmt");
         let dbg = format!("{t:?}");
-        assert_eq!(dbg, r#"BearerToken { access_key: "token-8blls", token: "****wzmt" }"#);
+        assert_eq!(
+            dbg,
+            r#"BearerToken { access_key: "token-8blls", token: "****wzmt" }"#
+        );
         assert!(!dbg.contains(SECRET));
         assert_eq!(mask("abc"), "****c");
         assert_eq!(mask(""), "****");
@@ -258,16 +295,28 @@ mod tests {
     fn access_key_only() {
         let (m, msg) = refused("token-8blls");
         assert_eq!(m, TokenMistake::AccessKeyOnly);
-        assert!(msg.contains("only the access key") && msg.contains("token-8blls:<secret key>"), "{msg}");
-        assert_eq!(refused("kubeconfig-u-abcde12345").0, TokenMistake::AccessKeyOnly);
+        assert!(
+            msg.contains("only the access key") && msg.contains("token-8blls:<secret key>"),
+            "{msg}"
+        );
+        assert_eq!(
+            refused("kubeconfig-u-abcde12345").0,
+            TokenMistake::AccessKeyOnly
+        );
     }
 
     #[test]
     fn secret_key_only() {
         let (m, msg) = refused(SECRET);
         assert_eq!(m, TokenMistake::SecretKeyOnly);
-        assert!(msg.contains("only the secret key") && msg.contains("****wzmt"), "{msg}");
-        assert_eq!(refused(&format!(":{SECRET}")).0, TokenMistake::SecretKeyOnly);
+        assert!(
+            msg.contains("only the secret key") && msg.contains("****wzmt"),
+            "{msg}"
+        );
+        assert_eq!(
+            refused(&format!(":{SECRET}")).0,
+            TokenMistake::SecretKeyOnly
+        );
     }
 
     #[test]
@@ -275,14 +324,20 @@ mod tests {
         let (m, msg) = refused(&format!("Bearer {TOKEN}"));
         assert_eq!(m, TokenMistake::BearerPrefix);
         assert!(msg.contains("`Bearer `"), "{msg}");
-        assert_eq!(refused(&format!("bearer {TOKEN}")).0, TokenMistake::BearerPrefix);
+        assert_eq!(
+            refused(&format!("bearer {TOKEN}")).0,
+            TokenMistake::BearerPrefix
+        );
         assert_eq!(refused(&format!("\"{TOKEN}\"")).0, TokenMistake::Quoted);
         assert_eq!(refused(&format!("'{TOKEN}'")).0, TokenMistake::Quoted);
         assert_eq!(refused(&format!(" {TOKEN}")).0, TokenMistake::Whitespace);
         assert_eq!(refused(&format!("{TOKEN}\t")).0, TokenMistake::Whitespace);
         assert_eq!(refused("token-8blls: pvwss586").0, TokenMistake::Whitespace);
         assert_eq!(refused(&format!("{TOKEN}\n")).0, TokenMistake::Newline);
-        assert_eq!(refused(&format!("token-8blls:\n{SECRET}")).0, TokenMistake::Newline);
+        assert_eq!(
+            refused(&format!("token-8blls:\n{SECRET}")).0,
+            TokenMistake::Newline
+        );
     }
 
     #[test]
@@ -292,10 +347,22 @@ mod tests {
         let (m, msg) = refused("token-8blls:");
         assert_eq!(m, TokenMistake::EmptySecret);
         assert!(msg.contains("`token-8blls:`"), "{msg}");
-        assert_eq!(refused(&format!("tok en:{SECRET}")).0, TokenMistake::Whitespace);
-        assert_eq!(refused(&format!("token_8blls:{SECRET}")).0, TokenMistake::InvalidAccessKey);
-        assert_eq!(refused(&format!("token-8blls:{SECRET}:x")).0, TokenMistake::InvalidSecret);
-        assert_eq!(refused(&format!("token-8blls:{SECRET}é")).0, TokenMistake::InvalidSecret);
+        assert_eq!(
+            refused(&format!("tok en:{SECRET}")).0,
+            TokenMistake::Whitespace
+        );
+        assert_eq!(
+            refused(&format!("token_8blls:{SECRET}")).0,
+            TokenMistake::InvalidAccessKey
+        );
+        assert_eq!(
+            refused(&format!("token-8blls:{SECRET}:x")).0,
+            TokenMistake::InvalidSecret
+        );
+        assert_eq!(
+            refused(&format!("token-8blls:{SECRET}é")).0,
+            TokenMistake::InvalidSecret
+        );
     }
 
     #[test]

@@ -12,9 +12,12 @@ use tokio::net::TcpListener;
 
 /// A connection with short test timeouts.
 pub fn conn(domain: &str, token: &str, ca: Option<&str>) -> Connection {
-    Connection::new(InstanceDomain::parse(domain).expect("domain"), BearerToken::parse(token).expect("token"))
-        .with_ca(ca.map(|p| CaSource::Pem(p.to_string())))
-        .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
+    Connection::new(
+        InstanceDomain::parse(domain).expect("domain"),
+        BearerToken::parse(token).expect("token"),
+    )
+    .with_ca(ca.map(|p| CaSource::Pem(p.to_string())))
+    .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
 }
 
 /// A stopped-on-drop local server.
@@ -43,13 +46,21 @@ pub type Answer = (&'static str, &'static str, String);
 pub async fn https_server(answer: fn(&str) -> Answer) -> Local {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.distinguished_name.push(DnType::CommonName, "rancher-auth test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "rancher-auth test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
     let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca_cert.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -67,7 +78,9 @@ pub async fn https_server(answer: fn(&str) -> Answer) -> Local {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut s) = acceptor.accept(tcp).await else { return };
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let head = read_head(&mut s).await;
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (status, ct, body) = answer(&path);
@@ -77,7 +90,11 @@ pub async fn https_server(answer: fn(&str) -> Answer) -> Local {
             });
         }
     });
-    Local { port, ca_pem: ca_cert.pem(), task }
+    Local {
+        port,
+        ca_pem: ca_cert.pem(),
+        task,
+    }
 }
 
 /// Accepts connections and never answers (holds them open).
@@ -90,7 +107,11 @@ pub async fn silent_server() -> Local {
             held.push(tcp);
         }
     });
-    Local { port, ca_pem: String::new(), task }
+    Local {
+        port,
+        ca_pem: String::new(),
+        task,
+    }
 }
 
 /// A loopback port nothing listens on.
@@ -131,5 +152,9 @@ pub async fn plain_http_server() -> Local {
             });
         }
     });
-    Local { port, ca_pem: String::new(), task }
+    Local {
+        port,
+        ca_pem: String::new(),
+        task,
+    }
 }
