@@ -160,19 +160,33 @@ pub(crate) fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Finds a rustls error anywhere in a chain: through `source()` and through `io::Error`s that wrap another error
+/// directly (hyper-util nests the TLS error two `io::Error`s deep, and `io::Error::source` skips the inner one).
+fn find_tls<'a>(e: &'a (dyn std::error::Error + 'static), depth: usize) -> Option<&'a rustls::Error> {
+    if depth > 16 {
+        return None;
+    }
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            if let Some(found) = find_tls(inner, depth + 1) {
+                return Some(found);
+            }
+        }
+    }
+    e.source().and_then(|s| find_tls(s, depth + 1))
+}
+
 /// Classifies a connection failure from its error chain (rustls, io, resolver).
 pub(crate) fn classify_chain(e: &(dyn std::error::Error + 'static)) -> Option<ConnectFailure> {
+    if let Some(tls) = find_tls(e, 0) {
+        return Some(classify_tls(tls));
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(classify_tls(tls));
-        }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                    return Some(classify_tls(tls));
-                }
-            }
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return Some(ConnectFailure::Refused),
                 std::io::ErrorKind::ConnectionReset
@@ -209,5 +223,22 @@ fn classify_tls(e: &rustls::Error) -> ConnectFailure {
         | E::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => ConnectFailure::ExpiredCertificate,
         E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
         other => ConnectFailure::Tls(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_errors_nested_in_io_errors_are_found() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(classify_chain(&outer), Some(ConnectFailure::UntrustedCertificate));
+        let name = std::io::Error::other(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName));
+        assert_eq!(classify_chain(&name), Some(ConnectFailure::WrongHostname));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(classify_chain(&refused), Some(ConnectFailure::Refused));
     }
 }

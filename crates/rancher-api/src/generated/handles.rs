@@ -1103,6 +1103,13 @@ impl<'c> V3TokensHandle<'c> {
     ) -> Result<<V3TokensGet as crate::Request>::Response> {
         self.client.send(&request).await
     }
+    /// Create an API key for the caller (ttl in ms, clusterId for a scoped key); the secret is only in this answer (`v3.tokens.create`, `POST /v3/tokens`).
+    pub async fn create(
+        &self,
+        request: V3TokensCreate,
+    ) -> Result<<V3TokensCreate as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
     /// Delete a token (the current login token cannot be deleted this way) (`v3.tokens.delete`, `DELETE /v3/tokens/{id}`).
     pub async fn delete(
         &self,

@@ -4339,6 +4339,27 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Get one token of the caller (another user's token answers 404)",
     },
     OperationSpec {
+        id: "v3.tokens.create",
+        surface: Surface::V3,
+        method: Method::Post,
+        path: "/v3/tokens",
+        path_params: &[],
+        query_params: &[],
+        body: Some(BodySpec {
+            type_name: "V3Token",
+            required: true,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("V3Token"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Create an API key for the caller (ttl in ms, clusterId for a scoped key); the secret is only in this answer",
+    },
+    OperationSpec {
         id: "v3.tokens.delete",
         surface: Surface::V3,
         method: Method::Delete,
@@ -4938,6 +4959,8 @@ pub mod ids {
     pub const V3_TOKENS_LIST: &str = "v3.tokens.list";
     /// `v3.tokens.get`: Get one token of the caller (another user's token answers 404)
     pub const V3_TOKENS_GET: &str = "v3.tokens.get";
+    /// `v3.tokens.create`: Create an API key for the caller (ttl in ms, clusterId for a scoped key); the secret is only in this answer
+    pub const V3_TOKENS_CREATE: &str = "v3.tokens.create";
     /// `v3.tokens.delete`: Delete a token (the current login token cannot be deleted this way)
     pub const V3_TOKENS_DELETE: &str = "v3.tokens.delete";
     /// `v3.principals.list`: The caller's own user principal followed by its groups
@@ -4989,7 +5012,7 @@ pub fn required_fields(type_name: &str) -> &'static [&'static str] {
         "ClusterRoleTemplateBindingList" => &["items"],
         "ProjectRoleTemplateBinding" => &["projectName", "roleTemplateName"],
         "ProjectRoleTemplateBindingList" => &["items"],
-        "Token" => &["spec", "status"],
+        "Token" => &["spec"],
         "TokenList" => &["items", "metadata"],
         "TokenSpec" => &["userPrincipal"],
         "TokenStatus" => &["current", "expired", "expiresAt", "lastUpdateTime"],

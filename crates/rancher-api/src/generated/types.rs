@@ -1505,7 +1505,7 @@ pub struct Token {
     /// desired state Required on create.
     #[serde(rename = "spec", default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<TokenSpec>,
-    /// state observed by the controllers Required on create.
+    /// filled in by the server (the schema marks it required, but a create sends none)
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<TokenStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
