@@ -38,6 +38,7 @@ where
     init_logging();
     match dispatch(cli) {
         Ok(exit) => exit.code(),
+        Err(err) if is_broken_pipe(&err) => 0,
         Err(err) => {
             for line in error::report_lines(&err) {
                 eprintln!("{line}");
@@ -45,6 +46,14 @@ where
             1
         }
     }
+}
+
+/// A closed stdout (`rancherctl ... | head`) is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 fn init_logging() {

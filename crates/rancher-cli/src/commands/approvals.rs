@@ -94,7 +94,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
         }
         Approved::Succeeded { request, result } => {
             let mut doc = run_document(&result);
-            if !doc.get("status").is_some() {
+            if doc.get("status").is_none() {
                 doc = json!({"status": "succeeded", "request": request, "result": doc});
             } else {
                 doc["request"] = json!(request);

@@ -28,10 +28,18 @@ fn entry(w: &WorkflowDef, inst: Option<&Installation>) -> Value {
         "output": w.output,
         "writes": w.writes,
         "default_approval": w.default_approval,
-        "default_policy": w.default_approval.policy().to_string(),
+        "default_policy": default_policy_text(w),
         "installed": inst.is_some(),
         "installation": inst,
     })
+}
+
+/// The default policy in words; the generic request needs approval for writes only.
+fn default_policy_text(w: &WorkflowDef) -> String {
+    match w.default_approval {
+        rancher_workflows::DefaultApproval::InstallerForWrites => format!("reads run at once; writes: {}", w.default_approval.policy()),
+        _ => w.default_approval.policy().to_string(),
+    }
 }
 
 fn unknown(id: &str) -> anyhow::Error {
@@ -50,7 +58,7 @@ pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
                 let inst = find(w.id);
                 let policy = match inst {
                     Some(i) => i.policy.to_string(),
-                    None => format!("default: {}", w.default_approval.policy()),
+                    None => format!("default: {}", default_policy_text(w)),
                 };
                 vec![w.id.into(), w.title.into(), if inst.is_some() { "yes".into() } else { "no".into() }, policy]
             }),
@@ -83,7 +91,7 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
             }
             None => {
                 lines.push("installed: no (`rancherctl workflows install ID`)".into());
-                lines.push(format!("default policy: {}", w.default_approval.policy()));
+                lines.push(format!("default policy: {}", default_policy_text(w)));
             }
         }
         lines.join("\n")
