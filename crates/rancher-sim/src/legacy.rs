@@ -396,6 +396,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
                 }
             }
             let mut cfg = l.configs[&path].clone();
+            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false) && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
             for (k, v) in b.as_object().into_iter().flatten() {
                 if matches!(k.as_str(), "id" | "type" | "links" | "actions") || (v.is_null() && SECRETS.contains(&k.as_str())) {
                     continue;
@@ -408,7 +409,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
                 }
             }
             l.configs.insert(path.clone(), cfg.clone());
-            l.last_configured = Some(path.clone());
+            if !disabling {
+                // The provider a later `POST /v1/token` tests while none is enabled.
+                l.last_configured = Some(path.clone());
+            }
             Resp::json(201, &config_view(&base, &path, &cfg))
         }
         (["v1", "identities"], &Method::GET) => {

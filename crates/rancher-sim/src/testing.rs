@@ -46,6 +46,10 @@ async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) {
             break;
         }
         seen.extend_from_slice(&buf[..n]);
+        // A TLS ClientHello (0x16) on the plain server: answer at once, like any HTTP server would.
+        if seen.first() == Some(&0x16) {
+            break;
+        }
         if seen.windows(4).any(|w| w == b"\r\n\r\n") || seen.len() > 65536 {
             break;
         }
