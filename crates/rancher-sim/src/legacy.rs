@@ -14,13 +14,16 @@ use crate::state::{now_ms, Directory};
 
 /// The five legacy provider configs: `(path name, directory id, config type as GET /v1/token reports it,
 /// user identity type, group identity type, supported access modes)`.
-pub(crate) const PROVIDERS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
+pub(crate) const PROVIDERS: &[Provider] = &[
     ("ldapconfig", "activedirectory", "ldapconfig", "ldap_user", "ldap_group", &["unrestricted", "restricted", "required"]),
     ("azureadconfig", "azuread", "azureadconfig", "azuread_user", "azuread_group", &["unrestricted"]),
     ("openldapconfig", "openldap", "openldapconfig", "openldap_user", "openldap_group", &["unrestricted"]),
     ("githubconfig", "github", "githubconfig", "github_user", "github_org", &["unrestricted", "restricted", "required"]),
     ("localauthconfig", "local", "localAuthConfig", "rancher_id", "rancher_id", &["unrestricted"]),
 ];
+
+/// `(path, directory, type, user identity type, group identity type, access modes)`.
+pub(crate) type Provider = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
 
 /// Secret fields of legacy configs (never returned; `null` keeps the stored value).
 const SECRETS: &[&str] = &["serviceAccountPassword", "clientSecret", "adminAccountPassword", "password", "applicationSecret"];
@@ -172,7 +175,7 @@ impl Legacy {
     }
 }
 
-fn provider(path: &str) -> Option<&'static (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [&'static str])> {
+fn provider(path: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|p| p.0 == path)
 }
 

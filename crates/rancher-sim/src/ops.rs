@@ -587,6 +587,7 @@ fn immutable_fields(kind: Kind) -> &'static [&'static str] {
 
 /// Replaces an object (`new` is the full new object in k8s form). `status_only` for `/status`.
 /// `require_rv` is true for PUT (Kubernetes refuses unconditional updates of custom resources).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn update(
     store: &mut Store,
     caller: &Caller,

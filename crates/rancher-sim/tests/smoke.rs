@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use rancher_sim::RancherVersion;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
