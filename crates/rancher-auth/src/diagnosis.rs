@@ -151,7 +151,7 @@ pub(crate) fn transport(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) -> Opti
     let host = d.host().trim_start_matches('[').trim_end_matches(']');
     let port = d.port().unwrap_or(443);
     let diag = match e {
-        ApiError::Connect { failure, .. } => match refine_failure(failure, e) {
+        ApiError::Connect { failure, .. } => match failure.clone() {
             ConnectFailure::Dns => Diagnosis::new(
                 Cause::DnsFailure,
                 step,
@@ -360,55 +360,4 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
     .with_detail(e);
     d.likely_causes = likely;
     d
-}
-
-/// rancher-api classifies TLS failures from its error chain, but `std::io::Error::source()` skips the error an
-/// `io::Error` wraps directly, so a rustls error nested in two `io::Error`s (how hyper-util reports a failed
-/// handshake) comes back as `Other`. Look for it ourselves.
-fn refine_failure(failure: &ConnectFailure, e: &ApiError) -> ConnectFailure {
-    if !matches!(failure, ConnectFailure::Other | ConnectFailure::Closed) {
-        return failure.clone();
-    }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(f) = find_tls(err, 0) {
-            return f;
-        }
-        cur = err.source();
-    }
-    failure.clone()
-}
-
-fn find_tls(err: &(dyn std::error::Error + 'static), depth: u8) -> Option<ConnectFailure> {
-    if depth > 8 {
-        return None;
-    }
-    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-        return Some(classify_tls(tls));
-    }
-    if let Some(io) = err.downcast_ref::<std::io::Error>() {
-        if let Some(inner) = io.get_ref() {
-            return find_tls(inner, depth + 1);
-        }
-    }
-    None
-}
-
-fn classify_tls(e: &rustls::Error) -> ConnectFailure {
-    use rustls::{CertificateError as C, Error as E};
-    match e {
-        E::InvalidCertificate(
-            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension,
-        ) => ConnectFailure::UntrustedCertificate,
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            ConnectFailure::WrongHostname
-        }
-        E::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => ConnectFailure::ExpiredCertificate,
-        E::InvalidMessage(_)
-        | E::InappropriateMessage { .. }
-        | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
-        other => ConnectFailure::Tls(other.to_string()),
-    }
 }
