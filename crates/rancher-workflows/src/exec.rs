@@ -462,3 +462,59 @@ pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::find;
+
+    #[test]
+    fn inputs_from_pairs_keeps_json_objects() {
+        let v = inputs_from_pairs([("operation", "rk.users.get"), ("params", r#"{"name":"u-1"}"#), ("note", "{not json")]);
+        assert_eq!(v["params"]["name"], json!("u-1"));
+        assert_eq!(v["note"], json!("{not json"));
+    }
+
+    #[test]
+    fn unknown_and_mistyped_inputs_are_named() {
+        let def = find("create-global-role-binding").unwrap();
+        let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
+        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role");
+        let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"})).unwrap_err().to_string();
+        assert!(e.ends_with("this workflow takes no inputs"), "{e}");
+        let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();
+        assert!(e.contains("must be text"), "{e}");
+        let e = required(def, &json!({"user": "  "}), "user").unwrap_err().to_string();
+        assert!(e.contains("is required (e.g. --input user=...)"), "{e}");
+    }
+
+    #[test]
+    fn api_params_accept_scalars_only() {
+        let def = find("rancher-api-request").unwrap();
+        let p = api_params(def, &json!({"params": {"name": "x", "limit": 5, "me": true}})).unwrap();
+        assert!(p.contains(&("limit".into(), "5".into())) && p.contains(&("me".into(), "true".into())));
+        assert!(api_params(def, &json!({"params": {"a": [1]}})).is_err());
+        assert!(api_params(def, &json!({"params": "name=x"})).is_err());
+    }
+
+    #[test]
+    fn bindings_normalise_from_both_surfaces() {
+        let rk = normalise_binding(json!({"metadata": {"name": "grb-1"}, "globalRoleName": "admin", "userName": "u-1"}), true);
+        assert_eq!((rk.name.as_str(), rk.role.as_str(), rk.user.as_deref()), ("grb-1", "admin", Some("u-1")));
+        let v3 = normalise_binding(json!({"id": "grb-2", "globalRoleId": "user", "groupPrincipalId": "github_team://7", "userId": ""}), false);
+        assert_eq!((v3.user, v3.group.as_deref()), (None, Some("github_team://7")));
+    }
+
+    #[test]
+    fn lost_answers_and_busy_servers_are_unknown_outcomes() {
+        let lost = ApiError::Transport { operation: "x".into(), message: "reset".into(), source: None };
+        assert!(outcome_unknown(&lost));
+        let refused = ApiError::Api {
+            operation: "x".into(),
+            status: 403,
+            server: rancher_api::ServerError::Unparsed { content_type: None, snippet: String::new() },
+            retry_after: None,
+        };
+        assert!(!outcome_unknown(&refused));
+    }
+}
