@@ -360,46 +360,10 @@ impl Client {
     }
 
     fn url_for(&self, spec: &OperationSpec, path_values: &[&str], query: &[(&'static str, String)]) -> Result<Url> {
-        let (template, fixed_query) = match spec.path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (spec.path, None),
-        };
-        let mut path = String::with_capacity(template.len() + 32);
-        let mut rest = template;
-        let mut values = path_values.iter();
-        while let Some(start) = rest.find('{') {
-            let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len() - 1);
-            path.push_str(&rest[..start]);
-            let name = &rest[start + 1..end];
-            let value = values.next().copied().unwrap_or("");
-            if value.is_empty() {
-                return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("path parameter `{name}` is empty") });
-            }
-            // Principal ids are URIs (local://u-x): encode them whole; namespaced ids keep their ':'.
-            if value.contains('/') {
-                path.extend(utf8_percent_encode(value, URI_VALUE));
-            } else {
-                path.extend(utf8_percent_encode(value, PATH_VALUE));
-            }
-            rest = &rest[end + 1..];
-        }
-        path.push_str(rest);
+        let (path, query) = render_target(spec, path_values, query)?;
         let mut url = self.inner.base.clone();
         url.set_path(&path);
-        {
-            let mut pairs = url.query_pairs_mut();
-            if let Some(fq) = fixed_query {
-                for (k, v) in url::form_urlencoded::parse(fq.as_bytes()) {
-                    pairs.append_pair(&k, &v);
-                }
-            }
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-        }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
+        url.set_query(query.as_deref());
         Ok(url)
     }
 
@@ -523,6 +487,46 @@ impl Client {
     }
 }
 
+/// The path (parameters filled in and encoded) and the query string (the template's fixed `?action=` first) of a
+/// request: what is sent after the base URL.
+fn render_target(spec: &OperationSpec, path_values: &[&str], query: &[(&'static str, String)]) -> Result<(String, Option<String>)> {
+    let (template, fixed_query) = match spec.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (spec.path, None),
+    };
+    let mut path = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    let mut values = path_values.iter();
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len() - 1);
+        path.push_str(&rest[..start]);
+        let name = &rest[start + 1..end];
+        let value = values.next().copied().unwrap_or("");
+        if value.is_empty() {
+            return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("path parameter `{name}` is empty") });
+        }
+        // Principal ids are URIs (local://u-x): encode them whole; namespaced ids keep their ':'.
+        if value.contains('/') {
+            path.extend(utf8_percent_encode(value, URI_VALUE));
+        } else {
+            path.extend(utf8_percent_encode(value, PATH_VALUE));
+        }
+        rest = &rest[end + 1..];
+    }
+    path.push_str(rest);
+    let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(fq) = fixed_query {
+        for (k, v) in url::form_urlencoded::parse(fq.as_bytes()) {
+            pairs.append_pair(&k, &v);
+        }
+    }
+    for (k, v) in query {
+        pairs.append_pair(k, v);
+    }
+    let q = pairs.finish();
+    Ok((path, (!q.is_empty()).then_some(q)))
+}
+
 const ALREADY_DELETED: &[u8] = br#"{"kind":"Status","apiVersion":"v1","status":"Success","code":200,"message":"already deleted: an earlier attempt removed it before its answer was lost"}"#;
 
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
@@ -569,26 +573,37 @@ fn decode<T: DeserializeOwned>(spec: &OperationSpec, resp: &HttpResponse) -> Res
             None,
         ));
     }
-    match serde_json::from_slice::<T>(body) {
-        Ok(v) => {
-            // A 200 that carries an error body is still an error.
-            if body.starts_with(b"{\"type\":\"error\"") || body.starts_with(b"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\"") {
-                let server = parse_server_error(spec.surface, ct.as_deref(), body);
-                return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
-            }
-            Ok(v)
+    // A 2xx that carries an error body is still an error (proxies and some handlers answer 200 with one).
+    if is_error_body(body) {
+        let server = parse_server_error(spec.surface, ct.as_deref(), body);
+        return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
+    }
+    serde_json::from_slice::<T>(body).map_err(|e| {
+        let snippet = crate::error::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]), 120);
+        let what = if e.is_eof() { "the answer is truncated JSON" } else { "the answer does not have the expected shape" };
+        decode_err(format!("{what} ({e}); it starts with: {snippet}"), Some(e))
+    })
+}
+
+/// True for a norman/1.x error (`type: "error"`) or a failed Kubernetes `Status`. Only small bodies are looked at:
+/// error bodies are small, and list pages (large) are never errors.
+fn is_error_body(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "type")]
+        type_: Option<serde_json::Value>,
+        kind: Option<serde_json::Value>,
+        status: Option<serde_json::Value>,
+    }
+    if body.len() > 64 * 1024 || body.first() != Some(&b'{') {
+        return false;
+    }
+    match serde_json::from_slice::<Probe>(body) {
+        Ok(p) => {
+            p.type_.as_ref().and_then(|t| t.as_str()) == Some("error")
+                || (p.kind.as_ref().and_then(|k| k.as_str()) == Some("Status") && p.status.as_ref().and_then(|s| s.as_str()) == Some("Failure"))
         }
-        Err(e) => {
-            if let Ok(val) = serde_json::from_slice::<serde_json::Value>(body) {
-                if val.get("type").and_then(|t| t.as_str()) == Some("error") || val.get("status").and_then(|s| s.as_str()) == Some("Failure") {
-                    let server = parse_server_error(spec.surface, ct.as_deref(), body);
-                    return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
-                }
-            }
-            let snippet = crate::error::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]), 120);
-            let what = if e.is_eof() { "the answer is truncated JSON" } else { "the answer does not have the expected shape" };
-            Err(decode_err(format!("{what} ({e}); it starts with: {snippet}"), Some(e)))
-        }
+        Err(_) => false,
     }
 }
 
@@ -747,6 +762,16 @@ impl GenericRequest {
     /// The operation.
     pub fn spec(&self) -> &'static OperationSpec {
         self.spec
+    }
+
+    /// What would be sent after the base URL: the encoded path and its query string (for dry runs and logs).
+    pub fn target(&self) -> Result<String> {
+        let values: Vec<&str> = self.path.iter().map(String::as_str).collect();
+        let (path, query) = render_target(self.spec, &values, &self.query)?;
+        Ok(match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        })
     }
 }
 

@@ -340,3 +340,13 @@ fn builder_refuses_plain_http_and_browsers() {
     let e = Client::builder("rancher.example.com").ca_pem(b"not a pem".to_vec()).build().unwrap_err();
     assert!(e.to_string().contains("CA bundle"), "{e}");
 }
+
+#[test]
+fn generic_request_target_matches_what_is_sent() {
+    let req = crate::GenericRequest::new("v3.principals.get", &[("id", "local://u-abcde")], None).unwrap();
+    assert_eq!(req.target().unwrap(), "/v3/principals/local%3A%2F%2Fu-abcde");
+    let req = crate::GenericRequest::new("v3.authconfigs.disable", &[("kind", "github"), ("id", "github")], None).unwrap();
+    assert_eq!(req.target().unwrap(), "/v3/githubConfigs/github?action=disable");
+    let req = crate::GenericRequest::new("v3.users.list", &[("username", "a b"), ("me", "true")], None).unwrap();
+    assert_eq!(req.target().unwrap(), "/v3/users?username=a+b&me=true");
+}

@@ -18,7 +18,7 @@ pub struct PlannedRequest {
     pub operation: String,
     /// HTTP method.
     pub method: String,
-    /// Path with the parameters filled in.
+    /// Path with the parameters filled in and encoded, and the query string, as it would be sent.
     pub path: String,
     /// The JSON body, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -376,12 +376,8 @@ impl<'s> Exec<'s> {
     async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         let req = rancher_api::GenericRequest::new(op, params, body.clone())?;
         if self.dry_run {
-            let spec = req.spec();
-            let mut path = spec.path.to_string();
-            for (k, v) in params {
-                path = path.replace(&format!("{{{k}}}"), v);
-            }
-            self.planned.push(PlannedRequest { operation: op.into(), method: spec.method.to_string(), path, body: body.clone() });
+            let path = req.target()?;
+            self.planned.push(PlannedRequest { operation: op.into(), method: req.spec().method.to_string(), path, body: body.clone() });
             return Ok(body.unwrap_or(Value::Null));
         }
         Ok(self.session.client.call(op, params, body).await?)
