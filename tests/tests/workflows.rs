@@ -193,3 +193,18 @@ async fn policies_change_only_by_installer_or_admin_and_denials_stop_a_request()
     assert_eq!(sim.writes("globalrolebindings", "delete"), 0);
     assert!(r.approve(&admin, &request, None).await.is_err(), "a denied request cannot be approved later");
 }
+
+#[tokio::test]
+async fn secrets_in_answers_of_writes_are_never_kept() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "rancher-api-request", Some(Policy::none())).await.unwrap();
+    let body = json!({"apiVersion": "ext.cattle.io/v1", "kind": "Token", "metadata": {"generateName": "token-"},
+                      "spec": {"userPrincipal": {"name": format!("local://{}", admin.principal.id)}, "description": "ci", "ttl": 3_600_000}});
+    let Submitted::Succeeded { result } = r.submit(&admin, "rancher-api-request", json!({"operation": "rk.tokens.create", "body": body}), None, false).await.unwrap() else {
+        panic!("runs at once under the none policy")
+    };
+    assert_eq!(result.result["status"]["value"], json!(rancher_api::REDACTED), "{}", result.result);
+    assert!(result.result["metadata"]["name"].as_str().unwrap().starts_with("token-"));
+}

@@ -33,7 +33,7 @@ mod generated;
 pub mod request;
 pub mod spec;
 
-pub use generated::operations::{check_body_shape, ids, required_fields, OPERATIONS};
+pub use generated::operations::{check_body_shape, ids, redact_secrets, required_fields, OPERATIONS};
 pub use generated::requests;
 pub use generated::types;
 pub use request::{JsonPage, ListItem, NormanCollection, NormanPagination, Page, PageLink, Paginated, Request};

@@ -234,6 +234,20 @@ impl OperationSpec {
         self.query_params.iter().find(|p| p.name == name)
     }
 
+    /// Masks the secret fields of this operation's answer (a fresh token's secret, a kubeconfig, a 1.x jwt) with
+    /// [`crate::REDACTED`], following the types of the endpoint list, so the answer can be stored or logged.
+    pub fn redact_answer(&self, answer: &mut serde_json::Value) {
+        let ResponseKind::Json(name) = self.response else { return };
+        match name.strip_prefix("collection<").and_then(|n| n.strip_suffix('>')) {
+            Some(item) => {
+                if let Some(items) = answer.get_mut("data").and_then(serde_json::Value::as_array_mut) {
+                    items.iter_mut().for_each(|i| crate::redact_secrets(item, i));
+                }
+            }
+            None => crate::redact_secrets(name, answer),
+        }
+    }
+
     /// Whether a lost answer may be recovered by sending the request again: reads, and POSTs that only read
     /// (e.g. a principal search). DELETE is handled apart (a repeated DELETE answering 404 means done).
     pub fn is_idempotent_read(&self) -> bool {
@@ -297,6 +311,25 @@ mod tests {
         let legacy = find_operation("v1.token.get").unwrap();
         assert!(legacy.available_in(RancherVersion::new(1, 6, 0)));
         assert!(!legacy.available_in(RancherVersion::new(2, 0, 0)));
+    }
+
+    #[test]
+    fn answers_lose_their_secrets_at_any_depth() {
+        let mut token = serde_json::json!({"metadata": {"name": "token-x"}, "status": {"value": "s3cret", "bearerToken": "ext/token-x:s3cret", "expiresAt": ""}});
+        find_operation("rk.tokens.create").unwrap().redact_answer(&mut token);
+        assert_eq!(token["status"]["value"], crate::REDACTED);
+        assert_eq!(token["status"]["bearerToken"], crate::REDACTED);
+        assert_eq!(token["status"]["expiresAt"], "");
+        let mut v3 = serde_json::json!({"data": [{"id": "token-y", "token": "token-y:s3cret", "ttl": 0}]});
+        find_operation("v3.tokens.list").unwrap().redact_answer(&mut v3);
+        assert_eq!(v3["data"][0]["token"], crate::REDACTED);
+        let mut kc = serde_json::json!({"config": "apiVersion: v1 ... token: kubeconfig-u-x:s3cret"});
+        find_operation("v3.clusters.generate-kubeconfig").unwrap().redact_answer(&mut kc);
+        assert_eq!(kc["config"], crate::REDACTED);
+        let mut plain = serde_json::json!({"metadata": {"name": "admin"}, "displayName": "Admin"});
+        let before = plain.clone();
+        find_operation("rk.globalroles.get").unwrap().redact_answer(&mut plain);
+        assert_eq!(plain, before);
     }
 
     #[test]

@@ -364,7 +364,9 @@ impl<'s> Exec<'s> {
         let req = rancher_api::GenericRequest::new(op, &pairs, body.clone())?;
         let spec = req.spec();
         if spec.mutating {
-            let out = self.write(op, &pairs, body).await?;
+            let mut out = self.write(op, &pairs, body).await?;
+            // Outcomes of approved runs are stored: a fresh token or kubeconfig in the answer never is.
+            spec.redact_answer(&mut out);
             Ok((format!("{} {} done", spec.method, spec.id), out, None))
         } else {
             let out = self.session.client.call(op, &pairs, body).await?;

@@ -246,6 +246,56 @@ fn operations_rs(m: &Model) -> String {
         let _ = writeln!(s, "{name:?} => crate::types::{name}::deserialize(body).map(|_| ()),");
     }
     s += "_ => Ok(()),\n}\n}\n";
+    s += &redact_fn(m);
+    s
+}
+
+/// The named type inside a type expression (`[T]`, `{T}`, `T`), if it is one of the model's types.
+fn named_inner<'a>(m: &Model, expr: &'a str) -> Option<&'a str> {
+    let inner = expr.trim_start_matches(['[', '{']).trim_end_matches([']', '}']);
+    m.ty(inner).map(|_| inner)
+}
+
+/// `redact_secrets`: replaces every field marked `secret` (at any depth, following the types) with the redaction
+/// marker, so answers holding fresh tokens or kubeconfigs can be stored or logged.
+fn redact_fn(m: &Model) -> String {
+    // Types that hold a secret, directly or through a nested type (fixpoint).
+    let mut holders: std::collections::BTreeSet<&str> =
+        m.types.iter().filter(|(_, t)| t.fields.iter().any(|f| f.secret)).map(|(n, _)| n.as_str()).collect();
+    loop {
+        let before = holders.len();
+        for (n, t) in &m.types {
+            if t.fields.iter().any(|f| named_inner(m, &f.ty).is_some_and(|i| holders.contains(i))) {
+                holders.insert(n.as_str());
+            }
+        }
+        if holders.len() == before {
+            break;
+        }
+    }
+    let mut s = String::from("/// Replaces the secret fields of a value of the named type (at any depth) with the redaction marker.\npub fn redact_secrets(type_name: &str, value: &mut serde_json::Value) {\nlet Some(o) = value.as_object_mut() else { return };\nmatch type_name {\n");
+    for (name, t) in &m.types {
+        if !holders.contains(name.as_str()) {
+            continue;
+        }
+        let _ = writeln!(s, "{name:?} => {{");
+        for f in &t.fields {
+            if f.secret {
+                let _ = writeln!(s, "if o.get({0:?}).is_some_and(|v| !v.is_null()) {{ o.insert({0:?}.into(), crate::REDACTED.into()); }}", f.name);
+            } else if let Some(inner) = named_inner(m, &f.ty).filter(|i| holders.contains(i)) {
+                let walk = if f.ty.starts_with('[') {
+                    format!("if let Some(a) = v.as_array_mut() {{ a.iter_mut().for_each(|x| redact_secrets({inner:?}, x)); }}")
+                } else if f.ty.starts_with('{') {
+                    format!("if let Some(m) = v.as_object_mut() {{ m.values_mut().for_each(|x| redact_secrets({inner:?}, x)); }}")
+                } else {
+                    format!("redact_secrets({inner:?}, v);")
+                };
+                let _ = writeln!(s, "if let Some(v) = o.get_mut({:?}) {{ {walk} }}", f.name);
+            }
+        }
+        s += "}\n";
+    }
+    s += "_ => {}\n}\n}\n";
     s
 }
 

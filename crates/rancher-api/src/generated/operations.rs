@@ -5229,3 +5229,140 @@ pub fn check_body_shape(
         _ => Ok(()),
     }
 }
+/// Replaces the secret fields of a value of the named type (at any depth) with the redaction marker.
+pub fn redact_secrets(type_name: &str, value: &mut serde_json::Value) {
+    let Some(o) = value.as_object_mut() else { return };
+    match type_name {
+        "User" => {
+            if o.get("password").is_some_and(|v| !v.is_null()) {
+                o.insert("password".into(), crate::REDACTED.into());
+            }
+        }
+        "UserList" => {
+            if let Some(v) = o.get_mut("items") {
+                if let Some(a) = v.as_array_mut() {
+                    a.iter_mut().for_each(|x| redact_secrets("User", x));
+                }
+            }
+        }
+        "Token" => {
+            if let Some(v) = o.get_mut("status") {
+                redact_secrets("TokenStatus", v);
+            }
+        }
+        "TokenList" => {
+            if let Some(v) = o.get_mut("items") {
+                if let Some(a) = v.as_array_mut() {
+                    a.iter_mut().for_each(|x| redact_secrets("Token", x));
+                }
+            }
+        }
+        "TokenStatus" => {
+            if o.get("bearerToken").is_some_and(|v| !v.is_null()) {
+                o.insert("bearerToken".into(), crate::REDACTED.into());
+            }
+            if o.get("hash").is_some_and(|v| !v.is_null()) {
+                o.insert("hash".into(), crate::REDACTED.into());
+            }
+            if o.get("value").is_some_and(|v| !v.is_null()) {
+                o.insert("value".into(), crate::REDACTED.into());
+            }
+        }
+        "Kubeconfig" => {
+            if let Some(v) = o.get_mut("status") {
+                redact_secrets("KubeconfigStatus", v);
+            }
+        }
+        "KubeconfigList" => {
+            if let Some(v) = o.get_mut("items") {
+                if let Some(a) = v.as_array_mut() {
+                    a.iter_mut().for_each(|x| redact_secrets("Kubeconfig", x));
+                }
+            }
+        }
+        "KubeconfigStatus" => {
+            if o.get("value").is_some_and(|v| !v.is_null()) {
+                o.insert("value".into(), crate::REDACTED.into());
+            }
+        }
+        "V1Token" => {
+            if o.get("jwt").is_some_and(|v| !v.is_null()) {
+                o.insert("jwt".into(), crate::REDACTED.into());
+            }
+            if o.get("code").is_some_and(|v| !v.is_null()) {
+                o.insert("code".into(), crate::REDACTED.into());
+            }
+        }
+        "V1TokenRequest" => {
+            if o.get("code").is_some_and(|v| !v.is_null()) {
+                o.insert("code".into(), crate::REDACTED.into());
+            }
+        }
+        "V1LdapConfig" => {
+            if o.get("serviceAccountPassword").is_some_and(|v| !v.is_null()) {
+                o.insert("serviceAccountPassword".into(), crate::REDACTED.into());
+            }
+        }
+        "V1OpenLdapConfig" => {
+            if o.get("serviceAccountPassword").is_some_and(|v| !v.is_null()) {
+                o.insert("serviceAccountPassword".into(), crate::REDACTED.into());
+            }
+        }
+        "V1AzureAdConfig" => {
+            if o.get("adminAccountPassword").is_some_and(|v| !v.is_null()) {
+                o.insert("adminAccountPassword".into(), crate::REDACTED.into());
+            }
+        }
+        "V1GithubConfig" => {
+            if o.get("clientSecret").is_some_and(|v| !v.is_null()) {
+                o.insert("clientSecret".into(), crate::REDACTED.into());
+            }
+        }
+        "V1LocalAuthConfig" => {
+            if o.get("password").is_some_and(|v| !v.is_null()) {
+                o.insert("password".into(), crate::REDACTED.into());
+            }
+        }
+        "V3User" => {
+            if o.get("password").is_some_and(|v| !v.is_null()) {
+                o.insert("password".into(), crate::REDACTED.into());
+            }
+        }
+        "V3GenerateKubeconfigOutput" => {
+            if o.get("config").is_some_and(|v| !v.is_null()) {
+                o.insert("config".into(), crate::REDACTED.into());
+            }
+        }
+        "V3Token" => {
+            if o.get("token").is_some_and(|v| !v.is_null()) {
+                o.insert("token".into(), crate::REDACTED.into());
+            }
+        }
+        "V3GithubConfig" => {
+            if o.get("clientSecret").is_some_and(|v| !v.is_null()) {
+                o.insert("clientSecret".into(), crate::REDACTED.into());
+            }
+        }
+        "V3ActiveDirectoryConfig" => {
+            if o.get("serviceAccountPassword").is_some_and(|v| !v.is_null()) {
+                o.insert("serviceAccountPassword".into(), crate::REDACTED.into());
+            }
+        }
+        "V3OpenLdapConfig" => {
+            if o.get("serviceAccountPassword").is_some_and(|v| !v.is_null()) {
+                o.insert("serviceAccountPassword".into(), crate::REDACTED.into());
+            }
+        }
+        "V3AzureAdConfig" => {
+            if o.get("applicationSecret").is_some_and(|v| !v.is_null()) {
+                o.insert("applicationSecret".into(), crate::REDACTED.into());
+            }
+        }
+        "V3LoginInput" => {
+            if o.get("password").is_some_and(|v| !v.is_null()) {
+                o.insert("password".into(), crate::REDACTED.into());
+            }
+        }
+        _ => {}
+    }
+}
