@@ -175,6 +175,28 @@ impl Legacy {
     }
 }
 
+/// Legacy state for [`crate::SimHandle::objects`]: `accounts` (with their external identities) and
+/// `providerconfigs` (as stored, secrets included, each with its path as `path`).
+pub(crate) fn objects(l: &Legacy, kind: &str) -> Vec<Value> {
+    match kind {
+        "accounts" => l
+            .accounts
+            .values()
+            .map(|a| json!({"id": a.id, "kind": a.kind, "name": a.name, "externalId": a.external_id, "externalIdType": a.external_id_type}))
+            .collect(),
+        "providerconfigs" => l
+            .configs
+            .iter()
+            .map(|(path, c)| {
+                let mut c = c.clone();
+                c["path"] = json!(path);
+                c
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
 fn provider(path: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|p| p.0 == path)
 }
@@ -276,8 +298,13 @@ pub(crate) fn may_login(l: &Legacy, config: &Value, identities: &[Value]) -> boo
     }
 }
 
-/// Entry point for everything on a 1.6 server.
+/// Entry point for everything on a 1.6 server; every answer names the server version in `X-Rancher-Version`,
+/// as cattle does.
 pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
+    route(shared, req).with_header("x-rancher-version", shared.version.full().to_string())
+}
+
+fn route(shared: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     if segs == ["ping"] {
         return Resp::text(200, "text/plain", "pong");
@@ -328,8 +355,17 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             }
             let ext_type = user["externalIdType"].as_str().unwrap_or("").to_string();
             let ext_id = user["externalId"].as_str().unwrap_or("").to_string();
+            let security = l.enabled_provider().is_some();
             let account = match l.accounts.values().find(|a| a.external_id == ext_id && a.external_id_type == ext_type) {
                 Some(a) => a.clone(),
+                // While access control is off, the identity that proves a new provider works takes over the
+                // admin account (1a1): whoever enables access control stays admin, so enabling cannot lock out.
+                None if !security && ext_type != "rancher_id" => {
+                    let a = l.accounts.get_mut("1a1").expect("the admin account is seeded");
+                    a.external_id = ext_id.clone();
+                    a.external_id_type = ext_type.clone();
+                    a.clone()
+                }
                 None => {
                     let name = user["name"].as_str().unwrap_or("").to_string();
                     let id = l.add_account("user", &name, &ext_id, &ext_type);
@@ -429,13 +465,28 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             collection(req, "identity", data)
         }
         (["v1", "accounts"], &Method::GET) => {
-            if !admin {
-                return collection(req, "account", vec![account_json(&base, &account)]);
-            }
             let kind = req.q("kind");
-            let data = l.accounts.values().filter(|a| kind.is_none_or(|k| a.kind == k)).map(|a| account_json(&base, a)).collect();
+            let ext_id = req.q("externalId");
+            let ext_type = req.q("externalIdType");
+            let data = l
+                .accounts
+                .values()
+                // A standard user sees only its own account.
+                .filter(|a| admin || a.id == account.id)
+                .filter(|a| kind.is_none_or(|k| a.kind == k))
+                .filter(|a| ext_id.is_none_or(|x| a.external_id == x) && ext_type.is_none_or(|t| a.external_id_type == t))
+                .map(|a| account_json(&base, a))
+                .collect();
             collection(req, "account", data)
         }
+        (["v1", "settings", name], &Method::GET) => match *name {
+            "rancher.server.version" => Resp::json(
+                200,
+                &json!({"id": name, "type": "setting", "name": name, "value": shared.version.full(), "activeValue": shared.version.full(),
+                        "links": {"self": format!("{base}/v1/settings/{name}")}, "actions": {}}),
+            ),
+            _ => legacy_err(404, "NotFound", "Not Found"),
+        },
         (["v1", "accounts", id], &Method::GET) => match l.accounts.get(*id) {
             Some(a) if admin || a.id == account.id => Resp::json(200, &account_json(&base, a)),
             _ => legacy_err(404, "NotFound", "Not Found"),

@@ -351,15 +351,12 @@ impl SimHandle {
     /// Stored objects of a kind (`users`, `globalroles`, `globalrolebindings`, `roletemplates`, `projects`,
     /// `clusterroletemplatebindings`, `projectroletemplatebindings`, `tokens` (v3), `exttokens`,
     /// `kubeconfigs`, `auditpolicies`, `clusters`, `authconfigs`, `settings`), in Kubernetes form.
-    /// An unknown kind gives an empty list. On 1.6, `accounts` lists the legacy accounts.
+    /// An unknown kind gives an empty list. On 1.6, `accounts` lists the legacy accounts and `providerconfigs`
+    /// the stored provider configs, secrets included (for tests that check a secret was kept).
     pub fn objects(&self, kind: &str) -> Vec<Value> {
         let store = self.shared.store.read().expect("store lock");
-        if kind == "accounts" {
-            return store
-                .legacy
-                .as_ref()
-                .map(|l| l.accounts.values().map(|a| json!({"id": a.id, "kind": a.kind, "name": a.name})).collect())
-                .unwrap_or_default();
+        if let Some(legacy) = store.legacy.as_ref() {
+            return crate::legacy::objects(legacy, kind);
         }
         match Kind::from_key(kind) {
             Some(k) => store.map(k).values().cloned().collect(),
