@@ -1,0 +1,1 @@
+//! rancher-bench: the measurements behind `cargo xtask bench` (internal, not published).
