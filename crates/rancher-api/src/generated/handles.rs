@@ -887,6 +887,20 @@ impl<'c> V1AccountsHandle<'c> {
         self.client.send(&request).await
     }
 }
+/// `v1` operations on `settings`.
+#[derive(Debug, Clone, Copy)]
+pub struct V1SettingsHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> V1SettingsHandle<'c> {
+    /// One server setting; `rancher.server.version` tells the version (`v1.settings.get`, `GET /v1/settings/{id}`).
+    pub async fn get(
+        &self,
+        request: V1SettingsGet,
+    ) -> Result<<V1SettingsGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
 /// `v3` operations on `users`.
 #[derive(Debug, Clone, Copy)]
 pub struct V3UsersHandle<'c> {
@@ -1460,6 +1474,12 @@ impl<'c> V1Api<'c> {
     /// `v1` operations on `accounts`.
     pub fn accounts(&self) -> V1AccountsHandle<'_> {
         V1AccountsHandle {
+            client: self.client,
+        }
+    }
+    /// `v1` operations on `settings`.
+    pub fn settings(&self) -> V1SettingsHandle<'_> {
+        V1SettingsHandle {
             client: self.client,
         }
     }

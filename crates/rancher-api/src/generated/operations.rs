@@ -3789,6 +3789,16 @@ pub static OPERATIONS: &[OperationSpec] = &[
                 kind: crate::spec::ParamKind::String,
                 doc: "\"admin\" or \"user\"",
             },
+            ParamSpec {
+                name: "externalId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only accounts tied to this external id",
+            },
+            ParamSpec {
+                name: "externalIdType",
+                kind: crate::spec::ParamKind::String,
+                doc: "only accounts tied to this identity type (rancher_id, ldap_user, github_user, ...)",
+            },
         ],
         body: None,
         response: crate::spec::ResponseKind::Json("collection<V1Account>"),
@@ -3799,6 +3809,29 @@ pub static OPERATIONS: &[OperationSpec] = &[
         since: crate::spec::RancherVersion::new(1, 0, 0),
         removed: Some(crate::spec::RancherVersion::new(2, 0, 0)),
         summary: "Accounts and their external identities (to re-map after a provider switch)",
+    },
+    OperationSpec {
+        id: "v1.settings.get",
+        surface: Surface::V1,
+        method: Method::Get,
+        path: "/v1/settings/{id}",
+        path_params: &[
+            ParamSpec {
+                name: "id",
+                kind: crate::spec::ParamKind::String,
+                doc: "norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)",
+            },
+        ],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("V1Setting"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(1, 0, 0),
+        removed: Some(crate::spec::RancherVersion::new(2, 0, 0)),
+        summary: "One server setting; `rancher.server.version` tells the version",
     },
     OperationSpec {
         id: "v3.users.list",
@@ -4925,6 +4958,8 @@ pub mod ids {
     pub const V1_IDENTITIES_LIST: &str = "v1.identities.list";
     /// `v1.accounts.list`: Accounts and their external identities (to re-map after a provider switch)
     pub const V1_ACCOUNTS_LIST: &str = "v1.accounts.list";
+    /// `v1.settings.get`: One server setting; `rancher.server.version` tells the version
+    pub const V1_SETTINGS_GET: &str = "v1.settings.get";
     /// `v3.users.list`: List users; a standard user sees only itself
     pub const V3_USERS_LIST: &str = "v3.users.list";
     /// `v3.users.get`: Get one user
@@ -5180,6 +5215,7 @@ pub fn check_body_shape(
         "V1Token" => crate::types::V1Token::deserialize(body).map(|_| ()),
         "V1TokenRequest" => crate::types::V1TokenRequest::deserialize(body).map(|_| ()),
         "V1Account" => crate::types::V1Account::deserialize(body).map(|_| ()),
+        "V1Setting" => crate::types::V1Setting::deserialize(body).map(|_| ()),
         "V1ProviderConfig" => {
             crate::types::V1ProviderConfig::deserialize(body).map(|_| ())
         }

@@ -3359,6 +3359,104 @@ impl crate::ListItem for V1Account {
         self.id.clone()
     }
 }
+/// A 1.x server setting (e.g. rancher.server.version)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V1Setting {
+    /// object id
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub id: Option<String>,
+    /// schema id
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub type_: Option<String>,
+    /// link name -> URL
+    #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<std::collections::BTreeMap<String, String>>,
+    /// action name -> URL
+    #[serde(rename = "actions", default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<std::collections::BTreeMap<String, String>>,
+    /// name
+    #[serde(
+        rename = "name",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub name: Option<String>,
+    /// lifecycle state
+    #[serde(
+        rename = "state",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub state: Option<String>,
+    /// creation time
+    #[serde(
+        rename = "created",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub created: Option<String>,
+    /// creation time in epoch milliseconds
+    #[serde(
+        rename = "createdTS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
+    pub created_ts: Option<i64>,
+    /// unique id
+    #[serde(
+        rename = "uuid",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub uuid: Option<String>,
+    /// free text
+    #[serde(
+        rename = "description",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub description: Option<String>,
+    /// configured value
+    #[serde(
+        rename = "value",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub value: Option<String>,
+    /// value in effect
+    #[serde(
+        rename = "activeValue",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub active_value: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl crate::ListItem for V1Setting {
+    fn list_key(&self) -> Option<String> {
+        self.id.clone()
+    }
+}
 /// Fields every 1.x access-control provider config has
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct V1ProviderConfig {
