@@ -36,6 +36,8 @@ pub(crate) struct Account {
     pub name: String,
     pub external_id: String,
     pub external_id_type: String,
+    /// Login name of the identity the account is tied to.
+    pub login: String,
 }
 
 /// A 1.x token.
@@ -126,7 +128,7 @@ impl Legacy {
             ("alice", "Alice Example", "user"),
             ("bob", "Bob Example", "user"),
         ] {
-            let id = l.add_account(kind, name, login, "rancher_id");
+            let id = l.add_account(kind, name, login, "rancher_id", login);
             l.local_passwords.insert(login.to_string(), DEFAULT_PASSWORD.to_string());
             users.push(SimUser { id, username: login.to_string() });
         }
@@ -159,13 +161,15 @@ impl Legacy {
         (l, sim_users, SimTokens { admin, approver, user, cluster_scoped, expired })
     }
 
-    fn add_account(&mut self, kind: &str, name: &str, ext_id: &str, ext_type: &str) -> String {
+    /// Adds an account; for local (`rancher_id`) accounts `ext_id` is the login and the external id is the
+    /// account id, as in cattle.
+    fn add_account(&mut self, kind: &str, name: &str, ext_id: &str, ext_type: &str, login: &str) -> String {
         let id = format!("1a{}", self.next_account);
         self.next_account += 1;
         let ext = if ext_type == "rancher_id" { id.clone() } else { ext_id.to_string() };
         self.accounts.insert(
             id.clone(),
-            Account { id: id.clone(), kind: kind.into(), name: name.into(), external_id: ext, external_id_type: ext_type.into() },
+            Account { id: id.clone(), kind: kind.into(), name: name.into(), external_id: ext, external_id_type: ext_type.into(), login: login.into() },
         );
         id
     }
@@ -234,7 +238,7 @@ fn search(l: &Legacy, path: &str, name: &str) -> Vec<Value> {
         return l
             .accounts
             .values()
-            .filter(|a| a.external_id_type == "rancher_id" && (m(&a.name) || l.local_passwords.keys().any(|u| m(u) && l.login_of(a) == *u)))
+            .filter(|a| a.external_id_type == "rancher_id" && (m(&a.name) || m(&a.login)))
             .map(|a| identity("rancher_id", &a.id, &l.login_of(a), &a.name))
             .collect();
     }
@@ -247,10 +251,7 @@ fn search(l: &Legacy, path: &str, name: &str) -> Vec<Value> {
 
 impl Legacy {
     fn login_of(&self, a: &Account) -> String {
-        // Local accounts are seeded with their login as name key in local_passwords order.
-        let base = ["admin", "approver", "alice", "bob"];
-        let idx: usize = a.id.trim_start_matches("1a").parse().unwrap_or(0);
-        base.get(idx.wrapping_sub(1)).map(|s| s.to_string()).unwrap_or_else(|| a.name.to_lowercase())
+        a.login.clone()
     }
 }
 
@@ -261,7 +262,7 @@ fn authenticate_code(l: &Legacy, path: &str, login: &str, password: &str) -> Opt
         if l.local_passwords.get(login).map(String::as_str) != Some(password) {
             return None;
         }
-        let a = l.accounts.values().find(|a| l.login_of(a) == login)?;
+        let a = l.accounts.values().find(|a| a.external_id_type == "rancher_id" && a.login == login)?;
         return Some((identity("rancher_id", &a.id, login, &a.name), vec![]));
     }
     let d = l.directories.get(*dir)?;
@@ -364,11 +365,13 @@ fn route(shared: &Shared, req: &Req) -> Resp {
                     let a = l.accounts.get_mut("1a1").expect("the admin account is seeded");
                     a.external_id = ext_id.clone();
                     a.external_id_type = ext_type.clone();
+                    a.login = user["login"].as_str().unwrap_or("").to_string();
                     a.clone()
                 }
                 None => {
                     let name = user["name"].as_str().unwrap_or("").to_string();
-                    let id = l.add_account("user", &name, &ext_id, &ext_type);
+                    let login = user["login"].as_str().unwrap_or("").to_string();
+                    let id = l.add_account("user", &name, &ext_id, &ext_type, &login);
                     l.accounts[&id].clone()
                 }
             };
@@ -398,7 +401,12 @@ fn route(shared: &Shared, req: &Req) -> Resp {
         });
     let (account, identities) = match bearer.as_deref().and_then(|b| l.tokens.get(b)) {
         Some(t) if t.expires_ms > now_ms() => (l.accounts.get(&t.account_id).cloned(), t.identities.clone()),
-        _ if !security => (l.accounts.get("1a1").cloned(), vec![]),
+        // Access control off: every caller acts as the admin account, with that account's identity.
+        _ if !security => {
+            let a = l.accounts.get("1a1").cloned();
+            let ids = a.iter().map(|a| identity(&a.external_id_type, &a.external_id, &l.login_of(a), &a.name)).collect();
+            (a, ids)
+        }
         _ => return legacy_err(401, "Unauthorized", "Unauthorized"),
     };
     let Some(account) = account else { return legacy_err(401, "Unauthorized", "Unauthorized") };

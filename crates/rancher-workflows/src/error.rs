@@ -29,6 +29,12 @@ pub enum Error {
     /// The caller may not do this (change a policy, cancel someone else's request, ...).
     #[error("{0}")]
     NotAllowed(String),
+    /// Refused before anything was sent: the server version lacks it, or it would be unsafe (a lockout).
+    #[error("{0}")]
+    Refused(String),
+    /// The test login of a safe enable failed; the provider was left disabled.
+    #[error("{0}")]
+    TestFailed(String),
     /// The Rancher server refused or could not be reached.
     #[error(transparent)]
     Api(#[from] rancher_api::Error),

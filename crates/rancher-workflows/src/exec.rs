@@ -55,12 +55,12 @@ pub struct RunOutput {
 
 /// Runs workflows for one session.
 pub struct Exec<'s> {
-    session: &'s Session,
-    dry_run: bool,
+    pub(crate) session: &'s Session,
+    pub(crate) dry_run: bool,
     planned: Vec<PlannedRequest>,
 }
 
-fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
+pub(crate) fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
     match inputs.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -69,7 +69,7 @@ fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<
     }
 }
 
-fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<&'a str> {
+pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<&'a str> {
     input(def, inputs, name)?.ok_or_else(|| Error::Input {
         workflow: def.id.into(),
         input: name.into(),
@@ -136,6 +136,7 @@ impl<'s> Exec<'s> {
             "create-global-role-binding" => self.create_binding(def, inputs).await?,
             "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
             "rancher-api-request" => self.api_request(def, inputs).await?,
+            id if id.starts_with("access-control-") || id == "identities-search" => crate::access::run(&mut self, def, inputs).await?,
             other => return Err(Error::UnknownWorkflow(other.into())),
         };
         Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned })
@@ -376,11 +377,18 @@ impl<'s> Exec<'s> {
 
     /// Sends a write, or in a dry run records it.
     async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
+        self.write_masked(op, params, body, |b| b.clone()).await
+    }
+
+    /// Sends a write, or in a dry run records it with its body passed through `mask` first (so a password in
+    /// the body never reaches the planned requests that are printed and stored).
+    pub(crate) async fn write_masked(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>, mask: impl Fn(&Value) -> Value) -> Result<Value> {
         let req = rancher_api::GenericRequest::new(op, params, body.clone())?;
         if self.dry_run {
             let path = req.target()?;
-            self.planned.push(PlannedRequest { operation: op.into(), method: req.spec().method.to_string(), path, body: body.clone() });
-            return Ok(body.unwrap_or(Value::Null));
+            let shown = body.as_ref().map(&mask);
+            self.planned.push(PlannedRequest { operation: op.into(), method: req.spec().method.to_string(), path, body: shown.clone() });
+            return Ok(shown.unwrap_or(Value::Null));
         }
         Ok(self.session.client.call(op, params, body).await?)
     }

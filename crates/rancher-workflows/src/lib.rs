@@ -23,6 +23,7 @@
 // The error wraps rancher-api's (which keeps the server's body inline); errors are the cold path.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod catalog;
 mod error;
 pub mod exec;

@@ -143,6 +143,7 @@ impl Runner {
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         // Validate inputs against the server now, so a request is never filed for something that cannot run.
+        let inputs = crate::access::prepare(session, d, inputs).await?;
         let exec = Exec::new(session, true);
         let mut targets = Vec::new();
         if let Some(u) = inputs.get("user").and_then(Value::as_str) {

@@ -25,6 +25,9 @@ impl Session {
     pub async fn open(client: Client) -> Result<Session> {
         let version = server_version(&client).await?;
         let client = client.with_server_version(version);
+        if version.major < 2 {
+            return Session::open_legacy(client, version).await;
+        }
         let me = client.call("v3.users.list", &[("me", "true")], None).await?;
         let user = me
             .get("data")
@@ -59,8 +62,48 @@ impl Session {
         Ok(Session { client, version, principal, is_admin })
     }
 
-    /// User ids of every holder of the `admin` global role (the fallback approvers).
+    /// Rancher 1.x: the caller is the account tied to the first user identity of `/v1/identities`; an account
+    /// of kind `admin` is an admin. Groups are the caller's identities (`<type>:<external id>`).
+    async fn open_legacy(client: Client, version: RancherVersion) -> Result<Session> {
+        let ids = client.call("v1.identities.list", &[], None).await?;
+        let ids: Vec<Value> = ids.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let user = ids
+            .iter()
+            .find(|i| str_field(i, "externalIdType").is_some_and(|t| !is_group_identity_type(&t)))
+            .ok_or_else(|| Error::NotFound("the server did not say which identity this token belongs to (/v1/identities was empty)".into()))?;
+        let (ext_id, ext_type) = (str_field(user, "externalId").unwrap_or_default(), str_field(user, "externalIdType").unwrap_or_default());
+        let accounts = client.call("v1.accounts.list", &[("externalId", &ext_id), ("externalIdType", &ext_type)], None).await?;
+        let account = accounts
+            .get("data")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .ok_or_else(|| Error::NotFound(format!("no account is tied to the identity {ext_type}:{ext_id} of this token")))?;
+        let id = str_field(account, "id").ok_or_else(|| Error::NotFound("the caller's account has no id".into()))?;
+        let mut principal = Principal::new(id);
+        if let Some(login) = str_field(user, "login").filter(|l| !l.is_empty()) {
+            principal = principal.with_username(login);
+        }
+        if let Some(n) = str_field(account, "name").filter(|n| !n.is_empty()) {
+            principal = principal.with_display_name(n);
+        }
+        // Every identity of the caller (its user identity too), so group-based approvers and the lockout guard
+        // of access control see them all.
+        principal.groups = ids.iter().filter_map(|i| str_field(i, "id")).collect();
+        let is_admin = str_field(account, "kind").as_deref() == Some("admin");
+        Ok(Session { client, version, principal, is_admin })
+    }
+
+    /// True on a Rancher 1.x (cattle) server: access control lives in the legacy `/v1` API.
+    pub fn is_legacy(&self) -> bool {
+        self.version.major < 2
+    }
+
+    /// User ids of every holder of the `admin` global role (the fallback approvers); on 1.x, the admin accounts.
     pub async fn admin_user_ids(&self) -> Result<Vec<String>> {
+        if self.is_legacy() {
+            let items: Vec<Value> = self.client.call_stream("v1.accounts.list", &[("kind", "admin")])?.try_collect().await?;
+            return Ok(items.iter().filter_map(|a| str_field(a, "id")).collect());
+        }
         let items: Vec<Value> = self.client.call_stream("v3.globalrolebindings.list", &[("globalRoleId", "admin")])?.try_collect().await?;
         let mut ids: Vec<String> = items.iter().filter_map(|b| str_field(b, "userId")).filter(|s| !s.is_empty()).collect();
         ids.sort();
@@ -74,18 +117,34 @@ impl Session {
     }
 }
 
-/// The server's version: the unauthenticated probe first, then the server-version setting.
+/// The server's version: the unauthenticated 2.x probe first, then the 1.x `rancher.server.version` setting
+/// (a 1.x server has no `/rancherversion`), then the 2.x server-version setting.
 pub async fn server_version(client: &Client) -> Result<RancherVersion> {
-    if let Ok(v) = client.call("public.rancherversion.get", &[], None).await {
-        if let Some(parsed) = v.get("Version").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
-            return Ok(parsed);
+    match client.call("public.rancherversion.get", &[], None).await {
+        Ok(v) => {
+            if let Some(parsed) = v.get("Version").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+                return Ok(parsed);
+            }
         }
+        Err(e) if e.is_not_found() => {
+            if let Ok(s) = client.call("v1.settings.get", &[("id", "rancher.server.version")], None).await {
+                if let Some(v) = s.get("value").and_then(Value::as_str).and_then(|v| v.parse::<RancherVersion>().ok()).filter(|v| v.major == 1) {
+                    return Ok(v);
+                }
+            }
+        }
+        Err(_) => {}
     }
     let s = client.call("v3.settings.get", &[("id", "server-version")], None).await?;
     let value = s.get("value").and_then(Value::as_str).unwrap_or_default();
     value
         .parse()
         .map_err(|_| Error::NotFound(format!("the server did not report a usable version (server-version is `{value}`)")))
+}
+
+/// True for 1.x identity types naming a group or organisation (`ldap_group`, `github_org`, `github_team`, ...).
+pub(crate) fn is_group_identity_type(t: &str) -> bool {
+    t.ends_with("_group") || t.ends_with("_org") || t.ends_with("_team")
 }
 
 pub(crate) fn str_field(v: &Value, key: &str) -> Option<String> {
