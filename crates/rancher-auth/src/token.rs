@@ -96,6 +96,15 @@ impl BearerToken {
             Some(rest) => (true, rest),
             None => (false, input),
         };
+        if !ext && looks_like_legacy(body) {
+            return Ok(BearerToken {
+                access_key: String::new(),
+                ext: false,
+                secret_len: body.len(),
+                masked: mask(input),
+                full: SecretString::from(input.to_string()),
+            });
+        }
         let Some((name, secret)) = body.split_once(':') else {
             if looks_like_name(body) {
                 return Err(refuse(
@@ -194,6 +203,12 @@ impl BearerToken {
         &self.full
     }
 
+    /// True for a Rancher 1.x token (a `jwt` from `POST /v1/token`): it has no `name:secret` form, so
+    /// [`BearerToken::access_key`] is empty.
+    pub fn is_legacy(&self) -> bool {
+        self.access_key.is_empty()
+    }
+
     /// True when both hold the same token.
     pub fn same_as(&self, other: &BearerToken) -> bool {
         self.full.expose_secret() == other.full.expose_secret()
@@ -230,12 +245,39 @@ pub fn mask(value: &str) -> String {
     format!("****{tail}")
 }
 
+/// A Rancher 1.x bearer: the `jwt` of `POST /v1/token` (three base64url parts) or a 40-character key. A 2.x
+/// secret pasted alone never matches: it is lower case and digits only.
+fn looks_like_legacy(s: &str) -> bool {
+    let b64 = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let jwt = s.starts_with("eyJ") && s.split('.').count() == 3 && s.split('.').all(b64);
+    let key = s.len() == 40 && s.chars().all(|c| c.is_ascii_alphanumeric()) && s.chars().any(|c| c.is_ascii_uppercase());
+    jwt || key
+}
+
 fn looks_like_name(s: &str) -> bool {
     !s.is_empty()
         && s.contains('-')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    #[test]
+    fn rancher_1x_bearers_are_accepted_and_2x_secrets_alone_are_still_refused() {
+        let key = "Ab3dEf7hIj1lMn0pQr5tUv9xYz2bCd4fGh6jKl8m";
+        let t = BearerToken::parse(key).unwrap();
+        assert!(t.is_legacy() && t.access_key().is_empty());
+        assert!(!format!("{t:?} {t}").contains(key), "masked");
+        assert!(BearerToken::parse("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxYTEifQ.c2lnbmF0dXJl").unwrap().is_legacy());
+        let secret_only = "pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt";
+        let e = BearerToken::parse(secret_only).unwrap_err().to_string();
+        assert!(e.contains("only the secret key"), "{e}");
+        assert!(!BearerToken::parse("token-8blls:pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt").unwrap().is_legacy());
+    }
 }
 
 #[cfg(test)]
