@@ -80,6 +80,12 @@ pub enum Command {
     /// Approval requests and the audit log.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Access control: which provider is on, who may log in, and the lockout-proof way to change it (1.x and 2.x).
+    #[command(subcommand)]
+    AccessControl(AccessControlCommand),
+    /// Users, groups and organisations the auth providers know.
+    #[command(subcommand)]
+    Identities(IdentitiesCommand),
     /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
@@ -265,4 +271,99 @@ pub struct SimArgs {
     /// Extra seeded standard users.
     #[arg(long, default_value_t = 20)]
     pub users: usize,
+}
+
+/// Options of access-control commands that write: they go through the workflow's approval policy.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WriteArgs {
+    /// Send only reads; show the writes that would be sent (secrets masked). Needs no approval.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Why (recorded on the approval request and in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `access-control` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AccessControlCommand {
+    /// Which provider is on, its access mode and allowed identities. Without a token: what the server tells anyone.
+    Status,
+    /// Enable a provider safely: save it disabled, prove a test login works, only then enable. A failed test leaves
+    /// it off. Approval: the installer's, by default.
+    Enable {
+        /// activedirectory, azuread, openldap, github or local.
+        #[arg(long)]
+        provider: String,
+        /// JSON or YAML file with the provider settings (chmod 600 when it holds a secret).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// unrestricted (default), restricted or required.
+        #[arg(long)]
+        mode: Option<String>,
+        /// An identity to allow, by name or id (repeatable; looked up on the server). The tester is always allowed.
+        #[arg(long, value_name = "IDENTITY")]
+        allow: Vec<String>,
+        /// Login of the test user (password providers: Active Directory, OpenLDAP, local; Azure AD on 1.x).
+        #[arg(long)]
+        test_user: Option<String>,
+        /// File (chmod 600) holding the test user's password.
+        #[arg(long, value_name = "FILE")]
+        test_password_file: Option<PathBuf>,
+        /// File (chmod 600) holding an OAuth code from the provider's redirect (GitHub; Azure AD on 2.x).
+        #[arg(long, value_name = "FILE")]
+        test_code_file: Option<PathBuf>,
+        /// Dry run and reason.
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Allow identities (looked up by name or id); stored secrets are kept.
+    Allow(ChangeAllowedArgs),
+    /// Remove identities from the allowed list; refused when it would lock you out.
+    Disallow(ChangeAllowedArgs),
+    /// Turn the enabled provider off (on 1.x the server is then open to anyone).
+    Disable {
+        /// The provider (default: the enabled one).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Dry run and reason.
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Before switching providers: every account whose identity would no longer resolve.
+    SwitchPlan {
+        /// The provider you would switch to.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// `access-control allow|disallow` options.
+#[derive(Debug, Args)]
+pub struct ChangeAllowedArgs {
+    /// Identities: names, logins or ids (`rancherctl identities search NAME` shows them).
+    #[arg(required = true, value_name = "IDENTITY")]
+    pub identities: Vec<String>,
+    /// Also change the access mode: unrestricted, restricted or required.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// The provider (default: the enabled one).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Dry run and reason.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// `identities` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// Look identities up by name or login prefix.
+    Search {
+        /// Name or login prefix.
+        name: String,
+        /// Only users or only groups.
+        #[arg(long = "type", value_parser = ["user", "group"])]
+        kind: Option<String>,
+    },
 }

@@ -163,6 +163,8 @@ impl Context {
             .build()?;
         match Session::open(client).await {
             Ok(s) => Ok(s),
+            // The server answered, but not what a session needs: its own words say more than a diagnosis.
+            Err(e @ rancher_workflows::Error::NotFound(_)) => Err(e.into()),
             Err(e) => match conn.verify().await {
                 Err(d) => Err(Diagnosed(Box::new(d)).into()),
                 Ok(_) => Err(e.into()),

@@ -86,6 +86,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),
         Command::Run(args) => runtime()?.block_on(commands::run::run(&ctx, args)),
         Command::Api(args) => runtime()?.block_on(commands::api::call(&ctx, args)),
+        Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, c)),
+        Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => runtime()?.block_on(commands::access::search(&ctx, name, kind)),
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
         Command::Demo => runtime()?.block_on(demo::run(&ctx)),
     }

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod access;
 pub mod api;
 pub mod approvals;
 pub mod completions;

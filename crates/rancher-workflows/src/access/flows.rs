@@ -67,11 +67,29 @@ fn mode_input(def: &WorkflowDef, inputs: &Value) -> Result<Option<AccessMode>> {
     input(def, inputs, "mode")?.map(str::parse).transpose()
 }
 
-/// A comma-separated input as trimmed, non-empty entries.
+/// A comma-separated input as trimmed, non-empty entries. A piece that reads `attr=...` continues the entry
+/// before it, so LDAP ids such as `ldap_user:CN=Ann,OU=Users,DC=example,DC=com` stay whole.
 fn list_input(def: &WorkflowDef, inputs: &Value, name: &str) -> Result<Vec<String>> {
-    Ok(input(def, inputs, name)?
-        .map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default())
+    Ok(input(def, inputs, name)?.map(split_entries).unwrap_or_default())
+}
+
+fn split_entries(s: &str) -> Vec<String> {
+    let continues = |piece: &str| {
+        let p = piece.trim_start();
+        p.split_once('=').is_some_and(|(attr, _)| !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for piece in s.split(',') {
+        match out.last_mut() {
+            Some(last) if continues(piece) => {
+                last.push(',');
+                last.push_str(piece.trim());
+            }
+            _ => out.push(piece.trim().to_string()),
+        }
+    }
+    out.retain(|x| !x.is_empty());
+    out
 }
 
 /// Replaces every secret (provider secrets, test passwords and codes) with a mask, at any depth.
@@ -709,6 +727,15 @@ mod tests {
         let v = json!({"code": "jdoe:pw", "ldapConfig": {"serviceAccountPassword": "s3cret", "server": "ad"}, "clientSecret": null});
         let m = mask_secrets(&v);
         assert_eq!(m, json!({"code": "<redacted>", "ldapConfig": {"serviceAccountPassword": "<redacted>", "server": "ad"}, "clientSecret": null}));
+    }
+
+    #[test]
+    fn entries_split_on_commas_but_ldap_ids_stay_whole() {
+        assert_eq!(
+            split_entries("Domain Admins, ldap_user:CN=Ann Lee,OU=Users,DC=example,DC=com ,mlee,"),
+            vec!["Domain Admins", "ldap_user:CN=Ann Lee,OU=Users,DC=example,DC=com", "mlee"]
+        );
+        assert_eq!(split_entries("activedirectory_group://CN=Eng,OU=Groups,DC=x"), vec!["activedirectory_group://CN=Eng,OU=Groups,DC=x"]);
     }
 
     #[test]

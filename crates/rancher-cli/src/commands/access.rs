@@ -1,0 +1,130 @@
+//! `rancherctl access-control ...` and `rancherctl identities search`: thin front ends over the access-control
+//! workflows. Writes go through the runner (approval policy, exit 3 while pending); reads run through the runner
+//! when installed, else directly (their default policy is "none").
+
+use std::path::Path;
+
+use rancher_workflows::access::{discover, Discovery};
+use rancher_workflows::{find_workflow, Exec};
+use serde_json::{json, Map, Value};
+
+use crate::cli::{AccessControlCommand, ChangeAllowedArgs, RunArgs, WriteArgs};
+use crate::commands::run;
+use crate::context::Context;
+use crate::error::{Exit, Failure};
+use crate::output;
+
+fn path_text(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Runs one `access-control` subcommand.
+pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        AccessControlCommand::Status => status(ctx).await,
+        AccessControlCommand::Enable { provider, config, mode, allow, test_user, test_password_file, test_code_file, write } => {
+            let mut inputs = Map::new();
+            inputs.insert("provider".into(), json!(provider));
+            let mut put = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    inputs.insert(k.into(), json!(v));
+                }
+            };
+            put("config", config.as_deref().map(path_text));
+            put("mode", mode);
+            put("allow", (!allow.is_empty()).then(|| allow.join(",")));
+            put("test-user", test_user);
+            put("test-password-file", test_password_file.as_deref().map(path_text));
+            put("test-code-file", test_code_file.as_deref().map(path_text));
+            submit(ctx, "access-control-enable", inputs, write).await
+        }
+        AccessControlCommand::Allow(a) => change(ctx, "access-control-allow", a).await,
+        AccessControlCommand::Disallow(a) => change(ctx, "access-control-disallow", a).await,
+        AccessControlCommand::Disable { provider, write } => {
+            let mut inputs = Map::new();
+            if let Some(p) = provider {
+                inputs.insert("provider".into(), json!(p));
+            }
+            submit(ctx, "access-control-disable", inputs, write).await
+        }
+        AccessControlCommand::SwitchPlan { to } => read(ctx, "access-control-switch-plan", json!({ "to": to })).await,
+    }
+}
+
+/// `identities search NAME [--type user|group]`.
+pub async fn search(ctx: &Context, name: String, kind: Option<String>) -> anyhow::Result<Exit> {
+    let mut inputs = json!({ "name": name });
+    if let Some(k) = kind {
+        inputs["type"] = json!(k);
+    }
+    read(ctx, "identities-search", inputs).await
+}
+
+async fn change(ctx: &Context, workflow: &str, a: ChangeAllowedArgs) -> anyhow::Result<Exit> {
+    let mut inputs = Map::new();
+    inputs.insert("identities".into(), json!(a.identities.join(",")));
+    if let Some(m) = a.mode {
+        inputs.insert("mode".into(), json!(m));
+    }
+    if let Some(p) = a.provider {
+        inputs.insert("provider".into(), json!(p));
+    }
+    submit(ctx, workflow, inputs, a.write).await
+}
+
+/// A write: through the runner, exactly like `rancherctl run`.
+async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write: WriteArgs) -> anyhow::Result<Exit> {
+    // `run` takes key=value pairs; a value that starts with `{` would be read as JSON, which no input here is.
+    let pairs = inputs.into_iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+    run::run(ctx, RunArgs { workflow: workflow.into(), inputs: pairs, dry_run: write.dry_run, reason: write.reason }).await
+}
+
+/// A read: through the runner when installed (its policy applies), else at once.
+async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
+    let installed = match ctx.existing_store()? {
+        Some(store) => rancher_approval::Store::get_installation(&store, workflow)?.is_some(),
+        None => false,
+    };
+    if installed {
+        let pairs = inputs.as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+        return run::run(ctx, RunArgs { workflow: workflow.into(), inputs: pairs, dry_run: false, reason: None }).await;
+    }
+    let def = find_workflow(workflow).ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "this is a bug: please report it"))?;
+    let session = ctx.session().await?;
+    let progress = output::Progress::spinner(format!("running {workflow}"));
+    let out = Exec::new(&session, false).run(def, &inputs).await?;
+    drop(progress);
+    run::print_result(ctx.format(), &out)?;
+    Ok(Exit::Done)
+}
+
+/// `access-control status`: with a token, the full status; with only a domain, what the server tells anyone.
+async fn status(ctx: &Context) -> anyhow::Result<Exit> {
+    if ctx.connection().is_ok() {
+        return read(ctx, "access-control-status", json!({})).await;
+    }
+    let Some(domain) = ctx.domain_flag()? else {
+        // No domain either: let the connection error say what is missing.
+        ctx.connection()?;
+        unreachable!("connection() failed above");
+    };
+    let mut b = rancher_api::Client::builder(domain.to_string());
+    if let Some(ca) = ctx.ca_flag() {
+        b = b.ca_pem(ca.load()?);
+    }
+    let d = discover(&b.build()?).await?;
+    output::data(ctx.format(), &serde_json::to_value(&d)?, || render_discovery(&d))?;
+    Ok(Exit::Done)
+}
+
+fn render_discovery(d: &Discovery) -> String {
+    let on = d.providers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ");
+    let mut s = format!("{} server (told without a token)\n", d.generation);
+    s.push_str(&match (d.security, on.is_empty()) {
+        (false, _) => "access control is OFF: anyone who reaches the server acts as admin".to_string(),
+        (true, true) => "access control is on (the provider is not public)".to_string(),
+        (true, false) => format!("enabled providers: {on}"),
+    });
+    s.push_str("\nwith a token (`rancherctl connect`), status also shows access modes and allowed identities");
+    s
+}

@@ -1,0 +1,173 @@
+//! `rancherctl access-control ...` and `rancherctl identities search` end to end: the real binary against a
+//! Rancher 1.6 and a 2.13 simulator over HTTPS. No secret (tokens, service account passwords, test passwords)
+//! in any output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use rancher_access_tests::cli::{assert_no_secrets, command, Run};
+use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
+use serde_json::Value;
+
+const FILE_SECRETS: &[&str] = &["svc-S3cret-pass", "jdoe-password", "octocat-password"];
+
+struct Env {
+    sim: SimHandle,
+    _rt: tokio::runtime::Runtime,
+    tmp: tempfile::TempDir,
+    ca: PathBuf,
+}
+
+impl Env {
+    fn start(version: RancherVersion) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let sim = rt.block_on(Simulator::start(SimConfig::default().rancher_version(version).users(5).seed(7).port(0))).expect("simulator starts");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let ca = tmp.path().join("ca.pem");
+        std::fs::write(&ca, sim.ca_pem()).expect("CA written");
+        Env { sim, _rt: rt, tmp, ca }
+    }
+
+    fn private(&self, name: &str, text: &str) -> String {
+        let p = self.tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p.display().to_string()
+    }
+
+    fn env(&self, token: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("RANCHERCTL_STATE_DIR", self.tmp.path().join("state").display().to_string()),
+            ("RANCHERCTL_CONFIG_DIR", self.tmp.path().join("config").display().to_string()),
+            ("RANCHER_DOMAIN", self.sim.domain()),
+            ("RANCHER_CA_CERT", self.ca.display().to_string()),
+            ("HOSTNAME", "e2e".into()),
+        ];
+        if let Some(t) = token {
+            env.push(("RANCHER_TOKEN", t.to_string()));
+        }
+        env
+    }
+
+    fn run_as(&self, token: Option<&str>, args: &[&str]) -> Run {
+        let run = Run::from_output(command(args, &self.env(token)).output().expect("rancherctl runs"));
+        let t = self.sim.tokens();
+        let mut secrets: Vec<&str> = [&t.admin, &t.approver, &t.user].iter().map(|s| s.as_str()).collect();
+        secrets.extend(FILE_SECRETS);
+        assert_no_secrets(&run, &secrets);
+        run
+    }
+
+    /// Logs in on 1.x with `user:password`; the bearer (jwt).
+    fn legacy_login(&self, code: &str) -> String {
+        let client = rancher_api::Client::builder(self.sim.domain()).ca_pem(self.sim.ca_pem().into_bytes()).without_system_roots().build().unwrap();
+        let token = self._rt.block_on(client.call("v1.token.create", &[], Some(serde_json::json!({"code": code})))).expect("login");
+        token["jwt"].as_str().unwrap().to_string()
+    }
+
+    fn admin(&self, args: &[&str]) -> Run {
+        let t = self.sim.tokens().admin.clone();
+        self.run_as(Some(&t), args)
+    }
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn status_without_a_token_tells_the_generation_on_both() {
+    let old = Env::start(RancherVersion::V1_6);
+    let run = old.run_as(None, &["access-control", "status"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("Rancher 1.x server") && run.stdout.contains("enabled providers: local"), "{}", run.stdout);
+    let new = Env::start(RancherVersion::V2_13);
+    let run = new.run_as(None, &["-o", "json", "access-control", "status"]);
+    run.expect_code(0);
+    assert_eq!(json(&run)["generation"], "v2");
+}
+
+#[test]
+fn legacy_enable_search_allow_and_the_version_matrix_from_the_command_line() {
+    let env = Env::start(RancherVersion::V1_6);
+    for wf in ["access-control-disable", "access-control-enable", "access-control-allow"] {
+        env.admin(&["workflows", "install", wf, "--policy", "none"]).expect_code(0);
+    }
+    let cfg = env.private("ad.json", r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret-pass"}"#);
+    let pw = env.private("pw", "jdoe-password\n");
+    let bad = env.private("bad", "wrong\n");
+
+    let with_status = env.admin(&["access-control", "status"]);
+    with_status.expect_code(0);
+    assert!(with_status.stdout.contains("PROVIDER") && with_status.stdout.contains("access control is on with local"), "{}", with_status.stdout);
+
+    env.admin(&["access-control", "disable"]).expect_code(0);
+
+    // The version matrix: a clear line, exit 1, nothing sent.
+    let run = env.admin(&["access-control", "enable", "--provider", "openldap", "--mode", "required", "--test-user", "jdoe", "--test-password-file", &pw]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("OpenLDAP offers only `unrestricted` on Rancher 1.x"), "{}", run.stderr);
+
+    // A dry run shows the steps, secrets masked.
+    let args = |pwf: &str| {
+        vec!["access-control", "enable", "--provider", "activedirectory", "--config", &cfg, "--mode", "restricted", "--allow", "Domain Admins", "--test-user", "jdoe", "--test-password-file", pwf]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let mut dry = args(&pw);
+    dry.push("--dry-run".into());
+    let run = env.admin(&dry.iter().map(String::as_str).collect::<Vec<_>>());
+    run.expect_code(0);
+    assert_eq!(run.stdout.matches("would send: POST").count(), 3, "{}", run.stdout);
+    assert!(run.stdout.contains("<redacted>"), "{}", run.stdout);
+
+    // A failed test: exit 1, says access control was left off.
+    let run = env.admin(&args(&bad).iter().map(String::as_str).collect::<Vec<_>>());
+    run.expect_code(1);
+    assert!(run.stderr.contains("nobody is locked out"), "{}", run.stderr);
+
+    let run = env.admin(&args(&pw).iter().map(String::as_str).collect::<Vec<_>>());
+    run.expect_code(0);
+    assert!(run.stdout.contains("Active Directory is on in mode restricted"), "{}", run.stdout);
+
+    // The admin account now belongs to jdoe's AD identity: the old local token no longer maps to an account.
+    let run = env.admin(&["identities", "search", "min"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("no account is tied to the identity rancher_id:1a1"), "{}", run.stderr);
+    let jwt = env.legacy_login("jdoe:jdoe-password");
+    let jdoe = |args: &[&str]| env.run_as(Some(&jwt), args);
+    let found = jdoe(&["-o", "json", "identities", "search", "min", "--type", "user"]);
+    found.expect_code(0);
+    let ids: Vec<String> = json(&found).as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["ldap_user:CN=Min Lee,OU=Users,DC=example,DC=com"]);
+
+    let run = jdoe(&["access-control", "allow", &ids[0], "--mode", "required"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("stored secrets kept"), "{}", run.stdout);
+
+    let plan = jdoe(&["access-control", "switch-plan", "--to", "github"]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("advises against") && plan.stdout.contains("ldap_user"), "{}", plan.stdout);
+}
+
+#[test]
+fn an_enable_waits_for_the_installer_then_runs_once() {
+    let env = Env::start(RancherVersion::V2_13);
+    env.admin(&["workflows", "install", "access-control-enable"]).expect_code(0);
+    let cfg = env.private("gh.yaml", "clientId: abc\nclientSecret: svc-S3cret-pass\n");
+    let code = env.private("code", "octocat:octocat-password");
+    let approver = env.sim.tokens().approver.clone();
+    let run = env.run_as(
+        Some(&approver),
+        &["-o", "json", "access-control", "enable", "--provider", "github", "--config", &cfg, "--test-code-file", &code, "--reason", "GitHub SSO"],
+    );
+    run.expect_code(3);
+    let id = json(&run)["request"].as_str().unwrap().to_string();
+    let run = env.admin(&["approvals", "approve", &id]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("GitHub is on in mode unrestricted"), "{}", run.stdout);
+    env.admin(&["approvals", "approve", &id]).expect_code(1);
+    let run = env.run_as(None, &["access-control", "status"]);
+    assert!(run.stdout.contains("github"), "{}", run.stdout);
+}
