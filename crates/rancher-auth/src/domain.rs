@@ -330,12 +330,36 @@ fn check_host(h: &str) -> std::result::Result<String, Refusal> {
             ));
         }
     }
-    Ok(h.to_string())
+    // URL parsers read a name whose last label is a number (`10.0.0ab.5`, `0x7f.1`) as an IPv4 address: such a
+    // name would be refused when the URL is built, or reach another host than the one shown.
+    match Url::parse(&format!("https://{h}/")) {
+        Ok(url) if url.host_str() == Some(h) => Ok(h.to_string()),
+        _ => Err((
+            DomainMistake::InvalidHost,
+            format!("`{h}` ends in a number, so it reads as a malformed IPv4 address; enter the full host name or the IP address"),
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_read_as_ipv4_are_refused_not_a_panic() {
+        // Found by the `domain` fuzz target: the URL parser read these as (malformed) IPv4 addresses.
+        for input in ["10.0.0ra.5", "rancher.5", "0x7f.1", "a.0x10"] {
+            let (mistake, message, _) = refused(input);
+            assert_eq!(mistake, DomainMistake::InvalidHost, "{input}: {message}");
+            assert!(message.contains("ends in a number"), "{message}");
+        }
+        assert_eq!(
+            InstanceDomain::parse("rancher5.example.com")
+                .unwrap()
+                .to_string(),
+            "rancher5.example.com"
+        );
+    }
 
     fn refused(input: &str) -> (DomainMistake, String, Option<String>) {
         match InstanceDomain::parse(input) {

@@ -55,6 +55,28 @@ pub struct ProfileData {
     pub rancher_version: Option<String>,
 }
 
+impl ProfileData {
+    /// Reads the contents of profile `name`'s file (`path`, for the error): what [`ProfileStore::show`] does after
+    /// reading the file. A truncated, mistyped or newer-format file is [`Error::CorruptProfile`] naming the fix.
+    pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<ProfileData> {
+        let data: ProfileData = serde_json::from_slice(bytes).map_err(|e| Error::CorruptProfile {
+            path: path.to_path_buf(),
+            problem: if e.is_eof() {
+                format!("it is truncated ({e}); save the profile again with `rancherctl connect --profile {name}`")
+            } else {
+                format!("{e}; fix the file or save the profile again with `rancherctl connect --profile {name}`")
+            },
+        })?;
+        if data.version > FORMAT_VERSION {
+            return Err(Error::CorruptProfile {
+                path: path.to_path_buf(),
+                problem: format!("it was written by a newer version (format {}; this one reads {FORMAT_VERSION})", data.version),
+            });
+        }
+        Ok(data)
+    }
+}
+
 /// A stored CA bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -195,20 +217,7 @@ impl ProfileStore {
             }
             Err(e) => return Err(Error::io("reading", &path, e)),
         };
-        let data: ProfileData = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptProfile {
-            path: path.clone(),
-            problem: if e.is_eof() {
-                format!("it is truncated ({e}); save the profile again with `rancherctl connect --profile {name}`")
-            } else {
-                format!("{e}; fix the file or save the profile again with `rancherctl connect --profile {name}`")
-            },
-        })?;
-        if data.version > FORMAT_VERSION {
-            return Err(Error::CorruptProfile {
-                path,
-                problem: format!("it was written by a newer version (format {}; this one reads {FORMAT_VERSION})", data.version),
-            });
-        }
+        let data = ProfileData::parse(name, &path, &bytes)?;
         Ok(ProfileSummary {
             name: name.into(),
             data,
