@@ -342,11 +342,15 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             let Some(path) = l.enabled_provider().or(l.last_configured.clone()) else {
                 return legacy_err(500, "NoAuthProvider", "No auth provider configured");
             };
+            // GitHub takes an OAuth code (the simulator's codes are `login:password` of its directory) and a
+            // code GitHub refuses is `400 codeInvalid`; the other providers take `user:password`.
+            let github = path == "githubconfig";
+            let invalid_code = || legacy_err(400, "codeInvalid", "Code provided is invalid.");
             let Some((login, password)) = code.split_once(':') else {
-                return legacy_err(403, "Forbidden", "Malformed code");
+                return if github { invalid_code() } else { legacy_err(403, "Forbidden", "Malformed code") };
             };
             let Some((user, groups)) = authenticate_code(l, &path, login, password) else {
-                return legacy_err(401, "Unauthorized", "Unauthorized");
+                return if github { invalid_code() } else { legacy_err(401, "Unauthorized", "Unauthorized") };
             };
             let mut ids = vec![user.clone()];
             ids.extend(groups);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use rancher_sim::{RancherVersion, DEFAULT_PASSWORD};
+use rancher_sim::{RancherVersion, SimConfig, Simulator, DEFAULT_PASSWORD};
 use reqwest::Method;
 use serde_json::json;
 
@@ -68,4 +68,24 @@ async fn legacy_access_control_flow() {
     let (st, v) = call(&sim, Method::POST, "/v1/azureadconfig", Some(&admin), Some(json!({"accessMode": "restricted"}))).await;
     assert_eq!(st, 422);
     assert_eq!(v["code"], "InvalidOption");
+    // The version setting and the version header; accounts by external identity.
+    let (st, v) = call(&sim, Method::GET, "/v1/settings/rancher.server.version", Some(&jdoe), None).await;
+    assert_eq!((st.as_u16(), v["value"].as_str()), (200, Some("v1.6.30")));
+    let (_, v) = call(&sim, Method::GET, "/v1/accounts?externalIdType=ldap_user&externalId=CN%3DJohn%20Doe%2COU%3DUsers%2CDC%3Dexample%2CDC%3Dcom", Some(&admin), None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+}
+
+#[tokio::test]
+async fn github_refuses_a_bad_oauth_code_with_code_invalid() {
+    let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V1_6).seed(3)).await.unwrap();
+    let admin = sim.tokens().admin.clone();
+    assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, 201);
+    assert_eq!(call(&sim, Method::POST, "/v1/githubconfig", Some(&admin), Some(json!({"enabled": false, "clientId": "abc"}))).await.0, 201);
+    for code in ["not-a-real-code", "octocat:wrong"] {
+        let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": code}))).await;
+        assert_eq!((st.as_u16(), v["code"].as_str()), (400, Some("codeInvalid")), "{code}");
+    }
+    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": "octocat:octocat-password"}))).await;
+    assert_eq!(st, 201);
+    assert_eq!(v["userType"], "admin", "while access control is off, the identity that proves a provider takes over the admin account");
 }
