@@ -261,3 +261,41 @@ async fn rancher_2_enable_allow_plan_and_disable() {
     assert!(again.summary.starts_with("nothing to disable"), "{}", again.summary);
     let _ = client(&sim, &sim.tokens().admin);
 }
+
+/// A crash after the claim: reconcile reads the server to settle the request, applied or not.
+#[tokio::test]
+async fn a_crashed_access_change_is_settled_by_reading_the_server() {
+    use rancher_approval::{Decision, EligibilityContext, RequestId, RequestState};
+    let sim = sim(RancherVersion::V1_6, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let approver = session(&sim, &sim.tokens().approver).await;
+    let r = runner();
+    install_all(&r, &admin).await;
+    r.set_policy(&admin, "access-control-disable", Policy::installer()).await.unwrap();
+    let store = r.store().clone();
+    let crashed = |applied: bool| {
+        let (r, admin, approver, store) = (&r, &admin, &approver, store.clone());
+        async move {
+            let Submitted::Pending { request, .. } = r.submit(approver, "access-control-disable", json!({}), None, false).await.unwrap() else { panic!("pending") };
+            let id: RequestId = request.parse().unwrap();
+            let ctx = EligibilityContext::with_fallback_approvers(admin.admin_user_ids().await.unwrap());
+            store.decide(&id, &admin.principal, Decision::approve(), &ctx, chrono::Utc::now()).unwrap();
+            store.claim_execution(&id, "crashed", chrono::Utc::now()).unwrap();
+            if applied {
+                // The executor reached the server, then died before recording the outcome.
+                let def = rancher_workflows::find_workflow("access-control-disable").unwrap();
+                rancher_workflows::Exec::new(admin, false).run(def, &json!({})).await.unwrap();
+            }
+            id
+        }
+    };
+    let not_applied = crashed(false).await;
+    let settled = r.reconcile(&admin).await.unwrap();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(r.get(not_applied.as_str()).await.unwrap().state, RequestState::Failed, "local auth is still on: not applied");
+    let applied = crashed(true).await;
+    r.reconcile(&admin).await.unwrap();
+    assert_eq!(r.get(applied.as_str()).await.unwrap().state, RequestState::Succeeded, "access control is off: applied");
+    let audit = serde_json::to_string(&store.audit_entries().unwrap()).unwrap_or_default();
+    assert!(audit.contains("the change is on the server"), "the settlement is audited");
+}

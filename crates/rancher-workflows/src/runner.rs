@@ -258,6 +258,11 @@ impl Runner {
                         None => (Outcome::failed(json!({"error": "not applied: no such binding on the server"})), "no binding on the server"),
                     }
                 }
+                wf if wf.starts_with("access-control-") => match crate::access::applied(session, wf, &req.inputs).await? {
+                    Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
+                    Some(false) => (Outcome::failed(json!({"error": "not applied: the server does not show the change"})), "the change is not on the server"),
+                    None => (Outcome::failed(json!({"error": "outcome unknown after a crash"})), "outcome unknown"),
+                },
                 _ => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
             };
             let who = session.principal.clone();

@@ -59,6 +59,55 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
     Ok(inputs)
 }
 
+/// After a crash between claim and outcome: whether the server shows the change of an access-control request as
+/// applied (`Some(true)`), not applied (`Some(false)`), or the workflow only reads (`None`).
+pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Result<Option<bool>> {
+    let exec = Exec::new(session, true);
+    let g = generation(&exec);
+    let provider = |key: &str| inputs.get(key).and_then(Value::as_str).map(str::parse::<Provider>).transpose();
+    let on = |p: Provider| {
+        let exec = &exec;
+        async move {
+            Ok::<bool, Error>(match g {
+                Generation::V1 => v1_state(exec).await?.1 == Some(p),
+                Generation::V2 => v2_enabled(exec).await?.iter().any(|(id, _)| id == p.id()),
+            })
+        }
+    };
+    match workflow {
+        "access-control-enable" => match provider("provider")? {
+            Some(p) => Ok(Some(on(p).await?)),
+            None => Ok(Some(false)),
+        },
+        "access-control-disable" => match provider("provider")? {
+            Some(p) => Ok(Some(!on(p).await?)),
+            None => Ok(Some(match g {
+                Generation::V1 => !v1_state(&exec).await?.0,
+                Generation::V2 => v2_enabled(&exec).await?.is_empty(),
+            })),
+        },
+        "access-control-allow" | "access-control-disallow" => {
+            let def = crate::catalog::find(workflow).ok_or_else(|| Error::UnknownWorkflow(workflow.into()))?;
+            let p = target_provider(&exec, def, inputs).await?;
+            let cfg = match g {
+                Generation::V1 => v1_config(&exec, p).await?,
+                Generation::V2 => v2_config(&exec, p).await?,
+            };
+            let present: Vec<Identity> = allowed_ids(&cfg, g)
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => Identity { id: s.clone(), kind: String::new(), login: String::new(), name: String::new(), raw: x.clone() },
+                    other => Identity::from_v1(other),
+                })
+                .collect();
+            let entries = list_input(def, inputs, "identities")?;
+            let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
+            Ok(Some(if workflow == "access-control-allow" { entries.iter().all(listed) } else { !entries.iter().any(listed) }))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn generation(exec: &Exec<'_>) -> Generation {
     Generation::of(exec.session.version)
 }

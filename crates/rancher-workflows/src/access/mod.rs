@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::session::str_field;
 
 pub(crate) use flows::run;
-pub use flows::prepare;
+pub use flows::{applied, prepare};
 
 /// The server generation, which decides the whole shape of access control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
