@@ -69,6 +69,13 @@ pub struct WorkflowDef {
 
 const NO_INPUTS: &[InputSpec] = &[];
 
+/// Inputs of `access-control-allow` and `access-control-disallow`.
+const CHANGE_ALLOWED_INPUTS: &[InputSpec] = &[
+    InputSpec { name: "identities", kind: InputKind::String, required: true, description: "comma-separated names, logins or ids" },
+    InputSpec { name: "mode", kind: InputKind::String, required: false, description: "also change the access mode" },
+    InputSpec { name: "provider", kind: InputKind::String, required: false, description: "the provider (default: the enabled one)" },
+];
+
 /// Every prebuilt workflow, in the order the docs list them.
 pub static CATALOG: &[WorkflowDef] = &[
     WorkflowDef {
@@ -184,11 +191,7 @@ pub static CATALOG: &[WorkflowDef] = &[
         id: "access-control-allow",
         title: "Allow identities",
         description: "Add users or groups (looked up, never typed as raw ids) to the allowed list; stored secrets are kept.",
-        inputs: &[
-            InputSpec { name: "identities", kind: InputKind::String, required: true, description: "comma-separated names, logins or ids" },
-            InputSpec { name: "mode", kind: InputKind::String, required: false, description: "also change the access mode" },
-            InputSpec { name: "provider", kind: InputKind::String, required: false, description: "the provider (default: the enabled one)" },
-        ],
+        inputs: CHANGE_ALLOWED_INPUTS,
         output: "the identities added and the allowed list now in force",
         default_approval: DefaultApproval::Installer,
         writes: true,
@@ -197,11 +200,7 @@ pub static CATALOG: &[WorkflowDef] = &[
         id: "access-control-disallow",
         title: "Disallow identities",
         description: "Remove users or groups from the allowed list; refuses a change that would lock the caller out. Stored secrets are kept.",
-        inputs: &[
-            InputSpec { name: "identities", kind: InputKind::String, required: true, description: "comma-separated names, logins or ids" },
-            InputSpec { name: "mode", kind: InputKind::String, required: false, description: "also change the access mode" },
-            InputSpec { name: "provider", kind: InputKind::String, required: false, description: "the provider (default: the enabled one)" },
-        ],
+        inputs: CHANGE_ALLOWED_INPUTS,
         output: "the identities removed and the allowed list now in force",
         default_approval: DefaultApproval::Installer,
         writes: true,
