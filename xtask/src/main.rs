@@ -1,6 +1,10 @@
 //! `cargo xtask <task>`: maintainer tasks.
 use anyhow::{bail, Result};
 
+mod bench;
+
+const USAGE: &str = "usage: cargo xtask codegen [--check] | cargo xtask bench [--quick]";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = xtask::codegen::workspace_root();
@@ -13,8 +17,9 @@ fn main() -> Result<()> {
             };
             xtask::codegen::run(&root, check)
         }
+        Some("bench") => bench::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }
