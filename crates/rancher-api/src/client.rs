@@ -459,7 +459,7 @@ impl Client {
     async fn fetch_link<T: DeserializeOwned>(&self, spec: &OperationSpec, link: &str) -> Result<T> {
         let url = Url::parse(link)
             .or_else(|_| self.inner.base.join(link))
-            .map_err(|e| Error::Pagination { operation: spec.id.into(), problem: format!("the next-page link `{link}` is not a URL ({e})") })?;
+            .map_err(|e| Error::Pagination { operation: spec.id.into(), problem: format!("the next-page link `{}` is not a URL ({e})", crate::error::one_line(link, 200)) })?;
         let base = &self.inner.base;
         if url.scheme() != "https" || url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
             return Err(Error::Pagination {

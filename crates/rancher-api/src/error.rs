@@ -119,9 +119,10 @@ impl fmt::Display for ServerError {
                 let ServerError::Unparsed { content_type, snippet } = self else { unreachable!() };
                 write!(f, "unexpected {} answer: {}", content_type.as_deref().unwrap_or("untyped"), one_line(snippet, 120))
             }
-            (Some(r), Some(m)) if !m.is_empty() => write!(f, "{r}: {m}"),
-            (Some(r), _) => f.write_str(r),
-            (None, Some(m)) => f.write_str(m),
+            // The server's words, kept to one bounded, printable line (a hostile server may send anything).
+            (Some(r), Some(m)) if !m.is_empty() => write!(f, "{}: {}", one_line(r, 80), one_line(m, 300)),
+            (Some(r), _) => f.write_str(&one_line(r, 80)),
+            (None, Some(m)) => f.write_str(&one_line(m, 300)),
             (None, None) => f.write_str("no detail"),
         }
     }
@@ -306,13 +307,28 @@ impl Error {
     }
 }
 
-/// The first `max` characters of `s` on one line.
+/// The first `max` characters of `s` on one line, with control characters (terminal escapes) escaped.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > max {
-        format!("{}...", flat.chars().take(max).collect::<String>())
+    let mut out = String::new();
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        if out.len() > max * 4 {
+            break; // enough to cut below; never copy a huge answer
+        }
+    }
+    if out.chars().count() > max {
+        format!("{}...", out.chars().take(max).collect::<String>())
     } else {
-        flat
+        out
     }
 }
 
@@ -386,6 +402,18 @@ mod tests {
         assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
         assert!(snippet.len() <= 310);
         assert!(e.to_string().contains("text/html"));
+    }
+
+    #[test]
+    fn server_words_stay_one_bounded_printable_line() {
+        // Found by the `error_shapes` fuzz target: a message with a carriage return broke the line.
+        let body = br#"{"type":"error","status":401,"code":"Unauthorized","message":"Unautho\rized"}"#;
+        assert_eq!(parse_server_error(Surface::V3, None, body).to_string(), "Unauthorized: Unautho ized");
+        let long = format!(r#"{{"kind":"Status","status":"Failure","reason":"Invalid","message":"{}\u001b[2J"}}"#, "x".repeat(5000));
+        let shown = parse_server_error(Surface::Rk, None, long.as_bytes()).to_string();
+        assert!(shown.len() < 400 && !shown.contains('\u{1b}'), "{shown}");
+        let escape = br#"{"type":"error","code":"X","message":"a\u001b[31mred"}"#;
+        assert_eq!(parse_server_error(Surface::V3, None, escape).to_string(), "X: a\\u{1b}[31mred");
     }
 
     #[test]

@@ -59,17 +59,23 @@ impl InstanceDomain {
             Some(s) => format!("enter `{s}`"),
             None => "enter just the host name, e.g. `rancher.example.com`".to_string(),
         };
-        if input.chars().any(char::is_whitespace) {
-            let what = if input.trim() != input {
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            let inner = input.trim();
+            let what = if inner != input {
                 "spaces or a line break around it"
+            } else if inner.contains(['\n', '\r']) {
+                "a line break inside it"
+            } else if inner.contains(|c: char| c.is_control() && c != '\t') {
+                "a control character inside it"
             } else {
                 "a space inside it"
             };
+            // Shown with escapes: the refusal stays one line and prints no control characters.
             return Err(refuse(
                 DomainMistake::Whitespace,
                 format!(
                     "`{}` has {what}; {}",
-                    input.trim(),
+                    escape_controls(inner),
                     try_instead(&suggestion)
                 ),
                 suggestion,
@@ -177,6 +183,19 @@ impl<'de> Deserialize<'de> for InstanceDomain {
     }
 }
 
+/// `s` with control characters (line breaks, escapes) written as escapes.
+fn escape_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn refuse(mistake: DomainMistake, message: String, suggestion: Option<String>) -> Error {
     Error::InvalidDomain {
         mistake,
@@ -198,7 +217,7 @@ fn suggest(input: &str) -> Option<String> {
     if let Some(at) = s.rfind('@') {
         s = s[at + 1..].to_string();
     }
-    if s.chars().any(char::is_whitespace) {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
     // A bare IPv6 address without brackets.
@@ -344,6 +363,22 @@ fn check_host(h: &str) -> std::result::Result<String, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_and_control_characters_are_shown_escaped_on_one_line() {
+        // Found by the `domain` fuzz target: the refusal echoed a line break.
+        let (mistake, message, _) = refused("10\n\0.5");
+        assert_eq!(mistake, DomainMistake::Whitespace);
+        assert!(
+            message.starts_with("`10\\n\\u{0}.5` has a line break inside it"),
+            "{message}"
+        );
+        let (_, message, _) = refused("rancher\u{1b}[31m.example.com/x");
+        assert!(
+            message.contains("a control character inside it") && !message.contains('\u{1b}'),
+            "{message}"
+        );
+    }
 
     #[test]
     fn names_that_read_as_ipv4_are_refused_not_a_panic() {

@@ -61,10 +61,17 @@ impl ProfileData {
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<ProfileData> {
         let data: ProfileData = serde_json::from_slice(bytes).map_err(|e| Error::CorruptProfile {
             path: path.to_path_buf(),
+            // The parser's words may quote the file (an unknown field's name): keep them to one printable line.
             problem: if e.is_eof() {
-                format!("it is truncated ({e}); save the profile again with `rancherctl connect --profile {name}`")
+                format!(
+                    "it is truncated ({}); save the profile again with `rancherctl connect --profile {name}`",
+                    printable(&e.to_string())
+                )
             } else {
-                format!("{e}; fix the file or save the profile again with `rancherctl connect --profile {name}`")
+                format!(
+                    "{}; fix the file or save the profile again with `rancherctl connect --profile {name}`",
+                    printable(&e.to_string())
+                )
             },
         })?;
         if data.version > FORMAT_VERSION {
@@ -402,6 +409,23 @@ impl ProfileStore {
         }
         Ok(())
     }
+}
+
+/// `s` on one line without control characters (escaped), at most 300 characters.
+fn printable(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.chars().count() >= 300 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Profile names: letters, digits, `-`, `_`, `.`; not starting with `.`; at most 64 characters.
