@@ -241,7 +241,11 @@ impl FromStr for BearerToken {
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     let show = if chars.len() >= 8 { 4 } else { chars.len() / 2 };
-    let tail: String = chars[chars.len() - show..].iter().collect();
+    // Control characters show as `?`: a mask is printed, and must stay one plain line.
+    let tail: String = chars[chars.len() - show..]
+        .iter()
+        .map(|c| if c.is_control() { '?' } else { *c })
+        .collect();
     format!("****{tail}")
 }
 
@@ -260,6 +264,17 @@ fn looks_like_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod mask_tests {
+    #[test]
+    fn masks_print_no_control_characters() {
+        // Found by the `token` fuzz target: a refusal showed the masked input with a control character.
+        assert_eq!(super::mask("abcdefgh\u{4}"), "****fgh?");
+        let e = super::BearerToken::parse("pvwss586wwdd46bxgcl7\u{4}").unwrap_err().to_string();
+        assert!(!e.contains(char::is_control), "{e:?}");
+    }
 }
 
 #[cfg(test)]
