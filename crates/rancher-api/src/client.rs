@@ -305,8 +305,9 @@ impl Client {
     /// Streams every item of a list, page by page (memory stays bounded by a page).
     ///
     /// Kubernetes lists follow `continue` while it is non-empty, even across empty pages; an expired token (410)
-    /// restarts the list once and skips what was already yielded. Norman lists follow `pagination.next` on the
-    /// same host only. A token or link seen twice stops the stream with an error instead of looping.
+    /// restarts the list and skips what was already yielded (a few times in a row at most). Norman lists follow
+    /// `pagination.next` on the same host only. A token or link seen twice stops the stream with an error instead
+    /// of looping.
     pub fn stream<R>(&self, request: R) -> ItemStream<R::Item>
     where
         R: Paginated,
@@ -317,7 +318,7 @@ impl Client {
         if request.page_size().is_none() {
             request.set_page_size(self.inner.page_size);
         }
-        let state = PagerState { client: self.clone(), request, next: Some(PageLink::End), first: true, seen: HashSet::new(), restarted: false, last_key: None, skip_until: None };
+        let state = PagerState { client: self.clone(), request, next: Some(PageLink::End), first: true, seen: HashSet::new(), restarts: 0, stalled: 0, last_key: None, skip_until: None };
         let pages = stream::try_unfold(state, |mut st| async move {
             match st.next_page().await? {
                 Some(items) => Ok(Some((items, st))),
@@ -607,13 +608,21 @@ fn is_error_body(body: &[u8]) -> bool {
     }
 }
 
+/// Most restarts of one list after expired continue tokens.
+const MAX_LIST_RESTARTS: u32 = 32;
+/// Most restarts in a row without a continue request succeeding in between.
+const MAX_STALLED_RESTARTS: u32 = 3;
+
 struct PagerState<R> {
     client: Client,
     request: R,
     next: Option<PageLink>,
     first: bool,
     seen: HashSet<u64>,
-    restarted: bool,
+    /// Restarts after an expired continue token so far.
+    restarts: u32,
+    /// Expired continue tokens since a continue request last succeeded.
+    stalled: u32,
     last_key: Option<String>,
     skip_until: Option<String>,
 }
@@ -652,14 +661,21 @@ where
             let page = match response {
                 Ok(p) => p,
                 Err(e) if e.status() == Some(410) && matches!(link, PageLink::Continue(_)) => {
-                    if self.restarted {
+                    // Restart again only while continue requests also succeed in between: a server that expires
+                    // every token cannot keep the list going round, and no list restarts without end.
+                    if self.stalled >= MAX_STALLED_RESTARTS || self.restarts >= MAX_LIST_RESTARTS {
                         return Err(Error::Pagination {
                             operation: spec.id.into(),
-                            problem: "the continue token expired twice (410 Gone); the list changes faster than it can be read: retry, or use a larger page size".into(),
+                            problem: format!(
+                                "the continue token expired {} times (410 Gone), {} in a row; the list changes faster than it can be read: retry, or use a larger page size",
+                                self.restarts + 1,
+                                self.stalled + 1
+                            ),
                         });
                     }
-                    tracing::info!(operation = spec.id, "continue token expired (410); restarting the list once");
-                    self.restarted = true;
+                    tracing::info!(operation = spec.id, restarts = self.restarts, "continue token expired (410); restarting the list after the last item read");
+                    self.restarts += 1;
+                    self.stalled += 1;
                     self.skip_until = self.last_key.clone();
                     self.seen.clear();
                     self.request.set_continue(None);
@@ -691,6 +707,9 @@ where
             }
             if let Some(k) = items.last().and_then(ListItem::list_key) {
                 self.last_key = Some(k);
+            }
+            if matches!(link, PageLink::Continue(_)) {
+                self.stalled = 0;
             }
             return Ok(Some(items));
         }

@@ -103,16 +103,35 @@ async fn expired_continue_restarts_once_without_duplicates() {
 }
 
 #[tokio::test]
-async fn a_second_expiry_fails_clearly() {
+async fn expiries_in_a_row_fail_clearly() {
+    let (c, seen) = client(vec![
+        resp(200, user_list(&["a"], "t1")),
+        expired(),
+        resp(200, user_list(&["a"], "t2")),
+        expired(),
+        resp(200, user_list(&["a"], "t3")),
+        expired(),
+        resp(200, user_list(&["a"], "t4")),
+        expired(),
+    ]);
+    let err = c.users().list(RkUsersList::new()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(err, Error::Pagination { .. }));
+    assert!(err.to_string().contains("expired 4 times (410 Gone), 4 in a row"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 8, "it stopped there");
+}
+
+#[tokio::test]
+async fn expiries_restart_again_while_the_list_gets_further() {
     let (c, _) = client(vec![
         resp(200, user_list(&["a"], "t1")),
         expired(),
         resp(200, user_list(&["a", "b"], "t2")),
         expired(),
+        resp(200, user_list(&["a", "b"], "t3")),
+        resp(200, user_list(&["c"], "")),
     ]);
-    let err = c.users().list(RkUsersList::new()).try_collect::<Vec<_>>().await.unwrap_err();
-    assert!(matches!(err, Error::Pagination { .. }));
-    assert!(err.to_string().contains("expired twice"), "{err}");
+    let users: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
+    assert_eq!(names(&users), ["a", "b", "c"], "each item once across two restarts");
 }
 
 #[tokio::test]
