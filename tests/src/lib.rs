@@ -1,10 +1,11 @@
 //! Shared helpers of the end-to-end tests: a simulator and clients for its seeded principals.
 
 pub mod cli;
+pub mod faulty;
 
 use std::sync::Arc;
 
-use rancher_api::{Client, RetryPolicy, SecretString};
+use rancher_api::{Client, ClientBuilder, RetryPolicy, SecretString};
 use rancher_approval::MemoryStore;
 use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
 use rancher_workflows::{Runner, Session};
@@ -14,8 +15,9 @@ pub async fn sim(version: RancherVersion, users: usize) -> SimHandle {
     Simulator::start(SimConfig::default().rancher_version(version).users(users).seed(7).port(0)).await.expect("simulator starts")
 }
 
-/// A client of the simulator with the given bearer token.
-pub fn client(sim: &SimHandle, token: &str) -> Client {
+/// A client builder for the simulator with the given bearer token, trusting only the simulator's CA, with a
+/// retry policy of tiny backoffs (retries never really wait in tests).
+pub fn client_builder(sim: &SimHandle, token: &str) -> ClientBuilder {
     Client::builder(sim.domain())
         .token(SecretString::from(token.to_string()))
         .ca_pem(sim.ca_pem().into_bytes())
@@ -26,8 +28,11 @@ pub fn client(sim: &SimHandle, token: &str) -> Client {
             max_delay: std::time::Duration::from_millis(20),
             max_retry_after: std::time::Duration::from_millis(20),
         })
-        .build()
-        .expect("client builds")
+}
+
+/// A client of the simulator with the given bearer token.
+pub fn client(sim: &SimHandle, token: &str) -> Client {
+    client_builder(sim, token).build().expect("client builds")
 }
 
 /// A session for the given token.
@@ -38,4 +43,24 @@ pub async fn session(sim: &SimHandle, token: &str) -> Session {
 /// A runner over an in-memory approval store.
 pub fn runner() -> Runner {
     Runner::new(Arc::new(MemoryStore::new()), "e2e")
+}
+
+/// A tiny deterministic random number generator (SplitMix64) for reproducible test mixes.
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
 }
