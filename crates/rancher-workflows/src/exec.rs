@@ -306,11 +306,15 @@ impl<'s> Exec<'s> {
                     let existing = self.find_bindings(&user, &role).await?.into_iter().next();
                     return Ok((format!("{user} already holds {role}; the server refused a duplicate"), json!({"created": false, "binding": existing.map(|b| b.raw)}), None));
                 }
-                Err(Error::Api(e)) if outcome_unknown(&e) && attempt == 0 => {
-                    // The answer was lost or the server was busy: check before sending anything again.
-                    tracing::warn!(error = %e, "create answer lost; checking whether the binding exists");
+                Err(Error::Api(e)) if outcome_unknown(&e) => {
+                    // The answer was lost or the server was busy: check before sending anything again, and after
+                    // the last attempt too (it may have been applied even though its answer never came).
+                    tracing::warn!(error = %e, attempt, "create answer lost; checking whether the binding exists");
                     if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
                         return Ok((format!("gave {user} the global role {role} (binding {}; confirmed after a lost answer)", b.name), json!({"created": true, "reconciled": true, "binding": b.raw}), None));
+                    }
+                    if attempt == 1 {
+                        break;
                     }
                     if let Some(wait) = e.retry_after() {
                         tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
