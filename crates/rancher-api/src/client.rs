@@ -302,7 +302,8 @@ impl Client {
         decode(spec, &resp)
     }
 
-    /// Streams every item of a list, page by page (memory stays bounded by a page).
+    /// Streams every item of a list, page by page. While one page is decoded and yielded the next is already
+    /// being fetched (on a tokio runtime), so memory stays bounded by about two pages.
     ///
     /// Kubernetes lists follow `continue` while it is non-empty, even across empty pages; an expired token (410)
     /// restarts the list and skips what was already yielded (a few times in a row at most). Norman lists follow
@@ -318,7 +319,18 @@ impl Client {
         if request.page_size().is_none() {
             request.set_page_size(self.inner.page_size);
         }
-        let state = PagerState { client: self.clone(), request, next: Some(PageLink::End), first: true, seen: HashSet::new(), restarts: 0, stalled: 0, last_key: None, skip_until: None };
+        let state = PagerState {
+            client: self.clone(),
+            request,
+            next: Some(PageLink::End),
+            first: true,
+            seen: HashSet::new(),
+            restarts: 0,
+            stalled: 0,
+            last_key: None,
+            skip_until: None,
+            prefetch: None,
+        };
         let pages = stream::try_unfold(state, |mut st| async move {
             match st.next_page().await? {
                 Some(items) => Ok(Some((items, st))),
@@ -456,8 +468,9 @@ impl Client {
         }
     }
 
-    /// Fetches a norman `next` link (same scheme, host and port as the base only).
-    async fn fetch_link<T: DeserializeOwned>(&self, spec: &OperationSpec, link: &str) -> Result<T> {
+    /// The URL of a norman `next` link, refused unless it has the same scheme, host and port as the base (the
+    /// token must not be sent elsewhere).
+    fn link_url(&self, spec: &OperationSpec, link: &str) -> Result<Url> {
         let url = Url::parse(link)
             .or_else(|_| self.inner.base.join(link))
             .map_err(|e| Error::Pagination { operation: spec.id.into(), problem: format!("the next-page link `{}` is not a URL ({e})", crate::error::one_line(link, 200)) })?;
@@ -473,8 +486,7 @@ impl Client {
                 ),
             });
         }
-        let resp = self.execute(spec, Method::Get, url, None).await?;
-        decode(spec, &resp)
+        Ok(url)
     }
 
     /// The largest answer this client reads.
@@ -625,6 +637,52 @@ struct PagerState<R> {
     stalled: u32,
     last_key: Option<String>,
     skip_until: Option<String>,
+    /// The next page, already requested while this one is decoded (at most one page ahead).
+    prefetch: Option<Prefetch>,
+}
+
+/// A page requested ahead of time: its link and the exchange running on its own task. Dropping it (the stream was
+/// dropped, or the page turned out not to be needed) aborts the exchange.
+struct Prefetch {
+    link: PageLink,
+    task: tokio::task::JoinHandle<Result<HttpResponse>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The next-page link of a list answer, found cheaply so the next page can be requested while this one is
+/// decoded. Only the ends of the body are read: a Kubernetes list of custom resources (every Rancher kind) puts
+/// `metadata` (with `continue`) last, its keys being sorted; a norman collection puts `pagination` before `data`.
+/// Nothing else is scanned, so a body laid out otherwise simply gets no prefetch. The full decode has the last word:
+/// a prefetched page whose link differs from the decoded one is dropped unused.
+fn probe_link(body: &[u8]) -> Option<PageLink> {
+    const WINDOW: usize = 4096;
+    let tail = &body[body.len().saturating_sub(WINDOW)..];
+    if let Some(token) = member_after(tail, b"\"metadata\"", true).and_then(|m| str_field(&m, "continue")) {
+        return Some(PageLink::Continue(token));
+    }
+    let head = &body[..body.len().min(WINDOW)];
+    member_after(head, b"\"pagination\"", false).and_then(|p| str_field(&p, "next")).map(PageLink::Next)
+}
+
+/// The JSON object that follows the last (or first) `key:` in `window`, if it parses.
+fn member_after(window: &[u8], key: &[u8], last: bool) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let at = if last { window.windows(key.len()).rposition(|w| w == key)? } else { window.windows(key.len()).position(|w| w == key)? };
+    let rest = window[at + key.len()..].trim_ascii_start().strip_prefix(b":")?;
+    // One value is read; whatever follows it (the end of the list) is not looked at.
+    let value: serde_json::Value = serde::Deserialize::deserialize(&mut serde_json::Deserializer::from_slice(rest)).ok()?;
+    match value {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn str_field(map: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
+    map.get(name).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn fingerprint(s: &str) -> u64 {
@@ -639,6 +697,44 @@ where
     R::Response: Page<Item = R::Item>,
     R::Item: ListItem,
 {
+    /// The URL of the page behind `link` (`End`: the request as it stands, i.e. the first page). A continue
+    /// token is set on the request.
+    fn url_of(&mut self, link: &PageLink) -> Result<(Method, Url)> {
+        let spec = self.request.spec();
+        match link {
+            PageLink::End => {}
+            PageLink::Continue(token) => self.request.set_continue(Some(token.clone())),
+            PageLink::Next(url) => return Ok((Method::Get, self.client.link_url(spec, url)?)),
+        }
+        self.client.check_available(spec)?;
+        Ok((spec.method, self.client.url_for(spec, &self.request.path_values(), &self.request.query_pairs())?))
+    }
+
+    /// Requests the page behind `link` now and waits for it.
+    async fn exchange(&mut self, link: &PageLink) -> Result<HttpResponse> {
+        let spec = self.request.spec();
+        let (method, url) = self.url_of(link)?;
+        self.client.execute(spec, method, url, None).await
+    }
+
+    /// Requests the page after the one in `body` on its own task, so the server answers (and the transport
+    /// reads) it while this page is decoded. Only on a tokio runtime, for a link not followed before.
+    fn start_prefetch(&mut self, body: &[u8]) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let Some(link) = probe_link(body) else { return };
+        let (PageLink::Continue(t) | PageLink::Next(t)) = &link else { return };
+        if self.seen.contains(&fingerprint(t)) {
+            return;
+        }
+        let Ok((method, url)) = self.url_of(&link) else { return };
+        let spec = self.request.spec();
+        let client = self.client.clone();
+        let task = tokio::spawn(async move { client.execute(spec, method, url, None).await });
+        self.prefetch = Some(Prefetch { link, task });
+    }
+
     async fn next_page(&mut self) -> Result<Option<Vec<R::Item>>> {
         let spec = self.request.spec();
         loop {
@@ -646,18 +742,26 @@ where
                 None => return Ok(None),
                 Some(l) => l,
             };
-            let response = match &link {
-                PageLink::End if self.first => {
-                    self.first = false;
-                    self.client.send(&self.request).await
+            if link == PageLink::End {
+                if !self.first {
+                    return Ok(None);
                 }
-                PageLink::End => return Ok(None),
-                PageLink::Continue(token) => {
-                    self.request.set_continue(Some(token.clone()));
-                    self.client.send(&self.request).await
-                }
-                PageLink::Next(url) => self.client.fetch_link::<R::Response>(spec, url).await,
+                self.first = false;
+            }
+            let answer = match self.prefetch.take() {
+                Some(mut p) if p.link == link => match (&mut p.task).await {
+                    Ok(answer) => answer,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => self.exchange(&link).await,
+                },
+                _ => self.exchange(&link).await,
             };
+            let response = answer.and_then(|resp| {
+                if (200..300).contains(&resp.status) {
+                    self.start_prefetch(&resp.body);
+                }
+                decode::<R::Response>(spec, &resp)
+            });
             let page = match response {
                 Ok(p) => p,
                 Err(e) if e.status() == Some(410) && matches!(link, PageLink::Continue(_)) => {
@@ -677,6 +781,7 @@ where
                     self.restarts += 1;
                     self.stalled += 1;
                     self.skip_until = self.last_key.clone();
+                    self.prefetch = None;
                     self.seen.clear();
                     self.request.set_continue(None);
                     self.first = true;
@@ -686,6 +791,9 @@ where
                 Err(e) => return Err(e),
             };
             let (mut items, next) = page.into_parts();
+            if self.prefetch.as_ref().is_some_and(|p| p.link != next) {
+                self.prefetch = None;
+            }
             match &next {
                 PageLink::Continue(t) | PageLink::Next(t) => {
                     if !self.seen.insert(fingerprint(t)) {
@@ -827,5 +935,108 @@ impl Paginated for GenericRequest {
     }
     fn page_size(&self) -> Option<i64> {
         self.query.iter().find(|(k, _)| *k == "limit").and_then(|(_, v)| v.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    use std::sync::{Arc, Mutex};
+
+    use futures::TryStreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::requests::RkUsersList;
+    use crate::transport::BoxFuture;
+
+    #[test]
+    fn the_link_is_read_from_the_ends_of_the_body_only() {
+        // A custom-resource list: keys sorted, metadata last.
+        let crd = json!({"apiVersion": "management.cattle.io/v3", "items": [{"metadata": {"name": "a"}}], "kind": "UserList",
+                         "metadata": {"continue": "tok", "resourceVersion": "7"}});
+        assert_eq!(probe_link(&serde_json::to_vec(&crd).unwrap()), Some(PageLink::Continue("tok".into())));
+        let last = json!({"apiVersion": "v3", "items": [], "kind": "UserList", "metadata": {"continue": ""}});
+        assert_eq!(probe_link(&serde_json::to_vec(&last).unwrap()), None);
+        let norman = json!({"type": "collection", "pagination": {"limit": 1, "next": "https://h/v3/users?marker=b"}, "data": [{"id": "a"}]});
+        assert_eq!(probe_link(&serde_json::to_vec(&norman).unwrap()), Some(PageLink::Next("https://h/v3/users?marker=b".into())));
+        let spaced = b"{\"items\": [], \"metadata\" : {\"continue\": \"t2\"}}";
+        assert_eq!(probe_link(spaced), Some(PageLink::Continue("t2".into())));
+        for junk in [&b""[..], b"{", b"\"metadata\":", b"\"metadata\": [1]", b"<html>metadata</html>"] {
+            assert_eq!(probe_link(junk), None);
+        }
+    }
+
+    /// Answers user pages by their continue token and records the tokens asked for.
+    #[derive(Debug)]
+    struct Pages {
+        asked: Mutex<Vec<String>>,
+        pages: Vec<(&'static str, serde_json::Value)>,
+    }
+
+    impl Transport for Pages {
+        fn send(&self, request: HttpRequest) -> BoxFuture<'_, std::result::Result<HttpResponse, TransportError>> {
+            let token = request.url.query_pairs().find(|(k, _)| k == "continue").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            self.asked.lock().unwrap().push(token.clone());
+            let body = self.pages.iter().find(|(t, _)| *t == token).map(|(_, b)| b.clone());
+            Box::pin(async move {
+                let (status, body) = match body {
+                    Some(b) => (200, b),
+                    None => (400, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "BadRequest", "code": 400})),
+                };
+                Ok(HttpResponse { status, headers: HeaderMap::new(), body: Bytes::from(serde_json::to_vec(&body).unwrap()) })
+            })
+        }
+    }
+
+    fn client(pages: Vec<(&'static str, serde_json::Value)>) -> (Client, Arc<Pages>) {
+        let t = Arc::new(Pages { asked: Mutex::new(Vec::new()), pages });
+        let c = Client::builder("rancher.example.com").transport(t.clone()).retry_policy(RetryPolicy::none()).build().unwrap();
+        (c, t)
+    }
+
+    fn user(name: &str) -> serde_json::Value {
+        json!({"metadata": {"name": name}, "username": name})
+    }
+
+    fn names(users: &[crate::types::User]) -> Vec<String> {
+        users.iter().map(|u| u.metadata.as_ref().unwrap().name.clone().unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn pages_are_requested_ahead_and_each_once() {
+        let (c, t) = client(vec![
+            ("", json!({"apiVersion": "v3", "items": [user("a"), user("b")], "kind": "UserList", "metadata": {"continue": "t1"}})),
+            ("t1", json!({"apiVersion": "v3", "items": [user("c")], "kind": "UserList", "metadata": {"continue": "t2"}})),
+            ("t2", json!({"apiVersion": "v3", "items": [user("d")], "kind": "UserList", "metadata": {}})),
+        ]);
+        let users: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
+        assert_eq!(names(&users), ["a", "b", "c", "d"]);
+        assert_eq!(*t.asked.lock().unwrap(), ["", "t1", "t2"]);
+    }
+
+    #[tokio::test]
+    async fn a_prefetch_the_decoded_page_disagrees_with_is_not_used() {
+        // Metadata first (the order of built-in kinds), and the last item carries a decoy `continue` in its own
+        // metadata: the probe follows the decoy, the full decode says `real`, and only `real` is yielded.
+        let decoy = json!({"metadata": {"name": "b", "continue": "decoy"}, "username": "b"});
+        let (c, t) = client(vec![
+            ("", json!({"kind": "UserList", "metadata": {"continue": "real"}, "items": [user("a"), decoy]})),
+            ("real", json!({"kind": "UserList", "metadata": {}, "items": [user("c")]})),
+            ("decoy", json!({"kind": "UserList", "metadata": {}, "items": [user("x")]})),
+        ]);
+        let users: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
+        assert_eq!(names(&users), ["a", "b", "c"]);
+        assert!(t.asked.lock().unwrap().contains(&"real".to_string()));
+    }
+
+    #[test]
+    fn without_a_tokio_runtime_pages_are_fetched_one_by_one() {
+        let (c, t) = client(vec![
+            ("", json!({"apiVersion": "v3", "items": [user("a")], "kind": "UserList", "metadata": {"continue": "t1"}})),
+            ("t1", json!({"apiVersion": "v3", "items": [user("b")], "kind": "UserList", "metadata": {}})),
+        ]);
+        let users: Vec<_> = futures::executor::block_on(c.users().list(RkUsersList::new()).try_collect::<Vec<_>>()).unwrap();
+        assert_eq!(names(&users), ["a", "b"]);
+        assert_eq!(*t.asked.lock().unwrap(), ["", "t1"]);
     }
 }
