@@ -241,6 +241,16 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, sim.handle().ca_pem())?;
 
+    if !opts.peers {
+        skipped.push("peers not run (--no-peers)".into());
+        return Ok(ListResult {
+            figures,
+            users,
+            page_bytes: total_bytes / pages.urls.len().max(1),
+            skipped,
+            peers: peer_notes,
+        });
+    }
     match peers::kubectl(install) {
         Err(e) => skipped.push(format!("kubectl skipped: {e:#}")),
         Ok(k) => match kubectl_runs(&k.program, dir.path(), &ca_file, &sim, users, peer_runs) {
@@ -258,12 +268,23 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
     match peers::python(install, &opts.peers_dir) {
         Err(e) => skipped.push(format!("Python kubernetes client skipped: {e:#}")),
         Ok(p) => match python_runs(&p.program, dir.path(), &ca_file, &sim, users, peer_runs) {
-            Ok(t) => {
+            Ok((t, whole)) => {
                 peer_notes.push(format!("Python kubernetes {} ({})", p.version, p.origin));
                 figures.push(
                     Figure::timings("list.python", 1, format!("Python kubernetes client, CustomObjectsApi, limit={PAGE_SIZE} + continue"), Unit::Seconds, &t)
                         .with_work(u, "users")
                         .with_note("listing loop only: interpreter start-up and imports not counted"),
+                );
+                figures.push(
+                    Figure::timings(
+                        "list.python_process",
+                        1,
+                        "the same Python program, whole process",
+                        Unit::Seconds,
+                        &whole,
+                    )
+                    .with_work(u, "users")
+                    .with_note("with interpreter start-up and imports"),
                 );
             }
             Err(e) => skipped.push(format!(
@@ -344,6 +365,7 @@ fn kubectl_runs(
     Ok(times)
 }
 
+/// Runs the Python peer: the listing loop's own times, and the whole processes' times.
 fn python_runs(
     python: &Path,
     dir: &Path,
@@ -351,11 +373,13 @@ fn python_runs(
     sim: &Sim,
     users: usize,
     runs: usize,
-) -> Result<Vec<Duration>> {
+) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let script = dir.join("list_users.py");
     std::fs::write(&script, peers::PYTHON_LIST)?;
     let mut times = Vec::new();
+    let mut whole = Vec::new();
     for _ in 0..runs {
+        let start = Instant::now();
         let out = peers::run_bounded(
             Command::new(python)
                 .arg(&script)
@@ -365,6 +389,7 @@ fn python_runs(
                 .env("BENCH_TOKEN", sim.admin_token().expose_secret()),
             Duration::from_secs(600),
         )?;
+        whole.push(start.elapsed());
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             bail!("{}", err.lines().last().unwrap_or("exit status non-zero"));
@@ -385,5 +410,5 @@ fn python_runs(
         );
         times.push(Duration::from_secs_f64(secs));
     }
-    Ok(times)
+    Ok((times, whole))
 }

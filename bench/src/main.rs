@@ -1,4 +1,4 @@
-//! `rancher-bench [--quick] [--out FILE] [--rancherctl PATH] [--work-dir DIR] [--peers-dir DIR]`: runs every case,
+//! `rancher-bench [--quick] [--only N,N...] [--no-peers] [--out FILE] [--rancherctl PATH] [--work-dir DIR] [--peers-dir DIR]`: runs every case,
 //! prints the table, and (full runs with `--out`) writes it into FILE between the bench markers.
 //! Usually started by `cargo xtask bench`, which builds it and rancherctl in release mode first.
 
@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use rancher_bench::report::splice;
 use rancher_bench::{run, Options};
 
-const USAGE: &str = "usage: rancher-bench [--quick] [--out FILE] [--rancherctl PATH] [--work-dir DIR] [--peers-dir DIR]";
+const USAGE: &str = "usage: rancher-bench [--quick] [--only N,N...] [--no-peers] [--out FILE] [--rancherctl PATH] [--work-dir DIR] [--peers-dir DIR]";
 
 fn main() -> Result<()> {
     let exe = std::env::current_exe().context("locating this program")?;
@@ -28,6 +28,16 @@ fn main() -> Result<()> {
         match a.as_str() {
             "--quick" => opts.quick = true,
             "--out" => out = Some(value("--out")?),
+            "--no-peers" => opts.peers = false,
+            "--only" => {
+                let list = value("--only")?;
+                for n in list.to_string_lossy().split(',') {
+                    match n.trim().parse::<u8>() {
+                        Ok(n @ 1..=6) => opts.only.push(n),
+                        _ => bail!("--only takes case numbers 1 to 6, e.g. --only 1,3; {USAGE}"),
+                    }
+                }
+            }
             "--rancherctl" => opts.rancherctl = Some(value("--rancherctl")?),
             "--work-dir" => opts.work_dir = value("--work-dir")?,
             "--peers-dir" => opts.peers_dir = value("--peers-dir")?,
@@ -41,14 +51,17 @@ fn main() -> Result<()> {
     let report = run(&opts)?;
     let md = report.markdown();
     println!("{md}");
-    match (&out, opts.quick) {
+    match (&out, opts.quick || !opts.only.is_empty() || !opts.peers) {
         (Some(path), false) => {
             let doc = std::fs::read_to_string(path).unwrap_or_default();
             std::fs::write(path, splice(&doc, &md))
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("bench: wrote {}", path.display());
         }
-        (Some(path), true) => eprintln!("bench: quick run: {} left as it is", path.display()),
+        (Some(path), true) => eprintln!(
+            "bench: quick or partial run: {} left as it is",
+            path.display()
+        ),
         (None, _) => {}
     }
     if !report.failures.is_empty() {

@@ -17,19 +17,47 @@ fn quick_bench_runs_every_case() {
     opts.rancherctl = rancherctl.is_file().then_some(rancherctl);
 
     let report = run(&opts).expect("the bench runs");
-    assert!(report.failures.is_empty(), "cases failed: {:?}", report.failures);
-    for key in ["list.ours", "list.transport", "list.parse", "grb.concurrent", "grb.sequential", "approvals.full", "approvals.normal", "sim.gets"] {
-        assert!(report.figure(key).is_some_and(|f| !f.samples.is_empty()), "no figure {key}");
+    assert!(
+        report.failures.is_empty(),
+        "cases failed: {:?}",
+        report.failures
+    );
+    for key in [
+        "list.ours",
+        "list.transport",
+        "list.parse",
+        "grb.concurrent",
+        "grb.sequential",
+        "approvals.full",
+        "approvals.normal",
+        "sim.gets",
+    ] {
+        assert!(
+            report.figure(key).is_some_and(|f| !f.samples.is_empty()),
+            "no figure {key}"
+        );
     }
-    assert!(report.figures.iter().any(|f| f.key.starts_with("mem.stream.")));
-    assert!(report.figures.iter().any(|f| f.key.starts_with("mem.collect.")));
+    assert!(report
+        .figures
+        .iter()
+        .any(|f| f.key.starts_with("mem.stream.")));
+    assert!(report
+        .figures
+        .iter()
+        .any(|f| f.key.starts_with("mem.collect.")));
     // Speed is not judged on toy sizes; correctness (exactly one binding per user) is.
     for t in &report.targets {
-        assert!(!matches!(t.verdict, Verdict::Met | Verdict::Missed) || !t.speed, "quick run judged speed: {t:?}");
+        assert!(
+            !matches!(t.verdict, Verdict::Met | Verdict::Missed) || !t.speed,
+            "quick run judged speed: {t:?}"
+        );
         if !t.speed {
             assert_eq!(t.verdict, Verdict::Met, "{t:?}");
         }
     }
     let md = report.markdown();
-    assert!(md.contains("| case | measurement |") && md.contains("Quick run"), "{md}");
+    assert!(
+        md.contains("| case | measurement |") && md.contains("Quick run"),
+        "{md}"
+    );
 }
