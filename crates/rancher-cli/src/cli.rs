@@ -251,6 +251,9 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Settle executions left in doubt by a crash (claimed, no outcome): each is checked against the server and
+    /// marked succeeded or failed, in the audit log too.
+    Reconcile,
     /// The audit log.
     Audit {
         /// Check the hash chain; exit 1 when it was tampered with.

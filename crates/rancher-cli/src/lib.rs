@@ -79,6 +79,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Approvals(cli::ApprovalsCommand::Audit { verify }) => commands::approvals::audit(&ctx, verify),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
         Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),
+        Command::Approvals(cli::ApprovalsCommand::Reconcile) => runtime()?.block_on(commands::approvals::reconcile(&ctx)),
         Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason)),
         Command::Workflows(cli::WorkflowsCommand::Install { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, true)),
         Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false)),

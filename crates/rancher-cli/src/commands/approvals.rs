@@ -110,6 +110,20 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
     }
 }
 
+/// Settles executions left in doubt by a crash, by checking the server; lists what it settled.
+pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
+    let session = ctx.session().await?;
+    let settled = ctx.runner()?.reconcile(&session).await?;
+    let doc = serde_json::to_value(&settled)?;
+    output::data(ctx.format(), &doc, || {
+        if settled.is_empty() {
+            return "nothing in doubt: every claimed execution has its outcome".to_string();
+        }
+        settled.iter().map(|r| format!("{} {}: {}", r.id, r.workflow_id, r.state)).collect::<Vec<_>>().join("\n")
+    })?;
+    Ok(Exit::Done)
+}
+
 /// Denies as the token's user.
 pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
