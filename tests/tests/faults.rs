@@ -290,11 +290,9 @@ async fn a_create_whose_answer_was_lost_is_confirmed_by_checking_not_sent_again(
     assert!(sim.has_binding(&bob, "clusters-create"));
 }
 
-/// rancher-workflows `Exec::create_binding`: when the second attempt's answer is lost too, the `attempt == 0` guard
-/// no longer matches and the raw transport error is returned without checking the server, although that attempt
-/// was applied. An approved request is then recorded `failed` while the binding exists.
+/// `Exec::create_binding`: when the second attempt's answer is lost too, the server is checked again (that attempt
+/// may have been applied), so a binding that exists is never reported as failed. (Found by this suite.)
 #[tokio::test]
-#[ignore = "bug in rancher-workflows create_binding: a lost answer on the second attempt is returned as a failure without checking (the binding exists)"]
 async fn a_second_lost_answer_is_not_reported_as_not_applied() {
     let sim = Simulator::start(SimConfig::default().seed(5)).await.expect("simulator starts");
     let (out, writes, bob) = create_through(&sim, &[WriteFault::Refuse503, WriteFault::LoseAnswer]).await;
