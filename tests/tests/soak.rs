@@ -70,9 +70,11 @@ async fn one_run(w: usize, round: usize, user: &str, direct: &Runner, approvals:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
     let soak_for = std::env::var("RANCHER_SOAK_SECS").ok().and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
-    let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(WORKERS + 4).seed(64).port(0))
-        .await
-        .expect("simulator starts");
+    let sim = Arc::new(
+        Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(WORKERS + 4).seed(64).port(0))
+            .await
+            .expect("simulator starts"),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("approvals.db")).expect("store"));
     let admin = session(&sim, &sim.tokens().admin).await;
@@ -92,7 +94,7 @@ async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
     let mut tasks = Vec::new();
     for (w, user) in users.iter().cloned().enumerate() {
         let (direct, approvals, admin, approver) = (direct.clone(), approvals.clone(), admin.clone(), approver.clone());
-        let (runs, samples) = (runs.clone(), samples.clone());
+        let (runs, samples, sim) = (runs.clone(), samples.clone(), sim.clone());
         tasks.push(tokio::spawn(async move {
             let mut round = 0;
             loop {
@@ -107,20 +109,15 @@ async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
                 round += 1;
                 let n = runs.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % WORKERS == 0 {
+                    // The simulator's own request log grows with every request; it is not the client's memory.
+                    sim.clear_request_log();
                     samples.lock().expect("samples").push((n, rss_kib()));
                 }
             }
         }));
     }
-    let mut last_log_clear = 0;
     for t in tasks {
         t.await.expect("a worker failed");
-        // The simulator's own request log grows with every request; it is not the client's memory.
-        let n = runs.load(Ordering::Relaxed);
-        if n - last_log_clear > 5_000 {
-            sim.clear_request_log();
-            last_log_clear = n;
-        }
     }
     let took = started.elapsed();
     let total = runs.load(Ordering::Relaxed);
