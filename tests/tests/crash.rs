@@ -472,41 +472,82 @@ fn killed_at_arbitrary_points_of_approval_loops() {
 /// otherwise stay `executing` for good) by checking the server. (Found missing by this suite.)
 #[test]
 fn rancherctl_settles_an_execution_left_in_doubt() {
-    let w = World::start(|_| Policy::installer());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, w.sim.ca_pem()).expect("CA");
-    let env = |token: &str| {
-        vec![
-            ("RANCHERCTL_STATE_DIR", dir.path().join("state").display().to_string()),
-            ("RANCHERCTL_CONFIG_DIR", dir.path().join("config").display().to_string()),
-            ("RANCHER_DOMAIN", w.sim.domain()),
-            ("RANCHER_CA_CERT", ca.display().to_string()),
-            ("RANCHER_TOKEN", token.to_string()),
-        ]
-    };
-    let run = |args: &[&str], token: &str| {
-        rancher_access_tests::cli::Run::from_output(rancher_access_tests::cli::command(args, &env(token)).output().expect("rancherctl runs"))
-    };
-    let admin = w.sim.tokens().admin.clone();
-    run(&["workflows", "install", "create-global-role-binding"], &admin).expect_code(0);
-    let target = w.sim.users().standard[1].id.clone();
-    let pending = run(&["run", "create-global-role-binding", "-i", &format!("user={target}"), "-i", "role=clusters-create", "-o", "json"], &admin);
-    pending.expect_code(3);
-    let id = serde_json::from_str::<serde_json::Value>(&pending.stdout).expect("json")["request"].as_str().expect("id").to_string();
-    // What a `rancherctl approvals approve` killed between its claim and its write leaves behind.
-    let store = SqliteStore::open(dir.path().join("state").join("approvals.db")).expect("the CLI's store");
-    let rid: RequestId = id.parse().expect("id");
-    let approver = Principal::new(w.sim.users().approver.id.clone()).with_username("approver");
-    let ctx = EligibilityContext::with_fallback_approvers([w.sim.users().admin.id.clone(), w.sim.users().approver.id.clone()]);
-    store.decide(&rid, &approver, Decision::approve(), &ctx, Utc::now()).expect("approved");
-    store.claim_execution(&rid, "rancherctl (killed)", Utc::now()).expect("claimed");
-    drop(store);
-
-    let settle = run(&["approvals", "reconcile"], &w.sim.tokens().approver.clone());
+    let cli = CliCrash::new(true);
+    let settle = cli.run(&["approvals", "reconcile"], &cli.w.sim.tokens().approver.clone());
     settle.expect_code(0);
-    let shown = run(&["approvals", "show", &id, "-o", "json"], &admin);
-    let doc: serde_json::Value = serde_json::from_str(&shown.stdout).expect("json");
+    let doc = cli.shown();
     assert_eq!(doc["state"], "failed", "not applied on the server: {doc}");
     assert!(doc["execution"]["reconciled"].is_object(), "{doc}");
+}
+
+/// An approved request whose approving `rancherctl approvals approve` was killed after the approval was recorded
+/// but before the claim: nothing is in doubt (nothing was claimed), so `approvals reconcile` leaves it alone, and
+/// `approvals approve` again answers that it is no longer pending. The approved change can never run.
+#[test]
+#[ignore = "rancher-cli/workflows gap: an approved request that was never claimed (approver killed before the claim) cannot be executed from rancherctl"]
+fn rancherctl_executes_an_approved_request_whose_approver_was_killed_before_the_claim() {
+    let cli = CliCrash::new(false);
+    let approver = cli.w.sim.tokens().approver.clone();
+    let settle = cli.run(&["approvals", "reconcile"], &approver);
+    let again = cli.run(&["approvals", "approve", &cli.id], &approver);
+    let doc = cli.shown();
+    assert_eq!(
+        doc["state"], "succeeded",
+        "neither `approvals reconcile` ({}) nor `approvals approve` again ({}) executed it: {doc}",
+        settle.stderr.trim(),
+        again.stderr.trim()
+    );
+    assert_eq!(cli.w.creates(), 1, "executed once");
+}
+
+/// A request filed through rancherctl, then left by a killed `rancherctl approvals approve`: approved, and
+/// (with `claimed`) claimed before anything was sent.
+struct CliCrash {
+    w: World,
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+    id: String,
+}
+
+impl CliCrash {
+    fn new(claimed: bool) -> CliCrash {
+        let w = World::start(|_| Policy::installer());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, w.sim.ca_pem()).expect("CA");
+        let mut cli = CliCrash { w, dir, ca, id: String::new() };
+        let admin = cli.w.sim.tokens().admin.clone();
+        cli.run(&["workflows", "install", "create-global-role-binding"], &admin).expect_code(0);
+        let target = cli.w.sim.users().standard[1].id.clone();
+        let pending = cli.run(&["run", "create-global-role-binding", "-i", &format!("user={target}"), "-i", "role=clusters-create", "-o", "json"], &admin);
+        pending.expect_code(3);
+        cli.id = serde_json::from_str::<serde_json::Value>(&pending.stdout).expect("json")["request"].as_str().expect("id").to_string();
+        // What the killed `rancherctl approvals approve` left behind.
+        let store = SqliteStore::open(cli.dir.path().join("state").join("approvals.db")).expect("the CLI's store");
+        let rid: RequestId = cli.id.parse().expect("id");
+        let approver = Principal::new(cli.w.sim.users().approver.id.clone()).with_username("approver");
+        let ctx = EligibilityContext::with_fallback_approvers([cli.w.sim.users().admin.id.clone(), cli.w.sim.users().approver.id.clone()]);
+        store.decide(&rid, &approver, Decision::approve(), &ctx, Utc::now()).expect("approved");
+        if claimed {
+            store.claim_execution(&rid, "rancherctl (killed)", Utc::now()).expect("claimed");
+        }
+        cli
+    }
+
+    fn run(&self, args: &[&str], token: &str) -> rancher_access_tests::cli::Run {
+        let env = vec![
+            ("RANCHERCTL_STATE_DIR", self.dir.path().join("state").display().to_string()),
+            ("RANCHERCTL_CONFIG_DIR", self.dir.path().join("config").display().to_string()),
+            ("RANCHER_DOMAIN", self.w.sim.domain()),
+            ("RANCHER_CA_CERT", self.ca.display().to_string()),
+            ("RANCHER_TOKEN", token.to_string()),
+        ];
+        rancher_access_tests::cli::Run::from_output(rancher_access_tests::cli::command(args, &env).output().expect("rancherctl runs"))
+    }
+
+    /// `approvals show <id> -o json`.
+    fn shown(&self) -> serde_json::Value {
+        let shown = self.run(&["approvals", "show", &self.id, "-o", "json"], &self.w.sim.tokens().admin.clone());
+        serde_json::from_str(&shown.stdout).expect("json")
+    }
 }
