@@ -178,6 +178,16 @@ impl Runner {
 
     async fn decide(&self, session: &Session, request: &str, decision: Decision, reason: Option<String>) -> Result<Approved> {
         let id = request.parse::<RequestId>()?;
+        // Approved but never claimed (the approving process died in between): an approver who voted for it, or an
+        // admin, approving again runs it now. The claim still makes sure it runs once.
+        let current = self.get(id.as_str()).await?;
+        if current.state == RequestState::Approved && decision.vote == rancher_approval::Vote::Approve {
+            let voted = current.decisions.iter().any(|d| d.principal.id == session.principal.id && d.vote == rancher_approval::Vote::Approve);
+            if voted || session.is_admin {
+                tracing::info!(request = %id, "approved earlier but never executed; executing now");
+                return self.execute_approved(session, &id).await;
+            }
+        }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
         let ctx = EligibilityContext::with_fallback_approvers(fallback);
         let who = session.principal.clone();
