@@ -6,7 +6,7 @@ use std::path::Path;
 use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 
-use super::{check_mode, pick_identity, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS};
+use super::{check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS};
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
 use crate::exec::{input, required, Exec, Table};
@@ -93,13 +93,7 @@ pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Resul
                 Generation::V1 => v1_config(&exec, p).await?,
                 Generation::V2 => v2_config(&exec, p).await?,
             };
-            let present: Vec<Identity> = allowed_ids(&cfg, g)
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => Identity { id: s.clone(), kind: String::new(), login: String::new(), name: String::new(), raw: x.clone() },
-                    other => Identity::from_v1(other),
-                })
-                .collect();
+            let present: Vec<Identity> = allowed_ids(&cfg, g).iter().map(Identity::from_allowed).collect();
             let entries = list_input(def, inputs, "identities")?;
             let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
             Ok(Some(if workflow == "access-control-allow" { entries.iter().all(listed) } else { !entries.iter().any(listed) }))
@@ -241,10 +235,7 @@ fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read
 
 /// 1.x: whether access control is on, and with which provider (`GET /v1/token`, no token needed).
 async fn v1_state(exec: &Exec<'_>) -> Result<(bool, Option<Provider>, String)> {
-    let v = exec.session.client.call("v1.token.get", &[], None).await?;
-    let t = v.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-    let security = t.get("security").and_then(Value::as_bool).unwrap_or(false);
-    let name = str_field(&t, "authProvider").unwrap_or_default();
+    let (security, name, _) = v1_token_info(&exec.session.client.call("v1.token.get", &[], None).await?);
     Ok((security, if security { Provider::from_v1_auth_provider(&name) } else { None }, name))
 }
 
@@ -394,10 +385,7 @@ fn allowed_ids(cfg: &Value, g: Generation) -> Vec<Value> {
 }
 
 fn id_of(entry: &Value) -> String {
-    match entry {
-        Value::String(s) => s.clone(),
-        other => Identity::from_v1(other).id,
-    }
+    Identity::from_allowed(entry).id
 }
 
 fn status_row(p: &str, enabled: bool, mode: &str, allowed: usize) -> Vec<String> {
@@ -607,10 +595,7 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     } else {
         // Removal matches the current list first (an identity no longer in the directory can still be removed).
         for e in &entries {
-            let current: Vec<Identity> = list.iter().map(|x| match x {
-                Value::String(s) => Identity { id: s.clone(), kind: String::new(), login: String::new(), name: String::new(), raw: x.clone() },
-                other => Identity::from_v1(other),
-            }).collect();
+            let current: Vec<Identity> = list.iter().map(Identity::from_allowed).collect();
             let hit = match current.iter().find(|i| i.is_exactly(e)) {
                 Some(i) => Some(i.id.clone()),
                 None if p.owns_identity(e) => None,

@@ -338,9 +338,7 @@ pub struct Discovery {
 pub async fn discover(client: &Client) -> Result<Discovery> {
     match client.call("v1.token.get", &[], None).await {
         Ok(v) => {
-            let t = v.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-            let security = t.get("security").and_then(Value::as_bool).unwrap_or(false);
-            let name = str_field(&t, "authProvider").unwrap_or_default();
+            let (security, name, t) = v1_token_info(&v);
             let providers = if security && !name.is_empty() {
                 let id = Provider::from_v1_auth_provider(&name).map(|p| p.id().to_string()).unwrap_or_else(|| name.clone());
                 vec![PublicProvider { id, kind: name }]
@@ -372,6 +370,14 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// What a 1.x `GET /v1/token` says: whether access control is on, the provider name it reports
+/// (`ldapconfig`, `localAuthConfig`, ...), and the token object itself.
+pub(crate) fn v1_token_info(collection: &Value) -> (bool, String, Value) {
+    let t = collection.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
+    let security = t.get("security").and_then(Value::as_bool).unwrap_or(false);
+    (security, str_field(&t, "authProvider").unwrap_or_default(), t)
 }
 
 /// An identity (1.x) or principal (2.x), as looked up on the server.
@@ -414,6 +420,14 @@ impl Identity {
             login: str_field(v, "loginName").unwrap_or_default(),
             name: str_field(v, "name").unwrap_or_default(),
             raw: v.clone(),
+        }
+    }
+
+    /// From an entry of a config's allowed list: an identity object on 1.x, a bare principal id on 2.x.
+    pub fn from_allowed(entry: &Value) -> Identity {
+        match entry {
+            Value::String(id) => Identity { id: id.clone(), kind: String::new(), login: String::new(), name: String::new(), raw: entry.clone() },
+            other => Identity::from_v1(other),
         }
     }
 
