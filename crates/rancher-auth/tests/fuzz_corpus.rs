@@ -4,21 +4,11 @@
 #[path = "../../../fuzz/src/auth.rs"]
 mod entries;
 
-use std::path::PathBuf;
+#[path = "../../../fuzz/src/replay.rs"]
+mod corpus;
 
 fn replay(target: &str, entry: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the corpus {} is missing: {e}", dir.display()))
-        .map(|e| e.expect("a corpus entry").path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10, "the corpus of {target} has only {} inputs", files.len());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus input");
-        let run = std::panic::catch_unwind(|| entry(&data));
-        assert!(run.is_ok(), "{target}: {} panicked (input {:?})", file.display(), String::from_utf8_lossy(&data));
-    }
+    corpus::replay(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz"), target, entry);
 }
 
 #[test]
