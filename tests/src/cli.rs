@@ -97,3 +97,55 @@ pub fn redactions() -> Vec<(&'static str, &'static str)> {
         (r"(/tmp|/var/folders)/[^\s\x22']+", "[TMP]"),
     ]
 }
+
+/// A simulator on its own runtime (so synchronous tests can run the binary while it serves), temporary state and
+/// config directories, and the simulator's CA written to a file.
+pub struct SimCli {
+    /// The simulator.
+    pub sim: rancher_sim::SimHandle,
+    /// The runtime serving it (also for async calls from a synchronous test).
+    pub rt: tokio::runtime::Runtime,
+    /// Holds `state/`, `config/` and `ca.pem`.
+    pub tmp: tempfile::TempDir,
+    /// The CA file.
+    pub ca: PathBuf,
+}
+
+impl SimCli {
+    /// Starts a simulator playing `version` with `users` extra users.
+    pub fn start(version: rancher_sim::RancherVersion, users: usize) -> SimCli {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let config = rancher_sim::SimConfig::default().rancher_version(version).users(users).seed(7).port(0);
+        let sim = rt.block_on(rancher_sim::Simulator::start(config)).expect("simulator starts");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let ca = tmp.path().join("ca.pem");
+        std::fs::write(&ca, sim.ca_pem()).expect("CA written");
+        SimCli { sim, rt, tmp, ca }
+    }
+
+    /// The state and config directories (no connection).
+    pub fn base_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("RANCHERCTL_STATE_DIR", self.tmp.path().join("state").display().to_string()),
+            ("RANCHERCTL_CONFIG_DIR", self.tmp.path().join("config").display().to_string()),
+            ("HOSTNAME", "e2e".into()),
+        ]
+    }
+
+    /// The base environment plus the simulator's domain and CA, and `token` when given.
+    pub fn connected_env(&self, token: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut env = self.base_env();
+        env.push(("RANCHER_DOMAIN", self.sim.domain()));
+        env.push(("RANCHER_CA_CERT", self.ca.display().to_string()));
+        if let Some(t) = token {
+            env.push(("RANCHER_TOKEN", t.to_string()));
+        }
+        env
+    }
+
+    /// The secret parts of every seeded token (a whole 1.x bearer, which has no `:`).
+    pub fn token_secrets(&self) -> Vec<String> {
+        let t = self.sim.tokens();
+        [&t.admin, &t.approver, &t.user, &t.cluster_scoped, &t.expired].iter().map(|s| secret_of(s).to_string()).collect()
+    }
+}

@@ -3,53 +3,30 @@
 //! secret in any captured output.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::Stdio;
 
-use rancher_access_tests::cli::{assert_no_secrets, command, redactions, secret_of, Run};
-use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
+use rancher_access_tests::cli::{assert_no_secrets, command, redactions, Run, SimCli};
+use rancher_sim::RancherVersion;
 use serde_json::Value;
 
-/// A simulator on its own runtime, temp state/config dirs and the CA written to a file.
-struct Env {
-    sim: SimHandle,
-    _rt: tokio::runtime::Runtime,
-    tmp: tempfile::TempDir,
-    ca: PathBuf,
+/// The shared harness on a 2.13 simulator with 30 extra users.
+struct Env(SimCli);
+
+impl std::ops::Deref for Env {
+    type Target = SimCli;
+    fn deref(&self) -> &SimCli {
+        &self.0
+    }
 }
 
 impl Env {
     fn start() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let sim = rt
-            .block_on(Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(30).seed(7).port(0)))
-            .expect("simulator starts");
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let ca = tmp.path().join("ca.pem");
-        std::fs::write(&ca, sim.ca_pem()).expect("CA written");
-        Env { sim, _rt: rt, tmp, ca }
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        let t = self.sim.tokens();
-        [&t.admin, &t.approver, &t.user, &t.cluster_scoped, &t.expired].iter().map(|s| secret_of(s).to_string()).collect()
-    }
-
-    fn base_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("RANCHERCTL_STATE_DIR", self.tmp.path().join("state").display().to_string()),
-            ("RANCHERCTL_CONFIG_DIR", self.tmp.path().join("config").display().to_string()),
-            ("HOSTNAME", "e2e".into()),
-        ]
+        Env(SimCli::start(RancherVersion::V2_13, 30))
     }
 
     /// Runs with the simulator's domain, CA and the given token in the environment.
     fn run_as(&self, token: &str, args: &[&str]) -> Run {
-        let mut env = self.base_env();
-        env.push(("RANCHER_DOMAIN", self.sim.domain()));
-        env.push(("RANCHER_CA_CERT", self.ca.display().to_string()));
-        env.push(("RANCHER_TOKEN", token.to_string()));
-        self.exec(args, &env)
+        self.exec(args, &self.connected_env(Some(token)))
     }
 
     /// Runs as the admin.
@@ -65,7 +42,7 @@ impl Env {
     fn exec(&self, args: &[&str], env: &[(&str, String)]) -> Run {
         let out = command(args, env).output().expect("rancherctl runs");
         let run = Run::from_output(out);
-        let secrets = self.secrets();
+        let secrets = self.token_secrets();
         assert_no_secrets(&run, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
         run
     }

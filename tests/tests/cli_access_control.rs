@@ -3,29 +3,25 @@
 //! in any output.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
-use rancher_access_tests::cli::{assert_no_secrets, command, Run};
-use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
+use rancher_access_tests::cli::{assert_no_secrets, command, Run, SimCli};
+use rancher_sim::RancherVersion;
 use serde_json::Value;
 
 const FILE_SECRETS: &[&str] = &["svc-S3cret-pass", "jdoe-password", "octocat-password"];
 
-struct Env {
-    sim: SimHandle,
-    _rt: tokio::runtime::Runtime,
-    tmp: tempfile::TempDir,
-    ca: PathBuf,
+struct Env(SimCli);
+
+impl std::ops::Deref for Env {
+    type Target = SimCli;
+    fn deref(&self) -> &SimCli {
+        &self.0
+    }
 }
 
 impl Env {
     fn start(version: RancherVersion) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let sim = rt.block_on(Simulator::start(SimConfig::default().rancher_version(version).users(5).seed(7).port(0))).expect("simulator starts");
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let ca = tmp.path().join("ca.pem");
-        std::fs::write(&ca, sim.ca_pem()).expect("CA written");
-        Env { sim, _rt: rt, tmp, ca }
+        Env(SimCli::start(version, 5))
     }
 
     fn private(&self, name: &str, text: &str) -> String {
@@ -35,24 +31,10 @@ impl Env {
         p.display().to_string()
     }
 
-    fn env(&self, token: Option<&str>) -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("RANCHERCTL_STATE_DIR", self.tmp.path().join("state").display().to_string()),
-            ("RANCHERCTL_CONFIG_DIR", self.tmp.path().join("config").display().to_string()),
-            ("RANCHER_DOMAIN", self.sim.domain()),
-            ("RANCHER_CA_CERT", self.ca.display().to_string()),
-            ("HOSTNAME", "e2e".into()),
-        ];
-        if let Some(t) = token {
-            env.push(("RANCHER_TOKEN", t.to_string()));
-        }
-        env
-    }
-
     fn run_as(&self, token: Option<&str>, args: &[&str]) -> Run {
-        let run = Run::from_output(command(args, &self.env(token)).output().expect("rancherctl runs"));
-        let t = self.sim.tokens();
-        let mut secrets: Vec<&str> = [&t.admin, &t.approver, &t.user].iter().map(|s| s.as_str()).collect();
+        let run = Run::from_output(command(args, &self.connected_env(token)).output().expect("rancherctl runs"));
+        let tokens = self.token_secrets();
+        let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
         secrets.extend(FILE_SECRETS);
         assert_no_secrets(&run, &secrets);
         run
@@ -61,7 +43,7 @@ impl Env {
     /// Logs in on 1.x with `user:password`; the bearer (jwt).
     fn legacy_login(&self, code: &str) -> String {
         let client = rancher_api::Client::builder(self.sim.domain()).ca_pem(self.sim.ca_pem().into_bytes()).without_system_roots().build().unwrap();
-        let token = self._rt.block_on(client.call("v1.token.create", &[], Some(serde_json::json!({"code": code})))).expect("login");
+        let token = self.rt.block_on(client.call("v1.token.create", &[], Some(serde_json::json!({"code": code})))).expect("login");
         token["jwt"].as_str().unwrap().to_string()
     }
 
