@@ -8,7 +8,7 @@ use rancher_workflows::access::{discover, Discovery};
 use rancher_workflows::{find_workflow, Exec};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{AccessControlCommand, ChangeAllowedArgs, RunArgs, WriteArgs};
+use crate::cli::{AccessControlCommand, ChangeAllowedArgs, WriteArgs};
 use crate::commands::run;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
@@ -74,9 +74,7 @@ async fn change(ctx: &Context, workflow: &str, a: ChangeAllowedArgs) -> anyhow::
 
 /// A write: through the runner, exactly like `rancherctl run`.
 async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write: WriteArgs) -> anyhow::Result<Exit> {
-    // `run` takes key=value pairs; a value that starts with `{` would be read as JSON, which no input here is.
-    let pairs = inputs.into_iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-    run::run(ctx, RunArgs { workflow: workflow.into(), inputs: pairs, dry_run: write.dry_run, reason: write.reason }).await
+    run::submit(ctx, workflow, Value::Object(inputs), write.reason, write.dry_run).await
 }
 
 /// A read: through the runner when installed (its policy applies), else at once.
@@ -86,8 +84,7 @@ async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Ex
         None => false,
     };
     if installed {
-        let pairs = inputs.as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-        return run::run(ctx, RunArgs { workflow: workflow.into(), inputs: pairs, dry_run: false, reason: None }).await;
+        return run::submit(ctx, workflow, inputs, None, false).await;
     }
     let def = find_workflow(workflow).ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "this is a bug: please report it"))?;
     let session = ctx.session().await?;

@@ -23,13 +23,19 @@ pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str
 
 /// Runs a workflow.
 pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<Exit> {
-    let w = find_workflow(&args.workflow)
-        .ok_or_else(|| Failure::new(format!("unknown workflow `{}`", args.workflow), "`rancherctl workflows list` shows the ids"))?;
     let inputs = inputs_from_pairs(pairs("input", &args.inputs)?);
+    submit(ctx, &args.workflow, inputs, args.reason, args.dry_run).await
+}
+
+/// Runs a workflow with inputs as a JSON object (for commands that build them), or files an approval request and
+/// exits 3.
+pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
+    let w = find_workflow(workflow)
+        .ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "`rancherctl workflows list` shows the ids"))?;
     let session = ctx.session().await?;
     let runner = ctx.runner()?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
-    let submitted = runner.submit(&session, w.id, inputs, args.reason, args.dry_run).await?;
+    let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
     match submitted {
         Submitted::Succeeded { result } => {
