@@ -90,3 +90,34 @@ pub fn list_envelopes(data: &[u8]) {
         let _ = link;
     }
 }
+
+/// Path values of any operation (the first byte picks the operation, the rest is the value): a value is either
+/// refused before sending, or it stays exactly one segment of the path that is sent. No value can drop a segment
+/// (`.`, `..`) or add one (`/`), so a request for one object never reaches a collection or a parent.
+pub fn request_target(data: &[u8]) {
+    let (pick, rest) = split(data);
+    let with_params: Vec<&rancher_api::OperationSpec> = rancher_api::OPERATIONS.iter().filter(|o| !o.path_params.is_empty()).collect();
+    let spec = with_params[usize::from(pick) % with_params.len()];
+    let value = String::from_utf8_lossy(rest);
+    let fuzzed = spec.path_params[0].name;
+    let params: Vec<(&str, &str)> = spec.path_params.iter().map(|p| (p.name, if p.name == fuzzed { value.as_ref() } else { "x" })).collect();
+    let Ok(request) = rancher_api::GenericRequest::new(spec.id, &params, None) else { return };
+    let target = request.target().unwrap_or_else(|e| panic!("accepted at construction but refused when rendered: {e}"));
+    let rendered = target.split_once('?').map_or(target.as_str(), |(p, _)| p);
+    // What goes on the wire: the path as a URL normalises it.
+    let mut url = url::Url::parse("https://rancher.invalid/").expect("a valid base");
+    url.set_path(rendered);
+    let path = url.path();
+    let template = spec.path.split_once('?').map_or(spec.path, |(p, _)| p);
+    let sent: Vec<&str> = path.split('/').collect();
+    let promised: Vec<&str> = template.split('/').collect();
+    assert_eq!(sent.len(), promised.len(), "{} with {value:?} was rendered as {path}", spec.id);
+    let at = promised.iter().position(|s| *s == format!("{{{fuzzed}}}")).expect("the template names its parameter");
+    let decoded = percent_encoding::percent_decode_str(sent[at]).decode_utf8().expect("encoded from UTF-8");
+    assert_eq!(decoded, value, "{} with {value:?}: the segment does not decode to the value", spec.id);
+    for (s, p) in sent.iter().zip(&promised) {
+        if !p.starts_with('{') {
+            assert_eq!(s, p, "{} with {value:?}: a fixed segment changed", spec.id);
+        }
+    }
+}

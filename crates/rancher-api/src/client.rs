@@ -377,6 +377,7 @@ impl Client {
         let mut url = self.inner.base.clone();
         url.set_path(&path);
         url.set_query(query.as_deref());
+        exact_path(spec, &path, &url)?;
         Ok(url)
     }
 
@@ -500,6 +501,34 @@ impl Client {
     }
 }
 
+/// Refuses a path value that is empty or blank, or that a URL parser would treat as a dot segment (`.`, `..`):
+/// `/users/.` is sent as `/users/`, the collection, so a delete of "one object" would delete them all.
+fn check_path_value(spec: &OperationSpec, name: &str, value: &str) -> Result<()> {
+    let invalid = |message: String| Err(Error::InvalidRequest { operation: spec.id.into(), message });
+    if value.trim().is_empty() {
+        return invalid(format!("path parameter `{name}` is empty"));
+    }
+    if value == "." || value == ".." {
+        return invalid(format!(
+            "path parameter `{name}` is `{value}`: a URL drops that segment, so the request would reach the collection \
+             or its parent instead of one object; name the object"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the URL about to be sent has exactly the path the operation table promises (no segment dropped or
+/// merged by URL normalisation).
+fn exact_path(spec: &OperationSpec, rendered: &str, url: &Url) -> Result<()> {
+    if url.path() == rendered {
+        return Ok(());
+    }
+    Err(Error::InvalidRequest {
+        operation: spec.id.into(),
+        message: format!("the URL would be sent as `{}` instead of `{rendered}`; refusing to send it", crate::error::one_line(url.path(), 200)),
+    })
+}
+
 /// The path (parameters filled in and encoded) and the query string (the template's fixed `?action=` first) of a
 /// request: what is sent after the base URL.
 fn render_target(spec: &OperationSpec, path_values: &[&str], query: &[(&'static str, String)]) -> Result<(String, Option<String>)> {
@@ -515,9 +544,7 @@ fn render_target(spec: &OperationSpec, path_values: &[&str], query: &[(&'static 
         path.push_str(&rest[..start]);
         let name = &rest[start + 1..end];
         let value = values.next().copied().unwrap_or("");
-        if value.is_empty() {
-            return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("path parameter `{name}` is empty") });
-        }
+        check_path_value(spec, name, value)?;
         // Principal ids are URIs (local://u-x): encode them whole; namespaced ids keep their ':'.
         if value.contains('/') {
             path.extend(utf8_percent_encode(value, URI_VALUE));
@@ -843,7 +870,10 @@ impl GenericRequest {
         for p in spec.path_params {
             let v = params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| *v);
             match v {
-                Some(v) if !v.is_empty() => path.push(v.to_string()),
+                Some(v) if !v.is_empty() => {
+                    check_path_value(spec, p.name, v)?;
+                    path.push(v.to_string())
+                }
                 _ => return Err(invalid(format!("missing path parameter `{}` ({})", p.name, p.doc))),
             }
         }
@@ -895,6 +925,10 @@ impl GenericRequest {
     pub fn target(&self) -> Result<String> {
         let values: Vec<&str> = self.path.iter().map(String::as_str).collect();
         let (path, query) = render_target(self.spec, &values, &self.query)?;
+        // What a URL makes of it, as the client would send it.
+        let mut url = Url::parse("https://rancher.invalid/").expect("a valid base");
+        url.set_path(&path);
+        exact_path(self.spec, &path, &url)?;
         Ok(match query {
             Some(q) => format!("{path}?{q}"),
             None => path,

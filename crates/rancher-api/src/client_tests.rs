@@ -369,3 +369,29 @@ fn generic_request_target_matches_what_is_sent() {
     let req = crate::GenericRequest::new("v3.users.list", &[("username", "a b"), ("me", "true")], None).unwrap();
     assert_eq!(req.target().unwrap(), "/v3/users?username=a+b&me=true");
 }
+
+/// Security review, item 1 (critical): a path value of `.` or `..` was sent unencoded and the URL parser removed the
+/// dot segment, so `DELETE .../globalrolebindings/.` became a delete of the whole collection. Every way in (the
+/// typed request, the generic call, the dry-run target) refuses such values before anything is sent.
+#[tokio::test]
+async fn dot_segments_in_path_values_are_refused_before_sending() {
+    let (c, seen) = client(vec![]);
+    for bad in [".", "..", "", "   "] {
+        let e = c.call("rk.globalrolebindings.delete", &[("name", bad)], None).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest { .. }), "{bad:?}: {e}");
+        let e = c.global_role_bindings().delete(RkGlobalrolebindingsDelete::new(bad)).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest { .. }), "{bad:?}: {e}");
+        if let Ok(req) = crate::GenericRequest::new("rk.users.delete", &[("name", bad)], None) {
+            let e = req.target().unwrap_err();
+            assert!(e.to_string().contains("collection") || e.to_string().contains("empty"), "{bad:?}: {e}");
+        }
+    }
+    let e = c.call("rk.users.delete", &[("name", "..")], None).await.unwrap_err().to_string();
+    assert!(e.contains("`..`") && e.contains("collection"), "{e}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing may be sent");
+    // Dots inside a value are ordinary characters and stay in their own segment.
+    let req = crate::GenericRequest::new("rk.users.get", &[("name", "a.b")], None).unwrap();
+    assert_eq!(req.target().unwrap(), "/apis/management.cattle.io/v3/users/a.b");
+    let req = crate::GenericRequest::new("rk.users.get", &[("name", "../x")], None).unwrap();
+    assert_eq!(req.target().unwrap(), "/apis/management.cattle.io/v3/users/..%2Fx");
+}

@@ -21,3 +21,8 @@ fn error_shapes_corpus() {
 fn list_envelopes_corpus() {
     replay("list_envelopes", entries::list_envelopes);
 }
+
+#[test]
+fn request_target_corpus() {
+    replay("request_target", entries::request_target);
+}

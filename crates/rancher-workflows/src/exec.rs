@@ -366,7 +366,7 @@ impl<'s> Exec<'s> {
         let params = api_params(def, inputs)?;
         let body = inputs.get("body").filter(|b| !b.is_null()).cloned();
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let req = rancher_api::GenericRequest::new(op, &pairs, body.clone())?;
+        let req = api_generic_request(def, inputs)?;
         let spec = req.spec();
         if spec.mutating {
             let mut out = self.write(op, &pairs, body).await?;
@@ -401,6 +401,18 @@ impl<'s> Exec<'s> {
 /// Whether a refused or failed write may or may not have been applied (and must be checked, not resent).
 fn outcome_unknown(e: &ApiError) -> bool {
     matches!(e, ApiError::Transport { .. } | ApiError::Timeout { .. }) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
+}
+
+/// The request the API request workflow sends, checked against the endpoint list (operation, parameters, body)
+/// and rendered once, so a request that could not be sent as promised is refused before anything is filed.
+pub(crate) fn api_generic_request(def: &WorkflowDef, inputs: &Value) -> Result<rancher_api::GenericRequest> {
+    let op = required(def, inputs, "operation")?;
+    let params = api_params(def, inputs)?;
+    let body = inputs.get("body").filter(|b| !b.is_null()).cloned();
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let req = rancher_api::GenericRequest::new(op, &pairs, body)?;
+    req.target()?;
+    Ok(req)
 }
 
 /// The `params` input of the API request workflow, as string pairs.

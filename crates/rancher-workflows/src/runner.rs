@@ -136,6 +136,9 @@ impl Runner {
     pub async fn submit(&self, session: &Session, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted> {
         let d = def(workflow)?;
         check_inputs(d, &inputs)?;
+        if d.id == "rancher-api-request" {
+            crate::exec::api_generic_request(d, &inputs)?;
+        }
         let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
         let needs = inst.policy.needs_approval() && !(dry_run || reads_only(d, &inputs));
         if !needs {
