@@ -168,7 +168,7 @@ async fn the_version_matrix_refuses_before_anything_is_sent() {
         .to_string();
     assert!(e.starts_with("OpenLDAP offers only `unrestricted` on Rancher 1.x"), "{e}");
     assert!(sim.request_log().iter().all(|q| q.method == "GET"), "nothing written: {:?}", sim.request_log());
-    assert!(r.list(None).await.unwrap().is_empty(), "no approval request was filed");
+    assert!(r.list(None).await.unwrap().iter().all(|q| q.workflow_id != "access-control-enable"), "no approval request was filed");
 
     // A dry run shows the three steps with every secret masked, and writes nothing.
     let cfg = private_file(dir.path(), "gh.yaml", "clientId: abc123\nclientSecret: gh-S3cret\n");
@@ -279,8 +279,10 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
             let Submitted::Pending { request, .. } = r.submit(approver, "access-control-disable", json!({}), None, false).await.unwrap() else { panic!("pending") };
             let id: RequestId = request.parse().unwrap();
             let ctx = EligibilityContext::with_fallback_approvers(admin.admin_user_ids().await.unwrap());
-            store.decide(&id, &admin.principal, Decision::approve(), &ctx, chrono::Utc::now()).unwrap();
-            store.claim_execution(&id, "crashed", chrono::Utc::now()).unwrap();
+            store.decide(&id, &admin.principal, Decision::approve().through(admin.server.clone()), &ctx, chrono::Utc::now()).unwrap();
+            // A lease that has already run out: the crashed executor is gone.
+            let crashed = rancher_approval::Executor::new(admin.principal.id.clone(), "crashed").on(admin.server.clone());
+            store.claim_execution(&id, &crashed, chrono::Utc::now(), chrono::Utc::now()).unwrap();
             if applied {
                 // The executor reached the server, then died before recording the outcome.
                 let def = rancher_workflows::find_workflow("access-control-disable").unwrap();
@@ -292,7 +294,11 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
     let not_applied = crashed(false).await;
     let settled = r.reconcile(&admin).await.unwrap();
     assert_eq!(settled.len(), 1);
-    assert_eq!(r.get(not_applied.as_str()).await.unwrap().state, RequestState::Failed, "local auth is still on: not applied");
+    assert_eq!(
+        r.get(not_applied.as_str()).await.unwrap().state,
+        RequestState::Succeeded,
+        "local auth was still on: not applied, so the taken-over claim ran it, once"
+    );
     let applied = crashed(true).await;
     r.reconcile(&admin).await.unwrap();
     assert_eq!(r.get(applied.as_str()).await.unwrap().state, RequestState::Succeeded, "access control is off: applied");

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rancher_access_tests::client_builder;
 use rancher_approval::{
-    ApprovalRequest, ApproverRef, AuditEntry, AuditHead, AuditKind, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, Installation,
-    NewRequest, Outcome, OutcomeStatus, Policy, Principal, RequestFilter, RequestId, RequestState, SqliteStore, Store,
+    ApprovalRequest, ApproverRef, AuditEntry, AuditHead, AuditKind, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, Executor, Installation,
+    NewRequest, Outcome, OutcomeStatus, Policy, Principal, RequestFilter, RequestId, RequestState, SqliteStore, Store, Takeover,
 };
 use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
 use rancher_workflows::{Approved, Runner, Session, Submitted};
@@ -102,8 +102,8 @@ impl Store for Gated {
     fn expire_due(&self, now: DateTime<Utc>) -> rancher_approval::Result<Vec<RequestId>> {
         self.inner.expire_due(now)
     }
-    fn claim_execution(&self, id: &RequestId, executor: &str, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        let claim = self.inner.claim_execution(id, executor, now)?;
+    fn claim_execution(&self, id: &RequestId, executor: &Executor, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        let claim = self.inner.claim_execution(id, executor, lease_until, now)?;
         if self.step == Step::Claimed {
             stop_here(self.step, id.as_str());
         }
@@ -118,8 +118,23 @@ impl Store for Gated {
     fn in_doubt(&self) -> rancher_approval::Result<Vec<ApprovalRequest>> {
         self.inner.in_doubt()
     }
-    fn resolve_in_doubt(&self, id: &RequestId, outcome: Outcome, note: &str, by: &Principal, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
-        self.inner.resolve_in_doubt(id, outcome, note, by, now)
+    fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner.renew_lease(claim, lease_until, now)
+    }
+    fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner.take_over(id, executor, why, lease_until, now)
+    }
+    fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+        self.inner.resolve_in_doubt(claim, outcome, note, now)
+    }
+    fn audit_after(&self, after_seq: u64, limit: usize) -> rancher_approval::Result<Vec<AuditEntry>> {
+        self.inner.audit_after(after_seq, limit)
+    }
+    fn delivery_cursor(&self, sink: &str) -> rancher_approval::Result<u64> {
+        self.inner.delivery_cursor(sink)
+    }
+    fn set_delivery_cursor(&self, sink: &str, seq: u64) -> rancher_approval::Result<()> {
+        self.inner.set_delivery_cursor(sink, seq)
     }
     fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
         self.inner.install(workflow_id, installer, policy, now)
@@ -354,17 +369,20 @@ fn killed_after_the_claim_before_anything_was_sent() {
     let settled = w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile");
     assert_eq!(settled.len(), 1);
     let req = w.request(&runner, &id);
-    assert_eq!(req.state, RequestState::Failed, "the server shows no binding: not applied");
+    // The server showed no binding: not applied, so the reconciler took the claim over (the killed process is
+    // gone) and ran it, once, instead of leaving an approved change undone.
+    assert_eq!(req.state, RequestState::Succeeded, "not applied before the crash: completed by the reconciler");
+    assert_eq!(w.creates(), 1);
     let exec = req.execution.expect("execution record");
-    assert_eq!(exec.outcome.map(|o| o.status), Some(OutcomeStatus::Failed));
-    assert!(exec.reconciled.is_some(), "marked as reconciled");
-    assert!(audit_kinds(&runner, &id).contains(&AuditKind::Reconciled), "audited");
-    // Nothing runs it again behind the operator's back.
+    assert_eq!((exec.epoch, exec.outcome.map(|o| o.status)), (2, Some(OutcomeStatus::Succeeded)));
+    let kinds = audit_kinds(&runner, &id);
+    assert!(kinds.contains(&AuditKind::ExecutionTakenOver) && kinds.ends_with(&[AuditKind::ExecutionFinished]), "audited: {kinds:?}");
+    // Nothing runs it again.
     let approver = w.session(&w.sim.tokens().approver);
     assert!(w.rt.block_on(runner.execute_approved(&approver, &id.parse().expect("id"))).is_err());
     assert!(w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile").is_empty());
-    assert_eq!(w.creates(), 0);
-    assert!(!w.sim.has_binding(&target, "clusters-create"));
+    assert_eq!(w.creates(), 1);
+    assert!(w.sim.has_binding(&target, "clusters-create"));
 }
 
 #[test]
@@ -476,8 +494,9 @@ fn rancherctl_settles_an_execution_left_in_doubt() {
     let settle = cli.run(&["approvals", "reconcile"], &cli.w.sim.tokens().approver.clone());
     settle.expect_code(0);
     let doc = cli.shown();
-    assert_eq!(doc["state"], "failed", "not applied on the server: {doc}");
-    assert!(doc["execution"]["reconciled"].is_object(), "{doc}");
+    assert_eq!(doc["state"], "succeeded", "not applied on the server, so completed once: {doc}");
+    assert_eq!(doc["execution"]["epoch"], 2, "under a taken-over claim: {doc}");
+    assert_eq!(cli.w.creates(), 1);
 }
 
 /// An approved request whose approving `rancherctl approvals approve` was killed after the approval was recorded
@@ -526,9 +545,12 @@ impl CliCrash {
         let rid: RequestId = cli.id.parse().expect("id");
         let approver = Principal::new(cli.w.sim.users().approver.id.clone()).with_username("approver");
         let ctx = EligibilityContext::with_fallback_approvers([cli.w.sim.users().admin.id.clone(), cli.w.sim.users().approver.id.clone()]);
-        store.decide(&rid, &approver, Decision::approve(), &ctx, Utc::now()).expect("approved");
+        let server = store.get_request(&rid).expect("the request").server.expect("bound to the simulator");
+        store.decide(&rid, &approver, Decision::approve().through(server.clone()), &ctx, Utc::now()).expect("approved");
         if claimed {
-            store.claim_execution(&rid, "rancherctl (killed)", Utc::now()).expect("claimed");
+            // A process that is gone: its lease has run out.
+            let killed = Executor::new(approver.id.clone(), "rancherctl (killed)").on(server);
+            store.claim_execution(&rid, &killed, Utc::now(), Utc::now()).expect("claimed");
         }
         cli
     }

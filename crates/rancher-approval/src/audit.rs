@@ -43,11 +43,15 @@ pub enum AuditKind {
     Installed,
     /// A workflow's policy changed.
     PolicyChanged,
+    /// An approved request was refused at execution because it does not match its audit record.
+    ExecutionRefused,
+    /// An executor whose lease ran out (or whose process is gone) was replaced by another, with a new epoch.
+    ExecutionTakenOver,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 9] = [
+    pub const ALL: [AuditKind; 11] = [
         Self::RequestCreated,
         Self::Decided,
         Self::Cancelled,
@@ -57,6 +61,8 @@ impl AuditKind {
         Self::Reconciled,
         Self::Installed,
         Self::PolicyChanged,
+        Self::ExecutionRefused,
+        Self::ExecutionTakenOver,
     ];
 
     /// The stored name (`request_created`, ...).
@@ -71,6 +77,8 @@ impl AuditKind {
             Self::Reconciled => "reconciled",
             Self::Installed => "installed",
             Self::PolicyChanged => "policy_changed",
+            Self::ExecutionRefused => "execution_refused",
+            Self::ExecutionTakenOver => "execution_taken_over",
         }
     }
 

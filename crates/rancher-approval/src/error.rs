@@ -137,6 +137,50 @@ pub enum Error {
         /// Its current state.
         state: RequestState,
     },
+    /// The execution's lease is still held by a live executor: it cannot be reconciled or taken over yet.
+    #[error("approval request {id} is being executed by {executor} (lease until {lease_until}); try again after that")]
+    LeaseHeld {
+        /// The request id.
+        id: String,
+        /// The process holding the lease.
+        executor: String,
+        /// When the lease runs out.
+        lease_until: DateTime<Utc>,
+    },
+    /// A decision or execution came through another Rancher server than the one the request belongs to.
+    #[error("approval request {id} belongs to the Rancher server {expected}, but this session is on {found}; decide and execute through the request's own server")]
+    WrongServer {
+        /// The request id.
+        id: String,
+        /// The request's server.
+        expected: String,
+        /// The session's server.
+        found: String,
+    },
+    /// The reviewer saw other content than the request now holds.
+    #[error("approval request {id} changed since it was shown to you; review it again (`rancherctl approvals show {id}`)")]
+    ContentChanged {
+        /// The request id.
+        id: String,
+    },
+    /// The stored request does not agree with what was recorded when it was made and decided: it was altered
+    /// outside the approval flow. It is never executed.
+    #[error("approval request {id} does not match its audit record ({problem}); it will not be executed; run `rancherctl approvals audit --verify`")]
+    Tampered {
+        /// The request id.
+        id: String,
+        /// What does not match.
+        problem: String,
+    },
+    /// The store file could not be created.
+    #[error("could not create the approval store {}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The policy is not well formed.
     #[error("invalid approval policy: {reason}")]
     InvalidPolicy {

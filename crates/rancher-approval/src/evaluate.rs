@@ -137,7 +137,15 @@ pub fn check_eligibility(
     reviewer: &Principal,
     context: &EligibilityContext,
 ) -> Result<(), Ineligibility> {
-    let personal = || personal_bar(policy, facts, &reviewer.id).map_or(Ok(()), Err);
+    let personal = || {
+        personal_bar(policy, facts, &reviewer.id)
+            .or_else(|| {
+                // A grant to a group (or to one of the reviewer's principal ids) benefits every member.
+                let member = facts.targets.iter().any(|t| reviewer.in_group(t) || t.strip_prefix("local://") == Some(reviewer.id.as_str()));
+                (member && !policy.options.allow_target_approval).then_some(Ineligibility::TargetOfRequest)
+            })
+            .map_or(Ok(()), Err)
+    };
     match &policy.rule {
         Rule::None => Err(Ineligibility::NotAnApprover {
             expected: "nobody: this policy needs no approval".into(),

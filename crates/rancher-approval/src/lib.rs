@@ -9,7 +9,7 @@
 //! ```no_run
 //! use chrono::Utc;
 //! use rancher_approval::{
-//!     Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestState, SqliteStore, Store,
+//!     Decision, EligibilityContext, Executor, NewRequest, Outcome, Policy, Principal, RequestState, SqliteStore, Store,
 //! };
 //!
 //! fn main() -> rancher_approval::Result<()> {
@@ -39,7 +39,9 @@
 //!     assert_eq!(decided.request.state, RequestState::Approved);
 //!
 //!     // Exactly one executor wins the claim, runs the workflow, and records the outcome.
-//!     let claim = store.claim_execution(&request.id, "rancherctl@host-1", Utc::now())?;
+//!     // The claim is a lease: if this process dies, another may take over once it runs out.
+//!     let executor = Executor::new("u-alice", "rancherctl@host-1 pid 4242");
+//!     let claim = store.claim_execution(&request.id, &executor, Utc::now() + chrono::TimeDelta::minutes(5), Utc::now())?;
 //!     store.record_outcome(&claim, Outcome::succeeded(serde_json::json!({"binding": "grb-x1"})), Utc::now())?;
 //!
 //!     println!("{} audit entries verified", store.verify_audit()?);
@@ -69,10 +71,10 @@ pub use policy::{
 };
 pub use principal::Principal;
 pub use request::{
-    redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest,
-    Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, Vote, REDACTED,
+    content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, Executor,
+    NewRequest, Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, ServerIdentity, Vote, REDACTED,
 };
 pub use store::{
     DecideOutcome, ExecutionClaim, Installation, MemoryStore, RequestFilter, SqliteOptions,
-    SqliteStore, Store, Synchronous, SCHEMA_VERSION, SYSTEM_ACTOR,
+    SqliteStore, Store, Synchronous, Takeover, SCHEMA_VERSION, SYSTEM_ACTOR,
 };

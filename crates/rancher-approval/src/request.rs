@@ -1,5 +1,6 @@
 //! Approval requests: what was asked, under which policy, who decided what, and how execution went.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -206,6 +207,13 @@ pub struct Decision {
     /// Why (required when the policy says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The [`ApprovalRequest::content_hash`] of what the reviewer was shown; when given, the decision is refused
+    /// if the request differs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed: Option<String>,
+    /// The Rancher server through which the reviewer's identity was established; it must be the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerIdentity>,
 }
 
 impl Decision {
@@ -214,6 +222,8 @@ impl Decision {
         Self {
             vote: Vote::Approve,
             reason: None,
+            reviewed: None,
+            server: None,
         }
     }
 
@@ -222,6 +232,8 @@ impl Decision {
         Self {
             vote: Vote::Deny,
             reason: None,
+            reviewed: None,
+            server: None,
         }
     }
 
@@ -229,6 +241,45 @@ impl Decision {
     pub fn because(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
+    }
+
+    /// Binds the decision to the content the reviewer saw ([`ApprovalRequest::content_hash`]).
+    pub fn reviewed(mut self, content_hash: impl Into<String>) -> Self {
+        self.reviewed = Some(content_hash.into());
+        self
+    }
+
+    /// Names the server the reviewer's identity came from.
+    pub fn through(mut self, server: ServerIdentity) -> Self {
+        self.server = Some(server);
+        self
+    }
+}
+
+/// Which Rancher server a request belongs to: the domain it was filed through and the installation's own id
+/// (Rancher's `install-uuid` setting), read at submit. Decisions and execution must come through the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServerIdentity {
+    /// The instance domain (`rancher.example.com[:port]`).
+    pub domain: String,
+    /// The installation id, when the server reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_uuid: Option<String>,
+}
+
+impl ServerIdentity {
+    /// A server known by its domain and, when it has one, its installation id.
+    pub fn new(domain: impl Into<String>, install_uuid: Option<String>) -> Self {
+        Self { domain: domain.into(), install_uuid: install_uuid.filter(|u| !u.trim().is_empty()) }
+    }
+}
+
+impl std::fmt::Display for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.install_uuid {
+            Some(u) => write!(f, "{} (installation {u})", self.domain),
+            None => f.write_str(&self.domain),
+        }
     }
 }
 
@@ -247,6 +298,9 @@ pub struct DecisionRecord {
     /// The eligibility facts the caller resolved for this decision (e.g. the fallback approvers at the time).
     #[serde(default)]
     pub context: EligibilityContext,
+    /// The request's content hash this decision was made on; execution refuses a request whose content differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 /// Whether an execution succeeded.
@@ -294,13 +348,68 @@ impl Outcome {
     }
 }
 
+/// Who executes a request: the Rancher principal whose session runs it, the process, and its server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Executor {
+    /// The principal id whose session executes (the audit actor).
+    pub principal: String,
+    /// The process, e.g. `rancherctl@host pid 4242` (a label for people; never trusted).
+    pub process: String,
+    /// The host the process runs on, when known (with `pid`, lets a reconciler on the same host see that the
+    /// process is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The process id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The server the executing session talks to; it must be the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerIdentity>,
+}
+
+impl Executor {
+    /// An executor acting as `principal` from `process`.
+    pub fn new(principal: impl Into<String>, process: impl Into<String>) -> Self {
+        Self { principal: principal.into(), process: process.into(), host: None, pid: None, server: None }
+    }
+
+    /// Names the host and process id of the executing process.
+    pub fn at(mut self, host: impl Into<String>, pid: u32) -> Self {
+        self.host = Some(host.into());
+        self.pid = Some(pid);
+        self
+    }
+
+    /// Names the server the executing session talks to.
+    pub fn on(mut self, server: ServerIdentity) -> Self {
+        self.server = Some(server);
+        self
+    }
+}
+
 /// Execution bookkeeping of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
     /// Identifies the claim; only the holder may record the outcome.
     pub claim_id: String,
-    /// The executor's label (host, process, task).
+    /// The executor's process label (host, process, task).
     pub executor: String,
+    /// The principal id whose session executes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The executing host, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The executing process id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The fencing number of the claim: it grows with every take-over, and an outcome is recorded only by the
+    /// claim holding the current epoch.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Until when the executor holds the claim; after that another executor may take it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
     /// When it was claimed.
     pub claimed_at: DateTime<Utc>,
     /// When the outcome was recorded.
@@ -349,16 +458,26 @@ pub struct ApprovalRequest {
     /// The workflow's installer when the request was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installer: Option<Principal>,
-    /// Principal ids the request acts on (e.g. the user being granted a role).
+    /// Principal ids the request acts on (e.g. the user being granted a role), pinned at submit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// What people call each target (e.g. its username at submit), for approvers; keyed by target id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_labels: BTreeMap<String, String>,
     /// The requester's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The Rancher server the request belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerIdentity>,
     /// The policy in force when the request was made (a later policy change does not alter it).
     pub policy: Policy,
     /// [`Policy::hash`] of `policy`.
     pub policy_hash: String,
+    /// SHA-256 over what was asked ([`ApprovalRequest::content`]); decisions sign over it and execution
+    /// re-checks it.
+    #[serde(default)]
+    pub content_hash: String,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it expires if still pending.
@@ -391,6 +510,39 @@ impl ApprovalRequest {
     pub fn evaluate(&self, now: DateTime<Utc>) -> crate::Verdict {
         crate::evaluate(&self.policy, &self.facts(), &self.decisions, now)
     }
+
+    /// What was asked, as the canonical JSON that [`ApprovalRequest::content_hash`] covers: the workflow, its
+    /// inputs, the pinned targets and their labels, the requester, installer and reason, the server, the policy
+    /// hash and the expiry. The `request_created` audit entry records the same fields.
+    pub fn content(&self) -> serde_json::Value {
+        serde_json::json!({
+            "workflow_id": self.workflow_id,
+            "inputs": self.inputs,
+            "targets": self.targets,
+            "target_labels": self.target_labels,
+            "requester": self.requester.id,
+            "installer": self.installer.as_ref().map(|i| &i.id),
+            "reason": self.reason,
+            "server": self.server,
+            "policy_hash": self.policy_hash,
+            "expires_at": crate::audit::format_time(self.expires_at),
+        })
+    }
+
+    /// Recomputes the content hash from the stored fields.
+    pub fn compute_content_hash(&self) -> String {
+        content_hash(&self.id, &self.content())
+    }
+}
+
+/// SHA-256 (hex) of a request's content ([`ApprovalRequest::content`]), bound to its id.
+pub fn content_hash(id: &RequestId, content: &serde_json::Value) -> String {
+    let canonical = crate::audit::canonical_json(&serde_json::json!({
+        "domain": "rancher-approval/request/v1",
+        "id": id.as_str(),
+        "content": content,
+    }));
+    crate::audit::sha256_hex(canonical.as_bytes())
 }
 
 /// What a caller submits to open a request.
@@ -408,8 +560,12 @@ pub struct NewRequest {
     pub installer: Option<Principal>,
     /// Principal ids the request acts on.
     pub targets: Vec<String>,
+    /// What people call each target, keyed by target id.
+    pub target_labels: BTreeMap<String, String>,
     /// The requester's reason.
     pub reason: Option<String>,
+    /// The Rancher server the request belongs to.
+    pub server: Option<ServerIdentity>,
     /// The policy in force.
     pub policy: Policy,
 }
@@ -424,7 +580,9 @@ impl NewRequest {
             requester,
             installer: None,
             targets: Vec::new(),
+            target_labels: BTreeMap::new(),
             reason: None,
+            server: None,
             policy,
         }
     }
@@ -470,6 +628,18 @@ impl NewRequest {
     /// Sets the requester's reason.
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
+        self
+    }
+
+    /// Names a target for approvers (e.g. the username behind a user id).
+    pub fn target_label(mut self, id: impl Into<String>, label: impl Into<String>) -> Self {
+        self.target_labels.insert(id.into(), label.into());
+        self
+    }
+
+    /// Binds the request to the Rancher server it was filed through.
+    pub fn server(mut self, server: ServerIdentity) -> Self {
+        self.server = Some(server);
         self
     }
 }

@@ -48,7 +48,7 @@ fn crash_child_writer() {
                 .unwrap();
             println!("ack decided {} {approver}", req.id);
         }
-        let claim = store.claim_execution(&req.id, "child", Utc::now()).unwrap();
+        let claim = store.claim_execution(&req.id, &rancher_approval::Executor::new("u-child", "child"), Utc::now() + chrono::TimeDelta::minutes(5), Utc::now()).unwrap();
         println!("ack claimed {} {}", req.id, claim.claim_id);
         store
             .record_outcome(

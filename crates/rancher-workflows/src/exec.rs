@@ -95,6 +95,38 @@ pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A user found by id or username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    /// The user id.
+    pub id: String,
+    /// The username (empty when the server has none, e.g. some external users).
+    pub username: String,
+}
+
+/// After a crash between claim and outcome: whether the server shows the run's change as applied (`Some(true)`),
+/// not applied (`Some(false)`, safe to run now), or it cannot tell (`None`).
+pub async fn applied(session: &Session, def: &WorkflowDef, inputs: &Value) -> Result<Option<bool>> {
+    let exec = Exec::new(session, true);
+    match def.id {
+        "create-global-role-binding" => {
+            let (Some(user), Some(role)) = (input(def, inputs, "user")?, input(def, inputs, "role")?) else { return Ok(None) };
+            let uid = exec.resolve_user(user).await?.id;
+            Ok(Some(!exec.find_bindings(&uid, role).await?.is_empty()))
+        }
+        "delete-global-role-binding" => {
+            let remaining = match (input(def, inputs, "binding")?, input(def, inputs, "user")?, input(def, inputs, "role")?) {
+                (Some(name), _, _) => exec.bindings().await?.into_iter().filter(|b| b.name == name).count(),
+                (None, Some(u), Some(r)) => exec.find_bindings(&exec.resolve_user(u).await?.id, r).await?.len(),
+                _ => return Ok(None),
+            };
+            Ok(Some(remaining == 0))
+        }
+        wf if wf.starts_with("access-control-") => crate::access::applied(session, wf, inputs).await,
+        _ => Ok(None),
+    }
+}
+
 /// A global role binding, whichever surface it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
@@ -233,23 +265,32 @@ impl<'s> Exec<'s> {
         Ok((format!("{} role templates", items.len()), Value::Array(items), Some(table(&["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"], rows))))
     }
 
-    /// Resolves a user given by id or username to its id.
-    pub async fn resolve_user(&self, user: &str) -> Result<String> {
+    /// Resolves a user given by id or username. Something shaped like a user id (`u-…`, `user-…`) is looked up
+    /// by id only, never as a username, so a pinned id can never land on another account; a username must match
+    /// exactly (the server's filter is not trusted to).
+    pub async fn resolve_user(&self, user: &str) -> Result<ResolvedUser> {
         let looks_like_id = (user.starts_with("u-") || user.starts_with("user-")) && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if looks_like_id {
             let op = if self.rk_users() { "rk.users.get" } else { "v3.users.get" };
             let key = if self.rk_users() { "name" } else { "id" };
-            match self.session.client.call(op, &[(key, user)], None).await {
-                Ok(_) => return Ok(user.to_string()),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
-            }
+            return match self.session.client.call(op, &[(key, user)], None).await {
+                Ok(u) => Ok(ResolvedUser { id: user.to_string(), username: str_field(&u, "username").unwrap_or_default() }),
+                Err(e) if e.is_not_found() => Err(Error::NotFound(format!("user id `{user}` does not exist (it may have been deleted); `rancherctl run list-users` shows the users"))),
+                Err(e) => Err(e.into()),
+            };
         }
         let found = self.session.client.call("v3.users.list", &[("username", user)], None).await?;
-        if let Some(id) = found.get("data").and_then(Value::as_array).and_then(|a| a.first()).and_then(|u| str_field(u, "id")) {
-            return Ok(id);
+        let exact = found
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|u| str_field(u, "username").as_deref() == Some(user))
+            .and_then(|u| str_field(u, "id"));
+        match exact {
+            Some(id) => Ok(ResolvedUser { id, username: user.to_string() }),
+            None => Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username); `rancherctl run list-users` shows them"))),
         }
-        Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username); `rancherctl run list-users` shows them")))
     }
 
     /// Checks that a global role exists.
@@ -284,7 +325,7 @@ impl<'s> Exec<'s> {
     async fn create_binding(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
         let user_in = required(def, inputs, "user")?;
         let role_in = required(def, inputs, "role")?;
-        let user = self.resolve_user(user_in).await?;
+        let user = self.resolve_user(user_in).await?.id;
         let role = self.resolve_role(role_in).await?;
         if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
             return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
@@ -333,7 +374,7 @@ impl<'s> Exec<'s> {
         let targets: Vec<Binding> = match (by_name, user_in, role_in) {
             (Some(name), None, None) => self.bindings().await?.into_iter().filter(|b| b.name == name).collect(),
             (None, Some(u), Some(r)) => {
-                let user = self.resolve_user(u).await?;
+                let user = self.resolve_user(u).await?.id;
                 self.find_bindings(&user, r).await?
             }
             _ => {

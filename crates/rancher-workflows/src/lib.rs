@@ -29,9 +29,10 @@ mod error;
 pub mod exec;
 pub mod runner;
 pub mod session;
+pub mod targets;
 
 pub use catalog::{find as find_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
-pub use exec::{inputs_from_pairs, Exec, PlannedRequest, RunOutput, Table};
-pub use runner::{Approved, Runner, Submitted};
+pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
+pub use runner::{Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};

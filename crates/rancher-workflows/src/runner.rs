@@ -1,14 +1,20 @@
 //! Install, submit, approve and execute exactly once.
 //!
-//! `submit` runs a workflow at once when its installed policy allows, or records an approval request. `approve`
-//! records the caller's decision (the caller is whoever the session's token belongs to) and, when that makes the
-//! request approved, claims it and executes it once with the approver's session, storing the outcome.
+//! `submit` runs a read at once, or records a request: writes always go through the store, so every write is
+//! audited and claimed once, whatever the policy. `approve` records the caller's decision (the caller is whoever
+//! the session's token belongs to, on the request's own server) and, when that makes the request approved,
+//! claims it and executes it once, with the approver's session or, in the approvals service, with the service's
+//! own session ([`Runner::with_executor`]).
+//!
+//! A claim is a lease that the executing process renews while it works; [`Runner::reconcile`] takes over only
+//! executions whose lease ran out or whose process is gone, so it never races a live executor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApprovalRequest, Decision, EligibilityContext, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Store,
+    ApprovalRequest, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Store, Takeover,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -17,6 +23,7 @@ use crate::catalog::{self, DefaultApproval, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{check_inputs, Exec, RunOutput};
 use crate::session::Session;
+use crate::targets;
 
 /// What `submit` did.
 #[derive(Debug, Clone, Serialize)]
@@ -63,16 +70,56 @@ pub enum Approved {
     },
 }
 
+/// How long a claim holds before another process may take it over, unless renewed; the executing process renews
+/// it every third of that while it works.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
 /// The workflow runner over an approval store.
 #[derive(Clone)]
 pub struct Runner {
     store: Arc<dyn Store>,
-    executor: String,
+    process: Process,
+    executor: Option<Arc<Session>>,
+    lease: Duration,
+}
+
+/// This process, as executions record it.
+#[derive(Debug, Clone)]
+struct Process {
+    label: String,
+    host: String,
+    pid: u32,
+}
+
+impl Process {
+    fn current(program: &str) -> Self {
+        let host = host_name();
+        let pid = std::process::id();
+        let program: String = program.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        Process { label: format!("{program}@{host} pid {pid}"), host, pid }
+    }
+}
+
+/// The machine's host name from the kernel (not `$HOSTNAME`, which anyone can set), restricted to the characters
+/// a host name may have.
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let clean: String = raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(253).collect();
+    if clean.is_empty() { "localhost".into() } else { clean }
+}
+
+/// Whether the process that holds an execution is known to be gone: it ran on this host and no process has its
+/// id any more.
+fn owner_gone(req: &ApprovalRequest, me: &Process) -> bool {
+    match req.execution.as_ref() {
+        Some(e) => e.host.as_deref() == Some(me.host.as_str()) && e.pid.is_some_and(|pid| pid != me.pid && !std::path::Path::new(&format!("/proc/{pid}")).exists()),
+        None => false,
+    }
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner").field("executor", &self.executor).finish_non_exhaustive()
+        f.debug_struct("Runner").field("process", &self.process.label).field("lease", &self.lease).finish_non_exhaustive()
     }
 }
 
@@ -89,10 +136,27 @@ fn def(id: &str) -> Result<&'static WorkflowDef> {
     catalog::find(id).ok_or_else(|| Error::UnknownWorkflow(id.into()))
 }
 
+fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(60))
+}
+
 impl Runner {
-    /// A runner; `executor` names this process in the audit log (e.g. `rancherctl@host`).
-    pub fn new(store: Arc<dyn Store>, executor: impl Into<String>) -> Self {
-        Runner { store, executor: executor.into() }
+    /// A runner; `program` names this program in the audit log (the host and process id are added).
+    pub fn new(store: Arc<dyn Store>, program: impl AsRef<str>) -> Self {
+        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE }
+    }
+
+    /// Executes approved requests with `session` (a service account) instead of the approver's session, which
+    /// then only proves who decided. The approvals service runs this way.
+    pub fn with_executor(mut self, session: Session) -> Self {
+        self.executor = Some(Arc::new(session));
+        self
+    }
+
+    /// Sets how long an execution claim holds without renewal (default [`DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(300));
+        self
     }
 
     /// The store.
@@ -100,9 +164,21 @@ impl Runner {
         &self.store
     }
 
-    /// Installs a workflow with `policy` (or its default), recording the session's user as the installer.
+    /// This process as the audit log names it (`program@host pid N`).
+    pub fn process_label(&self) -> &str {
+        &self.process.label
+    }
+
+    /// Installs a workflow with `policy` (or its default), recording the session's user as the installer. Only an
+    /// admin may: the installer becomes the approval authority of the workflow.
     pub async fn install(&self, session: &Session, workflow: &str, policy: Option<Policy>) -> Result<Installation> {
         let d = def(workflow)?;
+        if !session.is_admin {
+            return Err(Error::NotAllowed(format!(
+                "only an admin may install `{}`: the installer decides who approves its runs; ask an admin to run `rancherctl workflows install {}`",
+                d.id, d.id
+            )));
+        }
         let policy = policy.unwrap_or_else(|| d.default_approval.policy());
         let who = session.principal.clone();
         let id = d.id.to_string();
@@ -131,8 +207,9 @@ impl Runner {
         blocking(&self.store, move |s| s.get_installation(&id)).await
     }
 
-    /// Runs a workflow now, or files an approval request when its policy asks for one. A dry run never writes
-    /// and needs no approval.
+    /// Runs a workflow: a read (or a dry run) at once; a write through an approval request when its policy asks
+    /// for one, else at once, but always recorded, claimed and audited. Targets (users, groups, bindings) are
+    /// pinned to ids at submit, and the request is bound to the session's server.
     pub async fn submit(&self, session: &Session, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted> {
         let d = def(workflow)?;
         check_inputs(d, &inputs)?;
@@ -140,30 +217,42 @@ impl Runner {
             crate::exec::api_generic_request(d, &inputs)?;
         }
         let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
-        let needs = inst.policy.needs_approval() && !(dry_run || reads_only(d, &inputs));
-        if !needs {
+        if dry_run || reads_only(d, &inputs) {
             let out = Exec::new(session, dry_run).run(d, &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
-        // Validate inputs against the server now, so a request is never filed for something that cannot run.
+        // Validate inputs against the server now, so a request is never filed for something that cannot run, and
+        // pin what names mean now.
         let inputs = crate::access::prepare(session, d, inputs).await?;
-        let exec = Exec::new(session, true);
-        let mut targets = Vec::new();
-        if let Some(u) = inputs.get("user").and_then(Value::as_str) {
-            targets.push(exec.resolve_user(u).await?);
+        let pinned = targets::pin(session, d, inputs).await?;
+        let needs = inst.policy.needs_approval();
+        let secrets = targets::secret_fields(d, &pinned.inputs);
+        if needs && !secrets.is_empty() {
+            return Err(Error::Refused(format!(
+                "{}: the request holds secret field(s) {}; an approval request is stored and shown to approvers, so it never holds a secret. \
+                 Send it with `rancherctl api` (no approval), or use a workflow that takes the secret from a file",
+                d.id,
+                secrets.join(", ")
+            )));
         }
-        if d.id == "create-global-role-binding" {
-            if let Some(r) = inputs.get("role").and_then(Value::as_str) {
-                exec.resolve_role(r).await?;
-            }
+        let mut new = NewRequest::for_installation(&inst, session.principal.clone())
+            .inputs(pinned.inputs.clone(), secrets.clone())
+            .targets(pinned.targets.iter().map(|(id, _)| id.clone()))
+            .server(session.server.clone());
+        for (id, label) in &pinned.targets {
+            new = new.target_label(id.clone(), label.clone());
+        }
+        if let Some(r) = reason {
+            new = new.reason(r);
+        }
+        let req = blocking(&self.store, move |s| s.create_request(new, Utc::now())).await?;
+        if req.state == RequestState::Approved {
+            // No approval needed: run now, still claimed once and audited. A secret field is stored masked and
+            // sent from memory: nobody reviews a run that needs no approval.
+            let out = self.execute(session, &req.id, Some(&pinned.inputs)).await??;
+            return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
-        let new = NewRequest::for_installation(&inst, session.principal.clone()).inputs(inputs, ["token", "password", "secret"]).targets(targets);
-        let new = match reason {
-            Some(r) => new.reason(r),
-            None => new,
-        };
-        let req = blocking(&self.store, move |s| s.create_request(new, Utc::now())).await?;
         Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_can_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
     }
 
@@ -179,6 +268,22 @@ impl Runner {
         }
     }
 
+    /// Records a decision made on the content the caller reviewed (`reviewed`: the request's content hash as
+    /// shown), refused if the request changed since; executes it once when it becomes approved.
+    pub async fn decide_reviewed(&self, session: &Session, request: &str, decision: Decision) -> Result<Approved> {
+        let id = request.parse::<RequestId>()?;
+        let fallback = session.admin_user_ids().await.unwrap_or_default();
+        let ctx = EligibilityContext::with_fallback_approvers(fallback);
+        let who = session.principal.clone();
+        let decision = decision.through(session.server.clone());
+        let id2 = id.clone();
+        let outcome = blocking(&self.store, move |s| s.decide(&id2, &who, decision, &ctx, Utc::now())).await?;
+        if outcome.request.state != RequestState::Approved {
+            return Ok(Approved::Pending { request: id.to_string() });
+        }
+        self.execute_approved(session, &id).await
+    }
+
     async fn decide(&self, session: &Session, request: &str, decision: Decision, reason: Option<String>) -> Result<Approved> {
         let id = request.parse::<RequestId>()?;
         // Approved but never claimed (the approving process died in between): an approver who voted for it, or an
@@ -191,38 +296,82 @@ impl Runner {
                 return self.execute_approved(session, &id).await;
             }
         }
-        let fallback = session.admin_user_ids().await.unwrap_or_default();
-        let ctx = EligibilityContext::with_fallback_approvers(fallback);
-        let who = session.principal.clone();
         let decision = match reason {
             Some(r) => decision.because(r),
             None => decision,
         };
-        let id2 = id.clone();
-        let outcome = blocking(&self.store, move |s| s.decide(&id2, &who, decision, &ctx, Utc::now())).await?;
-        if outcome.request.state != RequestState::Approved {
-            return Ok(Approved::Pending { request: id.to_string() });
-        }
-        self.execute_approved(session, &id).await
+        self.decide_reviewed(session, id.as_str(), decision).await
     }
 
-    /// Executes an approved request once (a second caller gets `AlreadyClaimed`).
+    /// Executes an approved request once (a second caller gets `AlreadyClaimed`), with the executor session when
+    /// the runner has one, else with `session`.
     pub async fn execute_approved(&self, session: &Session, id: &RequestId) -> Result<Approved> {
-        let executor = format!("{} as {}", self.executor, session.who());
-        let (id2, ex) = (id.clone(), executor.clone());
-        let claim = blocking(&self.store, move |s| s.claim_execution(&id2, &ex, Utc::now())).await?;
+        Ok(match self.execute(session, id, None).await? {
+            Ok(out) => Approved::Succeeded { request: id.to_string(), result: Box::new(out) },
+            Err(e) => Approved::Failed { request: id.to_string(), error: e.to_string() },
+        })
+    }
+
+    fn executor_for<'a>(&'a self, session: &'a Session) -> &'a Session {
+        self.executor.as_deref().unwrap_or(session)
+    }
+
+    fn executor_record(&self, session: &Session) -> Executor {
+        Executor::new(session.principal.id.clone(), self.process.label.clone()).at(self.process.host.clone(), self.process.pid).on(session.server.clone())
+    }
+
+    /// Claims, runs (`inputs` overrides the stored inputs only for runs nobody reviewed) and records the outcome,
+    /// renewing the lease while the workflow runs.
+    /// The outer error: the claim or the store failed (nothing ran, or the outcome is unknown); the inner one:
+    /// the workflow ran and failed (recorded as the outcome).
+    async fn execute(&self, session: &Session, id: &RequestId, inputs: Option<&Value>) -> Result<Result<RunOutput>> {
+        let session = self.executor_for(session);
+        let executor = self.executor_record(session);
+        let (id2, lease) = (id.clone(), self.lease);
+        let claim = blocking(&self.store, move |s| s.claim_execution(&id2, &executor, lease_until(lease), Utc::now())).await?;
         let req = self.get(id.as_str()).await?;
         let d = def(&req.workflow_id)?;
-        let result = Exec::new(session, false).run(d, &req.inputs).await;
-        let (outcome, answer) = match result {
-            Ok(out) => (Outcome::succeeded(serde_json::to_value(&out).unwrap_or(Value::Null)), Approved::Succeeded { request: id.to_string(), result: Box::new(out) }),
-            Err(e) => {
-                let msg = e.to_string();
-                (Outcome::failed(json!({"error": msg})), Approved::Failed { request: id.to_string(), error: msg })
+        let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
+        let (result, claim) = self.renewing(claim, Exec::new(session, false).run(d, &inputs)).await;
+        self.finish(claim, result).await
+    }
+
+    /// Runs `work` while renewing `claim` every third of the lease; returns the work's result and the claim as
+    /// last renewed.
+    async fn renewing<T>(&self, claim: ExecutionClaim, work: impl std::future::Future<Output = T>) -> (T, ExecutionClaim) {
+        let store = self.store.clone();
+        let lease = self.lease;
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let renewer = tokio::spawn(async move {
+            let mut claim = claim;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(lease / 3) => {}
+                    _ = &mut stop_rx => return claim,
+                }
+                let c = claim.clone();
+                match blocking(&store, move |s| s.renew_lease(&c, lease_until(lease), Utc::now())).await {
+                    Ok(renewed) => claim = renewed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, request = %claim.request_id, "could not renew the execution lease");
+                        return claim;
+                    }
+                }
             }
+        });
+        let out = work.await;
+        let _ = stop_tx.send(());
+        let claim = renewer.await.expect("the lease renewer does not panic");
+        (out, claim)
+    }
+
+    async fn finish(&self, claim: ExecutionClaim, result: Result<RunOutput>) -> Result<Result<RunOutput>> {
+        let outcome = match &result {
+            Ok(out) => Outcome::succeeded(serde_json::to_value(out).unwrap_or(Value::Null)),
+            Err(e) => Outcome::failed(json!({"error": e.to_string()})),
         };
         blocking(&self.store, move |s| s.record_outcome(&claim, outcome, Utc::now())).await?;
-        Ok(answer)
+        Ok(result)
     }
 
     /// Cancels a pending request: its requester or an admin may.
@@ -254,33 +403,46 @@ impl Runner {
         .await
     }
 
-    /// Settles executions left in doubt by a crash: a binding create is checked against the server.
+    /// Settles executions left in doubt: those whose lease ran out, or whose process (on this host) is gone. A
+    /// live executor's request is left alone. Each is taken over (a new epoch, so the lost executor can record
+    /// nothing), then checked against the server: applied means succeeded; not applied means it runs now, once,
+    /// under the new claim, for the workflows whose effect can be checked; otherwise it is failed with the outcome
+    /// unknown. Returns the requests settled.
     pub async fn reconcile(&self, session: &Session) -> Result<Vec<ApprovalRequest>> {
+        let session = self.executor_for(session);
+        let now = Utc::now();
         let doubtful = blocking(&self.store, |s| s.in_doubt()).await?;
         let mut settled = Vec::new();
         for req in doubtful {
-            let exec = Exec::new(session, true);
-            let (outcome, note) = match req.workflow_id.as_str() {
-                "create-global-role-binding" => {
-                    let user = req.inputs.get("user").and_then(Value::as_str).unwrap_or_default();
-                    let role = req.inputs.get("role").and_then(Value::as_str).unwrap_or_default();
-                    let uid = exec.resolve_user(user).await?;
-                    let found = exec.bindings().await?.into_iter().find(|b| b.user.as_deref() == Some(uid.as_str()) && b.role == role);
-                    match found {
-                        Some(b) => (Outcome::succeeded(json!({"binding": b.raw, "reconciled": true})), "the binding exists on the server"),
-                        None => (Outcome::failed(json!({"error": "not applied: no such binding on the server"})), "no binding on the server"),
-                    }
-                }
-                wf if wf.starts_with("access-control-") => match crate::access::applied(session, wf, &req.inputs).await? {
-                    Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
-                    Some(false) => (Outcome::failed(json!({"error": "not applied: the server does not show the change"})), "the change is not on the server"),
-                    None => (Outcome::failed(json!({"error": "outcome unknown after a crash"})), "outcome unknown"),
-                },
-                _ => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
+            let expired = req.execution.as_ref().is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
+            let why = if expired {
+                Takeover::LeaseExpired
+            } else if owner_gone(&req, &self.process) {
+                Takeover::OwnerGone
+            } else {
+                continue;
             };
-            let who = session.principal.clone();
-            let id = req.id.clone();
-            settled.push(blocking(&self.store, move |s| s.resolve_in_doubt(&id, outcome, note, &who, Utc::now())).await?);
+            let executor = self.executor_record(session);
+            let (id, lease) = (req.id.clone(), self.lease);
+            let claim = match blocking(&self.store, move |s| s.take_over(&id, &executor, why, lease_until(lease), Utc::now())).await {
+                Ok(c) => c,
+                // Another reconciler got there first, or the executor finished meanwhile.
+                Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
+                Err(e) => return Err(e),
+            };
+            let d = def(&req.workflow_id)?;
+            let (outcome, note) = match crate::exec::applied(session, d, &req.inputs).await? {
+                Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
+                Some(false) => {
+                    tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
+                    let (result, claim) = self.renewing(claim, Exec::new(session, false).run(d, &req.inputs)).await;
+                    let _ = self.finish(claim, result).await?;
+                    settled.push(self.get(req.id.as_str()).await?);
+                    continue;
+                }
+                None => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
+            };
+            settled.push(blocking(&self.store, move |s| s.resolve_in_doubt(&claim, outcome, note, Utc::now())).await?);
         }
         Ok(settled)
     }

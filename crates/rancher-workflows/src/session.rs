@@ -2,7 +2,7 @@
 
 use futures::TryStreamExt;
 use rancher_api::{Client, RancherVersion};
-use rancher_approval::Principal;
+use rancher_approval::{Principal, ServerIdentity};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -18,6 +18,8 @@ pub struct Session {
     pub principal: Principal,
     /// Whether that user holds the `admin` global role.
     pub is_admin: bool,
+    /// Which server this is: the domain and the installation id, so approval requests are bound to it.
+    pub server: ServerIdentity,
 }
 
 impl Session {
@@ -42,24 +44,27 @@ impl Session {
         if let Some(n) = str_field(user, "name").filter(|n| !n.is_empty()) {
             principal = principal.with_display_name(n);
         }
-        // Group memberships come from the principals list: the caller's user principal, then its groups.
+        // Group memberships come from the principals list: the caller's user principal(s), then its groups. All of
+        // them are kept: a request that grants any of them something has the caller as a target.
         if let Ok(p) = client.call("v3.principals.list", &[], None).await {
             principal.groups = p
                 .get("data")
                 .and_then(|d| d.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter(|x| x.get("principalType").and_then(Value::as_str) == Some("group"))
-                        .filter_map(|x| str_field(x, "id"))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|x| str_field(x, "id")).collect())
                 .unwrap_or_default();
         }
         let admin = client
             .call("v3.globalrolebindings.list", &[("userId", &id), ("globalRoleId", "admin")], None)
             .await?;
         let is_admin = admin.get("data").and_then(|d| d.as_array()).is_some_and(|a| !a.is_empty());
-        Ok(Session { client, version, principal, is_admin })
+        // The installation's own id (rancher/rancher pkg/settings/setting.go `install-uuid`), readable by any
+        // authenticated user; a server that hides it is known by its domain alone.
+        let install_uuid = match client.call("v3.settings.get", &[("id", "install-uuid")], None).await {
+            Ok(s) => s.get("value").and_then(Value::as_str).map(str::to_string),
+            Err(_) => None,
+        };
+        let server = ServerIdentity::new(domain_of(&client), install_uuid);
+        Ok(Session { client, version, principal, is_admin, server })
     }
 
     /// Rancher 1.x: the caller is the account tied to the first user identity of `/v1/identities`; an account
@@ -90,7 +95,8 @@ impl Session {
         // of access control see them all.
         principal.groups = ids.iter().filter_map(|i| str_field(i, "id")).collect();
         let is_admin = str_field(account, "kind").as_deref() == Some("admin");
-        Ok(Session { client, version, principal, is_admin })
+        let server = ServerIdentity::new(domain_of(&client), None);
+        Ok(Session { client, version, principal, is_admin, server })
     }
 
     /// True on a Rancher 1.x (cattle) server: access control lives in the legacy `/v1` API.
@@ -114,6 +120,16 @@ impl Session {
     /// The caller's name for messages: username, else id.
     pub fn who(&self) -> String {
         self.principal.username.clone().unwrap_or_else(|| self.principal.id.clone())
+    }
+}
+
+/// The instance domain the client talks to (`host[:port]`).
+fn domain_of(client: &Client) -> String {
+    let url = client.base_url();
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => url.as_str().to_string(),
     }
 }
 

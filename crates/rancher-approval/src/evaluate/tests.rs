@@ -27,6 +27,7 @@ fn vote(p: Principal, vote: Vote, minutes: i64) -> DecisionRecord {
         reason: None,
         decided_at: at(minutes),
         context: EligibilityContext::default(),
+        content_hash: None,
     }
 }
 
@@ -453,6 +454,7 @@ impl World {
             reason: None,
             decided_at: at(minute),
             context: self.context(),
+            content_hash: None,
         }
     }
     /// The personal bars, written out independently of the code under test.

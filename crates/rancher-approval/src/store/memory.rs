@@ -20,6 +20,7 @@ struct Inner {
     installations: BTreeMap<String, Installation>,
     audit: Vec<AuditEntry>,
     head: AuditHead,
+    cursors: BTreeMap<String, u64>,
 }
 
 impl MemoryStore {
@@ -94,9 +95,27 @@ impl Tx for Inner {
         Ok(self.audit.clone())
     }
 
+    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
+        Ok(self.audit.iter().filter(|e| e.request_id.as_deref() == Some(request_id)).cloned().collect())
+    }
+
+    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        Ok(self.audit.iter().filter(|e| e.seq > after_seq).take(limit).cloned().collect())
+    }
+
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
         self.audit.push(entry.clone());
         self.head = entry.head();
+        Ok(())
+    }
+
+    fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
+        Ok(self.cursors.get(sink).copied().unwrap_or(0))
+    }
+
+    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
+        let at = self.cursors.entry(sink.to_owned()).or_insert(0);
+        *at = (*at).max(seq);
         Ok(())
     }
 }

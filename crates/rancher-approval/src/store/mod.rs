@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::evaluate::EligibilityContext;
 use crate::policy::Policy;
 use crate::principal::Principal;
-use crate::request::{ApprovalRequest, Decision, NewRequest, Outcome, RequestId, RequestState};
+use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, RequestId, RequestState};
 
 mod memory;
 mod ops;
@@ -83,16 +83,34 @@ impl RequestFilter {
 }
 
 /// Proof that the caller, and nobody else, may execute a request; hand it back to [`Store::record_outcome`].
+///
+/// A claim is a lease: it holds until `lease_until` (renew it with [`Store::renew_lease`] while working). After
+/// that another executor may take it over ([`Store::take_over`]), which raises the epoch; a claim whose epoch is
+/// no longer current can record nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionClaim {
     /// The claimed request.
     pub request_id: RequestId,
     /// Unique id of this claim.
     pub claim_id: String,
-    /// The executor label given when claiming.
+    /// The executor's process label given when claiming.
     pub executor: String,
+    /// The fencing number (1 for the first claim, +1 for each take-over).
+    pub epoch: u64,
+    /// Until when the lease holds.
+    pub lease_until: DateTime<Utc>,
     /// When it was claimed.
     pub claimed_at: DateTime<Utc>,
+}
+
+/// Why an executor takes over another's execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Takeover {
+    /// The holder's lease ran out (checked by the store against `now`).
+    LeaseExpired,
+    /// The caller found the holder's process gone (e.g. the same host has no such process any more).
+    OwnerGone,
 }
 
 /// What [`Store::decide`] did.
@@ -148,17 +166,32 @@ pub trait Store: Send + Sync {
     /// Marks every pending request whose expiry is at or before `now` as expired; returns their ids.
     fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>>;
 
-    /// Atomically moves an approved request to `executing` and returns the claim. Of any number of concurrent
-    /// callers (threads or processes sharing the file) exactly one succeeds; the others get
-    /// [`crate::Error::AlreadyClaimed`]. A request that is not approved gives [`crate::Error::NotApproved`].
+    /// Atomically moves an approved request to `executing` and returns the claim, a lease until `lease_until`. Of
+    /// any number of concurrent callers (threads or processes sharing the store) exactly one succeeds; the others
+    /// get [`crate::Error::AlreadyClaimed`]. A request that is not approved gives [`crate::Error::NotApproved`].
+    ///
+    /// Before claiming, the request is checked against its audit record: its content must hash to what was
+    /// recorded at creation, and the recorded decisions, each made on that content, must approve it under the
+    /// recorded policy. Otherwise nothing runs: [`crate::Error::Tampered`], audited as `execution_refused`. The
+    /// executor's server must be the request's ([`crate::Error::WrongServer`]).
     fn claim_execution(
         &self,
         id: &RequestId,
-        executor: &str,
+        executor: &Executor,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<ExecutionClaim>;
 
-    /// Records how the claimed execution went (`executing -> succeeded | failed`). Only the current claim may.
+    /// Extends the lease of a current claim ([`crate::Error::StaleClaim`] when it was taken over).
+    fn renew_lease(
+        &self,
+        claim: &ExecutionClaim,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim>;
+
+    /// Records how the claimed execution went (`executing -> succeeded | failed`). Only the current claim (same
+    /// claim id and epoch) may.
     fn record_outcome(
         &self,
         claim: &ExecutionClaim,
@@ -166,16 +199,27 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest>;
 
-    /// Requests stuck in `executing` (e.g. the executor crashed), for the caller to check against the server.
+    /// Requests in `executing`, for the caller to check whose lease ran out (see [`ExecutionRecord::lease_until`](crate::ExecutionRecord)).
     fn in_doubt(&self) -> Result<Vec<ApprovalRequest>>;
 
-    /// Settles an in-doubt execution with what the caller found, audited as `reconciled`.
-    fn resolve_in_doubt(
+    /// Takes over an execution whose holder is gone: with [`Takeover::LeaseExpired`] only once its lease ran out
+    /// ([`crate::Error::LeaseHeld`] before). Returns a new claim with the next epoch, so the old holder can no
+    /// longer record anything. Audited as `execution_taken_over`.
+    fn take_over(
         &self,
         id: &RequestId,
+        executor: &Executor,
+        why: Takeover,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim>;
+
+    /// Settles a taken-over execution with what the caller found on the server, audited as `reconciled`.
+    fn resolve_in_doubt(
+        &self,
+        claim: &ExecutionClaim,
         outcome: Outcome,
         note: &str,
-        by: &Principal,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest>;
 
@@ -210,9 +254,20 @@ pub trait Store: Send + Sync {
     /// The last audit entry's position and hash, as recorded apart from the entries.
     fn audit_head(&self) -> Result<AuditHead>;
 
-    /// Verifies the audit chain against the recorded head; returns the number of entries, or
-    /// [`crate::Error::AuditBroken`] naming the first bad entry.
+    /// Verifies the audit chain against the recorded head (which must be the last entry), and every stored
+    /// request against its audit record (its content and the state its entries lead to); returns the number of
+    /// entries, or [`crate::Error::AuditBroken`] naming the first problem.
     fn verify_audit(&self) -> Result<u64>;
+
+    /// Audit entries after sequence number `after_seq`, oldest first, at most `limit` (for webhook delivery: the
+    /// audit log is the outbox, written in the same transaction as each change).
+    fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    /// The last audit sequence number delivered to `sink` (0 when none).
+    fn delivery_cursor(&self, sink: &str) -> Result<u64>;
+
+    /// Records that `sink` has received every entry up to `seq` (never moves back).
+    fn set_delivery_cursor(&self, sink: &str, seq: u64) -> Result<()>;
 }
 
 /// The storage primitives the shared transition logic needs, within one transaction.
@@ -228,8 +283,14 @@ pub(crate) trait Tx {
     fn installations(&mut self) -> Result<Vec<Installation>>;
     fn audit_head(&mut self) -> Result<AuditHead>;
     fn audit_entries(&mut self) -> Result<Vec<AuditEntry>>;
+    /// The entries of one request, in order.
+    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>>;
+    /// Entries after `after_seq`, at most `limit`.
+    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
     /// Appends the entry and moves the head to it.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    fn delivery_cursor(&mut self, sink: &str) -> Result<u64>;
+    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()>;
 }
 
 /// Implements [`Store`] for a type with `write` (read-modify-write transaction, committed on `Ok`) and `read`
@@ -286,10 +347,19 @@ macro_rules! store_via_ops {
             fn claim_execution(
                 &self,
                 id: &$crate::RequestId,
-                executor: &str,
+                executor: &$crate::Executor,
+                lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ExecutionClaim> {
-                self.write(|tx| $crate::store::ops::claim_execution(tx, id, executor, now))
+                self.write(|tx| $crate::store::ops::claim_execution(tx, id, executor, lease_until, now))?
+            }
+            fn renew_lease(
+                &self,
+                claim: &$crate::ExecutionClaim,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ExecutionClaim> {
+                self.write(|tx| $crate::store::ops::renew_lease(tx, claim, lease_until, now))
             }
             fn record_outcome(
                 &self,
@@ -302,17 +372,24 @@ macro_rules! store_via_ops {
             fn in_doubt(&self) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
                 self.read(|tx| tx.requests_in(&[$crate::RequestState::Executing]))
             }
-            fn resolve_in_doubt(
+            fn take_over(
                 &self,
                 id: &$crate::RequestId,
+                executor: &$crate::Executor,
+                why: $crate::Takeover,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::ExecutionClaim> {
+                self.write(|tx| $crate::store::ops::take_over(tx, id, executor, why, lease_until, now))
+            }
+            fn resolve_in_doubt(
+                &self,
+                claim: &$crate::ExecutionClaim,
                 outcome: $crate::Outcome,
                 note: &str,
-                by: &$crate::Principal,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| {
-                    $crate::store::ops::resolve_in_doubt(tx, id, outcome, note, by, now)
-                })
+                self.write(|tx| $crate::store::ops::resolve_in_doubt(tx, claim, outcome, note, now))
             }
             fn install(
                 &self,
@@ -352,10 +429,16 @@ macro_rules! store_via_ops {
                 self.read(|tx| tx.audit_head())
             }
             fn verify_audit(&self) -> $crate::Result<u64> {
-                self.read(|tx| {
-                    let head = tx.audit_head()?;
-                    $crate::audit::verify(&tx.audit_entries()?, Some(&head))
-                })
+                self.read(|tx| $crate::store::ops::verify(tx))
+            }
+            fn audit_after(&self, after_seq: u64, limit: usize) -> $crate::Result<Vec<$crate::AuditEntry>> {
+                self.read(|tx| tx.audit_after(after_seq, limit))
+            }
+            fn delivery_cursor(&self, sink: &str) -> $crate::Result<u64> {
+                self.read(|tx| tx.delivery_cursor(sink))
+            }
+            fn set_delivery_cursor(&self, sink: &str, seq: u64) -> $crate::Result<()> {
+                self.write(|tx| tx.set_delivery_cursor(sink, seq))
             }
         }
     };

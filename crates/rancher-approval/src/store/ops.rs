@@ -4,15 +4,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{DecideOutcome, ExecutionClaim, Installation, RequestFilter, Tx};
-use crate::audit::{format_time, AuditDraft, AuditKind};
+use crate::audit::{format_time, AuditDraft, AuditEntry, AuditKind};
 use crate::error::{Error, Result};
 use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
 use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::request::{
-    blank, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, NewRequest,
-    Outcome, Reconciliation, RequestId, RequestState,
+    blank, content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord,
+    Executor, NewRequest, Outcome, Reconciliation, RequestId, RequestState, ServerIdentity,
 };
+use super::Takeover;
 
 /// The actor recorded for changes nobody made by hand (expiry).
 pub const SYSTEM_ACTOR: &str = "system";
@@ -70,16 +71,20 @@ pub(crate) fn create_request(
         requester: new.requester,
         installer: new.installer,
         targets: new.targets,
+        target_labels: new.target_labels,
         reason: new.reason,
+        server: new.server,
         policy_hash: new.policy.hash(),
         expires_at: now + new.policy.expiry(),
         policy: new.policy,
+        content_hash: String::new(),
         created_at: now,
         state: RequestState::Pending,
         decisions: Vec::new(),
         execution: None,
         closed: None,
     };
+    request.content_hash = request.compute_content_hash();
     if request.evaluate(now) == Verdict::Approved {
         request.state = RequestState::Approved;
     }
@@ -88,11 +93,14 @@ pub(crate) fn create_request(
         "requester": request.requester,
         "installer": request.installer,
         "targets": request.targets,
+        "target_labels": request.target_labels,
         "reason": request.reason,
+        "server": request.server,
         "inputs": request.inputs,
         "policy": request.policy,
         "policy_hash": request.policy_hash,
         "expires_at": format_time(request.expires_at),
+        "content_hash": request.content_hash,
         "state": request.state,
     });
     append(
@@ -163,6 +171,11 @@ pub(crate) fn decide(
         Ok(r) => r,
         Err(expired) => return Ok(Err(expired)),
     };
+    same_server(&request, decision.server.as_ref())?;
+    check_content(tx, &request)?;
+    if decision.reviewed.as_ref().is_some_and(|h| *h != request.content_hash) {
+        return Err(Error::ContentChanged { id: id.to_string() });
+    }
     check_eligibility(&request.policy, &request.facts(), reviewer, context).map_err(|reason| {
         Error::NotEligible {
             id: id.to_string(),
@@ -190,6 +203,7 @@ pub(crate) fn decide(
         reason: decision.reason,
         decided_at: now,
         context: context.clone(),
+        content_hash: Some(request.content_hash.clone()),
     });
     request.state = match request.evaluate(now) {
         Verdict::Pending => RequestState::Pending,
@@ -204,6 +218,8 @@ pub(crate) fn decide(
         "vote": recorded.vote,
         "reason": recorded.reason,
         "context": recorded.context,
+        "content_hash": recorded.content_hash,
+        "server": decision.server,
         "state": request.state,
     });
     append(
@@ -262,12 +278,109 @@ pub(crate) fn expire_due(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<Vec<Requ
     Ok(expired)
 }
 
+/// Refuses a session on another server than the request's. Requests filed without a server (older stores,
+/// library callers that do not bind) accept any.
+fn same_server(request: &ApprovalRequest, found: Option<&ServerIdentity>) -> Result<()> {
+    let Some(expected) = &request.server else { return Ok(()) };
+    match found {
+        Some(f) if f == expected => Ok(()),
+        other => Err(Error::WrongServer {
+            id: request.id.to_string(),
+            expected: expected.to_string(),
+            found: other.map_or_else(|| "an unnamed server".to_string(), ToString::to_string),
+        }),
+    }
+}
+
+fn tampered(request: &ApprovalRequest, problem: impl Into<String>) -> Error {
+    Error::Tampered { id: request.id.to_string(), problem: problem.into() }
+}
+
+/// The request as its `request_created` audit entry recorded it, and its decisions as their `decided` entries
+/// recorded them: the record that people can verify, against which the stored request is checked.
+struct Recorded {
+    content_hash: String,
+    policy: Policy,
+    decisions: Vec<DecisionRecord>,
+}
+
+fn recorded(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
+    recorded_in(&tx.audit_for_request(request.id.as_str())?, request)
+}
+
+fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Recorded> {
+    let created = entries
+        .iter()
+        .find(|e| e.kind == AuditKind::RequestCreated)
+        .ok_or_else(|| tampered(request, "the audit log has no record of its creation"))?;
+    let d = &created.detail;
+    let content = json!({
+        "workflow_id": created.workflow_id,
+        "inputs": d["inputs"],
+        "targets": d.get("targets").cloned().unwrap_or_else(|| json!([])),
+        "target_labels": d.get("target_labels").cloned().unwrap_or_else(|| json!({})),
+        "requester": d["requester"]["id"],
+        "installer": d.get("installer").and_then(|i| i.get("id")).cloned(),
+        "reason": d.get("reason").cloned().unwrap_or(serde_json::Value::Null),
+        "server": d.get("server").cloned().unwrap_or(serde_json::Value::Null),
+        "policy_hash": d["policy_hash"],
+        "expires_at": d["expires_at"],
+    });
+    let policy: Policy = serde_json::from_value(d["policy"].clone())
+        .map_err(|_| tampered(request, "its recorded policy cannot be read"))?;
+    let mut decisions = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == AuditKind::Decided) {
+        let record: DecisionRecord = serde_json::from_value(json!({
+            "principal": e.detail["principal"],
+            "vote": e.detail["vote"],
+            "reason": e.detail.get("reason"),
+            "decided_at": e.at,
+            "context": e.detail.get("context").cloned().unwrap_or_else(|| json!({})),
+            "content_hash": e.detail.get("content_hash"),
+        }))
+        .map_err(|_| tampered(request, format!("its decision in audit entry {} cannot be read", e.seq)))?;
+        decisions.push(record);
+    }
+    Ok(Recorded { content_hash: content_hash(&request.id, &content), policy, decisions })
+}
+
+/// The stored request still holds what was recorded when it was made.
+fn check_content(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
+    matches_record(request, recorded(tx, request)?)
+}
+
+fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> {
+    if request.compute_content_hash() != rec.content_hash || request.content_hash != rec.content_hash {
+        return Err(tampered(request, "its workflow, inputs, targets, requester, reason, server or policy differ from the recorded ones"));
+    }
+    if request.policy.hash() != request.policy_hash || rec.policy.hash() != request.policy_hash {
+        return Err(tampered(request, "its policy differs from the recorded one"));
+    }
+    Ok(rec)
+}
+
+/// Before anything runs: the content matches the record, and the recorded decisions, each made on this very
+/// content, approve it under the recorded policy.
+fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
+    let rec = check_content(tx, request)?;
+    if let Some(d) = rec.decisions.iter().find(|d| d.content_hash.as_deref() != Some(rec.content_hash.as_str())) {
+        return Err(tampered(request, format!("the decision of {} was made on other content", d.principal.id)));
+    }
+    // Time is not what decides here: an approval recorded before the expiry stays valid.
+    let at = rec.decisions.last().map_or(request.created_at, |d| d.decided_at);
+    match crate::evaluate(&rec.policy, &request.facts(), &rec.decisions, at) {
+        Verdict::Approved => Ok(()),
+        other => Err(tampered(request, format!("its recorded decisions do not approve it (they leave it {other:?})").to_lowercase())),
+    }
+}
+
 pub(crate) fn claim_execution(
     tx: &mut dyn Tx,
     id: &RequestId,
-    executor: &str,
+    executor: &Executor,
+    lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<ExecutionClaim> {
+) -> Result<Result<ExecutionClaim>> {
     let mut request = get_request(tx, id)?;
     match (request.state, &request.execution) {
         (RequestState::Approved, _) => {}
@@ -285,33 +398,65 @@ pub(crate) fn claim_execution(
             })
         }
     }
+    same_server(&request, executor.server.as_ref())?;
+    if let Err(refusal) = check_executable(tx, &request) {
+        // Recorded (the outer Ok commits it) so that the refusal is in the log, and reported to the caller.
+        let detail = json!({ "executor": executor, "problem": refusal.to_string() });
+        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail)?;
+        return Ok(Err(refusal));
+    }
     let claim = ExecutionClaim {
         request_id: id.clone(),
         claim_id: uuid::Uuid::new_v4().to_string(),
-        executor: executor.to_owned(),
+        executor: executor.process.clone(),
+        epoch: 1,
+        lease_until,
         claimed_at: now,
     };
     request.state = RequestState::Executing;
     request.execution = Some(ExecutionRecord {
         claim_id: claim.claim_id.clone(),
-        executor: claim.executor.clone(),
+        executor: executor.process.clone(),
+        principal: Some(executor.principal.clone()),
+        host: executor.host.clone(),
+        pid: executor.pid,
+        epoch: claim.epoch,
+        lease_until: Some(lease_until),
         claimed_at: now,
         finished_at: None,
         outcome: None,
         reconciled: None,
     });
     tx.save_request(&request)?;
-    let detail = json!({ "executor": executor, "claim_id": claim.claim_id });
-    append(
-        tx,
-        now,
-        executor,
-        AuditKind::ExecutionClaimed,
-        Some(&request),
-        None,
-        detail,
-    )?;
-    Ok(claim)
+    let detail = json!({
+        "executor": executor,
+        "claim_id": claim.claim_id,
+        "epoch": claim.epoch,
+        "lease_until": format_time(lease_until),
+    });
+    append(tx, now, &executor.principal, AuditKind::ExecutionClaimed, Some(&request), None, detail)?;
+    Ok(Ok(claim))
+}
+
+/// The execution record `claim` must hold: the request is executing under this claim and epoch.
+fn current<'r>(request: &'r mut ApprovalRequest, claim: &ExecutionClaim) -> Result<&'r mut ExecutionRecord> {
+    let state = request.state;
+    match request.execution.as_mut() {
+        Some(e) if state == RequestState::Executing && e.claim_id == claim.claim_id && e.epoch == claim.epoch => Ok(e),
+        _ => Err(Error::StaleClaim { id: claim.request_id.to_string(), state }),
+    }
+}
+
+pub(crate) fn renew_lease(
+    tx: &mut dyn Tx,
+    claim: &ExecutionClaim,
+    lease_until: DateTime<Utc>,
+    _now: DateTime<Utc>,
+) -> Result<ExecutionClaim> {
+    let mut request = get_request(tx, &claim.request_id)?;
+    current(&mut request, claim)?.lease_until = Some(lease_until);
+    tx.save_request(&request)?;
+    Ok(ExecutionClaim { lease_until, ..claim.clone() })
 }
 
 pub(crate) fn record_outcome(
@@ -321,77 +466,94 @@ pub(crate) fn record_outcome(
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
     let mut request = get_request(tx, &claim.request_id)?;
-    let state = request.state;
-    let execution = match request.execution.as_mut() {
-        Some(e) if state == RequestState::Executing && e.claim_id == claim.claim_id => e,
-        _ => {
-            return Err(Error::StaleClaim {
-                id: claim.request_id.to_string(),
-                state,
-            })
-        }
-    };
+    let execution = current(&mut request, claim)?;
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
+    let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
     request.state = outcome.state();
     tx.save_request(&request)?;
-    let detail =
-        json!({ "claim_id": claim.claim_id, "status": outcome.status, "detail": outcome.detail });
-    append(
-        tx,
-        now,
-        &claim.executor,
-        AuditKind::ExecutionFinished,
-        Some(&request),
-        None,
-        detail,
-    )?;
+    let detail = json!({
+        "claim_id": claim.claim_id,
+        "epoch": claim.epoch,
+        "executor": claim.executor,
+        "status": outcome.status,
+        "detail": outcome.detail,
+    });
+    append(tx, now, &actor, AuditKind::ExecutionFinished, Some(&request), None, detail)?;
     Ok(request)
+}
+
+pub(crate) fn take_over(
+    tx: &mut dyn Tx,
+    id: &RequestId,
+    executor: &Executor,
+    why: Takeover,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ExecutionClaim> {
+    let mut request = get_request(tx, id)?;
+    let state = request.state;
+    same_server(&request, executor.server.as_ref())?;
+    let execution = match request.execution.as_mut() {
+        Some(e) if state == RequestState::Executing => e,
+        _ => return Err(Error::NotInDoubt { id: id.to_string(), state }),
+    };
+    let held_until = execution.lease_until.unwrap_or(execution.claimed_at);
+    if why == Takeover::LeaseExpired && held_until > now {
+        return Err(Error::LeaseHeld { id: id.to_string(), executor: execution.executor.clone(), lease_until: held_until });
+    }
+    let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });
+    let claim = ExecutionClaim {
+        request_id: id.clone(),
+        claim_id: uuid::Uuid::new_v4().to_string(),
+        executor: executor.process.clone(),
+        epoch: execution.epoch + 1,
+        lease_until,
+        claimed_at: now,
+    };
+    execution.claim_id = claim.claim_id.clone();
+    execution.executor = executor.process.clone();
+    execution.principal = Some(executor.principal.clone());
+    execution.host = executor.host.clone();
+    execution.pid = executor.pid;
+    execution.epoch = claim.epoch;
+    execution.lease_until = Some(lease_until);
+    tx.save_request(&request)?;
+    let detail = json!({
+        "executor": executor,
+        "claim_id": claim.claim_id,
+        "epoch": claim.epoch,
+        "why": why,
+        "previous": previous,
+    });
+    append(tx, now, &executor.principal, AuditKind::ExecutionTakenOver, Some(&request), None, detail)?;
+    Ok(claim)
 }
 
 pub(crate) fn resolve_in_doubt(
     tx: &mut dyn Tx,
-    id: &RequestId,
+    claim: &ExecutionClaim,
     outcome: Outcome,
     note: &str,
-    by: &Principal,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
-    let mut request = get_request(tx, id)?;
-    let state = request.state;
-    let execution = match request.execution.as_mut() {
-        Some(e) if state == RequestState::Executing => e,
-        _ => {
-            return Err(Error::NotInDoubt {
-                id: id.to_string(),
-                state,
-            })
-        }
-    };
+    let mut request = get_request(tx, &claim.request_id)?;
+    let execution = current(&mut request, claim)?;
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
-    execution.reconciled = Some(Reconciliation {
-        by: by.id.clone(),
-        note: note.to_owned(),
-    });
+    let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
+    execution.reconciled = Some(Reconciliation { by: actor.clone(), note: note.to_owned() });
     let detail = json!({
-        "claim_id": execution.claim_id,
-        "executor": execution.executor,
+        "claim_id": claim.claim_id,
+        "epoch": claim.epoch,
+        "executor": claim.executor,
         "status": outcome.status,
         "detail": outcome.detail,
         "note": note,
     });
     request.state = outcome.state();
     tx.save_request(&request)?;
-    append(
-        tx,
-        now,
-        &by.id,
-        AuditKind::Reconciled,
-        Some(&request),
-        None,
-        detail,
-    )?;
+    append(tx, now, &actor, AuditKind::Reconciled, Some(&request), None, detail)?;
     Ok(request)
 }
 
@@ -471,4 +633,65 @@ pub(crate) fn set_policy(
         detail,
     )?;
     Ok(installation)
+}
+
+/// The state a request's audit entries lead to, replayed from the first.
+fn replayed_state(entries: &[AuditEntry]) -> Option<RequestState> {
+    let state_in = |e: &AuditEntry, key: &str| e.detail.get(key).and_then(|v| serde_json::from_value::<RequestState>(v.clone()).ok());
+    let mut state = None;
+    for e in entries {
+        state = match e.kind {
+            AuditKind::RequestCreated | AuditKind::Decided => state_in(e, "state"),
+            AuditKind::Cancelled => Some(RequestState::Cancelled),
+            AuditKind::Expired => Some(RequestState::Expired),
+            AuditKind::ExecutionClaimed | AuditKind::ExecutionTakenOver => Some(RequestState::Executing),
+            AuditKind::ExecutionFinished | AuditKind::Reconciled => {
+                match e.detail.get("status").and_then(|v| v.as_str()) {
+                    Some("succeeded") => Some(RequestState::Succeeded),
+                    _ => Some(RequestState::Failed),
+                }
+            }
+            AuditKind::ExecutionRefused | AuditKind::Installed | AuditKind::PolicyChanged => state,
+        };
+    }
+    state
+}
+
+/// Verifies the chain against the store's own head (which must be the last entry: a missing or moved-back head
+/// is found), then every stored request against its audit record: same content, and the state its entries lead
+/// to. Returns the number of entries.
+pub(crate) fn verify(tx: &mut dyn Tx) -> Result<u64> {
+    let entries = tx.audit_entries()?;
+    let head = tx.audit_head()?;
+    let count = crate::audit::verify(&entries, Some(&head))?;
+    if head.seq != count {
+        return Err(Error::AuditBroken {
+            seq: head.seq + 1,
+            problem: format!("the log has {count} entries but the recorded head is entry {}: the head was removed or moved back", head.seq),
+        });
+    }
+    let mut by_request: std::collections::HashMap<&str, Vec<AuditEntry>> = std::collections::HashMap::new();
+    for e in &entries {
+        if let Some(id) = e.request_id.as_deref() {
+            by_request.entry(id).or_default().push(e.clone());
+        }
+    }
+    for request in tx.requests_in(&[])? {
+        let own = by_request.get(request.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let broken = |problem: String| Error::AuditBroken { seq: count, problem: format!("approval request {}: {problem}", request.id) };
+        match recorded_in(own, &request).and_then(|rec| matches_record(&request, rec)) {
+            Ok(_) => {}
+            Err(Error::Tampered { problem, .. }) => return Err(broken(problem)),
+            Err(other) => return Err(other),
+        }
+        let replayed = replayed_state(own);
+        if replayed != Some(request.state) {
+            return Err(broken(format!(
+                "it is stored as {} but its audit entries lead to {}",
+                request.state,
+                replayed.map_or_else(|| "nothing".to_string(), |s| s.to_string())
+            )));
+        }
+    }
+    Ok(count)
 }

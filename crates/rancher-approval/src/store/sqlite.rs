@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of our files: "RAPP".
 const APPLICATION_ID: i64 = 0x5241_5050;
@@ -71,6 +71,20 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+/// Version 2: the audit entries of one request are found by index (execution checks them), the head only moves
+/// forward, and webhook delivery cursors.
+const SCHEMA_V2: &str = r#"
+CREATE INDEX audit_by_request ON audit (request_id, seq);
+CREATE TRIGGER audit_head_forward BEFORE UPDATE ON audit_head WHEN NEW.seq <= OLD.seq
+    BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward'); END;
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+    BEGIN SELECT RAISE(ABORT, 'the audit head cannot be removed'); END;
+CREATE TABLE delivery_cursors (
+    sink TEXT PRIMARY KEY NOT NULL,
+    seq  INTEGER NOT NULL
+);
 "#;
 
 /// SQLite's `synchronous` setting for the store (always in WAL mode).
@@ -131,6 +145,7 @@ impl SqliteStore {
                 Error::from(e)
             }
         };
+        create_private(&path)?;
         let mut conn = Connection::open(&path).map_err(not_db)?;
         conn.busy_timeout(options.busy_timeout)?;
         // The first read of the header tells a non-database file apart.
@@ -172,6 +187,11 @@ impl SqliteStore {
             }
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
@@ -212,6 +232,23 @@ impl SqliteStore {
 
 store_via_ops!(SqliteStore);
 
+/// Creates the file readable and writable by its owner only (0600) when it does not exist yet, so the store is
+/// never briefly open to others; SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
 /// [`Tx`] over an open SQLite transaction.
 struct Sql<'c>(&'c Connection);
 
@@ -227,6 +264,58 @@ fn encode<T: serde::Serialize>(value: &T) -> String {
 }
 
 impl Sql<'_> {
+    fn entries<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<AuditEntry>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+        );
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row =
+                row?;
+            let seq = seq.max(0) as u64;
+            let unreadable = |what: &str| Error::AuditBroken {
+                seq,
+                problem: format!("its {what} cannot be read"),
+            };
+            entries.push(AuditEntry {
+                seq,
+                at: DateTime::parse_from_rfc3339(&at)
+                    .map_err(|_| unreadable("time"))?
+                    .with_timezone(&Utc),
+                actor,
+                kind: AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
+                request_id,
+                workflow_id,
+                detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
+                prev_hash,
+                hash,
+            });
+        }
+        Ok(entries)
+    }
+
     fn bodies<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<String>> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
@@ -321,57 +410,36 @@ impl Tx for Sql<'_> {
     }
 
     fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            String,
-        );
+        self.entries("SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq", [])
+    }
+
+    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
+        self.entries(
+            "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit WHERE request_id = ?1 ORDER BY seq",
+            [request_id],
+        )
+    }
+
+    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.entries(
+            "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![after_seq as i64, limit.min(i64::MAX as usize) as i64],
+        )
+    }
+
+    fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = ?1")?;
+        let seq: Option<i64> = stmt.query_row([sink], |r| r.get(0)).optional()?;
+        Ok(seq.unwrap_or(0).max(0) as u64)
+    }
+
+    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+            "INSERT INTO delivery_cursors (sink, seq) VALUES (?1, ?2)
+             ON CONFLICT (sink) DO UPDATE SET seq = max(seq, excluded.seq)",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        })?;
-        let mut entries = Vec::new();
-        for row in rows {
-            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row =
-                row?;
-            let seq = seq.max(0) as u64;
-            let unreadable = |what: &str| Error::AuditBroken {
-                seq,
-                problem: format!("its {what} cannot be read"),
-            };
-            entries.push(AuditEntry {
-                seq,
-                at: DateTime::parse_from_rfc3339(&at)
-                    .map_err(|_| unreadable("time"))?
-                    .with_timezone(&Utc),
-                actor,
-                kind: AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
-                request_id,
-                workflow_id,
-                detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
-                prev_hash,
-                hash,
-            });
-        }
-        Ok(entries)
+        stmt.execute(params![sink, seq as i64])?;
+        Ok(())
     }
 
     fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::error::{Error, Ineligibility};
 use crate::policy::ApproverRef;
-use crate::request::Decision;
+use crate::request::{Decision, ServerIdentity};
 
 pub(crate) fn t0() -> DateTime<Utc> {
     "2025-03-01T12:00:00Z".parse().unwrap()
@@ -32,6 +32,11 @@ fn carol() -> Principal {
 
 fn none() -> EligibilityContext {
     EligibilityContext::default()
+}
+
+/// Claims `id` for the process `label` acting as `u-exec`, with a ten-minute lease.
+fn claim_for(store: &dyn Store, id: &RequestId, label: &str, now: DateTime<Utc>) -> Result<ExecutionClaim> {
+    store.claim_execution(id, &crate::Executor::new("u-exec", label), now + TimeDelta::minutes(10), now)
 }
 
 fn kinds(store: &dyn Store) -> Vec<crate::AuditKind> {
@@ -69,6 +74,9 @@ for_both_stores!(
     expiry,
     cancel,
     in_doubt_executions_are_reconciled,
+    a_fenced_executor_records_nothing,
+    requests_are_bound_to_their_server_and_content,
+    the_audit_log_is_an_outbox,
     installations_and_policy_changes,
     secrets_never_reach_the_store,
     listing_and_lookup,
@@ -109,7 +117,7 @@ fn installer_round_trip(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = store.claim_execution(&req.id, "exec-1", at(2)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec-1", at(2)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -148,8 +156,8 @@ fn installer_round_trip(store: &dyn Store) {
         "{err}"
     );
 
-    let claim = store.claim_execution(&req.id, "exec-1", at(5)).unwrap();
-    let err = store.claim_execution(&req.id, "exec-2", at(5)).unwrap_err();
+    let claim = claim_for(store, &req.id, "exec-1", at(5)).unwrap();
+    let err = claim_for(store, &req.id, "exec-2", at(5)).unwrap_err();
     assert!(
         matches!(err, Error::AlreadyClaimed { ref executor, .. } if executor == "exec-1"),
         "{err}"
@@ -183,7 +191,7 @@ fn installer_round_trip(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = store.claim_execution(&req.id, "exec-3", at(8)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec-3", at(8)).unwrap_err();
     assert!(matches!(err, Error::AlreadyClaimed { .. }), "{err}");
     assert!(store.in_doubt().unwrap().is_empty());
 
@@ -216,7 +224,7 @@ fn none_policy_runs_at_once(store: &dyn Store) {
         .create_request(NewRequest::new("list-users", bob(), Policy::none()), at(0))
         .unwrap();
     assert_eq!(req.state, RequestState::Approved);
-    let claim = store.claim_execution(&req.id, "exec", at(0)).unwrap();
+    let claim = claim_for(store, &req.id, "exec", at(0)).unwrap();
     assert_eq!(claim.request_id, req.id);
     let err = store
         .decide(&req.id, &alice(), Decision::approve(), &none(), at(0))
@@ -277,7 +285,7 @@ fn a_deny_ends_it(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = store.claim_execution(&req.id, "exec", at(3)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec", at(3)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -553,7 +561,7 @@ fn cancel(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = store.claim_execution(&req.id, "exec", at(2)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec", at(2)).unwrap_err();
     assert!(matches!(err, Error::NotApproved { .. }), "{err}");
     let entries = store.audit_entries().unwrap();
     assert_eq!(entries.last().unwrap().kind, crate::AuditKind::Cancelled);
@@ -564,58 +572,55 @@ fn in_doubt_executions_are_reconciled(store: &dyn Store) {
     let req = store
         .create_request(NewRequest::new("wf", bob(), Policy::none()), at(0))
         .unwrap();
-    let err = store
-        .resolve_in_doubt(&req.id, Outcome::failed(json!(null)), "x", &alice(), at(1))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::NotInDoubt {
-                state: RequestState::Approved,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let claim = store
-        .claim_execution(&req.id, "exec-crashed", at(1))
-        .unwrap();
-    // The executor dies here; later an operator checks the server and settles it.
+    let taker = crate::Executor::new("u-alice", "reconciler");
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(1)).unwrap_err();
+    assert!(matches!(err, Error::NotInDoubt { state: RequestState::Approved, .. }), "{err}");
+    let lost = claim_for(store, &req.id, "exec-crashed", at(1)).unwrap();
+    assert_eq!(lost.epoch, 1);
+    // The executor dies here. Its lease (10 minutes) still holds: nobody may take over yet (security review
+    // item 11: a reconcile racing a live executor marked an applied change as failed).
     let doubt = store.in_doubt().unwrap();
-    assert_eq!(
-        doubt.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        vec![&req.id]
-    );
+    assert_eq!(doubt.iter().map(|r| &r.id).collect::<Vec<_>>(), vec![&req.id]);
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(5)).unwrap_err();
+    assert!(matches!(err, Error::LeaseHeld { .. }), "{err}");
+    // Once the lease ran out, the reconciler takes over with the next epoch and settles it.
+    let taken = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(11)).unwrap();
+    assert_eq!(taken.epoch, 2);
     let done = store
-        .resolve_in_doubt(
-            &req.id,
-            Outcome::succeeded(json!({"found": true})),
-            "binding exists",
-            &alice(),
-            at(9),
-        )
+        .resolve_in_doubt(&taken, Outcome::succeeded(json!({"found": true})), "binding exists", at(12))
         .unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
-    let rec = done
-        .execution
-        .as_ref()
-        .unwrap()
-        .reconciled
-        .as_ref()
-        .unwrap();
-    assert_eq!(
-        (rec.by.as_str(), rec.note.as_str()),
-        ("u-alice", "binding exists")
-    );
+    let rec = done.execution.as_ref().unwrap().reconciled.as_ref().unwrap();
+    assert_eq!((rec.by.as_str(), rec.note.as_str()), ("u-alice", "binding exists"));
     assert!(store.in_doubt().unwrap().is_empty());
     // The lost executor coming back cannot overwrite the settled outcome.
-    let err = store
-        .record_outcome(&claim, Outcome::failed(json!(null)), at(10))
-        .unwrap_err();
+    let err = store.record_outcome(&lost, Outcome::failed(json!(null)), at(13)).unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
-    let last = store.audit_entries().unwrap().pop().unwrap();
-    assert_eq!(last.kind, crate::AuditKind::Reconciled);
-    assert_eq!(last.detail["note"], json!("binding exists"));
+    let entries = store.audit_entries().unwrap();
+    let kinds: Vec<_> = entries.iter().rev().take(2).map(|e| e.kind).collect();
+    assert_eq!(kinds, [crate::AuditKind::Reconciled, crate::AuditKind::ExecutionTakenOver]);
+    assert_eq!(entries.last().unwrap().detail["note"], json!("binding exists"));
+    assert_eq!(store.verify_audit().unwrap(), entries.len() as u64);
+}
+
+/// Security review item 11: an executor whose lease was taken over (it was paused, not dead) can record
+/// nothing, while a live executor renews its lease and keeps it.
+fn a_fenced_executor_records_nothing(store: &dyn Store) {
+    let req = store.create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).unwrap();
+    let live = claim_for(store, &req.id, "slow", at(1)).unwrap();
+    let renewed = store.renew_lease(&live, at(40), at(9)).unwrap();
+    let taker = crate::Executor::new("u-alice", "reconciler");
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(60), at(20)).unwrap_err();
+    assert!(matches!(err, Error::LeaseHeld { .. }), "the renewed lease holds: {err}");
+    // The owner's process is known to be gone (same host, no such pid): taken over at once.
+    let taken = store.take_over(&req.id, &taker, Takeover::OwnerGone, at(60), at(21)).unwrap();
+    let err = store.record_outcome(&renewed, Outcome::succeeded(json!(null)), at(22)).unwrap_err();
+    assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
+    let err = store.renew_lease(&renewed, at(90), at(22)).unwrap_err();
+    assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
+    let done = store.record_outcome(&taken, Outcome::succeeded(json!({"ok": 1})), at(23)).unwrap();
+    assert_eq!(done.state, RequestState::Succeeded);
+    assert_eq!(done.execution.unwrap().epoch, 2);
 }
 
 fn installations_and_policy_changes(store: &dyn Store) {
@@ -758,7 +763,7 @@ fn listing_and_lookup(store: &dyn Store) {
             .decide(&missing, &alice(), Decision::approve(), &none(), at(0))
             .unwrap_err(),
         store.cancel(&missing, &alice(), None, at(0)).unwrap_err(),
-        store.claim_execution(&missing, "e", at(0)).unwrap_err(),
+        claim_for(store, &missing, "e", at(0)).unwrap_err(),
     ] {
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
@@ -818,7 +823,7 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
                     };
                     (
                         decided,
-                        store.claim_execution(id, &format!("exec-{i}"), at(2)),
+                        claim_for(store, id, &format!("exec-{i}"), at(2)),
                     )
                 })
             })
@@ -862,4 +867,51 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
 
 fn racing_approvers_and_executors_execute_once(store: &dyn Store) {
     race(&[store], 16);
+}
+
+/// Security review item 3: a vote recorded through a fake server counted toward a real request. Requests are
+/// bound to their server; decisions and execution through any other are refused, and a decision names the
+/// content it was made on.
+fn requests_are_bound_to_their_server_and_content(store: &dyn Store) {
+    let real = ServerIdentity::new("rancher.example.com", Some("0f6c9a3e-real".into()));
+    let fake = ServerIdentity::new("127.0.0.1:47444", Some("0f6c9a3e-real".into()));
+    let policy = Policy::at_least(2, ["u-alice", "u-carol"].map(ApproverRef::user));
+    let req = store
+        .create_request(NewRequest::new("wf", bob(), policy).server(real.clone()).target_label("u-dave", "dave"), at(0))
+        .unwrap();
+    assert_eq!(req.content_hash, req.compute_content_hash());
+    assert_eq!(req.content_hash.len(), 64);
+    for found in [Some(fake.clone()), None, Some(ServerIdentity::new("rancher.example.com", Some("other-install".into())))] {
+        let mut d = Decision::approve();
+        d.server = found;
+        let err = store.decide(&req.id, &alice(), d, &none(), at(1)).unwrap_err();
+        assert!(matches!(err, Error::WrongServer { .. }), "{err}");
+    }
+    let err = store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed("not-what-is-stored"), &none(), at(1)).unwrap_err();
+    assert!(matches!(err, Error::ContentChanged { .. }), "{err}");
+    assert!(store.get_request(&req.id).unwrap().decisions.is_empty(), "nothing was recorded");
+    store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed(req.content_hash.clone()), &none(), at(2)).unwrap();
+    let done = store.decide(&req.id, &carol(), Decision::approve().through(real.clone()), &none(), at(3)).unwrap();
+    assert_eq!(done.request.state, RequestState::Approved);
+    assert!(done.request.decisions.iter().all(|d| d.content_hash.as_deref() == Some(req.content_hash.as_str())));
+    let on_fake = crate::Executor::new("u-alice", "x").on(fake);
+    let err = store.claim_execution(&req.id, &on_fake, at(20), at(4)).unwrap_err();
+    assert!(matches!(err, Error::WrongServer { .. }), "{err}");
+    store.claim_execution(&req.id, &crate::Executor::new("u-alice", "x").on(real), at(20), at(4)).unwrap();
+    store.verify_audit().unwrap();
+}
+
+fn the_audit_log_is_an_outbox(store: &dyn Store) {
+    for i in 0..5 {
+        store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(i)).unwrap();
+    }
+    let all = store.audit_after(0, 100).unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(store.audit_after(3, 1).unwrap()[0].seq, 4);
+    assert!(store.audit_after(5, 10).unwrap().is_empty());
+    assert_eq!(store.delivery_cursor("https://hooks.example/a").unwrap(), 0);
+    store.set_delivery_cursor("https://hooks.example/a", 3).unwrap();
+    store.set_delivery_cursor("https://hooks.example/a", 2).unwrap();
+    assert_eq!(store.delivery_cursor("https://hooks.example/a").unwrap(), 3, "a cursor never moves back");
+    assert_eq!(store.delivery_cursor("https://hooks.example/b").unwrap(), 0);
 }

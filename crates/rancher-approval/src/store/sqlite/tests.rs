@@ -54,10 +54,14 @@ fn busy_store(path: &Path) -> SqliteStore {
     store
 }
 
+/// A connection with the append-only guards dropped: what someone who can write the file can do.
 fn raw(path: &Path) -> Connection {
     let conn = Connection::open(path).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;
+         DROP TRIGGER IF EXISTS audit_head_forward; DROP TRIGGER IF EXISTS audit_head_no_delete;",
+    )
+    .unwrap();
     conn
 }
 
@@ -401,11 +405,114 @@ fn tampering_truncate_and_append_is_detected() {
             at(50),
         )
         .unwrap();
-    assert_eq!(
-        store.verify_audit().unwrap(),
-        8,
-        "the documented limit of a chain without an outside anchor"
-    );
+    let err = store.verify_audit().unwrap_err().to_string();
+    assert!(err.contains("no record of its creation"), "the third request lost its entries: {err}");
+    // Removing the requests whose entries were cut too leaves a consistent, shorter store: the documented limit
+    // of a local file. Only a head saved elsewhere tells.
+    let third = store.list_requests(&crate::RequestFilter::all()).unwrap()[2].id.clone();
+    conn.execute("DELETE FROM requests WHERE id = ?1", [third.as_str()]).unwrap();
+    assert_eq!(store.verify_audit().unwrap(), 8, "the documented limit of a chain without an outside anchor");
     let err = crate::audit::verify(&store.audit_entries().unwrap(), Some(&saved_head)).unwrap_err();
     assert!(matches!(err, Error::AuditBroken { seq: 9, .. }), "{err}");
+}
+
+/// Security review item 9: a missing head row passed verification ("17 entries, head 0000..."), and the head
+/// could be moved back. The head may only move forward, and a head behind the log is broken.
+#[test]
+fn the_head_cannot_be_removed_or_moved_back() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    let conn = Connection::open(&path).unwrap();
+    let e = conn.execute("DELETE FROM audit_head", []).unwrap_err().to_string();
+    assert!(e.contains("cannot be removed"), "{e}");
+    let e = conn.execute("UPDATE audit_head SET seq = 3", []).unwrap_err().to_string();
+    assert!(e.contains("only moves forward"), "{e}");
+
+    raw(&path).execute("DELETE FROM audit_head", []).unwrap();
+    let err = store.verify_audit().unwrap_err().to_string();
+    assert!(err.contains("recorded head is entry 0"), "{err}");
+
+    // Wiping the log and the head while requests remain is found too.
+    let (_dir, path) = temp();
+    let store = busy_store(&path);
+    raw(&path).execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
+    let err = store.verify_audit().unwrap_err().to_string();
+    assert!(err.contains("no record of its creation"), "{err}");
+}
+
+fn pending_for_u1(store: &SqliteStore) -> crate::ApprovalRequest {
+    store
+        .create_request(
+            NewRequest::new("wf", Principal::new("u-req"), approver_policy())
+                .inputs(json!({"user": "carol", "role": "user"}), Vec::<String>::new()),
+            at(0),
+        )
+        .unwrap()
+}
+
+/// Security review item 4 (A): inputs edited in the database after review ran as edited. Now a decision on
+/// altered content and the execution of it are refused, the refusal is audited, and verification reports it.
+#[test]
+fn inputs_edited_in_the_store_are_never_executed() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let ctx = EligibilityContext::default();
+    let req = pending_for_u1(&store);
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
+    raw(&path)
+        .execute("UPDATE requests SET body = json_set(body, '$.inputs.user', 'dave', '$.inputs.role', 'admin')", [])
+        .unwrap();
+    let err = store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    assert!(store.verify_audit().unwrap_err().to_string().contains("differ from the recorded ones"));
+
+    // Edited after the last approval, before the claim: the claim refuses and says so in the log.
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let req = pending_for_u1(&store);
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
+    store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).unwrap();
+    raw(&path).execute("UPDATE requests SET body = json_set(body, '$.inputs.role', 'admin')", []).unwrap();
+    let executor = crate::Executor::new("u-1", "test");
+    let err = store.claim_execution(&req.id, &executor, at(20), at(3)).unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    let last = store.audit_entries().unwrap().pop().unwrap();
+    assert_eq!(last.kind, crate::AuditKind::ExecutionRefused);
+    assert_eq!(store.get_request(&req.id).unwrap().state, crate::RequestState::Approved, "nothing was claimed");
+
+    // Rewriting the stored content hash as well does not help: the audit record is the reference.
+    raw(&path)
+        .execute("UPDATE requests SET body = json_set(body, '$.content_hash', 'feed')", [])
+        .unwrap();
+    let err = store.claim_execution(&req.id, &executor, at(20), at(4)).unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+}
+
+/// Security review item 4 (B): a request set to `approved` by hand (no decisions) ran. The recorded decisions
+/// are what counts.
+#[test]
+fn a_request_approved_by_hand_is_never_executed() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let ctx = EligibilityContext::default();
+    let req = pending_for_u1(&store);
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
+    raw(&path)
+        .execute("UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved')", [])
+        .unwrap();
+    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(2)).unwrap_err();
+    assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
+    let err = store.verify_audit().unwrap_err().to_string();
+    assert!(err.contains("stored as approved but its audit entries lead to pending"), "{err}");
+
+    // Forging a decision into the stored request (not the log) changes nothing either.
+    raw(&path)
+        .execute(
+            "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
+            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
+                    "content_hash": req.content_hash}).to_string()],
+        )
+        .unwrap();
+    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).unwrap_err();
+    assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
 }

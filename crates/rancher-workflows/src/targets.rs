@@ -1,0 +1,225 @@
+//! What a write request acts on, pinned at submit: the ids behind the names a person typed (so a user deleted
+//! and re-created under the same name is not the one that gets the grant), the principals that benefit (who then
+//! may not approve it), and the secret fields that must never be stored.
+
+use serde_json::Value;
+
+use crate::catalog::WorkflowDef;
+use crate::error::Result;
+use crate::exec::{input, Exec};
+use crate::session::Session;
+
+/// A request's inputs with names replaced by the ids they mean now, and its targets as `(id, label)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pinned {
+    /// The inputs to store and execute.
+    pub inputs: Value,
+    /// Principal ids the request acts on, with what people call them.
+    pub targets: Vec<(String, String)>,
+}
+
+/// Keys that name a user or a principal in request bodies and parameters, on every surface.
+const PRINCIPAL_KEYS: &[&str] = &[
+    "userName",
+    "userId",
+    "userPrincipalName",
+    "userPrincipalId",
+    "groupPrincipalName",
+    "groupPrincipalId",
+    "principalId",
+    "principalIds",
+    "externalId",
+];
+
+/// Resolves and pins the targets of a write run of `def`.
+pub async fn pin(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<Pinned> {
+    let exec = Exec::new(session, true);
+    let mut inputs = inputs;
+    let mut targets = Vec::new();
+    match def.id {
+        "create-global-role-binding" => {
+            if let Some(u) = input(def, &inputs, "user")? {
+                let user = exec.resolve_user(u).await?;
+                targets.push((user.id.clone(), user.username.clone()));
+                inputs["user"] = Value::String(user.id);
+            }
+            if let Some(r) = input(def, &inputs, "role")? {
+                exec.resolve_role(r).await?;
+            }
+        }
+        "delete-global-role-binding" => {
+            if let Some(u) = input(def, &inputs, "user")? {
+                let user = exec.resolve_user(u).await?;
+                targets.push((user.id.clone(), user.username.clone()));
+                inputs["user"] = Value::String(user.id);
+            } else if let Some(name) = input(def, &inputs, "binding")? {
+                if let Some(b) = exec.bindings().await?.into_iter().find(|b| b.name == name) {
+                    if let Some(subject) = b.user.or(b.group) {
+                        targets.push((subject.clone(), subject));
+                    }
+                }
+            }
+        }
+        "access-control-allow" | "access-control-disallow" => {
+            if let Some(ids) = input(def, &inputs, "identities")? {
+                targets.extend(ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| (normal(s), s.to_string())));
+            }
+        }
+        "rancher-api-request" => {
+            let req = crate::exec::api_generic_request(def, &inputs)?;
+            let spec = req.spec();
+            // A user named in the path: rk.users.*, v3.users.* and the like.
+            if spec.id.contains(".users.") {
+                if let Some(params) = inputs.get("params").and_then(Value::as_object) {
+                    for key in ["name", "id"] {
+                        if let Some(v) = params.get(key).and_then(Value::as_str) {
+                            targets.push((v.to_string(), v.to_string()));
+                        }
+                    }
+                }
+            }
+            if let Some(body) = inputs.get("body") {
+                collect_principals(body, &mut targets);
+            }
+        }
+        _ => {}
+    }
+    targets.sort();
+    targets.dedup_by(|a, b| a.0 == b.0);
+    Ok(Pinned { inputs, targets })
+}
+
+/// `local://u-x` is the user `u-x`; other principal ids stay as they are.
+fn normal(principal: &str) -> String {
+    principal.strip_prefix("local://").unwrap_or(principal).to_string()
+}
+
+fn collect_principals(v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if PRINCIPAL_KEYS.contains(&k.as_str()) {
+                    let mut found = Vec::new();
+                    match v {
+                        Value::String(s) if !s.trim().is_empty() => found.push(s.clone()),
+                        Value::Array(items) => found.extend(items.iter().filter_map(Value::as_str).map(str::to_string)),
+                        _ => {}
+                    }
+                    out.extend(found.into_iter().map(|s| (normal(&s), s)));
+                }
+                // Kubernetes-style subjects: [{kind: User, name: u-x}]
+                if k == "subjects" {
+                    for s in v.as_array().into_iter().flatten() {
+                        if let Some(name) = s.get("name").and_then(Value::as_str) {
+                            out.push((normal(name), name.to_string()));
+                        }
+                    }
+                }
+                collect_principals(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_principals(i, out)),
+        _ => {}
+    }
+}
+
+/// Key names that hold a secret whatever the type (a body typed `any` has no schema to say so).
+fn secret_name(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "token", "credential", "privatekey", "jwt", "bearer", "apikey", "accesskey"].iter().any(|s| k.contains(s))
+}
+
+/// The secret fields of a run's inputs: for the generic API request, every field the endpoint list marks secret
+/// for the body's type, and any field whose name says it holds a secret. Names are given as JSON paths.
+pub fn secret_fields(def: &WorkflowDef, inputs: &Value) -> Vec<String> {
+    if def.id != "rancher-api-request" {
+        return Vec::new();
+    }
+    let Some(body) = inputs.get("body").filter(|b| !b.is_null()) else { return Vec::new() };
+    let mut found = Vec::new();
+    if let Some(spec) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
+        if let Some(b) = spec.body {
+            let mut masked = body.clone();
+            rancher_api::redact_secrets(b.type_name, &mut masked);
+            diff_paths(body, &masked, "body", &mut found);
+        }
+    }
+    by_name(body, "body", &mut found);
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn diff_paths(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                if let Some(w) = y.get(k) {
+                    diff_paths(v, w, &format!("{at}.{k}"), out);
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                diff_paths(v, w, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(at.to_string()),
+        _ => {}
+    }
+}
+
+fn by_name(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{at}.{k}");
+                let filled = match v {
+                    Value::Null => false,
+                    Value::String(s) => !s.is_empty(),
+                    _ => true,
+                };
+                if secret_name(k) && filled && !v.is_object() && !v.is_array() {
+                    out.push(here);
+                } else {
+                    by_name(v, &here, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| by_name(x, &format!("{at}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::find;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_found_by_schema_and_by_name() {
+        let def = find("rancher-api-request").unwrap();
+        let create = json!({"operation": "rk.users.create", "body": {"username": "eve", "password": "Corr3ct-Horse"}});
+        assert_eq!(secret_fields(def, &create), ["body.password"]);
+        let ad = json!({"operation": "v3.authconfigs.update", "params": {"id": "activedirectory"},
+            "body": {"serviceAccountUsername": "svc", "serviceAccountPassword": "AD-Sv3c", "servers": ["ad.example.com"], "nested": {"clientSecret": "x"}}});
+        assert_eq!(secret_fields(def, &ad), ["body.nested.clientSecret", "body.serviceAccountPassword"]);
+        let plain = json!({"operation": "rk.globalrolebindings.create", "body": {"globalRoleName": "admin", "userName": "u-1", "password": null}});
+        assert!(secret_fields(def, &plain).is_empty());
+        assert!(secret_fields(find("create-global-role-binding").unwrap(), &json!({"user": "x"})).is_empty());
+    }
+
+    #[test]
+    fn principals_are_collected_from_bodies() {
+        let mut out = Vec::new();
+        collect_principals(
+            &json!({"userName": "u-vqxfc", "groupPrincipalName": "github_team://7", "x": [{"principalIds": ["local://u-abc", "azuread_user://9"]}],
+                    "subjects": [{"kind": "User", "name": "u-sub"}]}),
+            &mut out,
+        );
+        let mut ids: Vec<&str> = out.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["azuread_user://9", "github_team://7", "u-abc", "u-sub", "u-vqxfc"]);
+    }
+}
