@@ -182,6 +182,8 @@ pub static CATALOG: &[WorkflowDef] = &[
             InputSpec { name: "test-user", kind: InputKind::String, required: false, description: "login of the test user (password providers)" },
             InputSpec { name: "test-password-file", kind: InputKind::String, required: false, description: "path of a chmod 600 file holding the test user's password" },
             InputSpec { name: "test-code-file", kind: InputKind::String, required: false, description: "path of a chmod 600 file holding an OAuth code (GitHub; Azure AD on 2.x)" },
+            InputSpec { name: "pinned-files", kind: InputKind::Json, required: false, description: "set when an approval request is filed: the SHA-256 of each file; execution refuses a file that changed" },
+            InputSpec { name: "settings-shown", kind: InputKind::Json, required: false, description: "set when an approval request is filed: the file's settings without secrets, for approvers" },
         ],
         output: "the provider, mode and allowed identities now in force, and who the test login was",
         default_approval: DefaultApproval::Installer,

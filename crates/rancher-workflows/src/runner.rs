@@ -235,8 +235,10 @@ impl Runner {
                 secrets.join(", ")
             )));
         }
+        // Stored masked by key name (the paths' last parts), at any depth.
+        let secret_keys = secrets.iter().filter_map(|p| p.rsplit('.').next()).map(|k| k.split('[').next().unwrap_or(k).to_string());
         let mut new = NewRequest::for_installation(&inst, session.principal.clone())
-            .inputs(pinned.inputs.clone(), secrets.clone())
+            .inputs(pinned.inputs.clone(), secret_keys)
             .targets(pinned.targets.iter().map(|(id, _)| id.clone()))
             .server(session.server.clone());
         for (id, label) in &pinned.targets {

@@ -39,8 +39,21 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
             check_mode(p, mode, session.version)?;
             let exec = Exec::new(session, true);
             refuse_if_on(&exec, p).await?;
-            load_settings(def, &inputs)?;
+            // Pin the files: absolute paths (a relative one would resolve in the approver's directory) and their
+            // content hashes, checked again at execution. Approvers see the settings, never the secrets.
+            let mut pins = Map::new();
+            for name in FILE_INPUTS {
+                if let Some(path) = input(def, &inputs, name)? {
+                    let absolute = std::path::absolute(path).map_err(|e| Error::Input { workflow: def.id.into(), input: (*name).into(), message: format!("cannot resolve `{path}`: {e}") })?;
+                    let absolute = absolute.display().to_string();
+                    pins.insert((*name).into(), json!({"path": absolute, "sha256": file_sha256(def, name, &absolute)?}));
+                    inputs[*name] = Value::String(absolute);
+                }
+            }
+            let shown = mask_secrets(&Value::Object(load_settings(def, &inputs)?));
             test_code(def, &inputs, p, Generation::of(session.version), false)?;
+            inputs["pinned-files"] = Value::Object(pins);
+            inputs["settings-shown"] = shown;
         }
         "access-control-allow" | "access-control-disallow" => {
             let exec = Exec::new(session, true);
@@ -164,6 +177,39 @@ fn resend(cfg: &Value) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// The inputs of `access-control-enable` that name files.
+const FILE_INPUTS: &[&str] = &["config", "test-password-file", "test-code-file"];
+
+fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|e| Error::Input { workflow: def.id.into(), input: input_name.into(), message: format!("cannot read `{path}`: {e}") })?;
+    Ok(hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Refuses to run with a file that changed (or moved) since the request was filed and approved.
+fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
+    let Some(pins) = inputs.get("pinned-files").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for name in FILE_INPUTS {
+        let given = input(def, inputs, name)?;
+        let pin = pins.get(*name);
+        let pinned_path = pin.and_then(|p| p.get("path")).and_then(Value::as_str);
+        if given != pinned_path {
+            return Err(Error::Refused(format!("{}: the `{name}` file is not the one approved; file the request again", def.id)));
+        }
+        if let (Some(path), Some(sha)) = (given, pin.and_then(|p| p.get("sha256")).and_then(Value::as_str)) {
+            if file_sha256(def, name, path)? != sha {
+                return Err(Error::Refused(format!(
+                    "{}: `{path}` changed after the request was approved; nothing was sent. File the request again so approvers see the new content",
+                    def.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a file named by an input; it must be a file, and when `private`, readable by its owner only.
@@ -444,6 +490,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
     let mode = mode_input(def, inputs)?.unwrap_or(AccessMode::Unrestricted);
     let g = generation(exec);
     check_mode(p, mode, exec.session.version)?;
+    check_pinned_files(def, inputs)?;
     refuse_if_on(exec, p).await?;
     let settings = load_settings(def, inputs)?;
     let (tester, code) = test_code(def, inputs, p, g, true)?;
