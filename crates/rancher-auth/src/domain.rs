@@ -81,6 +81,14 @@ impl InstanceDomain {
                 suggestion,
             ));
         }
+        // Checked before anything is sent, even a DNS query: a pasted token would leak to the resolver.
+        if crate::token::BearerToken::parse(input).is_ok() || crate::token::mask_secrets(input) != input {
+            return Err(refuse(
+                DomainMistake::InvalidHost,
+                format!("`{input}` looks like a bearer token or its secret, not a domain; the token goes in RANCHER_TOKEN, --token-file or --token-stdin, the domain is e.g. `rancher.example.com`"),
+                None,
+            ));
+        }
         let lower = input.to_ascii_lowercase();
         if let Some(pos) = lower.find("://") {
             let scheme = &lower[..pos];
@@ -196,11 +204,13 @@ fn escape_controls(s: &str) -> String {
         .collect()
 }
 
+/// A refusal; anything in it shaped like a token is masked (the input is echoed, and a token may have been
+/// pasted into the domain field).
 fn refuse(mistake: DomainMistake, message: String, suggestion: Option<String>) -> Error {
     Error::InvalidDomain {
         mistake,
-        message,
-        suggestion,
+        message: crate::token::mask_secrets(&message),
+        suggestion: suggestion.map(|s| crate::token::mask_secrets(&s)),
     }
 }
 
@@ -378,6 +388,24 @@ mod tests {
             message.contains("a control character inside it") && !message.contains('\u{1b}'),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_token_in_the_domain_field_is_refused_masked() {
+        let secret = "x4ppfdpd89nsk9mc9c2ght4z7gdkb2hpq6b5kc952ddng9rmznxs84";
+        for (input, hidden) in [
+            (format!("token-gcwhb:{secret}"), &secret[30..42]),
+            ("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCd".to_string(), "MnOpQrStUvWx"),
+            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFiYzEyIn0.c2lnbmF0dXJl".to_string(), "eyJzdWIiOiJ1"),
+            (secret.to_string(), &secret[30..42]),
+            (format!("{secret}.example.com"), &secret[30..42]),
+        ] {
+            let (_, message, suggestion) = refused(&input);
+            assert!(!message.contains(hidden), "{message}");
+            assert!(!suggestion.unwrap_or_default().contains(hidden));
+        }
+        let (_, message, _) = refused(&format!("token-gcwhb:{secret}"));
+        assert!(message.contains("looks like a bearer token"), "{message}");
     }
 
     #[test]

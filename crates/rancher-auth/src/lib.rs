@@ -42,7 +42,7 @@ pub use error::{Error, Result};
 pub use profile::{
     read_token_file, ProfileData, ProfileStore, ProfileSummary, ProfileUpdate, Saved, StoredCa,
 };
-pub use token::{mask, BearerToken, TokenMistake, RANCHER_SECRET_LEN};
+pub use token::{mask, mask_secrets, BearerToken, TokenMistake, RANCHER_SECRET_LEN};
 
 /// Re-exported from rancher-api: what users of this crate need to go on.
 pub use rancher_api::{

@@ -249,6 +249,44 @@ pub fn mask(value: &str) -> String {
     format!("****{tail}")
 }
 
+/// `text` with everything shaped like a bearer token masked as [`mask`] does: a JWT (`eyJ...` in three
+/// base64url parts), and any run of 32 or more ASCII letters and digits that is not lower-case hex (a 2.x secret
+/// is 54 such characters, a 1.x key 40; hashes stay readable). For echoing user input in errors: a token pasted
+/// into the wrong field is never shown whole.
+pub fn mask_secrets(text: &str) -> String {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        // A JWT: three base64url parts joined by dots.
+        let starts_word = !out.chars().next_back().is_some_and(|p| b64(p) || p == '.');
+        if starts_word && rest.starts_with("eyJ") {
+            let end = rest.find(|c: char| !(b64(c) || c == '.')).unwrap_or(rest.len());
+            let word = &rest[..end];
+            if word.split('.').filter(|p| !p.is_empty()).count() >= 3 {
+                out.push_str(&mask(word));
+                rest = &rest[end..];
+                continue;
+            }
+        }
+        if c.is_ascii_alphanumeric() {
+            let end = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+            let run = &rest[..end];
+            let hex = run.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'));
+            if run.len() >= 32 && !hex {
+                out.push_str(&mask(run));
+            } else {
+                out.push_str(run);
+            }
+            rest = &rest[end..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// A Rancher 1.x bearer: the `jwt` of `POST /v1/token` (three base64url parts) or a 40-character key. A 2.x
 /// secret pasted alone never matches: it is lower case and digits only.
 fn looks_like_legacy(s: &str) -> bool {
@@ -268,6 +306,22 @@ fn looks_like_name(s: &str) -> bool {
 
 #[cfg(test)]
 mod mask_tests {
+    #[test]
+    fn secrets_in_free_text_are_masked_and_hashes_kept() {
+        let secret = "x4ppfdpd89nsk9mc9c2ght4z7gdkb2hpq6b5kc952ddng9rmznxs84";
+        let text = format!("error: --input `token-gcwhb:{secret}` is not key=value");
+        assert_eq!(super::mask_secrets(&text), "error: --input `token-gcwhb:****xs84` is not key=value");
+        assert_eq!(super::mask_secrets(&format!("user={secret}.")), "user=****xs84.");
+        let key = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCd";
+        assert_eq!(super::mask_secrets(&format!("`{key}`")), "`****AbCd`");
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFiYzEyIn0.c2ln-bmF0_dXJl";
+        assert_eq!(super::mask_secrets(&format!("id {jwt}: no")), "id ****dXJl: no");
+        // Hashes, request ids, names and short words stay as they are.
+        let kept = "head 17:3f2a9c0e5b7d1a4f6e8c2b0d9a7f5e3c1b8d6a4f2e0c9b7a5d3f1e8c6b4a2d0f req-01m8t2anr5exra93cg8jtn8frv \
+                    create-global-role-binding rancher.example.com:8443 eyJ.x";
+        assert_eq!(super::mask_secrets(kept), kept);
+    }
+
     #[test]
     fn masks_print_no_control_characters() {
         // Found by the `token` fuzz target: a refusal showed the masked input with a control character.

@@ -259,6 +259,10 @@ pub enum ApprovalsCommand {
         /// Check the hash chain; exit 1 when it was tampered with.
         #[arg(long)]
         verify: bool,
+        /// With --verify: the log must still hold this head, saved earlier somewhere the store's writers cannot
+        /// change (`SEQ:HASH` as printed after every change, or the full hash). Catches a cut-off or rewritten log.
+        #[arg(long, value_name = "SEQ:HASH", requires = "verify")]
+        expect_head: Option<String>,
     },
 }
 

@@ -79,6 +79,12 @@ impl Context {
         Ok(Some(SqliteStore::open(path)?))
     }
 
+    /// The audit log's head, when the store exists and can be read (for the line printed after a change).
+    pub fn audit_head(&self) -> Option<rancher_approval::AuditHead> {
+        let store = self.existing_store().ok()??;
+        rancher_approval::Store::audit_head(&store).ok()
+    }
+
     /// A workflow runner over the approval store.
     pub fn runner(&self) -> anyhow::Result<Runner> {
         Ok(Runner::new(self.open_store()?, executor_label()))

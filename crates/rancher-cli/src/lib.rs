@@ -1,5 +1,6 @@
 //! rancherctl internals: the clap types ([`cli`]), where settings come from ([`context`]), rendering
-//! ([`output`]), one module per command group ([`commands`]) and the guided [`demo`].
+//! ([`output`]), terminal-safe text ([`text`]), one module per command group ([`commands`]) and the guided
+//! [`demo`].
 //!
 //! ```no_run
 //! // The binary is a thin wrapper over this:
@@ -13,6 +14,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod output;
+pub mod text;
 
 use std::ffi::OsString;
 
@@ -30,8 +32,15 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
+        // Help and version go out as clap writes them; a usage error may echo a token pasted as an argument.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
+            return e.exit_code();
+        }
+        Err(e) => {
+            for line in e.render().to_string().trim_end().lines() {
+                eprintln!("{}", text::error_line(line));
+            }
             return e.exit_code();
         }
     };
@@ -41,7 +50,7 @@ where
         Err(err) if is_broken_pipe(&err) => 0,
         Err(err) => {
             for line in error::report_lines(&err) {
-                eprintln!("{line}");
+                eprintln!("{}", text::error_line(&line));
             }
             1
         }
@@ -66,9 +75,35 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// Commands that may change the approval store: after them the new audit head is printed on stderr, to be saved
+/// elsewhere and checked later (`approvals audit --verify --expect-head`).
+fn may_change_store(cmd: &Command) -> bool {
+    use cli::{ApprovalsCommand as A, WorkflowsCommand as W};
+    matches!(
+        cmd,
+        Command::Run(_)
+            | Command::AccessControl(_)
+            | Command::Approvals(A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile)
+            | Command::Workflows(W::Install { .. } | W::SetPolicy { .. })
+    )
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
-    match cli.command {
+    if !may_change_store(&cli.command) {
+        return dispatch_command(&ctx, cli.command);
+    }
+    let before = ctx.audit_head();
+    let result = dispatch_command(&ctx, cli.command);
+    // Also after a failure: an approval whose execution failed still changed the log.
+    if let Some(after) = ctx.audit_head().filter(|h| Some(h) != before.as_ref()) {
+        output::note(format!("audit head: {}:{} (save it to check later with approvals audit --verify --expect-head)", after.seq, after.hash));
+    }
+    result
+}
+
+fn dispatch_command(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
+    match command {
         Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
         Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),
         Command::Profiles(p) => commands::connect::profiles(&ctx, p),
@@ -76,7 +111,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Completions { shell } => commands::completions::print(shell),
         Command::Approvals(cli::ApprovalsCommand::List { state }) => commands::approvals::list(&ctx, state.as_deref()),
         Command::Approvals(cli::ApprovalsCommand::Show { id }) => commands::approvals::show(&ctx, &id),
-        Command::Approvals(cli::ApprovalsCommand::Audit { verify }) => commands::approvals::audit(&ctx, verify),
+        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => commands::approvals::audit(&ctx, verify, expect_head.as_deref()),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
         Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),
         Command::Approvals(cli::ApprovalsCommand::Reconcile) => runtime()?.block_on(commands::approvals::reconcile(&ctx)),

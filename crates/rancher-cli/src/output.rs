@@ -7,14 +7,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::Format;
+use crate::text;
 
-/// A plain, borderless table (like kubectl), never wrapped, so output is stable for scripts and snapshots.
+/// A plain, borderless table (like kubectl), never wrapped, so output is stable for scripts and snapshots. Every
+/// cell is escaped ([`text::escape`]): one line per row, whatever a requester or a server wrote.
 pub fn table(columns: &[impl AsRef<str>], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(columns.iter().map(|c| c.as_ref().to_string()));
+    t.set_header(columns.iter().map(|c| text::escape(c.as_ref())));
     for r in rows {
-        t.add_row(r);
+        t.add_row(r.iter().map(|c| text::escape(c)));
     }
     // comfy-table pads every cell with one space on each side; trim the line ends.
     t.lines().map(|l| l.trim_end().trim_start_matches(' ').to_string()).collect::<Vec<_>>().join("\n")
@@ -25,7 +27,9 @@ pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Res
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json | Format::Table => {
-            serde_json::to_writer_pretty(&mut out, value)?;
+            let mut safe = SafeJson { out: &mut out, carry: Vec::new() };
+            serde_json::to_writer_pretty(&mut safe, value)?;
+            safe.flush()?;
             writeln!(out)?;
         }
         Format::Yaml => {
@@ -36,10 +40,53 @@ pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Res
     Ok(())
 }
 
-/// Prints `text` (a table or lines for people) on stdout.
-pub fn text(text: &str) {
-    if !text.is_empty() {
-        println!("{text}");
+/// A writer for JSON text that writes the C1 controls and bidi overrides serde_json leaves raw as `\uXXXX`
+/// escapes (C0 controls it escapes itself). Such characters only occur inside JSON strings, where the escape
+/// means the same character, so the document is unchanged; it is streamed, never held whole.
+struct SafeJson<W: Write> {
+    out: W,
+    /// The start of a UTF-8 sequence cut by the end of a write.
+    carry: Vec<u8>,
+}
+
+impl<W: Write> Write for SafeJson<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.carry.extend_from_slice(buf);
+        let bytes = std::mem::take(&mut self.carry);
+        let (valid, rest) = match std::str::from_utf8(&bytes) {
+            Ok(s) => (s, &[][..]),
+            Err(e) => (std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix"), &bytes[e.valid_up_to()..]),
+        };
+        let mut start = 0;
+        for (i, c) in valid.char_indices() {
+            if c != '\n' && text::is_unsafe(c) {
+                self.out.write_all(&valid.as_bytes()[start..i])?;
+                write!(self.out, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        self.out.write_all(&valid.as_bytes()[start..])?;
+        // An incomplete sequence waits for the next write; anything invalid passes through as it is.
+        if rest.len() < 4 && std::str::from_utf8(rest).err().is_some_and(|e| e.error_len().is_none()) {
+            self.carry = rest.to_vec();
+        } else {
+            self.out.write_all(rest)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let rest = std::mem::take(&mut self.carry);
+        self.out.write_all(&rest)?;
+        self.out.flush()
+    }
+}
+
+/// Prints `lines` (a table or lines for people) on stdout, escaped but for the line breaks: the last guard for
+/// text a renderer did not escape field by field.
+pub fn text(lines: &str) {
+    if !lines.is_empty() {
+        println!("{}", text::escape_lines(lines));
     }
 }
 
@@ -96,10 +143,32 @@ impl Drop for Progress {
 
 /// A warning on stderr.
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("warning: {message}");
+    eprintln!("warning: {}", text::escape(&message.to_string()));
 }
 
 /// A note for people on stderr (so stdout stays data only).
 pub fn note(message: impl std::fmt::Display) {
-    eprintln!("{message}");
+    eprintln!("{}", text::escape_lines(&message.to_string()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_c1_and_bidi_even_when_a_write_cuts_a_character() {
+        let mut out = Vec::new();
+        {
+            let mut w = SafeJson { out: &mut out, carry: Vec::new() };
+            let text = "{\"a\": \"x\u{9b}y\u{202e}z é\"}\n";
+            for chunk in text.as_bytes().chunks(1) {
+                w.write_all(chunk).unwrap();
+            }
+            w.flush().unwrap();
+        }
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s, "{\"a\": \"x\\u009by\\u202ez é\"}\n");
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["a"], "x\u{9b}y\u{202e}z é");
+    }
 }

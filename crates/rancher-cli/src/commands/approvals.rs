@@ -1,7 +1,7 @@
 //! `rancherctl approvals list|show|approve|deny|cancel|audit`. The reviewer is whoever the token in use
 //! belongs to (resolved through the server), never a name from the command line.
 
-use rancher_approval::{ApprovalRequest, RequestFilter, RequestId, RequestState, Store};
+use rancher_approval::{ApprovalRequest, AuditHead, RequestFilter, RequestId, RequestState, Store};
 use rancher_workflows::Approved;
 use serde_json::json;
 
@@ -9,6 +9,7 @@ use crate::commands::run::{render_run, run_document};
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
+use crate::text;
 
 fn store(ctx: &Context) -> anyhow::Result<std::sync::Arc<rancher_approval::SqliteStore>> {
     ctx.open_store()
@@ -45,31 +46,88 @@ pub fn list(ctx: &Context, state: Option<&str>) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// Lines for people about one request.
+/// A principal for people: `name (id)`, escaped.
+fn who_id(p: &rancher_approval::Principal) -> String {
+    match &p.username {
+        Some(name) => format!("{} ({})", text::escape(name), text::escape(&p.id)),
+        None => text::escape(&p.id),
+    }
+}
+
+/// Warnings about look-alike strings among the inputs (`аlice` with a Cyrillic `а`), one per value.
+fn look_alike_lines(inputs: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match inputs {
+        serde_json::Value::String(s) => {
+            if let Some(w) = text::look_alike(s) {
+                out.push(format!("warning:   input `{}` = \"{}\" {w}", text::escape(path), text::escape(s)));
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                look_alike_lines(v, &key, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                look_alike_lines(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Lines for people about one request. Everything a requester, an approver or a server wrote is escaped
+/// ([`text::escape`]); the ids the request acts on are shown, and look-alike inputs are flagged.
 pub fn describe(r: &ApprovalRequest) -> String {
     let mut l = vec![
         format!("request:   {}", r.id),
-        format!("workflow:  {}", r.workflow_id),
+        format!("workflow:  {}", text::escape(&r.workflow_id)),
         format!("state:     {}", r.state),
-        format!("requester: {} ({})", who(&r.requester), r.requester.id),
-        format!("inputs:    {}", r.inputs),
-        format!("policy:    {}", r.policy),
+        format!("requester: {}", who_id(&r.requester)),
+        format!("inputs:    {}", text::escape(&r.inputs.to_string())),
+    ];
+    if !r.targets.is_empty() {
+        l.push(format!("targets:   {}", text::escape(&r.targets.join(", "))));
+    }
+    look_alike_lines(&r.inputs, "", &mut l);
+    for p in std::iter::once(&r.requester).chain(r.decisions.iter().map(|d| &d.principal)) {
+        if let Some(w) = p.username.as_deref().and_then(text::look_alike) {
+            l.push(format!("warning:   user name \"{}\" ({}) {w}", text::escape(p.username.as_deref().unwrap_or_default()), text::escape(&p.id)));
+        }
+    }
+    l.extend([
+        format!("policy:    {}", text::escape(&r.policy.to_string())),
         format!("created:   {}", r.created_at.to_rfc3339()),
         format!("expires:   {}", r.expires_at.to_rfc3339()),
-    ];
+    ]);
     if let Some(reason) = &r.reason {
-        l.push(format!("reason:    {reason}"));
+        l.push(format!("reason:    {}", text::escape(reason)));
     }
     for d in &r.decisions {
-        let why = d.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        l.push(format!("decision:  {} by {} at {}{why}", d.vote, who(&d.principal), d.decided_at.to_rfc3339()));
+        let why = d.reason.as_deref().map(|r| format!(": {}", text::escape(r))).unwrap_or_default();
+        l.push(format!("decision:  {} by {} at {}{why}", d.vote, who_id(&d.principal), d.decided_at.to_rfc3339()));
     }
     if let Some(x) = &r.execution {
-        let outcome = x.outcome.as_ref().map(|o| format!("{:?}", o.status).to_lowercase()).unwrap_or_else(|| "in progress".into());
-        l.push(format!("executed:  by {} at {}: {outcome}", x.executor, x.claimed_at.to_rfc3339()));
+        let outcome = match &x.outcome {
+            Some(o) => {
+                let status = format!("{:?}", o.status).to_lowercase();
+                // The run's summary, or the error (the whole detail is in `-o json`).
+                match ["summary", "error", "note"].iter().find_map(|k| o.detail.get(*k).and_then(|v| v.as_str())) {
+                    Some(said) => format!("{status}: {}", text::escape(said)),
+                    None => status,
+                }
+            }
+            None => "in progress".into(),
+        };
+        l.push(format!("executed:  by {} at {}: {outcome}", text::escape(&x.executor), x.claimed_at.to_rfc3339()));
+        if let Some(rec) = &x.reconciled {
+            l.push(format!("settled:   by {}: {}", text::escape(&rec.by), text::escape(&rec.note)));
+        }
     }
     if let Some(c) = &r.closed {
-        l.push(format!("closed:    by {} at {}", c.by, c.at.to_rfc3339()));
+        let why = c.reason.as_deref().map(|r| format!(": {}", text::escape(r))).unwrap_or_default();
+        l.push(format!("closed:    by {} at {}{why}", text::escape(&c.by), c.at.to_rfc3339()));
     }
     l.join("\n")
 }
@@ -140,14 +198,71 @@ pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::
     Ok(Exit::Done)
 }
 
-/// The audit log; `--verify` checks the hash chain.
-pub fn audit(ctx: &Context, verify: bool) -> anyhow::Result<Exit> {
+/// A head saved earlier: `SEQ:HASH`, or the full hash alone (`None` for the sequence number).
+fn parse_head(text: &str) -> anyhow::Result<(Option<u64>, String)> {
+    let t = text.trim();
+    let (seq, hash) = match t.split_once(':') {
+        Some((seq, hash)) => (seq.parse::<u64>().map(Some).ok(), hash),
+        None => (Some(None), t),
+    };
+    if let Some(seq) = seq {
+        if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok((seq, hash.to_ascii_lowercase()));
+        }
+    }
+    Err(Failure::new(
+        format!("--expect-head `{t}` is not SEQ:HASH (a number, `:`, 64 hex digits) nor a full hash"),
+        "pass the head printed after a change (`audit head: SEQ:HASH`) or by `approvals audit --verify`",
+    )
+    .into())
+}
+
+/// Checks the log against a head saved elsewhere: it must still hold that entry, with that hash.
+fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, hash: &str) -> anyhow::Result<AuditHead> {
+    let shown = format!("{}:{hash}", seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into()));
+    let head = match seq {
+        Some(seq) => AuditHead { seq, hash: hash.to_string() },
+        None => match entries.iter().find(|e| e.hash == hash) {
+            Some(e) => e.head(),
+            None => {
+                return Err(Failure::new(
+                    format!("the saved audit head {hash} is not in the log ({} entries): the log was cut off or rewritten", entries.len()),
+                    "restore approvals.db from a backup taken before the change and find out who can write the state directory",
+                )
+                .into())
+            }
+        },
+    };
+    match rancher_approval::verify_audit_chain(entries, Some(&head)) {
+        Ok(_) => Ok(head),
+        Err(rancher_approval::Error::AuditBroken { problem, .. }) => Err(Failure::new(
+            format!("the audit log does not hold the saved head {shown}: {}", problem.replace("recorded head", "saved head")),
+            "restore approvals.db from a backup taken before the change and find out who can write the state directory",
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The audit log; `--verify` checks the hash chain, and `--expect-head` that it still holds a head saved earlier.
+pub fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
+    let saved = expect_head.map(parse_head).transpose()?;
     let s = store(ctx)?;
     if verify {
         let n = s.verify_audit()?;
         let head = s.audit_head()?;
-        let doc = json!({"verified": true, "entries": n, "head": head.hash});
-        output::data(ctx.format(), &doc, || format!("audit log verified: {n} entries, hash chain intact (head {})", &head.hash[..head.hash.len().min(16)]))?;
+        let anchor = match &saved {
+            Some((seq, hash)) => Some(check_saved_head(&s.audit_entries()?, *seq, hash)?),
+            None => None,
+        };
+        let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
+        output::data(ctx.format(), &doc, || {
+            let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
+            if let Some(a) = &anchor {
+                out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
+            }
+            out
+        })?;
         return Ok(Exit::Done);
     }
     let entries = s.audit_entries()?;
