@@ -41,14 +41,42 @@ impl fmt::Debug for CaSource {
 }
 
 impl CaSource {
-    /// The PEM bytes.
+    /// The PEM bytes. A file is refused when another user (but root) owns it or group or others may write it:
+    /// whoever can write it can add a CA the connection then trusts.
     pub fn load(&self) -> Result<Vec<u8>> {
         match self {
             CaSource::Pem(p) => Ok(p.clone().into_bytes()),
-            CaSource::File(path) => std::fs::read(path).map_err(|e| Error::InvalidCa {
-                path: Some(path.clone()),
-                message: format!("cannot read it: {e}"),
-            }),
+            CaSource::File(path) => {
+                let refuse = |message: String| Error::InvalidCa {
+                    path: Some(path.clone()),
+                    message,
+                };
+                match crate::private::exposure(path, true) {
+                    Ok(Some(x)) => {
+                        return Err(refuse(format!(
+                            "it {x}, and whoever can write it chooses which servers are trusted; fix: {}",
+                            x.fix(path, "go-w")
+                        )))
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(refuse(format!("cannot read it: {e}"))),
+                }
+                std::fs::read(path).map_err(|e| refuse(format!("cannot read it: {e}")))
+            }
+        }
+    }
+
+    /// The same bundle as PEM text, read now: what a profile stores, so a later change of the file does not
+    /// matter.
+    pub fn pinned(&self) -> Result<CaSource> {
+        match self {
+            CaSource::Pem(_) => Ok(self.clone()),
+            CaSource::File(path) => String::from_utf8(self.load()?)
+                .map(CaSource::Pem)
+                .map_err(|_| Error::InvalidCa {
+                    path: Some(path.clone()),
+                    message: "it is not PEM text; give the CA certificate as a PEM file".into(),
+                }),
         }
     }
 }

@@ -87,6 +87,28 @@ pub enum Error {
         /// "group", "others" or "group and others".
         who: &'static str,
     },
+    /// A profile file or directory another user owns or may write: it is not used until that is fixed.
+    #[error("{what} {path} {exposure}, so it could send the token elsewhere; fix: {fix}")]
+    InsecureProfile {
+        /// "profile directory" or "profile file".
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        exposure: crate::private::Exposure,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// A profile's domain would change while its token is kept.
+    #[error("changing the domain of profile `{profile}` from {from} to {to} needs its token again: a profile's token goes only to the domain it was saved for; pass --token-file PATH or --token-stdin too")]
+    DomainChangeWithoutToken {
+        /// The profile.
+        profile: String,
+        /// The saved domain.
+        from: String,
+        /// The new one.
+        to: String,
+    },
     /// No configuration directory could be found for profiles.
     #[error("no configuration directory is known on this system; pass a directory (RANCHERCTL_CONFIG_DIR)")]
     NoConfigDir,

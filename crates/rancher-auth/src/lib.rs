@@ -29,6 +29,7 @@ pub mod connection;
 pub mod diagnosis;
 pub mod domain;
 pub mod error;
+pub mod private;
 pub mod profile;
 pub mod token;
 
@@ -39,6 +40,7 @@ pub use connection::{
 pub use diagnosis::{Cause, Diagnosis};
 pub use domain::{DomainMistake, InstanceDomain};
 pub use error::{Error, Result};
+pub use private::{exposure, Exposure};
 pub use profile::{
     read_token_file, ProfileData, ProfileStore, ProfileSummary, ProfileUpdate, Saved, StoredCa,
 };

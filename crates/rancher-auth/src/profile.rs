@@ -2,7 +2,8 @@
 //! 0600, directory 0700). Writes are atomic: a temporary file in the same directory, fsync, rename.
 //!
 //! Saving a new profile, and any change of its token or domain, runs the connection test first and refuses to
-//! save when it fails.
+//! save when it fails. A profile is a unit: the CA is stored as PEM (not a path), a new domain needs the token
+//! again, and a directory or file another user owns or may write is refused, never used.
 
 use std::fs;
 use std::io::Write;
@@ -185,6 +186,7 @@ impl ProfileStore {
 
     /// Names of the saved profiles, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
+        self.check_dir()?;
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -213,7 +215,11 @@ impl ProfileStore {
     /// One profile, without its token (the token shows masked).
     pub fn show(&self, name: &str) -> Result<ProfileSummary> {
         check_name(name)?;
+        self.check_dir()?;
         let path = self.data_path(name);
+        if path.exists() {
+            check_private(&path, "profile file", "600")?;
+        }
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -234,7 +240,12 @@ impl ProfileStore {
     /// The profile's token, read from its file. Refused when group or others may read the file.
     pub fn token(&self, name: &str) -> Result<BearerToken> {
         check_name(name)?;
-        read_token_file(&self.token_path(name))
+        self.check_dir()?;
+        let path = self.token_path(name);
+        if path.exists() {
+            check_private(&path, "profile token file", "600")?;
+        }
+        read_token_file(&path)
     }
 
     /// A connection for the profile (domain, token, CA, and what the last test learnt about the token).
@@ -270,6 +281,11 @@ impl ProfileStore {
         Fut: std::future::Future<Output = std::result::Result<Verification, Diagnosis>>,
     {
         check_name(name)?;
+        // The CA is kept as PEM: a later change of the file does not matter.
+        let update = ProfileUpdate {
+            ca: update.ca.as_ref().map(CaSource::pinned).transpose()?,
+            ..update
+        };
         let existing = match self.show(name) {
             Ok(p) => Some(p),
             Err(Error::ProfileNotFound { .. }) => None,
@@ -291,6 +307,13 @@ impl ProfileStore {
             Some(p) => {
                 let old_ca = p.data.ca.as_ref().map(CaSource::from);
                 let domain_changed = update.domain.as_ref().is_some_and(|d| d != &p.data.domain);
+                if domain_changed && update.token.is_none() {
+                    return Err(Error::DomainChangeWithoutToken {
+                        profile: name.into(),
+                        from: p.data.domain.to_string(),
+                        to: update.domain.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    });
+                }
                 let ca = if update.clear_ca {
                     None
                 } else {
@@ -399,15 +422,38 @@ impl ProfileStore {
         }
     }
 
-    fn ensure_dir(&self) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io("securing", &self.dir, e))?;
+    /// Refuses the directory when another user owns it or may write it (nothing when it does not exist yet).
+    fn check_dir(&self) -> Result<()> {
+        if self.dir.exists() {
+            check_private(&self.dir, "profile directory", "700")?;
         }
         Ok(())
+    }
+
+    /// Creates the directory 0700, or checks the one that is there (it is never chmod-ed: it may not be ours).
+    fn ensure_dir(&self) -> Result<()> {
+        if self.dir.exists() {
+            return check_private(&self.dir, "profile directory", "700");
+        }
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))
+    }
+}
+
+/// Refuses a profile file or directory another user owns or group or others may write.
+fn check_private(path: &Path, what: &'static str, chmod: &str) -> Result<()> {
+    match crate::private::exposure(path, false) {
+        Ok(None) => Ok(()),
+        Ok(Some(exposure)) => Err(Error::InsecureProfile {
+            what,
+            path: path.to_path_buf(),
+            exposure,
+            fix: exposure.fix(path, chmod),
+        }),
+        Err(e) => Err(Error::io("checking", path, e)),
     }
 }
 

@@ -181,10 +181,19 @@ async fn a_domain_change_is_tested_before_it_is_saved() {
         .unwrap();
     let before = std::fs::read(store.dir().join("p.json")).unwrap();
 
-    // A typo in the domain, token left blank: the spec's connector would save it untested; we refuse.
+    // A new domain with the token left blank: the stored token goes only to its own domain, so this is refused
+    // before anything is sent (security review item 8).
     let port = support::closed_port().await;
     let err = store
         .save("p", update(Some(&format!("127.0.0.1:{port}")), None, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DomainChangeWithoutToken { .. }), "{err}");
+    assert!(err.to_string().contains("needs its token again"), "{err}");
+
+    // A typo in the domain: the spec's connector would save it untested; we refuse.
+    let err = store
+        .save("p", update(Some(&format!("127.0.0.1:{port}")), Some(&sim.tokens().admin), None))
         .await
         .unwrap_err();
     assert_eq!(
@@ -201,7 +210,7 @@ async fn a_domain_change_is_tested_before_it_is_saved() {
     // The same server under another spelling (localhost is in the simulator's certificate) is tested and saved.
     let other = format!("localhost:{}", sim.port());
     let saved = store
-        .save("p", update(Some(&other), None, None))
+        .save("p", update(Some(&other), Some(&sim.tokens().admin), None))
         .await
         .unwrap();
     assert!(saved.verification.is_some());
@@ -234,9 +243,7 @@ async fn a_token_file_others_can_read_is_refused_with_the_fix() {
     );
     // Editing with a blank token needs the stored one: refused the same way.
     assert!(matches!(
-        store
-            .save("p", update(Some("localhost:1"), None, None))
-            .await,
+        store.save("p", update(None, None, None)).await,
         Err(Error::InsecureTokenFile { .. })
     ));
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();

@@ -2,7 +2,7 @@
 //! state directory of the approval store.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,15 +58,26 @@ impl Context {
         Ok(self.state_dir()?.join(STORE_FILE))
     }
 
+    /// The state directory, ready for use: created 0700 (with its parents) when missing; when it exists, it must
+    /// be a directory owned by you that nobody else may write. An existing directory is never chmod-ed: it may be
+    /// shared (like /tmp), and then it is refused.
+    pub fn ensure_state_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.state_dir()?;
+        if !dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(&dir).with_context(|| format!("creating the state directory {}", dir.display()))?;
+            return Ok(dir);
+        }
+        check_state_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// Opens (creating if needed) the approval store.
     pub fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        let dir = self.state_dir()?;
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating the state directory {}", dir.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
+        let dir = self.ensure_state_dir()?;
         Ok(Arc::new(SqliteStore::open(dir.join(STORE_FILE))?))
     }
 
@@ -76,6 +87,7 @@ impl Context {
         if !path.exists() {
             return Ok(None);
         }
+        check_state_dir(&self.state_dir()?)?;
         Ok(Some(SqliteStore::open(path)?))
     }
 
@@ -133,12 +145,24 @@ impl Context {
         self.global.ca_cert.clone().map(CaSource::File)
     }
 
-    /// The connection: each of domain, token and CA from flags, then the environment, then the profile.
+    /// Where a value given by flag or environment came from: the variable when it holds that value, else the flag.
+    fn origin(flag: &'static str, env: &'static str, value: &std::ffi::OsStr) -> &'static str {
+        if std::env::var_os(env).is_some_and(|v| v == value) {
+            env
+        } else {
+            flag
+        }
+    }
+
+    /// The connection: domain and token (and the CA) from flags and the environment, or else all from the profile.
+    /// A profile is used whole: its token goes only to its own domain, with its own CA, so a profile mixed with a
+    /// domain, token or CA from elsewhere is refused, naming which came from where.
     pub fn connection(&self) -> anyhow::Result<Connection> {
         let domain = self.domain_flag()?;
         let token = self.token_flag()?;
         let ca = self.ca_flag();
-        if let (Some(domain), Some(token)) = (&domain, &token) {
+        let explicit = self.global.profile.is_some();
+        if let (Some(domain), Some(token), false) = (&domain, &token, explicit) {
             return Ok(Connection::new(domain.clone(), token.clone()).with_ca(ca));
         }
         let Some(name) = self.profile_name()? else {
@@ -150,8 +174,48 @@ impl Context {
             .into());
         };
         let stored = self.profiles()?.connection(&name)?;
-        let conn = Connection::new(domain.unwrap_or_else(|| stored.domain().clone()), token.unwrap_or_else(|| stored.token().clone()));
-        Ok(conn.with_ca(ca.or_else(|| stored.ca().cloned())))
+        let g = &self.global;
+        let mut outside: Vec<(&str, &str)> = Vec::new();
+        if let Some(d) = &g.domain {
+            outside.push(("the domain", Self::origin("--domain", "RANCHER_DOMAIN", d.as_ref())));
+        }
+        if token.is_some() {
+            let from = if g.token_file.is_some() {
+                "--token-file"
+            } else if g.token_stdin {
+                "--token-stdin"
+            } else {
+                TOKEN_ENV
+            };
+            outside.push(("the token", from));
+        }
+        if let Some(c) = &g.ca_cert {
+            outside.push(("the CA", Self::origin("--ca-cert", "RANCHER_CA_CERT", c.as_os_str())));
+        }
+        if outside.is_empty() {
+            return Ok(stored);
+        }
+        let parts = outside.iter().map(|(what, from)| format!("{what} from {from}")).collect::<Vec<_>>().join(" and ");
+        let drop = outside
+            .iter()
+            .map(|(_, from)| if from.starts_with("--") { format!("drop {from}") } else { format!("unset {from}") })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (chosen, other_way) = match &g.profile {
+            Some(p) => {
+                let by = Self::origin("--profile", "RANCHER_PROFILE", p.as_ref());
+                (format!("profile `{name}` was chosen by {by}"), format!("or {} to use the flags and environment alone", if by == "--profile" { "drop --profile" } else { "unset RANCHER_PROFILE" }))
+            }
+            None => (format!("profile `{name}` is used by default"), "or give both the domain and the token (flags or environment) to use no profile".to_string()),
+        };
+        Err(Failure::new(
+            format!(
+                "{chosen} (saved for {}), but {parts}: a profile is used whole, its token goes only to its own domain with its own CA",
+                stored.domain()
+            ),
+            format!("{drop} to use profile `{name}` as saved, {other_way}"),
+        )
+        .into())
     }
 
     /// Opens a session (server version and identity from the server). When that fails, the connection test
@@ -176,6 +240,27 @@ impl Context {
                 Ok(_) => Err(e.into()),
             },
         }
+    }
+}
+
+/// Refuses a state directory that is not a directory, that another user owns, or that group or others may write:
+/// they could read or replace the approval store.
+fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
+    let private_dir = "use a directory only you can write: `mkdir -m 700 DIR`, then pass --state-dir DIR (or set RANCHERCTL_STATE_DIR)";
+    if !dir.is_dir() {
+        return Err(Failure::new(format!("the state directory {} is not a directory", dir.display()), private_dir).into());
+    }
+    match rancher_auth::exposure(dir, false) {
+        Ok(None) => Ok(()),
+        Ok(Some(x)) => Err(Failure::new(
+            format!("the state directory {} {x}: others could read or replace the approval store", dir.display()),
+            match x {
+                rancher_auth::Exposure::Owner { .. } => private_dir.to_string(),
+                rancher_auth::Exposure::Writable { .. } => format!("{private_dir}; or, if it is yours alone, `chmod 700 {}`", dir.display()),
+            },
+        )
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("checking the state directory {}", dir.display()))),
     }
 }
 

@@ -57,6 +57,20 @@ where
     }
 }
 
+/// Keeps tokens out of core dumps, first thing in the binary: on Linux the process is marked not dumpable
+/// (`PR_SET_DUMPABLE` 0, which also keeps other processes of the same user from reading its memory), and the core
+/// file size limit is set to 0 on every Unix.
+pub fn harden_process() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        tracing::debug!(error = %e, "could not mark the process not dumpable");
+    }
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) }) {
+        tracing::debug!(error = %e, "could not set the core size limit to 0");
+    }
+}
+
 /// A closed stdout (`rancherctl ... | head`) is not a failure.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {

@@ -45,7 +45,10 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
 
 /// The connection test on the profile (recording what it learnt), or on the flags and environment.
 pub async fn check(ctx: &Context) -> anyhow::Result<Exit> {
-    let from_flags = ctx.global.domain.is_some() || ctx.global.token_file.is_some() || ctx.global.token_stdin || std::env::var_os(crate::context::TOKEN_ENV).is_some();
+    // Anything from flags or the environment goes through `connection`, which refuses mixing it with a profile.
+    let g = &ctx.global;
+    let from_flags =
+        g.domain.is_some() || g.token_file.is_some() || g.token_stdin || g.ca_cert.is_some() || std::env::var_os(crate::context::TOKEN_ENV).is_some();
     let progress = output::Progress::spinner("testing the connection");
     let (v, label) = match ctx.profile_name()? {
         Some(name) if !from_flags => (ctx.profiles()?.check(&name).await?, format!("profile `{name}`: connection OK")),
