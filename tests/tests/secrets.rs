@@ -195,15 +195,16 @@ fn rancherctl_flows_leak_no_secret_into_output_logs_or_files() {
     let (config, state) = (dir.path().join("config"), dir.path().join("state"));
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, sim.ca_pem()).expect("CA");
+    // Without a token the profile is used, and used whole: no domain or CA from the environment either.
     let base = |token: Option<&str>| {
         let mut env = vec![
             ("RANCHERCTL_CONFIG_DIR", config.display().to_string()),
             ("RANCHERCTL_STATE_DIR", state.display().to_string()),
-            ("RANCHER_CA_CERT", ca.display().to_string()),
-            ("RANCHER_DOMAIN", sim.domain()),
             ("RUST_LOG", "trace".to_string()),
         ];
         if let Some(t) = token {
+            env.push(("RANCHER_CA_CERT", ca.display().to_string()));
+            env.push(("RANCHER_DOMAIN", sim.domain()));
             env.push(("RANCHER_TOKEN", t.to_string()));
         }
         env
@@ -216,7 +217,8 @@ fn rancherctl_flows_leak_no_secret_into_output_logs_or_files() {
         run
     };
     // A profile saved from stdin, then used (its output is checked with the others below).
-    let mut child = command(&["connect", "--profile", "default", "--token-stdin"], &base(None)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let (domain, ca_text) = (sim.domain(), ca.display().to_string());
+    let mut child = command(&["connect", "--profile", "default", "--token-stdin", "--domain", &domain, "--ca-cert", &ca_text], &base(None)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     child.stdin.take().expect("stdin").write_all(format!("{}\n", t.admin).as_bytes()).expect("token on stdin");
     let connect = Run::from_output(child.wait_with_output().expect("connect"));
     connect.expect_code(0);

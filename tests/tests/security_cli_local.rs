@@ -95,11 +95,11 @@ fn a_profile_is_used_whole_its_token_goes_only_to_its_own_domain() {
 
     // The review's reproduction: a profile's token with a domain from the environment.
     let mixed = env.run(&["--profile", "prod", "check"], &[("RANCHER_DOMAIN", decoy.clone())]);
-    refused(&mixed, &["profile `prod` was chosen by --profile", "the domain from RANCHER_DOMAIN", "unset RANCHER_DOMAIN"]);
+    refused(&mixed, &["profile `prod` was chosen by --profile", "the domain comes from RANCHER_DOMAIN", "unset RANCHER_DOMAIN"]);
     let mixed = env.run(&["--profile", "prod", "approvals", "approve", "req-01m8t2anr5exra93cg8jtn8frv"], &[("RANCHER_DOMAIN", decoy.clone())]);
     refused(&mixed, &["RANCHER_DOMAIN"]);
     let mixed = env.run(&["--profile", "prod", "--domain", &decoy, "run", "list-users"], &[]);
-    refused(&mixed, &["the domain from --domain", "drop --domain"]);
+    refused(&mixed, &["the domain comes from --domain", "drop --domain"]);
     env.assert_decoy_untouched();
 
     // An explicit profile is never silently ignored when domain and token both come from the environment.
@@ -112,9 +112,9 @@ fn a_profile_is_used_whole_its_token_goes_only_to_its_own_domain() {
 
     // The default profile, used implicitly: a token or a domain or a CA from elsewhere is refused too.
     env.connect("default", &env.cli.ca);
-    refused(&env.run(&["check"], &[("RANCHER_TOKEN", sim.tokens().approver.clone())]), &["profile `default` is used by default", "the token from RANCHER_TOKEN"]);
-    refused(&env.run(&["run", "list-users"], &[("RANCHER_DOMAIN", decoy.clone())]), &["the domain from RANCHER_DOMAIN"]);
-    refused(&env.run(&["check"], &[("RANCHER_CA_CERT", ca.clone())]), &["the CA from RANCHER_CA_CERT"]);
+    refused(&env.run(&["check"], &[("RANCHER_TOKEN", sim.tokens().approver.clone())]), &["profile `default` is used by default", "the token comes from RANCHER_TOKEN"]);
+    refused(&env.run(&["run", "list-users"], &[("RANCHER_DOMAIN", decoy.clone())]), &["the domain comes from RANCHER_DOMAIN"]);
+    refused(&env.run(&["check"], &[("RANCHER_CA_CERT", ca.clone())]), &["the CA comes from RANCHER_CA_CERT"]);
     env.assert_decoy_untouched();
 
     // Moving a profile to another domain needs its token again.

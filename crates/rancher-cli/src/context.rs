@@ -195,7 +195,12 @@ impl Context {
         if outside.is_empty() {
             return Ok(stored);
         }
-        let parts = outside.iter().map(|(what, from)| format!("{what} from {from}")).collect::<Vec<_>>().join(" and ");
+        let parts = outside
+            .iter()
+            .enumerate()
+            .map(|(i, (what, from))| format!("{what}{} from {from}", if i == 0 { " comes" } else { "" }))
+            .collect::<Vec<_>>()
+            .join(" and ");
         let drop = outside
             .iter()
             .map(|(_, from)| if from.starts_with("--") { format!("drop {from}") } else { format!("unset {from}") })
