@@ -86,6 +86,10 @@ fn requester_text_is_escaped_in_every_table_output() {
     assert_eq!(doc["reason"], FORGED_REASON);
     let raw = env.run(&["approvals", "show", &id, "-o", "json"]);
     assert_printable("approvals show -o json", &raw.stdout);
+    let yaml = env.run(&["approvals", "show", &id, "-o", "yaml"]);
+    assert_printable("approvals show -o yaml", &yaml.stdout);
+    let list = env.run(&["approvals", "list", "-o", "yaml"]);
+    assert_printable("approvals list -o yaml", &list.stdout);
 
     // The decision reason and the executor, after an approval with a hostile reason and host name.
     let approver = env.0.sim.tokens().approver.clone();

@@ -33,8 +33,17 @@ pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Res
             writeln!(out)?;
         }
         Format::Yaml => {
-            let text = serde_norway::to_string(value)?;
-            out.write_all(text.as_bytes())?;
+            let yaml = serde_norway::to_string(value)?;
+            if yaml.chars().any(|c| c != '\n' && text::is_unsafe(c)) {
+                // The YAML writer leaves bidi overrides raw and may not quote the string that holds them. JSON is
+                // YAML too: the same value, with every such character escaped.
+                let mut safe = SafeJson { out: &mut out, carry: Vec::new() };
+                serde_json::to_writer_pretty(&mut safe, value)?;
+                safe.flush()?;
+                writeln!(out)?;
+            } else {
+                out.write_all(yaml.as_bytes())?;
+            }
         }
     }
     Ok(())
