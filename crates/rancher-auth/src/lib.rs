@@ -40,7 +40,7 @@ pub use connection::{
 pub use diagnosis::{Cause, Diagnosis};
 pub use domain::{DomainMistake, InstanceDomain};
 pub use error::{Error, Result};
-pub use private::{exposure, Exposure};
+pub use private::{create_private_dir, exposure, Exposure};
 pub use profile::{
     read_token_file, ProfileData, ProfileStore, ProfileSummary, ProfileUpdate, Saved, StoredCa,
 };

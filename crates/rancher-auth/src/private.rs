@@ -71,3 +71,12 @@ pub fn exposure(path: &Path, root_may_own: bool) -> std::io::Result<Option<Expos
         Ok(None)
     }
 }
+
+/// Creates `dir` (and its missing parents) with mode 0700.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}

@@ -435,11 +435,7 @@ impl ProfileStore {
         if self.dir.exists() {
             return check_private(&self.dir, "profile directory", "700");
         }
-        let mut b = fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))
+        crate::private::create_private_dir(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))
     }
 }
 

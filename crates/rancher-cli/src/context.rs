@@ -64,11 +64,7 @@ impl Context {
     pub fn ensure_state_dir(&self) -> anyhow::Result<PathBuf> {
         let dir = self.state_dir()?;
         if !dir.exists() {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(&dir).with_context(|| format!("creating the state directory {}", dir.display()))?;
+            rancher_auth::create_private_dir(&dir).with_context(|| format!("creating the state directory {}", dir.display()))?;
             return Ok(dir);
         }
         check_state_dir(&dir)?;

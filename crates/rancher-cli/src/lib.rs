@@ -105,10 +105,10 @@ fn may_change_store(cmd: &Command) -> bool {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
     if !may_change_store(&cli.command) {
-        return dispatch_command(&ctx, cli.command);
+        return dispatch_command(ctx, cli.command);
     }
     let before = ctx.audit_head();
-    let result = dispatch_command(&ctx, cli.command);
+    let result = dispatch_command(ctx.clone(), cli.command);
     // Also after a failure: an approval whose execution failed still changed the log.
     if let Some(after) = ctx.audit_head().filter(|h| Some(h) != before.as_ref()) {
         output::note(format!("audit head: {}:{} (save it to check later with approvals audit --verify --expect-head)", after.seq, after.hash));
@@ -116,7 +116,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     result
 }
 
-fn dispatch_command(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
+fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
         Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),

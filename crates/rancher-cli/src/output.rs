@@ -26,26 +26,27 @@ pub fn table(columns: &[impl AsRef<str>], rows: impl IntoIterator<Item = Vec<Str
 pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json | Format::Table => {
-            let mut safe = SafeJson { out: &mut out, carry: Vec::new() };
-            serde_json::to_writer_pretty(&mut safe, value)?;
-            safe.flush()?;
-            writeln!(out)?;
-        }
+        Format::Json | Format::Table => json(&mut out, value)?,
         Format::Yaml => {
             let yaml = serde_norway::to_string(value)?;
             if yaml.chars().any(|c| c != '\n' && text::is_unsafe(c)) {
                 // The YAML writer leaves bidi overrides raw and may not quote the string that holds them. JSON is
                 // YAML too: the same value, with every such character escaped.
-                let mut safe = SafeJson { out: &mut out, carry: Vec::new() };
-                serde_json::to_writer_pretty(&mut safe, value)?;
-                safe.flush()?;
-                writeln!(out)?;
+                json(&mut out, value)?;
             } else {
                 out.write_all(yaml.as_bytes())?;
             }
         }
     }
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON and a line break, through [`SafeJson`].
+fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> anyhow::Result<()> {
+    let mut safe = SafeJson { out: &mut *out, carry: Vec::new() };
+    serde_json::to_writer_pretty(&mut safe, value)?;
+    safe.flush()?;
+    writeln!(out)?;
     Ok(())
 }
 
