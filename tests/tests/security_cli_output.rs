@@ -146,6 +146,12 @@ fn errors_escape_what_they_echo() {
     let bad = env.run(&["run", "no\u{1b}[2Jsuch"]);
     bad.expect_code(1);
     assert_printable("an unknown workflow error", &bad.stderr);
+    // The server's own words: a 404 naming the object asked for.
+    let server = env.run(&["api", "rk.users.get", "-p", "name=x\u{1b}[2J\u{9b}y"]);
+    server.expect_code(1);
+    assert!(server.stderr.contains("not found") || server.stderr.contains("404"), "{}", server.stderr);
+    assert!(server.stderr.contains(r"x\u{1b}[2J\u{9b}y"), "the name is shown escaped: {}", server.stderr);
+    assert_printable("a server error", &server.stderr);
 }
 
 #[test]

@@ -147,7 +147,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
     match runner.approve(&session, id, reason).await? {
         Approved::Pending { request } => {
             let doc = json!({"status": "pending", "request": request});
-            output::data(ctx.format(), &doc, || format!("approval by {} recorded; request {request} needs more approvals", session.who()))?;
+            output::data(ctx.format(), &doc, || format!("approval by {} recorded; request {request} needs more approvals", text::escape(&session.who())))?;
             Ok(Exit::Pending)
         }
         Approved::Succeeded { request, result } => {
@@ -157,7 +157,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
             } else {
                 doc["request"] = json!(request);
             }
-            output::data(ctx.format(), &doc, || format!("approved by {} and executed once: {request}\n{}", session.who(), render_run(&result)))?;
+            output::data(ctx.format(), &doc, || format!("approved by {} and executed once: {request}\n{}", text::escape(&session.who()), render_run(&result)))?;
             Ok(Exit::Done)
         }
         Approved::Failed { request, error } => Err(Failure::new(
@@ -186,7 +186,7 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
 pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let r = ctx.runner()?.deny(&session, id, reason).await?;
-    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, session.who()))?;
+    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
     Ok(Exit::Done)
 }
 
@@ -194,7 +194,7 @@ pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Re
 pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let r = ctx.runner()?.cancel(&session, id, reason).await?;
-    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, session.who()))?;
+    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
     Ok(Exit::Done)
 }
 

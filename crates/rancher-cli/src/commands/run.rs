@@ -7,6 +7,7 @@ use crate::cli::{Format, RunArgs};
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
+use crate::text;
 
 /// Splits `key=value` pairs (from `--input` / `--param`).
 pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str, &'a str)>> {
@@ -46,7 +47,8 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
             let doc = json!({"status": "pending", "request": request, "workflow": w.id, "approvers": approvers, "expires_at": expires_at});
             output::data(ctx.format(), &doc, || {
                 format!(
-                    "waiting for approval: request {request}\napprovers: {approvers}\nexpires:   {expires_at}\nan approver runs: rancherctl approvals approve {request}"
+                    "waiting for approval: request {request}\napprovers: {}\nexpires:   {expires_at}\nan approver runs: rancherctl approvals approve {request}",
+                    text::escape(&approvers.to_string())
                 )
             })?;
             Ok(Exit::Pending)
@@ -76,9 +78,11 @@ pub fn render_run(out: &RunOutput) -> String {
     }
     for p in &out.planned {
         let body = p.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
-        parts.push(format!("would send: {} {}{body}", p.method, p.path));
+        parts.push(format!("would send: {} {}{}", p.method, text::escape(&p.path), text::escape(&body)));
     }
-    parts.push(if out.dry_run { format!("dry run: {}", out.summary) } else { out.summary.clone() });
+    // The summary may quote the server: one line, escaped.
+    let summary = text::escape(&out.summary);
+    parts.push(if out.dry_run { format!("dry run: {summary}") } else { summary });
     parts.join("\n")
 }
 

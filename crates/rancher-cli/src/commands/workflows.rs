@@ -85,9 +85,9 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
         lines.push(format!("output:   {}", w.output));
         match inst {
             Some(i) => {
-                let who = i.installer.username.clone().unwrap_or(i.installer.id.clone());
+                let who = crate::text::escape(i.installer.username.as_ref().unwrap_or(&i.installer.id));
                 lines.push(format!("installed by {who} at {}", i.installed_at.to_rfc3339()));
-                lines.push(format!("policy:   {}", i.policy));
+                lines.push(format!("policy:   {}", crate::text::escape(&i.policy.to_string())));
             }
             None => {
                 lines.push("installed: no (`rancherctl workflows install ID`)".into());
@@ -115,7 +115,7 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     };
     output::data(ctx.format(), &inst, || {
         let verb = if install { "installed" } else { "policy changed for" };
-        format!("{verb} {}\npolicy: {}", inst.workflow_id, inst.policy)
+        format!("{verb} {}\npolicy: {}", inst.workflow_id, crate::text::escape(&inst.policy.to_string()))
     })?;
     Ok(Exit::Done)
 }
