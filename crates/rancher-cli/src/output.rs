@@ -61,6 +61,12 @@ struct SafeJson<W: Write> {
 
 impl<W: Write> Write for SafeJson<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Fast path: every character escaped here starts with one of these bytes in UTF-8 (DEL; C1 controls
+        // U+0080-U+009F; U+061C; the marks and overrides U+200E-U+2069).
+        if self.carry.is_empty() && !buf.iter().any(|b| matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2)) {
+            self.out.write_all(buf)?;
+            return Ok(buf.len());
+        }
         self.carry.extend_from_slice(buf);
         let bytes = std::mem::take(&mut self.carry);
         let (valid, rest) = match std::str::from_utf8(&bytes) {
