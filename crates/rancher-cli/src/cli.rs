@@ -6,9 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// rancherctl: connect to Rancher, run the prebuilt access workflows with approvals, and call any API operation.
 ///
-/// Connection settings come from flags, then the environment (RANCHER_DOMAIN, RANCHER_TOKEN, RANCHER_CA_CERT,
-/// RANCHER_PROFILE), then the selected profile (`default` when none is named). The token is never a plain flag:
-/// use RANCHER_TOKEN, --token-file PATH (mode 600) or --token-stdin.
+/// Connection settings come from flags and the environment (RANCHER_DOMAIN, RANCHER_TOKEN, RANCHER_CA_CERT), or
+/// else from the selected profile (RANCHER_PROFILE, `default` when none is named), used whole: a profile's token
+/// goes only to its own domain, so a profile beside a domain, token or CA from elsewhere is refused. The token is
+/// never a plain flag: use --token-file PATH (mode 600), --token-stdin or RANCHER_TOKEN.
 ///
 /// Exit codes: 0 done, 1 failed, 2 usage error, 3 submitted and waiting for approval.
 #[derive(Debug, Parser)]
