@@ -13,6 +13,22 @@ use rancher_sim::RancherVersion;
 
 const NOBODY: u32 = 65534;
 
+/// The uid this test runs as (the owner of its own /proc entry).
+fn my_uid() -> u32 {
+    std::fs::metadata("/proc/self").expect("/proc").uid()
+}
+
+/// Gives `path` to `uid` when this test runs as root (only root can); `false` (the step is skipped, and said so)
+/// otherwise.
+fn give_to(path: &Path, uid: u32) -> bool {
+    if my_uid() != 0 {
+        eprintln!("not root: the foreign-owner step for {} is skipped", path.display());
+        return false;
+    }
+    std::os::unix::fs::chown(path, Some(uid), None).expect("chown");
+    true
+}
+
 struct Env {
     cli: SimCli,
     /// A loopback port that accepts nothing on its own: a stand-in for "another server". Any connection to it
@@ -145,20 +161,23 @@ fn profile_files_and_directories_others_control_are_refused() {
     set_mode(&json, 0o666);
     refused(&check(), &["profile file", &format!("chmod 600 {}", json.display())]);
     set_mode(&json, 0o600);
-    std::os::unix::fs::chown(&json, Some(NOBODY), None).unwrap();
-    refused(&check(), &["owned by uid 65534", &format!("chown 0 {}", json.display())]);
-    std::os::unix::fs::chown(&json, Some(0), None).unwrap();
+    if give_to(&json, NOBODY) {
+        refused(&check(), &["owned by uid 65534", &format!("chown 0 {}", json.display())]);
+        give_to(&json, 0);
+    }
 
-    std::os::unix::fs::chown(&token, Some(NOBODY), None).unwrap();
-    refused(&check(), &["profile token file", "owned by uid 65534"]);
-    std::os::unix::fs::chown(&token, Some(0), None).unwrap();
+    if give_to(&token, NOBODY) {
+        refused(&check(), &["profile token file", "owned by uid 65534"]);
+        give_to(&token, 0);
+    }
     set_mode(&token, 0o620);
     refused(&check(), &["profile token file", "writable by its group"]);
     set_mode(&token, 0o600);
 
-    std::os::unix::fs::chown(&dir, Some(NOBODY), None).unwrap();
-    refused(&check(), &["profile directory", "owned by uid 65534"]);
-    std::os::unix::fs::chown(&dir, Some(0), None).unwrap();
+    if give_to(&dir, NOBODY) {
+        refused(&check(), &["profile directory", "owned by uid 65534"]);
+        give_to(&dir, 0);
+    }
     check().expect_code(0);
 }
 
@@ -176,9 +195,10 @@ fn the_state_directory_is_checked_never_chmod_ed() {
     let foreign = env.cli.tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     set_mode(&foreign, 0o700);
-    std::os::unix::fs::chown(&foreign, Some(NOBODY), None).unwrap();
-    refused(&with_state(&foreign, &["approvals", "audit"]), &["state directory", "owned by uid 65534"]);
-    assert!(!foreign.join("approvals.db").exists());
+    if give_to(&foreign, NOBODY) {
+        refused(&with_state(&foreign, &["approvals", "audit"]), &["state directory", "owned by uid 65534"]);
+        assert!(!foreign.join("approvals.db").exists());
+    }
 
     // One made here is private.
     let fresh = env.cli.tmp.path().join("a/b/state");
@@ -203,9 +223,10 @@ fn ca_files_others_can_write_are_refused_and_profiles_keep_the_pem() {
     set_mode(&ca, 0o666);
     refused(&env.run(&["check"], &flags(&ca)), &["CA bundle", "writable by group and others", &format!("chmod go-w {}", ca.display())]);
     set_mode(&ca, 0o644);
-    std::os::unix::fs::chown(&ca, Some(NOBODY), None).unwrap();
-    refused(&env.run(&["check"], &flags(&ca)), &["CA bundle", "owned by uid 65534"]);
-    std::os::unix::fs::chown(&ca, Some(0), None).unwrap();
+    if give_to(&ca, NOBODY) {
+        refused(&env.run(&["check"], &flags(&ca)), &["CA bundle", "owned by uid 65534"]);
+        give_to(&ca, 0);
+    }
 
     // connect stores the PEM itself: the file may change or go afterwards.
     env.connect("prod", &ca);
@@ -237,9 +258,14 @@ fn rancherctl_is_not_dumpable_and_has_no_core_limit() {
     let env = Env::start();
     let mut vars = env.cli.base_env();
     vars.push(("RANCHER_DOMAIN", "127.0.0.1:1".into()));
-    // Waits on stdin for the token, running as another user: a dumpable process's /proc files belong to that
-    // user, a non-dumpable one's to root.
-    let mut child = std::os::unix::process::CommandExt::uid(&mut command(&["check", "--token-stdin"], &vars), NOBODY)
+    // Waits on stdin for the token. A dumpable process's /proc files belong to its user, a non-dumpable one's to
+    // root; run as root, the test starts it as another user to tell the two apart.
+    let mut cmd = command(&["check", "--token-stdin"], &vars);
+    let uid = if my_uid() == 0 { NOBODY } else { my_uid() };
+    if uid != my_uid() {
+        std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -267,7 +293,7 @@ fn rancherctl_is_not_dumpable_and_has_no_core_limit() {
     let owner = std::fs::metadata(proc_dir.join("status")).unwrap().uid();
     child.kill().unwrap();
     let _ = child.wait();
-    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.contains(&NOBODY.to_string())), "{status}");
+    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.contains(&uid.to_string())), "{status}");
     assert_eq!(limit, "0 0", "soft and hard core size limits");
     assert_eq!(owner, 0, "the process is not dumpable (its /proc entries belong to root)");
 }
