@@ -152,6 +152,11 @@ fn errors_escape_what_they_echo() {
     assert!(server.stderr.contains("not found") || server.stderr.contains("404"), "{}", server.stderr);
     assert!(server.stderr.contains(r"x\u{1b}[2J\u{9b}y"), "the name is shown escaped: {}", server.stderr);
     assert_printable("a server error", &server.stderr);
+    // Logs too, at the most verbose level.
+    let traced = env.run_with(&["api", "rk.users.get", "-p", "name=x\u{1b}[2J\u{9b}y"], &[("RUST_LOG", "trace".into())]);
+    traced.expect_code(1);
+    assert!(traced.stderr.contains("TRACE") || traced.stderr.contains("DEBUG"), "{}", traced.stderr);
+    assert_printable("trace logs", &traced.stderr);
 }
 
 #[test]

@@ -81,7 +81,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Log lines may quote a server or a requester: plain text, escaped like every other output.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| EscapedStderr).with_ansi(false).with_target(false).try_init();
+}
+
+/// Stderr for log lines: each event (written whole) with control characters and bidi overrides escaped.
+struct EscapedStderr;
+
+impl std::io::Write for EscapedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().write_all(text::escape_lines(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// A tokio runtime for the commands that talk to a server (the catalog and store commands need none).
