@@ -250,23 +250,30 @@ fn the_audit_head_is_printed_and_checked_against_a_saved_anchor() {
     let last = head_of(&cancel.stderr);
     env.run(&["approvals", "audit", "--verify", "--expect-head", &last]).expect_code(0);
 
-    // Cut the tail back to the saved anchor and move the store's head there: plain --verify cannot tell, the
-    // anchor kept elsewhere can.
-    let (seq, _) = later.split_once(':').unwrap();
-    let keep: i64 = seq.parse::<i64>().unwrap() - 1;
+    // A new request, and the head an operator saves after filing it.
+    let filed = env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard[3].username), "-i", "role=admin", "-o", "json"]);
+    filed.expect_code(3);
+    let anchor = head_of(&filed.stderr);
+    let request = json(&filed)["request"].as_str().unwrap().to_string();
+
+    // Someone who can write the store removes that request and cuts its entries off the tail, moving the head back:
+    // the store is consistent again, so plain --verify cannot tell; the anchor kept elsewhere can.
+    let keep: i64 = last.split_once(':').unwrap().0.parse().unwrap();
     let db = rusqlite::Connection::open(env.0.tmp.path().join("state/approvals.db")).unwrap();
     let triggers: Vec<String> =
         db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     for t in triggers {
         db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
+    db.execute("DELETE FROM requests WHERE id = ?1", [&request]).unwrap();
     db.execute("DELETE FROM audit WHERE seq > ?1", [keep]).unwrap();
     db.execute("UPDATE audit_head SET seq = ?1, hash = (SELECT hash FROM audit WHERE seq = ?1)", [keep]).unwrap();
     drop(db);
-    let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", &last]);
+    env.run(&["approvals", "audit", "--verify"]).expect_code(0);
+    let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", &anchor]);
     cut.expect_code(1);
-    assert!(cut.stderr.contains("cut off") && cut.stderr.contains(&last[..last.find(':').unwrap()]), "{}", cut.stderr);
-    let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", last.split_once(':').unwrap().1]);
+    assert!(cut.stderr.contains("cut off") && cut.stderr.contains(&anchor[..anchor.find(':').unwrap()]), "{}", cut.stderr);
+    let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", anchor.split_once(':').unwrap().1]);
     cut.expect_code(1);
     assert!(cut.stderr.contains("not in the log"), "{}", cut.stderr);
     // A head at the right place with another hash: history was rewritten.

@@ -88,9 +88,25 @@ pub fn describe(r: &ApprovalRequest) -> String {
         format!("inputs:    {}", text::escape(&r.inputs.to_string())),
     ];
     if !r.targets.is_empty() {
-        l.push(format!("targets:   {}", text::escape(&r.targets.join(", "))));
+        let shown: Vec<String> = r
+            .targets
+            .iter()
+            .map(|id| match r.target_labels.get(id) {
+                Some(label) => format!("{} ({})", text::escape(id), text::escape(label)),
+                None => text::escape(id),
+            })
+            .collect();
+        l.push(format!("targets:   {}", shown.join(", ")));
+    }
+    for label in r.target_labels.values() {
+        if let Some(w) = text::look_alike(label) {
+            l.push(format!("warning:   target \"{}\" {w}", text::escape(label)));
+        }
     }
     look_alike_lines(&r.inputs, "", &mut l);
+    if let Some(server) = &r.server {
+        l.push(format!("server:    {}", text::escape(&server.to_string())));
+    }
     for p in std::iter::once(&r.requester).chain(r.decisions.iter().map(|d| &d.principal)) {
         if let Some(w) = p.username.as_deref().and_then(text::look_alike) {
             l.push(format!("warning:   user name \"{}\" ({}) {w}", text::escape(p.username.as_deref().unwrap_or_default()), text::escape(&p.id)));
@@ -120,7 +136,11 @@ pub fn describe(r: &ApprovalRequest) -> String {
             }
             None => "in progress".into(),
         };
-        l.push(format!("executed:  by {} at {}: {outcome}", text::escape(&x.executor), x.claimed_at.to_rfc3339()));
+        let by = match &x.principal {
+            Some(p) => format!("{} ({})", text::escape(p), text::escape(&x.executor)),
+            None => text::escape(&x.executor),
+        };
+        l.push(format!("executed:  by {by} at {}: {outcome}", x.claimed_at.to_rfc3339()));
         if let Some(rec) = &x.reconciled {
             l.push(format!("settled:   by {}: {}", text::escape(&rec.by), text::escape(&rec.note)));
         }
