@@ -39,6 +39,7 @@ pub(crate) struct Rule {
     pub resources: Vec<String>,
     pub verbs: Vec<String>,
     pub names: Vec<String>,
+    pub urls: Vec<String>,
 }
 
 fn strs(v: Option<&Value>) -> Vec<String> {
@@ -48,13 +49,37 @@ fn strs(v: Option<&Value>) -> Vec<String> {
 }
 
 impl Rule {
-    fn from_json(v: &Value) -> Rule {
+    /// A rule from its JSON form (`apiGroups`, `resources`, `verbs`, `resourceNames`, `nonResourceURLs`).
+    pub fn from_json(v: &Value) -> Rule {
         Rule {
             groups: strs(v.get("apiGroups")),
             resources: strs(v.get("resources")),
             verbs: strs(v.get("verbs")),
             names: strs(v.get("resourceNames")),
+            urls: strs(v.get("nonResourceURLs")),
         }
+    }
+
+    /// The rules of a JSON array of rules.
+    pub fn all_from(v: Option<&Value>) -> Vec<Rule> {
+        v.and_then(Value::as_array).map(|a| a.iter().map(Rule::from_json).collect()).unwrap_or_default()
+    }
+
+    /// Kubernetes' rendering of a rule in escalation messages (`{APIGroups:[""], Resources:["secrets"], Verbs:["create"]}`).
+    pub fn k8s_text(&self) -> String {
+        let list = |l: &[String]| l.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(" ");
+        let mut parts = Vec::new();
+        if !self.urls.is_empty() {
+            parts.push(format!("NonResourceURLs:[{}]", list(&self.urls)));
+        } else {
+            parts.push(format!("APIGroups:[{}]", list(&self.groups)));
+            parts.push(format!("Resources:[{}]", list(&self.resources)));
+            if !self.names.is_empty() {
+                parts.push(format!("ResourceNames:[{}]", list(&self.names)));
+            }
+        }
+        parts.push(format!("Verbs:[{}]", list(&self.verbs)));
+        format!("{{{}}}", parts.join(", "))
     }
 
     /// Does this rule allow `verb` on `group`/`resource` (optionally the object `name`)?
@@ -65,6 +90,48 @@ impl Rule {
             && any(&self.resources, resource)
             && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|i| i == n)))
     }
+}
+
+/// Is every permission of `wanted` held by `owner`? Like Kubernetes' `ConfirmNoEscalation`, the wanted rule is cut
+/// into single (group, resource, verb, name) grants and each must be allowed by one owner rule; a `*` wanted is
+/// held only by a `*` owned.
+fn covered(owner: &[Rule], wanted: &Rule) -> bool {
+    let has = |list: &[String], x: &str| list.iter().any(|i| i == "*" || i == x);
+    if !wanted.urls.is_empty() {
+        return wanted.urls.iter().all(|u| {
+            wanted.verbs.iter().all(|v| owner.iter().any(|o| has(&o.verbs, v) && (o.urls.iter().any(|x| x == "*" || x == u))))
+        });
+    }
+    let names: Vec<Option<&str>> = if wanted.names.is_empty() { vec![None] } else { wanted.names.iter().map(|n| Some(n.as_str())).collect() };
+    wanted.groups.iter().all(|g| {
+        wanted.resources.iter().all(|r| {
+            wanted.verbs.iter().all(|v| {
+                names.iter().all(|n| {
+                    owner.iter().any(|o| {
+                        o.urls.is_empty()
+                            && has(&o.verbs, v)
+                            && has(&o.groups, g)
+                            && has(&o.resources, r)
+                            && (o.names.is_empty() || n.is_some_and(|n| o.names.iter().any(|x| x == n)))
+                    })
+                })
+            })
+        })
+    })
+}
+
+/// The rules of `wanted` that `owner` does not hold.
+pub(crate) fn not_held(owner: &[Rule], wanted: &[Rule]) -> Vec<Rule> {
+    wanted.iter().filter(|w| !covered(owner, w)).cloned().collect()
+}
+
+/// The webhook's escalation message for `user` (rancher/webhook pkg/auth `ConfirmNoEscalation`).
+pub(crate) fn escalation_message(user: &str, missing: &[Rule]) -> String {
+    let rules: Vec<String> = missing.iter().map(Rule::k8s_text).collect();
+    format!(
+        "errors due to escalation: user \"{user}\" (groups=[\"system:authenticated\" \"system:cattle:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{}",
+        rules.join("\n")
+    )
 }
 
 /// The credential string (`name:secret`) a request carries, if any.
@@ -198,6 +265,88 @@ impl<'a> Authz<'a> {
         self.membership.get_or_init(|| Membership::of(self.store, &self.caller.user_id))
     }
 
+    /// The rules of role template `name` and of those it inherits (`roleTemplateNames`).
+    pub fn role_template_rules(&self, name: &str) -> Vec<Rule> {
+        let mut out = Vec::new();
+        let mut todo = vec![name.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(rt) = self.store.get(Kind::RoleTemplate, &n) {
+                out.extend(Rule::all_from(rt.get("rules")));
+                if let Some(a) = rt.get("roleTemplateNames").and_then(Value::as_array) {
+                    todo.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
+                }
+            }
+        }
+        out
+    }
+
+    /// The caller's rules in `namespace` of the local cluster: global rules plus the management rules of the role
+    /// templates bound to them in that cluster namespace (CRTBs) or project namespace (PRTBs, and the project's
+    /// cluster's CRTBs), as Rancher's RBAC controllers apply them.
+    pub fn rules_in(&self, namespace: &str) -> Vec<Rule> {
+        let mut rules = self.caller.rules.clone();
+        if namespace.is_empty() {
+            return rules;
+        }
+        let me = self.caller.user_id.as_str();
+        let project = self
+            .store
+            .map(Kind::Project)
+            .iter()
+            .find(|(k, p)| s(p, "status.backingNamespace") == namespace || k.split(':').nth(1) == Some(namespace))
+            .map(|(k, _)| k.clone());
+        let cluster = project.as_deref().and_then(|p| p.split(':').next()).unwrap_or(namespace).to_string();
+        for b in self.store.map(Kind::Crtb).values() {
+            if s(b, "userName") == me && s(b, "clusterName") == cluster {
+                rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
+            }
+        }
+        if let Some(p) = &project {
+            for b in self.store.map(Kind::Prtb).values() {
+                if s(b, "userName") == me && s(b, "projectName") == p {
+                    rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
+                }
+            }
+        }
+        rules
+    }
+
+    /// The rules of `wanted` the caller does not hold in `namespace` (empty for admins).
+    pub fn not_held(&self, wanted: &[Rule], namespace: &str) -> Vec<Rule> {
+        if self.caller.admin {
+            return Vec::new();
+        }
+        not_held(&self.rules_in(namespace), wanted)
+    }
+
+    /// Does the caller hold the special `verb` (`bind`, `escalate`, `manage-users`) on `kind` (object `name`)?
+    pub fn has_verb(&self, verb: &str, kind: Kind, name: &str) -> bool {
+        let info = kind.info();
+        self.caller.admin || self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, Some(name)))
+    }
+
+    /// May the caller reach management kinds that are not on the RK proxy's allow-list? Rancher asks for `get` on
+    /// `clusters.management.cattle.io/local` (rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`).
+    pub fn local_cluster_access(&self) -> bool {
+        self.caller.admin
+            || self.caller.rules.iter().any(|r| r.allows("get", "management.cattle.io", "clusters", Some("local")))
+            || self.m().cluster_member.contains("local")
+    }
+
+    /// May the caller `verb` (list, watch, deletecollection) the whole collection of `kind` in `namespace`? Kubernetes
+    /// RBAC answers for the collection, never per item.
+    pub fn can_collection(&self, verb: &str, kind: Kind, namespace: Option<&str>) -> bool {
+        if self.caller.admin {
+            return true;
+        }
+        let info = kind.info();
+        self.rules_in(namespace.unwrap_or("")).iter().any(|r| r.allows(verb, info.group, info.plural, None))
+    }
+
     /// May the caller do `verb` on every object of `kind` (no per-object check needed)?
     pub fn can_all(&self, verb: &str, kind: Kind) -> bool {
         if self.caller.admin {
@@ -216,6 +365,10 @@ impl<'a> Authz<'a> {
         let info = kind.info();
         let name = s(obj, "metadata.name");
         if self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, Some(name))) {
+            return true;
+        }
+        let ns = s(obj, "metadata.namespace");
+        if info.namespaced && !ns.is_empty() && self.rules_in(ns).iter().any(|r| r.allows(verb, info.group, info.plural, Some(name))) {
             return true;
         }
         let me = self.caller.user_id.as_str();

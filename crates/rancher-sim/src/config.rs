@@ -139,6 +139,7 @@ pub struct SimConfig {
     pub(crate) tokens: usize,
     pub(crate) faults: Faults,
     pub(crate) reject_duplicate_bindings: bool,
+    pub(crate) deletion_linger: Duration,
 }
 
 impl Default for SimConfig {
@@ -152,6 +153,7 @@ impl Default for SimConfig {
             tokens: 0,
             faults: Faults::default(),
             reject_duplicate_bindings: false,
+            deletion_linger: Duration::from_millis(200),
         }
     }
 }
@@ -200,6 +202,13 @@ impl SimConfig {
     /// Off by default: the generations we play (<= 2.13) accept duplicates.
     pub fn reject_duplicate_bindings(mut self, on: bool) -> Self {
         self.reject_duplicate_bindings = on;
+        self
+    }
+    /// How long a deleted object with a finalizer (global roles and bindings, role templates, users, projects,
+    /// CRTBs, PRTBs) stays listed with a `deletionTimestamp`, as it does on Rancher until its controller removes the
+    /// finalizer. Default 200 ms; zero removes at once.
+    pub fn deletion_linger(mut self, linger: Duration) -> Self {
+        self.deletion_linger = linger;
         self
     }
     /// The configured Rancher generation.

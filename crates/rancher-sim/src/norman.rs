@@ -607,7 +607,9 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
     let marker = req.q("marker").filter(|m| map.contains_key(*m)).map(str::to_string);
     let sort_field = req.q("sort").filter(|f| *f != "id" && filterable(kind, f)).map(str::to_string);
     let desc = req.q("order") == Some("desc");
-    let simple = filters.is_empty() && !me_only && all_visible && sort_field.is_none() && !desc;
+    // rancher/rancher pkg/auth/api/user/user_store.go filters `system://` users out of /v3.
+    let hide_system = kind == Kind::User;
+    let simple = filters.is_empty() && !me_only && all_visible && sort_field.is_none() && !desc && !hide_system;
     let page = if simple {
         let start = marker.clone();
         let lower = match &start {
@@ -625,6 +627,7 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
         let mut items: Vec<(&String, &Value)> = map
             .iter()
             .filter(|(k, _)| !me_only || k.as_str() == ctx.caller().user_id)
+            .filter(|(_, o)| !hide_system || !is_system_user(o))
             .filter(|(k, o)| filter_ok(kind, k, o, &filters))
             .filter(|(_, o)| all_visible || ctx.authz.can("list", kind, o))
             .collect();
@@ -1002,7 +1005,7 @@ fn update(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: &str) -> 
     if kind == Kind::Setting {
         new["customized"] = json!(true);
     }
-    match ops::update(&mut store, caller, kind, id, new, false, false, Verb::Update) {
+    match ops::update(&mut store, caller, kind, id, new, false, false, Verb::Update, false) {
         Ok(obj) => {
             drop(store);
             with_ctx(shared, caller, req, |ctx| Resp::json(200, &to_norman(ctx, kind, id, &obj)))
@@ -1143,7 +1146,8 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
             let Some(t) = store.get(Kind::Token, id).cloned() else {
                 return norman_err(404, "NotFound", &format!("tokens.management.cattle.io \"{id}\" not found"));
             };
-            if s(&t, "userId") != caller.user_id && !caller.admin {
+            // rancher/rancher pkg/auth/tokens/manager.go `getTokenByID`: another user's token is 404, admin or not.
+            if s(&t, "userId") != caller.user_id {
                 return norman_err(404, "NotFound", &format!("tokens.management.cattle.io \"{id}\" not found"));
             }
             if id == caller.token && !caller.derived {
@@ -1155,6 +1159,11 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
         (Some(_), &Method::PUT, _) => norman_err(404, "NotFound", "no store found"),
         (Some(_), m, _) => norman_err(405, "MethodNotAllow", &format!("Method {m} not supported")),
     }
+}
+
+/// A user Rancher made for itself (`system://` principal), which /v3 never shows.
+fn is_system_user(u: &Value) -> bool {
+    u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("system://"))))
 }
 
 /// A principal object.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::auth::{forbidden_message, Authz, Caller};
+use crate::auth::{escalation_message, forbidden_message, Authz, Caller, Rule};
 use crate::ids;
 use crate::seed::{insert_new, SimUser};
 use crate::state::{get_path, key_of, now_ms, now_rfc3339, s, set_path, Kind, Store, Verb};
@@ -130,6 +130,61 @@ fn required(kind: Kind, name: &str, fields: &[&str], obj: &Value) -> Result<(), 
 fn webhook(kind: Kind, message: impl Into<String>) -> ApiErr {
     ApiErr::Webhook { kind, code: 400, message: message.into() }
 }
+
+/// The webhook's escalation refusal (rancher/webhook pkg/admission `ResponseFailedEscalation`: 403).
+fn escalation(kind: Kind, caller: &Caller, missing: &[Rule]) -> ApiErr {
+    ApiErr::Webhook { kind, code: 403, message: escalation_message(&caller.user_id, missing) }
+}
+
+/// Refuses granting `wanted` (in `namespace`) unless the caller holds it or has `bypass` on `on`/`name`.
+fn confirm_no_escalation(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    wanted: &[Rule],
+    namespace: &str,
+    bypass: (&str, Kind, &str),
+) -> Result<(), ApiErr> {
+    let authz = Authz::new(store, caller);
+    if authz.has_verb(bypass.0, bypass.1, bypass.2) {
+        return Ok(());
+    }
+    let missing = authz.not_held(wanted, namespace);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(escalation(kind, caller, &missing))
+    }
+}
+
+/// The rules a user holds through their global roles (for the user webhook's "more permissions" check).
+fn user_rules(store: &Store, user_id: &str) -> Vec<Rule> {
+    store
+        .roles_of(user_id)
+        .iter()
+        .filter_map(|r| store.get(Kind::GlobalRole, r))
+        .flat_map(|gr| Rule::all_from(gr.get("rules")))
+        .collect()
+}
+
+/// rancher/webhook users/validator.go: modifying or deleting a user who holds more than the requester is refused
+/// unless the requester has the `manage-users` verb on users.
+fn check_user_target(store: &Store, caller: &Caller, target: &str) -> Result<(), ApiErr> {
+    let authz = Authz::new(store, caller);
+    if target == caller.user_id || authz.has_verb("manage-users", Kind::User, target) {
+        return Ok(());
+    }
+    if authz.not_held(&user_rules(store, target), "").is_empty() {
+        Ok(())
+    } else {
+        Err(ApiErr::Webhook { kind: Kind::User, code: 403, message: "request is attempting to modify user with more permissions than requester".into() })
+    }
+}
+
+/// The maximum TTL of API tokens (`auth-token-max-ttl-minutes`, 90 days), in milliseconds.
+pub(crate) const MAX_TTL_MS: i64 = 129_600 * 60_000;
+/// The default TTL of kubeconfig tokens (`kubeconfig-default-token-ttl-minutes`, 30 days), in seconds.
+pub(crate) const KUBECONFIG_TTL_S: i64 = 43_200 * 60;
 
 /// Options of a create.
 #[derive(Default)]
@@ -268,7 +323,9 @@ pub(crate) fn create(
             if obj.get("builtin").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
-            obj["status"] = json!({"summary": "Complete", "observedGeneration": 1, "lastUpdateTime": now, "conditions": []});
+            // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
+            confirm_no_escalation(store, caller, kind, &Rule::all_from(obj.get("rules")), "", ("escalate", kind, &name))?;
+            obj["status"] = json!({"summary": "Completed", "observedGeneration": 1, "lastUpdateTime": now, "conditions": []});
         }
         Kind::GlobalRoleBinding => {
             required(kind, &name, &["globalRoleName"], &obj)?;
@@ -277,25 +334,34 @@ pub(crate) fn create(
                 return Err(webhook(kind, format!("globalRoleName: Not found: \"{role}\"")));
             };
             let gr_uid = s(gr, "metadata.uid").to_string();
-            if subject_count(&obj, &["userName", "userPrincipalName", "groupPrincipalName"]) == 0 {
-                return Err(webhook(kind, "bad binding: must have a user, user principal or group principal subject"));
+            let gr_rules = Rule::all_from(gr.get("rules"));
+            // rancher/webhook globalrolebinding/validator.go validateCreate: v0.4-v0.6 (2.8-2.10) need userName or
+            // groupPrincipalName; v0.7+ (2.11) also accept userPrincipalName alone; never a user and a group together.
+            let has_user = !s(&obj, "userName").is_empty() || (store.version.at_least(2, 11) && !s(&obj, "userPrincipalName").is_empty());
+            let has_group = !s(&obj, "groupPrincipalName").is_empty();
+            if !has_user && !has_group {
+                let who = if store.version.at_least(2, 11) { "userName/userPrincipalName" } else { "userName" };
+                return Err(webhook(kind, format!("globalrolebindings: Required value: bindings must have either {who} or groupPrincipalName set")));
             }
+            if (has_user || !s(&obj, "userPrincipalName").is_empty()) && has_group {
+                return Err(webhook(kind, "globalrolebindings: Forbidden: bindings can not set both userName/userPrincipalName and groupPrincipalName"));
+            }
+            confirm_no_escalation(store, caller, kind, &gr_rules, "", ("bind", Kind::GlobalRole, &role))?;
             let user = s(&obj, "userName").to_string();
-            if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
+            if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() && store.get(Kind::User, &user).is_some() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
             }
-            set_path(&mut obj, "metadata.annotations.cleanup.cattle.io/grbUpgradeCluster", json!("true"));
-            // set_path splits on dots; fix the annotation key properly.
-            if let Some(a) = obj.get_mut("metadata").and_then(|m| m.get_mut("annotations")).and_then(Value::as_object_mut) {
-                a.remove("cleanup");
-                a.insert("cleanup.cattle.io/grbUpgradeCluster".into(), json!("true"));
+            if user.is_empty() && !has_group && !opts.dry_run {
+                // rancher/rancher globalrolebinding_handler.go reconcileSubject: EnsureUser links or creates the user.
+                let principal = s(&obj, "userPrincipalName").to_string();
+                obj["userName"] = json!(ensure_user(store, &principal));
             }
             set_path(
                 &mut obj,
                 "metadata.ownerReferences",
                 json!([{"apiVersion": "management.cattle.io/v3", "kind": "GlobalRole", "name": role, "uid": gr_uid}]),
             );
-            obj["status"] = json!({"summary": "Complete", "summaryLocal": "Complete", "localConditions": [], "lastUpdateTime": now});
+            obj["status"] = json!({"summary": "Completed", "summaryLocal": "Completed", "localConditions": [], "lastUpdateTime": now});
         }
         Kind::RoleTemplate => {
             let ctx = s(&obj, "context");
@@ -318,6 +384,15 @@ pub(crate) fn create(
                 }
             }
             obj["builtin"] = json!(false);
+            // rancher/webhook roletemplate/validator.go: bypassed by `escalate` on roletemplates.
+            let mut wanted = Rule::all_from(obj.get("rules"));
+            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
+                let authz = Authz::new(store, caller);
+                for n in arr.iter().filter_map(Value::as_str) {
+                    wanted.extend(authz.role_template_rules(n));
+                }
+            }
+            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, &name))?;
         }
         Kind::Project => {
             required(kind, &name, &["spec.clusterName", "spec.displayName"], &obj)?;
@@ -379,6 +454,10 @@ pub(crate) fn create(
             if rt.get("locked").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "Role is locked and cannot be assigned"));
             }
+            // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go: the
+            // role template's rules must be held by the caller there, unless they may `bind` role templates.
+            let wanted = Authz::new(store, caller).role_template_rules(&rt_name);
+            confirm_no_escalation(store, caller, kind, &wanted, namespace, ("bind", Kind::RoleTemplate, &rt_name))?;
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
@@ -397,25 +476,31 @@ pub(crate) fn create(
                 }
             }
             if kind == Kind::Crtb {
-                obj["status"] = json!({"summary": "Complete", "summaryLocal": "Complete", "summaryRemote": "Complete", "lastUpdateTime": now});
+                obj["status"] = json!({"summary": "Completed", "summaryLocal": "Completed", "summaryRemote": "Completed", "lastUpdateTime": now});
             }
         }
         Kind::ExtToken => {
             let me = caller.user_id.clone();
             let uid = s(&obj, "spec.userID").to_string();
+            // rancher/rancher pkg/ext/stores/tokens/tokens.go `create`.
             if !uid.is_empty() && uid != me {
-                return Err(ApiErr::Forbidden { verb: "create", kind, name: None, namespace: None, user: me });
+                return Err(ApiErr::BadRequest("unable to create token for other user".into()));
             }
+            let cluster = s(&obj, "spec.clusterName");
+            if !cluster.is_empty() && store.get(Kind::Cluster, cluster).is_none() {
+                return Err(ApiErr::BadRequest(format!("cluster {cluster} not found")));
+            }
+            // `clampMaxTTL`: a negative (never-expiring) or too long TTL becomes the maximum.
             let ttl = get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(0);
-            let max = 129_600i64 * 60_000;
-            let ttl = if ttl < 0 { -1 } else if ttl == 0 || ttl > max { max } else { ttl };
+            let max = MAX_TTL_MS;
+            let ttl = if ttl <= 0 || ttl > max { max } else { ttl };
             let who = sim_user(store, &me);
             let display = display_of(store, &me);
             let cluster = s(&obj, "spec.clusterName").to_string();
             let desc = s(&obj, "spec.description").to_string();
             let enabled = get_path(&obj, "spec.enabled").and_then(Value::as_bool).unwrap_or(true);
             let labels = get_path(&obj, "metadata.labels").cloned();
-            let mut fresh = crate::seed::ext_token_obj(&name, &who, &display, ttl.max(0), &cluster, &desc, store.version, now_ms());
+            let mut fresh = crate::seed::ext_token_obj(&name, &who, &display, ttl, &cluster, &desc, store.version, now_ms());
             fresh["spec"]["ttl"] = json!(ttl);
             fresh["spec"]["enabled"] = json!(enabled);
             if let Some(Value::Object(l)) = labels {
@@ -442,7 +527,15 @@ pub(crate) fn create(
                     return Err(webhook(kind, format!("clusters.management.cattle.io \"{c}\" not found")));
                 }
             }
-            let ttl = get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(2_592_000);
+            // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: negative 400, 0 = default, over it 400.
+            let ttl = match get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(0) {
+                t if t < 0 => return Err(ApiErr::BadRequest("spec.ttl can't be negative".into())),
+                0 => KUBECONFIG_TTL_S,
+                t if t > KUBECONFIG_TTL_S => {
+                    return Err(ApiErr::BadRequest(format!("spec.ttl {t} exceeds max ttl {KUBECONFIG_TTL_S}")));
+                }
+                t => t,
+            };
             let current = Some(s(&obj, "spec.currentContext").to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| clusters[0].clone());
             let mut token_names = Vec::new();
             let mut entries = Vec::new();
@@ -474,6 +567,9 @@ pub(crate) fn create(
             obj["status"] = json!({"conditions": [{"type": "Active", "status": "True", "reason": "Active", "message": "", "lastTransitionTime": now}]});
         }
         _ => {}
+    }
+    if let Some(f) = finalizer(kind) {
+        set_path(&mut obj, "metadata.finalizers", json!([f]));
     }
     if opts.dry_run {
         store.pending_secret = None;
@@ -570,6 +666,52 @@ pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], curre
     y
 }
 
+/// The user with principal `principal`, created when none has it (rancher/rancher pkg/auth/providers/common
+/// usermanager.go `EnsureUser`). Returns the user id.
+fn ensure_user(store: &mut Store, principal: &str) -> String {
+    let found = store.map(Kind::User).iter().find(|(_, u)| {
+        u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str() == Some(principal)))
+    });
+    if let Some((k, _)) = found {
+        return k.clone();
+    }
+    let id = store.fresh_name(Kind::User, "", "u-");
+    let obj = json!({"metadata": {"name": id}, "displayName": "", "username": "", "description": "", "enabled": true,
+                     "mustChangePassword": false, "principalIds": [principal, format!("local://{id}")], "status": {"conditions": []}});
+    insert_new(store, Kind::User, obj, &now_rfc3339(), Some(Verb::Create))
+}
+
+/// The lifecycle finalizer Rancher's controllers put on `kind` (rancher/rancher pkg/controllers/management/auth
+/// register.go and globalroles/register.go `AddLifecycle`), if any.
+pub(crate) fn finalizer(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::GlobalRole => "controller.cattle.io/mgmt-auth-gr-controller",
+        Kind::GlobalRoleBinding => "controller.cattle.io/mgmt-auth-grb-controller",
+        Kind::RoleTemplate => "controller.cattle.io/mgmt-auth-roletemplate-lifecycle",
+        Kind::User => "controller.cattle.io/mgmt-auth-users-controller",
+        Kind::Project => "controller.cattle.io/mgmt-project-rbac-remove",
+        Kind::Crtb => "controller.cattle.io/mgmt-auth-crtb-controller",
+        Kind::Prtb => "controller.cattle.io/mgmt-auth-prtb-controller",
+        _ => return None,
+    })
+}
+
+/// How an immutable-field change is refused: the webhook's 400 for management kinds, the ext store's 400 for
+/// tokens (rancher/rancher pkg/ext/stores/tokens/tokens.go), Kubernetes' 422 otherwise.
+fn immutable_err(kind: Kind, name: &str, field: &str, value: &Value) -> ApiErr {
+    match kind {
+        Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb | Kind::Project | Kind::User => {
+            webhook(kind, format!("{}.{field}: Invalid value: {value}: field is immutable", kind.info().plural))
+        }
+        Kind::ExtToken => ApiErr::BadRequest(format!("{} is immutable", if field == "spec.userPrincipal" { "spec.userprincipal" } else { field })),
+        _ => ApiErr::Invalid {
+            kind,
+            name: name.to_string(),
+            causes: vec![Cause { field: field.to_string(), reason: "FieldValueInvalid", message: format!("Invalid value: {value}: field is immutable") }],
+        },
+    }
+}
+
 /// Fields that may never change after create, per kind.
 fn immutable_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
@@ -578,7 +720,7 @@ fn immutable_fields(kind: Kind) -> &'static [&'static str] {
         Kind::Prtb => &["projectName", "roleTemplateName", "userName", "userPrincipalName", "groupName", "groupPrincipalName", "serviceAccount"],
         Kind::Project => &["spec.clusterName"],
         Kind::GlobalRole | Kind::RoleTemplate => &["builtin"],
-        Kind::User => &["username"],
+        Kind::User => &["username", "principalIds"],
         Kind::ExtToken => &["spec.userID", "spec.userPrincipal", "spec.kind", "spec.clusterName"],
         Kind::Kubeconfig => &["spec.clusters", "spec.currentContext", "spec.ttl"],
         _ => &[],
@@ -597,6 +739,7 @@ pub(crate) fn update(
     status_only: bool,
     require_rv: bool,
     verb: Verb,
+    dry_run: bool,
 ) -> Result<Value, ApiErr> {
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
     let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
@@ -616,6 +759,10 @@ pub(crate) fn update(
         let authz = Authz::new(store, caller);
         let v = if verb == Verb::Patch { "patch" } else { "update" };
         if !authz.can(v, kind, &old) {
+            if kind == Kind::ExtToken {
+                // tokens.go: "We return a NotFound error to avoid leaking information about other users' tokens".
+                return Err(ApiErr::NotFound { kind, name });
+            }
             return Err(ApiErr::Forbidden {
                 verb: v,
                 kind,
@@ -655,7 +802,6 @@ pub(crate) fn update(
         result["status"] = new.get("status").cloned().unwrap_or(Value::Null);
     } else {
         // Immutable fields: missing means "unchanged"; a different value is refused.
-        let mut causes = Vec::new();
         for f in immutable_fields(kind) {
             let ov = get_path(&old, f).cloned();
             match get_path(&new, f) {
@@ -664,17 +810,13 @@ pub(crate) fn update(
                         set_path(&mut new, f, ov);
                     }
                 }
-                Some(nv) if Some(nv) != ov.as_ref() && !(ov.is_none() && nv.as_str() == Some("")) => causes.push(Cause {
-                    field: f.to_string(),
-                    reason: "FieldValueInvalid",
-                    message: format!("Invalid value: {nv}: field is immutable"),
-                }),
+                Some(nv) if Some(nv) != ov.as_ref() && !(ov.is_none() && nv.as_str() == Some("")) => {
+                    return Err(immutable_err(kind, &name, f, nv));
+                }
                 _ => {}
             }
         }
-        if !causes.is_empty() {
-            return Err(ApiErr::Invalid { kind, name, causes });
-        }
+        check_update(store, caller, kind, &name, &old, &mut new)?;
         if kind == Kind::AuditPolicy {
             required(kind, &name, &["spec"], &new)?;
             validate_audit(&name, &new)?;
@@ -715,53 +857,87 @@ pub(crate) fn update(
         strip(&old) != strip(&result)
     };
     if kind == Kind::ExtToken {
-        let expires = s(&result, "status.expiresAt").to_string();
         set_path(&mut result, "status.lastUpdateTime", json!(now_rfc3339()));
-        let _ = expires;
+        let ttl = get_path(&result, "spec.ttl").and_then(Value::as_i64).unwrap_or(0);
+        if let Some(created) = crate::state::parse_ms(s(&result, "metadata.creationTimestamp")).filter(|_| ttl > 0) {
+            set_path(&mut result, "status.expiresAt", json!(crate::state::fmt_ms(created + ttl)));
+        }
+    }
+    if dry_run {
+        return Ok(result);
     }
     store.stamp_update(&mut result, spec_changed);
     store.put(kind, key.to_string(), result.clone(), Some(verb));
     Ok(result)
 }
 
-/// Deletes an object after authorization and Rancher's webhook checks. Returns the deleted object.
-pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
-    let name = key.rsplit(':').next().unwrap_or(key).to_string();
-    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
-    let Some(old) = store.get(kind, key).cloned() else {
-        return Err(ApiErr::NotFound { kind, name });
-    };
-    {
-        let authz = Authz::new(store, caller);
-        if !authz.can("delete", kind, &old) {
-            return Err(ApiErr::Forbidden {
-                verb: "delete",
-                kind,
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()).filter(|n| !n.is_empty()),
-                user: caller.user_id.clone(),
-            });
-        }
-    }
-    if let Some(rv) = precondition_rv {
-        if rv != s(&old, "metadata.resourceVersion") {
-            return Err(ApiErr::Conflict { kind, name });
-        }
-    }
+/// Rancher's webhook and store checks of an update (after the immutable fields).
+fn check_update(store: &Store, caller: &Caller, kind: Kind, name: &str, old: &Value, new: &mut Value) -> Result<(), ApiErr> {
     match kind {
-        Kind::GlobalRole if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
-            return Err(ApiErr::Webhook { kind, code: 403, message: "cannot delete builtin global roles".into() });
+        Kind::GlobalRole if new.get("rules") != old.get("rules") => {
+            confirm_no_escalation(store, caller, kind, &Rule::all_from(new.get("rules")), "", ("escalate", kind, name))
         }
-        Kind::RoleTemplate if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
-            return Err(ApiErr::Webhook { kind, code: 403, message: "cannot delete builtin role templates".into() });
+        Kind::RoleTemplate if new.get("rules") != old.get("rules") => {
+            confirm_no_escalation(store, caller, kind, &Rule::all_from(new.get("rules")), "", ("escalate", kind, name))
         }
-        Kind::User if name == caller.user_id => {
-            return Err(webhook(kind, "You cannot delete yourself"));
+        Kind::User => {
+            check_user_target(store, caller, name)?;
+            // rancher/webhook release/v0.9 users/validator.go (Rancher 2.13).
+            if store.version.at_least(2, 13)
+                && name == caller.user_id
+                && new.get("enabled").and_then(Value::as_bool) == Some(false)
+                && old.get("enabled").and_then(Value::as_bool) != Some(false)
+            {
+                return Err(webhook(kind, "can't deactivate yourself"));
+            }
+            Ok(())
         }
-        _ => {}
+        Kind::ExtToken => {
+            // tokens.go `update`: without full permission a TTL may only shrink.
+            let old_ttl = get_path(old, "spec.ttl").and_then(Value::as_i64).unwrap_or(0);
+            let ttl = get_path(new, "spec.ttl").and_then(Value::as_i64).unwrap_or(old_ttl);
+            let ttl = if ttl <= 0 || ttl > MAX_TTL_MS { MAX_TTL_MS } else { ttl };
+            if ttl > old_ttl && !caller.admin {
+                return Err(ApiErr::BadRequest("forbidden to extend time-to-live".into()));
+            }
+            set_path(new, "spec.ttl", json!(ttl));
+            Ok(())
+        }
+        _ => Ok(()),
     }
+}
+
+/// Deletes an object after authorization and Rancher's webhook checks. Returns the deleted object. Kinds with a
+/// lifecycle finalizer are only marked (`deletionTimestamp`) when the store lets deletions linger; they go once
+/// [`Store::purge_terminating`] runs after the linger time, as Rancher's controllers remove the finalizer.
+pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
+    let old = check_delete(store, caller, kind, key, precondition_rv)?;
+    if finalizer(kind).is_some() && store.deletion_linger_ms > 0 {
+        if old.get("metadata").and_then(|m| m.get("deletionTimestamp")).is_some() {
+            return Ok(old);
+        }
+        let mut obj = old;
+        let f = finalizer(kind).unwrap_or_default();
+        let fins = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        if fins.is_empty() {
+            obj["metadata"]["finalizers"] = json!([f]);
+        }
+        obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        store.stamp_update(&mut obj, false);
+        store.put(kind, key.to_string(), obj.clone(), None);
+        let due = now_ms() + store.deletion_linger_ms;
+        store.terminating.push((kind, key.to_string(), due));
+        return Ok(obj);
+    }
+    finish_delete(store, kind, key, &old);
+    Ok(old)
+}
+
+/// Removes the object and does the garbage collection Rancher's controllers do.
+pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Value) {
+    let name = key.rsplit(':').next().unwrap_or(key).to_string();
     store.remove(kind, key, true);
-    // Garbage collection Rancher's controllers do.
     match kind {
         Kind::GlobalRole => {
             let grbs: Vec<String> =
@@ -778,10 +954,68 @@ pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, 
             }
         }
         Kind::Kubeconfig => {
-            if let Some(toks) = get_path(&old, "status.tokens").and_then(Value::as_array) {
+            if let Some(toks) = get_path(old, "status.tokens").and_then(Value::as_array) {
                 for t in toks.iter().filter_map(Value::as_str) {
                     store.remove(Kind::Token, t, false);
                 }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Authorization and Rancher's webhook checks of a delete; returns the object as stored.
+pub(crate) fn check_delete(store: &Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
+    let name = key.rsplit(':').next().unwrap_or(key).to_string();
+    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
+    let Some(old) = store.get(kind, key).cloned() else {
+        return Err(ApiErr::NotFound { kind, name });
+    };
+    {
+        let authz = Authz::new(store, caller);
+        if !authz.can("delete", kind, &old) {
+            if kind == Kind::ExtToken {
+                return Err(ApiErr::NotFound { kind, name });
+            }
+            return Err(ApiErr::Forbidden {
+                verb: "delete",
+                kind,
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()).filter(|n| !n.is_empty()),
+                user: caller.user_id.clone(),
+            });
+        }
+    }
+    if let Some(rv) = precondition_rv {
+        if rv != s(&old, "metadata.resourceVersion") {
+            return Err(ApiErr::Conflict { kind, name });
+        }
+    }
+    match kind {
+        // rancher/webhook globalrole/validator.go validateDelete.
+        Kind::GlobalRole if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
+            return Err(webhook(kind, "globalrole: Forbidden: cannot delete builtin GlobalRoles"));
+        }
+        // rancher/webhook RoleTemplate.md "Deletion check": refused only while another role inherits it.
+        Kind::RoleTemplate => {
+            let inherits = |v: &Value, field: &str| v.get(field).and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(name.as_str())));
+            if let Some((k, _)) = store.map(Kind::RoleTemplate).iter().find(|(_, rt)| inherits(rt, "roleTemplateNames")) {
+                return Err(webhook(kind, format!("roletemplate.roleTemplateNames: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate \"{k}\"")));
+            }
+            if let Some((k, _)) = store.map(Kind::GlobalRole).iter().find(|(_, gr)| inherits(gr, "inheritedClusterRoles")) {
+                return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
+            }
+        }
+        Kind::User if name == caller.user_id => {
+            let msg = if store.version.at_least(2, 13) { "can't delete yourself" } else { "You cannot delete yourself" };
+            return Err(webhook(kind, msg));
+        }
+        Kind::User => check_user_target(store, caller, &name)?,
+        // rancher/webhook globalrolebinding/validator.go: the escalation check runs on delete too.
+        Kind::GlobalRoleBinding => {
+            let role = s(&old, "globalRoleName");
+            if let Some(gr) = store.get(Kind::GlobalRole, role) {
+                confirm_no_escalation(store, caller, kind, &Rule::all_from(gr.get("rules")), "", ("bind", Kind::GlobalRole, role))?;
             }
         }
         _ => {}

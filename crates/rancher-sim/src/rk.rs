@@ -23,6 +23,17 @@ fn unauthorized() -> Resp {
     k8s_status(401, "Unauthorized", "Unauthorized", None)
 }
 
+/// rancher/steve pkg/proxy/proxy.go: a request without credentials gets a plain-text 401, not a `Status`.
+fn not_authorized_text() -> Resp {
+    Resp::text(401, "text/plain; charset=utf-8", "not authorized\n")
+}
+
+/// rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`: a kind off the allow-list, asked for without
+/// local-cluster access, gets 403 with an empty body.
+fn gated() -> Resp {
+    Resp::empty(403)
+}
+
 fn method_not_allowed() -> Resp {
     k8s_status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", Some(json!({})))
 }
@@ -168,13 +179,22 @@ pub(crate) fn handle(shared: &Shared, req: &Req, segs: &[&str], cluster_path: bo
         return k8s_no_route();
     }
     // Authentication.
-    let caller = {
+    let (caller, gate) = {
         let store = shared.store.read().expect("store lock");
+        let gate = parse_target(&store, segs).is_some_and(|t| !t.kind.rk_allow_listed(store.version));
         match authenticate(&store, req) {
-            AuthOutcome::Caller(c) => c,
-            _ => return unauthorized(),
+            AuthOutcome::Caller(c) => (c, gate),
+            AuthOutcome::Anonymous => return not_authorized_text(),
+            AuthOutcome::Invalid if gate => return gated(),
+            AuthOutcome::Invalid => return unauthorized(),
         }
     };
+    if gate {
+        let store = shared.store.read().expect("store lock");
+        if !Authz::new(&store, &caller).local_cluster_access() {
+            return gated();
+        }
+    }
     if caller.cluster.is_some() && !cluster_path {
         return unauthorized();
     }
@@ -241,6 +261,10 @@ fn view(kind: Kind, obj: &Value, caller: &Caller) -> Option<Value> {
             v["status"]["expired"] = json!(exp);
             let current = caller.token == format!("ext/{}", s(obj, "metadata.name"));
             v["status"]["current"] = json!(current);
+            // tokens.go blanks the hash everywhere: "Users don't care about the hashed value".
+            if let Some(st) = v.get_mut("status").and_then(Value::as_object_mut) {
+                st.remove("hash");
+            }
             Some(v)
         }
         _ => None,
@@ -277,6 +301,31 @@ fn encode_continue(c: &ContinueToken) -> String {
 
 fn decode_continue(text: &str) -> Option<ContinueToken> {
     serde_json::from_slice(&ids::b64_decode(text)?).ok()
+}
+
+/// Kinds served by a Rancher extension store that shows each user their own objects (ext tokens, kubeconfigs);
+/// every other kind is a custom resource behind Kubernetes RBAC.
+fn per_owner(kind: Kind) -> bool {
+    matches!(kind, Kind::ExtToken | Kind::Kubeconfig)
+}
+
+/// Kubernetes RBAC answers for the whole collection: a caller who may not `verb` it gets 403, never a filtered list.
+fn collection_allowed(authz: &Authz<'_>, verb: &'static str, t: &Target) -> Result<(), Resp> {
+    if per_owner(t.kind) || authz.can_collection(verb, t.kind, t.namespace.as_deref()) {
+        return Ok(());
+    }
+    Err(err_resp(&ApiErr::Forbidden { verb, kind: t.kind, name: None, namespace: t.namespace.clone(), user: authz.caller.user_id.clone() }))
+}
+
+/// Rancher's CRDs declare no selectable fields, so Kubernetes takes only `metadata.name` and `metadata.namespace`.
+fn check_field_selector(sel: &str) -> Result<(), Resp> {
+    for part in sel.split(',').filter(|p| !p.trim().is_empty()) {
+        let key = part.split(['=', '!']).next().unwrap_or("").trim();
+        if !matches!(key, "metadata.name" | "metadata.namespace") {
+            return Err(k8s_status(400, "BadRequest", &format!("field label not supported: {key}"), None));
+        }
+    }
+    Ok(())
 }
 
 fn field_selector_match(sel: &str, obj: &Value) -> bool {
@@ -325,9 +374,15 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     }
     let label_sel = req.q("labelSelector").unwrap_or("");
     let field_sel = req.q("fieldSelector").unwrap_or("");
+    if let Err(r) = check_field_selector(field_sel) {
+        return r;
+    }
     let store = shared.store.read().expect("store lock");
     let authz = Authz::new(&store, caller);
-    let all_visible = authz.can_all("list", t.kind);
+    if let Err(r) = collection_allowed(&authz, "list", t) {
+        return r;
+    }
+    let all_visible = authz.can_all("list", t.kind) || !per_owner(t.kind);
     let map = store.map(t.kind);
     let info = t.kind.info();
     let visible = |obj: &Value| {
@@ -424,6 +479,10 @@ fn get(shared: &Shared, caller: &Caller, t: &Target) -> Resp {
     };
     let authz = Authz::new(&store, caller);
     if !authz.can("get", t.kind, obj) {
+        if t.kind == Kind::ExtToken {
+            // rancher/rancher pkg/ext/stores/tokens/tokens.go: another user's token is NotFound.
+            return err_resp(&ApiErr::NotFound { kind: t.kind, name });
+        }
         return err_resp(&ApiErr::Forbidden {
             verb: "get",
             kind: t.kind,
@@ -475,15 +534,8 @@ fn replace(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    if dry_run(req) {
-        let store = shared.store.read().expect("store lock");
-        return match store.get(t.kind, &target_key(t)) {
-            Some(_) => obj_resp(200, t.kind, &body, caller),
-            None => err_resp(&ApiErr::NotFound { kind: t.kind, name: t.name.clone().unwrap_or_default() }),
-        };
-    }
     let mut store = shared.store.write().expect("store lock");
-    match ops::update(&mut store, caller, t.kind, &target_key(t), body, t.status, true, Verb::Update) {
+    match ops::update(&mut store, caller, t.kind, &target_key(t), body, t.status, true, Verb::Update, dry_run(req)) {
         Ok(obj) => obj_resp(200, t.kind, &obj, caller),
         Err(e) => err_resp(&e),
     }
@@ -521,10 +573,7 @@ fn patch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     if get_path(&body, "metadata.resourceVersion").is_none() {
         crate::state::set_path(&mut new, "metadata.resourceVersion", old["metadata"]["resourceVersion"].clone());
     }
-    if dry_run(req) {
-        return obj_resp(200, t.kind, &new, caller);
-    }
-    match ops::update(&mut store, caller, t.kind, &key, new, t.status, false, Verb::Patch) {
+    match ops::update(&mut store, caller, t.kind, &key, new, t.status, false, Verb::Patch, dry_run(req)) {
         Ok(obj) => obj_resp(200, t.kind, &obj, caller),
         Err(e) => err_resp(&e),
     }
@@ -577,29 +626,21 @@ fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn success_status(kind: Kind, name: &str, uid: &str) -> Resp {
-    let i = kind.info();
-    Resp::json(
-        200,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": i.group, "kind": i.plural, "uid": uid}}),
-    )
-}
-
 fn delete(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let opts: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let pre_rv = get_path(&opts, "preconditions.resourceVersion").and_then(Value::as_str).map(str::to_string);
-    let name = t.name.clone().unwrap_or_default();
+    // The kube-apiserver returns the deleted object (with `deletionTimestamp` while a finalizer holds it); the ext
+    // token store returns the Token (tokens.go `Delete`). A dry run authorizes and validates, then changes nothing.
     if dry_run(req) {
         let store = shared.store.read().expect("store lock");
-        return match store.get(t.kind, &target_key(t)) {
-            Some(o) => success_status(t.kind, &name, s(o, "metadata.uid")),
-            None => err_resp(&ApiErr::NotFound { kind: t.kind, name }),
+        return match ops::check_delete(&store, caller, t.kind, &target_key(t), pre_rv.as_deref()) {
+            Ok(old) => obj_resp(200, t.kind, &old, caller),
+            Err(e) => err_resp(&e),
         };
     }
     let mut store = shared.store.write().expect("store lock");
     match ops::delete(&mut store, caller, t.kind, &target_key(t), pre_rv.as_deref()) {
-        Ok(old) => success_status(t.kind, &name, s(&old, "metadata.uid")),
+        Ok(old) => obj_resp(200, t.kind, &old, caller),
         Err(e) => err_resp(&e),
     }
 }
@@ -638,7 +679,12 @@ fn delete_collection(shared: &Shared, caller: &Caller, t: &Target, req: &Req) ->
 fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let store = shared.store.read().expect("store lock");
     let authz = Authz::new(&store, caller);
-    let all = authz.can_all("watch", t.kind);
+    if t.name.is_none() {
+        if let Err(r) = collection_allowed(&authz, "watch", t) {
+            return r;
+        }
+    }
+    let all = authz.can_all("watch", t.kind) || (t.name.is_none() && !per_owner(t.kind));
     let label_sel = req.q("labelSelector").unwrap_or("");
     let mut buf = Vec::new();
     for (_, obj) in key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None) {

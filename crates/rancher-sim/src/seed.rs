@@ -112,7 +112,7 @@ pub(crate) fn grb_obj(name: &str, role: &str, user: &str) -> Value {
         "globalRoleName": role,
         "userName": user,
         "userPrincipalName": format!("local://{user}"),
-        "status": {"summary": "Complete", "summaryLocal": "Complete", "localConditions": [], "lastUpdateTime": SEED_TIME},
+        "status": {"summary": "Completed", "summaryLocal": "Completed", "localConditions": [], "lastUpdateTime": SEED_TIME},
     })
 }
 
@@ -202,39 +202,116 @@ const READ: &[&str] = &["get", "list", "watch"];
 const ALL: &[&str] = &["*"];
 const M: &[&str] = &["management.cattle.io"];
 
+/// The management-plane rules of a builtin role template, as rancher/rancher pkg/data/management/role_data.go has
+/// them (the downstream-only ones left out; owners and the Kubernetes admin roles hold everything).
+fn role_template_rules(name: &str) -> Vec<Value> {
+    const CRTB: &[&str] = &["clusterroletemplatebindings"];
+    const PRTB: &[&str] = &["projectroletemplatebindings"];
+    match name {
+        "cluster-owner" | "project-owner" | "cluster-admin" | "admin" => vec![rule(&["*"], &["*"], ALL)],
+        "cluster-member" => vec![
+            rule(M, CRTB, READ),
+            rule(M, &["projects"], &["create"]),
+            rule(M, &["nodes", "nodepools"], READ),
+            json!({"apiGroups": M, "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}),
+        ],
+        "projects-create" => vec![rule(M, &["projects"], &["create"])],
+        "projects-view" => vec![rule(M, &["projects"], READ), rule(M, PRTB, READ), rule(&[""], &["namespaces"], READ)],
+        "nodes-manage" => vec![rule(M, &["nodes", "nodepools"], ALL), rule(&[""], &["nodes"], ALL)],
+        "nodes-view" => vec![rule(M, &["nodes", "nodepools"], READ), rule(&[""], &["nodes"], READ)],
+        "storage-manage" => vec![rule(&[""], &["persistentvolumes", "persistentvolumeclaims"], ALL)],
+        "clusterroletemplatebindings-manage" => vec![rule(M, CRTB, ALL)],
+        "clusterroletemplatebindings-view" => vec![rule(M, CRTB, READ)],
+        "clustercatalogs-manage" => vec![rule(M, &["clustercatalogs"], ALL)],
+        "clustercatalogs-view" => vec![rule(M, &["clustercatalogs"], READ)],
+        "backups-manage" => vec![rule(M, &["etcdbackups"], ALL)],
+        "navlinks-manage" => vec![rule(&["ui.cattle.io"], &["navlinks"], ALL)],
+        "navlinks-view" => vec![rule(&["ui.cattle.io"], &["navlinks"], READ)],
+        "project-member" => vec![rule(M, PRTB, READ), rule(&[""], &["configmaps", "secrets", "services"], ALL)],
+        "read-only" => vec![rule(M, PRTB, READ), rule(&[""], &["configmaps", "services"], READ)],
+        "projectroletemplatebindings-manage" => vec![rule(M, PRTB, ALL)],
+        "projectroletemplatebindings-view" => vec![rule(M, PRTB, READ)],
+        "edit" => vec![rule(&[""], &["configmaps", "secrets", "services", "pods"], ALL)],
+        "view" => vec![rule(&[""], &["configmaps", "services", "pods"], READ)],
+        other => {
+            let resource = other.trim_end_matches("-manage").trim_end_matches("-view");
+            let verbs = if other.ends_with("-manage") { ALL } else { READ };
+            vec![rule(&[""], &[resource], verbs)]
+        }
+    }
+}
+
+/// rancher/rancher pkg/data/management/role_data.go `addUserRules`: what every standard user (and restricted-admin)
+/// holds.
+fn user_rules() -> Vec<Value> {
+    vec![
+        rule(&[""], &["secrets"], &["create"]),
+        rule(M, &["principals", "roletemplates"], READ),
+        rule(M, &["preferences"], ALL),
+        rule(M, &["settings"], READ),
+        rule(M, &["features"], READ),
+        rule(M, &["templates", "templateversions", "catalogs"], READ),
+        rule(M, &["clusters"], &["create"]),
+        rule(M, &["nodedrivers"], READ),
+        rule(M, &["kontainerdrivers"], READ),
+    ]
+}
+
+/// The builtin global roles, as rancher/rancher pkg/data/management/role_data.go `addRoles` has them (rules
+/// trimmed to the management.cattle.io and core ones).
 fn global_roles(version: RancherVersion) -> Vec<(&'static str, &'static str, Vec<Value>, bool)> {
+    let mut user = user_rules();
+    user.push(rule(&["catalog.cattle.io"], &["clusterrepos"], READ));
+    user.push(rule(M, &["podsecurityadmissionconfigurationtemplates"], READ));
     let mut v = vec![
         ("admin", "Admin", vec![rule(&["*"], &["*"], ALL), json!({"nonResourceURLs": ["*"], "verbs": ["*"]})], false),
+        ("user", "User", user, true),
         (
-            "user",
-            "Standard User",
+            "user-base",
+            "User Base",
             vec![
-                rule(M, &["globalroles", "roletemplates", "principals", "nodedrivers", "kontainerdrivers", "templates", "features"], READ),
-                rule(M, &["settings"], READ),
                 rule(M, &["preferences"], ALL),
-                rule(M, &["clusters"], &["create"]),
+                rule(M, &["settings"], READ),
+                rule(M, &["features"], READ),
+                rule(M, &["rancherusernotifications"], READ),
             ],
-            true,
-        ),
-        ("user-base", "User Base", vec![rule(M, &["preferences"], ALL), rule(M, &["settings", "features", "principals"], READ)], false),
-        ("clusters-create", "Create new Clusters", vec![rule(M, &["clusters", "templates"], &["create"])], false),
-        ("nodedrivers-manage", "Configure Node Drivers", vec![rule(M, &["nodedrivers"], ALL)], false),
-        ("kontainerdrivers-manage", "Configure Cluster Drivers", vec![rule(M, &["kontainerdrivers"], ALL)], false),
-        (
-            "users-manage",
-            "Manage Users",
-            vec![rule(M, &["users", "globalrolebindings"], ALL), rule(M, &["globalroles"], READ)],
             false,
         ),
-        ("roles-manage", "Manage Roles", vec![rule(M, &["roletemplates", "globalroles"], ALL)], false),
-        ("authn-manage", "Configure Authentication", vec![rule(M, &["authconfigs"], ALL)], false),
+        (
+            "clusters-create",
+            "Create Clusters",
+            vec![rule(M, &["clusters"], &["create"]), rule(&["provisioning.cattle.io"], &["clusters"], &["create"]), rule(M, &["templates", "templateversions"], READ)],
+            false,
+        ),
+        ("nodedrivers-manage", "Manage Node Drivers", vec![rule(M, &["nodedrivers"], ALL)], false),
+        ("kontainerdrivers-manage", "Manage Cluster Drivers", vec![rule(M, &["kontainerdrivers"], ALL)], false),
+        ("catalogs-manage", "Manage Catalogs", vec![rule(M, &["catalogs", "templates", "templateversions"], ALL)], false),
+        ("catalogs-use", "Use Catalog Templates", vec![rule(M, &["templates", "templateversions"], READ)], false),
+        ("users-manage", "Manage Users", vec![rule(M, &["users", "globalrolebindings"], ALL), rule(M, &["globalroles"], READ)], false),
+        (
+            "roles-manage",
+            "Manage Roles",
+            vec![rule(M, &["roletemplates"], &["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"])],
+            false,
+        ),
+        ("authn-manage", "Manage Authentication", vec![rule(M, &["authconfigs"], &["get", "list", "watch", "update"])], false),
         ("settings-manage", "Manage Settings", vec![rule(M, &["settings"], ALL)], false),
-        ("proxy-endpoints-manage", "Manage Proxy Endpoints", vec![rule(M, &["proxyendpoints"], ALL)], false),
-        ("features-manage", "Manage Features", vec![rule(M, &["features"], ALL)], false),
-        ("view-rancher-metrics", "View Rancher Metrics", vec![rule(M, &["ranchermetrics"], READ)], false),
+        ("features-manage", "Manage Features", vec![rule(M, &["features"], &["get", "list", "watch", "update"])], false),
+        ("clustertemplates-create", "Create RKE Templates", vec![rule(M, &["clustertemplates"], &["create"])], false),
+        ("clustertemplaterevisions-create", "Create RKE Template Revisions", vec![rule(M, &["clustertemplaterevisions"], &["create"])], false),
+        ("view-rancher-metrics", "View Rancher Metrics", vec![rule(M, &["ranchermetrics"], &["get"])], false),
     ];
     if !version.at_least(2, 11) {
-        v.push(("restricted-admin", "Restricted Admin", vec![rule(&["*"], &["*"], ALL)], false));
+        let mut ra = user_rules();
+        ra.extend([
+            rule(M, &["globalrolebindings"], ALL),
+            rule(M, &["globalroles"], &["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]),
+            rule(M, &["users", "userattribute", "groups", "groupmembers"], &["get", "list", "create", "patch", "update", "watch", "delete"]),
+            rule(M, &["authconfigs"], ALL),
+            rule(M, &["nodedrivers", "kontainerdrivers", "roletemplates"], ALL),
+            rule(M, &["catalogs", "templates", "templateversions"], ALL),
+        ]);
+        v.push(("restricted-admin", "Restricted Admin", ra, false));
     }
     v
 }
@@ -247,13 +324,12 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
             "metadata": {"name": name, "labels": {"authz.management.cattle.io/bootstrapping": "default-globalrole"}},
             "displayName": display, "description": "", "builtin": true, "newUserDefault": new_user_default,
             "rules": rules,
-            "status": {"summary": "Complete", "observedGeneration": 1, "lastUpdateTime": SEED_TIME, "conditions": []},
+            "status": {"summary": "Completed", "observedGeneration": 1, "lastUpdateTime": SEED_TIME, "conditions": []},
         });
         insert_new(store, Kind::GlobalRole, obj, SEED_TIME, None);
     }
     for Rt(name, display, context) in ROLE_TEMPLATES {
-        let owner = matches!(*name, "cluster-owner" | "project-owner" | "cluster-admin" | "admin");
-        let rules = if owner { vec![rule(&["*"], &["*"], ALL)] } else { vec![rule(&[""], &["configmaps"], READ)] };
+        let rules = role_template_rules(name);
         let mut obj = json!({
             "metadata": {"name": name}, "displayName": display, "description": "", "context": context,
             "builtin": true, "external": false, "hidden": false, "locked": false, "rules": rules,
@@ -316,7 +392,7 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     let crtb = |name: &str, cluster: &str, role: &str, user: &str| {
         json!({"metadata": {"name": name, "namespace": cluster}, "clusterName": cluster, "roleTemplateName": role,
                "userName": user, "userPrincipalName": format!("local://{user}"),
-               "status": {"summary": "Complete", "summaryLocal": "Complete", "summaryRemote": "Complete", "lastUpdateTime": SEED_TIME}})
+               "status": {"summary": "Completed", "summaryLocal": "Completed", "summaryRemote": "Completed", "lastUpdateTime": SEED_TIME}})
     };
     let obj = crtb("creator-cluster-owner", &downstream, "cluster-owner", &admin.id);
     insert_new(store, Kind::Crtb, obj, SEED_TIME, None);
@@ -389,6 +465,14 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     seed_authconfigs(store);
     seed_directories(store);
     seed_bulk(store, cfg);
+    // rancher/rancher pkg/systemaccount/systemaccount.go: one `system://<cluster>` user per cluster, which the RK
+    // list shows and /v3 hides (pkg/auth/api/user/user_store.go). Seeded last so the other ids stay as they were.
+    for cluster in ["local".to_string(), downstream.clone()] {
+        let id = store.fresh_name(Kind::User, "", "u-");
+        let mut obj = user_obj(&id, "", &format!("System account for Cluster {cluster}"));
+        obj["principalIds"] = json!([format!("system://{cluster}"), format!("local://{id}")]);
+        insert_new(store, Kind::User, obj, SEED_TIME, None);
+    }
 
     let users = SimUsers {
         admin,
@@ -445,7 +529,7 @@ pub(crate) fn ext_token_obj(
         spec["clusterName"] = json!(cluster);
     }
     json!({
-        "metadata": {"name": name, "labels": {"cattle.io/user-id": who.id}},
+        "metadata": {"name": name, "labels": {"cattle.io/user-id": who.id, "authn.management.cattle.io/kind": ""}},
         "spec": spec,
         "status": {"current": false, "expired": false, "expiresAt": expires, "lastUpdateTime": crate::state::fmt_ms(created_ms)},
     })

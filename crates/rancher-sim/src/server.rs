@@ -69,6 +69,7 @@ impl Simulator {
             (store, users, tokens)
         } else {
             let mut store = Store::new(config.version, rng, config.reject_duplicate_bindings);
+            store.deletion_linger_ms = config.deletion_linger.as_millis() as i64;
             store.server_url = format!("https://{domain}");
             let (users, tokens) = crate::seed::seed_2x(&mut store, &config);
             for (name, value) in [("cacerts", tls.ca_pem.clone()), ("server-url", format!("https://{domain}"))] {
@@ -218,6 +219,9 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
     if shared.version.is_legacy() {
         return crate::legacy::handle(shared, req);
     }
+    if !shared.store.read().expect("store lock").terminating.is_empty() {
+        shared.store.write().expect("store lock").purge_terminating();
+    }
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["ping"] | ["healthz"] => Resp::text(200, "text/plain", "pong"),
@@ -227,16 +231,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
         ),
         ["v3", ..] => norman::handle(shared, req),
         ["v3-public", ..] | ["v1-public", ..] => norman::public(shared, req),
-        ["api", ..] | ["apis", ..] | ["version"] => {
-            if segs[0] != "version" && !shared.version.at_least(2, 11) {
-                // 2.8 has none of these kinds on the RK-API; discovery of the group list still answers.
-                if segs == ["apis"] || segs == ["api"] {
-                    return rk::handle(shared, req, &segs, false);
-                }
-                return crate::http::k8s_no_route();
-            }
-            rk::handle(shared, req, &segs, false)
-        }
+        ["api", ..] | ["apis", ..] | ["version"] | ["openapi", ..] => rk::handle(shared, req, &segs, false),
         ["k8s", "clusters", cluster, rest @ ..] => {
             let caller = {
                 let store = shared.store.read().expect("store lock");

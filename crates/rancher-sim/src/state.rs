@@ -69,13 +69,13 @@ const MG: &str = "management.cattle.io";
 
 /// The kind table.
 pub(crate) static KINDS: &[KindInfo] = &[
-    kind!(User, "users", MG, "v3", "User", "users", "user", false, Some((2, 13)), false, "u-"),
-    kind!(GlobalRole, "globalroles", MG, "v3", "GlobalRole", "globalroles", "globalrole", false, Some((2, 11)), true, "gr-"),
-    kind!(GlobalRoleBinding, "globalrolebindings", MG, "v3", "GlobalRoleBinding", "globalrolebindings", "globalrolebinding", false, Some((2, 11)), true, "grb-"),
-    kind!(RoleTemplate, "roletemplates", MG, "v3", "RoleTemplate", "roletemplates", "roletemplate", false, Some((2, 11)), false, "rt-"),
-    kind!(Project, "projects", MG, "v3", "Project", "projects", "project", true, Some((2, 11)), false, "p-"),
-    kind!(Crtb, "clusterroletemplatebindings", MG, "v3", "ClusterRoleTemplateBinding", "clusterroletemplatebindings", "clusterroletemplatebinding", true, Some((2, 11)), true, "crtb-"),
-    kind!(Prtb, "projectroletemplatebindings", MG, "v3", "ProjectRoleTemplateBinding", "projectroletemplatebindings", "projectroletemplatebinding", true, Some((2, 11)), false, "prtb-"),
+    kind!(User, "users", MG, "v3", "User", "users", "user", false, Some((2, 8)), false, "u-"),
+    kind!(GlobalRole, "globalroles", MG, "v3", "GlobalRole", "globalroles", "globalrole", false, Some((2, 8)), true, "gr-"),
+    kind!(GlobalRoleBinding, "globalrolebindings", MG, "v3", "GlobalRoleBinding", "globalrolebindings", "globalrolebinding", false, Some((2, 8)), true, "grb-"),
+    kind!(RoleTemplate, "roletemplates", MG, "v3", "RoleTemplate", "roletemplates", "roletemplate", false, Some((2, 8)), false, "rt-"),
+    kind!(Project, "projects", MG, "v3", "Project", "projects", "project", true, Some((2, 8)), false, "p-"),
+    kind!(Crtb, "clusterroletemplatebindings", MG, "v3", "ClusterRoleTemplateBinding", "clusterroletemplatebindings", "clusterroletemplatebinding", true, Some((2, 8)), true, "crtb-"),
+    kind!(Prtb, "projectroletemplatebindings", MG, "v3", "ProjectRoleTemplateBinding", "projectroletemplatebindings", "projectroletemplatebinding", true, Some((2, 8)), false, "prtb-"),
     kind!(Token, "tokens", MG, "v3", "Token", "tokens", "token", false, None, false, "token-"),
     kind!(ExtToken, "exttokens", "ext.cattle.io", "v1", "Token", "tokens", "token", false, Some((2, 12)), false, "token-"),
     kind!(Kubeconfig, "kubeconfigs", "ext.cattle.io", "v1", "Kubeconfig", "kubeconfigs", "kubeconfig", false, Some((2, 12)), false, "kubeconfig-"),
@@ -101,6 +101,15 @@ impl Kind {
             other => other,
         };
         KINDS.iter().find(|i| i.key == k || i.singular == k).map(|i| i.kind)
+    }
+    /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go)? Other
+    /// management kinds need local-cluster access (roletemplates always; users before 2.13).
+    pub fn rk_allow_listed(self, version: RancherVersion) -> bool {
+        match self {
+            Kind::RoleTemplate => false,
+            Kind::User => version.at_least(2, 13),
+            _ => true,
+        }
     }
     /// Served on the RK-API by `version`?
     pub fn rk_served(self, version: RancherVersion) -> bool {
@@ -186,6 +195,10 @@ pub(crate) struct Store {
     pub legacy: Option<Legacy>,
     pub server_url: String,
     pub pending_secret: Option<String>,
+    /// Deleted objects still held by a finalizer: `(kind, key, due ms)`.
+    pub terminating: Vec<(Kind, String, i64)>,
+    /// How long a deleted object with a finalizer lingers (ms; 0 = removed at once).
+    pub deletion_linger_ms: i64,
 }
 
 /// Current time as RFC 3339 with seconds (Kubernetes style).
@@ -288,6 +301,23 @@ impl Store {
             legacy: None,
             server_url: String::new(),
             pending_secret: None,
+            terminating: Vec::new(),
+            deletion_linger_ms: 0,
+        }
+    }
+
+    /// Removes the terminating objects whose finalizer is due (the controllers' work), with their garbage.
+    pub fn purge_terminating(&mut self) {
+        if self.terminating.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.terminating).into_iter().partition(|(_, _, at)| *at <= now);
+        self.terminating = keep;
+        for (kind, key, _) in due {
+            if let Some(old) = self.get(kind, &key).cloned() {
+                crate::ops::finish_delete(self, kind, &key, &old);
+            }
         }
     }
 

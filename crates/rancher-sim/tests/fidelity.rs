@@ -110,7 +110,10 @@ async fn grb_escalation_is_refused_unless_the_caller_holds_the_rules_or_bind() {
 #[tokio::test]
 async fn globalrole_and_roletemplate_escalation_need_escalate() {
     let sim = start(RancherVersion::V2_13).await;
-    custom_role(&sim, "gr-author", json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles", "roletemplates"], "verbs": ["create", "get", "list"]}])).await;
+    // Role templates sit behind the local-cluster gate, hence `get` on clusters/local.
+    custom_role(&sim, "gr-author", json!([
+        {"apiGroups": ["management.cattle.io"], "resources": ["globalroles", "roletemplates"], "verbs": ["create", "get", "list"]},
+        {"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}])).await;
     let (carol, carol_t) = user_with(&sim, "carol", "gr-author").await;
     let gr = json!({"metadata": {"name": "everything"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
     let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalroles"), Some(&carol_t), Some(gr.clone())).await;
@@ -119,6 +122,7 @@ async fn globalrole_and_roletemplate_escalation_need_escalate() {
     let rt = json!({"metadata": {"name": "rt-everything"}, "context": "cluster", "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
     let (st, v) = call(&sim, Method::POST, &format!("{MG}/roletemplates"), Some(&carol_t), Some(rt.clone())).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("errors due to escalation"), "{v}");
     // A role within the author's own rules is fine.
     let small = json!({"metadata": {"name": "small"}, "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["get"]}]});
     let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalroles"), Some(&carol_t), Some(small)).await;
