@@ -925,19 +925,20 @@ pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, 
         obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         store.stamp_update(&mut obj, false);
-        store.put(kind, key.to_string(), obj.clone(), None);
+        store.put(kind, key.to_string(), obj.clone(), Some(Verb::Delete));
         let due = now_ms() + store.deletion_linger_ms;
         store.terminating.push((kind, key.to_string(), due));
         return Ok(obj);
     }
-    finish_delete(store, kind, key, &old);
+    finish_delete(store, kind, key, &old, true);
     Ok(old)
 }
 
 /// Removes the object and does the garbage collection Rancher's controllers do.
-pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Value) {
+/// `count` records the delete among the applied writes (a lingering delete was counted when it was asked for).
+pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Value, count: bool) {
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
-    store.remove(kind, key, true);
+    store.remove(kind, key, count);
     match kind {
         Kind::GlobalRole => {
             let grbs: Vec<String> =

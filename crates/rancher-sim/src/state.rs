@@ -316,7 +316,7 @@ impl Store {
         self.terminating = keep;
         for (kind, key, _) in due {
             if let Some(old) = self.get(kind, &key).cloned() {
-                crate::ops::finish_delete(self, kind, &key, &old);
+                crate::ops::finish_delete(self, kind, &key, &old, false);
             }
         }
     }
