@@ -15,6 +15,16 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     })
 }
 
+/// A nested object; anything else (a `Status` answer's `"status": "Success"` where an object's status is expected)
+/// is `None`.
+pub fn opt_object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    use serde::de::Error;
+    match Option::<Value>::deserialize(d)? {
+        Some(v @ Value::Object(_)) => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
+        _ => Ok(None),
+    }
+}
+
 /// A whole number; `"42"` is accepted, `""` and `null` are `None`.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     use serde::de::Error;

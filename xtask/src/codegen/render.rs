@@ -127,6 +127,9 @@ fn types_rs(m: &Model) -> String {
             let mut attrs = format!("rename = {:?}, default, skip_serializing_if = \"Option::is_none\"", f.name);
             if let Some(l) = lenient(&f.ty) {
                 let _ = write!(attrs, ", deserialize_with = {l:?}");
+            } else if f.name == "status" && m.types.iter().any(|(n, _)| *n == f.ty) {
+                // A Kubernetes `Status` answer (`"status": "Success"`) read as the kind must not fail.
+                attrs += ", deserialize_with = \"crate::de::opt_object\"";
             }
             let _ = writeln!(s, "#[serde({attrs})]\npub {ident}: Option<{}>,", rust_type(&f.ty));
         }

@@ -213,7 +213,7 @@ impl<'c> RkGlobalrolebindingsHandle<'c> {
         self.client.send(&request).await
     }
 }
-/// Cluster and project role templates (management.cattle.io/v3 RoleTemplate).
+/// Cluster and project role templates (management.cattle.io/v3 RoleTemplate; needs local-cluster access).
 #[derive(Debug, Clone, Copy)]
 pub struct RkRoletemplatesHandle<'c> {
     client: &'c Client,
@@ -1374,7 +1374,7 @@ impl Client {
             client: self,
         }
     }
-    /// Cluster and project role templates (management.cattle.io/v3 RoleTemplate).
+    /// Cluster and project role templates (management.cattle.io/v3 RoleTemplate; needs local-cluster access).
     pub fn role_templates(&self) -> RkRoletemplatesHandle<'_> {
         RkRoletemplatesHandle {
             client: self,

@@ -370,7 +370,7 @@ impl RkUsersDelete {
     }
 }
 impl crate::Request for RkUsersDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::User;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[4]
     }
@@ -483,7 +483,7 @@ impl crate::Request for RkUsersPatch {
 }
 /// `GET /apis/management.cattle.io/v3/globalroles`: List global roles.
 ///
-/// Operation `rk.globalroles.list`; Rancher 2.11+.
+/// Operation `rk.globalroles.list`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkGlobalrolesList {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -604,7 +604,7 @@ impl crate::Paginated for RkGlobalrolesList {
 }
 /// `POST /apis/management.cattle.io/v3/globalroles`: Create a global role.
 ///
-/// Operation `rk.globalroles.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesCreate {
     /// Query `dryRun`: `All` processes the request without persisting it
@@ -670,7 +670,7 @@ impl crate::Request for RkGlobalrolesCreate {
 }
 /// `GET /apis/management.cattle.io/v3/globalroles/{name}`: Get one global role.
 ///
-/// Operation `rk.globalroles.get`; Rancher 2.11+.
+/// Operation `rk.globalroles.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesGet {
     /// Path: metadata name of the object
@@ -714,7 +714,7 @@ impl crate::Request for RkGlobalrolesGet {
 }
 /// `PUT /apis/management.cattle.io/v3/globalroles/{name}`: Replace a global role (send the resourceVersion read).
 ///
-/// Operation `rk.globalroles.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesReplace {
     /// Path: metadata name of the object
@@ -783,7 +783,7 @@ impl crate::Request for RkGlobalrolesReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/globalroles/{name}`: Delete a global role.
 ///
-/// Operation `rk.globalroles.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesDelete {
     /// Path: metadata name of the object
@@ -849,7 +849,7 @@ impl RkGlobalrolesDelete {
     }
 }
 impl crate::Request for RkGlobalrolesDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[10]
     }
@@ -882,7 +882,7 @@ impl crate::Request for RkGlobalrolesDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/globalroles/{name}`: Change a global role with a JSON merge patch.
 ///
-/// Operation `rk.globalroles.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesPatch {
     /// Path: metadata name of the object
@@ -962,7 +962,7 @@ impl crate::Request for RkGlobalrolesPatch {
 }
 /// `GET /apis/management.cattle.io/v3/globalroles/{name}/status`: Get the status of a global role.
 ///
-/// Operation `rk.globalroles.get-status`; Rancher 2.11+.
+/// Operation `rk.globalroles.get-status`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesGetStatus {
     /// Path: metadata name of the object
@@ -1006,7 +1006,7 @@ impl crate::Request for RkGlobalrolesGetStatus {
 }
 /// `PUT /apis/management.cattle.io/v3/globalroles/{name}/status`: Replace the status of a global role.
 ///
-/// Operation `rk.globalroles.replace-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.replace-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesReplaceStatus {
     /// Path: metadata name of the object
@@ -1075,7 +1075,7 @@ impl crate::Request for RkGlobalrolesReplaceStatus {
 }
 /// `PATCH /apis/management.cattle.io/v3/globalroles/{name}/status`: Change the status of a global role with a JSON merge patch.
 ///
-/// Operation `rk.globalroles.patch-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalroles.patch-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolesPatchStatus {
     /// Path: metadata name of the object
@@ -1155,7 +1155,7 @@ impl crate::Request for RkGlobalrolesPatchStatus {
 }
 /// `GET /apis/management.cattle.io/v3/globalrolebindings`: List global role bindings.
 ///
-/// Operation `rk.globalrolebindings.list`; Rancher 2.11+.
+/// Operation `rk.globalrolebindings.list`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkGlobalrolebindingsList {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -1276,7 +1276,7 @@ impl crate::Paginated for RkGlobalrolebindingsList {
 }
 /// `POST /apis/management.cattle.io/v3/globalrolebindings`: Create a global role binding.
 ///
-/// Operation `rk.globalrolebindings.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsCreate {
     /// Query `dryRun`: `All` processes the request without persisting it
@@ -1342,7 +1342,7 @@ impl crate::Request for RkGlobalrolebindingsCreate {
 }
 /// `GET /apis/management.cattle.io/v3/globalrolebindings/{name}`: Get one global role binding.
 ///
-/// Operation `rk.globalrolebindings.get`; Rancher 2.11+.
+/// Operation `rk.globalrolebindings.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsGet {
     /// Path: metadata name of the object
@@ -1386,7 +1386,7 @@ impl crate::Request for RkGlobalrolebindingsGet {
 }
 /// `PUT /apis/management.cattle.io/v3/globalrolebindings/{name}`: Replace a global role binding (send the resourceVersion read).
 ///
-/// Operation `rk.globalrolebindings.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsReplace {
     /// Path: metadata name of the object
@@ -1455,7 +1455,7 @@ impl crate::Request for RkGlobalrolebindingsReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/globalrolebindings/{name}`: Delete a global role binding.
 ///
-/// Operation `rk.globalrolebindings.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsDelete {
     /// Path: metadata name of the object
@@ -1521,7 +1521,7 @@ impl RkGlobalrolebindingsDelete {
     }
 }
 impl crate::Request for RkGlobalrolebindingsDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[19]
     }
@@ -1554,7 +1554,7 @@ impl crate::Request for RkGlobalrolebindingsDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/globalrolebindings/{name}`: Change a global role binding with a JSON merge patch.
 ///
-/// Operation `rk.globalrolebindings.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsPatch {
     /// Path: metadata name of the object
@@ -1634,7 +1634,7 @@ impl crate::Request for RkGlobalrolebindingsPatch {
 }
 /// `GET /apis/management.cattle.io/v3/globalrolebindings/{name}/status`: Get the status of a global role binding.
 ///
-/// Operation `rk.globalrolebindings.get-status`; Rancher 2.11+.
+/// Operation `rk.globalrolebindings.get-status`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsGetStatus {
     /// Path: metadata name of the object
@@ -1678,7 +1678,7 @@ impl crate::Request for RkGlobalrolebindingsGetStatus {
 }
 /// `PUT /apis/management.cattle.io/v3/globalrolebindings/{name}/status`: Replace the status of a global role binding.
 ///
-/// Operation `rk.globalrolebindings.replace-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.replace-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsReplaceStatus {
     /// Path: metadata name of the object
@@ -1747,7 +1747,7 @@ impl crate::Request for RkGlobalrolebindingsReplaceStatus {
 }
 /// `PATCH /apis/management.cattle.io/v3/globalrolebindings/{name}/status`: Change the status of a global role binding with a JSON merge patch.
 ///
-/// Operation `rk.globalrolebindings.patch-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.globalrolebindings.patch-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkGlobalrolebindingsPatchStatus {
     /// Path: metadata name of the object
@@ -1827,7 +1827,7 @@ impl crate::Request for RkGlobalrolebindingsPatchStatus {
 }
 /// `GET /apis/management.cattle.io/v3/roletemplates`: List role templates.
 ///
-/// Operation `rk.roletemplates.list`; Rancher 2.11+.
+/// Operation `rk.roletemplates.list`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkRoletemplatesList {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -1948,7 +1948,7 @@ impl crate::Paginated for RkRoletemplatesList {
 }
 /// `POST /apis/management.cattle.io/v3/roletemplates`: Create a role template.
 ///
-/// Operation `rk.roletemplates.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.roletemplates.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkRoletemplatesCreate {
     /// Query `dryRun`: `All` processes the request without persisting it
@@ -2014,7 +2014,7 @@ impl crate::Request for RkRoletemplatesCreate {
 }
 /// `GET /apis/management.cattle.io/v3/roletemplates/{name}`: Get one role template.
 ///
-/// Operation `rk.roletemplates.get`; Rancher 2.11+.
+/// Operation `rk.roletemplates.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkRoletemplatesGet {
     /// Path: metadata name of the object
@@ -2058,7 +2058,7 @@ impl crate::Request for RkRoletemplatesGet {
 }
 /// `PUT /apis/management.cattle.io/v3/roletemplates/{name}`: Replace a role template (send the resourceVersion read).
 ///
-/// Operation `rk.roletemplates.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.roletemplates.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkRoletemplatesReplace {
     /// Path: metadata name of the object
@@ -2127,7 +2127,7 @@ impl crate::Request for RkRoletemplatesReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/roletemplates/{name}`: Delete a role template.
 ///
-/// Operation `rk.roletemplates.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.roletemplates.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkRoletemplatesDelete {
     /// Path: metadata name of the object
@@ -2193,7 +2193,7 @@ impl RkRoletemplatesDelete {
     }
 }
 impl crate::Request for RkRoletemplatesDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[28]
     }
@@ -2226,7 +2226,7 @@ impl crate::Request for RkRoletemplatesDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/roletemplates/{name}`: Change a role template with a JSON merge patch.
 ///
-/// Operation `rk.roletemplates.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.roletemplates.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkRoletemplatesPatch {
     /// Path: metadata name of the object
@@ -2306,7 +2306,7 @@ impl crate::Request for RkRoletemplatesPatch {
 }
 /// `GET /apis/management.cattle.io/v3/projects`: List projects of every namespace.
 ///
-/// Operation `rk.projects.list-all`; Rancher 2.11+.
+/// Operation `rk.projects.list-all`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkProjectsListAll {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -2427,7 +2427,7 @@ impl crate::Paginated for RkProjectsListAll {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/projects`: List projects in a namespace.
 ///
-/// Operation `rk.projects.list`; Rancher 2.11+.
+/// Operation `rk.projects.list`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsList {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2551,7 +2551,7 @@ impl crate::Paginated for RkProjectsList {
 }
 /// `POST /apis/management.cattle.io/v3/namespaces/{namespace}/projects`: Create a project.
 ///
-/// Operation `rk.projects.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projects.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsCreate {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2620,7 +2620,7 @@ impl crate::Request for RkProjectsCreate {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/projects/{name}`: Get one project.
 ///
-/// Operation `rk.projects.get`; Rancher 2.11+.
+/// Operation `rk.projects.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsGet {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2667,7 +2667,7 @@ impl crate::Request for RkProjectsGet {
 }
 /// `PUT /apis/management.cattle.io/v3/namespaces/{namespace}/projects/{name}`: Replace a project (send the resourceVersion read).
 ///
-/// Operation `rk.projects.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projects.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsReplace {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2743,7 +2743,7 @@ impl crate::Request for RkProjectsReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/namespaces/{namespace}/projects/{name}`: Delete a project.
 ///
-/// Operation `rk.projects.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projects.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsDelete {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2812,7 +2812,7 @@ impl RkProjectsDelete {
     }
 }
 impl crate::Request for RkProjectsDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::Project;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[35]
     }
@@ -2845,7 +2845,7 @@ impl crate::Request for RkProjectsDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/namespaces/{namespace}/projects/{name}`: Change a project with a JSON merge patch.
 ///
-/// Operation `rk.projects.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projects.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectsPatch {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -2932,7 +2932,7 @@ impl crate::Request for RkProjectsPatch {
 }
 /// `GET /apis/management.cattle.io/v3/clusterroletemplatebindings`: List cluster role template bindings of every namespace.
 ///
-/// Operation `rk.clusterroletemplatebindings.list-all`; Rancher 2.11+.
+/// Operation `rk.clusterroletemplatebindings.list-all`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkClusterroletemplatebindingsListAll {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -3053,7 +3053,7 @@ impl crate::Paginated for RkClusterroletemplatebindingsListAll {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings`: List cluster role template bindings in a namespace.
 ///
-/// Operation `rk.clusterroletemplatebindings.list`; Rancher 2.11+.
+/// Operation `rk.clusterroletemplatebindings.list`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsList {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3177,7 +3177,7 @@ impl crate::Paginated for RkClusterroletemplatebindingsList {
 }
 /// `POST /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings`: Create a cluster role template binding.
 ///
-/// Operation `rk.clusterroletemplatebindings.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsCreate {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3249,7 +3249,7 @@ impl crate::Request for RkClusterroletemplatebindingsCreate {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}`: Get one cluster role template binding.
 ///
-/// Operation `rk.clusterroletemplatebindings.get`; Rancher 2.11+.
+/// Operation `rk.clusterroletemplatebindings.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsGet {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3296,7 +3296,7 @@ impl crate::Request for RkClusterroletemplatebindingsGet {
 }
 /// `PUT /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}`: Replace a cluster role template binding (send the resourceVersion read).
 ///
-/// Operation `rk.clusterroletemplatebindings.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsReplace {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3372,7 +3372,7 @@ impl crate::Request for RkClusterroletemplatebindingsReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}`: Delete a cluster role template binding.
 ///
-/// Operation `rk.clusterroletemplatebindings.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsDelete {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3441,7 +3441,7 @@ impl RkClusterroletemplatebindingsDelete {
     }
 }
 impl crate::Request for RkClusterroletemplatebindingsDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[42]
     }
@@ -3474,7 +3474,7 @@ impl crate::Request for RkClusterroletemplatebindingsDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}`: Change a cluster role template binding with a JSON merge patch.
 ///
-/// Operation `rk.clusterroletemplatebindings.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsPatch {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3561,7 +3561,7 @@ impl crate::Request for RkClusterroletemplatebindingsPatch {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}/status`: Get the status of a cluster role template binding.
 ///
-/// Operation `rk.clusterroletemplatebindings.get-status`; Rancher 2.11+.
+/// Operation `rk.clusterroletemplatebindings.get-status`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsGetStatus {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3608,7 +3608,7 @@ impl crate::Request for RkClusterroletemplatebindingsGetStatus {
 }
 /// `PUT /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}/status`: Replace the status of a cluster role template binding.
 ///
-/// Operation `rk.clusterroletemplatebindings.replace-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.replace-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsReplaceStatus {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3684,7 +3684,7 @@ impl crate::Request for RkClusterroletemplatebindingsReplaceStatus {
 }
 /// `PATCH /apis/management.cattle.io/v3/namespaces/{namespace}/clusterroletemplatebindings/{name}/status`: Change the status of a cluster role template binding with a JSON merge patch.
 ///
-/// Operation `rk.clusterroletemplatebindings.patch-status`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.clusterroletemplatebindings.patch-status`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkClusterroletemplatebindingsPatchStatus {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -3771,7 +3771,7 @@ impl crate::Request for RkClusterroletemplatebindingsPatchStatus {
 }
 /// `GET /apis/management.cattle.io/v3/projectroletemplatebindings`: List project role template bindings of every namespace.
 ///
-/// Operation `rk.projectroletemplatebindings.list-all`; Rancher 2.11+.
+/// Operation `rk.projectroletemplatebindings.list-all`; Rancher 2.8+.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RkProjectroletemplatebindingsListAll {
     /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
@@ -3892,7 +3892,7 @@ impl crate::Paginated for RkProjectroletemplatebindingsListAll {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings`: List project role template bindings in a namespace.
 ///
-/// Operation `rk.projectroletemplatebindings.list`; Rancher 2.11+.
+/// Operation `rk.projectroletemplatebindings.list`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsList {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4016,7 +4016,7 @@ impl crate::Paginated for RkProjectroletemplatebindingsList {
 }
 /// `POST /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings`: Create a project role template binding.
 ///
-/// Operation `rk.projectroletemplatebindings.create`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projectroletemplatebindings.create`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsCreate {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4088,7 +4088,7 @@ impl crate::Request for RkProjectroletemplatebindingsCreate {
 }
 /// `GET /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings/{name}`: Get one project role template binding.
 ///
-/// Operation `rk.projectroletemplatebindings.get`; Rancher 2.11+.
+/// Operation `rk.projectroletemplatebindings.get`; Rancher 2.8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsGet {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4135,7 +4135,7 @@ impl crate::Request for RkProjectroletemplatebindingsGet {
 }
 /// `PUT /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings/{name}`: Replace a project role template binding (send the resourceVersion read).
 ///
-/// Operation `rk.projectroletemplatebindings.replace`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projectroletemplatebindings.replace`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsReplace {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4211,7 +4211,7 @@ impl crate::Request for RkProjectroletemplatebindingsReplace {
 }
 /// `DELETE /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings/{name}`: Delete a project role template binding.
 ///
-/// Operation `rk.projectroletemplatebindings.delete`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projectroletemplatebindings.delete`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsDelete {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4280,7 +4280,7 @@ impl RkProjectroletemplatebindingsDelete {
     }
 }
 impl crate::Request for RkProjectroletemplatebindingsDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[52]
     }
@@ -4313,7 +4313,7 @@ impl crate::Request for RkProjectroletemplatebindingsDelete {
 }
 /// `PATCH /apis/management.cattle.io/v3/namespaces/{namespace}/projectroletemplatebindings/{name}`: Change a project role template binding with a JSON merge patch.
 ///
-/// Operation `rk.projectroletemplatebindings.patch`; Rancher 2.11+. Changes state: never retried automatically.
+/// Operation `rk.projectroletemplatebindings.patch`; Rancher 2.8+. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RkProjectroletemplatebindingsPatch {
     /// Path: namespace of the object: the cluster id for projects and cluster role template bindings, the project namespace for project role template bindings
@@ -4753,7 +4753,7 @@ impl RkTokensDelete {
     }
 }
 impl crate::Request for RkTokensDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::Token;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[58]
     }
@@ -5219,7 +5219,7 @@ impl RkKubeconfigsDelete {
     }
 }
 impl crate::Request for RkKubeconfigsDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::Kubeconfig;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[64]
     }
@@ -5698,7 +5698,7 @@ impl RkAuditpoliciesDelete {
     }
 }
 impl crate::Request for RkAuditpoliciesDelete {
-    type Response = crate::types::Status;
+    type Response = crate::types::AuditPolicy;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[70]
     }

@@ -77,7 +77,12 @@ pub struct User {
     #[serde(rename = "principalIds", default, skip_serializing_if = "Option::is_none")]
     pub principal_ids: Option<Vec<String>>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<UserStatus>,
     /// login name (unique)
     #[serde(
@@ -308,7 +313,12 @@ pub struct GlobalRole {
     #[serde(rename = "rules", default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<PolicyRule>>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<GlobalRoleStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
     #[serde(flatten)]
@@ -452,7 +462,12 @@ pub struct GlobalRoleBinding {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<ObjectMeta>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<GlobalRoleBindingStatus>,
     /// the user holding it (immutable)
     #[serde(
@@ -792,7 +807,12 @@ pub struct Project {
     #[serde(rename = "spec", default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<ProjectSpec>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<ProjectStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
     #[serde(flatten)]
@@ -1203,7 +1223,12 @@ pub struct ClusterRoleTemplateBinding {
     )]
     pub role_template_name: Option<String>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<ClusterRoleTemplateBindingStatus>,
     /// the user holding it (immutable)
     #[serde(
@@ -1506,7 +1531,12 @@ pub struct Token {
     #[serde(rename = "spec", default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<TokenSpec>,
     /// filled in by the server (the schema marks it required, but a create sends none)
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<TokenStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
     #[serde(flatten)]
@@ -1825,7 +1855,12 @@ pub struct Kubeconfig {
     #[serde(rename = "spec", default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<KubeconfigSpec>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<KubeconfigStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
     #[serde(flatten)]
@@ -1983,7 +2018,12 @@ pub struct AuditPolicy {
     #[serde(rename = "spec", default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<AuditPolicySpec>,
     /// state observed by the controllers
-    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_object"
+    )]
     pub status: Option<AuditPolicyStatus>,
     /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
     #[serde(flatten)]
