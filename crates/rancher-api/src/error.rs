@@ -117,7 +117,15 @@ impl fmt::Display for ServerError {
         match (self.reason(), self.message()) {
             (_, _) if matches!(self, ServerError::Unparsed { .. }) => {
                 let ServerError::Unparsed { content_type, snippet } = self else { unreachable!() };
-                write!(f, "unexpected {} answer: {}", content_type.as_deref().unwrap_or("untyped"), one_line(snippet, 120))
+                let ct = content_type.as_deref().unwrap_or("");
+                if snippet.trim().is_empty() {
+                    f.write_str("empty answer")
+                } else if ct.starts_with("text/plain") {
+                    // Plain words (steve's `not authorized`), already one bounded, escaped line.
+                    f.write_str(&one_line(snippet, 120))
+                } else {
+                    write!(f, "unexpected {} answer: {}", if ct.is_empty() { "untyped" } else { ct }, one_line(snippet, 120))
+                }
             }
             // The server's words, kept to one bounded, printable line (a hostile server may send anything).
             (Some(r), Some(m)) if !m.is_empty() => write!(f, "{}: {}", one_line(r, 80), one_line(m, 300)),
@@ -173,7 +181,7 @@ pub enum Error {
         after: Duration,
     },
     /// The server answered with an error status.
-    #[error("{operation}: {status} {server}")]
+    #[error("{operation}: {status} {server}{}", gate_hint(*status, server))]
     Api {
         /// Operation id.
         operation: String,
@@ -226,6 +234,19 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+}
+
+fn is_empty_answer(server: &ServerError) -> bool {
+    matches!(server, ServerError::Unparsed { snippet, .. } if snippet.trim().is_empty())
+}
+
+/// What an empty 403 means on Rancher, added to the error's line.
+fn gate_hint(status: u16, server: &ServerError) -> &'static str {
+    if status == 403 && is_empty_answer(server) {
+        " (Rancher refuses kinds outside its RK-API allow-list this way to callers without access to the local cluster, and to invalid tokens)"
+    } else {
+        ""
+    }
 }
 
 /// A boxed error from below (transport, TLS).
@@ -290,6 +311,13 @@ impl Error {
     /// 403.
     pub fn is_forbidden(&self) -> bool {
         self.status() == Some(403)
+    }
+
+    /// A 403 with an empty body: Rancher's answer for a management kind off its RK-API allow-list (role templates;
+    /// users before 2.13) to a caller without access to the local cluster, or with an invalid token
+    /// (rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`).
+    pub fn is_local_cluster_gate(&self) -> bool {
+        matches!(self, Error::Api { status: 403, server, .. } if is_empty_answer(server))
     }
 
     /// 401.
@@ -414,6 +442,27 @@ mod tests {
         assert!(shown.len() < 400 && !shown.contains('\u{1b}'), "{shown}");
         let escape = br#"{"type":"error","code":"X","message":"a\u001b[31mred"}"#;
         assert_eq!(parse_server_error(Surface::V3, None, escape).to_string(), "X: a\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn steve_plain_text_401_and_gated_empty_403_read_as_one_clear_line() {
+        // rancher/steve pkg/proxy/proxy.go: `http.Error(rw, "not authorized", 401)` without credentials.
+        let e = parse_server_error(Surface::Rk, Some("text/plain; charset=utf-8"), b"not authorized\n");
+        assert_eq!(e.to_string(), "not authorized");
+        // rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`: 403 with no body at all.
+        let gated = Error::Api { operation: "rk.roletemplates.list".into(), status: 403, server: parse_server_error(Surface::Rk, None, b""), retry_after: None };
+        assert!(gated.is_forbidden() && gated.is_local_cluster_gate());
+        assert_eq!(
+            gated.to_string(),
+            "rk.roletemplates.list: 403 empty answer (Rancher refuses kinds outside its RK-API allow-list this way to callers without access to the local cluster, and to invalid tokens)"
+        );
+        let plain = Error::Api {
+            operation: "rk.users.list".into(),
+            status: 403,
+            server: ServerError::Kubernetes(Box::new(Status { reason: Some("Forbidden".into()), ..Default::default() })),
+            retry_after: None,
+        };
+        assert!(!plain.is_local_cluster_gate());
     }
 
     #[test]
