@@ -1,0 +1,172 @@
+//! The client, the connection test and the workflows against a simulator that behaves as Rancher does (issue 17,
+//! docs/fidelity.md): escalation refusals, all-or-nothing RK lists, 2.8's RK kinds, deletes held by finalizers.
+
+use rancher_access_tests::{client, runner, session, sim};
+use rancher_api::requests::{RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsList};
+use rancher_approval::Policy;
+use rancher_auth::{Access, BearerToken, CaSource, Connection, InstanceDomain, Warning};
+use rancher_sim::{RancherVersion, SimHandle, DEFAULT_PASSWORD};
+use rancher_workflows::Submitted;
+use serde_json::{json, Value};
+
+const MG: &str = "/apis/management.cattle.io/v3";
+
+/// A raw HTTPS call to the simulator (reqwest trusting only its CA).
+async fn raw(sim: &SimHandle, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("CA");
+    let http = reqwest::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).add_root_certificate(ca).build().expect("client");
+    let mut rb = http.request(method, format!("{}{path}", sim.base_url()));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("answered");
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `username` logs in with the seeded password; returns the session token.
+async fn login(sim: &SimHandle, username: &str) -> String {
+    let (st, v) = raw(sim, reqwest::Method::POST, "/v3-public/localProviders/local?action=login", None,
+        Some(json!({"username": username, "password": DEFAULT_PASSWORD, "responseType": "json"}))).await;
+    assert_eq!(st, 201, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// Admin creates the global role `name` (when rules are given) and binds `user_id` to it.
+async fn grant(sim: &SimHandle, user_id: &str, name: &str, rules: Option<Value>) {
+    let admin = sim.tokens().admin.clone();
+    if let Some(rules) = rules {
+        let (st, v) = raw(sim, reqwest::Method::POST, &format!("{MG}/globalroles"), Some(&admin), Some(json!({"metadata": {"name": name}, "rules": rules}))).await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = raw(sim, reqwest::Method::POST, &format!("{MG}/globalrolebindings"), Some(&admin),
+        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": name, "userName": user_id}))).await;
+    assert_eq!(st, 201, "{v}");
+}
+
+async fn verify(sim: &SimHandle, token: &str) -> rancher_auth::Verification {
+    Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(token).expect("token"))
+        .with_ca(Some(CaSource::Pem(sim.ca_pem())))
+        .verify()
+        .await
+        .expect("the connection works")
+}
+
+/// rancher/webhook globalrolebinding/validator.go: creating a binding is accepted only for roles whose rules the
+/// caller holds, unless they have `bind` on globalroles; `create globalrolebindings` alone is not enough.
+#[tokio::test]
+async fn may_manage_bindings_means_what_rancher_accepts() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let bob = sim.user_id("bob").unwrap();
+    grant(&sim, &bob, "users-manage", None).await;
+    let bob_t = login(&sim, "bob").await;
+    let v = verify(&sim, &bob_t).await;
+    assert_eq!(v.permissions.create_global_role_bindings, Access::Denied, "{:?}", v.permissions);
+    assert!(v.warnings.contains(&Warning::CannotManageBindings), "{:?}", v.warnings);
+    let text = Warning::CannotManageBindings.to_string();
+    assert!(text.contains("bind"), "{text}");
+
+    grant(&sim, &bob, "binder", Some(json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["bind"]}]))).await;
+    let v = verify(&sim, &bob_t).await;
+    assert_eq!(v.permissions.create_global_role_bindings, Access::Allowed, "{:?}", v.permissions);
+    let admin = verify(&sim, &sim.tokens().admin).await;
+    assert_eq!(admin.permissions.create_global_role_bindings, Access::Allowed);
+}
+
+/// rancher-docs openapi/swagger-v2.8.json: 2.8 serves globalrolebindings on the RK-API, and the typed client no
+/// longer refuses it there.
+#[tokio::test]
+async fn the_typed_client_uses_rk_kinds_on_2_8() {
+    let sim = sim(RancherVersion::V2_8, 0).await;
+    let c = client(&sim, &sim.tokens().admin);
+    let page = c.global_role_bindings().list_page(RkGlobalrolebindingsList::new()).await.expect("2.8 serves the RK kind");
+    assert!(page.items.is_some_and(|i| !i.is_empty()));
+}
+
+/// kube-apiserver + Rancher's lifecycle finalizers: DELETE answers with the object and its `deletionTimestamp`.
+#[tokio::test]
+async fn a_typed_delete_reads_the_object_rancher_returns() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let c = client(&sim, &sim.tokens().admin);
+    let body = rancher_api::types::GlobalRoleBinding {
+        global_role_name: Some("user-base".into()),
+        user_name: Some(sim.users().user.id.clone()),
+        metadata: Some(rancher_api::types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let created = c.global_role_bindings().create(RkGlobalrolebindingsCreate::new(body)).await.expect("created");
+    let name = created.metadata.and_then(|m| m.name).expect("name");
+    let gone = c.global_role_bindings().delete(RkGlobalrolebindingsDelete::new(name)).await.expect("deleted");
+    assert_eq!(gone.kind.as_deref(), Some("GlobalRoleBinding"));
+    assert!(gone.metadata.and_then(|m| m.deletion_timestamp).is_some());
+}
+
+/// rancher/webhook globalrolebinding/validator.go: the refusal is 403 `errors due to escalation`; the workflow says
+/// so in plain words.
+#[tokio::test]
+async fn create_binding_explains_an_escalation_refusal() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let bob = sim.user_id("bob").unwrap();
+    grant(&sim, &bob, "users-manage", None).await;
+    let bob_s = session(&sim, &login(&sim, "bob").await).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.expect("installed");
+    let err = r.submit(&bob_s, "create-global-role-binding", json!({"user": "alice", "role": "admin"}), None, false).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("escalation"), "{text}");
+    assert!(text.contains("permissions it does not hold") && text.contains("`bind`"), "{text}");
+    assert!(!sim.has_binding(&sim.users().user.id, "admin"));
+}
+
+/// rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`: role templates answer 403 (empty) to callers
+/// without local-cluster access, even with `roles-manage`; the workflow falls back to /v3.
+#[tokio::test]
+async fn list_role_templates_falls_back_when_the_rk_list_is_refused() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let carol = sim.user_id("carol").unwrap();
+    grant(&sim, &carol, "roles-manage", None).await;
+    let carol_s = session(&sim, &login(&sim, "carol").await).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "list-role-templates", None).await.expect("installed");
+    let Submitted::Succeeded { result } = r.submit(&carol_s, "list-role-templates", json!({}), None, false).await.expect("runs") else {
+        panic!("reads run at once")
+    };
+    assert!(result.result.as_array().is_some_and(|a| a.len() > 5), "{}", result.summary);
+}
+
+/// A standard user's RK list is refused (Kubernetes RBAC, all or nothing); the workflow says what it needs.
+#[tokio::test]
+async fn list_users_explains_a_refused_list() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let user = session(&sim, &sim.tokens().user).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "list-global-roles", None).await.expect("installed");
+    let err = r.submit(&user, "list-global-roles", json!({}), None, false).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("403") && text.contains("may not list"), "{text}");
+}
+
+/// Deletes are held by finalizers for a moment: the workflow reports done only once the binding is gone.
+#[tokio::test]
+async fn delete_binding_waits_until_the_binding_is_gone() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.expect("installed");
+    r.install(&admin, "delete-global-role-binding", Some(Policy::none())).await.expect("installed");
+    let bob = sim.user_id("bob").unwrap();
+    let Submitted::Succeeded { .. } = r.submit(&admin, "create-global-role-binding", json!({"user": bob, "role": "user-base"}), None, false).await.expect("created") else {
+        panic!("no approval needed")
+    };
+    let Submitted::Succeeded { result } = r.submit(&admin, "delete-global-role-binding", json!({"user": bob, "role": "user-base"}), None, false).await.expect("deleted") else {
+        panic!("no approval needed")
+    };
+    assert!(result.summary.starts_with("deleted"), "{}", result.summary);
+    assert!(!sim.has_binding(&bob, "user-base"), "gone when the workflow says deleted");
+}
