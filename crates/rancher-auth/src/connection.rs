@@ -165,9 +165,9 @@ pub struct Permissions {
     pub global_roles: Vec<String>,
     /// May list all users.
     pub list_users: Access,
-    /// May create global role bindings.
+    /// May create global role bindings of any role, as Rancher will accept them (`create` plus `bind`).
     pub create_global_role_bindings: Access,
-    /// May delete global role bindings.
+    /// May delete global role bindings of any role (`delete` plus `bind`).
     pub delete_global_role_bindings: Access,
 }
 
@@ -206,7 +206,7 @@ impl fmt::Display for Warning {
             Warning::NeverExpires => f.write_str("the token never expires: consider a key with an expiry, and delete it when no longer needed"),
             Warning::TokenUnreadable { reason } => write!(f, "the token's expiry and scope could not be read ({reason})"),
             Warning::CannotManageBindings => f.write_str(
-                "the token's user can read users but cannot create or delete global role bindings: the create/delete binding workflows will fail; recreate the API key under a full admin account",
+                "the token's user can read users but Rancher will refuse its global role bindings of roles with permissions it does not hold (it lacks `bind` on globalroles): the create/delete binding workflows will fail for such roles; use an admin account's API key",
             ),
             Warning::PermissionsUnknown { reason } => write!(f, "the token's permissions could not be decided ({reason})"),
         }
@@ -700,10 +700,14 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
         }
     }
     let can = |verb: &str, resource: &str| admin || rules.iter().any(|r| allows(r, verb, resource));
+    // Rancher's webhook refuses a binding (create or delete) that grants more than the caller holds unless they have
+    // `bind` on globalroles (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/validator.go):
+    // only that makes "give a user any global role" possible.
+    let bind = can("bind", "globalroles");
     Ok(Permissions {
         list_users: Access::from(can("list", "users")),
-        create_global_role_bindings: Access::from(can("create", "globalrolebindings")),
-        delete_global_role_bindings: Access::from(can("delete", "globalrolebindings")),
+        create_global_role_bindings: Access::from(can("create", "globalrolebindings") && bind),
+        delete_global_role_bindings: Access::from(can("delete", "globalrolebindings") && bind),
         global_roles: roles,
     })
 }
