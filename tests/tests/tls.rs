@@ -173,8 +173,25 @@ fn no_flag_or_option_disables_certificate_verification() {
     for krate in ["rancher-api", "rancher-auth", "rancher-workflows", "rancher-cli"] {
         for file in rust_files(&root.join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).expect("source");
-            for word in ["danger_accept_invalid", ".dangerous()", "ServerCertVerifier for", "NoVerifier", "danger_accept_invalid_hostnames"] {
+            for word in ["danger_accept_invalid", "NoVerifier", "danger_accept_invalid_hostnames"] {
                 assert!(!text.contains(word), "{} contains `{word}`", file.display());
+            }
+            // One verifier exists, in rancher-api's tls.rs: WebPKI first, and only a certificate byte-identical to one
+            // the user gave is let through its `CA:TRUE` refusal (tests/tests/fidelity_tls.rs checks the name and the
+            // dates are still enforced).
+            let own_verifier = file.ends_with("rancher-api/src/tls.rs");
+            for word in [".dangerous()", "ServerCertVerifier for"] {
+                let n = text.matches(word).count();
+                if own_verifier {
+                    assert_eq!(n, 1, "{} has {n} `{word}`", file.display());
+                } else {
+                    assert_eq!(n, 0, "{} contains `{word}`", file.display());
+                }
+            }
+            if own_verifier {
+                for needed in ["self.inner.verify_server_cert(", "is_ca_used_as_end_entity(&e) && self.given.iter().any(|g| g.as_ref() == end_entity.as_ref())", "verify_server_name("] {
+                    assert!(text.contains(needed), "{} no longer has `{needed}`", file.display());
+                }
             }
         }
     }

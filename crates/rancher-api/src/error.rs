@@ -26,6 +26,11 @@ pub enum ConnectFailure {
     ExpiredCertificate,
     /// The server does not speak TLS (plain HTTP on an HTTPS port, or another protocol).
     NotTls,
+    /// The server presents a CA certificate (`CA:TRUE`, as `openssl req -x509` makes) as its own certificate, and it
+    /// is not a certificate the user gave.
+    CaCertificateAsServer,
+    /// Another certificate problem; the text names it.
+    BadCertificate(String),
     /// Another TLS failure; the text says which.
     Tls(String),
     /// The connection was reset or closed before an answer.
@@ -43,6 +48,10 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::WrongHostname => f.write_str("the server certificate is for another host name"),
             ConnectFailure::ExpiredCertificate => f.write_str("the server certificate has expired or is not yet valid"),
             ConnectFailure::NotTls => f.write_str("the server does not speak HTTPS"),
+            ConnectFailure::CaCertificateAsServer => f.write_str(
+                "the server certificate is a CA certificate (CA:TRUE, as `openssl req -x509` makes) that was not given as the CA",
+            ),
+            ConnectFailure::BadCertificate(s) => write!(f, "the server certificate was refused: {s}"),
             ConnectFailure::Tls(s) => write!(f, "TLS failed: {s}"),
             ConnectFailure::Closed => f.write_str("the connection was closed before an answer"),
             ConnectFailure::Other => f.write_str("the connection failed"),

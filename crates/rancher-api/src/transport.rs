@@ -222,7 +222,7 @@ fn classify_tls(e: &rustls::Error) -> ConnectFailure {
         | E::InvalidCertificate(CertificateError::NotValidYet)
         | E::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => ConnectFailure::ExpiredCertificate,
         E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
-        other => ConnectFailure::Tls(other.to_string()),
+        other => crate::tls::certificate_failure(other).unwrap_or_else(|| ConnectFailure::Tls(other.to_string())),
     }
 }
 

@@ -547,6 +547,11 @@ impl Connection {
                 }
             }
         };
+        let mut permissions = permissions;
+        if permissions.list_users == Access::Denied && !rk && users_listed > 1 {
+            // /v3 showed other users: the listing itself is the proof.
+            permissions.list_users = Access::Allowed;
+        }
         if permissions.list_users == Access::Denied {
             let e = format!("global roles: {}", permissions.global_roles.join(", "));
             return Err(cannot_list_users(
@@ -695,7 +700,9 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
             .await
         {
             Ok(r) => rules.extend(r.rules.unwrap_or_default()),
-            Err(e) if e.is_not_found() => {}
+            // Rancher's `user` role grants no access to globalroles (rancher/rancher pkg/data/management/role_data.go):
+            // a role the user may not read adds nothing we can count on.
+            Err(e) if e.is_not_found() || e.is_forbidden() => {}
             Err(e) => return Err(format!("reading global role `{role}`: {e}")),
         }
     }

@@ -196,6 +196,24 @@ pub(crate) fn transport(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) -> Opti
                 format!("`{d}` does not speak HTTPS (plain HTTP or another protocol answered)."),
                 "Use the HTTPS address and port of Rancher; installs served over plain HTTP are not supported.",
             ),
+            ConnectFailure::CaCertificateAsServer => Diagnosis::new(
+                Cause::UntrustedCertificate,
+                step,
+                if ctx.has_ca {
+                    format!("`{d}` serves a self-signed CA certificate (CA:TRUE, as `openssl req -x509` makes) as its own certificate, and it is not the certificate given with --ca-cert.")
+                } else {
+                    format!("`{d}` serves a self-signed CA certificate (CA:TRUE, as `openssl req -x509` makes) as its own certificate.")
+                },
+                format!(
+                    "Give exactly that certificate with `--ca-cert <file.pem>` / RANCHER_CA_CERT (the one the server was set up with; `openssl s_client -connect {host}:{port} -showcerts` prints it), or serve a certificate issued by a CA. Never turn off verification."
+                ),
+            ),
+            ConnectFailure::BadCertificate(why) => Diagnosis::new(
+                Cause::UntrustedCertificate,
+                step,
+                format!("The certificate of `{d}` was refused: {why}."),
+                "Fix the server's certificate (or give the CA bundle that issued it with --ca-cert); the refusal above names what is wrong with it.",
+            ),
             ConnectFailure::Tls(msg) => Diagnosis::new(
                 Cause::NotHttps,
                 step,

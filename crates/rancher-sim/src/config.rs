@@ -140,6 +140,7 @@ pub struct SimConfig {
     pub(crate) faults: Faults,
     pub(crate) reject_duplicate_bindings: bool,
     pub(crate) deletion_linger: Duration,
+    pub(crate) openssl_style_certificate: bool,
 }
 
 impl Default for SimConfig {
@@ -154,6 +155,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             reject_duplicate_bindings: false,
             deletion_linger: Duration::from_millis(200),
+            openssl_style_certificate: false,
         }
     }
 }
@@ -209,6 +211,12 @@ impl SimConfig {
     /// finalizer. Default 200 ms; zero removes at once.
     pub fn deletion_linger(mut self, linger: Duration) -> Self {
         self.deletion_linger = linger;
+        self
+    }
+    /// Serve a self-signed `CA:TRUE` certificate as `openssl req -x509` makes (as many self-hosted Rancher installs
+    /// do) instead of a leaf signed by a throwaway CA; [`crate::SimHandle::ca_pem`] is then that certificate.
+    pub fn openssl_style_certificate(mut self, on: bool) -> Self {
+        self.openssl_style_certificate = on;
         self
     }
     /// The configured Rancher generation.

@@ -56,7 +56,7 @@ impl Simulator {
     /// Seeds the state, makes a throwaway CA and server certificate, binds `127.0.0.1:<port>` and serves
     /// until the handle is shut down or dropped.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
-        let tls = make_tls(LeafOptions::default())?;
+        let tls = make_tls(LeafOptions { self_signed_ca: config.openssl_style_certificate, ..LeafOptions::default() })?;
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(SimError::Bind)?;
         let addr = listener.local_addr().map_err(SimError::Bind)?;
         let domain = format!("127.0.0.1:{}", addr.port());

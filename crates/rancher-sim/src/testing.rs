@@ -79,12 +79,19 @@ async fn tls_server(opts: LeafOptions, body: &'static str, content_type: &'stati
 
 /// A TLS server whose certificate names `other.example.invalid` only (hostname mismatch).
 pub async fn wrong_host_server() -> Result<BrokenServer, SimError> {
-    tls_server(LeafOptions { names: vec!["other.example.invalid".into()], expired: false }, "{}", "application/json").await
+    tls_server(LeafOptions { names: vec!["other.example.invalid".into()], ..LeafOptions::default() }, "{}", "application/json").await
 }
 
 /// A TLS server whose certificate expired in 2021.
 pub async fn expired_cert_server() -> Result<BrokenServer, SimError> {
     tls_server(LeafOptions { expired: true, ..LeafOptions::default() }, "{}", "application/json").await
+}
+
+/// A TLS server whose certificate is what `openssl req -x509` makes: self-signed with `CA:TRUE`, for `names`
+/// (expired when `expired`). `ca_pem` holds that certificate.
+pub async fn openssl_style_server(names: &[&str], expired: bool) -> Result<BrokenServer, SimError> {
+    let opts = LeafOptions { names: names.iter().map(|n| n.to_string()).collect(), expired, self_signed_ca: true };
+    tls_server(opts, "{}", "application/json").await
 }
 
 /// A TLS server (valid certificate) that answers every request with an HTML login page, like an

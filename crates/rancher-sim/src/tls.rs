@@ -26,16 +26,22 @@ fn tls_err(e: impl std::fmt::Display) -> SimError {
 pub(crate) struct LeafOptions {
     pub names: Vec<String>,
     pub expired: bool,
+    /// One self-signed certificate with `CA:TRUE` serving as the server certificate, as `openssl req -x509`
+    /// makes; clients are given that certificate itself.
+    pub self_signed_ca: bool,
 }
 
 impl Default for LeafOptions {
     fn default() -> Self {
-        LeafOptions { names: vec!["127.0.0.1".into(), "localhost".into()], expired: false }
+        LeafOptions { names: vec!["127.0.0.1".into(), "localhost".into()], expired: false, self_signed_ca: false }
     }
 }
 
 /// Makes a fresh CA and a leaf certificate for `opts.names`.
 pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
+    if opts.self_signed_ca {
+        return openssl_style(&opts);
+    }
     let ca_key = KeyPair::generate().map_err(tls_err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
     let mut dn = DistinguishedName::new();
@@ -69,4 +75,30 @@ pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
         .map_err(tls_err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: Arc::new(config) })
+}
+
+/// What `openssl req -x509 -newkey ... -subj /CN=<name> -addext subjectAltName=...` makes: a self-signed certificate
+/// whose basic constraints say `CA:TRUE`, served as the server's own certificate.
+fn openssl_style(opts: &LeafOptions) -> Result<TlsMaterial, SimError> {
+    let key = KeyPair::generate().map_err(tls_err)?;
+    let mut params = CertificateParams::new(opts.names.clone()).map_err(tls_err)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, opts.names.first().cloned().unwrap_or_default());
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    if opts.expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = params.self_signed(&key).map_err(tls_err)?;
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der)
+        .map_err(tls_err)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsMaterial { ca_pem: cert.pem(), server_config: Arc::new(config) })
 }
