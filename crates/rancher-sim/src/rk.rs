@@ -108,8 +108,52 @@ fn discovery(store: &Store, req: &Req) -> Option<Resp> {
             }
             Some(Resp::json(200, &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{g}/{v}"), "resources": resources})))
         }
+        // OpenAPI v3, as the kube-apiserver serves it: a root listing one document per group version.
+        ["openapi", "v3"] => {
+            let mut paths = serde_json::Map::new();
+            for (g, v) in groups(store) {
+                let url = format!("/openapi/v3/apis/{g}/{v}?hash={}", &ids::sha256_hex(&format!("{g}/{v}/{}", store.version.full()))[..16]);
+                paths.insert(format!("apis/{g}/{v}"), json!({"serverRelativeURL": url}));
+            }
+            Some(Resp::json(200, &json!({"paths": paths})))
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            groups(store).iter().any(|(gg, vv)| gg == g && vv == v).then(|| Resp::json(200, &openapi_v3(store, g, v)))
+        }
         _ => None,
     }
+}
+
+/// The OpenAPI v3 document of one group version: a schema per kind (`x-kubernetes-group-version-kind`) and its paths,
+/// whose operations take `fieldValidation` as the kube-apiserver's do, so kubectl's default validation
+/// (k8s.io/cli-runtime `QueryParamVerifierV3`) leaves checking the fields to the server.
+fn openapi_v3(store: &Store, g: &str, v: &str) -> Value {
+    let mut schemas = serde_json::Map::new();
+    let mut paths = serde_json::Map::new();
+    let rev: String = g.split('.').rev().collect::<Vec<_>>().join(".");
+    for k in KINDS.iter().filter(|k| k.group == g && k.version == v && k.kind.rk_served(store.version)) {
+        let gvk = json!([{"group": g, "version": v, "kind": k.kind_name}]);
+        let schema_name = format!("{rev}.{v}.{}", k.kind_name);
+        schemas.insert(
+            schema_name.clone(),
+            json!({"type": "object", "x-kubernetes-group-version-kind": gvk, "x-kubernetes-preserve-unknown-fields": true,
+                   "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}),
+        );
+        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        let op = |action: &str, with_validation: bool| {
+            let mut params = vec![param("dryRun")];
+            if with_validation {
+                params.push(param("fieldManager"));
+                params.push(param("fieldValidation"));
+            }
+            json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk[0].clone(), "parameters": params,
+                   "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}}}})
+        };
+        let base = if k.namespaced { format!("/apis/{g}/{v}/namespaces/{{namespace}}/{}", k.plural) } else { format!("/apis/{g}/{v}/{}", k.plural) };
+        paths.insert(base.clone(), json!({"get": op("list", false), "post": op("post", true)}));
+        paths.insert(format!("{base}/{{name}}"), json!({"get": op("get", false), "put": op("put", true), "patch": op("patch", true), "delete": op("delete", false)}));
+    }
+    json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.34.1+k3s1"}, "paths": paths, "components": {"schemas": schemas}})
 }
 
 /// What an `/apis/...` path addresses.
@@ -686,20 +730,38 @@ fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     }
     let all = authz.can_all("watch", t.kind) || (t.name.is_none() && !per_owner(t.kind));
     let label_sel = req.q("labelSelector").unwrap_or("");
+    let field_sel = req.q("fieldSelector").unwrap_or("");
+    if let Err(r) = check_field_selector(field_sel) {
+        return r;
+    }
+    // With a resourceVersion the watch sends what changed since then (DELETED from the tombstones too); without,
+    // the current objects as ADDED. Either way it ends at once and clients watch again from the last version seen.
+    let since: Option<u64> = req.q("resourceVersion").and_then(|r| r.parse().ok()).filter(|r| *r > 0);
+    let rv_of = |o: &Value| s(o, "metadata.resourceVersion").parse::<u64>().unwrap_or(0);
+    let wanted = |obj: &Value| {
+        t.name.as_deref().is_none_or(|n| n == s(obj, "metadata.name"))
+            && t.namespace.as_deref().is_none_or(|n| !t.kind.info().namespaced || n == s(obj, "metadata.namespace"))
+            && (label_sel.is_empty() || labels_match(label_sel, get_path(obj, "metadata.labels")))
+            && (field_sel.is_empty() || field_selector_match(field_sel, obj))
+            && (all || authz.can("watch", t.kind, obj))
+    };
     let mut buf = Vec::new();
-    for (_, obj) in key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None) {
-        if t.name.as_deref().is_some_and(|n| n != s(obj, "metadata.name")) {
-            continue;
-        }
-        if !label_sel.is_empty() && !labels_match(label_sel, get_path(obj, "metadata.labels")) {
-            continue;
-        }
-        if !all && !authz.can("watch", t.kind, obj) {
-            continue;
-        }
-        buf.extend_from_slice(b"{\"type\":\"ADDED\",\"object\":");
-        write_obj(&mut buf, t.kind, obj, caller);
+    let mut event = |buf: &mut Vec<u8>, kind: &str, obj: &Value| {
+        buf.extend_from_slice(format!("{{\"type\":\"{kind}\",\"object\":").as_bytes());
+        write_obj(buf, t.kind, obj, caller);
         buf.extend_from_slice(b"}\n");
+    };
+    for (_, obj) in key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None) {
+        if wanted(obj) && since.is_none_or(|r| rv_of(obj) > r) {
+            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, obj);
+        }
+    }
+    if let Some(r) = since {
+        for (_, _, obj) in store.tombstones.iter().filter(|(k, _, o)| *k == t.kind && rv_of(o) > r) {
+            if wanted(obj) {
+                event(&mut buf, "DELETED", obj);
+            }
+        }
     }
     Resp::text(200, "application/json;stream=watch", buf)
 }

@@ -199,6 +199,8 @@ pub(crate) struct Store {
     pub terminating: Vec<(Kind, String, i64)>,
     /// How long a deleted object with a finalizer lingers (ms; 0 = removed at once).
     pub deletion_linger_ms: i64,
+    /// The most recent removals `(kind, key, object at its removal resourceVersion)`, for watches' DELETED events.
+    pub tombstones: std::collections::VecDeque<(Kind, String, Value)>,
 }
 
 /// Current time as RFC 3339 with seconds (Kubernetes style).
@@ -303,6 +305,7 @@ impl Store {
             pending_secret: None,
             terminating: Vec::new(),
             deletion_linger_ms: 0,
+            tombstones: std::collections::VecDeque::new(),
         }
     }
 
@@ -400,6 +403,14 @@ impl Store {
             _ => {}
         }
         self.rv += 1;
+        let mut tomb = old.clone();
+        if let Some(m) = tomb.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
+        }
+        self.tombstones.push_back((kind, key.to_string(), tomb));
+        if self.tombstones.len() > 1000 {
+            self.tombstones.pop_front();
+        }
         if count {
             *self.writes.entry((kind.info().key.to_string(), Verb::Delete)).or_insert(0) += 1;
         }
