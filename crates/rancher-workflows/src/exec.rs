@@ -175,7 +175,11 @@ impl<'s> Exec<'s> {
     }
 
     async fn list(&self, op: &str) -> Result<Vec<Value>> {
-        Ok(self.session.client.call_stream(op, &[])?.try_collect().await?)
+        match self.session.client.call_stream(op, &[])?.try_collect().await {
+            Ok(items) => Ok(items),
+            Err(e) if e.is_forbidden() && !e.is_local_cluster_gate() => Err(Error::NotAllowed(refused_list(op, &e))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn list_users(&self) -> Result<(String, Value, Option<Table>)> {
@@ -211,7 +215,8 @@ impl<'s> Exec<'s> {
     pub async fn bindings(&self) -> Result<Vec<Binding>> {
         let rk = self.rk_mgmt();
         let items = self.list(if rk { "rk.globalrolebindings.list" } else { "v3.globalrolebindings.list" }).await?;
-        Ok(items.into_iter().map(|b| normalise_binding(b, rk)).collect())
+        // A binding with a deletion timestamp is already going (Rancher's finalizer holds it for a moment).
+        Ok(items.into_iter().filter(|b| b.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null)).map(|b| normalise_binding(b, rk)).collect())
     }
 
     async fn list_bindings_table(&self) -> Result<(String, Value, Option<Table>)> {
@@ -253,8 +258,16 @@ impl<'s> Exec<'s> {
     }
 
     async fn list_role_templates(&self) -> Result<(String, Value, Option<Table>)> {
-        let rk = self.rk_mgmt();
-        let items = self.list(if rk { "rk.roletemplates.list" } else { "v3.roletemplates.list" }).await?;
+        let mut rk = self.rk_mgmt();
+        let items = match self.list(if rk { "rk.roletemplates.list" } else { "v3.roletemplates.list" }).await {
+            // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher answers an empty
+            // 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to the same account.
+            Err(Error::Api(e)) if rk && e.is_local_cluster_gate() => {
+                rk = false;
+                self.list("v3.roletemplates.list").await?
+            }
+            other => other?,
+        };
         let rows = items
             .iter()
             .map(|r| {
@@ -361,6 +374,7 @@ impl<'s> Exec<'s> {
                         tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
                     }
                 }
+                Err(Error::Api(e)) if is_escalation(&e) => return Err(Error::Refused(escalation_words("give", &user, &role, &e))),
                 Err(e) => return Err(e),
             }
         }
@@ -395,11 +409,30 @@ impl<'s> Exec<'s> {
             match self.write(op, &[(key, &b.name)], None).await {
                 Ok(_) => deleted.push(b.name.clone()),
                 Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
+                Err(Error::Api(e)) if is_escalation(&e) => return Err(Error::Refused(escalation_words("remove from", b.user.as_deref().unwrap_or("its subject"), &b.role, &e))),
                 Err(e) => return Err(e),
             }
         }
+        // Rancher's lifecycle finalizer keeps a deleted binding (with a deletion timestamp) until its controller has
+        // cleaned up: done only once it is gone.
+        let mut pending = Vec::new();
+        if !self.dry_run {
+            let get = if self.rk_mgmt() { "rk.globalrolebindings.get" } else { "v3.globalrolebindings.get" };
+            let key = if self.rk_mgmt() { "name" } else { "id" };
+            for name in &deleted {
+                if !self.gone(get, key, name).await? {
+                    pending.push(name.clone());
+                }
+            }
+        }
         let verb = if self.dry_run { "would delete" } else { "deleted" };
-        Ok((format!("{verb} {}", deleted.join(", ")), json!({"deleted": deleted, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}), None))
+        let done: Vec<&String> = deleted.iter().filter(|n| !pending.contains(n)).collect();
+        let mut summary = if done.is_empty() { String::new() } else { format!("{verb} {}", done.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) };
+        if !pending.is_empty() {
+            let sep = if summary.is_empty() { "" } else { "; " };
+            summary += &format!("{sep}deletion in progress: {} (Rancher is still finalizing; `list-global-role-bindings` shows when it is gone)", pending.join(", "));
+        }
+        Ok((summary, json!({"deleted": done, "deleting": pending, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}), None))
     }
 
     async fn api_request(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
@@ -437,6 +470,42 @@ impl<'s> Exec<'s> {
         }
         Ok(self.session.client.call(op, params, body).await?)
     }
+}
+
+impl Exec<'_> {
+    /// Waits (at most 10 s) until `name` answers 404; false when it is still there.
+    async fn gone(&self, get: &str, key: &str, name: &str) -> Result<bool> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match self.session.client.call(get, &[(key, name)], None).await {
+                Err(e) if e.is_not_found() => return Ok(true),
+                Err(e) => return Err(e.into()),
+                Ok(_) if std::time::Instant::now() >= deadline => return Ok(false),
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+/// Rancher's webhook refusal of a binding that grants more than the caller holds
+/// (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/validator.go).
+fn is_escalation(e: &ApiError) -> bool {
+    e.is_forbidden() && e.server_error().and_then(|s| s.message()).is_some_and(|m| m.contains("errors due to escalation"))
+}
+
+/// The escalation refusal in plain words.
+fn escalation_words(verb: &str, user: &str, role: &str, e: &ApiError) -> String {
+    format!(
+        "Rancher refused to {verb} `{user}` the global role `{role}` (errors due to escalation): the account running this workflow may not grant permissions it does not hold itself, unless it has the `bind` verb on globalroles as an admin has. Run it with an admin's API key. Server said: {e}"
+    )
+}
+
+/// A refused RK list in plain words: Kubernetes RBAC allows or refuses the whole list, never a part of it.
+fn refused_list(op: &str, e: &ApiError) -> String {
+    let what = op.split('.').nth(1).unwrap_or("objects");
+    format!(
+        "Rancher refused the list of {what} (403): this account may not list all {what}, and the RK-API never shows a part of a list; run it with an account whose global roles grant `list` on {what} (an admin's API key). Server said: {e}"
+    )
 }
 
 /// Whether a refused or failed write may or may not have been applied (and must be checked, not resent).
