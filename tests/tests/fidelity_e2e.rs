@@ -170,3 +170,23 @@ async fn delete_binding_waits_until_the_binding_is_gone() {
     assert!(result.summary.starts_with("deleted"), "{}", result.summary);
     assert!(!sim.has_binding(&bob, "user-base"), "gone when the workflow says deleted");
 }
+
+/// `rancherctl check` / `connect` on Rancher 1.x: the connection test speaks /v1 (settings, identities, accounts)
+/// with the 1.x token instead of failing on the missing /v3.
+#[tokio::test]
+async fn the_connection_test_works_on_rancher_1_6() {
+    let sim = sim(RancherVersion::V1_6, 0).await;
+    let v = verify(&sim, &sim.tokens().admin).await;
+    assert_eq!(v.rancher_version.as_deref(), Some("v1.6.30"));
+    assert_eq!(v.identity.username.as_deref(), Some("admin"));
+    assert_eq!(v.permissions.list_users, Access::Allowed);
+    assert!(v.users_listed >= 4, "{v:?}");
+    // A standard 1.x user sees only its own account: the same diagnosis as on 2.x.
+    let d = Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(&sim.tokens().user).expect("token"))
+        .with_ca(Some(CaSource::Pem(sim.ca_pem())))
+        .verify()
+        .await
+        .expect_err("a standard user may not list users");
+    assert_eq!(d.cause, rancher_auth::Cause::CannotListUsers, "{d}");
+    assert!(d.to_string().contains("alice"), "{d}");
+}

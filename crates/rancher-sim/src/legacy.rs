@@ -17,13 +17,17 @@ use crate::state::{now_ms, Directory};
 pub(crate) const PROVIDERS: &[Provider] = &[
     ("ldapconfig", "activedirectory", "ldapconfig", "ldap_user", "ldap_group", &["unrestricted", "restricted", "required"]),
     ("azureadconfig", "azuread", "azureadconfig", "azuread_user", "azuread_group", &["unrestricted"]),
-    ("openldapconfig", "openldap", "openldapconfig", "openldap_user", "openldap_group", &["unrestricted"]),
+    // rancher/cattle OpenLDAPConfigManager.java (1.6) validates allowedIdentities for restricted and required.
+    ("openldapconfig", "openldap", "openldapconfig", "openldap_user", "openldap_group", &["unrestricted", "restricted", "required"]),
     ("githubconfig", "github", "githubconfig", "github_user", "github_org", &["unrestricted", "restricted", "required"]),
     ("localauthconfig", "local", "localAuthConfig", "rancher_id", "rancher_id", &["unrestricted"]),
 ];
 
 /// `(path, directory, type, user identity type, group identity type, access modes)`.
 pub(crate) type Provider = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
+
+/// How long a 1.x login token lasts (cattle `api.auth.jwt.token.expiry`, 16 h).
+const LOGIN_TTL_MS: i64 = 57_600_000;
 
 /// Secret fields of legacy configs (never returned; `null` keeps the stored value).
 const SECRETS: &[&str] = &["serviceAccountPassword", "clientSecret", "adminAccountPassword", "password", "applicationSecret"];
@@ -356,7 +360,8 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             ids.extend(groups);
             let cfg = l.configs.get(&path).cloned().unwrap_or(json!({}));
             if !may_login(l, &cfg, &ids) {
-                return legacy_err(403, "PermissionDenied", "Access denied by the configured access mode");
+                // rancher/cattle AbstractTokenUtil.isAllowed.
+                return legacy_err(403, "AuthError", "Your account does not have access");
             }
             let ext_type = user["externalIdType"].as_str().unwrap_or("").to_string();
             let ext_id = user["externalId"].as_str().unwrap_or("").to_string();
@@ -381,14 +386,17 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             };
             let mut rng = rand::thread_rng();
             let j = jwt(&mut rng);
-            l.tokens.insert(j.clone(), LegacyToken { account_id: account.id.clone(), expires_ms: now_ms() + 12 * 3_600_000, identities: ids.clone() });
+            // cattle iaas-api/defaults.properties: api.auth.jwt.token.expiry=57600000 (16 h).
+            l.tokens.insert(j.clone(), LegacyToken { account_id: account.id.clone(), expires_ms: now_ms() + LOGIN_TTL_MS, identities: ids.clone() });
             let p = provider(&path).map(|p| p.2).unwrap_or("");
             return Resp::json(
                 201,
+                // The 1.6 Token (since cattle 55272585b, Aug 2016): redirectUrl/originalLogin/authenticatedAsAccountId,
+                // no clientId/hostname/scheme.
                 &json!({"id": null, "type": "token", "links": {}, "actions": {}, "jwt": j, "code": null,
-                        "accountId": account.id, "user": user["login"], "userType": account.kind, "authProvider": p,
-                        "userIdentity": user, "identities": ids, "security": true, "enabled": true,
-                        "redirectUrl": null, "hostname": null, "scheme": null, "clientId": null}),
+                        "accountId": account.id, "authenticatedAsAccountId": account.id, "user": user["login"],
+                        "originalLogin": user["login"], "userType": account.kind, "authProvider": p,
+                        "userIdentity": user, "identities": ids, "security": true, "enabled": true, "redirectUrl": null}),
             );
         }
         return legacy_err(405, "MethodNotAllowed", "Method not allowed");

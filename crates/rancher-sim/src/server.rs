@@ -394,6 +394,11 @@ impl SimHandle {
     pub fn clear_request_log(&self) {
         self.shared.log.lock().expect("log lock").clear();
     }
+    /// When a Rancher 1.x login token (`jwt`) expires, in ms since the epoch.
+    pub fn legacy_token_expiry_ms(&self, jwt: &str) -> Option<i64> {
+        let store = self.shared.store.read().expect("store lock");
+        store.legacy.as_ref()?.tokens.get(jwt).map(|t| t.expires_ms)
+    }
     /// Looks a user id up by username.
     pub fn user_id(&self, username: &str) -> Option<String> {
         self.shared.store.read().expect("store lock").usernames.get(username).cloned()

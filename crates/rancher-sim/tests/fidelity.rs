@@ -500,3 +500,55 @@ async fn rancher_2_13_details() {
     let (st, _) = admin_get(&sim, &format!("{MG}/globalroles?fieldSelector=metadata.name%3Dadmin")).await;
     assert_eq!(st, StatusCode::OK);
 }
+
+// ---- 13. Rancher 1.x ---------------------------------------------------------------------------------------------
+
+/// rancher/cattle (1.6): `OpenLDAPConfigManager.java` validates allowedIdentities for restricted/required (both
+/// supported); `AbstractTokenUtil.isAllowed` denies with 403 `AuthError` "Your account does not have access";
+/// `iaas-api/defaults.properties` `api.auth.jwt.token.expiry=57600000` (16 h); since Aug 2016 the Token has
+/// `redirectUrl`/`originalLogin`/`authenticatedAsAccountId` and no `clientId`/`hostname`/`scheme`.
+#[tokio::test]
+async fn rancher_1_6_access_control_details() {
+    let sim = start(RancherVersion::V1_6).await;
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(&sim, Method::POST, "/v1/openldapconfig", Some(&admin),
+        Some(json!({"enabled": false, "accessMode": "restricted", "server": "ldap.example.com", "allowedIdentities": []}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["accessMode"], "restricted");
+
+    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    for gone in ["clientId", "hostname", "scheme"] {
+        assert!(v.get(gone).is_none(), "{gone} in {v}");
+    }
+    for field in ["redirectUrl", "originalLogin", "authenticatedAsAccountId"] {
+        assert!(v.get(field).is_some(), "{field} missing in {v}");
+    }
+
+    // A login the access mode denies: 403 AuthError.
+    let cfg = json!({"enabled": false, "accessMode": "required", "server": "ad.example.com", "serviceAccountUsername": "svc",
+                     "serviceAccountPassword": "s3cret", "allowedIdentities": []});
+    assert_eq!(call(&sim, Method::POST, "/v1/ldapconfig", Some(&admin), Some(cfg)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, StatusCode::CREATED);
+    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": "mlee:mlee-password"}))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["code"], "AuthError");
+    assert_eq!(v["message"], "Your account does not have access");
+}
+
+/// cattle `api.auth.jwt.token.expiry=57600000`: a 1.x login token lasts 16 hours.
+#[tokio::test]
+async fn rancher_1_6_login_tokens_last_16_hours() {
+    let sim = start(RancherVersion::V1_6).await;
+    let before = chrono_like_now_ms();
+    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")}))).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let jwt = v["jwt"].as_str().unwrap().to_string();
+    let expires = sim.legacy_token_expiry_ms(&jwt).expect("the token is stored");
+    let hours = (expires - before) as f64 / 3_600_000.0;
+    assert!((15.9..16.1).contains(&hours), "{hours} h");
+}
+
+fn chrono_like_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}

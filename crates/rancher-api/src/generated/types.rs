@@ -3120,7 +3120,7 @@ pub struct V1Token {
         deserialize_with = "crate::de::opt_string"
     )]
     pub description: Option<String>,
-    /// the bearer token (12-hour lifetime by default) Secret: masked in `Debug`.
+    /// the bearer token (16-hour lifetime by default: cattle api.auth.jwt.token.expiry=57600000) Secret: masked in `Debug`.
     #[serde(
         rename = "jwt",
         default,
@@ -3198,7 +3198,23 @@ pub struct V1Token {
         deserialize_with = "crate::de::opt_string"
     )]
     pub redirect_url: Option<String>,
-    /// GitHub Enterprise host
+    /// login name as the provider gave it (Rancher 1.2+, after the Aug 2016 token change)
+    #[serde(
+        rename = "originalLogin",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub original_login: Option<String>,
+    /// account the login authenticated as (Rancher 1.2+)
+    #[serde(
+        rename = "authenticatedAsAccountId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub authenticated_as_account_id: Option<String>,
+    /// GitHub Enterprise host (1.0/1.1 tokens only; dropped in Aug 2016)
     #[serde(
         rename = "hostname",
         default,
@@ -3206,7 +3222,7 @@ pub struct V1Token {
         deserialize_with = "crate::de::opt_string"
     )]
     pub hostname: Option<String>,
-    /// GitHub scheme ("https://")
+    /// GitHub scheme ("https://"; 1.0/1.1 tokens only)
     #[serde(
         rename = "scheme",
         default,
@@ -3214,7 +3230,7 @@ pub struct V1Token {
         deserialize_with = "crate::de::opt_string"
     )]
     pub scheme: Option<String>,
-    /// GitHub OAuth client id
+    /// GitHub OAuth client id (1.0/1.1 tokens only)
     #[serde(
         rename = "clientId",
         default,
@@ -3250,6 +3266,8 @@ impl std::fmt::Debug for V1Token {
             .field("security", &self.security)
             .field("enabled", &self.enabled)
             .field("redirect_url", &self.redirect_url)
+            .field("original_login", &self.original_login)
+            .field("authenticated_as_account_id", &self.authenticated_as_account_id)
             .field("hostname", &self.hostname)
             .field("scheme", &self.scheme)
             .field("client_id", &self.client_id)
