@@ -263,7 +263,10 @@ fn v1_since(provider: Provider, mode: AccessMode) -> Since {
             Since::Version(1, 0, "1.0")
         }
         (ActiveDirectory, _) | (GitHub, Required) | (AzureAd, Unrestricted) => Since::Version(1, 1, "1.1 (1.1-dev5)"),
-        (AzureAd, _) | (OpenLdap, _) => Since::Never,
+        // rancher/cattle OpenLDAPConfigManager.java validates allowedIdentities for restricted and required in 1.6;
+        // the spec's table (1.1-dev5) predates it.
+        (OpenLdap, _) => Since::Version(1, 6, "1.6"),
+        (AzureAd, _) => Since::Never,
         (Local, _) => Since::NotApplicable,
     }
 }
@@ -471,7 +474,7 @@ mod tests {
         let table = [
             (ActiveDirectory, [Some((1, 0)), Some((1, 1)), Some((1, 1))]),
             (AzureAd, [Some((1, 1)), None, None]),
-            (OpenLdap, [Some((1, 0)), None, None]),
+            (OpenLdap, [Some((1, 0)), Some((1, 6)), Some((1, 6))]),
             (GitHub, [Some((1, 0)), Some((1, 0)), Some((1, 1))]),
             (Local, [Some((1, 0)), None, None]),
         ];
@@ -493,8 +496,10 @@ mod tests {
             e,
             "GitHub does not offer access mode `required` on Rancher 1.0.0: it was added in Rancher 1.1 (1.1-dev5); upgrade the server or use `unrestricted`"
         );
-        let e = check_mode(Provider::OpenLdap, AccessMode::Restricted, v(1, 6)).unwrap_err().to_string();
-        assert!(e.starts_with("OpenLDAP offers only `unrestricted` on Rancher 1.x"), "{e}");
+        let e = check_mode(Provider::OpenLdap, AccessMode::Restricted, v(1, 1)).unwrap_err().to_string();
+        assert!(e.contains("added in Rancher 1.6"), "{e}");
+        let e = check_mode(Provider::AzureAd, AccessMode::Restricted, v(1, 6)).unwrap_err().to_string();
+        assert!(e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"), "{e}");
         let e = check_mode(Provider::AzureAd, AccessMode::Unrestricted, v(1, 0)).unwrap_err().to_string();
         assert!(e.contains("added in Rancher 1.1"), "{e}");
         let e = check_mode(Provider::Local, AccessMode::Required, v(2, 13)).unwrap_err().to_string();
