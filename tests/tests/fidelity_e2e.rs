@@ -190,3 +190,23 @@ async fn the_connection_test_works_on_rancher_1_6() {
     assert_eq!(d.cause, rancher_auth::Cause::CannotListUsers, "{d}");
     assert!(d.to_string().contains("alice"), "{d}");
 }
+
+/// `rancherctl check` against Rancher 1.6 exits 0 and names the user.
+#[tokio::test(flavor = "multi_thread")]
+async fn rancherctl_check_works_on_rancher_1_6() {
+    use rancher_access_tests::cli::{command, Run};
+    let sim = sim(RancherVersion::V1_6, 0).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, sim.ca_pem()).expect("CA written");
+    let env = vec![
+        ("RANCHER_DOMAIN", sim.domain()),
+        ("RANCHER_TOKEN", sim.tokens().admin.clone()),
+        ("RANCHER_CA_CERT", ca.display().to_string()),
+        ("RANCHERCTL_CONFIG_DIR", dir.path().join("config").display().to_string()),
+        ("RANCHERCTL_STATE_DIR", dir.path().join("state").display().to_string()),
+    ];
+    let run = tokio::task::spawn_blocking(move || Run::from_output(command(&["check"], &env).output().expect("rancherctl runs"))).await.expect("joined");
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("admin"), "{}", run.stdout);
+}

@@ -421,6 +421,9 @@ impl Connection {
             Err(e) => return Err(self.judge(&ctx, PING, &e, false)),
         }
         tracing::debug!(domain = %self.domain, "the server answers /ping");
+        if self.token.is_legacy() {
+            return self.verify_legacy(&client, &ctx).await;
+        }
         let mut rancher_version = match client.send(&PublicRancherversionGet::new()).await {
             Ok(v) => v.version.filter(|v| !v.is_empty()),
             Err(e) => {
@@ -576,6 +579,56 @@ impl Connection {
             warnings,
         };
         tracing::info!(domain = %v.domain, user = %v.identity.user_id, version = ?v.rancher_version, "the connection works");
+        Ok(v)
+    }
+
+    /// The connection test of a Rancher 1.x server (cattle's `/v1`): version, who the token is (its identities),
+    /// and whether it may list the accounts (an admin sees them all, a standard user only its own).
+    async fn verify_legacy(&self, client: &Client, ctx: &Ctx<'_>) -> std::result::Result<Verification, Diagnosis> {
+        use serde_json::Value;
+        const VERSION: &str = "GET /v1/settings/rancher.server.version";
+        let version = client
+            .call("v1.settings.get", &[("id", "rancher.server.version")], None)
+            .await
+            .map_err(|e| self.judge(ctx, VERSION, &e, true))?;
+        let rancher_version = version.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+        const ME: &str = "GET /v1/identities";
+        let ids = client.call("v1.identities.list", &[], None).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
+        let Some(me) = ids.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned() else {
+            return Err(diagnosis::not_rancher(ME, &self.domain, "an empty answer to \"who am I\" (no identity)"));
+        };
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        const LIST: &str = "GET /v1/accounts";
+        let accounts = client.call("v1.accounts.list", &[], None).await.map_err(|e| self.judge(ctx, LIST, &e, true))?;
+        let accounts = accounts.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mine = accounts
+            .iter()
+            .find(|a| text(a, "externalId") == text(&me, "externalId") && text(a, "externalIdType") == text(&me, "externalIdType"));
+        let identity = Identity {
+            user_id: mine.and_then(|a| text(a, "id")).or_else(|| text(&me, "id")).unwrap_or_default(),
+            username: text(&me, "login"),
+            display_name: text(&me, "name"),
+        };
+        if accounts.len() <= 1 {
+            return Err(cannot_list_users(LIST, &identity, &"Rancher 1.x shows a standard user only its own account"));
+        }
+        let kind = mine.and_then(|a| text(a, "kind")).unwrap_or_default();
+        let v = Verification {
+            domain: self.domain.to_string(),
+            token: self.token.masked().to_string(),
+            identity,
+            rancher_version,
+            token_info: None,
+            users_listed: accounts.len(),
+            permissions: Permissions {
+                global_roles: vec![kind].into_iter().filter(|k| !k.is_empty()).collect(),
+                list_users: Access::Allowed,
+                create_global_role_bindings: Access::Unknown,
+                delete_global_role_bindings: Access::Unknown,
+            },
+            warnings: Vec::new(),
+        };
+        tracing::info!(domain = %v.domain, user = %v.identity.user_id, version = ?v.rancher_version, "the connection works (Rancher 1.x)");
         Ok(v)
     }
 
