@@ -141,7 +141,7 @@ async fn list_role_templates_falls_back_when_the_rk_list_is_refused() {
 
 /// A standard user's RK list is refused (Kubernetes RBAC, all or nothing); the workflow says what it needs.
 #[tokio::test]
-async fn list_users_explains_a_refused_list() {
+async fn list_global_roles_explains_a_refused_list() {
     let sim = sim(RancherVersion::V2_13, 0).await;
     let user = session(&sim, &sim.tokens().user).await;
     let admin = session(&sim, &sim.tokens().admin).await;

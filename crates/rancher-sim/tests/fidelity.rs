@@ -540,7 +540,7 @@ async fn rancher_1_6_access_control_details() {
 #[tokio::test]
 async fn rancher_1_6_login_tokens_last_16_hours() {
     let sim = start(RancherVersion::V1_6).await;
-    let before = chrono_like_now_ms();
+    let before = now_ms();
     let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")}))).await;
     assert_eq!(st, StatusCode::CREATED);
     let jwt = v["jwt"].as_str().unwrap().to_string();
@@ -549,6 +549,6 @@ async fn rancher_1_6_login_tokens_last_16_hours() {
     assert!((15.9..16.1).contains(&hours), "{hours} h");
 }
 
-fn chrono_like_now_ms() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
