@@ -746,7 +746,7 @@ fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
             && (all || authz.can("watch", t.kind, obj))
     };
     let mut buf = Vec::new();
-    let mut event = |buf: &mut Vec<u8>, kind: &str, obj: &Value| {
+    let event = |buf: &mut Vec<u8>, kind: &str, obj: &Value| {
         buf.extend_from_slice(format!("{{\"type\":\"{kind}\",\"object\":").as_bytes());
         write_obj(buf, t.kind, obj, caller);
         buf.extend_from_slice(b"}\n");

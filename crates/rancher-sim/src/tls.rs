@@ -65,7 +65,12 @@ pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
     let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(tls_err)?;
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: server_config(chain, &leaf_key)? })
+}
+
+/// The rustls server configuration serving `chain` with `key` (HTTP/1.1).
+fn server_config(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Result<Arc<ServerConfig>, SimError> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -74,7 +79,7 @@ pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
         .with_single_cert(chain, key)
         .map_err(tls_err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: Arc::new(config) })
+    Ok(Arc::new(config))
 }
 
 /// What `openssl req -x509 -newkey ... -subj /CN=<name> -addext subjectAltName=...` makes: a self-signed certificate
@@ -91,14 +96,5 @@ fn openssl_style(opts: &LeafOptions) -> Result<TlsMaterial, SimError> {
         params.not_after = rcgen::date_time_ymd(2021, 1, 1);
     }
     let cert = params.self_signed(&key).map_err(tls_err)?;
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err)?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], der)
-        .map_err(tls_err)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsMaterial { ca_pem: cert.pem(), server_config: Arc::new(config) })
+    Ok(TlsMaterial { ca_pem: cert.pem(), server_config: server_config(vec![cert.der().clone()], &key)? })
 }
