@@ -162,11 +162,12 @@ async fn the_version_matrix_refuses_before_anything_is_sent() {
     let pw = private_file(dir.path(), "pw", "jdoe-password");
     sim.clear_request_log();
     let e = r
-        .submit(&admin, "access-control-enable", json!({"provider": "openldap", "mode": "restricted", "test-user": "jdoe", "test-password-file": s(&pw)}), None, false)
+        .submit(&admin, "access-control-enable", json!({"provider": "azuread", "mode": "restricted", "test-user": "jdoe", "test-password-file": s(&pw)}), None, false)
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("OpenLDAP offers only `unrestricted` on Rancher 1.x"), "{e}");
+    // (OpenLDAP offers restricted/required on 1.6: rancher/cattle OpenLDAPConfigManager; Azure AD never did in 1.x.)
+    assert!(e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"), "{e}");
     assert!(sim.request_log().iter().all(|q| q.method == "GET"), "nothing written: {:?}", sim.request_log());
     assert!(r.list(None).await.unwrap().iter().all(|q| q.workflow_id != "access-control-enable"), "no approval request was filed");
 

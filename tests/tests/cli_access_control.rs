@@ -86,9 +86,10 @@ fn legacy_enable_search_allow_and_the_version_matrix_from_the_command_line() {
     env.admin(&["access-control", "disable"]).expect_code(0);
 
     // The version matrix: a clear line, exit 1, nothing sent.
-    let run = env.admin(&["access-control", "enable", "--provider", "openldap", "--mode", "required", "--test-user", "jdoe", "--test-password-file", &pw]);
+    // (OpenLDAP offers required on 1.6: rancher/cattle OpenLDAPConfigManager; Azure AD never did in 1.x.)
+    let run = env.admin(&["access-control", "enable", "--provider", "azuread", "--mode", "required", "--test-user", "jdoe", "--test-password-file", &pw]);
     run.expect_code(1);
-    assert!(run.stderr.contains("OpenLDAP offers only `unrestricted` on Rancher 1.x"), "{}", run.stderr);
+    assert!(run.stderr.contains("Azure AD offers only `unrestricted` on Rancher 1.x"), "{}", run.stderr);
 
     // A dry run shows the steps, secrets masked.
     let args = |pwf: &str| {

@@ -61,6 +61,13 @@ async fn votes_through_another_server_do_not_count() {
     let fake = sim_seeded(7).await;
     assert_eq!(real.users().approver.id, fake.users().approver.id, "the fake server claims the same identities");
     let admin = session(&real, &real.tokens().admin).await;
+    // Rancher's `user` role may not read global roles (role_data.go), which submitting this workflow does: give alice
+    // that read, and nothing more.
+    let c = client(&real, &real.tokens().admin);
+    c.call("rk.globalroles.create", &[], Some(json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRole", "metadata": {"name": "roles-reader"},
+        "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["globalroles", "globalrolebindings"], "verbs": ["get", "list"]}]}))).await.unwrap();
+    c.call("rk.globalrolebindings.create", &[], Some(json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding", "metadata": {"generateName": "grb-"},
+        "globalRoleName": "roles-reader", "userName": real.users().user.id}))).await.unwrap();
     let alice = session(&real, &real.tokens().user).await;
     let approver_on_fake = session(&fake, &fake.tokens().approver).await;
     assert_ne!(admin.server, approver_on_fake.server);
@@ -126,6 +133,13 @@ async fn the_target_is_pinned_to_its_id() {
 
     let c = client(&sim, &sim.tokens().admin);
     c.call("rk.users.delete", &[("name", &old_id)], None).await.unwrap();
+    // Rancher's finalizer holds the deleted user (and its username) for a moment: re-create once it is gone.
+    for _ in 0..100 {
+        if c.call("rk.users.get", &[("name", &old_id)], None).await.is_err_and(|e| e.is_not_found()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     c.call("rk.users.create", &[], Some(json!({"apiVersion": "management.cattle.io/v3", "kind": "User", "metadata": {"generateName": "u-"}, "username": "user00001"})))
         .await
         .unwrap();
