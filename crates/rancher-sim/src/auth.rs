@@ -252,13 +252,15 @@ impl Membership {
 pub(crate) struct Authz<'a> {
     pub caller: &'a Caller,
     membership: std::cell::OnceCell<Membership>,
+    /// Rules per namespace, computed once per request (a list checks many objects of a few namespaces).
+    scoped: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Vec<Rule>>>>,
     store: &'a Store,
 }
 
 impl<'a> Authz<'a> {
     /// A context for `caller`.
     pub fn new(store: &'a Store, caller: &'a Caller) -> Authz<'a> {
-        Authz { caller, membership: std::cell::OnceCell::new(), store }
+        Authz { caller, membership: std::cell::OnceCell::new(), scoped: Default::default(), store }
     }
 
     fn m(&self) -> &Membership {
@@ -287,7 +289,16 @@ impl<'a> Authz<'a> {
     /// The caller's rules in `namespace` of the local cluster: global rules plus the management rules of the role
     /// templates bound to them in that cluster namespace (CRTBs) or project namespace (PRTBs, and the project's
     /// cluster's CRTBs), as Rancher's RBAC controllers apply them.
-    pub fn rules_in(&self, namespace: &str) -> Vec<Rule> {
+    pub fn rules_in(&self, namespace: &str) -> std::rc::Rc<Vec<Rule>> {
+        if let Some(r) = self.scoped.borrow().get(namespace) {
+            return r.clone();
+        }
+        let rules = std::rc::Rc::new(self.compute_rules_in(namespace));
+        self.scoped.borrow_mut().insert(namespace.to_string(), rules.clone());
+        rules
+    }
+
+    fn compute_rules_in(&self, namespace: &str) -> Vec<Rule> {
         let mut rules = self.caller.rules.clone();
         if namespace.is_empty() {
             return rules;
