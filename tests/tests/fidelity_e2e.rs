@@ -210,3 +210,45 @@ async fn rancherctl_check_works_on_rancher_1_6() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("admin"), "{}", run.stdout);
 }
+
+/// rancher/rancher pkg/auth/tokens/manager.go `createDerivedToken`: an API key inherits its session's auth provider,
+/// and pkg/auth/requests/authenticate.go rejects tokens of a disabled provider: disabling Active Directory ends the
+/// API keys made from AD sessions.
+#[tokio::test]
+async fn api_keys_die_with_the_provider_of_their_session() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    for wf in ["access-control-enable", "access-control-disable"] {
+        r.install(&admin, wf, Some(Policy::none())).await.expect("installed");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let private = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("written");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("0600");
+        p.display().to_string()
+    };
+    let cfg = private("ad.yaml", "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\n");
+    let pw = private("pw", "jdoe-password");
+    let inputs = json!({"provider": "ad", "config": cfg, "mode": "unrestricted", "test-user": "jdoe", "test-password-file": pw});
+    let Submitted::Succeeded { .. } = r.submit(&admin, "access-control-enable", inputs, None, false).await.expect("enabled") else {
+        panic!("no approval needed")
+    };
+    let (st, v) = raw(&sim, reqwest::Method::POST, "/v3-public/activeDirectoryProviders/activedirectory?action=login", None,
+        Some(json!({"username": "jdoe", "password": "jdoe-password", "responseType": "json"}))).await;
+    assert_eq!(st, 201, "{v}");
+    let ad_session = v["token"].as_str().expect("token").to_string();
+    let (st, v) = raw(&sim, reqwest::Method::POST, "/v3/tokens", Some(&ad_session), Some(json!({"type": "token", "description": "from an AD session"}))).await;
+    assert_eq!(st, 201, "{v}");
+    let key = v["token"].as_str().expect("token").to_string();
+    assert_eq!(v["authProvider"], "activedirectory", "{v}");
+    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None).await.0, 200);
+
+    let Submitted::Succeeded { .. } = r.submit(&admin, "access-control-disable", json!({}), None, false).await.expect("disabled") else {
+        panic!("no approval needed")
+    };
+    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None).await.0, 401, "the key died with its provider");
+    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&sim.tokens().admin), None).await.0, 200, "local keys live on");
+}

@@ -1060,7 +1060,8 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
             if !allowed {
                 return map_err(&ApiErr::Forbidden { verb: "get", kind, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
             }
-            let (_, bearer) = ops::new_v3_token(&mut store, &caller.user_id, 43_200 * 60_000, "", "Kubeconfig token", true, "kubeconfig");
+            let (tname, bearer) = ops::new_v3_token(&mut store, &caller.user_id, 43_200 * 60_000, "", "Kubeconfig token", true, "kubeconfig");
+            ops::inherit_session_provider(&mut store, caller, &tname);
             let config = ops::kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
             Resp::json(200, &json!({"type": "generateKubeConfigOutput", "baseType": "generateKubeConfigOutput", "config": config}))
         }
@@ -1130,6 +1131,7 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
                 return norman_err(422, "InvalidBodyContent", &format!("cluster {cluster} not found"));
             }
             let (name, bearer) = ops::new_v3_token(&mut store, &caller.user_id, ttl, &cluster, nstr(&b, "description"), true, "");
+            ops::inherit_session_provider(&mut store, caller, &name);
             drop(store);
             with_ctx(shared, caller, req, |ctx| match ctx.store.get(Kind::Token, &name) {
                 Some(t) => Resp::json(201, &token_view(ctx, &name, t, Some(&bearer))),

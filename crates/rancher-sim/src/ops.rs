@@ -508,6 +508,14 @@ pub(crate) fn create(
                     fresh["metadata"]["labels"][k] = v;
                 }
             }
+            // tokens.go `SystemStore.Create`: "Get token of the request and use its principal as ours".
+            if let Some((provider, principal)) = session_principal(store, caller) {
+                let id = [s(&principal, "metadata.name"), s(&principal, "name")].into_iter().find(|x| !x.is_empty()).unwrap_or_default().to_string();
+                fresh["spec"]["userPrincipal"]["provider"] = json!(provider);
+                if !id.is_empty() {
+                    fresh["spec"]["userPrincipal"]["name"] = json!(id);
+                }
+            }
             let secret = ids::secret(&mut store.rng);
             fresh["status"]["hash"] = json!(ids::sha256_hex(&secret));
             store.set_token_secret(&secret);
@@ -542,6 +550,7 @@ pub(crate) fn create(
             if !opts.dry_run {
                 for c in &clusters {
                     let (tname, full) = new_v3_token(store, &me, ttl * 1000, "", &format!("Kubeconfig token for {name}"), true, "kubeconfig");
+                    inherit_session_provider(store, caller, &tname);
                     token_names.push(tname);
                     entries.push((c.clone(), full));
                 }
@@ -638,6 +647,33 @@ pub(crate) fn new_v3_token(
     store.set_token_secret(&secret);
     insert_new(store, Kind::Token, obj, &now_rfc3339(), Some(Verb::Create));
     (name.clone(), format!("{name}:{secret}"))
+}
+
+/// The auth provider and principal of the caller's own token (`None` for local ones).
+fn session_principal(store: &Store, caller: &Caller) -> Option<(String, Value)> {
+    let (provider, principal) = match caller.token.strip_prefix("ext/") {
+        Some(ext) => {
+            let t = store.get(Kind::ExtToken, ext)?;
+            (s(t, "spec.userPrincipal.provider").to_string(), get_path(t, "spec.userPrincipal").cloned()?)
+        }
+        None => {
+            let t = store.get(Kind::Token, &caller.token)?;
+            (s(t, "authProvider").to_string(), t.get("userPrincipal").cloned()?)
+        }
+    };
+    (!provider.is_empty() && provider != "local").then_some((provider, principal))
+}
+
+/// A derived token (API key, kubeconfig token) takes its session's provider and principal, and so stops working when
+/// that provider is disabled (rancher/rancher pkg/auth/tokens/manager.go `createDerivedToken`,
+/// pkg/auth/requests/authenticate.go).
+pub(crate) fn inherit_session_provider(store: &mut Store, caller: &Caller, token_key: &str) {
+    let Some((provider, principal)) = session_principal(store, caller) else { return };
+    if let Some(mut t) = store.get(Kind::Token, token_key).cloned() {
+        t["authProvider"] = json!(provider);
+        t["userPrincipal"] = principal;
+        store.put(Kind::Token, token_key.to_string(), t, None);
+    }
 }
 
 /// A kubeconfig document for `(cluster id, bearer)` entries.
