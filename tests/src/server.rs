@@ -1,0 +1,147 @@
+//! Helpers of the approvals-service tests: a service account of its own on the simulator, the service started
+//! as a library on loopback, and a small JSON client that calls it with a person's token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rancher_approval::Store;
+use rancher_auth::{BearerToken, CaSource, Connection, InstanceDomain, RetryPolicy};
+use rancher_server::{RunningServer, ServerConfig};
+use rancher_sim::SimHandle;
+use serde_json::{json, Value};
+
+/// User name of the service account the harness creates on the simulator.
+pub const SERVICE_USER: &str = "svc-approvals";
+/// Its password (the simulator wants 12 characters or more).
+pub const SERVICE_PASSWORD: &str = "service-account-password-1";
+
+/// A reqwest client trusting only the simulator's CA.
+pub fn sim_http(sim: &SimHandle) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("simulator CA");
+    reqwest::Client::builder().use_rustls_tls().add_root_certificate(ca).build().expect("client")
+}
+
+/// Creates a local user on the simulator (with a password), optionally an admin, and answers its user id.
+pub async fn create_user(sim: &SimHandle, username: &str, password: &str, admin: bool) -> String {
+    let http = sim_http(sim);
+    let base = format!("https://{}", sim.domain());
+    let u: Value = http
+        .post(format!("{base}/v3/users"))
+        .bearer_auth(&sim.tokens().admin)
+        .json(&json!({"username": username, "password": password, "name": username, "enabled": true}))
+        .send()
+        .await
+        .expect("create user")
+        .json()
+        .await
+        .expect("user json");
+    let id = u["id"].as_str().unwrap_or_else(|| panic!("no user id in {u}")).to_string();
+    if admin {
+        let r = http
+            .post(format!("{base}/v3/globalrolebindings"))
+            .bearer_auth(&sim.tokens().admin)
+            .json(&json!({"userId": id, "globalRoleId": "admin"}))
+            .send()
+            .await
+            .expect("bind admin");
+        assert!(r.status().is_success(), "admin binding: {}", r.status());
+    }
+    id
+}
+
+/// Logs `username` in through Rancher's local login and answers the session token.
+pub async fn login_token(sim: &SimHandle, username: &str, password: &str) -> String {
+    let v: Value = sim_http(sim)
+        .post(format!("https://{}/v3-public/localProviders/local?action=login", sim.domain()))
+        .json(&json!({"username": username, "password": password, "responseType": "json"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    v["token"].as_str().unwrap_or_else(|| panic!("no token in the login answer")).to_string()
+}
+
+/// A dedicated admin service account on the simulator; answers its token.
+pub async fn service_account(sim: &SimHandle) -> String {
+    create_user(sim, SERVICE_USER, SERVICE_PASSWORD, true).await;
+    login_token(sim, SERVICE_USER, SERVICE_PASSWORD).await
+}
+
+/// A connection to the simulator with `token`, trusting its CA.
+pub fn connection(sim: &SimHandle, token: &str) -> Connection {
+    Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(token).expect("token")).with_ca(Some(CaSource::Pem(sim.ca_pem())))
+}
+
+/// The service's configuration for tests: loopback, any port, the service account's connection, tiny retry
+/// backoffs and quick jobs.
+pub fn config(sim: &SimHandle, service_token: &str, store: Arc<dyn Store>) -> ServerConfig {
+    ServerConfig::new("127.0.0.1:0".parse().expect("addr"), store, connection(sim, service_token))
+        .retry(RetryPolicy { max_retries: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20), max_retry_after: Duration::from_millis(20) })
+        .executor("e2e-server")
+        .job_interval(Duration::from_millis(300))
+        .webhook_backoff(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+/// Starts the service.
+pub async fn start(config: ServerConfig) -> RunningServer {
+    rancher_server::start(config).await.expect("the service starts")
+}
+
+/// A JSON client of the service speaking as one person (or nobody).
+#[derive(Clone)]
+pub struct Api {
+    /// Base URL of the service.
+    pub base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    /// A client for `base` with `token` (none: anonymous).
+    pub fn new(base: &str, token: Option<&str>) -> Api {
+        Api { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new(), token: token.map(str::to_string) }
+    }
+
+    /// A client over a custom reqwest client (e.g. trusting a test CA).
+    pub fn with_client(base: &str, token: Option<&str>, http: reqwest::Client) -> Api {
+        Api { base: base.trim_end_matches('/').to_string(), http, token: token.map(str::to_string) }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("the service answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+        (status, v)
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+}
+
+/// Installs `workflow` as `admin` with its default policy (asserting success).
+pub async fn install(api: &Api, workflow: &str) {
+    let (st, v) = api.post(&format!("/api/v1/workflows/{workflow}/install"), json!({})).await;
+    assert_eq!(st, 200, "install {workflow}: {v}");
+}
