@@ -145,3 +145,105 @@ pub async fn install(api: &Api, workflow: &str) {
     let (st, v) = api.post(&format!("/api/v1/workflows/{workflow}/install"), json!({})).await;
     assert_eq!(st, 200, "install {workflow}: {v}");
 }
+
+/// A throwaway CA and a certificate for `127.0.0.1` signed by it, written as `ca.pem`, `cert.pem` and `key.pem`
+/// under `dir`; answers (cert path, key path, CA PEM).
+pub fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.pem() + &ca.pem()).expect("cert written");
+    std::fs::write(&k, key.serialize_pem()).expect("key written");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("CA written");
+    (c, k, ca.pem())
+}
+
+/// A browser-like client of the page: keeps its cookies, does not follow redirects.
+pub struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookies: std::collections::BTreeMap<String, String>,
+    /// The `Set-Cookie` headers of the last answer.
+    pub last_set_cookie: Vec<String>,
+}
+
+/// An answer of the page.
+#[derive(Debug)]
+pub struct Page {
+    /// Status code.
+    pub status: u16,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+    /// The HTML.
+    pub html: String,
+}
+
+impl Page {
+    /// The value of the first `csrf` hidden field.
+    pub fn csrf(&self) -> String {
+        let at = self.html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field in\n{}", self.html)) + "name=\"csrf\" value=\"".len();
+        self.html[at..].split('"').next().unwrap_or_default().to_string()
+    }
+}
+
+impl Browser {
+    /// A browser for `base` trusting `ca_pem` when given.
+    pub fn new(base: &str, ca_pem: Option<&str>) -> Browser {
+        let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = ca_pem {
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("CA"));
+        }
+        Browser { base: base.trim_end_matches('/').to_string(), http: b.build().expect("client"), cookies: Default::default(), last_set_cookie: Vec::new() }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let r = if cookie.is_empty() { r } else { r.header(reqwest::header::COOKIE, cookie) };
+        let resp = r.send().await.expect("the page answers");
+        self.last_set_cookie = resp.headers().get_all(reqwest::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+        for c in &self.last_set_cookie {
+            if let Some((k, rest)) = c.split_once('=') {
+                let v = rest.split(';').next().unwrap_or_default();
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Page { status, location, html: resp.text().await.unwrap_or_default() }
+    }
+
+    /// GET a page.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self.http.get(format!("{}{path}", self.base));
+        self.send(r).await
+    }
+
+    /// POST a form.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(r).await
+    }
+
+    /// Signs in with an API token through the sign-in form; panics unless it worked.
+    pub async fn sign_in_with_token(&mut self, token: &str) {
+        let login = self.get("/login").await;
+        let csrf = login.csrf();
+        let done = self.post("/login", &[("csrf", &csrf), ("token", token)]).await;
+        assert_eq!((done.status, done.location.as_deref()), (303, Some("/")), "{}", done.html);
+    }
+
+    /// Drops every cookie but the session's (to forge requests from elsewhere) or all of them.
+    pub fn forget_cookies(&mut self) {
+        self.cookies.clear();
+    }
+}
