@@ -211,9 +211,17 @@ fn name(p: &rancher_approval::Principal) -> String {
     p.username.clone().unwrap_or_else(|| p.id.clone())
 }
 
+/// Inputs as `key=value` lines (the request page shows the full JSON).
+fn inputs_line(inputs: &Value) -> String {
+    match inputs.as_object() {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("\n"),
+        _ => "(none)".into(),
+    }
+}
+
 fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value {
     serde_json::json!({
-        "id": r.id.as_str(), "workflow": r.workflow_id, "inputs": serde_json::to_string_pretty(&r.inputs).unwrap_or_default(),
+        "id": r.id.as_str(), "workflow": r.workflow_id, "inputs": inputs_line(&r.inputs),
         "requester": name(&r.requester), "reason": r.reason.clone().unwrap_or_default(), "age": ago(r.created_at), "expires": when(r.expires_at),
         "state": r.state.as_str(), "who_may_approve": who_may_approve(r, admins), "may_decide": app.may_decide(me, r, admins).is_ok(),
     })
