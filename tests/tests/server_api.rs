@@ -243,3 +243,55 @@ async fn plain_http_off_loopback_is_refused_with_a_clear_error() {
     let e = rancher_server::start(cfg).await.unwrap_err().to_string();
     assert!(e.contains("refusing plain HTTP on 0.0.0.0") && e.contains("--tls-cert"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
+    use rancher_auth::BearerToken;
+    use rancher_server::{RunAnswer, ServerClient};
+    let (sim, srv) = setup().await;
+    let t = sim.tokens().clone();
+    let client = |tok: &str| ServerClient::new(srv.url(), BearerToken::parse(tok).unwrap(), None).unwrap();
+    let (admin, approver, alice) = (client(&t.admin), client(&t.approver), client(&t.user));
+    assert!(!format!("{admin:?}").contains(rancher_access_tests::cli::secret_of(&t.admin)));
+    let e = ServerClient::new("http://approvals.example.com", BearerToken::parse(&t.admin).unwrap(), None).unwrap_err().to_string();
+    assert!(e.contains("refusing to send your token"), "{e}");
+
+    admin.install("create-global-role-binding", None).await.unwrap();
+    assert!(admin.workflows().await.unwrap().iter().any(|w| w["id"] == "create-global-role-binding" && w["installed"] == true));
+    let RunAnswer::Pending(p) = approver.run("create-global-role-binding", json!({"user": "bob", "role": "admin"}), Some("why"), false).await.unwrap() else {
+        panic!("should wait for approval")
+    };
+    let id = p["request"].as_str().unwrap();
+    let e = alice.approve(id, None).await.unwrap_err();
+    assert_eq!(e.status, Some(403), "{e}");
+    assert_eq!(admin.requests(Some(rancher_approval::RequestState::Pending)).await.unwrap().len(), 1);
+    let done = admin.approve(id, Some("ok")).await.unwrap();
+    assert_eq!(done["state"], "succeeded");
+    assert_eq!(approver.request(id).await.unwrap()["outcome"]["status"], "succeeded");
+    assert_eq!(admin.audit().await.unwrap()["verified"], true);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_list_pages_newest_first() {
+    let (sim, srv) = setup().await;
+    let t = sim.tokens().clone();
+    let (admin, approver) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)));
+    server::install(&admin, "create-global-role-binding").await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (_, sub) = approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}})).await;
+        ids.push(sub["request"].as_str().unwrap().to_string());
+    }
+    ids.reverse();
+    let (_, p1) = admin.get("/api/v1/requests?state=pending&limit=2").await;
+    let got: Vec<&str> = items(&p1).iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(got, [ids[0].as_str(), ids[1].as_str()]);
+    let (_, p2) = admin.get(&format!("/api/v1/requests?state=pending&limit=2&before={}", p1["next"].as_str().unwrap())).await;
+    let (_, p3) = admin.get(&format!("/api/v1/requests?state=pending&limit=2&before={}", p2["next"].as_str().unwrap())).await;
+    assert_eq!(items(&p3).len(), 1);
+    assert!(p3["next"].is_null());
+    let (st, _) = admin.get("/api/v1/requests?limit=0").await;
+    assert_eq!(st, 400);
+    srv.shutdown().await;
+}

@@ -128,6 +128,10 @@ pub struct ListQuery {
     pub workflow: Option<String>,
     /// Only requests by this user id.
     pub requester: Option<String>,
+    /// At most this many items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// Only requests older than this request id (the `next` of the previous page).
+    pub before: Option<String>,
 }
 
 /// The API description.
@@ -258,7 +262,8 @@ pub(crate) fn visible(app: &App, person: &Person, req: &rancher_approval::Approv
     !matches!(rancher_approval::check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx), Err(rancher_approval::Ineligibility::NotAnApprover { .. }))
 }
 
-/// Requests the caller may see, newest first (admins: all; others: their own and those they may decide).
+/// Requests the caller may see, newest first (admins: all; others: their own and those they may decide), a page at
+/// a time: `next` is the `before` of the following page (absent on the last).
 #[utoipa::path(get, path = "/api/v1/requests", params(ListQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
 async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let mut f = RequestFilter::all();
@@ -271,10 +276,16 @@ async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
     if let Some(r) = q.requester.filter(|s| !s.is_empty()) {
         f = f.requester(r);
     }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit} is out of range; use 1 to 1000")));
+    }
     let list = app.requests(f).await?;
     let admins = app.admin_ids().await;
-    let items: Vec<Value> = list.iter().filter(|r| visible(&app, &caller.person, r, &admins)).map(|r| request_view(r, &admins, None)).collect();
-    Ok(Json(json!({"items": items})))
+    let mut matching = list.iter().filter(|r| visible(&app, &caller.person, r, &admins)).filter(|r| q.before.as_deref().is_none_or(|b| r.id.as_str() < b));
+    let items: Vec<Value> = matching.by_ref().take(limit).map(|r| request_view(r, &admins, None)).collect();
+    let next = if matching.next().is_some() { items.last().and_then(|i| i["id"].as_str()).map(str::to_string) } else { None };
+    Ok(Json(json!({"items": items, "next": next})))
 }
 
 async fn one(app: &Arc<App>, person: &Person, id: &str) -> Result<Value, ApiError> {

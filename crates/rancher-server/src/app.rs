@@ -209,11 +209,17 @@ impl App {
         Ok(self.runner.cancel(&person.acting_through(&self.service), id, reason).await?)
     }
 
-    /// Requests in a state (all when `None`), newest first; overdue pending requests are expired first.
+    /// Requests matching `filter`, newest first. Overdue pending requests are expired first, with a write only
+    /// when one is actually overdue (a list is a read, and the periodic job expires the rest).
     pub(crate) async fn requests(&self, filter: RequestFilter) -> Result<Vec<ApprovalRequest>, ApiError> {
         let mut list = blocking(self.store(), move |s| {
-            s.expire_due(Utc::now())?;
-            s.list_requests(&filter)
+            let list = s.list_requests(&filter)?;
+            let now = Utc::now();
+            if list.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
+                s.expire_due(now)?;
+                return s.list_requests(&filter);
+            }
+            Ok(list)
         })
         .await?;
         list.reverse();

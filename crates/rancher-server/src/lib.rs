@@ -28,6 +28,7 @@
 
 pub mod api;
 mod app;
+pub mod client;
 pub mod config;
 mod error;
 pub mod identity;
@@ -38,6 +39,7 @@ mod web;
 // WEBHOOKS pub mod webhooks;
 
 pub use api::{openapi_json, ApiDoc};
+pub use client::{ClientError, RunAnswer, ServerClient};
 pub use config::{ServerConfig, TlsFiles};
 pub use error::{ApiError, Error, Result};
 pub use server::{start, RunningServer};
