@@ -75,7 +75,10 @@ async fn a_request_travels_from_requester_to_approver_and_runs_once_with_the_ser
     assert!(sim.has_binding(&carol, "admin"));
     assert_eq!(sim.writes("globalrolebindings", "create"), 1 + 1, "the service account's own admin binding, then carol's");
     let claimed = items(&json!({"items": done["audit"]})).iter().find(|e| e["kind"] == "execution_claimed").cloned().expect("claimed entry");
-    assert!(claimed["detail"]["executor"].as_str().unwrap().starts_with("e2e-server"), "{claimed}");
+    // Executed by the service's own account, not by the approver's.
+    let service_id = sim.user_id(server::SERVICE_USER).expect("the service account");
+    assert_eq!(claimed["detail"]["executor"]["principal"].as_str(), Some(service_id.as_str()), "{claimed}");
+    assert!(claimed["detail"]["executor"]["process"].as_str().unwrap().starts_with("e2e-server"), "{claimed}");
 
     // Approving again is refused clearly, and nothing runs twice.
     let (st, e) = admin.post(&format!("/api/v1/requests/{id}/approve"), json!({})).await;

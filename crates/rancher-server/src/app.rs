@@ -61,9 +61,8 @@ pub struct App {
     pub(crate) inflight: Arc<InFlight>,
     pub(crate) web: crate::web::WebSessions,
     pub(crate) secure_cookies: bool,
-    /// Executions in this process hold it shared; reconcile holds it exclusively, so it only ever settles
-    /// executions no task of this process is running (those a crash left behind).
-    pub(crate) executions: tokio::sync::RwLock<()>,
+    /// A runner without the service account: runs that need no approval execute with the caller's own session.
+    direct: Runner,
     admins: Mutex<Option<(Vec<String>, Instant)>>,
 }
 
@@ -84,7 +83,9 @@ where
 }
 
 impl App {
-    pub(crate) fn new(runner: Runner, service: Session, identities: Identities, web_ttl: Duration, secure_cookies: bool) -> App {
+    /// `runner` executes approved requests with `service`; `direct` (same store, no executor) runs what needs no
+    /// approval with the caller's own session.
+    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, web_ttl: Duration, secure_cookies: bool) -> App {
         App {
             runner,
             service,
@@ -93,7 +94,7 @@ impl App {
             inflight: Arc::new(InFlight::default()),
             web: crate::web::WebSessions::new(web_ttl),
             secure_cookies,
-            executions: tokio::sync::RwLock::new(()),
+            direct,
             admins: Mutex::new(None),
         }
     }
@@ -161,14 +162,13 @@ impl App {
         let def = find_workflow(workflow).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(workflow.into())))?;
         let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
         let needs = inst.policy.needs_approval() && !(dry_run || reads_only(def, &inputs));
-        let session = if needs { person.acting_through(&self.service) } else { self.identities.open(token, &self.metrics).await? };
-        let app = self.clone();
+        let (session, runner) = if needs {
+            (person.acting_through(&self.service), self.runner.clone())
+        } else {
+            (self.identities.open(token, &self.metrics).await?, self.direct.clone())
+        };
         let wf = def.id.to_string();
-        self.detached(async move {
-            let _running = app.executions.read().await;
-            Ok(app.runner.submit(&session, &wf, inputs, reason, dry_run).await?)
-        })
-        .await
+        self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) }).await
     }
 
     /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
@@ -178,7 +178,6 @@ impl App {
         let app = self.clone();
         let id = id.to_string();
         self.detached(async move {
-            let _running = app.executions.read().await;
             let started = Instant::now();
             if approve {
                 let done = app.runner.approve(&session, &id, reason).await?;

@@ -35,7 +35,7 @@ impl Person {
     /// caller's identity from it (decisions, eligibility) and looks server facts up (admins, users) with the
     /// service's rights.
     pub fn acting_through(&self, service: &Session) -> Session {
-        Session { client: service.client.clone(), version: service.version, principal: self.principal.clone(), is_admin: self.is_admin }
+        Session { client: service.client.clone(), version: service.version, server: service.server.clone(), principal: self.principal.clone(), is_admin: self.is_admin }
     }
 }
 

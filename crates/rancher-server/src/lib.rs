@@ -36,7 +36,7 @@ pub mod metrics;
 mod server;
 mod tls;
 mod web;
-// WEBHOOKS pub mod webhooks;
+pub mod webhooks;
 
 pub use api::{openapi_json, ApiDoc};
 pub use client::{ClientError, RunAnswer, ServerClient};

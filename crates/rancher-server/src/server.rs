@@ -106,9 +106,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     if !service.is_admin {
         tracing::warn!(account = %service.who(), "the service account is not a Rancher admin: approved requests that change access will be refused by Rancher");
     }
-    let runner = Runner::new(config.store.clone(), config.executor.clone());
+    let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
+    let direct = Runner::new(config.store.clone(), &config.executor);
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, service, identities, config.web_session_ttl, config.tls.is_some()));
+    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -120,8 +121,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let (stop, stop_rx) = watch::channel(false);
     let listener_task = tokio::spawn(accept_loop(listener, tls, router, stop_rx.clone()));
     let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
-    // WEBHOOKS-START
-    // WEBHOOKS-END
+    if !config.webhooks.is_empty() {
+        tasks.push(tokio::spawn(crate::webhooks::deliver_loop(app.clone(), config.clone(), stop_rx.clone())));
+    }
     tracing::info!(%url, "approvals service ready");
     Ok(RunningServer { url, addr, app, stop, tasks, listener: listener_task })
 }
@@ -184,12 +186,7 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "expired overdue pending requests");
     }
-    if blocking(app.store(), |s| s.in_doubt()).await.map_err(|e| rancher_workflows::Error::Task(e.message))?.is_empty() {
-        return Ok(());
-    }
     let _guard = app.inflight.enter();
-    // Exclusive: no execution of this process is running, so whatever is still `executing` was left by a crash.
-    let _alone = app.executions.write().await;
     let settled = app.runner.reconcile(&app.service).await?;
     for r in &settled {
         tracing::info!(request = %r.id, state = %r.state, "settled an execution left in doubt");
