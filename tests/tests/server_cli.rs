@@ -120,7 +120,13 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
         other => panic!("not settled at start: {other}"),
     }
     assert!(s.sim.writes("globalrolebindings", "create") <= base + 1, "never sent twice");
-    assert!(reader.audit_entries().unwrap().iter().any(|e| e.kind == rancher_approval::AuditKind::Reconciled && e.request_id.as_deref() == Some(id.as_str())));
+    // Taken over under a new claim (audited), then settled: found applied (`reconciled`) or run now, once.
+    let kinds: Vec<rancher_approval::AuditKind> = reader.audit_entries().unwrap().into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).map(|e| e.kind).collect();
+    let taken = kinds.iter().position(|k| *k == rancher_approval::AuditKind::ExecutionTakenOver).unwrap_or_else(|| panic!("no takeover in {kinds:?}"));
+    assert!(
+        matches!(kinds[taken + 1..], [rancher_approval::AuditKind::Reconciled] | [rancher_approval::AuditKind::ExecutionFinished]),
+        "{kinds:?}"
+    );
     let (st, shown) = s.rt.block_on(Api::new(&again.url, Some(&t.admin)).get(&format!("/api/v1/requests/{id}")));
     assert_eq!((st, shown["state"].as_str()), (200, Some(settled.state.as_str())));
     // Approving again changes nothing.
