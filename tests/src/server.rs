@@ -247,3 +247,26 @@ impl Browser {
         self.cookies.clear();
     }
 }
+
+/// A simulator (Rancher 2.13, 6 extra users), a service account of its own, and the service over `store`;
+/// answers the simulator, the service account's token and the service.
+pub async fn sim_and_service(store: Arc<dyn Store>) -> (SimHandle, String, RunningServer) {
+    let sim = crate::sim(rancher_sim::RancherVersion::V2_13, 6).await;
+    let svc = service_account(&sim).await;
+    let srv = start(config(&sim, &svc, store)).await;
+    (sim, svc, srv)
+}
+
+/// [`sim_and_service`] over a memory store, with `create-global-role-binding` installed by the admin and one
+/// request by `approver` to make carol an admin, with `reason`, waiting; answers its id too.
+pub async fn with_pending_request(reason: &str) -> (SimHandle, RunningServer, String) {
+    let (sim, _svc, srv) = sim_and_service(Arc::new(rancher_approval::MemoryStore::new())).await;
+    let t = sim.tokens().clone();
+    install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let (st, sub) = Api::new(srv.url(), Some(&t.approver))
+        .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}, "reason": reason}))
+        .await;
+    assert_eq!(st, 202, "{sub}");
+    let id = sub["request"].as_str().expect("a request id").to_string();
+    (sim, srv, id)
+}

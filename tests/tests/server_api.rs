@@ -9,9 +9,7 @@ use rancher_sim::RancherVersion;
 use serde_json::{json, Value};
 
 async fn setup() -> (rancher_sim::SimHandle, rancher_server::RunningServer) {
-    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
-    let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new()))).await;
+    let (sim, _svc, srv) = server::sim_and_service(Arc::new(MemoryStore::new())).await;
     (sim, srv)
 }
 
@@ -193,11 +191,9 @@ async fn tokens_and_bodies_are_checked_and_errors_are_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_racing_approvals_over_http_create_one_binding() {
-    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
-    let svc = server::service_account(&sim).await;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("approvals.db")).unwrap());
-    let srv = server::start(server::config(&sim, &svc, store)).await;
+    let (sim, _svc, srv) = server::sim_and_service(store).await;
     let t = sim.tokens().clone();
     let (admin, approver) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)));
     server::install(&admin, "create-global-role-binding").await;

@@ -5,13 +5,10 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
-use rancher_access_tests::server::{self, Api};
-use rancher_approval::MemoryStore;
-use rancher_sim::RancherVersion;
+use rancher_access_tests::server;
 use serde_json::json;
 
 fn find(program: &str) -> Option<PathBuf> {
@@ -58,15 +55,8 @@ async fn an_approver_approves_in_a_real_browser() {
         panic!("the browser test needs Debian's `chromium` and `chromium-driver` packages: apt-get install -y chromium chromium-driver (.ci/run installs them)");
     };
 
-    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
-    let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new()))).await;
+    let (sim, srv, id) = server::with_pending_request("on-call <rotation> this week").await;
     let t = sim.tokens().clone();
-    server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
-    let (_, sub) = Api::new(srv.url(), Some(&t.approver))
-        .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}, "reason": "on-call <rotation> this week"}))
-        .await;
-    let id = sub["request"].as_str().expect("a pending request").to_string();
 
     let driver = start_driver(&chromedriver).await;
     let profile = tempfile::tempdir().unwrap();

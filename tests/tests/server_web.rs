@@ -7,27 +7,12 @@ use std::sync::Arc;
 use rancher_access_tests::server::{self, Api, Browser};
 use rancher_approval::MemoryStore;
 use rancher_sim::RancherVersion;
-use serde_json::json;
-
-async fn setup_with_request(reason: &str) -> (rancher_sim::SimHandle, rancher_server::RunningServer, String) {
-    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
-    let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new()))).await;
-    let t = sim.tokens().clone();
-    server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
-    let (st, sub) = Api::new(srv.url(), Some(&t.approver))
-        .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}, "reason": reason}))
-        .await;
-    assert_eq!(st, 202, "{sub}");
-    let id = sub["request"].as_str().unwrap().to_string();
-    (sim, srv, id)
-}
 
 const XSS: &str = "<script>alert('owned')</script> & \"quotes\"";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
-    let (sim, srv, id) = setup_with_request(XSS).await;
+    let (sim, srv, id) = server::with_pending_request(XSS).await;
     let mut b = Browser::new(srv.url(), None);
     let first = b.get("/").await;
     assert_eq!((first.status, first.location.as_deref()), (303, Some("/login")));
@@ -72,7 +57,7 @@ async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_who_may_not_decide_see_no_buttons_and_forged_posts_are_refused() {
-    let (sim, srv, id) = setup_with_request("rotation").await;
+    let (sim, srv, id) = server::with_pending_request("rotation").await;
     let t = sim.tokens().clone();
 
     // The requester sees the request, and why they cannot decide.
@@ -119,7 +104,7 @@ async fn people_who_may_not_decide_see_no_buttons_and_forged_posts_are_refused()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_with_a_rancher_password_logs_the_session_token_out() {
-    let (sim, srv, _id) = setup_with_request("rotation").await;
+    let (sim, srv, _id) = server::with_pending_request("rotation").await;
     let tokens_before = sim.count("tokens");
     let mut b = Browser::new(srv.url(), None);
     let login = b.get("/login").await;
