@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use chrono::Utc;
-use rancher_approval::{ApproverRef, NewRequest, Policy, Principal, RequestId, SqliteStore, Store};
+use rancher_approval::{ApproverRef, NewRequest, Policy, Principal, RequestId, SqliteOptions, SqliteStore, Store, Synchronous};
 use rancher_auth::{BearerToken, CaSource, Connection, InstanceDomain};
 use rancher_sim::SimConfig;
 use rancher_server::{RunningServer, ServerConfig};
@@ -26,10 +26,10 @@ struct Service {
 }
 
 impl Service {
-    fn start(opts: &Options, sim: &Sim) -> Result<Service> {
+    fn start(opts: &Options, sim: &Sim, sync: Synchronous) -> Result<Service> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("rancher-server").enable_all().build()?;
         let dir = temp_dir_in(&opts.work_dir, "server-")?;
-        let store = Arc::new(SqliteStore::open(dir.path().join("approvals.db"))?);
+        let store = Arc::new(SqliteStore::open_with(dir.path().join("approvals.db"), SqliteOptions { synchronous: sync, ..SqliteOptions::default() })?);
         let h = sim.handle();
         // The bench lends the admin's key to the service (a dedicated account changes nothing measured).
         let conn = Connection::new(InstanceDomain::parse(&h.domain())?, BearerToken::parse(&h.tokens().admin)?).with_ca(Some(CaSource::Pem(h.ca_pem())));
@@ -72,8 +72,8 @@ fn pending_requests(store: &dyn Store, sim: &Sim, n: usize) -> Result<Vec<Reques
 }
 
 /// Decisions per second through `POST /api/v1/requests/{id}/approve`, `APPROVERS` at a time.
-fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim, n: usize) -> Result<f64> {
-    let svc = Service::start(opts, sim)?;
+fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim, n: usize, sync: Synchronous) -> Result<f64> {
+    let svc = Service::start(opts, sim, sync)?;
     let ids = pending_requests(svc.store().as_ref(), sim, n)?;
     let url = svc.server().url().to_string();
     let tokens = [sim.handle().tokens().admin.clone(), sim.handle().tokens().approver.clone()];
@@ -112,7 +112,7 @@ fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim,
 
 /// Latencies (ms) of `GET /api/v1/requests?state=pending` with `stored` requests in the store (half pending).
 fn pending_list_latencies(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim, stored: usize, samples: usize) -> Result<Vec<f64>> {
-    let svc = Service::start(opts, sim)?;
+    let svc = Service::start(opts, sim, Synchronous::Full)?;
     let store = svc.store();
     let ids = pending_requests(store.as_ref(), sim, stored)?;
     let admin = Principal::new(sim.handle().users().admin.id.clone());
@@ -152,14 +152,20 @@ pub fn percentile(samples: &[f64], p: f64) -> f64 {
 /// Runs the case: `decisions` approvals per run; the pending list with `stored` requests, `gets` requests.
 pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, decisions: usize, stored: usize, gets: usize) -> Result<Vec<Figure>> {
     let sim = Sim::start(SimConfig::default().users(20).seed(7))?;
-    let samples = (0..opts.runs()).map(|_| decisions_per_second(opts, rt, &sim, decisions)).collect::<Result<Vec<_>>>()?;
-    let decided = Figure::new("server.decisions", 7, format!("approval decisions through the service's HTTP API, {APPROVERS} concurrent approvers"), Unit::PerSecond, samples)
-        .with_note(format!("{decisions} approvals per run over HTTP/1.1 on loopback; SQLite, synchronous=FULL; each records a decision and its audit entry"));
+    let mut figures = Vec::new();
+    for (key, sync, what) in [("server.decisions", Synchronous::Full, "FULL (default)"), ("server.decisions.normal", Synchronous::Normal, "NORMAL")] {
+        let samples = (0..opts.runs()).map(|_| decisions_per_second(opts, rt, &sim, decisions, sync)).collect::<Result<Vec<_>>>()?;
+        figures.push(
+            Figure::new(key, 7, format!("approval decisions through the service's HTTP API, {APPROVERS} concurrent approvers, synchronous={what}"), Unit::PerSecond, samples)
+                .with_note(format!("{decisions} approvals per run over HTTP/1.1 on loopback; each checks the approvers with Rancher and records a decision and its audit entry")),
+        );
+    }
     let lat = pending_list_latencies(opts, rt, &sim, stored, gets)?;
     let p99 = percentile(&lat, 99.0);
     let listed = Figure::new("server.pending_p99", 7, format!("GET /api/v1/requests?state=pending, {stored} requests stored: p99"), Unit::Millis, vec![p99])
         .with_note(format!("{gets} sequential GETs, {} pending (first page of 100 answered); median {:.1} ms", stored / 2, crate::stats::median(&lat)));
-    Ok(vec![decided, listed])
+    figures.push(listed);
+    Ok(figures)
 }
 
 #[cfg(test)]

@@ -72,7 +72,8 @@ async fn a_request_travels_from_requester_to_approver_and_runs_once_with_the_ser
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(sim.has_binding(&carol, "admin"));
     assert_eq!(sim.writes("globalrolebindings", "create"), 1 + 1, "the service account's own admin binding, then carol's");
-    let claimed = items(&json!({"items": done["audit"]})).iter().find(|e| e["kind"] == "execution_claimed").cloned().expect("claimed entry");
+    let (_, with_audit) = admin.get(&format!("/api/v1/requests/{id}")).await;
+    let claimed = items(&json!({"items": with_audit["audit"]})).iter().find(|e| e["kind"] == "execution_claimed").cloned().expect("claimed entry");
     // Executed by the service's own account, not by the approver's.
     let service_id = sim.user_id(server::SERVICE_USER).expect("the service account");
     assert_eq!(claimed["detail"]["executor"]["principal"].as_str(), Some(service_id.as_str()), "{claimed}");

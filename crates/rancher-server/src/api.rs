@@ -288,21 +288,23 @@ async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
     Ok(Json(json!({"items": items, "next": next})))
 }
 
-async fn one(app: &Arc<App>, person: &Person, id: &str) -> Result<Value, ApiError> {
+/// One request as `person` may see it; with its audit entries when `audit` (reading them scans the log, so the
+/// answers to decisions leave them out).
+async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<Value, ApiError> {
     let req = app.runner.get(id).await?;
     let admins = app.admin_ids().await;
     if !visible(app, person, &req, &admins) {
         return Err(ApiError::forbidden(format!("{} may not see approval request {id}: not its requester, an approver or an admin", person.who())));
     }
-    let audit = app.audit_of(id).await?;
-    Ok(request_view(&req, &admins, Some(&audit)))
+    let entries = if audit { Some(app.audit_of(id).await?) } else { None };
+    Ok(request_view(&req, &admins, entries.as_deref()))
 }
 
 /// One request: inputs, policy, who may approve, decisions, outcome and its audit entries.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "request id (`req-...`)")),
     responses((status = 200, description = "the request"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
 async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(one(&app, &caller.person, &id).await?))
+    Ok(Json(one(&app, &caller.person, &id, true).await?))
 }
 
 /// Approves; when that approves the request the service executes it, once, with its own service account.
@@ -312,7 +314,7 @@ async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
     app.decide(&caller.person, &id, true, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id).await?))
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
 }
 
 /// Denies.
@@ -320,7 +322,7 @@ async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<Str
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
     app.decide(&caller.person, &id, false, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id).await?))
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
 }
 
 /// Cancels a pending request (its requester or an admin).
@@ -328,7 +330,7 @@ async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String
     responses((status = 200, description = "the cancelled request"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn cancel(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
     app.cancel(&caller.person, &id, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id).await?))
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
 }
 
 fn admin_only(person: &Person) -> Result<(), ApiError> {
