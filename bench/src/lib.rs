@@ -4,7 +4,8 @@
 //! typed stream against a transport floor, a parse floor, kubectl and the Python kubernetes client; (2) peak memory
 //! streaming vs collecting as the total grows; (3) global role binding creations against injected latency,
 //! concurrent vs one at a time, then a count in the simulator; (4) durable approval decisions per second; (5)
-//! `rancherctl workflows list` start-up; (6) the simulator's small GETs per second. [`run`] measures, and
+//! `rancherctl workflows list` start-up; (6) the simulator's small GETs per second; (7) the approvals service over
+//! HTTP: decisions per second from 8 approvers and the pending list's p99 with 10,000 requests stored. [`run`] measures, and
 //! [`Report::markdown`] renders the table that `cargo xtask bench` prints and writes to docs/benchmarks.md.
 //!
 //! ```no_run
@@ -31,6 +32,7 @@ pub mod machine;
 pub mod memory;
 pub mod peers;
 pub mod report;
+pub mod server;
 pub mod sim_gets;
 pub mod startup;
 pub mod stats;
@@ -51,7 +53,7 @@ pub struct Options {
     pub rss_bin: PathBuf,
     /// The `rancherctl` binary for the start-up case (skipped when `None`).
     pub rancherctl: Option<PathBuf>,
-    /// Only these cases (1 to 6); all when empty.
+    /// Only these cases (1 to 7); all when empty.
     pub only: Vec<u8>,
     /// Compare against kubectl and the Python client (case 1).
     pub peers: bool,
@@ -105,6 +107,9 @@ impl Options {
                 decisions: 20,
                 startup_runs: 3,
                 gets_duration: Duration::from_millis(200),
+                server_decisions: 40,
+                server_stored: 200,
+                server_gets: 20,
             }
         } else {
             Sizes {
@@ -116,6 +121,9 @@ impl Options {
                 decisions: 2_000,
                 startup_runs: 100,
                 gets_duration: Duration::from_secs(2),
+                server_decisions: 2_000,
+                server_stored: 10_000,
+                server_gets: 200,
             }
         }
     }
@@ -131,6 +139,9 @@ struct Sizes {
     decisions: usize,
     startup_runs: usize,
     gets_duration: Duration,
+    server_decisions: usize,
+    server_stored: usize,
+    server_gets: usize,
 }
 
 /// Runs every case and judges the targets. A case that fails is recorded in [`Report::failures`] and the others
@@ -147,17 +158,17 @@ pub fn run(opts: &Options) -> Result<Report> {
     };
 
     if opts.wants(1) {
-        eprintln!("bench: case 1/6: listing users");
+        eprintln!("bench: case 1/7: listing users");
         let list = list::run(opts, &rt, sizes.list_users);
         judge_list(&mut report, list);
     }
     if opts.wants(2) {
-        eprintln!("bench: case 2/6: memory, streaming vs collecting");
+        eprintln!("bench: case 2/7: memory, streaming vs collecting");
         let memory = memory::run(opts, &sizes.memory);
         judge_memory(&mut report, memory);
     }
     if opts.wants(3) {
-        eprintln!("bench: case 3/6: global role binding creations");
+        eprintln!("bench: case 3/7: global role binding creations");
         let grb = bindings::run(
             opts,
             &rt,
@@ -168,12 +179,12 @@ pub fn run(opts: &Options) -> Result<Report> {
         judge_bindings(&mut report, grb);
     }
     if opts.wants(4) {
-        eprintln!("bench: case 4/6: approval decisions");
+        eprintln!("bench: case 4/7: approval decisions");
         let approvals = approvals::run(opts, sizes.decisions);
         judge_approvals(&mut report, approvals);
     }
     if opts.wants(5) {
-        eprintln!("bench: case 5/6: rancherctl start-up");
+        eprintln!("bench: case 5/7: rancherctl start-up");
         let startup = match &opts.rancherctl {
             Some(p) if p.is_file() => Some(startup::run(opts, p, sizes.startup_runs)),
             _ => None,
@@ -181,9 +192,14 @@ pub fn run(opts: &Options) -> Result<Report> {
         judge_startup(&mut report, startup);
     }
     if opts.wants(6) {
-        eprintln!("bench: case 6/6: simulator GETs");
+        eprintln!("bench: case 6/7: simulator GETs");
         let gets = sim_gets::run(opts, &rt, 1_000, sizes.gets_duration);
         judge_gets(&mut report, gets);
+    }
+    if opts.wants(7) {
+        eprintln!("bench: case 7/7: the approvals service over HTTP");
+        let server = server::run(opts, &rt, sizes.server_decisions, sizes.server_stored, sizes.server_gets);
+        judge_server(&mut report, server);
     }
     if opts.quick {
         for t in report.targets.iter_mut().filter(|t| t.speed) {
@@ -463,6 +479,35 @@ fn judge_approvals(report: &mut Report, result: Result<Vec<Figure>>) {
                 speed: true,
             });
         }
+    }
+}
+
+fn judge_server(report: &mut Report, result: Result<Vec<Figure>>) {
+    match result {
+        Ok(figs) => report.figures.extend(figs),
+        Err(e) => return failed(report, 7, "at least 500 decisions/s through the HTTP API", &e),
+    }
+    for (key, what) in [("server.decisions", "synchronous=FULL (default)"), ("server.decisions.normal", "synchronous=NORMAL")] {
+        if let Some(f) = report.figure(key) {
+            let m = f.median();
+            report.targets.push(TargetCheck {
+                case: 7,
+                target: format!("at least 500 decisions/s through the service's HTTP API, 8 approvers, {what}"),
+                measured: format!("{}/s", stats::fmt_num(m)),
+                verdict: Verdict::of(m >= 500.0),
+                speed: true,
+            });
+        }
+    }
+    if let Some(f) = report.figure("server.pending_p99") {
+        let m = f.median();
+        report.targets.push(TargetCheck {
+            case: 7,
+            target: "pending list p99 under 50 ms with 10,000 requests stored".into(),
+            measured: format!("{} ms", stats::fmt_num(m)),
+            verdict: Verdict::of(m < 50.0),
+            speed: true,
+        });
     }
 }
 

@@ -59,7 +59,7 @@ impl Verdict {
 /// One target and how this run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetCheck {
-    /// The case number (1 to 6).
+    /// The case number (1 to 7).
     pub case: u8,
     /// The target, in words.
     pub target: String,

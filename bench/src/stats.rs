@@ -37,7 +37,7 @@ impl Unit {
 pub struct Figure {
     /// Stable key (ratios and targets refer to figures by it).
     pub key: String,
-    /// Which case of the bench it belongs to (1 to 6).
+    /// Which case of the bench it belongs to (1 to 7).
     pub case: u8,
     /// What was measured, in words.
     pub label: String,

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod faulty;
+pub mod server;
 
 use std::sync::Arc;
 

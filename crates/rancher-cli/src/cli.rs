@@ -90,7 +90,9 @@ pub enum Command {
     /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
-    Demo,
+    Demo(crate::demo::DemoArgs),
+    /// The approvals service: HTTP API, approver web page, webhooks (prints RANCHERCTL_SERVER=<url> when ready).
+    Serve(crate::commands::serve::ServeArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

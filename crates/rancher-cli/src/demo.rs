@@ -33,8 +33,20 @@ async fn session(sim: &SimHandle, token: &str) -> anyhow::Result<Session> {
     Ok(Session::open(client).await?)
 }
 
+/// `demo` options.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Instead of the walk-through: start the simulator and the approvals service, file a request to approve,
+    /// and print the page's URL and the tokens to sign in with; runs until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+}
+
 /// Runs the demo.
-pub async fn run(_ctx: &Context) -> anyhow::Result<Exit> {
+pub async fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
+    if args.serve {
+        return serve(ctx).await;
+    }
     let started = Instant::now();
     let tmp = tempfile::tempdir()?;
     println!("rancherctl demo: rancher-access end to end, against a simulated Rancher on loopback.");
@@ -147,5 +159,49 @@ pub async fn run(_ctx: &Context) -> anyhow::Result<Exit> {
 
     sim.shutdown().await;
     println!("\nDone in {:.1}s. Try it on your own: `rancherctl sim` in one shell, then `rancherctl connect` in another.", started.elapsed().as_secs_f64());
+    Ok(Exit::Done)
+}
+
+/// `demo --serve`: the simulator and the approvals service, one request waiting, until Ctrl-C.
+async fn serve(_ctx: &Context) -> anyhow::Result<Exit> {
+    let tmp = tempfile::tempdir()?;
+    let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(12).port(0))
+        .await
+        .map_err(|e| anyhow::anyhow!("the simulator did not start: {e}"))?;
+    let tokens = sim.tokens().clone();
+    let store = Arc::new(SqliteStore::open(tmp.path().join("approvals.db"))?);
+    // The demo lends the admin's key to the service; in production the service has an account of its own.
+    let config = rancher_server::ServerConfig::new("127.0.0.1:0".parse()?, store, connection(&sim, &tokens.admin)?).executor("rancherctl-demo-serve");
+    let server = rancher_server::start(config).await?;
+    let admin = session(&sim, &tokens.admin).await?;
+    let approver = session(&sim, &tokens.approver).await?;
+    let runner = server.runner().clone();
+    runner.install(&admin, "create-global-role-binding", None).await?;
+    let target = sim.users().standard.first().cloned().ok_or_else(|| anyhow::anyhow!("the simulator seeded no standard user"))?;
+    let inputs = serde_json::json!({"user": target.username, "role": "admin"});
+    let request = match runner.submit(&approver, "create-global-role-binding", inputs, Some("on-call rotation this week".into()), false).await? {
+        Submitted::Pending { request, .. } => request,
+        Submitted::Succeeded { .. } => anyhow::bail!("the demo request ran without approval"),
+    };
+    let users = sim.users();
+    println!("rancherctl demo --serve: a simulated Rancher and the approvals service, on loopback only.");
+    println!();
+    println!("  Rancher (simulated):  https://{}", sim.domain());
+    println!("  Approvals page:       {}/", server.url());
+    println!("  RANCHERCTL_SERVER={}", server.url());
+    println!();
+    println!("Request {request}: `{}` asks to make `{}` an admin. The installer (`{}`) may approve it.", users.approver.username, target.username, users.admin.username);
+    println!("Sign in on the page with one of these (throwaway, for this simulator only):");
+    println!("  {:<9} API token {}   (may approve: installed the workflow)", users.admin.username, tokens.admin);
+    println!("  {:<9} API token {}   (the requester: sees no buttons)", users.approver.username, tokens.approver);
+    println!("  {:<9} API token {}   (standard user: sees nothing to decide)", users.user.username, tokens.user);
+    println!("  or a user name above with the password `{}`", users.password);
+    println!();
+    println!("API: curl -H \"Authorization: Bearer $TOKEN\" {}/api/v1/requests?state=pending", server.url());
+    println!("Press Ctrl-C to stop.");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    server.run_until(crate::commands::serve::stop_signal()).await;
+    sim.shutdown().await;
     Ok(Exit::Done)
 }

@@ -154,6 +154,7 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, c)),
         Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => runtime()?.block_on(commands::access::search(&ctx, name, kind)),
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
-        Command::Demo => runtime()?.block_on(demo::run(&ctx)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(&ctx, args)),
+        Command::Serve(args) => runtime()?.block_on(commands::serve::serve(&ctx, args)),
     }
 }

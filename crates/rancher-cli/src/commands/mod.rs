@@ -6,5 +6,6 @@ pub mod approvals;
 pub mod completions;
 pub mod connect;
 pub mod run;
+pub mod serve;
 pub mod sim;
 pub mod workflows;

@@ -1,0 +1,358 @@
+//! The JSON API under `/api/v1`, authenticated by `Authorization: Bearer <the person's Rancher API token>`, and
+//! its OpenAPI description (generated from these handlers with utoipa).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rancher_approval::{Policy, RequestFilter, RequestState};
+use rancher_auth::BearerToken;
+use rancher_workflows::{Submitted, CATALOG};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::app::{blocking, request_view, App};
+use crate::error::ApiError;
+use crate::identity::{Identities, Person};
+
+/// The caller: who their bearer token belongs to (the token itself is kept only for a run that needs no
+/// approval, which goes to Rancher with the caller's own rights, and is dropped with the request).
+pub(crate) struct Caller {
+    pub(crate) person: Person,
+    pub(crate) token: BearerToken,
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("no Authorization header; send `Authorization: Bearer <your Rancher API token>`"))?;
+        let text = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text; send `Authorization: Bearer <your Rancher API token>`"))?;
+        let raw = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a bearer token; send `Authorization: Bearer <your Rancher API token>`"))?;
+        let token = Identities::parse_token(raw)?;
+        let person = app.person(&token).await?;
+        Ok(Caller { person, token })
+    }
+}
+
+/// A JSON body whose every rejection (too large, not JSON, wrong shape) is answered as `{"error": ...}`.
+pub(crate) struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "the request body is too large; send less (bodies are limited)")
+            } else {
+                ApiError::new(status, format!("could not read the request body: {e}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return serde_json::from_value(json!({})).map(Body).map_err(|e| ApiError::bad_request(format!("a JSON body is required: {e}")));
+        }
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON for this operation: {e}")))
+    }
+}
+
+/// `{"error": "..."}`: what failed and how to fix it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDoc {
+    /// One line naming the cause.
+    error: String,
+}
+
+/// A list: `{"items": [...]}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ItemsDoc {
+    /// The items.
+    items: Vec<Value>,
+}
+
+/// Body of install and set-policy.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PolicyBody {
+    /// The approval policy (as `rancherctl workflows show -o json` prints it); install without one uses the
+    /// workflow's default.
+    #[schema(value_type = Object)]
+    pub policy: Option<Policy>,
+}
+
+/// Body of a run.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RunBody {
+    /// The workflow id.
+    pub workflow: String,
+    /// Inputs by name.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    /// Why (recorded on the request and in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Send reads only and show the writes that would be sent.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Body of approve, deny and cancel.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ReasonBody {
+    /// Why (policies may require one).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Query of the request list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only requests in this state: pending, approved, executing, succeeded, failed, denied, expired, cancelled.
+    pub state: Option<String>,
+    /// Only requests for this workflow.
+    pub workflow: Option<String>,
+    /// Only requests by this user id.
+    pub requester: Option<String>,
+    /// At most this many items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// Only requests older than this request id (the `next` of the previous page).
+    pub before: Option<String>,
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, audit, verify_audit),
+    components(schemas(ErrorDoc, ItemsDoc, PolicyBody, RunBody, ReasonBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI document, pretty-printed (what `/api/v1/openapi.json` serves and `openapi.json` holds).
+pub fn openapi_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.to_pretty_json().unwrap_or_default() + "\n"
+}
+
+pub(crate) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/workflows", get(catalog))
+        .route("/api/v1/workflows/{id}", get(workflow))
+        .route("/api/v1/workflows/{id}/install", post(install))
+        .route("/api/v1/workflows/{id}/policy", put(set_policy))
+        .route("/api/v1/runs", post(run))
+        .route("/api/v1/requests", get(list_requests))
+        .route("/api/v1/requests/{id}", get(show_request))
+        .route("/api/v1/requests/{id}/approve", post(approve))
+        .route("/api/v1/requests/{id}/deny", post(deny))
+        .route("/api/v1/requests/{id}/cancel", post(cancel))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit/verify", get(verify_audit))
+        .fallback(|| async { ApiError::not_found("no such API operation; /api/v1/openapi.json lists them") })
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, description = "`{id, username, display_name, groups, is_admin}`"), (status = 401, body = ErrorDoc)))]
+async fn me(caller: Caller) -> Json<Value> {
+    let mut v = serde_json::to_value(&caller.person.principal).unwrap_or(Value::Null);
+    v["is_admin"] = json!(caller.person.is_admin);
+    Json(v)
+}
+
+fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_approval::Installation>) -> Value {
+    json!({
+        "id": w.id, "title": w.title, "description": w.description, "inputs": w.inputs, "output": w.output, "writes": w.writes,
+        "default_approval": w.default_approval, "default_policy": w.default_approval.policy().to_string(),
+        "installed": inst.is_some(), "installation": inst, "policy_text": inst.map(|i| i.policy.to_string()),
+    })
+}
+
+/// The catalog, with each workflow's installation and policy.
+#[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
+async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+    let installs = blocking(app.store(), |s| s.list_installations()).await?;
+    let items: Vec<Value> = CATALOG.iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// One workflow.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", params(("id" = String, Path, description = "workflow id")), responses((status = 200), (status = 404, body = ErrorDoc)))]
+async fn workflow(State(app): State<Arc<App>>, _caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let w = rancher_workflows::find_workflow(&id).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
+    let inst = app.runner.installation(w.id).await?;
+    Ok(Json(catalog_entry(w, inst.as_ref())))
+}
+
+/// Installs a workflow (admins); the caller becomes its installer. Audited.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/install", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
+    responses((status = 200, description = "the installation"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn install(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<PolicyBody>) -> Result<Json<Value>, ApiError> {
+    let inst = app.install(&caller.person, &id, body.policy).await?;
+    Ok(Json(json!(inst)))
+}
+
+/// Changes a workflow's policy (its installer or an admin). Audited.
+#[utoipa::path(put, path = "/api/v1/workflows/{id}/policy", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
+    responses((status = 200, description = "the installation"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+async fn set_policy(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<PolicyBody>) -> Result<Json<Value>, ApiError> {
+    let policy = body.policy.ok_or_else(|| ApiError::bad_request("the body needs a `policy`"))?;
+    let inst = app.set_policy(&caller.person, &id, policy).await?;
+    Ok(Json(json!(inst)))
+}
+
+/// Runs a workflow: `200` with the result when no approval is needed (it ran with the caller's own Rancher
+/// rights), `202` with `{"request": id, "status": "pending", ...}` when it waits for approval.
+#[utoipa::path(post, path = "/api/v1/runs", request_body = RunBody,
+    responses((status = 200, description = "ran: `{status: succeeded, result}`"), (status = 202, description = "`{status: pending, request, approvers, expires_at}`"),
+              (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+async fn run(State(app): State<Arc<App>>, caller: Caller, Body(body): Body<RunBody>) -> Result<Response, ApiError> {
+    let inputs = if body.inputs.is_null() { json!({}) } else { body.inputs };
+    if !inputs.is_object() {
+        return Err(ApiError::bad_request("`inputs` must be a JSON object of input names to values"));
+    }
+    let done = app.submit(&caller.person, &caller.token, &body.workflow, inputs, body.reason, body.dry_run).await?;
+    let status = if matches!(done, Submitted::Pending { .. }) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(json!(done))).into_response())
+}
+
+pub(crate) fn parse_state(s: &str) -> Result<RequestState, ApiError> {
+    RequestState::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown state `{s}`; use one of {}", RequestState::ALL.map(|s| s.as_str()).join(", "))))
+}
+
+/// Whether `person` may see `req`: admins see all; others their own requests and those they may decide on.
+pub(crate) fn visible(app: &App, person: &Person, req: &rancher_approval::ApprovalRequest, admins: &[String]) -> bool {
+    if person.is_admin || req.requester.id == person.principal.id {
+        return true;
+    }
+    let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+    let _ = app;
+    !matches!(rancher_approval::check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx), Err(rancher_approval::Ineligibility::NotAnApprover { .. }))
+}
+
+/// Requests the caller may see, newest first (admins: all; others: their own and those they may decide), a page at
+/// a time: `next` is the `before` of the following page (absent on the last).
+#[utoipa::path(get, path = "/api/v1/requests", params(ListQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
+async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let mut f = RequestFilter::all();
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        f = f.state(parse_state(s)?);
+    }
+    if let Some(w) = q.workflow.filter(|s| !s.is_empty()) {
+        f = f.workflow(w);
+    }
+    if let Some(r) = q.requester.filter(|s| !s.is_empty()) {
+        f = f.requester(r);
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit} is out of range; use 1 to 1000")));
+    }
+    let list = app.requests(f).await?;
+    let admins = app.admin_ids().await;
+    let mut matching = list.iter().filter(|r| visible(&app, &caller.person, r, &admins)).filter(|r| q.before.as_deref().is_none_or(|b| r.id.as_str() < b));
+    let items: Vec<Value> = matching.by_ref().take(limit).map(|r| request_view(r, &admins, None)).collect();
+    let next = if matching.next().is_some() { items.last().and_then(|i| i["id"].as_str()).map(str::to_string) } else { None };
+    Ok(Json(json!({"items": items, "next": next})))
+}
+
+/// One request as `person` may see it; with its audit entries when `audit` (reading them scans the log, so the
+/// answers to decisions leave them out).
+async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<Value, ApiError> {
+    let req = app.runner.get(id).await?;
+    let admins = app.admin_ids().await;
+    if !visible(app, person, &req, &admins) {
+        return Err(ApiError::forbidden(format!("{} may not see approval request {id}: not its requester, an approver or an admin", person.who())));
+    }
+    let entries = if audit { Some(app.audit_of(id).await?) } else { None };
+    Ok(request_view(&req, &admins, entries.as_deref()))
+}
+
+/// One request: inputs, policy, who may approve, decisions, outcome and its audit entries.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "request id (`req-...`)")),
+    responses((status = 200, description = "the request"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(one(&app, &caller.person, &id, true).await?))
+}
+
+/// Approves; when that approves the request the service executes it, once, with its own service account.
+/// Answers the request with its new state (`succeeded` / `failed` once executed, `pending` while more approvals
+/// are needed). A request already decided or claimed answers `409`.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
+    responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+    app.decide(&caller.person, &id, true, body.reason).await?;
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
+}
+
+/// Denies.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
+    responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+    app.decide(&caller.person, &id, false, body.reason).await?;
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
+}
+
+/// Cancels a pending request (its requester or an admin).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
+    responses((status = 200, description = "the cancelled request"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn cancel(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+    app.cancel(&caller.person, &id, body.reason).await?;
+    Ok(Json(one(&app, &caller.person, &id, false).await?))
+}
+
+fn admin_only(person: &Person) -> Result<(), ApiError> {
+    if person.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("only an admin may read the audit log; {} is not an admin", person.who())))
+    }
+}
+
+/// The whole audit log (admins), with the result of verifying its hash chain.
+#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, description = "`{items, head, verified}`"), (status = 403, body = ErrorDoc)))]
+async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller.person)?;
+    let (entries, head, verified) = blocking(app.store(), |s| Ok((s.audit_entries()?, s.audit_head()?, s.verify_audit().map_err(|e| e.to_string())))).await?;
+    Ok(Json(json!({"items": entries, "head": head, "verified": verified.is_ok(), "problem": verified.err()})))
+}
+
+/// Verifies the audit chain (admins): `{"ok": true, "entries": n}`, or `409` naming the first bad entry.
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, description = "`{ok, entries, head}`"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller.person)?;
+    let (n, head) = blocking(app.store(), |s| Ok((s.verify_audit()?, s.audit_head()?))).await?;
+    Ok(Json(json!({"ok": true, "entries": n, "head": head})))
+}

@@ -1,0 +1,285 @@
+//! The service's state and the operations the API and the page share: who may do what, running, deciding,
+//! and the request views people see.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rancher_approval::{check_eligibility, ApprovalRequest, AuditEntry, EligibilityContext, Installation, Policy, RequestFilter, RequestState, Store};
+use rancher_auth::BearerToken;
+use rancher_workflows::{find_workflow, Approved, DefaultApproval, Runner, Session, Submitted, WorkflowDef};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::identity::{Identities, Person};
+use crate::metrics::Metrics;
+
+/// Executions and decisions in flight; shutdown waits for them.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a task is in flight.
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+
+    /// Waits until nothing is in flight.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Everything a handler needs.
+pub struct App {
+    pub(crate) runner: Runner,
+    pub(crate) service: Session,
+    pub(crate) identities: Identities,
+    pub(crate) metrics: Metrics,
+    pub(crate) inflight: Arc<InFlight>,
+    pub(crate) web: crate::web::WebSessions,
+    pub(crate) secure_cookies: bool,
+    /// A runner without the service account: runs that need no approval execute with the caller's own session.
+    direct: Runner,
+    admins: Mutex<Option<(Vec<String>, Instant)>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("runner", &self.runner).field("service", &self.service.who()).finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` on a blocking thread with the store.
+pub(crate) async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> rancher_approval::Result<T> + Send + 'static,
+{
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || f(s.as_ref())).await.map_err(|e| ApiError::internal(format!("the store task failed: {e}")))?.map_err(ApiError::from)
+}
+
+impl App {
+    /// `runner` executes approved requests with `service`; `direct` (same store, no executor) runs what needs no
+    /// approval with the caller's own session.
+    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, web_ttl: Duration, secure_cookies: bool) -> App {
+        App {
+            runner,
+            service,
+            identities,
+            metrics: Metrics::default(),
+            inflight: Arc::new(InFlight::default()),
+            web: crate::web::WebSessions::new(web_ttl),
+            secure_cookies,
+            direct,
+            admins: Mutex::new(None),
+        }
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        self.runner.store()
+    }
+
+    /// The caller behind a bearer token.
+    pub(crate) async fn person(&self, token: &BearerToken) -> Result<Person, ApiError> {
+        self.identities.resolve(token, &self.metrics).await
+    }
+
+    /// Holders of the admin role (the fallback approvers), cached for a minute.
+    pub(crate) async fn admin_ids(&self) -> Vec<String> {
+        if let Ok(g) = self.admins.lock() {
+            if let Some((ids, at)) = g.as_ref() {
+                if at.elapsed() < Duration::from_secs(60) {
+                    return ids.clone();
+                }
+            }
+        }
+        let started = Instant::now();
+        let ids = self.service.admin_user_ids().await.unwrap_or_default();
+        self.metrics.rancher_call(started.elapsed());
+        if let Ok(mut g) = self.admins.lock() {
+            *g = Some((ids.clone(), Instant::now()));
+        }
+        ids
+    }
+
+    /// Runs `fut` to its end even if the caller goes away (a dropped connection must not cut an execution in
+    /// half), and counts it as in flight so shutdown waits for it.
+    pub(crate) async fn detached<T, F>(&self, fut: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    {
+        let guard = self.inflight.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            fut.await
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
+    }
+
+    /// Installs a workflow: admins only.
+    pub(crate) async fn install(&self, person: &Person, workflow: &str, policy: Option<Policy>) -> Result<Installation, ApiError> {
+        if !person.is_admin {
+            return Err(ApiError::forbidden(format!("only an admin may install workflows; {} is not an admin", person.who())));
+        }
+        Ok(self.runner.install(&person.acting_through(&self.service), workflow, policy).await?)
+    }
+
+    /// Changes a policy: the installer or an admin (the runner checks).
+    pub(crate) async fn set_policy(&self, person: &Person, workflow: &str, policy: Policy) -> Result<Installation, ApiError> {
+        Ok(self.runner.set_policy(&person.acting_through(&self.service), workflow, policy).await?)
+    }
+
+    /// Submits a run. What needs approval is filed (facts looked up with the service's rights); what needs none
+    /// runs with the caller's own token and rights, so the service never lends its account to a direct run.
+    pub(crate) async fn submit(self: &Arc<Self>, person: &Person, token: &BearerToken, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted, ApiError> {
+        let def = find_workflow(workflow).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(workflow.into())))?;
+        let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
+        let needs = inst.policy.needs_approval() && !(dry_run || reads_only(def, &inputs));
+        let (session, runner) = if needs {
+            (person.acting_through(&self.service), self.runner.clone())
+        } else {
+            (self.identities.open(token, &self.metrics).await?, self.direct.clone())
+        };
+        let wf = def.id.to_string();
+        self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) }).await
+    }
+
+    /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
+    /// service account. Always answers the request as it stands afterwards.
+    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {
+        let session = person.acting_through(&self.service);
+        let app = self.clone();
+        let id = id.to_string();
+        self.detached(async move {
+            let started = Instant::now();
+            if approve {
+                let done = app.runner.approve(&session, &id, reason).await?;
+                app.metrics.decision(true);
+                match &done {
+                    Approved::Succeeded { .. } => {
+                        app.metrics.execution(true);
+                        app.metrics.rancher_call(started.elapsed());
+                    }
+                    Approved::Failed { .. } => {
+                        app.metrics.execution(false);
+                        app.metrics.rancher_call(started.elapsed());
+                    }
+                    Approved::Pending { .. } => {}
+                }
+                Ok(app.runner.get(&id).await?)
+            } else {
+                let r = app.runner.deny(&session, &id, reason).await?;
+                app.metrics.decision(false);
+                Ok(r)
+            }
+        })
+        .await
+    }
+
+    /// Cancels: the requester or an admin (the runner checks).
+    pub(crate) async fn cancel(&self, person: &Person, id: &str, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {
+        Ok(self.runner.cancel(&person.acting_through(&self.service), id, reason).await?)
+    }
+
+    /// Requests matching `filter`, newest first. Overdue pending requests are expired first, with a write only
+    /// when one is actually overdue (a list is a read, and the periodic job expires the rest).
+    pub(crate) async fn requests(&self, filter: RequestFilter) -> Result<Vec<ApprovalRequest>, ApiError> {
+        let mut list = blocking(self.store(), move |s| {
+            let list = s.list_requests(&filter)?;
+            let now = Utc::now();
+            if list.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
+                s.expire_due(now)?;
+                return s.list_requests(&filter);
+            }
+            Ok(list)
+        })
+        .await?;
+        list.reverse();
+        Ok(list)
+    }
+
+    /// Audit entries of one request.
+    pub(crate) async fn audit_of(&self, id: &str) -> Result<Vec<AuditEntry>, ApiError> {
+        let id = id.to_string();
+        let all = blocking(self.store(), |s| s.audit_entries()).await?;
+        Ok(all.into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).collect())
+    }
+
+    /// Whether `person` may decide on `req` now, and if not, why.
+    pub(crate) fn may_decide(&self, person: &Person, req: &ApprovalRequest, admins: &[String]) -> Result<(), String> {
+        if req.state != RequestState::Pending {
+            return Err(format!("the request is {}", req.state));
+        }
+        let ctx = EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+        check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx).map_err(|e| e.to_string())
+    }
+}
+
+/// Who may approve, in words: the policy, and for the installer policy the installer or the other admins.
+pub(crate) fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> String {
+    let text = req.policy.to_string();
+    match &req.installer {
+        Some(inst) if inst.id == req.requester.id => {
+            let others: Vec<&str> = admins.iter().map(String::as_str).filter(|a| *a != req.requester.id).collect();
+            format!("{text}; the installer is the requester, so another admin: {}", if others.is_empty() { "none found".into() } else { others.join(", ") })
+        }
+        Some(inst) if matches!(req.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+            format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone()))
+        }
+        _ => text,
+    }
+}
+
+/// A request as the API shows it: the stored request plus who may approve, the outcome, and (for one request)
+/// its audit entries.
+pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>) -> Value {
+    let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("request".into(), json!(req.id.as_str()));
+        m.insert("status".into(), json!(req.state.as_str()));
+        m.insert("policy_text".into(), json!(req.policy.to_string()));
+        m.insert("who_may_approve".into(), json!(who_may_approve(req, admins)));
+        m.insert("outcome".into(), req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
+        if let Some(a) = audit {
+            m.insert("audit".into(), serde_json::to_value(a).unwrap_or(Value::Null));
+        }
+    }
+    v
+}
+
+/// True when a run cannot write (the generic request with a read operation, or a read-only workflow).
+pub(crate) fn reads_only(d: &WorkflowDef, inputs: &Value) -> bool {
+    if d.default_approval == DefaultApproval::InstallerForWrites {
+        if let Some(op) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
+            return !op.mutating;
+        }
+    }
+    !d.writes
+}

@@ -1,0 +1,180 @@
+//! [`ServerClient`]: the approvals service's API from Rust, speaking with one person's Rancher token (what
+//! `rancherctl --server URL` uses). Plain HTTP only to a loopback address; the token is sent only in the
+//! `Authorization` header (marked sensitive) and never shown by `Debug` or in errors.
+
+use rancher_approval::{Policy, RequestState};
+use rancher_auth::BearerToken;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use url::Url;
+
+/// Why a call to the service failed: one line naming the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ClientError {
+    /// The HTTP status, when the service answered.
+    pub status: Option<u16>,
+    /// What went wrong (the service's own `error` when it sent one).
+    pub message: String,
+}
+
+impl ClientError {
+    fn local(message: impl Into<String>) -> Self {
+        ClientError { status: None, message: message.into() }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunAnswer {
+    /// It ran (`200`): the output.
+    Succeeded(Value),
+    /// It waits for approval (`202`): `{"request": id, "status": "pending", "approvers", "expires_at"}`.
+    Pending(Value),
+}
+
+/// A client of the approvals service for one person.
+#[derive(Clone)]
+pub struct ServerClient {
+    base: Url,
+    http: reqwest::Client,
+    token: BearerToken,
+}
+
+impl std::fmt::Debug for ServerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerClient").field("base", &self.base.as_str()).field("token", &self.token).finish()
+    }
+}
+
+impl ServerClient {
+    /// A client for `base` (e.g. `https://approvals.example.com`), trusting the system's roots and `ca_pem`.
+    pub fn new(base: &str, token: BearerToken, ca_pem: Option<&[u8]>) -> Result<ServerClient, ClientError> {
+        let base = Url::parse(base.trim_end_matches('/')).map_err(|e| ClientError::local(format!("`{base}` is not a URL ({e}); pass the RANCHERCTL_SERVER=... URL the service printed")))?;
+        let loopback = match base.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        match base.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            s => return Err(ClientError::local(format!("refusing to send your token to {s}://{}: use https:// (plain http only to a loopback address)", base.host_str().unwrap_or("")))),
+        }
+        let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
+        for c in rustls_native_certs::load_native_certs().certs {
+            if let Ok(cert) = reqwest::Certificate::from_der(&c) {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        if let Some(pem) = ca_pem {
+            for c in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::local(format!("the CA bundle is not PEM: {e}")))? {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b.build().map_err(|e| ClientError::local(format!("cannot build an HTTP client: {e}")))?;
+        Ok(ServerClient { base, http, token })
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
+        let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.secret().expose_secret())).map_err(|_| ClientError::local("the token has characters a header cannot carry"))?;
+        auth.set_sensitive(true);
+        let mut r = self.http.request(method, url).header(reqwest::header::AUTHORIZATION, auth);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| ClientError { status: Some(status), message: format!("the approvals service's answer was cut off: {e}") })?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| ClientError { status: Some(status), message: format!("the approvals service answered {status} with something that is not JSON") })?;
+        if status >= 400 {
+            let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| format!("the approvals service answered {status}"));
+            return Err(ClientError { status: Some(status), message: msg });
+        }
+        Ok((status, v))
+    }
+
+    /// Who the token belongs to.
+    pub async fn me(&self) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::GET, "/api/v1/me", None).await?.1)
+    }
+
+    /// The catalog with installations.
+    pub async fn workflows(&self) -> Result<Vec<Value>, ClientError> {
+        let (_, v) = self.send(reqwest::Method::GET, "/api/v1/workflows", None).await?;
+        Ok(v["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Installs a workflow (admins).
+    pub async fn install(&self, workflow: &str, policy: Option<&Policy>) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/workflows/{}/install", seg(workflow)), Some(json!({"policy": policy}))).await?.1)
+    }
+
+    /// Changes a workflow's policy (its installer or an admin).
+    pub async fn set_policy(&self, workflow: &str, policy: &Policy) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::PUT, &format!("/api/v1/workflows/{}/policy", seg(workflow)), Some(json!({"policy": policy}))).await?.1)
+    }
+
+    /// Runs a workflow, or files a request when it needs approval.
+    pub async fn run(&self, workflow: &str, inputs: Value, reason: Option<&str>, dry_run: bool) -> Result<RunAnswer, ClientError> {
+        let (status, v) = self.send(reqwest::Method::POST, "/api/v1/runs", Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run}))).await?;
+        Ok(if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) })
+    }
+
+    /// Every request the caller may see, optionally in one state, newest first (all pages).
+    pub async fn requests(&self, state: Option<RequestState>) -> Result<Vec<Value>, ClientError> {
+        let mut out = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let mut q = vec![("limit".to_string(), "1000".to_string())];
+            if let Some(s) = state {
+                q.push(("state".into(), s.as_str().into()));
+            }
+            if let Some(b) = &before {
+                q.push(("before".into(), b.clone()));
+            }
+            let query = q.iter().map(|(k, v)| format!("{k}={}", seg(v))).collect::<Vec<_>>().join("&");
+            let (_, v) = self.send(reqwest::Method::GET, &format!("/api/v1/requests?{query}"), None).await?;
+            out.extend(v["items"].as_array().cloned().unwrap_or_default());
+            match v["next"].as_str() {
+                Some(n) => before = Some(n.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One request with its decisions, outcome and audit entries.
+    pub async fn request(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::GET, &format!("/api/v1/requests/{}", seg(id)), None).await?.1)
+    }
+
+    /// Approves; answers the request with its new state (executed once by the service when approved).
+    pub async fn approve(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
+        self.decision(id, "approve", reason).await
+    }
+
+    /// Denies.
+    pub async fn deny(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
+        self.decision(id, "deny", reason).await
+    }
+
+    /// Cancels (the requester or an admin).
+    pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
+        self.decision(id, "cancel", reason).await
+    }
+
+    async fn decision(&self, id: &str, what: &str, reason: Option<&str>) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/requests/{}/{what}", seg(id)), Some(json!({"reason": reason}))).await?.1)
+    }
+
+    /// The audit log with its verification (admins).
+    pub async fn audit(&self) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::GET, "/api/v1/audit", None).await?.1)
+    }
+}
+
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

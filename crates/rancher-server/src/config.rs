@@ -1,0 +1,234 @@
+//! What the service needs: where to listen, TLS, the store, its own Rancher connection, webhooks and timings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rancher_approval::Store;
+use rancher_auth::{Connection, RetryPolicy};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// PEM files of the service's certificate (chain) and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The service's configuration. Build with [`ServerConfig::new`] and the chained setters.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Certificate and key; without them only loopback addresses are allowed.
+    pub tls: Option<TlsFiles>,
+    /// The approval store.
+    pub store: Arc<dyn Store>,
+    /// The service account's connection to Rancher (domain, token, CA). People's tokens are checked against the
+    /// same domain and CA.
+    pub rancher: Connection,
+    /// Retries of Rancher calls (default: 3 with short backoff).
+    pub retry: RetryPolicy,
+    /// Webhook URLs (HTTPS, or HTTP on loopback).
+    pub webhooks: Vec<Url>,
+    /// Secret for `X-Rancher-Access-Signature`.
+    pub webhook_secret: Option<SecretString>,
+    /// Extra CA certificates (PEM) trusted for webhook HTTPS, besides the system's.
+    pub webhook_ca_pem: Option<Vec<u8>>,
+    /// Names this service in the audit log.
+    pub executor: String,
+    /// How often expiry and reconcile run.
+    pub job_interval: Duration,
+    /// How long a resolved identity is reused for the same token.
+    pub identity_ttl: Duration,
+    /// How long a web sign-in lasts.
+    pub web_session_ttl: Duration,
+    /// Largest accepted request body.
+    pub body_limit: usize,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+    /// First webhook retry delay (doubles up to [`ServerConfig::webhook_max_backoff`]).
+    pub webhook_backoff: Duration,
+    /// Longest webhook retry delay.
+    pub webhook_max_backoff: Duration,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("tls", &self.tls)
+            .field("rancher", &self.rancher.domain().to_string())
+            .field("webhooks", &self.webhooks.iter().map(Url::as_str).collect::<Vec<_>>())
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field("executor", &self.executor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// A configuration with defaults: no TLS, no webhooks, jobs every 30 s, identities cached 30 s, web sign-ins
+    /// for 8 h, bodies up to 64 KiB, requests up to 120 s.
+    pub fn new(listen: SocketAddr, store: Arc<dyn Store>, rancher: Connection) -> Self {
+        ServerConfig {
+            listen,
+            tls: None,
+            store,
+            rancher,
+            retry: RetryPolicy { max_retries: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2), max_retry_after: Duration::from_secs(10) },
+            webhooks: Vec::new(),
+            webhook_secret: None,
+            webhook_ca_pem: None,
+            executor: "rancher-server".into(),
+            job_interval: Duration::from_secs(30),
+            identity_ttl: Duration::from_secs(30),
+            web_session_ttl: Duration::from_secs(8 * 3600),
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(120),
+            webhook_backoff: Duration::from_millis(500),
+            webhook_max_backoff: Duration::from_secs(60),
+        }
+    }
+
+    /// Serves HTTPS with these files.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles { cert: cert.into(), key: key.into() });
+        self
+    }
+
+    /// Retries of Rancher calls.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Adds a webhook URL.
+    pub fn webhook(mut self, url: Url) -> Self {
+        self.webhooks.push(url);
+        self
+    }
+
+    /// The webhook signing secret.
+    pub fn webhook_secret(mut self, secret: SecretString) -> Self {
+        self.webhook_secret = Some(secret);
+        self
+    }
+
+    /// Names this service in the audit log.
+    pub fn executor(mut self, executor: impl Into<String>) -> Self {
+        self.executor = executor.into();
+        self
+    }
+
+    /// How often expiry and reconcile run.
+    pub fn job_interval(mut self, d: Duration) -> Self {
+        self.job_interval = d;
+        self
+    }
+
+    /// Webhook retry delays: the first, and the longest.
+    pub fn webhook_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.webhook_backoff = first;
+        self.webhook_max_backoff = max;
+        self
+    }
+
+    /// Refuses what must not run: plain HTTP off loopback, webhooks that are neither HTTPS nor loopback HTTP,
+    /// webhooks without a secret.
+    pub fn validate(&self) -> Result<()> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(Error::Config(format!(
+                "refusing plain HTTP on {}: people's tokens would cross the network unencrypted; pass --tls-cert and --tls-key, or listen on a loopback address such as 127.0.0.1",
+                self.listen
+            )));
+        }
+        for u in &self.webhooks {
+            check_webhook_url(u)?;
+        }
+        if !self.webhooks.is_empty() && self.webhook_secret.is_none() {
+            return Err(Error::Config("webhooks need a signing secret; pass --webhook-secret-file FILE (mode 600)".into()));
+        }
+        Ok(())
+    }
+}
+
+/// HTTPS anywhere, HTTP only to a loopback address.
+pub fn check_webhook_url(u: &Url) -> Result<()> {
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(u) => Ok(()),
+        "http" => Err(Error::Config(format!("webhook {} is plain HTTP off loopback; use https://", redact_url(u)))),
+        s => Err(Error::Config(format!("webhook {} has scheme `{s}`; use https://", redact_url(u)))),
+    }
+}
+
+fn is_loopback_host(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A webhook URL for logs and metrics: scheme, host and port only (Slack-style URLs carry a secret path).
+pub fn redact_url(u: &Url) -> String {
+    format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.port().map(|p| format!(":{p}")).unwrap_or_default())
+}
+
+/// Reads the webhook secret from a file that only its owner may read (mode 600); surrounding whitespace is dropped.
+pub fn read_secret_file(path: &std::path::Path) -> Result<SecretString> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Config(format!("cannot read the webhook secret file {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Config(format!("the webhook secret file {} has mode {mode:o}; others may read it: chmod 600 {}", path.display(), path.display())));
+        }
+    }
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read the webhook secret file {}: {e}", path.display())))?;
+    let text = text.trim();
+    if text.len() < 16 {
+        return Err(Error::Config(format!("the webhook secret in {} is shorter than 16 characters; use a long random value", path.display())));
+    }
+    Ok(SecretString::from(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls() {
+        assert!(check_webhook_url(&Url::parse("https://hooks.example.com/x").unwrap()).is_ok());
+        assert!(check_webhook_url(&Url::parse("http://127.0.0.1:9/x").unwrap()).is_ok());
+        assert!(check_webhook_url(&Url::parse("http://localhost:9/x").unwrap()).is_ok());
+        let e = check_webhook_url(&Url::parse("http://hooks.example.com/T0/B0/secretpath").unwrap()).unwrap_err().to_string();
+        assert!(e.contains("plain HTTP") && !e.contains("secretpath"), "{e}");
+        assert!(check_webhook_url(&Url::parse("ftp://x/").unwrap()).is_err());
+    }
+
+    #[test]
+    fn secret_file_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "0123456789abcdef0123\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = read_secret_file(&p).unwrap_err().to_string();
+            assert!(e.contains("chmod 600"), "{e}");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(read_secret_file(&p).is_ok());
+    }
+}

@@ -1,0 +1,145 @@
+//! Errors: why the service did not start ([`Error`]), and how a failed API call is answered ([`ApiError`]).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why the service could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable (plain HTTP off loopback, a bad webhook URL, an unreadable secret, ...).
+    #[error("{0}")]
+    Config(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick a free port (`127.0.0.1:0` picks one)")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The service's own Rancher connection failed.
+    #[error("the service account's Rancher connection failed: {0}; check the domain, token and CA of the service's connection")]
+    Rancher(#[source] rancher_workflows::Error),
+    /// A startup job (reconcile, expiry) failed.
+    #[error("startup: {0}")]
+    Startup(#[source] rancher_workflows::Error),
+}
+
+/// An API error: an HTTP status and one line naming the cause, answered as `{"error": "..."}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 500, for a failed internal task.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status.as_u16())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+impl From<rancher_approval::Error> for ApiError {
+    fn from(e: rancher_approval::Error) -> Self {
+        use rancher_approval::Error as E;
+        let status = match &e {
+            E::NotFound { .. } | E::NotInstalled { .. } => StatusCode::NOT_FOUND,
+            E::InvalidRequestId { .. } | E::ReasonRequired { .. } | E::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
+            E::NotEligible { .. } => StatusCode::FORBIDDEN,
+            E::AlreadyInstalled { .. } | E::NotPending { .. } | E::Expired { .. } | E::AlreadyClaimed { .. } | E::NotApproved { .. } | E::StaleClaim { .. } | E::NotInDoubt { .. } | E::AuditBroken { .. } => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR { chain(&e) } else { e.to_string() };
+        ApiError::new(status, message)
+    }
+}
+
+impl From<rancher_workflows::Error> for ApiError {
+    fn from(e: rancher_workflows::Error) -> Self {
+        use rancher_workflows::Error as E;
+        match e {
+            E::Approval(a) => a.into(),
+            E::UnknownWorkflow(_) | E::NotInstalled(_) | E::NotFound(_) => ApiError::not_found(e.to_string()),
+            E::Input { .. } => ApiError::bad_request(e.to_string()),
+            E::NotAllowed(_) => ApiError::forbidden(e.to_string()),
+            E::Refused(_) | E::TestFailed(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            E::Api(ref api) => {
+                let status = match api.status() {
+                    Some(403) => StatusCode::FORBIDDEN,
+                    Some(404) => StatusCode::NOT_FOUND,
+                    Some(409) => StatusCode::CONFLICT,
+                    Some(400 | 422) => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                ApiError::new(status, format!("Rancher: {}", chain(&e)))
+            }
+            _ => ApiError::internal(chain(&e)),
+        }
+    }
+}
+
+/// The error and its sources on one line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,162 @@
+//! Who is calling: a person's Rancher token is checked against the service's own Rancher (domain and CA from the
+//! service's connection) and forgotten. Only the identity is kept, in memory, keyed by a SHA-256 of the token,
+//! for a short time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rancher_api::ExposeSecret;
+use rancher_approval::Principal;
+use rancher_auth::{BearerToken, Connection, RetryPolicy};
+use rancher_workflows::Session;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// A person as Rancher knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Their Rancher principal (id, username, groups).
+    pub principal: Principal,
+    /// Whether they hold the `admin` global role.
+    pub is_admin: bool,
+}
+
+impl Person {
+    /// Username, else id.
+    pub fn who(&self) -> String {
+        self.principal.username.clone().unwrap_or_else(|| self.principal.id.clone())
+    }
+
+    /// A session that speaks for this person but calls Rancher as the service account: the runner takes the
+    /// caller's identity from it (decisions, eligibility) and looks server facts up (admins, users) with the
+    /// service's rights.
+    pub fn acting_through(&self, service: &Session) -> Session {
+        Session { client: service.client.clone(), version: service.version, server: service.server.clone(), principal: self.principal.clone(), is_admin: self.is_admin }
+    }
+}
+
+/// Opens sessions for people's tokens against the service's Rancher, and caches who a token belongs to.
+pub struct Identities {
+    rancher: Connection,
+    retry: RetryPolicy,
+    ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], (Person, Instant)>>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identities").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+fn key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Identities {
+    /// Identities checked against `rancher`'s domain and CA (its token is not used here).
+    pub fn new(rancher: Connection, retry: RetryPolicy, ttl: Duration) -> Self {
+        Identities { rancher, retry, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Parses a token as a person pasted or sent it (401 naming the mistake, never echoing it).
+    pub fn parse_token(text: &str) -> Result<BearerToken, ApiError> {
+        BearerToken::parse(text.trim()).map_err(|e| ApiError::unauthorized(format!("the bearer token is not a Rancher API token: {e}")))
+    }
+
+    /// A session opened with the person's own token (their own Rancher rights), for runs that need no approval.
+    pub async fn open(&self, token: &BearerToken, metrics: &Metrics) -> Result<Session, ApiError> {
+        let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
+        let client = conn
+            .client_builder()
+            .and_then(|b| Ok(b.retry_policy(self.retry.clone()).user_agent("rancher-access-server").build()?))
+            .map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
+        let started = Instant::now();
+        let opened = Session::open(client).await;
+        metrics.rancher_call(started.elapsed());
+        opened.map_err(|e| match &e {
+            rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => {
+                ApiError::unauthorized("Rancher refused this token (expired, revoked or unknown); sign in again with a valid API token")
+            }
+            _ => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("could not learn who this token belongs to from Rancher: {}", crate::error::chain(&e))),
+        })
+    }
+
+    /// Who the token belongs to: from the cache when resolved in the last `ttl`, else from Rancher.
+    pub async fn resolve(&self, token: &BearerToken, metrics: &Metrics) -> Result<Person, ApiError> {
+        let k = key(token.secret().expose_secret());
+        if let Some((p, at)) = self.cache.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?.get(&k) {
+            if at.elapsed() < self.ttl {
+                return Ok(p.clone());
+            }
+        }
+        let session = self.open(token, metrics).await?;
+        let person = Person { principal: session.principal, is_admin: session.is_admin };
+        let mut cache = self.cache.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?;
+        let ttl = self.ttl;
+        cache.retain(|_, (_, at)| at.elapsed() < ttl);
+        cache.insert(k, (person.clone(), Instant::now()));
+        Ok(person)
+    }
+
+    /// Rancher's local login: user name and password give a session token, used once to learn who it is, then
+    /// logged out. Nothing of it is kept.
+    pub async fn login(&self, username: &str, password: &str, metrics: &Metrics) -> Result<Person, ApiError> {
+        let mut b = rancher_api::Client::builder(self.rancher.domain().to_string()).retry_policy(self.retry.clone()).user_agent("rancher-access-server");
+        let ca = match self.rancher.ca() {
+            Some(ca) => Some(ca.load().map_err(|e| ApiError::internal(format!("cannot read the Rancher CA: {e}")))?),
+            None => None,
+        };
+        if let Some(pem) = &ca {
+            b = b.ca_pem(pem.clone());
+        }
+        let client = b.build().map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
+        let body = json!({"username": username, "password": password, "responseType": "json", "description": "rancher-access approvals page sign-in"});
+        let started = Instant::now();
+        let answer = client.call("public.local-login.create", &[], Some(body)).await;
+        metrics.rancher_call(started.elapsed());
+        let answer = answer.map_err(|e| {
+            if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {
+                ApiError::unauthorized("Rancher refused this user name and password")
+            } else {
+                ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("Rancher's local login failed: {}", crate::error::chain(&e)))
+            }
+        })?;
+        let token_text = answer.get("token").and_then(|t| t.as_str()).ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
+        let token = BearerToken::parse(token_text).map_err(|_| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held an unreadable token"))?;
+        let person = self.open(&token, metrics).await.map(|s| Person { principal: s.principal, is_admin: s.is_admin });
+        self.logout(&token, ca.as_deref()).await;
+        person
+    }
+
+    /// Ends a login session token (`POST /v3/tokens?action=logout`; the endpoint list has no operation for it).
+    async fn logout(&self, token: &BearerToken, ca: Option<&[u8]>) {
+        let mut b = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(10));
+        if let Some(pem) = ca {
+            match reqwest::Certificate::from_pem_bundle(pem) {
+                Ok(certs) => {
+                    for c in certs {
+                        b = b.add_root_certificate(c);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot log the sign-in session out: the CA is unreadable: {e}");
+                    return;
+                }
+            }
+        }
+        let Ok(client) = b.build() else { return };
+        let url = format!("https://{}/v3/tokens?action=logout", self.rancher.domain());
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret())).unwrap_or(reqwest::header::HeaderValue::from_static(""));
+        auth.set_sensitive(true);
+        match client.post(url).header(reqwest::header::AUTHORIZATION, auth).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = r.status().as_u16(), "Rancher did not log the sign-in session out; it expires on its own"),
+            Err(e) => tracing::warn!("Rancher did not log the sign-in session out ({}); it expires on its own", crate::error::chain(&e)),
+        }
+    }
+}

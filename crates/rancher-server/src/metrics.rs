@@ -1,0 +1,77 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The service's counters. Gauges that live in the store (pending requests) are read when scraped.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    decisions_approve: AtomicU64,
+    decisions_deny: AtomicU64,
+    executions_succeeded: AtomicU64,
+    executions_failed: AtomicU64,
+    webhook_deliveries: AtomicU64,
+    webhook_failures: AtomicU64,
+    rancher_calls: AtomicU64,
+    rancher_micros: AtomicU64,
+    http_requests: AtomicU64,
+}
+
+impl Metrics {
+    /// A decision was recorded.
+    pub fn decision(&self, approve: bool) {
+        if approve { &self.decisions_approve } else { &self.decisions_deny }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An execution finished.
+    pub fn execution(&self, succeeded: bool) {
+        if succeeded { &self.executions_succeeded } else { &self.executions_failed }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A webhook delivery was acknowledged (`ok`) or failed.
+    pub fn webhook(&self, ok: bool) {
+        if ok { &self.webhook_deliveries } else { &self.webhook_failures }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A Rancher round trip (identity check, login, execution) took `d`.
+    pub fn rancher_call(&self, d: Duration) {
+        self.rancher_calls.fetch_add(1, Ordering::Relaxed);
+        self.rancher_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// An HTTP request arrived.
+    pub fn http_request(&self) {
+        self.http_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Webhook deliveries so far (acknowledged, failed).
+    pub fn webhook_counts(&self) -> (u64, u64) {
+        (self.webhook_deliveries.load(Ordering::Relaxed), self.webhook_failures.load(Ordering::Relaxed))
+    }
+
+    /// The Prometheus text exposition, with the store's request counts by state.
+    pub fn render(&self, requests_by_state: &[(&str, u64)]) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP rancher_access_requests Approval requests in the store, by state.\n# TYPE rancher_access_requests gauge");
+        for (state, n) in requests_by_state {
+            let _ = writeln!(s, "rancher_access_requests{{state=\"{state}\"}} {n}");
+        }
+        let pending = requests_by_state.iter().find(|(st, _)| *st == "pending").map(|(_, n)| *n).unwrap_or(0);
+        let _ = writeln!(s, "# HELP rancher_access_pending_requests Requests waiting for approval.\n# TYPE rancher_access_pending_requests gauge\nrancher_access_pending_requests {pending}");
+        let _ = writeln!(s, "# HELP rancher_access_decisions_total Decisions recorded by this process.\n# TYPE rancher_access_decisions_total counter");
+        let _ = writeln!(s, "rancher_access_decisions_total{{vote=\"approve\"}} {}", g(&self.decisions_approve));
+        let _ = writeln!(s, "rancher_access_decisions_total{{vote=\"deny\"}} {}", g(&self.decisions_deny));
+        let _ = writeln!(s, "# HELP rancher_access_executions_total Approved requests executed by this process, by outcome.\n# TYPE rancher_access_executions_total counter");
+        let _ = writeln!(s, "rancher_access_executions_total{{outcome=\"succeeded\"}} {}", g(&self.executions_succeeded));
+        let _ = writeln!(s, "rancher_access_executions_total{{outcome=\"failed\"}} {}", g(&self.executions_failed));
+        let _ = writeln!(s, "# HELP rancher_access_webhook_deliveries_total Webhook posts acknowledged with 2xx.\n# TYPE rancher_access_webhook_deliveries_total counter\nrancher_access_webhook_deliveries_total {}", g(&self.webhook_deliveries));
+        let _ = writeln!(s, "# HELP rancher_access_webhook_failures_total Webhook posts that failed (retried).\n# TYPE rancher_access_webhook_failures_total counter\nrancher_access_webhook_failures_total {}", g(&self.webhook_failures));
+        let _ = writeln!(s, "# HELP rancher_access_rancher_call_seconds Time spent in Rancher round trips (identity checks, logins, executions).\n# TYPE rancher_access_rancher_call_seconds summary");
+        let _ = writeln!(s, "rancher_access_rancher_call_seconds_sum {:.6}", g(&self.rancher_micros) as f64 / 1e6);
+        let _ = writeln!(s, "rancher_access_rancher_call_seconds_count {}", g(&self.rancher_calls));
+        let _ = writeln!(s, "# HELP rancher_access_http_requests_total HTTP requests received.\n# TYPE rancher_access_http_requests_total counter\nrancher_access_http_requests_total {}", g(&self.http_requests));
+        s
+    }
+}

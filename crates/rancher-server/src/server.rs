@@ -1,0 +1,271 @@
+//! Starting and stopping the service: checks, the service account's session, startup jobs, the listener (HTTP
+//! on loopback, or HTTPS), health endpoints, background jobs and a graceful stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rancher_approval::{RequestFilter, RequestState};
+use rancher_workflows::{Runner, Session};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower::ServiceExt as _;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::{blocking, App};
+use crate::config::ServerConfig;
+use crate::error::{Error, Result};
+use crate::identity::Identities;
+
+/// A running service. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    url: String,
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    listener: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The runner (and through it the store) the service uses.
+    pub fn runner(&self) -> &Runner {
+        &self.app.runner
+    }
+
+    /// Webhook deliveries so far: (acknowledged, failed attempts).
+    pub fn webhook_counts(&self) -> (u64, u64) {
+        self.app.metrics.webhook_counts()
+    }
+
+    /// Stops taking connections, lets requests and executions in flight finish, stops the jobs and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.listener).await;
+        self.app.inflight.drained().await;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until<F: std::future::Future<Output = ()>>(self, signal: F) {
+        signal.await;
+        tracing::info!("stopping: no new connections; finishing requests and executions in flight");
+        self.shutdown().await;
+    }
+}
+
+/// Starts the service: validates the configuration, opens the service account's session, settles executions
+/// left in doubt, expires overdue requests, binds the listener and starts the background jobs.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    config.validate()?;
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::acceptor(files)?),
+        None => None,
+    };
+    let client = config
+        .rancher
+        .client_builder()
+        .map_err(|e| Error::Config(format!("the service's Rancher connection: {e}")))?
+        .retry_policy(config.retry.clone())
+        .user_agent("rancher-access-server")
+        .build()
+        .map_err(|e| Error::Config(format!("the service's Rancher connection: {e}")))?;
+    let service = Session::open(client).await.map_err(Error::Rancher)?;
+    tracing::info!(account = %service.who(), admin = service.is_admin, "service account session open");
+    if !service.is_admin {
+        tracing::warn!(account = %service.who(), "the service account is not a Rancher admin: approved requests that change access will be refused by Rancher");
+    }
+    let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
+    let direct = Runner::new(config.store.clone(), &config.executor);
+    let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
+    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()));
+
+    jobs_once(&app).await.map_err(Error::Startup)?;
+
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
+    let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
+
+    let router = routes(app.clone(), &config);
+    let (stop, stop_rx) = watch::channel(false);
+    let listener_task = tokio::spawn(accept_loop(listener, tls, router, stop_rx.clone()));
+    let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
+    if !config.webhooks.is_empty() {
+        tasks.push(tokio::spawn(crate::webhooks::deliver_loop(app.clone(), config.clone(), stop_rx.clone())));
+    }
+    tracing::info!(%url, "approvals service ready");
+    Ok(RunningServer { url, addr, app, stop, tasks, listener: listener_task })
+}
+
+fn routes(app: Arc<App>, config: &ServerConfig) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(crate::api::router())
+        .merge(crate::web::router())
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
+        .with_state(app)
+}
+
+async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    app.metrics.http_request();
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let mut r = next.run(req).await;
+    // A body-limit refusal comes from the layer as plain text: answer it in the API's JSON shape.
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE && !r.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json")) {
+        r = crate::error::ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large; send less (bodies are limited)").into_response();
+    }
+    tracing::debug!(%method, %path, status = r.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    r
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let store = blocking(app.store(), |s| s.audit_head()).await.map(|_| ()).map_err(|e| e.message);
+    let started = Instant::now();
+    let rancher = app.service.client.call("public.ping.get", &[], None).await.map(|_| ()).map_err(|e| e.to_string());
+    app.metrics.rancher_call(started.elapsed());
+    let ok = store.is_ok() && rancher.is_ok();
+    let body = json!({
+        "status": if ok { "ready" } else { "not ready" },
+        "store": store.err().unwrap_or_else(|| "ok".into()),
+        "rancher": rancher.err().unwrap_or_else(|| "ok".into()),
+    });
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body)).into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let counts = blocking(app.store(), |s| {
+        let all = s.list_requests(&RequestFilter::all())?;
+        Ok(RequestState::ALL.map(|st| (st.as_str(), all.iter().filter(|r| r.state == st).count() as u64)))
+    })
+    .await;
+    match counts {
+        Ok(c) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(&c)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Expires overdue pending requests and settles executions left in doubt (a crash after a claim).
+async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows::Error> {
+    let expired = blocking(app.store(), |s| s.expire_due(Utc::now())).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
+    if !expired.is_empty() {
+        tracing::info!(count = expired.len(), "expired overdue pending requests");
+    }
+    let _guard = app.inflight.enter();
+    let settled = app.runner.reconcile(&app.service).await?;
+    for r in &settled {
+        tracing::info!(request = %r.id, state = %r.state, "settled an execution left in doubt");
+    }
+    Ok(())
+}
+
+async fn jobs_loop(app: Arc<App>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {
+                if let Err(e) = jobs_once(&app).await {
+                    tracing::warn!("background job failed: {}; retrying in {}s", crate::error::chain(&e), every.as_secs());
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, mut stop: watch::Receiver<bool>) {
+    let open = Arc::new(crate::app::InFlight::default());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let tls = tls.clone();
+        let stop = stop.clone();
+        let guard = open.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            match tls {
+                None => serve_connection(TokioIo::new(tcp), router, stop, peer).await,
+                // The handshake runs in the connection's own task, so a slow client cannot stall the accept loop.
+                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => serve_connection(TokioIo::new(s), router, stop, peer).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        });
+    }
+    drop(listener);
+    // Requests in flight finish; idle keep-alive connections close.
+    if tokio::time::timeout(Duration::from_secs(60), open.drained()).await.is_err() {
+        tracing::warn!("connections still open after 60s; closing them");
+    }
+}
+
+async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Receiver<bool>, peer: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| router.clone().oneshot(req.map(axum::body::Body::new)));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        _ = stop.changed() => None,
+    };
+    let ended = match ended {
+        Some(r) => r,
+        None => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}

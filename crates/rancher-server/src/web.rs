@@ -1,0 +1,471 @@
+//! The approver's web page at `/`: sign in (Rancher API token, or Rancher user name and password through
+//! Rancher's local login), pending requests, one request with approve/deny, history with filters, and the
+//! installed workflows for admins. No JavaScript; every value is HTML-escaped by the templates; every form
+//! carries a CSRF token; the only thing kept is the service's own session cookie.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use minijinja::{context, Environment};
+use rancher_approval::{ApprovalRequest, RequestFilter, RequestState};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::app::{blocking, who_may_approve, App};
+use crate::error::ApiError;
+use crate::identity::{Identities, Person};
+
+const SESSION_COOKIE: &str = "ra_session";
+const LOGIN_COOKIE: &str = "ra_login";
+
+/// A one-shot message shown after an action.
+#[derive(Debug, Clone, Serialize)]
+struct Flash {
+    kind: &'static str,
+    text: String,
+}
+
+struct WebSession {
+    person: Person,
+    csrf: String,
+    expires: Instant,
+    flash: Option<Flash>,
+}
+
+/// Signed-in people, by a SHA-256 of their cookie (so the map holds no usable cookie).
+pub(crate) struct WebSessions {
+    ttl: Duration,
+    map: Mutex<HashMap<[u8; 32], WebSession>>,
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a token matched.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl WebSessions {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        WebSessions { ttl, map: Mutex::new(HashMap::new()) }
+    }
+
+    fn create(&self, person: Person, flash: Flash) -> String {
+        let cookie = random_hex();
+        if let Ok(mut m) = self.map.lock() {
+            m.retain(|_, s| s.expires > Instant::now());
+            m.insert(digest(&cookie), WebSession { person, csrf: random_hex(), expires: Instant::now() + self.ttl, flash: Some(flash) });
+        }
+        cookie
+    }
+
+    /// The person, the CSRF token and any flash (taken) of a live session.
+    fn get(&self, cookie: &str, take_flash: bool) -> Option<(Person, String, Option<Flash>)> {
+        let mut m = self.map.lock().ok()?;
+        let k = digest(cookie);
+        let s = m.get_mut(&k)?;
+        if s.expires <= Instant::now() {
+            m.remove(&k);
+            return None;
+        }
+        let flash = if take_flash { s.flash.take() } else { None };
+        Some((s.person.clone(), s.csrf.clone(), flash))
+    }
+
+    fn flash(&self, cookie: &str, flash: Flash) {
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(s) = m.get_mut(&digest(cookie)) {
+                s.flash = Some(flash);
+            }
+        }
+    }
+
+    fn remove(&self, cookie: &str) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&digest(cookie));
+        }
+    }
+}
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut e = Environment::new();
+        // Names end in .html, so minijinja escapes every value as HTML.
+        for (name, src) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("list.html", include_str!("../templates/list.html")),
+            ("request.html", include_str!("../templates/request.html")),
+            ("admin.html", include_str!("../templates/admin.html")),
+            ("message.html", include_str!("../templates/message.html")),
+        ] {
+            e.add_template(name, src).expect("built-in templates parse");
+        }
+        e
+    })
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => page(StatusCode::OK, html),
+        Err(e) => {
+            tracing::error!("template {name} failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+fn page(status: StatusCode, html: String) -> Response {
+    let mut r = (status, Html(html)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
+    r
+}
+
+fn message(status: StatusCode, me: Option<(&Person, &str)>, heading: &str, text: &str) -> Response {
+    let mut r = render("message.html", context! { me => me.map(|(p, _)| me_view(p)), csrf => me.map(|(_, c)| c), heading, text });
+    *r.status_mut() = status;
+    r
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}")).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn me_view(p: &Person) -> Value {
+    serde_json::json!({"name": p.principal.display_name.clone().map(|d| format!("{d} ({})", p.who())).unwrap_or_else(|| p.who()), "is_admin": p.is_admin, "id": p.principal.id})
+}
+
+/// The signed-in person, their CSRF token and any flash; `None` when not signed in.
+struct Visitor {
+    cookie: String,
+    person: Person,
+    csrf: String,
+    flash: Option<Flash>,
+}
+
+fn visitor(app: &App, headers: &HeaderMap, take_flash: bool) -> Option<Visitor> {
+    let c = cookie(headers, SESSION_COOKIE)?;
+    let (person, csrf, flash) = app.web.get(&c, take_flash)?;
+    Some(Visitor { cookie: c, person, csrf, flash })
+}
+
+pub(crate) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(pending))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/history", get(history))
+        .route("/admin", get(admin))
+        .route("/requests/{id}", get(request_page))
+        .route("/requests/{id}/decide", post(decide))
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn ago(t: DateTime<Utc>) -> String {
+    let s = (Utc::now() - t).num_seconds();
+    match s {
+        i64::MIN..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
+fn name(p: &rancher_approval::Principal) -> String {
+    p.username.clone().unwrap_or_else(|| p.id.clone())
+}
+
+/// Inputs as `key=value` lines (the request page shows the full JSON).
+fn inputs_line(inputs: &Value) -> String {
+    match inputs.as_object() {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("\n"),
+        _ => "(none)".into(),
+    }
+}
+
+fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value {
+    serde_json::json!({
+        "id": r.id.as_str(), "workflow": r.workflow_id, "inputs": inputs_line(&r.inputs),
+        "requester": name(&r.requester), "reason": r.reason.clone().unwrap_or_default(), "age": ago(r.created_at), "expires": when(r.expires_at),
+        "state": r.state.as_str(), "who_may_approve": who_may_approve(r, admins), "may_decide": app.may_decide(me, r, admins).is_ok(),
+    })
+}
+
+async fn pending(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let list = match app.requests(RequestFilter::all().state(RequestState::Pending)).await {
+        Ok(l) => l,
+        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
+    };
+    let admins = app.admin_ids().await;
+    let items: Vec<Value> = list.iter().filter(|r| crate::api::visible(&app, &v.person, r, &admins)).map(|r| row(&app, &v.person, r, &admins)).collect();
+    render(
+        "list.html",
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, empty => "Nothing is waiting for approval." },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HistoryQuery {
+    state: Option<String>,
+    workflow: Option<String>,
+    requester: Option<String>,
+}
+
+async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<HistoryQuery>) -> Response {
+    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let mut f = RequestFilter::all();
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        match crate::api::parse_state(s) {
+            Ok(st) => f = f.state(st),
+            Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Unknown state", &e.message),
+        }
+    }
+    if let Some(w) = q.workflow.clone().filter(|s| !s.is_empty()) {
+        f = f.workflow(w);
+    }
+    if let Some(r) = q.requester.clone().filter(|s| !s.is_empty()) {
+        f = f.requester(r);
+    }
+    let list = match app.requests(f).await {
+        Ok(l) => l,
+        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
+    };
+    let admins = app.admin_ids().await;
+    let items: Vec<Value> = list.iter().filter(|r| crate::api::visible(&app, &v.person, r, &admins)).take(500).map(|r| row(&app, &v.person, r, &admins)).collect();
+    let filters = serde_json::json!({"state": q.state.unwrap_or_default(), "workflow": q.workflow.unwrap_or_default(), "requester": q.requester.unwrap_or_default()});
+    let states: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
+    render(
+        "list.html",
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "History", items, filters, states, empty => "No request matches." },
+    )
+}
+
+async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    if !v.person.is_admin {
+        return message(StatusCode::FORBIDDEN, Some((&v.person, &v.csrf)), "Admins only", "Only Rancher admins see the installed workflows and their policies.");
+    }
+    let (installs, verified) = match blocking(app.store(), |s| Ok((s.list_installations()?, s.verify_audit().map_err(|e| e.to_string())))).await {
+        Ok(x) => x,
+        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the store", &e.message),
+    };
+    let items: Vec<Value> = installs
+        .iter()
+        .map(|i| {
+            serde_json::json!({"workflow": i.workflow_id, "title": rancher_workflows::find_workflow(&i.workflow_id).map(|w| w.title).unwrap_or(""),
+                "policy": i.policy.to_string(), "installer": name(&i.installer), "updated": when(i.updated_at)})
+        })
+        .collect();
+    let audit = match verified {
+        Ok(n) => format!("{n} entries, hash chain verified"),
+        Err(e) => format!("VERIFICATION FAILED: {e}"),
+    };
+    render("admin.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, items, audit })
+}
+
+async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let me = Some((&v.person, v.csrf.as_str()));
+    let req = match app.runner.get(&id).await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return message(e.status, me, "No such request", &e.message);
+        }
+    };
+    let admins = app.admin_ids().await;
+    if !crate::api::visible(&app, &v.person, &req, &admins) {
+        return message(StatusCode::FORBIDDEN, me, "Not yours to see", "You are not the requester, an approver or an admin of this request.");
+    }
+    let audit = app.audit_of(&id).await.unwrap_or_default();
+    let decide = app.may_decide(&v.person, &req, &admins);
+    let outcome = req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
+        let detail = o.detail.get("summary").or_else(|| o.detail.get("error")).cloned().unwrap_or_else(|| o.detail.clone());
+        format!("{:?}: {}", o.status, detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default())).to_lowercase()
+    });
+    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, c.by, when(c.at), c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+    let r = serde_json::json!({
+        "id": req.id.as_str(), "workflow": req.workflow_id, "state": req.state.as_str(), "requester": name(&req.requester),
+        "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&req.inputs).unwrap_or_default(),
+        "policy": req.policy.to_string(), "who_may_approve": who_may_approve(&req, &admins), "created": when(req.created_at), "age": ago(req.created_at),
+        "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": decide.err().unwrap_or_default(),
+        "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": d.reason.clone().unwrap_or_default(), "at": when(d.decided_at)})).collect::<Vec<_>>(),
+        "outcome": outcome, "closed": closed,
+        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": e.actor, "at": when(e.at)})).collect::<Vec<_>>(),
+    });
+    render("request.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, r })
+}
+
+#[derive(Debug, Deserialize)]
+struct DecideForm {
+    csrf: Option<String>,
+    vote: Option<String>,
+    reason: Option<String>,
+}
+
+fn forged() -> Response {
+    message(StatusCode::FORBIDDEN, None, "Refused", "This form did not come from your signed-in page (its security token is missing or wrong), so nothing was done. Reload the page and try again.")
+}
+
+async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, form: Result<Form<DecideForm>, FormRejection>) -> Response {
+    let Some(v) = visitor(&app, &headers, false) else { return forged() };
+    let Ok(Form(form)) = form else { return forged() };
+    if !form.csrf.as_deref().is_some_and(|c| same(c, &v.csrf)) {
+        return forged();
+    }
+    let approve = match form.vote.as_deref() {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "No decision", "Press Approve or Deny."),
+    };
+    let reason = form.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let flash = match app.decide(&v.person, &id, approve, reason).await {
+        Ok(r) => {
+            let text = match (approve, r.state) {
+                (false, _) => format!("You denied request {id}. Nothing will run."),
+                (true, RequestState::Succeeded) => format!("You approved request {id}. The service ran it once: it succeeded."),
+                (true, RequestState::Failed) => format!("You approved request {id}. The service ran it once, and Rancher refused it: see the outcome below."),
+                (true, RequestState::Pending) => format!("Your approval of request {id} is recorded. It needs more approvals before it runs."),
+                (true, st) => format!("Your approval of request {id} is recorded; the request is now {st}."),
+            };
+            Flash { kind: "ok", text }
+        }
+        Err(e) => Flash { kind: "error", text: format!("Nothing was changed: {}", e.message) },
+    };
+    app.web.flash(&v.cookie, flash);
+    Redirect::to(&format!("/requests/{}", percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC))).into_response()
+}
+
+async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if visitor(&app, &headers, false).is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let token = random_hex();
+    let mut r = render("login.html", context! { csrf => token });
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, &token, Some(3600)));
+    r
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    csrf: Option<String>,
+    token: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+    let Ok(Form(form)) = form else { return forged() };
+    // Double submit: the form's token must match the cookie set with the form.
+    let cookie_token = cookie(&headers, LOGIN_COOKIE);
+    if !matches!((&form.csrf, &cookie_token), (Some(a), Some(b)) if same(a, b)) {
+        return forged();
+    }
+    let result = match (form.token.as_deref().map(str::trim).filter(|t| !t.is_empty()), form.username.as_deref().map(str::trim).filter(|u| !u.is_empty())) {
+        (Some(t), _) => match Identities::parse_token(t) {
+            Ok(token) => app.person(&token).await,
+            Err(e) => Err(e),
+        },
+        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), &app.metrics).await,
+        (None, None) => Err(ApiError::bad_request("enter an API token, or a user name and password")),
+    };
+    match result {
+        Ok(person) => {
+            let who = person.who();
+            tracing::info!(user = %person.principal.id, "signed in to the approvals page");
+            let c = app.web.create(person, Flash { kind: "ok", text: format!("Signed in as {who}.") });
+            let mut r = Redirect::to("/").into_response();
+            let secs = app.web.ttl.as_secs();
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &c, Some(secs)));
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", Some(0)));
+            r
+        }
+        Err(e) => {
+            let token = random_hex();
+            let flash = Flash { kind: "error", text: format!("Not signed in: {}", e.message) };
+            let mut r = render("login.html", context! { csrf => token, flash });
+            *r.status_mut() = e.status;
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, &token, Some(3600)));
+            r
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    csrf: Option<String>,
+}
+
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+    let Some(v) = visitor(&app, &headers, false) else { return Redirect::to("/login").into_response() };
+    if !form.ok().and_then(|Form(f)| f.csrf).is_some_and(|c| same(&c, &v.csrf)) {
+        return forged();
+    }
+    app.web.remove(&v.cookie);
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, "", Some(0)));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_html() {
+        let html = env()
+            .get_template("message.html")
+            .unwrap()
+            .render(context! { heading => "<script>alert(1)</script>", text => "a & b \"c\"" })
+            .unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(html.contains("a &amp; b &quot;c&quot;"), "{html}");
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; ra_session=abc; b=2"));
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, LOGIN_COOKIE), None);
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The approver's page in a real browser: headless Debian `chromium` driven through `chromedriver` (packages
+//! `chromium` and `chromium-driver`; `.ci/run` installs them). Sign in with an API token, see the pending request,
+//! approve it with a reason, see it succeed. Screenshots land in `target/server-browser/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use rancher_access_tests::server;
+use serde_json::json;
+
+fn find(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+}
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_driver(chromedriver: &Path) -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(chromedriver).arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
+    let driver = Driver(child, port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/status")).await {
+            if r.status().is_success() {
+                return driver;
+            }
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not answer on 127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/server-browser");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_approves_in_a_real_browser() {
+    let chromium = find("chromium").or_else(|| find("chromium-browser"));
+    let chromedriver = find("chromedriver");
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        panic!("the browser test needs Debian's `chromium` and `chromium-driver` packages: apt-get install -y chromium chromium-driver (.ci/run installs them)");
+    };
+
+    let (sim, srv, id) = server::with_pending_request("on-call <rotation> this week").await;
+    let t = sim.tokens().clone();
+
+    let driver = start_driver(&chromedriver).await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()), "--no-first-run", "--disable-extensions", "--disable-background-networking", "--disable-sync"]}),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a browser session");
+    let shots = shots_dir();
+
+    browser.goto(&format!("{}/", srv.url())).await.unwrap();
+    assert!(browser.current_url().await.unwrap().path().ends_with("/login"), "not signed in: sent to the sign-in page");
+    browser.find(Locator::Id("token")).await.unwrap().send_keys(&t.admin).await.unwrap();
+    browser.find(Locator::Id("signin-token")).await.unwrap().click().await.unwrap();
+    let row = browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&format!("tr[data-id='{id}']"))).await.expect("the pending request is listed");
+    assert!(row.text().await.unwrap().contains("on-call <rotation> this week"), "the reason is shown as text");
+    std::fs::write(shots.join("1-pending.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    browser.find(Locator::LinkText(&id)).await.unwrap().click().await.unwrap();
+    browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("approve")).await.unwrap();
+    browser.find(Locator::Id("reason")).await.unwrap().send_keys("checked with the team").await.unwrap();
+    std::fs::write(shots.join("2-request.png"), browser.screenshot().await.unwrap()).unwrap();
+    browser.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+
+    let flash = browser.wait().at_most(Duration::from_secs(30)).for_element(Locator::Id("flash")).await.unwrap();
+    let said = flash.text().await.unwrap();
+    assert!(said.contains("it succeeded"), "{said}");
+    assert_eq!(browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(), "succeeded");
+    std::fs::write(shots.join("3-approved.png"), browser.screenshot().await.unwrap()).unwrap();
+    assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "executed on the server");
+
+    // The same page on a phone-sized window.
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{}/history", srv.url())).await.unwrap();
+    std::fs::write(shots.join("4-history-phone.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    browser.close().await.unwrap();
+    drop(driver);
+    srv.shutdown().await;
+}

@@ -1,0 +1,139 @@
+//! `rancherctl serve` as a real process: the ready line, a clean stop on SIGTERM, the refusal of plain HTTP off
+//! loopback, and a SIGKILL right after an execution was claimed, settled when the service starts again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rancher_access_tests::cli::{command, SimCli};
+use rancher_access_tests::server::{self, Api};
+use rancher_approval::{RequestId, RequestState, SqliteStore, Store};
+use rancher_sim::{Faults, RancherVersion};
+use serde_json::json;
+
+/// A running `rancherctl serve` and the URL it printed.
+struct Served {
+    child: Child,
+    url: String,
+    stderr: std::thread::JoinHandle<String>,
+    stdout_rest: std::thread::JoinHandle<String>,
+}
+
+fn serve(env: &[(&str, String)], args: &[&str]) -> Served {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut child = command(&all, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("rancherctl serve starts");
+    let err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).expect("a line on stdout");
+    let url = line.trim().strip_prefix("RANCHERCTL_SERVER=").unwrap_or_else(|| panic!("not the ready line: {line:?}")).to_string();
+    let stdout_rest = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    Served { child, url, stderr, stdout_rest }
+}
+
+fn env_for(s: &SimCli, service_token: &str) -> Vec<(&'static str, String)> {
+    s.connected_env(Some(service_token))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill runs").success();
+    assert!(ok, "kill {sig} failed");
+}
+
+#[test]
+fn serve_prints_one_ready_line_and_exits_0_on_sigterm() {
+    let s = SimCli::start(RancherVersion::V2_13, 4);
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join("served.db");
+    let mut served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    assert!(served.url.starts_with("http://127.0.0.1:"), "{}", served.url);
+    let api = Api::new(&served.url, Some(&s.sim.tokens().admin));
+    let (st, me) = s.rt.block_on(api.get("/api/v1/me"));
+    assert_eq!((st, me["username"].as_str()), (200, Some("admin")));
+    let (st, _) = s.rt.block_on(Api::new(&served.url, None).get("/readyz"));
+    assert_eq!(st, 200);
+    signal(&served.child, "-TERM");
+    let status = served.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {}", served.stderr.join().unwrap());
+    assert_eq!(served.stdout_rest.join().unwrap(), "", "exactly one line on stdout");
+    let err = served.stderr.join().unwrap();
+    for secret in s.token_secrets().iter().chain([rancher_access_tests::cli::secret_of(&svc).to_string()].iter()) {
+        assert!(!err.contains(secret.as_str()), "a token secret is in the log");
+    }
+    assert!(db.exists());
+}
+
+#[test]
+fn serve_refuses_plain_http_off_loopback() {
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let out = command(&["serve", "--listen", "0.0.0.0:0"], &env_for(&s, &s.sim.tokens().admin)).output().unwrap();
+    let run = rancher_access_tests::cli::Run::from_output(out);
+    run.expect_code(1);
+    assert!(run.stderr.contains("refusing plain HTTP on 0.0.0.0") && run.stderr.contains("--tls-cert"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
+    let s = SimCli::start(RancherVersion::V2_13, 4);
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join("crash.db");
+    let store_arg = format!("sqlite:{}", db.display());
+    let args = ["--listen", "127.0.0.1:0", "--store", store_arg.as_str(), "--job-interval", "1"];
+    let mut served = serve(&env_for(&s, &svc), &args);
+    let t = s.sim.tokens().clone();
+    let (admin, approver) = (Api::new(&served.url, Some(&t.admin)), Api::new(&served.url, Some(&t.approver)));
+    s.rt.block_on(server::install(&admin, "create-global-role-binding"));
+    let (st, sub) = s.rt.block_on(approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}})));
+    assert_eq!(st, 202, "{sub}");
+    let id: RequestId = sub["request"].as_str().unwrap().parse().unwrap();
+    let base = s.sim.writes("globalrolebindings", "create");
+
+    // Every Rancher call now takes a while, so the execution is caught between its claim and its outcome.
+    s.sim.set_faults(Faults::none().with_latency(Duration::from_millis(700)));
+    let approving = s.rt.spawn({
+        let (admin, id) = (admin.clone(), id.to_string());
+        async move { admin.post(&format!("/api/v1/requests/{id}/approve"), json!({})).await }
+    });
+    let reader = SqliteStore::open(&db).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reader.get_request(&id).unwrap().state != RequestState::Executing {
+        assert!(Instant::now() < deadline, "the execution was never claimed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    served.child.kill().unwrap(); // SIGKILL
+    served.child.wait().unwrap();
+    approving.abort();
+    s.sim.set_faults(Faults::none());
+    assert_eq!(reader.get_request(&id).unwrap().state, RequestState::Executing, "left in doubt by the crash");
+
+    // Started again on the same store: the in-doubt execution is checked against Rancher and settled, audited.
+    let mut again = serve(&env_for(&s, &svc), &args);
+    let settled = reader.get_request(&id).unwrap();
+    let carol = s.sim.user_id("carol").unwrap();
+    let bound = s.sim.has_binding(&carol, "admin");
+    match settled.state {
+        RequestState::Succeeded => assert!(bound, "settled as succeeded, but there is no binding"),
+        RequestState::Failed => assert!(!bound, "settled as failed, but the binding exists"),
+        other => panic!("not settled at start: {other}"),
+    }
+    assert!(s.sim.writes("globalrolebindings", "create") <= base + 1, "never sent twice");
+    // Taken over under a new claim (audited), then settled: found applied (`reconciled`) or run now, once.
+    let kinds: Vec<rancher_approval::AuditKind> = reader.audit_entries().unwrap().into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).map(|e| e.kind).collect();
+    let taken = kinds.iter().position(|k| *k == rancher_approval::AuditKind::ExecutionTakenOver).unwrap_or_else(|| panic!("no takeover in {kinds:?}"));
+    assert!(
+        matches!(kinds[taken + 1..], [rancher_approval::AuditKind::Reconciled] | [rancher_approval::AuditKind::ExecutionFinished]),
+        "{kinds:?}"
+    );
+    let (st, shown) = s.rt.block_on(Api::new(&again.url, Some(&t.admin)).get(&format!("/api/v1/requests/{id}")));
+    assert_eq!((st, shown["state"].as_str()), (200, Some(settled.state.as_str())));
+    // Approving again changes nothing.
+    let (st, _) = s.rt.block_on(Api::new(&again.url, Some(&t.admin)).post(&format!("/api/v1/requests/{id}/approve"), json!({})));
+    assert_eq!(st, 409);
+    assert!(s.sim.writes("globalrolebindings", "create") <= base + 1);
+    signal(&again.child, "-TERM");
+    assert_eq!(again.child.wait().unwrap().code(), Some(0));
+    let _ = (again.stderr.join(), served.stderr.join());
+}

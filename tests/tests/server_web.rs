@@ -1,0 +1,139 @@
+//! The approver's web page over real HTTP(S), driven like a browser without JavaScript: sign-in (token and
+//! Rancher's local login), CSRF on every form, buttons only for people who may decide, HTML escaping of what
+//! requesters wrote, and the cookie's flags.
+
+use std::sync::Arc;
+
+use rancher_access_tests::server::{self, Api, Browser};
+use rancher_approval::MemoryStore;
+use rancher_sim::RancherVersion;
+
+const XSS: &str = "<script>alert('owned')</script> & \"quotes\"";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
+    let (sim, srv, id) = server::with_pending_request(XSS).await;
+    let mut b = Browser::new(srv.url(), None);
+    let first = b.get("/").await;
+    assert_eq!((first.status, first.location.as_deref()), (303, Some("/login")));
+    b.sign_in_with_token(&sim.tokens().admin).await;
+    let session_cookie = b.last_set_cookie.iter().find(|c| c.starts_with("ra_session=")).cloned().expect("session cookie");
+    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Strict") && session_cookie.contains("Max-Age="), "{session_cookie}");
+    assert!(!session_cookie.contains("Secure"), "plain HTTP on loopback: no Secure flag");
+    assert!(!session_cookie.contains(rancher_access_tests::cli::secret_of(&sim.tokens().admin)));
+
+    let list = b.get("/").await;
+    assert_eq!(list.status, 200);
+    assert!(list.html.contains("Signed in as admin"), "{}", list.html);
+    assert!(list.html.contains(&id), "the pending request is listed");
+    assert!(!list.html.contains("<script>alert"), "the reason is escaped");
+    assert!(list.html.contains("&lt;script&gt;"), "{}", list.html);
+    assert!(list.html.contains("(you)"), "the admin may approve: {}", list.html);
+
+    let page = b.get(&format!("/requests/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("id=\"approve\"") && page.html.contains("id=\"deny\""));
+    assert!(!page.html.contains("<script>alert"));
+    let csrf = page.csrf();
+    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &csrf), ("vote", "approve"), ("reason", "<b>ok</b>")]).await;
+    assert_eq!(done.status, 303);
+    let after = b.get(done.location.as_deref().unwrap()).await;
+    assert!(after.html.contains("The service ran it once: it succeeded."), "{}", after.html);
+    assert!(after.html.contains("id=\"state\">succeeded"), "{}", after.html);
+    assert!(after.html.contains("&lt;b&gt;ok&lt;"), "the decision reason is escaped");
+    assert!(!after.html.contains("id=\"approve\""), "no buttons once decided");
+    assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
+
+    let history = b.get("/history?state=succeeded").await;
+    assert!(history.html.contains(&id));
+    let admin = b.get("/admin").await;
+    assert!(admin.html.contains("create-global-role-binding") && admin.html.contains("hash chain verified"), "{}", admin.html);
+
+    let out = b.post("/logout", &[("csrf", &after.csrf())]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"));
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_who_may_not_decide_see_no_buttons_and_forged_posts_are_refused() {
+    let (sim, srv, id) = server::with_pending_request("rotation").await;
+    let t = sim.tokens().clone();
+
+    // The requester sees the request, and why they cannot decide.
+    let mut requester = Browser::new(srv.url(), None);
+    requester.sign_in_with_token(&t.approver).await;
+    let page = requester.get(&format!("/requests/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.html.contains("id=\"approve\""), "no buttons for the requester");
+    assert!(page.html.contains("You cannot decide on this request"), "{}", page.html);
+    // Their own page's CSRF token does not make them an approver.
+    let csrf = page.csrf();
+    let tried = requester.post(&format!("/requests/{id}/decide"), &[("csrf", &csrf), ("vote", "approve")]).await;
+    assert_eq!(tried.status, 303);
+    let after = requester.get(&format!("/requests/{id}")).await;
+    assert!(after.html.contains("Nothing was changed") && after.html.contains("may not decide"), "{}", after.html);
+
+    // A standard user sees neither the request nor buttons.
+    let mut alice = Browser::new(srv.url(), None);
+    alice.sign_in_with_token(&t.user).await;
+    assert!(!alice.get("/").await.html.contains(&id));
+    assert_eq!(alice.get(&format!("/requests/{id}")).await.status, 403);
+    assert_eq!(alice.get("/admin").await.status, 403);
+
+    // Forged approvals for the admin: no CSRF token, a wrong one, another person's, or no session at all.
+    let mut admin = Browser::new(srv.url(), None);
+    admin.sign_in_with_token(&t.admin).await;
+    let admins_csrf = admin.get(&format!("/requests/{id}")).await.csrf();
+    for form in [vec![("vote", "approve")], vec![("csrf", "0".repeat(64).as_str()), ("vote", "approve")], vec![("csrf", csrf.as_str()), ("vote", "approve")]] {
+        let forged = admin.post(&format!("/requests/{id}/decide"), &form).await;
+        assert_eq!(forged.status, 403, "{}", forged.html);
+        assert!(forged.html.contains("nothing was done"), "{}", forged.html);
+    }
+    let mut stranger = Browser::new(srv.url(), None);
+    let forged = stranger.post(&format!("/requests/{id}/decide"), &[("csrf", &admins_csrf), ("vote", "approve")]).await;
+    assert_eq!(forged.status, 403);
+    // A login form posted without the cookie that came with it is refused too.
+    let forged = stranger.post("/login", &[("csrf", &admins_csrf), ("token", &t.admin)]).await;
+    assert_eq!(forged.status, 403);
+    let (_, shown) = Api::new(srv.url(), Some(&t.admin)).get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(shown["state"], "pending", "nothing forged went through");
+    assert_eq!(sim.writes("globalrolebindings", "create"), 1, "only the service account's own binding");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_a_rancher_password_logs_the_session_token_out() {
+    let (sim, srv, _id) = server::with_pending_request("rotation").await;
+    let tokens_before = sim.count("tokens");
+    let mut b = Browser::new(srv.url(), None);
+    let login = b.get("/login").await;
+    let bad = b.post("/login", &[("csrf", &login.csrf()), ("username", "admin"), ("password", "wrong-password-123")]).await;
+    assert_eq!(bad.status, 401);
+    assert!(bad.html.contains("Rancher refused this user name and password"), "{}", bad.html);
+    let ok = b.post("/login", &[("csrf", &bad.csrf()), ("username", "admin"), ("password", rancher_sim::DEFAULT_PASSWORD)]).await;
+    assert_eq!(ok.status, 303, "{}", ok.html);
+    assert!(b.get("/").await.html.contains("Signed in as admin"));
+    assert_eq!(sim.count("tokens"), tokens_before, "the login session token was logged out again");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_cookie_is_secure_and_the_api_answers() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
+    let svc = server::service_account(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = server::tls_files(dir.path());
+    let mut cfg = server::config(&sim, &svc, Arc::new(MemoryStore::new())).tls(&cert, &key);
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    let srv = server::start(cfg).await;
+    assert!(srv.url().starts_with("https://127.0.0.1:"), "{}", srv.url());
+    let http = reqwest::Client::builder().use_rustls_tls().add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()).build().unwrap();
+    let (st, me) = Api::with_client(srv.url(), Some(&sim.tokens().admin), http).get("/api/v1/me").await;
+    assert_eq!((st, me["username"].as_str()), (200, Some("admin")));
+    let mut b = Browser::new(srv.url(), Some(&ca));
+    b.sign_in_with_token(&sim.tokens().admin).await;
+    let c = b.last_set_cookie.iter().find(|c| c.starts_with("ra_session=")).cloned().unwrap();
+    assert!(c.contains("; Secure"), "{c}");
+    srv.shutdown().await;
+}

@@ -1,0 +1,201 @@
+//! Webhooks end to end: a receiver on loopback gets every request event, signed with the secret from a mode-600
+//! file, with a readable `text`; it keeps getting them after it was down for a while (the service retries) and
+//! after the service itself restarted (the cursor is in the store); no event holds a token or a secret.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use rancher_access_tests::cli::secret_of;
+use rancher_access_tests::server::{self, Api};
+use rancher_approval::SqliteStore;
+use rancher_sim::RancherVersion;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+/// What the receiver got: (delivery id, event name, signature ok, body).
+type Seen = Arc<Mutex<Vec<(u64, String, bool, Value, String)>>>;
+
+struct Receiver {
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn receiver(addr: SocketAddr, secret: SecretString, seen: Seen) -> Receiver {
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (seen, secret) = (seen.clone(), secret.clone());
+            async move {
+                let sig = headers.get("x-rancher-access-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let ok = rancher_server::webhooks::verify(&secret, &body, sig);
+                let id = headers.get("x-rancher-access-delivery").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let event = headers.get("x-rancher-access-event").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let raw = String::from_utf8_lossy(&body).into_owned();
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                seen.lock().unwrap().push((id, event, ok, v, raw));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let mut tries = 0;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(e) if tries < 100 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("receiver cannot bind {addr}: {e}"),
+        }
+    };
+    Receiver { task: tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }) }
+}
+
+async fn wait_for(seen: &Seen, what: &str, pred: impl Fn(&[(u64, String, bool, Value, String)]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pred(&seen.lock().unwrap()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; got {:?}", seen.lock().unwrap().iter().map(|s| (s.0, s.1.clone())).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push(k.to_ascii_lowercase());
+                keys(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_arrive_signed_survive_restarts_and_hold_no_secret() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("webhook.secret");
+    std::fs::write(&secret_file, "a-long-random-webhook-secret-0123456789\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let secret = rancher_server::config::read_secret_file(&secret_file).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let hook: url::Url = format!("http://127.0.0.1:{port}/hook").parse().unwrap();
+    let seen: Seen = Arc::default();
+    let rx = receiver(addr, secret.clone(), seen.clone()).await;
+
+    let db = dir.path().join("approvals.db");
+    let config = || server::config(&sim, &svc, Arc::new(SqliteStore::open(&db).unwrap())).webhook(hook.clone()).webhook_secret(secret.clone());
+    let srv = server::start(config()).await;
+    let (admin, approver) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)));
+    server::install(&admin, "create-global-role-binding").await;
+    let submit = |user: &'static str| {
+        let approver = approver.clone();
+        async move {
+            let (st, sub) = approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": "admin"}, "reason": "<@channel> rotation"})).await;
+            assert_eq!(st, 202, "{sub}");
+            sub["request"].as_str().unwrap().to_string()
+        }
+    };
+    let a = submit("carol").await;
+    let (st, _) = admin.post(&format!("/api/v1/requests/{a}/approve"), json!({"reason": "ok"})).await;
+    assert_eq!(st, 200);
+    wait_for(&seen, "created, decided, executed", |s| s.iter().filter(|e| e.3["request"] == a.as_str()).count() >= 3).await;
+
+    // The receiver goes down; events keep happening; they arrive once it is back (on the same port).
+    rx.task.abort();
+    let _ = rx.task.await;
+    let b = submit("dave").await;
+    let (st, _) = admin.post(&format!("/api/v1/requests/{b}/deny"), json!({"reason": "no"})).await;
+    assert_eq!(st, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, failures) = srv.webhook_counts();
+    assert!(failures > 0, "deliveries to the stopped receiver failed and are retried");
+    let rx = receiver(addr, secret.clone(), seen.clone()).await;
+    wait_for(&seen, "the events made while the receiver was down", |s| s.iter().filter(|e| e.3["request"] == b.as_str()).count() >= 2).await;
+
+    // The service restarts on the same store: it resumes from its cursor.
+    srv.shutdown().await;
+    let before = seen.lock().unwrap().len();
+    let srv = server::start(config()).await;
+    let approver = Api::new(srv.url(), Some(&t.approver));
+    let (_, sub) = approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}})).await;
+    let c = sub["request"].as_str().unwrap().to_string();
+    let (st, _) = approver.post(&format!("/api/v1/requests/{c}/cancel"), json!({"reason": "typo"})).await;
+    assert_eq!(st, 200);
+    wait_for(&seen, "events after the service restarted", |s| s.iter().filter(|e| e.3["request"] == c.as_str()).count() >= 2).await;
+    srv.shutdown().await;
+    rx.task.abort();
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() > before);
+    // Every event, in order, at least once; all signed; each with a readable text.
+    let mut by_id: BTreeMap<u64, (String, Value)> = BTreeMap::new();
+    for (id, event, ok, body, _) in &seen {
+        assert!(ok, "a bad signature on {event}: {body}");
+        assert_eq!(body["event"].as_str(), Some(event.as_str()));
+        assert!(body["text"].as_str().is_some_and(|t| !t.is_empty() && !t.contains('\n')), "{body}");
+        by_id.insert(*id, (event.clone(), body.clone()));
+    }
+    let names: Vec<(&str, &str)> = by_id.values().map(|(e, b)| (b["request"].as_str().unwrap(), e.as_str())).collect();
+    let expect = [
+        (a.as_str(), "request.created"),
+        (a.as_str(), "request.decided"),
+        (a.as_str(), "request.executed"),
+        (b.as_str(), "request.created"),
+        (b.as_str(), "request.decided"),
+        (c.as_str(), "request.created"),
+        (c.as_str(), "request.cancelled"),
+    ];
+    assert_eq!(names, expect);
+    let created = &by_id.values().next().unwrap().1;
+    assert!(created["text"].as_str().unwrap().contains("&lt;@channel&gt;"), "chat markup is escaped: {created}");
+    assert!(created["text"].as_str().unwrap().contains("approver asks to run create-global-role-binding"), "{created}");
+
+    // No token, password or the webhook secret; no field named like one.
+    let mut secrets: Vec<String> = [&t.admin, &t.approver, &t.user, &svc].iter().map(|s| secret_of(s).to_string()).collect();
+    secrets.push("a-long-random-webhook-secret-0123456789".into());
+    for (_, _, _, body, raw) in &seen {
+        for s in &secrets {
+            assert!(!raw.contains(s.as_str()), "a secret is in an event");
+        }
+        let mut k = Vec::new();
+        keys(body, &mut k);
+        assert!(!k.iter().any(|k| k.contains("token") || k.contains("secret") || k.contains("password")), "{k:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_refused_off_loopback_http_and_without_a_private_secret() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = || server::config(&sim, &sim.tokens().admin, Arc::new(rancher_approval::MemoryStore::new()));
+    let e = rancher_server::start(base().webhook("http://hooks.example.com/T0/B0/secretpath".parse().unwrap()).webhook_secret(SecretString::from("0123456789abcdefgh".to_string())))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("plain HTTP off loopback") && !e.contains("secretpath"), "{e}");
+    let e = rancher_server::start(base().webhook("https://hooks.example.com/x".parse().unwrap())).await.unwrap_err().to_string();
+    assert!(e.contains("--webhook-secret-file"), "{e}");
+    let f = dir.path().join("s");
+    std::fs::write(&f, "0123456789abcdefgh").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = rancher_server::config::read_secret_file(&f).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+    }
+}
