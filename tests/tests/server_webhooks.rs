@@ -147,6 +147,8 @@ async fn events_arrive_signed_survive_restarts_and_hold_no_secret() {
         assert!(ok, "a bad signature on {event}: {body}");
         assert_eq!(body["event"].as_str(), Some(event.as_str()));
         assert!(body["text"].as_str().is_some_and(|t| !t.is_empty() && !t.contains('\n')), "{body}");
+        // Each event carries the audit head after it: an anchor kept outside the store (security review item 9).
+        assert_eq!(body["audit_head"].as_str().and_then(|h| h.split_once(':')).map(|(seq, hash)| (seq.to_string(), hash.len())), Some((id.to_string(), 64)), "{body}");
         by_id.insert(*id, (event.clone(), body.clone()));
     }
     let names: Vec<(&str, &str)> = by_id.values().map(|(e, b)| (b["request"].as_str().unwrap(), e.as_str())).collect();

@@ -64,6 +64,8 @@ pub struct App {
     /// A runner without the service account: runs that need no approval execute with the caller's own session.
     direct: Runner,
     admins: Mutex<Option<(Vec<String>, Instant)>>,
+    /// The audit sequence number last written to the log as the published head.
+    pub(crate) published_head: Mutex<u64>,
 }
 
 impl std::fmt::Debug for App {
@@ -96,6 +98,7 @@ impl App {
             secure_cookies,
             direct,
             admins: Mutex::new(None),
+            published_head: Mutex::new(0),
         }
     }
 

@@ -191,7 +191,19 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     for r in &settled {
         tracing::info!(request = %r.id, state = %r.state, "settled an execution left in doubt");
     }
+    publish_head(app).await;
     Ok(())
+}
+
+/// Logs the audit head whenever it moved, so the log (shipped elsewhere) holds anchors for
+/// `rancherctl approvals audit --verify --expect-head SEQ:HASH`.
+async fn publish_head(app: &Arc<App>) {
+    let Ok(head) = blocking(app.store(), |s| s.audit_head()).await else { return };
+    let mut last = app.published_head.lock().unwrap_or_else(|p| p.into_inner());
+    if *last != head.seq {
+        *last = head.seq;
+        tracing::info!(audit_head = %format!("{}:{}", head.seq, head.hash), "audit head");
+    }
 }
 
 async fn jobs_loop(app: Arc<App>, every: Duration, mut stop: watch::Receiver<bool>) {

@@ -123,6 +123,9 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     Some(json!({
         "event": name, "text": slack_escape(&text), "request": req, "workflow": wf, "actor": entry.actor,
         "at": entry.at.to_rfc3339(), "seq": entry.seq, "data": extra,
+        // The audit head after this event: a receiver that keeps it holds an anchor outside the store, which
+        // `rancherctl approvals audit --verify --expect-head SEQ:HASH` checks the log against.
+        "audit_head": format!("{}:{}", entry.seq, entry.hash),
     }))
 }
 
