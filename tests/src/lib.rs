@@ -46,6 +46,28 @@ pub fn runner() -> Runner {
     Runner::new(Arc::new(MemoryStore::new()), "e2e")
 }
 
+/// A `Write` that keeps everything written to it, shared by clones: give one clone to a tracing subscriber (as
+/// its writer) and read the log through another.
+#[derive(Debug, Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// A copy of everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("capture").clone()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A tiny deterministic random number generator (SplitMix64) for reproducible test mixes.
 #[derive(Debug, Clone)]
 pub struct SplitMix(pub u64);

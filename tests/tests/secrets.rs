@@ -4,11 +4,12 @@
 //! profiles directory) is searched for them. A secret may appear in one place only: the profile's token file,
 //! readable by its owner only.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::Arc;
 
+use rancher_access_tests::Capture;
 use rancher_access_tests::cli::{command, secret_of, Run};
 use rancher_access_tests::client_builder;
 use rancher_approval::{Policy, SqliteStore};
@@ -17,18 +18,6 @@ use rancher_sim::{Faults, RancherVersion, SimConfig, SimHandle, Simulator};
 use rancher_workflows::{Approved, Runner, Session, Submitted};
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn secrets(sim: &SimHandle) -> Vec<String> {
     let t = sim.tokens();

@@ -2,27 +2,15 @@
 //! logs, answers, pages or webhook events: every flow runs under a capturing TRACE subscriber, then the SQLite
 //! files (with WAL), the captured log, every answer and every delivered event are searched.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use rancher_access_tests::Capture;
 use rancher_access_tests::cli::secret_of;
 use rancher_access_tests::server::{self, Api, Browser};
 use rancher_approval::SqliteStore;
 use rancher_sim::RancherVersion;
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[track_caller]
 fn scan(what: &str, text: &[u8], secrets: &[String]) {
