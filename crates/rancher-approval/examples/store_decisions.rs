@@ -10,7 +10,8 @@ use rancher_approval::{
     SqliteStore, Store, Synchronous,
 };
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let decisions: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(5_000);
     let synchronous = match args.next().as_deref() {
@@ -32,14 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each request needs 3 of 5 approvers; every decision is its own durable transaction.
     let approvers: Vec<Principal> = (0..5).map(|i| Principal::new(format!("u-{i}"))).collect();
     let policy = Policy::at_least(3, approvers.iter().map(|p| ApproverRef::user(p.id.clone())));
-    let requests: Vec<_> = (0..decisions.div_ceil(3))
-        .map(|_| {
-            store.create_request(
-                NewRequest::new("wf", Principal::new("u-req"), policy.clone()),
-                Utc::now(),
-            )
-        })
-        .collect::<Result<_, _>>()?;
+    let mut requests = Vec::new();
+    for _ in 0..decisions.div_ceil(3) {
+        requests.push(store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy.clone()), Utc::now()).await?);
+    }
     let ctx = EligibilityContext::default();
     let start = Instant::now();
     let mut done = 0;
@@ -48,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if done == decisions {
                 break 'outer;
             }
-            store.decide(&request.id, approver, Decision::approve(), &ctx, Utc::now())?;
+            store.decide(&request.id, approver, Decision::approve(), &ctx, Utc::now()).await?;
             done += 1;
         }
     }
@@ -57,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{done} durable decisions ({synchronous:?}) in {:.3} s: {:.0} decisions/s; audit verified: {} entries",
         elapsed.as_secs_f64(),
         done as f64 / elapsed.as_secs_f64(),
-        store.verify_audit()?
+        store.verify_audit().await?
     );
     drop(store);
     std::fs::remove_dir_all(&dir)?;

@@ -237,6 +237,81 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The PostgreSQL store failed (a query, the connection, or the pool).
+    #[error("the approval store database failed: {problem}")]
+    Postgres {
+        /// What PostgreSQL or the pool reported (never the password).
+        problem: String,
+    },
+    /// A store URL that cannot be used.
+    #[error("`{url}` is not a usable approval store URL: {problem}; use `sqlite:PATH` or `postgres://USER@HOST/DATABASE` (`?host=/run/postgresql` for a unix socket, `sslmode=disable|prefer|require`)")]
+    BadStoreUrl {
+        /// The URL as given, with any password hidden.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The database of a store URL could not be reached.
+    #[error("cannot reach the approval store database {store}: {problem}; check that PostgreSQL runs there and that the URL, user and password are right")]
+    StoreUnreachable {
+        /// Which database (user, host, name; never the password).
+        store: String,
+        /// What the connection attempt reported.
+        problem: String,
+    },
+    /// A PostgreSQL database written by a newer version of this crate.
+    #[error("the approval store database {store} has schema version {found}, newer than the {supported} this build understands; upgrade rancherctl on this host")]
+    DatabaseSchemaTooNew {
+        /// Which database.
+        store: String,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another writer changed the same record between this transaction's read and its write.
+    #[error("approval request {id} was changed by another writer at the same moment; run the command again")]
+    Conflict {
+        /// The request.
+        id: String,
+    },
+    /// A store operation could not finish because the async runtime is shutting down.
+    #[error("the approval store operation was stopped because the program is shutting down; run it again")]
+    Stopped,
+    /// `import` refuses a store that already holds records.
+    #[error("the target approval store is not empty ({what}); import only into a new, empty store")]
+    ImportTargetNotEmpty {
+        /// What was found in it.
+        what: String,
+    },
+    /// An export file that cannot be imported.
+    #[error("line {line} of the approval store export cannot be imported: {problem}; export it again with `rancherctl approvals export`")]
+    BadExport {
+        /// 1-based line number (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // `Display` of a database error is only its severity and message; show the detail too.
+        let problem = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        Self::Postgres { problem }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Postgres { problem: other.to_string() },
+        }
+    }
 }
 
 impl From<rusqlite::Error> for Error {

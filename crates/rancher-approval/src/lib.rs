@@ -1,7 +1,7 @@
 //! Approval policies, durable approval requests with exactly-once execution, and a hash-chained audit log.
 //!
 //! Some workflows may only run after someone says yes. This crate decides who may say yes ([`Policy`],
-//! [`evaluate()`]), records every request and decision durably ([`Store`], [`SqliteStore`]), guarantees an
+//! [`evaluate()`]), records every request and decision durably ([`Store`]: [`SqliteStore`] on one machine, [`PostgresStore`] for several), guarantees an
 //! approved request is executed once ([`Store::claim_execution`]), and keeps an append-only, hash-chained audit
 //! log ([`AuditEntry`], [`Store::verify_audit`]). It has no HTTP: facts that live on the Rancher server (who the
 //! admins are, group memberships) are resolved by the caller through an [`ApproverDirectory`] and passed in.
@@ -12,20 +12,21 @@
 //!     Decision, EligibilityContext, Executor, NewRequest, Outcome, Policy, Principal, RequestState, SqliteStore, Store,
 //! };
 //!
-//! fn main() -> rancher_approval::Result<()> {
+//! #[tokio::main]
+//! async fn main() -> rancher_approval::Result<()> {
 //!     let store = SqliteStore::open("approvals.db")?;
 //!     let alice = Principal::new("u-alice").with_username("alice");
 //!     let bob = Principal::new("u-bob").with_username("bob");
 //!
 //!     // Alice installs a workflow that needs her approval; Bob asks to run it.
-//!     let installation = store.install("create-global-role-binding", &alice, Policy::installer(), Utc::now())?;
+//!     let installation = store.install("create-global-role-binding", &alice, Policy::installer(), Utc::now()).await?;
 //!     let request = store.create_request(
 //!         NewRequest::for_installation(&installation, bob.clone())
 //!             .inputs(serde_json::json!({"user": "u-carol", "role": "admin"}), ["token"])
 //!             .targets(["u-carol"])
 //!             .reason("on-call rotation"),
 //!         Utc::now(),
-//!     )?;
+//!     ).await?;
 //!     assert_eq!(request.state, RequestState::Pending);
 //!
 //!     // Alice approves (the caller resolved the eligibility facts; the installer policy needs none here).
@@ -35,16 +36,16 @@
 //!         Decision::approve().because("looks right"),
 //!         &EligibilityContext::default(),
 //!         Utc::now(),
-//!     )?;
+//!     ).await?;
 //!     assert_eq!(decided.request.state, RequestState::Approved);
 //!
 //!     // Exactly one executor wins the claim, runs the workflow, and records the outcome.
 //!     // The claim is a lease: if this process dies, another may take over once it runs out.
 //!     let executor = Executor::new("u-alice", "rancherctl@host-1 pid 4242");
-//!     let claim = store.claim_execution(&request.id, &executor, Utc::now() + chrono::TimeDelta::minutes(5), Utc::now())?;
-//!     store.record_outcome(&claim, Outcome::succeeded(serde_json::json!({"binding": "grb-x1"})), Utc::now())?;
+//!     let claim = store.claim_execution(&request.id, &executor, Utc::now() + chrono::TimeDelta::minutes(5), Utc::now()).await?;
+//!     store.record_outcome(&claim, Outcome::succeeded(serde_json::json!({"binding": "grb-x1"})), Utc::now()).await?;
 //!
-//!     println!("{} audit entries verified", store.verify_audit()?);
+//!     println!("{} audit entries verified", store.verify_audit().await?);
 //!     Ok(())
 //! }
 //! ```
@@ -75,6 +76,9 @@ pub use request::{
     NewRequest, Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, ServerIdentity, Vote, REDACTED,
 };
 pub use store::{
-    DecideOutcome, ExecutionClaim, Installation, MemoryStore, RequestFilter, SqliteOptions,
-    SqliteStore, Store, Synchronous, Takeover, SCHEMA_VERSION, SYSTEM_ACTOR,
+    Clock, DecideOutcome, ExecutionClaim, Installation, MemoryStore, PostgresOptions, PostgresStore, RequestFilter,
+    SqliteOptions, SqliteStore, Store, Synchronous, Takeover, POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
 };
+
+#[cfg(feature = "test-util")]
+pub mod test_util;

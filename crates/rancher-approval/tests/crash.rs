@@ -21,9 +21,9 @@ fn policy() -> Policy {
 }
 
 /// The writer. Not a test of its own: it only runs when the crash test starts it.
-#[test]
 #[ignore = "helper process started by killing_a_writer_loses_nothing_acknowledged"]
-fn crash_child_writer() {
+#[tokio::test]
+async fn crash_child_writer() {
     let path =
         std::env::var(CHILD_ENV).expect("run by killing_a_writer_loses_nothing_acknowledged");
     let store = SqliteStore::open(&path).unwrap();
@@ -33,7 +33,7 @@ fn crash_child_writer() {
             .create_request(
                 NewRequest::new("wf", Principal::new("u-req"), policy()),
                 Utc::now(),
-            )
+            ).await
             .unwrap();
         println!("ack created {}", req.id);
         for approver in ["u-1", "u-2"] {
@@ -44,18 +44,18 @@ fn crash_child_writer() {
                     Decision::approve(),
                     &ctx,
                     Utc::now(),
-                )
+                ).await
                 .unwrap();
             println!("ack decided {} {approver}", req.id);
         }
-        let claim = store.claim_execution(&req.id, &rancher_approval::Executor::new("u-child", "child"), Utc::now() + chrono::TimeDelta::minutes(5), Utc::now()).unwrap();
+        let claim = store.claim_execution(&req.id, &rancher_approval::Executor::new("u-child", "child"), Utc::now() + chrono::TimeDelta::minutes(5), Utc::now()).await.unwrap();
         println!("ack claimed {} {}", req.id, claim.claim_id);
         store
             .record_outcome(
                 &claim,
                 Outcome::succeeded(serde_json::json!({"n": 1})),
                 Utc::now(),
-            )
+            ).await
             .unwrap();
         println!("ack finished {}", req.id);
     }
@@ -89,8 +89,8 @@ fn run_and_kill(path: &Path, acks: usize) -> Vec<Vec<String>> {
     acked
 }
 
-#[test]
-fn killing_a_writer_loses_nothing_acknowledged() {
+#[tokio::test]
+async fn killing_a_writer_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("approvals.db");
     drop(SqliteStore::open(&path).unwrap());
@@ -98,12 +98,12 @@ fn killing_a_writer_loses_nothing_acknowledged() {
     for round in 0..3 {
         all_acked.extend(run_and_kill(&path, 60 + round * 7));
         let store = SqliteStore::open(&path).unwrap();
-        let entries = store.verify_audit().unwrap();
+        let entries = store.verify_audit().await.unwrap();
         assert!(entries as usize >= all_acked.len(), "round {round}");
         for ack in &all_acked {
             let id: RequestId = ack[1].parse().unwrap();
             let req = store
-                .get_request(&id)
+                .get_request(&id).await
                 .unwrap_or_else(|e| panic!("acknowledged request lost: {e}"));
             match ack[0].as_str() {
                 "created" => {}
@@ -121,7 +121,7 @@ fn killing_a_writer_loses_nothing_acknowledged() {
             }
         }
         // Whatever was cut off mid-way left a consistent request behind: its state agrees with its decisions.
-        for req in store.list_requests(&Default::default()).unwrap() {
+        for req in store.list_requests(&Default::default()).await.unwrap() {
             match req.state {
                 RequestState::Pending => assert!(req.decisions.len() < 2),
                 RequestState::Approved => assert!(req.execution.is_none()),

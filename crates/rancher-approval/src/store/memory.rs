@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{store_via_ops, Installation, Tx};
+use super::{store_via_ops, Installation, Tx, TxBody};
 use crate::audit::{AuditEntry, AuditHead};
 use crate::error::Result;
 use crate::request::{ApprovalRequest, RequestId, RequestState};
@@ -37,34 +37,36 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on a copy and keeps the copy only if `f` succeeds: all or nothing, like a transaction.
-    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    /// Runs `f` on a copy and keeps the copy only if `f` succeeds: all or nothing, like a transaction. The body
+    /// never waits (memory answers at once), so it is driven to completion right here under the lock.
+    async fn write<T>(&self, f: TxBody<T>) -> Result<T> {
         let mut guard = self.lock();
         let mut work = guard.clone();
-        let result = f(&mut work);
+        let result = futures::executor::block_on(f(&mut work));
         if result.is_ok() {
             *guard = work;
         }
         result
     }
 
-    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    async fn read<T>(&self, f: TxBody<T>) -> Result<T> {
         let mut guard = self.lock();
-        f(&mut *guard)
+        futures::executor::block_on(f(&mut *guard))
     }
 }
 
+#[async_trait::async_trait]
 impl Tx for Inner {
-    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
+    async fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
         Ok(self.requests.get(id).cloned())
     }
 
-    fn save_request(&mut self, request: &ApprovalRequest) -> Result<()> {
+    async fn save_request(&mut self, request: &ApprovalRequest) -> Result<()> {
         self.requests.insert(request.id.clone(), request.clone());
         Ok(())
     }
 
-    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
+    async fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
         Ok(self
             .requests
             .values()
@@ -73,47 +75,47 @@ impl Tx for Inner {
             .collect())
     }
 
-    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
+    async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
         Ok(self.installations.get(workflow_id).cloned())
     }
 
-    fn save_installation(&mut self, installation: &Installation) -> Result<()> {
+    async fn save_installation(&mut self, installation: &Installation) -> Result<()> {
         self.installations
             .insert(installation.workflow_id.clone(), installation.clone());
         Ok(())
     }
 
-    fn installations(&mut self) -> Result<Vec<Installation>> {
+    async fn installations(&mut self) -> Result<Vec<Installation>> {
         Ok(self.installations.values().cloned().collect())
     }
 
-    fn audit_head(&mut self) -> Result<AuditHead> {
+    async fn audit_head(&mut self) -> Result<AuditHead> {
         Ok(self.head.clone())
     }
 
-    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
+    async fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
         Ok(self.audit.clone())
     }
 
-    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
+    async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
         Ok(self.audit.iter().filter(|e| e.request_id.as_deref() == Some(request_id)).cloned().collect())
     }
 
-    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+    async fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
         Ok(self.audit.iter().filter(|e| e.seq > after_seq).take(limit).cloned().collect())
     }
 
-    fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
         self.audit.push(entry.clone());
         self.head = entry.head();
         Ok(())
     }
 
-    fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
+    async fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
         Ok(self.cursors.get(sink).copied().unwrap_or(0))
     }
 
-    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
+    async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let at = self.cursors.entry(sink.to_owned()).or_insert(0);
         *at = (*at).max(seq);
         Ok(())

@@ -1,8 +1,9 @@
 //! Durable storage of requests, decisions, executions, installations and the audit log.
 //!
-//! [`Store`] is the interface; [`SqliteStore`] is the embedded default (one file) and [`MemoryStore`] serves
-//! tests. Both run the same transition logic (this module's private `ops`), each operation as one transaction
-//! that writes the state change and its audit entry together.
+//! [`Store`] is the interface; [`SqliteStore`] is the embedded default (one file), [`PostgresStore`] serves several
+//! replicas on one database, and [`MemoryStore`] serves tests. All run the same transition logic (this module's
+//! private `ops`, written once over the async `Tx` primitives), each operation as one transaction that writes the
+//! state change and its audit entry together.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,9 +17,11 @@ use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, R
 
 mod memory;
 mod ops;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use ops::SYSTEM_ACTOR;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, SCHEMA_VERSION};
 
@@ -122,20 +125,22 @@ pub struct DecideOutcome {
     pub recorded: bool,
 }
 
-/// Durable storage for approvals. Synchronous and shareable across threads; async callers use `spawn_blocking`.
+/// Durable storage for approvals, shareable across tasks and threads.
 ///
 /// Every method that changes something writes the change and its audit entry in one transaction: either both
-/// are stored or neither. `now` is passed in everywhere so callers and tests control time.
+/// are stored or neither. `now` is passed in everywhere so callers and tests control time; a store may replace it
+/// with its own clock ([`PostgresStore`] uses the database's by default, see [`Clock`]).
+#[async_trait::async_trait]
 pub trait Store: Send + Sync {
     /// Opens a request under `new.policy` (validated first). Secret inputs are redacted before storage. A `none`
     /// policy makes the request `approved` at once; otherwise it is `pending` until decided or expired.
-    fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest>;
+    async fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest>;
 
     /// One request, or [`crate::Error::NotFound`].
-    fn get_request(&self, id: &RequestId) -> Result<ApprovalRequest>;
+    async fn get_request(&self, id: &RequestId) -> Result<ApprovalRequest>;
 
     /// Requests matching `filter`, oldest first.
-    fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>>;
+    async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>>;
 
     /// Records `reviewer`'s decision, judged with the facts in `context` (see [`crate::resolve_reviewer`]), and
     /// moves the request to its new state.
@@ -145,7 +150,7 @@ pub trait Store: Send + Sync {
     /// the expiry) when the request is past its expiry. Votes are idempotent per principal: approving twice records
     /// one vote (`recorded: false` the second time). An approver who changes their mind may still deny while the
     /// request is pending; that is recorded as a new decision and denies the request.
-    fn decide(
+    async fn decide(
         &self,
         id: &RequestId,
         reviewer: &Principal,
@@ -155,7 +160,7 @@ pub trait Store: Send + Sync {
     ) -> Result<DecideOutcome>;
 
     /// Cancels a pending request. Who may cancel (the requester, an admin) is the caller's decision; `by` is recorded.
-    fn cancel(
+    async fn cancel(
         &self,
         id: &RequestId,
         by: &Principal,
@@ -164,7 +169,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ApprovalRequest>;
 
     /// Marks every pending request whose expiry is at or before `now` as expired; returns their ids.
-    fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>>;
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>>;
 
     /// Atomically moves an approved request to `executing` and returns the claim, a lease until `lease_until`. Of
     /// any number of concurrent callers (threads or processes sharing the store) exactly one succeeds; the others
@@ -174,7 +179,7 @@ pub trait Store: Send + Sync {
     /// recorded at creation, and the recorded decisions, each made on that content, must approve it under the
     /// recorded policy. Otherwise nothing runs: [`crate::Error::Tampered`], audited as `execution_refused`. The
     /// executor's server must be the request's ([`crate::Error::WrongServer`]).
-    fn claim_execution(
+    async fn claim_execution(
         &self,
         id: &RequestId,
         executor: &Executor,
@@ -183,7 +188,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ExecutionClaim>;
 
     /// Extends the lease of a current claim ([`crate::Error::StaleClaim`] when it was taken over).
-    fn renew_lease(
+    async fn renew_lease(
         &self,
         claim: &ExecutionClaim,
         lease_until: DateTime<Utc>,
@@ -192,7 +197,7 @@ pub trait Store: Send + Sync {
 
     /// Records how the claimed execution went (`executing -> succeeded | failed`). Only the current claim (same
     /// claim id and epoch) may.
-    fn record_outcome(
+    async fn record_outcome(
         &self,
         claim: &ExecutionClaim,
         outcome: Outcome,
@@ -200,12 +205,12 @@ pub trait Store: Send + Sync {
     ) -> Result<ApprovalRequest>;
 
     /// Requests in `executing`, for the caller to check whose lease ran out (see [`ExecutionRecord::lease_until`](crate::ExecutionRecord)).
-    fn in_doubt(&self) -> Result<Vec<ApprovalRequest>>;
+    async fn in_doubt(&self) -> Result<Vec<ApprovalRequest>>;
 
     /// Takes over an execution whose holder is gone: with [`Takeover::LeaseExpired`] only once its lease ran out
     /// ([`crate::Error::LeaseHeld`] before). Returns a new claim with the next epoch, so the old holder can no
     /// longer record anything. Audited as `execution_taken_over`.
-    fn take_over(
+    async fn take_over(
         &self,
         id: &RequestId,
         executor: &Executor,
@@ -215,7 +220,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ExecutionClaim>;
 
     /// Settles a taken-over execution with what the caller found on the server, audited as `reconciled`.
-    fn resolve_in_doubt(
+    async fn resolve_in_doubt(
         &self,
         claim: &ExecutionClaim,
         outcome: Outcome,
@@ -224,7 +229,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ApprovalRequest>;
 
     /// Records that `installer` installed `workflow_id` with `policy` (validated first).
-    fn install(
+    async fn install(
         &self,
         workflow_id: &str,
         installer: &Principal,
@@ -233,14 +238,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Installation>;
 
     /// The installation of `workflow_id`, if installed.
-    fn get_installation(&self, workflow_id: &str) -> Result<Option<Installation>>;
+    async fn get_installation(&self, workflow_id: &str) -> Result<Option<Installation>>;
 
     /// Every installation, by workflow id.
-    fn list_installations(&self) -> Result<Vec<Installation>>;
+    async fn list_installations(&self) -> Result<Vec<Installation>>;
 
     /// Changes the policy of an installed workflow; the audit entry keeps the old and new policy hashes. Whether
     /// `changed_by` may (the installer or an admin) is the caller's decision. Existing requests keep their policy.
-    fn set_policy(
+    async fn set_policy(
         &self,
         workflow_id: &str,
         policy: Policy,
@@ -249,75 +254,100 @@ pub trait Store: Send + Sync {
     ) -> Result<Installation>;
 
     /// The whole audit log, in order.
-    fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
 
     /// The last audit entry's position and hash, as recorded apart from the entries.
-    fn audit_head(&self) -> Result<AuditHead>;
+    async fn audit_head(&self) -> Result<AuditHead>;
 
     /// Verifies the audit chain against the recorded head (which must be the last entry), and every stored
     /// request against its audit record (its content and the state its entries lead to); returns the number of
     /// entries, or [`crate::Error::AuditBroken`] naming the first problem.
-    fn verify_audit(&self) -> Result<u64>;
+    async fn verify_audit(&self) -> Result<u64>;
 
     /// Audit entries after sequence number `after_seq`, oldest first, at most `limit` (for webhook delivery: the
     /// audit log is the outbox, written in the same transaction as each change).
-    fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
+    async fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
 
     /// The last audit sequence number delivered to `sink` (0 when none).
-    fn delivery_cursor(&self, sink: &str) -> Result<u64>;
+    async fn delivery_cursor(&self, sink: &str) -> Result<u64>;
 
     /// Records that `sink` has received every entry up to `seq` (never moves back).
-    fn set_delivery_cursor(&self, sink: &str, seq: u64) -> Result<()>;
+    async fn set_delivery_cursor(&self, sink: &str, seq: u64) -> Result<()>;
 }
 
 /// The storage primitives the shared transition logic needs, within one transaction.
-pub(crate) trait Tx {
-    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>>;
+#[async_trait::async_trait]
+pub(crate) trait Tx: Send {
+    /// The time to record for a change the caller dated `caller_now`: the caller's time, or the store's own clock.
+    async fn clock(&mut self, caller_now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        Ok(caller_now)
+    }
+    /// Loads a request (in a write transaction: locked until commit).
+    async fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>>;
     /// Inserts or replaces.
-    fn save_request(&mut self, request: &ApprovalRequest) -> Result<()>;
+    async fn save_request(&mut self, request: &ApprovalRequest) -> Result<()>;
     /// Requests in any of `states` (all when empty), ordered by id.
-    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>>;
-    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>>;
+    async fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>>;
+    async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>>;
     /// Inserts or replaces.
-    fn save_installation(&mut self, installation: &Installation) -> Result<()>;
-    fn installations(&mut self) -> Result<Vec<Installation>>;
-    fn audit_head(&mut self) -> Result<AuditHead>;
-    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>>;
+    async fn save_installation(&mut self, installation: &Installation) -> Result<()>;
+    async fn installations(&mut self) -> Result<Vec<Installation>>;
+    async fn audit_head(&mut self) -> Result<AuditHead>;
+    async fn audit_entries(&mut self) -> Result<Vec<AuditEntry>>;
     /// The entries of one request, in order.
-    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>>;
+    async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>>;
     /// Entries after `after_seq`, at most `limit`.
-    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
+    async fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>>;
     /// Appends the entry and moves the head to it.
-    fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
-    fn delivery_cursor(&mut self, sink: &str) -> Result<u64>;
-    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()>;
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    async fn delivery_cursor(&mut self, sink: &str) -> Result<u64>;
+    async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()>;
 }
 
-/// Implements [`Store`] for a type with `write` (read-modify-write transaction, committed on `Ok`) and `read`
-/// methods taking a closure over a [`Tx`].
+/// A transaction body: the shared logic run over a [`Tx`], boxed so every store can drive it its own way.
+pub(crate) type TxBody<T> =
+    Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, Result<T>> + Send + 'static>;
+
+/// Boxes a transaction body, fixing the higher-ranked closure type ([`TxBody`]).
+pub(crate) fn body<T, F>(f: F) -> TxBody<T>
+where
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// Implements [`Store`] for a type with async `write` (read-modify-write transaction, committed on `Ok`) and
+/// `read` methods taking a [`TxBody`]. Arguments are copied into the body so it may run on another thread.
 macro_rules! store_via_ops {
     ($ty:ty) => {
+        #[async_trait::async_trait]
         impl $crate::store::Store for $ty {
-            fn create_request(
+            async fn create_request(
                 &self,
                 new: $crate::NewRequest,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| $crate::store::ops::create_request(tx, new, now))
+                self.write($crate::store::body(move |tx| Box::pin($crate::store::ops::create_request(tx, new, now))))
+                    .await
             }
-            fn get_request(
-                &self,
-                id: &$crate::RequestId,
-            ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.read(|tx| $crate::store::ops::get_request(tx, id))
+            async fn get_request(&self, id: &$crate::RequestId) -> $crate::Result<$crate::ApprovalRequest> {
+                let id = id.clone();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::get_request(tx, &id).await })
+                }))
+                .await
             }
-            fn list_requests(
+            async fn list_requests(
                 &self,
                 filter: &$crate::RequestFilter,
             ) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
-                self.read(|tx| $crate::store::ops::list_requests(tx, filter))
+                let filter = filter.clone();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::list_requests(tx, &filter).await })
+                }))
+                .await
             }
-            fn decide(
+            async fn decide(
                 &self,
                 id: &$crate::RequestId,
                 reviewer: &$crate::Principal,
@@ -325,54 +355,79 @@ macro_rules! store_via_ops {
                 context: &$crate::EligibilityContext,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::DecideOutcome> {
-                self.write(|tx| {
-                    $crate::store::ops::decide(tx, id, reviewer, decision, context, now)
-                })?
+                let (id, reviewer, context) = (id.clone(), reviewer.clone(), context.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::decide(tx, &id, &reviewer, decision, &context, now).await
+                    })
+                }))
+                .await?
             }
-            fn cancel(
+            async fn cancel(
                 &self,
                 id: &$crate::RequestId,
                 by: &$crate::Principal,
                 reason: Option<String>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| $crate::store::ops::cancel(tx, id, by, reason, now))?
+                let (id, by) = (id.clone(), by.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::cancel(tx, &id, &by, reason, now).await })
+                }))
+                .await?
             }
-            fn expire_due(
+            async fn expire_due(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<Vec<$crate::RequestId>> {
-                self.write(|tx| $crate::store::ops::expire_due(tx, now))
+                self.write($crate::store::body(move |tx| Box::pin($crate::store::ops::expire_due(tx, now)))).await
             }
-            fn claim_execution(
+            async fn claim_execution(
                 &self,
                 id: &$crate::RequestId,
                 executor: &$crate::Executor,
                 lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ExecutionClaim> {
-                self.write(|tx| $crate::store::ops::claim_execution(tx, id, executor, lease_until, now))?
+                let (id, executor) = (id.clone(), executor.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::claim_execution(tx, &id, &executor, lease_until, now).await
+                    })
+                }))
+                .await?
             }
-            fn renew_lease(
+            async fn renew_lease(
                 &self,
                 claim: &$crate::ExecutionClaim,
                 lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ExecutionClaim> {
-                self.write(|tx| $crate::store::ops::renew_lease(tx, claim, lease_until, now))
+                let claim = claim.clone();
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::renew_lease(tx, &claim, lease_until, now).await })
+                }))
+                .await
             }
-            fn record_outcome(
+            async fn record_outcome(
                 &self,
                 claim: &$crate::ExecutionClaim,
                 outcome: $crate::Outcome,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| $crate::store::ops::record_outcome(tx, claim, outcome, now))
+                let claim = claim.clone();
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::record_outcome(tx, &claim, outcome, now).await })
+                }))
+                .await
             }
-            fn in_doubt(&self) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
-                self.read(|tx| tx.requests_in(&[$crate::RequestState::Executing]))
+            async fn in_doubt(&self) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
+                self.read($crate::store::body(|tx| {
+                    Box::pin(async move { tx.requests_in(&[$crate::RequestState::Executing]).await })
+                }))
+                .await
             }
-            fn take_over(
+            async fn take_over(
                 &self,
                 id: &$crate::RequestId,
                 executor: &$crate::Executor,
@@ -380,69 +435,99 @@ macro_rules! store_via_ops {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ExecutionClaim> {
-                self.write(|tx| $crate::store::ops::take_over(tx, id, executor, why, lease_until, now))
+                let (id, executor) = (id.clone(), executor.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::take_over(tx, &id, &executor, why, lease_until, now).await
+                    })
+                }))
+                .await
             }
-            fn resolve_in_doubt(
+            async fn resolve_in_doubt(
                 &self,
                 claim: &$crate::ExecutionClaim,
                 outcome: $crate::Outcome,
                 note: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write(|tx| $crate::store::ops::resolve_in_doubt(tx, claim, outcome, note, now))
+                let (claim, note) = (claim.clone(), note.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::resolve_in_doubt(tx, &claim, outcome, &note, now).await
+                    })
+                }))
+                .await
             }
-            fn install(
+            async fn install(
                 &self,
                 workflow_id: &str,
                 installer: &$crate::Principal,
                 policy: $crate::Policy,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::Installation> {
-                self.write(|tx| {
-                    $crate::store::ops::install(tx, workflow_id, installer, policy, now)
-                })
+                let (workflow_id, installer) = (workflow_id.to_owned(), installer.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::install(tx, &workflow_id, &installer, policy, now).await
+                    })
+                }))
+                .await
             }
-            fn get_installation(
-                &self,
-                workflow_id: &str,
-            ) -> $crate::Result<Option<$crate::Installation>> {
-                self.read(|tx| tx.load_installation(workflow_id))
+            async fn get_installation(&self, workflow_id: &str) -> $crate::Result<Option<$crate::Installation>> {
+                let workflow_id = workflow_id.to_owned();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.load_installation(&workflow_id).await })
+                }))
+                .await
             }
-            fn list_installations(&self) -> $crate::Result<Vec<$crate::Installation>> {
-                self.read(|tx| tx.installations())
+            async fn list_installations(&self) -> $crate::Result<Vec<$crate::Installation>> {
+                self.read($crate::store::body(|tx| tx.installations())).await
             }
-            fn set_policy(
+            async fn set_policy(
                 &self,
                 workflow_id: &str,
                 policy: $crate::Policy,
                 changed_by: &$crate::Principal,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::Installation> {
-                self.write(|tx| {
-                    $crate::store::ops::set_policy(tx, workflow_id, policy, changed_by, now)
-                })
+                let (workflow_id, changed_by) = (workflow_id.to_owned(), changed_by.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::set_policy(tx, &workflow_id, policy, &changed_by, now).await
+                    })
+                }))
+                .await
             }
-            fn audit_entries(&self) -> $crate::Result<Vec<$crate::AuditEntry>> {
-                self.read(|tx| tx.audit_entries())
+            async fn audit_entries(&self) -> $crate::Result<Vec<$crate::AuditEntry>> {
+                self.read($crate::store::body(|tx| tx.audit_entries())).await
             }
-            fn audit_head(&self) -> $crate::Result<$crate::AuditHead> {
-                self.read(|tx| tx.audit_head())
+            async fn audit_head(&self) -> $crate::Result<$crate::AuditHead> {
+                self.read($crate::store::body(|tx| tx.audit_head())).await
             }
-            fn verify_audit(&self) -> $crate::Result<u64> {
-                self.read(|tx| $crate::store::ops::verify(tx))
+            async fn verify_audit(&self) -> $crate::Result<u64> {
+                self.read($crate::store::body(|tx| Box::pin($crate::store::ops::verify(tx)))).await
             }
-            fn audit_after(&self, after_seq: u64, limit: usize) -> $crate::Result<Vec<$crate::AuditEntry>> {
-                self.read(|tx| tx.audit_after(after_seq, limit))
+            async fn audit_after(&self, after_seq: u64, limit: usize) -> $crate::Result<Vec<$crate::AuditEntry>> {
+                self.read($crate::store::body(move |tx| tx.audit_after(after_seq, limit))).await
             }
-            fn delivery_cursor(&self, sink: &str) -> $crate::Result<u64> {
-                self.read(|tx| tx.delivery_cursor(sink))
+            async fn delivery_cursor(&self, sink: &str) -> $crate::Result<u64> {
+                let sink = sink.to_owned();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.delivery_cursor(&sink).await })
+                }))
+                .await
             }
-            fn set_delivery_cursor(&self, sink: &str, seq: u64) -> $crate::Result<()> {
-                self.write(|tx| tx.set_delivery_cursor(sink, seq))
+            async fn set_delivery_cursor(&self, sink: &str, seq: u64) -> $crate::Result<()> {
+                let sink = sink.to_owned();
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.set_delivery_cursor(&sink, seq).await })
+                }))
+                .await
             }
         }
     };
 }
+
 pub(crate) use store_via_ops;
 
 #[cfg(test)]

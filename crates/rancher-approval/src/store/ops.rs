@@ -18,7 +18,14 @@ use super::Takeover;
 /// The actor recorded for changes nobody made by hand (expiry).
 pub const SYSTEM_ACTOR: &str = "system";
 
-fn append(
+/// The store's time for a change the caller dated `now`, and the lease end moved by the same amount (the lease
+/// keeps the length the caller asked for).
+async fn clocked(tx: &mut dyn Tx, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let clock = tx.clock(now).await?;
+    Ok((clock, lease_until + (clock - now)))
+}
+
+async fn append(
     tx: &mut dyn Tx,
     now: DateTime<Utc>,
     actor: &str,
@@ -27,7 +34,7 @@ fn append(
     workflow_id: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<()> {
-    let head = tx.audit_head()?;
+    let head = tx.audit_head().await?;
     let entry = AuditDraft {
         actor: actor.to_owned(),
         kind,
@@ -38,28 +45,29 @@ fn append(
         detail,
     }
     .seal(&head, now);
-    tx.append_audit(&entry)
+    tx.append_audit(&entry).await
 }
 
-pub(crate) fn get_request(tx: &mut dyn Tx, id: &RequestId) -> Result<ApprovalRequest> {
-    tx.load_request(id)?
+pub(crate) async fn get_request(tx: &mut dyn Tx, id: &RequestId) -> Result<ApprovalRequest> {
+    tx.load_request(id).await?
         .ok_or_else(|| Error::NotFound { id: id.to_string() })
 }
 
-pub(crate) fn list_requests(
+pub(crate) async fn list_requests(
     tx: &mut dyn Tx,
     filter: &RequestFilter,
 ) -> Result<Vec<ApprovalRequest>> {
-    let mut all = tx.requests_in(&filter.states)?;
+    let mut all = tx.requests_in(&filter.states).await?;
     all.retain(|r| filter.matches(r));
     Ok(all)
 }
 
-pub(crate) fn create_request(
+pub(crate) async fn create_request(
     tx: &mut dyn Tx,
     new: NewRequest,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
+    let now = tx.clock(now).await?;
     new.policy.validate()?;
     if new.policy.options.require_requester_reason && blank(&new.reason) {
         return Err(Error::ReasonRequired { from: "requester" });
@@ -88,7 +96,7 @@ pub(crate) fn create_request(
     if request.evaluate(now) == Verdict::Approved {
         request.state = RequestState::Approved;
     }
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     let detail = json!({
         "requester": request.requester,
         "installer": request.installer,
@@ -111,18 +119,18 @@ pub(crate) fn create_request(
         Some(&request),
         None,
         detail,
-    )?;
+    ).await?;
     Ok(request)
 }
 
-fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Utc>) -> Result<()> {
+async fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Utc>) -> Result<()> {
     request.state = RequestState::Expired;
     request.closed = Some(Closure {
         by: SYSTEM_ACTOR.into(),
         at: now,
         reason: None,
     });
-    tx.save_request(request)?;
+    tx.save_request(request).await?;
     let detail = json!({ "expires_at": format_time(request.expires_at) });
     append(
         tx,
@@ -132,17 +140,17 @@ fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Utc>) ->
         Some(request),
         None,
         detail,
-    )
+    ).await
 }
 
 /// Loads a request that must be pending. A pending request past its expiry is expired here (the outer `Ok`
 /// commits that) and reported as the inner error.
-fn load_pending(
+async fn load_pending(
     tx: &mut dyn Tx,
     id: &RequestId,
     now: DateTime<Utc>,
 ) -> Result<Result<ApprovalRequest>> {
-    let mut request = get_request(tx, id)?;
+    let mut request = get_request(tx, id).await?;
     if request.state != RequestState::Pending {
         return Err(Error::NotPending {
             id: id.to_string(),
@@ -150,7 +158,7 @@ fn load_pending(
         });
     }
     if now >= request.expires_at {
-        expire(tx, &mut request, now)?;
+        expire(tx, &mut request, now).await?;
         return Ok(Err(Error::Expired {
             id: id.to_string(),
             expired_at: request.expires_at,
@@ -159,7 +167,7 @@ fn load_pending(
     Ok(Ok(request))
 }
 
-pub(crate) fn decide(
+pub(crate) async fn decide(
     tx: &mut dyn Tx,
     id: &RequestId,
     reviewer: &Principal,
@@ -167,12 +175,13 @@ pub(crate) fn decide(
     context: &EligibilityContext,
     now: DateTime<Utc>,
 ) -> Result<Result<DecideOutcome>> {
-    let mut request = match load_pending(tx, id, now)? {
+    let now = tx.clock(now).await?;
+    let mut request = match load_pending(tx, id, now).await? {
         Ok(r) => r,
         Err(expired) => return Ok(Err(expired)),
     };
     same_server(&request, decision.server.as_ref())?;
-    check_content(tx, &request)?;
+    check_content(tx, &request).await?;
     if decision.reviewed.as_ref().is_some_and(|h| *h != request.content_hash) {
         return Err(Error::ContentChanged { id: id.to_string() });
     }
@@ -211,7 +220,7 @@ pub(crate) fn decide(
         Verdict::Denied => RequestState::Denied,
         Verdict::Expired => RequestState::Expired,
     };
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     let recorded = request.decisions.last().expect("just pushed");
     let detail = json!({
         "principal": recorded.principal,
@@ -230,21 +239,22 @@ pub(crate) fn decide(
         Some(&request),
         None,
         detail,
-    )?;
+    ).await?;
     Ok(Ok(DecideOutcome {
         request,
         recorded: true,
     }))
 }
 
-pub(crate) fn cancel(
+pub(crate) async fn cancel(
     tx: &mut dyn Tx,
     id: &RequestId,
     by: &Principal,
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Result<ApprovalRequest>> {
-    let mut request = match load_pending(tx, id, now)? {
+    let now = tx.clock(now).await?;
+    let mut request = match load_pending(tx, id, now).await? {
         Ok(r) => r,
         Err(expired) => return Ok(Err(expired)),
     };
@@ -254,7 +264,7 @@ pub(crate) fn cancel(
         at: now,
         reason: reason.clone(),
     });
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     append(
         tx,
         now,
@@ -263,15 +273,16 @@ pub(crate) fn cancel(
         Some(&request),
         None,
         json!({ "by": by, "reason": reason }),
-    )?;
+    ).await?;
     Ok(Ok(request))
 }
 
-pub(crate) fn expire_due(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<Vec<RequestId>> {
+pub(crate) async fn expire_due(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<Vec<RequestId>> {
+    let now = tx.clock(now).await?;
     let mut expired = Vec::new();
-    for mut request in tx.requests_in(&[RequestState::Pending])? {
+    for mut request in tx.requests_in(&[RequestState::Pending]).await? {
         if request.expires_at <= now {
-            expire(tx, &mut request, now)?;
+            expire(tx, &mut request, now).await?;
             expired.push(request.id);
         }
     }
@@ -304,8 +315,8 @@ struct Recorded {
     decisions: Vec<DecisionRecord>,
 }
 
-fn recorded(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
-    recorded_in(&tx.audit_for_request(request.id.as_str())?, request)
+async fn recorded(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
+    recorded_in(&tx.audit_for_request(request.id.as_str()).await?, request)
 }
 
 fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Recorded> {
@@ -345,8 +356,8 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
 }
 
 /// The stored request still holds what was recorded when it was made.
-fn check_content(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
-    matches_record(request, recorded(tx, request)?)
+async fn check_content(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded> {
+    matches_record(request, recorded(tx, request).await?)
 }
 
 fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> {
@@ -361,8 +372,8 @@ fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> 
 
 /// Before anything runs: the content matches the record, and the recorded decisions, each made on this very
 /// content, approve it under the recorded policy.
-fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
-    let rec = check_content(tx, request)?;
+async fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
+    let rec = check_content(tx, request).await?;
     if let Some(d) = rec.decisions.iter().find(|d| d.content_hash.as_deref() != Some(rec.content_hash.as_str())) {
         return Err(tampered(request, format!("the decision of {} was made on other content", d.principal.id)));
     }
@@ -374,14 +385,15 @@ fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
     }
 }
 
-pub(crate) fn claim_execution(
+pub(crate) async fn claim_execution(
     tx: &mut dyn Tx,
     id: &RequestId,
     executor: &Executor,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Result<ExecutionClaim>> {
-    let mut request = get_request(tx, id)?;
+    let (now, lease_until) = clocked(tx, now, lease_until).await?;
+    let mut request = get_request(tx, id).await?;
     match (request.state, &request.execution) {
         (RequestState::Approved, _) => {}
         (RequestState::Executing | RequestState::Succeeded | RequestState::Failed, Some(held)) => {
@@ -399,10 +411,10 @@ pub(crate) fn claim_execution(
         }
     }
     same_server(&request, executor.server.as_ref())?;
-    if let Err(refusal) = check_executable(tx, &request) {
+    if let Err(refusal) = check_executable(tx, &request).await {
         // Recorded (the outer Ok commits it) so that the refusal is in the log, and reported to the caller.
         let detail = json!({ "executor": executor, "problem": refusal.to_string() });
-        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail)?;
+        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail).await?;
         return Ok(Err(refusal));
     }
     let claim = ExecutionClaim {
@@ -427,14 +439,14 @@ pub(crate) fn claim_execution(
         outcome: None,
         reconciled: None,
     });
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     let detail = json!({
         "executor": executor,
         "claim_id": claim.claim_id,
         "epoch": claim.epoch,
         "lease_until": format_time(lease_until),
     });
-    append(tx, now, &executor.principal, AuditKind::ExecutionClaimed, Some(&request), None, detail)?;
+    append(tx, now, &executor.principal, AuditKind::ExecutionClaimed, Some(&request), None, detail).await?;
     Ok(Ok(claim))
 }
 
@@ -447,31 +459,33 @@ fn current<'r>(request: &'r mut ApprovalRequest, claim: &ExecutionClaim) -> Resu
     }
 }
 
-pub(crate) fn renew_lease(
+pub(crate) async fn renew_lease(
     tx: &mut dyn Tx,
     claim: &ExecutionClaim,
     lease_until: DateTime<Utc>,
-    _now: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<ExecutionClaim> {
-    let mut request = get_request(tx, &claim.request_id)?;
+    let (_, lease_until) = clocked(tx, now, lease_until).await?;
+    let mut request = get_request(tx, &claim.request_id).await?;
     current(&mut request, claim)?.lease_until = Some(lease_until);
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     Ok(ExecutionClaim { lease_until, ..claim.clone() })
 }
 
-pub(crate) fn record_outcome(
+pub(crate) async fn record_outcome(
     tx: &mut dyn Tx,
     claim: &ExecutionClaim,
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
-    let mut request = get_request(tx, &claim.request_id)?;
+    let now = tx.clock(now).await?;
+    let mut request = get_request(tx, &claim.request_id).await?;
     let execution = current(&mut request, claim)?;
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
     let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
     request.state = outcome.state();
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     let detail = json!({
         "claim_id": claim.claim_id,
         "epoch": claim.epoch,
@@ -479,11 +493,11 @@ pub(crate) fn record_outcome(
         "status": outcome.status,
         "detail": outcome.detail,
     });
-    append(tx, now, &actor, AuditKind::ExecutionFinished, Some(&request), None, detail)?;
+    append(tx, now, &actor, AuditKind::ExecutionFinished, Some(&request), None, detail).await?;
     Ok(request)
 }
 
-pub(crate) fn take_over(
+pub(crate) async fn take_over(
     tx: &mut dyn Tx,
     id: &RequestId,
     executor: &Executor,
@@ -491,7 +505,8 @@ pub(crate) fn take_over(
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<ExecutionClaim> {
-    let mut request = get_request(tx, id)?;
+    let (now, lease_until) = clocked(tx, now, lease_until).await?;
+    let mut request = get_request(tx, id).await?;
     let state = request.state;
     same_server(&request, executor.server.as_ref())?;
     let execution = match request.execution.as_mut() {
@@ -518,7 +533,7 @@ pub(crate) fn take_over(
     execution.pid = executor.pid;
     execution.epoch = claim.epoch;
     execution.lease_until = Some(lease_until);
-    tx.save_request(&request)?;
+    tx.save_request(&request).await?;
     let detail = json!({
         "executor": executor,
         "claim_id": claim.claim_id,
@@ -526,18 +541,19 @@ pub(crate) fn take_over(
         "why": why,
         "previous": previous,
     });
-    append(tx, now, &executor.principal, AuditKind::ExecutionTakenOver, Some(&request), None, detail)?;
+    append(tx, now, &executor.principal, AuditKind::ExecutionTakenOver, Some(&request), None, detail).await?;
     Ok(claim)
 }
 
-pub(crate) fn resolve_in_doubt(
+pub(crate) async fn resolve_in_doubt(
     tx: &mut dyn Tx,
     claim: &ExecutionClaim,
     outcome: Outcome,
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
-    let mut request = get_request(tx, &claim.request_id)?;
+    let now = tx.clock(now).await?;
+    let mut request = get_request(tx, &claim.request_id).await?;
     let execution = current(&mut request, claim)?;
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
@@ -552,20 +568,21 @@ pub(crate) fn resolve_in_doubt(
         "note": note,
     });
     request.state = outcome.state();
-    tx.save_request(&request)?;
-    append(tx, now, &actor, AuditKind::Reconciled, Some(&request), None, detail)?;
+    tx.save_request(&request).await?;
+    append(tx, now, &actor, AuditKind::Reconciled, Some(&request), None, detail).await?;
     Ok(request)
 }
 
-pub(crate) fn install(
+pub(crate) async fn install(
     tx: &mut dyn Tx,
     workflow_id: &str,
     installer: &Principal,
     policy: Policy,
     now: DateTime<Utc>,
 ) -> Result<Installation> {
+    let now = tx.clock(now).await?;
     policy.validate()?;
-    if tx.load_installation(workflow_id)?.is_some() {
+    if tx.load_installation(workflow_id).await?.is_some() {
         return Err(Error::AlreadyInstalled {
             workflow_id: workflow_id.to_owned(),
         });
@@ -577,7 +594,7 @@ pub(crate) fn install(
         installed_at: now,
         updated_at: now,
     };
-    tx.save_installation(&installation)?;
+    tx.save_installation(&installation).await?;
     let detail = json!({
         "installer": installer,
         "policy": installation.policy,
@@ -591,20 +608,21 @@ pub(crate) fn install(
         None,
         Some(workflow_id),
         detail,
-    )?;
+    ).await?;
     Ok(installation)
 }
 
-pub(crate) fn set_policy(
+pub(crate) async fn set_policy(
     tx: &mut dyn Tx,
     workflow_id: &str,
     policy: Policy,
     changed_by: &Principal,
     now: DateTime<Utc>,
 ) -> Result<Installation> {
+    let now = tx.clock(now).await?;
     policy.validate()?;
     let mut installation =
-        tx.load_installation(workflow_id)?
+        tx.load_installation(workflow_id).await?
             .ok_or_else(|| Error::NotInstalled {
                 workflow_id: workflow_id.to_owned(),
             })?;
@@ -622,7 +640,7 @@ pub(crate) fn set_policy(
     });
     installation.policy = policy;
     installation.updated_at = now;
-    tx.save_installation(&installation)?;
+    tx.save_installation(&installation).await?;
     append(
         tx,
         now,
@@ -631,7 +649,7 @@ pub(crate) fn set_policy(
         None,
         Some(workflow_id),
         detail,
-    )?;
+    ).await?;
     Ok(installation)
 }
 
@@ -660,9 +678,9 @@ fn replayed_state(entries: &[AuditEntry]) -> Option<RequestState> {
 /// Verifies the chain against the store's own head (which must be the last entry: a missing or moved-back head
 /// is found), then every stored request against its audit record: same content, and the state its entries lead
 /// to. Returns the number of entries.
-pub(crate) fn verify(tx: &mut dyn Tx) -> Result<u64> {
-    let entries = tx.audit_entries()?;
-    let head = tx.audit_head()?;
+pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
+    let entries = tx.audit_entries().await?;
+    let head = tx.audit_head().await?;
     let count = crate::audit::verify(&entries, Some(&head))?;
     if head.seq != count {
         return Err(Error::AuditBroken {
@@ -676,7 +694,7 @@ pub(crate) fn verify(tx: &mut dyn Tx) -> Result<u64> {
             by_request.entry(id).or_default().push(e.clone());
         }
     }
-    for request in tx.requests_in(&[])? {
+    for request in tx.requests_in(&[]).await? {
         let own = by_request.get(request.id.as_str()).map(Vec::as_slice).unwrap_or_default();
         let broken = |problem: String| Error::AuditBroken { seq: count, problem: format!("approval request {}: {problem}", request.id) };
         match recorded_in(own, &request).and_then(|rec| matches_record(&request, rec)) {

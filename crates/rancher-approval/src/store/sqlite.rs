@@ -19,13 +19,13 @@
 //!   newer schema is refused with a clear error.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{store_via_ops, Installation, Tx};
+use super::{store_via_ops, Installation, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead, AuditKind};
 use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
@@ -118,7 +118,7 @@ impl Default for SqliteOptions {
 /// The embedded [`Store`](super::Store): one SQLite file. Open several on one file (or one per process) freely.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -196,7 +196,7 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             path,
         })
     }
@@ -206,28 +206,67 @@ impl SqliteStore {
         &self.path
     }
 
+    #[cfg(test)]
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside an operation drops its transaction (rolled back), so the connection is still usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.conn)
     }
 
-    /// One read-modify-write transaction (`BEGIN IMMEDIATE`), committed only if `f` succeeds.
-    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&mut Sql(&tx))?;
-        tx.commit()?;
-        Ok(value)
+    /// Runs `job` on the connection on tokio's blocking threads, so the file I/O (and the fsync of each commit)
+    /// never holds up the async threads. A panic in `job` is passed on to the caller.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&conn);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+            if !conn.is_autocommit() {
+                // A transaction abandoned by a panic (or a failed COMMIT): release the write lock at once.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Stopped),
+        }
+    }
+
+    /// One transaction of `begin` kind around `f`, committed only if `f` succeeds (and `commit` is set). The
+    /// body's futures never wait (SQLite answers synchronously), so `block_on` drives them on the blocking thread.
+    async fn transaction<T: Send + 'static>(&self, begin: &'static str, commit: bool, f: TxBody<T>) -> Result<T> {
+        self.blocking(move |conn| {
+            conn.execute_batch(begin)?;
+            match futures::executor::block_on(f(&mut Sql(conn))) {
+                Ok(value) if commit => {
+                    conn.execute_batch("COMMIT")?;
+                    Ok(value)
+                }
+                other => {
+                    conn.execute_batch("ROLLBACK")?;
+                    other
+                }
+            }
+        })
+        .await
+    }
+
+    /// One read-modify-write transaction (`BEGIN IMMEDIATE`: the write lock first), committed only if `f` succeeds.
+    async fn write<T: Send + 'static>(&self, f: TxBody<T>) -> Result<T> {
+        self.transaction("BEGIN IMMEDIATE", true, f).await
     }
 
     /// One read transaction: a consistent snapshot.
-    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        f(&mut Sql(&tx))
+    async fn read<T: Send + 'static>(&self, f: TxBody<T>) -> Result<T> {
+        self.transaction("BEGIN DEFERRED", false, f).await
     }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // `blocking` rolls back a transaction a panic left open before it releases the lock.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 store_via_ops!(SqliteStore);
@@ -249,8 +288,8 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
-/// [`Tx`] over an open SQLite transaction.
-struct Sql<'c>(&'c Connection);
+/// [`Tx`] over a connection inside an open transaction.
+struct Sql<'c>(&'c mut Connection);
 
 fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| Error::Corrupt {
@@ -323,8 +362,9 @@ impl Sql<'_> {
     }
 }
 
+#[async_trait::async_trait]
 impl Tx for Sql<'_> {
-    fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
+    async fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
         let mut stmt = self
             .0
             .prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
@@ -333,7 +373,7 @@ impl Tx for Sql<'_> {
             .transpose()
     }
 
-    fn save_request(&mut self, r: &ApprovalRequest) -> Result<()> {
+    async fn save_request(&mut self, r: &ApprovalRequest) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO requests (id, workflow_id, state, requester, created_at, expires_at, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -351,7 +391,7 @@ impl Tx for Sql<'_> {
         Ok(())
     }
 
-    fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
+    async fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
         let bodies = if states.is_empty() {
             self.bodies("SELECT body FROM requests ORDER BY id", [])?
         } else {
@@ -368,7 +408,7 @@ impl Tx for Sql<'_> {
             .collect()
     }
 
-    fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
+    async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
         let mut stmt = self
             .0
             .prepare_cached("SELECT body FROM installations WHERE workflow_id = ?1")?;
@@ -377,7 +417,7 @@ impl Tx for Sql<'_> {
             .transpose()
     }
 
-    fn save_installation(&mut self, i: &Installation) -> Result<()> {
+    async fn save_installation(&mut self, i: &Installation) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO installations (workflow_id, body) VALUES (?1, ?2)
              ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body",
@@ -386,7 +426,7 @@ impl Tx for Sql<'_> {
         Ok(())
     }
 
-    fn installations(&mut self) -> Result<Vec<Installation>> {
+    async fn installations(&mut self) -> Result<Vec<Installation>> {
         let bodies = self.bodies("SELECT body FROM installations ORDER BY workflow_id", [])?;
         bodies
             .iter()
@@ -394,7 +434,7 @@ impl Tx for Sql<'_> {
             .collect()
     }
 
-    fn audit_head(&mut self) -> Result<AuditHead> {
+    async fn audit_head(&mut self) -> Result<AuditHead> {
         let mut stmt = self
             .0
             .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
@@ -409,31 +449,31 @@ impl Tx for Sql<'_> {
         )
     }
 
-    fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
+    async fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
         self.entries("SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq", [])
     }
 
-    fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
+    async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
         self.entries(
             "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit WHERE request_id = ?1 ORDER BY seq",
             [request_id],
         )
     }
 
-    fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+    async fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
         self.entries(
             "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             params![after_seq as i64, limit.min(i64::MAX as usize) as i64],
         )
     }
 
-    fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
+    async fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
         let mut stmt = self.0.prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = ?1")?;
         let seq: Option<i64> = stmt.query_row([sink], |r| r.get(0)).optional()?;
         Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
-    fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
+    async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO delivery_cursors (sink, seq) VALUES (?1, ?2)
              ON CONFLICT (sink) DO UPDATE SET seq = max(seq, excluded.seq)",
@@ -442,7 +482,7 @@ impl Tx for Sql<'_> {
         Ok(())
     }
 
-    fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
+    async fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -1,6 +1,4 @@
-//! Behaviour every store must have, run against both [`MemoryStore`] and [`SqliteStore`].
-
-use std::sync::Barrier;
+//! Behaviour every store must have, run against [`MemoryStore`], [`SqliteStore`] and [`PostgresStore`].
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
@@ -35,36 +33,43 @@ fn none() -> EligibilityContext {
 }
 
 /// Claims `id` for the process `label` acting as `u-exec`, with a ten-minute lease.
-fn claim_for(store: &dyn Store, id: &RequestId, label: &str, now: DateTime<Utc>) -> Result<ExecutionClaim> {
-    store.claim_execution(id, &crate::Executor::new("u-exec", label), now + TimeDelta::minutes(10), now)
+async fn claim_for(store: &dyn Store, id: &RequestId, label: &str, now: DateTime<Utc>) -> Result<ExecutionClaim> {
+    store.claim_execution(id, &crate::Executor::new("u-exec", label), now + TimeDelta::minutes(10), now).await
 }
 
-fn kinds(store: &dyn Store) -> Vec<crate::AuditKind> {
+async fn kinds(store: &dyn Store) -> Vec<crate::AuditKind> {
     store
-        .audit_entries()
+        .audit_entries().await
         .unwrap()
         .into_iter()
         .map(|e| e.kind)
         .collect()
 }
 
-/// Runs each listed test body against a fresh memory store and a fresh SQLite store.
-macro_rules! for_both_stores {
+/// Runs each listed test body against a fresh memory store, a fresh SQLite store and a fresh PostgreSQL database
+/// (see [`crate::test_util`]: skipped with a visible note when no PostgreSQL can be started, except under `CI`).
+macro_rules! for_every_store {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
-            $(#[test] fn $name() { super::$name(&crate::MemoryStore::new()); })*
+            $(#[tokio::test] async fn $name() { super::$name(&crate::MemoryStore::new()).await; })*
         }
         mod sqlite_store {
-            $(#[test] fn $name() {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
                 let dir = tempfile::tempdir().unwrap();
                 let store = crate::SqliteStore::open(dir.path().join("approvals.db")).unwrap();
-                super::$name(&store);
+                super::$name(&store).await;
+            })*
+        }
+        mod postgres_store {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
+                let Some(db) = crate::test_util::TestDatabase::create(stringify!($name)).await else { return };
+                super::$name(&db.store().await).await;
             })*
         }
     };
 }
 
-for_both_stores!(
+for_every_store!(
     installer_round_trip,
     none_policy_runs_at_once,
     a_deny_ends_it,
@@ -84,20 +89,20 @@ for_both_stores!(
     racing_approvers_and_executors_execute_once,
 );
 
-fn installer_round_trip(store: &dyn Store) {
+async fn installer_round_trip(store: &dyn Store) {
     let inst = store
         .install(
             "create-global-role-binding",
             &alice(),
             Policy::installer(),
             at(0),
-        )
+        ).await
         .unwrap();
     let req = store
         .create_request(
             NewRequest::for_installation(&inst, bob()).targets(["u-carol"]),
             at(1),
-        )
+        ).await
         .unwrap();
     assert_eq!(req.state, RequestState::Pending);
     assert_eq!(req.installer.as_ref().unwrap().id, "u-alice");
@@ -105,7 +110,7 @@ fn installer_round_trip(store: &dyn Store) {
     assert_eq!(req.policy_hash, Policy::installer().hash());
 
     let err = store
-        .decide(&req.id, &bob(), Decision::approve(), &none(), at(2))
+        .decide(&req.id, &bob(), Decision::approve(), &none(), at(2)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -117,7 +122,7 @@ fn installer_round_trip(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = claim_for(store, &req.id, "exec-1", at(2)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec-1", at(2)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -136,14 +141,14 @@ fn installer_round_trip(store: &dyn Store) {
             Decision::approve().because("ok"),
             &none(),
             at(3),
-        )
+        ).await
         .unwrap();
     assert!(out.recorded);
     assert_eq!(out.request.state, RequestState::Approved);
     assert_eq!(out.request.decisions.len(), 1);
-    assert_eq!(store.get_request(&req.id).unwrap(), out.request);
+    assert_eq!(store.get_request(&req.id).await.unwrap(), out.request);
     let err = store
-        .decide(&req.id, &alice(), Decision::deny(), &none(), at(4))
+        .decide(&req.id, &alice(), Decision::deny(), &none(), at(4)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -156,20 +161,20 @@ fn installer_round_trip(store: &dyn Store) {
         "{err}"
     );
 
-    let claim = claim_for(store, &req.id, "exec-1", at(5)).unwrap();
-    let err = claim_for(store, &req.id, "exec-2", at(5)).unwrap_err();
+    let claim = claim_for(store, &req.id, "exec-1", at(5)).await.unwrap();
+    let err = claim_for(store, &req.id, "exec-2", at(5)).await.unwrap_err();
     assert!(
         matches!(err, Error::AlreadyClaimed { ref executor, .. } if executor == "exec-1"),
         "{err}"
     );
-    assert_eq!(store.in_doubt().unwrap().len(), 1);
+    assert_eq!(store.in_doubt().await.unwrap().len(), 1);
 
     let done = store
         .record_outcome(
             &claim,
             Outcome::succeeded(json!({"binding": "grb-1"})),
             at(6),
-        )
+        ).await
         .unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
     let exec = done.execution.as_ref().unwrap();
@@ -179,7 +184,7 @@ fn installer_round_trip(store: &dyn Store) {
         json!({"binding": "grb-1"})
     );
     let err = store
-        .record_outcome(&claim, Outcome::failed(json!(null)), at(7))
+        .record_outcome(&claim, Outcome::failed(json!(null)), at(7)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -191,13 +196,13 @@ fn installer_round_trip(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = claim_for(store, &req.id, "exec-3", at(8)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec-3", at(8)).await.unwrap_err();
     assert!(matches!(err, Error::AlreadyClaimed { .. }), "{err}");
-    assert!(store.in_doubt().unwrap().is_empty());
+    assert!(store.in_doubt().await.unwrap().is_empty());
 
     use crate::AuditKind::*;
     assert_eq!(
-        kinds(store),
+        kinds(store).await,
         [
             Installed,
             RequestCreated,
@@ -206,8 +211,8 @@ fn installer_round_trip(store: &dyn Store) {
             ExecutionFinished
         ]
     );
-    assert_eq!(store.verify_audit().unwrap(), 5);
-    let entries = store.audit_entries().unwrap();
+    assert_eq!(store.verify_audit().await.unwrap(), 5);
+    let entries = store.audit_entries().await.unwrap();
     assert_eq!(entries[2].actor, "u-alice");
     assert_eq!(entries[2].request_id.as_deref(), Some(req.id.as_str()));
     assert_eq!(
@@ -216,18 +221,18 @@ fn installer_round_trip(store: &dyn Store) {
     );
     assert_eq!(entries[2].detail["state"], json!("approved"));
     assert_eq!(entries[2].detail["reason"], json!("ok"));
-    assert_eq!(store.audit_head().unwrap(), entries[4].head());
+    assert_eq!(store.audit_head().await.unwrap(), entries[4].head());
 }
 
-fn none_policy_runs_at_once(store: &dyn Store) {
+async fn none_policy_runs_at_once(store: &dyn Store) {
     let req = store
-        .create_request(NewRequest::new("list-users", bob(), Policy::none()), at(0))
+        .create_request(NewRequest::new("list-users", bob(), Policy::none()), at(0)).await
         .unwrap();
     assert_eq!(req.state, RequestState::Approved);
-    let claim = claim_for(store, &req.id, "exec", at(0)).unwrap();
+    let claim = claim_for(store, &req.id, "exec", at(0)).await.unwrap();
     assert_eq!(claim.request_id, req.id);
     let err = store
-        .decide(&req.id, &alice(), Decision::approve(), &none(), at(0))
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(0)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -240,21 +245,21 @@ fn none_policy_runs_at_once(store: &dyn Store) {
         "{err}"
     );
     let done = store
-        .record_outcome(&claim, Outcome::failed(json!({"error": "boom"})), at(1))
+        .record_outcome(&claim, Outcome::failed(json!({"error": "boom"})), at(1)).await
         .unwrap();
     assert_eq!(done.state, RequestState::Failed);
 }
 
-fn a_deny_ends_it(store: &dyn Store) {
+async fn a_deny_ends_it(store: &dyn Store) {
     let policy = Policy::at_least(
         2,
         [alice(), carol(), Principal::new("u-dave")].map(|p| ApproverRef::user(p.id)),
     );
     let req = store
-        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy), at(0)).await
         .unwrap();
     store
-        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).await
         .unwrap();
     let out = store
         .decide(
@@ -263,7 +268,7 @@ fn a_deny_ends_it(store: &dyn Store) {
             Decision::deny().because("not today"),
             &none(),
             at(2),
-        )
+        ).await
         .unwrap();
     assert_eq!(out.request.state, RequestState::Denied);
     let err = store
@@ -273,7 +278,7 @@ fn a_deny_ends_it(store: &dyn Store) {
             Decision::approve(),
             &none(),
             at(3),
-        )
+        ).await
         .unwrap_err();
     assert!(
         matches!(
@@ -285,7 +290,7 @@ fn a_deny_ends_it(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = claim_for(store, &req.id, "exec", at(3)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec", at(3)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -298,25 +303,25 @@ fn a_deny_ends_it(store: &dyn Store) {
     );
 }
 
-fn votes_are_idempotent_and_a_change_of_mind_denies(store: &dyn Store) {
+async fn votes_are_idempotent_and_a_change_of_mind_denies(store: &dyn Store) {
     let policy = Policy::at_least(2, ["u-alice", "u-carol"].map(ApproverRef::user));
     let req = store
-        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy), at(0)).await
         .unwrap();
     assert!(
         store
-            .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+            .decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).await
             .unwrap()
             .recorded
     );
     let again = store
-        .decide(&req.id, &alice(), Decision::approve(), &none(), at(2))
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(2)).await
         .unwrap();
     assert!(!again.recorded);
     assert_eq!(again.request.state, RequestState::Pending);
     assert_eq!(again.request.decisions.len(), 1);
     assert_eq!(
-        store.audit_entries().unwrap().len(),
+        store.audit_entries().await.unwrap().len(),
         2,
         "a repeated vote adds no audit entry"
     );
@@ -327,19 +332,19 @@ fn votes_are_idempotent_and_a_change_of_mind_denies(store: &dyn Store) {
             Decision::deny().because("changed my mind"),
             &none(),
             at(3),
-        )
+        ).await
         .unwrap();
     assert!(changed.recorded);
     assert_eq!(changed.request.state, RequestState::Denied);
     assert_eq!(changed.request.decisions.len(), 2);
 }
 
-fn reasons_are_enforced(store: &dyn Store) {
+async fn reasons_are_enforced(store: &dyn Store) {
     let policy = Policy::any_of([ApproverRef::user("u-alice")])
         .require_requester_reason(true)
         .require_reviewer_reason(true);
     let err = store
-        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0)).await
         .unwrap_err();
     assert!(
         matches!(err, Error::ReasonRequired { from: "requester" }),
@@ -349,29 +354,29 @@ fn reasons_are_enforced(store: &dyn Store) {
         .create_request(
             NewRequest::new("wf", bob(), policy.clone()).reason("  "),
             at(0),
-        )
+        ).await
         .unwrap_err();
     assert!(
         matches!(err, Error::ReasonRequired { from: "requester" }),
         "{err}"
     );
     assert!(store
-        .list_requests(&RequestFilter::all())
+        .list_requests(&RequestFilter::all()).await
         .unwrap()
         .is_empty());
 
     let req = store
-        .create_request(NewRequest::new("wf", bob(), policy).reason("INC-42"), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy).reason("INC-42"), at(0)).await
         .unwrap();
     assert_eq!(req.reason.as_deref(), Some("INC-42"));
     let err = store
-        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1))
+        .decide(&req.id, &alice(), Decision::approve(), &none(), at(1)).await
         .unwrap_err();
     assert!(
         matches!(err, Error::ReasonRequired { from: "reviewer" }),
         "{err}"
     );
-    assert!(store.get_request(&req.id).unwrap().decisions.is_empty());
+    assert!(store.get_request(&req.id).await.unwrap().decisions.is_empty());
     let out = store
         .decide(
             &req.id,
@@ -379,12 +384,12 @@ fn reasons_are_enforced(store: &dyn Store) {
             Decision::approve().because("checked"),
             &none(),
             at(1),
-        )
+        ).await
         .unwrap();
     assert_eq!(out.request.state, RequestState::Approved);
 }
 
-fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
+async fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
     // Bob asks to make himself admin; Bob is on the approver list, self-approval is even allowed.
     let policy =
         Policy::any_of(["u-bob", "u-alice"].map(ApproverRef::user)).allow_self_approval(true);
@@ -392,10 +397,10 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
         .create_request(
             NewRequest::new("wf", bob(), policy).targets(["u-bob"]),
             at(0),
-        )
+        ).await
         .unwrap();
     let err = store
-        .decide(&req.id, &bob(), Decision::approve(), &none(), at(1))
+        .decide(&req.id, &bob(), Decision::approve(), &none(), at(1)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -409,7 +414,7 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
     );
     assert!(err.to_string().contains("target"), "{err}");
     let err = store
-        .decide(&req.id, &carol(), Decision::deny(), &none(), at(1))
+        .decide(&req.id, &carol(), Decision::deny(), &none(), at(1)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -424,10 +429,10 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
 
     let policy = Policy::any_of(["u-bob", "u-alice"].map(ApproverRef::user));
     let req2 = store
-        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy), at(0)).await
         .unwrap();
     let err = store
-        .decide(&req2.id, &bob(), Decision::approve(), &none(), at(1))
+        .decide(&req2.id, &bob(), Decision::approve(), &none(), at(1)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -441,22 +446,22 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
     );
 
     for id in [&req.id, &req2.id] {
-        let r = store.get_request(id).unwrap();
+        let r = store.get_request(id).await.unwrap();
         assert!(r.decisions.is_empty());
         assert_eq!(r.state, RequestState::Pending);
     }
-    assert_eq!(store.audit_entries().unwrap().len(), 2);
+    assert_eq!(store.audit_entries().await.unwrap().len(), 2);
 
     // With the facts resolved by the caller, the installer who requested waits for a fallback approver.
     let inst = store
-        .install("wf-i", &alice(), Policy::installer(), at(0))
+        .install("wf-i", &alice(), Policy::installer(), at(0)).await
         .unwrap();
     let req3 = store
-        .create_request(NewRequest::for_installation(&inst, alice()), at(0))
+        .create_request(NewRequest::for_installation(&inst, alice()), at(0)).await
         .unwrap();
     let admins = EligibilityContext::with_fallback_approvers(["u-alice", "u-carol"]);
     let err = store
-        .decide(&req3.id, &alice(), Decision::approve(), &admins, at(1))
+        .decide(&req3.id, &alice(), Decision::approve(), &admins, at(1)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -469,55 +474,55 @@ fn ineligible_decisions_are_refused_and_not_stored(store: &dyn Store) {
         "{err}"
     );
     let err = store
-        .decide(&req3.id, &bob(), Decision::approve(), &admins, at(1))
+        .decide(&req3.id, &bob(), Decision::approve(), &admins, at(1)).await
         .unwrap_err();
     assert!(matches!(err, Error::NotEligible { .. }), "{err}");
     let out = store
-        .decide(&req3.id, &carol(), Decision::approve(), &admins, at(2))
+        .decide(&req3.id, &carol(), Decision::approve(), &admins, at(2)).await
         .unwrap();
     assert_eq!(out.request.state, RequestState::Approved);
     assert_eq!(out.request.decisions[0].context, admins);
 }
 
-fn expiry(store: &dyn Store) {
+async fn expiry(store: &dyn Store) {
     let policy = Policy::any_of([ApproverRef::user("u-alice")])
         .expires_after(std::time::Duration::from_secs(3600));
     let early = store
-        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(0)).await
         .unwrap();
     let late = store
-        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(30))
+        .create_request(NewRequest::new("wf", bob(), policy.clone()), at(30)).await
         .unwrap();
     let decided = store
-        .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy), at(0)).await
         .unwrap();
     store
-        .decide(&decided.id, &alice(), Decision::approve(), &none(), at(10))
+        .decide(&decided.id, &alice(), Decision::approve(), &none(), at(10)).await
         .unwrap();
     assert_eq!(early.expires_at, at(60));
 
-    assert!(store.expire_due(at(59)).unwrap().is_empty());
-    assert_eq!(store.expire_due(at(60)).unwrap(), vec![early.id.clone()]);
+    assert!(store.expire_due(at(59)).await.unwrap().is_empty());
+    assert_eq!(store.expire_due(at(60)).await.unwrap(), vec![early.id.clone()]);
     assert_eq!(
-        store.get_request(&early.id).unwrap().state,
+        store.get_request(&early.id).await.unwrap().state,
         RequestState::Expired
     );
     assert_eq!(
-        store.get_request(&decided.id).unwrap().state,
+        store.get_request(&decided.id).await.unwrap().state,
         RequestState::Approved
     );
 
     // A decision arriving after the expiry records the expiry and is refused.
     let err = store
-        .decide(&late.id, &alice(), Decision::approve(), &none(), at(90))
+        .decide(&late.id, &alice(), Decision::approve(), &none(), at(90)).await
         .unwrap_err();
     assert!(matches!(err, Error::Expired { .. }), "{err}");
-    let stored = store.get_request(&late.id).unwrap();
+    let stored = store.get_request(&late.id).await.unwrap();
     assert_eq!(stored.state, RequestState::Expired);
     assert!(stored.decisions.is_empty());
     assert_eq!(stored.closed.as_ref().unwrap().by, crate::SYSTEM_ACTOR);
     let err = store
-        .decide(&late.id, &alice(), Decision::approve(), &none(), at(91))
+        .decide(&late.id, &alice(), Decision::approve(), &none(), at(91)).await
         .unwrap_err();
     assert!(
         matches!(
@@ -529,28 +534,28 @@ fn expiry(store: &dyn Store) {
         ),
         "{err}"
     );
-    assert!(store.expire_due(at(1000)).unwrap().is_empty());
-    let expired = kinds(store)
+    assert!(store.expire_due(at(1000)).await.unwrap().is_empty());
+    let expired = kinds(store).await
         .into_iter()
         .filter(|k| *k == crate::AuditKind::Expired)
         .count();
     assert_eq!(expired, 2);
-    assert_eq!(store.verify_audit().unwrap(), 3 + 1 + 2);
+    assert_eq!(store.verify_audit().await.unwrap(), 3 + 1 + 2);
 }
 
-fn cancel(store: &dyn Store) {
+async fn cancel(store: &dyn Store) {
     let req = store
-        .create_request(NewRequest::new("wf", bob(), Policy::installer()), at(0))
+        .create_request(NewRequest::new("wf", bob(), Policy::installer()), at(0)).await
         .unwrap();
     let out = store
-        .cancel(&req.id, &bob(), Some("wrong user".into()), at(1))
+        .cancel(&req.id, &bob(), Some("wrong user".into()), at(1)).await
         .unwrap();
     assert_eq!(out.state, RequestState::Cancelled);
     assert_eq!(
         out.closed.as_ref().unwrap().reason.as_deref(),
         Some("wrong user")
     );
-    let err = store.cancel(&req.id, &bob(), None, at(2)).unwrap_err();
+    let err = store.cancel(&req.id, &bob(), None, at(2)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -561,92 +566,92 @@ fn cancel(store: &dyn Store) {
         ),
         "{err}"
     );
-    let err = claim_for(store, &req.id, "exec", at(2)).unwrap_err();
+    let err = claim_for(store, &req.id, "exec", at(2)).await.unwrap_err();
     assert!(matches!(err, Error::NotApproved { .. }), "{err}");
-    let entries = store.audit_entries().unwrap();
+    let entries = store.audit_entries().await.unwrap();
     assert_eq!(entries.last().unwrap().kind, crate::AuditKind::Cancelled);
     assert_eq!(entries.last().unwrap().actor, "u-bob");
 }
 
-fn in_doubt_executions_are_reconciled(store: &dyn Store) {
+async fn in_doubt_executions_are_reconciled(store: &dyn Store) {
     let req = store
-        .create_request(NewRequest::new("wf", bob(), Policy::none()), at(0))
+        .create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).await
         .unwrap();
     let taker = crate::Executor::new("u-alice", "reconciler");
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(1)).unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(1)).await.unwrap_err();
     assert!(matches!(err, Error::NotInDoubt { state: RequestState::Approved, .. }), "{err}");
-    let lost = claim_for(store, &req.id, "exec-crashed", at(1)).unwrap();
+    let lost = claim_for(store, &req.id, "exec-crashed", at(1)).await.unwrap();
     assert_eq!(lost.epoch, 1);
     // The executor dies here. Its lease (10 minutes) still holds: nobody may take over yet (security review
     // item 11: a reconcile racing a live executor marked an applied change as failed).
-    let doubt = store.in_doubt().unwrap();
+    let doubt = store.in_doubt().await.unwrap();
     assert_eq!(doubt.iter().map(|r| &r.id).collect::<Vec<_>>(), vec![&req.id]);
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(5)).unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(5)).await.unwrap_err();
     assert!(matches!(err, Error::LeaseHeld { .. }), "{err}");
     // Once the lease ran out, the reconciler takes over with the next epoch and settles it.
-    let taken = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(11)).unwrap();
+    let taken = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(11)).await.unwrap();
     assert_eq!(taken.epoch, 2);
     let done = store
-        .resolve_in_doubt(&taken, Outcome::succeeded(json!({"found": true})), "binding exists", at(12))
+        .resolve_in_doubt(&taken, Outcome::succeeded(json!({"found": true})), "binding exists", at(12)).await
         .unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
     let rec = done.execution.as_ref().unwrap().reconciled.as_ref().unwrap();
     assert_eq!((rec.by.as_str(), rec.note.as_str()), ("u-alice", "binding exists"));
-    assert!(store.in_doubt().unwrap().is_empty());
+    assert!(store.in_doubt().await.unwrap().is_empty());
     // The lost executor coming back cannot overwrite the settled outcome.
-    let err = store.record_outcome(&lost, Outcome::failed(json!(null)), at(13)).unwrap_err();
+    let err = store.record_outcome(&lost, Outcome::failed(json!(null)), at(13)).await.unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
-    let entries = store.audit_entries().unwrap();
+    let entries = store.audit_entries().await.unwrap();
     let kinds: Vec<_> = entries.iter().rev().take(2).map(|e| e.kind).collect();
     assert_eq!(kinds, [crate::AuditKind::Reconciled, crate::AuditKind::ExecutionTakenOver]);
     assert_eq!(entries.last().unwrap().detail["note"], json!("binding exists"));
-    assert_eq!(store.verify_audit().unwrap(), entries.len() as u64);
+    assert_eq!(store.verify_audit().await.unwrap(), entries.len() as u64);
 }
 
 /// Security review item 11: an executor whose lease was taken over (it was paused, not dead) can record
 /// nothing, while a live executor renews its lease and keeps it.
-fn a_fenced_executor_records_nothing(store: &dyn Store) {
-    let req = store.create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).unwrap();
-    let live = claim_for(store, &req.id, "slow", at(1)).unwrap();
-    let renewed = store.renew_lease(&live, at(40), at(9)).unwrap();
+async fn a_fenced_executor_records_nothing(store: &dyn Store) {
+    let req = store.create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).await.unwrap();
+    let live = claim_for(store, &req.id, "slow", at(1)).await.unwrap();
+    let renewed = store.renew_lease(&live, at(40), at(9)).await.unwrap();
     let taker = crate::Executor::new("u-alice", "reconciler");
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(60), at(20)).unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(60), at(20)).await.unwrap_err();
     assert!(matches!(err, Error::LeaseHeld { .. }), "the renewed lease holds: {err}");
     // The owner's process is known to be gone (same host, no such pid): taken over at once.
-    let taken = store.take_over(&req.id, &taker, Takeover::OwnerGone, at(60), at(21)).unwrap();
-    let err = store.record_outcome(&renewed, Outcome::succeeded(json!(null)), at(22)).unwrap_err();
+    let taken = store.take_over(&req.id, &taker, Takeover::OwnerGone, at(60), at(21)).await.unwrap();
+    let err = store.record_outcome(&renewed, Outcome::succeeded(json!(null)), at(22)).await.unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
-    let err = store.renew_lease(&renewed, at(90), at(22)).unwrap_err();
+    let err = store.renew_lease(&renewed, at(90), at(22)).await.unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
-    let done = store.record_outcome(&taken, Outcome::succeeded(json!({"ok": 1})), at(23)).unwrap();
+    let done = store.record_outcome(&taken, Outcome::succeeded(json!({"ok": 1})), at(23)).await.unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
     assert_eq!(done.execution.unwrap().epoch, 2);
 }
 
-fn installations_and_policy_changes(store: &dyn Store) {
-    assert_eq!(store.get_installation("wf").unwrap(), None);
+async fn installations_and_policy_changes(store: &dyn Store) {
+    assert_eq!(store.get_installation("wf").await.unwrap(), None);
     let err = store
-        .set_policy("wf", Policy::none(), &alice(), at(0))
+        .set_policy("wf", Policy::none(), &alice(), at(0)).await
         .unwrap_err();
     assert!(matches!(err, Error::NotInstalled { .. }), "{err}");
     let inst = store
-        .install("wf", &alice(), Policy::installer(), at(0))
+        .install("wf", &alice(), Policy::installer(), at(0)).await
         .unwrap();
     store
-        .install("list-users", &carol(), Policy::none(), at(0))
+        .install("list-users", &carol(), Policy::none(), at(0)).await
         .unwrap();
     let err = store
-        .install("wf", &bob(), Policy::none(), at(1))
+        .install("wf", &bob(), Policy::none(), at(1)).await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyInstalled { .. }), "{err}");
-    assert_eq!(store.get_installation("wf").unwrap().unwrap(), inst);
+    assert_eq!(store.get_installation("wf").await.unwrap().unwrap(), inst);
 
     let old = store
-        .create_request(NewRequest::for_installation(&inst, bob()), at(1))
+        .create_request(NewRequest::for_installation(&inst, bob()), at(1)).await
         .unwrap();
     let new_policy = Policy::any_of([ApproverRef::user("u-carol")]);
     let changed = store
-        .set_policy("wf", new_policy.clone(), &carol(), at(2))
+        .set_policy("wf", new_policy.clone(), &carol(), at(2)).await
         .unwrap();
     assert_eq!(changed.policy, new_policy);
     assert_eq!(changed.installed_at, at(0));
@@ -654,10 +659,10 @@ fn installations_and_policy_changes(store: &dyn Store) {
     assert_eq!(changed.installer, alice());
     // Same policy again: nothing to record.
     store
-        .set_policy("wf", new_policy.clone(), &carol(), at(3))
+        .set_policy("wf", new_policy.clone(), &carol(), at(3)).await
         .unwrap();
 
-    let entries = store.audit_entries().unwrap();
+    let entries = store.audit_entries().await.unwrap();
     let last = entries.last().unwrap();
     assert_eq!(last.kind, crate::AuditKind::PolicyChanged);
     assert_eq!(last.actor, "u-carol");
@@ -676,16 +681,16 @@ fn installations_and_policy_changes(store: &dyn Store) {
     );
 
     // The request made before the change keeps the policy it was made under.
-    let kept = store.get_request(&old.id).unwrap();
+    let kept = store.get_request(&old.id).await.unwrap();
     assert_eq!(kept.policy, Policy::installer());
     assert_eq!(kept.policy_hash, Policy::installer().hash());
     let err = store
-        .decide(&old.id, &carol(), Decision::approve(), &none(), at(4))
+        .decide(&old.id, &carol(), Decision::approve(), &none(), at(4)).await
         .unwrap_err();
     assert!(matches!(err, Error::NotEligible { .. }), "{err}");
 
     let all: Vec<String> = store
-        .list_installations()
+        .list_installations().await
         .unwrap()
         .into_iter()
         .map(|i| i.workflow_id)
@@ -693,21 +698,21 @@ fn installations_and_policy_changes(store: &dyn Store) {
     assert_eq!(all, ["list-users", "wf"]);
 }
 
-fn secrets_never_reach_the_store(store: &dyn Store) {
+async fn secrets_never_reach_the_store(store: &dyn Store) {
     let inputs =
         json!({"user": "u-carol", "password": "hunter2", "auth": {"token": "kubeconfig-u:s3cr3t"}});
     let req = store
         .create_request(
             NewRequest::new("wf", bob(), Policy::installer()).inputs(inputs, ["password", "token"]),
             at(0),
-        )
+        ).await
         .unwrap();
     assert_eq!(
         req.inputs,
         json!({"user": "u-carol", "password": "***", "auth": {"token": "***"}})
     );
-    let stored = serde_json::to_string(&store.get_request(&req.id).unwrap()).unwrap();
-    let audit = serde_json::to_string(&store.audit_entries().unwrap()).unwrap();
+    let stored = serde_json::to_string(&store.get_request(&req.id).await.unwrap()).unwrap();
+    let audit = serde_json::to_string(&store.audit_entries().await.unwrap()).unwrap();
     for text in [stored, audit] {
         assert!(
             !text.contains("hunter2") && !text.contains("s3cr3t"),
@@ -717,119 +722,105 @@ fn secrets_never_reach_the_store(store: &dyn Store) {
     }
 }
 
-fn listing_and_lookup(store: &dyn Store) {
+async fn listing_and_lookup(store: &dyn Store) {
     let a = store
-        .create_request(NewRequest::new("wf-a", bob(), Policy::installer()), at(0))
+        .create_request(NewRequest::new("wf-a", bob(), Policy::installer()), at(0)).await
         .unwrap();
     let b = store
-        .create_request(NewRequest::new("wf-b", carol(), Policy::none()), at(1))
+        .create_request(NewRequest::new("wf-b", carol(), Policy::none()), at(1)).await
         .unwrap();
     let c = store
-        .create_request(NewRequest::new("wf-a", carol(), Policy::installer()), at(2))
+        .create_request(NewRequest::new("wf-a", carol(), Policy::installer()), at(2)).await
         .unwrap();
-    let ids = |f: RequestFilter| -> Vec<RequestId> {
+    let ids = |f: RequestFilter| async move {
         store
-            .list_requests(&f)
+            .list_requests(&f).await
             .unwrap()
             .into_iter()
             .map(|r| r.id)
-            .collect()
+            .collect::<Vec<RequestId>>()
     };
     assert_eq!(
-        ids(RequestFilter::all()),
+        ids(RequestFilter::all()).await,
         [a.id.clone(), b.id.clone(), c.id.clone()]
     );
     assert_eq!(
-        ids(RequestFilter::all().state(RequestState::Pending)),
+        ids(RequestFilter::all().state(RequestState::Pending)).await,
         [a.id.clone(), c.id.clone()]
     );
     assert_eq!(
         ids(RequestFilter::all()
             .state(RequestState::Approved)
-            .state(RequestState::Pending)),
+            .state(RequestState::Pending)).await,
         [a.id.clone(), b.id.clone(), c.id.clone()]
     );
     assert_eq!(
-        ids(RequestFilter::all().workflow("wf-a").requester("u-carol")),
+        ids(RequestFilter::all().workflow("wf-a").requester("u-carol")).await,
         vec![c.id]
     );
-    assert!(ids(RequestFilter::all().state(RequestState::Failed)).is_empty());
+    assert!(ids(RequestFilter::all().state(RequestState::Failed)).await.is_empty());
     let missing = RequestId::from_uuid(uuid::Uuid::nil());
-    let err = store.get_request(&missing).unwrap_err();
+    let err = store.get_request(&missing).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("rancherctl approvals list"));
     for err in [
         store
-            .decide(&missing, &alice(), Decision::approve(), &none(), at(0))
+            .decide(&missing, &alice(), Decision::approve(), &none(), at(0)).await
             .unwrap_err(),
-        store.cancel(&missing, &alice(), None, at(0)).unwrap_err(),
-        claim_for(store, &missing, "e", at(0)).unwrap_err(),
+        store.cancel(&missing, &alice(), None, at(0)).await.unwrap_err(),
+        claim_for(store, &missing, "e", at(0)).await.unwrap_err(),
     ] {
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
 }
 
-fn invalid_policies_are_refused(store: &dyn Store) {
+async fn invalid_policies_are_refused(store: &dyn Store) {
     let bad = Policy::at_least(3, [ApproverRef::user("u-alice")]);
     let err = store
-        .create_request(NewRequest::new("wf", bob(), bad.clone()), at(0))
+        .create_request(NewRequest::new("wf", bob(), bad.clone()), at(0)).await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
     let err = store
-        .install("wf", &alice(), bad.clone(), at(0))
+        .install("wf", &alice(), bad.clone(), at(0)).await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
     store
-        .install("wf", &alice(), Policy::none(), at(0))
+        .install("wf", &alice(), Policy::none(), at(0)).await
         .unwrap();
-    let err = store.set_policy("wf", bad, &alice(), at(0)).unwrap_err();
+    let err = store.set_policy("wf", bad, &alice(), at(0)).await.unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
     assert_eq!(
-        store.get_installation("wf").unwrap().unwrap().policy,
+        store.get_installation("wf").await.unwrap().unwrap().policy,
         Policy::none()
     );
-    assert_eq!(store.audit_entries().unwrap().len(), 1);
+    assert_eq!(store.audit_entries().await.unwrap().len(), 1);
 }
 
-/// Many threads approve the same request and then all try to execute it: exactly one execution happens.
-pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
+/// Many concurrent tasks (spread over `stores`) approve the same request and then all try to execute it: exactly
+/// one execution happens.
+pub(crate) async fn race(stores: &[&dyn Store], threads: usize) {
     let approvers: Vec<Principal> = (0..threads)
         .map(|i| Principal::new(format!("u-{i}")))
         .collect();
     let policy = Policy::at_least(3, approvers.iter().map(|p| ApproverRef::user(p.id.clone())));
     let req = stores[0]
         .create_request(NewRequest::new("wf", bob(), policy), at(0))
+        .await
         .unwrap();
-    let barrier = Barrier::new(threads);
-    let results: Vec<(bool, Result<ExecutionClaim>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = approvers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let store = stores[i % stores.len()];
-                let (barrier, id) = (&barrier, &req.id);
-                s.spawn(move || {
-                    barrier.wait();
-                    let decided = match store.decide(
-                        id,
-                        p,
-                        Decision::approve(),
-                        &EligibilityContext::default(),
-                        at(1),
-                    ) {
-                        Ok(out) => out.recorded,
-                        Err(Error::NotPending { .. }) => false,
-                        Err(e) => panic!("unexpected decide error: {e:?}"),
-                    };
-                    (
-                        decided,
-                        claim_for(store, id, &format!("exec-{i}"), at(2)),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let id = &req.id;
+    // All futures are polled together, so their store calls overlap (each store runs its transactions on its own
+    // threads or connections).
+    let results: Vec<(bool, Result<ExecutionClaim>)> =
+        futures::future::join_all(approvers.iter().enumerate().map(|(i, p)| async move {
+            let store = stores[i % stores.len()];
+            let decided = match store.decide(id, p, Decision::approve(), &EligibilityContext::default(), at(1)).await {
+                Ok(out) => out.recorded,
+                Err(Error::NotPending { .. }) => false,
+                Err(e) => panic!("unexpected decide error: {e:?}"),
+            };
+            (decided, claim_for(store, id, &format!("exec-{i}"), at(2)).await)
+        }))
+        .await;
     let votes = results.iter().filter(|(recorded, _)| *recorded).count();
     assert!((3..=threads).contains(&votes), "{votes} votes recorded");
     let winners: Vec<&ExecutionClaim> = results
@@ -845,7 +836,7 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
             );
         }
     }
-    let stored = stores[0].get_request(&req.id).unwrap();
+    let stored = stores[0].get_request(&req.id).await.unwrap();
     assert_eq!(stored.state, RequestState::Executing);
     assert_eq!(
         stored.execution.as_ref().unwrap().claim_id,
@@ -854,64 +845,64 @@ pub(crate) fn race(stores: &[&dyn Store], threads: usize) {
     // Approval stops at the threshold: later votes were refused as no longer pending.
     assert_eq!(stored.decisions.len(), 3);
     let claims = stores[0]
-        .audit_entries()
+        .audit_entries().await
         .unwrap()
         .iter()
         .filter(|e| e.kind == crate::AuditKind::ExecutionClaimed)
         .count();
     assert_eq!(claims, 1);
     for store in stores {
-        assert_eq!(store.verify_audit().unwrap(), 1 + 3 + 1);
+        assert_eq!(store.verify_audit().await.unwrap(), 1 + 3 + 1);
     }
 }
 
-fn racing_approvers_and_executors_execute_once(store: &dyn Store) {
-    race(&[store], 16);
+async fn racing_approvers_and_executors_execute_once(store: &dyn Store) {
+    race(&[store], 16).await;
 }
 
 /// Security review item 3: a vote recorded through a fake server counted toward a real request. Requests are
 /// bound to their server; decisions and execution through any other are refused, and a decision names the
 /// content it was made on.
-fn requests_are_bound_to_their_server_and_content(store: &dyn Store) {
+async fn requests_are_bound_to_their_server_and_content(store: &dyn Store) {
     let real = ServerIdentity::new("rancher.example.com", Some("0f6c9a3e-real".into()));
     let fake = ServerIdentity::new("127.0.0.1:47444", Some("0f6c9a3e-real".into()));
     let policy = Policy::at_least(2, ["u-alice", "u-carol"].map(ApproverRef::user));
     let req = store
-        .create_request(NewRequest::new("wf", bob(), policy).server(real.clone()).target_label("u-dave", "dave"), at(0))
+        .create_request(NewRequest::new("wf", bob(), policy).server(real.clone()).target_label("u-dave", "dave"), at(0)).await
         .unwrap();
     assert_eq!(req.content_hash, req.compute_content_hash());
     assert_eq!(req.content_hash.len(), 64);
     for found in [Some(fake.clone()), None, Some(ServerIdentity::new("rancher.example.com", Some("other-install".into())))] {
         let mut d = Decision::approve();
         d.server = found;
-        let err = store.decide(&req.id, &alice(), d, &none(), at(1)).unwrap_err();
+        let err = store.decide(&req.id, &alice(), d, &none(), at(1)).await.unwrap_err();
         assert!(matches!(err, Error::WrongServer { .. }), "{err}");
     }
-    let err = store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed("not-what-is-stored"), &none(), at(1)).unwrap_err();
+    let err = store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed("not-what-is-stored"), &none(), at(1)).await.unwrap_err();
     assert!(matches!(err, Error::ContentChanged { .. }), "{err}");
-    assert!(store.get_request(&req.id).unwrap().decisions.is_empty(), "nothing was recorded");
-    store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed(req.content_hash.clone()), &none(), at(2)).unwrap();
-    let done = store.decide(&req.id, &carol(), Decision::approve().through(real.clone()), &none(), at(3)).unwrap();
+    assert!(store.get_request(&req.id).await.unwrap().decisions.is_empty(), "nothing was recorded");
+    store.decide(&req.id, &alice(), Decision::approve().through(real.clone()).reviewed(req.content_hash.clone()), &none(), at(2)).await.unwrap();
+    let done = store.decide(&req.id, &carol(), Decision::approve().through(real.clone()), &none(), at(3)).await.unwrap();
     assert_eq!(done.request.state, RequestState::Approved);
     assert!(done.request.decisions.iter().all(|d| d.content_hash.as_deref() == Some(req.content_hash.as_str())));
     let on_fake = crate::Executor::new("u-alice", "x").on(fake);
-    let err = store.claim_execution(&req.id, &on_fake, at(20), at(4)).unwrap_err();
+    let err = store.claim_execution(&req.id, &on_fake, at(20), at(4)).await.unwrap_err();
     assert!(matches!(err, Error::WrongServer { .. }), "{err}");
-    store.claim_execution(&req.id, &crate::Executor::new("u-alice", "x").on(real), at(20), at(4)).unwrap();
-    store.verify_audit().unwrap();
+    store.claim_execution(&req.id, &crate::Executor::new("u-alice", "x").on(real), at(20), at(4)).await.unwrap();
+    store.verify_audit().await.unwrap();
 }
 
-fn the_audit_log_is_an_outbox(store: &dyn Store) {
+async fn the_audit_log_is_an_outbox(store: &dyn Store) {
     for i in 0..5 {
-        store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(i)).unwrap();
+        store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(i)).await.unwrap();
     }
-    let all = store.audit_after(0, 100).unwrap();
+    let all = store.audit_after(0, 100).await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
-    assert_eq!(store.audit_after(3, 1).unwrap()[0].seq, 4);
-    assert!(store.audit_after(5, 10).unwrap().is_empty());
-    assert_eq!(store.delivery_cursor("https://hooks.example/a").unwrap(), 0);
-    store.set_delivery_cursor("https://hooks.example/a", 3).unwrap();
-    store.set_delivery_cursor("https://hooks.example/a", 2).unwrap();
-    assert_eq!(store.delivery_cursor("https://hooks.example/a").unwrap(), 3, "a cursor never moves back");
-    assert_eq!(store.delivery_cursor("https://hooks.example/b").unwrap(), 0);
+    assert_eq!(store.audit_after(3, 1).await.unwrap()[0].seq, 4);
+    assert!(store.audit_after(5, 10).await.unwrap().is_empty());
+    assert_eq!(store.delivery_cursor("https://hooks.example/a").await.unwrap(), 0);
+    store.set_delivery_cursor("https://hooks.example/a", 3).await.unwrap();
+    store.set_delivery_cursor("https://hooks.example/a", 2).await.unwrap();
+    assert_eq!(store.delivery_cursor("https://hooks.example/a").await.unwrap(), 3, "a cursor never moves back");
+    assert_eq!(store.delivery_cursor("https://hooks.example/b").await.unwrap(), 0);
 }

@@ -19,18 +19,18 @@ fn approver_policy() -> Policy {
 }
 
 /// Fills a store with a few of every kind of audit entry.
-fn busy_store(path: &Path) -> SqliteStore {
+async fn busy_store(path: &Path) -> SqliteStore {
     let store = SqliteStore::open(path).unwrap();
     let ctx = EligibilityContext::default();
     store
-        .install("wf", &Principal::new("u-1"), approver_policy(), at(0))
+        .install("wf", &Principal::new("u-1"), approver_policy(), at(0)).await
         .unwrap();
     for i in 0..3 {
         let req = store
             .create_request(
                 NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
                 at(i),
-            )
+            ).await
             .unwrap();
         store
             .decide(
@@ -39,7 +39,7 @@ fn busy_store(path: &Path) -> SqliteStore {
                 Decision::approve(),
                 &ctx,
                 at(i),
-            )
+            ).await
             .unwrap();
         store
             .decide(
@@ -48,7 +48,7 @@ fn busy_store(path: &Path) -> SqliteStore {
                 Decision::approve(),
                 &ctx,
                 at(i),
-            )
+            ).await
             .unwrap();
     }
     store
@@ -65,15 +65,15 @@ fn raw(path: &Path) -> Connection {
     conn
 }
 
-fn broken_at(store: &SqliteStore) -> u64 {
-    match store.verify_audit() {
+async fn broken_at(store: &SqliteStore) -> u64 {
+    match store.verify_audit().await {
         Err(Error::AuditBroken { seq, .. }) => seq,
         other => panic!("expected a broken audit chain, got {other:?}"),
     }
 }
 
-#[test]
-fn file_is_wal_full_sync_and_versioned() {
+#[tokio::test]
+async fn file_is_wal_full_sync_and_versioned() {
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
     {
@@ -106,8 +106,8 @@ fn file_is_wal_full_sync_and_versioned() {
     assert_eq!(store.path(), path);
 }
 
-#[test]
-fn refuses_files_that_are_not_ours() {
+#[tokio::test]
+async fn refuses_files_that_are_not_ours() {
     let (dir, path) = temp();
     std::fs::write(
         &path,
@@ -151,107 +151,98 @@ fn refuses_files_that_are_not_ours() {
     assert!(err.to_string().contains("upgrade"), "{err}");
 }
 
-#[test]
-fn everything_survives_reopening() {
+#[tokio::test]
+async fn everything_survives_reopening() {
     let (_dir, path) = temp();
     let (ids, head) = {
-        let store = busy_store(&path);
+        let store = busy_store(&path).await;
         let ids: Vec<_> = store
-            .list_requests(&Default::default())
+            .list_requests(&Default::default()).await
             .unwrap()
             .into_iter()
             .map(|r| r.id)
             .collect();
-        (ids, store.audit_head().unwrap())
+        (ids, store.audit_head().await.unwrap())
     };
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.audit_head().unwrap(), head);
-    assert_eq!(store.verify_audit().unwrap(), 1 + 3 * 3);
+    assert_eq!(store.audit_head().await.unwrap(), head);
+    assert_eq!(store.verify_audit().await.unwrap(), 1 + 3 * 3);
     for id in &ids {
-        let r = store.get_request(id).unwrap();
+        let r = store.get_request(id).await.unwrap();
         assert_eq!(r.state, crate::RequestState::Approved);
         assert_eq!(r.decisions.len(), 2);
     }
     assert_eq!(
-        store.get_installation("wf").unwrap().unwrap().policy,
+        store.get_installation("wf").await.unwrap().unwrap().policy,
         approver_policy()
     );
 }
 
-#[test]
-fn two_stores_on_one_file_execute_once() {
+#[tokio::test]
+async fn two_stores_on_one_file_execute_once() {
     let (_dir, path) = temp();
     let a = SqliteStore::open(&path).unwrap();
     let b = SqliteStore::open(&path).unwrap();
-    race(&[&a, &b], 16);
+    race(&[&a, &b], 16).await;
     // What one connection wrote, the other sees.
-    let all_a = a.list_requests(&Default::default()).unwrap();
-    let all_b = b.list_requests(&Default::default()).unwrap();
+    let all_a = a.list_requests(&Default::default()).await.unwrap();
+    let all_b = b.list_requests(&Default::default()).await.unwrap();
     assert_eq!(all_a, all_b);
 }
 
-#[test]
-fn many_stores_on_one_file_execute_once() {
+#[tokio::test]
+async fn many_stores_on_one_file_execute_once() {
     let (_dir, path) = temp();
     let stores: Vec<SqliteStore> = (0..4).map(|_| SqliteStore::open(&path).unwrap()).collect();
     let refs: Vec<&dyn Store> = stores.iter().map(|s| s as &dyn Store).collect();
-    race(&refs, 24);
+    race(&refs, 24).await;
 }
 
-#[test]
-fn a_transaction_dropped_without_commit_leaves_no_trace() {
+#[tokio::test]
+async fn a_transaction_dropped_without_commit_leaves_no_trace() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
-    let before_head = store.audit_head().unwrap();
+    let store = busy_store(&path).await;
+    let before_head = store.audit_head().await.unwrap();
     let req = store
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(10),
-        )
+        ).await
         .unwrap();
-    let head = store.audit_head().unwrap();
+    let head = store.audit_head().await.unwrap();
     assert_ne!(head, before_head);
 
     // A decision is fully written inside the transaction, then the "process" fails before COMMIT.
-    let result: Result<()> = store.write(|tx| {
-        ops::decide(
-            tx,
-            &req.id,
-            &Principal::new("u-1"),
-            Decision::approve(),
-            &EligibilityContext::default(),
-            at(11),
-        )??;
-        assert_eq!(
-            tx.load_request(&req.id)?.unwrap().decisions.len(),
-            1,
-            "written inside the transaction"
-        );
-        Err(Error::InvalidPolicy {
-            reason: "simulated failure before commit".into(),
-        })
-    });
+    let id = req.id.clone();
+    let result: Result<()> = store
+        .write(crate::store::body(move |tx| {
+            Box::pin(async move {
+                ops::decide(tx, &id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(11))
+                    .await??;
+                assert_eq!(tx.load_request(&id).await?.unwrap().decisions.len(), 1, "written inside the transaction");
+                Err(Error::InvalidPolicy { reason: "simulated failure before commit".into() })
+            })
+        }))
+        .await;
     assert!(result.is_err());
-    // The same with a panic in the middle of the transaction.
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = store.write(|tx| -> Result<()> {
-            ops::decide(
-                tx,
-                &req.id,
-                &Principal::new("u-2"),
-                Decision::approve(),
-                &EligibilityContext::default(),
-                at(12),
-            )??;
-            panic!("simulated crash mid-transaction");
-        });
-    }));
+    // The same with a panic in the middle of the transaction (passed on to the caller).
+    let id = req.id.clone();
+    let panicked = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(store.write(crate::store::body(
+        move |tx| -> futures::future::BoxFuture<'_, Result<()>> {
+            Box::pin(async move {
+                ops::decide(tx, &id, &Principal::new("u-2"), Decision::approve(), &EligibilityContext::default(), at(12))
+                    .await??;
+                panic!("simulated crash mid-transaction");
+            })
+        },
+    ))))
+    .await;
     assert!(panicked.is_err());
 
     for store in [&store, &SqliteStore::open(&path).unwrap()] {
-        assert!(store.get_request(&req.id).unwrap().decisions.is_empty());
-        assert_eq!(store.audit_head().unwrap(), head);
-        assert_eq!(store.verify_audit().unwrap(), head.seq);
+        assert!(store.get_request(&req.id).await.unwrap().decisions.is_empty());
+        assert_eq!(store.audit_head().await.unwrap(), head);
+        assert_eq!(store.verify_audit().await.unwrap(), head.seq);
     }
     // And the store keeps working.
     let out = store.decide(
@@ -260,15 +251,15 @@ fn a_transaction_dropped_without_commit_leaves_no_trace() {
         Decision::approve(),
         &EligibilityContext::default(),
         at(13),
-    );
+    ).await;
     assert!(out.unwrap().recorded);
-    assert_eq!(store.verify_audit().unwrap(), head.seq + 1);
+    assert_eq!(store.verify_audit().await.unwrap(), head.seq + 1);
 }
 
-#[test]
-fn the_audit_table_refuses_updates_and_deletes() {
+#[tokio::test]
+async fn the_audit_table_refuses_updates_and_deletes() {
     let (_dir, path) = temp();
-    let _store = busy_store(&path);
+    let _store = busy_store(&path).await;
     let conn = Connection::open(&path).unwrap();
     let err = conn
         .execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 2", [])
@@ -280,30 +271,30 @@ fn the_audit_table_refuses_updates_and_deletes() {
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
-#[test]
-fn tampering_edit_is_detected() {
+#[tokio::test]
+async fn tampering_edit_is_detected() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
-    assert_eq!(store.verify_audit().unwrap(), 10);
+    let store = busy_store(&path).await;
+    assert_eq!(store.verify_audit().await.unwrap(), 10);
     raw(&path)
         .execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 4", [])
         .unwrap();
-    assert_eq!(broken_at(&store), 4);
+    assert_eq!(broken_at(&store).await, 4);
 
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     let conn = raw(&path);
     conn.execute(
         "UPDATE audit SET detail = ?1 WHERE seq = 3",
         [json!({"vote": "deny"}).to_string()],
     )
     .unwrap();
-    assert_eq!(broken_at(&store), 3);
+    assert_eq!(broken_at(&store).await, 3);
 
     // Editing the content and recomputing its hash breaks the link from the next entry.
     let (_dir, path) = temp();
-    let store = busy_store(&path);
-    let mut entries = store.audit_entries().unwrap();
+    let store = busy_store(&path).await;
+    let mut entries = store.audit_entries().await.unwrap();
     let e = &mut entries[4];
     e.actor = "u-mallory".into();
     let forged = e.compute_hash();
@@ -313,29 +304,29 @@ fn tampering_edit_is_detected() {
             [forged],
         )
         .unwrap();
-    assert_eq!(broken_at(&store), 6);
+    assert_eq!(broken_at(&store).await, 6);
 
     // A garbled kind is reported as a broken entry, not a crash.
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     raw(&path)
         .execute("UPDATE audit SET kind = 'nonsense' WHERE seq = 2", [])
         .unwrap();
-    assert_eq!(broken_at(&store), 2);
+    assert_eq!(broken_at(&store).await, 2);
 }
 
-#[test]
-fn tampering_delete_is_detected() {
+#[tokio::test]
+async fn tampering_delete_is_detected() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     raw(&path)
         .execute("DELETE FROM audit WHERE seq = 5", [])
         .unwrap();
-    assert_eq!(broken_at(&store), 5);
+    assert_eq!(broken_at(&store).await, 5);
 
     // Deleting and renumbering the rest to close the gap breaks the chain.
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     let conn = raw(&path);
     conn.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
     for seq in 6..=10 {
@@ -344,13 +335,13 @@ fn tampering_delete_is_detected() {
     }
     conn.execute("UPDATE audit_head SET seq = seq - 1", [])
         .unwrap();
-    assert_eq!(broken_at(&store), 5);
+    assert_eq!(broken_at(&store).await, 5);
 }
 
-#[test]
-fn tampering_reorder_is_detected() {
+#[tokio::test]
+async fn tampering_reorder_is_detected() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     let conn = raw(&path);
     // Swap the contents of entries 3 and 4, keeping the numbers in place.
     conn.execute_batch(
@@ -359,19 +350,19 @@ fn tampering_reorder_is_detected() {
          UPDATE audit SET seq = 4 WHERE seq = -3;",
     )
     .unwrap();
-    assert_eq!(broken_at(&store), 3);
+    assert_eq!(broken_at(&store).await, 3);
 }
 
-#[test]
-fn tampering_truncate_and_append_is_detected() {
+#[tokio::test]
+async fn tampering_truncate_and_append_is_detected() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     // Cut the last three entries off, then let the store append as usual.
     raw(&path)
         .execute("DELETE FROM audit WHERE seq > 7", [])
         .unwrap();
     assert_eq!(
-        broken_at(&store),
+        broken_at(&store).await,
         8,
         "the cut is visible against the recorded head"
     );
@@ -379,21 +370,21 @@ fn tampering_truncate_and_append_is_detected() {
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(50),
-        )
+        ).await
         .unwrap();
     assert_eq!(
-        broken_at(&store),
+        broken_at(&store).await,
         8,
         "appending after the cut does not hide it"
     );
 
     // Rewriting the head record too makes a consistent, shorter log: only a head saved elsewhere tells.
     let (_dir, path) = temp();
-    let store = busy_store(&path);
-    let saved_head = store.audit_head().unwrap();
+    let store = busy_store(&path).await;
+    let saved_head = store.audit_head().await.unwrap();
     let conn = raw(&path);
     conn.execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
-    let seventh = store.audit_entries().unwrap()[6].head();
+    let seventh = store.audit_entries().await.unwrap()[6].head();
     conn.execute(
         "UPDATE audit_head SET seq = ?1, hash = ?2",
         rusqlite::params![seventh.seq as i64, seventh.hash],
@@ -403,25 +394,25 @@ fn tampering_truncate_and_append_is_detected() {
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(50),
-        )
+        ).await
         .unwrap();
-    let err = store.verify_audit().unwrap_err().to_string();
+    let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("no record of its creation"), "the third request lost its entries: {err}");
     // Removing the requests whose entries were cut too leaves a consistent, shorter store: the documented limit
     // of a local file. Only a head saved elsewhere tells.
-    let third = store.list_requests(&crate::RequestFilter::all()).unwrap()[2].id.clone();
+    let third = store.list_requests(&crate::RequestFilter::all()).await.unwrap()[2].id.clone();
     conn.execute("DELETE FROM requests WHERE id = ?1", [third.as_str()]).unwrap();
-    assert_eq!(store.verify_audit().unwrap(), 8, "the documented limit of a chain without an outside anchor");
-    let err = crate::audit::verify(&store.audit_entries().unwrap(), Some(&saved_head)).unwrap_err();
+    assert_eq!(store.verify_audit().await.unwrap(), 8, "the documented limit of a chain without an outside anchor");
+    let err = crate::audit::verify(&store.audit_entries().await.unwrap(), Some(&saved_head)).unwrap_err();
     assert!(matches!(err, Error::AuditBroken { seq: 9, .. }), "{err}");
 }
 
 /// Security review item 9: a missing head row passed verification ("17 entries, head 0000..."), and the head
 /// could be moved back. The head may only move forward, and a head behind the log is broken.
-#[test]
-fn the_head_cannot_be_removed_or_moved_back() {
+#[tokio::test]
+async fn the_head_cannot_be_removed_or_moved_back() {
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     let conn = Connection::open(&path).unwrap();
     let e = conn.execute("DELETE FROM audit_head", []).unwrap_err().to_string();
     assert!(e.contains("cannot be removed"), "{e}");
@@ -429,80 +420,80 @@ fn the_head_cannot_be_removed_or_moved_back() {
     assert!(e.contains("only moves forward"), "{e}");
 
     raw(&path).execute("DELETE FROM audit_head", []).unwrap();
-    let err = store.verify_audit().unwrap_err().to_string();
+    let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("recorded head is entry 0"), "{err}");
 
     // Wiping the log and the head while requests remain is found too.
     let (_dir, path) = temp();
-    let store = busy_store(&path);
+    let store = busy_store(&path).await;
     raw(&path).execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
-    let err = store.verify_audit().unwrap_err().to_string();
+    let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("no record of its creation"), "{err}");
 }
 
-fn pending_for_u1(store: &SqliteStore) -> crate::ApprovalRequest {
+async fn pending_for_u1(store: &SqliteStore) -> crate::ApprovalRequest {
     store
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy())
                 .inputs(json!({"user": "carol", "role": "user"}), Vec::<String>::new()),
             at(0),
-        )
+        ).await
         .unwrap()
 }
 
 /// Security review item 4 (A): inputs edited in the database after review ran as edited. Now a decision on
 /// altered content and the execution of it are refused, the refusal is audited, and verification reports it.
-#[test]
-fn inputs_edited_in_the_store_are_never_executed() {
+#[tokio::test]
+async fn inputs_edited_in_the_store_are_never_executed() {
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
-    let req = pending_for_u1(&store);
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
+    let req = pending_for_u1(&store).await;
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
     raw(&path)
         .execute("UPDATE requests SET body = json_set(body, '$.inputs.user', 'dave', '$.inputs.role', 'admin')", [])
         .unwrap();
-    let err = store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).unwrap_err();
+    let err = store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).await.unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
-    assert!(store.verify_audit().unwrap_err().to_string().contains("differ from the recorded ones"));
+    assert!(store.verify_audit().await.unwrap_err().to_string().contains("differ from the recorded ones"));
 
     // Edited after the last approval, before the claim: the claim refuses and says so in the log.
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
-    let req = pending_for_u1(&store);
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
-    store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).unwrap();
+    let req = pending_for_u1(&store).await;
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
+    store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).await.unwrap();
     raw(&path).execute("UPDATE requests SET body = json_set(body, '$.inputs.role', 'admin')", []).unwrap();
     let executor = crate::Executor::new("u-1", "test");
-    let err = store.claim_execution(&req.id, &executor, at(20), at(3)).unwrap_err();
+    let err = store.claim_execution(&req.id, &executor, at(20), at(3)).await.unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
-    let last = store.audit_entries().unwrap().pop().unwrap();
+    let last = store.audit_entries().await.unwrap().pop().unwrap();
     assert_eq!(last.kind, crate::AuditKind::ExecutionRefused);
-    assert_eq!(store.get_request(&req.id).unwrap().state, crate::RequestState::Approved, "nothing was claimed");
+    assert_eq!(store.get_request(&req.id).await.unwrap().state, crate::RequestState::Approved, "nothing was claimed");
 
     // Rewriting the stored content hash as well does not help: the audit record is the reference.
     raw(&path)
         .execute("UPDATE requests SET body = json_set(body, '$.content_hash', 'feed')", [])
         .unwrap();
-    let err = store.claim_execution(&req.id, &executor, at(20), at(4)).unwrap_err();
+    let err = store.claim_execution(&req.id, &executor, at(20), at(4)).await.unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
 }
 
 /// Security review item 4 (B): a request set to `approved` by hand (no decisions) ran. The recorded decisions
 /// are what counts.
-#[test]
-fn a_request_approved_by_hand_is_never_executed() {
+#[tokio::test]
+async fn a_request_approved_by_hand_is_never_executed() {
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
-    let req = pending_for_u1(&store);
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).unwrap();
+    let req = pending_for_u1(&store).await;
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
     raw(&path)
         .execute("UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved')", [])
         .unwrap();
-    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(2)).unwrap_err();
+    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(2)).await.unwrap_err();
     assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
-    let err = store.verify_audit().unwrap_err().to_string();
+    let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("stored as approved but its audit entries lead to pending"), "{err}");
 
     // Forging a decision into the stored request (not the log) changes nothing either.
@@ -513,6 +504,6 @@ fn a_request_approved_by_hand_is_never_executed() {
                     "content_hash": req.content_hash}).to_string()],
         )
         .unwrap();
-    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).unwrap_err();
+    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).await.unwrap_err();
     assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
 }
