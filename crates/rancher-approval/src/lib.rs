@@ -76,6 +76,7 @@ pub use request::{
     NewRequest, Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, ServerIdentity, Vote, REDACTED,
 };
 pub use store::{
+    export, import, open_store, StoreUrl, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION,
     Clock, DecideOutcome, ExecutionClaim, Installation, MemoryStore, PostgresOptions, PostgresStore, RequestFilter,
     SqliteOptions, SqliteStore, Store, Synchronous, Takeover, POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
 };

@@ -115,6 +115,10 @@ impl Tx for Inner {
         Ok(self.cursors.get(sink).copied().unwrap_or(0))
     }
 
+    async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
+        Ok(self.cursors.iter().map(|(k, v)| (k.clone(), *v)).collect())
+    }
+
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let at = self.cursors.entry(sink.to_owned()).or_insert(0);
         *at = (*at).max(seq);

@@ -16,11 +16,15 @@ use crate::principal::Principal;
 use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, RequestId, RequestState};
 
 mod memory;
+mod open;
 mod ops;
 mod postgres;
 mod sqlite;
+mod transfer;
 
 pub use memory::MemoryStore;
+pub use open::{open_store, StoreUrl};
+pub use transfer::{export, import, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION};
 pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use ops::SYSTEM_ACTOR;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, SCHEMA_VERSION};
@@ -273,6 +277,13 @@ pub trait Store: Send + Sync {
 
     /// Records that `sink` has received every entry up to `seq` (never moves back).
     async fn set_delivery_cursor(&self, sink: &str, seq: u64) -> Result<()>;
+
+    /// Every record (installations, requests, audit entries, cursors) from one snapshot; see [`export`].
+    async fn export_records(&self) -> Result<Vec<ExportRecord>>;
+
+    /// Writes exported records into this store, which must be empty, and verifies them as
+    /// [`Store::verify_audit`] does, all in one transaction; returns the number of audit entries. See [`import`].
+    async fn import_records(&self, records: Vec<ExportRecord>) -> Result<u64>;
 }
 
 /// The storage primitives the shared transition logic needs, within one transaction.
@@ -302,6 +313,8 @@ pub(crate) trait Tx: Send {
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
     async fn delivery_cursor(&mut self, sink: &str) -> Result<u64>;
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()>;
+    /// Every delivery cursor, by sink.
+    async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>>;
 }
 
 /// A transaction body: the shared logic run over a [`Tx`], boxed so every store can drive it its own way.
@@ -521,6 +534,15 @@ macro_rules! store_via_ops {
                 let sink = sink.to_owned();
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { tx.set_delivery_cursor(&sink, seq).await })
+                }))
+                .await
+            }
+            async fn export_records(&self) -> $crate::Result<Vec<$crate::store::ExportRecord>> {
+                self.read($crate::store::body(|tx| Box::pin($crate::store::transfer::export_records(tx)))).await
+            }
+            async fn import_records(&self, records: Vec<$crate::store::ExportRecord>) -> $crate::Result<u64> {
+                self.write($crate::store::body(move |tx| {
+                    Box::pin($crate::store::transfer::import_records(tx, records))
                 }))
                 .await
             }

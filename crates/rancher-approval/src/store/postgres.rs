@@ -634,6 +634,12 @@ impl Tx for Pg<'_> {
         Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
     }
 
+    async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
+        let stmt = self.tx.prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink").await?;
+        let rows = self.tx.query(&stmt, &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+    }
+
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let stmt = self
             .tx

@@ -473,6 +473,12 @@ impl Tx for Sql<'_> {
         Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
+    async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.0.prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO delivery_cursors (sink, seq) VALUES (?1, ?2)

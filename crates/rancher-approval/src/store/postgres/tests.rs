@@ -223,3 +223,24 @@ async fn concurrent_writers_extend_one_linear_chain() {
     assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=160).collect::<Vec<_>>());
     assert_eq!(stores[2].verify_audit().await.unwrap(), 160);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_moves_from_sqlite_to_postgres() {
+    let Some(db) = TestDatabase::create("move").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = crate::open_store(&format!("sqlite:{}", dir.path().join("approvals.db").display())).await.unwrap();
+    crate::store::tests::fill(sqlite.as_ref()).await;
+    let mut file = Vec::new();
+    let exported = crate::export(sqlite.as_ref(), &mut file).await.unwrap();
+
+    let postgres = crate::open_store(db.url()).await.unwrap();
+    assert_eq!(crate::import(postgres.as_ref(), file.as_slice()).await.unwrap(), exported);
+    assert_eq!(postgres.verify_audit().await.unwrap(), sqlite.verify_audit().await.unwrap());
+    assert_eq!(postgres.audit_head().await.unwrap(), sqlite.audit_head().await.unwrap());
+    assert_eq!(postgres.list_requests(&Default::default()).await.unwrap(), sqlite.list_requests(&Default::default()).await.unwrap());
+    // Work goes on there, on the database's clock, extending the same chain.
+    let approved = postgres.list_requests(&crate::RequestFilter::all().state(RequestState::Approved)).await.unwrap();
+    let claim = postgres.claim_execution(&approved[0].id, &Executor::new("u-exec", "x"), Utc::now() + TimeDelta::minutes(5), Utc::now()).await.unwrap();
+    postgres.record_outcome(&claim, crate::Outcome::succeeded(serde_json::json!({})), Utc::now()).await.unwrap();
+    assert_eq!(postgres.verify_audit().await.unwrap(), exported.audit_entries as u64 + 2);
+}
