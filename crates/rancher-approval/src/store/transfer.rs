@@ -105,14 +105,13 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<TransferSu
         let record: ExportRecord =
             serde_json::from_str(&line).map_err(|e| Error::BadExport { line: i + 1, problem: e.to_string() })?;
         match (&record, records.is_empty()) {
-            (ExportRecord::Header { format, version }, true) => {
-                if format != EXPORT_FORMAT || *version > EXPORT_VERSION {
-                    return Err(Error::BadExport {
-                        line: 1,
-                        problem: format!("it is {format} version {version}; this build reads {EXPORT_FORMAT} up to version {EXPORT_VERSION}"),
-                    });
-                }
+            (ExportRecord::Header { format, version }, true) if format != EXPORT_FORMAT || *version > EXPORT_VERSION => {
+                return Err(Error::BadExport {
+                    line: 1,
+                    problem: format!("it is {format} version {version}; this build reads {EXPORT_FORMAT} up to version {EXPORT_VERSION}"),
+                });
             }
+            (ExportRecord::Header { .. }, true) => {}
             (_, true) => return Err(Error::BadExport { line: i + 1, problem: "the header line is missing".into() }),
             (ExportRecord::Header { .. }, false) => {
                 return Err(Error::BadExport { line: i + 1, problem: "a second header line".into() })
