@@ -30,12 +30,9 @@ pub fn run(opts: &Options, rancherctl: &Path, runs: usize) -> Result<Figure> {
     std::fs::create_dir_all(&state)?;
     {
         let store = SqliteStore::open(state.join("approvals.db"))?;
-        store.install(
-            "create-global-role-binding",
-            &Principal::new("u-alice"),
-            Policy::installer(),
-            Utc::now(),
-        )?;
+        let alice = Principal::new("u-alice");
+        let install = store.install("create-global-role-binding", &alice, Policy::installer(), Utc::now());
+        crate::harness::client_runtime()?.block_on(install)?;
     }
     let config = dir.path().join("config");
     let once = || -> Result<std::time::Duration> {
