@@ -280,10 +280,10 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
             let Submitted::Pending { request, .. } = r.submit(approver, "access-control-disable", json!({}), None, false).await.unwrap() else { panic!("pending") };
             let id: RequestId = request.parse().unwrap();
             let ctx = EligibilityContext::with_fallback_approvers(admin.admin_user_ids().await.unwrap());
-            store.decide(&id, &admin.principal, Decision::approve().through(admin.server.clone()), &ctx, chrono::Utc::now()).unwrap();
+            store.decide(&id, &admin.principal, Decision::approve().through(admin.server.clone()), &ctx, chrono::Utc::now()).await.unwrap();
             // A lease that has already run out: the crashed executor is gone.
             let crashed = rancher_approval::Executor::new(admin.principal.id.clone(), "crashed").on(admin.server.clone());
-            store.claim_execution(&id, &crashed, chrono::Utc::now(), chrono::Utc::now()).unwrap();
+            store.claim_execution(&id, &crashed, chrono::Utc::now(), chrono::Utc::now()).await.unwrap();
             if applied {
                 // The executor reached the server, then died before recording the outcome.
                 let def = rancher_workflows::find_workflow("access-control-disable").unwrap();
@@ -303,6 +303,6 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
     let applied = crashed(true).await;
     r.reconcile(&admin).await.unwrap();
     assert_eq!(r.get(applied.as_str()).await.unwrap().state, RequestState::Succeeded, "access control is off: applied");
-    let audit = serde_json::to_string(&store.audit_entries().unwrap()).unwrap_or_default();
+    let audit = serde_json::to_string(&store.audit_entries().await.unwrap()).unwrap_or_default();
     assert!(audit.contains("the change is on the server"), "the settlement is audited");
 }

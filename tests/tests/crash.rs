@@ -72,17 +72,18 @@ struct Gated {
     step: Step,
 }
 
+#[async_trait::async_trait]
 impl Store for Gated {
-    fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
-        self.inner.create_request(new, now)
+    async fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+        self.inner.create_request(new, now).await
     }
-    fn get_request(&self, id: &RequestId) -> rancher_approval::Result<ApprovalRequest> {
-        self.inner.get_request(id)
+    async fn get_request(&self, id: &RequestId) -> rancher_approval::Result<ApprovalRequest> {
+        self.inner.get_request(id).await
     }
-    fn list_requests(&self, filter: &RequestFilter) -> rancher_approval::Result<Vec<ApprovalRequest>> {
-        self.inner.list_requests(filter)
+    async fn list_requests(&self, filter: &RequestFilter) -> rancher_approval::Result<Vec<ApprovalRequest>> {
+        self.inner.list_requests(filter).await
     }
-    fn decide(
+    async fn decide(
         &self,
         id: &RequestId,
         reviewer: &Principal,
@@ -90,72 +91,78 @@ impl Store for Gated {
         context: &EligibilityContext,
         now: DateTime<Utc>,
     ) -> rancher_approval::Result<DecideOutcome> {
-        let out = self.inner.decide(id, reviewer, decision, context, now)?;
+        let out = self.inner.decide(id, reviewer, decision, context, now).await?;
         if self.step == Step::Decided {
             stop_here(self.step, id.as_str());
         }
         Ok(out)
     }
-    fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
-        self.inner.cancel(id, by, reason, now)
+    async fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+        self.inner.cancel(id, by, reason, now).await
     }
-    fn expire_due(&self, now: DateTime<Utc>) -> rancher_approval::Result<Vec<RequestId>> {
-        self.inner.expire_due(now)
+    async fn expire_due(&self, now: DateTime<Utc>) -> rancher_approval::Result<Vec<RequestId>> {
+        self.inner.expire_due(now).await
     }
-    fn claim_execution(&self, id: &RequestId, executor: &Executor, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        let claim = self.inner.claim_execution(id, executor, lease_until, now)?;
+    async fn claim_execution(&self, id: &RequestId, executor: &Executor, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        let claim = self.inner.claim_execution(id, executor, lease_until, now).await?;
         if self.step == Step::Claimed {
             stop_here(self.step, id.as_str());
         }
         Ok(claim)
     }
-    fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+    async fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
         if self.step == Step::Executed {
             stop_here(self.step, claim.request_id.as_str());
         }
-        self.inner.record_outcome(claim, outcome, now)
+        self.inner.record_outcome(claim, outcome, now).await
     }
-    fn in_doubt(&self) -> rancher_approval::Result<Vec<ApprovalRequest>> {
-        self.inner.in_doubt()
+    async fn in_doubt(&self) -> rancher_approval::Result<Vec<ApprovalRequest>> {
+        self.inner.in_doubt().await
     }
-    fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        self.inner.renew_lease(claim, lease_until, now)
+    async fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner.renew_lease(claim, lease_until, now).await
     }
-    fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        self.inner.take_over(id, executor, why, lease_until, now)
+    async fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner.take_over(id, executor, why, lease_until, now).await
     }
-    fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
-        self.inner.resolve_in_doubt(claim, outcome, note, now)
+    async fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+        self.inner.resolve_in_doubt(claim, outcome, note, now).await
     }
-    fn audit_after(&self, after_seq: u64, limit: usize) -> rancher_approval::Result<Vec<AuditEntry>> {
-        self.inner.audit_after(after_seq, limit)
+    async fn audit_after(&self, after_seq: u64, limit: usize) -> rancher_approval::Result<Vec<AuditEntry>> {
+        self.inner.audit_after(after_seq, limit).await
     }
-    fn delivery_cursor(&self, sink: &str) -> rancher_approval::Result<u64> {
-        self.inner.delivery_cursor(sink)
+    async fn delivery_cursor(&self, sink: &str) -> rancher_approval::Result<u64> {
+        self.inner.delivery_cursor(sink).await
     }
-    fn set_delivery_cursor(&self, sink: &str, seq: u64) -> rancher_approval::Result<()> {
-        self.inner.set_delivery_cursor(sink, seq)
+    async fn set_delivery_cursor(&self, sink: &str, seq: u64) -> rancher_approval::Result<()> {
+        self.inner.set_delivery_cursor(sink, seq).await
     }
-    fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
-        self.inner.install(workflow_id, installer, policy, now)
+    async fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
+        self.inner.install(workflow_id, installer, policy, now).await
     }
-    fn get_installation(&self, workflow_id: &str) -> rancher_approval::Result<Option<Installation>> {
-        self.inner.get_installation(workflow_id)
+    async fn get_installation(&self, workflow_id: &str) -> rancher_approval::Result<Option<Installation>> {
+        self.inner.get_installation(workflow_id).await
     }
-    fn list_installations(&self) -> rancher_approval::Result<Vec<Installation>> {
-        self.inner.list_installations()
+    async fn list_installations(&self) -> rancher_approval::Result<Vec<Installation>> {
+        self.inner.list_installations().await
     }
-    fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
-        self.inner.set_policy(workflow_id, policy, changed_by, now)
+    async fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
+        self.inner.set_policy(workflow_id, policy, changed_by, now).await
     }
-    fn audit_entries(&self) -> rancher_approval::Result<Vec<AuditEntry>> {
-        self.inner.audit_entries()
+    async fn audit_entries(&self) -> rancher_approval::Result<Vec<AuditEntry>> {
+        self.inner.audit_entries().await
     }
-    fn audit_head(&self) -> rancher_approval::Result<AuditHead> {
-        self.inner.audit_head()
+    async fn audit_head(&self) -> rancher_approval::Result<AuditHead> {
+        self.inner.audit_head().await
     }
-    fn verify_audit(&self) -> rancher_approval::Result<u64> {
-        self.inner.verify_audit()
+    async fn verify_audit(&self) -> rancher_approval::Result<u64> {
+        self.inner.verify_audit().await
+    }
+    async fn export_records(&self) -> rancher_approval::Result<Vec<rancher_approval::ExportRecord>> {
+        self.inner.export_records().await
+    }
+    async fn import_records(&self, records: Vec<rancher_approval::ExportRecord>) -> rancher_approval::Result<u64> {
+        self.inner.import_records(records).await
     }
 }
 
@@ -297,7 +304,7 @@ impl World {
     /// The store as a restarted process sees it.
     fn reopen(&self) -> Runner {
         let store = SqliteStore::open(&self.db).expect("the store opens after the crash");
-        store.verify_audit().expect("the audit chain is intact");
+        self.rt.block_on(store.verify_audit()).expect("the audit chain is intact");
         Runner::new(Arc::new(store), "crash-restart")
     }
 
@@ -310,8 +317,13 @@ impl World {
     }
 }
 
+/// Runs a store call from a test's synchronous code (the store needs a runtime for its blocking work).
+fn block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+}
+
 fn audit_kinds(runner: &Runner, id: &str) -> Vec<AuditKind> {
-    runner.store().audit_entries().expect("audit").into_iter().filter(|e| e.request_id.as_deref() == Some(id)).map(|e| e.kind).collect()
+    block(runner.store().audit_entries()).expect("audit").into_iter().filter(|e| e.request_id.as_deref() == Some(id)).map(|e| e.kind).collect()
 }
 
 #[test]
@@ -415,17 +427,17 @@ fn killed_inside_a_store_write_transaction() {
     let w = World::start(|_| Policy::installer());
     let target = w.sim.users().standard[1].id.clone();
     let id = w.submit(&target);
-    let entries_before = w.runner.store().audit_entries().expect("audit").len();
+    let entries_before = w.rt.block_on(w.runner.store().audit_entries()).expect("audit").len();
     w.kill_at(Step::MidWrite, &id);
 
     // The half-done transaction is gone: the request is as it was, the chain intact, and the store writable.
     let runner = w.reopen();
     assert_eq!(w.request(&runner, &id).state, RequestState::Pending);
-    assert_eq!(runner.store().audit_entries().expect("audit").len(), entries_before);
+    assert_eq!(w.rt.block_on(runner.store().audit_entries()).expect("audit").len(), entries_before);
     let approver = w.session(&w.sim.tokens().approver);
     assert!(matches!(w.rt.block_on(runner.approve(&approver, &id, None)), Ok(Approved::Succeeded { .. })));
     assert_eq!(w.creates(), 1);
-    runner.store().verify_audit().expect("intact after more writes");
+    w.rt.block_on(runner.store().verify_audit()).expect("intact after more writes");
 }
 
 /// Kills whole approval loops at arbitrary points (SQLite commits and HTTP calls interleave, so many kills land
@@ -468,7 +480,7 @@ fn killed_at_arbitrary_points_of_approval_loops() {
         for id in &acked {
             assert_eq!(w.request(&runner, id).state, RequestState::Succeeded, "round {round}: acknowledged {id} lost");
         }
-        let all = runner.store().list_requests(&RequestFilter::all()).expect("requests");
+        let all = w.rt.block_on(runner.store().list_requests(&RequestFilter::all())).expect("requests");
         assert!(all.iter().all(|r| r.state != RequestState::Executing), "round {round}: nothing left in doubt");
         for user in &users[..next] {
             let held = w
@@ -545,12 +557,12 @@ impl CliCrash {
         let rid: RequestId = cli.id.parse().expect("id");
         let approver = Principal::new(cli.w.sim.users().approver.id.clone()).with_username("approver");
         let ctx = EligibilityContext::with_fallback_approvers([cli.w.sim.users().admin.id.clone(), cli.w.sim.users().approver.id.clone()]);
-        let server = store.get_request(&rid).expect("the request").server.expect("bound to the simulator");
-        store.decide(&rid, &approver, Decision::approve().through(server.clone()), &ctx, Utc::now()).expect("approved");
+        let server = block(store.get_request(&rid)).expect("the request").server.expect("bound to the simulator");
+        block(store.decide(&rid, &approver, Decision::approve().through(server.clone()), &ctx, Utc::now())).expect("approved");
         if claimed {
             // A process that is gone: its lease has run out.
             let killed = Executor::new(approver.id.clone(), "rancherctl (killed)").on(server);
-            store.claim_execution(&rid, &killed, Utc::now(), Utc::now()).expect("claimed");
+            block(store.claim_execution(&rid, &killed, Utc::now(), Utc::now())).expect("claimed");
         }
         cli
     }

@@ -100,7 +100,7 @@ async fn only_admins_install_and_every_write_is_audited() {
     r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.unwrap();
     let bob = &sim.users().standard[1];
     r.submit(&admin, "create-global-role-binding", json!({"user": bob.username, "role": "user"}), None, false).await.unwrap();
-    let entries = r.store().audit_entries().unwrap();
+    let entries = r.store().audit_entries().await.unwrap();
     let kinds: Vec<&str> = entries.iter().filter(|e| e.request_id.is_some()).map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["request_created", "execution_claimed", "execution_finished"]);
     assert_eq!(entries.last().unwrap().actor, admin.principal.id, "the actor is the principal id");
@@ -195,7 +195,7 @@ async fn secrets_are_never_stored_nor_replaced() {
 
     r.set_policy(&admin, "rancher-api-request", Policy::none()).await.unwrap();
     r.submit(&admin, "rancher-api-request", create, None, false).await.unwrap();
-    let stored = serde_json::to_string(&(r.store().audit_entries().unwrap(), r.list(None).await.unwrap())).unwrap();
+    let stored = serde_json::to_string(&(r.store().audit_entries().await.unwrap(), r.list(None).await.unwrap())).unwrap();
     assert!(!stored.contains(password), "the password is not in the store");
     let login = client(&sim, &sim.tokens().admin)
         .call("public.local-login.create", &[], Some(json!({"username": "eve", "password": password})))

@@ -126,10 +126,10 @@ async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
     for user in &users {
         assert!(!sim.has_binding(user, "clusters-create"), "{user} kept a binding");
     }
-    let reqs = approvals.store().list_requests(&RequestFilter::all()).expect("requests");
+    let reqs = approvals.store().list_requests(&RequestFilter::all()).await.expect("requests");
     assert!(reqs.iter().all(|r| r.state == RequestState::Succeeded), "every approved request ran once");
     assert_eq!(sim.writes("globalrolebindings", "create") as usize, sim.writes("globalrolebindings", "delete") as usize);
-    approvals.store().verify_audit().expect("audit chain");
+    approvals.store().verify_audit().await.expect("audit chain");
 
     // Memory: after the first rounds (pools, caches, the store warmed up), RSS stays flat.
     let samples = samples.lock().expect("samples").clone();

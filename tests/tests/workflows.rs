@@ -141,7 +141,7 @@ async fn approval_round_trip_executes_exactly_once() {
     assert_eq!(sim.writes("globalrolebindings", "create"), 1);
     let done = r.get(&request).await.unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
-    assert_eq!(r.store().verify_audit().unwrap() as usize, r.store().audit_entries().unwrap().len());
+    assert_eq!(r.store().verify_audit().await.unwrap() as usize, r.store().audit_entries().await.unwrap().len());
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn policies_change_only_by_installer_or_admin_and_denials_stop_a_request()
     assert!(err.to_string().contains("only the installer"), "{err}");
     let changed = r.set_policy(&approver, "delete-global-role-binding", Policy::at_least(1, [rancher_approval::ApproverRef::user(admin.principal.id.clone())])).await.unwrap();
     assert_ne!(changed.policy, Policy::installer());
-    let kinds: Vec<String> = r.store().audit_entries().unwrap().iter().map(|e| format!("{:?}", e.kind)).collect();
+    let kinds: Vec<String> = r.store().audit_entries().await.unwrap().iter().map(|e| format!("{:?}", e.kind)).collect();
     assert!(kinds.iter().any(|k| k.contains("Policy")), "the change is audited: {kinds:?}");
 
     // Under the new policy the approver asks and the admin denies: nothing runs. (The admin may not decide on a

@@ -47,6 +47,10 @@ pub struct Global {
     /// Directory of the approval store (approvals.db: installs, requests, audit log).
     #[arg(long, global = true, value_name = "DIR", env = "RANCHERCTL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The approval store: `sqlite:PATH` or `postgres://USER@HOST/DATABASE` (default: approvals.db in the state
+    /// directory).
+    #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 /// Output formats.
@@ -266,6 +270,15 @@ pub enum ApprovalsCommand {
         /// change (`SEQ:HASH` as printed after every change, or the full hash). Catches a cut-off or rewritten log.
         #[arg(long, value_name = "SEQ:HASH", requires = "verify")]
         expect_head: Option<String>,
+    },
+    /// Write the whole store (installations, requests with their decisions and outcomes, audit log, delivery
+    /// cursors) to stdout as JSON lines, from one snapshot: to move it to another store with `approvals import`.
+    Export,
+    /// Read an `approvals export` into this store, which must be empty; the audit chain and every request are
+    /// verified before anything is kept.
+    Import {
+        /// The export file (`-`: stdin).
+        file: PathBuf,
     },
 }
 

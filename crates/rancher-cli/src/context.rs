@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rancher_approval::SqliteStore;
+use rancher_approval::{Store, StoreUrl};
 use rancher_auth::{read_token_file, BearerToken, CaSource, Connection, InstanceDomain, ProfileStore, RetryPolicy};
 use rancher_workflows::{Runner, Session};
 
@@ -53,11 +53,6 @@ impl Context {
         }
     }
 
-    /// The approval store file.
-    pub fn store_path(&self) -> anyhow::Result<PathBuf> {
-        Ok(self.state_dir()?.join(STORE_FILE))
-    }
-
     /// The state directory, ready for use: created 0700 (with its parents) when missing; when it exists, it must
     /// be a directory owned by you that nobody else may write. An existing directory is never chmod-ed: it may be
     /// shared (like /tmp), and then it is refused.
@@ -71,31 +66,48 @@ impl Context {
         Ok(dir)
     }
 
-    /// Opens (creating if needed) the approval store.
-    pub fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        let dir = self.ensure_state_dir()?;
-        Ok(Arc::new(SqliteStore::open(dir.join(STORE_FILE))?))
+    /// The approval store: `--store URL` / `RANCHERCTL_STORE`, else `sqlite:` [`STORE_FILE`] in the state directory.
+    pub fn store_url(&self) -> anyhow::Result<StoreUrl> {
+        match &self.global.store {
+            Some(url) => Ok(StoreUrl::parse(url)?),
+            None => Ok(StoreUrl::Sqlite(self.state_dir()?.join(STORE_FILE))),
+        }
     }
 
-    /// Opens the approval store only when it exists (read-only commands need not create it).
-    pub fn existing_store(&self) -> anyhow::Result<Option<SqliteStore>> {
-        let path = self.store_path()?;
-        if !path.exists() {
-            return Ok(None);
+    /// Opens (creating if needed) the approval store. A SQLite file's directory must be private (created so in
+    /// the default state directory).
+    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let url = self.store_url()?;
+        match &url {
+            StoreUrl::Sqlite(_) if self.global.store.is_none() => {
+                self.ensure_state_dir()?;
+            }
+            StoreUrl::Sqlite(path) => check_state_dir(&store_dir(path))?,
+            StoreUrl::Postgres(_) => {}
         }
-        check_state_dir(&self.state_dir()?)?;
-        Ok(Some(SqliteStore::open(path)?))
+        Ok(url.open().await?)
+    }
+
+    /// Opens the approval store only when it exists (read-only commands need not create a SQLite file).
+    pub async fn existing_store(&self) -> anyhow::Result<Option<Arc<dyn Store>>> {
+        if let StoreUrl::Sqlite(path) = self.store_url()? {
+            if !path.exists() {
+                return Ok(None);
+            }
+            check_state_dir(&store_dir(&path))?;
+        }
+        Ok(Some(self.store_url()?.open().await?))
     }
 
     /// The audit log's head, when the store exists and can be read (for the line printed after a change).
-    pub fn audit_head(&self) -> Option<rancher_approval::AuditHead> {
-        let store = self.existing_store().ok()??;
-        rancher_approval::Store::audit_head(&store).ok()
+    pub async fn audit_head(&self) -> Option<rancher_approval::AuditHead> {
+        let store = self.existing_store().await.ok()??;
+        store.audit_head().await.ok()
     }
 
     /// A workflow runner over the approval store.
-    pub fn runner(&self) -> anyhow::Result<Runner> {
-        Ok(Runner::new(self.open_store()?, executor_label()))
+    pub async fn runner(&self) -> anyhow::Result<Runner> {
+        Ok(Runner::new(self.open_store().await?, executor_label()))
     }
 
     /// The profile store: `RANCHERCTL_CONFIG_DIR`, else `<config dir>/rancher-access`.
@@ -246,6 +258,19 @@ impl Context {
 
 /// Refuses a state directory that is not a directory, that another user owns, or that group or others may write:
 /// they could read or replace the approval store.
+/// The directory holding a SQLite store file (`.` for a bare file name).
+fn store_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Runs `future` to completion on a small runtime, for the commands that otherwise need none (the catalog).
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future))
+}
+
 fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
     let private_dir = "use a directory only you can write: `mkdir -m 700 DIR`, then pass --state-dir DIR (or set RANCHERCTL_STATE_DIR)";
     if !dir.is_dir() {

@@ -150,12 +150,12 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
     say(format!("bindings created on the server: still {}", sim.writes("globalrolebindings", "create")));
 
     step(8, "The audit log, hash-chained and verified");
-    let entries = store.audit_entries()?;
+    let entries = store.audit_entries().await?;
     for e in entries.iter().filter(|e| e.request_id.as_deref() == Some(request.as_str())) {
         let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         say(format!("#{:<3} {:<19} by {}", e.seq, kind, e.actor));
     }
-    say(format!("{} entries verified: the chain is intact", store.verify_audit()?));
+    say(format!("{} entries verified: the chain is intact", store.verify_audit().await?));
 
     sim.shutdown().await;
     println!("\nDone in {:.1}s. Try it on your own: `rancherctl sim` in one shell, then `rancherctl connect` in another.", started.elapsed().as_secs_f64());

@@ -99,7 +99,7 @@ impl std::io::Write for EscapedStderr {
     }
 }
 
-/// A tokio runtime for the commands that talk to a server (the catalog and store commands need none).
+/// A tokio runtime for the commands that talk to a server or the approval store (the catalog needs none).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
@@ -112,7 +112,7 @@ fn may_change_store(cmd: &Command) -> bool {
         cmd,
         Command::Run(_)
             | Command::AccessControl(_)
-            | Command::Approvals(A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile)
+            | Command::Approvals(A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile | A::Import { .. })
             | Command::Workflows(W::Install { .. } | W::SetPolicy { .. })
     )
 }
@@ -122,10 +122,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     if !may_change_store(&cli.command) {
         return dispatch_command(ctx, cli.command);
     }
-    let before = ctx.audit_head();
+    let before = context::block_on(ctx.audit_head())?;
     let result = dispatch_command(ctx.clone(), cli.command);
     // Also after a failure: an approval whose execution failed still changed the log.
-    if let Some(after) = ctx.audit_head().filter(|h| Some(h) != before.as_ref()) {
+    if let Some(after) = context::block_on(ctx.audit_head())?.filter(|h| Some(h) != before.as_ref()) {
         output::note(format!("audit head: {}:{} (save it to check later with approvals audit --verify --expect-head)", after.seq, after.hash));
     }
     result
@@ -138,11 +138,13 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::Profiles(p) => commands::connect::profiles(&ctx, p),
         Command::Api(cli::ApiArgs { list: Some(cli::ApiCommand::List), .. }) => commands::api::list(&ctx),
         Command::Completions { shell } => commands::completions::print(shell),
-        Command::Approvals(cli::ApprovalsCommand::List { state }) => commands::approvals::list(&ctx, state.as_deref()),
-        Command::Approvals(cli::ApprovalsCommand::Show { id }) => commands::approvals::show(&ctx, &id),
-        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => commands::approvals::audit(&ctx, verify, expect_head.as_deref()),
+        Command::Approvals(cli::ApprovalsCommand::List { state }) => runtime()?.block_on(commands::approvals::list(&ctx, state.as_deref())),
+        Command::Approvals(cli::ApprovalsCommand::Show { id }) => runtime()?.block_on(commands::approvals::show(&ctx, &id)),
+        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => runtime()?.block_on(commands::approvals::audit(&ctx, verify, expect_head.as_deref())),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
         Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),
+        Command::Approvals(cli::ApprovalsCommand::Export) => runtime()?.block_on(commands::approvals::export(&ctx)),
+        Command::Approvals(cli::ApprovalsCommand::Import { file }) => runtime()?.block_on(commands::approvals::import(&ctx, &file)),
         Command::Approvals(cli::ApprovalsCommand::Reconcile) => runtime()?.block_on(commands::approvals::reconcile(&ctx)),
         Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason)),
         Command::Workflows(cli::WorkflowsCommand::Install { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, true)),

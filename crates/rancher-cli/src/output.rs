@@ -50,6 +50,11 @@ fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> anyhow::Resul
     Ok(())
 }
 
+/// A writer for JSON text (any amount, e.g. JSON lines) that escapes what [`SafeJson`] escapes; flush it at the end.
+pub fn safe_json_writer<W: Write>(out: W) -> impl Write {
+    SafeJson { out, carry: Vec::new() }
+}
+
 /// A writer for JSON text that writes the C1 controls and bidi overrides serde_json leaves raw as `\uXXXX`
 /// escapes (C0 controls it escapes itself). Such characters only occur inside JSON strings, where the escape
 /// means the same character, so the document is unchanged; it is streamed, never held whole.

@@ -123,15 +123,6 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn Store) -> rancher_approval::Result<T> + Send + 'static,
-{
-    let s = store.clone();
-    tokio::task::spawn_blocking(move || f(s.as_ref())).await.map_err(|e| Error::Task(e.to_string()))?.map_err(Error::from)
-}
-
 fn def(id: &str) -> Result<&'static WorkflowDef> {
     catalog::find(id).ok_or_else(|| Error::UnknownWorkflow(id.into()))
 }
@@ -182,7 +173,7 @@ impl Runner {
         let policy = policy.unwrap_or_else(|| d.default_approval.policy());
         let who = session.principal.clone();
         let id = d.id.to_string();
-        blocking(&self.store, move |s| s.install(&id, &who, policy, Utc::now())).await
+        self.store.install(&id, &who, policy, Utc::now()).await.map_err(Error::from)
     }
 
     /// Changes the policy of an installed workflow: only its installer or an admin may.
@@ -198,13 +189,13 @@ impl Runner {
         }
         let who = session.principal.clone();
         let id = d.id.to_string();
-        blocking(&self.store, move |s| s.set_policy(&id, policy, &who, Utc::now())).await
+        self.store.set_policy(&id, policy, &who, Utc::now()).await.map_err(Error::from)
     }
 
     /// The installation of a workflow, if any.
     pub async fn installation(&self, workflow: &str) -> Result<Option<Installation>> {
         let id = workflow.to_string();
-        blocking(&self.store, move |s| s.get_installation(&id)).await
+        self.store.get_installation(&id).await.map_err(Error::from)
     }
 
     /// Runs a workflow: a read (or a dry run) at once; a write through an approval request when its policy asks
@@ -247,7 +238,7 @@ impl Runner {
         if let Some(r) = reason {
             new = new.reason(r);
         }
-        let req = blocking(&self.store, move |s| s.create_request(new, Utc::now())).await?;
+        let req = self.store.create_request(new, Utc::now()).await.map_err(Error::from)?;
         if req.state == RequestState::Approved {
             // No approval needed: run now, still claimed once and audited. A secret field is stored masked and
             // sent from memory: nobody reviews a run that needs no approval.
@@ -279,7 +270,7 @@ impl Runner {
         let who = session.principal.clone();
         let decision = decision.through(session.server.clone());
         let id2 = id.clone();
-        let outcome = blocking(&self.store, move |s| s.decide(&id2, &who, decision, &ctx, Utc::now())).await?;
+        let outcome = self.store.decide(&id2, &who, decision, &ctx, Utc::now()).await.map_err(Error::from)?;
         if outcome.request.state != RequestState::Approved {
             return Ok(Approved::Pending { request: id.to_string() });
         }
@@ -330,7 +321,7 @@ impl Runner {
         let session = self.executor_for(session);
         let executor = self.executor_record(session);
         let (id2, lease) = (id.clone(), self.lease);
-        let claim = blocking(&self.store, move |s| s.claim_execution(&id2, &executor, lease_until(lease), Utc::now())).await?;
+        let claim = self.store.claim_execution(&id2, &executor, lease_until(lease), Utc::now()).await.map_err(Error::from)?;
         let req = self.get(id.as_str()).await?;
         let d = def(&req.workflow_id)?;
         let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
@@ -352,7 +343,7 @@ impl Runner {
                     _ = &mut stop_rx => return claim,
                 }
                 let c = claim.clone();
-                match blocking(&store, move |s| s.renew_lease(&c, lease_until(lease), Utc::now())).await {
+                match store.renew_lease(&c, lease_until(lease), Utc::now()).await.map_err(Error::from) {
                     Ok(renewed) => claim = renewed,
                     Err(e) => {
                         tracing::warn!(error = %e, request = %claim.request_id, "could not renew the execution lease");
@@ -372,7 +363,7 @@ impl Runner {
             Ok(out) => Outcome::succeeded(serde_json::to_value(out).unwrap_or(Value::Null)),
             Err(e) => Outcome::failed(json!({"error": e.to_string()})),
         };
-        blocking(&self.store, move |s| s.record_outcome(&claim, outcome, Utc::now())).await?;
+        self.store.record_outcome(&claim, outcome, Utc::now()).await.map_err(Error::from)?;
         Ok(result)
     }
 
@@ -383,26 +374,23 @@ impl Runner {
             return Err(Error::NotAllowed("only the requester or an admin may cancel a request".into()));
         }
         let who = session.principal.clone();
-        blocking(&self.store, move |s| s.cancel(&req.id, &who, reason, Utc::now())).await
+        self.store.cancel(&req.id, &who, reason, Utc::now()).await.map_err(Error::from)
     }
 
     /// One request.
     pub async fn get(&self, request: &str) -> Result<ApprovalRequest> {
         let id = request.parse::<RequestId>()?;
-        blocking(&self.store, move |s| s.get_request(&id)).await
+        self.store.get_request(&id).await.map_err(Error::from)
     }
 
     /// Requests, optionally in one state (expired ones are marked first).
     pub async fn list(&self, state: Option<RequestState>) -> Result<Vec<ApprovalRequest>> {
-        blocking(&self.store, move |s| {
-            s.expire_due(Utc::now())?;
-            let f = match state {
-                Some(st) => RequestFilter::all().state(st),
-                None => RequestFilter::all(),
-            };
-            s.list_requests(&f)
-        })
-        .await
+        self.store.expire_due(Utc::now()).await?;
+        let f = match state {
+            Some(st) => RequestFilter::all().state(st),
+            None => RequestFilter::all(),
+        };
+        Ok(self.store.list_requests(&f).await?)
     }
 
     /// Settles executions left in doubt: those whose lease ran out, or whose process (on this host) is gone. A
@@ -413,7 +401,7 @@ impl Runner {
     pub async fn reconcile(&self, session: &Session) -> Result<Vec<ApprovalRequest>> {
         let session = self.executor_for(session);
         let now = Utc::now();
-        let doubtful = blocking(&self.store, |s| s.in_doubt()).await?;
+        let doubtful = self.store.in_doubt().await.map_err(Error::from)?;
         let mut settled = Vec::new();
         for req in doubtful {
             let expired = req.execution.as_ref().is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
@@ -426,7 +414,7 @@ impl Runner {
             };
             let executor = self.executor_record(session);
             let (id, lease) = (req.id.clone(), self.lease);
-            let claim = match blocking(&self.store, move |s| s.take_over(&id, &executor, why, lease_until(lease), Utc::now())).await {
+            let claim = match self.store.take_over(&id, &executor, why, lease_until(lease), Utc::now()).await.map_err(Error::from) {
                 Ok(c) => c,
                 // Another reconciler got there first, or the executor finished meanwhile.
                 Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
@@ -444,7 +432,7 @@ impl Runner {
                 }
                 None => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
             };
-            settled.push(blocking(&self.store, move |s| s.resolve_in_doubt(&claim, outcome, note, Utc::now())).await?);
+            settled.push(self.store.resolve_in_doubt(&claim, outcome, note, Utc::now()).await.map_err(Error::from)?);
         }
         Ok(settled)
     }

@@ -79,8 +79,8 @@ async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write
 
 /// A read: through the runner when installed (its policy applies), else at once.
 async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
-    let installed = match ctx.existing_store()? {
-        Some(store) => rancher_approval::Store::get_installation(&store, workflow)?.is_some(),
+    let installed = match ctx.existing_store().await? {
+        Some(store) => store.get_installation(workflow).await?.is_some(),
         None => false,
     };
     if installed {

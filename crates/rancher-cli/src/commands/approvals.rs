@@ -11,8 +11,8 @@ use crate::error::{Exit, Failure};
 use crate::output;
 use crate::text;
 
-fn store(ctx: &Context) -> anyhow::Result<std::sync::Arc<rancher_approval::SqliteStore>> {
-    ctx.open_store()
+async fn store(ctx: &Context) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    ctx.open_store().await
 }
 
 fn who(p: &rancher_approval::Principal) -> String {
@@ -33,15 +33,15 @@ fn rows(reqs: &[ApprovalRequest]) -> String {
 }
 
 /// Requests, optionally in one state.
-pub fn list(ctx: &Context, state: Option<&str>) -> anyhow::Result<Exit> {
-    let s = store(ctx)?;
-    s.expire_due(chrono::Utc::now())?;
+pub async fn list(ctx: &Context, state: Option<&str>) -> anyhow::Result<Exit> {
+    let s = store(ctx).await?;
+    s.expire_due(chrono::Utc::now()).await?;
     let mut filter = RequestFilter::all();
     if let Some(st) = state {
         let st: RequestState = st.parse().map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))?;
         filter = filter.state(st);
     }
-    let reqs = s.list_requests(&filter)?;
+    let reqs = s.list_requests(&filter).await?;
     output::data(ctx.format(), &reqs, || if reqs.is_empty() { "no approval requests".into() } else { rows(&reqs) })?;
     Ok(Exit::Done)
 }
@@ -153,9 +153,9 @@ pub fn describe(r: &ApprovalRequest) -> String {
 }
 
 /// One request.
-pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
+pub async fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
     let id: RequestId = id.parse()?;
-    let r = store(ctx)?.get_request(&id)?;
+    let r = store(ctx).await?.get_request(&id).await?;
     output::data(ctx.format(), &r, || describe(&r))?;
     Ok(Exit::Done)
 }
@@ -163,7 +163,7 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
 /// Approves as the token's user; executes the request here when that approves it.
 pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
-    let runner = ctx.runner()?;
+    let runner = ctx.runner().await?;
     match runner.approve(&session, id, reason).await? {
         Approved::Pending { request } => {
             let doc = json!({"status": "pending", "request": request});
@@ -191,7 +191,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
 /// Settles executions left in doubt by a crash, by checking the server; lists what it settled.
 pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
-    let settled = ctx.runner()?.reconcile(&session).await?;
+    let settled = ctx.runner().await?.reconcile(&session).await?;
     let doc = serde_json::to_value(&settled)?;
     output::data(ctx.format(), &doc, || {
         if settled.is_empty() {
@@ -205,7 +205,7 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
 /// Denies as the token's user.
 pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
-    let r = ctx.runner()?.deny(&session, id, reason).await?;
+    let r = ctx.runner().await?.deny(&session, id, reason).await?;
     output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
     Ok(Exit::Done)
 }
@@ -213,7 +213,7 @@ pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Re
 /// Cancels a pending request (its requester or an admin).
 pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
-    let r = ctx.runner()?.cancel(&session, id, reason).await?;
+    let r = ctx.runner().await?.cancel(&session, id, reason).await?;
     output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
     Ok(Exit::Done)
 }
@@ -265,14 +265,14 @@ fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, 
 }
 
 /// The audit log; `--verify` checks the hash chain, and `--expect-head` that it still holds a head saved earlier.
-pub fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
+pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
     let saved = expect_head.map(parse_head).transpose()?;
-    let s = store(ctx)?;
+    let s = store(ctx).await?;
     if verify {
-        let n = s.verify_audit()?;
-        let head = s.audit_head()?;
+        let n = s.verify_audit().await?;
+        let head = s.audit_head().await?;
         let anchor = match &saved {
-            Some((seq, hash)) => Some(check_saved_head(&s.audit_entries()?, *seq, hash)?),
+            Some((seq, hash)) => Some(check_saved_head(&s.audit_entries().await?, *seq, hash)?),
             None => None,
         };
         let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
@@ -285,7 +285,7 @@ pub fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::
         })?;
         return Ok(Exit::Done);
     }
-    let entries = s.audit_entries()?;
+    let entries = s.audit_entries().await?;
     output::data(ctx.format(), &entries, || {
         output::table(
             &["SEQ", "AT", "ACTOR", "KIND", "REQUEST", "WORKFLOW"],
@@ -299,6 +299,40 @@ pub fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::
                     e.workflow_id.clone().unwrap_or_default(),
                 ]
             }),
+        )
+    })?;
+    Ok(Exit::Done)
+}
+
+/// `approvals export`: the whole store as JSON lines on stdout (escaped like every other JSON output).
+pub async fn export(ctx: &Context) -> anyhow::Result<Exit> {
+    let store = ctx
+        .existing_store()
+        .await?
+        .ok_or_else(|| Failure::new("there is no approval store to export", "pass --store URL (or --state-dir DIR) to name the store"))?;
+    let summary = rancher_approval::export(store.as_ref(), output::safe_json_writer(std::io::stdout().lock())).await?;
+    output::note(format!(
+        "exported {} installations, {} requests ({} decisions), {} audit entries, {} delivery cursors",
+        summary.installations, summary.requests, summary.decisions, summary.audit_entries, summary.cursors
+    ));
+    Ok(Exit::Done)
+}
+
+/// `approvals import FILE`: an export into this (empty) store, verified before it is kept.
+pub async fn import(ctx: &Context, file: &std::path::Path) -> anyhow::Result<Exit> {
+    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display()), "name the file written by `rancherctl approvals export`"))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let store = ctx.open_store().await?;
+    let summary = rancher_approval::import(store.as_ref(), input).await?;
+    output::data(ctx.format(), &summary, || {
+        format!(
+            "imported {} installations, {} requests ({} decisions), {} audit entries (chain verified), {} delivery cursors",
+            summary.installations, summary.requests, summary.decisions, summary.audit_entries, summary.cursors
         )
     })?;
     Ok(Exit::Done)

@@ -34,7 +34,7 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let w = find_workflow(workflow)
         .ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "`rancherctl workflows list` shows the ids"))?;
     let session = ctx.session().await?;
-    let runner = ctx.runner()?;
+    let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rancher_approval::{ApproverRef, Installation, Policy, Store};
+use rancher_approval::{ApproverRef, Installation, Policy};
 use rancher_workflows::{find_workflow, WorkflowDef, CATALOG};
 use serde_json::{json, Value};
 
@@ -13,10 +13,12 @@ use crate::error::{Exit, Failure};
 use crate::output;
 
 fn installations(ctx: &Context) -> anyhow::Result<Vec<Installation>> {
-    Ok(match ctx.existing_store()? {
-        Some(s) => s.list_installations()?,
-        None => Vec::new(),
-    })
+    crate::context::block_on(async {
+        Ok(match ctx.existing_store().await? {
+            Some(s) => s.list_installations().await?,
+            None => Vec::new(),
+        })
+    })?
 }
 
 fn entry(w: &WorkflowDef, inst: Option<&Installation>) -> Value {
@@ -107,7 +109,7 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
         return Err(Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval or --expires-after").into());
     }
     let session = ctx.session().await?;
-    let runner = ctx.runner()?;
+    let runner = ctx.runner().await?;
     let inst = if install {
         runner.install(&session, w.id, policy).await?
     } else {
@@ -204,8 +206,8 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn policy_flags_parse() {
+    #[tokio::test]
+    async fn policy_flags_parse() {
         assert_eq!(parse_policy("none").unwrap(), Policy::none());
         assert_eq!(parse_policy("installer").unwrap(), Policy::installer());
         assert_eq!(parse_policy("any-of:u-a,u-b").unwrap(), Policy::any_of([ApproverRef::user("u-a"), ApproverRef::user("u-b")]));
@@ -218,8 +220,8 @@ mod tests {
         assert!(parse_policy("maybe").is_err());
     }
 
-    #[test]
-    fn durations_parse() {
+    #[tokio::test]
+    async fn durations_parse() {
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(parse_duration("36h").unwrap(), Duration::from_secs(36 * 3600));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
