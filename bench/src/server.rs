@@ -62,13 +62,15 @@ fn pending_requests(store: &dyn Store, sim: &Sim, n: usize) -> Result<Vec<Reques
     let policy = Policy::at_least(2, [ApproverRef::user(u.admin.id.clone()), ApproverRef::user(u.approver.id.clone())]);
     let requester = Principal::new("u-requester").with_username("requester");
     let now = Utc::now();
-    (0..n)
-        .map(|i| {
+    crate::harness::client_runtime()?.block_on(async {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
             let new = NewRequest::new("create-global-role-binding", requester.clone(), policy.clone())
                 .inputs(serde_json::json!({"user": format!("u-{i:05}"), "role": "admin"}), ["token"]);
-            Ok(store.create_request(new, now)?.id)
-        })
-        .collect()
+            ids.push(store.create_request(new, now).await?.id);
+        }
+        Ok(ids)
+    })
 }
 
 /// Decisions per second through `POST /api/v1/requests/{id}/approve`, `APPROVERS` at a time.
@@ -117,7 +119,7 @@ fn pending_list_latencies(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Si
     let ids = pending_requests(store.as_ref(), sim, stored)?;
     let admin = Principal::new(sim.handle().users().admin.id.clone());
     for id in ids.iter().step_by(2) {
-        store.cancel(id, &admin, None, Utc::now())?;
+        rt.block_on(store.cancel(id, &admin, None, Utc::now()))?;
     }
     let url = format!("{}/api/v1/requests?state=pending", svc.server().url());
     let token = sim.handle().tokens().admin.clone();

@@ -99,7 +99,7 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     });
     let reader = SqliteStore::open(&db).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while reader.get_request(&id).unwrap().state != RequestState::Executing {
+    while s.rt.block_on(reader.get_request(&id)).unwrap().state != RequestState::Executing {
         assert!(Instant::now() < deadline, "the execution was never claimed");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -107,11 +107,11 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     served.child.wait().unwrap();
     approving.abort();
     s.sim.set_faults(Faults::none());
-    assert_eq!(reader.get_request(&id).unwrap().state, RequestState::Executing, "left in doubt by the crash");
+    assert_eq!(s.rt.block_on(reader.get_request(&id)).unwrap().state, RequestState::Executing, "left in doubt by the crash");
 
     // Started again on the same store: the in-doubt execution is checked against Rancher and settled, audited.
     let mut again = serve(&env_for(&s, &svc), &args);
-    let settled = reader.get_request(&id).unwrap();
+    let settled = s.rt.block_on(reader.get_request(&id)).unwrap();
     let carol = s.sim.user_id("carol").unwrap();
     let bound = s.sim.has_binding(&carol, "admin");
     match settled.state {
@@ -121,7 +121,7 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     }
     assert!(s.sim.writes("globalrolebindings", "create") <= base + 1, "never sent twice");
     // Taken over under a new claim (audited), then settled: found applied (`reconciled`) or run now, once.
-    let kinds: Vec<rancher_approval::AuditKind> = reader.audit_entries().unwrap().into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).map(|e| e.kind).collect();
+    let kinds: Vec<rancher_approval::AuditKind> = s.rt.block_on(reader.audit_entries()).unwrap().into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).map(|e| e.kind).collect();
     let taken = kinds.iter().position(|k| *k == rancher_approval::AuditKind::ExecutionTakenOver).unwrap_or_else(|| panic!("no takeover in {kinds:?}"));
     assert!(
         matches!(kinds[taken + 1..], [rancher_approval::AuditKind::Reconciled] | [rancher_approval::AuditKind::ExecutionFinished]),

@@ -82,7 +82,13 @@ impl Context {
             StoreUrl::Sqlite(_) if self.global.store.is_none() => {
                 self.ensure_state_dir()?;
             }
-            StoreUrl::Sqlite(path) => check_state_dir(&store_dir(path))?,
+            StoreUrl::Sqlite(path) => {
+                let dir = store_dir(path);
+                if !dir.exists() {
+                    rancher_auth::create_private_dir(&dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
+                }
+                check_state_dir(&dir)?
+            }
             StoreUrl::Postgres(_) => {}
         }
         Ok(url.open().await?)

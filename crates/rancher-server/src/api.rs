@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::app::{blocking, request_view, App};
+use crate::app::{with_store, request_view, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
 
@@ -200,7 +200,7 @@ fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_appro
 /// The catalog, with each workflow's installation and policy.
 #[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
 async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let installs = blocking(app.store(), |s| s.list_installations()).await?;
+    let installs = with_store(app.store(), |s| async move { s.list_installations().await }).await?;
     let items: Vec<Value> = CATALOG.iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
     Ok(Json(json!({"items": items})))
 }
@@ -345,7 +345,7 @@ fn admin_only(person: &Person) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, description = "`{items, head, verified}`"), (status = 403, body = ErrorDoc)))]
 async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     admin_only(&caller.person)?;
-    let (entries, head, verified) = blocking(app.store(), |s| Ok((s.audit_entries()?, s.audit_head()?, s.verify_audit().map_err(|e| e.to_string())))).await?;
+    let (entries, head, verified) = with_store(app.store(), |s| async move { Ok((s.audit_entries().await?, s.audit_head().await?, s.verify_audit().await.map_err(|e| e.to_string()))) }).await?;
     Ok(Json(json!({"items": entries, "head": head, "verified": verified.is_ok(), "problem": verified.err()})))
 }
 
@@ -353,6 +353,6 @@ async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value
 #[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, description = "`{ok, entries, head}`"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     admin_only(&caller.person)?;
-    let (n, head) = blocking(app.store(), |s| Ok((s.verify_audit()?, s.audit_head()?))).await?;
+    let (n, head) = with_store(app.store(), |s| async move { Ok((s.verify_audit().await?, s.audit_head().await?)) }).await?;
     Ok(Json(json!({"ok": true, "entries": n, "head": head})))
 }

@@ -74,14 +74,13 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// Runs `f` on a blocking thread with the store.
-pub(crate) async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ApiError>
+/// Runs `f` with the store, its error as an API error.
+pub(crate) async fn with_store<T, F, Fut>(store: &Arc<dyn Store>, f: F) -> Result<T, ApiError>
 where
-    T: Send + 'static,
-    F: FnOnce(&dyn Store) -> rancher_approval::Result<T> + Send + 'static,
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = rancher_approval::Result<T>>,
 {
-    let s = store.clone();
-    tokio::task::spawn_blocking(move || f(s.as_ref())).await.map_err(|e| ApiError::internal(format!("the store task failed: {e}")))?.map_err(ApiError::from)
+    f(store.clone()).await.map_err(ApiError::from)
 }
 
 impl App {
@@ -214,12 +213,12 @@ impl App {
     /// Requests matching `filter`, newest first. Overdue pending requests are expired first, with a write only
     /// when one is actually overdue (a list is a read, and the periodic job expires the rest).
     pub(crate) async fn requests(&self, filter: RequestFilter) -> Result<Vec<ApprovalRequest>, ApiError> {
-        let mut list = blocking(self.store(), move |s| {
-            let list = s.list_requests(&filter)?;
+        let mut list = with_store(self.store(), |s| async move {
+            let list = s.list_requests(&filter).await?;
             let now = Utc::now();
             if list.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
-                s.expire_due(now)?;
-                return s.list_requests(&filter);
+                s.expire_due(now).await?;
+                return s.list_requests(&filter).await;
             }
             Ok(list)
         })
@@ -231,7 +230,7 @@ impl App {
     /// Audit entries of one request.
     pub(crate) async fn audit_of(&self, id: &str) -> Result<Vec<AuditEntry>, ApiError> {
         let id = id.to_string();
-        let all = blocking(self.store(), |s| s.audit_entries()).await?;
+        let all = with_store(self.store(), |s| async move { s.audit_entries().await }).await?;
         Ok(all.into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).collect())
     }
 

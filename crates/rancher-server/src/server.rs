@@ -24,7 +24,7 @@ use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::{blocking, App};
+use crate::app::{with_store, App};
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::identity::Identities;
@@ -155,7 +155,7 @@ async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let store = blocking(app.store(), |s| s.audit_head()).await.map(|_| ()).map_err(|e| e.message);
+    let store = with_store(app.store(), |s| async move { s.audit_head().await }).await.map(|_| ()).map_err(|e| e.message);
     let started = Instant::now();
     let rancher = app.service.client.call("public.ping.get", &[], None).await.map(|_| ()).map_err(|e| e.to_string());
     app.metrics.rancher_call(started.elapsed());
@@ -169,8 +169,8 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let counts = blocking(app.store(), |s| {
-        let all = s.list_requests(&RequestFilter::all())?;
+    let counts = with_store(app.store(), |s| async move {
+        let all = s.list_requests(&RequestFilter::all()).await?;
         Ok(RequestState::ALL.map(|st| (st.as_str(), all.iter().filter(|r| r.state == st).count() as u64)))
     })
     .await;
@@ -182,7 +182,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 /// Expires overdue pending requests and settles executions left in doubt (a crash after a claim).
 async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows::Error> {
-    let expired = blocking(app.store(), |s| s.expire_due(Utc::now())).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
+    let expired = with_store(app.store(), |s| async move { s.expire_due(Utc::now()).await }).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "expired overdue pending requests");
     }
@@ -198,7 +198,7 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
 /// Logs the audit head whenever it moved, so the log (shipped elsewhere) holds anchors for
 /// `rancherctl approvals audit --verify --expect-head SEQ:HASH`.
 async fn publish_head(app: &Arc<App>) {
-    let Ok(head) = blocking(app.store(), |s| s.audit_head()).await else { return };
+    let Ok(head) = with_store(app.store(), |s| async move { s.audit_head().await }).await else { return };
     let mut last = app.published_head.lock().unwrap_or_else(|p| p.into_inner());
     if *last != head.seq {
         *last = head.seq;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::app::{blocking, who_may_approve, App};
+use crate::app::{with_store, who_may_approve, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
 
@@ -282,7 +282,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if !v.person.is_admin {
         return message(StatusCode::FORBIDDEN, Some((&v.person, &v.csrf)), "Admins only", "Only Rancher admins see the installed workflows and their policies.");
     }
-    let (installs, verified) = match blocking(app.store(), |s| Ok((s.list_installations()?, s.verify_audit().map_err(|e| e.to_string())))).await {
+    let (installs, verified) = match with_store(app.store(), |s| async move { Ok((s.list_installations().await?, s.verify_audit().await.map_err(|e| e.to_string()))) }).await {
         Ok(x) => x,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the store", &e.message),
     };

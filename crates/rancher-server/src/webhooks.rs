@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use url::Url;
 
-use crate::app::{blocking, App};
+use crate::app::{with_store, App};
 use crate::config::{redact_url, ServerConfig};
 
 /// The signature header: `sha256=<hex of HMAC-SHA256(secret, body)>`.
@@ -173,9 +173,9 @@ async fn deliver_to(app: Arc<App>, client: reqwest::Client, url: Url, secret: Se
             return;
         }
         let sink2 = sink.clone();
-        let batch = blocking(app.store(), move |s| {
-            let cursor = s.delivery_cursor(&sink2)?;
-            s.audit_after(cursor, 100)
+        let batch = with_store(app.store(), |s| async move {
+            let cursor = s.delivery_cursor(&sink2).await?;
+            s.audit_after(cursor, 100).await
         })
         .await;
         let batch = match batch {
@@ -223,7 +223,7 @@ async fn deliver_to(app: Arc<App>, client: reqwest::Client, url: Url, secret: Se
                 }
             }
             let (sink2, seq) = (sink.clone(), entry.seq);
-            if let Err(e) = blocking(app.store(), move |s| s.set_delivery_cursor(&sink2, seq)).await {
+            if let Err(e) = with_store(app.store(), |s| async move { s.set_delivery_cursor(&sink2, seq).await }).await {
                 tracing::warn!(webhook = %shown, "cannot save the delivery cursor: {}", e.message);
             }
         }

@@ -3,15 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Args;
-use rancher_approval::SqliteStore;
 use rancher_server::ServerConfig;
 
 use crate::context::Context;
-use crate::error::{Exit, Failure};
+use crate::error::Exit;
 
 /// `serve` options.
 #[derive(Debug, Args)]
@@ -25,9 +22,6 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The approval store: `sqlite:PATH` (default: approvals.db in the state directory).
-    #[arg(long, value_name = "URL", env = "RANCHERCTL_STORE")]
-    pub store: Option<String>,
     /// POST a signed JSON event here on every request change (repeatable; HTTPS, or HTTP on loopback).
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<url::Url>,
@@ -39,24 +33,12 @@ pub struct ServeArgs {
     pub job_interval: u64,
 }
 
-fn store_path(ctx: &Context, store: Option<&str>) -> anyhow::Result<PathBuf> {
-    match store {
-        None => ctx.store_path(),
-        Some(s) => match s.strip_prefix("sqlite:") {
-            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-            _ => Err(Failure::new(format!("unsupported store `{s}`"), "use --store sqlite:PATH (or leave it out for approvals.db in the state directory)").into()),
-        },
-    }
-}
-
 /// Runs the service until SIGTERM or Ctrl-C, then stops taking requests, finishes executions in flight and exits 0.
 pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     let conn = ctx.connection()?;
-    let path = store_path(ctx, args.store.as_deref())?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
-    }
-    let store = Arc::new(SqliteStore::open(&path)?);
+    // The global --store / RANCHERCTL_STORE: several replicas share one PostgreSQL database.
+    let shown = ctx.store_url()?.to_string();
+    let store = ctx.open_store().await?;
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into());
     let mut config = ServerConfig::new(args.listen, store, conn).executor(format!("rancherctl-serve@{host}")).job_interval(std::time::Duration::from_secs(args.job_interval.max(1)));
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
@@ -69,7 +51,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
         config = config.webhook_secret(rancher_server::config::read_secret_file(f)?);
     }
     let server = rancher_server::start(config).await?;
-    eprintln!("rancherctl serve: approvals service at {} (store {}); the page is at {}/", server.url(), path.display(), server.url());
+    eprintln!("rancherctl serve: approvals service at {} (store {shown}); the page is at {}/", server.url(), server.url());
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
