@@ -51,7 +51,7 @@
 //! ```
 //!
 //! Modules: [`policy`] (the data), [`evaluate`](mod@evaluate) (pure evaluation and eligibility), [`request`] (requests and
-//! decisions), [`store`] (the trait and both stores), [`audit`] (the chain and its verification).
+//! decisions), [`store`] (the trait, the stores, store URLs and export/import), [`audit`] (the chain and its verification).
 
 pub mod audit;
 mod error;

@@ -317,6 +317,37 @@ pub(crate) trait Tx: Send {
     async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>>;
 }
 
+/// A stored record (request, installation) read back from its JSON body.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| crate::Error::Corrupt { what: what(), source: Box::new(e) })
+}
+
+/// A record's JSON body for storage.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("store records always serialise")
+}
+
+/// The columns of one stored audit row (`seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash`).
+pub(crate) type AuditRow = (i64, String, String, String, Option<String>, Option<String>, String, String, String);
+
+/// An audit entry from its stored columns; an unreadable time, kind or detail breaks the chain at that entry.
+pub(crate) fn audit_entry(row: AuditRow) -> Result<AuditEntry> {
+    let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) = row;
+    let seq = seq.max(0) as u64;
+    let unreadable = |what: &str| crate::Error::AuditBroken { seq, problem: format!("its {what} cannot be read") };
+    Ok(AuditEntry {
+        seq,
+        at: DateTime::parse_from_rfc3339(&at).map_err(|_| unreadable("time"))?.with_timezone(&Utc),
+        actor,
+        kind: crate::AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
+        request_id,
+        workflow_id,
+        detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
+        prev_hash,
+        hash,
+    })
+}
+
 /// A transaction body: the shared logic run over a [`Tx`], boxed so every store can drive it its own way.
 pub(crate) type TxBody<T> =
     Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, Result<T>> + Send + 'static>;

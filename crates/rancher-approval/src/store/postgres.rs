@@ -32,8 +32,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::IsolationLevel;
 
-use super::{store_via_ops, Installation, Tx, TxBody};
-use crate::audit::{format_time, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
+use super::{audit_entry, decode, encode, store_via_ops, Installation, Tx, TxBody};
+use crate::audit::{format_time, AuditEntry, AuditHead, GENESIS_HASH};
 use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
@@ -445,31 +445,9 @@ impl<'c> Pg<'c> {
         let stmt = self.tx.prepare_cached(sql).await?;
         let rows = self.tx.query(&stmt, params).await?;
         rows.iter()
-            .map(|r| {
-                let seq = r.get::<_, i64>(0).max(0) as u64;
-                let unreadable = |what: &str| Error::AuditBroken { seq, problem: format!("its {what} cannot be read") };
-                Ok(AuditEntry {
-                    seq,
-                    at: DateTime::parse_from_rfc3339(r.get(1)).map_err(|_| unreadable("time"))?.with_timezone(&Utc),
-                    actor: r.get(2),
-                    kind: AuditKind::parse(r.get(3)).ok_or_else(|| unreadable("kind"))?,
-                    request_id: r.get(4),
-                    workflow_id: r.get(5),
-                    detail: serde_json::from_str(r.get(6)).map_err(|_| unreadable("detail"))?,
-                    prev_hash: r.get(7),
-                    hash: r.get(8),
-                })
-            })
+            .map(|r| audit_entry((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8))))
             .collect()
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Corrupt { what: what(), source: Box::new(e) })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("store records always serialise")
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {

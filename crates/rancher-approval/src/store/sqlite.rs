@@ -22,11 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{store_via_ops, Installation, Tx, TxBody};
-use crate::audit::{format_time, AuditEntry, AuditHead, AuditKind};
+use super::{audit_entry, decode, encode, store_via_ops, Installation, Tx, TxBody};
+use crate::audit::{format_time, AuditEntry, AuditHead};
 use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
@@ -291,66 +290,15 @@ fn create_private(path: &Path) -> Result<()> {
 /// [`Tx`] over a connection inside an open transaction.
 struct Sql<'c>(&'c mut Connection);
 
-fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Corrupt {
-        what: what(),
-        source: Box::new(e),
-    })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("store records always serialise")
-}
-
 impl Sql<'_> {
     fn entries<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<AuditEntry>> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            String,
-        );
         let mut stmt = self.0.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash): Row =
-                row?;
-            let seq = seq.max(0) as u64;
-            let unreadable = |what: &str| Error::AuditBroken {
-                seq,
-                problem: format!("its {what} cannot be read"),
-            };
-            entries.push(AuditEntry {
-                seq,
-                at: DateTime::parse_from_rfc3339(&at)
-                    .map_err(|_| unreadable("time"))?
-                    .with_timezone(&Utc),
-                actor,
-                kind: AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
-                request_id,
-                workflow_id,
-                detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
-                prev_hash,
-                hash,
-            });
+            entries.push(audit_entry(row?)?);
         }
         Ok(entries)
     }
