@@ -478,22 +478,42 @@ pub(crate) async fn record_outcome(
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
+    finish(tx, claim, outcome, None, now).await
+}
+
+/// Records the outcome of the current claim: as the executor's own (`note` none, audited `execution_finished`) or
+/// as settled after a take-over (`note` says what was found, audited `reconciled`).
+async fn finish(
+    tx: &mut dyn Tx,
+    claim: &ExecutionClaim,
+    outcome: Outcome,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ApprovalRequest> {
     let now = tx.clock(now).await?;
     let mut request = get_request(tx, &claim.request_id).await?;
     let execution = current(&mut request, claim)?;
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
     let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
-    request.state = outcome.state();
-    tx.save_request(&request).await?;
-    let detail = json!({
+    let mut detail = json!({
         "claim_id": claim.claim_id,
         "epoch": claim.epoch,
         "executor": claim.executor,
         "status": outcome.status,
         "detail": outcome.detail,
     });
-    append(tx, now, &actor, AuditKind::ExecutionFinished, Some(&request), None, detail).await?;
+    let kind = match note {
+        Some(note) => {
+            execution.reconciled = Some(Reconciliation { by: actor.clone(), note: note.to_owned() });
+            detail["note"] = json!(note);
+            AuditKind::Reconciled
+        }
+        None => AuditKind::ExecutionFinished,
+    };
+    request.state = outcome.state();
+    tx.save_request(&request).await?;
+    append(tx, now, &actor, kind, Some(&request), None, detail).await?;
     Ok(request)
 }
 
@@ -552,25 +572,7 @@ pub(crate) async fn resolve_in_doubt(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<ApprovalRequest> {
-    let now = tx.clock(now).await?;
-    let mut request = get_request(tx, &claim.request_id).await?;
-    let execution = current(&mut request, claim)?;
-    execution.finished_at = Some(now);
-    execution.outcome = Some(outcome.clone());
-    let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
-    execution.reconciled = Some(Reconciliation { by: actor.clone(), note: note.to_owned() });
-    let detail = json!({
-        "claim_id": claim.claim_id,
-        "epoch": claim.epoch,
-        "executor": claim.executor,
-        "status": outcome.status,
-        "detail": outcome.detail,
-        "note": note,
-    });
-    request.state = outcome.state();
-    tx.save_request(&request).await?;
-    append(tx, now, &actor, AuditKind::Reconciled, Some(&request), None, detail).await?;
-    Ok(request)
+    finish(tx, claim, outcome, Some(note), now).await
 }
 
 pub(crate) async fn install(
