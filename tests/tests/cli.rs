@@ -78,7 +78,7 @@ fn workflows_list_and_show_read_the_catalog_without_a_server() {
     list.expect_code(0);
     snap!("cli_workflows_list", list.stdout.clone());
     let docs = json(env.bare(&["workflows", "list", "-o", "json"]).expect_code(0));
-    assert_eq!(docs.as_array().map(Vec::len), Some(rancher_workflows::CATALOG.len()));
+    assert_eq!(docs.as_array().map(Vec::len), Some(rancher_workflows::all_workflows().len()));
     yaml(env.bare(&["workflows", "list", "-o", "yaml"]).expect_code(0));
     let show = env.bare(&["workflows", "show", "create-global-role-binding"]);
     show.expect_code(0);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use rancher_approval::{SqliteStore, Store};
 use rancher_auth::{BearerToken, CaSource, Connection, InstanceDomain, ProfileStore, ProfileUpdate};
 use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
-use rancher_workflows::{Approved, Runner, Session, Submitted, CATALOG};
+use rancher_workflows::{Approved, Runner, Session, Submitted};
 
 use crate::context::Context;
 use crate::error::Exit;
@@ -111,7 +111,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
     }
 
     step(4, "Install the binding workflows (default: the installer approves)");
-    for w in CATALOG.iter().filter(|w| w.writes && w.id != "rancher-api-request") {
+    for w in rancher_workflows::all_workflows().into_iter().filter(|w| w.writes && w.id != "rancher-api-request") {
         let inst = runner.install(&admin, w.id, None).await?;
         say(format!("{}: {}", w.id, inst.policy));
     }

@@ -11,7 +11,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rancher_approval::{Policy, RequestFilter, RequestState};
 use rancher_auth::BearerToken;
-use rancher_workflows::{Submitted, CATALOG};
+use rancher_workflows::Submitted;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -201,7 +201,7 @@ fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_appro
 #[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
 async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let installs = with_store(app.store(), |s| async move { s.list_installations().await }).await?;
-    let items: Vec<Value> = CATALOG.iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
+    let items: Vec<Value> = rancher_workflows::all_workflows().into_iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
     Ok(Json(json!({"items": items})))
 }
 

@@ -76,7 +76,8 @@ const CHANGE_ALLOWED_INPUTS: &[InputSpec] = &[
     InputSpec { name: "provider", kind: InputKind::String, required: false, description: "the provider (default: the enabled one)" },
 ];
 
-/// Every prebuilt workflow, in the order the docs list them.
+/// The prebuilt workflows that the runner dispatches by id, in the order the docs list them. Workflows that
+/// implement [`crate::Workflow`] themselves are registered in [`crate::Registry::builtin`]; [`all`] lists both.
 pub static CATALOG: &[WorkflowDef] = &[
     WorkflowDef {
         id: "list-users",
@@ -239,9 +240,14 @@ pub static CATALOG: &[WorkflowDef] = &[
     },
 ];
 
-/// Looks a workflow up by id.
+/// Looks a built-in workflow up by id.
 pub fn find(id: &str) -> Option<&'static WorkflowDef> {
-    CATALOG.iter().find(|w| w.id == id)
+    crate::Registry::builtins().get(id).map(|w| w.def())
+}
+
+/// Every built-in workflow, in the order the docs list them.
+pub fn all() -> Vec<&'static WorkflowDef> {
+    crate::Registry::builtins().defs()
 }
 
 #[cfg(test)]
@@ -250,11 +256,11 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_defaults_match_the_design_table() {
-        let mut ids: Vec<_> = CATALOG.iter().map(|w| w.id).collect();
+        let mut ids: Vec<_> = all().iter().map(|w| w.id).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), CATALOG.len());
-        for w in CATALOG {
+        assert_eq!(ids.len(), all().len());
+        for w in all() {
             let needs = w.default_approval.policy().needs_approval();
             assert_eq!(needs, w.writes, "{}: writes and default approval disagree", w.id);
         }

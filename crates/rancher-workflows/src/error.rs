@@ -10,6 +10,9 @@ pub enum Error {
     /// The workflow id is not in the catalog.
     #[error("unknown workflow `{0}`; `rancherctl workflows list` shows them")]
     UnknownWorkflow(String),
+    /// A workflow could not be registered (its id is taken or malformed).
+    #[error("{0}")]
+    Registry(String),
     /// The workflow must be installed before it runs.
     #[error("workflow `{0}` is not installed; install it with `rancherctl workflows install {0}`")]
     NotInstalled(String),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::catalog::WorkflowDef;
+use crate::registry::{Report, Workflow};
 use crate::error::{Error, Result};
 use crate::session::{str_field, Session};
 
@@ -156,9 +157,34 @@ impl<'s> Exec<'s> {
         self.session.version.at_least(2, 11)
     }
 
-    /// Runs one workflow.
-    pub async fn run(mut self, def: &WorkflowDef, inputs: &Value) -> Result<RunOutput> {
+    /// The session this executor acts with (who, which server, which version).
+    pub fn session(&self) -> &'s Session {
+        self.session
+    }
+
+    /// True when writes are recorded instead of sent.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Runs one built-in workflow of the catalog.
+    pub async fn run(self, def: &WorkflowDef, inputs: &Value) -> Result<RunOutput> {
+        let registry = crate::registry::Registry::builtin();
+        let workflow = registry.require(def.id)?.clone();
+        self.run_workflow(workflow.as_ref(), inputs).await
+    }
+
+    /// Runs any workflow: checks its inputs against its definition, runs it, and adds the planned writes of a dry
+    /// run.
+    pub async fn run_workflow(mut self, workflow: &dyn Workflow, inputs: &Value) -> Result<RunOutput> {
+        let def = workflow.def();
         check_inputs(def, inputs)?;
+        let Report { summary, result, table } = workflow.run(&mut self, inputs).await?;
+        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned })
+    }
+
+    /// The built-in workflows' code, by id.
+    pub(crate) async fn run_builtin(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
         let (summary, result, table) = match def.id {
             "list-users" => self.list_users().await?,
             "list-global-roles" => self.list_global_roles().await?,
@@ -168,10 +194,10 @@ impl<'s> Exec<'s> {
             "create-global-role-binding" => self.create_binding(def, inputs).await?,
             "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
             "rancher-api-request" => self.api_request(def, inputs).await?,
-            id if id.starts_with("access-control-") || id == "identities-search" => crate::access::run(&mut self, def, inputs).await?,
+            id if id.starts_with("access-control-") || id == "identities-search" => crate::access::run(self, def, inputs).await?,
             other => return Err(Error::UnknownWorkflow(other.into())),
         };
-        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned })
+        Ok(Report { summary, result, table })
     }
 
     async fn list(&self, op: &str) -> Result<Vec<Value>> {
@@ -453,8 +479,8 @@ impl<'s> Exec<'s> {
         }
     }
 
-    /// Sends a write, or in a dry run records it.
-    async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
+    /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it.
+    pub async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         self.write_masked(op, params, body, |b| b.clone()).await
     }
 

@@ -27,12 +27,15 @@ pub mod access;
 pub mod catalog;
 mod error;
 pub mod exec;
+pub mod registry;
 pub mod runner;
 pub mod session;
 pub mod targets;
 
-pub use catalog::{find as find_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
+pub use catalog::{all as all_workflows, find as find_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
 pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
+pub use registry::{Registry, Report, Workflow};
+pub use targets::Pinned;
 pub use runner::{Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};

@@ -19,11 +19,10 @@ use rancher_approval::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::catalog::{self, DefaultApproval, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{check_inputs, Exec, RunOutput};
+use crate::registry::{Registry, Workflow};
 use crate::session::Session;
-use crate::targets;
 
 /// What `submit` did.
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +80,7 @@ pub struct Runner {
     process: Process,
     executor: Option<Arc<Session>>,
     lease: Duration,
+    registry: Arc<Registry>,
 }
 
 /// This process, as executions record it.
@@ -123,10 +123,6 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-fn def(id: &str) -> Result<&'static WorkflowDef> {
-    catalog::find(id).ok_or_else(|| Error::UnknownWorkflow(id.into()))
-}
-
 fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(60))
 }
@@ -134,7 +130,22 @@ fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
 impl Runner {
     /// A runner; `program` names this program in the audit log (the host and process id are added).
     pub fn new(store: Arc<dyn Store>, program: impl AsRef<str>) -> Self {
-        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE }
+        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()) }
+    }
+
+    /// Runs the workflows of `registry` (default: [`Registry::builtin`]); a downstream crate adds its own there.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Arc::new(registry);
+        self
+    }
+
+    /// The workflows this runner knows.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn workflow(&self, id: &str) -> Result<Arc<dyn Workflow>> {
+        self.registry.require(id).cloned()
     }
 
     /// Executes approved requests with `session` (a service account) instead of the approver's session, which
@@ -163,7 +174,7 @@ impl Runner {
     /// Installs a workflow with `policy` (or its default), recording the session's user as the installer. Only an
     /// admin may: the installer becomes the approval authority of the workflow.
     pub async fn install(&self, session: &Session, workflow: &str, policy: Option<Policy>) -> Result<Installation> {
-        let d = def(workflow)?;
+        let d = self.workflow(workflow)?.def();
         if !session.is_admin {
             return Err(Error::NotAllowed(format!(
                 "only an admin may install `{}`: the installer decides who approves its runs; ask an admin to run `rancherctl workflows install {}`",
@@ -178,7 +189,7 @@ impl Runner {
 
     /// Changes the policy of an installed workflow: only its installer or an admin may.
     pub async fn set_policy(&self, session: &Session, workflow: &str, policy: Policy) -> Result<Installation> {
-        let d = def(workflow)?;
+        let d = self.workflow(workflow)?.def();
         let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
         if inst.installer.id != session.principal.id && !session.is_admin {
             return Err(Error::NotAllowed(format!(
@@ -202,22 +213,20 @@ impl Runner {
     /// for one, else at once, but always recorded, claimed and audited. Targets (users, groups, bindings) are
     /// pinned to ids at submit, and the request is bound to the session's server.
     pub async fn submit(&self, session: &Session, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted> {
-        let d = def(workflow)?;
+        let w = self.workflow(workflow)?;
+        let d = w.def();
         check_inputs(d, &inputs)?;
-        if d.id == "rancher-api-request" {
-            crate::exec::api_generic_request(d, &inputs)?;
-        }
+        w.check(&inputs)?;
         let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
-        if dry_run || reads_only(d, &inputs) {
-            let out = Exec::new(session, dry_run).run(d, &inputs).await?;
+        if dry_run || w.reads_only(&inputs) {
+            let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
         // pin what names mean now.
-        let inputs = crate::access::prepare(session, d, inputs).await?;
-        let pinned = targets::pin(session, d, inputs).await?;
+        let pinned = w.prepare(session, inputs).await?;
         let needs = inst.policy.needs_approval();
-        let secrets = targets::secret_fields(d, &pinned.inputs);
+        let secrets = w.secret_fields(&pinned.inputs);
         if needs && !secrets.is_empty() {
             return Err(Error::Refused(format!(
                 "{}: the request holds secret field(s) {}; an approval request is stored and shown to approvers, so it never holds a secret. \
@@ -323,9 +332,12 @@ impl Runner {
         let (id2, lease) = (id.clone(), self.lease);
         let claim = self.store.claim_execution(&id2, &executor, lease_until(lease), Utc::now()).await.map_err(Error::from)?;
         let req = self.get(id.as_str()).await?;
-        let d = def(&req.workflow_id)?;
         let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
-        let (result, claim) = self.renewing(claim, Exec::new(session, false).run(d, &inputs)).await;
+        let work = async {
+            let w = self.workflow(&req.workflow_id)?;
+            Exec::new(session, false).run_workflow(w.as_ref(), &inputs).await
+        };
+        let (result, claim) = self.renewing(claim, work).await;
         self.finish(claim, result).await
     }
 
@@ -420,12 +432,12 @@ impl Runner {
                 Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
                 Err(e) => return Err(e),
             };
-            let d = def(&req.workflow_id)?;
-            let (outcome, note) = match crate::exec::applied(session, d, &req.inputs).await? {
+            let w = self.workflow(&req.workflow_id)?;
+            let (outcome, note) = match w.applied(session, &req.inputs).await? {
                 Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
                 Some(false) => {
                     tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
-                    let (result, claim) = self.renewing(claim, Exec::new(session, false).run(d, &req.inputs)).await;
+                    let (result, claim) = self.renewing(claim, Exec::new(session, false).run_workflow(w.as_ref(), &req.inputs)).await;
                     let _ = self.finish(claim, result).await?;
                     settled.push(self.get(req.id.as_str()).await?);
                     continue;
@@ -436,16 +448,6 @@ impl Runner {
         }
         Ok(settled)
     }
-}
-
-/// True when a run cannot write (the generic request with a read operation).
-fn reads_only(d: &WorkflowDef, inputs: &Value) -> bool {
-    if d.default_approval == DefaultApproval::InstallerForWrites {
-        if let Some(op) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
-            return !op.mutating;
-        }
-    }
-    !d.writes
 }
 
 fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {

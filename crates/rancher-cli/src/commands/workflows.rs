@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rancher_approval::{ApproverRef, Installation, Policy};
-use rancher_workflows::{find_workflow, WorkflowDef, CATALOG};
+use rancher_workflows::{all_workflows, find_workflow, WorkflowDef};
 use serde_json::{json, Value};
 
 use crate::cli::PolicyArgs;
@@ -52,11 +52,11 @@ fn unknown(id: &str) -> anyhow::Error {
 pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
     let installs = installations(ctx)?;
     let find = |id: &str| installs.iter().find(|i| i.workflow_id == id);
-    let docs: Vec<Value> = CATALOG.iter().map(|w| entry(w, find(w.id))).collect();
+    let docs: Vec<Value> = all_workflows().into_iter().map(|w| entry(w, find(w.id))).collect();
     output::data(ctx.format(), &docs, || {
         output::table(
             &["ID", "TITLE", "INSTALLED", "APPROVAL"],
-            CATALOG.iter().map(|w| {
+            all_workflows().into_iter().map(|w| {
                 let inst = find(w.id);
                 let policy = match inst {
                     Some(i) => i.policy.to_string(),
