@@ -83,6 +83,12 @@ impl Store for Gated {
     async fn list_requests(&self, filter: &RequestFilter) -> rancher_approval::Result<Vec<ApprovalRequest>> {
         self.inner.list_requests(filter).await
     }
+    async fn count_requests(&self) -> rancher_approval::Result<Vec<(RequestState, u64)>> {
+        self.inner.count_requests().await
+    }
+    async fn page_requests(&self, filter: &RequestFilter, before: Option<&RequestId>, limit: usize) -> rancher_approval::Result<Vec<ApprovalRequest>> {
+        self.inner.page_requests(filter, before, limit).await
+    }
     async fn decide(
         &self,
         id: &RequestId,

@@ -305,5 +305,16 @@ async fn the_request_list_pages_newest_first() {
     assert!(p3["next"].is_null());
     let (st, _) = admin.get("/api/v1/requests?limit=0").await;
     assert_eq!(st, 400);
+    let (st, body) = admin.get("/api/v1/requests?before=not-an-id").await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.to_string().contains("next"), "the error says what to pass: {body}");
+    // A standard user pages through only what they may see: their own requests, all of them, and no others.
+    let (_, mine) = approver.get("/api/v1/requests?limit=1").await;
+    let (_, rest) = approver.get(&format!("/api/v1/requests?before={}", mine["next"].as_str().unwrap())).await;
+    let mut seen: Vec<&str> = items(&mine).iter().chain(items(&rest).iter()).map(|r| r["id"].as_str().unwrap()).collect();
+    seen.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(seen, want);
     srv.shutdown().await;
 }

@@ -280,11 +280,13 @@ async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit {limit} is out of range; use 1 to 1000")));
     }
-    let list = app.requests(f).await?;
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(b.parse::<rancher_approval::RequestId>().map_err(|e| ApiError::bad_request(format!("before: {e}; pass the `next` of the previous page")))?),
+        None => None,
+    };
     let admins = app.admin_ids().await;
-    let mut matching = list.iter().filter(|r| visible(&app, &caller.person, r, &admins)).filter(|r| q.before.as_deref().is_none_or(|b| r.id.as_str() < b));
-    let items: Vec<Value> = matching.by_ref().take(limit).map(|r| request_view(r, &admins, None)).collect();
-    let next = if matching.next().is_some() { items.last().and_then(|i| i["id"].as_str()).map(str::to_string) } else { None };
+    let (list, next) = app.request_page(f, before, limit, |r| visible(&app, &caller.person, r, &admins)).await?;
+    let items: Vec<Value> = list.iter().map(|r| request_view(r, &admins, None)).collect();
     Ok(Json(json!({"items": items, "next": next})))
 }
 

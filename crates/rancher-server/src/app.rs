@@ -210,21 +210,45 @@ impl App {
         Ok(self.runner.cancel(&person.acting_through(&self.service), id, reason).await?)
     }
 
-    /// Requests matching `filter`, newest first. Overdue pending requests are expired first, with a write only
-    /// when one is actually overdue (a list is a read, and the periodic job expires the rest).
-    pub(crate) async fn requests(&self, filter: RequestFilter) -> Result<Vec<ApprovalRequest>, ApiError> {
-        let mut list = with_store(self.store(), |s| async move {
-            let list = s.list_requests(&filter).await?;
-            let now = Utc::now();
-            if list.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
-                s.expire_due(now).await?;
-                return s.list_requests(&filter).await;
+    /// One page of the requests matching `filter` that `keep` lets the caller see, newest first, older than
+    /// `before`: at most `limit`, and the id to pass as `before` for the next page (none on the last). Each store
+    /// read is one indexed query of a bounded size, whatever the number of stored requests. Overdue pending
+    /// requests on the page are expired first, with a write only when one is actually overdue (a list is a read,
+    /// and the periodic job expires the rest).
+    pub(crate) async fn request_page(
+        &self,
+        filter: RequestFilter,
+        before: Option<rancher_approval::RequestId>,
+        limit: usize,
+        keep: impl Fn(&ApprovalRequest) -> bool,
+    ) -> Result<(Vec<ApprovalRequest>, Option<String>), ApiError> {
+        let chunk = (limit + 1).max(100);
+        let mut out: Vec<ApprovalRequest> = Vec::new();
+        let mut cursor = before;
+        loop {
+            let (f, c) = (filter.clone(), cursor.clone());
+            let page = with_store(self.store(), |s| async move {
+                let page = s.page_requests(&f, c.as_ref(), chunk).await?;
+                let now = Utc::now();
+                if page.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
+                    s.expire_due(now).await?;
+                    return s.page_requests(&f, c.as_ref(), chunk).await;
+                }
+                Ok(page)
+            })
+            .await?;
+            let exhausted = page.len() < chunk;
+            cursor = page.last().map(|r| r.id.clone());
+            out.extend(page.into_iter().filter(|r| keep(r)));
+            if out.len() > limit {
+                out.truncate(limit);
+                let next = out.last().map(|r| r.id.to_string());
+                return Ok((out, next));
             }
-            Ok(list)
-        })
-        .await?;
-        list.reverse();
-        Ok(list)
+            if exhausted {
+                return Ok((out, None));
+            }
+        }
     }
 
     /// Audit entries of one request.

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rancher_approval::{RequestFilter, RequestState};
+use rancher_approval::RequestState;
 use rancher_workflows::{Runner, Session};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -170,8 +170,8 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let counts = with_store(app.store(), |s| async move {
-        let all = s.list_requests(&RequestFilter::all()).await?;
-        Ok(RequestState::ALL.map(|st| (st.as_str(), all.iter().filter(|r| r.state == st).count() as u64)))
+        let counts = s.count_requests().await?;
+        Ok(RequestState::ALL.map(|st| (st.as_str(), counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n))))
     })
     .await;
     match counts {

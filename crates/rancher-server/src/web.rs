@@ -227,14 +227,17 @@ fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value 
     })
 }
 
+/// The most rows a page shows (newest first); the API pages further.
+const PAGE_ROWS: usize = 500;
+
 async fn pending(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
-    let list = match app.requests(RequestFilter::all().state(RequestState::Pending)).await {
-        Ok(l) => l,
+    let admins = app.admin_ids().await;
+    let list = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+        Ok((l, _)) => l,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
     };
-    let admins = app.admin_ids().await;
-    let items: Vec<Value> = list.iter().filter(|r| crate::api::visible(&app, &v.person, r, &admins)).map(|r| row(&app, &v.person, r, &admins)).collect();
+    let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     render(
         "list.html",
         context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, empty => "Nothing is waiting for approval." },
@@ -263,12 +266,12 @@ async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Quer
     if let Some(r) = q.requester.clone().filter(|s| !s.is_empty()) {
         f = f.requester(r);
     }
-    let list = match app.requests(f).await {
-        Ok(l) => l,
+    let admins = app.admin_ids().await;
+    let list = match app.request_page(f, None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+        Ok((l, _)) => l,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
     };
-    let admins = app.admin_ids().await;
-    let items: Vec<Value> = list.iter().filter(|r| crate::api::visible(&app, &v.person, r, &admins)).take(500).map(|r| row(&app, &v.person, r, &admins)).collect();
+    let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     let filters = serde_json::json!({"state": q.state.unwrap_or_default(), "workflow": q.workflow.unwrap_or_default(), "requester": q.requester.unwrap_or_default()});
     let states: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
     render(

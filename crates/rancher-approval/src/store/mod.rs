@@ -55,6 +55,32 @@ pub struct RequestFilter {
     pub requester: Option<String>,
 }
 
+/// The one query behind a page of requests on both SQL stores: `mark(n)` writes the n-th placeholder (`?` or
+/// `$n`). Every value is a bound parameter; the limit is a number.
+pub(crate) fn page_query(filter: &RequestFilter, before: Option<&str>, limit: usize, mark: impl Fn(usize) -> String) -> (String, Vec<String>) {
+    let mut args: Vec<String> = Vec::new();
+    let push = |v: &str, args: &mut Vec<String>| {
+        args.push(v.to_owned());
+        mark(args.len())
+    };
+    let mut clauses = Vec::new();
+    if !filter.states.is_empty() {
+        let marks: Vec<String> = filter.states.iter().map(|s| push(s.as_str(), &mut args)).collect();
+        clauses.push(format!("state IN ({})", marks.join(", ")));
+    }
+    if let Some(w) = &filter.workflow_id {
+        clauses.push(format!("workflow_id = {}", push(w, &mut args)));
+    }
+    if let Some(r) = &filter.requester {
+        clauses.push(format!("requester = {}", push(r, &mut args)));
+    }
+    if let Some(b) = before {
+        clauses.push(format!("id < {}", push(b, &mut args)));
+    }
+    let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    (format!("SELECT body FROM requests{filter_sql} ORDER BY id DESC LIMIT {limit}"), args)
+}
+
 impl RequestFilter {
     /// Every request.
     pub fn all() -> Self {
@@ -145,6 +171,14 @@ pub trait Store: Send + Sync {
 
     /// Requests matching `filter`, oldest first.
     async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>>;
+
+    /// One page of the requests matching `filter`, newest first: at most `limit` requests whose id sorts before
+    /// `before` (ids sort by creation time). The SQL stores answer it from an index, so a page costs the same at
+    /// 10 or 100,000 stored requests.
+    async fn page_requests(&self, filter: &RequestFilter, before: Option<&RequestId>, limit: usize) -> Result<Vec<ApprovalRequest>>;
+
+    /// How many requests are in each state (states with none are left out), counted by the database.
+    async fn count_requests(&self) -> Result<Vec<(RequestState, u64)>>;
 
     /// Records `reviewer`'s decision, judged with the facts in `context` (see [`crate::resolve_reviewer`]), and
     /// moves the request to its new state.
@@ -299,6 +333,20 @@ pub(crate) trait Tx: Send {
     async fn save_request(&mut self, request: &ApprovalRequest) -> Result<()>;
     /// Requests in any of `states` (all when empty), ordered by id.
     async fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>>;
+    /// How many requests are in each state.
+    async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
+        let all = self.requests_in(&[]).await?;
+        Ok(RequestState::ALL.iter().map(|st| (*st, all.iter().filter(|r| r.state == *st).count() as u64)).filter(|(_, n)| *n > 0).collect())
+    }
+    /// At most `limit` requests matching `filter` with an id before `before`, newest first. The default filters
+    /// every request; the SQL stores push it all into one indexed query.
+    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+        let mut all = self.requests_in(&filter.states).await?;
+        all.retain(|r| filter.matches(r) && before.is_none_or(|b| r.id.as_str() < b));
+        all.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        all.truncate(limit);
+        Ok(all)
+    }
     async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>>;
     /// Inserts or replaces.
     async fn save_installation(&mut self, installation: &Installation) -> Result<()>;
@@ -390,6 +438,22 @@ macro_rules! store_via_ops {
                     Box::pin(async move { $crate::store::ops::list_requests(tx, &filter).await })
                 }))
                 .await
+            }
+            async fn page_requests(
+                &self,
+                filter: &$crate::RequestFilter,
+                before: Option<&$crate::RequestId>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::ApprovalRequest>> {
+                let filter = filter.clone();
+                let before = before.map(|b| b.as_str().to_owned());
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.requests_page(&filter, before.as_deref(), limit).await })
+                }))
+                .await
+            }
+            async fn count_requests(&self) -> $crate::Result<Vec<($crate::RequestState, u64)>> {
+                self.read($crate::store::body(move |tx| Box::pin(async move { tx.request_counts().await }))).await
             }
             async fn decide(
                 &self,

@@ -32,7 +32,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::IsolationLevel;
 
-use super::{audit_entry, decode, encode, store_via_ops, Installation, Tx, TxBody};
+use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead, GENESIS_HASH};
 use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
@@ -526,6 +526,22 @@ impl Tx for Pg<'_> {
             let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
             self.requests("SELECT id, state, body FROM requests WHERE state = ANY($1) ORDER BY id", &[&states]).await
         }
+    }
+
+    async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
+        let stmt = self.tx.prepare_cached("SELECT state, count(*) FROM requests GROUP BY state").await?;
+        let mut out = Vec::new();
+        for row in self.tx.query(&stmt, &[]).await? {
+            let (state, n): (String, i64) = (row.get(0), row.get(1));
+            out.push((state.parse::<RequestState>().map_err(|e| Error::Corrupt { what: format!("request state `{state}`"), source: e.into() })?, n.max(0) as u64));
+        }
+        Ok(out)
+    }
+
+    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+        let (sql, args) = page_query(filter, before, limit, |n| format!("${n}"));
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        self.requests(&sql.replace("SELECT body", "SELECT id, state, body"), &params).await
     }
 
     async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {

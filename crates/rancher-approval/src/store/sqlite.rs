@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{audit_entry, decode, encode, store_via_ops, Installation, Tx, TxBody};
+use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead};
 use crate::error::{Error, Result};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
@@ -354,6 +354,23 @@ impl Tx for Sql<'_> {
             .iter()
             .map(|b| decode(|| "approval request".into(), b))
             .collect()
+    }
+
+    async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
+        let mut stmt = self.0.prepare_cached("SELECT state, count(*) FROM requests GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (state, n) = row?;
+            out.push((state.parse::<RequestState>().map_err(|e| Error::Corrupt { what: format!("request state `{state}`"), source: e.into() })?, n.max(0) as u64));
+        }
+        Ok(out)
+    }
+
+    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+        let (sql, args) = page_query(filter, before, limit, |_| "?".to_string());
+        let bodies = self.bodies(&sql, rusqlite::params_from_iter(args.iter()))?;
+        bodies.iter().map(|b| decode(|| "approval request".into(), b)).collect()
     }
 
     async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {

@@ -85,6 +85,7 @@ for_every_store!(
     installations_and_policy_changes,
     secrets_never_reach_the_store,
     listing_and_lookup,
+    pages_walk_newest_first_with_filters,
     invalid_policies_are_refused,
     racing_approvers_and_executors_execute_once,
     export_and_import_round_trip,
@@ -773,6 +774,41 @@ async fn listing_and_lookup(store: &dyn Store) {
     ] {
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
+}
+
+async fn pages_walk_newest_first_with_filters(store: &dyn Store) {
+    for i in 0..7 {
+        let (wf, who, policy) = if i % 2 == 0 { ("wf-a", bob(), Policy::installer()) } else { ("wf-b", carol(), Policy::none()) };
+        store.create_request(NewRequest::new(wf, who, policy), at(i)).await.unwrap();
+    }
+    let filters = [
+        RequestFilter::all(),
+        RequestFilter::all().state(RequestState::Pending),
+        RequestFilter::all().state(RequestState::Approved).state(RequestState::Pending),
+        RequestFilter::all().workflow("wf-b"),
+        RequestFilter::all().workflow("wf-a").requester("u-carol"),
+    ];
+    for f in filters {
+        let mut want: Vec<RequestId> = store.list_requests(&f).await.unwrap().into_iter().map(|r| r.id).collect();
+        want.reverse();
+        let mut got = Vec::new();
+        let mut before: Option<RequestId> = None;
+        loop {
+            let page = store.page_requests(&f, before.as_ref(), 3).await.unwrap();
+            assert!(page.len() <= 3);
+            let done = page.len() < 3;
+            before = page.last().map(|r| r.id.clone());
+            got.extend(page.into_iter().map(|r| r.id));
+            if done {
+                break;
+            }
+        }
+        assert_eq!(got, want, "{f:?}");
+    }
+    assert!(store.page_requests(&RequestFilter::all(), None, 0).await.unwrap().is_empty());
+    let mut counts = store.count_requests().await.unwrap();
+    counts.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(counts, [(RequestState::Approved, 3), (RequestState::Pending, 4)]);
 }
 
 async fn invalid_policies_are_refused(store: &dyn Store) {
