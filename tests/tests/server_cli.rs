@@ -137,3 +137,77 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     assert_eq!(again.child.wait().unwrap().code(), Some(0));
     let _ = (again.stderr.join(), served.stderr.join());
 }
+
+/// `rancherctl --server URL` (and `RANCHERCTL_SERVER`): the same commands and exit codes as local mode, with the
+/// store and the execution in the service. Each person uses their own token; none is stored in the client's state.
+#[test]
+fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
+    let s = SimCli::start(RancherVersion::V2_13, 4);
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join("remote.db");
+    let mut served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let t = s.sim.tokens().clone();
+    let person = |token: &str| {
+        // No Rancher domain needed: the token only proves who you are to the service.
+        let mut env = s.base_env();
+        env.push(("RANCHER_TOKEN", token.to_string()));
+        env.push(("RANCHERCTL_SERVER", served.url.clone()));
+        env
+    };
+    let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
+
+    // Installing needs an admin, through the service as locally (`user` is a standard user; `approver` is the
+    // second admin).
+    let refused = rc(&["workflows", "install", "create-global-role-binding"], &t.user);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("admin"), "{}", refused.stderr);
+    rc(&["workflows", "install", "create-global-role-binding"], &t.admin).expect_code(0);
+    let listed = rc(&["-o", "json", "workflows", "list"], &t.approver);
+    let docs: serde_json::Value = serde_json::from_str(&listed.expect_code(0).stdout).unwrap();
+    let grb = docs.as_array().unwrap().iter().find(|w| w["id"] == "create-global-role-binding").unwrap();
+    assert_eq!(grb["installed"], true, "the service's installation, not a local one");
+
+    // A write files a request in the service: exit 3 with its id.
+    let sub = rc(&["-o", "json", "run", "create-global-role-binding", "--input", "user=carol", "--input", "role=admin"], &t.approver);
+    let pending: serde_json::Value = serde_json::from_str(&sub.expect_code(3).stdout).unwrap();
+    let id = pending["request"].as_str().unwrap().to_string();
+    assert_eq!(pending["status"], "pending");
+    assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");
+
+    // Listed and shown from the service, in the local shapes.
+    let list = rc(&["-o", "json", "approvals", "list", "--state", "pending"], &t.admin);
+    let reqs: Vec<rancher_approval::ApprovalRequest> = serde_json::from_str(&list.expect_code(0).stdout).unwrap();
+    assert_eq!(reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), [id.clone()]);
+    let shown = rc(&["approvals", "show", &id], &t.admin);
+    assert!(shown.expect_code(0).stdout.contains("carol") && shown.stdout.contains("requester:"), "{}", shown.stdout);
+
+    // The requester may not approve their own request; an admin's approval runs it once, in the service.
+    let own = rc(&["approvals", "approve", &id], &t.approver);
+    own.expect_code(1);
+    let base = s.sim.writes("globalrolebindings", "create");
+    let ok = rc(&["-o", "json", "approvals", "approve", &id], &t.admin);
+    let done: serde_json::Value = serde_json::from_str(&ok.expect_code(0).stdout).unwrap();
+    assert_eq!((done["status"].as_str(), done["request"].as_str()), (Some("succeeded"), Some(id.as_str())), "{done}");
+    assert_eq!(s.sim.writes("globalrolebindings", "create"), base + 1);
+    assert!(s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
+    let again = rc(&["approvals", "approve", &id], &t.admin);
+    again.expect_code(1);
+    assert!(again.stderr.contains("approvals service"), "{}", again.stderr);
+
+    // The audit log is verified here from the entries the service sends.
+    let audit = rc(&["approvals", "audit", "--verify"], &t.admin);
+    assert!(audit.expect_code(0).stdout.contains("hash chain intact"), "{}", audit.stdout);
+    // Store-level commands say where to run them; a bad URL says what to pass.
+    let export = rc(&["approvals", "export"], &t.admin);
+    assert!(export.expect_code(1).stderr.contains("--store"), "{}", export.stderr);
+    let mut env = person(&t.admin);
+    env.retain(|(k, _)| *k != "RANCHERCTL_SERVER");
+    let plain = rancher_access_tests::cli::Run::from_output(command(&["--server", "http://approvals.example.com", "approvals", "list"], &env).output().unwrap());
+    assert!(plain.expect_code(1).stderr.contains("https://"), "{}", plain.stderr);
+    for run in [&sub, &list, &ok, &audit] {
+        rancher_access_tests::cli::assert_no_secrets(run, &s.token_secrets().iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    signal(&served.child, "-TERM");
+    assert_eq!(served.child.wait().unwrap().code(), Some(0));
+    let _ = served.stderr.join();
+}

@@ -51,6 +51,13 @@ pub struct Global {
     /// directory).
     #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_STORE", hide_env_values = true)]
     pub store: Option<String>,
+    /// Use the approvals service at this URL (`rancherctl serve` prints it) for workflows, runs and approvals,
+    /// instead of a local store: your token proves who you are; the service keeps the store and executes.
+    #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_SERVER")]
+    pub server: Option<String>,
+    /// PEM file of the CA that signed the approvals service's certificate (with --server, for private CAs).
+    #[arg(long, global = true, value_name = "PEM", env = "RANCHERCTL_SERVER_CA_CERT")]
+    pub server_ca_cert: Option<PathBuf>,
 }
 
 /// Output formats.

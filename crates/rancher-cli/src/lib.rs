@@ -119,6 +119,12 @@ fn may_change_store(cmd: &Command) -> bool {
 
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
+    // With --server, the approval commands go to the approvals service (which prints its own audit head).
+    if ctx.global.server.is_some() {
+        if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &cli.command))? {
+            return Ok(exit);
+        }
+    }
     if !may_change_store(&cli.command) {
         return dispatch_command(ctx, cli.command);
     }

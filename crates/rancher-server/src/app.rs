@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rancher_approval::{check_eligibility, ApprovalRequest, AuditEntry, EligibilityContext, Installation, Policy, RequestFilter, RequestState, Store};
 use rancher_auth::BearerToken;
-use rancher_workflows::{find_workflow, Approved, DefaultApproval, Runner, Session, Submitted, WorkflowDef};
+use rancher_workflows::{Approved, Runner, Session, Submitted};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -161,9 +161,10 @@ impl App {
     /// Submits a run. What needs approval is filed (facts looked up with the service's rights); what needs none
     /// runs with the caller's own token and rights, so the service never lends its account to a direct run.
     pub(crate) async fn submit(self: &Arc<Self>, person: &Person, token: &BearerToken, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted, ApiError> {
-        let def = find_workflow(workflow).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(workflow.into())))?;
+        let w = self.runner.registry().require(workflow)?.clone();
+        let def = w.def();
         let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
-        let needs = inst.policy.needs_approval() && !(dry_run || reads_only(def, &inputs));
+        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
         } else {
@@ -300,12 +301,3 @@ pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Opti
     v
 }
 
-/// True when a run cannot write (the generic request with a read operation, or a read-only workflow).
-pub(crate) fn reads_only(d: &WorkflowDef, inputs: &Value) -> bool {
-    if d.default_approval == DefaultApproval::InstallerForWrites {
-        if let Some(op) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
-            return !op.mutating;
-        }
-    }
-    !d.writes
-}

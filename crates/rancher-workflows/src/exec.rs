@@ -4,7 +4,7 @@
 
 use futures::TryStreamExt;
 use rancher_api::Error as ApiError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::catalog::WorkflowDef;
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::session::{str_field, Session};
 
 /// A request a dry run would have sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedRequest {
     /// Operation id.
     pub operation: String,
@@ -27,7 +27,7 @@ pub struct PlannedRequest {
 }
 
 /// A table for people: column names and rows of text.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// Column headers.
     pub columns: Vec<String>,
@@ -36,7 +36,7 @@ pub struct Table {
 }
 
 /// What a workflow run produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutput {
     /// Workflow id.
     pub workflow: String,

@@ -16,7 +16,7 @@ use chrono::Utc;
 use rancher_approval::{
     ApprovalRequest, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Store, Takeover,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -25,7 +25,7 @@ use crate::registry::{Registry, Workflow};
 use crate::session::Session;
 
 /// What `submit` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Submitted {
     /// It ran (no approval needed, or a dry run).
@@ -45,7 +45,7 @@ pub enum Submitted {
 }
 
 /// What `approve` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Approved {
     /// The vote was recorded; more approvals are needed.

@@ -23,7 +23,8 @@ fn short_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn rows(reqs: &[ApprovalRequest]) -> String {
+/// The requests as a table.
+pub fn rows(reqs: &[ApprovalRequest]) -> String {
     output::table(
         &["ID", "WORKFLOW", "STATE", "REQUESTER", "CREATED", "EXPIRES"],
         reqs.iter().map(|r| {
@@ -219,7 +220,7 @@ pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::
 }
 
 /// A head saved earlier: `SEQ:HASH`, or the full hash alone (`None` for the sequence number).
-fn parse_head(text: &str) -> anyhow::Result<(Option<u64>, String)> {
+pub fn parse_head(text: &str) -> anyhow::Result<(Option<u64>, String)> {
     let t = text.trim();
     let (seq, hash) = match t.split_once(':') {
         Some((seq, hash)) => (seq.parse::<u64>().map(Some).ok(), hash),
@@ -238,7 +239,7 @@ fn parse_head(text: &str) -> anyhow::Result<(Option<u64>, String)> {
 }
 
 /// Checks the log against a head saved elsewhere: it must still hold that entry, with that hash.
-fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, hash: &str) -> anyhow::Result<AuditHead> {
+pub fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, hash: &str) -> anyhow::Result<AuditHead> {
     let shown = format!("{}:{hash}", seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into()));
     let head = match seq {
         Some(seq) => AuditHead { seq, hash: hash.to_string() },
@@ -264,6 +265,23 @@ fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, 
     }
 }
 
+/// The audit log as a table.
+pub fn audit_table(entries: &[rancher_approval::AuditEntry]) -> String {
+    output::table(
+        &["SEQ", "AT", "ACTOR", "KIND", "REQUEST", "WORKFLOW"],
+        entries.iter().map(|e| {
+            vec![
+                e.seq.to_string(),
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.actor.clone(),
+                output::cell(serde_json::to_value(e.kind).ok().as_ref()),
+                e.request_id.clone().unwrap_or_default(),
+                e.workflow_id.clone().unwrap_or_default(),
+            ]
+        }),
+    )
+}
+
 /// The audit log; `--verify` checks the hash chain, and `--expect-head` that it still holds a head saved earlier.
 pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
     let saved = expect_head.map(parse_head).transpose()?;
@@ -286,21 +304,7 @@ pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> an
         return Ok(Exit::Done);
     }
     let entries = s.audit_entries().await?;
-    output::data(ctx.format(), &entries, || {
-        output::table(
-            &["SEQ", "AT", "ACTOR", "KIND", "REQUEST", "WORKFLOW"],
-            entries.iter().map(|e| {
-                vec![
-                    e.seq.to_string(),
-                    e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    e.actor.clone(),
-                    output::cell(serde_json::to_value(e.kind).ok().as_ref()),
-                    e.request_id.clone().unwrap_or_default(),
-                    e.workflow_id.clone().unwrap_or_default(),
-                ]
-            }),
-        )
-    })?;
+    output::data(ctx.format(), &entries, || audit_table(&entries))?;
     Ok(Exit::Done)
 }
 

@@ -31,6 +31,9 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<Exit> {
 /// Runs a workflow with inputs as a JSON object (for commands that build them), or files an approval request and
 /// exits 3.
 pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
+    if let Some(c) = crate::commands::remote::client(ctx)? {
+        return crate::commands::remote::submit(ctx, &c, workflow, inputs, reason, dry_run).await;
+    }
     let w = find_workflow(workflow)
         .ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "`rancherctl workflows list` shows the ids"))?;
     let session = ctx.session().await?;
@@ -38,13 +41,18 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let progress = output::Progress::spinner(format!("running {}", w.id));
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
+    print_submitted(ctx, w.id, submitted)
+}
+
+/// Prints what a submit did: the result (exit 0), or the pending request (exit 3).
+pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> anyhow::Result<Exit> {
     match submitted {
         Submitted::Succeeded { result } => {
             print_result(ctx.format(), &result)?;
             Ok(Exit::Done)
         }
         Submitted::Pending { request, approvers, expires_at } => {
-            let doc = json!({"status": "pending", "request": request, "workflow": w.id, "approvers": approvers, "expires_at": expires_at});
+            let doc = json!({"status": "pending", "request": request, "workflow": workflow, "approvers": approvers, "expires_at": expires_at});
             output::data(ctx.format(), &doc, || {
                 format!(
                     "waiting for approval: request {request}\napprovers: {}\nexpires:   {expires_at}\nan approver runs: rancherctl approvals approve {request}",

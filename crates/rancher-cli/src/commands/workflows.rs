@@ -44,13 +44,18 @@ fn default_policy_text(w: &WorkflowDef) -> String {
     }
 }
 
-fn unknown(id: &str) -> anyhow::Error {
+/// The error for an id that is not a workflow.
+pub fn unknown(id: &str) -> anyhow::Error {
     Failure::new(format!("unknown workflow `{id}`"), "`rancherctl workflows list` shows the ids").into()
 }
 
 /// The catalog with installs; reads only the catalog and the store file (no network, no runtime).
 pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
-    let installs = installations(ctx)?;
+    print_catalog(ctx, &installations(ctx)?)
+}
+
+/// Prints the catalog with these installations (local store or the approvals service).
+pub fn print_catalog(ctx: &Context, installs: &[Installation]) -> anyhow::Result<Exit> {
     let find = |id: &str| installs.iter().find(|i| i.workflow_id == id);
     let docs: Vec<Value> = all_workflows().into_iter().map(|w| entry(w, find(w.id))).collect();
     output::data(ctx.format(), &docs, || {
@@ -71,8 +76,12 @@ pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
 
 /// One workflow.
 pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
+    print_one(ctx, id, &installations(ctx)?)
+}
+
+/// Prints one workflow with its installation among `installs`.
+pub fn print_one(ctx: &Context, id: &str, installs: &[Installation]) -> anyhow::Result<Exit> {
     let w = find_workflow(id).ok_or_else(|| unknown(id))?;
-    let installs = installations(ctx)?;
     let inst = installs.iter().find(|i| i.workflow_id == w.id);
     output::data(ctx.format(), &entry(w, inst), || {
         let mut lines = vec![format!("{}: {}", w.id, w.title), w.description.to_string(), String::new()];
@@ -101,6 +110,15 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// Prints an installation after `install` or `set-policy`.
+pub fn print_installation(ctx: &Context, inst: &Installation, install: bool) -> anyhow::Result<Exit> {
+    output::data(ctx.format(), inst, || {
+        let verb = if install { "installed" } else { "policy changed for" };
+        format!("{verb} {}\npolicy: {}", inst.workflow_id, crate::text::escape(&inst.policy.to_string()))
+    })?;
+    Ok(Exit::Done)
+}
+
 /// `install` and `set-policy`: both need the caller's identity from the server.
 pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) -> anyhow::Result<Exit> {
     let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
@@ -115,11 +133,7 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     } else {
         runner.set_policy(&session, w.id, policy.expect("checked above")).await?
     };
-    output::data(ctx.format(), &inst, || {
-        let verb = if install { "installed" } else { "policy changed for" };
-        format!("{verb} {}\npolicy: {}", inst.workflow_id, crate::text::escape(&inst.policy.to_string()))
-    })?;
-    Ok(Exit::Done)
+    print_installation(ctx, &inst, install)
 }
 
 /// The policy the flags describe, or `None` to keep the default (install) / nothing given (set-policy).

@@ -1,0 +1,210 @@
+//! `--server URL` / `RANCHERCTL_SERVER`: the approval commands as a client of the approvals service
+//! (`rancherctl serve`), with the same commands, output shapes and exit codes as local mode. The service holds the
+//! store and executes with its own Rancher connection; this process only proves who you are with your token.
+
+use rancher_approval::{ApprovalRequest, AuditEntry, Installation, Policy, RequestState};
+use rancher_server::{ClientError, RunAnswer, ServerClient};
+use rancher_workflows::{find_workflow, Submitted};
+use serde_json::{json, Value};
+
+use crate::cli::{ApprovalsCommand, Command, WorkflowsCommand};
+use crate::commands::{approvals, run, workflows};
+use crate::context::Context;
+use crate::error::{Exit, Failure};
+use crate::output;
+use crate::text;
+
+/// The client of the service named by `--server` / `RANCHERCTL_SERVER`, or `None` in local mode.
+pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
+    let Some(url) = ctx.global.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    // Your token proves who you are to the service (which asks Rancher); it is never stored there.
+    let token = match ctx.token_flag()? {
+        Some(t) => t,
+        None => ctx.connection()?.token().clone(),
+    };
+    let ca = match &ctx.global.server_ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
+        })?),
+        None => None,
+    };
+    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| Failure::new(format!("--server {}: {}", text::escape(url), e.message), "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed"))?;
+    Ok(Some(c))
+}
+
+/// Runs `command` against the service when it is one of the approval commands; `None` for the others (they talk to
+/// Rancher directly, as in local mode).
+pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option<Exit>> {
+    use ApprovalsCommand as A;
+    use WorkflowsCommand as W;
+    if !matches!(command, Command::Workflows(_) | Command::Approvals(_)) {
+        return Ok(None);
+    }
+    // Built once per process: a token from --token-stdin can be read only once.
+    let Some(c) = client(ctx)? else { return Ok(None) };
+    let c = &c;
+    let exit = match command {
+        Command::Workflows(W::List) => catalog(ctx, c, None).await?,
+        Command::Workflows(W::Show { id }) => catalog(ctx, c, Some(id)).await?,
+        Command::Workflows(W::Install { id, policy }) => change(ctx, c, id, policy, true).await?,
+        Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
+        Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
+        Command::Approvals(A::Show { id }) => show(ctx, c, id).await?,
+        Command::Approvals(A::Approve { id, reason }) => decided(ctx, c.approve(id, reason.as_deref()).await.map_err(failure)?, "approve")?,
+        Command::Approvals(A::Deny { id, reason }) => decided(ctx, c.deny(id, reason.as_deref()).await.map_err(failure)?, "deny")?,
+        Command::Approvals(A::Cancel { id, reason }) => decided(ctx, c.cancel(id, reason.as_deref()).await.map_err(failure)?, "cancel")?,
+        Command::Approvals(A::Audit { verify, expect_head }) => audit(ctx, c, *verify, expect_head.as_deref()).await?,
+        Command::Approvals(A::Export | A::Import { .. } | A::Reconcile) => {
+            return Err(Failure::new(
+                "`approvals export`, `import` and `reconcile` work on the store itself, not through the approvals service",
+                "run them on the service's host with --store URL (the service reconciles by itself at start and periodically)",
+            )
+            .into())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(exit))
+}
+
+/// The service's error as a failure: its own words, and what to do.
+fn failure(e: ClientError) -> anyhow::Error {
+    let fix = match e.status {
+        None => "check the URL (RANCHERCTL_SERVER) and that the service runs (`curl URL/healthz`)",
+        Some(401) => "your Rancher token was refused: check it with `rancherctl check`",
+        Some(403) => "ask an admin, or someone the policy names, to do it",
+        Some(404) => "check the id (`rancherctl approvals list`)",
+        Some(409) => "the request is no longer in a state that allows this (`rancherctl approvals show ID`)",
+        Some(_) => "the service says why above",
+    };
+    Failure::new(format!("the approvals service: {}", text::escape(&e.message)), fix).into()
+}
+
+async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::Result<Exit> {
+    let items = c.workflows().await.map_err(failure)?;
+    let installs: Vec<Installation> = items.iter().filter_map(|i| serde_json::from_value(i["installation"].clone()).ok()).collect();
+    match id {
+        None => workflows::print_catalog(ctx, &installs),
+        Some(id) => workflows::print_one(ctx, id, &installs),
+    }
+}
+
+async fn change(ctx: &Context, c: &ServerClient, id: &str, args: &crate::cli::PolicyArgs, install: bool) -> anyhow::Result<Exit> {
+    let w = find_workflow(id).ok_or_else(|| workflows::unknown(id))?;
+    let policy: Option<Policy> = workflows::policy_from_args(args, w)?;
+    let answer = if install {
+        c.install(w.id, policy.as_ref()).await
+    } else {
+        let p = policy.ok_or_else(|| Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval or --expires-after"))?;
+        c.set_policy(w.id, &p).await
+    }
+    .map_err(failure)?;
+    let inst: Installation = serde_json::from_value(answer.clone()).map_err(|e| Failure::new(format!("the service's answer is not an installation: {e}"), "check that the service runs the same rancherctl version"))?;
+    workflows::print_installation(ctx, &inst, install)
+}
+
+/// The service's request views hold every field of a stored request (and a few more).
+fn request(v: Value) -> anyhow::Result<ApprovalRequest> {
+    serde_json::from_value(v).map_err(|e| Failure::new(format!("the service's answer is not an approval request: {e}"), "check that the service runs the same rancherctl version").into())
+}
+
+async fn list(ctx: &Context, c: &ServerClient, state: Option<&str>) -> anyhow::Result<Exit> {
+    let state = state.map(|s| s.parse::<RequestState>().map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))).transpose()?;
+    let mut reqs = c.requests(state).await.map_err(failure)?.into_iter().map(request).collect::<anyhow::Result<Vec<_>>>()?;
+    // Oldest first, as local mode lists them.
+    reqs.reverse();
+    output::data(ctx.format(), &reqs, || if reqs.is_empty() { "no approval requests".into() } else { approvals::rows(&reqs) })?;
+    Ok(Exit::Done)
+}
+
+async fn show(ctx: &Context, c: &ServerClient, id: &str) -> anyhow::Result<Exit> {
+    let r = request(c.request(id).await.map_err(failure)?)?;
+    output::data(ctx.format(), &r, || approvals::describe(&r))?;
+    Ok(Exit::Done)
+}
+
+/// After approve / deny / cancel: the request as the service left it. An approval that completed the request was
+/// executed once by the service: its outcome decides the exit code.
+fn decided(ctx: &Context, answer: Value, what: &str) -> anyhow::Result<Exit> {
+    let r = request(answer)?;
+    let outcome = r.execution.as_ref().and_then(|x| x.outcome.as_ref());
+    match (what, r.state) {
+        ("approve", RequestState::Pending) => {
+            let doc = json!({"status": "pending", "request": r.id.as_str()});
+            output::data(ctx.format(), &doc, || format!("approval recorded; request {} needs more approvals", r.id))?;
+            Ok(Exit::Pending)
+        }
+        ("approve", RequestState::Failed) => {
+            let error = outcome.and_then(|o| o.detail.get("error")).and_then(Value::as_str).unwrap_or("no error recorded");
+            Err(Failure::new(
+                format!("request {} was approved and executed by the service, and the server refused: {}", r.id, text::escape(error)),
+                format!("the error is kept on the request (`rancherctl approvals show {}`); submit again once fixed", r.id),
+            )
+            .into())
+        }
+        ("approve", _) => {
+            let result = outcome.and_then(|o| serde_json::from_value::<rancher_workflows::RunOutput>(o.detail.clone()).ok());
+            let doc = match &result {
+                Some(out) => {
+                    let mut doc = run::run_document(out);
+                    if doc.get("status").is_none() {
+                        doc = json!({"status": "succeeded", "request": r.id.as_str(), "result": doc});
+                    } else {
+                        doc["request"] = json!(r.id.as_str());
+                    }
+                    doc
+                }
+                None => json!({"status": r.state.as_str(), "request": r.id.as_str()}),
+            };
+            output::data(ctx.format(), &doc, || match &result {
+                Some(out) => format!("approved and executed once by the service: {}\n{}", r.id, run::render_run(out)),
+                None => format!("request {} is {}", r.id, r.state),
+            })?;
+            Ok(Exit::Done)
+        }
+        _ => {
+            output::data(ctx.format(), &r, || format!("request {} is {}", r.id, r.state))?;
+            Ok(Exit::Done)
+        }
+    }
+}
+
+async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
+    let v = c.audit().await.map_err(failure)?;
+    let entries: Vec<AuditEntry> = serde_json::from_value(v["items"].clone()).map_err(|e| Failure::new(format!("the service's audit log is not readable: {e}"), "check that the service runs the same rancherctl version"))?;
+    if !verify {
+        output::data(ctx.format(), &entries, || approvals::audit_table(&entries))?;
+        return Ok(Exit::Done);
+    }
+    // Verified here, from the entries the service sent, not only taken from its word.
+    let head = entries.last().map(|e| e.head());
+    let n = rancher_approval::verify_audit_chain(&entries, head.as_ref())?;
+    let anchor = match expect_head {
+        Some(saved) => {
+            let (seq, hash) = approvals::parse_head(saved)?;
+            Some(approvals::check_saved_head(&entries, seq, &hash)?)
+        }
+        None => None,
+    };
+    let head = head.unwrap_or_default();
+    let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
+    output::data(ctx.format(), &doc, || {
+        let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
+        if let Some(a) = &anchor {
+            out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
+        }
+        out
+    })?;
+    Ok(Exit::Done)
+}
+
+/// `run` (and the access-control writes) through the service: `200` printed like a local run, `202` like a local
+/// pending request (exit 3).
+pub async fn submit(ctx: &Context, c: &ServerClient, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
+    let progress = output::Progress::spinner(format!("running {workflow} through the approvals service"));
+    let answer = c.run(workflow, inputs, reason.as_deref(), dry_run).await.map_err(failure);
+    drop(progress);
+    let submitted: Submitted = match answer? {
+        RunAnswer::Succeeded(v) | RunAnswer::Pending(v) => serde_json::from_value(v).map_err(|e| Failure::new(format!("the service's answer to the run is not readable: {e}"), "check that the service runs the same rancherctl version"))?,
+    };
+    run::print_submitted(ctx, workflow, submitted)
+}
