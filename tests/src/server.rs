@@ -110,6 +110,11 @@ impl Api {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.try_send(method, path, body).await.expect("the service answers")
+    }
+
+    /// A call that may find the service gone (a crash test): the transport error instead of a panic.
+    async fn try_send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), reqwest::Error> {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
@@ -117,11 +122,16 @@ impl Api {
         if let Some(b) = body {
             r = r.json(&b);
         }
-        let resp = r.send().await.expect("the service answers");
+        let resp = r.send().await?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
+        let text = resp.text().await?;
         let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
-        (status, v)
+        Ok((status, v))
+    }
+
+    /// POST that may find the service gone.
+    pub async fn try_post(&self, path: &str, body: Value) -> Result<(u16, Value), reqwest::Error> {
+        self.try_send(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// GET.
