@@ -223,7 +223,7 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     let svc = s.rt.block_on(server::service_account(&s.sim));
     let args = ["--listen", "127.0.0.1:0", "--store", db.url(), "--job-interval", "1"];
     let mut a = serve(&env_for(&s, &svc), &args);
-    let mut b = serve(&env_for(&s, &svc), &args);
+    let b = serve(&env_for(&s, &svc), &args);
     let t = s.sim.tokens().clone();
     let api = |served: &Served, token: &str| Api::new(&served.url, Some(token));
     s.rt.block_on(server::install(&api(&a, &t.admin), "create-global-role-binding"));

@@ -138,6 +138,8 @@ pub struct PostgresStore {
     pool: Pool,
     clock: Clock,
     name: String,
+    /// The group-commit writer's queue (see [`PostgresStore::write`]).
+    writes: tokio::sync::mpsc::Sender<Box<dyn Job>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -169,9 +171,11 @@ impl PostgresStore {
             .create_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| Error::Postgres { problem: e.to_string() })?;
-        let store = Self { pool, clock: options.clock, name };
+        let (writes, queue) = tokio::sync::mpsc::channel(MAX_BATCH * 4);
+        let store = Self { pool, clock: options.clock, name, writes };
         let mut client = store.pool.get().await.map_err(|e| store.unreachable(e))?;
         migrate(&mut client, &store.name).await?;
+        tokio::spawn(group_commit(Batcher { pool: store.pool.clone(), clock: store.clock, name: store.name.clone() }, queue));
         Ok(store)
     }
 
@@ -195,21 +199,18 @@ impl PostgresStore {
         self.pool.get().await.map_err(|e| self.unreachable(e))
     }
 
-    /// One read-modify-write transaction, committed only if `f` succeeds.
+    /// One read-modify-write, committed only if `f` succeeds, by group commit: writes that arrive while another
+    /// batch commits run together in the next transaction, each under its own savepoint (a body that fails is
+    /// rolled back alone), and are answered only after that transaction committed. Every write serializes on the
+    /// audit head's row lock anyway, so one transaction per write would pay one WAL flush each; a batch pays one.
     async fn write<T: Send + 'static>(&self, f: TxBody<T>) -> Result<T> {
-        let mut client = self.client().await?;
-        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await?;
-        let mut pg = Pg::new(tx, true, self.clock);
-        match f(&mut pg).await {
-            Ok(value) => {
-                pg.tx.commit().await?;
-                Ok(value)
-            }
-            Err(e) => {
-                pg.tx.rollback().await?;
-                Err(e)
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Queued { body: f, reply });
+        if let Err(tokio::sync::mpsc::error::SendError(job)) = self.writes.send(job).await {
+            // The writer's runtime is gone (the store outlived the runtime that opened it): a batch of one, here.
+            Batcher { pool: self.pool.clone(), clock: self.clock, name: self.name.clone() }.run(vec![job]).await;
         }
+        answer.await.unwrap_or_else(|_| Err(Error::Postgres { problem: "the store's writer stopped before answering; nothing was committed for this change".into() }))
     }
 
     /// One read transaction: a consistent snapshot.
@@ -229,6 +230,139 @@ impl PostgresStore {
 }
 
 store_via_ops!(PostgresStore);
+
+/// The most writes one group commit takes.
+const MAX_BATCH: usize = 64;
+
+/// A queued write, with its type erased: it runs in a batch's transaction, then learns whether that committed.
+trait Job: Send {
+    /// Runs the body; answers whether it succeeded (its savepoint is kept) and how to deliver its result once
+    /// the batch's fate is known (`Some(error)`: the batch did not commit).
+    fn run<'t>(self: Box<Self>, tx: &'t mut dyn Tx) -> futures::future::BoxFuture<'t, (bool, Deliver)>;
+    /// Fails the write without running it.
+    fn fail(self: Box<Self>, error: Error);
+}
+
+type Deliver = Box<dyn FnOnce(Option<Error>) + Send>;
+
+struct Queued<T> {
+    body: TxBody<T>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send + 'static> Job for Queued<T> {
+    fn run<'t>(self: Box<Self>, tx: &'t mut dyn Tx) -> futures::future::BoxFuture<'t, (bool, Deliver)> {
+        let Queued { body, reply } = *self;
+        Box::pin(async move {
+            let result = body(tx).await;
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |failed| {
+                let _ = reply.send(match failed {
+                    Some(e) if ok => Err(e),
+                    _ => result,
+                });
+            });
+            (ok, deliver)
+        })
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// What the group-commit writer needs to open transactions.
+struct Batcher {
+    pool: Pool,
+    clock: Clock,
+    name: String,
+}
+
+/// The writer task: takes the first queued write and every other already waiting (up to [`MAX_BATCH`]), commits
+/// them in one transaction, and goes on until the store is dropped.
+async fn group_commit(batcher: Batcher, mut queue: tokio::sync::mpsc::Receiver<Box<dyn Job>>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        batcher.run(jobs).await;
+    }
+}
+
+impl Batcher {
+    /// One transaction for `jobs`, each under a savepoint; every job is answered exactly once.
+    async fn run(&self, jobs: Vec<Box<dyn Job>>) {
+        let failed = |problem: &str| Error::Postgres { problem: problem.to_owned() };
+        let mut client = match self.pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                let problem = Error::from(e).to_string();
+                for job in jobs {
+                    job.fail(Error::StoreUnreachable { store: self.name.clone(), problem: problem.clone() });
+                }
+                return;
+            }
+        };
+        let mut tx = match client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let problem = Error::from(e).to_string();
+                for job in jobs {
+                    job.fail(failed(&problem));
+                }
+                return;
+            }
+        };
+        let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+        // The audit head first: every write appends to the log, so batches (from every replica) take turns on
+        // this one row before they lock any request, and two batches can never wait on each other's requests.
+        let mut broken: Option<String> = tx.execute("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await.err().map(|e| Error::from(e).to_string());
+        let jobs: Vec<Box<dyn Job>> = match &broken {
+            None => jobs,
+            Some(problem) => {
+                jobs.into_iter().for_each(|job| job.fail(failed(problem)));
+                Vec::new()
+            }
+        };
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            let savepoint = match tx.savepoint("rancher_approval_write").await {
+                Ok(sp) => sp,
+                Err(e) => {
+                    broken = Some(Error::from(e).to_string());
+                    job.fail(failed(broken.as_deref().unwrap_or_default()));
+                    break;
+                }
+            };
+            let mut pg = Pg::new(savepoint, true, self.clock);
+            let (ok, deliver) = job.run(&mut pg).await;
+            delivers.push(deliver);
+            let ended = if ok { pg.tx.commit().await } else { pg.tx.rollback().await };
+            if let Err(e) = ended {
+                broken = Some(Error::from(e).to_string());
+                break;
+            }
+        }
+        let outcome = match broken {
+            None => tx.commit().await.map_err(|e| Error::from(e).to_string()),
+            Some(problem) => {
+                let _ = tx.rollback().await;
+                Err(problem)
+            }
+        };
+        match outcome {
+            Ok(()) => delivers.into_iter().for_each(|d| d(None)),
+            Err(problem) => {
+                delivers.into_iter().for_each(|d| d(Some(failed(&problem))));
+                jobs.for_each(|job| job.fail(failed(&problem)));
+            }
+        }
+    }
+}
 
 /// A parsed PostgreSQL store URL: the driver's configuration plus our own `sslrootcert`.
 pub(crate) struct PostgresUrl {

@@ -244,3 +244,40 @@ async fn a_team_moves_from_sqlite_to_postgres() {
     postgres.record_outcome(&claim, crate::Outcome::succeeded(serde_json::json!({})), Utc::now()).await.unwrap();
     assert_eq!(postgres.verify_audit().await.unwrap(), exported.audit_entries as u64 + 2);
 }
+
+/// Group commit: concurrent writes share a transaction, but each is answered by its own outcome. A refused write
+/// in the middle of a batch leaves no trace and does not take its neighbours down; two stores (replicas) batching
+/// at once on the same requests never deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_writes_are_answered_one_by_one() {
+    let Some(db) = TestDatabase::create("group_commit").await else { return };
+    let (a, b) = (db.store().await, db.store().await);
+    let mut reqs = Vec::new();
+    for m in 0..24 {
+        reqs.push(a.create_request(NewRequest::new("wf", Principal::new("u-req"), policy()), at(m)).await.unwrap());
+    }
+    let ctx = EligibilityContext::default();
+    // On every request at once, through both stores: an approver's vote (accepted) and the requester's own vote
+    // (refused: no self-approval).
+    let votes = reqs.iter().enumerate().flat_map(|(i, r)| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        [("u-1", true), ("u-req", false)].map(|(who, ok)| {
+            let (id, ctx) = (r.id.clone(), ctx.clone());
+            async move { (ok, store.decide(&id, &Principal::new(who), Decision::approve(), &ctx, at(30)).await) }
+        })
+    });
+    for (ok, result) in futures::future::join_all(votes).await {
+        match (ok, result) {
+            (true, Ok(out)) => assert!(out.recorded),
+            (false, Err(Error::NotEligible { .. })) => {}
+            (ok, other) => panic!("expected {}, got {other:?}", if ok { "a recorded vote" } else { "NotEligible" }),
+        }
+    }
+    for r in &reqs {
+        let now = a.get_request(&r.id).await.unwrap();
+        assert_eq!(now.decisions.iter().map(|d| d.principal.id.as_str()).collect::<Vec<_>>(), ["u-1"], "only the accepted vote is stored");
+    }
+    let decided = a.audit_entries().await.unwrap().into_iter().filter(|e| e.kind == crate::AuditKind::Decided).count();
+    assert_eq!(decided, reqs.len());
+    a.verify_audit().await.unwrap();
+}
