@@ -206,10 +206,15 @@ async fn an_approved_enable_runs_once_with_files_read_at_execution() {
     };
     let stored = serde_json::to_string(&r.get(&request).await.unwrap()).unwrap();
     assert!(!stored.contains("gh-S3cret") && !stored.contains("octocat-password"), "no secret in the store: {stored}");
+    sim.clear_request_log();
     match r.approve(&admin, &request, None).await.unwrap() {
         Approved::Succeeded { result, .. } => assert!(result.summary.contains("GitHub is on in mode restricted"), "{}", result.summary),
         other => panic!("{other:?}"),
     }
+    // On 1.2+ GitHub is saved through the auth service (`/v1-auth/config`), never cattle's old `/v1/githubconfig`.
+    let log = sim.request_log();
+    assert_eq!(log.iter().filter(|q| q.method == "POST" && q.path == "/v1-auth/config").count(), 2, "saved disabled, then enabled: {log:?}");
+    assert!(log.iter().all(|q| !q.path.starts_with("/v1/githubconfig")), "{log:?}");
     assert!(r.approve(&admin, &request, None).await.is_err(), "a second approval does not run it again");
     let d = discover(&anonymous(&sim)).await.unwrap();
     assert_eq!(d.providers[0].id, "github");

@@ -233,6 +233,27 @@ fn config_view(base: &str, path: &str, c: &Value) -> Value {
     v
 }
 
+/// The auth service's error body (rancher/rancher-auth-service service/routes.go ReturnHTTPError): its `status` is
+/// text, unlike cattle's.
+fn auth_service_err(status: u16, message: &str) -> Resp {
+    Resp::json(status, &json!({"type": "error", "status": status.to_string(), "message": message}))
+}
+
+/// `GET /v1-auth/config`: the provider envelope with GitHub's settings inside, the secret read back empty
+/// (model/auth_config.go, providers/github GetConfig).
+fn auth_service_view(c: &Value) -> Value {
+    let field = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "id": null, "type": "config", "links": {}, "actions": {},
+        "provider": "githubconfig",
+        "enabled": c.get("enabled").and_then(Value::as_bool).unwrap_or(false),
+        "accessMode": c.get("accessMode").and_then(Value::as_str).unwrap_or("unrestricted"),
+        "allowedIdentities": c.get("allowedIdentities").cloned().filter(|v| v.is_array()).unwrap_or(json!([])),
+        "githubConfig": {"type": "githubconfig", "hostname": field("hostname"), "scheme": field("scheme"), "clientId": field("clientId"), "clientSecret": ""},
+        "shibbolethConfig": {}, "ldapConfig": {},
+    })
+}
+
 /// Search a provider for identities matching `name` (prefix, case-insensitive).
 fn search(l: &Legacy, path: &str, name: &str) -> Vec<Value> {
     let Some((_, dir, _, ut, gt, _)) = provider(path) else { return vec![] };
@@ -314,7 +335,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
     if segs == ["ping"] {
         return Resp::text(200, "text/plain", "pong");
     }
-    if segs.first() != Some(&"v1") {
+    if !matches!(segs.first(), Some(&"v1") | Some(&"v1-auth")) {
         return legacy_err(404, "NotFound", "Not Found").no_route();
     }
     let mut store = shared.store.write().expect("store lock");
@@ -424,6 +445,59 @@ fn route(shared: &Shared, req: &Req) -> Resp {
     let Some(account) = account else { return legacy_err(401, "Unauthorized", "Unauthorized") };
     let admin = account.kind == "admin";
     match (segs.as_slice(), &req.method) {
+        // From 1.2 GitHub lives in the auth service (cattle 55272585b, Aug 2016): cattle has no githubconfig.
+        (["v1", "githubconfig"], _) => legacy_err(404, "NotFound", "Not Found").no_route(),
+        (["v1-auth", "config" | "configs"], m) => {
+            // cattle's proxy lets only admins reach the auth service's config (ProxyFilter: roles required).
+            if !admin {
+                return auth_service_err(403, "Forbidden");
+            }
+            if *m == Method::GET {
+                return Resp::json(200, &auth_service_view(&l.configs["githubconfig"]));
+            }
+            if *m != Method::POST || segs[1] != "config" {
+                return auth_service_err(405, "Method not allowed");
+            }
+            // rancher/rancher-auth-service service/route_handlers.go UpdateConfig.
+            let Ok(b) = req.json() else { return auth_service_err(400, "Bad Request, Please check the request content") };
+            let provider = b.get("provider").and_then(Value::as_str).unwrap_or("");
+            if provider.is_empty() {
+                return auth_service_err(400, "Bad Request, Please check the request content, Provider is a required field");
+            }
+            if provider != "githubconfig" {
+                return auth_service_err(400, "Bad Request, Please check the request content");
+            }
+            let (_, _, _, _, _, modes) = self::provider("githubconfig").expect("github is a provider");
+            if let Some(mode) = b.get("accessMode").and_then(Value::as_str) {
+                if !modes.contains(&mode) {
+                    return auth_service_err(400, "Bad Request, Please check the request content");
+                }
+            }
+            if b.get("enabled").and_then(Value::as_bool) == Some(true) {
+                if let Some(other) = l.enabled_provider().filter(|o| o != "githubconfig") {
+                    return auth_service_err(400, &format!("Bad Request, access control is enabled with {other}"));
+                }
+            }
+            let mut cfg = l.configs["githubconfig"].clone();
+            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false) && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
+            for key in ["enabled", "accessMode", "allowedIdentities"] {
+                if let Some(v) = b.get(key).filter(|v| !v.is_null()) {
+                    cfg[key] = v.clone();
+                }
+            }
+            for (k, v) in b.get("githubConfig").and_then(Value::as_object).into_iter().flatten() {
+                // rancher-auth-service providers/github GetSettings: an empty secret keeps the stored one.
+                let empty = v.is_null() || v.as_str() == Some("");
+                if matches!(k.as_str(), "hostname" | "scheme" | "clientId") || (k == "clientSecret" && !empty) {
+                    cfg[k] = v.clone();
+                }
+            }
+            l.configs.insert("githubconfig".into(), cfg.clone());
+            if !disabling {
+                l.last_configured = Some("githubconfig".into());
+            }
+            Resp::json(200, &auth_service_view(&cfg))
+        }
         (["v1", p], m) if provider(p).is_some() => {
             if !admin {
                 return legacy_err(403, "Forbidden", "Forbidden");

@@ -552,3 +552,41 @@ async fn rancher_1_6_login_tokens_last_16_hours() {
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// From 1.2 GitHub is configured in the auth service, not cattle (cattle 55272585b, Aug 2016):
+/// rancher/rancher-auth-service service/routes.go serves `/v1-auth/config`; model/auth_config.go is the envelope;
+/// service/route_handlers.go UpdateConfig answers 400 without a provider; its errors carry `status` as text
+/// (ReturnHTTPError); providers/github GetSettings keeps the stored secret when an empty one is sent. cattle's
+/// proxy lets only admins reach it.
+#[tokio::test]
+async fn rancher_1_6_github_is_configured_in_the_auth_service() {
+    let sim = start(RancherVersion::V1_6).await;
+    let admin = sim.tokens().admin.clone();
+    let (st, _) = call(&sim, Method::GET, "/v1/githubconfig", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "no githubconfig in cattle 1.2+");
+
+    let (st, v) = call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(json!({"enabled": false}))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!((v["type"].as_str(), v["status"].as_str()), (Some("error"), Some("400")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Provider is a required field"), "{v}");
+
+    let body = json!({"provider": "githubconfig", "enabled": false, "accessMode": "restricted", "allowedIdentities": [],
+                      "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": "gh-S3cret"}});
+    let (st, v) = call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((v["provider"].as_str(), v["accessMode"].as_str()), (Some("githubconfig"), Some("restricted")));
+    assert_eq!(v["githubConfig"]["clientId"], "abc");
+    assert_eq!(v["githubConfig"]["clientSecret"], "", "the secret never reads back");
+    // An empty secret keeps the stored one: a login with the saved config still works.
+    let keep = json!({"provider": "githubconfig", "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": ""}});
+    assert_eq!(call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep)).await.0, StatusCode::OK);
+    let (st, v) = call(&sim, Method::GET, "/v1-auth/config", Some(&admin), None).await;
+    assert_eq!((st, v["githubConfig"]["hostname"].as_str()), (StatusCode::OK, Some("github.example.com")));
+    // With access control off, a login tests the config saved last: GitHub's, through the auth service.
+    assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, StatusCode::CREATED);
+    let keep = json!({"provider": "githubconfig", "accessMode": "unrestricted", "githubConfig": {"clientId": "abc"}});
+    assert_eq!(call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep)).await.0, StatusCode::OK);
+    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": "octocat:octocat-password"}))).await;
+    assert_eq!(st, StatusCode::CREATED, "the saved GitHub config is what a login tests: {v}");
+    assert_eq!(v["authProvider"], "githubconfig");
+}

@@ -809,18 +809,39 @@ pub struct V1GithubconfigHandle<'c> {
     client: &'c Client,
 }
 impl<'c> V1GithubconfigHandle<'c> {
-    /// GitHub configuration (`v1.githubconfig.get`, `GET /v1/githubconfig`).
+    /// GitHub configuration (1.0 and 1.1; from 1.2 in the auth service: v1.auth-config.get) (`v1.githubconfig.get`, `GET /v1/githubconfig`).
     pub async fn get(
         &self,
         request: V1GithubconfigGet,
     ) -> Result<<V1GithubconfigGet as crate::Request>::Response> {
         self.client.send(&request).await
     }
-    /// Save the GitHub configuration (`v1.githubconfig.update`, `POST /v1/githubconfig`).
+    /// Save the GitHub configuration (1.0 and 1.1) (`v1.githubconfig.update`, `POST /v1/githubconfig`).
     pub async fn update(
         &self,
         request: V1GithubconfigUpdate,
     ) -> Result<<V1GithubconfigUpdate as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
+/// `v1` operations on `auth-config`.
+#[derive(Debug, Clone, Copy)]
+pub struct V1AuthConfigHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> V1AuthConfigHandle<'c> {
+    /// The auth service's provider config (GitHub from 1.2; cattle moved it out in Aug 2016); the secret reads back empty (`v1.auth-config.get`, `GET /v1-auth/config`).
+    pub async fn get(
+        &self,
+        request: V1AuthConfigGet,
+    ) -> Result<<V1AuthConfigGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Save the auth service's provider config (admins) (`v1.auth-config.update`, `POST /v1-auth/config`).
+    pub async fn update(
+        &self,
+        request: V1AuthConfigUpdate,
+    ) -> Result<<V1AuthConfigUpdate as crate::Request>::Response> {
         self.client.send(&request).await
     }
 }
@@ -1456,6 +1477,12 @@ impl<'c> V1Api<'c> {
     /// `v1` operations on `githubconfig`.
     pub fn githubconfig(&self) -> V1GithubconfigHandle<'_> {
         V1GithubconfigHandle {
+            client: self.client,
+        }
+    }
+    /// `v1` operations on `auth-config`.
+    pub fn auth_config(&self) -> V1AuthConfigHandle<'_> {
+        V1AuthConfigHandle {
             client: self.client,
         }
     }

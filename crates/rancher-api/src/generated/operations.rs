@@ -3682,8 +3682,8 @@ pub static OPERATIONS: &[OperationSpec] = &[
         pagination: Pagination::None,
         auth: Auth::Bearer,
         since: crate::spec::RancherVersion::new(1, 0, 0),
-        removed: Some(crate::spec::RancherVersion::new(2, 0, 0)),
-        summary: "GitHub configuration",
+        removed: Some(crate::spec::RancherVersion::new(1, 2, 0)),
+        summary: "GitHub configuration (1.0 and 1.1; from 1.2 in the auth service: v1.auth-config.get)",
     },
     OperationSpec {
         id: "v1.githubconfig.update",
@@ -3703,8 +3703,46 @@ pub static OPERATIONS: &[OperationSpec] = &[
         pagination: Pagination::None,
         auth: Auth::Bearer,
         since: crate::spec::RancherVersion::new(1, 0, 0),
+        removed: Some(crate::spec::RancherVersion::new(1, 2, 0)),
+        summary: "Save the GitHub configuration (1.0 and 1.1)",
+    },
+    OperationSpec {
+        id: "v1.auth-config.get",
+        surface: Surface::V1,
+        method: Method::Get,
+        path: "/v1-auth/config",
+        path_params: &[],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("V1AuthConfig"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(1, 2, 0),
         removed: Some(crate::spec::RancherVersion::new(2, 0, 0)),
-        summary: "Save the GitHub configuration",
+        summary: "The auth service's provider config (GitHub from 1.2; cattle moved it out in Aug 2016); the secret reads back empty",
+    },
+    OperationSpec {
+        id: "v1.auth-config.update",
+        surface: Surface::V1,
+        method: Method::Post,
+        path: "/v1-auth/config",
+        path_params: &[],
+        query_params: &[],
+        body: Some(BodySpec {
+            type_name: "V1AuthConfig",
+            required: true,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("V1AuthConfig"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(1, 2, 0),
+        removed: Some(crate::spec::RancherVersion::new(2, 0, 0)),
+        summary: "Save the auth service's provider config (admins)",
     },
     OperationSpec {
         id: "v1.localauthconfig.get",
@@ -4946,10 +4984,14 @@ pub mod ids {
     pub const V1_OPENLDAPCONFIG_GET: &str = "v1.openldapconfig.get";
     /// `v1.openldapconfig.update`: Save the OpenLDAP configuration
     pub const V1_OPENLDAPCONFIG_UPDATE: &str = "v1.openldapconfig.update";
-    /// `v1.githubconfig.get`: GitHub configuration
+    /// `v1.githubconfig.get`: GitHub configuration (1.0 and 1.1; from 1.2 in the auth service: v1.auth-config.get)
     pub const V1_GITHUBCONFIG_GET: &str = "v1.githubconfig.get";
-    /// `v1.githubconfig.update`: Save the GitHub configuration
+    /// `v1.githubconfig.update`: Save the GitHub configuration (1.0 and 1.1)
     pub const V1_GITHUBCONFIG_UPDATE: &str = "v1.githubconfig.update";
+    /// `v1.auth-config.get`: The auth service's provider config (GitHub from 1.2; cattle moved it out in Aug 2016); the secret reads back empty
+    pub const V1_AUTH_CONFIG_GET: &str = "v1.auth-config.get";
+    /// `v1.auth-config.update`: Save the auth service's provider config (admins)
+    pub const V1_AUTH_CONFIG_UPDATE: &str = "v1.auth-config.update";
     /// `v1.localauthconfig.get`: Local auth configuration
     pub const V1_LOCALAUTHCONFIG_GET: &str = "v1.localauthconfig.get";
     /// `v1.localauthconfig.update`: Save the local auth configuration
@@ -5063,6 +5105,7 @@ pub fn required_fields(type_name: &str) -> &'static [&'static str] {
         "OwnerReference" => &["apiVersion", "kind", "name", "uid"],
         "V1Identity" => &["externalId", "externalIdType"],
         "V1TokenRequest" => &["code"],
+        "V1AuthConfig" => &["provider"],
         "V3GlobalRole" => &["name"],
         "V3GlobalRoleBinding" => &["globalRoleId"],
         "V3RoleTemplate" => &["name"],
@@ -5225,6 +5268,10 @@ pub fn check_body_shape(
         }
         "V1AzureAdConfig" => crate::types::V1AzureAdConfig::deserialize(body).map(|_| ()),
         "V1GithubConfig" => crate::types::V1GithubConfig::deserialize(body).map(|_| ()),
+        "V1GithubSettings" => {
+            crate::types::V1GithubSettings::deserialize(body).map(|_| ())
+        }
+        "V1AuthConfig" => crate::types::V1AuthConfig::deserialize(body).map(|_| ()),
         "V1LocalAuthConfig" => {
             crate::types::V1LocalAuthConfig::deserialize(body).map(|_| ())
         }
@@ -5352,6 +5399,16 @@ pub fn redact_secrets(type_name: &str, value: &mut serde_json::Value) {
         "V1GithubConfig" => {
             if o.get("clientSecret").is_some_and(|v| !v.is_null()) {
                 o.insert("clientSecret".into(), crate::REDACTED.into());
+            }
+        }
+        "V1GithubSettings" => {
+            if o.get("clientSecret").is_some_and(|v| !v.is_null()) {
+                o.insert("clientSecret".into(), crate::REDACTED.into());
+            }
+        }
+        "V1AuthConfig" => {
+            if let Some(v) = o.get_mut("githubConfig") {
+                redact_secrets("V1GithubSettings", v);
             }
         }
         "V1LocalAuthConfig" => {

@@ -6496,9 +6496,9 @@ impl crate::Request for V1OpenldapconfigUpdate {
         Some(serde_json::to_vec(&self.body))
     }
 }
-/// `GET /v1/githubconfig`: GitHub configuration.
+/// `GET /v1/githubconfig`: GitHub configuration (1.0 and 1.1; from 1.2 in the auth service: v1.auth-config.get).
 ///
-/// Operation `v1.githubconfig.get`; Rancher 1.0 until 2.0.
+/// Operation `v1.githubconfig.get`; Rancher 1.0 until 1.2.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct V1GithubconfigGet {}
 impl V1GithubconfigGet {
@@ -6524,9 +6524,9 @@ impl crate::Request for V1GithubconfigGet {
         None
     }
 }
-/// `POST /v1/githubconfig`: Save the GitHub configuration.
+/// `POST /v1/githubconfig`: Save the GitHub configuration (1.0 and 1.1).
 ///
-/// Operation `v1.githubconfig.update`; Rancher 1.0 until 2.0. Changes state: never retried automatically.
+/// Operation `v1.githubconfig.update`; Rancher 1.0 until 1.2. Changes state: never retried automatically.
 #[derive(Debug, Clone, PartialEq)]
 pub struct V1GithubconfigUpdate {
     /// Request body.
@@ -6555,6 +6555,65 @@ impl crate::Request for V1GithubconfigUpdate {
         Some(serde_json::to_vec(&self.body))
     }
 }
+/// `GET /v1-auth/config`: The auth service's provider config (GitHub from 1.2; cattle moved it out in Aug 2016); the secret reads back empty.
+///
+/// Operation `v1.auth-config.get`; Rancher 1.2 until 2.0.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct V1AuthConfigGet {}
+impl V1AuthConfigGet {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+impl crate::Request for V1AuthConfigGet {
+    type Response = crate::types::V1AuthConfig;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[89]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `POST /v1-auth/config`: Save the auth service's provider config (admins).
+///
+/// Operation `v1.auth-config.update`; Rancher 1.2 until 2.0. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V1AuthConfigUpdate {
+    /// Request body.
+    pub body: crate::types::V1AuthConfig,
+}
+impl V1AuthConfigUpdate {
+    /// A request with the required parts; everything else unset.
+    pub fn new(body: crate::types::V1AuthConfig) -> Self {
+        Self { body }
+    }
+}
+impl crate::Request for V1AuthConfigUpdate {
+    type Response = crate::types::V1AuthConfig;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[90]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        Some(serde_json::to_vec(&self.body))
+    }
+}
 /// `GET /v1/localauthconfig`: Local auth configuration.
 ///
 /// Operation `v1.localauthconfig.get`; Rancher 1.0 until 2.0.
@@ -6569,7 +6628,7 @@ impl V1LocalauthconfigGet {
 impl crate::Request for V1LocalauthconfigGet {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[89]
+        &crate::generated::operations::OPERATIONS[91]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6600,7 +6659,7 @@ impl V1LocalauthconfigUpdate {
 impl crate::Request for V1LocalauthconfigUpdate {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[90]
+        &crate::generated::operations::OPERATIONS[92]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6636,7 +6695,7 @@ impl V1IdentitiesList {
 impl crate::Request for V1IdentitiesList {
     type Response = crate::NormanCollection<crate::types::V1Identity>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[91]
+        &crate::generated::operations::OPERATIONS[93]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6721,7 +6780,7 @@ impl V1AccountsList {
 impl crate::Request for V1AccountsList {
     type Response = crate::NormanCollection<crate::types::V1Account>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[92]
+        &crate::generated::operations::OPERATIONS[94]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6781,7 +6840,7 @@ impl V1SettingsGet {
 impl crate::Request for V1SettingsGet {
     type Response = crate::types::V1Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[93]
+        &crate::generated::operations::OPERATIONS[95]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -6875,7 +6934,7 @@ impl V3UsersList {
 impl crate::Request for V3UsersList {
     type Response = crate::NormanCollection<crate::types::V3User>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[94]
+        &crate::generated::operations::OPERATIONS[96]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6944,7 +7003,7 @@ impl V3UsersGet {
 impl crate::Request for V3UsersGet {
     type Response = crate::types::V3User;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[95]
+        &crate::generated::operations::OPERATIONS[97]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7014,7 +7073,7 @@ impl V3GlobalrolesList {
 impl crate::Request for V3GlobalrolesList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRole>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[96]
+        &crate::generated::operations::OPERATIONS[98]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7074,7 +7133,7 @@ impl V3GlobalrolesGet {
 impl crate::Request for V3GlobalrolesGet {
     type Response = crate::types::V3GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[97]
+        &crate::generated::operations::OPERATIONS[99]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7160,7 +7219,7 @@ impl V3GlobalrolebindingsList {
 impl crate::Request for V3GlobalrolebindingsList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRoleBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[98]
+        &crate::generated::operations::OPERATIONS[100]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7226,7 +7285,7 @@ impl V3GlobalrolebindingsGet {
 impl crate::Request for V3GlobalrolebindingsGet {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[99]
+        &crate::generated::operations::OPERATIONS[101]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7257,7 +7316,7 @@ impl V3GlobalrolebindingsCreate {
 impl crate::Request for V3GlobalrolebindingsCreate {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[100]
+        &crate::generated::operations::OPERATIONS[102]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7288,7 +7347,7 @@ impl V3GlobalrolebindingsDelete {
 impl crate::Request for V3GlobalrolebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[101]
+        &crate::generated::operations::OPERATIONS[103]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7366,7 +7425,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[102]
+        &crate::generated::operations::OPERATIONS[104]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7429,7 +7488,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[103]
+        &crate::generated::operations::OPERATIONS[105]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7507,7 +7566,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[106]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7570,7 +7629,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[107]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7640,7 +7699,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[108]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7700,7 +7759,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[109]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7731,7 +7790,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[110]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7759,7 +7818,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[111]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7802,7 +7861,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7833,7 +7892,7 @@ impl V3TokensCreate {
 impl crate::Request for V3TokensCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7864,7 +7923,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7892,7 +7951,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7935,7 +7994,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7966,7 +8025,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7994,7 +8053,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8037,7 +8096,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8080,7 +8139,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8123,7 +8182,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8166,7 +8225,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8202,7 +8261,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8233,7 +8292,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8261,7 +8320,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8289,7 +8348,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8317,7 +8376,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8348,7 +8407,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8376,7 +8435,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8404,7 +8463,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]

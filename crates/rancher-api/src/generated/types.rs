@@ -4531,6 +4531,175 @@ impl crate::ListItem for V1GithubConfig {
         self.id.clone()
     }
 }
+/// GitHub's settings inside the auth service config (1.2+)
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V1GithubSettings {
+    /// GitHub Enterprise host; empty for github.com
+    #[serde(
+        rename = "hostname",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub hostname: Option<String>,
+    /// "https://" or "http://"
+    #[serde(
+        rename = "scheme",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub scheme: Option<String>,
+    /// OAuth client id
+    #[serde(
+        rename = "clientId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub client_id: Option<String>,
+    /// OAuth client secret; empty when read back Secret: masked in `Debug`.
+    #[serde(
+        rename = "clientSecret",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub client_secret: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl std::fmt::Debug for V1GithubSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V1GithubSettings")
+            .field("hostname", &self.hostname)
+            .field("scheme", &self.scheme)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| crate::REDACTED),
+            )
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+/// The auth service's config (/v1-auth/config, 1.2+, where GitHub is configured; rancher/rancher-auth-service model/auth_config.go)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V1AuthConfig {
+    /// object id
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub id: Option<String>,
+    /// schema id
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub type_: Option<String>,
+    /// link name -> URL
+    #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<std::collections::BTreeMap<String, String>>,
+    /// action name -> URL
+    #[serde(rename = "actions", default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<std::collections::BTreeMap<String, String>>,
+    /// name
+    #[serde(
+        rename = "name",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub name: Option<String>,
+    /// lifecycle state
+    #[serde(
+        rename = "state",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub state: Option<String>,
+    /// creation time
+    #[serde(
+        rename = "created",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub created: Option<String>,
+    /// creation time in epoch milliseconds
+    #[serde(
+        rename = "createdTS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
+    pub created_ts: Option<i64>,
+    /// unique id
+    #[serde(
+        rename = "uuid",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub uuid: Option<String>,
+    /// free text
+    #[serde(
+        rename = "description",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub description: Option<String>,
+    /// the provider this config is for, e.g. githubconfig Required on create.
+    #[serde(
+        rename = "provider",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub provider: Option<String>,
+    /// access control by this provider is on
+    #[serde(
+        rename = "enabled",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_bool"
+    )]
+    pub enabled: Option<bool>,
+    /// "unrestricted", "restricted" or "required"
+    #[serde(
+        rename = "accessMode",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub access_mode: Option<String>,
+    /// identities allowed in restricted and required modes
+    #[serde(
+        rename = "allowedIdentities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_identities: Option<Vec<V1Identity>>,
+    /// GitHub settings (provider githubconfig)
+    #[serde(rename = "githubConfig", default, skip_serializing_if = "Option::is_none")]
+    pub github_config: Option<V1GithubSettings>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl crate::ListItem for V1AuthConfig {
+    fn list_key(&self) -> Option<String> {
+        self.id.clone()
+    }
+}
 /// Local (Rancher database) auth config (/v1/localauthconfig)
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct V1LocalAuthConfig {

@@ -285,8 +285,52 @@ async fn v1_state(exec: &Exec<'_>) -> Result<(bool, Option<Provider>, String)> {
     Ok((security, if security { Provider::from_v1_auth_provider(&name) } else { None }, name))
 }
 
+/// GitHub moved out of cattle into the auth service in Rancher 1.2 (cattle 55272585b, Aug 2016): from then on its
+/// config is `/v1-auth/config`, an envelope naming the provider with GitHub's own settings in `githubConfig`
+/// (rancher/rancher-auth-service service/routes.go, model/auth_config.go), and `/v1/githubconfig` is gone.
+fn in_auth_service(exec: &Exec<'_>, p: Provider) -> bool {
+    p == Provider::GitHub && exec.session.version.at_least(1, 2)
+}
+
+/// GitHub's settings inside the auth service's envelope.
+const AUTH_SERVICE_GITHUB_FIELDS: [&str; 4] = ["hostname", "scheme", "clientId", "clientSecret"];
+
 async fn v1_config(exec: &Exec<'_>, p: Provider) -> Result<Value> {
-    Ok(exec.session.client.call(&format!("v1.{}.get", p.v1_path()), &[], None).await?)
+    if !in_auth_service(exec, p) {
+        return Ok(exec.session.client.call(&format!("v1.{}.get", p.v1_path()), &[], None).await?);
+    }
+    // Seen as the flat provider config the other 1.x providers have.
+    let envelope = exec.session.client.call(rancher_api::ids::V1_AUTH_CONFIG_GET, &[], None).await?;
+    let mut flat = Map::new();
+    flat.insert("type".into(), json!(p.v1_path()));
+    for key in ["enabled", "accessMode", "allowedIdentities"] {
+        flat.insert(key.into(), envelope.get(key).cloned().unwrap_or(Value::Null));
+    }
+    if let Some(Value::Object(gh)) = envelope.get("githubConfig") {
+        for key in AUTH_SERVICE_GITHUB_FIELDS {
+            flat.insert(key.into(), gh.get(key).cloned().unwrap_or(Value::Null));
+        }
+    }
+    Ok(Value::Object(flat))
+}
+
+/// Saves a 1.x provider config (`body` flat, as [`v1_config`] shows it), or in a dry run records the request.
+async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: Map<String, Value>) -> Result<Value> {
+    if !in_auth_service(exec, p) {
+        return exec.write_masked(&format!("v1.{}.update", p.v1_path()), &[], Some(Value::Object(body)), mask_secrets).await;
+    }
+    let mut github = Map::new();
+    let mut envelope = Map::new();
+    envelope.insert("provider".into(), json!(p.v1_path()));
+    for (k, v) in body {
+        if AUTH_SERVICE_GITHUB_FIELDS.contains(&k.as_str()) {
+            github.insert(k, v);
+        } else if matches!(k.as_str(), "enabled" | "accessMode" | "allowedIdentities") {
+            envelope.insert(k, v);
+        }
+    }
+    envelope.insert("githubConfig".into(), Value::Object(github));
+    exec.write_masked(rancher_api::ids::V1_AUTH_CONFIG_UPDATE, &[], Some(Value::Object(envelope)), mask_secrets).await
 }
 
 async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<Value> {
@@ -501,13 +545,12 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
     );
     match g {
         Generation::V1 => {
-            let op = format!("v1.{}.update", p.v1_path());
             // 1. Save the settings, disabled.
             let mut first = settings.clone();
             first.insert("enabled".into(), json!(false));
             first.insert("accessMode".into(), json!("unrestricted"));
             first.insert("allowedIdentities".into(), json!([]));
-            exec.write_masked(&op, &[], Some(Value::Object(first)), mask_secrets).await?;
+            v1_save(exec, p, first).await?;
             // 2. Prove a login works with the saved settings.
             let (user, _) = code.split_once(':').unwrap_or((code.as_str(), ""));
             let test = exec.write_masked("v1.token.create", &[], Some(json!({"code": code})), mask_secrets).await;
@@ -529,7 +572,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             last.insert("enabled".into(), json!(true));
             last.insert("accessMode".into(), json!(mode.as_str()));
             last.insert("allowedIdentities".into(), Value::Array(allowed.iter().map(|i| i.raw.clone()).collect()));
-            exec.write_masked(&op, &[], Some(Value::Object(last)), mask_secrets).await?;
+            v1_save(exec, p, last).await?;
             let ids: Vec<String> = allowed.iter().map(|i| i.id.clone()).collect();
             if exec.dry_run {
                 return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
@@ -678,7 +721,7 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     match g {
         Generation::V1 => {
             body.insert("allowedIdentities".into(), Value::Array(list));
-            exec.write_masked(&format!("v1.{}.update", p.v1_path()), &[], Some(Value::Object(body)), mask_secrets).await?;
+            v1_save(exec, p, body).await?;
         }
         Generation::V2 => {
             body.insert("allowedPrincipalIds".into(), Value::Array(list));
@@ -714,7 +757,7 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             let cfg = v1_config(exec, p).await?;
             let mut body = resend(&cfg);
             body.insert("enabled".into(), json!(false));
-            exec.write_masked(&format!("v1.{}.update", p.v1_path()), &[], Some(Value::Object(body)), mask_secrets).await?;
+            v1_save(exec, p, body).await?;
             let verb = if exec.dry_run { "would turn off" } else { "turned off" };
             Ok((
                 format!(
