@@ -129,34 +129,23 @@ impl Identities {
         let token_text = answer.get("token").and_then(|t| t.as_str()).ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
         let token = BearerToken::parse(token_text).map_err(|_| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held an unreadable token"))?;
         let person = self.open(&token, metrics).await.map(|s| Person { principal: s.principal, is_admin: s.is_admin });
-        self.logout(&token, ca.as_deref()).await;
+        self.logout(&token).await;
         person
     }
 
-    /// Ends a login session token (`POST /v3/tokens?action=logout`; the endpoint list has no operation for it).
-    async fn logout(&self, token: &BearerToken, ca: Option<&[u8]>) {
-        let mut b = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(10));
-        if let Some(pem) = ca {
-            match reqwest::Certificate::from_pem_bundle(pem) {
-                Ok(certs) => {
-                    for c in certs {
-                        b = b.add_root_certificate(c);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("cannot log the sign-in session out: the CA is unreadable: {e}");
-                    return;
-                }
+    /// Ends a login session token (`v3.tokens.logout`): the page signs people in with a throwaway session and
+    /// keeps only who they are.
+    async fn logout(&self, token: &BearerToken) {
+        let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
+        let client = match conn.client_builder().and_then(|b| Ok(b.timeout(Duration::from_secs(10)).user_agent("rancher-access-server").build()?)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("cannot log the sign-in session out ({}); it expires on its own", crate::error::chain(&e));
+                return;
             }
-        }
-        let Ok(client) = b.build() else { return };
-        let url = format!("https://{}/v3/tokens?action=logout", self.rancher.domain());
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret())).unwrap_or(reqwest::header::HeaderValue::from_static(""));
-        auth.set_sensitive(true);
-        match client.post(url).header(reqwest::header::AUTHORIZATION, auth).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(status = r.status().as_u16(), "Rancher did not log the sign-in session out; it expires on its own"),
-            Err(e) => tracing::warn!("Rancher did not log the sign-in session out ({}); it expires on its own", crate::error::chain(&e)),
+        };
+        if let Err(e) = client.call(rancher_api::ids::V3_TOKENS_LOGOUT, &[], None).await {
+            tracing::warn!("Rancher did not log the sign-in session out ({}); it expires on its own", crate::error::chain(&e));
         }
     }
 }

@@ -1152,6 +1152,13 @@ impl<'c> V3TokensHandle<'c> {
     ) -> Result<<V3TokensDelete as crate::Request>::Response> {
         self.client.send(&request).await
     }
+    /// End the caller's login session (its token stops working; an empty answer) (`v3.tokens.logout`, `POST /v3/tokens?action=logout`).
+    pub async fn logout(
+        &self,
+        request: V3TokensLogout,
+    ) -> Result<<V3TokensLogout as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
 }
 /// `v3` operations on `principals`.
 #[derive(Debug, Clone, Copy)]

@@ -4454,6 +4454,23 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Delete a token (the current login token cannot be deleted this way)",
     },
     OperationSpec {
+        id: "v3.tokens.logout",
+        surface: Surface::V3,
+        method: Method::Post,
+        path: "/v3/tokens?action=logout",
+        path_params: &[],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("any"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "End the caller's login session (its token stops working; an empty answer)",
+    },
+    OperationSpec {
         id: "v3.principals.list",
         surface: Surface::V3,
         method: Method::Get,
@@ -5040,6 +5057,8 @@ pub mod ids {
     pub const V3_TOKENS_CREATE: &str = "v3.tokens.create";
     /// `v3.tokens.delete`: Delete a token (the current login token cannot be deleted this way)
     pub const V3_TOKENS_DELETE: &str = "v3.tokens.delete";
+    /// `v3.tokens.logout`: End the caller's login session (its token stops working; an empty answer)
+    pub const V3_TOKENS_LOGOUT: &str = "v3.tokens.logout";
     /// `v3.principals.list`: The caller's own user principal followed by its groups
     pub const V3_PRINCIPALS_LIST: &str = "v3.principals.list";
     /// `v3.principals.get`: Get one principal (the id is a URI, percent-encoded in the path)

@@ -7937,6 +7937,34 @@ impl crate::Request for V3TokensDelete {
         None
     }
 }
+/// `POST /v3/tokens?action=logout`: End the caller's login session (its token stops working; an empty answer).
+///
+/// Operation `v3.tokens.logout`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct V3TokensLogout {}
+impl V3TokensLogout {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+impl crate::Request for V3TokensLogout {
+    type Response = serde_json::Value;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[115]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
 /// `GET /v3/principals`: The caller's own user principal followed by its groups.
 ///
 /// Operation `v3.principals.list`; Rancher 2.0+.
@@ -7951,7 +7979,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7994,7 +8022,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8025,7 +8053,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8053,7 +8081,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8096,7 +8124,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8139,7 +8167,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8182,7 +8210,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8225,7 +8253,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8261,7 +8289,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8292,7 +8320,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8320,7 +8348,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8348,7 +8376,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8376,7 +8404,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8407,7 +8435,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8435,7 +8463,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[129]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8463,7 +8491,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[130]
+        &crate::generated::operations::OPERATIONS[131]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
