@@ -282,6 +282,19 @@ pub fn audit_table(entries: &[rancher_approval::AuditEntry]) -> String {
     )
 }
 
+/// Prints a verified log: its size, its head, and the saved head it still holds.
+pub fn print_verified(ctx: &Context, n: u64, head: &AuditHead, anchor: Option<&AuditHead>) -> anyhow::Result<Exit> {
+    let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
+    output::data(ctx.format(), &doc, || {
+        let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
+        if let Some(a) = anchor {
+            out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
+        }
+        out
+    })?;
+    Ok(Exit::Done)
+}
+
 /// The audit log; `--verify` checks the hash chain, and `--expect-head` that it still holds a head saved earlier.
 pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
     let saved = expect_head.map(parse_head).transpose()?;
@@ -293,15 +306,7 @@ pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> an
             Some((seq, hash)) => Some(check_saved_head(&s.audit_entries().await?, *seq, hash)?),
             None => None,
         };
-        let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
-        output::data(ctx.format(), &doc, || {
-            let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
-            if let Some(a) = &anchor {
-                out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
-            }
-            out
-        })?;
-        return Ok(Exit::Done);
+        return print_verified(ctx, n, &head, anchor.as_ref());
     }
     let entries = s.audit_entries().await?;
     output::data(ctx.format(), &entries, || audit_table(&entries))?;

@@ -185,16 +185,7 @@ async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Optio
         }
         None => None,
     };
-    let head = head.unwrap_or_default();
-    let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
-    output::data(ctx.format(), &doc, || {
-        let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
-        if let Some(a) = &anchor {
-            out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
-        }
-        out
-    })?;
-    Ok(Exit::Done)
+    approvals::print_verified(ctx, n, &head.unwrap_or_default(), anchor.as_ref())
 }
 
 /// `run` (and the access-control writes) through the service: `200` printed like a local run, `202` like a local
