@@ -105,14 +105,14 @@ fn library_flows_leak_no_secret_into_logs_errors_or_files() {
                 domain: Some(InstanceDomain::parse(&sim.domain()).expect("domain")),
                 token: Some(BearerToken::parse(token).expect("token")),
                 ca: Some(CaSource::Pem(sim.ca_pem())),
-                clear_ca: false,
+                ..Default::default()
             };
             let saved = store.save(name, update).await.expect("saved");
             seen.push_str(&format!("{saved:?}\n{:?}\n", store.list().expect("list")));
         }
         // Refused by the connection test: a standard user, an expired and a cluster-scoped token.
         for token in [&t.user, &t.expired, &t.cluster_scoped] {
-            let update = ProfileUpdate { domain: InstanceDomain::parse(&sim.domain()).ok(), token: BearerToken::parse(token).ok(), ca: Some(CaSource::Pem(sim.ca_pem())), clear_ca: false };
+            let update = ProfileUpdate { domain: InstanceDomain::parse(&sim.domain()).ok(), token: BearerToken::parse(token).ok(), ca: Some(CaSource::Pem(sim.ca_pem())), ..Default::default() };
             let e = store.save("refused", update).await.expect_err("refused");
             seen.push_str(&format!("{e:?}\n{e}\n"));
         }

@@ -204,7 +204,20 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     env.retain(|(k, _)| *k != "RANCHERCTL_SERVER");
     let plain = rancher_access_tests::cli::Run::from_output(command(&["--server", "http://approvals.example.com", "approvals", "list"], &env).output().unwrap());
     assert!(plain.expect_code(1).stderr.contains("https://"), "{}", plain.stderr);
-    for run in [&sub, &list, &ok, &audit] {
+    // A profile remembers the service: `connect --server URL` saves it; its approval commands then go there, and
+    // `--server ''` uses the local store instead.
+    let mut env = s.connected_env(Some(&t.admin));
+    env.push(("RANCHERCTL_SERVER", served.url.clone()));
+    let saved = rancher_access_tests::cli::Run::from_output(command(&["connect"], &env).output().unwrap());
+    saved.expect_code(0);
+    let shown = rancher_access_tests::cli::Run::from_output(command(&["-o", "json", "profiles", "show"], &s.base_env()).output().unwrap());
+    assert!(shown.expect_code(0).stdout.contains(&served.url), "{}", shown.stdout);
+    let via_profile = rancher_access_tests::cli::Run::from_output(command(&["-o", "json", "approvals", "list"], &s.base_env()).output().unwrap());
+    let reqs: Vec<rancher_approval::ApprovalRequest> = serde_json::from_str(&via_profile.expect_code(0).stdout).unwrap();
+    assert_eq!(reqs.len(), 1, "the service's requests, through the profile");
+    let local = rancher_access_tests::cli::Run::from_output(command(&["--server", "", "-o", "json", "approvals", "list"], &s.base_env()).output().unwrap());
+    assert_eq!(local.expect_code(0).stdout.trim(), "[]", "the local store has none");
+    for run in [&sub, &list, &ok, &audit, &saved, &shown, &via_profile] {
         rancher_access_tests::cli::assert_no_secrets(run, &s.token_secrets().iter().map(String::as_str).collect::<Vec<_>>());
     }
     signal(&served.child, "-TERM");

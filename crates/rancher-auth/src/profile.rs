@@ -54,6 +54,9 @@ pub struct ProfileData {
     /// The Rancher version, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rancher_version: Option<String>,
+    /// The approvals service this profile's approval commands go to (`rancherctl serve`'s URL), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 impl ProfileData {
@@ -135,6 +138,10 @@ pub struct ProfileUpdate {
     pub ca: Option<CaSource>,
     /// Remove the stored CA bundle.
     pub clear_ca: bool,
+    /// A new approvals service URL (not tested against Rancher; the CLI checks its form).
+    pub server: Option<String>,
+    /// Forget the stored approvals service URL.
+    pub clear_server: bool,
 }
 
 /// What [`ProfileStore::save`] did.
@@ -291,6 +298,8 @@ impl ProfileStore {
             Err(Error::ProfileNotFound { .. }) => None,
             Err(e) => return Err(e),
         };
+        let old_server = existing.as_ref().and_then(|p| p.data.server.clone());
+        let server = if update.clear_server { None } else { update.server.clone().or(old_server.clone()) };
         let (domain, token, ca, changed) = match &existing {
             None => {
                 let domain = update.domain.ok_or(Error::MissingField {
@@ -341,7 +350,13 @@ impl ProfileStore {
             }
         };
         if !changed {
-            let p = existing.expect("an unchanged profile exists");
+            let mut p = existing.expect("an unchanged profile exists");
+            if server != old_server {
+                // Only where approvals go changed: nothing to test against Rancher.
+                p.data.server = server;
+                let json = serde_json::to_vec_pretty(&p.data).expect("profile data always serialises");
+                write_atomic(&self.data_path(name), &json)?;
+            }
             return Ok(Saved {
                 profile: p,
                 created: false,
@@ -368,6 +383,7 @@ impl ProfileStore {
                     .unwrap_or_else(|| verification.identity.user_id.clone()),
             ),
             rancher_version: verification.rancher_version.clone(),
+            server,
         };
         self.ensure_dir()?;
         // Token first: a profile file never points at a token that is not there yet.

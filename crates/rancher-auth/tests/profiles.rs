@@ -16,7 +16,7 @@ fn update(domain: Option<&str>, token: Option<&str>, ca: Option<&str>) -> Profil
         domain: domain.map(|d| InstanceDomain::parse(d).unwrap()),
         token: token.map(|t| BearerToken::parse(t).unwrap()),
         ca: ca.map(|c| CaSource::Pem(c.to_string())),
-        clear_ca: false,
+        ..Default::default()
     }
 }
 

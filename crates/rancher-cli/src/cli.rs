@@ -52,7 +52,8 @@ pub struct Global {
     #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// Use the approvals service at this URL (`rancherctl serve` prints it) for workflows, runs and approvals,
-    /// instead of a local store: your token proves who you are; the service keeps the store and executes.
+    /// instead of a local store: your token proves who you are; the service keeps the store and executes. With
+    /// `connect`, saved in the profile; `--server ''` uses the local store whatever the profile says.
     #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_SERVER")]
     pub server: Option<String>,
     /// PEM file of the CA that signed the approvals service's certificate (with --server, for private CAs).
@@ -118,6 +119,9 @@ pub struct ConnectArgs {
     /// Forget the stored CA bundle.
     #[arg(long, conflicts_with = "ca_cert")]
     pub clear_ca: bool,
+    /// Forget the stored approvals service URL (the profile's approval commands go back to the local store).
+    #[arg(long, conflicts_with = "server")]
+    pub clear_server: bool,
 }
 
 /// `profiles` subcommands.

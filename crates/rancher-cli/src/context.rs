@@ -154,6 +154,23 @@ impl Context {
         }
     }
 
+    /// The approvals service to use: `--server` / `RANCHERCTL_SERVER` (an empty value means the local store), else
+    /// the one saved in the profile in use (named, or `default` when no domain comes from flags or the
+    /// environment), else none (local mode).
+    pub fn server_url(&self) -> anyhow::Result<Option<String>> {
+        if let Some(url) = &self.global.server {
+            let url = url.trim();
+            return Ok((!url.is_empty()).then(|| url.to_string()));
+        }
+        if self.global.profile.is_none() && self.global.domain.is_some() {
+            return Ok(None);
+        }
+        match self.profile_name()? {
+            Some(name) => Ok(self.profiles()?.show(&name)?.data.server),
+            None => Ok(None),
+        }
+    }
+
     /// The CA bundle from `--ca-cert` / `RANCHER_CA_CERT`.
     pub fn ca_flag(&self) -> Option<CaSource> {
         self.global.ca_cert.clone().map(CaSource::File)

@@ -80,7 +80,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         domain: Some(InstanceDomain::parse(&sim.domain())?),
         token: Some(BearerToken::parse(&tokens.admin)?),
         ca: Some(CaSource::Pem(sim.ca_pem())),
-        clear_ca: false,
+        ..Default::default()
     };
     let saved = profiles.save("demo", update).await?;
     if let Some(v) = &saved.verification {

@@ -33,6 +33,23 @@ pub enum RunAnswer {
     Pending(Value),
 }
 
+/// The service's base URL, checked: `https://`, or plain `http://` only to a loopback address (a token is sent
+/// there).
+pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
+    let base = Url::parse(base.trim_end_matches('/')).map_err(|e| ClientError::local(format!("`{base}` is not a URL ({e}); pass the RANCHERCTL_SERVER=... URL the service printed")))?;
+    let loopback = match base.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match base.scheme() {
+        "https" => Ok(base),
+        "http" if loopback => Ok(base),
+        s => Err(ClientError::local(format!("refusing to send your token to {s}://{}: use https:// (plain http only to a loopback address)", base.host_str().unwrap_or("")))),
+    }
+}
+
 /// A client of the approvals service for one person.
 #[derive(Clone)]
 pub struct ServerClient {
@@ -50,18 +67,7 @@ impl std::fmt::Debug for ServerClient {
 impl ServerClient {
     /// A client for `base` (e.g. `https://approvals.example.com`), trusting the system's roots and `ca_pem`.
     pub fn new(base: &str, token: BearerToken, ca_pem: Option<&[u8]>) -> Result<ServerClient, ClientError> {
-        let base = Url::parse(base.trim_end_matches('/')).map_err(|e| ClientError::local(format!("`{base}` is not a URL ({e}); pass the RANCHERCTL_SERVER=... URL the service printed")))?;
-        let loopback = match base.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
-        match base.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            s => return Err(ClientError::local(format!("refusing to send your token to {s}://{}: use https:// (plain http only to a loopback address)", base.host_str().unwrap_or("")))),
-        }
+        let base = check_server_url(base)?;
         let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
         for c in rustls_native_certs::load_native_certs().certs {
             if let Ok(cert) = reqwest::Certificate::from_der(&c) {

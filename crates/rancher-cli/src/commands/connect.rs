@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::{ConnectArgs, Format, ProfilesCommand};
 use crate::context::{Context, DEFAULT_PROFILE};
-use crate::error::{Diagnosed, Exit};
+use crate::error::{Diagnosed, Exit, Failure};
 use crate::output;
 
 /// Prints a passed connection test: facts on stdout (table format), warnings on stderr.
@@ -25,7 +25,12 @@ fn print_verification(format: Format, v: &Verification, header: Option<String>, 
 pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
     let name = ctx.global.profile.clone().unwrap_or_else(|| DEFAULT_PROFILE.to_string());
     let store = ctx.profiles()?;
-    let update = ProfileUpdate { domain: ctx.domain_flag()?, token: ctx.token_flag()?, ca: ctx.ca_flag(), clear_ca: args.clear_ca };
+    // `--server URL` (or RANCHERCTL_SERVER) saves where this profile's approval commands go.
+    let server = match ctx.global.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(url) => Some(rancher_server::check_server_url(url).map_err(|e| Failure::new(format!("--server: {}", e.message), "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed"))?.to_string()),
+        None => None,
+    };
+    let update = ProfileUpdate { domain: ctx.domain_flag()?, token: ctx.token_flag()?, ca: ctx.ca_flag(), clear_ca: args.clear_ca, server, clear_server: args.clear_server };
     let progress = output::Progress::spinner("testing the connection");
     let saved = store.save(&name, update).await?;
     let (verification, tested) = match saved.verification {

@@ -16,7 +16,8 @@ use crate::text;
 
 /// The client of the service named by `--server` / `RANCHERCTL_SERVER`, or `None` in local mode.
 pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
-    let Some(url) = ctx.global.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(url) = ctx.server_url()? else { return Ok(None) };
+    let url = url.as_str();
     // Your token proves who you are to the service (which asks Rancher); it is never stored there.
     let token = match ctx.token_flag()? {
         Some(t) => t,
