@@ -15,6 +15,7 @@ use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, RequestId, RequestState};
 
+mod group;
 mod memory;
 mod open;
 mod ops;

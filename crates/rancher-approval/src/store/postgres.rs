@@ -32,6 +32,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::IsolationLevel;
 
+use super::group::{Job, Queued, Deliver};
 use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead, GENESIS_HASH};
 use crate::error::{Error, Result};
@@ -234,43 +235,6 @@ store_via_ops!(PostgresStore);
 /// The most writes one group commit takes.
 const MAX_BATCH: usize = 64;
 
-/// A queued write, with its type erased: it runs in a batch's transaction, then learns whether that committed.
-trait Job: Send {
-    /// Runs the body; answers whether it succeeded (its savepoint is kept) and how to deliver its result once
-    /// the batch's fate is known (`Some(error)`: the batch did not commit).
-    fn run<'t>(self: Box<Self>, tx: &'t mut dyn Tx) -> futures::future::BoxFuture<'t, (bool, Deliver)>;
-    /// Fails the write without running it.
-    fn fail(self: Box<Self>, error: Error);
-}
-
-type Deliver = Box<dyn FnOnce(Option<Error>) + Send>;
-
-struct Queued<T> {
-    body: TxBody<T>,
-    reply: tokio::sync::oneshot::Sender<Result<T>>,
-}
-
-impl<T: Send + 'static> Job for Queued<T> {
-    fn run<'t>(self: Box<Self>, tx: &'t mut dyn Tx) -> futures::future::BoxFuture<'t, (bool, Deliver)> {
-        let Queued { body, reply } = *self;
-        Box::pin(async move {
-            let result = body(tx).await;
-            let ok = result.is_ok();
-            let deliver: Deliver = Box::new(move |failed| {
-                let _ = reply.send(match failed {
-                    Some(e) if ok => Err(e),
-                    _ => result,
-                });
-            });
-            (ok, deliver)
-        })
-    }
-
-    fn fail(self: Box<Self>, error: Error) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
 /// What the group-commit writer needs to open transactions.
 struct Batcher {
     pool: Pool,
@@ -339,7 +303,9 @@ impl Batcher {
                 }
             };
             let mut pg = Pg::new(savepoint, true, self.clock);
-            let (ok, deliver) = job.run(&mut pg).await;
+            // A body that panics is rolled back alone (its caller learns the write failed); the writer goes on.
+            let ran = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run(&mut pg))).await;
+            let (ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
             delivers.push(deliver);
             let ended = if ok { pg.tx.commit().await } else { pg.tx.rollback().await };
             if let Err(e) = ended {

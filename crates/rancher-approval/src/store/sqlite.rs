@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::group::{Deliver, Job, Queued};
 use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead};
 use crate::error::{Error, Result};
@@ -115,10 +116,17 @@ impl Default for SqliteOptions {
 }
 
 /// The embedded [`Store`](super::Store): one SQLite file. Open several on one file (or one per process) freely.
-#[derive(Debug)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Writes waiting for the next group commit (see [`SqliteStore::write`]).
+    queue: Arc<Mutex<Vec<Box<dyn Job>>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
 }
 
 fn is_not_a_database(e: &rusqlite::Error) -> bool {
@@ -197,6 +205,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            queue: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -252,9 +261,22 @@ impl SqliteStore {
         .await
     }
 
-    /// One read-modify-write transaction (`BEGIN IMMEDIATE`: the write lock first), committed only if `f` succeeds.
+    /// One read-modify-write, committed only if `f` succeeds, by group commit ([`super::group`]): the write is
+    /// queued, and whichever blocking task holds the connection next runs every queued write in one
+    /// `BEGIN IMMEDIATE` transaction, each under its own savepoint, and commits once.
     async fn write<T: Send + 'static>(&self, f: TxBody<T>) -> Result<T> {
-        self.transaction("BEGIN IMMEDIATE", true, f).await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        lock(&self.queue).push(Box::new(Queued { body: f, reply }));
+        let queue = Arc::clone(&self.queue);
+        self.blocking(move |conn| {
+            let jobs = std::mem::take(&mut *lock(&queue));
+            if !jobs.is_empty() {
+                commit_batch(conn, jobs);
+            }
+            Ok(())
+        })
+        .await?;
+        answer.await.unwrap_or_else(|_| Err(Error::Stopped))
     }
 
     /// One read transaction: a consistent snapshot.
@@ -263,9 +285,60 @@ impl SqliteStore {
     }
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // `blocking` rolls back a transaction a panic left open before it releases the lock.
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `jobs` in one transaction, each under a savepoint (a failed one is rolled back alone), commits once, and
+/// answers each: its own result once committed, or the error that kept the transaction from committing. A body
+/// that panics is passed on to the caller of this batch after the others were answered with an error.
+fn commit_batch(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) {
+    // Each caller gets its own copy of the error that stopped the batch (`rusqlite::Error` is not `Clone`).
+    let each = |e: &rusqlite::Error| Error::Storage { source: copy_error(e) };
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        jobs.into_iter().for_each(|job| job.fail(each(&e)));
+        return;
+    }
+    let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+    let mut broken: Option<rusqlite::Error> = None;
+    let mut jobs = jobs.into_iter();
+    for job in jobs.by_ref() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT rancher_approval_write") {
+            job.fail(each(&e));
+            broken = Some(e);
+            break;
+        }
+        let (ok, deliver) = futures::executor::block_on(job.run(&mut Sql(conn)));
+        delivers.push(deliver);
+        let end = if ok { "RELEASE rancher_approval_write" } else { "ROLLBACK TO rancher_approval_write; RELEASE rancher_approval_write" };
+        if let Err(e) = conn.execute_batch(end) {
+            broken = Some(e);
+            break;
+        }
+    }
+    let outcome = match broken {
+        None => conn.execute_batch("COMMIT"),
+        Some(e) => Err(e),
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    match outcome {
+        Ok(()) => delivers.into_iter().for_each(|d| d(None)),
+        Err(e) => {
+            delivers.into_iter().for_each(|d| d(Some(each(&e))));
+            jobs.for_each(|job| job.fail(each(&e)));
+        }
+    }
+}
+
+/// The same SQLite failure (code and message), for one more caller.
+fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
+        other => rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(other.to_string())),
+    }
 }
 
 store_via_ops!(SqliteStore);
