@@ -146,13 +146,15 @@ async fn on_server(session: &Session, g: &Grant, claim: &RevocationClaim) -> Res
     let w = &g.granted;
     let ns = w.namespace.clone().unwrap_or_default();
     let found = bindings::get(session, w.kind, &ns, &w.binding).await?;
-    let Some(b) = found else {
-        let note = if claim.took_over {
-            "the binding was gone when this claim took over from one that ran out: the earlier attempt's delete may have gone through, or it was removed out of band"
+    let gone_note = |what: &str| {
+        if claim.took_over {
+            format!("{what} when this claim took over from one that ran out: the earlier attempt's delete went through, or it was removed out of band")
         } else {
-            "the binding was already removed (out of band)"
-        };
-        return Ok((RevokedHow::AlreadyRemoved, note.into()));
+            format!("{what} (removed out of band)")
+        }
+    };
+    let Some(b) = found else {
+        return Ok((RevokedHow::AlreadyRemoved, gone_note("the binding was already gone")));
     };
     let subject = b.user.clone().or(b.group.clone()).unwrap_or_default();
     let scope_ok = w.scope.as_deref().is_none_or(|s| s == b.scope);
@@ -163,7 +165,7 @@ async fn on_server(session: &Session, g: &Grant, claim: &RevocationClaim) -> Res
         ));
     }
     if b.deleting {
-        return Ok((RevokedHow::Deleted, "Rancher was already removing the binding".into()));
+        return Ok((RevokedHow::AlreadyRemoved, gone_note("Rancher was already removing the binding")));
     }
     let mut exec = Exec::new(session, false);
     if bindings::delete(&mut exec, w.kind, &ns, &w.binding).await? {
