@@ -91,6 +91,9 @@ pub enum Command {
     /// Users, groups and organisations the auth providers know.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
+    /// Time-bound grants: who has what until when; extend, end early, revoke the due ones (for cron).
+    #[command(subcommand)]
+    Grants(GrantsCommand),
     /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
@@ -389,4 +392,39 @@ pub enum IdentitiesCommand {
         #[arg(long = "type", value_parser = ["user", "group"])]
         kind: Option<String>,
     },
+}
+
+/// `grants` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// Who has what, until when, and the time left.
+    List {
+        /// Only grants in force, not yet due.
+        #[arg(long, conflicts_with_all = ["expired", "overdue"])]
+        active: bool,
+        /// Only grants that ended.
+        #[arg(long, conflicts_with = "overdue")]
+        expired: bool,
+        /// Only grants past their due time and not yet revoked (Rancher was unreachable, or nothing ran).
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// File an approval request, under the grant's policy, to extend it.
+    Extend {
+        /// Grant id (the id of the request that granted it).
+        id: String,
+        /// How much longer, e.g. `2h`, `30m`, `1d`.
+        #[arg(long, value_name = "DURATION")]
+        by: String,
+        /// Why (shown to approvers).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// End a grant now (an admin, its requester or its holder).
+    Revoke {
+        /// Grant id.
+        id: String,
+    },
+    /// Revoke every due grant once; safe to run from cron (the approvals service does it by itself).
+    Expire,
 }

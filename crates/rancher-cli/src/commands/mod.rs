@@ -5,6 +5,7 @@ pub mod api;
 pub mod approvals;
 pub mod completions;
 pub mod connect;
+pub mod grants;
 pub mod run;
 pub mod serve;
 pub mod sim;

@@ -400,7 +400,7 @@ mod tests {
         }))
         .unwrap();
         let b = from_v3_prtb(v3);
-        assert_eq!((b.namespace.as_str(), b.name.as_str(), b.user, b.group.as_deref()), ("c-abc-p-xyz", "prtb-ra-2", None, Some("github_team://7")));
+        assert_eq!((b.namespace.as_str(), b.name.as_str(), b.user.as_deref(), b.group.as_deref()), ("c-abc-p-xyz", "prtb-ra-2", None, Some("github_team://7")));
         assert_eq!(b.subject(), "group github_team://7");
     }
 }

@@ -188,6 +188,13 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     if def.id != "create-global-role-binding" {
         return Ok(pinned);
     }
+    let extends = input(def, &pinned.inputs, "extends")?.is_some();
+    if extends && !timed(&pinned.inputs) {
+        return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
+    }
+    if extends {
+        return Ok(pinned);
+    }
     if input(def, &pinned.inputs, "binding")?.is_some() {
         return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
     }
@@ -346,7 +353,10 @@ pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs:
     let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
     let name = input(def, inputs, "binding")?.map(str::to_string).unwrap_or_else(|| fresh_name("grb-ra-"));
     let nb = bindings::NewBinding { kind: BindingKind::Global, name, namespace: String::new(), scope: String::new(), role, user: Some(user), group: None };
-    grant_binding(exec, nb, duration_secs(def, inputs)?).await
+    match input(def, inputs, "extends")? {
+        Some(grant) => extend(exec, &nb, grant, duration_secs(def, inputs)?).await,
+        None => grant_binding(exec, nb, duration_secs(def, inputs)?).await,
+    }
 }
 
 /// After a crash, for a timed `create-global-role-binding`: see [`Grant`]'s `applied`.
