@@ -140,4 +140,12 @@ fn grants_through_the_cli_with_real_short_durations() {
     let bad = rc(&["grants", "extend", &carol_grant, "--by", "2 hours"]);
     bad.expect_code(1);
     assert!(bad.stderr.contains("e.g. 30m, 8h, 7d"), "{}", bad.stderr);
+
+    // A policy limit is enforced at submit, with the limit named.
+    rc(&["workflows", "set-policy", "grant-project-role", "--policy", "none", "--max-duration", "1h", "--require-duration"]).expect_code(0);
+    let long = rc(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", &format!("user={carol}"), "--input", "role=Read-only", "--input", "duration=3h"]);
+    long.expect_code(1);
+    assert!(long.stderr.contains("longer than its policy allows (1h)"), "{}", long.stderr);
+    let shown = rc(&["workflows", "show", "grant-project-role"]);
+    assert!(shown.stdout.contains("grants for at most 1h"), "{}", shown.stdout);
 }

@@ -480,11 +480,27 @@ impl std::fmt::Display for Threshold {
     }
 }
 
+impl Policy {
+    /// The duration options, as `; grants for at most 8h; a duration is required`.
+    fn fmt_durations(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(max) = self.options.max_duration_secs {
+            write!(f, "; grants for at most {}", crate::grant::format_duration(max))?;
+        }
+        if self.options.require_duration {
+            f.write_str("; a duration is required")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Policy {
     /// One line for people, e.g. `2 of platform team or any of [user:u-sec1]; expires after 7d`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.rule {
-            Rule::None => return f.write_str("no approval needed"),
+            Rule::None => {
+                f.write_str("no approval needed")?;
+                return self.fmt_durations(f);
+            }
             Rule::Installer { fallback: true } => f.write_str(
                 "the installer approves (a fallback approver when the installer may not)",
             )?,
@@ -511,12 +527,7 @@ impl std::fmt::Display for Policy {
         if o.require_requester_reason {
             f.write_str("; requester must give a reason")?;
         }
-        if let Some(max) = o.max_duration_secs {
-            write!(f, "; grants for at most {}", crate::grant::format_duration(max))?;
-        }
-        if o.require_duration {
-            f.write_str("; a duration is required")?;
-        }
+        self.fmt_durations(f)?;
         if o.require_reviewer_reason {
             f.write_str("; reviewers must give a reason")?;
         }

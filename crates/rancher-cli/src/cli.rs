@@ -146,6 +146,12 @@ pub struct PolicyArgs {
     /// Pending requests expire after this long: e.g. `7d`, `36h`, `90m`.
     #[arg(long, value_name = "DURATION")]
     pub expires_after: Option<String>,
+    /// Time-bound grants (and extensions) may last at most this long: e.g. `8h` (workflows with a `duration`).
+    #[arg(long, value_name = "DURATION")]
+    pub max_duration: Option<String>,
+    /// Every request must give a `duration` (no permanent grants).
+    #[arg(long)]
+    pub require_duration: bool,
     /// The policy as a JSON or YAML file, e.g.
     /// `{"kind":"approvers","combine":"any","thresholds":[{"count":2,"of":[{"user":"u-a"},{"user":"u-b"}]}]}`.
     #[arg(long, value_name = "FILE")]
