@@ -82,6 +82,10 @@ pub enum GrantChange {
         grant: String,
         /// Seconds added to its due time.
         by_secs: u64,
+        /// The binding the extension request names: it must be the grant's, or nothing is extended (a request
+        /// cannot extend someone else's grant by naming its id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binding: Option<String>,
     },
 }
 
@@ -247,12 +251,18 @@ impl GrantFilter {
 
     /// Grants not yet revoked.
     pub fn unrevoked() -> Self {
-        Self { unrevoked: true, due_by: None }
+        Self {
+            unrevoked: true,
+            due_by: None,
+        }
     }
 
     /// Unrevoked grants due at or before `now`.
     pub fn due(now: DateTime<Utc>) -> Self {
-        Self { unrevoked: true, due_by: Some(now) }
+        Self {
+            unrevoked: true,
+            due_by: Some(now),
+        }
     }
 
     pub(crate) fn matches(&self, g: &Grant) -> bool {
@@ -266,7 +276,10 @@ pub const MAX_GRANT_SECS: u64 = 10 * 366 * 86_400;
 /// Parses a grant duration as people type it: `30m`, `8h`, `7d`, `2w`, `45s`, or combined (`1h30m`). A bare
 /// number is refused (say which unit); zero and more than ten years are refused.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = |why: String| Error::InvalidDuration { text: text.to_owned(), reason: why };
+    let bad = |why: String| Error::InvalidDuration {
+        text: text.to_owned(),
+        reason: why,
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err(bad("it is empty".into()));
@@ -274,13 +287,19 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     let mut total: u64 = 0;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad(format!("expected a number at `{rest}`")));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad("the number is too large".into()))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("the number is too large".into()))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -292,7 +311,10 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             "" => return Err(bad(format!("`{n}` has no unit"))),
             other => return Err(bad(format!("unknown unit `{other}`"))),
         };
-        total = n.checked_mul(scale).and_then(|s| total.checked_add(s)).ok_or_else(|| bad("it is too long".into()))?;
+        total = n
+            .checked_mul(scale)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| bad("it is too long".into()))?;
     }
     if total == 0 {
         return Err(bad("it must be longer than zero".into()));
@@ -326,12 +348,28 @@ mod tests {
     #[test]
     fn durations_parse_as_people_type_them() {
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_duration(" 8h ").unwrap(), Duration::from_secs(8 * 3600));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration(" 8h ").unwrap(),
+            Duration::from_secs(8 * 3600)
+        );
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        for (bad, why) in [("", "empty"), ("30", "no unit"), ("5y", "unknown unit `y`"), ("0h", "longer than zero"), ("h", "expected a number"), ("99999w", "ten years")] {
+        for (bad, why) in [
+            ("", "empty"),
+            ("30", "no unit"),
+            ("5y", "unknown unit `y`"),
+            ("0h", "longer than zero"),
+            ("h", "expected a number"),
+            ("99999w", "ten years"),
+        ] {
             let e = parse_duration(bad).unwrap_err().to_string();
-            assert!(e.contains(why) && e.contains("e.g. 30m, 8h, 7d"), "{bad}: {e}");
+            assert!(
+                e.contains(why) && e.contains("e.g. 30m, 8h, 7d"),
+                "{bad}: {e}"
+            );
         }
         assert_eq!(format_duration(5400), "1h30m");
         assert_eq!(format_duration(7 * 86_400), "7d");

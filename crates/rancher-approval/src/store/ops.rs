@@ -557,10 +557,13 @@ async fn record_grant_change(tx: &mut dyn Tx, request: &ApprovalRequest, change:
             tx.save_grant(&grant).await?;
             Ok(json!({"id": id, "binding": g.binding, "kind": g.kind, "subject": g.subject, "role": g.role, "due_at": format_time(due_at)}))
         }
-        GrantChange::Extend { grant, by_secs } => {
+        GrantChange::Extend { grant, by_secs, binding } => {
             let Some(mut g) = tx.load_grant(grant).await? else {
                 return Ok(json!({"extended": grant, "note": "no such grant; nothing extended"}));
             };
+            if binding.as_deref() != Some(g.granted.binding.as_str()) || g.workflow_id != request.workflow_id {
+                return Ok(json!({"extended": grant, "note": "the request names another binding or workflow than the grant's; nothing extended"}));
+            }
             if g.revocation.is_some() {
                 return Ok(json!({"extended": grant, "note": "the grant was revoked before the extension ran; nothing extended"}));
             }

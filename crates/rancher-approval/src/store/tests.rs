@@ -1097,7 +1097,10 @@ async fn failed_revocations_back_off_and_a_lost_claim_is_taken_over(store: &dyn 
 async fn extensions_and_early_ends(store: &dyn Store) {
     let first = granted(store, 0, crate::grant::GrantChange::New(a_grant(60))).await;
     let id = first.id.to_string();
-    granted(store, 30, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200 }).await;
+    // An extension naming another binding than the grant's extends nothing.
+    granted(store, 20, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200, binding: Some("prtb-other".into()) }).await;
+    assert_eq!(store.get_grant(&id).await.unwrap().due_at, at(60));
+    granted(store, 30, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200, binding: Some("prtb-ra-1".into()) }).await;
     assert_eq!(store.get_grant(&id).await.unwrap().due_at, at(60 + 120));
     let ended = store.end_grant_early(&id, &carol(), at(40)).await.unwrap();
     assert_eq!((ended.due_at, ended.ended_early_by.as_deref()), (at(40), Some("u-carol")));
@@ -1106,7 +1109,7 @@ async fn extensions_and_early_ends(store: &dyn Store) {
     assert_eq!(g.revocation.unwrap().by, "u-carol");
     assert!(matches!(store.end_grant_early(&id, &carol(), at(42)).await, Err(Error::GrantRevoked { .. })));
     // An extension that runs after the grant ended extends nothing.
-    granted(store, 50, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 60 }).await;
+    granted(store, 50, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 60, binding: Some("prtb-ra-1".into()) }).await;
     assert_eq!(store.get_grant(&id).await.unwrap().extensions.len(), 1);
     let kinds = kinds(store).await;
     assert!(kinds.contains(&crate::AuditKind::GrantEndedEarly));

@@ -26,8 +26,15 @@ pub enum Which {
 fn left(g: &Grant, now: DateTime<Utc>) -> String {
     match g.status(now) {
         GrantStatus::Active => format_duration((g.due_at - now).num_seconds().max(0) as u64),
-        GrantStatus::Overdue => format!("overdue {}", format_duration((now - g.due_at).num_seconds().max(0) as u64)),
-        GrantStatus::Expired => g.revocation.as_ref().map(|r| r.how.as_str().replace('_', " ")).unwrap_or_default(),
+        GrantStatus::Overdue => format!(
+            "overdue {}",
+            format_duration((now - g.due_at).num_seconds().max(0) as u64)
+        ),
+        GrantStatus::Expired => g
+            .revocation
+            .as_ref()
+            .map(|r| r.how.as_str().replace('_', " "))
+            .unwrap_or_default(),
     }
 }
 
@@ -63,7 +70,9 @@ pub async fn list(ctx: &Context, which: Which) -> anyhow::Result<Exit> {
             return "no grants".into();
         }
         output::table(
-            &["ID", "KIND", "SCOPE", "ROLE", "SUBJECT", "STATUS", "DUE", "LEFT"],
+            &[
+                "ID", "KIND", "SCOPE", "ROLE", "SUBJECT", "STATUS", "DUE", "LEFT",
+            ],
             grants.iter().map(|g| {
                 vec![
                     g.id.clone(),
@@ -82,12 +91,22 @@ pub async fn list(ctx: &Context, which: Which) -> anyhow::Result<Exit> {
 }
 
 /// Files a new approval request, under the grant's own workflow and policy, to extend it by `by`.
-pub async fn extend(ctx: &Context, id: &str, by: &str, reason: Option<String>) -> anyhow::Result<Exit> {
-    let by_secs = rancher_approval::parse_duration(by).map_err(|e| Failure::new(format!("--by: {e}"), "e.g. --by 2h"))?;
+pub async fn extend(
+    ctx: &Context,
+    id: &str,
+    by: &str,
+    reason: Option<String>,
+) -> anyhow::Result<Exit> {
+    let by_secs = rancher_approval::parse_duration(by)
+        .map_err(|e| Failure::new(format!("--by: {e}"), "e.g. --by 2h"))?;
     let store = ctx.open_store().await?;
     let g = store.get_grant(id).await?;
     if let Some(r) = &g.revocation {
-        return Err(Failure::new(format!("grant {id} already ended at {}", r.at.to_rfc3339()), "grant it again with `rancherctl run`").into());
+        return Err(Failure::new(
+            format!("grant {id} already ended at {}", r.at.to_rfc3339()),
+            "grant it again with `rancherctl run`",
+        )
+        .into());
     }
     let request = store.get_request(&id.parse()?).await?;
     let mut inputs = request.inputs.clone();
@@ -103,7 +122,14 @@ pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
     let store = runner.store().clone();
     let now = Utc::now();
     rancher_workflows::grants::end_early(&session, store.as_ref(), id, now).await?;
-    let out = rancher_workflows::grants::revoke_grant(&session, store.as_ref(), id, runner.process_label(), now).await?;
+    let out = rancher_workflows::grants::revoke_grant(
+        &session,
+        store.as_ref(),
+        id,
+        runner.process_label(),
+        now,
+    )
+    .await?;
     report(ctx, std::slice::from_ref(&out))
 }
 
@@ -111,11 +137,20 @@ pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
 pub async fn expire(ctx: &Context) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
-    let done = rancher_workflows::grants::revoke_due(&session, runner.store().as_ref(), runner.process_label(), Utc::now()).await?;
+    let done = rancher_workflows::grants::revoke_due(
+        &session,
+        runner.store().as_ref(),
+        runner.process_label(),
+        Utc::now(),
+    )
+    .await?;
     report(ctx, &done.outcomes)
 }
 
-fn report(ctx: &Context, outcomes: &[rancher_workflows::grants::RevokeOutcome]) -> anyhow::Result<Exit> {
+fn report(
+    ctx: &Context,
+    outcomes: &[rancher_workflows::grants::RevokeOutcome],
+) -> anyhow::Result<Exit> {
     use rancher_workflows::grants::RevokeOutcome as O;
     output::data(ctx.format(), outcomes, || {
         if outcomes.is_empty() {
@@ -125,17 +160,35 @@ fn report(ctx: &Context, outcomes: &[rancher_workflows::grants::RevokeOutcome]) 
             .iter()
             .map(|o| match o {
                 O::Revoked { grant, how, note } => {
-                    let note = if note.is_empty() { String::new() } else { format!(": {}", text::escape(note)) };
+                    let note = if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", text::escape(note))
+                    };
                     format!("revoked {grant} ({}){note}", how.as_str().replace('_', " "))
                 }
-                O::Failed { grant, error, retry_at } => format!("could not revoke {grant}: {}; next attempt at {}", text::escape(error), retry_at.to_rfc3339()),
+                O::Failed {
+                    grant,
+                    error,
+                    retry_at,
+                } => format!(
+                    "could not revoke {grant}: {}; next attempt at {}",
+                    text::escape(error),
+                    retry_at.to_rfc3339()
+                ),
                 O::Skipped { grant, why } => format!("skipped {grant}: {}", text::escape(why)),
             })
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    if let Some(O::Failed { grant, error, .. }) = outcomes.iter().find(|o| matches!(o, O::Failed { .. })) {
-        return Err(Failure::new(format!("grant {grant} is overdue and could not be revoked: {error}"), "it is retried with backoff; run `rancherctl grants expire` again later").into());
+    if let Some(O::Failed { grant, error, .. }) =
+        outcomes.iter().find(|o| matches!(o, O::Failed { .. }))
+    {
+        return Err(Failure::new(
+            format!("grant {grant} is overdue and could not be revoked: {error}"),
+            "it is retried with backoff; run `rancherctl grants expire` again later",
+        )
+        .into());
     }
     Ok(Exit::Done)
 }
@@ -144,7 +197,11 @@ fn report(ctx: &Context, outcomes: &[rancher_workflows::grants::RevokeOutcome]) 
 pub async fn dispatch(ctx: &Context, cmd: crate::cli::GrantsCommand) -> anyhow::Result<Exit> {
     use crate::cli::GrantsCommand as G;
     match cmd {
-        G::List { active, expired, overdue } => {
+        G::List {
+            active,
+            expired,
+            overdue,
+        } => {
             let which = if active {
                 Which::Active
             } else if expired {

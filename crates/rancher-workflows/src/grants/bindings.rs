@@ -7,15 +7,20 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete, RkClusterroletemplatebindingsGet, RkClusterroletemplatebindingsListAll,
-    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkProjectroletemplatebindingsCreate, RkProjectroletemplatebindingsDelete,
-    RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll, V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete,
-    V3ClusterroletemplatebindingsGet, V3ClusterroletemplatebindingsList, V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet,
-    V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete, V3ProjectroletemplatebindingsGet, V3ProjectroletemplatebindingsList,
+    RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete,
+    RkClusterroletemplatebindingsGet, RkClusterroletemplatebindingsListAll,
+    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet,
+    RkProjectroletemplatebindingsCreate, RkProjectroletemplatebindingsDelete,
+    RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll,
+    V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete,
+    V3ClusterroletemplatebindingsGet, V3ClusterroletemplatebindingsList,
+    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet,
+    V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete,
+    V3ProjectroletemplatebindingsGet, V3ProjectroletemplatebindingsList,
 };
 use rancher_api::types::{
-    ClusterRoleTemplateBinding, GlobalRoleBinding, ObjectMeta, ProjectRoleTemplateBinding, V3ClusterRoleTemplateBinding, V3GlobalRoleBinding,
-    V3ProjectRoleTemplateBinding,
+    ClusterRoleTemplateBinding, GlobalRoleBinding, ObjectMeta, ProjectRoleTemplateBinding,
+    V3ClusterRoleTemplateBinding, V3GlobalRoleBinding, V3ProjectRoleTemplateBinding,
 };
 use rancher_api::Request;
 use rancher_approval::BindingKind;
@@ -177,7 +182,8 @@ fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
 
 /// Whether the server has the RK-API operation (per the endpoint list's `since`).
 fn rk(session: &Session, op: &str) -> bool {
-    rancher_api::find_operation(op).is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
+    rancher_api::find_operation(op)
+        .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
 }
 
 /// Whether this session uses the RK-API for role template bindings.
@@ -194,26 +200,84 @@ fn rk_global(session: &Session) -> bool {
 pub async fn list(session: &Session, kind: BindingKind) -> Result<Vec<RoleBinding>> {
     let c = &session.client;
     let all: Vec<RoleBinding> = match (kind, rk_bindings(session)) {
-        (BindingKind::Cluster, true) => c.cluster_role_template_bindings().list_all(RkClusterroletemplatebindingsListAll::new()).map_ok(from_rk_crtb).try_collect().await?,
-        (BindingKind::Cluster, false) => c.v3().clusterroletemplatebindings().list(V3ClusterroletemplatebindingsList::new()).map_ok(from_v3_crtb).try_collect().await?,
-        (BindingKind::Project, true) => c.project_role_template_bindings().list_all(RkProjectroletemplatebindingsListAll::new()).map_ok(from_rk_prtb).try_collect().await?,
-        (BindingKind::Project, false) => c.v3().projectroletemplatebindings().list(V3ProjectroletemplatebindingsList::new()).map_ok(from_v3_prtb).try_collect().await?,
+        (BindingKind::Cluster, true) => {
+            c.cluster_role_template_bindings()
+                .list_all(RkClusterroletemplatebindingsListAll::new())
+                .map_ok(from_rk_crtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Cluster, false) => {
+            c.v3()
+                .clusterroletemplatebindings()
+                .list(V3ClusterroletemplatebindingsList::new())
+                .map_ok(from_v3_crtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Project, true) => {
+            c.project_role_template_bindings()
+                .list_all(RkProjectroletemplatebindingsListAll::new())
+                .map_ok(from_rk_prtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Project, false) => {
+            c.v3()
+                .projectroletemplatebindings()
+                .list(V3ProjectroletemplatebindingsList::new())
+                .map_ok(from_v3_prtb)
+                .try_collect()
+                .await?
+        }
         (BindingKind::Global, _) => return Ok(Vec::new()),
     };
     Ok(all.into_iter().filter(|b| !b.deleting).collect())
 }
 
 /// One binding by kind, namespace and name; `None` when it does not exist.
-pub async fn get(session: &Session, kind: BindingKind, namespace: &str, name: &str) -> Result<Option<RoleBinding>> {
+pub async fn get(
+    session: &Session,
+    kind: BindingKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<RoleBinding>> {
     let c = &session.client;
     let id = format!("{namespace}:{name}");
     let found = match (kind, rk_bindings(session), rk_global(session)) {
-        (BindingKind::Cluster, true, _) => c.cluster_role_template_bindings().get(RkClusterroletemplatebindingsGet::new(namespace, name)).await.map(from_rk_crtb),
-        (BindingKind::Cluster, false, _) => c.v3().clusterroletemplatebindings().get(V3ClusterroletemplatebindingsGet::new(id)).await.map(from_v3_crtb),
-        (BindingKind::Project, true, _) => c.project_role_template_bindings().get(RkProjectroletemplatebindingsGet::new(namespace, name)).await.map(from_rk_prtb),
-        (BindingKind::Project, false, _) => c.v3().projectroletemplatebindings().get(V3ProjectroletemplatebindingsGet::new(id)).await.map(from_v3_prtb),
-        (BindingKind::Global, _, true) => c.global_role_bindings().get(RkGlobalrolebindingsGet::new(name)).await.map(from_rk_grb),
-        (BindingKind::Global, _, false) => c.v3().globalrolebindings().get(V3GlobalrolebindingsGet::new(name)).await.map(from_v3_grb),
+        (BindingKind::Cluster, true, _) => c
+            .cluster_role_template_bindings()
+            .get(RkClusterroletemplatebindingsGet::new(namespace, name))
+            .await
+            .map(from_rk_crtb),
+        (BindingKind::Cluster, false, _) => c
+            .v3()
+            .clusterroletemplatebindings()
+            .get(V3ClusterroletemplatebindingsGet::new(id))
+            .await
+            .map(from_v3_crtb),
+        (BindingKind::Project, true, _) => c
+            .project_role_template_bindings()
+            .get(RkProjectroletemplatebindingsGet::new(namespace, name))
+            .await
+            .map(from_rk_prtb),
+        (BindingKind::Project, false, _) => c
+            .v3()
+            .projectroletemplatebindings()
+            .get(V3ProjectroletemplatebindingsGet::new(id))
+            .await
+            .map(from_v3_prtb),
+        (BindingKind::Global, _, true) => c
+            .global_role_bindings()
+            .get(RkGlobalrolebindingsGet::new(name))
+            .await
+            .map(from_rk_grb),
+        (BindingKind::Global, _, false) => c
+            .v3()
+            .globalrolebindings()
+            .get(V3GlobalrolebindingsGet::new(name))
+            .await
+            .map(from_v3_grb),
     };
     match found {
         Ok(b) => Ok(Some(b)),
@@ -245,12 +309,25 @@ pub struct NewBinding {
 fn plan<R: Request>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
     let spec = req.spec();
     let values = req.path_values();
-    let mut pairs: Vec<(&str, String)> = spec.path_params.iter().map(|p| p.name).zip(values.iter().map(|v| v.to_string())).collect();
+    let mut pairs: Vec<(&str, String)> = spec
+        .path_params
+        .iter()
+        .map(|p| p.name)
+        .zip(values.iter().map(|v| v.to_string()))
+        .collect();
     pairs.extend(req.query_pairs());
-    let body: Option<Value> = req.body_bytes().and_then(|b| b.ok()).and_then(|b| serde_json::from_slice(&b).ok());
+    let body: Option<Value> = req
+        .body_bytes()
+        .and_then(|b| b.ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let path = rancher_api::GenericRequest::new(spec.id, &refs, body.clone())?.target()?;
-    exec.record_planned(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
+    exec.record_planned(PlannedRequest {
+        operation: spec.id.into(),
+        method: spec.method.to_string(),
+        path,
+        body,
+    });
     Ok(())
 }
 
@@ -258,7 +335,13 @@ fn plan<R: Request>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
 pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBinding>> {
     let session = exec.session();
     let c = &session.client;
-    let meta = |ns: Option<String>| Some(ObjectMeta { name: Some(b.name.clone()), namespace: ns, ..Default::default() });
+    let meta = |ns: Option<String>| {
+        Some(ObjectMeta {
+            name: Some(b.name.clone()),
+            namespace: ns,
+            ..Default::default()
+        })
+    };
     macro_rules! send {
         ($req:expr, $map:expr) => {{
             let req = $req;
@@ -353,7 +436,12 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
 }
 
 /// Deletes a binding (or in a dry run records the request); `Ok(false)` when it was already gone.
-pub async fn delete(exec: &mut Exec<'_>, kind: BindingKind, namespace: &str, name: &str) -> Result<bool> {
+pub async fn delete(
+    exec: &mut Exec<'_>,
+    kind: BindingKind,
+    namespace: &str,
+    name: &str,
+) -> Result<bool> {
     let session = exec.session();
     let c = &session.client;
     let id = format!("{namespace}:{name}");
@@ -368,9 +456,13 @@ pub async fn delete(exec: &mut Exec<'_>, kind: BindingKind, namespace: &str, nam
         }};
     }
     let sent = match (kind, rk_bindings(session), rk_global(session)) {
-        (BindingKind::Cluster, true, _) => send!(RkClusterroletemplatebindingsDelete::new(namespace, name)),
+        (BindingKind::Cluster, true, _) => {
+            send!(RkClusterroletemplatebindingsDelete::new(namespace, name))
+        }
         (BindingKind::Cluster, false, _) => send!(V3ClusterroletemplatebindingsDelete::new(id)),
-        (BindingKind::Project, true, _) => send!(RkProjectroletemplatebindingsDelete::new(namespace, name)),
+        (BindingKind::Project, true, _) => {
+            send!(RkProjectroletemplatebindingsDelete::new(namespace, name))
+        }
         (BindingKind::Project, false, _) => send!(V3ProjectroletemplatebindingsDelete::new(id)),
         (BindingKind::Global, _, true) => send!(RkGlobalrolebindingsDelete::new(name)),
         (BindingKind::Global, _, false) => send!(V3GlobalrolebindingsDelete::new(name)),
@@ -394,13 +486,30 @@ mod tests {
         }))
         .unwrap();
         let b = from_rk_crtb(rk);
-        assert_eq!((b.name.as_str(), b.namespace.as_str(), b.scope.as_str(), b.user.as_deref(), b.deleting), ("crtb-ra-1", "c-abc", "c-abc", Some("u-1"), false));
+        assert_eq!(
+            (
+                b.name.as_str(),
+                b.namespace.as_str(),
+                b.scope.as_str(),
+                b.user.as_deref(),
+                b.deleting
+            ),
+            ("crtb-ra-1", "c-abc", "c-abc", Some("u-1"), false)
+        );
         let v3: V3ProjectRoleTemplateBinding = serde_json::from_value(json!({
             "id": "c-abc-p-xyz:prtb-ra-2", "projectId": "c-abc:p-xyz", "roleTemplateId": "project-member", "groupPrincipalId": "github_team://7", "userId": ""
         }))
         .unwrap();
         let b = from_v3_prtb(v3);
-        assert_eq!((b.namespace.as_str(), b.name.as_str(), b.user.as_deref(), b.group.as_deref()), ("c-abc-p-xyz", "prtb-ra-2", None, Some("github_team://7")));
+        assert_eq!(
+            (
+                b.namespace.as_str(),
+                b.name.as_str(),
+                b.user.as_deref(),
+                b.group.as_deref()
+            ),
+            ("c-abc-p-xyz", "prtb-ra-2", None, Some("github_team://7"))
+        );
         assert_eq!(b.subject(), "group github_team://7");
     }
 }

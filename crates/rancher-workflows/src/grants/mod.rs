@@ -23,14 +23,20 @@ pub mod resolve;
 mod revoke;
 
 pub use bindings::RoleBinding;
-pub use revoke::{end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX, REVOKE_LEASE};
+pub use revoke::{
+    end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
+    REVOKE_LEASE,
+};
 
 /// Registers the grant workflows (called by [`Registry::builtin`]).
 pub fn register(r: &mut Registry) {
     for scope in [Scope::Cluster, Scope::Project] {
-        r.register(ListBindings(scope)).expect("grant workflow ids are unique");
-        r.register(Grant(scope)).expect("grant workflow ids are unique");
-        r.register(Revoke(scope)).expect("grant workflow ids are unique");
+        r.register(ListBindings(scope))
+            .expect("grant workflow ids are unique");
+        r.register(Grant(scope))
+            .expect("grant workflow ids are unique");
+        r.register(Revoke(scope))
+            .expect("grant workflow ids are unique");
     }
 }
 
@@ -62,13 +68,36 @@ impl Scope {
     }
 }
 
-const USER: InputSpec = InputSpec { name: "user", kind: InputKind::String, required: false, description: "the user, by id (u-xxxxx) or username (or give group)" };
-const GROUP: InputSpec =
-    InputSpec { name: "group", kind: InputKind::String, required: false, description: "the group, by principal id (github_team://7) or name (or give user)" };
-const DURATION: InputSpec =
-    InputSpec { name: "duration", kind: InputKind::String, required: false, description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked" };
-const BINDING_PINNED: InputSpec = InputSpec { name: "binding", kind: InputKind::String, required: false, description: "set when the request is filed: the binding's fixed name" };
-const EXTENDS: InputSpec = InputSpec { name: "extends", kind: InputKind::String, required: false, description: "set by `rancherctl grants extend`: the grant to extend by `duration`" };
+const USER: InputSpec = InputSpec {
+    name: "user",
+    kind: InputKind::String,
+    required: false,
+    description: "the user, by id (u-xxxxx) or username (or give group)",
+};
+const GROUP: InputSpec = InputSpec {
+    name: "group",
+    kind: InputKind::String,
+    required: false,
+    description: "the group, by principal id (github_team://7) or name (or give user)",
+};
+const DURATION: InputSpec = InputSpec {
+    name: "duration",
+    kind: InputKind::String,
+    required: false,
+    description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked",
+};
+const BINDING_PINNED: InputSpec = InputSpec {
+    name: "binding",
+    kind: InputKind::String,
+    required: false,
+    description: "set when the request is filed: the binding's fixed name",
+};
+const EXTENDS: InputSpec = InputSpec {
+    name: "extends",
+    kind: InputKind::String,
+    required: false,
+    description: "set by `rancherctl grants extend`: the grant to extend by `duration`",
+};
 
 static LIST_CLUSTER: WorkflowDef = WorkflowDef {
     id: "list-cluster-role-bindings",
@@ -154,14 +183,20 @@ static REVOKE_PROJECT: WorkflowDef = WorkflowDef {
 };
 
 fn bad(def: &WorkflowDef, name: &str, message: impl Into<String>) -> Error {
-    Error::Input { workflow: def.id.into(), input: name.into(), message: message.into() }
+    Error::Input {
+        workflow: def.id.into(),
+        input: name.into(),
+        message: message.into(),
+    }
 }
 
 /// The `duration` input in seconds, if given (checked: a clear error names the form).
 pub fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
     match input(def, inputs, "duration")? {
         None => Ok(None),
-        Some(t) => rancher_approval::parse_duration(t).map(|d| Some(d.as_secs())).map_err(|e| bad(def, "duration", e.to_string())),
+        Some(t) => rancher_approval::parse_duration(t)
+            .map(|d| Some(d.as_secs()))
+            .map_err(|e| bad(def, "duration", e.to_string())),
     }
 }
 
@@ -175,12 +210,18 @@ pub fn check_duration_input(def: &WorkflowDef, inputs: &Value) -> Result<()> {
 
 /// True when a `create-global-role-binding` run is time-bound.
 pub fn timed(inputs: &Value) -> bool {
-    inputs.get("duration").and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty())
+    inputs
+        .get("duration")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty())
 }
 
 /// A fresh fixed binding name: the prefix and 12 random hex digits (valid as a Kubernetes name).
 fn fresh_name(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// For a timed `create-global-role-binding`: fixes the binding name at submit. A name given by hand is refused.
@@ -190,13 +231,21 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     }
     let extends = input(def, &pinned.inputs, "extends")?.is_some();
     if extends && !timed(&pinned.inputs) {
-        return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
+        return Err(bad(
+            def,
+            "duration",
+            "an extension needs `duration`: how much longer",
+        ));
     }
     if extends {
         return Ok(pinned);
     }
     if input(def, &pinned.inputs, "binding")?.is_some() {
-        return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
+        return Err(bad(
+            def,
+            "binding",
+            "is set when the request is filed; leave it out",
+        ));
     }
     if timed(&pinned.inputs) {
         pinned.inputs["binding"] = json!(fresh_name("grb-ra-"));
@@ -209,14 +258,26 @@ fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<
     match (input(def, inputs, "user")?, input(def, inputs, "group")?) {
         (Some(u), None) => Ok((Some(u.to_string()), None)),
         (None, Some(g)) => Ok((None, Some(g.to_string()))),
-        (Some(_), Some(_)) => Err(bad(def, "group", "give either user or group, not both (a binding has one subject)")),
-        (None, None) => Err(bad(def, "user", "is required: give user=<id or username> or group=<principal id or name>")),
+        (Some(_), Some(_)) => Err(bad(
+            def,
+            "group",
+            "give either user or group, not both (a binding has one subject)",
+        )),
+        (None, None) => Err(bad(
+            def,
+            "user",
+            "is required: give user=<id or username> or group=<principal id or name>",
+        )),
     }
 }
 
 /// Whether an existing binding is the one described (same kind, scope, role and subject).
 fn same(b: &RoleBinding, nb: &bindings::NewBinding) -> bool {
-    b.kind == nb.kind && b.scope == nb.scope && b.role == nb.role && b.user == nb.user && b.group == nb.group
+    b.kind == nb.kind
+        && b.scope == nb.scope
+        && b.role == nb.role
+        && b.user == nb.user
+        && b.group == nb.group
 }
 
 fn grant_of(nb: &bindings::NewBinding, duration: Option<u64>) -> Option<GrantChange> {
@@ -226,7 +287,11 @@ fn grant_of(nb: &bindings::NewBinding, duration: Option<u64>) -> Option<GrantCha
         binding: nb.name.clone(),
         namespace: (!nb.namespace.is_empty()).then(|| nb.namespace.clone()),
         scope: (!nb.scope.is_empty()).then(|| nb.scope.clone()),
-        subject_kind: if nb.user.is_some() { SubjectKind::User } else { SubjectKind::Group },
+        subject_kind: if nb.user.is_some() {
+            SubjectKind::User
+        } else {
+            SubjectKind::Group
+        },
         subject: nb.user.clone().or(nb.group.clone()).unwrap_or_default(),
         role: nb.role.clone(),
         duration_secs: secs,
@@ -235,7 +300,10 @@ fn grant_of(nb: &bindings::NewBinding, duration: Option<u64>) -> Option<GrantCha
 
 /// Whether a failed write may have been applied (its answer was lost or the server was busy).
 fn outcome_unknown(e: &rancher_api::Error) -> bool {
-    matches!(e, rancher_api::Error::Transport { .. } | rancher_api::Error::Timeout { .. }) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
+    matches!(
+        e,
+        rancher_api::Error::Transport { .. } | rancher_api::Error::Timeout { .. }
+    ) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
 /// Rancher's webhook refuses a binding granting more than the caller holds (rancher/webhook
@@ -262,63 +330,132 @@ fn subject_words(nb: &bindings::NewBinding) -> String {
 }
 
 /// The existing bindings identical to `nb` under another name (a membership given by other means).
-async fn identical_elsewhere(exec: &Exec<'_>, nb: &bindings::NewBinding) -> Result<Vec<RoleBinding>> {
+async fn identical_elsewhere(
+    exec: &Exec<'_>,
+    nb: &bindings::NewBinding,
+) -> Result<Vec<RoleBinding>> {
     let all = match nb.kind {
         BindingKind::Global => exec
             .bindings()
             .await?
             .into_iter()
-            .map(|b| RoleBinding { kind: BindingKind::Global, name: b.name, namespace: String::new(), scope: String::new(), role: b.role, user: b.user, group: b.group, deleting: false, raw: b.raw })
+            .map(|b| RoleBinding {
+                kind: BindingKind::Global,
+                name: b.name,
+                namespace: String::new(),
+                scope: String::new(),
+                role: b.role,
+                user: b.user,
+                group: b.group,
+                deleting: false,
+                raw: b.raw,
+            })
             .collect(),
         kind => bindings::list(exec.session(), kind).await?,
     };
-    Ok(all.into_iter().filter(|b| b.name != nb.name && same(b, nb)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|b| b.name != nb.name && same(b, nb))
+        .collect())
 }
 
 /// Creates `nb` once: its own object (same fixed name) found after a replay is reported as created; an identical
 /// binding under another name is reported and nothing is created (it is not time-bound: no grant is recorded);
 /// a lost answer is checked by reading the object back before anything is sent again.
-async fn grant_binding(exec: &mut Exec<'_>, nb: bindings::NewBinding, duration: Option<u64>) -> Result<Report> {
+async fn grant_binding(
+    exec: &mut Exec<'_>,
+    nb: bindings::NewBinding,
+    duration: Option<u64>,
+) -> Result<Report> {
     let what = format!(
         "{} the {} role {}{}",
         subject_words(&nb),
         nb.kind.as_str(),
         nb.role,
-        if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) }
+        if nb.scope.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", nb.scope)
+        }
     );
-    let until = duration.map(|d| format!(" for {}", rancher_approval::format_duration(d))).unwrap_or_default();
+    let until = duration
+        .map(|d| format!(" for {}", rancher_approval::format_duration(d)))
+        .unwrap_or_default();
     let ns = nb.namespace.clone();
     if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name).await? {
         if !same(&own, &nb) {
             return Err(Error::Refused(format!("a binding named {} already exists but grants {} the role {}: not ours; file the request again", nb.name, own.subject(), own.role)));
         }
-        return Ok(Report::new(format!("gave {what}{until} (binding {}; found after a replay)", nb.name), json!({"created": true, "reconciled": true, "binding": own.raw}))
-            .with_grant(grant_of(&nb, duration)));
+        return Ok(Report::new(
+            format!(
+                "gave {what}{until} (binding {}; found after a replay)",
+                nb.name
+            ),
+            json!({"created": true, "reconciled": true, "binding": own.raw}),
+        )
+        .with_grant(grant_of(&nb, duration)));
     }
     if let Some(other) = identical_elsewhere(exec, &nb).await?.into_iter().next() {
-        let note = if duration.is_some() { "; it is not time-bound, so nothing will be revoked" } else { "" };
-        return Ok(Report::new(format!("{what}: already held (binding {}); nothing created{note}", other.name), json!({"created": false, "binding": other.raw})));
+        let note = if duration.is_some() {
+            "; it is not time-bound, so nothing will be revoked"
+        } else {
+            ""
+        };
+        return Ok(Report::new(
+            format!(
+                "{what}: already held (binding {}); nothing created{note}",
+                other.name
+            ),
+            json!({"created": false, "binding": other.raw}),
+        ));
     }
     for attempt in 0..2 {
         match bindings::create(exec, &nb).await {
-            Ok(None) => return Ok(Report::new(format!("would give {what}{until} (binding {})", nb.name), json!({"created": false, "dry_run": true}))),
+            Ok(None) => {
+                return Ok(Report::new(
+                    format!("would give {what}{until} (binding {})", nb.name),
+                    json!({"created": false, "dry_run": true}),
+                ))
+            }
             Ok(Some(created)) => {
-                return Ok(Report::new(format!("gave {what}{until} (binding {})", nb.name), json!({"created": true, "binding": created.raw})).with_grant(grant_of(&nb, duration)))
+                return Ok(Report::new(
+                    format!("gave {what}{until} (binding {})", nb.name),
+                    json!({"created": true, "binding": created.raw}),
+                )
+                .with_grant(grant_of(&nb, duration)))
             }
             Err(Error::Api(e)) if e.is_conflict() => {
                 // Ours (a create whose answer was lost and resent), or Rancher's duplicate refusal.
-                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name).await?.filter(|b| same(b, &nb)) {
-                    return Ok(Report::new(format!("gave {what}{until} (binding {}; confirmed)", nb.name), json!({"created": true, "reconciled": true, "binding": own.raw}))
-                        .with_grant(grant_of(&nb, duration)));
+                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name)
+                    .await?
+                    .filter(|b| same(b, &nb))
+                {
+                    return Ok(Report::new(
+                        format!("gave {what}{until} (binding {}; confirmed)", nb.name),
+                        json!({"created": true, "reconciled": true, "binding": own.raw}),
+                    )
+                    .with_grant(grant_of(&nb, duration)));
                 }
                 let existing = identical_elsewhere(exec, &nb).await?.into_iter().next();
-                return Ok(Report::new(format!("{what}: already held; the server refused a duplicate"), json!({"created": false, "binding": existing.map(|b| b.raw)})));
+                return Ok(Report::new(
+                    format!("{what}: already held; the server refused a duplicate"),
+                    json!({"created": false, "binding": existing.map(|b| b.raw)}),
+                ));
             }
             Err(Error::Api(e)) if outcome_unknown(&e) => {
                 tracing::warn!(error = %e, attempt, "create answer lost; reading the binding back");
-                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name).await?.filter(|b| same(b, &nb)) {
-                    return Ok(Report::new(format!("gave {what}{until} (binding {}; confirmed after a lost answer)", nb.name), json!({"created": true, "reconciled": true, "binding": own.raw}))
-                        .with_grant(grant_of(&nb, duration)));
+                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name)
+                    .await?
+                    .filter(|b| same(b, &nb))
+                {
+                    return Ok(Report::new(
+                        format!(
+                            "gave {what}{until} (binding {}; confirmed after a lost answer)",
+                            nb.name
+                        ),
+                        json!({"created": true, "reconciled": true, "binding": own.raw}),
+                    )
+                    .with_grant(grant_of(&nb, duration)));
                 }
                 if attempt == 1 {
                     return Err(Error::Api(e));
@@ -335,24 +472,48 @@ async fn grant_binding(exec: &mut Exec<'_>, nb: bindings::NewBinding, duration: 
 }
 
 /// Runs an approved `grants extend`: the binding must still be there and be the one granted.
-async fn extend(exec: &Exec<'_>, nb: &bindings::NewBinding, grant: &str, duration: Option<u64>) -> Result<Report> {
+async fn extend(
+    exec: &Exec<'_>,
+    nb: &bindings::NewBinding,
+    grant: &str,
+    duration: Option<u64>,
+) -> Result<Report> {
     let by = duration.ok_or_else(|| Error::Refused("an extension needs a duration".into()))?;
     match bindings::get(exec.session(), nb.kind, &nb.namespace, &nb.name).await? {
         Some(b) if same(&b, nb) && !b.deleting => Ok(Report::new(
             format!("extended grant {grant} ({} the {} role {}) by {}", subject_words(nb), nb.kind.as_str(), nb.role, rancher_approval::format_duration(by)),
             json!({"extended": grant, "by_secs": by, "binding": b.raw}),
         )
-        .with_grant(Some(GrantChange::Extend { grant: grant.to_string(), by_secs: by }))),
+        .with_grant(Some(GrantChange::Extend { grant: grant.to_string(), by_secs: by, binding: Some(nb.name.clone()) }))),
         _ => Err(Error::Refused(format!("grant {grant} cannot be extended: its binding {} is gone or changed on the server; file a new grant instead", nb.name))),
     }
 }
 
 /// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
-pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
-    let user = exec.resolve_user(crate::exec::required(def, inputs, "user")?).await?.id;
-    let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
-    let name = input(def, inputs, "binding")?.map(str::to_string).unwrap_or_else(|| fresh_name("grb-ra-"));
-    let nb = bindings::NewBinding { kind: BindingKind::Global, name, namespace: String::new(), scope: String::new(), role, user: Some(user), group: None };
+pub async fn create_timed_global(
+    exec: &mut Exec<'_>,
+    def: &WorkflowDef,
+    inputs: &Value,
+) -> Result<Report> {
+    let user = exec
+        .resolve_user(crate::exec::required(def, inputs, "user")?)
+        .await?
+        .id;
+    let role = exec
+        .resolve_role(crate::exec::required(def, inputs, "role")?)
+        .await?;
+    let name = input(def, inputs, "binding")?
+        .map(str::to_string)
+        .unwrap_or_else(|| fresh_name("grb-ra-"));
+    let nb = bindings::NewBinding {
+        kind: BindingKind::Global,
+        name,
+        namespace: String::new(),
+        scope: String::new(),
+        role,
+        user: Some(user),
+        group: None,
+    };
     match input(def, inputs, "extends")? {
         Some(grant) => extend(exec, &nb, grant, duration_secs(def, inputs)?).await,
         None => grant_binding(exec, nb, duration_secs(def, inputs)?).await,
@@ -381,7 +542,15 @@ impl Grant {
         };
         let (user, group) = subject(def, inputs)?;
         let name = crate::exec::required(def, inputs, "binding")?.to_string();
-        Ok(bindings::NewBinding { kind: self.0.kind(), name, namespace, scope, role: crate::exec::required(def, inputs, "role")?.to_string(), user, group })
+        Ok(bindings::NewBinding {
+            kind: self.0.kind(),
+            name,
+            namespace,
+            scope,
+            role: crate::exec::required(def, inputs, "role")?.to_string(),
+            user,
+            group,
+        })
     }
 }
 
@@ -399,7 +568,11 @@ impl Workflow for Grant {
         subject(def, inputs)?;
         let d = duration_secs(def, inputs)?;
         if input(def, inputs, "extends")?.is_some() && d.is_none() {
-            return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
+            return Err(bad(
+                def,
+                "duration",
+                "an extension needs `duration`: how much longer",
+            ));
         }
         Ok(())
     }
@@ -408,7 +581,11 @@ impl Workflow for Grant {
         let def = self.def();
         let extends = input(def, &inputs, "extends")?.is_some();
         if !extends && input(def, &inputs, "binding")?.is_some() {
-            return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
+            return Err(bad(
+                def,
+                "binding",
+                "is set when the request is filed; leave it out",
+            ));
         }
         let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
         let (scope_id, scope_label) = match self.0 {
@@ -423,7 +600,12 @@ impl Workflow for Grant {
         };
         inputs[self.0.input()] = json!(scope_id);
         let context = self.0.input();
-        let role = resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, context).await?;
+        let role = resolve::role_template(
+            session,
+            crate::exec::required(def, &inputs, "role")?,
+            context,
+        )
+        .await?;
         inputs["role"] = json!(role.id);
         let mut targets = Vec::new();
         match subject(def, &inputs)? {
@@ -486,9 +668,15 @@ impl Revoke {
             (Some(name), _) => Ok(in_scope.filter(|b| b.name == name).collect()),
             (None, Some(role)) => {
                 let (user, group) = subject(def, inputs)?;
-                Ok(in_scope.filter(|b| b.role == role && b.user == user && b.group == group).collect())
+                Ok(in_scope
+                    .filter(|b| b.role == role && b.user == user && b.group == group)
+                    .collect())
             }
-            (None, None) => Err(bad(def, "role", "give binding=<name>, or role=<role template> with user or group")),
+            (None, None) => Err(bad(
+                def,
+                "role",
+                "give binding=<name>, or role=<role template> with user or group",
+            )),
         }
     }
 }
@@ -507,7 +695,11 @@ impl Workflow for Revoke {
         if input(def, inputs, "binding")?.is_none() {
             subject(def, inputs)?;
             if input(def, inputs, "role")?.is_none() {
-                return Err(bad(def, "role", "give binding=<name>, or role=<role template> with user or group"));
+                return Err(bad(
+                    def,
+                    "role",
+                    "give binding=<name>, or role=<role template> with user or group",
+                ));
             }
         }
         Ok(())
@@ -523,7 +715,12 @@ impl Workflow for Revoke {
         inputs[self.0.input()] = json!(scope_id);
         let mut targets = Vec::new();
         if input(def, &inputs, "binding")?.is_none() {
-            let role = resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, self.0.input()).await?;
+            let role = resolve::role_template(
+                session,
+                crate::exec::required(def, &inputs, "role")?,
+                self.0.input(),
+            )
+            .await?;
             inputs["role"] = json!(role.id);
             match subject(def, &inputs)? {
                 (Some(u), _) => {
@@ -552,7 +749,10 @@ impl Workflow for Revoke {
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
         let found = self.targets(exec.session(), inputs).await?;
         if found.is_empty() {
-            return Ok(Report::new("nothing to revoke: no such binding", json!({"deleted": []})));
+            return Ok(Report::new(
+                "nothing to revoke: no such binding",
+                json!({"deleted": []}),
+            ));
         }
         let mut deleted = Vec::new();
         for b in &found {
@@ -560,8 +760,15 @@ impl Workflow for Revoke {
                 deleted.push(b.name.clone());
             }
         }
-        let verb = if exec.is_dry_run() { "would revoke" } else { "revoked" };
-        Ok(Report::new(format!("{verb} {}", deleted.join(", ")), json!({"deleted": deleted, "bindings": found.into_iter().map(|b| b.raw).collect::<Vec<_>>()})))
+        let verb = if exec.is_dry_run() {
+            "would revoke"
+        } else {
+            "revoked"
+        };
+        Ok(Report::new(
+            format!("{verb} {}", deleted.join(", ")),
+            json!({"deleted": deleted, "bindings": found.into_iter().map(|b| b.raw).collect::<Vec<_>>()}),
+        ))
     }
 
     async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
@@ -601,12 +808,34 @@ impl Workflow for ListBindings {
                     (None, Some(g)) => ("group", g.clone()),
                     _ => ("", String::new()),
                 };
-                vec![b.name.clone(), b.scope.clone(), b.role.clone(), kind.to_string(), who]
+                vec![
+                    b.name.clone(),
+                    b.scope.clone(),
+                    b.role.clone(),
+                    kind.to_string(),
+                    who,
+                ]
             })
             .collect();
-        let columns = ["NAME", if self.0 == Scope::Cluster { "CLUSTER" } else { "PROJECT" }, "ROLE", "SUBJECT", "ID"];
+        let columns = [
+            "NAME",
+            if self.0 == Scope::Cluster {
+                "CLUSTER"
+            } else {
+                "PROJECT"
+            },
+            "ROLE",
+            "SUBJECT",
+            "ID",
+        ];
         let n = all.len();
-        Ok(Report::new(format!("{n} {} role bindings", self.0.input()), Value::Array(all.into_iter().map(|b| b.raw).collect()))
-            .with_table(Table { columns: columns.iter().map(|c| c.to_string()).collect(), rows }))
+        Ok(Report::new(
+            format!("{n} {} role bindings", self.0.input()),
+            Value::Array(all.into_iter().map(|b| b.raw).collect()),
+        )
+        .with_table(Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        }))
     }
 }

@@ -3,7 +3,10 @@
 //! principal id or name (principal search). Unknown or ambiguous names are refused with the candidates.
 
 use futures::TryStreamExt;
-use rancher_api::requests::{RkProjectsListAll, RkRoletemplatesList, V3ClustersList, V3PrincipalsGet, V3PrincipalsSearch, V3ProjectsList, V3RoletemplatesList};
+use rancher_api::requests::{
+    RkProjectsListAll, RkRoletemplatesList, V3ClustersList, V3PrincipalsGet, V3PrincipalsSearch,
+    V3ProjectsList, V3RoletemplatesList,
+};
 use rancher_api::types::V3PrincipalSearch as SearchBody;
 
 use crate::error::{Error, Result};
@@ -59,8 +62,21 @@ fn candidates(items: impl IntoIterator<Item = String>) -> String {
 
 /// Every cluster (norman `/v3`: the endpoint list has no RK-API cluster operations).
 pub async fn clusters(session: &Session) -> Result<Vec<ClusterRef>> {
-    let items: Vec<_> = session.client.v3().clusters().list(V3ClustersList::new()).try_collect().await?;
-    Ok(items.into_iter().map(|c| ClusterRef { id: c.id.unwrap_or_default(), name: c.name.unwrap_or_default() }).filter(|c| !c.id.is_empty()).collect())
+    let items: Vec<_> = session
+        .client
+        .v3()
+        .clusters()
+        .list(V3ClustersList::new())
+        .try_collect()
+        .await?;
+    Ok(items
+        .into_iter()
+        .map(|c| ClusterRef {
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default(),
+        })
+        .filter(|c| !c.id.is_empty())
+        .collect())
 }
 
 /// A cluster by id or display name.
@@ -86,16 +102,25 @@ pub async fn cluster(session: &Session, text: &str) -> Result<ClusterRef> {
 
 /// Every project.
 pub async fn projects(session: &Session) -> Result<Vec<ProjectRef>> {
-    let rk = rancher_api::find_operation("rk.projects.list-all").is_some_and(|o| session.version.at_least(o.since.major, o.since.minor));
+    let rk = rancher_api::find_operation("rk.projects.list-all")
+        .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor));
     if rk {
-        let items: Vec<_> = session.client.projects().list_all(RkProjectsListAll::new()).try_collect().await?;
+        let items: Vec<_> = session
+            .client
+            .projects()
+            .list_all(RkProjectsListAll::new())
+            .try_collect()
+            .await?;
         Ok(items
             .into_iter()
             .map(|p| {
                 let meta = p.metadata.unwrap_or_default();
                 let cluster = meta.namespace.unwrap_or_default();
                 let name = meta.name.unwrap_or_default();
-                let backing = p.status.and_then(|s| s.backing_namespace).filter(|s| !s.is_empty());
+                let backing = p
+                    .status
+                    .and_then(|s| s.backing_namespace)
+                    .filter(|s| !s.is_empty());
                 ProjectRef {
                     id: format!("{cluster}:{name}"),
                     name: p.spec.and_then(|s| s.display_name).unwrap_or_default(),
@@ -105,14 +130,28 @@ pub async fn projects(session: &Session) -> Result<Vec<ProjectRef>> {
             })
             .collect())
     } else {
-        let items: Vec<_> = session.client.v3().projects().list(V3ProjectsList::new()).try_collect().await?;
+        let items: Vec<_> = session
+            .client
+            .v3()
+            .projects()
+            .list(V3ProjectsList::new())
+            .try_collect()
+            .await?;
         Ok(items
             .into_iter()
             .map(|p| {
                 let id = p.id.unwrap_or_default();
-                let (cluster, name) = id.split_once(':').map(|(c, n)| (c.to_string(), n.to_string())).unwrap_or_default();
+                let (cluster, name) = id
+                    .split_once(':')
+                    .map(|(c, n)| (c.to_string(), n.to_string()))
+                    .unwrap_or_default();
                 let backing = p.backing_namespace.filter(|s| !s.is_empty());
-                ProjectRef { name: p.name.unwrap_or_default(), namespace: backing.unwrap_or_else(|| name.clone()), cluster, id }
+                ProjectRef {
+                    name: p.name.unwrap_or_default(),
+                    namespace: backing.unwrap_or_else(|| name.clone()),
+                    cluster,
+                    id,
+                }
             })
             .collect())
     }
@@ -123,7 +162,10 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
     let all = projects(session).await?;
     if text.contains(':') {
         return all.iter().find(|p| p.id == text).cloned().ok_or_else(|| {
-            Error::NotFound(format!("project `{text}` does not exist; projects: {}", candidates(all.iter().map(|p| format!("{} ({})", p.id, p.name)))))
+            Error::NotFound(format!(
+                "project `{text}` does not exist; projects: {}",
+                candidates(all.iter().map(|p| format!("{} ({})", p.id, p.name)))
+            ))
         });
     }
     let Some((cluster_text, project_text)) = text.split_once('/') else {
@@ -133,7 +175,10 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
     };
     let c = cluster(session, cluster_text).await?;
     let in_cluster: Vec<&ProjectRef> = all.iter().filter(|p| p.cluster == c.id).collect();
-    let named: Vec<&&ProjectRef> = in_cluster.iter().filter(|p| p.name == project_text || p.id == format!("{}:{project_text}", c.id)).collect();
+    let named: Vec<&&ProjectRef> = in_cluster
+        .iter()
+        .filter(|p| p.name == project_text || p.id == format!("{}:{project_text}", c.id))
+        .collect();
     match named.as_slice() {
         [one] => Ok((**one).clone()),
         [] => Err(Error::NotFound(format!(
@@ -152,9 +197,17 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
 
 /// Every role template (RK-API, or `/v3` where the RK-API refuses it for lack of local-cluster access).
 pub async fn role_templates(session: &Session) -> Result<Vec<RoleTemplateRef>> {
-    let rk = rancher_api::find_operation("rk.roletemplates.list").is_some_and(|o| session.version.at_least(o.since.major, o.since.minor)) && session.version.at_least(2, 11);
+    let rk = rancher_api::find_operation("rk.roletemplates.list")
+        .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
+        && session.version.at_least(2, 11);
     if rk {
-        match session.client.role_templates().list(RkRoletemplatesList::new()).try_collect::<Vec<_>>().await {
+        match session
+            .client
+            .role_templates()
+            .list(RkRoletemplatesList::new())
+            .try_collect::<Vec<_>>()
+            .await
+        {
             Ok(items) => {
                 return Ok(items
                     .into_iter()
@@ -172,10 +225,21 @@ pub async fn role_templates(session: &Session) -> Result<Vec<RoleTemplateRef>> {
             Err(e) => return Err(e.into()),
         }
     }
-    let items: Vec<_> = session.client.v3().roletemplates().list(V3RoletemplatesList::new()).try_collect().await?;
+    let items: Vec<_> = session
+        .client
+        .v3()
+        .roletemplates()
+        .list(V3RoletemplatesList::new())
+        .try_collect()
+        .await?;
     Ok(items
         .into_iter()
-        .map(|r| RoleTemplateRef { id: r.id.unwrap_or_default(), name: r.name.unwrap_or_default(), context: r.context.unwrap_or_default(), locked: r.locked == Some(true) })
+        .map(|r| RoleTemplateRef {
+            id: r.id.unwrap_or_default(),
+            name: r.name.unwrap_or_default(),
+            context: r.context.unwrap_or_default(),
+            locked: r.locked == Some(true),
+        })
         .collect())
 }
 
@@ -184,32 +248,58 @@ pub async fn role_templates(session: &Session) -> Result<Vec<RoleTemplateRef>> {
 /// Rancher's webhook refuses a binding whose role template context differs from the binding's
 /// (rancher/webhook pkg/resources/management.cattle.io/v3/clusterroletemplatebinding/validator.go and
 /// projectroletemplatebinding/validator.go) and a locked template; both are refused here before anything is filed.
-pub async fn role_template(session: &Session, text: &str, context: &str) -> Result<RoleTemplateRef> {
+pub async fn role_template(
+    session: &Session,
+    text: &str,
+    context: &str,
+) -> Result<RoleTemplateRef> {
     let all = role_templates(session).await?;
-    let of_context = || candidates(all.iter().filter(|r| r.context == context && !r.locked).map(|r| format!("{} ({})", r.id, r.name)));
+    let of_context = || {
+        candidates(
+            all.iter()
+                .filter(|r| r.context == context && !r.locked)
+                .map(|r| format!("{} ({})", r.id, r.name)),
+        )
+    };
     let found: Vec<&RoleTemplateRef> = match all.iter().find(|r| r.id == text) {
         Some(r) => vec![r],
-        None => all.iter().filter(|r| r.name == text || r.name.eq_ignore_ascii_case(text)).collect(),
+        None => all
+            .iter()
+            .filter(|r| r.name == text || r.name.eq_ignore_ascii_case(text))
+            .collect(),
     };
     let rt = match found.as_slice() {
         [one] => (*one).clone(),
-        [] => return Err(Error::NotFound(format!("role template `{text}` does not exist; {context} role templates: {}", of_context()))),
+        [] => {
+            return Err(Error::NotFound(format!(
+                "role template `{text}` does not exist; {context} role templates: {}",
+                of_context()
+            )))
+        }
         many => {
             // The same display name in both contexts is common (e.g. custom roles): the context decides.
-            let right: Vec<&&RoleTemplateRef> = many.iter().filter(|r| r.context == context).collect();
+            let right: Vec<&&RoleTemplateRef> =
+                many.iter().filter(|r| r.context == context).collect();
             match right.as_slice() {
                 [one] => (**one).clone(),
                 _ => {
                     return Err(Error::Refused(format!(
                         "role template name `{text}` is ambiguous; give the id instead: {}",
-                        candidates(many.iter().map(|r| format!("{} ({}, {})", r.id, r.name, r.context)))
+                        candidates(
+                            many.iter()
+                                .map(|r| format!("{} ({}, {})", r.id, r.name, r.context))
+                        )
                     )))
                 }
             }
         }
     };
     if rt.context != context {
-        let (other, what) = if context == "cluster" { ("project", "a cluster grant") } else { ("cluster", "a project grant") };
+        let (other, what) = if context == "cluster" {
+            ("project", "a cluster grant")
+        } else {
+            ("cluster", "a project grant")
+        };
         return Err(Error::Refused(format!(
             "role template `{}` ({}) is a {other} role template; {what} needs a {context} role template (Rancher refuses the mismatch): {}",
             rt.id,
@@ -218,7 +308,11 @@ pub async fn role_template(session: &Session, text: &str, context: &str) -> Resu
         )));
     }
     if rt.locked {
-        return Err(Error::Refused(format!("role template `{}` is locked: Rancher does not assign it any more; pick another: {}", rt.id, of_context())));
+        return Err(Error::Refused(format!(
+            "role template `{}` is locked: Rancher does not assign it any more; pick another: {}",
+            rt.id,
+            of_context()
+        )));
     }
     Ok(rt)
 }
@@ -240,15 +334,33 @@ pub async fn group(session: &Session, text: &str) -> Result<String> {
             Err(e) => Err(e.into()),
         };
     }
-    let body = SearchBody { name: Some(text.to_string()), principal_type: Some("group".into()), ..Default::default() };
-    let found = v3.principals().search(V3PrincipalsSearch::new(body)).await?.data;
-    let groups: Vec<_> = found.into_iter().filter(|p| p.principal_type.as_deref() == Some("group")).collect();
-    let exact: Vec<_> = groups.iter().filter(|p| p.name.as_deref() == Some(text) || p.login_name.as_deref() == Some(text)).collect();
+    let body = SearchBody {
+        name: Some(text.to_string()),
+        principal_type: Some("group".into()),
+        ..Default::default()
+    };
+    let found = v3
+        .principals()
+        .search(V3PrincipalsSearch::new(body))
+        .await?
+        .data;
+    let groups: Vec<_> = found
+        .into_iter()
+        .filter(|p| p.principal_type.as_deref() == Some("group"))
+        .collect();
+    let exact: Vec<_> = groups
+        .iter()
+        .filter(|p| p.name.as_deref() == Some(text) || p.login_name.as_deref() == Some(text))
+        .collect();
     match exact.as_slice() {
         [one] => Ok(one.id.clone().unwrap_or_default()),
         [] => Err(Error::NotFound(format!(
             "no group named `{text}` on the enabled auth provider; groups found by that prefix: {}",
-            candidates(groups.iter().map(|p| format!("{} ({})", p.id.clone().unwrap_or_default(), p.name.clone().unwrap_or_default())))
+            candidates(groups.iter().map(|p| format!(
+                "{} ({})",
+                p.id.clone().unwrap_or_default(),
+                p.name.clone().unwrap_or_default()
+            )))
         ))),
         many => Err(Error::Refused(format!(
             "group name `{text}` is ambiguous; give the principal id instead: {}",

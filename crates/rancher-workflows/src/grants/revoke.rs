@@ -66,83 +66,146 @@ pub struct RevokeReport {
 impl RevokeReport {
     /// Grants revoked in this pass.
     pub fn revoked(&self) -> usize {
-        self.outcomes.iter().filter(|o| matches!(o, RevokeOutcome::Revoked { .. })).count()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, RevokeOutcome::Revoked { .. }))
+            .count()
     }
 
     /// Grants whose attempt failed in this pass.
     pub fn failed(&self) -> usize {
-        self.outcomes.iter().filter(|o| matches!(o, RevokeOutcome::Failed { .. })).count()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, RevokeOutcome::Failed { .. }))
+            .count()
     }
 }
 
 fn backoff(failures: u32) -> TimeDelta {
-    let secs = BACKOFF_BASE.as_secs().saturating_mul(1u64 << failures.min(16)).min(BACKOFF_MAX.as_secs());
+    let secs = BACKOFF_BASE
+        .as_secs()
+        .saturating_mul(1u64 << failures.min(16))
+        .min(BACKOFF_MAX.as_secs());
     TimeDelta::seconds(secs as i64)
 }
 
 /// Revokes every grant due at `now` that no live claim holds and whose backoff has passed, as `process` (the
 /// audit log names it). Grants of another Rancher server than the session's are left alone.
-pub async fn revoke_due(session: &Session, store: &dyn Store, process: &str, now: DateTime<Utc>) -> Result<RevokeReport> {
+pub async fn revoke_due(
+    session: &Session,
+    store: &dyn Store,
+    process: &str,
+    now: DateTime<Utc>,
+) -> Result<RevokeReport> {
     let mut report = RevokeReport::default();
     for g in store.list_grants(&GrantFilter::due(now)).await? {
         if !g.revocable(now) {
             continue;
         }
-        report.outcomes.push(revoke_one(session, store, g, process, now).await?);
+        report
+            .outcomes
+            .push(revoke_one(session, store, g, process, now).await?);
     }
     Ok(report)
 }
 
 /// Revokes one grant now if it is due (see [`end_early`] to make it due first).
-pub async fn revoke_grant(session: &Session, store: &dyn Store, id: &str, process: &str, now: DateTime<Utc>) -> Result<RevokeOutcome> {
+pub async fn revoke_grant(
+    session: &Session,
+    store: &dyn Store,
+    id: &str,
+    process: &str,
+    now: DateTime<Utc>,
+) -> Result<RevokeOutcome> {
     let g = store.get_grant(id).await?;
     revoke_one(session, store, g, process, now).await
 }
 
 /// Ends a grant before its time: only an admin, the person who asked for it or its holder may. The grant is then
 /// due; revoke it with [`revoke_grant`] (or the next [`revoke_due`] pass does).
-pub async fn end_early(session: &Session, store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<Grant> {
+pub async fn end_early(
+    session: &Session,
+    store: &dyn Store,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Grant> {
     let g = store.get_grant(id).await?;
     let me = &session.principal.id;
     if !(session.is_admin || *me == g.requested_by.id || *me == g.granted.subject) {
-        return Err(Error::NotAllowed(format!("only an admin, the requester ({}) or the holder may end grant {id} early", g.requested_by.id)));
+        return Err(Error::NotAllowed(format!(
+            "only an admin, the requester ({}) or the holder may end grant {id} early",
+            g.requested_by.id
+        )));
     }
     Ok(store.end_grant_early(id, &session.principal, now).await?)
 }
 
-async fn revoke_one(session: &Session, store: &dyn Store, g: Grant, process: &str, now: DateTime<Utc>) -> Result<RevokeOutcome> {
-    let skipped = |why: String| Ok(RevokeOutcome::Skipped { grant: g.id.clone(), why });
+async fn revoke_one(
+    session: &Session,
+    store: &dyn Store,
+    g: Grant,
+    process: &str,
+    now: DateTime<Utc>,
+) -> Result<RevokeOutcome> {
+    let skipped = |why: String| {
+        Ok(RevokeOutcome::Skipped {
+            grant: g.id.clone(),
+            why,
+        })
+    };
     if let Some(server) = &g.server {
         if *server != session.server {
-            return skipped(format!("it was granted on {server}, not on this session's server {}", session.server));
+            return skipped(format!(
+                "it was granted on {server}, not on this session's server {}",
+                session.server
+            ));
         }
     }
     let lease_until = now + TimeDelta::from_std(REVOKE_LEASE).unwrap_or(TimeDelta::seconds(120));
-    let claim = match store.claim_revocation(&g.id, process, lease_until, now).await {
+    let claim = match store
+        .claim_revocation(&g.id, process, lease_until, now)
+        .await
+    {
         Ok(c) => c,
-        Err(e @ (rancher_approval::Error::NotRevocable { .. } | rancher_approval::Error::GrantRevoked { .. } | rancher_approval::Error::Conflict { .. })) => {
-            return skipped(e.to_string())
-        }
+        Err(
+            e @ (rancher_approval::Error::NotRevocable { .. }
+            | rancher_approval::Error::GrantRevoked { .. }
+            | rancher_approval::Error::Conflict { .. }),
+        ) => return skipped(e.to_string()),
         Err(e) => return Err(e.into()),
     };
     match on_server(session, &g, &claim).await {
         Ok((how, note)) => {
             store.record_revocation(&claim, how, &note, now).await?;
             tracing::info!(grant = %g.id, how = how.as_str(), "grant revoked");
-            Ok(RevokeOutcome::Revoked { grant: g.id, how, note })
+            Ok(RevokeOutcome::Revoked {
+                grant: g.id,
+                how,
+                note,
+            })
         }
         Err(e) => {
             let retry_at = now + backoff(g.failures);
             let error = e.to_string();
             tracing::warn!(grant = %g.id, error = %error, %retry_at, "could not revoke a due grant; retrying later");
-            store.release_revocation(&claim, &error, retry_at, now).await?;
-            Ok(RevokeOutcome::Failed { grant: g.id, error, retry_at })
+            store
+                .release_revocation(&claim, &error, retry_at, now)
+                .await?;
+            Ok(RevokeOutcome::Failed {
+                grant: g.id,
+                error,
+                retry_at,
+            })
         }
     }
 }
 
 /// Reads the binding and deletes it if it is still the one granted; says what was found.
-async fn on_server(session: &Session, g: &Grant, claim: &RevocationClaim) -> Result<(RevokedHow, String)> {
+async fn on_server(
+    session: &Session,
+    g: &Grant,
+    claim: &RevocationClaim,
+) -> Result<(RevokedHow, String)> {
     let w = &g.granted;
     let ns = w.namespace.clone().unwrap_or_default();
     let found = bindings::get(session, w.kind, &ns, &w.binding).await?;
@@ -154,24 +217,38 @@ async fn on_server(session: &Session, g: &Grant, claim: &RevocationClaim) -> Res
         }
     };
     let Some(b) = found else {
-        return Ok((RevokedHow::AlreadyRemoved, gone_note("the binding was already gone")));
+        return Ok((
+            RevokedHow::AlreadyRemoved,
+            gone_note("the binding was already gone"),
+        ));
     };
     let subject = b.user.clone().or(b.group.clone()).unwrap_or_default();
     let scope_ok = w.scope.as_deref().is_none_or(|s| s == b.scope);
     if b.role != w.role || subject != w.subject || !scope_ok {
         return Ok((
             RevokedHow::ChangedOutOfBand,
-            format!("a binding named {} now grants {} the role {}, not what was granted; left alone", b.name, b.subject(), b.role),
+            format!(
+                "a binding named {} now grants {} the role {}, not what was granted; left alone",
+                b.name,
+                b.subject(),
+                b.role
+            ),
         ));
     }
     if b.deleting {
-        return Ok((RevokedHow::AlreadyRemoved, gone_note("Rancher was already removing the binding")));
+        return Ok((
+            RevokedHow::AlreadyRemoved,
+            gone_note("Rancher was already removing the binding"),
+        ));
     }
     let mut exec = Exec::new(session, false);
     if bindings::delete(&mut exec, w.kind, &ns, &w.binding).await? {
         Ok((RevokedHow::Deleted, String::new()))
     } else {
-        Ok((RevokedHow::AlreadyRemoved, "the binding disappeared between the read and the delete".into()))
+        Ok((
+            RevokedHow::AlreadyRemoved,
+            "the binding disappeared between the read and the delete".into(),
+        ))
     }
 }
 
