@@ -395,7 +395,7 @@ impl Policy {
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidPolicy { reason });
         if let Some(max) = self.options.max_duration_secs {
-            if max < 60 || max > crate::grant::MAX_GRANT_SECS {
+            if !(60..=crate::grant::MAX_GRANT_SECS).contains(&max) {
                 return bad("max_duration_secs must be between 60 (one minute) and ten years".into());
             }
         }
