@@ -74,6 +74,24 @@ struct Gated {
 
 #[async_trait::async_trait]
 impl Store for Gated {
+    async fn get_grant(&self, id: &str) -> rancher_approval::Result<rancher_approval::Grant> {
+        self.inner.get_grant(id).await
+    }
+    async fn list_grants(&self, filter: &rancher_approval::GrantFilter) -> rancher_approval::Result<Vec<rancher_approval::Grant>> {
+        self.inner.list_grants(filter).await
+    }
+    async fn claim_revocation(&self, id: &str, process: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::RevocationClaim> {
+        self.inner.claim_revocation(id, process, lease_until, now).await
+    }
+    async fn record_revocation(&self, claim: &rancher_approval::RevocationClaim, how: rancher_approval::RevokedHow, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+        self.inner.record_revocation(claim, how, note, now).await
+    }
+    async fn release_revocation(&self, claim: &rancher_approval::RevocationClaim, error: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+        self.inner.release_revocation(claim, error, retry_at, now).await
+    }
+    async fn end_grant_early(&self, id: &str, by: &rancher_approval::Principal, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+        self.inner.end_grant_early(id, by, now).await
+    }
     async fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
         self.inner.create_request(new, now).await
     }

@@ -47,11 +47,17 @@ pub enum AuditKind {
     ExecutionRefused,
     /// An executor whose lease ran out (or whose process is gone) was replaced by another, with a new epoch.
     ExecutionTakenOver,
+    /// A time-bound grant was revoked (or found already removed or changed on the server).
+    GrantRevoked,
+    /// A due grant could not be revoked (Rancher unreachable or refused); it is retried with backoff.
+    GrantOverdue,
+    /// Someone ended a time-bound grant before its due time.
+    GrantEndedEarly,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 11] = [
+    pub const ALL: [AuditKind; 14] = [
         Self::RequestCreated,
         Self::Decided,
         Self::Cancelled,
@@ -63,6 +69,9 @@ impl AuditKind {
         Self::PolicyChanged,
         Self::ExecutionRefused,
         Self::ExecutionTakenOver,
+        Self::GrantRevoked,
+        Self::GrantOverdue,
+        Self::GrantEndedEarly,
     ];
 
     /// The stored name (`request_created`, ...).
@@ -79,6 +88,9 @@ impl AuditKind {
             Self::PolicyChanged => "policy_changed",
             Self::ExecutionRefused => "execution_refused",
             Self::ExecutionTakenOver => "execution_taken_over",
+            Self::GrantRevoked => "grant_revoked",
+            Self::GrantOverdue => "grant_overdue",
+            Self::GrantEndedEarly => "grant_ended_early",
         }
     }
 

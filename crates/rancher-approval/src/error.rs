@@ -292,6 +292,49 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A grant duration that cannot be understood or is out of range.
+    #[error("duration `{text}`: {reason}; write e.g. 30m, 8h, 7d or 1h30m")]
+    InvalidDuration {
+        /// The text given.
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A duration the workflow's policy does not allow (too long, or missing when required).
+    #[error("{reason}")]
+    DurationRefused {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// No grant with this id.
+    #[error("grant {id} does not exist; list them with `rancherctl grants list`")]
+    GrantNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The grant was already revoked.
+    #[error("grant {id} was already revoked at {at}; nothing to do")]
+    GrantRevoked {
+        /// The grant.
+        id: String,
+        /// When it was revoked.
+        at: DateTime<Utc>,
+    },
+    /// The grant is not due yet, or waits for its next attempt after a failure, or another process holds its
+    /// revocation.
+    #[error("grant {id} cannot be revoked now: {why}")]
+    NotRevocable {
+        /// The grant.
+        id: String,
+        /// Why, in words.
+        why: String,
+    },
+    /// A revocation claim that was taken over by another process.
+    #[error("the revocation claim on grant {id} is no longer current (another process took it over); nothing was recorded")]
+    StaleRevocation {
+        /// The grant.
+        id: String,
+    },
 }
 
 impl From<tokio_postgres::Error> for Error {

@@ -56,6 +56,7 @@
 pub mod audit;
 mod error;
 pub mod evaluate;
+pub mod grant;
 pub mod policy;
 mod principal;
 pub mod request;
@@ -66,6 +67,10 @@ pub use error::{DirectoryError, Error, Ineligibility, Result};
 pub use evaluate::{
     check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext,
     RequestFacts, Verdict,
+};
+pub use grant::{
+    format_duration, parse_duration, BindingKind, Extension, Grant, GrantChange, GrantFilter, GrantStatus, NewGrant, Revocation,
+    RevocationClaim, RevokedHow, SubjectKind,
 };
 pub use policy::{
     ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY,

@@ -242,6 +242,13 @@ pub struct PolicyOptions {
     pub require_requester_reason: bool,
     /// Whether each reviewer must give a reason.
     pub require_reviewer_reason: bool,
+    /// The longest time-bound grant (or extension) a request may ask for, in seconds (workflows with a
+    /// `duration` input). Not serialised when unset, so policies stored before it keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration_secs: Option<u64>,
+    /// Whether every request must give a `duration` (no permanent grants).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_duration: bool,
 }
 
 impl Default for PolicyOptions {
@@ -252,6 +259,8 @@ impl Default for PolicyOptions {
             expires_after_secs: DEFAULT_EXPIRY.as_secs(),
             require_requester_reason: false,
             require_reviewer_reason: false,
+            max_duration_secs: None,
+            require_duration: false,
         }
     }
 }
@@ -345,9 +354,51 @@ impl Policy {
         crate::audit::sha256_hex(crate::audit::canonical_json(&value).as_bytes())
     }
 
+    /// Limits time-bound grants to at most `max` (see [`PolicyOptions::max_duration_secs`]).
+    pub fn max_duration(mut self, max: std::time::Duration) -> Self {
+        self.options.max_duration_secs = Some(max.as_secs());
+        self
+    }
+
+    /// Requires every request to give a duration (see [`PolicyOptions::require_duration`]).
+    pub fn require_duration(mut self, yes: bool) -> Self {
+        self.options.require_duration = yes;
+        self
+    }
+
+    /// Checks a request's grant duration (`None`: permanent) against `max_duration` and `require_duration`, with
+    /// an error that says what to ask for instead.
+    pub fn check_duration(&self, workflow_id: &str, duration: Option<std::time::Duration>) -> Result<()> {
+        let o = &self.options;
+        match (duration, o.max_duration_secs) {
+            (None, _) if o.require_duration => Err(Error::DurationRefused {
+                reason: format!("{workflow_id}: its policy requires a duration (no permanent grants); add e.g. `--input duration=8h`"),
+            }),
+            (None, Some(max)) => Err(Error::DurationRefused {
+                reason: format!(
+                    "{workflow_id}: its policy grants for at most {}; add `--input duration=...` of at most that",
+                    crate::grant::format_duration(max)
+                ),
+            }),
+            (Some(d), Some(max)) if d.as_secs() > max => Err(Error::DurationRefused {
+                reason: format!(
+                    "{workflow_id}: a duration of {} is longer than its policy allows ({}); ask for at most that",
+                    crate::grant::format_duration(d.as_secs()),
+                    crate::grant::format_duration(max)
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks that the policy can be satisfied and is sensible.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidPolicy { reason });
+        if let Some(max) = self.options.max_duration_secs {
+            if !(60..=crate::grant::MAX_GRANT_SECS).contains(&max) {
+                return bad("max_duration_secs must be between 60 (one minute) and ten years".into());
+            }
+        }
         if self.options.expires_after_secs == 0 {
             return bad("expires_after_secs must be at least 1 second".into());
         }
@@ -429,11 +480,27 @@ impl std::fmt::Display for Threshold {
     }
 }
 
+impl Policy {
+    /// The duration options, as `; grants for at most 8h; a duration is required`.
+    fn fmt_durations(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(max) = self.options.max_duration_secs {
+            write!(f, "; grants for at most {}", crate::grant::format_duration(max))?;
+        }
+        if self.options.require_duration {
+            f.write_str("; a duration is required")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Policy {
     /// One line for people, e.g. `2 of platform team or any of [user:u-sec1]; expires after 7d`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.rule {
-            Rule::None => return f.write_str("no approval needed"),
+            Rule::None => {
+                f.write_str("no approval needed")?;
+                return self.fmt_durations(f);
+            }
             Rule::Installer { fallback: true } => f.write_str(
                 "the installer approves (a fallback approver when the installer may not)",
             )?,
@@ -460,6 +527,7 @@ impl std::fmt::Display for Policy {
         if o.require_requester_reason {
             f.write_str("; requester must give a reason")?;
         }
+        self.fmt_durations(f)?;
         if o.require_reviewer_reason {
             f.write_str("; reviewers must give a reason")?;
         }

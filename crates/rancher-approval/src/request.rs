@@ -321,6 +321,10 @@ pub struct Outcome {
     /// Anything the executor wants kept (output, error message); must not contain secrets.
     #[serde(default)]
     pub detail: serde_json::Value,
+    /// A time-bound grant the execution made or extended; the store records it with the outcome, in the same
+    /// transaction (only for a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<crate::grant::GrantChange>,
 }
 
 impl Outcome {
@@ -329,6 +333,7 @@ impl Outcome {
         Self {
             status: OutcomeStatus::Succeeded,
             detail,
+            grant: None,
         }
     }
 
@@ -337,7 +342,14 @@ impl Outcome {
         Self {
             status: OutcomeStatus::Failed,
             detail,
+            grant: None,
         }
+    }
+
+    /// Adds the grant the execution made or extended (recorded with the outcome).
+    pub fn with_grant(mut self, grant: Option<crate::grant::GrantChange>) -> Self {
+        self.grant = grant;
+        self
     }
 
     pub(crate) fn state(&self) -> RequestState {

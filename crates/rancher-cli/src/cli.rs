@@ -99,6 +99,9 @@ pub enum Command {
     /// Users, groups and organisations the auth providers know.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
+    /// Time-bound grants: who has what until when; extend, end early, revoke the due ones (for cron).
+    #[command(subcommand)]
+    Grants(GrantsCommand),
     /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
@@ -154,6 +157,12 @@ pub struct PolicyArgs {
     /// Pending requests expire after this long: e.g. `7d`, `36h`, `90m`.
     #[arg(long, value_name = "DURATION")]
     pub expires_after: Option<String>,
+    /// Time-bound grants (and extensions) may last at most this long: e.g. `8h` (workflows with a `duration`).
+    #[arg(long, value_name = "DURATION")]
+    pub max_duration: Option<String>,
+    /// Every request must give a `duration` (no permanent grants).
+    #[arg(long)]
+    pub require_duration: bool,
     /// The policy as a JSON or YAML file, e.g.
     /// `{"kind":"approvers","combine":"any","thresholds":[{"count":2,"of":[{"user":"u-a"},{"user":"u-b"}]}]}`.
     #[arg(long, value_name = "FILE")]
@@ -400,4 +409,39 @@ pub enum IdentitiesCommand {
         #[arg(long = "type", value_parser = ["user", "group"])]
         kind: Option<String>,
     },
+}
+
+/// `grants` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// Who has what, until when, and the time left.
+    List {
+        /// Only grants in force, not yet due.
+        #[arg(long, conflicts_with_all = ["expired", "overdue"])]
+        active: bool,
+        /// Only grants that ended.
+        #[arg(long, conflicts_with = "overdue")]
+        expired: bool,
+        /// Only grants past their due time and not yet revoked (Rancher was unreachable, or nothing ran).
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// File an approval request, under the grant's policy, to extend it.
+    Extend {
+        /// Grant id (the id of the request that granted it).
+        id: String,
+        /// How much longer, e.g. `2h`, `30m`, `1d`.
+        #[arg(long, value_name = "DURATION")]
+        by: String,
+        /// Why (shown to approvers).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// End a grant now (an admin, its requester or its holder).
+    Revoke {
+        /// Grant id.
+        id: String,
+    },
+    /// Revoke every due grant once; safe to run from cron (the approvals service does it by itself).
+    Expire,
 }

@@ -114,6 +114,7 @@ fn may_change_store(cmd: &Command) -> bool {
             | Command::AccessControl(_)
             | Command::Approvals(A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile | A::Import { .. })
             | Command::Workflows(W::Install { .. } | W::SetPolicy { .. })
+            | Command::Grants(cli::GrantsCommand::Extend { .. } | cli::GrantsCommand::Revoke { .. } | cli::GrantsCommand::Expire)
     )
 }
 
@@ -161,6 +162,7 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::Api(args) => runtime()?.block_on(commands::api::call(&ctx, args)),
         Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, c)),
         Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => runtime()?.block_on(commands::access::search(&ctx, name, kind)),
+        Command::Grants(g) => runtime()?.block_on(commands::grants::dispatch(&ctx, g)),
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(&ctx, args)),
         Command::Serve(args) => runtime()?.block_on(commands::serve::serve(&ctx, args)),

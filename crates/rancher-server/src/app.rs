@@ -66,6 +66,8 @@ pub struct App {
     admins: Mutex<Option<(Vec<String>, Instant)>>,
     /// The audit sequence number last written to the log as the published head.
     pub(crate) published_head: Mutex<u64>,
+    /// The jobs' clock (grant revocation, overdue-grant metrics).
+    pub(crate) clock: crate::config::Clock,
 }
 
 impl std::fmt::Debug for App {
@@ -98,7 +100,14 @@ impl App {
             direct,
             admins: Mutex::new(None),
             published_head: Mutex::new(0),
+            clock: Arc::new(chrono::Utc::now),
         }
+    }
+
+    /// Uses `clock` for the jobs.
+    pub(crate) fn with_clock(mut self, clock: crate::config::Clock) -> App {
+        self.clock = clock;
+        self
     }
 
     /// The store.

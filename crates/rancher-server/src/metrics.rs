@@ -16,9 +16,30 @@ pub struct Metrics {
     rancher_calls: AtomicU64,
     rancher_micros: AtomicU64,
     http_requests: AtomicU64,
+    grants_revoked: AtomicU64,
+    grant_revocation_failures: AtomicU64,
+}
+
+/// The grant gauges, read from the store when scraped: active and overdue grants, and how long the oldest overdue
+/// one has waited (alert on it: an overdue grant is access that should have ended).
+pub fn render_grants(active: u64, overdue: u64, oldest_overdue_secs: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP rancher_access_grants Time-bound grants not yet revoked, by status.\n# TYPE rancher_access_grants gauge");
+    let _ = writeln!(s, "rancher_access_grants{{status=\"active\"}} {active}\nrancher_access_grants{{status=\"overdue\"}} {overdue}");
+    let _ = writeln!(
+        s,
+        "# HELP rancher_access_grant_overdue_seconds How long the oldest overdue grant is past its due time (0: none).\n# TYPE rancher_access_grant_overdue_seconds gauge\nrancher_access_grant_overdue_seconds {oldest_overdue_secs}"
+    );
+    s
 }
 
 impl Metrics {
+    /// A revocation pass revoked `revoked` grants and failed `failed` attempts.
+    pub fn revocations(&self, revoked: u64, failed: u64) {
+        self.grants_revoked.fetch_add(revoked, Ordering::Relaxed);
+        self.grant_revocation_failures.fetch_add(failed, Ordering::Relaxed);
+    }
+
     /// A decision was recorded.
     pub fn decision(&self, approve: bool) {
         if approve { &self.decisions_approve } else { &self.decisions_deny }.fetch_add(1, Ordering::Relaxed);
@@ -71,6 +92,8 @@ impl Metrics {
         let _ = writeln!(s, "# HELP rancher_access_rancher_call_seconds Time spent in Rancher round trips (identity checks, logins, executions).\n# TYPE rancher_access_rancher_call_seconds summary");
         let _ = writeln!(s, "rancher_access_rancher_call_seconds_sum {:.6}", g(&self.rancher_micros) as f64 / 1e6);
         let _ = writeln!(s, "rancher_access_rancher_call_seconds_count {}", g(&self.rancher_calls));
+        let _ = writeln!(s, "# HELP rancher_access_grants_revoked_total Time-bound grants revoked by this process.\n# TYPE rancher_access_grants_revoked_total counter\nrancher_access_grants_revoked_total {}", g(&self.grants_revoked));
+        let _ = writeln!(s, "# HELP rancher_access_grant_revocation_failures_total Revocation attempts that failed (retried with backoff).\n# TYPE rancher_access_grant_revocation_failures_total counter\nrancher_access_grant_revocation_failures_total {}", g(&self.grant_revocation_failures));
         let _ = writeln!(s, "# HELP rancher_access_http_requests_total HTTP requests received.\n# TYPE rancher_access_http_requests_total counter\nrancher_access_http_requests_total {}", g(&self.http_requests));
         s
     }

@@ -109,7 +109,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
     let direct = Runner::new(config.store.clone(), &config.executor);
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()));
+    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()).with_clock(config.clock.clone()));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -174,13 +174,21 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         Ok(RequestState::ALL.map(|st| (st.as_str(), counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n))))
     })
     .await;
-    match counts {
-        Ok(c) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(&c)).into_response(),
-        Err(e) => e.into_response(),
+    let now = (app.clock)();
+    let grants = with_store(app.store(), |s| async move { s.list_grants(&rancher_approval::GrantFilter::unrevoked()).await }).await;
+    match (counts, grants) {
+        (Ok(c), Ok(g)) => {
+            let overdue: Vec<_> = g.iter().filter(|g| g.due_at <= now).collect();
+            let oldest = overdue.iter().map(|g| (now - g.due_at).num_seconds().max(0) as u64).max().unwrap_or(0);
+            let text = app.metrics.render(&c) + &crate::metrics::render_grants((g.len() - overdue.len()) as u64, overdue.len() as u64, oldest);
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+        }
+        (Err(e), _) | (_, Err(e)) => e.into_response(),
     }
 }
 
-/// Expires overdue pending requests and settles executions left in doubt (a crash after a claim).
+/// Expires overdue pending requests, settles executions left in doubt (a crash after a claim) and revokes due
+/// time-bound grants.
 async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows::Error> {
     let expired = with_store(app.store(), |s| async move { s.expire_due(Utc::now()).await }).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
     if !expired.is_empty() {
@@ -191,6 +199,10 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     for r in &settled {
         tracing::info!(request = %r.id, state = %r.state, "settled an execution left in doubt");
     }
+    // Time-bound grants: each due one revoked once, whichever replica claims it (at start, before serving).
+    let now = (app.clock)();
+    let report = rancher_workflows::grants::revoke_due(&app.service, app.store().as_ref(), app.runner.process_label(), now).await?;
+    app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
     Ok(())
 }

@@ -327,6 +327,7 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     let r = serde_json::json!({
         "id": req.id.as_str(), "workflow": req.workflow_id, "state": req.state.as_str(), "requester": name(&req.requester),
         "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&req.inputs).unwrap_or_default(),
+        "duration": req.inputs.get("duration").and_then(Value::as_str), "extends": req.inputs.get("extends").and_then(Value::as_str),
         "policy": req.policy.to_string(), "who_may_approve": who_may_approve(&req, &admins), "created": when(req.created_at), "age": ago(req.created_at),
         "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": decide.err().unwrap_or_default(),
         "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": d.reason.clone().unwrap_or_default(), "at": when(d.decided_at)})).collect::<Vec<_>>(),

@@ -118,6 +118,38 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
             let text = format!("{req} ({wf}) was cancelled by {}{}", entry.actor, if reason.is_empty() { String::new() } else { format!(": \"{reason}\"") });
             ("request.cancelled", text, json!({"reason": d["reason"]}))
         }
+        AuditKind::GrantRevoked => {
+            let text = format!(
+                "grant {} ended: {} {} lost {} role {}{} ({}, by {} via {})",
+                s(d, &["grant"]),
+                s(d, &["subject_kind"]),
+                s(d, &["subject"]),
+                s(d, &["kind"]),
+                s(d, &["role"]),
+                if s(d, &["scope"]).is_empty() { String::new() } else { format!(" in {}", s(d, &["scope"])) },
+                s(d, &["how"]).replace('_', " "),
+                s(d, &["revoked_by"]),
+                s(d, &["process"])
+            );
+            ("grant.revoked", text, grant_data(d))
+        }
+        AuditKind::GrantOverdue => {
+            let text = format!(
+                "grant {} ({} {}, {} role {}) is overdue: it could not be revoked ({}); retrying at {}",
+                s(d, &["grant"]),
+                s(d, &["subject_kind"]),
+                s(d, &["subject"]),
+                s(d, &["kind"]),
+                s(d, &["role"]),
+                s(d, &["error"]),
+                s(d, &["next_attempt_at"])
+            );
+            ("grant.overdue", text, grant_data(d))
+        }
+        AuditKind::GrantEndedEarly => {
+            let text = format!("grant {} ({} {}, role {}) was ended early by {}", s(d, &["grant"]), s(d, &["subject_kind"]), s(d, &["subject"]), s(d, &["role"]), s(d, &["ended_by"]));
+            ("grant.ended_early", text, grant_data(d))
+        }
         _ => return None,
     };
     Some(json!({
@@ -127,6 +159,12 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
         // `rancherctl approvals audit --verify --expect-head SEQ:HASH` checks the log against.
         "audit_head": format!("{}:{}", entry.seq, entry.hash),
     }))
+}
+
+/// What a grant event carries: the grant's facts as audited (ids, role, times; never a token).
+fn grant_data(d: &Value) -> Value {
+    let keys = ["grant", "kind", "binding", "namespace", "scope", "subject_kind", "subject", "role", "requested_by", "approved_by", "granted_at", "due_at", "revoked_at", "revoked_by", "process", "how", "note", "error", "next_attempt_at", "ended_by"];
+    Value::Object(keys.iter().filter_map(|k| d.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect())
 }
 
 /// The store key of a webhook's cursor: a hash of its URL (URLs may hold a secret path).

@@ -417,6 +417,13 @@ pub(crate) fn create(
             }
         }
         Kind::Crtb | Kind::Prtb => {
+            // Rancher's admission rules for memberships (rancher/webhook
+            // pkg/resources/management.cattle.io/v3/clusterroletemplatebinding/validator.go and
+            // projectroletemplatebinding/validator.go, `validateCreateFields`): the scope and role template are
+            // required; the cluster (CRTB: also its namespace) and the project must exist; exactly one subject, a user
+            // or a group; the role template must exist, not be locked, and have the binding's context. CRTBs live in
+            // the cluster's namespace, PRTBs in the project's (its backing namespace from 2.11, rancher/webhook
+            // pkg/resources/management.cattle.io/v3/project/Project.md "BackingNamespace").
             let (scope_field, ctx) = if kind == Kind::Crtb { ("clusterName", "cluster") } else { ("projectName", "project") };
             required(kind, &name, &[scope_field, "roleTemplateName"], &obj)?;
             let scope = s(&obj, scope_field).to_string();

@@ -131,6 +131,9 @@ pub static CATALOG: &[WorkflowDef] = &[
         inputs: &[
             InputSpec { name: "user", kind: InputKind::String, required: true, description: "the user, by id (u-xxxxx, user-xxxxx) or username" },
             InputSpec { name: "role", kind: InputKind::String, required: true, description: "the global role by name, e.g. admin, user, restricted-admin" },
+            InputSpec { name: "duration", kind: InputKind::String, required: false, description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked" },
+            InputSpec { name: "binding", kind: InputKind::String, required: false, description: "set when a timed request is filed: the binding's fixed name" },
+            InputSpec { name: "extends", kind: InputKind::String, required: false, description: "set by `rancherctl grants extend`: the grant to extend by `duration`" },
         ],
         output: "the binding created, or the one that already existed",
         default_approval: DefaultApproval::Installer,

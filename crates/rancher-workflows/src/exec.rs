@@ -52,6 +52,9 @@ pub struct RunOutput {
     /// In a dry run, the writes that would have been sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedRequest>,
+    /// The time-bound grant this run made or extended (recorded with the outcome).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<rancher_approval::GrantChange>,
 }
 
 /// Runs workflows for one session.
@@ -110,6 +113,7 @@ pub struct ResolvedUser {
 pub async fn applied(session: &Session, def: &WorkflowDef, inputs: &Value) -> Result<Option<bool>> {
     let exec = Exec::new(session, true);
     match def.id {
+        "create-global-role-binding" if crate::grants::timed(inputs) => crate::grants::applied_timed_global(session, inputs).await,
         "create-global-role-binding" => {
             let (Some(user), Some(role)) = (input(def, inputs, "user")?, input(def, inputs, "role")?) else { return Ok(None) };
             let uid = exec.resolve_user(user).await?.id;
@@ -167,6 +171,11 @@ impl<'s> Exec<'s> {
         self.dry_run
     }
 
+    /// Records a write a dry run would have sent (for writes sent as typed requests).
+    pub fn record_planned(&mut self, planned: PlannedRequest) {
+        self.planned.push(planned);
+    }
+
     /// Runs one built-in workflow of the catalog.
     pub async fn run(self, def: &WorkflowDef, inputs: &Value) -> Result<RunOutput> {
         let registry = crate::registry::Registry::builtin();
@@ -179,8 +188,8 @@ impl<'s> Exec<'s> {
     pub async fn run_workflow(mut self, workflow: &dyn Workflow, inputs: &Value) -> Result<RunOutput> {
         let def = workflow.def();
         check_inputs(def, inputs)?;
-        let Report { summary, result, table } = workflow.run(&mut self, inputs).await?;
-        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned })
+        let Report { summary, result, table, grant } = workflow.run(&mut self, inputs).await?;
+        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned, grant })
     }
 
     /// The built-in workflows' code, by id.
@@ -191,13 +200,14 @@ impl<'s> Exec<'s> {
             "list-global-role-bindings" => self.list_bindings_table().await?,
             "list-projects" => self.list_projects().await?,
             "list-role-templates" => self.list_role_templates().await?,
+            "create-global-role-binding" if crate::grants::timed(inputs) => return crate::grants::create_timed_global(self, def, inputs).await,
             "create-global-role-binding" => self.create_binding(def, inputs).await?,
             "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
             "rancher-api-request" => self.api_request(def, inputs).await?,
             id if id.starts_with("access-control-") || id == "identities-search" => crate::access::run(self, def, inputs).await?,
             other => return Err(Error::UnknownWorkflow(other.into())),
         };
-        Ok(Report { summary, result, table })
+        Ok(Report { summary, result, table, grant: None })
     }
 
     async fn list(&self, op: &str) -> Result<Vec<Value>> {
@@ -637,7 +647,7 @@ mod tests {
     fn unknown_and_mistyped_inputs_are_named() {
         let def = find("create-global-role-binding").unwrap();
         let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
-        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role");
+        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role, duration, binding, extends");
         let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"})).unwrap_err().to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
         let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();

@@ -27,6 +27,7 @@ pub mod access;
 pub mod catalog;
 mod error;
 pub mod exec;
+pub mod grants;
 pub mod registry;
 pub mod runner;
 pub mod session;

@@ -58,12 +58,20 @@ pub struct Report {
     pub result: Value,
     /// A table for people, when the result is a list.
     pub table: Option<Table>,
+    /// A time-bound grant this run made or extended; the runner records it with the outcome.
+    pub grant: Option<rancher_approval::GrantChange>,
 }
 
 impl Report {
     /// A report without a table.
     pub fn new(summary: impl Into<String>, result: Value) -> Self {
-        Report { summary: summary.into(), result, table: None }
+        Report { summary: summary.into(), result, table: None, grant: None }
+    }
+
+    /// Adds the time-bound grant this run made or extended.
+    pub fn with_grant(mut self, grant: Option<rancher_approval::GrantChange>) -> Self {
+        self.grant = grant;
+        self
     }
 
     /// Adds a table for people.
@@ -154,6 +162,7 @@ impl Registry {
         for def in CATALOG {
             r.register(Builtin(def)).expect("catalog ids are unique");
         }
+        crate::grants::register(&mut r);
         r
     }
 
@@ -207,12 +216,14 @@ impl Workflow for Builtin {
         if self.0.id == "rancher-api-request" {
             crate::exec::api_generic_request(self.0, inputs)?;
         }
+        crate::grants::check_duration_input(self.0, inputs)?;
         Ok(())
     }
 
     async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
         let inputs = crate::access::prepare(session, self.0, inputs).await?;
-        crate::targets::pin(session, self.0, inputs).await
+        let pinned = crate::targets::pin(session, self.0, inputs).await?;
+        crate::grants::pin_timed_global(self.0, pinned)
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
@@ -246,7 +257,10 @@ mod tests {
         let r = Registry::builtin();
         let ids: Vec<_> = r.defs().iter().map(|d| d.id).collect();
         let catalog: Vec<_> = CATALOG.iter().map(|d| d.id).collect();
-        assert_eq!(ids, catalog);
+        assert_eq!(ids[..catalog.len()], catalog[..]);
+        // Then the workflows registered as their own types, by id.
+        let grants = ["grant-cluster-role", "grant-project-role", "list-cluster-role-bindings", "list-project-role-bindings", "revoke-cluster-role", "revoke-project-role"];
+        assert_eq!(ids[catalog.len()..], grants[..]);
         assert!(matches!(r.require("no-such"), Err(Error::UnknownWorkflow(id)) if id == "no-such"));
     }
 

@@ -182,6 +182,7 @@ impl Runner {
             )));
         }
         let policy = policy.unwrap_or_else(|| d.default_approval.policy());
+        duration_options_fit(d, &policy)?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.install(&id, &who, policy, Utc::now()).await.map_err(Error::from)
@@ -198,6 +199,7 @@ impl Runner {
                 d.id
             )));
         }
+        duration_options_fit(d, &policy)?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.set_policy(&id, policy, &who, Utc::now()).await.map_err(Error::from)
@@ -218,6 +220,10 @@ impl Runner {
         check_inputs(d, &inputs)?;
         w.check(&inputs)?;
         let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
+        if d.inputs.iter().any(|i| i.name == "duration") && !w.reads_only(&inputs) {
+            let duration = crate::grants::duration_secs(d, &inputs)?.map(Duration::from_secs);
+            inst.policy.check_duration(d.id, duration)?;
+        }
         if dry_run || w.reads_only(&inputs) {
             let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
@@ -372,7 +378,7 @@ impl Runner {
 
     async fn finish(&self, claim: ExecutionClaim, result: Result<RunOutput>) -> Result<Result<RunOutput>> {
         let outcome = match &result {
-            Ok(out) => Outcome::succeeded(serde_json::to_value(out).unwrap_or(Value::Null)),
+            Ok(out) => Outcome::succeeded(serde_json::to_value(out).unwrap_or(Value::Null)).with_grant(out.grant.clone()),
             Err(e) => Outcome::failed(json!({"error": e.to_string()})),
         };
         self.store.record_outcome(&claim, outcome, Utc::now()).await.map_err(Error::from)?;
@@ -448,6 +454,18 @@ impl Runner {
         }
         Ok(settled)
     }
+}
+
+/// Refuses `max_duration` / `require_duration` on a workflow that takes no `duration`: they could never be met
+/// (or never matter), which is a mistake worth naming at install.
+fn duration_options_fit(d: &crate::catalog::WorkflowDef, policy: &Policy) -> Result<()> {
+    let o = &policy.options;
+    if (o.max_duration_secs.is_some() || o.require_duration) && !d.inputs.iter().any(|i| i.name == "duration") {
+        return Err(Error::Approval(rancher_approval::Error::InvalidPolicy {
+            reason: format!("max_duration and require_duration apply to workflows with a `duration` input (grant-cluster-role, grant-project-role, create-global-role-binding); `{}` has none", d.id),
+        }));
+    }
+    Ok(())
 }
 
 fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {

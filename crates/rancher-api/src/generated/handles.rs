@@ -1020,6 +1020,90 @@ impl<'c> V3GlobalrolebindingsHandle<'c> {
         self.client.send(&request).await
     }
 }
+/// `v3` operations on `clusterroletemplatebindings`.
+#[derive(Debug, Clone, Copy)]
+pub struct V3ClusterroletemplatebindingsHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> V3ClusterroletemplatebindingsHandle<'c> {
+    /// List cluster role template bindings of every cluster (`v3.clusterroletemplatebindings.list`, `GET /v3/clusterroletemplatebindings`). Streams the items of every page.
+    pub fn list(
+        &self,
+        request: V3ClusterroletemplatebindingsList,
+    ) -> ItemStream<<V3ClusterroletemplatebindingsList as crate::Paginated>::Item> {
+        self.client.stream(request)
+    }
+    /// List cluster role template bindings of every cluster (`v3.clusterroletemplatebindings.list`, `GET /v3/clusterroletemplatebindings`). One page.
+    pub async fn list_page(
+        &self,
+        request: V3ClusterroletemplatebindingsList,
+    ) -> Result<<V3ClusterroletemplatebindingsList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Get one cluster role template binding (id `<clusterId>:<name>`) (`v3.clusterroletemplatebindings.get`, `GET /v3/clusterroletemplatebindings/{id}`).
+    pub async fn get(
+        &self,
+        request: V3ClusterroletemplatebindingsGet,
+    ) -> Result<<V3ClusterroletemplatebindingsGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Give a user or group a cluster role template in a cluster (201) (`v3.clusterroletemplatebindings.create`, `POST /v3/clusterroletemplatebindings`).
+    pub async fn create(
+        &self,
+        request: V3ClusterroletemplatebindingsCreate,
+    ) -> Result<<V3ClusterroletemplatebindingsCreate as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Remove a cluster role template binding (`v3.clusterroletemplatebindings.delete`, `DELETE /v3/clusterroletemplatebindings/{id}`).
+    pub async fn delete(
+        &self,
+        request: V3ClusterroletemplatebindingsDelete,
+    ) -> Result<<V3ClusterroletemplatebindingsDelete as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
+/// `v3` operations on `projectroletemplatebindings`.
+#[derive(Debug, Clone, Copy)]
+pub struct V3ProjectroletemplatebindingsHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> V3ProjectroletemplatebindingsHandle<'c> {
+    /// List project role template bindings of every project (`v3.projectroletemplatebindings.list`, `GET /v3/projectroletemplatebindings`). Streams the items of every page.
+    pub fn list(
+        &self,
+        request: V3ProjectroletemplatebindingsList,
+    ) -> ItemStream<<V3ProjectroletemplatebindingsList as crate::Paginated>::Item> {
+        self.client.stream(request)
+    }
+    /// List project role template bindings of every project (`v3.projectroletemplatebindings.list`, `GET /v3/projectroletemplatebindings`). One page.
+    pub async fn list_page(
+        &self,
+        request: V3ProjectroletemplatebindingsList,
+    ) -> Result<<V3ProjectroletemplatebindingsList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Get one project role template binding (id `<project namespace>:<name>`) (`v3.projectroletemplatebindings.get`, `GET /v3/projectroletemplatebindings/{id}`).
+    pub async fn get(
+        &self,
+        request: V3ProjectroletemplatebindingsGet,
+    ) -> Result<<V3ProjectroletemplatebindingsGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Give a user or group a project role template in a project (201) (`v3.projectroletemplatebindings.create`, `POST /v3/projectroletemplatebindings`).
+    pub async fn create(
+        &self,
+        request: V3ProjectroletemplatebindingsCreate,
+    ) -> Result<<V3ProjectroletemplatebindingsCreate as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Remove a project role template binding (`v3.projectroletemplatebindings.delete`, `DELETE /v3/projectroletemplatebindings/{id}`).
+    pub async fn delete(
+        &self,
+        request: V3ProjectroletemplatebindingsDelete,
+    ) -> Result<<V3ProjectroletemplatebindingsDelete as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
 /// `v3` operations on `roletemplates`.
 #[derive(Debug, Clone, Copy)]
 pub struct V3RoletemplatesHandle<'c> {
@@ -1545,6 +1629,22 @@ impl<'c> V3Api<'c> {
     /// `v3` operations on `globalrolebindings`.
     pub fn globalrolebindings(&self) -> V3GlobalrolebindingsHandle<'_> {
         V3GlobalrolebindingsHandle {
+            client: self.client,
+        }
+    }
+    /// `v3` operations on `clusterroletemplatebindings`.
+    pub fn clusterroletemplatebindings(
+        &self,
+    ) -> V3ClusterroletemplatebindingsHandle<'_> {
+        V3ClusterroletemplatebindingsHandle {
+            client: self.client,
+        }
+    }
+    /// `v3` operations on `projectroletemplatebindings`.
+    pub fn projectroletemplatebindings(
+        &self,
+    ) -> V3ProjectroletemplatebindingsHandle<'_> {
+        V3ProjectroletemplatebindingsHandle {
             client: self.client,
         }
     }

@@ -4139,6 +4139,250 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Remove a global role binding",
     },
     OperationSpec {
+        id: "v3.clusterroletemplatebindings.list",
+        surface: Surface::V3,
+        method: Method::Get,
+        path: "/v3/clusterroletemplatebindings",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "limit",
+                kind: crate::spec::ParamKind::Int,
+                doc: "most items per page; RK-API and norman both page (norman: default 1000, max 10000)",
+            },
+            ParamSpec {
+                name: "marker",
+                kind: crate::spec::ParamKind::String,
+                doc: "id of the first item of the wanted page (norman paging)",
+            },
+            ParamSpec {
+                name: "sort",
+                kind: crate::spec::ParamKind::String,
+                doc: "field to sort by (norman; only filterable fields)",
+            },
+            ParamSpec {
+                name: "order",
+                kind: crate::spec::ParamKind::String,
+                doc: "sort order: asc or desc",
+            },
+            ParamSpec {
+                name: "clusterId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this cluster",
+            },
+            ParamSpec {
+                name: "userId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this user",
+            },
+            ParamSpec {
+                name: "roleTemplateId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this role template",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json(
+            "collection<V3ClusterRoleTemplateBinding>",
+        ),
+        item_type: Some("V3ClusterRoleTemplateBinding"),
+        mutating: false,
+        pagination: Pagination::NextLink,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "List cluster role template bindings of every cluster",
+    },
+    OperationSpec {
+        id: "v3.clusterroletemplatebindings.get",
+        surface: Surface::V3,
+        method: Method::Get,
+        path: "/v3/clusterroletemplatebindings/{id}",
+        path_params: &[
+            ParamSpec {
+                name: "id",
+                kind: crate::spec::ParamKind::String,
+                doc: "norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)",
+            },
+        ],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("V3ClusterRoleTemplateBinding"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Get one cluster role template binding (id `<clusterId>:<name>`)",
+    },
+    OperationSpec {
+        id: "v3.clusterroletemplatebindings.create",
+        surface: Surface::V3,
+        method: Method::Post,
+        path: "/v3/clusterroletemplatebindings",
+        path_params: &[],
+        query_params: &[],
+        body: Some(BodySpec {
+            type_name: "V3ClusterRoleTemplateBinding",
+            required: true,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("V3ClusterRoleTemplateBinding"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Give a user or group a cluster role template in a cluster (201)",
+    },
+    OperationSpec {
+        id: "v3.clusterroletemplatebindings.delete",
+        surface: Surface::V3,
+        method: Method::Delete,
+        path: "/v3/clusterroletemplatebindings/{id}",
+        path_params: &[
+            ParamSpec {
+                name: "id",
+                kind: crate::spec::ParamKind::String,
+                doc: "norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)",
+            },
+        ],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("any"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Remove a cluster role template binding",
+    },
+    OperationSpec {
+        id: "v3.projectroletemplatebindings.list",
+        surface: Surface::V3,
+        method: Method::Get,
+        path: "/v3/projectroletemplatebindings",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "limit",
+                kind: crate::spec::ParamKind::Int,
+                doc: "most items per page; RK-API and norman both page (norman: default 1000, max 10000)",
+            },
+            ParamSpec {
+                name: "marker",
+                kind: crate::spec::ParamKind::String,
+                doc: "id of the first item of the wanted page (norman paging)",
+            },
+            ParamSpec {
+                name: "sort",
+                kind: crate::spec::ParamKind::String,
+                doc: "field to sort by (norman; only filterable fields)",
+            },
+            ParamSpec {
+                name: "order",
+                kind: crate::spec::ParamKind::String,
+                doc: "sort order: asc or desc",
+            },
+            ParamSpec {
+                name: "projectId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this project",
+            },
+            ParamSpec {
+                name: "userId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this user",
+            },
+            ParamSpec {
+                name: "roleTemplateId",
+                kind: crate::spec::ParamKind::String,
+                doc: "only bindings of this role template",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json(
+            "collection<V3ProjectRoleTemplateBinding>",
+        ),
+        item_type: Some("V3ProjectRoleTemplateBinding"),
+        mutating: false,
+        pagination: Pagination::NextLink,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "List project role template bindings of every project",
+    },
+    OperationSpec {
+        id: "v3.projectroletemplatebindings.get",
+        surface: Surface::V3,
+        method: Method::Get,
+        path: "/v3/projectroletemplatebindings/{id}",
+        path_params: &[
+            ParamSpec {
+                name: "id",
+                kind: crate::spec::ParamKind::String,
+                doc: "norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)",
+            },
+        ],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("V3ProjectRoleTemplateBinding"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Get one project role template binding (id `<project namespace>:<name>`)",
+    },
+    OperationSpec {
+        id: "v3.projectroletemplatebindings.create",
+        surface: Surface::V3,
+        method: Method::Post,
+        path: "/v3/projectroletemplatebindings",
+        path_params: &[],
+        query_params: &[],
+        body: Some(BodySpec {
+            type_name: "V3ProjectRoleTemplateBinding",
+            required: true,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("V3ProjectRoleTemplateBinding"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Give a user or group a project role template in a project (201)",
+    },
+    OperationSpec {
+        id: "v3.projectroletemplatebindings.delete",
+        surface: Surface::V3,
+        method: Method::Delete,
+        path: "/v3/projectroletemplatebindings/{id}",
+        path_params: &[
+            ParamSpec {
+                name: "id",
+                kind: crate::spec::ParamKind::String,
+                doc: "norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)",
+            },
+        ],
+        query_params: &[],
+        body: None,
+        response: crate::spec::ResponseKind::Json("any"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Remove a project role template binding",
+    },
+    OperationSpec {
         id: "v3.roletemplates.list",
         surface: Surface::V3,
         method: Method::Get,
@@ -5035,6 +5279,22 @@ pub mod ids {
     pub const V3_GLOBALROLEBINDINGS_CREATE: &str = "v3.globalrolebindings.create";
     /// `v3.globalrolebindings.delete`: Remove a global role binding
     pub const V3_GLOBALROLEBINDINGS_DELETE: &str = "v3.globalrolebindings.delete";
+    /// `v3.clusterroletemplatebindings.list`: List cluster role template bindings of every cluster
+    pub const V3_CLUSTERROLETEMPLATEBINDINGS_LIST: &str = "v3.clusterroletemplatebindings.list";
+    /// `v3.clusterroletemplatebindings.get`: Get one cluster role template binding (id `<clusterId>:<name>`)
+    pub const V3_CLUSTERROLETEMPLATEBINDINGS_GET: &str = "v3.clusterroletemplatebindings.get";
+    /// `v3.clusterroletemplatebindings.create`: Give a user or group a cluster role template in a cluster (201)
+    pub const V3_CLUSTERROLETEMPLATEBINDINGS_CREATE: &str = "v3.clusterroletemplatebindings.create";
+    /// `v3.clusterroletemplatebindings.delete`: Remove a cluster role template binding
+    pub const V3_CLUSTERROLETEMPLATEBINDINGS_DELETE: &str = "v3.clusterroletemplatebindings.delete";
+    /// `v3.projectroletemplatebindings.list`: List project role template bindings of every project
+    pub const V3_PROJECTROLETEMPLATEBINDINGS_LIST: &str = "v3.projectroletemplatebindings.list";
+    /// `v3.projectroletemplatebindings.get`: Get one project role template binding (id `<project namespace>:<name>`)
+    pub const V3_PROJECTROLETEMPLATEBINDINGS_GET: &str = "v3.projectroletemplatebindings.get";
+    /// `v3.projectroletemplatebindings.create`: Give a user or group a project role template in a project (201)
+    pub const V3_PROJECTROLETEMPLATEBINDINGS_CREATE: &str = "v3.projectroletemplatebindings.create";
+    /// `v3.projectroletemplatebindings.delete`: Remove a project role template binding
+    pub const V3_PROJECTROLETEMPLATEBINDINGS_DELETE: &str = "v3.projectroletemplatebindings.delete";
     /// `v3.roletemplates.list`: List role templates
     pub const V3_ROLETEMPLATES_LIST: &str = "v3.roletemplates.list";
     /// `v3.roletemplates.get`: Get one role template
@@ -5127,6 +5387,8 @@ pub fn required_fields(type_name: &str) -> &'static [&'static str] {
         "V1AuthConfig" => &["provider"],
         "V3GlobalRole" => &["name"],
         "V3GlobalRoleBinding" => &["globalRoleId"],
+        "V3ClusterRoleTemplateBinding" => &["clusterId", "roleTemplateId"],
+        "V3ProjectRoleTemplateBinding" => &["projectId", "roleTemplateId"],
         "V3RoleTemplate" => &["name"],
         "V3Project" => &["name", "clusterId"],
         "V3PrincipalSearch" => &["name"],
@@ -5299,6 +5561,12 @@ pub fn check_body_shape(
         "V3GlobalRole" => crate::types::V3GlobalRole::deserialize(body).map(|_| ()),
         "V3GlobalRoleBinding" => {
             crate::types::V3GlobalRoleBinding::deserialize(body).map(|_| ())
+        }
+        "V3ClusterRoleTemplateBinding" => {
+            crate::types::V3ClusterRoleTemplateBinding::deserialize(body).map(|_| ())
+        }
+        "V3ProjectRoleTemplateBinding" => {
+            crate::types::V3ProjectRoleTemplateBinding::deserialize(body).map(|_| ())
         }
         "V3RoleTemplate" => crate::types::V3RoleTemplate::deserialize(body).map(|_| ()),
         "V3Project" => crate::types::V3Project::deserialize(body).map(|_| ()),

@@ -7361,6 +7361,434 @@ impl crate::Request for V3GlobalrolebindingsDelete {
         None
     }
 }
+/// `GET /v3/clusterroletemplatebindings`: List cluster role template bindings of every cluster.
+///
+/// Operation `v3.clusterroletemplatebindings.list`; Rancher 2.0+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct V3ClusterroletemplatebindingsList {
+    /// Query `limit`: most items per page; RK-API and norman both page (norman: default 1000, max 10000)
+    pub limit: Option<i64>,
+    /// Query `marker`: id of the first item of the wanted page (norman paging)
+    pub marker: Option<String>,
+    /// Query `sort`: field to sort by (norman; only filterable fields)
+    pub sort: Option<String>,
+    /// Query `order`: sort order: asc or desc
+    pub order: Option<String>,
+    /// Query `clusterId`: only bindings of this cluster
+    pub cluster_id: Option<String>,
+    /// Query `userId`: only bindings of this user
+    pub user_id: Option<String>,
+    /// Query `roleTemplateId`: only bindings of this role template
+    pub role_template_id: Option<String>,
+}
+impl V3ClusterroletemplatebindingsList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            limit: None,
+            marker: None,
+            sort: None,
+            order: None,
+            cluster_id: None,
+            user_id: None,
+            role_template_id: None,
+        }
+    }
+    /// Sets `limit`.
+    pub fn limit(mut self, value: i64) -> Self {
+        self.limit = Some(value);
+        self
+    }
+    /// Sets `marker`.
+    pub fn marker(mut self, value: impl Into<String>) -> Self {
+        self.marker = Some(value.into());
+        self
+    }
+    /// Sets `sort`.
+    pub fn sort(mut self, value: impl Into<String>) -> Self {
+        self.sort = Some(value.into());
+        self
+    }
+    /// Sets `order`.
+    pub fn order(mut self, value: impl Into<String>) -> Self {
+        self.order = Some(value.into());
+        self
+    }
+    /// Sets `clusterId`.
+    pub fn cluster_id(mut self, value: impl Into<String>) -> Self {
+        self.cluster_id = Some(value.into());
+        self
+    }
+    /// Sets `userId`.
+    pub fn user_id(mut self, value: impl Into<String>) -> Self {
+        self.user_id = Some(value.into());
+        self
+    }
+    /// Sets `roleTemplateId`.
+    pub fn role_template_id(mut self, value: impl Into<String>) -> Self {
+        self.role_template_id = Some(value.into());
+        self
+    }
+}
+impl crate::Request for V3ClusterroletemplatebindingsList {
+    type Response = crate::NormanCollection<crate::types::V3ClusterRoleTemplateBinding>;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[104]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.limit {
+            q.push(("limit", v.to_string()));
+        }
+        if let Some(v) = &self.marker {
+            q.push(("marker", v.to_string()));
+        }
+        if let Some(v) = &self.sort {
+            q.push(("sort", v.to_string()));
+        }
+        if let Some(v) = &self.order {
+            q.push(("order", v.to_string()));
+        }
+        if let Some(v) = &self.cluster_id {
+            q.push(("clusterId", v.to_string()));
+        }
+        if let Some(v) = &self.user_id {
+            q.push(("userId", v.to_string()));
+        }
+        if let Some(v) = &self.role_template_id {
+            q.push(("roleTemplateId", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+impl crate::Paginated for V3ClusterroletemplatebindingsList {
+    type Item = crate::types::V3ClusterRoleTemplateBinding;
+    fn set_continue(&mut self, token: Option<String>) {
+        let _ = token;
+    }
+    fn set_page_size(&mut self, size: i64) {
+        if self.limit.is_none() {
+            self.limit = Some(size);
+        }
+    }
+    fn page_size(&self) -> Option<i64> {
+        self.limit
+    }
+}
+/// `GET /v3/clusterroletemplatebindings/{id}`: Get one cluster role template binding (id `<clusterId>:<name>`).
+///
+/// Operation `v3.clusterroletemplatebindings.get`; Rancher 2.0+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ClusterroletemplatebindingsGet {
+    /// Path: norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)
+    pub id: String,
+}
+impl V3ClusterroletemplatebindingsGet {
+    /// A request with the required parts; everything else unset.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+impl crate::Request for V3ClusterroletemplatebindingsGet {
+    type Response = crate::types::V3ClusterRoleTemplateBinding;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[105]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.id.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `POST /v3/clusterroletemplatebindings`: Give a user or group a cluster role template in a cluster (201).
+///
+/// Operation `v3.clusterroletemplatebindings.create`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ClusterroletemplatebindingsCreate {
+    /// Request body.
+    pub body: crate::types::V3ClusterRoleTemplateBinding,
+}
+impl V3ClusterroletemplatebindingsCreate {
+    /// A request with the required parts; everything else unset.
+    pub fn new(body: crate::types::V3ClusterRoleTemplateBinding) -> Self {
+        Self { body }
+    }
+}
+impl crate::Request for V3ClusterroletemplatebindingsCreate {
+    type Response = crate::types::V3ClusterRoleTemplateBinding;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[106]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        Some(serde_json::to_vec(&self.body))
+    }
+}
+/// `DELETE /v3/clusterroletemplatebindings/{id}`: Remove a cluster role template binding.
+///
+/// Operation `v3.clusterroletemplatebindings.delete`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ClusterroletemplatebindingsDelete {
+    /// Path: norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)
+    pub id: String,
+}
+impl V3ClusterroletemplatebindingsDelete {
+    /// A request with the required parts; everything else unset.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+impl crate::Request for V3ClusterroletemplatebindingsDelete {
+    type Response = serde_json::Value;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[107]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.id.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `GET /v3/projectroletemplatebindings`: List project role template bindings of every project.
+///
+/// Operation `v3.projectroletemplatebindings.list`; Rancher 2.0+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct V3ProjectroletemplatebindingsList {
+    /// Query `limit`: most items per page; RK-API and norman both page (norman: default 1000, max 10000)
+    pub limit: Option<i64>,
+    /// Query `marker`: id of the first item of the wanted page (norman paging)
+    pub marker: Option<String>,
+    /// Query `sort`: field to sort by (norman; only filterable fields)
+    pub sort: Option<String>,
+    /// Query `order`: sort order: asc or desc
+    pub order: Option<String>,
+    /// Query `projectId`: only bindings of this project
+    pub project_id: Option<String>,
+    /// Query `userId`: only bindings of this user
+    pub user_id: Option<String>,
+    /// Query `roleTemplateId`: only bindings of this role template
+    pub role_template_id: Option<String>,
+}
+impl V3ProjectroletemplatebindingsList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            limit: None,
+            marker: None,
+            sort: None,
+            order: None,
+            project_id: None,
+            user_id: None,
+            role_template_id: None,
+        }
+    }
+    /// Sets `limit`.
+    pub fn limit(mut self, value: i64) -> Self {
+        self.limit = Some(value);
+        self
+    }
+    /// Sets `marker`.
+    pub fn marker(mut self, value: impl Into<String>) -> Self {
+        self.marker = Some(value.into());
+        self
+    }
+    /// Sets `sort`.
+    pub fn sort(mut self, value: impl Into<String>) -> Self {
+        self.sort = Some(value.into());
+        self
+    }
+    /// Sets `order`.
+    pub fn order(mut self, value: impl Into<String>) -> Self {
+        self.order = Some(value.into());
+        self
+    }
+    /// Sets `projectId`.
+    pub fn project_id(mut self, value: impl Into<String>) -> Self {
+        self.project_id = Some(value.into());
+        self
+    }
+    /// Sets `userId`.
+    pub fn user_id(mut self, value: impl Into<String>) -> Self {
+        self.user_id = Some(value.into());
+        self
+    }
+    /// Sets `roleTemplateId`.
+    pub fn role_template_id(mut self, value: impl Into<String>) -> Self {
+        self.role_template_id = Some(value.into());
+        self
+    }
+}
+impl crate::Request for V3ProjectroletemplatebindingsList {
+    type Response = crate::NormanCollection<crate::types::V3ProjectRoleTemplateBinding>;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[108]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.limit {
+            q.push(("limit", v.to_string()));
+        }
+        if let Some(v) = &self.marker {
+            q.push(("marker", v.to_string()));
+        }
+        if let Some(v) = &self.sort {
+            q.push(("sort", v.to_string()));
+        }
+        if let Some(v) = &self.order {
+            q.push(("order", v.to_string()));
+        }
+        if let Some(v) = &self.project_id {
+            q.push(("projectId", v.to_string()));
+        }
+        if let Some(v) = &self.user_id {
+            q.push(("userId", v.to_string()));
+        }
+        if let Some(v) = &self.role_template_id {
+            q.push(("roleTemplateId", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+impl crate::Paginated for V3ProjectroletemplatebindingsList {
+    type Item = crate::types::V3ProjectRoleTemplateBinding;
+    fn set_continue(&mut self, token: Option<String>) {
+        let _ = token;
+    }
+    fn set_page_size(&mut self, size: i64) {
+        if self.limit.is_none() {
+            self.limit = Some(size);
+        }
+    }
+    fn page_size(&self) -> Option<i64> {
+        self.limit
+    }
+}
+/// `GET /v3/projectroletemplatebindings/{id}`: Get one project role template binding (id `<project namespace>:<name>`).
+///
+/// Operation `v3.projectroletemplatebindings.get`; Rancher 2.0+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ProjectroletemplatebindingsGet {
+    /// Path: norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)
+    pub id: String,
+}
+impl V3ProjectroletemplatebindingsGet {
+    /// A request with the required parts; everything else unset.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+impl crate::Request for V3ProjectroletemplatebindingsGet {
+    type Response = crate::types::V3ProjectRoleTemplateBinding;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[109]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.id.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `POST /v3/projectroletemplatebindings`: Give a user or group a project role template in a project (201).
+///
+/// Operation `v3.projectroletemplatebindings.create`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ProjectroletemplatebindingsCreate {
+    /// Request body.
+    pub body: crate::types::V3ProjectRoleTemplateBinding,
+}
+impl V3ProjectroletemplatebindingsCreate {
+    /// A request with the required parts; everything else unset.
+    pub fn new(body: crate::types::V3ProjectRoleTemplateBinding) -> Self {
+        Self { body }
+    }
+}
+impl crate::Request for V3ProjectroletemplatebindingsCreate {
+    type Response = crate::types::V3ProjectRoleTemplateBinding;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[110]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        Some(serde_json::to_vec(&self.body))
+    }
+}
+/// `DELETE /v3/projectroletemplatebindings/{id}`: Remove a project role template binding.
+///
+/// Operation `v3.projectroletemplatebindings.delete`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3ProjectroletemplatebindingsDelete {
+    /// Path: norman object id (namespaced kinds: `<namespace>:<name>`, kept with its colon in the path)
+    pub id: String,
+}
+impl V3ProjectroletemplatebindingsDelete {
+    /// A request with the required parts; everything else unset.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+impl crate::Request for V3ProjectroletemplatebindingsDelete {
+    type Response = serde_json::Value;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[111]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.id.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
 /// `GET /v3/roletemplates`: List role templates.
 ///
 /// Operation `v3.roletemplates.list`; Rancher 2.0+.
@@ -7425,7 +7853,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7488,7 +7916,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7566,7 +7994,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7629,7 +8057,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7699,7 +8127,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7759,7 +8187,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7790,7 +8218,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7818,7 +8246,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7861,7 +8289,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7892,7 +8320,7 @@ impl V3TokensCreate {
 impl crate::Request for V3TokensCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7923,7 +8351,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7951,7 +8379,7 @@ impl V3TokensLogout {
 impl crate::Request for V3TokensLogout {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7979,7 +8407,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8022,7 +8450,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8053,7 +8481,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8081,7 +8509,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8124,7 +8552,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8167,7 +8595,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8210,7 +8638,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8253,7 +8681,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[131]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8289,7 +8717,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[132]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8320,7 +8748,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[133]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8348,7 +8776,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[134]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8376,7 +8804,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[135]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8404,7 +8832,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[136]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8435,7 +8863,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[129]
+        &crate::generated::operations::OPERATIONS[137]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8463,7 +8891,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[130]
+        &crate::generated::operations::OPERATIONS[138]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8491,7 +8919,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[131]
+        &crate::generated::operations::OPERATIONS[139]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]

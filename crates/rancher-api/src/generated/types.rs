@@ -5479,6 +5479,366 @@ impl crate::ListItem for V3GlobalRoleBinding {
         self.id.clone()
     }
 }
+/// A cluster membership as norman /v3 shows it: one user or group holds one cluster role template in one cluster (id `<clusterId>:<name>`)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V3ClusterRoleTemplateBinding {
+    /// the object's id (namespaced kinds: namespace:name)
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub id: Option<String>,
+    /// schema id, e.g. user or globalRoleBinding
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub type_: Option<String>,
+    /// base schema id
+    #[serde(
+        rename = "baseType",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub base_type: Option<String>,
+    /// link name -> URL (self, update and remove only when allowed)
+    #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<std::collections::BTreeMap<String, String>>,
+    /// action name -> URL for the actions available now
+    #[serde(rename = "actions", default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<std::collections::BTreeMap<String, String>>,
+    /// creation time (RFC3339)
+    #[serde(
+        rename = "created",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub created: Option<String>,
+    /// creation time in epoch milliseconds
+    #[serde(
+        rename = "createdTS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
+    pub created_ts: Option<i64>,
+    /// id of the user who created it
+    #[serde(
+        rename = "creatorId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub creator_id: Option<String>,
+    /// Kubernetes uid
+    #[serde(
+        rename = "uuid",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub uuid: Option<String>,
+    /// labels
+    #[serde(rename = "labels", default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// annotations
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// deletion time while finalizers run
+    #[serde(
+        rename = "removed",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub removed: Option<String>,
+    /// lifecycle state, e.g. active or removing
+    #[serde(
+        rename = "state",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub state: Option<String>,
+    /// "no", "yes" or "error"
+    #[serde(
+        rename = "transitioning",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub transitioning: Option<String>,
+    /// detail of the transition
+    #[serde(
+        rename = "transitioningMessage",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub transitioning_message: Option<String>,
+    /// metadata name (create-only; generated as crtb-xxxxx when absent)
+    #[serde(
+        rename = "name",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub name: Option<String>,
+    /// the cluster's namespace (the cluster id)
+    #[serde(
+        rename = "namespaceId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub namespace_id: Option<String>,
+    /// the cluster; immutable Required on create.
+    #[serde(
+        rename = "clusterId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub cluster_id: Option<String>,
+    /// the cluster role template; immutable Required on create.
+    #[serde(
+        rename = "roleTemplateId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub role_template_id: Option<String>,
+    /// the user holding it (a user or a group; not both)
+    #[serde(
+        rename = "userId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub user_id: Option<String>,
+    /// the user's principal
+    #[serde(
+        rename = "userPrincipalId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub user_principal_id: Option<String>,
+    /// the group holding it
+    #[serde(
+        rename = "groupId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub group_id: Option<String>,
+    /// the group principal holding it
+    #[serde(
+        rename = "groupPrincipalId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub group_principal_id: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl crate::ListItem for V3ClusterRoleTemplateBinding {
+    fn list_key(&self) -> Option<String> {
+        self.id.clone()
+    }
+}
+/// A project membership as norman /v3 shows it: one user or group holds one project role template in one project (id `<project namespace>:<name>`)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V3ProjectRoleTemplateBinding {
+    /// the object's id (namespaced kinds: namespace:name)
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub id: Option<String>,
+    /// schema id, e.g. user or globalRoleBinding
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub type_: Option<String>,
+    /// base schema id
+    #[serde(
+        rename = "baseType",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub base_type: Option<String>,
+    /// link name -> URL (self, update and remove only when allowed)
+    #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<std::collections::BTreeMap<String, String>>,
+    /// action name -> URL for the actions available now
+    #[serde(rename = "actions", default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<std::collections::BTreeMap<String, String>>,
+    /// creation time (RFC3339)
+    #[serde(
+        rename = "created",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub created: Option<String>,
+    /// creation time in epoch milliseconds
+    #[serde(
+        rename = "createdTS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
+    pub created_ts: Option<i64>,
+    /// id of the user who created it
+    #[serde(
+        rename = "creatorId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub creator_id: Option<String>,
+    /// Kubernetes uid
+    #[serde(
+        rename = "uuid",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub uuid: Option<String>,
+    /// labels
+    #[serde(rename = "labels", default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// annotations
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// deletion time while finalizers run
+    #[serde(
+        rename = "removed",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub removed: Option<String>,
+    /// lifecycle state, e.g. active or removing
+    #[serde(
+        rename = "state",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub state: Option<String>,
+    /// "no", "yes" or "error"
+    #[serde(
+        rename = "transitioning",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub transitioning: Option<String>,
+    /// detail of the transition
+    #[serde(
+        rename = "transitioningMessage",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub transitioning_message: Option<String>,
+    /// metadata name (create-only; generated as prtb-xxxxx when absent)
+    #[serde(
+        rename = "name",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub name: Option<String>,
+    /// always empty on /v3 (the project namespace is in the id)
+    #[serde(
+        rename = "namespaceId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub namespace_id: Option<String>,
+    /// the project as `<clusterId>:<projectId>`; immutable Required on create.
+    #[serde(
+        rename = "projectId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub project_id: Option<String>,
+    /// the project role template; immutable Required on create.
+    #[serde(
+        rename = "roleTemplateId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub role_template_id: Option<String>,
+    /// the user holding it (a user or a group; not both)
+    #[serde(
+        rename = "userId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub user_id: Option<String>,
+    /// the user's principal
+    #[serde(
+        rename = "userPrincipalId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub user_principal_id: Option<String>,
+    /// the group holding it
+    #[serde(
+        rename = "groupId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub group_id: Option<String>,
+    /// the group principal holding it
+    #[serde(
+        rename = "groupPrincipalId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub group_principal_id: Option<String>,
+    /// a service account holding it
+    #[serde(
+        rename = "serviceAccount",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub service_account: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl crate::ListItem for V3ProjectRoleTemplateBinding {
+    fn list_key(&self) -> Option<String> {
+        self.id.clone()
+    }
+}
 /// A cluster or project role template as norman /v3 shows it
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct V3RoleTemplate {

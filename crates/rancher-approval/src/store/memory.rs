@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{store_via_ops, Installation, Tx, TxBody};
 use crate::audit::{AuditEntry, AuditHead};
 use crate::error::Result;
+use crate::grant::{Grant, GrantFilter};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// A [`Store`](super::Store) kept in memory. Operations are serialised by a mutex and roll back on error.
@@ -21,6 +22,7 @@ struct Inner {
     audit: Vec<AuditEntry>,
     head: AuditHead,
     cursors: BTreeMap<String, u64>,
+    grants: BTreeMap<String, Grant>,
 }
 
 impl MemoryStore {
@@ -123,6 +125,19 @@ impl Tx for Inner {
         let at = self.cursors.entry(sink.to_owned()).or_insert(0);
         *at = (*at).max(seq);
         Ok(())
+    }
+
+    async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>> {
+        Ok(self.grants.get(id).cloned())
+    }
+
+    async fn save_grant(&mut self, grant: &Grant) -> Result<()> {
+        self.grants.insert(grant.id.clone(), grant.clone());
+        Ok(())
+    }
+
+    async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>> {
+        Ok(self.grants.values().filter(|g| filter.matches(g)).cloned().collect())
     }
 }
 

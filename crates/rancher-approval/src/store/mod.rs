@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{AuditEntry, AuditHead};
 use crate::error::Result;
 use crate::evaluate::EligibilityContext;
+use crate::grant::{Grant, GrantFilter, RevocationClaim, RevokedHow};
 use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, RequestId, RequestState};
@@ -319,6 +320,47 @@ pub trait Store: Send + Sync {
     /// Writes exported records into this store, which must be empty, and verifies them as
     /// [`Store::verify_audit`] does, all in one transaction; returns the number of audit entries. See [`import`].
     async fn import_records(&self, records: Vec<ExportRecord>) -> Result<u64>;
+
+    /// One time-bound grant (its id is the id of the request that granted it), or [`crate::Error::GrantNotFound`].
+    async fn get_grant(&self, id: &str) -> Result<Grant>;
+
+    /// Grants matching `filter`, by id.
+    async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<Grant>>;
+
+    /// Claims the revocation of a due grant for `process`, a lease until `lease_until`. Of any number of
+    /// concurrent callers exactly one succeeds; the others get [`crate::Error::NotRevocable`] (not due, waiting
+    /// for its next attempt, or held by a live claim) or [`crate::Error::GrantRevoked`]. A claim whose lease ran out
+    /// may be claimed again (`took_over` is then set: the lost holder may have sent its delete).
+    async fn claim_revocation(
+        &self,
+        id: &str,
+        process: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationClaim>;
+
+    /// Records how the claimed revocation went, audited as `grant_revoked` (who granted, who approved, when, by
+    /// which process, what was found). Only the current claim may ([`crate::Error::StaleRevocation`]).
+    async fn record_revocation(
+        &self,
+        claim: &RevocationClaim,
+        how: RevokedHow,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Grant>;
+
+    /// Gives a claimed revocation back after a failure (Rancher unreachable or refused): the grant stays overdue
+    /// and may be claimed again from `retry_at`. The first failure is audited as `grant_overdue`.
+    async fn release_revocation(
+        &self,
+        claim: &RevocationClaim,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Grant>;
+
+    /// Makes a grant due now (an early end), audited as `grant_ended_early`; the next revocation run removes it.
+    async fn end_grant_early(&self, id: &str, by: &Principal, now: DateTime<Utc>) -> Result<Grant>;
 }
 
 /// The storage primitives the shared transition logic needs, within one transaction.
@@ -364,6 +406,12 @@ pub(crate) trait Tx: Send {
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()>;
     /// Every delivery cursor, by sink.
     async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>>;
+    /// Loads a grant (in a write transaction: locked until commit).
+    async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>>;
+    /// Inserts or replaces.
+    async fn save_grant(&mut self, grant: &Grant) -> Result<()>;
+    /// Grants matching `filter`, by id.
+    async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>>;
 }
 
 /// A stored record (request, installation) read back from its JSON body.
@@ -639,6 +687,75 @@ macro_rules! store_via_ops {
             async fn import_records(&self, records: Vec<$crate::store::ExportRecord>) -> $crate::Result<u64> {
                 self.write($crate::store::body(move |tx| {
                     Box::pin($crate::store::transfer::import_records(tx, records))
+                }))
+                .await
+            }
+            async fn get_grant(&self, id: &str) -> $crate::Result<$crate::Grant> {
+                let id = id.to_owned();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::get_grant(tx, &id).await })
+                }))
+                .await
+            }
+            async fn list_grants(&self, filter: &$crate::GrantFilter) -> $crate::Result<Vec<$crate::Grant>> {
+                let filter = filter.clone();
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.grants(&filter).await })
+                }))
+                .await
+            }
+            async fn claim_revocation(
+                &self,
+                id: &str,
+                process: &str,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::RevocationClaim> {
+                let (id, process) = (id.to_owned(), process.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::claim_revocation(tx, &id, &process, lease_until, now).await
+                    })
+                }))
+                .await
+            }
+            async fn record_revocation(
+                &self,
+                claim: &$crate::RevocationClaim,
+                how: $crate::RevokedHow,
+                note: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::Grant> {
+                let (claim, note) = (claim.clone(), note.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::record_revocation(tx, &claim, how, &note, now).await })
+                }))
+                .await
+            }
+            async fn release_revocation(
+                &self,
+                claim: &$crate::RevocationClaim,
+                error: &str,
+                retry_at: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::Grant> {
+                let (claim, error) = (claim.clone(), error.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::release_revocation(tx, &claim, &error, retry_at, now).await
+                    })
+                }))
+                .await
+            }
+            async fn end_grant_early(
+                &self,
+                id: &str,
+                by: &$crate::Principal,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::Grant> {
+                let (id, by) = (id.to_owned(), by.clone());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::end_grant_early(tx, &id, &by, now).await })
                 }))
                 .await
             }

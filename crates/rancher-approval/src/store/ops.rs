@@ -14,6 +14,7 @@ use crate::request::{
     Executor, NewRequest, Outcome, Reconciliation, RequestId, RequestState, ServerIdentity,
 };
 use super::Takeover;
+use crate::grant::{Grant, GrantChange, RevocationClaim, RevokedHow};
 
 /// The actor recorded for changes nobody made by hand (expiry).
 pub const SYSTEM_ACTOR: &str = "system";
@@ -512,9 +513,71 @@ async fn finish(
         None => AuditKind::ExecutionFinished,
     };
     request.state = outcome.state();
+    if let (Some(change), crate::request::OutcomeStatus::Succeeded) = (&outcome.grant, outcome.status) {
+        detail["grant"] = record_grant_change(tx, &request, change, now).await?;
+    }
     tx.save_request(&request).await?;
     append(tx, now, &actor, kind, Some(&request), None, detail).await?;
     Ok(request)
+}
+
+/// Records the grant an execution made or extended, in the outcome's transaction; returns what the audit entry
+/// says about it. A replayed outcome for a grant already recorded keeps the first record.
+async fn record_grant_change(tx: &mut dyn Tx, request: &ApprovalRequest, change: &GrantChange, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    match change {
+        GrantChange::New(g) => {
+            let id = request.id.to_string();
+            if let Some(existing) = tx.load_grant(&id).await? {
+                return Ok(json!({"id": id, "due_at": format_time(existing.due_at), "note": "already recorded"}));
+            }
+            let due_at = now + chrono::TimeDelta::seconds(g.duration_secs.min(crate::grant::MAX_GRANT_SECS) as i64);
+            let approved_by = request
+                .decisions
+                .iter()
+                .filter(|d| d.vote == crate::request::Vote::Approve)
+                .map(|d| d.principal.clone())
+                .collect();
+            let grant = Grant {
+                id: id.clone(),
+                workflow_id: request.workflow_id.clone(),
+                granted: g.clone(),
+                requested_by: request.requester.clone(),
+                approved_by,
+                server: request.server.clone(),
+                granted_at: now,
+                due_at,
+                extensions: Vec::new(),
+                ended_early_by: None,
+                claim: None,
+                failures: 0,
+                last_error: None,
+                next_attempt_at: None,
+                revocation: None,
+            };
+            tx.save_grant(&grant).await?;
+            Ok(json!({"id": id, "binding": g.binding, "kind": g.kind, "subject": g.subject, "role": g.role, "due_at": format_time(due_at)}))
+        }
+        GrantChange::Extend { grant, by_secs, binding } => {
+            let Some(mut g) = tx.load_grant(grant).await? else {
+                return Ok(json!({"extended": grant, "note": "no such grant; nothing extended"}));
+            };
+            if binding.as_deref() != Some(g.granted.binding.as_str()) || g.workflow_id != request.workflow_id {
+                return Ok(json!({"extended": grant, "note": "the request names another binding or workflow than the grant's; nothing extended"}));
+            }
+            if g.revocation.is_some() {
+                return Ok(json!({"extended": grant, "note": "the grant was revoked before the extension ran; nothing extended"}));
+            }
+            if g.extensions.iter().any(|e| e.request == request.id.as_str()) {
+                return Ok(json!({"extended": grant, "due_at": format_time(g.due_at), "note": "already recorded"}));
+            }
+            // An extension adds to what is left; a grant already due is extended from now.
+            g.due_at = g.due_at.max(now) + chrono::TimeDelta::seconds((*by_secs).min(crate::grant::MAX_GRANT_SECS) as i64);
+            g.extensions.push(crate::grant::Extension { request: request.id.to_string(), by_secs: *by_secs, at: now });
+            g.next_attempt_at = None;
+            tx.save_grant(&g).await?;
+            Ok(json!({"extended": grant, "by_secs": by_secs, "due_at": format_time(g.due_at)}))
+        }
+    }
 }
 
 pub(crate) async fn take_over(
@@ -671,7 +734,12 @@ fn replayed_state(entries: &[AuditEntry]) -> Option<RequestState> {
                     _ => Some(RequestState::Failed),
                 }
             }
-            AuditKind::ExecutionRefused | AuditKind::Installed | AuditKind::PolicyChanged => state,
+            AuditKind::ExecutionRefused
+            | AuditKind::Installed
+            | AuditKind::PolicyChanged
+            | AuditKind::GrantRevoked
+            | AuditKind::GrantOverdue
+            | AuditKind::GrantEndedEarly => state,
         };
     }
     state
@@ -714,4 +782,140 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
         }
     }
     Ok(count)
+}
+
+pub(crate) async fn get_grant(tx: &mut dyn Tx, id: &str) -> Result<Grant> {
+    tx.load_grant(id).await?.ok_or_else(|| Error::GrantNotFound { id: id.to_owned() })
+}
+
+/// The audit facts of a grant: who asked, who approved, what and until when.
+fn grant_facts(g: &Grant) -> serde_json::Value {
+    json!({
+        "grant": g.id,
+        "kind": g.granted.kind,
+        "binding": g.granted.binding,
+        "namespace": g.granted.namespace,
+        "subject_kind": g.granted.subject_kind,
+        "subject": g.granted.subject,
+        "role": g.granted.role,
+        "scope": g.granted.scope,
+        "requested_by": g.requested_by.id,
+        "approved_by": g.approved_by.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+        "granted_at": format_time(g.granted_at),
+        "due_at": format_time(g.due_at),
+    })
+}
+
+pub(crate) async fn claim_revocation(
+    tx: &mut dyn Tx,
+    id: &str,
+    process: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<RevocationClaim> {
+    let (now, lease_until) = clocked(tx, now, lease_until).await?;
+    let mut g = get_grant(tx, id).await?;
+    if let Some(r) = &g.revocation {
+        return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
+    }
+    let not = |why: String| Err(Error::NotRevocable { id: id.to_owned(), why });
+    if g.due_at > now {
+        return not(format!("it is due at {}", format_time(g.due_at)));
+    }
+    if let Some(t) = g.next_attempt_at.filter(|t| *t > now) {
+        return not(format!("the last attempt failed; the next is due at {}", format_time(t)));
+    }
+    if let Some(c) = g.claim.as_ref().filter(|c| c.lease_until > now) {
+        return not(format!("{} is revoking it (lease until {})", c.process, format_time(c.lease_until)));
+    }
+    let claim = RevocationClaim {
+        grant: id.to_owned(),
+        claim_id: uuid::Uuid::new_v4().to_string(),
+        process: process.to_owned(),
+        epoch: g.claim.as_ref().map_or(1, |c| c.epoch + 1),
+        lease_until,
+        took_over: g.claim.is_some(),
+    };
+    g.claim = Some(claim.clone());
+    tx.save_grant(&g).await?;
+    Ok(claim)
+}
+
+/// The grant whose current claim `claim` is, or [`Error::StaleRevocation`].
+async fn claimed(tx: &mut dyn Tx, claim: &RevocationClaim) -> Result<Grant> {
+    let g = get_grant(tx, &claim.grant).await?;
+    match &g.claim {
+        Some(c) if c.claim_id == claim.claim_id && c.epoch == claim.epoch && g.revocation.is_none() => Ok(g),
+        _ => Err(Error::StaleRevocation { id: claim.grant.clone() }),
+    }
+}
+
+pub(crate) async fn record_revocation(
+    tx: &mut dyn Tx,
+    claim: &RevocationClaim,
+    how: RevokedHow,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Grant> {
+    let now = tx.clock(now).await?;
+    let mut g = claimed(tx, claim).await?;
+    let by = g.ended_early_by.clone().unwrap_or_else(|| SYSTEM_ACTOR.to_owned());
+    g.claim = None;
+    g.next_attempt_at = None;
+    g.revocation = Some(crate::grant::Revocation { at: now, by: by.clone(), process: claim.process.clone(), how, note: note.to_owned() });
+    tx.save_grant(&g).await?;
+    let mut detail = grant_facts(&g);
+    detail["revoked_at"] = json!(format_time(now));
+    detail["revoked_by"] = json!(by);
+    detail["process"] = json!(claim.process);
+    detail["how"] = json!(how);
+    detail["note"] = json!(note);
+    detail["attempts"] = json!(g.failures + 1);
+    append(tx, now, &by, AuditKind::GrantRevoked, None, Some(&g.workflow_id), detail).await?;
+    Ok(g)
+}
+
+pub(crate) async fn release_revocation(
+    tx: &mut dyn Tx,
+    claim: &RevocationClaim,
+    error: &str,
+    retry_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Grant> {
+    let now = tx.clock(now).await?;
+    let mut g = claimed(tx, claim).await?;
+    g.claim = None;
+    g.failures += 1;
+    g.last_error = Some(error.chars().take(500).collect());
+    g.next_attempt_at = Some(retry_at.max(now));
+    tx.save_grant(&g).await?;
+    if g.failures == 1 {
+        let mut detail = grant_facts(&g);
+        detail["process"] = json!(claim.process);
+        detail["error"] = json!(g.last_error);
+        detail["next_attempt_at"] = json!(format_time(retry_at));
+        append(tx, now, SYSTEM_ACTOR, AuditKind::GrantOverdue, None, Some(&g.workflow_id), detail).await?;
+    }
+    Ok(g)
+}
+
+pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, now: DateTime<Utc>) -> Result<Grant> {
+    let now = tx.clock(now).await?;
+    let mut g = get_grant(tx, id).await?;
+    if let Some(r) = &g.revocation {
+        return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
+    }
+    if g.due_at <= now {
+        // Already due: the next revocation run takes it; nothing to shorten.
+        return Ok(g);
+    }
+    let mut detail = grant_facts(&g);
+    g.due_at = now;
+    g.ended_early_by = Some(by.id.clone());
+    g.next_attempt_at = None;
+    tx.save_grant(&g).await?;
+    detail["ended_by"] = json!(by.id);
+    detail["ended_at"] = json!(format_time(now));
+    append(tx, now, &by.id, AuditKind::GrantEndedEarly, None, Some(&g.workflow_id), detail).await?;
+    Ok(g)
 }

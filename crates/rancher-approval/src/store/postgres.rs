@@ -36,16 +36,29 @@ use super::group::{Job, Queued, Deliver};
 use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead, GENESIS_HASH};
 use crate::error::{Error, Result};
+use crate::grant::{Grant, GrantFilter};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// The newest schema version of the PostgreSQL store this build writes and reads.
-pub const POSTGRES_SCHEMA_VERSION: i64 = 1;
+pub const POSTGRES_SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock held while migrating ("RAPP" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5241_5050;
 
 /// The migrations, in order: version and SQL.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+
+/// Version 2: time-bound grants, recorded with the execution that made them; open ones are found by due time.
+const V2: &str = r#"
+CREATE TABLE grants (
+    id          TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    due_at      TEXT NOT NULL,
+    revoked     BOOLEAN NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX grants_open ON grants (revoked, due_at);
+"#;
 
 const V1: &str = r#"
 CREATE TABLE requests (
@@ -674,6 +687,43 @@ impl Tx for Pg<'_> {
         let stmt = self.tx.prepare_cached("SELECT body FROM installations ORDER BY workflow_id").await?;
         let rows = self.tx.query(&stmt, &[]).await?;
         rows.iter().map(|r| decode(|| "installation".into(), r.get(0))).collect()
+    }
+
+    async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>> {
+        let stmt = self.tx.prepare_cached(&self.locking("SELECT body FROM grants WHERE id = $1")).await?;
+        let row = self.tx.query_opt(&stmt, &[&id]).await?;
+        row.map(|r| decode(|| format!("grant {id}"), r.get(0))).transpose()
+    }
+
+    async fn save_grant(&mut self, g: &Grant) -> Result<()> {
+        let stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
+            )
+            .await?;
+        let (due, revoked, body) = (format_time(g.due_at), g.revocation.is_some(), encode(g));
+        self.tx.execute(&stmt, &[&g.id, &g.workflow_id, &due, &revoked, &body]).await?;
+        Ok(())
+    }
+
+    async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>> {
+        let sql = if filter.unrevoked || filter.due_by.is_some() {
+            "SELECT body FROM grants WHERE NOT revoked ORDER BY id"
+        } else {
+            "SELECT body FROM grants ORDER BY id"
+        };
+        let stmt = self.tx.prepare_cached(sql).await?;
+        let rows = self.tx.query(&stmt, &[]).await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let g: Grant = decode(|| "grant".into(), r.get(0))?;
+            if filter.matches(&g) {
+                out.push(g);
+            }
+        }
+        Ok(out)
     }
 
     async fn audit_head(&mut self) -> Result<AuditHead> {

@@ -28,10 +28,11 @@ use super::group::{Deliver, Job, Queued};
 use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead};
 use crate::error::{Error, Result};
+use crate::grant::{Grant, GrantFilter};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of our files: "RAPP".
 const APPLICATION_ID: i64 = 0x5241_5050;
@@ -85,6 +86,18 @@ CREATE TABLE delivery_cursors (
     sink TEXT PRIMARY KEY NOT NULL,
     seq  INTEGER NOT NULL
 );
+"#;
+
+/// Version 3: time-bound grants, recorded with the execution that made them; open ones are found by due time.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE grants (
+    id          TEXT PRIMARY KEY NOT NULL,
+    workflow_id TEXT NOT NULL,
+    due_at      TEXT NOT NULL,
+    revoked     INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX grants_open ON grants (revoked, due_at);
 "#;
 
 /// SQLite's `synchronous` setting for the store (always in WAL mode).
@@ -197,6 +210,9 @@ impl SqliteStore {
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
         }
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -524,6 +540,37 @@ impl Tx for Sql<'_> {
         )?;
         stmt.execute(params![sink, seq as i64])?;
         Ok(())
+    }
+
+    async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>> {
+        let mut stmt = self.0.prepare_cached("SELECT body FROM grants WHERE id = ?1")?;
+        let body: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        body.map(|b| decode(|| format!("grant {id}"), &b)).transpose()
+    }
+
+    async fn save_grant(&mut self, g: &Grant) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
+        )?;
+        stmt.execute(params![g.id, g.workflow_id, format_time(g.due_at), g.revocation.is_some() as i64, encode(g)])?;
+        Ok(())
+    }
+
+    async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>> {
+        let sql = if filter.unrevoked || filter.due_by.is_some() {
+            "SELECT body FROM grants WHERE revoked = 0 ORDER BY id"
+        } else {
+            "SELECT body FROM grants ORDER BY id"
+        };
+        let mut out = Vec::new();
+        for b in self.bodies(sql, [])? {
+            let g: Grant = decode(|| "grant".into(), &b)?;
+            if filter.matches(&g) {
+                out.push(g);
+            }
+        }
+        Ok(out)
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {

@@ -89,6 +89,12 @@ for_every_store!(
     invalid_policies_are_refused,
     racing_approvers_and_executors_execute_once,
     export_and_import_round_trip,
+    grants_are_recorded_with_the_outcome,
+    a_grant_is_revoked_once,
+    racing_revokers_revoke_once,
+    failed_revocations_back_off_and_a_lost_claim_is_taken_over,
+    extensions_and_early_ends,
+    grant_durations_follow_the_policy,
 );
 
 async fn installer_round_trip(store: &dyn Store) {
@@ -1006,4 +1012,158 @@ async fn export_and_import_round_trip(store: &dyn Store) {
     }
     let err = crate::import(&crate::MemoryStore::new(), "{\"record\":\"audit\",\"data\":{}}\n".as_bytes()).await.unwrap_err();
     assert!(matches!(err, Error::BadExport { line: 1, .. }), "{err}");
+}
+
+fn a_grant(minutes: u64) -> crate::grant::NewGrant {
+    crate::grant::NewGrant {
+        kind: crate::grant::BindingKind::Project,
+        binding: "prtb-ra-1".into(),
+        namespace: Some("c-abc-p-xyz".into()),
+        scope: Some("c-abc:p-xyz".into()),
+        subject_kind: crate::grant::SubjectKind::User,
+        subject: "u-carol".into(),
+        role: "project-member".into(),
+        duration_secs: minutes * 60,
+    }
+}
+
+/// A request by bob approved by alice, executed at `minute` with `grant` reported in its outcome.
+async fn granted(store: &dyn Store, minute: i64, grant: crate::grant::GrantChange) -> ApprovalRequest {
+    let req = store
+        .create_request(NewRequest::new("grant-project-role", bob(), Policy::any_of([ApproverRef::user("u-alice")])), at(minute))
+        .await
+        .unwrap();
+    store.decide(&req.id, &alice(), Decision::approve(), &none(), at(minute)).await.unwrap();
+    let claim = claim_for(store, &req.id, "exec", at(minute)).await.unwrap();
+    store.record_outcome(&claim, Outcome::succeeded(json!({})).with_grant(Some(grant)), at(minute)).await.unwrap()
+}
+
+async fn grants_are_recorded_with_the_outcome(store: &dyn Store) {
+    // A failed execution records no grant, whatever it reported.
+    let req = store.create_request(NewRequest::new("grant-project-role", bob(), Policy::none()), at(0)).await.unwrap();
+    let claim = claim_for(store, &req.id, "exec", at(0)).await.unwrap();
+    store
+        .record_outcome(&claim, Outcome::failed(json!({})).with_grant(Some(crate::grant::GrantChange::New(a_grant(60)))), at(0))
+        .await
+        .unwrap();
+    assert!(store.list_grants(&crate::GrantFilter::all()).await.unwrap().is_empty());
+    assert!(matches!(store.get_grant(req.id.as_str()).await, Err(Error::GrantNotFound { .. })));
+
+    // The clock starts at execution (minute 5), not at the request (minute 3).
+    let req = store.create_request(NewRequest::new("grant-project-role", bob(), Policy::any_of([ApproverRef::user("u-alice")])), at(3)).await.unwrap();
+    store.decide(&req.id, &alice(), Decision::approve(), &none(), at(4)).await.unwrap();
+    let claim = claim_for(store, &req.id, "exec", at(5)).await.unwrap();
+    store.record_outcome(&claim, Outcome::succeeded(json!({})).with_grant(Some(crate::grant::GrantChange::New(a_grant(60)))), at(5)).await.unwrap();
+    let g = store.get_grant(req.id.as_str()).await.unwrap();
+    assert_eq!((g.granted_at, g.due_at), (at(5), at(65)));
+    assert_eq!(g.requested_by.id, "u-bob");
+    assert_eq!(g.approved_by.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["u-alice"]);
+    assert_eq!(g.status(at(64)), crate::GrantStatus::Active);
+    assert_eq!(g.status(at(65)), crate::GrantStatus::Overdue);
+    let finished = store.audit_entries().await.unwrap().into_iter().rfind(|e| e.kind == crate::AuditKind::ExecutionFinished).unwrap();
+    assert_eq!(finished.detail["grant"]["binding"], json!("prtb-ra-1"));
+    assert_eq!(store.list_grants(&crate::GrantFilter::due(at(64))).await.unwrap().len(), 0);
+    assert_eq!(store.list_grants(&crate::GrantFilter::due(at(65))).await.unwrap().len(), 1);
+    store.verify_audit().await.unwrap();
+}
+
+async fn a_grant_is_revoked_once(store: &dyn Store) {
+    let req = granted(store, 0, crate::grant::GrantChange::New(a_grant(60))).await;
+    let id = req.id.as_str();
+    let early = store.claim_revocation(id, "svc-a", at(70), at(59)).await.unwrap_err();
+    assert!(matches!(early, Error::NotRevocable { .. }) && early.to_string().contains("due at"), "{early}");
+    let claim = store.claim_revocation(id, "svc-a", at(70), at(60)).await.unwrap();
+    assert!(!claim.took_over);
+    let held = store.claim_revocation(id, "svc-b", at(70), at(61)).await.unwrap_err();
+    assert!(held.to_string().contains("svc-a is revoking it"), "{held}");
+    let g = store.record_revocation(&claim, crate::RevokedHow::Deleted, "", at(61)).await.unwrap();
+    let r = g.revocation.clone().unwrap();
+    assert_eq!((r.by.as_str(), r.process.as_str(), r.how, r.at), ("system", "svc-a", crate::RevokedHow::Deleted, at(61)));
+    assert_eq!(g.status(at(61)), crate::GrantStatus::Expired);
+    assert!(matches!(store.claim_revocation(id, "svc-b", at(90), at(80)).await, Err(Error::GrantRevoked { .. })));
+    assert!(matches!(store.record_revocation(&claim, crate::RevokedHow::Deleted, "", at(62)).await, Err(Error::StaleRevocation { .. })));
+    let revoked: Vec<_> = store.audit_entries().await.unwrap().into_iter().filter(|e| e.kind == crate::AuditKind::GrantRevoked).collect();
+    assert_eq!(revoked.len(), 1);
+    let d = &revoked[0].detail;
+    assert_eq!((d["requested_by"].clone(), d["approved_by"].clone(), d["process"].clone()), (json!("u-bob"), json!(["u-alice"]), json!("svc-a")));
+    assert!(store.list_grants(&crate::GrantFilter::unrevoked()).await.unwrap().is_empty());
+    store.verify_audit().await.unwrap();
+}
+
+async fn racing_revokers_revoke_once(store: &dyn Store) {
+    let req = granted(store, 0, crate::grant::GrantChange::New(a_grant(1))).await;
+    let id = req.id.as_str();
+    let results = futures::future::join_all((0..12).map(|i| async move {
+        match store.claim_revocation(id, &format!("svc-{i}"), at(30), at(2)).await {
+            Ok(c) => store.record_revocation(&c, crate::RevokedHow::Deleted, "", at(2)).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(r, Error::NotRevocable { .. } | Error::GrantRevoked { .. } | Error::Conflict { .. }), "{r}");
+    }
+    let n = store.audit_entries().await.unwrap().iter().filter(|e| e.kind == crate::AuditKind::GrantRevoked).count();
+    assert_eq!(n, 1);
+}
+
+async fn failed_revocations_back_off_and_a_lost_claim_is_taken_over(store: &dyn Store) {
+    let req = granted(store, 0, crate::grant::GrantChange::New(a_grant(10))).await;
+    let id = req.id.as_str();
+    let c1 = store.claim_revocation(id, "svc-a", at(11), at(10)).await.unwrap();
+    let g = store.release_revocation(&c1, "could not connect", at(12), at(10)).await.unwrap();
+    assert_eq!((g.failures, g.last_error.as_deref(), g.next_attempt_at), (1, Some("could not connect"), Some(at(12))));
+    assert!(store.claim_revocation(id, "svc-a", at(20), at(11)).await.unwrap_err().to_string().contains("next is due"));
+    let c2 = store.claim_revocation(id, "svc-a", at(13), at(12)).await.unwrap();
+    store.release_revocation(&c2, "still down", at(14), at(12)).await.unwrap();
+    // Only the first failure is an event (overdue); the count keeps going.
+    let overdue = store.audit_entries().await.unwrap().iter().filter(|e| e.kind == crate::AuditKind::GrantOverdue).count();
+    assert_eq!(overdue, 1);
+    // A holder that dies keeps its claim until the lease runs out; then another takes it over.
+    let lost = store.claim_revocation(id, "svc-a", at(15), at(14)).await.unwrap();
+    let taken = store.claim_revocation(id, "svc-b", at(30), at(15)).await.unwrap();
+    assert!(taken.took_over && taken.epoch > lost.epoch);
+    assert!(matches!(store.record_revocation(&lost, crate::RevokedHow::Deleted, "", at(16)).await, Err(Error::StaleRevocation { .. })));
+    let g = store.record_revocation(&taken, crate::RevokedHow::AlreadyRemoved, "gone after a take-over", at(16)).await.unwrap();
+    assert_eq!(g.failures, 2);
+    store.verify_audit().await.unwrap();
+}
+
+async fn extensions_and_early_ends(store: &dyn Store) {
+    let first = granted(store, 0, crate::grant::GrantChange::New(a_grant(60))).await;
+    let id = first.id.to_string();
+    // An extension naming another binding than the grant's extends nothing.
+    granted(store, 20, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200, binding: Some("prtb-other".into()) }).await;
+    assert_eq!(store.get_grant(&id).await.unwrap().due_at, at(60));
+    granted(store, 30, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200, binding: Some("prtb-ra-1".into()) }).await;
+    assert_eq!(store.get_grant(&id).await.unwrap().due_at, at(60 + 120));
+    let ended = store.end_grant_early(&id, &carol(), at(40)).await.unwrap();
+    assert_eq!((ended.due_at, ended.ended_early_by.as_deref()), (at(40), Some("u-carol")));
+    let c = store.claim_revocation(&id, "svc", at(50), at(41)).await.unwrap();
+    let g = store.record_revocation(&c, crate::RevokedHow::Deleted, "", at(41)).await.unwrap();
+    assert_eq!(g.revocation.unwrap().by, "u-carol");
+    assert!(matches!(store.end_grant_early(&id, &carol(), at(42)).await, Err(Error::GrantRevoked { .. })));
+    // An extension that runs after the grant ended extends nothing.
+    granted(store, 50, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 60, binding: Some("prtb-ra-1".into()) }).await;
+    assert_eq!(store.get_grant(&id).await.unwrap().extensions.len(), 1);
+    let kinds = kinds(store).await;
+    assert!(kinds.contains(&crate::AuditKind::GrantEndedEarly));
+    store.verify_audit().await.unwrap();
+}
+
+async fn grant_durations_follow_the_policy(store: &dyn Store) {
+    let p = Policy::installer().max_duration(std::time::Duration::from_secs(8 * 3600)).require_duration(true);
+    store.install("grant-cluster-role", &alice(), p.clone(), at(0)).await.unwrap();
+    let inst = store.get_installation("grant-cluster-role").await.unwrap().unwrap();
+    assert_eq!(inst.policy, p);
+    let e = inst.policy.check_duration("grant-cluster-role", None).unwrap_err().to_string();
+    assert!(e.contains("requires a duration") && e.contains("--input duration="), "{e}");
+    let e = inst.policy.check_duration("grant-cluster-role", Some(std::time::Duration::from_secs(9 * 3600))).unwrap_err().to_string();
+    assert!(e.contains("9h is longer than its policy allows (8h)"), "{e}");
+    inst.policy.check_duration("grant-cluster-role", Some(std::time::Duration::from_secs(3600))).unwrap();
+    let bad = Policy::installer().max_duration(std::time::Duration::from_secs(5));
+    assert!(matches!(store.set_policy("grant-cluster-role", bad, &alice(), at(1)).await, Err(Error::InvalidPolicy { .. })));
+    // Policies without the options keep the hash they had before the options existed.
+    assert!(!serde_json::to_string(&Policy::installer()).unwrap().contains("duration"));
 }

@@ -44,6 +44,8 @@ pub enum ExportRecord {
         /// The last delivered audit sequence number.
         seq: u64,
     },
+    /// A time-bound grant (stores of SQLite schema 3 / PostgreSQL schema 2 and later).
+    Grant(Box<crate::grant::Grant>),
 }
 
 /// What an export or import moved.
@@ -59,6 +61,8 @@ pub struct TransferSummary {
     pub audit_entries: usize,
     /// Delivery cursors.
     pub cursors: usize,
+    /// Time-bound grants.
+    pub grants: usize,
 }
 
 impl TransferSummary {
@@ -74,6 +78,7 @@ impl TransferSummary {
                 }
                 ExportRecord::Audit(_) => s.audit_entries += 1,
                 ExportRecord::Cursor { .. } => s.cursors += 1,
+                ExportRecord::Grant(_) => s.grants += 1,
             }
         }
         s
@@ -135,6 +140,7 @@ pub(crate) async fn export_records(tx: &mut dyn Tx) -> Result<Vec<ExportRecord>>
     records.extend(tx.requests_in(&[]).await?.into_iter().map(|r| ExportRecord::Request(Box::new(r))));
     records.extend(tx.audit_entries().await?.into_iter().map(ExportRecord::Audit));
     records.extend(tx.delivery_cursors().await?.into_iter().map(|(sink, seq)| ExportRecord::Cursor { sink, seq }));
+    records.extend(tx.grants(&crate::grant::GrantFilter::all()).await?.into_iter().map(|g| ExportRecord::Grant(Box::new(g))));
     Ok(records)
 }
 
@@ -174,6 +180,12 @@ pub(crate) async fn import_records(tx: &mut dyn Tx, records: Vec<ExportRecord>) 
             }
             ExportRecord::Audit(e) => tx.append_audit(&e).await?,
             ExportRecord::Cursor { sink, seq } => tx.set_delivery_cursor(&sink, seq).await?,
+            ExportRecord::Grant(g) => {
+                if tx.load_grant(&g.id).await?.is_some() {
+                    return Err(Error::BadExport { line: 0, problem: format!("grant {} appears twice", g.id) });
+                }
+                tx.save_grant(&g).await?;
+            }
         }
     }
     super::ops::verify(tx).await

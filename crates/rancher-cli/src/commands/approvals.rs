@@ -88,6 +88,11 @@ pub fn describe(r: &ApprovalRequest) -> String {
         format!("requester: {}", who_id(&r.requester)),
         format!("inputs:    {}", text::escape(&r.inputs.to_string())),
     ];
+    // A time-bound grant: how long, said plainly (the clock starts when it runs, not when it is approved).
+    if let Some(d) = r.inputs.get("duration").and_then(|v| v.as_str()) {
+        let what = if r.inputs.get("extends").is_some() { "extends by" } else { "grants for" };
+        l.push(format!("duration:  {what} {} from execution, then revoked", text::escape(d)));
+    }
     if !r.targets.is_empty() {
         let shown: Vec<String> = r
             .targets

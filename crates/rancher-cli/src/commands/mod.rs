@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod completions;
 pub mod connect;
 pub mod remote;
+pub mod grants;
 pub mod run;
 pub mod serve;
 pub mod sim;

@@ -124,7 +124,7 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
     let policy = policy_from_args(&args, w)?;
     if !install && policy.is_none() {
-        return Err(Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval or --expires-after").into());
+        return Err(Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval, --expires-after, --max-duration or --require-duration").into());
     }
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
@@ -149,7 +149,7 @@ pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef) -> anyhow::Result<Op
     } else {
         None
     };
-    if base.is_none() && !args.allow_self_approval && args.expires_after.is_none() {
+    if base.is_none() && !args.allow_self_approval && args.expires_after.is_none() && args.max_duration.is_none() && !args.require_duration {
         return Ok(None);
     }
     let mut p = base.unwrap_or_else(|| w.default_approval.policy());
@@ -158,6 +158,12 @@ pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef) -> anyhow::Result<Op
     }
     if let Some(d) = &args.expires_after {
         p = p.expires_after(parse_duration(d)?);
+    }
+    if let Some(d) = &args.max_duration {
+        p = p.max_duration(rancher_approval::parse_duration(d).map_err(|e| Failure::new(format!("--max-duration: {e}"), "e.g. --max-duration 8h"))?);
+    }
+    if args.require_duration {
+        p = p.require_duration(true);
     }
     p.validate()?;
     Ok(Some(p))

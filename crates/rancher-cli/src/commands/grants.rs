@@ -1,0 +1,220 @@
+//! `rancherctl grants list|extend|revoke|expire`: time-bound grants recorded in the approval store.
+
+use chrono::{DateTime, Utc};
+use rancher_approval::{format_duration, Grant, GrantFilter, GrantStatus};
+use serde_json::json;
+
+use crate::commands::run::submit;
+use crate::context::Context;
+use crate::error::{Exit, Failure};
+use crate::output;
+use crate::text;
+
+/// Which grants `list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Every grant.
+    All,
+    /// In force, not yet due.
+    Active,
+    /// Revoked.
+    Expired,
+    /// Due and not yet revoked.
+    Overdue,
+}
+
+fn left(g: &Grant, now: DateTime<Utc>) -> String {
+    match g.status(now) {
+        GrantStatus::Active => format_duration((g.due_at - now).num_seconds().max(0) as u64),
+        GrantStatus::Overdue => format!(
+            "overdue {}",
+            format_duration((now - g.due_at).num_seconds().max(0) as u64)
+        ),
+        GrantStatus::Expired => g
+            .revocation
+            .as_ref()
+            .map(|r| r.how.as_str().replace('_', " "))
+            .unwrap_or_default(),
+    }
+}
+
+fn status_word(s: GrantStatus) -> &'static str {
+    match s {
+        GrantStatus::Active => "active",
+        GrantStatus::Overdue => "overdue",
+        GrantStatus::Expired => "expired",
+    }
+}
+
+/// Who has what, until when, and the time left.
+pub async fn list(ctx: &Context, which: Which) -> anyhow::Result<Exit> {
+    let store = ctx.open_store().await?;
+    let now = Utc::now();
+    let mut grants = store.list_grants(&GrantFilter::all()).await?;
+    grants.retain(|g| match which {
+        Which::All => true,
+        Which::Active => g.status(now) == GrantStatus::Active,
+        Which::Expired => g.status(now) == GrantStatus::Expired,
+        Which::Overdue => g.status(now) == GrantStatus::Overdue,
+    });
+    let docs: Vec<serde_json::Value> = grants
+        .iter()
+        .map(|g| {
+            let mut v = serde_json::to_value(g).unwrap_or_default();
+            v["status"] = json!(status_word(g.status(now)));
+            v
+        })
+        .collect();
+    output::data(ctx.format(), &docs, || {
+        if grants.is_empty() {
+            return "no grants".into();
+        }
+        output::table(
+            &[
+                "ID", "KIND", "SCOPE", "ROLE", "SUBJECT", "STATUS", "DUE", "LEFT",
+            ],
+            grants.iter().map(|g| {
+                vec![
+                    g.id.clone(),
+                    g.granted.kind.as_str().to_string(),
+                    text::escape(g.granted.scope.as_deref().unwrap_or("-")),
+                    text::escape(&g.granted.role),
+                    text::escape(&g.granted.subject),
+                    status_word(g.status(now)).to_string(),
+                    g.due_at.format("%Y-%m-%d %H:%M").to_string(),
+                    left(g, now),
+                ]
+            }),
+        )
+    })?;
+    Ok(Exit::Done)
+}
+
+/// Files a new approval request, under the grant's own workflow and policy, to extend it by `by`.
+pub async fn extend(
+    ctx: &Context,
+    id: &str,
+    by: &str,
+    reason: Option<String>,
+) -> anyhow::Result<Exit> {
+    let by_secs = rancher_approval::parse_duration(by)
+        .map_err(|e| Failure::new(format!("--by: {e}"), "e.g. --by 2h"))?;
+    let store = ctx.open_store().await?;
+    let g = store.get_grant(id).await?;
+    if let Some(r) = &g.revocation {
+        return Err(Failure::new(
+            format!("grant {id} already ended at {}", r.at.to_rfc3339()),
+            "grant it again with `rancherctl run`",
+        )
+        .into());
+    }
+    let request = store.get_request(&id.parse()?).await?;
+    let mut inputs = request.inputs.clone();
+    inputs["extends"] = json!(id);
+    inputs["duration"] = json!(format_duration(by_secs.as_secs()));
+    submit(ctx, &g.workflow_id, inputs, reason, false).await
+}
+
+/// Ends a grant now: records the early end, then revokes it.
+pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
+    let session = ctx.session().await?;
+    let runner = ctx.runner().await?;
+    let store = runner.store().clone();
+    let now = Utc::now();
+    rancher_workflows::grants::end_early(&session, store.as_ref(), id, now).await?;
+    let out = rancher_workflows::grants::revoke_grant(
+        &session,
+        store.as_ref(),
+        id,
+        runner.process_label(),
+        now,
+    )
+    .await?;
+    report(ctx, std::slice::from_ref(&out))
+}
+
+/// Revokes every due grant, once (for cron: running it again does nothing more).
+pub async fn expire(ctx: &Context) -> anyhow::Result<Exit> {
+    let session = ctx.session().await?;
+    let runner = ctx.runner().await?;
+    let done = rancher_workflows::grants::revoke_due(
+        &session,
+        runner.store().as_ref(),
+        runner.process_label(),
+        Utc::now(),
+    )
+    .await?;
+    report(ctx, &done.outcomes)
+}
+
+fn report(
+    ctx: &Context,
+    outcomes: &[rancher_workflows::grants::RevokeOutcome],
+) -> anyhow::Result<Exit> {
+    use rancher_workflows::grants::RevokeOutcome as O;
+    output::data(ctx.format(), outcomes, || {
+        if outcomes.is_empty() {
+            return "no grants due".into();
+        }
+        outcomes
+            .iter()
+            .map(|o| match o {
+                O::Revoked { grant, how, note } => {
+                    let note = if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", text::escape(note))
+                    };
+                    format!("revoked {grant} ({}){note}", how.as_str().replace('_', " "))
+                }
+                O::Failed {
+                    grant,
+                    error,
+                    retry_at,
+                } => format!(
+                    "could not revoke {grant}: {}; next attempt at {}",
+                    text::escape(error),
+                    retry_at.to_rfc3339()
+                ),
+                O::Skipped { grant, why } => format!("skipped {grant}: {}", text::escape(why)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    if let Some(O::Failed { grant, error, .. }) =
+        outcomes.iter().find(|o| matches!(o, O::Failed { .. }))
+    {
+        return Err(Failure::new(
+            format!("grant {grant} is overdue and could not be revoked: {error}"),
+            "it is retried with backoff; run `rancherctl grants expire` again later",
+        )
+        .into());
+    }
+    Ok(Exit::Done)
+}
+
+/// Runs one `grants` subcommand.
+pub async fn dispatch(ctx: &Context, cmd: crate::cli::GrantsCommand) -> anyhow::Result<Exit> {
+    use crate::cli::GrantsCommand as G;
+    match cmd {
+        G::List {
+            active,
+            expired,
+            overdue,
+        } => {
+            let which = if active {
+                Which::Active
+            } else if expired {
+                Which::Expired
+            } else if overdue {
+                Which::Overdue
+            } else {
+                Which::All
+            };
+            list(ctx, which).await
+        }
+        G::Extend { id, by, reason } => extend(ctx, &id, &by, reason).await,
+        G::Revoke { id } => revoke(ctx, &id).await,
+        G::Expire => expire(ctx).await,
+    }
+}

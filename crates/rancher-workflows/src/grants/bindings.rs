@@ -1,0 +1,515 @@
+//! Cluster and project role template bindings (and global role bindings, for timed global grants) over the
+//! generated typed requests: RK-API `management.cattle.io/v3` where the server has it, norman `/v3` before.
+//!
+//! Rancher keeps a CRTB in the cluster's namespace (its name is the cluster id) and a PRTB in the project's
+//! namespace (rancher/rancher pkg/controllers/management/auth: the project's backing namespace, `c-x-p-y` from 2.11,
+//! the project id before); norman `/v3` ids are `<namespace>:<name>`.
+
+use futures::TryStreamExt;
+use rancher_api::requests::{
+    RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete,
+    RkClusterroletemplatebindingsGet, RkClusterroletemplatebindingsListAll,
+    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet,
+    RkProjectroletemplatebindingsCreate, RkProjectroletemplatebindingsDelete,
+    RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll,
+    V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete,
+    V3ClusterroletemplatebindingsGet, V3ClusterroletemplatebindingsList,
+    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet,
+    V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete,
+    V3ProjectroletemplatebindingsGet, V3ProjectroletemplatebindingsList,
+};
+use rancher_api::types::{
+    ClusterRoleTemplateBinding, GlobalRoleBinding, ObjectMeta, ProjectRoleTemplateBinding,
+    V3ClusterRoleTemplateBinding, V3GlobalRoleBinding, V3ProjectRoleTemplateBinding,
+};
+use rancher_api::Request;
+use rancher_approval::BindingKind;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::exec::{Exec, PlannedRequest};
+use crate::session::Session;
+
+/// A role binding, whichever kind and surface it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleBinding {
+    /// Global, cluster or project.
+    pub kind: BindingKind,
+    /// Metadata name.
+    pub name: String,
+    /// Namespace (cluster id for a CRTB, project namespace for a PRTB, empty for a global role binding).
+    pub namespace: String,
+    /// Cluster id (CRTB) or `c-x:p-y` project id (PRTB); empty for a global role binding.
+    pub scope: String,
+    /// Role template id (or global role name).
+    pub role: String,
+    /// The user holding it.
+    pub user: Option<String>,
+    /// The group principal holding it.
+    pub group: Option<String>,
+    /// Rancher is removing it (a deletion timestamp, or norman's `removing` state).
+    pub deleting: bool,
+    /// The object as the server sent it.
+    pub raw: Value,
+}
+
+impl RoleBinding {
+    /// The subject in words: `user u-x` or `group github_team://7`.
+    pub fn subject(&self) -> String {
+        match (&self.user, &self.group) {
+            (Some(u), _) => format!("user {u}"),
+            (None, Some(g)) => format!("group {g}"),
+            _ => "nobody".into(),
+        }
+    }
+}
+
+fn nonempty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn meta_name(m: &Option<ObjectMeta>) -> (String, String, bool) {
+    let m = m.as_ref();
+    (
+        m.and_then(|m| m.name.clone()).unwrap_or_default(),
+        m.and_then(|m| m.namespace.clone()).unwrap_or_default(),
+        m.is_some_and(|m| m.deletion_timestamp.is_some()),
+    )
+}
+
+/// Splits a norman id `<namespace>:<name>`.
+fn norman_id(id: &str) -> (String, String) {
+    match id.split_once(':') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => (String::new(), id.to_string()),
+    }
+}
+
+fn from_rk_crtb(b: ClusterRoleTemplateBinding) -> RoleBinding {
+    let (name, namespace, deleting) = meta_name(&b.metadata);
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Cluster,
+        name,
+        namespace,
+        scope: b.cluster_name.unwrap_or_default(),
+        role: b.role_template_name.unwrap_or_default(),
+        user: nonempty(b.user_name),
+        group: nonempty(b.group_principal_name).or(nonempty(b.group_name)),
+        deleting,
+        raw,
+    }
+}
+
+fn from_rk_prtb(b: ProjectRoleTemplateBinding) -> RoleBinding {
+    let (name, namespace, deleting) = meta_name(&b.metadata);
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Project,
+        name,
+        namespace,
+        scope: b.project_name.unwrap_or_default(),
+        role: b.role_template_name.unwrap_or_default(),
+        user: nonempty(b.user_name),
+        group: nonempty(b.group_principal_name).or(nonempty(b.group_name)),
+        deleting,
+        raw,
+    }
+}
+
+fn from_v3_crtb(b: V3ClusterRoleTemplateBinding) -> RoleBinding {
+    let (namespace, name) = norman_id(b.id.as_deref().unwrap_or_default());
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Cluster,
+        name,
+        namespace,
+        scope: b.cluster_id.unwrap_or_default(),
+        role: b.role_template_id.unwrap_or_default(),
+        user: nonempty(b.user_id),
+        group: nonempty(b.group_principal_id).or(nonempty(b.group_id)),
+        deleting: b.removed.is_some() || b.state.as_deref() == Some("removing"),
+        raw,
+    }
+}
+
+fn from_v3_prtb(b: V3ProjectRoleTemplateBinding) -> RoleBinding {
+    let (namespace, name) = norman_id(b.id.as_deref().unwrap_or_default());
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Project,
+        name,
+        namespace,
+        scope: b.project_id.unwrap_or_default(),
+        role: b.role_template_id.unwrap_or_default(),
+        user: nonempty(b.user_id),
+        group: nonempty(b.group_principal_id).or(nonempty(b.group_id)),
+        deleting: b.removed.is_some() || b.state.as_deref() == Some("removing"),
+        raw,
+    }
+}
+
+fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
+    let (name, _, deleting) = meta_name(&b.metadata);
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Global,
+        name,
+        namespace: String::new(),
+        scope: String::new(),
+        role: b.global_role_name.unwrap_or_default(),
+        user: nonempty(b.user_name),
+        group: nonempty(b.group_principal_name),
+        deleting,
+        raw,
+    }
+}
+
+fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
+    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    RoleBinding {
+        kind: BindingKind::Global,
+        name: b.id.clone().unwrap_or_default(),
+        namespace: String::new(),
+        scope: String::new(),
+        role: b.global_role_id.unwrap_or_default(),
+        user: nonempty(b.user_id),
+        group: nonempty(b.group_principal_id),
+        deleting: b.removed.is_some() || b.state.as_deref() == Some("removing"),
+        raw,
+    }
+}
+
+/// Whether the server has the RK-API operation (per the endpoint list's `since`).
+fn rk(session: &Session, op: &str) -> bool {
+    rancher_api::find_operation(op)
+        .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
+}
+
+/// Whether this session uses the RK-API for role template bindings.
+pub fn rk_bindings(session: &Session) -> bool {
+    rk(session, "rk.clusterroletemplatebindings.create")
+}
+
+/// Whether this session uses the RK-API for global role bindings (as the global role binding workflows do).
+fn rk_global(session: &Session) -> bool {
+    session.version.at_least(2, 11)
+}
+
+/// Every binding of `kind` (cluster or project), all pages, without those Rancher is removing.
+pub async fn list(session: &Session, kind: BindingKind) -> Result<Vec<RoleBinding>> {
+    let c = &session.client;
+    let all: Vec<RoleBinding> = match (kind, rk_bindings(session)) {
+        (BindingKind::Cluster, true) => {
+            c.cluster_role_template_bindings()
+                .list_all(RkClusterroletemplatebindingsListAll::new())
+                .map_ok(from_rk_crtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Cluster, false) => {
+            c.v3()
+                .clusterroletemplatebindings()
+                .list(V3ClusterroletemplatebindingsList::new())
+                .map_ok(from_v3_crtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Project, true) => {
+            c.project_role_template_bindings()
+                .list_all(RkProjectroletemplatebindingsListAll::new())
+                .map_ok(from_rk_prtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Project, false) => {
+            c.v3()
+                .projectroletemplatebindings()
+                .list(V3ProjectroletemplatebindingsList::new())
+                .map_ok(from_v3_prtb)
+                .try_collect()
+                .await?
+        }
+        (BindingKind::Global, _) => return Ok(Vec::new()),
+    };
+    Ok(all.into_iter().filter(|b| !b.deleting).collect())
+}
+
+/// One binding by kind, namespace and name; `None` when it does not exist.
+pub async fn get(
+    session: &Session,
+    kind: BindingKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<RoleBinding>> {
+    let c = &session.client;
+    let id = format!("{namespace}:{name}");
+    let found = match (kind, rk_bindings(session), rk_global(session)) {
+        (BindingKind::Cluster, true, _) => c
+            .cluster_role_template_bindings()
+            .get(RkClusterroletemplatebindingsGet::new(namespace, name))
+            .await
+            .map(from_rk_crtb),
+        (BindingKind::Cluster, false, _) => c
+            .v3()
+            .clusterroletemplatebindings()
+            .get(V3ClusterroletemplatebindingsGet::new(id))
+            .await
+            .map(from_v3_crtb),
+        (BindingKind::Project, true, _) => c
+            .project_role_template_bindings()
+            .get(RkProjectroletemplatebindingsGet::new(namespace, name))
+            .await
+            .map(from_rk_prtb),
+        (BindingKind::Project, false, _) => c
+            .v3()
+            .projectroletemplatebindings()
+            .get(V3ProjectroletemplatebindingsGet::new(id))
+            .await
+            .map(from_v3_prtb),
+        (BindingKind::Global, _, true) => c
+            .global_role_bindings()
+            .get(RkGlobalrolebindingsGet::new(name))
+            .await
+            .map(from_rk_grb),
+        (BindingKind::Global, _, false) => c
+            .v3()
+            .globalrolebindings()
+            .get(V3GlobalrolebindingsGet::new(name))
+            .await
+            .map(from_v3_grb),
+    };
+    match found {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What to create: a binding of `role` to one subject in one scope, under a fixed name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBinding {
+    /// Global, cluster or project.
+    pub kind: BindingKind,
+    /// The fixed name (so a replayed create finds its own object).
+    pub name: String,
+    /// The namespace (cluster id, project namespace; empty for global).
+    pub namespace: String,
+    /// Cluster id or project id (empty for global).
+    pub scope: String,
+    /// Role template id or global role name.
+    pub role: String,
+    /// The user id, or
+    pub user: Option<String>,
+    /// the group principal id.
+    pub group: Option<String>,
+}
+
+/// Records a typed write in a dry run (with its rendered path and body) instead of sending it.
+fn plan<R: Request>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
+    let spec = req.spec();
+    let values = req.path_values();
+    let mut pairs: Vec<(&str, String)> = spec
+        .path_params
+        .iter()
+        .map(|p| p.name)
+        .zip(values.iter().map(|v| v.to_string()))
+        .collect();
+    pairs.extend(req.query_pairs());
+    let body: Option<Value> = req
+        .body_bytes()
+        .and_then(|b| b.ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = rancher_api::GenericRequest::new(spec.id, &refs, body.clone())?.target()?;
+    exec.record_planned(PlannedRequest {
+        operation: spec.id.into(),
+        method: spec.method.to_string(),
+        path,
+        body,
+    });
+    Ok(())
+}
+
+/// Creates the binding (or in a dry run records the request); returns what the server answered.
+pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBinding>> {
+    let session = exec.session();
+    let c = &session.client;
+    let meta = |ns: Option<String>| {
+        Some(ObjectMeta {
+            name: Some(b.name.clone()),
+            namespace: ns,
+            ..Default::default()
+        })
+    };
+    macro_rules! send {
+        ($req:expr, $map:expr) => {{
+            let req = $req;
+            if exec.is_dry_run() {
+                plan(exec, &req)?;
+                return Ok(None);
+            }
+            Ok(Some($map(c.send(&req).await?)))
+        }};
+    }
+    match (b.kind, rk_bindings(session), rk_global(session)) {
+        (BindingKind::Cluster, true, _) => send!(
+            RkClusterroletemplatebindingsCreate::new(
+                &b.namespace,
+                ClusterRoleTemplateBinding {
+                    api_version: Some("management.cattle.io/v3".into()),
+                    kind: Some("ClusterRoleTemplateBinding".into()),
+                    metadata: meta(Some(b.namespace.clone())),
+                    cluster_name: Some(b.scope.clone()),
+                    role_template_name: Some(b.role.clone()),
+                    user_name: b.user.clone(),
+                    group_principal_name: b.group.clone(),
+                    ..Default::default()
+                }
+            ),
+            from_rk_crtb
+        ),
+        (BindingKind::Cluster, false, _) => send!(
+            V3ClusterroletemplatebindingsCreate::new(V3ClusterRoleTemplateBinding {
+                type_: Some("clusterRoleTemplateBinding".into()),
+                name: Some(b.name.clone()),
+                cluster_id: Some(b.scope.clone()),
+                role_template_id: Some(b.role.clone()),
+                user_id: b.user.clone(),
+                group_principal_id: b.group.clone(),
+                ..Default::default()
+            }),
+            from_v3_crtb
+        ),
+        (BindingKind::Project, true, _) => send!(
+            RkProjectroletemplatebindingsCreate::new(
+                &b.namespace,
+                ProjectRoleTemplateBinding {
+                    api_version: Some("management.cattle.io/v3".into()),
+                    kind: Some("ProjectRoleTemplateBinding".into()),
+                    metadata: meta(Some(b.namespace.clone())),
+                    project_name: Some(b.scope.clone()),
+                    role_template_name: Some(b.role.clone()),
+                    user_name: b.user.clone(),
+                    group_principal_name: b.group.clone(),
+                    ..Default::default()
+                }
+            ),
+            from_rk_prtb
+        ),
+        (BindingKind::Project, false, _) => send!(
+            V3ProjectroletemplatebindingsCreate::new(V3ProjectRoleTemplateBinding {
+                type_: Some("projectRoleTemplateBinding".into()),
+                name: Some(b.name.clone()),
+                project_id: Some(b.scope.clone()),
+                role_template_id: Some(b.role.clone()),
+                user_id: b.user.clone(),
+                group_principal_id: b.group.clone(),
+                ..Default::default()
+            }),
+            from_v3_prtb
+        ),
+        (BindingKind::Global, _, true) => send!(
+            RkGlobalrolebindingsCreate::new(GlobalRoleBinding {
+                api_version: Some("management.cattle.io/v3".into()),
+                kind: Some("GlobalRoleBinding".into()),
+                metadata: meta(None),
+                global_role_name: Some(b.role.clone()),
+                user_name: b.user.clone(),
+                group_principal_name: b.group.clone(),
+                ..Default::default()
+            }),
+            from_rk_grb
+        ),
+        (BindingKind::Global, _, false) => send!(
+            V3GlobalrolebindingsCreate::new(V3GlobalRoleBinding {
+                type_: Some("globalRoleBinding".into()),
+                name: Some(b.name.clone()),
+                global_role_id: Some(b.role.clone()),
+                user_id: b.user.clone(),
+                group_principal_id: b.group.clone(),
+                ..Default::default()
+            }),
+            from_v3_grb
+        ),
+    }
+}
+
+/// Deletes a binding (or in a dry run records the request); `Ok(false)` when it was already gone.
+pub async fn delete(
+    exec: &mut Exec<'_>,
+    kind: BindingKind,
+    namespace: &str,
+    name: &str,
+) -> Result<bool> {
+    let session = exec.session();
+    let c = &session.client;
+    let id = format!("{namespace}:{name}");
+    macro_rules! send {
+        ($req:expr) => {{
+            let req = $req;
+            if exec.is_dry_run() {
+                plan(exec, &req)?;
+                return Ok(true);
+            }
+            c.send(&req).await.map(|_| ())
+        }};
+    }
+    let sent = match (kind, rk_bindings(session), rk_global(session)) {
+        (BindingKind::Cluster, true, _) => {
+            send!(RkClusterroletemplatebindingsDelete::new(namespace, name))
+        }
+        (BindingKind::Cluster, false, _) => send!(V3ClusterroletemplatebindingsDelete::new(id)),
+        (BindingKind::Project, true, _) => {
+            send!(RkProjectroletemplatebindingsDelete::new(namespace, name))
+        }
+        (BindingKind::Project, false, _) => send!(V3ProjectroletemplatebindingsDelete::new(id)),
+        (BindingKind::Global, _, true) => send!(RkGlobalrolebindingsDelete::new(name)),
+        (BindingKind::Global, _, false) => send!(V3GlobalrolebindingsDelete::new(name)),
+    };
+    match sent {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bindings_normalise_from_both_surfaces() {
+        let rk: ClusterRoleTemplateBinding = serde_json::from_value(json!({
+            "metadata": {"name": "crtb-ra-1", "namespace": "c-abc"}, "clusterName": "c-abc", "roleTemplateName": "cluster-member", "userName": "u-1"
+        }))
+        .unwrap();
+        let b = from_rk_crtb(rk);
+        assert_eq!(
+            (
+                b.name.as_str(),
+                b.namespace.as_str(),
+                b.scope.as_str(),
+                b.user.as_deref(),
+                b.deleting
+            ),
+            ("crtb-ra-1", "c-abc", "c-abc", Some("u-1"), false)
+        );
+        let v3: V3ProjectRoleTemplateBinding = serde_json::from_value(json!({
+            "id": "c-abc-p-xyz:prtb-ra-2", "projectId": "c-abc:p-xyz", "roleTemplateId": "project-member", "groupPrincipalId": "github_team://7", "userId": ""
+        }))
+        .unwrap();
+        let b = from_v3_prtb(v3);
+        assert_eq!(
+            (
+                b.namespace.as_str(),
+                b.name.as_str(),
+                b.user.as_deref(),
+                b.group.as_deref()
+            ),
+            ("c-abc-p-xyz", "prtb-ra-2", None, Some("github_team://7"))
+        );
+        assert_eq!(b.subject(), "group github_team://7");
+    }
+}

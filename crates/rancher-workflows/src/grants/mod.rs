@@ -1,0 +1,841 @@
+//! Cluster and project membership, optionally time-bound: the `list-*-role-bindings`, `grant-*-role` and
+//! `revoke-*-role` workflows, the `duration` of `create-global-role-binding`, and the revocation of due grants
+//! ([`revoke_due`]).
+//!
+//! A grant's binding gets a fixed name when the request is filed (`crtb-ra-…`, `prtb-ra-…`, `grb-ra-…`), stored
+//! in the request and covered by its content hash: a create replayed after a crash finds its own object instead of
+//! making a second one, and revocation deletes exactly that object. With a `duration`, the execution reports a
+//! [`rancher_approval::NewGrant`] that the store records with the outcome, due `duration` after execution.
+
+use async_trait::async_trait;
+use rancher_approval::{BindingKind, GrantChange, NewGrant, SubjectKind};
+use serde_json::{json, Value};
+
+use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
+use crate::error::{Error, Result};
+use crate::exec::{input, Exec, Table};
+use crate::registry::{Registry, Report, Workflow};
+use crate::session::Session;
+use crate::targets::Pinned;
+
+pub mod bindings;
+pub mod resolve;
+mod revoke;
+
+pub use bindings::RoleBinding;
+pub use revoke::{
+    end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
+    REVOKE_LEASE,
+};
+
+/// Registers the grant workflows (called by [`Registry::builtin`]).
+pub fn register(r: &mut Registry) {
+    for scope in [Scope::Cluster, Scope::Project] {
+        r.register(ListBindings(scope))
+            .expect("grant workflow ids are unique");
+        r.register(Grant(scope))
+            .expect("grant workflow ids are unique");
+        r.register(Revoke(scope))
+            .expect("grant workflow ids are unique");
+    }
+}
+
+/// Cluster or project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Cluster,
+    Project,
+}
+
+impl Scope {
+    fn input(self) -> &'static str {
+        match self {
+            Scope::Cluster => "cluster",
+            Scope::Project => "project",
+        }
+    }
+    fn kind(self) -> BindingKind {
+        match self {
+            Scope::Cluster => BindingKind::Cluster,
+            Scope::Project => BindingKind::Project,
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Scope::Cluster => "crtb-ra-",
+            Scope::Project => "prtb-ra-",
+        }
+    }
+}
+
+const USER: InputSpec = InputSpec {
+    name: "user",
+    kind: InputKind::String,
+    required: false,
+    description: "the user, by id (u-xxxxx) or username (or give group)",
+};
+const GROUP: InputSpec = InputSpec {
+    name: "group",
+    kind: InputKind::String,
+    required: false,
+    description: "the group, by principal id (github_team://7) or name (or give user)",
+};
+const DURATION: InputSpec = InputSpec {
+    name: "duration",
+    kind: InputKind::String,
+    required: false,
+    description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked",
+};
+const BINDING_PINNED: InputSpec = InputSpec {
+    name: "binding",
+    kind: InputKind::String,
+    required: false,
+    description: "set when the request is filed: the binding's fixed name",
+};
+const EXTENDS: InputSpec = InputSpec {
+    name: "extends",
+    kind: InputKind::String,
+    required: false,
+    description: "set by `rancherctl grants extend`: the grant to extend by `duration`",
+};
+
+static LIST_CLUSTER: WorkflowDef = WorkflowDef {
+    id: "list-cluster-role-bindings",
+    title: "List cluster role bindings",
+    description: "Who holds which role template in which cluster (cluster role template bindings), all pages.",
+    inputs: &[InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only this cluster, by id or display name" }],
+    output: "the bindings as the server sent them",
+    default_approval: DefaultApproval::None,
+    writes: false,
+};
+static LIST_PROJECT: WorkflowDef = WorkflowDef {
+    id: "list-project-role-bindings",
+    title: "List project role bindings",
+    description: "Who holds which role template in which project (project role template bindings), all pages.",
+    inputs: &[InputSpec { name: "project", kind: InputKind::String, required: false, description: "only this project: c-xxxxx:p-yyyyy or cluster/project" }],
+    output: "the bindings as the server sent them",
+    default_approval: DefaultApproval::None,
+    writes: false,
+};
+static GRANT_CLUSTER: WorkflowDef = WorkflowDef {
+    id: "grant-cluster-role",
+    title: "Grant a cluster role",
+    description: "Give a user or group a cluster role template in one cluster, optionally for a while (duration). Idempotent: an existing identical binding is reported, not duplicated.",
+    inputs: &[
+        InputSpec { name: "cluster", kind: InputKind::String, required: true, description: "the cluster, by id (c-xxxxx) or display name" },
+        USER,
+        GROUP,
+        InputSpec { name: "role", kind: InputKind::String, required: true, description: "a cluster role template, by id (cluster-member) or display name" },
+        DURATION,
+        BINDING_PINNED,
+        EXTENDS,
+    ],
+    output: "the binding created, or the one that already existed",
+    default_approval: DefaultApproval::Installer,
+    writes: true,
+};
+static GRANT_PROJECT: WorkflowDef = WorkflowDef {
+    id: "grant-project-role",
+    title: "Grant a project role",
+    description: "Give a user or group a project role template in one project, optionally for a while (duration). Idempotent: an existing identical binding is reported, not duplicated.",
+    inputs: &[
+        InputSpec { name: "project", kind: InputKind::String, required: true, description: "the project: c-xxxxx:p-yyyyy or cluster/project display names" },
+        USER,
+        GROUP,
+        InputSpec { name: "role", kind: InputKind::String, required: true, description: "a project role template, by id (project-member) or display name" },
+        DURATION,
+        BINDING_PINNED,
+        EXTENDS,
+    ],
+    output: "the binding created, or the one that already existed",
+    default_approval: DefaultApproval::Installer,
+    writes: true,
+};
+static REVOKE_CLUSTER: WorkflowDef = WorkflowDef {
+    id: "revoke-cluster-role",
+    title: "Revoke a cluster role",
+    description: "End a cluster membership: the bindings of a user or group to a role template in a cluster, or one binding by name. Nothing to remove is reported, not an error.",
+    inputs: &[
+        InputSpec { name: "cluster", kind: InputKind::String, required: true, description: "the cluster, by id or display name" },
+        USER,
+        GROUP,
+        InputSpec { name: "role", kind: InputKind::String, required: false, description: "the cluster role template (with user or group)" },
+        InputSpec { name: "binding", kind: InputKind::String, required: false, description: "or: the binding's name (crtb-xxxxx)" },
+    ],
+    output: "the bindings removed",
+    default_approval: DefaultApproval::Installer,
+    writes: true,
+};
+static REVOKE_PROJECT: WorkflowDef = WorkflowDef {
+    id: "revoke-project-role",
+    title: "Revoke a project role",
+    description: "End a project membership: the bindings of a user or group to a role template in a project, or one binding by name. Nothing to remove is reported, not an error.",
+    inputs: &[
+        InputSpec { name: "project", kind: InputKind::String, required: true, description: "the project: c-xxxxx:p-yyyyy or cluster/project" },
+        USER,
+        GROUP,
+        InputSpec { name: "role", kind: InputKind::String, required: false, description: "the project role template (with user or group)" },
+        InputSpec { name: "binding", kind: InputKind::String, required: false, description: "or: the binding's name (prtb-xxxxx)" },
+    ],
+    output: "the bindings removed",
+    default_approval: DefaultApproval::Installer,
+    writes: true,
+};
+
+fn bad(def: &WorkflowDef, name: &str, message: impl Into<String>) -> Error {
+    Error::Input {
+        workflow: def.id.into(),
+        input: name.into(),
+        message: message.into(),
+    }
+}
+
+/// The `duration` input in seconds, if given (checked: a clear error names the form).
+pub fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
+    match input(def, inputs, "duration")? {
+        None => Ok(None),
+        Some(t) => rancher_approval::parse_duration(t)
+            .map(|d| Some(d.as_secs()))
+            .map_err(|e| bad(def, "duration", e.to_string())),
+    }
+}
+
+/// Checks a `duration` input's form, for workflows that take one (the runner checks it against the policy).
+pub fn check_duration_input(def: &WorkflowDef, inputs: &Value) -> Result<()> {
+    if def.inputs.iter().any(|i| i.name == "duration") {
+        duration_secs(def, inputs)?;
+    }
+    Ok(())
+}
+
+/// True when a `create-global-role-binding` run is time-bound.
+pub fn timed(inputs: &Value) -> bool {
+    inputs
+        .get("duration")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty())
+}
+
+/// A fresh fixed binding name: the prefix and 12 random hex digits (valid as a Kubernetes name).
+fn fresh_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// For a timed `create-global-role-binding`: fixes the binding name at submit. A name given by hand is refused.
+pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned> {
+    if def.id != "create-global-role-binding" {
+        return Ok(pinned);
+    }
+    let extends = input(def, &pinned.inputs, "extends")?.is_some();
+    if extends && !timed(&pinned.inputs) {
+        return Err(bad(
+            def,
+            "duration",
+            "an extension needs `duration`: how much longer",
+        ));
+    }
+    if extends {
+        return Ok(pinned);
+    }
+    if input(def, &pinned.inputs, "binding")?.is_some() {
+        return Err(bad(
+            def,
+            "binding",
+            "is set when the request is filed; leave it out",
+        ));
+    }
+    if timed(&pinned.inputs) {
+        pinned.inputs["binding"] = json!(fresh_name("grb-ra-"));
+    }
+    Ok(pinned)
+}
+
+/// Who a grant's inputs name: `(user id, group principal)`, exactly one of them.
+fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<String>)> {
+    match (input(def, inputs, "user")?, input(def, inputs, "group")?) {
+        (Some(u), None) => Ok((Some(u.to_string()), None)),
+        (None, Some(g)) => Ok((None, Some(g.to_string()))),
+        (Some(_), Some(_)) => Err(bad(
+            def,
+            "group",
+            "give either user or group, not both (a binding has one subject)",
+        )),
+        (None, None) => Err(bad(
+            def,
+            "user",
+            "is required: give user=<id or username> or group=<principal id or name>",
+        )),
+    }
+}
+
+/// Whether an existing binding is the one described (same kind, scope, role and subject).
+fn same(b: &RoleBinding, nb: &bindings::NewBinding) -> bool {
+    b.kind == nb.kind
+        && b.scope == nb.scope
+        && b.role == nb.role
+        && b.user == nb.user
+        && b.group == nb.group
+}
+
+fn grant_of(nb: &bindings::NewBinding, duration: Option<u64>) -> Option<GrantChange> {
+    let secs = duration?;
+    Some(GrantChange::New(NewGrant {
+        kind: nb.kind,
+        binding: nb.name.clone(),
+        namespace: (!nb.namespace.is_empty()).then(|| nb.namespace.clone()),
+        scope: (!nb.scope.is_empty()).then(|| nb.scope.clone()),
+        subject_kind: if nb.user.is_some() {
+            SubjectKind::User
+        } else {
+            SubjectKind::Group
+        },
+        subject: nb.user.clone().or(nb.group.clone()).unwrap_or_default(),
+        role: nb.role.clone(),
+        duration_secs: secs,
+    }))
+}
+
+/// Whether a failed write may have been applied (its answer was lost or the server was busy).
+fn outcome_unknown(e: &rancher_api::Error) -> bool {
+    matches!(
+        e,
+        rancher_api::Error::Transport { .. } | rancher_api::Error::Timeout { .. }
+    ) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
+}
+
+/// Rancher's webhook refuses a binding granting more than the caller holds (rancher/webhook
+/// pkg/resources/management.cattle.io/v3/{cluster,project}roletemplatebinding/validator.go, escalation check).
+fn refused_words(nb: &bindings::NewBinding, e: &rancher_api::Error) -> Option<String> {
+    if !e.is_forbidden() {
+        return None;
+    }
+    Some(format!(
+        "Rancher refused to give {} the {} role `{}`{}: the account running this workflow may not grant permissions it does not hold itself (or may not manage these bindings). Run it with an admin's API key. Server said: {e}",
+        subject_words(nb),
+        nb.kind.as_str(),
+        nb.role,
+        if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) },
+    ))
+}
+
+fn subject_words(nb: &bindings::NewBinding) -> String {
+    match (&nb.user, &nb.group) {
+        (Some(u), _) => format!("user {u}"),
+        (_, Some(g)) => format!("group {g}"),
+        _ => "nobody".into(),
+    }
+}
+
+/// The existing bindings identical to `nb` under another name (a membership given by other means).
+async fn identical_elsewhere(
+    exec: &Exec<'_>,
+    nb: &bindings::NewBinding,
+) -> Result<Vec<RoleBinding>> {
+    let all = match nb.kind {
+        BindingKind::Global => exec
+            .bindings()
+            .await?
+            .into_iter()
+            .map(|b| RoleBinding {
+                kind: BindingKind::Global,
+                name: b.name,
+                namespace: String::new(),
+                scope: String::new(),
+                role: b.role,
+                user: b.user,
+                group: b.group,
+                deleting: false,
+                raw: b.raw,
+            })
+            .collect(),
+        kind => bindings::list(exec.session(), kind).await?,
+    };
+    Ok(all
+        .into_iter()
+        .filter(|b| b.name != nb.name && same(b, nb))
+        .collect())
+}
+
+/// Creates `nb` once: its own object (same fixed name) found after a replay is reported as created; an identical
+/// binding under another name is reported and nothing is created (it is not time-bound: no grant is recorded);
+/// a lost answer is checked by reading the object back before anything is sent again.
+async fn grant_binding(
+    exec: &mut Exec<'_>,
+    nb: bindings::NewBinding,
+    duration: Option<u64>,
+) -> Result<Report> {
+    let what = format!(
+        "{} the {} role {}{}",
+        subject_words(&nb),
+        nb.kind.as_str(),
+        nb.role,
+        if nb.scope.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", nb.scope)
+        }
+    );
+    let until = duration
+        .map(|d| format!(" for {}", rancher_approval::format_duration(d)))
+        .unwrap_or_default();
+    let ns = nb.namespace.clone();
+    if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name).await? {
+        if !same(&own, &nb) {
+            return Err(Error::Refused(format!("a binding named {} already exists but grants {} the role {}: not ours; file the request again", nb.name, own.subject(), own.role)));
+        }
+        return Ok(Report::new(
+            format!(
+                "gave {what}{until} (binding {}; found after a replay)",
+                nb.name
+            ),
+            json!({"created": true, "reconciled": true, "binding": own.raw}),
+        )
+        .with_grant(grant_of(&nb, duration)));
+    }
+    if let Some(other) = identical_elsewhere(exec, &nb).await?.into_iter().next() {
+        let note = if duration.is_some() {
+            "; it is not time-bound, so nothing will be revoked"
+        } else {
+            ""
+        };
+        return Ok(Report::new(
+            format!(
+                "{what}: already held (binding {}); nothing created{note}",
+                other.name
+            ),
+            json!({"created": false, "binding": other.raw}),
+        ));
+    }
+    for attempt in 0..2 {
+        match bindings::create(exec, &nb).await {
+            Ok(None) => {
+                return Ok(Report::new(
+                    format!("would give {what}{until} (binding {})", nb.name),
+                    json!({"created": false, "dry_run": true}),
+                ))
+            }
+            Ok(Some(created)) => {
+                return Ok(Report::new(
+                    format!("gave {what}{until} (binding {})", nb.name),
+                    json!({"created": true, "binding": created.raw}),
+                )
+                .with_grant(grant_of(&nb, duration)))
+            }
+            Err(Error::Api(e)) if e.is_conflict() => {
+                // Ours (a create whose answer was lost and resent), or Rancher's duplicate refusal.
+                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name)
+                    .await?
+                    .filter(|b| same(b, &nb))
+                {
+                    return Ok(Report::new(
+                        format!("gave {what}{until} (binding {}; confirmed)", nb.name),
+                        json!({"created": true, "reconciled": true, "binding": own.raw}),
+                    )
+                    .with_grant(grant_of(&nb, duration)));
+                }
+                let existing = identical_elsewhere(exec, &nb).await?.into_iter().next();
+                return Ok(Report::new(
+                    format!("{what}: already held; the server refused a duplicate"),
+                    json!({"created": false, "binding": existing.map(|b| b.raw)}),
+                ));
+            }
+            Err(Error::Api(e)) if outcome_unknown(&e) => {
+                tracing::warn!(error = %e, attempt, "create answer lost; reading the binding back");
+                if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name)
+                    .await?
+                    .filter(|b| same(b, &nb))
+                {
+                    return Ok(Report::new(
+                        format!(
+                            "gave {what}{until} (binding {}; confirmed after a lost answer)",
+                            nb.name
+                        ),
+                        json!({"created": true, "reconciled": true, "binding": own.raw}),
+                    )
+                    .with_grant(grant_of(&nb, duration)));
+                }
+                if attempt == 1 {
+                    return Err(Error::Api(e));
+                }
+            }
+            Err(Error::Api(e)) => match refused_words(&nb, &e) {
+                Some(words) => return Err(Error::Refused(words)),
+                None => return Err(Error::Api(e)),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Runs an approved `grants extend`: the binding must still be there and be the one granted.
+async fn extend(
+    exec: &Exec<'_>,
+    nb: &bindings::NewBinding,
+    grant: &str,
+    duration: Option<u64>,
+) -> Result<Report> {
+    let by = duration.ok_or_else(|| Error::Refused("an extension needs a duration".into()))?;
+    match bindings::get(exec.session(), nb.kind, &nb.namespace, &nb.name).await? {
+        Some(b) if same(&b, nb) && !b.deleting => Ok(Report::new(
+            format!("extended grant {grant} ({} the {} role {}) by {}", subject_words(nb), nb.kind.as_str(), nb.role, rancher_approval::format_duration(by)),
+            json!({"extended": grant, "by_secs": by, "binding": b.raw}),
+        )
+        .with_grant(Some(GrantChange::Extend { grant: grant.to_string(), by_secs: by, binding: Some(nb.name.clone()) }))),
+        _ => Err(Error::Refused(format!("grant {grant} cannot be extended: its binding {} is gone or changed on the server; file a new grant instead", nb.name))),
+    }
+}
+
+/// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
+pub async fn create_timed_global(
+    exec: &mut Exec<'_>,
+    def: &WorkflowDef,
+    inputs: &Value,
+) -> Result<Report> {
+    let user = exec
+        .resolve_user(crate::exec::required(def, inputs, "user")?)
+        .await?
+        .id;
+    let role = exec
+        .resolve_role(crate::exec::required(def, inputs, "role")?)
+        .await?;
+    let name = input(def, inputs, "binding")?
+        .map(str::to_string)
+        .unwrap_or_else(|| fresh_name("grb-ra-"));
+    let nb = bindings::NewBinding {
+        kind: BindingKind::Global,
+        name,
+        namespace: String::new(),
+        scope: String::new(),
+        role,
+        user: Some(user),
+        group: None,
+    };
+    match input(def, inputs, "extends")? {
+        Some(grant) => extend(exec, &nb, grant, duration_secs(def, inputs)?).await,
+        None => grant_binding(exec, nb, duration_secs(def, inputs)?).await,
+    }
+}
+
+/// After a crash, for a timed `create-global-role-binding`: see [`Grant`]'s `applied`.
+pub async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    let _ = (session, inputs);
+    // Running again finds its own binding by its fixed name and reports it, so the grant and its due time are
+    // recorded with the outcome; nothing is created twice.
+    Ok(Some(false))
+}
+
+/// `grant-cluster-role` and `grant-project-role`.
+struct Grant(Scope);
+
+impl Grant {
+    /// The binding the stored (pinned) inputs describe; the project's namespace is looked up.
+    async fn binding(&self, session: &Session, inputs: &Value) -> Result<bindings::NewBinding> {
+        let def = self.def();
+        let scope = crate::exec::required(def, inputs, self.0.input())?.to_string();
+        let namespace = match self.0 {
+            Scope::Cluster => scope.clone(),
+            Scope::Project => resolve::project(session, &scope).await?.namespace,
+        };
+        let (user, group) = subject(def, inputs)?;
+        let name = crate::exec::required(def, inputs, "binding")?.to_string();
+        Ok(bindings::NewBinding {
+            kind: self.0.kind(),
+            name,
+            namespace,
+            scope,
+            role: crate::exec::required(def, inputs, "role")?.to_string(),
+            user,
+            group,
+        })
+    }
+}
+
+#[async_trait]
+impl Workflow for Grant {
+    fn def(&self) -> &'static WorkflowDef {
+        match self.0 {
+            Scope::Cluster => &GRANT_CLUSTER,
+            Scope::Project => &GRANT_PROJECT,
+        }
+    }
+
+    fn check(&self, inputs: &Value) -> Result<()> {
+        let def = self.def();
+        subject(def, inputs)?;
+        let d = duration_secs(def, inputs)?;
+        if input(def, inputs, "extends")?.is_some() && d.is_none() {
+            return Err(bad(
+                def,
+                "duration",
+                "an extension needs `duration`: how much longer",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+        let def = self.def();
+        let extends = input(def, &inputs, "extends")?.is_some();
+        if !extends && input(def, &inputs, "binding")?.is_some() {
+            return Err(bad(
+                def,
+                "binding",
+                "is set when the request is filed; leave it out",
+            ));
+        }
+        let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
+        let (scope_id, scope_label) = match self.0 {
+            Scope::Cluster => {
+                let c = resolve::cluster(session, &scope_text).await?;
+                (c.id, c.name)
+            }
+            Scope::Project => {
+                let p = resolve::project(session, &scope_text).await?;
+                (p.id, p.name)
+            }
+        };
+        inputs[self.0.input()] = json!(scope_id);
+        let context = self.0.input();
+        let role = resolve::role_template(
+            session,
+            crate::exec::required(def, &inputs, "role")?,
+            context,
+        )
+        .await?;
+        inputs["role"] = json!(role.id);
+        let mut targets = Vec::new();
+        match subject(def, &inputs)? {
+            (Some(u), None) => {
+                let user = Exec::new(session, true).resolve_user(&u).await?;
+                targets.push((user.id.clone(), user.username.clone()));
+                inputs["user"] = json!(user.id);
+            }
+            (_, Some(g)) => {
+                let group = resolve::group(session, &g).await?;
+                targets.push((group.clone(), g.clone()));
+                inputs["group"] = json!(group);
+            }
+            (None, None) => unreachable!("checked by subject()"),
+        }
+        if !extends {
+            inputs["binding"] = json!(fresh_name(self.0.prefix()));
+        }
+        tracing::debug!(scope = %scope_id, label = %scope_label, "grant pinned");
+        Ok(Pinned { inputs, targets })
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let def = self.def();
+        let nb = self.binding(exec.session(), inputs).await?;
+        let duration = duration_secs(def, inputs)?;
+        match input(def, inputs, "extends")? {
+            Some(grant) => extend(exec, &nb, grant, duration).await,
+            None => grant_binding(exec, nb, duration).await,
+        }
+    }
+
+    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+        let def = self.def();
+        if input(def, inputs, "extends")?.is_some() {
+            // The extension lives in the store, recorded with the outcome: running again is harmless.
+            return Ok(Some(false));
+        }
+        let nb = self.binding(session, inputs).await?;
+        match bindings::get(session, nb.kind, &nb.namespace, &nb.name).await? {
+            // Its own object is there: without a duration that is the whole change; with one, running again
+            // finds it and reports it, so the grant is recorded with the outcome (nothing is created twice).
+            Some(b) if same(&b, &nb) => Ok(Some(duration_secs(def, inputs)?.is_none())),
+            Some(_) => Ok(None),
+            None => Ok(Some(false)),
+        }
+    }
+}
+
+/// `revoke-cluster-role` and `revoke-project-role`.
+struct Revoke(Scope);
+
+impl Revoke {
+    async fn targets(&self, session: &Session, inputs: &Value) -> Result<Vec<RoleBinding>> {
+        let def = self.def();
+        let scope = crate::exec::required(def, inputs, self.0.input())?;
+        let all = bindings::list(session, self.0.kind()).await?;
+        let in_scope = all.into_iter().filter(|b| b.scope == scope);
+        match (input(def, inputs, "binding")?, input(def, inputs, "role")?) {
+            (Some(name), _) => Ok(in_scope.filter(|b| b.name == name).collect()),
+            (None, Some(role)) => {
+                let (user, group) = subject(def, inputs)?;
+                Ok(in_scope
+                    .filter(|b| b.role == role && b.user == user && b.group == group)
+                    .collect())
+            }
+            (None, None) => Err(bad(
+                def,
+                "role",
+                "give binding=<name>, or role=<role template> with user or group",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Workflow for Revoke {
+    fn def(&self) -> &'static WorkflowDef {
+        match self.0 {
+            Scope::Cluster => &REVOKE_CLUSTER,
+            Scope::Project => &REVOKE_PROJECT,
+        }
+    }
+
+    fn check(&self, inputs: &Value) -> Result<()> {
+        let def = self.def();
+        if input(def, inputs, "binding")?.is_none() {
+            subject(def, inputs)?;
+            if input(def, inputs, "role")?.is_none() {
+                return Err(bad(
+                    def,
+                    "role",
+                    "give binding=<name>, or role=<role template> with user or group",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+        let def = self.def();
+        let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
+        let scope_id = match self.0 {
+            Scope::Cluster => resolve::cluster(session, &scope_text).await?.id,
+            Scope::Project => resolve::project(session, &scope_text).await?.id,
+        };
+        inputs[self.0.input()] = json!(scope_id);
+        let mut targets = Vec::new();
+        if input(def, &inputs, "binding")?.is_none() {
+            let role = resolve::role_template(
+                session,
+                crate::exec::required(def, &inputs, "role")?,
+                self.0.input(),
+            )
+            .await?;
+            inputs["role"] = json!(role.id);
+            match subject(def, &inputs)? {
+                (Some(u), _) => {
+                    let user = Exec::new(session, true).resolve_user(&u).await?;
+                    targets.push((user.id.clone(), user.username.clone()));
+                    inputs["user"] = json!(user.id);
+                }
+                (_, Some(g)) => {
+                    let group = resolve::group(session, &g).await?;
+                    targets.push((group.clone(), g));
+                    inputs["group"] = json!(group);
+                }
+                _ => {}
+            }
+        }
+        for b in self.targets(session, &inputs).await? {
+            if let Some(s) = b.user.or(b.group) {
+                if !targets.iter().any(|(id, _)| *id == s) {
+                    targets.push((s.clone(), s));
+                }
+            }
+        }
+        Ok(Pinned { inputs, targets })
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let found = self.targets(exec.session(), inputs).await?;
+        if found.is_empty() {
+            return Ok(Report::new(
+                "nothing to revoke: no such binding",
+                json!({"deleted": []}),
+            ));
+        }
+        let mut deleted = Vec::new();
+        for b in &found {
+            if bindings::delete(exec, b.kind, &b.namespace, &b.name).await? {
+                deleted.push(b.name.clone());
+            }
+        }
+        let verb = if exec.is_dry_run() {
+            "would revoke"
+        } else {
+            "revoked"
+        };
+        Ok(Report::new(
+            format!("{verb} {}", deleted.join(", ")),
+            json!({"deleted": deleted, "bindings": found.into_iter().map(|b| b.raw).collect::<Vec<_>>()}),
+        ))
+    }
+
+    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+        Ok(Some(self.targets(session, inputs).await?.is_empty()))
+    }
+}
+
+/// `list-cluster-role-bindings` and `list-project-role-bindings`.
+struct ListBindings(Scope);
+
+#[async_trait]
+impl Workflow for ListBindings {
+    fn def(&self) -> &'static WorkflowDef {
+        match self.0 {
+            Scope::Cluster => &LIST_CLUSTER,
+            Scope::Project => &LIST_PROJECT,
+        }
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let def = self.def();
+        let session = exec.session();
+        let only = match input(def, inputs, self.0.input())? {
+            None => None,
+            Some(text) => Some(match self.0 {
+                Scope::Cluster => resolve::cluster(session, text).await?.id,
+                Scope::Project => resolve::project(session, text).await?.id,
+            }),
+        };
+        let mut all = bindings::list(session, self.0.kind()).await?;
+        all.retain(|b| only.as_ref().is_none_or(|s| *s == b.scope));
+        let rows = all
+            .iter()
+            .map(|b| {
+                let (kind, who) = match (&b.user, &b.group) {
+                    (Some(u), _) => ("user", u.clone()),
+                    (None, Some(g)) => ("group", g.clone()),
+                    _ => ("", String::new()),
+                };
+                vec![
+                    b.name.clone(),
+                    b.scope.clone(),
+                    b.role.clone(),
+                    kind.to_string(),
+                    who,
+                ]
+            })
+            .collect();
+        let columns = [
+            "NAME",
+            if self.0 == Scope::Cluster {
+                "CLUSTER"
+            } else {
+                "PROJECT"
+            },
+            "ROLE",
+            "SUBJECT",
+            "ID",
+        ];
+        let n = all.len();
+        Ok(Report::new(
+            format!("{n} {} role bindings", self.0.input()),
+            Value::Array(all.into_iter().map(|b| b.raw).collect()),
+        )
+        .with_table(Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        }))
+    }
+}

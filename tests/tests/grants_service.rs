@@ -1,0 +1,306 @@
+//! Time-bound grants through the approvals service (injected clock) and through the CLI (the one test with real,
+//! short durations), against the simulator.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use rancher_access_tests::cli::{assert_no_secrets, command, Run, SimCli};
+use rancher_access_tests::server::{config, service_account, start};
+use rancher_access_tests::{session, sim};
+use rancher_approval::{AuditKind, GrantFilter, MemoryStore, Policy, RevokedHow, Store};
+use rancher_sim::{Faults, RancherVersion};
+use rancher_workflows::{Runner, Submitted};
+use serde_json::{json, Value};
+
+async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: still not so after 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_is_down() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let svc = service_account(&sim).await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = Runner::new(store.clone(), "cli");
+    r.install(&admin, "grant-project-role", Some(Policy::none()))
+        .await
+        .unwrap();
+    let users = sim.users().standard.clone();
+    let mut ids = Vec::new();
+    for (user, role, duration) in [
+        (&users[3], "read-only", "1h"),
+        (&users[2], "workloads-view", "5h"),
+    ] {
+        let inputs = json!({"project": "downstream/Default", "user": user.username, "role": role, "duration": duration});
+        let Submitted::Succeeded { result } = r
+            .submit(&admin, "grant-project-role", inputs, None, false)
+            .await
+            .unwrap()
+        else {
+            panic!("no approval needed")
+        };
+        assert_eq!(result.result["created"], json!(true), "{}", result.summary);
+        ids.push(
+            store
+                .list_grants(&GrantFilter::all())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|g| g.granted.subject == user.id)
+                .unwrap()
+                .id,
+        );
+    }
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = offset.clone();
+    let clock: rancher_server::config::Clock =
+        Arc::new(move || Utc::now() + TimeDelta::seconds(o.load(Ordering::SeqCst)));
+
+    // Running before anything is due: nothing happens. Then it stops.
+    let first = start(config(&sim, &svc, store.clone()).clock(clock.clone())).await;
+    assert!(
+        store
+            .list_grants(&GrantFilter::unrevoked())
+            .await
+            .unwrap()
+            .len()
+            == 2
+    );
+    first.shutdown().await;
+
+    // Restarted two hours later: the overdue grant is revoked before the service serves.
+    offset.store(2 * 3600, Ordering::SeqCst);
+    let srv = start(config(&sim, &svc, store.clone()).clock(clock.clone())).await;
+    let g0 = store.get_grant(&ids[0]).await.unwrap();
+    let rev = g0.revocation.clone().expect("revoked at start");
+    assert_eq!(rev.how, RevokedHow::Deleted);
+    assert!(rev.process.starts_with("e2e-server@"), "{}", rev.process);
+    assert!(
+        store.get_grant(&ids[1]).await.unwrap().revocation.is_none(),
+        "the other is not due"
+    );
+
+    // Rancher is down when the second comes due: it stays overdue, visible in the metrics and as an event.
+    sim.set_faults(Faults {
+        rate_503: 1.0,
+        ..Faults::none()
+    });
+    offset.store(6 * 3600, Ordering::SeqCst);
+    eventually("a failed attempt is recorded", async || {
+        store.get_grant(&ids[1]).await.unwrap().failures >= 1
+    })
+    .await;
+    let metrics = reqwest::get(format!("{}/metrics", srv.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rancher_access_grants{status=\"overdue\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rancher_access_grant_revocation_failures_total"),
+        "{metrics}"
+    );
+    let audit = store.audit_entries().await.unwrap();
+    let overdue = audit
+        .iter()
+        .find(|e| e.kind == AuditKind::GrantOverdue)
+        .expect("an overdue entry");
+    let event = rancher_server::webhooks::event_for(overdue).expect("an overdue event");
+    assert_eq!(event["event"], json!("grant.overdue"));
+    assert_eq!(event["data"]["grant"], json!(ids[1]));
+
+    // Back: revoked on the next attempt after the backoff.
+    sim.set_faults(Faults::none());
+    offset.store(8 * 3600, Ordering::SeqCst);
+    eventually("revoked once Rancher is back", async || {
+        store.get_grant(&ids[1]).await.unwrap().revocation.is_some()
+    })
+    .await;
+    let audit = store.audit_entries().await.unwrap();
+    let revoked: Vec<_> = audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::GrantRevoked)
+        .collect();
+    assert_eq!(revoked.len(), 2, "each revoked once");
+    let event = rancher_server::webhooks::event_for(revoked[1]).unwrap();
+    assert_eq!(event["event"], json!("grant.revoked"));
+    assert!(
+        event["text"].as_str().unwrap().contains("workloads-view"),
+        "{event}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", srv.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rancher_access_grants{status=\"overdue\"} 0"),
+        "{metrics}"
+    );
+    store.verify_audit().await.unwrap();
+    srv.shutdown().await;
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn grants_through_the_cli_with_real_short_durations() {
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let env = s.connected_env(Some(&s.sim.tokens().admin));
+    let secrets = s.token_secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let rc = |args: &[&str]| {
+        let run = Run::from_output(command(args, &env).output().expect("rancherctl runs"));
+        assert_no_secrets(&run, &secrets);
+        run
+    };
+    rc(&[
+        "workflows",
+        "install",
+        "grant-project-role",
+        "--policy",
+        "none",
+    ])
+    .expect_code(0);
+    let dave = s.sim.users().standard[3].username.clone();
+    let carol = s.sim.users().standard[2].username.clone();
+    let run = rc(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        &format!("user={dave}"),
+        "--input",
+        "role=Read-only",
+        "--input",
+        "duration=2s",
+    ]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("for 2s"), "{}", run.stdout);
+    rc(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        &format!("user={carol}"),
+        "--input",
+        "role=Read-only",
+        "--input",
+        "duration=1h",
+    ])
+    .expect_code(0);
+    let active = json_of(rc(&["grants", "list", "--active", "-o", "json"]).expect_code(0));
+    assert_eq!(active.as_array().unwrap().len(), 2, "{active}");
+    let table = rc(&["grants", "list"]);
+    assert!(
+        table.stdout.contains("downstream") || table.stdout.contains("read-only"),
+        "{}",
+        table.stdout
+    );
+    let carol_grant = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["duration_secs"] == json!(3600))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Extending needs no approval under this policy: it runs at once.
+    rc(&["grants", "extend", &carol_grant, "--by", "30m"]).expect_code(0);
+    let extended = json_of(rc(&["grants", "list", "-o", "json"]).expect_code(0));
+    let c = extended
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == json!(carol_grant))
+        .unwrap()
+        .clone();
+    assert_eq!(c["extensions"].as_array().unwrap().len(), 1, "{c}");
+
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let overdue = json_of(rc(&["grants", "list", "--overdue", "-o", "json"]).expect_code(0));
+    assert_eq!(overdue.as_array().unwrap().len(), 1, "{overdue}");
+    let expired = rc(&["grants", "expire"]);
+    expired.expect_code(0);
+    assert!(
+        expired.stdout.contains("revoked") && expired.stdout.contains("(deleted)"),
+        "{}",
+        expired.stdout
+    );
+    let again = rc(&["grants", "expire"]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("no grants due"), "{}", again.stdout);
+
+    // Ending the other early.
+    let early = rc(&["grants", "revoke", &carol_grant]);
+    early.expect_code(0);
+    assert!(early.stdout.contains("revoked"), "{}", early.stdout);
+    let ended = json_of(rc(&["grants", "list", "--expired", "-o", "json"]).expect_code(0));
+    assert_eq!(ended.as_array().unwrap().len(), 2, "{ended}");
+    assert!(
+        rc(&["grants", "list", "--active", "-o", "json"])
+            .stdout
+            .trim()
+            == "[]"
+    );
+    let bad = rc(&["grants", "extend", &carol_grant, "--by", "2 hours"]);
+    bad.expect_code(1);
+    assert!(bad.stderr.contains("e.g. 30m, 8h, 7d"), "{}", bad.stderr);
+
+    // A policy limit is enforced at submit, with the limit named.
+    rc(&[
+        "workflows",
+        "set-policy",
+        "grant-project-role",
+        "--policy",
+        "none",
+        "--max-duration",
+        "1h",
+        "--require-duration",
+    ])
+    .expect_code(0);
+    let long = rc(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        &format!("user={carol}"),
+        "--input",
+        "role=Read-only",
+        "--input",
+        "duration=3h",
+    ]);
+    long.expect_code(1);
+    assert!(
+        long.stderr.contains("longer than its policy allows (1h)"),
+        "{}",
+        long.stderr
+    );
+    let shown = rc(&["workflows", "show", "grant-project-role"]);
+    assert!(
+        shown.stdout.contains("grants for at most 1h"),
+        "{}",
+        shown.stdout
+    );
+}
