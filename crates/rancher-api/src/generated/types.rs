@@ -1870,6 +1870,13 @@ pub struct MgmtToken {
     /// the owner's principal at issue time
     #[serde(rename = "userPrincipal", default, skip_serializing_if = "Option::is_none")]
     pub user_principal: Option<serde_json::Value>,
+    /// the groups the auth provider reported for the owner at login (principals, `metadata.name` = group principal id)
+    #[serde(
+        rename = "groupPrincipals",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_principals: Option<Vec<serde_json::Value>>,
     /// lifetime in milliseconds; 0 = never expires
     #[serde(
         rename = "ttl",
@@ -1955,6 +1962,7 @@ impl std::fmt::Debug for MgmtToken {
             .field("user_id", &self.user_id)
             .field("auth_provider", &self.auth_provider)
             .field("user_principal", &self.user_principal)
+            .field("group_principals", &self.group_principals)
             .field("ttl", &self.ttl)
             .field("expires_at", &self.expires_at)
             .field("expired", &self.expired)
