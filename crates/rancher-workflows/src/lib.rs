@@ -28,6 +28,7 @@ pub mod catalog;
 mod error;
 pub mod exec;
 pub mod registry;
+pub mod review;
 pub mod runner;
 pub mod session;
 pub mod targets;

@@ -154,6 +154,7 @@ impl Registry {
         for def in CATALOG {
             r.register(Builtin(def)).expect("catalog ids are unique");
         }
+        crate::review::register(&mut r);
         r
     }
 
@@ -246,7 +247,8 @@ mod tests {
         let r = Registry::builtin();
         let ids: Vec<_> = r.defs().iter().map(|d| d.id).collect();
         let catalog: Vec<_> = CATALOG.iter().map(|d| d.id).collect();
-        assert_eq!(ids, catalog);
+        assert_eq!(ids[..catalog.len()], catalog[..]);
+        assert!(ids[catalog.len()..].contains(&"token-report"), "{ids:?}");
         assert!(matches!(r.require("no-such"), Err(Error::UnknownWorkflow(id)) if id == "no-such"));
     }
 
