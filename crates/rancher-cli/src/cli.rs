@@ -63,6 +63,8 @@ pub enum Format {
     Json,
     /// One YAML document.
     Yaml,
+    /// CSV (RFC 4180, formula-safe) of a workflow's table, for spreadsheets.
+    Csv,
 }
 
 /// The commands.

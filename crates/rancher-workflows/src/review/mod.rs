@@ -24,6 +24,10 @@ pub use access::{AccessReview, WhoCan};
 pub use offboard::OffboardUser;
 pub use tokens::{CleanupTokens, TokenFacts, TokenKind, TokenReport};
 
+/// Read-only workflows whose result is one JSON object meant to be printed as the whole document (`-o json`
+/// prints `{"totals":..,"users":..}`, not a wrapper around it).
+pub const REPORT_DOCUMENTS: &[&str] = &["token-report", "access-review"];
+
 /// Registers the review workflows (called by [`Registry::builtin`]).
 pub(crate) fn register(r: &mut Registry) {
     for w in [
