@@ -85,6 +85,9 @@ pub(crate) struct Inventory {
     pub projects: HashMap<String, String>,
     /// User id -> the group principals the server says it belongs to.
     pub groups: HashMap<String, BTreeSet<String>>,
+    /// Indexes into `bindings`: by user id, and by group principal (so a review is linear, not users x bindings).
+    by_user: HashMap<String, Vec<usize>>,
+    by_group: HashMap<String, Vec<usize>>,
 }
 
 fn live(meta: Option<&rancher_api::types::ObjectMeta>) -> bool {
@@ -234,8 +237,9 @@ impl Inventory {
             }
         }
 
-        let mut inv = Inventory { users, bindings, role_templates, global_roles, clusters, projects, groups };
+        let mut inv = Inventory { users, bindings, role_templates, global_roles, clusters, projects, groups, by_user: HashMap::new(), by_group: HashMap::new() };
         inv.mark_orphans();
+        inv.index();
         Ok(inv)
     }
 
@@ -283,6 +287,16 @@ impl Inventory {
         }
     }
 
+    fn index(&mut self) {
+        for (i, b) in self.bindings.iter().enumerate() {
+            if let Some(u) = &b.user {
+                self.by_user.entry(u.clone()).or_default().push(i);
+            } else if let Some(g) = &b.group {
+                self.by_group.entry(g.clone()).or_default().push(i);
+            }
+        }
+    }
+
     /// The role and every role template it includes, transitively (`roleTemplateNames`), the role first.
     pub fn effective(&self, role: &str) -> Vec<String> {
         let mut out = vec![role.to_string()];
@@ -300,17 +314,20 @@ impl Inventory {
         out
     }
 
-    /// The bindings that reach `user`: its own, and those of groups the server says it belongs to.
+    /// The bindings that reach `user`, in list order: its own, and those of groups the server says it belongs to
+    /// (with the group).
     pub fn grants_of<'a>(&'a self, user: &'a Person) -> impl Iterator<Item = (&'a Binding, Option<&'a str>)> + 'a {
-        let groups = self.groups.get(&user.id);
-        self.bindings.iter().filter_map(move |b| {
-            if b.user.as_deref() == Some(user.id.as_str()) {
-                return Some((b, None));
+        let mut hits: Vec<(usize, Option<&'a str>)> = self.by_user.get(&user.id).into_iter().flatten().map(|&i| (i, None)).collect();
+        let groups = self.groups.get(&user.id).into_iter().flatten().chain(user.principals.iter());
+        for g in groups {
+            for &i in self.by_group.get(g).into_iter().flatten() {
+                if !hits.iter().any(|(j, _)| *j == i) {
+                    hits.push((i, Some(g.as_str())));
+                }
             }
-            let g = b.group.as_deref()?;
-            let member = groups.is_some_and(|set| set.contains(g)) || user.principals.iter().any(|p| p == g);
-            member.then_some((b, Some(g)))
-        })
+        }
+        hits.sort_by_key(|(i, _)| *i);
+        hits.into_iter().map(move |(i, g)| (&self.bindings[i], g))
     }
 }
 
@@ -331,6 +348,8 @@ mod tests {
             clusters: HashSet::from(["c-1".into()]),
             projects: HashMap::new(),
             groups: HashMap::from([("u-1".into(), BTreeSet::from(["ad_group://x".into()]))]),
+            by_user: HashMap::new(),
+            by_group: HashMap::new(),
         }
     }
 
@@ -343,6 +362,7 @@ mod tests {
     fn orphans_name_every_missing_part_and_groups_reach_members() {
         let mut i = inv();
         i.mark_orphans();
+        i.index();
         assert!(i.bindings[0].orphaned.is_empty());
         assert_eq!(i.bindings[1].orphaned, ["user u-7 does not exist", "role template gone-role does not exist", "cluster c-9 does not exist"]);
         let u = i.users[0].clone();
