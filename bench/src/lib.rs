@@ -32,6 +32,7 @@ pub mod machine;
 pub mod memory;
 pub mod peers;
 pub mod report;
+pub mod review;
 pub mod server;
 pub mod sim_gets;
 pub mod startup;
@@ -53,7 +54,7 @@ pub struct Options {
     pub rss_bin: PathBuf,
     /// The `rancherctl` binary for the start-up case (skipped when `None`).
     pub rancherctl: Option<PathBuf>,
-    /// Only these cases (1 to 7); all when empty.
+    /// Only these cases (1 to 8); all when empty.
     pub only: Vec<u8>,
     /// Compare against kubectl and the Python client (case 1).
     pub peers: bool,
@@ -110,6 +111,7 @@ impl Options {
                 server_decisions: 40,
                 server_stored: 200,
                 server_gets: 20,
+                review: review::ReviewSizes { token_users: 60, tokens: 3_000, review_users: 300, review_bindings: 900 },
             }
         } else {
             Sizes {
@@ -124,6 +126,7 @@ impl Options {
                 server_decisions: 2_000,
                 server_stored: 10_000,
                 server_gets: 200,
+                review: review::ReviewSizes { token_users: 1_465, tokens: 155_000, review_users: 10_000, review_bindings: 30_000 },
             }
         }
     }
@@ -142,6 +145,7 @@ struct Sizes {
     server_decisions: usize,
     server_stored: usize,
     server_gets: usize,
+    review: review::ReviewSizes,
 }
 
 /// Runs every case and judges the targets. A case that fails is recorded in [`Report::failures`] and the others
@@ -200,6 +204,14 @@ pub fn run(opts: &Options) -> Result<Report> {
         eprintln!("bench: case 7/7: the approvals service over HTTP");
         let server = server::run(opts, &rt, sizes.server_decisions, sizes.server_stored, sizes.server_gets);
         judge_server(&mut report, server);
+    }
+    if opts.wants(8) {
+        eprintln!("bench: case 8/8: access review and token hygiene");
+        let r = match &opts.rancherctl {
+            Some(p) if p.is_file() => Some(review::run(opts, p, sizes.review)),
+            _ => None,
+        };
+        judge_review(&mut report, r);
     }
     if opts.quick {
         for t in report.targets.iter_mut().filter(|t| t.speed) {
@@ -563,4 +575,36 @@ fn judge_gets(report: &mut Report, result: Result<Figure>) {
             report.figures.push(f);
         }
     }
+}
+
+fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>>) {
+    let targets = [
+        ("review.seed", "simulator seeds 155,000 tokens in under 2 s", 2.0, "s"),
+        ("review.token_report", "token-report over 155,000 tokens / 1,465 users under 10 s end to end", 10.0, "s"),
+        ("review.token_report_rss", "token-report peak RSS under 64 MiB", 64.0, "MiB"),
+        ("review.access_review", "access-review over 10,000 users / 30,000 bindings under 5 s", 5.0, "s"),
+    ];
+    let r = match result {
+        None => {
+            for (_, t, _, _) in targets {
+                report.targets.push(TargetCheck { case: 8, target: t.into(), measured: "-".into(), verdict: Verdict::NotMeasured("no rancherctl binary was given".into()), speed: true });
+            }
+            return;
+        }
+        Some(Err(e)) => return failed(report, 8, "access review and token hygiene", &e),
+        Some(Ok(r)) => r,
+    };
+    for (key, target, limit, unit) in targets {
+        if let Some(f) = r.figures.iter().find(|f| f.key == key) {
+            let m = f.median();
+            report.targets.push(TargetCheck {
+                case: 8,
+                target: target.into(),
+                measured: format!("{} {unit}", stats::fmt_num(m)),
+                verdict: Verdict::of(m < limit),
+                speed: true,
+            });
+        }
+    }
+    report.figures.extend(r.figures);
 }

@@ -16,7 +16,13 @@ fn quick_bench_runs_every_case() {
     let rancherctl = rss.with_file_name(format!("rancherctl{}", std::env::consts::EXE_SUFFIX));
     opts.rancherctl = rancherctl.is_file().then_some(rancherctl);
 
+    let with_rancherctl = opts.rancherctl.is_some();
     let report = run(&opts).expect("the bench runs");
+    if with_rancherctl {
+        for key in ["review.seed", "review.token_report", "review.token_report_rss", "review.access_review"] {
+            assert!(report.figure(key).is_some_and(|f| !f.samples.is_empty()), "no figure {key}");
+        }
+    }
     assert!(
         report.failures.is_empty(),
         "cases failed: {:?}",

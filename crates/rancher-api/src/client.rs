@@ -283,6 +283,16 @@ impl Client {
         self.server_version
     }
 
+    /// The name of the token this client sends (`token-xxxxx`, the part before `:`; `ext/` dropped), which is
+    /// not secret: it lets a workflow recognise the caller's own token in a list. `None` without a token or for a
+    /// bearer value with no name part.
+    pub fn token_name(&self) -> Option<String> {
+        let t = self.inner.token.as_ref()?.expose_secret();
+        let (name, _) = t.split_once(':')?;
+        let name = name.strip_prefix("ext/").unwrap_or(name);
+        (!name.is_empty()).then(|| name.to_string())
+    }
+
     /// A client for the same server that knows its version (shares the pool).
     pub fn with_server_version(&self, v: RancherVersion) -> Client {
         Client { inner: self.inner.clone(), server_version: Some(v) }

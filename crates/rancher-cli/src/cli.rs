@@ -71,6 +71,8 @@ pub enum Format {
     Json,
     /// One YAML document.
     Yaml,
+    /// CSV (RFC 4180, formula-safe) of a workflow's table, for spreadsheets.
+    Csv,
 }
 
 /// The commands.
@@ -314,6 +316,9 @@ pub struct SimArgs {
     /// Extra seeded standard users.
     #[arg(long, default_value_t = 20)]
     pub users: usize,
+    /// Extra seeded tokens spread over the users (sessions, API keys, kubeconfig tokens; some expired).
+    #[arg(long, default_value_t = 0)]
+    pub tokens: usize,
 }
 
 /// Options of access-control commands that write: they go through the workflow's approval policy.

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod csv;
 pub mod demo;
 pub mod error;
 pub mod output;

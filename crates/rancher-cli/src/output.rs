@@ -27,6 +27,10 @@ pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Res
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json | Format::Table => json(&mut out, value)?,
+        Format::Csv => anyhow::bail!(crate::error::Failure::new(
+            "-o csv is only for workflows that print a table (access-review, who-can, token-report, list-*)",
+            "use -o json or -o yaml here"
+        )),
         Format::Yaml => {
             let yaml = serde_norway::to_string(value)?;
             if yaml.chars().any(|c| c != '\n' && text::is_unsafe(c)) {

@@ -180,7 +180,9 @@ impl SimConfig {
         self.bindings = n;
         self
     }
-    /// Extra API tokens to seed for the admin user.
+    /// Extra tokens to seed, spread over the users (a few hold many): login sessions, API keys (some never
+    /// expiring, some cluster-scoped), kubeconfig tokens, expired ones not yet purged, a spread of last-use times;
+    /// on 2.12+ one in ten is an `ext.cattle.io` token. Listable by an admin on the RK-API, deletable.
     pub fn tokens(mut self, n: usize) -> Self {
         self.tokens = n;
         self

@@ -53,6 +53,7 @@ mod server;
 mod state;
 pub mod testing;
 mod tls;
+mod tokens;
 
 pub use config::{Faults, RancherVersion, SimConfig};
 pub use ids::{ALPHABET, SECRET_LEN};

@@ -1623,7 +1623,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
             norman_err(status, code, msg)
         }
     };
-    let user_id = if provider == "local" {
+    let (user_id, groups) = if provider == "local" {
         let username = nstr(b, "username");
         let password = nstr(b, "password");
         let Some(uid) = store.usernames.get(username).cloned() else {
@@ -1632,7 +1632,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         if store.passwords.get(&uid) != Some(&ids::sha256_hex(password)) {
             return fail(401, "Unauthorized", "authentication failed");
         }
-        uid
+        (uid, Vec::new())
     } else {
         let (login, password) = match nstr(b, "code").split_once(':') {
             Some((l, p)) => (l.to_string(), p.to_string()),
@@ -1655,7 +1655,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
             .iter()
             .find(|(_, u)| u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str() == Some(&pid))))
             .map(|(k, _)| k.clone());
-        match existing {
+        let uid = match existing {
             Some(u) => u,
             None => {
                 let uid = ids::user_id_for_principal(&pid);
@@ -1667,7 +1667,8 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
                 crate::seed::insert_new(&mut store, Kind::GlobalRoleBinding, crate::seed::grb_obj(&n, "user", &uid), &crate::state::now_rfc3339(), None);
                 uid
             }
-        }
+        };
+        (uid, groups)
     };
     if store.get(Kind::User, &user_id).and_then(|u| u.get("enabled")).and_then(Value::as_bool) == Some(false) {
         return fail(403, "PermissionDenied", "user disabled");
@@ -1677,6 +1678,12 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         let mut t = t;
         t["authProvider"] = json!(provider);
         t["userPrincipal"]["provider"] = json!(provider);
+        // A login token records the groups the provider reported (rancher/rancher pkg/apis/management.cattle.io/v3
+        // authn_types.go Token.GroupPrincipals, filled by pkg/auth/tokens/manager.go at login).
+        t["groupPrincipals"] = json!(groups
+            .iter()
+            .map(|g| json!({"metadata": {"name": g}, "principalType": "group", "provider": provider}))
+            .collect::<Vec<_>>());
         store.put(Kind::Token, name.clone(), t, None);
     }
     if nstr(b, "responseType") == "cookie" {

@@ -427,9 +427,6 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     let t_cluster = mk_token(store, &admin, "Default Admin", 0, &downstream, "rancher-sim cluster-scoped API key");
     let t_expired = mk_token(store, &standard[0], "Alice Example", 3_600_000, "", "rancher-sim expired API key");
     let _ = mk_token(store, &standard[1], "Bob Example", 0, "", "rancher-sim bob API key");
-    for i in 0..cfg.tokens {
-        let _ = mk_token(store, &admin, "Default Admin", 0, "", &format!("bulk token {i}"));
-    }
 
     if version.at_least(2, 12) {
         // One ext token and one kubeconfig for the admin; the default audit policy.
@@ -465,6 +462,7 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     seed_authconfigs(store);
     seed_directories(store);
     seed_bulk(store, cfg);
+    crate::tokens::seed_tokens(store, cfg, &downstream);
     // rancher/rancher pkg/systemaccount/systemaccount.go: one `system://<cluster>` user per cluster, which the RK
     // list shows and /v3 hides (pkg/auth/api/user/user_store.go). Seeded last so the other ids stay as they were.
     for cluster in ["local".to_string(), downstream.clone()] {

@@ -363,6 +363,20 @@ impl SimHandle {
         let store = self.shared.store.read().expect("store lock");
         Kind::from_key(kind).and_then(|k| store.get(k, key).cloned())
     }
+    /// Stores `obj` (a Kubernetes-style object with `metadata.name`, and `metadata.namespace` for a namespaced
+    /// kind) as if Rancher's controllers had made it, with no checks: for tests that need state the API would
+    /// refuse (a binding to a role template that no longer exists) or that only a login makes (a token's group
+    /// principals). Returns false for an unknown kind or an object without a name.
+    pub fn insert_object(&self, kind: &str, obj: Value) -> bool {
+        let Some(k) = Kind::from_key(kind) else { return false };
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        if name.is_empty() {
+            return false;
+        }
+        let mut store = self.shared.store.write().expect("store lock");
+        crate::seed::insert_new(&mut store, k, obj, &crate::state::now_rfc3339(), None);
+        true
+    }
     /// Number of stored objects of a kind.
     pub fn count(&self, kind: &str) -> usize {
         let store = self.shared.store.read().expect("store lock");

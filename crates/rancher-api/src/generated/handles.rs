@@ -719,6 +719,41 @@ impl<'c> RkAuditpoliciesHandle<'c> {
         self.client.send(&request).await
     }
 }
+/// Every user's login, API-key and kubeconfig tokens as management.cattle.io/v3 Token objects (admins; Rancher 2.8+).
+#[derive(Debug, Clone, Copy)]
+pub struct RkMgmttokensHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> RkMgmttokensHandle<'c> {
+    /// List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has) (`rk.mgmttokens.list`, `GET /apis/management.cattle.io/v3/tokens`). Streams the items of every page.
+    pub fn list(
+        &self,
+        request: RkMgmttokensList,
+    ) -> ItemStream<<RkMgmttokensList as crate::Paginated>::Item> {
+        self.client.stream(request)
+    }
+    /// List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has) (`rk.mgmttokens.list`, `GET /apis/management.cattle.io/v3/tokens`). One page.
+    pub async fn list_page(
+        &self,
+        request: RkMgmttokensList,
+    ) -> Result<<RkMgmttokensList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Get one management.cattle.io token (`rk.mgmttokens.get`, `GET /apis/management.cattle.io/v3/tokens/{name}`).
+    pub async fn get(
+        &self,
+        request: RkMgmttokensGet,
+    ) -> Result<<RkMgmttokensGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Delete a management.cattle.io token (its owner's sessions or API key stop working) (`rk.mgmttokens.delete`, `DELETE /apis/management.cattle.io/v3/tokens/{name}`).
+    pub async fn delete(
+        &self,
+        request: RkMgmttokensDelete,
+    ) -> Result<<RkMgmttokensDelete as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
 /// `v1` operations on `token`.
 #[derive(Debug, Clone, Copy)]
 pub struct V1TokenHandle<'c> {
@@ -1527,6 +1562,10 @@ impl Client {
         RkAuditpoliciesHandle {
             client: self,
         }
+    }
+    /// Every user's login, API-key and kubeconfig tokens as management.cattle.io/v3 Token objects (admins; Rancher 2.8+).
+    pub fn management_tokens(&self) -> RkMgmttokensHandle<'_> {
+        RkMgmttokensHandle { client: self }
     }
 }
 /// Legacy Rancher 1.x `/v1` access control.

@@ -3517,6 +3517,141 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events)",
     },
     OperationSpec {
+        id: "rk.mgmttokens.list",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/management.cattle.io/v3/tokens",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "continue",
+                kind: crate::spec::ParamKind::String,
+                doc: "opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters",
+            },
+            ParamSpec {
+                name: "fieldSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose fields match",
+            },
+            ParamSpec {
+                name: "labelSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose labels match",
+            },
+            ParamSpec {
+                name: "limit",
+                kind: crate::spec::ParamKind::Int,
+                doc: "most items per page; RK-API and norman both page (norman: default 1000, max 10000)",
+            },
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "resourceVersionMatch",
+                kind: crate::spec::ParamKind::String,
+                doc: "how resourceVersion applies to a list (Exact or NotOlderThan)",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json("MgmtTokenList"),
+        item_type: Some("MgmtToken"),
+        mutating: false,
+        pagination: Pagination::Continue,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 8, 0),
+        removed: None,
+        summary: "List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has)",
+    },
+    OperationSpec {
+        id: "rk.mgmttokens.get",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/management.cattle.io/v3/tokens/{name}",
+        path_params: &[
+            ParamSpec {
+                name: "name",
+                kind: crate::spec::ParamKind::String,
+                doc: "metadata name of the object",
+            },
+        ],
+        query_params: &[
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json("MgmtToken"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 8, 0),
+        removed: None,
+        summary: "Get one management.cattle.io token",
+    },
+    OperationSpec {
+        id: "rk.mgmttokens.delete",
+        surface: Surface::Rk,
+        method: Method::Delete,
+        path: "/apis/management.cattle.io/v3/tokens/{name}",
+        path_params: &[
+            ParamSpec {
+                name: "name",
+                kind: crate::spec::ParamKind::String,
+                doc: "metadata name of the object",
+            },
+        ],
+        query_params: &[
+            ParamSpec {
+                name: "dryRun",
+                kind: crate::spec::ParamKind::String,
+                doc: "`All` processes the request without persisting it",
+            },
+            ParamSpec {
+                name: "gracePeriodSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "seconds before the object is deleted; 0 deletes at once",
+            },
+            ParamSpec {
+                name: "ignoreStoreReadErrorWithClusterBreakingPotential",
+                kind: crate::spec::ParamKind::Bool,
+                doc: "delete an object that cannot be read (unsafe)",
+            },
+            ParamSpec {
+                name: "orphanDependents",
+                kind: crate::spec::ParamKind::Bool,
+                doc: "deprecated; use propagationPolicy",
+            },
+            ParamSpec {
+                name: "propagationPolicy",
+                kind: crate::spec::ParamKind::String,
+                doc: "garbage collection of dependents: Orphan, Background or Foreground",
+            },
+        ],
+        body: Some(BodySpec {
+            type_name: "DeleteOptions",
+            required: false,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("MgmtToken"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 8, 0),
+        removed: None,
+        summary: "Delete a management.cattle.io token (its owner's sessions or API key stop working)",
+    },
+    OperationSpec {
         id: "v1.token.get",
         surface: Surface::V1,
         method: Method::Get,
@@ -5229,6 +5364,12 @@ pub mod ids {
     pub const RK_KUBECONFIGS_WATCH_LIST: &str = "rk.kubeconfigs.watch-list";
     /// `rk.kubeconfigs.watch`: Watch one kubeconfig until timeoutSeconds (deprecated path; newline-delimited JSON events)
     pub const RK_KUBECONFIGS_WATCH: &str = "rk.kubeconfigs.watch";
+    /// `rk.mgmttokens.list`: List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has)
+    pub const RK_MGMTTOKENS_LIST: &str = "rk.mgmttokens.list";
+    /// `rk.mgmttokens.get`: Get one management.cattle.io token
+    pub const RK_MGMTTOKENS_GET: &str = "rk.mgmttokens.get";
+    /// `rk.mgmttokens.delete`: Delete a management.cattle.io token (its owner's sessions or API key stop working)
+    pub const RK_MGMTTOKENS_DELETE: &str = "rk.mgmttokens.delete";
     /// `v1.token.get`: Which provider is on, and its public settings (no token needed)
     pub const V1_TOKEN_GET: &str = "v1.token.get";
     /// `v1.token.create`: Log in with a provider code (`user:password` or a GitHub OAuth code); a test of a saved config
@@ -5373,6 +5514,7 @@ pub fn required_fields(type_name: &str) -> &'static [&'static str] {
         "TokenSpec" => &["userPrincipal"],
         "TokenStatus" => &["current", "expired", "expiresAt", "lastUpdateTime"],
         "TokenPrincipal" => &["name"],
+        "MgmtTokenList" => &["items", "metadata"],
         "KubeconfigList" => &["items", "metadata"],
         "AuditPolicy" => &["spec"],
         "AuditPolicySpec" => &["enabled"],
@@ -5498,6 +5640,8 @@ pub fn check_body_shape(
         "TokenSpec" => crate::types::TokenSpec::deserialize(body).map(|_| ()),
         "TokenStatus" => crate::types::TokenStatus::deserialize(body).map(|_| ()),
         "TokenPrincipal" => crate::types::TokenPrincipal::deserialize(body).map(|_| ()),
+        "MgmtToken" => crate::types::MgmtToken::deserialize(body).map(|_| ()),
+        "MgmtTokenList" => crate::types::MgmtTokenList::deserialize(body).map(|_| ()),
         "Kubeconfig" => crate::types::Kubeconfig::deserialize(body).map(|_| ()),
         "KubeconfigList" => crate::types::KubeconfigList::deserialize(body).map(|_| ()),
         "KubeconfigSpec" => crate::types::KubeconfigSpec::deserialize(body).map(|_| ()),
@@ -5636,6 +5780,18 @@ pub fn redact_secrets(type_name: &str, value: &mut serde_json::Value) {
             }
             if o.get("value").is_some_and(|v| !v.is_null()) {
                 o.insert("value".into(), crate::REDACTED.into());
+            }
+        }
+        "MgmtToken" => {
+            if o.get("token").is_some_and(|v| !v.is_null()) {
+                o.insert("token".into(), crate::REDACTED.into());
+            }
+        }
+        "MgmtTokenList" => {
+            if let Some(v) = o.get_mut("items") {
+                if let Some(a) = v.as_array_mut() {
+                    a.iter_mut().for_each(|x| redact_secrets("MgmtToken", x));
+                }
             }
         }
         "Kubeconfig" => {

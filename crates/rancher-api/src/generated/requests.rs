@@ -6260,6 +6260,270 @@ impl crate::Request for RkKubeconfigsWatch {
         None
     }
 }
+/// `GET /apis/management.cattle.io/v3/tokens`: List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has).
+///
+/// Operation `rk.mgmttokens.list`; Rancher 2.8+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RkMgmttokensList {
+    /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
+    pub continue_: Option<String>,
+    /// Query `fieldSelector`: restrict the list to objects whose fields match
+    pub field_selector: Option<String>,
+    /// Query `labelSelector`: restrict the list to objects whose labels match
+    pub label_selector: Option<String>,
+    /// Query `limit`: most items per page; RK-API and norman both page (norman: default 1000, max 10000)
+    pub limit: Option<i64>,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `resourceVersionMatch`: how resourceVersion applies to a list (Exact or NotOlderThan)
+    pub resource_version_match: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkMgmttokensList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            continue_: None,
+            field_selector: None,
+            label_selector: None,
+            limit: None,
+            resource_version: None,
+            resource_version_match: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `continue`.
+    pub fn continue_token(mut self, value: impl Into<String>) -> Self {
+        self.continue_ = Some(value.into());
+        self
+    }
+    /// Sets `fieldSelector`.
+    pub fn field_selector(mut self, value: impl Into<String>) -> Self {
+        self.field_selector = Some(value.into());
+        self
+    }
+    /// Sets `labelSelector`.
+    pub fn label_selector(mut self, value: impl Into<String>) -> Self {
+        self.label_selector = Some(value.into());
+        self
+    }
+    /// Sets `limit`.
+    pub fn limit(mut self, value: i64) -> Self {
+        self.limit = Some(value);
+        self
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `resourceVersionMatch`.
+    pub fn resource_version_match(mut self, value: impl Into<String>) -> Self {
+        self.resource_version_match = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkMgmttokensList {
+    type Response = crate::types::MgmtTokenList;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[79]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.continue_ {
+            q.push(("continue", v.to_string()));
+        }
+        if let Some(v) = &self.field_selector {
+            q.push(("fieldSelector", v.to_string()));
+        }
+        if let Some(v) = &self.label_selector {
+            q.push(("labelSelector", v.to_string()));
+        }
+        if let Some(v) = &self.limit {
+            q.push(("limit", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version_match {
+            q.push(("resourceVersionMatch", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+impl crate::Paginated for RkMgmttokensList {
+    type Item = crate::types::MgmtToken;
+    fn set_continue(&mut self, token: Option<String>) {
+        self.continue_ = token;
+    }
+    fn set_page_size(&mut self, size: i64) {
+        if self.limit.is_none() {
+            self.limit = Some(size);
+        }
+    }
+    fn page_size(&self) -> Option<i64> {
+        self.limit
+    }
+}
+/// `GET /apis/management.cattle.io/v3/tokens/{name}`: Get one management.cattle.io token.
+///
+/// Operation `rk.mgmttokens.get`; Rancher 2.8+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RkMgmttokensGet {
+    /// Path: metadata name of the object
+    pub name: String,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+}
+impl RkMgmttokensGet {
+    /// A request with the required parts; everything else unset.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            resource_version: None,
+        }
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+}
+impl crate::Request for RkMgmttokensGet {
+    type Response = crate::types::MgmtToken;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[80]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+/// `DELETE /apis/management.cattle.io/v3/tokens/{name}`: Delete a management.cattle.io token (its owner's sessions or API key stop working).
+///
+/// Operation `rk.mgmttokens.delete`; Rancher 2.8+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RkMgmttokensDelete {
+    /// Path: metadata name of the object
+    pub name: String,
+    /// Query `dryRun`: `All` processes the request without persisting it
+    pub dry_run: Option<String>,
+    /// Query `gracePeriodSeconds`: seconds before the object is deleted; 0 deletes at once
+    pub grace_period_seconds: Option<i64>,
+    /// Query `ignoreStoreReadErrorWithClusterBreakingPotential`: delete an object that cannot be read (unsafe)
+    pub ignore_store_read_error_with_cluster_breaking_potential: Option<bool>,
+    /// Query `orphanDependents`: deprecated; use propagationPolicy
+    pub orphan_dependents: Option<bool>,
+    /// Query `propagationPolicy`: garbage collection of dependents: Orphan, Background or Foreground
+    pub propagation_policy: Option<String>,
+    /// Request body (optional).
+    pub body: Option<crate::types::DeleteOptions>,
+}
+impl RkMgmttokensDelete {
+    /// A request with the required parts; everything else unset.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            dry_run: None,
+            grace_period_seconds: None,
+            ignore_store_read_error_with_cluster_breaking_potential: None,
+            orphan_dependents: None,
+            propagation_policy: None,
+            body: None,
+        }
+    }
+    /// Sets `dryRun`.
+    pub fn dry_run(mut self, value: impl Into<String>) -> Self {
+        self.dry_run = Some(value.into());
+        self
+    }
+    /// Sets `gracePeriodSeconds`.
+    pub fn grace_period_seconds(mut self, value: i64) -> Self {
+        self.grace_period_seconds = Some(value);
+        self
+    }
+    /// Sets `ignoreStoreReadErrorWithClusterBreakingPotential`.
+    pub fn ignore_store_read_error_with_cluster_breaking_potential(
+        mut self,
+        value: bool,
+    ) -> Self {
+        self.ignore_store_read_error_with_cluster_breaking_potential = Some(value);
+        self
+    }
+    /// Sets `orphanDependents`.
+    pub fn orphan_dependents(mut self, value: bool) -> Self {
+        self.orphan_dependents = Some(value);
+        self
+    }
+    /// Sets `propagationPolicy`.
+    pub fn propagation_policy(mut self, value: impl Into<String>) -> Self {
+        self.propagation_policy = Some(value.into());
+        self
+    }
+    /// Sets the optional body.
+    pub fn body(mut self, value: crate::types::DeleteOptions) -> Self {
+        self.body = Some(value);
+        self
+    }
+}
+impl crate::Request for RkMgmttokensDelete {
+    type Response = crate::types::MgmtToken;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[81]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.dry_run {
+            q.push(("dryRun", v.to_string()));
+        }
+        if let Some(v) = &self.grace_period_seconds {
+            q.push(("gracePeriodSeconds", v.to_string()));
+        }
+        if let Some(v) = &self.ignore_store_read_error_with_cluster_breaking_potential {
+            q.push(("ignoreStoreReadErrorWithClusterBreakingPotential", v.to_string()));
+        }
+        if let Some(v) = &self.orphan_dependents {
+            q.push(("orphanDependents", v.to_string()));
+        }
+        if let Some(v) = &self.propagation_policy {
+            q.push(("propagationPolicy", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        self.body.as_ref().map(serde_json::to_vec)
+    }
+}
 /// `GET /v1/token`: Which provider is on, and its public settings (no token needed).
 ///
 /// Operation `v1.token.get`; Rancher 1.0 until 2.0.
@@ -6274,7 +6538,7 @@ impl V1TokenGet {
 impl crate::Request for V1TokenGet {
     type Response = crate::NormanCollection<crate::types::V1Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[79]
+        &crate::generated::operations::OPERATIONS[82]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6305,7 +6569,7 @@ impl V1TokenCreate {
 impl crate::Request for V1TokenCreate {
     type Response = crate::types::V1Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[80]
+        &crate::generated::operations::OPERATIONS[83]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6333,7 +6597,7 @@ impl V1LdapconfigGet {
 impl crate::Request for V1LdapconfigGet {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[81]
+        &crate::generated::operations::OPERATIONS[84]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6364,7 +6628,7 @@ impl V1LdapconfigUpdate {
 impl crate::Request for V1LdapconfigUpdate {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[82]
+        &crate::generated::operations::OPERATIONS[85]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6392,7 +6656,7 @@ impl V1AzureadconfigGet {
 impl crate::Request for V1AzureadconfigGet {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[83]
+        &crate::generated::operations::OPERATIONS[86]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6423,7 +6687,7 @@ impl V1AzureadconfigUpdate {
 impl crate::Request for V1AzureadconfigUpdate {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[84]
+        &crate::generated::operations::OPERATIONS[87]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6451,7 +6715,7 @@ impl V1OpenldapconfigGet {
 impl crate::Request for V1OpenldapconfigGet {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[85]
+        &crate::generated::operations::OPERATIONS[88]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6482,7 +6746,7 @@ impl V1OpenldapconfigUpdate {
 impl crate::Request for V1OpenldapconfigUpdate {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[86]
+        &crate::generated::operations::OPERATIONS[89]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6510,7 +6774,7 @@ impl V1GithubconfigGet {
 impl crate::Request for V1GithubconfigGet {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[87]
+        &crate::generated::operations::OPERATIONS[90]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6541,7 +6805,7 @@ impl V1GithubconfigUpdate {
 impl crate::Request for V1GithubconfigUpdate {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[88]
+        &crate::generated::operations::OPERATIONS[91]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6569,7 +6833,7 @@ impl V1AuthConfigGet {
 impl crate::Request for V1AuthConfigGet {
     type Response = crate::types::V1AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[89]
+        &crate::generated::operations::OPERATIONS[92]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6600,7 +6864,7 @@ impl V1AuthConfigUpdate {
 impl crate::Request for V1AuthConfigUpdate {
     type Response = crate::types::V1AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[90]
+        &crate::generated::operations::OPERATIONS[93]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6628,7 +6892,7 @@ impl V1LocalauthconfigGet {
 impl crate::Request for V1LocalauthconfigGet {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[91]
+        &crate::generated::operations::OPERATIONS[94]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6659,7 +6923,7 @@ impl V1LocalauthconfigUpdate {
 impl crate::Request for V1LocalauthconfigUpdate {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[92]
+        &crate::generated::operations::OPERATIONS[95]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6695,7 +6959,7 @@ impl V1IdentitiesList {
 impl crate::Request for V1IdentitiesList {
     type Response = crate::NormanCollection<crate::types::V1Identity>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[93]
+        &crate::generated::operations::OPERATIONS[96]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6780,7 +7044,7 @@ impl V1AccountsList {
 impl crate::Request for V1AccountsList {
     type Response = crate::NormanCollection<crate::types::V1Account>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[94]
+        &crate::generated::operations::OPERATIONS[97]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6840,7 +7104,7 @@ impl V1SettingsGet {
 impl crate::Request for V1SettingsGet {
     type Response = crate::types::V1Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[95]
+        &crate::generated::operations::OPERATIONS[98]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -6934,7 +7198,7 @@ impl V3UsersList {
 impl crate::Request for V3UsersList {
     type Response = crate::NormanCollection<crate::types::V3User>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[96]
+        &crate::generated::operations::OPERATIONS[99]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7003,7 +7267,7 @@ impl V3UsersGet {
 impl crate::Request for V3UsersGet {
     type Response = crate::types::V3User;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[97]
+        &crate::generated::operations::OPERATIONS[100]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7073,7 +7337,7 @@ impl V3GlobalrolesList {
 impl crate::Request for V3GlobalrolesList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRole>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[98]
+        &crate::generated::operations::OPERATIONS[101]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7133,7 +7397,7 @@ impl V3GlobalrolesGet {
 impl crate::Request for V3GlobalrolesGet {
     type Response = crate::types::V3GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[99]
+        &crate::generated::operations::OPERATIONS[102]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7219,7 +7483,7 @@ impl V3GlobalrolebindingsList {
 impl crate::Request for V3GlobalrolebindingsList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRoleBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[100]
+        &crate::generated::operations::OPERATIONS[103]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7285,7 +7549,7 @@ impl V3GlobalrolebindingsGet {
 impl crate::Request for V3GlobalrolebindingsGet {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[101]
+        &crate::generated::operations::OPERATIONS[104]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7316,7 +7580,7 @@ impl V3GlobalrolebindingsCreate {
 impl crate::Request for V3GlobalrolebindingsCreate {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[102]
+        &crate::generated::operations::OPERATIONS[105]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7347,7 +7611,7 @@ impl V3GlobalrolebindingsDelete {
 impl crate::Request for V3GlobalrolebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[103]
+        &crate::generated::operations::OPERATIONS[106]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7433,7 +7697,7 @@ impl V3ClusterroletemplatebindingsList {
 impl crate::Request for V3ClusterroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ClusterRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[107]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7499,7 +7763,7 @@ impl V3ClusterroletemplatebindingsGet {
 impl crate::Request for V3ClusterroletemplatebindingsGet {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[108]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7530,7 +7794,7 @@ impl V3ClusterroletemplatebindingsCreate {
 impl crate::Request for V3ClusterroletemplatebindingsCreate {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[109]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7561,7 +7825,7 @@ impl V3ClusterroletemplatebindingsDelete {
 impl crate::Request for V3ClusterroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[110]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7647,7 +7911,7 @@ impl V3ProjectroletemplatebindingsList {
 impl crate::Request for V3ProjectroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ProjectRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[111]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7713,7 +7977,7 @@ impl V3ProjectroletemplatebindingsGet {
 impl crate::Request for V3ProjectroletemplatebindingsGet {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7744,7 +8008,7 @@ impl V3ProjectroletemplatebindingsCreate {
 impl crate::Request for V3ProjectroletemplatebindingsCreate {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7775,7 +8039,7 @@ impl V3ProjectroletemplatebindingsDelete {
 impl crate::Request for V3ProjectroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7853,7 +8117,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7916,7 +8180,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7994,7 +8258,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8057,7 +8321,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8127,7 +8391,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8187,7 +8451,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8218,7 +8482,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8246,7 +8510,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8289,7 +8553,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8320,7 +8584,7 @@ impl V3TokensCreate {
 impl crate::Request for V3TokensCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8351,7 +8615,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8379,7 +8643,7 @@ impl V3TokensLogout {
 impl crate::Request for V3TokensLogout {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8407,7 +8671,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8450,7 +8714,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8481,7 +8745,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8509,7 +8773,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8552,7 +8816,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[131]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8595,7 +8859,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[129]
+        &crate::generated::operations::OPERATIONS[132]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8638,7 +8902,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[130]
+        &crate::generated::operations::OPERATIONS[133]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8681,7 +8945,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[131]
+        &crate::generated::operations::OPERATIONS[134]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8717,7 +8981,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[132]
+        &crate::generated::operations::OPERATIONS[135]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8748,7 +9012,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[133]
+        &crate::generated::operations::OPERATIONS[136]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8776,7 +9040,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[134]
+        &crate::generated::operations::OPERATIONS[137]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8804,7 +9068,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[135]
+        &crate::generated::operations::OPERATIONS[138]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8832,7 +9096,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[136]
+        &crate::generated::operations::OPERATIONS[139]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8863,7 +9127,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[137]
+        &crate::generated::operations::OPERATIONS[140]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8891,7 +9155,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[138]
+        &crate::generated::operations::OPERATIONS[141]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8919,7 +9183,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[139]
+        &crate::generated::operations::OPERATIONS[142]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]

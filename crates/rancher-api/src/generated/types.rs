@@ -1828,6 +1828,205 @@ pub struct TokenPrincipal {
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
+/// management.cattle.io/v3, kind Token: a login session, API key or kubeconfig token (rancher/rancher pkg/apis/management.cattle.io/v3/authn_types.go). Labels: `authn.management.cattle.io/token-userId` (owner), `authn.management.cattle.io/kind` (`session`, `kubeconfig`, or empty for an API key; pkg/auth/tokens/manager.go)
+/// (`management.cattle.io/v3 Token`)
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MgmtToken {
+    /// group/version of the object
+    #[serde(
+        rename = "apiVersion",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub api_version: Option<String>,
+    /// kind of the object
+    #[serde(
+        rename = "kind",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub kind: Option<String>,
+    /// name, labels (owner and token kind), creation time
+    #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+    /// the user the token belongs to
+    #[serde(
+        rename = "userId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub user_id: Option<String>,
+    /// the auth provider that issued it
+    #[serde(
+        rename = "authProvider",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub auth_provider: Option<String>,
+    /// the owner's principal at issue time
+    #[serde(rename = "userPrincipal", default, skip_serializing_if = "Option::is_none")]
+    pub user_principal: Option<serde_json::Value>,
+    /// the groups the auth provider reported for the owner at login (principals, `metadata.name` = group principal id)
+    #[serde(
+        rename = "groupPrincipals",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_principals: Option<Vec<serde_json::Value>>,
+    /// lifetime in milliseconds; 0 = never expires
+    #[serde(
+        rename = "ttl",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
+    pub ttl: Option<i64>,
+    /// RFC3339 expiry, "" when it never expires
+    #[serde(
+        rename = "expiresAt",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub expires_at: Option<String>,
+    /// computed on read
+    #[serde(
+        rename = "expired",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_bool"
+    )]
+    pub expired: Option<bool>,
+    /// true for API keys and kubeconfig tokens, false for login sessions
+    #[serde(
+        rename = "isDerived",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_bool"
+    )]
+    pub is_derived: Option<bool>,
+    /// free text
+    #[serde(
+        rename = "description",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub description: Option<String>,
+    /// set when the token is scoped to one cluster
+    #[serde(
+        rename = "clusterName",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub cluster_name: Option<String>,
+    /// false when disabled
+    #[serde(
+        rename = "enabled",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_bool"
+    )]
+    pub enabled: Option<bool>,
+    /// RFC3339 time of the last authenticated request (Rancher 2.9+; absent when never used)
+    #[serde(
+        rename = "lastUsedAt",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub last_used_at: Option<String>,
+    /// the stored hash of the secret Secret: masked in `Debug`.
+    #[serde(
+        rename = "token",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub token: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl std::fmt::Debug for MgmtToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MgmtToken")
+            .field("api_version", &self.api_version)
+            .field("kind", &self.kind)
+            .field("metadata", &self.metadata)
+            .field("user_id", &self.user_id)
+            .field("auth_provider", &self.auth_provider)
+            .field("user_principal", &self.user_principal)
+            .field("group_principals", &self.group_principals)
+            .field("ttl", &self.ttl)
+            .field("expires_at", &self.expires_at)
+            .field("expired", &self.expired)
+            .field("is_derived", &self.is_derived)
+            .field("description", &self.description)
+            .field("cluster_name", &self.cluster_name)
+            .field("enabled", &self.enabled)
+            .field("last_used_at", &self.last_used_at)
+            .field("token", &self.token.as_ref().map(|_| crate::REDACTED))
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+impl crate::ListItem for MgmtToken {
+    fn list_key(&self) -> Option<String> {
+        let m = self.metadata.as_ref()?;
+        let n = m.name.clone()?;
+        Some(
+            match &m.namespace {
+                Some(ns) => format!("{ns}/{n}"),
+                None => n,
+            },
+        )
+    }
+}
+/// management.cattle.io/v3, kind TokenList
+/// (`management.cattle.io/v3 TokenList`)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MgmtTokenList {
+    /// group/version of the object
+    #[serde(
+        rename = "apiVersion",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub api_version: Option<String>,
+    /// the objects of this page Required on create.
+    #[serde(rename = "items", default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<MgmtToken>>,
+    /// kind of the object
+    #[serde(
+        rename = "kind",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_string"
+    )]
+    pub kind: Option<String>,
+    /// name, namespace, labels, versions Required on create.
+    #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ListMeta>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl crate::Page for MgmtTokenList {
+    type Item = MgmtToken;
+    fn into_parts(self) -> (Vec<MgmtToken>, crate::PageLink) {
+        let link = crate::PageLink::from_continue(
+            self.metadata.and_then(|m| m.continue_),
+        );
+        (self.items.unwrap_or_default(), link)
+    }
+}
 /// ext.cattle.io/v1, kind Kubeconfig
 /// (`ext.cattle.io/v1 Kubeconfig`)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -67,7 +67,8 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
 /// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else
 /// prints `{"status":"succeeded","result":...}`.
 pub fn run_document(out: &RunOutput) -> Value {
-    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes) && out.result.is_array();
+    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes)
+        && (out.result.is_array() || rancher_workflows::review::REPORT_DOCUMENTS.contains(&out.workflow.as_str()));
     if is_list && !out.dry_run {
         return out.result.clone();
     }
@@ -96,5 +97,12 @@ pub fn render_run(out: &RunOutput) -> String {
 
 /// Prints a finished run in the chosen format.
 pub fn print_result(format: Format, out: &RunOutput) -> anyhow::Result<()> {
+    if format == Format::Csv {
+        if let Some(t) = &out.table {
+            let mut stdout = std::io::stdout().lock();
+            crate::csv::write(&mut stdout, &t.columns, &t.rows)?;
+            return Ok(());
+        }
+    }
     output::data(format, &run_document(out), || render_run(out))
 }

@@ -20,9 +20,9 @@ pub async fn sim(ctx: &Context, args: SimArgs) -> anyhow::Result<Exit> {
     // Every file written here is the owner's only (the simulator rewrites it in place, keeping the mode).
     private_file(&ca_path).with_context(|| format!("creating {}", ca_path.display()))?;
     warn_if_stdout_is_shared();
-    eprintln!("rancher-sim: Rancher {} with {} extra users; CA in {}; Ctrl-C stops it", version.full(), args.users, ca_path.display());
+    eprintln!("rancher-sim: Rancher {} with {} extra users and {} extra tokens; CA in {}; Ctrl-C stops it", version.full(), args.users, args.tokens, ca_path.display());
     eprintln!("rancher-sim: in another shell, export the lines printed below, then run rancherctl as usual");
-    rancher_sim::run_until_signal(SimConfig::default().rancher_version(version).users(args.users).port(args.port), &ca_path)
+    rancher_sim::run_until_signal(SimConfig::default().rancher_version(version).users(args.users).tokens(args.tokens).port(args.port), &ca_path)
         .await
         .map_err(|e| anyhow::anyhow!("the simulator failed: {e}"))?;
     Ok(Exit::Done)

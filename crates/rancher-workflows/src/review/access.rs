@@ -1,0 +1,269 @@
+//! `access-review` (every user: enabled, admin, last login, global/cluster/project roles with the binding that
+//! grants each, directly or through a group; flags) and `who-can` (every holder of a role or of access to a
+//! cluster or project).
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::inventory::{Binding, Inventory, Person, Scope};
+use super::{require_rk, text};
+use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
+use crate::error::{Error, Result};
+use crate::exec::{Exec, Table};
+use crate::registry::{Report, Workflow};
+
+static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
+    id: "access-review",
+    title: "Access review",
+    description: "For every user (or those the filters pick): enabled or not, admin or not, last login, and every global, cluster and project role with the binding that grants it, directly or through a group the server says the user belongs to. Role templates show their effective set (inherited templates). Flags: admin, disabled but still bound, no bindings; orphaned bindings (user, role, cluster or project gone). Needs an admin.",
+    inputs: &[
+        InputSpec { name: "user", kind: InputKind::String, required: false, description: "only this user (id or username)" },
+        InputSpec { name: "role", kind: InputKind::String, required: false, description: "only grants of this global role or role template (inherited ones count)" },
+        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only grants on this cluster (and its projects)" },
+        InputSpec { name: "project", kind: InputKind::String, required: false, description: "only grants on this project (`<cluster>:<project>`)" },
+    ],
+    output: "{users: [...], orphaned_bindings: [...]}; a table and CSV with one row per user and grant",
+    default_approval: DefaultApproval::None,
+    writes: false,
+};
+
+static WHO_CAN: WorkflowDef = WorkflowDef {
+    id: "who-can",
+    title: "Who can",
+    description: "Every user who holds a global role, a role template, or access to a cluster or project (optionally only with one role), directly, through a group, or by inheritance, with the binding that grants it. Needs an admin.",
+    inputs: &[
+        InputSpec { name: "global-role", kind: InputKind::String, required: false, description: "a global role (e.g. admin)" },
+        InputSpec { name: "role", kind: InputKind::String, required: false, description: "a role template (e.g. cluster-owner); with cluster= or project=, only that role there" },
+        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "a cluster id" },
+        InputSpec { name: "project", kind: InputKind::String, required: false, description: "a project id (`<cluster>:<project>`)" },
+    ],
+    output: "one entry per user and grant: user, scope, role held, the role asked for, via (direct, group or inheritance), binding",
+    default_approval: DefaultApproval::None,
+    writes: false,
+};
+
+/// How a user holds a grant.
+fn via(group: Option<&str>) -> String {
+    match group {
+        None => "direct".into(),
+        Some(g) => format!("group {g}"),
+    }
+}
+
+fn scope_matches(scope: &Scope, cluster: Option<&str>, project: Option<&str>) -> bool {
+    match (cluster, project) {
+        (None, None) => true,
+        (_, Some(p)) => matches!(scope, Scope::Project(x) if x == p),
+        (Some(c), None) => match scope {
+            Scope::Cluster(x) => x == c,
+            Scope::Project(p) => p.split(':').next() == Some(c),
+            Scope::Global => false,
+        },
+    }
+}
+
+/// Resolves `user=` to an id, refusing an unknown one with the fix.
+fn pick_user<'a>(inv: &'a Inventory, workflow: &str, u: &str) -> Result<&'a Person> {
+    inv.users.iter().find(|p| p.id == u).or_else(|| inv.users.iter().find(|p| p.username == u)).ok_or_else(|| Error::Input {
+        workflow: workflow.into(),
+        input: "user".into(),
+        message: format!("no user has the id or username `{u}`; `rancherctl run list-users` shows them"),
+    })
+}
+
+/// The `access-review` workflow.
+pub struct AccessReview;
+
+#[async_trait]
+impl Workflow for AccessReview {
+    fn def(&self) -> &'static WorkflowDef {
+        &ACCESS_REVIEW
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let id = ACCESS_REVIEW.id;
+        let session = exec.session();
+        require_rk(id, session)?;
+        let (user_f, role_f, cluster_f, project_f) = (text(id, inputs, "user")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let inv = Inventory::load(session, true).await?;
+        let only = user_f.map(|u| pick_user(&inv, id, u)).transpose()?.map(|p| p.id.clone());
+        let filtered = role_f.is_some() || cluster_f.is_some() || project_f.is_some();
+        let mut rows = Vec::new();
+        let mut users_json = Vec::new();
+        for person in &inv.users {
+            if only.as_ref().is_some_and(|o| o != &person.id) {
+                continue;
+            }
+            let all: Vec<(&Binding, Option<&str>)> = inv.grants_of(person).collect();
+            let admin = all.iter().any(|(b, _)| b.scope == Scope::Global && b.role == "admin");
+            let mut flags = Vec::new();
+            if admin {
+                flags.push("admin");
+            }
+            if !person.enabled && !all.is_empty() {
+                flags.push("disabled-but-bound");
+            }
+            if all.is_empty() {
+                flags.push("no-bindings");
+            }
+            let shown: Vec<&(&Binding, Option<&str>)> = all
+                .iter()
+                .filter(|(b, _)| scope_matches(&b.scope, cluster_f, project_f))
+                .filter(|(b, _)| role_f.is_none_or(|r| b.role == r || (b.scope != Scope::Global && inv.effective(&b.role).iter().any(|e| e == r))))
+                .collect();
+            if filtered && shown.is_empty() {
+                continue;
+            }
+            let last_login = person.last_login.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let mut global = Vec::new();
+            let mut cluster = Vec::new();
+            let mut project = Vec::new();
+            for (b, g) in &shown {
+                let effective = if b.scope == Scope::Global { vec![b.role.clone()] } else { inv.effective(&b.role) };
+                let entry = json!({"role": b.role, "effective": effective, "binding": b.id, "via": via(*g), "orphaned": b.orphaned});
+                let (list, on) = match &b.scope {
+                    Scope::Global => (&mut global, String::new()),
+                    Scope::Cluster(c) => (&mut cluster, c.clone()),
+                    Scope::Project(p) => (&mut project, p.clone()),
+                };
+                let mut entry = entry;
+                if !on.is_empty() {
+                    entry[if matches!(b.scope, Scope::Cluster(_)) { "cluster" } else { "project" }] = json!(on);
+                }
+                list.push(entry);
+                rows.push(vec![
+                    person.id.clone(),
+                    person.username.clone(),
+                    yes_no(person.enabled),
+                    b.scope.label(),
+                    effective.join("+"),
+                    via(*g),
+                    b.id.clone(),
+                    last_login.clone(),
+                    flags_text(&flags, &b.orphaned),
+                ]);
+            }
+            if shown.is_empty() {
+                rows.push(vec![person.id.clone(), person.username.clone(), yes_no(person.enabled), String::new(), String::new(), String::new(), String::new(), last_login.clone(), flags.join(",")]);
+            }
+            users_json.push(json!({
+                "user": person.id, "username": person.username, "display_name": person.display_name, "enabled": person.enabled,
+                "admin": admin, "last_login": person.last_login.map(|t| t.to_rfc3339()), "flags": flags,
+                "groups": inv.groups.get(&person.id).map(|g| g.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+                "global_roles": global, "cluster_roles": cluster, "project_roles": project,
+            }));
+        }
+        // Orphaned bindings whose subject is not a listed user (a deleted user, or a group) are listed apart.
+        let orphans: Vec<&Binding> = inv
+            .bindings
+            .iter()
+            .filter(|b| !b.orphaned.is_empty())
+            .filter(|b| scope_matches(&b.scope, cluster_f, project_f) && role_f.is_none_or(|r| b.role == r))
+            .filter(|b| only.is_none() || b.user == only)
+            .collect();
+        for b in &orphans {
+            if b.user.as_ref().is_some_and(|u| inv.users.iter().any(|p| &p.id == u)) {
+                continue;
+            }
+            let subject = b.user.clone().or_else(|| b.group.clone()).unwrap_or_default();
+            rows.push(vec![subject, String::new(), String::new(), b.scope.label(), b.role.clone(), via(b.group.as_deref().filter(|_| b.user.is_none())), b.id.clone(), String::new(), flags_text(&[], &b.orphaned)]);
+        }
+        let summary = format!(
+            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins",
+            users_json.len(),
+            rows.len(),
+            orphans.len(),
+            users_json.iter().filter(|u| u["admin"] == json!(true)).count()
+        );
+        let table = Table { columns: ["USER", "USERNAME", "ENABLED", "SCOPE", "ROLE (EFFECTIVE)", "VIA", "BINDING", "LAST LOGIN", "FLAGS"].map(String::from).to_vec(), rows };
+        Ok(Report::new(summary, json!({"users": users_json, "orphaned_bindings": orphans})).with_table(table))
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+fn flags_text(flags: &[&str], orphaned: &[String]) -> String {
+    let mut out: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    if !orphaned.is_empty() {
+        out.push(format!("orphaned ({})", orphaned.join("; ")));
+    }
+    out.join(",")
+}
+
+/// The `who-can` workflow.
+pub struct WhoCan;
+
+#[async_trait]
+impl Workflow for WhoCan {
+    fn def(&self) -> &'static WorkflowDef {
+        &WHO_CAN
+    }
+
+    fn check(&self, inputs: &Value) -> Result<()> {
+        let id = WHO_CAN.id;
+        let given = ["global-role", "role", "cluster", "project"].iter().map(|n| text(id, inputs, n)).collect::<Result<Vec<_>>>()?;
+        if given.iter().all(Option::is_none) {
+            return Err(Error::Input {
+                workflow: id.into(),
+                input: "role".into(),
+                message: "say what to ask about: global-role=admin, role=<role template>, cluster=<id> or project=<cluster>:<project> (role= narrows a cluster or project)".into(),
+            });
+        }
+        if given[0].is_some() && given[1..].iter().any(Option::is_some) {
+            return Err(Error::Input { workflow: id.into(), input: "global-role".into(), message: "a global role applies everywhere; give it alone".into() });
+        }
+        Ok(())
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let id = WHO_CAN.id;
+        let session = exec.session();
+        require_rk(id, session)?;
+        let (global_f, role_f, cluster_f, project_f) = (text(id, inputs, "global-role")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let inv = Inventory::load(session, true).await?;
+        if let Some(g) = global_f {
+            if !inv.global_roles.contains(g) {
+                return Err(Error::Input { workflow: id.into(), input: "global-role".into(), message: format!("no global role is named `{g}`; `rancherctl run list-global-roles` shows them") });
+            }
+        }
+        if let Some(r) = role_f {
+            if !inv.role_templates.contains_key(r) {
+                return Err(Error::Input { workflow: id.into(), input: "role".into(), message: format!("no role template is named `{r}`; `rancherctl run list-role-templates` shows them") });
+            }
+        }
+        let mut entries = Vec::new();
+        let mut rows = Vec::new();
+        for person in &inv.users {
+            for (b, g) in inv.grants_of(person) {
+                let (held, how) = match (global_f, &b.scope) {
+                    (Some(gr), Scope::Global) if b.role == gr => (b.role.clone(), via(g)),
+                    (Some(_), _) => continue,
+                    (None, Scope::Global) => continue,
+                    (None, scope) => {
+                        if !scope_matches(scope, cluster_f, project_f) {
+                            continue;
+                        }
+                        match role_f {
+                            None => (b.role.clone(), via(g)),
+                            Some(r) if b.role == r => (b.role.clone(), via(g)),
+                            Some(r) if inv.effective(&b.role).iter().any(|e| e == r) => (b.role.clone(), format!("{} (inherits {r} from {})", via(g), b.role)),
+                            Some(_) => continue,
+                        }
+                    }
+                };
+                let scope = b.scope.label();
+                rows.push(vec![person.id.clone(), person.username.clone(), scope.clone(), held.clone(), how.clone(), b.id.clone(), yes_no(person.enabled)]);
+                entries.push(json!({"user": person.id, "username": person.username, "enabled": person.enabled, "scope": scope, "role": held,
+                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned}));
+            }
+        }
+        let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        let what = global_f.map(|g| format!("global role {g}")).or_else(|| role_f.map(|r| format!("role {r}"))).unwrap_or_else(|| "access".into());
+        let place = project_f.map(|p| format!(" on project {p}")).or_else(|| cluster_f.map(|c| format!(" on cluster {c}"))).unwrap_or_default();
+        let summary = format!("{} users hold {what}{place} ({} grants)", users.len(), rows.len());
+        let table = Table { columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"].map(String::from).to_vec(), rows };
+        Ok(Report::new(summary, Value::Array(entries)).with_table(table))
+    }
+}

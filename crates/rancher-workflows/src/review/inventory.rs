@@ -1,0 +1,372 @@
+//! Everything an access review reads, once: users, global/cluster/project role bindings, global roles, role
+//! templates (with their `roleTemplateNames` inheritance), clusters, projects, and the groups each user belongs
+//! to where the server tells (the group principals its auth provider reported at the user's last logins, which
+//! Rancher keeps on the login tokens: pkg/apis/management.cattle.io/v3/authn_types.go `Token.GroupPrincipals`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::TryStreamExt;
+use rancher_api::requests::{
+    RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList, RkMgmttokensList, RkProjectroletemplatebindingsListAll, RkProjectsListAll,
+    RkRoletemplatesList, RkUsersList, V3ClustersList, V3RoletemplatesList, V3UsersList,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{collect, refused, rk_users};
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// A user as the review shows it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Person {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub enabled: bool,
+    /// From the `cattle.io/last-login` label (epoch seconds), which Rancher sets at login (2.9+;
+    /// rancher/rancher pkg/controllers/management/auth/userattribute.go `ensureLastLoginLabel`).
+    pub last_login: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub principals: Vec<String>,
+}
+
+/// Where a binding grants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "scope", content = "on", rename_all = "lowercase")]
+pub(crate) enum Scope {
+    Global,
+    Cluster(String),
+    Project(String),
+}
+
+impl Scope {
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Global => "global".into(),
+            Scope::Cluster(c) => format!("cluster {c}"),
+            Scope::Project(p) => format!("project {p}"),
+        }
+    }
+}
+
+/// One binding, normalised over the three kinds.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Binding {
+    /// `globalrolebinding/<name>`, `clusterroletemplatebinding/<ns>/<name>`, `projectroletemplatebinding/<ns>/<name>`.
+    pub id: String,
+    /// Kind of binding (`grb`, `crtb`, `prtb`), name and namespace, for a delete.
+    #[serde(skip)]
+    pub kind: &'static str,
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip)]
+    pub namespace: String,
+    pub scope: Scope,
+    pub role: String,
+    /// User id, for a user binding.
+    pub user: Option<String>,
+    /// Group principal, for a group binding.
+    pub group: Option<String>,
+    /// Why it is orphaned: its user, role, cluster or project no longer exists.
+    pub orphaned: Vec<String>,
+}
+
+/// Everything read for one review.
+pub(crate) struct Inventory {
+    pub users: Vec<Person>,
+    pub bindings: Vec<Binding>,
+    /// Role template name -> the templates it includes (`roleTemplateNames`).
+    pub role_templates: HashMap<String, Vec<String>>,
+    pub global_roles: HashSet<String>,
+    pub clusters: HashSet<String>,
+    /// Project id (`<cluster>:<project>`) -> display name.
+    pub projects: HashMap<String, String>,
+    /// User id -> the group principals the server says it belongs to.
+    pub groups: HashMap<String, BTreeSet<String>>,
+    /// Indexes into `bindings`: by user id, and by group principal (so a review is linear, not users x bindings).
+    by_user: HashMap<String, Vec<usize>>,
+    by_group: HashMap<String, Vec<usize>>,
+}
+
+fn live(meta: Option<&rancher_api::types::ObjectMeta>) -> bool {
+    meta.is_none_or(|m| m.deletion_timestamp.is_none())
+}
+
+fn last_login(labels: Option<&BTreeMap<String, String>>) -> Option<DateTime<Utc>> {
+    labels?.get("cattle.io/last-login")?.parse::<i64>().ok().and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+fn is_system(principals: &[String]) -> bool {
+    principals.iter().any(|p| p.starts_with("system://"))
+}
+
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.clone().filter(|s| !s.is_empty())
+}
+
+impl Inventory {
+    /// Reads everything. `with_groups` also streams the login tokens for group memberships.
+    pub async fn load(session: &Session, with_groups: bool) -> Result<Inventory> {
+        let c = &session.client;
+        let users = if rk_users(session) {
+            collect("users", c.users().list(RkUsersList::new()))
+                .await?
+                .into_iter()
+                .filter(|u| live(u.metadata.as_ref()))
+                .map(|u| {
+                    let meta = u.metadata.as_ref();
+                    Person {
+                        id: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
+                        username: u.username.clone().unwrap_or_default(),
+                        display_name: u.display_name.clone().unwrap_or_default(),
+                        enabled: u.enabled != Some(false),
+                        last_login: last_login(meta.and_then(|m| m.labels.as_ref())),
+                        principals: u.principal_ids.clone().unwrap_or_default(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        } else {
+            collect("users", c.v3().users().list(V3UsersList::new()))
+                .await?
+                .into_iter()
+                .map(|u| Person {
+                    id: u.id.clone().unwrap_or_default(),
+                    username: u.username.clone().unwrap_or_default(),
+                    display_name: u.name.clone().unwrap_or_default(),
+                    enabled: u.enabled != Some(false),
+                    last_login: last_login(u.labels.as_ref()),
+                    principals: u.principal_ids.clone().unwrap_or_default(),
+                })
+                .collect()
+        };
+        let users: Vec<Person> = users.into_iter().filter(|p| !p.id.is_empty() && !is_system(&p.principals)).collect();
+
+        let global_roles: HashSet<String> =
+            collect("global roles", c.global_roles().list(RkGlobalrolesList::new())).await?.into_iter().filter_map(|r| r.metadata.and_then(|m| m.name)).collect();
+        let role_templates: HashMap<String, Vec<String>> = match collect("role templates", c.role_templates().list(RkRoletemplatesList::new())).await {
+            Ok(items) => items.into_iter().filter_map(|r| Some((r.metadata?.name?, r.role_template_names.unwrap_or_default()))).collect(),
+            // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher answers an
+            // empty 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to the same account.
+            Err(Error::Api(e)) if e.is_local_cluster_gate() => collect("role templates", c.v3().roletemplates().list(V3RoletemplatesList::new()))
+                .await?
+                .into_iter()
+                .filter_map(|r| Some((r.id?, r.role_template_ids.unwrap_or_default())))
+                .collect(),
+            Err(e) => return Err(e),
+        };
+        let clusters: HashSet<String> = collect("clusters", c.v3().clusters().list(V3ClustersList::new())).await?.into_iter().filter_map(|c| c.id).collect();
+        let projects: HashMap<String, String> = collect("projects", c.projects().list_all(RkProjectsListAll::new()))
+            .await?
+            .into_iter()
+            .filter(|p| live(p.metadata.as_ref()))
+            .filter_map(|p| {
+                let m = p.metadata?;
+                Some((format!("{}:{}", m.namespace?, m.name?), p.spec.and_then(|s| s.display_name).unwrap_or_default()))
+            })
+            .collect();
+
+        let mut bindings = Vec::new();
+        for b in collect("global role bindings", c.global_role_bindings().list(RkGlobalrolebindingsList::new())).await? {
+            if !live(b.metadata.as_ref()) {
+                continue;
+            }
+            let name = b.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
+            bindings.push(Binding {
+                id: format!("globalrolebinding/{name}"),
+                kind: "grb",
+                name,
+                namespace: String::new(),
+                scope: Scope::Global,
+                role: b.global_role_name.clone().unwrap_or_default(),
+                user: nonempty(&b.user_name),
+                group: nonempty(&b.group_principal_name),
+                orphaned: Vec::new(),
+            });
+        }
+        for b in collect("cluster role template bindings", c.cluster_role_template_bindings().list_all(RkClusterroletemplatebindingsListAll::new())).await? {
+            if !live(b.metadata.as_ref()) {
+                continue;
+            }
+            let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
+            let cluster = nonempty(&b.cluster_name).unwrap_or_else(|| ns.clone());
+            bindings.push(Binding {
+                id: format!("clusterroletemplatebinding/{ns}/{name}"),
+                kind: "crtb",
+                name,
+                namespace: ns,
+                scope: Scope::Cluster(cluster),
+                role: b.role_template_name.clone().unwrap_or_default(),
+                user: nonempty(&b.user_name),
+                group: nonempty(&b.group_principal_name).or_else(|| nonempty(&b.group_name)),
+                orphaned: Vec::new(),
+            });
+        }
+        for b in collect("project role template bindings", c.project_role_template_bindings().list_all(RkProjectroletemplatebindingsListAll::new())).await? {
+            if !live(b.metadata.as_ref()) {
+                continue;
+            }
+            let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
+            bindings.push(Binding {
+                id: format!("projectroletemplatebinding/{ns}/{name}"),
+                kind: "prtb",
+                name,
+                namespace: ns,
+                scope: Scope::Project(b.project_name.clone().unwrap_or_default()),
+                role: b.role_template_name.clone().unwrap_or_default(),
+                user: nonempty(&b.user_name),
+                group: nonempty(&b.group_principal_name).or_else(|| nonempty(&b.group_name)),
+                orphaned: Vec::new(),
+            });
+        }
+
+        let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
+        if with_groups {
+            let mut tokens = c.management_tokens().list(RkMgmttokensList::new().limit(2000));
+            while let Some(t) = tokens.try_next().await.map_err(|e| refused("tokens.management.cattle.io", e))? {
+                let Some(gp) = t.group_principals.as_ref().filter(|g| !g.is_empty()) else { continue };
+                let user = t.user_id.clone().unwrap_or_default();
+                let set = groups.entry(user).or_default();
+                for g in gp {
+                    let id = g.pointer("/metadata/name").or_else(|| g.get("name")).and_then(Value::as_str).or_else(|| g.as_str());
+                    if let Some(id) = id.filter(|s| !s.is_empty()) {
+                        set.insert(id.to_string());
+                    }
+                }
+            }
+        }
+
+        let mut inv = Inventory { users, bindings, role_templates, global_roles, clusters, projects, groups, by_user: HashMap::new(), by_group: HashMap::new() };
+        inv.mark_orphans();
+        inv.index();
+        Ok(inv)
+    }
+
+    /// Flags bindings whose user, role (global role or role template), cluster or project no longer exists.
+    fn mark_orphans(&mut self) {
+        let users: HashSet<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
+        for b in &mut self.bindings {
+            let mut why = Vec::new();
+            if let Some(u) = &b.user {
+                if !users.contains(u.as_str()) {
+                    why.push(format!("user {u} does not exist"));
+                }
+            }
+            if b.user.is_none() && b.group.is_none() {
+                why.push("names no user or group".into());
+            }
+            match &b.scope {
+                Scope::Global => {
+                    if !self.global_roles.contains(&b.role) {
+                        why.push(format!("global role {} does not exist", b.role));
+                    }
+                }
+                Scope::Cluster(c) => {
+                    if !self.role_templates.contains_key(&b.role) {
+                        why.push(format!("role template {} does not exist", b.role));
+                    }
+                    if !self.clusters.contains(c) {
+                        why.push(format!("cluster {c} does not exist"));
+                    }
+                }
+                Scope::Project(p) => {
+                    if !self.role_templates.contains_key(&b.role) {
+                        why.push(format!("role template {} does not exist", b.role));
+                    }
+                    if !self.projects.contains_key(p) {
+                        why.push(format!("project {p} does not exist"));
+                    }
+                    let cluster = p.split(':').next().unwrap_or_default();
+                    if !cluster.is_empty() && !self.clusters.contains(cluster) {
+                        why.push(format!("cluster {cluster} does not exist"));
+                    }
+                }
+            }
+            b.orphaned = why;
+        }
+    }
+
+    fn index(&mut self) {
+        for (i, b) in self.bindings.iter().enumerate() {
+            if let Some(u) = &b.user {
+                self.by_user.entry(u.clone()).or_default().push(i);
+            } else if let Some(g) = &b.group {
+                self.by_group.entry(g.clone()).or_default().push(i);
+            }
+        }
+    }
+
+    /// The role and every role template it includes, transitively (`roleTemplateNames`), the role first.
+    pub fn effective(&self, role: &str) -> Vec<String> {
+        let mut out = vec![role.to_string()];
+        let mut seen: HashSet<String> = HashSet::from([role.to_string()]);
+        let mut i = 0;
+        while i < out.len() {
+            let next = self.role_templates.get(&out[i]).cloned().unwrap_or_default();
+            for n in next {
+                if seen.insert(n.clone()) {
+                    out.push(n);
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The bindings that reach `user`, in list order: its own, and those of groups the server says it belongs to
+    /// (with the group).
+    pub fn grants_of<'a>(&'a self, user: &'a Person) -> impl Iterator<Item = (&'a Binding, Option<&'a str>)> + 'a {
+        let mut hits: Vec<(usize, Option<&'a str>)> = self.by_user.get(&user.id).into_iter().flatten().map(|&i| (i, None)).collect();
+        let groups = self.groups.get(&user.id).into_iter().flatten().chain(user.principals.iter());
+        for g in groups {
+            for &i in self.by_group.get(g).into_iter().flatten() {
+                if !hits.iter().any(|(j, _)| *j == i) {
+                    hits.push((i, Some(g.as_str())));
+                }
+            }
+        }
+        hits.sort_by_key(|(i, _)| *i);
+        hits.into_iter().map(move |(i, g)| (&self.bindings[i], g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> Inventory {
+        Inventory {
+            users: vec![Person { id: "u-1".into(), username: "alice".into(), display_name: String::new(), enabled: true, last_login: None, principals: vec!["local://u-1".into()] }],
+            bindings: vec![
+                Binding { id: "a".into(), kind: "crtb", name: "a".into(), namespace: "c-1".into(), scope: Scope::Cluster("c-1".into()), role: "cluster-owner".into(), user: Some("u-1".into()), group: None, orphaned: vec![] },
+                Binding { id: "b".into(), kind: "crtb", name: "b".into(), namespace: "c-1".into(), scope: Scope::Cluster("c-9".into()), role: "gone-role".into(), user: Some("u-7".into()), group: None, orphaned: vec![] },
+                Binding { id: "c".into(), kind: "grb", name: "c".into(), namespace: String::new(), scope: Scope::Global, role: "admin".into(), user: None, group: Some("ad_group://x".into()), orphaned: vec![] },
+            ],
+            role_templates: HashMap::from([("cluster-owner".into(), vec!["nodes-manage".into(), "cluster-member".into()]), ("cluster-member".into(), vec!["nodes-view".into()]), ("nodes-manage".into(), vec![]), ("nodes-view".into(), vec!["cluster-member".into()])]),
+            global_roles: HashSet::from(["admin".into()]),
+            clusters: HashSet::from(["c-1".into()]),
+            projects: HashMap::new(),
+            groups: HashMap::from([("u-1".into(), BTreeSet::from(["ad_group://x".into()]))]),
+            by_user: HashMap::new(),
+            by_group: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn inheritance_is_transitive_and_survives_cycles() {
+        assert_eq!(inv().effective("cluster-owner"), ["cluster-owner", "nodes-manage", "cluster-member", "nodes-view"]);
+    }
+
+    #[test]
+    fn orphans_name_every_missing_part_and_groups_reach_members() {
+        let mut i = inv();
+        i.mark_orphans();
+        i.index();
+        assert!(i.bindings[0].orphaned.is_empty());
+        assert_eq!(i.bindings[1].orphaned, ["user u-7 does not exist", "role template gone-role does not exist", "cluster c-9 does not exist"]);
+        let u = i.users[0].clone();
+        let via: Vec<_> = i.grants_of(&u).map(|(b, g)| (b.id.clone(), g.map(str::to_string))).collect();
+        assert_eq!(via, [("a".to_string(), None), ("c".to_string(), Some("ad_group://x".to_string()))]);
+    }
+}

@@ -1,0 +1,211 @@
+//! `offboard-user`: for one user, the plan of everything to remove (global, cluster and project role bindings,
+//! every token, and disabling the user) is pinned at submit and shown to approvers; execution applies exactly that
+//! plan, once, and reports each step. It refuses the caller and the last admin.
+
+use async_trait::async_trait;
+use rancher_api::requests::{
+    RkClusterroletemplatebindingsDelete, RkGlobalrolebindingsDelete, RkMgmttokensDelete, RkProjectroletemplatebindingsDelete, RkTokensDelete, RkUsersPatch,
+};
+use serde_json::{json, Value};
+
+use super::inventory::{Binding, Inventory, Scope};
+use super::tokens::each_token;
+use super::{require_rk, text, write};
+use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
+use crate::error::{Error, Result};
+use crate::exec::{Exec, Table};
+use crate::registry::{Report, Workflow};
+use crate::session::Session;
+use crate::targets::Pinned;
+
+static OFFBOARD_USER: WorkflowDef = WorkflowDef {
+    id: "offboard-user",
+    title: "Offboard a user",
+    description: "Removes one user's access: every global, cluster and project role binding of the user, every token, and disables the user (Rancher 2.13+, where the RK-API serves users). The plan is pinned at submit and shown to approvers; execution applies exactly that plan, once, and reports each step. Refuses the caller and the last admin. A dry run shows the plan.",
+    inputs: &[
+        InputSpec { name: "user", kind: InputKind::String, required: true, description: "the user (id or username)" },
+        InputSpec { name: "plan", kind: InputKind::Json, required: false, description: "set at submit: the steps approvers review (not given by people)" },
+    ],
+    output: "each step with its outcome (done, already done, failed)",
+    default_approval: DefaultApproval::Installer,
+    writes: true,
+};
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+enum Step {
+    /// Delete a binding (`grb`, `crtb`, `prtb`).
+    DeleteBinding { kind: String, namespace: String, name: String, role: String, scope: String },
+    /// Delete a token (ext tokens as `ext/<name>`).
+    DeleteToken { name: String },
+    /// Set `enabled: false` on the user.
+    DisableUser { user: String },
+}
+
+impl Step {
+    fn describe(&self) -> String {
+        match self {
+            Step::DeleteBinding { kind, namespace, name, role, scope } => {
+                let at = if namespace.is_empty() { name.clone() } else { format!("{namespace}/{name}") };
+                format!("delete {kind} {at} ({role}, {scope})")
+            }
+            Step::DeleteToken { name } => format!("delete token {name}"),
+            Step::DisableUser { user } => format!("disable user {user}"),
+        }
+    }
+}
+
+fn binding_step(b: &Binding) -> Step {
+    Step::DeleteBinding { kind: b.kind.into(), namespace: b.namespace.clone(), name: b.name.clone(), role: b.role.clone(), scope: b.scope.label() }
+}
+
+/// The user's plan, read from the server now, after the refusals (the caller, the last admin).
+async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step>)> {
+    let id = OFFBOARD_USER.id;
+    let inv = Inventory::load(session, false).await?;
+    let person = inv
+        .users
+        .iter()
+        .find(|p| p.id == user)
+        .or_else(|| inv.users.iter().find(|p| p.username == user))
+        .ok_or_else(|| Error::Input { workflow: id.into(), input: "user".into(), message: format!("no user has the id or username `{user}`; `rancherctl run list-users` shows them") })?;
+    if person.id == session.principal.id {
+        return Err(Error::Refused(format!("{id}: you cannot offboard yourself ({}); ask another admin to run it", person.id)));
+    }
+    let is_admin = |uid: &str| inv.bindings.iter().any(|b| b.scope == Scope::Global && b.role == "admin" && b.user.as_deref() == Some(uid));
+    if is_admin(&person.id) {
+        let others = inv.users.iter().filter(|p| p.id != person.id && p.enabled && is_admin(&p.id)).count();
+        if others == 0 {
+            return Err(Error::Refused(format!(
+                "{id}: {} is the last enabled admin; offboarding it would leave nobody able to manage Rancher. Give another user the admin global role first",
+                person.id
+            )));
+        }
+    }
+    let mut steps: Vec<Step> = inv.bindings.iter().filter(|b| b.user.as_deref() == Some(person.id.as_str())).map(binding_step).collect();
+    let mut tokens = Vec::new();
+    each_token(session, |t| {
+        if t.user == person.id {
+            tokens.push(t.name);
+        }
+    })
+    .await?;
+    tokens.sort();
+    steps.extend(tokens.into_iter().map(|name| Step::DeleteToken { name }));
+    if super::rk_users(session) && person.enabled {
+        steps.push(Step::DisableUser { user: person.id.clone() });
+    }
+    Ok((person.id.clone(), person.username.clone(), steps))
+}
+
+/// Sends one step (a dry run records it); `Ok(false)` when it was already done (404).
+async fn apply(exec: &mut Exec<'_>, step: &Step) -> Result<bool> {
+    let r = match step {
+        Step::DeleteBinding { kind, namespace, name, .. } => match kind.as_str() {
+            "grb" => write(exec, &RkGlobalrolebindingsDelete::new(name)).await,
+            "crtb" => write(exec, &RkClusterroletemplatebindingsDelete::new(namespace, name)).await,
+            "prtb" => write(exec, &RkProjectroletemplatebindingsDelete::new(namespace, name)).await,
+            other => return Err(Error::Refused(format!("offboard-user: unknown binding kind `{other}` in the plan"))),
+        },
+        Step::DeleteToken { name } => match name.strip_prefix("ext/") {
+            Some(ext) => write(exec, &RkTokensDelete::new(ext)).await,
+            None => write(exec, &RkMgmttokensDelete::new(name)).await,
+        },
+        Step::DisableUser { user } => write(exec, &RkUsersPatch::new(user, json!({"enabled": false}))).await,
+    };
+    match r {
+        Ok(_) => Ok(true),
+        Err(Error::Api(e)) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn pinned_plan(inputs: &Value) -> Option<Vec<Step>> {
+    serde_json::from_value(inputs.get("plan")?.get("steps")?.clone()).ok()
+}
+
+/// The `offboard-user` workflow.
+pub struct OffboardUser;
+
+#[async_trait]
+impl Workflow for OffboardUser {
+    fn def(&self) -> &'static WorkflowDef {
+        &OFFBOARD_USER
+    }
+
+    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+        require_rk(OFFBOARD_USER.id, session)?;
+        let user = text(OFFBOARD_USER.id, &inputs, "user")?.unwrap_or_default().to_string();
+        let (uid, username, steps) = plan(session, &user).await?;
+        let shown: Vec<String> = steps.iter().map(Step::describe).collect();
+        inputs["user"] = json!(uid);
+        inputs["plan"] = json!({"steps": steps, "shown": shown, "username": username});
+        Ok(Pinned { inputs, targets: vec![(uid, username)] })
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+        let session = exec.session();
+        require_rk(OFFBOARD_USER.id, session)?;
+        let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
+        let steps = match (exec.is_dry_run(), pinned_plan(inputs)) {
+            (false, Some(steps)) => {
+                // The refusals hold at execution too: the approver may be the user, or admins may have changed.
+                plan(session, &user).await?;
+                steps
+            }
+            (false, None) => return Err(Error::Refused("offboard-user runs only the plan pinned at submit; this request has none. Submit it again".into())),
+            (true, _) => plan(session, &user).await?.2,
+        };
+        let mut rows = Vec::new();
+        let mut report = Vec::new();
+        let (mut done, mut already, mut failed) = (0, 0, 0);
+        for step in &steps {
+            let outcome = match apply(exec, step).await {
+                Ok(true) if exec.is_dry_run() => "would do".to_string(),
+                Ok(true) => {
+                    done += 1;
+                    "done".to_string()
+                }
+                Ok(false) => {
+                    already += 1;
+                    "already done".to_string()
+                }
+                Err(e) => {
+                    failed += 1;
+                    format!("failed: {e}")
+                }
+            };
+            rows.push(vec![step.describe(), outcome.clone()]);
+            report.push(json!({"step": step, "outcome": outcome}));
+        }
+        let summary = if exec.is_dry_run() {
+            format!("would offboard {user}: {} steps", steps.len())
+        } else {
+            format!("offboarded {user}: {done} steps done, {already} already done, {failed} failed")
+        };
+        Ok(Report::new(summary, json!({"user": user, "steps": report, "done": done, "already_done": already, "failed": failed}))
+            .with_table(Table { columns: vec!["STEP".into(), "OUTCOME".into()], rows }))
+    }
+
+    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+        // Applied when nothing of the pinned plan is left on the server; otherwise the run goes on with the steps
+        // left (a step already done answers 404 and is counted as already done, never sent twice to effect).
+        let Some(steps) = pinned_plan(inputs) else { return Ok(None) };
+        let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
+        let inv = Inventory::load(session, false).await?;
+        let mut names = std::collections::HashSet::new();
+        each_token(session, |t| {
+            if t.user == user {
+                names.insert(t.name);
+            }
+        })
+        .await?;
+        let left = steps.iter().any(|s| match s {
+            Step::DeleteBinding { namespace, name, .. } => inv.bindings.iter().any(|b| &b.name == name && &b.namespace == namespace),
+            Step::DeleteToken { name } => names.contains(name),
+            Step::DisableUser { user } => inv.users.iter().any(|p| &p.id == user && p.enabled),
+        });
+        Ok(Some(!left))
+    }
+}
