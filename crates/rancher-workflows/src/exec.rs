@@ -373,6 +373,24 @@ impl<'s> Exec<'s> {
         }
     }
 
+    /// Sends a typed write (any generated request), or in a dry run records it and answers `None`. Downstream
+    /// workflows write this way: the request is checked by its type, and a dry run shows exactly what it would
+    /// send.
+    pub async fn send<R: rancher_api::Request + Sync>(&mut self, request: &R) -> Result<Option<R::Response>> {
+        if self.dry_run {
+            let spec = request.spec();
+            let path = rancher_api::request_target(request)?;
+            let body = match request.body_bytes() {
+                None => None,
+                Some(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
+                Some(Err(e)) => return Err(Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id))),
+            };
+            self.planned.push(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
+            return Ok(None);
+        }
+        Ok(Some(self.session.client.send(request).await?))
+    }
+
     /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it.
     pub async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         self.write_masked(op, params, body, |b| b.clone()).await
