@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rancher_approval::{check_eligibility, ApprovalRequest, AuditEntry, EligibilityContext, Installation, Policy, RequestFilter, RequestState, Store};
 use rancher_auth::BearerToken;
-use rancher_workflows::{find_workflow, Approved, DefaultApproval, Runner, Session, Submitted, WorkflowDef};
+use rancher_workflows::{Approved, DefaultApproval, Runner, Session, Submitted, WorkflowDef};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -161,7 +161,7 @@ impl App {
     /// Submits a run. What needs approval is filed (facts looked up with the service's rights); what needs none
     /// runs with the caller's own token and rights, so the service never lends its account to a direct run.
     pub(crate) async fn submit(self: &Arc<Self>, person: &Person, token: &BearerToken, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted, ApiError> {
-        let def = find_workflow(workflow).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(workflow.into())))?;
+        let def = self.runner.registry().get(workflow).map(|w| w.def()).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(workflow.into())))?;
         let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
         let needs = inst.policy.needs_approval() && !(dry_run || reads_only(def, &inputs));
         let (session, runner) = if needs {
