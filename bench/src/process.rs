@@ -68,7 +68,10 @@ struct Sample {
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Runs `cmd` (its stdout already pointed somewhere) to completion, sampling its `VmHWM` every 2 ms (a lower
@@ -100,7 +103,10 @@ fn measure(cmd: &mut Command) -> Result<Sample> {
         bail!("exited with {status}: {}", err.lines().next().unwrap_or(""));
     }
     ensure!(peak > 0, "no /proc/PID/status reading (not Linux?)");
-    Ok(Sample { wall, peak_mib: peak as f64 / 1024.0 })
+    Ok(Sample {
+        wall,
+        peak_mib: peak as f64 / 1024.0,
+    })
 }
 
 /// What case 8 measured.
@@ -113,7 +119,13 @@ pub struct ProcessResult {
 }
 
 /// Measures `rancherctl` (and the Python peer, when given) at each size, `runs` times each, alternating.
-pub fn run(opts: &Options, rancherctl: &Path, python: Option<&Peer>, sizes: &[usize], runs: usize) -> Result<ProcessResult> {
+pub fn run(
+    opts: &Options,
+    rancherctl: &Path,
+    python: Option<&Peer>,
+    sizes: &[usize],
+    runs: usize,
+) -> Result<ProcessResult> {
     let dir = temp_dir_in(&opts.work_dir, "process-")?;
     let script = dir.path().join("list_write.py");
     std::fs::write(&script, PYTHON_WRITE)?;
@@ -138,8 +150,14 @@ pub fn run(opts: &Options, rancherctl: &Path, python: Option<&Peer>, sizes: &[us
                 .env_remove("RUST_LOG");
             c
         };
-        let install = ours(&["workflows", "install", "list-users"]).output().context("installing list-users")?;
-        ensure!(install.status.success(), "rancherctl workflows install list-users failed: {}", String::from_utf8_lossy(&install.stderr).trim());
+        let install = ours(&["workflows", "install", "list-users"])
+            .output()
+            .context("installing list-users")?;
+        ensure!(
+            install.status.success(),
+            "rancherctl workflows install list-users failed: {}",
+            String::from_utf8_lossy(&install.stderr).trim()
+        );
         for format in ["json", "table"] {
             let out = dir.path().join(format!("out-{n}.{format}"));
             let mut ours_s = Vec::new();
@@ -148,27 +166,54 @@ pub fn run(opts: &Options, rancherctl: &Path, python: Option<&Peer>, sizes: &[us
                 // `rancherctl ... > file`, without a shell.
                 let mut cmd = ours(&["run", "list-users", "-o", format]);
                 cmd.stdout(std::fs::File::create(&out)?);
-                ours_s.push(measure(&mut cmd).with_context(|| format!("rancherctl run list-users -o {format}"))?);
+                ours_s.push(
+                    measure(&mut cmd)
+                        .with_context(|| format!("rancherctl run list-users -o {format}"))?,
+                );
                 check_output(&out, format, n)?;
                 if let Some(py) = python {
                     let mut cmd = Command::new(&py.program);
-                    cmd.arg(&script).arg(sim.base_url()).arg(&ca).arg(format).arg(&out).env("BENCH_TOKEN", token.expose_secret()).stdout(Stdio::null());
-                    py_s.push(measure(&mut cmd).with_context(|| format!("the Python peer, {format}"))?);
+                    cmd.arg(&script)
+                        .arg(sim.base_url())
+                        .arg(&ca)
+                        .arg(format)
+                        .arg(&out)
+                        .env("BENCH_TOKEN", token.expose_secret())
+                        .stdout(Stdio::null());
+                    py_s.push(
+                        measure(&mut cmd).with_context(|| format!("the Python peer, {format}"))?,
+                    );
                     check_output(&out, format, n)?;
                 }
             }
             let _ = std::fs::remove_file(&out);
             for (tool, samples, words) in [
-                ("rancherctl", &ours_s, format!("`rancherctl run list-users -o {format}` > file")),
-                ("python", &py_s, format!("Python kubernetes client, every page, items written as {format} to a file")),
+                (
+                    "rancherctl",
+                    &ours_s,
+                    format!("`rancherctl run list-users -o {format}` > file"),
+                ),
+                (
+                    "python",
+                    &py_s,
+                    format!(
+                        "Python kubernetes client, every page, items written as {format} to a file"
+                    ),
+                ),
             ] {
                 if samples.is_empty() {
                     continue;
                 }
                 let walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
                 figures.push(
-                    Figure::timings(format!("proc.{tool}.{format}.{n}.time"), 8, format!("{words}, {n} users, whole process"), Unit::Seconds, &walls)
-                        .with_work(n as f64, "users"),
+                    Figure::timings(
+                        format!("proc.{tool}.{format}.{n}.time"),
+                        8,
+                        format!("{words}, {n} users, whole process"),
+                        Unit::Seconds,
+                        &walls,
+                    )
+                    .with_work(n as f64, "users"),
                 );
                 figures.push(Figure::new(
                     format!("proc.{tool}.{format}.{n}.rss"),
@@ -180,17 +225,25 @@ pub fn run(opts: &Options, rancherctl: &Path, python: Option<&Peer>, sizes: &[us
             }
         }
     }
-    Ok(ProcessResult { figures, sizes: sizes.to_vec() })
+    Ok(ProcessResult {
+        figures,
+        sizes: sizes.to_vec(),
+    })
 }
 
 /// Checks that a run wrote every user: a JSON array of at least `n` items, or at least `n` table rows.
 fn check_output(path: &Path, format: &str, n: usize) -> Result<()> {
     let text = std::fs::read_to_string(path)?;
     let items = if format == "json" {
-        serde_json::from_str::<Vec<serde::de::IgnoredAny>>(&text).context("the output is not one JSON array")?.len()
+        serde_json::from_str::<Vec<serde::de::IgnoredAny>>(&text)
+            .context("the output is not one JSON array")?
+            .len()
     } else {
         text.lines().count().saturating_sub(2)
     };
-    ensure!(items >= n, "the output holds {items} users, expected at least {n}");
+    ensure!(
+        items >= n,
+        "the output holds {items} users, expected at least {n}"
+    );
     Ok(())
 }
