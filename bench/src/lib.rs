@@ -592,6 +592,15 @@ fn judge_process(report: &mut Report, result: Result<process::ProcessResult>) {
     let med = |k: &str| r.figures.iter().find(|f| f.key == k).map(Figure::median);
     for format in ["json", "table"] {
         let peaks: Vec<(usize, f64)> = r.sizes.iter().filter_map(|n| med(&format!("proc.rancherctl.{format}.{n}.rss")).map(|m| (*n, m))).collect();
+        if let (Some(first), Some(last)) = (peaks.first(), peaks.last()) {
+            if peaks.len() > 1 {
+                report.ratios.push(Ratio {
+                    label: format!("`rancherctl run list-users -o {format}` peak RSS, {} vs {} users", last.0, first.0),
+                    value: last.1 / first.1,
+                    suffix: String::new(),
+                });
+            }
+        }
         if let Some(worst) = peaks.iter().map(|p| p.1).reduce(f64::max) {
             let shown: Vec<String> = peaks.iter().map(|(n, m)| format!("{m:.1} MiB at {n}")).collect();
             report.targets.push(TargetCheck {
