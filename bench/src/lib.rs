@@ -31,6 +31,7 @@ pub mod list;
 pub mod machine;
 pub mod memory;
 pub mod peers;
+pub mod process;
 pub mod report;
 pub mod review;
 pub mod server;
@@ -162,17 +163,17 @@ pub fn run(opts: &Options) -> Result<Report> {
     };
 
     if opts.wants(1) {
-        eprintln!("bench: case 1/7: listing users");
+        eprintln!("bench: case 1/9: listing users");
         let list = list::run(opts, &rt, sizes.list_users);
         judge_list(&mut report, list);
     }
     if opts.wants(2) {
-        eprintln!("bench: case 2/7: memory, streaming vs collecting");
+        eprintln!("bench: case 2/9: memory, streaming vs collecting");
         let memory = memory::run(opts, &sizes.memory);
         judge_memory(&mut report, memory);
     }
     if opts.wants(3) {
-        eprintln!("bench: case 3/7: global role binding creations");
+        eprintln!("bench: case 3/9: global role binding creations");
         let grb = bindings::run(
             opts,
             &rt,
@@ -183,12 +184,12 @@ pub fn run(opts: &Options) -> Result<Report> {
         judge_bindings(&mut report, grb);
     }
     if opts.wants(4) {
-        eprintln!("bench: case 4/7: approval decisions");
+        eprintln!("bench: case 4/9: approval decisions");
         let approvals = approvals::run(opts, sizes.decisions);
         judge_approvals(&mut report, approvals);
     }
     if opts.wants(5) {
-        eprintln!("bench: case 5/7: rancherctl start-up");
+        eprintln!("bench: case 5/9: rancherctl start-up");
         let startup = match &opts.rancherctl {
             Some(p) if p.is_file() => Some(startup::run(opts, p, sizes.startup_runs)),
             _ => None,
@@ -196,17 +197,34 @@ pub fn run(opts: &Options) -> Result<Report> {
         judge_startup(&mut report, startup);
     }
     if opts.wants(6) {
-        eprintln!("bench: case 6/7: simulator GETs");
+        eprintln!("bench: case 6/9: simulator GETs");
         let gets = sim_gets::run(opts, &rt, 1_000, sizes.gets_duration);
         judge_gets(&mut report, gets);
     }
     if opts.wants(7) {
-        eprintln!("bench: case 7/7: the approvals service over HTTP");
+        eprintln!("bench: case 7/9: the approvals service over HTTP");
         let server = server::run(opts, &rt, sizes.server_decisions, sizes.server_stored, sizes.server_gets);
         judge_server(&mut report, server);
     }
     if opts.wants(8) {
-        eprintln!("bench: case 8/8: access review and token hygiene");
+        eprintln!("bench: case 8/9: rancherctl run list-users, whole process, vs the Python client");
+        match &opts.rancherctl {
+            Some(p) if p.is_file() => {
+                let install = if opts.quick { peers::Install::Never } else { peers::Install::Allowed };
+                let python = if opts.peers { peers::python(install, &opts.peers_dir) } else { Err(anyhow::anyhow!("peers not run (--no-peers)")) };
+                if let Err(e) = &python {
+                    report.notes.push(format!("case 8: the Python kubernetes client skipped: {e:#}"));
+                }
+                let sizes = if opts.quick { vec![1_200] } else { vec![50_000, 100_000] };
+                let runs = if opts.quick { 1 } else { 3 };
+                let result = process::run(opts, p, python.as_ref().ok(), &sizes, runs);
+                judge_process(&mut report, result);
+            }
+            _ => report.notes.push("case 8 not run: no rancherctl binary was given".into()),
+        }
+    }
+    if opts.wants(9) {
+        eprintln!("bench: case 9/9: access review and token hygiene");
         let r = match &opts.rancherctl {
             Some(p) if p.is_file() => Some(review::run(opts, p, sizes.review)),
             _ => None,
@@ -587,18 +605,18 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
     let r = match result {
         None => {
             for (_, t, _, _) in targets {
-                report.targets.push(TargetCheck { case: 8, target: t.into(), measured: "-".into(), verdict: Verdict::NotMeasured("no rancherctl binary was given".into()), speed: true });
+                report.targets.push(TargetCheck { case: 9, target: t.into(), measured: "-".into(), verdict: Verdict::NotMeasured("no rancherctl binary was given".into()), speed: true });
             }
             return;
         }
-        Some(Err(e)) => return failed(report, 8, "access review and token hygiene", &e),
+        Some(Err(e)) => return failed(report, 9, "access review and token hygiene", &e),
         Some(Ok(r)) => r,
     };
     for (key, target, limit, unit) in targets {
         if let Some(f) = r.figures.iter().find(|f| f.key == key) {
             let m = f.median();
             report.targets.push(TargetCheck {
-                case: 8,
+                case: 9,
                 target: target.into(),
                 measured: format!("{} {unit}", stats::fmt_num(m)),
                 verdict: Verdict::of(m < limit),
@@ -607,4 +625,49 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
         }
     }
     report.figures.extend(r.figures);
+}
+
+fn judge_process(report: &mut Report, result: Result<process::ProcessResult>) {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return failed(report, 8, "`rancherctl run list-users` peak RSS at most 64 MiB, flat", &e),
+    };
+    report.figures.extend(r.figures.iter().cloned());
+    let med = |k: &str| r.figures.iter().find(|f| f.key == k).map(Figure::median);
+    for format in ["json", "table"] {
+        let peaks: Vec<(usize, f64)> = r.sizes.iter().filter_map(|n| med(&format!("proc.rancherctl.{format}.{n}.rss")).map(|m| (*n, m))).collect();
+        if let (Some(first), Some(last)) = (peaks.first(), peaks.last()) {
+            if peaks.len() > 1 {
+                report.ratios.push(Ratio {
+                    label: format!("`rancherctl run list-users -o {format}` peak RSS, {} vs {} users", last.0, first.0),
+                    value: last.1 / first.1,
+                    suffix: String::new(),
+                });
+            }
+        }
+        if let Some(worst) = peaks.iter().map(|p| p.1).reduce(f64::max) {
+            let shown: Vec<String> = peaks.iter().map(|(n, m)| format!("{m:.1} MiB at {n}")).collect();
+            report.targets.push(TargetCheck {
+                case: 8,
+                target: format!("`rancherctl run list-users -o {format}` peak RSS at most 64 MiB at every size"),
+                measured: shown.join(", "),
+                verdict: Verdict::of(worst <= 64.0),
+                speed: false,
+            });
+        }
+        for n in &r.sizes {
+            let (Some(ours), Some(py)) = (med(&format!("proc.rancherctl.{format}.{n}.time")), med(&format!("proc.python.{format}.{n}.time"))) else {
+                continue;
+            };
+            let x = py / ours;
+            report.ratios.push(Ratio { label: format!("Python client / rancherctl, -o {format}, {n} users, whole process"), value: x, suffix: "faster".into() });
+            report.targets.push(TargetCheck {
+                case: 8,
+                target: format!("`rancherctl run list-users -o {format}` at least 1.5x faster than the Python client, {n} users"),
+                measured: format!("{x:.2}x ({} s vs {} s)", fmt_s(py), fmt_s(ours)),
+                verdict: Verdict::of(x >= 1.5),
+                speed: true,
+            });
+        }
+    }
 }

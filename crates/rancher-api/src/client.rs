@@ -946,6 +946,17 @@ impl GenericRequest {
     }
 }
 
+/// What a typed request would send after the base URL: the encoded path and its query string (for dry runs and
+/// logs), as [`GenericRequest::target`] renders it.
+pub fn request_target<R: Request + ?Sized>(request: &R) -> Result<String> {
+    let spec = request.spec();
+    let (path, query) = render_target(spec, &request.path_values(), &request.query_pairs())?;
+    Ok(match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    })
+}
+
 impl Request for GenericRequest {
     type Response = JsonPage;
     fn spec(&self) -> &'static OperationSpec {

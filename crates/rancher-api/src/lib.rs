@@ -54,6 +54,6 @@ pub mod tls;
 #[cfg(feature = "client")]
 pub mod transport;
 #[cfg(feature = "client")]
-pub use client::{Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy};
+pub use client::{request_target, Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy};
 #[cfg(feature = "client")]
 pub use secrecy::{ExposeSecret, SecretString};

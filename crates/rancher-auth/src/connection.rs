@@ -588,18 +588,18 @@ impl Connection {
         use serde_json::Value;
         const VERSION: &str = "GET /v1/settings/rancher.server.version";
         let version = client
-            .call("v1.settings.get", &[("id", "rancher.server.version")], None)
+            .call(rancher_api::ids::V1_SETTINGS_GET, &[("id", "rancher.server.version")], None)
             .await
             .map_err(|e| self.judge(ctx, VERSION, &e, true))?;
         let rancher_version = version.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
         const ME: &str = "GET /v1/identities";
-        let ids = client.call("v1.identities.list", &[], None).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
+        let ids = client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[], None).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
         let Some(me) = ids.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned() else {
             return Err(diagnosis::not_rancher(ME, &self.domain, "an empty answer to \"who am I\" (no identity)"));
         };
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
         const LIST: &str = "GET /v1/accounts";
-        let accounts = client.call("v1.accounts.list", &[], None).await.map_err(|e| self.judge(ctx, LIST, &e, true))?;
+        let accounts = client.call(rancher_api::ids::V1_ACCOUNTS_LIST, &[], None).await.map_err(|e| self.judge(ctx, LIST, &e, true))?;
         let accounts = accounts.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
         let mine = accounts
             .iter()
@@ -662,7 +662,7 @@ impl Connection {
         let key = self.token.access_key();
         if self.token.is_ext() {
             let v = client
-                .call("rk.tokens.get", &[("name", key)], None)
+                .call(rancher_api::ids::RK_TOKENS_GET, &[("name", key)], None)
                 .await
                 .map_err(|e| e.to_string())?;
             let expires = v

@@ -21,12 +21,17 @@ pub fn cell(raw: &str) -> String {
     }
 }
 
+/// Writes one line of cells, CRLF-terminated.
+pub fn write_line(out: &mut impl Write, cells: &[String]) -> std::io::Result<()> {
+    let line = cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",");
+    write!(out, "{line}\r\n")
+}
+
 /// Writes the header line and one line per row.
 pub fn write(out: &mut impl Write, columns: &[String], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let line = |cells: &mut dyn Iterator<Item = &String>| cells.map(|c| cell(c)).collect::<Vec<_>>().join(",");
-    write!(out, "{}\r\n", line(&mut columns.iter()))?;
+    write_line(out, columns)?;
     for r in rows {
-        write!(out, "{}\r\n", line(&mut r.iter()))?;
+        write_line(out, r)?;
     }
     Ok(())
 }

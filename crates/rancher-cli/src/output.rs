@@ -107,6 +107,179 @@ impl<W: Write> Write for SafeJson<W> {
     }
 }
 
+/// How many rows a streamed table holds back to size its columns; later rows use those widths (a longer cell
+/// pushes its own row's later cells right instead of widening the table).
+pub const TABLE_SAMPLE: usize = 500;
+
+/// Writes a list as its items arrive, holding at most [`TABLE_SAMPLE`] rows: `json` writes one pretty JSON array
+/// item by item, `yaml` one sequence, `table` rows under the columns, `csv` one line per row after the header (a
+/// list without columns prints as JSON).
+///
+/// [`ListWriter::finish`] closes the document. [`ListWriter::abort`], for a list that failed part way, flushes
+/// what was written and leaves a JSON array unclosed, so no JSON parser takes the part for the whole list.
+pub struct ListWriter<W: Write> {
+    format: Format,
+    out: SafeJson<W>,
+    columns: Vec<String>,
+    count: usize,
+    /// Table rows held back until the widths are known.
+    held: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    scratch: Vec<u8>,
+}
+
+impl<W: Write> ListWriter<W> {
+    /// A writer in `format`; `columns` are the table's headers (empty: `table` prints JSON).
+    pub fn new(format: Format, out: W, columns: &[&str]) -> Self {
+        let format = if matches!(format, Format::Table | Format::Csv) && columns.is_empty() { Format::Json } else { format };
+        ListWriter {
+            format,
+            out: SafeJson { out, carry: Vec::new() },
+            // CSV escapes (and quotes) each cell itself.
+            columns: columns.iter().map(|c| if format == Format::Csv { c.to_string() } else { text::escape(c) }).collect(),
+            count: 0,
+            held: Vec::new(),
+            widths: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Items written (or held) so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Writes one item; `row` makes its table row (called for tables only).
+    pub fn item<T: Serialize + ?Sized>(&mut self, item: &T, row: impl FnOnce() -> Vec<String>) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json => {
+                self.out.write_all(if self.count == 0 { b"[\n  " } else { b",\n  " })?;
+                // Pretty JSON one level in: every line break the formatter writes gets two more spaces (strings
+                // hold no raw line breaks, JSON escapes them).
+                self.scratch.clear();
+                serde_json::to_writer_pretty(&mut self.scratch, item)?;
+                write_indented(&mut self.out, &self.scratch)?;
+            }
+            Format::Yaml => {
+                let yaml = serde_norway::to_string(item)?;
+                if yaml.chars().any(|c| c != '\n' && text::is_unsafe(c)) {
+                    // As for whole documents: the YAML writer leaves bidi overrides raw; JSON (which is YAML)
+                    // escapes them.
+                    self.out.write_all(b"- ")?;
+                    serde_json::to_writer(&mut self.out, item)?;
+                    self.out.write_all(b"\n")?;
+                } else {
+                    for (i, line) in yaml.trim_end_matches('\n').split('\n').enumerate() {
+                        self.out.write_all(if i == 0 { b"- " } else { b"  " })?;
+                        self.out.write_all(line.as_bytes())?;
+                        self.out.write_all(b"\n")?;
+                    }
+                }
+            }
+            Format::Csv => {
+                if self.count == 0 {
+                    crate::csv::write_line(&mut self.out, &self.columns)?;
+                }
+                crate::csv::write_line(&mut self.out, &row())?;
+            }
+            Format::Table => {
+                let cells: Vec<String> = row().iter().map(|c| text::escape(c)).collect();
+                match &self.widths {
+                    Some(_) => self.write_row(&cells)?,
+                    None => {
+                        self.held.push(cells);
+                        if self.held.len() >= TABLE_SAMPLE {
+                            self.release()?;
+                        }
+                    }
+                }
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Sizes the columns from the held rows and writes the header and those rows.
+    fn release(&mut self) -> std::io::Result<()> {
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| width(c)).collect();
+        for r in &self.held {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(width(c));
+            }
+        }
+        self.widths = Some(widths);
+        let header = std::mem::take(&mut self.columns);
+        self.write_row(&header)?;
+        self.columns = header;
+        for r in std::mem::take(&mut self.held) {
+            self.write_row(&r)?;
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, cells: &[String]) -> std::io::Result<()> {
+        let widths = self.widths.as_deref().unwrap_or(&[]);
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(c);
+            let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(c));
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        self.out.write_all(line.trim_end().as_bytes())?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Closes the document (the JSON array, an empty list's `[]`, the table's held rows) and flushes.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json | Format::Yaml if self.count == 0 => self.out.write_all(b"[]\n")?,
+            Format::Json => self.out.write_all(b"\n]\n")?,
+            Format::Csv if self.count == 0 => crate::csv::write_line(&mut self.out, &self.columns)?,
+            Format::Yaml | Format::Csv => {}
+            Format::Table => {
+                if self.widths.is_none() {
+                    self.release()?;
+                }
+            }
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// For a list that failed part way: writes the held table rows and flushes, but leaves a JSON array open
+    /// (no closing `]`), so the output cannot pass for a complete list.
+    pub fn abort(mut self) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json if self.count > 0 => self.out.write_all(b"\n")?,
+            Format::Table if self.widths.is_none() && !self.held.is_empty() => self.release()?,
+            _ => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Writes `json` with two spaces after each line break.
+fn write_indented(out: &mut impl Write, json: &[u8]) -> std::io::Result<()> {
+    let mut start = 0;
+    for (i, b) in json.iter().enumerate() {
+        if *b == b'\n' {
+            out.write_all(&json[start..=i])?;
+            out.write_all(b"  ")?;
+            start = i + 1;
+        }
+    }
+    out.write_all(&json[start..])
+}
+
+/// Display width of an escaped cell (characters; escaped cells hold no controls).
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
 /// Prints `lines` (a table or lines for people) on stdout, escaped but for the line breaks: the last guard for
 /// text a renderer did not escape field by field.
 pub fn text(lines: &str) {
@@ -179,6 +352,48 @@ pub fn note(message: impl std::fmt::Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn listed(format: Format, items: &[Value], finish: bool) -> String {
+        let mut out = Vec::new();
+        let mut w = ListWriter::new(format, &mut out, &["ID", "NAME"]);
+        for v in items {
+            w.item(v, || vec![cell(v.get("id")), cell(v.get("name"))]).unwrap();
+        }
+        if finish { w.finish().unwrap() } else { w.abort().unwrap() }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streamed_json_is_the_same_document_as_the_whole_array() {
+        let items = vec![serde_json::json!({"id": "u-1", "name": "A\nB", "n": [1, {"x": null}]}), serde_json::json!({"id": "u-2", "e": {}})];
+        let streamed = listed(Format::Json, &items, true);
+        assert_eq!(streamed, format!("{}\n", serde_json::to_string_pretty(&items).unwrap()));
+        assert_eq!(listed(Format::Json, &[], true), "[]\n");
+        // Cut short: what was written is not a complete JSON document.
+        let cut = listed(Format::Json, &items, false);
+        assert!(cut.starts_with("[\n") && !cut.trim_end().ends_with(']'), "{cut}");
+        assert!(serde_json::from_str::<Value>(&cut).is_err());
+    }
+
+    #[test]
+    fn streamed_yaml_is_one_sequence_and_bidi_is_escaped() {
+        let items = vec![serde_json::json!({"id": "u-1", "tags": ["a", "b"], "m": {"k": "v"}}), serde_json::json!({"id": "u-\u{202e}2"})];
+        let text = listed(Format::Yaml, &items, true);
+        let back: Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(back, Value::Array(items));
+        assert!(!text.contains('\u{202e}') && text.contains("\\u202e"), "{text}");
+        assert_eq!(listed(Format::Yaml, &[], true), "[]\n");
+    }
+
+    #[test]
+    fn streamed_table_matches_the_whole_table_within_the_sample() {
+        let items: Vec<Value> = (0..3).map(|i| serde_json::json!({"id": format!("u-{i}"), "name": "x".repeat(i * 3)})).collect();
+        let rows = items.iter().map(|v| vec![cell(v.get("id")), cell(v.get("name"))]);
+        assert_eq!(listed(Format::Table, &items, true), format!("{}\n", table(&["ID", "NAME"], rows)));
+        // Escaped like every table cell.
+        let hostile = listed(Format::Table, &[serde_json::json!({"id": "\u{1b}[31mred", "name": "a\nb"})], true);
+        assert!(!hostile.contains('\u{1b}') && hostile.lines().count() == 2, "{hostile}");
+    }
 
     #[test]
     fn json_escapes_c1_and_bidi_even_when_a_write_cuts_a_character() {

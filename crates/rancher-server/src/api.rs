@@ -201,14 +201,14 @@ fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_appro
 #[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
 async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let installs = with_store(app.store(), |s| async move { s.list_installations().await }).await?;
-    let items: Vec<Value> = rancher_workflows::all_workflows().into_iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
+    let items: Vec<Value> = app.runner.registry().defs().into_iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
     Ok(Json(json!({"items": items})))
 }
 
 /// One workflow.
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", params(("id" = String, Path, description = "workflow id")), responses((status = 200), (status = 404, body = ErrorDoc)))]
 async fn workflow(State(app): State<Arc<App>>, _caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let w = rancher_workflows::find_workflow(&id).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
+    let w = app.runner.registry().get(&id).map(|w| w.def()).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
     let inst = app.runner.installation(w.id).await?;
     Ok(Json(catalog_entry(w, inst.as_ref())))
 }

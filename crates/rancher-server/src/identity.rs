@@ -117,7 +117,7 @@ impl Identities {
         let client = b.build().map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
         let body = json!({"username": username, "password": password, "responseType": "json", "description": "rancher-access approvals page sign-in"});
         let started = Instant::now();
-        let answer = client.call("public.local-login.create", &[], Some(body)).await;
+        let answer = client.call(rancher_api::ids::PUBLIC_LOCAL_LOGIN_CREATE, &[], Some(body)).await;
         metrics.rancher_call(started.elapsed());
         let answer = answer.map_err(|e| {
             if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {

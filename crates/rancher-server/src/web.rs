@@ -292,7 +292,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let items: Vec<Value> = installs
         .iter()
         .map(|i| {
-            serde_json::json!({"workflow": i.workflow_id, "title": rancher_workflows::find_workflow(&i.workflow_id).map(|w| w.title).unwrap_or(""),
+            serde_json::json!({"workflow": i.workflow_id, "title": app.runner.registry().get(&i.workflow_id).map(|w| w.def().title).unwrap_or(""),
                 "policy": i.policy.to_string(), "installer": name(&i.installer), "updated": when(i.updated_at)})
         })
         .collect();

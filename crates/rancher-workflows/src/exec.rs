@@ -3,14 +3,17 @@
 //! by checking the server rather than blindly sending it again.
 
 use futures::TryStreamExt;
-use rancher_api::Error as ApiError;
+use rancher_api::requests::{
+    RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet, V3GlobalrolebindingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3UsersGet, V3UsersList,
+};
+use rancher_api::{ids, types, Error as ApiError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::catalog::WorkflowDef;
 use crate::registry::{Report, Workflow};
 use crate::error::{Error, Result};
-use crate::session::{str_field, Session};
+use crate::session::Session;
 
 /// A request a dry run would have sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,12 +197,10 @@ impl<'s> Exec<'s> {
 
     /// The built-in workflows' code, by id.
     pub(crate) async fn run_builtin(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
+        if let Some(list) = self.stream_list(def.id, true).await? {
+            return list.collect_report().await;
+        }
         let (summary, result, table) = match def.id {
-            "list-users" => self.list_users().await?,
-            "list-global-roles" => self.list_global_roles().await?,
-            "list-global-role-bindings" => self.list_bindings_table().await?,
-            "list-projects" => self.list_projects().await?,
-            "list-role-templates" => self.list_role_templates().await?,
             "create-global-role-binding" if crate::grants::timed(inputs) => return crate::grants::create_timed_global(self, def, inputs).await,
             "create-global-role-binding" => self.create_binding(def, inputs).await?,
             "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
@@ -210,132 +211,26 @@ impl<'s> Exec<'s> {
         Ok(Report { summary, result, table, grant: None })
     }
 
-    async fn list(&self, op: &str) -> Result<Vec<Value>> {
-        match self.session.client.call_stream(op, &[])?.try_collect().await {
-            Ok(items) => Ok(items),
-            Err(e) if e.is_forbidden() && !e.is_local_cluster_gate() => Err(Error::NotAllowed(refused_list(op, &e))),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn list_users(&self) -> Result<(String, Value, Option<Table>)> {
-        let rk = self.rk_users();
-        let items = self.list(if rk { "rk.users.list" } else { "v3.users.list" }).await?;
-        let rows = items
-            .iter()
-            .map(|u| {
-                if rk {
-                    vec![ptr(u, "/metadata/name"), ptr(u, "/username"), ptr(u, "/displayName"), enabled(u.get("enabled"))]
-                } else {
-                    vec![ptr(u, "/id"), ptr(u, "/username"), ptr(u, "/name"), enabled(u.get("enabled"))]
-                }
-            })
-            .collect();
-        Ok((format!("{} users", items.len()), Value::Array(items), Some(table(&["ID", "USERNAME", "NAME", "ENABLED"], rows))))
-    }
-
-    async fn list_global_roles(&self) -> Result<(String, Value, Option<Table>)> {
-        let rk = self.rk_mgmt();
-        let items = self.list(if rk { "rk.globalroles.list" } else { "v3.globalroles.list" }).await?;
-        let rows = items
-            .iter()
-            .map(|r| {
-                let (id, name) = if rk { (ptr(r, "/metadata/name"), ptr(r, "/displayName")) } else { (ptr(r, "/id"), ptr(r, "/name")) };
-                vec![id, name, yes(r.get("builtin")), yes(r.get("newUserDefault"))]
-            })
-            .collect();
-        Ok((format!("{} global roles", items.len()), Value::Array(items), Some(table(&["NAME", "DISPLAY NAME", "BUILTIN", "NEW USER DEFAULT"], rows))))
-    }
-
-    /// Every global role binding, normalised.
-    pub async fn bindings(&self) -> Result<Vec<Binding>> {
-        let rk = self.rk_mgmt();
-        let items = self.list(if rk { "rk.globalrolebindings.list" } else { "v3.globalrolebindings.list" }).await?;
-        // A binding with a deletion timestamp is already going (Rancher's finalizer holds it for a moment).
-        Ok(items.into_iter().filter(|b| b.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null)).map(|b| normalise_binding(b, rk)).collect())
-    }
-
-    async fn list_bindings_table(&self) -> Result<(String, Value, Option<Table>)> {
-        let bindings = self.bindings().await?;
-        let users = self.list(if self.rk_users() { "rk.users.list" } else { "v3.users.list" }).await?;
-        let name_of = |id: &str| {
-            users
-                .iter()
-                .find(|u| str_field(u, "id").as_deref() == Some(id) || u.pointer("/metadata/name").and_then(Value::as_str) == Some(id))
-                .and_then(|u| str_field(u, "username"))
-                .unwrap_or_default()
-        };
-        let rows = bindings
-            .iter()
-            .map(|b| match (&b.user, &b.group) {
-                (Some(u), _) => vec![b.name.clone(), b.role.clone(), "user".into(), u.clone(), name_of(u)],
-                (None, Some(g)) => vec![b.name.clone(), b.role.clone(), "group".into(), g.clone(), String::new()],
-                _ => vec![b.name.clone(), b.role.clone(), String::new(), String::new(), String::new()],
-            })
-            .collect();
-        let n = bindings.len();
-        Ok((format!("{n} global role bindings"), Value::Array(bindings.into_iter().map(|b| b.raw).collect()), Some(table(&["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"], rows))))
-    }
-
-    async fn list_projects(&self) -> Result<(String, Value, Option<Table>)> {
-        let rk = self.rk_mgmt();
-        let items = self.list(if rk { "rk.projects.list-all" } else { "v3.projects.list" }).await?;
-        let rows = items
-            .iter()
-            .map(|p| {
-                if rk {
-                    vec![format!("{}:{}", ptr(p, "/metadata/namespace"), ptr(p, "/metadata/name")), ptr(p, "/spec/displayName"), ptr(p, "/spec/clusterName")]
-                } else {
-                    vec![ptr(p, "/id"), ptr(p, "/name"), ptr(p, "/clusterId")]
-                }
-            })
-            .collect();
-        Ok((format!("{} projects", items.len()), Value::Array(items), Some(table(&["ID", "NAME", "CLUSTER"], rows))))
-    }
-
-    async fn list_role_templates(&self) -> Result<(String, Value, Option<Table>)> {
-        let mut rk = self.rk_mgmt();
-        let items = match self.list(if rk { "rk.roletemplates.list" } else { "v3.roletemplates.list" }).await {
-            // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher answers an empty
-            // 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to the same account.
-            Err(Error::Api(e)) if rk && e.is_local_cluster_gate() => {
-                rk = false;
-                self.list("v3.roletemplates.list").await?
-            }
-            other => other?,
-        };
-        let rows = items
-            .iter()
-            .map(|r| {
-                let (id, name) = if rk { (ptr(r, "/metadata/name"), ptr(r, "/displayName")) } else { (ptr(r, "/id"), ptr(r, "/name")) };
-                vec![id, name, ptr(r, "/context"), yes(r.get("builtin")), yes(r.get("locked"))]
-            })
-            .collect();
-        Ok((format!("{} role templates", items.len()), Value::Array(items), Some(table(&["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"], rows))))
-    }
-
     /// Resolves a user given by id or username. Something shaped like a user id (`u-…`, `user-…`) is looked up
     /// by id only, never as a username, so a pinned id can never land on another account; a username must match
     /// exactly (the server's filter is not trusted to).
     pub async fn resolve_user(&self, user: &str) -> Result<ResolvedUser> {
         let looks_like_id = (user.starts_with("u-") || user.starts_with("user-")) && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if looks_like_id {
-            let op = if self.rk_users() { "rk.users.get" } else { "v3.users.get" };
-            let key = if self.rk_users() { "name" } else { "id" };
-            return match self.session.client.call(op, &[(key, user)], None).await {
-                Ok(u) => Ok(ResolvedUser { id: user.to_string(), username: str_field(&u, "username").unwrap_or_default() }),
+            let client = &self.session.client;
+            let found = if self.rk_users() {
+                client.users().get(RkUsersGet::new(user)).await.map(|u| u.username)
+            } else {
+                client.v3().users().get(V3UsersGet::new(user)).await.map(|u| u.username)
+            };
+            return match found {
+                Ok(username) => Ok(ResolvedUser { id: user.to_string(), username: username.unwrap_or_default() }),
                 Err(e) if e.is_not_found() => Err(Error::NotFound(format!("user id `{user}` does not exist (it may have been deleted); `rancherctl run list-users` shows the users"))),
                 Err(e) => Err(e.into()),
             };
         }
-        let found = self.session.client.call("v3.users.list", &[("username", user)], None).await?;
-        let exact = found
-            .get("data")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|u| str_field(u, "username").as_deref() == Some(user))
-            .and_then(|u| str_field(u, "id"));
+        let found = self.session.client.v3().users().list_page(V3UsersList::new().username(user)).await?;
+        let exact = found.data.into_iter().find(|u| u.username.as_deref() == Some(user)).and_then(|u| u.id);
         match exact {
             Some(id) => Ok(ResolvedUser { id, username: user.to_string() }),
             None => Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username); `rancherctl run list-users` shows them"))),
@@ -344,12 +239,17 @@ impl<'s> Exec<'s> {
 
     /// Checks that a global role exists.
     pub async fn resolve_role(&self, role: &str) -> Result<String> {
-        let (op, key) = if self.rk_mgmt() { ("rk.globalroles.get", "name") } else { ("v3.globalroles.get", "id") };
-        match self.session.client.call(op, &[(key, role)], None).await {
-            Ok(_) => Ok(role.to_string()),
+        let client = &self.session.client;
+        let found = if self.rk_mgmt() {
+            client.global_roles().get(RkGlobalrolesGet::new(role)).await.map(drop)
+        } else {
+            client.v3().globalroles().get(V3GlobalrolesGet::new(role)).await.map(drop)
+        };
+        match found {
+            Ok(()) => Ok(role.to_string()),
             Err(e) if e.is_not_found() => {
-                let roles = self.list(if self.rk_mgmt() { "rk.globalroles.list" } else { "v3.globalroles.list" }).await?;
-                let mut names: Vec<String> = roles.iter().map(|r| r.pointer("/metadata/name").or_else(|| r.get("id")).and_then(Value::as_str).unwrap_or("").to_string()).collect();
+                let roles = self.stream_list("list-global-roles", true).await?.expect("a list workflow");
+                let mut names: Vec<String> = roles.map_ok(|r| r.row(&Default::default()).swap_remove(0)).try_collect().await?;
                 names.sort();
                 Err(Error::NotFound(format!("global role `{role}` does not exist; existing roles: {}", names.join(", "))))
             }
@@ -361,13 +261,9 @@ impl<'s> Exec<'s> {
         if self.rk_mgmt() {
             Ok(self.bindings().await?.into_iter().filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
         } else {
-            let items: Vec<Value> = self
-                .session
-                .client
-                .call_stream("v3.globalrolebindings.list", &[("userId", user), ("globalRoleId", role)])?
-                .try_collect()
-                .await?;
-            Ok(items.into_iter().map(|b| normalise_binding(b, false)).filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
+            let list = V3GlobalrolebindingsList::new().user_id(user).global_role_id(role);
+            let items: Vec<_> = self.session.client.v3().globalrolebindings().list(list).try_collect().await?;
+            Ok(items.iter().map(Binding::from_v3).filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
         }
     }
 
@@ -380,15 +276,15 @@ impl<'s> Exec<'s> {
             return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
         }
         let (op, body) = if self.rk_mgmt() {
-            ("rk.globalrolebindings.create", json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
+            (ids::RK_GLOBALROLEBINDINGS_CREATE, json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
                 "metadata": {"generateName": "grb-"}, "globalRoleName": role, "userName": user}))
         } else {
-            ("v3.globalrolebindings.create", json!({"type": "globalRoleBinding", "globalRoleId": role, "userId": user}))
+            (ids::V3_GLOBALROLEBINDINGS_CREATE, json!({"type": "globalRoleBinding", "globalRoleId": role, "userId": user}))
         };
         for attempt in 0..2 {
             match self.write(op, &[], Some(body.clone())).await {
                 Ok(created) => {
-                    let name = if self.dry_run { "(dry run)".to_string() } else { normalise_binding(created.clone(), self.rk_mgmt()).name };
+                    let name = if self.dry_run { "(dry run)".to_string() } else { created_name(&created, self.rk_mgmt()) };
                     return Ok((format!("gave {user} the global role {role} (binding {name})"), json!({"created": !self.dry_run, "binding": created}), None));
                 }
                 Err(Error::Api(e)) if e.is_conflict() => {
@@ -441,7 +337,7 @@ impl<'s> Exec<'s> {
         }
         let mut deleted = Vec::new();
         for b in &targets {
-            let (op, key) = if self.rk_mgmt() { ("rk.globalrolebindings.delete", "name") } else { ("v3.globalrolebindings.delete", "id") };
+            let (op, key) = if self.rk_mgmt() { (ids::RK_GLOBALROLEBINDINGS_DELETE, "name") } else { (ids::V3_GLOBALROLEBINDINGS_DELETE, "id") };
             match self.write(op, &[(key, &b.name)], None).await {
                 Ok(_) => deleted.push(b.name.clone()),
                 Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
@@ -453,10 +349,8 @@ impl<'s> Exec<'s> {
         // cleaned up: done only once it is gone.
         let mut pending = Vec::new();
         if !self.dry_run {
-            let get = if self.rk_mgmt() { "rk.globalrolebindings.get" } else { "v3.globalrolebindings.get" };
-            let key = if self.rk_mgmt() { "name" } else { "id" };
             for name in &deleted {
-                if !self.gone(get, key, name).await? {
+                if !self.gone(name).await? {
                     pending.push(name.clone());
                 }
             }
@@ -489,6 +383,24 @@ impl<'s> Exec<'s> {
         }
     }
 
+    /// Sends a typed write (any generated request), or in a dry run records it and answers `None`. Downstream
+    /// workflows write this way: the request is checked by its type, and a dry run shows exactly what it would
+    /// send.
+    pub async fn send<R: rancher_api::Request + Sync>(&mut self, request: &R) -> Result<Option<R::Response>> {
+        if self.dry_run {
+            let spec = request.spec();
+            let path = rancher_api::request_target(request)?;
+            let body = match request.body_bytes() {
+                None => None,
+                Some(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
+                Some(Err(e)) => return Err(Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id))),
+            };
+            self.planned.push(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
+            return Ok(None);
+        }
+        Ok(Some(self.session.client.send(request).await?))
+    }
+
     /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it.
     pub async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         self.write_masked(op, params, body, |b| b.clone()).await
@@ -509,11 +421,17 @@ impl<'s> Exec<'s> {
 }
 
 impl Exec<'_> {
-    /// Waits (at most 10 s) until `name` answers 404; false when it is still there.
-    async fn gone(&self, get: &str, key: &str, name: &str) -> Result<bool> {
+    /// Waits (at most 10 s) until the global role binding `name` answers 404; false when it is still there.
+    async fn gone(&self, name: &str) -> Result<bool> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let client = &self.session.client;
         loop {
-            match self.session.client.call(get, &[(key, name)], None).await {
+            let got = if self.rk_mgmt() {
+                client.global_role_bindings().get(RkGlobalrolebindingsGet::new(name)).await.map(drop)
+            } else {
+                client.v3().globalrolebindings().get(V3GlobalrolebindingsGet::new(name)).await.map(drop)
+            };
+            match got {
                 Err(e) if e.is_not_found() => return Ok(true),
                 Err(e) => return Err(e.into()),
                 Ok(_) if std::time::Instant::now() >= deadline => return Ok(false),
@@ -537,7 +455,7 @@ fn escalation_words(verb: &str, user: &str, role: &str, e: &ApiError) -> String 
 }
 
 /// A refused RK list in plain words: Kubernetes RBAC allows or refuses the whole list, never a part of it.
-fn refused_list(op: &str, e: &ApiError) -> String {
+pub(crate) fn refused_list(op: &str, e: &ApiError) -> String {
     let what = op.split('.').nth(1).unwrap_or("objects");
     format!(
         "Rancher refused the list of {what} (403): this account may not list all {what}, and the RK-API never shows a part of a list; run it with an account whose global roles grant `list` on {what} (an admin's API key). Server said: {e}"
@@ -578,47 +496,13 @@ pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, Stri
     }
 }
 
-fn normalise_binding(b: Value, rk: bool) -> Binding {
+/// The name of a binding the server just created, from its answer.
+fn created_name(created: &Value, rk: bool) -> String {
     if rk {
-        Binding {
-            name: ptr(&b, "/metadata/name"),
-            role: ptr(&b, "/globalRoleName"),
-            user: b.get("userName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-            group: b.get("groupPrincipalName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-            raw: b,
-        }
+        serde_json::from_value::<types::GlobalRoleBinding>(created.clone()).map(|b| Binding::from_rk(&b).name).unwrap_or_default()
     } else {
-        Binding {
-            name: ptr(&b, "/id"),
-            role: ptr(&b, "/globalRoleId"),
-            user: b.get("userId").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-            group: b.get("groupPrincipalId").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-            raw: b,
-        }
+        serde_json::from_value::<types::V3GlobalRoleBinding>(created.clone()).map(|b| Binding::from_v3(&b).name).unwrap_or_default()
     }
-}
-
-fn ptr(v: &Value, p: &str) -> String {
-    match v.pointer(p) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn yes(v: Option<&Value>) -> String {
-    if v.and_then(Value::as_bool) == Some(true) { "yes".into() } else { String::new() }
-}
-
-fn enabled(v: Option<&Value>) -> String {
-    match v.and_then(Value::as_bool) {
-        Some(false) => "no".into(),
-        _ => "yes".into(),
-    }
-}
-
-fn table(cols: &[&str], rows: Vec<Vec<String>>) -> Table {
-    Table { columns: cols.iter().map(|c| c.to_string()).collect(), rows }
 }
 
 /// Builds an inputs object from `key=value` pairs (values that parse as JSON objects stay objects).
@@ -663,14 +547,6 @@ mod tests {
         assert!(p.contains(&("limit".into(), "5".into())) && p.contains(&("me".into(), "true".into())));
         assert!(api_params(def, &json!({"params": {"a": [1]}})).is_err());
         assert!(api_params(def, &json!({"params": "name=x"})).is_err());
-    }
-
-    #[test]
-    fn bindings_normalise_from_both_surfaces() {
-        let rk = normalise_binding(json!({"metadata": {"name": "grb-1"}, "globalRoleName": "admin", "userName": "u-1"}), true);
-        assert_eq!((rk.name.as_str(), rk.role.as_str(), rk.user.as_deref()), ("grb-1", "admin", Some("u-1")));
-        let v3 = normalise_binding(json!({"id": "grb-2", "globalRoleId": "user", "groupPrincipalId": "github_team://7", "userId": ""}), false);
-        assert_eq!((v3.user, v3.group.as_deref()), (None, Some("github_team://7")));
     }
 
     #[test]

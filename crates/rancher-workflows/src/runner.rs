@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::exec::{check_inputs, Exec, RunOutput};
+use crate::listing::ListStream;
 use crate::registry::{Registry, Workflow};
 use crate::session::Session;
 
@@ -264,6 +265,23 @@ impl Runner {
         Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_can_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
     }
 
+    /// Opens a built-in list workflow ([`crate::LIST_WORKFLOWS`]) as a stream of typed items, after the checks
+    /// [`Runner::submit`] makes (inputs, installation). Lists only read, so nothing is stored. `None` when the
+    /// workflow is not one of those lists; then use [`Runner::submit`]. `rows`: whether table rows will be asked
+    /// for.
+    pub async fn open_list(&self, session: &Session, workflow: &str, inputs: &Value, rows: bool) -> Result<Option<ListStream>> {
+        let w = self.workflow(workflow)?;
+        let d = w.def();
+        let builtin_list = crate::listing::LIST_WORKFLOWS.contains(&d.id) && crate::catalog::CATALOG.iter().any(|c| std::ptr::eq(c, d));
+        if !builtin_list || !w.reads_only(inputs) {
+            return Ok(None);
+        }
+        check_inputs(d, inputs)?;
+        w.check(inputs)?;
+        self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
+        Exec::new(session, false).stream_list(d.id, rows).await
+    }
+
     /// Records the session user's approval; if that approves the request, executes it exactly once.
     pub async fn approve(&self, session: &Session, request: &str, reason: Option<String>) -> Result<Approved> {
         self.decide(session, request, Decision::approve(), reason).await
@@ -378,7 +396,7 @@ impl Runner {
 
     async fn finish(&self, claim: ExecutionClaim, result: Result<RunOutput>) -> Result<Result<RunOutput>> {
         let outcome = match &result {
-            Ok(out) => Outcome::succeeded(serde_json::to_value(out).unwrap_or(Value::Null)).with_grant(out.grant.clone()),
+            Ok(out) => Outcome::succeeded(stored_output(out)).with_grant(out.grant.clone()),
             Err(e) => Outcome::failed(json!({"error": e.to_string()})),
         };
         self.store.record_outcome(&claim, outcome, Utc::now()).await.map_err(Error::from)?;
@@ -468,6 +486,31 @@ fn duration_options_fit(d: &crate::catalog::WorkflowDef, policy: &Policy) -> Res
     Ok(())
 }
 
+/// How many items of a list result, and rows of a table, an outcome keeps.
+pub const STORED_ITEMS: usize = 5;
+
+/// A run's output as the store keeps it: a list result (or table) longer than [`STORED_ITEMS`] is cut to its
+/// count and first items, so a stored outcome stays small whatever the server listed.
+pub fn stored_output(out: &RunOutput) -> Value {
+    let mut doc = serde_json::to_value(out).unwrap_or(Value::Null);
+    if let Some(items) = doc.get_mut("result").and_then(Value::as_array_mut) {
+        if items.len() > STORED_ITEMS {
+            let count = items.len();
+            items.truncate(STORED_ITEMS);
+            let first = std::mem::take(items);
+            doc["result"] = json!({"count": count, "first": first, "truncated": true});
+        }
+    }
+    if let Some(rows) = doc.pointer_mut("/table/rows").and_then(Value::as_array_mut) {
+        if rows.len() > STORED_ITEMS {
+            let count = rows.len();
+            rows.truncate(STORED_ITEMS);
+            doc["table"]["row_count"] = json!(count);
+        }
+    }
+    doc
+}
+
 fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
     let p = &req.policy;
     let text = p.to_string();
@@ -478,5 +521,36 @@ fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
         }
         Some(inst) => format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone())),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Table;
+
+    #[test]
+    fn a_stored_outcome_keeps_a_count_and_the_first_items_of_a_long_list() {
+        let items: Vec<Value> = (0..50_000).map(|i| json!({"id": format!("u-{i}")})).collect();
+        let rows = (0..50_000).map(|i| vec![format!("u-{i}")]).collect();
+        let out = RunOutput {
+            workflow: "list-users".into(),
+            summary: "50000 users".into(),
+            result: Value::Array(items),
+            table: Some(Table { columns: vec!["ID".into()], rows }),
+            dry_run: false,
+            planned: Vec::new(),
+            grant: None,
+        };
+        let doc = stored_output(&out);
+        assert_eq!(doc["result"]["count"], 50_000);
+        assert_eq!(doc["result"]["first"].as_array().map(Vec::len), Some(STORED_ITEMS));
+        assert_eq!(doc["result"]["first"][0]["id"], "u-0");
+        assert_eq!(doc["table"]["rows"].as_array().map(Vec::len), Some(STORED_ITEMS));
+        assert_eq!(doc["table"]["row_count"], 50_000);
+        assert!(serde_json::to_string(&doc).unwrap().len() < 1_000);
+        // A short result is stored whole.
+        let short = RunOutput { result: json!([1, 2]), table: None, ..out };
+        assert_eq!(stored_output(&short)["result"], json!([1, 2]));
     }
 }

@@ -30,7 +30,7 @@ impl Session {
         if version.major < 2 {
             return Session::open_legacy(client, version).await;
         }
-        let me = client.call("v3.users.list", &[("me", "true")], None).await?;
+        let me = client.call(rancher_api::ids::V3_USERS_LIST, &[("me", "true")], None).await?;
         let user = me
             .get("data")
             .and_then(|d| d.as_array())
@@ -46,7 +46,7 @@ impl Session {
         }
         // Group memberships come from the principals list: the caller's user principal(s), then its groups. All of
         // them are kept: a request that grants any of them something has the caller as a target.
-        if let Ok(p) = client.call("v3.principals.list", &[], None).await {
+        if let Ok(p) = client.call(rancher_api::ids::V3_PRINCIPALS_LIST, &[], None).await {
             principal.groups = p
                 .get("data")
                 .and_then(|d| d.as_array())
@@ -54,12 +54,12 @@ impl Session {
                 .unwrap_or_default();
         }
         let admin = client
-            .call("v3.globalrolebindings.list", &[("userId", &id), ("globalRoleId", "admin")], None)
+            .call(rancher_api::ids::V3_GLOBALROLEBINDINGS_LIST, &[("userId", &id), ("globalRoleId", "admin")], None)
             .await?;
         let is_admin = admin.get("data").and_then(|d| d.as_array()).is_some_and(|a| !a.is_empty());
         // The installation's own id (rancher/rancher pkg/settings/setting.go `install-uuid`), readable by any
         // authenticated user; a server that hides it is known by its domain alone.
-        let install_uuid = match client.call("v3.settings.get", &[("id", "install-uuid")], None).await {
+        let install_uuid = match client.call(rancher_api::ids::V3_SETTINGS_GET, &[("id", "install-uuid")], None).await {
             Ok(s) => s.get("value").and_then(Value::as_str).map(str::to_string),
             Err(_) => None,
         };
@@ -70,14 +70,14 @@ impl Session {
     /// Rancher 1.x: the caller is the account tied to the first user identity of `/v1/identities`; an account
     /// of kind `admin` is an admin. Groups are the caller's identities (`<type>:<external id>`).
     async fn open_legacy(client: Client, version: RancherVersion) -> Result<Session> {
-        let ids = client.call("v1.identities.list", &[], None).await?;
+        let ids = client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[], None).await?;
         let ids: Vec<Value> = ids.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
         let user = ids
             .iter()
             .find(|i| str_field(i, "externalIdType").is_some_and(|t| !is_group_identity_type(&t)))
             .ok_or_else(|| Error::NotFound("the server did not say which identity this token belongs to (/v1/identities was empty)".into()))?;
         let (ext_id, ext_type) = (str_field(user, "externalId").unwrap_or_default(), str_field(user, "externalIdType").unwrap_or_default());
-        let accounts = client.call("v1.accounts.list", &[("externalId", &ext_id), ("externalIdType", &ext_type)], None).await?;
+        let accounts = client.call(rancher_api::ids::V1_ACCOUNTS_LIST, &[("externalId", &ext_id), ("externalIdType", &ext_type)], None).await?;
         let account = accounts
             .get("data")
             .and_then(Value::as_array)
@@ -107,10 +107,10 @@ impl Session {
     /// User ids of every holder of the `admin` global role (the fallback approvers); on 1.x, the admin accounts.
     pub async fn admin_user_ids(&self) -> Result<Vec<String>> {
         if self.is_legacy() {
-            let items: Vec<Value> = self.client.call_stream("v1.accounts.list", &[("kind", "admin")])?.try_collect().await?;
+            let items: Vec<Value> = self.client.call_stream(rancher_api::ids::V1_ACCOUNTS_LIST, &[("kind", "admin")])?.try_collect().await?;
             return Ok(items.iter().filter_map(|a| str_field(a, "id")).collect());
         }
-        let items: Vec<Value> = self.client.call_stream("v3.globalrolebindings.list", &[("globalRoleId", "admin")])?.try_collect().await?;
+        let items: Vec<Value> = self.client.call_stream(rancher_api::ids::V3_GLOBALROLEBINDINGS_LIST, &[("globalRoleId", "admin")])?.try_collect().await?;
         let mut ids: Vec<String> = items.iter().filter_map(|b| str_field(b, "userId")).filter(|s| !s.is_empty()).collect();
         ids.sort();
         ids.dedup();
@@ -136,14 +136,14 @@ fn domain_of(client: &Client) -> String {
 /// The server's version: the unauthenticated 2.x probe first, then the 1.x `rancher.server.version` setting
 /// (a 1.x server has no `/rancherversion`), then the 2.x server-version setting.
 pub async fn server_version(client: &Client) -> Result<RancherVersion> {
-    match client.call("public.rancherversion.get", &[], None).await {
+    match client.call(rancher_api::ids::PUBLIC_RANCHERVERSION_GET, &[], None).await {
         Ok(v) => {
             if let Some(parsed) = v.get("Version").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
                 return Ok(parsed);
             }
         }
         Err(e) if e.is_not_found() => {
-            if let Ok(s) = client.call("v1.settings.get", &[("id", "rancher.server.version")], None).await {
+            if let Ok(s) = client.call(rancher_api::ids::V1_SETTINGS_GET, &[("id", "rancher.server.version")], None).await {
                 if let Some(v) = s.get("value").and_then(Value::as_str).and_then(|v| v.parse::<RancherVersion>().ok()).filter(|v| v.major == 1) {
                     return Ok(v);
                 }
@@ -151,7 +151,7 @@ pub async fn server_version(client: &Client) -> Result<RancherVersion> {
         }
         Err(_) => {}
     }
-    let s = client.call("v3.settings.get", &[("id", "server-version")], None).await?;
+    let s = client.call(rancher_api::ids::V3_SETTINGS_GET, &[("id", "server-version")], None).await?;
     let value = s.get("value").and_then(Value::as_str).unwrap_or_default();
     value
         .parse()

@@ -73,23 +73,42 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
     }
     let session = ctx.session().await?;
     let client = &session.client;
-    let answer = if args.all {
+    if args.all {
         if spec.pagination == Pagination::None {
             return Err(Failure::new(format!("{id} does not page, so --all does not apply"), "drop --all").into());
         }
-        let progress = output::Progress::spinner(format!("{id}: listing"));
-        let mut stream = client.call_stream(id, &params)?;
-        let mut items = Vec::new();
-        while let Some(item) = stream.next().await {
-            items.push(item?);
-            if items.len() % 500 == 0 {
-                progress.set(format!("{id}: {} items", items.len()));
-            }
-        }
-        Value::Array(items)
-    } else {
-        client.call(id, &params, body).await?
-    };
+        stream_all(ctx, id, client.call_stream(id, &params)?).await?;
+        return Ok(Exit::Done);
+    }
+    let answer = client.call(id, &params, body).await?;
     output::document(ctx.format(), &answer)?;
     Ok(Exit::Done)
+}
+
+/// Writes every item of every page to stdout as it arrives: one JSON array (`-o table` too) or one YAML
+/// sequence. A failure part way leaves the JSON unclosed and is returned (the exit is non-zero).
+async fn stream_all(ctx: &Context, id: &str, mut stream: rancher_api::ItemStream<Value>) -> anyhow::Result<()> {
+    let progress = output::Progress::spinner(format!("{id}: listing"));
+    let stdout = std::io::stdout();
+    let mut w = output::ListWriter::new(ctx.format(), std::io::BufWriter::with_capacity(64 * 1024, stdout), &[]);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(item) => w.item(&item, Vec::new)?,
+            Err(e) => {
+                let written = w.count();
+                w.abort()?;
+                drop(progress);
+                return Err(Failure::new(
+                    format!("{id} stopped after {written} items: {e}"),
+                    "the output is incomplete (JSON output is left without its closing `]`); run it again",
+                )
+                .into());
+            }
+        }
+        if w.count() % 500 == 0 {
+            progress.set(format!("{id}: {} items", w.count()));
+        }
+    }
+    drop(progress);
+    w.finish()
 }

@@ -1,6 +1,7 @@
 //! `rancherctl run WORKFLOW-ID`: run now, or file an approval request and exit 3.
 
-use rancher_workflows::{find_workflow, inputs_from_pairs, RunOutput, Submitted};
+use futures::StreamExt;
+use rancher_workflows::{find_workflow, inputs_from_pairs, ListStream, RunOutput, Submitted};
 use serde_json::{json, Value};
 
 use crate::cli::{Format, RunArgs};
@@ -39,6 +40,13 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
+    if !dry_run {
+        if let Some(list) = runner.open_list(&session, w.id, &inputs, ctx.format() == Format::Table).await? {
+            drop(progress);
+            stream_list(ctx.format(), list).await?;
+            return Ok(Exit::Done);
+        }
+    }
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
     print_submitted(ctx, w.id, submitted)
@@ -62,6 +70,33 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
             Ok(Exit::Pending)
         }
     }
+}
+
+/// Writes a list workflow's items to stdout as they arrive (see [`output::ListWriter`]); a table ends with the
+/// summary line (`3 users`). A failure part way leaves the JSON unclosed and is returned (the exit is non-zero).
+pub async fn stream_list(format: Format, mut list: ListStream) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, stdout), list.columns());
+    while let Some(item) = list.next().await {
+        match item {
+            Ok(item) => w.item(&item, || list.row(&item))?,
+            Err(e) => {
+                let written = w.count();
+                w.abort()?;
+                return Err(Failure::new(
+                    format!("{} stopped after {written} {}: {e}", list.workflow(), list.noun()),
+                    "the output is incomplete (JSON output is left without its closing `]`); run it again",
+                )
+                .into());
+            }
+        }
+    }
+    let n = w.count();
+    w.finish()?;
+    if format == Format::Table {
+        output::text(&format!("{n} {}", list.noun()));
+    }
+    Ok(())
 }
 
 /// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else

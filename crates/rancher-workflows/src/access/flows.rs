@@ -281,7 +281,7 @@ fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read
 
 /// 1.x: whether access control is on, and with which provider (`GET /v1/token`, no token needed).
 async fn v1_state(exec: &Exec<'_>) -> Result<(bool, Option<Provider>, String)> {
-    let (security, name, _) = v1_token_info(&exec.session.client.call("v1.token.get", &[], None).await?);
+    let (security, name, _) = v1_token_info(&exec.session.client.call(rancher_api::ids::V1_TOKEN_GET, &[], None).await?);
     Ok((security, if security { Provider::from_v1_auth_provider(&name) } else { None }, name))
 }
 
@@ -334,12 +334,12 @@ async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: Map<String, Value>) -> 
 }
 
 async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<Value> {
-    Ok(exec.session.client.call("v3.authconfigs.get", &[("id", p.id())], None).await?)
+    Ok(exec.session.client.call(rancher_api::ids::V3_AUTHCONFIGS_GET, &[("id", p.id())], None).await?)
 }
 
 /// 2.x: the enabled external providers (local auth is always on and not counted).
 async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, Value)>> {
-    let items: Vec<Value> = exec.session.client.call_stream("v3.authconfigs.list", &[])?.try_collect().await?;
+    let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_AUTHCONFIGS_LIST, &[])?.try_collect().await?;
     Ok(items
         .into_iter()
         .filter(|c| c.get("enabled").and_then(Value::as_bool) == Some(true))
@@ -407,7 +407,7 @@ pub(crate) async fn search(exec: &Exec<'_>, p: Option<Provider>, name: &str, kin
     let client = &exec.session.client;
     let found: Vec<Identity> = match generation(exec) {
         Generation::V1 => {
-            let v = client.call("v1.identities.list", &[("name", name)], None).await?;
+            let v = client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[("name", name)], None).await?;
             v.get("data").and_then(Value::as_array).into_iter().flatten().map(Identity::from_v1).collect()
         }
         Generation::V2 => {
@@ -415,7 +415,7 @@ pub(crate) async fn search(exec: &Exec<'_>, p: Option<Provider>, name: &str, kin
             if let Some(k) = kind {
                 body["principalType"] = json!(k);
             }
-            let v = client.call("v3.principals.search", &[], Some(body)).await?;
+            let v = client.call(rancher_api::ids::V3_PRINCIPALS_SEARCH, &[], Some(body)).await?;
             v.get("data").and_then(Value::as_array).into_iter().flatten().map(Identity::from_v2).collect()
         }
     };
@@ -441,7 +441,7 @@ async fn resolve(exec: &Exec<'_>, p: Provider, entries: &[String]) -> Result<Vec
 
 async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> {
     match generation(exec) {
-        Generation::V2 => match exec.session.client.call("v3.principals.get", &[("id", id)], None).await {
+        Generation::V2 => match exec.session.client.call(rancher_api::ids::V3_PRINCIPALS_GET, &[("id", id)], None).await {
             Ok(v) => Ok(Identity::from_v2(&v)),
             Err(e) if e.is_not_found() => Err(Error::NotFound(format!("{} has no principal `{id}`", p.title()))),
             Err(e) => Err(e.into()),
@@ -463,8 +463,8 @@ async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> 
 async fn caller_ids(exec: &Exec<'_>) -> Result<Vec<String>> {
     let client = &exec.session.client;
     let v = match generation(exec) {
-        Generation::V1 => client.call("v1.identities.list", &[], None).await?,
-        Generation::V2 => client.call("v3.principals.list", &[], None).await?,
+        Generation::V1 => client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[], None).await?,
+        Generation::V2 => client.call(rancher_api::ids::V3_PRINCIPALS_LIST, &[], None).await?,
     };
     Ok(v.get("data").and_then(Value::as_array).into_iter().flatten().filter_map(|i| str_field(i, "id")).collect())
 }
@@ -508,7 +508,7 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
         }
         Generation::V2 => {
             security = true;
-            let items: Vec<Value> = exec.session.client.call_stream("v3.authconfigs.list", &[])?.try_collect().await?;
+            let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_AUTHCONFIGS_LIST, &[])?.try_collect().await?;
             for cfg in items {
                 let id = str_field(&cfg, "id").unwrap_or_default();
                 let enabled = cfg.get("enabled").and_then(Value::as_bool) == Some(true);
@@ -553,7 +553,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             v1_save(exec, p, first).await?;
             // 2. Prove a login works with the saved settings.
             let (user, _) = code.split_once(':').unwrap_or((code.as_str(), ""));
-            let test = exec.write_masked("v1.token.create", &[], Some(json!({"code": code})), mask_secrets).await;
+            let test = exec.write_masked(rancher_api::ids::V1_TOKEN_CREATE, &[], Some(json!({"code": code})), mask_secrets).await;
             let token = match test {
                 Ok(t) => t,
                 Err(e) => return Err(Error::TestFailed(format!("step 2 of 3, the test login as `{user}`, failed: {e}. {left_off}"))),
@@ -594,7 +594,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             // 1. Save the settings, disabled.
             let mut first = settings.clone();
             first.insert("enabled".into(), json!(false));
-            exec.write_masked("v3.authconfigs.update", &params, Some(Value::Object(first)), mask_secrets).await?;
+            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &params, Some(Value::Object(first)), mask_secrets).await?;
             // 2 and 3. testAndApply saves and enables only when the test login works (Rancher adds the tester's
             // principal to the allowed list itself).
             let ids_now: Vec<Identity> = {
@@ -622,7 +622,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 body["username"] = json!(u);
                 body["password"] = json!(pw);
             }
-            if let Err(e) = exec.write_masked("v3.authconfigs.test-and-apply", &params, Some(body), mask_secrets).await {
+            if let Err(e) = exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_TEST_AND_APPLY, &params, Some(body), mask_secrets).await {
                 return Err(Error::TestFailed(format!("the test login as `{tester}` failed: {e}. {left_off}")));
             }
             // Names can be searched only once the provider is on.
@@ -639,7 +639,7 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 }
                 let mut body = resend(&cfg);
                 body.insert("allowedPrincipalIds".into(), json!(all));
-                exec.write_masked("v3.authconfigs.update", &params, Some(Value::Object(body)), mask_secrets).await?;
+                exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &params, Some(Value::Object(body)), mask_secrets).await?;
             }
             if exec.dry_run {
                 return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
@@ -725,7 +725,7 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
         }
         Generation::V2 => {
             body.insert("allowedPrincipalIds".into(), Value::Array(list));
-            exec.write_masked("v3.authconfigs.update", &[("kind", p.v2_kind()), ("id", p.id())], Some(Value::Object(body)), mask_secrets).await?;
+            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &[("kind", p.v2_kind()), ("id", p.id())], Some(Value::Object(body)), mask_secrets).await?;
         }
     }
     let verb = match (add, exec.dry_run) {
@@ -769,7 +769,7 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             ))
         }
         Generation::V2 => {
-            exec.write_masked("v3.authconfigs.disable", &[("kind", p.v2_kind()), ("id", p.id())], None, mask_secrets).await?;
+            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_DISABLE, &[("kind", p.v2_kind()), ("id", p.id())], None, mask_secrets).await?;
             let verb = if exec.dry_run { "would disable" } else { "disabled" };
             Ok((format!("{verb} {}: its users can no longer log in and their sessions end; local users are unaffected", p.title()), json!({"disabled": p}), None))
         }
@@ -785,7 +785,7 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
             let (_, current, _) = v1_state(exec).await?;
             let mut affected = Vec::new();
             for kind in ["admin", "user"] {
-                let items: Vec<Value> = exec.session.client.call_stream("v1.accounts.list", &[("kind", kind)])?.try_collect().await?;
+                let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V1_ACCOUNTS_LIST, &[("kind", kind)])?.try_collect().await?;
                 affected.extend(items.into_iter().filter(|a| !to.v1_identity_types().contains(&str_field(a, "externalIdType").unwrap_or_default().as_str())));
             }
             let rows = affected
@@ -802,7 +802,7 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
         }
         Generation::V2 => {
             let from: Vec<Provider> = v2_enabled(exec).await?.iter().filter_map(|(id, _)| id.parse().ok()).filter(|p| *p != to).collect();
-            let users: Vec<Value> = exec.session.client.call_stream("v3.users.list", &[])?.try_collect().await?;
+            let users: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_USERS_LIST, &[])?.try_collect().await?;
             let admins = exec.session.admin_user_ids().await?;
             let mut rows = Vec::new();
             let mut affected = Vec::new();

@@ -339,7 +339,7 @@ pub struct Discovery {
 /// Asks the server, without a token, which generation it is and which provider is on. `client` must not be
 /// pinned to a server version (build it without `server_version`), since the probe is a 1.x operation.
 pub async fn discover(client: &Client) -> Result<Discovery> {
-    match client.call("v1.token.get", &[], None).await {
+    match client.call(rancher_api::ids::V1_TOKEN_GET, &[], None).await {
         Ok(v) => {
             let (security, name, t) = v1_token_info(&v);
             let providers = if security && !name.is_empty() {
@@ -357,9 +357,9 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
             Ok(Discovery { generation: Generation::V1, security, providers, public: Value::Object(public) })
         }
         Err(e) if e.is_unauthorized() => {
-            let list = match client.call("public.v1-authproviders.list", &[], None).await {
+            let list = match client.call(rancher_api::ids::PUBLIC_V1_AUTHPROVIDERS_LIST, &[], None).await {
                 Ok(v) => v,
-                Err(e) if e.is_not_found() => client.call("public.authproviders.list", &[], None).await?,
+                Err(e) if e.is_not_found() => client.call(rancher_api::ids::PUBLIC_AUTHPROVIDERS_LIST, &[], None).await?,
                 Err(e) => return Err(e.into()),
             };
             let providers = list

@@ -1,0 +1,49 @@
+//! No operation-id string literal above rancher-api: the layers above name operations through the generated
+//! typed requests and handles, or the generated constants (`rancher_api::ids::...`), so a typo is a compile error,
+//! not a run-time one. Test code (after a file's first `#[cfg(test)]`) may spell ids as a user would type them.
+
+use std::path::{Path, PathBuf};
+
+/// Where a literal is still built on purpose: the 1.x auth-provider config operations are picked by provider
+/// (`v1.<provider>config.get|update`), one id per provider, from the provider's path.
+const ALLOWED: &[(&str, &str)] = &[("crates/rancher-workflows/src/access/flows.rs", "format!(\"v1.{}.")];
+
+/// The prefixes of every operation id of the endpoint list, as they would open a string literal.
+const PREFIXES: &[&str] = &["\"rk.", "\"v3.", "\"v1.", "\"public."];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a source directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_operation_id_literals_above_rancher_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+    let mut files = Vec::new();
+    for krate in ["rancher-auth", "rancher-approval", "rancher-workflows", "rancher-server", "rancher-cli"] {
+        sources(&root.join("crates").join(krate).join("src"), &mut files);
+    }
+    assert!(files.len() > 20, "the sources were found");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let rel = file.strip_prefix(root).expect("under the workspace").to_string_lossy().replace('\\', "/");
+        for (n, line) in code.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("//") {
+                continue;
+            }
+            if PREFIXES.iter().any(|p| line.contains(p)) && !ALLOWED.iter().any(|(f, s)| *f == rel && line.contains(s)) {
+                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "operation ids spelled as literals (use the typed requests or rancher_api::ids):\n{}", found.join("\n"));
+}
