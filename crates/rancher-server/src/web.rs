@@ -211,8 +211,27 @@ fn name(p: &rancher_approval::Principal) -> String {
     p.username.clone().unwrap_or_else(|| p.id.clone())
 }
 
-/// Inputs as `key=value` lines (the request page shows the full JSON).
+/// The most items of one list input a page shows (a cleanup pins every token name it will delete).
+const SHOWN_ITEMS: usize = 20;
+
+/// Inputs as people read them: a list longer than [`SHOWN_ITEMS`] shows its first items and how many more there
+/// are (the whole request is in the API and `rancherctl approvals show ID -o json`).
+fn shown_inputs(inputs: &Value) -> Value {
+    match inputs {
+        Value::Array(items) if items.len() > SHOWN_ITEMS => {
+            let mut shown: Vec<Value> = items[..SHOWN_ITEMS].iter().map(shown_inputs).collect();
+            shown.push(Value::String(format!("... and {} more (the whole list: rancherctl approvals show ID -o json)", items.len() - SHOWN_ITEMS)));
+            Value::Array(shown)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(shown_inputs).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shown_inputs(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Inputs as `key=value` lines (the request page shows the JSON).
 fn inputs_line(inputs: &Value) -> String {
+    let inputs = &shown_inputs(inputs);
     match inputs.as_object() {
         Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("\n"),
         _ => "(none)".into(),
@@ -326,7 +345,7 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, c.by, when(c.at), c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
     let r = serde_json::json!({
         "id": req.id.as_str(), "workflow": req.workflow_id, "state": req.state.as_str(), "requester": name(&req.requester),
-        "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&req.inputs).unwrap_or_default(),
+        "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&shown_inputs(&req.inputs)).unwrap_or_default(),
         "duration": req.inputs.get("duration").and_then(Value::as_str), "extends": req.inputs.get("extends").and_then(Value::as_str),
         "policy": req.policy.to_string(), "who_may_approve": who_may_approve(&req, &admins), "created": when(req.created_at), "age": ago(req.created_at),
         "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": decide.err().unwrap_or_default(),
@@ -462,6 +481,18 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         assert!(html.contains("a &amp; b &quot;c&quot;"), "{html}");
+    }
+
+    #[test]
+    fn long_list_inputs_show_their_first_items_and_the_count() {
+        let names: Vec<String> = (0..5_000).map(|i| format!("token-{i:05}")).collect();
+        let shown = shown_inputs(&serde_json::json!({"filter": "expired", "pinned": names}));
+        let list = shown["pinned"].as_array().unwrap();
+        assert_eq!(list.len(), SHOWN_ITEMS + 1);
+        assert_eq!(list[0], "token-00000");
+        assert!(list[SHOWN_ITEMS].as_str().unwrap().starts_with("... and 4980 more"), "{}", list[SHOWN_ITEMS]);
+        assert_eq!(shown["filter"], "expired");
+        assert!(inputs_line(&serde_json::json!({"pinned": names})).len() < 2_000);
     }
 
     #[test]

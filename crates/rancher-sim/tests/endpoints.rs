@@ -93,6 +93,10 @@ fn fill(sim: &rancher_sim::SimHandle, path: &str) -> String {
     out
 }
 
+/// Operations that only versions older than every simulated one serve (the simulator plays 1.6 for 1.x): GitHub's
+/// config left cattle for the auth service in 1.2 (`v1.auth-config.*` from then on).
+const ONLY_BEFORE_SIMULATED_VERSIONS: &[&str] = &["v1.githubconfig.get", "v1.githubconfig.update"];
+
 #[tokio::test]
 async fn every_listed_operation_is_routed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rancher-api/endpoints");
@@ -112,7 +116,9 @@ async fn every_listed_operation_is_routed() {
     let mut failures = Vec::new();
     for op in &ops {
         let Some(v) = pick(op) else {
-            failures.push(format!("{}: no playable version (since {})", op.id, op.since));
+            if !ONLY_BEFORE_SIMULATED_VERSIONS.contains(&op.id.as_str()) {
+                failures.push(format!("{}: no playable version (since {})", op.id, op.since));
+            }
             continue;
         };
         // A fresh server per operation, so deletes cannot disturb the others.

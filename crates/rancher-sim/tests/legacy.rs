@@ -80,7 +80,9 @@ async fn github_refuses_a_bad_oauth_code_with_code_invalid() {
     let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V1_6).seed(3)).await.unwrap();
     let admin = sim.tokens().admin.clone();
     assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, 201);
-    assert_eq!(call(&sim, Method::POST, "/v1/githubconfig", Some(&admin), Some(json!({"enabled": false, "clientId": "abc"}))).await.0, 201);
+    // 1.2+: GitHub is saved through the auth service (rancher/rancher-auth-service service/routes.go).
+    let github = json!({"provider": "githubconfig", "enabled": false, "githubConfig": {"clientId": "abc"}});
+    assert_eq!(call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(github)).await.0, 200);
     for code in ["not-a-real-code", "octocat:wrong"] {
         let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": code}))).await;
         assert_eq!((st.as_u16(), v["code"].as_str()), (400, Some("codeInvalid")), "{code}");

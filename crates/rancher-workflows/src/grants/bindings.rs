@@ -188,7 +188,7 @@ fn rk(session: &Session, op: &str) -> bool {
 
 /// Whether this session uses the RK-API for role template bindings.
 pub fn rk_bindings(session: &Session) -> bool {
-    rk(session, "rk.clusterroletemplatebindings.create")
+    rk(session, rancher_api::ids::RK_CLUSTERROLETEMPLATEBINDINGS_CREATE)
 }
 
 /// Whether this session uses the RK-API for global role bindings (as the global role binding workflows do).

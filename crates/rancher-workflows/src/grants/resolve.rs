@@ -102,7 +102,7 @@ pub async fn cluster(session: &Session, text: &str) -> Result<ClusterRef> {
 
 /// Every project.
 pub async fn projects(session: &Session) -> Result<Vec<ProjectRef>> {
-    let rk = rancher_api::find_operation("rk.projects.list-all")
+    let rk = rancher_api::find_operation(rancher_api::ids::RK_PROJECTS_LIST_ALL)
         .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor));
     if rk {
         let items: Vec<_> = session
@@ -197,7 +197,7 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
 
 /// Every role template (RK-API, or `/v3` where the RK-API refuses it for lack of local-cluster access).
 pub async fn role_templates(session: &Session) -> Result<Vec<RoleTemplateRef>> {
-    let rk = rancher_api::find_operation("rk.roletemplates.list")
+    let rk = rancher_api::find_operation(rancher_api::ids::RK_ROLETEMPLATES_LIST)
         .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
         && session.version.at_least(2, 11);
     if rk {
