@@ -146,8 +146,8 @@ impl Store for Gated {
     async fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
         self.inner.renew_lease(claim, lease_until, now).await
     }
-    async fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        self.inner.take_over(id, executor, why, lease_until, now).await
+    async fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, seen_claim: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner.take_over(id, executor, why, seen_claim, lease_until, now).await
     }
     async fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
         self.inner.resolve_in_doubt(claim, outcome, note, now).await

@@ -28,7 +28,10 @@ fn serve(env: &[(&str, String)], args: &[&str]) -> Served {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).expect("a line on stdout");
-    let url = line.trim().strip_prefix("RANCHERCTL_SERVER=").unwrap_or_else(|| panic!("not the ready line: {line:?}")).to_string();
+    let Some(url) = line.trim().strip_prefix("RANCHERCTL_SERVER=").map(str::to_string) else {
+        let status = child.wait();
+        panic!("not the ready line: {line:?}; exit {status:?}; stderr:\n{}", stderr.join().unwrap_or_default());
+    };
     let stdout_rest = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
     Served { child, url, stderr, stdout_rest }
 }

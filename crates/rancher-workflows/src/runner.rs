@@ -450,27 +450,38 @@ impl Runner {
             };
             let executor = self.executor_record(session);
             let (id, lease) = (req.id.clone(), self.lease);
-            let claim = match self.store.take_over(&id, &executor, why, lease_until(lease), Utc::now()).await.map_err(Error::from) {
+            let seen = req.execution.as_ref().map(|e| e.claim_id.clone()).unwrap_or_default();
+            let claim = match self.store.take_over(&id, &executor, why, &seen, lease_until(lease), Utc::now()).await.map_err(Error::from) {
                 Ok(c) => c,
                 // Another reconciler got there first, or the executor finished meanwhile.
                 Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
                 Err(e) => return Err(e),
             };
-            let w = self.workflow(&req.workflow_id)?;
-            let (outcome, note) = match w.applied(session, &req.inputs).await? {
-                Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
-                Some(false) => {
-                    tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
-                    let (result, claim) = self.renewing(claim, Exec::new(session, false).run_workflow(w.as_ref(), &req.inputs)).await;
-                    let _ = self.finish(claim, result).await?;
-                    settled.push(self.get(req.id.as_str()).await?);
-                    continue;
-                }
-                None => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
-            };
-            settled.push(self.store.resolve_in_doubt(&claim, outcome, note, Utc::now()).await.map_err(Error::from)?);
+            // One request that cannot be settled now (Rancher unreachable, fenced meanwhile) does not hold up the
+            // others: its claim's lease runs out and a later reconcile tries again.
+            match self.settle(session, &req, claim).await {
+                Ok(r) => settled.push(r),
+                Err(e) => tracing::warn!(request = %req.id, error = %e, "could not settle an execution left in doubt; a later reconcile tries again"),
+            }
         }
         Ok(settled)
+    }
+
+    /// Settles one taken-over execution: applied means succeeded; not applied runs it now, once, under `claim`;
+    /// unknown is failed with the outcome unknown.
+    async fn settle(&self, session: &Session, req: &ApprovalRequest, claim: ExecutionClaim) -> Result<ApprovalRequest> {
+        let w = self.workflow(&req.workflow_id)?;
+        let (outcome, note) = match w.applied(session, &req.inputs).await? {
+            Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
+            Some(false) => {
+                tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
+                let (result, claim) = self.renewing(claim, Exec::new(session, false).run_workflow(w.as_ref(), &req.inputs)).await;
+                let _ = self.finish(claim, result).await?;
+                return self.get(req.id.as_str()).await;
+            }
+            None => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
+        };
+        self.store.resolve_in_doubt(&claim, outcome, note, Utc::now()).await.map_err(Error::from)
     }
 }
 

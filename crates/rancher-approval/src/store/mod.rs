@@ -250,11 +250,16 @@ pub trait Store: Send + Sync {
     /// Takes over an execution whose holder is gone: with [`Takeover::LeaseExpired`] only once its lease ran out
     /// ([`crate::Error::LeaseHeld`] before). Returns a new claim with the next epoch, so the old holder can no
     /// longer record anything. Audited as `execution_taken_over`.
+    ///
+    /// `seen_claim` is the claim id the caller judged (expired or orphaned) when it read the request: when another
+    /// process took the execution over since, the take-over is refused with [`crate::Error::LeaseHeld`], so two
+    /// reconcilers acting on the same stale read never both run it.
     async fn take_over(
         &self,
         id: &RequestId,
         executor: &Executor,
         why: Takeover,
+        seen_claim: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<ExecutionClaim>;
@@ -589,13 +594,14 @@ macro_rules! store_via_ops {
                 id: &$crate::RequestId,
                 executor: &$crate::Executor,
                 why: $crate::Takeover,
+                seen_claim: &str,
                 lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ExecutionClaim> {
-                let (id, executor) = (id.clone(), executor.clone());
+                let (id, executor, seen) = (id.clone(), executor.clone(), seen_claim.to_owned());
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move {
-                        $crate::store::ops::take_over(tx, &id, &executor, why, lease_until, now).await
+                        $crate::store::ops::take_over(tx, &id, &executor, why, &seen, lease_until, now).await
                     })
                 }))
                 .await

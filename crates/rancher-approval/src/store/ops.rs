@@ -585,6 +585,7 @@ pub(crate) async fn take_over(
     id: &RequestId,
     executor: &Executor,
     why: Takeover,
+    seen_claim: &str,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<ExecutionClaim> {
@@ -597,7 +598,9 @@ pub(crate) async fn take_over(
         _ => return Err(Error::NotInDoubt { id: id.to_string(), state }),
     };
     let held_until = execution.lease_until.unwrap_or(execution.claimed_at);
-    if why == Takeover::LeaseExpired && held_until > now {
+    // Judged on a read that is stale now: someone else took it over since, and holds it.
+    let taken_since = execution.claim_id != seen_claim;
+    if taken_since || (why == Takeover::LeaseExpired && held_until > now) {
         return Err(Error::LeaseHeld { id: id.to_string(), executor: execution.executor.clone(), lease_until: held_until });
     }
     let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });

@@ -80,6 +80,7 @@ for_every_store!(
     cancel,
     in_doubt_executions_are_reconciled,
     a_fenced_executor_records_nothing,
+    a_takeover_judged_on_a_stale_read_is_refused,
     requests_are_bound_to_their_server_and_content,
     the_audit_log_is_an_outbox,
     installations_and_policy_changes,
@@ -586,7 +587,7 @@ async fn in_doubt_executions_are_reconciled(store: &dyn Store) {
         .create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).await
         .unwrap();
     let taker = crate::Executor::new("u-alice", "reconciler");
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(1)).await.unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, "", at(30), at(1)).await.unwrap_err();
     assert!(matches!(err, Error::NotInDoubt { state: RequestState::Approved, .. }), "{err}");
     let lost = claim_for(store, &req.id, "exec-crashed", at(1)).await.unwrap();
     assert_eq!(lost.epoch, 1);
@@ -594,10 +595,10 @@ async fn in_doubt_executions_are_reconciled(store: &dyn Store) {
     // item 11: a reconcile racing a live executor marked an applied change as failed).
     let doubt = store.in_doubt().await.unwrap();
     assert_eq!(doubt.iter().map(|r| &r.id).collect::<Vec<_>>(), vec![&req.id]);
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(5)).await.unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, &lost.claim_id, at(30), at(5)).await.unwrap_err();
     assert!(matches!(err, Error::LeaseHeld { .. }), "{err}");
     // Once the lease ran out, the reconciler takes over with the next epoch and settles it.
-    let taken = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(30), at(11)).await.unwrap();
+    let taken = store.take_over(&req.id, &taker, Takeover::LeaseExpired, &lost.claim_id, at(30), at(11)).await.unwrap();
     assert_eq!(taken.epoch, 2);
     let done = store
         .resolve_in_doubt(&taken, Outcome::succeeded(json!({"found": true})), "binding exists", at(12)).await
@@ -623,10 +624,10 @@ async fn a_fenced_executor_records_nothing(store: &dyn Store) {
     let live = claim_for(store, &req.id, "slow", at(1)).await.unwrap();
     let renewed = store.renew_lease(&live, at(40), at(9)).await.unwrap();
     let taker = crate::Executor::new("u-alice", "reconciler");
-    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, at(60), at(20)).await.unwrap_err();
+    let err = store.take_over(&req.id, &taker, Takeover::LeaseExpired, &live.claim_id, at(60), at(20)).await.unwrap_err();
     assert!(matches!(err, Error::LeaseHeld { .. }), "the renewed lease holds: {err}");
     // The owner's process is known to be gone (same host, no such pid): taken over at once.
-    let taken = store.take_over(&req.id, &taker, Takeover::OwnerGone, at(60), at(21)).await.unwrap();
+    let taken = store.take_over(&req.id, &taker, Takeover::OwnerGone, &live.claim_id, at(60), at(21)).await.unwrap();
     let err = store.record_outcome(&renewed, Outcome::succeeded(json!(null)), at(22)).await.unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
     let err = store.renew_lease(&renewed, at(90), at(22)).await.unwrap_err();
@@ -634,6 +635,20 @@ async fn a_fenced_executor_records_nothing(store: &dyn Store) {
     let done = store.record_outcome(&taken, Outcome::succeeded(json!({"ok": 1})), at(23)).await.unwrap();
     assert_eq!(done.state, RequestState::Succeeded);
     assert_eq!(done.execution.unwrap().epoch, 2);
+}
+
+/// Two reconcilers (two service replicas) read the same dead executor's request and both judge it orphaned: only
+/// the first takes it over; the second, acting on its stale read, is refused and cannot fence the first (seen when
+/// a restarted replica and a running one reconciled at once).
+async fn a_takeover_judged_on_a_stale_read_is_refused(store: &dyn Store) {
+    let req = store.create_request(NewRequest::new("wf", bob(), Policy::none()), at(0)).await.unwrap();
+    let dead = claim_for(store, &req.id, "crashed", at(1)).await.unwrap();
+    let (a, b) = (crate::Executor::new("u-svc", "replica-a"), crate::Executor::new("u-svc", "replica-b"));
+    let first = store.take_over(&req.id, &a, Takeover::OwnerGone, &dead.claim_id, at(60), at(2)).await.unwrap();
+    let err = store.take_over(&req.id, &b, Takeover::OwnerGone, &dead.claim_id, at(60), at(2)).await.unwrap_err();
+    assert!(matches!(err, Error::LeaseHeld { .. }), "{err}");
+    let done = store.record_outcome(&first, Outcome::succeeded(json!({"ok": 1})), at(3)).await.unwrap();
+    assert_eq!((done.state, done.execution.unwrap().epoch), (RequestState::Succeeded, 2));
 }
 
 async fn installations_and_policy_changes(store: &dyn Store) {

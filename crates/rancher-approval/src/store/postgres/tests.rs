@@ -73,7 +73,7 @@ async fn the_database_clock_dates_changes_and_leases() {
     assert!(claim.claimed_at >= req.created_at);
     // A take-over judged by the caller's (wrong, far later) clock is still refused: the lease holds by the database's.
     let err = store
-        .take_over(&req.id, &Executor::new("u-exec", "y"), Takeover::LeaseExpired, at(60 * 24 * 365 * 30), at(60 * 24 * 365 * 30))
+        .take_over(&req.id, &Executor::new("u-exec", "y"), Takeover::LeaseExpired, &claim.claim_id, at(60 * 24 * 365 * 30), at(60 * 24 * 365 * 30))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::LeaseHeld { .. }), "{err}");
