@@ -296,15 +296,28 @@ impl Batcher {
         };
         let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
         // The audit head first: every write appends to the log, so batches (from every replica) take turns on
-        // this one row before they lock any request, and two batches can never wait on each other's requests.
-        let mut broken: Option<String> = tx.execute("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await.err().map(|e| Error::from(e).to_string());
-        let jobs: Vec<Box<dyn Job>> = match &broken {
-            None => jobs,
-            Some(problem) => {
-                jobs.into_iter().for_each(|job| job.fail(failed(problem)));
-                Vec::new()
+        // this one row before they lock any request, and two batches can never wait on each other's requests. The
+        // batch then carries the head (and, on the database's clock, the transaction's time) from write to write,
+        // and writes the head back once.
+        let start = async {
+            let row = tx.query_opt("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
+            let head = row.map_or_else(AuditHead::genesis, |r| AuditHead { seq: r.get::<_, i64>(0).max(0) as u64, hash: r.get(1) });
+            let now: Option<DateTime<Utc>> = match self.clock {
+                Clock::Database => Some(tx.query_one("SELECT transaction_timestamp()", &[]).await?.get(0)),
+                Clock::Caller => None,
+            };
+            Ok::<_, tokio_postgres::Error>((head, now))
+        };
+        let (mut head, now) = match start.await {
+            Ok(x) => x,
+            Err(e) => {
+                let problem = Error::from(e).to_string();
+                jobs.into_iter().for_each(|job| job.fail(failed(&problem)));
+                return;
             }
         };
+        let first_seq = head.seq;
+        let mut broken: Option<String> = None;
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
             let savepoint = match tx.savepoint("rancher_approval_write").await {
@@ -316,14 +329,26 @@ impl Batcher {
                 }
             };
             let mut pg = Pg::new(savepoint, true, self.clock);
+            pg.head = Some(head.clone());
+            pg.now = now;
             // A body that panics is rolled back alone (its caller learns the write failed); the writer goes on.
             let ran = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run(&mut pg))).await;
             let (ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
             delivers.push(deliver);
+            let moved = pg.head.take();
             let ended = if ok { pg.tx.commit().await } else { pg.tx.rollback().await };
             if let Err(e) = ended {
                 broken = Some(Error::from(e).to_string());
                 break;
+            }
+            if ok {
+                head = moved.unwrap_or(head);
+            }
+        }
+        if broken.is_none() && head.seq != first_seq {
+            let seq = head.seq as i64;
+            if let Err(e) = tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&seq, &head.hash]).await {
+                broken = Some(Error::from(e).to_string());
             }
         }
         let outcome = match broken {
@@ -526,11 +551,14 @@ struct Pg<'c> {
     requests: HashMap<String, Option<RequestState>>,
     /// Whether each installation read existed.
     installations: HashMap<String, bool>,
+    /// In a group commit: the audit head as the batch knows it (locked at the batch's start, written back once
+    /// before its commit), so a write neither reads nor updates the head row itself.
+    head: Option<AuditHead>,
 }
 
 impl<'c> Pg<'c> {
     fn new(tx: deadpool_postgres::Transaction<'c>, write: bool, clock: Clock) -> Self {
-        Self { tx, write, clock, now: None, requests: HashMap::new(), installations: HashMap::new() }
+        Self { tx, write, clock, now: None, requests: HashMap::new(), installations: HashMap::new(), head: None }
     }
 
     /// `sql`, with ` FOR UPDATE` appended in a write transaction.
@@ -727,6 +755,9 @@ impl Tx for Pg<'_> {
     }
 
     async fn audit_head(&mut self) -> Result<AuditHead> {
+        if let Some(head) = &self.head {
+            return Ok(head.clone());
+        }
         // In a write transaction this locks the head until commit: appends from every replica take turns.
         let stmt = self.tx.prepare_cached(&self.locking("SELECT seq, hash FROM audit_head WHERE id = 1")).await?;
         let row = self.tx.query_opt(&stmt, &[]).await?;
@@ -767,6 +798,11 @@ impl Tx for Pg<'_> {
             &e.hash,
         ];
         self.tx.execute(&stmt, &params).await?;
+        if self.head.is_some() {
+            // Written back once by the batch, before it commits.
+            self.head = Some(e.head());
+            return Ok(());
+        }
         let stmt = self.tx.prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").await?;
         self.tx.execute(&stmt, &[&seq, &e.hash]).await?;
         Ok(())
