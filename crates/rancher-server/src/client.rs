@@ -43,6 +43,12 @@ pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     };
+    if !base.username().is_empty() || base.password().is_some() {
+        return Err(ClientError::local(format!(
+            "the service URL for {} holds a user name or password; drop them (you sign in with your Rancher token)",
+            base.host_str().unwrap_or("")
+        )));
+    }
     match base.scheme() {
         "https" => Ok(base),
         "http" if loopback => Ok(base),
@@ -183,4 +189,22 @@ impl ServerClient {
 
 fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_urls_are_https_or_loopback_and_carry_no_credentials() {
+        assert!(check_server_url("https://approvals.example.com/").is_ok());
+        assert!(check_server_url("http://127.0.0.1:8443").is_ok());
+        let e = check_server_url("http://approvals.example.com").unwrap_err().message;
+        assert!(e.contains("https://"), "{e}");
+        // A URL is saved in profiles and shown in messages: a password in it would end up there too.
+        for url in ["https://alice:s3cret@approvals.example.com", "https://alice@approvals.example.com"] {
+            let e = check_server_url(url).unwrap_err().message;
+            assert!(e.contains("user name or password") && !e.contains("s3cret"), "{e}");
+        }
+    }
 }
