@@ -236,9 +236,8 @@ impl PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        let mut pg = Pg::new(tx, false, self.clock);
-        let value = f(&mut pg).await;
-        pg.tx.rollback().await?;
+        let value = f(&mut Pg::new(&tx, false, self.clock)).await;
+        tx.rollback().await?;
         value
     }
 }
@@ -284,7 +283,7 @@ impl Batcher {
                 return;
             }
         };
-        let mut tx = match client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await {
+        let tx = match client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await {
             Ok(tx) => tx,
             Err(e) => {
                 let problem = Error::from(e).to_string();
@@ -300,13 +299,13 @@ impl Batcher {
         // batch then carries the head (and, on the database's clock, the transaction's time) from write to write,
         // and writes the head back once.
         let start = async {
-            let row = tx.query_opt("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
-            let head = row.map_or_else(AuditHead::genesis, |r| AuditHead { seq: r.get::<_, i64>(0).max(0) as u64, hash: r.get(1) });
-            let now: Option<DateTime<Utc>> = match self.clock {
-                Clock::Database => Some(tx.query_one("SELECT transaction_timestamp()", &[]).await?.get(0)),
-                Clock::Caller => None,
+            // One round trip for both (the head row exists from the first migration on and cannot be deleted).
+            let row = tx.query_opt("SELECT seq, hash, transaction_timestamp() FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
+            let (head, now) = match row {
+                Some(r) => (AuditHead { seq: r.get::<_, i64>(0).max(0) as u64, hash: r.get(1) }, r.get::<_, DateTime<Utc>>(2)),
+                None => (AuditHead::genesis(), tx.query_one("SELECT transaction_timestamp()", &[]).await?.get(0)),
             };
-            Ok::<_, tokio_postgres::Error>((head, now))
+            Ok::<_, tokio_postgres::Error>((head, (self.clock == Clock::Database).then_some(now)))
         };
         let (mut head, now) = match start.await {
             Ok(x) => x,
@@ -320,27 +319,30 @@ impl Batcher {
         let mut broken: Option<String> = None;
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
-            let savepoint = match tx.savepoint("rancher_approval_write").await {
-                Ok(sp) => sp,
-                Err(e) => {
-                    broken = Some(Error::from(e).to_string());
-                    job.fail(failed(broken.as_deref().unwrap_or_default()));
-                    break;
-                }
-            };
-            let mut pg = Pg::new(savepoint, true, self.clock);
+            let mut pg = Pg::new(&tx, true, self.clock);
             pg.head = Some(head.clone());
             pg.now = now;
             // A body that panics is rolled back alone (its caller learns the write failed); the writer goes on.
             let ran = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run(&mut pg))).await;
-            let (ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
-            delivers.push(deliver);
-            let moved = pg.head.take();
-            let ended = if ok { pg.tx.commit().await } else { pg.tx.rollback().await };
-            if let Err(e) = ended {
-                broken = Some(Error::from(e).to_string());
-                break;
+            let (mut ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
+            // The body's writes were deferred: send them now, in one round trip with the savepoint around them.
+            let mut answer = Some(deliver);
+            if ok {
+                if let Err(e) = pg.flush(true).await {
+                    ok = false;
+                    answer.take().map(|d| d(Some(e)));
+                }
             }
+            let (moved, opened) = (pg.head.take(), pg.savepoint_open);
+            drop(pg);
+            if !ok && opened {
+                if let Err(e) = tx.batch_execute(ROLLBACK_WRITE).await {
+                    broken = Some(Error::from(e).to_string());
+                    delivers.extend(answer);
+                    break;
+                }
+            }
+            delivers.extend(answer);
             if ok {
                 head = moved.unwrap_or(head);
             }
@@ -539,9 +541,35 @@ async fn migrate(client: &mut deadpool_postgres::Object, name: &str) -> Result<(
     Ok(())
 }
 
+/// Opens the savepoint around one write of a group commit.
+const SAVEPOINT_WRITE: &str = "SAVEPOINT rancher_approval_write";
+/// Keeps one write of a group commit.
+const RELEASE_WRITE: &str = "RELEASE SAVEPOINT rancher_approval_write";
+/// Undoes one write of a group commit, and only it.
+const ROLLBACK_WRITE: &str = "ROLLBACK TO SAVEPOINT rancher_approval_write; RELEASE SAVEPOINT rancher_approval_write";
+
+/// A statement parameter owned by a deferred write.
+type Param = Box<dyn tokio_postgres::types::ToSql + Send + Sync>;
+
+/// A write statement held back until the write's body is done (or reads again), then sent with the others in one
+/// round trip.
+struct Deferred {
+    sql: &'static str,
+    params: Vec<Param>,
+    /// The error when the statement changes no row (a conditional update that lost).
+    unless_one: Option<Error>,
+    /// The error a unique violation means (an insert of something that exists).
+    on_duplicate: Option<Error>,
+}
+
 /// [`Tx`] over one PostgreSQL transaction.
-struct Pg<'c> {
-    tx: deadpool_postgres::Transaction<'c>,
+///
+/// In a write (always one of a group commit) the body's statements that only change rows are deferred: they are
+/// sent together, pipelined after the savepoint that opens the write and before the one that releases it, when
+/// the body reads again or ends. A decision is then two round trips (the request with its audit entries, then
+/// the savepoint, the update, the audit append and the release) instead of six.
+struct Pg<'a, 'c> {
+    tx: &'a deadpool_postgres::Transaction<'c>,
     /// A write transaction locks what it reads.
     write: bool,
     clock: Clock,
@@ -554,11 +582,29 @@ struct Pg<'c> {
     /// In a group commit: the audit head as the batch knows it (locked at the batch's start, written back once
     /// before its commit), so a write neither reads nor updates the head row itself.
     head: Option<AuditHead>,
+    /// Writes not yet sent.
+    deferred: Vec<Deferred>,
+    /// Whether this write's savepoint was opened (and not yet released).
+    savepoint_open: bool,
+    /// Each request's audit entries, read with the request in a write: nobody else appends while the batch
+    /// holds the head, and this write's own appends are added here as they are made.
+    audit: HashMap<String, Vec<AuditEntry>>,
 }
 
-impl<'c> Pg<'c> {
-    fn new(tx: deadpool_postgres::Transaction<'c>, write: bool, clock: Clock) -> Self {
-        Self { tx, write, clock, now: None, requests: HashMap::new(), installations: HashMap::new(), head: None }
+impl<'a, 'c> Pg<'a, 'c> {
+    fn new(tx: &'a deadpool_postgres::Transaction<'c>, write: bool, clock: Clock) -> Self {
+        Self {
+            tx,
+            write,
+            clock,
+            now: None,
+            requests: HashMap::new(),
+            installations: HashMap::new(),
+            head: None,
+            deferred: Vec::new(),
+            savepoint_open: false,
+            audit: HashMap::new(),
+        }
     }
 
     /// `sql`, with ` FOR UPDATE` appended in a write transaction.
@@ -570,9 +616,70 @@ impl<'c> Pg<'c> {
         }
     }
 
+    /// Holds a write back until [`Pg::flush`].
+    fn defer(&mut self, sql: &'static str, params: Vec<Param>) -> &mut Deferred {
+        self.deferred.push(Deferred { sql, params, unless_one: None, on_duplicate: None });
+        self.deferred.last_mut().expect("just pushed")
+    }
+
+    /// Sends the deferred writes in one round trip: the savepoint first when this write has none yet, and its
+    /// release last when `end`. Reads call it first (they must see this write's own changes).
+    async fn flush(&mut self, end: bool) -> Result<()> {
+        let open = !self.savepoint_open && !self.deferred.is_empty();
+        let release = end && (self.savepoint_open || open);
+        if self.deferred.is_empty() && !release {
+            return Ok(());
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut statements = Vec::with_capacity(deferred.len());
+        for d in &deferred {
+            statements.push(self.tx.prepare_cached(d.sql).await?);
+        }
+        type Sent<'f> = futures::future::BoxFuture<'f, std::result::Result<u64, tokio_postgres::Error>>;
+        let tx = self.tx;
+        let simple = |sql: &'static str| -> Sent<'_> { Box::pin(async move { tx.batch_execute(sql).await.map(|()| 0) }) };
+        let mut sent: Vec<Sent<'_>> = Vec::with_capacity(deferred.len() + 2);
+        if open {
+            sent.push(simple(SAVEPOINT_WRITE));
+        }
+        for (d, stmt) in deferred.iter().zip(&statements) {
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                d.params.iter().map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            sent.push(Box::pin(async move { tx.execute(stmt, &params).await }));
+        }
+        if release {
+            sent.push(simple(RELEASE_WRITE));
+        }
+        // Polled together, the statements go out back to back on the connection (tokio-postgres pipelines them).
+        let mut answers = futures::future::join_all(sent).await.into_iter();
+        if open {
+            answers.next().expect("one answer per statement")?;
+            self.savepoint_open = true;
+        }
+        for d in deferred {
+            match answers.next().expect("one answer per statement") {
+                Ok(1) => {}
+                Ok(_) if d.unless_one.is_none() => {}
+                Ok(_) => return Err(d.unless_one.expect("checked")),
+                Err(e) if is_unique_violation(&e) && d.on_duplicate.is_some() => return Err(d.on_duplicate.expect("checked")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if release {
+            answers.next().expect("one answer per statement")?;
+            self.savepoint_open = false;
+        }
+        Ok(())
+    }
+
     async fn requests(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<ApprovalRequest>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached(&self.locking(sql)).await?;
         let rows = self.tx.query(&stmt, params).await?;
+        self.request_rows(rows)
+    }
+
+    fn request_rows(&mut self, rows: Vec<tokio_postgres::Row>) -> Result<Vec<ApprovalRequest>> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let (id, state, body): (String, String, String) = (row.get(0), row.get(1), row.get(2));
@@ -583,12 +690,17 @@ impl<'c> Pg<'c> {
     }
 
     async fn entries(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<AuditEntry>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached(sql).await?;
         let rows = self.tx.query(&stmt, params).await?;
-        rows.iter()
-            .map(|r| audit_entry((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8))))
-            .collect()
+        entry_rows(&rows)
     }
+}
+
+fn entry_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<AuditEntry>> {
+    rows.iter()
+        .map(|r| audit_entry((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8))))
+        .collect()
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -596,9 +708,11 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 }
 
 const ENTRY_COLUMNS: &str = "seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash";
+const APPEND_AUDIT: &str =
+    "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 #[async_trait::async_trait]
-impl Tx for Pg<'_> {
+impl Tx for Pg<'_, '_> {
     async fn clock(&mut self, caller_now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         if self.clock == Clock::Caller {
             return Ok(caller_now);
@@ -612,7 +726,21 @@ impl Tx for Pg<'_> {
     }
 
     async fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
-        let found = self.requests("SELECT id, state, body FROM requests WHERE id = $1", &[&id.as_str()]).await?;
+        const REQUEST: &str = "SELECT id, state, body FROM requests WHERE id = $1";
+        let found = if self.write && !self.audit.contains_key(id.as_str()) {
+            // A write that reads a request almost always checks it against its audit entries next: read both in
+            // one round trip.
+            self.flush(false).await?;
+            let request = self.tx.prepare_cached(&self.locking(REQUEST)).await?;
+            let audit = self.tx.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq")).await?;
+            let key = id.as_str();
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&key];
+            let (rows, entries) = futures::try_join!(self.tx.query(&request, &params), self.tx.query(&audit, &params))?;
+            self.audit.insert(id.to_string(), entry_rows(&entries)?);
+            self.request_rows(rows)?
+        } else {
+            self.requests(REQUEST, &[&id.as_str()]).await?
+        };
         if found.is_empty() {
             self.requests.insert(id.to_string(), None);
         }
@@ -624,36 +752,27 @@ impl Tx for Pg<'_> {
         match self.requests.get(r.id.as_str()).copied().flatten() {
             Some(read) => {
                 // The conditional update: it applies only if nobody moved the request since this transaction read it.
-                let stmt = self.tx.prepare_cached("UPDATE requests SET state = $2, body = $3 WHERE id = $1 AND state = $4").await?;
-                let n = self.tx.execute(&stmt, &[&r.id.as_str(), &r.state.as_str(), &body, &read.as_str()]).await?;
-                if n != 1 {
-                    return Err(Error::Conflict { id: r.id.to_string() });
-                }
+                let params: Vec<Param> =
+                    vec![Box::new(r.id.to_string()), Box::new(r.state.as_str()), Box::new(body), Box::new(read.as_str())];
+                self.defer("UPDATE requests SET state = $2, body = $3 WHERE id = $1 AND state = $4", params).unless_one =
+                    Some(Error::Conflict { id: r.id.to_string() });
             }
             None => {
-                let stmt = self
-                    .tx
-                    .prepare_cached(
-                        "INSERT INTO requests (id, workflow_id, state, requester, created_at, expires_at, body)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .await?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                    &r.id.as_str(),
-                    &r.workflow_id,
-                    &r.state.as_str(),
-                    &r.requester.id,
-                    &format_time(r.created_at),
-                    &format_time(r.expires_at),
-                    &body,
+                let params: Vec<Param> = vec![
+                    Box::new(r.id.to_string()),
+                    Box::new(r.workflow_id.clone()),
+                    Box::new(r.state.as_str()),
+                    Box::new(r.requester.id.clone()),
+                    Box::new(format_time(r.created_at)),
+                    Box::new(format_time(r.expires_at)),
+                    Box::new(body),
                 ];
-                self.tx.execute(&stmt, &params).await.map_err(|e| {
-                    if is_unique_violation(&e) {
-                        Error::Conflict { id: r.id.to_string() }
-                    } else {
-                        e.into()
-                    }
-                })?;
+                self.defer(
+                    "INSERT INTO requests (id, workflow_id, state, requester, created_at, expires_at, body)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    params,
+                )
+                .on_duplicate = Some(Error::Conflict { id: r.id.to_string() });
             }
         }
         self.requests.insert(r.id.to_string(), Some(r.state));
@@ -670,6 +789,7 @@ impl Tx for Pg<'_> {
     }
 
     async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached("SELECT state, count(*) FROM requests GROUP BY state").await?;
         let mut out = Vec::new();
         for row in self.tx.query(&stmt, &[]).await? {
@@ -686,6 +806,7 @@ impl Tx for Pg<'_> {
     }
 
     async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached(&self.locking("SELECT body FROM installations WHERE workflow_id = $1")).await?;
         let row = self.tx.query_opt(&stmt, &[&workflow_id]).await?;
         self.installations.insert(workflow_id.to_owned(), row.is_some());
@@ -694,45 +815,44 @@ impl Tx for Pg<'_> {
 
     async fn save_installation(&mut self, i: &Installation) -> Result<()> {
         let body = encode(i);
+        let params: Vec<Param> = vec![Box::new(i.workflow_id.clone()), Box::new(body)];
         if self.installations.get(&i.workflow_id).copied().unwrap_or(false) {
-            let stmt = self.tx.prepare_cached("UPDATE installations SET body = $2 WHERE workflow_id = $1").await?;
-            self.tx.execute(&stmt, &[&i.workflow_id, &body]).await?;
+            self.defer("UPDATE installations SET body = $2 WHERE workflow_id = $1", params);
         } else {
-            let stmt = self.tx.prepare_cached("INSERT INTO installations (workflow_id, body) VALUES ($1, $2)").await?;
-            self.tx.execute(&stmt, &[&i.workflow_id, &body]).await.map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyInstalled { workflow_id: i.workflow_id.clone() }
-                } else {
-                    e.into()
-                }
-            })?;
+            self.defer("INSERT INTO installations (workflow_id, body) VALUES ($1, $2)", params).on_duplicate =
+                Some(Error::AlreadyInstalled { workflow_id: i.workflow_id.clone() });
         }
         self.installations.insert(i.workflow_id.clone(), true);
         Ok(())
     }
 
     async fn installations(&mut self) -> Result<Vec<Installation>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached("SELECT body FROM installations ORDER BY workflow_id").await?;
         let rows = self.tx.query(&stmt, &[]).await?;
         rows.iter().map(|r| decode(|| "installation".into(), r.get(0))).collect()
     }
 
     async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached(&self.locking("SELECT body FROM grants WHERE id = $1")).await?;
         let row = self.tx.query_opt(&stmt, &[&id]).await?;
         row.map(|r| decode(|| format!("grant {id}"), r.get(0))).transpose()
     }
 
     async fn save_grant(&mut self, g: &Grant) -> Result<()> {
-        let stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
-            )
-            .await?;
-        let (due, revoked, body) = (format_time(g.due_at), g.revocation.is_some(), encode(g));
-        self.tx.execute(&stmt, &[&g.id, &g.workflow_id, &due, &revoked, &body]).await?;
+        let params: Vec<Param> = vec![
+            Box::new(g.id.clone()),
+            Box::new(g.workflow_id.clone()),
+            Box::new(format_time(g.due_at)),
+            Box::new(g.revocation.is_some()),
+            Box::new(encode(g)),
+        ];
+        self.defer(
+            "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
+            params,
+        );
         Ok(())
     }
 
@@ -742,6 +862,7 @@ impl Tx for Pg<'_> {
         } else {
             "SELECT body FROM grants ORDER BY id"
         };
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached(sql).await?;
         let rows = self.tx.query(&stmt, &[]).await?;
         let mut out = Vec::new();
@@ -769,6 +890,9 @@ impl Tx for Pg<'_> {
     }
 
     async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
+        if let Some(entries) = self.audit.get(request_id) {
+            return Ok(entries.clone());
+        }
         self.entries(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq"), &[&request_id])
             .await
     }
@@ -782,53 +906,50 @@ impl Tx for Pg<'_> {
 
     async fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
         let seq = e.seq as i64;
-        let stmt = self
-            .tx
-            .prepare_cached(&format!("INSERT INTO audit ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-            .await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-            &seq,
-            &format_time(e.at),
-            &e.actor,
-            &e.kind.as_str(),
-            &e.request_id,
-            &e.workflow_id,
-            &encode(&e.detail),
-            &e.prev_hash,
-            &e.hash,
+        let params: Vec<Param> = vec![
+            Box::new(seq),
+            Box::new(format_time(e.at)),
+            Box::new(e.actor.clone()),
+            Box::new(e.kind.as_str()),
+            Box::new(e.request_id.clone()),
+            Box::new(e.workflow_id.clone()),
+            Box::new(encode(&e.detail)),
+            Box::new(e.prev_hash.clone()),
+            Box::new(e.hash.clone()),
         ];
-        self.tx.execute(&stmt, &params).await?;
+        self.defer(APPEND_AUDIT, params);
+        if let Some(known) = e.request_id.as_deref().and_then(|id| self.audit.get_mut(id)) {
+            known.push(e.clone());
+        }
         if self.head.is_some() {
             // Written back once by the batch, before it commits.
             self.head = Some(e.head());
             return Ok(());
         }
-        let stmt = self.tx.prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").await?;
-        self.tx.execute(&stmt, &[&seq, &e.hash]).await?;
+        self.defer("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Box::new(seq), Box::new(e.hash.clone())]);
         Ok(())
     }
 
     async fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = $1").await?;
         let row = self.tx.query_opt(&stmt, &[&sink]).await?;
         Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
     }
 
     async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
+        self.flush(false).await?;
         let stmt = self.tx.prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink").await?;
         let rows = self.tx.query(&stmt, &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64)).collect())
     }
 
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
-        let stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO delivery_cursors (sink, seq) VALUES ($1, $2)
-                 ON CONFLICT (sink) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)",
-            )
-            .await?;
-        self.tx.execute(&stmt, &[&sink, &(seq as i64)]).await?;
+        self.defer(
+            "INSERT INTO delivery_cursors (sink, seq) VALUES ($1, $2)
+             ON CONFLICT (sink) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)",
+            vec![Box::new(sink.to_owned()), Box::new(seq as i64)],
+        );
         Ok(())
     }
 }

@@ -281,3 +281,65 @@ async fn batched_writes_are_answered_one_by_one() {
     assert_eq!(decided, reqs.len());
     a.verify_audit().await.unwrap();
 }
+
+/// A write's statements are held back and sent together when it reads again or ends. A write that fails after
+/// writing (its own error after a read sent part of it, or a duplicate found only when the rest is sent) is undone
+/// alone: its requests and audit entries are gone, the others in the same batch commit, and the chain holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_fails_after_writing_is_undone_alone() {
+    let Some(db) = TestDatabase::create("deferred_writes").await else { return };
+    let store = db.store().await;
+    let installed = store.install("wf", &Principal::new("u-admin"), policy(), at(0)).await.unwrap();
+    let new = || NewRequest::new("wf", Principal::new("u-req"), policy());
+    let writes = (0..32).map(|i| {
+        let (store, new, installed) = (&store, new(), installed.clone());
+        async move {
+            let outcome = store
+                .write(crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        let made = super::super::ops::create_request(tx, new, at(1)).await?;
+                        match i % 4 {
+                            // Succeeds.
+                            0 => Ok(vec![made.id]),
+                            // Reads, writes again, and succeeds: both of its requests stay.
+                            3 => {
+                                assert!(tx.load_request(&made.id).await?.is_some(), "a read sees the write's own changes");
+                                let again = super::super::ops::create_request(tx, NewRequest::new("wf", Principal::new("u-req"), policy()), at(1)).await?;
+                                assert!(tx.load_request(&again.id).await?.is_some(), "a second read sees the second write");
+                                Ok(vec![made.id, again.id])
+                            }
+                            // Reads (which sends what it wrote so far), writes again, then fails.
+                            1 => {
+                                assert!(tx.load_request(&made.id).await?.is_some(), "a read sees the write's own changes");
+                                super::super::ops::create_request(tx, NewRequest::new("wf", Principal::new("u-req"), policy()), at(1)).await?;
+                                Err(Error::Postgres { problem: "the body gave up".into() })
+                            }
+                            // Ends well, but the installation exists: found only when its statements are sent.
+                            _ => {
+                                tx.save_installation(&installed).await?;
+                                Ok(vec![made.id])
+                            }
+                        }
+                    })
+                }))
+                .await;
+            (i, outcome)
+        }
+    });
+    let mut kept = Vec::new();
+    for (i, outcome) in futures::future::join_all(writes).await {
+        match (i % 4, outcome) {
+            (0 | 3, Ok(ids)) => kept.extend(ids),
+            (1, Err(Error::Postgres { problem })) => assert_eq!(problem, "the body gave up"),
+            (2, Err(Error::AlreadyInstalled { workflow_id })) => assert_eq!(workflow_id, "wf"),
+            (kind, other) => panic!("write {i} (kind {kind}): unexpected {other:?}"),
+        }
+    }
+    let stored = store.list_requests(&RequestFilter::default()).await.unwrap();
+    let mut stored: Vec<_> = stored.into_iter().map(|r| r.id).collect();
+    stored.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    kept.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(stored, kept, "only the successful writes' requests remain");
+    // The installation and one creation entry per kept request; nothing of the failed writes.
+    assert_eq!(store.verify_audit().await.unwrap(), 1 + kept.len() as u64);
+}
