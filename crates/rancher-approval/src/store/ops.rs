@@ -770,10 +770,13 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
     for request in tx.requests_in(&[]).await? {
         let own = by_request.get(request.id.as_str()).map(Vec::as_slice).unwrap_or_default();
         let broken = |problem: String| Error::AuditBroken { seq: count, problem: format!("approval request {}: {problem}", request.id) };
-        match recorded_in(own, &request).and_then(|rec| matches_record(&request, rec)) {
-            Ok(_) => {}
+        let rec = match recorded_in(own, &request).and_then(|rec| matches_record(&request, rec)) {
+            Ok(rec) => rec,
             Err(Error::Tampered { problem, .. }) => return Err(broken(problem)),
             Err(other) => return Err(other),
+        };
+        if let Some(problem) = decisions_differ(&request.decisions, &rec.decisions) {
+            return Err(broken(problem));
         }
         let replayed = replayed_state(own);
         if replayed != Some(request.state) {
@@ -785,6 +788,33 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
         }
     }
     Ok(count)
+}
+
+/// How the decisions a stored request shows differ from those its audit entries record, if they do (what a
+/// reviewer reads must be what the log holds: who, the vote, the reason, when, on which content).
+fn decisions_differ(stored: &[DecisionRecord], logged: &[DecisionRecord]) -> Option<String> {
+    for (i, s) in stored.iter().enumerate() {
+        let Some(l) = logged.get(i) else {
+            return Some(format!("it shows a decision by {} ({}) that the log does not record", s.principal.id, s.vote));
+        };
+        let field = if s.principal.id != l.principal.id {
+            "who made it"
+        } else if s.vote != l.vote {
+            "the vote"
+        } else if s.reason != l.reason {
+            "the reason"
+        } else if s.decided_at != l.decided_at {
+            "the time"
+        } else if s.content_hash != l.content_hash {
+            "the content it was made on"
+        } else if serde_json::to_value(s).ok() != serde_json::to_value(l).ok() {
+            "the decider's details"
+        } else {
+            continue;
+        };
+        return Some(format!("its decision {} by {} differs from the log in {field}", i + 1, s.principal.id));
+    }
+    logged.get(stored.len()).map(|l| format!("it does not show the decision by {} that the log records", l.principal.id))
 }
 
 pub(crate) async fn get_grant(tx: &mut dyn Tx, id: &str) -> Result<Grant> {

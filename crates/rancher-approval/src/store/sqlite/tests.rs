@@ -507,3 +507,34 @@ async fn a_request_approved_by_hand_is_never_executed() {
     let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).await.unwrap_err();
     assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
 }
+
+/// What `approvals show` and the page display of a decision (who, the vote, the reason) comes from the stored
+/// request; verification compares it with the log, so an edited reason or a decision added to the stored request
+/// alone is reported, not only a changed state.
+#[tokio::test]
+async fn stored_decisions_that_differ_from_the_log_fail_verification() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let ctx = EligibilityContext::default();
+    let req = pending_for_u1(&store).await;
+    store.decide(&req.id, &Principal::new("u-1"), Decision::approve().because("checked the ticket"), &ctx, at(1)).await.unwrap();
+    store.verify_audit().await.unwrap();
+    raw(&path)
+        .execute("UPDATE requests SET body = json_set(body, '$.decisions[0].reason', 'lgtm, no ticket needed')", [])
+        .unwrap();
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains("decision") && err.contains("u-1"), "{err}");
+
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let req = pending_for_u1(&store).await;
+    raw(&path)
+        .execute(
+            "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
+            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
+                    "content_hash": req.content_hash}).to_string()],
+        )
+        .unwrap();
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains("decision") && err.contains("u-2"), "{err}");
+}
