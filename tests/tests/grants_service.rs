@@ -304,3 +304,67 @@ fn grants_through_the_cli_with_real_short_durations() {
         shown.stdout
     );
 }
+
+/// The grants API: people see the grants they asked for, approved or hold (admins all), ask for more time under
+/// the grant's own policy, and end their own grants early; the service revokes with its own account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_listed_extended_and_ended_through_the_service() {
+    use rancher_access_tests::server::{install, sim_and_service, Api};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (sim, _svc, srv) = sim_and_service(store.clone()).await;
+    let t = sim.tokens().clone();
+    let (admin, approver, alice) =
+        (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)), Api::new(srv.url(), Some(&t.user)));
+    install(&admin, "grant-project-role").await;
+    // Two grants, each approved by the installer: one alice asked for herself, one the approver asked for carol.
+    let mut ids = Vec::new();
+    for (who, user) in [(&alice, "alice"), (&approver, "carol")] {
+        let inputs = json!({"project": "downstream/Default", "user": user, "role": "read-only", "duration": "8h"});
+        let (st, sub) = who.post("/api/v1/runs", json!({"workflow": "grant-project-role", "inputs": inputs})).await;
+        assert_eq!(st, 202, "{sub}");
+        let id = sub["request"].as_str().unwrap().to_string();
+        let (st, done) = admin.post(&format!("/api/v1/requests/{id}/approve"), json!({})).await;
+        assert_eq!((st, done["state"].as_str()), (200, Some("succeeded")), "{done}");
+        ids.push(id);
+    }
+    let listed = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap_or_else(|| panic!("{v}")).iter().map(|g| g["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (st, all) = admin.get("/api/v1/grants?status=active").await;
+    assert_eq!((st, listed(&all).len()), (200, 2), "{all}");
+    let (_, mine) = alice.get("/api/v1/grants").await;
+    assert_eq!(listed(&mine), [ids[0].clone()], "alice sees her own grant only");
+    assert_eq!(mine["items"][0]["status"], "active");
+    let (st, e) = alice.get("/api/v1/grants?status=soon").await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("active, overdue or expired"), "{e}");
+
+    // More time: someone else's grant is refused; her own files a request under the grant's policy.
+    let (st, e) = alice.post(&format!("/api/v1/grants/{}/extend", ids[1]), json!({"by": "2h"})).await;
+    assert_eq!(st, 403, "{e}");
+    let (st, e) = alice.post(&format!("/api/v1/grants/{}/extend", ids[0]), json!({"by": "a while"})).await;
+    assert_eq!(st, 400, "{e}");
+    let (st, ext) = alice.post(&format!("/api/v1/grants/{}/extend", ids[0]), json!({"by": "2h", "reason": "incident"})).await;
+    assert_eq!((st, ext["status"].as_str(), ext["workflow"].as_str()), (202, Some("pending"), Some("grant-project-role")), "{ext}");
+    let (_, req) = alice.get(&format!("/api/v1/requests/{}", ext["request"].as_str().unwrap())).await;
+    assert_eq!((req["inputs"]["extends"].as_str(), req["inputs"]["duration"].as_str()), (Some(ids[0].as_str()), Some("2h")), "{req}");
+
+    // Ending early: not someone else's; her own is revoked by the service, once.
+    let (st, e) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[1]), json!({})).await;
+    assert_eq!(st, 403, "{e}");
+    let binding = store.get_grant(&ids[0]).await.unwrap().granted.binding.clone();
+    let (st, out) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({})).await;
+    assert_eq!((st, out["status"].as_str(), out["grant"].as_str()), (200, Some("revoked"), Some(ids[0].as_str())), "{out}");
+    let g = store.get_grant(&ids[0]).await.unwrap();
+    assert_eq!(g.revocation.map(|r| r.how), Some(RevokedHow::Deleted));
+    assert!(g.ended_early_by.is_some());
+    let (_, expired) = admin.get("/api/v1/grants?status=expired").await;
+    assert_eq!(listed(&expired), [ids[0].clone()]);
+    let (st, again) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({})).await;
+    assert_eq!(st, 409, "a second revocation does nothing: {again}");
+    assert!(again["error"].as_str().unwrap().contains("already revoked"), "{again}");
+    assert_eq!(store.audit_entries().await.unwrap().iter().filter(|e| e.kind == AuditKind::GrantRevoked).count(), 1);
+    assert!(!binding.is_empty());
+    store.verify_audit().await.unwrap();
+    srv.shutdown().await;
+}

@@ -319,3 +319,49 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     }
     let _ = a.stderr.join();
 }
+
+/// `grants list|extend|revoke` through the service, which keeps the grants and revokes with its own account;
+/// `grants expire` says to let the service do it (or to run it on its host).
+#[test]
+fn grants_go_through_the_service() {
+    let s = SimCli::start(RancherVersion::V2_13, 4);
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join("grants.db");
+    let served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let t = s.sim.tokens().clone();
+    let person = |token: &str| {
+        let mut env = s.base_env();
+        env.push(("RANCHER_TOKEN", token.to_string()));
+        env.push(("RANCHERCTL_SERVER", served.url.clone()));
+        env
+    };
+    let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
+    let json_of = |run: &rancher_access_tests::cli::Run| -> serde_json::Value {
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+    };
+
+    rc(&["workflows", "install", "grant-project-role", "--policy", "none"], &t.admin).expect_code(0);
+    let granted = rc(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=carol", "--input", "role=read-only", "--input", "duration=8h"], &t.admin);
+    granted.expect_code(0);
+    let list = rc(&["-o", "json", "grants", "list", "--active"], &t.admin);
+    let grants = json_of(&list.expect_code(0));
+    let grants = grants.as_array().unwrap_or_else(|| panic!("{grants}"));
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let id = grants[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(grants[0]["status"], "active");
+    // A standard user who neither asked, approved nor holds it does not see it.
+    let theirs = rc(&["grants", "list"], &t.user);
+    assert_eq!(theirs.expect_code(0).stdout.trim(), "no grants", "{}", theirs.stdout);
+
+    let extended = rc(&["grants", "extend", &id, "--by", "2h"], &t.admin);
+    extended.expect_code(0);
+    let refused = rc(&["grants", "revoke", &id], &t.user);
+    assert!(refused.expect_code(1).stderr.contains("approvals service"), "{}", refused.stderr);
+    let revoked = rc(&["grants", "revoke", &id], &t.admin);
+    assert!(revoked.expect_code(0).stdout.contains(&format!("revoked {id}")), "{}", revoked.stdout);
+    let expired = rc(&["-o", "json", "grants", "list", "--expired"], &t.admin);
+    assert_eq!(json_of(&expired.expect_code(0)).as_array().map(Vec::len), Some(1), "{}", expired.stdout);
+    let expire = rc(&["grants", "expire"], &t.admin);
+    assert!(expire.expect_code(1).stderr.contains("by itself"), "{}", expire.stderr);
+    assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");
+}

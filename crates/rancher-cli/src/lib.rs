@@ -122,7 +122,7 @@ fn may_change_store(cmd: &Command) -> bool {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
     // With --server, the approval commands go to the approvals service (which prints its own audit head).
-    if matches!(cli.command, Command::Workflows(_) | Command::Approvals(_)) && ctx.server_url()?.is_some() {
+    if matches!(cli.command, Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)) && ctx.server_url()?.is_some() {
         if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &cli.command))? {
             return Ok(exit);
         }

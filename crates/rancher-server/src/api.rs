@@ -119,6 +119,23 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
+/// Body of a grant's extension.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExtendBody {
+    /// How much longer: `30m`, `8h`, `7d`.
+    pub by: String,
+    /// Why (recorded on the new request).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Query of the grant list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct GrantQuery {
+    /// Only grants in this status: active (in force), overdue (due, not yet revoked) or expired (revoked).
+    pub status: Option<String>,
+}
+
 /// Query of the request list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
@@ -138,8 +155,8 @@ pub struct ListQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
-    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, audit, verify_audit),
-    components(schemas(ErrorDoc, ItemsDoc, PolicyBody, RunBody, ReasonBody)),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit),
+    components(schemas(ErrorDoc, ItemsDoc, PolicyBody, RunBody, ReasonBody, ExtendBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -176,6 +193,9 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/api/v1/requests/{id}/approve", post(approve))
         .route("/api/v1/requests/{id}/deny", post(deny))
         .route("/api/v1/requests/{id}/cancel", post(cancel))
+        .route("/api/v1/grants", get(list_grants))
+        .route("/api/v1/grants/{id}/extend", post(extend_grant))
+        .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(verify_audit))
         .fallback(|| async { ApiError::not_found("no such API operation; /api/v1/openapi.json lists them") })
@@ -357,4 +377,68 @@ async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Jso
     admin_only(&caller.person)?;
     let (n, head) = with_store(app.store(), |s| async move { Ok((s.verify_audit().await?, s.audit_head().await?)) }).await?;
     Ok(Json(json!({"ok": true, "entries": n, "head": head})))
+}
+
+/// Whether `person` may see grant `g`: admins see all; others the grants they asked for, approved or hold.
+fn grant_visible(person: &Person, g: &rancher_approval::Grant) -> bool {
+    let me = &person.principal.id;
+    person.is_admin || g.requested_by.id == *me || g.granted.subject == *me || g.approved_by.iter().any(|p| p.id == *me)
+}
+
+/// Time-bound grants the caller may see (admins: all; others: those they asked for, approved or hold), each with
+/// its `status` now.
+#[utoipa::path(get, path = "/api/v1/grants", params(GrantQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
+async fn list_grants(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<GrantQuery>) -> Result<Json<Value>, ApiError> {
+    use rancher_approval::GrantStatus;
+    let wanted = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some("active") => Some(GrantStatus::Active),
+        Some("overdue") => Some(GrantStatus::Overdue),
+        Some("expired") => Some(GrantStatus::Expired),
+        Some(other) => return Err(ApiError::bad_request(format!("unknown status `{other}`; use active, overdue or expired"))),
+    };
+    let now = (app.clock)();
+    let grants = with_store(app.store(), |s| async move { s.list_grants(&rancher_approval::GrantFilter::all()).await }).await?;
+    let items: Vec<Value> = grants
+        .iter()
+        .filter(|g| grant_visible(&caller.person, g) && wanted.is_none_or(|w| g.status(now) == w))
+        .map(|g| {
+            let mut v = json!(g);
+            v["status"] = json!(match g.status(now) {
+                GrantStatus::Active => "active",
+                GrantStatus::Overdue => "overdue",
+                GrantStatus::Expired => "expired",
+            });
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "now": now})))
+}
+
+/// Asks for more time on a grant: files a new approval request under the grant's own workflow and policy
+/// (answered like a run: `202` while it waits for approval).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/extend", params(("id" = String, Path, description = "grant id (the request that granted it)")), request_body = ExtendBody,
+    responses((status = 202, description = "`{status: pending, request, approvers, expires_at, workflow}`"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+async fn extend_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ExtendBody>) -> Result<Response, ApiError> {
+    let g = with_store(app.store(), |s| { let id = id.clone(); async move { s.get_grant(&id).await } }).await?;
+    if !grant_visible(&caller.person, &g) {
+        return Err(ApiError::forbidden(format!("{} may not extend grant {id}: not its requester, an approver, its holder or an admin", caller.person.who())));
+    }
+    let (workflow, inputs) = rancher_workflows::grants::extension(app.store().as_ref(), &id, &body.by).await?;
+    let done = app.submit(&caller.person, &caller.token, &workflow, inputs, body.reason, false).await?;
+    let status = if matches!(done, Submitted::Pending { .. }) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let mut answer = json!(done);
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("workflow".into(), json!(workflow));
+    }
+    Ok((status, Json(answer)).into_response())
+}
+
+/// Ends a grant now (an admin, its requester or its holder): records the early end, then the service revokes
+/// it with its own Rancher account. Answers how the revocation went (`revoked`, `failed` with the next attempt,
+/// or `skipped`).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = String, Path, description = "grant id")),
+    responses((status = 200, description = "`{status: revoked|failed|skipped, grant, ...}`"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+async fn revoke_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(app.end_grant(&caller.person, &id).await?)))
 }

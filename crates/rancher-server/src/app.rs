@@ -220,6 +220,20 @@ impl App {
         Ok(self.runner.cancel(&person.acting_through(&self.service), id, reason).await?)
     }
 
+    /// Ends grant `id` early (an admin, its requester or its holder: checked against the caller) and revokes it
+    /// with the service account, once.
+    pub(crate) async fn end_grant(self: &Arc<Self>, person: &Person, id: &str) -> Result<rancher_workflows::grants::RevokeOutcome, ApiError> {
+        let session = person.acting_through(&self.service);
+        let app = self.clone();
+        let id = id.to_string();
+        self.detached(async move {
+            let now = (app.clock)();
+            rancher_workflows::grants::end_early(&session, app.store().as_ref(), &id, now).await?;
+            Ok(rancher_workflows::grants::revoke_grant(&app.service, app.store().as_ref(), &id, app.runner.process_label(), now).await?)
+        })
+        .await
+    }
+
     /// One page of the requests matching `filter` that `keep` lets the caller see, newest first, older than
     /// `before`: at most `limit`, and the id to pass as `before` for the next page (none on the last). Each store
     /// read is one indexed query of a bounded size, whatever the number of stored requests. Overdue pending

@@ -181,6 +181,33 @@ impl ServerClient {
         Ok(self.send(reqwest::Method::POST, &format!("/api/v1/requests/{}/{what}", seg(id)), Some(json!({"reason": reason}))).await?.1)
     }
 
+    /// The time-bound grants the caller may see, optionally in one status (`active`, `overdue`, `expired`).
+    pub async fn grants(&self, status: Option<&str>) -> Result<Vec<rancher_approval::Grant>, ClientError> {
+        let path = match status {
+            Some(s) => format!("/api/v1/grants?status={}", seg(s)),
+            None => "/api/v1/grants".to_string(),
+        };
+        let (status, v) = self.send(reqwest::Method::GET, &path, None).await?;
+        serde_json::from_value(v["items"].clone())
+            .map_err(|e| ClientError { status: Some(status), message: format!("the approvals service's grant list cannot be read: {e}") })
+    }
+
+    /// Asks for more time on a grant (`by`: `30m`, `8h`, `7d`): a new request under the grant's policy.
+    /// Answers the grant's workflow with the answer to the new request.
+    pub async fn extend_grant(&self, id: &str, by: &str, reason: Option<&str>) -> Result<(String, RunAnswer), ClientError> {
+        let (status, mut v) = self.send(reqwest::Method::POST, &format!("/api/v1/grants/{}/extend", seg(id)), Some(json!({"by": by, "reason": reason}))).await?;
+        let workflow = v.get("workflow").and_then(Value::as_str).unwrap_or("the grant's workflow").to_string();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("workflow");
+        }
+        Ok((workflow, if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) }))
+    }
+
+    /// Ends a grant now; the service revokes it and answers how that went.
+    pub async fn revoke_grant(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/grants/{}/revoke", seg(id)), None).await?.1)
+    }
+
     /// The audit log with its verification (admins).
     pub async fn audit(&self) -> Result<Value, ClientError> {
         Ok(self.send(reqwest::Method::GET, "/api/v1/audit", None).await?.1)

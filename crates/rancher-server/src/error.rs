@@ -92,10 +92,13 @@ impl From<rancher_approval::Error> for ApiError {
     fn from(e: rancher_approval::Error) -> Self {
         use rancher_approval::Error as E;
         let status = match &e {
-            E::NotFound { .. } | E::NotInstalled { .. } => StatusCode::NOT_FOUND,
-            E::InvalidRequestId { .. } | E::ReasonRequired { .. } | E::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
+            E::NotFound { .. } | E::NotInstalled { .. } | E::GrantNotFound { .. } => StatusCode::NOT_FOUND,
+            E::InvalidRequestId { .. } | E::ReasonRequired { .. } | E::InvalidPolicy { .. } | E::InvalidDuration { .. } | E::DurationRefused { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             E::NotEligible { .. } => StatusCode::FORBIDDEN,
-            E::AlreadyInstalled { .. } | E::NotPending { .. } | E::Expired { .. } | E::AlreadyClaimed { .. } | E::NotApproved { .. } | E::StaleClaim { .. } | E::NotInDoubt { .. } | E::AuditBroken { .. } => {
+            E::AlreadyInstalled { .. } | E::NotPending { .. } | E::Expired { .. } | E::AlreadyClaimed { .. } | E::NotApproved { .. } | E::StaleClaim { .. } | E::NotInDoubt { .. } | E::AuditBroken { .. }
+            | E::GrantRevoked { .. } | E::NotRevocable { .. } | E::StaleRevocation { .. } | E::LeaseHeld { .. } | E::Conflict { .. } | E::ContentChanged { .. } => {
                 StatusCode::CONFLICT
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,

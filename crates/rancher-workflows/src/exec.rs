@@ -53,7 +53,7 @@ pub struct RunOutput {
     /// True when nothing was written.
     pub dry_run: bool,
     /// In a dry run, the writes that would have been sent.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedRequest>,
     /// The time-bound grant this run made or extended (recorded with the outcome).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -38,7 +38,8 @@ fn left(g: &Grant, now: DateTime<Utc>) -> String {
     }
 }
 
-fn status_word(s: GrantStatus) -> &'static str {
+/// `active`, `overdue` or `expired`.
+pub fn status_word(s: GrantStatus) -> &'static str {
     match s {
         GrantStatus::Active => "active",
         GrantStatus::Overdue => "overdue",
@@ -51,12 +52,34 @@ pub async fn list(ctx: &Context, which: Which) -> anyhow::Result<Exit> {
     let store = ctx.open_store().await?;
     let now = Utc::now();
     let mut grants = store.list_grants(&GrantFilter::all()).await?;
-    grants.retain(|g| match which {
-        Which::All => true,
-        Which::Active => g.status(now) == GrantStatus::Active,
-        Which::Expired => g.status(now) == GrantStatus::Expired,
-        Which::Overdue => g.status(now) == GrantStatus::Overdue,
-    });
+    grants.retain(|g| which.admits(g.status(now)));
+    show(ctx, &grants, now)
+}
+
+impl Which {
+    /// Whether a grant in `status` is listed.
+    pub fn admits(self, status: GrantStatus) -> bool {
+        match self {
+            Which::All => true,
+            Which::Active => status == GrantStatus::Active,
+            Which::Expired => status == GrantStatus::Expired,
+            Which::Overdue => status == GrantStatus::Overdue,
+        }
+    }
+
+    /// The word the service's `?status=` takes (`None`: every grant).
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            Which::All => None,
+            Which::Active => Some(status_word(GrantStatus::Active)),
+            Which::Expired => Some(status_word(GrantStatus::Expired)),
+            Which::Overdue => Some(status_word(GrantStatus::Overdue)),
+        }
+    }
+}
+
+/// Prints `grants` (as they stand at `now`) in the chosen format.
+pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Result<Exit> {
     let docs: Vec<serde_json::Value> = grants
         .iter()
         .map(|g| {
@@ -97,22 +120,9 @@ pub async fn extend(
     by: &str,
     reason: Option<String>,
 ) -> anyhow::Result<Exit> {
-    let by_secs = rancher_approval::parse_duration(by)
-        .map_err(|e| Failure::new(format!("--by: {e}"), "e.g. --by 2h"))?;
     let store = ctx.open_store().await?;
-    let g = store.get_grant(id).await?;
-    if let Some(r) = &g.revocation {
-        return Err(Failure::new(
-            format!("grant {id} already ended at {}", r.at.to_rfc3339()),
-            "grant it again with `rancherctl run`",
-        )
-        .into());
-    }
-    let request = store.get_request(&id.parse()?).await?;
-    let mut inputs = request.inputs.clone();
-    inputs["extends"] = json!(id);
-    inputs["duration"] = json!(format_duration(by_secs.as_secs()));
-    submit(ctx, &g.workflow_id, inputs, reason, false).await
+    let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
+    submit(ctx, &workflow, inputs, reason, false).await
 }
 
 /// Ends a grant now: records the early end, then revokes it.
@@ -147,7 +157,8 @@ pub async fn expire(ctx: &Context) -> anyhow::Result<Exit> {
     report(ctx, &done.outcomes)
 }
 
-fn report(
+/// Prints what revocations did; a failed one is a failure (exit non-zero) naming the grant.
+pub fn report(
     ctx: &Context,
     outcomes: &[rancher_workflows::grants::RevokeOutcome],
 ) -> anyhow::Result<Exit> {
@@ -193,26 +204,21 @@ fn report(
     Ok(Exit::Done)
 }
 
+/// Which grants a `grants list` asks for (every grant for the other subcommands).
+pub fn which(cmd: &crate::cli::GrantsCommand) -> Which {
+    match cmd {
+        crate::cli::GrantsCommand::List { active: true, .. } => Which::Active,
+        crate::cli::GrantsCommand::List { expired: true, .. } => Which::Expired,
+        crate::cli::GrantsCommand::List { overdue: true, .. } => Which::Overdue,
+        _ => Which::All,
+    }
+}
+
 /// Runs one `grants` subcommand.
 pub async fn dispatch(ctx: &Context, cmd: crate::cli::GrantsCommand) -> anyhow::Result<Exit> {
     use crate::cli::GrantsCommand as G;
     match cmd {
-        G::List {
-            active,
-            expired,
-            overdue,
-        } => {
-            let which = if active {
-                Which::Active
-            } else if expired {
-                Which::Expired
-            } else if overdue {
-                Which::Overdue
-            } else {
-                Which::All
-            };
-            list(ctx, which).await
-        }
+        G::List { .. } => list(ctx, which(&cmd)).await,
         G::Extend { id, by, reason } => extend(ctx, &id, &by, reason).await,
         G::Revoke { id } => revoke(ctx, &id).await,
         G::Expire => expire(ctx).await,

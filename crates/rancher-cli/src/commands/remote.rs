@@ -7,8 +7,8 @@ use rancher_server::{ClientError, RunAnswer, ServerClient};
 use rancher_workflows::{find_workflow, Submitted};
 use serde_json::{json, Value};
 
-use crate::cli::{ApprovalsCommand, Command, WorkflowsCommand};
-use crate::commands::{approvals, run, workflows};
+use crate::cli::{ApprovalsCommand, Command, GrantsCommand, WorkflowsCommand};
+use crate::commands::{approvals, grants as local_grants, run, workflows};
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -38,7 +38,7 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
 pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option<Exit>> {
     use ApprovalsCommand as A;
     use WorkflowsCommand as W;
-    if !matches!(command, Command::Workflows(_) | Command::Approvals(_)) {
+    if !matches!(command, Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)) {
         return Ok(None);
     }
     // Built once per process: a token from --token-stdin can be read only once.
@@ -62,6 +62,7 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
             )
             .into())
         }
+        Command::Grants(g) => grants(ctx, c, g).await?,
         _ => return Ok(None),
     };
     Ok(Some(exit))
@@ -195,8 +196,40 @@ pub async fn submit(ctx: &Context, c: &ServerClient, workflow: &str, inputs: Val
     let progress = output::Progress::spinner(format!("running {workflow} through the approvals service"));
     let answer = c.run(workflow, inputs, reason.as_deref(), dry_run).await.map_err(failure);
     drop(progress);
-    let submitted: Submitted = match answer? {
+    answered(ctx, workflow, answer?)
+}
+
+/// Prints the service's answer to a run (or a grant's extension) as local mode does.
+fn answered(ctx: &Context, workflow: &str, answer: RunAnswer) -> anyhow::Result<Exit> {
+    let submitted: Submitted = match answer {
         RunAnswer::Succeeded(v) | RunAnswer::Pending(v) => serde_json::from_value(v).map_err(|e| Failure::new(format!("the service's answer to the run is not readable: {e}"), "check that the service runs the same rancherctl version"))?,
     };
     run::print_submitted(ctx, workflow, submitted)
+}
+
+/// `grants list|extend|revoke` through the service (it keeps the grants and revokes with its own account);
+/// `grants expire` is refused: the service revokes due grants by itself.
+async fn grants(ctx: &Context, c: &ServerClient, cmd: &GrantsCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        GrantsCommand::List { .. } => {
+            let which = local_grants::which(cmd);
+            let grants = c.grants(which.word()).await.map_err(failure)?;
+            local_grants::show(ctx, &grants, chrono::Utc::now())
+        }
+        GrantsCommand::Extend { id, by, reason } => {
+            let (workflow, answer) = c.extend_grant(id, by, reason.as_deref()).await.map_err(failure)?;
+            answered(ctx, &workflow, answer)
+        }
+        GrantsCommand::Revoke { id } => {
+            let v = c.revoke_grant(id).await.map_err(failure)?;
+            let out: rancher_workflows::grants::RevokeOutcome = serde_json::from_value(v)
+                .map_err(|e| Failure::new(format!("the service's answer to the revocation is not readable: {e}"), "check that the service runs the same rancherctl version"))?;
+            local_grants::report(ctx, std::slice::from_ref(&out))
+        }
+        GrantsCommand::Expire => Err(Failure::new(
+            "`grants expire` works on the store itself, not through the approvals service",
+            "the service revokes due grants by itself (at start and periodically); on its host, run it with --store URL",
+        )
+        .into()),
+    }
 }

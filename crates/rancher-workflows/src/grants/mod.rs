@@ -19,10 +19,12 @@ use crate::session::Session;
 use crate::targets::Pinned;
 
 pub mod bindings;
+mod extend;
 pub mod resolve;
 mod revoke;
 
 pub use bindings::RoleBinding;
+pub use extend::extension;
 pub use revoke::{
     end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
     REVOKE_LEASE,

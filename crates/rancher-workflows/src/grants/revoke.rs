@@ -26,7 +26,7 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
 
 /// How one grant's revocation went.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RevokeOutcome {
     /// Revoked and recorded (what was found is in `how`).
