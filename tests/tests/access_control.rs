@@ -329,6 +329,7 @@ async fn a_field_the_types_do_not_name_survives_enable_allow_and_disable() {
     assert_eq!(body["futureSetting"], json!(7), "sent back as read: {body}");
     assert_eq!(body["server"], json!("ad.example.com"), "{body}");
     assert_eq!(body["enabled"], json!(false), "{body}");
+    assert!(body.get("serviceAccountPassword").is_some_and(Value::is_null), "the secret goes back null (kept): {body}");
     run(&r, &jdoe, "access-control-disable", json!({})).await.unwrap();
     let stored = sim1.objects("providerconfigs").into_iter().find(|c| c["path"] == "ldapconfig").unwrap();
     assert_eq!(stored["futureSetting"], json!(7), "{stored}");

@@ -12,6 +12,7 @@ use rancher_api::requests::{
     V3AuthconfigsDisable, V3AuthconfigsGet, V3AuthconfigsList, V3AuthconfigsTestAndApply, V3AuthconfigsUpdate, V3PrincipalsGet, V3PrincipalsList, V3PrincipalsSearch,
     V3UsersList,
 };
+use rancher_api::Request;
 use rancher_api::types::{V1Account, V1AuthConfig, V1GithubSettings, V1Identity, V1ProviderConfig, V1TokenRequest, V3AuthConfig, V3PrincipalSearch, V3User};
 
 use super::{check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS};
@@ -371,12 +372,46 @@ impl Config {
     }
 }
 
-/// One generated type read as another of the same wire shape (fields the target does not name land in its
-/// `extra`, so nothing is lost).
-fn reshape<T: serde::Serialize, U: serde::de::DeserializeOwned>(from: &T) -> Result<U> {
-    serde_json::to_value(from)
-        .and_then(serde_json::from_value)
-        .map_err(|e| Error::Refused(format!("a provider config could not be converted: {e}")))
+/// A 1.x provider config operation, its answer and body in the shape every provider shares
+/// ([`V1ProviderConfig`]). The operation and path are the provider's own generated request; fields only that provider
+/// has ride in `extra`, as do secrets the server shows as `null`, so they go back `null` (the server keeps the stored
+/// value) rather than left out.
+struct Shared<R> {
+    request: R,
+    body: Option<V1ProviderConfig>,
+}
+
+impl<R: Request> Shared<R> {
+    fn get(request: R) -> Self {
+        Shared { request, body: None }
+    }
+
+    /// The save with `body`, checked against the provider's own config type first (as the server would).
+    fn save(request: R, body: V1ProviderConfig) -> Result<Self> {
+        let spec = request.spec();
+        if let Some(b) = &spec.body {
+            let value = serde_json::to_value(&body).map_err(|e| Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id)))?;
+            rancher_api::check_body_shape(b.type_name, &value)
+                .map_err(|e| Error::Refused(format!("{}: the provider settings do not fit type {}: {e}", spec.id, b.type_name)))?;
+        }
+        Ok(Shared { request, body: Some(body) })
+    }
+}
+
+impl<R: Request> Request for Shared<R> {
+    type Response = V1ProviderConfig;
+    fn spec(&self) -> &'static rancher_api::OperationSpec {
+        self.request.spec()
+    }
+    fn path_values(&self) -> Vec<&str> {
+        self.request.path_values()
+    }
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        self.request.query_pairs()
+    }
+    fn body_bytes(&self) -> Option<std::result::Result<Vec<u8>, serde_json::Error>> {
+        self.body.as_ref().map(serde_json::to_vec)
+    }
 }
 
 async fn v1_config(exec: &Exec<'_>, p: Provider) -> Result<V1ProviderConfig> {
@@ -384,13 +419,13 @@ async fn v1_config(exec: &Exec<'_>, p: Provider) -> Result<V1ProviderConfig> {
     if in_auth_service(exec, p) {
         return Ok(flat_from_envelope(p, c.send(&V1AuthConfigGet::new()).await?));
     }
-    match p {
-        Provider::ActiveDirectory => reshape(&c.send(&V1LdapconfigGet::new()).await?),
-        Provider::AzureAd => reshape(&c.send(&V1AzureadconfigGet::new()).await?),
-        Provider::OpenLdap => reshape(&c.send(&V1OpenldapconfigGet::new()).await?),
-        Provider::GitHub => reshape(&c.send(&V1GithubconfigGet::new()).await?),
-        Provider::Local => reshape(&c.send(&V1LocalauthconfigGet::new()).await?),
-    }
+    Ok(match p {
+        Provider::ActiveDirectory => c.send(&Shared::get(V1LdapconfigGet::new())).await?,
+        Provider::AzureAd => c.send(&Shared::get(V1AzureadconfigGet::new())).await?,
+        Provider::OpenLdap => c.send(&Shared::get(V1OpenldapconfigGet::new())).await?,
+        Provider::GitHub => c.send(&Shared::get(V1GithubconfigGet::new())).await?,
+        Provider::Local => c.send(&Shared::get(V1LocalauthconfigGet::new())).await?,
+    })
 }
 
 /// The auth service's envelope seen as the flat provider config the other 1.x providers have.
@@ -430,13 +465,15 @@ async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: V1ProviderConfig) -> Re
         exec.send_masked(&V1AuthConfigUpdate::new(envelope_from_flat(p, body)), mask_secrets).await?;
         return Ok(());
     }
-    match p {
-        Provider::ActiveDirectory => exec.send_masked(&V1LdapconfigUpdate::new(reshape(&body)?), mask_secrets).await.map(drop),
-        Provider::AzureAd => exec.send_masked(&V1AzureadconfigUpdate::new(reshape(&body)?), mask_secrets).await.map(drop),
-        Provider::OpenLdap => exec.send_masked(&V1OpenldapconfigUpdate::new(reshape(&body)?), mask_secrets).await.map(drop),
-        Provider::GitHub => exec.send_masked(&V1GithubconfigUpdate::new(reshape(&body)?), mask_secrets).await.map(drop),
-        Provider::Local => exec.send_masked(&V1LocalauthconfigUpdate::new(reshape(&body)?), mask_secrets).await.map(drop),
-    }
+    // The provider's own body type is only the request's placeholder: [`Shared`] sends `body`.
+    let sent = match p {
+        Provider::ActiveDirectory => exec.send_masked(&Shared::save(V1LdapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::AzureAd => exec.send_masked(&Shared::save(V1AzureadconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::OpenLdap => exec.send_masked(&Shared::save(V1OpenldapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::GitHub => exec.send_masked(&Shared::save(V1GithubconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::Local => exec.send_masked(&Shared::save(V1LocalauthconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+    };
+    sent.map(drop)
 }
 
 async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<V3AuthConfig> {
@@ -1023,15 +1060,19 @@ mod tests {
     }
 
     #[test]
-    fn a_1x_config_reads_as_the_shared_shape_and_back_without_loss() {
-        let ldap: rancher_api::types::V1LdapConfig = serde_json::from_value(json!({"type": "ldapconfig", "server": "ad", "port": 389, "enabled": false,
-            "accessMode": "unrestricted", "allowedIdentities": [], "futureField": "kept"}))
+    fn a_1x_save_sends_the_shared_shape_on_the_providers_own_operation() {
+        let cfg: V1ProviderConfig = serde_json::from_value(json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null,
+            "enabled": false, "futureField": "kept"}))
         .unwrap();
-        let shared: V1ProviderConfig = reshape(&ldap).unwrap();
-        assert_eq!(shared.extra.get("server"), Some(&json!("ad")));
-        assert_eq!(shared.extra.get("futureField"), Some(&json!("kept")));
-        let back: rancher_api::types::V1LdapConfig = reshape(&shared).unwrap();
-        assert_eq!(back, ldap);
+        let save = Shared::save(V1LdapconfigUpdate::new(Default::default()), cfg.clone()).unwrap();
+        assert_eq!(save.spec().id, rancher_api::ids::V1_LDAPCONFIG_UPDATE);
+        let sent: Value = serde_json::from_slice(&save.body_bytes().unwrap().unwrap()).unwrap();
+        assert_eq!(sent, json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null, "enabled": false, "futureField": "kept"}));
+        let mut bad = cfg;
+        bad.extra.insert("port".into(), json!("not a port"));
+        let e = Shared::save(V1LdapconfigUpdate::new(Default::default()), bad).err().unwrap().to_string();
+        assert!(e.contains("do not fit type V1LdapConfig"), "{e}");
+        assert!(Shared::get(V1LdapconfigGet::new()).body_bytes().is_none());
     }
 
     #[test]
