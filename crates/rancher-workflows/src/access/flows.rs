@@ -341,6 +341,7 @@ const AUTH_SERVICE_GITHUB_FIELDS: [&str; 4] = ["hostname", "scheme", "clientId",
 /// A provider config as read, on either generation: 1.x configs in the shape every 1.x provider shares
 /// (provider-specific fields in `extra`), 2.x ones as `/v3/authconfigs` shows them.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per run, never in a collection
 enum Config {
     V1(V1ProviderConfig),
     V2(V3AuthConfig),
