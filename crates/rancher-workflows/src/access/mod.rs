@@ -530,6 +530,30 @@ mod tests {
     }
 
     #[test]
+    fn the_1x_token_answer_tells_security_provider_and_public_settings_only() {
+        let c: NormanCollection<V1Token> = serde_json::from_value(serde_json::json!({"type": "collection", "data": [{"type": "token", "security": true,
+            "authProvider": "githubconfig", "hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "redirectUrl": null, "jwt": null}]}))
+        .unwrap();
+        let (security, provider, t) = v1_token_info(c);
+        assert!(security);
+        assert_eq!(provider, "githubconfig");
+        assert_eq!(Value::Object(public_settings(&t)), serde_json::json!({"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"}));
+        let (security, provider, _) = v1_token_info(NormanCollection::default());
+        assert!(!security && provider.is_empty(), "an empty answer: access control off");
+    }
+
+    #[test]
+    fn identities_from_either_generation() {
+        let v1: V1Identity = serde_json::from_value(serde_json::json!({"externalId": "9919", "externalIdType": "github_org", "login": "acme", "name": "Acme"})).unwrap();
+        let i = Identity::from_v1(&v1);
+        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("github_org:9919", "group", "acme"));
+        assert_eq!(i.v1.as_ref(), Some(&v1), "kept to go back as it came");
+        let v2: V3Principal = serde_json::from_value(serde_json::json!({"id": "local://u-1", "loginName": "admin", "name": "Admin"})).unwrap();
+        let i = Identity::from_v2(&v2);
+        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("local://u-1", "user", "admin"));
+    }
+
+    #[test]
     fn picking_an_identity_prefers_exact_matches_and_lists_ambiguity() {
         let a = Identity { id: "ldap_user:CN=Ann".into(), kind: "user".into(), login: "ann".into(), name: "Ann".into(), v1: None };
         let b = Identity { id: "ldap_user:CN=Anna".into(), kind: "user".into(), login: "anna".into(), name: "Anna".into(), v1: None };
