@@ -268,6 +268,74 @@ async fn rancher_2_enable_allow_plan_and_disable() {
     let _ = client(&sim, &sim.tokens().admin);
 }
 
+async fn dry_run(r: &Runner, s: &Session, wf: &str, inputs: Value) -> RunOutput {
+    match r.submit(s, wf, inputs, None, true).await.unwrap() {
+        Submitted::Succeeded { result } => *result,
+        other => panic!("{wf}: expected a dry run, got {other:?}"),
+    }
+}
+
+/// The one provider-config write a dry run planned (method, path, body).
+fn planned_save(out: &RunOutput) -> &Value {
+    let saves: Vec<_> = out.planned.iter().filter(|p| p.method != "GET").collect();
+    assert_eq!(saves.len(), 1, "one save planned: {:?}", out.planned);
+    saves[0].body.as_ref().expect("a body")
+}
+
+/// A field the generated types do not name (set by a newer server, or another tool) goes back to the server as it
+/// was read on every read-modify-write, on both generations, and secrets go back `null`.
+#[tokio::test]
+async fn a_field_the_types_do_not_name_survives_enable_allow_and_disable() {
+    // Rancher 2.x.
+    let sim2 = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim2, &sim2.tokens().admin).await;
+    let r = runner();
+    install_all(&r, &admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = private_file(
+        dir.path(),
+        "ad.yaml",
+        "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\nfutureSetting: {keep: me}\n",
+    );
+    let pw = private_file(dir.path(), "pw", "jdoe-password");
+    let on = json!({"provider": "ad", "config": s(&cfg), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password-file": s(&pw)});
+    run(&r, &admin, "access-control-enable", on).await.unwrap();
+    assert_eq!(sim2.object("authconfigs", "activedirectory").unwrap()["futureSetting"], json!({"keep": "me"}), "saved with the settings");
+    let plan = dry_run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"})).await;
+    let body = planned_save(&plan);
+    assert_eq!(body["futureSetting"], json!({"keep": "me"}), "sent back as read: {body}");
+    assert_eq!(body["servers"], json!(["ad.example.com"]), "{body}");
+    assert!(body.get("links").is_none() && body.get("baseType").is_none(), "bookkeeping dropped: {body}");
+    run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"})).await.unwrap();
+    run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
+    let stored = sim2.object("authconfigs", "activedirectory").unwrap();
+    assert_eq!(stored["futureSetting"], json!({"keep": "me"}), "{stored}");
+    assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret"), "{stored}");
+
+    // Rancher 1.x: local auth is on; its config goes back whole on disable.
+    let sim1 = sim(RancherVersion::V1_6, 0).await;
+    let admin = session(&sim1, &sim1.tokens().admin).await;
+    let r = runner();
+    install_all(&r, &admin).await;
+    let ad = private_file(dir.path(), "ad.json", r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret!", "futureSetting": 7}"#);
+    let good = private_file(dir.path(), "jdoe.pw", "jdoe-password\n");
+    run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
+    let on = json!({"provider": "activedirectory", "config": s(&ad), "mode": "unrestricted", "test-user": "jdoe", "test-password-file": s(&good)});
+    run(&r, &admin, "access-control-enable", on).await.unwrap();
+    let jwt = anonymous(&sim1).call("v1.token.create", &[], Some(json!({"code": "jdoe:jdoe-password"}))).await.unwrap()["jwt"].as_str().unwrap().to_string();
+    let jdoe = session(&sim1, &jwt).await;
+    let plan = dry_run(&r, &jdoe, "access-control-disable", json!({})).await;
+    let body = planned_save(&plan);
+    assert_eq!(body["futureSetting"], json!(7), "sent back as read: {body}");
+    assert_eq!(body["server"], json!("ad.example.com"), "{body}");
+    assert_eq!(body["enabled"], json!(false), "{body}");
+    assert!(body.get("serviceAccountPassword").is_some_and(Value::is_null), "the secret goes back null (kept): {body}");
+    run(&r, &jdoe, "access-control-disable", json!({})).await.unwrap();
+    let stored = sim1.objects("providerconfigs").into_iter().find(|c| c["path"] == "ldapconfig").unwrap();
+    assert_eq!(stored["futureSetting"], json!(7), "{stored}");
+    assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret!"), "{stored}");
+}
+
 /// A crash after the claim: reconcile reads the server to settle the request, applied or not.
 #[tokio::test]
 async fn a_crashed_access_change_is_settled_by_reading_the_server() {

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where a literal is still built on purpose: the 1.x auth-provider config operations are picked by provider
-/// (`v1.<provider>config.get|update`), one id per provider, from the provider's path.
-const ALLOWED: &[(&str, &str)] = &[("crates/rancher-workflows/src/access/flows.rs", "format!(\"v1.{}.")];
+/// Where a literal is still built on purpose: nowhere (the 1.x auth-provider config operations are a match over
+/// the typed requests, one per provider).
+const ALLOWED: &[(&str, &str)] = &[];
 
 /// The prefixes of every operation id of the endpoint list, as they would open a string literal.
 const PREFIXES: &[&str] = &["\"rk.", "\"v3.", "\"v1.", "\"public."];
@@ -46,4 +46,30 @@ fn no_operation_id_literals_above_rancher_api() {
         }
     }
     assert!(found.is_empty(), "operation ids spelled as literals (use the typed requests or rancher_api::ids):\n{}", found.join("\n"));
+}
+
+/// The workflows send the generated typed requests; only the generic "Rancher API request" workflow, whose
+/// operation the user picks at run time, goes through the untyped `call` (in `exec.rs`).
+#[test]
+fn workflows_send_typed_requests_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+    let mut files = Vec::new();
+    sources(&root.join("crates/rancher-workflows/src"), &mut files);
+    assert!(files.len() > 10, "the sources were found");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let rel = file.strip_prefix(root).expect("under the workspace").to_string_lossy().replace('\\', "/");
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let untyped = [".call(", ".call_stream(", "write_masked("].iter().any(|p| line.contains(p));
+            if untyped && rel != "crates/rancher-workflows/src/exec.rs" {
+                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "untyped calls outside the generic API request (use rancher_api::requests::* and Client::send/stream):\n{}", found.join("\n"));
 }

@@ -4,9 +4,10 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet, V3GlobalrolebindingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3UsersGet, V3UsersList,
+    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet, V3GlobalrolebindingsCreate,
+    V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3UsersGet, V3UsersList,
 };
-use rancher_api::{ids, types, Error as ApiError};
+use rancher_api::{types, Error as ApiError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -275,16 +276,36 @@ impl<'s> Exec<'s> {
         if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
             return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
         }
-        let (op, body) = if self.rk_mgmt() {
-            (ids::RK_GLOBALROLEBINDINGS_CREATE, json!({"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
-                "metadata": {"generateName": "grb-"}, "globalRoleName": role, "userName": user}))
-        } else {
-            (ids::V3_GLOBALROLEBINDINGS_CREATE, json!({"type": "globalRoleBinding", "globalRoleId": role, "userId": user}))
-        };
+        let rk = self.rk_mgmt();
+        let rk_req = RkGlobalrolebindingsCreate::new(types::GlobalRoleBinding {
+            api_version: Some("management.cattle.io/v3".into()),
+            kind: Some("GlobalRoleBinding".into()),
+            metadata: Some(types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() }),
+            global_role_name: Some(role.clone()),
+            user_name: Some(user.clone()),
+            ..Default::default()
+        });
+        let v3_req = V3GlobalrolebindingsCreate::new(types::V3GlobalRoleBinding {
+            type_: Some("globalRoleBinding".into()),
+            global_role_id: Some(role.clone()),
+            user_id: Some(user.clone()),
+            ..Default::default()
+        });
         for attempt in 0..2 {
-            match self.write(op, &[], Some(body.clone())).await {
-                Ok(created) => {
-                    let name = if self.dry_run { "(dry run)".to_string() } else { created_name(&created, self.rk_mgmt()) };
+            // The created binding's name and the object (in a dry run: the body that would be sent).
+            let sent: Result<(String, Value)> = if rk {
+                self.send(&rk_req).await.map(|b| match b {
+                    Some(b) => (Binding::from_rk(&b).name, serde_json::to_value(&b).unwrap_or(Value::Null)),
+                    None => ("(dry run)".into(), serde_json::to_value(&rk_req.body).unwrap_or(Value::Null)),
+                })
+            } else {
+                self.send(&v3_req).await.map(|b| match b {
+                    Some(b) => (Binding::from_v3(&b).name, serde_json::to_value(&b).unwrap_or(Value::Null)),
+                    None => ("(dry run)".into(), serde_json::to_value(&v3_req.body).unwrap_or(Value::Null)),
+                })
+            };
+            match sent {
+                Ok((name, created)) => {
                     return Ok((format!("gave {user} the global role {role} (binding {name})"), json!({"created": !self.dry_run, "binding": created}), None));
                 }
                 Err(Error::Api(e)) if e.is_conflict() => {
@@ -337,9 +358,13 @@ impl<'s> Exec<'s> {
         }
         let mut deleted = Vec::new();
         for b in &targets {
-            let (op, key) = if self.rk_mgmt() { (ids::RK_GLOBALROLEBINDINGS_DELETE, "name") } else { (ids::V3_GLOBALROLEBINDINGS_DELETE, "id") };
-            match self.write(op, &[(key, &b.name)], None).await {
-                Ok(_) => deleted.push(b.name.clone()),
+            let sent = if self.rk_mgmt() {
+                self.send(&RkGlobalrolebindingsDelete::new(b.name.as_str())).await.map(drop)
+            } else {
+                self.send(&V3GlobalrolebindingsDelete::new(b.name.as_str())).await.map(drop)
+            };
+            match sent {
+                Ok(()) => deleted.push(b.name.clone()),
                 Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
                 Err(Error::Api(e)) if is_escalation(&e) => return Err(Error::Refused(escalation_words("remove from", b.user.as_deref().unwrap_or("its subject"), &b.role, &e))),
                 Err(e) => return Err(e),
@@ -387,12 +412,18 @@ impl<'s> Exec<'s> {
     /// workflows write this way: the request is checked by its type, and a dry run shows exactly what it would
     /// send.
     pub async fn send<R: rancher_api::Request + Sync>(&mut self, request: &R) -> Result<Option<R::Response>> {
+        self.send_masked(request, Value::clone).await
+    }
+
+    /// Like [`Exec::send`], with the body of a recorded request passed through `mask` first (so a password in the
+    /// body never reaches the planned requests that are printed and stored).
+    pub(crate) async fn send_masked<R: rancher_api::Request + Sync>(&mut self, request: &R, mask: impl Fn(&Value) -> Value) -> Result<Option<R::Response>> {
         if self.dry_run {
             let spec = request.spec();
             let path = rancher_api::request_target(request)?;
             let body = match request.body_bytes() {
                 None => None,
-                Some(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
+                Some(Ok(bytes)) => serde_json::from_slice::<Value>(&bytes).ok().map(|b| mask(&b)),
                 Some(Err(e)) => return Err(Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id))),
             };
             self.planned.push(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
@@ -493,15 +524,6 @@ pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, Stri
             })
             .collect(),
         Some(other) => Err(Error::Input { workflow: def.id.into(), input: "params".into(), message: format!("must be a JSON object such as {{\"name\":\"admin\"}}, not {other}") }),
-    }
-}
-
-/// The name of a binding the server just created, from its answer.
-fn created_name(created: &Value, rk: bool) -> String {
-    if rk {
-        serde_json::from_value::<types::GlobalRoleBinding>(created.clone()).map(|b| Binding::from_rk(&b).name).unwrap_or_default()
-    } else {
-        serde_json::from_value::<types::V3GlobalRoleBinding>(created.clone()).map(|b| Binding::from_v3(&b).name).unwrap_or_default()
     }
 }
 

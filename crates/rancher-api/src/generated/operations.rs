@@ -5139,7 +5139,7 @@ pub static OPERATIONS: &[OperationSpec] = &[
         path_params: &[],
         query_params: &[],
         body: None,
-        response: crate::spec::ResponseKind::Json("any"),
+        response: crate::spec::ResponseKind::Json("collection<V3AuthProvider>"),
         item_type: None,
         mutating: false,
         pagination: Pagination::None,

@@ -9094,7 +9094,7 @@ impl PublicV1AuthprovidersList {
     }
 }
 impl crate::Request for PublicV1AuthprovidersList {
-    type Response = serde_json::Value;
+    type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
         &crate::generated::operations::OPERATIONS[139]
     }

@@ -6,11 +6,20 @@ use std::path::Path;
 use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 
+use rancher_api::requests::{
+    V1AccountsList, V1AuthConfigGet, V1AuthConfigUpdate, V1AzureadconfigGet, V1AzureadconfigUpdate, V1GithubconfigGet, V1GithubconfigUpdate, V1IdentitiesList,
+    V1LdapconfigGet, V1LdapconfigUpdate, V1LocalauthconfigGet, V1LocalauthconfigUpdate, V1OpenldapconfigGet, V1OpenldapconfigUpdate, V1TokenCreate, V1TokenGet,
+    V3AuthconfigsDisable, V3AuthconfigsGet, V3AuthconfigsList, V3AuthconfigsTestAndApply, V3AuthconfigsUpdate, V3PrincipalsGet, V3PrincipalsList, V3PrincipalsSearch,
+    V3UsersList,
+};
+use rancher_api::Request;
+use rancher_api::types::{V1Account, V1AuthConfig, V1GithubSettings, V1Identity, V1ProviderConfig, V1TokenRequest, V3AuthConfig, V3PrincipalSearch, V3User};
+
 use super::{check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS};
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
 use crate::exec::{input, required, Exec, Table};
-use crate::session::{str_field, Session};
+use crate::session::Session;
 
 type Ran = (String, Value, Option<Table>);
 
@@ -102,11 +111,7 @@ pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Resul
         "access-control-allow" | "access-control-disallow" => {
             let def = crate::catalog::find(workflow).ok_or_else(|| Error::UnknownWorkflow(workflow.into()))?;
             let p = target_provider(&exec, def, inputs).await?;
-            let cfg = match g {
-                Generation::V1 => v1_config(&exec, p).await?,
-                Generation::V2 => v2_config(&exec, p).await?,
-            };
-            let present: Vec<Identity> = allowed_ids(&cfg, g).iter().map(Identity::from_allowed).collect();
+            let present = config(&exec, p).await?.allowed();
             let entries = list_input(def, inputs, "identities")?;
             let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
             Ok(Some(if workflow == "access-control-allow" { entries.iter().all(listed) } else { !entries.iter().any(listed) }))
@@ -164,19 +169,57 @@ pub(crate) fn mask_secrets(v: &Value) -> Value {
     }
 }
 
-/// A config as read, ready to go back: server bookkeeping dropped and every secret `null`, so the server keeps
-/// the stored values.
-fn resend(cfg: &Value) -> Map<String, Value> {
-    let mut m = cfg.as_object().cloned().unwrap_or_default();
-    for k in ["links", "actions", "baseType", "created", "createdTS", "creatorId", "uuid", "state", "transitioning", "transitioningMessage", "status"] {
-        m.remove(k);
+/// Server bookkeeping that never goes back (as field names, for the fields a type keeps in `extra`).
+const BOOKKEEPING: [&str; 11] = ["links", "actions", "baseType", "created", "createdTS", "creatorId", "uuid", "state", "transitioning", "transitioningMessage", "status"];
+
+/// Drops bookkeeping from the fields a type does not name and sets every secret among them to `null`, so the
+/// server keeps the stored values.
+fn resend_extra(extra: &mut std::collections::BTreeMap<String, Value>) {
+    for k in BOOKKEEPING {
+        extra.remove(k);
     }
     for k in SECRET_FIELDS {
-        if m.contains_key(*k) {
-            m.insert(k.to_string(), Value::Null);
+        if let Some(v) = extra.get_mut(*k) {
+            *v = Value::Null;
         }
     }
-    m
+}
+
+/// A 1.x config as read, ready to go back: server bookkeeping dropped and every secret `null`; every other field,
+/// named or not, kept.
+fn resend_v1(cfg: &V1ProviderConfig) -> V1ProviderConfig {
+    let mut c = V1ProviderConfig { links: None, actions: None, created: None, created_ts: None, uuid: None, state: None, ..cfg.clone() };
+    resend_extra(&mut c.extra);
+    c
+}
+
+/// A 2.x config as read, ready to go back (see [`resend_v1`]).
+fn resend_v2(cfg: &V3AuthConfig) -> V3AuthConfig {
+    let mut c = V3AuthConfig {
+        links: None,
+        actions: None,
+        base_type: None,
+        created: None,
+        created_ts: None,
+        creator_id: None,
+        uuid: None,
+        state: None,
+        transitioning: None,
+        transitioning_message: None,
+        status: None,
+        ..cfg.clone()
+    };
+    resend_extra(&mut c.extra);
+    c
+}
+
+/// The provider settings of the `config` file as a config type (fields the type does not name stay in `extra`).
+fn typed_settings<T: serde::de::DeserializeOwned>(def: &WorkflowDef, settings: &Map<String, Value>) -> Result<T> {
+    serde_json::from_value(Value::Object(settings.clone())).map_err(|e| Error::Input {
+        workflow: def.id.into(),
+        input: "config".into(),
+        message: format!("the provider settings do not fit the provider config: {e}"),
+    })
 }
 
 /// The inputs of `access-control-enable` that name files.
@@ -281,7 +324,7 @@ fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read
 
 /// 1.x: whether access control is on, and with which provider (`GET /v1/token`, no token needed).
 async fn v1_state(exec: &Exec<'_>) -> Result<(bool, Option<Provider>, String)> {
-    let (security, name, _) = v1_token_info(&exec.session.client.call(rancher_api::ids::V1_TOKEN_GET, &[], None).await?);
+    let (security, name, _) = v1_token_info(exec.session.client.send(&V1TokenGet::new()).await?);
     Ok((security, if security { Provider::from_v1_auth_provider(&name) } else { None }, name))
 }
 
@@ -295,55 +338,168 @@ fn in_auth_service(exec: &Exec<'_>, p: Provider) -> bool {
 /// GitHub's settings inside the auth service's envelope.
 const AUTH_SERVICE_GITHUB_FIELDS: [&str; 4] = ["hostname", "scheme", "clientId", "clientSecret"];
 
-async fn v1_config(exec: &Exec<'_>, p: Provider) -> Result<Value> {
-    if !in_auth_service(exec, p) {
-        return Ok(exec.session.client.call(&format!("v1.{}.get", p.v1_path()), &[], None).await?);
-    }
-    // Seen as the flat provider config the other 1.x providers have.
-    let envelope = exec.session.client.call(rancher_api::ids::V1_AUTH_CONFIG_GET, &[], None).await?;
-    let mut flat = Map::new();
-    flat.insert("type".into(), json!(p.v1_path()));
-    for key in ["enabled", "accessMode", "allowedIdentities"] {
-        flat.insert(key.into(), envelope.get(key).cloned().unwrap_or(Value::Null));
-    }
-    if let Some(Value::Object(gh)) = envelope.get("githubConfig") {
-        for key in AUTH_SERVICE_GITHUB_FIELDS {
-            flat.insert(key.into(), gh.get(key).cloned().unwrap_or(Value::Null));
+/// A provider config as read, on either generation: 1.x configs in the shape every 1.x provider shares
+/// (provider-specific fields in `extra`), 2.x ones as `/v3/authconfigs` shows them.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per run, never in a collection
+enum Config {
+    V1(V1ProviderConfig),
+    V2(V3AuthConfig),
+}
+
+impl Config {
+    fn enabled(&self) -> bool {
+        match self {
+            Config::V1(c) => c.enabled == Some(true),
+            Config::V2(c) => c.enabled == Some(true),
         }
     }
-    Ok(Value::Object(flat))
+
+    /// The access mode as the server names it (unrestricted when it names none).
+    fn mode(&self) -> String {
+        let m = match self {
+            Config::V1(c) => c.access_mode.clone(),
+            Config::V2(c) => c.access_mode.clone(),
+        };
+        m.unwrap_or_else(|| "unrestricted".into())
+    }
+
+    /// The allowed list: identity objects on 1.x, principal ids on 2.x.
+    fn allowed(&self) -> Vec<Identity> {
+        match self {
+            Config::V1(c) => c.allowed_identities.iter().flatten().map(Identity::from_v1).collect(),
+            Config::V2(c) => c.allowed_principal_ids.iter().flatten().map(|id| Identity::from_principal_id(id)).collect(),
+        }
+    }
+}
+
+/// A 1.x provider config operation, its answer and body in the shape every provider shares
+/// ([`V1ProviderConfig`]). The operation and path are the provider's own generated request; fields only that provider
+/// has ride in `extra`, as do secrets the server shows as `null`, so they go back `null` (the server keeps the stored
+/// value) rather than left out.
+struct Shared<R> {
+    request: R,
+    body: Option<V1ProviderConfig>,
+}
+
+impl<R: Request> Shared<R> {
+    fn get(request: R) -> Self {
+        Shared { request, body: None }
+    }
+
+    /// The save with `body`, checked against the provider's own config type first (as the server would).
+    fn save(request: R, body: V1ProviderConfig) -> Result<Self> {
+        let spec = request.spec();
+        if let Some(b) = &spec.body {
+            let value = serde_json::to_value(&body).map_err(|e| Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id)))?;
+            rancher_api::check_body_shape(b.type_name, &value)
+                .map_err(|e| Error::Refused(format!("{}: the provider settings do not fit type {}: {e}", spec.id, b.type_name)))?;
+        }
+        Ok(Shared { request, body: Some(body) })
+    }
+}
+
+impl<R: Request> Request for Shared<R> {
+    type Response = V1ProviderConfig;
+    fn spec(&self) -> &'static rancher_api::OperationSpec {
+        self.request.spec()
+    }
+    fn path_values(&self) -> Vec<&str> {
+        self.request.path_values()
+    }
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        self.request.query_pairs()
+    }
+    fn body_bytes(&self) -> Option<std::result::Result<Vec<u8>, serde_json::Error>> {
+        self.body.as_ref().map(serde_json::to_vec)
+    }
+}
+
+async fn v1_config(exec: &Exec<'_>, p: Provider) -> Result<V1ProviderConfig> {
+    let c = &exec.session.client;
+    if in_auth_service(exec, p) {
+        return Ok(flat_from_envelope(p, c.send(&V1AuthConfigGet::new()).await?));
+    }
+    Ok(match p {
+        Provider::ActiveDirectory => c.send(&Shared::get(V1LdapconfigGet::new())).await?,
+        Provider::AzureAd => c.send(&Shared::get(V1AzureadconfigGet::new())).await?,
+        Provider::OpenLdap => c.send(&Shared::get(V1OpenldapconfigGet::new())).await?,
+        Provider::GitHub => c.send(&Shared::get(V1GithubconfigGet::new())).await?,
+        Provider::Local => c.send(&Shared::get(V1LocalauthconfigGet::new())).await?,
+    })
+}
+
+/// The auth service's envelope seen as the flat provider config the other 1.x providers have.
+fn flat_from_envelope(p: Provider, envelope: V1AuthConfig) -> V1ProviderConfig {
+    let mut flat = V1ProviderConfig {
+        type_: Some(p.v1_path().into()),
+        enabled: envelope.enabled,
+        access_mode: envelope.access_mode,
+        allowed_identities: envelope.allowed_identities,
+        ..Default::default()
+    };
+    if let Some(gh) = envelope.github_config {
+        for (key, value) in AUTH_SERVICE_GITHUB_FIELDS.into_iter().zip([gh.hostname, gh.scheme, gh.client_id, gh.client_secret]) {
+            flat.extra.insert(key.into(), value.map(Value::String).unwrap_or(Value::Null));
+        }
+    }
+    flat
+}
+
+/// A flat 1.x provider config (as [`flat_from_envelope`] shows it) as the auth service's envelope.
+fn envelope_from_flat(p: Provider, flat: V1ProviderConfig) -> V1AuthConfig {
+    let text = |k: &str| flat.extra.get(k).and_then(Value::as_str).map(str::to_string);
+    let github = V1GithubSettings { hostname: text("hostname"), scheme: text("scheme"), client_id: text("clientId"), client_secret: text("clientSecret"), ..Default::default() };
+    V1AuthConfig {
+        provider: Some(p.v1_path().into()),
+        enabled: flat.enabled,
+        access_mode: flat.access_mode,
+        allowed_identities: flat.allowed_identities,
+        github_config: Some(github),
+        ..Default::default()
+    }
 }
 
 /// Saves a 1.x provider config (`body` flat, as [`v1_config`] shows it), or in a dry run records the request.
-async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: Map<String, Value>) -> Result<Value> {
-    if !in_auth_service(exec, p) {
-        return exec.write_masked(&format!("v1.{}.update", p.v1_path()), &[], Some(Value::Object(body)), mask_secrets).await;
+async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: V1ProviderConfig) -> Result<()> {
+    if in_auth_service(exec, p) {
+        exec.send_masked(&V1AuthConfigUpdate::new(envelope_from_flat(p, body)), mask_secrets).await?;
+        return Ok(());
     }
-    let mut github = Map::new();
-    let mut envelope = Map::new();
-    envelope.insert("provider".into(), json!(p.v1_path()));
-    for (k, v) in body {
-        if AUTH_SERVICE_GITHUB_FIELDS.contains(&k.as_str()) {
-            github.insert(k, v);
-        } else if matches!(k.as_str(), "enabled" | "accessMode" | "allowedIdentities") {
-            envelope.insert(k, v);
-        }
-    }
-    envelope.insert("githubConfig".into(), Value::Object(github));
-    exec.write_masked(rancher_api::ids::V1_AUTH_CONFIG_UPDATE, &[], Some(Value::Object(envelope)), mask_secrets).await
+    // The provider's own body type is only the request's placeholder: [`Shared`] sends `body`.
+    let sent = match p {
+        Provider::ActiveDirectory => exec.send_masked(&Shared::save(V1LdapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::AzureAd => exec.send_masked(&Shared::save(V1AzureadconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::OpenLdap => exec.send_masked(&Shared::save(V1OpenldapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::GitHub => exec.send_masked(&Shared::save(V1GithubconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::Local => exec.send_masked(&Shared::save(V1LocalauthconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+    };
+    sent.map(drop)
 }
 
-async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<Value> {
-    Ok(exec.session.client.call(rancher_api::ids::V3_AUTHCONFIGS_GET, &[("id", p.id())], None).await?)
+async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<V3AuthConfig> {
+    Ok(exec.session.client.send(&V3AuthconfigsGet::new(p.id())).await?)
+}
+
+async fn config(exec: &Exec<'_>, p: Provider) -> Result<Config> {
+    Ok(match generation(exec) {
+        Generation::V1 => Config::V1(v1_config(exec, p).await?),
+        Generation::V2 => Config::V2(v2_config(exec, p).await?),
+    })
+}
+
+/// Saves a 2.x provider config (a merge on the server), or in a dry run records the request.
+async fn v2_save(exec: &mut Exec<'_>, p: Provider, body: V3AuthConfig) -> Result<()> {
+    exec.send_masked(&V3AuthconfigsUpdate::new(p.v2_kind(), p.id(), body), mask_secrets).await.map(drop)
 }
 
 /// 2.x: the enabled external providers (local auth is always on and not counted).
-async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, Value)>> {
-    let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_AUTHCONFIGS_LIST, &[])?.try_collect().await?;
+async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, V3AuthConfig)>> {
+    let items: Vec<V3AuthConfig> = exec.session.client.stream(V3AuthconfigsList::new()).try_collect().await?;
     Ok(items
         .into_iter()
-        .filter(|c| c.get("enabled").and_then(Value::as_bool) == Some(true))
-        .filter_map(|c| str_field(&c, "id").filter(|id| id != "local").map(|id| (id, c)))
+        .filter(|c| c.enabled == Some(true))
+        .filter_map(|c| c.id.clone().filter(|id| id != "local").map(|id| (id, c)))
         .collect())
 }
 
@@ -390,8 +546,7 @@ async fn refuse_if_on(exec: &Exec<'_>, p: Provider) -> Result<()> {
             if p == Provider::Local {
                 return Err(Error::Refused("local auth is always on in Rancher 2.x; there is nothing to enable".into()));
             }
-            let cfg = v2_config(exec, p).await?;
-            if cfg.get("enabled").and_then(Value::as_bool) == Some(true) {
+            if v2_config(exec, p).await?.enabled == Some(true) {
                 return Err(Error::Refused(format!(
                     "{} is already enabled; change who may log in with `access-control allow|disallow`, or disable it first to change its settings",
                     p.title()
@@ -406,17 +561,10 @@ async fn refuse_if_on(exec: &Exec<'_>, p: Provider) -> Result<()> {
 pub(crate) async fn search(exec: &Exec<'_>, p: Option<Provider>, name: &str, kind: Option<&str>) -> Result<Vec<Identity>> {
     let client = &exec.session.client;
     let found: Vec<Identity> = match generation(exec) {
-        Generation::V1 => {
-            let v = client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[("name", name)], None).await?;
-            v.get("data").and_then(Value::as_array).into_iter().flatten().map(Identity::from_v1).collect()
-        }
+        Generation::V1 => client.send(&V1IdentitiesList::new().name(name)).await?.data.iter().map(Identity::from_v1).collect(),
         Generation::V2 => {
-            let mut body = json!({"name": name});
-            if let Some(k) = kind {
-                body["principalType"] = json!(k);
-            }
-            let v = client.call(rancher_api::ids::V3_PRINCIPALS_SEARCH, &[], Some(body)).await?;
-            v.get("data").and_then(Value::as_array).into_iter().flatten().map(Identity::from_v2).collect()
+            let body = V3PrincipalSearch { name: Some(name.into()), principal_type: kind.map(str::to_string), ..Default::default() };
+            client.send(&V3PrincipalsSearch::new(body)).await?.data.iter().map(Identity::from_v2).collect()
         }
     };
     Ok(found.into_iter().filter(|i| p.is_none_or(|p| p.owns_identity(&i.id))).filter(|i| kind.is_none_or(|k| i.kind == k)).collect())
@@ -441,7 +589,7 @@ async fn resolve(exec: &Exec<'_>, p: Provider, entries: &[String]) -> Result<Vec
 
 async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> {
     match generation(exec) {
-        Generation::V2 => match exec.session.client.call(rancher_api::ids::V3_PRINCIPALS_GET, &[("id", id)], None).await {
+        Generation::V2 => match exec.session.client.send(&V3PrincipalsGet::new(id)).await {
             Ok(v) => Ok(Identity::from_v2(&v)),
             Err(e) if e.is_not_found() => Err(Error::NotFound(format!("{} has no principal `{id}`", p.title()))),
             Err(e) => Err(e.into()),
@@ -453,7 +601,8 @@ async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> 
             let found = search(exec, Some(p), key, None).await.unwrap_or_default();
             Ok(found.into_iter().find(|i| i.id == id).unwrap_or_else(|| {
                 // Pinned at submit time from a lookup: send it in the minimal form the API accepts.
-                Identity { id: id.into(), kind: "user".into(), login: String::new(), name: ext.into(), raw: json!({"externalIdType": t, "externalId": ext}) }
+                let minimal = V1Identity { external_id_type: Some(t.into()), external_id: Some(ext.into()), ..Default::default() };
+                Identity { id: id.into(), kind: "user".into(), login: String::new(), name: ext.into(), v1: Some(minimal) }
             }))
         }
     }
@@ -462,20 +611,23 @@ async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> 
 /// The ids the caller logs in with (user identity and groups), for the lockout guard.
 async fn caller_ids(exec: &Exec<'_>) -> Result<Vec<String>> {
     let client = &exec.session.client;
-    let v = match generation(exec) {
-        Generation::V1 => client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[], None).await?,
-        Generation::V2 => client.call(rancher_api::ids::V3_PRINCIPALS_LIST, &[], None).await?,
-    };
-    Ok(v.get("data").and_then(Value::as_array).into_iter().flatten().filter_map(|i| str_field(i, "id")).collect())
+    Ok(match generation(exec) {
+        Generation::V1 => client.send(&V1IdentitiesList::new()).await?.data.into_iter().filter_map(|i| i.id).collect(),
+        Generation::V2 => client.send(&V3PrincipalsList::new()).await?.data.into_iter().filter_map(|i| i.id).collect(),
+    })
 }
 
-fn allowed_ids(cfg: &Value, g: Generation) -> Vec<Value> {
-    let key = if g == Generation::V1 { "allowedIdentities" } else { "allowedPrincipalIds" };
-    cfg.get(key).and_then(Value::as_array).cloned().unwrap_or_default()
+/// An identity as a 1.x allowed list holds it: as the server sent it, or (an id pinned without a lookup) in the
+/// minimal form the API accepts.
+fn v1_entry(i: &Identity) -> V1Identity {
+    i.v1.clone().unwrap_or_else(|| {
+        let (t, ext) = i.id.split_once(':').unwrap_or(("", i.id.as_str()));
+        V1Identity { external_id_type: Some(t.into()), external_id: Some(ext.into()), ..Default::default() }
+    })
 }
 
-fn id_of(entry: &Value) -> String {
-    Identity::from_allowed(entry).id
+fn ids_of(list: &[Identity]) -> Vec<String> {
+    list.iter().map(|i| i.id.clone()).collect()
 }
 
 fn status_row(p: &str, enabled: bool, mode: &str, allowed: usize) -> Vec<String> {
@@ -494,28 +646,30 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
             security = on;
             for p in PROVIDERS {
                 let cfg = match v1_config(exec, p).await {
-                    Ok(c) => c,
+                    Ok(c) => Config::V1(c),
                     // A provider this server version lacks (Azure AD before 1.1).
                     Err(Error::Api(e)) if e.is_not_found() => continue,
                     Err(e) => return Err(e),
                 };
                 let enabled = on && current == Some(p);
-                let mode = str_field(&cfg, "accessMode").unwrap_or_else(|| "unrestricted".into());
-                let allowed: Vec<String> = allowed_ids(&cfg, g).iter().map(id_of).collect();
+                let mode = cfg.mode();
+                let allowed = ids_of(&cfg.allowed());
                 rows.push(status_row(p.id(), enabled, &mode, allowed.len()));
                 providers.push(json!({"id": p.id(), "title": p.title(), "enabled": enabled, "accessMode": mode, "allowed": allowed}));
             }
         }
         Generation::V2 => {
             security = true;
-            let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_AUTHCONFIGS_LIST, &[])?.try_collect().await?;
-            for cfg in items {
-                let id = str_field(&cfg, "id").unwrap_or_default();
-                let enabled = cfg.get("enabled").and_then(Value::as_bool) == Some(true);
-                let mode = str_field(&cfg, "accessMode").unwrap_or_else(|| "unrestricted".into());
-                let allowed: Vec<String> = allowed_ids(&cfg, g).iter().map(id_of).collect();
+            let items: Vec<V3AuthConfig> = exec.session.client.stream(V3AuthconfigsList::new()).try_collect().await?;
+            for c in items {
+                let id = c.id.clone().unwrap_or_default();
+                let kind = c.type_.clone();
+                let cfg = Config::V2(c);
+                let enabled = cfg.enabled();
+                let mode = cfg.mode();
+                let allowed = ids_of(&cfg.allowed());
                 rows.push(status_row(&id, enabled, &mode, allowed.len()));
-                providers.push(json!({"id": id, "type": str_field(&cfg, "type"), "enabled": enabled, "accessMode": mode, "allowed": allowed}));
+                providers.push(json!({"id": id, "type": kind, "enabled": enabled, "accessMode": mode, "allowed": allowed}));
             }
         }
     }
@@ -546,21 +700,21 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
     match g {
         Generation::V1 => {
             // 1. Save the settings, disabled.
-            let mut first = settings.clone();
-            first.insert("enabled".into(), json!(false));
-            first.insert("accessMode".into(), json!("unrestricted"));
-            first.insert("allowedIdentities".into(), json!([]));
+            let mut first: V1ProviderConfig = typed_settings(def, &settings)?;
+            first.enabled = Some(false);
+            first.access_mode = Some("unrestricted".into());
+            first.allowed_identities = Some(Vec::new());
             v1_save(exec, p, first).await?;
             // 2. Prove a login works with the saved settings.
             let (user, _) = code.split_once(':').unwrap_or((code.as_str(), ""));
-            let test = exec.write_masked(rancher_api::ids::V1_TOKEN_CREATE, &[], Some(json!({"code": code})), mask_secrets).await;
-            let token = match test {
+            let login = V1TokenRequest { code: Some(code.clone()), ..Default::default() };
+            let token = match exec.send_masked(&V1TokenCreate::new(login), mask_secrets).await {
                 Ok(t) => t,
                 Err(e) => return Err(Error::TestFailed(format!("step 2 of 3, the test login as `{user}`, failed: {e}. {left_off}"))),
             };
             // 3. Enable, with the allowed identities (the tester's own identity always among them).
             let mut allowed = if exec.dry_run { resolve(exec, p, &entries).await.unwrap_or_default() } else { resolve(exec, p, &entries).await? };
-            let tester_identity = token.get("userIdentity").filter(|v| v.is_object()).map(Identity::from_v1);
+            let tester_identity = token.as_ref().and_then(|t| t.user_identity.as_ref()).map(Identity::from_v1);
             if mode != AccessMode::Unrestricted {
                 if let Some(t) = &tester_identity {
                     if !allowed.iter().any(|i| i.id == t.id) {
@@ -568,12 +722,13 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                     }
                 }
             }
-            let mut last: Map<String, Value> = settings.iter().map(|(k, v)| (k.clone(), if SECRET_FIELDS.contains(&k.as_str()) { Value::Null } else { v.clone() })).collect();
-            last.insert("enabled".into(), json!(true));
-            last.insert("accessMode".into(), json!(mode.as_str()));
-            last.insert("allowedIdentities".into(), Value::Array(allowed.iter().map(|i| i.raw.clone()).collect()));
+            let kept: Map<String, Value> = settings.iter().map(|(k, v)| (k.clone(), if SECRET_FIELDS.contains(&k.as_str()) { Value::Null } else { v.clone() })).collect();
+            let mut last: V1ProviderConfig = typed_settings(def, &kept)?;
+            last.enabled = Some(true);
+            last.access_mode = Some(mode.as_str().into());
+            last.allowed_identities = Some(allowed.iter().map(v1_entry).collect());
             v1_save(exec, p, last).await?;
-            let ids: Vec<String> = allowed.iter().map(|i| i.id.clone()).collect();
+            let ids = ids_of(&allowed);
             if exec.dry_run {
                 return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
             }
@@ -581,8 +736,8 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             if !(on && current == Some(p)) {
                 return Err(Error::NotFound(format!("the server did not report {} as enabled after the final save; run `rancherctl access-control status`", p.title())));
             }
-            let account = str_field(&token, "accountId").unwrap_or_default();
-            let kind = str_field(&token, "userType").unwrap_or_default();
+            let account = token.as_ref().and_then(|t| t.account_id.clone()).unwrap_or_default();
+            let kind = token.as_ref().and_then(|t| t.user_type.clone()).unwrap_or_default();
             Ok((
                 format!("{} is on in mode {mode} ({} allowed identities); the test login `{user}` is account {account} ({kind})", p.title(), ids.len()),
                 json!({"provider": p, "mode": mode, "allowed": ids, "tested_as": {"login": user, "account": account, "kind": kind}}),
@@ -590,11 +745,10 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             ))
         }
         Generation::V2 => {
-            let params = [("kind", p.v2_kind()), ("id", p.id())];
             // 1. Save the settings, disabled.
-            let mut first = settings.clone();
-            first.insert("enabled".into(), json!(false));
-            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &params, Some(Value::Object(first)), mask_secrets).await?;
+            let mut first: V3AuthConfig = typed_settings(def, &settings)?;
+            first.enabled = Some(false);
+            v2_save(exec, p, first).await?;
             // 2 and 3. testAndApply saves and enables only when the test login works (Rancher adds the tester's
             // principal to the allowed list itself).
             let ids_now: Vec<Identity> = {
@@ -604,17 +758,19 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 }
                 v
             };
-            let mut cfg = settings.clone();
-            cfg.insert("enabled".into(), json!(true));
-            cfg.insert("accessMode".into(), json!(mode.as_str()));
-            cfg.insert("allowedPrincipalIds".into(), json!(ids_now.iter().map(|i| i.id.clone()).collect::<Vec<_>>()));
+            let mut cfg: V3AuthConfig = typed_settings(def, &settings)?;
+            cfg.enabled = Some(true);
+            cfg.access_mode = Some(mode.as_str().into());
+            cfg.allowed_principal_ids = Some(ids_of(&ids_now));
             let key = match p {
                 Provider::GitHub => "githubConfig",
                 Provider::ActiveDirectory => "activeDirectoryConfig",
                 Provider::OpenLdap => "ldapConfig",
                 _ => "config",
             };
-            let mut body = json!({ key: Value::Object(cfg), "enabled": true });
+            // The action's input is typed `any` in the endpoint list: the config under the provider's key, and
+            // the test credentials.
+            let mut body = json!({ key: cfg, "enabled": true });
             if p.tests_with_code(g) {
                 body["code"] = json!(code);
             } else {
@@ -622,33 +778,33 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 body["username"] = json!(u);
                 body["password"] = json!(pw);
             }
-            if let Err(e) = exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_TEST_AND_APPLY, &params, Some(body), mask_secrets).await {
+            if let Err(e) = exec.send_masked(&V3AuthconfigsTestAndApply::new(p.v2_kind(), p.id(), body), mask_secrets).await {
                 return Err(Error::TestFailed(format!("the test login as `{tester}` failed: {e}. {left_off}")));
             }
             // Names can be searched only once the provider is on.
             let names: Vec<String> = entries.iter().filter(|e| !p.owns_identity(e)).cloned().collect();
-            let mut ids: Vec<String> = ids_now.iter().map(|i| i.id.clone()).collect();
+            let mut ids = ids_of(&ids_now);
             if !names.is_empty() && !exec.dry_run {
                 let more = resolve(exec, p, &names).await?;
                 let cfg = v2_config(exec, p).await?;
-                let mut all: Vec<String> = allowed_ids(&cfg, g).iter().map(id_of).collect();
+                let mut all = ids_of(&Config::V2(cfg.clone()).allowed());
                 for i in more {
                     if !all.contains(&i.id) {
                         all.push(i.id);
                     }
                 }
-                let mut body = resend(&cfg);
-                body.insert("allowedPrincipalIds".into(), json!(all));
-                exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &params, Some(Value::Object(body)), mask_secrets).await?;
+                let mut body = resend_v2(&cfg);
+                body.allowed_principal_ids = Some(all);
+                v2_save(exec, p, body).await?;
             }
             if exec.dry_run {
                 return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
             }
-            let cfg = v2_config(exec, p).await?;
-            if cfg.get("enabled").and_then(Value::as_bool) != Some(true) {
+            let cfg = Config::V2(v2_config(exec, p).await?);
+            if !cfg.enabled() {
                 return Err(Error::NotFound(format!("the server did not report {} as enabled after testAndApply; run `rancherctl access-control status`", p.title())));
             }
-            ids = allowed_ids(&cfg, g).iter().map(id_of).collect();
+            ids = ids_of(&cfg.allowed());
             Ok((
                 format!("{} is on in mode {mode} ({} allowed principals); tested as `{tester}`", p.title(), ids.len()),
                 json!({"provider": p, "mode": mode, "allowed": ids, "tested_as": {"login": tester}}),
@@ -659,48 +815,43 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
 }
 
 async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, add: bool) -> Result<Ran> {
-    let g = generation(exec);
     let p = target_provider(exec, def, inputs).await?;
     let entries = list_input(def, inputs, "identities")?;
     if entries.is_empty() {
         return Err(Error::Input { workflow: def.id.into(), input: "identities".into(), message: "is required: names, logins or ids, comma-separated".into() });
     }
-    let cfg = match g {
-        Generation::V1 => v1_config(exec, p).await?,
-        Generation::V2 => v2_config(exec, p).await?,
-    };
-    let old_mode: AccessMode = str_field(&cfg, "accessMode").unwrap_or_else(|| "unrestricted".into()).parse()?;
+    let cfg = config(exec, p).await?;
+    let old_mode: AccessMode = cfg.mode().parse()?;
     let mode = mode_input(def, inputs)?.unwrap_or(old_mode);
     check_mode(p, mode, exec.session.version)?;
-    let mut list = allowed_ids(&cfg, g);
-    let before: Vec<String> = list.iter().map(id_of).collect();
+    let mut list = cfg.allowed();
+    let before = ids_of(&list);
     let mut changed = Vec::new();
     if add {
         for i in resolve(exec, p, &entries).await? {
             if !before.contains(&i.id) {
-                list.push(if g == Generation::V1 { i.raw.clone() } else { json!(i.id) });
-                changed.push(i.id);
+                changed.push(i.id.clone());
+                list.push(i);
             }
         }
     } else {
         // Removal matches the current list first (an identity no longer in the directory can still be removed).
         for e in &entries {
-            let current: Vec<Identity> = list.iter().map(Identity::from_allowed).collect();
-            let hit = match current.iter().find(|i| i.is_exactly(e)) {
+            let hit = match list.iter().find(|i| i.is_exactly(e)) {
                 Some(i) => Some(i.id.clone()),
                 None if p.owns_identity(e) => None,
                 None => resolve(exec, p, std::slice::from_ref(e)).await.ok().and_then(|v| v.into_iter().next()).map(|i| i.id).filter(|id| before.contains(id)),
             };
             match hit {
                 Some(id) => {
-                    list.retain(|x| id_of(x) != id);
+                    list.retain(|x| x.id != id);
                     changed.push(id);
                 }
                 None => tracing::info!(identity = %e, "not in the allowed list; nothing to remove"),
             }
         }
     }
-    let after: Vec<String> = list.iter().map(id_of).collect();
+    let after = ids_of(&list);
     if changed.is_empty() && mode == old_mode {
         let what = if add { "already allowed" } else { "not in the allowed list" };
         return Ok((format!("nothing to change: {} {what} for {}", entries.join(", "), p.title()), json!({"provider": p, "mode": mode, "changed": [], "allowed": after}), None));
@@ -716,16 +867,18 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
             )));
         }
     }
-    let mut body = resend(&cfg);
-    body.insert("accessMode".into(), json!(mode.as_str()));
-    match g {
-        Generation::V1 => {
-            body.insert("allowedIdentities".into(), Value::Array(list));
+    match cfg {
+        Config::V1(c) => {
+            let mut body = resend_v1(&c);
+            body.access_mode = Some(mode.as_str().into());
+            body.allowed_identities = Some(list.iter().map(v1_entry).collect());
             v1_save(exec, p, body).await?;
         }
-        Generation::V2 => {
-            body.insert("allowedPrincipalIds".into(), Value::Array(list));
-            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_UPDATE, &[("kind", p.v2_kind()), ("id", p.id())], Some(Value::Object(body)), mask_secrets).await?;
+        Config::V2(c) => {
+            let mut body = resend_v2(&c);
+            body.access_mode = Some(mode.as_str().into());
+            body.allowed_principal_ids = Some(after.clone());
+            v2_save(exec, p, body).await?;
         }
     }
     let verb = match (add, exec.dry_run) {
@@ -754,9 +907,8 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
     };
     match g {
         Generation::V1 => {
-            let cfg = v1_config(exec, p).await?;
-            let mut body = resend(&cfg);
-            body.insert("enabled".into(), json!(false));
+            let mut body = resend_v1(&v1_config(exec, p).await?);
+            body.enabled = Some(false);
             v1_save(exec, p, body).await?;
             let verb = if exec.dry_run { "would turn off" } else { "turned off" };
             Ok((
@@ -769,7 +921,7 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             ))
         }
         Generation::V2 => {
-            exec.write_masked(rancher_api::ids::V3_AUTHCONFIGS_DISABLE, &[("kind", p.v2_kind()), ("id", p.id())], None, mask_secrets).await?;
+            exec.send_masked(&V3AuthconfigsDisable::new(p.v2_kind(), p.id()), mask_secrets).await?;
             let verb = if exec.dry_run { "would disable" } else { "disabled" };
             Ok((format!("{verb} {}: its users can no longer log in and their sessions end; local users are unaffected", p.title()), json!({"disabled": p}), None))
         }
@@ -783,16 +935,16 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
     match g {
         Generation::V1 => {
             let (_, current, _) = v1_state(exec).await?;
-            let mut affected = Vec::new();
+            let mut affected: Vec<V1Account> = Vec::new();
             for kind in ["admin", "user"] {
-                let items: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V1_ACCOUNTS_LIST, &[("kind", kind)])?.try_collect().await?;
-                affected.extend(items.into_iter().filter(|a| !to.v1_identity_types().contains(&str_field(a, "externalIdType").unwrap_or_default().as_str())));
+                let items: Vec<V1Account> = exec.session.client.stream(V1AccountsList::new().kind(kind)).try_collect().await?;
+                affected.extend(items.into_iter().filter(|a| !to.v1_identity_types().contains(&a.external_id_type.as_deref().unwrap_or_default())));
             }
             let rows = affected
                 .iter()
-                .map(|a| ["id", "kind", "name", "externalIdType", "externalId"].iter().map(|k| str_field(a, k).unwrap_or_default()).collect())
+                .map(|a| [&a.id, &a.kind, &a.name, &a.external_id_type, &a.external_id].into_iter().map(|x| x.clone().unwrap_or_default()).collect())
                 .collect();
-            let admins = affected.iter().filter(|a| str_field(a, "kind").as_deref() == Some("admin")).count();
+            let admins = affected.iter().filter(|a| a.kind.as_deref() == Some("admin")).count();
             let from = current.map(|c| c.title()).unwrap_or("no provider (access control is off)");
             Ok((
                 format!("switching from {from} to {}: {} accounts ({admins} admins) would lose their identity and must be re-mapped (edit externalId/externalIdType). {warning}", to.title(), affected.len()),
@@ -802,18 +954,18 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
         }
         Generation::V2 => {
             let from: Vec<Provider> = v2_enabled(exec).await?.iter().filter_map(|(id, _)| id.parse().ok()).filter(|p| *p != to).collect();
-            let users: Vec<Value> = exec.session.client.call_stream(rancher_api::ids::V3_USERS_LIST, &[])?.try_collect().await?;
+            let users: Vec<V3User> = exec.session.client.stream(V3UsersList::new()).try_collect().await?;
             let admins = exec.session.admin_user_ids().await?;
             let mut rows = Vec::new();
             let mut affected = Vec::new();
             for u in &users {
-                let ids: Vec<String> = u.get("principalIds").and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                let ids: Vec<String> = u.principal_ids.clone().unwrap_or_default();
                 let loses = ids.iter().any(|i| from.iter().any(|p| p.owns_identity(i))) && !ids.iter().any(|i| to.owns_identity(i));
                 if loses {
-                    let id = str_field(u, "id").unwrap_or_default();
+                    let id = u.id.clone().unwrap_or_default();
                     let admin = admins.contains(&id);
-                    rows.push(vec![id.clone(), str_field(u, "username").unwrap_or_default(), if admin { "yes".into() } else { String::new() }, ids.join(" ")]);
-                    affected.push(json!({"id": id, "username": str_field(u, "username"), "admin": admin, "principalIds": ids}));
+                    rows.push(vec![id.clone(), u.username.clone().unwrap_or_default(), if admin { "yes".into() } else { String::new() }, ids.join(" ")]);
+                    affected.push(json!({"id": id, "username": u.username, "admin": admin, "principalIds": ids}));
                 }
             }
             let from_names = if from.is_empty() { "local auth only".to_string() } else { from.iter().map(|p| p.title()).collect::<Vec<_>>().join(", ") };
@@ -863,11 +1015,73 @@ mod tests {
     }
 
     #[test]
-    fn a_config_goes_back_with_secrets_null_and_bookkeeping_dropped() {
-        let cfg = json!({"id": "github", "type": "githubConfig", "links": {}, "actions": {}, "clientSecret": "x", "clientId": "abc", "accessMode": "required"});
-        let b = resend(&cfg);
-        assert_eq!(b.get("clientSecret"), Some(&Value::Null));
-        assert_eq!(b.get("clientId"), Some(&json!("abc")));
-        assert!(!b.contains_key("links") && !b.contains_key("actions"));
+    fn a_config_goes_back_with_secrets_null_bookkeeping_dropped_and_unknown_fields_kept() {
+        let cfg: V3AuthConfig = serde_json::from_value(json!({"id": "github", "type": "githubConfig", "links": {"self": "x"}, "actions": {}, "baseType": "authConfig",
+            "created": "2026-01-01T00:00:00Z", "status": {"conditions": []}, "clientSecret": "x", "clientId": "abc", "accessMode": "required", "futureField": {"a": 1}}))
+        .unwrap();
+        let b = serde_json::to_value(resend_v2(&cfg)).unwrap();
+        assert_eq!(b, json!({"id": "github", "type": "githubConfig", "clientSecret": null, "clientId": "abc", "accessMode": "required", "futureField": {"a": 1}}));
+        let v1: V1ProviderConfig = serde_json::from_value(json!({"id": null, "type": "ldapconfig", "links": {"self": "x"}, "actions": {}, "enabled": true, "server": "ad",
+            "serviceAccountPassword": "s3cret", "allowedIdentities": [{"externalId": "x", "externalIdType": "ldap_user", "login": "ann", "kept": 1}], "transitioning": "no"}))
+        .unwrap();
+        let b = serde_json::to_value(resend_v1(&v1)).unwrap();
+        assert_eq!(
+            b,
+            json!({"type": "ldapconfig", "enabled": true, "server": "ad", "serviceAccountPassword": null,
+                   "allowedIdentities": [{"externalId": "x", "externalIdType": "ldap_user", "login": "ann", "kept": 1}]})
+        );
+    }
+
+    #[test]
+    fn the_auth_service_envelope_reads_flat_and_goes_back_as_an_envelope() {
+        let envelope: V1AuthConfig = serde_json::from_value(json!({"id": null, "type": "config", "links": {}, "actions": {}, "provider": "githubconfig", "enabled": true,
+            "accessMode": "restricted", "allowedIdentities": [{"externalId": "9", "externalIdType": "github_org", "name": "eng"}],
+            "githubConfig": {"type": "githubconfig", "hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": ""},
+            "shibbolethConfig": {}}))
+        .unwrap();
+        let flat = flat_from_envelope(Provider::GitHub, envelope);
+        assert_eq!(
+            serde_json::to_value(&flat).unwrap(),
+            json!({"type": "githubconfig", "enabled": true, "accessMode": "restricted", "allowedIdentities": [{"externalId": "9", "externalIdType": "github_org", "name": "eng"}],
+                   "hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": ""})
+        );
+        // Saved: the secret goes back null (the stored one is kept), GitHub's settings inside `githubConfig`.
+        let mut body = resend_v1(&flat);
+        body.enabled = Some(false);
+        let back = serde_json::to_value(envelope_from_flat(Provider::GitHub, body)).unwrap();
+        assert_eq!(
+            back,
+            json!({"provider": "githubconfig", "enabled": false, "accessMode": "restricted",
+                   "allowedIdentities": [{"externalId": "9", "externalIdType": "github_org", "name": "eng"}],
+                   "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"}})
+        );
+        // No `githubConfig` in the answer: the flat config has no GitHub settings, and the envelope an empty one.
+        let bare = flat_from_envelope(Provider::GitHub, V1AuthConfig { provider: Some("githubconfig".into()), ..Default::default() });
+        assert!(bare.extra.is_empty() && bare.enabled.is_none());
+    }
+
+    #[test]
+    fn a_1x_save_sends_the_shared_shape_on_the_providers_own_operation() {
+        let cfg: V1ProviderConfig = serde_json::from_value(json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null,
+            "enabled": false, "futureField": "kept"}))
+        .unwrap();
+        let save = Shared::save(V1LdapconfigUpdate::new(Default::default()), cfg.clone()).unwrap();
+        assert_eq!(save.spec().id, rancher_api::ids::V1_LDAPCONFIG_UPDATE);
+        let sent: Value = serde_json::from_slice(&save.body_bytes().unwrap().unwrap()).unwrap();
+        assert_eq!(sent, json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null, "enabled": false, "futureField": "kept"}));
+        let mut bad = cfg;
+        bad.extra.insert("port".into(), json!("not a port"));
+        let e = Shared::save(V1LdapconfigUpdate::new(Default::default()), bad).err().unwrap().to_string();
+        assert!(e.contains("do not fit type V1LdapConfig"), "{e}");
+        assert!(Shared::get(V1LdapconfigGet::new()).body_bytes().is_none());
+    }
+
+    #[test]
+    fn allowed_lists_read_as_identities_and_pinned_ids_go_back_minimal() {
+        let v2 = Config::V2(V3AuthConfig { allowed_principal_ids: Some(vec!["github_user://1".into()]), access_mode: None, ..Default::default() });
+        assert_eq!(ids_of(&v2.allowed()), ["github_user://1"]);
+        assert_eq!(v2.mode(), "unrestricted");
+        let pinned = Identity::from_principal_id("ldap_user:CN=Ann,DC=x");
+        assert_eq!(serde_json::to_value(v1_entry(&pinned)).unwrap(), json!({"externalIdType": "ldap_user", "externalId": "CN=Ann,DC=x"}));
     }
 }

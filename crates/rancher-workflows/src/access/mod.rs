@@ -27,12 +27,13 @@ mod flows;
 use std::fmt;
 use std::str::FromStr;
 
-use rancher_api::{Client, RancherVersion};
+use rancher_api::requests::{PublicAuthprovidersList, PublicV1AuthprovidersList, V1TokenGet};
+use rancher_api::types::{V1Identity, V1Token, V3Principal};
+use rancher_api::{Client, NormanCollection, RancherVersion};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::session::str_field;
 
 pub(crate) use flows::run;
 pub use flows::{applied, prepare};
@@ -339,35 +340,27 @@ pub struct Discovery {
 /// Asks the server, without a token, which generation it is and which provider is on. `client` must not be
 /// pinned to a server version (build it without `server_version`), since the probe is a 1.x operation.
 pub async fn discover(client: &Client) -> Result<Discovery> {
-    match client.call(rancher_api::ids::V1_TOKEN_GET, &[], None).await {
+    match client.send(&V1TokenGet::new()).await {
         Ok(v) => {
-            let (security, name, t) = v1_token_info(&v);
+            let (security, name, t) = v1_token_info(v);
             let providers = if security && !name.is_empty() {
                 let id = Provider::from_v1_auth_provider(&name).map(|p| p.id().to_string()).unwrap_or_else(|| name.clone());
                 vec![PublicProvider { id, kind: name }]
             } else {
                 vec![]
             };
-            let mut public = serde_json::Map::new();
-            for k in ["hostname", "scheme", "clientId", "redirectUrl"] {
-                if let Some(x) = t.get(k).filter(|x| !x.is_null()) {
-                    public.insert(k.into(), x.clone());
-                }
-            }
-            Ok(Discovery { generation: Generation::V1, security, providers, public: Value::Object(public) })
+            Ok(Discovery { generation: Generation::V1, security, providers, public: Value::Object(public_settings(&t)) })
         }
         Err(e) if e.is_unauthorized() => {
-            let list = match client.call(rancher_api::ids::PUBLIC_V1_AUTHPROVIDERS_LIST, &[], None).await {
+            let list = match client.send(&PublicV1AuthprovidersList::new()).await {
                 Ok(v) => v,
-                Err(e) if e.is_not_found() => client.call(rancher_api::ids::PUBLIC_AUTHPROVIDERS_LIST, &[], None).await?,
+                Err(e) if e.is_not_found() => client.send(&PublicAuthprovidersList::new()).await?,
                 Err(e) => return Err(e.into()),
             };
             let providers = list
-                .get("data")
-                .and_then(Value::as_array)
+                .data
                 .into_iter()
-                .flatten()
-                .map(|p| PublicProvider { id: str_field(p, "id").unwrap_or_default(), kind: str_field(p, "type").unwrap_or_default() })
+                .map(|p| PublicProvider { id: p.id.unwrap_or_default(), kind: p.type_.unwrap_or_default() })
                 .collect();
             Ok(Discovery { generation: Generation::V2, security: true, providers, public: Value::Object(Default::default()) })
         }
@@ -375,12 +368,22 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
     }
 }
 
+/// The public settings a 1.x `GET /v1/token` shows anyone (GitHub host, scheme, client id, redirect URL).
+fn public_settings(t: &V1Token) -> serde_json::Map<String, Value> {
+    let mut public = serde_json::Map::new();
+    for (k, v) in [("hostname", &t.hostname), ("scheme", &t.scheme), ("clientId", &t.client_id), ("redirectUrl", &t.redirect_url)] {
+        if let Some(x) = v {
+            public.insert(k.into(), Value::String(x.clone()));
+        }
+    }
+    public
+}
+
 /// What a 1.x `GET /v1/token` says: whether access control is on, the provider name it reports
 /// (`ldapconfig`, `localAuthConfig`, ...), and the token object itself.
-pub(crate) fn v1_token_info(collection: &Value) -> (bool, String, Value) {
-    let t = collection.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-    let security = t.get("security").and_then(Value::as_bool).unwrap_or(false);
-    (security, str_field(&t, "authProvider").unwrap_or_default(), t)
+pub(crate) fn v1_token_info(collection: NormanCollection<V1Token>) -> (bool, String, V1Token) {
+    let t = collection.data.into_iter().next().unwrap_or_default();
+    (t.security.unwrap_or(false), t.auth_provider.clone().unwrap_or_default(), t)
 }
 
 /// An identity (1.x) or principal (2.x), as looked up on the server.
@@ -394,44 +397,35 @@ pub struct Identity {
     pub login: String,
     /// Display name.
     pub name: String,
-    /// The object as the server sent it (1.x identities go back to the server as they are).
+    /// On 1.x, the identity as the server sent it (it goes back to the server as it is).
     #[serde(skip)]
-    pub raw: Value,
+    pub v1: Option<V1Identity>,
 }
 
 impl Identity {
     /// From a 1.x identity object.
-    pub fn from_v1(v: &Value) -> Identity {
-        let t = str_field(v, "externalIdType").unwrap_or_default();
-        let ext = str_field(v, "externalId").unwrap_or_default();
-        let id = str_field(v, "id").filter(|i| !i.is_empty()).unwrap_or_else(|| format!("{t}:{ext}"));
+    pub fn from_v1(v: &V1Identity) -> Identity {
+        let t = v.external_id_type.clone().unwrap_or_default();
+        let ext = v.external_id.clone().unwrap_or_default();
+        let id = v.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| format!("{t}:{ext}"));
         let kind = if crate::session::is_group_identity_type(&t) { "group" } else { "user" };
-        Identity {
-            id,
-            kind: kind.into(),
-            login: str_field(v, "login").unwrap_or_default(),
-            name: str_field(v, "name").unwrap_or_default(),
-            raw: v.clone(),
-        }
+        Identity { id, kind: kind.into(), login: v.login.clone().unwrap_or_default(), name: v.name.clone().unwrap_or_default(), v1: Some(v.clone()) }
     }
 
     /// From a 2.x principal object.
-    pub fn from_v2(v: &Value) -> Identity {
+    pub fn from_v2(v: &V3Principal) -> Identity {
         Identity {
-            id: str_field(v, "id").unwrap_or_default(),
-            kind: str_field(v, "principalType").unwrap_or_else(|| "user".into()),
-            login: str_field(v, "loginName").unwrap_or_default(),
-            name: str_field(v, "name").unwrap_or_default(),
-            raw: v.clone(),
+            id: v.id.clone().unwrap_or_default(),
+            kind: v.principal_type.clone().unwrap_or_else(|| "user".into()),
+            login: v.login_name.clone().unwrap_or_default(),
+            name: v.name.clone().unwrap_or_default(),
+            v1: None,
         }
     }
 
-    /// From an entry of a config's allowed list: an identity object on 1.x, a bare principal id on 2.x.
-    pub fn from_allowed(entry: &Value) -> Identity {
-        match entry {
-            Value::String(id) => Identity { id: id.clone(), kind: String::new(), login: String::new(), name: String::new(), raw: entry.clone() },
-            other => Identity::from_v1(other),
-        }
+    /// From a bare principal id, as a 2.x config's allowed list holds it.
+    pub fn from_principal_id(id: &str) -> Identity {
+        Identity { id: id.into(), kind: String::new(), login: String::new(), name: String::new(), v1: None }
     }
 
     /// Whether `query` names this identity exactly (id, login or display name, ignoring case).
@@ -536,9 +530,33 @@ mod tests {
     }
 
     #[test]
+    fn the_1x_token_answer_tells_security_provider_and_public_settings_only() {
+        let c: NormanCollection<V1Token> = serde_json::from_value(serde_json::json!({"type": "collection", "data": [{"type": "token", "security": true,
+            "authProvider": "githubconfig", "hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "redirectUrl": null, "jwt": null}]}))
+        .unwrap();
+        let (security, provider, t) = v1_token_info(c);
+        assert!(security);
+        assert_eq!(provider, "githubconfig");
+        assert_eq!(Value::Object(public_settings(&t)), serde_json::json!({"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"}));
+        let (security, provider, _) = v1_token_info(NormanCollection::default());
+        assert!(!security && provider.is_empty(), "an empty answer: access control off");
+    }
+
+    #[test]
+    fn identities_from_either_generation() {
+        let v1: V1Identity = serde_json::from_value(serde_json::json!({"externalId": "9919", "externalIdType": "github_org", "login": "acme", "name": "Acme"})).unwrap();
+        let i = Identity::from_v1(&v1);
+        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("github_org:9919", "group", "acme"));
+        assert_eq!(i.v1.as_ref(), Some(&v1), "kept to go back as it came");
+        let v2: V3Principal = serde_json::from_value(serde_json::json!({"id": "local://u-1", "loginName": "admin", "name": "Admin"})).unwrap();
+        let i = Identity::from_v2(&v2);
+        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("local://u-1", "user", "admin"));
+    }
+
+    #[test]
     fn picking_an_identity_prefers_exact_matches_and_lists_ambiguity() {
-        let a = Identity { id: "ldap_user:CN=Ann".into(), kind: "user".into(), login: "ann".into(), name: "Ann".into(), raw: Value::Null };
-        let b = Identity { id: "ldap_user:CN=Anna".into(), kind: "user".into(), login: "anna".into(), name: "Anna".into(), raw: Value::Null };
+        let a = Identity { id: "ldap_user:CN=Ann".into(), kind: "user".into(), login: "ann".into(), name: "Ann".into(), v1: None };
+        let b = Identity { id: "ldap_user:CN=Anna".into(), kind: "user".into(), login: "anna".into(), name: "Anna".into(), v1: None };
         assert_eq!(pick_identity("ann", &[a.clone(), b.clone()]).unwrap(), a);
         assert_eq!(pick_identity("an", std::slice::from_ref(&b)).unwrap(), b);
         let e = pick_identity("an", &[a, b]).unwrap_err().to_string();

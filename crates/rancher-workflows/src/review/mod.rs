@@ -81,19 +81,9 @@ pub(crate) fn refused(what: &str, e: rancher_api::Error) -> Error {
     e.into()
 }
 
-/// Sends a typed write through the executor, so a dry run records it instead of sending it. The request is the
-/// generated type; the executor checks it against the endpoint list once more and renders the path.
-pub(crate) async fn write<R: Request>(exec: &mut Exec<'_>, req: &R) -> Result<Value> {
-    let spec = req.spec();
-    let path = req.path_values();
-    let query = req.query_pairs();
-    let mut params: Vec<(&str, &str)> = spec.path_params.iter().map(|p| p.name).zip(path.iter().copied()).collect();
-    params.extend(query.iter().map(|(k, v)| (*k, v.as_str())));
-    let body = match req.body_bytes() {
-        None => None,
-        Some(b) => Some(serde_json::from_slice(&b.map_err(|e| Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id)))?).map_err(|e| Error::Refused(format!("{}: {e}", spec.id)))?),
-    };
-    exec.write(spec.id, &params, body).await
+/// Sends a typed write through the executor, so a dry run records it instead of sending it.
+pub(crate) async fn write<R: Request + Sync>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
+    exec.send(req).await.map(drop)
 }
 
 /// Parses an RFC 3339 time (Kubernetes and norman both write them); `None` for empty or malformed text.
