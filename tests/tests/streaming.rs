@@ -70,6 +70,9 @@ fn streaming_json_holds_every_user_once_with_every_field() {
     // `api --all` streams the same way.
     let all = json(env.run(&["api", "rk.users.list", "--all", "-o", "json"]).expect_code(0));
     assert_eq!(all.len(), total);
+    // A list writes nothing, so its dry run is the run itself: streamed in the same shape, not collected first.
+    let dry = json(env.run(&["run", "list-users", "--dry-run", "-o", "json"]).expect_code(0));
+    assert_eq!(dry.len(), total, "a dry run lists every user as the run does");
 }
 
 #[test]

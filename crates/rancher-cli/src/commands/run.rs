@@ -40,12 +40,11 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
-    if !dry_run {
-        if let Some(list) = runner.open_list(&session, w.id, &inputs, ctx.format() == Format::Table).await? {
-            drop(progress);
-            stream_list(ctx.format(), list).await?;
-            return Ok(Exit::Done);
-        }
+    // A list writes nothing: its dry run is the run itself, streamed the same way.
+    if let Some(list) = runner.open_list(&session, w.id, &inputs, ctx.format() == Format::Table).await? {
+        drop(progress);
+        stream_list(ctx.format(), list).await?;
+        return Ok(Exit::Done);
     }
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
