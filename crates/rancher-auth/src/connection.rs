@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    PublicPingGet, PublicRancherversionGet, RkUsersList, V3GlobalrolebindingsList,
-    V3GlobalrolesGet, V3SettingsGet, V3TokensGet, V3UsersList,
+    PublicPingGet, PublicRancherversionGet, RkTokensGet, RkUsersList, V1AccountsList, V1IdentitiesList,
+    V1SettingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3SettingsGet, V3TokensGet, V3UsersList,
 };
 use rancher_api::types::PolicyRule;
 use rancher_api::{Client, RetryPolicy};
@@ -585,34 +585,32 @@ impl Connection {
     /// The connection test of a Rancher 1.x server (cattle's `/v1`): version, who the token is (its identities),
     /// and whether it may list the accounts (an admin sees them all, a standard user only its own).
     async fn verify_legacy(&self, client: &Client, ctx: &Ctx<'_>) -> std::result::Result<Verification, Diagnosis> {
-        use serde_json::Value;
         const VERSION: &str = "GET /v1/settings/rancher.server.version";
         let version = client
-            .call(rancher_api::ids::V1_SETTINGS_GET, &[("id", "rancher.server.version")], None)
+            .send(&V1SettingsGet::new("rancher.server.version"))
             .await
             .map_err(|e| self.judge(ctx, VERSION, &e, true))?;
-        let rancher_version = version.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let rancher_version = text(&version.value);
         const ME: &str = "GET /v1/identities";
-        let ids = client.call(rancher_api::ids::V1_IDENTITIES_LIST, &[], None).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
-        let Some(me) = ids.get("data").and_then(Value::as_array).and_then(|a| a.first()).cloned() else {
+        let ids = client.send(&V1IdentitiesList::new()).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
+        let Some(me) = ids.data.into_iter().next() else {
             return Err(diagnosis::not_rancher(ME, &self.domain, "an empty answer to \"who am I\" (no identity)"));
         };
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
         const LIST: &str = "GET /v1/accounts";
-        let accounts = client.call(rancher_api::ids::V1_ACCOUNTS_LIST, &[], None).await.map_err(|e| self.judge(ctx, LIST, &e, true))?;
-        let accounts = accounts.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let accounts = client.send(&V1AccountsList::new()).await.map_err(|e| self.judge(ctx, LIST, &e, true))?.data;
         let mine = accounts
             .iter()
-            .find(|a| text(a, "externalId") == text(&me, "externalId") && text(a, "externalIdType") == text(&me, "externalIdType"));
+            .find(|a| text(&a.external_id) == text(&me.external_id) && text(&a.external_id_type) == text(&me.external_id_type));
         let identity = Identity {
-            user_id: mine.and_then(|a| text(a, "id")).or_else(|| text(&me, "id")).unwrap_or_default(),
-            username: text(&me, "login"),
-            display_name: text(&me, "name"),
+            user_id: mine.and_then(|a| text(&a.id)).or_else(|| text(&me.id)).unwrap_or_default(),
+            username: text(&me.login),
+            display_name: text(&me.name),
         };
         if accounts.len() <= 1 {
             return Err(cannot_list_users(LIST, &identity, &"Rancher 1.x shows a standard user only its own account"));
         }
-        let kind = mine.and_then(|a| text(a, "kind")).unwrap_or_default();
+        let kind = mine.and_then(|a| text(&a.kind)).unwrap_or_default();
         let v = Verification {
             domain: self.domain.to_string(),
             token: self.token.masked().to_string(),
@@ -661,26 +659,14 @@ impl Connection {
     async fn token_info(&self, client: &Client) -> std::result::Result<TokenInfo, String> {
         let key = self.token.access_key();
         if self.token.is_ext() {
-            let v = client
-                .call(rancher_api::ids::RK_TOKENS_GET, &[("name", key)], None)
-                .await
-                .map_err(|e| e.to_string())?;
-            let expires = v
-                .pointer("/status/expiresAt")
-                .and_then(|x| x.as_str())
-                .unwrap_or("");
+            let t = client.send(&RkTokensGet::new(key)).await.map_err(|e| e.to_string())?;
+            let spec = t.spec.unwrap_or_default();
+            let expires = t.status.and_then(|s| s.expires_at).unwrap_or_default();
             return Ok(TokenInfo {
                 access_key: key.to_string(),
-                expires_at: parse_time(expires)?,
-                cluster_id: v
-                    .pointer("/spec/clusterName")
-                    .and_then(|x| x.as_str())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
-                description: v
-                    .pointer("/spec/description")
-                    .and_then(|x| x.as_str())
-                    .map(str::to_string),
+                expires_at: parse_time(&expires)?,
+                cluster_id: spec.cluster_name.filter(|s| !s.is_empty()),
+                description: spec.description,
             });
         }
         let t = client

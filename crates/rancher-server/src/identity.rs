@@ -10,7 +10,6 @@ use rancher_api::ExposeSecret;
 use rancher_approval::Principal;
 use rancher_auth::{BearerToken, Connection, RetryPolicy};
 use rancher_workflows::Session;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -115,9 +114,15 @@ impl Identities {
             b = b.ca_pem(pem.clone());
         }
         let client = b.build().map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
-        let body = json!({"username": username, "password": password, "responseType": "json", "description": "rancher-access approvals page sign-in"});
+        let body = rancher_api::types::V3LoginInput {
+            username: Some(username.to_string()),
+            password: Some(password.to_string()),
+            response_type: Some("json".into()),
+            description: Some("rancher-access approvals page sign-in".into()),
+            ..Default::default()
+        };
         let started = Instant::now();
-        let answer = client.call(rancher_api::ids::PUBLIC_LOCAL_LOGIN_CREATE, &[], Some(body)).await;
+        let answer = client.send(&rancher_api::requests::PublicLocalLoginCreate::new(body)).await;
         metrics.rancher_call(started.elapsed());
         let answer = answer.map_err(|e| {
             if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {
@@ -126,7 +131,7 @@ impl Identities {
                 ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("Rancher's local login failed: {}", crate::error::chain(&e)))
             }
         })?;
-        let token_text = answer.get("token").and_then(|t| t.as_str()).ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
+        let token_text = answer.token.as_deref().ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
         let token = BearerToken::parse(token_text).map_err(|_| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held an unreadable token"))?;
         let person = self.open(&token, metrics).await.map(|s| Person { principal: s.principal, is_admin: s.is_admin });
         self.logout(&token).await;
@@ -144,7 +149,7 @@ impl Identities {
                 return;
             }
         };
-        if let Err(e) = client.call(rancher_api::ids::V3_TOKENS_LOGOUT, &[], None).await {
+        if let Err(e) = client.send(&rancher_api::requests::V3TokensLogout::new()).await {
             tracing::warn!("Rancher did not log the sign-in session out ({}); it expires on its own", crate::error::chain(&e));
         }
     }

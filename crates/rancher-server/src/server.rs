@@ -157,7 +157,7 @@ async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store = with_store(app.store(), |s| async move { s.audit_head().await }).await.map(|_| ()).map_err(|e| e.message);
     let started = Instant::now();
-    let rancher = app.service.client.call(rancher_api::ids::PUBLIC_PING_GET, &[], None).await.map(|_| ()).map_err(|e| e.to_string());
+    let rancher = app.service.client.send(&rancher_api::requests::PublicPingGet::new()).await.map(|_| ()).map_err(|e| e.to_string());
     app.metrics.rancher_call(started.elapsed());
     let ok = store.is_ok() && rancher.is_ok();
     let body = json!({
