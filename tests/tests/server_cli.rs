@@ -365,3 +365,60 @@ fn grants_go_through_the_service() {
     assert!(expire.expect_code(1).stderr.contains("by itself"), "{}", expire.stderr);
     assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");
 }
+
+/// A list run through the service streams: the service sends one JSON line per item (read with the caller's own
+/// rights) and the CLI writes each as it arrives, in every format; a list that fails part way exits non-zero with
+/// how far it got, its JSON left unclosed.
+#[test]
+fn lists_stream_through_the_service() {
+    let s = SimCli::start(RancherVersion::V2_13, 1_200);
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join("lists.db");
+    let served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let t = s.sim.tokens().clone();
+    let mut env = s.base_env();
+    env.push(("RANCHER_TOKEN", t.admin.clone()));
+    env.push(("RANCHERCTL_SERVER", served.url.clone()));
+    let rc = |args: &[&str]| rancher_access_tests::cli::Run::from_output(command(args, &env).output().unwrap());
+    rc(&["workflows", "install", "list-users"]).expect_code(0);
+    let total = s.sim.count("users");
+
+    let run = rc(&["-o", "json", "run", "list-users"]);
+    let items: Vec<serde_json::Value> = serde_json::from_str(&run.expect_code(0).stdout).expect("one JSON array");
+    assert_eq!(items.len(), total, "every user once");
+    let table = rc(&["run", "list-users"]);
+    let lines: Vec<&str> = table.expect_code(0).stdout.lines().collect();
+    assert!(lines[0].contains("USERNAME"), "{}", lines[0]);
+    assert_eq!(lines.last().copied(), Some(format!("{total} users").as_str()));
+    let csv = rc(&["-o", "csv", "run", "list-users"]);
+    assert_eq!(csv.expect_code(0).stdout.lines().count(), total + 1, "a header and a row per user");
+
+    // On the wire: a header line, one line per item, an end line with the count.
+    let body = s.rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/runs", served.url.trim_end_matches('/')))
+            .bearer_auth(&t.admin)
+            .header("Accept", "application/x-ndjson")
+            .json(&json!({"workflow": "list-users"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+        resp.text().await.unwrap()
+    });
+    let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["status"].as_str(), lines[0]["noun"].as_str()), (Some("streaming"), Some("users")), "{}", lines[0]);
+    assert_eq!(lines.len(), total + 2);
+    assert_eq!(lines[total + 1], json!({"end": {"count": total}}));
+
+    // Every continue token expires: the first page arrives, then the list fails.
+    s.sim.set_faults(Faults { continue_expire_rate: 1.0, ..Faults::none() });
+    let failed = rc(&["-o", "json", "run", "list-users"]);
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert!(failed.stderr.contains("stopped after 500 users"), "{}", failed.stderr);
+    assert_eq!(failed.stderr.matches("stopped after").count(), 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("410") || failed.stderr.to_lowercase().contains("expired"), "the cause: {}", failed.stderr);
+    assert!(failed.stdout.starts_with("[\n") && !failed.stdout.trim_end().ends_with(']'), "unclosed JSON");
+    let part: Vec<serde_json::Value> = serde_json::from_str(&format!("{}]", failed.stdout.trim_end())).expect("whole items");
+    assert_eq!(part.len(), 500);
+}

@@ -109,6 +109,9 @@ pub struct RunBody {
     /// Send reads only and show the writes that would be sent.
     #[serde(default)]
     pub dry_run: bool,
+    /// With `Accept: application/x-ndjson`, a list workflow streams: also send each item's table row.
+    #[serde(default)]
+    pub rows: bool,
 }
 
 /// Body of approve, deny and cancel.
@@ -255,14 +258,79 @@ async fn set_policy(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
 #[utoipa::path(post, path = "/api/v1/runs", request_body = RunBody,
     responses((status = 200, description = "ran: `{status: succeeded, result}`"), (status = 202, description = "`{status: pending, request, approvers, expires_at}`"),
               (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
-async fn run(State(app): State<Arc<App>>, caller: Caller, Body(body): Body<RunBody>) -> Result<Response, ApiError> {
+async fn run(State(app): State<Arc<App>>, caller: Caller, headers: axum::http::HeaderMap, Body(body): Body<RunBody>) -> Result<Response, ApiError> {
     let inputs = if body.inputs.is_null() { json!({}) } else { body.inputs };
     if !inputs.is_object() {
         return Err(ApiError::bad_request("`inputs` must be a JSON object of input names to values"));
     }
+    let lines = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(NDJSON));
+    if lines {
+        if let Some(list) = app.open_list(&caller.token, &body.workflow, &inputs, body.rows).await? {
+            return Ok(list_lines(&app, list, body.rows));
+        }
+    }
     let done = app.submit(&caller.person, &caller.token, &body.workflow, inputs, body.reason, body.dry_run).await?;
     let status = if matches!(done, Submitted::Pending { .. }) { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(json!(done))).into_response())
+}
+
+/// The media type of a streamed list run.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// A list run as it arrives, one JSON document per line: first `{"status": "streaming", "workflow", "noun",
+/// "columns"}`, then `{"item": ..., "row": [...]}` per item (`row` when asked for), and last either
+/// `{"end": {"count": N}}` or `{"error": "..."}`: an answer without its last line was cut off. Memory stays flat
+/// whatever the list's length; the service holds the in-flight guard until the last line is written.
+fn list_lines(app: &Arc<App>, list: rancher_workflows::ListStream, rows: bool) -> Response {
+    use futures::StreamExt;
+    enum Phase {
+        Header,
+        Items,
+        Done,
+    }
+    let head = json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()});
+    let state = (list, Phase::Header, 0usize, app.inflight.enter(), head);
+    let lines = futures::stream::unfold(state, move |(mut list, phase, count, guard, head)| async move {
+        let mut line = match phase {
+            Phase::Done => return None,
+            Phase::Header => {
+                let line = serde_json::to_vec(&head).unwrap_or_default();
+                return Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(with_newline(line))), (list, Phase::Items, count, guard, head)));
+            }
+            Phase::Items => Vec::with_capacity(1024),
+        };
+        let (next, count) = match list.next().await {
+            Some(Ok(item)) => {
+                line.extend_from_slice(b"{\"item\":");
+                if let Err(e) = serde_json::to_writer(&mut line, &item) {
+                    line.clear();
+                    serde_json::to_writer(&mut line, &json!({"error": format!("item {} could not be encoded: {e}", count + 1)})).ok();
+                    return Some((Ok(bytes::Bytes::from(with_newline(line))), (list, Phase::Done, count, guard, head)));
+                }
+                if rows {
+                    line.extend_from_slice(b",\"row\":");
+                    serde_json::to_writer(&mut line, &list.row(&item)).ok();
+                }
+                line.push(b'}');
+                (Phase::Items, count + 1)
+            }
+            Some(Err(e)) => {
+                serde_json::to_writer(&mut line, &json!({"error": ApiError::from(e).message})).ok();
+                (Phase::Done, count)
+            }
+            None => {
+                serde_json::to_writer(&mut line, &json!({"end": {"count": count}})).ok();
+                (Phase::Done, count)
+            }
+        };
+        Some((Ok(bytes::Bytes::from(with_newline(line))), (list, next, count, guard, head)))
+    });
+    ([(header::CONTENT_TYPE, NDJSON)], axum::body::Body::from_stream(lines.boxed())).into_response()
+}
+
+fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
+    line.push(b'\n');
+    line
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<RequestState, ApiError> {

@@ -183,6 +183,17 @@ impl App {
         self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) }).await
     }
 
+    /// Opens a list workflow (needing no approval: it writes nothing) as a stream of items, read with the caller's
+    /// own token and rights, as [`App::submit`] runs it; `None` for a workflow that is not a list.
+    pub(crate) async fn open_list(&self, token: &BearerToken, workflow: &str, inputs: &Value, rows: bool) -> Result<Option<rancher_workflows::ListStream>, ApiError> {
+        let def = self.runner.registry().require(workflow)?.def();
+        if !rancher_workflows::listing::LIST_WORKFLOWS.contains(&def.id) {
+            return Ok(None);
+        }
+        let session = self.identities.open(token, &self.metrics).await?;
+        Ok(self.direct.open_list(&session, def.id, inputs, rows).await?)
+    }
+
     /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
     /// service account. Always answers the request as it stands afterwards.
     pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {

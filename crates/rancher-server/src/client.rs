@@ -33,6 +33,84 @@ pub enum RunAnswer {
     Pending(Value),
 }
 
+/// What a run of a list workflow answered: its items as they arrive, or (another workflow, or one waiting for
+/// approval) the usual answer.
+#[derive(Debug)]
+pub enum ListAnswer {
+    /// The list, streamed.
+    Items(RemoteList),
+    /// Not streamed.
+    Answer(RunAnswer),
+}
+
+/// A list streamed by the service (`Accept: application/x-ndjson`), read one item at a time.
+#[derive(Debug)]
+pub struct RemoteList {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    received: usize,
+    ended: bool,
+    /// The workflow id.
+    pub workflow: String,
+    /// What is listed, plural (`users`).
+    pub noun: String,
+    /// The table's column headers.
+    pub columns: Vec<String>,
+}
+
+/// One streamed item and, when asked for, its table row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteItem {
+    /// The resource as the server sent it.
+    pub item: Value,
+    /// Its row in the workflow's table.
+    pub row: Option<Vec<String>>,
+}
+
+impl RemoteList {
+    async fn line(&mut self) -> Result<Option<Value>, ClientError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line)
+                    .map(Some)
+                    .map_err(|e| ClientError::local(format!("the approvals service sent a line that is not JSON: {e}")));
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(ClientError::local(format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())))),
+            }
+        }
+    }
+
+    /// The next item; `None` at the end. A list that failed on the service's side, or an answer cut off before
+    /// its last line, is an error naming how many items came.
+    pub async fn next(&mut self) -> Result<Option<RemoteItem>, ClientError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let Some(mut line) = self.line().await? else {
+            self.ended = true;
+            return Err(ClientError::local(format!("the approvals service's answer was cut off after {} {}", self.received, self.noun)));
+        };
+        if let Some(item) = line.get_mut("item").map(Value::take) {
+            self.received += 1;
+            let row = line.get_mut("row").map(Value::take).and_then(|r| serde_json::from_value(r).ok());
+            return Ok(Some(RemoteItem { item, row }));
+        }
+        self.ended = true;
+        if let Some(error) = line.get("error").and_then(Value::as_str) {
+            return Err(ClientError { status: Some(200), message: error.to_string() });
+        }
+        match line.pointer("/end/count").and_then(Value::as_u64) {
+            Some(n) if n as usize == self.received => Ok(None),
+            Some(n) => Err(ClientError::local(format!("the approvals service listed {n} {} but {} arrived", self.noun, self.received))),
+            None => Err(ClientError::local(format!("the approvals service sent an unknown line after {} {}", self.received, self.noun))),
+        }
+    }
+}
+
 /// The service's base URL, checked: `https://`, or plain `http://` only to a loopback address (a token is sent
 /// there).
 pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
@@ -89,15 +167,25 @@ impl ServerClient {
         Ok(ServerClient { base, http, token })
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
-        let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
+    /// The `Authorization` header, marked sensitive.
+    fn auth(&self) -> Result<reqwest::header::HeaderValue, ClientError> {
         let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.secret().expose_secret())).map_err(|_| ClientError::local("the token has characters a header cannot carry"))?;
         auth.set_sensitive(true);
-        let mut r = self.http.request(method, url).header(reqwest::header::AUTHORIZATION, auth);
+        Ok(auth)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
+        let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
+        let mut r = self.http.request(method, url).header(reqwest::header::AUTHORIZATION, self.auth()?);
         if let Some(b) = body {
             r = r.json(&b);
         }
         let resp = r.send().await.map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))?;
+        Self::answer(resp).await
+    }
+
+    /// A whole JSON answer: its status and document, or the service's error.
+    async fn answer(resp: reqwest::Response) -> Result<(u16, Value), ClientError> {
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| ClientError { status: Some(status), message: format!("the approvals service's answer was cut off: {e}") })?;
         let v: Value = serde_json::from_str(&text).map_err(|_| ClientError { status: Some(status), message: format!("the approvals service answered {status} with something that is not JSON") })?;
@@ -133,6 +221,33 @@ impl ServerClient {
     pub async fn run(&self, workflow: &str, inputs: Value, reason: Option<&str>, dry_run: bool) -> Result<RunAnswer, ClientError> {
         let (status, v) = self.send(reqwest::Method::POST, "/api/v1/runs", Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run}))).await?;
         Ok(if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) })
+    }
+
+    /// Runs a workflow, asking for a list workflow's items as they arrive (`rows`: with their table rows); any
+    /// other answer (not a list, waiting for approval) comes back whole.
+    pub async fn run_list(&self, workflow: &str, inputs: Value, reason: Option<&str>, rows: bool) -> Result<ListAnswer, ClientError> {
+        let url = format!("{}/api/v1/runs", self.base.as_str().trim_end_matches('/'));
+        let body = json!({"workflow": workflow, "inputs": inputs, "reason": reason, "rows": rows});
+        let resp = self
+            .http
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, self.auth()?)
+            .header(reqwest::header::ACCEPT, format!("{}, application/json", crate::api::NDJSON))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))?;
+        let streamed = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with(crate::api::NDJSON));
+        if !streamed {
+            let (status, v) = Self::answer(resp).await?;
+            return Ok(ListAnswer::Answer(if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) }));
+        }
+        let mut list = RemoteList { response: resp, buffer: Vec::new(), received: 0, ended: false, workflow: String::new(), noun: String::new(), columns: Vec::new() };
+        let head = list.line().await?.ok_or_else(|| ClientError::local("the approvals service's list ended before it began"))?;
+        let text = |k: &str| head.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        (list.workflow, list.noun) = (text("workflow"), text("noun"));
+        list.columns = serde_json::from_value(head.get("columns").cloned().unwrap_or(Value::Null)).unwrap_or_default();
+        Ok(ListAnswer::Items(list))
     }
 
     /// Every request the caller may see, optionally in one state, newest first (all pages).

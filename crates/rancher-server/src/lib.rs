@@ -39,7 +39,7 @@ mod web;
 pub mod webhooks;
 
 pub use api::{openapi_json, ApiDoc};
-pub use client::{check_server_url, ClientError, RunAnswer, ServerClient};
+pub use client::{check_server_url, ClientError, ListAnswer, RemoteItem, RemoteList, RunAnswer, ServerClient};
 pub use config::{ServerConfig, TlsFiles};
 pub use error::{ApiError, Error, Result};
 pub use server::{start, RunningServer};

@@ -3,7 +3,7 @@
 //! store and executes with its own Rancher connection; this process only proves who you are with your token.
 
 use rancher_approval::{ApprovalRequest, AuditEntry, Installation, Policy, RequestState};
-use rancher_server::{ClientError, RunAnswer, ServerClient};
+use rancher_server::{ClientError, ListAnswer, RemoteList, RunAnswer, ServerClient};
 use rancher_workflows::{find_workflow, Submitted};
 use serde_json::{json, Value};
 
@@ -194,9 +194,42 @@ async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Optio
 /// pending request (exit 3).
 pub async fn submit(ctx: &Context, c: &ServerClient, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
     let progress = output::Progress::spinner(format!("running {workflow} through the approvals service"));
+    if rancher_workflows::LIST_WORKFLOWS.contains(&workflow) {
+        // A list writes nothing (its dry run is the run): its items are written as the service sends them.
+        let rows = matches!(ctx.format(), crate::cli::Format::Table | crate::cli::Format::Csv);
+        let answer = c.run_list(workflow, inputs, reason.as_deref(), rows).await.map_err(failure)?;
+        drop(progress);
+        return match answer {
+            ListAnswer::Items(list) => stream_remote(ctx.format(), list).await.map(|()| Exit::Done),
+            ListAnswer::Answer(a) => answered(ctx, workflow, a),
+        };
+    }
     let answer = c.run(workflow, inputs, reason.as_deref(), dry_run).await.map_err(failure);
     drop(progress);
     answered(ctx, workflow, answer?)
+}
+
+/// Writes a list the service streams as it arrives, like a local list (see [`run::stream_list`]).
+async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyhow::Result<()> {
+    let columns: Vec<&str> = list.columns.iter().map(String::as_str).collect();
+    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()), &columns);
+    loop {
+        match list.next().await {
+            Ok(Some(got)) => w.item(&got.item, || got.row.clone().unwrap_or_default())?,
+            Ok(None) => break,
+            Err(e) => {
+                let written = w.count();
+                w.abort()?;
+                return Err(run::stopped(&list.workflow, written, &list.noun, &text::escape(&e.message)).into());
+            }
+        }
+    }
+    let n = w.count();
+    w.finish()?;
+    if format == crate::cli::Format::Table {
+        output::text(&format!("{n} {}", text::escape(&list.noun)));
+    }
+    Ok(())
 }
 
 /// Prints the service's answer to a run (or a grant's extension) as local mode does.

@@ -82,11 +82,7 @@ pub async fn stream_list(format: Format, mut list: ListStream) -> anyhow::Result
             Err(e) => {
                 let written = w.count();
                 w.abort()?;
-                return Err(Failure::new(
-                    format!("{} stopped after {written} {}: {e}", list.workflow(), list.noun()),
-                    "the output is incomplete (JSON output is left without its closing `]`); run it again",
-                )
-                .into());
+                return Err(stopped(list.workflow(), written, list.noun(), &e.to_string()).into());
             }
         }
     }
@@ -96,6 +92,14 @@ pub async fn stream_list(format: Format, mut list: ListStream) -> anyhow::Result
         output::text(&format!("{n} {}", list.noun()));
     }
     Ok(())
+}
+
+/// A list that failed part way: how far it got, and that the output is incomplete.
+pub fn stopped(workflow: &str, written: usize, noun: &str, cause: &str) -> Failure {
+    Failure::new(
+        format!("{workflow} stopped after {written} {noun}: {cause}"),
+        "the output is incomplete (JSON output is left without its closing `]`); run it again",
+    )
 }
 
 /// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else
