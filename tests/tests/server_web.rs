@@ -137,3 +137,35 @@ async fn over_tls_the_cookie_is_secure_and_the_api_answers() {
     assert!(c.contains("; Secure"), "{c}");
     srv.shutdown().await;
 }
+
+/// The history page shows a page of requests, newest first, with a link to the older ones that keeps the filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_page_links_to_older_requests() {
+    let (sim, srv, first) = server::with_pending_request("one").await;
+    let approver = Api::new(srv.url(), Some(&sim.tokens().approver));
+    let mut ids = vec![first];
+    for who in ["dave", "bob"] {
+        let (st, sub) = approver
+            .post("/api/v1/runs", serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}}))
+            .await;
+        assert_eq!(st, 202, "{sub}");
+        ids.push(sub["request"].as_str().unwrap().to_string());
+    }
+    let mut b = Browser::new(srv.url(), None);
+    b.sign_in_with_token(&sim.tokens().admin).await;
+    let rows = |html: &str| -> Vec<String> {
+        html.split("class=\"request\" data-id=\"").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect()
+    };
+    let page = b.get("/history?state=pending&limit=2").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(rows(&page.html), [ids[2].clone(), ids[1].clone()], "the newest two");
+    let link = page.html.split("id=\"older\" href=\"").nth(1).expect("a link to older requests").split('"').next().unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(link.contains("state=pending") && link.contains("limit=2"), "the filters are kept: {link}");
+    let older = b.get(&link).await;
+    assert_eq!(rows(&older.html), [ids[0].clone()]);
+    assert!(!older.html.contains("id=\"older\""), "the last page links no further");
+    let bad = b.get("/history?before=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.html.contains("Older"), "{}", bad.html);
+    srv.shutdown().await;
+}

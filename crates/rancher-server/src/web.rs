@@ -268,6 +268,25 @@ struct HistoryQuery {
     state: Option<String>,
     workflow: Option<String>,
     requester: Option<String>,
+    /// Only requests older than this one (the "Older" link's).
+    before: Option<String>,
+    /// Rows a page (at most [`PAGE_ROWS`], the default).
+    limit: Option<usize>,
+}
+
+/// The history page's own URL with `before` set, for the link to older requests.
+fn older_link(q: &HistoryQuery, before: &str) -> String {
+    let mut link = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [("state", &q.state), ("workflow", &q.workflow), ("requester", &q.requester)] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            link.append_pair(key, v);
+        }
+    }
+    if let Some(limit) = q.limit {
+        link.append_pair("limit", &limit.to_string());
+    }
+    link.append_pair("before", before);
+    format!("/history?{}", link.finish())
 }
 
 async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<HistoryQuery>) -> Response {
@@ -285,17 +304,26 @@ async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Quer
     if let Some(r) = q.requester.clone().filter(|s| !s.is_empty()) {
         f = f.requester(r);
     }
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => match b.parse::<rancher_approval::RequestId>() {
+            Ok(id) => Some(id),
+            Err(e) => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "Unknown page", &format!("before: {e}; follow the page's \"Older\" link instead")),
+        },
+    };
+    let limit = q.limit.unwrap_or(PAGE_ROWS).clamp(1, PAGE_ROWS);
     let admins = app.admin_ids().await;
-    let list = match app.request_page(f, None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
-        Ok((l, _)) => l,
+    let (list, next) = match app.request_page(f, before, limit, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+        Ok(page) => page,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
     };
+    let older = next.as_deref().map(|n| older_link(&q, n));
     let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     let filters = serde_json::json!({"state": q.state.unwrap_or_default(), "workflow": q.workflow.unwrap_or_default(), "requester": q.requester.unwrap_or_default()});
     let states: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
     render(
         "list.html",
-        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "History", items, filters, states, empty => "No request matches." },
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "History", items, filters, states, older, empty => "No request matches." },
     )
 }
 
