@@ -261,3 +261,38 @@ fn csv_output_of_the_binary_parses_and_keeps_formulas_as_text() {
     let refused = run(&["workflows", "list", "-o", "csv"]);
     assert_ne!(refused.code, 0, "csv is only for tables");
 }
+
+/// The last enabled admin cannot be offboarded, even by someone allowed to read everything (an auditor role):
+/// it would leave nobody able to manage Rancher. Refused before anything is filed, with how to fix it.
+#[tokio::test]
+async fn offboarding_the_last_admin_is_refused() {
+    let sim = world().await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    installed(&r, &admin).await;
+    // alice becomes an auditor (a global role that reads everything); the second admin loses the admin role:
+    // `admin` is the last one.
+    let alice = sim.users().standard[0].id.clone();
+    assert!(sim.insert_object(
+        "globalroles",
+        json!({"metadata": {"name": "auditor"}, "displayName": "Auditor", "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]})
+    ));
+    assert!(sim.insert_object("globalrolebindings", json!({"metadata": {"name": "grb-alice-auditor"}, "globalRoleName": "auditor", "userName": alice})));
+    let approver = sim.user_id("approver").expect("approver");
+    let grb = sim
+        .objects("globalrolebindings")
+        .into_iter()
+        .find(|b| b["userName"] == json!(approver) && b["globalRoleName"] == "admin")
+        .expect("the approver's admin binding");
+    let name = grb["metadata"]["name"].as_str().unwrap().to_string();
+    rancher_access_tests::client(&sim, &sim.tokens().admin)
+        .send(&rancher_api::requests::RkGlobalrolebindingsDelete::new(&name))
+        .await
+        .expect("the approver's admin binding is removed");
+    let alice_session = session(&sim, &sim.tokens().user).await;
+    let before = sim.writes("globalrolebindings", "delete");
+    let e = r.submit(&alice_session, "offboard-user", json!({"user": "admin"}), None, false).await.unwrap_err().to_string();
+    assert!(e.contains("last enabled admin") && e.contains("Give another user the admin global role first"), "{e}");
+    assert!(r.list(None).await.unwrap().is_empty(), "nothing was filed");
+    assert_eq!(sim.writes("globalrolebindings", "delete"), before);
+}
