@@ -22,29 +22,36 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn no_operation_id_literals_above_rancher_api() {
+/// Every non-comment line of the non-test code of `krates` (before a file's first `#[cfg(test)]`), with its
+/// workspace-relative path and line number.
+fn code_lines(krates: &[&str]) -> Vec<(String, usize, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
     let mut files = Vec::new();
-    for krate in ["rancher-auth", "rancher-approval", "rancher-workflows", "rancher-server", "rancher-cli"] {
+    for krate in krates {
         sources(&root.join("crates").join(krate).join("src"), &mut files);
     }
     assert!(files.len() > 20, "the sources were found");
-    let mut found = Vec::new();
+    let mut out = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable source");
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         let rel = file.strip_prefix(root).expect("under the workspace").to_string_lossy().replace('\\', "/");
         for (n, line) in code.lines().enumerate() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("//") {
-                continue;
-            }
-            if PREFIXES.iter().any(|p| line.contains(p)) && !ALLOWED.iter().any(|(f, s)| *f == rel && line.contains(s)) {
-                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            if !line.trim_start().starts_with("//") {
+                out.push((rel.clone(), n + 1, line.to_string()));
             }
         }
     }
+    out
+}
+
+#[test]
+fn no_operation_id_literals_above_rancher_api() {
+    let found: Vec<String> = code_lines(&["rancher-auth", "rancher-approval", "rancher-workflows", "rancher-server", "rancher-cli"])
+        .into_iter()
+        .filter(|(rel, _, line)| PREFIXES.iter().any(|p| line.contains(p)) && !ALLOWED.iter().any(|(f, s)| f == rel && line.contains(s)))
+        .map(|(rel, n, line)| format!("{rel}:{n}: {}", line.trim()))
+        .collect();
     assert!(found.is_empty(), "operation ids spelled as literals (use the typed requests or rancher_api::ids):\n{}", found.join("\n"));
 }
 
@@ -55,26 +62,12 @@ const UNTYPED_ALLOWED: &[&str] = &["crates/rancher-workflows/src/exec.rs", "crat
 
 #[test]
 fn the_layers_above_rancher_api_send_typed_requests_only() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
-    let mut files = Vec::new();
-    for krate in ["rancher-auth", "rancher-workflows", "rancher-server", "rancher-cli"] {
-        sources(&root.join("crates").join(krate).join("src"), &mut files);
-    }
-    assert!(files.len() > 30, "the sources were found");
-    let mut found = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(file).expect("readable source");
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        let rel = file.strip_prefix(root).expect("under the workspace").to_string_lossy().replace('\\', "/");
-        for (n, line) in code.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            let untyped = [".call(", ".call_stream(", "write_masked("].iter().any(|p| line.contains(p));
-            if untyped && !UNTYPED_ALLOWED.contains(&rel.as_str()) {
-                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
-            }
-        }
-    }
+    let found: Vec<String> = code_lines(&["rancher-auth", "rancher-workflows", "rancher-server", "rancher-cli"])
+        .into_iter()
+        .filter(|(rel, _, line)| {
+            [".call(", ".call_stream(", "write_masked("].iter().any(|p| line.contains(p)) && !UNTYPED_ALLOWED.contains(&rel.as_str())
+        })
+        .map(|(rel, n, line)| format!("{rel}:{n}: {}", line.trim()))
+        .collect();
     assert!(found.is_empty(), "untyped calls outside the generic API request (use rancher_api::requests::* and Client::send/stream):\n{}", found.join("\n"));
 }

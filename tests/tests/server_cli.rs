@@ -40,6 +40,22 @@ fn env_for(s: &SimCli, service_token: &str) -> Vec<(&'static str, String)> {
     s.connected_env(Some(service_token))
 }
 
+/// `rancherctl serve` for `s` with its own service account, on a SQLite store `db` in the test's directory.
+fn serve_sqlite(s: &SimCli, db: &str) -> Served {
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let db = s.tmp.path().join(db);
+    serve(&env_for(s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())])
+}
+
+/// The environment of a person using the service at `url` with `token`. No Rancher domain: the token only proves
+/// who they are to the service.
+fn through(s: &SimCli, url: &str, token: &str) -> Vec<(&'static str, String)> {
+    let mut env = s.base_env();
+    env.push(("RANCHER_TOKEN", token.to_string()));
+    env.push(("RANCHERCTL_SERVER", url.to_string()));
+    env
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill runs").success();
     assert!(ok, "kill {sig} failed");
@@ -146,17 +162,9 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
 #[test]
 fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     let s = SimCli::start(RancherVersion::V2_13, 4);
-    let svc = s.rt.block_on(server::service_account(&s.sim));
-    let db = s.tmp.path().join("remote.db");
-    let mut served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let mut served = serve_sqlite(&s, "remote.db");
     let t = s.sim.tokens().clone();
-    let person = |token: &str| {
-        // No Rancher domain needed: the token only proves who you are to the service.
-        let mut env = s.base_env();
-        env.push(("RANCHER_TOKEN", token.to_string()));
-        env.push(("RANCHERCTL_SERVER", served.url.clone()));
-        env
-    };
+    let person = |token: &str| through(&s, &served.url, token);
     let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
 
     // Installing needs an admin, through the service as locally (`user` is a standard user; `approver` is the
@@ -325,16 +333,9 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
 #[test]
 fn grants_go_through_the_service() {
     let s = SimCli::start(RancherVersion::V2_13, 4);
-    let svc = s.rt.block_on(server::service_account(&s.sim));
-    let db = s.tmp.path().join("grants.db");
-    let served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let served = serve_sqlite(&s, "grants.db");
     let t = s.sim.tokens().clone();
-    let person = |token: &str| {
-        let mut env = s.base_env();
-        env.push(("RANCHER_TOKEN", token.to_string()));
-        env.push(("RANCHERCTL_SERVER", served.url.clone()));
-        env
-    };
+    let person = |token: &str| through(&s, &served.url, token);
     let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
     let json_of = |run: &rancher_access_tests::cli::Run| -> serde_json::Value {
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
@@ -372,13 +373,9 @@ fn grants_go_through_the_service() {
 #[test]
 fn lists_stream_through_the_service() {
     let s = SimCli::start(RancherVersion::V2_13, 1_200);
-    let svc = s.rt.block_on(server::service_account(&s.sim));
-    let db = s.tmp.path().join("lists.db");
-    let served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let served = serve_sqlite(&s, "lists.db");
     let t = s.sim.tokens().clone();
-    let mut env = s.base_env();
-    env.push(("RANCHER_TOKEN", t.admin.clone()));
-    env.push(("RANCHERCTL_SERVER", served.url.clone()));
+    let env = through(&s, &served.url, &t.admin);
     let rc = |args: &[&str]| rancher_access_tests::cli::Run::from_output(command(args, &env).output().unwrap());
     rc(&["workflows", "install", "list-users"]).expect_code(0);
     let total = s.sim.count("users");

@@ -479,6 +479,17 @@ async fn inputs_edited_in_the_store_are_never_executed() {
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
 }
 
+/// Adds an approval by `u-2` to the stored request (not to the log), as someone with write access to the file could.
+fn forge_u2_approval(path: &std::path::Path, content_hash: &str) {
+    raw(path)
+        .execute(
+            "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
+            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
+                    "content_hash": content_hash}).to_string()],
+        )
+        .unwrap();
+}
+
 /// Security review item 4 (B): a request set to `approved` by hand (no decisions) ran. The recorded decisions
 /// are what counts.
 #[tokio::test]
@@ -497,13 +508,7 @@ async fn a_request_approved_by_hand_is_never_executed() {
     assert!(err.contains("stored as approved but its audit entries lead to pending"), "{err}");
 
     // Forging a decision into the stored request (not the log) changes nothing either.
-    raw(&path)
-        .execute(
-            "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
-            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
-                    "content_hash": req.content_hash}).to_string()],
-        )
-        .unwrap();
+    forge_u2_approval(&path, &req.content_hash);
     let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).await.unwrap_err();
     assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
 }
@@ -528,13 +533,7 @@ async fn stored_decisions_that_differ_from_the_log_fail_verification() {
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
     let req = pending_for_u1(&store).await;
-    raw(&path)
-        .execute(
-            "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
-            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
-                    "content_hash": req.content_hash}).to_string()],
-        )
-        .unwrap();
+    forge_u2_approval(&path, &req.content_hash);
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("decision") && err.contains("u-2"), "{err}");
 }
