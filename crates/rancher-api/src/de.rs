@@ -51,9 +51,9 @@ pub struct Lenient<T>(pub Option<T>);
 /// How one scalar type takes each JSON shape. `Err` carries the message of the error to raise.
 trait Scalar: Sized {
     const EXPECTING: &'static str;
-    fn from_str(s: &str) -> Result<Option<Self>, String>;
-    fn from_string(s: String) -> Result<Option<Self>, String> {
-        Self::from_str(&s)
+    fn from_text(s: &str) -> Result<Option<Self>, String>;
+    fn from_owned(s: String) -> Result<Option<Self>, String> {
+        Self::from_text(&s)
     }
     fn from_bool(b: bool) -> Result<Option<Self>, String>;
     fn from_i64(i: i64) -> Result<Option<Self>, String>;
@@ -66,10 +66,10 @@ trait Scalar: Sized {
 
 impl Scalar for String {
     const EXPECTING: &'static str = "a string, a number, a boolean or null";
-    fn from_str(s: &str) -> Result<Option<Self>, String> {
+    fn from_text(s: &str) -> Result<Option<Self>, String> {
         Ok(Some(s.to_owned()))
     }
-    fn from_string(s: String) -> Result<Option<Self>, String> {
+    fn from_owned(s: String) -> Result<Option<Self>, String> {
         Ok(Some(s))
     }
     fn from_bool(b: bool) -> Result<Option<Self>, String> {
@@ -91,7 +91,7 @@ impl Scalar for String {
 
 impl Scalar for i64 {
     const EXPECTING: &'static str = "a number, a numeric string or null";
-    fn from_str(s: &str) -> Result<Option<Self>, String> {
+    fn from_text(s: &str) -> Result<Option<Self>, String> {
         match s.trim() {
             "" => Ok(None),
             t => t.parse().map(Some).map_err(|_| format!("expected a number, got {s:?}")),
@@ -117,7 +117,7 @@ impl Scalar for i64 {
 
 impl Scalar for f64 {
     const EXPECTING: &'static str = "a number, a numeric string or null";
-    fn from_str(s: &str) -> Result<Option<Self>, String> {
+    fn from_text(s: &str) -> Result<Option<Self>, String> {
         match s.trim() {
             "" => Ok(None),
             t => t.parse().map(Some).map_err(|_| format!("expected a number, got {s:?}")),
@@ -142,7 +142,7 @@ impl Scalar for f64 {
 
 impl Scalar for bool {
     const EXPECTING: &'static str = "a boolean, \"true\", \"false\" or null";
-    fn from_str(s: &str) -> Result<Option<Self>, String> {
+    fn from_text(s: &str) -> Result<Option<Self>, String> {
         let t = s.trim();
         if t.is_empty() {
             Ok(None)
@@ -189,13 +189,13 @@ impl<'de, T: Scalar> Visitor<'de> for LenientVisitor<T> {
         d.deserialize_any(self)
     }
     fn visit_str<E: Error>(self, v: &str) -> Result<Option<T>, E> {
-        T::from_str(v).map_err(E::custom)
+        T::from_text(v).map_err(E::custom)
     }
     fn visit_borrowed_str<E: Error>(self, v: &'de str) -> Result<Option<T>, E> {
-        T::from_str(v).map_err(E::custom)
+        T::from_text(v).map_err(E::custom)
     }
     fn visit_string<E: Error>(self, v: String) -> Result<Option<T>, E> {
-        T::from_string(v).map_err(E::custom)
+        T::from_owned(v).map_err(E::custom)
     }
     fn visit_bool<E: Error>(self, v: bool) -> Result<Option<T>, E> {
         T::from_bool(v).map_err(E::custom)
