@@ -8,6 +8,10 @@ use anyhow::{bail, Context, Result};
 use rancher_bench::report::splice;
 use rancher_bench::{run, Options};
 
+/// The same allocator as rancherctl, so the library figures are what its users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: rancher-bench [--quick] [--only N,N...] [--no-peers] [--out FILE] [--rancherctl PATH] [--work-dir DIR] [--peers-dir DIR]";
 
 fn main() -> Result<()> {

@@ -85,13 +85,14 @@ fn rust_type(expr: &str) -> String {
     }
 }
 
-fn lenient(expr: &str) -> Option<&'static str> {
+/// How a named field's value is read in the generated `Deserialize` (see `crate::de` in rancher-api).
+fn read_expr(m: &Model, name: &str, expr: &str) -> &'static str {
     match expr {
-        "string" => Some("crate::de::opt_string"),
-        "int" => Some("crate::de::opt_i64"),
-        "bool" => Some("crate::de::opt_bool"),
-        "float" => Some("crate::de::opt_f64"),
-        _ => None,
+        // Scalars tolerate `null`, `""`, numbers as strings and the like.
+        "string" | "int" | "bool" | "float" => "map.next_value::<crate::de::Lenient<_>>()?.0",
+        // A Kubernetes `Status` answer (`"status": "Success"`) read as the kind must not fail.
+        _ if name == "status" && m.ty(expr).is_some() => "map.next_value::<crate::de::OptObject<_>>()?.0",
+        _ => "map.next_value()?",
     }
 }
 
@@ -100,7 +101,7 @@ fn has_field(t: &TypeDef, name: &str, ty: &str) -> bool {
 }
 
 fn types_rs(m: &Model) -> String {
-    let mut s = String::from("//! Resource and message types of every surface, with unknown fields kept in `extra`.\n#![allow(clippy::all)]\nuse serde::{Deserialize, Serialize};\n");
+    let mut s = String::from("//! Resource and message types of every surface, with unknown fields kept in `extra`.\n#![allow(clippy::all)]\nuse serde::Serialize;\n");
     for (name, t) in &m.types {
         let has_secret = t.fields.iter().any(|f| f.secret);
         let mut d = doc(&t.doc);
@@ -109,9 +110,9 @@ fn types_rs(m: &Model) -> String {
         }
         s += &d;
         s += if has_secret {
-            "#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]\n"
+            "#[derive(Clone, Default, PartialEq, Serialize)]\n"
         } else {
-            "#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]\n"
+            "#[derive(Debug, Clone, Default, PartialEq, Serialize)]\n"
         };
         let _ = writeln!(s, "pub struct {name} {{");
         for f in &t.fields {
@@ -124,16 +125,11 @@ fn types_rs(m: &Model) -> String {
             }
             s += &doc(&fd);
             let ident = field_ident(&f.name);
-            let mut attrs = format!("rename = {:?}, default, skip_serializing_if = \"Option::is_none\"", f.name);
-            if let Some(l) = lenient(&f.ty) {
-                let _ = write!(attrs, ", deserialize_with = {l:?}");
-            } else if f.name == "status" && m.types.iter().any(|(n, _)| *n == f.ty) {
-                // A Kubernetes `Status` answer (`"status": "Success"`) read as the kind must not fail.
-                attrs += ", deserialize_with = \"crate::de::opt_object\"";
-            }
+            let attrs = format!("rename = {:?}, skip_serializing_if = \"Option::is_none\"", f.name);
             let _ = writeln!(s, "#[serde({attrs})]\npub {ident}: Option<{}>,", rust_type(&f.ty));
         }
         s += "/// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.\n#[serde(flatten)]\npub extra: std::collections::BTreeMap<String, serde_json::Value>,\n}\n";
+        s += &deserialize_impl(m, name, t);
         if has_secret {
             let _ = writeln!(s, "impl std::fmt::Debug for {name} {{\nfn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\nf.debug_struct({name:?})");
             for fl in &t.fields {
@@ -162,6 +158,29 @@ fn types_rs(m: &Model) -> String {
             let _ = writeln!(s, "impl crate::ListItem for {name} {{ fn list_key(&self) -> Option<String> {{ self.id.clone() }} }}");
         }
     }
+    s
+}
+
+/// The hand-written-style `Deserialize` of a generated type: named fields are matched on their wire name and read
+/// directly (no intermediate `Value`), everything else goes to `extra`; the loop lives in `crate::de`.
+fn deserialize_impl(m: &Model, name: &str, t: &TypeDef) -> String {
+    let mut s = format!(
+        "impl<'de> serde::Deserialize<'de> for {name} {{\nfn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{ crate::de::deserialize_struct(d) }}\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "impl crate::de::Fields for {name} {{\nconst NAME: &'static str = {name:?};\nfn field<'de, A: serde::de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {{"
+    );
+    if t.fields.is_empty() {
+        s += "let _ = (key, map);\nOk(false)\n";
+    } else {
+        s += "match key {\n";
+        for f in &t.fields {
+            let _ = writeln!(s, "{:?} => self.{} = {},", f.name, field_ident(&f.name), read_expr(m, &f.name, &f.ty));
+        }
+        s += "_ => return Ok(false),\n}\nOk(true)\n";
+    }
+    s += "}\nfn extra(&mut self) -> &mut std::collections::BTreeMap<String, serde_json::Value> { &mut self.extra }\n}\n";
     s
 }
 
