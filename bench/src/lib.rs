@@ -297,6 +297,20 @@ fn judge_list(report: &mut Report, result: Result<list::ListResult>) {
             verdict: Verdict::of(floors <= 1.1),
             speed: true,
         });
+        // Issue 20's aim: decoding costs at most a quarter on top of what the bytes take to arrive.
+        let over_transport = o / t;
+        report.ratios.push(Ratio {
+            label: "typed stream / transport floor".into(),
+            value: over_transport,
+            suffix: "the transport floor".into(),
+        });
+        report.targets.push(TargetCheck {
+            case: 1,
+            target: "typed stream at most 1.25x the transport floor".into(),
+            measured: format!("{} ({} s vs {} s)", report::fmt_ratio(over_transport), fmt_s(o), fmt_s(t)),
+            verdict: Verdict::of(over_transport <= 1.25),
+            speed: true,
+        });
         for (key, name, need, target) in [
             ("list.kubectl", "kubectl", 1.0, "faster than kubectl"),
             (
