@@ -128,7 +128,7 @@ async fn the_target_is_pinned_to_its_id() {
     };
     let stored = r.get(&request).await.unwrap();
     assert_eq!(stored.inputs["user"], json!(old_id), "executed by id");
-    assert_eq!(stored.targets, [old_id.clone()]);
+    assert_eq!(stored.targets, std::slice::from_ref(&old_id));
     assert_eq!(stored.target_labels[&old_id], "user00001", "approvers see the name beside the id");
 
     let c = client(&sim, &sim.tokens().admin);
@@ -167,7 +167,7 @@ async fn a_grant_to_the_approver_through_the_generic_request_is_not_theirs_to_ap
     else {
         panic!("a write needs approval")
     };
-    assert_eq!(r.get(&request).await.unwrap().targets, [approver.principal.id.clone()]);
+    assert_eq!(r.get(&request).await.unwrap().targets, std::slice::from_ref(&approver.principal.id));
     let e = r.approve(&approver, &request, None).await.unwrap_err();
     assert!(e.to_string().contains("target"), "{e}");
     assert!(!sim.has_binding(&approver.principal.id, "roles-manage"));

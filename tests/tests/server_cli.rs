@@ -188,7 +188,7 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     // Listed and shown from the service, in the local shapes.
     let list = rc(&["-o", "json", "approvals", "list", "--state", "pending"], &t.admin);
     let reqs: Vec<rancher_approval::ApprovalRequest> = serde_json::from_str(&list.expect_code(0).stdout).unwrap();
-    assert_eq!(reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), [id.clone()]);
+    assert_eq!(reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&id));
     let shown = rc(&["approvals", "show", &id], &t.admin);
     assert!(shown.expect_code(0).stdout.contains("carol") && shown.stdout.contains("requester:"), "{}", shown.stdout);
 
@@ -345,7 +345,7 @@ fn grants_go_through_the_service() {
     let granted = rc(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=carol", "--input", "role=read-only", "--input", "duration=8h"], &t.admin);
     granted.expect_code(0);
     let list = rc(&["-o", "json", "grants", "list", "--active"], &t.admin);
-    let grants = json_of(&list.expect_code(0));
+    let grants = json_of(list.expect_code(0));
     let grants = grants.as_array().unwrap_or_else(|| panic!("{grants}"));
     assert_eq!(grants.len(), 1, "{grants:?}");
     let id = grants[0]["id"].as_str().unwrap().to_string();
@@ -361,7 +361,7 @@ fn grants_go_through_the_service() {
     let revoked = rc(&["grants", "revoke", &id], &t.admin);
     assert!(revoked.expect_code(0).stdout.contains(&format!("revoked {id}")), "{}", revoked.stdout);
     let expired = rc(&["-o", "json", "grants", "list", "--expired"], &t.admin);
-    assert_eq!(json_of(&expired.expect_code(0)).as_array().map(Vec::len), Some(1), "{}", expired.stdout);
+    assert_eq!(json_of(expired.expect_code(0)).as_array().map(Vec::len), Some(1), "{}", expired.stdout);
     let expire = rc(&["grants", "expire"], &t.admin);
     assert!(expire.expect_code(1).stderr.contains("by itself"), "{}", expire.stderr);
     assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");

@@ -490,7 +490,7 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
 /// `install-uuid`). Derived from the seed with its own generator, so the rest of the seeded data is unchanged.
 fn seed_install_uuid(store: &mut Store, seed: u64) {
     use rand::{Rng, SeedableRng};
-    let b: [u8; 16] = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x1257_a11_u64).gen();
+    let b: [u8; 16] = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x0125_7a11_u64).gen();
     let h = hex::encode(b);
     let uuid = format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]);
     if let Some(mut st) = store.get(Kind::Setting, "server-version").cloned() {

@@ -31,11 +31,7 @@ fn redact(v: &mut Value, host: &str) {
             }
         }
         Value::Array(a) => a.iter_mut().for_each(|x| redact(x, host)),
-        Value::String(s) => {
-            if s.contains(host) {
-                *s = s.replace(host, "[host]");
-            }
-        }
+        Value::String(s) if s.contains(host) => *s = s.replace(host, "[host]"),
         _ => {}
     }
 }

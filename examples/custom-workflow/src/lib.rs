@@ -9,6 +9,9 @@
 //! // let runner = rancher_workflows::Runner::new(store, "my-tool").with_registry(registry);
 //! ```
 
+// rancher-workflows' error keeps the server's answer inline (errors are the cold path), as that crate allows too.
+#![allow(clippy::result_large_err)]
+
 use async_trait::async_trait;
 use rancher_api::requests::{RkUsersGet, RkUsersPatch};
 use rancher_workflows::{DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session, Workflow, WorkflowDef};

@@ -330,7 +330,9 @@ impl Batcher {
             if ok {
                 if let Err(e) = pg.flush(true).await {
                     ok = false;
-                    answer.take().map(|d| d(Some(e)));
+                    if let Some(deliver) = answer.take() {
+                        deliver(Some(e));
+                    }
                 }
             }
             let (moved, opened) = (pg.head.take(), pg.savepoint_open);
