@@ -36,6 +36,12 @@ async fn run(r: &Runner, s: &Session, wf: &str, inputs: Value) -> Result<RunOutp
     }
 }
 
+/// An Active Directory config file (`ad.yaml`, owner-only) with a service account, followed by `more` lines.
+fn ad_config(dir: &Path, more: &str) -> PathBuf {
+    let base = "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\n";
+    private_file(dir, "ad.yaml", &format!("{base}{more}"))
+}
+
 fn private_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -228,11 +234,7 @@ async fn rancher_2_enable_allow_plan_and_disable() {
     let r = runner();
     install_all(&r, &admin).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = private_file(
-        dir.path(),
-        "ad.yaml",
-        "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\n",
-    );
+    let cfg = ad_config(dir.path(), "");
     let good = private_file(dir.path(), "pw", "jdoe-password");
     let wrong = private_file(dir.path(), "bad", "nope");
     let inputs = |pw: &Path| json!({"provider": "ad", "config": s(&cfg), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password-file": s(pw)});
@@ -292,11 +294,7 @@ async fn a_field_the_types_do_not_name_survives_enable_allow_and_disable() {
     let r = runner();
     install_all(&r, &admin).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = private_file(
-        dir.path(),
-        "ad.yaml",
-        "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\nfutureSetting: {keep: me}\n",
-    );
+    let cfg = ad_config(dir.path(), "futureSetting: {keep: me}\n");
     let pw = private_file(dir.path(), "pw", "jdoe-password");
     let on = json!({"provider": "ad", "config": s(&cfg), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password-file": s(&pw)});
     run(&r, &admin, "access-control-enable", on).await.unwrap();
