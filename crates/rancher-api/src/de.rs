@@ -89,13 +89,18 @@ impl Scalar for String {
     }
 }
 
+/// A number written as text (`"42"`, `" 1.5 "`); blank is absent.
+fn number_text<T: std::str::FromStr>(s: &str) -> Result<Option<T>, String> {
+    match s.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| format!("expected a number, got {s:?}")),
+    }
+}
+
 impl Scalar for i64 {
     const EXPECTING: &'static str = "a number, a numeric string or null";
     fn from_text(s: &str) -> Result<Option<Self>, String> {
-        match s.trim() {
-            "" => Ok(None),
-            t => t.parse().map(Some).map_err(|_| format!("expected a number, got {s:?}")),
-        }
+        number_text(s)
     }
     fn from_bool(b: bool) -> Result<Option<Self>, String> {
         Err(format!("expected a number, got {b}"))
@@ -118,10 +123,7 @@ impl Scalar for i64 {
 impl Scalar for f64 {
     const EXPECTING: &'static str = "a number, a numeric string or null";
     fn from_text(s: &str) -> Result<Option<Self>, String> {
-        match s.trim() {
-            "" => Ok(None),
-            t => t.parse().map(Some).map_err(|_| format!("expected a number, got {s:?}")),
-        }
+        number_text(s)
     }
     fn from_bool(b: bool) -> Result<Option<Self>, String> {
         Err(format!("expected a number, got {b}"))
