@@ -14,7 +14,7 @@ use rancher_api::requests::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{collect, refused, rk_users};
+use super::{collect_with, refused, rk_users};
 use crate::error::{Error, Result};
 use crate::session::Session;
 
@@ -111,69 +111,60 @@ impl Inventory {
     pub async fn load(session: &Session, with_groups: bool) -> Result<Inventory> {
         let c = &session.client;
         let users = if rk_users(session) {
-            collect("users", c.users().list(RkUsersList::new()))
-                .await?
-                .into_iter()
-                .filter(|u| live(u.metadata.as_ref()))
-                .map(|u| {
-                    let meta = u.metadata.as_ref();
-                    Person {
-                        id: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
-                        username: u.username.clone().unwrap_or_default(),
-                        display_name: u.display_name.clone().unwrap_or_default(),
-                        enabled: u.enabled != Some(false),
-                        last_login: last_login(meta.and_then(|m| m.labels.as_ref())),
-                        principals: u.principal_ids.clone().unwrap_or_default(),
-                    }
-                })
-                .collect::<Vec<_>>()
-        } else {
-            collect("users", c.v3().users().list(V3UsersList::new()))
-                .await?
-                .into_iter()
-                .map(|u| Person {
-                    id: u.id.clone().unwrap_or_default(),
-                    username: u.username.clone().unwrap_or_default(),
-                    display_name: u.name.clone().unwrap_or_default(),
+            collect_with::<_, _, Vec<_>>("users", c.users().list(RkUsersList::new()), |u| {
+                let meta = u.metadata.as_ref();
+                live(meta).then(|| Person {
+                    id: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
+                    username: u.username.unwrap_or_default(),
+                    display_name: u.display_name.unwrap_or_default(),
                     enabled: u.enabled != Some(false),
-                    last_login: last_login(u.labels.as_ref()),
-                    principals: u.principal_ids.clone().unwrap_or_default(),
+                    last_login: last_login(meta.and_then(|m| m.labels.as_ref())),
+                    principals: u.principal_ids.unwrap_or_default(),
                 })
-                .collect()
+            })
+            .await?
+        } else {
+            collect_with::<_, _, Vec<_>>("users", c.v3().users().list(V3UsersList::new()), |u| {
+                Some(Person {
+                    last_login: last_login(u.labels.as_ref()),
+                    id: u.id.unwrap_or_default(),
+                    username: u.username.unwrap_or_default(),
+                    display_name: u.name.unwrap_or_default(),
+                    enabled: u.enabled != Some(false),
+                    principals: u.principal_ids.unwrap_or_default(),
+                })
+            })
+            .await?
         };
         let users: Vec<Person> = users.into_iter().filter(|p| !p.id.is_empty() && !is_system(&p.principals)).collect();
 
-        let global_roles: HashSet<String> =
-            collect("global roles", c.global_roles().list(RkGlobalrolesList::new())).await?.into_iter().filter_map(|r| r.metadata.and_then(|m| m.name)).collect();
-        let role_templates: HashMap<String, Vec<String>> = match collect("role templates", c.role_templates().list(RkRoletemplatesList::new())).await {
-            Ok(items) => items.into_iter().filter_map(|r| Some((r.metadata?.name?, r.role_template_names.unwrap_or_default()))).collect(),
+        let global_roles: HashSet<String> = collect_with("global roles", c.global_roles().list(RkGlobalrolesList::new()), |r| r.metadata.and_then(|m| m.name)).await?;
+        let templates = c.role_templates().list(RkRoletemplatesList::new());
+        let role_templates: HashMap<String, Vec<String>> = match collect_with("role templates", templates, |r| Some((r.metadata?.name?, r.role_template_names.unwrap_or_default()))).await {
+            Ok(map) => map,
             // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher answers an
             // empty 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to the same account.
-            Err(Error::Api(e)) if e.is_local_cluster_gate() => collect("role templates", c.v3().roletemplates().list(V3RoletemplatesList::new()))
-                .await?
-                .into_iter()
-                .filter_map(|r| Some((r.id?, r.role_template_ids.unwrap_or_default())))
-                .collect(),
+            Err(Error::Api(e)) if e.is_local_cluster_gate() => {
+                collect_with("role templates", c.v3().roletemplates().list(V3RoletemplatesList::new()), |r| Some((r.id?, r.role_template_ids.unwrap_or_default()))).await?
+            }
             Err(e) => return Err(e),
         };
-        let clusters: HashSet<String> = collect("clusters", c.v3().clusters().list(V3ClustersList::new())).await?.into_iter().filter_map(|c| c.id).collect();
-        let projects: HashMap<String, String> = collect("projects", c.projects().list_all(RkProjectsListAll::new()))
-            .await?
-            .into_iter()
-            .filter(|p| live(p.metadata.as_ref()))
-            .filter_map(|p| {
-                let m = p.metadata?;
-                Some((format!("{}:{}", m.namespace?, m.name?), p.spec.and_then(|s| s.display_name).unwrap_or_default()))
-            })
-            .collect();
+        let clusters: HashSet<String> = collect_with("clusters", c.v3().clusters().list(V3ClustersList::new()), |c| c.id).await?;
+        let projects: HashMap<String, String> = collect_with("projects", c.projects().list_all(RkProjectsListAll::new()), |p| {
+            if !live(p.metadata.as_ref()) {
+                return None;
+            }
+            let m = p.metadata?;
+            Some((format!("{}:{}", m.namespace?, m.name?), p.spec.and_then(|s| s.display_name).unwrap_or_default()))
+        })
+        .await?;
 
-        let mut bindings = Vec::new();
-        for b in collect("global role bindings", c.global_role_bindings().list(RkGlobalrolebindingsList::new())).await? {
+        let mut bindings: Vec<Binding> = collect_with("global role bindings", c.global_role_bindings().list(RkGlobalrolebindingsList::new()), |b| {
             if !live(b.metadata.as_ref()) {
-                continue;
+                return None;
             }
             let name = b.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
-            bindings.push(Binding {
+            Some(Binding {
                 id: format!("globalrolebinding/{name}"),
                 kind: "grb",
                 name,
@@ -183,15 +174,17 @@ impl Inventory {
                 user: nonempty(&b.user_name),
                 group: nonempty(&b.group_principal_name),
                 orphaned: Vec::new(),
-            });
-        }
-        for b in collect("cluster role template bindings", c.cluster_role_template_bindings().list_all(RkClusterroletemplatebindingsListAll::new())).await? {
+            })
+        })
+        .await?;
+        let crtbs = c.cluster_role_template_bindings().list_all(RkClusterroletemplatebindingsListAll::new());
+        let crtbs: Vec<Binding> = collect_with("cluster role template bindings", crtbs, |b| {
             if !live(b.metadata.as_ref()) {
-                continue;
+                return None;
             }
             let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
             let cluster = nonempty(&b.cluster_name).unwrap_or_else(|| ns.clone());
-            bindings.push(Binding {
+            Some(Binding {
                 id: format!("clusterroletemplatebinding/{ns}/{name}"),
                 kind: "crtb",
                 name,
@@ -201,14 +194,17 @@ impl Inventory {
                 user: nonempty(&b.user_name),
                 group: nonempty(&b.group_principal_name).or_else(|| nonempty(&b.group_name)),
                 orphaned: Vec::new(),
-            });
-        }
-        for b in collect("project role template bindings", c.project_role_template_bindings().list_all(RkProjectroletemplatebindingsListAll::new())).await? {
+            })
+        })
+        .await?;
+        bindings.extend(crtbs);
+        let prtbs = c.project_role_template_bindings().list_all(RkProjectroletemplatebindingsListAll::new());
+        let prtbs: Vec<Binding> = collect_with("project role template bindings", prtbs, |b| {
             if !live(b.metadata.as_ref()) {
-                continue;
+                return None;
             }
             let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
-            bindings.push(Binding {
+            Some(Binding {
                 id: format!("projectroletemplatebinding/{ns}/{name}"),
                 kind: "prtb",
                 name,
@@ -218,8 +214,10 @@ impl Inventory {
                 user: nonempty(&b.user_name),
                 group: nonempty(&b.group_principal_name).or_else(|| nonempty(&b.group_name)),
                 orphaned: Vec::new(),
-            });
-        }
+            })
+        })
+        .await?;
+        bindings.extend(prtbs);
 
         let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
         if with_groups {

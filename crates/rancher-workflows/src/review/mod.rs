@@ -66,9 +66,18 @@ fn bad_number(id: &str, name: &str, got: &str) -> Error {
     Error::Input { workflow: id.into(), input: name.into(), message: format!("must be a whole number of days such as 90, not `{got}`") }
 }
 
-/// Collects a typed list, turning a refusal into words that name the permission needed.
-pub(crate) async fn collect<T>(what: &str, stream: impl Stream<Item = rancher_api::Result<T>>) -> Result<Vec<T>> {
-    stream.try_collect().await.map_err(|e| refused(what, e))
+/// Keeps `keep(item)` of each listed item as it arrives (a page of typed items at a time, not the whole list).
+pub(crate) async fn collect_with<T, U, C: Default + Extend<U>>(
+    what: &str,
+    stream: impl Stream<Item = rancher_api::Result<T>>,
+    mut keep: impl FnMut(T) -> Option<U>,
+) -> Result<C> {
+    let mut out = C::default();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.try_next().await.map_err(|e| refused(what, e))? {
+        out.extend(keep(item));
+    }
+    Ok(out)
 }
 
 /// A refused list in plain words (Kubernetes RBAC refuses the whole list, never a part of it).
