@@ -213,6 +213,28 @@ pub enum GrantStatus {
     Expired,
 }
 
+impl GrantStatus {
+    /// `active`, `overdue` or `expired` (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantStatus::Active => "active",
+            GrantStatus::Overdue => "overdue",
+            GrantStatus::Expired => "expired",
+        }
+    }
+}
+
+impl std::str::FromStr for GrantStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [GrantStatus::Active, GrantStatus::Overdue, GrantStatus::Expired]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| format!("unknown status `{s}`; use active, overdue or expired"))
+    }
+}
+
 impl Grant {
     /// Where it stands at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> GrantStatus {

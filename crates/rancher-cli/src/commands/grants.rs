@@ -10,19 +10,6 @@ use crate::error::{Exit, Failure};
 use crate::output;
 use crate::text;
 
-/// Which grants `list` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    /// Every grant.
-    All,
-    /// In force, not yet due.
-    Active,
-    /// Revoked.
-    Expired,
-    /// Due and not yet revoked.
-    Overdue,
-}
-
 fn left(g: &Grant, now: DateTime<Utc>) -> String {
     match g.status(now) {
         GrantStatus::Active => format_duration((g.due_at - now).num_seconds().max(0) as u64),
@@ -38,44 +25,13 @@ fn left(g: &Grant, now: DateTime<Utc>) -> String {
     }
 }
 
-/// `active`, `overdue` or `expired`.
-pub fn status_word(s: GrantStatus) -> &'static str {
-    match s {
-        GrantStatus::Active => "active",
-        GrantStatus::Overdue => "overdue",
-        GrantStatus::Expired => "expired",
-    }
-}
-
-/// Who has what, until when, and the time left.
-pub async fn list(ctx: &Context, which: Which) -> anyhow::Result<Exit> {
+/// Who has what, until when, and the time left; only grants in status `which` when given.
+pub async fn list(ctx: &Context, which: Option<GrantStatus>) -> anyhow::Result<Exit> {
     let store = ctx.open_store().await?;
     let now = Utc::now();
     let mut grants = store.list_grants(&GrantFilter::all()).await?;
-    grants.retain(|g| which.admits(g.status(now)));
+    grants.retain(|g| which.is_none_or(|w| g.status(now) == w));
     show(ctx, &grants, now)
-}
-
-impl Which {
-    /// Whether a grant in `status` is listed.
-    pub fn admits(self, status: GrantStatus) -> bool {
-        match self {
-            Which::All => true,
-            Which::Active => status == GrantStatus::Active,
-            Which::Expired => status == GrantStatus::Expired,
-            Which::Overdue => status == GrantStatus::Overdue,
-        }
-    }
-
-    /// The word the service's `?status=` takes (`None`: every grant).
-    pub fn word(self) -> Option<&'static str> {
-        match self {
-            Which::All => None,
-            Which::Active => Some(status_word(GrantStatus::Active)),
-            Which::Expired => Some(status_word(GrantStatus::Expired)),
-            Which::Overdue => Some(status_word(GrantStatus::Overdue)),
-        }
-    }
 }
 
 /// Prints `grants` (as they stand at `now`) in the chosen format.
@@ -84,7 +40,7 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
         .iter()
         .map(|g| {
             let mut v = serde_json::to_value(g).unwrap_or_default();
-            v["status"] = json!(status_word(g.status(now)));
+            v["status"] = json!(g.status(now).as_str());
             v
         })
         .collect();
@@ -103,7 +59,7 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
                     text::escape(g.granted.scope.as_deref().unwrap_or("-")),
                     text::escape(&g.granted.role),
                     text::escape(&g.granted.subject),
-                    status_word(g.status(now)).to_string(),
+                    g.status(now).as_str().to_string(),
                     g.due_at.format("%Y-%m-%d %H:%M").to_string(),
                     left(g, now),
                 ]
@@ -204,13 +160,13 @@ pub fn report(
     Ok(Exit::Done)
 }
 
-/// Which grants a `grants list` asks for (every grant for the other subcommands).
-pub fn which(cmd: &crate::cli::GrantsCommand) -> Which {
+/// The status a `grants list` asks for (`None`: every grant, and for the other subcommands).
+pub fn which(cmd: &crate::cli::GrantsCommand) -> Option<GrantStatus> {
     match cmd {
-        crate::cli::GrantsCommand::List { active: true, .. } => Which::Active,
-        crate::cli::GrantsCommand::List { expired: true, .. } => Which::Expired,
-        crate::cli::GrantsCommand::List { overdue: true, .. } => Which::Overdue,
-        _ => Which::All,
+        crate::cli::GrantsCommand::List { active: true, .. } => Some(GrantStatus::Active),
+        crate::cli::GrantsCommand::List { expired: true, .. } => Some(GrantStatus::Expired),
+        crate::cli::GrantsCommand::List { overdue: true, .. } => Some(GrantStatus::Overdue),
+        _ => None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`rancherctl serve`), with the same commands, output shapes and exit codes as local mode. The service holds the
 //! store and executes with its own Rancher connection; this process only proves who you are with your token.
 
-use rancher_approval::{ApprovalRequest, AuditEntry, Installation, Policy, RequestState};
+use rancher_approval::{ApprovalRequest, AuditEntry, GrantStatus, Installation, Policy, RequestState};
 use rancher_server::{ClientError, ListAnswer, RemoteList, RunAnswer, ServerClient};
 use rancher_workflows::{find_workflow, Submitted};
 use serde_json::{json, Value};
@@ -245,8 +245,7 @@ fn answered(ctx: &Context, workflow: &str, answer: RunAnswer) -> anyhow::Result<
 async fn grants(ctx: &Context, c: &ServerClient, cmd: &GrantsCommand) -> anyhow::Result<Exit> {
     match cmd {
         GrantsCommand::List { .. } => {
-            let which = local_grants::which(cmd);
-            let grants = c.grants(which.word()).await.map_err(failure)?;
+            let grants = c.grants(local_grants::which(cmd).map(GrantStatus::as_str)).await.map_err(failure)?;
             local_grants::show(ctx, &grants, chrono::Utc::now())
         }
         GrantsCommand::Extend { id, by, reason } => {
