@@ -283,54 +283,41 @@ pub const NDJSON: &str = "application/x-ndjson";
 /// whatever the list's length; the service holds the in-flight guard until the last line is written.
 fn list_lines(app: &Arc<App>, list: rancher_workflows::ListStream, rows: bool) -> Response {
     use futures::StreamExt;
-    enum Phase {
-        Header,
-        Items,
-        Done,
-    }
-    let head = json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()});
-    let state = (list, Phase::Header, 0usize, app.inflight.enter(), head);
-    let lines = futures::stream::unfold(state, move |(mut list, phase, count, guard, head)| async move {
-        let mut line = match phase {
-            Phase::Done => return None,
-            Phase::Header => {
-                let line = serde_json::to_vec(&head).unwrap_or_default();
-                return Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(with_newline(line))), (list, Phase::Items, count, guard, head)));
-            }
-            Phase::Items => Vec::with_capacity(1024),
+    let head = line(&json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()}));
+    // The state is `None` once the last line (the end or an error) was written.
+    let items = futures::stream::unfold(Some((list, 0usize, app.inflight.enter())), move |state| async move {
+        let (mut list, count, guard) = state?;
+        let (last, next) = match list.next().await {
+            Some(Ok(item)) => match item_line(&item, rows.then(|| list.row(&item))) {
+                Ok(l) => (l, Some((list, count + 1, guard))),
+                Err(e) => (line(&json!({"error": format!("item {} could not be encoded: {e}", count + 1)})), None),
+            },
+            Some(Err(e)) => (line(&json!({"error": ApiError::from(e).message})), None),
+            None => (line(&json!({"end": {"count": count}})), None),
         };
-        let (next, count) = match list.next().await {
-            Some(Ok(item)) => {
-                line.extend_from_slice(b"{\"item\":");
-                if let Err(e) = serde_json::to_writer(&mut line, &item) {
-                    line.clear();
-                    serde_json::to_writer(&mut line, &json!({"error": format!("item {} could not be encoded: {e}", count + 1)})).ok();
-                    return Some((Ok(bytes::Bytes::from(with_newline(line))), (list, Phase::Done, count, guard, head)));
-                }
-                if rows {
-                    line.extend_from_slice(b",\"row\":");
-                    serde_json::to_writer(&mut line, &list.row(&item)).ok();
-                }
-                line.push(b'}');
-                (Phase::Items, count + 1)
-            }
-            Some(Err(e)) => {
-                serde_json::to_writer(&mut line, &json!({"error": ApiError::from(e).message})).ok();
-                (Phase::Done, count)
-            }
-            None => {
-                serde_json::to_writer(&mut line, &json!({"end": {"count": count}})).ok();
-                (Phase::Done, count)
-            }
-        };
-        Some((Ok(bytes::Bytes::from(with_newline(line))), (list, next, count, guard, head)))
+        Some((last, next))
     });
-    ([(header::CONTENT_TYPE, NDJSON)], axum::body::Body::from_stream(lines.boxed())).into_response()
+    let lines = futures::stream::once(async { head }).chain(items).map(Ok::<_, std::convert::Infallible>);
+    ([(header::CONTENT_TYPE, NDJSON)], axum::body::Body::from_stream(lines)).into_response()
 }
 
-fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
-    line.push(b'\n');
-    line
+/// `{"item": ..., "row": [...]}` (`row` when asked for), written straight from the typed item.
+fn item_line(item: &rancher_workflows::Listed, row: Option<Vec<String>>) -> serde_json::Result<bytes::Bytes> {
+    let mut bytes = b"{\"item\":".to_vec();
+    serde_json::to_writer(&mut bytes, item)?;
+    if let Some(row) = row {
+        bytes.extend_from_slice(b",\"row\":");
+        serde_json::to_writer(&mut bytes, &row)?;
+    }
+    bytes.extend_from_slice(b"}\n");
+    Ok(bytes.into())
+}
+
+/// One NDJSON line.
+fn line(doc: &Value) -> bytes::Bytes {
+    let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes.into()
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<RequestState, ApiError> {
