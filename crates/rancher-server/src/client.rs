@@ -33,6 +33,17 @@ pub enum RunAnswer {
     Pending(Value),
 }
 
+impl RunAnswer {
+    /// The answer as its status says: `202` waits for approval, anything else ran.
+    fn of(status: u16, v: Value) -> RunAnswer {
+        if status == 202 {
+            RunAnswer::Pending(v)
+        } else {
+            RunAnswer::Succeeded(v)
+        }
+    }
+}
+
 /// What a run of a list workflow answered: its items as they arrive, or (another workflow, or one waiting for
 /// approval) the usual answer.
 #[derive(Debug)]
@@ -174,14 +185,23 @@ impl ServerClient {
         Ok(auth)
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
+    /// A request to `path` under the service's URL, with the token.
+    fn builder(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, ClientError> {
         let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
-        let mut r = self.http.request(method, url).header(reqwest::header::AUTHORIZATION, self.auth()?);
+        Ok(self.http.request(method, url).header(reqwest::header::AUTHORIZATION, self.auth()?))
+    }
+
+    /// Sends `r`; a failure to reach the service names it.
+    async fn dispatch(&self, r: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        r.send().await.map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
+        let mut r = self.builder(method, path)?;
         if let Some(b) = body {
             r = r.json(&b);
         }
-        let resp = r.send().await.map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))?;
-        Self::answer(resp).await
+        Self::answer(self.dispatch(r).await?).await
     }
 
     /// A whole JSON answer: its status and document, or the service's error.
@@ -220,27 +240,19 @@ impl ServerClient {
     /// Runs a workflow, or files a request when it needs approval.
     pub async fn run(&self, workflow: &str, inputs: Value, reason: Option<&str>, dry_run: bool) -> Result<RunAnswer, ClientError> {
         let (status, v) = self.send(reqwest::Method::POST, "/api/v1/runs", Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run}))).await?;
-        Ok(if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) })
+        Ok(RunAnswer::of(status, v))
     }
 
     /// Runs a workflow, asking for a list workflow's items as they arrive (`rows`: with their table rows); any
     /// other answer (not a list, waiting for approval) comes back whole.
     pub async fn run_list(&self, workflow: &str, inputs: Value, reason: Option<&str>, rows: bool) -> Result<ListAnswer, ClientError> {
-        let url = format!("{}/api/v1/runs", self.base.as_str().trim_end_matches('/'));
         let body = json!({"workflow": workflow, "inputs": inputs, "reason": reason, "rows": rows});
-        let resp = self
-            .http
-            .post(url)
-            .header(reqwest::header::AUTHORIZATION, self.auth()?)
-            .header(reqwest::header::ACCEPT, format!("{}, application/json", crate::api::NDJSON))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))?;
+        let r = self.builder(reqwest::Method::POST, "/api/v1/runs")?.header(reqwest::header::ACCEPT, format!("{}, application/json", crate::api::NDJSON));
+        let resp = self.dispatch(r.json(&body)).await?;
         let streamed = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with(crate::api::NDJSON));
         if !streamed {
             let (status, v) = Self::answer(resp).await?;
-            return Ok(ListAnswer::Answer(if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) }));
+            return Ok(ListAnswer::Answer(RunAnswer::of(status, v)));
         }
         let mut list = RemoteList { response: resp, buffer: Vec::new(), received: 0, ended: false, workflow: String::new(), noun: String::new(), columns: Vec::new() };
         let head = list.line().await?.ok_or_else(|| ClientError::local("the approvals service's list ended before it began"))?;
@@ -315,7 +327,7 @@ impl ServerClient {
         if let Some(o) = v.as_object_mut() {
             o.remove("workflow");
         }
-        Ok((workflow, if status == 202 { RunAnswer::Pending(v) } else { RunAnswer::Succeeded(v) }))
+        Ok((workflow, RunAnswer::of(status, v)))
     }
 
     /// Ends a grant now; the service revokes it and answers how that went.
