@@ -209,27 +209,15 @@ pub async fn submit(ctx: &Context, c: &ServerClient, workflow: &str, inputs: Val
     answered(ctx, workflow, answer?)
 }
 
-/// Writes a list the service streams as it arrives, like a local list (see [`run::stream_list`]).
+/// Writes a list the service streams as it arrives, like a local list (see [`run::write_list`]).
 async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyhow::Result<()> {
-    let columns: Vec<&str> = list.columns.iter().map(String::as_str).collect();
-    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()), &columns);
-    loop {
-        match list.next().await {
-            Ok(Some(got)) => w.item(&got.item, || got.row.clone().unwrap_or_default())?,
-            Ok(None) => break,
-            Err(e) => {
-                let written = w.count();
-                w.abort()?;
-                return Err(run::stopped(&list.workflow, written, &list.noun, &text::escape(&e.message)).into());
-            }
-        }
-    }
-    let n = w.count();
-    w.finish()?;
-    if format == crate::cli::Format::Table {
-        output::text(&format!("{n} {}", text::escape(&list.noun)));
-    }
-    Ok(())
+    let (workflow, noun, columns) = (text::escape(&list.workflow), text::escape(&list.noun), list.columns.clone());
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    run::write_list(format, &columns, &workflow, &noun, async || match list.next().await {
+        Ok(got) => got.map(|got| Ok((got.item, got.row))),
+        Err(e) => Some(Err(text::escape(&e.message))),
+    })
+    .await
 }
 
 /// Prints the service's answer to a run (or a grant's extension) as local mode does.

@@ -71,35 +71,51 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
     }
 }
 
-/// Writes a list workflow's items to stdout as they arrive (see [`output::ListWriter`]); a table ends with the
-/// summary line (`3 users`). A failure part way leaves the JSON unclosed and is returned (the exit is non-zero).
+/// Writes a list workflow's items to stdout as they arrive (see [`write_list`]).
 pub async fn stream_list(format: Format, mut list: ListStream) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, stdout), list.columns());
-    while let Some(item) = list.next().await {
-        match item {
-            Ok(item) => w.item(&item, || list.row(&item))?,
-            Err(e) => {
+    let (workflow, noun, columns) = (list.workflow(), list.noun(), list.columns());
+    let rows = matches!(format, Format::Table | Format::Csv);
+    write_list(format, columns, workflow, noun, async || match list.next().await? {
+        Ok(item) => {
+            let row = rows.then(|| list.row(&item));
+            Some(Ok((item, row)))
+        }
+        Err(e) => Some(Err(e.to_string())),
+    })
+    .await
+}
+
+/// Writes the items `next` yields (each with its table row when the format needs one) to stdout as they come, in
+/// `format` (see [`output::ListWriter`]); a table ends with the summary line (`3 users`). A failure part way (the
+/// cause, in words fit for a terminal) leaves the JSON unclosed and is returned: the exit is non-zero.
+pub async fn write_list<T: serde::Serialize>(
+    format: Format,
+    columns: &[&str],
+    workflow: &str,
+    noun: &str,
+    mut next: impl AsyncFnMut() -> Option<Result<(T, Option<Vec<String>>), String>>,
+) -> anyhow::Result<()> {
+    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()), columns);
+    while let Some(got) = next().await {
+        match got {
+            Ok((item, row)) => w.item(&item, || row.unwrap_or_default())?,
+            Err(cause) => {
                 let written = w.count();
                 w.abort()?;
-                return Err(stopped(list.workflow(), written, list.noun(), &e.to_string()).into());
+                return Err(Failure::new(
+                    format!("{workflow} stopped after {written} {noun}: {cause}"),
+                    "the output is incomplete (JSON output is left without its closing `]`); run it again",
+                )
+                .into());
             }
         }
     }
     let n = w.count();
     w.finish()?;
     if format == Format::Table {
-        output::text(&format!("{n} {}", list.noun()));
+        output::text(&format!("{n} {noun}"));
     }
     Ok(())
-}
-
-/// A list that failed part way: how far it got, and that the output is incomplete.
-pub fn stopped(workflow: &str, written: usize, noun: &str, cause: &str) -> Failure {
-    Failure::new(
-        format!("{workflow} stopped after {written} {noun}: {cause}"),
-        "the output is incomplete (JSON output is left without its closing `]`); run it again",
-    )
 }
 
 /// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else
