@@ -324,27 +324,23 @@ impl Batcher {
             pg.now = now;
             // A body that panics is rolled back alone (its caller learns the write failed); the writer goes on.
             let ran = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run(&mut pg))).await;
-            let (mut ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
+            let (ran_ok, deliver) = ran.unwrap_or_else(|_| (false, Box::new(|_| {})));
             // The body's writes were deferred: send them now, in one round trip with the savepoint around them.
-            let mut answer = Some(deliver);
-            if ok {
-                if let Err(e) = pg.flush(true).await {
-                    ok = false;
-                    if let Some(deliver) = answer.take() {
-                        deliver(Some(e));
-                    }
-                }
-            }
+            let sent = if ran_ok { pg.flush(true).await } else { Ok(()) };
+            let ok = ran_ok && sent.is_ok();
             let (moved, opened) = (pg.head.take(), pg.savepoint_open);
             drop(pg);
+            match sent {
+                // Failed when sent: this caller learns why now, whatever the batch does.
+                Err(e) => deliver(Some(e)),
+                Ok(()) => delivers.push(deliver),
+            }
             if !ok && opened {
                 if let Err(e) = tx.batch_execute(ROLLBACK_WRITE).await {
                     broken = Some(Error::from(e).to_string());
-                    delivers.extend(answer);
                     break;
                 }
             }
-            delivers.extend(answer);
             if ok {
                 head = moved.unwrap_or(head);
             }
