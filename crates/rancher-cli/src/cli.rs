@@ -104,7 +104,8 @@ pub enum Command {
     /// Time-bound grants: who has what until when; extend, end early, revoke the due ones (for cron).
     #[command(subcommand)]
     Grants(GrantsCommand),
-    /// Start the simulated Rancher server and print shell lines to reach it (`eval "$(rancherctl sim)"`).
+    /// Start the simulated Rancher server and print shell lines to reach it (`rancherctl sim --env-file sim.env &`,
+    /// then `set -a; . ./sim.env; set +a`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
     Demo(crate::demo::DemoArgs),
@@ -319,6 +320,10 @@ pub struct SimArgs {
     /// Extra seeded tokens spread over the users (sessions, API keys, kubeconfig tokens; some expired).
     #[arg(long, default_value_t = 0)]
     pub tokens: usize,
+    /// Also write the `export` lines to this file (mode 600) once the simulator is ready, for
+    /// `set -a; . FILE; set +a` in other shells.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
 }
 
 /// Options of access-control commands that write: they go through the workflow's approval policy.
