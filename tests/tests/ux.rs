@@ -141,3 +141,45 @@ fn ux21_a_second_sim_keeps_the_first_ones_ca() {
     assert_ne!(first_ca, second_ca, "each simulator has its own CA file");
     assert_eq!(before, after, "the first simulator's CA is untouched");
 }
+
+/// Finding 10: `set-policy --policy ...` dropped the grant limits without a word, and `--expires-after 90` meant
+/// 90 seconds while `1h30m` was refused: one grammar now, and set-policy changes only what it is given.
+#[test]
+fn ux10_set_policy_keeps_what_it_is_not_given_and_durations_share_one_grammar() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "grant-project-role", "--max-duration", "8h", "--require-duration"]).expect_code(0);
+    let approver = env.sim.users().approver.id.clone();
+    let changed = env.run(&["workflows", "set-policy", "grant-project-role", "--policy", &format!("any-of:{approver}"), "-o", "json"]);
+    changed.expect_code(0);
+    let inst: serde_json::Value = serde_json::from_str(&changed.stdout).unwrap();
+    assert_eq!(inst["policy"]["options"]["max_duration_secs"], 8 * 3600, "{}", changed.stdout);
+    assert_eq!(inst["policy"]["options"]["require_duration"], true, "{}", changed.stdout);
+    let bare = env.run(&["workflows", "set-policy", "grant-project-role", "--expires-after", "90"]);
+    bare.expect_code(1);
+    assert!(bare.stderr.contains("--expires-after") && bare.stderr.contains("unit"), "{}", bare.stderr);
+    let combined = env.run(&["workflows", "set-policy", "grant-project-role", "--expires-after", "1h30m", "-o", "json"]);
+    combined.expect_code(0);
+    let inst: serde_json::Value = serde_json::from_str(&combined.stdout).unwrap();
+    assert_eq!(inst["policy"]["options"]["expires_after_secs"], 5400);
+    assert_eq!(inst["policy"]["options"]["max_duration_secs"], 8 * 3600, "still kept");
+}
+
+/// Finding 26: every command's help listed the eleven global options among its own, and usage lines after an
+/// error showed options the environment set as if they were required.
+#[test]
+fn ux26_help_separates_global_options_and_usage_lines_stay_short() {
+    let env = Env::start();
+    let help = env.bare(&["serve", "--help"]);
+    help.expect_code(0);
+    let own = help.stdout.find("--listen").expect("serve's own options");
+    let global = help.stdout.find("Global options:").expect("a heading for the global options");
+    assert!(own < global && help.stdout[global..].contains("--domain"), "{}", help.stdout);
+    assert!(!help.stdout[..global].contains("--domain"), "{}", help.stdout);
+    for cmd in ["run", "approvals", "grants", "connect", "serve"] {
+        let h = env.bare(&[cmd, "--help"]);
+        assert!(h.stdout.contains("Examples:"), "{cmd} --help has examples");
+    }
+    let usage = env.exec(&["run"], &env.connected_env(None));
+    usage.expect_code(2);
+    assert!(usage.stderr.contains("Usage: rancherctl run <WORKFLOW>"), "{}", usage.stderr);
+}
