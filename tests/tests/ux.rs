@@ -183,3 +183,35 @@ fn ux26_help_separates_global_options_and_usage_lines_stay_short() {
     usage.expect_code(2);
     assert!(usage.stderr.contains("Usage: rancherctl run <WORKFLOW>"), "{}", usage.stderr);
 }
+
+/// Finding 1: `who-can` and `access-review` compared `cluster=`/`project=` as plain strings, so the display names the
+/// grant workflows accept answered "0 users hold ..." with exit 0, as did an unknown id or role.
+#[test]
+fn ux1_filters_resolve_names_and_refuse_unknown_places() {
+    let env = Env::start();
+    for wf in ["who-can", "access-review"] {
+        env.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let cluster = env.sim.users().downstream_cluster.clone();
+    let by_id = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", &format!("cluster={cluster}"), "-o", "json"]);
+    by_id.expect_code(0);
+    let by_name = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream", "-o", "json"]);
+    by_name.expect_code(0);
+    let (a, b): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&by_id.stdout).unwrap(), serde_json::from_str(&by_name.stdout).unwrap());
+    assert!(!a.as_array().unwrap().is_empty(), "someone owns the downstream cluster: {a}");
+    assert_eq!(a, b, "a display name answers as the id does");
+    let table = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream"]);
+    assert!(table.stdout.contains(&format!("on cluster downstream ({cluster})")), "{}", table.stdout);
+
+    let unknown = env.run(&["run", "who-can", "--input", "cluster=c-nope"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("c-nope") && unknown.stderr.contains("downstream"), "names the candidates: {}", unknown.stderr);
+
+    let project = env.run(&["run", "access-review", "--input", "project=downstream/Default", "-o", "json"]);
+    project.expect_code(0);
+    let review: serde_json::Value = serde_json::from_str(&project.stdout).unwrap();
+    assert!(!review["users"].as_array().unwrap().is_empty(), "someone holds access to downstream/Default: {review}");
+    let role = env.run(&["run", "access-review", "--input", "role=nope"]);
+    role.expect_code(1);
+    assert!(role.stderr.contains("`nope`"), "{}", role.stderr);
+}
