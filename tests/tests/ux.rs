@@ -215,3 +215,30 @@ fn ux1_filters_resolve_names_and_refuse_unknown_places() {
     role.expect_code(1);
     assert!(role.stderr.contains("`nope`"), "{}", role.stderr);
 }
+
+/// Finding 11: tables showed ids where people need names: no way to list clusters, project lists without the
+/// cluster's name, cluster and project role bindings without usernames or place names.
+#[test]
+fn ux11_lists_show_names_next_to_ids() {
+    let env = Env::start();
+    for wf in ["list-clusters", "list-projects", "list-cluster-role-bindings", "list-project-role-bindings"] {
+        env.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let cluster = env.sim.users().downstream_cluster.clone();
+    let clusters = env.run(&["run", "list-clusters"]);
+    clusters.expect_code(0);
+    assert!(clusters.stdout.lines().any(|l| l.contains(&cluster) && l.contains("downstream")), "{}", clusters.stdout);
+    let projects = env.run(&["run", "list-projects", "-o", "csv"]);
+    projects.expect_code(0);
+    assert!(projects.stdout.starts_with("ID,NAME,CLUSTER NAME,CLUSTER"), "{}", projects.stdout);
+    assert!(projects.stdout.lines().any(|l| l.contains(",Default,downstream,") && l.contains(&cluster)), "{}", projects.stdout);
+    let crtbs = env.run(&["run", "list-cluster-role-bindings", "-o", "csv"]);
+    crtbs.expect_code(0);
+    let header: Vec<&str> = crtbs.stdout.lines().next().unwrap().split(',').collect();
+    assert_eq!(header, ["NAME", "CLUSTER NAME", "CLUSTER", "ROLE", "SUBJECT", "ID", "USERNAME"]);
+    let named = crtbs.stdout.lines().skip(1).filter(|l| l.split(',').nth(4) == Some("user")).all(|l| !l.split(',').nth(6).unwrap_or("").is_empty());
+    assert!(named, "every user binding names its user:\n{}", crtbs.stdout);
+    let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]);
+    prtbs.expect_code(0);
+    assert!(prtbs.stdout.contains("downstream/Default") || prtbs.stdout.contains("local/Default"), "{}", prtbs.stdout);
+}
