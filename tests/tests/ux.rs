@@ -242,3 +242,15 @@ fn ux11_lists_show_names_next_to_ids() {
     prtbs.expect_code(0);
     assert!(prtbs.stdout.contains("downstream/Default") || prtbs.stdout.contains("local/Default"), "{}", prtbs.stdout);
 }
+
+/// Finding 17: in local mode a timed grant is revoked only by `grants expire` (cron) or a service, and nothing said
+/// so when it was made.
+#[test]
+fn ux17_a_local_timed_grant_says_what_will_revoke_it() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "grant-project-role", "--policy", "none"]).expect_code(0);
+    let run = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=user00005", "--input", "role=project-member", "--input", "duration=1h"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("grants expire") && run.stderr.contains("rancherctl serve"), "{}", run.stderr);
+    assert!(!run.stdout.contains("grants expire"), "stdout stays data");
+}
