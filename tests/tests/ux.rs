@@ -254,3 +254,58 @@ fn ux17_a_local_timed_grant_says_what_will_revoke_it() {
     assert!(run.stderr.contains("grants expire") && run.stderr.contains("rancherctl serve"), "{}", run.stderr);
     assert!(!run.stdout.contains("grants expire"), "stdout stays data");
 }
+
+/// Finding 20: `--token-stdin` at a terminal printed nothing, echoed the pasted token and waited for Ctrl-D. Run
+/// under a pseudo-terminal (Python's standard `pty` module drives it): a prompt on stderr, no echo, one line read.
+#[test]
+fn ux20_token_stdin_at_a_terminal_prompts_without_echo() {
+    let env = Env::start();
+    let admin = env.sim.tokens().admin.clone();
+    let mut envs = env.connected_env(None);
+    envs.retain(|(k, _)| *k != "RANCHER_DOMAIN");
+    let script = r#"
+import os, pty, sys, select, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:-1])
+token = sys.argv[-1]
+out = b""
+def pump(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            out += chunk
+    return True
+pump(3)
+os.write(fd, token.encode() + b"\n")
+alive = pump(60)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
+"#;
+    let bin = rancher_access_tests::cli::rancherctl().display().to_string();
+    let domain = env.sim.domain();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, &bin, "connect", "--profile", "lab", "--domain", &domain, "--token-stdin", &admin]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RANCHER") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in &envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Paste the Rancher API token (input hidden)"), "a prompt: {text}");
+    assert!(!text.contains(rancher_access_tests::cli::secret_of(&admin)), "the token is not echoed: {text}");
+    assert!(text.contains("EXIT=0") && text.contains("lab"), "one line was enough and the profile was saved: {text}");
+}
