@@ -309,3 +309,17 @@ sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
     assert!(!text.contains(rancher_access_tests::cli::secret_of(&admin)), "the token is not echoed: {text}");
     assert!(text.contains("EXIT=0") && text.contains("lab"), "one line was enough and the profile was saved: {text}");
 }
+
+/// Finding 25: refusing a shared state directory such as /tmp suggested `chmod 700 /tmp`, which breaks the machine.
+#[test]
+fn ux25_a_shared_state_directory_is_never_told_to_chmod() {
+    let env = Env::start();
+    let mut envs = env.base_env();
+    envs.retain(|(k, _)| *k != "RANCHERCTL_STATE_DIR");
+    envs.push(("RANCHERCTL_STATE_DIR", "/tmp".into()));
+    let run = env.exec(&["approvals", "list"], &envs);
+    run.expect_code(1);
+    assert!(run.stderr.contains("/tmp"), "{}", run.stderr);
+    assert!(!run.stderr.contains("chmod 700 /tmp"), "{}", run.stderr);
+    assert!(run.stderr.contains("mkdir -m 700 /tmp/rancherctl-"), "{}", run.stderr);
+}

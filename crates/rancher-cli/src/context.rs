@@ -304,6 +304,11 @@ fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
             format!("the state directory {} {x}: others could read or replace the approval store", dir.display()),
             match x {
                 rancher_auth::Exposure::Owner { .. } => private_dir.to_string(),
+                // A sticky, world-writable directory (/tmp) is shared by design: changing its mode would break the
+                // machine, so only a directory of its own is suggested.
+                rancher_auth::Exposure::Writable { mode, .. } if mode & 0o1000 != 0 => {
+                    format!("{private_dir}; {} is shared by every user (sticky bit), so use a directory inside it instead: `mkdir -m 700 {}/rancherctl-$USER`", dir.display(), dir.display())
+                }
                 rancher_auth::Exposure::Writable { .. } => format!("{private_dir}; or, if it is yours alone, `chmod 700 {}`", dir.display()),
             },
         )
