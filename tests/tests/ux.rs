@@ -323,3 +323,43 @@ fn ux25_a_shared_state_directory_is_never_told_to_chmod() {
     assert!(!run.stderr.contains("chmod 700 /tmp"), "{}", run.stderr);
     assert!(run.stderr.contains("mkdir -m 700 /tmp/rancherctl-"), "{}", run.stderr);
 }
+
+/// Writes `token` to a 0600 file in the test's directory and answers its path.
+fn token_file(env: &Env, name: &str, token: &str) -> String {
+    let path = env.tmp.path().join(name);
+    std::fs::write(&path, token).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path.display().to_string()
+}
+
+/// Finding 5: after `connect --profile prod` the README's next commands failed with "no profile is saved"; the
+/// approver's line worked only with the domain in the environment. Now a profile can be made current, errors name
+/// the saved profiles, and an approver profile works as the README shows.
+#[test]
+fn ux5_the_readme_flow_works_with_named_profiles() {
+    let env = Env::start();
+    let admin = token_file(&env, "admin.token", &env.sim.tokens().admin);
+    let approver = token_file(&env, "approver.token", &env.sim.tokens().approver);
+    let (domain, ca) = (env.sim.domain(), env.ca.display().to_string());
+    env.bare(&["connect", "--profile", "prod", "--domain", &domain, "--token-file", &admin, "--ca-cert", &ca]).expect_code(0);
+    let before = env.bare(&["workflows", "install", "list-users"]);
+    before.expect_code(1);
+    assert!(before.stderr.contains("saved: prod") && before.stderr.contains("profiles use prod"), "{}", before.stderr);
+    env.bare(&["profiles", "use", "prod"]).expect_code(0);
+    env.bare(&["workflows", "install", "list-users"]).expect_code(0);
+    env.bare(&["run", "list-users", "-o", "json"]).expect_code(0);
+    assert!(env.bare(&["profiles", "show"]).stdout.contains("profile:  prod"));
+    // The README's approval round trip: a second admin with a profile of their own.
+    env.bare(&["connect", "--profile", "approver", "--domain", &domain, "--token-file", &approver, "--ca-cert", &ca]).expect_code(0);
+    env.bare(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let filed = env.bare(&["run", "create-global-role-binding", "--input", "user=user00007", "--input", "role=user", "-o", "json"]);
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let approved = env.bare(&["--profile", "approver", "approvals", "approve", &id]);
+    approved.expect_code(0);
+    assert!(env.bare(&["profiles", "use", "nope"]).code == 1);
+}

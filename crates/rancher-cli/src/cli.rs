@@ -139,6 +139,11 @@ pub struct ConnectArgs {
 pub enum ProfilesCommand {
     /// Every saved profile.
     List,
+    /// Make a profile the one used when no --profile or RANCHER_PROFILE names one (as kubectl's current context).
+    Use {
+        /// Profile name.
+        name: String,
+    },
     /// One profile.
     Show {
         /// Profile name (default: --profile, or `default`).

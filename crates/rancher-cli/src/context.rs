@@ -121,12 +121,16 @@ impl Context {
         Ok(ProfileStore::open(std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from))?)
     }
 
-    /// The profile in use: the one named, else `default` when it exists.
+    /// The profile in use: the one named, else the current one (`rancherctl profiles use NAME`), else `default`
+    /// when it exists.
     pub fn profile_name(&self) -> anyhow::Result<Option<String>> {
         if let Some(p) = &self.global.profile {
             return Ok(Some(p.clone()));
         }
         let store = self.profiles()?;
+        if let Some(current) = store.current()? {
+            return Ok(Some(current));
+        }
         Ok(store.exists(DEFAULT_PROFILE).unwrap_or(false).then(|| DEFAULT_PROFILE.to_string()))
     }
 
@@ -197,6 +201,14 @@ impl Context {
         }
         let Some(name) = self.profile_name()? else {
             let missing = if domain.is_none() { "no Rancher domain" } else { "no token" };
+            let saved = self.profiles()?.names().unwrap_or_default();
+            if let Some(first) = saved.first() {
+                return Err(Failure::new(
+                    format!("{missing} given and no profile is in use (none named, no current profile, no profile `default`); saved: {}", saved.join(", ")),
+                    format!("pass --profile {first}, set RANCHER_PROFILE={first}, or make it the one in use: `rancherctl profiles use {first}`"),
+                )
+                .into());
+            }
             return Err(Failure::new(
                 format!("{missing} given and no profile is saved"),
                 "save one with `rancherctl connect --profile default --domain HOST --token-stdin`, or set RANCHER_DOMAIN and RANCHER_TOKEN",
