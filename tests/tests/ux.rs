@@ -363,3 +363,24 @@ fn ux5_the_readme_flow_works_with_named_profiles() {
     approved.expect_code(0);
     assert!(env.bare(&["profiles", "use", "nope"]).code == 1);
 }
+
+/// Finding 19: no "did you mean" for workflow ids, inputs, roles or users; internal inputs were offered.
+#[test]
+fn ux19_typos_get_a_suggestion() {
+    let env = Env::start();
+    let wf = env.run(&["run", "list-user"]);
+    wf.expect_code(1);
+    assert!(wf.stderr.contains("did you mean `list-users`?"), "{}", wf.stderr);
+    env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
+    let input = env.run(&["run", "grant-project-role", "--input", "proj=downstream/Default", "--input", "user=bob", "--input", "role=project-member"]);
+    input.expect_code(1);
+    assert!(input.stderr.contains("did you mean `project`?"), "{}", input.stderr);
+    assert!(!input.stderr.contains("binding") && !input.stderr.contains("extends"), "internal inputs are not offered: {}", input.stderr);
+    let role = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=bob", "--input", "role=Project Membr"]);
+    role.expect_code(1);
+    let listed = role.stderr.split("project role templates: ").nth(1).unwrap_or("");
+    assert!(listed.starts_with("project-member (Project Member)"), "the nearest role first: {}", role.stderr);
+    let display = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=Bob Example", "--input", "role=project-member"]);
+    display.expect_code(1);
+    assert!(display.stderr.contains("use user=bob"), "{}", display.stderr);
+}

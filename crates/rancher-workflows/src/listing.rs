@@ -301,7 +301,7 @@ impl Exec<'_> {
         Ok(Some(ListStream { workflow, noun, columns, names, items }))
     }
 
-    fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
+    pub(crate) fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
         let client = &self.session.client;
         if rk {
             typed(ids::RK_USERS_LIST, client.users().list(RkUsersList::new()), |x| Listed::User(Box::new(x)))

@@ -35,8 +35,7 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     if let Some(c) = crate::commands::remote::client(ctx)? {
         return crate::commands::remote::submit(ctx, &c, workflow, inputs, reason, dry_run).await;
     }
-    let w = find_workflow(workflow)
-        .ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "`rancherctl workflows list` shows the ids"))?;
+    let w = find_workflow(workflow).ok_or_else(|| crate::commands::workflows::unknown(workflow))?;
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
