@@ -1,0 +1,96 @@
+//! The service stays up and says little to strangers: idle and half-open connections are closed after the header
+//! timeout and capped per address, so `/healthz` keeps answering (N7); `/metrics` can ask for a token or move to
+//! its own listener, `/readyz` names no error, and requests for another host name are refused (N11).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rancher_access_tests::server::{self, Api};
+use rancher_approval::MemoryStore;
+use rancher_sim::RancherVersion;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Opens `n` connections to `addr`, each sending the start of a request and nothing more.
+async fn half_open(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        // The request line and one header, never the blank line that ends the header.
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+        out.push(s);
+    }
+    out
+}
+
+/// Whether the service closed `s` within `within` (end of stream or a reset; whatever it wrote before is read).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Counts the connections the service closed within `within`, waiting on all of them at once.
+async fn count_closed(conns: &mut [TcpStream], within: Duration) -> usize {
+    let waits = conns.iter_mut().map(|s| closed_within(s, within));
+    futures::future::join_all(waits).await.into_iter().filter(|c| *c).count()
+}
+
+/// `/healthz` over a fresh connection from `from`, within a second.
+async fn healthz_from(base: &str, from: IpAddr) -> Result<u16, String> {
+    let http = reqwest::Client::builder().local_address(from).timeout(Duration::from_secs(1)).build().expect("client");
+    let started = Instant::now();
+    let r = http.get(format!("{base}/healthz")).send().await.map_err(|e| format!("no answer after {:?}: {e}", started.elapsed()))?;
+    Ok(r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n7_idle_half_open_connections_leave_healthz_answering() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    // Every connection from one address is admitted here: the header timeout alone must clear them.
+    let header_timeout = Duration::from_secs(2);
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).header_timeout(header_timeout).max_connections(4096, 4096)).await;
+    let addr = srv.addr();
+
+    let mut held = half_open(addr, 500).await;
+    assert_eq!(healthz_from(srv.url(), "127.0.0.1".parse().unwrap()).await, Ok(200), "/healthz answers within a second while 500 half-open connections are held");
+
+    // A kept-alive connection that went quiet after one answer is closed after the same timeout.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    let closed = count_closed(&mut held, header_timeout + Duration::from_secs(8)).await;
+    assert_eq!(closed, 500, "every half-open connection is closed after the header timeout");
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await, "an idle kept-alive connection is closed after the header timeout");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n7_connections_over_the_per_address_cap_are_closed_at_once() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).header_timeout(Duration::from_secs(30)).max_connections(4096, 50)).await;
+    let mut held = half_open(srv.addr(), 500).await;
+    // 450 are over the cap of 50 for 127.0.0.1: closed at once (with a 503 when the socket took it).
+    let closed = count_closed(&mut held, Duration::from_secs(2)).await;
+    assert_eq!(closed, 450, "connections over the per-address cap are closed at once; the 50 admitted wait for their header");
+    // Another address is not held up by the first one's connections.
+    assert_eq!(healthz_from(srv.url(), "127.0.0.2".parse().unwrap()).await, Ok(200));
+    let other = reqwest::Client::builder().local_address("127.0.0.2".parse::<IpAddr>().unwrap()).build().unwrap();
+    let metrics = Api::with_client(srv.url(), None, other).get("/metrics").await.1;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(text.contains("rancher_access_connections_refused_total 450"), "{text}");
+    drop(held);
+    srv.shutdown().await;
+}
