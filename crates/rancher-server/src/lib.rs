@@ -34,6 +34,7 @@ mod error;
 pub mod identity;
 pub mod metrics;
 mod server;
+mod state_shim;
 mod tls;
 mod web;
 pub mod webhooks;

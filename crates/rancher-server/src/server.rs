@@ -70,8 +70,12 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let _ = (&mut self.listener).await;
         self.app.inflight.drained().await;
-        for t in self.tasks.drain(..) {
-            t.abort();
+        // The jobs and deliverers end on the stop signal (a deliverer hands its webhook lease back); one still
+        // busy after a few seconds is cut.
+        for mut t in self.tasks.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(5), &mut t).await.is_err() {
+                t.abort();
+            }
         }
         tracing::info!("stopped");
     }
