@@ -94,3 +94,103 @@ async fn n7_connections_over_the_per_address_cap_are_closed_at_once() {
     drop(held);
     srv.shutdown().await;
 }
+
+/// One raw HTTP/1.1 GET with the `Host` header given; answers the status code.
+async fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n11_requests_for_another_host_name_are_refused() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new()))).await;
+    let addr = srv.addr();
+    let port = addr.port();
+    // A page on a name an attacker controls, resolved to 127.0.0.1 (DNS rebinding), sends its own name.
+    for path in ["/login", "/metrics", "/api/v1/openapi.json"] {
+        assert_eq!(get_with_host(addr, path, &format!("rebind.attacker.example:{port}")).await, 421, "{path}");
+        assert_eq!(get_with_host(addr, path, "127.0.0.1").await, 421, "{path}: another port");
+    }
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{port}")).await, 200);
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("LOCALHOST:{port}")).await, 200);
+    // Probes come by address: the health endpoints answer whatever the name (and say only up or down).
+    assert_eq!(get_with_host(addr, "/healthz", "10.0.0.7:8443").await, 200);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n11_metrics_ask_for_the_token_when_one_is_set() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.token");
+    std::fs::write(&file, "metrics-token-0123456789abcdef\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = rancher_server::config::read_metrics_token_file(&file).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let token = rancher_server::config::read_metrics_token_file(&file).unwrap();
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).metrics_token(token)).await;
+    let http = reqwest::Client::new();
+    let get = |auth: Option<&'static str>| {
+        let mut r = http.get(format!("{}/metrics", srv.url()));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        async move {
+            let resp = r.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (st, body) = get(None).await;
+    assert_eq!(st, 401, "{body}");
+    assert!(!body.contains("rancher_access_"), "{body}");
+    assert_eq!(get(Some("Bearer metrics-token-0123456789abcdeX")).await.0, 401);
+    let (st, body) = get(Some("Bearer metrics-token-0123456789abcdef")).await;
+    assert_eq!(st, 200);
+    assert!(body.contains("rancher_access_pending_requests"), "{body}");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n11_metrics_on_their_own_listener_leave_the_main_one() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).metrics_listen("127.0.0.1:0".parse().unwrap())).await;
+    let m = srv.metrics_addr().expect("a metrics listener");
+    let (st, _) = Api::new(srv.url(), None).get("/metrics").await;
+    assert_ne!(st, 200, "the main listener no longer serves /metrics");
+    let (st, body) = Api::new(&format!("http://{m}"), None).get("/metrics").await;
+    assert_eq!(st, 200);
+    assert!(body.as_str().unwrap().contains("rancher_access_pending_requests"));
+    let (st, _) = Api::new(&format!("http://{m}"), None).get("/api/v1/openapi.json").await;
+    assert_eq!(st, 404, "the metrics listener serves nothing else");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n11_readyz_says_what_is_unavailable_but_not_why() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let domain = sim.domain().to_string();
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new()))).await;
+    let (st, r) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!((st, r["status"].as_str()), (200, Some("ready")), "{r}");
+    sim.shutdown().await;
+    let (st, r) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!(st, 503);
+    assert_eq!(r, serde_json::json!({"status": "not ready", "store": "ok", "rancher": "unavailable"}));
+    let host = domain.split(':').next().unwrap_or(&domain).to_string();
+    assert!(!r.to_string().contains(&host), "no host name in the answer: {r}");
+    srv.shutdown().await;
+}

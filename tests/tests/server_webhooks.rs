@@ -29,10 +29,11 @@ struct Receiver {
 type Answer = Arc<dyn Fn(&Value) -> StatusCode + Send + Sync>;
 
 async fn receiver(addr: SocketAddr, secret: SecretString, seen: Seen) -> Receiver {
-    answering(addr, secret, seen, Arc::new(|_| StatusCode::NO_CONTENT)).await
+    answering(addr, secret, seen, Arc::new(|_| StatusCode::NO_CONTENT), Duration::ZERO).await
 }
 
-async fn answering(addr: SocketAddr, secret: SecretString, seen: Seen, answer: Answer) -> Receiver {
+/// A receiver answering each event as `answer` says, after `delay`.
+async fn answering(addr: SocketAddr, secret: SecretString, seen: Seen, answer: Answer, delay: Duration) -> Receiver {
     let app = axum::Router::new().route(
         "/hook",
         post(move |headers: HeaderMap, body: axum::body::Bytes| {
@@ -47,6 +48,7 @@ async fn answering(addr: SocketAddr, secret: SecretString, seen: Seen, answer: A
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let status = answer(&v);
                 seen.lock().unwrap().push((id, event, ok, v, raw));
+                tokio::time::sleep(delay).await;
                 status
             }
         }),
@@ -258,7 +260,7 @@ async fn n8_a_refused_event_is_dead_lettered_and_every_later_event_still_arrives
             StatusCode::NO_CONTENT
         }
     });
-    let rx = answering(addr, secret.clone(), seen.clone(), answer).await;
+    let rx = answering(addr, secret.clone(), seen.clone(), answer, Duration::ZERO).await;
     let config = server::config(&sim, &svc, Arc::new(rancher_approval::MemoryStore::new()))
         .webhook(hook)
         .webhook_secret(secret)
@@ -332,15 +334,18 @@ async fn n20_two_replicas_on_one_store_deliver_each_event_once() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, addr, hook) = hook_setup(dir.path());
     let seen: Seen = Arc::default();
-    let rx = receiver(addr, secret.clone(), seen.clone()).await;
+    // A receiver slow enough that both replicas are awake while a batch is being posted.
+    let rx = answering(addr, secret.clone(), seen.clone(), Arc::new(|_| StatusCode::NO_CONTENT), Duration::from_millis(100)).await;
     let store: Arc<dyn rancher_approval::Store> = Arc::new(rancher_approval::MemoryStore::new());
     let config = || server::config(&sim, &svc, store.clone()).webhook(hook.clone()).webhook_secret(secret.clone());
     let (one, two) = (server::start(config().executor("replica-one")).await, server::start(config().executor("replica-two")).await);
     server::install(&Api::new(one.url(), Some(&t.admin)), "create-global-role-binding").await;
-    let mut ids = Vec::new();
-    for (i, srv) in [&one, &two, &one, &two].iter().enumerate() {
-        ids.push(file(&Api::new(srv.url(), Some(&t.approver)), ["carol", "dave", "bob", "alice"][i], "rota").await);
-    }
+    let (a1, a2) = (Api::new(one.url(), Some(&t.approver)), Api::new(two.url(), Some(&t.approver)));
+    let ids: Vec<String> = futures::future::join_all((0..8).map(|i| {
+        let api = if i % 2 == 0 { a1.clone() } else { a2.clone() };
+        async move { file(&api, ["carol", "dave", "bob", "alice"][i % 4], "rota").await }
+    }))
+    .await;
     wait_for(&seen, "the created events", |s| ids.iter().all(|id| !created_of(s, id).is_empty())).await;
     // Time for a second replica's duplicates to arrive, if it sent any.
     tokio::time::sleep(Duration::from_secs(2)).await;

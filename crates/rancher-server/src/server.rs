@@ -32,6 +32,7 @@ use crate::identity::Identities;
 pub struct RunningServer {
     url: String,
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -53,6 +54,11 @@ impl RunningServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the separate metrics listener, when one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The runner (and through it the store) the service uses.
@@ -141,7 +147,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     }
     let limits = ConnLimits { total, per_ip: config.max_connections_per_ip.min(total), header_timeout: config.header_timeout };
 
-    let router = routes(app.clone(), &config, addr, metrics_listener.as_ref().map(|(_, a)| *a));
+    let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
+    let router = routes(app.clone(), &config, addr, metrics_addr);
     let (stop, stop_rx) = watch::channel(false);
     let listener_task = tokio::spawn(accept_loop(listener, tls.clone(), router, app.clone(), limits.clone(), stop_rx.clone()));
     let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
@@ -154,7 +161,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         tasks.push(tokio::spawn(crate::webhooks::deliver_loop(app.clone(), config.clone(), stop_rx.clone())));
     }
     tracing::info!(%url, "approvals service ready");
-    Ok(RunningServer { url, addr, app, stop, tasks, listener: listener_task })
+    Ok(RunningServer { url, addr, metrics_addr, app, stop, tasks, listener: listener_task })
 }
 
 fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
