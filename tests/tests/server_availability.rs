@@ -122,6 +122,15 @@ async fn n11_requests_for_another_host_name_are_refused() {
     // Probes come by address: the health endpoints answer whatever the name (and say only up or down).
     assert_eq!(get_with_host(addr, "/healthz", "10.0.0.7:8443").await, 200);
     srv.shutdown().await;
+
+    // Behind a proxy: the public URL's name is accepted (with or without its default port), others still not.
+    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).public_url("https://approvals.example.com".parse().unwrap())).await;
+    let addr = srv.addr();
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com").await, 200);
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "Approvals.Example.Com:443").await, 200);
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{}", addr.port())).await, 200);
+    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com.attacker.example").await, 421);
+    srv.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

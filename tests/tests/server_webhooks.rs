@@ -328,6 +328,20 @@ async fn n9_a_forged_approved_line_in_a_reason_stays_inside_one_plain_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn n20_two_replicas_on_one_store_deliver_each_event_once() {
+    let store: Arc<dyn rancher_approval::Store> = Arc::new(rancher_approval::MemoryStore::new());
+    two_replicas_deliver_once(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n20_two_replicas_on_one_sqlite_file_deliver_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("approvals.db");
+    two_replicas_deliver_once(Arc::new(SqliteStore::open(&db).unwrap()), Arc::new(SqliteStore::open(&db).unwrap())).await;
+}
+
+/// Two services, each on its own handle of one store, with one webhook: each event arrives once; when one stops,
+/// the other delivers.
+async fn two_replicas_deliver_once(first: Arc<dyn rancher_approval::Store>, second: Arc<dyn rancher_approval::Store>) {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
     let svc = server::service_account(&sim).await;
     let t = sim.tokens().clone();
@@ -336,9 +350,8 @@ async fn n20_two_replicas_on_one_store_deliver_each_event_once() {
     let seen: Seen = Arc::default();
     // A receiver slow enough that both replicas are awake while a batch is being posted.
     let rx = answering(addr, secret.clone(), seen.clone(), Arc::new(|_| StatusCode::NO_CONTENT), Duration::from_millis(100)).await;
-    let store: Arc<dyn rancher_approval::Store> = Arc::new(rancher_approval::MemoryStore::new());
-    let config = || server::config(&sim, &svc, store.clone()).webhook(hook.clone()).webhook_secret(secret.clone());
-    let (one, two) = (server::start(config().executor("replica-one")).await, server::start(config().executor("replica-two")).await);
+    let config = |store: &Arc<dyn rancher_approval::Store>| server::config(&sim, &svc, store.clone()).webhook(hook.clone()).webhook_secret(secret.clone());
+    let (one, two) = (server::start(config(&first).executor("replica-one")).await, server::start(config(&second).executor("replica-two")).await);
     server::install(&Api::new(one.url(), Some(&t.admin)), "create-global-role-binding").await;
     let (a1, a2) = (Api::new(one.url(), Some(&t.approver)), Api::new(two.url(), Some(&t.approver)));
     let ids: Vec<String> = futures::future::join_all((0..8).map(|i| {

@@ -34,7 +34,6 @@ mod error;
 pub mod identity;
 pub mod metrics;
 mod server;
-mod state_shim;
 mod tls;
 mod web;
 pub mod webhooks;

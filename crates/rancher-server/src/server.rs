@@ -219,7 +219,7 @@ struct AllowedHosts {
 impl AllowedHosts {
     fn new(config: &ServerConfig, bound: SocketAddr) -> AllowedHosts {
         let mut names = Vec::new();
-        let public = public_url(config);
+        let public = config.public_url.clone();
         if let Some(u) = &public {
             if let Some(h) = u.host_str() {
                 let h = h.to_ascii_lowercase();
@@ -255,11 +255,6 @@ impl AllowedHosts {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
         self.names.iter().any(|n| *n == host)
     }
-}
-
-/// The URL people reach the service at, when configured.
-fn public_url(_config: &ServerConfig) -> Option<url::Url> {
-    None
 }
 
 async fn check_host(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: Next) -> Response {

@@ -24,8 +24,6 @@ use tokio::sync::watch;
 use url::Url;
 
 use crate::app::{with_store, App};
-#[allow(unused_imports)]
-use crate::state_shim::StateExt as _;
 use crate::config::{redact_url, ServerConfig};
 
 /// The signature header: `t=<unix seconds>,v1=<hex of HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -428,15 +426,27 @@ impl Deliverer {
         }
     }
 
+    /// Whether this replica holds the lease, renewing it once a third of it has passed (a write to the store only
+    /// every few seconds, not on every poll).
+    async fn hold(&self, renewed: &mut Option<Instant>) -> bool {
+        if renewed.is_some_and(|t| t.elapsed() < LEASE / 3) {
+            return true;
+        }
+        let held = self.lease().await;
+        *renewed = held.then(Instant::now);
+        held
+    }
+
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut holding = false;
+        let mut renewed: Option<Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
             }
-            let held = self.lease().await;
+            let held = self.hold(&mut renewed).await;
             if held != holding {
-                tracing::info!(webhook = %self.shown, holder = %self.holder, "{}", if held { "delivering this webhook's events (lease taken)" } else { "another replica delivers this webhook's events (lease lost)" });
+                tracing::info!(webhook = %self.shown, holder = %self.holder, "{}", if held { "delivering this webhook's events (lease taken)" } else { "another replica delivers this webhook's events" });
                 holding = held;
             }
             if !held {
@@ -459,11 +469,18 @@ impl Deliverer {
                 tokio::select! { _ = stop.changed() => break, _ = tokio::time::sleep(Duration::from_millis(200)) => continue }
             }
             for entry in batch {
+                // A long batch outlives a lease: renew it as it goes, and stop if another replica took over.
+                if !self.hold(&mut renewed).await {
+                    break;
+                }
                 if let Some(event) = event_for(&entry) {
                     match self.deliver(&entry, &event, &mut stop).await {
                         Outcome::Delivered => {}
                         Outcome::DeadLetter { why, attempts, status } => self.dead_letter(&entry, &event, &why, attempts, status).await,
-                        Outcome::Stopped => break,
+                        Outcome::Stopped => {
+                            renewed = None;
+                            break;
+                        }
                     }
                 }
                 let (sink, seq) = (self.sink.clone(), entry.seq);
