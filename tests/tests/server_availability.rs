@@ -203,3 +203,100 @@ async fn n11_readyz_says_what_is_unavailable_but_not_why() {
     assert!(!r.to_string().contains(&host), "no host name in the answer: {r}");
     srv.shutdown().await;
 }
+
+/// A hostile "service" on loopback: `/api/v1/me` announces a 1 GiB answer, `/api/v1/workflows` sends JSON
+/// whitespace for ever, and a streamed run sends one line that never ends.
+async fn hostile_service() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                if path == "/api/v1/me" {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{\"id\":").await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    return;
+                }
+                let (kind, fill) = if path == "/api/v1/runs" { ("application/x-ndjson", b'x') } else { ("application/json", b' ') };
+                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes()).await;
+                if kind.ends_with("ndjson") {
+                    let head = "{\"workflow\":\"list-users\",\"noun\":\"users\"}\n{\"";
+                    let _ = s.write_all(format!("{:x}\r\n{head}\r\n", head.len()).as_bytes()).await;
+                }
+                let chunk = vec![fill; 64 * 1024];
+                let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+                // For ever, until the client hangs up.
+                while s.write_all(&framed).await.is_ok() {}
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n20_the_client_bounds_what_it_buffers_from_a_hostile_service() {
+    let (addr, task) = hostile_service().await;
+    let token = rancher_auth::BearerToken::parse("token-abcde:0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmn").unwrap();
+    let client = rancher_server::ServerClient::new(&format!("http://{addr}"), token, None).unwrap();
+
+    let e = client.me().await.unwrap_err();
+    assert!(e.message.contains("larger than 128 MiB"), "{e}");
+
+    let e = tokio::time::timeout(Duration::from_secs(60), client.workflows()).await.expect("the client gives up by itself").unwrap_err();
+    assert!(e.message.contains("larger than 128 MiB"), "{e}");
+
+    let list = client.run_list("list-users", serde_json::json!({}), None, false).await.unwrap();
+    let rancher_server::ListAnswer::Items(mut items) = list else { panic!("a streamed list") };
+    let e = tokio::time::timeout(Duration::from_secs(60), items.next()).await.expect("the client gives up by itself").unwrap_err();
+    assert!(e.message.contains("a line longer than 1 MiB"), "{e}");
+    task.abort();
+}
+
+/// `--server-ca-cert` pins: the service's certificate must chain to that CA, whatever the system trusts (the
+/// system's roots are stood in for by `SSL_CERT_FILE`).
+#[test]
+fn n20_server_ca_cert_replaces_the_system_roots() {
+    use rancher_access_tests::cli::{command, Run, SimCli};
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (served, other) = (dir.path().join("served"), dir.path().join("other"));
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let (cert, key, _) = server::tls_files(&served);
+    server::tls_files(&other);
+    let srv = s.rt.block_on(async {
+        let svc = server::service_account(&s.sim).await;
+        server::start(server::config(&s.sim, &svc, Arc::new(MemoryStore::new())).tls(&cert, &key)).await
+    });
+    let run = |ca: Option<&std::path::Path>| {
+        let mut env = s.base_env();
+        env.push(("RANCHER_TOKEN", s.sim.tokens().admin.clone()));
+        env.push(("RANCHERCTL_SERVER", srv.url().to_string()));
+        // The "system" trusts the CA that signed the service's certificate.
+        env.push(("SSL_CERT_FILE", served.join("ca.pem").display().to_string()));
+        let ca_arg = ca.map(|p| p.display().to_string());
+        let mut args = vec!["-o", "json", "approvals", "list"];
+        if let Some(p) = &ca_arg {
+            args.splice(0..0, ["--server-ca-cert", p.as_str()]);
+        }
+        Run::from_output(command(&args, &env).output().unwrap())
+    };
+    run(None).expect_code(0);
+    run(Some(&served.join("ca.pem"))).expect_code(0);
+    // Pinned to another CA: the system's trust in the service's CA no longer counts.
+    let pinned = run(Some(&other.join("ca.pem")));
+    assert_ne!(pinned.code, 0, "{}", pinned.stdout);
+    assert!(pinned.stderr.contains("could not reach the approvals service"), "{}", pinned.stderr);
+    s.rt.block_on(srv.shutdown());
+}
