@@ -12,13 +12,14 @@ use rancher_sim::RancherVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Opens `n` connections to `addr`, each sending the start of a request and nothing more.
+/// Opens `n` connections to `addr`, each sending the start of a request and nothing more: half of them part of
+/// the request line, the others the request line and one header (never the blank line that ends the header).
 async fn half_open(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        // The request line and one header, never the blank line that ends the header.
-        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+        let start: &[u8] = if i % 2 == 0 { b"GET /heal" } else { b"GET /healthz HTTP/1.1\r\nHost: x\r\n" };
+        let _ = s.write_all(start).await;
         out.push(s);
     }
     out

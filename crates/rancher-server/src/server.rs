@@ -253,7 +253,7 @@ impl AllowedHosts {
         }
         let Some(host) = host else { return false };
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        self.names.iter().any(|n| *n == host)
+        self.names.contains(&host)
     }
 }
 
@@ -426,7 +426,7 @@ fn raise_open_file_limit() -> Option<usize> {
         if lim.current != lim.maximum {
             let before = lim.current;
             lim.current = lim.maximum;
-            match setrlimit(Resource::Nofile, lim.clone()) {
+            match setrlimit(Resource::Nofile, lim) {
                 Ok(()) => tracing::debug!(?before, now = ?lim.maximum, "raised the open-file limit"),
                 Err(e) => tracing::warn!(?before, "cannot raise the open-file limit: {e}"),
             }
