@@ -49,6 +49,7 @@ async fn healthz_from(base: &str, from: IpAddr) -> Result<u16, String> {
     let http = reqwest::Client::builder().local_address(from).timeout(Duration::from_secs(1)).build().expect("client");
     let started = Instant::now();
     let r = http.get(format!("{base}/healthz")).send().await.map_err(|e| format!("no answer after {:?}: {e}", started.elapsed()))?;
+    eprintln!("/healthz from {from} answered {} in {:?}", r.status(), started.elapsed());
     Ok(r.status().as_u16())
 }
 
@@ -71,7 +72,9 @@ async fn n7_idle_half_open_connections_leave_healthz_answering() {
     idle.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
 
+    let waited = Instant::now();
     let closed = count_closed(&mut held, header_timeout + Duration::from_secs(8)).await;
+    eprintln!("{closed} of 500 half-open connections closed {:?} after the last was opened", waited.elapsed());
     assert_eq!(closed, 500, "every half-open connection is closed after the header timeout");
     assert!(closed_within(&mut idle, Duration::from_secs(5)).await, "an idle kept-alive connection is closed after the header timeout");
     srv.shutdown().await;

@@ -138,14 +138,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     // Every connection holds a file descriptor: raise the soft limit as far as allowed, and keep the caps under it
     // (with room for the store, Rancher and webhook connections), so a flood of sockets meets the cap, not EMFILE.
     let files = raise_open_file_limit();
-    let total = match files {
-        Some(limit) => config.max_connections.min(limit.saturating_sub(128).max(16)),
-        None => config.max_connections,
-    };
+    let (total, per_ip) = connection_caps(config.max_connections, config.max_connections_per_ip, files);
     if total < config.max_connections {
-        tracing::warn!(configured = config.max_connections, used = total, open_file_limit = ?files, "lowered the connection cap to fit the open-file limit");
+        tracing::warn!(configured = config.max_connections, used = total, per_ip, open_file_limit = ?files, "lowered the connection cap to fit the open-file limit");
     }
-    let limits = ConnLimits { total, per_ip: config.max_connections_per_ip.min(total), header_timeout: config.header_timeout };
+    let limits = ConnLimits { total, per_ip, header_timeout: config.header_timeout };
 
     let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
     let router = routes(app.clone(), &config, addr, metrics_addr);
@@ -417,6 +414,19 @@ impl OpenConns {
     }
 }
 
+/// The connection caps in force: the total kept 128 descriptors under the open-file limit (for the store, Rancher
+/// and webhook connections); a per-address cap below the total (the usual setup) stays at most half of the total
+/// in force, so one address never holds every slot even when the total was lowered; one at or above it (behind a
+/// proxy, where every connection comes from the proxy) follows the total.
+fn connection_caps(total: usize, per_ip: usize, open_files: Option<usize>) -> (usize, usize) {
+    let used = match open_files {
+        Some(limit) => total.min(limit.saturating_sub(128).max(16)),
+        None => total,
+    };
+    let per_ip = if per_ip < total { per_ip.min((used / 2).max(1)) } else { used };
+    (used, per_ip)
+}
+
 /// Raises the soft limit of open files to the hard limit; answers the soft limit now in force (none when unknown).
 fn raise_open_file_limit() -> Option<usize> {
     #[cfg(unix)]
@@ -527,5 +537,36 @@ where
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n7_connection_caps_fit_the_open_file_limit_and_leave_room_for_other_addresses() {
+        assert_eq!(connection_caps(4096, 256, Some(1 << 20)), (4096, 256));
+        assert_eq!(connection_caps(4096, 256, None), (4096, 256));
+        // `ulimit -n 256`: 128 connections, at most 64 from one address.
+        assert_eq!(connection_caps(4096, 256, Some(256)), (128, 64));
+        assert_eq!(connection_caps(4096, 256, Some(10)), (16, 8));
+        // Behind a proxy (per address = total): the proxy may use every slot.
+        assert_eq!(connection_caps(4096, 4096, Some(256)), (128, 128));
+        assert_eq!(connection_caps(1, 1, None), (1, 1));
+    }
+
+    #[test]
+    fn n11_host_names_allowed() {
+        let hosts = |names: &[&str]| AllowedHosts { names: names.iter().map(|s| s.to_string()).collect() };
+        let h = hosts(&["approvals.example.com:443", "approvals.example.com", "127.0.0.1:8443"]);
+        for ok in ["approvals.example.com", "APPROVALS.example.com.", "approvals.example.com:443", "127.0.0.1:8443"] {
+            assert!(h.allows(Some(ok)), "{ok}");
+        }
+        for bad in ["approvals.example.com:8443", "evil.example", "127.0.0.1", "127.0.0.1:8443.evil", ""] {
+            assert!(!h.allows(Some(bad)), "{bad}");
+        }
+        assert!(!h.allows(None));
+        assert!(hosts(&[]).allows(Some("anything")), "no names: no check (TLS off loopback without a public URL)");
     }
 }
