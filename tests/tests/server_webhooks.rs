@@ -339,6 +339,12 @@ async fn n20_two_replicas_on_one_sqlite_file_deliver_each_event_once() {
     two_replicas_deliver_once(Arc::new(SqliteStore::open(&db).unwrap()), Arc::new(SqliteStore::open(&db).unwrap())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n20_two_replicas_on_one_postgres_deliver_each_event_once() {
+    let Some(db) = rancher_approval::test_util::TestDatabase::create("webhook_lease").await else { return };
+    two_replicas_deliver_once(Arc::new(db.store().await), Arc::new(db.store().await)).await;
+}
+
 /// Two services, each on its own handle of one store, with one webhook: each event arrives once; when one stops,
 /// the other delivers.
 async fn two_replicas_deliver_once(first: Arc<dyn rancher_approval::Store>, second: Arc<dyn rancher_approval::Store>) {
