@@ -188,6 +188,7 @@ async fn n11_metrics_on_their_own_listener_leave_the_main_one() {
     assert!(body.as_str().unwrap().contains("rancher_access_pending_requests"));
     let (st, _) = Api::new(&format!("http://{m}"), None).get("/api/v1/openapi.json").await;
     assert_eq!(st, 404, "the metrics listener serves nothing else");
+    assert_eq!(get_with_host(m, "/metrics", &format!("rebind.attacker.example:{}", m.port())).await, 421, "a loopback metrics listener checks Host too");
     srv.shutdown().await;
 }
 

@@ -149,8 +149,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let (stop, stop_rx) = watch::channel(false);
     let listener_task = tokio::spawn(accept_loop(listener, tls.clone(), router, app.clone(), limits.clone(), stop_rx.clone()));
     let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
-    if let Some((l, _)) = metrics_listener {
-        let metrics_router = metrics_routes(app.clone(), &config);
+    if let Some((l, bound)) = metrics_listener {
+        let metrics_router = metrics_routes(app.clone(), &config, bound);
         let small = ConnLimits { total: 64.min(total), per_ip: 16.min(total), header_timeout: config.header_timeout };
         tasks.push(tokio::spawn(accept_loop(l, tls, metrics_router, app.clone(), small, stop_rx.clone())));
     }
@@ -179,10 +179,13 @@ fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound
         .with_state(app)
 }
 
-/// The metrics listener's routes: `/metrics` only, with the token when one is configured.
-fn metrics_routes(app: Arc<App>, config: &ServerConfig) -> Router {
+/// The metrics listener's routes: `/metrics` only, with the token when one is configured, and the `Host` check when
+/// it listens on loopback (scrapers elsewhere come by whatever address they were given).
+fn metrics_routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr) -> Router {
+    let hosts = Arc::new(if bound.ip().is_loopback() { AllowedHosts::loopback(bound) } else { AllowedHosts { names: Vec::new() } });
     Router::new()
         .route("/metrics", get(metrics).layer(middleware::from_fn_with_state(Arc::new(config.metrics_token.clone()), require_metrics_token)))
+        .layer(middleware::from_fn_with_state(hosts, check_host))
         .layer(RequestBodyLimitLayer::new(1024))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .with_state(app)
@@ -232,14 +235,20 @@ impl AllowedHosts {
             }
         }
         if public.is_some() || bound.ip().is_loopback() {
-            let port = bound.port();
-            names.push(match bound.ip() {
-                std::net::IpAddr::V4(ip) => format!("{ip}:{port}"),
-                std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
-            });
-            if bound.ip().is_loopback() {
-                names.push(format!("localhost:{port}"));
-            }
+            names.extend(AllowedHosts::loopback(bound).names);
+        }
+        AllowedHosts { names }
+    }
+
+    /// The listen address itself, and `localhost:PORT` when it is loopback.
+    fn loopback(bound: SocketAddr) -> AllowedHosts {
+        let port = bound.port();
+        let mut names = vec![match bound.ip() {
+            std::net::IpAddr::V4(ip) => format!("{ip}:{port}"),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+        }];
+        if bound.ip().is_loopback() {
+            names.push(format!("localhost:{port}"));
         }
         AllowedHosts { names }
     }
