@@ -305,3 +305,23 @@ fn n20_server_ca_cert_replaces_the_system_roots() {
     assert!(pinned.stderr.contains("could not reach the approvals service"), "{}", pinned.stderr);
     s.rt.block_on(srv.shutdown());
 }
+
+/// `rancherctl serve` takes the new options, and refuses a metrics token file others may read.
+#[test]
+fn n11_serve_refuses_a_metrics_token_file_others_may_read() {
+    use rancher_access_tests::cli::{command, Run, SimCli};
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.token");
+    std::fs::write(&file, "metrics-token-0123456789abcdef\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let f = file.display().to_string();
+    let args = ["serve", "--listen", "127.0.0.1:0", "--header-timeout", "5", "--max-connections", "100", "--max-connections-per-ip", "10", "--metrics-token-file", &f];
+    let run = Run::from_output(command(&args, &s.connected_env(Some(&s.sim.tokens().admin))).output().unwrap());
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("metrics token") && run.stderr.contains("chmod 600"), "{}", run.stderr);
+}
