@@ -78,7 +78,7 @@ pub fn verify_at(secret: &SecretString, body: &[u8], header: &str, now: i64) -> 
         }
     }
     let Some(t) = t else { return false };
-    if (now - t).abs() > REPLAY_WINDOW_SECS {
+    if now.abs_diff(t) > REPLAY_WINDOW_SECS.unsigned_abs() {
         return false;
     }
     // Several v1 values may come while a secret is rotated; each is checked in constant time.
@@ -106,8 +106,12 @@ pub fn chat(s: &str, max: usize) -> String {
             space = false;
         }
         if n == max {
-            cut = true;
-            break;
+            // Only more words make it a cut; trailing space does not.
+            if c != ' ' {
+                cut = true;
+                break;
+            }
+            continue;
         }
         flat.push(c);
         n += 1;
@@ -588,7 +592,7 @@ mod tests {
         // Several v1 values (a secret being rotated): any one that matches.
         let two = format!("{},v1={}", sign(&b, t, b"{}"), sign(&a, t, b"{}").rsplit("v1=").next().unwrap());
         assert!(verify_at(&a, b"{}", &two, t) && verify_at(&b, b"{}", &two, t));
-        for bad in ["", "sha256=00", "t=,v1=00", "v1=abc", &format!("t={t}"), &format!("t={t},v1=zz")] {
+        for bad in ["", "sha256=00", "t=,v1=00", "v1=abc", &format!("t={t}"), &format!("t={t},v1=zz"), "t=-9223372036854775808,v1=00", "t=9223372036854775807,v1=00"] {
             assert!(!verify_at(&a, b"{}", bad, t), "{bad}");
         }
         assert!(verify(&a, b"{}", &sign(&a, chrono::Utc::now().timestamp(), b"{}")));
@@ -640,6 +644,7 @@ mod tests {
         assert_eq!(chat("a\r\nb\tc\u{0}d\u{85}e\u{2028}f\u{202E}g\u{2066}h\u{200B}i", 100), "a b c d e f g h i");
         assert_eq!(chat("  many   spaces \n\n ", 100), "many spaces");
         assert_eq!(chat("abcdef", 3), "abc…");
+        assert_eq!(chat("abc   \n", 3), "abc", "trailing space is no cut");
         assert_eq!(chat("&&&&", 2), "&amp;&amp;…", "cut before escaping: an escape is never split");
     }
 
