@@ -384,3 +384,54 @@ fn ux19_typos_get_a_suggestion() {
     display.expect_code(1);
     assert!(display.stderr.contains("use user=bob"), "{}", display.stderr);
 }
+
+/// Starts the approvals service as a library on the simulator (its own service account, a memory store), on the
+/// harness's runtime, and installs `workflows` as the admin through the service.
+fn service(env: &Env, workflows: &[&str]) -> rancher_server::RunningServer {
+    use rancher_access_tests::server;
+    let svc = env.rt.block_on(server::service_account(&env.sim));
+    let srv = env.rt.block_on(server::start(server::config(&env.sim, &svc, std::sync::Arc::new(rancher_approval::MemoryStore::new()))));
+    for wf in workflows {
+        let (st, v) = env.rt.block_on(server::Api::new(srv.url(), Some(&env.sim.tokens().admin)).post(&format!("/api/v1/workflows/{wf}/install"), serde_json::json!({})));
+        assert_eq!(st, 200, "{v}");
+    }
+    srv
+}
+
+/// The environment of the admin using the service at `url` (no Rancher domain: the token only proves who they are).
+fn through(env: &Env, url: &str) -> Vec<(&'static str, String)> {
+    let mut e = env.base_env();
+    e.push(("RANCHER_TOKEN", env.sim.tokens().admin.clone()));
+    e.push(("RANCHERCTL_SERVER", url.to_string()));
+    e
+}
+
+/// Finding 14: through the service, bad input got the fix line of a state conflict (`the request is no longer in a
+/// state ...`) or of an unknown id, and a wrong service URL got raw transport text.
+#[test]
+fn ux14_service_errors_keep_their_cause_and_fix() {
+    let env = Env::start();
+    let srv = service(&env, &["grant-project-role"]);
+    let url = srv.url().to_string();
+    let bad = env.exec(&["run", "grant-project-role", "--input", "project=Default", "--input", "user=bob", "--input", "role=project-member"], &through(&env, &url));
+    bad.expect_code(1);
+    assert!(bad.stderr.contains("write it as"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains("no longer in a state") && !bad.stderr.contains("says why above"), "{}", bad.stderr);
+    let typo = env.exec(&["run", "list-user"], &through(&env, &url));
+    typo.expect_code(1);
+    assert!(typo.stderr.contains("did you mean `list-users`?") && !typo.stderr.contains("approvals list"), "{}", typo.stderr);
+
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let tls_to_http = env.exec(&["approvals", "list"], &through(&env, &format!("https://127.0.0.1:{port}")));
+    tls_to_http.expect_code(1);
+    assert!(tls_to_http.stderr.contains("answers plain HTTP") && tls_to_http.stderr.contains(&format!("use http://127.0.0.1:{port}")), "{}", tls_to_http.stderr);
+    let with_path = env.exec(&["approvals", "list"], &through(&env, &format!("{url}/api/v1")));
+    with_path.expect_code(1);
+    assert!(with_path.stderr.contains("has a path") && with_path.stderr.contains(&format!("use {url}")), "{}", with_path.stderr);
+    let mut rancher = through(&env, &format!("https://{}", env.sim.domain()));
+    rancher.push(("RANCHERCTL_SERVER_CA_CERT", env.ca.display().to_string()));
+    let not_service = env.exec(&["approvals", "list"], &rancher);
+    not_service.expect_code(1);
+    assert!(not_service.stderr.contains("not the approvals service"), "{}", not_service.stderr);
+    env.rt.block_on(srv.shutdown());
+}

@@ -21,12 +21,45 @@ pub struct ClientError {
     pub status: Option<u16>,
     /// What went wrong (the service's own `error` when it sent one).
     pub message: String,
+    /// What to do about it, when the service (or the diagnosis of a failed connection) says.
+    pub fix: Option<String>,
 }
 
 impl ClientError {
     fn local(message: impl Into<String>) -> Self {
-        ClientError { status: None, message: message.into() }
+        ClientError { status: None, message: message.into(), fix: None }
     }
+
+    fn answered(status: u16, message: impl Into<String>) -> Self {
+        ClientError { status: Some(status), message: message.into(), fix: None }
+    }
+}
+
+/// Why the service at `base` could not be reached, in words, with the fix, as the Rancher connection test names
+/// its failures: plain HTTP on an HTTPS URL, a certificate nobody vouched for (often: this is Rancher, not the
+/// service), refused, no answer, a name that does not resolve.
+fn diagnose(base: &Url, e: reqwest::Error) -> ClientError {
+    let timeout = e.is_timeout();
+    let chain = crate::error::chain(&e.without_url());
+    let host = format!("{}{}", base.host_str().unwrap_or(""), base.port().map(|p| format!(":{p}")).unwrap_or_default());
+    let lower = chain.to_lowercase();
+    let (what, fix) = if lower.contains("invalidcontenttype") || lower.contains("corrupt message") || lower.contains("wrong version number") {
+        (format!("{host} answers plain HTTP, not HTTPS"), format!("use http://{host} (plain HTTP is allowed on loopback only), or give the service a certificate (rancherctl serve --tls-cert/--tls-key)"))
+    } else if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") || lower.contains("certificate") {
+        (
+            format!("the certificate of {host} is not signed by a CA you trust"),
+            "pass the CA that signed the service's certificate with --server-ca-cert PEM; and check that the URL is the approvals service (`rancherctl serve` prints it), not Rancher itself".to_string(),
+        )
+    } else if timeout || lower.contains("timed out") {
+        (format!("{host} did not answer in time"), "check that the service runs and that nothing (a firewall, a proxy) drops the connection".to_string())
+    } else if lower.contains("dns") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        (format!("the name {} does not resolve", base.host_str().unwrap_or("")), "check the host name in the URL".to_string())
+    } else if lower.contains("refused") {
+        (format!("nothing listens at {host}"), "check the URL and port, and that `rancherctl serve` runs there".to_string())
+    } else {
+        (format!("could not reach {host}"), "check the URL and that the service runs (`curl URL/healthz`)".to_string())
+    };
+    ClientError { status: None, message: format!("could not reach the approvals service at {base}: {what} ({chain})"), fix: Some(fix) }
 }
 
 /// What a run did.
@@ -125,7 +158,7 @@ impl RemoteList {
         }
         self.ended = true;
         if let Some(error) = line.get("error").and_then(Value::as_str) {
-            return Err(ClientError { status: Some(200), message: error.to_string() });
+            return Err(ClientError::answered(200, error.to_string()));
         }
         match line.pointer("/end/count").and_then(Value::as_u64) {
             Some(n) if n as usize == self.received => Ok(None),
@@ -150,6 +183,14 @@ pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
             "the service URL for {} holds a user name or password; drop them (you sign in with your Rancher token)",
             base.host_str().unwrap_or("")
         )));
+    }
+    if base.path() != "/" && !base.path().is_empty() || base.query().is_some() {
+        let root = format!("{}://{}{}", base.scheme(), base.host_str().unwrap_or(""), base.port().map(|p| format!(":{p}")).unwrap_or_default());
+        return Err(ClientError {
+            status: None,
+            message: format!("the service URL has a path ({}); the service is addressed by its root", base.path()),
+            fix: Some(format!("use {root}")),
+        });
     }
     match base.scheme() {
         "https" => Ok(base),
@@ -215,7 +256,7 @@ impl ServerClient {
 
     /// Sends `r`; a failure to reach the service names it.
     async fn dispatch(&self, r: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        r.send().await.map_err(|e| ClientError::local(format!("could not reach the approvals service at {}: {}", self.base, crate::error::chain(&e.without_url()))))
+        r.send().await.map_err(|e| diagnose(&self.base, e))
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
@@ -232,6 +273,7 @@ impl ServerClient {
         let status = resp.status().as_u16();
         let too_large = || ClientError {
             status: Some(status),
+            fix: None,
             message: format!("the approvals service's answer is larger than {} MiB; it was not read (is --server the approvals service?)", MAX_ANSWER_BYTES >> 20),
         };
         if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
@@ -247,13 +289,18 @@ impl ServerClient {
                     body.extend_from_slice(&bytes);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(ClientError { status: Some(status), message: format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())) }),
+                Err(e) => return Err(ClientError::answered(status, format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())))),
             }
         }
-        let v: Value = serde_json::from_slice(&body).map_err(|_| ClientError { status: Some(status), message: format!("the approvals service answered {status} with something that is not JSON") })?;
+        let not_ours = |what: &str| ClientError {
+            status: Some(status),
+            message: format!("the server answered {status} with {what}: it is not the approvals service"),
+            fix: Some("use the URL `rancherctl serve` printed (RANCHERCTL_SERVER=...): the service's root, not Rancher's".into()),
+        };
+        let v: Value = serde_json::from_slice(&body).map_err(|_| not_ours("something that is not JSON"))?;
         if status >= 400 {
-            let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| format!("the approvals service answered {status}"));
-            return Err(ClientError { status: Some(status), message: msg });
+            let Some(msg) = v["error"].as_str() else { return Err(not_ours("JSON without the service's `error` field")) };
+            return Err(ClientError { status: Some(status), message: msg.to_string(), fix: v["fix"].as_str().map(str::to_string) });
         }
         Ok((status, v))
     }
@@ -358,7 +405,7 @@ impl ServerClient {
         };
         let (status, v) = self.send(reqwest::Method::GET, &path, None).await?;
         serde_json::from_value(v["items"].clone())
-            .map_err(|e| ClientError { status: Some(status), message: format!("the approvals service's grant list cannot be read: {e}") })
+            .map_err(|e| ClientError::answered(status, format!("the approvals service's grant list cannot be read: {e}")))
     }
 
     /// Asks for more time on a grant (`by`: `30m`, `8h`, `7d`): a new request under the grant's policy.

@@ -116,7 +116,9 @@ impl From<rancher_workflows::Error> for ApiError {
             E::UnknownWorkflow(_) | E::NotInstalled(_) | E::NotFound(_) => ApiError::not_found(e.to_string()),
             E::Input { .. } => ApiError::bad_request(e.to_string()),
             E::NotAllowed(_) => ApiError::forbidden(e.to_string()),
-            E::Refused(_) | E::TestFailed(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            // The request cannot be done as asked (a malformed or ambiguous name, a refused combination): the
+            // input is at fault, not the state of a request, so 422 rather than 409.
+            E::Refused(_) | E::TestFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             E::Api(ref api) => {
                 let status = match api.status() {
                     Some(403) => StatusCode::FORBIDDEN,

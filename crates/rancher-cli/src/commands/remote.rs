@@ -29,7 +29,10 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
         })?),
         None => None,
     };
-    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| Failure::new(format!("--server {}: {}", text::escape(url), e.message), "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed"))?;
+    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
+        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
+        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix))
+    })?;
     Ok(Some(c))
 }
 
@@ -69,16 +72,17 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
 }
 
 /// The service's error as a failure: its own words, and what to do.
+/// The service's error as a failure: its own words, and the fix the service (or the diagnosis of a failed
+/// connection) gave; otherwise a fix only where the status alone says what to do, since the service's messages
+/// name their own fix.
 fn failure(e: ClientError) -> anyhow::Error {
-    let fix = match e.status {
-        None => "check the URL (RANCHERCTL_SERVER) and that the service runs (`curl URL/healthz`)",
-        Some(401) => "your Rancher token was refused: check it with `rancherctl check`",
-        Some(403) => "ask an admin, or someone the policy names, to do it",
-        Some(404) => "check the id (`rancherctl approvals list`)",
-        Some(409) => "the request is no longer in a state that allows this (`rancherctl approvals show ID`)",
-        Some(_) => "the service says why above",
-    };
-    Failure::new(format!("the approvals service: {}", text::escape(&e.message)), fix).into()
+    let fix = e.fix.clone().or_else(|| match e.status {
+        None => Some("check the URL (RANCHERCTL_SERVER, --server or the profile's saved service) and that the service runs (`curl URL/healthz`)".into()),
+        Some(401) => Some("your Rancher token was refused: check it with `rancherctl check`".into()),
+        Some(403) => Some("ask an admin, or someone the policy names, to do it".into()),
+        Some(_) => None,
+    });
+    Failure { message: format!("the approvals service: {}", text::escape(&e.message)), remedy: fix.map(|f| text::escape(&f)) }.into()
 }
 
 async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::Result<Exit> {
