@@ -274,10 +274,10 @@ async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
         panic!("should wait for approval")
     };
     let id = p["request"].as_str().unwrap();
-    let e = alice.approve(id, None).await.unwrap_err();
+    let e = alice.approve(id, None, None).await.unwrap_err();
     assert_eq!(e.status, Some(403), "{e}");
     assert_eq!(admin.requests(Some(rancher_approval::RequestState::Pending)).await.unwrap().len(), 1);
-    let done = admin.approve(id, Some("ok")).await.unwrap();
+    let done = admin.approve(id, Some("ok"), None).await.unwrap();
     assert_eq!(done["state"], "succeeded");
     assert_eq!(approver.request(id).await.unwrap()["outcome"]["status"], "succeeded");
     assert_eq!(admin.audit().await.unwrap()["verified"], true);

@@ -169,3 +169,131 @@ async fn the_history_page_links_to_older_requests() {
     assert!(bad.html.contains("Older"), "{}", bad.html);
     srv.shutdown().await;
 }
+
+/// N12: the request page names each pinned target next to its id, prints the look-alike warnings `rancherctl`
+/// prints, and shows bidi and control characters a requester wrote as visible escapes instead of passing them on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n12_the_page_names_targets_warns_of_look_alikes_and_neutralises_bidi() {
+    let (sim, srv, id) = server::with_pending_request("routine \u{202e}nimda ot\u{202c} change\u{1b}[2K").await;
+    let carol = sim.user_id("carol").unwrap();
+    let mut b = Browser::new(srv.url(), None);
+    b.sign_in_with_token(&sim.tokens().admin).await;
+    let page = b.get(&format!("/requests/{id}")).await;
+    assert_eq!(page.status, 200);
+    let targets = page.html.split("id=\"targets\">").nth(1).expect("a targets line").split("</dd>").next().unwrap().to_string();
+    assert!(targets.contains("carol") && targets.contains(&carol), "the target by name and id: {targets}");
+    for raw in ['\u{202e}', '\u{202c}', '\u{1b}'] {
+        assert!(!page.html.contains(raw), "U+{:04X} passed through raw", raw as u32);
+    }
+    assert!(page.html.contains(r"\u{202e}nimda"), "the override is shown as an escape: {}", page.html);
+    let list = b.get("/").await;
+    assert!(!list.html.contains('\u{202e}'), "the list row neutralises it too");
+    assert!(list.html.contains("carol (") && list.html.contains(&carol), "the row names the target: {}", list.html);
+
+    // A target whose name mixes scripts (a Cyrillic `а`) is flagged as the CLI flags it.
+    let twin = server::create_user(&sim, "\u{430}lice", "look-alike-password-1", false).await;
+    let (st, sub) = Api::new(srv.url(), Some(&sim.tokens().approver))
+        .post("/api/v1/runs", serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": twin, "role": "admin"}, "reason": "r"}))
+        .await;
+    assert_eq!(st, 202, "{sub}");
+    let page = b.get(&format!("/requests/{}", sub["request"].as_str().unwrap())).await;
+    let warnings = page.html.split("id=\"warnings\"").nth(1).expect("a warnings box").split("</div>").next().unwrap().to_string();
+    assert!(warnings.contains("mixes Cyrillic and Latin letters"), "{warnings}");
+    srv.shutdown().await;
+}
+
+/// N14 (API and page): a decision carries the content hash the reviewer was shown; a hash that is not the
+/// request's is refused and nothing runs; the page's form carries the request's hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n14_decisions_carry_the_reviewed_hash_and_a_changed_request_is_refused() {
+    let (sim, srv, id) = server::with_pending_request("rotation").await;
+    let admin = Api::new(srv.url(), Some(&sim.tokens().admin));
+    let (_, shown) = admin.get(&format!("/api/v1/requests/{id}")).await;
+    let hash = shown["content_hash"].as_str().expect("a content hash").to_string();
+    let other = "0".repeat(64);
+
+    // API: a decision on other content is refused with 409.
+    let (st, e) = admin.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": other})).await;
+    assert_eq!(st, 409, "{e}");
+    let (st, e) = admin.post(&format!("/api/v1/requests/{id}/deny"), serde_json::json!({"reviewed": other})).await;
+    assert_eq!(st, 409, "{e}");
+
+    // Page: the form carries the hash; a form with another one changes nothing.
+    let mut b = Browser::new(srv.url(), None);
+    b.sign_in_with_token(&sim.tokens().admin).await;
+    let page = b.get(&format!("/requests/{id}")).await;
+    assert!(page.html.contains(&format!("name=\"reviewed\" value=\"{hash}\"")), "{}", page.html);
+    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &other)]).await;
+    assert_eq!(done.status, 303);
+    let after = b.get(&format!("/requests/{id}")).await;
+    assert!(after.html.contains("Nothing was changed") && after.html.contains("id=\"state\">pending"), "{}", after.html);
+    let missing = b.post(&format!("/requests/{id}/decide"), &[("csrf", &after.csrf()), ("vote", "approve")]).await;
+    assert_eq!(missing.status, 400, "a form without the hash is refused: {}", missing.html);
+    assert!(!sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "nothing ran");
+
+    // The hash as shown: approved and executed once.
+    let (st, v) = admin.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": hash})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("succeeded")), "{v}");
+    srv.shutdown().await;
+}
+
+/// N5: a standard user who files `offboard-user` for another person and `cleanup-tokens` reads back counts, not
+/// the token names and binding names the service read with its own rights; an admin sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n5_the_requester_sees_counts_not_what_the_service_read() {
+    let (sim, _svc, srv) = server::sim_and_service(Arc::new(MemoryStore::new())).await;
+    let t = sim.tokens().clone();
+    let admin = Api::new(srv.url(), Some(&t.admin));
+    for w in ["offboard-user", "cleanup-tokens"] {
+        server::install(&admin, w).await;
+    }
+    let alice = Api::new(srv.url(), Some(&t.user));
+    let mut ids = Vec::new();
+    for (w, inputs) in [("offboard-user", serde_json::json!({"user": "approver"})), ("cleanup-tokens", serde_json::json!({"unused-days": "0"}))] {
+        let (st, sub) = alice.post("/api/v1/runs", serde_json::json!({"workflow": w, "inputs": inputs, "reason": "tidy up"})).await;
+        assert_eq!(st, 202, "{w}: {sub}");
+        ids.push(sub["request"].as_str().unwrap().to_string());
+    }
+    // What the admin sees: the names the service read.
+    let mut secrets: Vec<String> = Vec::new();
+    for id in &ids {
+        let (_, full) = admin.get(&format!("/api/v1/requests/{id}")).await;
+        let inputs = &full["inputs"];
+        for step in inputs["plan"]["shown"].as_array().into_iter().flatten() {
+            let step = step.as_str().unwrap();
+            // "delete grb grb-xxxx (...)", "delete token token-xxxx"
+            if let Some(name) = step.split_whitespace().nth(2) {
+                if step.starts_with("delete") {
+                    secrets.push(name.to_string());
+                }
+            }
+        }
+        secrets.extend(inputs["pinned"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)));
+    }
+    assert!(secrets.iter().any(|s| s.starts_with("token-")) && secrets.iter().any(|s| s.starts_with("grb-")), "the admin sees the names: {secrets:?}");
+
+    let (_, listed) = alice.get("/api/v1/requests").await;
+    let mut seen = vec![listed.to_string()];
+    for id in &ids {
+        let (st, mine) = alice.get(&format!("/api/v1/requests/{id}")).await;
+        assert_eq!(st, 200);
+        assert!(mine["details"].as_str().unwrap_or_default().starts_with("withheld"), "{mine}");
+        seen.push(mine.to_string());
+    }
+    let mut b = Browser::new(srv.url(), None);
+    b.sign_in_with_token(&t.user).await;
+    seen.push(b.get("/history").await.html);
+    for id in &ids {
+        let page = b.get(&format!("/requests/{id}")).await;
+        assert!(page.html.contains("id=\"withheld\""), "{}", page.html);
+        seen.push(page.html);
+    }
+    for text in &seen {
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "the requester was handed {s}:\n{text}");
+        }
+    }
+    let (_, mine) = alice.get(&format!("/api/v1/requests/{}", ids[1])).await;
+    assert!(mine["inputs"]["pinned"]["count"].as_u64().unwrap() > 0, "counts instead: {mine}");
+    srv.shutdown().await;
+}

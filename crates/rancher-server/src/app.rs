@@ -196,14 +196,16 @@ impl App {
 
     /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
     /// service account. Always answers the request as it stands afterwards.
-    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {
+    /// `reviewed` is the content hash the person was shown: the decision is refused (409) when the request
+    /// differs from it.
+    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>, reviewed: Option<String>) -> Result<ApprovalRequest, ApiError> {
         let session = person.acting_through(&self.service);
         let app = self.clone();
         let id = id.to_string();
         self.detached(async move {
             let started = Instant::now();
             if approve {
-                let done = app.runner.approve(&session, &id, reason).await?;
+                let done = app.runner.approve_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(true);
                 match &done {
                     Approved::Succeeded { .. } => {
@@ -218,7 +220,7 @@ impl App {
                 }
                 Ok(app.runner.get(&id).await?)
             } else {
-                let r = app.runner.deny(&session, &id, reason).await?;
+                let r = app.runner.deny_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(false);
                 Ok(r)
             }
@@ -318,18 +320,91 @@ pub(crate) fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> Strin
     }
 }
 
-/// A request as the API shows it: the stored request plus who may approve, the outcome, and (for one request)
-/// its audit entries.
-pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>) -> Value {
-    let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
+/// Whether `person` may see what the service read for a request with its own rights (a plan, pinned items, the
+/// sample shown to approvers, the execution's detail): admins and the approvers the policy lets decide. Everyone
+/// else who may see the request (its requester above all) gets counts, so filing a request never hands the
+/// requester what their own Rancher rights would refuse.
+pub(crate) fn may_see_details(person: &Person, req: &ApprovalRequest, admins: &[String]) -> bool {
+    if person.is_admin {
+        return true;
+    }
+    let ctx = EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+    check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx).is_ok()
+}
+
+/// Inputs a workflow sets itself at submit from what the service read (`plan`, `pinned`, `shown`): its input
+/// specs say "set at submit".
+fn set_at_submit(workflow: &str) -> Vec<&'static str> {
+    rancher_workflows::registry::Registry::builtins()
+        .get(workflow)
+        .map(|w| w.def().inputs.iter().filter(|i| i.description.starts_with("set at submit")).map(|i| i.name).collect())
+        .unwrap_or_default()
+}
+
+/// `v` reduced to its shape: lists become `{"count": N}`, numbers and booleans stay, every text is dropped.
+fn counts_of(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => json!({"count": items.len()}),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !matches!(v, Value::String(_) | Value::Null))
+                .map(|(k, v)| (k.clone(), counts_of(v)))
+                .collect(),
+        ),
+        Value::String(_) => json!("(withheld)"),
+        other => other.clone(),
+    }
+}
+
+/// The inputs as a viewer without [`may_see_details`] sees them: what the service filled in at submit is reduced
+/// to counts; what the requester gave stays.
+pub(crate) fn withheld_inputs(workflow: &str, inputs: &Value) -> Value {
+    let hidden = set_at_submit(workflow);
+    match inputs {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), if hidden.contains(&k.as_str()) { counts_of(v) } else { v.clone() })).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What a viewer may read of a request: all of it, or (without [`may_see_details`]) inputs, outcome and audit
+/// details reduced to counts.
+pub(crate) fn seen_by(req: &ApprovalRequest, details: bool) -> ApprovalRequest {
+    if details {
+        return req.clone();
+    }
+    let mut r = req.clone();
+    r.inputs = withheld_inputs(&r.workflow_id, &r.inputs);
+    if let Some(o) = r.execution.as_mut().and_then(|e| e.outcome.as_mut()) {
+        o.detail = counts_of(&o.detail);
+    }
+    r
+}
+
+/// A request as the API shows it to a viewer: the stored request plus who may approve, the outcome, and (for one
+/// request) its audit entries. Without `details` (see [`may_see_details`]) what the service read is reduced to
+/// counts and the audit entries carry no detail.
+pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>, details: bool) -> Value {
+    let shown = seen_by(req, details);
+    let mut v = serde_json::to_value(&shown).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("request".into(), json!(req.id.as_str()));
         m.insert("status".into(), json!(req.state.as_str()));
         m.insert("policy_text".into(), json!(req.policy.to_string()));
         m.insert("who_may_approve".into(), json!(who_may_approve(req, admins)));
-        m.insert("outcome".into(), req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
+        m.insert("outcome".into(), shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
+        m.insert("details".into(), json!(if details { "shown" } else { "withheld: only approvers and admins see what the service read for this request" }));
         if let Some(a) = audit {
-            m.insert("audit".into(), serde_json::to_value(a).unwrap_or(Value::Null));
+            let entries: Vec<Value> = a
+                .iter()
+                .map(|e| {
+                    let mut e = serde_json::to_value(e).unwrap_or(Value::Null);
+                    if !details {
+                        e["detail"] = json!("(withheld)");
+                    }
+                    e
+                })
+                .collect();
+            m.insert("audit".into(), Value::Array(entries));
         }
     }
     v

@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::app::{with_store, who_may_approve, App};
+use crate::app::{may_see_details, seen_by, who_may_approve, with_store, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
+use rancher_workflows::text;
 
 const SESSION_COOKIE: &str = "ra_session";
 const LOGIN_COOKIE: &str = "ra_login";
@@ -207,8 +208,55 @@ fn ago(t: DateTime<Utc>) -> String {
     }
 }
 
+/// A principal's user name (else id), with controls and bidi overrides made visible.
 fn name(p: &rancher_approval::Principal) -> String {
-    p.username.clone().unwrap_or_else(|| p.id.clone())
+    esc(p.username.as_deref().unwrap_or(&p.id))
+}
+
+/// One line of requester or server text as the page shows it: controls, line breaks and bidi overrides (U+202E
+/// and the like) written as visible escapes, as `rancherctl` prints them (the template then escapes HTML).
+fn esc(s: &str) -> String {
+    text::escape(s)
+}
+
+/// The pinned targets as `name (id)`, the name being what the target was called at submit.
+fn targets(r: &ApprovalRequest) -> Vec<String> {
+    r.targets
+        .iter()
+        .map(|id| match r.target_labels.get(id) {
+            Some(label) => format!("{} ({})", esc(label), esc(id)),
+            None => esc(id),
+        })
+        .collect()
+}
+
+/// The look-alike warnings `rancherctl approvals show` prints: target names, input values and the requester's
+/// user name holding non-ASCII letters that may imitate another name.
+fn look_alike_warnings(r: &ApprovalRequest, inputs: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for label in r.target_labels.values() {
+        if let Some(w) = text::look_alike(label) {
+            out.push(format!("target \"{}\" {w}", esc(label)));
+        }
+    }
+    input_look_alikes(inputs, "", &mut out);
+    if let Some(w) = r.requester.username.as_deref().and_then(text::look_alike) {
+        out.push(format!("requester \"{}\" ({}) {w}", esc(r.requester.username.as_deref().unwrap_or_default()), esc(&r.requester.id)));
+    }
+    out
+}
+
+fn input_look_alikes(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(w) = text::look_alike(s) {
+                out.push(format!("input `{}` = \"{}\" {w}", esc(path), esc(s)));
+            }
+        }
+        Value::Object(m) => m.iter().for_each(|(k, v)| input_look_alikes(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out)),
+        Value::Array(items) => items.iter().enumerate().take(SHOWN_ITEMS).for_each(|(i, v)| input_look_alikes(v, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
 }
 
 /// The most items of one list input a page shows (a cleanup pins every token name it will delete).
@@ -229,20 +277,24 @@ fn shown_inputs(inputs: &Value) -> Value {
     }
 }
 
-/// Inputs as `key=value` lines (the request page shows the JSON).
+/// Inputs as `key=value` lines, each escaped (the request page shows the JSON).
 fn inputs_line(inputs: &Value) -> String {
     let inputs = &shown_inputs(inputs);
     match inputs.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("\n"),
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{}={}", esc(k), esc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join("\n"),
         _ => "(none)".into(),
     }
 }
 
+/// One list row, as `me` may see it (what the service read only for approvers and admins, see
+/// [`may_see_details`]).
 fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value {
+    let shown = seen_by(r, may_see_details(me, r, admins));
     serde_json::json!({
-        "id": r.id.as_str(), "workflow": r.workflow_id, "inputs": inputs_line(&r.inputs),
-        "requester": name(&r.requester), "reason": r.reason.clone().unwrap_or_default(), "age": ago(r.created_at), "expires": when(r.expires_at),
-        "state": r.state.as_str(), "who_may_approve": who_may_approve(r, admins), "may_decide": app.may_decide(me, r, admins).is_ok(),
+        "id": r.id.as_str(), "workflow": esc(&r.workflow_id), "inputs": inputs_line(&shown.inputs), "targets": targets(r).join(", "),
+        "warnings": look_alike_warnings(r, &shown.inputs).len(),
+        "requester": name(&r.requester), "reason": esc(r.reason.as_deref().unwrap_or_default()), "age": ago(r.created_at), "expires": when(r.expires_at),
+        "state": r.state.as_str(), "who_may_approve": esc(&who_may_approve(r, admins)), "may_decide": app.may_decide(me, r, admins).is_ok(),
     })
 }
 
@@ -366,20 +418,25 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     }
     let audit = app.audit_of(&id).await.unwrap_or_default();
     let decide = app.may_decide(&v.person, &req, &admins);
-    let outcome = req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
+    let details = may_see_details(&v.person, &req, &admins);
+    let shown = seen_by(&req, details);
+    let outcome = shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
         let detail = o.detail.get("summary").or_else(|| o.detail.get("error")).cloned().unwrap_or_else(|| o.detail.clone());
-        format!("{:?}: {}", o.status, detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default())).to_lowercase()
+        let said = detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default());
+        text::escape_lines(&format!("{:?}: {said}", o.status).to_lowercase())
     });
-    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, c.by, when(c.at), c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, esc(&c.by), when(c.at), c.reason.as_ref().map(|r| format!(": {}", esc(r))).unwrap_or_default()));
     let r = serde_json::json!({
-        "id": req.id.as_str(), "workflow": req.workflow_id, "state": req.state.as_str(), "requester": name(&req.requester),
-        "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&shown_inputs(&req.inputs)).unwrap_or_default(),
-        "duration": req.inputs.get("duration").and_then(Value::as_str), "extends": req.inputs.get("extends").and_then(Value::as_str),
-        "policy": req.policy.to_string(), "who_may_approve": who_may_approve(&req, &admins), "created": when(req.created_at), "age": ago(req.created_at),
-        "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": decide.err().unwrap_or_default(),
-        "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": d.reason.clone().unwrap_or_default(), "at": when(d.decided_at)})).collect::<Vec<_>>(),
+        "id": req.id.as_str(), "workflow": esc(&req.workflow_id), "state": req.state.as_str(), "requester": name(&req.requester), "requester_id": esc(&req.requester.id),
+        "reason": esc(req.reason.as_deref().unwrap_or_default()), "inputs": text::escape_lines(&serde_json::to_string_pretty(&shown_inputs(&shown.inputs)).unwrap_or_default()),
+        "targets": targets(&req), "warnings": look_alike_warnings(&req, &shown.inputs),
+        "withheld": !details, "reviewed": req.content_hash,
+        "duration": req.inputs.get("duration").and_then(Value::as_str).map(esc), "extends": req.inputs.get("extends").and_then(Value::as_str).map(esc),
+        "policy": esc(&req.policy.to_string()), "who_may_approve": esc(&who_may_approve(&req, &admins)), "created": when(req.created_at), "age": ago(req.created_at),
+        "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": esc(&decide.err().unwrap_or_default()),
+        "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": esc(d.reason.as_deref().unwrap_or_default()), "at": when(d.decided_at)})).collect::<Vec<_>>(),
         "outcome": outcome, "closed": closed,
-        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": e.actor, "at": when(e.at)})).collect::<Vec<_>>(),
+        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": esc(&e.actor), "at": when(e.at)})).collect::<Vec<_>>(),
     });
     render("request.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, r })
 }
@@ -389,6 +446,8 @@ struct DecideForm {
     csrf: Option<String>,
     vote: Option<String>,
     reason: Option<String>,
+    /// The content hash of the request as the page showed it.
+    reviewed: Option<String>,
 }
 
 fn forged() -> Response {
@@ -407,7 +466,10 @@ async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
         _ => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "No decision", "Press Approve or Deny."),
     };
     let reason = form.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
-    let flash = match app.decide(&v.person, &id, approve, reason).await {
+    let Some(reviewed) = form.reviewed.filter(|h| !h.is_empty()) else {
+        return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "Reload the request", "This form did not say which version of the request you reviewed; reload the request page and decide again.");
+    };
+    let flash = match app.decide(&v.person, &id, approve, reason, Some(reviewed)).await {
         Ok(r) => {
             let text = match (approve, r.state) {
                 (false, _) => format!("You denied request {id}. Nothing will run."),
