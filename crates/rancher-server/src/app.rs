@@ -52,6 +52,9 @@ impl InFlight {
     }
 }
 
+/// The most stored requests one list call reads to fill a page of the ones the caller may see.
+pub(crate) const SCAN_ROWS: usize = 2_000;
+
 /// Everything a handler needs.
 pub struct App {
     pub(crate) runner: Runner,
@@ -59,8 +62,9 @@ pub struct App {
     pub(crate) identities: Identities,
     pub(crate) metrics: Metrics,
     pub(crate) inflight: Arc<InFlight>,
-    pub(crate) web: crate::web::WebSessions,
+    pub(crate) web: crate::sessions::WebSessions,
     pub(crate) secure_cookies: bool,
+    pub(crate) throttle: crate::throttle::Throttle,
     /// A runner without the service account: runs that need no approval execute with the caller's own session.
     direct: Runner,
     admins: Mutex<Option<(Vec<String>, Instant)>>,
@@ -87,27 +91,23 @@ where
 
 impl App {
     /// `runner` executes approved requests with `service`; `direct` (same store, no executor) runs what needs no
-    /// approval with the caller's own session.
-    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, web_ttl: Duration, secure_cookies: bool) -> App {
+    /// approval with the caller's own session. Web sessions, cookies, throttling and the clock come from `config`.
+    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, config: &crate::config::ServerConfig) -> App {
+        let web = crate::sessions::WebSessions::new(config.store.clone(), config.web_idle_timeout, config.web_session_ttl, config.clock.clone());
         App {
             runner,
             service,
             identities,
             metrics: Metrics::default(),
             inflight: Arc::new(InFlight::default()),
-            web: crate::web::WebSessions::new(web_ttl),
-            secure_cookies,
+            web,
+            secure_cookies: config.secure_cookies(),
+            throttle: crate::throttle::Throttle::new(config.sign_in_limit, config.token_check_limit, config.public_url.is_some()),
             direct,
             admins: Mutex::new(None),
             published_head: Mutex::new(0),
-            clock: Arc::new(chrono::Utc::now),
+            clock: config.clock.clone(),
         }
-    }
-
-    /// Uses `clock` for the jobs.
-    pub(crate) fn with_clock(mut self, clock: crate::config::Clock) -> App {
-        self.clock = clock;
-        self
     }
 
     /// The store.
@@ -115,9 +115,14 @@ impl App {
         self.runner.store()
     }
 
-    /// The caller behind a bearer token.
+    /// The caller behind a bearer token (resolved in the last 30 s, or now).
     pub(crate) async fn person(&self, token: &BearerToken) -> Result<Person, ApiError> {
-        self.identities.resolve(token, &self.metrics).await
+        self.identities.resolve(token, &self.service, &self.metrics, false).await
+    }
+
+    /// The caller behind a bearer token, asked of Rancher now (before a decision, and at sign-in).
+    pub(crate) async fn person_now(&self, token: &BearerToken) -> Result<Person, ApiError> {
+        self.identities.resolve(token, &self.service, &self.metrics, true).await
     }
 
     /// Holders of the admin role (the fallback approvers), cached for a minute.
@@ -249,9 +254,10 @@ impl App {
 
     /// One page of the requests matching `filter` that `keep` lets the caller see, newest first, older than
     /// `before`: at most `limit`, and the id to pass as `before` for the next page (none on the last). Each store
-    /// read is one indexed query of a bounded size, whatever the number of stored requests. Overdue pending
-    /// requests on the page are expired first, with a write only when one is actually overdue (a list is a read,
-    /// and the periodic job expires the rest).
+    /// read is one indexed query of a bounded size, and one call reads at most [`SCAN_ROWS`] stored requests: a
+    /// caller who may see few of many requests gets a shorter (even empty) page with a `next` cursor to go on
+    /// from, never a scan of the whole table. Overdue pending requests on the page are expired first, with a write
+    /// only when one is actually overdue (a list is a read, and the periodic job expires the rest).
     pub(crate) async fn request_page(
         &self,
         filter: RequestFilter,
@@ -262,7 +268,12 @@ impl App {
         let chunk = (limit + 1).max(100);
         let mut out: Vec<ApprovalRequest> = Vec::new();
         let mut cursor = before;
+        let mut scanned = 0usize;
         loop {
+            if scanned >= SCAN_ROWS.max(chunk) {
+                // Bounded: what was found so far, and where to go on from.
+                return Ok((out, cursor.map(|c| c.to_string())));
+            }
             let (f, c) = (filter.clone(), cursor.clone());
             let page = with_store(self.store(), |s| async move {
                 let page = s.page_requests(&f, c.as_ref(), chunk).await?;
@@ -275,6 +286,7 @@ impl App {
             })
             .await?;
             let exhausted = page.len() < chunk;
+            scanned += page.len();
             cursor = page.last().map(|r| r.id.clone());
             out.extend(page.into_iter().filter(|r| keep(r)));
             if out.len() > limit {
@@ -288,11 +300,10 @@ impl App {
         }
     }
 
-    /// Audit entries of one request.
+    /// Audit entries of one request (an indexed read of that request's entries, not a scan of the log).
     pub(crate) async fn audit_of(&self, id: &str) -> Result<Vec<AuditEntry>, ApiError> {
         let id = id.to_string();
-        let all = with_store(self.store(), |s| async move { s.audit_entries().await }).await?;
-        Ok(all.into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).collect())
+        with_store(self.store(), |s| async move { s.audit_of_request(&id).await }).await
     }
 
     /// Whether `person` may decide on `req` now, and if not, why.

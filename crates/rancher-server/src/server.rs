@@ -109,7 +109,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
     let direct = Runner::new(config.store.clone(), &config.executor);
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()).with_clock(config.clock.clone()));
+    let app = Arc::new(App::new(runner, direct, service, identities, &config));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -274,7 +274,12 @@ async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Re
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| router.clone().oneshot(req.map(axum::body::Body::new)));
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(axum::body::Body::new);
+        // The throttle's client address.
+        req.extensions_mut().insert(crate::throttle::Peer(peer.ip()));
+        router.clone().oneshot(req)
+    });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
