@@ -318,3 +318,44 @@ async fn the_request_list_pages_newest_first() {
     assert_eq!(seen, want);
     srv.shutdown().await;
 }
+
+/// N17: a request view reads that request's own audit entries (not the log), and a list for someone who may see
+/// few of many requests reads a bounded number of them and answers a partial page with a cursor to go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
+    use rancher_access_tests::counting::CountingStore;
+    let dir = tempfile::tempdir().unwrap();
+    let counting = Arc::new(CountingStore::new(Arc::new(SqliteStore::open(dir.path().join("approvals.db")).unwrap())));
+    let sim = rancher_access_tests::sim(rancher_sim::RancherVersion::V2_13, 2).await;
+    let svc = server::service_account(&sim).await;
+    let srv = server::start(server::config(&sim, &svc, counting.clone())).await;
+    let t = sim.tokens().clone();
+    server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let alice = Api::new(srv.url(), Some(&t.user));
+    let (st, sub) = alice.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "user"}})).await;
+    assert_eq!(st, 202, "{sub}");
+    let mine = sub["request"].as_str().unwrap().to_string();
+    // 1,200 newer requests of someone else that alice may not see (each with its audit entry).
+    let other = rancher_approval::Principal::new("u-someone-else");
+    let policy = rancher_approval::Policy::any_of([rancher_approval::ApproverRef::user("u-nobody")]);
+    for _ in 0..1_200 {
+        counting.create_request(rancher_approval::NewRequest::new("create-global-role-binding", other.clone(), policy.clone()), chrono::Utc::now()).await.unwrap();
+    }
+
+    counting.reset();
+    let (st, view) = alice.get(&format!("/api/v1/requests/{mine}")).await;
+    assert_eq!(st, 200, "{view}");
+    assert!(!view["audit"].as_array().unwrap().is_empty());
+    assert!(counting.audit_entries_read() < 10, "the view read {} audit entries (the log holds 1,200+)", counting.audit_entries_read());
+
+    counting.reset();
+    let (st, page) = alice.get("/api/v1/requests?limit=10").await;
+    assert_eq!(st, 200, "{page}");
+    let read = counting.rows_read();
+    assert!(read <= 1_100, "one list call read {read} stored requests (1,201 are stored)");
+    let next = page["next"].as_str().expect("a partial page goes on with a cursor").to_string();
+    assert!(page["items"].as_array().unwrap().iter().all(|r| r["request"] != mine.as_str()), "not reached yet");
+    let (_, rest) = alice.get(&format!("/api/v1/requests?limit=10&before={next}")).await;
+    assert!(rest["items"].as_array().unwrap().iter().any(|r| r["request"] == mine.as_str()), "{rest}");
+    srv.shutdown().await;
+}

@@ -53,7 +53,7 @@ impl InFlight {
 }
 
 /// The most stored requests one list call reads to fill a page of the ones the caller may see.
-pub(crate) const SCAN_ROWS: usize = 2_000;
+pub(crate) const SCAN_ROWS: usize = 1_000;
 
 /// Everything a handler needs.
 pub struct App {

@@ -168,7 +168,8 @@ impl Identities {
     /// Rancher's local login: user name and password give a session token; answers it with who it belongs to.
     /// The web session keeps the token (sealed) to re-check the person on every page, and logs it out when the
     /// session ends ([`Identities::logout`]).
-    pub async fn login(&self, username: &str, password: &str, service: &Session, metrics: &Metrics) -> Result<(Person, BearerToken), ApiError> {
+    /// `ttl`: how long Rancher should keep the session token at most (the page session's absolute limit).
+    pub async fn login(&self, username: &str, password: &str, ttl: Duration, service: &Session, metrics: &Metrics) -> Result<(Person, BearerToken), ApiError> {
         let mut b = rancher_api::Client::builder(self.rancher.domain().to_string()).retry_policy(self.retry.clone()).user_agent("rancher-access-server");
         let ca = match self.rancher.ca() {
             Some(ca) => Some(ca.load().map_err(|e| ApiError::internal(format!("cannot read the Rancher CA: {e}")))?),
@@ -183,6 +184,9 @@ impl Identities {
             password: Some(password.to_string()),
             response_type: Some("json".into()),
             description: Some("rancher-access approvals page sign-in".into()),
+            // Rancher ends the session token itself by the page session's absolute limit, even if the page session
+            // is never visited again (and so never logged out).
+            extra: [("ttl".to_string(), serde_json::json!(ttl.as_millis() as u64))].into_iter().collect(),
             ..Default::default()
         };
         let started = Instant::now();

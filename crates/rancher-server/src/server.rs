@@ -204,6 +204,10 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     let report = rancher_workflows::grants::revoke_due(&app.service, app.store().as_ref(), app.runner.process_label(), now).await?;
     app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
+    // Expired service state (page sessions past their limits) is dropped.
+    if let Err(e) = with_store(app.store(), |s| async move { s.state_purge(now).await }).await {
+        tracing::warn!("could not drop expired service state: {}", e.message);
+    }
     Ok(())
 }
 

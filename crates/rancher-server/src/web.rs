@@ -533,7 +533,7 @@ async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::
             Ok(token) => app.person_now(&token).await.map(|p| (p, token, false)),
             Err(e) => Err(e),
         },
-        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), &app.service, &app.metrics).await.map(|(p, t)| (p, t, true)),
+        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), app.web.absolute, &app.service, &app.metrics).await.map(|(p, t)| (p, t, true)),
         (None, None) => Err(ApiError::bad_request("enter an API token, or a user name and password")),
     };
     let (person, token, from_login) = match result {
