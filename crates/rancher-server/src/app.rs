@@ -421,3 +421,22 @@ pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Opti
     v
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n5_what_the_service_filled_in_is_reduced_to_counts() {
+        let offboard = json!({"user": "u-kbt4r", "plan": {"steps": [{"delete": "grb-lbr6p"}, {"delete": "token-jqfrz"}], "shown": ["delete grb grb-lbr6p", "delete token token-jqfrz"], "username": "approver"}});
+        let seen = withheld_inputs("offboard-user", &offboard);
+        assert_eq!(seen, json!({"user": "u-kbt4r", "plan": {"steps": {"count": 2}, "shown": {"count": 2}}}));
+        let cleanup = json!({"unused-days": "0", "pinned": ["token-4jf74", "token-djzcv"], "shown": {"count": 2, "users": 1, "sample": [{"name": "token-4jf74", "login": "admin"}]}});
+        let seen = withheld_inputs("cleanup-tokens", &cleanup);
+        assert_eq!(seen, json!({"unused-days": "0", "pinned": {"count": 2}, "shown": {"count": 2, "users": 1, "sample": {"count": 1}}}));
+        assert!(!seen.to_string().contains("token-"), "{seen}");
+        // A workflow that fills nothing in keeps its inputs.
+        let grb = json!({"user": "u-59tq7", "role": "admin"});
+        assert_eq!(withheld_inputs("create-global-role-binding", &grb), grb);
+    }
+}

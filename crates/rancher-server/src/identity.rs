@@ -187,7 +187,6 @@ impl Identities {
             // Rancher ends the session token itself by the page session's absolute limit, even if the page session
             // is never visited again (and so never logged out).
             extra: [("ttl".to_string(), serde_json::json!(ttl.as_millis() as u64))].into_iter().collect(),
-            ..Default::default()
         };
         let started = Instant::now();
         let answer = client.send(&rancher_api::requests::PublicLocalLoginCreate::new(body)).await;

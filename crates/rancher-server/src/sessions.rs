@@ -56,6 +56,12 @@ struct Sealed {
     flash: Option<Flash>,
 }
 
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+    }
+}
+
 /// What the store holds: the nonce and the sealed session, hex.
 #[derive(Serialize, Deserialize)]
 struct Record {
