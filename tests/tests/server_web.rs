@@ -467,3 +467,37 @@ async fn n10_the_26th_rapid_wrong_password_gets_429_and_other_clients_are_unaffe
     assert_eq!(r.status().as_u16(), 303, "signed in from elsewhere");
     srv.shutdown().await;
 }
+
+/// N10: a refused token is remembered (by hash) for a few seconds, so repeating it costs Rancher nothing; many
+/// different bad tokens from one client are throttled with 429 and `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n10_bad_tokens_are_cached_and_token_checks_are_throttled_per_client() {
+    let (sim, _svc, srv) = server::sim_and_service(Arc::new(MemoryStore::new())).await;
+    let bad = format!("token-zzzzz:{}", "q".repeat(54));
+    let admin = Api::new(srv.url(), Some(&sim.tokens().admin));
+    assert_eq!(admin.get("/api/v1/me").await.0, 200);
+    sim.clear_request_log();
+    for _ in 0..40 {
+        let (st, _) = Api::new(srv.url(), Some(&bad)).get("/api/v1/me").await;
+        assert_eq!(st, 401);
+    }
+    let calls = sim.request_log().len();
+    assert!(calls <= 4, "40 calls with one refused token made {calls} Rancher calls");
+
+    let mut throttled = None;
+    for i in 0..150 {
+        let token = format!("token-y{i:04}:{}", "r".repeat(54));
+        let r = reqwest::Client::new().get(format!("{}/api/v1/me", srv.url())).bearer_auth(&token).send().await.unwrap();
+        if r.status().as_u16() == 429 {
+            throttled = Some((i, r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string())));
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let (after, wait) = throttled.expect("a flood of distinct bad tokens is throttled");
+    assert!(after >= 90, "throttled only past the burst: {after}");
+    assert!(wait.is_some_and(|w| w.parse::<u64>().unwrap() >= 1), "Retry-After");
+    // A token resolved before still works from the same client: the identity cache answers it, no Rancher call.
+    assert_eq!(admin.get("/api/v1/me").await.0, 200);
+    srv.shutdown().await;
+}

@@ -42,8 +42,9 @@ impl FromRequestParts<Arc<App>> for Caller {
             .or_else(|| text.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a bearer token; send `Authorization: Bearer <your Rancher API token>`"))?;
         let token = Identities::parse_token(raw)?;
-        // A token the identity cache does not know costs Rancher calls: those are throttled per client.
-        if app.identities.cached(&token).is_none() {
+        // A token the identity cache does not know (as good or as refused) costs Rancher calls: those are
+        // throttled per client.
+        if !app.identities.known(&token) {
             let client = app.throttle.client(parts.extensions.get::<crate::throttle::Peer>().copied(), &parts.headers);
             app.throttle.token_check(client)?;
         }

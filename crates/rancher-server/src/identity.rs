@@ -120,6 +120,16 @@ impl Identities {
         cache.get(&k).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
     }
 
+    /// Whether an answer for this token is at hand without asking Rancher: resolved in the last `ttl`, or
+    /// refused in the last few seconds.
+    pub fn known(&self, token: &BearerToken) -> bool {
+        if self.cached(token).is_some() {
+            return true;
+        }
+        let k = key(token.secret().expose_secret());
+        self.refused.lock().is_ok_and(|r| r.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR))
+    }
+
     /// Who the token belongs to now: from the cache when resolved in the last `ttl` (unless `fresh`), else from
     /// Rancher with the token itself (identity, groups, admin status), then checked with `service` (the service
     /// account): the user must still exist and be enabled. A token refused lately is refused again from memory.
