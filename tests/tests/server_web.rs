@@ -340,10 +340,22 @@ async fn n3_two_replicas_on_one_store_serve_one_web_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("approvals.db");
     let open = || -> Arc<dyn rancher_approval::Store> { Arc::new(rancher_approval::SqliteStore::open(&db).unwrap()) };
+    two_replicas_serve_one_sign_in(open(), open(), open()).await;
+}
+
+/// N3: the same on one PostgreSQL database (a throwaway cluster; skipped with a note where PostgreSQL cannot
+/// start, outside CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_two_replicas_on_one_postgres_serve_one_web_sign_in() {
+    let Some(db) = rancher_approval::test_util::TestDatabase::create("web_sessions").await else { return };
+    two_replicas_serve_one_sign_in(Arc::new(db.store().await), Arc::new(db.store().await), Arc::new(db.store().await)).await;
+}
+
+async fn two_replicas_serve_one_sign_in(a: Arc<dyn rancher_approval::Store>, b: Arc<dyn rancher_approval::Store>, inspect: Arc<dyn rancher_approval::Store>) {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
-    let one = server::start(server::config(&sim, &svc, open()).executor("replica-1")).await;
-    let two = server::start(server::config(&sim, &svc, open()).executor("replica-2")).await;
+    let one = server::start(server::config(&sim, &svc, a).executor("replica-1")).await;
+    let two = server::start(server::config(&sim, &svc, b).executor("replica-2")).await;
     let t = sim.tokens().clone();
     server::install(&Api::new(one.url(), Some(&t.admin)), "create-global-role-binding").await;
     let (st, sub) = Api::new(one.url(), Some(&t.approver))
@@ -361,19 +373,22 @@ async fn n3_two_replicas_on_one_store_serve_one_web_sign_in() {
     assert_eq!(home.status, 200, "the other replica knows the sign-in: {:?}", home.location);
     assert!(home.html.contains("Signed in as admin") && home.html.contains(&id), "{}", home.html);
     let page = b.get(&format!("/requests/{id}")).await;
-    let reviewed = page.html.split("name=\"reviewed\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &reviewed)]).await;
+    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &page.reviewed())]).await;
     assert_eq!(done.status, 303);
     b.at(one.url());
     assert!(b.get(&format!("/requests/{id}")).await.html.contains("id=\"state\">succeeded"));
+    assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
 
-    let store = open();
-    let records = store.state_list("web-session", chrono::Utc::now(), 100).await.unwrap();
+    let records = inspect.state_list("web-session", chrono::Utc::now(), 100).await.unwrap();
     assert_eq!(records.len(), 1);
     for (k, v) in &records {
         assert!(!k.contains(&cookie) && !v.contains(&cookie), "the cookie is not stored");
         assert!(!v.contains(rancher_access_tests::cli::secret_of(&t.admin)), "the token is stored sealed only");
     }
+    // Signing out at one replica ends the session at both.
+    let out = b.post("/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert!(inspect.state_list("web-session", chrono::Utc::now(), 100).await.unwrap().is_empty());
     one.shutdown().await;
     two.shutdown().await;
 }
