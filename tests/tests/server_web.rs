@@ -320,6 +320,9 @@ async fn n3_an_approver_disabled_in_rancher_after_signing_in_cannot_decide() {
     assert!(page.html.contains("id=\"approve\""), "the admin may decide before: {}", page.html);
     let reviewed = page.html.split("name=\"reviewed\" value=\"").nth(1).map(|r| r.split('"').next().unwrap().to_string()).unwrap_or_default();
 
+    // The API knows the admin's token too (cached as an admin for up to 30 s).
+    let admin_api = Api::new(srv.url(), Some(&t.admin));
+    assert_eq!(admin_api.get("/api/v1/me").await.0, 200);
     let admin_id = sim.user_id("admin").unwrap();
     let approver = rancher_workflows::Session::open(rancher_access_tests::client(&sim, &t.approver)).await.unwrap();
     approver.client.users().patch(rancher_api::requests::RkUsersPatch::new(&admin_id, serde_json::json!({"enabled": false}))).await.unwrap();
@@ -327,6 +330,9 @@ async fn n3_an_approver_disabled_in_rancher_after_signing_in_cannot_decide() {
     let tried = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &reviewed)]).await;
     assert!(tried.status == 403 || tried.location.as_deref() == Some("/login"), "{} {:?} {}", tried.status, tried.location, tried.html);
     assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "the session ended");
+    // Through the API, within the identity cache's 30 s: the decision asks Rancher afresh and is refused.
+    let (st, e) = admin_api.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": reviewed})).await;
+    assert_eq!(st, 401, "{e}");
     let (_, shown) = Api::new(srv.url(), Some(&t.approver)).get(&format!("/api/v1/requests/{id}")).await;
     assert_eq!(shown["state"], "pending", "{shown}");
     assert!(!sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "no binding");

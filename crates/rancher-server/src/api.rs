@@ -400,16 +400,20 @@ async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
-    app.decide(&caller.person, &id, true, body.reason, body.reviewed).await?;
-    Ok(Json(one(&app, &caller.person, &id, false).await?))
+    // Who decides is asked of Rancher now, not taken from the identity cache.
+    let person = app.person_now(&caller.token).await?;
+    app.decide(&person, &id, true, body.reason, body.reviewed).await?;
+    Ok(Json(one(&app, &person, &id, false).await?))
 }
 
 /// Denies.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
-    app.decide(&caller.person, &id, false, body.reason, body.reviewed).await?;
-    Ok(Json(one(&app, &caller.person, &id, false).await?))
+    // Who decides is asked of Rancher now, not taken from the identity cache.
+    let person = app.person_now(&caller.token).await?;
+    app.decide(&person, &id, false, body.reason, body.reviewed).await?;
+    Ok(Json(one(&app, &person, &id, false).await?))
 }
 
 /// Cancels a pending request (its requester or an admin).
