@@ -357,5 +357,17 @@ async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
     assert!(page["items"].as_array().unwrap().iter().all(|r| r["request"] != mine.as_str()), "not reached yet");
     let (_, rest) = alice.get(&format!("/api/v1/requests?limit=10&before={next}")).await;
     assert!(rest["items"].as_array().unwrap().iter().any(|r| r["request"] == mine.as_str()), "{rest}");
+
+    // The page: the pending list reads a bounded number too and links on; her request page reads its own entries.
+    let mut b = server::Browser::new(srv.url(), None);
+    b.sign_in_with_token(&t.user).await;
+    counting.reset();
+    let pending = b.get("/").await;
+    assert!(counting.rows_read() <= 1_100, "the pending page read {} stored requests", counting.rows_read());
+    let link = pending.html.split("id=\"older\" href=\"").nth(1).expect("a link on").split('"').next().unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(b.get(&link).await.html.contains(&mine), "her request is on the next page");
+    counting.reset();
+    assert_eq!(b.get(&format!("/requests/{mine}")).await.status, 200);
+    assert!(counting.audit_entries_read() < 10, "the page read {} audit entries", counting.audit_entries_read());
     srv.shutdown().await;
 }

@@ -282,14 +282,16 @@ async fn pending(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     let admins = app.admin_ids().await;
-    let list = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
-        Ok((l, _)) => l,
+    let (list, next) = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+        Ok(page) => page,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
     };
+    // More pending requests than one page (or one bounded read) holds: the history page goes on from here.
+    let older = next.as_deref().map(|n| older_link(&HistoryQuery { state: Some("pending".into()), ..HistoryQuery::default() }, n));
     let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     render(
         "list.html",
-        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, empty => "Nothing is waiting for approval." },
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, older, empty => "Nothing is waiting for approval." },
     )
 }
 
