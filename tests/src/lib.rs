@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: a simulator and clients for its seeded principals.
 
 pub mod cli;
+pub mod counting;
 pub mod faulty;
 pub mod server;
 

@@ -202,6 +202,14 @@ impl Page {
     }
 }
 
+impl Page {
+    /// The value of the `reviewed` hidden field (the content hash of the request as the page showed it).
+    pub fn reviewed(&self) -> String {
+        let at = self.html.find("name=\"reviewed\" value=\"").unwrap_or_else(|| panic!("no reviewed field in\n{}", self.html)) + "name=\"reviewed\" value=\"".len();
+        self.html[at..].split('"').next().unwrap_or_default().to_string()
+    }
+}
+
 impl Browser {
     /// A browser for `base` trusting `ca_pem` when given.
     pub fn new(base: &str, ca_pem: Option<&str>) -> Browser {
@@ -250,6 +258,12 @@ impl Browser {
         let csrf = login.csrf();
         let done = self.post("/login", &[("csrf", &csrf), ("token", token)]).await;
         assert_eq!((done.status, done.location.as_deref()), (303, Some("/")), "{}", done.html);
+    }
+
+    /// The same browser (cookies kept) at another base URL: another replica of the service behind a load
+    /// balancer without sticky sessions.
+    pub fn at(&mut self, base: &str) {
+        self.base = base.trim_end_matches('/').to_string();
     }
 
     /// Drops every cookie but the session's (to forge requests from elsewhere) or all of them.

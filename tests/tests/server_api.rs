@@ -274,10 +274,10 @@ async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
         panic!("should wait for approval")
     };
     let id = p["request"].as_str().unwrap();
-    let e = alice.approve(id, None).await.unwrap_err();
+    let e = alice.approve(id, None, None).await.unwrap_err();
     assert_eq!(e.status, Some(403), "{e}");
     assert_eq!(admin.requests(Some(rancher_approval::RequestState::Pending)).await.unwrap().len(), 1);
-    let done = admin.approve(id, Some("ok")).await.unwrap();
+    let done = admin.approve(id, Some("ok"), None).await.unwrap();
     assert_eq!(done["state"], "succeeded");
     assert_eq!(approver.request(id).await.unwrap()["outcome"]["status"], "succeeded");
     assert_eq!(admin.audit().await.unwrap()["verified"], true);
@@ -316,5 +316,58 @@ async fn the_request_list_pages_newest_first() {
     let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
     want.sort();
     assert_eq!(seen, want);
+    srv.shutdown().await;
+}
+
+/// N17: a request view reads that request's own audit entries (not the log), and a list for someone who may see
+/// few of many requests reads a bounded number of them and answers a partial page with a cursor to go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
+    use rancher_access_tests::counting::CountingStore;
+    let dir = tempfile::tempdir().unwrap();
+    let counting = Arc::new(CountingStore::new(Arc::new(SqliteStore::open(dir.path().join("approvals.db")).unwrap())));
+    let sim = rancher_access_tests::sim(rancher_sim::RancherVersion::V2_13, 2).await;
+    let svc = server::service_account(&sim).await;
+    let srv = server::start(server::config(&sim, &svc, counting.clone())).await;
+    let t = sim.tokens().clone();
+    server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let alice = Api::new(srv.url(), Some(&t.user));
+    let (st, sub) = alice.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "user"}})).await;
+    assert_eq!(st, 202, "{sub}");
+    let mine = sub["request"].as_str().unwrap().to_string();
+    // 1,200 newer requests of someone else that alice may not see (each with its audit entry).
+    let other = rancher_approval::Principal::new("u-someone-else");
+    let policy = rancher_approval::Policy::any_of([rancher_approval::ApproverRef::user("u-nobody")]);
+    for _ in 0..1_200 {
+        counting.create_request(rancher_approval::NewRequest::new("create-global-role-binding", other.clone(), policy.clone()), chrono::Utc::now()).await.unwrap();
+    }
+
+    counting.reset();
+    let (st, view) = alice.get(&format!("/api/v1/requests/{mine}")).await;
+    assert_eq!(st, 200, "{view}");
+    assert!(!view["audit"].as_array().unwrap().is_empty());
+    assert!(counting.audit_entries_read() < 10, "the view read {} audit entries (the log holds 1,200+)", counting.audit_entries_read());
+
+    counting.reset();
+    let (st, page) = alice.get("/api/v1/requests?limit=10").await;
+    assert_eq!(st, 200, "{page}");
+    let read = counting.rows_read();
+    assert!(read <= 1_100, "one list call read {read} stored requests (1,201 are stored)");
+    let next = page["next"].as_str().expect("a partial page goes on with a cursor").to_string();
+    assert!(page["items"].as_array().unwrap().iter().all(|r| r["request"] != mine.as_str()), "not reached yet");
+    let (_, rest) = alice.get(&format!("/api/v1/requests?limit=10&before={next}")).await;
+    assert!(rest["items"].as_array().unwrap().iter().any(|r| r["request"] == mine.as_str()), "{rest}");
+
+    // The page: the pending list reads a bounded number too and links on; her request page reads its own entries.
+    let mut b = server::Browser::new(srv.url(), None);
+    b.sign_in_with_token(&t.user).await;
+    counting.reset();
+    let pending = b.get("/").await;
+    assert!(counting.rows_read() <= 1_100, "the pending page read {} stored requests", counting.rows_read());
+    let link = pending.html.split("id=\"older\" href=\"").nth(1).expect("a link on").split('"').next().unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(b.get(&link).await.html.contains(&mine), "her request is on the next page");
+    counting.reset();
+    assert_eq!(b.get(&format!("/requests/{mine}")).await.status, 200);
+    assert!(counting.audit_entries_read() < 10, "the page read {} audit entries", counting.audit_entries_read());
     srv.shutdown().await;
 }

@@ -83,6 +83,8 @@ async fn an_approver_approves_in_a_real_browser() {
 
     browser.find(Locator::LinkText(&id)).await.unwrap().click().await.unwrap();
     browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("approve")).await.unwrap();
+    let targets = browser.find(Locator::Id("targets")).await.unwrap().text().await.unwrap();
+    assert!(targets.starts_with("carol (u-"), "the target by name and id: {targets}");
     browser.find(Locator::Id("reason")).await.unwrap().send_keys("checked with the team").await.unwrap();
     std::fs::write(shots.join("2-request.png"), browser.screenshot().await.unwrap()).unwrap();
     browser.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();

@@ -419,3 +419,68 @@ fn lists_stream_through_the_service() {
     let part: Vec<serde_json::Value> = serde_json::from_str(&format!("{}]", failed.stdout.trim_end())).expect("whole items");
     assert_eq!(part.len(), 500);
 }
+
+/// N14 (CLI): `approvals approve|deny` through the service read the request and send the content hash they read.
+/// Between the CLI and the service a proxy changes the hash in what the CLI reads (as if the request had changed
+/// after it was read): the service refuses the decision and nothing runs. Straight to the service, it goes through.
+#[test]
+fn n14_the_cli_sends_the_hash_of_the_request_it_read() {
+    let s = SimCli::start(RancherVersion::V2_13, 4);
+    let t = s.sim.tokens().clone();
+    let (srv, proxy) = s.rt.block_on(async {
+        let svc = server::service_account(&s.sim).await;
+        let srv = server::start(server::config(&s.sim, &svc, std::sync::Arc::new(rancher_approval::MemoryStore::new()))).await;
+        let proxy = hash_changing_proxy(srv.url().to_string()).await;
+        (srv, proxy)
+    });
+    let admin = Api::new(srv.url(), Some(&t.admin));
+    s.rt.block_on(server::install(&admin, "create-global-role-binding"));
+    let (st, sub) = s.rt.block_on(Api::new(srv.url(), Some(&t.approver)).post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}})));
+    assert_eq!(st, 202, "{sub}");
+    let id = sub["request"].as_str().unwrap().to_string();
+
+    for verb in ["approve", "deny"] {
+        let run = rancher_access_tests::cli::Run::from_output(command(&["approvals", verb, &id], &through(&s, &proxy, &t.admin)).output().unwrap());
+        run.expect_code(1);
+        assert!(run.stderr.contains("changed"), "{verb}: {}", run.stderr);
+    }
+    let (_, shown) = s.rt.block_on(admin.get(&format!("/api/v1/requests/{id}")));
+    assert_eq!(shown["state"], "pending", "{shown}");
+    assert!(!s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
+
+    let ok = rancher_access_tests::cli::Run::from_output(command(&["approvals", "approve", &id], &through(&s, srv.url(), &t.admin)).output().unwrap());
+    ok.expect_code(0);
+    assert!(s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
+    s.rt.block_on(srv.shutdown());
+}
+
+/// A loopback proxy in front of `target` that forwards everything, except that a request read
+/// (`GET /api/v1/requests/ID`) comes back with another `content_hash`; answers its URL.
+async fn hash_changing_proxy(target: String) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (http, target) = (http.clone(), target.clone());
+        async move {
+            let mut r = http.request(method.clone(), format!("{target}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))).body(body);
+            for (k, v) in headers.iter().filter(|(k, _)| *k == "authorization" || *k == "content-type" || *k == "accept") {
+                r = r.header(k, v);
+            }
+            let resp = r.send().await.expect("the service answers");
+            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            let mut body = resp.bytes().await.unwrap_or_default();
+            if method == Method::GET && uri.path().starts_with("/api/v1/requests/") {
+                if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                    v["content_hash"] = json!("f".repeat(64));
+                    body = Bytes::from(serde_json::to_vec(&v).unwrap());
+                }
+            }
+            (status, [("content-type", "application/json")], body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}

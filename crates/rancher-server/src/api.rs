@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::app::{with_store, request_view, App};
+use crate::app::{may_see_details, request_view, with_store, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
 
@@ -42,6 +42,12 @@ impl FromRequestParts<Arc<App>> for Caller {
             .or_else(|| text.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a bearer token; send `Authorization: Bearer <your Rancher API token>`"))?;
         let token = Identities::parse_token(raw)?;
+        // A token the identity cache does not know (as good or as refused) costs Rancher calls: those are
+        // throttled per client.
+        if !app.identities.known(&token) {
+            let client = app.throttle.client(parts.extensions.get::<crate::throttle::Peer>().copied(), &parts.headers);
+            app.throttle.token_check(client)?;
+        }
         let person = app.person(&token).await?;
         Ok(Caller { person, token })
     }
@@ -120,6 +126,10 @@ pub struct ReasonBody {
     /// Why (policies may require one).
     #[serde(default)]
     pub reason: Option<String>,
+    /// Approve and deny: the `content_hash` of the request as the reviewer was shown it. When given, the decision
+    /// is refused with `409` if the request differs from what was reviewed. `rancherctl` and the web page send it.
+    #[serde(default)]
+    pub reviewed: Option<String>,
 }
 
 /// Body of a grant's extension.
@@ -362,7 +372,7 @@ async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
     };
     let admins = app.admin_ids().await;
     let (list, next) = app.request_page(f, before, limit, |r| visible(&app, &caller.person, r, &admins)).await?;
-    let items: Vec<Value> = list.iter().map(|r| request_view(r, &admins, None)).collect();
+    let items: Vec<Value> = list.iter().map(|r| request_view(r, &admins, None, may_see_details(&caller.person, r, &admins))).collect();
     Ok(Json(json!({"items": items, "next": next})))
 }
 
@@ -375,7 +385,7 @@ async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<V
         return Err(ApiError::forbidden(format!("{} may not see approval request {id}: not its requester, an approver or an admin", person.who())));
     }
     let entries = if audit { Some(app.audit_of(id).await?) } else { None };
-    Ok(request_view(&req, &admins, entries.as_deref()))
+    Ok(request_view(&req, &admins, entries.as_deref(), may_see_details(person, &req, &admins)))
 }
 
 /// One request: inputs, policy, who may approve, decisions, outcome and its audit entries.
@@ -391,16 +401,20 @@ async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
-    app.decide(&caller.person, &id, true, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id, false).await?))
+    // Who decides is asked of Rancher now, not taken from the identity cache.
+    let person = app.person_now(&caller.token).await?;
+    app.decide(&person, &id, true, body.reason, body.reviewed).await?;
+    Ok(Json(one(&app, &person, &id, false).await?))
 }
 
 /// Denies.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
-    app.decide(&caller.person, &id, false, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id, false).await?))
+    // Who decides is asked of Rancher now, not taken from the identity cache.
+    let person = app.person_now(&caller.token).await?;
+    app.decide(&person, &id, false, body.reason, body.reviewed).await?;
+    Ok(Json(one(&app, &person, &id, false).await?))
 }
 
 /// Cancels a pending request (its requester or an admin).

@@ -52,6 +52,9 @@ impl InFlight {
     }
 }
 
+/// The most stored requests one list call reads to fill a page of the ones the caller may see.
+pub(crate) const SCAN_ROWS: usize = 1_000;
+
 /// Everything a handler needs.
 pub struct App {
     pub(crate) runner: Runner,
@@ -59,8 +62,9 @@ pub struct App {
     pub(crate) identities: Identities,
     pub(crate) metrics: Metrics,
     pub(crate) inflight: Arc<InFlight>,
-    pub(crate) web: crate::web::WebSessions,
+    pub(crate) web: crate::sessions::WebSessions,
     pub(crate) secure_cookies: bool,
+    pub(crate) throttle: crate::throttle::Throttle,
     /// A runner without the service account: runs that need no approval execute with the caller's own session.
     direct: Runner,
     admins: Mutex<Option<(Vec<String>, Instant)>>,
@@ -87,27 +91,23 @@ where
 
 impl App {
     /// `runner` executes approved requests with `service`; `direct` (same store, no executor) runs what needs no
-    /// approval with the caller's own session.
-    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, web_ttl: Duration, secure_cookies: bool) -> App {
+    /// approval with the caller's own session. Web sessions, cookies, throttling and the clock come from `config`.
+    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, config: &crate::config::ServerConfig) -> App {
+        let web = crate::sessions::WebSessions::new(config.store.clone(), config.web_idle_timeout, config.web_session_ttl, config.clock.clone());
         App {
             runner,
             service,
             identities,
             metrics: Metrics::default(),
             inflight: Arc::new(InFlight::default()),
-            web: crate::web::WebSessions::new(web_ttl),
-            secure_cookies,
+            web,
+            secure_cookies: config.secure_cookies(),
+            throttle: crate::throttle::Throttle::new(config.sign_in_limit, config.token_check_limit, config.public_url.is_some()),
             direct,
             admins: Mutex::new(None),
             published_head: Mutex::new(0),
-            clock: Arc::new(chrono::Utc::now),
+            clock: config.clock.clone(),
         }
-    }
-
-    /// Uses `clock` for the jobs.
-    pub(crate) fn with_clock(mut self, clock: crate::config::Clock) -> App {
-        self.clock = clock;
-        self
     }
 
     /// The store.
@@ -115,9 +115,14 @@ impl App {
         self.runner.store()
     }
 
-    /// The caller behind a bearer token.
+    /// The caller behind a bearer token (resolved in the last 30 s, or now).
     pub(crate) async fn person(&self, token: &BearerToken) -> Result<Person, ApiError> {
-        self.identities.resolve(token, &self.metrics).await
+        self.identities.resolve(token, &self.service, &self.metrics, false).await
+    }
+
+    /// The caller behind a bearer token, asked of Rancher now (before a decision, and at sign-in).
+    pub(crate) async fn person_now(&self, token: &BearerToken) -> Result<Person, ApiError> {
+        self.identities.resolve(token, &self.service, &self.metrics, true).await
     }
 
     /// Holders of the admin role (the fallback approvers), cached for a minute.
@@ -196,14 +201,16 @@ impl App {
 
     /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
     /// service account. Always answers the request as it stands afterwards.
-    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {
+    /// `reviewed` is the content hash the person was shown: the decision is refused (409) when the request
+    /// differs from it.
+    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>, reviewed: Option<String>) -> Result<ApprovalRequest, ApiError> {
         let session = person.acting_through(&self.service);
         let app = self.clone();
         let id = id.to_string();
         self.detached(async move {
             let started = Instant::now();
             if approve {
-                let done = app.runner.approve(&session, &id, reason).await?;
+                let done = app.runner.approve_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(true);
                 match &done {
                     Approved::Succeeded { .. } => {
@@ -218,7 +225,7 @@ impl App {
                 }
                 Ok(app.runner.get(&id).await?)
             } else {
-                let r = app.runner.deny(&session, &id, reason).await?;
+                let r = app.runner.deny_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(false);
                 Ok(r)
             }
@@ -247,9 +254,10 @@ impl App {
 
     /// One page of the requests matching `filter` that `keep` lets the caller see, newest first, older than
     /// `before`: at most `limit`, and the id to pass as `before` for the next page (none on the last). Each store
-    /// read is one indexed query of a bounded size, whatever the number of stored requests. Overdue pending
-    /// requests on the page are expired first, with a write only when one is actually overdue (a list is a read,
-    /// and the periodic job expires the rest).
+    /// read is one indexed query of a bounded size, and one call reads at most [`SCAN_ROWS`] stored requests: a
+    /// caller who may see few of many requests gets a shorter (even empty) page with a `next` cursor to go on
+    /// from, never a scan of the whole table. Overdue pending requests on the page are expired first, with a write
+    /// only when one is actually overdue (a list is a read, and the periodic job expires the rest).
     pub(crate) async fn request_page(
         &self,
         filter: RequestFilter,
@@ -260,7 +268,12 @@ impl App {
         let chunk = (limit + 1).max(100);
         let mut out: Vec<ApprovalRequest> = Vec::new();
         let mut cursor = before;
+        let mut scanned = 0usize;
         loop {
+            if scanned >= SCAN_ROWS.max(chunk) {
+                // Bounded: what was found so far, and where to go on from.
+                return Ok((out, cursor.map(|c| c.to_string())));
+            }
             let (f, c) = (filter.clone(), cursor.clone());
             let page = with_store(self.store(), |s| async move {
                 let page = s.page_requests(&f, c.as_ref(), chunk).await?;
@@ -273,6 +286,7 @@ impl App {
             })
             .await?;
             let exhausted = page.len() < chunk;
+            scanned += page.len();
             cursor = page.last().map(|r| r.id.clone());
             out.extend(page.into_iter().filter(|r| keep(r)));
             if out.len() > limit {
@@ -286,11 +300,10 @@ impl App {
         }
     }
 
-    /// Audit entries of one request.
+    /// Audit entries of one request (an indexed read of that request's entries, not a scan of the log).
     pub(crate) async fn audit_of(&self, id: &str) -> Result<Vec<AuditEntry>, ApiError> {
         let id = id.to_string();
-        let all = with_store(self.store(), |s| async move { s.audit_entries().await }).await?;
-        Ok(all.into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).collect())
+        with_store(self.store(), |s| async move { s.audit_of_request(&id).await }).await
     }
 
     /// Whether `person` may decide on `req` now, and if not, why.
@@ -318,20 +331,112 @@ pub(crate) fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> Strin
     }
 }
 
-/// A request as the API shows it: the stored request plus who may approve, the outcome, and (for one request)
-/// its audit entries.
-pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>) -> Value {
-    let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
+/// Whether `person` may see what the service read for a request with its own rights (a plan, pinned items, the
+/// sample shown to approvers, the execution's detail): admins and the approvers the policy lets decide. Everyone
+/// else who may see the request (its requester above all) gets counts, so filing a request never hands the
+/// requester what their own Rancher rights would refuse.
+pub(crate) fn may_see_details(person: &Person, req: &ApprovalRequest, admins: &[String]) -> bool {
+    if person.is_admin {
+        return true;
+    }
+    let ctx = EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+    check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx).is_ok()
+}
+
+/// Inputs a workflow sets itself at submit from what the service read (`plan`, `pinned`, `shown`): its input
+/// specs say "set at submit".
+fn set_at_submit(workflow: &str) -> Vec<&'static str> {
+    rancher_workflows::registry::Registry::builtins()
+        .get(workflow)
+        .map(|w| w.def().inputs.iter().filter(|i| i.description.starts_with("set at submit")).map(|i| i.name).collect())
+        .unwrap_or_default()
+}
+
+/// `v` reduced to its shape: lists become `{"count": N}`, numbers and booleans stay, every text is dropped.
+fn counts_of(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => json!({"count": items.len()}),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !matches!(v, Value::String(_) | Value::Null))
+                .map(|(k, v)| (k.clone(), counts_of(v)))
+                .collect(),
+        ),
+        Value::String(_) => json!("(withheld)"),
+        other => other.clone(),
+    }
+}
+
+/// The inputs as a viewer without [`may_see_details`] sees them: what the service filled in at submit is reduced
+/// to counts; what the requester gave stays.
+pub(crate) fn withheld_inputs(workflow: &str, inputs: &Value) -> Value {
+    let hidden = set_at_submit(workflow);
+    match inputs {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), if hidden.contains(&k.as_str()) { counts_of(v) } else { v.clone() })).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What a viewer may read of a request: all of it, or (without [`may_see_details`]) inputs, outcome and audit
+/// details reduced to counts.
+pub(crate) fn seen_by(req: &ApprovalRequest, details: bool) -> ApprovalRequest {
+    if details {
+        return req.clone();
+    }
+    let mut r = req.clone();
+    r.inputs = withheld_inputs(&r.workflow_id, &r.inputs);
+    if let Some(o) = r.execution.as_mut().and_then(|e| e.outcome.as_mut()) {
+        o.detail = counts_of(&o.detail);
+    }
+    r
+}
+
+/// A request as the API shows it to a viewer: the stored request plus who may approve, the outcome, and (for one
+/// request) its audit entries. Without `details` (see [`may_see_details`]) what the service read is reduced to
+/// counts and the audit entries carry no detail.
+pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>, details: bool) -> Value {
+    let shown = seen_by(req, details);
+    let mut v = serde_json::to_value(&shown).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("request".into(), json!(req.id.as_str()));
         m.insert("status".into(), json!(req.state.as_str()));
         m.insert("policy_text".into(), json!(req.policy.to_string()));
         m.insert("who_may_approve".into(), json!(who_may_approve(req, admins)));
-        m.insert("outcome".into(), req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
+        m.insert("outcome".into(), shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
+        m.insert("details".into(), json!(if details { "shown" } else { "withheld: only approvers and admins see what the service read for this request" }));
         if let Some(a) = audit {
-            m.insert("audit".into(), serde_json::to_value(a).unwrap_or(Value::Null));
+            let entries: Vec<Value> = a
+                .iter()
+                .map(|e| {
+                    let mut e = serde_json::to_value(e).unwrap_or(Value::Null);
+                    if !details {
+                        e["detail"] = json!("(withheld)");
+                    }
+                    e
+                })
+                .collect();
+            m.insert("audit".into(), Value::Array(entries));
         }
     }
     v
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n5_what_the_service_filled_in_is_reduced_to_counts() {
+        let offboard = json!({"user": "u-kbt4r", "plan": {"steps": [{"delete": "grb-lbr6p"}, {"delete": "token-jqfrz"}], "shown": ["delete grb grb-lbr6p", "delete token token-jqfrz"], "username": "approver"}});
+        let seen = withheld_inputs("offboard-user", &offboard);
+        assert_eq!(seen, json!({"user": "u-kbt4r", "plan": {"steps": {"count": 2}, "shown": {"count": 2}}}));
+        let cleanup = json!({"unused-days": "0", "pinned": ["token-4jf74", "token-djzcv"], "shown": {"count": 2, "users": 1, "sample": [{"name": "token-4jf74", "login": "admin"}]}});
+        let seen = withheld_inputs("cleanup-tokens", &cleanup);
+        assert_eq!(seen, json!({"unused-days": "0", "pinned": {"count": 2}, "shown": {"count": 2, "users": 1, "sample": {"count": 1}}}));
+        assert!(!seen.to_string().contains("token-"), "{seen}");
+        // A workflow that fills nothing in keeps its inputs.
+        let grb = json!({"user": "u-59tq7", "role": "admin"});
+        assert_eq!(withheld_inputs("create-global-role-binding", &grb), grb);
+    }
+}

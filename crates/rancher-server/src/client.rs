@@ -379,22 +379,24 @@ impl ServerClient {
     }
 
     /// Approves; answers the request with its new state (executed once by the service when approved).
-    pub async fn approve(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "approve", reason).await
+    /// `reviewed`: the `content_hash` of the request as it was shown; the service refuses (409) when the request
+    /// differs.
+    pub async fn approve(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
+        self.decision(id, "approve", json!({"reason": reason, "reviewed": reviewed})).await
     }
 
-    /// Denies.
-    pub async fn deny(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "deny", reason).await
+    /// Denies; `reviewed` as for [`ServerClient::approve`].
+    pub async fn deny(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
+        self.decision(id, "deny", json!({"reason": reason, "reviewed": reviewed})).await
     }
 
     /// Cancels (the requester or an admin).
     pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "cancel", reason).await
+        self.decision(id, "cancel", json!({"reason": reason})).await
     }
 
-    async fn decision(&self, id: &str, what: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/requests/{}/{what}", seg(id)), Some(json!({"reason": reason}))).await?.1)
+    async fn decision(&self, id: &str, what: &str, body: Value) -> Result<Value, ClientError> {
+        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/requests/{}/{what}", seg(id)), Some(body)).await?.1)
     }
 
     /// The time-bound grants the caller may see, optionally in one status (`active`, `overdue`, `expired`).

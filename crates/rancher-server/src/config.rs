@@ -51,8 +51,14 @@ pub struct ServerConfig {
     pub job_interval: Duration,
     /// How long a resolved identity is reused for the same token.
     pub identity_ttl: Duration,
-    /// How long a web sign-in lasts.
+    /// The longest a web sign-in lasts, however active (default 8 h, a working day).
     pub web_session_ttl: Duration,
+    /// A web sign-in ends after this long without a page (default 30 min).
+    pub web_idle_timeout: Duration,
+    /// Sign-in attempts per client address and per user name (default: 25 at once, then one every 5 s).
+    pub sign_in_limit: crate::throttle::Limit,
+    /// Bearer-token checks that reach Rancher, per client address (default: 100 at once, then 2 a second).
+    pub token_check_limit: crate::throttle::Limit,
     /// Largest accepted request body.
     pub body_limit: usize,
     /// Longest a request may take.
@@ -102,7 +108,7 @@ impl std::fmt::Debug for ServerConfig {
 
 impl ServerConfig {
     /// A configuration with defaults: no TLS, no webhooks, jobs every 30 s, identities cached 30 s, web sign-ins
-    /// for 8 h, bodies up to 64 KiB, requests up to 120 s.
+    /// ended after 30 min idle and at 8 h, bodies up to 64 KiB, requests up to 120 s.
     pub fn new(listen: SocketAddr, store: Arc<dyn Store>, rancher: Connection) -> Self {
         ServerConfig {
             listen,
@@ -117,6 +123,9 @@ impl ServerConfig {
             job_interval: Duration::from_secs(30),
             identity_ttl: Duration::from_secs(30),
             web_session_ttl: Duration::from_secs(8 * 3600),
+            web_idle_timeout: Duration::from_secs(30 * 60),
+            sign_in_limit: crate::throttle::Limit { burst: 25, every: Duration::from_secs(5) },
+            token_check_limit: crate::throttle::Limit { burst: 100, every: Duration::from_millis(500) },
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(120),
             webhook_backoff: Duration::from_millis(500),
@@ -176,6 +185,19 @@ impl ServerConfig {
     pub fn public_url(mut self, url: Url) -> Self {
         self.public_url = Some(url);
         self
+    }
+
+    /// Web sign-ins end after `idle` without a page, and at `absolute` after sign-in.
+    pub fn web_sessions(mut self, idle: Duration, absolute: Duration) -> Self {
+        self.web_idle_timeout = idle;
+        self.web_session_ttl = absolute;
+        self
+    }
+
+    /// Whether the page's cookies are marked `Secure` (and named `__Host-`): the service serves TLS itself, or
+    /// people reach it at an `https://` public URL (a TLS-terminating proxy in front).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some() || self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
     }
 
     /// Serves HTTPS with these files.

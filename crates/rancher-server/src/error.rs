@@ -42,12 +42,14 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The message.
     pub message: String,
+    /// Seconds to wait before trying again, answered as `Retry-After` (a 429 of the throttle).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after: None }
     }
 
     /// 400.
@@ -70,6 +72,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 429 with `Retry-After: secs` (at least one second).
+    pub fn too_many(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        ApiError { status: StatusCode::TOO_MANY_REQUESTS, message: message.into(), retry_after: Some(secs.max(1)) }
+    }
+
     /// 500, for a failed internal task.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -84,7 +92,11 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
+        let mut r = (self.status, Json(json!({"error": self.message}))).into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        r
     }
 }
 

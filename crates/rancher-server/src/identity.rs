@@ -1,6 +1,8 @@
 //! Who is calling: a person's Rancher token is checked against the service's own Rancher (domain and CA from the
-//! service's connection) and forgotten. Only the identity is kept, in memory, keyed by a SHA-256 of the token,
-//! for a short time.
+//! service's connection), and the user it belongs to is looked up with the service account (they must exist and
+//! be enabled). Only the identity is kept, in memory, keyed by a SHA-256 of the token, for a short time; a token
+//! Rancher refused is remembered (by the same hash) for a few seconds, so a flood of bad tokens is not a flood of
+//! Rancher calls.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,12 +40,40 @@ impl Person {
     }
 }
 
+/// The person must still exist in Rancher and be enabled, as the service account sees them (Rancher 2.x; 1.x
+/// refuses a disabled account's tokens itself).
+async fn check_user(service: &Session, person: &Person, metrics: &Metrics) -> Result<(), ApiError> {
+    if service.is_legacy() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let user = service.client.send(&rancher_api::requests::V3UsersGet::new(person.principal.id.clone())).await;
+    metrics.rancher_call(started.elapsed());
+    match user {
+        Ok(u) if u.enabled == Some(false) => Err(ApiError::unauthorized(format!("the Rancher user {} is disabled; ask a Rancher admin", person.who()))),
+        Ok(_) => Ok(()),
+        Err(e) if e.status() == Some(404) => Err(ApiError::unauthorized(format!("the Rancher user {} no longer exists", person.who()))),
+        Err(e) => Err(ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("could not check the Rancher user {} with the service account: {}", person.who(), crate::error::chain(&e)))),
+    }
+}
+
 /// Opens sessions for people's tokens against the service's Rancher, and caches who a token belongs to.
 pub struct Identities {
     rancher: Connection,
     retry: RetryPolicy,
     ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], (Person, Instant)>>,
+    /// Tokens Rancher refused lately, by hash.
+    refused: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// How long a refused token is answered from memory.
+const REFUSED_FOR: Duration = Duration::from_secs(10);
+/// Refused tokens remembered at most (older ones are dropped first; all when full).
+const REFUSED_KEPT: usize = 10_000;
+
+fn refused_token() -> ApiError {
+    ApiError::unauthorized("Rancher refused this token (expired, revoked or unknown); sign in again with a valid API token")
 }
 
 impl std::fmt::Debug for Identities {
@@ -59,7 +89,7 @@ fn key(token: &str) -> [u8; 32] {
 impl Identities {
     /// Identities checked against `rancher`'s domain and CA (its token is not used here).
     pub fn new(rancher: Connection, retry: RetryPolicy, ttl: Duration) -> Self {
-        Identities { rancher, retry, ttl, cache: Mutex::new(HashMap::new()) }
+        Identities { rancher, retry, ttl, cache: Mutex::new(HashMap::new()), refused: Mutex::new(HashMap::new()) }
     }
 
     /// Parses a token as a person pasted or sent it (401 naming the mistake, never echoing it).
@@ -78,23 +108,56 @@ impl Identities {
         let opened = Session::open(client).await;
         metrics.rancher_call(started.elapsed());
         opened.map_err(|e| match &e {
-            rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => {
-                ApiError::unauthorized("Rancher refused this token (expired, revoked or unknown); sign in again with a valid API token")
-            }
+            rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => refused_token(),
             _ => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("could not learn who this token belongs to from Rancher: {}", crate::error::chain(&e))),
         })
     }
 
-    /// Who the token belongs to: from the cache when resolved in the last `ttl`, else from Rancher.
-    pub async fn resolve(&self, token: &BearerToken, metrics: &Metrics) -> Result<Person, ApiError> {
+    /// Who the token belongs to, when resolved in the last `ttl` (no Rancher call).
+    pub fn cached(&self, token: &BearerToken) -> Option<Person> {
         let k = key(token.secret().expose_secret());
-        if let Some((p, at)) = self.cache.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?.get(&k) {
-            if at.elapsed() < self.ttl {
-                return Ok(p.clone());
+        let cache = self.cache.lock().ok()?;
+        cache.get(&k).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
+    }
+
+    /// Whether an answer for this token is at hand without asking Rancher: resolved in the last `ttl`, or
+    /// refused in the last few seconds.
+    pub fn known(&self, token: &BearerToken) -> bool {
+        if self.cached(token).is_some() {
+            return true;
+        }
+        let k = key(token.secret().expose_secret());
+        self.refused.lock().is_ok_and(|r| r.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR))
+    }
+
+    /// Who the token belongs to now: from the cache when resolved in the last `ttl` (unless `fresh`), else from
+    /// Rancher with the token itself (identity, groups, admin status), then checked with `service` (the service
+    /// account): the user must still exist and be enabled. A token refused lately is refused again from memory.
+    pub async fn resolve(&self, token: &BearerToken, service: &Session, metrics: &Metrics, fresh: bool) -> Result<Person, ApiError> {
+        let k = key(token.secret().expose_secret());
+        if !fresh {
+            if let Some(p) = self.cached(token) {
+                return Ok(p);
             }
         }
-        let session = self.open(token, metrics).await?;
-        let person = Person { principal: session.principal, is_admin: session.is_admin };
+        if self.refused.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR) {
+            return Err(refused_token());
+        }
+        let person = match self.open(token, metrics).await {
+            Ok(session) => Person { principal: session.principal, is_admin: session.is_admin },
+            Err(e) => {
+                if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                    self.remember_refused(k);
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = check_user(service, &person, metrics).await {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.remove(&k);
+            }
+            return Err(e);
+        }
         let mut cache = self.cache.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?;
         let ttl = self.ttl;
         cache.retain(|_, (_, at)| at.elapsed() < ttl);
@@ -102,9 +165,21 @@ impl Identities {
         Ok(person)
     }
 
-    /// Rancher's local login: user name and password give a session token, used once to learn who it is, then
-    /// logged out. Nothing of it is kept.
-    pub async fn login(&self, username: &str, password: &str, metrics: &Metrics) -> Result<Person, ApiError> {
+    fn remember_refused(&self, k: [u8; 32]) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.retain(|_, at| at.elapsed() < REFUSED_FOR);
+            if refused.len() >= REFUSED_KEPT {
+                refused.clear();
+            }
+            refused.insert(k, Instant::now());
+        }
+    }
+
+    /// Rancher's local login: user name and password give a session token; answers it with who it belongs to.
+    /// The web session keeps the token (sealed) to re-check the person on every page, and logs it out when the
+    /// session ends ([`Identities::logout`]).
+    /// `ttl`: how long Rancher should keep the session token at most (the page session's absolute limit).
+    pub async fn login(&self, username: &str, password: &str, ttl: Duration, service: &Session, metrics: &Metrics) -> Result<(Person, BearerToken), ApiError> {
         let mut b = rancher_api::Client::builder(self.rancher.domain().to_string()).retry_policy(self.retry.clone()).user_agent("rancher-access-server");
         let ca = match self.rancher.ca() {
             Some(ca) => Some(ca.load().map_err(|e| ApiError::internal(format!("cannot read the Rancher CA: {e}")))?),
@@ -119,7 +194,9 @@ impl Identities {
             password: Some(password.to_string()),
             response_type: Some("json".into()),
             description: Some("rancher-access approvals page sign-in".into()),
-            ..Default::default()
+            // Rancher ends the session token itself by the page session's absolute limit, even if the page session
+            // is never visited again (and so never logged out).
+            extra: [("ttl".to_string(), serde_json::json!(ttl.as_millis() as u64))].into_iter().collect(),
         };
         let started = Instant::now();
         let answer = client.send(&rancher_api::requests::PublicLocalLoginCreate::new(body)).await;
@@ -133,14 +210,18 @@ impl Identities {
         })?;
         let token_text = answer.token.as_deref().ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
         let token = BearerToken::parse(token_text).map_err(|_| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held an unreadable token"))?;
-        let person = self.open(&token, metrics).await.map(|s| Person { principal: s.principal, is_admin: s.is_admin });
-        self.logout(&token).await;
-        person
+        match self.resolve(&token, service, metrics, true).await {
+            Ok(person) => Ok((person, token)),
+            Err(e) => {
+                self.logout(&token).await;
+                Err(e)
+            }
+        }
     }
 
-    /// Ends a login session token (`v3.tokens.logout`): the page signs people in with a throwaway session and
-    /// keeps only who they are.
-    async fn logout(&self, token: &BearerToken) {
+    /// Ends a session token of Rancher's local login (`v3.tokens.logout`): when the web session it was made for
+    /// ends (sign-out, expiry, or the person is no longer known).
+    pub async fn logout(&self, token: &BearerToken) {
         let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
         let client = match conn.client_builder().and_then(|b| Ok(b.timeout(Duration::from_secs(10)).user_agent("rancher-access-server").build()?)) {
             Ok(c) => c,

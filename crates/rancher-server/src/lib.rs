@@ -34,6 +34,8 @@ mod error;
 pub mod identity;
 pub mod metrics;
 mod server;
+mod sessions;
+pub mod throttle;
 mod tls;
 mod web;
 pub mod webhooks;

@@ -118,7 +118,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
     let direct = Runner::new(config.store.clone(), &config.executor);
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, config.web_session_ttl, config.tls.is_some()).with_clock(config.clock.clone()));
+    let app = Arc::new(App::new(runner, direct, service, identities, &config));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -344,6 +344,10 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     let report = rancher_workflows::grants::revoke_due(&app.service, app.store().as_ref(), app.runner.process_label(), now).await?;
     app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
+    // Expired service state (page sessions past their limits) is dropped.
+    if let Err(e) = with_store(app.store(), |s| async move { s.state_purge(now).await }).await {
+        tracing::warn!("could not drop expired service state: {}", e.message);
+    }
     Ok(())
 }
 
@@ -528,7 +532,12 @@ async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Re
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| router.clone().oneshot(req.map(axum::body::Body::new)));
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(axum::body::Body::new);
+        // The throttle's client address.
+        req.extensions_mut().insert(crate::throttle::Peer(peer.ip()));
+        router.clone().oneshot(req)
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
     let conn = builder.serve_connection(io, svc);

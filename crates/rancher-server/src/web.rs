@@ -1,11 +1,11 @@
 //! The approver's web page at `/`: sign in (Rancher API token, or Rancher user name and password through
 //! Rancher's local login), pending requests, one request with approve/deny, history with filters, and the
-//! installed workflows for admins. No JavaScript; every value is HTML-escaped by the templates; every form
-//! carries a CSRF token; the only thing kept is the service's own session cookie.
+//! installed workflows for admins. No JavaScript; every value is HTML-escaped by the templates, and what people
+//! wrote has its controls and bidi overrides made visible first; every form carries a CSRF token. The browser
+//! keeps only the service's own session cookie; the session itself is in the store ([`crate::sessions`]), and
+//! every page re-checks the person with Rancher.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
@@ -16,93 +16,23 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use minijinja::{context, Environment};
 use rancher_approval::{ApprovalRequest, RequestFilter, RequestState};
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::app::{with_store, who_may_approve, App};
+use crate::app::{may_see_details, seen_by, who_may_approve, with_store, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
+use crate::sessions::{random_hex, Ended, Flash};
+use rancher_workflows::text;
 
+/// The cookies' names over plain HTTP on loopback; with `Secure` they carry the `__Host-` prefix (the browser then
+/// takes them only over HTTPS, for this host and path `/`, set by this host alone).
 const SESSION_COOKIE: &str = "ra_session";
 const LOGIN_COOKIE: &str = "ra_login";
-
-/// A one-shot message shown after an action.
-#[derive(Debug, Clone, Serialize)]
-struct Flash {
-    kind: &'static str,
-    text: String,
-}
-
-struct WebSession {
-    person: Person,
-    csrf: String,
-    expires: Instant,
-    flash: Option<Flash>,
-}
-
-/// Signed-in people, by a SHA-256 of their cookie (so the map holds no usable cookie).
-pub(crate) struct WebSessions {
-    ttl: Duration,
-    map: Mutex<HashMap<[u8; 32], WebSession>>,
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-fn digest(s: &str) -> [u8; 32] {
-    Sha256::digest(s.as_bytes()).into()
-}
 
 /// Compares without an early exit, so the time taken does not tell how much of a token matched.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl WebSessions {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        WebSessions { ttl, map: Mutex::new(HashMap::new()) }
-    }
-
-    fn create(&self, person: Person, flash: Flash) -> String {
-        let cookie = random_hex();
-        if let Ok(mut m) = self.map.lock() {
-            m.retain(|_, s| s.expires > Instant::now());
-            m.insert(digest(&cookie), WebSession { person, csrf: random_hex(), expires: Instant::now() + self.ttl, flash: Some(flash) });
-        }
-        cookie
-    }
-
-    /// The person, the CSRF token and any flash (taken) of a live session.
-    fn get(&self, cookie: &str, take_flash: bool) -> Option<(Person, String, Option<Flash>)> {
-        let mut m = self.map.lock().ok()?;
-        let k = digest(cookie);
-        let s = m.get_mut(&k)?;
-        if s.expires <= Instant::now() {
-            m.remove(&k);
-            return None;
-        }
-        let flash = if take_flash { s.flash.take() } else { None };
-        Some((s.person.clone(), s.csrf.clone(), flash))
-    }
-
-    fn flash(&self, cookie: &str, flash: Flash) {
-        if let Ok(mut m) = self.map.lock() {
-            if let Some(s) = m.get_mut(&digest(cookie)) {
-                s.flash = Some(flash);
-            }
-        }
-    }
-
-    fn remove(&self, cookie: &str) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&digest(cookie));
-        }
-    }
 }
 
 fn env() -> &'static Environment<'static> {
@@ -158,17 +88,26 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
+/// A cookie's name as this service sets it: `__Host-` prefixed when the cookies are `Secure`.
+fn cookie_name(app: &App, base: &str) -> String {
+    if app.secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
 fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let secure = if app.secure_cookies { "; Secure" } else { "" };
     let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
-    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}")).unwrap_or(HeaderValue::from_static(""))
+    HeaderValue::from_str(&format!("{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}", cookie_name(app, name))).unwrap_or(HeaderValue::from_static(""))
 }
 
 fn me_view(p: &Person) -> Value {
-    serde_json::json!({"name": p.principal.display_name.clone().map(|d| format!("{d} ({})", p.who())).unwrap_or_else(|| p.who()), "is_admin": p.is_admin, "id": p.principal.id})
+    serde_json::json!({"name": esc(&p.principal.display_name.clone().map(|d| format!("{d} ({})", p.who())).unwrap_or_else(|| p.who())), "is_admin": p.is_admin, "id": esc(&p.principal.id)})
 }
 
-/// The signed-in person, their CSRF token and any flash; `None` when not signed in.
+/// The signed-in person as Rancher knows them now, their CSRF token and any flash.
 struct Visitor {
     cookie: String,
     person: Person,
@@ -176,10 +115,47 @@ struct Visitor {
     flash: Option<Flash>,
 }
 
-fn visitor(app: &App, headers: &HeaderMap, take_flash: bool) -> Option<Visitor> {
-    let c = cookie(headers, SESSION_COOKIE)?;
-    let (person, csrf, flash) = app.web.get(&c, take_flash)?;
-    Some(Visitor { cookie: c, person, csrf, flash })
+/// Back to the sign-in page, the session cookie cleared.
+fn to_sign_in(app: &App) -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(app, SESSION_COOKIE, "", Some(0)));
+    r
+}
+
+/// Logs a session token of Rancher's local login out, off the request's path.
+fn log_out(app: &Arc<App>, ended: Ended) {
+    if let Some(token) = ended.token {
+        let app = app.clone();
+        tokio::spawn(async move { app.identities.logout(&token).await });
+    }
+}
+
+/// The signed-in person behind the request's cookie, re-checked with Rancher: from the identity cache (at most
+/// the identity TTL old) for a page, asked now when `now` (a decision). A session past its idle or absolute limit,
+/// or whose person Rancher no longer knows (token revoked, user disabled or deleted), ends: back to sign-in.
+async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: bool) -> Result<Visitor, Response> {
+    let Some(c) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) else { return Err(Redirect::to("/login").into_response()) };
+    let live = match app.web.get(&c, take_flash).await {
+        Ok(Ok(Some(live))) => live,
+        Ok(Ok(None)) => return Err(to_sign_in(app)),
+        Ok(Err(ended)) => {
+            log_out(app, ended);
+            return Err(to_sign_in(app));
+        }
+        Err(e) => return Err(message(e.status, None, "Could not read your sign-in", &e.message)),
+    };
+    let person = if now { app.person_now(&live.token).await } else { app.person(&live.token).await };
+    match person {
+        Ok(person) => Ok(Visitor { cookie: live.cookie, person, csrf: live.csrf, flash: live.flash }),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED || e.status == StatusCode::FORBIDDEN => {
+            tracing::info!("a web session ended: Rancher no longer accepts its person ({})", e.message);
+            if let Ok(ended) = app.web.end(&c).await {
+                log_out(app, ended);
+            }
+            Err(to_sign_in(app))
+        }
+        Err(e) => Err(message(e.status, None, "Could not check who you are with Rancher", &format!("{}; nothing was done, try again", e.message))),
+    }
 }
 
 pub(crate) fn router() -> Router<Arc<App>> {
@@ -207,8 +183,55 @@ fn ago(t: DateTime<Utc>) -> String {
     }
 }
 
+/// A principal's user name (else id), with controls and bidi overrides made visible.
 fn name(p: &rancher_approval::Principal) -> String {
-    p.username.clone().unwrap_or_else(|| p.id.clone())
+    esc(p.username.as_deref().unwrap_or(&p.id))
+}
+
+/// One line of requester or server text as the page shows it: controls, line breaks and bidi overrides (U+202E
+/// and the like) written as visible escapes, as `rancherctl` prints them (the template then escapes HTML).
+fn esc(s: &str) -> String {
+    text::escape(s)
+}
+
+/// The pinned targets as `name (id)`, the name being what the target was called at submit.
+fn targets(r: &ApprovalRequest) -> Vec<String> {
+    r.targets
+        .iter()
+        .map(|id| match r.target_labels.get(id) {
+            Some(label) => format!("{} ({})", esc(label), esc(id)),
+            None => esc(id),
+        })
+        .collect()
+}
+
+/// The look-alike warnings `rancherctl approvals show` prints: target names, input values and the requester's
+/// user name holding non-ASCII letters that may imitate another name.
+fn look_alike_warnings(r: &ApprovalRequest, inputs: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for label in r.target_labels.values() {
+        if let Some(w) = text::look_alike(label) {
+            out.push(format!("target \"{}\" {w}", esc(label)));
+        }
+    }
+    input_look_alikes(inputs, "", &mut out);
+    if let Some(w) = r.requester.username.as_deref().and_then(text::look_alike) {
+        out.push(format!("requester \"{}\" ({}) {w}", esc(r.requester.username.as_deref().unwrap_or_default()), esc(&r.requester.id)));
+    }
+    out
+}
+
+fn input_look_alikes(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(w) = text::look_alike(s) {
+                out.push(format!("input `{}` = \"{}\" {w}", esc(path), esc(s)));
+            }
+        }
+        Value::Object(m) => m.iter().for_each(|(k, v)| input_look_alikes(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out)),
+        Value::Array(items) => items.iter().enumerate().take(SHOWN_ITEMS).for_each(|(i, v)| input_look_alikes(v, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
 }
 
 /// The most items of one list input a page shows (a cleanup pins every token name it will delete).
@@ -229,20 +252,24 @@ fn shown_inputs(inputs: &Value) -> Value {
     }
 }
 
-/// Inputs as `key=value` lines (the request page shows the JSON).
+/// Inputs as `key=value` lines, each escaped (the request page shows the JSON).
 fn inputs_line(inputs: &Value) -> String {
     let inputs = &shown_inputs(inputs);
     match inputs.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("\n"),
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{}={}", esc(k), esc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join("\n"),
         _ => "(none)".into(),
     }
 }
 
+/// One list row, as `me` may see it (what the service read only for approvers and admins, see
+/// [`may_see_details`]).
 fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value {
+    let shown = seen_by(r, may_see_details(me, r, admins));
     serde_json::json!({
-        "id": r.id.as_str(), "workflow": r.workflow_id, "inputs": inputs_line(&r.inputs),
-        "requester": name(&r.requester), "reason": r.reason.clone().unwrap_or_default(), "age": ago(r.created_at), "expires": when(r.expires_at),
-        "state": r.state.as_str(), "who_may_approve": who_may_approve(r, admins), "may_decide": app.may_decide(me, r, admins).is_ok(),
+        "id": r.id.as_str(), "workflow": esc(&r.workflow_id), "inputs": inputs_line(&shown.inputs), "targets": targets(r).join(", "),
+        "warnings": look_alike_warnings(r, &shown.inputs).len(),
+        "requester": name(&r.requester), "reason": esc(r.reason.as_deref().unwrap_or_default()), "age": ago(r.created_at), "expires": when(r.expires_at),
+        "state": r.state.as_str(), "who_may_approve": esc(&who_may_approve(r, admins)), "may_decide": app.may_decide(me, r, admins).is_ok(),
     })
 }
 
@@ -250,16 +277,21 @@ fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value 
 const PAGE_ROWS: usize = 500;
 
 async fn pending(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let v = match visitor(&app, &headers, true, false).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let admins = app.admin_ids().await;
-    let list = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
-        Ok((l, _)) => l,
+    let (list, next) = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+        Ok(page) => page,
         Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
     };
+    // More pending requests than one page (or one bounded read) holds: the history page goes on from here.
+    let older = next.as_deref().map(|n| older_link(&HistoryQuery { state: Some("pending".into()), ..HistoryQuery::default() }, n));
     let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     render(
         "list.html",
-        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, empty => "Nothing is waiting for approval." },
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, heading => "Pending requests", items, older, empty => "Nothing is waiting for approval." },
     )
 }
 
@@ -290,7 +322,10 @@ fn older_link(q: &HistoryQuery, before: &str) -> String {
 }
 
 async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<HistoryQuery>) -> Response {
-    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let v = match visitor(&app, &headers, true, false).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let mut f = RequestFilter::all();
     if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
         match crate::api::parse_state(s) {
@@ -328,7 +363,10 @@ async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Quer
 }
 
 async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let v = match visitor(&app, &headers, true, false).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if !v.person.is_admin {
         return message(StatusCode::FORBIDDEN, Some((&v.person, &v.csrf)), "Admins only", "Only Rancher admins see the installed workflows and their policies.");
     }
@@ -351,7 +389,10 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some(v) = visitor(&app, &headers, true) else { return Redirect::to("/login").into_response() };
+    let v = match visitor(&app, &headers, true, false).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let me = Some((&v.person, v.csrf.as_str()));
     let req = match app.runner.get(&id).await {
         Ok(r) => r,
@@ -366,20 +407,25 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     }
     let audit = app.audit_of(&id).await.unwrap_or_default();
     let decide = app.may_decide(&v.person, &req, &admins);
-    let outcome = req.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
+    let details = may_see_details(&v.person, &req, &admins);
+    let shown = seen_by(&req, details);
+    let outcome = shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
         let detail = o.detail.get("summary").or_else(|| o.detail.get("error")).cloned().unwrap_or_else(|| o.detail.clone());
-        format!("{:?}: {}", o.status, detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default())).to_lowercase()
+        let said = detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default());
+        text::escape_lines(&format!("{:?}: {said}", o.status).to_lowercase())
     });
-    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, c.by, when(c.at), c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, esc(&c.by), when(c.at), c.reason.as_ref().map(|r| format!(": {}", esc(r))).unwrap_or_default()));
     let r = serde_json::json!({
-        "id": req.id.as_str(), "workflow": req.workflow_id, "state": req.state.as_str(), "requester": name(&req.requester),
-        "reason": req.reason.clone().unwrap_or_default(), "inputs": serde_json::to_string_pretty(&shown_inputs(&req.inputs)).unwrap_or_default(),
-        "duration": req.inputs.get("duration").and_then(Value::as_str), "extends": req.inputs.get("extends").and_then(Value::as_str),
-        "policy": req.policy.to_string(), "who_may_approve": who_may_approve(&req, &admins), "created": when(req.created_at), "age": ago(req.created_at),
-        "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": decide.err().unwrap_or_default(),
-        "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": d.reason.clone().unwrap_or_default(), "at": when(d.decided_at)})).collect::<Vec<_>>(),
+        "id": req.id.as_str(), "workflow": esc(&req.workflow_id), "state": req.state.as_str(), "requester": name(&req.requester), "requester_id": esc(&req.requester.id),
+        "reason": esc(req.reason.as_deref().unwrap_or_default()), "inputs": text::escape_lines(&serde_json::to_string_pretty(&shown_inputs(&shown.inputs)).unwrap_or_default()),
+        "targets": targets(&req), "warnings": look_alike_warnings(&req, &shown.inputs),
+        "withheld": !details, "reviewed": req.content_hash,
+        "duration": req.inputs.get("duration").and_then(Value::as_str).map(esc), "extends": req.inputs.get("extends").and_then(Value::as_str).map(esc),
+        "policy": esc(&req.policy.to_string()), "who_may_approve": esc(&who_may_approve(&req, &admins)), "created": when(req.created_at), "age": ago(req.created_at),
+        "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": esc(&decide.err().unwrap_or_default()),
+        "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": esc(d.reason.as_deref().unwrap_or_default()), "at": when(d.decided_at)})).collect::<Vec<_>>(),
         "outcome": outcome, "closed": closed,
-        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": e.actor, "at": when(e.at)})).collect::<Vec<_>>(),
+        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": esc(&e.actor), "at": when(e.at)})).collect::<Vec<_>>(),
     });
     render("request.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, r })
 }
@@ -389,6 +435,8 @@ struct DecideForm {
     csrf: Option<String>,
     vote: Option<String>,
     reason: Option<String>,
+    /// The content hash of the request as the page showed it.
+    reviewed: Option<String>,
 }
 
 fn forged() -> Response {
@@ -396,8 +444,16 @@ fn forged() -> Response {
 }
 
 async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, form: Result<Form<DecideForm>, FormRejection>) -> Response {
-    let Some(v) = visitor(&app, &headers, false) else { return forged() };
+    // Check the form before asking Rancher: a forged post costs no Rancher call.
     let Ok(Form(form)) = form else { return forged() };
+    if cookie(&headers, &cookie_name(&app, SESSION_COOKIE)).is_none() {
+        return forged();
+    }
+    // Asked of Rancher now, not from the identity cache: a disabled or demoted person decides nothing.
+    let v = match visitor(&app, &headers, false, true).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if !form.csrf.as_deref().is_some_and(|c| same(c, &v.csrf)) {
         return forged();
     }
@@ -407,7 +463,10 @@ async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
         _ => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "No decision", "Press Approve or Deny."),
     };
     let reason = form.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
-    let flash = match app.decide(&v.person, &id, approve, reason).await {
+    let Some(reviewed) = form.reviewed.filter(|h| !h.is_empty()) else {
+        return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "Reload the request", "This form did not say which version of the request you reviewed; reload the request page and decide again.");
+    };
+    let flash = match app.decide(&v.person, &id, approve, reason, Some(reviewed)).await {
         Ok(r) => {
             let text = match (approve, r.state) {
                 (false, _) => format!("You denied request {id}. Nothing will run."),
@@ -416,16 +475,18 @@ async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
                 (true, RequestState::Pending) => format!("Your approval of request {id} is recorded. It needs more approvals before it runs."),
                 (true, st) => format!("Your approval of request {id} is recorded; the request is now {st}."),
             };
-            Flash { kind: "ok", text }
+            Flash::ok(text)
         }
-        Err(e) => Flash { kind: "error", text: format!("Nothing was changed: {}", e.message) },
+        Err(e) => Flash::error(format!("Nothing was changed: {}", e.message)),
     };
-    app.web.flash(&v.cookie, flash);
+    if let Err(e) = app.web.flash(&v.cookie, flash).await {
+        tracing::warn!("could not keep the message for the next page: {}", e.message);
+    }
     Redirect::to(&format!("/requests/{}", percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC))).into_response()
 }
 
 async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if visitor(&app, &headers, false).is_some() {
+    if visitor(&app, &headers, false, false).await.is_ok() {
         return Redirect::to("/").into_response();
     }
     let token = random_hex();
@@ -442,41 +503,59 @@ struct LoginForm {
     password: Option<String>,
 }
 
-async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+/// The sign-in form again, with why the last attempt failed (and `Retry-After` when throttled).
+fn not_signed_in(app: &App, e: &ApiError) -> Response {
+    let token = random_hex();
+    let flash = Flash::error(format!("Not signed in: {}", e.message));
+    let mut r = render("login.html", context! { csrf => token, flash });
+    *r.status_mut() = e.status;
+    if let Some(secs) = e.retry_after {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(app, LOGIN_COOKIE, &token, Some(3600)));
+    r
+}
+
+async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::throttle::Peer>>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else { return forged() };
     // Double submit: the form's token must match the cookie set with the form.
-    let cookie_token = cookie(&headers, LOGIN_COOKIE);
+    let cookie_token = cookie(&headers, &cookie_name(&app, LOGIN_COOKIE));
     if !matches!((&form.csrf, &cookie_token), (Some(a), Some(b)) if same(a, b)) {
         return forged();
     }
-    let result = match (form.token.as_deref().map(str::trim).filter(|t| !t.is_empty()), form.username.as_deref().map(str::trim).filter(|u| !u.is_empty())) {
+    let token = form.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let username = form.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let client = app.throttle.client(peer.map(|axum::Extension(p)| p), &headers);
+    if let Err(e) = app.throttle.sign_in(client, if token.is_some() { None } else { username }) {
+        tracing::info!(%client, "sign-in throttled");
+        return not_signed_in(&app, &e);
+    }
+    let result = match (token, username) {
         (Some(t), _) => match Identities::parse_token(t) {
-            Ok(token) => app.person(&token).await,
+            Ok(token) => app.person_now(&token).await.map(|p| (p, token, false)),
             Err(e) => Err(e),
         },
-        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), &app.metrics).await,
+        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), app.web.absolute, &app.service, &app.metrics).await.map(|(p, t)| (p, t, true)),
         (None, None) => Err(ApiError::bad_request("enter an API token, or a user name and password")),
     };
-    match result {
-        Ok(person) => {
-            let who = person.who();
-            tracing::info!(user = %person.principal.id, "signed in to the approvals page");
-            let c = app.web.create(person, Flash { kind: "ok", text: format!("Signed in as {who}.") });
-            let mut r = Redirect::to("/").into_response();
-            let secs = app.web.ttl.as_secs();
-            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &c, Some(secs)));
-            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", Some(0)));
-            r
-        }
+    let (person, token, from_login) = match result {
+        Ok(x) => x,
+        Err(e) => return not_signed_in(&app, &e),
+    };
+    let c = match app.web.create(&token, from_login, Flash::ok(format!("Signed in as {}.", esc(&person.who())))).await {
+        Ok(c) => c,
         Err(e) => {
-            let token = random_hex();
-            let flash = Flash { kind: "error", text: format!("Not signed in: {}", e.message) };
-            let mut r = render("login.html", context! { csrf => token, flash });
-            *r.status_mut() = e.status;
-            r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, &token, Some(3600)));
-            r
+            if from_login {
+                app.identities.logout(&token).await;
+            }
+            return not_signed_in(&app, &e);
         }
-    }
+    };
+    tracing::info!(user = %person.principal.id, "signed in to the approvals page");
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &c, Some(app.web.absolute.as_secs())));
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", Some(0)));
+    r
 }
 
 #[derive(Debug, Deserialize)]
@@ -485,14 +564,18 @@ struct LogoutForm {
 }
 
 async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
-    let Some(v) = visitor(&app, &headers, false) else { return Redirect::to("/login").into_response() };
+    let v = match visitor(&app, &headers, false, false).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if !form.ok().and_then(|Form(f)| f.csrf).is_some_and(|c| same(&c, &v.csrf)) {
         return forged();
     }
-    app.web.remove(&v.cookie);
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, "", Some(0)));
-    r
+    match app.web.end(&v.cookie).await {
+        Ok(ended) => log_out(&app, ended),
+        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not sign you out", &e.message),
+    }
+    to_sign_in(&app)
 }
 
 #[cfg(test)]

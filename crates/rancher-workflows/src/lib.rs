@@ -34,6 +34,7 @@ pub mod review;
 pub mod runner;
 pub mod session;
 pub mod targets;
+pub mod text;
 
 pub use catalog::{all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};

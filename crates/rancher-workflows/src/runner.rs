@@ -289,7 +289,26 @@ impl Runner {
 
     /// Records the session user's denial.
     pub async fn deny(&self, session: &Session, request: &str, reason: Option<String>) -> Result<ApprovalRequest> {
-        match self.decide(session, request, Decision::deny(), reason).await? {
+        self.deny_reviewed(session, request, reason, None).await
+    }
+
+    /// [`Runner::approve`] bound to the content the approver was shown (`reviewed`: the request's content hash as
+    /// shown); refused with [`rancher_approval::Error::ContentChanged`] when the request differs.
+    pub async fn approve_reviewed(&self, session: &Session, request: &str, reason: Option<String>, reviewed: Option<String>) -> Result<Approved> {
+        let decision = match reviewed {
+            Some(h) => Decision::approve().reviewed(h),
+            None => Decision::approve(),
+        };
+        self.decide(session, request, decision, reason).await
+    }
+
+    /// [`Runner::deny`] bound to the content the reviewer was shown, as [`Runner::approve_reviewed`].
+    pub async fn deny_reviewed(&self, session: &Session, request: &str, reason: Option<String>, reviewed: Option<String>) -> Result<ApprovalRequest> {
+        let decision = match reviewed {
+            Some(h) => Decision::deny().reviewed(h),
+            None => Decision::deny(),
+        };
+        match self.decide(session, request, decision, reason).await? {
             Approved::Pending { request } | Approved::Succeeded { request, .. } | Approved::Failed { request, .. } => self.get(&request).await,
         }
     }
@@ -315,6 +334,9 @@ impl Runner {
         // Approved but never claimed (the approving process died in between): an approver who voted for it, or an
         // admin, approving again runs it now. The claim still makes sure it runs once.
         let current = self.get(id.as_str()).await?;
+        if decision.reviewed.as_ref().is_some_and(|h| *h != current.content_hash) {
+            return Err(rancher_approval::Error::ContentChanged { id: id.to_string() }.into());
+        }
         if current.state == RequestState::Approved && decision.vote == rancher_approval::Vote::Approve {
             let voted = current.decisions.iter().any(|d| d.principal.id == session.principal.id && d.vote == rancher_approval::Vote::Approve);
             if voted || session.is_admin {

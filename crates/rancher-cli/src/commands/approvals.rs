@@ -166,11 +166,19 @@ pub async fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// Approves as the token's user; executes the request here when that approves it.
+/// The hash a decision is bound to: the content hash of the request as `approvals show` prints it. A decision
+/// carrying it is refused when the request differs from what was read.
+pub fn reviewed_hash(r: &ApprovalRequest) -> String {
+    r.content_hash.clone()
+}
+
+/// Approves as the token's user, bound to the request as read here (its content hash); executes the request here
+/// when that approves it.
 pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
-    match runner.approve(&session, id, reason).await? {
+    let seen = reviewed_hash(&runner.get(id).await?);
+    match runner.approve_reviewed(&session, id, reason, Some(seen)).await? {
         Approved::Pending { request } => {
             let doc = json!({"status": "pending", "request": request});
             output::data(ctx.format(), &doc, || format!("approval by {} recorded; request {request} needs more approvals", text::escape(&session.who())))?;
@@ -209,10 +217,12 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// Denies as the token's user.
+/// Denies as the token's user, bound to the request as read here.
 pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
-    let r = ctx.runner().await?.deny(&session, id, reason).await?;
+    let runner = ctx.runner().await?;
+    let seen = reviewed_hash(&runner.get(id).await?);
+    let r = runner.deny_reviewed(&session, id, reason, Some(seen)).await?;
     output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
     Ok(Exit::Done)
 }

@@ -54,8 +54,14 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
         Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
         Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
         Command::Approvals(A::Show { id }) => show(ctx, c, id).await?,
-        Command::Approvals(A::Approve { id, reason }) => decided(ctx, c.approve(id, reason.as_deref()).await.map_err(failure)?, "approve")?,
-        Command::Approvals(A::Deny { id, reason }) => decided(ctx, c.deny(id, reason.as_deref()).await.map_err(failure)?, "deny")?,
+        Command::Approvals(A::Approve { id, reason }) => {
+            let seen = reviewed(c, id).await?;
+            decided(ctx, c.approve(id, reason.as_deref(), Some(&seen)).await.map_err(failure)?, "approve")?
+        }
+        Command::Approvals(A::Deny { id, reason }) => {
+            let seen = reviewed(c, id).await?;
+            decided(ctx, c.deny(id, reason.as_deref(), Some(&seen)).await.map_err(failure)?, "deny")?
+        }
         Command::Approvals(A::Cancel { id, reason }) => decided(ctx, c.cancel(id, reason.as_deref()).await.map_err(failure)?, "cancel")?,
         Command::Approvals(A::Audit { verify, expect_head }) => audit(ctx, c, *verify, expect_head.as_deref()).await?,
         Command::Approvals(A::Export | A::Import { .. } | A::Reconcile) => {
@@ -126,6 +132,12 @@ async fn list(ctx: &Context, c: &ServerClient, state: Option<&str>) -> anyhow::R
     reqs.reverse();
     output::data(ctx.format(), &reqs, || if reqs.is_empty() { "no approval requests".into() } else { approvals::rows(&reqs) })?;
     Ok(Exit::Done)
+}
+
+/// The content hash of request `id` as `approvals show` prints it: the decision is sent bound to it, so the
+/// service refuses it when the request changed since.
+async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
+    Ok(approvals::reviewed_hash(&request(c.request(id).await.map_err(failure)?)?))
 }
 
 async fn show(ctx: &Context, c: &ServerClient, id: &str) -> anyhow::Result<Exit> {

@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// https://approvals.example.com): the page's cookies are then marked Secure.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<url::Url>,
+    /// A web sign-in ends after this many minutes without a page.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    pub web_idle_minutes: u64,
+    /// A web sign-in ends this many hours after it began, however active (a working day by default).
+    #[arg(long, value_name = "HOURS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=72))]
+    pub web_session_hours: u64,
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
@@ -73,6 +79,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     if let Some(u) = args.public_url {
         config = config.public_url(u);
     }
+    config = config.web_sessions(std::time::Duration::from_secs(args.web_idle_minutes * 60), std::time::Duration::from_secs(args.web_session_hours * 3600));
     for w in args.webhooks {
         config = config.webhook(w);
     }
