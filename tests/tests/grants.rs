@@ -328,8 +328,8 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
     .unwrap();
     let t = listed.table.unwrap();
     assert!(
-        t.rows.iter().all(|row| row[1] == downstream)
-            && t.rows.iter().any(|row| row[4] == carol.id),
+        t.rows.iter().all(|row| row[1] == "downstream" && row[2] == downstream)
+            && t.rows.iter().any(|row| row[5] == carol.id && row[6] == "carol"),
         "{t:?}"
     );
     let listed = run(&r, &admin, "list-project-role-bindings", json!({}))
