@@ -134,6 +134,7 @@ pub static CATALOG: &[WorkflowDef] = &[
             InputSpec { name: "duration", kind: InputKind::String, required: false, description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked" },
             InputSpec { name: "binding", kind: InputKind::String, required: false, description: "set when a timed request is filed: the binding's fixed name" },
             InputSpec { name: "extends", kind: InputKind::String, required: false, description: "set by `rancherctl grants extend`: the grant to extend by `duration`" },
+            crate::grants::GRANTS_ROLES,
         ],
         output: "the binding created, or the one that already existed",
         default_approval: DefaultApproval::Installer,

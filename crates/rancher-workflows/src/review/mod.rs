@@ -34,7 +34,7 @@ pub(crate) fn register(r: &mut Registry) {
         std::sync::Arc::new(AccessReview) as std::sync::Arc<dyn crate::Workflow>,
         std::sync::Arc::new(WhoCan),
         std::sync::Arc::new(TokenReport),
-        std::sync::Arc::new(CleanupTokens),
+        std::sync::Arc::new(CleanupTokens::default()),
         std::sync::Arc::new(OffboardUser),
     ] {
         r.register_arc(w).expect("review workflow ids are unique");
