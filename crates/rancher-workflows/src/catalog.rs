@@ -161,6 +161,7 @@ pub static CATALOG: &[WorkflowDef] = &[
             InputSpec { name: "operation", kind: InputKind::String, required: true, description: "operation id, e.g. rk.users.list (see `rancherctl api list`)" },
             InputSpec { name: "params", kind: InputKind::Json, required: false, description: "path and query parameters as a JSON object of strings" },
             InputSpec { name: "body", kind: InputKind::Json, required: false, description: "the JSON body, for operations that take one" },
+            InputSpec { name: "role-change", kind: InputKind::Json, required: false, description: "set when an edit of a global role or role template is filed: the rules before and after and how many hold the role (all of them are targets)" },
         ],
         output: "the server's answer",
         default_approval: DefaultApproval::InstallerForWrites,

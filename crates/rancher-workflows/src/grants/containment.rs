@@ -149,6 +149,8 @@ pub fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
 /// Bindings (global, cluster and project) created since `since` for `holder`, or by `holder` (Rancher's
 /// `field.cattle.io/creatorId` annotation), other than `own` (the grant's own binding).
 pub async fn made_during(session: &Session, holder: &str, since: DateTime<Utc>, own: &str) -> Result<Vec<RoleBinding>> {
+    // Kubernetes keeps creation times in whole seconds: a binding made in the grant's first second counts.
+    let since = chrono::Timelike::with_nanosecond(&since, 0).unwrap_or(since);
     let mut out = Vec::new();
     for kind in [BindingKind::Global, BindingKind::Cluster, BindingKind::Project] {
         let all = if kind == BindingKind::Global { bindings::list_global(session).await? } else { bindings::list(session, kind).await? };

@@ -22,7 +22,7 @@ use crate::session::Session;
 
 pub use access::{AccessReview, WhoCan};
 pub use offboard::OffboardUser;
-pub use tokens::{CleanupTokens, TokenFacts, TokenKind, TokenReport};
+pub use tokens::{CleanupTokens, LocalClock, TokenFacts, TokenKind, TokenReport};
 
 /// Read-only workflows whose result is one JSON object meant to be printed as the whole document (`-o json`
 /// prints `{"totals":..,"users":..}`, not a wrapper around it).
