@@ -500,6 +500,12 @@ impl Policy {
         if self.options.require_duration {
             f.write_str("; a duration is required")?;
         }
+        if self.options.allow_role_granting_grants {
+            f.write_str("; time-bound grants of roles that can grant roles allowed (not contained)")?;
+        }
+        if self.options.remove_bindings_made_during_grant {
+            f.write_str("; bindings made during a grant are removed with it")?;
+        }
         Ok(())
     }
 }

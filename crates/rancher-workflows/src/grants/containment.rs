@@ -1,8 +1,8 @@
 //! Whether a time-bound grant is contained.
 //!
 //! Revocation removes the one binding a grant made. A role that lets its holder grant roles (Rancher's `admin` and
-//! `restricted-admin`, the owner role templates, any role with `*` verbs or resources, `bind` or `escalate`, or
-//! write access to role bindings) lets the holder make their access outlast the grant in seconds, by binding it
+//! `restricted-admin`, the owner role templates, any role with `*` verbs, `bind` or `escalate`, or write access to
+//! role bindings or to every resource) lets the holder make their access outlast the grant in seconds, by binding it
 //! again under another name or handing it to someone else. So:
 //! - at submit, a time-bound grant of such a role is marked with why ([`mark`]: approvers see the warning in the
 //!   request) and refused unless the workflow's policy sets `allow_role_granting_grants` ([`check`]);
@@ -36,13 +36,14 @@ fn rule_grants(rule: &Value) -> Option<String> {
     if verbs.iter().any(|v| v == "*") {
         return Some("a rule allows every verb (`*`)".into());
     }
-    if resources.iter().any(|r| r == "*") {
-        return Some("a rule covers every resource (`*`)".into());
-    }
     if let Some(v) = verbs.iter().find(|v| *v == "bind" || *v == "escalate") {
         return Some(format!("a rule allows `{v}`"));
     }
     let writes = verbs.iter().any(|v| matches!(v.as_str(), "create" | "update" | "patch"));
+    // Every resource includes the role bindings; reading every resource grants nothing.
+    if writes && resources.iter().any(|r| r == "*") {
+        return Some("a rule allows writing every resource (`*`), role bindings included".into());
+    }
     if let Some(r) = resources.iter().find(|r| r.ends_with("rolebindings")).filter(|_| writes) {
         return Some(format!("a rule allows writing `{r}`"));
     }
@@ -140,8 +141,9 @@ pub fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
     }
     Err(Error::Refused(format!(
         "{}: {why}, so a time-bound grant of it is not contained (the holder can make their access outlast the grant). \
-         Grant a narrower role, or have an admin allow it for this workflow by setting the policy option `allow_role_granting_grants: true` \
-         (rancherctl workflows set-policy {} ...); approvers then see this warning",
+         Grant a narrower role, or have an admin allow it for this workflow with the policy option `allow_role_granting_grants: true` \
+         (a policy file with `\"options\": {{\"allow_role_granting_grants\": true}}`, given to `rancherctl workflows set-policy {} --policy-file FILE`); \
+         approvers then see this warning",
         def.id, def.id
     )))
 }
@@ -218,7 +220,8 @@ mod tests {
     #[test]
     fn n4_rules_that_grant_roles_are_named() {
         assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["pods"]})).unwrap().contains("every verb"));
-        assert!(rule_grants(&json!({"verbs": ["get"], "resources": ["*"]})).unwrap().contains("every resource"));
+        assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["*"]})).unwrap().contains("every resource"));
+        assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["*"]})).is_none(), "reading everything grants nothing");
         assert!(rule_grants(&json!({"verbs": ["bind"], "resources": ["roles"]})).unwrap().contains("`bind`"));
         assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["globalrolebindings"]})).unwrap().contains("globalrolebindings"));
         assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["clusterroletemplatebindings"]})).is_none());
