@@ -21,6 +21,18 @@ use serde_json::{json, Value};
 
 type Bodies = Arc<Mutex<Vec<String>>>;
 
+/// Everything the process logs, at TRACE, from the first call on (one global subscriber for this test binary).
+fn logs() -> &'static rancher_access_tests::Capture {
+    static CAPTURE: std::sync::OnceLock<rancher_access_tests::Capture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = rancher_access_tests::Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
+        capture
+    })
+}
+
 /// A webhook receiver on loopback keeping every raw body.
 async fn receiver(bodies: Bodies) -> url::Url {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +87,7 @@ fn ad_settings() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_anywhere() {
+    let log = logs();
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
     let t = sim.tokens().clone();
@@ -122,7 +135,8 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
 
     let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
     let hooks = bodies.lock().unwrap().join("\n");
-    for (name, text) in [("the answers", &answers), ("the store and its audit log", &store_bytes(dir.path())), ("the webhook", &hooks)] {
+    let logged = String::from_utf8_lossy(&log.bytes()).into_owned();
+    for (name, text) in [("the answers", &answers), ("the store and its audit log", &store_bytes(dir.path())), ("the webhook", &hooks), ("the logs", &logged)] {
         for marker in ["kube-token-MARKER", "svc-token-MARKER", "kubeconfig.json", "service.token"] {
             assert!(!text.contains(marker), "{marker} reached {name}");
         }
@@ -135,6 +149,7 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn n1_inline_settings_and_test_password_are_masked_held_once_and_gone_after_a_restart() {
+    let log = logs();
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
     let t = sim.tokens().clone();
@@ -187,7 +202,9 @@ async fn n1_inline_settings_and_test_password_are_masked_held_once_and_gone_afte
 
     let (_, list) = admin.get("/api/v1/requests").await;
     let hooks = bodies.lock().unwrap().join("\n");
-    for (name, text) in [("the answers", format!("{shown}{after}{done}{list}")), ("the store and its audit log", store_bytes(dir.path())), ("the webhook", hooks)] {
+    let logged = String::from_utf8_lossy(&log.bytes()).into_owned();
+    assert!(!logged.is_empty(), "the service logged (so the scan means something)");
+    for (name, text) in [("the answers", format!("{shown}{after}{done}{list}")), ("the store and its audit log", store_bytes(dir.path())), ("the webhook", hooks), ("the logs", logged)] {
         for secret in ["svc-S3cret-inline", "jdoe-password", "internal-hint-value"] {
             assert!(!text.contains(secret), "{secret} reached {name}");
         }

@@ -130,7 +130,7 @@ async fn n13_a_patch_of_global_role_user_targets_its_holders_and_shows_the_chang
     assert_eq!(st, 202, "{sub}");
     let id = sub["request"].as_str().unwrap().to_string();
     let (_, req) = admin.get(&format!("/api/v1/requests/{id}")).await;
-    let targets: BTreeSet<String> = req["targets"].as_array().unwrap().iter().filter_map(Value::as_str).map(str::to_string).collect();
+    let targets: BTreeSet<String> = req["targets"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     assert!(targets.contains(&admin_id), "the admin holds `user`, so is a target: {targets:?}");
     assert!(targets.contains(&user_id(&sim, "bob")), "{targets:?}");
     let change = &req["inputs"]["role-change"];
