@@ -144,8 +144,7 @@ impl Context {
             return Ok(Some(read_token_file(path)?));
         }
         if self.global.token_stdin {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading the token from stdin")?;
+            let text = read_token_stdin()?;
             return Ok(Some(BearerToken::parse_input(&text)?));
         }
         match std::env::var(TOKEN_ENV) {
@@ -352,4 +351,45 @@ fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
 pub fn executor_label() -> String {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into());
     format!("rancherctl@{host}")
+}
+
+/// The token from standard input: from a pipe, everything up to end of input; at a terminal, one line typed or
+/// pasted after a prompt on stderr, with echo off so the token never shows on screen (as `rancher login` and
+/// `gh auth login` do).
+fn read_token_stdin() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut text = String::new();
+        stdin.lock().read_to_string(&mut text).context("reading the token from stdin")?;
+        return Ok(text);
+    }
+    eprint!("Paste the Rancher API token (input hidden), then Enter: ");
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    let line = read_line_hidden(&stdin);
+    eprintln!();
+    line.context("reading the token from the terminal")
+}
+
+/// Reads one line from the terminal on `stdin` with echo turned off, and turns it back on whatever happens.
+#[cfg(unix)]
+fn read_line_hidden(stdin: &std::io::Stdin) -> std::io::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let saved = tcgetattr(stdin).map_err(std::io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(stdin, OptionalActions::Now, &quiet).map_err(std::io::Error::from)?;
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(&mut stdin.lock(), &mut line);
+    let restored = tcsetattr(stdin, OptionalActions::Now, &saved).map_err(std::io::Error::from);
+    read?;
+    restored?;
+    Ok(line)
+}
+
+#[cfg(not(unix))]
+fn read_line_hidden(stdin: &std::io::Stdin) -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdin.lock(), &mut line)?;
+    Ok(line)
 }

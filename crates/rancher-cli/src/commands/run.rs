@@ -41,7 +41,7 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
     // A list writes nothing: its dry run is the run itself, streamed the same way.
-    if let Some(list) = runner.open_list(&session, w.id, &inputs, ctx.format() == Format::Table).await? {
+    if let Some(list) = runner.open_list(&session, w.id, &inputs, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
         drop(progress);
         stream_list(ctx.format(), list).await?;
         return Ok(Exit::Done);
@@ -56,6 +56,7 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
     match submitted {
         Submitted::Succeeded { result } => {
             print_result(ctx.format(), &result)?;
+            local_grant_note(&result);
             Ok(Exit::Done)
         }
         Submitted::Pending { request, approvers, expires_at } => {
@@ -68,6 +69,16 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
             })?;
             Ok(Exit::Pending)
         }
+    }
+}
+
+/// After a local run made a time-bound grant: nothing revokes it by itself in local mode (the service does), so say
+/// what will, at the moment it matters (stderr; the data on stdout is unchanged).
+pub fn local_grant_note(out: &RunOutput) {
+    if matches!(out.grant, Some(rancher_approval::GrantChange::New(_))) && !out.dry_run {
+        output::note(
+            "note: in local mode nothing revokes this grant when it is due: run `rancherctl grants expire` from cron (e.g. every minute), or use the approvals service (`rancherctl serve`), which revokes on time",
+        );
     }
 }
 
