@@ -553,7 +553,7 @@ mod tests {
     fn unknown_and_mistyped_inputs_are_named() {
         let def = find("create-global-role-binding").unwrap();
         let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
-        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role, duration, binding, extends");
+        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role, duration, binding, extends, grants-roles");
         let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"})).unwrap_err().to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
         let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();
