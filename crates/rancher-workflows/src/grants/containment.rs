@@ -1,8 +1,8 @@
 //! Whether a time-bound grant is contained.
 //!
 //! Revocation removes the one binding a grant made. A role that lets its holder grant roles (Rancher's `admin` and
-//! `restricted-admin`, the owner role templates, any role with `*` verbs, `bind` or `escalate`, or write access to
-//! role bindings or to every resource) lets the holder make their access outlast the grant in seconds, by binding it
+//! `restricted-admin`, the owner role templates, any role with `bind` or `escalate`, or any write verb, `*`
+//! included, on role bindings, on roles, or on every resource) lets the holder make their access outlast the grant in seconds, by binding it
 //! again under another name or handing it to someone else. So:
 //! - at submit, a time-bound grant of such a role is marked with why ([`mark`]: approvers see the warning in the
 //!   request) and refused unless the workflow's policy sets `allow_role_granting_grants` ([`check`]);
@@ -29,25 +29,25 @@ const OWNER_TEMPLATES: &[&str] = &["cluster-owner", "project-owner"];
 /// Global roles that administer Rancher.
 const ADMIN_ROLES: &[&str] = &["admin", "restricted-admin"];
 
-/// Why one RBAC rule lets its holder grant access; `None` when it does not.
+/// Resources whose writers decide who holds what: bindings of every kind (role bindings, role template bindings),
+/// and the roles themselves (editing a role changes the rights of everyone who holds it).
+fn grants_access(resource: &str) -> bool {
+    resource == "*" || resource.ends_with("bindings") || matches!(resource, "globalroles" | "roletemplates" | "roles" | "clusterroles")
+}
+
+/// Why one RBAC rule lets its holder grant access; `None` when it does not. Every verb (`*`) on pods or workloads
+/// grants nothing; on role bindings, roles or every resource it does.
 fn rule_grants(rule: &Value) -> Option<String> {
     let list = |k: &str| rule.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
     let (verbs, resources) = (list("verbs"), list("resources"));
-    if verbs.iter().any(|v| v == "*") {
-        return Some("a rule allows every verb (`*`)".into());
-    }
     if let Some(v) = verbs.iter().find(|v| *v == "bind" || *v == "escalate") {
         return Some(format!("a rule allows `{v}`"));
     }
-    let writes = verbs.iter().any(|v| matches!(v.as_str(), "create" | "update" | "patch"));
-    // Every resource includes the role bindings; reading every resource grants nothing.
-    if writes && resources.iter().any(|r| r == "*") {
-        return Some("a rule allows writing every resource (`*`), role bindings included".into());
-    }
-    if let Some(r) = resources.iter().find(|r| r.ends_with("rolebindings")).filter(|_| writes) {
-        return Some(format!("a rule allows writing `{r}`"));
-    }
-    None
+    let verb = verbs.iter().find(|v| matches!(v.as_str(), "*" | "create" | "update" | "patch"))?;
+    let resource = resources.iter().find(|r| grants_access(r))?;
+    let what = if resource == "*" { "every resource (`*`), role bindings included".to_string() } else { format!("`{resource}`") };
+    let how = if verb == "*" { "every verb (`*`)".to_string() } else { format!("`{verb}`") };
+    Some(format!("a rule allows {how} on {what}"))
 }
 
 fn rules_grant(obj: &Value) -> Option<String> {
@@ -219,11 +219,13 @@ mod tests {
 
     #[test]
     fn n4_rules_that_grant_roles_are_named() {
-        assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["pods"]})).unwrap().contains("every verb"));
+        assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["projectroletemplatebindings"]})).unwrap().contains("every verb"));
         assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["*"]})).unwrap().contains("every resource"));
-        assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["*"]})).is_none(), "reading everything grants nothing");
         assert!(rule_grants(&json!({"verbs": ["bind"], "resources": ["roles"]})).unwrap().contains("`bind`"));
         assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["globalrolebindings"]})).unwrap().contains("globalrolebindings"));
+        assert!(rule_grants(&json!({"verbs": ["patch"], "resources": ["globalroles"]})).unwrap().contains("globalroles"));
+        assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["pods", "deployments"]})).is_none(), "project-member's workload rights grant nothing");
+        assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["*"]})).is_none(), "reading everything grants nothing");
         assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["clusterroletemplatebindings"]})).is_none());
         assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["pods"]})).is_none());
     }
