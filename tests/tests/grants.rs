@@ -375,9 +375,11 @@ async fn policy_limits_durations_and_approvers_see_them() {
     let admin = session(&sim, &sim.tokens().admin).await;
     let approver = session(&sim, &sim.tokens().approver).await;
     let r = Runner::new(Arc::new(MemoryStore::new()), "grants-test");
-    let policy = Policy::installer()
+    let mut policy = Policy::installer()
         .max_duration(std::time::Duration::from_secs(8 * 3600))
         .require_duration(true);
+    // A timed admin is not contained (review 2026-12b N4): this policy allows it explicitly.
+    policy.options.allow_role_granting_grants = true;
     r.install(&admin, "create-global-role-binding", Some(policy.clone()))
         .await
         .unwrap();

@@ -300,6 +300,13 @@ impl Client {
 
     /// Sends a typed request and decodes its answer.
     pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
+        self.send_dated(request).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Client::send`], also answering the server's clock as the answer's `Date` header gave it (`None` when the
+    /// server sent none, or one that does not parse): for decisions that must follow the server's time, not this
+    /// host's.
+    pub async fn send_dated<R: Request>(&self, request: &R) -> Result<(R::Response, Option<std::time::SystemTime>)> {
         let spec = request.spec();
         self.check_available(spec)?;
         let url = self.url_for(spec, &request.path_values(), &request.query_pairs())?;
@@ -309,7 +316,8 @@ impl Client {
             Some(Err(e)) => return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("the body cannot be encoded: {e}") }),
         };
         let resp = self.execute(spec, spec.method, url, body).await?;
-        decode(spec, &resp)
+        let date = resp.headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
+        Ok((decode(spec, &resp)?, date))
     }
 
     /// Streams every item of a list, page by page. While one page is decoded and yielded the next is already

@@ -249,6 +249,15 @@ pub struct PolicyOptions {
     /// Whether every request must give a `duration` (no permanent grants).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_duration: bool,
+    /// Whether a time-bound grant may give a role that can grant roles (admin, restricted-admin, owner role
+    /// templates, `*`, `bind`/`escalate`, writing role bindings). Such a grant is not contained: the holder can make
+    /// access outlast it. Refused unless set; approvers are warned when set. Not serialised when unset.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_role_granting_grants: bool,
+    /// Whether revoking a grant also removes the bindings made by or for its holder during the grant (they are
+    /// always listed in the `grant.revoked` record). Not serialised when unset.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remove_bindings_made_during_grant: bool,
 }
 
 impl Default for PolicyOptions {
@@ -261,6 +270,8 @@ impl Default for PolicyOptions {
             require_reviewer_reason: false,
             max_duration_secs: None,
             require_duration: false,
+            allow_role_granting_grants: false,
+            remove_bindings_made_during_grant: false,
         }
     }
 }
@@ -488,6 +499,12 @@ impl Policy {
         }
         if self.options.require_duration {
             f.write_str("; a duration is required")?;
+        }
+        if self.options.allow_role_granting_grants {
+            f.write_str("; time-bound grants of roles that can grant roles allowed (not contained)")?;
+        }
+        if self.options.remove_bindings_made_during_grant {
+            f.write_str("; bindings made during a grant are removed with it")?;
         }
         Ok(())
     }

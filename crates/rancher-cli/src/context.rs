@@ -174,6 +174,41 @@ impl Context {
         }
     }
 
+    /// The token to present to the approvals service at `url` when no token comes from flags or the environment:
+    /// the profile's, and only when `url` is the service saved in that profile. A service URL from `--server` /
+    /// `RANCHERCTL_SERVER` beside a profile's token is refused, naming where each came from and the fix, as
+    /// [`Context::connection`] does for domains: a profile's token goes only where the profile says.
+    pub fn profile_token_for_service(&self, url: &str) -> anyhow::Result<BearerToken> {
+        let conn = self.connection()?;
+        let Some(flag) = self.global.server.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            // The URL is the profile's own (server_url falls back to it only).
+            return Ok(conn.token().clone());
+        };
+        let name = self.profile_name()?.unwrap_or_else(|| "default".into());
+        let saved = self.profiles()?.show(&name)?.data.server;
+        let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+        if saved.as_deref().is_some_and(|s| same(s, flag) && same(s, url)) {
+            return Ok(conn.token().clone());
+        }
+        let from = Self::origin("--server", "RANCHERCTL_SERVER", std::ffi::OsStr::new(self.global.server.as_deref().unwrap_or_default()));
+        let drop = if from == "--server" { "drop --server" } else { "unset RANCHERCTL_SERVER" };
+        let saved_text = match &saved {
+            Some(s) => format!("saved for the service {}", crate::text::escape(s)),
+            None => "which saves no service".to_string(),
+        };
+        Err(Failure::new(
+            format!(
+                "the token comes from profile `{name}` ({saved_text}), but the service URL {} comes from {from}: a profile's token goes only to the service saved in that profile",
+                crate::text::escape(flag)
+            ),
+            format!(
+                "{drop} to use the profile's own service, save this one in the profile with `rancherctl connect --profile {name} --server URL`, \
+                 or give the token by --token-file, --token-stdin or RANCHER_TOKEN to use it with this service"
+            ),
+        )
+        .into())
+    }
+
     /// The CA bundle from `--ca-cert` / `RANCHER_CA_CERT`.
     pub fn ca_flag(&self) -> Option<CaSource> {
         self.global.ca_cert.clone().map(CaSource::File)

@@ -177,6 +177,8 @@ impl App {
     pub(crate) async fn submit(self: &Arc<Self>, person: &Person, token: &BearerToken, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted, ApiError> {
         let w = self.runner.registry().require(workflow)?.clone();
         let def = w.def();
+        // Inputs are data: the service never reads a file of its own host that a caller names.
+        rancher_workflows::refuse_host_paths(def, &inputs)?;
         let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
         let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
         let (session, runner) = if needs {

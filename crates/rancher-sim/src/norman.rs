@@ -841,6 +841,14 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
     if let Some(a) = b.get("annotations").filter(|v| v.is_object()) {
         obj["metadata"]["annotations"] = a.clone();
     }
+    // Norman's proxy store records who created an object through /v3 (rancher/norman store/proxy/proxy_store.go,
+    // `Create`: the caller's user id under the `field.cattle.io/creatorId` annotation), whatever the body said.
+    if !caller.user_id.is_empty() {
+        if !obj["metadata"]["annotations"].is_object() {
+            obj["metadata"]["annotations"] = json!({});
+        }
+        obj["metadata"]["annotations"]["field.cattle.io/creatorId"] = json!(caller.user_id);
+    }
     let mut namespace = String::new();
     match kind {
         Kind::User => {

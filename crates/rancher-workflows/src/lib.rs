@@ -27,7 +27,9 @@ pub mod access;
 pub mod catalog;
 mod error;
 pub mod exec;
+pub mod files;
 pub mod grants;
+pub mod held;
 pub mod listing;
 pub mod registry;
 pub mod review;
@@ -38,6 +40,7 @@ pub mod text;
 
 pub use catalog::{all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
+pub use files::refuse_host_paths;
 pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
 pub use listing::{ListStream, Listed, LIST_WORKFLOWS};
 pub use registry::{Registry, Report, Workflow};

@@ -224,7 +224,20 @@ impl Workflow for Builtin {
     async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
         let inputs = crate::access::prepare(session, self.0, inputs).await?;
         let pinned = crate::targets::pin(session, self.0, inputs).await?;
-        crate::grants::pin_timed_global(self.0, pinned)
+        let mut pinned = crate::grants::pin_timed_global(self.0, pinned)?;
+        if self.0.id == "create-global-role-binding" {
+            use crate::grants::containment;
+            let role = pinned.inputs.get("role").and_then(Value::as_str).map(str::to_string);
+            match role.filter(|_| crate::grants::timed(&pinned.inputs)) {
+                Some(role) => containment::mark(session, rancher_approval::BindingKind::Global, &role, &mut pinned.inputs).await?,
+                None => {
+                    if let Some(m) = pinned.inputs.as_object_mut() {
+                        m.remove(containment::INPUT);
+                    }
+                }
+            }
+        }
+        Ok(pinned)
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {

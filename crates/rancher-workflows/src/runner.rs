@@ -232,6 +232,8 @@ impl Runner {
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
         // pin what names mean now.
         let pinned = w.prepare(session, inputs).await?;
+        // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
+        crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
         let needs = inst.policy.needs_approval();
         let secrets = w.secret_fields(&pinned.inputs);
         if needs && !secrets.is_empty() {

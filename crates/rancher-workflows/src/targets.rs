@@ -2,7 +2,7 @@
 //! and re-created under the same name is not the one that gets the grant), the principals that benefit (who then
 //! may not approve it), and the secret fields that must never be stored.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::catalog::WorkflowDef;
 use crate::error::Result;
@@ -81,12 +81,172 @@ pub async fn pin(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<
             if let Some(body) = inputs.get("body") {
                 collect_principals(body, &mut targets);
             }
+            if let Some(m) = inputs.as_object_mut() {
+                m.remove(ROLE_CHANGE);
+            }
+            if let Some(edit) = role_edit(spec.id) {
+                let name = inputs.get("params").and_then(|p| p.get(edit.param)).and_then(Value::as_str).unwrap_or_default().to_string();
+                let (holders, change) = role_change(session, &edit, &name, &inputs).await?;
+                targets.extend(holders.into_iter().map(|h| (normal(&h), h)));
+                inputs[ROLE_CHANGE] = change;
+            }
         }
         _ => {}
     }
     targets.sort();
     targets.dedup_by(|a, b| a.0 == b.0);
     Ok(Pinned { inputs, targets })
+}
+
+/// The input a `rancher-api-request` that edits a role records the effective change in, for approvers.
+pub const ROLE_CHANGE: &str = "role-change";
+
+/// An edit of a global role or a role template through the generic request.
+struct RoleEdit {
+    /// `global role` or `role template`.
+    kind: &'static str,
+    /// `patch`, `replace` or `delete`.
+    verb: &'static str,
+    /// The path parameter naming the role.
+    param: &'static str,
+}
+
+/// Whether operation `op` edits (patch, replace, delete) a global role or a role template: a change every holder
+/// of that role gets at once.
+fn role_edit(op: &str) -> Option<RoleEdit> {
+    let (resource, verb) = op.strip_prefix("rk.").or_else(|| op.strip_prefix("v3."))?.split_once('.')?;
+    let kind = match resource {
+        "globalroles" => "global role",
+        "roletemplates" => "role template",
+        _ => return None,
+    };
+    let verb = match verb {
+        "patch" => "patch",
+        "replace" | "update" => "replace",
+        "delete" => "delete",
+        _ => return None,
+    };
+    Some(RoleEdit { kind, verb, param: if op.starts_with("rk.") { "name" } else { "id" } })
+}
+
+/// JSON merge patch (RFC 7386): what `patch` makes of `target`.
+fn merge_patch(target: &Value, patch: &Value) -> Value {
+    let Value::Object(p) = patch else { return patch.clone() };
+    let mut out = match target {
+        Value::Object(t) => t.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in p {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            let merged = merge_patch(out.get(k).unwrap_or(&Value::Null), v);
+            out.insert(k.clone(), merged);
+        }
+    }
+    Value::Object(out)
+}
+
+/// What approvers need of a role's definition: its rules and what it inherits.
+fn role_view(obj: &Value) -> Value {
+    let mut view = serde_json::Map::new();
+    for k in ["rules", "namespacedRules", "inheritedClusterRoles", "roleTemplateNames", "administrative", "locked", "context", "builtin"] {
+        if let Some(v) = obj.get(k).filter(|v| !v.is_null()) {
+            view.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(view)
+}
+
+/// Everyone who holds role `name` now, directly or through inheritance: principal ids (users and groups).
+async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String>> {
+    use crate::grants::bindings;
+    let mut out = Vec::new();
+    let subject = |b: &bindings::RoleBinding| b.user.clone().or_else(|| b.group.clone());
+    let globals = bindings::list_global(session).await?;
+    if kind == "global role" {
+        out.extend(globals.iter().filter(|b| b.role == name).filter_map(subject));
+        return Ok(out);
+    }
+    // Role templates that include this one, at any depth (`roleTemplateNames`).
+    let templates: Vec<Value> = if bindings::rk_bindings(session) {
+        futures::TryStreamExt::try_collect(session.client.call_stream("rk.roletemplates.list", &[])?).await?
+    } else {
+        futures::TryStreamExt::try_collect(session.client.call_stream("v3.roletemplates.list", &[])?).await?
+    };
+    let id_of = |t: &Value| t.pointer("/metadata/name").or_else(|| t.get("id")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut including = std::collections::BTreeSet::from([name.to_string()]);
+    loop {
+        let before = including.len();
+        for t in &templates {
+            let inherits = t.get("roleTemplateNames").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).any(|n| including.contains(n));
+            if inherits {
+                including.insert(id_of(t));
+            }
+        }
+        if including.len() == before {
+            break;
+        }
+    }
+    for kind in [rancher_approval::BindingKind::Cluster, rancher_approval::BindingKind::Project] {
+        out.extend(bindings::list(session, kind).await?.iter().filter(|b| including.contains(&b.role)).filter_map(subject));
+    }
+    // Global roles that give these templates in every cluster (`inheritedClusterRoles`).
+    let global_roles: Vec<Value> = if bindings::rk_bindings(session) {
+        futures::TryStreamExt::try_collect(session.client.call_stream("rk.globalroles.list", &[])?).await?
+    } else {
+        futures::TryStreamExt::try_collect(session.client.call_stream("v3.globalroles.list", &[])?).await?
+    };
+    for g in &global_roles {
+        let gives = g.get("inheritedClusterRoles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).any(|n| including.contains(n));
+        if gives {
+            let gname = id_of(g);
+            out.extend(globals.iter().filter(|b| b.role == gname).filter_map(subject));
+        }
+    }
+    Ok(out)
+}
+
+/// The holders of the edited role (the request's targets: a holder gains from the change, so may not approve it)
+/// and the effective change approvers see: the role's rules now and after the edit.
+async fn role_change(session: &Session, edit: &RoleEdit, name: &str, inputs: &Value) -> Result<(Vec<String>, Value)> {
+    if name.is_empty() {
+        return Ok((Vec::new(), Value::Null));
+    }
+    let mut who = holders(session, edit.kind, name).await?;
+    who.sort();
+    who.dedup();
+    let (get_rk, get_v3) = if edit.kind == "global role" { ("rk.globalroles.get", "v3.globalroles.get") } else { ("rk.roletemplates.get", "v3.roletemplates.get") };
+    let current = if crate::grants::bindings::rk_bindings(session) {
+        session.client.call(get_rk, &[("name", name)], None).await
+    } else {
+        session.client.call(get_v3, &[("id", name)], None).await
+    };
+    let before = match current {
+        Ok(v) => role_view(&v),
+        Err(e) if e.is_not_found() => Value::Null,
+        Err(e) => return Err(e.into()),
+    };
+    let body = inputs.get("body").cloned().unwrap_or(Value::Null);
+    let after = match edit.verb {
+        "delete" => Value::Null,
+        "replace" => role_view(&body),
+        _ if body.is_object() => role_view(&merge_patch(&before, &role_view(&body))),
+        _ => json!({"json-patch": body}),
+    };
+    let change = json!({
+        "role": name,
+        "kind": edit.kind,
+        "operation": edit.verb,
+        "holders": who.len(),
+        "before": before,
+        "after": after,
+        "warning": format!(
+            "this {verb} of {kind} `{name}` changes what all {n} of its holders may do at once; every holder is a target of this request, so none of them may approve it",
+            verb = edit.verb, kind = edit.kind, n = who.len()
+        ),
+    });
+    Ok((who, change))
 }
 
 /// `local://u-x` is the user `u-x`; other principal ids stay as they are.

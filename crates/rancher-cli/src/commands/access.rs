@@ -18,6 +18,35 @@ fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Reads a file named on the command line the one safe way (regular file, no symlink, size cap, timeout).
+async fn local_file(path: &Path, flag: &str) -> anyhow::Result<(String, u32)> {
+    use rancher_workflows::files::{read_given_file, MAX_GIVEN_FILE, READ_TIMEOUT};
+    let read = read_given_file(path, MAX_GIVEN_FILE, READ_TIMEOUT).await.map_err(|e| Failure::new(format!("{flag}: {e}"), format!("give {flag} a regular file of at most {MAX_GIVEN_FILE} bytes")))?;
+    let text = String::from_utf8(read.bytes).map_err(|_| Failure::new(format!("{flag}: `{}` is not UTF-8 text", path.display()), "give a text file"))?;
+    Ok((text, read.mode))
+}
+
+/// The provider settings of a `--config` file (JSON or YAML object), for the service.
+async fn local_settings(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    let (text, _) = local_file(path, "--config").await?;
+    match serde_norway::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Failure::new(format!("--config: `{}` is not a JSON or YAML object of provider settings", path.display()), "put one object in it, e.g. {\"servers\": [\"ad.example.com\"]}").into()),
+    }
+}
+
+/// A secret from a file readable by its owner only, for the service.
+async fn local_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
+    let (text, mode) = local_file(path, flag).await?;
+    if mode & 0o077 != 0 {
+        return Err(Failure::new(format!("{flag}: `{}` holds a secret but others may read it (mode {mode:o})", path.display()), format!("run `chmod 600 {}`", path.display())).into());
+    }
+    if text.trim().is_empty() {
+        return Err(Failure::new(format!("{flag}: `{}` is empty", path.display()), "put the secret in it").into());
+    }
+    Ok(text)
+}
+
 /// Runs one `access-control` subcommand.
 pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -25,17 +54,34 @@ pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow:
         AccessControlCommand::Enable { provider, config, mode, allow, test_user, test_password_file, test_code_file, write } => {
             let mut inputs = Map::new();
             inputs.insert("provider".into(), json!(provider));
-            let mut put = |k: &str, v: Option<String>| {
+            let remote = ctx.server_url()?.is_some();
+            let mut put = |k: &str, v: Option<Value>| {
                 if let Some(v) = v {
-                    inputs.insert(k.into(), json!(v));
+                    inputs.insert(k.into(), v);
                 }
             };
-            put("config", config.as_deref().map(path_text));
-            put("mode", mode);
-            put("allow", (!allow.is_empty()).then(|| allow.join(",")));
-            put("test-user", test_user);
-            put("test-password-file", test_password_file.as_deref().map(path_text));
-            put("test-code-file", test_code_file.as_deref().map(path_text));
+            put("mode", mode.map(Value::from));
+            put("allow", (!allow.is_empty()).then(|| json!(allow.join(","))));
+            put("test-user", test_user.map(Value::from));
+            if remote {
+                // The service never reads files of its own host: the files are read here and their contents sent
+                // (the service holds the secrets in memory for this one request and never stores them).
+                if let Some(p) = &config {
+                    put("config", Some(Value::Object(local_settings(p).await?)));
+                }
+                if let Some(p) = &test_password_file {
+                    let pw = local_secret(p, "--test-password-file").await?;
+                    let pw = pw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&pw).to_string();
+                    put("test-password", Some(json!(pw)));
+                }
+                if let Some(p) = &test_code_file {
+                    put("test-code", Some(json!(local_secret(p, "--test-code-file").await?.trim())));
+                }
+            } else {
+                put("config", config.as_deref().map(path_text).map(Value::from));
+                put("test-password-file", test_password_file.as_deref().map(path_text).map(Value::from));
+                put("test-code-file", test_code_file.as_deref().map(path_text).map(Value::from));
+            }
             submit(ctx, "access-control-enable", inputs, write).await
         }
         AccessControlCommand::Allow(a) => change(ctx, "access-control-allow", a).await,

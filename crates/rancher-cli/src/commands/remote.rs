@@ -19,9 +19,11 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
     let Some(url) = ctx.server_url()? else { return Ok(None) };
     let url = url.as_str();
     // Your token proves who you are to the service (which asks Rancher); it is never stored there.
+    // A token from flags or the environment goes to the service named anywhere; a profile's token only to the
+    // service saved in that profile.
     let token = match ctx.token_flag()? {
         Some(t) => t,
-        None => ctx.connection()?.token().clone(),
+        None => ctx.profile_token_for_service(url)?,
     };
     let ca = match &ctx.global.server_ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| {

@@ -1,8 +1,6 @@
 //! The access-control workflows on both generations. Writes go through the executor, so a dry run records them
 //! (with every secret masked) instead of sending them.
 
-use std::path::Path;
-
 use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 
@@ -43,24 +41,60 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
     let mut inputs = inputs;
     match def.id {
         "access-control-enable" => {
+            // Set only here: a caller's own value never stands.
+            for set_here in [HELD_INPUT, "pinned-files", "settings-shown"] {
+                if let Some(m) = inputs.as_object_mut() {
+                    m.remove(set_here);
+                }
+            }
             let p: Provider = required(def, &inputs, "provider")?.parse()?;
             let mode = mode_input(def, &inputs)?.unwrap_or(AccessMode::Unrestricted);
             check_mode(p, mode, session.version)?;
             let exec = Exec::new(session, true);
             refuse_if_on(&exec, p).await?;
-            // Pin the files: absolute paths (a relative one would resolve in the approver's directory) and their
-            // content hashes, checked again at execution. Approvers see the settings, never the secrets.
+            let g = Generation::of(session.version);
+            if given_inline(&inputs) {
+                // Settings and test credentials came in the request: the stored request keeps what approvers may
+                // see, and the secrets wait in memory for this request only (see `crate::held`).
+                let settings = inline_settings(def, &inputs)?;
+                let test = inline_test_code(def, &inputs, p, g)?;
+                if let Some(m) = inputs.as_object_mut() {
+                    for secret in INLINE_SECRETS {
+                        m.remove(*secret);
+                    }
+                }
+                inputs["settings-shown"] = shown_settings(&settings);
+                let bound = crate::held::digest(&inputs);
+                let handle = crate::held::hold(crate::held::Held { settings, test }, bound).ok_or_else(|| {
+                    Error::Refused(format!(
+                        "{}: {} requests already wait with test credentials held in memory; decide or cancel some, or wait for them to expire",
+                        def.id,
+                        crate::held::MAX_HELD
+                    ))
+                })?;
+                inputs[HELD_INPUT] = json!({
+                    "handle": handle,
+                    "held": format!(
+                        "the provider settings and test credentials are held in the memory of the service that filed this request, \
+                         never stored; they are used once when it runs, and are gone after {} h or a restart of that service (then file it again)",
+                        crate::held::HOLD_FOR.as_secs() / 3600
+                    ),
+                });
+                return Ok(inputs);
+            }
+            // Local files: pinned by absolute path (a relative one would resolve in the approver's directory) and
+            // content hash, checked again at execution. Approvers see the settings, never the secrets.
             let mut pins = Map::new();
             for name in FILE_INPUTS {
                 if let Some(path) = input(def, &inputs, name)? {
                     let absolute = std::path::absolute(path).map_err(|e| Error::Input { workflow: def.id.into(), input: (*name).into(), message: format!("cannot resolve `{path}`: {e}") })?;
                     let absolute = absolute.display().to_string();
-                    pins.insert((*name).into(), json!({"path": absolute, "sha256": file_sha256(def, name, &absolute)?}));
+                    pins.insert((*name).into(), json!({"path": absolute, "sha256": file_sha256(def, name, &absolute).await?}));
                     inputs[*name] = Value::String(absolute);
                 }
             }
-            let shown = mask_secrets(&Value::Object(load_settings(def, &inputs)?));
-            test_code(def, &inputs, p, Generation::of(session.version), false)?;
+            let shown = shown_settings(&load_settings(def, &inputs).await?);
+            test_code(def, &inputs, p, g, false).await?;
             inputs["pinned-files"] = Value::Object(pins);
             inputs["settings-shown"] = shown;
         }
@@ -153,6 +187,43 @@ fn split_entries(s: &str) -> Vec<String> {
     out
 }
 
+/// Provider settings approvers may read as given: the non-secret fields of every provider this tool configures
+/// (Rancher's `ActiveDirectoryConfig`, `LdapConfig`, `GithubConfig`, `AzureADConfig`, and the 1.x configs).
+/// Every other field, known secret or not, is shown masked: a field nobody listed here is never assumed harmless.
+const SHOWN_SETTINGS: &[&str] = &[
+    // LDAP: Active Directory and OpenLDAP, both generations
+    "server", "servers", "port", "tls", "starttls", "certificate", "connectionTimeout", "domain", "loginDomain", "defaultLoginDomain",
+    "serviceAccountUsername", "serviceAccountDistinguishedName", "userSearchBase", "userSearchAttribute", "userSearchFilter", "userSearchField",
+    "userLoginAttribute", "userLoginFilter", "userLoginField", "userObjectClass", "userNameAttribute", "userNameField", "userEnabledAttribute",
+    "userDisabledBitMask", "userMemberAttribute", "groupSearchBase", "groupSearchAttribute", "groupSearchFilter", "groupSearchField",
+    "groupObjectClass", "groupNameAttribute", "groupNameField", "groupDNAttribute", "groupDNField", "groupMemberUserAttribute",
+    "groupMemberMappingAttribute", "nestedGroupMembershipEnabled", "searchUsingServiceAccount",
+    // GitHub
+    "hostname", "scheme", "clientId",
+    // Azure AD
+    "tenantId", "applicationId", "endpoint", "graphEndpoint", "tokenEndpoint", "authEndpoint", "deviceAuthEndpoint", "rancherUrl",
+    "groupMembershipFilter", "adminAccountUsername",
+];
+
+/// What approvers see of provider settings: fields on [`SHOWN_SETTINGS`] as given when they hold plain values
+/// (text, numbers, booleans, lists of them); every other field, and any nested object, as `<masked>`.
+pub(crate) fn shown_settings(settings: &Map<String, Value>) -> Value {
+    let plain = |v: &Value| match v {
+        Value::Array(a) => a.iter().all(|x| !x.is_object() && !x.is_array()),
+        Value::Object(_) => false,
+        _ => true,
+    };
+    Value::Object(
+        settings
+            .iter()
+            .map(|(k, v)| {
+                let show = SHOWN_SETTINGS.contains(&k.as_str()) && plain(v);
+                (k.clone(), if show || v.is_null() { v.clone() } else { json!("<masked>") })
+            })
+            .collect(),
+    )
+}
+
 /// Replaces every secret (provider secrets, test passwords and codes) with a mask, at any depth.
 pub(crate) fn mask_secrets(v: &Value) -> Value {
     match v {
@@ -222,17 +293,28 @@ fn typed_settings<T: serde::de::DeserializeOwned>(def: &WorkflowDef, settings: &
     })
 }
 
-/// The inputs of `access-control-enable` that name files.
+/// The inputs of `access-control-enable` that name files (local runs only: the service refuses them).
 const FILE_INPUTS: &[&str] = &["config", "test-password-file", "test-code-file"];
 
-fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<String> {
+/// The input a filed request records the handle of its held secrets in.
+const HELD_INPUT: &str = "held-secrets";
+
+/// The inline inputs that are secrets (never stored: held in memory, see [`crate::held`]).
+const INLINE_SECRETS: &[&str] = &["config", "test-password", "test-code"];
+
+/// Whether the settings or the test credentials came inline (`config` as an object, `test-password`, `test-code`).
+fn given_inline(inputs: &Value) -> bool {
+    inputs.get("config").is_some_and(Value::is_object) || ["test-password", "test-code"].iter().any(|k| inputs.get(*k).is_some_and(|v| !v.is_null()))
+}
+
+async fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<String> {
     use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|e| Error::Input { workflow: def.id.into(), input: input_name.into(), message: format!("cannot read `{path}`: {e}") })?;
-    Ok(hex::encode(sha2::Sha256::digest(bytes)))
+    let text = crate::files::read_input_file(def, input_name, path, false).await?;
+    Ok(hex::encode(sha2::Sha256::digest(text.as_bytes())))
 }
 
 /// Refuses to run with a file that changed (or moved) since the request was filed and approved.
-fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
+async fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
     let Some(pins) = inputs.get("pinned-files").and_then(Value::as_object) else {
         return Ok(());
     };
@@ -244,7 +326,7 @@ fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
             return Err(Error::Refused(format!("{}: the `{name}` file is not the one approved; file the request again", def.id)));
         }
         if let (Some(path), Some(sha)) = (given, pin.and_then(|p| p.get("sha256")).and_then(Value::as_str)) {
-            if file_sha256(def, name, path)? != sha {
+            if file_sha256(def, name, path).await? != sha {
                 return Err(Error::Refused(format!(
                     "{}: `{path}` changed after the request was approved; nothing was sent. File the request again so approvers see the new content",
                     def.id
@@ -255,57 +337,79 @@ fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file named by an input; it must be a file, and when `private`, readable by its owner only.
-fn read_input_file(def: &WorkflowDef, input_name: &str, path: &str, private: bool) -> Result<String> {
-    let bad = |message: String| Error::Input { workflow: def.id.into(), input: input_name.into(), message };
-    let p = Path::new(path);
-    let meta = std::fs::metadata(p).map_err(|e| bad(format!("cannot read `{path}`: {e}")))?;
-    if meta.is_dir() {
-        return Err(bad(format!("`{path}` is a directory; give the file")));
-    }
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(bad(format!("`{path}` holds a secret but others may read it (mode {mode:o}); run `chmod 600 {path}`")));
+/// Refuses provider settings that set what the workflow decides itself, so they cannot silently enable anything.
+fn check_settings(def: &WorkflowDef, map: &Map<String, Value>, whence: &str) -> Result<()> {
+    for k in ["enabled", "accessMode", "allowedIdentities", "allowedPrincipalIds", "type", "id"] {
+        if map.contains_key(k) {
+            return Err(Error::Input { workflow: def.id.into(), input: "config".into(), message: format!("remove `{k}` from {whence}: the workflow sets it (use --mode / --allow)") });
         }
     }
-    #[cfg(not(unix))]
-    let _ = private;
-    std::fs::read_to_string(p).map_err(|e| bad(format!("cannot read `{path}`: {e}")))
+    Ok(())
 }
 
-/// The provider settings from the `config` file (JSON or YAML object). Fields the workflow decides itself are
-/// refused, so the file cannot silently enable anything.
-fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
+/// The provider settings from the `config` file (JSON or YAML object), read the one safe way
+/// ([`crate::files::read_input_file`]).
+async fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
     let Some(path) = input(def, inputs, "config")? else {
         return Ok(Map::new());
     };
     let bad = |message: String| Error::Input { workflow: def.id.into(), input: "config".into(), message };
-    let text = read_input_file(def, "config", path, false)?;
+    let text = crate::files::read_input_file(def, "config", path, false).await?;
     let value: Value = serde_norway::from_str(&text).map_err(|e| bad(format!("`{path}` is not a JSON or YAML object: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(bad(format!("`{path}` must hold one object of provider settings, e.g. {{\"server\": \"ad.example.com\"}}")));
+        return Err(bad(format!("`{path}` must hold one object of provider settings, e.g. {{\"servers\": [\"ad.example.com\"]}}")));
     };
-    for k in ["enabled", "accessMode", "allowedIdentities", "allowedPrincipalIds", "type", "id"] {
-        if map.contains_key(k) {
-            return Err(bad(format!("remove `{k}` from `{path}`: the workflow sets it (use --mode / --allow)")));
-        }
-    }
+    check_settings(def, &map, &format!("`{path}`"))?;
     let has_secret = map.iter().any(|(k, v)| SECRET_FIELDS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.is_empty()));
     if has_secret {
-        read_input_file(def, "config", path, true)?;
+        crate::files::read_input_file(def, "config", path, true).await?;
     }
     Ok(map)
 }
 
+/// The provider settings given inline (`config` as a JSON object), at most [`crate::files::MAX_GIVEN_FILE`]
+/// bytes as JSON. No `config` at all is no settings (a provider that needs none).
+fn inline_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
+    let bad = |message: String| Error::Input { workflow: def.id.into(), input: "config".into(), message };
+    let map = match inputs.get("config") {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("with inline test credentials, give the provider settings inline too, as a JSON object".into())),
+    };
+    if serde_json::to_vec(&map).map(|b| b.len() as u64).unwrap_or(u64::MAX) > crate::files::MAX_GIVEN_FILE {
+        return Err(bad(format!("the settings are larger than {} bytes", crate::files::MAX_GIVEN_FILE)));
+    }
+    check_settings(def, &map, "the settings")?;
+    Ok(map)
+}
+
+/// The test login given inline (`test-password` with `test-user`, or `test-code`); file inputs beside them are
+/// refused, so one request never mixes the two ways.
+fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation) -> Result<(String, String)> {
+    let bad = |input: &str, message: String| Error::Input { workflow: def.id.into(), input: input.into(), message };
+    for f in ["test-password-file", "test-code-file"] {
+        if inputs.get(f).is_some_and(|v| !v.is_null()) {
+            return Err(bad(f, "give the test credentials one way: inline (`test-password`, `test-code`) or as files, not both".into()));
+        }
+    }
+    if p.tests_with_code(g) {
+        let code = input(def, inputs, "test-code")?.ok_or_else(|| bad("test-code", format!("{} tests with an OAuth code: give it as `test-code`", p.title())))?;
+        return Ok(("(OAuth code)".into(), code.to_string()));
+    }
+    let user = required(def, inputs, "test-user")?.to_string();
+    let pw = match inputs.get("test-password") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(bad("test-password", "is required with inline settings: the test user's password (held in memory for this request only)".into())),
+    };
+    Ok((user.clone(), format!("{user}:{pw}")))
+}
+
 /// The test login: `(user, code)` where code is `user:password` or an OAuth code. With `read` false only the
 /// inputs are checked (files exist and are private), nothing is kept.
-fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read: bool) -> Result<(String, String)> {
+async fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read: bool) -> Result<(String, String)> {
     if p.tests_with_code(g) {
         let path = required(def, inputs, "test-code-file")?;
-        let code = read_input_file(def, "test-code-file", path, true)?;
+        let code = crate::files::read_input_file(def, "test-code-file", path, true).await?;
         let code = code.trim().to_string();
         if code.is_empty() {
             return Err(Error::Input { workflow: def.id.into(), input: "test-code-file".into(), message: format!("`{path}` is empty; put the OAuth code from the provider's redirect in it") });
@@ -314,7 +418,7 @@ fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read
     }
     let user = required(def, inputs, "test-user")?.to_string();
     let path = required(def, inputs, "test-password-file")?;
-    let pw = read_input_file(def, "test-password-file", path, true)?;
+    let pw = crate::files::read_input_file(def, "test-password-file", path, true).await?;
     let pw = pw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&pw).to_string();
     if pw.is_empty() {
         return Err(Error::Input { workflow: def.id.into(), input: "test-password-file".into(), message: format!("`{path}` is empty") });
@@ -683,15 +787,43 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
     Ok((summary, result, Some(Table { columns: ["PROVIDER", "ENABLED", "MODE", "ALLOWED"].map(String::from).to_vec(), rows })))
 }
 
+/// The settings and the test login of an enable: held in memory for a request filed with them inline, inline
+/// for a run that is not stored (a dry run, or a run needing no approval in this process), else read from the
+/// local files pinned when it was filed.
+async fn enable_secrets(exec: &Exec<'_>, def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation) -> Result<(Map<String, Value>, (String, String))> {
+    if let Some(held) = inputs.get(HELD_INPUT) {
+        if exec.dry_run {
+            return Err(Error::Input { workflow: def.id.into(), input: HELD_INPUT.into(), message: "is set by the service when a request is filed; a dry run takes the settings and credentials inline".into() });
+        }
+        let handle = held.get("handle").and_then(Value::as_str).unwrap_or_default();
+        let mut rest = inputs.clone();
+        if let Some(m) = rest.as_object_mut() {
+            m.remove(HELD_INPUT);
+        }
+        let Some(found) = crate::held::take(handle, &crate::held::digest(&rest)) else {
+            return Err(Error::Refused(format!(
+                "{}: the provider settings and test credentials of this request were held only in the memory of the service that filed it, \
+                 and are gone (that service restarted, another replica ran the request, or {} h passed); nothing was sent. File the request again",
+                def.id,
+                crate::held::HOLD_FOR.as_secs() / 3600
+            )));
+        };
+        return Ok((found.settings, found.test));
+    }
+    if given_inline(inputs) {
+        return Ok((inline_settings(def, inputs)?, inline_test_code(def, inputs, p, g)?));
+    }
+    check_pinned_files(def, inputs).await?;
+    Ok((load_settings(def, inputs).await?, test_code(def, inputs, p, g, true).await?))
+}
+
 async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
     let p: Provider = required(def, inputs, "provider")?.parse()?;
     let mode = mode_input(def, inputs)?.unwrap_or(AccessMode::Unrestricted);
     let g = generation(exec);
     check_mode(p, mode, exec.session.version)?;
-    check_pinned_files(def, inputs)?;
+    let (settings, (tester, code)) = enable_secrets(exec, def, inputs, p, g).await?;
     refuse_if_on(exec, p).await?;
-    let settings = load_settings(def, inputs)?;
-    let (tester, code) = test_code(def, inputs, p, g, true)?;
     let entries = list_input(def, inputs, "allow")?;
     let left_off = format!(
         "{} settings are saved but the provider is still disabled, so nobody is locked out; fix the settings or the test credentials and run the enable again",

@@ -9,12 +9,12 @@ use futures::TryStreamExt;
 use rancher_api::requests::{
     RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete,
     RkClusterroletemplatebindingsGet, RkClusterroletemplatebindingsListAll,
-    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet,
+    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolebindingsList,
     RkProjectroletemplatebindingsCreate, RkProjectroletemplatebindingsDelete,
     RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll,
     V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete,
     V3ClusterroletemplatebindingsGet, V3ClusterroletemplatebindingsList,
-    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet,
+    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList,
     V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete,
     V3ProjectroletemplatebindingsGet, V3ProjectroletemplatebindingsList,
 };
@@ -231,6 +231,18 @@ pub async fn list(session: &Session, kind: BindingKind) -> Result<Vec<RoleBindin
                 .await?
         }
         (BindingKind::Global, _) => return Ok(Vec::new()),
+    };
+    Ok(all.into_iter().filter(|b| !b.deleting).collect())
+}
+
+/// Every global role binding, all pages, without those Rancher is removing (the API the global role binding
+/// workflows use for this server).
+pub async fn list_global(session: &Session) -> Result<Vec<RoleBinding>> {
+    let c = &session.client;
+    let all: Vec<RoleBinding> = if rk_global(session) {
+        c.global_role_bindings().list(RkGlobalrolebindingsList::new()).map_ok(from_rk_grb).try_collect().await?
+    } else {
+        c.v3().globalrolebindings().list(V3GlobalrolebindingsList::new()).map_ok(from_v3_grb).try_collect().await?
     };
     Ok(all.into_iter().filter(|b| !b.deleting).collect())
 }

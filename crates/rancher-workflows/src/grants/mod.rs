@@ -19,6 +19,7 @@ use crate::session::Session;
 use crate::targets::Pinned;
 
 pub mod bindings;
+pub mod containment;
 mod extend;
 pub mod resolve;
 mod revoke;
@@ -94,6 +95,13 @@ const BINDING_PINNED: InputSpec = InputSpec {
     required: false,
     description: "set when the request is filed: the binding's fixed name",
 };
+/// Set at submit for a time-bound grant of a role that can grant roles: why, and the warning approvers see.
+pub const GRANTS_ROLES: InputSpec = InputSpec {
+    name: containment::INPUT,
+    kind: InputKind::Json,
+    required: false,
+    description: "set when a time-bound grant is filed: why its role can grant roles (so the grant is not contained), and the warning approvers see",
+};
 const EXTENDS: InputSpec = InputSpec {
     name: "extends",
     kind: InputKind::String,
@@ -131,6 +139,7 @@ static GRANT_CLUSTER: WorkflowDef = WorkflowDef {
         DURATION,
         BINDING_PINNED,
         EXTENDS,
+        GRANTS_ROLES,
     ],
     output: "the binding created, or the one that already existed",
     default_approval: DefaultApproval::Installer,
@@ -148,6 +157,7 @@ static GRANT_PROJECT: WorkflowDef = WorkflowDef {
         DURATION,
         BINDING_PINNED,
         EXTENDS,
+        GRANTS_ROLES,
     ],
     output: "the binding created, or the one that already existed",
     default_approval: DefaultApproval::Installer,
@@ -609,6 +619,11 @@ impl Workflow for Grant {
         )
         .await?;
         inputs["role"] = json!(role.id);
+        if duration_secs(def, &inputs)?.is_some() {
+            containment::mark(session, self.0.kind(), &role.id, &mut inputs).await?;
+        } else if let Some(m) = inputs.as_object_mut() {
+            m.remove(containment::INPUT);
+        }
         let mut targets = Vec::new();
         match subject(def, &inputs)? {
             (Some(u), None) => {

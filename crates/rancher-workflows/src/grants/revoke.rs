@@ -176,6 +176,8 @@ async fn revoke_one(
     };
     match on_server(session, &g, &claim).await {
         Ok((how, note)) => {
+            let made = made_during_note(session, store, &g).await;
+            let note = [note, made].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
             store.record_revocation(&claim, how, &note, now).await?;
             tracing::info!(grant = %g.id, how = how.as_str(), "grant revoked");
             Ok(RevokeOutcome::Revoked {
@@ -198,6 +200,40 @@ async fn revoke_one(
             })
         }
     }
+}
+
+/// What the holder's role let them do during the grant: the bindings made by or for them since it began (listed
+/// always; removed when the request's policy sets `remove_bindings_made_during_grant`), in words for the
+/// `grant.revoked` record. A failure to look is said, never fatal: the grant's own binding is what revocation owes.
+async fn made_during_note(session: &Session, store: &dyn Store, g: &Grant) -> String {
+    use super::containment;
+    let w = &g.granted;
+    let found = match containment::made_during(session, &w.subject, g.granted_at, &w.binding).await {
+        Ok(f) => f,
+        Err(e) => return format!("could not list the bindings made during the grant: {e}"),
+    };
+    if found.is_empty() {
+        return String::new();
+    }
+    let remove = match g.id.parse::<rancher_approval::RequestId>() {
+        Ok(id) => store.get_request(&id).await.is_ok_and(|r| r.policy.options.remove_bindings_made_during_grant),
+        Err(_) => false,
+    };
+    if !remove {
+        return containment::describe(&found, false);
+    }
+    let mut exec = Exec::new(session, false);
+    let mut failed = Vec::new();
+    for b in &found {
+        if let Err(e) = bindings::delete(&mut exec, b.kind, &b.namespace, &b.name).await {
+            failed.push(format!("{}: {e}", b.name));
+        }
+    }
+    let mut note = containment::describe(&found, true);
+    if !failed.is_empty() {
+        note.push_str(&format!("; these could not be removed: {}", failed.join("; ")));
+    }
+    note
 }
 
 /// Reads the binding and deletes it if it is still the one granted; says what was found.

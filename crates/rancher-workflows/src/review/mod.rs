@@ -22,7 +22,7 @@ use crate::session::Session;
 
 pub use access::{AccessReview, WhoCan};
 pub use offboard::OffboardUser;
-pub use tokens::{CleanupTokens, TokenFacts, TokenKind, TokenReport};
+pub use tokens::{CleanupTokens, LocalClock, TokenFacts, TokenKind, TokenReport};
 
 /// Read-only workflows whose result is one JSON object meant to be printed as the whole document (`-o json`
 /// prints `{"totals":..,"users":..}`, not a wrapper around it).
@@ -34,7 +34,7 @@ pub(crate) fn register(r: &mut Registry) {
         std::sync::Arc::new(AccessReview) as std::sync::Arc<dyn crate::Workflow>,
         std::sync::Arc::new(WhoCan),
         std::sync::Arc::new(TokenReport),
-        std::sync::Arc::new(CleanupTokens),
+        std::sync::Arc::new(CleanupTokens::default()),
         std::sync::Arc::new(OffboardUser),
     ] {
         r.register_arc(w).expect("review workflow ids are unique");

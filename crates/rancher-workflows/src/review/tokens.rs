@@ -75,6 +75,9 @@ pub struct TokenFacts {
     pub kind: TokenKind,
     /// Expiry, `None` when it never expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the server itself says the token is expired (ext tokens' `status.expired`, which Rancher works out
+    /// on its own clock when it answers; the `expired` field of management tokens), `None` when it does not say.
+    pub server_says_expired: Option<bool>,
     /// Scoped to this cluster (empty: all clusters).
     pub cluster: String,
     /// Last authenticated use, where the server records it.
@@ -102,6 +105,7 @@ impl TokenFacts {
             login,
             kind,
             expires_at: if t.ttl.unwrap_or(0) > 0 { time(t.expires_at.as_deref()) } else { None },
+            server_says_expired: t.expired,
             cluster: t.cluster_name.clone().unwrap_or_default(),
             last_used: time(t.last_used_at.as_deref()),
             created: time(meta.and_then(|m| m.creation_timestamp.as_deref())),
@@ -124,15 +128,17 @@ impl TokenFacts {
             login: spec.and_then(|s| s.user_principal.as_ref()).and_then(|p| p.login_name.clone()).unwrap_or_default(),
             kind,
             expires_at: if spec.and_then(|s| s.ttl).unwrap_or(0) > 0 { time(status.and_then(|s| s.expires_at.as_deref())) } else { None },
+            server_says_expired: status.and_then(|s| s.expired),
             cluster: spec.and_then(|s| s.cluster_name.clone()).unwrap_or_default(),
             last_used: time(status.and_then(|s| s.last_used_at.as_deref())),
             created: time(meta.and_then(|m| m.creation_timestamp.as_deref())),
         }
     }
 
-    /// Past its expiry but still stored.
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.is_some_and(|e| e <= now)
+    /// Past its expiry but still stored, judged by the server: its own flag, or the expiry against `server_now`,
+    /// the server's clock (see [`server_clock`]), never this host's.
+    pub fn expired(&self, server_now: DateTime<Utc>) -> bool {
+        self.server_says_expired == Some(true) || self.expires_at.is_some_and(|e| e <= server_now)
     }
 
     /// Not used for more than `days` (a token never used counts from its creation).
@@ -229,7 +235,8 @@ impl Workflow for TokenReport {
         require_rk(TOKEN_REPORT.id, session)?;
         let unused_days = number(TOKEN_REPORT.id, inputs, "unused-days")?.unwrap_or(90);
         let top = number(TOKEN_REPORT.id, inputs, "top")?.map(|n| n as usize);
-        let now = Utc::now();
+        // Expired and unused as Rancher's clock sees them.
+        let now = server_clock(session, Utc::now).await?.map(|(server, _)| server).unwrap_or_else(Utc::now);
         let mut totals = Counts::default();
         // Per user: the counts and a login name. Bounded by the number of users.
         let mut per_user: HashMap<String, (String, Counts)> = HashMap::new();
@@ -355,9 +362,42 @@ fn own_token(session: &Session) -> Option<String> {
     Some(name)
 }
 
-/// Matching tokens, in name order, without the caller's own.
-async fn matching(session: &Session, filter: &Filter) -> Result<Vec<TokenFacts>> {
-    let now = Utc::now();
+/// This host's clock, replaceable so a test can run the cleanup on a host whose clock is off.
+pub type LocalClock = fn() -> DateTime<Utc>;
+
+/// The server's clock and how far this host's (`local`) is from it: the `Date` header of a one-item token list.
+/// `None` when the server sent no usable `Date`.
+pub async fn server_clock(session: &Session, local: LocalClock) -> Result<Option<(DateTime<Utc>, Duration)>> {
+    let (_, date) = session.client.send_dated(&RkMgmttokensList::new().limit(1)).await.map_err(|e| refused("tokens.management.cattle.io", e))?;
+    Ok(date.map(|d| {
+        let server = DateTime::<Utc>::from(d);
+        (server, local() - server)
+    }))
+}
+
+/// The time a filter judges by: the server's. `filter=expired` refuses to guess when the server gives no clock.
+/// Answers it and a note for approvers when this host's clock is more than a minute off.
+async fn judge_time(session: &Session, filter: &Filter, local: LocalClock) -> Result<(DateTime<Utc>, Option<String>)> {
+    match server_clock(session, local).await? {
+        Some((server, skew)) => {
+            let note = (skew.num_seconds().abs() > 60).then(|| {
+                let dir = if skew > Duration::zero() { "ahead of" } else { "behind" };
+                format!("this host's clock is {} s {dir} Rancher's; expiry and age were judged by Rancher's clock", skew.num_seconds().abs())
+            });
+            Ok((server, note))
+        }
+        None if filter.expired => Err(Error::Refused(
+            "cleanup-tokens filter=expired judges expiry by Rancher's clock, and Rancher's answer carried no Date header; \
+             check what sits between this host and Rancher (a proxy stripping Date), or use unused-days=N"
+                .into(),
+        )),
+        None => Ok((local(), None)),
+    }
+}
+
+/// Matching tokens, in name order, without the caller's own, judged by the server's clock.
+async fn matching(session: &Session, filter: &Filter, local: LocalClock) -> Result<(Vec<TokenFacts>, Option<String>)> {
+    let (now, note) = judge_time(session, filter, local).await?;
     let own = own_token(session);
     let mut out = Vec::new();
     each_token(session, |t| {
@@ -368,7 +408,7 @@ async fn matching(session: &Session, filter: &Filter) -> Result<Vec<TokenFacts>>
     })
     .await?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    Ok((out, note))
 }
 
 fn pinned_names(inputs: &Value) -> Option<BTreeSet<String>> {
@@ -376,7 +416,23 @@ fn pinned_names(inputs: &Value) -> Option<BTreeSet<String>> {
 }
 
 /// The `cleanup-tokens` workflow.
-pub struct CleanupTokens;
+pub struct CleanupTokens {
+    local_clock: LocalClock,
+}
+
+impl Default for CleanupTokens {
+    fn default() -> Self {
+        CleanupTokens { local_clock: Utc::now }
+    }
+}
+
+impl CleanupTokens {
+    /// The workflow on a host whose clock reads `clock` (tests): it only says how far that is from Rancher's
+    /// clock; expiry is judged by Rancher's.
+    pub fn with_local_clock(clock: LocalClock) -> Self {
+        CleanupTokens { local_clock: clock }
+    }
+}
 
 #[async_trait]
 impl Workflow for CleanupTokens {
@@ -391,7 +447,7 @@ impl Workflow for CleanupTokens {
     async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(&inputs)?;
-        let found = matching(session, &filter).await?;
+        let (found, note) = matching(session, &filter, self.local_clock).await?;
         if found.is_empty() {
             return Err(Error::NotFound("no token matches this filter; nothing to approve (`rancherctl run token-report` shows what there is)".into()));
         }
@@ -404,6 +460,9 @@ impl Workflow for CleanupTokens {
             .map(|t| json!({"name": t.name, "user": t.user, "login": t.login, "kind": t.kind.as_str(), "expires_at": t.expires_at.map(|e| e.to_rfc3339()), "last_used": t.last_used.map(|e| e.to_rfc3339())}))
             .collect();
         inputs["shown"] = json!({"count": found.len(), "users": users.len(), "sample": sample});
+        if let Some(n) = note {
+            inputs["shown"]["clock"] = json!(n);
+        }
         inputs["pinned"] = json!(found.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
         // No targets: a cleanup only takes away, so an owner of some of the tokens (often an admin) may approve it.
         Ok(Pinned { inputs, targets: Vec::new() })
@@ -413,7 +472,7 @@ impl Workflow for CleanupTokens {
         let session = exec.session();
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(inputs)?;
-        let now_matching = matching(session, &filter).await?;
+        let (now_matching, _) = matching(session, &filter, self.local_clock).await?;
         if exec.is_dry_run() {
             let rows: Vec<Vec<String>> = now_matching
                 .iter()
@@ -467,7 +526,7 @@ impl Workflow for CleanupTokens {
         // exactly those (the ones deleted before the crash are gone and are not sent again).
         let Some(pinned) = pinned_names(inputs) else { return Ok(None) };
         let filter = Filter::from_inputs(inputs)?;
-        let left = matching(session, &filter).await?.into_iter().filter(|t| pinned.contains(&t.name)).count();
+        let left = matching(session, &filter, self.local_clock).await?.0.into_iter().filter(|t| pinned.contains(&t.name)).count();
         Ok(Some(left == 0))
     }
 }
@@ -511,6 +570,7 @@ mod tests {
             login: "alice".into(),
             kind,
             expires_at: expires_in_days.map(|d| now + Duration::days(d)),
+            server_says_expired: None,
             cluster: String::new(),
             last_used: last_used_days_ago.map(|d| now - Duration::days(d)),
             created: Some(now - Duration::days(400)),
