@@ -33,6 +33,7 @@ pub mod held;
 pub mod listing;
 pub mod registry;
 pub mod review;
+mod roles;
 pub mod runner;
 pub mod session;
 pub mod targets;

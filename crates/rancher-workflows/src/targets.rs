@@ -111,22 +111,21 @@ struct RoleEdit {
     param: &'static str,
 }
 
+/// The operations of the endpoint list that edit a global role or a role template (the norman surface has none):
+/// operation, what it edits, how.
+const ROLE_EDITS: &[(&str, &str, &str)] = &[
+    (rancher_api::ids::RK_GLOBALROLES_PATCH, "global role", "patch"),
+    (rancher_api::ids::RK_GLOBALROLES_REPLACE, "global role", "replace"),
+    (rancher_api::ids::RK_GLOBALROLES_DELETE, "global role", "delete"),
+    (rancher_api::ids::RK_ROLETEMPLATES_PATCH, "role template", "patch"),
+    (rancher_api::ids::RK_ROLETEMPLATES_REPLACE, "role template", "replace"),
+    (rancher_api::ids::RK_ROLETEMPLATES_DELETE, "role template", "delete"),
+];
+
 /// Whether operation `op` edits (patch, replace, delete) a global role or a role template: a change every holder
 /// of that role gets at once.
 fn role_edit(op: &str) -> Option<RoleEdit> {
-    let (resource, verb) = op.strip_prefix("rk.").or_else(|| op.strip_prefix("v3."))?.split_once('.')?;
-    let kind = match resource {
-        "globalroles" => "global role",
-        "roletemplates" => "role template",
-        _ => return None,
-    };
-    let verb = match verb {
-        "patch" => "patch",
-        "replace" | "update" => "replace",
-        "delete" => "delete",
-        _ => return None,
-    };
-    Some(RoleEdit { kind, verb, param: if op.starts_with("rk.") { "name" } else { "id" } })
+    ROLE_EDITS.iter().find(|(id, _, _)| *id == op).map(|(_, kind, verb)| RoleEdit { kind, verb, param: "name" })
 }
 
 /// JSON merge patch (RFC 7386): what `patch` makes of `target`.
@@ -169,11 +168,7 @@ async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String
         return Ok(out);
     }
     // Role templates that include this one, at any depth (`roleTemplateNames`).
-    let templates: Vec<Value> = if bindings::rk_bindings(session) {
-        futures::TryStreamExt::try_collect(session.client.call_stream("rk.roletemplates.list", &[])?).await?
-    } else {
-        futures::TryStreamExt::try_collect(session.client.call_stream("v3.roletemplates.list", &[])?).await?
-    };
+    let templates: Vec<Value> = crate::roles::list(session, crate::roles::RoleKind::Template).await?;
     let id_of = |t: &Value| t.pointer("/metadata/name").or_else(|| t.get("id")).and_then(Value::as_str).unwrap_or_default().to_string();
     let mut including = std::collections::BTreeSet::from([name.to_string()]);
     loop {
@@ -192,11 +187,7 @@ async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String
         out.extend(bindings::list(session, kind).await?.iter().filter(|b| including.contains(&b.role)).filter_map(subject));
     }
     // Global roles that give these templates in every cluster (`inheritedClusterRoles`).
-    let global_roles: Vec<Value> = if bindings::rk_bindings(session) {
-        futures::TryStreamExt::try_collect(session.client.call_stream("rk.globalroles.list", &[])?).await?
-    } else {
-        futures::TryStreamExt::try_collect(session.client.call_stream("v3.globalroles.list", &[])?).await?
-    };
+    let global_roles: Vec<Value> = crate::roles::list(session, crate::roles::RoleKind::Global).await?;
     for g in &global_roles {
         let gives = g.get("inheritedClusterRoles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).any(|n| including.contains(n));
         if gives {
@@ -216,12 +207,8 @@ async fn role_change(session: &Session, edit: &RoleEdit, name: &str, inputs: &Va
     let mut who = holders(session, edit.kind, name).await?;
     who.sort();
     who.dedup();
-    let (get_rk, get_v3) = if edit.kind == "global role" { ("rk.globalroles.get", "v3.globalroles.get") } else { ("rk.roletemplates.get", "v3.roletemplates.get") };
-    let current = if crate::grants::bindings::rk_bindings(session) {
-        session.client.call(get_rk, &[("name", name)], None).await
-    } else {
-        session.client.call(get_v3, &[("id", name)], None).await
-    };
+    let kind = if edit.kind == "global role" { crate::roles::RoleKind::Global } else { crate::roles::RoleKind::Template };
+    let current = crate::roles::get(session, kind, name).await;
     let before = match current {
         Ok(v) => role_view(&v),
         Err(e) if e.is_not_found() => Value::Null,

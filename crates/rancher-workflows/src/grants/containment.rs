@@ -59,13 +59,6 @@ fn rules_grant(obj: &Value) -> Option<String> {
     rules.into_iter().find_map(rule_grants)
 }
 
-async fn get_role(session: &Session, rk_op: &str, v3_op: &str, name: &str) -> Result<Value> {
-    if bindings::rk_bindings(session) {
-        Ok(session.client.call(rk_op, &[("name", name)], None).await?)
-    } else {
-        Ok(session.client.call(v3_op, &[("id", name)], None).await?)
-    }
-}
 
 /// Why role template `name` (or one it inherits) lets its holder grant roles.
 async fn template_grants(session: &Session, name: &str) -> Result<Option<String>> {
@@ -79,7 +72,7 @@ async fn template_grants(session: &Session, name: &str) -> Result<Option<String>
         if OWNER_TEMPLATES.contains(&t.as_str()) {
             return Ok(Some(format!("`{t}` makes its holder an owner, who manages members{via}")));
         }
-        let obj = get_role(session, "rk.roletemplates.get", "v3.roletemplates.get", &t).await?;
+        let obj = crate::roles::get(session, crate::roles::RoleKind::Template, &t).await?;
         if obj.get("administrative").and_then(Value::as_bool) == Some(true) {
             return Ok(Some(format!("role template `{t}` is administrative{via}")));
         }
@@ -99,7 +92,7 @@ pub async fn grants_roles(session: &Session, kind: BindingKind, role: &str) -> R
             if ADMIN_ROLES.contains(&role) {
                 return Ok(Some(format!("the global role `{role}` administers Rancher")));
             }
-            let obj = get_role(session, "rk.globalroles.get", "v3.globalroles.get", role).await?;
+            let obj = crate::roles::get(session, crate::roles::RoleKind::Global, role).await?;
             if let Some(why) = rules_grant(&obj) {
                 return Ok(Some(format!("global role `{role}`: {why}")));
             }
