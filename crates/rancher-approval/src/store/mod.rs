@@ -136,6 +136,10 @@ pub struct ExecutionClaim {
     pub lease_until: DateTime<Utc>,
     /// When it was claimed.
     pub claimed_at: DateTime<Utc>,
+    /// The request's content hash, checked against its audit record when claimed: an executor runs the request
+    /// only while its stored content still hashes to this.
+    #[serde(default)]
+    pub content_hash: String,
 }
 
 /// Why an executor takes over another's execution.
@@ -254,6 +258,11 @@ pub trait Store: Send + Sync {
     /// `seen_claim` is the claim id the caller judged (expired or orphaned) when it read the request: when another
     /// process took the execution over since, the take-over is refused with [`crate::Error::LeaseHeld`], so two
     /// reconcilers acting on the same stale read never both run it.
+    ///
+    /// Before taking over, the request is checked as [`Store::claim_execution`] checks it (content against its
+    /// audit record, the recorded decisions approve it under the recorded policy), and its audit entries must show
+    /// it claimed and not finished. Otherwise nothing may run: the request is settled as `failed`, audited as
+    /// `execution_refused`, and the caller gets [`crate::Error::Tampered`].
     async fn take_over(
         &self,
         id: &RequestId,
@@ -604,7 +613,7 @@ macro_rules! store_via_ops {
                         $crate::store::ops::take_over(tx, &id, &executor, why, &seen, lease_until, now).await
                     })
                 }))
-                .await
+                .await?
             }
             async fn resolve_in_doubt(
                 &self,

@@ -343,3 +343,33 @@ async fn a_write_that_fails_after_writing_is_undone_alone() {
     // The installation and one creation entry per kept request; nothing of the failed writes.
     assert_eq!(store.verify_audit().await.unwrap(), 1 + kept.len() as u64);
 }
+
+/// N2 on PostgreSQL: a pending request set to `executing` by someone with the database's credentials is refused
+/// at take-over (settled as failed, the refusal audited), and verification names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
+    let Some(db) = TestDatabase::create("n2_forged").await else { return };
+    let store = db.store().await;
+    let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy()), at(0)).await.unwrap();
+    let mut body: serde_json::Value = serde_json::to_value(store.get_request(&req.id).await.unwrap()).unwrap();
+    body["state"] = serde_json::json!("executing");
+    body["execution"] = serde_json::json!({"claim_id": "forged", "executor": "elsewhere", "host": "elsewhere", "pid": 1, "epoch": 1,
+                                           "lease_until": "2020-01-01T00:00:00Z", "claimed_at": "2020-01-01T00:00:00Z"});
+    let raw = db.raw().await;
+    let n = raw
+        .execute("UPDATE requests SET state = 'executing', body = $1 WHERE id = $2", &[&body.to_string(), &req.id.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let err = store
+        .take_over(&req.id, &Executor::new("u-svc", "reconciler"), Takeover::LeaseExpired, "forged", Utc::now() + TimeDelta::minutes(1), Utc::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    assert_eq!(store.get_request(&req.id).await.unwrap().state, crate::RequestState::Failed);
+    assert!(store.in_doubt().await.unwrap().is_empty());
+    let last = store.audit_entries().await.unwrap().pop().unwrap();
+    assert_eq!(last.kind, crate::AuditKind::ExecutionRefused);
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains(req.id.as_str()) && err.contains("refused"), "{err}");
+}
