@@ -378,6 +378,10 @@ pub struct Executor {
     /// reused after a reboot, or in another PID namespace on a host of the same name, from the executor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// The process's PID namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`), when known: a process id means
+    /// something only in its own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
     /// When the process started, in clock ticks after boot (`/proc/<pid>/stat`, field 22), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<u64>,
@@ -389,14 +393,15 @@ pub struct Executor {
 impl Executor {
     /// An executor acting as `principal` from `process`.
     pub fn new(principal: impl Into<String>, process: impl Into<String>) -> Self {
-        Self { principal: principal.into(), process: process.into(), host: None, pid: None, boot_id: None, started: None, server: None }
+        Self { principal: principal.into(), process: process.into(), host: None, pid: None, boot_id: None, pid_ns: None, started: None, server: None }
     }
 
-    /// Names the host's boot id and the process's start time (clock ticks after boot), so that a reconciler can
-    /// tell this process from another with the same host name and process id.
-    pub fn started(mut self, boot_id: impl Into<String>, started: u64) -> Self {
-        self.boot_id = Some(boot_id.into());
-        self.started = Some(started);
+    /// Names the host's boot id, the PID namespace and the process's start time (clock ticks after boot), each
+    /// when known, so that a reconciler can tell this process from another with the same host name and process id.
+    pub fn identity(mut self, boot_id: Option<String>, pid_ns: Option<String>, started: Option<u64>) -> Self {
+        self.boot_id = boot_id;
+        self.pid_ns = pid_ns;
+        self.started = started;
         self
     }
 
@@ -433,6 +438,9 @@ pub struct ExecutionRecord {
     /// The executing host's boot id, when known (older records have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// The executing process's PID namespace, when known (older records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
     /// When the executing process started, in clock ticks after boot, when known (older records have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<u64>,

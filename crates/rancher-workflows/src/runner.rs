@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::exec::{check_inputs, Exec, RunOutput};
+use crate::exec::{check_inputs, Exec, Fence, RunOutput};
 use crate::listing::ListStream;
 use crate::registry::{Registry, Workflow};
 use crate::session::Session;
@@ -90,6 +90,9 @@ struct Process {
     label: String,
     host: String,
     pid: u32,
+    boot_id: Option<String>,
+    pid_ns: Option<String>,
+    started: Option<u64>,
 }
 
 impl Process {
@@ -97,8 +100,32 @@ impl Process {
         let host = host_name();
         let pid = std::process::id();
         let program: String = program.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        Process { label: format!("{program}@{host} pid {pid}"), host, pid }
+        Process { label: format!("{program}@{host} pid {pid}"), host, pid, boot_id: boot_id(), pid_ns: pid_namespace(), started: start_time(pid) }
     }
+}
+
+/// The kernel's id of this boot (`/proc/sys/kernel/random/boot_id`): the same for every process, container or not,
+/// until the machine restarts.
+fn boot_id() -> Option<String> {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = raw.trim();
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')).then(|| id.to_string())
+}
+
+/// This process's PID namespace (`pid:[4026531836]`): process ids are only comparable within one.
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns = link.to_str()?;
+    (ns.len() <= 64 && ns.chars().all(|c| c.is_ascii_graphic())).then(|| ns.to_string())
+}
+
+/// When process `pid` (of this PID namespace) started, in clock ticks after boot (`/proc/<pid>/stat`, field 22);
+/// `None` when there is no such process.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count after the last `)`.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The machine's host name from the kernel (not `$HOSTNAME`, which anyone can set), restricted to the characters
@@ -109,12 +136,54 @@ fn host_name() -> String {
     if clean.is_empty() { "localhost".into() } else { clean }
 }
 
-/// Whether the process that holds an execution is known to be gone: it ran on this host and no process has its
-/// id any more.
+/// Whether the process that holds an execution is known to be gone: it ran on this host, in this boot and this
+/// PID namespace, and no process with its id and start time exists any more. A host name alone proves nothing
+/// (containers share names, and a process id means something only in its own namespace), so a record without
+/// the boot id, namespace or start time (written by an older version) is never judged gone: its lease decides.
 fn owner_gone(req: &ApprovalRequest, me: &Process) -> bool {
-    match req.execution.as_ref() {
-        Some(e) => e.host.as_deref() == Some(me.host.as_str()) && e.pid.is_some_and(|pid| pid != me.pid && !std::path::Path::new(&format!("/proc/{pid}")).exists()),
-        None => false,
+    let Some(e) = req.execution.as_ref() else { return false };
+    let same_place = e.host.as_deref() == Some(me.host.as_str())
+        && e.boot_id.is_some()
+        && e.boot_id == me.boot_id
+        && e.pid_ns.is_some()
+        && e.pid_ns == me.pid_ns;
+    match (same_place, e.pid, e.started) {
+        (true, Some(pid), Some(started)) => {
+            if pid == me.pid && Some(started) == me.started {
+                return false;
+            }
+            // Gone, or its id now belongs to a process that started later.
+            start_time(pid) != Some(started)
+        }
+        _ => false,
+    }
+}
+
+/// The fence of one claimed execution: before each write, the claim's lease is renewed, which the store refuses
+/// once another process has taken the execution over.
+struct ClaimFence {
+    store: Arc<dyn Store>,
+    claim: std::sync::Mutex<ExecutionClaim>,
+    lease: Duration,
+}
+
+#[async_trait::async_trait]
+impl Fence for ClaimFence {
+    async fn confirm(&self) -> Result<()> {
+        let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match self.store.renew_lease(&claim, lease_until(self.lease), Utc::now()).await {
+            Ok(renewed) => {
+                *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
+                Ok(())
+            }
+            Err(rancher_approval::Error::StaleClaim { id, state }) => {
+                tracing::warn!(request = %id, %state, "this execution was taken over by another process; stopping without writing");
+                Err(Error::Refused(format!(
+                    "approval request {id} is no longer this process's to execute (it was taken over while this process was paused or judged gone; it is now {state}): nothing more was written"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -343,7 +412,30 @@ impl Runner {
     }
 
     fn executor_record(&self, session: &Session) -> Executor {
-        Executor::new(session.principal.id.clone(), self.process.label.clone()).at(self.process.host.clone(), self.process.pid).on(session.server.clone())
+        let p = &self.process;
+        Executor::new(session.principal.id.clone(), p.label.clone())
+            .at(p.host.clone(), p.pid)
+            .identity(p.boot_id.clone(), p.pid_ns.clone(), p.started)
+            .on(session.server.clone())
+    }
+
+    /// The request `claim` was granted for, read again: its content must still be what the store checked when it
+    /// granted the claim (so nothing changed in the store between the check and the run).
+    async fn claimed_request(&self, claim: &ExecutionClaim) -> Result<ApprovalRequest> {
+        let req = self.get(claim.request_id.as_str()).await?;
+        if req.content_hash != claim.content_hash || req.compute_content_hash() != claim.content_hash {
+            return Err(Error::Approval(rancher_approval::Error::Tampered {
+                id: req.id.to_string(),
+                problem: "its stored content changed after the claim was checked".into(),
+            }));
+        }
+        Ok(req)
+    }
+
+    /// An executor for `claim`: every write confirms the claim first.
+    fn fenced<'s>(&self, session: &'s Session, claim: &ExecutionClaim) -> Exec<'s> {
+        let fence = ClaimFence { store: self.store.clone(), claim: std::sync::Mutex::new(claim.clone()), lease: self.lease };
+        Exec::new(session, false).fenced(claim.request_id.as_str(), Arc::new(fence))
     }
 
     /// Claims, runs (`inputs` overrides the stored inputs only for runs nobody reviewed) and records the outcome,
@@ -355,11 +447,15 @@ impl Runner {
         let executor = self.executor_record(session);
         let (id2, lease) = (id.clone(), self.lease);
         let claim = self.store.claim_execution(&id2, &executor, lease_until(lease), Utc::now()).await.map_err(Error::from)?;
-        let req = self.get(id.as_str()).await?;
+        let req = match self.claimed_request(&claim).await {
+            Ok(r) => r,
+            Err(e) => return self.finish(claim, Err(e)).await,
+        };
         let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
+        let exec = self.fenced(session, &claim);
         let work = async {
             let w = self.workflow(&req.workflow_id)?;
-            Exec::new(session, false).run_workflow(w.as_ref(), &inputs).await
+            exec.run_workflow(w.as_ref(), &inputs).await
         };
         let (result, claim) = self.renewing(claim, work).await;
         self.finish(claim, result).await
@@ -455,6 +551,13 @@ impl Runner {
                 Ok(c) => c,
                 // Another reconciler got there first, or the executor finished meanwhile.
                 Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
+                // Its record does not allow it to run (changed in the store, or never approved): the store settled
+                // it as failed and recorded the refusal; nothing runs.
+                Err(Error::Approval(refusal @ rancher_approval::Error::Tampered { .. })) => {
+                    tracing::error!(request = %req.id, "refused to run an execution left in doubt: {refusal}; it is settled as failed and the refusal is in the audit log");
+                    settled.push(self.get(req.id.as_str()).await?);
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             // One request that cannot be settled now (Rancher unreachable, fenced meanwhile) does not hold up the
@@ -470,12 +573,20 @@ impl Runner {
     /// Settles one taken-over execution: applied means succeeded; not applied runs it now, once, under `claim`;
     /// unknown is failed with the outcome unknown.
     async fn settle(&self, session: &Session, req: &ApprovalRequest, claim: ExecutionClaim) -> Result<ApprovalRequest> {
+        // What runs is what the store checked at the take-over, read again under the claim.
+        let req = &match self.claimed_request(&claim).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.finish(claim, Err(e)).await?;
+                return self.get(req.id.as_str()).await;
+            }
+        };
         let w = self.workflow(&req.workflow_id)?;
         let (outcome, note) = match w.applied(session, &req.inputs).await? {
             Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
             Some(false) => {
                 tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
-                let (result, claim) = self.renewing(claim, Exec::new(session, false).run_workflow(w.as_ref(), &req.inputs)).await;
+                let (result, claim) = self.renewing(claim.clone(), self.fenced(session, &claim).run_workflow(w.as_ref(), &req.inputs)).await;
                 let _ = self.finish(claim, result).await?;
                 return self.get(req.id.as_str()).await;
             }

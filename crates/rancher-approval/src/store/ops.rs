@@ -445,6 +445,7 @@ pub(crate) async fn claim_execution(
         host: executor.host.clone(),
         pid: executor.pid,
         boot_id: executor.boot_id.clone(),
+        pid_ns: executor.pid_ns.clone(),
         started: executor.started,
         epoch: claim.epoch,
         lease_until: Some(lease_until),
@@ -645,6 +646,7 @@ pub(crate) async fn take_over(
     execution.host = executor.host.clone();
     execution.pid = executor.pid;
     execution.boot_id = executor.boot_id.clone();
+    execution.pid_ns = executor.pid_ns.clone();
     execution.started = executor.started;
     execution.epoch = claim.epoch;
     execution.lease_until = Some(lease_until);
