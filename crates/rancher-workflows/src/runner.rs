@@ -140,8 +140,8 @@ fn host_name() -> String {
 /// PID namespace, and no process with its id and start time exists any more. A host name alone proves nothing
 /// (containers share names, and a process id means something only in its own namespace), so a record without
 /// the boot id, namespace or start time (written by an older version) is never judged gone: its lease decides.
-fn owner_gone(req: &ApprovalRequest, me: &Process) -> bool {
-    let Some(e) = req.execution.as_ref() else { return false };
+fn owner_gone(execution: Option<&rancher_approval::ExecutionRecord>, me: &Process) -> bool {
+    let Some(e) = execution else { return false };
     let same_place = e.host.as_deref() == Some(me.host.as_str())
         && e.boot_id.is_some()
         && e.boot_id == me.boot_id
@@ -539,7 +539,7 @@ impl Runner {
             let expired = req.execution.as_ref().is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
             let why = if expired {
                 Takeover::LeaseExpired
-            } else if owner_gone(&req, &self.process) {
+            } else if owner_gone(req.execution.as_ref(), &self.process) {
                 Takeover::OwnerGone
             } else {
                 continue;
@@ -650,6 +650,47 @@ fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::exec::Table;
+
+    /// N15: a holder was judged gone when the host name matched and its process id was missing here, which also
+    /// holds for a live process in another container (PID namespace) or on another machine of the same name.
+    #[test]
+    fn n15_owner_gone_needs_the_same_boot_pid_namespace_and_start_time() {
+        let me = Process::current("test");
+        assert!(me.boot_id.is_some() && me.pid_ns.is_some() && me.started.is_some(), "{me:?}");
+        // A process id no process of this namespace has.
+        let free = (2_000_000..4_000_000).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()).unwrap();
+        let record = |pid: u32, started: Option<u64>| rancher_approval::ExecutionRecord {
+            claim_id: "c".into(),
+            executor: "other".into(),
+            principal: None,
+            host: Some(me.host.clone()),
+            pid: Some(pid),
+            boot_id: me.boot_id.clone(),
+            pid_ns: me.pid_ns.clone(),
+            started,
+            epoch: 1,
+            lease_until: None,
+            claimed_at: Utc::now(),
+            finished_at: None,
+            outcome: None,
+            reconciled: None,
+        };
+        // Same host, boot and namespace, and no such process: gone.
+        assert!(owner_gone(Some(&record(free, Some(1))), &me));
+        // Its id taken by a process that started at another time (here: this one): gone.
+        let parent = std::os::unix::process::parent_id();
+        assert!(owner_gone(Some(&record(parent, Some(1))), &me));
+        // The very process, alive: not gone.
+        assert!(!owner_gone(Some(&record(parent, start_time(parent))), &me));
+        // Another boot, another PID namespace, or an older record without them: nobody can tell; the lease decides.
+        let other_boot = rancher_approval::ExecutionRecord { boot_id: Some("00000000-0000-0000-0000-000000000000".into()), ..record(free, Some(1)) };
+        assert!(!owner_gone(Some(&other_boot), &me));
+        let other_ns = rancher_approval::ExecutionRecord { pid_ns: Some("pid:[1]".into()), ..record(free, Some(1)) };
+        assert!(!owner_gone(Some(&other_ns), &me));
+        let old = rancher_approval::ExecutionRecord { boot_id: None, pid_ns: None, started: None, ..record(free, None) };
+        assert!(!owner_gone(Some(&old), &me));
+        assert!(!owner_gone(None, &me));
+    }
 
     #[test]
     fn a_stored_outcome_keeps_a_count_and_the_first_items_of_a_long_list() {
