@@ -329,7 +329,7 @@ fn sim_prints_only_shell_lines() {
     let mut lines = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("a line");
-        let done = line.starts_with("RANCHER_TOKEN_EXPIRED=");
+        let done = line.starts_with("export RANCHER_TOKEN_EXPIRED=");
         lines.push(line);
         if done {
             break;
@@ -337,7 +337,7 @@ fn sim_prints_only_shell_lines() {
     }
     child.kill().expect("sim stops");
     let _ = child.wait();
-    let keys: Vec<&str> = lines.iter().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+    let keys: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("export ")?.split_once('=').map(|(k, _)| k)).collect();
     assert_eq!(keys, ["RANCHER_DOMAIN", "RANCHER_CA_CERT", "RANCHER_TOKEN", "RANCHER_TOKEN_APPROVER", "RANCHER_TOKEN_USER", "RANCHER_TOKEN_CLUSTER_SCOPED", "RANCHER_TOKEN_EXPIRED"]);
     let ca = lines[1].split_once('=').unwrap().1;
     assert!(std::fs::read_to_string(ca).unwrap().contains("BEGIN CERTIFICATE"));

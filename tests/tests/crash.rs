@@ -92,6 +92,30 @@ impl Store for Gated {
     async fn end_grant_early(&self, id: &str, by: &rancher_approval::Principal, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.end_grant_early(id, by, now).await
     }
+    async fn audit_of_request(&self, request_id: &str) -> rancher_approval::Result<Vec<rancher_approval::AuditEntry>> {
+        self.inner.audit_of_request(request_id).await
+    }
+    async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> rancher_approval::Result<()> {
+        self.inner.state_put(ns, key, value, expires_at).await
+    }
+    async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> rancher_approval::Result<Option<String>> {
+        self.inner.state_get(ns, key, now).await
+    }
+    async fn state_delete(&self, ns: &str, key: &str) -> rancher_approval::Result<bool> {
+        self.inner.state_delete(ns, key).await
+    }
+    async fn state_list(&self, ns: &str, now: DateTime<Utc>, limit: usize) -> rancher_approval::Result<Vec<(String, String)>> {
+        self.inner.state_list(ns, now, limit).await
+    }
+    async fn state_purge(&self, now: DateTime<Utc>) -> rancher_approval::Result<u64> {
+        self.inner.state_purge(now).await
+    }
+    async fn try_lease(&self, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<bool> {
+        self.inner.try_lease(name, holder, until, now).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> rancher_approval::Result<()> {
+        self.inner.release_lease(name, holder).await
+    }
     async fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
         self.inner.create_request(new, now).await
     }

@@ -315,7 +315,8 @@ fn sim_writes_its_files_private_and_warns_about_a_shared_stdout() {
             break;
         }
     }
-    let ca_mode = mode_of(&state.join("sim-ca.pem"));
+    let ca = std::fs::read_dir(&state).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sim-ca-")));
+    let ca_mode = mode_of(&ca.expect("the simulator's CA file, named after its port"));
     child.kill().unwrap();
     let _ = child.wait();
     let warning = lines.iter().find(|l| l.starts_with("warning: stdout is a file others may read (mode 644)"));

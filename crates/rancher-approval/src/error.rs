@@ -335,6 +335,12 @@ pub enum Error {
         /// The grant.
         id: String,
     },
+    /// A misuse of the service state or lease methods (a programming error in the caller).
+    #[error("service state: {problem}")]
+    InvalidState {
+        /// What was wrong.
+        problem: String,
+    },
 }
 
 impl From<tokio_postgres::Error> for Error {

@@ -40,7 +40,7 @@ where
         }
         Err(e) => {
             for line in e.render().to_string().trim_end().lines() {
-                eprintln!("{}", text::error_line(line));
+                eprintln!("{}", text::error_line(&usage_without_environment(line)));
             }
             return e.exit_code();
         }
@@ -56,6 +56,21 @@ where
             1
         }
     }
+}
+
+/// clap writes the global options the environment set (RANCHER_DOMAIN, RANCHER_CA_CERT, ...) into the usage
+/// line of an error as if they were required: `Usage: rancherctl run --domain <DOMAIN> ... <WORKFLOW>`. Drops them.
+fn usage_without_environment(line: &str) -> String {
+    if !line.starts_with("Usage: ") {
+        return line.to_string();
+    }
+    const FROM_ENV: [&str; 7] =
+        ["--profile <PROFILE>", "--domain <DOMAIN>", "--ca-cert <PEM>", "--state-dir <DIR>", "--store <URL>", "--server <URL>", "--server-ca-cert <PEM>"];
+    let mut out = line.to_string();
+    for arg in FROM_ENV {
+        out = out.replace(&format!(" {arg}"), "");
+    }
+    out
 }
 
 /// Keeps tokens out of core dumps, first thing in the binary: on Linux the process is marked not dumpable

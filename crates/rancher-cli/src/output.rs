@@ -284,7 +284,21 @@ fn width(s: &str) -> usize {
 /// text a renderer did not escape field by field.
 pub fn text(lines: &str) {
     if !lines.is_empty() {
-        println!("{}", text::escape_lines(lines));
+        let mut shown = text::escape_lines(lines);
+        shown.push('\n');
+        stdout_or_quit(shown.as_bytes());
+    }
+}
+
+/// Writes `bytes` to stdout. A reader that went away (`rancherctl ... | head`) ends the process quietly with
+/// exit 0, as the streamed outputs do: what it wanted was printed, and a panic or an error line would be noise.
+pub fn stdout_or_quit(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => eprintln!("warning: could not write to stdout: {e}"),
     }
 }
 

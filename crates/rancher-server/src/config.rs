@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub webhook_max_backoff: Duration,
     /// The clock of the jobs (default: the system's).
     pub clock: Clock,
+    /// The URL people reach the service at, when it differs from the listener's: behind a TLS-terminating proxy
+    /// it is `https://...` even though the service itself listens on loopback HTTP. `None`: the listener's URL.
+    pub public_url: Option<Url>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -100,12 +103,19 @@ impl ServerConfig {
             webhook_backoff: Duration::from_millis(500),
             webhook_max_backoff: Duration::from_secs(60),
             clock: Arc::new(chrono::Utc::now),
+            public_url: None,
         }
     }
 
     /// Runs the jobs by `clock` instead of the system's (tests).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The URL people reach the service at (see [`ServerConfig::public_url`]).
+    pub fn public_url(mut self, url: Url) -> Self {
+        self.public_url = Some(url);
         self
     }
 
@@ -161,6 +171,9 @@ impl ServerConfig {
                 self.listen
             )));
         }
+        if let Some(u) = &self.public_url {
+            check_public_url(u)?;
+        }
         for u in &self.webhooks {
             check_webhook_url(u)?;
         }
@@ -169,6 +182,22 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// A public URL is the service's root: HTTPS (or HTTP on loopback), no user, path, query or fragment.
+pub fn check_public_url(u: &Url) -> Result<()> {
+    match u.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(u) => {}
+        s => return Err(Error::Config(format!("--public-url {}: scheme `{s}`; people must reach the service over https:// (plain http only on loopback)", redact_url(u)))),
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(Error::Config("--public-url must not carry a user or password".into()));
+    }
+    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
+        return Err(Error::Config(format!("--public-url {} has a path, query or fragment; give the root, e.g. https://approvals.example.com", redact_url(u))));
+    }
+    Ok(())
 }
 
 /// HTTPS anywhere, HTTP only to a loopback address.
@@ -227,6 +256,15 @@ mod tests {
         let e = check_webhook_url(&Url::parse("http://hooks.example.com/T0/B0/secretpath").unwrap()).unwrap_err().to_string();
         assert!(e.contains("plain HTTP") && !e.contains("secretpath"), "{e}");
         assert!(check_webhook_url(&Url::parse("ftp://x/").unwrap()).is_err());
+    }
+
+    #[test]
+    fn public_urls_are_roots_over_https() {
+        assert!(check_public_url(&Url::parse("https://approvals.example.com").unwrap()).is_ok());
+        assert!(check_public_url(&Url::parse("http://127.0.0.1:8080/").unwrap()).is_ok());
+        for bad in ["http://approvals.example.com/", "https://approvals.example.com/app", "https://u:p@approvals.example.com/", "ftp://x/"] {
+            assert!(check_public_url(&Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
     }
 
     #[test]

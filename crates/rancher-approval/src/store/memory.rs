@@ -23,6 +23,8 @@ struct Inner {
     head: AuditHead,
     cursors: BTreeMap<String, u64>,
     grants: BTreeMap<String, Grant>,
+    /// Service state by (namespace, key): value and expiry in milliseconds.
+    state: BTreeMap<(String, String), (String, Option<i64>)>,
 }
 
 impl MemoryStore {
@@ -138,6 +140,36 @@ impl Tx for Inner {
 
     async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>> {
         Ok(self.grants.values().filter(|g| filter.matches(g)).cloned().collect())
+    }
+
+    async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>> {
+        Ok(self.state.get(&(ns.to_owned(), key.to_owned())).cloned())
+    }
+
+    async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()> {
+        self.state.insert((ns.to_owned(), key.to_owned()), (value.to_owned(), expires_ms));
+        Ok(())
+    }
+
+    async fn state_remove(&mut self, ns: &str, key: &str) -> Result<bool> {
+        Ok(self.state.remove(&(ns.to_owned(), key.to_owned())).is_some())
+    }
+
+    async fn state_scan(&mut self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .state
+            .range((ns.to_owned(), String::new())..)
+            .take_while(|((n, _), _)| n == ns)
+            .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now_ms))
+            .take(limit)
+            .map(|((_, k), (v, _))| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn state_purge(&mut self, now_ms: i64) -> Result<u64> {
+        let before = self.state.len();
+        self.state.retain(|_, (_, exp)| exp.is_none_or(|e| e > now_ms));
+        Ok((before - self.state.len()) as u64)
     }
 }
 

@@ -22,6 +22,7 @@ mod open;
 mod ops;
 mod postgres;
 mod sqlite;
+mod state;
 mod transfer;
 
 pub use memory::MemoryStore;
@@ -375,6 +376,33 @@ pub trait Store: Send + Sync {
 
     /// Makes a grant due now (an early end), audited as `grant_ended_early`; the next revocation run removes it.
     async fn end_grant_early(&self, id: &str, by: &Principal, now: DateTime<Utc>) -> Result<Grant>;
+
+    /// The audit entries of one request, in order (an indexed read, not a scan of the whole log).
+    async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>>;
+
+    /// Stores service state (web sessions, dead letters; not audited): `value` under `ns`/`key`, replacing what
+    /// was there, gone after `expires_at` when given.
+    async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> Result<()>;
+
+    /// The value under `ns`/`key`, or `None` when there is none or it expired by `now`.
+    async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+
+    /// Removes `ns`/`key`; whether it was there.
+    async fn state_delete(&self, ns: &str, key: &str) -> Result<bool>;
+
+    /// The entries of `ns` not expired by `now`, in key order, at most `limit`.
+    async fn state_list(&self, ns: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<(String, String)>>;
+
+    /// Removes every entry expired by `now` (leases included); how many.
+    async fn state_purge(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    /// Takes or renews lease `name` for `holder` until `until`: `true` when `holder` holds it now (it was free,
+    /// expired, or already theirs), `false` while another holder's lease runs. One holder at a time across every
+    /// process on the store; a holder that stops renewing loses it at `until`.
+    async fn try_lease(&self, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Gives lease `name` up when `holder` holds it (another holder's lease is left alone).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 }
 
 /// The storage primitives the shared transition logic needs, within one transaction.
@@ -426,6 +454,16 @@ pub(crate) trait Tx: Send {
     async fn save_grant(&mut self, grant: &Grant) -> Result<()>;
     /// Grants matching `filter`, by id.
     async fn grants(&mut self, filter: &GrantFilter) -> Result<Vec<Grant>>;
+    /// One service state entry: its value and expiry (milliseconds since the epoch), expired or not.
+    async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>>;
+    /// Inserts or replaces one service state entry.
+    async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()>;
+    /// Removes one entry; whether it was there.
+    async fn state_remove(&mut self, ns: &str, key: &str) -> Result<bool>;
+    /// Entries of `ns` not expired at `now_ms`, in key order, at most `limit`.
+    async fn state_scan(&mut self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>>;
+    /// Removes the entries expired at `now_ms`; how many.
+    async fn state_purge(&mut self, now_ms: i64) -> Result<u64>;
 }
 
 /// A stored record (request, installation) read back from its JSON body.
@@ -771,6 +809,66 @@ macro_rules! store_via_ops {
                 let (id, by) = (id.to_owned(), by.clone());
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { $crate::store::ops::end_grant_early(tx, &id, &by, now).await })
+                }))
+                .await
+            }
+            async fn audit_of_request(&self, request_id: &str) -> $crate::Result<Vec<$crate::AuditEntry>> {
+                let id = request_id.to_owned();
+                self.read($crate::store::body(move |tx| Box::pin(async move { tx.audit_for_request(&id).await }))).await
+            }
+            async fn state_put(
+                &self,
+                ns: &str,
+                key: &str,
+                value: &str,
+                expires_at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> $crate::Result<()> {
+                let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::put(tx, &ns, &key, &value, expires_at).await })
+                }))
+                .await
+            }
+            async fn state_get(&self, ns: &str, key: &str, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Option<String>> {
+                let (ns, key) = (ns.to_owned(), key.to_owned());
+                self.read($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::get(tx, &ns, &key, now).await })))
+                    .await
+            }
+            async fn state_delete(&self, ns: &str, key: &str) -> $crate::Result<bool> {
+                $crate::store::state::check_namespace(ns, key)?;
+                let (ns, key) = (ns.to_owned(), key.to_owned());
+                self.write($crate::store::body(move |tx| Box::pin(async move { tx.state_remove(&ns, &key).await }))).await
+            }
+            async fn state_list(
+                &self,
+                ns: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> $crate::Result<Vec<(String, String)>> {
+                let ns = ns.to_owned();
+                self.read($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::list(tx, &ns, now, limit).await })))
+                    .await
+            }
+            async fn state_purge(&self, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                self.write($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::purge(tx, now).await }))).await
+            }
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let (name, holder) = (name.to_owned(), holder.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::try_lease(tx, &name, &holder, until, now).await })
+                }))
+                .await
+            }
+            async fn release_lease(&self, name: &str, holder: &str) -> $crate::Result<()> {
+                let (name, holder) = (name.to_owned(), holder.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::release_lease(tx, &name, &holder).await })
                 }))
                 .await
             }

@@ -40,13 +40,26 @@ use crate::grant::{Grant, GrantFilter};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// The newest schema version of the PostgreSQL store this build writes and reads.
-pub const POSTGRES_SCHEMA_VERSION: i64 = 2;
+pub const POSTGRES_SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock held while migrating ("RAPP" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5241_5050;
 
 /// The migrations, in order: version and SQL.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+
+/// Version 3: the service's working state (web sessions, dead letters, leases), not audited; expiry in
+/// milliseconds since the epoch.
+const V3: &str = r#"
+CREATE TABLE service_state (
+    ns         TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    expires_ms BIGINT,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX service_state_expiry ON service_state (expires_ms) WHERE expires_ms IS NOT NULL;
+"#;
 
 /// Version 2: time-bound grants, recorded with the execution that made them; open ones are found by due time.
 const V2: &str = r#"
@@ -949,6 +962,51 @@ impl Tx for Pg<'_, '_> {
             vec![Box::new(sink.to_owned()), Box::new(seq as i64)],
         );
         Ok(())
+    }
+
+    async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>> {
+        self.flush(false).await?;
+        let stmt = self.tx.prepare_cached(&self.locking("SELECT value, expires_ms FROM service_state WHERE ns = $1 AND key = $2")).await?;
+        Ok(self.tx.query_opt(&stmt, &[&ns, &key]).await?.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()> {
+        self.defer(
+            "INSERT INTO service_state (ns, key, value, expires_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
+            vec![Box::new(ns.to_owned()), Box::new(key.to_owned()), Box::new(value.to_owned()), Box::new(expires_ms)],
+        );
+        Ok(())
+    }
+
+    async fn state_remove(&mut self, ns: &str, key: &str) -> Result<bool> {
+        // Read first (the write transaction holds the head lock, so nobody changes it in between), then defer the
+        // delete like every other write so a failing body is rolled back whole.
+        let there = self.state_load(ns, key).await?.is_some();
+        if there {
+            self.defer("DELETE FROM service_state WHERE ns = $1 AND key = $2", vec![Box::new(ns.to_owned()), Box::new(key.to_owned())]);
+        }
+        Ok(there)
+    }
+
+    async fn state_scan(&mut self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        self.flush(false).await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT key, value FROM service_state WHERE ns = $1 AND (expires_ms IS NULL OR expires_ms > $2) ORDER BY key LIMIT $3")
+            .await?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        Ok(self.tx.query(&stmt, &[&ns, &now_ms, &limit]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn state_purge(&mut self, now_ms: i64) -> Result<u64> {
+        self.flush(false).await?;
+        let stmt = self.tx.prepare_cached("SELECT count(*) FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1").await?;
+        let n: i64 = self.tx.query_one(&stmt, &[&now_ms]).await?.get(0);
+        if n > 0 {
+            self.defer("DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1", vec![Box::new(now_ms)]);
+        }
+        Ok(n.max(0) as u64)
     }
 }
 

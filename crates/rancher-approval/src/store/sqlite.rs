@@ -32,7 +32,7 @@ use crate::grant::{Grant, GrantFilter};
 use crate::request::{ApprovalRequest, RequestId, RequestState};
 
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of our files: "RAPP".
 const APPLICATION_ID: i64 = 0x5241_5050;
@@ -98,6 +98,19 @@ CREATE TABLE grants (
     body        TEXT NOT NULL
 );
 CREATE INDEX grants_open ON grants (revoked, due_at);
+"#;
+
+/// Version 4: the service's working state (web sessions, dead letters, leases), not audited; expiry in
+/// milliseconds since the epoch.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE service_state (
+    ns         TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    expires_ms INTEGER,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX service_state_expiry ON service_state (expires_ms) WHERE expires_ms IS NOT NULL;
 "#;
 
 /// SQLite's `synchronous` setting for the store (always in WAL mode).
@@ -213,6 +226,9 @@ impl SqliteStore {
         }
         if version < 3 {
             tx.execute_batch(SCHEMA_V3)?;
+        }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)?;
         }
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -571,6 +587,38 @@ impl Tx for Sql<'_> {
             }
         }
         Ok(out)
+    }
+
+    async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>> {
+        let mut stmt = self.0.prepare_cached("SELECT value, expires_ms FROM service_state WHERE ns = ?1 AND key = ?2")?;
+        Ok(stmt.query_row([ns, key], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+    }
+
+    async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT INTO service_state (ns, key, value, expires_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
+        )?;
+        stmt.execute(params![ns, key, value, expires_ms])?;
+        Ok(())
+    }
+
+    async fn state_remove(&mut self, ns: &str, key: &str) -> Result<bool> {
+        let mut stmt = self.0.prepare_cached("DELETE FROM service_state WHERE ns = ?1 AND key = ?2")?;
+        Ok(stmt.execute([ns, key])? > 0)
+    }
+
+    async fn state_scan(&mut self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT key, value FROM service_state WHERE ns = ?1 AND (expires_ms IS NULL OR expires_ms > ?2) ORDER BY key LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![ns, now_ms, limit.min(i64::MAX as usize) as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn state_purge(&mut self, now_ms: i64) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached("DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= ?1")?;
+        Ok(stmt.execute([now_ms])? as u64)
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {

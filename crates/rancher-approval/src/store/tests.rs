@@ -96,7 +96,62 @@ for_every_store!(
     failed_revocations_back_off_and_a_lost_claim_is_taken_over,
     extensions_and_early_ends,
     grant_durations_follow_the_policy,
+    service_state_round_trips_and_expires,
+    a_lease_has_one_holder_at_a_time,
+    the_audit_of_one_request_is_read_alone,
 );
+
+async fn service_state_round_trips_and_expires(store: &dyn Store) {
+    store.state_put("web-session", "k1", "one", Some(at(10))).await.unwrap();
+    store.state_put("web-session", "k2", "two", None).await.unwrap();
+    store.state_put("dead-letter", "k1", "other namespace", None).await.unwrap();
+    assert_eq!(store.state_get("web-session", "k1", at(5)).await.unwrap().as_deref(), Some("one"));
+    assert_eq!(store.state_get("web-session", "k1", at(10)).await.unwrap(), None, "expired at its time");
+    assert_eq!(store.state_get("web-session", "nope", at(5)).await.unwrap(), None);
+    // A put replaces value and expiry.
+    store.state_put("web-session", "k1", "one again", Some(at(20))).await.unwrap();
+    assert_eq!(store.state_get("web-session", "k1", at(15)).await.unwrap().as_deref(), Some("one again"));
+    let listed = store.state_list("web-session", at(15), 10).await.unwrap();
+    assert_eq!(listed, vec![("k1".to_string(), "one again".to_string()), ("k2".to_string(), "two".to_string())]);
+    assert_eq!(store.state_list("web-session", at(25), 10).await.unwrap().len(), 1, "the expired entry is not listed");
+    assert_eq!(store.state_list("web-session", at(15), 1).await.unwrap().len(), 1, "the limit holds");
+    assert_eq!(store.state_purge(at(25)).await.unwrap(), 1);
+    assert_eq!(store.state_purge(at(25)).await.unwrap(), 0);
+    assert!(store.state_delete("web-session", "k2").await.unwrap());
+    assert!(!store.state_delete("web-session", "k2").await.unwrap());
+    assert_eq!(store.state_get("dead-letter", "k1", at(30)).await.unwrap().as_deref(), Some("other namespace"));
+    // The leases' namespace is not reachable through the state methods, and nothing of it is audited.
+    assert!(matches!(store.state_put(state::LEASES, "x", "y", None).await, Err(Error::InvalidState { .. })));
+    assert!(matches!(store.state_get("", "x", at(0)).await, Err(Error::InvalidState { .. })));
+    assert!(kinds(store).await.is_empty());
+}
+
+async fn a_lease_has_one_holder_at_a_time(store: &dyn Store) {
+    assert!(store.try_lease("webhook:a", "replica-1", at(1), at(0)).await.unwrap());
+    assert!(!store.try_lease("webhook:a", "replica-2", at(2), at(0)).await.unwrap(), "held by another");
+    assert!(store.try_lease("webhook:b", "replica-2", at(2), at(0)).await.unwrap(), "another lease is free");
+    assert!(store.try_lease("webhook:a", "replica-1", at(3), at(0)).await.unwrap(), "the holder renews");
+    assert!(!store.try_lease("webhook:a", "replica-2", at(4), at(2)).await.unwrap(), "the renewal holds");
+    assert!(store.try_lease("webhook:a", "replica-2", at(5), at(3)).await.unwrap(), "taken once it lapsed");
+    store.release_lease("webhook:a", "replica-1").await.unwrap();
+    assert!(!store.try_lease("webhook:a", "replica-1", at(6), at(4)).await.unwrap(), "a lost holder cannot release another's");
+    store.release_lease("webhook:a", "replica-2").await.unwrap();
+    assert!(store.try_lease("webhook:a", "replica-1", at(6), at(4)).await.unwrap(), "free after a release");
+    assert!(matches!(store.try_lease("webhook:c", "replica-1", at(4), at(4)).await, Err(Error::InvalidState { .. })), "an end in the past");
+    assert!(store.state_list(state::LEASES, at(0), 10).await.is_err(), "leases are not state entries");
+}
+
+async fn the_audit_of_one_request_is_read_alone(store: &dyn Store) {
+    let inst = store.install("create-global-role-binding", &alice(), Policy::installer(), at(0)).await.unwrap();
+    let a = store.create_request(NewRequest::for_installation(&inst, bob()), at(1)).await.unwrap();
+    let b = store.create_request(NewRequest::for_installation(&inst, carol()), at(2)).await.unwrap();
+    store.cancel(&a.id, &bob(), None, at(3)).await.unwrap();
+    let of_a = store.audit_of_request(a.id.as_str()).await.unwrap();
+    assert_eq!(of_a.iter().map(|e| e.kind).collect::<Vec<_>>(), vec![crate::AuditKind::RequestCreated, crate::AuditKind::Cancelled]);
+    assert!(of_a.iter().all(|e| e.request_id.as_deref() == Some(a.id.as_str())));
+    assert_eq!(store.audit_of_request(b.id.as_str()).await.unwrap().len(), 1);
+    assert!(store.audit_of_request("req-unknown").await.unwrap().is_empty());
+}
 
 async fn installer_round_trip(store: &dyn Store) {
     let inst = store

@@ -7,6 +7,8 @@ use crate::error::Exit;
 
 /// Prints the completion script for `shell` on stdout.
 pub fn print(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
-    clap_complete::generate(shell, &mut Cli::command(), "rancherctl", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "rancherctl", &mut script);
+    crate::output::stdout_or_quit(&script);
     Ok(Exit::Done)
 }

@@ -92,11 +92,17 @@ async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::R
 
 async fn change(ctx: &Context, c: &ServerClient, id: &str, args: &crate::cli::PolicyArgs, install: bool) -> anyhow::Result<Exit> {
     let w = find_workflow(id).ok_or_else(|| workflows::unknown(id))?;
-    let policy: Option<Policy> = workflows::policy_from_args(args, w)?;
+    let current = if install {
+        None
+    } else {
+        let items = c.workflows().await.map_err(failure)?;
+        items.iter().filter_map(|i| serde_json::from_value::<Installation>(i["installation"].clone()).ok()).find(|i| i.workflow_id == w.id).map(|i| i.policy)
+    };
+    let policy: Option<Policy> = workflows::policy_from_args(args, w, current.as_ref())?;
     let answer = if install {
         c.install(w.id, policy.as_ref()).await
     } else {
-        let p = policy.ok_or_else(|| Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval or --expires-after"))?;
+        let p = policy.ok_or_else(workflows::no_policy_given)?;
         c.set_policy(w.id, &p).await
     }
     .map_err(failure)?;

@@ -41,7 +41,7 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
     // A list writes nothing: its dry run is the run itself, streamed the same way.
-    if let Some(list) = runner.open_list(&session, w.id, &inputs, ctx.format() == Format::Table).await? {
+    if let Some(list) = runner.open_list(&session, w.id, &inputs, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
         drop(progress);
         stream_list(ctx.format(), list).await?;
         return Ok(Exit::Done);

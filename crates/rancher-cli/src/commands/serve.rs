@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// File (chmod 600) holding the webhook signing secret (HMAC-SHA256 in X-Rancher-Access-Signature).
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+    /// The URL people reach the service at, when a TLS-terminating proxy stands in front of it (e.g.
+    /// https://approvals.example.com): the page's cookies are then marked Secure.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<url::Url>,
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
@@ -43,6 +47,9 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     let mut config = ServerConfig::new(args.listen, store, conn).executor(format!("rancherctl-serve@{host}")).job_interval(std::time::Duration::from_secs(args.job_interval.max(1)));
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config = config.tls(cert, key);
+    }
+    if let Some(u) = args.public_url {
+        config = config.public_url(u);
     }
     for w in args.webhooks {
         config = config.webhook(w);

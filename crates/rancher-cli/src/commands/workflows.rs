@@ -122,12 +122,13 @@ pub fn print_installation(ctx: &Context, inst: &Installation, install: bool) -> 
 /// `install` and `set-policy`: both need the caller's identity from the server.
 pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) -> anyhow::Result<Exit> {
     let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
-    let policy = policy_from_args(&args, w)?;
-    if !install && policy.is_none() {
-        return Err(Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval, --expires-after, --max-duration or --require-duration").into());
-    }
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
+    let current = if install { None } else { runner.installation(w.id).await?.map(|i| i.policy) };
+    let policy = policy_from_args(&args, w, current.as_ref())?;
+    if !install && policy.is_none() {
+        return Err(no_policy_given());
+    }
     let inst = if install {
         runner.install(&session, w.id, policy).await?
     } else {
@@ -136,8 +137,17 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     print_installation(ctx, &inst, install)
 }
 
+/// The refusal of a `set-policy` that changes nothing.
+pub fn no_policy_given() -> anyhow::Error {
+    Failure::new("no policy given", "pass --policy ..., --policy-file FILE, --allow-self-approval, --expires-after, --max-duration or --require-duration").into()
+}
+
 /// The policy the flags describe, or `None` to keep the default (install) / nothing given (set-policy).
-pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef) -> anyhow::Result<Option<Policy>> {
+///
+/// `current` is the installed policy for `set-policy`: the flags change only what they name, so `--policy` replaces
+/// who approves and keeps the options (expiry, grant limits, self-approval); `--policy-file` replaces the whole
+/// policy. For `install` (`current` is `None`) the flags change the workflow's default.
+pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef, current: Option<&Policy>) -> anyhow::Result<Option<Policy>> {
     let base = if let Some(path) = &args.policy_file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading the policy file {}", path.display()))?;
         let p: Policy = serde_json::from_str(&text).or_else(|_| serde_norway::from_str(&text)).map_err(|e| {
@@ -152,12 +162,18 @@ pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef) -> anyhow::Result<Op
     if base.is_none() && !args.allow_self_approval && args.expires_after.is_none() && args.max_duration.is_none() && !args.require_duration {
         return Ok(None);
     }
-    let mut p = base.unwrap_or_else(|| w.default_approval.policy());
+    let from_file = args.policy_file.is_some();
+    let mut p = match (base, current) {
+        (Some(new), Some(cur)) if !from_file => Policy { rule: new.rule, options: cur.options.clone() },
+        (Some(new), _) => new,
+        (None, Some(cur)) => cur.clone(),
+        (None, None) => w.default_approval.policy(),
+    };
     if args.allow_self_approval {
         p = p.allow_self_approval(true);
     }
     if let Some(d) = &args.expires_after {
-        p = p.expires_after(parse_duration(d)?);
+        p = p.expires_after(parse_duration(d).map_err(|e| Failure::new(format!("--expires-after: {e}"), "e.g. --expires-after 7d"))?);
     }
     if let Some(d) = &args.max_duration {
         p = p.max_duration(rancher_approval::parse_duration(d).map_err(|e| Failure::new(format!("--max-duration: {e}"), "e.g. --max-duration 8h"))?);
@@ -206,20 +222,10 @@ pub fn parse_policy(spec: &str) -> anyhow::Result<Policy> {
     Err(bad("unknown policy kind"))
 }
 
-/// Parses `7d`, `36h`, `90m`, `45s` (a bare number is seconds).
+/// Parses a duration flag with the one grammar every duration uses (`30m`, `8h`, `7d`, `2w`, `1h30m`; a unit is
+/// required, so `90` is refused rather than read as seconds).
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num.parse().map_err(|_| Failure::new(format!("duration `{text}` is not understood"), "write e.g. 7d, 36h, 90m or 45s"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
-        _ => return Err(Failure::new(format!("duration `{text}`: unknown unit `{unit}`"), "use s, m, h, d or w").into()),
-    };
-    Ok(Duration::from_secs(secs))
+    Ok(rancher_approval::parse_duration(text)?)
 }
 
 #[cfg(test)]
@@ -244,7 +250,8 @@ mod tests {
     async fn durations_parse() {
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(parse_duration("36h").unwrap(), Duration::from_secs(36 * 3600));
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("90").is_err(), "a unit is required");
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("7 days").is_err());
         assert!(parse_duration("d").is_err());
     }
