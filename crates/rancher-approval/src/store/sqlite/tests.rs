@@ -618,3 +618,39 @@ async fn n2_verify_refuses_an_execution_without_the_decisions_its_policy_needs()
     assert!(err.contains(req.id.as_str()), "{err}");
     assert!(err.contains("follows a request in state pending"), "{err}");
 }
+
+/// S9: someone who can write the whole file rewrites history below a published head and re-chains every entry
+/// after it, head included: the log is consistent again, so plain verification passes, but verification from the
+/// published head (the anchor the service keeps outside the store) finds it.
+#[tokio::test]
+async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path).await;
+    let anchor = store.audit_head().await.unwrap();
+    store.verify_audit_from(&anchor).await.unwrap();
+    let mut entries = store.audit_entries().await.unwrap();
+    // The installation is made to name another installer, and the chain is sealed again from there.
+    let mut head = crate::AuditHead::genesis();
+    for e in entries.iter_mut() {
+        if e.seq == 1 {
+            e.actor = "u-mallory".into();
+        }
+        let resealed = crate::audit::AuditDraft { actor: e.actor.clone(), kind: e.kind, request_id: e.request_id.clone(), workflow_id: e.workflow_id.clone(), detail: e.detail.clone() }
+            .seal(&head, e.at);
+        *e = resealed;
+        head = e.head();
+    }
+    let conn = raw(&path);
+    conn.execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
+    for e in &entries {
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![e.seq as i64, crate::audit::format_time(e.at), e.actor, e.kind.as_str(), e.request_id, e.workflow_id, e.detail.to_string(), e.prev_hash, e.hash],
+        )
+        .unwrap();
+    }
+    conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)", rusqlite::params![head.seq as i64, head.hash]).unwrap();
+    assert_eq!(store.verify_audit().await.unwrap(), anchor.seq, "the rewritten log is consistent in itself");
+    let err = store.verify_audit_from(&anchor).await.unwrap_err().to_string();
+    assert!(err.contains("rewritten"), "{err}");
+}
