@@ -6,6 +6,7 @@
 //! - an executor paused before its write, whose execution was taken over meanwhile, sends nothing when it
 //!   resumes, and the request makes exactly one binding.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ async fn forge_postgres(db: &TestDatabase, store: &dyn Store, id: &str) {
 fn state_dir(root: &std::path::Path) -> std::path::PathBuf {
     let state = root.join("state");
     std::fs::create_dir_all(&state).unwrap();
-    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
     state
 }
 
@@ -289,4 +290,117 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
     let done = store.get_request(&id.parse().unwrap()).await.unwrap();
     assert_eq!((done.state, done.execution.unwrap().epoch), (RequestState::Succeeded, 2));
     store.verify_audit().await.unwrap();
+}
+
+/// Reseals the whole audit log of a SQLite store file after changing entry 1's actor, head included, as someone
+/// who can write the whole file could: the log is consistent in itself again (plain verification passes).
+fn rewrite_history(path: &std::path::Path, entries: Vec<rancher_approval::AuditEntry>) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    let triggers: Vec<String> =
+        db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    for t in triggers {
+        db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+    }
+    let mut prev = rancher_approval::GENESIS_HASH.to_string();
+    for mut e in entries {
+        if e.seq == 1 {
+            e.actor = "u-mallory".into();
+        }
+        e.prev_hash = prev;
+        e.hash = e.compute_hash();
+        db.execute(
+            "UPDATE audit SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            rusqlite::params![e.actor, e.prev_hash, e.hash, e.seq as i64],
+        )
+        .unwrap();
+        prev = e.hash.clone();
+        db.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![e.seq as i64, e.hash]).unwrap();
+    }
+}
+
+/// S9: the service never compared the store with the heads it published. It now keeps the last one in an
+/// owner-only file and checks the store from it at start and on every job run: a normal restart passes; history
+/// rewritten below the anchor (consistent in itself) stops every execution, with the reason in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("approvals.db");
+    let anchor_file = dir.path().join("audit-anchor.json");
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
+    let svc = rancher_access_tests::server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let serve = |store: Arc<dyn Store>| rancher_access_tests::server::start(rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file));
+    let file = |url: String, who: &'static str| {
+        let approver = t.approver.clone();
+        async move {
+            let (st, sub) = Api::new(&url, Some(&approver))
+                .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}, "reason": "on call"}))
+                .await;
+            assert_eq!(st, 202, "{sub}");
+            sub["request"].as_str().unwrap().to_string()
+        }
+    };
+    // Waits (generously) until the anchor file holds the store's head.
+    let anchored = |store: Arc<dyn Store>| {
+        let anchor_file = anchor_file.clone();
+        async move {
+            let head = store.audit_head().await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file).ok().and_then(|s| serde_json::from_str(&s).ok());
+                if saved.as_ref() == Some(&head) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the anchor file never reached the head {head:?}: {saved:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let srv = serve(store.clone()).await;
+    install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let first = file(srv.url().to_string(), "carol").await;
+    anchored(store.clone()).await;
+    assert_eq!(std::fs::metadata(&anchor_file).unwrap().permissions().mode() & 0o777, 0o600);
+    srv.shutdown().await;
+
+    // A normal restart: the store verifies from the anchor, and an approval executes.
+    let srv = serve(store.clone()).await;
+    assert_eq!(srv.integrity_problem(), None);
+    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{first}/approve"), json!({})).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
+    let second = file(srv.url().to_string(), "dave").await;
+    anchored(store.clone()).await;
+
+    // History is rewritten under the running service, consistently: the next job run finds it.
+    rewrite_history(&path, store.audit_entries().await.unwrap());
+    store.verify_audit().await.expect("the rewritten log is consistent in itself");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.integrity_problem().is_none() {
+        assert!(Instant::now() < deadline, "the service never noticed the rewritten history");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let problem = srv.integrity_problem().unwrap();
+    assert!(problem.contains("rewritten"), "{problem}");
+    let creates = sim.writes("globalrolebindings", "create");
+    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{second}/approve"), json!({})).await;
+    assert_eq!(st, 409, "{body}");
+    assert!(body.to_string().contains("does not verify from the head this service published"), "{body}");
+    let dave = sim.user_id("dave").unwrap();
+    assert!(!sim.has_binding(&dave, "admin"));
+    let rid: RequestId = second.parse().unwrap();
+    assert_eq!(store.get_request(&rid).await.unwrap().state, RequestState::Approved, "the decision is recorded, nothing claimed");
+    srv.shutdown().await;
+
+    // A restart does not forget: the anchor file still holds the published head.
+    let srv = serve(store.clone()).await;
+    assert!(srv.integrity_problem().is_some_and(|p| p.contains("rewritten")), "{:?}", srv.integrity_problem());
+    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{second}/approve"), json!({})).await;
+    assert_eq!(st, 409, "{body}");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(!sim.has_binding(&dave, "admin"));
+    assert_eq!(sim.writes("globalrolebindings", "create"), creates);
+    srv.shutdown().await;
 }

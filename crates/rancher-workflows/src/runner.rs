@@ -82,6 +82,41 @@ pub struct Runner {
     executor: Option<Arc<Session>>,
     lease: Duration,
     registry: Arc<Registry>,
+    gate: Option<Arc<ExecutionGate>>,
+}
+
+/// Whether a runner may execute. The approvals service closes it while its audit log does not verify from the head
+/// it last published (someone rewrote the store's history): decisions are still recorded, but nothing is claimed,
+/// taken over or run until the check passes again.
+#[derive(Debug, Default)]
+pub struct ExecutionGate {
+    closed: std::sync::Mutex<Option<String>>,
+}
+
+impl ExecutionGate {
+    /// Stops executions, saying why (shown in the error every refused execution gets).
+    pub fn close(&self, why: impl Into<String>) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.into());
+    }
+
+    /// Lets executions run again.
+    pub fn open(&self) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Why executions are stopped, when they are.
+    pub fn closed(&self) -> Option<String> {
+        self.closed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.closed() {
+            None => Ok(()),
+            Some(why) => Err(Error::Refused(format!(
+                "nothing is executed while the audit log does not verify from the head this service published ({why}); the decision is recorded, and the request runs once an administrator has restored the store (see docs/server.md, \"Anchors\")"
+            ))),
+        }
+    }
 }
 
 /// This process, as executions record it.
@@ -200,7 +235,17 @@ fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
 impl Runner {
     /// A runner; `program` names this program in the audit log (the host and process id are added).
     pub fn new(store: Arc<dyn Store>, program: impl AsRef<str>) -> Self {
-        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()) }
+        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()), gate: None }
+    }
+
+    /// Executes (claims, takes over, runs) only while `gate` is open.
+    pub fn with_gate(mut self, gate: Arc<ExecutionGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    fn may_execute(&self) -> Result<()> {
+        self.gate.as_ref().map_or(Ok(()), |g| g.check())
     }
 
     /// Runs the workflows of `registry` (default: [`Registry::builtin`]); a downstream crate adds its own there.
@@ -443,6 +488,7 @@ impl Runner {
     /// The outer error: the claim or the store failed (nothing ran, or the outcome is unknown); the inner one:
     /// the workflow ran and failed (recorded as the outcome).
     async fn execute(&self, session: &Session, id: &RequestId, inputs: Option<&Value>) -> Result<Result<RunOutput>> {
+        self.may_execute()?;
         let session = self.executor_for(session);
         let executor = self.executor_record(session);
         let (id2, lease) = (id.clone(), self.lease);
@@ -531,6 +577,7 @@ impl Runner {
     /// under the new claim, for the workflows whose effect can be checked; otherwise it is failed with the outcome
     /// unknown. Returns the requests settled.
     pub async fn reconcile(&self, session: &Session) -> Result<Vec<ApprovalRequest>> {
+        self.may_execute()?;
         let session = self.executor_for(session);
         let now = Utc::now();
         let doubtful = self.store.in_doubt().await.map_err(Error::from)?;

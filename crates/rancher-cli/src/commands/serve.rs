@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
+    /// File (owner-only) keeping the last audit head this service published, checked against the store at start
+    /// and on every job run; nothing executes while the store does not verify from it. Default: audit-anchor.json
+    /// in the state directory (keep it off the database host: its point is that store writers cannot reach it).
+    #[arg(long, value_name = "FILE")]
+    pub anchor_file: Option<PathBuf>,
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, then stops taking requests, finishes executions in flight and exits 0.
@@ -51,6 +56,11 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     if let Some(u) = args.public_url {
         config = config.public_url(u);
     }
+    let anchor = match args.anchor_file {
+        Some(f) => f,
+        None => ctx.ensure_state_dir()?.join("audit-anchor.json"),
+    };
+    config = config.anchor_file(anchor);
     for w in args.webhooks {
         config = config.webhook(w);
     }
