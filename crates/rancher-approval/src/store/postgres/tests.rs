@@ -373,3 +373,32 @@ async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains(req.id.as_str()) && err.contains("refused"), "{err}");
 }
+
+/// N18: without `sslmode`, the driver's default (`prefer`) let a network attacker who answers "no TLS" get a
+/// plaintext session that can write the store. A remote host now requires TLS (certificate and host checked) unless
+/// the URL says otherwise, and saying `disable` or `prefer` for a remote host is warned about; unix sockets and
+/// loopback keep the driver's default.
+#[test]
+fn n18_remote_hosts_require_tls_by_default() {
+    use tokio_postgres::config::SslMode;
+    let mode = |url: &str| {
+        let u = PostgresUrl::parse(url).unwrap();
+        (u.config.get_ssl_mode(), u.warning)
+    };
+    assert_eq!(mode("postgres://app:pw@db.example/approvals"), (SslMode::Require, None));
+    assert_eq!(mode("postgres://app:pw@10.0.0.7:5432/approvals"), (SslMode::Require, None));
+    assert_eq!(mode("postgres://app:pw@db.example/approvals?sslmode=verify-full"), (SslMode::Require, None));
+    for local in ["postgres://app@/approvals?host=/run/postgresql", "postgres://app:pw@localhost/approvals", "postgres://app:pw@127.0.0.1:5433/approvals", "postgres://app:pw@[::1]/approvals"] {
+        assert_eq!(mode(local), (SslMode::Prefer, None), "{local}");
+    }
+    assert_eq!(mode("postgres://app:pw@localhost/approvals?sslmode=disable"), (SslMode::Disable, None));
+    for (url, want) in [("postgres://app:pw@db.example/approvals?sslmode=disable", SslMode::Disable), ("postgres://app:pw@db.example/approvals?sslmode=prefer", SslMode::Prefer)] {
+        let (got, warning) = mode(url);
+        assert_eq!(got, want, "an explicit choice is kept");
+        let warning = warning.unwrap_or_else(|| panic!("no warning for {url}"));
+        assert!(warning.contains("db.example") && warning.contains("sslmode=require") && warning.contains("plaintext"), "{warning}");
+        assert!(!warning.contains("pw@"), "{warning}");
+    }
+    // A host list with one remote host is remote.
+    assert_eq!(mode("postgres://app:pw@localhost,db.example/approvals").0, SslMode::Require);
+}
