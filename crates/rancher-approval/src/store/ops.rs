@@ -619,6 +619,9 @@ pub(crate) async fn take_over(
     }
     let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });
     if let Err(refusal) = check_resumable(tx, &request).await {
+        if !matches!(refusal, Error::Tampered { .. }) {
+            return Err(refusal);
+        }
         // Nothing runs: the request is settled as failed and the refusal recorded (the outer Ok commits both).
         let problem = refusal.to_string();
         let execution = request.execution.as_mut().expect("checked above");
