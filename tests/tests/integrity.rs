@@ -259,7 +259,7 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
         rt.block_on(async move {
             let session = Session::open(client).await.unwrap();
             let runner = Runner::new(exec_store, "paused").with_lease(Duration::from_millis(900));
-            runner.approve(&session, &exec_id, None).await
+            runner.approve(&session, &exec_id, None).await.map_err(|e| e.to_string())
         })
     });
     tokio::task::spawn_blocking(move || frozen_rx.recv_timeout(Duration::from_secs(30)))
