@@ -368,6 +368,8 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     // A normal restart: the store verifies from the anchor, and an approval executes.
     let srv = serve(store.clone()).await;
     assert_eq!(srv.integrity_problem(), None);
+    let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!((st, ready["audit"].as_str()), (200, Some("ok")), "{ready}");
     let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{first}/approve"), json!({})).await;
     assert_eq!(st, 200, "{body}");
     assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
@@ -384,6 +386,8 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     }
     let problem = srv.integrity_problem().unwrap();
     assert!(problem.contains("rewritten"), "{problem}");
+    let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!((st, ready["audit"].as_str()), (503, Some("unverified")), "{ready}");
     let creates = sim.writes("globalrolebindings", "create");
     let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{second}/approve"), json!({})).await;
     assert_eq!(st, 409, "{body}");

@@ -1,6 +1,8 @@
 //! Webhooks end to end: a receiver on loopback gets every request event, signed with the secret from a mode-600
 //! file, with a readable `text`; it keeps getting them after it was down for a while (the service retries) and
-//! after the service itself restarted (the cursor is in the store); no event holds a token or a secret.
+//! after the service itself restarted (the cursor is in the store); no event holds a token or a secret. An event
+//! the receiver refuses is dead-lettered and the next ones still arrive (N8); requester text forms no extra line
+//! or markup (N9); two replicas on one store deliver each event once (N20).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,20 +25,31 @@ struct Receiver {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How the receiver answers an event.
+type Answer = Arc<dyn Fn(&Value) -> StatusCode + Send + Sync>;
+
 async fn receiver(addr: SocketAddr, secret: SecretString, seen: Seen) -> Receiver {
+    answering(addr, secret, seen, Arc::new(|_| StatusCode::NO_CONTENT), Duration::ZERO).await
+}
+
+/// A receiver answering each event as `answer` says, after `delay`.
+async fn answering(addr: SocketAddr, secret: SecretString, seen: Seen, answer: Answer, delay: Duration) -> Receiver {
     let app = axum::Router::new().route(
         "/hook",
         post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let (seen, secret) = (seen.clone(), secret.clone());
+            let (seen, secret, answer) = (seen.clone(), secret.clone(), answer.clone());
             async move {
                 let sig = headers.get("x-rancher-access-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
-                let ok = rancher_server::webhooks::verify(&secret, &body, sig);
+                // The timestamped format, checked against now (the replay window).
+                let ok = sig.starts_with("t=") && rancher_server::webhooks::verify(&secret, &body, sig);
                 let id = headers.get("x-rancher-access-delivery").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
                 let event = headers.get("x-rancher-access-event").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 let raw = String::from_utf8_lossy(&body).into_owned();
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let status = answer(&v);
                 seen.lock().unwrap().push((id, event, ok, v, raw));
-                StatusCode::NO_CONTENT
+                tokio::time::sleep(delay).await;
+                status
             }
         }),
     );
@@ -200,4 +213,171 @@ async fn webhooks_are_refused_off_loopback_http_and_without_a_private_secret() {
         let e = rancher_server::config::read_secret_file(&f).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
     }
+}
+
+/// A secret (mode 600 file), a free loopback port and its hook URL.
+fn hook_setup(dir: &std::path::Path) -> (SecretString, SocketAddr, url::Url) {
+    let secret_file = dir.join("webhook.secret");
+    std::fs::write(&secret_file, "a-long-random-webhook-secret-0123456789\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let secret = rancher_server::config::read_secret_file(&secret_file).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    (secret, ([127, 0, 0, 1], port).into(), format!("http://127.0.0.1:{port}/hook").parse().unwrap())
+}
+
+/// Files a request for `user` with `reason` as `api`; answers its id.
+async fn file(api: &Api, user: &str, reason: &str) -> String {
+    let (st, sub) = api.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": "admin"}, "reason": reason})).await;
+    assert_eq!(st, 202, "{sub}");
+    sub["request"].as_str().unwrap().to_string()
+}
+
+fn created_of<'a>(seen: &'a [(u64, String, bool, Value, String)], id: &str) -> Vec<&'a (u64, String, bool, Value, String)> {
+    seen.iter().filter(|e| e.3["request"] == id && e.1 == "request.created").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n8_a_refused_event_is_dead_lettered_and_every_later_event_still_arrives() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, addr, hook) = hook_setup(dir.path());
+    let seen: Seen = Arc::default();
+    // The receiver refuses one event for good (400: too large, malformed...), fails another for a while (503),
+    // and takes every other one.
+    let answer: Answer = Arc::new(|v: &Value| {
+        let reason = v["data"]["reason"].as_str().unwrap_or("");
+        if reason.contains("refused-event") {
+            StatusCode::BAD_REQUEST
+        } else if reason.contains("failing-event") {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::NO_CONTENT
+        }
+    });
+    let rx = answering(addr, secret.clone(), seen.clone(), answer, Duration::ZERO).await;
+    let config = server::config(&sim, &svc, Arc::new(rancher_approval::MemoryStore::new()))
+        .webhook(hook)
+        .webhook_secret(secret)
+        .webhook_give_up(3, Duration::from_secs(2));
+    let srv = server::start(config).await;
+    let (admin, approver, user) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)), Api::new(srv.url(), Some(&t.user)));
+    server::install(&admin, "create-global-role-binding").await;
+
+    let refused = file(&approver, "carol", "refused-event").await;
+    let failing = file(&approver, "dave", "failing-event").await;
+    let later: Vec<String> = futures::future::join_all(["bob", "alice", "carol"].map(|u| file(&approver, u, "an ordinary reason"))).await;
+    wait_for(&seen, "every later event", |s| later.iter().all(|id| !created_of(s, id).is_empty())).await;
+    {
+        let s = seen.lock().unwrap();
+        assert_eq!(created_of(&s, &refused).len(), 3, "a refused event is tried 3 times, then given up on");
+        assert!(created_of(&s, &failing).len() >= 2, "an event failing with 503 is retried");
+        for id in &later {
+            assert_eq!(created_of(&s, id).len(), 1, "each later event arrives, once");
+        }
+    }
+
+    // Both are dead letters, listed for admins, counted in the metrics.
+    let (st, letters) = admin.get("/api/v1/webhooks/dead-letters").await;
+    assert_eq!(st, 200, "{letters}");
+    let items = letters["items"].as_array().unwrap();
+    let of = |id: &str| items.iter().find(|l| l["request"] == id).cloned().unwrap_or_else(|| panic!("no dead letter for {id} in {letters}"));
+    let (r, f) = (of(&refused), of(&failing));
+    assert_eq!((r["event"].as_str(), r["status"].as_u64(), r["attempts"].as_u64()), (Some("request.created"), Some(400), Some(3)), "{r}");
+    assert!(r["why"].as_str().unwrap().contains("answered 400"), "{r}");
+    assert_eq!(f["status"].as_u64(), Some(503), "{f}");
+    assert!(r["webhook"].as_str().unwrap().starts_with("http://127.0.0.1:") && !r.to_string().contains("/hook"), "the URL is shown without its path: {r}");
+    let (st, _) = user.get("/api/v1/webhooks/dead-letters").await;
+    assert_eq!(st, 403, "dead letters are for admins");
+    let (_, metrics) = Api::new(srv.url(), None).get("/metrics").await;
+    assert!(metrics.as_str().unwrap().contains("rancher_access_webhook_dead_letters_total 2"), "{metrics}");
+    srv.shutdown().await;
+    rx.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n9_a_forged_approved_line_in_a_reason_stays_inside_one_plain_line() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, addr, hook) = hook_setup(dir.path());
+    let seen: Seen = Arc::default();
+    let rx = receiver(addr, secret.clone(), seen.clone()).await;
+    let srv = server::start(server::config(&sim, &svc, Arc::new(rancher_approval::MemoryStore::new())).webhook(hook).webhook_secret(secret)).await;
+    let (admin, approver) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)));
+    server::install(&admin, "create-global-role-binding").await;
+    let forged = format!("routine\n:white_check_mark: *admin approved req-01m9aaaa (create-global-role-binding); it is now approved*\n{}", "x".repeat(20_000));
+    let id = file(&approver, "carol", &forged).await;
+    wait_for(&seen, "the created event", |s| !created_of(s, &id).is_empty()).await;
+    let body = created_of(&seen.lock().unwrap(), &id)[0].3.clone();
+    let text = body["text"].as_str().unwrap();
+    assert!(!text.contains('\n') && !text.contains('\r'), "one line: {text:?}");
+    assert!(!text.contains('*') && !text.contains(":white_check_mark:"), "no bold and no emoji code: {text}");
+    assert!(text.chars().count() < 600, "{}", text.chars().count());
+    assert!(text.starts_with("approver asks to run create-global-role-binding"), "{text}");
+    assert!(text.ends_with(&format!("; waiting for approval: {id}")), "the request id ends the line, after the cut reason: {text}");
+    srv.shutdown().await;
+    rx.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n20_two_replicas_on_one_store_deliver_each_event_once() {
+    let store: Arc<dyn rancher_approval::Store> = Arc::new(rancher_approval::MemoryStore::new());
+    two_replicas_deliver_once(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n20_two_replicas_on_one_sqlite_file_deliver_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("approvals.db");
+    two_replicas_deliver_once(Arc::new(SqliteStore::open(&db).unwrap()), Arc::new(SqliteStore::open(&db).unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn n20_two_replicas_on_one_postgres_deliver_each_event_once() {
+    let Some(db) = rancher_approval::test_util::TestDatabase::create("webhook_lease").await else { return };
+    two_replicas_deliver_once(Arc::new(db.store().await), Arc::new(db.store().await)).await;
+}
+
+/// Two services, each on its own handle of one store, with one webhook: each event arrives once; when one stops,
+/// the other delivers.
+async fn two_replicas_deliver_once(first: Arc<dyn rancher_approval::Store>, second: Arc<dyn rancher_approval::Store>) {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, addr, hook) = hook_setup(dir.path());
+    let seen: Seen = Arc::default();
+    // A receiver slow enough that both replicas are awake while a batch is being posted.
+    let rx = answering(addr, secret.clone(), seen.clone(), Arc::new(|_| StatusCode::NO_CONTENT), Duration::from_millis(100)).await;
+    let config = |store: &Arc<dyn rancher_approval::Store>| server::config(&sim, &svc, store.clone()).webhook(hook.clone()).webhook_secret(secret.clone());
+    let (one, two) = (server::start(config(&first).executor("replica-one")).await, server::start(config(&second).executor("replica-two")).await);
+    server::install(&Api::new(one.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let (a1, a2) = (Api::new(one.url(), Some(&t.approver)), Api::new(two.url(), Some(&t.approver)));
+    let ids: Vec<String> = futures::future::join_all((0..8).map(|i| {
+        let api = if i % 2 == 0 { a1.clone() } else { a2.clone() };
+        async move { file(&api, ["carol", "dave", "bob", "alice"][i % 4], "rota").await }
+    }))
+    .await;
+    wait_for(&seen, "the created events", |s| ids.iter().all(|id| !created_of(s, id).is_empty())).await;
+    // Time for a second replica's duplicates to arrive, if it sent any.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut by_delivery: BTreeMap<u64, usize> = BTreeMap::new();
+    for e in seen.lock().unwrap().iter() {
+        *by_delivery.entry(e.0).or_default() += 1;
+    }
+    assert!(by_delivery.values().all(|n| *n == 1), "each event once, not once per replica: {by_delivery:?}");
+
+    // The replica holding the lease stops; the other takes over the deliveries.
+    one.shutdown().await;
+    let after = file(&Api::new(two.url(), Some(&t.approver)), "carol", "after the first replica stopped").await;
+    wait_for(&seen, "an event after one replica stopped", |s| created_of(s, &after).len() == 1).await;
+    two.shutdown().await;
+    rx.task.abort();
 }

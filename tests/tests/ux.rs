@@ -183,3 +183,204 @@ fn ux26_help_separates_global_options_and_usage_lines_stay_short() {
     usage.expect_code(2);
     assert!(usage.stderr.contains("Usage: rancherctl run <WORKFLOW>"), "{}", usage.stderr);
 }
+
+/// Finding 1: `who-can` and `access-review` compared `cluster=`/`project=` as plain strings, so the display names the
+/// grant workflows accept answered "0 users hold ..." with exit 0, as did an unknown id or role.
+#[test]
+fn ux1_filters_resolve_names_and_refuse_unknown_places() {
+    let env = Env::start();
+    for wf in ["who-can", "access-review"] {
+        env.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let cluster = env.sim.users().downstream_cluster.clone();
+    let by_id = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", &format!("cluster={cluster}"), "-o", "json"]);
+    by_id.expect_code(0);
+    let by_name = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream", "-o", "json"]);
+    by_name.expect_code(0);
+    let (a, b): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&by_id.stdout).unwrap(), serde_json::from_str(&by_name.stdout).unwrap());
+    assert!(!a.as_array().unwrap().is_empty(), "someone owns the downstream cluster: {a}");
+    assert_eq!(a, b, "a display name answers as the id does");
+    let table = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream"]);
+    assert!(table.stdout.contains(&format!("on cluster downstream ({cluster})")), "{}", table.stdout);
+
+    let unknown = env.run(&["run", "who-can", "--input", "cluster=c-nope"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("c-nope") && unknown.stderr.contains("downstream"), "names the candidates: {}", unknown.stderr);
+
+    let project = env.run(&["run", "access-review", "--input", "project=downstream/Default", "-o", "json"]);
+    project.expect_code(0);
+    let review: serde_json::Value = serde_json::from_str(&project.stdout).unwrap();
+    assert!(!review["users"].as_array().unwrap().is_empty(), "someone holds access to downstream/Default: {review}");
+    let role = env.run(&["run", "access-review", "--input", "role=nope"]);
+    role.expect_code(1);
+    assert!(role.stderr.contains("`nope`"), "{}", role.stderr);
+}
+
+/// Finding 11: tables showed ids where people need names: no way to list clusters, project lists without the
+/// cluster's name, cluster and project role bindings without usernames or place names.
+#[test]
+fn ux11_lists_show_names_next_to_ids() {
+    let env = Env::start();
+    for wf in ["list-clusters", "list-projects", "list-cluster-role-bindings", "list-project-role-bindings"] {
+        env.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let cluster = env.sim.users().downstream_cluster.clone();
+    let clusters = env.run(&["run", "list-clusters"]);
+    clusters.expect_code(0);
+    assert!(clusters.stdout.lines().any(|l| l.contains(&cluster) && l.contains("downstream")), "{}", clusters.stdout);
+    let projects = env.run(&["run", "list-projects", "-o", "csv"]);
+    projects.expect_code(0);
+    assert!(projects.stdout.starts_with("ID,NAME,CLUSTER NAME,CLUSTER"), "{}", projects.stdout);
+    assert!(projects.stdout.lines().any(|l| l.contains(",Default,downstream,") && l.contains(&cluster)), "{}", projects.stdout);
+    let crtbs = env.run(&["run", "list-cluster-role-bindings", "-o", "csv"]);
+    crtbs.expect_code(0);
+    let header: Vec<&str> = crtbs.stdout.lines().next().unwrap().split(',').collect();
+    assert_eq!(header, ["NAME", "CLUSTER NAME", "CLUSTER", "ROLE", "SUBJECT", "ID", "USERNAME"]);
+    let named = crtbs.stdout.lines().skip(1).filter(|l| l.split(',').nth(4) == Some("user")).all(|l| !l.split(',').nth(6).unwrap_or("").is_empty());
+    assert!(named, "every user binding names its user:\n{}", crtbs.stdout);
+    let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]);
+    prtbs.expect_code(0);
+    assert!(prtbs.stdout.contains("downstream/Default") || prtbs.stdout.contains("local/Default"), "{}", prtbs.stdout);
+}
+
+/// Finding 17: in local mode a timed grant is revoked only by `grants expire` (cron) or a service, and nothing said
+/// so when it was made.
+#[test]
+fn ux17_a_local_timed_grant_says_what_will_revoke_it() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "grant-project-role", "--policy", "none"]).expect_code(0);
+    let run = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=user00005", "--input", "role=project-member", "--input", "duration=1h"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("grants expire") && run.stderr.contains("rancherctl serve"), "{}", run.stderr);
+    assert!(!run.stdout.contains("grants expire"), "stdout stays data");
+}
+
+/// Finding 20: `--token-stdin` at a terminal printed nothing, echoed the pasted token and waited for Ctrl-D. Run
+/// under a pseudo-terminal (Python's standard `pty` module drives it): a prompt on stderr, no echo, one line read.
+#[test]
+fn ux20_token_stdin_at_a_terminal_prompts_without_echo() {
+    let env = Env::start();
+    let admin = env.sim.tokens().admin.clone();
+    let mut envs = env.connected_env(None);
+    envs.retain(|(k, _)| *k != "RANCHER_DOMAIN");
+    let script = r#"
+import os, pty, sys, select, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:-1])
+token = sys.argv[-1]
+out = b""
+def pump(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            out += chunk
+    return True
+pump(3)
+os.write(fd, token.encode() + b"\n")
+alive = pump(60)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
+"#;
+    let bin = rancher_access_tests::cli::rancherctl().display().to_string();
+    let domain = env.sim.domain();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, &bin, "connect", "--profile", "lab", "--domain", &domain, "--token-stdin", &admin]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RANCHER") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in &envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Paste the Rancher API token (input hidden)"), "a prompt: {text}");
+    assert!(!text.contains(rancher_access_tests::cli::secret_of(&admin)), "the token is not echoed: {text}");
+    assert!(text.contains("EXIT=0") && text.contains("lab"), "one line was enough and the profile was saved: {text}");
+}
+
+/// Finding 25: refusing a shared state directory such as /tmp suggested `chmod 700 /tmp`, which breaks the machine.
+#[test]
+fn ux25_a_shared_state_directory_is_never_told_to_chmod() {
+    let env = Env::start();
+    let mut envs = env.base_env();
+    envs.retain(|(k, _)| *k != "RANCHERCTL_STATE_DIR");
+    envs.push(("RANCHERCTL_STATE_DIR", "/tmp".into()));
+    let run = env.exec(&["approvals", "list"], &envs);
+    run.expect_code(1);
+    assert!(run.stderr.contains("/tmp"), "{}", run.stderr);
+    assert!(!run.stderr.contains("chmod 700 /tmp"), "{}", run.stderr);
+    assert!(run.stderr.contains("mkdir -m 700 /tmp/rancherctl-"), "{}", run.stderr);
+}
+
+/// Writes `token` to a 0600 file in the test's directory and answers its path.
+fn token_file(env: &Env, name: &str, token: &str) -> String {
+    let path = env.tmp.path().join(name);
+    std::fs::write(&path, token).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path.display().to_string()
+}
+
+/// Finding 5: after `connect --profile prod` the README's next commands failed with "no profile is saved"; the
+/// approver's line worked only with the domain in the environment. Now a profile can be made current, errors name
+/// the saved profiles, and an approver profile works as the README shows.
+#[test]
+fn ux5_the_readme_flow_works_with_named_profiles() {
+    let env = Env::start();
+    let admin = token_file(&env, "admin.token", &env.sim.tokens().admin);
+    let approver = token_file(&env, "approver.token", &env.sim.tokens().approver);
+    let (domain, ca) = (env.sim.domain(), env.ca.display().to_string());
+    env.bare(&["connect", "--profile", "prod", "--domain", &domain, "--token-file", &admin, "--ca-cert", &ca]).expect_code(0);
+    let before = env.bare(&["workflows", "install", "list-users"]);
+    before.expect_code(1);
+    assert!(before.stderr.contains("saved: prod") && before.stderr.contains("profiles use prod"), "{}", before.stderr);
+    env.bare(&["profiles", "use", "prod"]).expect_code(0);
+    env.bare(&["workflows", "install", "list-users"]).expect_code(0);
+    env.bare(&["run", "list-users", "-o", "json"]).expect_code(0);
+    assert!(env.bare(&["profiles", "show"]).stdout.contains("profile:  prod"));
+    // The README's approval round trip: a second admin with a profile of their own.
+    env.bare(&["connect", "--profile", "approver", "--domain", &domain, "--token-file", &approver, "--ca-cert", &ca]).expect_code(0);
+    env.bare(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let filed = env.bare(&["run", "create-global-role-binding", "--input", "user=user00007", "--input", "role=user", "-o", "json"]);
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let approved = env.bare(&["--profile", "approver", "approvals", "approve", &id]);
+    approved.expect_code(0);
+    assert!(env.bare(&["profiles", "use", "nope"]).code == 1);
+}
+
+/// Finding 19: no "did you mean" for workflow ids, inputs, roles or users; internal inputs were offered.
+#[test]
+fn ux19_typos_get_a_suggestion() {
+    let env = Env::start();
+    let wf = env.run(&["run", "list-user"]);
+    wf.expect_code(1);
+    assert!(wf.stderr.contains("did you mean `list-users`?"), "{}", wf.stderr);
+    env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
+    let input = env.run(&["run", "grant-project-role", "--input", "proj=downstream/Default", "--input", "user=bob", "--input", "role=project-member"]);
+    input.expect_code(1);
+    assert!(input.stderr.contains("did you mean `project`?"), "{}", input.stderr);
+    assert!(!input.stderr.contains("binding") && !input.stderr.contains("extends"), "internal inputs are not offered: {}", input.stderr);
+    let role = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=bob", "--input", "role=Project Membr"]);
+    role.expect_code(1);
+    let listed = role.stderr.split("project role templates: ").nth(1).unwrap_or("");
+    assert!(listed.starts_with("project-member (Project Member)"), "the nearest role first: {}", role.stderr);
+    let display = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=Bob Example", "--input", "role=project-member"]);
+    display.expect_code(1);
+    assert!(display.stderr.contains("use user=bob"), "{}", display.stderr);
+}

@@ -267,15 +267,29 @@ pub fn operations() -> &'static [OperationSpec] {
 
 /// The known id closest to `id` (for "did you mean" hints).
 pub fn suggest_operation(id: &str) -> Option<&'static str> {
-    operations()
-        .iter()
-        .map(|o| (edit_distance(id, o.id), o.id))
-        .filter(|(d, _)| *d <= id.len().max(4) / 2)
-        .min()
-        .map(|(_, id)| id)
+    closest(id, operations().iter().map(|o| o.id))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// The candidate nearest to `word` (edit distance, ignoring case) when it is near enough to be a typo: at most
+/// half the word's length (at least 2) edits, or a candidate the word (3 characters or more) abbreviates. The "did
+/// you mean" of every name a person types: operation ids, workflow ids, input names, roles.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let w = word.to_lowercase();
+    let len = w.chars().count();
+    candidates
+        .into_iter()
+        .map(|c| {
+            let lc = c.to_lowercase();
+            let d = if len >= 3 && lc.starts_with(&w) { 0 } else { edit_distance(&w, &lc) };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= len.max(4) / 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance between two strings, by characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

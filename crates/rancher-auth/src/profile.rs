@@ -24,6 +24,9 @@ pub const APP_DIR: &str = "rancher-access";
 /// The profile file format version written by this crate.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The file naming the current profile (no `.json`, so never taken for a profile).
+const CURRENT_FILE: &str = "current";
+
 /// What is stored for a profile, besides the token (which lives in its own file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,6 +419,32 @@ impl ProfileStore {
         let json = serde_json::to_vec_pretty(&p.data).expect("profile data always serialises");
         write_atomic(&self.data_path(name), &json)?;
         Ok(v)
+    }
+
+    /// The profile made current with [`ProfileStore::set_current`] (`rancherctl profiles use NAME`), when it still
+    /// exists.
+    pub fn current(&self) -> Result<Option<String>> {
+        self.check_dir()?;
+        let path = self.dir.join(CURRENT_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        let name = text.trim();
+        if check_name(name).is_err() || !self.data_path(name).exists() {
+            return Ok(None);
+        }
+        Ok(Some(name.to_string()))
+    }
+
+    /// Makes `name` (which must exist) the profile used when none is named, as kubectl's current context.
+    pub fn set_current(&self, name: &str) -> Result<()> {
+        if !self.exists(name)? {
+            return Err(Error::ProfileNotFound { name: name.into(), dir: self.dir.clone() });
+        }
+        self.ensure_dir()?;
+        write_atomic(&self.dir.join(CURRENT_FILE), format!("{name}\n").as_bytes())
     }
 
     /// Deletes a profile (its file and its token file).

@@ -57,7 +57,8 @@ pub struct Global {
     /// `connect`, saved in the profile; `--server ''` uses the local store whatever the profile says.
     #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_SERVER", hide_env_values = true)]
     pub server: Option<String>,
-    /// PEM file of the CA that signed the approvals service's certificate (with --server, for private CAs).
+    /// PEM file of the CA that signed the approvals service's certificate (with --server): only this CA is trusted
+    /// for the service, the system's roots are not (the certificate is pinned to it).
     #[arg(long, global = true, value_name = "PEM", env = "RANCHERCTL_SERVER_CA_CERT", hide_env_values = true)]
     pub server_ca_cert: Option<PathBuf>,
 }
@@ -139,6 +140,11 @@ pub struct ConnectArgs {
 pub enum ProfilesCommand {
     /// Every saved profile.
     List,
+    /// Make a profile the one used when no --profile or RANCHER_PROFILE names one (as kubectl's current context).
+    Use {
+        /// Profile name.
+        name: String,
+    },
     /// One profile.
     Show {
         /// Profile name (default: --profile, or `default`).

@@ -121,12 +121,16 @@ impl Context {
         Ok(ProfileStore::open(std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from))?)
     }
 
-    /// The profile in use: the one named, else `default` when it exists.
+    /// The profile in use: the one named, else the current one (`rancherctl profiles use NAME`), else `default`
+    /// when it exists.
     pub fn profile_name(&self) -> anyhow::Result<Option<String>> {
         if let Some(p) = &self.global.profile {
             return Ok(Some(p.clone()));
         }
         let store = self.profiles()?;
+        if let Some(current) = store.current()? {
+            return Ok(Some(current));
+        }
         Ok(store.exists(DEFAULT_PROFILE).unwrap_or(false).then(|| DEFAULT_PROFILE.to_string()))
     }
 
@@ -144,8 +148,7 @@ impl Context {
             return Ok(Some(read_token_file(path)?));
         }
         if self.global.token_stdin {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading the token from stdin")?;
+            let text = read_token_stdin()?;
             return Ok(Some(BearerToken::parse_input(&text)?));
         }
         match std::env::var(TOKEN_ENV) {
@@ -198,6 +201,14 @@ impl Context {
         }
         let Some(name) = self.profile_name()? else {
             let missing = if domain.is_none() { "no Rancher domain" } else { "no token" };
+            let saved = self.profiles()?.names().unwrap_or_default();
+            if let Some(first) = saved.first() {
+                return Err(Failure::new(
+                    format!("{missing} given and no profile is in use (none named, no current profile, no profile `default`); saved: {}", saved.join(", ")),
+                    format!("pass --profile {first}, set RANCHER_PROFILE={first}, or make it the one in use: `rancherctl profiles use {first}`"),
+                )
+                .into());
+            }
             return Err(Failure::new(
                 format!("{missing} given and no profile is saved"),
                 "save one with `rancherctl connect --profile default --domain HOST --token-stdin`, or set RANCHER_DOMAIN and RANCHER_TOKEN",
@@ -305,6 +316,11 @@ fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
             format!("the state directory {} {x}: others could read or replace the approval store", dir.display()),
             match x {
                 rancher_auth::Exposure::Owner { .. } => private_dir.to_string(),
+                // A sticky, world-writable directory (/tmp) is shared by design: changing its mode would break the
+                // machine, so only a directory of its own is suggested.
+                rancher_auth::Exposure::Writable { mode, .. } if mode & 0o1000 != 0 => {
+                    format!("{private_dir}; {} is shared by every user (sticky bit), so use a directory inside it instead: `mkdir -m 700 {}/rancherctl-$USER`", dir.display(), dir.display())
+                }
                 rancher_auth::Exposure::Writable { .. } => format!("{private_dir}; or, if it is yours alone, `chmod 700 {}`", dir.display()),
             },
         )
@@ -317,4 +333,45 @@ fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
 pub fn executor_label() -> String {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into());
     format!("rancherctl@{host}")
+}
+
+/// The token from standard input: from a pipe, everything up to end of input; at a terminal, one line typed or
+/// pasted after a prompt on stderr, with echo off so the token never shows on screen (as `rancher login` and
+/// `gh auth login` do).
+fn read_token_stdin() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut text = String::new();
+        stdin.lock().read_to_string(&mut text).context("reading the token from stdin")?;
+        return Ok(text);
+    }
+    eprint!("Paste the Rancher API token (input hidden), then Enter: ");
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    let line = read_line_hidden(&stdin);
+    eprintln!();
+    line.context("reading the token from the terminal")
+}
+
+/// Reads one line from the terminal on `stdin` with echo turned off, and turns it back on whatever happens.
+#[cfg(unix)]
+fn read_line_hidden(stdin: &std::io::Stdin) -> std::io::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let saved = tcgetattr(stdin).map_err(std::io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(stdin, OptionalActions::Now, &quiet).map_err(std::io::Error::from)?;
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(&mut stdin.lock(), &mut line);
+    let restored = tcsetattr(stdin, OptionalActions::Now, &saved).map_err(std::io::Error::from);
+    read?;
+    restored?;
+    Ok(line)
+}
+
+#[cfg(not(unix))]
+fn read_line_hidden(stdin: &std::io::Stdin) -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdin.lock(), &mut line)?;
+    Ok(line)
 }

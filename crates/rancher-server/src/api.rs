@@ -158,7 +158,7 @@ pub struct ListQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
-    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, webhook_dead_letters),
     components(schemas(ErrorDoc, ItemsDoc, PolicyBody, RunBody, ReasonBody, ExtendBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -201,6 +201,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(verify_audit))
+        .route("/api/v1/webhooks/dead-letters", get(webhook_dead_letters))
         .fallback(|| async { ApiError::not_found("no such API operation; /api/v1/openapi.json lists them") })
 }
 
@@ -488,4 +489,23 @@ async fn extend_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
     responses((status = 200, description = "`{status: revoked|failed|skipped, grant, ...}`"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn revoke_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(app.end_grant(&caller.person, &id).await?)))
+}
+
+/// Query of the dead-letter list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct DeadLetterQuery {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Webhook events given up on (admins): each with the webhook (scheme, host and port), its audit sequence number,
+/// event, request, why it was given up, the last status, the number of posts tried and when. Kept 30 days.
+#[utoipa::path(get, path = "/api/v1/webhooks/dead-letters", params(DeadLetterQuery),
+    responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+async fn webhook_dead_letters(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<DeadLetterQuery>) -> Result<Json<Value>, ApiError> {
+    if !caller.person.is_admin {
+        return Err(ApiError::forbidden(format!("only an admin may list webhook dead letters; {} is not an admin", caller.person.who())));
+    }
+    let items = crate::webhooks::dead_letters(&app, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    Ok(Json(json!({"items": items})))
 }

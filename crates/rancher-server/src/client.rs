@@ -8,6 +8,11 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use url::Url;
 
+/// The longest line of a streamed list the client buffers (one item and its row).
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// The largest whole answer the client buffers (the audit log is the largest one the service sends).
+pub const MAX_ANSWER_BYTES: usize = 128 * 1024 * 1024;
+
 /// Why a call to the service failed: one line naming the cause.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -87,6 +92,14 @@ impl RemoteList {
                     .map(Some)
                     .map_err(|e| ClientError::local(format!("the approvals service sent a line that is not JSON: {e}")));
             }
+            if self.buffer.len() > MAX_LINE_BYTES {
+                return Err(ClientError::local(format!(
+                    "the approvals service sent a line longer than {} MiB after {} {}; the list was stopped (is --server the approvals service?)",
+                    MAX_LINE_BYTES >> 20,
+                    self.received,
+                    self.noun
+                )));
+            }
             match self.response.chunk().await {
                 Ok(Some(bytes)) => self.buffer.extend_from_slice(&bytes),
                 Ok(None) => return Ok(None),
@@ -160,18 +173,27 @@ impl std::fmt::Debug for ServerClient {
 }
 
 impl ServerClient {
-    /// A client for `base` (e.g. `https://approvals.example.com`), trusting the system's roots and `ca_pem`.
+    /// A client for `base` (e.g. `https://approvals.example.com`). With `ca_pem`, only those CAs are trusted (the
+    /// service's certificate is pinned to them, whatever the system trusts); without, the system's roots.
     pub fn new(base: &str, token: BearerToken, ca_pem: Option<&[u8]>) -> Result<ServerClient, ClientError> {
         let base = check_server_url(base)?;
         let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
-        for c in rustls_native_certs::load_native_certs().certs {
-            if let Ok(cert) = reqwest::Certificate::from_der(&c) {
-                b = b.add_root_certificate(cert);
+        match ca_pem {
+            Some(pem) => {
+                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::local(format!("the CA bundle is not PEM: {e}")))?;
+                if certs.is_empty() {
+                    return Err(ClientError::local("the CA bundle holds no certificate; pass the PEM file of the CA that signed the service's certificate"));
+                }
+                for c in certs {
+                    b = b.add_root_certificate(c);
+                }
             }
-        }
-        if let Some(pem) = ca_pem {
-            for c in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::local(format!("the CA bundle is not PEM: {e}")))? {
-                b = b.add_root_certificate(c);
+            None => {
+                for c in rustls_native_certs::load_native_certs().certs {
+                    if let Ok(cert) = reqwest::Certificate::from_der(&c) {
+                        b = b.add_root_certificate(cert);
+                    }
+                }
             }
         }
         let http = b.build().map_err(|e| ClientError::local(format!("cannot build an HTTP client: {e}")))?;
@@ -204,11 +226,31 @@ impl ServerClient {
         Self::answer(self.dispatch(r).await?).await
     }
 
-    /// A whole JSON answer: its status and document, or the service's error.
-    async fn answer(resp: reqwest::Response) -> Result<(u16, Value), ClientError> {
+    /// A whole JSON answer: its status and document, or the service's error. At most [`MAX_ANSWER_BYTES`] are
+    /// read.
+    async fn answer(mut resp: reqwest::Response) -> Result<(u16, Value), ClientError> {
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| ClientError { status: Some(status), message: format!("the approvals service's answer was cut off: {e}") })?;
-        let v: Value = serde_json::from_str(&text).map_err(|_| ClientError { status: Some(status), message: format!("the approvals service answered {status} with something that is not JSON") })?;
+        let too_large = || ClientError {
+            status: Some(status),
+            message: format!("the approvals service's answer is larger than {} MiB; it was not read (is --server the approvals service?)", MAX_ANSWER_BYTES >> 20),
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(bytes)) => {
+                    if body.len() + bytes.len() > MAX_ANSWER_BYTES {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&bytes);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(ClientError { status: Some(status), message: format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())) }),
+            }
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|_| ClientError { status: Some(status), message: format!("the approvals service answered {status} with something that is not JSON") })?;
         if status >= 400 {
             let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| format!("the approvals service answered {status}"));
             return Err(ClientError { status: Some(status), message: msg });

@@ -66,6 +66,23 @@ pub struct ServerConfig {
     pub webhook_max_backoff: Duration,
     /// The clock of the jobs (default: the system's).
     pub clock: Clock,
+    /// Longest wait for a request's header, counted from the connection's start or from the end of the previous
+    /// answer: it is also how long an idle kept-alive connection stays open.
+    pub header_timeout: Duration,
+    /// Most connections open at once (lowered at start to fit the open-file limit).
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address (behind a reverse proxy every connection comes from the
+    /// proxy: raise it to [`ServerConfig::max_connections`] there).
+    pub max_connections_per_ip: usize,
+    /// Tries of an event a webhook receiver refuses for good (4xx other than 408 and 429) before it is
+    /// dead-lettered.
+    pub webhook_refused_attempts: u32,
+    /// How long an event is retried after network errors, 5xx, 408 or 429 before it is dead-lettered.
+    pub webhook_retry_for: Duration,
+    /// Bearer token `/metrics` asks for (none: `/metrics` is served without one unless it has its own listener).
+    pub metrics_token: Option<SecretString>,
+    /// A separate address for `/metrics` (none: the main listener serves it).
+    pub metrics_listen: Option<SocketAddr>,
     /// The URL people reach the service at, when it differs from the listener's: behind a TLS-terminating proxy
     /// it is `https://...` even though the service itself listens on loopback HTTP. `None`: the listener's URL.
     pub public_url: Option<Url>,
@@ -80,6 +97,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhooks", &self.webhooks.iter().map(Url::as_str).collect::<Vec<_>>())
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
             .field("executor", &self.executor)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
 }
@@ -107,8 +126,48 @@ impl ServerConfig {
             webhook_backoff: Duration::from_millis(500),
             webhook_max_backoff: Duration::from_secs(60),
             clock: Arc::new(chrono::Utc::now),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            webhook_refused_attempts: 3,
+            webhook_retry_for: Duration::from_secs(3600),
+            metrics_token: None,
+            metrics_listen: None,
             public_url: None,
         }
+    }
+
+    /// Longest wait for a request's header (also the idle keep-alive timeout).
+    pub fn header_timeout(mut self, d: Duration) -> Self {
+        self.header_timeout = d;
+        self
+    }
+
+    /// Connection caps: in all, and from one IP address.
+    pub fn max_connections(mut self, total: usize, per_ip: usize) -> Self {
+        self.max_connections = total;
+        self.max_connections_per_ip = per_ip;
+        self
+    }
+
+    /// When a webhook event is dead-lettered: after `refused_attempts` tries the receiver refused for good (4xx
+    /// other than 408 and 429), or after `retry_for` of other failures.
+    pub fn webhook_give_up(mut self, refused_attempts: u32, retry_for: Duration) -> Self {
+        self.webhook_refused_attempts = refused_attempts;
+        self.webhook_retry_for = retry_for;
+        self
+    }
+
+    /// `/metrics` asks for `Authorization: Bearer <token>`.
+    pub fn metrics_token(mut self, token: SecretString) -> Self {
+        self.metrics_token = Some(token);
+        self
+    }
+
+    /// `/metrics` is served on its own listener at `addr` (and no longer on the main one).
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
     }
 
     /// Runs the jobs by `clock` instead of the system's (tests).
@@ -187,6 +246,19 @@ impl ServerConfig {
         for u in &self.webhooks {
             check_webhook_url(u)?;
         }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(Error::Config("connection caps must be at least 1; pass --max-connections N and --max-connections-per-ip N".into()));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(Error::Config("the header timeout must be longer than zero; pass --header-timeout SECONDS".into()));
+        }
+        if let Some(m) = self.metrics_listen {
+            if self.tls.is_none() && !m.ip().is_loopback() {
+                return Err(Error::Config(format!(
+                    "refusing plain HTTP metrics on {m}: serve the service with --tls-cert and --tls-key (the metrics listener uses them too), or give --metrics-listen a loopback address"
+                )));
+            }
+        }
         if !self.webhooks.is_empty() && self.webhook_secret.is_none() {
             return Err(Error::Config("webhooks need a signing secret; pass --webhook-secret-file FILE (mode 600)".into()));
         }
@@ -236,20 +308,35 @@ pub fn redact_url(u: &Url) -> String {
 
 /// Reads the webhook secret from a file that only its owner may read (mode 600); surrounding whitespace is dropped.
 pub fn read_secret_file(path: &std::path::Path) -> Result<SecretString> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Config(format!("cannot read the webhook secret file {}: {e}", path.display())))?;
+    read_private_file(path, "webhook secret")
+}
+
+/// Reads the `/metrics` bearer token from a file that only its owner may read (mode 600); surrounding whitespace
+/// is dropped.
+pub fn read_metrics_token_file(path: &std::path::Path) -> Result<SecretString> {
+    read_private_file(path, "metrics token")
+}
+
+fn read_private_file(path: &std::path::Path, what: &str) -> Result<SecretString> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::Config(format!("the {what} file {} is not a regular file; pass a file (mode 600) holding the value", path.display())));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(Error::Config(format!("the webhook secret file {} has mode {mode:o}; others may read it: chmod 600 {}", path.display(), path.display())));
+            return Err(Error::Config(format!("the {what} file {} has mode {mode:o}; others may read it: chmod 600 {}", path.display(), path.display())));
         }
     }
-    let _ = meta;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read the webhook secret file {}: {e}", path.display())))?;
+    if meta.len() > 4096 {
+        return Err(Error::Config(format!("the {what} file {} is larger than 4 KiB; it should hold one value", path.display())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
     let text = text.trim();
     if text.len() < 16 {
-        return Err(Error::Config(format!("the webhook secret in {} is shorter than 16 characters; use a long random value", path.display())));
+        return Err(Error::Config(format!("the {what} in {} is shorter than 16 characters; use a long random value", path.display())));
     }
     Ok(SecretString::from(text.to_string()))
 }

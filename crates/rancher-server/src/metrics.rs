@@ -18,6 +18,9 @@ pub struct Metrics {
     http_requests: AtomicU64,
     grants_revoked: AtomicU64,
     grant_revocation_failures: AtomicU64,
+    connections_open: AtomicU64,
+    connections_refused: AtomicU64,
+    webhook_dead_letters: AtomicU64,
 }
 
 /// The grant gauges, read from the store when scraped: active and overdue grants, and how long the oldest overdue
@@ -61,6 +64,31 @@ impl Metrics {
         self.rancher_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// A connection was admitted.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An admitted connection closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection was refused over a cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A webhook event was given up on and dead-lettered.
+    pub fn webhook_dead_letter(&self) {
+        self.webhook_dead_letters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Webhook events dead-lettered by this process.
+    pub fn webhook_dead_letters(&self) -> u64 {
+        self.webhook_dead_letters.load(Ordering::Relaxed)
+    }
+
     /// An HTTP request arrived.
     pub fn http_request(&self) {
         self.http_requests.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +117,9 @@ impl Metrics {
         let _ = writeln!(s, "rancher_access_executions_total{{outcome=\"failed\"}} {}", g(&self.executions_failed));
         let _ = writeln!(s, "# HELP rancher_access_webhook_deliveries_total Webhook posts acknowledged with 2xx.\n# TYPE rancher_access_webhook_deliveries_total counter\nrancher_access_webhook_deliveries_total {}", g(&self.webhook_deliveries));
         let _ = writeln!(s, "# HELP rancher_access_webhook_failures_total Webhook posts that failed (retried).\n# TYPE rancher_access_webhook_failures_total counter\nrancher_access_webhook_failures_total {}", g(&self.webhook_failures));
+        let _ = writeln!(s, "# HELP rancher_access_webhook_dead_letters_total Webhook events given up on and dead-lettered (listed at /api/v1/webhooks/dead-letters).\n# TYPE rancher_access_webhook_dead_letters_total counter\nrancher_access_webhook_dead_letters_total {}", g(&self.webhook_dead_letters));
+        let _ = writeln!(s, "# HELP rancher_access_open_connections Connections open now.\n# TYPE rancher_access_open_connections gauge\nrancher_access_open_connections {}", g(&self.connections_open));
+        let _ = writeln!(s, "# HELP rancher_access_connections_refused_total Connections closed at once for being over a connection cap.\n# TYPE rancher_access_connections_refused_total counter\nrancher_access_connections_refused_total {}", g(&self.connections_refused));
         let _ = writeln!(s, "# HELP rancher_access_rancher_call_seconds Time spent in Rancher round trips (identity checks, logins, executions).\n# TYPE rancher_access_rancher_call_seconds summary");
         let _ = writeln!(s, "rancher_access_rancher_call_seconds_sum {:.6}", g(&self.rancher_micros) as f64 / 1e6);
         let _ = writeln!(s, "rancher_access_rancher_call_seconds_count {}", g(&self.rancher_calls));

@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rancher_approval::RequestState;
 use rancher_workflows::{Runner, Session};
 use serde_json::json;
@@ -33,6 +32,7 @@ use crate::identity::Identities;
 pub struct RunningServer {
     url: String,
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -56,6 +56,11 @@ impl RunningServer {
         self.addr
     }
 
+    /// The address of the separate metrics listener, when one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The runner (and through it the store) the service uses.
     pub fn runner(&self) -> &Runner {
         &self.app.runner
@@ -77,8 +82,12 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let _ = (&mut self.listener).await;
         self.app.inflight.drained().await;
-        for t in self.tasks.drain(..) {
-            t.abort();
+        // The jobs and deliverers end on the stop signal (a deliverer hands its webhook lease back); one still
+        // busy after a few seconds is cut.
+        for mut t in self.tasks.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(5), &mut t).await.is_err() {
+                t.abort();
+            }
         }
         tracing::info!("stopped");
     }
@@ -125,29 +134,151 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
     let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
+    let metrics_listener = match config.metrics_listen {
+        Some(m) => {
+            let l = TcpListener::bind(m).await.map_err(|source| Error::Bind { addr: m, source })?;
+            let bound = l.local_addr().map_err(|source| Error::Bind { addr: m, source })?;
+            tracing::info!(metrics = %bound, "metrics served on their own listener");
+            Some((l, bound))
+        }
+        None => None,
+    };
 
-    let router = routes(app.clone(), &config);
+    // Every connection holds a file descriptor: raise the soft limit as far as allowed, and keep the caps under it
+    // (with room for the store, Rancher and webhook connections), so a flood of sockets meets the cap, not EMFILE.
+    let files = raise_open_file_limit();
+    let (total, per_ip) = connection_caps(config.max_connections, config.max_connections_per_ip, files);
+    if total < config.max_connections {
+        tracing::warn!(configured = config.max_connections, used = total, per_ip, open_file_limit = ?files, "lowered the connection cap to fit the open-file limit");
+    }
+    let limits = ConnLimits { total, per_ip, header_timeout: config.header_timeout };
+
+    let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
+    let router = routes(app.clone(), &config, addr, metrics_addr);
     let (stop, stop_rx) = watch::channel(false);
-    let listener_task = tokio::spawn(accept_loop(listener, tls, router, stop_rx.clone()));
+    let listener_task = tokio::spawn(accept_loop(listener, tls.clone(), router, app.clone(), limits.clone(), stop_rx.clone()));
     let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
+    if let Some((l, bound)) = metrics_listener {
+        let metrics_router = metrics_routes(app.clone(), &config, bound);
+        let small = ConnLimits { total: 64.min(total), per_ip: 16.min(total), header_timeout: config.header_timeout };
+        tasks.push(tokio::spawn(accept_loop(l, tls, metrics_router, app.clone(), small, stop_rx.clone())));
+    }
     if !config.webhooks.is_empty() {
         tasks.push(tokio::spawn(crate::webhooks::deliver_loop(app.clone(), config.clone(), stop_rx.clone())));
     }
     tracing::info!(%url, "approvals service ready");
-    Ok(RunningServer { url, addr, app, stop, tasks, listener: listener_task })
+    Ok(RunningServer { url, addr, metrics_addr, app, stop, tasks, listener: listener_task })
 }
 
-fn routes(app: Arc<App>, config: &ServerConfig) -> Router {
+fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
+    let mut r = Router::new().merge(crate::api::router()).merge(crate::web::router());
+    if metrics_bound.is_none() {
+        r = r.route("/metrics", get(metrics).layer(middleware::from_fn_with_state(Arc::new(config.metrics_token.clone()), require_metrics_token)));
+    }
+    let hosts = Arc::new(AllowedHosts::new(config, bound));
+    // Probes reach the process by address (a kubelet by the pod's IP), so the health endpoints skip the Host
+    // check; they say nothing beyond up or down.
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(crate::api::router())
-        .merge(crate::web::router())
+        .merge(r.layer(middleware::from_fn_with_state(hosts, check_host)))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .with_state(app)
+}
+
+/// The metrics listener's routes: `/metrics` only, with the token when one is configured, and the `Host` check when
+/// it listens on loopback (scrapers elsewhere come by whatever address they were given).
+fn metrics_routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr) -> Router {
+    let hosts = Arc::new(if bound.ip().is_loopback() { AllowedHosts::loopback(bound) } else { AllowedHosts { names: Vec::new() } });
+    Router::new()
+        .route("/metrics", get(metrics).layer(middleware::from_fn_with_state(Arc::new(config.metrics_token.clone()), require_metrics_token)))
+        .layer(middleware::from_fn_with_state(hosts, check_host))
+        .layer(RequestBodyLimitLayer::new(1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .with_state(app)
+}
+
+/// `Authorization: Bearer <token>` on `/metrics` when a token is configured; compared in constant time.
+async fn require_metrics_token(State(token): State<Arc<Option<secrecy::SecretString>>>, req: Request, next: Next) -> Response {
+    use secrecy::ExposeSecret as _;
+    use sha2::{Digest as _, Sha256};
+    let Some(want) = token.as_ref() else { return next.run(req).await };
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    // Equal-length digests compared without an early exit: the time taken says nothing about the token.
+    let (a, b) = (Sha256::digest(given.trim().as_bytes()), Sha256::digest(want.expose_secret().as_bytes()));
+    if a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
+        return next.run(req).await;
+    }
+    let mut r = crate::error::ApiError::new(StatusCode::UNAUTHORIZED, "/metrics needs the metrics token: send Authorization: Bearer <the token in --metrics-token-file>").into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// The `Host` names this service answers to: the public URL's, and the address it listens on (with `localhost`
+/// when that is loopback). A page on another name that resolves here (DNS rebinding) is refused with 421.
+#[derive(Debug)]
+struct AllowedHosts {
+    /// Lower-cased `host:port` forms accepted; empty: no check (TLS off loopback without a public URL, where the
+    /// certificate binds the name).
+    names: Vec<String>,
+}
+
+impl AllowedHosts {
+    fn new(config: &ServerConfig, bound: SocketAddr) -> AllowedHosts {
+        let mut names = Vec::new();
+        let public = config.public_url.clone();
+        if let Some(u) = &public {
+            if let Some(h) = u.host_str() {
+                let h = h.to_ascii_lowercase();
+                match u.port_or_known_default() {
+                    Some(p) => {
+                        names.push(format!("{h}:{p}"));
+                        if u.port().is_none() {
+                            names.push(h);
+                        }
+                    }
+                    None => names.push(h),
+                }
+            }
+        }
+        if public.is_some() || bound.ip().is_loopback() {
+            names.extend(AllowedHosts::loopback(bound).names);
+        }
+        AllowedHosts { names }
+    }
+
+    /// The listen address itself, and `localhost:PORT` when it is loopback.
+    fn loopback(bound: SocketAddr) -> AllowedHosts {
+        let port = bound.port();
+        let mut names = vec![match bound.ip() {
+            std::net::IpAddr::V4(ip) => format!("{ip}:{port}"),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+        }];
+        if bound.ip().is_loopback() {
+            names.push(format!("localhost:{port}"));
+        }
+        AllowedHosts { names }
+    }
+
+    fn allows(&self, host: Option<&str>) -> bool {
+        if self.names.is_empty() {
+            return true;
+        }
+        let Some(host) = host else { return false };
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        self.names.contains(&host)
+    }
+}
+
+async fn check_host(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if hosts.allows(host) {
+        return next.run(req).await;
+    }
+    tracing::debug!(host = ?host.map(|h| h.chars().take(100).collect::<String>()), "refused a request for another host name");
+    crate::error::ApiError::new(StatusCode::MISDIRECTED_REQUEST, "this service does not answer to that host name; use the URL it printed at start, or set --public-url to the name people use").into_response()
 }
 
 async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -163,16 +294,28 @@ async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -
     r
 }
 
+/// Ready when the store reads and Rancher answers. The answer says only which one is unavailable; why goes to the
+/// log (error texts name hosts, databases and paths).
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store = with_store(app.store(), |s| async move { s.audit_head().await }).await.map(|_| ()).map_err(|e| e.message);
     let started = Instant::now();
     let rancher = app.service.client.send(&rancher_api::requests::PublicPingGet::new()).await.map(|_| ()).map_err(|e| e.to_string());
     app.metrics.rancher_call(started.elapsed());
-    let ok = store.is_ok() && rancher.is_ok();
+    // The audit log must verify from the head this service published (its cause is logged when the check fails).
+    let audit = app.integrity_ok();
+    let ok = store.is_ok() && rancher.is_ok() && audit;
+    if let Err(e) = &store {
+        tracing::warn!("not ready: the store cannot be read: {e}");
+    }
+    if let Err(e) = &rancher {
+        tracing::warn!("not ready: Rancher does not answer: {e}");
+    }
+    let word = |r: &std::result::Result<(), String>| if r.is_ok() { "ok" } else { "unavailable" };
     let body = json!({
         "status": if ok { "ready" } else { "not ready" },
-        "store": store.err().unwrap_or_else(|| "ok".into()),
-        "rancher": rancher.err().unwrap_or_else(|| "ok".into()),
+        "store": word(&store),
+        "rancher": word(&rancher),
+        "audit": if audit { "ok" } else { "unverified" },
     });
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body)).into_response()
 }
@@ -242,8 +385,106 @@ async fn jobs_loop(app: Arc<App>, every: Duration, mut stop: watch::Receiver<boo
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, mut stop: watch::Receiver<bool>) {
+/// Connection caps and the header timeout of one listener.
+#[derive(Debug, Clone)]
+struct ConnLimits {
+    total: usize,
+    per_ip: usize,
+    header_timeout: Duration,
+}
+
+/// The connections open on one listener, in all and by peer IP.
+#[derive(Debug, Default)]
+struct OpenConns {
+    by_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// Held for as long as a connection is open.
+struct ConnSlot {
+    conns: Arc<OpenConns>,
+    ip: std::net::IpAddr,
+    app: Arc<App>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut m = self.conns.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+        self.app.metrics.connection_closed();
+    }
+}
+
+impl OpenConns {
+    /// A slot for a connection from `ip`, or why not (over the cap in all, or for that address).
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr, limits: &ConnLimits, app: &Arc<App>) -> std::result::Result<ConnSlot, &'static str> {
+        let mut m = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = m.values().sum();
+        if total >= limits.total {
+            return Err("the service's connection cap");
+        }
+        let n = m.entry(ip).or_insert(0);
+        if *n >= limits.per_ip {
+            return Err("the per-address connection cap");
+        }
+        *n += 1;
+        app.metrics.connection_opened();
+        Ok(ConnSlot { conns: self.clone(), ip, app: app.clone() })
+    }
+}
+
+/// The connection caps in force: the total kept 128 descriptors under the open-file limit (for the store, Rancher
+/// and webhook connections); a per-address cap below the total (the usual setup) stays at most half of the total
+/// in force, so one address never holds every slot even when the total was lowered; one at or above it (behind a
+/// proxy, where every connection comes from the proxy) follows the total.
+fn connection_caps(total: usize, per_ip: usize, open_files: Option<usize>) -> (usize, usize) {
+    let used = match open_files {
+        Some(limit) => total.min(limit.saturating_sub(128).max(16)),
+        None => total,
+    };
+    let per_ip = if per_ip < total { per_ip.min((used / 2).max(1)) } else { used };
+    (used, per_ip)
+}
+
+/// Raises the soft limit of open files to the hard limit; answers the soft limit now in force (none when unknown).
+fn raise_open_file_limit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource};
+        let mut lim = getrlimit(Resource::Nofile);
+        if lim.current != lim.maximum {
+            let before = lim.current;
+            lim.current = lim.maximum;
+            match setrlimit(Resource::Nofile, lim) {
+                Ok(()) => tracing::debug!(?before, now = ?lim.maximum, "raised the open-file limit"),
+                Err(e) => tracing::warn!(?before, "cannot raise the open-file limit: {e}"),
+            }
+        }
+        // None in either field means unlimited.
+        getrlimit(Resource::Nofile).current.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Refused at once: a short 503 when the socket takes it without waiting (plain HTTP), then closed.
+fn refuse(tcp: tokio::net::TcpStream, plain: bool) {
+    if plain {
+        let _ = tcp.try_write(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n");
+    }
+    drop(tcp);
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, app: Arc<App>, limits: ConnLimits, mut stop: watch::Receiver<bool>) {
     let open = Arc::new(crate::app::InFlight::default());
+    let conns = Arc::new(OpenConns::default());
+    let mut last_warned: Option<Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.changed() => break,
@@ -256,18 +497,31 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
                 }
             },
         };
+        let slot = match conns.admit(peer.ip(), &limits, &app) {
+            Ok(s) => s,
+            Err(which) => {
+                app.metrics.connection_refused();
+                if last_warned.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    last_warned = Some(Instant::now());
+                    tracing::warn!(%peer, total = limits.total, per_ip = limits.per_ip, "refusing connections over {which} (counted in rancher_access_connections_refused_total)");
+                }
+                refuse(tcp, tls.is_none());
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let tls = tls.clone();
         let stop = stop.clone();
         let guard = open.enter();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            let _guard = guard;
+            let (_guard, _slot) = (guard, slot);
             match tls {
-                None => serve_connection(TokioIo::new(tcp), router, stop, peer).await,
+                None => serve_connection(TokioIo::new(tcp), router, stop, peer, header_timeout).await,
                 // The handshake runs in the connection's own task, so a slow client cannot stall the accept loop.
-                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => serve_connection(TokioIo::new(s), router, stop, peer).await,
+                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => serve_connection(TokioIo::new(s), router, stop, peer, header_timeout).await,
                     Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -281,12 +535,16 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
     }
 }
 
-async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Receiver<bool>, peer: SocketAddr)
+/// Serves HTTP/1.1 on one connection. The header timeout runs from the start of the connection and again from the
+/// end of each answer, so a client that sends part of a request (or nothing), or keeps an idle connection, is
+/// closed after it.
+async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Receiver<bool>, peer: SocketAddr, header_timeout: Duration)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| router.clone().oneshot(req.map(axum::body::Body::new)));
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     let ended = tokio::select! {
@@ -302,5 +560,36 @@ where
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n7_connection_caps_fit_the_open_file_limit_and_leave_room_for_other_addresses() {
+        assert_eq!(connection_caps(4096, 256, Some(1 << 20)), (4096, 256));
+        assert_eq!(connection_caps(4096, 256, None), (4096, 256));
+        // `ulimit -n 256`: 128 connections, at most 64 from one address.
+        assert_eq!(connection_caps(4096, 256, Some(256)), (128, 64));
+        assert_eq!(connection_caps(4096, 256, Some(10)), (16, 8));
+        // Behind a proxy (per address = total): the proxy may use every slot.
+        assert_eq!(connection_caps(4096, 4096, Some(256)), (128, 128));
+        assert_eq!(connection_caps(1, 1, None), (1, 1));
+    }
+
+    #[test]
+    fn n11_host_names_allowed() {
+        let hosts = |names: &[&str]| AllowedHosts { names: names.iter().map(|s| s.to_string()).collect() };
+        let h = hosts(&["approvals.example.com:443", "approvals.example.com", "127.0.0.1:8443"]);
+        for ok in ["approvals.example.com", "APPROVALS.example.com.", "approvals.example.com:443", "127.0.0.1:8443"] {
+            assert!(h.allows(Some(ok)), "{ok}");
+        }
+        for bad in ["approvals.example.com:8443", "evil.example", "127.0.0.1", "127.0.0.1:8443.evil", ""] {
+            assert!(!h.allows(Some(bad)), "{bad}");
+        }
+        assert!(!h.allows(None));
+        assert!(hosts(&[]).allows(Some("anything")), "no names: no check (TLS off loopback without a public URL)");
     }
 }

@@ -4,9 +4,16 @@
 //! events after it in order, retries with backoff until the receiver answers 2xx, and resumes from the cursor
 //! after a restart: delivery is at least once (the `X-Rancher-Access-Delivery` header repeats on a retry, so
 //! receivers can drop duplicates).
+//!
+//! One event never holds up the others for good: an event the receiver refuses (4xx other than 408 and 429) is
+//! tried [`ServerConfig::webhook_refused_attempts`] times, one that keeps failing otherwise (network errors, 5xx,
+//! 408, 429) is retried for [`ServerConfig::webhook_retry_for`]; then it is dead-lettered (kept in the store under
+//! [`DEAD_LETTER_NS`], counted, logged, listed at `GET /api/v1/webhooks/dead-letters`) and delivery moves on.
+//! Among replicas on one store, the one holding a URL's lease delivers its events; another takes over when the
+//! lease lapses.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use rancher_approval::{AuditEntry, AuditKind};
@@ -19,32 +26,121 @@ use url::Url;
 use crate::app::{with_store, App};
 use crate::config::{redact_url, ServerConfig};
 
-/// The signature header: `sha256=<hex of HMAC-SHA256(secret, body)>`.
+/// The signature header: `t=<unix seconds>,v1=<hex of HMAC-SHA256(secret, "<t>.<body>")>`.
 pub const SIGNATURE_HEADER: &str = "X-Rancher-Access-Signature";
 /// The event name header.
 pub const EVENT_HEADER: &str = "X-Rancher-Access-Event";
 /// The delivery id header (the audit sequence number; the same on every retry).
 pub const DELIVERY_HEADER: &str = "X-Rancher-Access-Delivery";
+/// How far a signature's timestamp may be from the receiver's clock, either way, for [`verify`] to accept it:
+/// a captured delivery cannot be replayed later than this.
+pub const REPLAY_WINDOW_SECS: i64 = 300;
+/// The store namespace of dead letters (`Store::state_put`).
+pub const DEAD_LETTER_NS: &str = "dead-letter";
+/// How long a dead letter is kept.
+const DEAD_LETTER_KEEP_DAYS: i64 = 30;
+/// The largest event body sent; larger ones lose their inputs first (`"truncated": true`).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// The longest `text`, in characters.
+const MAX_TEXT_CHARS: usize = 600;
+/// The longest reason quoted in `text`, in characters.
+const MAX_REASON_CHARS: usize = 100;
 
-/// `sha256=<hex>` of the body under the secret.
-pub fn sign(secret: &SecretString, body: &[u8]) -> String {
+fn mac(secret: &SecretString, t: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
 }
 
-/// Checks a signature header against the body (for receivers written in Rust, and the tests).
+/// The signature header's value for `body` sent at `t` (unix seconds): `t=<t>,v1=<hex>`, the HMAC-SHA256 of
+/// `"<t>.<body>"` under the secret, so the timestamp cannot be changed without breaking it.
+pub fn sign(secret: &SecretString, t: i64, body: &[u8]) -> String {
+    format!("t={t},v1={}", hex::encode(mac(secret, t, body).finalize().into_bytes()))
+}
+
+/// Checks a signature header against the raw body and the current time (for receivers written in Rust, and the
+/// tests): true when one `v1` matches and `t` is within [`REPLAY_WINDOW_SECS`] of now.
 pub fn verify(secret: &SecretString, body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
-    let Ok(sig) = hex::decode(hex_sig) else { return false };
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    verify_at(secret, body, header, chrono::Utc::now().timestamp())
 }
 
-/// Slack-style text escaping (`&`, `<`, `>`), so a requester's words cannot form links or mentions.
-fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// [`verify`] at `now` (unix seconds).
+pub fn verify_at(secret: &SecretString, body: &[u8], header: &str, now: i64) -> bool {
+    let mut t: Option<i64> = None;
+    let mut sigs = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) if t.is_none() => t = v.parse().ok(),
+            Some(("v1", v)) => sigs.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if now.abs_diff(t) > REPLAY_WINDOW_SECS.unsigned_abs() {
+        return false;
+    }
+    // Several v1 values may come while a secret is rotated; each is checked in constant time.
+    sigs.iter().any(|sig| mac(secret, t, body).verify_slice(sig).is_ok())
+}
+
+/// Words from a requester, an approver or a server, made safe for one line of chat text: control characters
+/// (newlines and tabs included), bidi controls, zero-width and line-separator characters become spaces, runs of
+/// space collapse, the result is cut to `max` characters; then `&`, `<`, `>` are escaped (no links or mentions)
+/// and Slack's formatting marks, which have no escape character, are replaced by look-alikes that start no
+/// formatting and no emoji code (`*` ∗, `_` ˍ, `~` ∼, backtick ˋ, `:` ∶).
+pub fn chat(s: &str, max: usize) -> String {
+    let mut flat = String::with_capacity(s.len().min(max * 4));
+    let mut space = true;
+    let mut n = 0;
+    let mut cut = false;
+    for c in s.chars() {
+        let c = if invisible_or_control(c) || c.is_whitespace() { ' ' } else { c };
+        if c == ' ' {
+            if space {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if n == max {
+            // Only more words make it a cut; trailing space does not.
+            if c != ' ' {
+                cut = true;
+                break;
+            }
+            continue;
+        }
+        flat.push(c);
+        n += 1;
+    }
+    let mut flat = flat.trim_end().to_string();
+    if cut {
+        flat.push('…');
+    }
+    let mut out = String::with_capacity(flat.len() + 16);
+    for c in flat.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '*' => out.push('\u{2217}'),
+            '_' => out.push('\u{02CD}'),
+            '~' => out.push('\u{223C}'),
+            '`' => out.push('\u{02CB}'),
+            ':' => out.push('\u{2236}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// C0 and C1 controls, DEL, bidi controls, zero-width characters and the Unicode line and paragraph separators.
+fn invisible_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -57,15 +153,81 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 
 fn who(v: &Value) -> String {
     let u = s(v, &["username"]);
-    if u.is_empty() { s(v, &["id"]).to_string() } else { u.to_string() }
+    chat(if u.is_empty() { s(v, &["id"]) } else { u }, 64)
 }
 
-/// Inputs as `k=v, ...` (they are stored with secrets redacted already).
+/// A field of the audit detail, made safe for `text`.
+fn f(v: &Value, path: &[&str]) -> String {
+    chat(s(v, path), 120)
+}
+
+/// A reason, quoted on one short line (empty when there is none).
+fn quoted_reason(v: &Value) -> String {
+    let reason = s(v, &["reason"]);
+    if reason.trim().is_empty() { String::new() } else { format!(": \"{}\"", chat(reason, MAX_REASON_CHARS)) }
+}
+
+/// Inputs whose name starts with `pinned` list what was pinned at submit (token names, file hashes): they are
+/// counted, never listed.
+fn is_pinned(key: &str) -> bool {
+    key.starts_with("pinned")
+}
+
+/// Inputs as `k=v, ...`, each value cut short, the pinned lists counted (inputs are stored with secrets redacted
+/// already).
 fn inputs_text(inputs: &Value) -> String {
-    inputs
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default()
+    let Some(m) = inputs.as_object() else { return String::new() };
+    let parts: Vec<String> = m
+        .iter()
+        .map(|(k, v)| {
+            if is_pinned(k) {
+                let n = v.as_array().map(Vec::len).or_else(|| v.as_object().map(|o| o.len())).unwrap_or(1);
+                return format!("{}=({n} pinned)", chat(k, 40));
+            }
+            format!("{}={}", chat(k, 40), chat(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()), 40))
+        })
+        .collect();
+    // Cut whole: every part is escaped already, so the cut must not split an escape; cut by parts.
+    let mut out = String::new();
+    for p in parts {
+        if out.chars().count() + p.chars().count() > 240 {
+            out.push_str(if out.is_empty() { "…" } else { ", …" });
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&p);
+    }
+    out
+}
+
+/// The inputs as `data` carries them: the pinned lists counted, long values cut.
+fn inputs_data(inputs: &Value) -> Value {
+    let Some(m) = inputs.as_object() else { return inputs.clone() };
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| {
+                let v = if is_pinned(k) {
+                    json!({"pinned": v.as_array().map(Vec::len).or_else(|| v.as_object().map(|o| o.len())).unwrap_or(1)})
+                } else {
+                    match v.as_str() {
+                        Some(t) if t.chars().count() > 256 => json!(format!("{}…", t.chars().take(256).collect::<String>())),
+                        _ => v.clone(),
+                    }
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+/// A reason as `data` carries it: cut to 1,000 characters.
+fn reason_data(v: &Value) -> Value {
+    match v.as_str() {
+        Some(t) if t.chars().count() > 1000 => json!(format!("{}…", t.chars().take(1000).collect::<String>())),
+        _ => v.clone(),
+    }
 }
 
 /// The event for an audit entry, or `None` for entries that are not request events (installs, claims).
@@ -76,89 +238,94 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     let wf = entry.workflow_id.clone().unwrap_or_default();
     let (name, text, extra) = match entry.kind {
         AuditKind::RequestCreated => {
-            let reason = s(d, &["reason"]);
-            let text = format!(
-                "{} asks to run {wf} ({}){}; waiting for approval: {req}",
-                who(&d["requester"]),
-                inputs_text(&d["inputs"]),
-                if reason.is_empty() { String::new() } else { format!(": \"{reason}\"") }
-            );
+            let text = format!("{} asks to run {wf} ({}){}; waiting for approval: {req}", who(&d["requester"]), inputs_text(&d["inputs"]), quoted_reason(d));
             (
                 "request.created",
                 text,
-                json!({"requester": {"id": d["requester"]["id"], "username": d["requester"]["username"]}, "inputs": d["inputs"], "reason": d["reason"], "expires_at": d["expires_at"], "state": d["state"]}),
+                json!({"requester": {"id": d["requester"]["id"], "username": d["requester"]["username"]}, "inputs": inputs_data(&d["inputs"]), "reason": reason_data(&d["reason"]), "expires_at": d["expires_at"], "state": d["state"]}),
             )
         }
         AuditKind::Decided => {
             let vote = s(d, &["vote"]);
-            let reason = s(d, &["reason"]);
-            let text = format!(
-                "{} {} {req} ({wf}){}; it is now {}",
-                who(&d["principal"]),
-                if vote == "deny" { "denied" } else { "approved" },
-                if reason.is_empty() { String::new() } else { format!(": \"{reason}\"") },
-                s(d, &["state"])
-            );
-            ("request.decided", text, json!({"by": {"id": d["principal"]["id"], "username": d["principal"]["username"]}, "vote": d["vote"], "reason": d["reason"], "state": d["state"]}))
+            let text = format!("{} {} {req} ({wf}){}; it is now {}", who(&d["principal"]), if vote == "deny" { "denied" } else { "approved" }, quoted_reason(d), f(d, &["state"]));
+            ("request.decided", text, json!({"by": {"id": d["principal"]["id"], "username": d["principal"]["username"]}, "vote": d["vote"], "reason": reason_data(&d["reason"]), "state": d["state"]}))
         }
         AuditKind::ExecutionFinished | AuditKind::Reconciled => {
             let ok = s(d, &["status"]) == "succeeded";
             let summary = if ok { s(d, &["detail", "summary"]).to_string() } else { s(d, &["detail", "error"]).to_string() };
             let note = if entry.kind == AuditKind::Reconciled { " (settled after a restart)" } else { "" };
-            let text = format!("{req} ({wf}) {}{note}{}", if ok { "was executed" } else { "failed" }, if summary.is_empty() { String::new() } else { format!(": {summary}") });
+            let text = format!("{req} ({wf}) {}{note}{}", if ok { "was executed" } else { "failed" }, if summary.is_empty() { String::new() } else { format!(": {}", chat(&summary, 200)) });
+            let summary = reason_data(&json!(summary));
             (if ok { "request.executed" } else { "request.failed" }, text, json!({"status": d["status"], "summary": summary, "reconciled": entry.kind == AuditKind::Reconciled}))
         }
         AuditKind::ExecutionRefused => {
-            let text = format!("{req} ({wf}) was not executed: {}", s(d, &["problem"]));
-            ("request.failed", text, json!({"status": "refused", "summary": d["problem"], "reconciled": false}))
+            let text = format!("{req} ({wf}) was not executed: {}", chat(s(d, &["problem"]), 200));
+            ("request.failed", text, json!({"status": "refused", "summary": reason_data(&d["problem"]), "reconciled": false}))
         }
         AuditKind::Expired => ("request.expired", format!("{req} ({wf}) expired without a decision"), json!({})),
         AuditKind::Cancelled => {
-            let reason = s(d, &["reason"]);
-            let text = format!("{req} ({wf}) was cancelled by {}{}", entry.actor, if reason.is_empty() { String::new() } else { format!(": \"{reason}\"") });
-            ("request.cancelled", text, json!({"reason": d["reason"]}))
+            let text = format!("{req} ({wf}) was cancelled by {}{}", chat(&entry.actor, 64), quoted_reason(d));
+            ("request.cancelled", text, json!({"reason": reason_data(&d["reason"])}))
         }
         AuditKind::GrantRevoked => {
             let text = format!(
                 "grant {} ended: {} {} lost {} role {}{} ({}, by {} via {})",
-                s(d, &["grant"]),
-                s(d, &["subject_kind"]),
-                s(d, &["subject"]),
-                s(d, &["kind"]),
-                s(d, &["role"]),
-                if s(d, &["scope"]).is_empty() { String::new() } else { format!(" in {}", s(d, &["scope"])) },
-                s(d, &["how"]).replace('_', " "),
-                s(d, &["revoked_by"]),
-                s(d, &["process"])
+                f(d, &["grant"]),
+                f(d, &["subject_kind"]),
+                f(d, &["subject"]),
+                f(d, &["kind"]),
+                f(d, &["role"]),
+                if s(d, &["scope"]).is_empty() { String::new() } else { format!(" in {}", f(d, &["scope"])) },
+                chat(&s(d, &["how"]).replace('_', " "), 60),
+                f(d, &["revoked_by"]),
+                f(d, &["process"])
             );
             ("grant.revoked", text, grant_data(d))
         }
         AuditKind::GrantOverdue => {
             let text = format!(
                 "grant {} ({} {}, {} role {}) is overdue: it could not be revoked ({}); retrying at {}",
-                s(d, &["grant"]),
-                s(d, &["subject_kind"]),
-                s(d, &["subject"]),
-                s(d, &["kind"]),
-                s(d, &["role"]),
-                s(d, &["error"]),
+                f(d, &["grant"]),
+                f(d, &["subject_kind"]),
+                f(d, &["subject"]),
+                f(d, &["kind"]),
+                f(d, &["role"]),
+                f(d, &["error"]),
                 s(d, &["next_attempt_at"])
             );
             ("grant.overdue", text, grant_data(d))
         }
         AuditKind::GrantEndedEarly => {
-            let text = format!("grant {} ({} {}, role {}) was ended early by {}", s(d, &["grant"]), s(d, &["subject_kind"]), s(d, &["subject"]), s(d, &["role"]), s(d, &["ended_by"]));
+            let text = format!("grant {} ({} {}, role {}) was ended early by {}", f(d, &["grant"]), f(d, &["subject_kind"]), f(d, &["subject"]), f(d, &["role"]), f(d, &["ended_by"]));
             ("grant.ended_early", text, grant_data(d))
         }
         _ => return None,
     };
-    Some(json!({
-        "event": name, "text": slack_escape(&text), "request": req, "workflow": wf, "actor": entry.actor,
+    // Every part from outside was made safe where it was put in; the whole is cut (on a character boundary; an
+    // escape cut in half shows as text, it forms no markup).
+    let text = if text.chars().count() > MAX_TEXT_CHARS { format!("{}…", text.chars().take(MAX_TEXT_CHARS).collect::<String>()) } else { text };
+    let mut event = json!({
+        "event": name, "text": text, "request": req, "workflow": wf, "actor": entry.actor,
         "at": entry.at.to_rfc3339(), "seq": entry.seq, "data": extra,
         // The audit head after this event: a receiver that keeps it holds an anchor outside the store, which
         // `rancherctl approvals audit --verify --expect-head SEQ:HASH` checks the log against.
         "audit_head": format!("{}:{}", entry.seq, entry.hash),
-    }))
+    });
+    // Receivers refuse large bodies (some near 28 KB): past the cap the inputs go, then the rest of `data`.
+    if body_len(&event) > MAX_EVENT_BYTES {
+        event["truncated"] = json!(true);
+        if let Some(inputs) = event["data"].get_mut("inputs") {
+            *inputs = json!({"omitted": "too large for a webhook; see the request"});
+        }
+        if body_len(&event) > MAX_EVENT_BYTES {
+            event["data"] = json!({});
+        }
+    }
+    Some(event)
+}
+
+fn body_len(v: &Value) -> usize {
+    serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
 }
 
 /// What a grant event carries: the grant's facts as audited (ids, role, times; never a token).
@@ -190,82 +357,217 @@ fn http_client(config: &ServerConfig) -> reqwest::Client {
     b.build().unwrap_or_default()
 }
 
+/// How long a deliverer's lease on a webhook URL lasts; it is renewed before every post, so a replica that stops
+/// (or hangs) hands the URL to another within this time.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often a replica without the lease checks whether it lapsed.
+const LEASE_POLL: Duration = Duration::from_secs(1);
+
+/// What one deliverer needs.
+struct Deliverer {
+    app: Arc<App>,
+    client: reqwest::Client,
+    url: Url,
+    shown: String,
+    sink: String,
+    secret: SecretString,
+    /// Names this replica's deliverer in the lease (the executor name and a random suffix).
+    holder: String,
+    first: Duration,
+    max: Duration,
+    refused_attempts: u32,
+    retry_for: Duration,
+}
+
+/// How an event's delivery ended.
+enum Outcome {
+    Delivered,
+    /// Given up on: why, how many posts were tried, the last status (if any).
+    DeadLetter { why: String, attempts: u32, status: Option<u16> },
+    /// The lease was lost (another replica delivers now) or the service stops: the cursor stays.
+    Stopped,
+}
+
 /// One deliverer per webhook URL, until `stop`.
 pub(crate) async fn deliver_loop(app: Arc<App>, config: ServerConfig, stop: watch::Receiver<bool>) {
     let Some(secret) = config.webhook_secret.clone() else { return };
     let client = http_client(&config);
+    let holder = format!("{}#{:016x}", config.executor, rand::random::<u64>());
     let mut tasks = Vec::new();
     for url in config.webhooks.clone() {
-        tasks.push(tokio::spawn(deliver_to(app.clone(), client.clone(), url, secret.clone(), config.webhook_backoff, config.webhook_max_backoff, stop.clone())));
+        let d = Deliverer {
+            app: app.clone(),
+            client: client.clone(),
+            shown: redact_url(&url),
+            sink: sink_name(&url),
+            url,
+            secret: secret.clone(),
+            holder: holder.clone(),
+            first: config.webhook_backoff,
+            max: config.webhook_max_backoff,
+            refused_attempts: config.webhook_refused_attempts.max(1),
+            retry_for: config.webhook_retry_for,
+        };
+        tasks.push(tokio::spawn(d.run(stop.clone())));
     }
     for t in tasks {
         let _ = t.await;
     }
 }
 
-async fn deliver_to(app: Arc<App>, client: reqwest::Client, url: Url, secret: SecretString, first: Duration, max: Duration, mut stop: watch::Receiver<bool>) {
-    let sink = sink_name(&url);
-    let shown = redact_url(&url);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let sink2 = sink.clone();
-        let batch = with_store(app.store(), |s| async move {
-            let cursor = s.delivery_cursor(&sink2).await?;
-            s.audit_after(cursor, 100).await
-        })
-        .await;
-        let batch = match batch {
-            Ok(b) => b,
+impl Deliverer {
+    /// Takes or renews this URL's lease; false when another replica holds it (or the store cannot say).
+    async fn lease(&self) -> bool {
+        let (sink, holder) = (self.sink.clone(), self.holder.clone());
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::seconds(30));
+        match with_store(self.app.store(), |s| async move { s.try_lease(&sink, &holder, until, now).await }).await {
+            Ok(held) => held,
             Err(e) => {
-                tracing::warn!(webhook = %shown, "cannot read the outbox: {}", e.message);
-                Vec::new()
-            }
-        };
-        if batch.is_empty() {
-            tokio::select! { _ = stop.changed() => return, _ = tokio::time::sleep(Duration::from_millis(200)) => continue }
-        }
-        for entry in batch {
-            if let Some(event) = event_for(&entry) {
-                let body = serde_json::to_vec(&event).unwrap_or_default();
-                let signature = sign(&secret, &body);
-                let mut delay = first;
-                loop {
-                    let sent = client
-                        .post(url.clone())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .header(SIGNATURE_HEADER, &signature)
-                        .header(EVENT_HEADER, event["event"].as_str().unwrap_or(""))
-                        .header(DELIVERY_HEADER, entry.seq.to_string())
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    let why = match sent {
-                        Ok(r) if r.status().is_success() => None,
-                        Ok(r) => Some(format!("answered {}", r.status().as_u16())),
-                        Err(e) => Some(crate::error::chain(&e.without_url())),
-                    };
-                    match why {
-                        None => {
-                            app.metrics.webhook(true);
-                            break;
-                        }
-                        Some(why) => {
-                            app.metrics.webhook(false);
-                            tracing::warn!(webhook = %shown, seq = entry.seq, "webhook delivery failed ({why}); retrying in {}ms", delay.as_millis());
-                            tokio::select! { _ = stop.changed() => return, _ = tokio::time::sleep(delay) => {} }
-                            delay = (delay * 2).min(max);
-                        }
-                    }
-                }
-            }
-            let (sink2, seq) = (sink.clone(), entry.seq);
-            if let Err(e) = with_store(app.store(), |s| async move { s.set_delivery_cursor(&sink2, seq).await }).await {
-                tracing::warn!(webhook = %shown, "cannot save the delivery cursor: {}", e.message);
+                tracing::warn!(webhook = %self.shown, "cannot take the delivery lease: {}", e.message);
+                false
             }
         }
     }
+
+    /// Whether this replica holds the lease, renewing it once a third of it has passed (a write to the store only
+    /// every few seconds, not on every poll).
+    async fn hold(&self, renewed: &mut Option<Instant>) -> bool {
+        if renewed.is_some_and(|t| t.elapsed() < LEASE / 3) {
+            return true;
+        }
+        let held = self.lease().await;
+        *renewed = held.then(Instant::now);
+        held
+    }
+
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut holding = false;
+        let mut renewed: Option<Instant> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let held = self.hold(&mut renewed).await;
+            if held != holding {
+                tracing::info!(webhook = %self.shown, holder = %self.holder, "{}", if held { "delivering this webhook's events (lease taken)" } else { "another replica delivers this webhook's events" });
+                holding = held;
+            }
+            if !held {
+                tokio::select! { _ = stop.changed() => break, _ = tokio::time::sleep(LEASE_POLL) => continue }
+            }
+            let sink = self.sink.clone();
+            let batch = with_store(self.app.store(), |s| async move {
+                let cursor = s.delivery_cursor(&sink).await?;
+                s.audit_after(cursor, 100).await
+            })
+            .await;
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(webhook = %self.shown, "cannot read the outbox: {}", e.message);
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! { _ = stop.changed() => break, _ = tokio::time::sleep(Duration::from_millis(200)) => continue }
+            }
+            for entry in batch {
+                // A long batch outlives a lease: renew it as it goes, and stop if another replica took over.
+                if !self.hold(&mut renewed).await {
+                    break;
+                }
+                if let Some(event) = event_for(&entry) {
+                    match self.deliver(&entry, &event, &mut stop).await {
+                        Outcome::Delivered => {}
+                        Outcome::DeadLetter { why, attempts, status } => self.dead_letter(&entry, &event, &why, attempts, status).await,
+                        Outcome::Stopped => {
+                            renewed = None;
+                            break;
+                        }
+                    }
+                }
+                let (sink, seq) = (self.sink.clone(), entry.seq);
+                if let Err(e) = with_store(self.app.store(), |s| async move { s.set_delivery_cursor(&sink, seq).await }).await {
+                    tracing::warn!(webhook = %self.shown, "cannot save the delivery cursor: {}", e.message);
+                }
+            }
+        }
+        if holding {
+            let (sink, holder) = (self.sink.clone(), self.holder.clone());
+            let _ = with_store(self.app.store(), |s| async move { s.release_lease(&sink, &holder).await }).await;
+        }
+    }
+
+    /// Posts one event until the receiver takes it, gives up on it, or the lease or the service ends.
+    async fn deliver(&self, entry: &AuditEntry, event: &Value, stop: &mut watch::Receiver<bool>) -> Outcome {
+        let body = serde_json::to_vec(event).unwrap_or_default();
+        let started = Instant::now();
+        let (mut delay, mut attempts, mut refused) = (self.first, 0u32, 0u32);
+        loop {
+            // Only the lease holder posts: a replica that lost it stops before sending a duplicate.
+            if attempts > 0 && !self.lease().await {
+                return Outcome::Stopped;
+            }
+            attempts += 1;
+            let sent = self
+                .client
+                .post(self.url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, sign(&self.secret, chrono::Utc::now().timestamp(), &body))
+                .header(EVENT_HEADER, event["event"].as_str().unwrap_or(""))
+                .header(DELIVERY_HEADER, entry.seq.to_string())
+                .body(body.clone())
+                .send()
+                .await;
+            let (why, status) = match sent {
+                Ok(r) if r.status().is_success() => {
+                    self.app.metrics.webhook(true);
+                    return Outcome::Delivered;
+                }
+                Ok(r) => (format!("answered {}", r.status().as_u16()), Some(r.status().as_u16())),
+                Err(e) => (crate::error::chain(&e.without_url()), None),
+            };
+            self.app.metrics.webhook(false);
+            // A 4xx other than 408 (timeout) and 429 (slow down) says this event will never be taken.
+            let refusal = status.is_some_and(|c| (400..500).contains(&c) && c != 408 && c != 429);
+            if refusal {
+                refused += 1;
+                if refused >= self.refused_attempts {
+                    return Outcome::DeadLetter { why: format!("{why} {refused} times"), attempts, status };
+                }
+            } else if started.elapsed() >= self.retry_for {
+                return Outcome::DeadLetter { why: format!("{why}; failing for {}s", started.elapsed().as_secs()), attempts, status };
+            }
+            tracing::warn!(webhook = %self.shown, seq = entry.seq, "webhook delivery failed ({why}); retrying in {}ms", delay.as_millis());
+            tokio::select! { _ = stop.changed() => return Outcome::Stopped, _ = tokio::time::sleep(delay) => {} }
+            delay = (delay * 2).min(self.max);
+        }
+    }
+
+    /// Keeps an event given up on in the store (listed at `/api/v1/webhooks/dead-letters`), counts and logs it.
+    async fn dead_letter(&self, entry: &AuditEntry, event: &Value, why: &str, attempts: u32, status: Option<u16>) {
+        self.app.metrics.webhook_dead_letter();
+        tracing::warn!(webhook = %self.shown, seq = entry.seq, event = event["event"].as_str().unwrap_or(""), attempts, "webhook event dead-lettered ({why}); delivering the next events");
+        let now = chrono::Utc::now();
+        let letter = json!({
+            "webhook": self.shown, "sink": self.sink, "seq": entry.seq, "event": event["event"], "request": event["request"],
+            "why": why, "status": status, "attempts": attempts, "at": now.to_rfc3339(),
+        });
+        let key = format!("{}:{:020}", self.sink, entry.seq);
+        let expires = now + chrono::Duration::days(DEAD_LETTER_KEEP_DAYS);
+        let value = letter.to_string();
+        if let Err(e) = with_store(self.app.store(), |s| async move { s.state_put(DEAD_LETTER_NS, &key, &value, Some(expires)).await }).await {
+            tracing::warn!(webhook = %self.shown, seq = entry.seq, "cannot record the dead letter in the store: {}", e.message);
+        }
+    }
+}
+
+/// Dead letters, oldest first within each webhook: at most `limit`.
+pub(crate) async fn dead_letters(app: &App, limit: usize) -> Result<Vec<Value>, crate::error::ApiError> {
+    let now = chrono::Utc::now();
+    let rows = with_store(app.store(), |s| async move { s.state_list(DEAD_LETTER_NS, now, limit).await }).await?;
+    Ok(rows.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
 }
 
 #[cfg(test)]
@@ -273,14 +575,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signatures_verify_and_differ_by_secret() {
+    fn signatures_cover_the_timestamp_and_the_body_within_a_replay_window() {
         let a = SecretString::from("0123456789abcdef-one".to_string());
         let b = SecretString::from("0123456789abcdef-two".to_string());
-        let sig = sign(&a, b"{\"x\":1}");
-        assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
-        assert!(verify(&a, b"{\"x\":1}", &sig));
-        assert!(!verify(&b, b"{\"x\":1}", &sig));
-        assert!(!verify(&a, b"{\"x\":2}", &sig));
+        let t = 1_800_000_000;
+        let sig = sign(&a, t, b"{\"x\":1}");
+        assert!(sig.starts_with(&format!("t={t},v1=")) && sig.len() == format!("t={t},v1=").len() + 64, "{sig}");
+        assert!(verify_at(&a, b"{\"x\":1}", &sig, t));
+        assert!(verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS) && verify_at(&a, b"{\"x\":1}", &sig, t - REPLAY_WINDOW_SECS));
+        assert!(!verify_at(&b, b"{\"x\":1}", &sig, t), "another secret");
+        assert!(!verify_at(&a, b"{\"x\":2}", &sig, t), "another body");
+        assert!(!verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS + 1), "replayed after the window");
+        // The timestamp is signed: moving it forward breaks the signature.
+        let moved = sig.replacen(&t.to_string(), &(t + 600).to_string(), 1);
+        assert!(!verify_at(&a, b"{\"x\":1}", &moved, t + 600));
+        // Several v1 values (a secret being rotated): any one that matches.
+        let two = format!("{},v1={}", sign(&b, t, b"{}"), sign(&a, t, b"{}").rsplit("v1=").next().unwrap());
+        assert!(verify_at(&a, b"{}", &two, t) && verify_at(&b, b"{}", &two, t));
+        for bad in ["", "sha256=00", "t=,v1=00", "v1=abc", &format!("t={t}"), &format!("t={t},v1=zz"), "t=-9223372036854775808,v1=00", "t=9223372036854775807,v1=00"] {
+            assert!(!verify_at(&a, b"{}", bad, t), "{bad}");
+        }
+        assert!(verify(&a, b"{}", &sign(&a, chrono::Utc::now().timestamp(), b"{}")));
     }
 
     fn entry(kind: AuditKind, actor: &str, detail: Value) -> AuditEntry {
@@ -300,7 +615,7 @@ mod tests {
     #[test]
     fn every_request_change_is_an_event_and_nothing_else_is() {
         let cases = [
-            (AuditKind::RequestCreated, json!({"requester": {"id": "u-b", "username": "bob"}, "inputs": {"user": "carol", "role": "admin", "token": "***"}, "reason": "rota", "state": "pending"}), "request.created", "bob asks to run create-global-role-binding (user=carol, role=admin, token=***): \"rota\"; waiting for approval: req-x"),
+            (AuditKind::RequestCreated, json!({"requester": {"id": "u-b", "username": "bob"}, "inputs": {"user": "carol", "role": "admin", "token": "***"}, "reason": "rota", "state": "pending"}), "request.created", "bob asks to run create-global-role-binding (user=carol, role=admin, token=\u{2217}\u{2217}\u{2217}): \"rota\"; waiting for approval: req-x"),
             (AuditKind::Decided, json!({"principal": {"id": "u-a", "username": "alice"}, "vote": "approve", "reason": null, "state": "approved"}), "request.decided", "alice approved req-x (create-global-role-binding); it is now approved"),
             (AuditKind::Decided, json!({"principal": {"id": "u-a"}, "vote": "deny", "reason": "no", "state": "denied"}), "request.decided", "u-a denied req-x (create-global-role-binding): \"no\"; it is now denied"),
             (AuditKind::ExecutionFinished, json!({"status": "succeeded", "detail": {"summary": "gave u-c admin", "result": {"token": "x"}}}), "request.executed", "req-x (create-global-role-binding) was executed: gave u-c admin"),
@@ -324,6 +639,44 @@ mod tests {
 
     #[test]
     fn text_is_escaped_for_chat() {
-        assert_eq!(slack_escape("<!channel> & <http://x|y>"), "&lt;!channel&gt; &amp; &lt;http://x|y&gt;");
+        assert_eq!(chat("<!channel> & <http://x|y>", 100), "&lt;!channel&gt; &amp; &lt;http∶//x|y&gt;");
+        assert_eq!(chat("*bold* _it_ ~del~ `code` :tada:", 100), "∗bold∗ ˍitˍ ∼del∼ ˋcodeˋ ∶tada∶");
+        assert_eq!(chat("a\r\nb\tc\u{0}d\u{85}e\u{2028}f\u{202E}g\u{2066}h\u{200B}i", 100), "a b c d e f g h i");
+        assert_eq!(chat("  many   spaces \n\n ", 100), "many spaces");
+        assert_eq!(chat("abcdef", 3), "abc…");
+        assert_eq!(chat("abc   \n", 3), "abc", "trailing space is no cut");
+        assert_eq!(chat("&&&&", 2), "&amp;&amp;…", "cut before escaping: an escape is never split");
+    }
+
+    #[test]
+    fn n9_requester_text_forms_no_extra_line_and_no_markup() {
+        // The review's forged line: a reason that would show as a separate, bold "approved" message.
+        let reason = format!("routine\n:white_check_mark: *admin approved req-01m9aaaa (create-global-role-binding); it is now approved*\n{}", "x".repeat(30_000));
+        let inputs = json!({"user": "u-ntsxv\n*hi*", "role": "user", "pinned-tokens": (0..5000).map(|i| format!("token-{i}")).collect::<Vec<_>>()});
+        let e = event_for(&entry(AuditKind::RequestCreated, "u-b", json!({"requester": {"id": "u-b", "username": "bob\u{202E}"}, "inputs": inputs, "reason": reason, "state": "pending"}))).unwrap();
+        let text = e["text"].as_str().unwrap();
+        assert!(!text.chars().any(|c| c.is_control() || invisible_or_control(c)), "no newline, control or bidi character: {text:?}");
+        for mark in ['*', '_', '~', '`'] {
+            assert!(!text.contains(mark), "no formatting mark {mark}: {text}");
+        }
+        assert!(!text.contains(":white_check_mark:") && text.contains("∶whiteˍcheckˍmark∶ ∗admin approved"), "{text}");
+        assert!(text.chars().count() <= MAX_TEXT_CHARS + 1, "{}", text.chars().count());
+        assert!(!text.contains("token-0") && text.contains("pinned-tokens=(5000 pinned)"), "pinned lists are counted, not listed: {text}");
+        let quoted = text.split('"').nth(1).unwrap();
+        assert!(quoted.chars().count() <= MAX_REASON_CHARS + 1 && quoted.ends_with('…'), "the reason is cut to one short line: {quoted}");
+        // The whole body stays under the cap, whatever the reason and the inputs.
+        let body = serde_json::to_vec(&e).unwrap();
+        assert!(body.len() <= MAX_EVENT_BYTES, "{}", body.len());
+        assert_eq!(e["data"]["inputs"]["pinned-tokens"], json!({"pinned": 5000}));
+    }
+
+    #[test]
+    fn n8_large_events_are_cut_to_the_body_cap() {
+        let inputs: serde_json::Map<String, Value> = (0..400).map(|i| (format!("field-{i}"), json!("v".repeat(300)))).collect();
+        let e = event_for(&entry(AuditKind::RequestCreated, "u-b", json!({"requester": {"id": "u-b"}, "inputs": inputs, "reason": "r".repeat(60_000), "state": "pending"}))).unwrap();
+        assert!(serde_json::to_vec(&e).unwrap().len() <= MAX_EVENT_BYTES);
+        assert_eq!(e["truncated"], true);
+        assert_eq!(e["event"], "request.created");
+        assert!(e["text"].as_str().unwrap().contains("waiting for approval") || e["text"].as_str().unwrap().ends_with('…'));
     }
 }

@@ -26,6 +26,24 @@ pub struct InputSpec {
     pub description: &'static str,
 }
 
+impl InputSpec {
+    /// Whether the runner sets this input itself when a request is filed (its description starts with "set when",
+    /// "set by" or "set at"): such inputs are not offered to people in errors and suggestions.
+    pub fn is_internal(&self) -> bool {
+        ["set when", "set by", "set at"].iter().any(|p| self.description.starts_with(p))
+    }
+}
+
+/// The id of a catalog workflow nearest to `id`, for "did you mean" (`None` when nothing is near).
+pub fn suggest_workflow(id: &str) -> Option<&'static str> {
+    rancher_api::spec::closest(id, CATALOG.iter().map(|d| d.id))
+}
+
+/// ` did you mean `X`?` for an unknown workflow id, or nothing.
+pub(crate) fn did_you_mean(id: &str) -> String {
+    suggest_workflow(id).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+}
+
 /// What approval a workflow gets when installed without an explicit policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,9 +125,18 @@ pub static CATALOG: &[WorkflowDef] = &[
         writes: false,
     },
     WorkflowDef {
+        id: "list-clusters",
+        title: "List clusters",
+        description: "Every cluster with its id and display name (the names `cluster=` and `project=cluster/project` inputs take).",
+        inputs: NO_INPUTS,
+        output: "the clusters as the server sent them",
+        default_approval: DefaultApproval::None,
+        writes: false,
+    },
+    WorkflowDef {
         id: "list-projects",
         title: "List projects",
-        description: "Every project of every cluster, all pages.",
+        description: "Every project of every cluster, all pages, with its cluster's display name.",
         inputs: NO_INPUTS,
         output: "the projects as the server sent them",
         default_approval: DefaultApproval::None,

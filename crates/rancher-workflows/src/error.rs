@@ -8,7 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The workflow id is not in the catalog.
-    #[error("unknown workflow `{0}`; `rancherctl workflows list` shows them")]
+    #[error("unknown workflow `{0}`{hint}; `rancherctl workflows list` shows them", hint = crate::catalog::did_you_mean(.0))]
     UnknownWorkflow(String),
     /// A workflow could not be registered (its id is taken or malformed).
     #[error("{0}")]

@@ -105,11 +105,13 @@ pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
     };
     for key in map.keys() {
         if !def.inputs.iter().any(|i| i.name == key) {
-            let known: Vec<&str> = def.inputs.iter().map(|i| i.name).collect();
+            // Inputs the runner sets itself are not offered to people.
+            let known: Vec<&str> = def.inputs.iter().filter(|i| !i.is_internal()).map(|i| i.name).collect();
+            let hint = rancher_api::spec::closest(key, known.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             return Err(Error::Input {
                 workflow: def.id.into(),
                 input: key.clone(),
-                message: if known.is_empty() { "this workflow takes no inputs".into() } else { format!("unknown input; this workflow takes {}", known.join(", ")) },
+                message: if known.is_empty() { "this workflow takes no inputs".into() } else { format!("unknown input; {hint}this workflow takes {}", known.join(", ")) },
             });
         }
     }
@@ -270,8 +272,40 @@ impl<'s> Exec<'s> {
         let exact = found.data.into_iter().find(|u| u.username.as_deref() == Some(user)).and_then(|u| u.id);
         match exact {
             Some(id) => Ok(ResolvedUser { id, username: user.to_string() }),
-            None => Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username); `rancherctl run list-users` shows them"))),
+            None => {
+                let hint = self.user_hint(user).await.unwrap_or_default();
+                Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username){hint}; `rancherctl run list-users` shows them")))
+            }
         }
+    }
+
+    /// For a user name that matched nothing exactly: the users it may have meant (a username in another case, a
+    /// display name), as "; `Bob Example` is the display name of bob (u-pgn2v): use user=bob". Only on this error
+    /// path, so the whole user list is read only when a person mistyped.
+    async fn user_hint(&self, user: &str) -> Result<String> {
+        use futures::StreamExt as _;
+        let wanted = user.trim().to_lowercase();
+        let mut hits: Vec<(String, String, String)> = Vec::new();
+        let mut users = self.user_items(self.rk_users());
+        while let Some(u) = users.next().await {
+            let (id, username, display) = match u? {
+                crate::listing::Listed::User(u) => (u.metadata.and_then(|m| m.name).unwrap_or_default(), u.username.unwrap_or_default(), u.display_name.unwrap_or_default()),
+                crate::listing::Listed::V3User(u) => (u.id.unwrap_or_default(), u.username.unwrap_or_default(), u.name.unwrap_or_default()),
+                _ => continue,
+            };
+            if !username.is_empty() && (username.to_lowercase() == wanted || display.to_lowercase() == wanted) {
+                let how = if display.to_lowercase() == wanted { "the display name" } else { "the username, in another case," };
+                hits.push((id, username, how.to_string()));
+                if hits.len() > 3 {
+                    break;
+                }
+            }
+        }
+        Ok(match hits.as_slice() {
+            [] => String::new(),
+            [(id, username, how)] => format!("; `{user}` is {how} of {username} ({id}): use user={username}"),
+            many => format!("; `{user}` is the name of several users: {}; use one username", many.iter().map(|(id, u, _)| format!("{u} ({id})")).collect::<Vec<_>>().join(", ")),
+        })
     }
 
     /// Checks that a global role exists.
@@ -610,7 +644,7 @@ mod tests {
     fn unknown_and_mistyped_inputs_are_named() {
         let def = find("create-global-role-binding").unwrap();
         let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
-        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; this workflow takes user, role, duration, binding, extends");
+        assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; did you mean `user`? this workflow takes user, role, duration");
         let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"})).unwrap_err().to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
         let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();

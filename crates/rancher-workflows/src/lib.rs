@@ -35,7 +35,7 @@ pub mod runner;
 pub mod session;
 pub mod targets;
 
-pub use catalog::{all as all_workflows, find as find_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
+pub use catalog::{all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
 pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
 pub use listing::{ListStream, Listed, LIST_WORKFLOWS};

@@ -1,5 +1,5 @@
 //! The list workflows as streams of typed items: [`Exec::stream_list`] opens `list-users`, `list-global-roles`,
-//! `list-global-role-bindings`, `list-projects` or `list-role-templates` and yields each resource as it arrives,
+//! `list-global-role-bindings`, `list-clusters`, `list-projects` or `list-role-templates` and yields each resource as it arrives,
 //! in the generated type of the surface the server speaks, with its table row. Nothing is collected, so a
 //! caller that writes items as they come (`rancherctl run list-users -o json`) holds about two pages at a time.
 //!
@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use rancher_api::requests::{
-    RkGlobalrolebindingsList, RkGlobalrolesList, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3GlobalrolebindingsList, V3GlobalrolesList,
-    V3ProjectsList, V3RoletemplatesList, V3UsersList,
+    RkGlobalrolebindingsList, RkGlobalrolesList, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3ClustersList, V3GlobalrolebindingsList,
+    V3GlobalrolesList, V3ProjectsList, V3RoletemplatesList, V3UsersList,
 };
 use rancher_api::{ids, types, ItemStream};
 use serde::{Serialize, Serializer};
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Binding, Exec, Table};
 
 /// The workflows [`Exec::stream_list`] streams.
-pub const LIST_WORKFLOWS: &[&str] = &["list-users", "list-global-roles", "list-global-role-bindings", "list-projects", "list-role-templates"];
+pub const LIST_WORKFLOWS: &[&str] = &["list-users", "list-global-roles", "list-global-role-bindings", "list-clusters", "list-projects", "list-role-templates"];
 
 /// One listed resource, in the generated type of the surface it came from (RK-API or norman `/v3`).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,8 @@ pub enum Listed {
     GlobalRoleBinding(Box<types::GlobalRoleBinding>),
     /// A norman global role binding.
     V3GlobalRoleBinding(Box<types::V3GlobalRoleBinding>),
+    /// A norman cluster (the endpoint list has no RK-API cluster operations).
+    V3Cluster(Box<types::V3Cluster>),
     /// An RK-API project.
     Project(Box<types::Project>),
     /// A norman project.
@@ -59,6 +61,7 @@ impl Serialize for Listed {
             Listed::V3GlobalRole(x) => x.serialize(s),
             Listed::GlobalRoleBinding(x) => x.serialize(s),
             Listed::V3GlobalRoleBinding(x) => x.serialize(s),
+            Listed::V3Cluster(x) => x.serialize(s),
             Listed::Project(x) => x.serialize(s),
             Listed::V3Project(x) => x.serialize(s),
             Listed::RoleTemplate(x) => x.serialize(s),
@@ -85,9 +88,9 @@ fn enabled(v: Option<bool>) -> String {
 }
 
 impl Listed {
-    /// The item's row in the table of its workflow (see [`ListStream::columns`]); `usernames` maps user ids to
-    /// usernames for the binding table.
-    pub fn row(&self, usernames: &HashMap<String, String>) -> Vec<String> {
+    /// The item's row in the table of its workflow (see [`ListStream::columns`]); `names` maps ids to names: user
+    /// ids to usernames for the binding table, cluster ids to display names for the project table.
+    pub fn row(&self, names: &HashMap<String, String>) -> Vec<String> {
         match self {
             Listed::User(u) => vec![meta(&u.metadata, |m| &m.name), text(&u.username), text(&u.display_name), enabled(u.enabled)],
             Listed::V3User(u) => vec![text(&u.id), text(&u.username), text(&u.name), enabled(u.enabled)],
@@ -96,20 +99,23 @@ impl Listed {
             Listed::GlobalRoleBinding(_) | Listed::V3GlobalRoleBinding(_) => {
                 let b = self.binding().expect("a binding");
                 match (&b.user, &b.group) {
-                    (Some(u), _) => vec![b.name, b.role, "user".into(), u.clone(), usernames.get(u).cloned().unwrap_or_default()],
+                    (Some(u), _) => vec![b.name, b.role, "user".into(), u.clone(), names.get(u).cloned().unwrap_or_default()],
                     (None, Some(g)) => vec![b.name, b.role, "group".into(), g.clone(), String::new()],
                     _ => vec![b.name, b.role, String::new(), String::new(), String::new()],
                 }
             }
             Listed::Project(p) => {
                 let spec = p.spec.as_ref();
+                let cluster = spec.map(|s| text(&s.cluster_name)).filter(|c| !c.is_empty()).unwrap_or_else(|| meta(&p.metadata, |m| &m.namespace));
                 vec![
                     format!("{}:{}", meta(&p.metadata, |m| &m.namespace), meta(&p.metadata, |m| &m.name)),
                     spec.map(|s| text(&s.display_name)).unwrap_or_default(),
-                    spec.map(|s| text(&s.cluster_name)).unwrap_or_default(),
+                    names.get(&cluster).cloned().unwrap_or_default(),
+                    cluster,
                 ]
             }
-            Listed::V3Project(p) => vec![text(&p.id), text(&p.name), text(&p.cluster_id)],
+            Listed::V3Project(p) => vec![text(&p.id), text(&p.name), names.get(&text(&p.cluster_id)).cloned().unwrap_or_default(), text(&p.cluster_id)],
+            Listed::V3Cluster(c) => vec![text(&c.id), text(&c.name), text(&c.state), named(&c.provider).or_else(|| named(&c.driver)).unwrap_or_default()],
             Listed::RoleTemplate(r) => vec![meta(&r.metadata, |m| &m.name), text(&r.display_name), text(&r.context), yes(r.builtin), yes(r.locked)],
             Listed::V3RoleTemplate(r) => vec![text(&r.id), text(&r.name), text(&r.context), yes(r.builtin), yes(r.locked)],
         }
@@ -159,7 +165,7 @@ pub struct ListStream {
     workflow: &'static str,
     noun: &'static str,
     columns: &'static [&'static str],
-    usernames: HashMap<String, String>,
+    names: HashMap<String, String>,
     items: BoxStream<'static, Result<Listed>>,
 }
 
@@ -187,7 +193,7 @@ impl ListStream {
 
     /// An item's table row.
     pub fn row(&self, item: &Listed) -> Vec<String> {
-        item.row(&self.usernames)
+        item.row(&self.names)
     }
 
     /// Collects every item into a [`crate::Report`]: the array of resources, the table and the summary. Holds
@@ -235,7 +241,8 @@ async fn primed(mut s: BoxStream<'static, Result<Listed>>) -> Result<BoxStream<'
 impl Exec<'_> {
     /// Opens a list workflow (one of [`LIST_WORKFLOWS`]) as a stream of typed items; `None` for any other id.
     /// The first page has been fetched when this returns, so a refused list is an error here, not mid-stream.
-    /// `rows`: whether table rows will be asked for (the binding table then looks up usernames once, first).
+    /// `rows`: whether table rows will be asked for (the binding table then looks up usernames once, first, and
+    /// the project table cluster names).
     pub async fn stream_list(&self, workflow: &str, rows: bool) -> Result<Option<ListStream>> {
         let client = &self.session.client;
         let (rk_users, rk) = (self.session.version.at_least(2, 13), self.session.version.at_least(2, 11));
@@ -252,10 +259,16 @@ impl Exec<'_> {
                 },
             ),
             "list-global-role-bindings" => ("list-global-role-bindings", "global role bindings", &["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"], self.binding_items()),
+            "list-clusters" => (
+                "list-clusters",
+                "clusters",
+                &["ID", "NAME", "STATE", "PROVIDER"],
+                typed(ids::V3_CLUSTERS_LIST, client.v3().clusters().list(V3ClustersList::new()), |x| Listed::V3Cluster(Box::new(x))),
+            ),
             "list-projects" => (
                 "list-projects",
                 "projects",
-                &["ID", "NAME", "CLUSTER"],
+                &["ID", "NAME", "CLUSTER NAME", "CLUSTER"],
                 if rk {
                     typed(ids::RK_PROJECTS_LIST_ALL, client.projects().list_all(RkProjectsListAll::new()), |x| Listed::Project(Box::new(x)))
                 } else {
@@ -279,12 +292,16 @@ impl Exec<'_> {
             }
             _ => return Ok(None),
         };
-        let usernames = if rows && workflow == "list-global-role-bindings" { self.usernames().await? } else { HashMap::new() };
+        let names = match workflow {
+            "list-global-role-bindings" if rows => self.usernames().await?,
+            "list-projects" if rows => self.cluster_names().await?,
+            _ => HashMap::new(),
+        };
         let items = primed(items).await?;
-        Ok(Some(ListStream { workflow, noun, columns, usernames, items }))
+        Ok(Some(ListStream { workflow, noun, columns, names, items }))
     }
 
-    fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
+    pub(crate) fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
         let client = &self.session.client;
         if rk {
             typed(ids::RK_USERS_LIST, client.users().list(RkUsersList::new()), |x| Listed::User(Box::new(x)))
@@ -312,7 +329,7 @@ impl Exec<'_> {
     }
 
     /// User id to username, for every user (only the two strings of each are kept).
-    async fn usernames(&self) -> Result<HashMap<String, String>> {
+    pub(crate) async fn usernames(&self) -> Result<HashMap<String, String>> {
         let mut out = HashMap::new();
         let mut users = self.user_items(self.session.version.at_least(2, 13));
         while let Some(u) = users.next().await {
@@ -327,6 +344,11 @@ impl Exec<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Cluster id to display name, for every cluster.
+    async fn cluster_names(&self) -> Result<HashMap<String, String>> {
+        Ok(crate::grants::resolve::clusters(self.session).await?.into_iter().map(|c| (c.id, c.name)).collect())
     }
 
     /// Every global role binding, normalised, from the typed list.

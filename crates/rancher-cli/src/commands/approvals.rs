@@ -184,6 +184,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
                 doc["request"] = json!(request);
             }
             output::data(ctx.format(), &doc, || format!("approved by {} and executed once: {request}\n{}", text::escape(&session.who()), render_run(&result)))?;
+            crate::commands::run::local_grant_note(&result);
             Ok(Exit::Done)
         }
         Approved::Failed { request, error } => Err(Failure::new(

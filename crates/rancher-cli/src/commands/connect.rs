@@ -93,8 +93,16 @@ pub fn profiles(ctx: &Context, cmd: ProfilesCommand) -> anyhow::Result<Exit> {
             let list = store.list()?;
             output::data(ctx.format(), &list, || if list.is_empty() { "no profiles; save one with `rancherctl connect`".into() } else { profile_rows(&list) })?;
         }
+        ProfilesCommand::Use { name } => {
+            store.set_current(&name)?;
+            let p = store.show(&name)?;
+            output::data(ctx.format(), &json!({"current": name}), || format!("profile `{name}` is now used when none is named ({})", p.data.domain))?;
+        }
         ProfilesCommand::Show { name } => {
-            let name = name.or_else(|| ctx.global.profile.clone()).unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+            let name = match name.or_else(|| ctx.global.profile.clone()) {
+                Some(n) => n,
+                None => store.current()?.unwrap_or_else(|| DEFAULT_PROFILE.to_string()),
+            };
             let p = store.show(&name)?;
             output::data(ctx.format(), &p, || {
                 let d = &p.data;

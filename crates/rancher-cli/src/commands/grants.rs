@@ -31,7 +31,14 @@ pub async fn list(ctx: &Context, which: Option<GrantStatus>) -> anyhow::Result<E
     let now = Utc::now();
     let mut grants = store.list_grants(&GrantFilter::all()).await?;
     grants.retain(|g| which.is_none_or(|w| g.status(now) == w));
-    show(ctx, &grants, now)
+    let exit = show(ctx, &grants, now)?;
+    let overdue = grants.iter().filter(|g| g.status(now) == GrantStatus::Overdue).count();
+    if overdue > 0 {
+        output::note(format!(
+            "note: {overdue} grant(s) are overdue: in local mode nothing revokes them by itself; run `rancherctl grants expire` now and from cron, or use the approvals service (`rancherctl serve`)"
+        ));
+    }
+    Ok(exit)
 }
 
 /// Prints `grants` (as they stand at `now`) in the chosen format.

@@ -35,8 +35,7 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     if let Some(c) = crate::commands::remote::client(ctx)? {
         return crate::commands::remote::submit(ctx, &c, workflow, inputs, reason, dry_run).await;
     }
-    let w = find_workflow(workflow)
-        .ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "`rancherctl workflows list` shows the ids"))?;
+    let w = find_workflow(workflow).ok_or_else(|| crate::commands::workflows::unknown(workflow))?;
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     let progress = output::Progress::spinner(format!("running {}", w.id));
@@ -56,6 +55,7 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
     match submitted {
         Submitted::Succeeded { result } => {
             print_result(ctx.format(), &result)?;
+            local_grant_note(&result);
             Ok(Exit::Done)
         }
         Submitted::Pending { request, approvers, expires_at } => {
@@ -68,6 +68,16 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
             })?;
             Ok(Exit::Pending)
         }
+    }
+}
+
+/// After a local run made a time-bound grant: nothing revokes it by itself in local mode (the service does), so say
+/// what will, at the moment it matters (stderr; the data on stdout is unchanged).
+pub fn local_grant_note(out: &RunOutput) {
+    if matches!(out.grant, Some(rancher_approval::GrantChange::New(_))) && !out.dry_run {
+        output::note(
+            "note: in local mode nothing revokes this grant when it is due: run `rancherctl grants expire` from cron (e.g. every minute), or use the approvals service (`rancherctl serve`), which revokes on time",
+        );
     }
 }
 

@@ -35,6 +35,28 @@ pub struct ServeArgs {
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
+    /// Longest wait for a request's header, in seconds, from the connection's start or the previous answer (so
+    /// also how long an idle kept-alive connection stays open).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Most connections open at once (lowered to fit the open-file limit); more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address. Behind a reverse proxy every connection comes from the
+    /// proxy: set it to --max-connections there.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// How long a webhook event is retried after network errors, 5xx, 408 or 429 before it is dead-lettered, in
+    /// seconds (an event the receiver refuses with another 4xx is dead-lettered after 3 tries).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub webhook_retry_for: u64,
+    /// File (chmod 600) holding a token `/metrics` asks for as `Authorization: Bearer <token>`.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Serve `/metrics` on this address only, apart from the API and the page (HTTPS with --tls-cert; plain HTTP
+    /// only on loopback).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// File (owner-only) keeping the last audit head this service published, checked against the store at start
     /// and on every job run; nothing executes while the store does not verify from it. Default: audit-anchor.json
     /// in the state directory (keep it off the database host: its point is that store writers cannot reach it).
@@ -66,6 +88,17 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     }
     if let Some(f) = &args.webhook_secret_file {
         config = config.webhook_secret(rancher_server::config::read_secret_file(f)?);
+    }
+    let refused_attempts = config.webhook_refused_attempts;
+    config = config
+        .header_timeout(std::time::Duration::from_secs(args.header_timeout.max(1)))
+        .max_connections(args.max_connections, args.max_connections_per_ip)
+        .webhook_give_up(refused_attempts, std::time::Duration::from_secs(args.webhook_retry_for));
+    if let Some(f) = &args.metrics_token_file {
+        config = config.metrics_token(rancher_server::config::read_metrics_token_file(f)?);
+    }
+    if let Some(a) = args.metrics_listen {
+        config = config.metrics_listen(a);
     }
     let server = rancher_server::start(config).await?;
     eprintln!("rancherctl serve: approvals service at {} (store {shown}); the page is at {}/", server.url(), server.url());

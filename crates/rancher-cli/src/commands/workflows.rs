@@ -46,7 +46,8 @@ fn default_policy_text(w: &WorkflowDef) -> String {
 
 /// The error for an id that is not a workflow.
 pub fn unknown(id: &str) -> anyhow::Error {
-    Failure::new(format!("unknown workflow `{id}`"), "`rancherctl workflows list` shows the ids").into()
+    let hint = rancher_workflows::suggest_workflow(id).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+    Failure::new(format!("unknown workflow `{id}`"), format!("{hint}`rancherctl workflows list` shows the ids")).into()
 }
 
 /// The catalog with installs; reads only the catalog and the store file (no network, no runtime).

@@ -802,33 +802,49 @@ impl Workflow for ListBindings {
         };
         let mut all = bindings::list(session, self.0.kind()).await?;
         all.retain(|b| only.as_ref().is_none_or(|s| *s == b.scope));
+        // Names next to the ids: the place's display name and the user's username (one list each).
+        let places: std::collections::HashMap<String, String> = match self.0 {
+            Scope::Cluster => resolve::clusters(session).await?.into_iter().map(|c| (c.id, c.name)).collect(),
+            Scope::Project => {
+                let clusters: std::collections::HashMap<String, String> = resolve::clusters(session).await?.into_iter().map(|c| (c.id, c.name)).collect();
+                resolve::projects(session)
+                    .await?
+                    .into_iter()
+                    .map(|p| {
+                        let cluster = clusters.get(&p.cluster).cloned().unwrap_or_else(|| p.cluster.clone());
+                        (p.id, format!("{cluster}/{}", p.name))
+                    })
+                    .collect()
+            }
+        };
+        let usernames = if all.iter().any(|b| b.user.is_some()) { exec.usernames().await? } else { Default::default() };
         let rows = all
             .iter()
             .map(|b| {
-                let (kind, who) = match (&b.user, &b.group) {
-                    (Some(u), _) => ("user", u.clone()),
-                    (None, Some(g)) => ("group", g.clone()),
-                    _ => ("", String::new()),
+                let (kind, who, username) = match (&b.user, &b.group) {
+                    (Some(u), _) => ("user", u.clone(), usernames.get(u).cloned().unwrap_or_default()),
+                    (None, Some(g)) => ("group", g.clone(), String::new()),
+                    _ => ("", String::new(), String::new()),
                 };
                 vec![
                     b.name.clone(),
+                    places.get(&b.scope).cloned().unwrap_or_default(),
                     b.scope.clone(),
                     b.role.clone(),
                     kind.to_string(),
                     who,
+                    username,
                 ]
             })
             .collect();
         let columns = [
             "NAME",
-            if self.0 == Scope::Cluster {
-                "CLUSTER"
-            } else {
-                "PROJECT"
-            },
+            if self.0 == Scope::Cluster { "CLUSTER NAME" } else { "PROJECT NAME" },
+            if self.0 == Scope::Cluster { "CLUSTER" } else { "PROJECT" },
             "ROLE",
             "SUBJECT",
             "ID",
+            "USERNAME",
         ];
         let n = all.len();
         Ok(Report::new(

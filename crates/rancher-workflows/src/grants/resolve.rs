@@ -254,12 +254,15 @@ pub async fn role_template(
     context: &str,
 ) -> Result<RoleTemplateRef> {
     let all = role_templates(session).await?;
+    // Nearest first (by id or display name, ignoring case), so the one meant leads the list.
     let of_context = || {
-        candidates(
-            all.iter()
-                .filter(|r| r.context == context && !r.locked)
-                .map(|r| format!("{} ({})", r.id, r.name)),
-        )
+        let mut near: Vec<&RoleTemplateRef> = all.iter().filter(|r| r.context == context && !r.locked).collect();
+        let distance = |r: &RoleTemplateRef| {
+            let t = text.to_lowercase();
+            rancher_api::spec::edit_distance(&t, &r.id.to_lowercase()).min(rancher_api::spec::edit_distance(&t, &r.name.to_lowercase()))
+        };
+        near.sort_by_key(|r| (distance(r), r.id.clone()));
+        candidates(near.iter().map(|r| format!("{} ({})", r.id, r.name)))
     };
     let found: Vec<&RoleTemplateRef> = match all.iter().find(|r| r.id == text) {
         Some(r) => vec![r],

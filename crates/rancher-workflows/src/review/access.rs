@@ -19,8 +19,8 @@ static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
     inputs: &[
         InputSpec { name: "user", kind: InputKind::String, required: false, description: "only this user (id or username)" },
         InputSpec { name: "role", kind: InputKind::String, required: false, description: "only grants of this global role or role template (inherited ones count)" },
-        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only grants on this cluster (and its projects)" },
-        InputSpec { name: "project", kind: InputKind::String, required: false, description: "only grants on this project (`<cluster>:<project>`)" },
+        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only grants on this cluster (and its projects): an id or display name" },
+        InputSpec { name: "project", kind: InputKind::String, required: false, description: "only grants on this project: `c-xxxxx:p-yyyyy` or `cluster/project` display names" },
     ],
     output: "{users: [...], orphaned_bindings: [...]}; a table and CSV with one row per user and grant",
     default_approval: DefaultApproval::None,
@@ -34,8 +34,8 @@ static WHO_CAN: WorkflowDef = WorkflowDef {
     inputs: &[
         InputSpec { name: "global-role", kind: InputKind::String, required: false, description: "a global role (e.g. admin)" },
         InputSpec { name: "role", kind: InputKind::String, required: false, description: "a role template (e.g. cluster-owner); with cluster= or project=, only that role there" },
-        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "a cluster id" },
-        InputSpec { name: "project", kind: InputKind::String, required: false, description: "a project id (`<cluster>:<project>`)" },
+        InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "a cluster: id or display name" },
+        InputSpec { name: "project", kind: InputKind::String, required: false, description: "a project: `c-xxxxx:p-yyyyy` or `cluster/project` display names" },
     ],
     output: "one entry per user and grant: user, scope, role held, the role asked for, via (direct, group or inheritance), binding",
     default_approval: DefaultApproval::None,
@@ -62,6 +62,27 @@ fn scope_matches(scope: &Scope, cluster: Option<&str>, project: Option<&str>) ->
     }
 }
 
+/// A `cluster=` / `project=` filter as the grant workflows take it (an id or display names: `downstream`,
+/// `downstream/Default`), resolved to ids; an unknown or ambiguous name is refused with the candidates, so a filter
+/// can never answer "nobody" for a place it did not find. Answers the ids and how to name the place in a summary.
+async fn place(session: &crate::Session, workflow: &str, cluster: Option<&str>, project: Option<&str>) -> Result<(Option<String>, Option<String>, String)> {
+    let refused = |input: &str, e: Error| match e {
+        Error::NotFound(m) | Error::Refused(m) => Error::Input { workflow: workflow.into(), input: input.into(), message: m },
+        other => other,
+    };
+    if let Some(p) = project {
+        let p = crate::grants::resolve::project(session, p).await.map_err(|e| refused("project", e))?;
+        let shown = format!(" on project {} ({})", p.name, p.id);
+        return Ok((None, Some(p.id), shown));
+    }
+    if let Some(c) = cluster {
+        let c = crate::grants::resolve::cluster(session, c).await.map_err(|e| refused("cluster", e))?;
+        let shown = format!(" on cluster {} ({})", c.name, c.id);
+        return Ok((Some(c.id), None, shown));
+    }
+    Ok((None, None, String::new()))
+}
+
 /// Resolves `user=` to an id, refusing an unknown one with the fix.
 fn pick_user<'a>(inv: &'a Inventory, workflow: &str, u: &str) -> Result<&'a Person> {
     inv.users.iter().find(|p| p.id == u).or_else(|| inv.users.iter().find(|p| p.username == u)).ok_or_else(|| Error::Input {
@@ -85,7 +106,18 @@ impl Workflow for AccessReview {
         let session = exec.session();
         require_rk(id, session)?;
         let (user_f, role_f, cluster_f, project_f) = (text(id, inputs, "user")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
+        let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
         let inv = Inventory::load(session, true).await?;
+        if let Some(r) = role_f {
+            if !inv.global_roles.contains(r) && !inv.role_templates.contains_key(r) {
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "role".into(),
+                    message: format!("no global role or role template is named `{r}`; `rancherctl run list-global-roles` and `rancherctl run list-role-templates` show them"),
+                });
+            }
+        }
         let only = user_f.map(|u| pick_user(&inv, id, u)).transpose()?.map(|p| p.id.clone());
         let filtered = role_f.is_some() || cluster_f.is_some() || project_f.is_some();
         let mut rows = Vec::new();
@@ -222,6 +254,8 @@ impl Workflow for WhoCan {
         let session = exec.session();
         require_rk(id, session)?;
         let (global_f, role_f, cluster_f, project_f) = (text(id, inputs, "global-role")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let (cluster_id, project_id, place_shown) = place(session, id, cluster_f, project_f).await?;
+        let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
         let inv = Inventory::load(session, true).await?;
         if let Some(g) = global_f {
             if !inv.global_roles.contains(g) {
@@ -261,8 +295,7 @@ impl Workflow for WhoCan {
         }
         let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         let what = global_f.map(|g| format!("global role {g}")).or_else(|| role_f.map(|r| format!("role {r}"))).unwrap_or_else(|| "access".into());
-        let place = project_f.map(|p| format!(" on project {p}")).or_else(|| cluster_f.map(|c| format!(" on cluster {c}"))).unwrap_or_default();
-        let summary = format!("{} users hold {what}{place} ({} grants)", users.len(), rows.len());
+        let summary = format!("{} users hold {what}{place_shown} ({} grants)", users.len(), rows.len());
         let table = Table { columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"].map(String::from).to_vec(), rows };
         Ok(Report::new(summary, Value::Array(entries)).with_table(table))
     }
