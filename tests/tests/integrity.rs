@@ -369,7 +369,7 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     let srv = serve(store.clone()).await;
     assert_eq!(srv.integrity_problem(), None);
     let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
-    assert_eq!((st, ready["audit"].as_str()), (200, Some("ok")), "{ready}");
+    assert_eq!((st, ready.get("audit")), (200, None), "{ready}");
     let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{first}/approve"), json!({})).await;
     assert_eq!(st, 200, "{body}");
     assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
