@@ -374,6 +374,17 @@ pub struct Executor {
     /// The process id, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The host's boot id (`/proc/sys/kernel/random/boot_id`), when known: with `started`, tells a process id
+    /// reused after a reboot, or in another PID namespace on a host of the same name, from the executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The process's PID namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`), when known: a process id means
+    /// something only in its own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
+    /// When the process started, in clock ticks after boot (`/proc/<pid>/stat`, field 22), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
     /// The server the executing session talks to; it must be the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerIdentity>,
@@ -382,7 +393,16 @@ pub struct Executor {
 impl Executor {
     /// An executor acting as `principal` from `process`.
     pub fn new(principal: impl Into<String>, process: impl Into<String>) -> Self {
-        Self { principal: principal.into(), process: process.into(), host: None, pid: None, server: None }
+        Self { principal: principal.into(), process: process.into(), host: None, pid: None, boot_id: None, pid_ns: None, started: None, server: None }
+    }
+
+    /// Names the host's boot id, the PID namespace and the process's start time (clock ticks after boot), each
+    /// when known, so that a reconciler can tell this process from another with the same host name and process id.
+    pub fn identity(mut self, boot_id: Option<String>, pid_ns: Option<String>, started: Option<u64>) -> Self {
+        self.boot_id = boot_id;
+        self.pid_ns = pid_ns;
+        self.started = started;
+        self
     }
 
     /// Names the host and process id of the executing process.
@@ -415,6 +435,15 @@ pub struct ExecutionRecord {
     /// The executing process id, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The executing host's boot id, when known (older records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The executing process's PID namespace, when known (older records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
+    /// When the executing process started, in clock ticks after boot, when known (older records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
     /// The fencing number of the claim: it grows with every take-over, and an outcome is recorded only by the
     /// claim holding the current epoch.
     #[serde(default)]

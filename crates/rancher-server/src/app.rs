@@ -68,8 +68,8 @@ pub struct App {
     /// A runner without the service account: runs that need no approval execute with the caller's own session.
     direct: Runner,
     admins: Mutex<Option<(Vec<String>, Instant)>>,
-    /// The audit sequence number last written to the log as the published head.
-    pub(crate) published_head: Mutex<u64>,
+    /// The published audit head (the anchor) and the execution gate it controls.
+    pub(crate) integrity: crate::integrity::Integrity,
     /// The jobs' clock (grant revocation, overdue-grant metrics).
     pub(crate) clock: crate::config::Clock,
 }
@@ -105,9 +105,26 @@ impl App {
             throttle: crate::throttle::Throttle::new(config.sign_in_limit, config.token_check_limit, config.public_url.is_some()),
             direct,
             admins: Mutex::new(None),
-            published_head: Mutex::new(0),
+            integrity: crate::integrity::Integrity::in_memory(),
             clock: config.clock.clone(),
         }
+    }
+
+    /// Checks the store against `integrity`'s anchor.
+    pub(crate) fn with_integrity(mut self, integrity: crate::integrity::Integrity) -> App {
+        self.integrity = integrity;
+        self
+    }
+
+    /// Whether the audit log verified from the head this service published, at the last check; while it does
+    /// not, nothing is executed (and `/readyz` should say so, with [`App::integrity_problem`]).
+    pub(crate) fn integrity_ok(&self) -> bool {
+        self.integrity.ok()
+    }
+
+    /// What the last check of the audit log against the published head found wrong, if anything.
+    pub(crate) fn integrity_problem(&self) -> Option<String> {
+        self.integrity.problem()
     }
 
     /// The store.

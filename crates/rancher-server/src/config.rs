@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub webhook_ca_pem: Option<Vec<u8>>,
     /// Names this service in the audit log.
     pub executor: String,
+    /// Where the service keeps the last audit head it published (its anchor), outside the store: checked against
+    /// the store at start and on every job run. `None`: the anchor lives in memory only (checked while running).
+    pub anchor_file: Option<PathBuf>,
     /// How often expiry and reconcile run.
     pub job_interval: Duration,
     /// How long a resolved identity is reused for the same token.
@@ -120,6 +123,7 @@ impl ServerConfig {
             webhook_secret: None,
             webhook_ca_pem: None,
             executor: "rancher-server".into(),
+            anchor_file: None,
             job_interval: Duration::from_secs(30),
             identity_ttl: Duration::from_secs(30),
             web_session_ttl: Duration::from_secs(8 * 3600),
@@ -227,6 +231,12 @@ impl ServerConfig {
     /// Names this service in the audit log.
     pub fn executor(mut self, executor: impl Into<String>) -> Self {
         self.executor = executor.into();
+        self
+    }
+
+    /// Keeps the published audit head in `path` (see [`ServerConfig::anchor_file`]).
+    pub fn anchor_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.anchor_file = Some(path.into());
         self
     }
 

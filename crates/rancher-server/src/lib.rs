@@ -32,6 +32,7 @@ pub mod client;
 pub mod config;
 mod error;
 pub mod identity;
+mod integrity;
 pub mod metrics;
 mod server;
 mod sessions;

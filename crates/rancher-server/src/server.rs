@@ -66,6 +66,12 @@ impl RunningServer {
         &self.app.runner
     }
 
+    /// Why the service executes nothing at the moment (its audit log did not verify from the head it published at
+    /// the last check), or `None` when it verified.
+    pub fn integrity_problem(&self) -> Option<String> {
+        self.app.integrity_problem()
+    }
+
     /// Webhook deliveries so far: (acknowledged, failed attempts).
     pub fn webhook_counts(&self) -> (u64, u64) {
         self.app.metrics.webhook_counts()
@@ -115,10 +121,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     if !service.is_admin {
         tracing::warn!(account = %service.who(), "the service account is not a Rancher admin: approved requests that change access will be refused by Rancher");
     }
-    let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone());
-    let direct = Runner::new(config.store.clone(), &config.executor);
+    // The anchor (the head this service last published) is checked before anything runs; both runners execute
+    // only while the store verifies from it.
+    let integrity = crate::integrity::Integrity::load(config.anchor_file.clone())?;
+    let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone()).with_gate(integrity.gate.clone());
+    let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, &config));
+    let app = Arc::new(App::new(runner, direct, service, identities, &config).with_integrity(integrity));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -292,7 +301,9 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     let started = Instant::now();
     let rancher = app.service.client.send(&rancher_api::requests::PublicPingGet::new()).await.map(|_| ()).map_err(|e| e.to_string());
     app.metrics.rancher_call(started.elapsed());
-    let ok = store.is_ok() && rancher.is_ok();
+    // The audit log must verify from the head this service published (its cause is logged when the check fails).
+    let audit = app.integrity_ok();
+    let ok = store.is_ok() && rancher.is_ok() && audit;
     if let Err(e) = &store {
         tracing::warn!("not ready: the store cannot be read: {e}");
     }
@@ -300,11 +311,14 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         tracing::warn!("not ready: Rancher does not answer: {e}");
     }
     let word = |r: &std::result::Result<(), String>| if r.is_ok() { "ok" } else { "unavailable" };
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ready" } else { "not ready" },
         "store": word(&store),
         "rancher": word(&rancher),
     });
+    if !audit {
+        body["audit"] = json!("unverified");
+    }
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body)).into_response()
 }
 
@@ -327,12 +341,18 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-/// Expires overdue pending requests, settles executions left in doubt (a crash after a claim) and revokes due
-/// time-bound grants.
+/// Checks the store against the published head, expires overdue pending requests, settles executions left in
+/// doubt (a crash after a claim) and revokes due time-bound grants. While the store does not verify from the
+/// published head, nothing that writes to Rancher runs (no reconcile, no revocation: the store says what to do).
 async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows::Error> {
+    app.integrity.check(app.store()).await;
     let expired = with_store(app.store(), |s| async move { s.expire_due(Utc::now()).await }).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "expired overdue pending requests");
+    }
+    if !app.integrity_ok() {
+        tracing::debug!("reconcile and grant revocation skipped: {}", app.integrity_problem().unwrap_or_default());
+        return Ok(());
     }
     let _guard = app.inflight.enter();
     let settled = app.runner.reconcile(&app.service).await?;
@@ -351,15 +371,11 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     Ok(())
 }
 
-/// Logs the audit head whenever it moved, so the log (shipped elsewhere) holds anchors for
-/// `rancherctl approvals audit --verify --expect-head SEQ:HASH`.
+/// Publishes the audit head whenever it moved, once the log verifies from the previous one: logged (so the log,
+/// shipped elsewhere, holds anchors for `rancherctl approvals audit --verify --expect-head SEQ:HASH`) and kept
+/// as this service's anchor (see [`crate::integrity`]).
 async fn publish_head(app: &Arc<App>) {
-    let Ok(head) = with_store(app.store(), |s| async move { s.audit_head().await }).await else { return };
-    let mut last = app.published_head.lock().unwrap_or_else(|p| p.into_inner());
-    if *last != head.seq {
-        *last = head.seq;
-        tracing::info!(audit_head = %format!("{}:{}", head.seq, head.hash), "audit head");
-    }
+    app.integrity.check(app.store()).await;
 }
 
 async fn jobs_loop(app: Arc<App>, every: Duration, mut stop: watch::Receiver<bool>) {

@@ -66,6 +66,19 @@ pub struct Exec<'s> {
     pub(crate) session: &'s Session,
     pub(crate) dry_run: bool,
     planned: Vec<PlannedRequest>,
+    /// Set when this run executes an approval request: its id, and the check that the claim is still ours.
+    claim: Option<(String, std::sync::Arc<dyn Fence>)>,
+}
+
+/// Confirms, before each write of an approved execution, that this process still holds the execution's claim.
+///
+/// A process that was paused (or judged gone) may have had its execution taken over by another; its claim is no
+/// longer current then, and it must stop without sending anything, since the new holder runs the request itself.
+#[async_trait::async_trait]
+pub trait Fence: Send + Sync {
+    /// `Ok` while the claim is current (and, for a lease, extended for the write); otherwise the error that stops
+    /// the run.
+    async fn confirm(&self) -> Result<()>;
 }
 
 pub(crate) fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
@@ -156,7 +169,30 @@ pub struct Binding {
 impl<'s> Exec<'s> {
     /// An executor; `dry_run` sends reads but only records writes.
     pub fn new(session: &'s Session, dry_run: bool) -> Self {
-        Exec { session, dry_run, planned: Vec::new() }
+        Exec { session, dry_run, planned: Vec::new(), claim: None }
+    }
+
+    /// Runs as the execution of approval request `request_id`: every write first asks `fence` whether the claim
+    /// is still this process's, and writes that create objects name them after the request, so that a write
+    /// repeated by another executor is found (the server refuses a second object of that name).
+    pub fn fenced(mut self, request_id: impl Into<String>, fence: std::sync::Arc<dyn Fence>) -> Self {
+        self.claim = Some((request_id.into(), fence));
+        self
+    }
+
+    /// The approval request this run executes, when it executes one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.claim.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// Before a write: confirms that this process still holds the execution's claim (see [`Exec::fenced`]); an
+    /// unfenced run (a read, a run that needs no request) always may. Workflows that send writes through their
+    /// own client call this first.
+    pub async fn confirm_claim(&self) -> Result<()> {
+        match &self.claim {
+            Some((_, fence)) if !self.dry_run => fence.confirm().await,
+            _ => Ok(()),
+        }
     }
 
     fn rk_users(&self) -> bool {
@@ -311,10 +347,17 @@ impl<'s> Exec<'s> {
             return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
         }
         let rk = self.rk_mgmt();
+        // Named after the request it executes, so that a second create of it (an executor that was taken over
+        // while paused) is refused by the server instead of making a second binding.
+        let name = self.request_id().map(binding_name);
+        let metadata = match &name {
+            Some(n) => types::ObjectMeta { name: Some(n.clone()), ..Default::default() },
+            None => types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() },
+        };
         let rk_req = RkGlobalrolebindingsCreate::new(types::GlobalRoleBinding {
             api_version: Some("management.cattle.io/v3".into()),
             kind: Some("GlobalRoleBinding".into()),
-            metadata: Some(types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() }),
+            metadata: Some(metadata),
             global_role_name: Some(role.clone()),
             user_name: Some(user.clone()),
             ..Default::default()
@@ -323,6 +366,7 @@ impl<'s> Exec<'s> {
             type_: Some("globalRoleBinding".into()),
             global_role_id: Some(role.clone()),
             user_id: Some(user.clone()),
+            name: name.clone(),
             ..Default::default()
         });
         for attempt in 0..2 {
@@ -343,8 +387,12 @@ impl<'s> Exec<'s> {
                     return Ok((format!("gave {user} the global role {role} (binding {name})"), json!({"created": !self.dry_run, "binding": created}), None));
                 }
                 Err(Error::Api(e)) if e.is_conflict() => {
-                    // The server refused a duplicate: the binding exists; report it like the idempotent path.
+                    // The server refused a duplicate: the binding exists; report it like the idempotent path. A
+                    // binding of this request's name that grants something else is not ours.
                     let existing = self.find_bindings(&user, &role).await?.into_iter().next();
+                    if let (None, Some(n)) = (&existing, &name) {
+                        return Err(Error::Refused(format!("a global role binding named {n} already exists but does not give {user} the role {role}: it is not this request's, and nothing was created")));
+                    }
                     return Ok((format!("{user} already holds {role}; the server refused a duplicate"), json!({"created": false, "binding": existing.map(|b| b.raw)}), None));
                 }
                 Err(Error::Api(e)) if outcome_unknown(&e) => {
@@ -463,6 +511,7 @@ impl<'s> Exec<'s> {
             self.planned.push(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
             return Ok(None);
         }
+        self.confirm_claim().await?;
         Ok(Some(self.session.client.send(request).await?))
     }
 
@@ -481,6 +530,7 @@ impl<'s> Exec<'s> {
             self.planned.push(PlannedRequest { operation: op.into(), method: req.spec().method.to_string(), path, body: shown.clone() });
             return Ok(shown.unwrap_or(Value::Null));
         }
+        self.confirm_claim().await?;
         Ok(self.session.client.call(op, params, body).await?)
     }
 }
@@ -504,6 +554,13 @@ impl Exec<'_> {
             }
         }
     }
+}
+
+/// The name of the global role binding that executing request `request_id` creates: `grb-` and the request id,
+/// reduced to what an object name may hold.
+pub fn binding_name(request_id: &str) -> String {
+    let id: String = request_id.chars().map(|c| c.to_ascii_lowercase()).filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(58).collect();
+    format!("grb-{}", id.trim_end_matches('-'))
 }
 
 /// Rancher's webhook refusal of a binding that grants more than the caller holds

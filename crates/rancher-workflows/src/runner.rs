@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::exec::{check_inputs, Exec, RunOutput};
+use crate::exec::{check_inputs, Exec, Fence, RunOutput};
 use crate::listing::ListStream;
 use crate::registry::{Registry, Workflow};
 use crate::session::Session;
@@ -82,6 +82,41 @@ pub struct Runner {
     executor: Option<Arc<Session>>,
     lease: Duration,
     registry: Arc<Registry>,
+    gate: Option<Arc<ExecutionGate>>,
+}
+
+/// Whether a runner may execute. The approvals service closes it while its audit log does not verify from the head
+/// it last published (someone rewrote the store's history): decisions are still recorded, but nothing is claimed,
+/// taken over or run until the check passes again.
+#[derive(Debug, Default)]
+pub struct ExecutionGate {
+    closed: std::sync::Mutex<Option<String>>,
+}
+
+impl ExecutionGate {
+    /// Stops executions, saying why (shown in the error every refused execution gets).
+    pub fn close(&self, why: impl Into<String>) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.into());
+    }
+
+    /// Lets executions run again.
+    pub fn open(&self) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Why executions are stopped, when they are.
+    pub fn closed(&self) -> Option<String> {
+        self.closed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.closed() {
+            None => Ok(()),
+            Some(why) => Err(Error::Refused(format!(
+                "nothing is executed while the audit log does not verify from the head this service published ({why}); the decision is recorded, and the request runs once an administrator has restored the store (see docs/server.md, \"Anchors\")"
+            ))),
+        }
+    }
 }
 
 /// This process, as executions record it.
@@ -90,6 +125,9 @@ struct Process {
     label: String,
     host: String,
     pid: u32,
+    boot_id: Option<String>,
+    pid_ns: Option<String>,
+    started: Option<u64>,
 }
 
 impl Process {
@@ -97,8 +135,32 @@ impl Process {
         let host = host_name();
         let pid = std::process::id();
         let program: String = program.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        Process { label: format!("{program}@{host} pid {pid}"), host, pid }
+        Process { label: format!("{program}@{host} pid {pid}"), host, pid, boot_id: boot_id(), pid_ns: pid_namespace(), started: start_time(pid) }
     }
+}
+
+/// The kernel's id of this boot (`/proc/sys/kernel/random/boot_id`): the same for every process, container or not,
+/// until the machine restarts.
+fn boot_id() -> Option<String> {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = raw.trim();
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')).then(|| id.to_string())
+}
+
+/// This process's PID namespace (`pid:[4026531836]`): process ids are only comparable within one.
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns = link.to_str()?;
+    (ns.len() <= 64 && ns.chars().all(|c| c.is_ascii_graphic())).then(|| ns.to_string())
+}
+
+/// When process `pid` (of this PID namespace) started, in clock ticks after boot (`/proc/<pid>/stat`, field 22);
+/// `None` when there is no such process.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count after the last `)`.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The machine's host name from the kernel (not `$HOSTNAME`, which anyone can set), restricted to the characters
@@ -109,12 +171,54 @@ fn host_name() -> String {
     if clean.is_empty() { "localhost".into() } else { clean }
 }
 
-/// Whether the process that holds an execution is known to be gone: it ran on this host and no process has its
-/// id any more.
-fn owner_gone(req: &ApprovalRequest, me: &Process) -> bool {
-    match req.execution.as_ref() {
-        Some(e) => e.host.as_deref() == Some(me.host.as_str()) && e.pid.is_some_and(|pid| pid != me.pid && !std::path::Path::new(&format!("/proc/{pid}")).exists()),
-        None => false,
+/// Whether the process that holds an execution is known to be gone: it ran on this host, in this boot and this
+/// PID namespace, and no process with its id and start time exists any more. A host name alone proves nothing
+/// (containers share names, and a process id means something only in its own namespace), so a record without
+/// the boot id, namespace or start time (written by an older version) is never judged gone: its lease decides.
+fn owner_gone(execution: Option<&rancher_approval::ExecutionRecord>, me: &Process) -> bool {
+    let Some(e) = execution else { return false };
+    let same_place = e.host.as_deref() == Some(me.host.as_str())
+        && e.boot_id.is_some()
+        && e.boot_id == me.boot_id
+        && e.pid_ns.is_some()
+        && e.pid_ns == me.pid_ns;
+    match (same_place, e.pid, e.started) {
+        (true, Some(pid), Some(started)) => {
+            if pid == me.pid && Some(started) == me.started {
+                return false;
+            }
+            // Gone, or its id now belongs to a process that started later.
+            start_time(pid) != Some(started)
+        }
+        _ => false,
+    }
+}
+
+/// The fence of one claimed execution: before each write, the claim's lease is renewed, which the store refuses
+/// once another process has taken the execution over.
+struct ClaimFence {
+    store: Arc<dyn Store>,
+    claim: std::sync::Mutex<ExecutionClaim>,
+    lease: Duration,
+}
+
+#[async_trait::async_trait]
+impl Fence for ClaimFence {
+    async fn confirm(&self) -> Result<()> {
+        let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match self.store.renew_lease(&claim, lease_until(self.lease), Utc::now()).await {
+            Ok(renewed) => {
+                *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
+                Ok(())
+            }
+            Err(rancher_approval::Error::StaleClaim { id, state }) => {
+                tracing::warn!(request = %id, %state, "this execution was taken over by another process; stopping without writing");
+                Err(Error::Refused(format!(
+                    "approval request {id} is no longer this process's to execute (it was taken over while this process was paused or judged gone; it is now {state}): nothing more was written"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -131,7 +235,17 @@ fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
 impl Runner {
     /// A runner; `program` names this program in the audit log (the host and process id are added).
     pub fn new(store: Arc<dyn Store>, program: impl AsRef<str>) -> Self {
-        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()) }
+        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()), gate: None }
+    }
+
+    /// Executes (claims, takes over, runs) only while `gate` is open.
+    pub fn with_gate(mut self, gate: Arc<ExecutionGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    fn may_execute(&self) -> Result<()> {
+        self.gate.as_ref().map_or(Ok(()), |g| g.check())
     }
 
     /// Runs the workflows of `registry` (default: [`Registry::builtin`]); a downstream crate adds its own there.
@@ -367,7 +481,30 @@ impl Runner {
     }
 
     fn executor_record(&self, session: &Session) -> Executor {
-        Executor::new(session.principal.id.clone(), self.process.label.clone()).at(self.process.host.clone(), self.process.pid).on(session.server.clone())
+        let p = &self.process;
+        Executor::new(session.principal.id.clone(), p.label.clone())
+            .at(p.host.clone(), p.pid)
+            .identity(p.boot_id.clone(), p.pid_ns.clone(), p.started)
+            .on(session.server.clone())
+    }
+
+    /// The request `claim` was granted for, read again: its content must still be what the store checked when it
+    /// granted the claim (so nothing changed in the store between the check and the run).
+    async fn claimed_request(&self, claim: &ExecutionClaim) -> Result<ApprovalRequest> {
+        let req = self.get(claim.request_id.as_str()).await?;
+        if req.content_hash != claim.content_hash || req.compute_content_hash() != claim.content_hash {
+            return Err(Error::Approval(rancher_approval::Error::Tampered {
+                id: req.id.to_string(),
+                problem: "its stored content changed after the claim was checked".into(),
+            }));
+        }
+        Ok(req)
+    }
+
+    /// An executor for `claim`: every write confirms the claim first.
+    fn fenced<'s>(&self, session: &'s Session, claim: &ExecutionClaim) -> Exec<'s> {
+        let fence = ClaimFence { store: self.store.clone(), claim: std::sync::Mutex::new(claim.clone()), lease: self.lease };
+        Exec::new(session, false).fenced(claim.request_id.as_str(), Arc::new(fence))
     }
 
     /// Claims, runs (`inputs` overrides the stored inputs only for runs nobody reviewed) and records the outcome,
@@ -375,15 +512,20 @@ impl Runner {
     /// The outer error: the claim or the store failed (nothing ran, or the outcome is unknown); the inner one:
     /// the workflow ran and failed (recorded as the outcome).
     async fn execute(&self, session: &Session, id: &RequestId, inputs: Option<&Value>) -> Result<Result<RunOutput>> {
+        self.may_execute()?;
         let session = self.executor_for(session);
         let executor = self.executor_record(session);
         let (id2, lease) = (id.clone(), self.lease);
         let claim = self.store.claim_execution(&id2, &executor, lease_until(lease), Utc::now()).await.map_err(Error::from)?;
-        let req = self.get(id.as_str()).await?;
+        let req = match self.claimed_request(&claim).await {
+            Ok(r) => r,
+            Err(e) => return self.finish(claim, Err(e)).await,
+        };
         let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
+        let exec = self.fenced(session, &claim);
         let work = async {
             let w = self.workflow(&req.workflow_id)?;
-            Exec::new(session, false).run_workflow(w.as_ref(), &inputs).await
+            exec.run_workflow(w.as_ref(), &inputs).await
         };
         let (result, claim) = self.renewing(claim, work).await;
         self.finish(claim, result).await
@@ -459,6 +601,7 @@ impl Runner {
     /// under the new claim, for the workflows whose effect can be checked; otherwise it is failed with the outcome
     /// unknown. Returns the requests settled.
     pub async fn reconcile(&self, session: &Session) -> Result<Vec<ApprovalRequest>> {
+        self.may_execute()?;
         let session = self.executor_for(session);
         let now = Utc::now();
         let doubtful = self.store.in_doubt().await.map_err(Error::from)?;
@@ -467,7 +610,7 @@ impl Runner {
             let expired = req.execution.as_ref().is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
             let why = if expired {
                 Takeover::LeaseExpired
-            } else if owner_gone(&req, &self.process) {
+            } else if owner_gone(req.execution.as_ref(), &self.process) {
                 Takeover::OwnerGone
             } else {
                 continue;
@@ -479,6 +622,13 @@ impl Runner {
                 Ok(c) => c,
                 // Another reconciler got there first, or the executor finished meanwhile.
                 Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
+                // Its record does not allow it to run (changed in the store, or never approved): the store settled
+                // it as failed and recorded the refusal; nothing runs.
+                Err(Error::Approval(refusal @ rancher_approval::Error::Tampered { .. })) => {
+                    tracing::error!(request = %req.id, "refused to run an execution left in doubt: {refusal}; it is settled as failed and the refusal is in the audit log");
+                    settled.push(self.get(req.id.as_str()).await?);
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             // One request that cannot be settled now (Rancher unreachable, fenced meanwhile) does not hold up the
@@ -494,12 +644,20 @@ impl Runner {
     /// Settles one taken-over execution: applied means succeeded; not applied runs it now, once, under `claim`;
     /// unknown is failed with the outcome unknown.
     async fn settle(&self, session: &Session, req: &ApprovalRequest, claim: ExecutionClaim) -> Result<ApprovalRequest> {
+        // What runs is what the store checked at the take-over, read again under the claim.
+        let req = &match self.claimed_request(&claim).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.finish(claim, Err(e)).await?;
+                return self.get(req.id.as_str()).await;
+            }
+        };
         let w = self.workflow(&req.workflow_id)?;
         let (outcome, note) = match w.applied(session, &req.inputs).await? {
             Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
             Some(false) => {
                 tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
-                let (result, claim) = self.renewing(claim, Exec::new(session, false).run_workflow(w.as_ref(), &req.inputs)).await;
+                let (result, claim) = self.renewing(claim.clone(), self.fenced(session, &claim).run_workflow(w.as_ref(), &req.inputs)).await;
                 let _ = self.finish(claim, result).await?;
                 return self.get(req.id.as_str()).await;
             }
@@ -563,6 +721,47 @@ fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::exec::Table;
+
+    /// N15: a holder was judged gone when the host name matched and its process id was missing here, which also
+    /// holds for a live process in another container (PID namespace) or on another machine of the same name.
+    #[test]
+    fn n15_owner_gone_needs_the_same_boot_pid_namespace_and_start_time() {
+        let me = Process::current("test");
+        assert!(me.boot_id.is_some() && me.pid_ns.is_some() && me.started.is_some(), "{me:?}");
+        // A process id no process of this namespace has.
+        let free = (2_000_000..4_000_000).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()).unwrap();
+        let record = |pid: u32, started: Option<u64>| rancher_approval::ExecutionRecord {
+            claim_id: "c".into(),
+            executor: "other".into(),
+            principal: None,
+            host: Some(me.host.clone()),
+            pid: Some(pid),
+            boot_id: me.boot_id.clone(),
+            pid_ns: me.pid_ns.clone(),
+            started,
+            epoch: 1,
+            lease_until: None,
+            claimed_at: Utc::now(),
+            finished_at: None,
+            outcome: None,
+            reconciled: None,
+        };
+        // Same host, boot and namespace, and no such process: gone.
+        assert!(owner_gone(Some(&record(free, Some(1))), &me));
+        // Its id taken by a process that started at another time (here: this one): gone.
+        let parent = std::os::unix::process::parent_id();
+        assert!(owner_gone(Some(&record(parent, Some(1))), &me));
+        // The very process, alive: not gone.
+        assert!(!owner_gone(Some(&record(parent, start_time(parent))), &me));
+        // Another boot, another PID namespace, or an older record without them: nobody can tell; the lease decides.
+        let other_boot = rancher_approval::ExecutionRecord { boot_id: Some("00000000-0000-0000-0000-000000000000".into()), ..record(free, Some(1)) };
+        assert!(!owner_gone(Some(&other_boot), &me));
+        let other_ns = rancher_approval::ExecutionRecord { pid_ns: Some("pid:[1]".into()), ..record(free, Some(1)) };
+        assert!(!owner_gone(Some(&other_ns), &me));
+        let old = rancher_approval::ExecutionRecord { boot_id: None, pid_ns: None, started: None, ..record(free, None) };
+        assert!(!owner_gone(Some(&old), &me));
+        assert!(!owner_gone(None, &me));
+    }
 
     #[test]
     fn a_stored_outcome_keeps_a_count_and_the_first_items_of_a_long_list() {

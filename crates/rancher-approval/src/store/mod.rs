@@ -137,6 +137,10 @@ pub struct ExecutionClaim {
     pub lease_until: DateTime<Utc>,
     /// When it was claimed.
     pub claimed_at: DateTime<Utc>,
+    /// The request's content hash, checked against its audit record when claimed: an executor runs the request
+    /// only while its stored content still hashes to this.
+    #[serde(default)]
+    pub content_hash: String,
 }
 
 /// Why an executor takes over another's execution.
@@ -255,6 +259,11 @@ pub trait Store: Send + Sync {
     /// `seen_claim` is the claim id the caller judged (expired or orphaned) when it read the request: when another
     /// process took the execution over since, the take-over is refused with [`crate::Error::LeaseHeld`], so two
     /// reconcilers acting on the same stale read never both run it.
+    ///
+    /// Before taking over, the request is checked as [`Store::claim_execution`] checks it (content against its
+    /// audit record, the recorded decisions approve it under the recorded policy), and its audit entries must show
+    /// it claimed and not finished. Otherwise nothing may run: the request is settled as `failed`, audited as
+    /// `execution_refused`, and the caller gets [`crate::Error::Tampered`].
     async fn take_over(
         &self,
         id: &RequestId,
@@ -309,6 +318,55 @@ pub trait Store: Send + Sync {
     /// request against its audit record (its content and the state its entries lead to); returns the number of
     /// entries, or [`crate::Error::AuditBroken`] naming the first problem.
     async fn verify_audit(&self) -> Result<u64>;
+
+    /// Verifies the log from a head saved earlier outside the store (an anchor, such as the head the approvals
+    /// service published): the entry at `anchor.seq` must still be there with `anchor.hash` (and match its hash),
+    /// and every entry after it must chain to the store's recorded head. Reads only the entries from the anchor on,
+    /// so it is cheap to run often. Returns the store's head, or [`crate::Error::AuditBroken`] naming the first
+    /// problem (a log cut off below the anchor, or history rewritten).
+    async fn verify_audit_from(&self, anchor: &AuditHead) -> Result<AuditHead> {
+        let broken = |seq: u64, problem: String| crate::Error::AuditBroken { seq, problem };
+        let head = self.audit_head().await?;
+        if head.seq < anchor.seq {
+            return Err(broken(head.seq + 1, format!("the store's head is entry {} but entry {} was anchored: entries were cut off or the store was replaced", head.seq, anchor.seq)));
+        }
+        let mut prev = if anchor.seq == 0 {
+            if anchor.hash != crate::GENESIS_HASH {
+                return Err(broken(1, "the anchor is malformed (entry 0 with a hash)".into()));
+            }
+            AuditHead::genesis()
+        } else {
+            match self.audit_after(anchor.seq - 1, 1).await?.pop() {
+                Some(e) if e.seq == anchor.seq && e.hash == anchor.hash && e.compute_hash() == e.hash => e.head(),
+                Some(e) if e.seq == anchor.seq => {
+                    return Err(broken(anchor.seq, "it differs from the anchored entry: the log was rewritten".into()))
+                }
+                _ => return Err(broken(anchor.seq, "the anchored entry is gone: the log was cut off or rewritten".into())),
+            }
+        };
+        while prev.seq < head.seq {
+            let page = self.audit_after(prev.seq, (head.seq - prev.seq).min(500) as usize).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                if e.seq != prev.seq + 1 {
+                    return Err(broken(prev.seq + 1, format!("expected entry {} but found entry {}: an entry was removed or moved", prev.seq + 1, e.seq)));
+                }
+                if e.prev_hash != prev.hash {
+                    return Err(broken(e.seq, "its previous-hash does not match the entry before it: entries were removed, reordered or replaced".into()));
+                }
+                if e.compute_hash() != e.hash {
+                    return Err(broken(e.seq, "its content does not match its hash: the entry was edited".into()));
+                }
+                prev = e.head();
+            }
+        }
+        if prev != head {
+            return Err(broken(prev.seq + 1, format!("the recorded head (entry {}) does not match the log, which ends at entry {}", head.seq, prev.seq)));
+        }
+        Ok(head)
+    }
 
     /// Audit entries after sequence number `after_seq`, oldest first, at most `limit` (for webhook delivery: the
     /// audit log is the outbox, written in the same transaction as each change).
@@ -642,7 +700,7 @@ macro_rules! store_via_ops {
                         $crate::store::ops::take_over(tx, &id, &executor, why, &seen, lease_until, now).await
                     })
                 }))
-                .await
+                .await?
             }
             async fn resolve_in_doubt(
                 &self,

@@ -342,18 +342,22 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
         .map_err(|_| tampered(request, "its recorded policy cannot be read"))?;
     let mut decisions = Vec::new();
     for e in entries.iter().filter(|e| e.kind == AuditKind::Decided) {
-        let record: DecisionRecord = serde_json::from_value(json!({
-            "principal": e.detail["principal"],
-            "vote": e.detail["vote"],
-            "reason": e.detail.get("reason"),
-            "decided_at": e.at,
-            "context": e.detail.get("context").cloned().unwrap_or_else(|| json!({})),
-            "content_hash": e.detail.get("content_hash"),
-        }))
-        .map_err(|_| tampered(request, format!("its decision in audit entry {} cannot be read", e.seq)))?;
-        decisions.push(record);
+        decisions.push(decision_in(e).map_err(|problem| tampered(request, problem))?);
     }
     Ok(Recorded { content_hash: content_hash(&request.id, &content), policy, decisions })
+}
+
+/// The decision a `decided` audit entry records.
+fn decision_in(e: &AuditEntry) -> std::result::Result<DecisionRecord, String> {
+    serde_json::from_value(json!({
+        "principal": e.detail["principal"],
+        "vote": e.detail["vote"],
+        "reason": e.detail.get("reason"),
+        "decided_at": e.at,
+        "context": e.detail.get("context").cloned().unwrap_or_else(|| json!({})),
+        "content_hash": e.detail.get("content_hash"),
+    }))
+    .map_err(|_| format!("its decision in audit entry {} cannot be read", e.seq))
 }
 
 /// The stored request still holds what was recorded when it was made.
@@ -371,19 +375,25 @@ fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> 
     Ok(rec)
 }
 
+/// Whether `decisions` (as the log records them), each made on `content_hash`, approve a request with `facts`
+/// under `policy`: the proof every execution needs. A policy that needs nobody approves with no decisions.
+fn approval_proof(policy: &Policy, facts: &crate::RequestFacts, content_hash: &str, decisions: &[DecisionRecord], created_at: DateTime<Utc>) -> std::result::Result<(), String> {
+    if let Some(d) = decisions.iter().find(|d| d.content_hash.as_deref() != Some(content_hash)) {
+        return Err(format!("the decision of {} was made on other content", d.principal.id));
+    }
+    // Time is not what decides here: an approval recorded before the expiry stays valid.
+    let at = decisions.last().map_or(created_at, |d| d.decided_at);
+    match crate::evaluate(policy, facts, decisions, at) {
+        Verdict::Approved => Ok(()),
+        other => Err(format!("its recorded decisions do not approve it (they leave it {other:?})").to_lowercase()),
+    }
+}
+
 /// Before anything runs: the content matches the record, and the recorded decisions, each made on this very
 /// content, approve it under the recorded policy.
 async fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
     let rec = check_content(tx, request).await?;
-    if let Some(d) = rec.decisions.iter().find(|d| d.content_hash.as_deref() != Some(rec.content_hash.as_str())) {
-        return Err(tampered(request, format!("the decision of {} was made on other content", d.principal.id)));
-    }
-    // Time is not what decides here: an approval recorded before the expiry stays valid.
-    let at = rec.decisions.last().map_or(request.created_at, |d| d.decided_at);
-    match crate::evaluate(&rec.policy, &request.facts(), &rec.decisions, at) {
-        Verdict::Approved => Ok(()),
-        other => Err(tampered(request, format!("its recorded decisions do not approve it (they leave it {other:?})").to_lowercase())),
-    }
+    approval_proof(&rec.policy, &request.facts(), &rec.content_hash, &rec.decisions, request.created_at).map_err(|problem| tampered(request, problem))
 }
 
 pub(crate) async fn claim_execution(
@@ -425,6 +435,7 @@ pub(crate) async fn claim_execution(
         epoch: 1,
         lease_until,
         claimed_at: now,
+        content_hash: request.content_hash.clone(),
     };
     request.state = RequestState::Executing;
     request.execution = Some(ExecutionRecord {
@@ -433,6 +444,9 @@ pub(crate) async fn claim_execution(
         principal: Some(executor.principal.clone()),
         host: executor.host.clone(),
         pid: executor.pid,
+        boot_id: executor.boot_id.clone(),
+        pid_ns: executor.pid_ns.clone(),
+        started: executor.started,
         epoch: claim.epoch,
         lease_until: Some(lease_until),
         claimed_at: now,
@@ -588,7 +602,7 @@ pub(crate) async fn take_over(
     seen_claim: &str,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<ExecutionClaim> {
+) -> Result<Result<ExecutionClaim>> {
     let (now, lease_until) = clocked(tx, now, lease_until).await?;
     let mut request = get_request(tx, id).await?;
     let state = request.state;
@@ -604,6 +618,22 @@ pub(crate) async fn take_over(
         return Err(Error::LeaseHeld { id: id.to_string(), executor: execution.executor.clone(), lease_until: held_until });
     }
     let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });
+    if let Err(refusal) = check_resumable(tx, &request).await {
+        if !matches!(refusal, Error::Tampered { .. }) {
+            return Err(refusal);
+        }
+        // Nothing runs: the request is settled as failed and the refusal recorded (the outer Ok commits both).
+        let problem = refusal.to_string();
+        let execution = request.execution.as_mut().expect("checked above");
+        execution.finished_at = Some(now);
+        execution.outcome = Some(Outcome::failed(json!({"error": format!("refused at take-over: {problem}"), "refused": true})));
+        request.state = RequestState::Failed;
+        tx.save_request(&request).await?;
+        let detail = json!({ "executor": executor, "problem": problem, "state": RequestState::Failed, "why": why, "previous": previous });
+        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail).await?;
+        return Ok(Err(refusal));
+    }
+    let execution = request.execution.as_mut().expect("checked above");
     let claim = ExecutionClaim {
         request_id: id.clone(),
         claim_id: uuid::Uuid::new_v4().to_string(),
@@ -611,12 +641,16 @@ pub(crate) async fn take_over(
         epoch: execution.epoch + 1,
         lease_until,
         claimed_at: now,
+        content_hash: request.content_hash.clone(),
     };
     execution.claim_id = claim.claim_id.clone();
     execution.executor = executor.process.clone();
     execution.principal = Some(executor.principal.clone());
     execution.host = executor.host.clone();
     execution.pid = executor.pid;
+    execution.boot_id = executor.boot_id.clone();
+    execution.pid_ns = executor.pid_ns.clone();
+    execution.started = executor.started;
     execution.epoch = claim.epoch;
     execution.lease_until = Some(lease_until);
     tx.save_request(&request).await?;
@@ -628,7 +662,25 @@ pub(crate) async fn take_over(
         "previous": previous,
     });
     append(tx, now, &executor.principal, AuditKind::ExecutionTakenOver, Some(&request), None, detail).await?;
-    Ok(claim)
+    Ok(Ok(claim))
+}
+
+/// Before a taken-over execution may run again: what [`check_executable`] checks, and the log must show the
+/// request executing (claimed after a valid approval, and not finished). A request set to `executing` in the store
+/// has no such record.
+async fn check_resumable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
+    let entries = tx.audit_for_request(request.id.as_str()).await?;
+    let rec = matches_record(request, recorded_in(&entries, request)?)?;
+    approval_proof(&rec.policy, &request.facts(), &rec.content_hash, &rec.decisions, request.created_at).map_err(|problem| tampered(request, problem))?;
+    match replay(&entries, &rec, &request.facts()) {
+        Ok(Replayed { refused: Some(problem), .. }) => Err(tampered(request, problem)),
+        Ok(Replayed { state: Some(RequestState::Executing), .. }) => Ok(()),
+        Ok(Replayed { state: other, .. }) => Err(tampered(
+            request,
+            format!("it is stored as executing but its audit entries lead to {}", other.map_or_else(|| "nothing".to_string(), |s| s.to_string())),
+        )),
+        Err(problem) => Err(tampered(request, problem)),
+    }
 }
 
 pub(crate) async fn resolve_in_doubt(
@@ -721,31 +773,86 @@ pub(crate) async fn set_policy(
     Ok(installation)
 }
 
-/// The state a request's audit entries lead to, replayed from the first.
-fn replayed_state(entries: &[AuditEntry]) -> Option<RequestState> {
-    let state_in = |e: &AuditEntry, key: &str| e.detail.get(key).and_then(|v| serde_json::from_value::<RequestState>(v.clone()).ok());
-    let mut state = None;
+/// A request's audit entries replayed as its state machine. Each entry must be a legal step from the state before
+/// it, and every claim, take-over and finish of an execution must follow decisions (as the log records them, each
+/// made on the recorded content) that approve it under the recorded policy, or a creation that was approved at once
+/// because the policy needs nobody. Returns the state the entries lead to and the first refused execution, or what
+/// is wrong.
+fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -> std::result::Result<Replayed, String> {
+    use RequestState::*;
+    let state_in = |e: &AuditEntry| {
+        e.detail.get("state").and_then(|v| serde_json::from_value::<RequestState>(v.clone()).ok())
+            .ok_or_else(|| format!("audit entry {} ({}) records no readable state", e.seq, e.kind))
+    };
+    let mut state: Option<RequestState> = None;
+    let mut created_at = None;
+    let mut decisions: Vec<DecisionRecord> = Vec::new();
+    let mut refused = None;
     for e in entries {
-        state = match e.kind {
-            AuditKind::RequestCreated | AuditKind::Decided => state_in(e, "state"),
-            AuditKind::Cancelled => Some(RequestState::Cancelled),
-            AuditKind::Expired => Some(RequestState::Expired),
-            AuditKind::ExecutionClaimed | AuditKind::ExecutionTakenOver => Some(RequestState::Executing),
-            AuditKind::ExecutionFinished | AuditKind::Reconciled => {
-                match e.detail.get("status").and_then(|v| v.as_str()) {
-                    Some("succeeded") => Some(RequestState::Succeeded),
-                    _ => Some(RequestState::Failed),
+        let illegal = |from: Option<RequestState>| {
+            Err(format!(
+                "audit entry {} ({}) follows a request in state {}, which cannot lead there",
+                e.seq,
+                e.kind,
+                from.map_or_else(|| "none (not created yet)".to_string(), |s| s.to_string())
+            ))
+        };
+        let proof = |decisions: &[DecisionRecord], created_at: Option<DateTime<Utc>>| {
+            approval_proof(&rec.policy, facts, &rec.content_hash, decisions, created_at.unwrap_or(e.at))
+                .map_err(|problem| format!("audit entry {} ({}) runs it without a valid approval: {problem}", e.seq, e.kind))
+        };
+        state = match (e.kind, state) {
+            (AuditKind::RequestCreated, None) => {
+                created_at = Some(e.at);
+                match state_in(e)? {
+                    Pending => Some(Pending),
+                    Approved if !rec.policy.needs_approval() => Some(Approved),
+                    other => return Err(format!("audit entry {} creates it as {other}, but its policy needs approval", e.seq)),
                 }
             }
-            AuditKind::ExecutionRefused
-            | AuditKind::Installed
-            | AuditKind::PolicyChanged
-            | AuditKind::GrantRevoked
-            | AuditKind::GrantOverdue
-            | AuditKind::GrantEndedEarly => state,
+            (AuditKind::Decided, Some(Pending)) => {
+                decisions.push(decision_in(e)?);
+                match state_in(e)? {
+                    s @ (Pending | Approved | Denied | Expired) => Some(s),
+                    other => return Err(format!("audit entry {} (decided) moves it to {other}", e.seq)),
+                }
+            }
+            (AuditKind::Cancelled, Some(Pending)) => Some(Cancelled),
+            (AuditKind::Expired, Some(Pending)) => Some(Expired),
+            (AuditKind::ExecutionClaimed, Some(Approved)) => {
+                proof(&decisions, created_at)?;
+                Some(Executing)
+            }
+            (AuditKind::ExecutionTakenOver, Some(Executing)) => {
+                proof(&decisions, created_at)?;
+                Some(Executing)
+            }
+            (AuditKind::ExecutionFinished | AuditKind::Reconciled, Some(Executing)) => {
+                proof(&decisions, created_at)?;
+                match e.detail.get("status").and_then(|v| v.as_str()) {
+                    Some("succeeded") => Some(Succeeded),
+                    _ => Some(Failed),
+                }
+            }
+            (AuditKind::ExecutionRefused, s) => {
+                let problem = e.detail.get("problem").and_then(|v| v.as_str()).unwrap_or("no reason recorded");
+                refused.get_or_insert_with(|| format!("its execution was refused (audit entry {}), so the stored request had been changed outside the service: {problem}", e.seq));
+                // A refused claim leaves the state alone; a refused take-over settles the request as failed.
+                if e.detail.get("state").is_some() { Some(state_in(e)?) } else { s }
+            }
+            (AuditKind::Installed | AuditKind::PolicyChanged | AuditKind::GrantRevoked | AuditKind::GrantOverdue | AuditKind::GrantEndedEarly, s) => s,
+            (_, from) => return illegal(from),
         };
     }
-    state
+    Ok(Replayed { state, refused })
+}
+
+/// What [`replay`] found.
+struct Replayed {
+    /// The state the entries lead to (none without a creation).
+    state: Option<RequestState>,
+    /// The first refused execution, in words: proof that the stored request was changed outside the service.
+    refused: Option<String>,
 }
 
 /// Verifies the chain against the store's own head (which must be the last entry: a missing or moved-back head
@@ -778,13 +885,16 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
         if let Some(problem) = decisions_differ(&request.decisions, &rec.decisions) {
             return Err(broken(problem));
         }
-        let replayed = replayed_state(own);
+        let Replayed { state: replayed, refused } = replay(own, &rec, &request.facts()).map_err(broken)?;
         if replayed != Some(request.state) {
             return Err(broken(format!(
                 "it is stored as {} but its audit entries lead to {}",
                 request.state,
                 replayed.map_or_else(|| "nothing".to_string(), |s| s.to_string())
             )));
+        }
+        if let Some(problem) = refused {
+            return Err(broken(problem));
         }
     }
     Ok(count)

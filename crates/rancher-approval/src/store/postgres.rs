@@ -185,6 +185,9 @@ impl PostgresStore {
     /// [`PostgresStore::connect`] with options.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
         let target = PostgresUrl::parse(url)?;
+        if let Some(w) = &target.warning {
+            tracing::warn!("{w}");
+        }
         let mut config = target.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
@@ -385,12 +388,17 @@ impl Batcher {
 pub(crate) struct PostgresUrl {
     pub(crate) config: tokio_postgres::Config,
     root_cert: Option<String>,
+    /// Said when connecting: the URL asks for a session to a remote host that may run without TLS.
+    pub(crate) warning: Option<String>,
 }
 
 impl PostgresUrl {
     /// Parses a libpq-style URL. `sslmode` may be `disable`, `prefer`, `require`, `verify-ca` or `verify-full`
-    /// (with rustls every TLS connection checks the server's certificate, so the last three are the same);
-    /// `sslrootcert=PATH` adds a CA (PEM) to the system's roots.
+    /// (with rustls every TLS connection checks the server's certificate and host name, so the last three are the
+    /// same); `sslrootcert=PATH` adds a CA (PEM) to the system's roots. Without `sslmode`, a remote host gets
+    /// `require` (a session someone on the network could strip of TLS could write the store), while unix sockets
+    /// and loopback keep the driver's `prefer`; `disable` or `prefer` given for a remote host is kept, with a
+    /// warning.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let bad = |problem: String| Error::BadStoreUrl { url: redact_url(url), problem };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -398,8 +406,10 @@ impl PostgresUrl {
         }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut root_cert = None;
+        let mut explicit = false;
         let mut kept = url::form_urlencoded::Serializer::new(String::new());
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            explicit |= key == "sslmode";
             match (key.as_ref(), value.as_ref()) {
                 ("sslrootcert", path) => root_cert = Some(path.to_owned()),
                 ("sslmode", "verify-ca" | "verify-full") => {
@@ -412,15 +422,46 @@ impl PostgresUrl {
         }
         let kept = kept.finish();
         let cleaned = if kept.is_empty() { base.to_owned() } else { format!("{base}?{kept}") };
-        let config = tokio_postgres::Config::from_str(&cleaned).map_err(|e| bad(source_chain(&e)))?;
+        let mut config = tokio_postgres::Config::from_str(&cleaned).map_err(|e| bad(source_chain(&e)))?;
         if config.get_hosts().is_empty() {
             return Err(bad("it names no host (give one, or `?host=/path/to/socket/dir`)".into()));
         }
         if config.get_dbname().is_none() {
             return Err(bad("it names no database (add `/DATABASE` after the host)".into()));
         }
-        Ok(Self { config, root_cert })
+        let remote: Vec<&str> = config
+            .get_hosts()
+            .iter()
+            .filter_map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) if !is_loopback(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut warning = None;
+        if !remote.is_empty() {
+            use tokio_postgres::config::SslMode;
+            match (explicit, config.get_ssl_mode()) {
+                (false, _) => {
+                    config.ssl_mode(SslMode::Require);
+                }
+                (true, mode @ (SslMode::Disable | SslMode::Prefer)) => {
+                    let how = if mode == SslMode::Disable { "disable" } else { "prefer" };
+                    warning = Some(format!(
+                        "the store URL says sslmode={how} for {}: the session may run in plaintext, and whoever can                          answer on the network path could read it and write the store (requests, decisions, the audit                          log); use sslmode=require (the certificate and host name are checked) unless the network is                          trusted",
+                        remote.join(", ")
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(Self { config, root_cert, warning })
     }
+}
+
+/// Whether a host name or address is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The URL with any password (in the user part or a `password=` parameter) replaced by `***`, for messages.

@@ -70,6 +70,7 @@ macro_rules! for_every_store {
 }
 
 for_every_store!(
+    s9_verification_from_an_anchor,
     installer_round_trip,
     none_policy_runs_at_once,
     a_deny_ends_it,
@@ -1236,4 +1237,28 @@ async fn grant_durations_follow_the_policy(store: &dyn Store) {
     assert!(matches!(store.set_policy("grant-cluster-role", bad, &alice(), at(1)).await, Err(Error::InvalidPolicy { .. })));
     // Policies without the options keep the hash they had before the options existed.
     assert!(!serde_json::to_string(&Policy::installer()).unwrap().contains("duration"));
+}
+
+/// S9: the service checks the log against the head it published, reading only what came after it.
+async fn s9_verification_from_an_anchor(store: &dyn Store) {
+    assert_eq!(store.verify_audit_from(&crate::AuditHead::genesis()).await.unwrap(), crate::AuditHead::genesis());
+    for i in 0..3 {
+        store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(i)).await.unwrap();
+    }
+    let anchor = store.audit_head().await.unwrap();
+    assert_eq!(store.verify_audit_from(&anchor).await.unwrap(), anchor);
+    for i in 3..5 {
+        store.create_request(NewRequest::new("wf", bob(), Policy::installer()), at(i)).await.unwrap();
+    }
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.seq, 5);
+    assert_eq!(store.verify_audit_from(&anchor).await.unwrap(), head);
+    assert_eq!(store.verify_audit_from(&crate::AuditHead::genesis()).await.unwrap(), head);
+    // An anchor the log does not hold: rewritten history, or a log cut off (or another store) below it.
+    let wrong = crate::AuditHead { seq: 2, hash: "0".repeat(64) };
+    let err = store.verify_audit_from(&wrong).await.unwrap_err().to_string();
+    assert!(err.contains("rewritten"), "{err}");
+    let ahead = crate::AuditHead { seq: 9, hash: anchor.hash.clone() };
+    let err = store.verify_audit_from(&ahead).await.unwrap_err().to_string();
+    assert!(err.contains("cut off"), "{err}");
 }

@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// only on loopback).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// File (owner-only) keeping the last audit head this service published, checked against the store at start
+    /// and on every job run; nothing executes while the store does not verify from it. Default: audit-anchor.json
+    /// in the state directory (keep it off the database host: its point is that store writers cannot reach it).
+    #[arg(long, value_name = "FILE")]
+    pub anchor_file: Option<PathBuf>,
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, then stops taking requests, finishes executions in flight and exits 0.
@@ -80,6 +85,11 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
         config = config.public_url(u);
     }
     config = config.web_sessions(std::time::Duration::from_secs(args.web_idle_minutes * 60), std::time::Duration::from_secs(args.web_session_hours * 3600));
+    let anchor = match args.anchor_file {
+        Some(f) => f,
+        None => ctx.ensure_state_dir()?.join("audit-anchor.json"),
+    };
+    config = config.anchor_file(anchor);
     for w in args.webhooks {
         config = config.webhook(w);
     }

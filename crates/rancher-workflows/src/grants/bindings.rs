@@ -361,6 +361,8 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
                 plan(exec, &req)?;
                 return Ok(None);
             }
+            // Fenced: an executor whose claim was taken over sends nothing more.
+            exec.confirm_claim().await?;
             Ok(Some($map(c.send(&req).await?)))
         }};
     }
@@ -464,6 +466,7 @@ pub async fn delete(
                 plan(exec, &req)?;
                 return Ok(true);
             }
+            exec.confirm_claim().await?;
             c.send(&req).await.map(|_| ())
         }};
     }

@@ -489,16 +489,24 @@ impl Workflow for CleanupTokens {
         let to_delete: Vec<String> = pinned.iter().filter(|n| still.contains(n.as_str())).cloned().collect();
         let no_longer_matching = pinned.len() - to_delete.len();
         let client = session.client.clone();
-        let results: Vec<(String, Outcome)> = futures::stream::iter(to_delete.into_iter().map(|name| {
-            let client = client.clone();
-            async move {
-                let outcome = delete_one(&client, &name).await;
-                (name, outcome)
-            }
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        // Fenced a chunk at a time: before each chunk the execution's claim is confirmed, so an executor that was
+        // paused and taken over stops within one chunk instead of going on deleting (a delete repeated by the new
+        // executor finds the token gone, so nothing is counted twice either way).
+        let mut results: Vec<(String, Outcome)> = Vec::with_capacity(to_delete.len());
+        for chunk in to_delete.chunks(FENCE_EVERY) {
+            exec.confirm_claim().await?;
+            let done: Vec<(String, Outcome)> = futures::stream::iter(chunk.iter().cloned().map(|name| {
+                let client = client.clone();
+                async move {
+                    let outcome = delete_one(&client, &name).await;
+                    (name, outcome)
+                }
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+            results.extend(done);
+        }
         let mut deleted = 0usize;
         let mut gone = 0usize;
         let mut failed = Vec::new();
@@ -536,6 +544,9 @@ enum Outcome {
     Gone,
     Failed(String),
 }
+
+/// Deletes between two confirmations of the execution's claim.
+const FENCE_EVERY: usize = 256;
 
 async fn delete_one(client: &rancher_api::Client, name: &str) -> Outcome {
     let mut last = String::new();

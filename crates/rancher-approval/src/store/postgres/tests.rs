@@ -343,3 +343,62 @@ async fn a_write_that_fails_after_writing_is_undone_alone() {
     // The installation and one creation entry per kept request; nothing of the failed writes.
     assert_eq!(store.verify_audit().await.unwrap(), 1 + kept.len() as u64);
 }
+
+/// N2 on PostgreSQL: a pending request set to `executing` by someone with the database's credentials is refused
+/// at take-over (settled as failed, the refusal audited), and verification names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
+    let Some(db) = TestDatabase::create("n2_forged").await else { return };
+    let store = db.store().await;
+    let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy()), at(0)).await.unwrap();
+    let mut body: serde_json::Value = serde_json::to_value(store.get_request(&req.id).await.unwrap()).unwrap();
+    body["state"] = serde_json::json!("executing");
+    body["execution"] = serde_json::json!({"claim_id": "forged", "executor": "elsewhere", "host": "elsewhere", "pid": 1, "epoch": 1,
+                                           "lease_until": "2020-01-01T00:00:00Z", "claimed_at": "2020-01-01T00:00:00Z"});
+    let raw = db.raw().await;
+    let n = raw
+        .execute("UPDATE requests SET state = 'executing', body = $1 WHERE id = $2", &[&body.to_string(), &req.id.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let err = store
+        .take_over(&req.id, &Executor::new("u-svc", "reconciler"), Takeover::LeaseExpired, "forged", Utc::now() + TimeDelta::minutes(1), Utc::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    assert_eq!(store.get_request(&req.id).await.unwrap().state, crate::RequestState::Failed);
+    assert!(store.in_doubt().await.unwrap().is_empty());
+    let last = store.audit_entries().await.unwrap().pop().unwrap();
+    assert_eq!(last.kind, crate::AuditKind::ExecutionRefused);
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains(req.id.as_str()) && err.contains("refused"), "{err}");
+}
+
+/// N18: without `sslmode`, the driver's default (`prefer`) let a network attacker who answers "no TLS" get a
+/// plaintext session that can write the store. A remote host now requires TLS (certificate and host checked) unless
+/// the URL says otherwise, and saying `disable` or `prefer` for a remote host is warned about; unix sockets and
+/// loopback keep the driver's default.
+#[test]
+fn n18_remote_hosts_require_tls_by_default() {
+    use tokio_postgres::config::SslMode;
+    let mode = |url: &str| {
+        let u = PostgresUrl::parse(url).unwrap();
+        (u.config.get_ssl_mode(), u.warning)
+    };
+    assert_eq!(mode("postgres://app:pw@db.example/approvals"), (SslMode::Require, None));
+    assert_eq!(mode("postgres://app:pw@10.0.0.7:5432/approvals"), (SslMode::Require, None));
+    assert_eq!(mode("postgres://app:pw@db.example/approvals?sslmode=verify-full"), (SslMode::Require, None));
+    for local in ["postgres://app@/approvals?host=/run/postgresql", "postgres://app:pw@localhost/approvals", "postgres://app:pw@127.0.0.1:5433/approvals", "postgres://app:pw@[::1]/approvals"] {
+        assert_eq!(mode(local), (SslMode::Prefer, None), "{local}");
+    }
+    assert_eq!(mode("postgres://app:pw@localhost/approvals?sslmode=disable"), (SslMode::Disable, None));
+    for (url, want) in [("postgres://app:pw@db.example/approvals?sslmode=disable", SslMode::Disable), ("postgres://app:pw@db.example/approvals?sslmode=prefer", SslMode::Prefer)] {
+        let (got, warning) = mode(url);
+        assert_eq!(got, want, "an explicit choice is kept");
+        let warning = warning.unwrap_or_else(|| panic!("no warning for {url}"));
+        assert!(warning.contains("db.example") && warning.contains("sslmode=require") && warning.contains("plaintext"), "{warning}");
+        assert!(!warning.contains("pw@"), "{warning}");
+    }
+    // A host list with one remote host is remote.
+    assert_eq!(mode("postgres://app:pw@localhost,db.example/approvals").0, SslMode::Require);
+}

@@ -537,3 +537,120 @@ async fn stored_decisions_that_differ_from_the_log_fail_verification() {
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("decision") && err.contains("u-2"), "{err}");
 }
+
+/// Sets a request to `executing` in the file, with a lease that ran out long ago and a holder on another host,
+/// as anyone who can write the database could (second security review, N2).
+pub(crate) fn forge_executing(path: &Path, id: &str) {
+    let execution = json!({"claim_id": "forged", "executor": "elsewhere", "host": "elsewhere", "pid": 1, "epoch": 1,
+                           "lease_until": "2020-01-01T00:00:00Z", "claimed_at": "2020-01-01T00:00:00Z"});
+    let n = Connection::open(path)
+        .unwrap()
+        .execute(
+            "UPDATE requests SET state = 'executing', body = json_set(body, '$.state', 'executing', '$.execution', json(?1)) WHERE id = ?2",
+            rusqlite::params![execution.to_string(), id],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// N2: a pending request set to `executing` in the store was taken over by the next reconcile and run with no
+/// approval. The take-over now checks it as a claim is checked, settles it as failed without handing out a claim,
+/// records the refusal, and verification names the request.
+#[tokio::test]
+async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let req = pending_for_u1(&store).await;
+    forge_executing(&path, req.id.as_str());
+    let doubt = store.in_doubt().await.unwrap();
+    assert_eq!(doubt.len(), 1);
+    let taker = crate::Executor::new("u-svc", "reconciler");
+    let err = store.take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30)).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    let settled = store.get_request(&req.id).await.unwrap();
+    assert_eq!(settled.state, crate::RequestState::Failed);
+    assert_eq!(settled.execution.unwrap().outcome.unwrap().detail["refused"], json!(true));
+    assert!(store.in_doubt().await.unwrap().is_empty(), "it is not in doubt any more");
+    let last = store.audit_entries().await.unwrap().pop().unwrap();
+    assert_eq!((last.kind, last.request_id.as_deref()), (crate::AuditKind::ExecutionRefused, Some(req.id.as_str())));
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains(req.id.as_str()) && err.contains("refused"), "{err}");
+
+    // Approved by the log but forged to executing without a claim: still no take-over (nothing claimed it).
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let req = pending_for_u1(&store).await;
+    for who in ["u-1", "u-2"] {
+        store.decide(&req.id, &Principal::new(who), Decision::approve(), &EligibilityContext::default(), at(1)).await.unwrap();
+    }
+    forge_executing(&path, req.id.as_str());
+    let err = store.take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30)).await.unwrap_err();
+    assert!(err.to_string().contains("lead to approved"), "{err}");
+}
+
+/// N2: verification accepted a log in which a pending request was taken over and finished with no decision (what
+/// the unchecked reconcile wrote). It now replays each request's states and names the request.
+#[tokio::test]
+async fn n2_verify_refuses_an_execution_without_the_decisions_its_policy_needs() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let req = pending_for_u1(&store).await;
+    store.verify_audit().await.unwrap();
+    // Well-formed entries, chained and hashed as the store writes them, and the stored request to match.
+    let conn = Connection::open(&path).unwrap();
+    let mut head = store.audit_head().await.unwrap();
+    for (kind, detail) in [
+        (crate::AuditKind::ExecutionTakenOver, json!({"claim_id": "c2", "epoch": 2, "why": "lease_expired"})),
+        (crate::AuditKind::ExecutionFinished, json!({"claim_id": "c2", "epoch": 2, "status": "succeeded", "detail": {}})),
+    ] {
+        let e = crate::audit::AuditDraft { actor: "u-svc".into(), kind, request_id: Some(req.id.to_string()), workflow_id: Some("wf".into()), detail }
+            .seal(&head, at(5));
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![e.seq as i64, crate::audit::format_time(e.at), e.actor, e.kind.as_str(), e.request_id, e.workflow_id, e.detail.to_string(), e.prev_hash, e.hash],
+        )
+        .unwrap();
+        conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![e.seq as i64, e.hash]).unwrap();
+        head = e.head();
+    }
+    conn.execute("UPDATE requests SET state = 'succeeded', body = json_set(body, '$.state', 'succeeded')", []).unwrap();
+    let err = store.verify_audit().await.unwrap_err().to_string();
+    assert!(err.contains(req.id.as_str()), "{err}");
+    assert!(err.contains("follows a request in state pending"), "{err}");
+}
+
+/// S9: someone who can write the whole file rewrites history below a published head and re-chains every entry
+/// after it, head included: the log is consistent again, so plain verification passes, but verification from the
+/// published head (the anchor the service keeps outside the store) finds it.
+#[tokio::test]
+async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
+    let (_dir, path) = temp();
+    let store = busy_store(&path).await;
+    let anchor = store.audit_head().await.unwrap();
+    store.verify_audit_from(&anchor).await.unwrap();
+    let mut entries = store.audit_entries().await.unwrap();
+    // The installation is made to name another installer, and the chain is sealed again from there.
+    let mut head = crate::AuditHead::genesis();
+    for e in entries.iter_mut() {
+        if e.seq == 1 {
+            e.actor = "u-mallory".into();
+        }
+        let resealed = crate::audit::AuditDraft { actor: e.actor.clone(), kind: e.kind, request_id: e.request_id.clone(), workflow_id: e.workflow_id.clone(), detail: e.detail.clone() }
+            .seal(&head, e.at);
+        *e = resealed;
+        head = e.head();
+    }
+    let conn = raw(&path);
+    conn.execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
+    for e in &entries {
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![e.seq as i64, crate::audit::format_time(e.at), e.actor, e.kind.as_str(), e.request_id, e.workflow_id, e.detail.to_string(), e.prev_hash, e.hash],
+        )
+        .unwrap();
+    }
+    conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)", rusqlite::params![head.seq as i64, head.hash]).unwrap();
+    assert_eq!(store.verify_audit().await.unwrap(), anchor.seq, "the rewritten log is consistent in itself");
+    let err = store.verify_audit_from(&anchor).await.unwrap_err().to_string();
+    assert!(err.contains("rewritten"), "{err}");
+}
