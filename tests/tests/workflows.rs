@@ -83,7 +83,7 @@ async fn create_is_idempotent_and_delete_of_nothing_is_clear() {
     let err = r.submit(&admin, "create-global-role-binding", json!({"user": bob.id, "role": "emperor"}), None, false).await.unwrap_err();
     assert!(err.to_string().contains("global role `emperor` does not exist; existing roles: admin"), "{err}");
     let err = r.submit(&admin, "create-global-role-binding", json!({"usr": "x"}), None, false).await.unwrap_err();
-    assert!(err.to_string().contains("unknown input; this workflow takes user, role"), "{err}");
+    assert!(err.to_string().contains("unknown input; did you mean `user`? this workflow takes user, role"), "{err}");
 }
 
 #[tokio::test]

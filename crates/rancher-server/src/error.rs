@@ -131,6 +131,8 @@ impl From<rancher_workflows::Error> for ApiError {
             // The request cannot be done as asked (a malformed or ambiguous name, a refused combination): the
             // input is at fault, not the state of a request, so 422 rather than 409.
             E::Refused(_) | E::TestFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            // The service's own state (the audit log does not verify from its anchor), not the input.
+            E::Halted(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             E::Api(ref api) => {
                 let status = match api.status() {
                     Some(403) => StatusCode::FORBIDDEN,

@@ -47,4 +47,8 @@ pub enum Error {
     /// A store operation panicked or was cancelled.
     #[error("the approval store task failed: {0}")]
     Task(String),
+    /// Nothing is executed now: the service's audit log does not verify from the head it published (the
+    /// decision was recorded; the request runs once the store is restored).
+    #[error("{0}")]
+    Halted(String),
 }

@@ -112,7 +112,7 @@ impl ExecutionGate {
     fn check(&self) -> Result<()> {
         match self.closed() {
             None => Ok(()),
-            Some(why) => Err(Error::Refused(format!(
+            Some(why) => Err(Error::Halted(format!(
                 "nothing is executed while the audit log does not verify from the head this service published ({why}); the decision is recorded, and the request runs once an administrator has restored the store (see docs/server.md, \"Anchors\")"
             ))),
         }
