@@ -225,15 +225,22 @@ impl Runner {
             let duration = crate::grants::duration_secs(d, &inputs)?.map(Duration::from_secs);
             inst.policy.check_duration(d.id, duration)?;
         }
-        if dry_run || w.reads_only(&inputs) {
+        // Enabling a provider is the exception: filing it holds inline secrets in memory for the request, which a
+        // dry run must not do; its run checks the same things itself.
+        if w.reads_only(&inputs) || (dry_run && d.id == "access-control-enable") {
             let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
-        // pin what names mean now.
+        // pin what names mean now. A dry run takes the same path up to the first write: it runs on the pinned
+        // inputs, so it resolves names and finds what the real run would.
         let pinned = w.prepare(session, inputs).await?;
         // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
+        if dry_run {
+            let out = Exec::new(session, true).run_workflow(w.as_ref(), &pinned.inputs).await?;
+            return Ok(Submitted::Succeeded { result: Box::new(out) });
+        }
         let needs = inst.policy.needs_approval();
         let secrets = w.secret_fields(&pinned.inputs);
         if needs && !secrets.is_empty() {
