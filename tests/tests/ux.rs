@@ -500,3 +500,54 @@ fn ux2_every_write_workflow_dry_runs_on_display_names() {
     let pending = env.run(&["approvals", "list", "-o", "json"]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&pending.stdout).unwrap().as_array().map(Vec::len), Some(0), "{}", pending.stdout);
 }
+
+/// Finding 16: a grant of a membership the user already held went to an approver first, and then did nothing.
+/// Now it is refused at submit and in the dry run, naming who holds what and the binding; nothing is filed.
+#[test]
+fn ux16_a_grant_already_held_is_refused_before_approval() {
+    let env = Env::start();
+    for wf in ["grant-project-role", "grant-cluster-role", "list-project-role-bindings"] {
+        env.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]).stdout;
+    let bobs = prtbs.lines().find(|l| l.contains("project-member") && l.contains("bob")).expect("bob is a project member").split(',').next().unwrap().to_string();
+    let timed = ["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=bob", "--input", "role=Project Member", "--input", "duration=8h"];
+    for dry in [false, true] {
+        let mut args = timed.to_vec();
+        if dry {
+            args.push("--dry-run");
+        }
+        let run = env.run(&args);
+        assert_eq!(run.code, 1, "dry run {dry}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("bob already holds") && run.stderr.contains(&bobs) && run.stderr.contains("downstream/Default"), "{}", run.stderr);
+    }
+    let permanent = env.run(&["run", "grant-cluster-role", "--input", "cluster=downstream", "--input", "user=alice", "--input", "role=cluster-member"]);
+    permanent.expect_code(1);
+    assert!(permanent.stderr.contains("alice already holds") && permanent.stderr.contains("downstream"), "{}", permanent.stderr);
+    let pending = env.run(&["approvals", "list", "-o", "json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&pending.stdout).unwrap().as_array().map(Vec::len), Some(0), "nothing was filed: {}", pending.stdout);
+    // Someone who does not hold it is asked for as before.
+    env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=dave", "--input", "role=Project Member", "--input", "duration=8h"]).expect_code(3);
+}
+
+/// Finding 24: the same request could be filed again and again while the first one waited. A second identical
+/// request is refused and names the pending one, locally and through the service.
+#[test]
+fn ux24_an_identical_pending_request_is_refused() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let srv = service(&env, &["create-global-role-binding"]);
+    let url = srv.url().to_string();
+    let args = ["run", "create-global-role-binding", "--input", "user=user00003", "--input", "role=user", "-o", "json"];
+    for (mode, env_vars) in [("local", env.connected_env(Some(&env.sim.tokens().admin.clone()))), ("service", through(&env, &url))] {
+        let first = env.exec(&args, &env_vars);
+        first.expect_code(3);
+        let id = serde_json::from_str::<serde_json::Value>(&first.stdout).unwrap()["request"].as_str().unwrap().to_string();
+        let again = env.exec(&args, &env_vars);
+        assert_eq!(again.code, 1, "{mode}: {}\n{}", again.stdout, again.stderr);
+        assert!(again.stderr.contains(&id) && again.stderr.contains("already waiting"), "{mode}: {}", again.stderr);
+        // Another role is another request.
+        env.exec(&["run", "create-global-role-binding", "--input", "user=user00003", "--input", "role=users-manage", "-o", "json"], &env_vars).expect_code(3);
+    }
+    env.rt.block_on(srv.shutdown());
+}

@@ -263,6 +263,9 @@ impl Runner {
         if let Some(r) = reason {
             new = new.reason(r);
         }
+        if needs {
+            self.refuse_duplicate(d, &session.principal, &pinned, &session.server).await?;
+        }
         let req = self.store.create_request(new, Utc::now()).await.map_err(Error::from)?;
         if req.state == RequestState::Approved {
             // No approval needed: run now, still claimed once and audited. A secret field is stored masked and
@@ -272,6 +275,39 @@ impl Runner {
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
         Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_can_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
+    }
+
+    /// Refuses to file a request that asks exactly what a request of the same requester still waiting for approval
+    /// asks: the same workflow, inputs (leaving out the ones the runner sets itself, such as a fresh binding name),
+    /// targets and server. The reason may differ; a second copy would only give approvers the same thing twice.
+    async fn refuse_duplicate(&self, d: &crate::catalog::WorkflowDef, requester: &rancher_approval::Principal, pinned: &crate::Pinned, server: &rancher_approval::ServerIdentity) -> Result<()> {
+        let asked = |inputs: &Value| -> Value {
+            let mut v = inputs.clone();
+            if let Some(m) = v.as_object_mut() {
+                for i in d.inputs.iter().filter(|i| i.is_internal()) {
+                    m.remove(i.name);
+                }
+            }
+            v
+        };
+        let filter = RequestFilter { states: vec![RequestState::Pending], workflow_id: Some(d.id.to_string()), requester: Some(requester.id.clone()) };
+        let now = Utc::now();
+        let targets: Vec<String> = pinned.targets.iter().map(|(id, _)| id.clone()).collect();
+        let mine = asked(&pinned.inputs);
+        let same = self.store.list_requests(&filter).await.map_err(Error::from)?.into_iter().find(|r| {
+            r.expires_at > now && r.server.as_ref() == Some(server) && asked(&r.inputs) == mine && r.targets.iter().map(|t| t.as_str()).eq(targets.iter().map(String::as_str))
+        });
+        match same {
+            Some(r) => Err(Error::Refused(format!(
+                "{}: request {} asks the same and is already waiting for approval (filed {}); see it with `rancherctl approvals show {}`, or cancel it with `rancherctl approvals cancel {}` before filing again",
+                d.id,
+                r.id,
+                r.created_at.format("%Y-%m-%d %H:%M UTC"),
+                r.id,
+                r.id
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Opens a built-in list workflow ([`crate::LIST_WORKFLOWS`]) as a stream of typed items, after the checks

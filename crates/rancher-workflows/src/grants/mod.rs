@@ -409,13 +409,17 @@ async fn grant_binding(
     }
     if let Some(other) = identical_elsewhere(exec, &nb).await?.into_iter().next() {
         let note = if duration.is_some() {
-            "; it is not time-bound, so nothing will be revoked"
+            "; that binding is not time-bound, so nothing will be revoked"
         } else {
             ""
         };
         return Ok(Report::new(
             format!(
-                "{what}: already held (binding {}); nothing created{note}",
+                "{} already holds the {} role {}{} (binding {}); nothing created{note}",
+                subject_words(&nb),
+                nb.kind.as_str(),
+                nb.role,
+                if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) },
                 other.name
             ),
             json!({"created": false, "binding": other.raw}),
@@ -450,7 +454,7 @@ async fn grant_binding(
                 }
                 let existing = identical_elsewhere(exec, &nb).await?.into_iter().next();
                 return Ok(Report::new(
-                    format!("{what}: already held; the server refused a duplicate"),
+                    format!("{} already holds the {} role {}; the server refused a duplicate", subject_words(&nb), nb.kind.as_str(), nb.role),
                     json!({"created": false, "binding": existing.map(|b| b.raw)}),
                 ));
             }
@@ -640,6 +644,24 @@ impl Workflow for Grant {
         }
         if !extends {
             inputs["binding"] = json!(fresh_name(self.0.prefix()));
+            // A membership held already would make the grant a no-op after someone approved it: refuse it now.
+            let nb = self.binding(session, &inputs).await?;
+            if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb).await?.into_iter().next() {
+                let who = targets.first().map(|(_, name)| name.clone()).unwrap_or_else(|| subject_words(&nb));
+                return Err(Error::Refused(format!(
+                    "{}: {who} already holds {} in {} through binding {}; nothing to grant. \
+                     To make it time-bound instead, revoke that binding first (`rancherctl run {} --input binding={}`)",
+                    def.id,
+                    nb.role,
+                    if scope_text == scope_id { scope_id.clone() } else { format!("{scope_text} ({scope_id})") },
+                    held.name,
+                    match self.0 {
+                        Scope::Cluster => "revoke-cluster-role",
+                        Scope::Project => "revoke-project-role",
+                    },
+                    held.name
+                )));
+            }
         }
         tracing::debug!(scope = %scope_id, label = %scope_label, "grant pinned");
         Ok(Pinned { inputs, targets })
