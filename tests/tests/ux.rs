@@ -551,3 +551,34 @@ fn ux24_an_identical_pending_request_is_refused() {
     }
     env.rt.block_on(srv.shutdown());
 }
+
+/// Finding 3: `--policy any-of:<username>` (or an unknown id) was stored as given, so nobody could approve, and the
+/// submit output named two admins who were then refused. Approvers are now resolved at install and set-policy.
+#[test]
+fn ux3_policy_approvers_are_resolved_and_unknown_ones_refused() {
+    let env = Env::start();
+    let installed = env.run(&["workflows", "install", "cleanup-tokens", "--policy", "any-of:approver", "-o", "json"]);
+    installed.expect_code(0);
+    let inst: serde_json::Value = serde_json::from_str(&installed.stdout).unwrap();
+    let refs = inst["policy"].to_string();
+    assert!(refs.contains("u-") && !refs.contains("\"approver\""), "the username became the user's id: {refs}");
+    let shown = env.run(&["workflows", "install", "grant-project-role", "--policy", "at-least:1:approver,alice"]);
+    shown.expect_code(0);
+    assert!(shown.stdout.contains("approver (u-") && shown.stdout.contains("alice (u-"), "names are shown with the ids: {}", shown.stdout);
+
+    let filed = env.run(&["run", "cleanup-tokens", "--input", "filter=expired", "-o", "json"]);
+    filed.expect_code(3);
+    let filed: serde_json::Value = serde_json::from_str(&filed.stdout).unwrap();
+    assert!(!filed["approvers"].as_str().unwrap().contains("installer is the requester"), "{filed}");
+    let id = filed["request"].as_str().unwrap().to_string();
+    let approver = env.exec(&["approvals", "approve", &id], &env.connected_env(Some(&env.sim.tokens().approver.clone())));
+    approver.expect_code(0);
+
+    for (policy, list) in [("any-of:u-nope1", "list-users"), ("any-of:nobody-here", "list-users"), ("any-of:group:local://g-nope", "identities-search")] {
+        let refused = env.run(&["workflows", "set-policy", "grant-project-role", "--policy", policy]);
+        assert_eq!(refused.code, 1, "{policy}: {}\n{}", refused.stdout, refused.stderr);
+        assert!(refused.stderr.contains(list), "{policy}: names the list command: {}", refused.stderr);
+    }
+    let unknown = env.run(&["workflows", "install", "offboard-user", "--policy", "all-of:u-nope1"]);
+    unknown.expect_code(1);
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApprovalRequest, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Store, Takeover,
+    ApprovalRequest, ApproverRef, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Rule, Store, Takeover,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -184,6 +184,7 @@ impl Runner {
         }
         let policy = policy.unwrap_or_else(|| d.default_approval.policy());
         duration_options_fit(d, &policy)?;
+        let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.install(&id, &who, policy, Utc::now()).await.map_err(Error::from)
@@ -201,6 +202,7 @@ impl Runner {
             )));
         }
         duration_options_fit(d, &policy)?;
+        let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.set_policy(&id, policy, &who, Utc::now()).await.map_err(Error::from)
@@ -274,7 +276,7 @@ impl Runner {
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
-        Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_can_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
+        Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_may_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
     }
 
     /// Refuses to file a request that asks exactly what a request of the same requester still waiting for approval
@@ -589,9 +591,14 @@ pub fn stored_output(out: &RunOutput) -> Value {
     doc
 }
 
-fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
-    let p = &req.policy;
-    let text = p.to_string();
+/// Who may approve `req`, in words, for the CLI and the service alike: the policy, and for the installer policy
+/// the installer, or (when the installer is the requester) the other admins who stand in. Named approvers need no
+/// more: the policy text lists them.
+pub fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> String {
+    let text = req.policy.to_string();
+    if !matches!(req.policy.rule, Rule::Installer { .. }) {
+        return text;
+    }
     match &req.installer {
         Some(inst) if inst.id == req.requester.id => {
             let others: Vec<&str> = admins.iter().map(String::as_str).filter(|a| *a != req.requester.id).collect();
@@ -600,6 +607,51 @@ fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
         Some(inst) => format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone())),
         None => text,
     }
+}
+
+/// The policy with every named approver checked on the session's server: a username becomes its user id (ids are
+/// kept, so an existing policy's hash does not change), a group is checked through a principal search. An unknown
+/// user or group is refused, naming the command that lists them.
+async fn resolve_approvers(session: &Session, mut policy: Policy) -> Result<Policy> {
+    if let Rule::Approvers { thresholds, .. } = &mut policy.rule {
+        let exec = Exec::new(session, true);
+        let approver = |e: Error| match e {
+            Error::NotFound(m) => Error::NotFound(format!("--policy approver: {m}")),
+            Error::Refused(m) => Error::Refused(format!("--policy approver: {m}")),
+            other => other,
+        };
+        for t in thresholds.iter_mut() {
+            for r in t.of.iter_mut() {
+                match r {
+                    ApproverRef::User(u) => *u = exec.resolve_user(u).await.map_err(approver)?.id,
+                    ApproverRef::Group(g) => *g = crate::grants::resolve::group(session, g).await.map_err(approver)?,
+                }
+            }
+        }
+    }
+    Ok(policy)
+}
+
+/// The named approvers of `policy` as people read them (`username (u-xxxxx)` for a user, the principal id for a
+/// group), looked up on the session's server for display; a user that cannot be read is shown by id.
+pub async fn approver_names(session: &Session, policy: &Policy) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Rule::Approvers { thresholds, .. } = &policy.rule {
+        let exec = Exec::new(session, true);
+        for r in thresholds.iter().flat_map(|t| t.of.iter()) {
+            let name = match r {
+                ApproverRef::User(u) => match exec.resolve_user(u).await {
+                    Ok(found) if !found.username.is_empty() => format!("{} ({u})", found.username),
+                    _ => u.clone(),
+                },
+                ApproverRef::Group(g) => format!("group {g}"),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 #[cfg(test)]
