@@ -582,3 +582,44 @@ fn ux3_policy_approvers_are_resolved_and_unknown_ones_refused() {
     let unknown = env.run(&["workflows", "install", "offboard-user", "--policy", "all-of:u-nope1"]);
     unknown.expect_code(1);
 }
+
+/// Finding 15: a grant revoked early kept its pending extension (an approver then approved something that could
+/// not work), was listed as `expired`, and lost its original end. Ending it now cancels pending extensions,
+/// keeps `due_at`, and records `ended_at` with status `revoked`.
+#[test]
+fn ux15_ending_a_grant_cancels_its_extensions_and_keeps_its_due_time() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
+    let approver = env.connected_env(Some(&env.sim.tokens().approver.clone()));
+    let filed = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=dave", "--input", "role=project-member", "--input", "duration=8h", "-o", "json"]);
+    filed.expect_code(3);
+    let grant = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    env.exec(&["approvals", "approve", &grant], &approver).expect_code(0);
+    let listed = |env: &Env| -> serde_json::Value {
+        let l = env.run(&["grants", "list", "-o", "json"]);
+        l.expect_code(0);
+        serde_json::from_str::<serde_json::Value>(&l.stdout).unwrap().as_array().unwrap().iter().find(|g| g["id"] == grant.as_str()).cloned().expect("the grant is listed")
+    };
+    let due_before = listed(&env)["due_at"].clone();
+    let ext = env.run(&["grants", "extend", &grant, "--by", "2h", "-o", "json"]);
+    ext.expect_code(3);
+    let ext = serde_json::from_str::<serde_json::Value>(&ext.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    env.run(&["grants", "revoke", &grant]).expect_code(0);
+
+    let shown = env.run(&["approvals", "show", &ext, "-o", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    let state = shown.get("state").or_else(|| shown.pointer("/request/state")).cloned().unwrap_or_default();
+    assert_eq!(state, "cancelled", "the pending extension is cancelled: {shown}");
+    let late = env.exec(&["approvals", "approve", &ext], &approver);
+    assert_ne!(late.code, 0);
+    assert!(!late.stderr.contains("the server refused"), "{}", late.stderr);
+    let audit = env.run(&["approvals", "audit", "-o", "json"]);
+    assert!(audit.stdout.lines().any(|l| l.contains(&ext) && l.contains("cancelled")) || audit.stdout.contains("\"cancelled\""), "the cancellation is audited: {}", audit.stdout);
+
+    let g = listed(&env);
+    assert_eq!(g["status"], "revoked", "{g}");
+    assert_eq!(g["due_at"], due_before, "the original end is kept: {g}");
+    assert!(g["ended_at"].is_string(), "{g}");
+    let table = env.run(&["grants", "list"]);
+    assert!(table.stdout.lines().any(|l| l.contains(&grant) && l.contains("revoked")), "{}", table.stdout);
+}

@@ -27,6 +27,7 @@ mod revoke;
 pub use bindings::RoleBinding;
 pub use extend::extension;
 pub use revoke::{
+    cancel_extensions,
     end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
     REVOKE_LEASE,
 };
