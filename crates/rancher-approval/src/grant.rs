@@ -231,6 +231,14 @@ impl GrantStatus {
     }
 }
 
+impl GrantStatus {
+    /// Whether a grant in status `s` is listed when asking for grants in this status: asking for `expired` lists
+    /// every ended grant, `revoked` (ended early) ones included.
+    pub fn includes(self, s: GrantStatus) -> bool {
+        self == s || (self == GrantStatus::Expired && s == GrantStatus::Revoked)
+    }
+}
+
 impl std::str::FromStr for GrantStatus {
     type Err = String;
 

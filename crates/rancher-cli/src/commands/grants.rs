@@ -30,7 +30,7 @@ pub async fn list(ctx: &Context, which: Option<GrantStatus>) -> anyhow::Result<E
     let store = ctx.open_store().await?;
     let now = Utc::now();
     let mut grants = store.list_grants(&GrantFilter::all()).await?;
-    grants.retain(|g| which.is_none_or(|w| g.status(now) == w));
+    grants.retain(|g| which.is_none_or(|w| w.includes(g.status(now))));
     let exit = show(ctx, &grants, now)?;
     let overdue = grants.iter().filter(|g| g.status(now) == GrantStatus::Overdue).count();
     if overdue > 0 {
