@@ -526,6 +526,10 @@ fn ux16_a_grant_already_held_is_refused_before_approval() {
     assert!(permanent.stderr.contains("alice already holds") && permanent.stderr.contains("downstream"), "{}", permanent.stderr);
     let pending = env.run(&["approvals", "list", "-o", "json"]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&pending.stdout).unwrap().as_array().map(Vec::len), Some(0), "nothing was filed: {}", pending.stdout);
+    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let global = env.run(&["run", "create-global-role-binding", "--input", "user=alice", "--input", "role=user", "--input", "duration=1h"]);
+    global.expect_code(1);
+    assert!(global.stderr.contains("alice already holds the global role user through binding"), "{}", global.stderr);
     // Someone who does not hold it is asked for as before.
     env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=dave", "--input", "role=Project Member", "--input", "duration=8h"]).expect_code(3);
 }

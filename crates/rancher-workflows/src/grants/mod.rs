@@ -266,6 +266,29 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     Ok(pinned)
 }
 
+/// Refuses a new global role binding (not an extension) that the user already holds under some binding: it would
+/// change nothing once approved. `pinned` holds the user as an id.
+pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pinned: &Pinned) -> Result<()> {
+    if input(def, &pinned.inputs, "extends")?.is_some() {
+        return Ok(());
+    }
+    let (Some(user), Some(role)) = (input(def, &pinned.inputs, "user")?, input(def, &pinned.inputs, "role")?) else {
+        return Ok(());
+    };
+    let held = Exec::new(session, true).bindings().await?.into_iter().find(|b| b.role == role && b.user.as_deref() == Some(user));
+    match held {
+        Some(b) => {
+            let who = pinned.targets.iter().find(|(id, _)| id == user).map(|(_, name)| name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("user {user}"));
+            Err(Error::Refused(format!(
+                "{}: {who} already holds the global role {role} through binding {}; nothing to grant. To make it time-bound \
+                 instead, delete that binding first (`rancherctl run delete-global-role-binding --input binding={}`)",
+                def.id, b.name, b.name
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Who a grant's inputs name: `(user id, group principal)`, exactly one of them.
 fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<String>)> {
     match (input(def, inputs, "user")?, input(def, inputs, "group")?) {
