@@ -198,7 +198,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
             .is_empty(),
         "no duration: a permanent grant, nothing recorded"
     );
-    // The same membership again: reported, not duplicated.
+    // The same membership again: refused before filing (issue 27 #16), naming the binding; not duplicated.
     let again = run(
         &r,
         &admin,
@@ -206,8 +206,9 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
         json!({"cluster": downstream, "user": carol.id, "role": "cluster-member"}),
     )
     .await
-    .unwrap();
-    assert_eq!(again.result["created"], json!(false), "{}", again.summary);
+    .unwrap_err()
+    .to_string();
+    assert!(again.contains("already holds cluster-member") && again.contains("crtb-"), "{again}");
     let n = sim
         .objects("clusterroletemplatebindings")
         .iter()

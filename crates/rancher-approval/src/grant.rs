@@ -176,8 +176,12 @@ pub struct Grant {
     pub server: Option<ServerIdentity>,
     /// When the execution recorded it (the clock starts here).
     pub granted_at: DateTime<Utc>,
-    /// When it ends (moved by extensions and early ends).
+    /// When it ends as granted (moved by extensions; an early end leaves it and sets `ended_at`).
     pub due_at: DateTime<Utc>,
+    /// When it was ended before `due_at`, if it was (grants stored before this field record an early end by moving
+    /// `due_at` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
     /// Extensions, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Extension>,
@@ -209,18 +213,29 @@ pub enum GrantStatus {
     Active,
     /// Due and not yet revoked.
     Overdue,
-    /// Revoked (whatever was found on the server).
+    /// Revoked when it fell due (whatever was found on the server).
     Expired,
+    /// Ended before its time and revoked.
+    Revoked,
 }
 
 impl GrantStatus {
-    /// `active`, `overdue` or `expired` (as serialized).
+    /// `active`, `overdue`, `expired` or `revoked` (as serialized).
     pub fn as_str(self) -> &'static str {
         match self {
             GrantStatus::Active => "active",
             GrantStatus::Overdue => "overdue",
             GrantStatus::Expired => "expired",
+            GrantStatus::Revoked => "revoked",
         }
+    }
+}
+
+impl GrantStatus {
+    /// Whether a grant in status `s` is listed when asking for grants in this status: asking for `expired` lists
+    /// every ended grant, `revoked` (ended early) ones included.
+    pub fn includes(self, s: GrantStatus) -> bool {
+        self == s || (self == GrantStatus::Expired && s == GrantStatus::Revoked)
     }
 }
 
@@ -228,10 +243,10 @@ impl std::str::FromStr for GrantStatus {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        [GrantStatus::Active, GrantStatus::Overdue, GrantStatus::Expired]
+        [GrantStatus::Active, GrantStatus::Overdue, GrantStatus::Expired, GrantStatus::Revoked]
             .into_iter()
             .find(|g| g.as_str() == s)
-            .ok_or_else(|| format!("unknown status `{s}`; use active, overdue or expired"))
+            .ok_or_else(|| format!("unknown status `{s}`; use active, overdue, expired or revoked"))
     }
 }
 
@@ -239,18 +254,27 @@ impl Grant {
     /// Where it stands at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> GrantStatus {
         if self.revocation.is_some() {
-            GrantStatus::Expired
-        } else if self.due_at <= now {
+            if self.ended_early_by.is_some() {
+                GrantStatus::Revoked
+            } else {
+                GrantStatus::Expired
+            }
+        } else if self.ends_at() <= now {
             GrantStatus::Overdue
         } else {
             GrantStatus::Active
         }
     }
 
+    /// When it ends in fact: `ended_at` when it was ended early, else `due_at`.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.ended_at.map_or(self.due_at, |e| e.min(self.due_at))
+    }
+
     /// Whether a revocation may be claimed at `now`: due, not revoked, no live claim, past any backoff.
     pub fn revocable(&self, now: DateTime<Utc>) -> bool {
         self.revocation.is_none()
-            && self.due_at <= now
+            && self.ends_at() <= now
             && self.next_attempt_at.is_none_or(|t| t <= now)
             && self.claim.as_ref().is_none_or(|c| c.lease_until <= now)
     }
@@ -288,7 +312,7 @@ impl GrantFilter {
     }
 
     pub(crate) fn matches(&self, g: &Grant) -> bool {
-        (!self.unrevoked || g.revocation.is_none()) && self.due_by.is_none_or(|t| g.due_at <= t)
+        (!self.unrevoked || g.revocation.is_none()) && self.due_by.is_none_or(|t| g.ends_at() <= t)
     }
 }
 

@@ -467,7 +467,7 @@ async fn list_grants(State(app): State<Arc<App>>, caller: Caller, Query(q): Quer
     let grants = with_store(app.store(), |s| async move { s.list_grants(&rancher_approval::GrantFilter::all()).await }).await?;
     let items: Vec<Value> = grants
         .iter()
-        .filter(|g| grant_visible(&caller.person, g) && wanted.is_none_or(|w| g.status(now) == w))
+        .filter(|g| grant_visible(&caller.person, g) && wanted.is_none_or(|w| w.includes(g.status(now))))
         .map(|g| {
             let mut v = json!(g);
             v["status"] = json!(g.status(now).as_str());

@@ -335,20 +335,7 @@ impl App {
     }
 }
 
-/// Who may approve, in words: the policy, and for the installer policy the installer or the other admins.
-pub(crate) fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> String {
-    let text = req.policy.to_string();
-    match &req.installer {
-        Some(inst) if inst.id == req.requester.id => {
-            let others: Vec<&str> = admins.iter().map(String::as_str).filter(|a| *a != req.requester.id).collect();
-            format!("{text}; the installer is the requester, so another admin: {}", if others.is_empty() { "none found".into() } else { others.join(", ") })
-        }
-        Some(inst) if matches!(req.policy.rule, rancher_approval::Rule::Installer { .. }) => {
-            format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone()))
-        }
-        _ => text,
-    }
-}
+pub(crate) use rancher_workflows::who_may_approve;
 
 /// Whether `person` may see what the service read for a request with its own rights (a plan, pinned items, the
 /// sample shown to approvers, the execution's detail): admins and the approvers the policy lets decide. Everyone

@@ -46,5 +46,5 @@ pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput,
 pub use listing::{ListStream, Listed, LIST_WORKFLOWS};
 pub use registry::{Registry, Report, Workflow};
 pub use targets::Pinned;
-pub use runner::{Approved, Runner, Submitted, DEFAULT_LEASE};
+pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};

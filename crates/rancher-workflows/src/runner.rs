@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApprovalRequest, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Store, Takeover,
+    ApprovalRequest, ApproverRef, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Rule, Store, Takeover,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -298,6 +298,7 @@ impl Runner {
         }
         let policy = policy.unwrap_or_else(|| d.default_approval.policy());
         duration_options_fit(d, &policy)?;
+        let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.install(&id, &who, policy, Utc::now()).await.map_err(Error::from)
@@ -315,6 +316,7 @@ impl Runner {
             )));
         }
         duration_options_fit(d, &policy)?;
+        let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
         self.store.set_policy(&id, policy, &who, Utc::now()).await.map_err(Error::from)
@@ -339,15 +341,22 @@ impl Runner {
             let duration = crate::grants::duration_secs(d, &inputs)?.map(Duration::from_secs);
             inst.policy.check_duration(d.id, duration)?;
         }
-        if dry_run || w.reads_only(&inputs) {
+        // Enabling a provider is the exception: filing it holds inline secrets in memory for the request, which a
+        // dry run must not do; its run checks the same things itself.
+        if w.reads_only(&inputs) || (dry_run && d.id == "access-control-enable") {
             let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
-        // pin what names mean now.
+        // pin what names mean now. A dry run takes the same path up to the first write: it runs on the pinned
+        // inputs, so it resolves names and finds what the real run would.
         let pinned = w.prepare(session, inputs).await?;
         // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
+        if dry_run {
+            let out = Exec::new(session, true).run_workflow(w.as_ref(), &pinned.inputs).await?;
+            return Ok(Submitted::Succeeded { result: Box::new(out) });
+        }
         let needs = inst.policy.needs_approval();
         let secrets = w.secret_fields(&pinned.inputs);
         if needs && !secrets.is_empty() {
@@ -370,6 +379,9 @@ impl Runner {
         if let Some(r) = reason {
             new = new.reason(r);
         }
+        if needs {
+            self.refuse_duplicate(d, &session.principal, &pinned, &session.server).await?;
+        }
         let req = self.store.create_request(new, Utc::now()).await.map_err(Error::from)?;
         if req.state == RequestState::Approved {
             // No approval needed: run now, still claimed once and audited. A secret field is stored masked and
@@ -378,7 +390,40 @@ impl Runner {
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
-        Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_can_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
+        Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_may_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
+    }
+
+    /// Refuses to file a request that asks exactly what a request of the same requester still waiting for approval
+    /// asks: the same workflow, inputs (leaving out the ones the runner sets itself, such as a fresh binding name),
+    /// targets and server. The reason may differ; a second copy would only give approvers the same thing twice.
+    async fn refuse_duplicate(&self, d: &crate::catalog::WorkflowDef, requester: &rancher_approval::Principal, pinned: &crate::Pinned, server: &rancher_approval::ServerIdentity) -> Result<()> {
+        let asked = |inputs: &Value| -> Value {
+            let mut v = inputs.clone();
+            if let Some(m) = v.as_object_mut() {
+                for i in d.inputs.iter().filter(|i| i.is_internal()) {
+                    m.remove(i.name);
+                }
+            }
+            v
+        };
+        let filter = RequestFilter { states: vec![RequestState::Pending], workflow_id: Some(d.id.to_string()), requester: Some(requester.id.clone()) };
+        let now = Utc::now();
+        let targets: Vec<String> = pinned.targets.iter().map(|(id, _)| id.clone()).collect();
+        let mine = asked(&pinned.inputs);
+        let same = self.store.list_requests(&filter).await.map_err(Error::from)?.into_iter().find(|r| {
+            r.expires_at > now && r.server.as_ref() == Some(server) && asked(&r.inputs) == mine && r.targets.iter().map(|t| t.as_str()).eq(targets.iter().map(String::as_str))
+        });
+        match same {
+            Some(r) => Err(Error::Refused(format!(
+                "{}: request {} asks the same and is already waiting for approval (filed {}); see it with `rancherctl approvals show {}`, or cancel it with `rancherctl approvals cancel {}` before filing again",
+                d.id,
+                r.id,
+                r.created_at.format("%Y-%m-%d %H:%M UTC"),
+                r.id,
+                r.id
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Opens a built-in list workflow ([`crate::LIST_WORKFLOWS`]) as a stream of typed items, after the checks
@@ -704,9 +749,14 @@ pub fn stored_output(out: &RunOutput) -> Value {
     doc
 }
 
-fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
-    let p = &req.policy;
-    let text = p.to_string();
+/// Who may approve `req`, in words, for the CLI and the service alike: the policy, and for the installer policy
+/// the installer, or (when the installer is the requester) the other admins who stand in. Named approvers need no
+/// more: the policy text lists them.
+pub fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> String {
+    let text = req.policy.to_string();
+    if !matches!(req.policy.rule, Rule::Installer { .. }) {
+        return text;
+    }
     match &req.installer {
         Some(inst) if inst.id == req.requester.id => {
             let others: Vec<&str> = admins.iter().map(String::as_str).filter(|a| *a != req.requester.id).collect();
@@ -715,6 +765,51 @@ fn who_can_approve(req: &ApprovalRequest, admins: &[String]) -> String {
         Some(inst) => format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone())),
         None => text,
     }
+}
+
+/// The policy with every named approver checked on the session's server: a username becomes its user id (ids are
+/// kept, so an existing policy's hash does not change), a group is checked through a principal search. An unknown
+/// user or group is refused, naming the command that lists them.
+async fn resolve_approvers(session: &Session, mut policy: Policy) -> Result<Policy> {
+    if let Rule::Approvers { thresholds, .. } = &mut policy.rule {
+        let exec = Exec::new(session, true);
+        let approver = |e: Error| match e {
+            Error::NotFound(m) => Error::NotFound(format!("--policy approver: {m}")),
+            Error::Refused(m) => Error::Refused(format!("--policy approver: {m}")),
+            other => other,
+        };
+        for t in thresholds.iter_mut() {
+            for r in t.of.iter_mut() {
+                match r {
+                    ApproverRef::User(u) => *u = exec.resolve_user(u).await.map_err(approver)?.id,
+                    ApproverRef::Group(g) => *g = crate::grants::resolve::group(session, g).await.map_err(approver)?,
+                }
+            }
+        }
+    }
+    Ok(policy)
+}
+
+/// The named approvers of `policy` as people read them (`username (u-xxxxx)` for a user, the principal id for a
+/// group), looked up on the session's server for display; a user that cannot be read is shown by id.
+pub async fn approver_names(session: &Session, policy: &Policy) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Rule::Approvers { thresholds, .. } = &policy.rule {
+        let exec = Exec::new(session, true);
+        for r in thresholds.iter().flat_map(|t| t.of.iter()) {
+            let name = match r {
+                ApproverRef::User(u) => match exec.resolve_user(u).await {
+                    Ok(found) if !found.username.is_empty() => format!("{} ({u})", found.username),
+                    _ => u.clone(),
+                },
+                ApproverRef::Group(g) => format!("group {g}"),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 #[cfg(test)]

@@ -562,6 +562,7 @@ async fn record_grant_change(tx: &mut dyn Tx, request: &ApprovalRequest, change:
                 due_at,
                 extensions: Vec::new(),
                 ended_early_by: None,
+                ended_at: None,
                 claim: None,
                 failures: 0,
                 last_error: None,
@@ -962,8 +963,8 @@ pub(crate) async fn claim_revocation(
         return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
     }
     let not = |why: String| Err(Error::NotRevocable { id: id.to_owned(), why });
-    if g.due_at > now {
-        return not(format!("it is due at {}", format_time(g.due_at)));
+    if g.ends_at() > now {
+        return not(format!("it is due at {}", format_time(g.ends_at())));
     }
     if let Some(t) = g.next_attempt_at.filter(|t| *t > now) {
         return not(format!("the last attempt failed; the next is due at {}", format_time(t)));
@@ -1048,12 +1049,13 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     if let Some(r) = &g.revocation {
         return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
     }
-    if g.due_at <= now {
+    if g.ends_at() <= now {
         // Already due: the next revocation run takes it; nothing to shorten.
         return Ok(g);
     }
     let mut detail = grant_facts(&g);
-    g.due_at = now;
+    // `due_at` keeps the end as granted; the early end is its own field.
+    g.ended_at = Some(now);
     g.ended_early_by = Some(by.id.clone());
     g.next_attempt_at = None;
     tx.save_grant(&g).await?;

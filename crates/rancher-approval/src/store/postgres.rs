@@ -896,7 +896,7 @@ impl Tx for Pg<'_, '_> {
         let params: Vec<Param> = vec![
             Box::new(g.id.clone()),
             Box::new(g.workflow_id.clone()),
-            Box::new(format_time(g.due_at)),
+            Box::new(format_time(g.ends_at())),
             Box::new(g.revocation.is_some()),
             Box::new(encode(g)),
         ];

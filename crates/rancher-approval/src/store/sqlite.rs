@@ -569,7 +569,7 @@ impl Tx for Sql<'_> {
             "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
         )?;
-        stmt.execute(params![g.id, g.workflow_id, format_time(g.due_at), g.revocation.is_some() as i64, encode(g)])?;
+        stmt.execute(params![g.id, g.workflow_id, format_time(g.ends_at()), g.revocation.is_some() as i64, encode(g)])?;
         Ok(())
     }
 

@@ -1210,7 +1210,8 @@ async fn extensions_and_early_ends(store: &dyn Store) {
     granted(store, 30, crate::grant::GrantChange::Extend { grant: id.clone(), by_secs: 7200, binding: Some("prtb-ra-1".into()) }).await;
     assert_eq!(store.get_grant(&id).await.unwrap().due_at, at(60 + 120));
     let ended = store.end_grant_early(&id, &carol(), at(40)).await.unwrap();
-    assert_eq!((ended.due_at, ended.ended_early_by.as_deref()), (at(40), Some("u-carol")));
+    assert_eq!((ended.due_at, ended.ended_at, ended.ended_early_by.as_deref()), (at(60 + 120), Some(at(40)), Some("u-carol")), "the granted end is kept");
+    assert_eq!(ended.ends_at(), at(40));
     let c = store.claim_revocation(&id, "svc", at(50), at(41)).await.unwrap();
     let g = store.record_revocation(&c, crate::RevokedHow::Deleted, "", at(41)).await.unwrap();
     assert_eq!(g.revocation.unwrap().by, "u-carol");

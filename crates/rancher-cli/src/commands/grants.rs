@@ -17,7 +17,7 @@ fn left(g: &Grant, now: DateTime<Utc>) -> String {
             "overdue {}",
             format_duration((now - g.due_at).num_seconds().max(0) as u64)
         ),
-        GrantStatus::Expired => g
+        GrantStatus::Expired | GrantStatus::Revoked => g
             .revocation
             .as_ref()
             .map(|r| r.how.as_str().replace('_', " "))
@@ -30,7 +30,7 @@ pub async fn list(ctx: &Context, which: Option<GrantStatus>) -> anyhow::Result<E
     let store = ctx.open_store().await?;
     let now = Utc::now();
     let mut grants = store.list_grants(&GrantFilter::all()).await?;
-    grants.retain(|g| which.is_none_or(|w| g.status(now) == w));
+    grants.retain(|g| which.is_none_or(|w| w.includes(g.status(now))));
     let exit = show(ctx, &grants, now)?;
     let overdue = grants.iter().filter(|g| g.status(now) == GrantStatus::Overdue).count();
     if overdue > 0 {
@@ -57,7 +57,7 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
         }
         output::table(
             &[
-                "ID", "KIND", "SCOPE", "ROLE", "SUBJECT", "STATUS", "DUE", "LEFT",
+                "ID", "KIND", "SCOPE", "ROLE", "SUBJECT", "STATUS", "DUE", "ENDED", "LEFT",
             ],
             grants.iter().map(|g| {
                 vec![
@@ -68,6 +68,7 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
                     text::escape(&g.granted.subject),
                     g.status(now).as_str().to_string(),
                     g.due_at.format("%Y-%m-%d %H:%M").to_string(),
+                    g.ended_at.map(|e| e.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
                     left(g, now),
                 ]
             }),

@@ -135,7 +135,18 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     } else {
         runner.set_policy(&session, w.id, policy.expect("checked above")).await?
     };
-    print_installation(ctx, &inst, install)
+    print_installation(ctx, &inst, install)?;
+    // Named approvers are stored by id: show who they are (on stderr when stdout carries data).
+    let names = rancher_workflows::approver_names(&session, &inst.policy).await;
+    if !names.is_empty() {
+        let line = format!("approvers: {}", crate::text::escape(&names.join(", ")));
+        if ctx.format() != crate::cli::Format::Table {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(Exit::Done)
 }
 
 /// The refusal of a `set-policy` that changes nothing.

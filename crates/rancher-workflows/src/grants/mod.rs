@@ -27,6 +27,7 @@ mod revoke;
 pub use bindings::RoleBinding;
 pub use extend::extension;
 pub use revoke::{
+    cancel_extensions,
     end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
     REVOKE_LEASE,
 };
@@ -265,6 +266,29 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     Ok(pinned)
 }
 
+/// Refuses a new global role binding (not an extension) that the user already holds under some binding: it would
+/// change nothing once approved. `pinned` holds the user as an id.
+pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pinned: &Pinned) -> Result<()> {
+    if input(def, &pinned.inputs, "extends")?.is_some() {
+        return Ok(());
+    }
+    let (Some(user), Some(role)) = (input(def, &pinned.inputs, "user")?, input(def, &pinned.inputs, "role")?) else {
+        return Ok(());
+    };
+    let held = Exec::new(session, true).bindings().await?.into_iter().find(|b| b.role == role && b.user.as_deref() == Some(user));
+    match held {
+        Some(b) => {
+            let who = pinned.targets.iter().find(|(id, _)| id == user).map(|(_, name)| name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("user {user}"));
+            Err(Error::Refused(format!(
+                "{}: {who} already holds the global role {role} through binding {}; nothing to grant. To make it time-bound \
+                 instead, delete that binding first (`rancherctl run delete-global-role-binding --input binding={}`)",
+                def.id, b.name, b.name
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Who a grant's inputs name: `(user id, group principal)`, exactly one of them.
 fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<String>)> {
     match (input(def, inputs, "user")?, input(def, inputs, "group")?) {
@@ -409,13 +433,17 @@ async fn grant_binding(
     }
     if let Some(other) = identical_elsewhere(exec, &nb).await?.into_iter().next() {
         let note = if duration.is_some() {
-            "; it is not time-bound, so nothing will be revoked"
+            "; that binding is not time-bound, so nothing will be revoked"
         } else {
             ""
         };
         return Ok(Report::new(
             format!(
-                "{what}: already held (binding {}); nothing created{note}",
+                "{} already holds the {} role {}{} (binding {}); nothing created{note}",
+                subject_words(&nb),
+                nb.kind.as_str(),
+                nb.role,
+                if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) },
                 other.name
             ),
             json!({"created": false, "binding": other.raw}),
@@ -450,7 +478,7 @@ async fn grant_binding(
                 }
                 let existing = identical_elsewhere(exec, &nb).await?.into_iter().next();
                 return Ok(Report::new(
-                    format!("{what}: already held; the server refused a duplicate"),
+                    format!("{} already holds the {} role {}; the server refused a duplicate", subject_words(&nb), nb.kind.as_str(), nb.role),
                     json!({"created": false, "binding": existing.map(|b| b.raw)}),
                 ));
             }
@@ -640,6 +668,24 @@ impl Workflow for Grant {
         }
         if !extends {
             inputs["binding"] = json!(fresh_name(self.0.prefix()));
+            // A membership held already would make the grant a no-op after someone approved it: refuse it now.
+            let nb = self.binding(session, &inputs).await?;
+            if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb).await?.into_iter().next() {
+                let who = targets.first().map(|(_, name)| name.clone()).unwrap_or_else(|| subject_words(&nb));
+                return Err(Error::Refused(format!(
+                    "{}: {who} already holds {} in {} through binding {}; nothing to grant. \
+                     To make it time-bound instead, revoke that binding first (`rancherctl run {} --input binding={}`)",
+                    def.id,
+                    nb.role,
+                    if scope_text == scope_id { scope_id.clone() } else { format!("{scope_text} ({scope_id})") },
+                    held.name,
+                    match self.0 {
+                        Scope::Cluster => "revoke-cluster-role",
+                        Scope::Project => "revoke-project-role",
+                    },
+                    held.name
+                )));
+            }
         }
         tracing::debug!(scope = %scope_id, label = %scope_label, "grant pinned");
         Ok(Pinned { inputs, targets })

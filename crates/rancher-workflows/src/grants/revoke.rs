@@ -137,7 +137,25 @@ pub async fn end_early(
             g.requested_by.id
         )));
     }
-    Ok(store.end_grant_early(id, &session.principal, now).await?)
+    let ended = store.end_grant_early(id, &session.principal, now).await?;
+    cancel_extensions(store, id, &session.principal, "the grant was ended early", now).await?;
+    Ok(ended)
+}
+
+/// Cancels the pending requests to extend grant `id` (each cancellation audited as made by `by`): once a grant
+/// ends, an extension can only fail, so nobody is asked to approve one. Answers the ids cancelled.
+pub async fn cancel_extensions(store: &dyn Store, id: &str, by: &rancher_approval::Principal, why: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
+    let pending = store.list_requests(&rancher_approval::RequestFilter::all().state(rancher_approval::RequestState::Pending)).await?;
+    let mut cancelled = Vec::new();
+    for r in pending.into_iter().filter(|r| r.inputs.get("extends").and_then(serde_json::Value::as_str) == Some(id)) {
+        match store.cancel(&r.id, by, Some(format!("{why}: grant {id} cannot be extended any more")), now).await {
+            Ok(_) => cancelled.push(r.id.to_string()),
+            // Decided or cancelled in the meantime: nothing left to cancel.
+            Err(rancher_approval::Error::NotPending { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(cancelled)
 }
 
 async fn revoke_one(
@@ -180,6 +198,10 @@ async fn revoke_one(
             let note = [note, made].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
             store.record_revocation(&claim, how, &note, now).await?;
             tracing::info!(grant = %g.id, how = how.as_str(), "grant revoked");
+            // A grant that fell due ends its pending extensions too (recorded as the revoking session's user).
+            if let Err(e) = cancel_extensions(store, &g.id, &session.principal, "the grant was revoked", now).await {
+                tracing::warn!(grant = %g.id, error = %e, "could not cancel the grant's pending extensions");
+            }
             Ok(RevokeOutcome::Revoked {
                 grant: g.id,
                 how,
