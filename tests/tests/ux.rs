@@ -435,3 +435,52 @@ fn ux14_service_errors_keep_their_cause_and_fix() {
     assert!(not_service.stderr.contains("not the approvals service"), "{}", not_service.stderr);
     env.rt.block_on(srv.shutdown());
 }
+
+/// Finding 4: `rancherctl api rk.users.delete` deleted a user at once, unconfirmed and unrecorded. A write is now
+/// refused without `--yes` (naming `run rancher-api-request`), a confirmed one is in the audit log as a direct
+/// write, and through the service a direct write is refused.
+#[test]
+fn ux4_api_writes_are_confirmed_and_recorded() {
+    let env = Env::start();
+    let users = env.run(&["api", "rk.users.list"]);
+    users.expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&users.stdout).unwrap();
+    let victim = list["data"]
+        .as_array()
+        .or(list["items"].as_array())
+        .or(list.as_array())
+        .unwrap_or_else(|| panic!("{}", users.stdout))
+        .iter()
+        .find(|u| u["username"].as_str().is_some_and(|n| n != "admin"))
+        .and_then(|u| u["metadata"]["name"].as_str().or(u["id"].as_str()))
+        .unwrap()
+        .to_string();
+    let refused = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}")]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("--yes") && refused.stderr.contains("run rancher-api-request"), "{}", refused.stderr);
+    assert!(env.run(&["api", "rk.users.get", "-p", &format!("name={victim}")]).stdout.contains(&victim), "the user is still there");
+
+    let done = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}"), "--yes"]);
+    done.expect_code(0);
+    let audit = env.run(&["approvals", "audit", "-o", "json"]);
+    audit.expect_code(0);
+    let entries: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+    let direct: Vec<&serde_json::Value> = entries.as_array().unwrap().iter().filter(|e| e["kind"] == "direct_write").collect();
+    assert_eq!(direct.len(), 1, "{}", audit.stdout);
+    let d = direct[0];
+    assert_eq!(d["detail"]["operation"], "rk.users.delete", "{d}");
+    assert!(d["detail"]["path"].as_str().unwrap().contains(&victim), "{d}");
+    assert_eq!(d["detail"]["params"]["name"], victim.as_str(), "{d}");
+    assert!(d["actor"].as_str().is_some_and(|a| !a.is_empty()), "{d}");
+    // Reads are not recorded.
+    assert!(!audit.stdout.contains("rk.users.list"), "{}", audit.stdout);
+
+    let srv = service(&env, &[]);
+    let url = srv.url().to_string();
+    let mut e = env.connected_env(Some(&env.sim.tokens().admin.clone()));
+    e.push(("RANCHERCTL_SERVER", url));
+    let remote = env.exec(&["api", "rk.users.delete", "-p", "name=u-nobody", "--yes"], &e);
+    remote.expect_code(1);
+    assert!(remote.stderr.contains("rancherctl run rancher-api-request"), "{}", remote.stderr);
+    env.rt.block_on(srv.shutdown());
+}

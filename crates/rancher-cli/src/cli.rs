@@ -244,6 +244,10 @@ pub struct ApiArgs {
     /// For paginated operations: stream every page and print every item as one array.
     #[arg(long)]
     pub all: bool,
+    /// Send a write operation directly, without approval; it is recorded in the local audit log as a direct
+    /// write first. Without it, writes are refused (`rancherctl run rancher-api-request` is the approved path).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// `api` subcommands.

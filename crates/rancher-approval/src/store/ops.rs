@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{DecideOutcome, ExecutionClaim, Installation, RequestFilter, Tx};
-use crate::audit::{format_time, AuditDraft, AuditEntry, AuditKind};
+use crate::audit::{format_time, AuditDraft, AuditEntry, AuditHead, AuditKind};
 use crate::error::{Error, Result};
 use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
 use crate::policy::Policy;
@@ -742,7 +742,8 @@ fn replayed_state(entries: &[AuditEntry]) -> Option<RequestState> {
             | AuditKind::PolicyChanged
             | AuditKind::GrantRevoked
             | AuditKind::GrantOverdue
-            | AuditKind::GrantEndedEarly => state,
+            | AuditKind::GrantEndedEarly
+            | AuditKind::DirectWrite => state,
         };
     }
     state
@@ -951,4 +952,12 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     detail["ended_at"] = json!(format_time(now));
     append(tx, now, &by.id, AuditKind::GrantEndedEarly, None, Some(&g.workflow_id), detail).await?;
     Ok(g)
+}
+
+/// Records a write sent to Rancher outside any workflow (`detail`: the operation, its parameters and path); it
+/// changes no request.
+pub(crate) async fn record_direct_write(tx: &mut dyn Tx, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<AuditHead> {
+    let now = tx.clock(now).await?;
+    append(tx, now, actor, AuditKind::DirectWrite, None, None, detail).await?;
+    tx.audit_head().await
 }
