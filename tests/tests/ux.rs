@@ -484,3 +484,27 @@ fn ux4_api_writes_are_confirmed_and_recorded() {
     assert!(remote.stderr.contains("rancherctl run rancher-api-request"), "{}", remote.stderr);
     env.rt.block_on(srv.shutdown());
 }
+
+/// Finding 22: with a service and no token, the error spoke of a missing Rancher domain; `access-control status`
+/// and `api` ignored `--server` and asked for a domain.
+#[test]
+fn ux22_service_mode_names_the_missing_token_and_the_direct_commands() {
+    let env = Env::start();
+    let srv = service(&env, &["access-control-status"]);
+    let url = srv.url().to_string();
+    let mut no_token = env.base_env();
+    no_token.push(("RANCHERCTL_SERVER", url.clone()));
+    let list = env.exec(&["approvals", "list"], &no_token);
+    list.expect_code(1);
+    assert!(list.stderr.contains("no token") && list.stderr.contains("RANCHER_TOKEN") && list.stderr.contains("--token-file"), "{}", list.stderr);
+    assert!(!list.stderr.contains("no Rancher domain"), "{}", list.stderr);
+
+    let status = env.exec(&["access-control", "status", "-o", "json"], &through(&env, &url));
+    status.expect_code(0);
+    assert!(!status.stdout.trim().is_empty(), "answered through the service: {}", status.stderr);
+
+    let api = env.exec(&["api", "rk.users.list"], &through(&env, &url));
+    api.expect_code(1);
+    assert!(api.stderr.contains("directly") && api.stderr.contains("RANCHER_DOMAIN"), "{}", api.stderr);
+    env.rt.block_on(srv.shutdown());
+}

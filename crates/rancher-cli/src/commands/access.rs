@@ -123,8 +123,12 @@ async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write
     run::submit(ctx, workflow, Value::Object(inputs), write.reason, write.dry_run).await
 }
 
-/// A read: through the runner when installed (its policy applies), else at once.
+/// A read: through the service when one is in use (it runs it with its own connection, so no Rancher domain is
+/// needed here); else through the runner when installed (its policy applies), else at once.
 async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
+    if ctx.server_url()?.is_some() {
+        return run::submit(ctx, workflow, inputs, None, false).await;
+    }
     let installed = match ctx.existing_store().await? {
         Some(store) => store.get_installation(workflow).await?.is_some(),
         None => false,
@@ -145,6 +149,9 @@ async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Ex
 async fn status(ctx: &Context) -> anyhow::Result<Exit> {
     // Decided without reading the token (stdin can be read once only): any token source means the full status.
     let g = &ctx.global;
+    if ctx.server_url()?.is_some() {
+        return read(ctx, "access-control-status", json!({})).await;
+    }
     let token_env = std::env::var(crate::context::TOKEN_ENV).is_ok_and(|t| !t.trim().is_empty());
     if g.token_file.is_some() || g.token_stdin || token_env || ctx.profile_name()?.is_some() {
         return read(ctx, "access-control-status", json!({})).await;

@@ -73,7 +73,7 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
     if spec.mutating {
         refuse_unconfirmed_write(ctx, id, &args)?;
     }
-    let session = ctx.session().await?;
+    let session = direct_session(ctx).await?;
     let client = &session.client;
     if spec.mutating {
         record_direct_write(ctx, &session, spec, &params, body.as_ref()).await?;
@@ -88,6 +88,24 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
     let answer = client.call(id, &params, body).await?;
     output::document(ctx.format(), &answer)?;
     Ok(Exit::Done)
+}
+
+/// The session of a direct call. `rancherctl api` always talks to Rancher itself, even with a service: without a
+/// domain (flag, environment or profile) that is said, rather than a bare "no Rancher domain".
+async fn direct_session(ctx: &Context) -> anyhow::Result<rancher_workflows::Session> {
+    if let Some(url) = ctx.server_url()? {
+        if ctx.domain_flag()?.is_none() && ctx.profile_name()?.is_none() {
+            return Err(Failure::new(
+                format!(
+                    "`rancherctl api` talks to Rancher directly, even with a service ({}), and no Rancher domain is given",
+                    crate::text::escape(&url)
+                ),
+                "give the domain by --domain or RANCHER_DOMAIN (with your token), or use `rancherctl run rancher-api-request --input operation=ID ...` to go through the service",
+            )
+            .into());
+        }
+    }
+    ctx.session().await
 }
 
 /// The approved way to send the same write, as a command line (inputs as `run` takes them).

@@ -23,6 +23,14 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
     // service saved in that profile.
     let token = match ctx.token_flag()? {
         Some(t) => t,
+        None if ctx.profile_name()?.is_none() => {
+            // No domain is needed with a service: what is missing is the token that proves who you are.
+            return Err(Failure::new(
+                format!("no token given to prove who you are to the service at {} (and no profile is in use)", text::escape(url)),
+                "give your Rancher token by --token-file FILE, --token-stdin or RANCHER_TOKEN, or save it with the service in a profile: `rancherctl connect --profile NAME --domain HOST --server URL --token-stdin`",
+            )
+            .into());
+        }
         None => ctx.profile_token_for_service(url)?,
     };
     let ca = match &ctx.global.server_ca_cert {
