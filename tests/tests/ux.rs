@@ -508,3 +508,35 @@ fn ux22_service_mode_names_the_missing_token_and_the_direct_commands() {
     assert!(api.stderr.contains("directly") && api.stderr.contains("RANCHER_DOMAIN"), "{}", api.stderr);
     env.rt.block_on(srv.shutdown());
 }
+
+/// Finding 18: every read had to be installed one by one (`workflows install` took one id), yet `access-control
+/// status` and `identities search` ran uninstalled while `run` of the same workflow was refused. The rule is now
+/// one: locally, a read that needs no approval by default runs uninstalled, by `run` as by its own command.
+#[test]
+fn ux18_reads_follow_one_rule_and_install_together() {
+    let env = Env::start();
+    let dedicated = env.run(&["identities", "search", "alice", "-o", "json"]);
+    let by_run = env.run(&["run", "identities-search", "--input", "name=alice", "-o", "json"]);
+    dedicated.expect_code(0);
+    by_run.expect_code(0);
+    assert_eq!(dedicated.stdout, by_run.stdout, "the same answer either way");
+    let users = env.run(&["run", "list-users"]);
+    users.expect_code(0);
+    assert!(users.stdout.contains("admin"), "{}", users.stdout);
+    // A write still needs installing.
+    env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user"]).expect_code(1);
+
+    env.run(&["workflows", "install", "list-projects", "list-users"]).expect_code(0);
+    let reads = env.run(&["workflows", "install", "--reads"]);
+    reads.expect_code(0);
+    let listed = env.run(&["workflows", "list", "-o", "json"]);
+    let all: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let installed = |id: &str| all.as_array().unwrap().iter().any(|w| w["id"] == id && !w["installation"].is_null());
+    for id in ["list-projects", "list-users", "list-clusters", "access-control-status", "identities-search"] {
+        assert!(installed(id), "{id} installed: {}", listed.stdout);
+    }
+    assert!(!installed("create-global-role-binding"), "--reads installs no write");
+    let unknown = env.run(&["workflows", "install", "list-users", "list-user"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("did you mean `list-users`?"), "{}", unknown.stderr);
+}

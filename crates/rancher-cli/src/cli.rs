@@ -192,10 +192,15 @@ pub enum WorkflowsCommand {
         /// Workflow id.
         id: String,
     },
-    /// Install a workflow (you become its installer) with its default or the given policy.
+    /// Install workflows (you become their installer) with their default or the given policy.
     Install {
-        /// Workflow id.
-        id: String,
+        /// Workflow ids (several may be given; the policy flags apply to each).
+        #[arg(required_unless_present = "reads", value_name = "ID")]
+        ids: Vec<String>,
+        /// Also install every workflow that writes nothing and needs no approval by default (the reads), each with
+        /// its default policy; those already installed are left as they are.
+        #[arg(long)]
+        reads: bool,
         /// The policy.
         #[command(flatten)]
         policy: PolicyArgs,

@@ -170,7 +170,7 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::Approvals(cli::ApprovalsCommand::Import { file }) => runtime()?.block_on(commands::approvals::import(&ctx, &file)),
         Command::Approvals(cli::ApprovalsCommand::Reconcile) => runtime()?.block_on(commands::approvals::reconcile(&ctx)),
         Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason)),
-        Command::Workflows(cli::WorkflowsCommand::Install { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, true)),
+        Command::Workflows(cli::WorkflowsCommand::Install { ids, reads, policy }) => runtime()?.block_on(commands::install::install(&ctx, ids, reads, policy)),
         Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false)),
         Command::Connect(args) => runtime()?.block_on(commands::connect::connect(&ctx, args)),
         Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),

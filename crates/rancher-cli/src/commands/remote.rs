@@ -60,7 +60,16 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
     let exit = match command {
         Command::Workflows(W::List) => catalog(ctx, c, None).await?,
         Command::Workflows(W::Show { id }) => catalog(ctx, c, Some(id)).await?,
-        Command::Workflows(W::Install { id, policy }) => change(ctx, c, id, policy, true).await?,
+        Command::Workflows(W::Install { ids, reads, policy }) => {
+            let installed: Vec<String> = if *reads {
+                let items = c.workflows().await.map_err(failure)?;
+                items.iter().filter_map(|i| i["installation"]["workflow_id"].as_str().map(str::to_string)).collect()
+            } else {
+                Vec::new()
+            };
+            let ids = crate::commands::install::chosen(ids, *reads, &installed)?;
+            crate::commands::install::each(&ids, async |id: String| change(ctx, c, &id, policy, true).await).await?
+        }
         Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
         Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
         Command::Approvals(A::Show { id }) => show(ctx, c, id).await?,
