@@ -540,3 +540,40 @@ fn ux18_reads_follow_one_rule_and_install_together() {
     unknown.expect_code(1);
     assert!(unknown.stderr.contains("did you mean `list-users`?"), "{}", unknown.stderr);
 }
+
+/// Finding 13: `connect --server` saved a URL untested and said "unchanged"; nothing showed the saved service;
+/// `check` ignored it; the fix line blamed RANCHERCTL_SERVER for a URL that came from the profile.
+#[test]
+fn ux13_connect_tests_and_shows_the_service() {
+    let env = Env::start();
+    let admin = env.sim.tokens().admin.clone();
+    env.exec(&["--profile", "lab", "connect"], &env.connected_env(Some(&admin))).expect_code(0);
+    let dead = env.bare(&["--profile", "lab", "connect", "--server", "http://127.0.0.1:1"]);
+    dead.expect_code(1);
+    assert!(dead.stderr.contains("not saved"), "{}", dead.stderr);
+    assert!(!env.bare(&["profiles", "show", "lab"]).stdout.contains("127.0.0.1:1"), "an unreachable service is not saved");
+
+    let srv = service(&env, &[]);
+    let url = srv.url().to_string().trim_end_matches('/').to_string();
+    let saved = env.bare(&["--profile", "lab", "connect", "--server", &url]);
+    saved.expect_code(0);
+    assert!(saved.stdout.contains("service URL saved") && !saved.stdout.contains("unchanged"), "{}", saved.stdout);
+    assert!(saved.stdout.contains(&format!("service: {url}")) && saved.stdout.contains("ok, you are admin"), "{}", saved.stdout);
+    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains(&format!("server:   {url}")), "shown");
+    assert!(env.bare(&["profiles", "list"]).stdout.contains(&url), "listed");
+    let check = env.bare(&["--profile", "lab", "check"]);
+    check.expect_code(0);
+    assert!(check.stdout.contains(&format!("service: {url}")), "{}", check.stdout);
+
+    env.rt.block_on(srv.shutdown());
+    let gone = env.bare(&["--profile", "lab", "approvals", "list"]);
+    gone.expect_code(1);
+    assert!(gone.stderr.contains("profile `lab`"), "the fix names where the URL came from: {}", gone.stderr);
+    let failed_check = env.bare(&["--profile", "lab", "check"]);
+    failed_check.expect_code(1);
+
+    let cleared = env.bare(&["--profile", "lab", "connect", "--clear-server"]);
+    cleared.expect_code(0);
+    assert!(cleared.stdout.contains("service URL cleared"), "{}", cleared.stdout);
+    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains("server:   none"), "cleared");
+}
