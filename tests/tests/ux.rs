@@ -577,3 +577,43 @@ fn ux13_connect_tests_and_shows_the_service() {
     assert!(cleared.stdout.contains("service URL cleared"), "{}", cleared.stdout);
     assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains("server:   none"), "cleared");
 }
+
+/// Finding 9: `approvals show` of offboard-user and cleanup-tokens printed the pinned plan as one JSON line (the
+/// whole token list). The plan is now a count summary with lines or a sample table; `pinned` is only counted.
+#[test]
+fn ux9_approvers_read_plans_as_lines_and_tables() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "offboard-user", "cleanup-tokens"]).expect_code(0);
+    let users = env.run(&["api", "rk.users.list"]);
+    let list: serde_json::Value = serde_json::from_str(&users.stdout).unwrap();
+    let items = list["data"].as_array().or(list["items"].as_array()).or(list.as_array()).unwrap().clone();
+    let someone = items
+        .iter()
+        .find(|u| u["username"].as_str().is_some_and(|n| n != "admin" && !n.is_empty()))
+        .and_then(|u| u["username"].as_str())
+        .unwrap()
+        .to_string();
+    let id_of = |run: &Run| -> String {
+        run.expect_code(3);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        v["request"].as_str().unwrap().to_string()
+    };
+    let offboard = id_of(&env.run(&["run", "offboard-user", "--input", &format!("user={someone}"), "-o", "json"]));
+    let cleanup = id_of(&env.run(&["run", "cleanup-tokens", "--input", "unused-days=0", "-o", "json"]));
+
+    let shown = env.run(&["approvals", "show", &offboard]);
+    shown.expect_code(0);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" steps: ") && l.contains("tokens") && l.contains(&format!("disable {someone}"))), "{}", shown.stdout);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("  - ")), "the plan's lines: {}", shown.stdout);
+    assert!(!shown.stdout.contains("\"steps\""), "no plan JSON: {}", shown.stdout);
+
+    let shown = env.run(&["approvals", "show", &cleanup]);
+    shown.expect_code(0);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" tokens of ") && l.contains(" users")), "{}", shown.stdout);
+    assert!(shown.stdout.contains("NAME") && shown.stdout.contains("LAST USED"), "the sample as a table: {}", shown.stdout);
+    assert!(!shown.stdout.contains("\"pinned\"") && !shown.stdout.contains("\"sample\""), "{}", shown.stdout);
+    assert!(shown.stdout.contains("pinned:") && shown.stdout.contains("token names"), "pinned is counted: {}", shown.stdout);
+    let json = env.run(&["approvals", "show", &cleanup, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(v["inputs"]["pinned"].is_array() && v["inputs"]["shown"]["sample"].is_array(), "-o json keeps the inputs");
+}

@@ -275,6 +275,9 @@ pub enum ApprovalsCommand {
     Show {
         /// Request id (`req-...`).
         id: String,
+        /// Show every line of a plan (offboarding steps), not only the first 20.
+        #[arg(long)]
+        full: bool,
     },
     /// Approve as the token's user; when that approves the request it is executed here, once.
     Approve {

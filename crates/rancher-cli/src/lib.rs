@@ -162,7 +162,7 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::Api(cli::ApiArgs { list: Some(cli::ApiCommand::List), .. }) => commands::api::list(&ctx),
         Command::Completions { shell } => commands::completions::print(shell),
         Command::Approvals(cli::ApprovalsCommand::List { state }) => runtime()?.block_on(commands::approvals::list(&ctx, state.as_deref())),
-        Command::Approvals(cli::ApprovalsCommand::Show { id }) => runtime()?.block_on(commands::approvals::show(&ctx, &id)),
+        Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => runtime()?.block_on(commands::approvals::show(&ctx, &id, full)),
         Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => runtime()?.block_on(commands::approvals::audit(&ctx, verify, expect_head.as_deref())),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
         Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),

@@ -73,7 +73,7 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
         }
         Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
         Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
-        Command::Approvals(A::Show { id }) => show(ctx, c, id).await?,
+        Command::Approvals(A::Show { id, full }) => show(ctx, c, id, *full).await?,
         Command::Approvals(A::Approve { id, reason }) => {
             let seen = reviewed(c, id).await?;
             decided(ctx, c.approve(id, reason.as_deref(), Some(&seen)).await.map_err(failure)?, "approve")?
@@ -194,9 +194,9 @@ async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
     Ok(approvals::reviewed_hash(&request(c.request(id).await.map_err(failure)?)?))
 }
 
-async fn show(ctx: &Context, c: &ServerClient, id: &str) -> anyhow::Result<Exit> {
+async fn show(ctx: &Context, c: &ServerClient, id: &str, full: bool) -> anyhow::Result<Exit> {
     let r = request(c.request(id).await.map_err(failure)?)?;
-    output::data(ctx.format(), &r, || approvals::describe(&r))?;
+    output::data(ctx.format(), &r, || approvals::describe_full(&r, full))?;
     Ok(Exit::Done)
 }
 
