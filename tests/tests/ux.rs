@@ -617,3 +617,32 @@ fn ux9_approvers_read_plans_as_lines_and_tables() {
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert!(v["inputs"]["pinned"].is_array() && v["inputs"]["shown"]["sample"].is_array(), "-o json keeps the inputs");
 }
+
+/// Finding 12: `approvals show` never said who may approve or what the request was waiting on, `approvals list`
+/// did not say what was asked, and the service's JSON dropped `who_may_approve`.
+#[test]
+fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let filed = env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "--input", "duration=8h", "-o", "json"]);
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let list = env.run(&["approvals", "list"]);
+    assert!(list.stdout.contains("SUMMARY") && list.stdout.contains("→ user (global), 8h"), "{}", list.stdout);
+    let show = env.run(&["approvals", "show", &id]);
+    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")), "{}", show.stdout);
+    assert!(show.stdout.lines().any(|l| l.starts_with("waiting on: ")), "{}", show.stdout);
+    let json: serde_json::Value = serde_json::from_str(&env.run(&["approvals", "show", &id, "-o", "json"]).stdout).unwrap();
+    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+
+    let srv = service(&env, &["create-global-role-binding"]);
+    let url = srv.url().to_string();
+    let filed = env.exec(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "-o", "json"], &through(&env, &url));
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let show = env.exec(&["approvals", "show", &id], &through(&env, &url));
+    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")) && show.stdout.contains("waiting on: "), "{}", show.stdout);
+    let json: serde_json::Value = serde_json::from_str(&env.exec(&["approvals", "show", &id, "-o", "json"], &through(&env, &url)).stdout).unwrap();
+    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+    env.rt.block_on(srv.shutdown());
+}

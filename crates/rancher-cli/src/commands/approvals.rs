@@ -23,14 +23,65 @@ fn short_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
+/// What a request asks, in one short cell: `alice → admin (global), 8h` for a grant, else its given inputs
+/// (`key=value`, the pinned plan left out), escaped.
+pub fn summary(r: &ApprovalRequest) -> String {
+    let given = given_inputs(&r.inputs);
+    let get = |k: &str| given.get(k).and_then(|v| v.as_str()).map(text::escape);
+    let label = |id: &str| r.target_labels.get(id).map(|l| text::escape(l));
+    let mut s = match (get("user"), get("role")) {
+        (Some(user), Some(role)) => {
+            let who = given["user"].as_str().and_then(label).unwrap_or(user);
+            let place = get("project").or(get("cluster")).unwrap_or_else(|| "global".into());
+            format!("{who} → {role} ({place})")
+        }
+        _ => given
+            .as_object()
+            .map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{}={}", text::escape(k), text::escape(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    };
+    if let Some(d) = get("duration") {
+        s.push_str(&format!(", {d}"));
+    }
+    if s.chars().count() > 60 {
+        s = s.chars().take(59).collect::<String>() + "…";
+    }
+    s
+}
+
 /// The requests as a table.
 pub fn rows(reqs: &[ApprovalRequest]) -> String {
     output::table(
-        &["ID", "WORKFLOW", "STATE", "REQUESTER", "CREATED", "EXPIRES"],
+        &["ID", "WORKFLOW", "STATE", "REQUESTER", "SUMMARY", "CREATED", "EXPIRES"],
         reqs.iter().map(|r| {
-            vec![r.id.to_string(), r.workflow_id.clone(), r.state.to_string(), who(&r.requester), short_time(&r.created_at), short_time(&r.expires_at)]
+            vec![r.id.to_string(), r.workflow_id.clone(), r.state.to_string(), who(&r.requester), summary(r), short_time(&r.created_at), short_time(&r.expires_at)]
         }),
     )
+}
+
+/// Who may approve, in words, as the service says it (`who_may_approve`) or, locally, from the policy and the
+/// installer. Admins are not listed locally (the local store does not know them).
+pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
+    let text = r.policy.to_string();
+    match &r.installer {
+        Some(inst) if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+            format!("{text}; the installer is the requester, so another holder of the admin global role")
+        }
+        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => format!("{text}: {}", who_id(inst)),
+        _ => text,
+    }
+}
+
+/// The `approvers:` and `waiting on:` lines of a request: who may approve, who approved so far, and for a pending
+/// request that more approvals are still needed (from those the policy names, apart from the ones already given).
+pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String> {
+    let mut l = vec![format!("approvers: {}", text::escape(who_may_approve))];
+    let approved: Vec<String> = r.decisions.iter().filter(|d| matches!(d.vote, rancher_approval::Vote::Approve)).map(|d| who_id(&d.principal)).collect();
+    if r.state == RequestState::Pending {
+        let so_far = if approved.is_empty() { "no approval yet".to_string() } else { format!("approved so far by {}", approved.join(", ")) };
+        l.push(format!("waiting on: an approval from the approvers above (not the requester); {so_far}"));
+    }
+    l
 }
 
 /// Requests, optionally in one state.
@@ -156,6 +207,20 @@ fn plan_lines(inputs: &serde_json::Value, full: bool) -> Vec<String> {
     l
 }
 
+/// [`describe`] with every plan line when `full`, and the `approvers:` / `waiting on:` lines.
+pub fn describe_with(r: &ApprovalRequest, full: bool, who_may_approve: &str) -> String {
+    let mut out = describe_full(r, full);
+    let lines = approver_lines(r, who_may_approve);
+    // After the policy line.
+    let mut l: Vec<String> = out.lines().map(str::to_string).collect();
+    let at = l.iter().position(|x| x.starts_with("policy:")).map(|i| i + 1).unwrap_or(l.len());
+    for (i, line) in lines.into_iter().enumerate() {
+        l.insert(at + i, line);
+    }
+    out = l.join("\n");
+    out
+}
+
 /// [`describe`], with every plan line when `full`.
 pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     let mut l = vec![
@@ -240,7 +305,10 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
 pub async fn show(ctx: &Context, id: &str, full: bool) -> anyhow::Result<Exit> {
     let id: RequestId = id.parse()?;
     let r = store(ctx).await?.get_request(&id).await?;
-    output::data(ctx.format(), &r, || describe_full(&r, full))?;
+    let who = who_may_approve_local(&r);
+    let mut doc = serde_json::to_value(&r)?;
+    doc["who_may_approve"] = serde_json::json!(who);
+    output::data(ctx.format(), &doc, || describe_with(&r, full, &who))?;
     Ok(Exit::Done)
 }
 

@@ -195,8 +195,11 @@ async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
 }
 
 async fn show(ctx: &Context, c: &ServerClient, id: &str, full: bool) -> anyhow::Result<Exit> {
-    let r = request(c.request(id).await.map_err(failure)?)?;
-    output::data(ctx.format(), &r, || approvals::describe_full(&r, full))?;
+    let raw = c.request(id).await.map_err(failure)?;
+    let r = request(raw.clone())?;
+    let who = raw["who_may_approve"].as_str().map(str::to_string).unwrap_or_else(|| approvals::who_may_approve_local(&r));
+    // The service's own document (it carries `who_may_approve`), escaped like every JSON output.
+    output::data(ctx.format(), &raw, || approvals::describe_with(&r, full, &who))?;
     Ok(Exit::Done)
 }
 
