@@ -92,6 +92,9 @@ impl Store for Gated {
     async fn end_grant_early(&self, id: &str, by: &rancher_approval::Principal, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.end_grant_early(id, by, now).await
     }
+    async fn record_direct_write(&self, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::AuditHead> {
+        self.inner.record_direct_write(actor, detail, now).await
+    }
     async fn audit_of_request(&self, request_id: &str) -> rancher_approval::Result<Vec<rancher_approval::AuditEntry>> {
         self.inner.audit_of_request(request_id).await
     }

@@ -117,7 +117,7 @@ fn look_alike_names_are_flagged_with_their_ids() {
             .to_string(),
     )
     .unwrap();
-    env.run(&["api", "rk.users.create", "--body", &body.display().to_string()]).expect_code(0);
+    env.run(&["api", "rk.users.create", "--yes", "--body", &body.display().to_string()]).expect_code(0);
     let id = env.0.sim.user_id(look_alike).expect("the look-alike user exists");
     env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
     let filed = env.run(&["run", "create-global-role-binding", "-i", &format!("user={look_alike}"), "-i", "role=admin", "-o", "json"]);

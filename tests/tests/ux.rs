@@ -627,3 +627,214 @@ fn ux15_ending_a_grant_cancels_its_extensions_and_keeps_its_due_time() {
     let table = env.run(&["grants", "list"]);
     assert!(table.stdout.lines().any(|l| l.contains(&grant) && l.contains("revoked")), "{}", table.stdout);
 }
+
+/// Finding 4: `rancherctl api rk.users.delete` deleted a user at once, unconfirmed and unrecorded. A write is now
+/// refused without `--yes` (naming `run rancher-api-request`), a confirmed one is in the audit log as a direct
+/// write, and through the service a direct write is refused.
+#[test]
+fn ux4_api_writes_are_confirmed_and_recorded() {
+    let env = Env::start();
+    let users = env.run(&["api", "rk.users.list"]);
+    users.expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&users.stdout).unwrap();
+    let victim = list["data"]
+        .as_array()
+        .or(list["items"].as_array())
+        .or(list.as_array())
+        .unwrap_or_else(|| panic!("{}", users.stdout))
+        .iter()
+        .find(|u| u["username"].as_str().is_some_and(|n| n != "admin"))
+        .and_then(|u| u["metadata"]["name"].as_str().or(u["id"].as_str()))
+        .unwrap()
+        .to_string();
+    let refused = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}")]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("--yes") && refused.stderr.contains("run rancher-api-request"), "{}", refused.stderr);
+    assert!(env.run(&["api", "rk.users.get", "-p", &format!("name={victim}")]).stdout.contains(&victim), "the user is still there");
+
+    let done = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}"), "--yes"]);
+    done.expect_code(0);
+    let audit = env.run(&["approvals", "audit", "-o", "json"]);
+    audit.expect_code(0);
+    let entries: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+    let direct: Vec<&serde_json::Value> = entries.as_array().unwrap().iter().filter(|e| e["kind"] == "direct_write").collect();
+    assert_eq!(direct.len(), 1, "{}", audit.stdout);
+    let d = direct[0];
+    assert_eq!(d["detail"]["operation"], "rk.users.delete", "{d}");
+    assert!(d["detail"]["path"].as_str().unwrap().contains(&victim), "{d}");
+    assert_eq!(d["detail"]["params"]["name"], victim.as_str(), "{d}");
+    assert!(d["actor"].as_str().is_some_and(|a| !a.is_empty()), "{d}");
+    // Reads are not recorded.
+    assert!(!audit.stdout.contains("rk.users.list"), "{}", audit.stdout);
+
+    let srv = service(&env, &[]);
+    let url = srv.url().to_string();
+    let mut e = env.connected_env(Some(&env.sim.tokens().admin.clone()));
+    e.push(("RANCHERCTL_SERVER", url));
+    let remote = env.exec(&["api", "rk.users.delete", "-p", "name=u-nobody", "--yes"], &e);
+    remote.expect_code(1);
+    assert!(remote.stderr.contains("rancherctl run rancher-api-request"), "{}", remote.stderr);
+    env.rt.block_on(srv.shutdown());
+}
+
+/// Finding 22: with a service and no token, the error spoke of a missing Rancher domain; `access-control status`
+/// and `api` ignored `--server` and asked for a domain.
+#[test]
+fn ux22_service_mode_names_the_missing_token_and_the_direct_commands() {
+    let env = Env::start();
+    let srv = service(&env, &["access-control-status"]);
+    let url = srv.url().to_string();
+    let mut no_token = env.base_env();
+    no_token.push(("RANCHERCTL_SERVER", url.clone()));
+    let list = env.exec(&["approvals", "list"], &no_token);
+    list.expect_code(1);
+    assert!(list.stderr.contains("no token") && list.stderr.contains("RANCHER_TOKEN") && list.stderr.contains("--token-file"), "{}", list.stderr);
+    assert!(!list.stderr.contains("no Rancher domain"), "{}", list.stderr);
+
+    let status = env.exec(&["access-control", "status", "-o", "json"], &through(&env, &url));
+    status.expect_code(0);
+    assert!(!status.stdout.trim().is_empty(), "answered through the service: {}", status.stderr);
+
+    let api = env.exec(&["api", "rk.users.list"], &through(&env, &url));
+    api.expect_code(1);
+    assert!(api.stderr.contains("directly") && api.stderr.contains("RANCHER_DOMAIN"), "{}", api.stderr);
+    env.rt.block_on(srv.shutdown());
+}
+
+/// Finding 18: every read had to be installed one by one (`workflows install` took one id), yet `access-control
+/// status` and `identities search` ran uninstalled while `run` of the same workflow was refused. The rule is now
+/// one: locally, a read that needs no approval by default runs uninstalled, by `run` as by its own command.
+#[test]
+fn ux18_reads_follow_one_rule_and_install_together() {
+    let env = Env::start();
+    let dedicated = env.run(&["identities", "search", "alice", "-o", "json"]);
+    let by_run = env.run(&["run", "identities-search", "--input", "name=alice", "-o", "json"]);
+    dedicated.expect_code(0);
+    by_run.expect_code(0);
+    assert_eq!(dedicated.stdout, by_run.stdout, "the same answer either way");
+    let users = env.run(&["run", "list-users"]);
+    users.expect_code(0);
+    assert!(users.stdout.contains("admin"), "{}", users.stdout);
+    // A write still needs installing.
+    env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user"]).expect_code(1);
+
+    env.run(&["workflows", "install", "list-projects", "list-users"]).expect_code(0);
+    let reads = env.run(&["workflows", "install", "--reads"]);
+    reads.expect_code(0);
+    let listed = env.run(&["workflows", "list", "-o", "json"]);
+    let all: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let installed = |id: &str| all.as_array().unwrap().iter().any(|w| w["id"] == id && !w["installation"].is_null());
+    for id in ["list-projects", "list-users", "list-clusters", "access-control-status", "identities-search"] {
+        assert!(installed(id), "{id} installed: {}", listed.stdout);
+    }
+    assert!(!installed("create-global-role-binding"), "--reads installs no write");
+    let unknown = env.run(&["workflows", "install", "list-users", "list-user"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("did you mean `list-users`?"), "{}", unknown.stderr);
+}
+
+/// Finding 13: `connect --server` saved a URL untested and said "unchanged"; nothing showed the saved service;
+/// `check` ignored it; the fix line blamed RANCHERCTL_SERVER for a URL that came from the profile.
+#[test]
+fn ux13_connect_tests_and_shows_the_service() {
+    let env = Env::start();
+    let admin = env.sim.tokens().admin.clone();
+    env.exec(&["--profile", "lab", "connect"], &env.connected_env(Some(&admin))).expect_code(0);
+    let dead = env.bare(&["--profile", "lab", "connect", "--server", "http://127.0.0.1:1"]);
+    dead.expect_code(1);
+    assert!(dead.stderr.contains("not saved"), "{}", dead.stderr);
+    assert!(!env.bare(&["profiles", "show", "lab"]).stdout.contains("127.0.0.1:1"), "an unreachable service is not saved");
+
+    let srv = service(&env, &[]);
+    let url = srv.url().to_string().trim_end_matches('/').to_string();
+    let saved = env.bare(&["--profile", "lab", "connect", "--server", &url]);
+    saved.expect_code(0);
+    assert!(saved.stdout.contains("service URL saved") && !saved.stdout.contains("unchanged"), "{}", saved.stdout);
+    assert!(saved.stdout.contains(&format!("service: {url}")) && saved.stdout.contains("ok, you are admin"), "{}", saved.stdout);
+    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains(&format!("server:   {url}")), "shown");
+    assert!(env.bare(&["profiles", "list"]).stdout.contains(&url), "listed");
+    let check = env.bare(&["--profile", "lab", "check"]);
+    check.expect_code(0);
+    assert!(check.stdout.contains(&format!("service: {url}")), "{}", check.stdout);
+
+    env.rt.block_on(srv.shutdown());
+    let gone = env.bare(&["--profile", "lab", "approvals", "list"]);
+    gone.expect_code(1);
+    assert!(gone.stderr.contains("profile `lab`"), "the fix names where the URL came from: {}", gone.stderr);
+    let failed_check = env.bare(&["--profile", "lab", "check"]);
+    failed_check.expect_code(1);
+
+    let cleared = env.bare(&["--profile", "lab", "connect", "--clear-server"]);
+    cleared.expect_code(0);
+    assert!(cleared.stdout.contains("service URL cleared"), "{}", cleared.stdout);
+    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains("server:   none"), "cleared");
+}
+
+/// Finding 9: `approvals show` of offboard-user and cleanup-tokens printed the pinned plan as one JSON line (the
+/// whole token list). The plan is now a count summary with lines or a sample table; `pinned` is only counted.
+#[test]
+fn ux9_approvers_read_plans_as_lines_and_tables() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "offboard-user", "cleanup-tokens"]).expect_code(0);
+    let users = env.run(&["api", "rk.users.list"]);
+    let list: serde_json::Value = serde_json::from_str(&users.stdout).unwrap();
+    let items = list["data"].as_array().or(list["items"].as_array()).or(list.as_array()).unwrap().clone();
+    let someone = items
+        .iter()
+        .find(|u| u["username"].as_str().is_some_and(|n| n != "admin" && !n.is_empty()))
+        .and_then(|u| u["username"].as_str())
+        .unwrap()
+        .to_string();
+    let id_of = |run: &Run| -> String {
+        run.expect_code(3);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        v["request"].as_str().unwrap().to_string()
+    };
+    let offboard = id_of(&env.run(&["run", "offboard-user", "--input", &format!("user={someone}"), "-o", "json"]));
+    let cleanup = id_of(&env.run(&["run", "cleanup-tokens", "--input", "unused-days=0", "-o", "json"]));
+
+    let shown = env.run(&["approvals", "show", &offboard]);
+    shown.expect_code(0);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" steps: ") && l.contains("tokens") && l.contains(&format!("disable {someone}"))), "{}", shown.stdout);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("  - ")), "the plan's lines: {}", shown.stdout);
+    assert!(!shown.stdout.contains("\"steps\""), "no plan JSON: {}", shown.stdout);
+
+    let shown = env.run(&["approvals", "show", &cleanup]);
+    shown.expect_code(0);
+    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" tokens of ") && l.contains(" users")), "{}", shown.stdout);
+    assert!(shown.stdout.contains("NAME") && shown.stdout.contains("LAST USED"), "the sample as a table: {}", shown.stdout);
+    assert!(!shown.stdout.contains("\"pinned\"") && !shown.stdout.contains("\"sample\""), "{}", shown.stdout);
+    assert!(shown.stdout.contains("pinned:") && shown.stdout.contains("token names"), "pinned is counted: {}", shown.stdout);
+    let json = env.run(&["approvals", "show", &cleanup, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(v["inputs"]["pinned"].is_array() && v["inputs"]["shown"]["sample"].is_array(), "-o json keeps the inputs");
+}
+
+/// Finding 12: `approvals show` never said who may approve or what the request was waiting on, `approvals list`
+/// did not say what was asked, and the service's JSON dropped `who_may_approve`.
+#[test]
+fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    let filed = env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "--input", "duration=8h", "-o", "json"]);
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let list = env.run(&["approvals", "list"]);
+    assert!(list.stdout.contains("SUMMARY") && list.stdout.contains("→ user (global), 8h"), "{}", list.stdout);
+    let show = env.run(&["approvals", "show", &id]);
+    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")), "{}", show.stdout);
+    assert!(show.stdout.lines().any(|l| l.starts_with("waiting on: ")), "{}", show.stdout);
+    let json: serde_json::Value = serde_json::from_str(&env.run(&["approvals", "show", &id, "-o", "json"]).stdout).unwrap();
+    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+
+    let srv = service(&env, &["create-global-role-binding"]);
+    let url = srv.url().to_string();
+    let filed = env.exec(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "-o", "json"], &through(&env, &url));
+    filed.expect_code(3);
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let show = env.exec(&["approvals", "show", &id], &through(&env, &url));
+    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")) && show.stdout.contains("waiting on: "), "{}", show.stdout);
+    let json: serde_json::Value = serde_json::from_str(&env.exec(&["approvals", "show", &id, "-o", "json"], &through(&env, &url)).stdout).unwrap();
+    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+    env.rt.block_on(srv.shutdown());
+}

@@ -53,11 +53,13 @@ pub enum AuditKind {
     GrantOverdue,
     /// Someone ended a time-bound grant before its due time.
     GrantEndedEarly,
+    /// A write sent straight to Rancher (`rancherctl api --yes`), outside any workflow; recorded before it is sent.
+    DirectWrite,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 15] = [
         Self::RequestCreated,
         Self::Decided,
         Self::Cancelled,
@@ -72,6 +74,7 @@ impl AuditKind {
         Self::GrantRevoked,
         Self::GrantOverdue,
         Self::GrantEndedEarly,
+        Self::DirectWrite,
     ];
 
     /// The stored name (`request_created`, ...).
@@ -91,6 +94,7 @@ impl AuditKind {
             Self::GrantRevoked => "grant_revoked",
             Self::GrantOverdue => "grant_overdue",
             Self::GrantEndedEarly => "grant_ended_early",
+            Self::DirectWrite => "direct_write",
         }
     }
 

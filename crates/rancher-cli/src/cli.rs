@@ -192,10 +192,15 @@ pub enum WorkflowsCommand {
         /// Workflow id.
         id: String,
     },
-    /// Install a workflow (you become its installer) with its default or the given policy.
+    /// Install workflows (you become their installer) with their default or the given policy.
     Install {
-        /// Workflow id.
-        id: String,
+        /// Workflow ids (several may be given; the policy flags apply to each).
+        #[arg(required_unless_present = "reads", value_name = "ID")]
+        ids: Vec<String>,
+        /// Also install every workflow that writes nothing and needs no approval by default (the reads), each with
+        /// its default policy; those already installed are left as they are.
+        #[arg(long)]
+        reads: bool,
         /// The policy.
         #[command(flatten)]
         policy: PolicyArgs,
@@ -244,6 +249,10 @@ pub struct ApiArgs {
     /// For paginated operations: stream every page and print every item as one array.
     #[arg(long)]
     pub all: bool,
+    /// Send a write operation directly, without approval; it is recorded in the local audit log as a direct
+    /// write first. Without it, writes are refused (`rancherctl run rancher-api-request` is the approved path).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// `api` subcommands.
@@ -266,6 +275,9 @@ pub enum ApprovalsCommand {
     Show {
         /// Request id (`req-...`).
         id: String,
+        /// Show every line of a plan (offboarding steps), not only the first 20.
+        #[arg(long)]
+        full: bool,
     },
     /// Approve as the token's user; when that approves the request it is executed here, once.
     Approve {

@@ -174,6 +174,17 @@ impl Context {
         }
     }
 
+    /// Where the service URL in use came from, for fix lines: `--server`, `RANCHERCTL_SERVER` or `profile `NAME``.
+    pub fn server_origin(&self) -> String {
+        match &self.global.server {
+            Some(url) => Self::origin("--server", "RANCHERCTL_SERVER", std::ffi::OsStr::new(url)).to_string(),
+            None => match self.profile_name() {
+                Ok(Some(name)) => format!("profile `{name}`"),
+                _ => "the profile".to_string(),
+            },
+        }
+    }
+
     /// The token to present to the approvals service at `url` when no token comes from flags or the environment:
     /// the profile's, and only when `url` is the service saved in that profile. A service URL from `--server` /
     /// `RANCHERCTL_SERVER` beside a profile's token is refused, naming where each came from and the fix, as

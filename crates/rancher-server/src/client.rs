@@ -305,6 +305,12 @@ impl ServerClient {
         Ok((status, v))
     }
 
+    /// The service's liveness check (`/healthz`, sent without the token): `Ok` when it answers as the service.
+    pub async fn healthz(&self) -> Result<Value, ClientError> {
+        let url = format!("{}/healthz", self.base.as_str().trim_end_matches('/'));
+        Ok(Self::answer(self.dispatch(self.http.get(url)).await?).await?.1)
+    }
+
     /// Who the token belongs to.
     pub async fn me(&self) -> Result<Value, ClientError> {
         Ok(self.send(reqwest::Method::GET, "/api/v1/me", None).await?.1)

@@ -426,6 +426,10 @@ pub trait Store: Send + Sync {
     /// Makes a grant due now (an early end), audited as `grant_ended_early`; the next revocation run removes it.
     async fn end_grant_early(&self, id: &str, by: &Principal, now: DateTime<Utc>) -> Result<Grant>;
 
+    /// Records a write sent to Rancher outside any workflow, audited as `direct_write` with `detail` (the
+    /// operation, its parameters and path); answers the new head. Call it before sending the write.
+    async fn record_direct_write(&self, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<AuditHead>;
+
     /// The audit entries of one request, in order (an indexed read, not a scan of the whole log).
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>>;
 
@@ -858,6 +862,18 @@ macro_rules! store_via_ops {
                 let (id, by) = (id.to_owned(), by.clone());
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { $crate::store::ops::end_grant_early(tx, &id, &by, now).await })
+                }))
+                .await
+            }
+            async fn record_direct_write(
+                &self,
+                actor: &str,
+                detail: serde_json::Value,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::AuditHead> {
+                let actor = actor.to_owned();
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::record_direct_write(tx, &actor, detail, now).await })
                 }))
                 .await
             }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{DecideOutcome, ExecutionClaim, Installation, RequestFilter, Tx};
-use crate::audit::{format_time, AuditDraft, AuditEntry, AuditKind};
+use crate::audit::{format_time, AuditDraft, AuditEntry, AuditHead, AuditKind};
 use crate::error::{Error, Result};
 use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
 use crate::policy::Policy;
@@ -841,7 +841,7 @@ fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -
                 // A refused claim leaves the state alone; a refused take-over settles the request as failed.
                 if e.detail.get("state").is_some() { Some(state_in(e)?) } else { s }
             }
-            (AuditKind::Installed | AuditKind::PolicyChanged | AuditKind::GrantRevoked | AuditKind::GrantOverdue | AuditKind::GrantEndedEarly, s) => s,
+            (AuditKind::Installed | AuditKind::PolicyChanged | AuditKind::GrantRevoked | AuditKind::GrantOverdue | AuditKind::GrantEndedEarly | AuditKind::DirectWrite, s) => s,
             (_, from) => return illegal(from),
         };
     }
@@ -1063,4 +1063,12 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     detail["ended_at"] = json!(format_time(now));
     append(tx, now, &by.id, AuditKind::GrantEndedEarly, None, Some(&g.workflow_id), detail).await?;
     Ok(g)
+}
+
+/// Records a write sent to Rancher outside any workflow (`detail`: the operation, its parameters and path); it
+/// changes no request.
+pub(crate) async fn record_direct_write(tx: &mut dyn Tx, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<AuditHead> {
+    let now = tx.clock(now).await?;
+    append(tx, now, actor, AuditKind::DirectWrite, None, None, detail).await?;
+    tx.audit_head().await
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rancher_workflows::access::{discover, Discovery};
-use rancher_workflows::{find_workflow, Exec};
+use rancher_workflows::find_workflow;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{AccessControlCommand, ChangeAllowedArgs, WriteArgs};
@@ -123,28 +123,21 @@ async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write
     run::submit(ctx, workflow, Value::Object(inputs), write.reason, write.dry_run).await
 }
 
-/// A read: through the runner when installed (its policy applies), else at once.
+/// A read, exactly as `rancherctl run` runs it: through the service when one is in use (installed there); locally
+/// through the runner when installed (its policy applies), else at once with the caller's rights.
 async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
-    let installed = match ctx.existing_store().await? {
-        Some(store) => store.get_installation(workflow).await?.is_some(),
-        None => false,
-    };
-    if installed {
-        return run::submit(ctx, workflow, inputs, None, false).await;
-    }
-    let def = find_workflow(workflow).ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "this is a bug: please report it"))?;
-    let session = ctx.session().await?;
-    let progress = output::Progress::spinner(format!("running {workflow}"));
-    let out = Exec::new(&session, false).run(def, &inputs).await?;
-    drop(progress);
-    run::print_result(ctx.format(), &out)?;
-    Ok(Exit::Done)
+    // The same rule as `rancherctl run` (see `run::uninstalled_read`), by the same code.
+    let _ = find_workflow(workflow).ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "this is a bug: please report it"))?;
+    run::submit(ctx, workflow, inputs, None, false).await
 }
 
 /// `access-control status`: with a token, the full status; with only a domain, what the server tells anyone.
 async fn status(ctx: &Context) -> anyhow::Result<Exit> {
     // Decided without reading the token (stdin can be read once only): any token source means the full status.
     let g = &ctx.global;
+    if ctx.server_url()?.is_some() {
+        return read(ctx, "access-control-status", json!({})).await;
+    }
     let token_env = std::env::var(crate::context::TOKEN_ENV).is_ok_and(|t| !t.trim().is_empty());
     if g.token_file.is_some() || g.token_stdin || token_env || ctx.profile_name()?.is_some() {
         return read(ctx, "access-control-status", json!({})).await;

@@ -1,7 +1,9 @@
 //! `rancherctl api list` and `rancherctl api OPERATION-ID`: any operation of the endpoint list, directly.
 //!
-//! Writes sent here go straight to the server without approval; the `rancher-api-request` workflow
-//! (`rancherctl run rancher-api-request ...`) puts writes behind the installer's approval.
+//! Writes are refused unless confirmed with `--yes`; a confirmed write goes straight to the server without
+//! approval, recorded in the local audit log as a `direct_write` before it is sent. With a service (`--server`)
+//! they are refused: the service keeps the log, and `rancherctl run rancher-api-request ...` files the write there
+//! behind the installer's approval.
 
 use std::io::Read;
 
@@ -69,10 +71,13 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
         }
     };
     if spec.mutating {
-        output::warn(format!("{id} changes state on the server and is sent without approval"));
+        refuse_unconfirmed_write(ctx, id, &args)?;
     }
-    let session = ctx.session().await?;
+    let session = direct_session(ctx).await?;
     let client = &session.client;
+    if spec.mutating {
+        record_direct_write(ctx, &session, spec, &params, body.as_ref()).await?;
+    }
     if args.all {
         if spec.pagination == Pagination::None {
             return Err(Failure::new(format!("{id} does not page, so --all does not apply"), "drop --all").into());
@@ -83,6 +88,100 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
     let answer = client.call(id, &params, body).await?;
     output::document(ctx.format(), &answer)?;
     Ok(Exit::Done)
+}
+
+/// The session of a direct call. `rancherctl api` always talks to Rancher itself, even with a service: without a
+/// domain (flag, environment or profile) that is said, rather than a bare "no Rancher domain".
+async fn direct_session(ctx: &Context) -> anyhow::Result<rancher_workflows::Session> {
+    if let Some(url) = ctx.server_url()? {
+        if ctx.domain_flag()?.is_none() && ctx.profile_name()?.is_none() {
+            return Err(Failure::new(
+                format!(
+                    "`rancherctl api` talks to Rancher directly, even with a service ({}), and no Rancher domain is given",
+                    crate::text::escape(&url)
+                ),
+                "give the domain by --domain or RANCHER_DOMAIN (with your token), or use `rancherctl run rancher-api-request --input operation=ID ...` to go through the service",
+            )
+            .into());
+        }
+    }
+    ctx.session().await
+}
+
+/// The approved way to send the same write, as a command line (inputs as `run` takes them).
+fn approved_path(id: &str, params: &[(&str, &str)]) -> String {
+    let mut line = format!("rancherctl run rancher-api-request --input operation={id}");
+    if !params.is_empty() {
+        let map: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+        line.push_str(&format!(" --input 'params={}'", Value::Object(map)));
+    }
+    line.push_str(" --input body=@FILE");
+    line
+}
+
+/// Refuses a write operation that is not confirmed with `--yes`, and any direct write with a service (which keeps
+/// the audit log, so a write that skips it would go unrecorded).
+fn refuse_unconfirmed_write(ctx: &Context, id: &str, args: &ApiArgs) -> anyhow::Result<()> {
+    let params = pairs("param", &args.params)?;
+    let mut approved = approved_path(id, &params);
+    if args.body.is_none() {
+        approved = approved.trim_end_matches(" --input body=@FILE").to_string();
+    }
+    if let Some(url) = ctx.server_url()? {
+        return Err(Failure::new(
+            format!(
+                "{id} changes state on the server; with a service ({}) direct writes are refused, as the service keeps the audit log",
+                crate::text::escape(&url)
+            ),
+            format!("file it for approval through the service: `{approved}`"),
+        )
+        .into());
+    }
+    if !args.yes {
+        return Err(Failure::new(
+            format!("{id} changes state on the server, and `rancherctl api` sends it without approval"),
+            format!("file it for approval with `{approved}`, or add --yes to send it directly (recorded in the audit log as a direct write)"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Records a confirmed direct write in the local audit log (`direct_write`: the operation, its parameters, the
+/// path it is sent to, the body with its secrets masked, and the caller), before it is sent: a write that cannot
+/// be recorded is not sent.
+async fn record_direct_write(
+    ctx: &Context,
+    session: &rancher_workflows::Session,
+    spec: &'static rancher_api::spec::OperationSpec,
+    params: &[(&str, &str)],
+    body: Option<&Value>,
+) -> anyhow::Result<()> {
+    let request = rancher_api::GenericRequest::new(spec.id, params, body.cloned())?;
+    let target = request.target()?;
+    let masked = body.map(|b| {
+        let mut b = b.clone();
+        if let Some(t) = &spec.body {
+            rancher_api::redact_secrets(t.type_name, &mut b);
+        }
+        b
+    });
+    let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    let detail = json!({
+        "operation": spec.id,
+        "method": spec.method.as_str(),
+        "path": target,
+        "params": params,
+        "body": masked,
+        "server": session.client.base_url().as_str(),
+        "actor_username": session.principal.username,
+    });
+    let store = ctx.open_store().await?;
+    store
+        .record_direct_write(&session.principal.id, detail, chrono::Utc::now())
+        .await
+        .map_err(|e| Failure::new(format!("could not record the direct write in the audit log, so it was not sent: {e}"), "check the approval store (--store / --state-dir) and try again"))?;
+    Ok(())
 }
 
 /// Writes every item of every page to stdout as it arrives: one JSON array (`-o table` too) or one YAML

@@ -23,14 +23,65 @@ fn short_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
+/// What a request asks, in one short cell: `alice → admin (global), 8h` for a grant, else its given inputs
+/// (`key=value`, the pinned plan left out), escaped.
+pub fn summary(r: &ApprovalRequest) -> String {
+    let given = given_inputs(&r.inputs);
+    let get = |k: &str| given.get(k).and_then(|v| v.as_str()).map(text::escape);
+    let label = |id: &str| r.target_labels.get(id).map(|l| text::escape(l));
+    let mut s = match (get("user"), get("role")) {
+        (Some(user), Some(role)) => {
+            let who = given["user"].as_str().and_then(label).unwrap_or(user);
+            let place = get("project").or(get("cluster")).unwrap_or_else(|| "global".into());
+            format!("{who} → {role} ({place})")
+        }
+        _ => given
+            .as_object()
+            .map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{}={}", text::escape(k), text::escape(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    };
+    if let Some(d) = get("duration") {
+        s.push_str(&format!(", {d}"));
+    }
+    if s.chars().count() > 60 {
+        s = s.chars().take(59).collect::<String>() + "…";
+    }
+    s
+}
+
 /// The requests as a table.
 pub fn rows(reqs: &[ApprovalRequest]) -> String {
     output::table(
-        &["ID", "WORKFLOW", "STATE", "REQUESTER", "CREATED", "EXPIRES"],
+        &["ID", "WORKFLOW", "STATE", "REQUESTER", "SUMMARY", "CREATED", "EXPIRES"],
         reqs.iter().map(|r| {
-            vec![r.id.to_string(), r.workflow_id.clone(), r.state.to_string(), who(&r.requester), short_time(&r.created_at), short_time(&r.expires_at)]
+            vec![r.id.to_string(), r.workflow_id.clone(), r.state.to_string(), who(&r.requester), summary(r), short_time(&r.created_at), short_time(&r.expires_at)]
         }),
     )
+}
+
+/// Who may approve, in words, as the service says it (`who_may_approve`) or, locally, from the policy and the
+/// installer. Admins are not listed locally (the local store does not know them).
+pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
+    let text = r.policy.to_string();
+    match &r.installer {
+        Some(inst) if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+            format!("{text}; the installer is the requester, so another holder of the admin global role")
+        }
+        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => format!("{text}: {}", who_id(inst)),
+        _ => text,
+    }
+}
+
+/// The `approvers:` and `waiting on:` lines of a request: who may approve, who approved so far, and for a pending
+/// request that more approvals are still needed (from those the policy names, apart from the ones already given).
+pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String> {
+    let mut l = vec![format!("approvers: {}", text::escape(who_may_approve))];
+    let approved: Vec<String> = r.decisions.iter().filter(|d| matches!(d.vote, rancher_approval::Vote::Approve)).map(|d| who_id(&d.principal)).collect();
+    if r.state == RequestState::Pending {
+        let so_far = if approved.is_empty() { "no approval yet".to_string() } else { format!("approved so far by {}", approved.join(", ")) };
+        l.push(format!("waiting on: an approval from the approvers above (not the requester); {so_far}"));
+    }
+    l
 }
 
 /// Requests, optionally in one state.
@@ -81,13 +132,105 @@ fn look_alike_lines(inputs: &serde_json::Value, path: &str, out: &mut Vec<String
 /// Lines for people about one request. Everything a requester, an approver or a server wrote is escaped
 /// ([`text::escape`]); the ids the request acts on are shown, and look-alike inputs are flagged.
 pub fn describe(r: &ApprovalRequest) -> String {
+    describe_full(r, false)
+}
+
+/// How many plan lines `approvals show` prints before `--full` is needed.
+const PLAN_LINES: usize = 20;
+
+/// Thousands separated by commas, for counts people read (`74,577`).
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The inputs people gave, without what was pinned at submit for execution (`plan`, `pinned`, `shown`), which
+/// [`plan_lines`] renders; the JSON view keeps them all.
+fn given_inputs(inputs: &serde_json::Value) -> serde_json::Value {
+    let mut v = inputs.clone();
+    if let Some(o) = v.as_object_mut() {
+        for k in ["plan", "pinned", "shown"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// A pinned plan for people: offboarding as a count summary and its step lines (the first [`PLAN_LINES`] unless
+/// `full`), a token cleanup as "N tokens of M users" with its sample as a table. The pinned token names are
+/// counted, never listed (they are in `-o json`).
+fn plan_lines(inputs: &serde_json::Value, full: bool) -> Vec<String> {
+    let mut l = Vec::new();
+    if let Some(plan) = inputs.get("plan").filter(|p| p.is_object()) {
+        let steps = plan["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let of = |kind: &str| steps.iter().filter(|s| s["step"] == kind).count() as u64;
+        let mut parts = vec![format!("{} tokens", count(of("delete-token"))), format!("{} bindings", count(of("delete-binding")))];
+        if of("disable-user") > 0 {
+            let name = plan["username"].as_str().or(inputs["user"].as_str()).unwrap_or("the user");
+            parts.push(format!("disable {}", text::escape(name)));
+        }
+        l.push(format!("plan:      {} steps: {}", count(steps.len() as u64), parts.join(", ")));
+        let shown: Vec<&str> = plan["shown"].as_array().map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+        let take = if full { shown.len() } else { shown.len().min(PLAN_LINES) };
+        for line in &shown[..take] {
+            l.push(format!("  - {}", text::escape(line)));
+        }
+        if take < shown.len() {
+            l.push(format!("  ... and {} more (`--full` shows every step)", count((shown.len() - take) as u64)));
+        }
+    }
+    if let Some(shown) = inputs.get("shown").filter(|s| s.is_object()) {
+        let n = shown["count"].as_u64().unwrap_or(0);
+        let users = shown["users"].as_u64().unwrap_or(0);
+        let sample = shown["sample"].as_array().map(Vec::as_slice).unwrap_or_default();
+        l.push(format!("plan:      {} tokens of {} users to delete; a sample of {}:", count(n), count(users), sample.len()));
+        if let Some(clock) = shown["clock"].as_str() {
+            l.push(format!("note:      {}", text::escape(clock)));
+        }
+        let cell = |t: &serde_json::Value, k: &str| t[k].as_str().map(text::escape).unwrap_or_else(|| "-".into());
+        let table = output::table(
+            &["NAME", "USER", "LOGIN", "KIND", "EXPIRES", "LAST USED"],
+            sample.iter().map(|t| vec![cell(t, "name"), cell(t, "user"), cell(t, "login"), cell(t, "kind"), cell(t, "expires_at"), cell(t, "last_used")]),
+        );
+        l.extend(table.lines().map(|line| format!("  {line}")));
+        if let Some(p) = inputs.get("pinned").and_then(|p| p.as_array()) {
+            l.push(format!("pinned:    {} token names (listed in -o json)", count(p.len() as u64)));
+        }
+    }
+    l
+}
+
+/// [`describe`] with every plan line when `full`, and the `approvers:` / `waiting on:` lines.
+pub fn describe_with(r: &ApprovalRequest, full: bool, who_may_approve: &str) -> String {
+    let mut out = describe_full(r, full);
+    let lines = approver_lines(r, who_may_approve);
+    // After the policy line.
+    let mut l: Vec<String> = out.lines().map(str::to_string).collect();
+    let at = l.iter().position(|x| x.starts_with("policy:")).map(|i| i + 1).unwrap_or(l.len());
+    for (i, line) in lines.into_iter().enumerate() {
+        l.insert(at + i, line);
+    }
+    out = l.join("\n");
+    out
+}
+
+/// [`describe`], with every plan line when `full`.
+pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     let mut l = vec![
         format!("request:   {}", r.id),
         format!("workflow:  {}", text::escape(&r.workflow_id)),
         format!("state:     {}", r.state),
         format!("requester: {}", who_id(&r.requester)),
-        format!("inputs:    {}", text::escape(&r.inputs.to_string())),
+        format!("inputs:    {}", text::escape(&given_inputs(&r.inputs).to_string())),
     ];
+    l.extend(plan_lines(&r.inputs, full));
     // A time-bound grant: how long, said plainly (the clock starts when it runs, not when it is approved).
     if let Some(d) = r.inputs.get("duration").and_then(|v| v.as_str()) {
         let what = if r.inputs.get("extends").is_some() { "extends by" } else { "grants for" };
@@ -159,10 +302,13 @@ pub fn describe(r: &ApprovalRequest) -> String {
 }
 
 /// One request.
-pub async fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
+pub async fn show(ctx: &Context, id: &str, full: bool) -> anyhow::Result<Exit> {
     let id: RequestId = id.parse()?;
     let r = store(ctx).await?.get_request(&id).await?;
-    output::data(ctx.format(), &r, || describe(&r))?;
+    let who = who_may_approve_local(&r);
+    let mut doc = serde_json::to_value(&r)?;
+    doc["who_may_approve"] = serde_json::json!(who);
+    output::data(ctx.format(), &doc, || describe_with(&r, full, &who))?;
     Ok(Exit::Done)
 }
 

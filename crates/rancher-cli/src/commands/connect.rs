@@ -30,7 +30,31 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
         Some(url) => Some(rancher_server::check_server_url(url).map_err(|e| Failure::new(format!("--server: {}", e.message), "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed"))?.to_string()),
         None => None,
     };
-    let update = ProfileUpdate { domain: ctx.domain_flag()?, token: ctx.token_flag()?, ca: ctx.ca_flag(), clear_ca: args.clear_ca, server, clear_server: args.clear_server };
+    // Read once (--token-stdin can be read only once): it goes into the update and to the service test.
+    let token = ctx.token_flag()?;
+    let before = if store.exists(&name)? { store.show(&name)?.data.server } else { None };
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    let server_changed = server.as_deref().is_some_and(|s| !before.as_deref().is_some_and(|b| same(b, s)));
+    let server_cleared = args.clear_server && before.is_some();
+    // A new service URL is tested before anything is saved: its liveness, then who the token is there.
+    let mut service = None;
+    if let Some(url) = server.as_deref() {
+        let token_for_service = match &token {
+            Some(t) => t.clone(),
+            None if store.exists(&name)? => store.token(&name)?,
+            None => return Err(Failure::new("no token given to test the service with", "give it by --token-file, --token-stdin or RANCHER_TOKEN").into()),
+        };
+        let progress = output::Progress::spinner("testing the approvals service");
+        let tested = crate::commands::remote::test_service(ctx, url, token_for_service).await;
+        drop(progress);
+        service = Some(tested.map_err(|e| {
+            let lines = crate::error::report_lines(&e);
+            let cause = lines.first().map(|l| l.trim_start_matches("error: ").to_string()).unwrap_or_default();
+            let fix = lines.get(1).map(|l| l.trim_start_matches("fix: ").to_string()).unwrap_or_else(|| "check the URL and that the service runs".into());
+            Failure::new(format!("the service was not saved: {cause}"), fix)
+        })?);
+    }
+    let update = ProfileUpdate { domain: ctx.domain_flag()?, token, ca: ctx.ca_flag(), clear_ca: args.clear_ca, server, clear_server: args.clear_server };
     let progress = output::Progress::spinner("testing the connection");
     let saved = store.save(&name, update).await?;
     let (verification, tested) = match saved.verification {
@@ -38,13 +62,21 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
         None => (store.check(&name).await?, false),
     };
     drop(progress);
-    let what = match (saved.created, tested) {
-        (true, _) => format!("profile `{name}` saved (new)"),
-        (false, true) => format!("profile `{name}` updated (the change was tested)"),
-        (false, false) => format!("profile `{name}` unchanged (tested again)"),
+    let what = match (saved.created, tested, server_changed, server_cleared) {
+        (true, _, _, _) => format!("profile `{name}` saved (new)"),
+        (false, true, true, _) => format!("profile `{name}` updated (the change was tested; service URL saved)"),
+        (false, true, _, true) => format!("profile `{name}` updated (the change was tested; service URL cleared)"),
+        (false, true, _, _) => format!("profile `{name}` updated (the change was tested)"),
+        (false, false, true, _) => format!("profile `{name}` updated (service URL saved)"),
+        (false, false, _, true) => format!("profile `{name}` updated (service URL cleared)"),
+        (false, false, false, false) => format!("profile `{name}` unchanged (tested again)"),
     };
-    let doc = json!({"profile": name, "created": saved.created, "verification": verification});
-    print_verification(ctx.format(), &verification, Some(what), doc)?;
+    let header = match &service {
+        Some((line, _)) => format!("{what}\n{line}"),
+        None => what,
+    };
+    let doc = json!({"profile": name, "created": saved.created, "verification": verification, "service": service.as_ref().map(|(_, d)| d)});
+    print_verification(ctx.format(), &verification, Some(header), doc)?;
     Ok(Exit::Done)
 }
 
@@ -63,14 +95,27 @@ pub async fn check(ctx: &Context) -> anyhow::Result<Exit> {
         }
     };
     drop(progress);
-    let doc = serde_json::to_value(&v)?;
+    let mut doc = serde_json::to_value(&v)?;
+    let mut label = label;
+    // With a service configured, it is tested too (the approval commands go there).
+    if let Some(url) = ctx.server_url()? {
+        let token = match ctx.token_flag()? {
+            Some(t) => t,
+            None => ctx.profile_token_for_service(&url)?,
+        };
+        let progress = output::Progress::spinner("testing the approvals service");
+        let (line, d) = crate::commands::remote::test_service(ctx, &url, token).await?;
+        drop(progress);
+        label = format!("{label}\n{line}");
+        doc["service"] = d;
+    }
     print_verification(ctx.format(), &v, Some(label), doc)?;
     Ok(Exit::Done)
 }
 
 fn profile_rows(list: &[ProfileSummary]) -> String {
     output::table(
-        &["NAME", "DOMAIN", "USER", "TOKEN", "EXPIRES", "VERIFIED"],
+        &["NAME", "DOMAIN", "USER", "TOKEN", "EXPIRES", "VERIFIED", "SERVER"],
         list.iter().map(|p| {
             let d = &p.data;
             vec![
@@ -80,6 +125,7 @@ fn profile_rows(list: &[ProfileSummary]) -> String {
                 d.token_masked.clone(),
                 d.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into()),
                 d.verified_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+                d.server.as_deref().map(crate::text::escape).unwrap_or_else(|| "-".into()),
             ]
         }),
     )
@@ -126,6 +172,10 @@ pub fn profiles(ctx: &Context, cmd: ProfilesCommand) -> anyhow::Result<Exit> {
                 if let Some(t) = d.verified_at {
                     l.push(format!("verified: {}", t.to_rfc3339()));
                 }
+                l.push(format!("server:   {}", match &d.server {
+                    Some(s) => crate::text::escape(s),
+                    None => "none (approvals use the local store)".into(),
+                }));
                 l.join("\n")
             })?;
         }

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod connect;
 pub mod remote;
 pub mod grants;
+pub mod install;
 pub mod run;
 pub mod serve;
 pub mod sim;

@@ -18,11 +18,20 @@ use crate::text;
 pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
     let Some(url) = ctx.server_url()? else { return Ok(None) };
     let url = url.as_str();
+    let _ = SERVER_ORIGIN.set(ctx.server_origin());
     // Your token proves who you are to the service (which asks Rancher); it is never stored there.
     // A token from flags or the environment goes to the service named anywhere; a profile's token only to the
     // service saved in that profile.
     let token = match ctx.token_flag()? {
         Some(t) => t,
+        None if ctx.profile_name()?.is_none() => {
+            // No domain is needed with a service: what is missing is the token that proves who you are.
+            return Err(Failure::new(
+                format!("no token given to prove who you are to the service at {} (and no profile is in use)", text::escape(url)),
+                "give your Rancher token by --token-file FILE, --token-stdin or RANCHER_TOKEN, or save it with the service in a profile: `rancherctl connect --profile NAME --domain HOST --server URL --token-stdin`",
+            )
+            .into());
+        }
         None => ctx.profile_token_for_service(url)?,
     };
     let ca = match &ctx.global.server_ca_cert {
@@ -52,10 +61,19 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
     let exit = match command {
         Command::Workflows(W::List) => catalog(ctx, c, None).await?,
         Command::Workflows(W::Show { id }) => catalog(ctx, c, Some(id)).await?,
-        Command::Workflows(W::Install { id, policy }) => change(ctx, c, id, policy, true).await?,
+        Command::Workflows(W::Install { ids, reads, policy }) => {
+            let installed: Vec<String> = if *reads {
+                let items = c.workflows().await.map_err(failure)?;
+                items.iter().filter_map(|i| i["installation"]["workflow_id"].as_str().map(str::to_string)).collect()
+            } else {
+                Vec::new()
+            };
+            let ids = crate::commands::install::chosen(ids, *reads, &installed)?;
+            crate::commands::install::each(&ids, async |id: String| change(ctx, c, &id, policy, true).await).await?
+        }
         Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
         Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
-        Command::Approvals(A::Show { id }) => show(ctx, c, id).await?,
+        Command::Approvals(A::Show { id, full }) => show(ctx, c, id, *full).await?,
         Command::Approvals(A::Approve { id, reason }) => {
             let seen = reviewed(c, id).await?;
             decided(ctx, c.approve(id, reason.as_deref(), Some(&seen)).await.map_err(failure)?, "approve")?
@@ -79,13 +97,47 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
     Ok(Some(exit))
 }
 
+/// Where the service URL of this process came from (set by [`client`]), for the fix of an unreachable service.
+static SERVER_ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Tests the service at `url` with `token` (`/healthz`, then `/api/v1/me`) and answers the line to print:
+/// `service: URL (ok, you are NAME)`. A failure names the service, the cause and the fix.
+pub async fn test_service(ctx: &Context, url: &str, token: rancher_auth::BearerToken) -> anyhow::Result<(String, Value)> {
+    let _ = SERVER_ORIGIN.set(ctx.server_origin());
+    let ca = match &ctx.global.server_ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
+        })?),
+        None => None,
+    };
+    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
+        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
+        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix))
+    })?;
+    c.healthz().await.map_err(failure)?;
+    let me = c.me().await.map_err(failure)?;
+    let who = me["username"].as_str().or(me["display_name"].as_str()).or(me["id"].as_str()).unwrap_or("?");
+    let admin = if me["is_admin"].as_bool() == Some(true) { ", an admin" } else { "" };
+    let line = format!("service: {} (ok, you are {}{admin})", text::escape(url), text::escape(who));
+    Ok((line, json!({"url": url, "ok": true, "user": me})))
+}
+
 /// The service's error as a failure: its own words, and what to do.
 /// The service's error as a failure: its own words, and the fix the service (or the diagnosis of a failed
 /// connection) gave; otherwise a fix only where the status alone says what to do, since the service's messages
 /// name their own fix.
 fn failure(e: ClientError) -> anyhow::Error {
-    let fix = e.fix.clone().or_else(|| match e.status {
-        None => Some("check the URL (RANCHERCTL_SERVER, --server or the profile's saved service) and that the service runs (`curl URL/healthz`)".into()),
+    let origin = SERVER_ORIGIN.get().map(String::as_str);
+    let fix = e.fix.clone().map(|f| match (e.status, origin) {
+        // The service was not reached: say where its URL came from, so the right place is fixed.
+        (None, Some(o)) => format!("{f} (the URL comes from {o})"),
+        _ => f,
+    });
+    let fix = fix.or_else(|| match e.status {
+        None => Some(format!(
+            "check the URL (it comes from {}) and that the service runs (`curl URL/healthz`)",
+            SERVER_ORIGIN.get().map(String::as_str).unwrap_or("RANCHERCTL_SERVER, --server or the profile's saved service")
+        )),
         Some(401) => Some("your Rancher token was refused: check it with `rancherctl check`".into()),
         Some(403) => Some("ask an admin, or someone the policy names, to do it".into()),
         Some(_) => None,
@@ -142,9 +194,12 @@ async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
     Ok(approvals::reviewed_hash(&request(c.request(id).await.map_err(failure)?)?))
 }
 
-async fn show(ctx: &Context, c: &ServerClient, id: &str) -> anyhow::Result<Exit> {
-    let r = request(c.request(id).await.map_err(failure)?)?;
-    output::data(ctx.format(), &r, || approvals::describe(&r))?;
+async fn show(ctx: &Context, c: &ServerClient, id: &str, full: bool) -> anyhow::Result<Exit> {
+    let raw = c.request(id).await.map_err(failure)?;
+    let r = request(raw.clone())?;
+    let who = raw["who_may_approve"].as_str().map(str::to_string).unwrap_or_else(|| approvals::who_may_approve_local(&r));
+    // The service's own document (it carries `who_may_approve`), escaped like every JSON output.
+    output::data(ctx.format(), &raw, || approvals::describe_with(&r, full, &who))?;
     Ok(Exit::Done)
 }
 

@@ -38,6 +38,9 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let w = find_workflow(workflow).ok_or_else(|| crate::commands::workflows::unknown(workflow))?;
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
+    if uninstalled_read(&runner, w).await? {
+        return run_read_at_once(ctx, &session, w, &inputs, dry_run).await;
+    }
     let progress = output::Progress::spinner(format!("running {}", w.id));
     // A list writes nothing: its dry run is the run itself, streamed the same way.
     if let Some(list) = runner.open_list(&session, w.id, &inputs, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
@@ -48,6 +51,38 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
     print_submitted(ctx, w.id, submitted)
+}
+
+/// Whether `w` is a read (it writes nothing and needs no approval by default) that is not installed. Locally such a
+/// read runs at once with the caller's own rights, by `run` as by its dedicated command (`access-control status`,
+/// `identities search`); installed, its policy applies. Through a service every workflow must be installed there.
+pub async fn uninstalled_read(runner: &rancher_workflows::Runner, w: &rancher_workflows::WorkflowDef) -> anyhow::Result<bool> {
+    if w.writes || w.default_approval != rancher_workflows::DefaultApproval::None {
+        return Ok(false);
+    }
+    Ok(runner.installation(w.id).await?.is_none())
+}
+
+/// Runs an uninstalled read at once (see [`uninstalled_read`]); a list streams as it does when installed.
+pub async fn run_read_at_once(
+    ctx: &Context,
+    session: &rancher_workflows::Session,
+    w: &rancher_workflows::WorkflowDef,
+    inputs: &Value,
+    dry_run: bool,
+) -> anyhow::Result<Exit> {
+    let empty = inputs.as_object().is_none_or(|o| o.is_empty());
+    if empty && !dry_run {
+        if let Some(list) = rancher_workflows::Exec::new(session, false).stream_list(w.id, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
+            stream_list(ctx.format(), list).await?;
+            return Ok(Exit::Done);
+        }
+    }
+    let progress = output::Progress::spinner(format!("running {}", w.id));
+    let out = rancher_workflows::Exec::new(session, dry_run).run(w, inputs).await?;
+    drop(progress);
+    print_result(ctx.format(), &out)?;
+    Ok(Exit::Done)
 }
 
 /// Prints what a submit did: the result (exit 0), or the pending request (exit 3).
