@@ -305,9 +305,11 @@ fn bad_input_gives_one_clear_line_and_the_right_exit_code() {
     let policy = env.run(&["workflows", "install", "create-global-role-binding", "--policy", "at-least:3:u-a"]);
     policy.expect_code(1);
     assert!(policy.stderr.starts_with("error: --policy"), "{}", policy.stderr);
-    let not_installed = env.run(&["run", "list-projects"]);
+    // A read with no approval by default runs uninstalled (issue 27 #18); a write must be installed first.
+    env.run(&["run", "list-projects"]).expect_code(0);
+    let not_installed = env.run(&["run", "delete-global-role-binding", "--input", "binding=grb-nope"]);
     not_installed.expect_code(1);
-    assert!(not_installed.stderr.contains("workflows install list-projects"), "{}", not_installed.stderr);
+    assert!(not_installed.stderr.contains("workflows install delete-global-role-binding"), "{}", not_installed.stderr);
 }
 
 #[test]

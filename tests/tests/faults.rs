@@ -171,6 +171,12 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                 loop {
                     let request = match approvals.submit(&admin, "create-global-role-binding", inputs.clone(), None, false).await {
                         Ok(Submitted::Pending { request, .. }) => request,
+                        // A binding held already is refused before anyone is asked (issue 27 #16): only when it is
+                        // held, by the model or by an earlier attempt of this run.
+                        Err(rancher_workflows::Error::AlreadyHeld(said)) => {
+                            assert!(model.contains(&(user.clone(), role.clone())) || attempt > 0, "run {run}: refused as held, but the model lacks it: {said}");
+                            break;
+                        }
                         other => panic!("run {run}: the request was not filed through the faults: {other:?}"),
                     };
                     match approvals.approve(&approver, &request, Some("faults suite".into())).await {

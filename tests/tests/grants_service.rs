@@ -337,7 +337,7 @@ async fn grants_are_listed_extended_and_ended_through_the_service() {
     assert_eq!(mine["items"][0]["status"], "active");
     let (st, e) = alice.get("/api/v1/grants?status=soon").await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"].as_str().unwrap().contains("active, overdue or expired"), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("active, overdue, expired or revoked"), "{e}");
 
     // More time: someone else's grant is refused; her own files a request under the grant's policy.
     let (st, e) = alice.post(&format!("/api/v1/grants/{}/extend", ids[1]), json!({"by": "2h"})).await;

@@ -112,9 +112,10 @@ async fn deny_and_cancel_answer_the_new_state() {
     let t = sim.tokens().clone();
     let (admin, approver, alice) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)), Api::new(srv.url(), Some(&t.user)));
     server::install(&admin, "create-global-role-binding").await;
-    let submit = || approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "dave", "role": "admin"}}));
-    let (_, a) = submit().await;
-    let (_, b) = submit().await;
+    // Two different requests (an identical second one would be refused as a duplicate of the first).
+    let submit = |user: &'static str| approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": "admin"}}));
+    let (_, a) = submit("dave").await;
+    let (_, b) = submit("carol").await;
     let (a, b) = (a["request"].as_str().unwrap().to_string(), b["request"].as_str().unwrap().to_string());
     let (st, d) = admin.post(&format!("/api/v1/requests/{a}/deny"), json!({"reason": "not today"})).await;
     assert_eq!((st, d["state"].as_str()), (200, Some("denied")), "{d}");
@@ -291,9 +292,10 @@ async fn the_request_list_pages_newest_first() {
     let (admin, approver) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)));
     server::install(&admin, "create-global-role-binding").await;
     let mut ids = Vec::new();
-    for _ in 0..5 {
-        let (_, sub) = approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}})).await;
-        ids.push(sub["request"].as_str().unwrap().to_string());
+    // Five different requests: identical ones would be refused as duplicates of the first.
+    for (user, role) in [("bob", "admin"), ("carol", "admin"), ("dave", "admin"), ("alice", "admin"), ("bob", "clusters-create")] {
+        let (_, sub) = approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": role}})).await;
+        ids.push(sub["request"].as_str().unwrap_or_else(|| panic!("filed: {sub}")).to_string());
     }
     ids.reverse();
     let (_, p1) = admin.get("/api/v1/requests?state=pending&limit=2").await;
@@ -332,7 +334,7 @@ async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
     let t = sim.tokens().clone();
     server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
     let alice = Api::new(srv.url(), Some(&t.user));
-    let (st, sub) = alice.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "user"}})).await;
+    let (st, sub) = alice.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}})).await;
     assert_eq!(st, 202, "{sub}");
     let mine = sub["request"].as_str().unwrap().to_string();
     // 1,200 newer requests of someone else that alice may not see (each with its audit entry).

@@ -362,7 +362,7 @@ async fn two_replicas_deliver_once(first: Arc<dyn rancher_approval::Store>, seco
     let (a1, a2) = (Api::new(one.url(), Some(&t.approver)), Api::new(two.url(), Some(&t.approver)));
     let ids: Vec<String> = futures::future::join_all((0..8).map(|i| {
         let api = if i % 2 == 0 { a1.clone() } else { a2.clone() };
-        async move { file(&api, ["carol", "dave", "bob", "alice"][i % 4], "rota").await }
+        async move { file(&api, ["carol", "dave", "bob", "alice"][i % 4], &format!("rota {i}")).await }
     }))
     .await;
     wait_for(&seen, "the created events", |s| ids.iter().all(|id| !created_of(s, id).is_empty())).await;

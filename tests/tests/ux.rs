@@ -816,11 +816,11 @@ fn ux9_approvers_read_plans_as_lines_and_tables() {
 fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
     let env = Env::start();
     env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let filed = env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "--input", "duration=8h", "-o", "json"]);
+    let filed = env.run(&["run", "create-global-role-binding", "--input", "user=user00004", "--input", "role=clusters-create", "--input", "duration=8h", "-o", "json"]);
     filed.expect_code(3);
     let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
     let list = env.run(&["approvals", "list"]);
-    assert!(list.stdout.contains("SUMMARY") && list.stdout.contains("→ user (global), 8h"), "{}", list.stdout);
+    assert!(list.stdout.contains("SUMMARY") && list.stdout.contains("→ clusters-create (global), 8h"), "{}", list.stdout);
     let show = env.run(&["approvals", "show", &id]);
     assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")), "{}", show.stdout);
     assert!(show.stdout.lines().any(|l| l.starts_with("waiting on: ")), "{}", show.stdout);
@@ -829,7 +829,7 @@ fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
 
     let srv = service(&env, &["create-global-role-binding"]);
     let url = srv.url().to_string();
-    let filed = env.exec(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user", "-o", "json"], &through(&env, &url));
+    let filed = env.exec(&["run", "create-global-role-binding", "--input", "user=user00005", "--input", "role=clusters-create", "-o", "json"], &through(&env, &url));
     filed.expect_code(3);
     let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
     let show = env.exec(&["approvals", "show", &id], &through(&env, &url));

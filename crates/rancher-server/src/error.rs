@@ -130,7 +130,7 @@ impl From<rancher_workflows::Error> for ApiError {
             E::NotAllowed(_) => ApiError::forbidden(e.to_string()),
             // The request cannot be done as asked (a malformed or ambiguous name, a refused combination): the
             // input is at fault, not the state of a request, so 422 rather than 409.
-            E::Refused(_) | E::TestFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            E::Refused(_) | E::TestFailed(_) | E::AlreadyHeld(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             // The service's own state (the audit log does not verify from its anchor), not the input.
             E::Halted(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             E::Api(ref api) => {

@@ -47,6 +47,10 @@ pub enum Error {
     /// A store operation panicked or was cancelled.
     #[error("the approval store task failed: {0}")]
     Task(String),
+    /// The grant asked for is held already, identically: it would change nothing. A run that needs approval is
+    /// refused with this before anyone is asked; one that needs none succeeds as a no-op.
+    #[error("{0}")]
+    AlreadyHeld(String),
     /// Nothing is executed now: the service's audit log does not verify from the head it published (the
     /// decision was recorded; the request runs once the store is restored).
     #[error("{0}")]

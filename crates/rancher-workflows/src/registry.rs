@@ -226,7 +226,7 @@ impl Workflow for Builtin {
         let pinned = crate::targets::pin(session, self.0, inputs).await?;
         let mut pinned = crate::grants::pin_timed_global(self.0, pinned)?;
         if self.0.id == "create-global-role-binding" {
-            crate::grants::refuse_held_global(session, self.0, &pinned).await?;
+            crate::grants::refuse_held_global(session, self.0, &mut pinned).await?;
             use crate::grants::containment;
             let role = pinned.inputs.get("role").and_then(Value::as_str).map(str::to_string);
             match role.filter(|_| crate::grants::timed(&pinned.inputs)) {

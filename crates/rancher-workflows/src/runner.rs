@@ -350,7 +350,14 @@ impl Runner {
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
         // pin what names mean now. A dry run takes the same path up to the first write: it runs on the pinned
         // inputs, so it resolves names and finds what the real run would.
-        let pinned = w.prepare(session, inputs).await?;
+        let mut pinned = w.prepare(session, inputs).await?;
+        // A grant held already: asking anyone to approve it would waste their time, so that is refused (its dry run
+        // too); a run that needs no approval stays the idempotent, audited no-op it always was.
+        if let Some(said) = pinned.inputs.as_object_mut().and_then(|m| m.remove(crate::grants::ALREADY_HELD)) {
+            if inst.policy.needs_approval() {
+                return Err(Error::AlreadyHeld(said.as_str().unwrap_or_default().to_string()));
+            }
+        }
         // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
         if dry_run {
@@ -376,11 +383,11 @@ impl Runner {
         for (id, label) in &pinned.targets {
             new = new.target_label(id.clone(), label.clone());
         }
+        if needs {
+            self.refuse_duplicate(d, &session.principal, &pinned, &session.server, reason.as_deref()).await?;
+        }
         if let Some(r) = reason {
             new = new.reason(r);
-        }
-        if needs {
-            self.refuse_duplicate(d, &session.principal, &pinned, &session.server).await?;
         }
         let req = self.store.create_request(new, Utc::now()).await.map_err(Error::from)?;
         if req.state == RequestState::Approved {
@@ -395,8 +402,16 @@ impl Runner {
 
     /// Refuses to file a request that asks exactly what a request of the same requester still waiting for approval
     /// asks: the same workflow, inputs (leaving out the ones the runner sets itself, such as a fresh binding name),
-    /// targets and server. The reason may differ; a second copy would only give approvers the same thing twice.
-    async fn refuse_duplicate(&self, d: &crate::catalog::WorkflowDef, requester: &rancher_approval::Principal, pinned: &crate::Pinned, server: &rancher_approval::ServerIdentity) -> Result<()> {
+    /// targets, server and reason (what the content hash covers, less the inputs the runner sets itself): a second
+    /// copy would only give approvers the same thing twice. A request that says why differently is another request.
+    async fn refuse_duplicate(
+        &self,
+        d: &crate::catalog::WorkflowDef,
+        requester: &rancher_approval::Principal,
+        pinned: &crate::Pinned,
+        server: &rancher_approval::ServerIdentity,
+        reason: Option<&str>,
+    ) -> Result<()> {
         let asked = |inputs: &Value| -> Value {
             let mut v = inputs.clone();
             if let Some(m) = v.as_object_mut() {
@@ -411,7 +426,11 @@ impl Runner {
         let targets: Vec<String> = pinned.targets.iter().map(|(id, _)| id.clone()).collect();
         let mine = asked(&pinned.inputs);
         let same = self.store.list_requests(&filter).await.map_err(Error::from)?.into_iter().find(|r| {
-            r.expires_at > now && r.server.as_ref() == Some(server) && asked(&r.inputs) == mine && r.targets.iter().map(|t| t.as_str()).eq(targets.iter().map(String::as_str))
+            r.expires_at > now
+                && r.server.as_ref() == Some(server)
+                && r.reason.as_deref() == reason
+                && asked(&r.inputs) == mine
+                && r.targets.iter().map(|t| t.as_str()).eq(targets.iter().map(String::as_str))
         });
         match same {
             Some(r) => Err(Error::Refused(format!(

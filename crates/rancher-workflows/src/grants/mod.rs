@@ -266,9 +266,13 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     Ok(pinned)
 }
 
-/// Refuses a new global role binding (not an extension) that the user already holds under some binding: it would
+/// The key under which `prepare` tells the runner that the grant asked for is held already (with the words to say
+/// so); the runner takes it out before anything is stored, and refuses the request when it needs approval.
+pub(crate) const ALREADY_HELD: &str = "\u{0}already-held";
+
+/// Marks a new global role binding (not an extension) that the user already holds under some binding: it would
 /// change nothing once approved. `pinned` holds the user as an id.
-pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pinned: &Pinned) -> Result<()> {
+pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pinned: &mut Pinned) -> Result<()> {
     if input(def, &pinned.inputs, "extends")?.is_some() {
         return Ok(());
     }
@@ -279,11 +283,13 @@ pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pin
     match held {
         Some(b) => {
             let who = pinned.targets.iter().find(|(id, _)| id == user).map(|(_, name)| name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("user {user}"));
-            Err(Error::Refused(format!(
+            let said = format!(
                 "{}: {who} already holds the global role {role} through binding {}; nothing to grant. To make it time-bound \
                  instead, delete that binding first (`rancherctl run delete-global-role-binding --input binding={}`)",
                 def.id, b.name, b.name
-            )))
+            );
+            pinned.inputs[ALREADY_HELD] = json!(said);
+            Ok(())
         }
         None => Ok(()),
     }
@@ -668,11 +674,12 @@ impl Workflow for Grant {
         }
         if !extends {
             inputs["binding"] = json!(fresh_name(self.0.prefix()));
-            // A membership held already would make the grant a no-op after someone approved it: refuse it now.
+            // A membership held already would make the grant a no-op after someone approved it: the runner refuses it
+            // now when it needs approval.
             let nb = self.binding(session, &inputs).await?;
             if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb).await?.into_iter().next() {
                 let who = targets.first().map(|(_, name)| name.clone()).unwrap_or_else(|| subject_words(&nb));
-                return Err(Error::Refused(format!(
+                inputs[ALREADY_HELD] = json!(format!(
                     "{}: {who} already holds {} in {} through binding {}; nothing to grant. \
                      To make it time-bound instead, revoke that binding first (`rancherctl run {} --input binding={}`)",
                     def.id,
@@ -684,7 +691,7 @@ impl Workflow for Grant {
                         Scope::Project => "revoke-project-role",
                     },
                     held.name
-                )));
+                ));
             }
         }
         tracing::debug!(scope = %scope_id, label = %scope_label, "grant pinned");
