@@ -69,9 +69,11 @@ async fn create_is_idempotent_and_delete_of_nothing_is_clear() {
     let before = sim.count("globalrolebindings");
     let first = run_now(&r, &admin, "create-global-role-binding", json!({"user": bob.id, "role": "admin"})).await;
     assert_eq!(first.result["created"], json!(true));
-    // The same again is refused before filing: nothing would change (issue 27 #16).
-    let second = r.submit(&admin, "create-global-role-binding", json!({"user": bob.username, "role": "admin"}), None, false).await.unwrap_err();
-    assert!(second.to_string().contains("already holds the global role admin"), "{second}");
+    // The same again, with no approval needed: the idempotent no-op (a policy that needs approval refuses it before
+    // filing instead: issue 27 #16).
+    let second = run_now(&r, &admin, "create-global-role-binding", json!({"user": bob.username, "role": "admin"})).await;
+    assert_eq!(second.result["created"], json!(false));
+    assert!(second.summary.contains("already holds admin"), "{}", second.summary);
     assert_eq!(sim.count("globalrolebindings"), before + 1);
     assert_eq!(sim.writes("globalrolebindings", "create"), 1);
 
