@@ -34,16 +34,7 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
         }
         None => ctx.profile_token_for_service(url)?,
     };
-    let ca = match &ctx.global.server_ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
-        })?),
-        None => None,
-    };
-    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
-        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
-        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix))
-    })?;
+    let c = build_client(ctx, url, token)?;
     Ok(Some(c))
 }
 
@@ -97,6 +88,21 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
     Ok(Some(exit))
 }
 
+/// A client of the service at `url` for `token`, trusting only `--server-ca-cert` when given; a URL it refuses
+/// names the cause and the fix.
+fn build_client(ctx: &Context, url: &str, token: rancher_auth::BearerToken) -> anyhow::Result<ServerClient> {
+    let ca = match &ctx.global.server_ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
+        })?),
+        None => None,
+    };
+    ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
+        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
+        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix)).into()
+    })
+}
+
 /// Where the service URL of this process came from (set by [`client`]), for the fix of an unreachable service.
 static SERVER_ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -104,16 +110,7 @@ static SERVER_ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// `service: URL (ok, you are NAME)`. A failure names the service, the cause and the fix.
 pub async fn test_service(ctx: &Context, url: &str, token: rancher_auth::BearerToken) -> anyhow::Result<(String, Value)> {
     let _ = SERVER_ORIGIN.set(ctx.server_origin());
-    let ca = match &ctx.global.server_ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
-        })?),
-        None => None,
-    };
-    let c = ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
-        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
-        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix))
-    })?;
+    let c = build_client(ctx, url, token)?;
     c.healthz().await.map_err(failure)?;
     let me = c.me().await.map_err(failure)?;
     let who = me["username"].as_str().or(me["display_name"].as_str()).or(me["id"].as_str()).unwrap_or("?");
