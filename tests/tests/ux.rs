@@ -838,3 +838,26 @@ fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
     assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
     env.rt.block_on(srv.shutdown());
 }
+
+/// Finding 21 (second half): the service's own client kept the Rancher CA it read at start while people's identity
+/// checks read the file again, so a replaced CA file failed every person while `/readyz` said ready. The CA is now
+/// read once, at start, for every Rancher call the service makes.
+#[test]
+fn ux21_the_service_reads_the_rancher_ca_once() {
+    use rancher_access_tests::server;
+    let env = Env::start();
+    let svc = env.rt.block_on(server::service_account(&env.sim));
+    let ca = env.tmp.path().join("service-ca.pem");
+    std::fs::write(&ca, env.sim.ca_pem()).unwrap();
+    let conn = rancher_auth::Connection::new(rancher_auth::InstanceDomain::parse(&env.sim.domain()).unwrap(), rancher_auth::BearerToken::parse(&svc).unwrap())
+        .with_ca(Some(rancher_auth::CaSource::File(ca.clone())));
+    let config = rancher_server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(rancher_approval::MemoryStore::new()), conn);
+    let srv = env.rt.block_on(rancher_server::start(config)).expect("the service starts");
+    // Another simulator, or a rotation gone wrong, replaces the file the service was started with.
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n").unwrap();
+    let (st, me) = env.rt.block_on(server::Api::new(srv.url(), Some(&env.sim.tokens().admin)).get("/api/v1/me"));
+    assert_eq!(st, 200, "people's calls trust what the service trusts: {me}");
+    let (st, ready) = env.rt.block_on(server::Api::new(srv.url(), None).get("/readyz"));
+    assert_eq!(st, 200, "{ready}");
+    env.rt.block_on(srv.shutdown());
+}

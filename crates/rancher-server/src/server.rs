@@ -102,8 +102,16 @@ impl RunningServer {
 
 /// Starts the service: validates the configuration, opens the service account's session, settles executions
 /// left in doubt, expires overdue requests, binds the listener and starts the background jobs.
-pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     config.validate()?;
+    // The Rancher CA is read once, here: the service's own client, people's identity checks and web sign-ins all
+    // trust the same certificates, so a CA file replaced while the service runs cannot break people's calls while
+    // `/readyz` (on the service's client) still says ready.
+    if let Some(ca @ rancher_auth::CaSource::File(_)) = config.rancher.ca() {
+        let pem = ca.load().map_err(|e| Error::Config(format!("the service's Rancher CA: {e}")))?;
+        let pem = String::from_utf8(pem).map_err(|_| Error::Config("the service's Rancher CA is not PEM text".into()))?;
+        config.rancher = config.rancher.clone().with_ca(Some(rancher_auth::CaSource::Pem(pem)));
+    }
     let tls = match &config.tls {
         Some(files) => Some(crate::tls::acceptor(files)?),
         None => None,
