@@ -143,6 +143,29 @@ impl SimCli {
         env
     }
 
+    /// Runs the binary with `env`, and fails the test when any seeded token's secret reaches its output.
+    pub fn exec(&self, args: &[&str], env: &[(&str, String)]) -> Run {
+        let run = Run::from_output(command(args, env).output().expect("rancherctl runs"));
+        let secrets = self.token_secrets();
+        assert_no_secrets(&run, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+        run
+    }
+
+    /// Runs with the simulator's domain, CA and `token` in the environment.
+    pub fn run_as(&self, token: &str, args: &[&str]) -> Run {
+        self.exec(args, &self.connected_env(Some(token)))
+    }
+
+    /// Runs as the simulator's admin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_as(&self.sim.tokens().admin.clone(), args)
+    }
+
+    /// Runs with only the state and config directories (no connection in the environment).
+    pub fn bare(&self, args: &[&str]) -> Run {
+        self.exec(args, &self.base_env())
+    }
+
     /// The secret parts of every seeded token (a whole 1.x bearer, which has no `:`).
     pub fn token_secrets(&self) -> Vec<String> {
         let t = self.sim.tokens();

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use rancher_access_tests::cli::{assert_no_secrets, command, redactions, Run, SimCli};
+use rancher_access_tests::cli::{command, redactions, Run, SimCli};
 use rancher_sim::RancherVersion;
 use serde_json::Value;
 
@@ -22,29 +22,6 @@ impl std::ops::Deref for Env {
 impl Env {
     fn start() -> Env {
         Env(SimCli::start(RancherVersion::V2_13, 30))
-    }
-
-    /// Runs with the simulator's domain, CA and the given token in the environment.
-    fn run_as(&self, token: &str, args: &[&str]) -> Run {
-        self.exec(args, &self.connected_env(Some(token)))
-    }
-
-    /// Runs as the admin.
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_as(&self.sim.tokens().admin.clone(), args)
-    }
-
-    /// Runs with only the state/config dirs (no connection in the environment).
-    fn bare(&self, args: &[&str]) -> Run {
-        self.exec(args, &self.base_env())
-    }
-
-    fn exec(&self, args: &[&str], env: &[(&str, String)]) -> Run {
-        let out = command(args, env).output().expect("rancherctl runs");
-        let run = Run::from_output(out);
-        let secrets = self.token_secrets();
-        assert_no_secrets(&run, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
-        run
     }
 }
 

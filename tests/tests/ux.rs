@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
-use rancher_access_tests::cli::{assert_no_secrets, command, Run, SimCli};
+use rancher_access_tests::cli::{command, Run, SimCli};
 use rancher_sim::RancherVersion;
 
 /// A 2.13 simulator with 30 extra users and private state and config directories.
@@ -20,23 +20,6 @@ impl std::ops::Deref for Env {
 impl Env {
     fn start() -> Env {
         Env(SimCli::start(RancherVersion::V2_13, 30))
-    }
-
-    /// Runs as the admin (domain, CA and token in the environment).
-    fn run(&self, args: &[&str]) -> Run {
-        self.exec(args, &self.connected_env(Some(&self.sim.tokens().admin.clone())))
-    }
-
-    /// Runs with only the state and config directories.
-    fn bare(&self, args: &[&str]) -> Run {
-        self.exec(args, &self.base_env())
-    }
-
-    fn exec(&self, args: &[&str], env: &[(&str, String)]) -> Run {
-        let run = Run::from_output(command(args, env).output().expect("rancherctl runs"));
-        let secrets = self.token_secrets();
-        assert_no_secrets(&run, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
-        run
     }
 }
 
