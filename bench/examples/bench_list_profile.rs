@@ -17,11 +17,7 @@ use rancher_sim::SimConfig;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = args
-        .first()
-        .map(String::as_str)
-        .unwrap_or("parse")
-        .to_string();
+    let mode = args.first().map(String::as_str).unwrap_or("parse").to_string();
     let users: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50_000);
     let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let rt = client_runtime()?;
@@ -35,10 +31,7 @@ fn main() -> Result<()> {
         let mut bodies = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let mut url = reqwest::Url::parse(&format!(
-                "{}/apis/management.cattle.io/v3/users",
-                sim.base_url()
-            ))?;
+            let mut url = reqwest::Url::parse(&format!("{}/apis/management.cattle.io/v3/users", sim.base_url()))?;
             if let Some(c) = &next {
                 url.query_pairs_mut().append_pair("continue", c);
             }
@@ -52,10 +45,7 @@ fn main() -> Result<()> {
                 .await?
                 .to_vec();
             let page: UserList = serde_json::from_slice(&body)?;
-            next = page
-                .metadata
-                .and_then(|m| m.continue_)
-                .filter(|c| !c.is_empty());
+            next = page.metadata.and_then(|m| m.continue_).filter(|c| !c.is_empty());
             urls.push(url);
             bodies.push(body);
             if next.is_none() {
@@ -70,10 +60,7 @@ fn main() -> Result<()> {
         let n = match mode.as_str() {
             "parse" => bodies
                 .iter()
-                .map(|b| {
-                    serde_json::from_slice::<UserList>(b)
-                        .map(|p| p.items.map(|i| i.len()).unwrap_or(0))
-                })
+                .map(|b| serde_json::from_slice::<UserList>(b).map(|p| p.items.map(|i| i.len()).unwrap_or(0)))
                 .sum::<Result<usize, _>>()?,
             "stream" => rt.block_on(
                 client

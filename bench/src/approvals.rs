@@ -33,18 +33,25 @@ async fn decisions_per_second(opts: &Options, target: Target<'_>, deciders: usiz
     let store: Arc<dyn Store> = match target {
         Target::Sqlite(synchronous) => Arc::new(SqliteStore::open_with(
             dir.path().join("approvals.db"),
-            SqliteOptions { synchronous, ..SqliteOptions::default() },
+            SqliteOptions {
+                synchronous,
+                ..SqliteOptions::default()
+            },
         )?),
         Target::Postgres(cluster) => Arc::new(fresh_database(cluster).await?),
     };
     let alice = Principal::new("u-alice").with_username("alice");
     let bob = Principal::new("u-bob").with_username("bob");
     let now = Utc::now();
-    let installation = store.install("create-global-role-binding", &alice, Policy::installer(), now).await?;
+    let installation = store
+        .install("create-global-role-binding", &alice, Policy::installer(), now)
+        .await?;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let new = NewRequest::for_installation(&installation, bob.clone())
-            .inputs(serde_json::json!({"user": format!("u-{i:05}"), "role": "admin"}), ["token"]);
+        let new = NewRequest::for_installation(&installation, bob.clone()).inputs(
+            serde_json::json!({"user": format!("u-{i:05}"), "role": "admin"}),
+            ["token"],
+        );
         ids.push(store.create_request(new, now).await?.id);
     }
     let ctx = EligibilityContext::default();
@@ -55,7 +62,11 @@ async fn decisions_per_second(opts: &Options, target: Target<'_>, deciders: usiz
         tokio::spawn(async move {
             for id in &chunk {
                 let out = store.decide(id, &alice, Decision::approve(), &ctx, Utc::now()).await?;
-                ensure!(out.request.state == RequestState::Approved, "a decision left the request {:?}", out.request.state);
+                ensure!(
+                    out.request.state == RequestState::Approved,
+                    "a decision left the request {:?}",
+                    out.request.state
+                );
             }
             Ok(())
         })
@@ -64,7 +75,10 @@ async fn decisions_per_second(opts: &Options, target: Target<'_>, deciders: usiz
         task??;
     }
     let secs = start.elapsed().as_secs_f64();
-    ensure!(store.verify_audit().await? as usize == 1 + 2 * n, "the audit chain does not hold every decision");
+    ensure!(
+        store.verify_audit().await? as usize == 1 + 2 * n,
+        "the audit chain does not hold every decision"
+    );
     Ok(n as f64 / secs)
 }
 
@@ -85,13 +99,38 @@ pub fn run(opts: &Options, n: usize) -> Result<Vec<Figure>> {
     let runs = opts.runs();
     let cluster = Cluster::start();
     let mut cases = vec![
-        ("approvals.full", Target::Sqlite(Synchronous::Full), 1, "SQLite WAL, synchronous=FULL (default), 1 decider"),
-        ("approvals.full8", Target::Sqlite(Synchronous::Full), 8, "SQLite WAL, synchronous=FULL (default), 8 deciders"),
-        ("approvals.normal", Target::Sqlite(Synchronous::Normal), 1, "SQLite WAL, synchronous=NORMAL, 1 decider"),
+        (
+            "approvals.full",
+            Target::Sqlite(Synchronous::Full),
+            1,
+            "SQLite WAL, synchronous=FULL (default), 1 decider",
+        ),
+        (
+            "approvals.full8",
+            Target::Sqlite(Synchronous::Full),
+            8,
+            "SQLite WAL, synchronous=FULL (default), 8 deciders",
+        ),
+        (
+            "approvals.normal",
+            Target::Sqlite(Synchronous::Normal),
+            1,
+            "SQLite WAL, synchronous=NORMAL, 1 decider",
+        ),
     ];
     if let Ok(cluster) = &cluster {
-        cases.push(("approvals.pg1", Target::Postgres(cluster), 1, "PostgreSQL, synchronous_commit=on, 1 decider"));
-        cases.push(("approvals.pg8", Target::Postgres(cluster), 8, "PostgreSQL, synchronous_commit=on, 8 deciders"));
+        cases.push((
+            "approvals.pg1",
+            Target::Postgres(cluster),
+            1,
+            "PostgreSQL, synchronous_commit=on, 1 decider",
+        ));
+        cases.push((
+            "approvals.pg8",
+            Target::Postgres(cluster),
+            8,
+            "PostgreSQL, synchronous_commit=on, 8 deciders",
+        ));
     }
     let mut figures = Vec::new();
     for (key, target, deciders, what) in cases {
@@ -99,8 +138,9 @@ pub fn run(opts: &Options, n: usize) -> Result<Vec<Figure>> {
             .map(|_| rt.block_on(decisions_per_second(opts, target, deciders, n)))
             .collect::<Result<Vec<_>>>()?;
         figures.push(
-            Figure::new(key, 4, format!("approval decisions, {what}"), Unit::PerSecond, samples)
-                .with_note(format!("{n} approvals per run, one transaction each, with its audit entry")),
+            Figure::new(key, 4, format!("approval decisions, {what}"), Unit::PerSecond, samples).with_note(format!(
+                "{n} approvals per run, one transaction each, with its audit entry"
+            )),
         );
     }
     if let Err(problem) = cluster {

@@ -145,9 +145,7 @@ pub fn run(
         Figure::timings(
             "grb.concurrent",
             3,
-            format!(
-                "create {total} global role bindings, {CONCURRENCY} in flight, {ms} ms latency"
-            ),
+            format!("create {total} global role bindings, {CONCURRENCY} in flight, {ms} ms latency"),
             Unit::Seconds,
             &concurrent,
         )

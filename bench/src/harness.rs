@@ -31,9 +31,7 @@ impl Sim {
             .enable_all()
             .build()
             .context("starting the simulator's runtime")?;
-        let handle = rt
-            .block_on(Simulator::start(config))
-            .context("starting rancher-sim")?;
+        let handle = rt.block_on(Simulator::start(config)).context("starting rancher-sim")?;
         Ok(Sim {
             handle: Some(handle),
             rt,
@@ -42,9 +40,7 @@ impl Sim {
 
     /// The running simulator.
     pub fn handle(&self) -> &SimHandle {
-        self.handle
-            .as_ref()
-            .expect("the simulator runs until dropped")
+        self.handle.as_ref().expect("the simulator runs until dropped")
     }
 
     /// `https://127.0.0.1:PORT`.
@@ -119,9 +115,7 @@ pub fn temp_dir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
 /// Finds `name` on `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// A runtime for the measuring side: two worker threads, like a small service.

@@ -112,7 +112,12 @@ impl Options {
                 server_decisions: 40,
                 server_stored: 200,
                 server_gets: 20,
-                review: review::ReviewSizes { token_users: 60, tokens: 3_000, review_users: 300, review_bindings: 900 },
+                review: review::ReviewSizes {
+                    token_users: 60,
+                    tokens: 3_000,
+                    review_users: 300,
+                    review_bindings: 900,
+                },
             }
         } else {
             Sizes {
@@ -127,7 +132,12 @@ impl Options {
                 server_decisions: 2_000,
                 server_stored: 10_000,
                 server_gets: 200,
-                review: review::ReviewSizes { token_users: 1_465, tokens: 155_000, review_users: 10_000, review_bindings: 30_000 },
+                review: review::ReviewSizes {
+                    token_users: 1_465,
+                    tokens: 155_000,
+                    review_users: 10_000,
+                    review_bindings: 30_000,
+                },
             }
         }
     }
@@ -174,13 +184,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     }
     if opts.wants(3) {
         eprintln!("bench: case 3/9: global role binding creations");
-        let grb = bindings::run(
-            opts,
-            &rt,
-            sizes.grb_total,
-            sizes.grb_sequential,
-            sizes.grb_latency,
-        );
+        let grb = bindings::run(opts, &rt, sizes.grb_total, sizes.grb_sequential, sizes.grb_latency);
         judge_bindings(&mut report, grb);
     }
     if opts.wants(4) {
@@ -203,24 +207,42 @@ pub fn run(opts: &Options) -> Result<Report> {
     }
     if opts.wants(7) {
         eprintln!("bench: case 7/9: the approvals service over HTTP");
-        let server = server::run(opts, &rt, sizes.server_decisions, sizes.server_stored, sizes.server_gets);
+        let server = server::run(
+            opts,
+            &rt,
+            sizes.server_decisions,
+            sizes.server_stored,
+            sizes.server_gets,
+        );
         judge_server(&mut report, server);
     }
     if opts.wants(8) {
         eprintln!("bench: case 8/9: rancherctl run list-users, whole process, vs the Python client");
         match &opts.rancherctl {
             Some(p) if p.is_file() => {
-                let install = if opts.quick { peers::Install::Never } else { peers::Install::Allowed };
-                let python = if opts.peers { peers::python(install, &opts.peers_dir) } else { Err(anyhow::anyhow!("peers not run (--no-peers)")) };
+                let install = if opts.quick {
+                    peers::Install::Never
+                } else {
+                    peers::Install::Allowed
+                };
+                let python = if opts.peers {
+                    peers::python(install, &opts.peers_dir)
+                } else {
+                    Err(anyhow::anyhow!("peers not run (--no-peers)"))
+                };
                 if let Err(e) = &python {
-                    report.notes.push(format!("case 8: the Python kubernetes client skipped: {e:#}"));
+                    report
+                        .notes
+                        .push(format!("case 8: the Python kubernetes client skipped: {e:#}"));
                 }
                 let sizes = if opts.quick { vec![1_200] } else { vec![50_000, 100_000] };
                 let runs = if opts.quick { 1 } else { 3 };
                 let result = process::run(opts, p, python.as_ref().ok(), &sizes, runs);
                 judge_process(&mut report, result);
             }
-            _ => report.notes.push("case 8 not run: no rancherctl binary was given".into()),
+            _ => report
+                .notes
+                .push("case 8 not run: no rancherctl binary was given".into()),
         }
     }
     if opts.wants(9) {
@@ -257,20 +279,19 @@ fn median_of(report: &Report, key: &str) -> Option<f64> {
 }
 
 fn judge_list(report: &mut Report, result: Result<list::ListResult>) {
-    let r =
-        match result {
-            Ok(r) => r,
-            Err(e) => return failed(
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return failed(
                 report,
                 1,
                 "list users within 1.1x of the floors, faster than kubectl, 10x the Python client",
                 &e,
-            ),
-        };
+            )
+        }
+    };
     report.figures.extend(r.figures);
-    report
-        .notes
-        .extend(r.peers.iter().map(|p| format!("peer: {p}")));
+    report.notes.extend(r.peers.iter().map(|p| format!("peer: {p}")));
     report.notes.extend(r.skipped.iter().cloned());
     let (ours, transport, parse) = (
         median_of(report, "list.ours"),
@@ -307,7 +328,12 @@ fn judge_list(report: &mut Report, result: Result<list::ListResult>) {
         report.targets.push(TargetCheck {
             case: 1,
             target: "typed stream at most 1.25x the transport floor".into(),
-            measured: format!("{} ({} s vs {} s)", report::fmt_ratio(over_transport), fmt_s(o), fmt_s(t)),
+            measured: format!(
+                "{} ({} s vs {} s)",
+                report::fmt_ratio(over_transport),
+                fmt_s(o),
+                fmt_s(t)
+            ),
             verdict: Verdict::of(over_transport <= 1.25),
             speed: true,
         });
@@ -331,12 +357,7 @@ fn judge_list(report: &mut Report, result: Result<list::ListResult>) {
                     report.targets.push(TargetCheck {
                         case: 1,
                         target: target.into(),
-                        measured: format!(
-                            "{} faster ({} s vs {} s)",
-                            report::fmt_ratio(x),
-                            fmt_s(peer),
-                            fmt_s(o)
-                        ),
+                        measured: format!("{} faster ({} s vs {} s)", report::fmt_ratio(x), fmt_s(peer), fmt_s(o)),
                         verdict: Verdict::of(if need > 1.0 { x >= need } else { x > need }),
                         speed: true,
                     });
@@ -354,8 +375,7 @@ fn judge_list(report: &mut Report, result: Result<list::ListResult>) {
     if let (Some(py), Some(t)) = (median_of(report, "list.python"), transport) {
         // No client can beat the server: this is the most any client could be ahead of the Python one here.
         report.ratios.push(Ratio {
-            label: "ceiling: the Python client / transport floor (a client that parsed for free)"
-                .into(),
+            label: "ceiling: the Python client / transport floor (a client that parsed for free)".into(),
             value: py / t,
             suffix: "".into(),
         });
@@ -382,20 +402,12 @@ fn judge_memory(report: &mut Report, result: Result<memory::MemoryResult>) {
     let stream: Vec<(usize, f64)> = r
         .sizes
         .iter()
-        .filter_map(|n| {
-            report
-                .figure(&format!("mem.stream.{n}"))
-                .map(|f| (*n, f.median()))
-        })
+        .filter_map(|n| report.figure(&format!("mem.stream.{n}")).map(|f| (*n, f.median())))
         .collect();
     let collect: Vec<(usize, f64)> = r
         .sizes
         .iter()
-        .filter_map(|n| {
-            report
-                .figure(&format!("mem.collect.{n}"))
-                .map(|f| (*n, f.median()))
-        })
+        .filter_map(|n| report.figure(&format!("mem.collect.{n}")).map(|f| (*n, f.median())))
         .collect();
     let lo = stream.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
     let hi = stream.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
@@ -433,11 +445,7 @@ fn judge_memory(report: &mut Report, result: Result<memory::MemoryResult>) {
         target: "streaming peak RSS independent of the total (spread within two pages)".into(),
         measured: format!(
             "spread {spread:.2} MiB over {} (allowance {allowance:.2} MiB)",
-            r.sizes
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(" / ")
+            r.sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" / ")
         ),
         verdict: Verdict::of(spread <= allowance),
         speed: true,
@@ -457,10 +465,7 @@ fn judge_bindings(report: &mut Report, result: Result<bindings::BindingsResult>)
         }
     };
     report.figures.extend(r.figures);
-    let (Some(conc), Some(seq)) = (
-        median_of(report, "grb.concurrent"),
-        median_of(report, "grb.sequential"),
-    ) else {
+    let (Some(conc), Some(seq)) = (median_of(report, "grb.concurrent"), median_of(report, "grb.sequential")) else {
         return;
     };
     let seq_total = seq * r.total as f64 / r.sequential_subset as f64;
@@ -475,10 +480,7 @@ fn judge_bindings(report: &mut Report, result: Result<bindings::BindingsResult>)
     });
     report.targets.push(TargetCheck {
         case: 3,
-        target: format!(
-            "{} creations at least 20x faster than one at a time",
-            r.total
-        ),
+        target: format!("{} creations at least 20x faster than one at a time", r.total),
         measured: format!(
             "{} ({} s vs {} s extrapolated)",
             report::fmt_ratio(x),
@@ -488,8 +490,8 @@ fn judge_bindings(report: &mut Report, result: Result<bindings::BindingsResult>)
         verdict: Verdict::of(x >= 20.0),
         speed: true,
     });
-    let exact = r.counts.iter().all(|c| *c == (r.total, r.total))
-        && r.creates_applied.iter().all(|c| *c == r.total as u64);
+    let exact =
+        r.counts.iter().all(|c| *c == (r.total, r.total)) && r.creates_applied.iter().all(|c| *c == r.total as u64);
     report.targets.push(TargetCheck {
         case: 3,
         target: format!("exactly {} bindings, no duplicates", r.total),
@@ -521,7 +523,9 @@ fn judge_approvals(report: &mut Report, result: Result<Vec<Figure>>) {
                 case: 4,
                 target: format!("at least 1,000 durable decisions/s, {what}"),
                 measured: "-".into(),
-                verdict: Verdict::NotMeasured("no PostgreSQL could be started here (install the `postgresql` package)".into()),
+                verdict: Verdict::NotMeasured(
+                    "no PostgreSQL could be started here (install the `postgresql` package)".into(),
+                ),
                 speed: true,
             });
         }
@@ -543,7 +547,10 @@ fn judge_server(report: &mut Report, result: Result<Vec<Figure>>) {
         Ok(figs) => report.figures.extend(figs),
         Err(e) => return failed(report, 7, "at least 500 decisions/s through the HTTP API", &e),
     }
-    for (key, what) in [("server.decisions", "synchronous=FULL (default)"), ("server.decisions.normal", "synchronous=NORMAL")] {
+    for (key, what) in [
+        ("server.decisions", "synchronous=FULL (default)"),
+        ("server.decisions.normal", "synchronous=NORMAL"),
+    ] {
         if let Some(f) = report.figure(key) {
             let m = f.median();
             report.targets.push(TargetCheck {
@@ -612,14 +619,35 @@ fn judge_gets(report: &mut Report, result: Result<Figure>) {
 fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>>) {
     let targets = [
         ("review.seed", "simulator seeds 155,000 tokens in under 2 s", 2.0, "s"),
-        ("review.token_report", "token-report over 155,000 tokens / 1,465 users under 10 s end to end", 10.0, "s"),
-        ("review.token_report_rss", "token-report peak RSS under 64 MiB", 64.0, "MiB"),
-        ("review.access_review", "access-review over 10,000 users / 30,000 bindings under 5 s", 5.0, "s"),
+        (
+            "review.token_report",
+            "token-report over 155,000 tokens / 1,465 users under 10 s end to end",
+            10.0,
+            "s",
+        ),
+        (
+            "review.token_report_rss",
+            "token-report peak RSS under 64 MiB",
+            64.0,
+            "MiB",
+        ),
+        (
+            "review.access_review",
+            "access-review over 10,000 users / 30,000 bindings under 5 s",
+            5.0,
+            "s",
+        ),
     ];
     let r = match result {
         None => {
             for (_, t, _, _) in targets {
-                report.targets.push(TargetCheck { case: 9, target: t.into(), measured: "-".into(), verdict: Verdict::NotMeasured("no rancherctl binary was given".into()), speed: true });
+                report.targets.push(TargetCheck {
+                    case: 9,
+                    target: t.into(),
+                    measured: "-".into(),
+                    verdict: Verdict::NotMeasured("no rancherctl binary was given".into()),
+                    speed: true,
+                });
             }
             return;
         }
@@ -644,16 +672,30 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
 fn judge_process(report: &mut Report, result: Result<process::ProcessResult>) {
     let r = match result {
         Ok(r) => r,
-        Err(e) => return failed(report, 8, "`rancherctl run list-users` peak RSS at most 64 MiB, flat", &e),
+        Err(e) => {
+            return failed(
+                report,
+                8,
+                "`rancherctl run list-users` peak RSS at most 64 MiB, flat",
+                &e,
+            )
+        }
     };
     report.figures.extend(r.figures.iter().cloned());
     let med = |k: &str| r.figures.iter().find(|f| f.key == k).map(Figure::median);
     for format in ["json", "table"] {
-        let peaks: Vec<(usize, f64)> = r.sizes.iter().filter_map(|n| med(&format!("proc.rancherctl.{format}.{n}.rss")).map(|m| (*n, m))).collect();
+        let peaks: Vec<(usize, f64)> = r
+            .sizes
+            .iter()
+            .filter_map(|n| med(&format!("proc.rancherctl.{format}.{n}.rss")).map(|m| (*n, m)))
+            .collect();
         if let (Some(first), Some(last)) = (peaks.first(), peaks.last()) {
             if peaks.len() > 1 {
                 report.ratios.push(Ratio {
-                    label: format!("`rancherctl run list-users -o {format}` peak RSS, {} vs {} users", last.0, first.0),
+                    label: format!(
+                        "`rancherctl run list-users -o {format}` peak RSS, {} vs {} users",
+                        last.0, first.0
+                    ),
                     value: last.1 / first.1,
                     suffix: String::new(),
                 });
@@ -670,14 +712,23 @@ fn judge_process(report: &mut Report, result: Result<process::ProcessResult>) {
             });
         }
         for n in &r.sizes {
-            let (Some(ours), Some(py)) = (med(&format!("proc.rancherctl.{format}.{n}.time")), med(&format!("proc.python.{format}.{n}.time"))) else {
+            let (Some(ours), Some(py)) = (
+                med(&format!("proc.rancherctl.{format}.{n}.time")),
+                med(&format!("proc.python.{format}.{n}.time")),
+            ) else {
                 continue;
             };
             let x = py / ours;
-            report.ratios.push(Ratio { label: format!("Python client / rancherctl, -o {format}, {n} users, whole process"), value: x, suffix: "faster".into() });
+            report.ratios.push(Ratio {
+                label: format!("Python client / rancherctl, -o {format}, {n} users, whole process"),
+                value: x,
+                suffix: "faster".into(),
+            });
             report.targets.push(TargetCheck {
                 case: 8,
-                target: format!("`rancherctl run list-users -o {format}` at least 1.5x faster than the Python client, {n} users"),
+                target: format!(
+                    "`rancherctl run list-users -o {format}` at least 1.5x faster than the Python client, {n} users"
+                ),
                 measured: format!("{x:.2}x ({} s vs {} s)", fmt_s(py), fmt_s(ours)),
                 verdict: Verdict::of(x >= 1.5),
                 speed: true,

@@ -90,18 +90,10 @@ async fn record_pages(http: &reqwest::Client, base: &str, token: &str) -> Result
             .header("accept", "application/json")
             .send()
             .await?;
-        ensure!(
-            resp.status().is_success(),
-            "listing users answered {}",
-            resp.status()
-        );
+        ensure!(resp.status().is_success(), "listing users answered {}", resp.status());
         let body = resp.bytes().await?.to_vec();
-        let meta: ContinueOnly =
-            serde_json::from_slice(&body).context("a users page is not JSON")?;
-        next = meta
-            .metadata
-            .and_then(|m| m.continue_)
-            .filter(|c| !c.is_empty());
+        let meta: ContinueOnly = serde_json::from_slice(&body).context("a users page is not JSON")?;
+        next = meta.metadata.and_then(|m| m.continue_).filter(|c| !c.is_empty());
         pages.urls.push(url);
         pages.bodies.push(body);
         if next.is_none() {
@@ -111,11 +103,7 @@ async fn record_pages(http: &reqwest::Client, base: &str, token: &str) -> Result
 }
 
 /// The transport floor: fetch the recorded pages one after another, reading and discarding every byte.
-async fn transport_floor(
-    http: &reqwest::Client,
-    urls: &[String],
-    token: &str,
-) -> Result<(Duration, usize)> {
+async fn transport_floor(http: &reqwest::Client, urls: &[String], token: &str) -> Result<(Duration, usize)> {
     let start = Instant::now();
     let mut bytes = 0usize;
     for url in urls {
@@ -125,11 +113,7 @@ async fn transport_floor(
             .header("accept", "application/json")
             .send()
             .await?;
-        ensure!(
-            resp.status().is_success(),
-            "page answered {}",
-            resp.status()
-        );
+        ensure!(resp.status().is_success(), "page answered {}", resp.status());
         while let Some(chunk) = resp.chunk().await? {
             bytes += chunk.len();
         }
@@ -231,11 +215,7 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
     ];
     let mut skipped = Vec::new();
     let mut peer_notes = Vec::new();
-    let install = if opts.quick {
-        Install::Never
-    } else {
-        Install::Allowed
-    };
+    let install = if opts.quick { Install::Never } else { Install::Allowed };
     let peer_runs = if opts.quick { 1 } else { 3 };
     let dir = temp_dir_in(&opts.work_dir, "list-peers-")?;
     let ca_file = dir.path().join("ca.pem");
@@ -257,9 +237,15 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
             Ok(t) => {
                 peer_notes.push(format!("kubectl {} ({})", k.version, k.origin));
                 figures.push(
-                    Figure::timings("list.kubectl", 1, format!("kubectl get users.management.cattle.io -o json --chunk-size={PAGE_SIZE}"), Unit::Seconds, &t)
-                        .with_work(u, "users")
-                        .with_note("whole process, output to /dev/null, discovery cached by a warm-up run"),
+                    Figure::timings(
+                        "list.kubectl",
+                        1,
+                        format!("kubectl get users.management.cattle.io -o json --chunk-size={PAGE_SIZE}"),
+                        Unit::Seconds,
+                        &t,
+                    )
+                    .with_work(u, "users")
+                    .with_note("whole process, output to /dev/null, discovery cached by a warm-up run"),
                 );
             }
             Err(e) => skipped.push(format!("kubectl {} failed: {e:#}", k.version)),
@@ -271,9 +257,15 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
             Ok((t, whole)) => {
                 peer_notes.push(format!("Python kubernetes {} ({})", p.version, p.origin));
                 figures.push(
-                    Figure::timings("list.python", 1, format!("Python kubernetes client, CustomObjectsApi, limit={PAGE_SIZE} + continue"), Unit::Seconds, &t)
-                        .with_work(u, "users")
-                        .with_note("listing loop only: interpreter start-up and imports not counted"),
+                    Figure::timings(
+                        "list.python",
+                        1,
+                        format!("Python kubernetes client, CustomObjectsApi, limit={PAGE_SIZE} + continue"),
+                        Unit::Seconds,
+                        &t,
+                    )
+                    .with_work(u, "users")
+                    .with_note("listing loop only: interpreter start-up and imports not counted"),
                 );
                 figures.push(
                     Figure::timings(
@@ -287,10 +279,7 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, n: usize) -> Result<Lis
                     .with_note("with interpreter start-up and imports"),
                 );
             }
-            Err(e) => skipped.push(format!(
-                "Python kubernetes client {} failed: {e:#}",
-                p.version
-            )),
+            Err(e) => skipped.push(format!("Python kubernetes client {} failed: {e:#}", p.version)),
         },
     }
     Ok(ListResult {

@@ -19,13 +19,9 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Machine {
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             cpu: cpu_model(&cpuinfo).unwrap_or_else(|| "unknown".into()),
-            memory_mib: proc_kib(&meminfo, "MemTotal")
-                .map(|k| k / 1024)
-                .unwrap_or(0),
+            memory_mib: proc_kib(&meminfo, "MemTotal").map(|k| k / 1024).unwrap_or(0),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),

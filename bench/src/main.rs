@@ -16,9 +16,7 @@ const USAGE: &str = "usage: rancher-bench [--quick] [--only N,N...] [--no-peers]
 
 fn main() -> Result<()> {
     let exe = std::env::current_exe().context("locating this program")?;
-    let mut opts = Options::full(
-        exe.with_file_name(format!("rancher-bench-rss{}", std::env::consts::EXE_SUFFIX)),
-    );
+    let mut opts = Options::full(exe.with_file_name(format!("rancher-bench-rss{}", std::env::consts::EXE_SUFFIX)));
     let sibling = exe.with_file_name(format!("rancherctl{}", std::env::consts::EXE_SUFFIX));
     opts.rancherctl = sibling.is_file().then_some(sibling);
     let mut out: Option<PathBuf> = None;
@@ -58,14 +56,10 @@ fn main() -> Result<()> {
     match (&out, opts.quick || !opts.only.is_empty() || !opts.peers) {
         (Some(path), false) => {
             let doc = std::fs::read_to_string(path).unwrap_or_default();
-            std::fs::write(path, splice(&doc, &md))
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, splice(&doc, &md)).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("bench: wrote {}", path.display());
         }
-        (Some(path), true) => eprintln!(
-            "bench: quick or partial run: {} left as it is",
-            path.display()
-        ),
+        (Some(path), true) => eprintln!("bench: quick or partial run: {} left as it is", path.display()),
         (None, _) => {}
     }
     if !report.failures.is_empty() {

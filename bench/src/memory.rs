@@ -89,10 +89,7 @@ pub fn run(opts: &Options, sizes: &[usize]) -> Result<MemoryResult> {
             for _ in 0..runs {
                 let r = child(&opts.rss_bin, mode, &sim, &ca_file)?;
                 if r.items < n {
-                    bail!(
-                        "the memory child saw {} users, expected at least {n}",
-                        r.items
-                    );
+                    bail!("the memory child saw {} users, expected at least {n}", r.items);
                 }
                 peaks.push(r.peak_kib as f64 / 1024.0);
                 baselines.push(r.baseline_kib as f64 / 1024.0);

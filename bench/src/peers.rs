@@ -100,27 +100,15 @@ pub fn kubectl(install: Install) -> Result<Peer> {
                 bail!("kubectl is not installed and there is no apt-get to install Debian's kubernetes-client");
             }
             eprintln!("bench: installing kubectl (Debian package kubernetes-client) ...");
-            let _ = run_bounded(
-                Command::new("apt-get").args(["update", "-qq"]),
-                INSTALL_LIMIT,
-            );
+            let _ = run_bounded(Command::new("apt-get").args(["update", "-qq"]), INSTALL_LIMIT);
             let out = run_bounded(
                 Command::new("apt-get")
-                    .args([
-                        "install",
-                        "-y",
-                        "-qq",
-                        "--no-install-recommends",
-                        "kubernetes-client",
-                    ])
+                    .args(["install", "-y", "-qq", "--no-install-recommends", "kubernetes-client"])
                     .env("DEBIAN_FRONTEND", "noninteractive"),
                 INSTALL_LIMIT,
             )?;
             if !out.status.success() {
-                bail!(
-                    "apt-get install kubernetes-client failed: {}",
-                    first_line(&out.stderr)
-                );
+                bail!("apt-get install kubernetes-client failed: {}", first_line(&out.stderr));
             }
             origin = "installed from Debian's kubernetes-client package".to_string();
             which("kubectl").context("kubernetes-client installed no kubectl on PATH")?
@@ -131,10 +119,7 @@ pub fn kubectl(install: Install) -> Result<Peer> {
         Duration::from_secs(30),
     )?;
     if !out.status.success() {
-        bail!(
-            "`kubectl version --client` failed: {}",
-            first_line(&out.stderr)
-        );
+        bail!("`kubectl version --client` failed: {}", first_line(&out.stderr));
     }
     let version = first_line(&out.stdout)
         .trim_start_matches("Client Version:")
@@ -186,10 +171,7 @@ pub fn python(install: Install, peers_dir: &Path) -> Result<Peer> {
         venv.display()
     );
     std::fs::create_dir_all(peers_dir)?;
-    let out = run_bounded(
-        Command::new(&system).args(["-m", "venv"]).arg(&venv),
-        INSTALL_LIMIT,
-    )?;
+    let out = run_bounded(Command::new(&system).args(["-m", "venv"]).arg(&venv), INSTALL_LIMIT)?;
     if !out.status.success() {
         bail!("python3 -m venv failed: {}", first_line(&out.stderr));
     }
@@ -205,10 +187,7 @@ pub fn python(install: Install, peers_dir: &Path) -> Result<Peer> {
         INSTALL_LIMIT,
     )?;
     if !out.status.success() {
-        bail!(
-            "pip install {PYTHON_KUBERNETES} failed: {}",
-            first_line(&out.stderr)
-        );
+        bail!("pip install {PYTHON_KUBERNETES} failed: {}", first_line(&out.stderr));
     }
     let version = python_kubernetes_version(&venv_python)
         .context("the kubernetes package does not import after installing it")?;

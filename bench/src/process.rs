@@ -166,10 +166,7 @@ pub fn run(
                 // `rancherctl ... > file`, without a shell.
                 let mut cmd = ours(&["run", "list-users", "-o", format]);
                 cmd.stdout(std::fs::File::create(&out)?);
-                ours_s.push(
-                    measure(&mut cmd)
-                        .with_context(|| format!("rancherctl run list-users -o {format}"))?,
-                );
+                ours_s.push(measure(&mut cmd).with_context(|| format!("rancherctl run list-users -o {format}"))?);
                 check_output(&out, format, n)?;
                 if let Some(py) = python {
                     let mut cmd = Command::new(&py.program);
@@ -180,9 +177,7 @@ pub fn run(
                         .arg(&out)
                         .env("BENCH_TOKEN", token.expose_secret())
                         .stdout(Stdio::null());
-                    py_s.push(
-                        measure(&mut cmd).with_context(|| format!("the Python peer, {format}"))?,
-                    );
+                    py_s.push(measure(&mut cmd).with_context(|| format!("the Python peer, {format}"))?);
                     check_output(&out, format, n)?;
                 }
             }
@@ -196,9 +191,7 @@ pub fn run(
                 (
                     "python",
                     &py_s,
-                    format!(
-                        "Python kubernetes client, every page, items written as {format} to a file"
-                    ),
+                    format!("Python kubernetes client, every page, items written as {format} to a file"),
                 ),
             ] {
                 if samples.is_empty() {
@@ -241,9 +234,6 @@ fn check_output(path: &Path, format: &str, n: usize) -> Result<()> {
     } else {
         text.lines().count().saturating_sub(2)
     };
-    ensure!(
-        items >= n,
-        "the output holds {items} users, expected at least {n}"
-    );
+    ensure!(items >= n, "the output holds {items} users, expected at least {n}");
     Ok(())
 }

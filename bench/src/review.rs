@@ -41,7 +41,9 @@ const NAMED_USERS: usize = 6;
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Runs `rancherctl ARGS` against `sim`, returns (wall time, peak RSS KiB, stdout).
@@ -95,42 +97,106 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, sizes: ReviewSizes) -> Result<
     let sim = Sim::start(SimConfig::default().users(bulk).tokens(sizes.tokens).seed(3))?;
     let seeded = start.elapsed();
     figures.push(
-        Figure::timings("review.seed", 8, format!("simulator start, seeding {} tokens over {} users", sizes.tokens, sizes.token_users), Unit::Seconds, &[seeded])
-            .with_note("includes its TLS set-up and the other seeded data"),
+        Figure::timings(
+            "review.seed",
+            8,
+            format!(
+                "simulator start, seeding {} tokens over {} users",
+                sizes.tokens, sizes.token_users
+            ),
+            Unit::Seconds,
+            &[seeded],
+        )
+        .with_note("includes its TLS set-up and the other seeded data"),
     );
     let state = dir.path().join("tokens");
     std::fs::create_dir_all(&state)?;
     let ca = dir.path().join("ca-tokens.pem");
     std::fs::write(&ca, sim.handle().ca_pem())?;
-    rancherctl(rancherctl_bin, &sim, &state, &ca, &["workflows", "install", "token-report"])?;
-    let (took, peak, out) = rancherctl(rancherctl_bin, &sim, &state, &ca, &["run", "token-report", "-o", "json"])?;
+    rancherctl(
+        rancherctl_bin,
+        &sim,
+        &state,
+        &ca,
+        &["workflows", "install", "token-report"],
+    )?;
+    let (took, peak, out) = rancherctl(
+        rancherctl_bin,
+        &sim,
+        &state,
+        &ca,
+        &["run", "token-report", "-o", "json"],
+    )?;
     let doc: serde_json::Value = serde_json::from_slice(&out).context("token-report printed no JSON document")?;
     let counted = doc["totals"]["tokens"].as_u64().unwrap_or(0);
     let held = (sim.handle().count("tokens") + sim.handle().count("exttokens")) as u64;
-    ensure!(counted == held, "token-report counted {counted} tokens, the simulator holds {held}");
-    figures.push(
-        Figure::timings("review.token_report", 8, format!("`rancherctl run token-report -o json`, {held} tokens"), Unit::Seconds, &[took])
-            .with_note(format!("{} users in the report", doc["totals"]["users"])),
+    ensure!(
+        counted == held,
+        "token-report counted {counted} tokens, the simulator holds {held}"
     );
-    figures.push(Figure::new("review.token_report_rss", 8, "peak RSS of that process", Unit::MiB, vec![peak as f64 / 1024.0]).with_note("VmHWM sampled every 2 ms"));
+    figures.push(
+        Figure::timings(
+            "review.token_report",
+            8,
+            format!("`rancherctl run token-report -o json`, {held} tokens"),
+            Unit::Seconds,
+            &[took],
+        )
+        .with_note(format!("{} users in the report", doc["totals"]["users"])),
+    );
+    figures.push(
+        Figure::new(
+            "review.token_report_rss",
+            8,
+            "peak RSS of that process",
+            Unit::MiB,
+            vec![peak as f64 / 1024.0],
+        )
+        .with_note("VmHWM sampled every 2 ms"),
+    );
     drop(sim);
 
     // Access review over many users and bindings.
-    let sim = Sim::start(SimConfig::default().users(sizes.review_users).bindings(sizes.review_bindings).seed(4))?;
+    let sim = Sim::start(
+        SimConfig::default()
+            .users(sizes.review_users)
+            .bindings(sizes.review_bindings)
+            .seed(4),
+    )?;
     let state = dir.path().join("review");
     std::fs::create_dir_all(&state)?;
     let ca = dir.path().join("ca-review.pem");
     std::fs::write(&ca, sim.handle().ca_pem())?;
-    rancherctl(rancherctl_bin, &sim, &state, &ca, &["workflows", "install", "access-review"])?;
-    let (took, peak, out) = rancherctl(rancherctl_bin, &sim, &state, &ca, &["run", "access-review", "-o", "json"])?;
+    rancherctl(
+        rancherctl_bin,
+        &sim,
+        &state,
+        &ca,
+        &["workflows", "install", "access-review"],
+    )?;
+    let (took, peak, out) = rancherctl(
+        rancherctl_bin,
+        &sim,
+        &state,
+        &ca,
+        &["run", "access-review", "-o", "json"],
+    )?;
     let doc: serde_json::Value = serde_json::from_slice(&out).context("access-review printed no JSON document")?;
     let users = doc["users"].as_array().map(Vec::len).unwrap_or(0);
-    ensure!(users >= sizes.review_users, "access-review showed {users} users, expected at least {}", sizes.review_users);
+    ensure!(
+        users >= sizes.review_users,
+        "access-review showed {users} users, expected at least {}",
+        sizes.review_users
+    );
     figures.push(
         Figure::timings(
             "review.access_review",
             8,
-            format!("`rancherctl run access-review -o json`, {} users, {} bindings", users, sim.handle().count("globalrolebindings")),
+            format!(
+                "`rancherctl run access-review -o json`, {} users, {} bindings",
+                users,
+                sim.handle().count("globalrolebindings")
+            ),
             Unit::Seconds,
             &[took],
         )

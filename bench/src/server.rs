@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use chrono::Utc;
-use rancher_approval::{ApproverRef, NewRequest, Policy, Principal, RequestId, SqliteOptions, SqliteStore, Store, Synchronous};
+use rancher_approval::{
+    ApproverRef, NewRequest, Policy, Principal, RequestId, SqliteOptions, SqliteStore, Store, Synchronous,
+};
 use rancher_auth::{BearerToken, CaSource, Connection, InstanceDomain};
-use rancher_sim::SimConfig;
 use rancher_server::{RunningServer, ServerConfig};
+use rancher_sim::SimConfig;
 
 use crate::harness::{temp_dir_in, Sim};
 use crate::stats::{Figure, Unit};
@@ -27,15 +29,37 @@ struct Service {
 
 impl Service {
     fn start(opts: &Options, sim: &Sim, sync: Synchronous) -> Result<Service> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("rancher-server").enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rancher-server")
+            .enable_all()
+            .build()?;
         let dir = temp_dir_in(&opts.work_dir, "server-")?;
-        let store = Arc::new(SqliteStore::open_with(dir.path().join("approvals.db"), SqliteOptions { synchronous: sync, ..SqliteOptions::default() })?);
+        let store = Arc::new(SqliteStore::open_with(
+            dir.path().join("approvals.db"),
+            SqliteOptions {
+                synchronous: sync,
+                ..SqliteOptions::default()
+            },
+        )?);
         let h = sim.handle();
         // The bench lends the admin's key to the service (a dedicated account changes nothing measured).
-        let conn = Connection::new(InstanceDomain::parse(&h.domain())?, BearerToken::parse(&h.tokens().admin)?).with_ca(Some(CaSource::Pem(h.ca_pem())));
-        let config = ServerConfig::new("127.0.0.1:0".parse()?, store, conn).executor("rancher-bench").job_interval(Duration::from_secs(3600));
-        let server = rt.block_on(rancher_server::start(config)).context("starting the approvals service")?;
-        Ok(Service { server: Some(server), rt, _dir: dir })
+        let conn = Connection::new(
+            InstanceDomain::parse(&h.domain())?,
+            BearerToken::parse(&h.tokens().admin)?,
+        )
+        .with_ca(Some(CaSource::Pem(h.ca_pem())));
+        let config = ServerConfig::new("127.0.0.1:0".parse()?, store, conn)
+            .executor("rancher-bench")
+            .job_interval(Duration::from_secs(3600));
+        let server = rt
+            .block_on(rancher_server::start(config))
+            .context("starting the approvals service")?;
+        Ok(Service {
+            server: Some(server),
+            rt,
+            _dir: dir,
+        })
     }
 
     fn server(&self) -> &RunningServer {
@@ -59,14 +83,22 @@ impl Drop for Service {
 /// approval is recorded (a decision) and leaves the request pending, so the figure is decisions, not executions.
 fn pending_requests(store: &dyn Store, sim: &Sim, n: usize) -> Result<Vec<RequestId>> {
     let u = sim.handle().users();
-    let policy = Policy::at_least(2, [ApproverRef::user(u.admin.id.clone()), ApproverRef::user(u.approver.id.clone())]);
+    let policy = Policy::at_least(
+        2,
+        [
+            ApproverRef::user(u.admin.id.clone()),
+            ApproverRef::user(u.approver.id.clone()),
+        ],
+    );
     let requester = Principal::new("u-requester").with_username("requester");
     let now = Utc::now();
     crate::harness::client_runtime()?.block_on(async {
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {
-            let new = NewRequest::new("create-global-role-binding", requester.clone(), policy.clone())
-                .inputs(serde_json::json!({"user": format!("u-{i:05}"), "role": "admin"}), ["token"]);
+            let new = NewRequest::new("create-global-role-binding", requester.clone(), policy.clone()).inputs(
+                serde_json::json!({"user": format!("u-{i:05}"), "role": "admin"}),
+                ["token"],
+            );
             ids.push(store.create_request(new, now).await?.id);
         }
         Ok(ids)
@@ -74,17 +106,30 @@ fn pending_requests(store: &dyn Store, sim: &Sim, n: usize) -> Result<Vec<Reques
 }
 
 /// Decisions per second through `POST /api/v1/requests/{id}/approve`, `APPROVERS` at a time.
-fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim, n: usize, sync: Synchronous) -> Result<f64> {
+fn decisions_per_second(
+    opts: &Options,
+    rt: &tokio::runtime::Runtime,
+    sim: &Sim,
+    n: usize,
+    sync: Synchronous,
+) -> Result<f64> {
     let svc = Service::start(opts, sim, sync)?;
     let ids = pending_requests(svc.store().as_ref(), sim, n)?;
     let url = svc.server().url().to_string();
-    let tokens = [sim.handle().tokens().admin.clone(), sim.handle().tokens().approver.clone()];
+    let tokens = [
+        sim.handle().tokens().admin.clone(),
+        sim.handle().tokens().approver.clone(),
+    ];
     let http = reqwest::Client::builder().pool_max_idle_per_host(APPROVERS).build()?;
     let queue = Arc::new(std::sync::Mutex::new(ids));
     rt.block_on(async {
         // Warm the identity cache: people's tokens are checked once, then reused for a short time.
         for t in &tokens {
-            http.get(format!("{url}/api/v1/me")).bearer_auth(t).send().await?.error_for_status()?;
+            http.get(format!("{url}/api/v1/me"))
+                .bearer_auth(t)
+                .send()
+                .await?
+                .error_for_status()?;
         }
         let start = Instant::now();
         let tasks: Vec<_> = (0..APPROVERS)
@@ -93,11 +138,22 @@ fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim,
                 tokio::spawn(async move {
                     let mut done = 0u64;
                     loop {
-                        let Some(id) = queue.lock().expect("queue").pop() else { return Ok::<u64, anyhow::Error>(done) };
-                        let r = http.post(format!("{url}/api/v1/requests/{id}/approve")).bearer_auth(&token).json(&serde_json::json!({})).send().await?;
+                        let Some(id) = queue.lock().expect("queue").pop() else {
+                            return Ok::<u64, anyhow::Error>(done);
+                        };
+                        let r = http
+                            .post(format!("{url}/api/v1/requests/{id}/approve"))
+                            .bearer_auth(&token)
+                            .json(&serde_json::json!({}))
+                            .send()
+                            .await?;
                         ensure!(r.status().is_success(), "an approval answered {}", r.status());
                         let v: serde_json::Value = r.json().await?;
-                        ensure!(v["state"] == "pending", "a first approval left the request {}", v["state"]);
+                        ensure!(
+                            v["state"] == "pending",
+                            "a first approval left the request {}",
+                            v["state"]
+                        );
                         done += 1;
                     }
                 })
@@ -113,7 +169,13 @@ fn decisions_per_second(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim,
 }
 
 /// Latencies (ms) of `GET /api/v1/requests?state=pending` with `stored` requests in the store (half pending).
-fn pending_list_latencies(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Sim, stored: usize, samples: usize) -> Result<Vec<f64>> {
+fn pending_list_latencies(
+    opts: &Options,
+    rt: &tokio::runtime::Runtime,
+    sim: &Sim,
+    stored: usize,
+    samples: usize,
+) -> Result<Vec<f64>> {
     let svc = Service::start(opts, sim, Synchronous::Full)?;
     let store = svc.store();
     let ids = pending_requests(store.as_ref(), sim, stored)?;
@@ -131,7 +193,10 @@ fn pending_list_latencies(opts: &Options, rt: &tokio::runtime::Runtime, sim: &Si
             let r = http.get(&url).bearer_auth(&token).send().await?;
             ensure!(r.status().is_success(), "the pending list answered {}", r.status());
             let v: serde_json::Value = r.json().await?;
-            ensure!(v["items"].as_array().is_some_and(|a| !a.is_empty()), "an empty pending list");
+            ensure!(
+                v["items"].as_array().is_some_and(|a| !a.is_empty()),
+                "an empty pending list"
+            );
             if i >= 5 {
                 out.push(start.elapsed().as_secs_f64() * 1000.0);
             }
@@ -152,11 +217,22 @@ pub fn percentile(samples: &[f64], p: f64) -> f64 {
 }
 
 /// Runs the case: `decisions` approvals per run; the pending list with `stored` requests, `gets` requests.
-pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, decisions: usize, stored: usize, gets: usize) -> Result<Vec<Figure>> {
+pub fn run(
+    opts: &Options,
+    rt: &tokio::runtime::Runtime,
+    decisions: usize,
+    stored: usize,
+    gets: usize,
+) -> Result<Vec<Figure>> {
     let sim = Sim::start(SimConfig::default().users(20).seed(7))?;
     let mut figures = Vec::new();
-    for (key, sync, what) in [("server.decisions", Synchronous::Full, "FULL (default)"), ("server.decisions.normal", Synchronous::Normal, "NORMAL")] {
-        let samples = (0..opts.runs()).map(|_| decisions_per_second(opts, rt, &sim, decisions, sync)).collect::<Result<Vec<_>>>()?;
+    for (key, sync, what) in [
+        ("server.decisions", Synchronous::Full, "FULL (default)"),
+        ("server.decisions.normal", Synchronous::Normal, "NORMAL"),
+    ] {
+        let samples = (0..opts.runs())
+            .map(|_| decisions_per_second(opts, rt, &sim, decisions, sync))
+            .collect::<Result<Vec<_>>>()?;
         figures.push(
             Figure::new(key, 7, format!("approval decisions through the service's HTTP API, {APPROVERS} concurrent approvers, synchronous={what}"), Unit::PerSecond, samples)
                 .with_note(format!("{decisions} approvals per run over HTTP/1.1 on loopback; each checks the approvers with Rancher and records a decision and its audit entry")),
@@ -164,8 +240,18 @@ pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, decisions: usize, store
     }
     let lat = pending_list_latencies(opts, rt, &sim, stored, gets)?;
     let p99 = percentile(&lat, 99.0);
-    let listed = Figure::new("server.pending_p99", 7, format!("GET /api/v1/requests?state=pending, {stored} requests stored: p99"), Unit::Millis, vec![p99])
-        .with_note(format!("{gets} sequential GETs, {} pending (first page of 100 answered); median {:.1} ms", stored / 2, crate::stats::median(&lat)));
+    let listed = Figure::new(
+        "server.pending_p99",
+        7,
+        format!("GET /api/v1/requests?state=pending, {stored} requests stored: p99"),
+        Unit::Millis,
+        vec![p99],
+    )
+    .with_note(format!(
+        "{gets} sequential GETs, {} pending (first page of 100 answered); median {:.1} ms",
+        stored / 2,
+        crate::stats::median(&lat)
+    ));
     figures.push(listed);
     Ok(figures)
 }

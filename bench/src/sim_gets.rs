@@ -14,12 +14,7 @@ use crate::Options;
 /// Concurrent connections.
 pub const CONNECTIONS: usize = 16;
 
-async fn gets_for(
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    deadline: Instant,
-) -> Result<u64> {
+async fn gets_for(http: reqwest::Client, url: String, token: String, deadline: Instant) -> Result<u64> {
     let mut n = 0u64;
     while Instant::now() < deadline {
         let resp = http
@@ -28,11 +23,7 @@ async fn gets_for(
             .header("accept", "application/json")
             .send()
             .await?;
-        ensure!(
-            resp.status().is_success(),
-            "a GET answered {}",
-            resp.status()
-        );
+        ensure!(resp.status().is_success(), "a GET answered {}", resp.status());
         let _ = resp.bytes().await?;
         n += 1;
     }
@@ -40,12 +31,7 @@ async fn gets_for(
 }
 
 /// Runs the case against a simulator holding `users` extra users, each run lasting `duration`.
-pub fn run(
-    opts: &Options,
-    rt: &tokio::runtime::Runtime,
-    users: usize,
-    duration: Duration,
-) -> Result<Figure> {
+pub fn run(opts: &Options, rt: &tokio::runtime::Runtime, users: usize, duration: Duration) -> Result<Figure> {
     let sim = Sim::start(SimConfig::default().users(users).seed(6))?;
     let http = sim.bare_client(CONNECTIONS)?;
     let url = format!(

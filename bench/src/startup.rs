@@ -54,10 +54,7 @@ pub fn run(opts: &Options, rancherctl: &Path, runs: usize) -> Result<Figure> {
             .status()
             .with_context(|| format!("running {}", rancherctl.display()))?;
         let d = start.elapsed();
-        ensure!(
-            status.success(),
-            "`rancherctl workflows list` exited with {status}"
-        );
+        ensure!(status.success(), "`rancherctl workflows list` exited with {status}");
         Ok(d)
     };
     for _ in 0..3 {
@@ -71,7 +68,5 @@ pub fn run(opts: &Options, rancherctl: &Path, runs: usize) -> Result<Figure> {
         Unit::Millis,
         &times,
     )
-    .with_note(format!(
-        "{runs} runs of the release binary, output to /dev/null"
-    )))
+    .with_note(format!("{runs} runs of the release binary, output to /dev/null")))
 }

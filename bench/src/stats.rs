@@ -53,13 +53,7 @@ pub struct Figure {
 
 impl Figure {
     /// A figure from samples.
-    pub fn new(
-        key: impl Into<String>,
-        case: u8,
-        label: impl Into<String>,
-        unit: Unit,
-        samples: Vec<f64>,
-    ) -> Figure {
+    pub fn new(key: impl Into<String>, case: u8, label: impl Into<String>, unit: Unit, samples: Vec<f64>) -> Figure {
         Figure {
             key: key.into(),
             case,
@@ -108,10 +102,7 @@ impl Figure {
 
     /// The largest sample.
     pub fn max(&self) -> f64 {
-        self.samples
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max)
+        self.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max)
     }
 
     /// The median sample (the mean of the middle two for an even count).

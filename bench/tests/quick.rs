@@ -19,15 +19,19 @@ fn quick_bench_runs_every_case() {
     let with_rancherctl = opts.rancherctl.is_some();
     let report = run(&opts).expect("the bench runs");
     if with_rancherctl {
-        for key in ["review.seed", "review.token_report", "review.token_report_rss", "review.access_review"] {
-            assert!(report.figure(key).is_some_and(|f| !f.samples.is_empty()), "no figure {key}");
+        for key in [
+            "review.seed",
+            "review.token_report",
+            "review.token_report_rss",
+            "review.access_review",
+        ] {
+            assert!(
+                report.figure(key).is_some_and(|f| !f.samples.is_empty()),
+                "no figure {key}"
+            );
         }
     }
-    assert!(
-        report.failures.is_empty(),
-        "cases failed: {:?}",
-        report.failures
-    );
+    assert!(report.failures.is_empty(), "cases failed: {:?}", report.failures);
     for key in [
         "list.ours",
         "list.transport",
@@ -43,14 +47,8 @@ fn quick_bench_runs_every_case() {
             "no figure {key}"
         );
     }
-    assert!(report
-        .figures
-        .iter()
-        .any(|f| f.key.starts_with("mem.stream.")));
-    assert!(report
-        .figures
-        .iter()
-        .any(|f| f.key.starts_with("mem.collect.")));
+    assert!(report.figures.iter().any(|f| f.key.starts_with("mem.stream.")));
+    assert!(report.figures.iter().any(|f| f.key.starts_with("mem.collect.")));
     // Speed is not judged on toy sizes; correctness (exactly one binding per user) is.
     for t in &report.targets {
         assert!(

@@ -6,7 +6,10 @@ use rancher_auth::{BearerToken, InstanceDomain, ProfileData};
 
 fn one_bounded_line(what: &str, text: &str) {
     assert!(!text.is_empty(), "{what}: an empty message");
-    assert!(!text.contains(char::is_control), "{what}: not one printable line: {text:?}");
+    assert!(
+        !text.contains(char::is_control),
+        "{what}: not one printable line: {text:?}"
+    );
 }
 
 /// `InstanceDomain::parse`: refusals are one line; an accepted domain is normalised (lower case, no whitespace,
@@ -16,13 +19,19 @@ pub fn domain(data: &[u8]) {
     match InstanceDomain::parse(&input) {
         Ok(d) => {
             let shown = d.to_string();
-            assert!(!shown.is_empty() && !shown.contains(char::is_whitespace) && !shown.contains('/'), "{shown:?}");
+            assert!(
+                !shown.is_empty() && !shown.contains(char::is_whitespace) && !shown.contains('/'),
+                "{shown:?}"
+            );
             assert_eq!(shown, shown.to_ascii_lowercase(), "a domain is lower case");
             let url = d.base_url();
             assert_eq!(url.scheme(), "https");
             assert_eq!(InstanceDomain::parse(&shown).expect("a shown domain parses again"), d);
             let json = serde_json::to_string(&d).expect("a domain serialises");
-            assert_eq!(serde_json::from_str::<InstanceDomain>(&json).expect("and deserialises"), d);
+            assert_eq!(
+                serde_json::from_str::<InstanceDomain>(&json).expect("and deserialises"),
+                d
+            );
         }
         Err(e) => one_bounded_line("domain refusal", &e.to_string()),
     }
@@ -63,7 +72,11 @@ pub fn token(data: &[u8]) {
     // and a 1.x bearer as a whole.
     let trimmed = input.trim_end_matches(['\n', '\r']).len();
     let skip = if input.starts_with("ext/") { 4 } else { 0 };
-    let mut candidates: Vec<(usize, usize)> = input[skip..].find(':').map(|i| (skip + i + 1, trimmed.max(skip + i + 1))).into_iter().collect();
+    let mut candidates: Vec<(usize, usize)> = input[skip..]
+        .find(':')
+        .map(|i| (skip + i + 1, trimmed.max(skip + i + 1)))
+        .into_iter()
+        .collect();
     if BearerToken::parse_input(&input).is_ok_and(|t| t.is_legacy()) {
         candidates.push((0, trimmed));
     }

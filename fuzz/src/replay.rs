@@ -11,10 +11,19 @@ pub fn replay(fuzz_dir: &Path, target: &str, entry: fn(&[u8])) {
         .map(|e| e.expect("a corpus entry").path())
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "the corpus of {target} has only {} inputs", files.len());
+    assert!(
+        files.len() >= 10,
+        "the corpus of {target} has only {} inputs",
+        files.len()
+    );
     for file in &files {
         let data = std::fs::read(file).expect("a corpus input");
         let run = std::panic::catch_unwind(|| entry(&data));
-        assert!(run.is_ok(), "{target}: {} panicked (input {:?})", file.display(), String::from_utf8_lossy(&data));
+        assert!(
+            run.is_ok(),
+            "{target}: {} panicked (input {:?})",
+            file.display(),
+            String::from_utf8_lossy(&data)
+        );
     }
 }

@@ -12,7 +12,11 @@ pub fn rancherctl() -> &'static Path {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
         // target/<profile>/deps/cli-<hash> -> target/<profile>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target profile dir")
+            .to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "rancher-cli", "--bin", "rancherctl"]);
@@ -51,7 +55,11 @@ impl Run {
     /// Asserts the exit code, showing the output when it differs.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -80,7 +88,12 @@ pub fn secret_of(token: &str) -> &str {
 #[track_caller]
 pub fn assert_no_secrets(run: &Run, secrets: &[&str]) {
     for s in secrets.iter().filter(|s| s.len() >= 8) {
-        assert!(!run.stdout.contains(s) && !run.stderr.contains(s), "a token secret leaked into the output:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "a token secret leaked into the output:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
     }
 }
 
@@ -114,9 +127,19 @@ pub struct SimCli {
 impl SimCli {
     /// Starts a simulator playing `version` with `users` extra users.
     pub fn start(version: rancher_sim::RancherVersion, users: usize) -> SimCli {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let config = rancher_sim::SimConfig::default().rancher_version(version).users(users).seed(7).port(0);
-        let sim = rt.block_on(rancher_sim::Simulator::start(config)).expect("simulator starts");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = rancher_sim::SimConfig::default()
+            .rancher_version(version)
+            .users(users)
+            .seed(7)
+            .port(0);
+        let sim = rt
+            .block_on(rancher_sim::Simulator::start(config))
+            .expect("simulator starts");
         let tmp = tempfile::tempdir().expect("temp dir");
         let ca = tmp.path().join("ca.pem");
         std::fs::write(&ca, sim.ca_pem()).expect("CA written");
@@ -126,8 +149,14 @@ impl SimCli {
     /// The state and config directories (no connection).
     pub fn base_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("RANCHERCTL_STATE_DIR", self.tmp.path().join("state").display().to_string()),
-            ("RANCHERCTL_CONFIG_DIR", self.tmp.path().join("config").display().to_string()),
+            (
+                "RANCHERCTL_STATE_DIR",
+                self.tmp.path().join("state").display().to_string(),
+            ),
+            (
+                "RANCHERCTL_CONFIG_DIR",
+                self.tmp.path().join("config").display().to_string(),
+            ),
             ("HOSTNAME", "e2e".into()),
         ]
     }
@@ -169,6 +198,9 @@ impl SimCli {
     /// The secret parts of every seeded token (a whole 1.x bearer, which has no `:`).
     pub fn token_secrets(&self) -> Vec<String> {
         let t = self.sim.tokens();
-        [&t.admin, &t.approver, &t.user, &t.cluster_scoped, &t.expired].iter().map(|s| secret_of(s).to_string()).collect()
+        [&t.admin, &t.approver, &t.user, &t.cluster_scoped, &t.expired]
+            .iter()
+            .map(|s| secret_of(s).to_string())
+            .collect()
     }
 }

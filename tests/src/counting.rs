@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rancher_approval::{
-    ApprovalRequest, AuditEntry, AuditHead, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, ExportRecord, Executor, Grant, GrantFilter,
-    Installation, NewRequest, Outcome, Policy, Principal, RequestFilter, RequestId, RequestState, Result, RevocationClaim, RevokedHow, Store, Takeover,
+    ApprovalRequest, AuditEntry, AuditHead, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, Executor,
+    ExportRecord, Grant, GrantFilter, Installation, NewRequest, Outcome, Policy, Principal, RequestFilter, RequestId,
+    RequestState, Result, RevocationClaim, RevokedHow, Store, Takeover,
 };
 
 /// Wraps a store; every call goes through, and the reads of requests and audit entries are counted.
@@ -20,7 +21,11 @@ pub struct CountingStore {
 impl CountingStore {
     /// Counts the reads of `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        CountingStore { inner, rows_read: AtomicUsize::new(0), audit_entries_read: AtomicUsize::new(0) }
+        CountingStore {
+            inner,
+            rows_read: AtomicUsize::new(0),
+            audit_entries_read: AtomicUsize::new(0),
+        }
     }
 
     /// Stored requests handed out by list and page reads so far.
@@ -56,7 +61,12 @@ impl Store for CountingStore {
         Ok(all)
     }
 
-    async fn page_requests(&self, filter: &RequestFilter, before: Option<&RequestId>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+    async fn page_requests(
+        &self,
+        filter: &RequestFilter,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequest>> {
         let page = self.inner.page_requests(filter, before, limit).await?;
         self.rows_read.fetch_add(page.len(), Ordering::SeqCst);
         Ok(page)
@@ -66,11 +76,24 @@ impl Store for CountingStore {
         self.inner.count_requests().await
     }
 
-    async fn decide(&self, id: &RequestId, reviewer: &Principal, decision: Decision, context: &EligibilityContext, now: DateTime<Utc>,) -> Result<DecideOutcome> {
+    async fn decide(
+        &self,
+        id: &RequestId,
+        reviewer: &Principal,
+        decision: Decision,
+        context: &EligibilityContext,
+        now: DateTime<Utc>,
+    ) -> Result<DecideOutcome> {
         self.inner.decide(id, reviewer, decision, context, now).await
     }
 
-    async fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>,) -> Result<ApprovalRequest> {
+    async fn cancel(
+        &self,
+        id: &RequestId,
+        by: &Principal,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest> {
         self.inner.cancel(id, by, reason, now).await
     }
 
@@ -78,15 +101,31 @@ impl Store for CountingStore {
         self.inner.expire_due(now).await
     }
 
-    async fn claim_execution(&self, id: &RequestId, executor: &Executor, lease_until: DateTime<Utc>, now: DateTime<Utc>,) -> Result<ExecutionClaim> {
+    async fn claim_execution(
+        &self,
+        id: &RequestId,
+        executor: &Executor,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim> {
         self.inner.claim_execution(id, executor, lease_until, now).await
     }
 
-    async fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>,) -> Result<ExecutionClaim> {
+    async fn renew_lease(
+        &self,
+        claim: &ExecutionClaim,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim> {
         self.inner.renew_lease(claim, lease_until, now).await
     }
 
-    async fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>,) -> Result<ApprovalRequest> {
+    async fn record_outcome(
+        &self,
+        claim: &ExecutionClaim,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest> {
         self.inner.record_outcome(claim, outcome, now).await
     }
 
@@ -94,15 +133,37 @@ impl Store for CountingStore {
         self.inner.in_doubt().await
     }
 
-    async fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, seen_claim: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>,) -> Result<ExecutionClaim> {
-        self.inner.take_over(id, executor, why, seen_claim, lease_until, now).await
+    async fn take_over(
+        &self,
+        id: &RequestId,
+        executor: &Executor,
+        why: Takeover,
+        seen_claim: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionClaim> {
+        self.inner
+            .take_over(id, executor, why, seen_claim, lease_until, now)
+            .await
     }
 
-    async fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>,) -> Result<ApprovalRequest> {
+    async fn resolve_in_doubt(
+        &self,
+        claim: &ExecutionClaim,
+        outcome: Outcome,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest> {
         self.inner.resolve_in_doubt(claim, outcome, note, now).await
     }
 
-    async fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>,) -> Result<Installation> {
+    async fn install(
+        &self,
+        workflow_id: &str,
+        installer: &Principal,
+        policy: Policy,
+        now: DateTime<Utc>,
+    ) -> Result<Installation> {
         self.inner.install(workflow_id, installer, policy, now).await
     }
 
@@ -114,7 +175,13 @@ impl Store for CountingStore {
         self.inner.list_installations().await
     }
 
-    async fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>,) -> Result<Installation> {
+    async fn set_policy(
+        &self,
+        workflow_id: &str,
+        policy: Policy,
+        changed_by: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<Installation> {
         self.inner.set_policy(workflow_id, policy, changed_by, now).await
     }
 
@@ -160,15 +227,33 @@ impl Store for CountingStore {
         self.inner.list_grants(filter).await
     }
 
-    async fn claim_revocation(&self, id: &str, process: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>,) -> Result<RevocationClaim> {
+    async fn claim_revocation(
+        &self,
+        id: &str,
+        process: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationClaim> {
         self.inner.claim_revocation(id, process, lease_until, now).await
     }
 
-    async fn record_revocation(&self, claim: &RevocationClaim, how: RevokedHow, note: &str, now: DateTime<Utc>,) -> Result<Grant> {
+    async fn record_revocation(
+        &self,
+        claim: &RevocationClaim,
+        how: RevokedHow,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Grant> {
         self.inner.record_revocation(claim, how, note, now).await
     }
 
-    async fn release_revocation(&self, claim: &RevocationClaim, error: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>,) -> Result<Grant> {
+    async fn release_revocation(
+        &self,
+        claim: &RevocationClaim,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Grant> {
         self.inner.release_revocation(claim, error, retry_at, now).await
     }
 
@@ -176,7 +261,12 @@ impl Store for CountingStore {
         self.inner.end_grant_early(id, by, now).await
     }
 
-    async fn record_direct_write(&self, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<rancher_approval::AuditHead> {
+    async fn record_direct_write(
+        &self,
+        actor: &str,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<rancher_approval::AuditHead> {
         self.inner.record_direct_write(actor, detail, now).await
     }
 

@@ -38,19 +38,37 @@ impl FaultyTransport {
 impl Transport for FaultyTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         let write = request.method != http::Method::GET;
-        let fault = if write { self.script.lock().expect("lock").pop_front().unwrap_or(WriteFault::Pass) } else { WriteFault::Pass };
-        self.seen.lock().expect("lock").push((request.method.to_string(), request.url.path().to_string(), fault));
+        let fault = if write {
+            self.script
+                .lock()
+                .expect("lock")
+                .pop_front()
+                .unwrap_or(WriteFault::Pass)
+        } else {
+            WriteFault::Pass
+        };
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((request.method.to_string(), request.url.path().to_string(), fault));
         Box::pin(async move {
             match fault {
                 WriteFault::Refuse503 => {
                     let mut headers = http::HeaderMap::new();
                     headers.insert("content-type", http::HeaderValue::from_static("application/json"));
                     let body = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503,"message":"injected"}"#;
-                    Ok(HttpResponse { status: 503, headers, body: bytes::Bytes::from_static(body) })
+                    Ok(HttpResponse {
+                        status: 503,
+                        headers,
+                        body: bytes::Bytes::from_static(body),
+                    })
                 }
                 WriteFault::LoseAnswer => {
                     let _ = self.inner.send(request).await;
-                    Err(TransportError::Io { message: "connection closed before message completed (injected)".into(), source: None })
+                    Err(TransportError::Io {
+                        message: "connection closed before message completed (injected)".into(),
+                        source: None,
+                    })
                 }
                 WriteFault::Pass => self.inner.send(request).await,
             }
@@ -62,7 +80,12 @@ impl Transport for FaultyTransport {
 pub fn faulty_client(sim: &SimHandle, token: &str, script: &[WriteFault]) -> (Client, Arc<FaultyTransport>) {
     let ca = rancher_api::tls::parse_ca_bundle(sim.ca_pem().as_bytes()).expect("the simulator's CA");
     let tls = rancher_api::tls::client_config(&ca, false).expect("TLS config");
-    let http = reqwest::Client::builder().use_preconfigured_tls(tls).https_only(true).no_proxy().build().expect("HTTP client");
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .https_only(true)
+        .no_proxy()
+        .build()
+        .expect("HTTP client");
     let transport = Arc::new(FaultyTransport {
         inner: ReqwestTransport::new(http, 64 << 20, Duration::from_secs(30)),
         script: Mutex::new(script.iter().copied().collect()),

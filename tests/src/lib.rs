@@ -14,7 +14,15 @@ use rancher_workflows::{Runner, Session};
 
 /// Starts a simulator playing `version` with `users` extra users.
 pub async fn sim(version: RancherVersion, users: usize) -> SimHandle {
-    Simulator::start(SimConfig::default().rancher_version(version).users(users).seed(7).port(0)).await.expect("simulator starts")
+    Simulator::start(
+        SimConfig::default()
+            .rancher_version(version)
+            .users(users)
+            .seed(7)
+            .port(0),
+    )
+    .await
+    .expect("simulator starts")
 }
 
 /// A client builder for the simulator with the given bearer token, trusting only the simulator's CA, with a

@@ -18,7 +18,11 @@ pub const SERVICE_PASSWORD: &str = "service-account-password-1";
 /// A reqwest client trusting only the simulator's CA.
 pub fn sim_http(sim: &SimHandle) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("simulator CA");
-    reqwest::Client::builder().use_rustls_tls().add_root_certificate(ca).build().expect("client")
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client")
 }
 
 /// Creates a local user on the simulator (with a password), optionally an admin, and answers its user id.
@@ -35,7 +39,10 @@ pub async fn create_user(sim: &SimHandle, username: &str, password: &str, admin:
         .json()
         .await
         .expect("user json");
-    let id = u["id"].as_str().unwrap_or_else(|| panic!("no user id in {u}")).to_string();
+    let id = u["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no user id in {u}"))
+        .to_string();
     if admin {
         let r = http
             .post(format!("{base}/v3/globalrolebindings"))
@@ -52,7 +59,10 @@ pub async fn create_user(sim: &SimHandle, username: &str, password: &str, admin:
 /// Logs `username` in through Rancher's local login and answers the session token.
 pub async fn login_token(sim: &SimHandle, username: &str, password: &str) -> String {
     let v: Value = sim_http(sim)
-        .post(format!("https://{}/v3-public/localProviders/local?action=login", sim.domain()))
+        .post(format!(
+            "https://{}/v3-public/localProviders/local?action=login",
+            sim.domain()
+        ))
         .json(&json!({"username": username, "password": password, "responseType": "json"}))
         .send()
         .await
@@ -60,7 +70,10 @@ pub async fn login_token(sim: &SimHandle, username: &str, password: &str) -> Str
         .json()
         .await
         .expect("login json");
-    v["token"].as_str().unwrap_or_else(|| panic!("no token in the login answer")).to_string()
+    v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in the login answer"))
+        .to_string()
 }
 
 /// A dedicated admin service account on the simulator; answers its token.
@@ -71,17 +84,30 @@ pub async fn service_account(sim: &SimHandle) -> String {
 
 /// A connection to the simulator with `token`, trusting its CA.
 pub fn connection(sim: &SimHandle, token: &str) -> Connection {
-    Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(token).expect("token")).with_ca(Some(CaSource::Pem(sim.ca_pem())))
+    Connection::new(
+        InstanceDomain::parse(&sim.domain()).expect("domain"),
+        BearerToken::parse(token).expect("token"),
+    )
+    .with_ca(Some(CaSource::Pem(sim.ca_pem())))
 }
 
 /// The service's configuration for tests: loopback, any port, the service account's connection, tiny retry
 /// backoffs and quick jobs.
 pub fn config(sim: &SimHandle, service_token: &str, store: Arc<dyn Store>) -> ServerConfig {
-    ServerConfig::new("127.0.0.1:0".parse().expect("addr"), store, connection(sim, service_token))
-        .retry(RetryPolicy { max_retries: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20), max_retry_after: Duration::from_millis(20) })
-        .executor("e2e-server")
-        .job_interval(Duration::from_millis(300))
-        .webhook_backoff(Duration::from_millis(20), Duration::from_millis(200))
+    ServerConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        store,
+        connection(sim, service_token),
+    )
+    .retry(RetryPolicy {
+        max_retries: 4,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_millis(20),
+    })
+    .executor("e2e-server")
+    .job_interval(Duration::from_millis(300))
+    .webhook_backoff(Duration::from_millis(20), Duration::from_millis(200))
 }
 
 /// Starts the service.
@@ -101,12 +127,20 @@ pub struct Api {
 impl Api {
     /// A client for `base` with `token` (none: anonymous).
     pub fn new(base: &str, token: Option<&str>) -> Api {
-        Api { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new(), token: token.map(str::to_string) }
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            token: token.map(str::to_string),
+        }
     }
 
     /// A client over a custom reqwest client (e.g. trusting a test CA).
     pub fn with_client(base: &str, token: Option<&str>, http: reqwest::Client) -> Api {
-        Api { base: base.trim_end_matches('/').to_string(), http, token: token.map(str::to_string) }
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            token: token.map(str::to_string),
+        }
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -114,7 +148,12 @@ impl Api {
     }
 
     /// A call that may find the service gone (a crash test): the transport error instead of a panic.
-    async fn try_send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), reqwest::Error> {
+    async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), reqwest::Error> {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
@@ -152,7 +191,9 @@ impl Api {
 
 /// Installs `workflow` as `admin` with its default policy (asserting success).
 pub async fn install(api: &Api, workflow: &str) {
-    let (st, v) = api.post(&format!("/api/v1/workflows/{workflow}/install"), json!({})).await;
+    let (st, v) = api
+        .post(&format!("/api/v1/workflows/{workflow}/install"), json!({}))
+        .await;
     assert_eq!(st, 200, "install {workflow}: {v}");
 }
 
@@ -166,7 +207,10 @@ pub fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathB
     let ca = ca_params.self_signed(&ca_key).expect("CA");
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("cert");
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert.pem() + &ca.pem()).expect("cert written");
     std::fs::write(&k, key.serialize_pem()).expect("key written");
@@ -197,7 +241,11 @@ pub struct Page {
 impl Page {
     /// The value of the first `csrf` hidden field.
     pub fn csrf(&self) -> String {
-        let at = self.html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field in\n{}", self.html)) + "name=\"csrf\" value=\"".len();
+        let at = self
+            .html
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in\n{}", self.html))
+            + "name=\"csrf\" value=\"".len();
         self.html[at..].split('"').next().unwrap_or_default().to_string()
     }
 }
@@ -205,7 +253,11 @@ impl Page {
 impl Page {
     /// The value of the `reviewed` hidden field (the content hash of the request as the page showed it).
     pub fn reviewed(&self) -> String {
-        let at = self.html.find("name=\"reviewed\" value=\"").unwrap_or_else(|| panic!("no reviewed field in\n{}", self.html)) + "name=\"reviewed\" value=\"".len();
+        let at = self
+            .html
+            .find("name=\"reviewed\" value=\"")
+            .unwrap_or_else(|| panic!("no reviewed field in\n{}", self.html))
+            + "name=\"reviewed\" value=\"".len();
         self.html[at..].split('"').next().unwrap_or_default().to_string()
     }
 }
@@ -213,18 +265,39 @@ impl Page {
 impl Browser {
     /// A browser for `base` trusting `ca_pem` when given.
     pub fn new(base: &str, ca_pem: Option<&str>) -> Browser {
-        let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = ca_pem {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("CA"));
         }
-        Browser { base: base.trim_end_matches('/').to_string(), http: b.build().expect("client"), cookies: Default::default(), last_set_cookie: Vec::new() }
+        Browser {
+            base: base.trim_end_matches('/').to_string(),
+            http: b.build().expect("client"),
+            cookies: Default::default(),
+            last_set_cookie: Vec::new(),
+        }
     }
 
     async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let r = if cookie.is_empty() { r } else { r.header(reqwest::header::COOKIE, cookie) };
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = if cookie.is_empty() {
+            r
+        } else {
+            r.header(reqwest::header::COOKIE, cookie)
+        };
         let resp = r.send().await.expect("the page answers");
-        self.last_set_cookie = resp.headers().get_all(reqwest::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+        self.last_set_cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
         for c in &self.last_set_cookie {
             if let Some((k, rest)) = c.split_once('=') {
                 let v = rest.split(';').next().unwrap_or_default();
@@ -236,8 +309,16 @@ impl Browser {
             }
         }
         let status = resp.status().as_u16();
-        let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        Page { status, location, html: resp.text().await.unwrap_or_default() }
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Page {
+            status,
+            location,
+            html: resp.text().await.unwrap_or_default(),
+        }
     }
 
     /// GET a page.
@@ -257,7 +338,12 @@ impl Browser {
         let login = self.get("/login").await;
         let csrf = login.csrf();
         let done = self.post("/login", &[("csrf", &csrf), ("token", token)]).await;
-        assert_eq!((done.status, done.location.as_deref()), (303, Some("/")), "{}", done.html);
+        assert_eq!(
+            (done.status, done.location.as_deref()),
+            (303, Some("/")),
+            "{}",
+            done.html
+        );
     }
 
     /// The same browser (cookies kept) at another base URL: another replica of the service behind a load

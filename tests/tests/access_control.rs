@@ -50,12 +50,19 @@ fn private_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn anonymous(sim: &SimHandle) -> Client {
-    Client::builder(sim.domain()).ca_pem(sim.ca_pem().into_bytes()).without_system_roots().build().unwrap()
+    Client::builder(sim.domain())
+        .ca_pem(sim.ca_pem().into_bytes())
+        .without_system_roots()
+        .build()
+        .unwrap()
 }
 
 /// Logs in on 1.x with `user:password`; the HTTP status (201 or the refusal).
 async fn v1_login(sim: &SimHandle, code: &str) -> u16 {
-    match anonymous(sim).call("v1.token.create", &[], Some(json!({"code": code}))).await {
+    match anonymous(sim)
+        .call("v1.token.create", &[], Some(json!({"code": code})))
+        .await
+    {
         Ok(_) => 201,
         Err(e) => e.status().unwrap_or(0),
     }
@@ -77,7 +84,11 @@ async fn discovery_needs_no_token_on_either_generation() {
     assert_eq!(d.generation, Generation::V2);
     assert!(d.providers.iter().any(|p| p.id == "local"), "{:?}", d.providers);
     let d = discover(&anonymous(&sim(RancherVersion::V2_8, 0).await)).await.unwrap();
-    assert_eq!(d.generation, Generation::V2, "2.8 has no /v1-public: the /v3-public fallback answers");
+    assert_eq!(
+        d.generation,
+        Generation::V2,
+        "2.8 has no /v1-public: the /v3-public fallback answers"
+    );
 }
 
 #[tokio::test]
@@ -88,7 +99,11 @@ async fn legacy_safe_enable_modes_allow_and_disallow() {
     let r = runner();
     install_all(&r, &admin).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = private_file(dir.path(), "ad.json", r#"{"server": "ad.example.com", "port": 389, "domain": "dc=example,dc=com", "serviceAccountUsername": "svc-rancher", "serviceAccountPassword": "svc-S3cret!"}"#);
+    let cfg = private_file(
+        dir.path(),
+        "ad.json",
+        r#"{"server": "ad.example.com", "port": 389, "domain": "dc=example,dc=com", "serviceAccountUsername": "svc-rancher", "serviceAccountPassword": "svc-S3cret!"}"#,
+    );
     let good = private_file(dir.path(), "jdoe.pw", "jdoe-password\n");
     let wrong = private_file(dir.path(), "wrong.pw", "not-the-password\n");
 
@@ -97,63 +112,151 @@ async fn legacy_safe_enable_modes_allow_and_disallow() {
 
     // Another provider is on: enabling refuses and points at the switch plan.
     let enable = |pw: &Path, mode: &str| json!({"provider": "activedirectory", "config": s(&cfg), "mode": mode, "allow": "Domain Admins", "test-user": "jdoe", "test-password-file": s(pw)});
-    let e = run(&r, &admin, "access-control-enable", enable(&good, "restricted")).await.unwrap_err().to_string();
+    let e = run(&r, &admin, "access-control-enable", enable(&good, "restricted"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("switch-plan --to activedirectory"), "{e}");
 
-    let plan = run(&r, &admin, "access-control-switch-plan", json!({"to": "activedirectory"})).await.unwrap();
-    assert_eq!(plan.result["accounts"].as_array().unwrap().len(), 4, "every local account must be re-mapped: {}", plan.result);
-    assert!(plan.summary.contains("2 admins") && plan.summary.contains("advises against"), "{}", plan.summary);
+    let plan = run(
+        &r,
+        &admin,
+        "access-control-switch-plan",
+        json!({"to": "activedirectory"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        plan.result["accounts"].as_array().unwrap().len(),
+        4,
+        "every local account must be re-mapped: {}",
+        plan.result
+    );
+    assert!(
+        plan.summary.contains("2 admins") && plan.summary.contains("advises against"),
+        "{}",
+        plan.summary
+    );
 
     let off = run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     assert!(off.summary.contains("access control is OFF"), "{}", off.summary);
 
     // A failed test stops after saving disabled settings: access control stays off, the admin keeps working.
-    let e = run(&r, &admin, "access-control-enable", enable(&wrong, "restricted")).await.unwrap_err();
+    let e = run(&r, &admin, "access-control-enable", enable(&wrong, "restricted"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::TestFailed(_)), "{e}");
     assert!(e.to_string().contains("still disabled, so nobody is locked out"), "{e}");
-    assert!(!discover(&anonymous(&sim)).await.unwrap().security, "still off after the failed test");
+    assert!(
+        !discover(&anonymous(&sim)).await.unwrap().security,
+        "still off after the failed test"
+    );
     let st = run(&r, &admin, "access-control-status", json!({})).await.unwrap();
     assert!(st.summary.contains("OFF"), "the admin still gets in: {}", st.summary);
 
     // The safe enable: the tester (jdoe) takes over the admin account, so nobody is locked out.
-    let on = run(&r, &admin, "access-control-enable", enable(&good, "restricted")).await.unwrap();
+    let on = run(&r, &admin, "access-control-enable", enable(&good, "restricted"))
+        .await
+        .unwrap();
     assert_eq!(on.result["tested_as"]["kind"], json!("admin"), "{}", on.result);
     let d = discover(&anonymous(&sim)).await.unwrap();
     assert!(d.security && d.providers[0].id == "activedirectory", "{d:?}");
-    let allowed: Vec<&str> = on.result["allowed"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(allowed.iter().any(|a| a.contains("Domain Admins")) && allowed.iter().any(|a| a.contains("John Doe")), "{allowed:?}");
+    let allowed: Vec<&str> = on.result["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        allowed.iter().any(|a| a.contains("Domain Admins")) && allowed.iter().any(|a| a.contains("John Doe")),
+        "{allowed:?}"
+    );
 
     // restricted: allowed identities plus environment members (Anna is a member); Min is neither.
-    assert_eq!(v1_login(&sim, "asmith:asmith-password").await, 201, "restricted lets a project member in");
+    assert_eq!(
+        v1_login(&sim, "asmith:asmith-password").await,
+        201,
+        "restricted lets a project member in"
+    );
     assert_eq!(v1_login(&sim, "mlee:mlee-password").await, 403);
 
     // From now on act as jdoe, through AD.
-    let jdoe_jwt = anonymous(&sim).call("v1.token.create", &[], Some(json!({"code": "jdoe:jdoe-password"}))).await.unwrap()["jwt"].as_str().unwrap().to_string();
+    let jdoe_jwt = anonymous(&sim)
+        .call("v1.token.create", &[], Some(json!({"code": "jdoe:jdoe-password"})))
+        .await
+        .unwrap()["jwt"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let jdoe = session(&sim, &jdoe_jwt).await;
     assert!(jdoe.is_admin, "the enabling identity is admin");
 
-    let found = run(&r, &jdoe, "identities-search", json!({"name": "min"})).await.unwrap();
-    assert!(found.result.as_array().unwrap().iter().any(|i| i["id"].as_str().unwrap().starts_with("ldap_user:CN=Min Lee")), "{}", found.result);
+    let found = run(&r, &jdoe, "identities-search", json!({"name": "min"}))
+        .await
+        .unwrap();
+    assert!(
+        found
+            .result
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"].as_str().unwrap().starts_with("ldap_user:CN=Min Lee")),
+        "{}",
+        found.result
+    );
 
     // required: only allowed identities; a member must be allowed too.
-    let allow = run(&r, &jdoe, "access-control-allow", json!({"identities": "Min Lee", "mode": "required"})).await.unwrap();
+    let allow = run(
+        &r,
+        &jdoe,
+        "access-control-allow",
+        json!({"identities": "Min Lee", "mode": "required"}),
+    )
+    .await
+    .unwrap();
     assert!(allow.summary.contains("stored secrets kept"), "{}", allow.summary);
     assert_eq!(v1_login(&sim, "mlee:mlee-password").await, 201);
-    assert_eq!(v1_login(&sim, "asmith:asmith-password").await, 403, "required does not let a mere member in");
+    assert_eq!(
+        v1_login(&sim, "asmith:asmith-password").await,
+        403,
+        "required does not let a mere member in"
+    );
 
     // Secrets were sent as null and kept.
-    let stored = sim.objects("providerconfigs").into_iter().find(|c| c["path"] == "ldapconfig").unwrap();
+    let stored = sim
+        .objects("providerconfigs")
+        .into_iter()
+        .find(|c| c["path"] == "ldapconfig")
+        .unwrap();
     assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret!"));
     assert_eq!(stored["accessMode"], json!("required"));
 
     // Disallowing every identity jdoe logs in with would lock them out: refused, nothing sent.
-    let e = run(&r, &jdoe, "access-control-disallow", json!({"identities": "Domain Admins,John Doe,Engineering"})).await.unwrap_err().to_string();
+    let e = run(
+        &r,
+        &jdoe,
+        "access-control-disallow",
+        json!({"identities": "Domain Admins,John Doe,Engineering"}),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("would lock you out"), "{e}");
-    let out = run(&r, &jdoe, "access-control-disallow", json!({"identities": "mlee"})).await.unwrap();
+    let out = run(&r, &jdoe, "access-control-disallow", json!({"identities": "mlee"}))
+        .await
+        .unwrap();
     assert_eq!(out.result["changed"].as_array().unwrap().len(), 1, "{}", out.result);
     assert_eq!(v1_login(&sim, "mlee:mlee-password").await, 403);
-    let stored = sim.objects("providerconfigs").into_iter().find(|c| c["path"] == "ldapconfig").unwrap();
-    assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret!"), "still kept after disallow");
+    let stored = sim
+        .objects("providerconfigs")
+        .into_iter()
+        .find(|c| c["path"] == "ldapconfig")
+        .unwrap();
+    assert_eq!(
+        stored["serviceAccountPassword"],
+        json!("svc-S3cret!"),
+        "still kept after disallow"
+    );
 }
 
 #[tokio::test]
@@ -162,26 +265,54 @@ async fn the_version_matrix_refuses_before_anything_is_sent() {
     let admin = session(&sim, &sim.tokens().admin).await;
     let r = runner();
     install_all(&r, &admin).await;
-    r.set_policy(&admin, "access-control-enable", Policy::installer()).await.unwrap();
+    r.set_policy(&admin, "access-control-enable", Policy::installer())
+        .await
+        .unwrap();
     run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pw = private_file(dir.path(), "pw", "jdoe-password");
     sim.clear_request_log();
     let e = r
-        .submit(&admin, "access-control-enable", json!({"provider": "azuread", "mode": "restricted", "test-user": "jdoe", "test-password-file": s(&pw)}), None, false)
+        .submit(
+            &admin,
+            "access-control-enable",
+            json!({"provider": "azuread", "mode": "restricted", "test-user": "jdoe", "test-password-file": s(&pw)}),
+            None,
+            false,
+        )
         .await
         .unwrap_err()
         .to_string();
     // (OpenLDAP offers restricted/required on 1.6: rancher/cattle OpenLDAPConfigManager; Azure AD never did in 1.x.)
-    assert!(e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"), "{e}");
-    assert!(sim.request_log().iter().all(|q| q.method == "GET"), "nothing written: {:?}", sim.request_log());
-    assert!(r.list(None).await.unwrap().iter().all(|q| q.workflow_id != "access-control-enable"), "no approval request was filed");
+    assert!(
+        e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"),
+        "{e}"
+    );
+    assert!(
+        sim.request_log().iter().all(|q| q.method == "GET"),
+        "nothing written: {:?}",
+        sim.request_log()
+    );
+    assert!(
+        r.list(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.workflow_id != "access-control-enable"),
+        "no approval request was filed"
+    );
 
     // A dry run shows the three steps with every secret masked, and writes nothing.
     let cfg = private_file(dir.path(), "gh.yaml", "clientId: abc123\nclientSecret: gh-S3cret\n");
     let code = private_file(dir.path(), "code", "octocat:octocat-password");
     let out = match r
-        .submit(&admin, "access-control-enable", json!({"provider": "github", "config": s(&cfg), "mode": "required", "test-code-file": s(&code)}), None, true)
+        .submit(
+            &admin,
+            "access-control-enable",
+            json!({"provider": "github", "config": s(&cfg), "mode": "required", "test-code-file": s(&code)}),
+            None,
+            true,
+        )
         .await
         .unwrap()
     {
@@ -190,8 +321,16 @@ async fn the_version_matrix_refuses_before_anything_is_sent() {
     };
     let planned = serde_json::to_string(&out.planned).unwrap();
     assert_eq!(out.planned.len(), 3, "{planned}");
-    assert!(!planned.contains("gh-S3cret") && !planned.contains("octocat-password"), "{planned}");
-    assert!(sim.objects("providerconfigs").iter().all(|c| c["enabled"] == json!(false)), "dry run changed nothing");
+    assert!(
+        !planned.contains("gh-S3cret") && !planned.contains("octocat-password"),
+        "{planned}"
+    );
+    assert!(
+        sim.objects("providerconfigs")
+            .iter()
+            .all(|c| c["enabled"] == json!(false)),
+        "dry run changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -201,27 +340,59 @@ async fn an_approved_enable_runs_once_with_files_read_at_execution() {
     let approver = session(&sim, &sim.tokens().approver).await;
     let r = runner();
     install_all(&r, &admin).await;
-    r.set_policy(&admin, "access-control-enable", Policy::installer()).await.unwrap();
+    r.set_policy(&admin, "access-control-enable", Policy::installer())
+        .await
+        .unwrap();
     run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = private_file(dir.path(), "gh.json", r#"{"clientId": "abc123", "clientSecret": "gh-S3cret", "hostname": "github.example.com"}"#);
+    let cfg = private_file(
+        dir.path(),
+        "gh.json",
+        r#"{"clientId": "abc123", "clientSecret": "gh-S3cret", "hostname": "github.example.com"}"#,
+    );
     let code = private_file(dir.path(), "code", "octocat:octocat-password");
     let inputs = json!({"provider": "github", "config": s(&cfg), "mode": "restricted", "test-code-file": s(&code)});
-    let Submitted::Pending { request, .. } = r.submit(&approver, "access-control-enable", inputs, Some("move to GitHub".into()), false).await.unwrap() else {
+    let Submitted::Pending { request, .. } = r
+        .submit(
+            &approver,
+            "access-control-enable",
+            inputs,
+            Some("move to GitHub".into()),
+            false,
+        )
+        .await
+        .unwrap()
+    else {
         panic!("installer approval by default")
     };
     let stored = serde_json::to_string(&r.get(&request).await.unwrap()).unwrap();
-    assert!(!stored.contains("gh-S3cret") && !stored.contains("octocat-password"), "no secret in the store: {stored}");
+    assert!(
+        !stored.contains("gh-S3cret") && !stored.contains("octocat-password"),
+        "no secret in the store: {stored}"
+    );
     sim.clear_request_log();
     match r.approve(&admin, &request, None).await.unwrap() {
-        Approved::Succeeded { result, .. } => assert!(result.summary.contains("GitHub is on in mode restricted"), "{}", result.summary),
+        Approved::Succeeded { result, .. } => assert!(
+            result.summary.contains("GitHub is on in mode restricted"),
+            "{}",
+            result.summary
+        ),
         other => panic!("{other:?}"),
     }
     // On 1.2+ GitHub is saved through the auth service (`/v1-auth/config`), never cattle's old `/v1/githubconfig`.
     let log = sim.request_log();
-    assert_eq!(log.iter().filter(|q| q.method == "POST" && q.path == "/v1-auth/config").count(), 2, "saved disabled, then enabled: {log:?}");
+    assert_eq!(
+        log.iter()
+            .filter(|q| q.method == "POST" && q.path == "/v1-auth/config")
+            .count(),
+        2,
+        "saved disabled, then enabled: {log:?}"
+    );
     assert!(log.iter().all(|q| !q.path.starts_with("/v1/githubconfig")), "{log:?}");
-    assert!(r.approve(&admin, &request, None).await.is_err(), "a second approval does not run it again");
+    assert!(
+        r.approve(&admin, &request, None).await.is_err(),
+        "a second approval does not run it again"
+    );
     let d = discover(&anonymous(&sim)).await.unwrap();
     assert_eq!(d.providers[0].id, "github");
     assert_eq!(d.public["hostname"], json!("github.example.com"));
@@ -239,32 +410,68 @@ async fn rancher_2_enable_allow_plan_and_disable() {
     let wrong = private_file(dir.path(), "bad", "nope");
     let inputs = |pw: &Path| json!({"provider": "ad", "config": s(&cfg), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password-file": s(pw)});
 
-    let e = run(&r, &admin, "access-control-enable", inputs(&wrong)).await.unwrap_err();
+    let e = run(&r, &admin, "access-control-enable", inputs(&wrong))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::TestFailed(_)), "{e}");
-    assert_eq!(sim.object("authconfigs", "activedirectory").unwrap()["enabled"], json!(false), "left off");
+    assert_eq!(
+        sim.object("authconfigs", "activedirectory").unwrap()["enabled"],
+        json!(false),
+        "left off"
+    );
 
     let on = run(&r, &admin, "access-control-enable", inputs(&good)).await.unwrap();
     let allowed = on.result["allowed"].to_string();
-    assert!(allowed.contains("activedirectory_user://CN=John Doe") && allowed.contains("activedirectory_group://CN=Engineering"), "{allowed}");
+    assert!(
+        allowed.contains("activedirectory_user://CN=John Doe")
+            && allowed.contains("activedirectory_group://CN=Engineering"),
+        "{allowed}"
+    );
     let st = run(&r, &admin, "access-control-status", json!({})).await.unwrap();
     assert!(st.summary.contains("on with activedirectory"), "{}", st.summary);
 
-    let found = run(&r, &admin, "identities-search", json!({"name": "anna", "type": "user"})).await.unwrap();
+    let found = run(&r, &admin, "identities-search", json!({"name": "anna", "type": "user"}))
+        .await
+        .unwrap();
     assert_eq!(found.result.as_array().unwrap().len(), 1, "{}", found.result);
-    run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"})).await.unwrap();
-    run(&r, &admin, "access-control-disallow", json!({"identities": "Engineering"})).await.unwrap();
+    run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"}))
+        .await
+        .unwrap();
+    run(
+        &r,
+        &admin,
+        "access-control-disallow",
+        json!({"identities": "Engineering"}),
+    )
+    .await
+    .unwrap();
     let stored = sim.object("authconfigs", "activedirectory").unwrap();
-    assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret"), "secrets kept: {stored}");
+    assert_eq!(
+        stored["serviceAccountPassword"],
+        json!("svc-S3cret"),
+        "secrets kept: {stored}"
+    );
     let ids = stored["allowedPrincipalIds"].to_string();
     assert!(ids.contains("Anna Smith") && !ids.contains("Engineering"), "{ids}");
 
-    let plan = run(&r, &admin, "access-control-switch-plan", json!({"to": "github"})).await.unwrap();
+    let plan = run(&r, &admin, "access-control-switch-plan", json!({"to": "github"}))
+        .await
+        .unwrap();
     let users = plan.result["users"].as_array().unwrap();
-    assert!(users.iter().any(|u| u["id"] == json!(admin.principal.id) && u["admin"] == json!(true)), "the admin got the AD principal: {}", plan.result);
+    assert!(
+        users
+            .iter()
+            .any(|u| u["id"] == json!(admin.principal.id) && u["admin"] == json!(true)),
+        "the admin got the AD principal: {}",
+        plan.result
+    );
 
     let off = run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     assert!(off.summary.starts_with("disabled Active Directory"), "{}", off.summary);
-    assert_eq!(sim.object("authconfigs", "activedirectory").unwrap()["enabled"], json!(false));
+    assert_eq!(
+        sim.object("authconfigs", "activedirectory").unwrap()["enabled"],
+        json!(false)
+    );
     let again = run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     assert!(again.summary.starts_with("nothing to disable"), "{}", again.summary);
     let _ = client(&sim, &sim.tokens().admin);
@@ -298,13 +505,26 @@ async fn a_field_the_types_do_not_name_survives_enable_allow_and_disable() {
     let pw = private_file(dir.path(), "pw", "jdoe-password");
     let on = json!({"provider": "ad", "config": s(&cfg), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password-file": s(&pw)});
     run(&r, &admin, "access-control-enable", on).await.unwrap();
-    assert_eq!(sim2.object("authconfigs", "activedirectory").unwrap()["futureSetting"], json!({"keep": "me"}), "saved with the settings");
+    assert_eq!(
+        sim2.object("authconfigs", "activedirectory").unwrap()["futureSetting"],
+        json!({"keep": "me"}),
+        "saved with the settings"
+    );
     let plan = dry_run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"})).await;
     let body = planned_save(&plan);
-    assert_eq!(body["futureSetting"], json!({"keep": "me"}), "sent back as read: {body}");
+    assert_eq!(
+        body["futureSetting"],
+        json!({"keep": "me"}),
+        "sent back as read: {body}"
+    );
     assert_eq!(body["servers"], json!(["ad.example.com"]), "{body}");
-    assert!(body.get("links").is_none() && body.get("baseType").is_none(), "bookkeeping dropped: {body}");
-    run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"})).await.unwrap();
+    assert!(
+        body.get("links").is_none() && body.get("baseType").is_none(),
+        "bookkeeping dropped: {body}"
+    );
+    run(&r, &admin, "access-control-allow", json!({"identities": "Anna Smith"}))
+        .await
+        .unwrap();
     run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     let stored = sim2.object("authconfigs", "activedirectory").unwrap();
     assert_eq!(stored["futureSetting"], json!({"keep": "me"}), "{stored}");
@@ -315,21 +535,38 @@ async fn a_field_the_types_do_not_name_survives_enable_allow_and_disable() {
     let admin = session(&sim1, &sim1.tokens().admin).await;
     let r = runner();
     install_all(&r, &admin).await;
-    let ad = private_file(dir.path(), "ad.json", r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret!", "futureSetting": 7}"#);
+    let ad = private_file(
+        dir.path(),
+        "ad.json",
+        r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret!", "futureSetting": 7}"#,
+    );
     let good = private_file(dir.path(), "jdoe.pw", "jdoe-password\n");
     run(&r, &admin, "access-control-disable", json!({})).await.unwrap();
     let on = json!({"provider": "activedirectory", "config": s(&ad), "mode": "unrestricted", "test-user": "jdoe", "test-password-file": s(&good)});
     run(&r, &admin, "access-control-enable", on).await.unwrap();
-    let jwt = anonymous(&sim1).call("v1.token.create", &[], Some(json!({"code": "jdoe:jdoe-password"}))).await.unwrap()["jwt"].as_str().unwrap().to_string();
+    let jwt = anonymous(&sim1)
+        .call("v1.token.create", &[], Some(json!({"code": "jdoe:jdoe-password"})))
+        .await
+        .unwrap()["jwt"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let jdoe = session(&sim1, &jwt).await;
     let plan = dry_run(&r, &jdoe, "access-control-disable", json!({})).await;
     let body = planned_save(&plan);
     assert_eq!(body["futureSetting"], json!(7), "sent back as read: {body}");
     assert_eq!(body["server"], json!("ad.example.com"), "{body}");
     assert_eq!(body["enabled"], json!(false), "{body}");
-    assert!(body.get("serviceAccountPassword").is_some_and(Value::is_null), "the secret goes back null (kept): {body}");
+    assert!(
+        body.get("serviceAccountPassword").is_some_and(Value::is_null),
+        "the secret goes back null (kept): {body}"
+    );
     run(&r, &jdoe, "access-control-disable", json!({})).await.unwrap();
-    let stored = sim1.objects("providerconfigs").into_iter().find(|c| c["path"] == "ldapconfig").unwrap();
+    let stored = sim1
+        .objects("providerconfigs")
+        .into_iter()
+        .find(|c| c["path"] == "ldapconfig")
+        .unwrap();
     assert_eq!(stored["futureSetting"], json!(7), "{stored}");
     assert_eq!(stored["serviceAccountPassword"], json!("svc-S3cret!"), "{stored}");
 }
@@ -343,22 +580,46 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
     let approver = session(&sim, &sim.tokens().approver).await;
     let r = runner();
     install_all(&r, &admin).await;
-    r.set_policy(&admin, "access-control-disable", Policy::installer()).await.unwrap();
+    r.set_policy(&admin, "access-control-disable", Policy::installer())
+        .await
+        .unwrap();
     let store = r.store().clone();
     let crashed = |applied: bool| {
         let (r, admin, approver, store) = (&r, &admin, &approver, store.clone());
         async move {
-            let Submitted::Pending { request, .. } = r.submit(approver, "access-control-disable", json!({}), None, false).await.unwrap() else { panic!("pending") };
+            let Submitted::Pending { request, .. } = r
+                .submit(approver, "access-control-disable", json!({}), None, false)
+                .await
+                .unwrap()
+            else {
+                panic!("pending")
+            };
             let id: RequestId = request.parse().unwrap();
             let ctx = EligibilityContext::with_fallback_approvers(admin.admin_user_ids().await.unwrap());
-            store.decide(&id, &admin.principal, Decision::approve().through(admin.server.clone()), &ctx, chrono::Utc::now()).await.unwrap();
+            store
+                .decide(
+                    &id,
+                    &admin.principal,
+                    Decision::approve().through(admin.server.clone()),
+                    &ctx,
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
             // A lease that has already run out: the crashed executor is gone.
-            let crashed = rancher_approval::Executor::new(admin.principal.id.clone(), "crashed").on(admin.server.clone());
-            store.claim_execution(&id, &crashed, chrono::Utc::now(), chrono::Utc::now()).await.unwrap();
+            let crashed =
+                rancher_approval::Executor::new(admin.principal.id.clone(), "crashed").on(admin.server.clone());
+            store
+                .claim_execution(&id, &crashed, chrono::Utc::now(), chrono::Utc::now())
+                .await
+                .unwrap();
             if applied {
                 // The executor reached the server, then died before recording the outcome.
                 let def = rancher_workflows::find_workflow("access-control-disable").unwrap();
-                rancher_workflows::Exec::new(admin, false).run(def, &json!({})).await.unwrap();
+                rancher_workflows::Exec::new(admin, false)
+                    .run(def, &json!({}))
+                    .await
+                    .unwrap();
             }
             id
         }
@@ -373,7 +634,14 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
     );
     let applied = crashed(true).await;
     r.reconcile(&admin).await.unwrap();
-    assert_eq!(r.get(applied.as_str()).await.unwrap().state, RequestState::Succeeded, "access control is off: applied");
+    assert_eq!(
+        r.get(applied.as_str()).await.unwrap().state,
+        RequestState::Succeeded,
+        "access control is off: applied"
+    );
     let audit = serde_json::to_string(&store.audit_entries().await.unwrap()).unwrap_or_default();
-    assert!(audit.contains("the change is on the server"), "the settlement is audited");
+    assert!(
+        audit.contains("the change is on the server"),
+        "the settlement is audited"
+    );
 }

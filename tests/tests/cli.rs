@@ -26,15 +26,22 @@ impl Env {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
 
 /// YAML output: one document, not JSON.
 fn yaml(run: &Run) {
     let text = &run.stdout;
     assert!(!text.trim().is_empty(), "empty YAML");
-    assert!(!text.trim_start().starts_with('{') && !text.trim_start().starts_with("[\n"), "YAML expected, got:\n{text}");
-    assert!(text.matches("\n---").count() == 0, "one YAML document expected:\n{text}");
+    assert!(
+        !text.trim_start().starts_with('{') && !text.trim_start().starts_with("[\n"),
+        "YAML expected, got:\n{text}"
+    );
+    assert!(
+        text.matches("\n---").count() == 0,
+        "one YAML document expected:\n{text}"
+    );
 }
 
 macro_rules! snap {
@@ -55,16 +62,26 @@ fn workflows_list_and_show_read_the_catalog_without_a_server() {
     list.expect_code(0);
     snap!("cli_workflows_list", list.stdout.clone());
     let docs = json(env.bare(&["workflows", "list", "-o", "json"]).expect_code(0));
-    assert_eq!(docs.as_array().map(Vec::len), Some(rancher_workflows::all_workflows().len()));
+    assert_eq!(
+        docs.as_array().map(Vec::len),
+        Some(rancher_workflows::all_workflows().len())
+    );
     yaml(env.bare(&["workflows", "list", "-o", "yaml"]).expect_code(0));
     let show = env.bare(&["workflows", "show", "create-global-role-binding"]);
     show.expect_code(0);
     snap!("cli_workflows_show", show.stdout.clone());
-    let doc = json(env.bare(&["workflows", "show", "list-users", "-o", "json"]).expect_code(0));
+    let doc = json(
+        env.bare(&["workflows", "show", "list-users", "-o", "json"])
+            .expect_code(0),
+    );
     assert_eq!(doc["id"], "list-users");
     let unknown = env.bare(&["workflows", "show", "nope"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.starts_with("error: unknown workflow `nope`"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.starts_with("error: unknown workflow `nope`"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
@@ -77,10 +94,24 @@ fn connect_check_and_profiles() {
     let ca = env.ca.display().to_string();
     let domain = env.sim.domain();
 
-    let c = env.bare(&["connect", "--profile", "lab", "--domain", &domain, "--token-file", &tf, "--ca-cert", &ca]);
+    let c = env.bare(&[
+        "connect",
+        "--profile",
+        "lab",
+        "--domain",
+        &domain,
+        "--token-file",
+        &tf,
+        "--ca-cert",
+        &ca,
+    ]);
     c.expect_code(0);
     snap!("cli_connect", c.stdout.clone());
-    assert!(c.stderr.contains("never expires"), "the expiry warning goes to stderr: {}", c.stderr);
+    assert!(
+        c.stderr.contains("never expires"),
+        "the expiry warning goes to stderr: {}",
+        c.stderr
+    );
 
     // Re-running with nothing changed keeps everything and tests again.
     let again = env.bare(&["connect", "--profile", "lab"]);
@@ -90,10 +121,24 @@ fn connect_check_and_profiles() {
     let bad = env.tmp.path().join("expired");
     std::fs::write(&bad, &env.sim.tokens().expired).unwrap();
     set_mode(&bad, 0o600);
-    let refused = env.bare(&["connect", "--profile", "lab", "--token-file", &bad.display().to_string()]);
+    let refused = env.bare(&[
+        "connect",
+        "--profile",
+        "lab",
+        "--token-file",
+        &bad.display().to_string(),
+    ]);
     refused.expect_code(1);
-    assert!(refused.stderr.starts_with("error: connection test failed:"), "{}", refused.stderr);
-    assert!(refused.stderr.lines().nth(1).is_some_and(|l| l.starts_with("fix: ")), "{}", refused.stderr);
+    assert!(
+        refused.stderr.starts_with("error: connection test failed:"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.lines().nth(1).is_some_and(|l| l.starts_with("fix: ")),
+        "{}",
+        refused.stderr
+    );
 
     let check = env.bare(&["check", "--profile", "lab"]);
     check.expect_code(0);
@@ -112,8 +157,12 @@ fn connect_check_and_profiles() {
     assert!(show.stdout.contains("token:    ****"), "{}", show.stdout);
 
     // The profile is used by other commands without anything in the environment.
-    env.bare(&["--profile", "lab", "workflows", "install", "list-users"]).expect_code(0);
-    let users = json(env.bare(&["--profile", "lab", "run", "list-users", "-o", "json"]).expect_code(0));
+    env.bare(&["--profile", "lab", "workflows", "install", "list-users"])
+        .expect_code(0);
+    let users = json(
+        env.bare(&["--profile", "lab", "run", "list-users", "-o", "json"])
+            .expect_code(0),
+    );
     assert_eq!(users.as_array().map(Vec::len), Some(env.sim.count("users")));
 
     env.bare(&["profiles", "delete", "lab"]).expect_code(0);
@@ -128,11 +177,22 @@ fn approval_round_trip_with_two_tokens() {
     let approver = env.sim.tokens().approver.clone();
     let standard = env.sim.users().standard[0].clone();
 
-    for wf in ["list-users", "list-global-roles", "list-global-role-bindings", "list-projects", "list-role-templates", "create-global-role-binding"] {
+    for wf in [
+        "list-users",
+        "list-global-roles",
+        "list-global-role-bindings",
+        "list-projects",
+        "list-role-templates",
+        "create-global-role-binding",
+    ] {
         env.run(&["workflows", "install", wf]).expect_code(0);
     }
     // Every list workflow in every format: JSON is the array of resources, nothing dropped.
-    for (wf, kind) in [("list-users", "users"), ("list-global-roles", "globalroles"), ("list-projects", "projects")] {
+    for (wf, kind) in [
+        ("list-users", "users"),
+        ("list-global-roles", "globalroles"),
+        ("list-projects", "projects"),
+    ] {
         let table = env.run(&["run", wf]);
         table.expect_code(0);
         assert!(table.stdout.lines().count() > 2, "{wf}: {}", table.stdout);
@@ -144,18 +204,46 @@ fn approval_round_trip_with_two_tokens() {
     env.run(&["run", "list-role-templates", "-o", "json"]).expect_code(0);
 
     // A dry run needs no approval and writes nothing.
-    let dry = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard.username), "-i", "role=admin", "--dry-run", "-o", "json"]).expect_code(0));
+    let dry = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", standard.username),
+            "-i",
+            "role=admin",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .expect_code(0),
+    );
     assert_eq!(dry["status"], "succeeded");
     assert_eq!(dry["dry_run"], true);
 
     // The admin asks: exit 3 with the request id and who can approve.
-    let pending = env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard.username), "-i", "role=admin", "--reason", "on call"]);
+    let pending = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "-i",
+        &format!("user={}", standard.username),
+        "-i",
+        "role=admin",
+        "--reason",
+        "on call",
+    ]);
     pending.expect_code(3);
     snap!("cli_run_pending", pending.stdout.clone());
-    let list = json(env.run(&["approvals", "list", "--state", "pending", "-o", "json"]).expect_code(0));
+    let list = json(
+        env.run(&["approvals", "list", "--state", "pending", "-o", "json"])
+            .expect_code(0),
+    );
     let id = list[0]["id"].as_str().expect("request id").to_string();
     assert_eq!(env.sim.writes("globalrolebindings", "create"), 0);
-    snap!("cli_approvals_list", env.run(&["approvals", "list"]).expect_code(0).stdout.clone());
+    snap!(
+        "cli_approvals_list",
+        env.run(&["approvals", "list"]).expect_code(0).stdout.clone()
+    );
     let shown = json(env.run(&["approvals", "show", &id, "-o", "json"]).expect_code(0));
     assert_eq!(shown["state"], "pending");
     yaml(env.run(&["approvals", "show", &id, "-o", "yaml"]).expect_code(0));
@@ -165,26 +253,66 @@ fn approval_round_trip_with_two_tokens() {
     own.expect_code(1);
     assert!(own.stderr.contains("self-approval"), "{}", own.stderr);
     assert_eq!(own.stderr.lines().count(), 1, "one clear line: {}", own.stderr);
-    let ok = json(env.run_as(&approver, &["approvals", "approve", &id, "--reason", "fine", "-o", "json"]).expect_code(0));
+    let ok = json(
+        env.run_as(
+            &approver,
+            &["approvals", "approve", &id, "--reason", "fine", "-o", "json"],
+        )
+        .expect_code(0),
+    );
     assert_eq!(ok["status"], "succeeded");
     assert!(env.sim.has_binding(&standard.id, "admin"));
     assert_eq!(env.sim.writes("globalrolebindings", "create"), 1);
     let twice = env.run_as(&approver, &["approvals", "approve", &id]);
     twice.expect_code(1);
     assert!(twice.stderr.contains("no longer pending"), "{}", twice.stderr);
-    assert_eq!(env.sim.writes("globalrolebindings", "create"), 1, "executed exactly once");
+    assert_eq!(
+        env.sim.writes("globalrolebindings", "create"),
+        1,
+        "executed exactly once"
+    );
 
     // Deny and cancel on fresh requests.
     let second = &env.sim.users().standard[1];
-    let p2 = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", second.username), "-i", "role=admin", "-o", "json"]).expect_code(3));
+    let p2 = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", second.username),
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ])
+        .expect_code(3),
+    );
     assert_eq!(p2["status"], "pending");
     let id2 = p2["request"].as_str().unwrap().to_string();
-    let denied = json(env.run_as(&approver, &["approvals", "deny", &id2, "--reason", "no", "-o", "json"]).expect_code(0));
+    let denied = json(
+        env.run_as(&approver, &["approvals", "deny", &id2, "--reason", "no", "-o", "json"])
+            .expect_code(0),
+    );
     assert_eq!(denied["state"], "denied");
-    let p3 = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", second.username), "-i", "role=admin", "-o", "json"]).expect_code(3));
+    let p3 = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", second.username),
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ])
+        .expect_code(3),
+    );
     let id3 = p3["request"].as_str().unwrap().to_string();
     env.run(&["approvals", "cancel", &id3]).expect_code(0);
-    assert_eq!(json(env.run(&["approvals", "show", &id3, "-o", "json"]).expect_code(0))["state"], "cancelled");
+    assert_eq!(
+        json(env.run(&["approvals", "show", &id3, "-o", "json"]).expect_code(0))["state"],
+        "cancelled"
+    );
     assert_eq!(env.sim.writes("globalrolebindings", "create"), 1);
 
     // The audit log, listed and verified.
@@ -193,11 +321,22 @@ fn approval_round_trip_with_two_tokens() {
     assert!(audit.stdout.contains("execution_finished"), "{}", audit.stdout);
     let entries = json(env.run(&["approvals", "audit", "-o", "json"]).expect_code(0));
     assert!(entries.as_array().map(Vec::len).unwrap_or(0) >= 10);
-    let verified = json(env.run(&["approvals", "audit", "--verify", "-o", "json"]).expect_code(0));
+    let verified = json(
+        env.run(&["approvals", "audit", "--verify", "-o", "json"])
+            .expect_code(0),
+    );
     assert_eq!(verified["verified"], true);
 
     // A policy change by the installer.
-    let changed = env.run(&["workflows", "set-policy", "create-global-role-binding", "--policy", &format!("any-of:{}", env.sim.users().approver.id), "--expires-after", "2d"]);
+    let changed = env.run(&[
+        "workflows",
+        "set-policy",
+        "create-global-role-binding",
+        "--policy",
+        &format!("any-of:{}", env.sim.users().approver.id),
+        "--expires-after",
+        "2d",
+    ]);
     changed.expect_code(0);
     assert!(changed.stdout.contains("expires after 2d"), "{}", changed.stdout);
 }
@@ -212,12 +351,22 @@ fn api_list_and_direct_calls() {
     assert!(table.stdout.contains("rk.users.list"), "{}", table.stdout);
     let all = json(env.run(&["api", "rk.users.list", "--all", "-o", "json"]).expect_code(0));
     assert_eq!(all.as_array().map(Vec::len), Some(env.sim.count("users")));
-    let me = json(env.run(&["api", "v3.users.list", "--param", "me=true", "-o", "json"]).expect_code(0));
+    let me = json(
+        env.run(&["api", "v3.users.list", "--param", "me=true", "-o", "json"])
+            .expect_code(0),
+    );
     assert_eq!(me["data"][0]["username"], "admin");
-    yaml(env.run(&["api", "v3.users.list", "-p", "me=true", "-o", "yaml"]).expect_code(0));
+    yaml(
+        env.run(&["api", "v3.users.list", "-p", "me=true", "-o", "yaml"])
+            .expect_code(0),
+    );
     let unknown = env.run(&["api", "rk.user.list"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.contains("did you mean `rk.users.list`"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("did you mean `rk.users.list`"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
@@ -225,7 +374,14 @@ fn demo_runs_end_to_end() {
     let env = Env::start();
     let demo = env.bare(&["demo"]);
     demo.expect_code(0);
-    for needle in ["1. Start", "a full URL was pasted", "list-users:", "it waits for approval", "still 1", "chain is intact"] {
+    for needle in [
+        "1. Start",
+        "a full URL was pasted",
+        "list-users:",
+        "it waits for approval",
+        "still 1",
+        "chain is intact",
+    ] {
         assert!(demo.stdout.contains(needle), "demo lacks `{needle}`:\n{}", demo.stdout);
     }
 }
@@ -241,7 +397,11 @@ fn bad_input_gives_one_clear_line_and_the_right_exit_code() {
     let url = env.run(&["check", "--domain", "https://rancher.example.com/dashboard"]);
     url.expect_code(1);
     assert_eq!(url.stderr.lines().count(), 1, "{}", url.stderr);
-    assert!(url.stderr.starts_with("error: instance domain: a full URL was pasted"), "{}", url.stderr);
+    assert!(
+        url.stderr.starts_with("error: instance domain: a full URL was pasted"),
+        "{}",
+        url.stderr
+    );
     // A token file others can read.
     let tf = env.tmp.path().join("open-token");
     std::fs::write(&tf, &env.sim.tokens().admin).unwrap();
@@ -263,30 +423,58 @@ fn bad_input_gives_one_clear_line_and_the_right_exit_code() {
     for args in [&["check"][..], &["run", "list-users"][..]] {
         let refused = env.exec(args, &vars);
         refused.expect_code(1);
-        assert!(refused.stderr.starts_with("error: connection test failed:"), "{args:?}: {}", refused.stderr);
-        assert!(refused.stderr.to_lowercase().contains("refused"), "{args:?}: {}", refused.stderr);
+        assert!(
+            refused.stderr.starts_with("error: connection test failed:"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.to_lowercase().contains("refused"),
+            "{args:?}: {}",
+            refused.stderr
+        );
     }
     // The expired token, diagnosed.
     let expired = env.run_as(&env.sim.tokens().expired.clone(), &["check"]);
     expired.expect_code(1);
-    assert!(expired.stderr.starts_with("error: connection test failed:"), "{}", expired.stderr);
+    assert!(
+        expired.stderr.starts_with("error: connection test failed:"),
+        "{}",
+        expired.stderr
+    );
     // No connection at all.
     let none = env.bare(&["check"]);
     none.expect_code(1);
-    assert!(none.stderr.starts_with("error: no Rancher domain given"), "{}", none.stderr);
+    assert!(
+        none.stderr.starts_with("error: no Rancher domain given"),
+        "{}",
+        none.stderr
+    );
     // Bad inputs and policies.
     env.run(&["workflows", "install", "list-users"]).expect_code(0);
     let input = env.run(&["run", "list-users", "-i", "oops"]);
     input.expect_code(1);
     assert!(input.stderr.contains("not key=value"), "{}", input.stderr);
-    let policy = env.run(&["workflows", "install", "create-global-role-binding", "--policy", "at-least:3:u-a"]);
+    let policy = env.run(&[
+        "workflows",
+        "install",
+        "create-global-role-binding",
+        "--policy",
+        "at-least:3:u-a",
+    ]);
     policy.expect_code(1);
     assert!(policy.stderr.starts_with("error: --policy"), "{}", policy.stderr);
     // A read with no approval by default runs uninstalled (issue 27 #18); a write must be installed first.
     env.run(&["run", "list-projects"]).expect_code(0);
     let not_installed = env.run(&["run", "delete-global-role-binding", "--input", "binding=grb-nope"]);
     not_installed.expect_code(1);
-    assert!(not_installed.stderr.contains("workflows install delete-global-role-binding"), "{}", not_installed.stderr);
+    assert!(
+        not_installed
+            .stderr
+            .contains("workflows install delete-global-role-binding"),
+        "{}",
+        not_installed.stderr
+    );
 }
 
 #[test]
@@ -303,7 +491,11 @@ fn completions_for_every_shell() {
 #[test]
 fn sim_prints_only_shell_lines() {
     let env = Env::start();
-    let mut child = command(&["sim", "--users", "3"], &env.base_env()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("sim starts");
+    let mut child = command(&["sim", "--users", "3"], &env.base_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();
     for line in BufReader::new(stdout).lines() {
@@ -316,8 +508,22 @@ fn sim_prints_only_shell_lines() {
     }
     child.kill().expect("sim stops");
     let _ = child.wait();
-    let keys: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("export ")?.split_once('=').map(|(k, _)| k)).collect();
-    assert_eq!(keys, ["RANCHER_DOMAIN", "RANCHER_CA_CERT", "RANCHER_TOKEN", "RANCHER_TOKEN_APPROVER", "RANCHER_TOKEN_USER", "RANCHER_TOKEN_CLUSTER_SCOPED", "RANCHER_TOKEN_EXPIRED"]);
+    let keys: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "RANCHER_DOMAIN",
+            "RANCHER_CA_CERT",
+            "RANCHER_TOKEN",
+            "RANCHER_TOKEN_APPROVER",
+            "RANCHER_TOKEN_USER",
+            "RANCHER_TOKEN_CLUSTER_SCOPED",
+            "RANCHER_TOKEN_EXPIRED"
+        ]
+    );
     let ca = lines[1].split_once('=').unwrap().1;
     assert!(std::fs::read_to_string(ca).unwrap().contains("BEGIN CERTIFICATE"));
 }

@@ -32,7 +32,11 @@ impl Env {
     }
 
     fn run_as(&self, token: Option<&str>, args: &[&str]) -> Run {
-        let run = Run::from_output(command(args, &self.connected_env(token)).output().expect("rancherctl runs"));
+        let run = Run::from_output(
+            command(args, &self.connected_env(token))
+                .output()
+                .expect("rancherctl runs"),
+        );
         let tokens = self.token_secrets();
         let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
         secrets.extend(FILE_SECRETS);
@@ -42,8 +46,15 @@ impl Env {
 
     /// Logs in on 1.x with `user:password`; the bearer (jwt).
     fn legacy_login(&self, code: &str) -> String {
-        let client = rancher_api::Client::builder(self.sim.domain()).ca_pem(self.sim.ca_pem().into_bytes()).without_system_roots().build().unwrap();
-        let token = self.rt.block_on(client.call("v1.token.create", &[], Some(serde_json::json!({"code": code})))).expect("login");
+        let client = rancher_api::Client::builder(self.sim.domain())
+            .ca_pem(self.sim.ca_pem().into_bytes())
+            .without_system_roots()
+            .build()
+            .unwrap();
+        let token = self
+            .rt
+            .block_on(client.call("v1.token.create", &[], Some(serde_json::json!({"code": code}))))
+            .expect("login");
         token["jwt"].as_str().unwrap().to_string()
     }
 
@@ -54,7 +65,8 @@ impl Env {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
 
 #[test]
@@ -62,7 +74,11 @@ fn status_without_a_token_tells_the_generation_on_both() {
     let old = Env::start(RancherVersion::V1_6);
     let run = old.run_as(None, &["access-control", "status"]);
     run.expect_code(0);
-    assert!(run.stdout.contains("Rancher 1.x server") && run.stdout.contains("enabled providers: local"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Rancher 1.x server") && run.stdout.contains("enabled providers: local"),
+        "{}",
+        run.stdout
+    );
     let new = Env::start(RancherVersion::V2_13);
     let run = new.run_as(None, &["-o", "json", "access-control", "status"]);
     run.expect_code(0);
@@ -72,31 +88,74 @@ fn status_without_a_token_tells_the_generation_on_both() {
 #[test]
 fn legacy_enable_search_allow_and_the_version_matrix_from_the_command_line() {
     let env = Env::start(RancherVersion::V1_6);
-    for wf in ["access-control-disable", "access-control-enable", "access-control-allow"] {
-        env.admin(&["workflows", "install", wf, "--policy", "none"]).expect_code(0);
+    for wf in [
+        "access-control-disable",
+        "access-control-enable",
+        "access-control-allow",
+    ] {
+        env.admin(&["workflows", "install", wf, "--policy", "none"])
+            .expect_code(0);
     }
-    let cfg = env.private("ad.json", r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret-pass"}"#);
+    let cfg = env.private(
+        "ad.json",
+        r#"{"server": "ad.example.com", "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret-pass"}"#,
+    );
     let pw = env.private("pw", "jdoe-password\n");
     let bad = env.private("bad", "wrong\n");
 
     let with_status = env.admin(&["access-control", "status"]);
     with_status.expect_code(0);
-    assert!(with_status.stdout.contains("PROVIDER") && with_status.stdout.contains("access control is on with local"), "{}", with_status.stdout);
+    assert!(
+        with_status.stdout.contains("PROVIDER") && with_status.stdout.contains("access control is on with local"),
+        "{}",
+        with_status.stdout
+    );
 
     env.admin(&["access-control", "disable"]).expect_code(0);
 
     // The version matrix: a clear line, exit 1, nothing sent.
     // (OpenLDAP offers required on 1.6: rancher/cattle OpenLDAPConfigManager; Azure AD never did in 1.x.)
-    let run = env.admin(&["access-control", "enable", "--provider", "azuread", "--mode", "required", "--test-user", "jdoe", "--test-password-file", &pw]);
+    let run = env.admin(&[
+        "access-control",
+        "enable",
+        "--provider",
+        "azuread",
+        "--mode",
+        "required",
+        "--test-user",
+        "jdoe",
+        "--test-password-file",
+        &pw,
+    ]);
     run.expect_code(1);
-    assert!(run.stderr.contains("Azure AD offers only `unrestricted` on Rancher 1.x"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Azure AD offers only `unrestricted` on Rancher 1.x"),
+        "{}",
+        run.stderr
+    );
 
     // A dry run shows the steps, secrets masked.
     let args = |pwf: &str| {
-        vec!["access-control", "enable", "--provider", "activedirectory", "--config", &cfg, "--mode", "restricted", "--allow", "Domain Admins", "--test-user", "jdoe", "--test-password-file", pwf]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()
+        vec![
+            "access-control",
+            "enable",
+            "--provider",
+            "activedirectory",
+            "--config",
+            &cfg,
+            "--mode",
+            "restricted",
+            "--allow",
+            "Domain Admins",
+            "--test-user",
+            "jdoe",
+            "--test-password-file",
+            pwf,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
     };
     let mut dry = args(&pw);
     dry.push("--dry-run".into());
@@ -112,17 +171,30 @@ fn legacy_enable_search_allow_and_the_version_matrix_from_the_command_line() {
 
     let run = env.admin(&args(&pw).iter().map(String::as_str).collect::<Vec<_>>());
     run.expect_code(0);
-    assert!(run.stdout.contains("Active Directory is on in mode restricted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Active Directory is on in mode restricted"),
+        "{}",
+        run.stdout
+    );
 
     // The admin account now belongs to jdoe's AD identity: the old local token no longer maps to an account.
     let run = env.admin(&["identities", "search", "min"]);
     run.expect_code(1);
-    assert!(run.stderr.contains("no account is tied to the identity rancher_id:1a1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no account is tied to the identity rancher_id:1a1"),
+        "{}",
+        run.stderr
+    );
     let jwt = env.legacy_login("jdoe:jdoe-password");
     let jdoe = |args: &[&str]| env.run_as(Some(&jwt), args);
     let found = jdoe(&["-o", "json", "identities", "search", "min", "--type", "user"]);
     found.expect_code(0);
-    let ids: Vec<String> = json(&found).as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = json(&found)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, vec!["ldap_user:CN=Min Lee,OU=Users,DC=example,DC=com"]);
 
     let run = jdoe(&["access-control", "allow", &ids[0], "--mode", "required"]);
@@ -131,25 +203,47 @@ fn legacy_enable_search_allow_and_the_version_matrix_from_the_command_line() {
 
     let plan = jdoe(&["access-control", "switch-plan", "--to", "github"]);
     plan.expect_code(0);
-    assert!(plan.stdout.contains("advises against") && plan.stdout.contains("ldap_user"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("advises against") && plan.stdout.contains("ldap_user"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]
 fn an_enable_waits_for_the_installer_then_runs_once() {
     let env = Env::start(RancherVersion::V2_13);
-    env.admin(&["workflows", "install", "access-control-enable"]).expect_code(0);
+    env.admin(&["workflows", "install", "access-control-enable"])
+        .expect_code(0);
     let cfg = env.private("gh.yaml", "clientId: abc\nclientSecret: svc-S3cret-pass\n");
     let code = env.private("code", "octocat:octocat-password");
     let approver = env.sim.tokens().approver.clone();
     let run = env.run_as(
         Some(&approver),
-        &["-o", "json", "access-control", "enable", "--provider", "github", "--config", &cfg, "--test-code-file", &code, "--reason", "GitHub SSO"],
+        &[
+            "-o",
+            "json",
+            "access-control",
+            "enable",
+            "--provider",
+            "github",
+            "--config",
+            &cfg,
+            "--test-code-file",
+            &code,
+            "--reason",
+            "GitHub SSO",
+        ],
     );
     run.expect_code(3);
     let id = json(&run)["request"].as_str().unwrap().to_string();
     let run = env.admin(&["approvals", "approve", &id]);
     run.expect_code(0);
-    assert!(run.stdout.contains("GitHub is on in mode unrestricted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("GitHub is on in mode unrestricted"),
+        "{}",
+        run.stdout
+    );
     env.admin(&["approvals", "approve", &id]).expect_code(1);
     let run = env.run_as(None, &["access-control", "status"]);
     assert!(run.stdout.contains("github"), "{}", run.stdout);

@@ -14,7 +14,9 @@ const SECRET: &str = "badinputbadinputbadinput";
 /// Every file under `dir`: its bytes and its mode.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries {
         let path = entry.expect("entry").path();
         let meta = std::fs::symlink_metadata(&path).expect("metadata");
@@ -55,7 +57,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let env = Env { tmp: tempfile::tempdir().expect("temp dir") };
+        let env = Env {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        };
         std::fs::create_dir_all(env.config()).expect("config dir");
         std::fs::create_dir_all(env.state()).expect("state dir");
         set_mode(&env.config(), 0o700);
@@ -83,12 +87,23 @@ impl Env {
         env.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
         let run = Run::from_output(command(args, &env).output().expect("rancherctl runs"));
         let after = snapshot(self.tmp.path());
-        assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "{args:?}: files were added or removed");
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            after.keys().collect::<Vec<_>>(),
+            "{args:?}: files were added or removed"
+        );
         for (path, (bytes, mode)) in &before {
             let (bytes2, mode2) = &after[path];
-            assert!(bytes == bytes2 && mode == mode2, "{args:?}: {} was changed", path.display());
+            assert!(
+                bytes == bytes2 && mode == mode2,
+                "{args:?}: {} was changed",
+                path.display()
+            );
         }
-        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET), "{args:?}: the token leaked");
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "{args:?}: the token leaked"
+        );
         run
     }
 }
@@ -100,12 +115,24 @@ fn refused(run: &Run, code: i32, needles: &[&str]) {
     assert!(run.stdout.is_empty(), "stdout must stay empty:\n{}", run.stdout);
     let mut lines = run.stderr.lines();
     let first = lines.next().unwrap_or_default();
-    assert!(first.starts_with("error: "), "the first line names the error:\n{}", run.stderr);
+    assert!(
+        first.starts_with("error: "),
+        "the first line names the error:\n{}",
+        run.stderr
+    );
     for needle in needles {
-        assert!(first.contains(needle), "`{needle}` missing from the error line:\n{}", run.stderr);
+        assert!(
+            first.contains(needle),
+            "`{needle}` missing from the error line:\n{}",
+            run.stderr
+        );
     }
     for rest in lines {
-        assert!(rest.starts_with("fix: "), "one error line, then the fix only:\n{}", run.stderr);
+        assert!(
+            rest.starts_with("fix: "),
+            "one error line, then the fix only:\n{}",
+            run.stderr
+        );
     }
 }
 
@@ -115,13 +142,20 @@ fn usage(run: &Run, needle: &str) {
     run.expect_code(2);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let first = run.stderr.lines().next().unwrap_or_default();
-    assert!(first.starts_with("error: ") && first.contains(needle), "the first line names `{needle}`:\n{}", run.stderr);
+    assert!(
+        first.starts_with("error: ") && first.contains(needle),
+        "the first line names `{needle}`:\n{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn malformed_flags_are_usage_errors() {
     let env = Env::new();
-    usage(&env.run(&["--no-such-flag", "workflows", "list"], &[]), "--no-such-flag");
+    usage(
+        &env.run(&["--no-such-flag", "workflows", "list"], &[]),
+        "--no-such-flag",
+    );
     usage(&env.run(&["workflows", "list", "-o"], &[]), "--output");
     usage(&env.run(&["workflows", "list", "-o", "xml"], &[]), "xml");
     usage(&env.run(&["run"], &[]), "required");
@@ -129,12 +163,33 @@ fn malformed_flags_are_usage_errors() {
     usage(&env.run(&["check", "--domain"], &[]), "--domain");
     usage(&env.run(&["check", "--token", TOKEN], &[]), "--token");
     usage(&env.run(&["approvals", "frobnicate"], &[]), "frobnicate");
-    usage(&env.run(&["check", "--token-stdin", "--token-file", "/nonexistent"], &[]), "cannot be used with");
+    usage(
+        &env.run(&["check", "--token-stdin", "--token-file", "/nonexistent"], &[]),
+        "cannot be used with",
+    );
     // Well-formed flags with bad values: failures that name the value.
-    refused(&env.run(&["check", "--domain", "https://rancher.example.com/dashboard"], &[("RANCHER_TOKEN", TOKEN.into())]), 1, &["a full URL was pasted"]);
-    refused(&env.run(&["check", "--domain", "rancher.example.com:99999"], &[("RANCHER_TOKEN", TOKEN.into())]), 1, &["99999"]);
+    refused(
+        &env.run(
+            &["check", "--domain", "https://rancher.example.com/dashboard"],
+            &[("RANCHER_TOKEN", TOKEN.into())],
+        ),
+        1,
+        &["a full URL was pasted"],
+    );
+    refused(
+        &env.run(
+            &["check", "--domain", "rancher.example.com:99999"],
+            &[("RANCHER_TOKEN", TOKEN.into())],
+        ),
+        1,
+        &["99999"],
+    );
     refused(&env.run(&["check", "--profile", "../escape"], &[]), 1, &["../escape"]);
-    refused(&env.run(&["check"], &[("RANCHER_TOKEN", format!("Bearer {TOKEN}"))]), 1, &["Bearer"]);
+    refused(
+        &env.run(&["check"], &[("RANCHER_TOKEN", format!("Bearer {TOKEN}"))]),
+        1,
+        &["Bearer"],
+    );
 }
 
 fn write_profile(env: &Env, name: &str, json: &str) {
@@ -149,16 +204,32 @@ fn truncated_or_wrong_typed_profiles_are_named_and_left_alone() {
     let env = Env::new();
     let good = r#"{"version":1,"domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****badi"}"#;
     write_profile(&env, "truncated", &good[..good.len() / 2]);
-    write_profile(&env, "typed", r#"{"version":"one","domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****badi"}"#);
+    write_profile(
+        &env,
+        "typed",
+        r#"{"version":"one","domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****badi"}"#,
+    );
     write_profile(&env, "array", "[1, 2, 3]");
     write_profile(&env, "empty", "");
-    for (name, says) in [("truncated", "truncated"), ("typed", "invalid type"), ("array", "invalid type"), ("empty", "truncated")] {
+    for (name, says) in [
+        ("truncated", "truncated"),
+        ("typed", "invalid type"),
+        ("array", "invalid type"),
+        ("empty", "truncated"),
+    ] {
         let file = format!("{name}.json");
         refused(&env.run(&["check", "--profile", name], &[]), 1, &[&file, says]);
         refused(&env.run(&["profiles", "show", name], &[]), 1, &[&file, says]);
         refused(&env.run(&["run", "list-users", "--profile", name], &[]), 1, &[&file]);
         // Saving over a broken profile is refused too (the test would pass, the file would be lost).
-        refused(&env.run(&["connect", "--profile", name, "--domain", "rancher.example.com"], &[("RANCHER_TOKEN", TOKEN.into())]), 1, &[&file]);
+        refused(
+            &env.run(
+                &["connect", "--profile", name, "--domain", "rancher.example.com"],
+                &[("RANCHER_TOKEN", TOKEN.into())],
+            ),
+            1,
+            &[&file],
+        );
     }
     // Listing names the first broken file instead of skipping it silently.
     refused(&env.run(&["profiles", "list"], &[]), 1, &[".json"]);
@@ -173,14 +244,26 @@ fn token_files_others_can_read_are_refused() {
         set_mode(&loose, mode);
         let path = loose.display().to_string();
         refused(&env.run(&["check", "--token-file", &path], &[]), 1, &["loose-token"]);
-        refused(&env.run(&["connect", "--profile", "new", "--token-file", &path], &[]), 1, &["loose-token"]);
+        refused(
+            &env.run(&["connect", "--profile", "new", "--token-file", &path], &[]),
+            1,
+            &["loose-token"],
+        );
         assert!(!env.config().join("new.json").exists(), "no profile was made");
     }
     // A stored profile whose token file became readable by others.
-    write_profile(&env, "prod", r#"{"version":1,"domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****badi"}"#);
+    write_profile(
+        &env,
+        "prod",
+        r#"{"version":1,"domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****badi"}"#,
+    );
     set_mode(&env.config().join("prod.token"), 0o644);
     refused(&env.run(&["check", "--profile", "prod"], &[]), 1, &["prod.token"]);
-    refused(&env.run(&["run", "list-users", "--profile", "prod"], &[]), 1, &["prod.token"]);
+    refused(
+        &env.run(&["run", "list-users", "--profile", "prod"], &[]),
+        1,
+        &["prod.token"],
+    );
 }
 
 #[test]
@@ -192,7 +275,11 @@ fn directories_where_files_are_expected() {
     let token = [("RANCHER_TOKEN", TOKEN.to_string())];
     refused(&env.run(&["check", "--token-file", &d], &[]), 1, &["a-directory"]);
     refused(&env.run(&["check", "--ca-cert", &d], &token), 1, &["a-directory"]);
-    refused(&env.run(&["api", "rk.globalrolebindings.create", "--body", &d], &token), 1, &["a-directory"]);
+    refused(
+        &env.run(&["api", "rk.globalrolebindings.create", "--body", &d], &token),
+        1,
+        &["a-directory"],
+    );
     // A profile file that is a directory.
     std::fs::create_dir_all(env.config().join("odd.json")).expect("dir");
     refused(&env.run(&["check", "--profile", "odd"], &[]), 1, &["odd.json"]);
@@ -202,5 +289,12 @@ fn directories_where_files_are_expected() {
     // The state directory is a file.
     let file = env.tmp.path().join("state-file");
     std::fs::write(&file, "not a directory").expect("file");
-    refused(&env.run(&["approvals", "list"], &[("RANCHERCTL_STATE_DIR", file.display().to_string())]), 1, &["state-file"]);
+    refused(
+        &env.run(
+            &["approvals", "list"],
+            &[("RANCHERCTL_STATE_DIR", file.display().to_string())],
+        ),
+        1,
+        &["state-file"],
+    );
 }

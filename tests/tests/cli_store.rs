@@ -17,7 +17,11 @@ struct Out {
 
 fn run(state: &std::path::Path, store: Option<&str>, args: &[&str]) -> Out {
     let mut cmd = Command::new(rancherctl());
-    cmd.arg("--state-dir").arg(state).args(args).env_remove("RANCHERCTL_STORE").env("NO_COLOR", "1");
+    cmd.arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env_remove("RANCHERCTL_STORE")
+        .env("NO_COLOR", "1");
     if let Some(url) = store {
         cmd.env("RANCHERCTL_STORE", url);
     }
@@ -31,7 +35,9 @@ fn run(state: &std::path::Path, store: Option<&str>, args: &[&str]) -> Out {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_moves_its_store_to_postgres_with_the_cli() {
-    let Some(db) = TestDatabase::create("cli_move").await else { return };
+    let Some(db) = TestDatabase::create("cli_move").await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
@@ -39,9 +45,13 @@ async fn a_team_moves_its_store_to_postgres_with_the_cli() {
     {
         let store = SqliteStore::open(state.join("approvals.db")).unwrap();
         let alice = Principal::new("u-alice").with_username("alice");
-        let inst = store.install("create-global-role-binding", &alice, Policy::installer(), Utc::now()).await.unwrap();
+        let inst = store
+            .install("create-global-role-binding", &alice, Policy::installer(), Utc::now())
+            .await
+            .unwrap();
         for user in ["u-carol", "u-dave"] {
-            let new = NewRequest::for_installation(&inst, Principal::new("u-bob")).inputs(serde_json::json!({"user": user, "role": "admin"}), ["token"]);
+            let new = NewRequest::for_installation(&inst, Principal::new("u-bob"))
+                .inputs(serde_json::json!({"user": user, "role": "admin"}), ["token"]);
             store.create_request(new, Utc::now()).await.unwrap();
         }
     }
@@ -53,8 +63,16 @@ async fn a_team_moves_its_store_to_postgres_with_the_cli() {
 
     let import = run(&state, Some(db.url()), &["approvals", "import", file.to_str().unwrap()]);
     assert_eq!(import.code, 0, "{}", import.stderr);
-    assert!(import.stdout.contains("2 requests") && import.stdout.contains("3 audit entries (chain verified)"), "{}", import.stdout);
-    assert!(import.stderr.contains("audit head: 3:"), "the new head is printed: {}", import.stderr);
+    assert!(
+        import.stdout.contains("2 requests") && import.stdout.contains("3 audit entries (chain verified)"),
+        "{}",
+        import.stdout
+    );
+    assert!(
+        import.stderr.contains("audit head: 3:"),
+        "the new head is printed: {}",
+        import.stderr
+    );
 
     // The CLI reads the PostgreSQL store now: the same requests, the same verified chain.
     let list = run(&state, Some(db.url()), &["approvals", "list", "-o", "json"]);
@@ -78,12 +96,22 @@ fn bad_store_urls_and_unreachable_databases_are_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let socket_dir = dir.path().display().to_string();
     for (url, says) in [
-        ("mysql://app:hunter2@db/approvals".to_string(), "not a usable approval store URL"),
-        (format!("postgres://app:hunter2@/approvals?host={socket_dir}"), "cannot reach the approval store database"),
+        (
+            "mysql://app:hunter2@db/approvals".to_string(),
+            "not a usable approval store URL",
+        ),
+        (
+            format!("postgres://app:hunter2@/approvals?host={socket_dir}"),
+            "cannot reach the approval store database",
+        ),
     ] {
         let out = run(dir.path(), Some(&url), &["approvals", "list"]);
         assert_ne!(out.code, 0, "{url}");
         assert!(out.stderr.contains(says), "{url}: {}", out.stderr);
-        assert!(!out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"), "the password leaked: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
+            "the password leaked: {}",
+            out.stderr
+        );
     }
 }

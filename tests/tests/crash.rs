@@ -18,8 +18,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rancher_access_tests::client_builder;
 use rancher_approval::{
-    ApprovalRequest, ApproverRef, AuditEntry, AuditHead, AuditKind, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, Executor, Installation,
-    NewRequest, Outcome, OutcomeStatus, Policy, Principal, RequestFilter, RequestId, RequestState, SqliteStore, Store, Takeover,
+    ApprovalRequest, ApproverRef, AuditEntry, AuditHead, AuditKind, DecideOutcome, Decision, EligibilityContext,
+    ExecutionClaim, Executor, Installation, NewRequest, Outcome, OutcomeStatus, Policy, Principal, RequestFilter,
+    RequestId, RequestState, SqliteStore, Store, Takeover,
 };
 use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
 use rancher_workflows::{Approved, Runner, Session, Submitted};
@@ -54,7 +55,10 @@ impl Step {
     }
 
     fn parse(s: &str) -> Step {
-        [Step::Decided, Step::Claimed, Step::Executed, Step::MidWrite, Step::Loop].into_iter().find(|st| st.name() == s).expect("a step")
+        [Step::Decided, Step::Claimed, Step::Executed, Step::MidWrite, Step::Loop]
+            .into_iter()
+            .find(|st| st.name() == s)
+            .expect("a step")
     }
 }
 
@@ -77,28 +81,65 @@ impl Store for Gated {
     async fn get_grant(&self, id: &str) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.get_grant(id).await
     }
-    async fn list_grants(&self, filter: &rancher_approval::GrantFilter) -> rancher_approval::Result<Vec<rancher_approval::Grant>> {
+    async fn list_grants(
+        &self,
+        filter: &rancher_approval::GrantFilter,
+    ) -> rancher_approval::Result<Vec<rancher_approval::Grant>> {
         self.inner.list_grants(filter).await
     }
-    async fn claim_revocation(&self, id: &str, process: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::RevocationClaim> {
+    async fn claim_revocation(
+        &self,
+        id: &str,
+        process: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<rancher_approval::RevocationClaim> {
         self.inner.claim_revocation(id, process, lease_until, now).await
     }
-    async fn record_revocation(&self, claim: &rancher_approval::RevocationClaim, how: rancher_approval::RevokedHow, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+    async fn record_revocation(
+        &self,
+        claim: &rancher_approval::RevocationClaim,
+        how: rancher_approval::RevokedHow,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.record_revocation(claim, how, note, now).await
     }
-    async fn release_revocation(&self, claim: &rancher_approval::RevocationClaim, error: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+    async fn release_revocation(
+        &self,
+        claim: &rancher_approval::RevocationClaim,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.release_revocation(claim, error, retry_at, now).await
     }
-    async fn end_grant_early(&self, id: &str, by: &rancher_approval::Principal, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::Grant> {
+    async fn end_grant_early(
+        &self,
+        id: &str,
+        by: &rancher_approval::Principal,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<rancher_approval::Grant> {
         self.inner.end_grant_early(id, by, now).await
     }
-    async fn record_direct_write(&self, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> rancher_approval::Result<rancher_approval::AuditHead> {
+    async fn record_direct_write(
+        &self,
+        actor: &str,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<rancher_approval::AuditHead> {
         self.inner.record_direct_write(actor, detail, now).await
     }
     async fn audit_of_request(&self, request_id: &str) -> rancher_approval::Result<Vec<rancher_approval::AuditEntry>> {
         self.inner.audit_of_request(request_id).await
     }
-    async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> rancher_approval::Result<()> {
+    async fn state_put(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> rancher_approval::Result<()> {
         self.inner.state_put(ns, key, value, expires_at).await
     }
     async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> rancher_approval::Result<Option<String>> {
@@ -107,13 +148,24 @@ impl Store for Gated {
     async fn state_delete(&self, ns: &str, key: &str) -> rancher_approval::Result<bool> {
         self.inner.state_delete(ns, key).await
     }
-    async fn state_list(&self, ns: &str, now: DateTime<Utc>, limit: usize) -> rancher_approval::Result<Vec<(String, String)>> {
+    async fn state_list(
+        &self,
+        ns: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> rancher_approval::Result<Vec<(String, String)>> {
         self.inner.state_list(ns, now, limit).await
     }
     async fn state_purge(&self, now: DateTime<Utc>) -> rancher_approval::Result<u64> {
         self.inner.state_purge(now).await
     }
-    async fn try_lease(&self, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<bool> {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<bool> {
         self.inner.try_lease(name, holder, until, now).await
     }
     async fn release_lease(&self, name: &str, holder: &str) -> rancher_approval::Result<()> {
@@ -131,7 +183,12 @@ impl Store for Gated {
     async fn count_requests(&self) -> rancher_approval::Result<Vec<(RequestState, u64)>> {
         self.inner.count_requests().await
     }
-    async fn page_requests(&self, filter: &RequestFilter, before: Option<&RequestId>, limit: usize) -> rancher_approval::Result<Vec<ApprovalRequest>> {
+    async fn page_requests(
+        &self,
+        filter: &RequestFilter,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> rancher_approval::Result<Vec<ApprovalRequest>> {
         self.inner.page_requests(filter, before, limit).await
     }
     async fn decide(
@@ -148,20 +205,37 @@ impl Store for Gated {
         }
         Ok(out)
     }
-    async fn cancel(&self, id: &RequestId, by: &Principal, reason: Option<String>, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+    async fn cancel(
+        &self,
+        id: &RequestId,
+        by: &Principal,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ApprovalRequest> {
         self.inner.cancel(id, by, reason, now).await
     }
     async fn expire_due(&self, now: DateTime<Utc>) -> rancher_approval::Result<Vec<RequestId>> {
         self.inner.expire_due(now).await
     }
-    async fn claim_execution(&self, id: &RequestId, executor: &Executor, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+    async fn claim_execution(
+        &self,
+        id: &RequestId,
+        executor: &Executor,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ExecutionClaim> {
         let claim = self.inner.claim_execution(id, executor, lease_until, now).await?;
         if self.step == Step::Claimed {
             stop_here(self.step, id.as_str());
         }
         Ok(claim)
     }
-    async fn record_outcome(&self, claim: &ExecutionClaim, outcome: Outcome, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+    async fn record_outcome(
+        &self,
+        claim: &ExecutionClaim,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ApprovalRequest> {
         if self.step == Step::Executed {
             stop_here(self.step, claim.request_id.as_str());
         }
@@ -170,13 +244,34 @@ impl Store for Gated {
     async fn in_doubt(&self) -> rancher_approval::Result<Vec<ApprovalRequest>> {
         self.inner.in_doubt().await
     }
-    async fn renew_lease(&self, claim: &ExecutionClaim, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
+    async fn renew_lease(
+        &self,
+        claim: &ExecutionClaim,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ExecutionClaim> {
         self.inner.renew_lease(claim, lease_until, now).await
     }
-    async fn take_over(&self, id: &RequestId, executor: &Executor, why: Takeover, seen_claim: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> rancher_approval::Result<ExecutionClaim> {
-        self.inner.take_over(id, executor, why, seen_claim, lease_until, now).await
+    async fn take_over(
+        &self,
+        id: &RequestId,
+        executor: &Executor,
+        why: Takeover,
+        seen_claim: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ExecutionClaim> {
+        self.inner
+            .take_over(id, executor, why, seen_claim, lease_until, now)
+            .await
     }
-    async fn resolve_in_doubt(&self, claim: &ExecutionClaim, outcome: Outcome, note: &str, now: DateTime<Utc>) -> rancher_approval::Result<ApprovalRequest> {
+    async fn resolve_in_doubt(
+        &self,
+        claim: &ExecutionClaim,
+        outcome: Outcome,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<ApprovalRequest> {
         self.inner.resolve_in_doubt(claim, outcome, note, now).await
     }
     async fn audit_after(&self, after_seq: u64, limit: usize) -> rancher_approval::Result<Vec<AuditEntry>> {
@@ -188,7 +283,13 @@ impl Store for Gated {
     async fn set_delivery_cursor(&self, sink: &str, seq: u64) -> rancher_approval::Result<()> {
         self.inner.set_delivery_cursor(sink, seq).await
     }
-    async fn install(&self, workflow_id: &str, installer: &Principal, policy: Policy, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
+    async fn install(
+        &self,
+        workflow_id: &str,
+        installer: &Principal,
+        policy: Policy,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<Installation> {
         self.inner.install(workflow_id, installer, policy, now).await
     }
     async fn get_installation(&self, workflow_id: &str) -> rancher_approval::Result<Option<Installation>> {
@@ -197,7 +298,13 @@ impl Store for Gated {
     async fn list_installations(&self) -> rancher_approval::Result<Vec<Installation>> {
         self.inner.list_installations().await
     }
-    async fn set_policy(&self, workflow_id: &str, policy: Policy, changed_by: &Principal, now: DateTime<Utc>) -> rancher_approval::Result<Installation> {
+    async fn set_policy(
+        &self,
+        workflow_id: &str,
+        policy: Policy,
+        changed_by: &Principal,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<Installation> {
         self.inner.set_policy(workflow_id, policy, changed_by, now).await
     }
     async fn audit_entries(&self) -> rancher_approval::Result<Vec<AuditEntry>> {
@@ -230,7 +337,11 @@ fn crash_child() {
         // A write transaction left open: a request's state changed and an audit entry appended, not committed.
         let conn = rusqlite::Connection::open(&db).expect("store file");
         conn.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-        conn.execute("UPDATE requests SET state = 'succeeded' WHERE id = ?1", [get("request")]).expect("update");
+        conn.execute(
+            "UPDATE requests SET state = 'succeeded' WHERE id = ?1",
+            [get("request")],
+        )
+        .expect("update");
         conn.execute(
             "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) \
              SELECT seq + 1, 'now', 'intruder', 'execution_finished', ?1, 'x', '{}', hash, 'forged' FROM audit_head",
@@ -239,7 +350,11 @@ fn crash_child() {
         .expect("append");
         stop_here(step, &get("request"));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let client = |token: &str| {
             rancher_api::Client::builder(get("domain"))
@@ -253,10 +368,19 @@ fn crash_child() {
             let approver = Session::open(client(&get("approver"))).await.expect("approver session");
             let admin = Session::open(client(&get("admin"))).await.expect("admin session");
             let runner = Runner::new(Arc::new(SqliteStore::open(&db).expect("store")), "crash-loop");
-            let users: Vec<String> = config["users"].as_array().expect("users").iter().map(|u| u.as_str().unwrap_or_default().to_string()).collect();
+            let users: Vec<String> = config["users"]
+                .as_array()
+                .expect("users")
+                .iter()
+                .map(|u| u.as_str().unwrap_or_default().to_string())
+                .collect();
             for user in users {
                 let inputs = json!({"user": user, "role": "clusters-create"});
-                let Submitted::Pending { request, .. } = runner.submit(&admin, "create-global-role-binding", inputs, None, false).await.expect("submit") else {
+                let Submitted::Pending { request, .. } = runner
+                    .submit(&admin, "create-global-role-binding", inputs, None, false)
+                    .await
+                    .expect("submit")
+                else {
                     panic!("installer approval expected")
                 };
                 match runner.approve(&approver, &request, None).await.expect("approve") {
@@ -267,7 +391,10 @@ fn crash_child() {
             println!("all done");
             return;
         }
-        let store = Gated { inner: SqliteStore::open(&db).expect("store"), step };
+        let store = Gated {
+            inner: SqliteStore::open(&db).expect("store"),
+            step,
+        };
         let runner = Runner::new(Arc::new(store), "crash-child");
         let voter = Session::open(client(&get("voter"))).await.expect("voter session");
         let out = runner.approve(&voter, &get("request"), None).await;
@@ -287,26 +414,57 @@ struct World {
 
 impl World {
     fn start(policy: impl FnOnce(&SimHandle) -> Policy) -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let sim = rt
-            .block_on(Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(48).seed(21).port(0)))
+            .block_on(Simulator::start(
+                SimConfig::default()
+                    .rancher_version(RancherVersion::V2_13)
+                    .users(48)
+                    .seed(21)
+                    .port(0),
+            ))
             .expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("approvals.db");
         let runner = Runner::new(Arc::new(SqliteStore::open(&db).expect("store")), "crash-parent");
-        let admin = rt.block_on(Session::open(client_builder(&sim, &sim.tokens().admin).build().expect("client"))).expect("admin session");
-        rt.block_on(runner.install(&admin, "create-global-role-binding", Some(policy(&sim)))).expect("installs");
-        World { rt, sim, _dir: dir, db, admin, runner }
+        let admin = rt
+            .block_on(Session::open(
+                client_builder(&sim, &sim.tokens().admin).build().expect("client"),
+            ))
+            .expect("admin session");
+        rt.block_on(runner.install(&admin, "create-global-role-binding", Some(policy(&sim))))
+            .expect("installs");
+        World {
+            rt,
+            sim,
+            _dir: dir,
+            db,
+            admin,
+            runner,
+        }
     }
 
     fn session(&self, token: &str) -> Session {
-        self.rt.block_on(Session::open(client_builder(&self.sim, token).build().expect("client"))).expect("session")
+        self.rt
+            .block_on(Session::open(client_builder(&self.sim, token).build().expect("client")))
+            .expect("session")
     }
 
     /// The admin asks to give `user` the `clusters-create` role; returns the request id.
     fn submit(&self, user: &str) -> String {
         let inputs = json!({"user": user, "role": "clusters-create"});
-        match self.rt.block_on(self.runner.submit(&self.admin, "create-global-role-binding", inputs, None, false)).expect("submit") {
+        match self
+            .rt
+            .block_on(
+                self.runner
+                    .submit(&self.admin, "create-global-role-binding", inputs, None, false),
+            )
+            .expect("submit")
+        {
             Submitted::Pending { request, .. } => request,
             other => panic!("approval expected: {other:?}"),
         }
@@ -317,7 +475,10 @@ impl World {
             "step": step.name(), "db": self.db, "domain": self.sim.domain(), "ca": self.sim.ca_pem(),
             "admin": self.sim.tokens().admin, "approver": self.sim.tokens().approver,
         });
-        config.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        config
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
         Command::new(std::env::current_exe().expect("test binary"))
             .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV, config.to_string())
@@ -345,17 +506,26 @@ impl World {
                 acked = Some(rest.to_string());
                 break;
             }
-            assert!(!line.contains("finished without stopping"), "the child never reached {step:?}: {line}");
+            assert!(
+                !line.contains("finished without stopping"),
+                "the child never reached {step:?}: {line}"
+            );
         }
         child.kill().expect("SIGKILL"); // no destructors, no rollback, no flush
         let _ = child.wait();
-        assert_eq!(acked.as_deref(), Some(format!("{} {request}", step.name()).as_str()), "the child stopped at {step:?}");
+        assert_eq!(
+            acked.as_deref(),
+            Some(format!("{} {request}", step.name()).as_str()),
+            "the child stopped at {step:?}"
+        );
     }
 
     /// The store as a restarted process sees it.
     fn reopen(&self) -> Runner {
         let store = SqliteStore::open(&self.db).expect("the store opens after the crash");
-        self.rt.block_on(store.verify_audit()).expect("the audit chain is intact");
+        self.rt
+            .block_on(store.verify_audit())
+            .expect("the audit chain is intact");
         Runner::new(Arc::new(store), "crash-restart")
     }
 
@@ -370,17 +540,31 @@ impl World {
 
 /// Runs a store call from a test's synchronous code (the store needs a runtime for its blocking work).
 fn block<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
 }
 
 fn audit_kinds(runner: &Runner, id: &str) -> Vec<AuditKind> {
-    block(runner.store().audit_entries()).expect("audit").into_iter().filter(|e| e.request_id.as_deref() == Some(id)).map(|e| e.kind).collect()
+    block(runner.store().audit_entries())
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.request_id.as_deref() == Some(id))
+        .map(|e| e.kind)
+        .collect()
 }
 
 #[test]
 fn killed_after_an_approval_is_acknowledged() {
     // Two of approver and alice must approve; alice votes first and is killed right after her vote is recorded.
-    let w = World::start(|sim| Policy::at_least(2, [sim.users().approver.id.clone(), sim.users().user.id.clone()].map(ApproverRef::user)));
+    let w = World::start(|sim| {
+        Policy::at_least(
+            2,
+            [sim.users().approver.id.clone(), sim.users().user.id.clone()].map(ApproverRef::user),
+        )
+    });
     let target = w.sim.users().standard[1].id.clone();
     let id = w.submit(&target);
     w.kill_at_as(Step::Decided, &id, &w.sim.tokens().user.clone());
@@ -393,7 +577,10 @@ fn killed_after_an_approval_is_acknowledged() {
     assert_eq!(w.creates(), 0);
     // The second approval completes it: executed once.
     let approver = w.session(&w.sim.tokens().approver);
-    assert!(matches!(w.rt.block_on(runner.approve(&approver, &id, None)), Ok(Approved::Succeeded { .. })));
+    assert!(matches!(
+        w.rt.block_on(runner.approve(&approver, &id, None)),
+        Ok(Approved::Succeeded { .. })
+    ));
     assert_eq!(w.creates(), 1);
     assert!(w.sim.has_binding(&target, "clusters-create"));
     assert_eq!(w.request(&runner, &id).state, RequestState::Succeeded);
@@ -407,14 +594,27 @@ fn killed_after_the_deciding_approval_before_the_claim() {
     w.kill_at(Step::Decided, &id);
 
     let runner = w.reopen();
-    assert_eq!(w.request(&runner, &id).state, RequestState::Approved, "the approval survived; nothing ran");
+    assert_eq!(
+        w.request(&runner, &id).state,
+        RequestState::Approved,
+        "the approval survived; nothing ran"
+    );
     assert_eq!(w.creates(), 0);
-    assert!(w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile").is_empty(), "nothing is in doubt");
+    assert!(
+        w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile").is_empty(),
+        "nothing is in doubt"
+    );
     // The approved request is executed once by whoever resumes it; a second attempt is refused.
     let approver = w.session(&w.sim.tokens().approver);
     let rid: RequestId = id.parse().expect("id");
-    assert!(matches!(w.rt.block_on(runner.execute_approved(&approver, &rid)), Ok(Approved::Succeeded { .. })));
-    assert!(w.rt.block_on(runner.execute_approved(&approver, &rid)).is_err(), "never twice");
+    assert!(matches!(
+        w.rt.block_on(runner.execute_approved(&approver, &rid)),
+        Ok(Approved::Succeeded { .. })
+    ));
+    assert!(
+        w.rt.block_on(runner.execute_approved(&approver, &rid)).is_err(),
+        "never twice"
+    );
     assert_eq!(w.creates(), 1);
     assert_eq!(w.request(&runner, &id).state, RequestState::Succeeded);
 }
@@ -427,22 +627,39 @@ fn killed_after_the_claim_before_anything_was_sent() {
     w.kill_at(Step::Claimed, &id);
 
     let runner = w.reopen();
-    assert_eq!(w.request(&runner, &id).state, RequestState::Executing, "claimed, outcome unknown");
+    assert_eq!(
+        w.request(&runner, &id).state,
+        RequestState::Executing,
+        "claimed, outcome unknown"
+    );
     assert_eq!(w.creates(), 0);
     let settled = w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile");
     assert_eq!(settled.len(), 1);
     let req = w.request(&runner, &id);
     // The server showed no binding: not applied, so the reconciler took the claim over (the killed process is
     // gone) and ran it, once, instead of leaving an approved change undone.
-    assert_eq!(req.state, RequestState::Succeeded, "not applied before the crash: completed by the reconciler");
+    assert_eq!(
+        req.state,
+        RequestState::Succeeded,
+        "not applied before the crash: completed by the reconciler"
+    );
     assert_eq!(w.creates(), 1);
     let exec = req.execution.expect("execution record");
-    assert_eq!((exec.epoch, exec.outcome.map(|o| o.status)), (2, Some(OutcomeStatus::Succeeded)));
+    assert_eq!(
+        (exec.epoch, exec.outcome.map(|o| o.status)),
+        (2, Some(OutcomeStatus::Succeeded))
+    );
     let kinds = audit_kinds(&runner, &id);
-    assert!(kinds.contains(&AuditKind::ExecutionTakenOver) && kinds.ends_with(&[AuditKind::ExecutionFinished]), "audited: {kinds:?}");
+    assert!(
+        kinds.contains(&AuditKind::ExecutionTakenOver) && kinds.ends_with(&[AuditKind::ExecutionFinished]),
+        "audited: {kinds:?}"
+    );
     // Nothing runs it again.
     let approver = w.session(&w.sim.tokens().approver);
-    assert!(w.rt.block_on(runner.execute_approved(&approver, &id.parse().expect("id"))).is_err());
+    assert!(w
+        .rt
+        .block_on(runner.execute_approved(&approver, &id.parse().expect("id")))
+        .is_err());
     assert!(w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile").is_empty());
     assert_eq!(w.creates(), 1);
     assert!(w.sim.has_binding(&target, "clusters-create"));
@@ -463,13 +680,25 @@ fn killed_after_the_write_before_the_outcome_was_recorded() {
     let req = w.request(&runner, &id);
     assert_eq!(req.state, RequestState::Succeeded, "the binding exists on the server");
     let exec = req.execution.expect("execution record");
-    assert_eq!(exec.outcome.as_ref().map(|o| o.detail["reconciled"].clone()), Some(json!(true)));
+    assert_eq!(
+        exec.outcome.as_ref().map(|o| o.detail["reconciled"].clone()),
+        Some(json!(true))
+    );
     assert!(exec.reconciled.is_some());
     assert!(audit_kinds(&runner, &id).contains(&AuditKind::Reconciled), "audited");
     let approver = w.session(&w.sim.tokens().approver);
-    assert!(w.rt.block_on(runner.execute_approved(&approver, &id.parse().expect("id"))).is_err(), "never twice");
+    assert!(
+        w.rt.block_on(runner.execute_approved(&approver, &id.parse().expect("id")))
+            .is_err(),
+        "never twice"
+    );
     assert_eq!(w.creates(), 1);
-    let held = w.sim.objects("globalrolebindings").iter().filter(|b| b["userName"] == json!(target) && b["globalRoleName"] == "clusters-create").count();
+    let held = w
+        .sim
+        .objects("globalrolebindings")
+        .iter()
+        .filter(|b| b["userName"] == json!(target) && b["globalRoleName"] == "clusters-create")
+        .count();
     assert_eq!(held, 1);
 }
 
@@ -484,11 +713,18 @@ fn killed_inside_a_store_write_transaction() {
     // The half-done transaction is gone: the request is as it was, the chain intact, and the store writable.
     let runner = w.reopen();
     assert_eq!(w.request(&runner, &id).state, RequestState::Pending);
-    assert_eq!(w.rt.block_on(runner.store().audit_entries()).expect("audit").len(), entries_before);
+    assert_eq!(
+        w.rt.block_on(runner.store().audit_entries()).expect("audit").len(),
+        entries_before
+    );
     let approver = w.session(&w.sim.tokens().approver);
-    assert!(matches!(w.rt.block_on(runner.approve(&approver, &id, None)), Ok(Approved::Succeeded { .. })));
+    assert!(matches!(
+        w.rt.block_on(runner.approve(&approver, &id, None)),
+        Ok(Approved::Succeeded { .. })
+    ));
     assert_eq!(w.creates(), 1);
-    w.rt.block_on(runner.store().verify_audit()).expect("intact after more writes");
+    w.rt.block_on(runner.store().verify_audit())
+        .expect("intact after more writes");
 }
 
 /// Kills whole approval loops at arbitrary points (SQLite commits and HTTP calls interleave, so many kills land
@@ -499,13 +735,18 @@ fn killed_inside_a_store_write_transaction() {
 fn killed_at_arbitrary_points_of_approval_loops() {
     let w = World::start(|_| Policy::installer());
     w.sim.clear_request_log();
-    let users: Vec<String> = (1..=48).map(|i| w.sim.user_id(&format!("user{i:05}")).expect("user")).collect();
+    let users: Vec<String> = (1..=48)
+        .map(|i| w.sim.user_id(&format!("user{i:05}")).expect("user"))
+        .collect();
     let mut next = 0;
     let mut acked: Vec<String> = Vec::new();
     let mut in_doubt = 0;
     // (acknowledged round trips, then requests served of the next one) before each kill: the second number moves
     // the kill through the next round trip (its reads, the approval, the claim, the write, the outcome).
-    for (round, (stop_after, then)) in [(3usize, 3usize), (1, 8), (2, 7), (1, 9), (2, 5), (1, 8)].into_iter().enumerate() {
+    for (round, (stop_after, then)) in [(3usize, 3usize), (1, 8), (2, 7), (1, 9), (2, 5), (1, 8)]
+        .into_iter()
+        .enumerate()
+    {
         let batch: Vec<String> = users[next..next + 8].to_vec();
         next += 8;
         let mut child = w.child(Step::Loop, json!({"users": batch}));
@@ -529,10 +770,19 @@ fn killed_at_arbitrary_points_of_approval_loops() {
         let settled = w.rt.block_on(runner.reconcile(&w.admin)).expect("reconcile");
         in_doubt += settled.len();
         for id in &acked {
-            assert_eq!(w.request(&runner, id).state, RequestState::Succeeded, "round {round}: acknowledged {id} lost");
+            assert_eq!(
+                w.request(&runner, id).state,
+                RequestState::Succeeded,
+                "round {round}: acknowledged {id} lost"
+            );
         }
-        let all = w.rt.block_on(runner.store().list_requests(&RequestFilter::all())).expect("requests");
-        assert!(all.iter().all(|r| r.state != RequestState::Executing), "round {round}: nothing left in doubt");
+        let all =
+            w.rt.block_on(runner.store().list_requests(&RequestFilter::all()))
+                .expect("requests");
+        assert!(
+            all.iter().all(|r| r.state != RequestState::Executing),
+            "round {round}: nothing left in doubt"
+        );
         for user in &users[..next] {
             let held = w
                 .sim
@@ -541,10 +791,20 @@ fn killed_at_arbitrary_points_of_approval_loops() {
                 .filter(|b| b["userName"] == json!(user) && b["globalRoleName"] == "clusters-create")
                 .count();
             assert!(held <= 1, "round {round}: {user} holds the role {held} times");
-            let succeeded = all.iter().any(|r| r.inputs["user"] == json!(user) && r.state == RequestState::Succeeded);
-            assert_eq!(held == 1, succeeded, "round {round}: {user}: binding on the server and the store disagree");
+            let succeeded = all
+                .iter()
+                .any(|r| r.inputs["user"] == json!(user) && r.state == RequestState::Succeeded);
+            assert_eq!(
+                held == 1,
+                succeeded,
+                "round {round}: {user}: binding on the server and the store disagree"
+            );
         }
-        assert_eq!(w.creates() as usize, all.iter().filter(|r| r.state == RequestState::Succeeded).count(), "round {round}: one write per success");
+        assert_eq!(
+            w.creates() as usize,
+            all.iter().filter(|r| r.state == RequestState::Succeeded).count(),
+            "round {round}: one write per success"
+        );
     }
     eprintln!("crash loops: 6 kills, {} round trips acknowledged, {in_doubt} in-doubt executions settled, {} bindings created", acked.len(), w.creates());
 }
@@ -557,7 +817,10 @@ fn rancherctl_settles_an_execution_left_in_doubt() {
     let settle = cli.run(&["approvals", "reconcile"], &cli.w.sim.tokens().approver.clone());
     settle.expect_code(0);
     let doc = cli.shown();
-    assert_eq!(doc["state"], "succeeded", "not applied on the server, so completed once: {doc}");
+    assert_eq!(
+        doc["state"], "succeeded",
+        "not applied on the server, so completed once: {doc}"
+    );
     assert_eq!(doc["execution"]["epoch"], 2, "under a taken-over claim: {doc}");
     assert_eq!(cli.w.creates(), 1);
 }
@@ -573,7 +836,8 @@ fn rancherctl_executes_an_approved_request_whose_approver_was_killed_before_the_
     let again = cli.run(&["approvals", "approve", &cli.id], &approver);
     let doc = cli.shown();
     assert_eq!(
-        doc["state"], "succeeded",
+        doc["state"],
+        "succeeded",
         "neither `approvals reconcile` ({}) nor `approvals approve` again ({}) executed it: {doc}",
         settle.stderr.trim(),
         again.stderr.trim()
@@ -596,20 +860,54 @@ impl CliCrash {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, w.sim.ca_pem()).expect("CA");
-        let mut cli = CliCrash { w, dir, ca, id: String::new() };
+        let mut cli = CliCrash {
+            w,
+            dir,
+            ca,
+            id: String::new(),
+        };
         let admin = cli.w.sim.tokens().admin.clone();
-        cli.run(&["workflows", "install", "create-global-role-binding"], &admin).expect_code(0);
+        cli.run(&["workflows", "install", "create-global-role-binding"], &admin)
+            .expect_code(0);
         let target = cli.w.sim.users().standard[1].id.clone();
-        let pending = cli.run(&["run", "create-global-role-binding", "-i", &format!("user={target}"), "-i", "role=clusters-create", "-o", "json"], &admin);
+        let pending = cli.run(
+            &[
+                "run",
+                "create-global-role-binding",
+                "-i",
+                &format!("user={target}"),
+                "-i",
+                "role=clusters-create",
+                "-o",
+                "json",
+            ],
+            &admin,
+        );
         pending.expect_code(3);
-        cli.id = serde_json::from_str::<serde_json::Value>(&pending.stdout).expect("json")["request"].as_str().expect("id").to_string();
+        cli.id = serde_json::from_str::<serde_json::Value>(&pending.stdout).expect("json")["request"]
+            .as_str()
+            .expect("id")
+            .to_string();
         // What the killed `rancherctl approvals approve` left behind.
         let store = SqliteStore::open(cli.dir.path().join("state").join("approvals.db")).expect("the CLI's store");
         let rid: RequestId = cli.id.parse().expect("id");
         let approver = Principal::new(cli.w.sim.users().approver.id.clone()).with_username("approver");
-        let ctx = EligibilityContext::with_fallback_approvers([cli.w.sim.users().admin.id.clone(), cli.w.sim.users().approver.id.clone()]);
-        let server = block(store.get_request(&rid)).expect("the request").server.expect("bound to the simulator");
-        block(store.decide(&rid, &approver, Decision::approve().through(server.clone()), &ctx, Utc::now())).expect("approved");
+        let ctx = EligibilityContext::with_fallback_approvers([
+            cli.w.sim.users().admin.id.clone(),
+            cli.w.sim.users().approver.id.clone(),
+        ]);
+        let server = block(store.get_request(&rid))
+            .expect("the request")
+            .server
+            .expect("bound to the simulator");
+        block(store.decide(
+            &rid,
+            &approver,
+            Decision::approve().through(server.clone()),
+            &ctx,
+            Utc::now(),
+        ))
+        .expect("approved");
         if claimed {
             // A process that is gone: its lease has run out.
             let killed = Executor::new(approver.id.clone(), "rancherctl (killed)").on(server);
@@ -620,18 +918,31 @@ impl CliCrash {
 
     fn run(&self, args: &[&str], token: &str) -> rancher_access_tests::cli::Run {
         let env = vec![
-            ("RANCHERCTL_STATE_DIR", self.dir.path().join("state").display().to_string()),
-            ("RANCHERCTL_CONFIG_DIR", self.dir.path().join("config").display().to_string()),
+            (
+                "RANCHERCTL_STATE_DIR",
+                self.dir.path().join("state").display().to_string(),
+            ),
+            (
+                "RANCHERCTL_CONFIG_DIR",
+                self.dir.path().join("config").display().to_string(),
+            ),
             ("RANCHER_DOMAIN", self.w.sim.domain()),
             ("RANCHER_CA_CERT", self.ca.display().to_string()),
             ("RANCHER_TOKEN", token.to_string()),
         ];
-        rancher_access_tests::cli::Run::from_output(rancher_access_tests::cli::command(args, &env).output().expect("rancherctl runs"))
+        rancher_access_tests::cli::Run::from_output(
+            rancher_access_tests::cli::command(args, &env)
+                .output()
+                .expect("rancherctl runs"),
+        )
     }
 
     /// `approvals show <id> -o json`.
     fn shown(&self) -> serde_json::Value {
-        let shown = self.run(&["approvals", "show", &self.id, "-o", "json"], &self.w.sim.tokens().admin.clone());
+        let shown = self.run(
+            &["approvals", "show", &self.id, "-o", "json"],
+            &self.w.sim.tokens().admin.clone(),
+        );
         serde_json::from_str(&shown.stdout).expect("json")
     }
 }

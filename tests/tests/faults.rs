@@ -87,22 +87,46 @@ fn assert_no_blind_resend(run: usize, what: &str, log: &[RequestRecord]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_mixed_runs_through_ten_percent_faults() {
-    let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(40).seed(11).port(0))
-        .await
-        .expect("simulator starts");
+    let sim = Simulator::start(
+        SimConfig::default()
+            .rancher_version(RancherVersion::V2_13)
+            .users(40)
+            .seed(11)
+            .port(0),
+    )
+    .await
+    .expect("simulator starts");
     sim.set_faults(faults());
     let admin = session(&sim, &sim.tokens().admin).await;
     let approver = session(&sim, &sim.tokens().approver).await;
     // Direct runs (no approval) and approval round trips, each with its own installations.
     let direct = Runner::new(Arc::new(MemoryStore::new()), "faults-direct");
     let approvals = Runner::new(Arc::new(MemoryStore::new()), "faults-approvals");
-    let lists = ["list-users", "list-global-roles", "list-global-role-bindings", "list-projects", "list-role-templates"];
-    for wf in lists.iter().chain(&["create-global-role-binding", "delete-global-role-binding", "rancher-api-request"]) {
-        direct.install(&admin, wf, Some(Policy::none())).await.expect("installs through the faults");
+    let lists = [
+        "list-users",
+        "list-global-roles",
+        "list-global-role-bindings",
+        "list-projects",
+        "list-role-templates",
+    ];
+    for wf in lists.iter().chain(&[
+        "create-global-role-binding",
+        "delete-global-role-binding",
+        "rancher-api-request",
+    ]) {
+        direct
+            .install(&admin, wf, Some(Policy::none()))
+            .await
+            .expect("installs through the faults");
     }
-    approvals.install(&admin, "create-global-role-binding", None).await.expect("installs (installer approval)");
+    approvals
+        .install(&admin, "create-global-role-binding", None)
+        .await
+        .expect("installs (installer approval)");
 
-    let users: Vec<String> = (1..=40).map(|i| sim.user_id(&format!("user{i:05}")).expect("seeded user")).collect();
+    let users: Vec<String> = (1..=40)
+        .map(|i| sim.user_id(&format!("user{i:05}")).expect("seeded user"))
+        .collect();
     let expected_users = sim.count("users");
     let mut model: BTreeSet<(String, String)> = BTreeSet::new();
     let mut tally = Tally::default();
@@ -124,7 +148,10 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                 };
                 let n = out.result.as_array().map(Vec::len).unwrap_or(0);
                 if wf == "list-users" {
-                    assert_eq!(n, expected_users, "run {run}: every user, once, across pages and restarts");
+                    assert_eq!(
+                        n, expected_users,
+                        "run {run}: every user, once, across pages and restarts"
+                    );
                 }
                 assert!(n > 0, "run {run}: {wf} came back empty");
                 "list"
@@ -141,7 +168,10 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                 let inputs = json!({"user": user, "role": role});
                 let mut attempt = 0;
                 loop {
-                    match direct.submit(&admin, "create-global-role-binding", inputs.clone(), None, false).await {
+                    match direct
+                        .submit(&admin, "create-global-role-binding", inputs.clone(), None, false)
+                        .await
+                    {
                         Ok(Submitted::Succeeded { result }) => {
                             let r = &result.result;
                             if r["reconciled"] == json!(true) {
@@ -149,7 +179,11 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                             }
                             if r["created"] == json!(false) && !model.contains(&(user.clone(), role.clone())) {
                                 // Only an earlier attempt of this run can have made it: its error was wrong.
-                                assert!(attempt > 0, "run {run}: `already holds` for a binding the model lacks: {}", result.summary);
+                                assert!(
+                                    attempt > 0,
+                                    "run {run}: `already holds` for a binding the model lacks: {}",
+                                    result.summary
+                                );
                                 tally.misreported += 1;
                             }
                             break;
@@ -169,23 +203,38 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                 let inputs = json!({"user": user, "role": role});
                 let mut attempt = 0;
                 loop {
-                    let request = match approvals.submit(&admin, "create-global-role-binding", inputs.clone(), None, false).await {
+                    let request = match approvals
+                        .submit(&admin, "create-global-role-binding", inputs.clone(), None, false)
+                        .await
+                    {
                         Ok(Submitted::Pending { request, .. }) => request,
                         // A binding held already is refused before anyone is asked (issue 27 #16): only when it is
                         // held, by the model or by an earlier attempt of this run.
                         Err(rancher_workflows::Error::AlreadyHeld(said)) => {
-                            assert!(model.contains(&(user.clone(), role.clone())) || attempt > 0, "run {run}: refused as held, but the model lacks it: {said}");
+                            assert!(
+                                model.contains(&(user.clone(), role.clone())) || attempt > 0,
+                                "run {run}: refused as held, but the model lacks it: {said}"
+                            );
                             break;
                         }
                         other => panic!("run {run}: the request was not filed through the faults: {other:?}"),
                     };
-                    match approvals.approve(&approver, &request, Some("faults suite".into())).await {
+                    match approvals
+                        .approve(&approver, &request, Some("faults suite".into()))
+                        .await
+                    {
                         Ok(Approved::Succeeded { result, .. }) => {
                             if result.result["reconciled"] == json!(true) {
                                 tally.reconciled += 1;
                             }
-                            if result.result["created"] == json!(false) && !model.contains(&(user.clone(), role.clone())) {
-                                assert!(attempt > 0, "run {run}: `already holds` for a binding the model lacks: {}", result.summary);
+                            if result.result["created"] == json!(false)
+                                && !model.contains(&(user.clone(), role.clone()))
+                            {
+                                assert!(
+                                    attempt > 0,
+                                    "run {run}: `already holds` for a binding the model lacks: {}",
+                                    result.summary
+                                );
                                 tally.misreported += 1;
                             }
                             break;
@@ -195,7 +244,9 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
                             tally.reruns += 1;
                             assert!(attempt < 6, "run {run}: an approved create kept failing");
                         }
-                        Ok(Approved::Pending { .. }) => panic!("run {run}: one approval is enough under installer approval"),
+                        Ok(Approved::Pending { .. }) => {
+                            panic!("run {run}: one approval is enough under installer approval")
+                        }
                     }
                 }
                 model.insert((user.clone(), role.clone()));
@@ -204,7 +255,10 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
             _ => {
                 let inputs = json!({"user": user, "role": role});
                 let mut attempt = 0;
-                while let Err(e) = direct.submit(&admin, "delete-global-role-binding", inputs.clone(), None, false).await {
+                while let Err(e) = direct
+                    .submit(&admin, "delete-global-role-binding", inputs.clone(), None, false)
+                    .await
+                {
                     attempt += 1;
                     tally.reruns += 1;
                     assert!(attempt < 6, "run {run}: a delete kept failing: {e}");
@@ -230,7 +284,10 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
     let on_server: BTreeSet<(String, String)> = held.into_keys().collect();
     let missing: Vec<_> = model.difference(&on_server).collect();
     let extra: Vec<_> = on_server.difference(&model).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}; unexpected {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}; unexpected {extra:?}"
+    );
 
     // The log agrees with the write counters: every applied create is one the client knows about.
     let mut faults_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -246,7 +303,10 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
         .filter(|r| r.status == 201 || r.fault.as_deref() == Some("drop-after"))
         .count() as u64;
     assert_eq!(sim.writes("globalrolebindings", "create"), creates_applied);
-    let lost_creates = log.iter().filter(|r| r.method == "POST" && r.fault.as_deref() == Some("drop-after")).count();
+    let lost_creates = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.fault.as_deref() == Some("drop-after"))
+        .count();
     let faulty = faults_seen.values().sum::<usize>() + expired;
     eprintln!(
         "faults suite: {RUNS} runs {:?}; {} requests, {faulty} faulted ({:.1}%): {faults_seen:?}, {expired} expired continue tokens; \
@@ -262,36 +322,70 @@ async fn a_thousand_mixed_runs_through_ten_percent_faults() {
         took.as_secs_f64()
     );
     assert!(faulty * 100 >= log.len() * 5, "the suite ran with real faults");
-    assert!(lost_creates > 0 && tally.reconciled > 0, "some create answers were lost and reconciled");
+    assert!(
+        lost_creates > 0 && tally.reconciled > 0,
+        "some create answers were lost and reconciled"
+    );
 }
 
-async fn create_through(sim: &SimHandle, script: &[WriteFault]) -> (Result<Submitted, rancher_workflows::Error>, Vec<(String, String, WriteFault)>, String) {
+async fn create_through(
+    sim: &SimHandle,
+    script: &[WriteFault],
+) -> (
+    Result<Submitted, rancher_workflows::Error>,
+    Vec<(String, String, WriteFault)>,
+    String,
+) {
     let (client, transport) = faulty_client(sim, &sim.tokens().admin, script);
     let admin = Session::open(client).await.expect("session");
     let runner = Runner::new(Arc::new(MemoryStore::new()), "lost-answers");
-    runner.install(&admin, "create-global-role-binding", Some(Policy::none())).await.expect("installs");
+    runner
+        .install(&admin, "create-global-role-binding", Some(Policy::none()))
+        .await
+        .expect("installs");
     let bob = sim.users().standard[1].id.clone();
-    let out = runner.submit(&admin, "create-global-role-binding", json!({"user": bob, "role": "clusters-create"}), None, false).await;
+    let out = runner
+        .submit(
+            &admin,
+            "create-global-role-binding",
+            json!({"user": bob, "role": "clusters-create"}),
+            None,
+            false,
+        )
+        .await;
     let writes = transport.seen().into_iter().filter(|(m, _, _)| m != "GET").collect();
     (out, writes, bob)
 }
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_confirmed_by_checking_not_sent_again() {
-    let sim = Simulator::start(SimConfig::default().seed(3)).await.expect("simulator starts");
+    let sim = Simulator::start(SimConfig::default().seed(3))
+        .await
+        .expect("simulator starts");
     let (out, writes, bob) = create_through(&sim, &[WriteFault::LoseAnswer]).await;
-    let Ok(Submitted::Succeeded { result }) = out else { panic!("{out:?}") };
+    let Ok(Submitted::Succeeded { result }) = out else {
+        panic!("{out:?}")
+    };
     assert_eq!(result.result["reconciled"], json!(true), "{}", result.summary);
-    assert!(result.summary.contains("confirmed after a lost answer"), "{}", result.summary);
+    assert!(
+        result.summary.contains("confirmed after a lost answer"),
+        "{}",
+        result.summary
+    );
     assert_eq!(writes.len(), 1, "one POST, never resent: {writes:?}");
     assert_eq!(sim.writes("globalrolebindings", "create"), 1);
     assert!(sim.has_binding(&bob, "clusters-create"));
 
     // Refused before it was applied: checked, then sent once more.
-    let sim = Simulator::start(SimConfig::default().seed(4)).await.expect("simulator starts");
+    let sim = Simulator::start(SimConfig::default().seed(4))
+        .await
+        .expect("simulator starts");
     let (out, writes, bob) = create_through(&sim, &[WriteFault::Refuse503]).await;
     assert!(matches!(out, Ok(Submitted::Succeeded { .. })), "{out:?}");
-    assert_eq!(writes.iter().map(|w| w.2).collect::<Vec<_>>(), [WriteFault::Refuse503, WriteFault::Pass]);
+    assert_eq!(
+        writes.iter().map(|w| w.2).collect::<Vec<_>>(),
+        [WriteFault::Refuse503, WriteFault::Pass]
+    );
     assert_eq!(sim.writes("globalrolebindings", "create"), 1);
     assert!(sim.has_binding(&bob, "clusters-create"));
 }
@@ -300,10 +394,15 @@ async fn a_create_whose_answer_was_lost_is_confirmed_by_checking_not_sent_again(
 /// may have been applied), so a binding that exists is never reported as failed. (Found by this suite.)
 #[tokio::test]
 async fn a_second_lost_answer_is_not_reported_as_not_applied() {
-    let sim = Simulator::start(SimConfig::default().seed(5)).await.expect("simulator starts");
+    let sim = Simulator::start(SimConfig::default().seed(5))
+        .await
+        .expect("simulator starts");
     let (out, writes, bob) = create_through(&sim, &[WriteFault::Refuse503, WriteFault::LoseAnswer]).await;
     assert_eq!(writes.len(), 2, "{writes:?}");
-    assert!(sim.has_binding(&bob, "clusters-create"), "the second attempt was applied");
+    assert!(
+        sim.has_binding(&bob, "clusters-create"),
+        "the second attempt was applied"
+    );
     match out {
         Ok(Submitted::Succeeded { result }) => assert_eq!(result.result["created"], json!(true), "{}", result.summary),
         other => panic!("the binding exists, but the run said: {other:?}"),

@@ -12,9 +12,20 @@ use serde_json::{json, Value};
 const MG: &str = "/apis/management.cattle.io/v3";
 
 /// A raw HTTPS call to the simulator (reqwest trusting only its CA).
-async fn raw(sim: &SimHandle, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn raw(
+    sim: &SimHandle,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("CA");
-    let http = reqwest::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).add_root_certificate(ca).build().expect("client");
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
     let mut rb = http.request(method, format!("{}{path}", sim.base_url()));
     if let Some(t) = token {
         rb = rb.bearer_auth(t);
@@ -29,8 +40,14 @@ async fn raw(sim: &SimHandle, method: reqwest::Method, path: &str, token: Option
 
 /// `username` logs in with the seeded password; returns the session token.
 async fn login(sim: &SimHandle, username: &str) -> String {
-    let (st, v) = raw(sim, reqwest::Method::POST, "/v3-public/localProviders/local?action=login", None,
-        Some(json!({"username": username, "password": DEFAULT_PASSWORD, "responseType": "json"}))).await;
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        "/v3-public/localProviders/local?action=login",
+        None,
+        Some(json!({"username": username, "password": DEFAULT_PASSWORD, "responseType": "json"})),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
     v["token"].as_str().expect("token").to_string()
 }
@@ -39,20 +56,36 @@ async fn login(sim: &SimHandle, username: &str) -> String {
 async fn grant(sim: &SimHandle, user_id: &str, name: &str, rules: Option<Value>) {
     let admin = sim.tokens().admin.clone();
     if let Some(rules) = rules {
-        let (st, v) = raw(sim, reqwest::Method::POST, &format!("{MG}/globalroles"), Some(&admin), Some(json!({"metadata": {"name": name}, "rules": rules}))).await;
+        let (st, v) = raw(
+            sim,
+            reqwest::Method::POST,
+            &format!("{MG}/globalroles"),
+            Some(&admin),
+            Some(json!({"metadata": {"name": name}, "rules": rules})),
+        )
+        .await;
         assert_eq!(st, 201, "{v}");
     }
-    let (st, v) = raw(sim, reqwest::Method::POST, &format!("{MG}/globalrolebindings"), Some(&admin),
-        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": name, "userName": user_id}))).await;
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&admin),
+        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": name, "userName": user_id})),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
 }
 
 async fn verify(sim: &SimHandle, token: &str) -> rancher_auth::Verification {
-    Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(token).expect("token"))
-        .with_ca(Some(CaSource::Pem(sim.ca_pem())))
-        .verify()
-        .await
-        .expect("the connection works")
+    Connection::new(
+        InstanceDomain::parse(&sim.domain()).expect("domain"),
+        BearerToken::parse(token).expect("token"),
+    )
+    .with_ca(Some(CaSource::Pem(sim.ca_pem())))
+    .verify()
+    .await
+    .expect("the connection works")
 }
 
 /// rancher/webhook globalrolebinding/validator.go: creating a binding is accepted only for roles whose rules the
@@ -64,14 +97,30 @@ async fn may_manage_bindings_means_what_rancher_accepts() {
     grant(&sim, &bob, "users-manage", None).await;
     let bob_t = login(&sim, "bob").await;
     let v = verify(&sim, &bob_t).await;
-    assert_eq!(v.permissions.create_global_role_bindings, Access::Denied, "{:?}", v.permissions);
+    assert_eq!(
+        v.permissions.create_global_role_bindings,
+        Access::Denied,
+        "{:?}",
+        v.permissions
+    );
     assert!(v.warnings.contains(&Warning::CannotManageBindings), "{:?}", v.warnings);
     let text = Warning::CannotManageBindings.to_string();
     assert!(text.contains("bind"), "{text}");
 
-    grant(&sim, &bob, "binder", Some(json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["bind"]}]))).await;
+    grant(
+        &sim,
+        &bob,
+        "binder",
+        Some(json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["bind"]}])),
+    )
+    .await;
     let v = verify(&sim, &bob_t).await;
-    assert_eq!(v.permissions.create_global_role_bindings, Access::Allowed, "{:?}", v.permissions);
+    assert_eq!(
+        v.permissions.create_global_role_bindings,
+        Access::Allowed,
+        "{:?}",
+        v.permissions
+    );
     let admin = verify(&sim, &sim.tokens().admin).await;
     assert_eq!(admin.permissions.create_global_role_bindings, Access::Allowed);
 }
@@ -82,7 +131,11 @@ async fn may_manage_bindings_means_what_rancher_accepts() {
 async fn the_typed_client_uses_rk_kinds_on_2_8() {
     let sim = sim(RancherVersion::V2_8, 0).await;
     let c = client(&sim, &sim.tokens().admin);
-    let page = c.global_role_bindings().list_page(RkGlobalrolebindingsList::new()).await.expect("2.8 serves the RK kind");
+    let page = c
+        .global_role_bindings()
+        .list_page(RkGlobalrolebindingsList::new())
+        .await
+        .expect("2.8 serves the RK kind");
     assert!(page.items.is_some_and(|i| !i.is_empty()));
 }
 
@@ -94,12 +147,23 @@ async fn a_typed_delete_reads_the_object_rancher_returns() {
     let body = rancher_api::types::GlobalRoleBinding {
         global_role_name: Some("user-base".into()),
         user_name: Some(sim.users().user.id.clone()),
-        metadata: Some(rancher_api::types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() }),
+        metadata: Some(rancher_api::types::ObjectMeta {
+            generate_name: Some("grb-".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    let created = c.global_role_bindings().create(RkGlobalrolebindingsCreate::new(body)).await.expect("created");
+    let created = c
+        .global_role_bindings()
+        .create(RkGlobalrolebindingsCreate::new(body))
+        .await
+        .expect("created");
     let name = created.metadata.and_then(|m| m.name).expect("name");
-    let gone = c.global_role_bindings().delete(RkGlobalrolebindingsDelete::new(name)).await.expect("deleted");
+    let gone = c
+        .global_role_bindings()
+        .delete(RkGlobalrolebindingsDelete::new(name))
+        .await
+        .expect("deleted");
     assert_eq!(gone.kind.as_deref(), Some("GlobalRoleBinding"));
     assert!(gone.metadata.and_then(|m| m.deletion_timestamp).is_some());
 }
@@ -114,11 +178,25 @@ async fn create_binding_explains_an_escalation_refusal() {
     let bob_s = session(&sim, &login(&sim, "bob").await).await;
     let admin = session(&sim, &sim.tokens().admin).await;
     let r = runner();
-    r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.expect("installed");
-    let err = r.submit(&bob_s, "create-global-role-binding", json!({"user": "alice", "role": "admin"}), None, false).await.unwrap_err();
+    r.install(&admin, "create-global-role-binding", Some(Policy::none()))
+        .await
+        .expect("installed");
+    let err = r
+        .submit(
+            &bob_s,
+            "create-global-role-binding",
+            json!({"user": "alice", "role": "admin"}),
+            None,
+            false,
+        )
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("escalation"), "{text}");
-    assert!(text.contains("permissions it does not hold") && text.contains("`bind`"), "{text}");
+    assert!(
+        text.contains("permissions it does not hold") && text.contains("`bind`"),
+        "{text}"
+    );
     assert!(!sim.has_binding(&sim.users().user.id, "admin"));
 }
 
@@ -133,10 +211,18 @@ async fn list_role_templates_falls_back_when_the_rk_list_is_refused() {
     let admin = session(&sim, &sim.tokens().admin).await;
     let r = runner();
     r.install(&admin, "list-role-templates", None).await.expect("installed");
-    let Submitted::Succeeded { result } = r.submit(&carol_s, "list-role-templates", json!({}), None, false).await.expect("runs") else {
+    let Submitted::Succeeded { result } = r
+        .submit(&carol_s, "list-role-templates", json!({}), None, false)
+        .await
+        .expect("runs")
+    else {
         panic!("reads run at once")
     };
-    assert!(result.result.as_array().is_some_and(|a| a.len() > 5), "{}", result.summary);
+    assert!(
+        result.result.as_array().is_some_and(|a| a.len() > 5),
+        "{}",
+        result.summary
+    );
 }
 
 /// A standard user's RK list is refused (Kubernetes RBAC, all or nothing); the workflow says what it needs.
@@ -147,7 +233,10 @@ async fn list_global_roles_explains_a_refused_list() {
     let admin = session(&sim, &sim.tokens().admin).await;
     let r = runner();
     r.install(&admin, "list-global-roles", None).await.expect("installed");
-    let err = r.submit(&user, "list-global-roles", json!({}), None, false).await.unwrap_err();
+    let err = r
+        .submit(&user, "list-global-roles", json!({}), None, false)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("403") && text.contains("may not list"), "{text}");
 }
@@ -158,17 +247,44 @@ async fn delete_binding_waits_until_the_binding_is_gone() {
     let sim = sim(RancherVersion::V2_13, 0).await;
     let admin = session(&sim, &sim.tokens().admin).await;
     let r = runner();
-    r.install(&admin, "create-global-role-binding", Some(Policy::none())).await.expect("installed");
-    r.install(&admin, "delete-global-role-binding", Some(Policy::none())).await.expect("installed");
+    r.install(&admin, "create-global-role-binding", Some(Policy::none()))
+        .await
+        .expect("installed");
+    r.install(&admin, "delete-global-role-binding", Some(Policy::none()))
+        .await
+        .expect("installed");
     let bob = sim.user_id("bob").unwrap();
-    let Submitted::Succeeded { .. } = r.submit(&admin, "create-global-role-binding", json!({"user": bob, "role": "user-base"}), None, false).await.expect("created") else {
+    let Submitted::Succeeded { .. } = r
+        .submit(
+            &admin,
+            "create-global-role-binding",
+            json!({"user": bob, "role": "user-base"}),
+            None,
+            false,
+        )
+        .await
+        .expect("created")
+    else {
         panic!("no approval needed")
     };
-    let Submitted::Succeeded { result } = r.submit(&admin, "delete-global-role-binding", json!({"user": bob, "role": "user-base"}), None, false).await.expect("deleted") else {
+    let Submitted::Succeeded { result } = r
+        .submit(
+            &admin,
+            "delete-global-role-binding",
+            json!({"user": bob, "role": "user-base"}),
+            None,
+            false,
+        )
+        .await
+        .expect("deleted")
+    else {
         panic!("no approval needed")
     };
     assert!(result.summary.starts_with("deleted"), "{}", result.summary);
-    assert!(!sim.has_binding(&bob, "user-base"), "gone when the workflow says deleted");
+    assert!(
+        !sim.has_binding(&bob, "user-base"),
+        "gone when the workflow says deleted"
+    );
 }
 
 /// `rancherctl check` / `connect` on Rancher 1.x: the connection test speaks /v1 (settings, identities, accounts)
@@ -182,11 +298,14 @@ async fn the_connection_test_works_on_rancher_1_6() {
     assert_eq!(v.permissions.list_users, Access::Allowed);
     assert!(v.users_listed >= 4, "{v:?}");
     // A standard 1.x user sees only its own account: the same diagnosis as on 2.x.
-    let d = Connection::new(InstanceDomain::parse(&sim.domain()).expect("domain"), BearerToken::parse(&sim.tokens().user).expect("token"))
-        .with_ca(Some(CaSource::Pem(sim.ca_pem())))
-        .verify()
-        .await
-        .expect_err("a standard user may not list users");
+    let d = Connection::new(
+        InstanceDomain::parse(&sim.domain()).expect("domain"),
+        BearerToken::parse(&sim.tokens().user).expect("token"),
+    )
+    .with_ca(Some(CaSource::Pem(sim.ca_pem())))
+    .verify()
+    .await
+    .expect_err("a standard user may not list users");
     assert_eq!(d.cause, rancher_auth::Cause::CannotListUsers, "{d}");
     assert!(d.to_string().contains("alice"), "{d}");
 }
@@ -206,7 +325,11 @@ async fn rancherctl_check_works_on_rancher_1_6() {
         ("RANCHERCTL_CONFIG_DIR", dir.path().join("config").display().to_string()),
         ("RANCHERCTL_STATE_DIR", dir.path().join("state").display().to_string()),
     ];
-    let run = tokio::task::spawn_blocking(move || Run::from_output(command(&["check"], &env).output().expect("rancherctl runs"))).await.expect("joined");
+    let run = tokio::task::spawn_blocking(move || {
+        Run::from_output(command(&["check"], &env).output().expect("rancherctl runs"))
+    })
+    .await
+    .expect("joined");
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("admin"), "{}", run.stdout);
 }
@@ -232,23 +355,68 @@ async fn api_keys_die_with_the_provider_of_their_session() {
     };
     let cfg = private("ad.yaml", "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret\nuserSearchBase: dc=example,dc=com\n");
     let pw = private("pw", "jdoe-password");
-    let inputs = json!({"provider": "ad", "config": cfg, "mode": "unrestricted", "test-user": "jdoe", "test-password-file": pw});
-    let Submitted::Succeeded { .. } = r.submit(&admin, "access-control-enable", inputs, None, false).await.expect("enabled") else {
+    let inputs =
+        json!({"provider": "ad", "config": cfg, "mode": "unrestricted", "test-user": "jdoe", "test-password-file": pw});
+    let Submitted::Succeeded { .. } = r
+        .submit(&admin, "access-control-enable", inputs, None, false)
+        .await
+        .expect("enabled")
+    else {
         panic!("no approval needed")
     };
-    let (st, v) = raw(&sim, reqwest::Method::POST, "/v3-public/activeDirectoryProviders/activedirectory?action=login", None,
-        Some(json!({"username": "jdoe", "password": "jdoe-password", "responseType": "json"}))).await;
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        "/v3-public/activeDirectoryProviders/activedirectory?action=login",
+        None,
+        Some(json!({"username": "jdoe", "password": "jdoe-password", "responseType": "json"})),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
     let ad_session = v["token"].as_str().expect("token").to_string();
-    let (st, v) = raw(&sim, reqwest::Method::POST, "/v3/tokens", Some(&ad_session), Some(json!({"type": "token", "description": "from an AD session"}))).await;
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        "/v3/tokens",
+        Some(&ad_session),
+        Some(json!({"type": "token", "description": "from an AD session"})),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
     let key = v["token"].as_str().expect("token").to_string();
     assert_eq!(v["authProvider"], "activedirectory", "{v}");
-    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None).await.0, 200);
+    assert_eq!(
+        raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None)
+            .await
+            .0,
+        200
+    );
 
-    let Submitted::Succeeded { .. } = r.submit(&admin, "access-control-disable", json!({}), None, false).await.expect("disabled") else {
+    let Submitted::Succeeded { .. } = r
+        .submit(&admin, "access-control-disable", json!({}), None, false)
+        .await
+        .expect("disabled")
+    else {
         panic!("no approval needed")
     };
-    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None).await.0, 401, "the key died with its provider");
-    assert_eq!(raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&sim.tokens().admin), None).await.0, 200, "local keys live on");
+    assert_eq!(
+        raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None)
+            .await
+            .0,
+        401,
+        "the key died with its provider"
+    );
+    assert_eq!(
+        raw(
+            &sim,
+            reqwest::Method::GET,
+            "/v3/users?limit=1",
+            Some(&sim.tokens().admin),
+            None
+        )
+        .await
+        .0,
+        200,
+        "local keys live on"
+    );
 }

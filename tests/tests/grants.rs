@@ -7,9 +7,7 @@ use std::sync::Arc;
 use chrono::{TimeDelta, Utc};
 use rancher_access_tests::faulty::{faulty_client, WriteFault};
 use rancher_access_tests::{session, sim};
-use rancher_approval::{
-    AuditKind, GrantFilter, MemoryStore, Policy, RevokedHow, SqliteStore, Store,
-};
+use rancher_approval::{AuditKind, GrantFilter, MemoryStore, Policy, RevokedHow, SqliteStore, Store};
 use rancher_sim::{Faults, RancherVersion, SimHandle};
 use rancher_workflows::grants::{revoke_due, RevokeOutcome};
 use rancher_workflows::{Runner, Session, Submitted};
@@ -56,25 +54,23 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
     panic!("{what}: still not so after 3 s");
 }
 
-fn kinds(
-    entries: &[rancher_approval::AuditEntry],
-    kind: AuditKind,
-) -> Vec<rancher_approval::AuditEntry> {
+fn kinds(entries: &[rancher_approval::AuditEntry], kind: AuditKind) -> Vec<rancher_approval::AuditEntry> {
     entries.iter().filter(|e| e.kind == kind).cloned().collect()
 }
 
 /// Grants dave `Read-only` in `downstream/Default` for 2h as the admin; returns the grant id.
 async fn grant_bob(sim: &SimHandle, r: &Runner, admin: &Session) -> String {
     let bob = &sim.users().standard[3];
-    let out = run(r, admin, "grant-project-role", json!({"project": "downstream/Default", "user": bob.username, "role": "Read-only", "duration": "2h"}))
-        .await
-        .unwrap();
+    let out = run(
+        r,
+        admin,
+        "grant-project-role",
+        json!({"project": "downstream/Default", "user": bob.username, "role": "Read-only", "duration": "2h"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.result["created"], json!(true), "{}", out.summary);
-    let grants = r
-        .store()
-        .list_grants(&GrantFilter::unrevoked())
-        .await
-        .unwrap();
+    let grants = r.store().list_grants(&GrantFilter::unrevoked()).await.unwrap();
     grants
         .iter()
         .find(|g| g.granted.subject == bob.id)
@@ -98,10 +94,7 @@ async fn grant_then_revoke_when_due_on_rk_api_and_norman() {
         let id = grant_bob(&sim, &r, &admin).await;
         let g = r.store().get_grant(&id).await.unwrap();
         assert_eq!(
-            (
-                g.granted.role.as_str(),
-                g.granted.binding.starts_with("prtb-ra-")
-            ),
+            (g.granted.role.as_str(), g.granted.binding.starts_with("prtb-ra-")),
             ("read-only", true),
             "{g:?}"
         );
@@ -132,10 +125,7 @@ async fn grant_then_revoke_when_due_on_rk_api_and_norman() {
             .await
             .unwrap();
         assert_eq!(done.revoked(), 1, "{done:?}");
-        eventually("the binding is gone", || {
-            prtbs_of(&sim, &bob.id).len() == before
-        })
-        .await;
+        eventually("the binding is gone", || prtbs_of(&sim, &bob.id).len() == before).await;
         let g = r.store().get_grant(&id).await.unwrap();
         let rev = g.revocation.unwrap();
         assert_eq!(
@@ -148,16 +138,13 @@ async fn grant_then_revoke_when_due_on_rk_api_and_norman() {
         assert_eq!(revoked[0].detail["requested_by"], json!(admin.principal.id));
         settle(&admin).await;
         // Idempotent: a second pass finds nothing to do.
-        assert!(revoke_due(
-            &admin,
-            r.store().as_ref(),
-            "svc-test",
-            g.due_at + TimeDelta::hours(1)
-        )
-        .await
-        .unwrap()
-        .outcomes
-        .is_empty());
+        assert!(
+            revoke_due(&admin, r.store().as_ref(), "svc-test", g.due_at + TimeDelta::hours(1))
+                .await
+                .unwrap()
+                .outcomes
+                .is_empty()
+        );
         r.store().verify_audit().await.unwrap();
     }
 }
@@ -181,9 +168,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
     let crtb = sim
         .objects("clusterroletemplatebindings")
         .into_iter()
-        .find(|b| {
-            b["userName"] == json!(carol.id) && b["roleTemplateName"] == json!("cluster-member")
-        })
+        .find(|b| b["userName"] == json!(carol.id) && b["roleTemplateName"] == json!("cluster-member"))
         .unwrap();
     assert_eq!(
         crtb["metadata"]["namespace"],
@@ -191,11 +176,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
         "a CRTB lives in its cluster's namespace"
     );
     assert!(
-        r.store()
-            .list_grants(&GrantFilter::all())
-            .await
-            .unwrap()
-            .is_empty(),
+        r.store().list_grants(&GrantFilter::all()).await.unwrap().is_empty(),
         "no duration: a permanent grant, nothing recorded"
     );
     // The same membership again, under a policy that needs no approval: the idempotent no-op, naming the binding;
@@ -209,13 +190,16 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
     .await
     .unwrap()
     .summary;
-    assert!(again.contains("already holds the cluster role cluster-member") && again.contains("crtb-") && again.contains("nothing created"), "{again}");
+    assert!(
+        again.contains("already holds the cluster role cluster-member")
+            && again.contains("crtb-")
+            && again.contains("nothing created"),
+        "{again}"
+    );
     let n = sim
         .objects("clusterroletemplatebindings")
         .iter()
-        .filter(|b| {
-            b["userName"] == json!(carol.id) && b["roleTemplateName"] == json!("cluster-member")
-        })
+        .filter(|b| b["userName"] == json!(carol.id) && b["roleTemplateName"] == json!("cluster-member"))
         .count();
     assert_eq!(n, 1);
 
@@ -259,9 +243,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
         .unwrap_err(),
     );
     assert!(
-        e.contains("cluster `nowhere` does not exist")
-            && e.contains("local (local)")
-            && e.contains(&downstream),
+        e.contains("cluster `nowhere` does not exist") && e.contains("local (local)") && e.contains(&downstream),
         "{e}"
     );
     let e = refused(
@@ -289,7 +271,16 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
         .unwrap_err(),
     );
     assert!(e.contains("`cluster/project`"), "{e}");
-    let e = refused(run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": "nobody-here", "role": "project-member"})).await.unwrap_err());
+    let e = refused(
+        run(
+            &r,
+            &admin,
+            "grant-project-role",
+            json!({"project": "downstream/Default", "user": "nobody-here", "role": "project-member"}),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert!(e.contains("user `nobody-here` does not exist"), "{e}");
     let e = refused(
         run(
@@ -302,12 +293,27 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
         .unwrap_err(),
     );
     assert!(e.contains("give user=<id or username> or group="), "{e}");
-    let e = refused(run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": carol.id, "role": "project-member", "duration": "2 hours"})).await.unwrap_err());
-    assert!(
-        e.contains("duration") && e.contains("e.g. 30m, 8h, 7d"),
-        "{e}"
+    let e = refused(
+        run(
+            &r,
+            &admin,
+            "grant-project-role",
+            json!({"project": "downstream/Default", "user": carol.id, "role": "project-member", "duration": "2 hours"}),
+        )
+        .await
+        .unwrap_err(),
     );
-    let e = refused(run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": carol.id, "role": "project-member", "binding": "mine"})).await.unwrap_err());
+    assert!(e.contains("duration") && e.contains("e.g. 30m, 8h, 7d"), "{e}");
+    let e = refused(
+        run(
+            &r,
+            &admin,
+            "grant-project-role",
+            json!({"project": "downstream/Default", "user": carol.id, "role": "project-member", "binding": "mine"}),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert!(e.contains("set when the request is filed"), "{e}");
     // Nothing was filed for any of them.
     let filed = r
@@ -334,9 +340,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
             && t.rows.iter().any(|row| row[5] == carol.id && row[6] == "carol"),
         "{t:?}"
     );
-    let listed = run(&r, &admin, "list-project-role-bindings", json!({}))
-        .await
-        .unwrap();
+    let listed = run(&r, &admin, "list-project-role-bindings", json!({})).await.unwrap();
     assert_eq!(
         listed.result.as_array().unwrap().len(),
         sim.count("projectroletemplatebindings")
@@ -351,11 +355,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
     )
     .await
     .unwrap();
-    assert!(
-        gone.summary.starts_with("revoked crtb-"),
-        "{}",
-        gone.summary
-    );
+    assert!(gone.summary.starts_with("revoked crtb-"), "{}", gone.summary);
     let again = run(
         &r,
         &admin,
@@ -364,11 +364,7 @@ async fn names_resolve_as_typed_and_mistakes_are_refused_before_filing() {
     )
     .await
     .unwrap();
-    assert!(
-        again.summary.starts_with("nothing to revoke"),
-        "{}",
-        again.summary
-    );
+    assert!(again.summary.starts_with("nothing to revoke"), "{}", again.summary);
 }
 
 #[tokio::test]
@@ -409,10 +405,7 @@ async fn policy_limits_durations_and_approvers_see_them() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("9h is longer than its policy allows (8h)"),
-        "{e}"
-    );
+    assert!(e.contains("9h is longer than its policy allows (8h)"), "{e}");
     let e = r.set_policy(&admin, "list-users", policy).await;
     assert!(
         e.is_err(),
@@ -432,31 +425,19 @@ async fn policy_limits_durations_and_approvers_see_them() {
         panic!("installer approval")
     };
     let pending = r.get(&request).await.unwrap();
-    assert_eq!(
-        pending.inputs["duration"],
-        json!("8h"),
-        "approvers see the duration"
-    );
+    assert_eq!(pending.inputs["duration"], json!("8h"), "approvers see the duration");
     assert!(
-        pending.inputs["binding"]
-            .as_str()
-            .unwrap()
-            .starts_with("grb-ra-"),
+        pending.inputs["binding"].as_str().unwrap().starts_with("grb-ra-"),
         "the binding name is fixed at submit"
     );
     r.approve(&approver, &request, None).await.unwrap();
     let g = r.store().get_grant(&request).await.unwrap();
     assert_eq!(
-        g.approved_by
-            .iter()
-            .map(|p| p.id.clone())
-            .collect::<Vec<_>>(),
+        g.approved_by.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
         vec![approver.principal.id.clone()]
     );
     assert!(sim.has_binding(&bob.id, "admin"));
-    let done = revoke_due(&admin, r.store().as_ref(), "svc", g.due_at)
-        .await
-        .unwrap();
+    let done = revoke_due(&admin, r.store().as_ref(), "svc", g.due_at).await.unwrap();
     assert!(
         matches!(
             &done.outcomes[..],
@@ -468,10 +449,7 @@ async fn policy_limits_durations_and_approvers_see_them() {
         "{done:?}"
     );
     settle(&admin).await;
-    assert!(
-        !sim.has_binding(&bob.id, "admin"),
-        "the timed admin grant ended"
-    );
+    assert!(!sim.has_binding(&bob.id, "admin"), "the timed admin grant ended");
 }
 
 #[tokio::test]
@@ -485,7 +463,14 @@ async fn two_services_racing_on_one_store_revoke_once() {
     let r = Runner::new(a.clone(), "svc-a");
     let mut ids = Vec::new();
     for user in &sim.users().standard {
-        let out = run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": user.id, "role": "read-only", "duration": "30m"})).await.unwrap();
+        let out = run(
+            &r,
+            &admin,
+            "grant-project-role",
+            json!({"project": "downstream/Default", "user": user.id, "role": "read-only", "duration": "30m"}),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.result["created"], json!(true), "{}", out.summary);
         ids.push(out.grant.is_some());
     }
@@ -527,30 +512,18 @@ async fn a_crash_between_the_delete_and_its_record_is_settled_by_reading_the_ser
         g.granted.binding.clone(),
     );
     let mut exec = rancher_workflows::Exec::new(&admin, false);
-    assert!(
-        rancher_workflows::grants::bindings::delete(&mut exec, kind, &ns, &name)
-            .await
-            .unwrap()
-    );
+    assert!(rancher_workflows::grants::bindings::delete(&mut exec, kind, &ns, &name)
+        .await
+        .unwrap());
     // While its lease holds, nobody else touches it.
-    let held = revoke_due(
-        &admin,
-        r.store().as_ref(),
-        "svc",
-        due + TimeDelta::minutes(1),
-    )
-    .await
-    .unwrap();
+    let held = revoke_due(&admin, r.store().as_ref(), "svc", due + TimeDelta::minutes(1))
+        .await
+        .unwrap();
     assert!(held.outcomes.is_empty(), "{held:?}");
     let deletes = sim.writes("projectroletemplatebindings", "delete");
-    let settled = revoke_due(
-        &admin,
-        r.store().as_ref(),
-        "svc",
-        due + TimeDelta::minutes(3),
-    )
-    .await
-    .unwrap();
+    let settled = revoke_due(&admin, r.store().as_ref(), "svc", due + TimeDelta::minutes(3))
+        .await
+        .unwrap();
     match &settled.outcomes[..] {
         [RevokeOutcome::Revoked {
             how: RevokedHow::AlreadyRemoved,
@@ -591,7 +564,14 @@ async fn a_binding_removed_or_replaced_out_of_band_is_recorded_and_nothing_else_
     .unwrap();
     // Replaced: the same name now grants someone else something else.
     let dave = sim.users().standard[2].clone();
-    let replaced = run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": dave.id, "role": "workloads-view", "duration": "1h"})).await.unwrap();
+    let replaced = run(
+        &r,
+        &admin,
+        "grant-project-role",
+        json!({"project": "downstream/Default", "user": dave.id, "role": "workloads-view", "duration": "1h"}),
+    )
+    .await
+    .unwrap();
     let rg = r
         .store()
         .get_grant(
@@ -607,14 +587,9 @@ async fn a_binding_removed_or_replaced_out_of_band_is_recorded_and_nothing_else_
         .await
         .unwrap();
     let ns = rg.granted.namespace.clone().unwrap();
-    rancher_workflows::grants::bindings::delete(
-        &mut exec,
-        rg.granted.kind,
-        &ns,
-        &rg.granted.binding,
-    )
-    .await
-    .unwrap();
+    rancher_workflows::grants::bindings::delete(&mut exec, rg.granted.kind, &ns, &rg.granted.binding)
+        .await
+        .unwrap();
     settle(&admin).await;
     let other = rancher_workflows::grants::bindings::NewBinding {
         kind: rg.granted.kind,
@@ -630,14 +605,9 @@ async fn a_binding_removed_or_replaced_out_of_band_is_recorded_and_nothing_else_
         .unwrap();
     assert!(replaced.grant.is_some());
     let deletes = sim.writes("projectroletemplatebindings", "delete");
-    let done = revoke_due(
-        &admin,
-        r.store().as_ref(),
-        "svc",
-        Utc::now() + TimeDelta::hours(3),
-    )
-    .await
-    .unwrap();
+    let done = revoke_due(&admin, r.store().as_ref(), "svc", Utc::now() + TimeDelta::hours(3))
+        .await
+        .unwrap();
     assert_eq!(done.revoked(), 2, "{done:?}");
     assert_eq!(
         sim.writes("projectroletemplatebindings", "delete"),
@@ -645,22 +615,10 @@ async fn a_binding_removed_or_replaced_out_of_band_is_recorded_and_nothing_else_
         "nothing deleted"
     );
     assert_eq!(
-        r.store()
-            .get_grant(&removed)
-            .await
-            .unwrap()
-            .revocation
-            .unwrap()
-            .how,
+        r.store().get_grant(&removed).await.unwrap().revocation.unwrap().how,
         RevokedHow::AlreadyRemoved
     );
-    let changed = r
-        .store()
-        .get_grant(&rg.id)
-        .await
-        .unwrap()
-        .revocation
-        .unwrap();
+    let changed = r.store().get_grant(&rg.id).await.unwrap().revocation.unwrap();
     assert_eq!(changed.how, RevokedHow::ChangedOutOfBand);
     assert!(changed.note.contains("left alone"), "{}", changed.note);
     assert!(
@@ -683,13 +641,9 @@ async fn rancher_down_at_due_time_is_retried_with_backoff_until_it_is_back() {
         rate_503: 1.0,
         ..Faults::none()
     });
-    let down = revoke_due(&admin, r.store().as_ref(), "svc", due)
-        .await
-        .unwrap();
+    let down = revoke_due(&admin, r.store().as_ref(), "svc", due).await.unwrap();
     let retry_at = match &down.outcomes[..] {
-        [RevokeOutcome::Failed {
-            retry_at, error, ..
-        }] => {
+        [RevokeOutcome::Failed { retry_at, error, .. }] => {
             assert!(!error.is_empty());
             *retry_at
         }
@@ -697,32 +651,19 @@ async fn rancher_down_at_due_time_is_retried_with_backoff_until_it_is_back() {
     };
     assert_eq!(retry_at - due, TimeDelta::seconds(30));
     let g = r.store().get_grant(&id).await.unwrap();
-    assert_eq!(
-        (g.failures, g.status(due)),
-        (1, rancher_approval::GrantStatus::Overdue)
-    );
-    let overdue = kinds(
-        &r.store().audit_entries().await.unwrap(),
-        AuditKind::GrantOverdue,
-    );
+    assert_eq!((g.failures, g.status(due)), (1, rancher_approval::GrantStatus::Overdue));
+    let overdue = kinds(&r.store().audit_entries().await.unwrap(), AuditKind::GrantOverdue);
     assert_eq!(overdue.len(), 1, "overdue is an event");
     sim.set_faults(Faults::none());
     assert!(
-        revoke_due(
-            &admin,
-            r.store().as_ref(),
-            "svc",
-            due + TimeDelta::seconds(10)
-        )
-        .await
-        .unwrap()
-        .outcomes
-        .is_empty(),
+        revoke_due(&admin, r.store().as_ref(), "svc", due + TimeDelta::seconds(10))
+            .await
+            .unwrap()
+            .outcomes
+            .is_empty(),
         "waits for its backoff"
     );
-    let back = revoke_due(&admin, r.store().as_ref(), "svc", retry_at)
-        .await
-        .unwrap();
+    let back = revoke_due(&admin, r.store().as_ref(), "svc", retry_at).await.unwrap();
     assert_eq!(back.revoked(), 1, "{back:?}");
     eventually("the binding is gone", || {
         prtbs_of(&sim, &sim.users().standard[3].id)
@@ -740,27 +681,19 @@ async fn a_create_whose_answer_was_lost_finds_its_own_binding() {
     let r = Runner::new(Arc::new(MemoryStore::new()), "grants-test");
     let bob = &sim.users().standard[3];
     let before = prtbs_of(&sim, &bob.id).len();
-    let out = run(&r, &admin, "grant-project-role", json!({"project": "downstream/Default", "user": bob.id, "role": "read-only", "duration": "1h"})).await.unwrap();
-    assert!(
-        out.summary.contains("confirmed after a lost answer"),
-        "{}",
-        out.summary
-    );
+    let out = run(
+        &r,
+        &admin,
+        "grant-project-role",
+        json!({"project": "downstream/Default", "user": bob.id, "role": "read-only", "duration": "1h"}),
+    )
+    .await
+    .unwrap();
+    assert!(out.summary.contains("confirmed after a lost answer"), "{}", out.summary);
+    assert_eq!(prtbs_of(&sim, &bob.id).len(), before + 1, "one binding, not two");
+    assert!(transport.seen().iter().any(|(_, _, f)| *f == WriteFault::LoseAnswer));
     assert_eq!(
-        prtbs_of(&sim, &bob.id).len(),
-        before + 1,
-        "one binding, not two"
-    );
-    assert!(transport
-        .seen()
-        .iter()
-        .any(|(_, _, f)| *f == WriteFault::LoseAnswer));
-    assert_eq!(
-        r.store()
-            .list_grants(&GrantFilter::unrevoked())
-            .await
-            .unwrap()
-            .len(),
+        r.store().list_grants(&GrantFilter::unrevoked()).await.unwrap().len(),
         1,
         "recorded once"
     );
@@ -784,15 +717,9 @@ async fn extend_and_end_early() {
     let ended = rancher_workflows::grants::end_early(&admin, r.store().as_ref(), &id, Utc::now())
         .await
         .unwrap();
-    let out = rancher_workflows::grants::revoke_grant(
-        &admin,
-        r.store().as_ref(),
-        &id,
-        "cli",
-        ended.due_at,
-    )
-    .await
-    .unwrap();
+    let out = rancher_workflows::grants::revoke_grant(&admin, r.store().as_ref(), &id, "cli", ended.due_at)
+        .await
+        .unwrap();
     assert!(
         matches!(
             out,

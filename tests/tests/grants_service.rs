@@ -35,11 +35,9 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
         .unwrap();
     let users = sim.users().standard.clone();
     let mut ids = Vec::new();
-    for (user, role, duration) in [
-        (&users[3], "read-only", "1h"),
-        (&users[2], "workloads-view", "5h"),
-    ] {
-        let inputs = json!({"project": "downstream/Default", "user": user.username, "role": role, "duration": duration});
+    for (user, role, duration) in [(&users[3], "read-only", "1h"), (&users[2], "workloads-view", "5h")] {
+        let inputs =
+            json!({"project": "downstream/Default", "user": user.username, "role": role, "duration": duration});
         let Submitted::Succeeded { result } = r
             .submit(&admin, "grant-project-role", inputs, None, false)
             .await
@@ -66,14 +64,7 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
 
     // Running before anything is due: nothing happens. Then it stops.
     let first = start(config(&sim, &svc, store.clone()).clock(clock.clone())).await;
-    assert!(
-        store
-            .list_grants(&GrantFilter::unrevoked())
-            .await
-            .unwrap()
-            .len()
-            == 2
-    );
+    assert!(store.list_grants(&GrantFilter::unrevoked()).await.unwrap().len() == 2);
     first.shutdown().await;
 
     // Restarted two hours later: the overdue grant is revoked before the service serves.
@@ -129,17 +120,11 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
     })
     .await;
     let audit = store.audit_entries().await.unwrap();
-    let revoked: Vec<_> = audit
-        .iter()
-        .filter(|e| e.kind == AuditKind::GrantRevoked)
-        .collect();
+    let revoked: Vec<_> = audit.iter().filter(|e| e.kind == AuditKind::GrantRevoked).collect();
     assert_eq!(revoked.len(), 2, "each revoked once");
     let event = rancher_server::webhooks::event_for(revoked[1]).unwrap();
     assert_eq!(event["event"], json!("grant.revoked"));
-    assert!(
-        event["text"].as_str().unwrap().contains("workloads-view"),
-        "{event}"
-    );
+    assert!(event["text"].as_str().unwrap().contains("workloads-view"), "{event}");
     let metrics = reqwest::get(format!("{}/metrics", srv.url()))
         .await
         .unwrap()
@@ -155,8 +140,7 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
 }
 
 fn json_of(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
 }
 
 #[test]
@@ -170,14 +154,7 @@ fn grants_through_the_cli_with_real_short_durations() {
         assert_no_secrets(&run, &secrets);
         run
     };
-    rc(&[
-        "workflows",
-        "install",
-        "grant-project-role",
-        "--policy",
-        "none",
-    ])
-    .expect_code(0);
+    rc(&["workflows", "install", "grant-project-role", "--policy", "none"]).expect_code(0);
     let dave = s.sim.users().standard[3].username.clone();
     let carol = s.sim.users().standard[2].username.clone();
     let run = rc(&[
@@ -257,12 +234,7 @@ fn grants_through_the_cli_with_real_short_durations() {
     assert!(early.stdout.contains("revoked"), "{}", early.stdout);
     let ended = json_of(rc(&["grants", "list", "--expired", "-o", "json"]).expect_code(0));
     assert_eq!(ended.as_array().unwrap().len(), 2, "{ended}");
-    assert!(
-        rc(&["grants", "list", "--active", "-o", "json"])
-            .stdout
-            .trim()
-            == "[]"
-    );
+    assert!(rc(&["grants", "list", "--active", "-o", "json"]).stdout.trim() == "[]");
     let bad = rc(&["grants", "extend", &carol_grant, "--by", "2 hours"]);
     bad.expect_code(1);
     assert!(bad.stderr.contains("e.g. 30m, 8h, 7d"), "{}", bad.stderr);
@@ -298,11 +270,7 @@ fn grants_through_the_cli_with_real_short_durations() {
         long.stderr
     );
     let shown = rc(&["workflows", "show", "grant-project-role"]);
-    assert!(
-        shown.stdout.contains("grants for at most 1h"),
-        "{}",
-        shown.stdout
-    );
+    assert!(shown.stdout.contains("grants for at most 1h"), "{}", shown.stdout);
 }
 
 /// The grants API: people see the grants they asked for, approved or hold (admins all), ask for more time under
@@ -313,14 +281,22 @@ async fn grants_are_listed_extended_and_ended_through_the_service() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (sim, _svc, srv) = sim_and_service(store.clone()).await;
     let t = sim.tokens().clone();
-    let (admin, approver, alice) =
-        (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.approver)), Api::new(srv.url(), Some(&t.user)));
+    let (admin, approver, alice) = (
+        Api::new(srv.url(), Some(&t.admin)),
+        Api::new(srv.url(), Some(&t.approver)),
+        Api::new(srv.url(), Some(&t.user)),
+    );
     install(&admin, "grant-project-role").await;
     // Two grants, each approved by the installer: one alice asked for herself, one the approver asked for carol.
     let mut ids = Vec::new();
     for (who, user) in [(&alice, "alice"), (&approver, "carol")] {
         let inputs = json!({"project": "downstream/Default", "user": user, "role": "read-only", "duration": "8h"});
-        let (st, sub) = who.post("/api/v1/runs", json!({"workflow": "grant-project-role", "inputs": inputs})).await;
+        let (st, sub) = who
+            .post(
+                "/api/v1/runs",
+                json!({"workflow": "grant-project-role", "inputs": inputs}),
+            )
+            .await;
         assert_eq!(st, 202, "{sub}");
         let id = sub["request"].as_str().unwrap().to_string();
         let (st, done) = admin.post(&format!("/api/v1/requests/{id}/approve"), json!({})).await;
@@ -328,7 +304,12 @@ async fn grants_are_listed_extended_and_ended_through_the_service() {
         ids.push(id);
     }
     let listed = |v: &Value| -> Vec<String> {
-        v["items"].as_array().unwrap_or_else(|| panic!("{v}")).iter().map(|g| g["id"].as_str().unwrap().to_string()).collect()
+        v["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
     };
     let (st, all) = admin.get("/api/v1/grants?status=active").await;
     assert_eq!((st, listed(&all).len()), (200, 2), "{all}");
@@ -337,33 +318,77 @@ async fn grants_are_listed_extended_and_ended_through_the_service() {
     assert_eq!(mine["items"][0]["status"], "active");
     let (st, e) = alice.get("/api/v1/grants?status=soon").await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"].as_str().unwrap().contains("active, overdue, expired or revoked"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("active, overdue, expired or revoked"),
+        "{e}"
+    );
 
     // More time: someone else's grant is refused; her own files a request under the grant's policy.
-    let (st, e) = alice.post(&format!("/api/v1/grants/{}/extend", ids[1]), json!({"by": "2h"})).await;
+    let (st, e) = alice
+        .post(&format!("/api/v1/grants/{}/extend", ids[1]), json!({"by": "2h"}))
+        .await;
     assert_eq!(st, 403, "{e}");
-    let (st, e) = alice.post(&format!("/api/v1/grants/{}/extend", ids[0]), json!({"by": "a while"})).await;
+    let (st, e) = alice
+        .post(&format!("/api/v1/grants/{}/extend", ids[0]), json!({"by": "a while"}))
+        .await;
     assert_eq!(st, 400, "{e}");
-    let (st, ext) = alice.post(&format!("/api/v1/grants/{}/extend", ids[0]), json!({"by": "2h", "reason": "incident"})).await;
-    assert_eq!((st, ext["status"].as_str(), ext["workflow"].as_str()), (202, Some("pending"), Some("grant-project-role")), "{ext}");
-    let (_, req) = alice.get(&format!("/api/v1/requests/{}", ext["request"].as_str().unwrap())).await;
-    assert_eq!((req["inputs"]["extends"].as_str(), req["inputs"]["duration"].as_str()), (Some(ids[0].as_str()), Some("2h")), "{req}");
+    let (st, ext) = alice
+        .post(
+            &format!("/api/v1/grants/{}/extend", ids[0]),
+            json!({"by": "2h", "reason": "incident"}),
+        )
+        .await;
+    assert_eq!(
+        (st, ext["status"].as_str(), ext["workflow"].as_str()),
+        (202, Some("pending"), Some("grant-project-role")),
+        "{ext}"
+    );
+    let (_, req) = alice
+        .get(&format!("/api/v1/requests/{}", ext["request"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (req["inputs"]["extends"].as_str(), req["inputs"]["duration"].as_str()),
+        (Some(ids[0].as_str()), Some("2h")),
+        "{req}"
+    );
 
     // Ending early: not someone else's; her own is revoked by the service, once.
-    let (st, e) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[1]), json!({})).await;
+    let (st, e) = alice
+        .post(&format!("/api/v1/grants/{}/revoke", ids[1]), json!({}))
+        .await;
     assert_eq!(st, 403, "{e}");
     let binding = store.get_grant(&ids[0]).await.unwrap().granted.binding.clone();
-    let (st, out) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({})).await;
-    assert_eq!((st, out["status"].as_str(), out["grant"].as_str()), (200, Some("revoked"), Some(ids[0].as_str())), "{out}");
+    let (st, out) = alice
+        .post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({}))
+        .await;
+    assert_eq!(
+        (st, out["status"].as_str(), out["grant"].as_str()),
+        (200, Some("revoked"), Some(ids[0].as_str())),
+        "{out}"
+    );
     let g = store.get_grant(&ids[0]).await.unwrap();
     assert_eq!(g.revocation.map(|r| r.how), Some(RevokedHow::Deleted));
     assert!(g.ended_early_by.is_some());
     let (_, expired) = admin.get("/api/v1/grants?status=expired").await;
     assert_eq!(listed(&expired), [ids[0].clone()]);
-    let (st, again) = alice.post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({})).await;
+    let (st, again) = alice
+        .post(&format!("/api/v1/grants/{}/revoke", ids[0]), json!({}))
+        .await;
     assert_eq!(st, 409, "a second revocation does nothing: {again}");
     assert!(again["error"].as_str().unwrap().contains("already revoked"), "{again}");
-    assert_eq!(store.audit_entries().await.unwrap().iter().filter(|e| e.kind == AuditKind::GrantRevoked).count(), 1);
+    assert_eq!(
+        store
+            .audit_entries()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == AuditKind::GrantRevoked)
+            .count(),
+        1
+    );
     assert!(!binding.is_empty());
     store.verify_audit().await.unwrap();
     srv.shutdown().await;

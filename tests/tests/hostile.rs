@@ -18,7 +18,12 @@ fn client_for(server: &BrokenServer) -> rancher_api::ClientBuilder {
         .token(SecretString::from(TOKEN.to_string()))
         .ca_pem(server.ca_pem.clone().into_bytes())
         .without_system_roots()
-        .retry_policy(RetryPolicy { max_retries: 2, base_delay: Duration::ZERO, max_delay: Duration::ZERO, max_retry_after: Duration::ZERO })
+        .retry_policy(RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            max_retry_after: Duration::ZERO,
+        })
         .timeout(Duration::from_secs(30))
 }
 
@@ -48,7 +53,10 @@ fn rss_kib() -> u64 {
 #[track_caller]
 fn one_line(e: &Error) -> String {
     let text = e.to_string();
-    assert!(!text.contains(char::is_control) && text.len() < 600, "one short line: {text:?}");
+    assert!(
+        !text.contains(char::is_control) && text.len() < 600,
+        "one short line: {text:?}"
+    );
     assert!(!text.contains("hostilehostile"), "the token never shows: {text}");
     text
 }
@@ -60,13 +68,29 @@ async fn an_html_login_page_is_named_as_such() {
     let e = c.call("v3.users.list", &[], None).await.unwrap_err();
     assert!(matches!(e, Error::Decode { status: 200, .. }), "{e:?}");
     let text = one_line(&e);
-    assert!(text.contains("expected JSON but got an HTML page (a login page or proxy in front of Rancher?)"), "{text}");
+    assert!(
+        text.contains("expected JSON but got an HTML page (a login page or proxy in front of Rancher?)"),
+        "{text}"
+    );
     // Through the workflow layer too: the session cannot open, and says why.
-    let e = rancher_workflows::Session::open(c.clone()).await.unwrap_err().to_string();
+    let e = rancher_workflows::Session::open(c.clone())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("HTML page"), "{e}");
     // A proxy's redirect to its login page is not followed (the token stays here).
-    let (redirect, hits) = server(|_| Answer::Full { status: 302, content_type: "text/html".into(), body: b"<a href=\"https://sso.example.invalid/login\">login</a>".to_vec() }).await;
-    let e = client_for(&redirect).build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
+    let (redirect, hits) = server(|_| Answer::Full {
+        status: 302,
+        content_type: "text/html".into(),
+        body: b"<a href=\"https://sso.example.invalid/login\">login</a>".to_vec(),
+    })
+    .await;
+    let e = client_for(&redirect)
+        .build()
+        .expect("client")
+        .call("v3.users.list", &[], None)
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(302), "{e:?}");
     assert!(matches!(e.server_error(), Some(ServerError::Unparsed { .. })), "{e:?}");
     one_line(&e);
@@ -79,12 +103,22 @@ async fn truncated_json_is_a_clear_error() {
     // A complete answer whose JSON stops half-way.
     let half = page[..page.len() / 2].to_string();
     let (cut, _) = server(move |_| Answer::json(200, half.clone())).await;
-    let e = client_for(&cut).build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
+    let e = client_for(&cut)
+        .build()
+        .expect("client")
+        .call("v3.users.list", &[], None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Decode { .. }), "{e:?}");
     assert!(one_line(&e).contains("the answer is truncated JSON"), "{e}");
     // A connection closed before the announced length: retried as a read, then reported, after 1 + 2 attempts.
     let (closed, hits) = server(move |_| Answer::Truncated { body: page.to_string() }).await;
-    let e = client_for(&closed).build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
+    let e = client_for(&closed)
+        .build()
+        .expect("client")
+        .call("v3.users.list", &[], None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     assert!(one_line(&e).contains("the connection failed mid-request"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 3, "the first attempt and two retries");
@@ -92,13 +126,47 @@ async fn truncated_json_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_200_that_carries_an_error_is_an_error() {
-    let (norman, _) = server(|_| Answer::json(200, r#"{"type":"error","status":403,"code":"PermissionDenied","message":"proxy says no"}"#)).await;
-    let e = client_for(&norman).build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
-    assert!(matches!(&e, Error::Api { status: 200, server: ServerError::Norman(n), .. } if n.code.as_deref() == Some("PermissionDenied")), "{e:?}");
+    let (norman, _) = server(|_| {
+        Answer::json(
+            200,
+            r#"{"type":"error","status":403,"code":"PermissionDenied","message":"proxy says no"}"#,
+        )
+    })
+    .await;
+    let e = client_for(&norman)
+        .build()
+        .expect("client")
+        .call("v3.users.list", &[], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Api { status: 200, server: ServerError::Norman(n), .. } if n.code.as_deref() == Some("PermissionDenied")),
+        "{e:?}"
+    );
     assert!(one_line(&e).contains("PermissionDenied: proxy says no"), "{e}");
-    let (k8s, _) = server(|_| Answer::json(200, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403,"message":"no"}"#)).await;
-    let e = client_for(&k8s).build().expect("client").call("rk.users.list", &[], None).await.unwrap_err();
-    assert!(matches!(&e, Error::Api { server: ServerError::Kubernetes(_), .. }), "{e:?}");
+    let (k8s, _) = server(|_| {
+        Answer::json(
+            200,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403,"message":"no"}"#,
+        )
+    })
+    .await;
+    let e = client_for(&k8s)
+        .build()
+        .expect("client")
+        .call("rk.users.list", &[], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Api {
+                server: ServerError::Kubernetes(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.server_error().and_then(ServerError::reason), Some("Forbidden"));
     one_line(&e);
 }
@@ -107,8 +175,15 @@ async fn a_200_that_carries_an_error_is_an_error() {
 async fn a_body_far_larger_than_any_page_stops_at_the_limit_with_bounded_memory() {
     const GIB: u64 = 1 << 30;
     // Four GiB streamed without a length: reading stops at the 1 MiB limit.
-    let (endless, _) = server(|_| Answer::Huge { len: 4 * GIB, declare_length: false }).await;
-    let c = client_for(&endless).max_response_bytes(1 << 20).build().expect("client");
+    let (endless, _) = server(|_| Answer::Huge {
+        len: 4 * GIB,
+        declare_length: false,
+    })
+    .await;
+    let c = client_for(&endless)
+        .max_response_bytes(1 << 20)
+        .build()
+        .expect("client");
     let before = rss_kib();
     let e = c.call("v3.users.list", &[], None).await.unwrap_err();
     let grew = rss_kib().saturating_sub(before);
@@ -116,12 +191,26 @@ async fn a_body_far_larger_than_any_page_stops_at_the_limit_with_bounded_memory(
     assert!(one_line(&e).contains("larger than the 1048576-byte limit"), "{e}");
     assert!(grew < 64 * 1024, "memory grew by {grew} KiB reading a 4 GiB answer");
     // The same through a paging stream.
-    let e = c.call_stream("v3.users.list", &[]).expect("stream").try_collect::<Vec<_>>().await.unwrap_err();
+    let e = c
+        .call_stream("v3.users.list", &[])
+        .expect("stream")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
     // An announced length above the default limit (64 MiB) is refused before reading any of it.
-    let (announced, hits) = server(|_| Answer::Huge { len: 10 * GIB, declare_length: true }).await;
+    let (announced, hits) = server(|_| Answer::Huge {
+        len: 10 * GIB,
+        declare_length: true,
+    })
+    .await;
     let before = rss_kib();
-    let e = client_for(&announced).build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
+    let e = client_for(&announced)
+        .build()
+        .expect("client")
+        .call("v3.users.list", &[], None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::TooLarge { limit: 67_108_864, .. }), "{e:?}");
     assert!(rss_kib().saturating_sub(before) < 64 * 1024);
     assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
@@ -129,14 +218,28 @@ async fn a_body_far_larger_than_any_page_stops_at_the_limit_with_bounded_memory(
 
 #[tokio::test]
 async fn a_next_link_to_another_host_is_not_followed() {
-    for next in ["https://evil.example.invalid/v3/users?marker=u-2", "http://127.0.0.1/v3/users?marker=u-2", "https://127.0.0.1:1/v3/users?marker=u-2"] {
-        let body = format!(r#"{{"type":"collection","data":[{{"id":"u-1"}}],"pagination":{{"limit":1,"next":"{next}"}}}}"#);
+    for next in [
+        "https://evil.example.invalid/v3/users?marker=u-2",
+        "http://127.0.0.1/v3/users?marker=u-2",
+        "https://127.0.0.1:1/v3/users?marker=u-2",
+    ] {
+        let body =
+            format!(r#"{{"type":"collection","data":[{{"id":"u-1"}}],"pagination":{{"limit":1,"next":"{next}"}}}}"#);
         let (s, hits) = server(move |_| Answer::json(200, body.clone())).await;
         let c = client_for(&s).build().expect("client");
-        let e = c.call_stream("v3.users.list", &[]).expect("stream").try_collect::<Vec<_>>().await.unwrap_err();
+        let e = c
+            .call_stream("v3.users.list", &[])
+            .expect("stream")
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Pagination { .. }), "{next}: {e:?}");
         assert!(one_line(&e).contains("refusing to send the token elsewhere"), "{e}");
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "{next}: only the first page was fetched");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "{next}: only the first page was fetched"
+        );
     }
 }
 
@@ -148,7 +251,12 @@ async fn endless_pages_are_detected_not_followed_forever() {
     })
     .await;
     let c = client_for(&same).build().expect("client");
-    let e = c.call_stream("rk.users.list", &[]).expect("stream").try_collect::<Vec<_>>().await.unwrap_err();
+    let e = c
+        .call_stream("rk.users.list", &[])
+        .expect("stream")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Pagination { .. }), "{e:?}");
     assert!(one_line(&e).contains("the same page link twice"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
@@ -159,7 +267,12 @@ async fn endless_pages_are_detected_not_followed_forever() {
     })
     .await;
     let c = client_for(&circle).build().expect("client");
-    let e = c.call_stream("v3.users.list", &[]).expect("stream").try_collect::<Vec<_>>().await.unwrap_err();
+    let e = c
+        .call_stream("v3.users.list", &[])
+        .expect("stream")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Pagination { .. }), "{e:?}");
     assert!(one_line(&e).contains("the same page link twice"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 3, "a, b, a: stopped at the first repeat");
@@ -173,7 +286,12 @@ async fn endless_pages_are_detected_not_followed_forever() {
     })
     .await;
     let c = client_for(&expiring).build().expect("client");
-    let e = c.call_stream("rk.users.list", &[]).expect("stream").try_collect::<Vec<_>>().await.unwrap_err();
+    let e = c
+        .call_stream("rk.users.list", &[])
+        .expect("stream")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(one_line(&e).contains("expired 4 times (410 Gone), 4 in a row"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 8);
 }

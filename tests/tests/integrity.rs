@@ -44,7 +44,15 @@ async fn forge_postgres(db: &TestDatabase, store: &dyn Store, id: &str) {
     let mut body = serde_json::to_value(store.get_request(&id.parse().unwrap()).await.unwrap()).unwrap();
     body["state"] = json!("executing");
     body["execution"] = forged_execution();
-    let n = db.raw().await.execute("UPDATE requests SET state = 'executing', body = $1 WHERE id = $2", &[&body.to_string(), &id]).await.unwrap();
+    let n = db
+        .raw()
+        .await
+        .execute(
+            "UPDATE requests SET state = 'executing', body = $1 WHERE id = $2",
+            &[&body.to_string(), &id],
+        )
+        .await
+        .unwrap();
     assert_eq!(n, 1, "the request row was forged");
 }
 
@@ -66,7 +74,10 @@ fn cli_verify(state: &std::path::Path, store_url: &str) -> (i32, String) {
         .env("NO_COLOR", "1")
         .output()
         .expect("rancherctl runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The service files a request by a standard user to make carol an admin; the store's row is then forged to
@@ -99,13 +110,28 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(settled.state, RequestState::Failed, "settled as failed, not run: {:?}", settled.execution);
+    assert_eq!(
+        settled.state,
+        RequestState::Failed,
+        "settled as failed, not run: {:?}",
+        settled.execution
+    );
     // Give a wrong reconcile every chance to run it anyway.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert!(!sim.has_binding(&carol, "admin"), "carol was made an admin");
-    assert_eq!(sim.writes("globalrolebindings", "create"), creates, "no binding was created");
+    assert_eq!(
+        sim.writes("globalrolebindings", "create"),
+        creates,
+        "no binding was created"
+    );
 
-    let refusals: Vec<_> = store.audit_entries().await.unwrap().into_iter().filter(|e| e.kind == AuditKind::ExecutionRefused).collect();
+    let refusals: Vec<_> = store
+        .audit_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::ExecutionRefused)
+        .collect();
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     assert_eq!(refusals[0].request_id.as_deref(), Some(id.as_str()));
     let err = store.verify_audit().await.unwrap_err().to_string();
@@ -124,7 +150,8 @@ async fn n2_a_request_forged_to_executing_in_sqlite_is_never_executed_by_the_ser
     let path = state.join("approvals.db");
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     let forged_path = path.clone();
-    let id = forged_execution_is_never_run_by_the_service(store, |id| async move { forge_sqlite(&forged_path, &id) }).await;
+    let id =
+        forged_execution_is_never_run_by_the_service(store, |id| async move { forge_sqlite(&forged_path, &id) }).await;
     let (code, stderr) = cli_verify(&state, &format!("sqlite:{}", path.display()));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&id), "{stderr}");
@@ -132,10 +159,15 @@ async fn n2_a_request_forged_to_executing_in_sqlite_is_never_executed_by_the_ser
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n2_a_request_forged_to_executing_in_postgres_is_never_executed_by_the_service() {
-    let Some(db) = TestDatabase::create("n2_service").await else { return };
+    let Some(db) = TestDatabase::create("n2_service").await else {
+        return;
+    };
     let store: Arc<dyn Store> = Arc::new(db.store().await);
     let (db_ref, store_ref) = (&db, store.clone());
-    let id = forged_execution_is_never_run_by_the_service(store, |id| async move { forge_postgres(db_ref, store_ref.as_ref(), &id).await }).await;
+    let id = forged_execution_is_never_run_by_the_service(store, |id| async move {
+        forge_postgres(db_ref, store_ref.as_ref(), &id).await
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (code, stderr) = cli_verify(&state_dir(dir.path()), db.url());
     assert_eq!(code, 1, "{stderr}");
@@ -149,17 +181,43 @@ async fn n2_a_request_forged_to_executing_in_postgres_is_never_executed_by_the_s
 fn n2_local_reconcile_never_runs_a_request_forged_to_executing() {
     let cli = SimCli::start(RancherVersion::V2_13, 5);
     let t = cli.sim.tokens().clone();
-    let run = |token: &str, args: &[&str]| Run::from_output(command(args, &cli.connected_env(Some(token))).output().expect("rancherctl runs"));
+    let run = |token: &str, args: &[&str]| {
+        Run::from_output(
+            command(args, &cli.connected_env(Some(token)))
+                .output()
+                .expect("rancherctl runs"),
+        )
+    };
     run(&t.admin, &["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let filed = run(&t.approver, &["run", "create-global-role-binding", "-i", "user=carol", "-i", "role=admin", "-o", "json"]);
+    let filed = run(
+        &t.approver,
+        &[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            "user=carol",
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ],
+    );
     filed.expect_code(3);
-    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let carol = cli.sim.user_id("carol").unwrap();
     let creates = cli.sim.writes("globalrolebindings", "create");
 
     forge_sqlite(&cli.tmp.path().join("state/approvals.db"), &id);
     let settle = run(&t.admin, &["approvals", "reconcile"]);
-    assert!(settle.stdout.contains(&id) && settle.stdout.contains("failed"), "{}\n{}", settle.stdout, settle.stderr);
+    assert!(
+        settle.stdout.contains(&id) && settle.stdout.contains("failed"),
+        "{}\n{}",
+        settle.stdout,
+        settle.stderr
+    );
     assert!(!cli.sim.has_binding(&carol, "admin"), "carol was made an admin");
     assert_eq!(cli.sim.writes("globalrolebindings", "create"), creates);
     let show = run(&t.admin, &["approvals", "show", &id, "-o", "json"]);
@@ -187,7 +245,9 @@ struct Freezing {
 
 impl std::fmt::Debug for Freezing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Freezing").field("writes_after", &self.writes_after).finish_non_exhaustive()
+        f.debug_struct("Freezing")
+            .field("writes_after", &self.writes_after)
+            .finish_non_exhaustive()
     }
 }
 
@@ -226,9 +286,22 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     let admin = rancher_access_tests::session(&sim, &t.admin).await;
     let reconciler = Runner::new(store.clone(), "reconciler");
-    reconciler.install(&admin, "create-global-role-binding", None).await.unwrap();
+    reconciler
+        .install(&admin, "create-global-role-binding", None)
+        .await
+        .unwrap();
     let requester = rancher_access_tests::session(&sim, &t.approver).await;
-    let id = match reconciler.submit(&requester, "create-global-role-binding", json!({"user": "carol", "role": "admin"}), Some("pls".into()), false).await.unwrap() {
+    let id = match reconciler
+        .submit(
+            &requester,
+            "create-global-role-binding",
+            json!({"user": "carol", "role": "admin"}),
+            Some("pls".into()),
+            false,
+        )
+        .await
+        .unwrap()
+    {
         Submitted::Pending { request, .. } => request,
         other => panic!("expected a pending request, got {other:?}"),
     };
@@ -239,7 +312,12 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
     let (release_tx, release_rx) = std::sync::mpsc::channel();
     let ca = rancher_api::tls::parse_ca_bundle(sim.ca_pem().as_bytes()).unwrap();
     let tls = rancher_api::tls::client_config(&ca, false).unwrap();
-    let http = reqwest::Client::builder().use_preconfigured_tls(tls).https_only(true).no_proxy().build().unwrap();
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .https_only(true)
+        .no_proxy()
+        .build()
+        .unwrap();
     let transport = Arc::new(Freezing {
         inner: ReqwestTransport::new(http, 64 << 20, Duration::from_secs(30)),
         armed: AtomicBool::new(true),
@@ -255,11 +333,17 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
         .unwrap();
     let (exec_store, exec_id) = (store.clone(), id.clone());
     let executor = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let session = Session::open(client).await.unwrap();
             let runner = Runner::new(exec_store, "paused").with_lease(Duration::from_millis(900));
-            runner.approve(&session, &exec_id, None).await.map_err(|e| e.to_string())
+            runner
+                .approve(&session, &exec_id, None)
+                .await
+                .map_err(|e| e.to_string())
         })
     });
     tokio::task::spawn_blocking(move || frozen_rx.recv_timeout(Duration::from_secs(30)))
@@ -271,14 +355,26 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
     // Its lease runs out while it is frozen; the reconciler takes the execution over and runs it.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let settled = reconciler.reconcile(&admin).await.unwrap();
-    assert_eq!(settled.iter().map(|r| (r.id.to_string(), r.state)).collect::<Vec<_>>(), [(id.clone(), RequestState::Succeeded)]);
+    assert_eq!(
+        settled.iter().map(|r| (r.id.to_string(), r.state)).collect::<Vec<_>>(),
+        [(id.clone(), RequestState::Succeeded)]
+    );
     assert_eq!(sim.writes("globalrolebindings", "create"), creates + 1);
 
     // The frozen executor resumes with its stale answer: it must not write.
     release_tx.send(()).unwrap();
-    let resumed = tokio::task::spawn_blocking(move || executor.join().unwrap()).await.unwrap();
-    assert!(!matches!(resumed, Ok(Approved::Succeeded { .. })), "the resumed executor claims success: {resumed:?}");
-    assert_eq!(transport.writes_after.load(Ordering::SeqCst), 0, "the resumed executor sent a write");
+    let resumed = tokio::task::spawn_blocking(move || executor.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        !matches!(resumed, Ok(Approved::Succeeded { .. })),
+        "the resumed executor claims success: {resumed:?}"
+    );
+    assert_eq!(
+        transport.writes_after.load(Ordering::SeqCst),
+        0,
+        "the resumed executor sent a write"
+    );
     assert_eq!(sim.writes("globalrolebindings", "create"), creates + 1);
     let bindings: Vec<_> = sim
         .objects("globalrolebindings")
@@ -286,9 +382,15 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
         .filter(|b| b["userName"] == json!(carol) && b["globalRoleName"] == json!("admin"))
         .collect();
     assert_eq!(bindings.len(), 1, "{bindings:?}");
-    assert_eq!(bindings[0]["metadata"]["name"], json!(rancher_workflows::exec::binding_name(&id)));
+    assert_eq!(
+        bindings[0]["metadata"]["name"],
+        json!(rancher_workflows::exec::binding_name(&id))
+    );
     let done = store.get_request(&id.parse().unwrap()).await.unwrap();
-    assert_eq!((done.state, done.execution.unwrap().epoch), (RequestState::Succeeded, 2));
+    assert_eq!(
+        (done.state, done.execution.unwrap().epoch),
+        (RequestState::Succeeded, 2)
+    );
     store.verify_audit().await.unwrap();
 }
 
@@ -296,8 +398,13 @@ async fn n15_an_executor_paused_before_its_write_sends_nothing_after_a_take_over
 /// who can write the whole file could: the log is consistent in itself again (plain verification passes).
 fn rewrite_history(path: &std::path::Path, entries: Vec<rancher_approval::AuditEntry>) {
     let db = rusqlite::Connection::open(path).unwrap();
-    let triggers: Vec<String> =
-        db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     for t in triggers {
         db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
@@ -314,7 +421,11 @@ fn rewrite_history(path: &std::path::Path, entries: Vec<rancher_approval::AuditE
         )
         .unwrap();
         prev = e.hash.clone();
-        db.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![e.seq as i64, e.hash]).unwrap();
+        db.execute(
+            "UPDATE audit_head SET seq = ?1, hash = ?2",
+            rusqlite::params![e.seq as i64, e.hash],
+        )
+        .unwrap();
     }
 }
 
@@ -329,7 +440,11 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
     let svc = rancher_access_tests::server::service_account(&sim).await;
     let t = sim.tokens().clone();
-    let serve = |store: Arc<dyn Store>| rancher_access_tests::server::start(rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file));
+    let serve = |store: Arc<dyn Store>| {
+        rancher_access_tests::server::start(
+            rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file),
+        )
+    };
     let file = |url: String, who: &'static str| {
         let approver = t.approver.clone();
         async move {
@@ -347,11 +462,16 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
             let head = store.audit_head().await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file).ok().and_then(|s| serde_json::from_str(&s).ok());
+                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file)
+                    .ok()
+                    .and_then(|s| serde_json::from_str(&s).ok());
                 if saved.as_ref() == Some(&head) {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the anchor file never reached the head {head:?}: {saved:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the anchor file never reached the head {head:?}: {saved:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -362,7 +482,10 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
     let first = file(srv.url().to_string(), "carol").await;
     anchored(store.clone()).await;
-    assert_eq!(std::fs::metadata(&anchor_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&anchor_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     srv.shutdown().await;
 
     // A normal restart: the store verifies from the anchor, and an approval executes.
@@ -370,7 +493,9 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     assert_eq!(srv.integrity_problem(), None);
     let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
     assert_eq!((st, ready.get("audit")), (200, None), "{ready}");
-    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{first}/approve"), json!({})).await;
+    let (st, body) = Api::new(srv.url(), Some(&t.admin))
+        .post(&format!("/api/v1/requests/{first}/approve"), json!({}))
+        .await;
     assert_eq!(st, 200, "{body}");
     assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
     let second = file(srv.url().to_string(), "dave").await;
@@ -378,10 +503,16 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
 
     // History is rewritten under the running service, consistently: the next job run finds it.
     rewrite_history(&path, store.audit_entries().await.unwrap());
-    store.verify_audit().await.expect("the rewritten log is consistent in itself");
+    store
+        .verify_audit()
+        .await
+        .expect("the rewritten log is consistent in itself");
     let deadline = Instant::now() + Duration::from_secs(20);
     while srv.integrity_problem().is_none() {
-        assert!(Instant::now() < deadline, "the service never noticed the rewritten history");
+        assert!(
+            Instant::now() < deadline,
+            "the service never noticed the rewritten history"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let problem = srv.integrity_problem().unwrap();
@@ -389,19 +520,35 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
     assert_eq!((st, ready["audit"].as_str()), (503, Some("unverified")), "{ready}");
     let creates = sim.writes("globalrolebindings", "create");
-    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{second}/approve"), json!({})).await;
+    let (st, body) = Api::new(srv.url(), Some(&t.admin))
+        .post(&format!("/api/v1/requests/{second}/approve"), json!({}))
+        .await;
     assert_eq!(st, 409, "{body}");
-    assert!(body.to_string().contains("does not verify from the head this service published"), "{body}");
+    assert!(
+        body.to_string()
+            .contains("does not verify from the head this service published"),
+        "{body}"
+    );
     let dave = sim.user_id("dave").unwrap();
     assert!(!sim.has_binding(&dave, "admin"));
     let rid: RequestId = second.parse().unwrap();
-    assert_eq!(store.get_request(&rid).await.unwrap().state, RequestState::Approved, "the decision is recorded, nothing claimed");
+    assert_eq!(
+        store.get_request(&rid).await.unwrap().state,
+        RequestState::Approved,
+        "the decision is recorded, nothing claimed"
+    );
     srv.shutdown().await;
 
     // A restart does not forget: the anchor file still holds the published head.
     let srv = serve(store.clone()).await;
-    assert!(srv.integrity_problem().is_some_and(|p| p.contains("rewritten")), "{:?}", srv.integrity_problem());
-    let (st, body) = Api::new(srv.url(), Some(&t.admin)).post(&format!("/api/v1/requests/{second}/approve"), json!({})).await;
+    assert!(
+        srv.integrity_problem().is_some_and(|p| p.contains("rewritten")),
+        "{:?}",
+        srv.integrity_problem()
+    );
+    let (st, body) = Api::new(srv.url(), Some(&t.admin))
+        .post(&format!("/api/v1/requests/{second}/approve"), json!({}))
+        .await;
     assert_eq!(st, 409, "{body}");
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert!(!sim.has_binding(&dave, "admin"));

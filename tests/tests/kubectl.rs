@@ -9,7 +9,11 @@ use rancher_access_tests::sim;
 use rancher_sim::{RancherVersion, SimHandle};
 
 fn kubectl_path() -> Option<PathBuf> {
-    let candidates = [std::env::var_os("KUBECTL").map(PathBuf::from), Some(PathBuf::from("/usr/bin/kubectl")), Some(PathBuf::from("/usr/local/bin/kubectl"))];
+    let candidates = [
+        std::env::var_os("KUBECTL").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/kubectl")),
+        Some(PathBuf::from("/usr/local/bin/kubectl")),
+    ];
     candidates.into_iter().flatten().find(|p| p.is_file())
 }
 
@@ -42,7 +46,11 @@ fn run(kubectl: &Path, config: &Path, cache: &Path, args: &[&str]) -> Output {
 
 fn ok(out: &Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{what}: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -80,12 +88,19 @@ async fn stock_kubectl_gets_lists_creates_and_deletes() {
     assert_eq!(ok(&o, w).trim(), "globalrole.management.cattle.io/admin");
     let (w, o) = outs.next().expect("list");
     let names = ok(&o, w);
-    assert_eq!(names.lines().count(), sim.count("users"), "every user across chunks of 7");
+    assert_eq!(
+        names.lines().count(),
+        sim.count("users"),
+        "every user across chunks of 7"
+    );
     let (w, o) = outs.next().expect("create");
     assert!(ok(&o, w).contains("kubectl-grb created"));
     let (w, o) = outs.next().expect("get created");
     assert_eq!(ok(&o, w), "user-base");
     let (w, o) = outs.next().expect("delete");
     assert!(ok(&o, w).contains("deleted"));
-    assert!(sim.object("globalrolebindings", "kubectl-grb").is_none(), "gone after kubectl's wait");
+    assert!(
+        sim.object("globalrolebindings", "kubectl-grb").is_none(),
+        "gone after kubectl's wait"
+    );
 }

@@ -35,7 +35,11 @@ fn code_lines(krates: &[&str]) -> Vec<(String, usize, String)> {
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable source");
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        let rel = file.strip_prefix(root).expect("under the workspace").to_string_lossy().replace('\\', "/");
+        let rel = file
+            .strip_prefix(root)
+            .expect("under the workspace")
+            .to_string_lossy()
+            .replace('\\', "/");
         for (n, line) in code.lines().enumerate() {
             if !line.trim_start().starts_with("//") {
                 out.push((rel.clone(), n + 1, line.to_string()));
@@ -47,27 +51,49 @@ fn code_lines(krates: &[&str]) -> Vec<(String, usize, String)> {
 
 #[test]
 fn no_operation_id_literals_above_rancher_api() {
-    let found: Vec<String> = code_lines(&["rancher-auth", "rancher-approval", "rancher-workflows", "rancher-server", "rancher-cli"])
-        .into_iter()
-        .filter(|(rel, _, line)| PREFIXES.iter().any(|p| line.contains(p)) && !ALLOWED.iter().any(|(f, s)| f == rel && line.contains(s)))
-        .map(|(rel, n, line)| format!("{rel}:{n}: {}", line.trim()))
-        .collect();
-    assert!(found.is_empty(), "operation ids spelled as literals (use the typed requests or rancher_api::ids):\n{}", found.join("\n"));
+    let found: Vec<String> = code_lines(&[
+        "rancher-auth",
+        "rancher-approval",
+        "rancher-workflows",
+        "rancher-server",
+        "rancher-cli",
+    ])
+    .into_iter()
+    .filter(|(rel, _, line)| {
+        PREFIXES.iter().any(|p| line.contains(p)) && !ALLOWED.iter().any(|(f, s)| f == rel && line.contains(s))
+    })
+    .map(|(rel, n, line)| format!("{rel}:{n}: {}", line.trim()))
+    .collect();
+    assert!(
+        found.is_empty(),
+        "operation ids spelled as literals (use the typed requests or rancher_api::ids):\n{}",
+        found.join("\n")
+    );
 }
 
 /// The layers above rancher-api send the generated typed requests; only the two places where the user picks the
 /// operation at run time go through the untyped `call`: the generic "Rancher API request" workflow (`exec.rs`) and
 /// `rancherctl api call`.
-const UNTYPED_ALLOWED: &[&str] = &["crates/rancher-workflows/src/exec.rs", "crates/rancher-cli/src/commands/api.rs"];
+const UNTYPED_ALLOWED: &[&str] = &[
+    "crates/rancher-workflows/src/exec.rs",
+    "crates/rancher-cli/src/commands/api.rs",
+];
 
 #[test]
 fn the_layers_above_rancher_api_send_typed_requests_only() {
     let found: Vec<String> = code_lines(&["rancher-auth", "rancher-workflows", "rancher-server", "rancher-cli"])
         .into_iter()
         .filter(|(rel, _, line)| {
-            [".call(", ".call_stream(", "write_masked("].iter().any(|p| line.contains(p)) && !UNTYPED_ALLOWED.contains(&rel.as_str())
+            [".call(", ".call_stream(", "write_masked("]
+                .iter()
+                .any(|p| line.contains(p))
+                && !UNTYPED_ALLOWED.contains(&rel.as_str())
         })
         .map(|(rel, n, line)| format!("{rel}:{n}: {}", line.trim()))
         .collect();
-    assert!(found.is_empty(), "untyped calls outside the generic API request (use rancher_api::requests::* and Client::send/stream):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "untyped calls outside the generic API request (use rancher_api::requests::* and Client::send/stream):\n{}",
+        found.join("\n")
+    );
 }

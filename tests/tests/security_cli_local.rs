@@ -40,7 +40,10 @@ impl Env {
     fn start() -> Env {
         let decoy = TcpListener::bind("127.0.0.1:0").expect("decoy listener");
         decoy.set_nonblocking(true).expect("non-blocking");
-        Env { cli: SimCli::start(RancherVersion::V2_13, 3), decoy }
+        Env {
+            cli: SimCli::start(RancherVersion::V2_13, 3),
+            decoy,
+        }
     }
 
     fn decoy_domain(&self) -> String {
@@ -77,8 +80,21 @@ impl Env {
     /// Saves profile `name` for the simulator with the admin token and `ca`.
     fn connect(&self, name: &str, ca: &Path) {
         let tf = self.token_file(&format!("{name}-token"), &self.cli.sim.tokens().admin);
-        self.run(&["connect", "--profile", name, "--domain", &self.cli.sim.domain(), "--token-file", &tf, "--ca-cert", &ca.display().to_string()], &[])
-            .expect_code(0);
+        self.run(
+            &[
+                "connect",
+                "--profile",
+                name,
+                "--domain",
+                &self.cli.sim.domain(),
+                "--token-file",
+                &tf,
+                "--ca-cert",
+                &ca.display().to_string(),
+            ],
+            &[],
+        )
+        .expect_code(0);
     }
 }
 
@@ -111,30 +127,78 @@ fn a_profile_is_used_whole_its_token_goes_only_to_its_own_domain() {
 
     // The review's reproduction: a profile's token with a domain from the environment.
     let mixed = env.run(&["--profile", "prod", "check"], &[("RANCHER_DOMAIN", decoy.clone())]);
-    refused(&mixed, &["profile `prod` was chosen by --profile", "the domain comes from RANCHER_DOMAIN", "unset RANCHER_DOMAIN"]);
-    let mixed = env.run(&["--profile", "prod", "approvals", "approve", "req-01m8t2anr5exra93cg8jtn8frv"], &[("RANCHER_DOMAIN", decoy.clone())]);
+    refused(
+        &mixed,
+        &[
+            "profile `prod` was chosen by --profile",
+            "the domain comes from RANCHER_DOMAIN",
+            "unset RANCHER_DOMAIN",
+        ],
+    );
+    let mixed = env.run(
+        &[
+            "--profile",
+            "prod",
+            "approvals",
+            "approve",
+            "req-01m8t2anr5exra93cg8jtn8frv",
+        ],
+        &[("RANCHER_DOMAIN", decoy.clone())],
+    );
     refused(&mixed, &["RANCHER_DOMAIN"]);
     let mixed = env.run(&["--profile", "prod", "--domain", &decoy, "run", "list-users"], &[]);
     refused(&mixed, &["the domain comes from --domain", "drop --domain"]);
     env.assert_decoy_untouched();
 
     // An explicit profile is never silently ignored when domain and token both come from the environment.
-    let full = [("RANCHER_DOMAIN", sim.domain()), ("RANCHER_TOKEN", sim.tokens().approver.clone()), ("RANCHER_CA_CERT", ca.clone())];
-    refused(&env.run(&["--profile", "prod", "check"], &full), &["the token from RANCHER_TOKEN", "the CA from RANCHER_CA_CERT", "drop --profile"]);
+    let full = [
+        ("RANCHER_DOMAIN", sim.domain()),
+        ("RANCHER_TOKEN", sim.tokens().approver.clone()),
+        ("RANCHER_CA_CERT", ca.clone()),
+    ];
+    refused(
+        &env.run(&["--profile", "prod", "check"], &full),
+        &[
+            "the token from RANCHER_TOKEN",
+            "the CA from RANCHER_CA_CERT",
+            "drop --profile",
+        ],
+    );
     let mut by_env = full.to_vec();
     by_env.push(("RANCHER_PROFILE", "prod".into()));
-    refused(&env.run(&["check"], &by_env), &["chosen by RANCHER_PROFILE", "unset RANCHER_PROFILE"]);
-    refused(&env.run(&["--profile", "nope", "check"], &full), &["no profile named `nope`"]);
+    refused(
+        &env.run(&["check"], &by_env),
+        &["chosen by RANCHER_PROFILE", "unset RANCHER_PROFILE"],
+    );
+    refused(
+        &env.run(&["--profile", "nope", "check"], &full),
+        &["no profile named `nope`"],
+    );
 
     // The default profile, used implicitly: a token or a domain or a CA from elsewhere is refused too.
     env.connect("default", &env.cli.ca);
-    refused(&env.run(&["check"], &[("RANCHER_TOKEN", sim.tokens().approver.clone())]), &["profile `default` is used by default", "the token comes from RANCHER_TOKEN"]);
-    refused(&env.run(&["run", "list-users"], &[("RANCHER_DOMAIN", decoy.clone())]), &["the domain comes from RANCHER_DOMAIN"]);
-    refused(&env.run(&["check"], &[("RANCHER_CA_CERT", ca.clone())]), &["the CA comes from RANCHER_CA_CERT"]);
+    refused(
+        &env.run(&["check"], &[("RANCHER_TOKEN", sim.tokens().approver.clone())]),
+        &[
+            "profile `default` is used by default",
+            "the token comes from RANCHER_TOKEN",
+        ],
+    );
+    refused(
+        &env.run(&["run", "list-users"], &[("RANCHER_DOMAIN", decoy.clone())]),
+        &["the domain comes from RANCHER_DOMAIN"],
+    );
+    refused(
+        &env.run(&["check"], &[("RANCHER_CA_CERT", ca.clone())]),
+        &["the CA comes from RANCHER_CA_CERT"],
+    );
     env.assert_decoy_untouched();
 
     // Moving a profile to another domain needs its token again.
-    refused(&env.run(&["connect", "--profile", "prod", "--domain", &decoy], &[]), &["needs its token again"]);
+    refused(
+        &env.run(&["connect", "--profile", "prod", "--domain", &decoy], &[]),
+        &["needs its token again"],
+    );
     env.assert_decoy_untouched();
 
     // Used whole, each way works.
@@ -153,16 +217,30 @@ fn profile_files_and_directories_others_control_are_refused() {
     check().expect_code(0);
 
     set_mode(&dir, 0o777);
-    refused(&check(), &["profile directory", "writable by group and others", &format!("chmod 700 {}", dir.display())]);
+    refused(
+        &check(),
+        &[
+            "profile directory",
+            "writable by group and others",
+            &format!("chmod 700 {}", dir.display()),
+        ],
+    );
     refused(&env.run(&["profiles", "list"], &[]), &["chmod 700"]);
-    assert_eq!(mode_of(&dir), 0o777, "a directory is never chmod-ed behind the user's back");
+    assert_eq!(
+        mode_of(&dir),
+        0o777,
+        "a directory is never chmod-ed behind the user's back"
+    );
     set_mode(&dir, 0o700);
 
     set_mode(&json, 0o666);
     refused(&check(), &["profile file", &format!("chmod 600 {}", json.display())]);
     set_mode(&json, 0o600);
     if give_to(&json, NOBODY) {
-        refused(&check(), &["owned by uid 65534", &format!("chown 0 {}", json.display())]);
+        refused(
+            &check(),
+            &["owned by uid 65534", &format!("chown 0 {}", json.display())],
+        );
         give_to(&json, 0);
     }
 
@@ -188,7 +266,14 @@ fn the_state_directory_is_checked_never_chmod_ed() {
     std::fs::create_dir(&shared).unwrap();
     set_mode(&shared, 0o1777);
     let with_state = |dir: &Path, args: &[&str]| env.run(args, &[("RANCHERCTL_STATE_DIR", dir.display().to_string())]);
-    refused(&with_state(&shared, &["approvals", "list"]), &["state directory", "writable by group and others (mode 1777)", "--state-dir"]);
+    refused(
+        &with_state(&shared, &["approvals", "list"]),
+        &[
+            "state directory",
+            "writable by group and others (mode 1777)",
+            "--state-dir",
+        ],
+    );
     assert_eq!(mode_of(&shared), 0o1777, "a shared directory keeps its mode");
     assert!(!shared.join("approvals.db").exists(), "no store is created there");
 
@@ -196,7 +281,10 @@ fn the_state_directory_is_checked_never_chmod_ed() {
     std::fs::create_dir(&foreign).unwrap();
     set_mode(&foreign, 0o700);
     if give_to(&foreign, NOBODY) {
-        refused(&with_state(&foreign, &["approvals", "audit"]), &["state directory", "owned by uid 65534"]);
+        refused(
+            &with_state(&foreign, &["approvals", "audit"]),
+            &["state directory", "owned by uid 65534"],
+        );
         assert!(!foreign.join("approvals.db").exists());
     }
 
@@ -218,10 +306,23 @@ fn ca_files_others_can_write_are_refused_and_profiles_keep_the_pem() {
     let sim = &env.cli.sim;
     let ca = env.cli.tmp.path().join("ca-copy.pem");
     std::fs::copy(&env.cli.ca, &ca).unwrap();
-    let flags = |ca: &Path| vec![("RANCHER_DOMAIN", sim.domain()), ("RANCHER_TOKEN", sim.tokens().admin.clone()), ("RANCHER_CA_CERT", ca.display().to_string())];
+    let flags = |ca: &Path| {
+        vec![
+            ("RANCHER_DOMAIN", sim.domain()),
+            ("RANCHER_TOKEN", sim.tokens().admin.clone()),
+            ("RANCHER_CA_CERT", ca.display().to_string()),
+        ]
+    };
     env.run(&["check"], &flags(&ca)).expect_code(0);
     set_mode(&ca, 0o666);
-    refused(&env.run(&["check"], &flags(&ca)), &["CA bundle", "writable by group and others", &format!("chmod go-w {}", ca.display())]);
+    refused(
+        &env.run(&["check"], &flags(&ca)),
+        &[
+            "CA bundle",
+            "writable by group and others",
+            &format!("chmod go-w {}", ca.display()),
+        ],
+    );
     set_mode(&ca, 0o644);
     if give_to(&ca, NOBODY) {
         refused(&env.run(&["check"], &flags(&ca)), &["CA bundle", "owned by uid 65534"]);
@@ -230,8 +331,14 @@ fn ca_files_others_can_write_are_refused_and_profiles_keep_the_pem() {
 
     // connect stores the PEM itself: the file may change or go afterwards.
     env.connect("prod", &ca);
-    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(env.config().join("prod.json")).unwrap()).unwrap();
-    assert!(stored["ca"]["pem"].as_str().is_some_and(|p| p.contains("BEGIN CERTIFICATE")), "{stored}");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.config().join("prod.json")).unwrap()).unwrap();
+    assert!(
+        stored["ca"]["pem"]
+            .as_str()
+            .is_some_and(|p| p.contains("BEGIN CERTIFICATE")),
+        "{stored}"
+    );
     std::fs::write(&ca, "not a certificate").unwrap();
     env.run(&["--profile", "prod", "check"], &[]).expect_code(0);
     std::fs::remove_file(&ca).unwrap();
@@ -250,7 +357,10 @@ fn ca_files_others_can_write_are_refused_and_profiles_keep_the_pem() {
     }
     env.run(&["--profile", "old", "check"], &[]).expect_code(0);
     set_mode(&old_ca, 0o664);
-    refused(&env.run(&["--profile", "old", "check"], &[]), &["CA bundle", "writable by its group"]);
+    refused(
+        &env.run(&["--profile", "old", "check"], &[]),
+        &["CA bundle", "writable by its group"],
+    );
 }
 
 #[test]
@@ -293,9 +403,17 @@ fn rancherctl_is_not_dumpable_and_has_no_core_limit() {
     let owner = std::fs::metadata(proc_dir.join("status")).unwrap().uid();
     child.kill().unwrap();
     let _ = child.wait();
-    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.contains(&uid.to_string())), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(&uid.to_string())),
+        "{status}"
+    );
     assert_eq!(limit, "0 0", "soft and hard core size limits");
-    assert_eq!(owner, 0, "the process is not dumpable (its /proc entries belong to root)");
+    assert_eq!(
+        owner, 0,
+        "the process is not dumpable (its /proc entries belong to root)"
+    );
 }
 
 #[test]
@@ -305,7 +423,11 @@ fn sim_writes_its_files_private_and_warns_about_a_shared_stdout() {
     let file = std::fs::File::create(&out).unwrap();
     set_mode(&out, 0o644);
     let state = env.cli.tmp.path().join("state");
-    let mut child = command(&["sim", "--users", "1"], &env.cli.base_env()).stdout(file).stderr(Stdio::piped()).spawn().expect("sim starts");
+    let mut child = command(&["sim", "--users", "1"], &env.cli.base_env())
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim starts");
     let mut lines = Vec::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
@@ -315,11 +437,20 @@ fn sim_writes_its_files_private_and_warns_about_a_shared_stdout() {
             break;
         }
     }
-    let ca = std::fs::read_dir(&state).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sim-ca-")));
+    let ca = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sim-ca-"))
+        });
     let ca_mode = mode_of(&ca.expect("the simulator's CA file, named after its port"));
     child.kill().unwrap();
     let _ = child.wait();
-    let warning = lines.iter().find(|l| l.starts_with("warning: stdout is a file others may read (mode 644)"));
+    let warning = lines
+        .iter()
+        .find(|l| l.starts_with("warning: stdout is a file others may read (mode 644)"));
     assert!(warning.is_some_and(|w| w.contains("umask 077")), "{lines:?}");
     assert_eq!(ca_mode, 0o600);
     assert_eq!(mode_of(&state), 0o700);

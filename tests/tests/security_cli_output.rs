@@ -33,14 +33,17 @@ impl Env {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
 
 /// Characters a terminal acts on: C0 controls but `\n`, DEL, C1 controls, and the bidi overrides and isolates.
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
         .filter(|&c| {
-            (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+            (c.is_control() && c != '\n')
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
         })
         .collect()
 }
@@ -58,11 +61,23 @@ const FORGED_REASON: &str =
 fn requester_text_is_escaped_in_every_table_output() {
     let env = Env::start();
     let standard = env.0.sim.users().standard[0].clone();
-    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
     // The executor label comes from $HOSTNAME: an escape there must not reach the audit table raw either.
     let host = [("HOSTNAME", "ops-host\u{1b}[8m".to_string())];
     let filed = env.run_with(
-        &["run", "create-global-role-binding", "-i", &format!("user={}", standard.username), "-i", "role=admin", "--reason", FORGED_REASON, "-o", "json"],
+        &[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", standard.username),
+            "-i",
+            "role=admin",
+            "--reason",
+            FORGED_REASON,
+            "-o",
+            "json",
+        ],
         &host,
     );
     filed.expect_code(3);
@@ -71,11 +86,24 @@ fn requester_text_is_escaped_in_every_table_output() {
     let show = env.run(&["approvals", "show", &id]);
     show.expect_code(0);
     assert_printable("approvals show", &show.stdout);
-    assert!(show.stdout.contains(r"routine\r\u{1b}[4A"), "the escape is shown, visibly:\n{}", show.stdout);
+    assert!(
+        show.stdout.contains(r"routine\r\u{1b}[4A"),
+        "the escape is shown, visibly:\n{}",
+        show.stdout
+    );
     assert!(show.stdout.contains(r"\u{202e}nimda"), "{}", show.stdout);
     // One line per field: the forged `inputs:` line is inside the reason, not a line of its own.
-    assert_eq!(show.stdout.lines().filter(|l| l.starts_with("inputs:")).count(), 1, "{}", show.stdout);
-    assert!(show.stdout.contains(&format!("targets:   {}", standard.id)), "the target id is shown:\n{}", show.stdout);
+    assert_eq!(
+        show.stdout.lines().filter(|l| l.starts_with("inputs:")).count(),
+        1,
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.contains(&format!("targets:   {}", standard.id)),
+        "the target id is shown:\n{}",
+        show.stdout
+    );
 
     let list = env.run(&["approvals", "list"]);
     list.expect_code(0);
@@ -95,7 +123,10 @@ fn requester_text_is_escaped_in_every_table_output() {
     let approver = env.0.sim.tokens().approver.clone();
     let mut extra = host.to_vec();
     extra.push(("RANCHER_TOKEN", approver));
-    let approve = env.run_with(&["approvals", "approve", &id, "--reason", "ok\u{1b}]0;pwned\u{7}"], &extra);
+    let approve = env.run_with(
+        &["approvals", "approve", &id, "--reason", "ok\u{1b}]0;pwned\u{7}"],
+        &extra,
+    );
     approve.expect_code(0);
     assert_printable("approvals approve stdout", &approve.stdout);
     assert_printable("approvals approve stderr", &approve.stderr);
@@ -117,20 +148,50 @@ fn look_alike_names_are_flagged_with_their_ids() {
             .to_string(),
     )
     .unwrap();
-    env.run(&["api", "rk.users.create", "--yes", "--body", &body.display().to_string()]).expect_code(0);
+    env.run(&["api", "rk.users.create", "--yes", "--body", &body.display().to_string()])
+        .expect_code(0);
     let id = env.0.sim.user_id(look_alike).expect("the look-alike user exists");
-    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let filed = env.run(&["run", "create-global-role-binding", "-i", &format!("user={look_alike}"), "-i", "role=admin", "-o", "json"]);
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+    let filed = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "-i",
+        &format!("user={look_alike}"),
+        "-i",
+        "role=admin",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
     let req = json(&filed)["request"].as_str().unwrap().to_string();
     let show = env.run(&["approvals", "show", &req]);
     show.expect_code(0);
-    let warning = show.stdout.lines().find(|l| l.starts_with("warning:")).unwrap_or_else(|| panic!("no warning:\n{}", show.stdout));
-    assert!(warning.contains("Cyrillic") && warning.contains("Latin") && warning.contains("U+0430"), "{warning}");
+    let warning = show
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", show.stdout));
+    assert!(
+        warning.contains("Cyrillic") && warning.contains("Latin") && warning.contains("U+0430"),
+        "{warning}"
+    );
     assert!(show.stdout.contains(&format!("targets:   {id}")), "{}", show.stdout);
     // A plain ASCII name gets no warning.
     let plain = env.0.sim.users().standard[1].username.clone();
-    let filed = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={plain}"), "-i", "role=admin", "-o", "json"]).expect_code(3));
+    let filed = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={plain}"),
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ])
+        .expect_code(3),
+    );
     let show = env.run(&["approvals", "show", filed["request"].as_str().unwrap()]);
     assert!(!show.stdout.contains("warning:"), "{}", show.stdout);
 }
@@ -149,13 +210,28 @@ fn errors_escape_what_they_echo() {
     // The server's own words: a 404 naming the object asked for.
     let server = env.run(&["api", "rk.users.get", "-p", "name=x\u{1b}[2J\u{9b}y"]);
     server.expect_code(1);
-    assert!(server.stderr.contains("not found") || server.stderr.contains("404"), "{}", server.stderr);
-    assert!(server.stderr.contains(r"x\u{1b}[2J\u{9b}y"), "the name is shown escaped: {}", server.stderr);
+    assert!(
+        server.stderr.contains("not found") || server.stderr.contains("404"),
+        "{}",
+        server.stderr
+    );
+    assert!(
+        server.stderr.contains(r"x\u{1b}[2J\u{9b}y"),
+        "the name is shown escaped: {}",
+        server.stderr
+    );
     assert_printable("a server error", &server.stderr);
     // Logs too, at the most verbose level.
-    let traced = env.run_with(&["api", "rk.users.get", "-p", "name=x\u{1b}[2J\u{9b}y"], &[("RUST_LOG", "trace".into())]);
+    let traced = env.run_with(
+        &["api", "rk.users.get", "-p", "name=x\u{1b}[2J\u{9b}y"],
+        &[("RUST_LOG", "trace".into())],
+    );
     traced.expect_code(1);
-    assert!(traced.stderr.contains("TRACE") || traced.stderr.contains("DEBUG"), "{}", traced.stderr);
+    assert!(
+        traced.stderr.contains("TRACE") || traced.stderr.contains("DEBUG"),
+        "{}",
+        traced.stderr
+    );
     assert_printable("trace logs", &traced.stderr);
 }
 
@@ -171,16 +247,31 @@ fn a_token_pasted_into_the_wrong_field_is_never_echoed_whole() {
         let mut cases = vec![
             ("a request id", env.run(&["approvals", "show", pasted])),
             ("--input", env.run(&["run", "list-users", "-i", pasted])),
-            ("--input value", env.run(&["run", "rancher-api-request", "-i", &format!("operation={pasted}")])),
+            (
+                "--input value",
+                env.run(&["run", "rancher-api-request", "-i", &format!("operation={pasted}")]),
+            ),
             ("a positional argument", env.run(&["check", pasted])),
             ("a workflow id", env.run(&["run", pasted])),
-            ("a profile name", env.run_with(&["check"], &[("RANCHER_PROFILE", pasted.to_string()), ("RANCHER_TOKEN", String::new())])),
+            (
+                "a profile name",
+                env.run_with(
+                    &["check"],
+                    &[
+                        ("RANCHER_PROFILE", pasted.to_string()),
+                        ("RANCHER_TOKEN", String::new()),
+                    ],
+                ),
+            ),
             ("an operation id", env.run(&["api", pasted])),
         ];
         // Only the 2.x form as a domain: the others are valid host names before the fix, and no test may resolve
         // a name (rancher-auth's unit tests cover them).
         if pasted.contains(':') {
-            cases.push(("--domain", env.run_with(&["check"], &[("RANCHER_DOMAIN", pasted.to_string())])));
+            cases.push((
+                "--domain",
+                env.run_with(&["check"], &[("RANCHER_DOMAIN", pasted.to_string())]),
+            ));
         }
         for (field, run) in cases {
             assert_ne!(run.code, 0, "{field}: {run:?}");
@@ -197,7 +288,11 @@ fn a_huge_echoed_input_is_cut() {
     let env = Env::start();
     env.run(&["workflows", "install", "list-users"]).expect_code(0);
     let huge = "ab-".repeat(35_000);
-    for run in [env.run(&["run", "list-users", "-i", &huge]), env.run(&["approvals", "show", &huge]), env.run(&["run", &huge])] {
+    for run in [
+        env.run(&["run", "list-users", "-i", &huge]),
+        env.run(&["approvals", "show", &huge]),
+        env.run(&["run", &huge]),
+    ] {
         run.expect_code(1);
         assert!(run.stderr.len() < 2_000, "{} bytes of error", run.stderr.len());
         assert!(run.stderr.contains("…(1050"), "{}", run.stderr);
@@ -205,11 +300,24 @@ fn a_huge_echoed_input_is_cut() {
 }
 
 fn head_of(stderr: &str) -> String {
-    let line = stderr.lines().find(|l| l.starts_with("audit head: ")).unwrap_or_else(|| panic!("no audit head line:\n{stderr}"));
-    assert!(line.ends_with("(save it to check later with approvals audit --verify --expect-head)"), "{line}");
-    let head = line["audit head: ".len()..].split_whitespace().next().unwrap().to_string();
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("audit head: "))
+        .unwrap_or_else(|| panic!("no audit head line:\n{stderr}"));
+    assert!(
+        line.ends_with("(save it to check later with approvals audit --verify --expect-head)"),
+        "{line}"
+    );
+    let head = line["audit head: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let (seq, hash) = head.split_once(':').expect("SEQ:HASH");
-    assert!(seq.parse::<u64>().is_ok() && hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{head}");
+    assert!(
+        seq.parse::<u64>().is_ok() && hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{head}"
+    );
     head
 }
 
@@ -221,7 +329,16 @@ fn the_audit_head_is_printed_and_checked_against_a_saved_anchor() {
     let install = env.run(&["workflows", "install", "create-global-role-binding"]);
     install.expect_code(0);
     head_of(&install.stderr);
-    let filed = env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard[0].username), "-i", "role=admin", "-o", "json"]);
+    let filed = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "-i",
+        &format!("user={}", standard[0].username),
+        "-i",
+        "role=admin",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
     let saved = head_of(&filed.stderr);
     let id = json(&filed)["request"].as_str().unwrap().to_string();
@@ -238,20 +355,62 @@ fn the_audit_head_is_printed_and_checked_against_a_saved_anchor() {
     approved.expect_code(0);
     let later = head_of(&approved.stderr);
     assert_ne!(later, saved);
-    env.run(&["approvals", "audit", "--verify", "--expect-head", &saved]).expect_code(0);
-    env.run(&["approvals", "audit", "--verify", "--expect-head", saved.split_once(':').unwrap().1]).expect_code(0);
-    let filed = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard[1].username), "-i", "role=admin", "-o", "json"]).expect_code(3));
+    env.run(&["approvals", "audit", "--verify", "--expect-head", &saved])
+        .expect_code(0);
+    env.run(&[
+        "approvals",
+        "audit",
+        "--verify",
+        "--expect-head",
+        saved.split_once(':').unwrap().1,
+    ])
+    .expect_code(0);
+    let filed = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", standard[1].username),
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ])
+        .expect_code(3),
+    );
     let deny = env.run_as(&approver, &["approvals", "deny", filed["request"].as_str().unwrap()]);
     deny.expect_code(0);
     head_of(&deny.stderr);
-    let filed = json(env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard[2].username), "-i", "role=admin", "-o", "json"]).expect_code(3));
+    let filed = json(
+        env.run(&[
+            "run",
+            "create-global-role-binding",
+            "-i",
+            &format!("user={}", standard[2].username),
+            "-i",
+            "role=admin",
+            "-o",
+            "json",
+        ])
+        .expect_code(3),
+    );
     let cancel = env.run(&["approvals", "cancel", filed["request"].as_str().unwrap()]);
     cancel.expect_code(0);
     let last = head_of(&cancel.stderr);
-    env.run(&["approvals", "audit", "--verify", "--expect-head", &last]).expect_code(0);
+    env.run(&["approvals", "audit", "--verify", "--expect-head", &last])
+        .expect_code(0);
 
     // A new request, and the head an operator saves after filing it.
-    let filed = env.run(&["run", "create-global-role-binding", "-i", &format!("user={}", standard[3].username), "-i", "role=admin", "-o", "json"]);
+    let filed = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "-i",
+        &format!("user={}", standard[3].username),
+        "-i",
+        "role=admin",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
     let anchor = head_of(&filed.stderr);
     let request = json(&filed)["request"].as_str().unwrap().to_string();
@@ -260,20 +419,39 @@ fn the_audit_head_is_printed_and_checked_against_a_saved_anchor() {
     // the store is consistent again, so plain --verify cannot tell; the anchor kept elsewhere can.
     let keep: i64 = last.split_once(':').unwrap().0.parse().unwrap();
     let db = rusqlite::Connection::open(env.0.tmp.path().join("state/approvals.db")).unwrap();
-    let triggers: Vec<String> =
-        db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     for t in triggers {
         db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
     db.execute("DELETE FROM requests WHERE id = ?1", [&request]).unwrap();
     db.execute("DELETE FROM audit WHERE seq > ?1", [keep]).unwrap();
-    db.execute("UPDATE audit_head SET seq = ?1, hash = (SELECT hash FROM audit WHERE seq = ?1)", [keep]).unwrap();
+    db.execute(
+        "UPDATE audit_head SET seq = ?1, hash = (SELECT hash FROM audit WHERE seq = ?1)",
+        [keep],
+    )
+    .unwrap();
     drop(db);
     env.run(&["approvals", "audit", "--verify"]).expect_code(0);
     let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", &anchor]);
     cut.expect_code(1);
-    assert!(cut.stderr.contains("cut off") && cut.stderr.contains(&anchor[..anchor.find(':').unwrap()]), "{}", cut.stderr);
-    let cut = env.run(&["approvals", "audit", "--verify", "--expect-head", anchor.split_once(':').unwrap().1]);
+    assert!(
+        cut.stderr.contains("cut off") && cut.stderr.contains(&anchor[..anchor.find(':').unwrap()]),
+        "{}",
+        cut.stderr
+    );
+    let cut = env.run(&[
+        "approvals",
+        "audit",
+        "--verify",
+        "--expect-head",
+        anchor.split_once(':').unwrap().1,
+    ]);
     cut.expect_code(1);
     assert!(cut.stderr.contains("not in the log"), "{}", cut.stderr);
     // A head at the right place with another hash: history was rewritten.

@@ -27,7 +27,11 @@ fn logs() -> &'static rancher_access_tests::Capture {
     CAPTURE.get_or_init(|| {
         let capture = rancher_access_tests::Capture::default();
         let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
         capture
     })
@@ -95,7 +99,12 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
     let bodies: Bodies = Arc::default();
     let hook = receiver(bodies.clone()).await;
     let db = dir.path().join("approvals.db");
-    let srv = server::start(server::config(&sim, &svc, Arc::new(SqliteStore::open(&db).unwrap())).webhook(hook).webhook_secret(webhook_secret(dir.path()))).await;
+    let srv = server::start(
+        server::config(&sim, &svc, Arc::new(SqliteStore::open(&db).unwrap()))
+            .webhook(hook)
+            .webhook_secret(webhook_secret(dir.path())),
+    )
+    .await;
     let admin = Api::new(srv.url(), Some(&t.admin));
     let alice = Api::new(srv.url(), Some(&t.user));
     server::install(&admin, "access-control-enable").await;
@@ -103,7 +112,11 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
     // A JSON file of the service's host holding a secret (a kubeconfig, say), and the host's name file.
     let host = tempfile::tempdir().unwrap();
     let kube = host.path().join("kubeconfig.json");
-    std::fs::write(&kube, r#"{"users": [{"name": "ops", "user": {"token": "kube-token-MARKER-do-not-leak"}}]}"#).unwrap();
+    std::fs::write(
+        &kube,
+        r#"{"users": [{"name": "ops", "user": {"token": "kube-token-MARKER-do-not-leak"}}]}"#,
+    )
+    .unwrap();
     let pw = host.path().join("service.token");
     std::fs::write(&pw, "svc-token-MARKER-secret\n").unwrap();
     let files = [
@@ -114,16 +127,27 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
     ];
     let mut answers = String::new();
     for inputs in files {
-        let (st, body) = alice.post("/api/v1/runs", json!({"workflow": "access-control-enable", "inputs": inputs})).await;
+        let (st, body) = alice
+            .post(
+                "/api/v1/runs",
+                json!({"workflow": "access-control-enable", "inputs": inputs}),
+            )
+            .await;
         assert_eq!(st, 400, "a path is refused: {body}");
         let e = body["error"].as_str().unwrap_or_default();
-        assert!(e.contains("never reads files on its own host") && e.contains("inline"), "the error names the fix: {e}");
+        assert!(
+            e.contains("never reads files on its own host") && e.contains("inline"),
+            "the error names the fix: {e}"
+        );
         answers.push_str(&body.to_string());
     }
     let (st, list) = admin.get("/api/v1/requests").await;
     assert_eq!(st, 200);
     answers.push_str(&list.to_string());
-    assert!(!list.to_string().contains("access-control-enable"), "no request was filed: {list}");
+    assert!(
+        !list.to_string().contains("access-control-enable"),
+        "no request was filed: {list}"
+    );
 
     // A request that is filed (inline settings) reaches the receiver, so any earlier event would have too.
     let (st, sub) = alice
@@ -131,13 +155,29 @@ async fn n1_a_standard_user_filing_a_host_path_gets_400_and_nothing_of_the_file_
         .await;
     assert_eq!(st, 202, "{sub}");
     let id = sub["request"].as_str().unwrap().to_string();
-    wait_for(&bodies, "the inline request's event", |b| b.iter().any(|x| x.contains(&id))).await;
+    wait_for(&bodies, "the inline request's event", |b| {
+        b.iter().any(|x| x.contains(&id))
+    })
+    .await;
 
-    let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let hooks = bodies.lock().unwrap().join("\n");
     let logged = String::from_utf8_lossy(&log.bytes()).into_owned();
-    for (name, text) in [("the answers", &answers), ("the store and its audit log", &store_bytes(dir.path())), ("the webhook", &hooks), ("the logs", &logged)] {
-        for marker in ["kube-token-MARKER", "svc-token-MARKER", "kubeconfig.json", "service.token"] {
+    for (name, text) in [
+        ("the answers", &answers),
+        ("the store and its audit log", &store_bytes(dir.path())),
+        ("the webhook", &hooks),
+        ("the logs", &logged),
+    ] {
+        for marker in [
+            "kube-token-MARKER",
+            "svc-token-MARKER",
+            "kubeconfig.json",
+            "service.token",
+        ] {
             assert!(!text.contains(marker), "{marker} reached {name}");
         }
         if hostname.len() >= 8 {
@@ -158,14 +198,23 @@ async fn n1_inline_settings_and_test_password_are_masked_held_once_and_gone_afte
     let hook = receiver(bodies.clone()).await;
     let secret = webhook_secret(dir.path());
     let db = dir.path().join("approvals.db");
-    let config = || server::config(&sim, &svc, Arc::new(SqliteStore::open(&db).unwrap())).webhook(hook.clone()).webhook_secret(secret.clone());
+    let config = || {
+        server::config(&sim, &svc, Arc::new(SqliteStore::open(&db).unwrap()))
+            .webhook(hook.clone())
+            .webhook_secret(secret.clone())
+    };
     let srv = server::start(config()).await;
     server::install(&Api::new(srv.url(), Some(&t.admin)), "access-control-enable").await;
     let inputs = json!({"provider": "activedirectory", "config": ad_settings(), "mode": "required", "allow": "Engineering", "test-user": "jdoe", "test-password": "jdoe-password"});
     let file = |srv: &rancher_server::RunningServer| {
         let (alice, inputs) = (Api::new(srv.url(), Some(&t.user)), inputs.clone());
         async move {
-            let (st, sub) = alice.post("/api/v1/runs", json!({"workflow": "access-control-enable", "inputs": inputs})).await;
+            let (st, sub) = alice
+                .post(
+                    "/api/v1/runs",
+                    json!({"workflow": "access-control-enable", "inputs": inputs}),
+                )
+                .await;
             assert_eq!(st, 202, "{sub}");
             sub["request"].as_str().unwrap().to_string()
         }
@@ -173,38 +222,74 @@ async fn n1_inline_settings_and_test_password_are_masked_held_once_and_gone_afte
 
     // Filed, then the service restarts (the process's memory is gone) before the approval.
     let first = file(&srv).await;
-    let (_, shown) = Api::new(srv.url(), Some(&t.admin)).get(&format!("/api/v1/requests/{first}")).await;
+    let (_, shown) = Api::new(srv.url(), Some(&t.admin))
+        .get(&format!("/api/v1/requests/{first}"))
+        .await;
     let settings = &shown["inputs"]["settings-shown"];
-    assert_eq!(settings["servers"], json!(["ad.example.com"]), "approvers see the known fields: {shown}");
+    assert_eq!(
+        settings["servers"],
+        json!(["ad.example.com"]),
+        "approvers see the known fields: {shown}"
+    );
     assert_eq!(settings["serviceAccountPassword"], json!("<masked>"));
-    assert_eq!(settings["customLdapHint"], json!("<masked>"), "a field nobody listed is masked, not shown");
+    assert_eq!(
+        settings["customLdapHint"],
+        json!("<masked>"),
+        "a field nobody listed is masked, not shown"
+    );
     let held = shown["inputs"]["held-secrets"]["held"].as_str().unwrap_or_default();
-    assert!(held.contains("never stored") && held.contains("restart"), "the request says where the secrets are: {shown}");
+    assert!(
+        held.contains("never stored") && held.contains("restart"),
+        "the request says where the secrets are: {shown}"
+    );
     srv.shutdown().await;
     rancher_workflows::held::forget_all();
     let srv = server::start(config()).await;
     let admin = Api::new(srv.url(), Some(&t.admin));
-    let (st, after) = admin.post(&format!("/api/v1/requests/{first}/approve"), json!({"reason": "ok"})).await;
+    let (st, after) = admin
+        .post(&format!("/api/v1/requests/{first}/approve"), json!({"reason": "ok"}))
+        .await;
     assert_eq!(st, 200, "{after}");
     let text = after.to_string();
-    assert!(text.contains("are gone") && text.contains("File the request again"), "the run says why and what to do: {after}");
-    assert_eq!(sim.object("authconfigs", "activedirectory").unwrap()["enabled"], json!(false), "nothing was sent");
+    assert!(
+        text.contains("are gone") && text.contains("File the request again"),
+        "the run says why and what to do: {after}"
+    );
+    assert_eq!(
+        sim.object("authconfigs", "activedirectory").unwrap()["enabled"],
+        json!(false),
+        "nothing was sent"
+    );
 
     // Filed again and approved: the held secrets are used once, and the provider is on.
     let second = file(&srv).await;
-    let (st, done) = admin.post(&format!("/api/v1/requests/{second}/approve"), json!({"reason": "ok"})).await;
+    let (st, done) = admin
+        .post(&format!("/api/v1/requests/{second}/approve"), json!({"reason": "ok"}))
+        .await;
     assert_eq!(st, 200, "{done}");
     assert_eq!(done["state"], json!("succeeded"), "{done}");
     let on = sim.object("authconfigs", "activedirectory").unwrap();
     assert_eq!(on["enabled"], json!(true));
-    assert_eq!(on["serviceAccountPassword"], json!("svc-S3cret-inline"), "the secret was sent from memory");
-    wait_for(&bodies, "the second request's events", |b| b.iter().filter(|x| x.contains(&second)).count() >= 3).await;
+    assert_eq!(
+        on["serviceAccountPassword"],
+        json!("svc-S3cret-inline"),
+        "the secret was sent from memory"
+    );
+    wait_for(&bodies, "the second request's events", |b| {
+        b.iter().filter(|x| x.contains(&second)).count() >= 3
+    })
+    .await;
 
     let (_, list) = admin.get("/api/v1/requests").await;
     let hooks = bodies.lock().unwrap().join("\n");
     let logged = String::from_utf8_lossy(&log.bytes()).into_owned();
     assert!(!logged.is_empty(), "the service logged (so the scan means something)");
-    for (name, text) in [("the answers", format!("{shown}{after}{done}{list}")), ("the store and its audit log", store_bytes(dir.path())), ("the webhook", hooks), ("the logs", logged)] {
+    for (name, text) in [
+        ("the answers", format!("{shown}{after}{done}{list}")),
+        ("the store and its audit log", store_bytes(dir.path())),
+        ("the webhook", hooks),
+        ("the logs", logged),
+    ] {
         for secret in ["svc-S3cret-inline", "jdoe-password", "internal-hint-value"] {
             assert!(!text.contains(secret), "{secret} reached {name}");
         }

@@ -18,7 +18,11 @@ async fn half_open(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let start: &[u8] = if i % 2 == 0 { b"GET /heal" } else { b"GET /healthz HTTP/1.1\r\nHost: x\r\n" };
+        let start: &[u8] = if i % 2 == 0 {
+            b"GET /heal"
+        } else {
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        };
         let _ = s.write_all(start).await;
         out.push(s);
     }
@@ -41,15 +45,31 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 /// Counts the connections the service closed within `within`, waiting on all of them at once.
 async fn count_closed(conns: &mut [TcpStream], within: Duration) -> usize {
     let waits = conns.iter_mut().map(|s| closed_within(s, within));
-    futures::future::join_all(waits).await.into_iter().filter(|c| *c).count()
+    futures::future::join_all(waits)
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count()
 }
 
 /// `/healthz` over a fresh connection from `from`, within a second.
 async fn healthz_from(base: &str, from: IpAddr) -> Result<u16, String> {
-    let http = reqwest::Client::builder().local_address(from).timeout(Duration::from_secs(1)).build().expect("client");
+    let http = reqwest::Client::builder()
+        .local_address(from)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
     let started = Instant::now();
-    let r = http.get(format!("{base}/healthz")).send().await.map_err(|e| format!("no answer after {:?}: {e}", started.elapsed()))?;
-    eprintln!("/healthz from {from} answered {} in {:?}", r.status(), started.elapsed());
+    let r = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map_err(|e| format!("no answer after {:?}: {e}", started.elapsed()))?;
+    eprintln!(
+        "/healthz from {from} answered {} in {:?}",
+        r.status(),
+        started.elapsed()
+    );
     Ok(r.status().as_u16())
 }
 
@@ -59,24 +79,44 @@ async fn n7_idle_half_open_connections_leave_healthz_answering() {
     let svc = server::service_account(&sim).await;
     // Every connection from one address is admitted here: the header timeout alone must clear them.
     let header_timeout = Duration::from_secs(2);
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).header_timeout(header_timeout).max_connections(4096, 4096)).await;
+    let srv = server::start(
+        server::config(&sim, &svc, Arc::new(MemoryStore::new()))
+            .header_timeout(header_timeout)
+            .max_connections(4096, 4096),
+    )
+    .await;
     let addr = srv.addr();
 
     let mut held = half_open(addr, 500).await;
-    assert_eq!(healthz_from(srv.url(), "127.0.0.1".parse().unwrap()).await, Ok(200), "/healthz answers within a second while 500 half-open connections are held");
+    assert_eq!(
+        healthz_from(srv.url(), "127.0.0.1".parse().unwrap()).await,
+        Ok(200),
+        "/healthz answers within a second while 500 half-open connections are held"
+    );
 
     // A kept-alive connection that went quiet after one answer is closed after the same timeout.
     let mut idle = TcpStream::connect(addr).await.unwrap();
-    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut first = [0u8; 12];
     idle.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
 
     let waited = Instant::now();
     let closed = count_closed(&mut held, header_timeout + Duration::from_secs(8)).await;
-    eprintln!("{closed} of 500 half-open connections closed {:?} after the last was opened", waited.elapsed());
-    assert_eq!(closed, 500, "every half-open connection is closed after the header timeout");
-    assert!(closed_within(&mut idle, Duration::from_secs(5)).await, "an idle kept-alive connection is closed after the header timeout");
+    eprintln!(
+        "{closed} of 500 half-open connections closed {:?} after the last was opened",
+        waited.elapsed()
+    );
+    assert_eq!(
+        closed, 500,
+        "every half-open connection is closed after the header timeout"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "an idle kept-alive connection is closed after the header timeout"
+    );
     srv.shutdown().await;
 }
 
@@ -84,14 +124,25 @@ async fn n7_idle_half_open_connections_leave_healthz_answering() {
 async fn n7_connections_over_the_per_address_cap_are_closed_at_once() {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
     let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).header_timeout(Duration::from_secs(30)).max_connections(4096, 50)).await;
+    let srv = server::start(
+        server::config(&sim, &svc, Arc::new(MemoryStore::new()))
+            .header_timeout(Duration::from_secs(30))
+            .max_connections(4096, 50),
+    )
+    .await;
     let mut held = half_open(srv.addr(), 500).await;
     // 450 are over the cap of 50 for 127.0.0.1: closed at once (with a 503 when the socket took it).
     let closed = count_closed(&mut held, Duration::from_secs(2)).await;
-    assert_eq!(closed, 450, "connections over the per-address cap are closed at once; the 50 admitted wait for their header");
+    assert_eq!(
+        closed, 450,
+        "connections over the per-address cap are closed at once; the 50 admitted wait for their header"
+    );
     // Another address is not held up by the first one's connections.
     assert_eq!(healthz_from(srv.url(), "127.0.0.2".parse().unwrap()).await, Ok(200));
-    let other = reqwest::Client::builder().local_address("127.0.0.2".parse::<IpAddr>().unwrap()).build().unwrap();
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
     let metrics = Api::with_client(srv.url(), None, other).get("/metrics").await.1;
     let text = metrics.as_str().unwrap_or_default();
     assert!(text.contains("rancher_access_connections_refused_total 450"), "{text}");
@@ -102,11 +153,16 @@ async fn n7_connections_over_the_per_address_cap_are_closed_at_once() {
 /// One raw HTTP/1.1 GET with the `Host` header given; answers the status code.
 async fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> u16 {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
     let text = String::from_utf8_lossy(&answer);
-    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line in {text:?}"))
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,22 +174,52 @@ async fn n11_requests_for_another_host_name_are_refused() {
     let port = addr.port();
     // A page on a name an attacker controls, resolved to 127.0.0.1 (DNS rebinding), sends its own name.
     for path in ["/login", "/metrics", "/api/v1/openapi.json"] {
-        assert_eq!(get_with_host(addr, path, &format!("rebind.attacker.example:{port}")).await, 421, "{path}");
-        assert_eq!(get_with_host(addr, path, "127.0.0.1").await, 421, "{path}: another port");
+        assert_eq!(
+            get_with_host(addr, path, &format!("rebind.attacker.example:{port}")).await,
+            421,
+            "{path}"
+        );
+        assert_eq!(
+            get_with_host(addr, path, "127.0.0.1").await,
+            421,
+            "{path}: another port"
+        );
     }
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{port}")).await, 200);
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("LOCALHOST:{port}")).await, 200);
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{port}")).await,
+        200
+    );
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", &format!("LOCALHOST:{port}")).await,
+        200
+    );
     // Probes come by address: the health endpoints answer whatever the name (and say only up or down).
     assert_eq!(get_with_host(addr, "/healthz", "10.0.0.7:8443").await, 200);
     srv.shutdown().await;
 
     // Behind a proxy: the public URL's name is accepted (with or without its default port), others still not.
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).public_url("https://approvals.example.com".parse().unwrap())).await;
+    let srv = server::start(
+        server::config(&sim, &svc, Arc::new(MemoryStore::new()))
+            .public_url("https://approvals.example.com".parse().unwrap()),
+    )
+    .await;
     let addr = srv.addr();
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com").await, 200);
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "Approvals.Example.Com:443").await, 200);
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{}", addr.port())).await, 200);
-    assert_eq!(get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com.attacker.example").await, 421);
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com").await,
+        200
+    );
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", "Approvals.Example.Com:443").await,
+        200
+    );
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", &format!("127.0.0.1:{}", addr.port())).await,
+        200
+    );
+    assert_eq!(
+        get_with_host(addr, "/api/v1/openapi.json", "approvals.example.com.attacker.example").await,
+        421
+    );
     srv.shutdown().await;
 }
 
@@ -148,7 +234,9 @@ async fn n11_metrics_ask_for_the_token_when_one_is_set() {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = rancher_server::config::read_metrics_token_file(&file).unwrap_err().to_string();
+        let e = rancher_server::config::read_metrics_token_file(&file)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("chmod 600"), "{e}");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
@@ -179,7 +267,10 @@ async fn n11_metrics_ask_for_the_token_when_one_is_set() {
 async fn n11_metrics_on_their_own_listener_leave_the_main_one() {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
     let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, Arc::new(MemoryStore::new())).metrics_listen("127.0.0.1:0".parse().unwrap())).await;
+    let srv = server::start(
+        server::config(&sim, &svc, Arc::new(MemoryStore::new())).metrics_listen("127.0.0.1:0".parse().unwrap()),
+    )
+    .await;
     let m = srv.metrics_addr().expect("a metrics listener");
     let (st, _) = Api::new(srv.url(), None).get("/metrics").await;
     assert_ne!(st, 200, "the main listener no longer serves /metrics");
@@ -188,7 +279,11 @@ async fn n11_metrics_on_their_own_listener_leave_the_main_one() {
     assert!(body.as_str().unwrap().contains("rancher_access_pending_requests"));
     let (st, _) = Api::new(&format!("http://{m}"), None).get("/api/v1/openapi.json").await;
     assert_eq!(st, 404, "the metrics listener serves nothing else");
-    assert_eq!(get_with_host(m, "/metrics", &format!("rebind.attacker.example:{}", m.port())).await, 421, "a loopback metrics listener checks Host too");
+    assert_eq!(
+        get_with_host(m, "/metrics", &format!("rebind.attacker.example:{}", m.port())).await,
+        421,
+        "a loopback metrics listener checks Host too"
+    );
     srv.shutdown().await;
 }
 
@@ -203,7 +298,10 @@ async fn n11_readyz_says_what_is_unavailable_but_not_why() {
     sim.shutdown().await;
     let (st, r) = Api::new(srv.url(), None).get("/readyz").await;
     assert_eq!(st, 503);
-    assert_eq!(r, serde_json::json!({"status": "not ready", "store": "ok", "rancher": "unavailable"}));
+    assert_eq!(
+        r,
+        serde_json::json!({"status": "not ready", "store": "ok", "rancher": "unavailable"})
+    );
     let host = domain.split(':').next().unwrap_or(&domain).to_string();
     assert!(!r.to_string().contains(&host), "no host name in the answer: {r}");
     srv.shutdown().await;
@@ -216,7 +314,9 @@ async fn hostile_service() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -233,8 +333,17 @@ async fn hostile_service() -> (SocketAddr, tokio::task::JoinHandle<()>) {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     return;
                 }
-                let (kind, fill) = if path == "/api/v1/runs" { ("application/x-ndjson", b'x') } else { ("application/json", b' ') };
-                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes()).await;
+                let (kind, fill) = if path == "/api/v1/runs" {
+                    ("application/x-ndjson", b'x')
+                } else {
+                    ("application/json", b' ')
+                };
+                let _ = s
+                    .write_all(
+                        format!("HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n")
+                            .as_bytes(),
+                    )
+                    .await;
                 if kind.ends_with("ndjson") {
                     let head = "{\"workflow\":\"list-users\",\"noun\":\"users\"}\n{\"";
                     let _ = s.write_all(format!("{:x}\r\n{head}\r\n", head.len()).as_bytes()).await;
@@ -252,18 +361,31 @@ async fn hostile_service() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n20_the_client_bounds_what_it_buffers_from_a_hostile_service() {
     let (addr, task) = hostile_service().await;
-    let token = rancher_auth::BearerToken::parse("token-abcde:0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmn").unwrap();
+    let token =
+        rancher_auth::BearerToken::parse("token-abcde:0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmn")
+            .unwrap();
     let client = rancher_server::ServerClient::new(&format!("http://{addr}"), token, None).unwrap();
 
     let e = client.me().await.unwrap_err();
     assert!(e.message.contains("larger than 128 MiB"), "{e}");
 
-    let e = tokio::time::timeout(Duration::from_secs(60), client.workflows()).await.expect("the client gives up by itself").unwrap_err();
+    let e = tokio::time::timeout(Duration::from_secs(60), client.workflows())
+        .await
+        .expect("the client gives up by itself")
+        .unwrap_err();
     assert!(e.message.contains("larger than 128 MiB"), "{e}");
 
-    let list = client.run_list("list-users", serde_json::json!({}), None, false).await.unwrap();
-    let rancher_server::ListAnswer::Items(mut items) = list else { panic!("a streamed list") };
-    let e = tokio::time::timeout(Duration::from_secs(60), items.next()).await.expect("the client gives up by itself").unwrap_err();
+    let list = client
+        .run_list("list-users", serde_json::json!({}), None, false)
+        .await
+        .unwrap();
+    let rancher_server::ListAnswer::Items(mut items) = list else {
+        panic!("a streamed list")
+    };
+    let e = tokio::time::timeout(Duration::from_secs(60), items.next())
+        .await
+        .expect("the client gives up by itself")
+        .unwrap_err();
     assert!(e.message.contains("a line longer than 1 MiB"), "{e}");
     task.abort();
 }
@@ -302,7 +424,11 @@ fn n20_server_ca_cert_replaces_the_system_roots() {
     // Pinned to another CA: the system's trust in the service's CA no longer counts.
     let pinned = run(Some(&other.join("ca.pem")));
     assert_ne!(pinned.code, 0, "{}", pinned.stdout);
-    assert!(pinned.stderr.contains("could not reach the approvals service"), "{}", pinned.stderr);
+    assert!(
+        pinned.stderr.contains("could not reach the approvals service"),
+        "{}",
+        pinned.stderr
+    );
     s.rt.block_on(srv.shutdown());
 }
 
@@ -320,8 +446,28 @@ fn n11_serve_refuses_a_metrics_token_file_others_may_read() {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let f = file.display().to_string();
-    let args = ["serve", "--listen", "127.0.0.1:0", "--header-timeout", "5", "--max-connections", "100", "--max-connections-per-ip", "10", "--metrics-token-file", &f];
-    let run = Run::from_output(command(&args, &s.connected_env(Some(&s.sim.tokens().admin))).output().unwrap());
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--header-timeout",
+        "5",
+        "--max-connections",
+        "100",
+        "--max-connections-per-ip",
+        "10",
+        "--metrics-token-file",
+        &f,
+    ];
+    let run = Run::from_output(
+        command(&args, &s.connected_env(Some(&s.sim.tokens().admin)))
+            .output()
+            .unwrap(),
+    );
     assert_ne!(run.code, 0, "{}", run.stdout);
-    assert!(run.stderr.contains("metrics token") && run.stderr.contains("chmod 600"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("metrics token") && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
 }

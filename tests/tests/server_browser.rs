@@ -12,7 +12,11 @@ use rancher_access_tests::server;
 use serde_json::json;
 
 fn find(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
 }
 
 /// chromedriver on a free loopback port, killed on drop.
@@ -27,7 +31,13 @@ impl Drop for Driver {
 
 async fn start_driver(chromedriver: &Path) -> Driver {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(chromedriver).arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
     let driver = Driver(child, port);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -36,7 +46,10 @@ async fn start_driver(chromedriver: &Path) -> Driver {
                 return driver;
             }
         }
-        assert!(Instant::now() < deadline, "chromedriver did not answer on 127.0.0.1:{port}");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not answer on 127.0.0.1:{port}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -74,27 +87,90 @@ async fn an_approver_approves_in_a_real_browser() {
     let shots = shots_dir();
 
     browser.goto(&format!("{}/", srv.url())).await.unwrap();
-    assert!(browser.current_url().await.unwrap().path().ends_with("/login"), "not signed in: sent to the sign-in page");
-    browser.find(Locator::Id("token")).await.unwrap().send_keys(&t.admin).await.unwrap();
-    browser.find(Locator::Id("signin-token")).await.unwrap().click().await.unwrap();
-    let row = browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&format!("tr[data-id='{id}']"))).await.expect("the pending request is listed");
-    assert!(row.text().await.unwrap().contains("on-call <rotation> this week"), "the reason is shown as text");
+    assert!(
+        browser.current_url().await.unwrap().path().ends_with("/login"),
+        "not signed in: sent to the sign-in page"
+    );
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&t.admin)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-token"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("tr[data-id='{id}']")))
+        .await
+        .expect("the pending request is listed");
+    assert!(
+        row.text().await.unwrap().contains("on-call <rotation> this week"),
+        "the reason is shown as text"
+    );
     std::fs::write(shots.join("1-pending.png"), browser.screenshot().await.unwrap()).unwrap();
 
-    browser.find(Locator::LinkText(&id)).await.unwrap().click().await.unwrap();
-    browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("approve")).await.unwrap();
-    let targets = browser.find(Locator::Id("targets")).await.unwrap().text().await.unwrap();
+    browser
+        .find(Locator::LinkText(&id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("approve"))
+        .await
+        .unwrap();
+    let targets = browser
+        .find(Locator::Id("targets"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(targets.starts_with("carol (u-"), "the target by name and id: {targets}");
-    browser.find(Locator::Id("reason")).await.unwrap().send_keys("checked with the team").await.unwrap();
+    browser
+        .find(Locator::Id("reason"))
+        .await
+        .unwrap()
+        .send_keys("checked with the team")
+        .await
+        .unwrap();
     std::fs::write(shots.join("2-request.png"), browser.screenshot().await.unwrap()).unwrap();
-    browser.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
-    let flash = browser.wait().at_most(Duration::from_secs(30)).for_element(Locator::Id("flash")).await.unwrap();
+    let flash = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("flash"))
+        .await
+        .unwrap();
     let said = flash.text().await.unwrap();
     assert!(said.contains("it succeeded"), "{said}");
-    assert_eq!(browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(), "succeeded");
+    assert_eq!(
+        browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(),
+        "succeeded"
+    );
     std::fs::write(shots.join("3-approved.png"), browser.screenshot().await.unwrap()).unwrap();
-    assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "executed on the server");
+    assert!(
+        sim.has_binding(&sim.user_id("carol").unwrap(), "admin"),
+        "executed on the server"
+    );
 
     // The same page on a phone-sized window.
     browser.set_window_size(390, 844).await.unwrap();

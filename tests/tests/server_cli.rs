@@ -22,7 +22,11 @@ struct Served {
 fn serve(env: &[(&str, String)], args: &[&str]) -> Served {
     let mut all = vec!["serve"];
     all.extend_from_slice(args);
-    let mut child = command(&all, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("rancherctl serve starts");
+    let mut child = command(&all, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rancherctl serve starts");
     let err = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -30,10 +34,18 @@ fn serve(env: &[(&str, String)], args: &[&str]) -> Served {
     out.read_line(&mut line).expect("a line on stdout");
     let Some(url) = line.trim().strip_prefix("RANCHERCTL_SERVER=").map(str::to_string) else {
         let status = child.wait();
-        panic!("not the ready line: {line:?}; exit {status:?}; stderr:\n{}", stderr.join().unwrap_or_default());
+        panic!(
+            "not the ready line: {line:?}; exit {status:?}; stderr:\n{}",
+            stderr.join().unwrap_or_default()
+        );
     };
     let stdout_rest = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-    Served { child, url, stderr, stdout_rest }
+    Served {
+        child,
+        url,
+        stderr,
+        stdout_rest,
+    }
 }
 
 fn env_for(s: &SimCli, service_token: &str) -> Vec<(&'static str, String)> {
@@ -44,7 +56,15 @@ fn env_for(s: &SimCli, service_token: &str) -> Vec<(&'static str, String)> {
 fn serve_sqlite(s: &SimCli, db: &str) -> Served {
     let svc = s.rt.block_on(server::service_account(&s.sim));
     let db = s.tmp.path().join(db);
-    serve(&env_for(s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())])
+    serve(
+        &env_for(s, &svc),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &format!("sqlite:{}", db.display()),
+        ],
+    )
 }
 
 /// The environment of a person using the service at `url` with `token`. No Rancher domain: the token only proves
@@ -57,7 +77,11 @@ fn through(s: &SimCli, url: &str, token: &str) -> Vec<(&'static str, String)> {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill runs").success();
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
     assert!(ok, "kill {sig} failed");
 }
 
@@ -66,7 +90,15 @@ fn serve_prints_one_ready_line_and_exits_0_on_sigterm() {
     let s = SimCli::start(RancherVersion::V2_13, 4);
     let svc = s.rt.block_on(server::service_account(&s.sim));
     let db = s.tmp.path().join("served.db");
-    let mut served = serve(&env_for(&s, &svc), &["--listen", "127.0.0.1:0", "--store", &format!("sqlite:{}", db.display())]);
+    let mut served = serve(
+        &env_for(&s, &svc),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &format!("sqlite:{}", db.display()),
+        ],
+    );
     assert!(served.url.starts_with("http://127.0.0.1:"), "{}", served.url);
     let api = Api::new(&served.url, Some(&s.sim.tokens().admin));
     let (st, me) = s.rt.block_on(api.get("/api/v1/me"));
@@ -78,7 +110,11 @@ fn serve_prints_one_ready_line_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0), "stderr: {}", served.stderr.join().unwrap());
     assert_eq!(served.stdout_rest.join().unwrap(), "", "exactly one line on stdout");
     let err = served.stderr.join().unwrap();
-    for secret in s.token_secrets().iter().chain([rancher_access_tests::cli::secret_of(&svc).to_string()].iter()) {
+    for secret in s
+        .token_secrets()
+        .iter()
+        .chain([rancher_access_tests::cli::secret_of(&svc).to_string()].iter())
+    {
         assert!(!err.contains(secret.as_str()), "a token secret is in the log");
     }
     assert!(db.exists());
@@ -87,10 +123,16 @@ fn serve_prints_one_ready_line_and_exits_0_on_sigterm() {
 #[test]
 fn serve_refuses_plain_http_off_loopback() {
     let s = SimCli::start(RancherVersion::V2_13, 0);
-    let out = command(&["serve", "--listen", "0.0.0.0:0"], &env_for(&s, &s.sim.tokens().admin)).output().unwrap();
+    let out = command(&["serve", "--listen", "0.0.0.0:0"], &env_for(&s, &s.sim.tokens().admin))
+        .output()
+        .unwrap();
     let run = rancher_access_tests::cli::Run::from_output(out);
     run.expect_code(1);
-    assert!(run.stderr.contains("refusing plain HTTP on 0.0.0.0") && run.stderr.contains("--tls-cert"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing plain HTTP on 0.0.0.0") && run.stderr.contains("--tls-cert"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 
@@ -100,18 +142,32 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     let svc = s.rt.block_on(server::service_account(&s.sim));
     let db = s.tmp.path().join("crash.db");
     let store_arg = format!("sqlite:{}", db.display());
-    let args = ["--listen", "127.0.0.1:0", "--store", store_arg.as_str(), "--job-interval", "1"];
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        store_arg.as_str(),
+        "--job-interval",
+        "1",
+    ];
     let mut served = serve(&env_for(&s, &svc), &args);
     let t = s.sim.tokens().clone();
-    let (admin, approver) = (Api::new(&served.url, Some(&t.admin)), Api::new(&served.url, Some(&t.approver)));
+    let (admin, approver) = (
+        Api::new(&served.url, Some(&t.admin)),
+        Api::new(&served.url, Some(&t.approver)),
+    );
     s.rt.block_on(server::install(&admin, "create-global-role-binding"));
-    let (st, sub) = s.rt.block_on(approver.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}})));
+    let (st, sub) = s.rt.block_on(approver.post(
+        "/api/v1/runs",
+        json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}}),
+    ));
     assert_eq!(st, 202, "{sub}");
     let id: RequestId = sub["request"].as_str().unwrap().parse().unwrap();
     let base = s.sim.writes("globalrolebindings", "create");
 
     // Every Rancher call now takes a while, so the execution is caught between its claim and its outcome.
-    s.sim.set_faults(Faults::none().with_latency(Duration::from_millis(700)));
+    s.sim
+        .set_faults(Faults::none().with_latency(Duration::from_millis(700)));
     let approving = s.rt.spawn({
         let (admin, id) = (admin.clone(), id.to_string());
         async move { admin.post(&format!("/api/v1/requests/{id}/approve"), json!({})).await }
@@ -126,7 +182,11 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
     served.child.wait().unwrap();
     approving.abort();
     s.sim.set_faults(Faults::none());
-    assert_eq!(s.rt.block_on(reader.get_request(&id)).unwrap().state, RequestState::Executing, "left in doubt by the crash");
+    assert_eq!(
+        s.rt.block_on(reader.get_request(&id)).unwrap().state,
+        RequestState::Executing,
+        "left in doubt by the crash"
+    );
 
     // Started again on the same store: the in-doubt execution is checked against Rancher and settled, audited.
     let mut again = serve(&env_for(&s, &svc), &args);
@@ -138,18 +198,35 @@ fn a_sigkill_after_the_claim_is_settled_when_the_service_starts_again() {
         RequestState::Failed => assert!(!bound, "settled as failed, but the binding exists"),
         other => panic!("not settled at start: {other}"),
     }
-    assert!(s.sim.writes("globalrolebindings", "create") <= base + 1, "never sent twice");
-    // Taken over under a new claim (audited), then settled: found applied (`reconciled`) or run now, once.
-    let kinds: Vec<rancher_approval::AuditKind> = s.rt.block_on(reader.audit_entries()).unwrap().into_iter().filter(|e| e.request_id.as_deref() == Some(id.as_str())).map(|e| e.kind).collect();
-    let taken = kinds.iter().position(|k| *k == rancher_approval::AuditKind::ExecutionTakenOver).unwrap_or_else(|| panic!("no takeover in {kinds:?}"));
     assert!(
-        matches!(kinds[taken + 1..], [rancher_approval::AuditKind::Reconciled] | [rancher_approval::AuditKind::ExecutionFinished]),
+        s.sim.writes("globalrolebindings", "create") <= base + 1,
+        "never sent twice"
+    );
+    // Taken over under a new claim (audited), then settled: found applied (`reconciled`) or run now, once.
+    let kinds: Vec<rancher_approval::AuditKind> =
+        s.rt.block_on(reader.audit_entries())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.request_id.as_deref() == Some(id.as_str()))
+            .map(|e| e.kind)
+            .collect();
+    let taken = kinds
+        .iter()
+        .position(|k| *k == rancher_approval::AuditKind::ExecutionTakenOver)
+        .unwrap_or_else(|| panic!("no takeover in {kinds:?}"));
+    assert!(
+        matches!(
+            kinds[taken + 1..],
+            [rancher_approval::AuditKind::Reconciled] | [rancher_approval::AuditKind::ExecutionFinished]
+        ),
         "{kinds:?}"
     );
-    let (st, shown) = s.rt.block_on(Api::new(&again.url, Some(&t.admin)).get(&format!("/api/v1/requests/{id}")));
+    let (st, shown) =
+        s.rt.block_on(Api::new(&again.url, Some(&t.admin)).get(&format!("/api/v1/requests/{id}")));
     assert_eq!((st, shown["state"].as_str()), (200, Some(settled.state.as_str())));
     // Approving again changes nothing.
-    let (st, _) = s.rt.block_on(Api::new(&again.url, Some(&t.admin)).post(&format!("/api/v1/requests/{id}/approve"), json!({})));
+    let (st, _) =
+        s.rt.block_on(Api::new(&again.url, Some(&t.admin)).post(&format!("/api/v1/requests/{id}/approve"), json!({})));
     assert_eq!(st, 409);
     assert!(s.sim.writes("globalrolebindings", "create") <= base + 1);
     signal(&again.child, "-TERM");
@@ -165,7 +242,9 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     let mut served = serve_sqlite(&s, "remote.db");
     let t = s.sim.tokens().clone();
     let person = |token: &str| through(&s, &served.url, token);
-    let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
+    let rc = |args: &[&str], token: &str| {
+        rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap())
+    };
 
     // Installing needs an admin, through the service as locally (`user` is a standard user; `approver` is the
     // second admin).
@@ -175,22 +254,49 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     rc(&["workflows", "install", "create-global-role-binding"], &t.admin).expect_code(0);
     let listed = rc(&["-o", "json", "workflows", "list"], &t.approver);
     let docs: serde_json::Value = serde_json::from_str(&listed.expect_code(0).stdout).unwrap();
-    let grb = docs.as_array().unwrap().iter().find(|w| w["id"] == "create-global-role-binding").unwrap();
+    let grb = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "create-global-role-binding")
+        .unwrap();
     assert_eq!(grb["installed"], true, "the service's installation, not a local one");
 
     // A write files a request in the service: exit 3 with its id.
-    let sub = rc(&["-o", "json", "run", "create-global-role-binding", "--input", "user=carol", "--input", "role=admin"], &t.approver);
+    let sub = rc(
+        &[
+            "-o",
+            "json",
+            "run",
+            "create-global-role-binding",
+            "--input",
+            "user=carol",
+            "--input",
+            "role=admin",
+        ],
+        &t.approver,
+    );
     let pending: serde_json::Value = serde_json::from_str(&sub.expect_code(3).stdout).unwrap();
     let id = pending["request"].as_str().unwrap().to_string();
     assert_eq!(pending["status"], "pending");
-    assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");
+    assert!(
+        !s.tmp.path().join("state").join("approvals.db").exists(),
+        "no local store in server mode"
+    );
 
     // Listed and shown from the service, in the local shapes.
     let list = rc(&["-o", "json", "approvals", "list", "--state", "pending"], &t.admin);
     let reqs: Vec<rancher_approval::ApprovalRequest> = serde_json::from_str(&list.expect_code(0).stdout).unwrap();
-    assert_eq!(reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&id));
+    assert_eq!(
+        reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+        std::slice::from_ref(&id)
+    );
     let shown = rc(&["approvals", "show", &id], &t.admin);
-    assert!(shown.expect_code(0).stdout.contains("carol") && shown.stdout.contains("requester:"), "{}", shown.stdout);
+    assert!(
+        shown.expect_code(0).stdout.contains("carol") && shown.stdout.contains("requester:"),
+        "{}",
+        shown.stdout
+    );
 
     // The requester may not approve their own request; an admin's approval runs it once, in the service.
     let own = rc(&["approvals", "approve", &id], &t.approver);
@@ -198,7 +304,11 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     let base = s.sim.writes("globalrolebindings", "create");
     let ok = rc(&["-o", "json", "approvals", "approve", &id], &t.admin);
     let done: serde_json::Value = serde_json::from_str(&ok.expect_code(0).stdout).unwrap();
-    assert_eq!((done["status"].as_str(), done["request"].as_str()), (Some("succeeded"), Some(id.as_str())), "{done}");
+    assert_eq!(
+        (done["status"].as_str(), done["request"].as_str()),
+        (Some("succeeded"), Some(id.as_str())),
+        "{done}"
+    );
     assert_eq!(s.sim.writes("globalrolebindings", "create"), base + 1);
     assert!(s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
     let again = rc(&["approvals", "approve", &id], &t.admin);
@@ -207,13 +317,21 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
 
     // The audit log is verified here from the entries the service sends.
     let audit = rc(&["approvals", "audit", "--verify"], &t.admin);
-    assert!(audit.expect_code(0).stdout.contains("hash chain intact"), "{}", audit.stdout);
+    assert!(
+        audit.expect_code(0).stdout.contains("hash chain intact"),
+        "{}",
+        audit.stdout
+    );
     // Store-level commands say where to run them; a bad URL says what to pass.
     let export = rc(&["approvals", "export"], &t.admin);
     assert!(export.expect_code(1).stderr.contains("--store"), "{}", export.stderr);
     let mut env = person(&t.admin);
     env.retain(|(k, _)| *k != "RANCHERCTL_SERVER");
-    let plain = rancher_access_tests::cli::Run::from_output(command(&["--server", "http://approvals.example.com", "approvals", "list"], &env).output().unwrap());
+    let plain = rancher_access_tests::cli::Run::from_output(
+        command(&["--server", "http://approvals.example.com", "approvals", "list"], &env)
+            .output()
+            .unwrap(),
+    );
     assert!(plain.expect_code(1).stderr.contains("https://"), "{}", plain.stderr);
     // A profile remembers the service: `connect --server URL` saves it; its approval commands then go there, and
     // `--server ''` uses the local store instead.
@@ -221,15 +339,31 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
     env.push(("RANCHERCTL_SERVER", served.url.clone()));
     let saved = rancher_access_tests::cli::Run::from_output(command(&["connect"], &env).output().unwrap());
     saved.expect_code(0);
-    let shown = rancher_access_tests::cli::Run::from_output(command(&["-o", "json", "profiles", "show"], &s.base_env()).output().unwrap());
+    let shown = rancher_access_tests::cli::Run::from_output(
+        command(&["-o", "json", "profiles", "show"], &s.base_env())
+            .output()
+            .unwrap(),
+    );
     assert!(shown.expect_code(0).stdout.contains(&served.url), "{}", shown.stdout);
-    let via_profile = rancher_access_tests::cli::Run::from_output(command(&["-o", "json", "approvals", "list"], &s.base_env()).output().unwrap());
-    let reqs: Vec<rancher_approval::ApprovalRequest> = serde_json::from_str(&via_profile.expect_code(0).stdout).unwrap();
+    let via_profile = rancher_access_tests::cli::Run::from_output(
+        command(&["-o", "json", "approvals", "list"], &s.base_env())
+            .output()
+            .unwrap(),
+    );
+    let reqs: Vec<rancher_approval::ApprovalRequest> =
+        serde_json::from_str(&via_profile.expect_code(0).stdout).unwrap();
     assert_eq!(reqs.len(), 1, "the service's requests, through the profile");
-    let local = rancher_access_tests::cli::Run::from_output(command(&["--server", "", "-o", "json", "approvals", "list"], &s.base_env()).output().unwrap());
+    let local = rancher_access_tests::cli::Run::from_output(
+        command(&["--server", "", "-o", "json", "approvals", "list"], &s.base_env())
+            .output()
+            .unwrap(),
+    );
     assert_eq!(local.expect_code(0).stdout.trim(), "[]", "the local store has none");
     for run in [&sub, &list, &ok, &audit, &saved, &shown, &via_profile] {
-        rancher_access_tests::cli::assert_no_secrets(run, &s.token_secrets().iter().map(String::as_str).collect::<Vec<_>>());
+        rancher_access_tests::cli::assert_no_secrets(
+            run,
+            &s.token_secrets().iter().map(String::as_str).collect::<Vec<_>>(),
+        );
     }
     signal(&served.child, "-TERM");
     assert_eq!(served.child.wait().unwrap().code(), Some(0));
@@ -243,7 +377,11 @@ fn the_cli_works_through_the_service_with_the_same_commands_and_exit_codes() {
 fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     const N: usize = 32;
     let s = SimCli::start(RancherVersion::V2_13, N);
-    let Some(db) = s.rt.block_on(rancher_approval::test_util::TestDatabase::create("replicas")) else { return };
+    let Some(db) =
+        s.rt.block_on(rancher_approval::test_util::TestDatabase::create("replicas"))
+    else {
+        return;
+    };
     let svc = s.rt.block_on(server::service_account(&s.sim));
     let args = ["--listen", "127.0.0.1:0", "--store", db.url(), "--job-interval", "1"];
     let mut a = serve(&env_for(&s, &svc), &args);
@@ -254,8 +392,15 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     let users: Vec<String> = (1..=N).map(|i| format!("user{i:05}")).collect();
     let mut ids = Vec::new();
     for (i, u) in users.iter().enumerate() {
-        let via = if i % 2 == 0 { api(&a, &t.approver) } else { api(&b, &t.approver) };
-        let (st, sub) = s.rt.block_on(via.post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": u, "role": "admin"}})));
+        let via = if i % 2 == 0 {
+            api(&a, &t.approver)
+        } else {
+            api(&b, &t.approver)
+        };
+        let (st, sub) = s.rt.block_on(via.post(
+            "/api/v1/runs",
+            json!({"workflow": "create-global-role-binding", "inputs": {"user": u, "role": "admin"}}),
+        ));
         assert_eq!(st, 202, "{sub}");
         ids.push(sub["request"].as_str().unwrap().parse::<RequestId>().unwrap());
     }
@@ -263,19 +408,30 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     let reader = s.rt.block_on(db.store());
 
     // Rancher is slow now, so executions are in flight on both replicas when one is killed.
-    s.sim.set_faults(Faults::none().with_latency(Duration::from_millis(150)));
+    s.sim
+        .set_faults(Faults::none().with_latency(Duration::from_millis(150)));
     let approvals: Vec<_> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let via = if i % 2 == 0 { api(&a, &t.admin) } else { api(&b, &t.admin) };
+            let via = if i % 2 == 0 {
+                api(&a, &t.admin)
+            } else {
+                api(&b, &t.admin)
+            };
             let path = format!("/api/v1/requests/{id}/approve");
-            s.rt.spawn(async move { via.try_post(&path, json!({})).await.unwrap_or((0, serde_json::Value::Null)) })
+            s.rt.spawn(async move {
+                via.try_post(&path, json!({}))
+                    .await
+                    .unwrap_or((0, serde_json::Value::Null))
+            })
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let executing = s.rt.block_on(reader.list_requests(&rancher_approval::RequestFilter::all().state(RequestState::Executing))).unwrap();
+        let executing =
+            s.rt.block_on(reader.list_requests(&rancher_approval::RequestFilter::all().state(RequestState::Executing)))
+                .unwrap();
         if executing.len() >= 2 {
             break;
         }
@@ -291,7 +447,11 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     for (id, (st, body)) in ids.iter().zip(&answers) {
         if *st == 200 {
             let now = s.rt.block_on(reader.get_request(id)).unwrap();
-            assert_ne!(now.state, RequestState::Pending, "{id} was acknowledged ({body}) but is pending again");
+            assert_ne!(
+                now.state,
+                RequestState::Pending,
+                "{id} was acknowledged ({body}) but is pending again"
+            );
         }
     }
     // The replica is started again; the approvals it never answered are sent again through the other one (an
@@ -301,13 +461,17 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     for id in &ids {
         let state = s.rt.block_on(reader.get_request(id)).unwrap().state;
         if matches!(state, RequestState::Pending | RequestState::Approved) {
-            let (st, body) = s.rt.block_on(api(&b, &t.admin).post(&format!("/api/v1/requests/{id}/approve"), json!({})));
+            let (st, body) =
+                s.rt.block_on(api(&b, &t.admin).post(&format!("/api/v1/requests/{id}/approve"), json!({})));
             assert!(st == 200 || st == 409, "{st} {body}");
         }
     }
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let states: Vec<RequestState> = ids.iter().map(|id| s.rt.block_on(reader.get_request(id)).unwrap().state).collect();
+        let states: Vec<RequestState> = ids
+            .iter()
+            .map(|id| s.rt.block_on(reader.get_request(id)).unwrap().state)
+            .collect();
         if states.iter().all(|st| *st == RequestState::Succeeded) {
             break;
         }
@@ -316,10 +480,19 @@ fn two_replicas_on_one_postgres_execute_each_request_once_across_a_sigkill() {
     }
     for u in &users {
         let id = s.sim.user_id(u).unwrap();
-        assert_eq!(s.sim.roles_of(&id).iter().filter(|r| *r == "admin").count(), 1, "{u}: one binding per request");
+        assert_eq!(
+            s.sim.roles_of(&id).iter().filter(|r| *r == "admin").count(),
+            1,
+            "{u}: one binding per request"
+        );
     }
-    assert_eq!(s.sim.writes("globalrolebindings", "create"), base + N as u64, "each binding was created exactly once");
-    s.rt.block_on(reader.verify_audit()).expect("one linear, verifiable chain");
+    assert_eq!(
+        s.sim.writes("globalrolebindings", "create"),
+        base + N as u64,
+        "each binding was created exactly once"
+    );
+    s.rt.block_on(reader.verify_audit())
+        .expect("one linear, verifiable chain");
     for mut served in [a2, b] {
         signal(&served.child, "-TERM");
         assert_eq!(served.child.wait().unwrap().code(), Some(0));
@@ -336,13 +509,33 @@ fn grants_go_through_the_service() {
     let served = serve_sqlite(&s, "grants.db");
     let t = s.sim.tokens().clone();
     let person = |token: &str| through(&s, &served.url, token);
-    let rc = |args: &[&str], token: &str| rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap());
+    let rc = |args: &[&str], token: &str| {
+        rancher_access_tests::cli::Run::from_output(command(args, &person(token)).output().unwrap())
+    };
     let json_of = |run: &rancher_access_tests::cli::Run| -> serde_json::Value {
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
     };
 
-    rc(&["workflows", "install", "grant-project-role", "--policy", "none"], &t.admin).expect_code(0);
-    let granted = rc(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=carol", "--input", "role=read-only", "--input", "duration=8h"], &t.admin);
+    rc(
+        &["workflows", "install", "grant-project-role", "--policy", "none"],
+        &t.admin,
+    )
+    .expect_code(0);
+    let granted = rc(
+        &[
+            "run",
+            "grant-project-role",
+            "--input",
+            "project=downstream/Default",
+            "--input",
+            "user=carol",
+            "--input",
+            "role=read-only",
+            "--input",
+            "duration=8h",
+        ],
+        &t.admin,
+    );
     granted.expect_code(0);
     let list = rc(&["-o", "json", "grants", "list", "--active"], &t.admin);
     let grants = json_of(list.expect_code(0));
@@ -357,14 +550,30 @@ fn grants_go_through_the_service() {
     let extended = rc(&["grants", "extend", &id, "--by", "2h"], &t.admin);
     extended.expect_code(0);
     let refused = rc(&["grants", "revoke", &id], &t.user);
-    assert!(refused.expect_code(1).stderr.contains("approvals service"), "{}", refused.stderr);
+    assert!(
+        refused.expect_code(1).stderr.contains("approvals service"),
+        "{}",
+        refused.stderr
+    );
     let revoked = rc(&["grants", "revoke", &id], &t.admin);
-    assert!(revoked.expect_code(0).stdout.contains(&format!("revoked {id}")), "{}", revoked.stdout);
+    assert!(
+        revoked.expect_code(0).stdout.contains(&format!("revoked {id}")),
+        "{}",
+        revoked.stdout
+    );
     let expired = rc(&["-o", "json", "grants", "list", "--expired"], &t.admin);
-    assert_eq!(json_of(expired.expect_code(0)).as_array().map(Vec::len), Some(1), "{}", expired.stdout);
+    assert_eq!(
+        json_of(expired.expect_code(0)).as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        expired.stdout
+    );
     let expire = rc(&["grants", "expire"], &t.admin);
     assert!(expire.expect_code(1).stderr.contains("by itself"), "{}", expire.stderr);
-    assert!(!s.tmp.path().join("state").join("approvals.db").exists(), "no local store in server mode");
+    assert!(
+        !s.tmp.path().join("state").join("approvals.db").exists(),
+        "no local store in server mode"
+    );
 }
 
 /// A list run through the service streams: the service sends one JSON line per item (read with the caller's own
@@ -388,7 +597,11 @@ fn lists_stream_through_the_service() {
     assert!(lines[0].contains("USERNAME"), "{}", lines[0]);
     assert_eq!(lines.last().copied(), Some(format!("{total} users").as_str()));
     let csv = rc(&["-o", "csv", "run", "list-users"]);
-    assert_eq!(csv.expect_code(0).stdout.lines().count(), total + 1, "a header and a row per user");
+    assert_eq!(
+        csv.expect_code(0).stdout.lines().count(),
+        total + 1,
+        "a header and a row per user"
+    );
 
     // On the wire: a header line, one line per item, an end line with the count.
     let body = s.rt.block_on(async {
@@ -404,19 +617,35 @@ fn lists_stream_through_the_service() {
         resp.text().await.unwrap()
     });
     let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!((lines[0]["status"].as_str(), lines[0]["noun"].as_str()), (Some("streaming"), Some("users")), "{}", lines[0]);
+    assert_eq!(
+        (lines[0]["status"].as_str(), lines[0]["noun"].as_str()),
+        (Some("streaming"), Some("users")),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), total + 2);
     assert_eq!(lines[total + 1], json!({"end": {"count": total}}));
 
     // Every continue token expires: the first page arrives, then the list fails.
-    s.sim.set_faults(Faults { continue_expire_rate: 1.0, ..Faults::none() });
+    s.sim.set_faults(Faults {
+        continue_expire_rate: 1.0,
+        ..Faults::none()
+    });
     let failed = rc(&["-o", "json", "run", "list-users"]);
     assert_ne!(failed.code, 0, "{}", failed.stderr);
     assert!(failed.stderr.contains("stopped after 500 users"), "{}", failed.stderr);
     assert_eq!(failed.stderr.matches("stopped after").count(), 1, "{}", failed.stderr);
-    assert!(failed.stderr.contains("410") || failed.stderr.to_lowercase().contains("expired"), "the cause: {}", failed.stderr);
-    assert!(failed.stdout.starts_with("[\n") && !failed.stdout.trim_end().ends_with(']'), "unclosed JSON");
-    let part: Vec<serde_json::Value> = serde_json::from_str(&format!("{}]", failed.stdout.trim_end())).expect("whole items");
+    assert!(
+        failed.stderr.contains("410") || failed.stderr.to_lowercase().contains("expired"),
+        "the cause: {}",
+        failed.stderr
+    );
+    assert!(
+        failed.stdout.starts_with("[\n") && !failed.stdout.trim_end().ends_with(']'),
+        "unclosed JSON"
+    );
+    let part: Vec<serde_json::Value> =
+        serde_json::from_str(&format!("{}]", failed.stdout.trim_end())).expect("whole items");
     assert_eq!(part.len(), 500);
 }
 
@@ -429,18 +658,30 @@ fn n14_the_cli_sends_the_hash_of_the_request_it_read() {
     let t = s.sim.tokens().clone();
     let (srv, proxy) = s.rt.block_on(async {
         let svc = server::service_account(&s.sim).await;
-        let srv = server::start(server::config(&s.sim, &svc, std::sync::Arc::new(rancher_approval::MemoryStore::new()))).await;
+        let srv = server::start(server::config(
+            &s.sim,
+            &svc,
+            std::sync::Arc::new(rancher_approval::MemoryStore::new()),
+        ))
+        .await;
         let proxy = hash_changing_proxy(srv.url().to_string()).await;
         (srv, proxy)
     });
     let admin = Api::new(srv.url(), Some(&t.admin));
     s.rt.block_on(server::install(&admin, "create-global-role-binding"));
-    let (st, sub) = s.rt.block_on(Api::new(srv.url(), Some(&t.approver)).post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}})));
+    let (st, sub) = s.rt.block_on(Api::new(srv.url(), Some(&t.approver)).post(
+        "/api/v1/runs",
+        json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}}),
+    ));
     assert_eq!(st, 202, "{sub}");
     let id = sub["request"].as_str().unwrap().to_string();
 
     for verb in ["approve", "deny"] {
-        let run = rancher_access_tests::cli::Run::from_output(command(&["approvals", verb, &id], &through(&s, &proxy, &t.admin)).output().unwrap());
+        let run = rancher_access_tests::cli::Run::from_output(
+            command(&["approvals", verb, &id], &through(&s, &proxy, &t.admin))
+                .output()
+                .unwrap(),
+        );
         run.expect_code(1);
         assert!(run.stderr.contains("changed"), "{verb}: {}", run.stderr);
     }
@@ -448,7 +689,11 @@ fn n14_the_cli_sends_the_hash_of_the_request_it_read() {
     assert_eq!(shown["state"], "pending", "{shown}");
     assert!(!s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
 
-    let ok = rancher_access_tests::cli::Run::from_output(command(&["approvals", "approve", &id], &through(&s, srv.url(), &t.admin)).output().unwrap());
+    let ok = rancher_access_tests::cli::Run::from_output(
+        command(&["approvals", "approve", &id], &through(&s, srv.url(), &t.admin))
+            .output()
+            .unwrap(),
+    );
     ok.expect_code(0);
     assert!(s.sim.has_binding(&s.sim.user_id("carol").unwrap(), "admin"));
     s.rt.block_on(srv.shutdown());
@@ -463,8 +708,16 @@ async fn hash_changing_proxy(target: String) -> String {
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let (http, target) = (http.clone(), target.clone());
         async move {
-            let mut r = http.request(method.clone(), format!("{target}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))).body(body);
-            for (k, v) in headers.iter().filter(|(k, _)| *k == "authorization" || *k == "content-type" || *k == "accept") {
+            let mut r = http
+                .request(
+                    method.clone(),
+                    format!("{target}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")),
+                )
+                .body(body);
+            for (k, v) in headers
+                .iter()
+                .filter(|(k, _)| *k == "authorization" || *k == "content-type" || *k == "accept")
+            {
                 r = r.header(k, v);
             }
             let resp = r.send().await.expect("the service answers");

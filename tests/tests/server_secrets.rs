@@ -4,18 +4,20 @@
 
 use std::sync::Arc;
 
-use rancher_access_tests::Capture;
 use rancher_access_tests::cli::secret_of;
 use rancher_access_tests::server::{self, Api, Browser};
+use rancher_access_tests::Capture;
 use rancher_approval::SqliteStore;
 use rancher_sim::RancherVersion;
 use serde_json::json;
 
-
 #[track_caller]
 fn scan(what: &str, text: &[u8], secrets: &[String]) {
     for s in secrets {
-        assert!(!text.windows(s.len()).any(|w| w == s.as_bytes()), "a secret is in the {what}");
+        assert!(
+            !text.windows(s.len()).any(|w| w == s.as_bytes()),
+            "a secret is in the {what}"
+        );
     }
 }
 
@@ -23,9 +25,17 @@ fn scan(what: &str, text: &[u8], secrets: &[String]) {
 fn no_token_or_password_reaches_the_store_logs_answers_or_pages() {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("approvals.db");
     let mut seen: Vec<u8> = Vec::new();
@@ -84,7 +94,11 @@ fn no_token_or_password_reaches_the_store_logs_answers_or_pages() {
     let mut files = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let p = entry.unwrap().path();
-        scan(&format!("store file {}", p.display()), &std::fs::read(&p).unwrap(), &secrets);
+        scan(
+            &format!("store file {}", p.display()),
+            &std::fs::read(&p).unwrap(),
+            &secrets,
+        );
         files += 1;
     }
     assert!(files >= 1);

@@ -17,9 +17,22 @@ async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
     let first = b.get("/").await;
     assert_eq!((first.status, first.location.as_deref()), (303, Some("/login")));
     b.sign_in_with_token(&sim.tokens().admin).await;
-    let session_cookie = b.last_set_cookie.iter().find(|c| c.starts_with("ra_session=")).cloned().expect("session cookie");
-    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Strict") && session_cookie.contains("Max-Age="), "{session_cookie}");
-    assert!(!session_cookie.contains("Secure"), "plain HTTP on loopback: no Secure flag");
+    let session_cookie = b
+        .last_set_cookie
+        .iter()
+        .find(|c| c.starts_with("ra_session="))
+        .cloned()
+        .expect("session cookie");
+    assert!(
+        session_cookie.contains("HttpOnly")
+            && session_cookie.contains("SameSite=Strict")
+            && session_cookie.contains("Max-Age="),
+        "{session_cookie}"
+    );
+    assert!(
+        !session_cookie.contains("Secure"),
+        "plain HTTP on loopback: no Secure flag"
+    );
     assert!(!session_cookie.contains(rancher_access_tests::cli::secret_of(&sim.tokens().admin)));
 
     let list = b.get("/").await;
@@ -35,10 +48,24 @@ async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
     assert!(page.html.contains("id=\"approve\"") && page.html.contains("id=\"deny\""));
     assert!(!page.html.contains("<script>alert"));
     let csrf = page.csrf();
-    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &csrf), ("vote", "approve"), ("reason", "<b>ok</b>"), ("reviewed", &page.reviewed())]).await;
+    let done = b
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("vote", "approve"),
+                ("reason", "<b>ok</b>"),
+                ("reviewed", &page.reviewed()),
+            ],
+        )
+        .await;
     assert_eq!(done.status, 303);
     let after = b.get(done.location.as_deref().unwrap()).await;
-    assert!(after.html.contains("The service ran it once: it succeeded."), "{}", after.html);
+    assert!(
+        after.html.contains("The service ran it once: it succeeded."),
+        "{}",
+        after.html
+    );
     assert!(after.html.contains("id=\"state\">succeeded"), "{}", after.html);
     assert!(after.html.contains("&lt;b&gt;ok&lt;"), "the decision reason is escaped");
     assert!(!after.html.contains("id=\"approve\""), "no buttons once decided");
@@ -47,7 +74,11 @@ async fn an_approver_signs_in_sees_the_escaped_request_and_approves_it() {
     let history = b.get("/history?state=succeeded").await;
     assert!(history.html.contains(&id));
     let admin = b.get("/admin").await;
-    assert!(admin.html.contains("create-global-role-binding") && admin.html.contains("hash chain verified"), "{}", admin.html);
+    assert!(
+        admin.html.contains("create-global-role-binding") && admin.html.contains("hash chain verified"),
+        "{}",
+        admin.html
+    );
 
     let out = b.post("/logout", &[("csrf", &after.csrf())]).await;
     assert_eq!(out.location.as_deref(), Some("/login"));
@@ -69,12 +100,23 @@ async fn people_who_may_not_decide_see_no_buttons_and_forged_posts_are_refused()
     assert!(page.html.contains("You cannot decide on this request"), "{}", page.html);
     // Their own page's CSRF token does not make them an approver.
     let csrf = page.csrf();
-    let (_, shown) = Api::new(srv.url(), Some(&t.approver)).get(&format!("/api/v1/requests/{id}")).await;
+    let (_, shown) = Api::new(srv.url(), Some(&t.approver))
+        .get(&format!("/api/v1/requests/{id}"))
+        .await;
     let hash = shown["content_hash"].as_str().unwrap().to_string();
-    let tried = requester.post(&format!("/requests/{id}/decide"), &[("csrf", &csrf), ("vote", "approve"), ("reviewed", &hash)]).await;
+    let tried = requester
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[("csrf", &csrf), ("vote", "approve"), ("reviewed", &hash)],
+        )
+        .await;
     assert_eq!(tried.status, 303);
     let after = requester.get(&format!("/requests/{id}")).await;
-    assert!(after.html.contains("Nothing was changed") && after.html.contains("may not decide"), "{}", after.html);
+    assert!(
+        after.html.contains("Nothing was changed") && after.html.contains("may not decide"),
+        "{}",
+        after.html
+    );
 
     // A standard user sees neither the request nor buttons.
     let mut alice = Browser::new(srv.url(), None);
@@ -87,20 +129,37 @@ async fn people_who_may_not_decide_see_no_buttons_and_forged_posts_are_refused()
     let mut admin = Browser::new(srv.url(), None);
     admin.sign_in_with_token(&t.admin).await;
     let admins_csrf = admin.get(&format!("/requests/{id}")).await.csrf();
-    for form in [vec![("vote", "approve")], vec![("csrf", "0".repeat(64).as_str()), ("vote", "approve")], vec![("csrf", csrf.as_str()), ("vote", "approve")]] {
+    for form in [
+        vec![("vote", "approve")],
+        vec![("csrf", "0".repeat(64).as_str()), ("vote", "approve")],
+        vec![("csrf", csrf.as_str()), ("vote", "approve")],
+    ] {
         let forged = admin.post(&format!("/requests/{id}/decide"), &form).await;
         assert_eq!(forged.status, 403, "{}", forged.html);
         assert!(forged.html.contains("nothing was done"), "{}", forged.html);
     }
     let mut stranger = Browser::new(srv.url(), None);
-    let forged = stranger.post(&format!("/requests/{id}/decide"), &[("csrf", &admins_csrf), ("vote", "approve")]).await;
+    let forged = stranger
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[("csrf", &admins_csrf), ("vote", "approve")],
+        )
+        .await;
     assert_eq!(forged.status, 403);
     // A login form posted without the cookie that came with it is refused too.
-    let forged = stranger.post("/login", &[("csrf", &admins_csrf), ("token", &t.admin)]).await;
+    let forged = stranger
+        .post("/login", &[("csrf", &admins_csrf), ("token", &t.admin)])
+        .await;
     assert_eq!(forged.status, 403);
-    let (_, shown) = Api::new(srv.url(), Some(&t.admin)).get(&format!("/api/v1/requests/{id}")).await;
+    let (_, shown) = Api::new(srv.url(), Some(&t.admin))
+        .get(&format!("/api/v1/requests/{id}"))
+        .await;
     assert_eq!(shown["state"], "pending", "nothing forged went through");
-    assert_eq!(sim.writes("globalrolebindings", "create"), 1, "only the service account's own binding");
+    assert_eq!(
+        sim.writes("globalrolebindings", "create"),
+        1,
+        "only the service account's own binding"
+    );
     srv.shutdown().await;
 }
 
@@ -110,21 +169,51 @@ async fn sign_in_with_a_rancher_password_keeps_the_session_token_until_sign_out(
     let tokens_before = sim.count("tokens");
     let mut b = Browser::new(srv.url(), None);
     let login = b.get("/login").await;
-    let bad = b.post("/login", &[("csrf", &login.csrf()), ("username", "admin"), ("password", "wrong-password-123")]).await;
+    let bad = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "admin"),
+                ("password", "wrong-password-123"),
+            ],
+        )
+        .await;
     assert_eq!(bad.status, 401);
-    assert!(bad.html.contains("Rancher refused this user name and password"), "{}", bad.html);
-    let ok = b.post("/login", &[("csrf", &bad.csrf()), ("username", "admin"), ("password", rancher_sim::DEFAULT_PASSWORD)]).await;
+    assert!(
+        bad.html.contains("Rancher refused this user name and password"),
+        "{}",
+        bad.html
+    );
+    let ok = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &bad.csrf()),
+                ("username", "admin"),
+                ("password", rancher_sim::DEFAULT_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(ok.status, 303, "{}", ok.html);
     let home = b.get("/").await;
     assert!(home.html.contains("Signed in as admin"));
-    assert_eq!(sim.count("tokens"), tokens_before + 1, "the login session token is kept (sealed) for the session");
+    assert_eq!(
+        sim.count("tokens"),
+        tokens_before + 1,
+        "the login session token is kept (sealed) for the session"
+    );
     let out = b.post("/logout", &[("csrf", &home.csrf())]).await;
     assert_eq!(out.location.as_deref(), Some("/login"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while sim.count("tokens") != tokens_before && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(sim.count("tokens"), tokens_before, "signing out logged the session token out");
+    assert_eq!(
+        sim.count("tokens"),
+        tokens_before,
+        "signing out logged the session token out"
+    );
     srv.shutdown().await;
 }
 
@@ -138,12 +227,23 @@ async fn over_tls_the_cookie_is_secure_and_the_api_answers() {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let srv = server::start(cfg).await;
     assert!(srv.url().starts_with("https://127.0.0.1:"), "{}", srv.url());
-    let http = reqwest::Client::builder().use_rustls_tls().add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()).build().unwrap();
-    let (st, me) = Api::with_client(srv.url(), Some(&sim.tokens().admin), http).get("/api/v1/me").await;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let (st, me) = Api::with_client(srv.url(), Some(&sim.tokens().admin), http)
+        .get("/api/v1/me")
+        .await;
     assert_eq!((st, me["username"].as_str()), (200, Some("admin")));
     let mut b = Browser::new(srv.url(), Some(&ca));
     b.sign_in_with_token(&sim.tokens().admin).await;
-    let c = b.last_set_cookie.iter().find(|c| c.starts_with("__Host-ra_session=")).cloned().unwrap();
+    let c = b
+        .last_set_cookie
+        .iter()
+        .find(|c| c.starts_with("__Host-ra_session="))
+        .cloned()
+        .unwrap();
     assert!(c.contains("; Secure"), "{c}");
     srv.shutdown().await;
 }
@@ -156,7 +256,10 @@ async fn the_history_page_links_to_older_requests() {
     let mut ids = vec![first];
     for who in ["dave", "bob"] {
         let (st, sub) = approver
-            .post("/api/v1/runs", serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}}))
+            .post(
+                "/api/v1/runs",
+                serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}}),
+            )
             .await;
         assert_eq!(st, 202, "{sub}");
         ids.push(sub["request"].as_str().unwrap().to_string());
@@ -164,13 +267,28 @@ async fn the_history_page_links_to_older_requests() {
     let mut b = Browser::new(srv.url(), None);
     b.sign_in_with_token(&sim.tokens().admin).await;
     let rows = |html: &str| -> Vec<String> {
-        html.split("class=\"request\" data-id=\"").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect()
+        html.split("class=\"request\" data-id=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect()
     };
     let page = b.get("/history?state=pending&limit=2").await;
     assert_eq!(page.status, 200);
     assert_eq!(rows(&page.html), [ids[2].clone(), ids[1].clone()], "the newest two");
-    let link = page.html.split("id=\"older\" href=\"").nth(1).expect("a link to older requests").split('"').next().unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
-    assert!(link.contains("state=pending") && link.contains("limit=2"), "the filters are kept: {link}");
+    let link = page
+        .html
+        .split("id=\"older\" href=\"")
+        .nth(1)
+        .expect("a link to older requests")
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    assert!(
+        link.contains("state=pending") && link.contains("limit=2"),
+        "the filters are kept: {link}"
+    );
     let older = b.get(&link).await;
     assert_eq!(rows(&older.html), [ids[0].clone()]);
     assert!(!older.html.contains("id=\"older\""), "the last page links no further");
@@ -190,15 +308,34 @@ async fn n12_the_page_names_targets_warns_of_look_alikes_and_neutralises_bidi() 
     b.sign_in_with_token(&sim.tokens().admin).await;
     let page = b.get(&format!("/requests/{id}")).await;
     assert_eq!(page.status, 200);
-    let targets = page.html.split("id=\"targets\">").nth(1).expect("a targets line").split("</dd>").next().unwrap().to_string();
-    assert!(targets.contains("carol") && targets.contains(&carol), "the target by name and id: {targets}");
+    let targets = page
+        .html
+        .split("id=\"targets\">")
+        .nth(1)
+        .expect("a targets line")
+        .split("</dd>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        targets.contains("carol") && targets.contains(&carol),
+        "the target by name and id: {targets}"
+    );
     for raw in ['\u{202e}', '\u{202c}', '\u{1b}'] {
         assert!(!page.html.contains(raw), "U+{:04X} passed through raw", raw as u32);
     }
-    assert!(page.html.contains(r"\u{202e}nimda"), "the override is shown as an escape: {}", page.html);
+    assert!(
+        page.html.contains(r"\u{202e}nimda"),
+        "the override is shown as an escape: {}",
+        page.html
+    );
     let list = b.get("/").await;
     assert!(!list.html.contains('\u{202e}'), "the list row neutralises it too");
-    assert!(list.html.contains("carol (") && list.html.contains(&carol), "the row names the target: {}", list.html);
+    assert!(
+        list.html.contains("carol (") && list.html.contains(&carol),
+        "the row names the target: {}",
+        list.html
+    );
 
     // A target whose name mixes scripts (a Cyrillic `а`) is flagged as the CLI flags it.
     let twin = server::create_user(&sim, "\u{430}lice", "look-alike-password-1", false).await;
@@ -207,7 +344,15 @@ async fn n12_the_page_names_targets_warns_of_look_alikes_and_neutralises_bidi() 
         .await;
     assert_eq!(st, 202, "{sub}");
     let page = b.get(&format!("/requests/{}", sub["request"].as_str().unwrap())).await;
-    let warnings = page.html.split("id=\"warnings\"").nth(1).expect("a warnings box").split("</div>").next().unwrap().to_string();
+    let warnings = page
+        .html
+        .split("id=\"warnings\"")
+        .nth(1)
+        .expect("a warnings box")
+        .split("</div>")
+        .next()
+        .unwrap()
+        .to_string();
     assert!(warnings.contains("mixes Cyrillic and Latin letters"), "{warnings}");
     srv.shutdown().await;
 }
@@ -223,26 +368,63 @@ async fn n14_decisions_carry_the_reviewed_hash_and_a_changed_request_is_refused(
     let other = "0".repeat(64);
 
     // API: a decision on other content is refused with 409.
-    let (st, e) = admin.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": other})).await;
+    let (st, e) = admin
+        .post(
+            &format!("/api/v1/requests/{id}/approve"),
+            serde_json::json!({"reviewed": other}),
+        )
+        .await;
     assert_eq!(st, 409, "{e}");
-    let (st, e) = admin.post(&format!("/api/v1/requests/{id}/deny"), serde_json::json!({"reviewed": other})).await;
+    let (st, e) = admin
+        .post(
+            &format!("/api/v1/requests/{id}/deny"),
+            serde_json::json!({"reviewed": other}),
+        )
+        .await;
     assert_eq!(st, 409, "{e}");
 
     // Page: the form carries the hash; a form with another one changes nothing.
     let mut b = Browser::new(srv.url(), None);
     b.sign_in_with_token(&sim.tokens().admin).await;
     let page = b.get(&format!("/requests/{id}")).await;
-    assert!(page.html.contains(&format!("name=\"reviewed\" value=\"{hash}\"")), "{}", page.html);
-    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &other)]).await;
+    assert!(
+        page.html.contains(&format!("name=\"reviewed\" value=\"{hash}\"")),
+        "{}",
+        page.html
+    );
+    let done = b
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &other)],
+        )
+        .await;
     assert_eq!(done.status, 303);
     let after = b.get(&format!("/requests/{id}")).await;
-    assert!(after.html.contains("Nothing was changed") && after.html.contains("id=\"state\">pending"), "{}", after.html);
-    let missing = b.post(&format!("/requests/{id}/decide"), &[("csrf", &after.csrf()), ("vote", "approve")]).await;
-    assert_eq!(missing.status, 400, "a form without the hash is refused: {}", missing.html);
+    assert!(
+        after.html.contains("Nothing was changed") && after.html.contains("id=\"state\">pending"),
+        "{}",
+        after.html
+    );
+    let missing = b
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[("csrf", &after.csrf()), ("vote", "approve")],
+        )
+        .await;
+    assert_eq!(
+        missing.status, 400,
+        "a form without the hash is refused: {}",
+        missing.html
+    );
     assert!(!sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "nothing ran");
 
     // The hash as shown: approved and executed once.
-    let (st, v) = admin.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": hash})).await;
+    let (st, v) = admin
+        .post(
+            &format!("/api/v1/requests/{id}/approve"),
+            serde_json::json!({"reviewed": hash}),
+        )
+        .await;
     assert_eq!((st, v["state"].as_str()), (200, Some("succeeded")), "{v}");
     srv.shutdown().await;
 }
@@ -259,8 +441,16 @@ async fn n5_the_requester_sees_counts_not_what_the_service_read() {
     }
     let alice = Api::new(srv.url(), Some(&t.user));
     let mut ids = Vec::new();
-    for (w, inputs) in [("offboard-user", serde_json::json!({"user": "approver"})), ("cleanup-tokens", serde_json::json!({"unused-days": "0"}))] {
-        let (st, sub) = alice.post("/api/v1/runs", serde_json::json!({"workflow": w, "inputs": inputs, "reason": "tidy up"})).await;
+    for (w, inputs) in [
+        ("offboard-user", serde_json::json!({"user": "approver"})),
+        ("cleanup-tokens", serde_json::json!({"unused-days": "0"})),
+    ] {
+        let (st, sub) = alice
+            .post(
+                "/api/v1/runs",
+                serde_json::json!({"workflow": w, "inputs": inputs, "reason": "tidy up"}),
+            )
+            .await;
         assert_eq!(st, 202, "{w}: {sub}");
         ids.push(sub["request"].as_str().unwrap().to_string());
     }
@@ -278,16 +468,28 @@ async fn n5_the_requester_sees_counts_not_what_the_service_read() {
                 }
             }
         }
-        secrets.extend(inputs["pinned"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)));
+        secrets.extend(
+            inputs["pinned"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string)),
+        );
     }
-    assert!(secrets.iter().any(|s| s.starts_with("token-")) && secrets.iter().any(|s| s.starts_with("grb-")), "the admin sees the names: {secrets:?}");
+    assert!(
+        secrets.iter().any(|s| s.starts_with("token-")) && secrets.iter().any(|s| s.starts_with("grb-")),
+        "the admin sees the names: {secrets:?}"
+    );
 
     let (_, listed) = alice.get("/api/v1/requests").await;
     let mut seen = vec![listed.to_string()];
     for id in &ids {
         let (st, mine) = alice.get(&format!("/api/v1/requests/{id}")).await;
         assert_eq!(st, 200);
-        assert!(mine["details"].as_str().unwrap_or_default().starts_with("withheld"), "{mine}");
+        assert!(
+            mine["details"].as_str().unwrap_or_default().starts_with("withheld"),
+            "{mine}"
+        );
         seen.push(mine.to_string());
     }
     let mut b = Browser::new(srv.url(), None);
@@ -304,7 +506,10 @@ async fn n5_the_requester_sees_counts_not_what_the_service_read() {
         }
     }
     let (_, mine) = alice.get(&format!("/api/v1/requests/{}", ids[1])).await;
-    assert!(mine["inputs"]["pinned"]["count"].as_u64().unwrap() > 0, "counts instead: {mine}");
+    assert!(
+        mine["inputs"]["pinned"]["count"].as_u64().unwrap() > 0,
+        "counts instead: {mine}"
+    );
     srv.shutdown().await;
 }
 
@@ -317,23 +522,64 @@ async fn n3_an_approver_disabled_in_rancher_after_signing_in_cannot_decide() {
     let mut b = Browser::new(srv.url(), None);
     b.sign_in_with_token(&t.admin).await;
     let page = b.get(&format!("/requests/{id}")).await;
-    assert!(page.html.contains("id=\"approve\""), "the admin may decide before: {}", page.html);
-    let reviewed = page.html.split("name=\"reviewed\" value=\"").nth(1).map(|r| r.split('"').next().unwrap().to_string()).unwrap_or_default();
+    assert!(
+        page.html.contains("id=\"approve\""),
+        "the admin may decide before: {}",
+        page.html
+    );
+    let reviewed = page
+        .html
+        .split("name=\"reviewed\" value=\"")
+        .nth(1)
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .unwrap_or_default();
 
     // The API knows the admin's token too (cached as an admin for up to 30 s).
     let admin_api = Api::new(srv.url(), Some(&t.admin));
     assert_eq!(admin_api.get("/api/v1/me").await.0, 200);
     let admin_id = sim.user_id("admin").unwrap();
-    let approver = rancher_workflows::Session::open(rancher_access_tests::client(&sim, &t.approver)).await.unwrap();
-    approver.client.users().patch(rancher_api::requests::RkUsersPatch::new(&admin_id, serde_json::json!({"enabled": false}))).await.unwrap();
+    let approver = rancher_workflows::Session::open(rancher_access_tests::client(&sim, &t.approver))
+        .await
+        .unwrap();
+    approver
+        .client
+        .users()
+        .patch(rancher_api::requests::RkUsersPatch::new(
+            &admin_id,
+            serde_json::json!({"enabled": false}),
+        ))
+        .await
+        .unwrap();
 
-    let tried = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &reviewed)]).await;
-    assert!(tried.status == 403 || tried.location.as_deref() == Some("/login"), "{} {:?} {}", tried.status, tried.location, tried.html);
-    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "the session ended");
+    let tried = b
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &reviewed)],
+        )
+        .await;
+    assert!(
+        tried.status == 403 || tried.location.as_deref() == Some("/login"),
+        "{} {:?} {}",
+        tried.status,
+        tried.location,
+        tried.html
+    );
+    assert_eq!(
+        b.get("/").await.location.as_deref(),
+        Some("/login"),
+        "the session ended"
+    );
     // Through the API, within the identity cache's 30 s: the decision asks Rancher afresh and is refused.
-    let (st, e) = admin_api.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"reviewed": reviewed})).await;
+    let (st, e) = admin_api
+        .post(
+            &format!("/api/v1/requests/{id}/approve"),
+            serde_json::json!({"reviewed": reviewed}),
+        )
+        .await;
     assert_eq!(st, 401, "{e}");
-    let (_, shown) = Api::new(srv.url(), Some(&t.approver)).get(&format!("/api/v1/requests/{id}")).await;
+    let (_, shown) = Api::new(srv.url(), Some(&t.approver))
+        .get(&format!("/api/v1/requests/{id}"))
+        .await;
     assert_eq!(shown["state"], "pending", "{shown}");
     assert!(!sim.has_binding(&sim.user_id("carol").unwrap(), "admin"), "no binding");
     srv.shutdown().await;
@@ -353,11 +599,22 @@ async fn n3_two_replicas_on_one_store_serve_one_web_sign_in() {
 /// start, outside CI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n3_two_replicas_on_one_postgres_serve_one_web_sign_in() {
-    let Some(db) = rancher_approval::test_util::TestDatabase::create("web_sessions").await else { return };
-    two_replicas_serve_one_sign_in(Arc::new(db.store().await), Arc::new(db.store().await), Arc::new(db.store().await)).await;
+    let Some(db) = rancher_approval::test_util::TestDatabase::create("web_sessions").await else {
+        return;
+    };
+    two_replicas_serve_one_sign_in(
+        Arc::new(db.store().await),
+        Arc::new(db.store().await),
+        Arc::new(db.store().await),
+    )
+    .await;
 }
 
-async fn two_replicas_serve_one_sign_in(a: Arc<dyn rancher_approval::Store>, b: Arc<dyn rancher_approval::Store>, inspect: Arc<dyn rancher_approval::Store>) {
+async fn two_replicas_serve_one_sign_in(
+    a: Arc<dyn rancher_approval::Store>,
+    b: Arc<dyn rancher_approval::Store>,
+    inspect: Arc<dyn rancher_approval::Store>,
+) {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
     let one = server::start(server::config(&sim, &svc, a).executor("replica-1")).await;
@@ -365,36 +622,80 @@ async fn two_replicas_serve_one_sign_in(a: Arc<dyn rancher_approval::Store>, b: 
     let t = sim.tokens().clone();
     server::install(&Api::new(one.url(), Some(&t.admin)), "create-global-role-binding").await;
     let (st, sub) = Api::new(one.url(), Some(&t.approver))
-        .post("/api/v1/runs", serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}}))
+        .post(
+            "/api/v1/runs",
+            serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}}),
+        )
         .await;
     assert_eq!(st, 202, "{sub}");
     let id = sub["request"].as_str().unwrap().to_string();
 
     let mut b = Browser::new(one.url(), None);
     b.sign_in_with_token(&t.admin).await;
-    let cookie = b.last_set_cookie.iter().find(|c| c.starts_with("ra_session=")).cloned().unwrap();
-    let cookie = cookie.split(';').next().unwrap().trim_start_matches("ra_session=").to_string();
+    let cookie = b
+        .last_set_cookie
+        .iter()
+        .find(|c| c.starts_with("ra_session="))
+        .cloned()
+        .unwrap();
+    let cookie = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("ra_session=")
+        .to_string();
     b.at(two.url());
     let home = b.get("/").await;
-    assert_eq!(home.status, 200, "the other replica knows the sign-in: {:?}", home.location);
-    assert!(home.html.contains("Signed in as admin") && home.html.contains(&id), "{}", home.html);
+    assert_eq!(
+        home.status, 200,
+        "the other replica knows the sign-in: {:?}",
+        home.location
+    );
+    assert!(
+        home.html.contains("Signed in as admin") && home.html.contains(&id),
+        "{}",
+        home.html
+    );
     let page = b.get(&format!("/requests/{id}")).await;
-    let done = b.post(&format!("/requests/{id}/decide"), &[("csrf", &page.csrf()), ("vote", "approve"), ("reviewed", &page.reviewed())]).await;
+    let done = b
+        .post(
+            &format!("/requests/{id}/decide"),
+            &[
+                ("csrf", &page.csrf()),
+                ("vote", "approve"),
+                ("reviewed", &page.reviewed()),
+            ],
+        )
+        .await;
     assert_eq!(done.status, 303);
     b.at(one.url());
-    assert!(b.get(&format!("/requests/{id}")).await.html.contains("id=\"state\">succeeded"));
+    assert!(b
+        .get(&format!("/requests/{id}"))
+        .await
+        .html
+        .contains("id=\"state\">succeeded"));
     assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
 
-    let records = inspect.state_list("web-session", chrono::Utc::now(), 100).await.unwrap();
+    let records = inspect
+        .state_list("web-session", chrono::Utc::now(), 100)
+        .await
+        .unwrap();
     assert_eq!(records.len(), 1);
     for (k, v) in &records {
         assert!(!k.contains(&cookie) && !v.contains(&cookie), "the cookie is not stored");
-        assert!(!v.contains(rancher_access_tests::cli::secret_of(&t.admin)), "the token is stored sealed only");
+        assert!(
+            !v.contains(rancher_access_tests::cli::secret_of(&t.admin)),
+            "the token is stored sealed only"
+        );
     }
     // Signing out at one replica ends the session at both.
     let out = b.post("/logout", &[("csrf", &page.csrf())]).await;
     assert_eq!(out.location.as_deref(), Some("/login"));
-    assert!(inspect.state_list("web-session", chrono::Utc::now(), 100).await.unwrap().is_empty());
+    assert!(inspect
+        .state_list("web-session", chrono::Utc::now(), 100)
+        .await
+        .unwrap()
+        .is_empty());
     one.shutdown().await;
     two.shutdown().await;
 }
@@ -407,8 +708,16 @@ async fn n3_web_sessions_end_after_idle_time_and_at_the_absolute_limit() {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
     let ahead = Arc::new(AtomicI64::new(0));
-    let clock = { let ahead = ahead.clone(); Arc::new(move || chrono::Utc::now() + chrono::Duration::seconds(ahead.load(Ordering::SeqCst))) };
-    let cfg = server::config(&sim, &svc, Arc::new(MemoryStore::new())).clock(clock).web_sessions(std::time::Duration::from_secs(30 * 60), std::time::Duration::from_secs(8 * 3600));
+    let clock = {
+        let ahead = ahead.clone();
+        Arc::new(move || chrono::Utc::now() + chrono::Duration::seconds(ahead.load(Ordering::SeqCst)))
+    };
+    let cfg = server::config(&sim, &svc, Arc::new(MemoryStore::new()))
+        .clock(clock)
+        .web_sessions(
+            std::time::Duration::from_secs(30 * 60),
+            std::time::Duration::from_secs(8 * 3600),
+        );
     let srv = server::start(cfg).await;
     let minutes = |m: i64| ahead.fetch_add(m * 60, Ordering::SeqCst);
     let mut b = Browser::new(srv.url(), None);
@@ -418,7 +727,11 @@ async fn n3_web_sessions_end_after_idle_time_and_at_the_absolute_limit() {
     minutes(29);
     assert_eq!(b.get("/").await.status, 200, "each page restarts the idle time");
     minutes(31);
-    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "31 minutes idle: signed out");
+    assert_eq!(
+        b.get("/").await.location.as_deref(),
+        Some("/login"),
+        "31 minutes idle: signed out"
+    );
 
     b.sign_in_with_token(&sim.tokens().admin).await;
     for _ in 0..(8 * 60 / 20 - 1) {
@@ -426,7 +739,11 @@ async fn n3_web_sessions_end_after_idle_time_and_at_the_absolute_limit() {
         assert_eq!(b.get("/").await.status, 200, "active within the working day");
     }
     minutes(21);
-    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "past 8 hours: signed out however active");
+    assert_eq!(
+        b.get("/").await.location.as_deref(),
+        Some("/login"),
+        "past 8 hours: signed out however active"
+    );
     srv.shutdown().await;
 }
 
@@ -436,16 +753,34 @@ async fn n3_web_sessions_end_after_idle_time_and_at_the_absolute_limit() {
 async fn n16_behind_a_tls_proxy_the_cookies_are_host_prefixed_and_secure() {
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
-    let cfg = server::config(&sim, &svc, Arc::new(MemoryStore::new())).public_url(url::Url::parse("https://approvals.example.com").unwrap());
+    let cfg = server::config(&sim, &svc, Arc::new(MemoryStore::new()))
+        .public_url(url::Url::parse("https://approvals.example.com").unwrap());
     let srv = server::start(cfg).await;
     assert!(srv.url().starts_with("http://127.0.0.1:"));
     let mut b = Browser::new(srv.url(), None);
     b.get("/login").await;
     let login = b.last_set_cookie.first().cloned().unwrap_or_default();
-    assert!(login.starts_with("__Host-ra_login=") && login.contains("; Secure") && login.contains("Path=/") && !login.contains("Domain"), "{login}");
+    assert!(
+        login.starts_with("__Host-ra_login=")
+            && login.contains("; Secure")
+            && login.contains("Path=/")
+            && !login.contains("Domain"),
+        "{login}"
+    );
     b.sign_in_with_token(&sim.tokens().admin).await;
-    let session = b.last_set_cookie.iter().find(|c| c.contains("ra_session=")).cloned().unwrap();
-    assert!(session.starts_with("__Host-ra_session=") && session.contains("; Secure") && session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let session = b
+        .last_set_cookie
+        .iter()
+        .find(|c| c.contains("ra_session="))
+        .cloned()
+        .unwrap();
+    assert!(
+        session.starts_with("__Host-ra_session=")
+            && session.contains("; Secure")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Strict"),
+        "{session}"
+    );
     assert_eq!(b.get("/").await.status, 200, "the prefixed cookie signs in");
     srv.shutdown().await;
 }
@@ -455,16 +790,39 @@ async fn n16_behind_a_tls_proxy_the_cookies_are_host_prefixed_and_secure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n10_the_26th_rapid_wrong_password_gets_429_and_other_clients_are_unaffected() {
     let (sim, _svc, srv) = server::sim_and_service(Arc::new(MemoryStore::new())).await;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let login = http.get(format!("{}/login", srv.url())).send().await.unwrap();
-    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let html = login.text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     for i in 1..=26 {
         let r = http
             .post(format!("{}/login", srv.url()))
             .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", "wrong-password-123")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", "admin"),
+                ("password", "wrong-password-123"),
+            ])
             .send()
             .await
             .unwrap();
@@ -472,19 +830,54 @@ async fn n10_the_26th_rapid_wrong_password_gets_429_and_other_clients_are_unaffe
             assert_eq!(r.status().as_u16(), 401, "attempt {i}");
         } else {
             assert_eq!(r.status().as_u16(), 429, "attempt {i}");
-            let wait: u64 = r.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+            let wait: u64 = r
+                .headers()
+                .get("retry-after")
+                .expect("Retry-After")
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&wait), "{wait}");
         }
     }
     // Another address: its own budget.
-    let elsewhere = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
-    let (st, me) = Api::with_client(srv.url(), Some(&sim.tokens().approver), elsewhere.clone()).get("/api/v1/me").await;
+    let elsewhere = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let (st, me) = Api::with_client(srv.url(), Some(&sim.tokens().approver), elsewhere.clone())
+        .get("/api/v1/me")
+        .await;
     assert_eq!((st, me["username"].as_str()), (200, Some("approver")));
     let login = elsewhere.get(format!("{}/login", srv.url())).send().await.unwrap();
-    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let html = login.text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let r = elsewhere.post(format!("{}/login", srv.url())).header("cookie", &cookie).form(&[("csrf", csrf.as_str()), ("token", sim.tokens().approver.as_str())]).send().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = elsewhere
+        .post(format!("{}/login", srv.url()))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("token", sim.tokens().approver.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303, "signed in from elsewhere");
     srv.shutdown().await;
 }
@@ -508,9 +901,17 @@ async fn n10_bad_tokens_are_cached_and_token_checks_are_throttled_per_client() {
     let mut throttled = None;
     for i in 0..150 {
         let token = format!("token-y{i:04}:{}", "r".repeat(54));
-        let r = reqwest::Client::new().get(format!("{}/api/v1/me", srv.url())).bearer_auth(&token).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/me", srv.url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         if r.status().as_u16() == 429 {
-            throttled = Some((i, r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string())));
+            throttled = Some((
+                i,
+                r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()),
+            ));
             break;
         }
         assert_eq!(r.status().as_u16(), 401);

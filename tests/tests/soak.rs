@@ -30,11 +30,21 @@ fn rss_kib() -> u64 {
 }
 
 async fn session(sim: &SimHandle, token: &str) -> Session {
-    Session::open(client_builder(sim, token).page_size(50).build().expect("client")).await.expect("session")
+    Session::open(client_builder(sim, token).page_size(50).build().expect("client"))
+        .await
+        .expect("session")
 }
 
 /// One workflow run of worker `w` in round `round`; panics on any error.
-async fn one_run(w: usize, round: usize, user: &str, direct: &Runner, approvals: &Runner, admin: &Session, approver: &Session) {
+async fn one_run(
+    w: usize,
+    round: usize,
+    user: &str,
+    direct: &Runner,
+    approvals: &Runner,
+    admin: &Session,
+    approver: &Session,
+) {
     let ok = |out: Result<Submitted, rancher_workflows::Error>, what: &str| match out {
         Ok(Submitted::Succeeded { result }) => result,
         other => panic!("worker {w} round {round}: {what}: {other:?}"),
@@ -42,19 +52,40 @@ async fn one_run(w: usize, round: usize, user: &str, direct: &Runner, approvals:
     let binding = json!({"user": user, "role": "clusters-create"});
     match (w + round) % 4 {
         0 => {
-            let out = ok(direct.submit(admin, "list-users", json!({}), None, false).await, "list-users");
+            let out = ok(
+                direct.submit(admin, "list-users", json!({}), None, false).await,
+                "list-users",
+            );
             assert!(out.result.as_array().is_some_and(|a| a.len() > WORKERS));
         }
         1 => {
-            ok(direct.submit(admin, "list-global-role-bindings", json!({}), None, false).await, "list-global-role-bindings");
+            ok(
+                direct
+                    .submit(admin, "list-global-role-bindings", json!({}), None, false)
+                    .await,
+                "list-global-role-bindings",
+            );
         }
         2 => {
-            let out = ok(direct.submit(admin, "create-global-role-binding", binding.clone(), None, false).await, "create");
+            let out = ok(
+                direct
+                    .submit(admin, "create-global-role-binding", binding.clone(), None, false)
+                    .await,
+                "create",
+            );
             assert_eq!(out.result["created"], json!(true), "worker {w}: {}", out.summary);
-            ok(direct.submit(admin, "delete-global-role-binding", binding, None, false).await, "delete");
+            ok(
+                direct
+                    .submit(admin, "delete-global-role-binding", binding, None, false)
+                    .await,
+                "delete",
+            );
         }
         _ => {
-            let request = match approvals.submit(admin, "create-global-role-binding", binding.clone(), None, false).await {
+            let request = match approvals
+                .submit(admin, "create-global-role-binding", binding.clone(), None, false)
+                .await
+            {
                 Ok(Submitted::Pending { request, .. }) => request,
                 other => panic!("worker {w} round {round}: submit: {other:?}"),
             };
@@ -62,31 +93,61 @@ async fn one_run(w: usize, round: usize, user: &str, direct: &Runner, approvals:
                 Ok(Approved::Succeeded { .. }) => {}
                 other => panic!("worker {w} round {round}: approve: {other:?}"),
             }
-            ok(direct.submit(admin, "delete-global-role-binding", binding, None, false).await, "delete");
+            ok(
+                direct
+                    .submit(admin, "delete-global-role-binding", binding, None, false)
+                    .await,
+                "delete",
+            );
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
-    let soak_for = std::env::var("RANCHER_SOAK_SECS").ok().and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+    let soak_for = std::env::var("RANCHER_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let sim = Arc::new(
-        Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_13).users(WORKERS + 4).seed(64).port(0))
-            .await
-            .expect("simulator starts"),
+        Simulator::start(
+            SimConfig::default()
+                .rancher_version(RancherVersion::V2_13)
+                .users(WORKERS + 4)
+                .seed(64)
+                .port(0),
+        )
+        .await
+        .expect("simulator starts"),
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("approvals.db")).expect("store"));
     let admin = session(&sim, &sim.tokens().admin).await;
     let approver = session(&sim, &sim.tokens().approver).await;
     let direct = Runner::new(store.clone(), "soak-direct");
-    for wf in ["list-users", "list-global-role-bindings", "create-global-role-binding", "delete-global-role-binding"] {
-        direct.install(&admin, wf, Some(Policy::none())).await.expect("installs");
+    for wf in [
+        "list-users",
+        "list-global-role-bindings",
+        "create-global-role-binding",
+        "delete-global-role-binding",
+    ] {
+        direct
+            .install(&admin, wf, Some(Policy::none()))
+            .await
+            .expect("installs");
     }
     // The approval runs use their own installation (installer approval) in a second store file.
-    let approvals = Runner::new(Arc::new(SqliteStore::open(dir.path().join("approvals-2.db")).expect("store")), "soak-approvals");
-    approvals.install(&admin, "create-global-role-binding", None).await.expect("installs");
-    let users: Vec<String> = (1..=WORKERS).map(|i| sim.user_id(&format!("user{i:05}")).expect("user")).collect();
+    let approvals = Runner::new(
+        Arc::new(SqliteStore::open(dir.path().join("approvals-2.db")).expect("store")),
+        "soak-approvals",
+    );
+    approvals
+        .install(&admin, "create-global-role-binding", None)
+        .await
+        .expect("installs");
+    let users: Vec<String> = (1..=WORKERS)
+        .map(|i| sim.user_id(&format!("user{i:05}")).expect("user"))
+        .collect();
 
     let runs = Arc::new(AtomicUsize::new(0));
     let samples: Arc<Mutex<Vec<(usize, u64)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -126,9 +187,19 @@ async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
     for user in &users {
         assert!(!sim.has_binding(user, "clusters-create"), "{user} kept a binding");
     }
-    let reqs = approvals.store().list_requests(&RequestFilter::all()).await.expect("requests");
-    assert!(reqs.iter().all(|r| r.state == RequestState::Succeeded), "every approved request ran once");
-    assert_eq!(sim.writes("globalrolebindings", "create") as usize, sim.writes("globalrolebindings", "delete") as usize);
+    let reqs = approvals
+        .store()
+        .list_requests(&RequestFilter::all())
+        .await
+        .expect("requests");
+    assert!(
+        reqs.iter().all(|r| r.state == RequestState::Succeeded),
+        "every approved request ran once"
+    );
+    assert_eq!(
+        sim.writes("globalrolebindings", "create") as usize,
+        sim.writes("globalrolebindings", "delete") as usize
+    );
     approvals.store().verify_audit().await.expect("audit chain");
 
     // Memory: after the first rounds (pools, caches, the store warmed up), RSS stays flat.
@@ -146,5 +217,8 @@ async fn sixty_four_concurrent_workflows_without_errors_and_with_flat_memory() {
     );
     // Generous: allocator noise is allowed, a leak per run is not (a leaked page per run would add megabytes).
     let slack = (warm / 4).max(24 * 1024);
-    assert!(end <= warm + slack, "RSS grew from {warm} KiB (warm) to {end} KiB (end) over {total} runs");
+    assert!(
+        end <= warm + slack,
+        "RSS grew from {warm} KiB (warm) to {end} KiB (end) over {total} runs"
+    );
 }

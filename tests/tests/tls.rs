@@ -70,16 +70,24 @@ async fn the_client_and_the_connection_test_refuse_each_with_its_cause() {
         if case.trust_ca {
             b = b.ca_pem(case.server.ca_pem.clone().into_bytes());
         }
-        let e = b.build().expect("client").call("v3.users.list", &[], None).await.unwrap_err();
+        let e = b
+            .build()
+            .expect("client")
+            .call("v3.users.list", &[], None)
+            .await
+            .unwrap_err();
         match &e {
             Error::Connect { failure, .. } => assert_eq!(failure, &case.failure, "{}: {e}", case.name),
             other => panic!("{}: not a connect failure: {other:?}", case.name),
         }
         assert!(!e.to_string().contains("tlstlstls"), "no token in errors");
 
-        let conn = Connection::new(InstanceDomain::parse(&case.server.domain()).expect("domain"), BearerToken::parse(TOKEN).expect("token"))
-            .with_ca(case.trust_ca.then(|| CaSource::Pem(case.server.ca_pem.clone())))
-            .with_timeouts(Duration::from_secs(5), Duration::from_secs(10));
+        let conn = Connection::new(
+            InstanceDomain::parse(&case.server.domain()).expect("domain"),
+            BearerToken::parse(TOKEN).expect("token"),
+        )
+        .with_ca(case.trust_ca.then(|| CaSource::Pem(case.server.ca_pem.clone())))
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(10));
         let d = conn.verify().await.expect_err(case.name);
         assert_eq!(d.cause, case.cause, "{}: {}", case.name, d.explain());
     }
@@ -87,7 +95,11 @@ async fn the_client_and_the_connection_test_refuse_each_with_its_cause() {
 
 #[test]
 fn rancherctl_check_refuses_each_and_names_the_cause() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let cases = rt.block_on(cases());
     let dir = tempfile::tempdir().expect("temp dir");
     for case in &cases {
@@ -108,11 +120,30 @@ fn rancherctl_check_refuses_each_and_names_the_cause() {
         }
         let run = Run::from_output(command(&["check"], &env).output().expect("rancherctl runs"));
         run.expect_code(1);
-        assert!(run.stderr.starts_with("error: connection test failed:"), "{}: {}", case.name, run.stderr);
-        assert!(run.stderr.contains(case.says), "{}: the cause is not named:\n{}", case.name, run.stderr);
-        assert!(!run.stderr.contains("tlstlstls") && !run.stdout.contains("tlstlstls"), "no token in the output");
+        assert!(
+            run.stderr.starts_with("error: connection test failed:"),
+            "{}: {}",
+            case.name,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(case.says),
+            "{}: the cause is not named:\n{}",
+            case.name,
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("tlstlstls") && !run.stdout.contains("tlstlstls"),
+            "no token in the output"
+        );
         // Flags that exist elsewhere to disable verification are usage errors here.
-        for flag in ["--insecure", "--insecure-skip-tls-verify", "--skip-tls-verify", "-k", "--no-verify"] {
+        for flag in [
+            "--insecure",
+            "--insecure-skip-tls-verify",
+            "--skip-tls-verify",
+            "-k",
+            "--no-verify",
+        ] {
             let run = Run::from_output(command(&["check", flag], &env).output().expect("rancherctl runs"));
             assert_eq!(run.code, 2, "{flag} must not exist: {}", run.stderr);
         }
@@ -157,7 +188,19 @@ fn no_flag_or_option_disables_certificate_verification() {
     let mut paths = vec![Vec::new()];
     paths.extend(subcommands(&[]));
     assert!(paths.len() > 20, "the walk found the subcommands: {paths:?}");
-    let banned = ["insecure", "skip-verify", "skip-tls", "no-verify", "noverify", "verify=false", "danger", "accept-invalid", "trust-all", "tls-verify", "verify-tls"];
+    let banned = [
+        "insecure",
+        "skip-verify",
+        "skip-tls",
+        "no-verify",
+        "noverify",
+        "verify=false",
+        "danger",
+        "accept-invalid",
+        "trust-all",
+        "tls-verify",
+        "verify-tls",
+    ];
     for path in &paths {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
@@ -165,7 +208,12 @@ fn no_flag_or_option_disables_certificate_verification() {
         run.expect_code(0);
         let help = run.stdout.to_lowercase();
         for word in banned {
-            assert!(!help.contains(word), "`rancherctl {}` offers `{word}`:\n{}", path.join(" "), run.stdout);
+            assert!(
+                !help.contains(word),
+                "`rancherctl {}` offers `{word}`:\n{}",
+                path.join(" "),
+                run.stdout
+            );
         }
     }
     // The libraries have no switch either: nothing in their sources turns rustls' verification off.
@@ -189,8 +237,18 @@ fn no_flag_or_option_disables_certificate_verification() {
                 }
             }
             if own_verifier {
-                for needed in ["self.inner.verify_server_cert(", "is_ca_used_as_end_entity(&e) && self.given.iter().any(|g| g.as_ref() == end_entity.as_ref())", "verify_server_name("] {
-                    assert!(text.contains(needed), "{} no longer has `{needed}`", file.display());
+                for needed in [
+                    "self.inner.verify_server_cert(",
+                    "is_ca_used_as_end_entity(&e) && self.given.iter().any(|g| g.as_ref() == end_entity.as_ref())",
+                    "verify_server_name(",
+                ] {
+                    // Compared without whitespace, so rustfmt's line breaks do not matter.
+                    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+                    assert!(
+                        squeeze(&text).contains(&squeeze(needed)),
+                        "{} no longer has `{needed}`",
+                        file.display()
+                    );
                 }
             }
         }

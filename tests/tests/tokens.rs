@@ -12,7 +12,16 @@ use rancher_workflows::{Approved, Runner, Session, Submitted};
 use serde_json::{json, Value};
 
 async fn sim_with_tokens(version: RancherVersion, users: usize, tokens: usize) -> SimHandle {
-    Simulator::start(SimConfig::default().rancher_version(version).users(users).tokens(tokens).seed(11).port(0)).await.expect("simulator starts")
+    Simulator::start(
+        SimConfig::default()
+            .rancher_version(version)
+            .users(users)
+            .tokens(tokens)
+            .seed(11)
+            .port(0),
+    )
+    .await
+    .expect("simulator starts")
 }
 
 async fn installed(r: &Runner, admin: &Session) {
@@ -22,7 +31,10 @@ async fn installed(r: &Runner, admin: &Session) {
 }
 
 fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc))
+    v.and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// What the server holds, counted from its own objects: (name as the workflows write it, user, expired).
@@ -31,11 +43,20 @@ fn server_tokens(sim: &SimHandle) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
     for t in sim.objects("tokens") {
         let expired = t["ttl"].as_i64().unwrap_or(0) > 0 && time(t.get("expiresAt")).is_some_and(|e| e <= now);
-        out.push((t["metadata"]["name"].as_str().unwrap().to_string(), t["userId"].as_str().unwrap().to_string(), expired));
+        out.push((
+            t["metadata"]["name"].as_str().unwrap().to_string(),
+            t["userId"].as_str().unwrap().to_string(),
+            expired,
+        ));
     }
     for t in sim.objects("exttokens") {
-        let expired = t["spec"]["ttl"].as_i64().unwrap_or(0) > 0 && time(t.pointer("/status/expiresAt")).is_some_and(|e| e <= now);
-        out.push((format!("ext/{}", t["metadata"]["name"].as_str().unwrap()), t["spec"]["userID"].as_str().unwrap().to_string(), expired));
+        let expired = t["spec"]["ttl"].as_i64().unwrap_or(0) > 0
+            && time(t.pointer("/status/expiresAt")).is_some_and(|e| e <= now);
+        out.push((
+            format!("ext/{}", t["metadata"]["name"].as_str().unwrap()),
+            t["spec"]["userID"].as_str().unwrap().to_string(),
+            expired,
+        ));
     }
     out
 }
@@ -45,7 +66,11 @@ fn token_deletes(sim: &SimHandle) -> u64 {
 }
 
 async fn report(r: &Runner, admin: &Session) -> Value {
-    match r.submit(admin, "token-report", json!({"unused-days": "30"}), None, false).await.unwrap() {
+    match r
+        .submit(admin, "token-report", json!({"unused-days": "30"}), None, false)
+        .await
+        .unwrap()
+    {
         Submitted::Succeeded { result } => result.result,
         other => panic!("token-report needs no approval: {other:?}"),
     }
@@ -61,12 +86,28 @@ async fn report_totals_equal_the_servers_on_both_token_apis() {
         let doc = report(&r, &admin).await;
         let held = server_tokens(&sim);
         let totals = &doc["totals"];
-        assert_eq!(totals["tokens"], json!(held.len()), "{version:?}: every token counted once: {totals}");
-        assert_eq!(totals["expired"], json!(held.iter().filter(|t| t.2).count()), "{version:?}");
+        assert_eq!(
+            totals["tokens"],
+            json!(held.len()),
+            "{version:?}: every token counted once: {totals}"
+        );
+        assert_eq!(
+            totals["expired"],
+            json!(held.iter().filter(|t| t.2).count()),
+            "{version:?}"
+        );
         let users: BTreeSet<&str> = held.iter().map(|t| t.1.as_str()).collect();
         assert_eq!(totals["users"], json!(users.len()), "{version:?}");
-        assert!(totals["never_expiring"].as_u64().unwrap() > 0 && totals["cluster_scoped"].as_u64().unwrap() > 0 && totals["kubeconfig"].as_u64().unwrap() > 0, "a realistic mix: {totals}");
-        assert!(totals["expired"].as_u64().unwrap() > 0 && totals["unused"].as_u64().unwrap() > 0, "{totals}");
+        assert!(
+            totals["never_expiring"].as_u64().unwrap() > 0
+                && totals["cluster_scoped"].as_u64().unwrap() > 0
+                && totals["kubeconfig"].as_u64().unwrap() > 0,
+            "a realistic mix: {totals}"
+        );
+        assert!(
+            totals["expired"].as_u64().unwrap() > 0 && totals["unused"].as_u64().unwrap() > 0,
+            "{totals}"
+        );
         let rows = doc["users"].as_array().unwrap();
         assert_eq!(rows.len(), users.len());
         let counts: Vec<u64> = rows.iter().map(|u| u["tokens"].as_u64().unwrap()).collect();
@@ -74,9 +115,16 @@ async fn report_totals_equal_the_servers_on_both_token_apis() {
         assert_eq!(counts.iter().sum::<u64>(), held.len() as u64);
         let top = &rows[0];
         let top_id = top["user"].as_str().unwrap();
-        assert_eq!(top["tokens"], json!(held.iter().filter(|t| t.1 == top_id).count()), "per-user counts are the server's");
+        assert_eq!(
+            top["tokens"],
+            json!(held.iter().filter(|t| t.1 == top_id).count()),
+            "per-user counts are the server's"
+        );
         if version == RancherVersion::V2_13 {
-            assert!(held.iter().any(|t| t.0.starts_with("ext/")), "2.12+ holds ext tokens too");
+            assert!(
+                held.iter().any(|t| t.0.starts_with("ext/")),
+                "2.12+ holds ext tokens too"
+            );
         }
         sim.shutdown().await;
     }
@@ -89,7 +137,11 @@ async fn a_standard_user_gets_a_refusal_that_names_the_permission() {
     let user = session(&sim, &sim.tokens().user).await;
     let r = runner();
     installed(&r, &admin).await;
-    let e = r.submit(&user, "token-report", json!({}), None, false).await.unwrap_err().to_string();
+    let e = r
+        .submit(&user, "token-report", json!({}), None, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tokens.management.cattle.io") && e.contains("admin"), "{e}");
 }
 
@@ -117,7 +169,11 @@ async fn cleanup_of_expired_tokens_after_approval_leaves_exactly_the_others() {
     assert!(!expired.is_empty() && !others.is_empty());
 
     // A dry run lists what would go and sends nothing.
-    let dry = match r.submit(&approver, "cleanup-tokens", json!({"filter": "expired"}), None, true).await.unwrap() {
+    let dry = match r
+        .submit(&approver, "cleanup-tokens", json!({"filter": "expired"}), None, true)
+        .await
+        .unwrap()
+    {
         Submitted::Succeeded { result } => result,
         other => panic!("{other:?}"),
     };
@@ -125,10 +181,22 @@ async fn cleanup_of_expired_tokens_after_approval_leaves_exactly_the_others() {
     assert_eq!(token_deletes(&sim), 0, "a dry run deletes nothing");
 
     let (request, pinned) = submit_cleanup(&r, &approver, json!({"filter": "expired"})).await;
-    let names: BTreeSet<String> = pinned["pinned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let names: BTreeSet<String> = pinned["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, expired, "the exact expired tokens are pinned at submit");
-    assert_eq!(pinned["shown"]["count"], json!(expired.len()), "approvers see the count");
-    assert!(pinned["shown"]["sample"].as_array().unwrap().len() <= 20 && !pinned["shown"]["sample"].as_array().unwrap().is_empty());
+    assert_eq!(
+        pinned["shown"]["count"],
+        json!(expired.len()),
+        "approvers see the count"
+    );
+    assert!(
+        pinned["shown"]["sample"].as_array().unwrap().len() <= 20
+            && !pinned["shown"]["sample"].as_array().unwrap().is_empty()
+    );
 
     let out = match r.approve(&admin, &request, None).await.unwrap() {
         Approved::Succeeded { result, .. } => result,
@@ -138,7 +206,11 @@ async fn cleanup_of_expired_tokens_after_approval_leaves_exactly_the_others() {
     assert_eq!(out.result["failed"], json!(0));
     let after: BTreeSet<String> = server_tokens(&sim).into_iter().map(|t| t.0).collect();
     assert_eq!(after, others, "exactly the others are left");
-    assert_eq!(token_deletes(&sim), expired.len() as u64, "each pinned token deleted once");
+    assert_eq!(
+        token_deletes(&sim),
+        expired.len() as u64,
+        "each pinned token deleted once"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +223,10 @@ async fn a_cleanup_never_pins_the_callers_own_token_and_needs_a_condition() {
     let me = approver.principal.id.clone();
     let own = sim.tokens().approver.split_once(':').unwrap().0.to_string();
     let mine = server_tokens(&sim).into_iter().filter(|t| t.1 == me).count();
-    let pinned = match r.submit(&approver, "cleanup-tokens", json!({"user": me}), None, false).await {
+    let pinned = match r
+        .submit(&approver, "cleanup-tokens", json!({"user": me}), None, false)
+        .await
+    {
         Ok(Submitted::Pending { request, .. }) => r.get(&request).await.unwrap().inputs["pinned"].clone(),
         Err(e) => {
             // The approver's own key is its only token: nothing else to pin.
@@ -160,8 +235,15 @@ async fn a_cleanup_never_pins_the_callers_own_token_and_needs_a_condition() {
         }
         Ok(other) => panic!("{other:?}"),
     };
-    assert!(!pinned.as_array().unwrap().iter().any(|n| n == &json!(own)), "the caller's own token is never pinned: {pinned}");
-    let e = r.submit(&approver, "cleanup-tokens", json!({}), None, false).await.unwrap_err().to_string();
+    assert!(
+        !pinned.as_array().unwrap().iter().any(|n| n == &json!(own)),
+        "the caller's own token is never pinned: {pinned}"
+    );
+    let e = r
+        .submit(&approver, "cleanup-tokens", json!({}), None, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("filter=expired"), "{e}");
     let _ = client(&sim, &sim.tokens().admin);
 }
@@ -176,21 +258,48 @@ async fn a_crash_mid_cleanup_then_reconcile_deletes_nothing_twice_and_misses_not
     let before = server_tokens(&sim);
     let others: BTreeSet<String> = before.iter().filter(|t| !t.2).map(|t| t.0.clone()).collect();
     let (request, pinned) = submit_cleanup(&r, &approver, json!({"filter": "expired"})).await;
-    let names: Vec<String> = pinned["pinned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = pinned["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert!(names.len() > 10);
 
     // Approved, claimed by an executor that then dies (its lease already ran out) after deleting a third.
     let id: RequestId = request.parse().unwrap();
     let store = r.store().clone();
     let ctx = EligibilityContext::with_fallback_approvers(admin.admin_user_ids().await.unwrap());
-    store.decide(&id, &admin.principal, Decision::approve().through(admin.server.clone()), &ctx, Utc::now()).await.unwrap();
+    store
+        .decide(
+            &id,
+            &admin.principal,
+            Decision::approve().through(admin.server.clone()),
+            &ctx,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     let crashed = rancher_approval::Executor::new(admin.principal.id.clone(), "crashed").on(admin.server.clone());
-    store.claim_execution(&id, &crashed, Utc::now(), Utc::now()).await.unwrap();
+    store
+        .claim_execution(&id, &crashed, Utc::now(), Utc::now())
+        .await
+        .unwrap();
     let c = &admin.client;
     for name in names.iter().take(names.len() / 3) {
         match name.strip_prefix("ext/") {
-            Some(ext) => drop(c.tokens().delete(rancher_api::requests::RkTokensDelete::new(ext)).await.unwrap()),
-            None => drop(c.management_tokens().delete(rancher_api::requests::RkMgmttokensDelete::new(name)).await.unwrap()),
+            Some(ext) => drop(
+                c.tokens()
+                    .delete(rancher_api::requests::RkTokensDelete::new(ext))
+                    .await
+                    .unwrap(),
+            ),
+            None => drop(
+                c.management_tokens()
+                    .delete(rancher_api::requests::RkMgmttokensDelete::new(name))
+                    .await
+                    .unwrap(),
+            ),
         }
     }
     assert_eq!(token_deletes(&sim), (names.len() / 3) as u64);
@@ -198,7 +307,11 @@ async fn a_crash_mid_cleanup_then_reconcile_deletes_nothing_twice_and_misses_not
     let settled = r.reconcile(&admin).await.unwrap();
     assert_eq!(settled.len(), 1);
     assert_eq!(r.get(&request).await.unwrap().state, RequestState::Succeeded);
-    assert_eq!(token_deletes(&sim), names.len() as u64, "every pinned token deleted exactly once in all");
+    assert_eq!(
+        token_deletes(&sim),
+        names.len() as u64,
+        "every pinned token deleted exactly once in all"
+    );
     let after: BTreeSet<String> = server_tokens(&sim).into_iter().map(|t| t.0).collect();
     assert_eq!(after, others, "nothing missed, nothing else touched");
     // A second reconcile finds nothing in doubt and sends nothing.

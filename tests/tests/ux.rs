@@ -30,18 +30,32 @@ fn ux6_a_closed_pipe_exits_quietly() {
     let env = Env::start();
     env.run(&["workflows", "install", "token-report"]).expect_code(0);
     let admin = env.sim.tokens().admin.clone();
-    for args in [&["run", "token-report"][..], &["run", "list-global-role-bindings"], &["completions", "zsh"]] {
+    for args in [
+        &["run", "token-report"][..],
+        &["run", "list-global-role-bindings"],
+        &["completions", "zsh"],
+    ] {
         if args[0] == "run" && args[1] == "list-global-role-bindings" {
             env.run(&["workflows", "install", "list-global-role-bindings"]);
         }
-        let mut child = command(args, &env.connected_env(Some(&admin))).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starts");
+        let mut child = command(args, &env.connected_env(Some(&admin)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
         // `| head -0`: the reader is gone before anything is written.
         drop(child.stdout.take());
         let mut stderr = String::new();
         child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
         let status = child.wait().unwrap();
-        assert!(matches!(status.code(), Some(0) | Some(141)), "{args:?}: {status:?}\n{stderr}");
-        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert!(
+            matches!(status.code(), Some(0) | Some(141)),
+            "{args:?}: {status:?}\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 
@@ -49,14 +63,21 @@ fn ux6_a_closed_pipe_exits_quietly() {
 #[test]
 fn ux7_csv_carries_every_column_the_table_shows() {
     let env = Env::start();
-    env.run(&["workflows", "install", "list-global-role-bindings"]).expect_code(0);
+    env.run(&["workflows", "install", "list-global-role-bindings"])
+        .expect_code(0);
     let table = env.run(&["run", "list-global-role-bindings"]);
     table.expect_code(0);
     let csv = env.run(&["run", "list-global-role-bindings", "-o", "csv"]);
     csv.expect_code(0);
     let header: Vec<&str> = csv.stdout.lines().next().unwrap().split(',').collect();
     let at = header.iter().position(|h| *h == "USERNAME").expect("a USERNAME column");
-    let named: Vec<&str> = csv.stdout.lines().skip(1).filter_map(|l| l.split(',').nth(at)).filter(|u| !u.is_empty()).collect();
+    let named: Vec<&str> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(at))
+        .filter(|u| !u.is_empty())
+        .collect();
     assert!(named.contains(&"admin"), "usernames are filled in:\n{}", csv.stdout);
     for name in &named {
         assert!(table.stdout.contains(name), "the table shows {name} too");
@@ -68,7 +89,11 @@ fn ux7_csv_carries_every_column_the_table_shows() {
 fn start_sim(env: &Env, extra: &[&str]) -> (std::process::Child, Vec<String>) {
     let mut args = vec!["sim", "--users", "1"];
     args.extend_from_slice(extra);
-    let mut child = command(&args, &env.base_env()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("sim starts");
+    let mut child = command(&args, &env.base_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim starts");
     let mut lines = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
@@ -90,17 +115,30 @@ fn ux8_sim_lines_reach_the_next_command() {
     let (mut child, lines) = start_sim(&env, &["--env-file", file.to_str().unwrap()]);
     assert!(lines.iter().all(|l| l.starts_with("export RANCHER_")), "{lines:?}");
     let sourced = std::process::Command::new("bash")
-        .args(["-c", &format!("set -a; . '{}'; set +a; bash -c 'echo \"$RANCHER_DOMAIN\"'", file.display())])
+        .args([
+            "-c",
+            &format!(
+                "set -a; . '{}'; set +a; bash -c 'echo \"$RANCHER_DOMAIN\"'",
+                file.display()
+            ),
+        ])
         .output()
         .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     let domain = String::from_utf8_lossy(&sourced.stdout).trim().to_string();
-    assert!(domain.starts_with("127.0.0.1:"), "the sourced file exports the domain: {domain:?}");
+    assert!(
+        domain.starts_with("127.0.0.1:"),
+        "the sourced file exports the domain: {domain:?}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "the env file holds tokens");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the env file holds tokens"
+        );
     }
     let help = env.bare(&["--help"]);
     assert!(!help.stdout.contains("eval \"$(rancherctl sim)\""), "{}", help.stdout);
@@ -110,7 +148,13 @@ fn ux8_sim_lines_reach_the_next_command() {
 #[test]
 fn ux21_a_second_sim_keeps_the_first_ones_ca() {
     let env = Env::start();
-    let ca_of = |lines: &[String]| lines.iter().find_map(|l| l.strip_prefix("export RANCHER_CA_CERT=")).map(str::to_string).expect("a CA line");
+    let ca_of = |lines: &[String]| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix("export RANCHER_CA_CERT="))
+            .map(str::to_string)
+            .expect("a CA line")
+    };
     let (mut first, first_lines) = start_sim(&env, &[]);
     let first_ca = ca_of(&first_lines);
     let before = std::fs::read_to_string(&first_ca).unwrap();
@@ -130,17 +174,54 @@ fn ux21_a_second_sim_keeps_the_first_ones_ca() {
 #[test]
 fn ux10_set_policy_keeps_what_it_is_not_given_and_durations_share_one_grammar() {
     let env = Env::start();
-    env.run(&["workflows", "install", "grant-project-role", "--max-duration", "8h", "--require-duration"]).expect_code(0);
+    env.run(&[
+        "workflows",
+        "install",
+        "grant-project-role",
+        "--max-duration",
+        "8h",
+        "--require-duration",
+    ])
+    .expect_code(0);
     let approver = env.sim.users().approver.id.clone();
-    let changed = env.run(&["workflows", "set-policy", "grant-project-role", "--policy", &format!("any-of:{approver}"), "-o", "json"]);
+    let changed = env.run(&[
+        "workflows",
+        "set-policy",
+        "grant-project-role",
+        "--policy",
+        &format!("any-of:{approver}"),
+        "-o",
+        "json",
+    ]);
     changed.expect_code(0);
     let inst: serde_json::Value = serde_json::from_str(&changed.stdout).unwrap();
-    assert_eq!(inst["policy"]["options"]["max_duration_secs"], 8 * 3600, "{}", changed.stdout);
-    assert_eq!(inst["policy"]["options"]["require_duration"], true, "{}", changed.stdout);
+    assert_eq!(
+        inst["policy"]["options"]["max_duration_secs"],
+        8 * 3600,
+        "{}",
+        changed.stdout
+    );
+    assert_eq!(
+        inst["policy"]["options"]["require_duration"], true,
+        "{}",
+        changed.stdout
+    );
     let bare = env.run(&["workflows", "set-policy", "grant-project-role", "--expires-after", "90"]);
     bare.expect_code(1);
-    assert!(bare.stderr.contains("--expires-after") && bare.stderr.contains("unit"), "{}", bare.stderr);
-    let combined = env.run(&["workflows", "set-policy", "grant-project-role", "--expires-after", "1h30m", "-o", "json"]);
+    assert!(
+        bare.stderr.contains("--expires-after") && bare.stderr.contains("unit"),
+        "{}",
+        bare.stderr
+    );
+    let combined = env.run(&[
+        "workflows",
+        "set-policy",
+        "grant-project-role",
+        "--expires-after",
+        "1h30m",
+        "-o",
+        "json",
+    ]);
     combined.expect_code(0);
     let inst: serde_json::Value = serde_json::from_str(&combined.stdout).unwrap();
     assert_eq!(inst["policy"]["options"]["expires_after_secs"], 5400);
@@ -155,8 +236,15 @@ fn ux26_help_separates_global_options_and_usage_lines_stay_short() {
     let help = env.bare(&["serve", "--help"]);
     help.expect_code(0);
     let own = help.stdout.find("--listen").expect("serve's own options");
-    let global = help.stdout.find("Global options:").expect("a heading for the global options");
-    assert!(own < global && help.stdout[global..].contains("--domain"), "{}", help.stdout);
+    let global = help
+        .stdout
+        .find("Global options:")
+        .expect("a heading for the global options");
+    assert!(
+        own < global && help.stdout[global..].contains("--domain"),
+        "{}",
+        help.stdout
+    );
     assert!(!help.stdout[..global].contains("--domain"), "{}", help.stdout);
     for cmd in ["run", "approvals", "grants", "connect", "serve"] {
         let h = env.bare(&[cmd, "--help"]);
@@ -164,7 +252,11 @@ fn ux26_help_separates_global_options_and_usage_lines_stay_short() {
     }
     let usage = env.exec(&["run"], &env.connected_env(None));
     usage.expect_code(2);
-    assert!(usage.stderr.contains("Usage: rancherctl run <WORKFLOW>"), "{}", usage.stderr);
+    assert!(
+        usage.stderr.contains("Usage: rancherctl run <WORKFLOW>"),
+        "{}",
+        usage.stderr
+    );
 }
 
 /// Finding 1: `who-can` and `access-review` compared `cluster=`/`project=` as plain strings, so the display names the
@@ -176,24 +268,73 @@ fn ux1_filters_resolve_names_and_refuse_unknown_places() {
         env.run(&["workflows", "install", wf]).expect_code(0);
     }
     let cluster = env.sim.users().downstream_cluster.clone();
-    let by_id = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", &format!("cluster={cluster}"), "-o", "json"]);
+    let by_id = env.run(&[
+        "run",
+        "who-can",
+        "--input",
+        "role=cluster-owner",
+        "--input",
+        &format!("cluster={cluster}"),
+        "-o",
+        "json",
+    ]);
     by_id.expect_code(0);
-    let by_name = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream", "-o", "json"]);
+    let by_name = env.run(&[
+        "run",
+        "who-can",
+        "--input",
+        "role=cluster-owner",
+        "--input",
+        "cluster=downstream",
+        "-o",
+        "json",
+    ]);
     by_name.expect_code(0);
-    let (a, b): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&by_id.stdout).unwrap(), serde_json::from_str(&by_name.stdout).unwrap());
-    assert!(!a.as_array().unwrap().is_empty(), "someone owns the downstream cluster: {a}");
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&by_id.stdout).unwrap(),
+        serde_json::from_str(&by_name.stdout).unwrap(),
+    );
+    assert!(
+        !a.as_array().unwrap().is_empty(),
+        "someone owns the downstream cluster: {a}"
+    );
     assert_eq!(a, b, "a display name answers as the id does");
-    let table = env.run(&["run", "who-can", "--input", "role=cluster-owner", "--input", "cluster=downstream"]);
-    assert!(table.stdout.contains(&format!("on cluster downstream ({cluster})")), "{}", table.stdout);
+    let table = env.run(&[
+        "run",
+        "who-can",
+        "--input",
+        "role=cluster-owner",
+        "--input",
+        "cluster=downstream",
+    ]);
+    assert!(
+        table.stdout.contains(&format!("on cluster downstream ({cluster})")),
+        "{}",
+        table.stdout
+    );
 
     let unknown = env.run(&["run", "who-can", "--input", "cluster=c-nope"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.contains("c-nope") && unknown.stderr.contains("downstream"), "names the candidates: {}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("c-nope") && unknown.stderr.contains("downstream"),
+        "names the candidates: {}",
+        unknown.stderr
+    );
 
-    let project = env.run(&["run", "access-review", "--input", "project=downstream/Default", "-o", "json"]);
+    let project = env.run(&[
+        "run",
+        "access-review",
+        "--input",
+        "project=downstream/Default",
+        "-o",
+        "json",
+    ]);
     project.expect_code(0);
     let review: serde_json::Value = serde_json::from_str(&project.stdout).unwrap();
-    assert!(!review["users"].as_array().unwrap().is_empty(), "someone holds access to downstream/Default: {review}");
+    assert!(
+        !review["users"].as_array().unwrap().is_empty(),
+        "someone holds access to downstream/Default: {review}"
+    );
     let role = env.run(&["run", "access-review", "--input", "role=nope"]);
     role.expect_code(1);
     assert!(role.stderr.contains("`nope`"), "{}", role.stderr);
@@ -204,26 +345,61 @@ fn ux1_filters_resolve_names_and_refuse_unknown_places() {
 #[test]
 fn ux11_lists_show_names_next_to_ids() {
     let env = Env::start();
-    for wf in ["list-clusters", "list-projects", "list-cluster-role-bindings", "list-project-role-bindings"] {
+    for wf in [
+        "list-clusters",
+        "list-projects",
+        "list-cluster-role-bindings",
+        "list-project-role-bindings",
+    ] {
         env.run(&["workflows", "install", wf]).expect_code(0);
     }
     let cluster = env.sim.users().downstream_cluster.clone();
     let clusters = env.run(&["run", "list-clusters"]);
     clusters.expect_code(0);
-    assert!(clusters.stdout.lines().any(|l| l.contains(&cluster) && l.contains("downstream")), "{}", clusters.stdout);
+    assert!(
+        clusters
+            .stdout
+            .lines()
+            .any(|l| l.contains(&cluster) && l.contains("downstream")),
+        "{}",
+        clusters.stdout
+    );
     let projects = env.run(&["run", "list-projects", "-o", "csv"]);
     projects.expect_code(0);
-    assert!(projects.stdout.starts_with("ID,NAME,CLUSTER NAME,CLUSTER"), "{}", projects.stdout);
-    assert!(projects.stdout.lines().any(|l| l.contains(",Default,downstream,") && l.contains(&cluster)), "{}", projects.stdout);
+    assert!(
+        projects.stdout.starts_with("ID,NAME,CLUSTER NAME,CLUSTER"),
+        "{}",
+        projects.stdout
+    );
+    assert!(
+        projects
+            .stdout
+            .lines()
+            .any(|l| l.contains(",Default,downstream,") && l.contains(&cluster)),
+        "{}",
+        projects.stdout
+    );
     let crtbs = env.run(&["run", "list-cluster-role-bindings", "-o", "csv"]);
     crtbs.expect_code(0);
     let header: Vec<&str> = crtbs.stdout.lines().next().unwrap().split(',').collect();
-    assert_eq!(header, ["NAME", "CLUSTER NAME", "CLUSTER", "ROLE", "SUBJECT", "ID", "USERNAME"]);
-    let named = crtbs.stdout.lines().skip(1).filter(|l| l.split(',').nth(4) == Some("user")).all(|l| !l.split(',').nth(6).unwrap_or("").is_empty());
+    assert_eq!(
+        header,
+        ["NAME", "CLUSTER NAME", "CLUSTER", "ROLE", "SUBJECT", "ID", "USERNAME"]
+    );
+    let named = crtbs
+        .stdout
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(4) == Some("user"))
+        .all(|l| !l.split(',').nth(6).unwrap_or("").is_empty());
     assert!(named, "every user binding names its user:\n{}", crtbs.stdout);
     let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]);
     prtbs.expect_code(0);
-    assert!(prtbs.stdout.contains("downstream/Default") || prtbs.stdout.contains("local/Default"), "{}", prtbs.stdout);
+    assert!(
+        prtbs.stdout.contains("downstream/Default") || prtbs.stdout.contains("local/Default"),
+        "{}",
+        prtbs.stdout
+    );
 }
 
 /// Finding 17: in local mode a timed grant is revoked only by `grants expire` (cron) or a service, and nothing said
@@ -231,10 +407,26 @@ fn ux11_lists_show_names_next_to_ids() {
 #[test]
 fn ux17_a_local_timed_grant_says_what_will_revoke_it() {
     let env = Env::start();
-    env.run(&["workflows", "install", "grant-project-role", "--policy", "none"]).expect_code(0);
-    let run = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=user00005", "--input", "role=project-member", "--input", "duration=1h"]);
+    env.run(&["workflows", "install", "grant-project-role", "--policy", "none"])
+        .expect_code(0);
+    let run = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=user00005",
+        "--input",
+        "role=project-member",
+        "--input",
+        "duration=1h",
+    ]);
     run.expect_code(0);
-    assert!(run.stderr.contains("grants expire") && run.stderr.contains("rancherctl serve"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("grants expire") && run.stderr.contains("rancherctl serve"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stdout.contains("grants expire"), "stdout stays data");
 }
 
@@ -277,7 +469,18 @@ sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
     let bin = rancher_access_tests::cli::rancherctl().display().to_string();
     let domain = env.sim.domain();
     let mut cmd = std::process::Command::new("python3");
-    cmd.args(["-c", script, &bin, "connect", "--profile", "lab", "--domain", &domain, "--token-stdin", &admin]);
+    cmd.args([
+        "-c",
+        script,
+        &bin,
+        "connect",
+        "--profile",
+        "lab",
+        "--domain",
+        &domain,
+        "--token-stdin",
+        &admin,
+    ]);
     for (k, _) in std::env::vars() {
         if k.starts_with("RANCHER") {
             cmd.env_remove(k);
@@ -288,9 +491,18 @@ sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
     }
     let out = cmd.output().expect("python3 runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Paste the Rancher API token (input hidden)"), "a prompt: {text}");
-    assert!(!text.contains(rancher_access_tests::cli::secret_of(&admin)), "the token is not echoed: {text}");
-    assert!(text.contains("EXIT=0") && text.contains("lab"), "one line was enough and the profile was saved: {text}");
+    assert!(
+        text.contains("Paste the Rancher API token (input hidden)"),
+        "a prompt: {text}"
+    );
+    assert!(
+        !text.contains(rancher_access_tests::cli::secret_of(&admin)),
+        "the token is not echoed: {text}"
+    );
+    assert!(
+        text.contains("EXIT=0") && text.contains("lab"),
+        "one line was enough and the profile was saved: {text}"
+    );
 }
 
 /// Finding 25: refusing a shared state directory such as /tmp suggested `chmod 700 /tmp`, which breaks the machine.
@@ -328,20 +540,59 @@ fn ux5_the_readme_flow_works_with_named_profiles() {
     let admin = token_file(&env, "admin.token", &env.sim.tokens().admin);
     let approver = token_file(&env, "approver.token", &env.sim.tokens().approver);
     let (domain, ca) = (env.sim.domain(), env.ca.display().to_string());
-    env.bare(&["connect", "--profile", "prod", "--domain", &domain, "--token-file", &admin, "--ca-cert", &ca]).expect_code(0);
+    env.bare(&[
+        "connect",
+        "--profile",
+        "prod",
+        "--domain",
+        &domain,
+        "--token-file",
+        &admin,
+        "--ca-cert",
+        &ca,
+    ])
+    .expect_code(0);
     let before = env.bare(&["workflows", "install", "list-users"]);
     before.expect_code(1);
-    assert!(before.stderr.contains("saved: prod") && before.stderr.contains("profiles use prod"), "{}", before.stderr);
+    assert!(
+        before.stderr.contains("saved: prod") && before.stderr.contains("profiles use prod"),
+        "{}",
+        before.stderr
+    );
     env.bare(&["profiles", "use", "prod"]).expect_code(0);
     env.bare(&["workflows", "install", "list-users"]).expect_code(0);
     env.bare(&["run", "list-users", "-o", "json"]).expect_code(0);
     assert!(env.bare(&["profiles", "show"]).stdout.contains("profile:  prod"));
     // The README's approval round trip: a second admin with a profile of their own.
-    env.bare(&["connect", "--profile", "approver", "--domain", &domain, "--token-file", &approver, "--ca-cert", &ca]).expect_code(0);
-    env.bare(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let filed = env.bare(&["run", "create-global-role-binding", "--input", "user=user00007", "--input", "role=user", "-o", "json"]);
+    env.bare(&[
+        "connect",
+        "--profile",
+        "approver",
+        "--domain",
+        &domain,
+        "--token-file",
+        &approver,
+        "--ca-cert",
+        &ca,
+    ])
+    .expect_code(0);
+    env.bare(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+    let filed = env.bare(&[
+        "run",
+        "create-global-role-binding",
+        "--input",
+        "user=user00007",
+        "--input",
+        "role=user",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
-    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let approved = env.bare(&["--profile", "approver", "approvals", "approve", &id]);
     approved.expect_code(0);
     assert!(env.bare(&["profiles", "use", "nope"]).code == 1);
@@ -355,15 +606,50 @@ fn ux19_typos_get_a_suggestion() {
     wf.expect_code(1);
     assert!(wf.stderr.contains("did you mean `list-users`?"), "{}", wf.stderr);
     env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
-    let input = env.run(&["run", "grant-project-role", "--input", "proj=downstream/Default", "--input", "user=bob", "--input", "role=project-member"]);
+    let input = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "proj=downstream/Default",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=project-member",
+    ]);
     input.expect_code(1);
     assert!(input.stderr.contains("did you mean `project`?"), "{}", input.stderr);
-    assert!(!input.stderr.contains("binding") && !input.stderr.contains("extends"), "internal inputs are not offered: {}", input.stderr);
-    let role = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=bob", "--input", "role=Project Membr"]);
+    assert!(
+        !input.stderr.contains("binding") && !input.stderr.contains("extends"),
+        "internal inputs are not offered: {}",
+        input.stderr
+    );
+    let role = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=Project Membr",
+    ]);
     role.expect_code(1);
     let listed = role.stderr.split("project role templates: ").nth(1).unwrap_or("");
-    assert!(listed.starts_with("project-member (Project Member)"), "the nearest role first: {}", role.stderr);
-    let display = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=Bob Example", "--input", "role=project-member"]);
+    assert!(
+        listed.starts_with("project-member (Project Member)"),
+        "the nearest role first: {}",
+        role.stderr
+    );
+    let display = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=Bob Example",
+        "--input",
+        "role=project-member",
+    ]);
     display.expect_code(1);
     assert!(display.stderr.contains("use user=bob"), "{}", display.stderr);
 }
@@ -373,9 +659,16 @@ fn ux19_typos_get_a_suggestion() {
 fn service(env: &Env, workflows: &[&str]) -> rancher_server::RunningServer {
     use rancher_access_tests::server;
     let svc = env.rt.block_on(server::service_account(&env.sim));
-    let srv = env.rt.block_on(server::start(server::config(&env.sim, &svc, std::sync::Arc::new(rancher_approval::MemoryStore::new()))));
+    let srv = env.rt.block_on(server::start(server::config(
+        &env.sim,
+        &svc,
+        std::sync::Arc::new(rancher_approval::MemoryStore::new()),
+    )));
     for wf in workflows {
-        let (st, v) = env.rt.block_on(server::Api::new(srv.url(), Some(&env.sim.tokens().admin)).post(&format!("/api/v1/workflows/{wf}/install"), serde_json::json!({})));
+        let (st, v) = env.rt.block_on(
+            server::Api::new(srv.url(), Some(&env.sim.tokens().admin))
+                .post(&format!("/api/v1/workflows/{wf}/install"), serde_json::json!({})),
+        );
         assert_eq!(st, 200, "{v}");
     }
     srv
@@ -396,26 +689,62 @@ fn ux14_service_errors_keep_their_cause_and_fix() {
     let env = Env::start();
     let srv = service(&env, &["grant-project-role"]);
     let url = srv.url().to_string();
-    let bad = env.exec(&["run", "grant-project-role", "--input", "project=Default", "--input", "user=bob", "--input", "role=project-member"], &through(&env, &url));
+    let bad = env.exec(
+        &[
+            "run",
+            "grant-project-role",
+            "--input",
+            "project=Default",
+            "--input",
+            "user=bob",
+            "--input",
+            "role=project-member",
+        ],
+        &through(&env, &url),
+    );
     bad.expect_code(1);
     assert!(bad.stderr.contains("write it as"), "{}", bad.stderr);
-    assert!(!bad.stderr.contains("no longer in a state") && !bad.stderr.contains("says why above"), "{}", bad.stderr);
+    assert!(
+        !bad.stderr.contains("no longer in a state") && !bad.stderr.contains("says why above"),
+        "{}",
+        bad.stderr
+    );
     let typo = env.exec(&["run", "list-user"], &through(&env, &url));
     typo.expect_code(1);
-    assert!(typo.stderr.contains("did you mean `list-users`?") && !typo.stderr.contains("approvals list"), "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("did you mean `list-users`?") && !typo.stderr.contains("approvals list"),
+        "{}",
+        typo.stderr
+    );
 
     let port = url.rsplit(':').next().unwrap().to_string();
-    let tls_to_http = env.exec(&["approvals", "list"], &through(&env, &format!("https://127.0.0.1:{port}")));
+    let tls_to_http = env.exec(
+        &["approvals", "list"],
+        &through(&env, &format!("https://127.0.0.1:{port}")),
+    );
     tls_to_http.expect_code(1);
-    assert!(tls_to_http.stderr.contains("answers plain HTTP") && tls_to_http.stderr.contains(&format!("use http://127.0.0.1:{port}")), "{}", tls_to_http.stderr);
+    assert!(
+        tls_to_http.stderr.contains("answers plain HTTP")
+            && tls_to_http.stderr.contains(&format!("use http://127.0.0.1:{port}")),
+        "{}",
+        tls_to_http.stderr
+    );
     let with_path = env.exec(&["approvals", "list"], &through(&env, &format!("{url}/api/v1")));
     with_path.expect_code(1);
-    assert!(with_path.stderr.contains("has a path") && with_path.stderr.contains(&format!("use {url}")), "{}", with_path.stderr);
+    assert!(
+        with_path.stderr.contains("has a path") && with_path.stderr.contains(&format!("use {url}")),
+        "{}",
+        with_path.stderr
+    );
     let mut rancher = through(&env, &format!("https://{}", env.sim.domain()));
     rancher.push(("RANCHERCTL_SERVER_CA_CERT", env.ca.display().to_string()));
     let not_service = env.exec(&["approvals", "list"], &rancher);
     not_service.expect_code(1);
-    assert!(not_service.stderr.contains("not the approvals service"), "{}", not_service.stderr);
+    assert!(
+        not_service.stderr.contains("not the approvals service"),
+        "{}",
+        not_service.stderr
+    );
     env.rt.block_on(srv.shutdown());
 }
 
@@ -441,20 +770,70 @@ fn ux2_every_write_workflow_dry_runs_on_display_names() {
         env.run(&["run", wf, "-o", "csv"]).stdout
     };
     let prtbs_before = bindings(&env, "list-project-role-bindings");
-    let alice_owner = prtbs_before.lines().find(|l| l.contains("project-owner") && l.contains("alice")).expect("alice owns downstream/Default").split(',').next().unwrap().to_string();
+    let alice_owner = prtbs_before
+        .lines()
+        .find(|l| l.contains("project-owner") && l.contains("alice"))
+        .expect("alice owns downstream/Default")
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
     let crtbs_before = bindings(&env, "list-cluster-role-bindings");
-    let carol_owner = crtbs_before.lines().find(|l| l.contains("cluster-owner") && l.contains("carol")).expect("carol owns downstream").split(',').next().unwrap().to_string();
+    let carol_owner = crtbs_before
+        .lines()
+        .find(|l| l.contains("cluster-owner") && l.contains("carol"))
+        .expect("carol owns downstream")
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
     // Each write workflow: its inputs by display name, and what the dry run must mention.
     let cases: Vec<(&str, Vec<&str>, Vec<String>)> = vec![
-        ("grant-project-role", vec!["project=downstream/Default", "user=user00005", "role=Project Member", "duration=2h"], vec!["project-member".into()]),
-        ("grant-cluster-role", vec!["cluster=downstream", "user=dave", "role=Cluster Member"], vec!["cluster-member".into()]),
-        ("revoke-project-role", vec!["project=downstream/Default", "user=alice", "role=Project Owner"], vec![alice_owner.clone()]),
-        ("revoke-cluster-role", vec!["cluster=downstream", "user=carol", "role=Cluster Owner"], vec![carol_owner.clone()]),
-        ("create-global-role-binding", vec!["user=user00003", "role=user"], vec!["user".into()]),
-        ("delete-global-role-binding", vec!["user=alice", "role=user"], vec!["grb-".into()]),
+        (
+            "grant-project-role",
+            vec![
+                "project=downstream/Default",
+                "user=user00005",
+                "role=Project Member",
+                "duration=2h",
+            ],
+            vec!["project-member".into()],
+        ),
+        (
+            "grant-cluster-role",
+            vec!["cluster=downstream", "user=dave", "role=Cluster Member"],
+            vec!["cluster-member".into()],
+        ),
+        (
+            "revoke-project-role",
+            vec!["project=downstream/Default", "user=alice", "role=Project Owner"],
+            vec![alice_owner.clone()],
+        ),
+        (
+            "revoke-cluster-role",
+            vec!["cluster=downstream", "user=carol", "role=Cluster Owner"],
+            vec![carol_owner.clone()],
+        ),
+        (
+            "create-global-role-binding",
+            vec!["user=user00003", "role=user"],
+            vec!["user".into()],
+        ),
+        (
+            "delete-global-role-binding",
+            vec!["user=alice", "role=user"],
+            vec!["grb-".into()],
+        ),
         ("offboard-user", vec!["user=dave"], vec![]),
         ("cleanup-tokens", vec!["filter=expired"], vec![]),
-        ("rancher-api-request", vec!["operation=rk.users.create", r#"body={"username":"newbie","password":"x-not-real-0123"}"#], vec!["would send".into()]),
+        (
+            "rancher-api-request",
+            vec![
+                "operation=rk.users.create",
+                r#"body={"username":"newbie","password":"x-not-real-0123"}"#,
+            ],
+            vec!["would send".into()],
+        ),
     ];
     for w in catalog.as_array().unwrap().iter().filter(|w| w["writes"] == true) {
         let id = w["id"].as_str().unwrap();
@@ -462,7 +841,10 @@ fn ux2_every_write_workflow_dry_runs_on_display_names() {
             eprintln!("skipped {id}: {why}");
             continue;
         }
-        let (_, inputs, expect) = cases.iter().find(|(c, _, _)| *c == id).unwrap_or_else(|| panic!("write workflow {id} has no dry-run case"));
+        let (_, inputs, expect) = cases
+            .iter()
+            .find(|(c, _, _)| *c == id)
+            .unwrap_or_else(|| panic!("write workflow {id} has no dry-run case"));
         env.run(&["workflows", "install", id]).expect_code(0);
         let mut args = vec!["run", id];
         for i in inputs {
@@ -470,18 +852,36 @@ fn ux2_every_write_workflow_dry_runs_on_display_names() {
         }
         args.push("--dry-run");
         let run = env.run(&args);
-        assert_eq!(run.code, 0, "{id} --dry-run on display names:\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "{id} --dry-run on display names:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         let all = format!("{}{}", run.stdout, run.stderr);
-        assert!(!all.contains("nothing to revoke") && !all.contains("input `binding`"), "{id}: {all}");
+        assert!(
+            !all.contains("nothing to revoke") && !all.contains("input `binding`"),
+            "{id}: {all}"
+        );
         for e in expect {
-            assert!(all.contains(e.as_str()), "{id}: the dry run says what the real run would do ({e}):\n{all}");
+            assert!(
+                all.contains(e.as_str()),
+                "{id}: the dry run says what the real run would do ({e}):\n{all}"
+            );
         }
     }
     // Nothing was written or filed.
     assert_eq!(bindings(&env, "list-project-role-bindings"), prtbs_before);
     assert_eq!(bindings(&env, "list-cluster-role-bindings"), crtbs_before);
     let pending = env.run(&["approvals", "list", "-o", "json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&pending.stdout).unwrap().as_array().map(Vec::len), Some(0), "{}", pending.stdout);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&pending.stdout)
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{}",
+        pending.stdout
+    );
 }
 
 /// Finding 16: a grant of a membership the user already held went to an approver first, and then did nothing.
@@ -493,8 +893,26 @@ fn ux16_a_grant_already_held_is_refused_before_approval() {
         env.run(&["workflows", "install", wf]).expect_code(0);
     }
     let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]).stdout;
-    let bobs = prtbs.lines().find(|l| l.contains("project-member") && l.contains("bob")).expect("bob is a project member").split(',').next().unwrap().to_string();
-    let timed = ["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=bob", "--input", "role=Project Member", "--input", "duration=8h"];
+    let bobs = prtbs
+        .lines()
+        .find(|l| l.contains("project-member") && l.contains("bob"))
+        .expect("bob is a project member")
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let timed = [
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=Project Member",
+        "--input",
+        "duration=8h",
+    ];
     for dry in [false, true] {
         let mut args = timed.to_vec();
         if dry {
@@ -502,19 +920,74 @@ fn ux16_a_grant_already_held_is_refused_before_approval() {
         }
         let run = env.run(&args);
         assert_eq!(run.code, 1, "dry run {dry}: {}\n{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains("bob already holds") && run.stderr.contains(&bobs) && run.stderr.contains("downstream/Default"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("bob already holds")
+                && run.stderr.contains(&bobs)
+                && run.stderr.contains("downstream/Default"),
+            "{}",
+            run.stderr
+        );
     }
-    let permanent = env.run(&["run", "grant-cluster-role", "--input", "cluster=downstream", "--input", "user=alice", "--input", "role=cluster-member"]);
+    let permanent = env.run(&[
+        "run",
+        "grant-cluster-role",
+        "--input",
+        "cluster=downstream",
+        "--input",
+        "user=alice",
+        "--input",
+        "role=cluster-member",
+    ]);
     permanent.expect_code(1);
-    assert!(permanent.stderr.contains("alice already holds") && permanent.stderr.contains("downstream"), "{}", permanent.stderr);
+    assert!(
+        permanent.stderr.contains("alice already holds") && permanent.stderr.contains("downstream"),
+        "{}",
+        permanent.stderr
+    );
     let pending = env.run(&["approvals", "list", "-o", "json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&pending.stdout).unwrap().as_array().map(Vec::len), Some(0), "nothing was filed: {}", pending.stdout);
-    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let global = env.run(&["run", "create-global-role-binding", "--input", "user=alice", "--input", "role=user", "--input", "duration=1h"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&pending.stdout)
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "nothing was filed: {}",
+        pending.stdout
+    );
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+    let global = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "--input",
+        "user=alice",
+        "--input",
+        "role=user",
+        "--input",
+        "duration=1h",
+    ]);
     global.expect_code(1);
-    assert!(global.stderr.contains("alice already holds the global role user through binding"), "{}", global.stderr);
+    assert!(
+        global
+            .stderr
+            .contains("alice already holds the global role user through binding"),
+        "{}",
+        global.stderr
+    );
     // Someone who does not hold it is asked for as before.
-    env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=dave", "--input", "role=Project Member", "--input", "duration=8h"]).expect_code(3);
+    env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=dave",
+        "--input",
+        "role=Project Member",
+        "--input",
+        "duration=8h",
+    ])
+    .expect_code(3);
 }
 
 /// Finding 24: the same request could be filed again and again while the first one waited. A second identical
@@ -522,19 +995,52 @@ fn ux16_a_grant_already_held_is_refused_before_approval() {
 #[test]
 fn ux24_an_identical_pending_request_is_refused() {
     let env = Env::start();
-    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
     let srv = service(&env, &["create-global-role-binding"]);
     let url = srv.url().to_string();
-    let args = ["run", "create-global-role-binding", "--input", "user=user00003", "--input", "role=user", "-o", "json"];
-    for (mode, env_vars) in [("local", env.connected_env(Some(&env.sim.tokens().admin.clone()))), ("service", through(&env, &url))] {
+    let args = [
+        "run",
+        "create-global-role-binding",
+        "--input",
+        "user=user00003",
+        "--input",
+        "role=user",
+        "-o",
+        "json",
+    ];
+    for (mode, env_vars) in [
+        ("local", env.connected_env(Some(&env.sim.tokens().admin.clone()))),
+        ("service", through(&env, &url)),
+    ] {
         let first = env.exec(&args, &env_vars);
         first.expect_code(3);
-        let id = serde_json::from_str::<serde_json::Value>(&first.stdout).unwrap()["request"].as_str().unwrap().to_string();
+        let id = serde_json::from_str::<serde_json::Value>(&first.stdout).unwrap()["request"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let again = env.exec(&args, &env_vars);
         assert_eq!(again.code, 1, "{mode}: {}\n{}", again.stdout, again.stderr);
-        assert!(again.stderr.contains(&id) && again.stderr.contains("already waiting"), "{mode}: {}", again.stderr);
+        assert!(
+            again.stderr.contains(&id) && again.stderr.contains("already waiting"),
+            "{mode}: {}",
+            again.stderr
+        );
         // Another role is another request.
-        env.exec(&["run", "create-global-role-binding", "--input", "user=user00003", "--input", "role=users-manage", "-o", "json"], &env_vars).expect_code(3);
+        env.exec(
+            &[
+                "run",
+                "create-global-role-binding",
+                "--input",
+                "user=user00003",
+                "--input",
+                "role=users-manage",
+                "-o",
+                "json",
+            ],
+            &env_vars,
+        )
+        .expect_code(3);
     }
     env.rt.block_on(srv.shutdown());
 }
@@ -544,27 +1050,65 @@ fn ux24_an_identical_pending_request_is_refused() {
 #[test]
 fn ux3_policy_approvers_are_resolved_and_unknown_ones_refused() {
     let env = Env::start();
-    let installed = env.run(&["workflows", "install", "cleanup-tokens", "--policy", "any-of:approver", "-o", "json"]);
+    let installed = env.run(&[
+        "workflows",
+        "install",
+        "cleanup-tokens",
+        "--policy",
+        "any-of:approver",
+        "-o",
+        "json",
+    ]);
     installed.expect_code(0);
     let inst: serde_json::Value = serde_json::from_str(&installed.stdout).unwrap();
     let refs = inst["policy"].to_string();
-    assert!(refs.contains("u-") && !refs.contains("\"approver\""), "the username became the user's id: {refs}");
-    let shown = env.run(&["workflows", "install", "grant-project-role", "--policy", "at-least:1:approver,alice"]);
+    assert!(
+        refs.contains("u-") && !refs.contains("\"approver\""),
+        "the username became the user's id: {refs}"
+    );
+    let shown = env.run(&[
+        "workflows",
+        "install",
+        "grant-project-role",
+        "--policy",
+        "at-least:1:approver,alice",
+    ]);
     shown.expect_code(0);
-    assert!(shown.stdout.contains("approver (u-") && shown.stdout.contains("alice (u-"), "names are shown with the ids: {}", shown.stdout);
+    assert!(
+        shown.stdout.contains("approver (u-") && shown.stdout.contains("alice (u-"),
+        "names are shown with the ids: {}",
+        shown.stdout
+    );
 
     let filed = env.run(&["run", "cleanup-tokens", "--input", "filter=expired", "-o", "json"]);
     filed.expect_code(3);
     let filed: serde_json::Value = serde_json::from_str(&filed.stdout).unwrap();
-    assert!(!filed["approvers"].as_str().unwrap().contains("installer is the requester"), "{filed}");
+    assert!(
+        !filed["approvers"]
+            .as_str()
+            .unwrap()
+            .contains("installer is the requester"),
+        "{filed}"
+    );
     let id = filed["request"].as_str().unwrap().to_string();
-    let approver = env.exec(&["approvals", "approve", &id], &env.connected_env(Some(&env.sim.tokens().approver.clone())));
+    let approver = env.exec(
+        &["approvals", "approve", &id],
+        &env.connected_env(Some(&env.sim.tokens().approver.clone())),
+    );
     approver.expect_code(0);
 
-    for (policy, list) in [("any-of:u-nope1", "list-users"), ("any-of:nobody-here", "list-users"), ("any-of:group:local://g-nope", "identities-search")] {
+    for (policy, list) in [
+        ("any-of:u-nope1", "list-users"),
+        ("any-of:nobody-here", "list-users"),
+        ("any-of:group:local://g-nope", "identities-search"),
+    ] {
         let refused = env.run(&["workflows", "set-policy", "grant-project-role", "--policy", policy]);
         assert_eq!(refused.code, 1, "{policy}: {}\n{}", refused.stdout, refused.stderr);
-        assert!(refused.stderr.contains(list), "{policy}: names the list command: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(list),
+            "{policy}: names the list command: {}",
+            refused.stderr
+        );
     }
     let unknown = env.run(&["workflows", "install", "offboard-user", "--policy", "all-of:u-nope1"]);
     unknown.expect_code(1);
@@ -578,37 +1122,82 @@ fn ux15_ending_a_grant_cancels_its_extensions_and_keeps_its_due_time() {
     let env = Env::start();
     env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
     let approver = env.connected_env(Some(&env.sim.tokens().approver.clone()));
-    let filed = env.run(&["run", "grant-project-role", "--input", "project=downstream/Default", "--input", "user=dave", "--input", "role=project-member", "--input", "duration=8h", "-o", "json"]);
+    let filed = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        "user=dave",
+        "--input",
+        "role=project-member",
+        "--input",
+        "duration=8h",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
-    let grant = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let grant = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     env.exec(&["approvals", "approve", &grant], &approver).expect_code(0);
     let listed = |env: &Env| -> serde_json::Value {
         let l = env.run(&["grants", "list", "-o", "json"]);
         l.expect_code(0);
-        serde_json::from_str::<serde_json::Value>(&l.stdout).unwrap().as_array().unwrap().iter().find(|g| g["id"] == grant.as_str()).cloned().expect("the grant is listed")
+        serde_json::from_str::<serde_json::Value>(&l.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == grant.as_str())
+            .cloned()
+            .expect("the grant is listed")
     };
     let due_before = listed(&env)["due_at"].clone();
     let ext = env.run(&["grants", "extend", &grant, "--by", "2h", "-o", "json"]);
     ext.expect_code(3);
-    let ext = serde_json::from_str::<serde_json::Value>(&ext.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let ext = serde_json::from_str::<serde_json::Value>(&ext.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     env.run(&["grants", "revoke", &grant]).expect_code(0);
 
     let shown = env.run(&["approvals", "show", &ext, "-o", "json"]);
     let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
-    let state = shown.get("state").or_else(|| shown.pointer("/request/state")).cloned().unwrap_or_default();
+    let state = shown
+        .get("state")
+        .or_else(|| shown.pointer("/request/state"))
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(state, "cancelled", "the pending extension is cancelled: {shown}");
     let late = env.exec(&["approvals", "approve", &ext], &approver);
     assert_ne!(late.code, 0);
     assert!(!late.stderr.contains("the server refused"), "{}", late.stderr);
     let audit = env.run(&["approvals", "audit", "-o", "json"]);
-    assert!(audit.stdout.lines().any(|l| l.contains(&ext) && l.contains("cancelled")) || audit.stdout.contains("\"cancelled\""), "the cancellation is audited: {}", audit.stdout);
+    assert!(
+        audit
+            .stdout
+            .lines()
+            .any(|l| l.contains(&ext) && l.contains("cancelled"))
+            || audit.stdout.contains("\"cancelled\""),
+        "the cancellation is audited: {}",
+        audit.stdout
+    );
 
     let g = listed(&env);
     assert_eq!(g["status"], "revoked", "{g}");
     assert_eq!(g["due_at"], due_before, "the original end is kept: {g}");
     assert!(g["ended_at"].is_string(), "{g}");
     let table = env.run(&["grants", "list"]);
-    assert!(table.stdout.lines().any(|l| l.contains(&grant) && l.contains("revoked")), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.contains(&grant) && l.contains("revoked")),
+        "{}",
+        table.stdout
+    );
 }
 
 /// Finding 4: `rancherctl api rk.users.delete` deleted a user at once, unconfirmed and unrecorded. A write is now
@@ -632,15 +1221,29 @@ fn ux4_api_writes_are_confirmed_and_recorded() {
         .to_string();
     let refused = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}")]);
     refused.expect_code(1);
-    assert!(refused.stderr.contains("--yes") && refused.stderr.contains("run rancher-api-request"), "{}", refused.stderr);
-    assert!(env.run(&["api", "rk.users.get", "-p", &format!("name={victim}")]).stdout.contains(&victim), "the user is still there");
+    assert!(
+        refused.stderr.contains("--yes") && refused.stderr.contains("run rancher-api-request"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        env.run(&["api", "rk.users.get", "-p", &format!("name={victim}")])
+            .stdout
+            .contains(&victim),
+        "the user is still there"
+    );
 
     let done = env.run(&["api", "rk.users.delete", "-p", &format!("name={victim}"), "--yes"]);
     done.expect_code(0);
     let audit = env.run(&["approvals", "audit", "-o", "json"]);
     audit.expect_code(0);
     let entries: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
-    let direct: Vec<&serde_json::Value> = entries.as_array().unwrap().iter().filter(|e| e["kind"] == "direct_write").collect();
+    let direct: Vec<&serde_json::Value> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "direct_write")
+        .collect();
     assert_eq!(direct.len(), 1, "{}", audit.stdout);
     let d = direct[0];
     assert_eq!(d["detail"]["operation"], "rk.users.delete", "{d}");
@@ -656,7 +1259,11 @@ fn ux4_api_writes_are_confirmed_and_recorded() {
     e.push(("RANCHERCTL_SERVER", url));
     let remote = env.exec(&["api", "rk.users.delete", "-p", "name=u-nobody", "--yes"], &e);
     remote.expect_code(1);
-    assert!(remote.stderr.contains("rancherctl run rancher-api-request"), "{}", remote.stderr);
+    assert!(
+        remote.stderr.contains("rancherctl run rancher-api-request"),
+        "{}",
+        remote.stderr
+    );
     env.rt.block_on(srv.shutdown());
 }
 
@@ -671,16 +1278,30 @@ fn ux22_service_mode_names_the_missing_token_and_the_direct_commands() {
     no_token.push(("RANCHERCTL_SERVER", url.clone()));
     let list = env.exec(&["approvals", "list"], &no_token);
     list.expect_code(1);
-    assert!(list.stderr.contains("no token") && list.stderr.contains("RANCHER_TOKEN") && list.stderr.contains("--token-file"), "{}", list.stderr);
+    assert!(
+        list.stderr.contains("no token")
+            && list.stderr.contains("RANCHER_TOKEN")
+            && list.stderr.contains("--token-file"),
+        "{}",
+        list.stderr
+    );
     assert!(!list.stderr.contains("no Rancher domain"), "{}", list.stderr);
 
     let status = env.exec(&["access-control", "status", "-o", "json"], &through(&env, &url));
     status.expect_code(0);
-    assert!(!status.stdout.trim().is_empty(), "answered through the service: {}", status.stderr);
+    assert!(
+        !status.stdout.trim().is_empty(),
+        "answered through the service: {}",
+        status.stderr
+    );
 
     let api = env.exec(&["api", "rk.users.list"], &through(&env, &url));
     api.expect_code(1);
-    assert!(api.stderr.contains("directly") && api.stderr.contains("RANCHER_DOMAIN"), "{}", api.stderr);
+    assert!(
+        api.stderr.contains("directly") && api.stderr.contains("RANCHER_DOMAIN"),
+        "{}",
+        api.stderr
+    );
     env.rt.block_on(srv.shutdown());
 }
 
@@ -699,21 +1320,45 @@ fn ux18_reads_follow_one_rule_and_install_together() {
     users.expect_code(0);
     assert!(users.stdout.contains("admin"), "{}", users.stdout);
     // A write still needs installing.
-    env.run(&["run", "create-global-role-binding", "--input", "user=bob", "--input", "role=user"]).expect_code(1);
+    env.run(&[
+        "run",
+        "create-global-role-binding",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=user",
+    ])
+    .expect_code(1);
 
-    env.run(&["workflows", "install", "list-projects", "list-users"]).expect_code(0);
+    env.run(&["workflows", "install", "list-projects", "list-users"])
+        .expect_code(0);
     let reads = env.run(&["workflows", "install", "--reads"]);
     reads.expect_code(0);
     let listed = env.run(&["workflows", "list", "-o", "json"]);
     let all: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
-    let installed = |id: &str| all.as_array().unwrap().iter().any(|w| w["id"] == id && !w["installation"].is_null());
-    for id in ["list-projects", "list-users", "list-clusters", "access-control-status", "identities-search"] {
+    let installed = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == id && !w["installation"].is_null())
+    };
+    for id in [
+        "list-projects",
+        "list-users",
+        "list-clusters",
+        "access-control-status",
+        "identities-search",
+    ] {
         assert!(installed(id), "{id} installed: {}", listed.stdout);
     }
     assert!(!installed("create-global-role-binding"), "--reads installs no write");
     let unknown = env.run(&["workflows", "install", "list-users", "list-user"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.contains("did you mean `list-users`?"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("did you mean `list-users`?"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 /// Finding 13: `connect --server` saved a URL untested and said "unchanged"; nothing showed the saved service;
@@ -722,19 +1367,36 @@ fn ux18_reads_follow_one_rule_and_install_together() {
 fn ux13_connect_tests_and_shows_the_service() {
     let env = Env::start();
     let admin = env.sim.tokens().admin.clone();
-    env.exec(&["--profile", "lab", "connect"], &env.connected_env(Some(&admin))).expect_code(0);
+    env.exec(&["--profile", "lab", "connect"], &env.connected_env(Some(&admin)))
+        .expect_code(0);
     let dead = env.bare(&["--profile", "lab", "connect", "--server", "http://127.0.0.1:1"]);
     dead.expect_code(1);
     assert!(dead.stderr.contains("not saved"), "{}", dead.stderr);
-    assert!(!env.bare(&["profiles", "show", "lab"]).stdout.contains("127.0.0.1:1"), "an unreachable service is not saved");
+    assert!(
+        !env.bare(&["profiles", "show", "lab"]).stdout.contains("127.0.0.1:1"),
+        "an unreachable service is not saved"
+    );
 
     let srv = service(&env, &[]);
     let url = srv.url().to_string().trim_end_matches('/').to_string();
     let saved = env.bare(&["--profile", "lab", "connect", "--server", &url]);
     saved.expect_code(0);
-    assert!(saved.stdout.contains("service URL saved") && !saved.stdout.contains("unchanged"), "{}", saved.stdout);
-    assert!(saved.stdout.contains(&format!("service: {url}")) && saved.stdout.contains("ok, you are admin"), "{}", saved.stdout);
-    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains(&format!("server:   {url}")), "shown");
+    assert!(
+        saved.stdout.contains("service URL saved") && !saved.stdout.contains("unchanged"),
+        "{}",
+        saved.stdout
+    );
+    assert!(
+        saved.stdout.contains(&format!("service: {url}")) && saved.stdout.contains("ok, you are admin"),
+        "{}",
+        saved.stdout
+    );
+    assert!(
+        env.bare(&["profiles", "show", "lab"])
+            .stdout
+            .contains(&format!("server:   {url}")),
+        "shown"
+    );
     assert!(env.bare(&["profiles", "list"]).stdout.contains(&url), "listed");
     let check = env.bare(&["--profile", "lab", "check"]);
     check.expect_code(0);
@@ -743,14 +1405,21 @@ fn ux13_connect_tests_and_shows_the_service() {
     env.rt.block_on(srv.shutdown());
     let gone = env.bare(&["--profile", "lab", "approvals", "list"]);
     gone.expect_code(1);
-    assert!(gone.stderr.contains("profile `lab`"), "the fix names where the URL came from: {}", gone.stderr);
+    assert!(
+        gone.stderr.contains("profile `lab`"),
+        "the fix names where the URL came from: {}",
+        gone.stderr
+    );
     let failed_check = env.bare(&["--profile", "lab", "check"]);
     failed_check.expect_code(1);
 
     let cleared = env.bare(&["--profile", "lab", "connect", "--clear-server"]);
     cleared.expect_code(0);
     assert!(cleared.stdout.contains("service URL cleared"), "{}", cleared.stdout);
-    assert!(env.bare(&["profiles", "show", "lab"]).stdout.contains("server:   none"), "cleared");
+    assert!(
+        env.bare(&["profiles", "show", "lab"]).stdout.contains("server:   none"),
+        "cleared"
+    );
 }
 
 /// Finding 9: `approvals show` of offboard-user and cleanup-tokens printed the pinned plan as one JSON line (the
@@ -758,10 +1427,16 @@ fn ux13_connect_tests_and_shows_the_service() {
 #[test]
 fn ux9_approvers_read_plans_as_lines_and_tables() {
     let env = Env::start();
-    env.run(&["workflows", "install", "offboard-user", "cleanup-tokens"]).expect_code(0);
+    env.run(&["workflows", "install", "offboard-user", "cleanup-tokens"])
+        .expect_code(0);
     let users = env.run(&["api", "rk.users.list"]);
     let list: serde_json::Value = serde_json::from_str(&users.stdout).unwrap();
-    let items = list["data"].as_array().or(list["items"].as_array()).or(list.as_array()).unwrap().clone();
+    let items = list["data"]
+        .as_array()
+        .or(list["items"].as_array())
+        .or(list.as_array())
+        .unwrap()
+        .clone();
     let someone = items
         .iter()
         .find(|u| u["username"].as_str().is_some_and(|n| n != "admin" && !n.is_empty()))
@@ -773,24 +1448,64 @@ fn ux9_approvers_read_plans_as_lines_and_tables() {
         let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         v["request"].as_str().unwrap().to_string()
     };
-    let offboard = id_of(&env.run(&["run", "offboard-user", "--input", &format!("user={someone}"), "-o", "json"]));
+    let offboard = id_of(&env.run(&[
+        "run",
+        "offboard-user",
+        "--input",
+        &format!("user={someone}"),
+        "-o",
+        "json",
+    ]));
     let cleanup = id_of(&env.run(&["run", "cleanup-tokens", "--input", "unused-days=0", "-o", "json"]));
 
     let shown = env.run(&["approvals", "show", &offboard]);
     shown.expect_code(0);
-    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" steps: ") && l.contains("tokens") && l.contains(&format!("disable {someone}"))), "{}", shown.stdout);
-    assert!(shown.stdout.lines().any(|l| l.starts_with("  - ")), "the plan's lines: {}", shown.stdout);
+    assert!(
+        shown.stdout.lines().any(|l| l.starts_with("plan:")
+            && l.contains(" steps: ")
+            && l.contains("tokens")
+            && l.contains(&format!("disable {someone}"))),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.lines().any(|l| l.starts_with("  - ")),
+        "the plan's lines: {}",
+        shown.stdout
+    );
     assert!(!shown.stdout.contains("\"steps\""), "no plan JSON: {}", shown.stdout);
 
     let shown = env.run(&["approvals", "show", &cleanup]);
     shown.expect_code(0);
-    assert!(shown.stdout.lines().any(|l| l.starts_with("plan:") && l.contains(" tokens of ") && l.contains(" users")), "{}", shown.stdout);
-    assert!(shown.stdout.contains("NAME") && shown.stdout.contains("LAST USED"), "the sample as a table: {}", shown.stdout);
-    assert!(!shown.stdout.contains("\"pinned\"") && !shown.stdout.contains("\"sample\""), "{}", shown.stdout);
-    assert!(shown.stdout.contains("pinned:") && shown.stdout.contains("token names"), "pinned is counted: {}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("plan:") && l.contains(" tokens of ") && l.contains(" users")),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("NAME") && shown.stdout.contains("LAST USED"),
+        "the sample as a table: {}",
+        shown.stdout
+    );
+    assert!(
+        !shown.stdout.contains("\"pinned\"") && !shown.stdout.contains("\"sample\""),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("pinned:") && shown.stdout.contains("token names"),
+        "pinned is counted: {}",
+        shown.stdout
+    );
     let json = env.run(&["approvals", "show", &cleanup, "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert!(v["inputs"]["pinned"].is_array() && v["inputs"]["shown"]["sample"].is_array(), "-o json keeps the inputs");
+    assert!(
+        v["inputs"]["pinned"].is_array() && v["inputs"]["shown"]["sample"].is_array(),
+        "-o json keeps the inputs"
+    );
 }
 
 /// Finding 12: `approvals show` never said who may approve or what the request was waiting on, `approvals list`
@@ -798,27 +1513,84 @@ fn ux9_approvers_read_plans_as_lines_and_tables() {
 #[test]
 fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
     let env = Env::start();
-    env.run(&["workflows", "install", "create-global-role-binding"]).expect_code(0);
-    let filed = env.run(&["run", "create-global-role-binding", "--input", "user=user00004", "--input", "role=clusters-create", "--input", "duration=8h", "-o", "json"]);
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+    let filed = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "--input",
+        "user=user00004",
+        "--input",
+        "role=clusters-create",
+        "--input",
+        "duration=8h",
+        "-o",
+        "json",
+    ]);
     filed.expect_code(3);
-    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let list = env.run(&["approvals", "list"]);
-    assert!(list.stdout.contains("SUMMARY") && list.stdout.contains("→ clusters-create (global), 8h"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("SUMMARY") && list.stdout.contains("→ clusters-create (global), 8h"),
+        "{}",
+        list.stdout
+    );
     let show = env.run(&["approvals", "show", &id]);
-    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")), "{}", show.stdout);
-    assert!(show.stdout.lines().any(|l| l.starts_with("waiting on: ")), "{}", show.stdout);
-    let json: serde_json::Value = serde_json::from_str(&env.run(&["approvals", "show", &id, "-o", "json"]).stdout).unwrap();
-    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+    assert!(
+        show.stdout.lines().any(|l| l.starts_with("approvers: ")),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.lines().any(|l| l.starts_with("waiting on: ")),
+        "{}",
+        show.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["approvals", "show", &id, "-o", "json"]).stdout).unwrap();
+    assert!(
+        json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()),
+        "{json}"
+    );
 
     let srv = service(&env, &["create-global-role-binding"]);
     let url = srv.url().to_string();
-    let filed = env.exec(&["run", "create-global-role-binding", "--input", "user=user00005", "--input", "role=clusters-create", "-o", "json"], &through(&env, &url));
+    let filed = env.exec(
+        &[
+            "run",
+            "create-global-role-binding",
+            "--input",
+            "user=user00005",
+            "--input",
+            "role=clusters-create",
+            "-o",
+            "json",
+        ],
+        &through(&env, &url),
+    );
     filed.expect_code(3);
-    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let show = env.exec(&["approvals", "show", &id], &through(&env, &url));
-    assert!(show.stdout.lines().any(|l| l.starts_with("approvers: ")) && show.stdout.contains("waiting on: "), "{}", show.stdout);
-    let json: serde_json::Value = serde_json::from_str(&env.exec(&["approvals", "show", &id, "-o", "json"], &through(&env, &url)).stdout).unwrap();
-    assert!(json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()), "{json}");
+    assert!(
+        show.stdout.lines().any(|l| l.starts_with("approvers: ")) && show.stdout.contains("waiting on: "),
+        "{}",
+        show.stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &env.exec(&["approvals", "show", &id, "-o", "json"], &through(&env, &url))
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        json["who_may_approve"].as_str().is_some_and(|s| !s.is_empty()),
+        "{json}"
+    );
     env.rt.block_on(srv.shutdown());
 }
 
@@ -832,13 +1604,29 @@ fn ux21_the_service_reads_the_rancher_ca_once() {
     let svc = env.rt.block_on(server::service_account(&env.sim));
     let ca = env.tmp.path().join("service-ca.pem");
     std::fs::write(&ca, env.sim.ca_pem()).unwrap();
-    let conn = rancher_auth::Connection::new(rancher_auth::InstanceDomain::parse(&env.sim.domain()).unwrap(), rancher_auth::BearerToken::parse(&svc).unwrap())
-        .with_ca(Some(rancher_auth::CaSource::File(ca.clone())));
-    let config = rancher_server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(rancher_approval::MemoryStore::new()), conn);
-    let srv = env.rt.block_on(rancher_server::start(config)).expect("the service starts");
+    let conn = rancher_auth::Connection::new(
+        rancher_auth::InstanceDomain::parse(&env.sim.domain()).unwrap(),
+        rancher_auth::BearerToken::parse(&svc).unwrap(),
+    )
+    .with_ca(Some(rancher_auth::CaSource::File(ca.clone())));
+    let config = rancher_server::ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(rancher_approval::MemoryStore::new()),
+        conn,
+    );
+    let srv = env
+        .rt
+        .block_on(rancher_server::start(config))
+        .expect("the service starts");
     // Another simulator, or a rotation gone wrong, replaces the file the service was started with.
-    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n").unwrap();
-    let (st, me) = env.rt.block_on(server::Api::new(srv.url(), Some(&env.sim.tokens().admin)).get("/api/v1/me"));
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (st, me) = env
+        .rt
+        .block_on(server::Api::new(srv.url(), Some(&env.sim.tokens().admin)).get("/api/v1/me"));
     assert_eq!(st, 200, "people's calls trust what the service trusts: {me}");
     let (st, ready) = env.rt.block_on(server::Api::new(srv.url(), None).get("/readyz"));
     assert_eq!(st, 200, "{ready}");

@@ -20,7 +20,10 @@ fn target_dir(root: &Path, cargo: &str) -> Result<PathBuf> {
         bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
-    meta.get("target_directory").and_then(|t| t.as_str()).map(PathBuf::from).context("cargo metadata names no target directory")
+    meta.get("target_directory")
+        .and_then(|t| t.as_str())
+        .map(PathBuf::from)
+        .context("cargo metadata names no target directory")
 }
 
 /// Runs the bench from the workspace at `root` with the arguments after `bench`.

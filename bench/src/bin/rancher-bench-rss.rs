@@ -17,9 +17,7 @@ fn main() -> Result<()> {
     };
     let token = std::env::var(TOKEN_ENV).with_context(|| format!("{TOKEN_ENV} is not set"))?;
     let ca = std::fs::read(ca_file).with_context(|| format!("reading {ca_file}"))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let client = Client::builder(domain.as_str())
         .token(SecretString::from(token))
         .ca_pem(ca)

@@ -51,11 +51,17 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy { max_retries: 0, ..Default::default() }
+        RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let cap = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
         cap.mul_f64(rand::random::<f64>())
     }
 }
@@ -167,7 +173,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client> {
         let base = base_url(&self.target)?;
         if self.user_agent.to_ascii_lowercase().contains("mozilla") {
-            return Err(Error::Config("the user agent must not look like a browser (Rancher would demand a CSRF token)".into()));
+            return Err(Error::Config(
+                "the user agent must not look like a browser (Rancher would demand a CSRF token)".into(),
+            ));
         }
         let transport: Arc<dyn Transport> = match self.transport {
             Some(t) => t,
@@ -197,7 +205,8 @@ impl ClientBuilder {
                 transport,
                 retry: self.retry,
                 limit: Arc::new(Semaphore::new(self.concurrency)),
-                user_agent: HeaderValue::from_str(&self.user_agent).map_err(|_| Error::Config("the user agent has invalid characters".into()))?,
+                user_agent: HeaderValue::from_str(&self.user_agent)
+                    .map_err(|_| Error::Config("the user agent has invalid characters".into()))?,
                 page_size: self.page_size,
                 max_body: self.max_body,
                 timeout: self.timeout,
@@ -210,10 +219,17 @@ impl ClientBuilder {
 fn base_url(target: &str) -> Result<Url> {
     let t = target.trim();
     if t.starts_with("http://") {
-        return Err(Error::Config(format!("`{t}` is plain HTTP; Rancher is only reached over HTTPS")));
+        return Err(Error::Config(format!(
+            "`{t}` is plain HTTP; Rancher is only reached over HTTPS"
+        )));
     }
-    let with_scheme = if t.starts_with("https://") { t.to_string() } else { format!("https://{t}") };
-    let url = Url::parse(&with_scheme).map_err(|e| Error::Config(format!("`{t}` is not a host name or host:port ({e})")))?;
+    let with_scheme = if t.starts_with("https://") {
+        t.to_string()
+    } else {
+        format!("https://{t}")
+    };
+    let url =
+        Url::parse(&with_scheme).map_err(|e| Error::Config(format!("`{t}` is not a host name or host:port ({e})")))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(Error::Config(format!("`{t}` has no host name")));
     }
@@ -295,7 +311,10 @@ impl Client {
 
     /// A client for the same server that knows its version (shares the pool).
     pub fn with_server_version(&self, v: RancherVersion) -> Client {
-        Client { inner: self.inner.clone(), server_version: Some(v) }
+        Client {
+            inner: self.inner.clone(),
+            server_version: Some(v),
+        }
     }
 
     /// Sends a typed request and decodes its answer.
@@ -313,10 +332,19 @@ impl Client {
         let body = match request.body_bytes() {
             None => None,
             Some(Ok(b)) => Some(Bytes::from(b)),
-            Some(Err(e)) => return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("the body cannot be encoded: {e}") }),
+            Some(Err(e)) => {
+                return Err(Error::InvalidRequest {
+                    operation: spec.id.into(),
+                    message: format!("the body cannot be encoded: {e}"),
+                })
+            }
         };
         let resp = self.execute(spec, spec.method, url, body).await?;
-        let date = resp.headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
+        let date = resp
+            .headers
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
         Ok((decode(spec, &resp)?, date))
     }
 
@@ -355,12 +383,21 @@ impl Client {
                 None => Ok(None),
             }
         });
-        Box::pin(pages.map_ok(|items: Vec<R::Item>| stream::iter(items.into_iter().map(Ok))).try_flatten())
+        Box::pin(
+            pages
+                .map_ok(|items: Vec<R::Item>| stream::iter(items.into_iter().map(Ok)))
+                .try_flatten(),
+        )
     }
 
     /// Calls any operation of the endpoint list by id. Parameters are checked against the operation (unknown,
     /// missing or mistyped ones are refused before sending) and so is the body's shape. Lists answer one page.
-    pub async fn call(&self, operation_id: &str, params: &[(&str, &str)], body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    pub async fn call(
+        &self,
+        operation_id: &str,
+        params: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
         let req = GenericRequest::new(operation_id, params, body)?;
         Ok(self.send(&req).await?.0)
     }
@@ -381,10 +418,15 @@ impl Client {
         if let Some(v) = self.server_version {
             if !spec.available_in(v) {
                 let when = match spec.removed {
-                    Some(r) if v.at_least(r.major, r.minor) => format!("was removed in Rancher {}.{}", r.major, r.minor),
+                    Some(r) if v.at_least(r.major, r.minor) => {
+                        format!("was removed in Rancher {}.{}", r.major, r.minor)
+                    }
                     _ => format!("needs Rancher {}.{} or newer", spec.since.major, spec.since.minor),
                 };
-                return Err(Error::InvalidRequest { operation: spec.id.into(), message: format!("this operation {when}; the server runs {v}") });
+                return Err(Error::InvalidRequest {
+                    operation: spec.id.into(),
+                    message: format!("this operation {when}; the server runs {v}"),
+                });
             }
         }
         Ok(())
@@ -421,7 +463,13 @@ impl Client {
         Ok(h)
     }
 
-    async fn execute(&self, spec: &OperationSpec, method: Method, url: Url, body: Option<Bytes>) -> Result<HttpResponse> {
+    async fn execute(
+        &self,
+        spec: &OperationSpec,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+    ) -> Result<HttpResponse> {
         let headers = self.headers(spec, body.is_some())?;
         let http_method = match method {
             Method::Get => http::Method::GET,
@@ -435,21 +483,40 @@ impl Client {
         let policy = &self.inner.retry;
         let mut attempt: u32 = 0;
         loop {
-            let request = HttpRequest { method: http_method.clone(), url: url.clone(), headers: headers.clone(), body: body.clone() };
+            let request = HttpRequest {
+                method: http_method.clone(),
+                url: url.clone(),
+                headers: headers.clone(),
+                body: body.clone(),
+            };
             let result = {
-                let _permit = self.inner.limit.acquire().await.map_err(|_| Error::Config("client closed".into()))?;
+                let _permit = self
+                    .inner
+                    .limit
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::Config("client closed".into()))?;
                 self.inner.transport.send(request).await
             };
             let can_retry = attempt < policy.max_retries;
             match result {
                 Ok(resp) => {
                     if is_delete && attempt > 0 && resp.status == 404 {
-                        tracing::debug!(operation = spec.id, "repeated DELETE answered 404: the first attempt had removed it");
-                        return Ok(HttpResponse { status: 200, headers: HeaderMap::new(), body: Bytes::from_static(ALREADY_DELETED) });
+                        tracing::debug!(
+                            operation = spec.id,
+                            "repeated DELETE answered 404: the first attempt had removed it"
+                        );
+                        return Ok(HttpResponse {
+                            status: 200,
+                            headers: HeaderMap::new(),
+                            body: Bytes::from_static(ALREADY_DELETED),
+                        });
                     }
                     let retryable = matches!(resp.status, 429 | 500 | 502 | 503 | 504) && (retry_reads || is_delete);
                     if retryable && can_retry {
-                        let wait = retry_after(&resp.headers).map(|d| d.min(policy.max_retry_after)).unwrap_or_else(|| policy.backoff(attempt));
+                        let wait = retry_after(&resp.headers)
+                            .map(|d| d.min(policy.max_retry_after))
+                            .unwrap_or_else(|| policy.backoff(attempt));
                         tracing::debug!(operation = spec.id, status = resp.status, ?wait, attempt, "retrying");
                         tokio::time::sleep(wait).await;
                         attempt += 1;
@@ -458,7 +525,13 @@ impl Client {
                     return Ok(resp);
                 }
                 Err(e) => {
-                    let never_sent = matches!(&e, TransportError::Connect { failure: ConnectFailure::Closed | ConnectFailure::Other, .. });
+                    let never_sent = matches!(
+                        &e,
+                        TransportError::Connect {
+                            failure: ConnectFailure::Closed | ConnectFailure::Other,
+                            ..
+                        }
+                    );
                     let transient = matches!(&e, TransportError::Io { .. } | TransportError::Timeout(_)) || never_sent;
                     if transient && can_retry && (retry_reads || is_delete) {
                         let wait = policy.backoff(attempt);
@@ -480,10 +553,25 @@ impl Client {
             _ => String::new(),
         };
         match e {
-            TransportError::Connect { failure, source } => Error::Connect { operation: spec.id.into(), host, failure, source },
-            TransportError::Timeout(after) => Error::Timeout { operation: spec.id.into(), after },
-            TransportError::TooLarge(limit) => Error::TooLarge { operation: spec.id.into(), limit },
-            TransportError::Io { message, source } => Error::Transport { operation: spec.id.into(), message, source },
+            TransportError::Connect { failure, source } => Error::Connect {
+                operation: spec.id.into(),
+                host,
+                failure,
+                source,
+            },
+            TransportError::Timeout(after) => Error::Timeout {
+                operation: spec.id.into(),
+                after,
+            },
+            TransportError::TooLarge(limit) => Error::TooLarge {
+                operation: spec.id.into(),
+                limit,
+            },
+            TransportError::Io { message, source } => Error::Transport {
+                operation: spec.id.into(),
+                message,
+                source,
+            },
         }
     }
 
@@ -492,9 +580,18 @@ impl Client {
     fn link_url(&self, spec: &OperationSpec, link: &str) -> Result<Url> {
         let url = Url::parse(link)
             .or_else(|_| self.inner.base.join(link))
-            .map_err(|e| Error::Pagination { operation: spec.id.into(), problem: format!("the next-page link `{}` is not a URL ({e})", crate::error::one_line(link, 200)) })?;
+            .map_err(|e| Error::Pagination {
+                operation: spec.id.into(),
+                problem: format!(
+                    "the next-page link `{}` is not a URL ({e})",
+                    crate::error::one_line(link, 200)
+                ),
+            })?;
         let base = &self.inner.base;
-        if url.scheme() != "https" || url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
+        if url.scheme() != "https"
+            || url.host_str() != base.host_str()
+            || url.port_or_known_default() != base.port_or_known_default()
+        {
             return Err(Error::Pagination {
                 operation: spec.id.into(),
                 problem: format!(
@@ -522,7 +619,12 @@ impl Client {
 /// Refuses a path value that is empty or blank, or that a URL parser would treat as a dot segment (`.`, `..`):
 /// `/users/.` is sent as `/users/`, the collection, so a delete of "one object" would delete them all.
 fn check_path_value(spec: &OperationSpec, name: &str, value: &str) -> Result<()> {
-    let invalid = |message: String| Err(Error::InvalidRequest { operation: spec.id.into(), message });
+    let invalid = |message: String| {
+        Err(Error::InvalidRequest {
+            operation: spec.id.into(),
+            message,
+        })
+    };
     if value.trim().is_empty() {
         return invalid(format!("path parameter `{name}` is empty"));
     }
@@ -543,13 +645,20 @@ fn exact_path(spec: &OperationSpec, rendered: &str, url: &Url) -> Result<()> {
     }
     Err(Error::InvalidRequest {
         operation: spec.id.into(),
-        message: format!("the URL would be sent as `{}` instead of `{rendered}`; refusing to send it", crate::error::one_line(url.path(), 200)),
+        message: format!(
+            "the URL would be sent as `{}` instead of `{rendered}`; refusing to send it",
+            crate::error::one_line(url.path(), 200)
+        ),
     })
 }
 
 /// The path (parameters filled in and encoded) and the query string (the template's fixed `?action=` first) of a
 /// request: what is sent after the base URL.
-fn render_target(spec: &OperationSpec, path_values: &[&str], query: &[(&'static str, String)]) -> Result<(String, Option<String>)> {
+fn render_target(
+    spec: &OperationSpec,
+    path_values: &[&str],
+    query: &[(&'static str, String)],
+) -> Result<(String, Option<String>)> {
     let (template, fixed_query) = match spec.path.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (spec.path, None),
@@ -621,7 +730,11 @@ fn decode<T: DeserializeOwned>(spec: &OperationSpec, resp: &HttpResponse) -> Res
         let text = String::from_utf8_lossy(&resp.body).into_owned();
         return serde_json::from_value(serde_json::Value::String(text)).map_err(|e| decode_err(e.to_string(), Some(e)));
     }
-    let body: &[u8] = if resp.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &resp.body };
+    let body: &[u8] = if resp.body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &resp.body
+    };
     if ct.as_deref().is_some_and(|c| c.contains("html")) || body.first() == Some(&b'<') {
         return Err(decode_err(
             format!(
@@ -634,11 +747,20 @@ fn decode<T: DeserializeOwned>(spec: &OperationSpec, resp: &HttpResponse) -> Res
     // A 2xx that carries an error body is still an error (proxies and some handlers answer 200 with one).
     if is_error_body(body) {
         let server = parse_server_error(spec.surface, ct.as_deref(), body);
-        return Err(Error::Api { operation: spec.id.into(), status: resp.status, server, retry_after: None });
+        return Err(Error::Api {
+            operation: spec.id.into(),
+            status: resp.status,
+            server,
+            retry_after: None,
+        });
     }
     serde_json::from_slice::<T>(body).map_err(|e| {
         let snippet = crate::error::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]), 120);
-        let what = if e.is_eof() { "the answer is truncated JSON" } else { "the answer does not have the expected shape" };
+        let what = if e.is_eof() {
+            "the answer is truncated JSON"
+        } else {
+            "the answer does not have the expected shape"
+        };
         decode_err(format!("{what} ({e}); it starts with: {snippet}"), Some(e))
     })
 }
@@ -659,7 +781,8 @@ fn is_error_body(body: &[u8]) -> bool {
     match serde_json::from_slice::<Probe>(body) {
         Ok(p) => {
             p.type_.as_ref().and_then(|t| t.as_str()) == Some("error")
-                || (p.kind.as_ref().and_then(|k| k.as_str()) == Some("Status") && p.status.as_ref().and_then(|s| s.as_str()) == Some("Failure"))
+                || (p.kind.as_ref().and_then(|k| k.as_str()) == Some("Status")
+                    && p.status.as_ref().and_then(|s| s.as_str()) == Some("Failure"))
         }
         Err(_) => false,
     }
@@ -711,15 +834,22 @@ fn probe_link(body: &[u8]) -> Option<PageLink> {
         return Some(PageLink::Continue(token));
     }
     let head = &body[..body.len().min(WINDOW)];
-    member_after(head, b"\"pagination\"", false).and_then(|p| str_field(&p, "next")).map(PageLink::Next)
+    member_after(head, b"\"pagination\"", false)
+        .and_then(|p| str_field(&p, "next"))
+        .map(PageLink::Next)
 }
 
 /// The JSON object that follows the last (or first) `key:` in `window`, if it parses.
 fn member_after(window: &[u8], key: &[u8], last: bool) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let at = if last { window.windows(key.len()).rposition(|w| w == key)? } else { window.windows(key.len()).position(|w| w == key)? };
+    let at = if last {
+        window.windows(key.len()).rposition(|w| w == key)?
+    } else {
+        window.windows(key.len()).position(|w| w == key)?
+    };
     let rest = window[at + key.len()..].trim_ascii_start().strip_prefix(b":")?;
     // One value is read; whatever follows it (the end of the list) is not looked at.
-    let value: serde_json::Value = serde::Deserialize::deserialize(&mut serde_json::Deserializer::from_slice(rest)).ok()?;
+    let value: serde_json::Value =
+        serde::Deserialize::deserialize(&mut serde_json::Deserializer::from_slice(rest)).ok()?;
     match value {
         serde_json::Value::Object(m) => Some(m),
         _ => None,
@@ -727,7 +857,10 @@ fn member_after(window: &[u8], key: &[u8], last: bool) -> Option<serde_json::Map
 }
 
 fn str_field(map: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
-    map.get(name).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+    map.get(name)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn fingerprint(s: &str) -> u64 {
@@ -752,7 +885,11 @@ where
             PageLink::Next(url) => return Ok((Method::Get, self.client.link_url(spec, url)?)),
         }
         self.client.check_available(spec)?;
-        Ok((spec.method, self.client.url_for(spec, &self.request.path_values(), &self.request.query_pairs())?))
+        Ok((
+            spec.method,
+            self.client
+                .url_for(spec, &self.request.path_values(), &self.request.query_pairs())?,
+        ))
     }
 
     /// Requests the page behind `link` now and waits for it.
@@ -769,7 +906,9 @@ where
             return;
         }
         let Some(link) = probe_link(body) else { return };
-        let (PageLink::Continue(t) | PageLink::Next(t)) = &link else { return };
+        let (PageLink::Continue(t) | PageLink::Next(t)) = &link else {
+            return;
+        };
         if self.seen.contains(&fingerprint(t)) {
             return;
         }
@@ -822,7 +961,11 @@ where
                             ),
                         });
                     }
-                    tracing::info!(operation = spec.id, restarts = self.restarts, "continue token expired (410); restarting the list after the last item read");
+                    tracing::info!(
+                        operation = spec.id,
+                        restarts = self.restarts,
+                        "continue token expired (410); restarting the list after the last item read"
+                    );
                     self.restarts += 1;
                     self.stalled += 1;
                     self.skip_until = self.last_key.clone();
@@ -844,7 +987,8 @@ where
                     if !self.seen.insert(fingerprint(t)) {
                         return Err(Error::Pagination {
                             operation: spec.id.into(),
-                            problem: "the server sent the same page link twice; stopping instead of looping forever".into(),
+                            problem: "the server sent the same page link twice; stopping instead of looping forever"
+                                .into(),
                         });
                     }
                 }
@@ -881,9 +1025,14 @@ pub struct GenericRequest {
 impl GenericRequest {
     /// Checks the id, the parameters and the body against the endpoint list.
     pub fn new(operation_id: &str, params: &[(&str, &str)], body: Option<serde_json::Value>) -> Result<Self> {
-        let spec = find_operation(operation_id)
-            .ok_or_else(|| Error::UnknownOperation { id: operation_id.into(), suggestion: suggest_operation(operation_id) })?;
-        let invalid = |message: String| Error::InvalidRequest { operation: spec.id.into(), message };
+        let spec = find_operation(operation_id).ok_or_else(|| Error::UnknownOperation {
+            id: operation_id.into(),
+            suggestion: suggest_operation(operation_id),
+        })?;
+        let invalid = |message: String| Error::InvalidRequest {
+            operation: spec.id.into(),
+            message,
+        };
         let mut path = Vec::new();
         for p in spec.path_params {
             let v = params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| *v);
@@ -901,37 +1050,68 @@ impl GenericRequest {
                 continue;
             }
             let Some(p) = spec.query_param(k) else {
-                let known: Vec<&str> = spec.path_params.iter().chain(spec.query_params).map(|p| p.name).collect();
+                let known: Vec<&str> = spec
+                    .path_params
+                    .iter()
+                    .chain(spec.query_params)
+                    .map(|p| p.name)
+                    .collect();
                 return Err(invalid(format!(
                     "unknown parameter `{k}`; this operation takes {}",
-                    if known.is_empty() { "no parameters".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "no parameters".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             };
             match p.kind {
-                ParamKind::Int if v.parse::<i64>().is_err() => return Err(invalid(format!("parameter `{k}` must be a whole number, not `{v}`"))),
-                ParamKind::Bool if !matches!(*v, "true" | "false") => return Err(invalid(format!("parameter `{k}` must be true or false, not `{v}`"))),
+                ParamKind::Int if v.parse::<i64>().is_err() => {
+                    return Err(invalid(format!("parameter `{k}` must be a whole number, not `{v}`")))
+                }
+                ParamKind::Bool if !matches!(*v, "true" | "false") => {
+                    return Err(invalid(format!("parameter `{k}` must be true or false, not `{v}`")))
+                }
                 _ => {}
             }
             query.push((p.name, v.to_string()));
         }
         match (&spec.body, &body) {
             (None, Some(_)) => return Err(invalid("this operation takes no body".into())),
-            (Some(b), None) if b.required => return Err(invalid(format!("a body of type {} is required", b.type_name))),
+            (Some(b), None) if b.required => {
+                return Err(invalid(format!("a body of type {} is required", b.type_name)))
+            }
             (Some(b), Some(v)) => {
                 if !v.is_object() && b.type_name != "any" {
-                    return Err(invalid(format!("the body must be a JSON object of type {}", b.type_name)));
+                    return Err(invalid(format!(
+                        "the body must be a JSON object of type {}",
+                        b.type_name
+                    )));
                 }
-                crate::check_body_shape(b.type_name, v).map_err(|e| invalid(format!("the body does not fit type {}: {e}", b.type_name)))?;
+                crate::check_body_shape(b.type_name, v)
+                    .map_err(|e| invalid(format!("the body does not fit type {}: {e}", b.type_name)))?;
                 if spec.method == Method::Post {
-                    let missing: Vec<&str> = crate::required_fields(b.type_name).iter().copied().filter(|f| v.get(f).is_none_or(|x| x.is_null())).collect();
+                    let missing: Vec<&str> = crate::required_fields(b.type_name)
+                        .iter()
+                        .copied()
+                        .filter(|f| v.get(f).is_none_or(|x| x.is_null()))
+                        .collect();
                     if !missing.is_empty() {
-                        return Err(invalid(format!("the body lacks required field(s): {}", missing.join(", "))));
+                        return Err(invalid(format!(
+                            "the body lacks required field(s): {}",
+                            missing.join(", ")
+                        )));
                     }
                 }
             }
             _ => {}
         }
-        Ok(GenericRequest { spec, path, query, body })
+        Ok(GenericRequest {
+            spec,
+            path,
+            query,
+            body,
+        })
     }
 
     /// The operation.
@@ -997,7 +1177,10 @@ impl Paginated for GenericRequest {
         }
     }
     fn page_size(&self) -> Option<i64> {
-        self.query.iter().find(|(k, _)| *k == "limit").and_then(|(_, v)| v.parse().ok())
+        self.query
+            .iter()
+            .find(|(k, _)| *k == "limit")
+            .and_then(|(_, v)| v.parse().ok())
     }
 }
 
@@ -1017,14 +1200,26 @@ mod prefetch_tests {
         // A custom-resource list: keys sorted, metadata last.
         let crd = json!({"apiVersion": "management.cattle.io/v3", "items": [{"metadata": {"name": "a"}}], "kind": "UserList",
                          "metadata": {"continue": "tok", "resourceVersion": "7"}});
-        assert_eq!(probe_link(&serde_json::to_vec(&crd).unwrap()), Some(PageLink::Continue("tok".into())));
+        assert_eq!(
+            probe_link(&serde_json::to_vec(&crd).unwrap()),
+            Some(PageLink::Continue("tok".into()))
+        );
         let last = json!({"apiVersion": "v3", "items": [], "kind": "UserList", "metadata": {"continue": ""}});
         assert_eq!(probe_link(&serde_json::to_vec(&last).unwrap()), None);
         let norman = json!({"type": "collection", "pagination": {"limit": 1, "next": "https://h/v3/users?marker=b"}, "data": [{"id": "a"}]});
-        assert_eq!(probe_link(&serde_json::to_vec(&norman).unwrap()), Some(PageLink::Next("https://h/v3/users?marker=b".into())));
+        assert_eq!(
+            probe_link(&serde_json::to_vec(&norman).unwrap()),
+            Some(PageLink::Next("https://h/v3/users?marker=b".into()))
+        );
         let spaced = b"{\"items\": [], \"metadata\" : {\"continue\": \"t2\"}}";
         assert_eq!(probe_link(spaced), Some(PageLink::Continue("t2".into())));
-        for junk in [&b""[..], b"{", b"\"metadata\":", b"\"metadata\": [1]", b"<html>metadata</html>"] {
+        for junk in [
+            &b""[..],
+            b"{",
+            b"\"metadata\":",
+            b"\"metadata\": [1]",
+            b"<html>metadata</html>",
+        ] {
             assert_eq!(probe_link(junk), None);
         }
     }
@@ -1038,22 +1233,41 @@ mod prefetch_tests {
 
     impl Transport for Pages {
         fn send(&self, request: HttpRequest) -> BoxFuture<'_, std::result::Result<HttpResponse, TransportError>> {
-            let token = request.url.query_pairs().find(|(k, _)| k == "continue").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let token = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "continue")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
             self.asked.lock().unwrap().push(token.clone());
             let body = self.pages.iter().find(|(t, _)| *t == token).map(|(_, b)| b.clone());
             Box::pin(async move {
                 let (status, body) = match body {
                     Some(b) => (200, b),
-                    None => (400, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "BadRequest", "code": 400})),
+                    None => (
+                        400,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "BadRequest", "code": 400}),
+                    ),
                 };
-                Ok(HttpResponse { status, headers: HeaderMap::new(), body: Bytes::from(serde_json::to_vec(&body).unwrap()) })
+                Ok(HttpResponse {
+                    status,
+                    headers: HeaderMap::new(),
+                    body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+                })
             })
         }
     }
 
     fn client(pages: Vec<(&'static str, serde_json::Value)>) -> (Client, Arc<Pages>) {
-        let t = Arc::new(Pages { asked: Mutex::new(Vec::new()), pages });
-        let c = Client::builder("rancher.example.com").transport(t.clone()).retry_policy(RetryPolicy::none()).build().unwrap();
+        let t = Arc::new(Pages {
+            asked: Mutex::new(Vec::new()),
+            pages,
+        });
+        let c = Client::builder("rancher.example.com")
+            .transport(t.clone())
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
         (c, t)
     }
 
@@ -1062,15 +1276,27 @@ mod prefetch_tests {
     }
 
     fn names(users: &[crate::types::User]) -> Vec<String> {
-        users.iter().map(|u| u.metadata.as_ref().unwrap().name.clone().unwrap()).collect()
+        users
+            .iter()
+            .map(|u| u.metadata.as_ref().unwrap().name.clone().unwrap())
+            .collect()
     }
 
     #[tokio::test]
     async fn pages_are_requested_ahead_and_each_once() {
         let (c, t) = client(vec![
-            ("", json!({"apiVersion": "v3", "items": [user("a"), user("b")], "kind": "UserList", "metadata": {"continue": "t1"}})),
-            ("t1", json!({"apiVersion": "v3", "items": [user("c")], "kind": "UserList", "metadata": {"continue": "t2"}})),
-            ("t2", json!({"apiVersion": "v3", "items": [user("d")], "kind": "UserList", "metadata": {}})),
+            (
+                "",
+                json!({"apiVersion": "v3", "items": [user("a"), user("b")], "kind": "UserList", "metadata": {"continue": "t1"}}),
+            ),
+            (
+                "t1",
+                json!({"apiVersion": "v3", "items": [user("c")], "kind": "UserList", "metadata": {"continue": "t2"}}),
+            ),
+            (
+                "t2",
+                json!({"apiVersion": "v3", "items": [user("d")], "kind": "UserList", "metadata": {}}),
+            ),
         ]);
         let users: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
         assert_eq!(names(&users), ["a", "b", "c", "d"]);
@@ -1083,9 +1309,18 @@ mod prefetch_tests {
         // metadata: the probe follows the decoy, the full decode says `real`, and only `real` is yielded.
         let decoy = json!({"metadata": {"name": "b", "continue": "decoy"}, "username": "b"});
         let (c, t) = client(vec![
-            ("", json!({"kind": "UserList", "metadata": {"continue": "real"}, "items": [user("a"), decoy]})),
-            ("real", json!({"kind": "UserList", "metadata": {}, "items": [user("c")]})),
-            ("decoy", json!({"kind": "UserList", "metadata": {}, "items": [user("x")]})),
+            (
+                "",
+                json!({"kind": "UserList", "metadata": {"continue": "real"}, "items": [user("a"), decoy]}),
+            ),
+            (
+                "real",
+                json!({"kind": "UserList", "metadata": {}, "items": [user("c")]}),
+            ),
+            (
+                "decoy",
+                json!({"kind": "UserList", "metadata": {}, "items": [user("x")]}),
+            ),
         ]);
         let users: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
         assert_eq!(names(&users), ["a", "b", "c"]);
@@ -1095,10 +1330,17 @@ mod prefetch_tests {
     #[test]
     fn without_a_tokio_runtime_pages_are_fetched_one_by_one() {
         let (c, t) = client(vec![
-            ("", json!({"apiVersion": "v3", "items": [user("a")], "kind": "UserList", "metadata": {"continue": "t1"}})),
-            ("t1", json!({"apiVersion": "v3", "items": [user("b")], "kind": "UserList", "metadata": {}})),
+            (
+                "",
+                json!({"apiVersion": "v3", "items": [user("a")], "kind": "UserList", "metadata": {"continue": "t1"}}),
+            ),
+            (
+                "t1",
+                json!({"apiVersion": "v3", "items": [user("b")], "kind": "UserList", "metadata": {}}),
+            ),
         ]);
-        let users: Vec<_> = futures::executor::block_on(c.users().list(RkUsersList::new()).try_collect::<Vec<_>>()).unwrap();
+        let users: Vec<_> =
+            futures::executor::block_on(c.users().list(RkUsersList::new()).try_collect::<Vec<_>>()).unwrap();
         assert_eq!(names(&users), ["a", "b"]);
         assert_eq!(*t.asked.lock().unwrap(), ["", "t1"]);
     }

@@ -397,7 +397,12 @@ mod tests {
                 None => s,
             }
         };
-        let outs = [from_slice.map_err(strip), from_reader.map_err(strip), from_ref.map_err(strip), from_value.map_err(strip)];
+        let outs = [
+            from_slice.map_err(strip),
+            from_reader.map_err(strip),
+            from_ref.map_err(strip),
+            from_value.map_err(strip),
+        ];
         for o in &outs[1..] {
             assert_eq!(o, &outs[0], "decoding {text} differs between paths");
         }
@@ -445,7 +450,10 @@ mod tests {
         assert_eq!(id("1e3").as_deref(), Some("1000.0"));
         assert_eq!(id("true").as_deref(), Some("true"));
         assert_eq!(id("[1, \"a\"]").as_deref(), Some(r#"[1,"a"]"#));
-        assert_eq!(id(r#"{"b": 1, "a": {"c": null}}"#).as_deref(), Some(r#"{"b":1,"a":{"c":null}}"#));
+        assert_eq!(
+            id(r#"{"b": 1, "a": {"c": null}}"#).as_deref(),
+            Some(r#"{"b":1,"a":{"c":null}}"#)
+        );
     }
 
     #[test]
@@ -462,7 +470,10 @@ mod tests {
         assert_eq!(err(r#"{"expired": [true]}"#), "expected true or false, got [true]");
         // Not an object at all, as with the derived impl.
         assert_eq!(err(r#"[1, 2]"#), "invalid type: sequence, expected struct V3Token");
-        assert_eq!(err(r#""token""#), r#"invalid type: string "token", expected struct V3Token"#);
+        assert_eq!(
+            err(r#""token""#),
+            r#"invalid type: string "token", expected struct V3Token"#
+        );
         assert_eq!(err("null"), "invalid type: null, expected struct V3Token");
         // A named field of a nested type with the wrong shape.
         assert!(err(r#"{"labels": {"a": 1}}"#).starts_with("invalid type: integer `1`, expected a string"));
@@ -493,8 +504,15 @@ mod tests {
         assert_eq!(user(r#"{"status": 3}"#).status, None);
         assert_eq!(user(r#"{"status": true}"#).status, None);
         assert_eq!(user(r#"{"status": [{"a": [1]}, 2], "username": "x"}"#).status, None);
-        assert_eq!(user(r#"{"status": [{"a": [1]}, 2], "username": "x"}"#).username.as_deref(), Some("x"));
-        let s = user(r#"{"status": {"conditions": [{"type": "Ready", "status": "True"}], "phase": "on"}}"#).status.unwrap();
+        assert_eq!(
+            user(r#"{"status": [{"a": [1]}, 2], "username": "x"}"#)
+                .username
+                .as_deref(),
+            Some("x")
+        );
+        let s = user(r#"{"status": {"conditions": [{"type": "Ready", "status": "True"}], "phase": "on"}}"#)
+            .status
+            .unwrap();
         assert_eq!(s.conditions.unwrap()[0].type_.as_deref(), Some("Ready"));
         assert_eq!(s.extra["phase"], json!("on"));
         // An object of the wrong shape is still an error.
@@ -532,7 +550,10 @@ mod tests {
 
     #[test]
     fn the_last_of_duplicate_keys_wins() {
-        let u = all_ways::<User>(r#"{"username": "a", "username": "b", "x": 1, "x": 2, "enabled": "true", "enabled": null}"#).unwrap();
+        let u = all_ways::<User>(
+            r#"{"username": "a", "username": "b", "x": 1, "x": 2, "enabled": "true", "enabled": null}"#,
+        )
+        .unwrap();
         assert_eq!(u.username.as_deref(), Some("b"));
         assert_eq!(u.extra["x"], json!(2));
         assert_eq!(u.enabled, None);
@@ -549,7 +570,10 @@ mod tests {
         assert_eq!(user.username.as_deref(), Some("alice"));
         assert_eq!(user.principal_ids.as_deref(), Some(&["local://u-1".to_string()][..]));
         assert_eq!(page.metadata.as_ref().unwrap().continue_.as_deref(), Some("abc"));
-        assert_eq!(serde_json::to_value(&page).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
     }
 
     /// The helpers as they were before they became visitors (through a `Value`): the new ones must agree on
@@ -575,7 +599,11 @@ mod tests {
                     None => n.as_f64().map(|f| f as i64),
                 },
                 Some(Value::String(s)) if s.trim().is_empty() => None,
-                Some(Value::String(s)) => Some(s.trim().parse().map_err(|_| D::Error::custom(format!("expected a number, got {s:?}")))?),
+                Some(Value::String(s)) => Some(
+                    s.trim()
+                        .parse()
+                        .map_err(|_| D::Error::custom(format!("expected a number, got {s:?}")))?,
+                ),
                 Some(other) => return Err(D::Error::custom(format!("expected a number, got {other}"))),
             })
         }
@@ -584,7 +612,11 @@ mod tests {
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => n.as_f64(),
                 Some(Value::String(s)) if s.trim().is_empty() => None,
-                Some(Value::String(s)) => Some(s.trim().parse().map_err(|_| D::Error::custom(format!("expected a number, got {s:?}")))?),
+                Some(Value::String(s)) => Some(
+                    s.trim()
+                        .parse()
+                        .map_err(|_| D::Error::custom(format!("expected a number, got {s:?}")))?,
+                ),
                 Some(other) => return Err(D::Error::custom(format!("expected a number, got {other}"))),
             })
         }
@@ -618,10 +650,36 @@ mod tests {
             }};
         }
         let inputs = [
-            "null", "true", "false", "0", "42", "-42", "9223372036854775807", "9223372036854775808",
-            "18446744073709551615", "-9223372036854775808", "1.5", "-0.0", "1e300", "2.5e-3", "\"\"", "\"  \"",
-            "\"42\"", "\" 42 \"", "\"-3\"", "\"1.5\"", "\"true\"", "\" TRUE \"", "\"False\"", "\"yes\"", "\"x\\ny\"",
-            "[]", "[1, 2]", "[\"a\", {\"b\": null}]", "{}", "{\"z\": 1, \"a\": [true]}",
+            "null",
+            "true",
+            "false",
+            "0",
+            "42",
+            "-42",
+            "9223372036854775807",
+            "9223372036854775808",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "1.5",
+            "-0.0",
+            "1e300",
+            "2.5e-3",
+            "\"\"",
+            "\"  \"",
+            "\"42\"",
+            "\" 42 \"",
+            "\"-3\"",
+            "\"1.5\"",
+            "\"true\"",
+            "\" TRUE \"",
+            "\"False\"",
+            "\"yes\"",
+            "\"x\\ny\"",
+            "[]",
+            "[1, 2]",
+            "[\"a\", {\"b\": null}]",
+            "{}",
+            "{\"z\": 1, \"a\": [true]}",
         ];
         for input in inputs {
             both!(super::opt_string, before::opt_string, String, input);

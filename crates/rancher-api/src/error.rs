@@ -67,7 +67,11 @@ pub struct NormanError {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
     /// HTTP status (a string on 401s).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
     pub status: Option<i64>,
     /// Machine-readable code, e.g. `NotFound`, `PermissionDenied`, `MissingRequired` (absent on 401s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,7 +129,9 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.reason(), self.message()) {
             (_, _) if matches!(self, ServerError::Unparsed { .. }) => {
-                let ServerError::Unparsed { content_type, snippet } = self else { unreachable!() };
+                let ServerError::Unparsed { content_type, snippet } = self else {
+                    unreachable!()
+                };
                 let ct = content_type.as_deref().unwrap_or("");
                 if snippet.trim().is_empty() {
                     f.write_str("empty answer")
@@ -133,7 +139,12 @@ impl fmt::Display for ServerError {
                     // Plain words (steve's `not authorized`), already one bounded, escaped line.
                     f.write_str(&one_line(snippet, 120))
                 } else {
-                    write!(f, "unexpected {} answer: {}", if ct.is_empty() { "untyped" } else { ct }, one_line(snippet, 120))
+                    write!(
+                        f,
+                        "unexpected {} answer: {}",
+                        if ct.is_empty() { "untyped" } else { ct },
+                        one_line(snippet, 120)
+                    )
                 }
             }
             // The server's words, kept to one bounded, printable line (a hostile server may send anything).
@@ -381,13 +392,20 @@ pub fn parse_server_error(surface: crate::Surface, content_type: Option<&str>, b
             }
             if v.get("type").and_then(|k| k.as_str()) == Some("error") {
                 if let Ok(e) = serde_json::from_value::<NormanError>(v.clone()) {
-                    return if surface == crate::Surface::V1 { ServerError::Legacy(e) } else { ServerError::Norman(e) };
+                    return if surface == crate::Surface::V1 {
+                        ServerError::Legacy(e)
+                    } else {
+                        ServerError::Norman(e)
+                    };
                 }
             }
         }
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(600)]);
-    ServerError::Unparsed { content_type: content_type.map(str::to_string), snippet: one_line(&text, 300) }
+    ServerError::Unparsed {
+        content_type: content_type.map(str::to_string),
+        snippet: one_line(&text, 300),
+    }
 }
 
 #[cfg(test)]
@@ -435,7 +453,9 @@ mod tests {
         let mut body = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>".to_vec();
         body.extend(std::iter::repeat_n(b'x', 100_000));
         let e = parse_server_error(Surface::V3, Some("text/html; charset=utf-8"), &body);
-        let ServerError::Unparsed { content_type, snippet } = &e else { panic!() };
+        let ServerError::Unparsed { content_type, snippet } = &e else {
+            panic!()
+        };
         assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
         assert!(snippet.len() <= 310);
         assert!(e.to_string().contains("text/html"));
@@ -445,12 +465,21 @@ mod tests {
     fn server_words_stay_one_bounded_printable_line() {
         // Found by the `error_shapes` fuzz target: a message with a carriage return broke the line.
         let body = br#"{"type":"error","status":401,"code":"Unauthorized","message":"Unautho\rized"}"#;
-        assert_eq!(parse_server_error(Surface::V3, None, body).to_string(), "Unauthorized: Unautho ized");
-        let long = format!(r#"{{"kind":"Status","status":"Failure","reason":"Invalid","message":"{}\u001b[2J"}}"#, "x".repeat(5000));
+        assert_eq!(
+            parse_server_error(Surface::V3, None, body).to_string(),
+            "Unauthorized: Unautho ized"
+        );
+        let long = format!(
+            r#"{{"kind":"Status","status":"Failure","reason":"Invalid","message":"{}\u001b[2J"}}"#,
+            "x".repeat(5000)
+        );
         let shown = parse_server_error(Surface::Rk, None, long.as_bytes()).to_string();
         assert!(shown.len() < 400 && !shown.contains('\u{1b}'), "{shown}");
         let escape = br#"{"type":"error","code":"X","message":"a\u001b[31mred"}"#;
-        assert_eq!(parse_server_error(Surface::V3, None, escape).to_string(), "X: a\\u{1b}[31mred");
+        assert_eq!(
+            parse_server_error(Surface::V3, None, escape).to_string(),
+            "X: a\\u{1b}[31mred"
+        );
     }
 
     #[test]
@@ -459,7 +488,12 @@ mod tests {
         let e = parse_server_error(Surface::Rk, Some("text/plain; charset=utf-8"), b"not authorized\n");
         assert_eq!(e.to_string(), "not authorized");
         // rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`: 403 with no body at all.
-        let gated = Error::Api { operation: "rk.roletemplates.list".into(), status: 403, server: parse_server_error(Surface::Rk, None, b""), retry_after: None };
+        let gated = Error::Api {
+            operation: "rk.roletemplates.list".into(),
+            status: 403,
+            server: parse_server_error(Surface::Rk, None, b""),
+            retry_after: None,
+        };
         assert!(gated.is_forbidden() && gated.is_local_cluster_gate());
         assert_eq!(
             gated.to_string(),
@@ -468,7 +502,10 @@ mod tests {
         let plain = Error::Api {
             operation: "rk.users.list".into(),
             status: 403,
-            server: ServerError::Kubernetes(Box::new(Status { reason: Some("Forbidden".into()), ..Default::default() })),
+            server: ServerError::Kubernetes(Box::new(Status {
+                reason: Some("Forbidden".into()),
+                ..Default::default()
+            })),
             retry_after: None,
         };
         assert!(!plain.is_local_cluster_gate());
@@ -479,7 +516,10 @@ mod tests {
         let e = Error::Api {
             operation: "rk.globalrolebindings.create".into(),
             status: 409,
-            server: ServerError::Kubernetes(Box::new(Status { reason: Some("AlreadyExists".into()), ..Default::default() })),
+            server: ServerError::Kubernetes(Box::new(Status {
+                reason: Some("AlreadyExists".into()),
+                ..Default::default()
+            })),
             retry_after: None,
         };
         assert!(e.is_conflict() && e.is_already_exists() && !e.is_not_found() && !e.is_forbidden());

@@ -29,6 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod de;
+#[rustfmt::skip] // written by `cargo xtask codegen`, which formats it itself
 mod generated;
 pub mod request;
 pub mod spec;

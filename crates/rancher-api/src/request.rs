@@ -87,10 +87,18 @@ impl ListItem for serde_json::Value {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NormanPagination {
     /// Page size in force.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
     pub limit: Option<i64>,
     /// Items after filtering (absent on `/v3/tokens`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_i64"
+    )]
     pub total: Option<i64>,
     /// URL of the next page, when this one is partial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +107,11 @@ pub struct NormanPagination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
     /// True when more pages exist.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::opt_bool"
+    )]
     pub partial: Option<bool>,
     /// Anything else the server sent.
     #[serde(flatten)]
@@ -129,7 +141,13 @@ pub struct NormanCollection<T> {
 
 impl<T> Default for NormanCollection<T> {
     fn default() -> Self {
-        NormanCollection { type_: None, resource_type: None, data: Vec::new(), pagination: None, extra: Default::default() }
+        NormanCollection {
+            type_: None,
+            resource_type: None,
+            data: Vec::new(),
+            pagination: None,
+            extra: Default::default(),
+        }
     }
 }
 
@@ -163,10 +181,17 @@ impl Page for JsonPage {
     fn into_parts(self) -> (Vec<serde_json::Value>, PageLink) {
         let mut v = self.0;
         if let Some(items) = v.get_mut("items").map(serde_json::Value::take) {
-            let token = v.pointer("/metadata/continue").and_then(|c| c.as_str()).map(str::to_string);
+            let token = v
+                .pointer("/metadata/continue")
+                .and_then(|c| c.as_str())
+                .map(str::to_string);
             return (into_vec(items), PageLink::from_continue(token));
         }
-        let next = v.pointer("/pagination/next").and_then(|c| c.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+        let next = v
+            .pointer("/pagination/next")
+            .and_then(|c| c.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         let data = v.get_mut("data").map(serde_json::Value::take).unwrap_or_default();
         (into_vec(data), next.map(PageLink::Next).unwrap_or(PageLink::End))
     }
@@ -193,19 +218,26 @@ mod tests {
         .unwrap();
         let (items, link) = c.into_parts();
         assert_eq!(items.len(), 1);
-        assert_eq!(link, PageLink::Next("https://r.example/v3/users?limit=1&marker=u-2".into()));
-        let last: NormanCollection<serde_json::Value> = serde_json::from_value(json!({"data": null, "pagination": {"limit": "1000"}})).unwrap();
+        assert_eq!(
+            link,
+            PageLink::Next("https://r.example/v3/users?limit=1&marker=u-2".into())
+        );
+        let last: NormanCollection<serde_json::Value> =
+            serde_json::from_value(json!({"data": null, "pagination": {"limit": "1000"}})).unwrap();
         assert_eq!(last.into_parts(), (vec![], PageLink::End));
     }
 
     #[test]
     fn json_pages_of_both_styles() {
-        let (items, link) = JsonPage(json!({"items": [{"metadata": {"name": "a"}}], "metadata": {"continue": "tok"}})).into_parts();
+        let (items, link) =
+            JsonPage(json!({"items": [{"metadata": {"name": "a"}}], "metadata": {"continue": "tok"}})).into_parts();
         assert_eq!(items[0].list_key().as_deref(), Some("a"));
         assert_eq!(link, PageLink::Continue("tok".into()));
         let (_, link) = JsonPage(json!({"items": [], "metadata": {"continue": ""}})).into_parts();
         assert_eq!(link, PageLink::End);
-        let (items, link) = JsonPage(json!({"data": [{"id": "c-x:p-y"}], "pagination": {"next": "https://h/v3/projects?marker=z"}})).into_parts();
+        let (items, link) =
+            JsonPage(json!({"data": [{"id": "c-x:p-y"}], "pagination": {"next": "https://h/v3/projects?marker=z"}}))
+                .into_parts();
         assert_eq!(items[0].list_key().as_deref(), Some("c-x:p-y"));
         assert!(matches!(link, PageLink::Next(_)));
     }

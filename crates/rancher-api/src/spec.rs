@@ -174,7 +174,12 @@ impl FromStr for RancherVersion {
         // Drop build or pre-release suffixes: 2.13.1-rc2, 2.13.1+abc.
         let core = t.split(['-', '+']).next().unwrap_or("");
         let mut parts = core.split('.');
-        let major = parts.next().filter(|p| !p.is_empty()).ok_or_else(err)?.parse().map_err(|_| err())?;
+        let major = parts
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(err)?
+            .parse()
+            .map_err(|_| err())?;
         let minor = parts.next().ok_or_else(err)?.parse().map_err(|_| err())?;
         let patch = match parts.next() {
             Some(p) => p.parse().map_err(|_| err())?,
@@ -225,8 +230,7 @@ pub struct OperationSpec {
 impl OperationSpec {
     /// True when a server of version `v` serves this operation.
     pub fn available_in(&self, v: RancherVersion) -> bool {
-        v.at_least(self.since.major, self.since.minor)
-            && self.removed.is_none_or(|r| !v.at_least(r.major, r.minor))
+        v.at_least(self.since.major, self.since.minor) && self.removed.is_none_or(|r| !v.at_least(r.major, r.minor))
     }
 
     /// A query parameter by wire name.
@@ -237,7 +241,9 @@ impl OperationSpec {
     /// Masks the secret fields of this operation's answer (a fresh token's secret, a kubeconfig, a 1.x jwt) with
     /// [`crate::REDACTED`], following the types of the endpoint list, so the answer can be stored or logged.
     pub fn redact_answer(&self, answer: &mut serde_json::Value) {
-        let ResponseKind::Json(name) = self.response else { return };
+        let ResponseKind::Json(name) = self.response else {
+            return;
+        };
         match name.strip_prefix("collection<").and_then(|n| n.strip_suffix('>')) {
             Some(item) => {
                 if let Some(items) = answer.get_mut("data").and_then(serde_json::Value::as_array_mut) {
@@ -280,7 +286,11 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| {
             let lc = c.to_lowercase();
-            let d = if len >= 3 && lc.starts_with(&w) { 0 } else { edit_distance(&w, &lc) };
+            let d = if len >= 3 && lc.starts_with(&w) {
+                0
+            } else {
+                edit_distance(&w, &lc)
+            };
             (d, c)
         })
         .filter(|(d, _)| *d <= len.max(4) / 2)
@@ -309,9 +319,15 @@ mod tests {
 
     #[test]
     fn versions_parse_with_prefixes_and_suffixes() {
-        assert_eq!("v2.13.1".parse::<RancherVersion>().unwrap(), RancherVersion::new(2, 13, 1));
+        assert_eq!(
+            "v2.13.1".parse::<RancherVersion>().unwrap(),
+            RancherVersion::new(2, 13, 1)
+        );
         assert_eq!("2.8".parse::<RancherVersion>().unwrap(), RancherVersion::new(2, 8, 0));
-        assert_eq!("v2.12.0-rc3".parse::<RancherVersion>().unwrap(), RancherVersion::new(2, 12, 0));
+        assert_eq!(
+            "v2.12.0-rc3".parse::<RancherVersion>().unwrap(),
+            RancherVersion::new(2, 12, 0)
+        );
         assert!("latest".parse::<RancherVersion>().is_err());
         assert!("2".parse::<RancherVersion>().is_err());
         assert!("2.x".parse::<RancherVersion>().is_err());
@@ -338,7 +354,9 @@ mod tests {
         find_operation("v3.tokens.list").unwrap().redact_answer(&mut v3);
         assert_eq!(v3["data"][0]["token"], crate::REDACTED);
         let mut kc = serde_json::json!({"config": "apiVersion: v1 ... token: kubeconfig-u-x:s3cret"});
-        find_operation("v3.clusters.generate-kubeconfig").unwrap().redact_answer(&mut kc);
+        find_operation("v3.clusters.generate-kubeconfig")
+            .unwrap()
+            .redact_answer(&mut kc);
         assert_eq!(kc["config"], crate::REDACTED);
         let mut plain = serde_json::json!({"metadata": {"name": "admin"}, "displayName": "Admin"});
         let before = plain.clone();

@@ -22,7 +22,11 @@ pub fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error
     for item in CertificateDer::pem_slice_iter(pem) {
         match item {
             Ok(c) => certs.push(c),
-            Err(e) => return Err(Error::Config(format!("the CA bundle is not valid PEM ({e}); give the file with the -----BEGIN CERTIFICATE----- blocks"))),
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "the CA bundle is not valid PEM ({e}); give the file with the -----BEGIN CERTIFICATE----- blocks"
+                )))
+            }
         }
     }
     if certs.is_empty() {
@@ -44,18 +48,25 @@ pub fn client_config(extra: &[CertificateDer<'static>], system_roots: bool) -> R
         }
     }
     for cert in extra {
-        roots
-            .add(cert.clone())
-            .map_err(|e| Error::Config(format!("a certificate of the CA bundle cannot be used as a trust anchor: {e}")))?;
+        roots.add(cert.clone()).map_err(|e| {
+            Error::Config(format!(
+                "a certificate of the CA bundle cannot be used as a trust anchor: {e}"
+            ))
+        })?;
     }
     if roots.is_empty() {
-        return Err(Error::Config("no trusted CA certificate: give the server's CA bundle".into()));
+        return Err(Error::Config(
+            "no trusted CA certificate: give the server's CA bundle".into(),
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?;
-    let verifier = Arc::new(GivenCertificates { inner, given: extra.to_vec() });
+    let verifier = Arc::new(GivenCertificates {
+        inner,
+        given: extra.to_vec(),
+    });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
@@ -86,7 +97,10 @@ impl ServerCertVerifier for GivenCertificates {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(e) if is_ca_used_as_end_entity(&e) && self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) => {
                 // webpki checks the validity dates before the basic constraints (rustls-webpki verify_cert.rs
                 // `check_issuer_independent_properties`), so an expired certificate never gets here; the name is
@@ -98,11 +112,21 @@ impl ServerCertVerifier for GivenCertificates {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.inner.verify_tls12_signature(message, cert, dss)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.inner.verify_tls13_signature(message, cert, dss)
     }
 
@@ -130,7 +154,12 @@ mod tests {
     fn garbage_and_empty_bundles_are_refused_with_a_remedy() {
         let e = parse_ca_bundle(b"").unwrap_err().to_string();
         assert!(e.contains("no certificate"), "{e}");
-        let e = parse_ca_bundle(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").unwrap_err().to_string();
-        assert!(e.contains("not valid PEM") || e.contains("trust anchor") || e.contains("no certificate"), "{e}");
+        let e = parse_ca_bundle(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not valid PEM") || e.contains("trust anchor") || e.contains("no certificate"),
+            "{e}"
+        );
     }
 }

@@ -85,14 +85,21 @@ pub struct ReqwestTransport {
 impl ReqwestTransport {
     /// Wraps a reqwest client; answers above `max_body` bytes are refused.
     pub fn new(client: reqwest::Client, max_body: usize, timeout: Duration) -> Self {
-        ReqwestTransport { client, max_body, timeout }
+        ReqwestTransport {
+            client,
+            max_body,
+            timeout,
+        }
     }
 }
 
 impl Transport for ReqwestTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
-            let mut rb = self.client.request(request.method, request.url).headers(request.headers);
+            let mut rb = self
+                .client
+                .request(request.method, request.url)
+                .headers(request.headers);
             if let Some(body) = request.body {
                 rb = rb.body(body);
             }
@@ -117,7 +124,11 @@ impl Transport for ReqwestTransport {
                     Err(e) => return Err(classify(e, self.timeout)),
                 }
             }
-            Ok(HttpResponse { status, headers, body: Bytes::from(buf) })
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: Bytes::from(buf),
+            })
         })
     }
 }
@@ -128,9 +139,15 @@ fn classify(e: reqwest::Error, timeout: Duration) -> TransportError {
     }
     let failure = classify_chain(&e);
     if e.is_connect() || matches!(failure, Some(ConnectFailure::Dns | ConnectFailure::Refused)) || is_tls(&failure) {
-        return TransportError::Connect { failure: failure.unwrap_or(ConnectFailure::Other), source: Some(Box::new(e)) };
+        return TransportError::Connect {
+            failure: failure.unwrap_or(ConnectFailure::Other),
+            source: Some(Box::new(e)),
+        };
     }
-    TransportError::Io { message: chain_text(&e), source: Some(Box::new(e)) }
+    TransportError::Io {
+        message: chain_text(&e),
+        source: Some(Box::new(e)),
+    }
 }
 
 fn is_tls(f: &Option<ConnectFailure>) -> bool {
@@ -197,7 +214,10 @@ pub(crate) fn classify_chain(e: &(dyn std::error::Error + 'static)) -> Option<Co
             }
         }
         let text = err.to_string().to_ascii_lowercase();
-        if text.contains("dns error") || text.contains("failed to lookup address") || text.contains("name or service not known") {
+        if text.contains("dns error")
+            || text.contains("failed to lookup address")
+            || text.contains("name or service not known")
+        {
             return Some(ConnectFailure::Dns);
         }
         cur = err.source();
@@ -221,7 +241,9 @@ fn classify_tls(e: &rustls::Error) -> ConnectFailure {
         | E::InvalidCertificate(CertificateError::ExpiredContext { .. })
         | E::InvalidCertificate(CertificateError::NotValidYet)
         | E::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => ConnectFailure::ExpiredCertificate,
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => ConnectFailure::NotTls,
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            ConnectFailure::NotTls
+        }
         other => crate::tls::certificate_failure(other).unwrap_or_else(|| ConnectFailure::Tls(other.to_string())),
     }
 }
@@ -236,7 +258,9 @@ mod tests {
         let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
         let outer = std::io::Error::other(inner);
         assert_eq!(classify_chain(&outer), Some(ConnectFailure::UntrustedCertificate));
-        let name = std::io::Error::other(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName));
+        let name = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        ));
         assert_eq!(classify_chain(&name), Some(ConnectFailure::WrongHostname));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(classify_chain(&refused), Some(ConnectFailure::Refused));

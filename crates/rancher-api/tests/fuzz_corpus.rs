@@ -9,7 +9,11 @@ mod entries;
 mod corpus;
 
 fn replay(target: &str, entry: fn(&[u8])) {
-    corpus::replay(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz"), target, entry);
+    corpus::replay(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz"),
+        target,
+        entry,
+    );
 }
 
 #[test]

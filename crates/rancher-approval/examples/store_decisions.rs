@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApproverRef, Decision, EligibilityContext, NewRequest, Policy, Principal, SqliteOptions,
-    SqliteStore, Store, Synchronous,
+    ApproverRef, Decision, EligibilityContext, NewRequest, Policy, Principal, SqliteOptions, SqliteStore, Store,
+    Synchronous,
 };
 
 #[tokio::main]
@@ -35,7 +35,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = Policy::at_least(3, approvers.iter().map(|p| ApproverRef::user(p.id.clone())));
     let mut requests = Vec::new();
     for _ in 0..decisions.div_ceil(3) {
-        requests.push(store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy.clone()), Utc::now()).await?);
+        requests.push(
+            store
+                .create_request(
+                    NewRequest::new("wf", Principal::new("u-req"), policy.clone()),
+                    Utc::now(),
+                )
+                .await?,
+        );
     }
     let ctx = EligibilityContext::default();
     let start = Instant::now();
@@ -45,7 +52,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if done == decisions {
                 break 'outer;
             }
-            store.decide(&request.id, approver, Decision::approve(), &ctx, Utc::now()).await?;
+            store
+                .decide(&request.id, approver, Decision::approve(), &ctx, Utc::now())
+                .await?;
             done += 1;
         }
     }

@@ -227,11 +227,18 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
         if e.seq != expected_seq {
             return broken(
                 expected_seq,
-                format!("expected entry {expected_seq} but found entry {}: an entry was removed or moved", e.seq),
+                format!(
+                    "expected entry {expected_seq} but found entry {}: an entry was removed or moved",
+                    e.seq
+                ),
             );
         }
         if e.prev_hash != prev {
-            return broken(e.seq, "its previous-hash does not match the entry before it: entries were removed, reordered or replaced".into());
+            return broken(
+                e.seq,
+                "its previous-hash does not match the entry before it: entries were removed, reordered or replaced"
+                    .into(),
+            );
         }
         if e.compute_hash() != e.hash {
             return broken(
@@ -246,7 +253,10 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
         if head.seq > count {
             return broken(
                 count + 1,
-                format!("the log ends at entry {count} but the recorded head is entry {}: entries were cut off", head.seq),
+                format!(
+                    "the log ends at entry {count} but the recorded head is entry {}: entries were cut off",
+                    head.seq
+                ),
             );
         }
         if head.seq > 0 && entries[head.seq as usize - 1].hash != head.hash {
@@ -403,11 +413,7 @@ mod tests {
         let full = log(6);
         let head = full.last().unwrap().head();
         let cut = &full[..4];
-        assert_eq!(
-            verify(cut, None).unwrap(),
-            4,
-            "a cut chain is consistent on its own"
-        );
+        assert_eq!(verify(cut, None).unwrap(), 4, "a cut chain is consistent on its own");
         assert_eq!(broken_at(verify(cut, Some(&head))), 5);
     }
 

@@ -30,12 +30,10 @@ pub enum Ineligibility {
 impl std::fmt::Display for Ineligibility {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::SelfApproval => f.write_str(
-                "self-approval is not allowed: you requested it, so another approver must decide",
-            ),
-            Self::TargetOfRequest => {
-                f.write_str("you are a target of this request, so another approver must decide")
+            Self::SelfApproval => {
+                f.write_str("self-approval is not allowed: you requested it, so another approver must decide")
             }
+            Self::TargetOfRequest => f.write_str("you are a target of this request, so another approver must decide"),
             Self::NotAnApprover { expected } => {
                 write!(f, "you are not in the approver list (expected {expected})")
             }
@@ -104,7 +102,9 @@ pub enum Error {
         from: &'static str,
     },
     /// Somebody else claimed the execution already.
-    #[error("approval request {id} was already claimed for execution by {executor} at {claimed_at}; it runs only once")]
+    #[error(
+        "approval request {id} was already claimed for execution by {executor} at {claimed_at}; it runs only once"
+    )]
     AlreadyClaimed {
         /// The request id.
         id: String,
@@ -158,7 +158,9 @@ pub enum Error {
         found: String,
     },
     /// The reviewer saw other content than the request now holds.
-    #[error("approval request {id} changed since it was shown to you; review it again (`rancherctl approvals show {id}`)")]
+    #[error(
+        "approval request {id} changed since it was shown to you; review it again (`rancherctl approvals show {id}`)"
+    )]
     ContentChanged {
         /// The request id.
         id: String,
@@ -330,7 +332,9 @@ pub enum Error {
         why: String,
     },
     /// A revocation claim that was taken over by another process.
-    #[error("the revocation claim on grant {id} is no longer current (another process took it over); nothing was recorded")]
+    #[error(
+        "the revocation claim on grant {id} is no longer current (another process took it over); nothing was recorded"
+    )]
     StaleRevocation {
         /// The grant.
         id: String,
@@ -358,7 +362,9 @@ impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => Self::Postgres { problem: other.to_string() },
+            other => Self::Postgres {
+                problem: other.to_string(),
+            },
         }
     }
 }
@@ -385,10 +391,7 @@ mod tests {
             principal: "u-1".into(),
             reason: Ineligibility::SelfApproval,
         };
-        assert!(
-            e.to_string().contains("self-approval is not allowed"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("self-approval is not allowed"), "{e}");
     }
 
     #[test]

@@ -96,14 +96,10 @@ pub fn resolve_reviewer(
             }
         }
         Rule::Approvers { thresholds, .. } => {
-            for group in thresholds
-                .iter()
-                .flat_map(|t| &t.of)
-                .filter_map(|r| match r {
-                    ApproverRef::Group(g) => Some(g),
-                    ApproverRef::User(_) => None,
-                })
-            {
+            for group in thresholds.iter().flat_map(|t| &t.of).filter_map(|r| match r {
+                ApproverRef::Group(g) => Some(g),
+                ApproverRef::User(_) => None,
+            }) {
                 if !resolved.in_group(group)
                     && directory
                         .is_member(&reviewer.id, group)
@@ -141,7 +137,10 @@ pub fn check_eligibility(
         personal_bar(policy, facts, &reviewer.id)
             .or_else(|| {
                 // A grant to a group (or to one of the reviewer's principal ids) benefits every member.
-                let member = facts.targets.iter().any(|t| reviewer.in_group(t) || t.strip_prefix("local://") == Some(reviewer.id.as_str()));
+                let member = facts
+                    .targets
+                    .iter()
+                    .any(|t| reviewer.in_group(t) || t.strip_prefix("local://") == Some(reviewer.id.as_str()));
                 (member && !policy.options.allow_target_approval).then_some(Ineligibility::TargetOfRequest)
             })
             .map_or(Ok(()), Err)
@@ -161,18 +160,11 @@ pub fn check_eligibility(
             if !installer_can && *fallback && context.fallback_approvers.contains(&reviewer.id) {
                 return personal();
             }
-            let expected = match (
-                facts.installer.as_deref().filter(|_| installer_can),
-                fallback,
-            ) {
+            let expected = match (facts.installer.as_deref().filter(|_| installer_can), fallback) {
                 (Some(installer), _) => format!("the installer, {installer}"),
-                (None, true) => {
-                    "a fallback approver (another admin), since the installer may not approve"
-                        .into()
-                }
+                (None, true) => "a fallback approver (another admin), since the installer may not approve".into(),
                 (None, false) => {
-                    "the installer, who may not approve this request; ask them to change the policy"
-                        .into()
+                    "the installer, who may not approve this request; ask them to change the policy".into()
                 }
             };
             Err(Ineligibility::NotAnApprover { expected })
@@ -202,12 +194,7 @@ pub fn check_eligibility(
 /// - otherwise it is expired if `now >= expires_at`, else pending.
 ///
 /// A `none` policy is approved at once.
-pub fn evaluate(
-    policy: &Policy,
-    facts: &RequestFacts,
-    decisions: &[DecisionRecord],
-    now: DateTime<Utc>,
-) -> Verdict {
+pub fn evaluate(policy: &Policy, facts: &RequestFacts, decisions: &[DecisionRecord], now: DateTime<Utc>) -> Verdict {
     if !policy.needs_approval() {
         return Verdict::Approved;
     }
@@ -246,10 +233,7 @@ fn met(policy: &Policy, approvers: &[&Principal]) -> bool {
         Rule::None => true,
         // Eligibility already restricts approvers to the installer or, when the installer may not, a fallback.
         Rule::Installer { .. } => !approvers.is_empty(),
-        Rule::Approvers {
-            combine,
-            thresholds,
-        } => {
+        Rule::Approvers { combine, thresholds } => {
             let mut results = thresholds.iter().map(|t| threshold_met(t, approvers));
             match combine {
                 Combine::Any => results.any(|m| m),

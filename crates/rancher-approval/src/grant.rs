@@ -243,10 +243,15 @@ impl std::str::FromStr for GrantStatus {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        [GrantStatus::Active, GrantStatus::Overdue, GrantStatus::Expired, GrantStatus::Revoked]
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| format!("unknown status `{s}`; use active, overdue, expired or revoked"))
+        [
+            GrantStatus::Active,
+            GrantStatus::Overdue,
+            GrantStatus::Expired,
+            GrantStatus::Revoked,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == s)
+        .ok_or_else(|| format!("unknown status `{s}`; use active, overdue, expired or revoked"))
     }
 }
 
@@ -333,9 +338,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     let mut total: u64 = 0;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad(format!("expected a number at `{rest}`")));
         }
@@ -343,9 +346,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             .parse()
             .map_err(|_| bad("the number is too large".into()))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -394,14 +395,8 @@ mod tests {
     #[test]
     fn durations_parse_as_people_type_them() {
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(
-            parse_duration(" 8h ").unwrap(),
-            Duration::from_secs(8 * 3600)
-        );
-        assert_eq!(
-            parse_duration("7d").unwrap(),
-            Duration::from_secs(7 * 86_400)
-        );
+        assert_eq!(parse_duration(" 8h ").unwrap(), Duration::from_secs(8 * 3600));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         for (bad, why) in [
             ("", "empty"),
@@ -412,10 +407,7 @@ mod tests {
             ("99999w", "ten years"),
         ] {
             let e = parse_duration(bad).unwrap_err().to_string();
-            assert!(
-                e.contains(why) && e.contains("e.g. 30m, 8h, 7d"),
-                "{bad}: {e}"
-            );
+            assert!(e.contains(why) && e.contains("e.g. 30m, 8h, 7d"), "{bad}: {e}");
         }
         assert_eq!(format_duration(5400), "1h30m");
         assert_eq!(format_duration(7 * 86_400), "7d");

@@ -65,25 +65,22 @@ pub mod store;
 pub use audit::{verify as verify_audit_chain, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
 pub use error::{DirectoryError, Error, Ineligibility, Result};
 pub use evaluate::{
-    check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext,
-    RequestFacts, Verdict,
+    check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext, RequestFacts, Verdict,
 };
 pub use grant::{
-    format_duration, parse_duration, BindingKind, Extension, Grant, GrantChange, GrantFilter, GrantStatus, NewGrant, Revocation,
-    RevocationClaim, RevokedHow, SubjectKind,
+    format_duration, parse_duration, BindingKind, Extension, Grant, GrantChange, GrantFilter, GrantStatus, NewGrant,
+    Revocation, RevocationClaim, RevokedHow, SubjectKind,
 };
-pub use policy::{
-    ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY,
-};
+pub use policy::{ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
 pub use principal::Principal;
 pub use request::{
-    content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, Executor,
-    NewRequest, Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, ServerIdentity, Vote, REDACTED,
+    content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, Executor, NewRequest,
+    Outcome, OutcomeStatus, Reconciliation, RequestId, RequestState, ServerIdentity, Vote, REDACTED,
 };
 pub use store::{
-    export, import, open_store, StoreUrl, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION,
-    Clock, DecideOutcome, ExecutionClaim, Installation, MemoryStore, PostgresOptions, PostgresStore, RequestFilter,
-    SqliteOptions, SqliteStore, Store, Synchronous, Takeover, POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
+    export, import, open_store, Clock, DecideOutcome, ExecutionClaim, ExportRecord, Installation, MemoryStore,
+    PostgresOptions, PostgresStore, RequestFilter, SqliteOptions, SqliteStore, Store, StoreUrl, Synchronous, Takeover,
+    TransferSummary, EXPORT_FORMAT, EXPORT_VERSION, POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
 };
 
 #[cfg(feature = "test-util")]

@@ -148,9 +148,7 @@ impl TryFrom<CountRepr> for Count {
             CountRepr::Number(n) => Ok(Count::AtLeast(n)),
             CountRepr::Word(w) if w == "all" => Ok(Count::All),
             CountRepr::Word(w) if w == "any" => Ok(Count::AtLeast(1)),
-            CountRepr::Word(w) => Err(format!(
-                "count must be a number, \"any\" or \"all\", not {w:?}"
-            )),
+            CountRepr::Word(w) => Err(format!("count must be a number, \"any\" or \"all\", not {w:?}")),
         }
     }
 }
@@ -427,7 +425,10 @@ impl Policy {
                 if t.of.is_empty() {
                     return bad(format!("threshold {n} names no approvers"));
                 }
-                if let Some(empty) = t.of.iter().find(|r| matches!(r, ApproverRef::User(s) | ApproverRef::Group(s) if s.trim().is_empty())) {
+                if let Some(empty) =
+                    t.of.iter()
+                        .find(|r| matches!(r, ApproverRef::User(s) | ApproverRef::Group(s) if s.trim().is_empty()))
+                {
                     return bad(format!("threshold {n} has an empty approver id ({empty})"));
                 }
                 if let Count::AtLeast(k) = t.count {
@@ -518,14 +519,11 @@ impl std::fmt::Display for Policy {
                 f.write_str("no approval needed")?;
                 return self.fmt_durations(f);
             }
-            Rule::Installer { fallback: true } => f.write_str(
-                "the installer approves (a fallback approver when the installer may not)",
-            )?,
+            Rule::Installer { fallback: true } => {
+                f.write_str("the installer approves (a fallback approver when the installer may not)")?
+            }
             Rule::Installer { fallback: false } => f.write_str("the installer approves")?,
-            Rule::Approvers {
-                combine,
-                thresholds,
-            } => {
+            Rule::Approvers { combine, thresholds } => {
                 let sep = match combine {
                     Combine::Any => " or ",
                     Combine::All => " and ",
@@ -562,8 +560,7 @@ mod tests {
         let p = Policy::approvers(
             Combine::Any,
             [
-                Threshold::at_least(2, [ApproverRef::group("github_team://7")])
-                    .labelled("platform team"),
+                Threshold::at_least(2, [ApproverRef::group("github_team://7")]).labelled("platform team"),
                 Threshold::all_of([ApproverRef::user("u-sec1")]),
             ],
         )
@@ -609,8 +606,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p,
-            Policy::any_of([ApproverRef::user("u-1"), ApproverRef::user("u-2")])
-                .allow_self_approval(true)
+            Policy::any_of([ApproverRef::user("u-1"), ApproverRef::user("u-2")]).allow_self_approval(true)
         );
         let err = serde_json::from_value::<Policy>(json!({
             "kind": "approvers", "thresholds": [{"count": "most", "of": [{"user": "u-1"}]}]
@@ -630,8 +626,7 @@ mod tests {
         let p = Policy::approvers(
             Combine::Any,
             [
-                Threshold::at_least(2, [ApproverRef::group("github_team://7")])
-                    .labelled("platform team"),
+                Threshold::at_least(2, [ApproverRef::group("github_team://7")]).labelled("platform team"),
                 Threshold::at_least(1, [ApproverRef::user("u-sec1")]),
             ],
         )
@@ -660,14 +655,8 @@ mod tests {
 
     #[test]
     fn approver_ref_text_form() {
-        assert_eq!(
-            "user:u-1".parse::<ApproverRef>().unwrap(),
-            ApproverRef::user("u-1")
-        );
-        assert_eq!(
-            "u-1".parse::<ApproverRef>().unwrap(),
-            ApproverRef::user("u-1")
-        );
+        assert_eq!("user:u-1".parse::<ApproverRef>().unwrap(), ApproverRef::user("u-1"));
+        assert_eq!("u-1".parse::<ApproverRef>().unwrap(), ApproverRef::user("u-1"));
         assert_eq!(
             "github_team://5".parse::<ApproverRef>().unwrap(),
             ApproverRef::group("github_team://5")
@@ -685,14 +674,10 @@ mod tests {
     fn validation() {
         assert!(Policy::none().validate().is_ok());
         assert!(Policy::installer().validate().is_ok());
-        assert!(
-            Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("b")])
-                .validate()
-                .is_ok()
-        );
-        assert!(Policy::at_least(5, [ApproverRef::group("g://1")])
+        assert!(Policy::at_least(2, [ApproverRef::user("a"), ApproverRef::user("b")])
             .validate()
             .is_ok());
+        assert!(Policy::at_least(5, [ApproverRef::group("g://1")]).validate().is_ok());
         let cases = [
             (
                 Policy::at_least(3, [ApproverRef::user("a"), ApproverRef::user("b")]),
@@ -704,18 +689,9 @@ mod tests {
             ),
             (Policy::at_least(0, [ApproverRef::user("a")]), "at least 1"),
             (Policy::any_of([]), "names no approvers"),
-            (
-                Policy::approvers(Combine::Any, []),
-                "at least one threshold",
-            ),
-            (
-                Policy::any_of([ApproverRef::user(" ")]),
-                "empty approver id",
-            ),
-            (
-                Policy::installer().expires_after(Duration::ZERO),
-                "at least 1 second",
-            ),
+            (Policy::approvers(Combine::Any, []), "at least one threshold"),
+            (Policy::any_of([ApproverRef::user(" ")]), "empty approver id"),
+            (Policy::installer().expires_after(Duration::ZERO), "at least 1 second"),
             (
                 Policy::installer().expires_after(Duration::from_secs(u64::MAX)),
                 "at most",

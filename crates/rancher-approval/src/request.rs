@@ -58,9 +58,7 @@ impl std::fmt::Display for RequestId {
 impl FromStr for RequestId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = || Error::InvalidRequestId {
-            input: s.to_owned(),
-        };
+        let invalid = || Error::InvalidRequestId { input: s.to_owned() };
         let trimmed = s.trim();
         let body = trimmed
             .get(..4)
@@ -270,7 +268,10 @@ pub struct ServerIdentity {
 impl ServerIdentity {
     /// A server known by its domain and, when it has one, its installation id.
     pub fn new(domain: impl Into<String>, install_uuid: Option<String>) -> Self {
-        Self { domain: domain.into(), install_uuid: install_uuid.filter(|u| !u.trim().is_empty()) }
+        Self {
+            domain: domain.into(),
+            install_uuid: install_uuid.filter(|u| !u.trim().is_empty()),
+        }
     }
 }
 
@@ -393,7 +394,16 @@ pub struct Executor {
 impl Executor {
     /// An executor acting as `principal` from `process`.
     pub fn new(principal: impl Into<String>, process: impl Into<String>) -> Self {
-        Self { principal: principal.into(), process: process.into(), host: None, pid: None, boot_id: None, pid_ns: None, started: None, server: None }
+        Self {
+            principal: principal.into(),
+            process: process.into(),
+            host: None,
+            pid: None,
+            boot_id: None,
+            pid_ns: None,
+            started: None,
+            server: None,
+        }
     }
 
     /// Names the host's boot id, the PID namespace and the process's start time (clock ticks after boot), each
@@ -630,11 +640,7 @@ impl NewRequest {
 
     /// A request for an installed workflow: its policy and installer are taken from the installation.
     pub fn for_installation(installation: &Installation, requester: Principal) -> Self {
-        let mut new = Self::new(
-            installation.workflow_id.clone(),
-            requester,
-            installation.policy.clone(),
-        );
+        let mut new = Self::new(installation.workflow_id.clone(), requester, installation.policy.clone());
         new.installer = Some(installation.installer.clone());
         new
     }
@@ -764,10 +770,7 @@ mod tests {
             "req-0000000000000000000000000é",
         ] {
             let err = bad.parse::<RequestId>().unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidRequestId { .. }),
-                "{bad}: {err}"
-            );
+            assert!(matches!(err, Error::InvalidRequestId { .. }), "{bad}: {err}");
         }
     }
 

@@ -35,7 +35,8 @@ impl Cluster {
     /// Starts a cluster in a new temporary directory (unix socket only, durable commits: `fsync` and
     /// `synchronous_commit` on).
     pub fn start() -> Result<Self, String> {
-        let bin = find_bin().ok_or("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH")?;
+        let bin = find_bin()
+            .ok_or("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH")?;
         let dir = tempfile::Builder::new()
             .prefix("rancher-pg-")
             .tempdir()
@@ -46,16 +47,47 @@ impl Cluster {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
                 .map_err(|e| format!("cannot give {} to the postgres user: {e}", dir.path().display()))?;
         }
-        let mut cluster = Self { dir: Some(dir), bin, run_as_postgres, watchdog: None };
+        let mut cluster = Self {
+            dir: Some(dir),
+            bin,
+            run_as_postgres,
+            watchdog: None,
+        };
         let data = cluster.data_dir();
-        cluster.run("initdb", &["-D", path_str(&data)?, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])?;
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
         let options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=on -c synchronous_commit=on -c max_connections=300",
             cluster.socket_dir().display()
         );
         let log = cluster.socket_dir().join("server.log");
         cluster.watchdog = Some(cluster.watchdog()?);
-        cluster.run("pg_ctl", &["-D", path_str(&data)?, "-l", path_str(&log)?, "-w", "-t", "60", "-o", &options, "start"])?;
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &options,
+                "start",
+            ],
+        )?;
         Ok(cluster)
     }
 
@@ -156,7 +188,10 @@ fn running_as_root() -> bool {
 
 fn postgres_ids() -> Result<(u32, u32), String> {
     let id = |flag: &str| -> Result<u32, String> {
-        let out = Command::new("id").args([flag, "postgres"]).output().map_err(|e| format!("cannot run id: {e}"))?;
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .map_err(|e| format!("cannot run id: {e}"))?;
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
@@ -238,7 +273,10 @@ impl TestDatabase {
     /// Creates a new database named after `label` (plus a random suffix). `None` (after printing a visible
     /// `SKIPPED` note) when PostgreSQL cannot be started here; panics instead when `CI` is set.
     pub async fn create(label: &str) -> Option<Self> {
-        let server = match tokio::task::spawn_blocking(server).await.expect("starting PostgreSQL panicked") {
+        let server = match tokio::task::spawn_blocking(server)
+            .await
+            .expect("starting PostgreSQL panicked")
+        {
             Ok(server) => server,
             Err(problem) => {
                 if std::env::var_os("CI").is_some() {
@@ -252,9 +290,23 @@ impl TestDatabase {
                 return None;
             }
         };
-        let clean: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(40).collect();
+        let clean: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
         let name = format!("t_{clean}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let db = Self { url: server.url(&name), admin_url: server.admin_url(), name };
+        let db = Self {
+            url: server.url(&name),
+            admin_url: server.admin_url(),
+            name,
+        };
         let (client, connection) = tokio_postgres::connect(&db.admin_url, tokio_postgres::NoTls)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
@@ -274,12 +326,18 @@ impl TestDatabase {
     /// A store on this database that dates changes with the callers' `now` ([`Clock::Caller`]), as the shared
     /// store tests expect.
     pub async fn store(&self) -> PostgresStore {
-        self.store_with(PostgresOptions { clock: Clock::Caller, ..PostgresOptions::default() }).await
+        self.store_with(PostgresOptions {
+            clock: Clock::Caller,
+            ..PostgresOptions::default()
+        })
+        .await
     }
 
     /// A store on this database with `options`.
     pub async fn store_with(&self, options: PostgresOptions) -> PostgresStore {
-        PostgresStore::connect_with(&self.url, options).await.unwrap_or_else(|e| panic!("{e}"))
+        PostgresStore::connect_with(&self.url, options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A plain connection to this database (as the superuser: what someone with database access can do).
@@ -297,12 +355,18 @@ impl Drop for TestDatabase {
         // On another thread with its own runtime: this may be dropped inside or outside one.
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.ok()?;
                 tokio::spawn(connection);
                 let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                tokio::time::timeout(Duration::from_secs(10), client.batch_execute(&drop)).await.ok()?.ok()
+                tokio::time::timeout(Duration::from_secs(10), client.batch_execute(&drop))
+                    .await
+                    .ok()?
+                    .ok()
             })
         })
         .join();

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 use chrono::Utc;
 use rancher_approval::{
-    ApproverRef, Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestId,
-    RequestState, SqliteStore, Store,
+    ApproverRef, Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestId, RequestState,
+    SqliteStore, Store,
 };
 
 const CHILD_ENV: &str = "RANCHER_APPROVAL_CRASH_CHILD_DB";
@@ -24,16 +24,13 @@ fn policy() -> Policy {
 #[ignore = "helper process started by killing_a_writer_loses_nothing_acknowledged"]
 #[tokio::test]
 async fn crash_child_writer() {
-    let path =
-        std::env::var(CHILD_ENV).expect("run by killing_a_writer_loses_nothing_acknowledged");
+    let path = std::env::var(CHILD_ENV).expect("run by killing_a_writer_loses_nothing_acknowledged");
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
     loop {
         let req = store
-            .create_request(
-                NewRequest::new("wf", Principal::new("u-req"), policy()),
-                Utc::now(),
-            ).await
+            .create_request(NewRequest::new("wf", Principal::new("u-req"), policy()), Utc::now())
+            .await
             .unwrap();
         println!("ack created {}", req.id);
         for approver in ["u-1", "u-2"] {
@@ -44,18 +41,24 @@ async fn crash_child_writer() {
                     Decision::approve(),
                     &ctx,
                     Utc::now(),
-                ).await
+                )
+                .await
                 .unwrap();
             println!("ack decided {} {approver}", req.id);
         }
-        let claim = store.claim_execution(&req.id, &rancher_approval::Executor::new("u-child", "child"), Utc::now() + chrono::TimeDelta::minutes(5), Utc::now()).await.unwrap();
+        let claim = store
+            .claim_execution(
+                &req.id,
+                &rancher_approval::Executor::new("u-child", "child"),
+                Utc::now() + chrono::TimeDelta::minutes(5),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
         println!("ack claimed {} {}", req.id, claim.claim_id);
         store
-            .record_outcome(
-                &claim,
-                Outcome::succeeded(serde_json::json!({"n": 1})),
-                Utc::now(),
-            ).await
+            .record_outcome(&claim, Outcome::succeeded(serde_json::json!({"n": 1})), Utc::now())
+            .await
             .unwrap();
         println!("ack finished {}", req.id);
     }
@@ -103,7 +106,8 @@ async fn killing_a_writer_loses_nothing_acknowledged() {
         for ack in &all_acked {
             let id: RequestId = ack[1].parse().unwrap();
             let req = store
-                .get_request(&id).await
+                .get_request(&id)
+                .await
                 .unwrap_or_else(|e| panic!("acknowledged request lost: {e}"));
             match ack[0].as_str() {
                 "created" => {}

@@ -20,13 +20,19 @@ const CHILD_ENV: &str = "RANCHER_APPROVAL_RACE_CHILD_DB";
 async fn race_child_claimer() {
     let url = std::env::var(CHILD_ENV).expect("run by two_processes_claim_each_request_once");
     let store = PostgresStore::connect(&url).await.unwrap();
-    let approved = store.list_requests(&RequestFilter::all().state(RequestState::Approved)).await.unwrap();
+    let approved = store
+        .list_requests(&RequestFilter::all().state(RequestState::Approved))
+        .await
+        .unwrap();
     let me = Executor::new("u-exec", format!("pid {}", std::process::id()));
     // Several tasks per process, all on the same requests.
     let wins = futures::future::join_all((0..4).map(|_| async {
         let mut won = Vec::new();
         for r in &approved {
-            match store.claim_execution(&r.id, &me, Utc::now() + TimeDelta::minutes(5), Utc::now()).await {
+            match store
+                .claim_execution(&r.id, &me, Utc::now() + TimeDelta::minutes(5), Utc::now())
+                .await
+            {
                 Ok(claim) => won.push(claim.request_id),
                 Err(Error::AlreadyClaimed { .. }) => {}
                 Err(e) => panic!("unexpected claim error: {e}"),
@@ -42,21 +48,44 @@ async fn race_child_claimer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_claim_each_request_once() {
-    let Some(db) = TestDatabase::create("two_processes").await else { return };
+    let Some(db) = TestDatabase::create("two_processes").await else {
+        return;
+    };
     let store = db.store_with(Default::default()).await;
     let policy = Policy::at_least(2, ["u-1", "u-2"].map(ApproverRef::user));
     let mut ids = Vec::new();
     for _ in 0..40 {
-        let req = store.create_request(NewRequest::new("wf", Principal::new("u-req"), policy.clone()), Utc::now()).await.unwrap();
+        let req = store
+            .create_request(
+                NewRequest::new("wf", Principal::new("u-req"), policy.clone()),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
         for who in ["u-1", "u-2"] {
-            store.decide(&req.id, &Principal::new(who), Decision::approve(), &EligibilityContext::default(), Utc::now()).await.unwrap();
+            store
+                .decide(
+                    &req.id,
+                    &Principal::new(who),
+                    Decision::approve(),
+                    &EligibilityContext::default(),
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
         }
         ids.push(req.id.to_string());
     }
     let children: Vec<_> = (0..2)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "race_child_claimer", "--ignored", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "race_child_claimer",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_ENV, db.url())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -68,7 +97,11 @@ async fn two_processes_claim_each_request_once() {
     let mut per_child = Vec::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "claimer failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "claimer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mine: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             // With --nocapture the harness's "test race_child_claimer ... " may precede the first line.
@@ -79,7 +112,10 @@ async fn two_processes_claim_each_request_once() {
     }
     won.sort();
     ids.sort();
-    assert_eq!(won, ids, "every request claimed exactly once across both processes ({per_child:?})");
+    assert_eq!(
+        won, ids,
+        "every request claimed exactly once across both processes ({per_child:?})"
+    );
     for id in &ids {
         let r = store.get_request(&id.parse().unwrap()).await.unwrap();
         assert_eq!(r.state, RequestState::Executing);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    PublicPingGet, PublicRancherversionGet, RkTokensGet, RkUsersList, V1AccountsList, V1IdentitiesList,
-    V1SettingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3SettingsGet, V3TokensGet, V3UsersList,
+    PublicPingGet, PublicRancherversionGet, RkTokensGet, RkUsersList, V1AccountsList, V1IdentitiesList, V1SettingsGet,
+    V3GlobalrolebindingsList, V3GlobalrolesGet, V3SettingsGet, V3TokensGet, V3UsersList,
 };
 use rancher_api::types::PolicyRule;
 use rancher_api::{Client, RetryPolicy};
@@ -245,8 +245,7 @@ impl Verification {
         };
         let expiry = match &self.token_info {
             Some(TokenInfo {
-                expires_at: Some(x),
-                ..
+                expires_at: Some(x), ..
             }) => x.to_rfc3339(),
             Some(_) => "never".into(),
             None => "unknown".into(),
@@ -266,11 +265,7 @@ impl Verification {
             format!(
                 "token:    {} expires: {expiry}{}",
                 self.token,
-                if self
-                    .token_info
-                    .as_ref()
-                    .is_some_and(TokenInfo::is_cluster_scoped)
-                {
+                if self.token_info.as_ref().is_some_and(TokenInfo::is_cluster_scoped) {
                     " (cluster-scoped)"
                 } else {
                     ""
@@ -437,12 +432,7 @@ impl Connection {
 
         // 2. Authenticated: who is this?
         const ME: &str = "GET /v3/users?me=true";
-        let me = match client
-            .v3()
-            .users()
-            .list_page(V3UsersList::new().me(true))
-            .await
-        {
+        let me = match client.v3().users().list_page(V3UsersList::new().me(true)).await {
             Ok(page) => {
                 if page.type_.as_deref() != Some("collection") {
                     return Err(diagnosis::not_rancher(
@@ -472,12 +462,7 @@ impl Connection {
         tracing::debug!(user = %identity.user_id, "the token belongs to this user");
 
         if rancher_version.is_none() {
-            if let Ok(s) = client
-                .v3()
-                .settings()
-                .get(V3SettingsGet::new("server-version"))
-                .await
-            {
+            if let Ok(s) = client.v3().settings().get(V3SettingsGet::new("server-version")).await {
                 rancher_version = s.value.filter(|v| !v.is_empty());
             }
         }
@@ -557,11 +542,7 @@ impl Connection {
         }
         if permissions.list_users == Access::Denied {
             let e = format!("global roles: {}", permissions.global_roles.join(", "));
-            return Err(cannot_list_users(
-                "reading the user's global roles",
-                &identity,
-                &e,
-            ));
+            return Err(cannot_list_users("reading the user's global roles", &identity, &e));
         }
         if permissions.create_global_role_bindings == Access::Denied
             || permissions.delete_global_role_bindings == Access::Denied
@@ -593,22 +574,40 @@ impl Connection {
         let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         let rancher_version = text(&version.value);
         const ME: &str = "GET /v1/identities";
-        let ids = client.send(&V1IdentitiesList::new()).await.map_err(|e| self.judge(ctx, ME, &e, true))?;
+        let ids = client
+            .send(&V1IdentitiesList::new())
+            .await
+            .map_err(|e| self.judge(ctx, ME, &e, true))?;
         let Some(me) = ids.data.into_iter().next() else {
-            return Err(diagnosis::not_rancher(ME, &self.domain, "an empty answer to \"who am I\" (no identity)"));
+            return Err(diagnosis::not_rancher(
+                ME,
+                &self.domain,
+                "an empty answer to \"who am I\" (no identity)",
+            ));
         };
         const LIST: &str = "GET /v1/accounts";
-        let accounts = client.send(&V1AccountsList::new()).await.map_err(|e| self.judge(ctx, LIST, &e, true))?.data;
-        let mine = accounts
-            .iter()
-            .find(|a| text(&a.external_id) == text(&me.external_id) && text(&a.external_id_type) == text(&me.external_id_type));
+        let accounts = client
+            .send(&V1AccountsList::new())
+            .await
+            .map_err(|e| self.judge(ctx, LIST, &e, true))?
+            .data;
+        let mine = accounts.iter().find(|a| {
+            text(&a.external_id) == text(&me.external_id) && text(&a.external_id_type) == text(&me.external_id_type)
+        });
         let identity = Identity {
-            user_id: mine.and_then(|a| text(&a.id)).or_else(|| text(&me.id)).unwrap_or_default(),
+            user_id: mine
+                .and_then(|a| text(&a.id))
+                .or_else(|| text(&me.id))
+                .unwrap_or_default(),
             username: text(&me.login),
             display_name: text(&me.name),
         };
         if accounts.len() <= 1 {
-            return Err(cannot_list_users(LIST, &identity, &"Rancher 1.x shows a standard user only its own account"));
+            return Err(cannot_list_users(
+                LIST,
+                &identity,
+                &"Rancher 1.x shows a standard user only its own account",
+            ));
         }
         let kind = mine.and_then(|a| text(&a.kind)).unwrap_or_default();
         let v = Verification {
@@ -630,13 +629,7 @@ impl Connection {
         Ok(v)
     }
 
-    fn judge(
-        &self,
-        ctx: &Ctx<'_>,
-        step: &'static str,
-        e: &rancher_api::Error,
-        authenticated: bool,
-    ) -> Diagnosis {
+    fn judge(&self, ctx: &Ctx<'_>, step: &'static str, e: &rancher_api::Error, authenticated: bool) -> Diagnosis {
         tracing::debug!(step, error = %e, "connection test step failed");
         if let Some(d) = diagnosis::transport(ctx, step, e) {
             return d;
@@ -732,12 +725,7 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
             admin = true;
             continue;
         }
-        match client
-            .v3()
-            .globalroles()
-            .get(V3GlobalrolesGet::new(role.clone()))
-            .await
-        {
+        match client.v3().globalroles().get(V3GlobalrolesGet::new(role.clone())).await {
             Ok(r) => rules.extend(r.rules.unwrap_or_default()),
             // Rancher's `user` role grants no access to globalroles (rancher/rancher pkg/data/management/role_data.go):
             // a role the user may not read adds nothing we can count on.
@@ -760,10 +748,8 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
 
 /// Does `rule` grant `verb` on every object of management.cattle.io `resource`?
 pub(crate) fn allows(rule: &PolicyRule, verb: &str, resource: &str) -> bool {
-    let has = |list: &Option<Vec<String>>, want: &str| {
-        list.as_ref()
-            .is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
-    };
+    let has =
+        |list: &Option<Vec<String>>, want: &str| list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want));
     has(&rule.verbs, verb)
         && has(&rule.resources, resource)
         && has(&rule.api_groups, "management.cattle.io")
@@ -785,11 +771,7 @@ mod tests {
 
     #[test]
     fn rules_grant_exactly_what_they_say() {
-        assert!(allows(
-            &rule(&["*"], &["*"], &["*"]),
-            "delete",
-            "globalrolebindings"
-        ));
+        assert!(allows(&rule(&["*"], &["*"], &["*"]), "delete", "globalrolebindings"));
         assert!(allows(
             &rule(&["management.cattle.io"], &["users"], &["get", "list"]),
             "list",
@@ -800,16 +782,8 @@ mod tests {
             "list",
             "users"
         ));
-        assert!(!allows(
-            &rule(&[""], &["users"], &["list"]),
-            "list",
-            "users"
-        ));
-        let mut named = rule(
-            &["management.cattle.io"],
-            &["globalrolebindings"],
-            &["delete"],
-        );
+        assert!(!allows(&rule(&[""], &["users"], &["list"]), "list", "users"));
+        let mut named = rule(&["management.cattle.io"], &["globalrolebindings"], &["delete"]);
         named.resource_names = Some(vec!["grb-x".into()]);
         assert!(!allows(&named, "delete", "globalrolebindings"));
     }
@@ -824,15 +798,15 @@ mod tests {
         .with_ca(Some(CaSource::Pem("-----BEGIN CERTIFICATE-----".into())));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains(secret));
-        assert!(dbg.contains(r#"token: BearerToken { access_key: "token-8blls", token: "****wzmt" }"#), "{dbg}");
+        assert!(
+            dbg.contains(r#"token: BearerToken { access_key: "token-8blls", token: "****wzmt" }"#),
+            "{dbg}"
+        );
         assert!(dbg.contains("ca: Some(Pem(27 bytes))"), "{dbg}");
     }
 
     #[test]
     fn ca_source_debug_hides_nothing_secret_but_is_short() {
-        assert_eq!(
-            format!("{:?}", CaSource::Pem("x".repeat(10))),
-            "Pem(10 bytes)"
-        );
+        assert_eq!(format!("{:?}", CaSource::Pem("x".repeat(10))), "Pem(10 bytes)");
     }
 }

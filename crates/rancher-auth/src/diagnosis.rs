@@ -290,10 +290,8 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         .unwrap_or("")
         .to_ascii_lowercase();
     let now = chrono::Utc::now();
-    const NO_SCOPE: &str =
-        "create a new API key with Scope set to \"No Scope\" and paste its Bearer Token";
-    const REPLACE: &str =
-        "create a new API key (Account & API Keys) and paste its full Bearer Token";
+    const NO_SCOPE: &str = "create a new API key with Scope set to \"No Scope\" and paste its Bearer Token";
+    const REPLACE: &str = "create a new API key (Account & API Keys) and paste its full Bearer Token";
 
     // What the server (older versions leak the reason) or an earlier test tells for sure.
     if message.contains("clusterid does not match")
@@ -308,7 +306,10 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         return Diagnosis::new(
             Cause::ClusterScopedToken,
             step,
-            format!("The token `{key}` ({}) is scoped to one cluster{which}, so the management API rejects it (401).", t.masked()),
+            format!(
+                "The token `{key}` ({}) is scoped to one cluster{which}, so the management API rejects it (401).",
+                t.masked()
+            ),
             format!("Rancher's management plane needs an unscoped key: {NO_SCOPE}."),
         )
         .with_detail(e);
@@ -356,13 +357,9 @@ pub(crate) fn token_rejected(ctx: &Ctx<'_>, step: &'static str, e: &ApiError) ->
         ));
     }
     likely.push(format!("The token has expired: {REPLACE}."));
-    likely.push(format!(
-        "The token was deleted, or its user disabled: {REPLACE}."
-    ));
+    likely.push(format!("The token was deleted, or its user disabled: {REPLACE}."));
     if !t.is_kubeconfig() {
-        likely.push(format!(
-            "The key was created with a cluster scope: {NO_SCOPE}."
-        ));
+        likely.push(format!("The key was created with a cluster scope: {NO_SCOPE}."));
     }
     likely.push("The token belongs to another Rancher server: check the Instance Domain.".into());
     let mut d = Diagnosis::new(

@@ -49,8 +49,7 @@ impl InstanceDomain {
         if input.trim().is_empty() {
             return Err(refuse(
                 DomainMistake::Empty,
-                "it is empty; enter the domain of your Rancher server, e.g. `rancher.example.com`"
-                    .into(),
+                "it is empty; enter the domain of your Rancher server, e.g. `rancher.example.com`".into(),
                 None,
             ));
         }
@@ -73,11 +72,7 @@ impl InstanceDomain {
             // Shown with escapes: the refusal stays one line and prints no control characters.
             return Err(refuse(
                 DomainMistake::Whitespace,
-                format!(
-                    "`{}` has {what}; {}",
-                    escape_controls(inner),
-                    try_instead(&suggestion)
-                ),
+                format!("`{}` has {what}; {}", escape_controls(inner), try_instead(&suggestion)),
                 suggestion,
             ));
         }
@@ -113,7 +108,10 @@ impl InstanceDomain {
             let _ = at;
             return Err(refuse(
                 DomainMistake::Credentials,
-                format!("it holds credentials before `@` (user@host); the token is entered separately: {}", try_instead(&suggestion)),
+                format!(
+                    "it holds credentials before `@` (user@host); the token is entered separately: {}",
+                    try_instead(&suggestion)
+                ),
                 suggestion,
             ));
         }
@@ -247,17 +245,11 @@ type Refusal = (DomainMistake, String);
 fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusal> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some(end) = rest.find(']') else {
-            return Err((
-                DomainMistake::InvalidHost,
-                "the IPv6 address has no closing `]`".into(),
-            ));
+            return Err((DomainMistake::InvalidHost, "the IPv6 address has no closing `]`".into()));
         };
         let addr = &rest[..end];
         let Ok(parsed) = addr.parse::<Ipv6Addr>() else {
-            return Err((
-                DomainMistake::InvalidHost,
-                format!("`{addr}` is not an IPv6 address"),
-            ));
+            return Err((DomainMistake::InvalidHost, format!("`{addr}` is not an IPv6 address")));
         };
         let after = &rest[end + 1..];
         let port = match after {
@@ -289,12 +281,7 @@ fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusa
             // 443 is what https:// means anyway: one spelling per server.
             Ok(443) if p.bytes().all(|b| b.is_ascii_digit()) => None,
             Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-            _ if p.is_empty() => {
-                return Err((
-                    DomainMistake::InvalidPort,
-                    "the port after `:` is missing".into(),
-                ))
-            }
+            _ if p.is_empty() => return Err((DomainMistake::InvalidPort, "the port after `:` is missing".into())),
             _ => {
                 return Err((
                     DomainMistake::InvalidPort,
@@ -309,10 +296,7 @@ fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), Refusa
 fn check_host(h: &str) -> std::result::Result<String, Refusal> {
     let h = h.strip_suffix('.').unwrap_or(h);
     if h.is_empty() {
-        return Err((
-            DomainMistake::InvalidHost,
-            "the host name is missing".into(),
-        ));
+        return Err((DomainMistake::InvalidHost, "the host name is missing".into()));
     }
     if h.parse::<Ipv4Addr>().is_ok() {
         return Ok(h.to_string());
@@ -328,10 +312,7 @@ fn check_host(h: &str) -> std::result::Result<String, Refusal> {
         .iter()
         .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err((
-            DomainMistake::InvalidHost,
-            format!("`{h}` is not a valid IPv4 address"),
-        ));
+        return Err((DomainMistake::InvalidHost, format!("`{h}` is not a valid IPv4 address")));
     }
     for label in &labels {
         if label.is_empty() {
@@ -346,17 +327,14 @@ fn check_host(h: &str) -> std::result::Result<String, Refusal> {
                 format!("`{label}` is longer than 63 characters"),
             ));
         }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
-            return Err((DomainMistake::InvalidHost, format!("`{h}` holds `{c}`, which a host name cannot contain (letters, digits, `-` and `.` only)")));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
             return Err((
                 DomainMistake::InvalidHost,
-                format!("`{label}` starts or ends with `-`"),
+                format!("`{h}` holds `{c}`, which a host name cannot contain (letters, digits, `-` and `.` only)"),
             ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err((DomainMistake::InvalidHost, format!("`{label}` starts or ends with `-`")));
         }
     }
     // URL parsers read a name whose last label is a number (`10.0.0ab.5`, `0x7f.1`) as an IPv4 address: such a
@@ -396,7 +374,10 @@ mod tests {
         for (input, hidden) in [
             (format!("token-gcwhb:{secret}"), &secret[30..42]),
             ("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCd".to_string(), "MnOpQrStUvWx"),
-            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFiYzEyIn0.c2lnbmF0dXJl".to_string(), "eyJzdWIiOiJ1"),
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFiYzEyIn0.c2lnbmF0dXJl".to_string(),
+                "eyJzdWIiOiJ1",
+            ),
             (secret.to_string(), &secret[30..42]),
             (format!("{secret}.example.com"), &secret[30..42]),
         ] {
@@ -417,9 +398,7 @@ mod tests {
             assert!(message.contains("ends in a number"), "{message}");
         }
         assert_eq!(
-            InstanceDomain::parse("rancher5.example.com")
-                .unwrap()
-                .to_string(),
+            InstanceDomain::parse("rancher5.example.com").unwrap().to_string(),
             "rancher5.example.com"
         );
     }
@@ -476,20 +455,14 @@ mod tests {
         assert_eq!(m, DomainMistake::PlainHttp);
         assert!(msg.contains("plain HTTP is not supported"), "{msg}");
         assert_eq!(s.as_deref(), Some("rancher.example.com"));
-        assert_eq!(
-            refused("ftp://rancher.example.com").0,
-            DomainMistake::OtherScheme
-        );
+        assert_eq!(refused("ftp://rancher.example.com").0, DomainMistake::OtherScheme);
     }
 
     #[test]
     fn path_query_fragment() {
         let (m, msg, s) = refused("rancher.example.com/v3");
         assert_eq!(m, DomainMistake::Path);
-        assert!(
-            msg.contains("path") && msg.contains("`rancher.example.com`"),
-            "{msg}"
-        );
+        assert!(msg.contains("path") && msg.contains("`rancher.example.com`"), "{msg}");
         assert_eq!(s.as_deref(), Some("rancher.example.com"));
         assert_eq!(refused("rancher.example.com?x=1").0, DomainMistake::Query);
         assert_eq!(refused("rancher.example.com#top").0, DomainMistake::Query);
@@ -546,10 +519,7 @@ mod tests {
     #[test]
     fn serde_round_trip_checks() {
         let d: InstanceDomain = serde_json::from_str("\"Rancher.Example.com\"").unwrap();
-        assert_eq!(
-            serde_json::to_string(&d).unwrap(),
-            "\"rancher.example.com\""
-        );
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"rancher.example.com\"");
         assert!(serde_json::from_str::<InstanceDomain>("\"https://x.y/\"").is_err());
     }
 }

@@ -76,9 +76,7 @@ pub enum Error {
         problem: String,
     },
     /// A token file is readable by other users: it is not read until that is fixed.
-    #[error(
-        "token file {path} is readable by {who} (mode {mode:o}); fix it with `chmod 600 {path}`"
-    )]
+    #[error("token file {path} is readable by {who} (mode {mode:o}); fix it with `chmod 600 {path}`")]
     InsecureTokenFile {
         /// The file.
         path: PathBuf,
@@ -129,11 +127,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             action,
             path: path.into(),

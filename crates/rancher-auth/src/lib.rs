@@ -34,19 +34,15 @@ pub mod profile;
 pub mod token;
 
 pub use connection::{
-    Access, CaSource, Connection, Identity, KnownToken, Permissions, TokenInfo, Verification,
-    Warning, EXPIRY_WARNING_DAYS,
+    Access, CaSource, Connection, Identity, KnownToken, Permissions, TokenInfo, Verification, Warning,
+    EXPIRY_WARNING_DAYS,
 };
 pub use diagnosis::{Cause, Diagnosis};
 pub use domain::{DomainMistake, InstanceDomain};
 pub use error::{Error, Result};
 pub use private::{create_private_dir, exposure, Exposure};
-pub use profile::{
-    read_token_file, ProfileData, ProfileStore, ProfileSummary, ProfileUpdate, Saved, StoredCa,
-};
+pub use profile::{read_token_file, ProfileData, ProfileStore, ProfileSummary, ProfileUpdate, Saved, StoredCa};
 pub use token::{mask, mask_secrets, BearerToken, TokenMistake, RANCHER_SECRET_LEN};
 
 /// Re-exported from rancher-api: what users of this crate need to go on.
-pub use rancher_api::{
-    Client, ClientBuilder, ConnectFailure, ExposeSecret, RetryPolicy, SecretString,
-};
+pub use rancher_api::{Client, ClientBuilder, ConnectFailure, ExposeSecret, RetryPolicy, SecretString};

@@ -38,7 +38,10 @@ impl Exposure {
     /// `chmod <mode> <path>`.
     pub fn fix(&self, path: &Path, chmod: &str) -> String {
         match self {
-            Exposure::Owner { me, .. } => format!("check what it holds, then `chown {me} {}` (or remove it)", path.display()),
+            Exposure::Owner { me, .. } => format!(
+                "check what it holds, then `chown {me} {}` (or remove it)",
+                path.display()
+            ),
             Exposure::Writable { .. } => format!("`chmod {chmod} {}`", path.display()),
         }
     }

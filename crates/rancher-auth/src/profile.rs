@@ -84,7 +84,10 @@ impl ProfileData {
         if data.version > FORMAT_VERSION {
             return Err(Error::CorruptProfile {
                 path: path.to_path_buf(),
-                problem: format!("it was written by a newer version (format {}; this one reads {FORMAT_VERSION})", data.version),
+                problem: format!(
+                    "it was written by a newer version (format {}; this one reads {FORMAT_VERSION})",
+                    data.version
+                ),
             });
         }
         Ok(data)
@@ -275,17 +278,11 @@ impl ProfileStore {
     /// New profile: domain and token are required. Existing profile: blank fields keep the stored values; a
     /// change of token, domain or CA is tested before it is saved; a refused test saves nothing.
     pub async fn save(&self, name: &str, update: ProfileUpdate) -> Result<Saved> {
-        self.save_with(name, update, |c| async move { c.verify().await })
-            .await
+        self.save_with(name, update, |c| async move { c.verify().await }).await
     }
 
     /// Like [`ProfileStore::save`], with another connection test (e.g. with shorter timeouts).
-    pub async fn save_with<F, Fut>(
-        &self,
-        name: &str,
-        update: ProfileUpdate,
-        test: F,
-    ) -> Result<Saved>
+    pub async fn save_with<F, Fut>(&self, name: &str, update: ProfileUpdate, test: F) -> Result<Saved>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<Verification, Diagnosis>>,
@@ -302,7 +299,11 @@ impl ProfileStore {
             Err(e) => return Err(e),
         };
         let old_server = existing.as_ref().and_then(|p| p.data.server.clone());
-        let server = if update.clear_server { None } else { update.server.clone().or(old_server.clone()) };
+        let server = if update.clear_server {
+            None
+        } else {
+            update.server.clone().or(old_server.clone())
+        };
         let (domain, token, ca, changed) = match &existing {
             None => {
                 let domain = update.domain.ok_or(Error::MissingField {
@@ -344,12 +345,7 @@ impl ProfileStore {
                     None => (self.token(name)?, false),
                 };
                 let domain = update.domain.unwrap_or_else(|| p.data.domain.clone());
-                (
-                    domain,
-                    token,
-                    ca,
-                    domain_changed || token_changed || ca_changed,
-                )
+                (domain, token, ca, domain_changed || token_changed || ca_changed)
             }
         };
         if !changed {
@@ -441,7 +437,10 @@ impl ProfileStore {
     /// Makes `name` (which must exist) the profile used when none is named, as kubectl's current context.
     pub fn set_current(&self, name: &str) -> Result<()> {
         if !self.exists(name)? {
-            return Err(Error::ProfileNotFound { name: name.into(), dir: self.dir.clone() });
+            return Err(Error::ProfileNotFound {
+                name: name.into(),
+                dir: self.dir.clone(),
+            });
         }
         self.ensure_dir()?;
         write_atomic(&self.dir.join(CURRENT_FILE), format!("{name}\n").as_bytes())
@@ -569,8 +568,7 @@ pub fn read_token_file(path: &Path) -> Result<BearerToken> {
         }
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut &file, &mut text)
-        .map_err(|e| Error::io("reading token file", path, e))?;
+    std::io::Read::read_to_string(&mut &file, &mut text).map_err(|e| Error::io("reading token file", path, e))?;
     BearerToken::parse_input(&text)
 }
 
@@ -589,13 +587,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io("securing", tmp.path(), e))?;
     }
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io("writing", tmp.path(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("writing", tmp.path(), e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io("syncing", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replacing", path, e.error))?;
+    tmp.persist(path).map_err(|e| Error::io("replacing", path, e.error))?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }

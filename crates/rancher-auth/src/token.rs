@@ -54,7 +54,8 @@ impl BearerToken {
         if input.trim().is_empty() {
             return Err(refuse(
                 TokenMistake::Empty,
-                "it is empty; paste the Bearer Token shown when the API key was created (`token-xxxxx:<secret>`)".into(),
+                "it is empty; paste the Bearer Token shown when the API key was created (`token-xxxxx:<secret>`)"
+                    .into(),
             ));
         }
         let trimmed = input.trim();
@@ -65,10 +66,7 @@ impl BearerToken {
                 "it is wrapped in quotes; paste the token without them".into(),
             ));
         }
-        if trimmed
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
-        {
+        if trimmed.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer ")) {
             return Err(refuse(
                 TokenMistake::BearerPrefix,
                 "it starts with `Bearer `; paste only the token (`token-xxxxx:<secret>`), the prefix is added automatically".into(),
@@ -77,8 +75,7 @@ impl BearerToken {
         if input.contains(['\n', '\r']) {
             return Err(refuse(
                 TokenMistake::Newline,
-                "it contains a line break; paste the token on one line, without a trailing newline"
-                    .into(),
+                "it contains a line break; paste the token on one line, without a trailing newline".into(),
             ));
         }
         if input.chars().any(char::is_whitespace) {
@@ -137,7 +134,9 @@ impl BearerToken {
         if secret.is_empty() {
             return Err(refuse(
                 TokenMistake::EmptySecret,
-                format!("`{name}:` has no secret key after the colon; paste the full Bearer Token `{name}:<secret key>`"),
+                format!(
+                    "`{name}:` has no secret key after the colon; paste the full Bearer Token `{name}:<secret key>`"
+                ),
             ));
         }
         if let Some(c) = secret
@@ -292,15 +291,15 @@ pub fn mask_secrets(text: &str) -> String {
 fn looks_like_legacy(s: &str) -> bool {
     let b64 = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let jwt = s.starts_with("eyJ") && s.split('.').count() == 3 && s.split('.').all(b64);
-    let key = s.len() == 40 && s.chars().all(|c| c.is_ascii_alphanumeric()) && s.chars().any(|c| c.is_ascii_uppercase());
+    let key =
+        s.len() == 40 && s.chars().all(|c| c.is_ascii_alphanumeric()) && s.chars().any(|c| c.is_ascii_uppercase());
     jwt || key
 }
 
 fn looks_like_name(s: &str) -> bool {
     !s.is_empty()
         && s.contains('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
@@ -310,14 +309,18 @@ mod mask_tests {
     fn secrets_in_free_text_are_masked_and_hashes_kept() {
         let secret = "x4ppfdpd89nsk9mc9c2ght4z7gdkb2hpq6b5kc952ddng9rmznxs84";
         let text = format!("error: --input `token-gcwhb:{secret}` is not key=value");
-        assert_eq!(super::mask_secrets(&text), "error: --input `token-gcwhb:****xs84` is not key=value");
+        assert_eq!(
+            super::mask_secrets(&text),
+            "error: --input `token-gcwhb:****xs84` is not key=value"
+        );
         assert_eq!(super::mask_secrets(&format!("user={secret}.")), "user=****xs84.");
         let key = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCd";
         assert_eq!(super::mask_secrets(&format!("`{key}`")), "`****AbCd`");
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFiYzEyIn0.c2ln-bmF0_dXJl";
         assert_eq!(super::mask_secrets(&format!("id {jwt}: no")), "id ****dXJl: no");
         // Hashes, request ids, names and short words stay as they are.
-        let kept = "head 17:3f2a9c0e5b7d1a4f6e8c2b0d9a7f5e3c1b8d6a4f2e0c9b7a5d3f1e8c6b4a2d0f req-01m8t2anr5exra93cg8jtn8frv \
+        let kept =
+            "head 17:3f2a9c0e5b7d1a4f6e8c2b0d9a7f5e3c1b8d6a4f2e0c9b7a5d3f1e8c6b4a2d0f req-01m8t2anr5exra93cg8jtn8frv \
                     create-global-role-binding rancher.example.com:8443 eyJ.x";
         assert_eq!(super::mask_secrets(kept), kept);
     }
@@ -326,7 +329,9 @@ mod mask_tests {
     fn masks_print_no_control_characters() {
         // Found by the `token` fuzz target: a refusal showed the masked input with a control character.
         assert_eq!(super::mask("abcdefgh\u{4}"), "****fgh?");
-        let e = super::BearerToken::parse("pvwss586wwdd46bxgcl7\u{4}").unwrap_err().to_string();
+        let e = super::BearerToken::parse("pvwss586wwdd46bxgcl7\u{4}")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains(char::is_control), "{e:?}");
     }
 }
@@ -341,11 +346,19 @@ mod legacy_tests {
         let t = BearerToken::parse(key).unwrap();
         assert!(t.is_legacy() && t.access_key().is_empty());
         assert!(!format!("{t:?} {t}").contains(key), "masked");
-        assert!(BearerToken::parse("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxYTEifQ.c2lnbmF0dXJl").unwrap().is_legacy());
+        assert!(
+            BearerToken::parse("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxYTEifQ.c2lnbmF0dXJl")
+                .unwrap()
+                .is_legacy()
+        );
         let secret_only = "pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt";
         let e = BearerToken::parse(secret_only).unwrap_err().to_string();
         assert!(e.contains("only the secret key"), "{e}");
-        assert!(!BearerToken::parse("token-8blls:pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt").unwrap().is_legacy());
+        assert!(
+            !BearerToken::parse("token-8blls:pvwss586wwdd46bxgcl7bghkkbbgqgc7hqgkx9rzsw65sgbsd5wzmt")
+                .unwrap()
+                .is_legacy()
+        );
     }
 }
 
@@ -359,10 +372,7 @@ mod tests {
     fn refused(input: &str) -> (TokenMistake, String) {
         match BearerToken::parse(input) {
             Err(Error::InvalidToken { mistake, message }) => {
-                assert!(
-                    !message.contains(SECRET),
-                    "message leaks the secret: {message}"
-                );
+                assert!(!message.contains(SECRET), "message leaks the secret: {message}");
                 (mistake, message)
             }
             other => panic!("{input:?} gave {other:?}"),
@@ -393,10 +403,7 @@ mod tests {
         assert_eq!(t.masked(), "****wzmt");
         assert_eq!(t.to_string(), "****wzmt");
         let dbg = format!("{t:?}");
-        assert_eq!(
-            dbg,
-            r#"BearerToken { access_key: "token-8blls", token: "****wzmt" }"#
-        );
+        assert_eq!(dbg, r#"BearerToken { access_key: "token-8blls", token: "****wzmt" }"#);
         assert!(!dbg.contains(SECRET));
         assert_eq!(mask("abc"), "****c");
         assert_eq!(mask(""), "****");
@@ -410,24 +417,15 @@ mod tests {
             msg.contains("only the access key") && msg.contains("token-8blls:<secret key>"),
             "{msg}"
         );
-        assert_eq!(
-            refused("kubeconfig-u-abcde12345").0,
-            TokenMistake::AccessKeyOnly
-        );
+        assert_eq!(refused("kubeconfig-u-abcde12345").0, TokenMistake::AccessKeyOnly);
     }
 
     #[test]
     fn secret_key_only() {
         let (m, msg) = refused(SECRET);
         assert_eq!(m, TokenMistake::SecretKeyOnly);
-        assert!(
-            msg.contains("only the secret key") && msg.contains("****wzmt"),
-            "{msg}"
-        );
-        assert_eq!(
-            refused(&format!(":{SECRET}")).0,
-            TokenMistake::SecretKeyOnly
-        );
+        assert!(msg.contains("only the secret key") && msg.contains("****wzmt"), "{msg}");
+        assert_eq!(refused(&format!(":{SECRET}")).0, TokenMistake::SecretKeyOnly);
     }
 
     #[test]
@@ -435,20 +433,14 @@ mod tests {
         let (m, msg) = refused(&format!("Bearer {TOKEN}"));
         assert_eq!(m, TokenMistake::BearerPrefix);
         assert!(msg.contains("`Bearer `"), "{msg}");
-        assert_eq!(
-            refused(&format!("bearer {TOKEN}")).0,
-            TokenMistake::BearerPrefix
-        );
+        assert_eq!(refused(&format!("bearer {TOKEN}")).0, TokenMistake::BearerPrefix);
         assert_eq!(refused(&format!("\"{TOKEN}\"")).0, TokenMistake::Quoted);
         assert_eq!(refused(&format!("'{TOKEN}'")).0, TokenMistake::Quoted);
         assert_eq!(refused(&format!(" {TOKEN}")).0, TokenMistake::Whitespace);
         assert_eq!(refused(&format!("{TOKEN}\t")).0, TokenMistake::Whitespace);
         assert_eq!(refused("token-8blls: pvwss586").0, TokenMistake::Whitespace);
         assert_eq!(refused(&format!("{TOKEN}\n")).0, TokenMistake::Newline);
-        assert_eq!(
-            refused(&format!("token-8blls:\n{SECRET}")).0,
-            TokenMistake::Newline
-        );
+        assert_eq!(refused(&format!("token-8blls:\n{SECRET}")).0, TokenMistake::Newline);
     }
 
     #[test]
@@ -458,10 +450,7 @@ mod tests {
         let (m, msg) = refused("token-8blls:");
         assert_eq!(m, TokenMistake::EmptySecret);
         assert!(msg.contains("`token-8blls:`"), "{msg}");
-        assert_eq!(
-            refused(&format!("tok en:{SECRET}")).0,
-            TokenMistake::Whitespace
-        );
+        assert_eq!(refused(&format!("tok en:{SECRET}")).0, TokenMistake::Whitespace);
         assert_eq!(
             refused(&format!("token_8blls:{SECRET}")).0,
             TokenMistake::InvalidAccessKey

@@ -6,9 +6,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rancher_auth::{
-    BearerToken, CaSource, Cause, Connection, Error, InstanceDomain, ProfileStore, ProfileUpdate,
-};
+use rancher_auth::{BearerToken, CaSource, Cause, Connection, Error, InstanceDomain, ProfileStore, ProfileUpdate};
 use rancher_sim::{SimConfig, SimHandle, Simulator};
 
 fn update(domain: Option<&str>, token: Option<&str>, ca: Option<&str>) -> ProfileUpdate {
@@ -36,21 +34,12 @@ async fn save_tests_first_and_stores_the_token_for_its_owner_only() {
     let (sim, _dir, store) = setup().await;
     let admin = &sim.tokens().admin;
     let saved = store
-        .save(
-            "prod",
-            update(Some(&sim.domain()), Some(admin), Some(&sim.ca_pem())),
-        )
+        .save("prod", update(Some(&sim.domain()), Some(admin), Some(&sim.ca_pem())))
         .await
         .unwrap();
     assert!(saved.created);
     assert_eq!(
-        saved
-            .verification
-            .as_ref()
-            .unwrap()
-            .identity
-            .username
-            .as_deref(),
+        saved.verification.as_ref().unwrap().identity.username.as_deref(),
         Some("admin")
     );
     assert_eq!(mode(store.dir()), 0o700);
@@ -62,10 +51,7 @@ async fn save_tests_first_and_stores_the_token_for_its_owner_only() {
 
     let shown = store.show("prod").unwrap();
     assert_eq!(shown.data.domain.to_string(), sim.domain());
-    assert_eq!(
-        shown.data.token_masked,
-        format!("****{}", &admin[admin.len() - 4..])
-    );
+    assert_eq!(shown.data.token_masked, format!("****{}", &admin[admin.len() - 4..]));
     assert_eq!(shown.data.access_key, admin.split(':').next().unwrap());
     assert_eq!(shown.data.user.as_deref(), Some("admin"));
     assert_eq!(shown.data.rancher_version.as_deref(), Some("v2.13.1"));
@@ -82,10 +68,7 @@ async fn save_tests_first_and_stores_the_token_for_its_owner_only() {
     store.delete("prod").unwrap();
     assert!(store.names().unwrap().is_empty());
     assert!(!store.dir().join("prod.token").exists());
-    assert!(matches!(
-        store.show("prod"),
-        Err(Error::ProfileNotFound { .. })
-    ));
+    assert!(matches!(store.show("prod"), Err(Error::ProfileNotFound { .. })));
 }
 
 #[tokio::test]
@@ -94,11 +77,7 @@ async fn failed_test_saves_nothing() {
     let err = store
         .save(
             "p",
-            update(
-                Some(&sim.domain()),
-                Some(&sim.tokens().user),
-                Some(&sim.ca_pem()),
-            ),
+            update(Some(&sim.domain()), Some(&sim.tokens().user), Some(&sim.ca_pem())),
         )
         .await
         .unwrap_err();
@@ -124,11 +103,7 @@ async fn blank_fields_keep_the_stored_values() {
     store
         .save(
             "p",
-            update(
-                Some(&sim.domain()),
-                Some(&sim.tokens().admin),
-                Some(&sim.ca_pem()),
-            ),
+            update(Some(&sim.domain()), Some(&sim.tokens().admin), Some(&sim.ca_pem())),
         )
         .await
         .unwrap();
@@ -139,10 +114,7 @@ async fn blank_fields_keep_the_stored_values() {
         tests.fetch_add(1, Ordering::SeqCst);
         async move { c.verify().await }
     };
-    let saved = store
-        .save_with("p", ProfileUpdate::default(), count)
-        .await
-        .unwrap();
+    let saved = store.save_with("p", ProfileUpdate::default(), count).await.unwrap();
     assert!(!saved.created && saved.verification.is_none());
     assert_eq!(tests.load(Ordering::SeqCst), 0);
 
@@ -171,11 +143,7 @@ async fn a_domain_change_is_tested_before_it_is_saved() {
     store
         .save(
             "p",
-            update(
-                Some(&sim.domain()),
-                Some(&sim.tokens().admin),
-                Some(&sim.ca_pem()),
-            ),
+            update(Some(&sim.domain()), Some(&sim.tokens().admin), Some(&sim.ca_pem())),
         )
         .await
         .unwrap();
@@ -193,7 +161,10 @@ async fn a_domain_change_is_tested_before_it_is_saved() {
 
     // A typo in the domain: the spec's connector would save it untested; we refuse.
     let err = store
-        .save("p", update(Some(&format!("127.0.0.1:{port}")), Some(&sim.tokens().admin), None))
+        .save(
+            "p",
+            update(Some(&format!("127.0.0.1:{port}")), Some(&sim.tokens().admin), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -223,11 +194,7 @@ async fn a_token_file_others_can_read_is_refused_with_the_fix() {
     store
         .save(
             "p",
-            update(
-                Some(&sim.domain()),
-                Some(&sim.tokens().admin),
-                Some(&sim.ca_pem()),
-            ),
+            update(Some(&sim.domain()), Some(&sim.tokens().admin), Some(&sim.ca_pem())),
         )
         .await
         .unwrap();
@@ -237,8 +204,7 @@ async fn a_token_file_others_can_read_is_refused_with_the_fix() {
     let text = err.to_string();
     assert!(matches!(err, Error::InsecureTokenFile { .. }), "{err}");
     assert!(
-        text.contains(&format!("chmod 600 {}", token.display()))
-            && text.contains("group and others"),
+        text.contains(&format!("chmod 600 {}", token.display())) && text.contains("group and others"),
         "{text}"
     );
     // Editing with a blank token needs the stored one: refused the same way.
@@ -247,11 +213,7 @@ async fn a_token_file_others_can_read_is_refused_with_the_fix() {
         Err(Error::InsecureTokenFile { .. })
     ));
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
-    assert!(store
-        .token("p")
-        .unwrap_err()
-        .to_string()
-        .contains("its group"));
+    assert!(store.token("p").unwrap_err().to_string().contains("its group"));
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(store.connection("p").is_ok());
 }
@@ -262,17 +224,11 @@ fn truncated_or_wrong_typed_profiles_name_the_file_and_the_problem() {
     let store = ProfileStore::open(Some(dir.path().to_path_buf())).unwrap();
     let good = r#"{"version":1,"domain":"rancher.example.com","access_key":"token-abcde","token_masked":"****wxyz"}"#;
     std::fs::write(dir.path().join("ok.json"), good).unwrap();
-    assert_eq!(
-        store.show("ok").unwrap().data.domain.to_string(),
-        "rancher.example.com"
-    );
+    assert_eq!(store.show("ok").unwrap().data.domain.to_string(), "rancher.example.com");
 
     std::fs::write(dir.path().join("cut.json"), &good[..good.len() / 2]).unwrap();
     let err = store.show("cut").unwrap_err().to_string();
-    assert!(
-        err.contains("cut.json") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(err.contains("cut.json") && err.contains("truncated"), "{err}");
 
     std::fs::write(
         dir.path().join("typed.json"),
@@ -280,10 +236,7 @@ fn truncated_or_wrong_typed_profiles_name_the_file_and_the_problem() {
     )
     .unwrap();
     let err = store.show("typed").unwrap_err().to_string();
-    assert!(
-        err.contains("typed.json") && err.contains("invalid type"),
-        "{err}"
-    );
+    assert!(err.contains("typed.json") && err.contains("invalid type"), "{err}");
 
     std::fs::write(
         dir.path().join("url.json"),
@@ -291,16 +244,10 @@ fn truncated_or_wrong_typed_profiles_name_the_file_and_the_problem() {
     )
     .unwrap();
     let err = store.show("url").unwrap_err().to_string();
-    assert!(
-        err.contains("url.json") && err.contains("full URL"),
-        "{err}"
-    );
+    assert!(err.contains("url.json") && err.contains("full URL"), "{err}");
 
     std::fs::write(dir.path().join("empty.json"), "").unwrap();
-    assert!(matches!(
-        store.show("empty"),
-        Err(Error::CorruptProfile { .. })
-    ));
+    assert!(matches!(store.show("empty"), Err(Error::CorruptProfile { .. })));
     // Listing reports the first broken file rather than hiding it.
     assert!(matches!(store.list(), Err(Error::CorruptProfile { .. })));
     // Names that would escape the directory are refused.
@@ -316,11 +263,7 @@ async fn writes_are_atomic_a_crash_leaves_the_old_profile_whole() {
     store
         .save(
             "p",
-            update(
-                Some(&sim.domain()),
-                Some(&sim.tokens().admin),
-                Some(&sim.ca_pem()),
-            ),
+            update(Some(&sim.domain()), Some(&sim.tokens().admin), Some(&sim.ca_pem())),
         )
         .await
         .unwrap();

@@ -7,9 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rancher_auth::{
-    Access, CaSource, Cause, Connection, Diagnosis, KnownToken, Verification, Warning,
-};
+use rancher_auth::{Access, CaSource, Cause, Connection, Diagnosis, KnownToken, Verification, Warning};
 use rancher_sim::{testing, Faults, RancherVersion, SimConfig, Simulator};
 use support::{conn, https_server};
 
@@ -28,16 +26,8 @@ async fn fails(c: &Connection) -> Diagnosis {
 
 fn assert_cause(d: &Diagnosis, cause: Cause, summary: &str, remedy: &str) {
     assert_eq!(d.cause, cause, "{}", d.explain());
-    assert!(
-        d.summary.contains(summary),
-        "summary {:?} lacks {summary:?}",
-        d.summary
-    );
-    assert!(
-        d.remedy.contains(remedy),
-        "remedy {:?} lacks {remedy:?}",
-        d.remedy
-    );
+    assert!(d.summary.contains(summary), "summary {:?} lacks {summary:?}", d.summary);
+    assert!(d.remedy.contains(remedy), "remedy {:?} lacks {remedy:?}", d.remedy);
 }
 
 #[tokio::test]
@@ -51,17 +41,10 @@ async fn admin_token_reports_identity_version_expiry_and_permissions() {
     assert_eq!(v.identity.user_id, sim.users().admin.id);
     assert_eq!(v.rancher_version.as_deref(), Some("v2.13.1"));
     let info = v.token_info.as_ref().expect("token info");
-    assert_eq!(
-        info.access_key,
-        sim.tokens().admin.split(':').next().unwrap()
-    );
+    assert_eq!(info.access_key, sim.tokens().admin.split(':').next().unwrap());
     assert_eq!(info.expires_at, None);
     assert!(!info.is_cluster_scoped());
-    assert!(
-        v.warnings.contains(&Warning::NeverExpires),
-        "{:?}",
-        v.warnings
-    );
+    assert!(v.warnings.contains(&Warning::NeverExpires), "{:?}", v.warnings);
     assert!(v.users_listed >= 5, "{}", v.users_listed);
     assert!(v.permissions.global_roles.contains(&"admin".to_string()));
     assert_eq!(v.permissions.list_users, Access::Allowed);
@@ -69,9 +52,7 @@ async fn admin_token_reports_identity_version_expiry_and_permissions() {
     assert_eq!(v.permissions.delete_global_role_bindings, Access::Allowed);
     let text = v.summary_lines().join("\n");
     assert!(
-        text.contains("user:     admin")
-            && text.contains("Rancher v2.13.1")
-            && text.contains("expires: never"),
+        text.contains("user:     admin") && text.contains("Rancher v2.13.1") && text.contains("expires: never"),
         "{text}"
     );
     // Nothing was changed on the server.
@@ -108,41 +89,17 @@ async fn token_ending_within_seven_days_is_warned_about() {
         .and_then(|b| b.as_str())
         .expect("bearer in the create answer");
     assert!(bearer.starts_with("ext/"));
-    let v = conn(&sim.domain(), bearer, Some(&sim.ca_pem()))
-        .verify()
-        .await
-        .unwrap();
-    let at = v
-        .token_info
-        .as_ref()
-        .and_then(|i| i.expires_at)
-        .expect("an expiry");
-    assert!(
-        v.warnings.contains(&Warning::ExpiresSoon { at }),
-        "{:?}",
-        v.warnings
-    );
-    assert!(v
-        .summary_lines()
-        .iter()
-        .any(|l| l.contains("less than 7 days")));
+    let v = conn(&sim.domain(), bearer, Some(&sim.ca_pem())).verify().await.unwrap();
+    let at = v.token_info.as_ref().and_then(|i| i.expires_at).expect("an expiry");
+    assert!(v.warnings.contains(&Warning::ExpiresSoon { at }), "{:?}", v.warnings);
+    assert!(v.summary_lines().iter().any(|l| l.contains("less than 7 days")));
 }
 
 #[tokio::test]
 async fn standard_user_cannot_list_users_on_rk_api() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let d = fails(&conn(
-        &sim.domain(),
-        &sim.tokens().user,
-        Some(&sim.ca_pem()),
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::CannotListUsers,
-        "may not list users",
-        "admin-level account",
-    );
+    let d = fails(&conn(&sim.domain(), &sim.tokens().user, Some(&sim.ca_pem()))).await;
+    assert_cause(&d, Cause::CannotListUsers, "may not list users", "admin-level account");
     assert!(d.summary.contains("alice"), "{}", d.summary);
 }
 
@@ -152,18 +109,8 @@ async fn standard_user_cannot_list_users_decided_from_roles_on_v3() {
     let sim = Simulator::start(SimConfig::default().rancher_version(RancherVersion::V2_8))
         .await
         .unwrap();
-    let d = fails(&conn(
-        &sim.domain(),
-        &sim.tokens().user,
-        Some(&sim.ca_pem()),
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::CannotListUsers,
-        "may not list users",
-        "admin-level account",
-    );
+    let d = fails(&conn(&sim.domain(), &sim.tokens().user, Some(&sim.ca_pem()))).await;
+    assert_cause(&d, Cause::CannotListUsers, "may not list users", "admin-level account");
 }
 
 #[tokio::test]
@@ -185,22 +132,13 @@ async fn expired_token_is_rejected_with_the_likely_causes() {
         cluster_id: None,
     }))
     .await;
-    assert_cause(
-        &d,
-        Cause::TokenExpired,
-        "expired on",
-        "create a new API key",
-    );
+    assert_cause(&d, Cause::TokenExpired, "expired on", "create a new API key");
 }
 
 #[tokio::test]
 async fn cluster_scoped_token_is_named_when_known() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let c = conn(
-        &sim.domain(),
-        &sim.tokens().cluster_scoped,
-        Some(&sim.ca_pem()),
-    );
+    let c = conn(&sim.domain(), &sim.tokens().cluster_scoped, Some(&sim.ca_pem()));
     let d = fails(&c).await;
     assert_cause(&d, Cause::TokenRejected, "401", "No Scope");
     let known = KnownToken {
@@ -208,12 +146,7 @@ async fn cluster_scoped_token_is_named_when_known() {
         cluster_id: Some(sim.users().downstream_cluster.clone()),
     };
     let d = fails(&c.with_known_token(known)).await;
-    assert_cause(
-        &d,
-        Cause::ClusterScopedToken,
-        "scoped to one cluster",
-        "No Scope",
-    );
+    assert_cause(&d, Cause::ClusterScopedToken, "scoped to one cluster", "No Scope");
 }
 
 #[tokio::test]
@@ -221,11 +154,7 @@ async fn server_that_says_why_gets_the_exact_cause() {
     // Rancher 2.2-2.4 leaked the reason in the 401 body.
     let local = https_server(|path| match path {
         "/ping" => ("200 OK", "text/plain", "pong".into()),
-        "/rancherversion" => (
-            "200 OK",
-            "application/json",
-            r#"{"Version":"v2.4.2"}"#.into(),
-        ),
+        "/rancherversion" => ("200 OK", "application/json", r#"{"Version":"v2.4.2"}"#.into()),
         _ => (
             "401 Unauthorized",
             "application/json",
@@ -239,12 +168,7 @@ async fn server_that_says_why_gets_the_exact_cause() {
         Some(&local.ca_pem),
     ))
     .await;
-    assert_cause(
-        &d,
-        Cause::ClusterScopedToken,
-        "scoped to one cluster",
-        "No Scope",
-    );
+    assert_cause(&d, Cause::ClusterScopedToken, "scoped to one cluster", "No Scope");
 }
 
 #[tokio::test]
@@ -262,15 +186,9 @@ async fn deleted_token_is_rejected() {
         .and_then(|b| b.as_str())
         .unwrap()
         .to_string();
-    assert!(conn(&sim.domain(), &bearer, Some(&sim.ca_pem()))
-        .verify()
-        .await
-        .is_ok());
+    assert!(conn(&sim.domain(), &bearer, Some(&sim.ca_pem())).verify().await.is_ok());
     let name = bearer.trim_start_matches("ext/").split(':').next().unwrap();
-    admin
-        .call("rk.tokens.delete", &[("name", name)], None)
-        .await
-        .unwrap();
+    admin.call("rk.tokens.delete", &[("name", name)], None).await.unwrap();
     let d = fails(&conn(&sim.domain(), &bearer, Some(&sim.ca_pem()))).await;
     assert_cause(&d, Cause::TokenRejected, name, "create a new API key");
     assert!(d.likely_causes.iter().any(|c| c.contains("deleted")));
@@ -292,35 +210,15 @@ async fn cut_token_is_suspected_from_its_length() {
 
 #[tokio::test]
 async fn name_that_does_not_resolve() {
-    let d = fails(&conn(
-        "rancher-auth-test.invalid",
-        "token-abcde:secret",
-        None,
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::DnsFailure,
-        "does not resolve",
-        "Check the spelling",
-    );
+    let d = fails(&conn("rancher-auth-test.invalid", "token-abcde:secret", None)).await;
+    assert_cause(&d, Cause::DnsFailure, "does not resolve", "Check the spelling");
 }
 
 #[tokio::test]
 async fn connection_refused() {
     let port = support::closed_port().await;
-    let d = fails(&conn(
-        &format!("127.0.0.1:{port}"),
-        "token-abcde:secret",
-        None,
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::ConnectionRefused,
-        "refused the connection",
-        "Check the port",
-    );
+    let d = fails(&conn(&format!("127.0.0.1:{port}"), "token-abcde:secret", None)).await;
+    assert_cause(&d, Cause::ConnectionRefused, "refused the connection", "Check the port");
 }
 
 #[tokio::test]
@@ -337,12 +235,7 @@ async fn untrusted_certificate_suggests_the_ca_option() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let other = testing::wrong_host_server().await.unwrap();
     // Another CA given: the server's certificate is not signed by it.
-    let d = fails(&conn(
-        &sim.domain(),
-        &sim.tokens().admin,
-        Some(&other.ca_pem),
-    ))
-    .await;
+    let d = fails(&conn(&sim.domain(), &sim.tokens().admin, Some(&other.ca_pem))).await;
     assert_cause(&d, Cause::UntrustedCertificate, "not signed", "--ca-cert");
     // No CA given at all.
     let d = fails(&conn(&sim.domain(), &sim.tokens().admin, None)).await;
@@ -353,12 +246,7 @@ async fn untrusted_certificate_suggests_the_ca_option() {
 #[tokio::test]
 async fn certificate_for_another_host_name() {
     let bad = testing::wrong_host_server().await.unwrap();
-    let d = fails(&conn(
-        &bad.domain(),
-        "token-abcde:secret",
-        Some(&bad.ca_pem),
-    ))
-    .await;
+    let d = fails(&conn(&bad.domain(), "token-abcde:secret", Some(&bad.ca_pem))).await;
     assert_cause(
         &d,
         Cause::WrongHostname,
@@ -370,12 +258,7 @@ async fn certificate_for_another_host_name() {
 #[tokio::test]
 async fn expired_certificate() {
     let bad = testing::expired_cert_server().await.unwrap();
-    let d = fails(&conn(
-        &bad.domain(),
-        "token-abcde:secret",
-        Some(&bad.ca_pem),
-    ))
-    .await;
+    let d = fails(&conn(&bad.domain(), "token-abcde:secret", Some(&bad.ca_pem))).await;
     assert_cause(&d, Cause::ExpiredCertificate, "has expired", "Renew");
 }
 
@@ -396,48 +279,22 @@ async fn plain_http_server() {
 #[tokio::test]
 async fn html_page_is_not_rancher() {
     let bad = testing::html_login_server().await.unwrap();
-    let d = fails(&conn(
-        &bad.domain(),
-        "token-abcde:secret",
-        Some(&bad.ca_pem),
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::NotRancher,
-        "an HTML page",
-        "Rancher's own domain",
-    );
+    let d = fails(&conn(&bad.domain(), "token-abcde:secret", Some(&bad.ca_pem))).await;
+    assert_cause(&d, Cause::NotRancher, "an HTML page", "Rancher's own domain");
 }
 
 #[tokio::test]
 async fn other_json_is_not_rancher() {
-    let local =
-        https_server(|_| ("200 OK", "application/json", r#"{"hello":"world"}"#.into())).await;
-    let d = fails(&conn(
-        &local.domain(),
-        "token-abcde:secret",
-        Some(&local.ca_pem),
-    ))
-    .await;
-    assert_cause(
-        &d,
-        Cause::NotRancher,
-        "not a Rancher API",
-        "Rancher's own domain",
-    );
+    let local = https_server(|_| ("200 OK", "application/json", r#"{"hello":"world"}"#.into())).await;
+    let d = fails(&conn(&local.domain(), "token-abcde:secret", Some(&local.ca_pem))).await;
+    assert_cause(&d, Cause::NotRancher, "not a Rancher API", "Rancher's own domain");
     // A server that answers /ping but not the API like Rancher.
     let local = https_server(|path| match path {
         "/ping" => ("200 OK", "text/plain", "pong".into()),
         _ => ("200 OK", "application/json", r#"{"items":[]}"#.into()),
     })
     .await;
-    let d = fails(&conn(
-        &local.domain(),
-        "token-abcde:secret",
-        Some(&local.ca_pem),
-    ))
-    .await;
+    let d = fails(&conn(&local.domain(), "token-abcde:secret", Some(&local.ca_pem))).await;
     assert_cause(
         &d,
         Cause::NotRancher,
@@ -445,14 +302,8 @@ async fn other_json_is_not_rancher() {
         "Rancher's own domain",
     );
     // 404 on /ping: something else listens there.
-    let local =
-        https_server(|_| ("404 Not Found", "text/plain", "404 page not found".into())).await;
-    let d = fails(&conn(
-        &local.domain(),
-        "token-abcde:secret",
-        Some(&local.ca_pem),
-    ))
-    .await;
+    let local = https_server(|_| ("404 Not Found", "text/plain", "404 page not found".into())).await;
+    let d = fails(&conn(&local.domain(), "token-abcde:secret", Some(&local.ca_pem))).await;
     assert_eq!(d.cause, Cause::NotRancher, "{}", d.explain());
 }
 
@@ -464,12 +315,7 @@ async fn server_error() {
     }))
     .await
     .unwrap();
-    let d = fails(&conn(
-        &sim.domain(),
-        &sim.tokens().admin,
-        Some(&sim.ca_pem()),
-    ))
-    .await;
+    let d = fails(&conn(&sim.domain(), &sim.tokens().admin, Some(&sim.ca_pem()))).await;
     assert_cause(&d, Cause::ServerError, "HTTP 500", "check its health");
     // No retries: one request only.
     assert_eq!(sim.request_log().len(), 1);
@@ -478,12 +324,10 @@ async fn server_error() {
 #[tokio::test]
 async fn unusable_ca_bundle() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let c = conn(&sim.domain(), &sim.tokens().admin, None)
-        .with_ca(Some(CaSource::Pem("not a certificate".into())));
+    let c = conn(&sim.domain(), &sim.tokens().admin, None).with_ca(Some(CaSource::Pem("not a certificate".into())));
     let d = fails(&c).await;
     assert_eq!(d.cause, Cause::InvalidCaBundle, "{}", d.explain());
-    let c = conn(&sim.domain(), &sim.tokens().admin, None)
-        .with_ca(Some(CaSource::File("/nonexistent/ca.pem".into())));
+    let c = conn(&sim.domain(), &sim.tokens().admin, None).with_ca(Some(CaSource::File("/nonexistent/ca.pem".into())));
     assert_eq!(fails(&c).await.cause, Cause::InvalidCaBundle);
 }
 
@@ -553,9 +397,6 @@ async fn the_secret_appears_in_no_log_debug_display_or_error() {
     );
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret is in the logs");
-        assert!(
-            !seen.contains(secret.as_str()),
-            "a secret is in Debug/Display/errors"
-        );
+        assert!(!seen.contains(secret.as_str()), "a secret is in Debug/Display/errors");
     }
 }

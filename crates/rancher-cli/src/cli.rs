@@ -43,23 +43,53 @@ pub struct Global {
     #[arg(long, global = true)]
     pub token_stdin: bool,
     /// PEM file of the CA that signed the server's certificate (private CAs).
-    #[arg(long, global = true, value_name = "PEM", env = "RANCHER_CA_CERT", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "RANCHER_CA_CERT",
+        hide_env_values = true
+    )]
     pub ca_cert: Option<PathBuf>,
     /// Directory of the approval store (approvals.db: installs, requests, audit log).
-    #[arg(long, global = true, value_name = "DIR", env = "RANCHERCTL_STATE_DIR", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "RANCHERCTL_STATE_DIR",
+        hide_env_values = true
+    )]
     pub state_dir: Option<PathBuf>,
     /// The approval store: `sqlite:PATH` or `postgres://USER@HOST/DATABASE` (default: approvals.db in the state
     /// directory).
-    #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "RANCHERCTL_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     /// Use the approvals service at this URL (`rancherctl serve` prints it) for workflows, runs and approvals,
     /// instead of a local store: your token proves who you are; the service keeps the store and executes. With
     /// `connect`, saved in the profile; `--server ''` uses the local store whatever the profile says.
-    #[arg(long, global = true, value_name = "URL", env = "RANCHERCTL_SERVER", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "RANCHERCTL_SERVER",
+        hide_env_values = true
+    )]
     pub server: Option<String>,
     /// PEM file of the CA that signed the approvals service's certificate (with --server): only this CA is trusted
     /// for the service, the system's roots are not (the certificate is pinned to it).
-    #[arg(long, global = true, value_name = "PEM", env = "RANCHERCTL_SERVER_CA_CERT", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "RANCHERCTL_SERVER_CA_CERT",
+        hide_env_values = true
+    )]
     pub server_ca_cert: Option<PathBuf>,
 }
 
@@ -81,7 +111,9 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Test a connection and save it as a profile (only when the test passes). Re-run to edit: blank keeps.
-    #[command(after_help = "Examples:\n  rancherctl connect --profile prod --domain rancher.example.com --token-file ~/.rancher-token --ca-cert ca.pem\n  rancherctl connect --profile prod --server https://approvals.example.com\n  rancherctl profiles use prod")]
+    #[command(
+        after_help = "Examples:\n  rancherctl connect --profile prod --domain rancher.example.com --token-file ~/.rancher-token --ca-cert ca.pem\n  rancherctl connect --profile prod --server https://approvals.example.com\n  rancherctl profiles use prod"
+    )]
     Connect(ConnectArgs),
     /// Run the connection test again (on the profile, or on the flags/environment); exit 1 when it fails.
     Check,
@@ -92,12 +124,17 @@ pub enum Command {
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
     /// Run an installed workflow; exits 3 with the request id when it needs approval.
-    #[command(after_help = "Examples:\n  rancherctl run list-users -o json\n  rancherctl run create-global-role-binding --input user=alice --input role=admin --reason INC-42\n  rancherctl run grant-project-role --input project=downstream/Default --input user=alice --input role=\"Project Member\" --input duration=8h --dry-run")]
+    #[command(
+        after_help = "Examples:\n  rancherctl run list-users -o json\n  rancherctl run create-global-role-binding --input user=alice --input role=admin --reason INC-42\n  rancherctl run grant-project-role --input project=downstream/Default --input user=alice --input role=\"Project Member\" --input duration=8h --dry-run"
+    )]
     Run(RunArgs),
     /// Call any operation of the endpoint list directly (`api list` shows them).
     Api(ApiArgs),
     /// Approval requests and the audit log.
-    #[command(subcommand, after_help = "Examples:\n  rancherctl approvals list --state pending\n  rancherctl approvals show req-...\n  rancherctl --profile approver approvals approve req-... --reason \"checked with the team\"\n  rancherctl approvals audit --verify")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rancherctl approvals list --state pending\n  rancherctl approvals show req-...\n  rancherctl --profile approver approvals approve req-... --reason \"checked with the team\"\n  rancherctl approvals audit --verify"
+    )]
     Approvals(ApprovalsCommand),
     /// Access control: which provider is on, who may log in, and the lockout-proof way to change it (1.x and 2.x).
     #[command(subcommand)]
@@ -106,7 +143,10 @@ pub enum Command {
     #[command(subcommand)]
     Identities(IdentitiesCommand),
     /// Time-bound grants: who has what until when; extend, end early, revoke the due ones (for cron).
-    #[command(subcommand, after_help = "Examples:\n  rancherctl grants list --active\n  rancherctl grants extend req-... --by 2h\n  rancherctl grants revoke req-...\n  rancherctl grants expire        # from cron, when no `rancherctl serve` runs")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rancherctl grants list --active\n  rancherctl grants extend req-... --by 2h\n  rancherctl grants revoke req-...\n  rancherctl grants expire        # from cron, when no `rancherctl serve` runs"
+    )]
     Grants(GrantsCommand),
     /// Start the simulated Rancher server and print shell lines to reach it (`rancherctl sim --env-file sim.env &`,
     /// then `set -a; . ./sim.env; set +a`).
@@ -114,7 +154,9 @@ pub enum Command {
     /// Walk through the whole product against an in-process simulator: no setup, no network.
     Demo(crate::demo::DemoArgs),
     /// The approvals service: HTTP API, approver web page, webhooks (prints RANCHERCTL_SERVER=<url> when ready).
-    #[command(after_help = "Examples:\n  rancherctl serve --listen 127.0.0.1:0 --store sqlite:approvals.db\n  rancherctl serve --listen 0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem --store postgres://approvals@db/approvals")]
+    #[command(
+        after_help = "Examples:\n  rancherctl serve --listen 127.0.0.1:0 --store sqlite:approvals.db\n  rancherctl serve --listen 0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem --store postgres://approvals@db/approvals"
+    )]
     Serve(crate::commands::serve::ServeArgs),
     /// Print a shell completion script.
     Completions {

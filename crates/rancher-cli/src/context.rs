@@ -48,7 +48,11 @@ impl Context {
         match &self.global.state_dir {
             Some(d) => Ok(d.clone()),
             None => dirs::data_dir().map(|d| d.join(APP_DIR)).ok_or_else(|| {
-                Failure::new("no data directory is known on this system", "pass --state-dir DIR (or set RANCHERCTL_STATE_DIR)").into()
+                Failure::new(
+                    "no data directory is known on this system",
+                    "pass --state-dir DIR (or set RANCHERCTL_STATE_DIR)",
+                )
+                .into()
             }),
         }
     }
@@ -59,7 +63,8 @@ impl Context {
     pub fn ensure_state_dir(&self) -> anyhow::Result<PathBuf> {
         let dir = self.state_dir()?;
         if !dir.exists() {
-            rancher_auth::create_private_dir(&dir).with_context(|| format!("creating the state directory {}", dir.display()))?;
+            rancher_auth::create_private_dir(&dir)
+                .with_context(|| format!("creating the state directory {}", dir.display()))?;
             return Ok(dir);
         }
         check_state_dir(&dir)?;
@@ -85,7 +90,8 @@ impl Context {
             StoreUrl::Sqlite(path) => {
                 let dir = store_dir(path);
                 if !dir.exists() {
-                    rancher_auth::create_private_dir(&dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
+                    rancher_auth::create_private_dir(&dir)
+                        .with_context(|| format!("creating the store directory {}", dir.display()))?;
                 }
                 check_state_dir(&dir)?
             }
@@ -131,7 +137,10 @@ impl Context {
         if let Some(current) = store.current()? {
             return Ok(Some(current));
         }
-        Ok(store.exists(DEFAULT_PROFILE).unwrap_or(false).then(|| DEFAULT_PROFILE.to_string()))
+        Ok(store
+            .exists(DEFAULT_PROFILE)
+            .unwrap_or(false)
+            .then(|| DEFAULT_PROFILE.to_string()))
     }
 
     /// The domain from `--domain` / `RANCHER_DOMAIN`, parsed.
@@ -201,8 +210,16 @@ impl Context {
         if saved.as_deref().is_some_and(|s| same(s, flag) && same(s, url)) {
             return Ok(conn.token().clone());
         }
-        let from = Self::origin("--server", "RANCHERCTL_SERVER", std::ffi::OsStr::new(self.global.server.as_deref().unwrap_or_default()));
-        let drop = if from == "--server" { "drop --server" } else { "unset RANCHERCTL_SERVER" };
+        let from = Self::origin(
+            "--server",
+            "RANCHERCTL_SERVER",
+            std::ffi::OsStr::new(self.global.server.as_deref().unwrap_or_default()),
+        );
+        let drop = if from == "--server" {
+            "drop --server"
+        } else {
+            "unset RANCHERCTL_SERVER"
+        };
         let saved_text = match &saved {
             Some(s) => format!("saved for the service {}", crate::text::escape(s)),
             None => "which saves no service".to_string(),
@@ -246,7 +263,11 @@ impl Context {
             return Ok(Connection::new(domain.clone(), token.clone()).with_ca(ca));
         }
         let Some(name) = self.profile_name()? else {
-            let missing = if domain.is_none() { "no Rancher domain" } else { "no token" };
+            let missing = if domain.is_none() {
+                "no Rancher domain"
+            } else {
+                "no token"
+            };
             let saved = self.profiles()?.names().unwrap_or_default();
             if let Some(first) = saved.first() {
                 return Err(Failure::new(
@@ -291,15 +312,34 @@ impl Context {
             .join(" and ");
         let drop = outside
             .iter()
-            .map(|(_, from)| if from.starts_with("--") { format!("drop {from}") } else { format!("unset {from}") })
+            .map(|(_, from)| {
+                if from.starts_with("--") {
+                    format!("drop {from}")
+                } else {
+                    format!("unset {from}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let (chosen, other_way) = match &g.profile {
             Some(p) => {
                 let by = Self::origin("--profile", "RANCHER_PROFILE", p.as_ref());
-                (format!("profile `{name}` was chosen by {by}"), format!("or {} to use the flags and environment alone", if by == "--profile" { "drop --profile" } else { "unset RANCHER_PROFILE" }))
+                (
+                    format!("profile `{name}` was chosen by {by}"),
+                    format!(
+                        "or {} to use the flags and environment alone",
+                        if by == "--profile" {
+                            "drop --profile"
+                        } else {
+                            "unset RANCHER_PROFILE"
+                        }
+                    ),
+                )
             }
-            None => (format!("profile `{name}` is used by default"), "or give both the domain and the token (flags or environment) to use no profile".to_string()),
+            None => (
+                format!("profile `{name}` is used by default"),
+                "or give both the domain and the token (flags or environment) to use no profile".to_string(),
+            ),
         };
         Err(Failure::new(
             format!(
@@ -348,13 +388,20 @@ fn store_dir(path: &Path) -> PathBuf {
 
 /// Runs `future` to completion on a small runtime, for the commands that otherwise need none (the catalog).
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future))
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future))
 }
 
 fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
     let private_dir = "use a directory only you can write: `mkdir -m 700 DIR`, then pass --state-dir DIR (or set RANCHERCTL_STATE_DIR)";
     if !dir.is_dir() {
-        return Err(Failure::new(format!("the state directory {} is not a directory", dir.display()), private_dir).into());
+        return Err(Failure::new(
+            format!("the state directory {} is not a directory", dir.display()),
+            private_dir,
+        )
+        .into());
     }
     match rancher_auth::exposure(dir, false) {
         Ok(None) => Ok(()),
@@ -377,7 +424,10 @@ fn check_state_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Names this process in the audit log: `rancherctl@<host>`.
 pub fn executor_label() -> String {
-    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
     format!("rancherctl@{host}")
 }
 
@@ -389,7 +439,10 @@ fn read_token_stdin() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut text = String::new();
-        stdin.lock().read_to_string(&mut text).context("reading the token from stdin")?;
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .context("reading the token from stdin")?;
         return Ok(text);
     }
     eprint!("Paste the Rancher API token (input hidden), then Enter: ");

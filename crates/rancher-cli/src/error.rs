@@ -39,18 +39,32 @@ pub struct Failure {
 impl Failure {
     /// A failure with a remedy.
     pub fn new(message: impl Into<String>, remedy: impl Into<String>) -> Failure {
-        Failure { message: message.into(), remedy: Some(remedy.into()) }
+        Failure {
+            message: message.into(),
+            remedy: Some(remedy.into()),
+        }
     }
 }
 
 /// The lines printed on stderr for a failure: `error: <cause>` first, then the remedy and details.
 pub fn report_lines(err: &anyhow::Error) -> Vec<String> {
-    let diagnosis = err.downcast_ref::<Diagnosed>().map(|d| d.0.as_ref()).or_else(|| err.downcast_ref::<rancher_auth::Error>().and_then(|e| e.diagnosis()));
+    let diagnosis = err
+        .downcast_ref::<Diagnosed>()
+        .map(|d| d.0.as_ref())
+        .or_else(|| err.downcast_ref::<rancher_auth::Error>().and_then(|e| e.diagnosis()));
     if let Some(d) = diagnosis {
-        let mut lines = vec![format!("error: connection test failed: {}", d.summary), format!("fix: {}", d.remedy)];
+        let mut lines = vec![
+            format!("error: connection test failed: {}", d.summary),
+            format!("fix: {}", d.remedy),
+        ];
         if !d.likely_causes.is_empty() {
             lines.push("likely causes, in order:".into());
-            lines.extend(d.likely_causes.iter().enumerate().map(|(i, c)| format!("  {}. {c}", i + 1)));
+            lines.extend(
+                d.likely_causes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("  {}. {c}", i + 1)),
+            );
         }
         if let Some(detail) = &d.detail {
             lines.push(format!("(step {}: {detail})", d.step));

@@ -64,8 +64,15 @@ fn usage_without_environment(line: &str) -> String {
     if !line.starts_with("Usage: ") {
         return line.to_string();
     }
-    const FROM_ENV: [&str; 7] =
-        ["--profile <PROFILE>", "--domain <DOMAIN>", "--ca-cert <PEM>", "--state-dir <DIR>", "--store <URL>", "--server <URL>", "--server-ca-cert <PEM>"];
+    const FROM_ENV: [&str; 7] = [
+        "--profile <PROFILE>",
+        "--domain <DOMAIN>",
+        "--ca-cert <PEM>",
+        "--state-dir <DIR>",
+        "--store <URL>",
+        "--server <URL>",
+        "--server-ca-cert <PEM>",
+    ];
     let mut out = line.to_string();
     for arg in FROM_ENV {
         out = out.replace(&format!(" {arg}"), "");
@@ -82,7 +89,13 @@ pub fn harden_process() {
         tracing::debug!(error = %e, "could not mark the process not dumpable");
     }
     #[cfg(unix)]
-    if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) }) {
+    if let Err(e) = rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    ) {
         tracing::debug!(error = %e, "could not set the core size limit to 0");
     }
 }
@@ -90,15 +103,23 @@ pub fn harden_process() {
 /// A closed stdout (`rancherctl ... | head`) is not a failure.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Log lines may quote a server or a requester: plain text, escaped like every other output.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| EscapedStderr).with_ansi(false).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| EscapedStderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 /// Stderr for log lines: each event (written whole) with control characters and bidi overrides escaped.
@@ -128,16 +149,24 @@ fn may_change_store(cmd: &Command) -> bool {
         cmd,
         Command::Run(_)
             | Command::AccessControl(_)
-            | Command::Approvals(A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile | A::Import { .. })
+            | Command::Approvals(
+                A::Approve { .. } | A::Deny { .. } | A::Cancel { .. } | A::Reconcile | A::Import { .. }
+            )
             | Command::Workflows(W::Install { .. } | W::SetPolicy { .. })
-            | Command::Grants(cli::GrantsCommand::Extend { .. } | cli::GrantsCommand::Revoke { .. } | cli::GrantsCommand::Expire)
+            | Command::Grants(
+                cli::GrantsCommand::Extend { .. } | cli::GrantsCommand::Revoke { .. } | cli::GrantsCommand::Expire
+            )
     )
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
     // With --server, the approval commands go to the approvals service (which prints its own audit head).
-    if matches!(cli.command, Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)) && ctx.server_url()?.is_some() {
+    if matches!(
+        cli.command,
+        Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)
+    ) && ctx.server_url()?.is_some()
+    {
         if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &cli.command))? {
             return Ok(exit);
         }
@@ -149,7 +178,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let result = dispatch_command(ctx.clone(), cli.command);
     // Also after a failure: an approval whose execution failed still changed the log.
     if let Some(after) = context::block_on(ctx.audit_head())?.filter(|h| Some(h) != before.as_ref()) {
-        output::note(format!("audit head: {}:{} (save it to check later with approvals audit --verify --expect-head)", after.seq, after.hash));
+        output::note(format!(
+            "audit head: {}:{} (save it to check later with approvals audit --verify --expect-head)",
+            after.seq, after.hash
+        ));
     }
     result
 }
@@ -159,25 +191,50 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
         Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),
         Command::Profiles(p) => commands::connect::profiles(&ctx, p),
-        Command::Api(cli::ApiArgs { list: Some(cli::ApiCommand::List), .. }) => commands::api::list(&ctx),
+        Command::Api(cli::ApiArgs {
+            list: Some(cli::ApiCommand::List),
+            ..
+        }) => commands::api::list(&ctx),
         Command::Completions { shell } => commands::completions::print(shell),
-        Command::Approvals(cli::ApprovalsCommand::List { state }) => runtime()?.block_on(commands::approvals::list(&ctx, state.as_deref())),
-        Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => runtime()?.block_on(commands::approvals::show(&ctx, &id, full)),
-        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => runtime()?.block_on(commands::approvals::audit(&ctx, verify, expect_head.as_deref())),
-        Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason)),
-        Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason)),
+        Command::Approvals(cli::ApprovalsCommand::List { state }) => {
+            runtime()?.block_on(commands::approvals::list(&ctx, state.as_deref()))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => {
+            runtime()?.block_on(commands::approvals::show(&ctx, &id, full))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => {
+            runtime()?.block_on(commands::approvals::audit(&ctx, verify, expect_head.as_deref()))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => {
+            runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => {
+            runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason))
+        }
         Command::Approvals(cli::ApprovalsCommand::Export) => runtime()?.block_on(commands::approvals::export(&ctx)),
-        Command::Approvals(cli::ApprovalsCommand::Import { file }) => runtime()?.block_on(commands::approvals::import(&ctx, &file)),
-        Command::Approvals(cli::ApprovalsCommand::Reconcile) => runtime()?.block_on(commands::approvals::reconcile(&ctx)),
-        Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason)),
-        Command::Workflows(cli::WorkflowsCommand::Install { ids, reads, policy }) => runtime()?.block_on(commands::install::install(&ctx, ids, reads, policy)),
-        Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false)),
+        Command::Approvals(cli::ApprovalsCommand::Import { file }) => {
+            runtime()?.block_on(commands::approvals::import(&ctx, &file))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Reconcile) => {
+            runtime()?.block_on(commands::approvals::reconcile(&ctx))
+        }
+        Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => {
+            runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason))
+        }
+        Command::Workflows(cli::WorkflowsCommand::Install { ids, reads, policy }) => {
+            runtime()?.block_on(commands::install::install(&ctx, ids, reads, policy))
+        }
+        Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => {
+            runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false))
+        }
         Command::Connect(args) => runtime()?.block_on(commands::connect::connect(&ctx, args)),
         Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),
         Command::Run(args) => runtime()?.block_on(commands::run::run(&ctx, args)),
         Command::Api(args) => runtime()?.block_on(commands::api::call(&ctx, args)),
         Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, c)),
-        Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => runtime()?.block_on(commands::access::search(&ctx, name, kind)),
+        Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => {
+            runtime()?.block_on(commands::access::search(&ctx, name, kind))
+        }
         Command::Grants(g) => runtime()?.block_on(commands::grants::dispatch(&ctx, g)),
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(&ctx, args)),

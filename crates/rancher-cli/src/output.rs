@@ -13,13 +13,17 @@ use crate::text;
 /// cell is escaped ([`text::escape`]): one line per row, whatever a requester or a server wrote.
 pub fn table(columns: &[impl AsRef<str>], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut t = Table::new();
-    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(columns.iter().map(|c| text::escape(c.as_ref())));
     for r in rows {
         t.add_row(r.iter().map(|c| text::escape(c)));
     }
     // comfy-table pads every cell with one space on each side; trim the line ends.
-    t.lines().map(|l| l.trim_end().trim_start_matches(' ').to_string()).collect::<Vec<_>>().join("\n")
+    t.lines()
+        .map(|l| l.trim_end().trim_start_matches(' ').to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Prints one document in the machine format (`json` or `yaml`) on stdout.
@@ -47,7 +51,10 @@ pub fn document<T: Serialize + ?Sized>(format: Format, value: &T) -> anyhow::Res
 
 /// Writes `value` as pretty JSON and a line break, through [`SafeJson`].
 fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> anyhow::Result<()> {
-    let mut safe = SafeJson { out: &mut *out, carry: Vec::new() };
+    let mut safe = SafeJson {
+        out: &mut *out,
+        carry: Vec::new(),
+    };
     serde_json::to_writer_pretty(&mut safe, value)?;
     safe.flush()?;
     writeln!(out)?;
@@ -80,7 +87,10 @@ impl<W: Write> Write for SafeJson<W> {
         let bytes = std::mem::take(&mut self.carry);
         let (valid, rest) = match std::str::from_utf8(&bytes) {
             Ok(s) => (s, &[][..]),
-            Err(e) => (std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix"), &bytes[e.valid_up_to()..]),
+            Err(e) => (
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix"),
+                &bytes[e.valid_up_to()..],
+            ),
         };
         let mut start = 0;
         for (i, c) in valid.char_indices() {
@@ -131,12 +141,25 @@ pub struct ListWriter<W: Write> {
 impl<W: Write> ListWriter<W> {
     /// A writer in `format`; `columns` are the table's headers (empty: `table` prints JSON).
     pub fn new(format: Format, out: W, columns: &[&str]) -> Self {
-        let format = if matches!(format, Format::Table | Format::Csv) && columns.is_empty() { Format::Json } else { format };
+        let format = if matches!(format, Format::Table | Format::Csv) && columns.is_empty() {
+            Format::Json
+        } else {
+            format
+        };
         ListWriter {
             format,
             out: SafeJson { out, carry: Vec::new() },
             // CSV escapes (and quotes) each cell itself.
-            columns: columns.iter().map(|c| if format == Format::Csv { c.to_string() } else { text::escape(c) }).collect(),
+            columns: columns
+                .iter()
+                .map(|c| {
+                    if format == Format::Csv {
+                        c.to_string()
+                    } else {
+                        text::escape(c)
+                    }
+                })
+                .collect(),
             count: 0,
             held: Vec::new(),
             widths: None,
@@ -373,13 +396,20 @@ mod tests {
         for v in items {
             w.item(v, || vec![cell(v.get("id")), cell(v.get("name"))]).unwrap();
         }
-        if finish { w.finish().unwrap() } else { w.abort().unwrap() }
+        if finish {
+            w.finish().unwrap()
+        } else {
+            w.abort().unwrap()
+        }
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn streamed_json_is_the_same_document_as_the_whole_array() {
-        let items = vec![serde_json::json!({"id": "u-1", "name": "A\nB", "n": [1, {"x": null}]}), serde_json::json!({"id": "u-2", "e": {}})];
+        let items = vec![
+            serde_json::json!({"id": "u-1", "name": "A\nB", "n": [1, {"x": null}]}),
+            serde_json::json!({"id": "u-2", "e": {}}),
+        ];
         let streamed = listed(Format::Json, &items, true);
         assert_eq!(streamed, format!("{}\n", serde_json::to_string_pretty(&items).unwrap()));
         assert_eq!(listed(Format::Json, &[], true), "[]\n");
@@ -391,7 +421,10 @@ mod tests {
 
     #[test]
     fn streamed_yaml_is_one_sequence_and_bidi_is_escaped() {
-        let items = vec![serde_json::json!({"id": "u-1", "tags": ["a", "b"], "m": {"k": "v"}}), serde_json::json!({"id": "u-\u{202e}2"})];
+        let items = vec![
+            serde_json::json!({"id": "u-1", "tags": ["a", "b"], "m": {"k": "v"}}),
+            serde_json::json!({"id": "u-\u{202e}2"}),
+        ];
         let text = listed(Format::Yaml, &items, true);
         let back: Value = serde_norway::from_str(&text).unwrap();
         assert_eq!(back, Value::Array(items));
@@ -401,11 +434,20 @@ mod tests {
 
     #[test]
     fn streamed_table_matches_the_whole_table_within_the_sample() {
-        let items: Vec<Value> = (0..3).map(|i| serde_json::json!({"id": format!("u-{i}"), "name": "x".repeat(i * 3)})).collect();
+        let items: Vec<Value> = (0..3)
+            .map(|i| serde_json::json!({"id": format!("u-{i}"), "name": "x".repeat(i * 3)}))
+            .collect();
         let rows = items.iter().map(|v| vec![cell(v.get("id")), cell(v.get("name"))]);
-        assert_eq!(listed(Format::Table, &items, true), format!("{}\n", table(&["ID", "NAME"], rows)));
+        assert_eq!(
+            listed(Format::Table, &items, true),
+            format!("{}\n", table(&["ID", "NAME"], rows))
+        );
         // Escaped like every table cell.
-        let hostile = listed(Format::Table, &[serde_json::json!({"id": "\u{1b}[31mred", "name": "a\nb"})], true);
+        let hostile = listed(
+            Format::Table,
+            &[serde_json::json!({"id": "\u{1b}[31mred", "name": "a\nb"})],
+            true,
+        );
         assert!(!hostile.contains('\u{1b}') && hostile.lines().count() == 2, "{hostile}");
     }
 
@@ -413,7 +455,10 @@ mod tests {
     fn json_escapes_c1_and_bidi_even_when_a_write_cuts_a_character() {
         let mut out = Vec::new();
         {
-            let mut w = SafeJson { out: &mut out, carry: Vec::new() };
+            let mut w = SafeJson {
+                out: &mut out,
+                carry: Vec::new(),
+            };
             let text = "{\"a\": \"x\u{9b}y\u{202e}z é\"}\n";
             for chunk in text.as_bytes().chunks(1) {
                 w.write_all(chunk).unwrap();

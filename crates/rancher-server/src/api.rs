@@ -32,11 +32,14 @@ impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("no Authorization header; send `Authorization: Bearer <your Rancher API token>`"))?;
-        let text = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text; send `Authorization: Bearer <your Rancher API token>`"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("no Authorization header; send `Authorization: Bearer <your Rancher API token>`")
+        })?;
+        let text = header.to_str().map_err(|_| {
+            ApiError::unauthorized(
+                "the Authorization header is not text; send `Authorization: Bearer <your Rancher API token>`",
+            )
+        })?;
         let raw = text
             .strip_prefix("Bearer ")
             .or_else(|| text.strip_prefix("bearer "))
@@ -45,7 +48,9 @@ impl FromRequestParts<Arc<App>> for Caller {
         // A token the identity cache does not know (as good or as refused) costs Rancher calls: those are
         // throttled per client.
         if !app.identities.known(&token) {
-            let client = app.throttle.client(parts.extensions.get::<crate::throttle::Peer>().copied(), &parts.headers);
+            let client = app
+                .throttle
+                .client(parts.extensions.get::<crate::throttle::Peer>().copied(), &parts.headers);
             app.throttle.token_check(client)?;
         }
         let person = app.person(&token).await?;
@@ -69,9 +74,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             }
         })?;
         if bytes.is_empty() {
-            return serde_json::from_value(json!({})).map(Body).map_err(|e| ApiError::bad_request(format!("a JSON body is required: {e}")));
+            return serde_json::from_value(json!({}))
+                .map(Body)
+                .map_err(|e| ApiError::bad_request(format!("a JSON body is required: {e}")));
         }
-        serde_json::from_slice(&bytes).map(Body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON for this operation: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON for this operation: {e}")))
     }
 }
 
@@ -194,7 +203,10 @@ pub fn openapi_json() -> String {
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
+        )
         .route("/api/v1/me", get(me))
         .route("/api/v1/workflows", get(catalog))
         .route("/api/v1/workflows/{id}", get(workflow))
@@ -235,14 +247,29 @@ fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_appro
 #[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
 async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let installs = with_store(app.store(), |s| async move { s.list_installations().await }).await?;
-    let items: Vec<Value> = app.runner.registry().defs().into_iter().map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id))).collect();
+    let items: Vec<Value> = app
+        .runner
+        .registry()
+        .defs()
+        .into_iter()
+        .map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id)))
+        .collect();
     Ok(Json(json!({"items": items})))
 }
 
 /// One workflow.
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", params(("id" = String, Path, description = "workflow id")), responses((status = 200), (status = 404, body = ErrorDoc)))]
-async fn workflow(State(app): State<Arc<App>>, _caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let w = app.runner.registry().get(&id).map(|w| w.def()).ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
+async fn workflow(
+    State(app): State<Arc<App>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let w = app
+        .runner
+        .registry()
+        .get(&id)
+        .map(|w| w.def())
+        .ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
     let inst = app.runner.installation(w.id).await?;
     Ok(Json(catalog_entry(w, inst.as_ref())))
 }
@@ -250,7 +277,12 @@ async fn workflow(State(app): State<Arc<App>>, _caller: Caller, Path(id): Path<S
 /// Installs a workflow (admins); the caller becomes its installer. Audited.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/install", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
     responses((status = 200, description = "the installation"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn install(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<PolicyBody>) -> Result<Json<Value>, ApiError> {
+async fn install(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<PolicyBody>,
+) -> Result<Json<Value>, ApiError> {
     let inst = app.install(&caller.person, &id, body.policy).await?;
     Ok(Json(json!(inst)))
 }
@@ -258,8 +290,15 @@ async fn install(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<Str
 /// Changes a workflow's policy (its installer or an admin). Audited.
 #[utoipa::path(put, path = "/api/v1/workflows/{id}/policy", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
     responses((status = 200, description = "the installation"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
-async fn set_policy(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<PolicyBody>) -> Result<Json<Value>, ApiError> {
-    let policy = body.policy.ok_or_else(|| ApiError::bad_request("the body needs a `policy`"))?;
+async fn set_policy(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<PolicyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let policy = body
+        .policy
+        .ok_or_else(|| ApiError::bad_request("the body needs a `policy`"))?;
     let inst = app.set_policy(&caller.person, &id, policy).await?;
     Ok(Json(json!(inst)))
 }
@@ -269,19 +308,42 @@ async fn set_policy(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
 #[utoipa::path(post, path = "/api/v1/runs", request_body = RunBody,
     responses((status = 200, description = "ran: `{status: succeeded, result}`"), (status = 202, description = "`{status: pending, request, approvers, expires_at}`"),
               (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
-async fn run(State(app): State<Arc<App>>, caller: Caller, headers: axum::http::HeaderMap, Body(body): Body<RunBody>) -> Result<Response, ApiError> {
+async fn run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<RunBody>,
+) -> Result<Response, ApiError> {
     let inputs = if body.inputs.is_null() { json!({}) } else { body.inputs };
     if !inputs.is_object() {
-        return Err(ApiError::bad_request("`inputs` must be a JSON object of input names to values"));
+        return Err(ApiError::bad_request(
+            "`inputs` must be a JSON object of input names to values",
+        ));
     }
-    let lines = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(NDJSON));
+    let lines = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(NDJSON));
     if lines {
         if let Some(list) = app.open_list(&caller.token, &body.workflow, &inputs, body.rows).await? {
             return Ok(list_lines(&app, list, body.rows));
         }
     }
-    let done = app.submit(&caller.person, &caller.token, &body.workflow, inputs, body.reason, body.dry_run).await?;
-    let status = if matches!(done, Submitted::Pending { .. }) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let done = app
+        .submit(
+            &caller.person,
+            &caller.token,
+            &body.workflow,
+            inputs,
+            body.reason,
+            body.dry_run,
+        )
+        .await?;
+    let status = if matches!(done, Submitted::Pending { .. }) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(json!(done))).into_response())
 }
 
@@ -294,21 +356,28 @@ pub const NDJSON: &str = "application/x-ndjson";
 /// whatever the list's length; the service holds the in-flight guard until the last line is written.
 fn list_lines(app: &Arc<App>, list: rancher_workflows::ListStream, rows: bool) -> Response {
     use futures::StreamExt;
-    let head = line(&json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()}));
+    let head = line(
+        &json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()}),
+    );
     // The state is `None` once the last line (the end or an error) was written.
     let items = futures::stream::unfold(Some((list, 0usize, app.inflight.enter())), move |state| async move {
         let (mut list, count, guard) = state?;
         let (last, next) = match list.next().await {
             Some(Ok(item)) => match item_line(&item, rows.then(|| list.row(&item))) {
                 Ok(l) => (l, Some((list, count + 1, guard))),
-                Err(e) => (line(&json!({"error": format!("item {} could not be encoded: {e}", count + 1)})), None),
+                Err(e) => (
+                    line(&json!({"error": format!("item {} could not be encoded: {e}", count + 1)})),
+                    None,
+                ),
             },
             Some(Err(e)) => (line(&json!({"error": ApiError::from(e).message})), None),
             None => (line(&json!({"end": {"count": count}})), None),
         };
         Some((last, next))
     });
-    let lines = futures::stream::once(async { head }).chain(items).map(Ok::<_, std::convert::Infallible>);
+    let lines = futures::stream::once(async { head })
+        .chain(items)
+        .map(Ok::<_, std::convert::Infallible>);
     ([(header::CONTENT_TYPE, NDJSON)], axum::body::Body::from_stream(lines)).into_response()
 }
 
@@ -335,7 +404,12 @@ pub(crate) fn parse_state(s: &str) -> Result<RequestState, ApiError> {
     RequestState::ALL
         .into_iter()
         .find(|st| st.as_str() == s)
-        .ok_or_else(|| ApiError::bad_request(format!("unknown state `{s}`; use one of {}", RequestState::ALL.map(|s| s.as_str()).join(", "))))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown state `{s}`; use one of {}",
+                RequestState::ALL.map(|s| s.as_str()).join(", ")
+            ))
+        })
 }
 
 /// Whether `person` may see `req`: admins see all; others their own requests and those they may decide on.
@@ -345,13 +419,20 @@ pub(crate) fn visible(app: &App, person: &Person, req: &rancher_approval::Approv
     }
     let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
     let _ = app;
-    !matches!(rancher_approval::check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx), Err(rancher_approval::Ineligibility::NotAnApprover { .. }))
+    !matches!(
+        rancher_approval::check_eligibility(&req.policy, &req.facts(), &person.principal, &ctx),
+        Err(rancher_approval::Ineligibility::NotAnApprover { .. })
+    )
 }
 
 /// Requests the caller may see, newest first (admins: all; others: their own and those they may decide), a page at
 /// a time: `next` is the `before` of the following page (absent on the last).
 #[utoipa::path(get, path = "/api/v1/requests", params(ListQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
-async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_requests(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let mut f = RequestFilter::all();
     if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
         f = f.state(parse_state(s)?);
@@ -364,15 +445,25 @@ async fn list_requests(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit {limit} is out of range; use 1 to 1000")));
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is out of range; use 1 to 1000"
+        )));
     }
     let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
-        Some(b) => Some(b.parse::<rancher_approval::RequestId>().map_err(|e| ApiError::bad_request(format!("before: {e}; pass the `next` of the previous page")))?),
+        Some(b) => Some(
+            b.parse::<rancher_approval::RequestId>()
+                .map_err(|e| ApiError::bad_request(format!("before: {e}; pass the `next` of the previous page")))?,
+        ),
         None => None,
     };
     let admins = app.admin_ids().await;
-    let (list, next) = app.request_page(f, before, limit, |r| visible(&app, &caller.person, r, &admins)).await?;
-    let items: Vec<Value> = list.iter().map(|r| request_view(r, &admins, None, may_see_details(&caller.person, r, &admins))).collect();
+    let (list, next) = app
+        .request_page(f, before, limit, |r| visible(&app, &caller.person, r, &admins))
+        .await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|r| request_view(r, &admins, None, may_see_details(&caller.person, r, &admins)))
+        .collect();
     Ok(Json(json!({"items": items, "next": next})))
 }
 
@@ -382,16 +473,28 @@ async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<V
     let req = app.runner.get(id).await?;
     let admins = app.admin_ids().await;
     if !visible(app, person, &req, &admins) {
-        return Err(ApiError::forbidden(format!("{} may not see approval request {id}: not its requester, an approver or an admin", person.who())));
+        return Err(ApiError::forbidden(format!(
+            "{} may not see approval request {id}: not its requester, an approver or an admin",
+            person.who()
+        )));
     }
     let entries = if audit { Some(app.audit_of(id).await?) } else { None };
-    Ok(request_view(&req, &admins, entries.as_deref(), may_see_details(person, &req, &admins)))
+    Ok(request_view(
+        &req,
+        &admins,
+        entries.as_deref(),
+        may_see_details(person, &req, &admins),
+    ))
 }
 
 /// One request: inputs, policy, who may approve, decisions, outcome and its audit entries.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "request id (`req-...`)")),
     responses((status = 200, description = "the request"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
-async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_request(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(one(&app, &caller.person, &id, true).await?))
 }
 
@@ -400,7 +503,12 @@ async fn show_request(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
 /// are needed). A request already decided or claimed answers `409`.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+async fn approve(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
     // Who decides is asked of Rancher now, not taken from the identity cache.
     let person = app.person_now(&caller.token).await?;
     app.decide(&person, &id, true, body.reason, body.reviewed).await?;
@@ -410,7 +518,12 @@ async fn approve(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<Str
 /// Denies.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+async fn deny(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
     // Who decides is asked of Rancher now, not taken from the identity cache.
     let person = app.person_now(&caller.token).await?;
     app.decide(&person, &id, false, body.reason, body.reviewed).await?;
@@ -420,7 +533,12 @@ async fn deny(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String
 /// Cancels a pending request (its requester or an admin).
 #[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
     responses((status = 200, description = "the cancelled request"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn cancel(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ReasonBody>) -> Result<Json<Value>, ApiError> {
+async fn cancel(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
     app.cancel(&caller.person, &id, body.reason).await?;
     Ok(Json(one(&app, &caller.person, &id, false).await?))
 }
@@ -429,7 +547,10 @@ fn admin_only(person: &Person) -> Result<(), ApiError> {
     if person.is_admin {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("only an admin may read the audit log; {} is not an admin", person.who())))
+        Err(ApiError::forbidden(format!(
+            "only an admin may read the audit log; {} is not an admin",
+            person.who()
+        )))
     }
 }
 
@@ -437,15 +558,27 @@ fn admin_only(person: &Person) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, description = "`{items, head, verified}`"), (status = 403, body = ErrorDoc)))]
 async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     admin_only(&caller.person)?;
-    let (entries, head, verified) = with_store(app.store(), |s| async move { Ok((s.audit_entries().await?, s.audit_head().await?, s.verify_audit().await.map_err(|e| e.to_string()))) }).await?;
-    Ok(Json(json!({"items": entries, "head": head, "verified": verified.is_ok(), "problem": verified.err()})))
+    let (entries, head, verified) = with_store(app.store(), |s| async move {
+        Ok((
+            s.audit_entries().await?,
+            s.audit_head().await?,
+            s.verify_audit().await.map_err(|e| e.to_string()),
+        ))
+    })
+    .await?;
+    Ok(Json(
+        json!({"items": entries, "head": head, "verified": verified.is_ok(), "problem": verified.err()}),
+    ))
 }
 
 /// Verifies the audit chain (admins): `{"ok": true, "entries": n}`, or `409` naming the first bad entry.
 #[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, description = "`{ok, entries, head}`"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
 async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     admin_only(&caller.person)?;
-    let (n, head) = with_store(app.store(), |s| async move { Ok((s.verify_audit().await?, s.audit_head().await?)) }).await?;
+    let (n, head) = with_store(app.store(), |s| async move {
+        Ok((s.verify_audit().await?, s.audit_head().await?))
+    })
+    .await?;
     Ok(Json(json!({"ok": true, "entries": n, "head": head})))
 }
 
@@ -458,13 +591,23 @@ fn grant_visible(person: &Person, g: &rancher_approval::Grant) -> bool {
 /// Time-bound grants the caller may see (admins: all; others: those they asked for, approved or hold), each with
 /// its `status` now.
 #[utoipa::path(get, path = "/api/v1/grants", params(GrantQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
-async fn list_grants(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<GrantQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_grants(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
     let wanted = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(s.parse::<rancher_approval::GrantStatus>().map_err(ApiError::bad_request)?),
+        Some(s) => Some(
+            s.parse::<rancher_approval::GrantStatus>()
+                .map_err(ApiError::bad_request)?,
+        ),
     };
     let now = (app.clock)();
-    let grants = with_store(app.store(), |s| async move { s.list_grants(&rancher_approval::GrantFilter::all()).await }).await?;
+    let grants = with_store(app.store(), |s| async move {
+        s.list_grants(&rancher_approval::GrantFilter::all()).await
+    })
+    .await?;
     let items: Vec<Value> = grants
         .iter()
         .filter(|g| grant_visible(&caller.person, g) && wanted.is_none_or(|w| w.includes(g.status(now))))
@@ -481,14 +624,32 @@ async fn list_grants(State(app): State<Arc<App>>, caller: Caller, Query(q): Quer
 /// (answered like a run: `202` while it waits for approval).
 #[utoipa::path(post, path = "/api/v1/grants/{id}/extend", params(("id" = String, Path, description = "grant id (the request that granted it)")), request_body = ExtendBody,
     responses((status = 202, description = "`{status: pending, request, approvers, expires_at, workflow}`"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
-async fn extend_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, Body(body): Body<ExtendBody>) -> Result<Response, ApiError> {
-    let g = with_store(app.store(), |s| { let id = id.clone(); async move { s.get_grant(&id).await } }).await?;
+async fn extend_grant(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ExtendBody>,
+) -> Result<Response, ApiError> {
+    let g = with_store(app.store(), |s| {
+        let id = id.clone();
+        async move { s.get_grant(&id).await }
+    })
+    .await?;
     if !grant_visible(&caller.person, &g) {
-        return Err(ApiError::forbidden(format!("{} may not extend grant {id}: not its requester, an approver, its holder or an admin", caller.person.who())));
+        return Err(ApiError::forbidden(format!(
+            "{} may not extend grant {id}: not its requester, an approver, its holder or an admin",
+            caller.person.who()
+        )));
     }
     let (workflow, inputs) = rancher_workflows::grants::extension(app.store().as_ref(), &id, &body.by).await?;
-    let done = app.submit(&caller.person, &caller.token, &workflow, inputs, body.reason, false).await?;
-    let status = if matches!(done, Submitted::Pending { .. }) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let done = app
+        .submit(&caller.person, &caller.token, &workflow, inputs, body.reason, false)
+        .await?;
+    let status = if matches!(done, Submitted::Pending { .. }) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     let mut answer = json!(done);
     if let Some(fields) = answer.as_object_mut() {
         fields.insert("workflow".into(), json!(workflow));
@@ -501,7 +662,11 @@ async fn extend_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Pat
 /// or `skipped`).
 #[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = String, Path, description = "grant id")),
     responses((status = 200, description = "`{status: revoked|failed|skipped, grant, ...}`"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn revoke_grant(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_grant(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(app.end_grant(&caller.person, &id).await?)))
 }
 
@@ -516,9 +681,16 @@ pub struct DeadLetterQuery {
 /// event, request, why it was given up, the last status, the number of posts tried and when. Kept 30 days.
 #[utoipa::path(get, path = "/api/v1/webhooks/dead-letters", params(DeadLetterQuery),
     responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
-async fn webhook_dead_letters(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<DeadLetterQuery>) -> Result<Json<Value>, ApiError> {
+async fn webhook_dead_letters(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<DeadLetterQuery>,
+) -> Result<Json<Value>, ApiError> {
     if !caller.person.is_admin {
-        return Err(ApiError::forbidden(format!("only an admin may list webhook dead letters; {} is not an admin", caller.person.who())));
+        return Err(ApiError::forbidden(format!(
+            "only an admin may list webhook dead letters; {} is not an admin",
+            caller.person.who()
+        )));
     }
     let items = crate::webhooks::dead_letters(&app, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
     Ok(Json(json!({"items": items})))

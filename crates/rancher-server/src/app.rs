@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rancher_approval::{check_eligibility, ApprovalRequest, AuditEntry, EligibilityContext, Installation, Policy, RequestFilter, RequestState, Store};
+use rancher_approval::{
+    check_eligibility, ApprovalRequest, AuditEntry, EligibilityContext, Installation, Policy, RequestFilter,
+    RequestState, Store,
+};
 use rancher_auth::BearerToken;
 use rancher_workflows::{Approved, Runner, Session, Submitted};
 use serde_json::{json, Value};
@@ -76,7 +79,10 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("runner", &self.runner).field("service", &self.service.who()).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("runner", &self.runner)
+            .field("service", &self.service.who())
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,8 +98,19 @@ where
 impl App {
     /// `runner` executes approved requests with `service`; `direct` (same store, no executor) runs what needs no
     /// approval with the caller's own session. Web sessions, cookies, throttling and the clock come from `config`.
-    pub(crate) fn new(runner: Runner, direct: Runner, service: Session, identities: Identities, config: &crate::config::ServerConfig) -> App {
-        let web = crate::sessions::WebSessions::new(config.store.clone(), config.web_idle_timeout, config.web_session_ttl, config.clock.clone());
+    pub(crate) fn new(
+        runner: Runner,
+        direct: Runner,
+        service: Session,
+        identities: Identities,
+        config: &crate::config::ServerConfig,
+    ) -> App {
+        let web = crate::sessions::WebSessions::new(
+            config.store.clone(),
+            config.web_idle_timeout,
+            config.web_session_ttl,
+            config.clock.clone(),
+        );
         App {
             runner,
             service,
@@ -102,7 +119,11 @@ impl App {
             inflight: Arc::new(InFlight::default()),
             web,
             secure_cookies: config.secure_cookies(),
-            throttle: crate::throttle::Throttle::new(config.sign_in_limit, config.token_check_limit, config.public_url.is_some()),
+            throttle: crate::throttle::Throttle::new(
+                config.sign_in_limit,
+                config.token_check_limit,
+                config.public_url.is_some(),
+            ),
             direct,
             admins: Mutex::new(None),
             integrity: crate::integrity::Integrity::in_memory(),
@@ -134,7 +155,9 @@ impl App {
 
     /// The caller behind a bearer token (resolved in the last 30 s, or now).
     pub(crate) async fn person(&self, token: &BearerToken) -> Result<Person, ApiError> {
-        self.identities.resolve(token, &self.service, &self.metrics, false).await
+        self.identities
+            .resolve(token, &self.service, &self.metrics, false)
+            .await
     }
 
     /// The caller behind a bearer token, asked of Rancher now (before a decision, and at sign-in).
@@ -177,26 +200,57 @@ impl App {
     }
 
     /// Installs a workflow: admins only.
-    pub(crate) async fn install(&self, person: &Person, workflow: &str, policy: Option<Policy>) -> Result<Installation, ApiError> {
+    pub(crate) async fn install(
+        &self,
+        person: &Person,
+        workflow: &str,
+        policy: Option<Policy>,
+    ) -> Result<Installation, ApiError> {
         if !person.is_admin {
-            return Err(ApiError::forbidden(format!("only an admin may install workflows; {} is not an admin", person.who())));
+            return Err(ApiError::forbidden(format!(
+                "only an admin may install workflows; {} is not an admin",
+                person.who()
+            )));
         }
-        Ok(self.runner.install(&person.acting_through(&self.service), workflow, policy).await?)
+        Ok(self
+            .runner
+            .install(&person.acting_through(&self.service), workflow, policy)
+            .await?)
     }
 
     /// Changes a policy: the installer or an admin (the runner checks).
-    pub(crate) async fn set_policy(&self, person: &Person, workflow: &str, policy: Policy) -> Result<Installation, ApiError> {
-        Ok(self.runner.set_policy(&person.acting_through(&self.service), workflow, policy).await?)
+    pub(crate) async fn set_policy(
+        &self,
+        person: &Person,
+        workflow: &str,
+        policy: Policy,
+    ) -> Result<Installation, ApiError> {
+        Ok(self
+            .runner
+            .set_policy(&person.acting_through(&self.service), workflow, policy)
+            .await?)
     }
 
     /// Submits a run. What needs approval is filed (facts looked up with the service's rights); what needs none
     /// runs with the caller's own token and rights, so the service never lends its account to a direct run.
-    pub(crate) async fn submit(self: &Arc<Self>, person: &Person, token: &BearerToken, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted, ApiError> {
+    pub(crate) async fn submit(
+        self: &Arc<Self>,
+        person: &Person,
+        token: &BearerToken,
+        workflow: &str,
+        inputs: Value,
+        reason: Option<String>,
+        dry_run: bool,
+    ) -> Result<Submitted, ApiError> {
         let w = self.runner.registry().require(workflow)?.clone();
         let def = w.def();
         // Inputs are data: the service never reads a file of its own host that a caller names.
         rancher_workflows::refuse_host_paths(def, &inputs)?;
-        let inst = self.runner.installation(def.id).await?.ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
+        let inst = self
+            .runner
+            .installation(def.id)
+            .await?
+            .ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
         let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
@@ -204,12 +258,19 @@ impl App {
             (self.identities.open(token, &self.metrics).await?, self.direct.clone())
         };
         let wf = def.id.to_string();
-        self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) }).await
+        self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) })
+            .await
     }
 
     /// Opens a list workflow (needing no approval: it writes nothing) as a stream of items, read with the caller's
     /// own token and rights, as [`App::submit`] runs it; `None` for a workflow that is not a list.
-    pub(crate) async fn open_list(&self, token: &BearerToken, workflow: &str, inputs: &Value, rows: bool) -> Result<Option<rancher_workflows::ListStream>, ApiError> {
+    pub(crate) async fn open_list(
+        &self,
+        token: &BearerToken,
+        workflow: &str,
+        inputs: &Value,
+        rows: bool,
+    ) -> Result<Option<rancher_workflows::ListStream>, ApiError> {
         let def = self.runner.registry().require(workflow)?.def();
         if !rancher_workflows::listing::LIST_WORKFLOWS.contains(&def.id) {
             return Ok(None);
@@ -222,7 +283,14 @@ impl App {
     /// service account. Always answers the request as it stands afterwards.
     /// `reviewed` is the content hash the person was shown: the decision is refused (409) when the request
     /// differs from it.
-    pub(crate) async fn decide(self: &Arc<Self>, person: &Person, id: &str, approve: bool, reason: Option<String>, reviewed: Option<String>) -> Result<ApprovalRequest, ApiError> {
+    pub(crate) async fn decide(
+        self: &Arc<Self>,
+        person: &Person,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        reviewed: Option<String>,
+    ) -> Result<ApprovalRequest, ApiError> {
         let session = person.acting_through(&self.service);
         let app = self.clone();
         let id = id.to_string();
@@ -253,20 +321,39 @@ impl App {
     }
 
     /// Cancels: the requester or an admin (the runner checks).
-    pub(crate) async fn cancel(&self, person: &Person, id: &str, reason: Option<String>) -> Result<ApprovalRequest, ApiError> {
-        Ok(self.runner.cancel(&person.acting_through(&self.service), id, reason).await?)
+    pub(crate) async fn cancel(
+        &self,
+        person: &Person,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<ApprovalRequest, ApiError> {
+        Ok(self
+            .runner
+            .cancel(&person.acting_through(&self.service), id, reason)
+            .await?)
     }
 
     /// Ends grant `id` early (an admin, its requester or its holder: checked against the caller) and revokes it
     /// with the service account, once.
-    pub(crate) async fn end_grant(self: &Arc<Self>, person: &Person, id: &str) -> Result<rancher_workflows::grants::RevokeOutcome, ApiError> {
+    pub(crate) async fn end_grant(
+        self: &Arc<Self>,
+        person: &Person,
+        id: &str,
+    ) -> Result<rancher_workflows::grants::RevokeOutcome, ApiError> {
         let session = person.acting_through(&self.service);
         let app = self.clone();
         let id = id.to_string();
         self.detached(async move {
             let now = (app.clock)();
             rancher_workflows::grants::end_early(&session, app.store().as_ref(), &id, now).await?;
-            Ok(rancher_workflows::grants::revoke_grant(&app.service, app.store().as_ref(), &id, app.runner.process_label(), now).await?)
+            Ok(rancher_workflows::grants::revoke_grant(
+                &app.service,
+                app.store().as_ref(),
+                &id,
+                app.runner.process_label(),
+                now,
+            )
+            .await?)
         })
         .await
     }
@@ -297,7 +384,10 @@ impl App {
             let page = with_store(self.store(), |s| async move {
                 let page = s.page_requests(&f, c.as_ref(), chunk).await?;
                 let now = Utc::now();
-                if page.iter().any(|r| r.state == RequestState::Pending && r.expires_at <= now) {
+                if page
+                    .iter()
+                    .any(|r| r.state == RequestState::Pending && r.expires_at <= now)
+                {
                     s.expire_due(now).await?;
                     return s.page_requests(&f, c.as_ref(), chunk).await;
                 }
@@ -354,7 +444,14 @@ pub(crate) fn may_see_details(person: &Person, req: &ApprovalRequest, admins: &[
 fn set_at_submit(workflow: &str) -> Vec<&'static str> {
     rancher_workflows::registry::Registry::builtins()
         .get(workflow)
-        .map(|w| w.def().inputs.iter().filter(|i| i.description.starts_with("set at submit")).map(|i| i.name).collect())
+        .map(|w| {
+            w.def()
+                .inputs
+                .iter()
+                .filter(|i| i.description.starts_with("set at submit"))
+                .map(|i| i.name)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -378,7 +475,20 @@ fn counts_of(v: &Value) -> Value {
 pub(crate) fn withheld_inputs(workflow: &str, inputs: &Value) -> Value {
     let hidden = set_at_submit(workflow);
     match inputs {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), if hidden.contains(&k.as_str()) { counts_of(v) } else { v.clone() })).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if hidden.contains(&k.as_str()) {
+                            counts_of(v)
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -400,7 +510,12 @@ pub(crate) fn seen_by(req: &ApprovalRequest, details: bool) -> ApprovalRequest {
 /// A request as the API shows it to a viewer: the stored request plus who may approve, the outcome, and (for one
 /// request) its audit entries. Without `details` (see [`may_see_details`]) what the service read is reduced to
 /// counts and the audit entries carry no detail.
-pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Option<&[AuditEntry]>, details: bool) -> Value {
+pub(crate) fn request_view(
+    req: &ApprovalRequest,
+    admins: &[String],
+    audit: Option<&[AuditEntry]>,
+    details: bool,
+) -> Value {
     let shown = seen_by(req, details);
     let mut v = serde_json::to_value(&shown).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
@@ -408,8 +523,23 @@ pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Opti
         m.insert("status".into(), json!(req.state.as_str()));
         m.insert("policy_text".into(), json!(req.policy.to_string()));
         m.insert("who_may_approve".into(), json!(who_may_approve(req, admins)));
-        m.insert("outcome".into(), shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null));
-        m.insert("details".into(), json!(if details { "shown" } else { "withheld: only approvers and admins see what the service read for this request" }));
+        m.insert(
+            "outcome".into(),
+            shown
+                .execution
+                .as_ref()
+                .and_then(|e| e.outcome.as_ref())
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null),
+        );
+        m.insert(
+            "details".into(),
+            json!(if details {
+                "shown"
+            } else {
+                "withheld: only approvers and admins see what the service read for this request"
+            }),
+        );
         if let Some(a) = audit {
             let entries: Vec<Value> = a
                 .iter()
@@ -427,7 +557,6 @@ pub(crate) fn request_view(req: &ApprovalRequest, admins: &[String], audit: Opti
     v
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,10 +565,16 @@ mod tests {
     fn n5_what_the_service_filled_in_is_reduced_to_counts() {
         let offboard = json!({"user": "u-kbt4r", "plan": {"steps": [{"delete": "grb-lbr6p"}, {"delete": "token-jqfrz"}], "shown": ["delete grb grb-lbr6p", "delete token token-jqfrz"], "username": "approver"}});
         let seen = withheld_inputs("offboard-user", &offboard);
-        assert_eq!(seen, json!({"user": "u-kbt4r", "plan": {"steps": {"count": 2}, "shown": {"count": 2}}}));
+        assert_eq!(
+            seen,
+            json!({"user": "u-kbt4r", "plan": {"steps": {"count": 2}, "shown": {"count": 2}}})
+        );
         let cleanup = json!({"unused-days": "0", "pinned": ["token-4jf74", "token-djzcv"], "shown": {"count": 2, "users": 1, "sample": [{"name": "token-4jf74", "login": "admin"}]}});
         let seen = withheld_inputs("cleanup-tokens", &cleanup);
-        assert_eq!(seen, json!({"unused-days": "0", "pinned": {"count": 2}, "shown": {"count": 2, "users": 1, "sample": {"count": 1}}}));
+        assert_eq!(
+            seen,
+            json!({"unused-days": "0", "pinned": {"count": 2}, "shown": {"count": 2, "users": 1, "sample": {"count": 1}}})
+        );
         assert!(!seen.to_string().contains("token-"), "{seen}");
         // A workflow that fills nothing in keeps its inputs.
         let grb = json!({"user": "u-59tq7", "role": "admin"});

@@ -27,11 +27,19 @@ pub struct ClientError {
 
 impl ClientError {
     fn local(message: impl Into<String>) -> Self {
-        ClientError { status: None, message: message.into(), fix: None }
+        ClientError {
+            status: None,
+            message: message.into(),
+            fix: None,
+        }
     }
 
     fn answered(status: u16, message: impl Into<String>) -> Self {
-        ClientError { status: Some(status), message: message.into(), fix: None }
+        ClientError {
+            status: Some(status),
+            message: message.into(),
+            fix: None,
+        }
     }
 }
 
@@ -41,25 +49,52 @@ impl ClientError {
 fn diagnose(base: &Url, e: reqwest::Error) -> ClientError {
     let timeout = e.is_timeout();
     let chain = crate::error::chain(&e.without_url());
-    let host = format!("{}{}", base.host_str().unwrap_or(""), base.port().map(|p| format!(":{p}")).unwrap_or_default());
+    let host = format!(
+        "{}{}",
+        base.host_str().unwrap_or(""),
+        base.port().map(|p| format!(":{p}")).unwrap_or_default()
+    );
     let lower = chain.to_lowercase();
-    let (what, fix) = if lower.contains("invalidcontenttype") || lower.contains("corrupt message") || lower.contains("wrong version number") {
+    let (what, fix) = if lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+        || lower.contains("wrong version number")
+    {
         (format!("{host} answers plain HTTP, not HTTPS"), format!("use http://{host} (plain HTTP is allowed on loopback only), or give the service a certificate (rancherctl serve --tls-cert/--tls-key)"))
-    } else if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") || lower.contains("certificate") {
+    } else if lower.contains("unknownissuer")
+        || lower.contains("invalid peer certificate")
+        || lower.contains("certificate")
+    {
         (
             format!("the certificate of {host} is not signed by a CA you trust"),
             "pass the CA that signed the service's certificate with --server-ca-cert PEM; and check that the URL is the approvals service (`rancherctl serve` prints it), not Rancher itself".to_string(),
         )
     } else if timeout || lower.contains("timed out") {
-        (format!("{host} did not answer in time"), "check that the service runs and that nothing (a firewall, a proxy) drops the connection".to_string())
-    } else if lower.contains("dns") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
-        (format!("the name {} does not resolve", base.host_str().unwrap_or("")), "check the host name in the URL".to_string())
+        (
+            format!("{host} did not answer in time"),
+            "check that the service runs and that nothing (a firewall, a proxy) drops the connection".to_string(),
+        )
+    } else if lower.contains("dns") || lower.contains("failed to lookup") || lower.contains("name or service not known")
+    {
+        (
+            format!("the name {} does not resolve", base.host_str().unwrap_or("")),
+            "check the host name in the URL".to_string(),
+        )
     } else if lower.contains("refused") {
-        (format!("nothing listens at {host}"), "check the URL and port, and that `rancherctl serve` runs there".to_string())
+        (
+            format!("nothing listens at {host}"),
+            "check the URL and port, and that `rancherctl serve` runs there".to_string(),
+        )
     } else {
-        (format!("could not reach {host}"), "check the URL and that the service runs (`curl URL/healthz`)".to_string())
+        (
+            format!("could not reach {host}"),
+            "check the URL and that the service runs (`curl URL/healthz`)".to_string(),
+        )
     };
-    ClientError { status: None, message: format!("could not reach the approvals service at {base}: {what} ({chain})"), fix: Some(fix) }
+    ClientError {
+        status: None,
+        message: format!("could not reach the approvals service at {base}: {what} ({chain})"),
+        fix: Some(fix),
+    }
 }
 
 /// What a run did.
@@ -121,9 +156,9 @@ impl RemoteList {
         loop {
             if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                return serde_json::from_slice(&line)
-                    .map(Some)
-                    .map_err(|e| ClientError::local(format!("the approvals service sent a line that is not JSON: {e}")));
+                return serde_json::from_slice(&line).map(Some).map_err(|e| {
+                    ClientError::local(format!("the approvals service sent a line that is not JSON: {e}"))
+                });
             }
             if self.buffer.len() > MAX_LINE_BYTES {
                 return Err(ClientError::local(format!(
@@ -136,7 +171,12 @@ impl RemoteList {
             match self.response.chunk().await {
                 Ok(Some(bytes)) => self.buffer.extend_from_slice(&bytes),
                 Ok(None) => return Ok(None),
-                Err(e) => return Err(ClientError::local(format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())))),
+                Err(e) => {
+                    return Err(ClientError::local(format!(
+                        "the approvals service's answer was cut off: {}",
+                        crate::error::chain(&e.without_url())
+                    )))
+                }
             }
         }
     }
@@ -149,11 +189,17 @@ impl RemoteList {
         }
         let Some(mut line) = self.line().await? else {
             self.ended = true;
-            return Err(ClientError::local(format!("the approvals service's answer was cut off after {} {}", self.received, self.noun)));
+            return Err(ClientError::local(format!(
+                "the approvals service's answer was cut off after {} {}",
+                self.received, self.noun
+            )));
         };
         if let Some(item) = line.get_mut("item").map(Value::take) {
             self.received += 1;
-            let row = line.get_mut("row").map(Value::take).and_then(|r| serde_json::from_value(r).ok());
+            let row = line
+                .get_mut("row")
+                .map(Value::take)
+                .and_then(|r| serde_json::from_value(r).ok());
             return Ok(Some(RemoteItem { item, row }));
         }
         self.ended = true;
@@ -162,8 +208,14 @@ impl RemoteList {
         }
         match line.pointer("/end/count").and_then(Value::as_u64) {
             Some(n) if n as usize == self.received => Ok(None),
-            Some(n) => Err(ClientError::local(format!("the approvals service listed {n} {} but {} arrived", self.noun, self.received))),
-            None => Err(ClientError::local(format!("the approvals service sent an unknown line after {} {}", self.received, self.noun))),
+            Some(n) => Err(ClientError::local(format!(
+                "the approvals service listed {n} {} but {} arrived",
+                self.noun, self.received
+            ))),
+            None => Err(ClientError::local(format!(
+                "the approvals service sent an unknown line after {} {}",
+                self.received, self.noun
+            ))),
         }
     }
 }
@@ -171,7 +223,11 @@ impl RemoteList {
 /// The service's base URL, checked: `https://`, or plain `http://` only to a loopback address (a token is sent
 /// there).
 pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
-    let base = Url::parse(base.trim_end_matches('/')).map_err(|e| ClientError::local(format!("`{base}` is not a URL ({e}); pass the RANCHERCTL_SERVER=... URL the service printed")))?;
+    let base = Url::parse(base.trim_end_matches('/')).map_err(|e| {
+        ClientError::local(format!(
+            "`{base}` is not a URL ({e}); pass the RANCHERCTL_SERVER=... URL the service printed"
+        ))
+    })?;
     let loopback = match base.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -185,17 +241,28 @@ pub fn check_server_url(base: &str) -> Result<Url, ClientError> {
         )));
     }
     if base.path() != "/" && !base.path().is_empty() || base.query().is_some() {
-        let root = format!("{}://{}{}", base.scheme(), base.host_str().unwrap_or(""), base.port().map(|p| format!(":{p}")).unwrap_or_default());
+        let root = format!(
+            "{}://{}{}",
+            base.scheme(),
+            base.host_str().unwrap_or(""),
+            base.port().map(|p| format!(":{p}")).unwrap_or_default()
+        );
         return Err(ClientError {
             status: None,
-            message: format!("the service URL has a path ({}); the service is addressed by its root", base.path()),
+            message: format!(
+                "the service URL has a path ({}); the service is addressed by its root",
+                base.path()
+            ),
             fix: Some(format!("use {root}")),
         });
     }
     match base.scheme() {
         "https" => Ok(base),
         "http" if loopback => Ok(base),
-        s => Err(ClientError::local(format!("refusing to send your token to {s}://{}: use https:// (plain http only to a loopback address)", base.host_str().unwrap_or("")))),
+        s => Err(ClientError::local(format!(
+            "refusing to send your token to {s}://{}: use https:// (plain http only to a loopback address)",
+            base.host_str().unwrap_or("")
+        ))),
     }
 }
 
@@ -209,7 +276,10 @@ pub struct ServerClient {
 
 impl std::fmt::Debug for ServerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerClient").field("base", &self.base.as_str()).field("token", &self.token).finish()
+        f.debug_struct("ServerClient")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -218,10 +288,13 @@ impl ServerClient {
     /// service's certificate is pinned to them, whatever the system trusts); without, the system's roots.
     pub fn new(base: &str, token: BearerToken, ca_pem: Option<&[u8]>) -> Result<ServerClient, ClientError> {
         let base = check_server_url(base)?;
-        let mut b = reqwest::Client::builder().use_rustls_tls().redirect(reqwest::redirect::Policy::none());
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none());
         match ca_pem {
             Some(pem) => {
-                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::local(format!("the CA bundle is not PEM: {e}")))?;
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| ClientError::local(format!("the CA bundle is not PEM: {e}")))?;
                 if certs.is_empty() {
                     return Err(ClientError::local("the CA bundle holds no certificate; pass the PEM file of the CA that signed the service's certificate"));
                 }
@@ -237,13 +310,17 @@ impl ServerClient {
                 }
             }
         }
-        let http = b.build().map_err(|e| ClientError::local(format!("cannot build an HTTP client: {e}")))?;
+        let http = b
+            .build()
+            .map_err(|e| ClientError::local(format!("cannot build an HTTP client: {e}")))?;
         Ok(ServerClient { base, http, token })
     }
 
     /// The `Authorization` header, marked sensitive.
     fn auth(&self) -> Result<reqwest::header::HeaderValue, ClientError> {
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.secret().expose_secret())).map_err(|_| ClientError::local("the token has characters a header cannot carry"))?;
+        let mut auth =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.secret().expose_secret()))
+                .map_err(|_| ClientError::local("the token has characters a header cannot carry"))?;
         auth.set_sensitive(true);
         Ok(auth)
     }
@@ -251,7 +328,10 @@ impl ServerClient {
     /// A request to `path` under the service's URL, with the token.
     fn builder(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, ClientError> {
         let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
-        Ok(self.http.request(method, url).header(reqwest::header::AUTHORIZATION, self.auth()?))
+        Ok(self
+            .http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, self.auth()?))
     }
 
     /// Sends `r`; a failure to reach the service names it.
@@ -259,7 +339,12 @@ impl ServerClient {
         r.send().await.map_err(|e| diagnose(&self.base, e))
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ClientError> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ClientError> {
         let mut r = self.builder(method, path)?;
         if let Some(b) = body {
             r = r.json(&b);
@@ -271,10 +356,12 @@ impl ServerClient {
     /// read.
     async fn answer(mut resp: reqwest::Response) -> Result<(u16, Value), ClientError> {
         let status = resp.status().as_u16();
-        let too_large = || ClientError {
+        let too_large = || {
+            ClientError {
             status: Some(status),
             fix: None,
             message: format!("the approvals service's answer is larger than {} MiB; it was not read (is --server the approvals service?)", MAX_ANSWER_BYTES >> 20),
+        }
         };
         if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
             return Err(too_large());
@@ -289,18 +376,35 @@ impl ServerClient {
                     body.extend_from_slice(&bytes);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(ClientError::answered(status, format!("the approvals service's answer was cut off: {}", crate::error::chain(&e.without_url())))),
+                Err(e) => {
+                    return Err(ClientError::answered(
+                        status,
+                        format!(
+                            "the approvals service's answer was cut off: {}",
+                            crate::error::chain(&e.without_url())
+                        ),
+                    ))
+                }
             }
         }
         let not_ours = |what: &str| ClientError {
             status: Some(status),
             message: format!("the server answered {status} with {what}: it is not the approvals service"),
-            fix: Some("use the URL `rancherctl serve` printed (RANCHERCTL_SERVER=...): the service's root, not Rancher's".into()),
+            fix: Some(
+                "use the URL `rancherctl serve` printed (RANCHERCTL_SERVER=...): the service's root, not Rancher's"
+                    .into(),
+            ),
         };
         let v: Value = serde_json::from_slice(&body).map_err(|_| not_ours("something that is not JSON"))?;
         if status >= 400 {
-            let Some(msg) = v["error"].as_str() else { return Err(not_ours("JSON without the service's `error` field")) };
-            return Err(ClientError { status: Some(status), message: msg.to_string(), fix: v["fix"].as_str().map(str::to_string) });
+            let Some(msg) = v["error"].as_str() else {
+                return Err(not_ours("JSON without the service's `error` field"));
+            };
+            return Err(ClientError {
+                status: Some(status),
+                message: msg.to_string(),
+                fix: v["fix"].as_str().map(str::to_string),
+            });
         }
         Ok((status, v))
     }
@@ -324,33 +428,83 @@ impl ServerClient {
 
     /// Installs a workflow (admins).
     pub async fn install(&self, workflow: &str, policy: Option<&Policy>) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/workflows/{}/install", seg(workflow)), Some(json!({"policy": policy}))).await?.1)
+        Ok(self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/workflows/{}/install", seg(workflow)),
+                Some(json!({"policy": policy})),
+            )
+            .await?
+            .1)
     }
 
     /// Changes a workflow's policy (its installer or an admin).
     pub async fn set_policy(&self, workflow: &str, policy: &Policy) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::PUT, &format!("/api/v1/workflows/{}/policy", seg(workflow)), Some(json!({"policy": policy}))).await?.1)
+        Ok(self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/workflows/{}/policy", seg(workflow)),
+                Some(json!({"policy": policy})),
+            )
+            .await?
+            .1)
     }
 
     /// Runs a workflow, or files a request when it needs approval.
-    pub async fn run(&self, workflow: &str, inputs: Value, reason: Option<&str>, dry_run: bool) -> Result<RunAnswer, ClientError> {
-        let (status, v) = self.send(reqwest::Method::POST, "/api/v1/runs", Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run}))).await?;
+    pub async fn run(
+        &self,
+        workflow: &str,
+        inputs: Value,
+        reason: Option<&str>,
+        dry_run: bool,
+    ) -> Result<RunAnswer, ClientError> {
+        let (status, v) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/runs",
+                Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run})),
+            )
+            .await?;
         Ok(RunAnswer::of(status, v))
     }
 
     /// Runs a workflow, asking for a list workflow's items as they arrive (`rows`: with their table rows); any
     /// other answer (not a list, waiting for approval) comes back whole.
-    pub async fn run_list(&self, workflow: &str, inputs: Value, reason: Option<&str>, rows: bool) -> Result<ListAnswer, ClientError> {
+    pub async fn run_list(
+        &self,
+        workflow: &str,
+        inputs: Value,
+        reason: Option<&str>,
+        rows: bool,
+    ) -> Result<ListAnswer, ClientError> {
         let body = json!({"workflow": workflow, "inputs": inputs, "reason": reason, "rows": rows});
-        let r = self.builder(reqwest::Method::POST, "/api/v1/runs")?.header(reqwest::header::ACCEPT, format!("{}, application/json", crate::api::NDJSON));
+        let r = self.builder(reqwest::Method::POST, "/api/v1/runs")?.header(
+            reqwest::header::ACCEPT,
+            format!("{}, application/json", crate::api::NDJSON),
+        );
         let resp = self.dispatch(r.json(&body)).await?;
-        let streamed = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with(crate::api::NDJSON));
+        let streamed = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with(crate::api::NDJSON));
         if !streamed {
             let (status, v) = Self::answer(resp).await?;
             return Ok(ListAnswer::Answer(RunAnswer::of(status, v)));
         }
-        let mut list = RemoteList { response: resp, buffer: Vec::new(), received: 0, ended: false, workflow: String::new(), noun: String::new(), columns: Vec::new() };
-        let head = list.line().await?.ok_or_else(|| ClientError::local("the approvals service's list ended before it began"))?;
+        let mut list = RemoteList {
+            response: resp,
+            buffer: Vec::new(),
+            received: 0,
+            ended: false,
+            workflow: String::new(),
+            noun: String::new(),
+            columns: Vec::new(),
+        };
+        let head = list
+            .line()
+            .await?
+            .ok_or_else(|| ClientError::local("the approvals service's list ended before it began"))?;
         let text = |k: &str| head.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         (list.workflow, list.noun) = (text("workflow"), text("noun"));
         list.columns = serde_json::from_value(head.get("columns").cloned().unwrap_or(Value::Null)).unwrap_or_default();
@@ -369,8 +523,14 @@ impl ServerClient {
             if let Some(b) = &before {
                 q.push(("before".into(), b.clone()));
             }
-            let query = q.iter().map(|(k, v)| format!("{k}={}", seg(v))).collect::<Vec<_>>().join("&");
-            let (_, v) = self.send(reqwest::Method::GET, &format!("/api/v1/requests?{query}"), None).await?;
+            let query = q
+                .iter()
+                .map(|(k, v)| format!("{k}={}", seg(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let (_, v) = self
+                .send(reqwest::Method::GET, &format!("/api/v1/requests?{query}"), None)
+                .await?;
             out.extend(v["items"].as_array().cloned().unwrap_or_default());
             match v["next"].as_str() {
                 Some(n) => before = Some(n.to_string()),
@@ -381,19 +541,24 @@ impl ServerClient {
 
     /// One request with its decisions, outcome and audit entries.
     pub async fn request(&self, id: &str) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::GET, &format!("/api/v1/requests/{}", seg(id)), None).await?.1)
+        Ok(self
+            .send(reqwest::Method::GET, &format!("/api/v1/requests/{}", seg(id)), None)
+            .await?
+            .1)
     }
 
     /// Approves; answers the request with its new state (executed once by the service when approved).
     /// `reviewed`: the `content_hash` of the request as it was shown; the service refuses (409) when the request
     /// differs.
     pub async fn approve(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "approve", json!({"reason": reason, "reviewed": reviewed})).await
+        self.decision(id, "approve", json!({"reason": reason, "reviewed": reviewed}))
+            .await
     }
 
     /// Denies; `reviewed` as for [`ServerClient::approve`].
     pub async fn deny(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "deny", json!({"reason": reason, "reviewed": reviewed})).await
+        self.decision(id, "deny", json!({"reason": reason, "reviewed": reviewed}))
+            .await
     }
 
     /// Cancels (the requester or an admin).
@@ -402,7 +567,14 @@ impl ServerClient {
     }
 
     async fn decision(&self, id: &str, what: &str, body: Value) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/requests/{}/{what}", seg(id)), Some(body)).await?.1)
+        Ok(self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/requests/{}/{what}", seg(id)),
+                Some(body),
+            )
+            .await?
+            .1)
     }
 
     /// The time-bound grants the caller may see, optionally in one status (`active`, `overdue`, `expired`).
@@ -412,15 +584,34 @@ impl ServerClient {
             None => "/api/v1/grants".to_string(),
         };
         let (status, v) = self.send(reqwest::Method::GET, &path, None).await?;
-        serde_json::from_value(v["items"].clone())
-            .map_err(|e| ClientError::answered(status, format!("the approvals service's grant list cannot be read: {e}")))
+        serde_json::from_value(v["items"].clone()).map_err(|e| {
+            ClientError::answered(
+                status,
+                format!("the approvals service's grant list cannot be read: {e}"),
+            )
+        })
     }
 
     /// Asks for more time on a grant (`by`: `30m`, `8h`, `7d`): a new request under the grant's policy.
     /// Answers the grant's workflow with the answer to the new request.
-    pub async fn extend_grant(&self, id: &str, by: &str, reason: Option<&str>) -> Result<(String, RunAnswer), ClientError> {
-        let (status, mut v) = self.send(reqwest::Method::POST, &format!("/api/v1/grants/{}/extend", seg(id)), Some(json!({"by": by, "reason": reason}))).await?;
-        let workflow = v.get("workflow").and_then(Value::as_str).unwrap_or("the grant's workflow").to_string();
+    pub async fn extend_grant(
+        &self,
+        id: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<(String, RunAnswer), ClientError> {
+        let (status, mut v) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/grants/{}/extend", seg(id)),
+                Some(json!({"by": by, "reason": reason})),
+            )
+            .await?;
+        let workflow = v
+            .get("workflow")
+            .and_then(Value::as_str)
+            .unwrap_or("the grant's workflow")
+            .to_string();
         if let Some(o) = v.as_object_mut() {
             o.remove("workflow");
         }
@@ -429,7 +620,14 @@ impl ServerClient {
 
     /// Ends a grant now; the service revokes it and answers how that went.
     pub async fn revoke_grant(&self, id: &str) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::POST, &format!("/api/v1/grants/{}/revoke", seg(id)), None).await?.1)
+        Ok(self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/grants/{}/revoke", seg(id)),
+                None,
+            )
+            .await?
+            .1)
     }
 
     /// The audit log with its verification (admins).
@@ -453,7 +651,10 @@ mod tests {
         let e = check_server_url("http://approvals.example.com").unwrap_err().message;
         assert!(e.contains("https://"), "{e}");
         // A URL is saved in profiles and shown in messages: a password in it would end up there too.
-        for url in ["https://alice:s3cret@approvals.example.com", "https://alice@approvals.example.com"] {
+        for url in [
+            "https://alice:s3cret@approvals.example.com",
+            "https://alice@approvals.example.com",
+        ] {
             let e = check_server_url(url).unwrap_err().message;
             assert!(e.contains("user name or password") && !e.contains("s3cret"), "{e}");
         }

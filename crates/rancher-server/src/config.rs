@@ -118,7 +118,12 @@ impl ServerConfig {
             tls: None,
             store,
             rancher,
-            retry: RetryPolicy { max_retries: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2), max_retry_after: Duration::from_secs(10) },
+            retry: RetryPolicy {
+                max_retries: 3,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+                max_retry_after: Duration::from_secs(10),
+            },
             webhooks: Vec::new(),
             webhook_secret: None,
             webhook_ca_pem: None,
@@ -128,8 +133,14 @@ impl ServerConfig {
             identity_ttl: Duration::from_secs(30),
             web_session_ttl: Duration::from_secs(8 * 3600),
             web_idle_timeout: Duration::from_secs(30 * 60),
-            sign_in_limit: crate::throttle::Limit { burst: 25, every: Duration::from_secs(5) },
-            token_check_limit: crate::throttle::Limit { burst: 100, every: Duration::from_millis(500) },
+            sign_in_limit: crate::throttle::Limit {
+                burst: 25,
+                every: Duration::from_secs(5),
+            },
+            token_check_limit: crate::throttle::Limit {
+                burst: 100,
+                every: Duration::from_millis(500),
+            },
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(120),
             webhook_backoff: Duration::from_millis(500),
@@ -206,7 +217,10 @@ impl ServerConfig {
 
     /// Serves HTTPS with these files.
     pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        self.tls = Some(TlsFiles { cert: cert.into(), key: key.into() });
+        self.tls = Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        });
         self
     }
 
@@ -269,10 +283,14 @@ impl ServerConfig {
             check_webhook_url(u)?;
         }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
-            return Err(Error::Config("connection caps must be at least 1; pass --max-connections N and --max-connections-per-ip N".into()));
+            return Err(Error::Config(
+                "connection caps must be at least 1; pass --max-connections N and --max-connections-per-ip N".into(),
+            ));
         }
         if self.header_timeout.is_zero() {
-            return Err(Error::Config("the header timeout must be longer than zero; pass --header-timeout SECONDS".into()));
+            return Err(Error::Config(
+                "the header timeout must be longer than zero; pass --header-timeout SECONDS".into(),
+            ));
         }
         if let Some(m) = self.metrics_listen {
             if self.tls.is_none() && !m.ip().is_loopback() {
@@ -282,7 +300,9 @@ impl ServerConfig {
             }
         }
         if !self.webhooks.is_empty() && self.webhook_secret.is_none() {
-            return Err(Error::Config("webhooks need a signing secret; pass --webhook-secret-file FILE (mode 600)".into()));
+            return Err(Error::Config(
+                "webhooks need a signing secret; pass --webhook-secret-file FILE (mode 600)".into(),
+            ));
         }
         Ok(())
     }
@@ -293,13 +313,21 @@ pub fn check_public_url(u: &Url) -> Result<()> {
     match u.scheme() {
         "https" => {}
         "http" if is_loopback_host(u) => {}
-        s => return Err(Error::Config(format!("--public-url {}: scheme `{s}`; people must reach the service over https:// (plain http only on loopback)", redact_url(u)))),
+        s => {
+            return Err(Error::Config(format!(
+            "--public-url {}: scheme `{s}`; people must reach the service over https:// (plain http only on loopback)",
+            redact_url(u)
+        )))
+        }
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(Error::Config("--public-url must not carry a user or password".into()));
     }
     if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
-        return Err(Error::Config(format!("--public-url {} has a path, query or fragment; give the root, e.g. https://approvals.example.com", redact_url(u))));
+        return Err(Error::Config(format!(
+            "--public-url {} has a path, query or fragment; give the root, e.g. https://approvals.example.com",
+            redact_url(u)
+        )));
     }
     Ok(())
 }
@@ -309,8 +337,14 @@ pub fn check_webhook_url(u: &Url) -> Result<()> {
     match u.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_host(u) => Ok(()),
-        "http" => Err(Error::Config(format!("webhook {} is plain HTTP off loopback; use https://", redact_url(u)))),
-        s => Err(Error::Config(format!("webhook {} has scheme `{s}`; use https://", redact_url(u)))),
+        "http" => Err(Error::Config(format!(
+            "webhook {} is plain HTTP off loopback; use https://",
+            redact_url(u)
+        ))),
+        s => Err(Error::Config(format!(
+            "webhook {} has scheme `{s}`; use https://",
+            redact_url(u)
+        ))),
     }
 }
 
@@ -325,7 +359,12 @@ fn is_loopback_host(u: &Url) -> bool {
 
 /// A webhook URL for logs and metrics: scheme, host and port only (Slack-style URLs carry a secret path).
 pub fn redact_url(u: &Url) -> String {
-    format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.port().map(|p| format!(":{p}")).unwrap_or_default())
+    format!(
+        "{}://{}{}",
+        u.scheme(),
+        u.host_str().unwrap_or(""),
+        u.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 /// Reads the webhook secret from a file that only its owner may read (mode 600); surrounding whitespace is dropped.
@@ -340,25 +379,40 @@ pub fn read_metrics_token_file(path: &std::path::Path) -> Result<SecretString> {
 }
 
 fn read_private_file(path: &std::path::Path, what: &str) -> Result<SecretString> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
     if !meta.is_file() {
-        return Err(Error::Config(format!("the {what} file {} is not a regular file; pass a file (mode 600) holding the value", path.display())));
+        return Err(Error::Config(format!(
+            "the {what} file {} is not a regular file; pass a file (mode 600) holding the value",
+            path.display()
+        )));
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(Error::Config(format!("the {what} file {} has mode {mode:o}; others may read it: chmod 600 {}", path.display(), path.display())));
+            return Err(Error::Config(format!(
+                "the {what} file {} has mode {mode:o}; others may read it: chmod 600 {}",
+                path.display(),
+                path.display()
+            )));
         }
     }
     if meta.len() > 4096 {
-        return Err(Error::Config(format!("the {what} file {} is larger than 4 KiB; it should hold one value", path.display())));
+        return Err(Error::Config(format!(
+            "the {what} file {} is larger than 4 KiB; it should hold one value",
+            path.display()
+        )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read the {what} file {}: {e}", path.display())))?;
     let text = text.trim();
     if text.len() < 16 {
-        return Err(Error::Config(format!("the {what} in {} is shorter than 16 characters; use a long random value", path.display())));
+        return Err(Error::Config(format!(
+            "the {what} in {} is shorter than 16 characters; use a long random value",
+            path.display()
+        )));
     }
     Ok(SecretString::from(text.to_string()))
 }
@@ -372,7 +426,9 @@ mod tests {
         assert!(check_webhook_url(&Url::parse("https://hooks.example.com/x").unwrap()).is_ok());
         assert!(check_webhook_url(&Url::parse("http://127.0.0.1:9/x").unwrap()).is_ok());
         assert!(check_webhook_url(&Url::parse("http://localhost:9/x").unwrap()).is_ok());
-        let e = check_webhook_url(&Url::parse("http://hooks.example.com/T0/B0/secretpath").unwrap()).unwrap_err().to_string();
+        let e = check_webhook_url(&Url::parse("http://hooks.example.com/T0/B0/secretpath").unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("plain HTTP") && !e.contains("secretpath"), "{e}");
         assert!(check_webhook_url(&Url::parse("ftp://x/").unwrap()).is_err());
     }
@@ -381,7 +437,12 @@ mod tests {
     fn public_urls_are_roots_over_https() {
         assert!(check_public_url(&Url::parse("https://approvals.example.com").unwrap()).is_ok());
         assert!(check_public_url(&Url::parse("http://127.0.0.1:8080/").unwrap()).is_ok());
-        for bad in ["http://approvals.example.com/", "https://approvals.example.com/app", "https://u:p@approvals.example.com/", "ftp://x/"] {
+        for bad in [
+            "http://approvals.example.com/",
+            "https://approvals.example.com/app",
+            "https://u:p@approvals.example.com/",
+            "ftp://x/",
+        ] {
             assert!(check_public_url(&Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
     }

@@ -49,7 +49,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 400.
@@ -75,7 +79,11 @@ impl ApiError {
     /// 429 with `Retry-After: secs` (at least one second).
     pub fn too_many(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        ApiError { status: StatusCode::TOO_MANY_REQUESTS, message: message.into(), retry_after: Some(secs.max(1)) }
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: message.into(),
+            retry_after: Some(secs.max(1)),
+        }
     }
 
     /// 500, for a failed internal task.
@@ -94,7 +102,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(json!({"error": self.message}))).into_response();
         if let Some(secs) = self.retry_after {
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         r
     }
@@ -105,17 +114,33 @@ impl From<rancher_approval::Error> for ApiError {
         use rancher_approval::Error as E;
         let status = match &e {
             E::NotFound { .. } | E::NotInstalled { .. } | E::GrantNotFound { .. } => StatusCode::NOT_FOUND,
-            E::InvalidRequestId { .. } | E::ReasonRequired { .. } | E::InvalidPolicy { .. } | E::InvalidDuration { .. } | E::DurationRefused { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            E::InvalidRequestId { .. }
+            | E::ReasonRequired { .. }
+            | E::InvalidPolicy { .. }
+            | E::InvalidDuration { .. }
+            | E::DurationRefused { .. } => StatusCode::BAD_REQUEST,
             E::NotEligible { .. } => StatusCode::FORBIDDEN,
-            E::AlreadyInstalled { .. } | E::NotPending { .. } | E::Expired { .. } | E::AlreadyClaimed { .. } | E::NotApproved { .. } | E::StaleClaim { .. } | E::NotInDoubt { .. } | E::AuditBroken { .. }
-            | E::GrantRevoked { .. } | E::NotRevocable { .. } | E::StaleRevocation { .. } | E::LeaseHeld { .. } | E::Conflict { .. } | E::ContentChanged { .. } => {
-                StatusCode::CONFLICT
-            }
+            E::AlreadyInstalled { .. }
+            | E::NotPending { .. }
+            | E::Expired { .. }
+            | E::AlreadyClaimed { .. }
+            | E::NotApproved { .. }
+            | E::StaleClaim { .. }
+            | E::NotInDoubt { .. }
+            | E::AuditBroken { .. }
+            | E::GrantRevoked { .. }
+            | E::NotRevocable { .. }
+            | E::StaleRevocation { .. }
+            | E::LeaseHeld { .. }
+            | E::Conflict { .. }
+            | E::ContentChanged { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR { chain(&e) } else { e.to_string() };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            chain(&e)
+        } else {
+            e.to_string()
+        };
         ApiError::new(status, message)
     }
 }
@@ -130,7 +155,9 @@ impl From<rancher_workflows::Error> for ApiError {
             E::NotAllowed(_) => ApiError::forbidden(e.to_string()),
             // The request cannot be done as asked (a malformed or ambiguous name, a refused combination): the
             // input is at fault, not the state of a request, so 422 rather than 409.
-            E::Refused(_) | E::TestFailed(_) | E::AlreadyHeld(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            E::Refused(_) | E::TestFailed(_) | E::AlreadyHeld(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
             // The service's own state (the audit log does not verify from its anchor), not the input.
             E::Halted(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             E::Api(ref api) => {

@@ -29,14 +29,23 @@ pub struct Person {
 impl Person {
     /// Username, else id.
     pub fn who(&self) -> String {
-        self.principal.username.clone().unwrap_or_else(|| self.principal.id.clone())
+        self.principal
+            .username
+            .clone()
+            .unwrap_or_else(|| self.principal.id.clone())
     }
 
     /// A session that speaks for this person but calls Rancher as the service account: the runner takes the
     /// caller's identity from it (decisions, eligibility) and looks server facts up (admins, users) with the
     /// service's rights.
     pub fn acting_through(&self, service: &Session) -> Session {
-        Session { client: service.client.clone(), version: service.version, server: service.server.clone(), principal: self.principal.clone(), is_admin: self.is_admin }
+        Session {
+            client: service.client.clone(),
+            version: service.version,
+            server: service.server.clone(),
+            principal: self.principal.clone(),
+            is_admin: self.is_admin,
+        }
     }
 }
 
@@ -47,13 +56,29 @@ async fn check_user(service: &Session, person: &Person, metrics: &Metrics) -> Re
         return Ok(());
     }
     let started = Instant::now();
-    let user = service.client.send(&rancher_api::requests::V3UsersGet::new(person.principal.id.clone())).await;
+    let user = service
+        .client
+        .send(&rancher_api::requests::V3UsersGet::new(person.principal.id.clone()))
+        .await;
     metrics.rancher_call(started.elapsed());
     match user {
-        Ok(u) if u.enabled == Some(false) => Err(ApiError::unauthorized(format!("the Rancher user {} is disabled; ask a Rancher admin", person.who()))),
+        Ok(u) if u.enabled == Some(false) => Err(ApiError::unauthorized(format!(
+            "the Rancher user {} is disabled; ask a Rancher admin",
+            person.who()
+        ))),
         Ok(_) => Ok(()),
-        Err(e) if e.status() == Some(404) => Err(ApiError::unauthorized(format!("the Rancher user {} no longer exists", person.who()))),
-        Err(e) => Err(ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("could not check the Rancher user {} with the service account: {}", person.who(), crate::error::chain(&e)))),
+        Err(e) if e.status() == Some(404) => Err(ApiError::unauthorized(format!(
+            "the Rancher user {} no longer exists",
+            person.who()
+        ))),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!(
+                "could not check the Rancher user {} with the service account: {}",
+                person.who(),
+                crate::error::chain(&e)
+            ),
+        )),
     }
 }
 
@@ -73,12 +98,16 @@ const REFUSED_FOR: Duration = Duration::from_secs(10);
 const REFUSED_KEPT: usize = 10_000;
 
 fn refused_token() -> ApiError {
-    ApiError::unauthorized("Rancher refused this token (expired, revoked or unknown); sign in again with a valid API token")
+    ApiError::unauthorized(
+        "Rancher refused this token (expired, revoked or unknown); sign in again with a valid API token",
+    )
 }
 
 impl std::fmt::Debug for Identities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identities").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Identities")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,12 +118,19 @@ fn key(token: &str) -> [u8; 32] {
 impl Identities {
     /// Identities checked against `rancher`'s domain and CA (its token is not used here).
     pub fn new(rancher: Connection, retry: RetryPolicy, ttl: Duration) -> Self {
-        Identities { rancher, retry, ttl, cache: Mutex::new(HashMap::new()), refused: Mutex::new(HashMap::new()) }
+        Identities {
+            rancher,
+            retry,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Parses a token as a person pasted or sent it (401 naming the mistake, never echoing it).
     pub fn parse_token(text: &str) -> Result<BearerToken, ApiError> {
-        BearerToken::parse(text.trim()).map_err(|e| ApiError::unauthorized(format!("the bearer token is not a Rancher API token: {e}")))
+        BearerToken::parse(text.trim())
+            .map_err(|e| ApiError::unauthorized(format!("the bearer token is not a Rancher API token: {e}")))
     }
 
     /// A session opened with the person's own token (their own Rancher rights), for runs that need no approval.
@@ -102,14 +138,24 @@ impl Identities {
         let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
         let client = conn
             .client_builder()
-            .and_then(|b| Ok(b.retry_policy(self.retry.clone()).user_agent("rancher-access-server").build()?))
+            .and_then(|b| {
+                Ok(b.retry_policy(self.retry.clone())
+                    .user_agent("rancher-access-server")
+                    .build()?)
+            })
             .map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
         let started = Instant::now();
         let opened = Session::open(client).await;
         metrics.rancher_call(started.elapsed());
         opened.map_err(|e| match &e {
             rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => refused_token(),
-            _ => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("could not learn who this token belongs to from Rancher: {}", crate::error::chain(&e))),
+            _ => ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                format!(
+                    "could not learn who this token belongs to from Rancher: {}",
+                    crate::error::chain(&e)
+                ),
+            ),
         })
     }
 
@@ -117,7 +163,10 @@ impl Identities {
     pub fn cached(&self, token: &BearerToken) -> Option<Person> {
         let k = key(token.secret().expose_secret());
         let cache = self.cache.lock().ok()?;
-        cache.get(&k).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
+        cache
+            .get(&k)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(p, _)| p.clone())
     }
 
     /// Whether an answer for this token is at hand without asking Rancher: resolved in the last `ttl`, or
@@ -127,24 +176,41 @@ impl Identities {
             return true;
         }
         let k = key(token.secret().expose_secret());
-        self.refused.lock().is_ok_and(|r| r.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR))
+        self.refused
+            .lock()
+            .is_ok_and(|r| r.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR))
     }
 
     /// Who the token belongs to now: from the cache when resolved in the last `ttl` (unless `fresh`), else from
     /// Rancher with the token itself (identity, groups, admin status), then checked with `service` (the service
     /// account): the user must still exist and be enabled. A token refused lately is refused again from memory.
-    pub async fn resolve(&self, token: &BearerToken, service: &Session, metrics: &Metrics, fresh: bool) -> Result<Person, ApiError> {
+    pub async fn resolve(
+        &self,
+        token: &BearerToken,
+        service: &Session,
+        metrics: &Metrics,
+        fresh: bool,
+    ) -> Result<Person, ApiError> {
         let k = key(token.secret().expose_secret());
         if !fresh {
             if let Some(p) = self.cached(token) {
                 return Ok(p);
             }
         }
-        if self.refused.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?.get(&k).is_some_and(|at| at.elapsed() < REFUSED_FOR) {
+        if self
+            .refused
+            .lock()
+            .map_err(|_| ApiError::internal("identity cache poisoned"))?
+            .get(&k)
+            .is_some_and(|at| at.elapsed() < REFUSED_FOR)
+        {
             return Err(refused_token());
         }
         let person = match self.open(token, metrics).await {
-            Ok(session) => Person { principal: session.principal, is_admin: session.is_admin },
+            Ok(session) => Person {
+                principal: session.principal,
+                is_admin: session.is_admin,
+            },
             Err(e) => {
                 if e.status == axum::http::StatusCode::UNAUTHORIZED {
                     self.remember_refused(k);
@@ -158,7 +224,10 @@ impl Identities {
             }
             return Err(e);
         }
-        let mut cache = self.cache.lock().map_err(|_| ApiError::internal("identity cache poisoned"))?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| ApiError::internal("identity cache poisoned"))?;
         let ttl = self.ttl;
         cache.retain(|_, (_, at)| at.elapsed() < ttl);
         cache.insert(k, (person.clone(), Instant::now()));
@@ -179,16 +248,30 @@ impl Identities {
     /// The web session keeps the token (sealed) to re-check the person on every page, and logs it out when the
     /// session ends ([`Identities::logout`]).
     /// `ttl`: how long Rancher should keep the session token at most (the page session's absolute limit).
-    pub async fn login(&self, username: &str, password: &str, ttl: Duration, service: &Session, metrics: &Metrics) -> Result<(Person, BearerToken), ApiError> {
-        let mut b = rancher_api::Client::builder(self.rancher.domain().to_string()).retry_policy(self.retry.clone()).user_agent("rancher-access-server");
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ttl: Duration,
+        service: &Session,
+        metrics: &Metrics,
+    ) -> Result<(Person, BearerToken), ApiError> {
+        let mut b = rancher_api::Client::builder(self.rancher.domain().to_string())
+            .retry_policy(self.retry.clone())
+            .user_agent("rancher-access-server");
         let ca = match self.rancher.ca() {
-            Some(ca) => Some(ca.load().map_err(|e| ApiError::internal(format!("cannot read the Rancher CA: {e}")))?),
+            Some(ca) => Some(
+                ca.load()
+                    .map_err(|e| ApiError::internal(format!("cannot read the Rancher CA: {e}")))?,
+            ),
             None => None,
         };
         if let Some(pem) = &ca {
             b = b.ca_pem(pem.clone());
         }
-        let client = b.build().map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
+        let client = b
+            .build()
+            .map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
         let body = rancher_api::types::V3LoginInput {
             username: Some(username.to_string()),
             password: Some(password.to_string()),
@@ -196,20 +279,37 @@ impl Identities {
             description: Some("rancher-access approvals page sign-in".into()),
             // Rancher ends the session token itself by the page session's absolute limit, even if the page session
             // is never visited again (and so never logged out).
-            extra: [("ttl".to_string(), serde_json::json!(ttl.as_millis() as u64))].into_iter().collect(),
+            extra: [("ttl".to_string(), serde_json::json!(ttl.as_millis() as u64))]
+                .into_iter()
+                .collect(),
         };
         let started = Instant::now();
-        let answer = client.send(&rancher_api::requests::PublicLocalLoginCreate::new(body)).await;
+        let answer = client
+            .send(&rancher_api::requests::PublicLocalLoginCreate::new(body))
+            .await;
         metrics.rancher_call(started.elapsed());
         let answer = answer.map_err(|e| {
             if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {
                 ApiError::unauthorized("Rancher refused this user name and password")
             } else {
-                ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("Rancher's local login failed: {}", crate::error::chain(&e)))
+                ApiError::new(
+                    axum::http::StatusCode::BAD_GATEWAY,
+                    format!("Rancher's local login failed: {}", crate::error::chain(&e)),
+                )
             }
         })?;
-        let token_text = answer.token.as_deref().ok_or_else(|| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held no token"))?;
-        let token = BearerToken::parse(token_text).map_err(|_| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "Rancher's login answer held an unreadable token"))?;
+        let token_text = answer.token.as_deref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "Rancher's login answer held no token",
+            )
+        })?;
+        let token = BearerToken::parse(token_text).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "Rancher's login answer held an unreadable token",
+            )
+        })?;
         match self.resolve(&token, service, metrics, true).await {
             Ok(person) => Ok((person, token)),
             Err(e) => {
@@ -223,15 +323,25 @@ impl Identities {
     /// ends (sign-out, expiry, or the person is no longer known).
     pub async fn logout(&self, token: &BearerToken) {
         let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
-        let client = match conn.client_builder().and_then(|b| Ok(b.timeout(Duration::from_secs(10)).user_agent("rancher-access-server").build()?)) {
+        let client = match conn.client_builder().and_then(|b| {
+            Ok(b.timeout(Duration::from_secs(10))
+                .user_agent("rancher-access-server")
+                .build()?)
+        }) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("cannot log the sign-in session out ({}); it expires on its own", crate::error::chain(&e));
+                tracing::warn!(
+                    "cannot log the sign-in session out ({}); it expires on its own",
+                    crate::error::chain(&e)
+                );
                 return;
             }
         };
         if let Err(e) = client.send(&rancher_api::requests::V3TokensLogout::new()).await {
-            tracing::warn!("Rancher did not log the sign-in session out ({}); it expires on its own", crate::error::chain(&e));
+            tracing::warn!(
+                "Rancher did not log the sign-in session out ({}); it expires on its own",
+                crate::error::chain(&e)
+            );
         }
     }
 }

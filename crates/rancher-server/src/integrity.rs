@@ -40,12 +40,20 @@ impl Integrity {
         if let (Some(path), Some(a)) = (&file, &anchor) {
             tracing::info!(anchor = %format!("{}:{}", a.seq, a.hash), file = %path.display(), "audit anchor loaded");
         }
-        Ok(Integrity { file, anchor: Mutex::new(anchor), gate: Arc::new(ExecutionGate::default()) })
+        Ok(Integrity {
+            file,
+            anchor: Mutex::new(anchor),
+            gate: Arc::new(ExecutionGate::default()),
+        })
     }
 
     /// An anchor kept in memory only, starting from the whole log.
     pub(crate) fn in_memory() -> Integrity {
-        Integrity { file: None, anchor: Mutex::new(None), gate: Arc::new(ExecutionGate::default()) }
+        Integrity {
+            file: None,
+            anchor: Mutex::new(None),
+            gate: Arc::new(ExecutionGate::default()),
+        }
     }
 
     /// Whether the store verified from the anchor at the last check.
@@ -109,15 +117,22 @@ fn read_anchor(path: &Path) -> Result<Option<AuditHead>> {
         Err(e) => return Err(bad(format!("cannot be read: {e}"))),
     };
     if !meta.file_type().is_file() {
-        return Err(bad("is not a regular file (a symbolic link or a directory); remove it".into()));
+        return Err(bad(
+            "is not a regular file (a symbolic link or a directory); remove it".into()
+        ));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(bad(format!("others may read or write it (mode {mode:o}); check who changed it, then `chmod 600` it")));
+        return Err(bad(format!(
+            "others may read or write it (mode {mode:o}); check who changed it, then `chmod 600` it"
+        )));
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
-        return Err(bad(format!("it belongs to user id {}, not to this service's user ({me})", meta.uid())));
+        return Err(bad(format!(
+            "it belongs to user id {}, not to this service's user ({me})",
+            meta.uid()
+        )));
     }
     if meta.len() > MAX_ANCHOR_BYTES {
         return Err(bad(format!("it is {} bytes, more than an anchor holds", meta.len())));
@@ -133,10 +148,22 @@ fn read_anchor(path: &Path) -> Result<Option<AuditHead>> {
 /// Replaces the anchor file atomically: a new owner-only file beside it, synced, renamed over it, and the
 /// directory synced.
 fn write_anchor(path: &Path, head: &AuditHead) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("audit-anchor"), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("audit-anchor"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)?;
     f.write_all(serde_json::to_string(head).expect("a head serialises").as_bytes())?;
     f.sync_all()?;
     drop(f);
@@ -153,13 +180,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit-anchor.json");
         assert!(read_anchor(&path).unwrap().is_none(), "no file yet: no anchor");
-        let head = AuditHead { seq: 7, hash: "ab".repeat(32) };
+        let head = AuditHead {
+            seq: 7,
+            hash: "ab".repeat(32),
+        };
         write_anchor(&path, &head).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(read_anchor(&path).unwrap(), Some(head.clone()));
         write_anchor(&path, &AuditHead { seq: 8, ..head }).unwrap();
         assert_eq!(read_anchor(&path).unwrap().unwrap().seq, 8);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = read_anchor(&path).unwrap_err().to_string();
@@ -169,6 +203,9 @@ mod tests {
         assert!(read_anchor(&path).unwrap_err().to_string().contains("64 hex digits"));
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(read_anchor(&link).unwrap_err().to_string().contains("not a regular file"));
+        assert!(read_anchor(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
     }
 }

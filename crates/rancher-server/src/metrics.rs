@@ -28,7 +28,10 @@ pub struct Metrics {
 pub fn render_grants(active: u64, overdue: u64, oldest_overdue_secs: u64) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# HELP rancher_access_grants Time-bound grants not yet revoked, by status.\n# TYPE rancher_access_grants gauge");
-    let _ = writeln!(s, "rancher_access_grants{{status=\"active\"}} {active}\nrancher_access_grants{{status=\"overdue\"}} {overdue}");
+    let _ = writeln!(
+        s,
+        "rancher_access_grants{{status=\"active\"}} {active}\nrancher_access_grants{{status=\"overdue\"}} {overdue}"
+    );
     let _ = writeln!(
         s,
         "# HELP rancher_access_grant_overdue_seconds How long the oldest overdue grant is past its due time (0: none).\n# TYPE rancher_access_grant_overdue_seconds gauge\nrancher_access_grant_overdue_seconds {oldest_overdue_secs}"
@@ -45,17 +48,32 @@ impl Metrics {
 
     /// A decision was recorded.
     pub fn decision(&self, approve: bool) {
-        if approve { &self.decisions_approve } else { &self.decisions_deny }.fetch_add(1, Ordering::Relaxed);
+        if approve {
+            &self.decisions_approve
+        } else {
+            &self.decisions_deny
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// An execution finished.
     pub fn execution(&self, succeeded: bool) {
-        if succeeded { &self.executions_succeeded } else { &self.executions_failed }.fetch_add(1, Ordering::Relaxed);
+        if succeeded {
+            &self.executions_succeeded
+        } else {
+            &self.executions_failed
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A webhook delivery was acknowledged (`ok`) or failed.
     pub fn webhook(&self, ok: bool) {
-        if ok { &self.webhook_deliveries } else { &self.webhook_failures }.fetch_add(1, Ordering::Relaxed);
+        if ok {
+            &self.webhook_deliveries
+        } else {
+            &self.webhook_failures
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A Rancher round trip (identity check, login, execution) took `d`.
@@ -96,7 +114,10 @@ impl Metrics {
 
     /// Webhook deliveries so far (acknowledged, failed).
     pub fn webhook_counts(&self) -> (u64, u64) {
-        (self.webhook_deliveries.load(Ordering::Relaxed), self.webhook_failures.load(Ordering::Relaxed))
+        (
+            self.webhook_deliveries.load(Ordering::Relaxed),
+            self.webhook_failures.load(Ordering::Relaxed),
+        )
     }
 
     /// The Prometheus text exposition, with the store's request counts by state.
@@ -107,22 +128,50 @@ impl Metrics {
         for (state, n) in requests_by_state {
             let _ = writeln!(s, "rancher_access_requests{{state=\"{state}\"}} {n}");
         }
-        let pending = requests_by_state.iter().find(|(st, _)| *st == "pending").map(|(_, n)| *n).unwrap_or(0);
+        let pending = requests_by_state
+            .iter()
+            .find(|(st, _)| *st == "pending")
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
         let _ = writeln!(s, "# HELP rancher_access_pending_requests Requests waiting for approval.\n# TYPE rancher_access_pending_requests gauge\nrancher_access_pending_requests {pending}");
         let _ = writeln!(s, "# HELP rancher_access_decisions_total Decisions recorded by this process.\n# TYPE rancher_access_decisions_total counter");
-        let _ = writeln!(s, "rancher_access_decisions_total{{vote=\"approve\"}} {}", g(&self.decisions_approve));
-        let _ = writeln!(s, "rancher_access_decisions_total{{vote=\"deny\"}} {}", g(&self.decisions_deny));
+        let _ = writeln!(
+            s,
+            "rancher_access_decisions_total{{vote=\"approve\"}} {}",
+            g(&self.decisions_approve)
+        );
+        let _ = writeln!(
+            s,
+            "rancher_access_decisions_total{{vote=\"deny\"}} {}",
+            g(&self.decisions_deny)
+        );
         let _ = writeln!(s, "# HELP rancher_access_executions_total Approved requests executed by this process, by outcome.\n# TYPE rancher_access_executions_total counter");
-        let _ = writeln!(s, "rancher_access_executions_total{{outcome=\"succeeded\"}} {}", g(&self.executions_succeeded));
-        let _ = writeln!(s, "rancher_access_executions_total{{outcome=\"failed\"}} {}", g(&self.executions_failed));
+        let _ = writeln!(
+            s,
+            "rancher_access_executions_total{{outcome=\"succeeded\"}} {}",
+            g(&self.executions_succeeded)
+        );
+        let _ = writeln!(
+            s,
+            "rancher_access_executions_total{{outcome=\"failed\"}} {}",
+            g(&self.executions_failed)
+        );
         let _ = writeln!(s, "# HELP rancher_access_webhook_deliveries_total Webhook posts acknowledged with 2xx.\n# TYPE rancher_access_webhook_deliveries_total counter\nrancher_access_webhook_deliveries_total {}", g(&self.webhook_deliveries));
         let _ = writeln!(s, "# HELP rancher_access_webhook_failures_total Webhook posts that failed (retried).\n# TYPE rancher_access_webhook_failures_total counter\nrancher_access_webhook_failures_total {}", g(&self.webhook_failures));
         let _ = writeln!(s, "# HELP rancher_access_webhook_dead_letters_total Webhook events given up on and dead-lettered (listed at /api/v1/webhooks/dead-letters).\n# TYPE rancher_access_webhook_dead_letters_total counter\nrancher_access_webhook_dead_letters_total {}", g(&self.webhook_dead_letters));
         let _ = writeln!(s, "# HELP rancher_access_open_connections Connections open now.\n# TYPE rancher_access_open_connections gauge\nrancher_access_open_connections {}", g(&self.connections_open));
         let _ = writeln!(s, "# HELP rancher_access_connections_refused_total Connections closed at once for being over a connection cap.\n# TYPE rancher_access_connections_refused_total counter\nrancher_access_connections_refused_total {}", g(&self.connections_refused));
         let _ = writeln!(s, "# HELP rancher_access_rancher_call_seconds Time spent in Rancher round trips (identity checks, logins, executions).\n# TYPE rancher_access_rancher_call_seconds summary");
-        let _ = writeln!(s, "rancher_access_rancher_call_seconds_sum {:.6}", g(&self.rancher_micros) as f64 / 1e6);
-        let _ = writeln!(s, "rancher_access_rancher_call_seconds_count {}", g(&self.rancher_calls));
+        let _ = writeln!(
+            s,
+            "rancher_access_rancher_call_seconds_sum {:.6}",
+            g(&self.rancher_micros) as f64 / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "rancher_access_rancher_call_seconds_count {}",
+            g(&self.rancher_calls)
+        );
         let _ = writeln!(s, "# HELP rancher_access_grants_revoked_total Time-bound grants revoked by this process.\n# TYPE rancher_access_grants_revoked_total counter\nrancher_access_grants_revoked_total {}", g(&self.grants_revoked));
         let _ = writeln!(s, "# HELP rancher_access_grant_revocation_failures_total Revocation attempts that failed (retried with backoff).\n# TYPE rancher_access_grant_revocation_failures_total counter\nrancher_access_grant_revocation_failures_total {}", g(&self.grant_revocation_failures));
         let _ = writeln!(s, "# HELP rancher_access_http_requests_total HTTP requests received.\n# TYPE rancher_access_http_requests_total counter\nrancher_access_http_requests_total {}", g(&self.http_requests));

@@ -41,7 +41,9 @@ pub struct RunningServer {
 
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("RunningServer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,8 +110,11 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     // trust the same certificates, so a CA file replaced while the service runs cannot break people's calls while
     // `/readyz` (on the service's client) still says ready.
     if let Some(ca @ rancher_auth::CaSource::File(_)) = config.rancher.ca() {
-        let pem = ca.load().map_err(|e| Error::Config(format!("the service's Rancher CA: {e}")))?;
-        let pem = String::from_utf8(pem).map_err(|_| Error::Config("the service's Rancher CA is not PEM text".into()))?;
+        let pem = ca
+            .load()
+            .map_err(|e| Error::Config(format!("the service's Rancher CA: {e}")))?;
+        let pem =
+            String::from_utf8(pem).map_err(|_| Error::Config("the service's Rancher CA is not PEM text".into()))?;
         config.rancher = config.rancher.clone().with_ca(Some(rancher_auth::CaSource::Pem(pem)));
     }
     let tls = match &config.tls {
@@ -132,19 +137,29 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     // The anchor (the head this service last published) is checked before anything runs; both runners execute
     // only while the store verifies from it.
     let integrity = crate::integrity::Integrity::load(config.anchor_file.clone())?;
-    let runner = Runner::new(config.store.clone(), &config.executor).with_executor(service.clone()).with_gate(integrity.gate.clone());
+    let runner = Runner::new(config.store.clone(), &config.executor)
+        .with_executor(service.clone())
+        .with_gate(integrity.gate.clone());
     let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
     let app = Arc::new(App::new(runner, direct, service, identities, &config).with_integrity(integrity));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
     let metrics_listener = match config.metrics_listen {
         Some(m) => {
-            let l = TcpListener::bind(m).await.map_err(|source| Error::Bind { addr: m, source })?;
+            let l = TcpListener::bind(m)
+                .await
+                .map_err(|source| Error::Bind { addr: m, source })?;
             let bound = l.local_addr().map_err(|source| Error::Bind { addr: m, source })?;
             tracing::info!(metrics = %bound, "metrics served on their own listener");
             Some((l, bound))
@@ -159,29 +174,73 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     if total < config.max_connections {
         tracing::warn!(configured = config.max_connections, used = total, per_ip, open_file_limit = ?files, "lowered the connection cap to fit the open-file limit");
     }
-    let limits = ConnLimits { total, per_ip, header_timeout: config.header_timeout };
+    let limits = ConnLimits {
+        total,
+        per_ip,
+        header_timeout: config.header_timeout,
+    };
 
     let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
     let router = routes(app.clone(), &config, addr, metrics_addr);
     let (stop, stop_rx) = watch::channel(false);
-    let listener_task = tokio::spawn(accept_loop(listener, tls.clone(), router, app.clone(), limits.clone(), stop_rx.clone()));
-    let mut tasks = vec![tokio::spawn(jobs_loop(app.clone(), config.job_interval, stop_rx.clone()))];
+    let listener_task = tokio::spawn(accept_loop(
+        listener,
+        tls.clone(),
+        router,
+        app.clone(),
+        limits.clone(),
+        stop_rx.clone(),
+    ));
+    let mut tasks = vec![tokio::spawn(jobs_loop(
+        app.clone(),
+        config.job_interval,
+        stop_rx.clone(),
+    ))];
     if let Some((l, bound)) = metrics_listener {
         let metrics_router = metrics_routes(app.clone(), &config, bound);
-        let small = ConnLimits { total: 64.min(total), per_ip: 16.min(total), header_timeout: config.header_timeout };
-        tasks.push(tokio::spawn(accept_loop(l, tls, metrics_router, app.clone(), small, stop_rx.clone())));
+        let small = ConnLimits {
+            total: 64.min(total),
+            per_ip: 16.min(total),
+            header_timeout: config.header_timeout,
+        };
+        tasks.push(tokio::spawn(accept_loop(
+            l,
+            tls,
+            metrics_router,
+            app.clone(),
+            small,
+            stop_rx.clone(),
+        )));
     }
     if !config.webhooks.is_empty() {
-        tasks.push(tokio::spawn(crate::webhooks::deliver_loop(app.clone(), config.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(crate::webhooks::deliver_loop(
+            app.clone(),
+            config.clone(),
+            stop_rx.clone(),
+        )));
     }
     tracing::info!(%url, "approvals service ready");
-    Ok(RunningServer { url, addr, metrics_addr, app, stop, tasks, listener: listener_task })
+    Ok(RunningServer {
+        url,
+        addr,
+        metrics_addr,
+        app,
+        stop,
+        tasks,
+        listener: listener_task,
+    })
 }
 
 fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
     let mut r = Router::new().merge(crate::api::router()).merge(crate::web::router());
     if metrics_bound.is_none() {
-        r = r.route("/metrics", get(metrics).layer(middleware::from_fn_with_state(Arc::new(config.metrics_token.clone()), require_metrics_token)));
+        r = r.route(
+            "/metrics",
+            get(metrics).layer(middleware::from_fn_with_state(
+                Arc::new(config.metrics_token.clone()),
+                require_metrics_token,
+            )),
+        );
     }
     let hosts = Arc::new(AllowedHosts::new(config, bound));
     // Probes reach the process by address (a kubelet by the pod's IP), so the health endpoints skip the Host
@@ -191,7 +250,10 @@ fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound
         .route("/readyz", get(readyz))
         .merge(r.layer(middleware::from_fn_with_state(hosts, check_host)))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .with_state(app)
 }
@@ -199,28 +261,60 @@ fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound
 /// The metrics listener's routes: `/metrics` only, with the token when one is configured, and the `Host` check when
 /// it listens on loopback (scrapers elsewhere come by whatever address they were given).
 fn metrics_routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr) -> Router {
-    let hosts = Arc::new(if bound.ip().is_loopback() { AllowedHosts::loopback(bound) } else { AllowedHosts { names: Vec::new() } });
+    let hosts = Arc::new(if bound.ip().is_loopback() {
+        AllowedHosts::loopback(bound)
+    } else {
+        AllowedHosts { names: Vec::new() }
+    });
     Router::new()
-        .route("/metrics", get(metrics).layer(middleware::from_fn_with_state(Arc::new(config.metrics_token.clone()), require_metrics_token)))
+        .route(
+            "/metrics",
+            get(metrics).layer(middleware::from_fn_with_state(
+                Arc::new(config.metrics_token.clone()),
+                require_metrics_token,
+            )),
+        )
         .layer(middleware::from_fn_with_state(hosts, check_host))
         .layer(RequestBodyLimitLayer::new(1024))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
         .with_state(app)
 }
 
 /// `Authorization: Bearer <token>` on `/metrics` when a token is configured; compared in constant time.
-async fn require_metrics_token(State(token): State<Arc<Option<secrecy::SecretString>>>, req: Request, next: Next) -> Response {
+async fn require_metrics_token(
+    State(token): State<Arc<Option<secrecy::SecretString>>>,
+    req: Request,
+    next: Next,
+) -> Response {
     use secrecy::ExposeSecret as _;
     use sha2::{Digest as _, Sha256};
-    let Some(want) = token.as_ref() else { return next.run(req).await };
-    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let Some(want) = token.as_ref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     // Equal-length digests compared without an early exit: the time taken says nothing about the token.
-    let (a, b) = (Sha256::digest(given.trim().as_bytes()), Sha256::digest(want.expose_secret().as_bytes()));
+    let (a, b) = (
+        Sha256::digest(given.trim().as_bytes()),
+        Sha256::digest(want.expose_secret().as_bytes()),
+    );
     if a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
         return next.run(req).await;
     }
-    let mut r = crate::error::ApiError::new(StatusCode::UNAUTHORIZED, "/metrics needs the metrics token: send Authorization: Bearer <the token in --metrics-token-file>").into_response();
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    let mut r = crate::error::ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "/metrics needs the metrics token: send Authorization: Bearer <the token in --metrics-token-file>",
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     r
 }
 
@@ -281,7 +375,11 @@ impl AllowedHosts {
 }
 
 async fn check_host(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: Next) -> Response {
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
     if hosts.allows(host) {
         return next.run(req).await;
     }
@@ -295,8 +393,17 @@ async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut r = next.run(req).await;
     // A body-limit refusal comes from the layer as plain text: answer it in the API's JSON shape.
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE && !r.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json")) {
-        r = crate::error::ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large; send less (bodies are limited)").into_response();
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && !r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        r = crate::error::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large; send less (bodies are limited)",
+        )
+        .into_response();
     }
     tracing::debug!(%method, %path, status = r.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     r
@@ -305,9 +412,18 @@ async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -
 /// Ready when the store reads and Rancher answers. The answer says only which one is unavailable; why goes to the
 /// log (error texts name hosts, databases and paths).
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let store = with_store(app.store(), |s| async move { s.audit_head().await }).await.map(|_| ()).map_err(|e| e.message);
+    let store = with_store(app.store(), |s| async move { s.audit_head().await })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.message);
     let started = Instant::now();
-    let rancher = app.service.client.send(&rancher_api::requests::PublicPingGet::new()).await.map(|_| ()).map_err(|e| e.to_string());
+    let rancher = app
+        .service
+        .client
+        .send(&rancher_api::requests::PublicPingGet::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     app.metrics.rancher_call(started.elapsed());
     // The audit log must verify from the head this service published (its cause is logged when the check fails).
     let audit = app.integrity_ok();
@@ -327,22 +443,43 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     if !audit {
         body["audit"] = json!("unverified");
     }
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body)).into_response()
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
+        .into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let counts = with_store(app.store(), |s| async move {
         let counts = s.count_requests().await?;
-        Ok(RequestState::ALL.map(|st| (st.as_str(), counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n))))
+        Ok(RequestState::ALL.map(|st| {
+            (
+                st.as_str(),
+                counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n),
+            )
+        }))
     })
     .await;
     let now = (app.clock)();
-    let grants = with_store(app.store(), |s| async move { s.list_grants(&rancher_approval::GrantFilter::unrevoked()).await }).await;
+    let grants = with_store(app.store(), |s| async move {
+        s.list_grants(&rancher_approval::GrantFilter::unrevoked()).await
+    })
+    .await;
     match (counts, grants) {
         (Ok(c), Ok(g)) => {
             let overdue: Vec<_> = g.iter().filter(|g| g.due_at <= now).collect();
-            let oldest = overdue.iter().map(|g| (now - g.due_at).num_seconds().max(0) as u64).max().unwrap_or(0);
-            let text = app.metrics.render(&c) + &crate::metrics::render_grants((g.len() - overdue.len()) as u64, overdue.len() as u64, oldest);
+            let oldest = overdue
+                .iter()
+                .map(|g| (now - g.due_at).num_seconds().max(0) as u64)
+                .max()
+                .unwrap_or(0);
+            let text = app.metrics.render(&c)
+                + &crate::metrics::render_grants((g.len() - overdue.len()) as u64, overdue.len() as u64, oldest);
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
         }
         (Err(e), _) | (_, Err(e)) => e.into_response(),
@@ -354,12 +491,17 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// published head, nothing that writes to Rancher runs (no reconcile, no revocation: the store says what to do).
 async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows::Error> {
     app.integrity.check(app.store()).await;
-    let expired = with_store(app.store(), |s| async move { s.expire_due(Utc::now()).await }).await.map_err(|e| rancher_workflows::Error::Task(e.message))?;
+    let expired = with_store(app.store(), |s| async move { s.expire_due(Utc::now()).await })
+        .await
+        .map_err(|e| rancher_workflows::Error::Task(e.message))?;
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "expired overdue pending requests");
     }
     if !app.integrity_ok() {
-        tracing::debug!("reconcile and grant revocation skipped: {}", app.integrity_problem().unwrap_or_default());
+        tracing::debug!(
+            "reconcile and grant revocation skipped: {}",
+            app.integrity_problem().unwrap_or_default()
+        );
         return Ok(());
     }
     let _guard = app.inflight.enter();
@@ -369,7 +511,9 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
     }
     // Time-bound grants: each due one revoked once, whichever replica claims it (at start, before serving).
     let now = (app.clock)();
-    let report = rancher_workflows::grants::revoke_due(&app.service, app.store().as_ref(), app.runner.process_label(), now).await?;
+    let report =
+        rancher_workflows::grants::revoke_due(&app.service, app.store().as_ref(), app.runner.process_label(), now)
+            .await?;
     app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
     // Expired service state (page sessions past their limits) is dropped.
@@ -435,7 +579,12 @@ impl Drop for ConnSlot {
 
 impl OpenConns {
     /// A slot for a connection from `ip`, or why not (over the cap in all, or for that address).
-    fn admit(self: &Arc<Self>, ip: std::net::IpAddr, limits: &ConnLimits, app: &Arc<App>) -> std::result::Result<ConnSlot, &'static str> {
+    fn admit(
+        self: &Arc<Self>,
+        ip: std::net::IpAddr,
+        limits: &ConnLimits,
+        app: &Arc<App>,
+    ) -> std::result::Result<ConnSlot, &'static str> {
         let mut m = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = m.values().sum();
         if total >= limits.total {
@@ -447,7 +596,11 @@ impl OpenConns {
         }
         *n += 1;
         app.metrics.connection_opened();
-        Ok(ConnSlot { conns: self.clone(), ip, app: app.clone() })
+        Ok(ConnSlot {
+            conns: self.clone(),
+            ip,
+            app: app.clone(),
+        })
     }
 }
 
@@ -460,7 +613,11 @@ fn connection_caps(total: usize, per_ip: usize, open_files: Option<usize>) -> (u
         Some(limit) => total.min(limit.saturating_sub(128).max(16)),
         None => total,
     };
-    let per_ip = if per_ip < total { per_ip.min((used / 2).max(1)) } else { used };
+    let per_ip = if per_ip < total {
+        per_ip.min((used / 2).max(1))
+    } else {
+        used
+    };
     (used, per_ip)
 }
 
@@ -479,7 +636,9 @@ fn raise_open_file_limit() -> Option<usize> {
             }
         }
         // None in either field means unlimited.
-        getrlimit(Resource::Nofile).current.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        getrlimit(Resource::Nofile)
+            .current
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
     #[cfg(not(unix))]
     {
@@ -490,12 +649,21 @@ fn raise_open_file_limit() -> Option<usize> {
 /// Refused at once: a short 503 when the socket takes it without waiting (plain HTTP), then closed.
 fn refuse(tcp: tokio::net::TcpStream, plain: bool) {
     if plain {
-        let _ = tcp.try_write(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n");
+        let _ = tcp.try_write(
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n",
+        );
     }
     drop(tcp);
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, app: Arc<App>, limits: ConnLimits, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    app: Arc<App>,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) {
     let open = Arc::new(crate::app::InFlight::default());
     let conns = Arc::new(OpenConns::default());
     let mut last_warned: Option<Instant> = None;
@@ -544,7 +712,10 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
     }
     drop(listener);
     // Requests in flight finish; idle keep-alive connections close.
-    if tokio::time::timeout(Duration::from_secs(60), open.drained()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(60), open.drained())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after 60s; closing them");
     }
 }
@@ -552,8 +723,13 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
 /// Serves HTTP/1.1 on one connection. The header timeout runs from the start of the connection and again from the
 /// end of each answer, so a client that sends part of a request (or nothing), or keeps an idle connection, is
 /// closed after it.
-async fn serve_connection<I>(io: TokioIo<I>, router: Router, mut stop: watch::Receiver<bool>, peer: SocketAddr, header_timeout: Duration)
-where
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+    header_timeout: Duration,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -563,7 +739,10 @@ where
         router.clone().oneshot(req)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024);
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     let ended = tokio::select! {
@@ -600,15 +779,31 @@ mod tests {
 
     #[test]
     fn n11_host_names_allowed() {
-        let hosts = |names: &[&str]| AllowedHosts { names: names.iter().map(|s| s.to_string()).collect() };
+        let hosts = |names: &[&str]| AllowedHosts {
+            names: names.iter().map(|s| s.to_string()).collect(),
+        };
         let h = hosts(&["approvals.example.com:443", "approvals.example.com", "127.0.0.1:8443"]);
-        for ok in ["approvals.example.com", "APPROVALS.example.com.", "approvals.example.com:443", "127.0.0.1:8443"] {
+        for ok in [
+            "approvals.example.com",
+            "APPROVALS.example.com.",
+            "approvals.example.com:443",
+            "127.0.0.1:8443",
+        ] {
             assert!(h.allows(Some(ok)), "{ok}");
         }
-        for bad in ["approvals.example.com:8443", "evil.example", "127.0.0.1", "127.0.0.1:8443.evil", ""] {
+        for bad in [
+            "approvals.example.com:8443",
+            "evil.example",
+            "127.0.0.1",
+            "127.0.0.1:8443.evil",
+            "",
+        ] {
             assert!(!h.allows(Some(bad)), "{bad}");
         }
         assert!(!h.allows(None));
-        assert!(hosts(&[]).allows(Some("anything")), "no names: no check (TLS off loopback without a public URL)");
+        assert!(
+            hosts(&[]).allows(Some("anything")),
+            "no names: no check (TLS off loopback without a public URL)"
+        );
     }
 }

@@ -35,11 +35,17 @@ pub(crate) struct Flash {
 
 impl Flash {
     pub(crate) fn ok(text: impl Into<String>) -> Self {
-        Flash { kind: "ok".into(), text: text.into() }
+        Flash {
+            kind: "ok".into(),
+            text: text.into(),
+        }
     }
 
     pub(crate) fn error(text: impl Into<String>) -> Self {
-        Flash { kind: "error".into(), text: text.into() }
+        Flash {
+            kind: "error".into(),
+            text: text.into(),
+        }
     }
 }
 
@@ -126,14 +132,26 @@ fn well_formed(cookie: &str) -> bool {
 }
 
 fn seal(cookie: &str, s: &Sealed) -> Result<String, ApiError> {
-    let plain = zeroizing(serde_json::to_vec(s).map_err(|e| ApiError::internal(format!("cannot encode a web session: {e}")))?);
+    let plain =
+        zeroizing(serde_json::to_vec(s).map_err(|e| ApiError::internal(format!("cannot encode a web session: {e}")))?);
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
     let key = slot(cookie);
     let sealed = cipher(cookie)
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: key.as_bytes() })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &plain,
+                aad: key.as_bytes(),
+            },
+        )
         .map_err(|_| ApiError::internal("cannot seal a web session"))?;
-    serde_json::to_string(&Record { v: 1, nonce: hex::encode(nonce), sealed: hex::encode(sealed) }).map_err(|e| ApiError::internal(format!("cannot encode a web session: {e}")))
+    serde_json::to_string(&Record {
+        v: 1,
+        nonce: hex::encode(nonce),
+        sealed: hex::encode(sealed),
+    })
+    .map_err(|e| ApiError::internal(format!("cannot encode a web session: {e}")))
 }
 
 /// `None` when the record does not open with this cookie (altered, moved, or not this service's).
@@ -142,7 +160,17 @@ fn open(cookie: &str, record: &str) -> Option<Sealed> {
     let nonce = hex::decode(&r.nonce).ok().filter(|n| n.len() == 12)?;
     let sealed = hex::decode(&r.sealed).ok()?;
     let key = slot(cookie);
-    let plain = zeroizing(cipher(cookie).decrypt(Nonce::from_slice(&nonce), Payload { msg: &sealed, aad: key.as_bytes() }).ok()?);
+    let plain = zeroizing(
+        cipher(cookie)
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: key.as_bytes(),
+                },
+            )
+            .ok()?,
+    );
     serde_json::from_slice(&plain).ok()
 }
 
@@ -152,7 +180,12 @@ fn zeroizing(v: Vec<u8>) -> zeroize::Zeroizing<Vec<u8>> {
 
 impl WebSessions {
     pub(crate) fn new(store: Arc<dyn Store>, idle: Duration, absolute: Duration, clock: Clock) -> Self {
-        WebSessions { store, idle, absolute, clock }
+        WebSessions {
+            store,
+            idle,
+            absolute,
+            clock,
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -168,7 +201,10 @@ impl WebSessions {
     async fn put(&self, cookie: &str, s: &Sealed) -> Result<(), ApiError> {
         let record = seal(cookie, s)?;
         let expires = self.ends_at(s);
-        self.store.state_put(NAMESPACE, &slot(cookie), &record, Some(expires)).await.map_err(ApiError::from)
+        self.store
+            .state_put(NAMESPACE, &slot(cookie), &record, Some(expires))
+            .await
+            .map_err(ApiError::from)
     }
 
     /// Opens a session for `token` (`login`: a session token of Rancher's local login, logged out when the session
@@ -176,7 +212,14 @@ impl WebSessions {
     pub(crate) async fn create(&self, token: &BearerToken, login: bool, flash: Flash) -> Result<String, ApiError> {
         let cookie = random_hex();
         let now = self.now();
-        let s = Sealed { token: token.secret().expose_secret().to_string(), login, csrf: random_hex(), created: now, seen: now, flash: Some(flash) };
+        let s = Sealed {
+            token: token.secret().expose_secret().to_string(),
+            login,
+            csrf: random_hex(),
+            created: now,
+            seen: now,
+            flash: Some(flash),
+        };
         self.put(&cookie, &s).await?;
         Ok(cookie)
     }
@@ -188,14 +231,27 @@ impl WebSessions {
             return Ok(Ok(None));
         }
         let now = self.now();
-        let Some(record) = self.store.state_get(NAMESPACE, &slot(cookie), now).await.map_err(ApiError::from)? else { return Ok(Ok(None)) };
+        let Some(record) = self
+            .store
+            .state_get(NAMESPACE, &slot(cookie), now)
+            .await
+            .map_err(ApiError::from)?
+        else {
+            return Ok(Ok(None));
+        };
         let Some(mut s) = open(cookie, &record) else {
             tracing::warn!("a web session record did not open with its cookie (altered in the store?); it is dropped");
-            self.store.state_delete(NAMESPACE, &slot(cookie)).await.map_err(ApiError::from)?;
+            self.store
+                .state_delete(NAMESPACE, &slot(cookie))
+                .await
+                .map_err(ApiError::from)?;
             return Ok(Ok(None));
         };
         if self.ends_at(&s) <= now {
-            self.store.state_delete(NAMESPACE, &slot(cookie)).await.map_err(ApiError::from)?;
+            self.store
+                .state_delete(NAMESPACE, &slot(cookie))
+                .await
+                .map_err(ApiError::from)?;
             return Ok(Err(Ended { token: ended_token(&s) }));
         }
         let flash = if take_flash { s.flash.take() } else { None };
@@ -203,14 +259,26 @@ impl WebSessions {
             s.seen = now;
             self.put(cookie, &s).await?;
         }
-        let token = BearerToken::parse(&s.token).map_err(|_| ApiError::internal("a web session holds an unreadable token"))?;
-        Ok(Ok(Some(Live { cookie: cookie.to_string(), token, csrf: s.csrf.clone(), flash })))
+        let token =
+            BearerToken::parse(&s.token).map_err(|_| ApiError::internal("a web session holds an unreadable token"))?;
+        Ok(Ok(Some(Live {
+            cookie: cookie.to_string(),
+            token,
+            csrf: s.csrf.clone(),
+            flash,
+        })))
     }
 
     /// Sets the flash the next page shows.
     pub(crate) async fn flash(&self, cookie: &str, flash: Flash) -> Result<(), ApiError> {
         let now = self.now();
-        if let Some(mut s) = self.store.state_get(NAMESPACE, &slot(cookie), now).await.map_err(ApiError::from)?.and_then(|r| open(cookie, &r)) {
+        if let Some(mut s) = self
+            .store
+            .state_get(NAMESPACE, &slot(cookie), now)
+            .await
+            .map_err(ApiError::from)?
+            .and_then(|r| open(cookie, &r))
+        {
             s.flash = Some(flash);
             self.put(cookie, &s).await?;
         }
@@ -223,9 +291,19 @@ impl WebSessions {
             return Ok(Ended { token: None });
         }
         let now = self.now();
-        let s = self.store.state_get(NAMESPACE, &slot(cookie), now).await.map_err(ApiError::from)?.and_then(|r| open(cookie, &r));
-        self.store.state_delete(NAMESPACE, &slot(cookie)).await.map_err(ApiError::from)?;
-        Ok(Ended { token: s.as_ref().and_then(ended_token) })
+        let s = self
+            .store
+            .state_get(NAMESPACE, &slot(cookie), now)
+            .await
+            .map_err(ApiError::from)?
+            .and_then(|r| open(cookie, &r));
+        self.store
+            .state_delete(NAMESPACE, &slot(cookie))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Ended {
+            token: s.as_ref().and_then(ended_token),
+        })
     }
 }
 
@@ -240,14 +318,24 @@ mod tests {
     use super::*;
 
     fn sealed() -> Sealed {
-        Sealed { token: "token-abcde:secretsecretsecret".into(), login: false, csrf: "c".into(), created: Utc::now(), seen: Utc::now(), flash: None }
+        Sealed {
+            token: "token-abcde:secretsecretsecret".into(),
+            login: false,
+            csrf: "c".into(),
+            created: Utc::now(),
+            seen: Utc::now(),
+            flash: None,
+        }
     }
 
     #[test]
     fn a_record_opens_only_with_its_cookie_and_in_its_own_slot() {
         let (a, b) = (random_hex(), random_hex());
         let rec = seal(&a, &sealed()).unwrap();
-        assert!(!rec.contains("secretsecret") && !rec.contains(&a) && !rec.contains(&slot(&a)), "{rec}");
+        assert!(
+            !rec.contains("secretsecret") && !rec.contains(&a) && !rec.contains(&slot(&a)),
+            "{rec}"
+        );
         assert_eq!(open(&a, &rec).unwrap().token, "token-abcde:secretsecretsecret");
         assert!(open(&b, &rec).is_none(), "another cookie does not open it");
         // Flipping one sealed byte breaks it.
@@ -257,7 +345,11 @@ mod tests {
         r.sealed = hex::encode(bytes);
         assert!(open(&a, &serde_json::to_string(&r).unwrap()).is_none());
         assert_ne!(slot(&a), slot(&b));
-        assert_ne!(slot(&a), hex::encode(labelled("rancher-access/web-session/key/v1", &a)), "the lookup key is not the sealing key");
+        assert_ne!(
+            slot(&a),
+            hex::encode(labelled("rancher-access/web-session/key/v1", &a)),
+            "the lookup key is not the sealing key"
+        );
         assert!(well_formed(&a) && !well_formed("abc") && !well_formed(&"g".repeat(64)));
     }
 }

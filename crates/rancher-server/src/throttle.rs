@@ -28,7 +28,9 @@ pub struct Limit {
 impl Limit {
     fn quota(self) -> Quota {
         let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Quota::with_period(self.every.max(Duration::from_millis(1))).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst)
+        Quota::with_period(self.every.max(Duration::from_millis(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
     }
 }
 
@@ -62,7 +64,12 @@ impl Throttle {
     pub(crate) fn client(&self, peer: Option<Peer>, headers: &HeaderMap) -> IpAddr {
         let ip = peer.map(|p| p.0).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         if self.behind_proxy && ip.is_loopback() {
-            let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).last();
+            let forwarded = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .last();
             if let Some(f) = forwarded.and_then(|f| f.trim().parse::<IpAddr>().ok()) {
                 return f;
             }
@@ -74,7 +81,11 @@ impl Throttle {
     pub(crate) fn sign_in(&self, client: IpAddr, name: Option<&str>) -> Result<(), ApiError> {
         check(&self.sign_ins, &client, "too many sign-in attempts from your address")?;
         if let Some(n) = name {
-            check(&self.names, &n.to_lowercase(), "too many sign-in attempts for this user name")?;
+            check(
+                &self.names,
+                &n.to_lowercase(),
+                "too many sign-in attempts for this user name",
+            )?;
         }
         Ok(())
     }
@@ -85,7 +96,11 @@ impl Throttle {
     }
 }
 
-fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K, what: &str) -> Result<(), ApiError> {
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    what: &str,
+) -> Result<(), ApiError> {
     if limiter.len() > KEPT {
         limiter.retain_recent();
     }
@@ -101,7 +116,17 @@ mod tests {
 
     #[test]
     fn a_burst_then_429_with_a_wait_and_other_clients_unaffected() {
-        let t = Throttle::new(Limit { burst: 3, every: Duration::from_secs(60) }, Limit { burst: 2, every: Duration::from_secs(60) }, false);
+        let t = Throttle::new(
+            Limit {
+                burst: 3,
+                every: Duration::from_secs(60),
+            },
+            Limit {
+                burst: 2,
+                every: Duration::from_secs(60),
+            },
+            false,
+        );
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {
@@ -124,9 +149,21 @@ mod tests {
         h.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().unwrap());
         let lo = Some(Peer("127.0.0.1".parse().unwrap()));
         let far = Some(Peer("192.0.2.1".parse().unwrap()));
-        let limit = Limit { burst: 1, every: Duration::from_secs(1) };
-        assert_eq!(Throttle::new(limit, limit, true).client(lo, &h).to_string(), "198.51.100.7");
-        assert_eq!(Throttle::new(limit, limit, true).client(far, &h).to_string(), "192.0.2.1");
-        assert_eq!(Throttle::new(limit, limit, false).client(lo, &h).to_string(), "127.0.0.1");
+        let limit = Limit {
+            burst: 1,
+            every: Duration::from_secs(1),
+        };
+        assert_eq!(
+            Throttle::new(limit, limit, true).client(lo, &h).to_string(),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            Throttle::new(limit, limit, true).client(far, &h).to_string(),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            Throttle::new(limit, limit, false).client(lo, &h).to_string(),
+            "127.0.0.1"
+        );
     }
 }

@@ -15,9 +15,17 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::Tls(format!("the certificate file {} is not PEM: {e}", files.cert.display())))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("no certificate in {}; pass the PEM certificate chain, leaf first", files.cert.display())));
+        return Err(Error::Tls(format!(
+            "no certificate in {}; pass the PEM certificate chain, leaf first",
+            files.cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| Error::Tls(format!("no private key in {}: {e}; pass the PEM key of the certificate", files.key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        Error::Tls(format!(
+            "no private key in {}: {e}; pass the PEM key of the certificate",
+            files.key.display()
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

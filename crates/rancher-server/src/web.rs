@@ -71,21 +71,34 @@ fn page(status: StatusCode, html: String) -> Response {
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
     r
 }
 
 fn message(status: StatusCode, me: Option<(&Person, &str)>, heading: &str, text: &str) -> Response {
-    let mut r = render("message.html", context! { me => me.map(|(p, _)| me_view(p)), csrf => me.map(|(_, c)| c), heading, text });
+    let mut r = render(
+        "message.html",
+        context! { me => me.map(|(p, _)| me_view(p)), csrf => me.map(|(_, c)| c), heading, text },
+    );
     *r.status_mut() = status;
     r
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 /// A cookie's name as this service sets it: `__Host-` prefixed when the cookies are `Secure`.
@@ -100,7 +113,11 @@ fn cookie_name(app: &App, base: &str) -> String {
 fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let secure = if app.secure_cookies { "; Secure" } else { "" };
     let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
-    HeaderValue::from_str(&format!("{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}", cookie_name(app, name))).unwrap_or(HeaderValue::from_static(""))
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}",
+        cookie_name(app, name)
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
 }
 
 fn me_view(p: &Person) -> Value {
@@ -118,7 +135,8 @@ struct Visitor {
 /// Back to the sign-in page, the session cookie cleared.
 fn to_sign_in(app: &App) -> Response {
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(app, SESSION_COOKIE, "", Some(0)));
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(app, SESSION_COOKIE, "", Some(0)));
     r
 }
 
@@ -134,7 +152,9 @@ fn log_out(app: &Arc<App>, ended: Ended) {
 /// the identity TTL old) for a page, asked now when `now` (a decision). A session past its idle or absolute limit,
 /// or whose person Rancher no longer knows (token revoked, user disabled or deleted), ends: back to sign-in.
 async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: bool) -> Result<Visitor, Response> {
-    let Some(c) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) else { return Err(Redirect::to("/login").into_response()) };
+    let Some(c) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) else {
+        return Err(Redirect::to("/login").into_response());
+    };
     let live = match app.web.get(&c, take_flash).await {
         Ok(Ok(Some(live))) => live,
         Ok(Ok(None)) => return Err(to_sign_in(app)),
@@ -144,17 +164,34 @@ async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: boo
         }
         Err(e) => return Err(message(e.status, None, "Could not read your sign-in", &e.message)),
     };
-    let person = if now { app.person_now(&live.token).await } else { app.person(&live.token).await };
+    let person = if now {
+        app.person_now(&live.token).await
+    } else {
+        app.person(&live.token).await
+    };
     match person {
-        Ok(person) => Ok(Visitor { cookie: live.cookie, person, csrf: live.csrf, flash: live.flash }),
+        Ok(person) => Ok(Visitor {
+            cookie: live.cookie,
+            person,
+            csrf: live.csrf,
+            flash: live.flash,
+        }),
         Err(e) if e.status == StatusCode::UNAUTHORIZED || e.status == StatusCode::FORBIDDEN => {
-            tracing::info!("a web session ended: Rancher no longer accepts its person ({})", e.message);
+            tracing::info!(
+                "a web session ended: Rancher no longer accepts its person ({})",
+                e.message
+            );
             if let Ok(ended) = app.web.end(&c).await {
                 log_out(app, ended);
             }
             Err(to_sign_in(app))
         }
-        Err(e) => Err(message(e.status, None, "Could not check who you are with Rancher", &format!("{}; nothing was done, try again", e.message))),
+        Err(e) => Err(message(
+            e.status,
+            None,
+            "Could not check who you are with Rancher",
+            &format!("{}; nothing was done, try again", e.message),
+        )),
     }
 }
 
@@ -216,7 +253,11 @@ fn look_alike_warnings(r: &ApprovalRequest, inputs: &Value) -> Vec<String> {
     }
     input_look_alikes(inputs, "", &mut out);
     if let Some(w) = r.requester.username.as_deref().and_then(text::look_alike) {
-        out.push(format!("requester \"{}\" ({}) {w}", esc(r.requester.username.as_deref().unwrap_or_default()), esc(&r.requester.id)));
+        out.push(format!(
+            "requester \"{}\" ({}) {w}",
+            esc(r.requester.username.as_deref().unwrap_or_default()),
+            esc(&r.requester.id)
+        ));
     }
     out
 }
@@ -228,8 +269,22 @@ fn input_look_alikes(v: &Value, path: &str, out: &mut Vec<String>) {
                 out.push(format!("input `{}` = \"{}\" {w}", esc(path), esc(s)));
             }
         }
-        Value::Object(m) => m.iter().for_each(|(k, v)| input_look_alikes(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out)),
-        Value::Array(items) => items.iter().enumerate().take(SHOWN_ITEMS).for_each(|(i, v)| input_look_alikes(v, &format!("{path}[{i}]"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, v)| {
+            input_look_alikes(
+                v,
+                &if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                },
+                out,
+            )
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .take(SHOWN_ITEMS)
+            .for_each(|(i, v)| input_look_alikes(v, &format!("{path}[{i}]"), out)),
         _ => {}
     }
 }
@@ -243,7 +298,10 @@ fn shown_inputs(inputs: &Value) -> Value {
     match inputs {
         Value::Array(items) if items.len() > SHOWN_ITEMS => {
             let mut shown: Vec<Value> = items[..SHOWN_ITEMS].iter().map(shown_inputs).collect();
-            shown.push(Value::String(format!("... and {} more (the whole list: rancherctl approvals show ID -o json)", items.len() - SHOWN_ITEMS)));
+            shown.push(Value::String(format!(
+                "... and {} more (the whole list: rancherctl approvals show ID -o json)",
+                items.len() - SHOWN_ITEMS
+            )));
             Value::Array(shown)
         }
         Value::Array(items) => Value::Array(items.iter().map(shown_inputs).collect()),
@@ -256,7 +314,17 @@ fn shown_inputs(inputs: &Value) -> Value {
 fn inputs_line(inputs: &Value) -> String {
     let inputs = &shown_inputs(inputs);
     match inputs.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{}={}", esc(k), esc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join("\n"),
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    esc(k),
+                    esc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => "(none)".into(),
     }
 }
@@ -282,12 +350,35 @@ async fn pending(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     let admins = app.admin_ids().await;
-    let (list, next) = match app.request_page(RequestFilter::all().state(RequestState::Pending), None, PAGE_ROWS, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+    let (list, next) = match app
+        .request_page(
+            RequestFilter::all().state(RequestState::Pending),
+            None,
+            PAGE_ROWS,
+            |r| crate::api::visible(&app, &v.person, r, &admins),
+        )
+        .await
+    {
         Ok(page) => page,
-        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
+        Err(e) => {
+            return message(
+                e.status,
+                Some((&v.person, &v.csrf)),
+                "Could not read the requests",
+                &e.message,
+            )
+        }
     };
     // More pending requests than one page (or one bounded read) holds: the history page goes on from here.
-    let older = next.as_deref().map(|n| older_link(&HistoryQuery { state: Some("pending".into()), ..HistoryQuery::default() }, n));
+    let older = next.as_deref().map(|n| {
+        older_link(
+            &HistoryQuery {
+                state: Some("pending".into()),
+                ..HistoryQuery::default()
+            },
+            n,
+        )
+    });
     let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
     render(
         "list.html",
@@ -309,7 +400,11 @@ struct HistoryQuery {
 /// The history page's own URL with `before` set, for the link to older requests.
 fn older_link(q: &HistoryQuery, before: &str) -> String {
     let mut link = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in [("state", &q.state), ("workflow", &q.workflow), ("requester", &q.requester)] {
+    for (key, value) in [
+        ("state", &q.state),
+        ("workflow", &q.workflow),
+        ("requester", &q.requester),
+    ] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
             link.append_pair(key, v);
         }
@@ -343,14 +438,31 @@ async fn history(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Quer
         None => None,
         Some(b) => match b.parse::<rancher_approval::RequestId>() {
             Ok(id) => Some(id),
-            Err(e) => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "Unknown page", &format!("before: {e}; follow the page's \"Older\" link instead")),
+            Err(e) => {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    Some((&v.person, &v.csrf)),
+                    "Unknown page",
+                    &format!("before: {e}; follow the page's \"Older\" link instead"),
+                )
+            }
         },
     };
     let limit = q.limit.unwrap_or(PAGE_ROWS).clamp(1, PAGE_ROWS);
     let admins = app.admin_ids().await;
-    let (list, next) = match app.request_page(f, before, limit, |r| crate::api::visible(&app, &v.person, r, &admins)).await {
+    let (list, next) = match app
+        .request_page(f, before, limit, |r| crate::api::visible(&app, &v.person, r, &admins))
+        .await
+    {
         Ok(page) => page,
-        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the requests", &e.message),
+        Err(e) => {
+            return message(
+                e.status,
+                Some((&v.person, &v.csrf)),
+                "Could not read the requests",
+                &e.message,
+            )
+        }
     };
     let older = next.as_deref().map(|n| older_link(&q, n));
     let items: Vec<Value> = list.iter().map(|r| row(&app, &v.person, r, &admins)).collect();
@@ -368,11 +480,30 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     if !v.person.is_admin {
-        return message(StatusCode::FORBIDDEN, Some((&v.person, &v.csrf)), "Admins only", "Only Rancher admins see the installed workflows and their policies.");
+        return message(
+            StatusCode::FORBIDDEN,
+            Some((&v.person, &v.csrf)),
+            "Admins only",
+            "Only Rancher admins see the installed workflows and their policies.",
+        );
     }
-    let (installs, verified) = match with_store(app.store(), |s| async move { Ok((s.list_installations().await?, s.verify_audit().await.map_err(|e| e.to_string()))) }).await {
+    let (installs, verified) = match with_store(app.store(), |s| async move {
+        Ok((
+            s.list_installations().await?,
+            s.verify_audit().await.map_err(|e| e.to_string()),
+        ))
+    })
+    .await
+    {
         Ok(x) => x,
-        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not read the store", &e.message),
+        Err(e) => {
+            return message(
+                e.status,
+                Some((&v.person, &v.csrf)),
+                "Could not read the store",
+                &e.message,
+            )
+        }
     };
     let items: Vec<Value> = installs
         .iter()
@@ -385,7 +516,10 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Ok(n) => format!("{n} entries, hash chain verified"),
         Err(e) => format!("VERIFICATION FAILED: {e}"),
     };
-    render("admin.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, items, audit })
+    render(
+        "admin.html",
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, items, audit },
+    )
 }
 
 async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -403,18 +537,39 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     };
     let admins = app.admin_ids().await;
     if !crate::api::visible(&app, &v.person, &req, &admins) {
-        return message(StatusCode::FORBIDDEN, me, "Not yours to see", "You are not the requester, an approver or an admin of this request.");
+        return message(
+            StatusCode::FORBIDDEN,
+            me,
+            "Not yours to see",
+            "You are not the requester, an approver or an admin of this request.",
+        );
     }
     let audit = app.audit_of(&id).await.unwrap_or_default();
     let decide = app.may_decide(&v.person, &req, &admins);
     let details = may_see_details(&v.person, &req, &admins);
     let shown = seen_by(&req, details);
     let outcome = shown.execution.as_ref().and_then(|e| e.outcome.as_ref()).map(|o| {
-        let detail = o.detail.get("summary").or_else(|| o.detail.get("error")).cloned().unwrap_or_else(|| o.detail.clone());
-        let said = detail.as_str().map(str::to_string).unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default());
+        let detail = o
+            .detail
+            .get("summary")
+            .or_else(|| o.detail.get("error"))
+            .cloned()
+            .unwrap_or_else(|| o.detail.clone());
+        let said = detail
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| serde_json::to_string_pretty(&detail).unwrap_or_default());
         text::escape_lines(&format!("{:?}: {said}", o.status).to_lowercase())
     });
-    let closed = req.closed.as_ref().map(|c| format!("{} by {} at {}{}", req.state, esc(&c.by), when(c.at), c.reason.as_ref().map(|r| format!(": {}", esc(r))).unwrap_or_default()));
+    let closed = req.closed.as_ref().map(|c| {
+        format!(
+            "{} by {} at {}{}",
+            req.state,
+            esc(&c.by),
+            when(c.at),
+            c.reason.as_ref().map(|r| format!(": {}", esc(r))).unwrap_or_default()
+        )
+    });
     let r = serde_json::json!({
         "id": req.id.as_str(), "workflow": esc(&req.workflow_id), "state": req.state.as_str(), "requester": name(&req.requester), "requester_id": esc(&req.requester.id),
         "reason": esc(req.reason.as_deref().unwrap_or_default()), "inputs": text::escape_lines(&serde_json::to_string_pretty(&shown_inputs(&shown.inputs)).unwrap_or_default()),
@@ -427,7 +582,10 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
         "outcome": outcome, "closed": closed,
         "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": esc(&e.actor), "at": when(e.at)})).collect::<Vec<_>>(),
     });
-    render("request.html", context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, r })
+    render(
+        "request.html",
+        context! { me => me_view(&v.person), csrf => v.csrf, flash => v.flash, r },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -443,7 +601,12 @@ fn forged() -> Response {
     message(StatusCode::FORBIDDEN, None, "Refused", "This form did not come from your signed-in page (its security token is missing or wrong), so nothing was done. Reload the page and try again.")
 }
 
-async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, form: Result<Form<DecideForm>, FormRejection>) -> Response {
+async fn decide(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
     // Check the form before asking Rancher: a forged post costs no Rancher call.
     let Ok(Form(form)) = form else { return forged() };
     if cookie(&headers, &cookie_name(&app, SESSION_COOKIE)).is_none() {
@@ -460,7 +623,14 @@ async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
     let approve = match form.vote.as_deref() {
         Some("approve") => true,
         Some("deny") => false,
-        _ => return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "No decision", "Press Approve or Deny."),
+        _ => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                Some((&v.person, &v.csrf)),
+                "No decision",
+                "Press Approve or Deny.",
+            )
+        }
     };
     let reason = form.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     let Some(reviewed) = form.reviewed.filter(|h| !h.is_empty()) else {
@@ -482,7 +652,11 @@ async fn decide(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
     if let Err(e) = app.web.flash(&v.cookie, flash).await {
         tracing::warn!("could not keep the message for the next page: {}", e.message);
     }
-    Redirect::to(&format!("/requests/{}", percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC))).into_response()
+    Redirect::to(&format!(
+        "/requests/{}",
+        percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
+    ))
+    .into_response()
 }
 
 async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -491,7 +665,8 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
     }
     let token = random_hex();
     let mut r = render("login.html", context! { csrf => token });
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, &token, Some(3600)));
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, &token, Some(3600)));
     r
 }
 
@@ -512,11 +687,17 @@ fn not_signed_in(app: &App, e: &ApiError) -> Response {
     if let Some(secs) = e.retry_after {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(app, LOGIN_COOKIE, &token, Some(3600)));
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(app, LOGIN_COOKIE, &token, Some(3600)));
     r
 }
 
-async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::throttle::Peer>>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+async fn login(
+    State(app): State<Arc<App>>,
+    peer: Option<axum::Extension<crate::throttle::Peer>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let Ok(Form(form)) = form else { return forged() };
     // Double submit: the form's token must match the cookie set with the form.
     let cookie_token = cookie(&headers, &cookie_name(&app, LOGIN_COOKIE));
@@ -526,7 +707,10 @@ async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::
     let token = form.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let username = form.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let client = app.throttle.client(peer.map(|axum::Extension(p)| p), &headers);
-    if let Err(e) = app.throttle.sign_in(client, if token.is_some() { None } else { username }) {
+    if let Err(e) = app
+        .throttle
+        .sign_in(client, if token.is_some() { None } else { username })
+    {
         tracing::info!(%client, "sign-in throttled");
         return not_signed_in(&app, &e);
     }
@@ -535,14 +719,32 @@ async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::
             Ok(token) => app.person_now(&token).await.map(|p| (p, token, false)),
             Err(e) => Err(e),
         },
-        (None, Some(u)) => app.identities.login(u, form.password.as_deref().unwrap_or(""), app.web.absolute, &app.service, &app.metrics).await.map(|(p, t)| (p, t, true)),
+        (None, Some(u)) => app
+            .identities
+            .login(
+                u,
+                form.password.as_deref().unwrap_or(""),
+                app.web.absolute,
+                &app.service,
+                &app.metrics,
+            )
+            .await
+            .map(|(p, t)| (p, t, true)),
         (None, None) => Err(ApiError::bad_request("enter an API token, or a user name and password")),
     };
     let (person, token, from_login) = match result {
         Ok(x) => x,
         Err(e) => return not_signed_in(&app, &e),
     };
-    let c = match app.web.create(&token, from_login, Flash::ok(format!("Signed in as {}.", esc(&person.who())))).await {
+    let c = match app
+        .web
+        .create(
+            &token,
+            from_login,
+            Flash::ok(format!("Signed in as {}.", esc(&person.who()))),
+        )
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             if from_login {
@@ -553,8 +755,12 @@ async fn login(State(app): State<Arc<App>>, peer: Option<axum::Extension<crate::
     };
     tracing::info!(user = %person.principal.id, "signed in to the approvals page");
     let mut r = Redirect::to("/").into_response();
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &c, Some(app.web.absolute.as_secs())));
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", Some(0)));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&app, SESSION_COOKIE, &c, Some(app.web.absolute.as_secs())),
+    );
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", Some(0)));
     r
 }
 
@@ -563,7 +769,11 @@ struct LogoutForm {
     csrf: Option<String>,
 }
 
-async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
     let v = match visitor(&app, &headers, false, false).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -573,7 +783,14 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, form: Result<Fo
     }
     match app.web.end(&v.cookie).await {
         Ok(ended) => log_out(&app, ended),
-        Err(e) => return message(e.status, Some((&v.person, &v.csrf)), "Could not sign you out", &e.message),
+        Err(e) => {
+            return message(
+                e.status,
+                Some((&v.person, &v.csrf)),
+                "Could not sign you out",
+                &e.message,
+            )
+        }
     }
     to_sign_in(&app)
 }
@@ -590,7 +807,11 @@ mod tests {
             .render(context! { heading => "<script>alert(1)</script>", text => "a & b \"c\"" })
             .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
         assert!(html.contains("a &amp; b &quot;c&quot;"), "{html}");
     }
 
@@ -601,7 +822,11 @@ mod tests {
         let list = shown["pinned"].as_array().unwrap();
         assert_eq!(list.len(), SHOWN_ITEMS + 1);
         assert_eq!(list[0], "token-00000");
-        assert!(list[SHOWN_ITEMS].as_str().unwrap().starts_with("... and 4980 more"), "{}", list[SHOWN_ITEMS]);
+        assert!(
+            list[SHOWN_ITEMS].as_str().unwrap().starts_with("... and 4980 more"),
+            "{}",
+            list[SHOWN_ITEMS]
+        );
         assert_eq!(shown["filter"], "expired");
         assert!(inputs_line(&serde_json::json!({"pinned": names})).len() < 2_000);
     }

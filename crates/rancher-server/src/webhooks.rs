@@ -47,7 +47,8 @@ const MAX_TEXT_CHARS: usize = 600;
 const MAX_REASON_CHARS: usize = 100;
 
 fn mac(secret: &SecretString, t: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -96,7 +97,11 @@ pub fn chat(s: &str, max: usize) -> String {
     let mut n = 0;
     let mut cut = false;
     for c in s.chars() {
-        let c = if invisible_or_control(c) || c.is_whitespace() { ' ' } else { c };
+        let c = if invisible_or_control(c) || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' {
             if space {
                 continue;
@@ -164,7 +169,11 @@ fn f(v: &Value, path: &[&str]) -> String {
 /// A reason, quoted on one short line (empty when there is none).
 fn quoted_reason(v: &Value) -> String {
     let reason = s(v, &["reason"]);
-    if reason.trim().is_empty() { String::new() } else { format!(": \"{}\"", chat(reason, MAX_REASON_CHARS)) }
+    if reason.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": \"{}\"", chat(reason, MAX_REASON_CHARS))
+    }
 }
 
 /// Inputs whose name starts with `pinned` list what was pinned at submit (token names, file hashes): they are
@@ -176,15 +185,25 @@ fn is_pinned(key: &str) -> bool {
 /// Inputs as `k=v, ...`, each value cut short, the pinned lists counted (inputs are stored with secrets redacted
 /// already).
 fn inputs_text(inputs: &Value) -> String {
-    let Some(m) = inputs.as_object() else { return String::new() };
+    let Some(m) = inputs.as_object() else {
+        return String::new();
+    };
     let parts: Vec<String> = m
         .iter()
         .map(|(k, v)| {
             if is_pinned(k) {
-                let n = v.as_array().map(Vec::len).or_else(|| v.as_object().map(|o| o.len())).unwrap_or(1);
+                let n = v
+                    .as_array()
+                    .map(Vec::len)
+                    .or_else(|| v.as_object().map(|o| o.len()))
+                    .unwrap_or(1);
                 return format!("{}=({n} pinned)", chat(k, 40));
             }
-            format!("{}={}", chat(k, 40), chat(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()), 40))
+            format!(
+                "{}={}",
+                chat(k, 40),
+                chat(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()), 40)
+            )
         })
         .collect();
     // Cut whole: every part is escaped already, so the cut must not split an escape; cut by parts.
@@ -204,7 +223,9 @@ fn inputs_text(inputs: &Value) -> String {
 
 /// The inputs as `data` carries them: the pinned lists counted, long values cut.
 fn inputs_data(inputs: &Value) -> Value {
-    let Some(m) = inputs.as_object() else { return inputs.clone() };
+    let Some(m) = inputs.as_object() else {
+        return inputs.clone();
+    };
     Value::Object(
         m.iter()
             .map(|(k, v)| {
@@ -238,7 +259,12 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     let wf = entry.workflow_id.clone().unwrap_or_default();
     let (name, text, extra) = match entry.kind {
         AuditKind::RequestCreated => {
-            let text = format!("{} asks to run {wf} ({}){}; waiting for approval: {req}", who(&d["requester"]), inputs_text(&d["inputs"]), quoted_reason(d));
+            let text = format!(
+                "{} asks to run {wf} ({}){}; waiting for approval: {req}",
+                who(&d["requester"]),
+                inputs_text(&d["inputs"]),
+                quoted_reason(d)
+            );
             (
                 "request.created",
                 text,
@@ -247,24 +273,66 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
         }
         AuditKind::Decided => {
             let vote = s(d, &["vote"]);
-            let text = format!("{} {} {req} ({wf}){}; it is now {}", who(&d["principal"]), if vote == "deny" { "denied" } else { "approved" }, quoted_reason(d), f(d, &["state"]));
-            ("request.decided", text, json!({"by": {"id": d["principal"]["id"], "username": d["principal"]["username"]}, "vote": d["vote"], "reason": reason_data(&d["reason"]), "state": d["state"]}))
+            let text = format!(
+                "{} {} {req} ({wf}){}; it is now {}",
+                who(&d["principal"]),
+                if vote == "deny" { "denied" } else { "approved" },
+                quoted_reason(d),
+                f(d, &["state"])
+            );
+            (
+                "request.decided",
+                text,
+                json!({"by": {"id": d["principal"]["id"], "username": d["principal"]["username"]}, "vote": d["vote"], "reason": reason_data(&d["reason"]), "state": d["state"]}),
+            )
         }
         AuditKind::ExecutionFinished | AuditKind::Reconciled => {
             let ok = s(d, &["status"]) == "succeeded";
-            let summary = if ok { s(d, &["detail", "summary"]).to_string() } else { s(d, &["detail", "error"]).to_string() };
-            let note = if entry.kind == AuditKind::Reconciled { " (settled after a restart)" } else { "" };
-            let text = format!("{req} ({wf}) {}{note}{}", if ok { "was executed" } else { "failed" }, if summary.is_empty() { String::new() } else { format!(": {}", chat(&summary, 200)) });
+            let summary = if ok {
+                s(d, &["detail", "summary"]).to_string()
+            } else {
+                s(d, &["detail", "error"]).to_string()
+            };
+            let note = if entry.kind == AuditKind::Reconciled {
+                " (settled after a restart)"
+            } else {
+                ""
+            };
+            let text = format!(
+                "{req} ({wf}) {}{note}{}",
+                if ok { "was executed" } else { "failed" },
+                if summary.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", chat(&summary, 200))
+                }
+            );
             let summary = reason_data(&json!(summary));
-            (if ok { "request.executed" } else { "request.failed" }, text, json!({"status": d["status"], "summary": summary, "reconciled": entry.kind == AuditKind::Reconciled}))
+            (
+                if ok { "request.executed" } else { "request.failed" },
+                text,
+                json!({"status": d["status"], "summary": summary, "reconciled": entry.kind == AuditKind::Reconciled}),
+            )
         }
         AuditKind::ExecutionRefused => {
             let text = format!("{req} ({wf}) was not executed: {}", chat(s(d, &["problem"]), 200));
-            ("request.failed", text, json!({"status": "refused", "summary": reason_data(&d["problem"]), "reconciled": false}))
+            (
+                "request.failed",
+                text,
+                json!({"status": "refused", "summary": reason_data(&d["problem"]), "reconciled": false}),
+            )
         }
-        AuditKind::Expired => ("request.expired", format!("{req} ({wf}) expired without a decision"), json!({})),
+        AuditKind::Expired => (
+            "request.expired",
+            format!("{req} ({wf}) expired without a decision"),
+            json!({}),
+        ),
         AuditKind::Cancelled => {
-            let text = format!("{req} ({wf}) was cancelled by {}{}", chat(&entry.actor, 64), quoted_reason(d));
+            let text = format!(
+                "{req} ({wf}) was cancelled by {}{}",
+                chat(&entry.actor, 64),
+                quoted_reason(d)
+            );
             ("request.cancelled", text, json!({"reason": reason_data(&d["reason"])}))
         }
         AuditKind::GrantRevoked => {
@@ -275,7 +343,11 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 f(d, &["subject"]),
                 f(d, &["kind"]),
                 f(d, &["role"]),
-                if s(d, &["scope"]).is_empty() { String::new() } else { format!(" in {}", f(d, &["scope"])) },
+                if s(d, &["scope"]).is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", f(d, &["scope"]))
+                },
                 chat(&s(d, &["how"]).replace('_', " "), 60),
                 f(d, &["revoked_by"]),
                 f(d, &["process"])
@@ -296,14 +368,25 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
             ("grant.overdue", text, grant_data(d))
         }
         AuditKind::GrantEndedEarly => {
-            let text = format!("grant {} ({} {}, role {}) was ended early by {}", f(d, &["grant"]), f(d, &["subject_kind"]), f(d, &["subject"]), f(d, &["role"]), f(d, &["ended_by"]));
+            let text = format!(
+                "grant {} ({} {}, role {}) was ended early by {}",
+                f(d, &["grant"]),
+                f(d, &["subject_kind"]),
+                f(d, &["subject"]),
+                f(d, &["role"]),
+                f(d, &["ended_by"])
+            );
             ("grant.ended_early", text, grant_data(d))
         }
         _ => return None,
     };
     // Every part from outside was made safe where it was put in; the whole is cut (on a character boundary; an
     // escape cut in half shows as text, it forms no markup).
-    let text = if text.chars().count() > MAX_TEXT_CHARS { format!("{}…", text.chars().take(MAX_TEXT_CHARS).collect::<String>()) } else { text };
+    let text = if text.chars().count() > MAX_TEXT_CHARS {
+        format!("{}…", text.chars().take(MAX_TEXT_CHARS).collect::<String>())
+    } else {
+        text
+    };
     let mut event = json!({
         "event": name, "text": text, "request": req, "workflow": wf, "actor": entry.actor,
         "at": entry.at.to_rfc3339(), "seq": entry.seq, "data": extra,
@@ -330,8 +413,33 @@ fn body_len(v: &Value) -> usize {
 
 /// What a grant event carries: the grant's facts as audited (ids, role, times; never a token).
 fn grant_data(d: &Value) -> Value {
-    let keys = ["grant", "kind", "binding", "namespace", "scope", "subject_kind", "subject", "role", "requested_by", "approved_by", "granted_at", "due_at", "revoked_at", "revoked_by", "process", "how", "note", "error", "next_attempt_at", "ended_by"];
-    Value::Object(keys.iter().filter_map(|k| d.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect())
+    let keys = [
+        "grant",
+        "kind",
+        "binding",
+        "namespace",
+        "scope",
+        "subject_kind",
+        "subject",
+        "role",
+        "requested_by",
+        "approved_by",
+        "granted_at",
+        "due_at",
+        "revoked_at",
+        "revoked_by",
+        "process",
+        "how",
+        "note",
+        "error",
+        "next_attempt_at",
+        "ended_by",
+    ];
+    Value::Object(
+        keys.iter()
+            .filter_map(|k| d.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
+            .collect(),
+    )
 }
 
 /// The store key of a webhook's cursor: a hash of its URL (URLs may hold a secret path).
@@ -340,7 +448,10 @@ fn sink_name(u: &Url) -> String {
 }
 
 fn http_client(config: &ServerConfig) -> reqwest::Client {
-    let mut b = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none());
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
     let native = rustls_native_certs::load_native_certs();
     for c in native.certs {
         if let Ok(cert) = reqwest::Certificate::from_der(&c) {
@@ -383,14 +494,20 @@ struct Deliverer {
 enum Outcome {
     Delivered,
     /// Given up on: why, how many posts were tried, the last status (if any).
-    DeadLetter { why: String, attempts: u32, status: Option<u16> },
+    DeadLetter {
+        why: String,
+        attempts: u32,
+        status: Option<u16>,
+    },
     /// The lease was lost (another replica delivers now) or the service stops: the cursor stays.
     Stopped,
 }
 
 /// One deliverer per webhook URL, until `stop`.
 pub(crate) async fn deliver_loop(app: Arc<App>, config: ServerConfig, stop: watch::Receiver<bool>) {
-    let Some(secret) = config.webhook_secret.clone() else { return };
+    let Some(secret) = config.webhook_secret.clone() else {
+        return;
+    };
     let client = http_client(&config);
     let holder = format!("{}#{:016x}", config.executor, rand::random::<u64>());
     let mut tasks = Vec::new();
@@ -421,7 +538,11 @@ impl Deliverer {
         let (sink, holder) = (self.sink.clone(), self.holder.clone());
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::seconds(30));
-        match with_store(self.app.store(), |s| async move { s.try_lease(&sink, &holder, until, now).await }).await {
+        match with_store(self.app.store(), |s| async move {
+            s.try_lease(&sink, &holder, until, now).await
+        })
+        .await
+        {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(webhook = %self.shown, "cannot take the delivery lease: {}", e.message);
@@ -480,7 +601,9 @@ impl Deliverer {
                 if let Some(event) = event_for(&entry) {
                     match self.deliver(&entry, &event, &mut stop).await {
                         Outcome::Delivered => {}
-                        Outcome::DeadLetter { why, attempts, status } => self.dead_letter(&entry, &event, &why, attempts, status).await,
+                        Outcome::DeadLetter { why, attempts, status } => {
+                            self.dead_letter(&entry, &event, &why, attempts, status).await
+                        }
                         Outcome::Stopped => {
                             renewed = None;
                             break;
@@ -488,14 +611,23 @@ impl Deliverer {
                     }
                 }
                 let (sink, seq) = (self.sink.clone(), entry.seq);
-                if let Err(e) = with_store(self.app.store(), |s| async move { s.set_delivery_cursor(&sink, seq).await }).await {
+                if let Err(e) = with_store(
+                    self.app.store(),
+                    |s| async move { s.set_delivery_cursor(&sink, seq).await },
+                )
+                .await
+                {
                     tracing::warn!(webhook = %self.shown, "cannot save the delivery cursor: {}", e.message);
                 }
             }
         }
         if holding {
             let (sink, holder) = (self.sink.clone(), self.holder.clone());
-            let _ = with_store(self.app.store(), |s| async move { s.release_lease(&sink, &holder).await }).await;
+            let _ = with_store(
+                self.app.store(),
+                |s| async move { s.release_lease(&sink, &holder).await },
+            )
+            .await;
         }
     }
 
@@ -514,7 +646,10 @@ impl Deliverer {
                 .client
                 .post(self.url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(SIGNATURE_HEADER, sign(&self.secret, chrono::Utc::now().timestamp(), &body))
+                .header(
+                    SIGNATURE_HEADER,
+                    sign(&self.secret, chrono::Utc::now().timestamp(), &body),
+                )
                 .header(EVENT_HEADER, event["event"].as_str().unwrap_or(""))
                 .header(DELIVERY_HEADER, entry.seq.to_string())
                 .body(body.clone())
@@ -534,10 +669,18 @@ impl Deliverer {
             if refusal {
                 refused += 1;
                 if refused >= self.refused_attempts {
-                    return Outcome::DeadLetter { why: format!("{why} {refused} times"), attempts, status };
+                    return Outcome::DeadLetter {
+                        why: format!("{why} {refused} times"),
+                        attempts,
+                        status,
+                    };
                 }
             } else if started.elapsed() >= self.retry_for {
-                return Outcome::DeadLetter { why: format!("{why}; failing for {}s", started.elapsed().as_secs()), attempts, status };
+                return Outcome::DeadLetter {
+                    why: format!("{why}; failing for {}s", started.elapsed().as_secs()),
+                    attempts,
+                    status,
+                };
             }
             tracing::warn!(webhook = %self.shown, seq = entry.seq, "webhook delivery failed ({why}); retrying in {}ms", delay.as_millis());
             tokio::select! { _ = stop.changed() => return Outcome::Stopped, _ = tokio::time::sleep(delay) => {} }
@@ -557,7 +700,11 @@ impl Deliverer {
         let key = format!("{}:{:020}", self.sink, entry.seq);
         let expires = now + chrono::Duration::days(DEAD_LETTER_KEEP_DAYS);
         let value = letter.to_string();
-        if let Err(e) = with_store(self.app.store(), |s| async move { s.state_put(DEAD_LETTER_NS, &key, &value, Some(expires)).await }).await {
+        if let Err(e) = with_store(self.app.store(), |s| async move {
+            s.state_put(DEAD_LETTER_NS, &key, &value, Some(expires)).await
+        })
+        .await
+        {
             tracing::warn!(webhook = %self.shown, seq = entry.seq, "cannot record the dead letter in the store: {}", e.message);
         }
     }
@@ -566,8 +713,14 @@ impl Deliverer {
 /// Dead letters, oldest first within each webhook: at most `limit`.
 pub(crate) async fn dead_letters(app: &App, limit: usize) -> Result<Vec<Value>, crate::error::ApiError> {
     let now = chrono::Utc::now();
-    let rows = with_store(app.store(), |s| async move { s.state_list(DEAD_LETTER_NS, now, limit).await }).await?;
-    Ok(rows.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
+    let rows = with_store(app.store(), |s| async move {
+        s.state_list(DEAD_LETTER_NS, now, limit).await
+    })
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_str(&v).ok())
+        .collect())
 }
 
 #[cfg(test)]
@@ -580,19 +733,41 @@ mod tests {
         let b = SecretString::from("0123456789abcdef-two".to_string());
         let t = 1_800_000_000;
         let sig = sign(&a, t, b"{\"x\":1}");
-        assert!(sig.starts_with(&format!("t={t},v1=")) && sig.len() == format!("t={t},v1=").len() + 64, "{sig}");
+        assert!(
+            sig.starts_with(&format!("t={t},v1=")) && sig.len() == format!("t={t},v1=").len() + 64,
+            "{sig}"
+        );
         assert!(verify_at(&a, b"{\"x\":1}", &sig, t));
-        assert!(verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS) && verify_at(&a, b"{\"x\":1}", &sig, t - REPLAY_WINDOW_SECS));
+        assert!(
+            verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS)
+                && verify_at(&a, b"{\"x\":1}", &sig, t - REPLAY_WINDOW_SECS)
+        );
         assert!(!verify_at(&b, b"{\"x\":1}", &sig, t), "another secret");
         assert!(!verify_at(&a, b"{\"x\":2}", &sig, t), "another body");
-        assert!(!verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS + 1), "replayed after the window");
+        assert!(
+            !verify_at(&a, b"{\"x\":1}", &sig, t + REPLAY_WINDOW_SECS + 1),
+            "replayed after the window"
+        );
         // The timestamp is signed: moving it forward breaks the signature.
         let moved = sig.replacen(&t.to_string(), &(t + 600).to_string(), 1);
         assert!(!verify_at(&a, b"{\"x\":1}", &moved, t + 600));
         // Several v1 values (a secret being rotated): any one that matches.
-        let two = format!("{},v1={}", sign(&b, t, b"{}"), sign(&a, t, b"{}").rsplit("v1=").next().unwrap());
+        let two = format!(
+            "{},v1={}",
+            sign(&b, t, b"{}"),
+            sign(&a, t, b"{}").rsplit("v1=").next().unwrap()
+        );
         assert!(verify_at(&a, b"{}", &two, t) && verify_at(&b, b"{}", &two, t));
-        for bad in ["", "sha256=00", "t=,v1=00", "v1=abc", &format!("t={t}"), &format!("t={t},v1=zz"), "t=-9223372036854775808,v1=00", "t=9223372036854775807,v1=00"] {
+        for bad in [
+            "",
+            "sha256=00",
+            "t=,v1=00",
+            "v1=abc",
+            &format!("t={t}"),
+            &format!("t={t},v1=zz"),
+            "t=-9223372036854775808,v1=00",
+            "t=9223372036854775807,v1=00",
+        ] {
             assert!(!verify_at(&a, b"{}", bad, t), "{bad}");
         }
         assert!(verify(&a, b"{}", &sign(&a, chrono::Utc::now().timestamp(), b"{}")));
@@ -628,24 +803,46 @@ mod tests {
         for (kind, detail, name, text) in cases {
             let actor = if kind == AuditKind::Cancelled { "u-b" } else { "u-a" };
             let e = event_for(&entry(kind, actor, detail)).expect("an event");
-            assert_eq!((e["event"].as_str(), e["text"].as_str()), (Some(name), Some(text)), "{kind:?}");
+            assert_eq!(
+                (e["event"].as_str(), e["text"].as_str()),
+                (Some(name), Some(text)),
+                "{kind:?}"
+            );
             assert_eq!(e["seq"], 7);
             assert!(!e.to_string().contains("\"result\""), "no full result in an event");
         }
-        for kind in [AuditKind::Installed, AuditKind::PolicyChanged, AuditKind::ExecutionClaimed, AuditKind::ExecutionTakenOver] {
+        for kind in [
+            AuditKind::Installed,
+            AuditKind::PolicyChanged,
+            AuditKind::ExecutionClaimed,
+            AuditKind::ExecutionTakenOver,
+        ] {
             assert!(event_for(&entry(kind, "u-a", json!({}))).is_none(), "{kind:?}");
         }
     }
 
     #[test]
     fn text_is_escaped_for_chat() {
-        assert_eq!(chat("<!channel> & <http://x|y>", 100), "&lt;!channel&gt; &amp; &lt;http∶//x|y&gt;");
-        assert_eq!(chat("*bold* _it_ ~del~ `code` :tada:", 100), "∗bold∗ ˍitˍ ∼del∼ ˋcodeˋ ∶tada∶");
-        assert_eq!(chat("a\r\nb\tc\u{0}d\u{85}e\u{2028}f\u{202E}g\u{2066}h\u{200B}i", 100), "a b c d e f g h i");
+        assert_eq!(
+            chat("<!channel> & <http://x|y>", 100),
+            "&lt;!channel&gt; &amp; &lt;http∶//x|y&gt;"
+        );
+        assert_eq!(
+            chat("*bold* _it_ ~del~ `code` :tada:", 100),
+            "∗bold∗ ˍitˍ ∼del∼ ˋcodeˋ ∶tada∶"
+        );
+        assert_eq!(
+            chat("a\r\nb\tc\u{0}d\u{85}e\u{2028}f\u{202E}g\u{2066}h\u{200B}i", 100),
+            "a b c d e f g h i"
+        );
         assert_eq!(chat("  many   spaces \n\n ", 100), "many spaces");
         assert_eq!(chat("abcdef", 3), "abc…");
         assert_eq!(chat("abc   \n", 3), "abc", "trailing space is no cut");
-        assert_eq!(chat("&&&&", 2), "&amp;&amp;…", "cut before escaping: an escape is never split");
+        assert_eq!(
+            chat("&&&&", 2),
+            "&amp;&amp;…",
+            "cut before escaping: an escape is never split"
+        );
     }
 
     #[test]
@@ -655,15 +852,27 @@ mod tests {
         let inputs = json!({"user": "u-ntsxv\n*hi*", "role": "user", "pinned-tokens": (0..5000).map(|i| format!("token-{i}")).collect::<Vec<_>>()});
         let e = event_for(&entry(AuditKind::RequestCreated, "u-b", json!({"requester": {"id": "u-b", "username": "bob\u{202E}"}, "inputs": inputs, "reason": reason, "state": "pending"}))).unwrap();
         let text = e["text"].as_str().unwrap();
-        assert!(!text.chars().any(|c| c.is_control() || invisible_or_control(c)), "no newline, control or bidi character: {text:?}");
+        assert!(
+            !text.chars().any(|c| c.is_control() || invisible_or_control(c)),
+            "no newline, control or bidi character: {text:?}"
+        );
         for mark in ['*', '_', '~', '`'] {
             assert!(!text.contains(mark), "no formatting mark {mark}: {text}");
         }
-        assert!(!text.contains(":white_check_mark:") && text.contains("∶whiteˍcheckˍmark∶ ∗admin approved"), "{text}");
+        assert!(
+            !text.contains(":white_check_mark:") && text.contains("∶whiteˍcheckˍmark∶ ∗admin approved"),
+            "{text}"
+        );
         assert!(text.chars().count() <= MAX_TEXT_CHARS + 1, "{}", text.chars().count());
-        assert!(!text.contains("token-0") && text.contains("pinned-tokens=(5000 pinned)"), "pinned lists are counted, not listed: {text}");
+        assert!(
+            !text.contains("token-0") && text.contains("pinned-tokens=(5000 pinned)"),
+            "pinned lists are counted, not listed: {text}"
+        );
         let quoted = text.split('"').nth(1).unwrap();
-        assert!(quoted.chars().count() <= MAX_REASON_CHARS + 1 && quoted.ends_with('…'), "the reason is cut to one short line: {quoted}");
+        assert!(
+            quoted.chars().count() <= MAX_REASON_CHARS + 1 && quoted.ends_with('…'),
+            "the reason is cut to one short line: {quoted}"
+        );
         // The whole body stays under the cap, whatever the reason and the inputs.
         let body = serde_json::to_vec(&e).unwrap();
         assert!(body.len() <= MAX_EVENT_BYTES, "{}", body.len());
@@ -672,11 +881,20 @@ mod tests {
 
     #[test]
     fn n8_large_events_are_cut_to_the_body_cap() {
-        let inputs: serde_json::Map<String, Value> = (0..400).map(|i| (format!("field-{i}"), json!("v".repeat(300)))).collect();
-        let e = event_for(&entry(AuditKind::RequestCreated, "u-b", json!({"requester": {"id": "u-b"}, "inputs": inputs, "reason": "r".repeat(60_000), "state": "pending"}))).unwrap();
+        let inputs: serde_json::Map<String, Value> = (0..400)
+            .map(|i| (format!("field-{i}"), json!("v".repeat(300))))
+            .collect();
+        let e = event_for(&entry(
+            AuditKind::RequestCreated,
+            "u-b",
+            json!({"requester": {"id": "u-b"}, "inputs": inputs, "reason": "r".repeat(60_000), "state": "pending"}),
+        ))
+        .unwrap();
         assert!(serde_json::to_vec(&e).unwrap().len() <= MAX_EVENT_BYTES);
         assert_eq!(e["truncated"], true);
         assert_eq!(e["event"], "request.created");
-        assert!(e["text"].as_str().unwrap().contains("waiting for approval") || e["text"].as_str().unwrap().ends_with('…'));
+        assert!(
+            e["text"].as_str().unwrap().contains("waiting for approval") || e["text"].as_str().unwrap().ends_with('…')
+        );
     }
 }

@@ -8,8 +8,16 @@ use rancher_sim::{SimConfig, Simulator};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim = Simulator::start(SimConfig::default().users(50_000)).await?;
     let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes())?;
-    let client = reqwest::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).add_root_certificate(ca).build()?;
-    let url = format!("{}/apis/management.cattle.io/v3/users/{}", sim.base_url(), sim.users().user.id);
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()?;
+    let url = format!(
+        "{}/apis/management.cattle.io/v3/users/{}",
+        sim.base_url(),
+        sim.users().user.id
+    );
     let token = sim.tokens().admin.clone();
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut tasks = Vec::new();

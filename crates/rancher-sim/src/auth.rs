@@ -62,7 +62,9 @@ impl Rule {
 
     /// The rules of a JSON array of rules.
     pub fn all_from(v: Option<&Value>) -> Vec<Rule> {
-        v.and_then(Value::as_array).map(|a| a.iter().map(Rule::from_json).collect()).unwrap_or_default()
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().map(Rule::from_json).collect())
+            .unwrap_or_default()
     }
 
     /// Kubernetes' rendering of a rule in escalation messages (`{APIGroups:[""], Resources:["secrets"], Verbs:["create"]}`).
@@ -99,10 +101,18 @@ fn covered(owner: &[Rule], wanted: &Rule) -> bool {
     let has = |list: &[String], x: &str| list.iter().any(|i| i == "*" || i == x);
     if !wanted.urls.is_empty() {
         return wanted.urls.iter().all(|u| {
-            wanted.verbs.iter().all(|v| owner.iter().any(|o| has(&o.verbs, v) && (o.urls.iter().any(|x| x == "*" || x == u))))
+            wanted.verbs.iter().all(|v| {
+                owner
+                    .iter()
+                    .any(|o| has(&o.verbs, v) && (o.urls.iter().any(|x| x == "*" || x == u)))
+            })
         });
     }
-    let names: Vec<Option<&str>> = if wanted.names.is_empty() { vec![None] } else { wanted.names.iter().map(|n| Some(n.as_str())).collect() };
+    let names: Vec<Option<&str>> = if wanted.names.is_empty() {
+        vec![None]
+    } else {
+        wanted.names.iter().map(|n| Some(n.as_str())).collect()
+    };
     wanted.groups.iter().all(|g| {
         wanted.resources.iter().all(|r| {
             wanted.verbs.iter().all(|v| {
@@ -142,7 +152,9 @@ pub(crate) fn credential(req: &Req) -> Option<String> {
             return Some(rest.trim().to_string());
         }
         if let Some(rest) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) {
-            return ids::b64_decode(rest).and_then(|b| String::from_utf8(b).ok()).or(Some(String::new()));
+            return ids::b64_decode(rest)
+                .and_then(|b| String::from_utf8(b).ok())
+                .or(Some(String::new()));
         }
         return Some(h.to_string());
     }
@@ -160,16 +172,24 @@ pub(crate) fn credential(req: &Req) -> Option<String> {
 
 /// Authenticates a 2.x request.
 pub(crate) fn authenticate(store: &Store, req: &Req) -> AuthOutcome {
-    let Some(cred) = credential(req) else { return AuthOutcome::Anonymous };
-    let Some((name, secret)) = cred.split_once(':') else { return AuthOutcome::Invalid };
+    let Some(cred) = credential(req) else {
+        return AuthOutcome::Anonymous;
+    };
+    let Some((name, secret)) = cred.split_once(':') else {
+        return AuthOutcome::Invalid;
+    };
     if name.starts_with("ext/") && !store.version.at_least(2, 12) {
         return AuthOutcome::Invalid;
     }
-    let Some(t) = store.tokens.get(name) else { return AuthOutcome::Invalid };
+    let Some(t) = store.tokens.get(name) else {
+        return AuthOutcome::Invalid;
+    };
     if t.secret != secret || !t.enabled || t.expires_at_ms.is_some_and(|e| e <= now_ms()) {
         return AuthOutcome::Invalid;
     }
-    let Some(user) = store.get(Kind::User, &t.user_id) else { return AuthOutcome::Invalid };
+    let Some(user) = store.get(Kind::User, &t.user_id) else {
+        return AuthOutcome::Invalid;
+    };
     if user.get("enabled").and_then(Value::as_bool) == Some(false) {
         return AuthOutcome::Invalid;
     }
@@ -204,7 +224,14 @@ pub(crate) fn caller_for(store: &Store, user_id: &str, token: &str, cluster: Opt
             }
         }
     }
-    Caller { user_id: user_id.to_string(), token: token.to_string(), cluster, admin, rules, derived }
+    Caller {
+        user_id: user_id.to_string(),
+        token: token.to_string(),
+        cluster,
+        admin,
+        rules,
+        derived,
+    }
 }
 
 /// Memberships of a caller in clusters and projects (from CRTBs/PRTBs), computed once per request.
@@ -222,7 +249,9 @@ impl Membership {
     pub fn of(store: &Store, user_id: &str) -> Membership {
         let mut m = Membership::default();
         let principal = store.principal_of(user_id);
-        let is_me = |b: &Value| s(b, "userName") == user_id || (!principal.is_empty() && s(b, "userPrincipalName") == principal);
+        let is_me = |b: &Value| {
+            s(b, "userName") == user_id || (!principal.is_empty() && s(b, "userPrincipalName") == principal)
+        };
         for b in store.map(Kind::Crtb).values() {
             if is_me(b) {
                 let c = s(b, "clusterName").to_string();
@@ -260,11 +289,17 @@ pub(crate) struct Authz<'a> {
 impl<'a> Authz<'a> {
     /// A context for `caller`.
     pub fn new(store: &'a Store, caller: &'a Caller) -> Authz<'a> {
-        Authz { caller, membership: std::cell::OnceCell::new(), scoped: Default::default(), store }
+        Authz {
+            caller,
+            membership: std::cell::OnceCell::new(),
+            scoped: Default::default(),
+            store,
+        }
     }
 
     fn m(&self) -> &Membership {
-        self.membership.get_or_init(|| Membership::of(self.store, &self.caller.user_id))
+        self.membership
+            .get_or_init(|| Membership::of(self.store, &self.caller.user_id))
     }
 
     /// The rules of role template `name` and of those it inherits (`roleTemplateNames`).
@@ -310,7 +345,11 @@ impl<'a> Authz<'a> {
             .iter()
             .find(|(k, p)| s(p, "status.backingNamespace") == namespace || k.split(':').nth(1) == Some(namespace))
             .map(|(k, _)| k.clone());
-        let cluster = project.as_deref().and_then(|p| p.split(':').next()).unwrap_or(namespace).to_string();
+        let cluster = project
+            .as_deref()
+            .and_then(|p| p.split(':').next())
+            .unwrap_or(namespace)
+            .to_string();
         for b in self.store.map(Kind::Crtb).values() {
             if s(b, "userName") == me && s(b, "clusterName") == cluster {
                 rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
@@ -337,14 +376,23 @@ impl<'a> Authz<'a> {
     /// Does the caller hold the special `verb` (`bind`, `escalate`, `manage-users`) on `kind` (object `name`)?
     pub fn has_verb(&self, verb: &str, kind: Kind, name: &str) -> bool {
         let info = kind.info();
-        self.caller.admin || self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, Some(name)))
+        self.caller.admin
+            || self
+                .caller
+                .rules
+                .iter()
+                .any(|r| r.allows(verb, info.group, info.plural, Some(name)))
     }
 
     /// May the caller reach management kinds that are not on the RK proxy's allow-list? Rancher asks for `get` on
     /// `clusters.management.cattle.io/local` (rancher/rancher pkg/api/steve/proxy/proxy.go `authLocalCluster`).
     pub fn local_cluster_access(&self) -> bool {
         self.caller.admin
-            || self.caller.rules.iter().any(|r| r.allows("get", "management.cattle.io", "clusters", Some("local")))
+            || self
+                .caller
+                .rules
+                .iter()
+                .any(|r| r.allows("get", "management.cattle.io", "clusters", Some("local")))
             || self.m().cluster_member.contains("local")
     }
 
@@ -355,7 +403,9 @@ impl<'a> Authz<'a> {
             return true;
         }
         let info = kind.info();
-        self.rules_in(namespace.unwrap_or("")).iter().any(|r| r.allows(verb, info.group, info.plural, None))
+        self.rules_in(namespace.unwrap_or(""))
+            .iter()
+            .any(|r| r.allows(verb, info.group, info.plural, None))
     }
 
     /// May the caller do `verb` on every object of `kind` (no per-object check needed)?
@@ -364,7 +414,10 @@ impl<'a> Authz<'a> {
             return true;
         }
         let info = kind.info();
-        self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, None))
+        self.caller
+            .rules
+            .iter()
+            .any(|r| r.allows(verb, info.group, info.plural, None))
     }
 
     /// May the caller do `verb` on `obj` of `kind` (in `namespace`)? `obj` is `None` for creates, where
@@ -375,11 +428,22 @@ impl<'a> Authz<'a> {
         }
         let info = kind.info();
         let name = s(obj, "metadata.name");
-        if self.caller.rules.iter().any(|r| r.allows(verb, info.group, info.plural, Some(name))) {
+        if self
+            .caller
+            .rules
+            .iter()
+            .any(|r| r.allows(verb, info.group, info.plural, Some(name)))
+        {
             return true;
         }
         let ns = s(obj, "metadata.namespace");
-        if info.namespaced && !ns.is_empty() && self.rules_in(ns).iter().any(|r| r.allows(verb, info.group, info.plural, Some(name))) {
+        if info.namespaced
+            && !ns.is_empty()
+            && self
+                .rules_in(ns)
+                .iter()
+                .any(|r| r.allows(verb, info.group, info.plural, Some(name)))
+        {
             return true;
         }
         let me = self.caller.user_id.as_str();
@@ -389,7 +453,13 @@ impl<'a> Authz<'a> {
             Kind::GlobalRoleBinding => read && s(obj, "userName") == me,
             Kind::Token => s(obj, "userId") == me && verb != "update" && verb != "patch",
             Kind::ExtToken => s(obj, "spec.userID") == me,
-            Kind::Kubeconfig => obj.get("metadata").and_then(|m| m.get("labels")).and_then(|l| l.get("cattle.io/user-id")).and_then(Value::as_str) == Some(me),
+            Kind::Kubeconfig => {
+                obj.get("metadata")
+                    .and_then(|m| m.get("labels"))
+                    .and_then(|l| l.get("cattle.io/user-id"))
+                    .and_then(Value::as_str)
+                    == Some(me)
+            }
             Kind::Setting => read,
             Kind::Cluster => {
                 let m = self.m();
@@ -421,7 +491,13 @@ impl<'a> Authz<'a> {
 }
 
 /// The Kubernetes "forbidden" message.
-pub(crate) fn forbidden_message(user: &str, verb: &str, kind: Kind, name: Option<&str>, namespace: Option<&str>) -> String {
+pub(crate) fn forbidden_message(
+    user: &str,
+    verb: &str,
+    kind: Kind,
+    name: Option<&str>,
+    namespace: Option<&str>,
+) -> String {
     let info = kind.info();
     let subject = match name {
         Some(n) if !n.is_empty() => format!("{}.{} \"{}\"", info.plural, info.group, n),

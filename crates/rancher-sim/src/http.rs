@@ -34,7 +34,16 @@ impl Req {
             .and_then(|h| h.to_str().ok())
             .unwrap_or(default_host)
             .to_string();
-        Req { method, path, segs, query, raw_query, headers, body, base: format!("https://{host}") }
+        Req {
+            method,
+            path,
+            segs,
+            query,
+            raw_query,
+            headers,
+            body,
+            base: format!("https://{host}"),
+        }
     }
 
     /// First value of a query parameter.
@@ -90,15 +99,30 @@ impl Resp {
     }
     /// Pre-serialized JSON.
     pub fn raw_json(status: u16, body: Vec<u8>) -> Resp {
-        Resp { status, content_type: "application/json", headers: Vec::new(), body }
+        Resp {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body,
+        }
     }
     /// A text response.
     pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Resp {
-        Resp { status, content_type, headers: Vec::new(), body: body.into() }
+        Resp {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+        }
     }
     /// An empty response.
     pub fn empty(status: u16) -> Resp {
-        Resp { status, content_type: "", headers: Vec::new(), body: Vec::new() }
+        Resp {
+            status,
+            content_type: "",
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
     /// Adds a header.
     pub fn with_header(mut self, k: &str, v: impl Into<String>) -> Resp {
@@ -113,12 +137,18 @@ impl Resp {
 
 /// The 2.x authentication failure: `status` is a STRING, no `code`, no `baseType`.
 pub(crate) fn unauthorized_2x() -> Resp {
-    Resp::json(401, &json!({"type": "error", "status": "401", "message": "Unauthorized 401: must authenticate"}))
+    Resp::json(
+        401,
+        &json!({"type": "error", "status": "401", "message": "Unauthorized 401: must authenticate"}),
+    )
 }
 
 /// A norman error body.
 pub(crate) fn norman_err(status: u16, code: &str, message: &str) -> Resp {
-    Resp::json(status, &json!({"baseType": "error", "type": "error", "status": status, "code": code, "message": message}))
+    Resp::json(
+        status,
+        &json!({"baseType": "error", "type": "error", "status": status, "code": code, "message": message}),
+    )
 }
 
 /// A norman error naming a field.
@@ -131,7 +161,10 @@ pub(crate) fn norman_field_err(status: u16, code: &str, message: &str, field: &s
 
 /// The `/v1-public` and 2.13 login writer's error body.
 pub(crate) fn public_err(status: u16, code: &str, message: &str) -> Resp {
-    Resp::json(status, &json!({"code": code, "status": status, "message": message, "type": "error", "baseType": "error"}))
+    Resp::json(
+        status,
+        &json!({"code": code, "status": status, "message": message, "type": "error", "baseType": "error"}),
+    )
 }
 
 /// A Kubernetes `Status` failure.
@@ -153,7 +186,13 @@ pub(crate) fn k8s_status(code: u16, reason: &str, message: &str, details: Option
 
 /// The Kubernetes answer to a path it does not serve.
 pub(crate) fn k8s_no_route() -> Resp {
-    k8s_status(404, "NotFound", "the server could not find the requested resource", Some(json!({}))).no_route()
+    k8s_status(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        Some(json!({})),
+    )
+    .no_route()
 }
 
 /// A Rancher 1.x error body.

@@ -15,22 +15,70 @@ use crate::state::{now_ms, Directory};
 /// The five legacy provider configs: `(path name, directory id, config type as GET /v1/token reports it,
 /// user identity type, group identity type, supported access modes)`.
 pub(crate) const PROVIDERS: &[Provider] = &[
-    ("ldapconfig", "activedirectory", "ldapconfig", "ldap_user", "ldap_group", &["unrestricted", "restricted", "required"]),
-    ("azureadconfig", "azuread", "azureadconfig", "azuread_user", "azuread_group", &["unrestricted"]),
+    (
+        "ldapconfig",
+        "activedirectory",
+        "ldapconfig",
+        "ldap_user",
+        "ldap_group",
+        &["unrestricted", "restricted", "required"],
+    ),
+    (
+        "azureadconfig",
+        "azuread",
+        "azureadconfig",
+        "azuread_user",
+        "azuread_group",
+        &["unrestricted"],
+    ),
     // rancher/cattle OpenLDAPConfigManager.java (1.6) validates allowedIdentities for restricted and required.
-    ("openldapconfig", "openldap", "openldapconfig", "openldap_user", "openldap_group", &["unrestricted", "restricted", "required"]),
-    ("githubconfig", "github", "githubconfig", "github_user", "github_org", &["unrestricted", "restricted", "required"]),
-    ("localauthconfig", "local", "localAuthConfig", "rancher_id", "rancher_id", &["unrestricted"]),
+    (
+        "openldapconfig",
+        "openldap",
+        "openldapconfig",
+        "openldap_user",
+        "openldap_group",
+        &["unrestricted", "restricted", "required"],
+    ),
+    (
+        "githubconfig",
+        "github",
+        "githubconfig",
+        "github_user",
+        "github_org",
+        &["unrestricted", "restricted", "required"],
+    ),
+    (
+        "localauthconfig",
+        "local",
+        "localAuthConfig",
+        "rancher_id",
+        "rancher_id",
+        &["unrestricted"],
+    ),
 ];
 
 /// `(path, directory, type, user identity type, group identity type, access modes)`.
-pub(crate) type Provider = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
+pub(crate) type Provider = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
 
 /// How long a 1.x login token lasts (cattle `api.auth.jwt.token.expiry`, 16 h).
 const LOGIN_TTL_MS: i64 = 57_600_000;
 
 /// Secret fields of legacy configs (never returned; `null` keeps the stored value).
-const SECRETS: &[&str] = &["serviceAccountPassword", "clientSecret", "adminAccountPassword", "password", "applicationSecret"];
+const SECRETS: &[&str] = &[
+    "serviceAccountPassword",
+    "clientSecret",
+    "adminAccountPassword",
+    "password",
+    "applicationSecret",
+];
 
 /// A legacy account (`/v1/accounts`).
 #[derive(Debug, Clone)]
@@ -83,7 +131,10 @@ fn identity(ext_type: &str, ext_id: &str, login: &str, name: &str) -> Value {
 impl Legacy {
     /// Seeds 1.6 state: local auth on, admin + approver + standard users, directories, one environment.
     pub fn seed(rng: &mut impl Rng) -> (Legacy, SimUsers, SimTokens) {
-        let mut l = Legacy { next_account: 1, ..Legacy::default() };
+        let mut l = Legacy {
+            next_account: 1,
+            ..Legacy::default()
+        };
         for (path, _, ty, _, _, _) in PROVIDERS {
             let mut c = json!({"type": ty, "enabled": false, "accessMode": "unrestricted", "allowedIdentities": []});
             match *path {
@@ -133,16 +184,30 @@ impl Legacy {
             ("bob", "Bob Example", "user"),
         ] {
             let id = l.add_account(kind, name, login, "rancher_id", login);
-            l.local_passwords.insert(login.to_string(), DEFAULT_PASSWORD.to_string());
-            users.push(SimUser { id, username: login.to_string() });
+            l.local_passwords
+                .insert(login.to_string(), DEFAULT_PASSWORD.to_string());
+            users.push(SimUser {
+                id,
+                username: login.to_string(),
+            });
         }
-        l.projects.push(("Default".into(), vec![format!("rancher_id:{}", users[2].id), "ldap_user:CN=Anna Smith,OU=Users,DC=example,DC=com".into()]));
+        l.projects.push((
+            "Default".into(),
+            vec![
+                format!("rancher_id:{}", users[2].id),
+                "ldap_user:CN=Anna Smith,OU=Users,DC=example,DC=com".into(),
+            ],
+        ));
         let mut tok = |l: &mut Legacy, idx: usize, expires: i64| {
             let j = jwt(rng);
             let u: &SimUser = &users[idx];
             l.tokens.insert(
                 j.clone(),
-                LegacyToken { account_id: u.id.clone(), expires_ms: expires, identities: vec![identity("rancher_id", &u.id, &u.username, &u.username)] },
+                LegacyToken {
+                    account_id: u.id.clone(),
+                    expires_ms: expires,
+                    identities: vec![identity("rancher_id", &u.id, &u.username, &u.username)],
+                },
             );
             j
         };
@@ -162,7 +227,17 @@ impl Legacy {
             projects: vec!["1a5".into()],
             password: DEFAULT_PASSWORD.into(),
         };
-        (l, sim_users, SimTokens { admin, approver, user, cluster_scoped, expired })
+        (
+            l,
+            sim_users,
+            SimTokens {
+                admin,
+                approver,
+                user,
+                cluster_scoped,
+                expired,
+            },
+        )
     }
 
     /// Adds an account; for local (`rancher_id`) accounts `ext_id` is the login and the external id is the
@@ -170,16 +245,30 @@ impl Legacy {
     fn add_account(&mut self, kind: &str, name: &str, ext_id: &str, ext_type: &str, login: &str) -> String {
         let id = format!("1a{}", self.next_account);
         self.next_account += 1;
-        let ext = if ext_type == "rancher_id" { id.clone() } else { ext_id.to_string() };
+        let ext = if ext_type == "rancher_id" {
+            id.clone()
+        } else {
+            ext_id.to_string()
+        };
         self.accounts.insert(
             id.clone(),
-            Account { id: id.clone(), kind: kind.into(), name: name.into(), external_id: ext, external_id_type: ext_type.into(), login: login.into() },
+            Account {
+                id: id.clone(),
+                kind: kind.into(),
+                name: name.into(),
+                external_id: ext,
+                external_id_type: ext_type.into(),
+                login: login.into(),
+            },
         );
         id
     }
 
     fn enabled_provider(&self) -> Option<String> {
-        self.configs.iter().find(|(_, c)| c.get("enabled").and_then(Value::as_bool) == Some(true)).map(|(k, _)| k.clone())
+        self.configs
+            .iter()
+            .find(|(_, c)| c.get("enabled").and_then(Value::as_bool) == Some(true))
+            .map(|(k, _)| k.clone())
     }
 }
 
@@ -216,8 +305,11 @@ fn account_json(base: &str, a: &Account) -> Value {
 }
 
 fn collection(req: &Req, resource_type: &str, data: Vec<Value>) -> Resp {
-    Resp::json(200, &json!({"type": "collection", "resourceType": resource_type, "links": {"self": req.url()},
-                             "createTypes": {}, "actions": {}, "pagination": null, "sort": null, "filters": {}, "data": data}))
+    Resp::json(
+        200,
+        &json!({"type": "collection", "resourceType": resource_type, "links": {"self": req.url()},
+                             "createTypes": {}, "actions": {}, "pagination": null, "sort": null, "filters": {}, "data": data}),
+    )
 }
 
 fn config_view(base: &str, path: &str, c: &Value) -> Value {
@@ -236,7 +328,10 @@ fn config_view(base: &str, path: &str, c: &Value) -> Value {
 /// The auth service's error body (rancher/rancher-auth-service service/routes.go ReturnHTTPError): its `status` is
 /// text, unlike cattle's.
 fn auth_service_err(status: u16, message: &str) -> Resp {
-    Resp::json(status, &json!({"type": "error", "status": status.to_string(), "message": message}))
+    Resp::json(
+        status,
+        &json!({"type": "error", "status": status.to_string(), "message": message}),
+    )
 }
 
 /// `GET /v1-auth/config`: the provider envelope with GitHub's settings inside, the secret read back empty
@@ -256,7 +351,9 @@ fn auth_service_view(c: &Value) -> Value {
 
 /// Search a provider for identities matching `name` (prefix, case-insensitive).
 fn search(l: &Legacy, path: &str, name: &str) -> Vec<Value> {
-    let Some((_, dir, _, ut, gt, _)) = provider(path) else { return vec![] };
+    let Some((_, dir, _, ut, gt, _)) = provider(path) else {
+        return vec![];
+    };
     let n = name.to_ascii_lowercase();
     let m = |s: &str| s.to_ascii_lowercase().starts_with(&n) || s.to_ascii_lowercase().contains(&format!(" {n}"));
     if *dir == "local" {
@@ -267,10 +364,21 @@ fn search(l: &Legacy, path: &str, name: &str) -> Vec<Value> {
             .map(|a| identity("rancher_id", &a.id, &l.login_of(a), &a.name))
             .collect();
     }
-    let Some(d) = l.directories.get(*dir) else { return vec![] };
-    let mut out: Vec<Value> =
-        d.users.iter().filter(|u| m(&u.login) || m(&u.name)).map(|u| identity(ut, &u.external_id, &u.login, &u.name)).collect();
-    out.extend(d.groups.iter().filter(|g| m(&g.name)).map(|g| identity(gt, &g.external_id, &g.name, &g.name)));
+    let Some(d) = l.directories.get(*dir) else {
+        return vec![];
+    };
+    let mut out: Vec<Value> = d
+        .users
+        .iter()
+        .filter(|u| m(&u.login) || m(&u.name))
+        .map(|u| identity(ut, &u.external_id, &u.login, &u.name))
+        .collect();
+    out.extend(
+        d.groups
+            .iter()
+            .filter(|g| m(&g.name))
+            .map(|g| identity(gt, &g.external_id, &g.name, &g.name)),
+    );
     out
 }
 
@@ -287,11 +395,17 @@ fn authenticate_code(l: &Legacy, path: &str, login: &str, password: &str) -> Opt
         if l.local_passwords.get(login).map(String::as_str) != Some(password) {
             return None;
         }
-        let a = l.accounts.values().find(|a| a.external_id_type == "rancher_id" && a.login == login)?;
+        let a = l
+            .accounts
+            .values()
+            .find(|a| a.external_id_type == "rancher_id" && a.login == login)?;
         return Some((identity("rancher_id", &a.id, login, &a.name), vec![]));
     }
     let d = l.directories.get(*dir)?;
-    let u = d.users.iter().find(|u| u.login.eq_ignore_ascii_case(login) && u.password == password)?;
+    let u = d
+        .users
+        .iter()
+        .find(|u| u.login.eq_ignore_ascii_case(login) && u.password == password)?;
     let groups = u
         .groups
         .iter()
@@ -304,19 +418,35 @@ fn authenticate_code(l: &Legacy, path: &str, login: &str, password: &str) -> Opt
 /// The access-mode decision of spec/001: unrestricted = anyone valid; restricted = allowed identities or
 /// environment members; required = allowed identities only.
 pub(crate) fn may_login(l: &Legacy, config: &Value, identities: &[Value]) -> bool {
-    let mode = config.get("accessMode").and_then(Value::as_str).unwrap_or("unrestricted");
+    let mode = config
+        .get("accessMode")
+        .and_then(Value::as_str)
+        .unwrap_or("unrestricted");
     let allowed: Vec<String> = config
         .get("allowedIdentities")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .map(|i| format!("{}:{}", i.get("externalIdType").and_then(Value::as_str).unwrap_or(""), i.get("externalId").and_then(Value::as_str).unwrap_or("")))
+                .map(|i| {
+                    format!(
+                        "{}:{}",
+                        i.get("externalIdType").and_then(Value::as_str).unwrap_or(""),
+                        i.get("externalId").and_then(Value::as_str).unwrap_or("")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let ids: Vec<String> = identities.iter().filter_map(|i| i.get("id").and_then(Value::as_str)).map(str::to_string).collect();
+    let ids: Vec<String> = identities
+        .iter()
+        .filter_map(|i| i.get("id").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
     let listed = ids.iter().any(|i| allowed.contains(i));
-    let member = l.projects.iter().any(|(_, members)| ids.iter().any(|i| members.contains(i)));
+    let member = l
+        .projects
+        .iter()
+        .any(|(_, members)| ids.iter().any(|i| members.contains(i)));
     match mode {
         "required" => listed,
         "restricted" => listed || member,
@@ -339,7 +469,9 @@ fn route(shared: &Shared, req: &Req) -> Resp {
         return legacy_err(404, "NotFound", "Not Found").no_route();
     }
     let mut store = shared.store.write().expect("store lock");
-    let Some(l) = store.legacy.as_mut() else { return legacy_err(500, "ServerError", "no legacy state") };
+    let Some(l) = store.legacy.as_mut() else {
+        return legacy_err(500, "ServerError", "no legacy state");
+    };
     let base = req.base.clone();
     // GET /v1/token without auth, POST /v1/token.
     if segs == ["v1", "token"] {
@@ -372,10 +504,18 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             let github = path == "githubconfig";
             let invalid_code = || legacy_err(400, "codeInvalid", "Code provided is invalid.");
             let Some((login, password)) = code.split_once(':') else {
-                return if github { invalid_code() } else { legacy_err(403, "Forbidden", "Malformed code") };
+                return if github {
+                    invalid_code()
+                } else {
+                    legacy_err(403, "Forbidden", "Malformed code")
+                };
             };
             let Some((user, groups)) = authenticate_code(l, &path, login, password) else {
-                return if github { invalid_code() } else { legacy_err(401, "Unauthorized", "Unauthorized") };
+                return if github {
+                    invalid_code()
+                } else {
+                    legacy_err(401, "Unauthorized", "Unauthorized")
+                };
             };
             let mut ids = vec![user.clone()];
             ids.extend(groups);
@@ -387,7 +527,11 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             let ext_type = user["externalIdType"].as_str().unwrap_or("").to_string();
             let ext_id = user["externalId"].as_str().unwrap_or("").to_string();
             let security = l.enabled_provider().is_some();
-            let account = match l.accounts.values().find(|a| a.external_id == ext_id && a.external_id_type == ext_type) {
+            let account = match l
+                .accounts
+                .values()
+                .find(|a| a.external_id == ext_id && a.external_id_type == ext_type)
+            {
                 Some(a) => a.clone(),
                 // While access control is off, the identity that proves a new provider works takes over the
                 // admin account (1a1): whoever enables access control stays admin, so enabling cannot lock out.
@@ -408,7 +552,14 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             let mut rng = rand::thread_rng();
             let j = jwt(&mut rng);
             // cattle iaas-api/defaults.properties: api.auth.jwt.token.expiry=57600000 (16 h).
-            l.tokens.insert(j.clone(), LegacyToken { account_id: account.id.clone(), expires_ms: now_ms() + LOGIN_TTL_MS, identities: ids.clone() });
+            l.tokens.insert(
+                j.clone(),
+                LegacyToken {
+                    account_id: account.id.clone(),
+                    expires_ms: now_ms() + LOGIN_TTL_MS,
+                    identities: ids.clone(),
+                },
+            );
             let p = provider(&path).map(|p| p.2).unwrap_or("");
             return Resp::json(
                 201,
@@ -429,20 +580,27 @@ fn route(shared: &Shared, req: &Req) -> Resp {
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::to_string)
         .or_else(|| {
-            req.header("cookie")
-                .and_then(|c| c.split(';').find_map(|p| p.trim().strip_prefix("token=").map(str::to_string)))
+            req.header("cookie").and_then(|c| {
+                c.split(';')
+                    .find_map(|p| p.trim().strip_prefix("token=").map(str::to_string))
+            })
         });
     let (account, identities) = match bearer.as_deref().and_then(|b| l.tokens.get(b)) {
         Some(t) if t.expires_ms > now_ms() => (l.accounts.get(&t.account_id).cloned(), t.identities.clone()),
         // Access control off: every caller acts as the admin account, with that account's identity.
         _ if !security => {
             let a = l.accounts.get("1a1").cloned();
-            let ids = a.iter().map(|a| identity(&a.external_id_type, &a.external_id, &l.login_of(a), &a.name)).collect();
+            let ids = a
+                .iter()
+                .map(|a| identity(&a.external_id_type, &a.external_id, &l.login_of(a), &a.name))
+                .collect();
             (a, ids)
         }
         _ => return legacy_err(401, "Unauthorized", "Unauthorized"),
     };
-    let Some(account) = account else { return legacy_err(401, "Unauthorized", "Unauthorized") };
+    let Some(account) = account else {
+        return legacy_err(401, "Unauthorized", "Unauthorized");
+    };
     let admin = account.kind == "admin";
     match (segs.as_slice(), &req.method) {
         // From 1.2 GitHub lives in the auth service (cattle 55272585b, Aug 2016): cattle has no githubconfig.
@@ -459,10 +617,15 @@ fn route(shared: &Shared, req: &Req) -> Resp {
                 return auth_service_err(405, "Method not allowed");
             }
             // rancher/rancher-auth-service service/route_handlers.go UpdateConfig.
-            let Ok(b) = req.json() else { return auth_service_err(400, "Bad Request, Please check the request content") };
+            let Ok(b) = req.json() else {
+                return auth_service_err(400, "Bad Request, Please check the request content");
+            };
             let provider = b.get("provider").and_then(Value::as_str).unwrap_or("");
             if provider.is_empty() {
-                return auth_service_err(400, "Bad Request, Please check the request content, Provider is a required field");
+                return auth_service_err(
+                    400,
+                    "Bad Request, Please check the request content, Provider is a required field",
+                );
             }
             if provider != "githubconfig" {
                 return auth_service_err(400, "Bad Request, Please check the request content");
@@ -479,7 +642,8 @@ fn route(shared: &Shared, req: &Req) -> Resp {
                 }
             }
             let mut cfg = l.configs["githubconfig"].clone();
-            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false) && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
+            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false)
+                && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
             for key in ["enabled", "accessMode", "allowedIdentities"] {
                 if let Some(v) = b.get(key).filter(|v| !v.is_null()) {
                     cfg[key] = v.clone();
@@ -519,25 +683,39 @@ fn route(shared: &Shared, req: &Req) -> Resp {
                     return legacy_err(422, "InvalidOption", &format!("accessMode: invalid value {mode}"));
                 }
                 if !modes.contains(&mode) {
-                    return legacy_err(422, "InvalidOption", &format!("accessMode {mode} is not supported by {path}"));
+                    return legacy_err(
+                        422,
+                        "InvalidOption",
+                        &format!("accessMode {mode} is not supported by {path}"),
+                    );
                 }
             }
             let enabling = b.get("enabled").and_then(Value::as_bool) == Some(true);
             if enabling {
                 if let Some(other) = l.enabled_provider().filter(|o| *o != path) {
-                    return legacy_err(422, "InvalidState", &format!("access control is enabled with {other}; disable it first"));
+                    return legacy_err(
+                        422,
+                        "InvalidState",
+                        &format!("access control is enabled with {other}; disable it first"),
+                    );
                 }
             }
             let mut cfg = l.configs[&path].clone();
-            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false) && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
+            let disabling = b.get("enabled").and_then(Value::as_bool) == Some(false)
+                && cfg.get("enabled").and_then(Value::as_bool) == Some(true);
             for (k, v) in b.as_object().into_iter().flatten() {
-                if matches!(k.as_str(), "id" | "type" | "links" | "actions") || (v.is_null() && SECRETS.contains(&k.as_str())) {
+                if matches!(k.as_str(), "id" | "type" | "links" | "actions")
+                    || (v.is_null() && SECRETS.contains(&k.as_str()))
+                {
                     continue;
                 }
                 cfg[k] = v.clone();
             }
             if path == "localauthconfig" {
-                if let (Some(u), Some(pw)) = (cfg.get("username").and_then(Value::as_str), cfg.get("password").and_then(Value::as_str)) {
+                if let (Some(u), Some(pw)) = (
+                    cfg.get("username").and_then(Value::as_str),
+                    cfg.get("password").and_then(Value::as_str),
+                ) {
                     l.local_passwords.insert(u.to_string(), pw.to_string());
                 }
             }
@@ -568,7 +746,9 @@ fn route(shared: &Shared, req: &Req) -> Resp {
                 // A standard user sees only its own account.
                 .filter(|a| admin || a.id == account.id)
                 .filter(|a| kind.is_none_or(|k| a.kind == k))
-                .filter(|a| ext_id.is_none_or(|x| a.external_id == x) && ext_type.is_none_or(|t| a.external_id_type == t))
+                .filter(|a| {
+                    ext_id.is_none_or(|x| a.external_id == x) && ext_type.is_none_or(|t| a.external_id_type == t)
+                })
                 .map(|a| account_json(&base, a))
                 .collect();
             collection(req, "account", data)

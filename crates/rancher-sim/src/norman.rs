@@ -83,7 +83,12 @@ fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
             ("builtin", "builtin", false, false),
             ("inheritedClusterRoles", "inheritedClusterRoles", true, true),
             ("namespacedRules", "namespacedRules", true, true),
-            ("inheritedFleetWorkspacePermissions", "inheritedFleetWorkspacePermissions", true, true),
+            (
+                "inheritedFleetWorkspacePermissions",
+                "inheritedFleetWorkspacePermissions",
+                true,
+                true,
+            ),
             ("status", "status", false, false),
         ],
         Kind::GlobalRoleBinding => &[
@@ -114,8 +119,18 @@ fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
             ("clusterId", "spec.clusterName", true, false),
             ("description", "spec.description", true, true),
             ("resourceQuota", "spec.resourceQuota", true, true),
-            ("namespaceDefaultResourceQuota", "spec.namespaceDefaultResourceQuota", true, true),
-            ("containerDefaultResourceLimit", "spec.containerDefaultResourceLimit", true, true),
+            (
+                "namespaceDefaultResourceQuota",
+                "spec.namespaceDefaultResourceQuota",
+                true,
+                true,
+            ),
+            (
+                "containerDefaultResourceLimit",
+                "spec.containerDefaultResourceLimit",
+                true,
+                true,
+            ),
             ("backingNamespace", "status.backingNamespace", false, false),
             ("conditions", "status.conditions", false, false),
         ],
@@ -200,8 +215,14 @@ fn common(ctx: &Ctx, kind: Kind, key: &str, obj: &Value, out: &mut Map<String, V
         .unwrap_or(Value::Null);
     out.insert("creatorId".into(), creator);
     out.insert("uuid".into(), json!(s(obj, "metadata.uid")));
-    out.insert("labels".into(), get_path(obj, "metadata.labels").cloned().unwrap_or(json!({})));
-    out.insert("annotations".into(), get_path(obj, "metadata.annotations").cloned().unwrap_or(json!({})));
+    out.insert(
+        "labels".into(),
+        get_path(obj, "metadata.labels").cloned().unwrap_or(json!({})),
+    );
+    out.insert(
+        "annotations".into(),
+        get_path(obj, "metadata.annotations").cloned().unwrap_or(json!({})),
+    );
     if let Some(o) = get_path(obj, "metadata.ownerReferences") {
         out.insert("ownerReferences".into(), o.clone());
     }
@@ -228,14 +249,23 @@ fn common(ctx: &Ctx, kind: Kind, key: &str, obj: &Value, out: &mut Map<String, V
             }
         }
         Kind::Project => {
-            links.insert("projectRoleTemplateBindings".into(), json!(format!("{self_url}/projectroletemplatebindings")));
+            links.insert(
+                "projectRoleTemplateBindings".into(),
+                json!(format!("{self_url}/projectroletemplatebindings")),
+            );
         }
         Kind::Cluster => {
-            links.insert("clusterRoleTemplateBindings".into(), json!(format!("{self_url}/clusterroletemplatebindings")));
+            links.insert(
+                "clusterRoleTemplateBindings".into(),
+                json!(format!("{self_url}/clusterroletemplatebindings")),
+            );
             links.insert("projects".into(), json!(format!("{self_url}/projects")));
         }
         Kind::GlobalRole => {
-            links.insert("globalRoleBindings".into(), json!(format!("{}/v3/globalRoleBindings?globalRoleId={uid}", ctx.base)));
+            links.insert(
+                "globalRoleBindings".into(),
+                json!(format!("{}/v3/globalRoleBindings?globalRoleId={uid}", ctx.base)),
+            );
         }
         _ => {}
     }
@@ -244,24 +274,47 @@ fn common(ctx: &Ctx, kind: Kind, key: &str, obj: &Value, out: &mut Map<String, V
     match kind {
         Kind::User if can_update => {
             actions.insert("setpassword".into(), json!(format!("{self_url}?action=setpassword")));
-            actions.insert("refreshauthprovideraccess".into(), json!(format!("{self_url}?action=refreshauthprovideraccess")));
+            actions.insert(
+                "refreshauthprovideraccess".into(),
+                json!(format!("{self_url}?action=refreshauthprovideraccess")),
+            );
         }
         Kind::Project => {
             actions.insert("exportYaml".into(), json!(format!("{self_url}?action=exportYaml")));
         }
         Kind::Cluster => {
-            actions.insert("generateKubeconfig".into(), json!(format!("{self_url}?action=generateKubeconfig")));
+            actions.insert(
+                "generateKubeconfig".into(),
+                json!(format!("{self_url}?action=generateKubeconfig")),
+            );
         }
         _ => {}
     }
     out.insert("actions".into(), Value::Object(actions));
     if kind.info().namespaced {
         let ns = s(obj, "metadata.namespace");
-        out.insert("namespaceId".into(), if kind == Kind::Crtb { json!(ns) } else { Value::Null });
+        out.insert(
+            "namespaceId".into(),
+            if kind == Kind::Crtb { json!(ns) } else { Value::Null },
+        );
     }
-    let has_state = matches!(kind, Kind::User | Kind::GlobalRole | Kind::GlobalRoleBinding | Kind::Project | Kind::Crtb | Kind::Prtb | Kind::Cluster | Kind::RoleTemplate);
+    let has_state = matches!(
+        kind,
+        Kind::User
+            | Kind::GlobalRole
+            | Kind::GlobalRoleBinding
+            | Kind::Project
+            | Kind::Crtb
+            | Kind::Prtb
+            | Kind::Cluster
+            | Kind::RoleTemplate
+    );
     if has_state {
-        let state = if kind == Kind::User && obj.get("enabled").and_then(Value::as_bool) == Some(false) { "inactive" } else { "active" };
+        let state = if kind == Kind::User && obj.get("enabled").and_then(Value::as_bool) == Some(false) {
+            "inactive"
+        } else {
+            "active"
+        };
         out.insert("state".into(), json!(state));
         out.insert("transitioning".into(), json!("no"));
         out.insert("transitioningMessage".into(), json!(""));
@@ -294,7 +347,14 @@ fn token_view(ctx: &Ctx, key: &str, obj: &Value, with_secret: Option<&str>) -> V
     let derived = obj.get("isDerived").and_then(Value::as_bool).unwrap_or(true);
     out.insert("name".into(), json!(key));
     out.insert("authProvider".into(), json!(s(obj, "authProvider")));
-    out.insert("clusterId".into(), if cluster.is_empty() { Value::Null } else { json!(cluster) });
+    out.insert(
+        "clusterId".into(),
+        if cluster.is_empty() {
+            Value::Null
+        } else {
+            json!(cluster)
+        },
+    );
     out.insert("current".into(), json!(!derived && ctx.caller().token == key));
     out.insert("description".into(), json!(s(obj, "description")));
     out.insert("enabled".into(), obj.get("enabled").cloned().unwrap_or(json!(true)));
@@ -303,7 +363,10 @@ fn token_view(ctx: &Ctx, key: &str, obj: &Value, with_secret: Option<&str>) -> V
     out.insert("groupPrincipals".into(), Value::Null);
     out.insert("isDerived".into(), json!(derived));
     out.insert("lastUpdateTime".into(), json!(""));
-    out.insert("providerInfo".into(), obj.get("providerInfo").cloned().unwrap_or(json!({})));
+    out.insert(
+        "providerInfo".into(),
+        obj.get("providerInfo").cloned().unwrap_or(json!({})),
+    );
     out.insert("ttl".into(), obj.get("ttl").cloned().unwrap_or(json!(0)));
     out.insert("userId".into(), json!(s(obj, "userId")));
     out.insert("userPrincipal".into(), json!(go_map(&principal)));
@@ -424,12 +487,17 @@ fn field_value(kind: Kind, key: &str, obj: &Value, field: &str) -> Option<Value>
         };
         return get_path(obj, path).cloned();
     }
-    fields(kind).iter().find(|(n, _, _, _)| *n == field).and_then(|(_, k, _, _)| get_path(obj, k).cloned())
+    fields(kind)
+        .iter()
+        .find(|(n, _, _, _)| *n == field)
+        .and_then(|(_, k, _, _)| get_path(obj, k).cloned())
 }
 
 fn filterable(kind: Kind, field: &str) -> bool {
     matches!(field, "id" | "uuid" | "created" | "state" | "namespaceId")
-        || fields(kind).iter().any(|(n, _, _, _)| *n == field && !matches!(*n, "rules" | "status" | "conditions" | "principalIds"))
+        || fields(kind)
+            .iter()
+            .any(|(n, _, _, _)| *n == field && !matches!(*n, "rules" | "status" | "conditions" | "principalIds"))
 }
 
 fn value_str(v: &Value) -> String {
@@ -493,7 +561,12 @@ fn filter_ok(kind: Kind, key: &str, obj: &Value, filters: &[Filter]) -> bool {
 }
 
 fn url_with(req: &Req, set: &[(&str, Option<String>)]) -> String {
-    let mut q: Vec<(String, String)> = req.query.iter().filter(|(k, _)| !set.iter().any(|(s, _)| s == k)).cloned().collect();
+    let mut q: Vec<(String, String)> = req
+        .query
+        .iter()
+        .filter(|(k, _)| !set.iter().any(|(s, _)| s == k))
+        .cloned()
+        .collect();
     for (k, v) in set {
         if let Some(v) = v {
             q.push((k.to_string(), v.clone()));
@@ -527,7 +600,17 @@ struct Page {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn envelope(ctx: &Ctx, req: &Req, resource_type: &str, create: Option<String>, actions: Value, page: Page, limit: usize, kind: Option<Kind>, filters_used: &[Filter]) -> Resp {
+fn envelope(
+    ctx: &Ctx,
+    req: &Req,
+    resource_type: &str,
+    create: Option<String>,
+    actions: Value,
+    page: Page,
+    limit: usize,
+    kind: Option<Kind>,
+    filters_used: &[Filter],
+) -> Resp {
     let mut pagination = json!({"limit": limit, "total": page.total});
     if let Some(m) = &page.next {
         pagination["partial"] = json!(true);
@@ -548,7 +631,10 @@ fn envelope(ctx: &Ctx, req: &Req, resource_type: &str, create: Option<String>, a
         let mut names: Vec<&str> = vec!["id", "created", "state", "uuid"];
         names.extend(fields(k).iter().map(|(n, _, _, _)| *n).filter(|n| filterable(k, n)));
         for n in &names {
-            links.insert((*n).into(), json!(url_with(req, &[("sort", Some((*n).to_string())), ("marker", None)])));
+            links.insert(
+                (*n).into(),
+                json!(url_with(req, &[("sort", Some((*n).to_string())), ("marker", None)])),
+            );
             filters.insert((*n).into(), Value::Null);
         }
         sort["links"] = Value::Object(links);
@@ -605,7 +691,10 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
     let all_visible = ctx.authz.can_all("list", kind);
     let map = store.map(kind);
     let marker = req.q("marker").filter(|m| map.contains_key(*m)).map(str::to_string);
-    let sort_field = req.q("sort").filter(|f| *f != "id" && filterable(kind, f)).map(str::to_string);
+    let sort_field = req
+        .q("sort")
+        .filter(|f| *f != "id" && filterable(kind, f))
+        .map(str::to_string);
     let desc = req.q("order") == Some("desc");
     // rancher/rancher pkg/auth/api/user/user_store.go filters `system://` users out of /v3.
     let hide_system = kind == Kind::User;
@@ -617,12 +706,29 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
             None => Bound::Unbounded,
         };
         let mut it = map.range::<String, _>((lower, Bound::Unbounded));
-        let data: Vec<Value> = it.by_ref().take(limit).map(|(k, o)| to_norman(ctx, kind, k, o)).collect();
-        let next = if limit > 0 { it.next().map(|(k, _)| k.clone()) } else { None };
+        let data: Vec<Value> = it
+            .by_ref()
+            .take(limit)
+            .map(|(k, o)| to_norman(ctx, kind, k, o))
+            .collect();
+        let next = if limit > 0 {
+            it.next().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
         let previous = start.as_ref().and_then(|m| {
-            map.range::<String, _>((Bound::Unbounded, Bound::Excluded(m.clone()))).rev().take(limit.max(1)).last().map(|(k, _)| k.clone())
+            map.range::<String, _>((Bound::Unbounded, Bound::Excluded(m.clone())))
+                .rev()
+                .take(limit.max(1))
+                .last()
+                .map(|(k, _)| k.clone())
         });
-        Page { data, total: map.len(), next, previous }
+        Page {
+            data,
+            total: map.len(),
+            next,
+            previous,
+        }
     } else {
         let mut items: Vec<(&String, &Value)> = map
             .iter()
@@ -633,28 +739,65 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
             .collect();
         if let Some(f) = &sort_field {
             items.sort_by(|a, b| {
-                let va = field_value(kind, a.0, a.1, f).map(|v| value_str(&v)).unwrap_or_default();
-                let vb = field_value(kind, b.0, b.1, f).map(|v| value_str(&v)).unwrap_or_default();
+                let va = field_value(kind, a.0, a.1, f)
+                    .map(|v| value_str(&v))
+                    .unwrap_or_default();
+                let vb = field_value(kind, b.0, b.1, f)
+                    .map(|v| value_str(&v))
+                    .unwrap_or_default();
                 va.cmp(&vb).then_with(|| a.0.cmp(b.0))
             });
         }
         if desc {
             items.reverse();
         }
-        let start = marker.as_ref().and_then(|m| items.iter().position(|(k, _)| *k == m)).unwrap_or(0);
+        let start = marker
+            .as_ref()
+            .and_then(|m| items.iter().position(|(k, _)| *k == m))
+            .unwrap_or(0);
         let end = (start + limit).min(items.len());
-        let data = items[start..end].iter().map(|(k, o)| to_norman(ctx, kind, k, o)).collect();
-        let next = if end < items.len() && limit > 0 { Some(items[end].0.clone()) } else { None };
-        let previous = if start > 0 { Some(items[start.saturating_sub(limit.max(1))].0.clone()) } else { None };
-        Page { data, total: items.len(), next, previous }
+        let data = items[start..end]
+            .iter()
+            .map(|(k, o)| to_norman(ctx, kind, k, o))
+            .collect();
+        let next = if end < items.len() && limit > 0 {
+            Some(items[end].0.clone())
+        } else {
+            None
+        };
+        let previous = if start > 0 {
+            Some(items[start.saturating_sub(limit.max(1))].0.clone())
+        } else {
+            None
+        };
+        Page {
+            data,
+            total: items.len(),
+            next,
+            previous,
+        }
     };
-    let create = if can_create_any(ctx, kind) { Some(format!("{}/v3/{}", ctx.base, plural_of(kind))) } else { None };
+    let create = if can_create_any(ctx, kind) {
+        Some(format!("{}/v3/{}", ctx.base, plural_of(kind)))
+    } else {
+        None
+    };
     let actions = match kind {
         Kind::User => json!({"changepassword": format!("{}/v3/users?action=changepassword", ctx.base),
                              "refreshauthprovideraccess": format!("{}/v3/users?action=refreshauthprovideraccess", ctx.base)}),
         _ => json!({}),
     };
-    envelope(ctx, req, type_id(kind), create, actions, page, limit, Some(kind), &filters)
+    envelope(
+        ctx,
+        req,
+        type_id(kind),
+        create,
+        actions,
+        page,
+        limit,
+        Some(kind),
+        &filters,
+    )
 }
 
 fn can_create_any(ctx: &Ctx, kind: Kind) -> bool {
@@ -669,11 +812,31 @@ fn can_create_any(ctx: &Ctx, kind: Kind) -> bool {
 pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
     // Unauthenticated settings.
     if req.method == Method::GET && req.seg(1).eq_ignore_ascii_case("settings") && req.segs.len() == 3 {
-        let public = ["cacerts", "first-login", "ui-banners", "ui-issues", "ui-pl", "ui-brand", "ui-default-landing"];
+        let public = [
+            "cacerts",
+            "first-login",
+            "ui-banners",
+            "ui-issues",
+            "ui-pl",
+            "ui-brand",
+            "ui-default-landing",
+        ];
         if public.contains(&req.seg(2)) && crate::auth::credential(req).is_none() {
             let store = shared.store.read().expect("store lock");
-            let anon = Caller { user_id: String::new(), token: String::new(), cluster: None, admin: false, rules: vec![], derived: true };
-            let ctx = Ctx { store: &store, authz: Authz::new(&store, &anon), base: req.base.clone(), version_213: shared.version.at_least(2, 13) };
+            let anon = Caller {
+                user_id: String::new(),
+                token: String::new(),
+                cluster: None,
+                admin: false,
+                rules: vec![],
+                derived: true,
+            };
+            let ctx = Ctx {
+                store: &store,
+                authz: Authz::new(&store, &anon),
+                base: req.base.clone(),
+                version_213: shared.version.at_least(2, 13),
+            };
             if let Some(o) = store.get(Kind::Setting, req.seg(2)) {
                 let mut v = to_norman(&ctx, Kind::Setting, req.seg(2), o);
                 v["links"] = json!({"self": format!("{}/v3/settings/{}", req.base, req.seg(2))});
@@ -694,7 +857,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         }
     }
     if req.segs.len() == 1 {
-        return Resp::json(200, &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}));
+        return Resp::json(
+            200,
+            &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}),
+        );
     }
     let Some(ty) = resolve_type(req.seg(1)) else {
         return norman_err(404, "NotFound", &format!("failed to find schema {}", req.seg(1))).no_route();
@@ -707,21 +873,43 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
     }
     match ty {
         NType::Principal => principals(shared, &caller, req, id.as_deref(), action.as_deref()),
-        NType::ProviderConfig(cid, _) => authconfigs(shared, &caller, req, Some(id.as_deref().unwrap_or(cid)), action.as_deref()),
+        NType::ProviderConfig(cid, _) => authconfigs(
+            shared,
+            &caller,
+            req,
+            Some(id.as_deref().unwrap_or(cid)),
+            action.as_deref(),
+        ),
         NType::Obj(Kind::AuthConfig) => authconfigs(shared, &caller, req, id.as_deref(), action.as_deref()),
         NType::Obj(Kind::Token) => tokens(shared, &caller, req, id.as_deref(), action.as_deref()),
-        NType::Obj(kind) => objects(shared, &caller, req, kind, id.as_deref(), sub.as_deref(), action.as_deref()),
+        NType::Obj(kind) => objects(
+            shared,
+            &caller,
+            req,
+            kind,
+            id.as_deref(),
+            sub.as_deref(),
+            action.as_deref(),
+        ),
     }
 }
 
 fn with_ctx<R>(shared: &Shared, caller: &Caller, req: &Req, f: impl FnOnce(&Ctx) -> R) -> R {
     let store = shared.store.read().expect("store lock");
-    let ctx = Ctx { store: &store, authz: Authz::new(&store, caller), base: req.base.clone(), version_213: shared.version.at_least(2, 13) };
+    let ctx = Ctx {
+        store: &store,
+        authz: Authz::new(&store, caller),
+        base: req.base.clone(),
+        version_213: shared.version.at_least(2, 13),
+    };
     f(&ctx)
 }
 
 fn not_found(kind: Kind, name: &str) -> Resp {
-    map_err(&ApiErr::NotFound { kind, name: name.to_string() })
+    map_err(&ApiErr::NotFound {
+        kind,
+        name: name.to_string(),
+    })
 }
 
 /// Checks the `ns:name` form of namespaced ids.
@@ -733,10 +921,20 @@ fn check_id(kind: Kind, id: &str) -> Result<(), Resp> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn objects(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: Option<&str>, sub: Option<&str>, action: Option<&str>) -> Resp {
+fn objects(
+    shared: &Shared,
+    caller: &Caller,
+    req: &Req,
+    kind: Kind,
+    id: Option<&str>,
+    sub: Option<&str>,
+    action: Option<&str>,
+) -> Resp {
     match (id, sub, &req.method) {
         (None, _, &Method::GET) => with_ctx(shared, caller, req, |ctx| list(ctx, req, kind, vec![])),
-        (None, _, &Method::POST) if action.is_some() => collection_action(shared, caller, req, kind, action.unwrap_or("")),
+        (None, _, &Method::POST) if action.is_some() => {
+            collection_action(shared, caller, req, kind, action.unwrap_or(""))
+        }
         (None, _, &Method::POST) => create(shared, caller, req, kind),
         (None, _, m) => norman_err(405, "MethodNotAllow", &format!("Method {m} not supported")),
         (Some(id), Some(sub), &Method::GET) => {
@@ -747,7 +945,9 @@ fn objects(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: Option<&
                 (Kind::Cluster, "projects") => (Kind::Project, "clusterId"),
                 _ => return norman_err(404, "NotFound", "not found").no_route(),
             };
-            with_ctx(shared, caller, req, |ctx| list(ctx, req, child, vec![Filter::Eq(field.into(), id.to_string())]))
+            with_ctx(shared, caller, req, |ctx| {
+                list(ctx, req, child, vec![Filter::Eq(field.into(), id.to_string())])
+            })
         }
         (Some(_), Some(_), _) => norman_err(404, "NotFound", "not found").no_route(),
         (Some(id), None, &Method::GET) => {
@@ -804,8 +1004,16 @@ fn objects(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: Option<&
 fn body(req: &Req) -> Result<Value, Resp> {
     match req.json() {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(norman_err(422, "InvalidBodyContent", "Failed to parse body: json: cannot unmarshal into map[string]interface {}")),
-        Err(e) => Err(norman_err(422, "InvalidBodyContent", &format!("Failed to parse body: {e}"))),
+        Ok(_) => Err(norman_err(
+            422,
+            "InvalidBodyContent",
+            "Failed to parse body: json: cannot unmarshal into map[string]interface {}",
+        )),
+        Err(e) => Err(norman_err(
+            422,
+            "InvalidBodyContent",
+            &format!("Failed to parse body: {e}"),
+        )),
     }
 }
 
@@ -889,9 +1097,16 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
             if role.is_empty() {
                 return missing("globalRoleId");
             }
-            let subjects = ["userId", "groupPrincipalId"].iter().filter(|f| !nstr(&b, f).is_empty()).count();
+            let subjects = ["userId", "groupPrincipalId"]
+                .iter()
+                .filter(|f| !nstr(&b, f).is_empty())
+                .count();
             if subjects != 1 {
-                return norman_err(422, "InvalidBodyContent", "must contain field [groupPrincipalId] OR field [userId]");
+                return norman_err(
+                    422,
+                    "InvalidBodyContent",
+                    "must contain field [groupPrincipalId] OR field [userId]",
+                );
             }
             if store.get(Kind::GlobalRole, role).is_none() {
                 return not_found(Kind::GlobalRole, role);
@@ -909,13 +1124,22 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
                 return missing("clusterId");
             }
             if store.get(Kind::Cluster, cluster).is_none() {
-                return norman_field_err(422, "InvalidReference", &format!("Not found: clusterId {cluster}"), "clusterId");
+                return norman_field_err(
+                    422,
+                    "InvalidReference",
+                    &format!("Not found: clusterId {cluster}"),
+                    "clusterId",
+                );
             }
             namespace = cluster.to_string();
             obj["metadata"]["generateName"] = json!("p-");
         }
         Kind::Crtb | Kind::Prtb => {
-            let (scope, ctx) = if kind == Kind::Crtb { ("clusterId", "cluster") } else { ("projectId", "project") };
+            let (scope, ctx) = if kind == Kind::Crtb {
+                ("clusterId", "cluster")
+            } else {
+                ("projectId", "project")
+            };
             if nstr(&b, scope).is_empty() {
                 return missing(scope);
             }
@@ -923,8 +1147,12 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
             if rt.is_empty() {
                 return missing("roleTemplateId");
             }
-            let subjects = ["userId", "userPrincipalId", "groupId", "groupPrincipalId"].iter().filter(|f| !nstr(&b, f).is_empty()).count();
-            let user_pair = !nstr(&b, "userId").is_empty() && !nstr(&b, "userPrincipalId").is_empty()
+            let subjects = ["userId", "userPrincipalId", "groupId", "groupPrincipalId"]
+                .iter()
+                .filter(|f| !nstr(&b, f).is_empty())
+                .count();
+            let user_pair = !nstr(&b, "userId").is_empty()
+                && !nstr(&b, "userPrincipalId").is_empty()
                 && ["groupId", "groupPrincipalId"].iter().all(|f| nstr(&b, f).is_empty());
             if subjects != 1 && !user_pair {
                 return norman_err(
@@ -938,7 +1166,11 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
                 Some(t) => {
                     let c = s(t, "context");
                     if c != ctx {
-                        return norman_err(422, "InvalidBodyContent", &format!("Cannot reference context [{c}] from [{ctx}] context"));
+                        return norman_err(
+                            422,
+                            "InvalidBodyContent",
+                            &format!("Cannot reference context [{c}] from [{ctx}] context"),
+                        );
                     }
                     if t.get("locked").and_then(Value::as_bool) == Some(true) {
                         return norman_err(422, "InvalidState", "Role is locked and cannot be assigned");
@@ -948,7 +1180,12 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
             if kind == Kind::Crtb {
                 namespace = nstr(&b, "clusterId").to_string();
                 if store.get(Kind::Cluster, &namespace).is_none() {
-                    return norman_field_err(422, "InvalidReference", &format!("Not found: clusterId {namespace}"), "clusterId");
+                    return norman_field_err(
+                        422,
+                        "InvalidReference",
+                        &format!("Not found: clusterId {namespace}"),
+                        "clusterId",
+                    );
                 }
             } else {
                 let pid = nstr(&b, "projectId");
@@ -966,10 +1203,22 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
         }
         _ => {}
     }
-    match ops::create(&mut store, caller, kind, &namespace, obj, CreateOpts { dry_run: false, creator: true }) {
+    match ops::create(
+        &mut store,
+        caller,
+        kind,
+        &namespace,
+        obj,
+        CreateOpts {
+            dry_run: false,
+            creator: true,
+        },
+    ) {
         Ok(c) => {
             drop(store);
-            with_ctx(shared, caller, req, |ctx| Resp::json(201, &to_norman(ctx, kind, &c.key, &c.obj)))
+            with_ctx(shared, caller, req, |ctx| {
+                Resp::json(201, &to_norman(ctx, kind, &c.key, &c.obj))
+            })
         }
         Err(e) => map_err(&e),
     }
@@ -988,7 +1237,13 @@ fn update(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: &str) -> 
         return not_found(kind, id.rsplit(':').next().unwrap_or(id));
     };
     if kind == Kind::Setting && !Authz::new(&store, caller).can("update", kind, &old) {
-        return map_err(&ApiErr::Forbidden { verb: "update", kind, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
+        return map_err(&ApiErr::Forbidden {
+            verb: "update",
+            kind,
+            name: Some(id.into()),
+            namespace: None,
+            user: caller.user_id.clone(),
+        });
     }
     let mut new = old.clone();
     for (n, k, _, u) in fields(kind) {
@@ -1016,7 +1271,9 @@ fn update(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: &str) -> 
     match ops::update(&mut store, caller, kind, id, new, false, false, Verb::Update, false) {
         Ok(obj) => {
             drop(store);
-            with_ctx(shared, caller, req, |ctx| Resp::json(200, &to_norman(ctx, kind, id, &obj)))
+            with_ctx(shared, caller, req, |ctx| {
+                Resp::json(200, &to_norman(ctx, kind, id, &obj))
+            })
         }
         Err(e) => map_err(&e),
     }
@@ -1039,7 +1296,11 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
                 return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
             }
             if new == current {
-                return norman_err(422, "InvalidBodyContent", "The new password must not be the same as the current password");
+                return norman_err(
+                    422,
+                    "InvalidBodyContent",
+                    "The new password must not be the same as the current password",
+                );
             }
             store.passwords.insert(caller.user_id.clone(), ids::sha256_hex(new));
             Resp::empty(200)
@@ -1063,23 +1324,55 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
     match (kind, action) {
         (Kind::Cluster, "generateKubeconfig") => {
             let mut store = shared.store.write().expect("store lock");
-            let Some(c) = store.get(Kind::Cluster, id).cloned() else { return not_found(Kind::Cluster, id) };
-            let allowed = caller.cluster.as_deref() == Some(id) || Authz::new(&store, caller).can("get", Kind::Cluster, &c);
+            let Some(c) = store.get(Kind::Cluster, id).cloned() else {
+                return not_found(Kind::Cluster, id);
+            };
+            let allowed =
+                caller.cluster.as_deref() == Some(id) || Authz::new(&store, caller).can("get", Kind::Cluster, &c);
             if !allowed {
-                return map_err(&ApiErr::Forbidden { verb: "get", kind, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
+                return map_err(&ApiErr::Forbidden {
+                    verb: "get",
+                    kind,
+                    name: Some(id.into()),
+                    namespace: None,
+                    user: caller.user_id.clone(),
+                });
             }
-            let (tname, bearer) = ops::new_v3_token(&mut store, &caller.user_id, 43_200 * 60_000, "", "Kubeconfig token", true, "kubeconfig");
+            let (tname, bearer) = ops::new_v3_token(
+                &mut store,
+                &caller.user_id,
+                43_200 * 60_000,
+                "",
+                "Kubeconfig token",
+                true,
+                "kubeconfig",
+            );
             ops::inherit_session_provider(&mut store, caller, &tname);
             let config = ops::kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
-            Resp::json(200, &json!({"type": "generateKubeConfigOutput", "baseType": "generateKubeConfigOutput", "config": config}))
+            Resp::json(
+                200,
+                &json!({"type": "generateKubeConfigOutput", "baseType": "generateKubeConfigOutput", "config": config}),
+            )
         }
         (Kind::User, "setpassword") => {
             let mut store = shared.store.write().expect("store lock");
-            let Some(u) = store.get(Kind::User, id).cloned() else { return not_found(kind, id) };
+            let Some(u) = store.get(Kind::User, id).cloned() else {
+                return not_found(kind, id);
+            };
             if !Authz::new(&store, caller).can("update", Kind::User, &u) {
-                return map_err(&ApiErr::Forbidden { verb: "update", kind, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
+                return map_err(&ApiErr::Forbidden {
+                    verb: "update",
+                    kind,
+                    name: Some(id.into()),
+                    namespace: None,
+                    user: caller.user_id.clone(),
+                });
             }
-            if !u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("local://")))) {
+            if !u
+                .get("principalIds")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("local://"))))
+            {
                 return norman_err(500, "ServerError", "Cannot set password of non-local user");
             }
             let new = nstr(&b, "newPassword");
@@ -1088,11 +1381,16 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
             }
             store.passwords.insert(id.to_string(), ids::sha256_hex(new));
             drop(store);
-            with_ctx(shared, caller, req, |ctx| Resp::json(200, &to_norman(ctx, kind, id, &u)))
+            with_ctx(shared, caller, req, |ctx| {
+                Resp::json(200, &to_norman(ctx, kind, id, &u))
+            })
         }
         (Kind::User, "refreshauthprovideraccess") => Resp::empty(200),
         (Kind::Project, "exportYaml") => with_ctx(shared, caller, req, |ctx| match ctx.store.get(kind, id) {
-            Some(o) => Resp::json(200, &json!({"type": "exportOutput", "yamlOutput": serde_json::to_string_pretty(o).unwrap_or_default()})),
+            Some(o) => Resp::json(
+                200,
+                &json!({"type": "exportOutput", "yamlOutput": serde_json::to_string_pretty(o).unwrap_or_default()}),
+            ),
             None => not_found(kind, id),
         }),
         _ => norman_err(422, "InvalidAction", &format!("Invalid action: {action}")),
@@ -1138,7 +1436,15 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
             if !cluster.is_empty() && store.get(Kind::Cluster, &cluster).is_none() {
                 return norman_err(422, "InvalidBodyContent", &format!("cluster {cluster} not found"));
             }
-            let (name, bearer) = ops::new_v3_token(&mut store, &caller.user_id, ttl, &cluster, nstr(&b, "description"), true, "");
+            let (name, bearer) = ops::new_v3_token(
+                &mut store,
+                &caller.user_id,
+                ttl,
+                &cluster,
+                nstr(&b, "description"),
+                true,
+                "",
+            );
             ops::inherit_session_provider(&mut store, caller, &name);
             drop(store);
             with_ctx(shared, caller, req, |ctx| match ctx.store.get(Kind::Token, &name) {
@@ -1149,19 +1455,35 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
         (None, m, _) => norman_err(405, "MethodNotAllow", &format!("Method {m} not supported")),
         (Some(id), &Method::GET, _) => with_ctx(shared, caller, req, |ctx| match ctx.store.get(Kind::Token, id) {
             Some(t) if s(t, "userId") == caller.user_id => Resp::json(200, &token_view(ctx, id, t, None)),
-            _ => norman_err(404, "NotFound", &format!("tokens.management.cattle.io \"{id}\" not found")),
+            _ => norman_err(
+                404,
+                "NotFound",
+                &format!("tokens.management.cattle.io \"{id}\" not found"),
+            ),
         }),
         (Some(id), &Method::DELETE, _) => {
             let mut store = shared.store.write().expect("store lock");
             let Some(t) = store.get(Kind::Token, id).cloned() else {
-                return norman_err(404, "NotFound", &format!("tokens.management.cattle.io \"{id}\" not found"));
+                return norman_err(
+                    404,
+                    "NotFound",
+                    &format!("tokens.management.cattle.io \"{id}\" not found"),
+                );
             };
             // rancher/rancher pkg/auth/tokens/manager.go `getTokenByID`: another user's token is 404, admin or not.
             if s(&t, "userId") != caller.user_id {
-                return norman_err(404, "NotFound", &format!("tokens.management.cattle.io \"{id}\" not found"));
+                return norman_err(
+                    404,
+                    "NotFound",
+                    &format!("tokens.management.cattle.io \"{id}\" not found"),
+                );
             }
             if id == caller.token && !caller.derived {
-                return norman_err(400, "ServerError", "Cannot delete token for current session. Use logout instead");
+                return norman_err(
+                    400,
+                    "ServerError",
+                    "Cannot delete token for current session. Use logout instead",
+                );
             }
             store.remove(Kind::Token, id, true);
             Resp::empty(204)
@@ -1173,12 +1495,23 @@ fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action:
 
 /// A user Rancher made for itself (`system://` principal), which /v3 never shows.
 fn is_system_user(u: &Value) -> bool {
-    u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("system://"))))
+    u.get("principalIds")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("system://"))))
 }
 
 /// A principal object.
 #[allow(clippy::too_many_arguments)]
-fn principal(base: &str, id: &str, name: &str, login: &str, ptype: &str, provider: &str, me: bool, member_of: bool) -> Value {
+fn principal(
+    base: &str,
+    id: &str,
+    name: &str,
+    login: &str,
+    ptype: &str,
+    provider: &str,
+    me: bool,
+    member_of: bool,
+) -> Value {
     json!({
         "id": id, "type": "principal", "baseType": "principal", "name": name, "loginName": login,
         "principalType": ptype, "provider": provider, "me": me, "memberOf": member_of,
@@ -1190,12 +1523,29 @@ fn principal(base: &str, id: &str, name: &str, login: &str, ptype: &str, provide
 
 fn local_principal(store: &Store, base: &str, user_id: &str, me: bool) -> Option<Value> {
     let u = store.get(Kind::User, user_id)?;
-    Some(principal(base, &format!("local://{user_id}"), s(u, "displayName"), s(u, "username"), "user", "local", me, false))
+    Some(principal(
+        base,
+        &format!("local://{user_id}"),
+        s(u, "displayName"),
+        s(u, "username"),
+        "user",
+        "local",
+        me,
+        false,
+    ))
 }
 
 /// Principals of an external directory matching `name` (prefix, case-insensitive).
-pub(crate) fn directory_principals(store: &Store, base: &str, provider: &str, name: Option<&str>, ptype: Option<&str>) -> Vec<Value> {
-    let Some(d) = store.directories.get(provider) else { return vec![] };
+pub(crate) fn directory_principals(
+    store: &Store,
+    base: &str,
+    provider: &str,
+    name: Option<&str>,
+    ptype: Option<&str>,
+) -> Vec<Value> {
+    let Some(d) = store.directories.get(provider) else {
+        return vec![];
+    };
     let m = |s: &str| name.is_none_or(|n| s.to_ascii_lowercase().starts_with(&n.to_ascii_lowercase()));
     let mut out = Vec::new();
     if ptype != Some("group") {
@@ -1243,7 +1593,13 @@ fn principals(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, act
             }
             // External principals linked to the user, with their groups.
             if let Some(u) = store.get(Kind::User, &caller.user_id) {
-                for pid in u.get("principalIds").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                for pid in u
+                    .get("principalIds")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
                     if pid.starts_with("local://") {
                         continue;
                     }
@@ -1320,7 +1676,9 @@ fn find_directory_principal(store: &Store, base: &str, id: &str) -> Option<Value
 }
 
 fn directory_groups_of(store: &Store, base: &str, user_principal: &str) -> Vec<Value> {
-    let Some((scheme, ext)) = user_principal.split_once("://") else { return vec![] };
+    let Some((scheme, ext)) = user_principal.split_once("://") else {
+        return vec![];
+    };
     let mut out = Vec::new();
     for (provider, d) in &store.directories {
         if scheme != principal_scheme(provider, false) {
@@ -1339,9 +1697,17 @@ fn directory_groups_of(store: &Store, base: &str, user_principal: &str) -> Vec<V
 }
 
 /// Checks directory credentials for `provider`; returns (user principal, group principals, display name, login).
-pub(crate) fn check_directory(store: &Store, provider: &str, login: &str, password: &str) -> Option<(String, Vec<String>, String, String)> {
+pub(crate) fn check_directory(
+    store: &Store,
+    provider: &str,
+    login: &str,
+    password: &str,
+) -> Option<(String, Vec<String>, String, String)> {
     let d = store.directories.get(provider)?;
-    let u = d.users.iter().find(|u| u.login.eq_ignore_ascii_case(login) && u.password == password)?;
+    let u = d
+        .users
+        .iter()
+        .find(|u| u.login.eq_ignore_ascii_case(login) && u.password == password)?;
     let pid = format!("{}://{}", principal_scheme(provider, false), u.external_id);
     let groups = u
         .groups
@@ -1355,14 +1721,19 @@ pub(crate) fn check_directory(store: &Store, provider: &str, login: &str, passwo
 /// Access mode check (`usermanager.CheckAccess`): unrestricted, restricted (allowed or member), required.
 pub(crate) fn access_allowed(store: &Store, config: &Value, user_principal: &str, groups: &[String]) -> bool {
     let mode = s(config, "accessMode");
-    let allowed: Vec<&str> = config.get("allowedPrincipalIds").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let allowed: Vec<&str> = config
+        .get("allowedPrincipalIds")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let listed = allowed.contains(&user_principal) || groups.iter().any(|g| allowed.contains(&g.as_str()));
     match mode {
         "required" => listed,
         "restricted" => {
             listed || {
                 let is_member = |b: &Value| {
-                    s(b, "userPrincipalName") == user_principal || groups.iter().any(|g| s(b, "groupPrincipalName") == g)
+                    s(b, "userPrincipalName") == user_principal
+                        || groups.iter().any(|g| s(b, "groupPrincipalName") == g)
                 };
                 store.map(Kind::Crtb).values().any(is_member) || store.map(Kind::Prtb).values().any(is_member)
             }
@@ -1376,17 +1747,42 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
         (None, &Method::GET) => with_ctx(shared, caller, req, |ctx| {
             let visible = ctx.authz.can_all("list", Kind::AuthConfig) || ctx.authz.can_all("get", Kind::AuthConfig);
             let data: Vec<Value> = if visible {
-                ctx.store.map(Kind::AuthConfig).iter().map(|(k, o)| authconfig_view(ctx, k, o)).collect()
+                ctx.store
+                    .map(Kind::AuthConfig)
+                    .iter()
+                    .map(|(k, o)| authconfig_view(ctx, k, o))
+                    .collect()
             } else {
                 vec![]
             };
             let total = data.len();
-            envelope(ctx, req, "authConfig", None, json!({}), Page { data, total, next: None, previous: None }, 1000, None, &[])
+            envelope(
+                ctx,
+                req,
+                "authConfig",
+                None,
+                json!({}),
+                Page {
+                    data,
+                    total,
+                    next: None,
+                    previous: None,
+                },
+                1000,
+                None,
+                &[],
+            )
         }),
         (None, m) => norman_err(405, "MethodNotAllow", &format!("Method {m} not supported")),
         (Some(id), &Method::GET) => with_ctx(shared, caller, req, |ctx| match ctx.store.get(Kind::AuthConfig, id) {
             Some(o) if ctx.authz.can_all("get", Kind::AuthConfig) => Resp::json(200, &authconfig_view(ctx, id, o)),
-            Some(_) => map_err(&ApiErr::Forbidden { verb: "get", kind: Kind::AuthConfig, name: Some(id.into()), namespace: None, user: caller.user_id.clone() }),
+            Some(_) => map_err(&ApiErr::Forbidden {
+                verb: "get",
+                kind: Kind::AuthConfig,
+                name: Some(id.into()),
+                namespace: None,
+                user: caller.user_id.clone(),
+            }),
             None => not_found(Kind::AuthConfig, id),
         }),
         (Some(id), &Method::PUT) => {
@@ -1395,9 +1791,17 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
                 Err(r) => return r,
             };
             let mut store = shared.store.write().expect("store lock");
-            let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else { return not_found(Kind::AuthConfig, id) };
+            let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else {
+                return not_found(Kind::AuthConfig, id);
+            };
             if !Authz::new(&store, caller).can_all("update", Kind::AuthConfig) {
-                return map_err(&ApiErr::Forbidden { verb: "update", kind: Kind::AuthConfig, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
+                return map_err(&ApiErr::Forbidden {
+                    verb: "update",
+                    kind: Kind::AuthConfig,
+                    name: Some(id.into()),
+                    namespace: None,
+                    user: caller.user_id.clone(),
+                });
             }
             if let Some(r) = merge_config(&mut cfg, &b) {
                 return r;
@@ -1405,7 +1809,9 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
             store.stamp_update(&mut cfg, true);
             store.put(Kind::AuthConfig, id.to_string(), cfg.clone(), Some(Verb::Update));
             drop(store);
-            with_ctx(shared, caller, req, |ctx| Resp::json(200, &authconfig_view(ctx, id, &cfg)))
+            with_ctx(shared, caller, req, |ctx| {
+                Resp::json(200, &authconfig_view(ctx, id, &cfg))
+            })
         }
         (Some(id), &Method::POST) => config_action(shared, caller, req, id, action.unwrap_or("")),
         (Some(_), m) => norman_err(405, "MethodNotAllow", &format!("Method {m} not supported")),
@@ -1416,11 +1822,29 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
 fn merge_config(cfg: &mut Value, b: &Value) -> Option<Resp> {
     if let Some(mode) = b.get("accessMode").and_then(Value::as_str) {
         if !matches!(mode, "unrestricted" | "restricted" | "required") {
-            return Some(norman_field_err(422, "InvalidOption", "Invalid value for accessMode", "accessMode"));
+            return Some(norman_field_err(
+                422,
+                "InvalidOption",
+                "Invalid value for accessMode",
+                "accessMode",
+            ));
         }
     }
     for (k, v) in b.as_object().into_iter().flatten() {
-        if matches!(k.as_str(), "type" | "id" | "links" | "actions" | "baseType" | "metadata" | "apiVersion" | "kind" | "created" | "createdTS" | "uuid") {
+        if matches!(
+            k.as_str(),
+            "type"
+                | "id"
+                | "links"
+                | "actions"
+                | "baseType"
+                | "metadata"
+                | "apiVersion"
+                | "kind"
+                | "created"
+                | "createdTS"
+                | "uuid"
+        ) {
             continue;
         }
         if v.is_null() && SECRET_FIELDS.contains(&k.as_str()) {
@@ -1437,9 +1861,17 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
         Err(r) => return r,
     };
     let mut store = shared.store.write().expect("store lock");
-    let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else { return not_found(Kind::AuthConfig, id) };
+    let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else {
+        return not_found(Kind::AuthConfig, id);
+    };
     if !Authz::new(&store, caller).can_all("update", Kind::AuthConfig) {
-        return map_err(&ApiErr::Forbidden { verb: "update", kind: Kind::AuthConfig, name: Some(id.into()), namespace: None, user: caller.user_id.clone() });
+        return map_err(&ApiErr::Forbidden {
+            verb: "update",
+            kind: Kind::AuthConfig,
+            name: Some(id.into()),
+            namespace: None,
+            user: caller.user_id.clone(),
+        });
     }
     if !provider_actions(id).contains(&action) {
         return norman_err(422, "InvalidAction", &format!("Invalid action: {action}"));
@@ -1462,13 +1894,26 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             let redirect = match id {
                 "github" | "githubapp" => format!(
                     "https://{}/login/oauth/authorize?client_id={}&scope=read:org",
-                    Some(s(&test, "hostname")).filter(|h| !h.is_empty()).unwrap_or("github.com"),
+                    Some(s(&test, "hostname"))
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or("github.com"),
                     s(&test, "clientId")
                 ),
-                "azuread" => format!("{}{}/oauth2/v2.0/authorize?client_id={}", s(&test, "endpoint"), s(&test, "tenantId"), s(&test, "applicationId")),
-                _ => format!("https://accounts.example.invalid/authorize?client_id={}", s(&test, "clientId")),
+                "azuread" => format!(
+                    "{}{}/oauth2/v2.0/authorize?client_id={}",
+                    s(&test, "endpoint"),
+                    s(&test, "tenantId"),
+                    s(&test, "applicationId")
+                ),
+                _ => format!(
+                    "https://accounts.example.invalid/authorize?client_id={}",
+                    s(&test, "clientId")
+                ),
             };
-            Resp::json(200, &json!({"type": format!("{ty}TestOutput"), "baseType": format!("{ty}TestOutput"), "redirectUrl": redirect}))
+            Resp::json(
+                200,
+                &json!({"type": format!("{ty}TestOutput"), "baseType": format!("{ty}TestOutput"), "redirectUrl": redirect}),
+            )
         }
         "upgrade" => Resp::empty(200),
         "testAndApply" | "testAndEnable" => {
@@ -1486,7 +1931,10 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
                 return r;
             }
             let (login, password) = if matches!(id, "activedirectory" | "openldap" | "freeipa") {
-                if get_path(&test, "servers").and_then(Value::as_array).is_none_or(|a| a.is_empty()) {
+                if get_path(&test, "servers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|a| a.is_empty())
+                {
                     return norman_field_err(422, "MissingRequired", "", "servers");
                 }
                 let u = nstr(&b, "username");
@@ -1508,7 +1956,11 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             };
             test["enabled"] = json!(b.get("enabled").and_then(Value::as_bool).unwrap_or(true));
             if s(&test, "accessMode") != "unrestricted" {
-                let mut allowed = test.get("allowedPrincipalIds").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut allowed = test
+                    .get("allowedPrincipalIds")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 if !allowed.iter().any(|a| a.as_str() == Some(&pid)) {
                     allowed.push(json!(pid));
                 }
@@ -1518,7 +1970,11 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             store.put(Kind::AuthConfig, id.to_string(), test, Some(Verb::Update));
             // The calling user gets the new principal.
             if let Some(mut u) = store.get(Kind::User, &caller.user_id).cloned() {
-                let mut ids = u.get("principalIds").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut ids = u
+                    .get("principalIds")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 if !ids.iter().any(|x| x.as_str() == Some(&pid)) {
                     ids.push(json!(pid));
                 }
@@ -1542,7 +1998,11 @@ fn lower_first(s: &str) -> String {
 }
 
 fn provider_type(id: &str) -> String {
-    let ty = AUTH_CONFIGS.iter().find(|(i, _)| *i == id).map(|(_, t)| *t).unwrap_or("localConfig");
+    let ty = AUTH_CONFIGS
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, t)| *t)
+        .unwrap_or("localConfig");
     ty.replace("Config", "Provider")
 }
 
@@ -1573,7 +2033,10 @@ pub(crate) fn public(shared: &Shared, req: &Req) -> Resp {
     }
     let enabled: Vec<String> = {
         let store = shared.store.read().expect("store lock");
-        let hide_local = store.get(Kind::Setting, "hide-local-auth-provider").map(|s| crate::state::s(s, "value") == "true").unwrap_or(false);
+        let hide_local = store
+            .get(Kind::Setting, "hide-local-auth-provider")
+            .map(|s| crate::state::s(s, "value") == "true")
+            .unwrap_or(false);
         let mut e: Vec<String> = if hide_local { vec![] } else { vec!["local".to_string()] };
         e.extend(enabled_external(&store));
         e
@@ -1584,9 +2047,12 @@ pub(crate) fn public(shared: &Shared, req: &Req) -> Resp {
         (&Method::GET, "authproviders", false) => {
             let data: Vec<Value> = enabled.iter().map(|id| provider_item(&base, id, true)).collect();
             let n = data.len();
-            Resp::json(200, &json!({"type": "collection", "links": {"self": req.url()}, "createTypes": {}, "actions": {},
+            Resp::json(
+                200,
+                &json!({"type": "collection", "links": {"self": req.url()}, "createTypes": {}, "actions": {},
                                      "pagination": {"limit": 1000, "total": n}, "sort": {"order": "asc"}, "filters": {},
-                                     "resourceType": "authProvider", "data": data}))
+                                     "resourceType": "authProvider", "data": data}),
+            )
         }
         (&Method::GET, "authproviders", true) => {
             let data: Vec<Value> = enabled.iter().map(|id| provider_item(&base, id, true)).collect();
@@ -1598,7 +2064,11 @@ pub(crate) fn public(shared: &Shared, req: &Req) -> Resp {
                 Err(e) => return public_err(422, "InvalidBodyContent", &format!("Failed to parse body: {e}")),
             };
             let ty = nstr(&b, "type");
-            let provider = AUTH_CONFIGS.iter().find(|(_, t)| t.replace("Config", "Provider") == ty).map(|(i, _)| *i).unwrap_or("local");
+            let provider = AUTH_CONFIGS
+                .iter()
+                .find(|(_, t)| t.replace("Config", "Provider") == ty)
+                .map(|(i, _)| *i)
+                .unwrap_or("local");
             login(shared, req, provider, &b, true)
         }
         (m, p, false) if p.ends_with("providers") => {
@@ -1661,7 +2131,11 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         let existing = store
             .map(Kind::User)
             .iter()
-            .find(|(_, u)| u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str() == Some(&pid))))
+            .find(|(_, u)| {
+                u.get("principalIds")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(&pid)))
+            })
             .map(|(k, _)| k.clone());
         let uid = match existing {
             Some(u) => u,
@@ -1672,16 +2146,35 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
                 u["principalIds"] = json!([pid, format!("local://{uid}")]);
                 crate::seed::insert_new(&mut store, Kind::User, u, &crate::state::now_rfc3339(), None);
                 let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
-                crate::seed::insert_new(&mut store, Kind::GlobalRoleBinding, crate::seed::grb_obj(&n, "user", &uid), &crate::state::now_rfc3339(), None);
+                crate::seed::insert_new(
+                    &mut store,
+                    Kind::GlobalRoleBinding,
+                    crate::seed::grb_obj(&n, "user", &uid),
+                    &crate::state::now_rfc3339(),
+                    None,
+                );
                 uid
             }
         };
         (uid, groups)
     };
-    if store.get(Kind::User, &user_id).and_then(|u| u.get("enabled")).and_then(Value::as_bool) == Some(false) {
+    if store
+        .get(Kind::User, &user_id)
+        .and_then(|u| u.get("enabled"))
+        .and_then(Value::as_bool)
+        == Some(false)
+    {
         return fail(403, "PermissionDenied", "user disabled");
     }
-    let (name, bearer) = ops::new_v3_token(&mut store, &user_id, SESSION_TTL_MS, "", nstr(b, "description"), false, "session");
+    let (name, bearer) = ops::new_v3_token(
+        &mut store,
+        &user_id,
+        SESSION_TTL_MS,
+        "",
+        nstr(b, "description"),
+        false,
+        "session",
+    );
     if let Some(t) = store.get(Kind::Token, &name).cloned() {
         let mut t = t;
         t["authProvider"] = json!(provider);
@@ -1697,12 +2190,23 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
     if nstr(b, "responseType") == "cookie" {
         return Resp::empty(200).with_header("set-cookie", format!("R_SESS={bearer}; Path=/; Secure; HttpOnly"));
     }
-    let expires = store.get(Kind::Token, &name).map(|t| s(t, "expiresAt").to_string()).unwrap_or_default();
+    let expires = store
+        .get(Kind::Token, &name)
+        .map(|t| s(t, "expiresAt").to_string())
+        .unwrap_or_default();
     if short_response {
-        return Resp::json(201, &json!({"token": bearer, "expiresAt": expires, "id": name, "baseType": "token", "type": "token"}));
+        return Resp::json(
+            201,
+            &json!({"token": bearer, "expiresAt": expires, "id": name, "baseType": "token", "type": "token"}),
+        );
     }
     let caller = caller_for(&store, &user_id, &name, None, false);
-    let ctx = Ctx { store: &store, authz: Authz::new(&store, &caller), base: req.base.clone(), version_213: false };
+    let ctx = Ctx {
+        store: &store,
+        authz: Authz::new(&store, &caller),
+        base: req.base.clone(),
+        version_213: false,
+    };
     let t = store.get(Kind::Token, &name).cloned().unwrap_or(Value::Null);
     let _ = ctx.version_213;
     let _ = now_ms();

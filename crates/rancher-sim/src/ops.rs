@@ -19,14 +19,37 @@ pub(crate) struct Cause {
 /// A failed operation, rendered by each surface in its own error shape.
 #[derive(Debug, Clone)]
 pub(crate) enum ApiErr {
-    NotFound { kind: Kind, name: String },
-    AlreadyExists { kind: Kind, name: String },
-    Conflict { kind: Kind, name: String },
-    Forbidden { verb: &'static str, kind: Kind, name: Option<String>, namespace: Option<String>, user: String },
-    Invalid { kind: Kind, name: String, causes: Vec<Cause> },
+    NotFound {
+        kind: Kind,
+        name: String,
+    },
+    AlreadyExists {
+        kind: Kind,
+        name: String,
+    },
+    Conflict {
+        kind: Kind,
+        name: String,
+    },
+    Forbidden {
+        verb: &'static str,
+        kind: Kind,
+        name: Option<String>,
+        namespace: Option<String>,
+        user: String,
+    },
+    Invalid {
+        kind: Kind,
+        name: String,
+        causes: Vec<Cause>,
+    },
     BadRequest(String),
     /// An admission webhook denial (`code` 400, 403 or 409).
-    Webhook { kind: Kind, code: u16, message: String },
+    Webhook {
+        kind: Kind,
+        code: u16,
+        message: String,
+    },
 }
 
 impl ApiErr {
@@ -75,18 +98,29 @@ impl ApiErr {
                     i.plural, i.group, name
                 )
             }
-            ApiErr::Forbidden { verb, kind, name, namespace, user } => {
-                forbidden_message(user, verb, *kind, name.as_deref(), namespace.as_deref())
-            }
+            ApiErr::Forbidden {
+                verb,
+                kind,
+                name,
+                namespace,
+                user,
+            } => forbidden_message(user, verb, *kind, name.as_deref(), namespace.as_deref()),
             ApiErr::Invalid { kind, name, causes } => {
                 let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-                let detail = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
+                let detail = if parts.len() == 1 {
+                    parts[0].clone()
+                } else {
+                    format!("[{}]", parts.join(", "))
+                };
                 format!("{} \"{}\" is invalid: {}", kind.info().kind_name, name, detail)
             }
             ApiErr::BadRequest(m) => m.clone(),
             ApiErr::Webhook { kind, message, .. } => {
                 let i = kind.info();
-                format!("admission webhook \"rancher.cattle.io.{}.{}\" denied the request: {}", i.plural, i.group, message)
+                format!(
+                    "admission webhook \"rancher.cattle.io.{}.{}\" denied the request: {}",
+                    i.plural, i.group, message
+                )
             }
         }
     }
@@ -98,14 +132,17 @@ impl ApiErr {
             json!({"name": name, "group": i.group, "kind": i.plural})
         };
         match self {
-            ApiErr::NotFound { kind, name } | ApiErr::AlreadyExists { kind, name } | ApiErr::Conflict { kind, name } => {
-                Some(kd(kind, name))
-            }
+            ApiErr::NotFound { kind, name }
+            | ApiErr::AlreadyExists { kind, name }
+            | ApiErr::Conflict { kind, name } => Some(kd(kind, name)),
             ApiErr::Forbidden { kind, name, .. } => Some(kd(kind, name.as_deref().unwrap_or(""))),
             ApiErr::Invalid { kind, name, causes } => {
                 let mut d = json!({"name": name, "group": kind.info().group, "kind": kind.info().kind_name});
                 d["causes"] = Value::Array(
-                    causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
+                    causes
+                        .iter()
+                        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                        .collect(),
                 );
                 Some(d)
             }
@@ -118,22 +155,38 @@ fn required(kind: Kind, name: &str, fields: &[&str], obj: &Value) -> Result<(), 
     let causes: Vec<Cause> = fields
         .iter()
         .filter(|f| get_path(obj, f).is_none_or(|v| v.is_null() || v.as_str() == Some("")))
-        .map(|f| Cause { field: f.to_string(), reason: "FieldValueRequired", message: "Required value".into() })
+        .map(|f| Cause {
+            field: f.to_string(),
+            reason: "FieldValueRequired",
+            message: "Required value".into(),
+        })
         .collect();
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiErr::Invalid { kind, name: name.to_string(), causes })
+        Err(ApiErr::Invalid {
+            kind,
+            name: name.to_string(),
+            causes,
+        })
     }
 }
 
 fn webhook(kind: Kind, message: impl Into<String>) -> ApiErr {
-    ApiErr::Webhook { kind, code: 400, message: message.into() }
+    ApiErr::Webhook {
+        kind,
+        code: 400,
+        message: message.into(),
+    }
 }
 
 /// The webhook's escalation refusal (rancher/webhook pkg/admission `ResponseFailedEscalation`: 403).
 fn escalation(kind: Kind, caller: &Caller, missing: &[Rule]) -> ApiErr {
-    ApiErr::Webhook { kind, code: 403, message: escalation_message(&caller.user_id, missing) }
+    ApiErr::Webhook {
+        kind,
+        code: 403,
+        message: escalation_message(&caller.user_id, missing),
+    }
 }
 
 /// Refuses granting `wanted` (in `namespace`) unless the caller holds it or has `bypass` on `on`/`name`.
@@ -177,7 +230,11 @@ fn check_user_target(store: &Store, caller: &Caller, target: &str) -> Result<(),
     if authz.not_held(&user_rules(store, target), "").is_empty() {
         Ok(())
     } else {
-        Err(ApiErr::Webhook { kind: Kind::User, code: 403, message: "request is attempting to modify user with more permissions than requester".into() })
+        Err(ApiErr::Webhook {
+            kind: Kind::User,
+            code: 403,
+            message: "request is attempting to modify user with more permissions than requester".into(),
+        })
     }
 }
 
@@ -209,11 +266,17 @@ pub(crate) struct Created {
 /// The SimUser view of a stored user (for token principals).
 pub(crate) fn sim_user(store: &Store, id: &str) -> SimUser {
     let u = store.get(Kind::User, id);
-    SimUser { id: id.to_string(), username: u.map(|u| s(u, "username").to_string()).unwrap_or_default() }
+    SimUser {
+        id: id.to_string(),
+        username: u.map(|u| s(u, "username").to_string()).unwrap_or_default(),
+    }
 }
 
 fn display_of(store: &Store, id: &str) -> String {
-    store.get(Kind::User, id).map(|u| s(u, "displayName").to_string()).unwrap_or_default()
+    store
+        .get(Kind::User, id)
+        .map(|u| s(u, "displayName").to_string())
+        .unwrap_or_default()
 }
 
 fn subject_count(obj: &Value, fields: &[&str]) -> usize {
@@ -230,7 +293,9 @@ pub(crate) fn create(
     opts: CreateOpts,
 ) -> Result<Created, ApiErr> {
     if !obj.is_object() {
-        return Err(ApiErr::BadRequest("the body of the request was in an unknown format".into()));
+        return Err(ApiErr::BadRequest(
+            "the body of the request was in an unknown format".into(),
+        ));
     }
     let info = kind.info();
     if info.namespaced {
@@ -270,7 +335,15 @@ pub(crate) fn create(
     set_path(&mut obj, "metadata.name", json!(name));
     // Read-only metadata from the client is ignored.
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp", "selfLink", "managedFields"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "selfLink",
+            "managedFields",
+        ] {
             m.remove(k);
         }
     }
@@ -304,7 +377,11 @@ pub(crate) fn create(
             if !username.is_empty() && store.usernames.contains_key(&username) {
                 return Err(webhook(kind, format!("username \"{username}\" is already in use")));
             }
-            if let Some(pw) = obj.as_object_mut().and_then(|m| m.remove("password")).and_then(|p| p.as_str().map(str::to_string)) {
+            if let Some(pw) = obj
+                .as_object_mut()
+                .and_then(|m| m.remove("password"))
+                .and_then(|p| p.as_str().map(str::to_string))
+            {
                 if !opts.dry_run {
                     store.passwords.insert(name.clone(), ids::sha256_hex(&pw));
                 }
@@ -324,8 +401,16 @@ pub(crate) fn create(
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
             // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
-            confirm_no_escalation(store, caller, kind, &Rule::all_from(obj.get("rules")), "", ("escalate", kind, &name))?;
-            obj["status"] = json!({"summary": "Completed", "observedGeneration": 1, "lastUpdateTime": now, "conditions": []});
+            confirm_no_escalation(
+                store,
+                caller,
+                kind,
+                &Rule::all_from(obj.get("rules")),
+                "",
+                ("escalate", kind, &name),
+            )?;
+            obj["status"] =
+                json!({"summary": "Completed", "observedGeneration": 1, "lastUpdateTime": now, "conditions": []});
         }
         Kind::GlobalRoleBinding => {
             required(kind, &name, &["globalRoleName"], &obj)?;
@@ -337,11 +422,21 @@ pub(crate) fn create(
             let gr_rules = Rule::all_from(gr.get("rules"));
             // rancher/webhook globalrolebinding/validator.go validateCreate: v0.4-v0.6 (2.8-2.10) need userName or
             // groupPrincipalName; v0.7+ (2.11) also accept userPrincipalName alone; never a user and a group together.
-            let has_user = !s(&obj, "userName").is_empty() || (store.version.at_least(2, 11) && !s(&obj, "userPrincipalName").is_empty());
+            let has_user = !s(&obj, "userName").is_empty()
+                || (store.version.at_least(2, 11) && !s(&obj, "userPrincipalName").is_empty());
             let has_group = !s(&obj, "groupPrincipalName").is_empty();
             if !has_user && !has_group {
-                let who = if store.version.at_least(2, 11) { "userName/userPrincipalName" } else { "userName" };
-                return Err(webhook(kind, format!("globalrolebindings: Required value: bindings must have either {who} or groupPrincipalName set")));
+                let who = if store.version.at_least(2, 11) {
+                    "userName/userPrincipalName"
+                } else {
+                    "userName"
+                };
+                return Err(webhook(
+                    kind,
+                    format!(
+                        "globalrolebindings: Required value: bindings must have either {who} or groupPrincipalName set"
+                    ),
+                ));
             }
             if (has_user || !s(&obj, "userPrincipalName").is_empty()) && has_group {
                 return Err(webhook(kind, "globalrolebindings: Forbidden: bindings can not set both userName/userPrincipalName and groupPrincipalName"));
@@ -372,14 +467,19 @@ pub(crate) fn create(
                     causes: vec![Cause {
                         field: "context".into(),
                         reason: "FieldValueNotSupported",
-                        message: format!("Unsupported value: \"{ctx}\": supported values: \"project\", \"cluster\", \"\""),
+                        message: format!(
+                            "Unsupported value: \"{ctx}\": supported values: \"project\", \"cluster\", \"\""
+                        ),
                     }],
                 });
             }
             if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
                 for n in arr.iter().filter_map(Value::as_str) {
                     if store.get(Kind::RoleTemplate, n).is_none() {
-                        return Err(webhook(kind, format!("roletemplates.management.cattle.io \"{n}\" not found")));
+                        return Err(webhook(
+                            kind,
+                            format!("roletemplates.management.cattle.io \"{n}\" not found"),
+                        ));
                     }
                 }
             }
@@ -398,12 +498,22 @@ pub(crate) fn create(
             required(kind, &name, &["spec.clusterName", "spec.displayName"], &obj)?;
             let cluster = s(&obj, "spec.clusterName").to_string();
             if cluster != namespace {
-                return Err(webhook(kind, "clusterName: Invalid value: must match the namespace of the project"));
+                return Err(webhook(
+                    kind,
+                    "clusterName: Invalid value: must match the namespace of the project",
+                ));
             }
             if store.get(Kind::Cluster, &cluster).is_none() {
-                return Err(webhook(kind, format!("clusters.management.cattle.io \"{cluster}\" not found")));
+                return Err(webhook(
+                    kind,
+                    format!("clusters.management.cattle.io \"{cluster}\" not found"),
+                ));
             }
-            let backing = if store.version.at_least(2, 11) { format!("{cluster}-{name}") } else { name.clone() };
+            let backing = if store.version.at_least(2, 11) {
+                format!("{cluster}-{name}")
+            } else {
+                name.clone()
+            };
             obj["status"] = json!({"backingNamespace": backing, "conditions": [{"type": "BackingNamespaceCreated", "status": "True", "lastUpdateTime": now}]});
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 let ann = m.entry("annotations").or_insert_with(|| json!({}));
@@ -424,7 +534,11 @@ pub(crate) fn create(
             // or a group; the role template must exist, not be locked, and have the binding's context. CRTBs live in
             // the cluster's namespace, PRTBs in the project's (its backing namespace from 2.11, rancher/webhook
             // pkg/resources/management.cattle.io/v3/project/Project.md "BackingNamespace").
-            let (scope_field, ctx) = if kind == Kind::Crtb { ("clusterName", "cluster") } else { ("projectName", "project") };
+            let (scope_field, ctx) = if kind == Kind::Crtb {
+                ("clusterName", "cluster")
+            } else {
+                ("projectName", "project")
+            };
             required(kind, &name, &[scope_field, "roleTemplateName"], &obj)?;
             let scope = s(&obj, scope_field).to_string();
             if kind == Kind::Crtb {
@@ -432,14 +546,23 @@ pub(crate) fn create(
                     return Err(webhook(kind, "clusterName and namespace must match"));
                 }
                 if store.get(Kind::Cluster, &scope).is_none() {
-                    return Err(webhook(kind, format!("clusters.management.cattle.io \"{scope}\" not found")));
+                    return Err(webhook(
+                        kind,
+                        format!("clusters.management.cattle.io \"{scope}\" not found"),
+                    ));
                 }
             } else {
                 let Some(ns) = store.project_namespace(&scope) else {
-                    return Err(webhook(kind, format!("projects.management.cattle.io \"{scope}\" not found")));
+                    return Err(webhook(
+                        kind,
+                        format!("projects.management.cattle.io \"{scope}\" not found"),
+                    ));
                 };
                 if ns != namespace && scope.split(':').nth(1) != Some(namespace) {
-                    return Err(webhook(kind, format!("namespace \"{namespace}\" does not match the project namespace \"{ns}\"")));
+                    return Err(webhook(
+                        kind,
+                        format!("namespace \"{namespace}\" does not match the project namespace \"{ns}\""),
+                    ));
                 }
             }
             let users = subject_count(&obj, &["userName", "userPrincipalName"]);
@@ -452,11 +575,17 @@ pub(crate) fn create(
             }
             let rt_name = s(&obj, "roleTemplateName").to_string();
             let Some(rt) = store.get(Kind::RoleTemplate, &rt_name) else {
-                return Err(webhook(kind, format!("roletemplates.management.cattle.io \"{rt_name}\" not found")));
+                return Err(webhook(
+                    kind,
+                    format!("roletemplates.management.cattle.io \"{rt_name}\" not found"),
+                ));
             };
             let rt_ctx = s(rt, "context");
             if rt_ctx != ctx {
-                return Err(webhook(kind, format!("Cannot reference context [{rt_ctx}] from [{ctx}] context")));
+                return Err(webhook(
+                    kind,
+                    format!("Cannot reference context [{rt_ctx}] from [{ctx}] context"),
+                ));
             }
             if rt.get("locked").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "Role is locked and cannot be assigned"));
@@ -464,7 +593,14 @@ pub(crate) fn create(
             // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go: the
             // role template's rules must be held by the caller there, unless they may `bind` role templates.
             let wanted = Authz::new(store, caller).role_template_rules(&rt_name);
-            confirm_no_escalation(store, caller, kind, &wanted, namespace, ("bind", Kind::RoleTemplate, &rt_name))?;
+            confirm_no_escalation(
+                store,
+                caller,
+                kind,
+                &wanted,
+                namespace,
+                ("bind", Kind::RoleTemplate, &rt_name),
+            )?;
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
@@ -479,7 +615,11 @@ pub(crate) fn create(
                 };
                 if store.map(kind).values().any(same) {
                     let short = if kind == Kind::Crtb { "crtb" } else { "prtb" };
-                    return Err(ApiErr::Webhook { kind, code: 409, message: format!("duplicate {short} not allowed") });
+                    return Err(ApiErr::Webhook {
+                        kind,
+                        code: 409,
+                        message: format!("duplicate {short} not allowed"),
+                    });
                 }
             }
             if kind == Kind::Crtb {
@@ -507,7 +647,8 @@ pub(crate) fn create(
             let desc = s(&obj, "spec.description").to_string();
             let enabled = get_path(&obj, "spec.enabled").and_then(Value::as_bool).unwrap_or(true);
             let labels = get_path(&obj, "metadata.labels").cloned();
-            let mut fresh = crate::seed::ext_token_obj(&name, &who, &display, ttl, &cluster, &desc, store.version, now_ms());
+            let mut fresh =
+                crate::seed::ext_token_obj(&name, &who, &display, ttl, &cluster, &desc, store.version, now_ms());
             fresh["spec"]["ttl"] = json!(ttl);
             fresh["spec"]["enabled"] = json!(enabled);
             if let Some(Value::Object(l)) = labels {
@@ -517,7 +658,11 @@ pub(crate) fn create(
             }
             // tokens.go `SystemStore.Create`: "Get token of the request and use its principal as ours".
             if let Some((provider, principal)) = session_principal(store, caller) {
-                let id = [s(&principal, "metadata.name"), s(&principal, "name")].into_iter().find(|x| !x.is_empty()).unwrap_or_default().to_string();
+                let id = [s(&principal, "metadata.name"), s(&principal, "name")]
+                    .into_iter()
+                    .find(|x| !x.is_empty())
+                    .unwrap_or_default()
+                    .to_string();
                 fresh["spec"]["userPrincipal"]["provider"] = json!(provider);
                 if !id.is_empty() {
                     fresh["spec"]["userPrincipal"]["name"] = json!(id);
@@ -536,10 +681,17 @@ pub(crate) fn create(
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default();
-            let clusters = if clusters.is_empty() { vec!["local".to_string()] } else { clusters };
+            let clusters = if clusters.is_empty() {
+                vec!["local".to_string()]
+            } else {
+                clusters
+            };
             for c in &clusters {
                 if store.get(Kind::Cluster, c).is_none() {
-                    return Err(webhook(kind, format!("clusters.management.cattle.io \"{c}\" not found")));
+                    return Err(webhook(
+                        kind,
+                        format!("clusters.management.cattle.io \"{c}\" not found"),
+                    ));
                 }
             }
             // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: negative 400, 0 = default, over it 400.
@@ -547,16 +699,28 @@ pub(crate) fn create(
                 t if t < 0 => return Err(ApiErr::BadRequest("spec.ttl can't be negative".into())),
                 0 => KUBECONFIG_TTL_S,
                 t if t > KUBECONFIG_TTL_S => {
-                    return Err(ApiErr::BadRequest(format!("spec.ttl {t} exceeds max ttl {KUBECONFIG_TTL_S}")));
+                    return Err(ApiErr::BadRequest(format!(
+                        "spec.ttl {t} exceeds max ttl {KUBECONFIG_TTL_S}"
+                    )));
                 }
                 t => t,
             };
-            let current = Some(s(&obj, "spec.currentContext").to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| clusters[0].clone());
+            let current = Some(s(&obj, "spec.currentContext").to_string())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| clusters[0].clone());
             let mut token_names = Vec::new();
             let mut entries = Vec::new();
             if !opts.dry_run {
                 for c in &clusters {
-                    let (tname, full) = new_v3_token(store, &me, ttl * 1000, "", &format!("Kubeconfig token for {name}"), true, "kubeconfig");
+                    let (tname, full) = new_v3_token(
+                        store,
+                        &me,
+                        ttl * 1000,
+                        "",
+                        &format!("Kubeconfig token for {name}"),
+                        true,
+                        "kubeconfig",
+                    );
                     inherit_session_provider(store, caller, &tname);
                     token_names.push(tname);
                     entries.push((c.clone(), full));
@@ -576,7 +740,11 @@ pub(crate) fn create(
                 return Err(ApiErr::Invalid {
                     kind,
                     name: name.clone(),
-                    causes: vec![Cause { field: "spec.enabled".into(), reason: "FieldValueRequired", message: "Required value".into() }],
+                    causes: vec![Cause {
+                        field: "spec.enabled".into(),
+                        reason: "FieldValueRequired",
+                        message: "Required value".into(),
+                    }],
                 });
             }
             validate_audit(&name, &obj)?;
@@ -589,7 +757,13 @@ pub(crate) fn create(
     }
     if opts.dry_run {
         store.pending_secret = None;
-        return Ok(Created { obj, key, bearer, secret: secret_out, kubeconfig });
+        return Ok(Created {
+            obj,
+            key,
+            bearer,
+            secret: secret_out,
+            kubeconfig,
+        });
     }
     let key = insert_new(store, kind, obj, &now, Some(Verb::Create));
     if kind == Kind::Project && opts.creator {
@@ -601,7 +775,13 @@ pub(crate) fn create(
         insert_new(store, Kind::Prtb, prtb, &now, None);
     }
     let obj = store.get(kind, &key).cloned().unwrap_or(Value::Null);
-    Ok(Created { obj, key, bearer, secret: secret_out, kubeconfig })
+    Ok(Created {
+        obj,
+        key,
+        bearer,
+        secret: secret_out,
+        kubeconfig,
+    })
 }
 
 fn validate_audit(name: &str, obj: &Value) -> Result<(), ApiErr> {
@@ -630,7 +810,11 @@ fn validate_audit(name: &str, obj: &Value) -> Result<(), ApiErr> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiErr::Invalid { kind: Kind::AuditPolicy, name: name.to_string(), causes })
+        Err(ApiErr::Invalid {
+            kind: Kind::AuditPolicy,
+            name: name.to_string(),
+            causes,
+        })
     }
 }
 
@@ -644,12 +828,26 @@ pub(crate) fn new_v3_token(
     derived: bool,
     kind_label: &str,
 ) -> (String, String) {
-    let prefix = if kind_label == "kubeconfig" { format!("kubeconfig-{user_id}") } else { "token-".to_string() };
+    let prefix = if kind_label == "kubeconfig" {
+        format!("kubeconfig-{user_id}")
+    } else {
+        "token-".to_string()
+    };
     let name = store.fresh_name(Kind::Token, "", &prefix);
     let secret = ids::secret(&mut store.rng);
     let who = sim_user(store, user_id);
     let display = display_of(store, user_id);
-    let mut obj = crate::seed::token_obj(&name, user_id, &who.username, &display, ttl_ms, now_ms(), derived, cluster, description);
+    let mut obj = crate::seed::token_obj(
+        &name,
+        user_id,
+        &who.username,
+        &display,
+        ttl_ms,
+        now_ms(),
+        derived,
+        cluster,
+        description,
+    );
     obj["metadata"]["labels"]["authn.management.cattle.io/kind"] = json!(kind_label);
     store.set_token_secret(&secret);
     insert_new(store, Kind::Token, obj, &now_rfc3339(), Some(Verb::Create));
@@ -661,7 +859,10 @@ fn session_principal(store: &Store, caller: &Caller) -> Option<(String, Value)> 
     let (provider, principal) = match caller.token.strip_prefix("ext/") {
         Some(ext) => {
             let t = store.get(Kind::ExtToken, ext)?;
-            (s(t, "spec.userPrincipal.provider").to_string(), get_path(t, "spec.userPrincipal").cloned()?)
+            (
+                s(t, "spec.userPrincipal.provider").to_string(),
+                get_path(t, "spec.userPrincipal").cloned()?,
+            )
         }
         None => {
             let t = store.get(Kind::Token, &caller.token)?;
@@ -675,7 +876,9 @@ fn session_principal(store: &Store, caller: &Caller) -> Option<(String, Value)> 
 /// that provider is disabled (rancher/rancher pkg/auth/tokens/manager.go `createDerivedToken`,
 /// pkg/auth/requests/authenticate.go).
 pub(crate) fn inherit_session_provider(store: &mut Store, caller: &Caller, token_key: &str) {
-    let Some((provider, principal)) = session_principal(store, caller) else { return };
+    let Some((provider, principal)) = session_principal(store, caller) else {
+        return;
+    };
     if let Some(mut t) = store.get(Kind::Token, token_key).cloned() {
         t["authProvider"] = json!(provider);
         t["userPrincipal"] = principal;
@@ -685,10 +888,18 @@ pub(crate) fn inherit_session_provider(store: &mut Store, caller: &Caller, token
 
 /// A kubeconfig document for `(cluster id, bearer)` entries.
 pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
-    let ca = store.get(Kind::Setting, "cacerts").map(|c| s(c, "value").to_string()).unwrap_or_default();
+    let ca = store
+        .get(Kind::Setting, "cacerts")
+        .map(|c| s(c, "value").to_string())
+        .unwrap_or_default();
     let ca_b64 = ids::b64_encode(ca.as_bytes());
     let server = store.server_url.clone();
-    let name_of = |c: &str| store.get(Kind::Cluster, c).map(|x| s(x, "spec.displayName").to_string()).unwrap_or_else(|| c.to_string());
+    let name_of = |c: &str| {
+        store
+            .get(Kind::Cluster, c)
+            .map(|x| s(x, "spec.displayName").to_string())
+            .unwrap_or_else(|| c.to_string())
+    };
     let mut y = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
     for (c, _) in entries {
         y.push_str(&format!(
@@ -703,7 +914,9 @@ pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], curre
     y.push_str("\ncontexts:\n");
     for (c, _) in entries {
         let n = name_of(c);
-        y.push_str(&format!("- name: \"{n}\"\n  context:\n    user: \"{n}\"\n    cluster: \"{n}\"\n"));
+        y.push_str(&format!(
+            "- name: \"{n}\"\n  context:\n    user: \"{n}\"\n    cluster: \"{n}\"\n"
+        ));
     }
     y.push_str(&format!("\ncurrent-context: \"{}\"\n", name_of(current)));
     y
@@ -713,7 +926,9 @@ pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], curre
 /// usermanager.go `EnsureUser`). Returns the user id.
 fn ensure_user(store: &mut Store, principal: &str) -> String {
     let found = store.map(Kind::User).iter().find(|(_, u)| {
-        u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str() == Some(principal)))
+        u.get("principalIds")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(principal)))
     });
     if let Some((k, _)) = found {
         return k.clone();
@@ -743,14 +958,29 @@ pub(crate) fn finalizer(kind: Kind) -> Option<&'static str> {
 /// tokens (rancher/rancher pkg/ext/stores/tokens/tokens.go), Kubernetes' 422 otherwise.
 fn immutable_err(kind: Kind, name: &str, field: &str, value: &Value) -> ApiErr {
     match kind {
-        Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb | Kind::Project | Kind::User => {
-            webhook(kind, format!("{}.{field}: Invalid value: {value}: field is immutable", kind.info().plural))
-        }
-        Kind::ExtToken => ApiErr::BadRequest(format!("{} is immutable", if field == "spec.userPrincipal" { "spec.userprincipal" } else { field })),
+        Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb | Kind::Project | Kind::User => webhook(
+            kind,
+            format!(
+                "{}.{field}: Invalid value: {value}: field is immutable",
+                kind.info().plural
+            ),
+        ),
+        Kind::ExtToken => ApiErr::BadRequest(format!(
+            "{} is immutable",
+            if field == "spec.userPrincipal" {
+                "spec.userprincipal"
+            } else {
+                field
+            }
+        )),
         _ => ApiErr::Invalid {
             kind,
             name: name.to_string(),
-            causes: vec![Cause { field: field.to_string(), reason: "FieldValueInvalid", message: format!("Invalid value: {value}: field is immutable") }],
+            causes: vec![Cause {
+                field: field.to_string(),
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {value}: field is immutable"),
+            }],
         },
     }
 }
@@ -759,8 +989,23 @@ fn immutable_err(kind: Kind, name: &str, field: &str, value: &Value) -> ApiErr {
 fn immutable_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::GlobalRoleBinding => &["globalRoleName", "userName", "userPrincipalName", "groupPrincipalName"],
-        Kind::Crtb => &["clusterName", "roleTemplateName", "userName", "userPrincipalName", "groupName", "groupPrincipalName"],
-        Kind::Prtb => &["projectName", "roleTemplateName", "userName", "userPrincipalName", "groupName", "groupPrincipalName", "serviceAccount"],
+        Kind::Crtb => &[
+            "clusterName",
+            "roleTemplateName",
+            "userName",
+            "userPrincipalName",
+            "groupName",
+            "groupPrincipalName",
+        ],
+        Kind::Prtb => &[
+            "projectName",
+            "roleTemplateName",
+            "userName",
+            "userPrincipalName",
+            "groupName",
+            "groupPrincipalName",
+            "serviceAccount",
+        ],
         Kind::Project => &["spec.clusterName"],
         Kind::GlobalRole | Kind::RoleTemplate => &["builtin"],
         Kind::User => &["username", "principalIds"],
@@ -785,12 +1030,18 @@ pub(crate) fn update(
     dry_run: bool,
 ) -> Result<Value, ApiErr> {
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
-    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
+    let namespace = if kind.info().namespaced {
+        key.split(':').next().unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
     let Some(old) = store.get(kind, key).cloned() else {
         return Err(ApiErr::NotFound { kind, name });
     };
     if !new.is_object() {
-        return Err(ApiErr::BadRequest("the body of the request was in an unknown format".into()));
+        return Err(ApiErr::BadRequest(
+            "the body of the request was in an unknown format".into(),
+        ));
     }
     let body_name = s(&new, "metadata.name");
     if !body_name.is_empty() && body_name != name {
@@ -835,7 +1086,10 @@ pub(crate) fn update(
         // Rancher's webhook lets only metadata and newUserDefault change on builtin roles.
         for f in ["rules", "displayName", "inheritedClusterRoles", "namespacedRules"] {
             if new.get(f).is_some() && new.get(f) != old.get(f) {
-                return Err(webhook(kind, "cannot update non-metadata fields of a builtin GlobalRole"));
+                return Err(webhook(
+                    kind,
+                    "cannot update non-metadata fields of a builtin GlobalRole",
+                ));
             }
         }
     }
@@ -874,7 +1128,11 @@ pub(crate) fn update(
                 }
             }
         }
-        if let Some(pw) = new.as_object_mut().and_then(|m| m.remove("password")).and_then(|p| p.as_str().map(str::to_string)) {
+        if let Some(pw) = new
+            .as_object_mut()
+            .and_then(|m| m.remove("password"))
+            .and_then(|p| p.as_str().map(str::to_string))
+        {
             store.passwords.insert(name.clone(), ids::sha256_hex(&pw));
         }
         result = new;
@@ -903,7 +1161,11 @@ pub(crate) fn update(
         set_path(&mut result, "status.lastUpdateTime", json!(now_rfc3339()));
         let ttl = get_path(&result, "spec.ttl").and_then(Value::as_i64).unwrap_or(0);
         if let Some(created) = crate::state::parse_ms(s(&result, "metadata.creationTimestamp")).filter(|_| ttl > 0) {
-            set_path(&mut result, "status.expiresAt", json!(crate::state::fmt_ms(created + ttl)));
+            set_path(
+                &mut result,
+                "status.expiresAt",
+                json!(crate::state::fmt_ms(created + ttl)),
+            );
         }
     }
     if dry_run {
@@ -915,14 +1177,31 @@ pub(crate) fn update(
 }
 
 /// Rancher's webhook and store checks of an update (after the immutable fields).
-fn check_update(store: &Store, caller: &Caller, kind: Kind, name: &str, old: &Value, new: &mut Value) -> Result<(), ApiErr> {
+fn check_update(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    name: &str,
+    old: &Value,
+    new: &mut Value,
+) -> Result<(), ApiErr> {
     match kind {
-        Kind::GlobalRole if new.get("rules") != old.get("rules") => {
-            confirm_no_escalation(store, caller, kind, &Rule::all_from(new.get("rules")), "", ("escalate", kind, name))
-        }
-        Kind::RoleTemplate if new.get("rules") != old.get("rules") => {
-            confirm_no_escalation(store, caller, kind, &Rule::all_from(new.get("rules")), "", ("escalate", kind, name))
-        }
+        Kind::GlobalRole if new.get("rules") != old.get("rules") => confirm_no_escalation(
+            store,
+            caller,
+            kind,
+            &Rule::all_from(new.get("rules")),
+            "",
+            ("escalate", kind, name),
+        ),
+        Kind::RoleTemplate if new.get("rules") != old.get("rules") => confirm_no_escalation(
+            store,
+            caller,
+            kind,
+            &Rule::all_from(new.get("rules")),
+            "",
+            ("escalate", kind, name),
+        ),
         Kind::User => {
             check_user_target(store, caller, name)?;
             // rancher/webhook release/v0.9 users/validator.go (Rancher 2.13).
@@ -953,7 +1232,13 @@ fn check_update(store: &Store, caller: &Caller, kind: Kind, name: &str, old: &Va
 /// Deletes an object after authorization and Rancher's webhook checks. Returns the deleted object. Kinds with a
 /// lifecycle finalizer are only marked (`deletionTimestamp`) when the store lets deletions linger; they go once
 /// [`Store::purge_terminating`] runs after the linger time, as Rancher's controllers remove the finalizer.
-pub(crate) fn delete(store: &mut Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
+pub(crate) fn delete(
+    store: &mut Store,
+    caller: &Caller,
+    kind: Kind,
+    key: &str,
+    precondition_rv: Option<&str>,
+) -> Result<Value, ApiErr> {
     let old = check_delete(store, caller, kind, key, precondition_rv)?;
     if finalizer(kind).is_some() && store.deletion_linger_ms > 0 {
         if old.get("metadata").and_then(|m| m.get("deletionTimestamp")).is_some() {
@@ -984,15 +1269,23 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
     store.remove(kind, key, count);
     match kind {
         Kind::GlobalRole => {
-            let grbs: Vec<String> =
-                store.map(Kind::GlobalRoleBinding).iter().filter(|(_, g)| s(g, "globalRoleName") == name).map(|(k, _)| k.clone()).collect();
+            let grbs: Vec<String> = store
+                .map(Kind::GlobalRoleBinding)
+                .iter()
+                .filter(|(_, g)| s(g, "globalRoleName") == name)
+                .map(|(k, _)| k.clone())
+                .collect();
             for g in grbs {
                 store.remove(Kind::GlobalRoleBinding, &g, false);
             }
         }
         Kind::Project => {
-            let prtbs: Vec<String> =
-                store.map(Kind::Prtb).iter().filter(|(_, p)| s(p, "projectName") == key).map(|(k, _)| k.clone()).collect();
+            let prtbs: Vec<String> = store
+                .map(Kind::Prtb)
+                .iter()
+                .filter(|(_, p)| s(p, "projectName") == key)
+                .map(|(k, _)| k.clone())
+                .collect();
             for p in prtbs {
                 store.remove(Kind::Prtb, &p, false);
             }
@@ -1009,9 +1302,19 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
 }
 
 /// Authorization and Rancher's webhook checks of a delete; returns the object as stored.
-pub(crate) fn check_delete(store: &Store, caller: &Caller, kind: Kind, key: &str, precondition_rv: Option<&str>) -> Result<Value, ApiErr> {
+pub(crate) fn check_delete(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    key: &str,
+    precondition_rv: Option<&str>,
+) -> Result<Value, ApiErr> {
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
-    let namespace = if kind.info().namespaced { key.split(':').next().unwrap_or("").to_string() } else { String::new() };
+    let namespace = if kind.info().namespaced {
+        key.split(':').next().unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
     let Some(old) = store.get(kind, key).cloned() else {
         return Err(ApiErr::NotFound { kind, name });
     };
@@ -1038,20 +1341,39 @@ pub(crate) fn check_delete(store: &Store, caller: &Caller, kind: Kind, key: &str
     match kind {
         // rancher/webhook globalrole/validator.go validateDelete.
         Kind::GlobalRole if old.get("builtin").and_then(Value::as_bool) == Some(true) => {
-            return Err(webhook(kind, "globalrole: Forbidden: cannot delete builtin GlobalRoles"));
+            return Err(webhook(
+                kind,
+                "globalrole: Forbidden: cannot delete builtin GlobalRoles",
+            ));
         }
         // rancher/webhook RoleTemplate.md "Deletion check": refused only while another role inherits it.
         Kind::RoleTemplate => {
-            let inherits = |v: &Value, field: &str| v.get(field).and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(name.as_str())));
-            if let Some((k, _)) = store.map(Kind::RoleTemplate).iter().find(|(_, rt)| inherits(rt, "roleTemplateNames")) {
+            let inherits = |v: &Value, field: &str| {
+                v.get(field)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(name.as_str())))
+            };
+            if let Some((k, _)) = store
+                .map(Kind::RoleTemplate)
+                .iter()
+                .find(|(_, rt)| inherits(rt, "roleTemplateNames"))
+            {
                 return Err(webhook(kind, format!("roletemplate.roleTemplateNames: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate \"{k}\"")));
             }
-            if let Some((k, _)) = store.map(Kind::GlobalRole).iter().find(|(_, gr)| inherits(gr, "inheritedClusterRoles")) {
+            if let Some((k, _)) = store
+                .map(Kind::GlobalRole)
+                .iter()
+                .find(|(_, gr)| inherits(gr, "inheritedClusterRoles"))
+            {
                 return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
             }
         }
         Kind::User if name == caller.user_id => {
-            let msg = if store.version.at_least(2, 13) { "can't delete yourself" } else { "You cannot delete yourself" };
+            let msg = if store.version.at_least(2, 13) {
+                "can't delete yourself"
+            } else {
+                "You cannot delete yourself"
+            };
             return Err(webhook(kind, msg));
         }
         Kind::User => check_user_target(store, caller, &name)?,
@@ -1059,7 +1381,14 @@ pub(crate) fn check_delete(store: &Store, caller: &Caller, kind: Kind, key: &str
         Kind::GlobalRoleBinding => {
             let role = s(&old, "globalRoleName");
             if let Some(gr) = store.get(Kind::GlobalRole, role) {
-                confirm_no_escalation(store, caller, kind, &Rule::all_from(gr.get("rules")), "", ("bind", Kind::GlobalRole, role))?;
+                confirm_no_escalation(
+                    store,
+                    caller,
+                    kind,
+                    &Rule::all_from(gr.get("rules")),
+                    "",
+                    ("bind", Kind::GlobalRole, role),
+                )?;
             }
         }
         _ => {}
@@ -1071,4 +1400,3 @@ pub(crate) fn check_delete(store: &Store, caller: &Caller, kind: Kind, key: &str
 pub(crate) fn expired(expires_at: &str) -> bool {
     crate::state::parse_ms(expires_at).is_some_and(|e| e <= now_ms())
 }
-

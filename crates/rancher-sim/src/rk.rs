@@ -35,7 +35,12 @@ fn gated() -> Resp {
 }
 
 fn method_not_allowed() -> Resp {
-    k8s_status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", Some(json!({})))
+    k8s_status(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        Some(json!({})),
+    )
 }
 
 /// Groups served by `version`: `(group, version)`.
@@ -60,7 +65,16 @@ pub(crate) fn version_doc() -> Resp {
 }
 
 fn verbs_for(_kind: Kind) -> Vec<&'static str> {
-    vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+    vec![
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    ]
 }
 
 fn discovery(store: &Store, req: &Req) -> Option<Resp> {
@@ -131,7 +145,10 @@ fn openapi_v3(store: &Store, g: &str, v: &str) -> Value {
     let mut schemas = serde_json::Map::new();
     let mut paths = serde_json::Map::new();
     let rev: String = g.split('.').rev().collect::<Vec<_>>().join(".");
-    for k in KINDS.iter().filter(|k| k.group == g && k.version == v && k.kind.rk_served(store.version)) {
+    for k in KINDS
+        .iter()
+        .filter(|k| k.group == g && k.version == v && k.kind.rk_served(store.version))
+    {
         let gvk = json!([{"group": g, "version": v, "kind": k.kind_name}]);
         let schema_name = format!("{rev}.{v}.{}", k.kind_name);
         schemas.insert(
@@ -139,7 +156,8 @@ fn openapi_v3(store: &Store, g: &str, v: &str) -> Value {
             json!({"type": "object", "x-kubernetes-group-version-kind": gvk, "x-kubernetes-preserve-unknown-fields": true,
                    "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}),
         );
-        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        let param =
+            |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
         let op = |action: &str, with_validation: bool| {
             let mut params = vec![param("dryRun")];
             if with_validation {
@@ -149,8 +167,15 @@ fn openapi_v3(store: &Store, g: &str, v: &str) -> Value {
             json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk[0].clone(), "parameters": params,
                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}}}})
         };
-        let base = if k.namespaced { format!("/apis/{g}/{v}/namespaces/{{namespace}}/{}", k.plural) } else { format!("/apis/{g}/{v}/{}", k.plural) };
-        paths.insert(base.clone(), json!({"get": op("list", false), "post": op("post", true)}));
+        let base = if k.namespaced {
+            format!("/apis/{g}/{v}/namespaces/{{namespace}}/{}", k.plural)
+        } else {
+            format!("/apis/{g}/{v}/{}", k.plural)
+        };
+        paths.insert(
+            base.clone(),
+            json!({"get": op("list", false), "post": op("post", true)}),
+        );
         paths.insert(format!("{base}/{{name}}"), json!({"get": op("get", false), "put": op("put", true), "patch": op("patch", true), "delete": op("delete", false)}));
     }
     json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.34.1+k3s1"}, "paths": paths, "components": {"schemas": schemas}})
@@ -206,7 +231,9 @@ fn parse_target(store: &Store, segs: &[&str]) -> Option<Target> {
             match tail {
                 [] => Some(t(kind, None, None, false)),
                 [name] if !namespaced => Some(t(kind, None, Some(name), false)),
-                [name, "status"] if !namespaced && kind.info().status_sub && !watch => Some(t(kind, None, Some(name), true)),
+                [name, "status"] if !namespaced && kind.info().status_sub && !watch => {
+                    Some(t(kind, None, Some(name), true))
+                }
                 _ => None,
             }
         }
@@ -244,7 +271,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req, segs: &[&str], cluster_path: bo
     }
     if req.method == Method::GET {
         let store = shared.store.read().expect("store lock");
-        let sub = Req { segs: segs.iter().map(|s| s.to_string()).collect(), ..req.shallow() };
+        let sub = Req {
+            segs: segs.iter().map(|s| s.to_string()).collect(),
+            ..req.shallow()
+        };
         if let Some(r) = discovery(&store, &sub) {
             return r;
         }
@@ -358,7 +388,13 @@ fn collection_allowed(authz: &Authz<'_>, verb: &'static str, t: &Target) -> Resu
     if per_owner(t.kind) || authz.can_collection(verb, t.kind, t.namespace.as_deref()) {
         return Ok(());
     }
-    Err(err_resp(&ApiErr::Forbidden { verb, kind: t.kind, name: None, namespace: t.namespace.clone(), user: authz.caller.user_id.clone() }))
+    Err(err_resp(&ApiErr::Forbidden {
+        verb,
+        kind: t.kind,
+        name: None,
+        namespace: t.namespace.clone(),
+        user: authz.caller.user_id.clone(),
+    }))
 }
 
 /// Rancher's CRDs declare no selectable fields, so Kubernetes takes only `metadata.name` and `metadata.namespace`.
@@ -366,7 +402,12 @@ fn check_field_selector(sel: &str) -> Result<(), Resp> {
     for part in sel.split(',').filter(|p| !p.trim().is_empty()) {
         let key = part.split(['=', '!']).next().unwrap_or("").trim();
         if !matches!(key, "metadata.name" | "metadata.namespace") {
-            return Err(k8s_status(400, "BadRequest", &format!("field label not supported: {key}"), None));
+            return Err(k8s_status(
+                400,
+                "BadRequest",
+                &format!("field label not supported: {key}"),
+                None,
+            ));
         }
     }
     Ok(())
@@ -401,15 +442,26 @@ fn key_range<'a>(
         (None, Some(p)) => Bound::Included(p.clone()),
         (None, None) => Bound::Unbounded,
     };
-    map.range::<String, _>((lower, Bound::Unbounded)).take_while(move |(k, _)| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
+    map.range::<String, _>((lower, Bound::Unbounded))
+        .take_while(move |(k, _)| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
 }
 
 fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
-    let limit: usize = req.q("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize).unwrap_or(0);
+    let limit: usize = req
+        .q("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| *l > 0)
+        .map(|l| l as usize)
+        .unwrap_or(0);
     let mut cont = None;
     if let Some(c) = req.q("continue").filter(|c| !c.is_empty()) {
         let Some(tok) = decode_continue(c) else {
-            return k8s_status(400, "BadRequest", "continue key is not valid: illegal base64 data at input byte 0", None);
+            return k8s_status(
+                400,
+                "BadRequest",
+                "continue key is not valid: illegal base64 data at input byte 0",
+                None,
+            );
         };
         if let Some(r) = continue_expired(shared, &tok) {
             return r;
@@ -440,7 +492,12 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let mut n = 0usize;
     let mut last_key: Option<&String> = None;
     let mut more = false;
-    let mut iter = key_range(map, t.kind, t.namespace.as_deref(), cont.as_ref().map(|c| c.start.as_str()));
+    let mut iter = key_range(
+        map,
+        t.kind,
+        t.namespace.as_deref(),
+        cont.as_ref().map(|c| c.start.as_str()),
+    );
     for (k, obj) in iter.by_ref() {
         if !visible(obj) {
             continue;
@@ -498,7 +555,12 @@ fn continue_expired(shared: &Shared, tok: &ContinueToken) -> Option<Resp> {
     if !expired {
         return None;
     }
-    let fresh = ContinueToken { rv: tok.rv + 1, start: tok.start.clone(), t: now_ms(), p: 0 };
+    let fresh = ContinueToken {
+        rv: tok.rv + 1,
+        start: tok.start.clone(),
+        t: now_ms(),
+        p: 0,
+    };
     let mut r = json!({
         "kind": "Status", "apiVersion": "v1",
         "metadata": {"continue": encode_continue(&fresh)},
@@ -512,7 +574,11 @@ fn continue_expired(shared: &Shared, tok: &ContinueToken) -> Option<Resp> {
 }
 
 fn target_key(t: &Target) -> String {
-    key_of(t.kind, t.namespace.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or(""))
+    key_of(
+        t.kind,
+        t.namespace.as_deref().unwrap_or(""),
+        t.name.as_deref().unwrap_or(""),
+    )
 }
 
 fn get(shared: &Shared, caller: &Caller, t: &Target) -> Resp {
@@ -555,7 +621,17 @@ fn create(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     };
     let mut store = shared.store.write().expect("store lock");
     let ns = t.namespace.clone().unwrap_or_default();
-    match ops::create(&mut store, caller, t.kind, &ns, body, CreateOpts { dry_run: dry_run(req), creator: true }) {
+    match ops::create(
+        &mut store,
+        caller,
+        t.kind,
+        &ns,
+        body,
+        CreateOpts {
+            dry_run: dry_run(req),
+            creator: true,
+        },
+    ) {
         Ok(c) => {
             let mut out = view(t.kind, &c.obj, caller).unwrap_or(c.obj);
             if let Some(secret) = &c.secret {
@@ -579,7 +655,17 @@ fn replace(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         Err(r) => return r,
     };
     let mut store = shared.store.write().expect("store lock");
-    match ops::update(&mut store, caller, t.kind, &target_key(t), body, t.status, true, Verb::Update, dry_run(req)) {
+    match ops::update(
+        &mut store,
+        caller,
+        t.kind,
+        &target_key(t),
+        body,
+        t.status,
+        true,
+        Verb::Update,
+        dry_run(req),
+    ) {
         Ok(obj) => obj_resp(200, t.kind, &obj, caller),
         Err(e) => err_resp(&e),
     }
@@ -588,7 +674,8 @@ fn replace(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
 fn patch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let ct = req.header("content-type").unwrap_or("").to_ascii_lowercase();
     let ext = t.kind.info().group == "ext.cattle.io";
-    let merge = ct.starts_with("application/merge-patch+json") || (ext && ct.starts_with("application/strategic-merge-patch+json"));
+    let merge = ct.starts_with("application/merge-patch+json")
+        || (ext && ct.starts_with("application/strategic-merge-patch+json"));
     let json_patch = ct.starts_with("application/json-patch+json");
     if !merge && !json_patch {
         return k8s_status(
@@ -605,7 +692,10 @@ fn patch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let mut store = shared.store.write().expect("store lock");
     let key = target_key(t);
     let Some(old) = store.get(t.kind, &key).cloned() else {
-        return err_resp(&ApiErr::NotFound { kind: t.kind, name: t.name.clone().unwrap_or_default() });
+        return err_resp(&ApiErr::NotFound {
+            kind: t.kind,
+            name: t.name.clone().unwrap_or_default(),
+        });
     };
     let mut new = old.clone();
     if merge {
@@ -615,9 +705,23 @@ fn patch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     }
     // A patch carries no resourceVersion unless the client put one in: unconditional otherwise.
     if get_path(&body, "metadata.resourceVersion").is_none() {
-        crate::state::set_path(&mut new, "metadata.resourceVersion", old["metadata"]["resourceVersion"].clone());
+        crate::state::set_path(
+            &mut new,
+            "metadata.resourceVersion",
+            old["metadata"]["resourceVersion"].clone(),
+        );
     }
-    match ops::update(&mut store, caller, t.kind, &key, new, t.status, false, Verb::Patch, dry_run(req)) {
+    match ops::update(
+        &mut store,
+        caller,
+        t.kind,
+        &key,
+        new,
+        t.status,
+        false,
+        Verb::Patch,
+        dry_run(req),
+    ) {
         Ok(obj) => obj_resp(200, t.kind, &obj, caller),
         Err(e) => err_resp(&e),
     }
@@ -628,13 +732,21 @@ fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     let arr = ops.as_array().ok_or("json patch must be an array")?;
     for op in arr {
         let path = s(op, "path");
-        let segs: Vec<String> = path.split('/').skip(1).map(|p| p.replace("~1", "/").replace("~0", "~")).collect();
-        let Some((last, parents)) = segs.split_last() else { return Err("empty path".into()) };
+        let segs: Vec<String> = path
+            .split('/')
+            .skip(1)
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let Some((last, parents)) = segs.split_last() else {
+            return Err("empty path".into());
+        };
         let mut cur = &mut *target;
         for p in parents {
             cur = match cur {
                 Value::Object(m) => m.get_mut(p).ok_or(format!("path {path} not found"))?,
-                Value::Array(a) => a.get_mut(p.parse::<usize>().map_err(|_| "bad index")?).ok_or("bad index")?,
+                Value::Array(a) => a
+                    .get_mut(p.parse::<usize>().map_err(|_| "bad index")?)
+                    .ok_or("bad index")?,
                 _ => return Err(format!("path {path} not found")),
             };
         }
@@ -672,7 +784,9 @@ fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
 
 fn delete(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let opts: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let pre_rv = get_path(&opts, "preconditions.resourceVersion").and_then(Value::as_str).map(str::to_string);
+    let pre_rv = get_path(&opts, "preconditions.resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     // The kube-apiserver returns the deleted object (with `deletionTimestamp` while a finalizer holds it); the ext
     // token store returns the Token (tokens.go `Delete`). A dry run authorizes and validates, then changes nothing.
     if dry_run(req) {
@@ -716,7 +830,10 @@ fn delete_collection(shared: &Shared, caller: &Caller, t: &Target, req: &Req) ->
             let _ = ops::delete(&mut store, caller, t.kind, &k, None);
         }
     }
-    Resp::json(200, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}))
+    Resp::json(
+        200,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    )
 }
 
 /// A watch that replays the current objects as `ADDED` events and then ends (clients re-watch).
@@ -740,7 +857,9 @@ fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let rv_of = |o: &Value| s(o, "metadata.resourceVersion").parse::<u64>().unwrap_or(0);
     let wanted = |obj: &Value| {
         t.name.as_deref().is_none_or(|n| n == s(obj, "metadata.name"))
-            && t.namespace.as_deref().is_none_or(|n| !t.kind.info().namespaced || n == s(obj, "metadata.namespace"))
+            && t.namespace
+                .as_deref()
+                .is_none_or(|n| !t.kind.info().namespaced || n == s(obj, "metadata.namespace"))
             && (label_sel.is_empty() || labels_match(label_sel, get_path(obj, "metadata.labels")))
             && (field_sel.is_empty() || field_selector_match(field_sel, obj))
             && (all || authz.can("watch", t.kind, obj))

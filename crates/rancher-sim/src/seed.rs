@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::config::{RancherVersion, SimConfig};
 use crate::ids;
-use crate::state::{key_of, Directory, DirGroup, DirUser, Kind, Store, Verb};
+use crate::state::{key_of, DirGroup, DirUser, Directory, Kind, Store, Verb};
 
 /// The password of every named seeded user (local provider).
 pub const DEFAULT_PASSWORD: &str = "rancher-sim-password";
@@ -83,7 +83,11 @@ pub(crate) fn insert_new(store: &mut Store, kind: Kind, mut obj: Value, created:
     obj["apiVersion"] = json!(format!("{}/{}", info.group, info.version));
     obj["kind"] = json!(info.kind_name);
     store.stamp_new(&mut obj, created);
-    let ns = obj["metadata"].get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let ns = obj["metadata"]
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let key = key_of(kind, &ns, &name);
     store.put(kind, key.clone(), obj, verb);
@@ -129,7 +133,11 @@ pub(crate) fn token_obj(
     cluster: &str,
     description: &str,
 ) -> Value {
-    let expires = if ttl_ms > 0 { crate::state::fmt_ms(created_ms + ttl_ms) } else { String::new() };
+    let expires = if ttl_ms > 0 {
+        crate::state::fmt_ms(created_ms + ttl_ms)
+    } else {
+        String::new()
+    };
     json!({
         "metadata": {"name": name, "labels": {"authn.management.cattle.io/token-userId": user_id, "cattle.io/creator": "norman",
                                                "authn.management.cattle.io/kind": if derived { "" } else { "session" }}},
@@ -159,7 +167,11 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("nodes-manage", "Manage Nodes", "cluster"),
     Rt("nodes-view", "View Nodes", "cluster"),
     Rt("storage-manage", "Manage Storage", "cluster"),
-    Rt("clusterroletemplatebindings-manage", "Manage Cluster Members", "cluster"),
+    Rt(
+        "clusterroletemplatebindings-manage",
+        "Manage Cluster Members",
+        "cluster",
+    ),
     Rt("clusterroletemplatebindings-view", "View Cluster Members", "cluster"),
     Rt("clustercatalogs-manage", "Manage Cluster Catalogs", "cluster"),
     Rt("clustercatalogs-view", "View Cluster Catalogs", "cluster"),
@@ -184,7 +196,11 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("persistentvolumeclaims-view", "View Volumes", "project"),
     Rt("serviceaccounts-manage", "Manage Service Accounts", "project"),
     Rt("serviceaccounts-view", "View Service Accounts", "project"),
-    Rt("projectroletemplatebindings-manage", "Manage Project Members", "project"),
+    Rt(
+        "projectroletemplatebindings-manage",
+        "Manage Project Members",
+        "project",
+    ),
     Rt("projectroletemplatebindings-view", "View Project Members", "project"),
     Rt("project-monitoring-readonly", "Project Monitoring View Role", "project"),
     Rt("monitoring-ui-view", "View Monitoring", "project"),
@@ -216,7 +232,11 @@ fn role_template_rules(name: &str) -> Vec<Value> {
             json!({"apiGroups": M, "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}),
         ],
         "projects-create" => vec![rule(M, &["projects"], &["create"])],
-        "projects-view" => vec![rule(M, &["projects"], READ), rule(M, PRTB, READ), rule(&[""], &["namespaces"], READ)],
+        "projects-view" => vec![
+            rule(M, &["projects"], READ),
+            rule(M, PRTB, READ),
+            rule(&[""], &["namespaces"], READ),
+        ],
         "nodes-manage" => vec![rule(M, &["nodes", "nodepools"], ALL), rule(&[""], &["nodes"], ALL)],
         "nodes-view" => vec![rule(M, &["nodes", "nodepools"], READ), rule(&[""], &["nodes"], READ)],
         "storage-manage" => vec![rule(&[""], &["persistentvolumes", "persistentvolumeclaims"], ALL)],
@@ -227,7 +247,10 @@ fn role_template_rules(name: &str) -> Vec<Value> {
         "backups-manage" => vec![rule(M, &["etcdbackups"], ALL)],
         "navlinks-manage" => vec![rule(&["ui.cattle.io"], &["navlinks"], ALL)],
         "navlinks-view" => vec![rule(&["ui.cattle.io"], &["navlinks"], READ)],
-        "project-member" => vec![rule(M, PRTB, READ), rule(&[""], &["configmaps", "secrets", "services"], ALL)],
+        "project-member" => vec![
+            rule(M, PRTB, READ),
+            rule(&[""], &["configmaps", "secrets", "services"], ALL),
+        ],
         "read-only" => vec![rule(M, PRTB, READ), rule(&[""], &["configmaps", "services"], READ)],
         "projectroletemplatebindings-manage" => vec![rule(M, PRTB, ALL)],
         "projectroletemplatebindings-view" => vec![rule(M, PRTB, READ)],
@@ -264,7 +287,15 @@ fn global_roles(version: RancherVersion) -> Vec<(&'static str, &'static str, Vec
     user.push(rule(&["catalog.cattle.io"], &["clusterrepos"], READ));
     user.push(rule(M, &["podsecurityadmissionconfigurationtemplates"], READ));
     let mut v = vec![
-        ("admin", "Admin", vec![rule(&["*"], &["*"], ALL), json!({"nonResourceURLs": ["*"], "verbs": ["*"]})], false),
+        (
+            "admin",
+            "Admin",
+            vec![
+                rule(&["*"], &["*"], ALL),
+                json!({"nonResourceURLs": ["*"], "verbs": ["*"]}),
+            ],
+            false,
+        ),
         ("user", "User", user, true),
         (
             "user-base",
@@ -280,33 +311,125 @@ fn global_roles(version: RancherVersion) -> Vec<(&'static str, &'static str, Vec
         (
             "clusters-create",
             "Create Clusters",
-            vec![rule(M, &["clusters"], &["create"]), rule(&["provisioning.cattle.io"], &["clusters"], &["create"]), rule(M, &["templates", "templateversions"], READ)],
+            vec![
+                rule(M, &["clusters"], &["create"]),
+                rule(&["provisioning.cattle.io"], &["clusters"], &["create"]),
+                rule(M, &["templates", "templateversions"], READ),
+            ],
             false,
         ),
-        ("nodedrivers-manage", "Manage Node Drivers", vec![rule(M, &["nodedrivers"], ALL)], false),
-        ("kontainerdrivers-manage", "Manage Cluster Drivers", vec![rule(M, &["kontainerdrivers"], ALL)], false),
-        ("catalogs-manage", "Manage Catalogs", vec![rule(M, &["catalogs", "templates", "templateversions"], ALL)], false),
-        ("catalogs-use", "Use Catalog Templates", vec![rule(M, &["templates", "templateversions"], READ)], false),
-        ("users-manage", "Manage Users", vec![rule(M, &["users", "globalrolebindings"], ALL), rule(M, &["globalroles"], READ)], false),
+        (
+            "nodedrivers-manage",
+            "Manage Node Drivers",
+            vec![rule(M, &["nodedrivers"], ALL)],
+            false,
+        ),
+        (
+            "kontainerdrivers-manage",
+            "Manage Cluster Drivers",
+            vec![rule(M, &["kontainerdrivers"], ALL)],
+            false,
+        ),
+        (
+            "catalogs-manage",
+            "Manage Catalogs",
+            vec![rule(M, &["catalogs", "templates", "templateversions"], ALL)],
+            false,
+        ),
+        (
+            "catalogs-use",
+            "Use Catalog Templates",
+            vec![rule(M, &["templates", "templateversions"], READ)],
+            false,
+        ),
+        (
+            "users-manage",
+            "Manage Users",
+            vec![
+                rule(M, &["users", "globalrolebindings"], ALL),
+                rule(M, &["globalroles"], READ),
+            ],
+            false,
+        ),
         (
             "roles-manage",
             "Manage Roles",
-            vec![rule(M, &["roletemplates"], &["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"])],
+            vec![rule(
+                M,
+                &["roletemplates"],
+                &[
+                    "delete",
+                    "deletecollection",
+                    "get",
+                    "list",
+                    "patch",
+                    "create",
+                    "update",
+                    "watch",
+                ],
+            )],
             false,
         ),
-        ("authn-manage", "Manage Authentication", vec![rule(M, &["authconfigs"], &["get", "list", "watch", "update"])], false),
-        ("settings-manage", "Manage Settings", vec![rule(M, &["settings"], ALL)], false),
-        ("features-manage", "Manage Features", vec![rule(M, &["features"], &["get", "list", "watch", "update"])], false),
-        ("clustertemplates-create", "Create RKE Templates", vec![rule(M, &["clustertemplates"], &["create"])], false),
-        ("clustertemplaterevisions-create", "Create RKE Template Revisions", vec![rule(M, &["clustertemplaterevisions"], &["create"])], false),
-        ("view-rancher-metrics", "View Rancher Metrics", vec![rule(M, &["ranchermetrics"], &["get"])], false),
+        (
+            "authn-manage",
+            "Manage Authentication",
+            vec![rule(M, &["authconfigs"], &["get", "list", "watch", "update"])],
+            false,
+        ),
+        (
+            "settings-manage",
+            "Manage Settings",
+            vec![rule(M, &["settings"], ALL)],
+            false,
+        ),
+        (
+            "features-manage",
+            "Manage Features",
+            vec![rule(M, &["features"], &["get", "list", "watch", "update"])],
+            false,
+        ),
+        (
+            "clustertemplates-create",
+            "Create RKE Templates",
+            vec![rule(M, &["clustertemplates"], &["create"])],
+            false,
+        ),
+        (
+            "clustertemplaterevisions-create",
+            "Create RKE Template Revisions",
+            vec![rule(M, &["clustertemplaterevisions"], &["create"])],
+            false,
+        ),
+        (
+            "view-rancher-metrics",
+            "View Rancher Metrics",
+            vec![rule(M, &["ranchermetrics"], &["get"])],
+            false,
+        ),
     ];
     if !version.at_least(2, 11) {
         let mut ra = user_rules();
         ra.extend([
             rule(M, &["globalrolebindings"], ALL),
-            rule(M, &["globalroles"], &["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]),
-            rule(M, &["users", "userattribute", "groups", "groupmembers"], &["get", "list", "create", "patch", "update", "watch", "delete"]),
+            rule(
+                M,
+                &["globalroles"],
+                &[
+                    "delete",
+                    "deletecollection",
+                    "get",
+                    "list",
+                    "patch",
+                    "create",
+                    "update",
+                    "watch",
+                ],
+            ),
+            rule(
+                M,
+                &["users", "userattribute", "groups", "groupmembers"],
+                &["get", "list", "create", "patch", "update", "watch", "delete"],
+            ),
             rule(M, &["authconfigs"], ALL),
             rule(M, &["nodedrivers", "kontainerdrivers", "roletemplates"], ALL),
             rule(M, &["catalogs", "templates", "templateversions"], ALL),
@@ -352,7 +475,11 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     for cluster in ["local".to_string(), downstream.clone()] {
         for display in ["Default", "System"] {
             let p = store.fresh_name(Kind::Project, &cluster, "p-");
-            let backing = if version.at_least(2, 11) { format!("{cluster}-{p}") } else { p.clone() };
+            let backing = if version.at_least(2, 11) {
+                format!("{cluster}-{p}")
+            } else {
+                p.clone()
+            };
             let obj = json!({
                 "metadata": {"name": p, "namespace": cluster, "labels": {format!("authz.management.cattle.io/{}-project", display.to_lowercase()): "true"}},
                 "spec": {"clusterName": cluster, "displayName": display, "description": format!("{display} project created for the cluster")},
@@ -367,25 +494,51 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     let mk_user = |store: &mut Store, id: String, username: &str, display: &str| {
         insert_new(store, Kind::User, user_obj(&id, username, display), SEED_TIME, None);
         store.passwords.insert(id.clone(), ids::sha256_hex(DEFAULT_PASSWORD));
-        SimUser { id, username: username.to_string() }
+        SimUser {
+            id,
+            username: username.to_string(),
+        }
     };
     let admin = mk_user(store, admin_id, "admin", "Default Admin");
     let approver_id = store.fresh_name(Kind::User, "", "u-");
     let approver = mk_user(store, approver_id, "approver", "Approver");
     let mut standard = Vec::new();
-    for (u, d) in [("alice", "Alice Example"), ("bob", "Bob Example"), ("carol", "Carol Example"), ("dave", "Dave Example")] {
+    for (u, d) in [
+        ("alice", "Alice Example"),
+        ("bob", "Bob Example"),
+        ("carol", "Carol Example"),
+        ("dave", "Dave Example"),
+    ] {
         let id = store.fresh_name(Kind::User, "", "u-");
         standard.push(mk_user(store, id, u, d));
     }
 
     // Global role bindings.
     let n = store.fresh_name(Kind::GlobalRoleBinding, "", "globalrolebinding-");
-    insert_new(store, Kind::GlobalRoleBinding, grb_obj(&n, "admin", &admin.id), SEED_TIME, None);
+    insert_new(
+        store,
+        Kind::GlobalRoleBinding,
+        grb_obj(&n, "admin", &admin.id),
+        SEED_TIME,
+        None,
+    );
     let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
-    insert_new(store, Kind::GlobalRoleBinding, grb_obj(&n, "admin", &approver.id), SEED_TIME, None);
+    insert_new(
+        store,
+        Kind::GlobalRoleBinding,
+        grb_obj(&n, "admin", &approver.id),
+        SEED_TIME,
+        None,
+    );
     for u in &standard {
         let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
-        insert_new(store, Kind::GlobalRoleBinding, grb_obj(&n, "user", &u.id), SEED_TIME, None);
+        insert_new(
+            store,
+            Kind::GlobalRoleBinding,
+            grb_obj(&n, "user", &u.id),
+            SEED_TIME,
+            None,
+        );
     }
 
     // Cluster and project memberships.
@@ -417,15 +570,46 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
         let name = store.fresh_name(Kind::Token, "", "token-");
         let secret = ids::secret(&mut store.rng);
         store.set_token_secret(&secret);
-        let obj = token_obj(&name, &who.id, &who.username, display, ttl, seed_ms, true, cluster, desc);
+        let obj = token_obj(
+            &name,
+            &who.id,
+            &who.username,
+            display,
+            ttl,
+            seed_ms,
+            true,
+            cluster,
+            desc,
+        );
         insert_new(store, Kind::Token, obj, SEED_TIME, None);
         format!("{name}:{secret}")
     };
     let t_admin = mk_token(store, &admin, "Default Admin", 0, "", "rancher-sim admin API key");
     let t_approver = mk_token(store, &approver, "Approver", 0, "", "rancher-sim approver API key");
-    let t_user = mk_token(store, &standard[0], "Alice Example", 0, "", "rancher-sim standard user API key");
-    let t_cluster = mk_token(store, &admin, "Default Admin", 0, &downstream, "rancher-sim cluster-scoped API key");
-    let t_expired = mk_token(store, &standard[0], "Alice Example", 3_600_000, "", "rancher-sim expired API key");
+    let t_user = mk_token(
+        store,
+        &standard[0],
+        "Alice Example",
+        0,
+        "",
+        "rancher-sim standard user API key",
+    );
+    let t_cluster = mk_token(
+        store,
+        &admin,
+        "Default Admin",
+        0,
+        &downstream,
+        "rancher-sim cluster-scoped API key",
+    );
+    let t_expired = mk_token(
+        store,
+        &standard[0],
+        "Alice Example",
+        3_600_000,
+        "",
+        "rancher-sim expired API key",
+    );
     let _ = mk_token(store, &standard[1], "Bob Example", 0, "", "rancher-sim bob API key");
 
     if version.at_least(2, 12) {
@@ -433,7 +617,16 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
         let name = store.fresh_name(Kind::ExtToken, "", "token-");
         let secret = ids::secret(&mut store.rng);
         store.set_token_secret(&secret);
-        let obj = ext_token_obj(&name, &admin, "Default Admin", 0, "", "rancher-sim ext token", version, seed_ms);
+        let obj = ext_token_obj(
+            &name,
+            &admin,
+            "Default Admin",
+            0,
+            "",
+            "rancher-sim ext token",
+            version,
+            seed_ms,
+        );
         insert_new(store, Kind::ExtToken, obj, SEED_TIME, None);
         let kname = store.fresh_name(Kind::Kubeconfig, "", "kubeconfig-");
         let obj = json!({
@@ -481,7 +674,13 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
         projects,
         password: DEFAULT_PASSWORD.to_string(),
     };
-    let tokens = SimTokens { admin: t_admin, approver: t_approver, user: t_user, cluster_scoped: t_cluster, expired: t_expired };
+    let tokens = SimTokens {
+        admin: t_admin,
+        approver: t_approver,
+        user: t_user,
+        cluster_scoped: t_cluster,
+        expired: t_expired,
+    };
     seed_install_uuid(store, cfg.seed);
     (users, tokens)
 }
@@ -492,7 +691,14 @@ fn seed_install_uuid(store: &mut Store, seed: u64) {
     use rand::{Rng, SeedableRng};
     let b: [u8; 16] = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x0125_7a11_u64).gen();
     let h = hex::encode(b);
-    let uuid = format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]);
+    let uuid = format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
     if let Some(mut st) = store.get(Kind::Setting, "server-version").cloned() {
         st["metadata"]["name"] = json!("install-uuid");
         st["value"] = json!(uuid);
@@ -513,7 +719,11 @@ pub(crate) fn ext_token_obj(
     version: RancherVersion,
     created_ms: i64,
 ) -> Value {
-    let expires = if ttl > 0 { crate::state::fmt_ms(created_ms + ttl) } else { String::new() };
+    let expires = if ttl > 0 {
+        crate::state::fmt_ms(created_ms + ttl)
+    } else {
+        String::new()
+    };
     let mut spec = json!({
         "userID": who.id,
         "userPrincipal": {"name": format!("local://{}", who.id), "displayName": display, "loginName": who.username,
@@ -552,7 +762,8 @@ fn seed_settings(store: &mut Store, version: RancherVersion) {
         ("ui-default-landing", "vue".into(), "vue"),
     ];
     for (name, value, default) in settings {
-        let obj = json!({"metadata": {"name": name}, "value": value, "default": default, "customized": false, "source": ""});
+        let obj =
+            json!({"metadata": {"name": name}, "value": value, "default": default, "customized": false, "source": ""});
         insert_new(store, Kind::Setting, obj, SEED_TIME, None);
     }
 }
@@ -569,8 +780,16 @@ pub(crate) const AUTH_CONFIGS: &[(&str, &str)] = &[
 ];
 
 /// Fields never returned by the server.
-pub(crate) const SECRET_FIELDS: &[&str] =
-    &["clientSecret", "serviceAccountPassword", "applicationSecret", "privateKey", "spKey", "oauthCredential", "serviceAccountKey", "password"];
+pub(crate) const SECRET_FIELDS: &[&str] = &[
+    "clientSecret",
+    "serviceAccountPassword",
+    "applicationSecret",
+    "privateKey",
+    "spKey",
+    "oauthCredential",
+    "serviceAccountKey",
+    "password",
+];
 
 fn seed_authconfigs(store: &mut Store) {
     for (id, ty) in AUTH_CONFIGS {
@@ -641,7 +860,10 @@ pub(crate) fn directories() -> Vec<(&'static str, Directory)> {
         groups: groups.iter().map(|g| g.to_string()).collect(),
         external_id: ext,
     };
-    let g = |name: &str, ext: String| DirGroup { name: name.into(), external_id: ext };
+    let g = |name: &str, ext: String| DirGroup {
+        name: name.into(),
+        external_id: ext,
+    };
     let ad_dn = |cn: &str| format!("CN={cn},OU=Users,DC=example,DC=com");
     let ad_g = |cn: &str| format!("CN={cn},OU=Groups,DC=example,DC=com");
     let ol = |uid: &str| format!("uid={uid},ou=people,dc=example,dc=com");
@@ -652,7 +874,10 @@ pub(crate) fn directories() -> Vec<(&'static str, Directory)> {
             u("asmith", "Anna Smith", ad_dn("Anna Smith"), &["Engineering"]),
             u("mlee", "Min Lee", ad_dn("Min Lee"), &[]),
         ],
-        groups: vec![g("Domain Admins", ad_g("Domain Admins")), g("Engineering", ad_g("Engineering"))],
+        groups: vec![
+            g("Domain Admins", ad_g("Domain Admins")),
+            g("Engineering", ad_g("Engineering")),
+        ],
     };
     let ldap = |_: ()| Directory {
         users: vec![
@@ -672,12 +897,28 @@ pub(crate) fn directories() -> Vec<(&'static str, Directory)> {
     };
     let azure = Directory {
         users: vec![
-            u("jdoe@example.com", "John Doe", "2b1e4d7c-0c1a-4a53-9d2e-1f0e5f7a9c01".into(), &["Cloud Admins"]),
-            u("asmith@example.com", "Anna Smith", "7d3f1a2b-5e6c-4b8a-8f9d-0a1b2c3d4e5f".into(), &[]),
+            u(
+                "jdoe@example.com",
+                "John Doe",
+                "2b1e4d7c-0c1a-4a53-9d2e-1f0e5f7a9c01".into(),
+                &["Cloud Admins"],
+            ),
+            u(
+                "asmith@example.com",
+                "Anna Smith",
+                "7d3f1a2b-5e6c-4b8a-8f9d-0a1b2c3d4e5f".into(),
+                &[],
+            ),
         ],
         groups: vec![g("Cloud Admins", "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d".into())],
     };
-    vec![("activedirectory", ad), ("openldap", ldap(())), ("freeipa", ldap(())), ("github", github), ("azuread", azure)]
+    vec![
+        ("activedirectory", ad),
+        ("openldap", ldap(())),
+        ("freeipa", ldap(())),
+        ("github", github),
+        ("azuread", azure),
+    ]
 }
 
 /// The principal-id scheme of a provider (`activedirectory_user`, ...).
@@ -714,7 +955,13 @@ fn seed_bulk(store: &mut Store, cfg: &SimConfig) {
         for i in 0..cfg.bindings {
             let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
             let user = &subjects[i % subjects.len()];
-            insert_new(store, Kind::GlobalRoleBinding, grb_obj(&n, "user", user), SEED_TIME, None);
+            insert_new(
+                store,
+                Kind::GlobalRoleBinding,
+                grb_obj(&n, "user", user),
+                SEED_TIME,
+                None,
+            );
         }
     }
     let _ = Verb::Create;

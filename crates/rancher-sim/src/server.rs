@@ -56,8 +56,13 @@ impl Simulator {
     /// Seeds the state, makes a throwaway CA and server certificate, binds `127.0.0.1:<port>` and serves
     /// until the handle is shut down or dropped.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
-        let tls = make_tls(LeafOptions { self_signed_ca: config.openssl_style_certificate, ..LeafOptions::default() })?;
-        let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(SimError::Bind)?;
+        let tls = make_tls(LeafOptions {
+            self_signed_ca: config.openssl_style_certificate,
+            ..LeafOptions::default()
+        })?;
+        let listener = TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(SimError::Bind)?;
         let addr = listener.local_addr().map_err(SimError::Bind)?;
         let domain = format!("127.0.0.1:{}", addr.port());
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -72,7 +77,10 @@ impl Simulator {
             store.deletion_linger_ms = config.deletion_linger.as_millis() as i64;
             store.server_url = format!("https://{domain}");
             let (users, tokens) = crate::seed::seed_2x(&mut store, &config);
-            for (name, value) in [("cacerts", tls.ca_pem.clone()), ("server-url", format!("https://{domain}"))] {
+            for (name, value) in [
+                ("cacerts", tls.ca_pem.clone()),
+                ("server-url", format!("https://{domain}")),
+            ] {
                 if let Some(mut st) = store.get(Kind::Setting, name).cloned() {
                     st["value"] = json!(value);
                     store.put(Kind::Setting, name.to_string(), st, None);
@@ -91,11 +99,24 @@ impl Simulator {
         let (tx, rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
         let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), rx));
-        Ok(SimHandle { shared, addr, ca_pem: tls.ca_pem, tokens, users, shutdown: tx, task: Some(task) })
+        Ok(SimHandle {
+            shared,
+            addr,
+            ca_pem: tls.ca_pem,
+            tokens,
+            users,
+            shutdown: tx,
+            task: Some(task),
+        })
     }
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut rx: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = rx.changed() => break,
@@ -139,7 +160,8 @@ fn to_response(r: Resp) -> Response<axum::body::Body> {
     for (k, v) in r.headers {
         b = b.header(k, v);
     }
-    b.body(axum::body::Body::from(r.body)).unwrap_or_else(|_| Response::new(axum::body::Body::empty()))
+    b.body(axum::body::Body::from(r.body))
+        .unwrap_or_else(|_| Response::new(axum::body::Body::empty()))
 }
 
 fn roll(shared: &Shared, share: f64) -> bool {
@@ -147,11 +169,26 @@ fn roll(shared: &Shared, share: f64) -> bool {
 }
 
 fn surface_error(req_path: &str, status: u16, retry_after: Option<u64>) -> Resp {
-    let apis = req_path.starts_with("/apis") || req_path.starts_with("/api/") || req_path == "/api" || req_path.starts_with("/k8s/");
+    let apis = req_path.starts_with("/apis")
+        || req_path.starts_with("/api/")
+        || req_path == "/api"
+        || req_path.starts_with("/k8s/");
     let (reason, code, msg) = match status {
-        429 => ("TooManyRequests", "TooManyRequests", "Too many requests, please try again later."),
-        503 => ("ServiceUnavailable", "ClusterUnavailable", "the server is currently unable to handle the request"),
-        _ => ("InternalError", "ServerError", "Internal error occurred: injected fault"),
+        429 => (
+            "TooManyRequests",
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "ClusterUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        _ => (
+            "InternalError",
+            "ServerError",
+            "Internal error occurred: injected fault",
+        ),
     };
     let r = if apis {
         let details = retry_after.map(|s| json!({"retryAfterSeconds": s}));
@@ -169,9 +206,19 @@ async fn serve(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<Resp
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(axum::body::Body::new(body), 16 << 20).await {
         Ok(b) => b,
-        Err(_) => return Ok(to_response(norman_err(413, "RequestEntityTooLarge", "request body too large"))),
+        Err(_) => {
+            return Ok(to_response(norman_err(
+                413,
+                "RequestEntityTooLarge",
+                "request body too large",
+            )))
+        }
     };
-    let path_q = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let req = Req::new(parts.method.clone(), &parts.uri, parts.headers, bytes, &shared.domain);
     let faults = shared.faults.lock().expect("faults lock").clone();
     if !faults.latency.is_zero() {
@@ -180,12 +227,21 @@ async fn serve(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<Resp
     let record = |status: u16, fault: Option<&str>| {
         let mut log = shared.log.lock().expect("log lock");
         if log.len() < LOG_CAP {
-            log.push(RequestRecord { method: parts.method.to_string(), path: path_q.clone(), status, fault: fault.map(str::to_string) });
+            log.push(RequestRecord {
+                method: parts.method.to_string(),
+                path: path_q.clone(),
+                status,
+                fault: fault.map(str::to_string),
+            });
         }
     };
     if roll(&shared, faults.rate_429) {
         record(429, Some("429"));
-        return Ok(to_response(surface_error(&req.path, 429, Some(faults.retry_after_secs))));
+        return Ok(to_response(surface_error(
+            &req.path,
+            429,
+            Some(faults.retry_after_secs),
+        )));
     }
     if roll(&shared, faults.rate_500) {
         record(500, Some("500"));
@@ -208,8 +264,17 @@ async fn serve(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<Resp
     record(resp.status, None);
     let mut resp = resp;
     if req.seg(0) == "v3" || req.seg(0) == "v3-public" {
-        resp.headers.push(("x-api-schemas".into(), format!("{}/v3/schemas", req.base)));
-        resp.headers.push(("x-api-cattle-auth".into(), if auth::credential(&req).is_some() { "true" } else { "false" }.into()));
+        resp.headers
+            .push(("x-api-schemas".into(), format!("{}/v3/schemas", req.base)));
+        resp.headers.push((
+            "x-api-cattle-auth".into(),
+            if auth::credential(&req).is_some() {
+                "true"
+            } else {
+                "false"
+            }
+            .into(),
+        ));
     }
     Ok(to_response(resp))
 }
@@ -243,9 +308,19 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
             if caller.cluster.as_deref().is_some_and(|c| c != *cluster) {
                 return unauthorized_2x();
             }
-            let exists = shared.store.read().expect("store lock").get(Kind::Cluster, cluster).is_some();
+            let exists = shared
+                .store
+                .read()
+                .expect("store lock")
+                .get(Kind::Cluster, cluster)
+                .is_some();
             if !exists {
-                return k8s_status(404, "NotFound", &format!("clusters.management.cattle.io \"{cluster}\" not found"), None);
+                return k8s_status(
+                    404,
+                    "NotFound",
+                    &format!("clusters.management.cattle.io \"{cluster}\" not found"),
+                    None,
+                );
             }
             if *cluster == "local" {
                 return rk::handle(shared, req, rest, true);
@@ -280,7 +355,11 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
                 _ => unauthorized_2x(),
             }
         }
-        [] => Resp::text(200, "text/html", "<!DOCTYPE html><html><head><title>Rancher</title></head><body></body></html>"),
+        [] => Resp::text(
+            200,
+            "text/html",
+            "<!DOCTYPE html><html><head><title>Rancher</title></head><body></body></html>",
+        ),
         _ => legacy_err(404, "NotFound", "404 page not found").no_route(),
     }
 }
@@ -298,7 +377,10 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).field("version", &self.shared.version).finish_non_exhaustive()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .field("version", &self.shared.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -369,7 +451,11 @@ impl SimHandle {
     /// principals). Returns false for an unknown kind or an object without a name.
     pub fn insert_object(&self, kind: &str, obj: Value) -> bool {
         let Some(k) = Kind::from_key(kind) else { return false };
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if name.is_empty() {
             return false;
         }
@@ -398,7 +484,11 @@ impl SimHandle {
     /// All applied-write counters: `((kind, verb), count)`.
     pub fn write_counts(&self) -> Vec<((String, String), u64)> {
         let store = self.shared.store.read().expect("store lock");
-        store.writes.iter().map(|((k, v), n)| ((k.clone(), v.as_str().to_string()), *n)).collect()
+        store
+            .writes
+            .iter()
+            .map(|((k, v), n)| ((k.clone(), v.as_str().to_string()), *n))
+            .collect()
     }
     /// The requests served so far (capped at 200,000 entries).
     pub fn request_log(&self) -> Vec<RequestRecord> {
@@ -415,7 +505,13 @@ impl SimHandle {
     }
     /// Looks a user id up by username.
     pub fn user_id(&self, username: &str) -> Option<String> {
-        self.shared.store.read().expect("store lock").usernames.get(username).cloned()
+        self.shared
+            .store
+            .read()
+            .expect("store lock")
+            .usernames
+            .get(username)
+            .cloned()
     }
     /// Global role names bound to a user.
     pub fn roles_of(&self, user_id: &str) -> Vec<String> {
@@ -424,7 +520,10 @@ impl SimHandle {
     /// Whether a user holds a binding to `role` (a convenience for tests).
     pub fn has_binding(&self, user_id: &str, role: &str) -> bool {
         let store = self.shared.store.read().expect("store lock");
-        store.map(Kind::GlobalRoleBinding).values().any(|g| s(g, "userName") == user_id && s(g, "globalRoleName") == role)
+        store
+            .map(Kind::GlobalRoleBinding)
+            .values()
+            .any(|g| s(g, "userName") == user_id && s(g, "globalRoleName") == role)
     }
     /// Shell-sourceable environment lines naming this simulator (the CA is expected at `ca_path`).
     pub fn env_lines(&self, ca_path: &Path) -> String {

@@ -69,27 +69,174 @@ const MG: &str = "management.cattle.io";
 
 /// The kind table.
 pub(crate) static KINDS: &[KindInfo] = &[
-    kind!(User, "users", MG, "v3", "User", "users", "user", false, Some((2, 8)), false, "u-"),
-    kind!(GlobalRole, "globalroles", MG, "v3", "GlobalRole", "globalroles", "globalrole", false, Some((2, 8)), true, "gr-"),
-    kind!(GlobalRoleBinding, "globalrolebindings", MG, "v3", "GlobalRoleBinding", "globalrolebindings", "globalrolebinding", false, Some((2, 8)), true, "grb-"),
-    kind!(RoleTemplate, "roletemplates", MG, "v3", "RoleTemplate", "roletemplates", "roletemplate", false, Some((2, 8)), false, "rt-"),
-    kind!(Project, "projects", MG, "v3", "Project", "projects", "project", true, Some((2, 8)), false, "p-"),
-    kind!(Crtb, "clusterroletemplatebindings", MG, "v3", "ClusterRoleTemplateBinding", "clusterroletemplatebindings", "clusterroletemplatebinding", true, Some((2, 8)), true, "crtb-"),
-    kind!(Prtb, "projectroletemplatebindings", MG, "v3", "ProjectRoleTemplateBinding", "projectroletemplatebindings", "projectroletemplatebinding", true, Some((2, 8)), false, "prtb-"),
+    kind!(
+        User,
+        "users",
+        MG,
+        "v3",
+        "User",
+        "users",
+        "user",
+        false,
+        Some((2, 8)),
+        false,
+        "u-"
+    ),
+    kind!(
+        GlobalRole,
+        "globalroles",
+        MG,
+        "v3",
+        "GlobalRole",
+        "globalroles",
+        "globalrole",
+        false,
+        Some((2, 8)),
+        true,
+        "gr-"
+    ),
+    kind!(
+        GlobalRoleBinding,
+        "globalrolebindings",
+        MG,
+        "v3",
+        "GlobalRoleBinding",
+        "globalrolebindings",
+        "globalrolebinding",
+        false,
+        Some((2, 8)),
+        true,
+        "grb-"
+    ),
+    kind!(
+        RoleTemplate,
+        "roletemplates",
+        MG,
+        "v3",
+        "RoleTemplate",
+        "roletemplates",
+        "roletemplate",
+        false,
+        Some((2, 8)),
+        false,
+        "rt-"
+    ),
+    kind!(
+        Project,
+        "projects",
+        MG,
+        "v3",
+        "Project",
+        "projects",
+        "project",
+        true,
+        Some((2, 8)),
+        false,
+        "p-"
+    ),
+    kind!(
+        Crtb,
+        "clusterroletemplatebindings",
+        MG,
+        "v3",
+        "ClusterRoleTemplateBinding",
+        "clusterroletemplatebindings",
+        "clusterroletemplatebinding",
+        true,
+        Some((2, 8)),
+        true,
+        "crtb-"
+    ),
+    kind!(
+        Prtb,
+        "projectroletemplatebindings",
+        MG,
+        "v3",
+        "ProjectRoleTemplateBinding",
+        "projectroletemplatebindings",
+        "projectroletemplatebinding",
+        true,
+        Some((2, 8)),
+        false,
+        "prtb-"
+    ),
     // Served on the RK-API to whoever may list tokens.management.cattle.io (an admin): the CRD behind /v3/tokens.
-    kind!(Token, "tokens", MG, "v3", "Token", "tokens", "token", false, Some((2, 8)), false, "token-"),
-    kind!(ExtToken, "exttokens", "ext.cattle.io", "v1", "Token", "tokens", "token", false, Some((2, 12)), false, "token-"),
-    kind!(Kubeconfig, "kubeconfigs", "ext.cattle.io", "v1", "Kubeconfig", "kubeconfigs", "kubeconfig", false, Some((2, 12)), false, "kubeconfig-"),
-    kind!(AuditPolicy, "auditpolicies", "auditlog.cattle.io", "v1", "AuditPolicy", "auditpolicies", "auditpolicy", false, Some((2, 12)), true, "ap-"),
+    kind!(
+        Token,
+        "tokens",
+        MG,
+        "v3",
+        "Token",
+        "tokens",
+        "token",
+        false,
+        Some((2, 8)),
+        false,
+        "token-"
+    ),
+    kind!(
+        ExtToken,
+        "exttokens",
+        "ext.cattle.io",
+        "v1",
+        "Token",
+        "tokens",
+        "token",
+        false,
+        Some((2, 12)),
+        false,
+        "token-"
+    ),
+    kind!(
+        Kubeconfig,
+        "kubeconfigs",
+        "ext.cattle.io",
+        "v1",
+        "Kubeconfig",
+        "kubeconfigs",
+        "kubeconfig",
+        false,
+        Some((2, 12)),
+        false,
+        "kubeconfig-"
+    ),
+    kind!(
+        AuditPolicy,
+        "auditpolicies",
+        "auditlog.cattle.io",
+        "v1",
+        "AuditPolicy",
+        "auditpolicies",
+        "auditpolicy",
+        false,
+        Some((2, 12)),
+        true,
+        "ap-"
+    ),
     kind!(Cluster, "clusters", MG, "v3", "Cluster", "clusters", "cluster", false, None, false, "c-"),
-    kind!(AuthConfig, "authconfigs", MG, "v3", "AuthConfig", "authconfigs", "authconfig", false, None, false, ""),
+    kind!(
+        AuthConfig,
+        "authconfigs",
+        MG,
+        "v3",
+        "AuthConfig",
+        "authconfigs",
+        "authconfig",
+        false,
+        None,
+        false,
+        ""
+    ),
     kind!(Setting, "settings", MG, "v3", "Setting", "settings", "setting", false, None, false, ""),
 ];
 
 impl Kind {
     /// Facts about this kind.
     pub fn info(self) -> &'static KindInfo {
-        KINDS.iter().find(|k| k.kind == self).expect("every kind is in the table")
+        KINDS
+            .iter()
+            .find(|k| k.kind == self)
+            .expect("every kind is in the table")
     }
     /// Looks a kind up by its store/handle name (also accepts a few aliases).
     pub fn from_key(key: &str) -> Option<Kind> {
@@ -248,7 +395,9 @@ pub(crate) fn set_path(obj: &mut Value, path: &str, v: Value) {
             map.insert((*seg).to_string(), v);
             return;
         }
-        cur = map.entry((*seg).to_string()).or_insert_with(|| Value::Object(Map::new()));
+        cur = map
+            .entry((*seg).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -316,7 +465,9 @@ impl Store {
             return;
         }
         let now = now_ms();
-        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.terminating).into_iter().partition(|(_, _, at)| *at <= now);
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.terminating)
+            .into_iter()
+            .partition(|(_, _, at)| *at <= now);
         self.terminating = keep;
         for (kind, key, _) in due {
             if let Some(old) = self.get(kind, &key).cloned() {
@@ -328,7 +479,9 @@ impl Store {
     /// The objects of one kind, ordered by key.
     pub fn map(&self, kind: Kind) -> &BTreeMap<String, Value> {
         static EMPTY: std::sync::OnceLock<BTreeMap<String, Value>> = std::sync::OnceLock::new();
-        self.objects.get(&kind).unwrap_or_else(|| EMPTY.get_or_init(BTreeMap::new))
+        self.objects
+            .get(&kind)
+            .unwrap_or_else(|| EMPTY.get_or_init(BTreeMap::new))
     }
 
     /// One object by key.
@@ -373,7 +526,9 @@ impl Store {
         self.rv += 1;
         set_path(obj, "metadata.resourceVersion", Value::String(self.rv.to_string()));
         if spec_changed {
-            let g = get_path(obj, "metadata.generation").and_then(Value::as_i64).unwrap_or(1);
+            let g = get_path(obj, "metadata.generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             set_path(obj, "metadata.generation", json!(g + 1));
         }
     }
@@ -413,7 +568,10 @@ impl Store {
             self.tombstones.pop_front();
         }
         if count {
-            *self.writes.entry((kind.info().key.to_string(), Verb::Delete)).or_insert(0) += 1;
+            *self
+                .writes
+                .entry((kind.info().key.to_string(), Verb::Delete))
+                .or_insert(0) += 1;
         }
         if kind == Kind::User {
             // Rancher's controllers remove a deleted user's tokens and global role bindings.
@@ -427,7 +585,11 @@ impl Store {
             for t in toks {
                 self.remove(Kind::Token, &t, false);
             }
-            let grbs: Vec<String> = self.grb_by_user.get(&uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let grbs: Vec<String> = self
+                .grb_by_user
+                .get(&uid)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             for g in grbs {
                 self.remove(Kind::GlobalRoleBinding, &g, false);
             }
@@ -446,11 +608,19 @@ impl Store {
             Kind::GlobalRoleBinding => {
                 let u = s(obj, "userName");
                 if !u.is_empty() {
-                    self.grb_by_user.entry(u.to_string()).or_default().insert(key.to_string());
+                    self.grb_by_user
+                        .entry(u.to_string())
+                        .or_default()
+                        .insert(key.to_string());
                 }
             }
             Kind::Token => {
-                if let Some(secret) = self.tokens.get(key).map(|t| t.secret.clone()).or_else(|| self.pending_secret.take()) {
+                if let Some(secret) = self
+                    .tokens
+                    .get(key)
+                    .map(|t| t.secret.clone())
+                    .or_else(|| self.pending_secret.take())
+                {
                     let expires = parse_ms(s(obj, "expiresAt"));
                     self.tokens.insert(
                         key.to_string(),
@@ -469,7 +639,12 @@ impl Store {
             }
             Kind::ExtToken => {
                 let name = format!("ext/{key}");
-                if let Some(secret) = self.tokens.get(&name).map(|t| t.secret.clone()).or_else(|| self.pending_secret.take()) {
+                if let Some(secret) = self
+                    .tokens
+                    .get(&name)
+                    .map(|t| t.secret.clone())
+                    .or_else(|| self.pending_secret.take())
+                {
                     self.tokens.insert(
                         name,
                         TokenAuth {
@@ -522,7 +697,6 @@ impl Store {
             .unwrap_or_default()
     }
 
-
     /// The project object (by `cluster:p-x` id).
     pub fn project(&self, id: &str) -> Option<&Value> {
         self.get(Kind::Project, id)
@@ -544,12 +718,16 @@ impl Store {
         self.get(Kind::User, user_id)
             .and_then(|u| u.get("principalIds"))
             .and_then(Value::as_array)
-            .and_then(|a| a.iter().filter_map(Value::as_str).find(|p| p.starts_with("local://")).or_else(|| a.first().and_then(Value::as_str)))
+            .and_then(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .find(|p| p.starts_with("local://"))
+                    .or_else(|| a.first().and_then(Value::as_str))
+            })
             .map(str::to_string)
             .unwrap_or_else(|| format!("local://{user_id}"))
     }
 }
-
 
 /// Parses a label selector (`a=b,c!=d,e,!f,g in (x,y)`) and tests `labels` against it.
 pub(crate) fn labels_match(selector: &str, labels: Option<&Value>) -> bool {

@@ -36,7 +36,11 @@ impl Drop for BrokenServer {
 const LOGIN_PAGE: &str = "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form method=\"post\" action=\"/login\"><input name=\"username\"><input name=\"password\" type=\"password\"></form></body></html>";
 
 fn http_response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
-    format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) {
@@ -57,7 +61,11 @@ async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) {
     }
 }
 
-async fn tls_server(opts: LeafOptions, body: &'static str, content_type: &'static str) -> Result<BrokenServer, SimError> {
+async fn tls_server(
+    opts: LeafOptions,
+    body: &'static str,
+    content_type: &'static str,
+) -> Result<BrokenServer, SimError> {
     let tls = make_tls(opts)?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(SimError::Bind)?;
     let port = listener.local_addr().map_err(SimError::Bind)?.port();
@@ -74,23 +82,47 @@ async fn tls_server(opts: LeafOptions, body: &'static str, content_type: &'stati
             });
         }
     });
-    Ok(BrokenServer { port, ca_pem: tls.ca_pem, task })
+    Ok(BrokenServer {
+        port,
+        ca_pem: tls.ca_pem,
+        task,
+    })
 }
 
 /// A TLS server whose certificate names `other.example.invalid` only (hostname mismatch).
 pub async fn wrong_host_server() -> Result<BrokenServer, SimError> {
-    tls_server(LeafOptions { names: vec!["other.example.invalid".into()], ..LeafOptions::default() }, "{}", "application/json").await
+    tls_server(
+        LeafOptions {
+            names: vec!["other.example.invalid".into()],
+            ..LeafOptions::default()
+        },
+        "{}",
+        "application/json",
+    )
+    .await
 }
 
 /// A TLS server whose certificate expired in 2021.
 pub async fn expired_cert_server() -> Result<BrokenServer, SimError> {
-    tls_server(LeafOptions { expired: true, ..LeafOptions::default() }, "{}", "application/json").await
+    tls_server(
+        LeafOptions {
+            expired: true,
+            ..LeafOptions::default()
+        },
+        "{}",
+        "application/json",
+    )
+    .await
 }
 
 /// A TLS server whose certificate is what `openssl req -x509` makes: self-signed with `CA:TRUE`, for `names`
 /// (expired when `expired`). `ca_pem` holds that certificate.
 pub async fn openssl_style_server(names: &[&str], expired: bool) -> Result<BrokenServer, SimError> {
-    let opts = LeafOptions { names: names.iter().map(|n| n.to_string()).collect(), expired, self_signed_ca: true };
+    let opts = LeafOptions {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        expired,
+        self_signed_ca: true,
+    };
     tls_server(opts, "{}", "application/json").await
 }
 
@@ -113,14 +145,19 @@ pub async fn plain_http_server() -> Result<BrokenServer, SimError> {
             });
         }
     });
-    Ok(BrokenServer { port, ca_pem: String::new(), task })
+    Ok(BrokenServer {
+        port,
+        ca_pem: String::new(),
+        task,
+    })
 }
 
 /// A TLS server whose certificate is self-signed for `127.0.0.1` (no CA behind it): untrusted unless the client
 /// is told to trust exactly this certificate. `ca_pem` holds the certificate itself.
 pub async fn self_signed_server() -> Result<BrokenServer, SimError> {
     let key = rcgen::KeyPair::generate().map_err(|e| SimError::Tls(e.to_string()))?;
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).map_err(|e| SimError::Tls(e.to_string()))?;
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).map_err(|e| SimError::Tls(e.to_string()))?;
     let cert = params.self_signed(&key).map_err(|e| SimError::Tls(e.to_string()))?;
     let der = rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -130,7 +167,12 @@ pub async fn self_signed_server() -> Result<BrokenServer, SimError> {
         .with_no_client_auth()
         .with_single_cert(vec![cert.der().clone()], der)
         .map_err(|e| SimError::Tls(e.to_string()))?;
-    serve_tls(Arc::new(config), cert.pem(), Arc::new(|_: &SeenRequest| Answer::json(200, "{}"))).await
+    serve_tls(
+        Arc::new(config),
+        cert.pem(),
+        Arc::new(|_: &SeenRequest| Answer::json(200, "{}")),
+    )
+    .await
 }
 
 /// A request as a [`scripted_server`] saw it.
@@ -175,7 +217,11 @@ pub enum Answer {
 impl Answer {
     /// A complete JSON answer.
     pub fn json(status: u16, body: impl Into<String>) -> Answer {
-        Answer::Full { status, content_type: "application/json".into(), body: body.into().into_bytes() }
+        Answer::Full {
+            status,
+            content_type: "application/json".into(),
+            body: body.into().into_bytes(),
+        }
     }
 }
 
@@ -185,7 +231,9 @@ pub type Script = Arc<dyn Fn(&SeenRequest) -> Answer + Send + Sync>;
 /// A TLS server with a valid certificate for `127.0.0.1` (its CA in `ca_pem`) that answers each request with
 /// what `script` returns: hostile answers for client tests (an HTML page, truncated JSON, an endless body,
 /// endless pages, links elsewhere). One request per connection.
-pub async fn scripted_server(script: impl Fn(&SeenRequest) -> Answer + Send + Sync + 'static) -> Result<BrokenServer, SimError> {
+pub async fn scripted_server(
+    script: impl Fn(&SeenRequest) -> Answer + Send + Sync + 'static,
+) -> Result<BrokenServer, SimError> {
     let tls = make_tls(LeafOptions::default())?;
     serve_tls(tls.server_config, tls.ca_pem, Arc::new(script)).await
 }
@@ -213,7 +261,11 @@ async fn read_request<S: AsyncReadExt + Unpin>(s: &mut S) -> Option<SeenRequest>
     // Drain a request body, if any, so the client sees its request fully sent.
     let length: usize = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     let mut have = seen.len() - end;
     while have < length {
@@ -227,14 +279,23 @@ async fn read_request<S: AsyncReadExt + Unpin>(s: &mut S) -> Option<SeenRequest>
 
 async fn answer<S: AsyncWriteExt + Unpin>(s: &mut S, a: Answer) {
     match a {
-        Answer::Full { status, content_type, body } => {
+        Answer::Full {
+            status,
+            content_type,
+            body,
+        } => {
             let head = format!("HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
             let _ = s.write_all(head.as_bytes()).await;
             let _ = s.write_all(&body).await;
         }
         Answer::Huge { len, declare_length } => {
-            let length = if declare_length { format!("content-length: {len}\r\n") } else { String::new() };
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n");
+            let length = if declare_length {
+                format!("content-length: {len}\r\n")
+            } else {
+                String::new()
+            };
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n");
             if s.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
@@ -253,7 +314,10 @@ async fn answer<S: AsyncWriteExt + Unpin>(s: &mut S, a: Answer) {
             }
         }
         Answer::Truncated { body } => {
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(head.as_bytes()).await;
             let _ = s.write_all(&body.as_bytes()[..body.len() / 2]).await;
         }
@@ -262,7 +326,11 @@ async fn answer<S: AsyncWriteExt + Unpin>(s: &mut S, a: Answer) {
     let _ = s.shutdown().await;
 }
 
-async fn serve_tls(config: Arc<rustls::ServerConfig>, ca_pem: String, script: Script) -> Result<BrokenServer, SimError> {
+async fn serve_tls(
+    config: Arc<rustls::ServerConfig>,
+    ca_pem: String,
+    script: Script,
+) -> Result<BrokenServer, SimError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(SimError::Bind)?;
     let port = listener.local_addr().map_err(SimError::Bind)?.port();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -33,7 +31,11 @@ pub(crate) struct LeafOptions {
 
 impl Default for LeafOptions {
     fn default() -> Self {
-        LeafOptions { names: vec!["127.0.0.1".into(), "localhost".into()], expired: false, self_signed_ca: false }
+        LeafOptions {
+            names: vec!["127.0.0.1".into(), "localhost".into()],
+            expired: false,
+            self_signed_ca: false,
+        }
     }
 }
 
@@ -49,7 +51,11 @@ pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
     dn.push(DnType::OrganizationName, "rancher-sim");
     ca_params.distinguished_name = dn;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(tls_err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
@@ -65,7 +71,10 @@ pub(crate) fn make_tls(opts: LeafOptions) -> Result<TlsMaterial, SimError> {
     let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(tls_err)?;
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
-    Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: server_config(chain, &leaf_key)? })
+    Ok(TlsMaterial {
+        ca_pem: ca_cert.pem(),
+        server_config: server_config(chain, &leaf_key)?,
+    })
 }
 
 /// The rustls server configuration serving `chain` with `key` (HTTP/1.1).
@@ -96,5 +105,8 @@ fn openssl_style(opts: &LeafOptions) -> Result<TlsMaterial, SimError> {
         params.not_after = rcgen::date_time_ymd(2021, 1, 1);
     }
     let cert = params.self_signed(&key).map_err(tls_err)?;
-    Ok(TlsMaterial { ca_pem: cert.pem(), server_config: server_config(vec![cert.der().clone()], &key)? })
+    Ok(TlsMaterial {
+        ca_pem: cert.pem(),
+        server_config: server_config(vec![cert.der().clone()], &key)?,
+    })
 }

@@ -41,11 +41,27 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
     let owners: Vec<Owner> = store
         .map(Kind::User)
         .values()
-        .filter(|u| !u.get("principalIds").and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("system://")))))
+        .filter(|u| {
+            !u.get("principalIds")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("system://"))))
+        })
         .map(|u| Owner {
-            id: u.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-            username: u.get("username").and_then(Value::as_str).unwrap_or_default().to_string(),
-            display: u.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
+            id: u
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            username: u
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            display: u
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
         })
         .collect();
     if owners.is_empty() {
@@ -73,14 +89,31 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
             _ => ("", 30 * DAY_MS, true, ""),
         };
         // Last use: a fifth never used; the rest some time between creation and now.
-        let last_used = if rng.gen_range(0..5) == 0 { None } else { Some(created + rng.gen_range(0..=age.max(1))) };
+        let last_used = if rng.gen_range(0..5) == 0 {
+            None
+        } else {
+            Some(created + rng.gen_range(0..=age.max(1)))
+        };
         if ext && i % EXT_EVERY == EXT_EVERY - 1 && kind != "kubeconfig" {
             let name = store.fresh_name(Kind::ExtToken, "", "token-");
-            let obj = ext_token(&name, who, kind, ttl, created, last_used, cluster, cfg.version.at_least(2, 13));
+            let obj = ext_token(
+                &name,
+                who,
+                kind,
+                ttl,
+                created,
+                last_used,
+                cluster,
+                cfg.version.at_least(2, 13),
+            );
             put(store, Kind::ExtToken, name, obj, &created_ts);
         } else {
             // Kubeconfig tokens are named after their owner (ops::new_v3_token, as Rancher's kubeconfig handler does).
-            let prefix = if kind == "kubeconfig" { format!("kubeconfig-{}", who.id) } else { "token-".to_string() };
+            let prefix = if kind == "kubeconfig" {
+                format!("kubeconfig-{}", who.id)
+            } else {
+                "token-".to_string()
+            };
             let name = store.fresh_name(Kind::Token, "", &prefix);
             let obj = mgmt_token(&name, who, kind, ttl, created, derived, cluster, last_used);
             put(store, Kind::Token, name, obj, &created_ts);
@@ -98,7 +131,16 @@ fn put(store: &mut Store, kind: Kind, name: String, mut obj: Value, created: &st
 }
 
 #[allow(clippy::too_many_arguments)]
-fn mgmt_token(name: &str, who: &Owner, kind: &str, ttl: i64, created: i64, derived: bool, cluster: &str, last_used: Option<i64>) -> Value {
+fn mgmt_token(
+    name: &str,
+    who: &Owner,
+    kind: &str,
+    ttl: i64,
+    created: i64,
+    derived: bool,
+    cluster: &str,
+    last_used: Option<i64>,
+) -> Value {
     let mut labels = Map::new();
     labels.insert("authn.management.cattle.io/token-userId".into(), json!(who.id));
     labels.insert("authn.management.cattle.io/kind".into(), json!(kind));
@@ -124,7 +166,16 @@ fn mgmt_token(name: &str, who: &Owner, kind: &str, ttl: i64, created: i64, deriv
 }
 
 #[allow(clippy::too_many_arguments)]
-fn ext_token(name: &str, who: &Owner, kind: &str, ttl: i64, created: i64, last_used: Option<i64>, cluster: &str, has_cluster: bool) -> Value {
+fn ext_token(
+    name: &str,
+    who: &Owner,
+    kind: &str,
+    ttl: i64,
+    created: i64,
+    last_used: Option<i64>,
+    cluster: &str,
+    has_cluster: bool,
+) -> Value {
     let mut spec = json!({
         "userID": who.id,
         "userPrincipal": {"name": format!("local://{}", who.id), "displayName": who.display, "loginName": who.username,

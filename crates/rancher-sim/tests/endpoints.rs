@@ -28,17 +28,26 @@ struct Op {
 
 fn ver(text: &str) -> (u32, u32) {
     let mut p = text.trim_start_matches('v').split('.');
-    (p.next().and_then(|x| x.parse().ok()).unwrap_or(0), p.next().and_then(|x| x.parse().ok()).unwrap_or(0))
+    (
+        p.next().and_then(|x| x.parse().ok()).unwrap_or(0),
+        p.next().and_then(|x| x.parse().ok()).unwrap_or(0),
+    )
 }
 
 /// The newest generation we play in which the operation exists.
 fn pick(op: &Op) -> Option<RancherVersion> {
-    [RancherVersion::V2_13, RancherVersion::V2_12, RancherVersion::V2_11, RancherVersion::V2_8, RancherVersion::V1_6]
-        .into_iter()
-        .find(|v| {
-            let mm = v.major_minor();
-            mm >= ver(&op.since) && op.removed.as_deref().is_none_or(|r| mm < ver(r))
-        })
+    [
+        RancherVersion::V2_13,
+        RancherVersion::V2_12,
+        RancherVersion::V2_11,
+        RancherVersion::V2_8,
+        RancherVersion::V1_6,
+    ]
+    .into_iter()
+    .find(|v| {
+        let mm = v.major_minor();
+        mm >= ver(&op.since) && op.removed.as_deref().is_none_or(|r| mm < ver(r))
+    })
 }
 
 fn enc(s: &str) -> String {
@@ -50,7 +59,12 @@ fn fill(sim: &rancher_sim::SimHandle, path: &str) -> String {
     let segs: Vec<&str> = path.split(['/', '?']).collect();
     let mut out = path.to_string();
     if path.starts_with("/apis/") {
-        let plural = segs.iter().rev().find(|s| !s.starts_with('{') && **s != "status" && !s.is_empty()).copied().unwrap_or("");
+        let plural = segs
+            .iter()
+            .rev()
+            .find(|s| !s.starts_with('{') && **s != "status" && !s.is_empty())
+            .copied()
+            .unwrap_or("");
         let kind = match (path.contains("ext.cattle.io"), plural) {
             (true, "tokens") => "exttokens",
             (_, p) => p,
@@ -67,7 +81,11 @@ fn fill(sim: &rancher_sim::SimHandle, path: &str) -> String {
         let id = match ty {
             "users" => sim.users().standard[3].id.clone(),
             "globalroles" => "user".to_string(),
-            "globalrolebindings" | "clusterroletemplatebindings" | "projectroletemplatebindings" | "projects" | "roletemplates" => {
+            "globalrolebindings"
+            | "clusterroletemplatebindings"
+            | "projectroletemplatebindings"
+            | "projects"
+            | "roletemplates" => {
                 let kind = ty;
                 let o = sim.objects(kind).into_iter().last().unwrap_or(Value::Null);
                 let n = o["metadata"]["name"].as_str().unwrap_or("x").to_string();
@@ -126,19 +144,34 @@ async fn every_listed_operation_is_routed() {
         let path = fill(&sim, &op.path);
         let method = Method::from_bytes(op.method.as_bytes()).unwrap();
         let token = sim.tokens().admin.clone();
-        let token = if op.surface == "public" || path == "/v1/token" { None } else { Some(token.as_str()) };
+        let token = if op.surface == "public" || path == "/v1/token" {
+            None
+        } else {
+            Some(token.as_str())
+        };
         let mut rb = client(&sim).request(method.clone(), format!("{}{}", sim.base_url(), path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
         if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
-            let ct = if method == Method::PATCH { "application/merge-patch+json" } else { "application/json" };
+            let ct = if method == Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
             rb = rb.header("content-type", ct).body("{}");
         }
         let r = rb.send().await.unwrap();
         let no_route = r.headers().get("x-sim-route").is_some();
         if no_route || r.status() == 405 {
-            failures.push(format!("{} {} {} (as {:?}) -> {}", op.id, op.method, path, v, r.status()));
+            failures.push(format!(
+                "{} {} {} (as {:?}) -> {}",
+                op.id,
+                op.method,
+                path,
+                v,
+                r.status()
+            ));
         }
     }
     assert!(failures.is_empty(), "unrouted operations:\n{}", failures.join("\n"));

@@ -41,7 +41,14 @@ async fn bind(sim: &SimHandle, user_id: &str, role: &str) {
 /// Admin creates a custom global role with `rules`.
 async fn custom_role(sim: &SimHandle, name: &str, rules: Value) {
     let t = sim.tokens().admin.clone();
-    let (st, v) = call(sim, Method::POST, &format!("{MG}/globalroles"), Some(&t), Some(json!({"metadata": {"name": name}, "rules": rules}))).await;
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&t),
+        Some(json!({"metadata": {"name": name}, "rules": rules})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
@@ -59,12 +66,25 @@ async fn raw(sim: &SimHandle, method: Method, path: &str, token: Option<&str>) -
         rb = rb.bearer_auth(t);
     }
     let r = rb.send().await.expect("answered");
-    let ct = r.headers().get("content-type").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     (r.status(), ct, r.bytes().await.expect("body").to_vec())
 }
 
 async fn merge_patch(sim: &SimHandle, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    call_ct(sim, Method::PATCH, path, Some(token), Some(body), "application/merge-patch+json").await
+    call_ct(
+        sim,
+        Method::PATCH,
+        path,
+        Some(token),
+        Some(body),
+        "application/merge-patch+json",
+    )
+    .await
 }
 
 // ---- 1. Escalation --------------------------------------------------------------------------------------------
@@ -77,31 +97,75 @@ async fn grb_escalation_is_refused_unless_the_caller_holds_the_rules_or_bind() {
     let sim = start(RancherVersion::V2_13).await;
     let (bob, bob_t) = user_with(&sim, "bob", "users-manage").await;
     let body = json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "admin", "userName": bob});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&bob_t), Some(body.clone())).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&bob_t),
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["reason"], "Forbidden");
     let msg = v["message"].as_str().unwrap();
-    assert!(msg.contains("errors due to escalation") && msg.contains("not currently held"), "{msg}");
+    assert!(
+        msg.contains("errors due to escalation") && msg.contains("not currently held"),
+        "{msg}"
+    );
     assert!(!sim.has_binding(&bob, "admin"));
 
     // A role whose rules bob already holds may be granted.
-    custom_role(&sim, "users-viewer", json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list"]}])).await;
+    custom_role(
+        &sim,
+        "users-viewer",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list"]}]),
+    )
+    .await;
     let alice = sim.users().user.id.clone();
     let ok = json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "users-viewer", "userName": alice});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&bob_t), Some(ok)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&bob_t),
+        Some(ok),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
     // Deleting the admin binding of another user is an escalation too.
-    let admin_grb = sim.objects("globalrolebindings").into_iter().find(|g| g["globalRoleName"] == "admin").unwrap();
-    let path = format!("{MG}/globalrolebindings/{}", admin_grb["metadata"]["name"].as_str().unwrap());
+    let admin_grb = sim
+        .objects("globalrolebindings")
+        .into_iter()
+        .find(|g| g["globalRoleName"] == "admin")
+        .unwrap();
+    let path = format!(
+        "{MG}/globalrolebindings/{}",
+        admin_grb["metadata"]["name"].as_str().unwrap()
+    );
     let (st, v) = call(&sim, Method::DELETE, &path, Some(&bob_t), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("errors due to escalation"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
 
     // With `bind` on globalroles the escalation check is bypassed.
-    custom_role(&sim, "binder", json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["bind"]}])).await;
+    custom_role(
+        &sim,
+        "binder",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["bind"]}]),
+    )
+    .await;
     bind(&sim, &bob, "binder").await;
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&bob_t), Some(body)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&bob_t),
+        Some(body),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
@@ -116,23 +180,64 @@ async fn globalrole_and_roletemplate_escalation_need_escalate() {
         {"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}])).await;
     let (carol, carol_t) = user_with(&sim, "carol", "gr-author").await;
     let gr = json!({"metadata": {"name": "everything"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalroles"), Some(&carol_t), Some(gr.clone())).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&carol_t),
+        Some(gr.clone()),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("errors due to escalation"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
     let rt = json!({"metadata": {"name": "rt-everything"}, "context": "cluster", "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/roletemplates"), Some(&carol_t), Some(rt.clone())).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/roletemplates"),
+        Some(&carol_t),
+        Some(rt.clone()),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("errors due to escalation"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
     // A role within the author's own rules is fine.
     let small = json!({"metadata": {"name": "small"}, "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["get"]}]});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalroles"), Some(&carol_t), Some(small)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&carol_t),
+        Some(small),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
     custom_role(&sim, "escalator", json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles", "roletemplates"], "verbs": ["escalate"]}])).await;
     bind(&sim, &carol, "escalator").await;
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalroles"), Some(&carol_t), Some(gr)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&carol_t),
+        Some(gr),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/roletemplates"), Some(&carol_t), Some(rt)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/roletemplates"),
+        Some(&carol_t),
+        Some(rt),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
@@ -144,13 +249,31 @@ async fn user_updates_need_the_target_users_permissions_or_manage_users() {
     custom_role(&sim, "user-editor", json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list", "patch", "update"]}])).await;
     let (_dave, dave_t) = user_with(&sim, "dave", "user-editor").await;
     let admin = sim.users().admin.id.clone();
-    let (st, v) = merge_patch(&sim, &format!("{MG}/users/{admin}"), &dave_t, json!({"displayName": "pwned"})).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/users/{admin}"),
+        &dave_t,
+        json!({"displayName": "pwned"}),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("more permissions than requester"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("more permissions than requester"),
+        "{v}"
+    );
 
     // users-manage has `*` on users, which includes manage-users.
     let (_bob, bob_t) = user_with(&sim, "bob", "users-manage").await;
-    let (st, v) = merge_patch(&sim, &format!("{MG}/users/{admin}"), &bob_t, json!({"displayName": "Renamed Admin"})).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/users/{admin}"),
+        &bob_t,
+        json!({"displayName": "Renamed Admin"}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
 }
 
@@ -160,21 +283,48 @@ async fn user_updates_need_the_target_users_permissions_or_manage_users() {
 async fn crtb_escalation_is_refused() {
     let sim = start(RancherVersion::V2_13).await;
     let t = sim.tokens().admin.clone();
-    let cluster = sim.objects("clusters").into_iter().map(|c| c["metadata"]["name"].as_str().unwrap().to_string()).find(|c| c != "local").unwrap();
+    let cluster = sim
+        .objects("clusters")
+        .into_iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap().to_string())
+        .find(|c| c != "local")
+        .unwrap();
     let dave = sim.user_id("dave").unwrap();
     let bob = sim.user_id("bob").unwrap();
-    let crtb = |user: &str, role: &str| {
-        json!({"metadata": {"generateName": "crtb-", "namespace": cluster}, "clusterName": cluster, "roleTemplateName": role, "userName": user})
-    };
+    let crtb = |user: &str, role: &str| json!({"metadata": {"generateName": "crtb-", "namespace": cluster}, "clusterName": cluster, "roleTemplateName": role, "userName": user});
     let path = format!("{MG}/namespaces/{cluster}/clusterroletemplatebindings");
-    let (st, v) = call(&sim, Method::POST, &path, Some(&t), Some(crtb(&dave, "clusterroletemplatebindings-manage"))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&t),
+        Some(crtb(&dave, "clusterroletemplatebindings-manage")),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let dave_t = login(&sim, "dave").await;
-    let (st, v) = call(&sim, Method::POST, &path, Some(&dave_t), Some(crtb(&bob, "cluster-owner"))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&dave_t),
+        Some(crtb(&bob, "cluster-owner")),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("errors due to escalation"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
     // A role within dave's own rules in that cluster may be granted.
-    let (st, v) = call(&sim, Method::POST, &path, Some(&dave_t), Some(crtb(&bob, "clusterroletemplatebindings-view"))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&dave_t),
+        Some(crtb(&bob, "clusterroletemplatebindings-view")),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
@@ -194,7 +344,14 @@ async fn standard_users_get_403_on_lists_and_may_get_only_themselves() {
     let me = sim.users().user.id.clone();
     let (st, _) = call(&sim, Method::GET, &format!("{MG}/users/{me}"), Some(&t), None).await;
     assert_eq!(st, StatusCode::OK);
-    let (st, _) = call(&sim, Method::GET, &format!("{MG}/users/{}", sim.users().admin.id), Some(&t), None).await;
+    let (st, _) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/users/{}", sim.users().admin.id),
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
 
@@ -204,7 +361,11 @@ async fn standard_users_get_403_on_lists_and_may_get_only_themselves() {
 async fn roletemplates_need_local_cluster_access_and_answer_an_empty_403() {
     let sim = start(RancherVersion::V2_13).await;
     let (_, carol_t) = user_with(&sim, "carol", "roles-manage").await;
-    for token in [carol_t.as_str(), sim.tokens().user.as_str(), "token-nope:doesnotexistatall"] {
+    for token in [
+        carol_t.as_str(),
+        sim.tokens().user.as_str(),
+        "token-nope:doesnotexistatall",
+    ] {
         let (st, _, body) = raw(&sim, Method::GET, &format!("{MG}/roletemplates"), Some(token)).await;
         assert_eq!(st, StatusCode::FORBIDDEN);
         assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
@@ -228,11 +389,18 @@ async fn seeded_roles_are_rancher_role_data() {
         let gr = sim.object("globalroles", name).unwrap();
         gr["rules"].as_array().unwrap().clone()
     };
-    let resources = |rs: &[Value]| rs.iter().flat_map(|r| r["resources"].as_array().cloned().unwrap_or_default()).collect::<Vec<_>>();
+    let resources = |rs: &[Value]| {
+        rs.iter()
+            .flat_map(|r| r["resources"].as_array().cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     assert!(!resources(&rules("user")).contains(&json!("globalroles")));
     assert!(resources(&rules("user")).contains(&json!("roletemplates")));
     assert_eq!(resources(&rules("roles-manage")), vec![json!("roletemplates")]);
-    assert_eq!(rules("authn-manage")[0]["verbs"], json!(["get", "list", "watch", "update"]));
+    assert_eq!(
+        rules("authn-manage")[0]["verbs"],
+        json!(["get", "list", "watch", "update"])
+    );
 }
 
 // ---- 3. Token lifetimes -----------------------------------------------------------------------------------------
@@ -249,12 +417,31 @@ async fn ext_token_ttls_are_clamped_and_not_extendable_by_users() {
     assert_eq!(v["spec"]["ttl"], json!(129_600i64 * 60_000), "{v}");
     assert_ne!(v["status"]["expiresAt"], "", "{v}");
 
-    let (st, v) = call(&sim, Method::POST, path, Some(&t), Some(json!({"spec": {"ttl": 60000}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        path,
+        Some(&t),
+        Some(json!({"spec": {"ttl": 60000}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let name = v["metadata"]["name"].as_str().unwrap().to_string();
-    let (st, v) = merge_patch(&sim, &format!("{path}/{name}"), &t, json!({"spec": {"ttl": 7_776_000_000i64}})).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{path}/{name}"),
+        &t,
+        json!({"spec": {"ttl": 7_776_000_000i64}}),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("forbidden to extend time-to-live"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden to extend time-to-live"),
+        "{v}"
+    );
     let (st, v) = merge_patch(&sim, &format!("{path}/{name}"), &t, json!({"spec": {"ttl": 30000}})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // Admins may extend.
@@ -269,13 +456,37 @@ async fn kubeconfig_ttl_rules() {
     let sim = start(RancherVersion::V2_13).await;
     let t = sim.tokens().user.clone();
     let path = "/apis/ext.cattle.io/v1/kubeconfigs";
-    let (st, v) = call(&sim, Method::POST, path, Some(&t), Some(json!({"spec": {"clusters": ["local"], "ttl": -5}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        path,
+        Some(&t),
+        Some(json!({"spec": {"clusters": ["local"], "ttl": -5}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("spec.ttl can't be negative"), "{v}");
-    let (st, v) = call(&sim, Method::POST, path, Some(&t), Some(json!({"spec": {"clusters": ["local"], "ttl": 99_999_999_999i64}}))).await;
+    assert!(
+        v["message"].as_str().unwrap().contains("spec.ttl can't be negative"),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        path,
+        Some(&t),
+        Some(json!({"spec": {"clusters": ["local"], "ttl": 99_999_999_999i64}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["message"].as_str().unwrap().contains("exceeds max ttl"), "{v}");
-    let (st, v) = call(&sim, Method::POST, path, Some(&t), Some(json!({"spec": {"clusters": ["local"], "ttl": 0}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        path,
+        Some(&t),
+        Some(json!({"spec": {"clusters": ["local"], "ttl": 0}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert!(v["spec"]["ttl"].as_i64().unwrap() > 0, "{v}");
     let tok = v["status"]["tokens"][0].as_str().unwrap();
@@ -290,7 +501,14 @@ async fn kubeconfig_ttl_rules() {
 #[tokio::test]
 async fn rancher_2_8_serves_the_management_kinds() {
     let sim = start(RancherVersion::V2_8).await;
-    for path in ["globalroles", "globalrolebindings", "projects", "clusterroletemplatebindings", "projectroletemplatebindings", "roletemplates"] {
+    for path in [
+        "globalroles",
+        "globalrolebindings",
+        "projects",
+        "clusterroletemplatebindings",
+        "projectroletemplatebindings",
+        "roletemplates",
+    ] {
         let (st, v) = admin_get(&sim, &format!("{MG}/{path}")).await;
         assert_eq!(st, StatusCode::OK, "{path}: {v}");
     }
@@ -306,10 +524,19 @@ async fn deletes_return_the_object_which_lingers_briefly() {
     let sim = start(RancherVersion::V2_13).await;
     let t = sim.tokens().admin.clone();
     let alice = sim.users().user.id.clone();
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&t),
-        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "user-base", "userName": alice}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&t),
+        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "user-base", "userName": alice})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert!(v["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()), "{v}");
+    assert!(
+        v["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()),
+        "{v}"
+    );
     let path = format!("{MG}/globalrolebindings/{}", v["metadata"]["name"].as_str().unwrap());
     let (st, v) = call(&sim, Method::DELETE, &path, Some(&t), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -327,9 +554,26 @@ async fn deletes_return_the_object_which_lingers_briefly() {
     }
     assert!(gone, "the finalizer is removed within 5 s");
 
-    let (st, v) = call(&sim, Method::POST, "/apis/ext.cattle.io/v1/tokens", Some(&t), Some(json!({"spec": {"ttl": 60000}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&t),
+        Some(json!({"spec": {"ttl": 60000}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let (st, v) = call(&sim, Method::DELETE, &format!("/apis/ext.cattle.io/v1/tokens/{}", v["metadata"]["name"].as_str().unwrap()), Some(&t), None).await;
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!(
+            "/apis/ext.cattle.io/v1/tokens/{}",
+            v["metadata"]["name"].as_str().unwrap()
+        ),
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["kind"], "Token", "{v}");
 }
@@ -345,14 +589,26 @@ async fn user_self_rules_on_2_13() {
     let admin = sim.users().admin.id.clone();
     let (st, v) = merge_patch(&sim, &format!("{MG}/users/{admin}"), &t, json!({"enabled": false})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("can't deactivate yourself"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("can't deactivate yourself"),
+        "{v}"
+    );
     let (st, v) = call(&sim, Method::DELETE, &format!("{MG}/users/{admin}"), Some(&t), None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["message"].as_str().unwrap().contains("can't delete yourself"), "{v}");
     let alice = sim.users().user.id.clone();
-    let (st, v) = merge_patch(&sim, &format!("{MG}/users/{alice}"), &t, json!({"principalIds": ["local://u-someoneelse"]})).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/users/{alice}"),
+        &t,
+        json!({"principalIds": ["local://u-someoneelse"]}),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert_eq!(sim.object("users", &alice).unwrap()["principalIds"], json!([format!("local://{alice}")]));
+    assert_eq!(
+        sim.object("users", &alice).unwrap()["principalIds"],
+        json!([format!("local://{alice}")])
+    );
 }
 
 // ---- 7. Status codes of webhook and store denials ---------------------------------------------------------------
@@ -364,7 +620,11 @@ async fn user_self_rules_on_2_13() {
 async fn denial_status_codes_are_rancher_s() {
     let sim = start(RancherVersion::V2_13).await;
     let t = sim.tokens().admin.clone();
-    let grb = sim.objects("globalrolebindings").into_iter().find(|g| g["globalRoleName"] == "user").unwrap();
+    let grb = sim
+        .objects("globalrolebindings")
+        .into_iter()
+        .find(|g| g["globalRoleName"] == "user")
+        .unwrap();
     let path = format!("{MG}/globalrolebindings/{}", grb["metadata"]["name"].as_str().unwrap());
     let (st, v) = merge_patch(&sim, &path, &t, json!({"userName": "u-other"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
@@ -372,25 +632,61 @@ async fn denial_status_codes_are_rancher_s() {
 
     let (st, v) = call(&sim, Method::DELETE, &format!("{MG}/globalroles/user"), Some(&t), None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("cannot delete builtin GlobalRoles"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot delete builtin GlobalRoles"),
+        "{v}"
+    );
 
-    let (st, v) = call(&sim, Method::DELETE, &format!("{MG}/roletemplates/nodes-view"), Some(&t), None).await;
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("{MG}/roletemplates/nodes-view"),
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // A role template another one inherits (roleTemplateNames) may not be deleted.
     let rt = json!({"metadata": {"name": "wrapper"}, "context": "project", "roleTemplateNames": ["view"], "rules": []});
     let (st, v) = call(&sim, Method::POST, &format!("{MG}/roletemplates"), Some(&t), Some(rt)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let (st, v) = call(&sim, Method::DELETE, &format!("{MG}/roletemplates/view"), Some(&t), None).await;
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("{MG}/roletemplates/view"),
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
     let alice = sim.users().user.id.clone();
     let user_t = sim.tokens().user.clone();
-    let (st, v) = call(&sim, Method::POST, "/apis/ext.cattle.io/v1/tokens", Some(&user_t),
-        Some(json!({"spec": {"userID": sim.users().admin.id, "ttl": 60000}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&user_t),
+        Some(json!({"spec": {"userID": sim.users().admin.id, "ttl": 60000}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    let (st, v) = call(&sim, Method::POST, "/apis/ext.cattle.io/v1/tokens", Some(&t), Some(json!({"spec": {"ttl": 60000}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&t),
+        Some(json!({"spec": {"ttl": 60000}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let admins = format!("/apis/ext.cattle.io/v1/tokens/{}", v["metadata"]["name"].as_str().unwrap());
+    let admins = format!(
+        "/apis/ext.cattle.io/v1/tokens/{}",
+        v["metadata"]["name"].as_str().unwrap()
+    );
     for m in [Method::GET, Method::DELETE] {
         let (st, v) = call(&sim, m.clone(), &admins, Some(&user_t), None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{m}: {v}");
@@ -408,7 +704,14 @@ async fn v3_token_of_another_user_is_404_even_for_admin() {
     let sim = start(RancherVersion::V2_13).await;
     let alice_token = sim.tokens().user.clone();
     let name = alice_token.split(':').next().unwrap();
-    let (st, v) = call(&sim, Method::DELETE, &format!("/v3/tokens/{name}"), Some(&sim.tokens().admin), None).await;
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("/v3/tokens/{name}"),
+        Some(&sim.tokens().admin),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
     let (st, _) = call(&sim, Method::GET, "/v3/users?limit=1", Some(&alice_token), None).await;
     assert_eq!(st, StatusCode::OK, "alice's token still works");
@@ -425,16 +728,41 @@ async fn grb_subject_rules() {
     let t = sim.tokens().admin.clone();
     let alice = sim.users().user.id.clone();
     let both = json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "user-base", "userName": alice, "groupPrincipalName": "local://g-x"});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&t), Some(both)).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&t),
+        Some(both),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
     let by_principal = json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "user-base", "userPrincipalName": format!("local://{alice}")});
-    let (st, v) = call(&sim, Method::POST, &format!("{MG}/globalrolebindings"), Some(&t), Some(by_principal.clone())).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&t),
+        Some(by_principal.clone()),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!(v["userName"], json!(alice), "the controller links the existing user: {v}");
+    assert_eq!(
+        v["userName"],
+        json!(alice),
+        "the controller links the existing user: {v}"
+    );
 
     let old = start(RancherVersion::V2_8).await;
-    let (st, v) = call(&old, Method::POST, &format!("{MG}/globalrolebindings"), Some(&old.tokens().admin.clone()), Some(by_principal)).await;
+    let (st, v) = call(
+        &old,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&old.tokens().admin.clone()),
+        Some(by_principal),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 }
 
@@ -446,11 +774,25 @@ async fn grb_subject_rules() {
 async fn dry_run_still_authorizes_and_validates() {
     let sim = start(RancherVersion::V2_13).await;
     let user_t = sim.tokens().user.clone();
-    let (st, v) = call(&sim, Method::DELETE, &format!("{MG}/globalroles/admin?dryRun=All"), Some(&user_t), None).await;
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("{MG}/globalroles/admin?dryRun=All"),
+        Some(&user_t),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     let t = sim.tokens().admin.clone();
-    let grb = sim.objects("globalrolebindings").into_iter().find(|g| g["globalRoleName"] == "user").unwrap();
-    let path = format!("{MG}/globalrolebindings/{}?dryRun=All", grb["metadata"]["name"].as_str().unwrap());
+    let grb = sim
+        .objects("globalrolebindings")
+        .into_iter()
+        .find(|g| g["globalRoleName"] == "user")
+        .unwrap();
+    let path = format!(
+        "{MG}/globalrolebindings/{}?dryRun=All",
+        grb["metadata"]["name"].as_str().unwrap()
+    );
     let (st, v) = merge_patch(&sim, &path, &t, json!({"globalRoleName": "admin"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     let (st, v) = merge_patch(&sim, &path, &user_t, json!({"metadata": {"labels": {"x": "y"}}})).await;
@@ -479,23 +821,51 @@ async fn rancher_2_13_details() {
     let sim = start(RancherVersion::V2_13).await;
     let t = sim.tokens().admin.clone();
     let (_, rk) = admin_get(&sim, &format!("{MG}/users")).await;
-    let system = |u: &Value| u["principalIds"].as_array().is_some_and(|p| p.iter().any(|x| x.as_str().is_some_and(|s| s.starts_with("system://"))));
-    assert!(rk["items"].as_array().unwrap().iter().any(system), "RK lists system users");
+    let system = |u: &Value| {
+        u["principalIds"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x.as_str().is_some_and(|s| s.starts_with("system://"))))
+    };
+    assert!(
+        rk["items"].as_array().unwrap().iter().any(system),
+        "RK lists system users"
+    );
     let (_, v3) = admin_get(&sim, "/v3/users").await;
     assert!(!v3["data"].as_array().unwrap().iter().any(system), "/v3 hides them");
 
-    let (st, v) = call(&sim, Method::POST, "/apis/ext.cattle.io/v1/tokens", Some(&t), Some(json!({"spec": {"ttl": 60000}}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&t),
+        Some(json!({"spec": {"ttl": 60000}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED);
     let name = v["metadata"]["name"].as_str().unwrap().to_string();
     let (_, got) = admin_get(&sim, &format!("/apis/ext.cattle.io/v1/tokens/{name}")).await;
     assert!(got["status"]["hash"].as_str().unwrap_or("").is_empty(), "{got}");
-    assert!(got["metadata"]["labels"]["authn.management.cattle.io/kind"].is_string(), "{got}");
-    let (st, v) = call(&sim, Method::POST, "/apis/ext.cattle.io/v1/tokens", Some(&t), Some(json!({"spec": {"clusterName": "c-nope"}}))).await;
+    assert!(
+        got["metadata"]["labels"]["authn.management.cattle.io/kind"].is_string(),
+        "{got}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&t),
+        Some(json!({"spec": {"clusterName": "c-nope"}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
     let (_, gr) = admin_get(&sim, &format!("{MG}/globalroles/user")).await;
     assert_eq!(gr["status"]["summary"], "Completed", "{gr}");
-    let (st, v) = admin_get(&sim, &format!("{MG}/globalrolebindings?fieldSelector=globalRoleName%3Dadmin")).await;
+    let (st, v) = admin_get(
+        &sim,
+        &format!("{MG}/globalrolebindings?fieldSelector=globalRoleName%3Dadmin"),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     let (st, _) = admin_get(&sim, &format!("{MG}/globalroles?fieldSelector=metadata.name%3Dadmin")).await;
     assert_eq!(st, StatusCode::OK);
@@ -516,7 +886,14 @@ async fn rancher_1_6_access_control_details() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["accessMode"], "restricted");
 
-    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v1/token",
+        None,
+        Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     for gone in ["clientId", "hostname", "scheme"] {
         assert!(v.get(gone).is_none(), "{gone} in {v}");
@@ -528,9 +905,32 @@ async fn rancher_1_6_access_control_details() {
     // A login the access mode denies: 403 AuthError.
     let cfg = json!({"enabled": false, "accessMode": "required", "server": "ad.example.com", "serviceAccountUsername": "svc",
                      "serviceAccountPassword": "s3cret", "allowedIdentities": []});
-    assert_eq!(call(&sim, Method::POST, "/v1/ldapconfig", Some(&admin), Some(cfg)).await.0, StatusCode::CREATED);
-    assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, StatusCode::CREATED);
-    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": "mlee:mlee-password"}))).await;
+    assert_eq!(
+        call(&sim, Method::POST, "/v1/ldapconfig", Some(&admin), Some(cfg))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(
+            &sim,
+            Method::POST,
+            "/v1/localauthconfig",
+            Some(&admin),
+            Some(json!({"enabled": false}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v1/token",
+        None,
+        Some(json!({"code": "mlee:mlee-password"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["code"], "AuthError");
     assert_eq!(v["message"], "Your account does not have access");
@@ -541,7 +941,14 @@ async fn rancher_1_6_access_control_details() {
 async fn rancher_1_6_login_tokens_last_16_hours() {
     let sim = start(RancherVersion::V1_6).await;
     let before = now_ms();
-    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v1/token",
+        None,
+        Some(json!({"code": format!("admin:{DEFAULT_PASSWORD}")})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED);
     let jwt = v["jwt"].as_str().unwrap().to_string();
     let expires = sim.legacy_token_expiry_ms(&jwt).expect("the token is stored");
@@ -550,7 +957,10 @@ async fn rancher_1_6_login_tokens_last_16_hours() {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// From 1.2 GitHub is configured in the auth service, not cattle (cattle 55272585b, Aug 2016):
@@ -565,28 +975,80 @@ async fn rancher_1_6_github_is_configured_in_the_auth_service() {
     let (st, _) = call(&sim, Method::GET, "/v1/githubconfig", Some(&admin), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "no githubconfig in cattle 1.2+");
 
-    let (st, v) = call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(json!({"enabled": false}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v1-auth/config",
+        Some(&admin),
+        Some(json!({"enabled": false})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert_eq!((v["type"].as_str(), v["status"].as_str()), (Some("error"), Some("400")), "{v}");
-    assert!(v["message"].as_str().unwrap().contains("Provider is a required field"), "{v}");
+    assert_eq!(
+        (v["type"].as_str(), v["status"].as_str()),
+        (Some("error"), Some("400")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("Provider is a required field"),
+        "{v}"
+    );
 
     let body = json!({"provider": "githubconfig", "enabled": false, "accessMode": "restricted", "allowedIdentities": [],
                       "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": "gh-S3cret"}});
     let (st, v) = call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(body)).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!((v["provider"].as_str(), v["accessMode"].as_str()), (Some("githubconfig"), Some("restricted")));
+    assert_eq!(
+        (v["provider"].as_str(), v["accessMode"].as_str()),
+        (Some("githubconfig"), Some("restricted"))
+    );
     assert_eq!(v["githubConfig"]["clientId"], "abc");
     assert_eq!(v["githubConfig"]["clientSecret"], "", "the secret never reads back");
     // An empty secret keeps the stored one: a login with the saved config still works.
     let keep = json!({"provider": "githubconfig", "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc", "clientSecret": ""}});
-    assert_eq!(call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep))
+            .await
+            .0,
+        StatusCode::OK
+    );
     let (st, v) = call(&sim, Method::GET, "/v1-auth/config", Some(&admin), None).await;
-    assert_eq!((st, v["githubConfig"]["hostname"].as_str()), (StatusCode::OK, Some("github.example.com")));
+    assert_eq!(
+        (st, v["githubConfig"]["hostname"].as_str()),
+        (StatusCode::OK, Some("github.example.com"))
+    );
     // With access control off, a login tests the config saved last: GitHub's, through the auth service.
-    assert_eq!(call(&sim, Method::POST, "/v1/localauthconfig", Some(&admin), Some(json!({"enabled": false}))).await.0, StatusCode::CREATED);
+    assert_eq!(
+        call(
+            &sim,
+            Method::POST,
+            "/v1/localauthconfig",
+            Some(&admin),
+            Some(json!({"enabled": false}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
     let keep = json!({"provider": "githubconfig", "accessMode": "unrestricted", "githubConfig": {"clientId": "abc"}});
-    assert_eq!(call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep)).await.0, StatusCode::OK);
-    let (st, v) = call(&sim, Method::POST, "/v1/token", None, Some(json!({"code": "octocat:octocat-password"}))).await;
-    assert_eq!(st, StatusCode::CREATED, "the saved GitHub config is what a login tests: {v}");
+    assert_eq!(
+        call(&sim, Method::POST, "/v1-auth/config", Some(&admin), Some(keep))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v1/token",
+        None,
+        Some(json!({"code": "octocat:octocat-password"})),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::CREATED,
+        "the saved GitHub config is what a login tests: {v}"
+    );
     assert_eq!(v["authProvider"], "githubconfig");
 }

@@ -20,7 +20,10 @@ async fn serves_https_with_its_ca_and_probes() {
     // 2.x tells itself apart by the 401 with a string status on /v1/token.
     let (st, v) = call(&sim, Method::GET, "/v1/token", None, None).await;
     assert_eq!(st, 401);
-    assert_eq!(v, json!({"type": "error", "status": "401", "message": "Unauthorized 401: must authenticate"}));
+    assert_eq!(
+        v,
+        json!({"type": "error", "status": "401", "message": "Unauthorized 401: must authenticate"})
+    );
 }
 
 #[tokio::test]
@@ -42,7 +45,14 @@ async fn users_and_bindings_on_both_surfaces() {
     assert_eq!(v["resourceType"], "globalRoleBinding");
     let alice = sim.users().user.id.clone();
     let admin = sim.tokens().admin.clone();
-    let (st, v) = call(&sim, Method::POST, "/v3/globalrolebindings", Some(&admin), Some(json!({"globalRoleId": "users-manage", "userId": alice}))).await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/globalrolebindings",
+        Some(&admin),
+        Some(json!({"globalRoleId": "users-manage", "userId": alice})),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
     assert!(v["id"].as_str().unwrap().starts_with("grb-"));
     assert_eq!(sim.writes("globalrolebindings", "create"), 1);

@@ -30,7 +30,9 @@ impl InputSpec {
     /// Whether the runner sets this input itself when a request is filed (its description starts with "set when",
     /// "set by" or "set at"): such inputs are not offered to people in errors and suggestions.
     pub fn is_internal(&self) -> bool {
-        ["set when", "set by", "set at"].iter().any(|p| self.description.starts_with(p))
+        ["set when", "set by", "set at"]
+            .iter()
+            .any(|p| self.description.starts_with(p))
     }
 }
 
@@ -41,7 +43,9 @@ pub fn suggest_workflow(id: &str) -> Option<&'static str> {
 
 /// ` did you mean `X`?` for an unknown workflow id, or nothing.
 pub(crate) fn did_you_mean(id: &str) -> String {
-    suggest_workflow(id).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    suggest_workflow(id)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 /// What approval a workflow gets when installed without an explicit policy.
@@ -89,9 +93,24 @@ const NO_INPUTS: &[InputSpec] = &[];
 
 /// Inputs of `access-control-allow` and `access-control-disallow`.
 const CHANGE_ALLOWED_INPUTS: &[InputSpec] = &[
-    InputSpec { name: "identities", kind: InputKind::String, required: true, description: "comma-separated names, logins or ids" },
-    InputSpec { name: "mode", kind: InputKind::String, required: false, description: "also change the access mode" },
-    InputSpec { name: "provider", kind: InputKind::String, required: false, description: "the provider (default: the enabled one)" },
+    InputSpec {
+        name: "identities",
+        kind: InputKind::String,
+        required: true,
+        description: "comma-separated names, logins or ids",
+    },
+    InputSpec {
+        name: "mode",
+        kind: InputKind::String,
+        required: false,
+        description: "also change the access mode",
+    },
+    InputSpec {
+        name: "provider",
+        kind: InputKind::String,
+        required: false,
+        description: "the provider (default: the enabled one)",
+    },
 ];
 
 /// The prebuilt workflows that the runner dispatches by id, in the order the docs list them. Workflows that
@@ -300,6 +319,9 @@ mod tests {
             assert_eq!(needs, w.writes, "{}: writes and default approval disagree", w.id);
         }
         assert_eq!(find("list-users").unwrap().default_approval, DefaultApproval::None);
-        assert_eq!(find("create-global-role-binding").unwrap().default_approval, DefaultApproval::Installer);
+        assert_eq!(
+            find("create-global-role-binding").unwrap().default_approval,
+            DefaultApproval::Installer
+        );
     }
 }

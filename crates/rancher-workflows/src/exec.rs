@@ -4,16 +4,17 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet, V3GlobalrolebindingsCreate,
-    V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList, V3GlobalrolesGet, V3UsersGet, V3UsersList,
+    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet,
+    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList,
+    V3GlobalrolesGet, V3UsersGet, V3UsersList,
 };
 use rancher_api::{types, Error as ApiError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::catalog::WorkflowDef;
-use crate::registry::{Report, Workflow};
 use crate::error::{Error, Result};
+use crate::registry::{Report, Workflow};
 use crate::session::Session;
 
 /// A request a dry run would have sent.
@@ -86,7 +87,11 @@ pub(crate) fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Res
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(other) => Err(Error::Input { workflow: def.id.into(), input: name.into(), message: format!("must be text, got {other}") }),
+        Some(other) => Err(Error::Input {
+            workflow: def.id.into(),
+            input: name.into(),
+            message: format!("must be text, got {other}"),
+        }),
     }
 }
 
@@ -101,17 +106,27 @@ pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> 
 /// Checks that only known inputs are given.
 pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
     let Some(map) = inputs.as_object() else {
-        return Err(Error::Input { workflow: def.id.into(), input: "*".into(), message: "inputs must be a JSON object".into() });
+        return Err(Error::Input {
+            workflow: def.id.into(),
+            input: "*".into(),
+            message: "inputs must be a JSON object".into(),
+        });
     };
     for key in map.keys() {
         if !def.inputs.iter().any(|i| i.name == key) {
             // Inputs the runner sets itself are not offered to people.
             let known: Vec<&str> = def.inputs.iter().filter(|i| !i.is_internal()).map(|i| i.name).collect();
-            let hint = rancher_api::spec::closest(key, known.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            let hint = rancher_api::spec::closest(key, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
             return Err(Error::Input {
                 workflow: def.id.into(),
                 input: key.clone(),
-                message: if known.is_empty() { "this workflow takes no inputs".into() } else { format!("unknown input; {hint}this workflow takes {}", known.join(", ")) },
+                message: if known.is_empty() {
+                    "this workflow takes no inputs".into()
+                } else {
+                    format!("unknown input; {hint}this workflow takes {}", known.join(", "))
+                },
             });
         }
     }
@@ -132,14 +147,22 @@ pub struct ResolvedUser {
 pub async fn applied(session: &Session, def: &WorkflowDef, inputs: &Value) -> Result<Option<bool>> {
     let exec = Exec::new(session, true);
     match def.id {
-        "create-global-role-binding" if crate::grants::timed(inputs) => crate::grants::applied_timed_global(session, inputs).await,
+        "create-global-role-binding" if crate::grants::timed(inputs) => {
+            crate::grants::applied_timed_global(session, inputs).await
+        }
         "create-global-role-binding" => {
-            let (Some(user), Some(role)) = (input(def, inputs, "user")?, input(def, inputs, "role")?) else { return Ok(None) };
+            let (Some(user), Some(role)) = (input(def, inputs, "user")?, input(def, inputs, "role")?) else {
+                return Ok(None);
+            };
             let uid = exec.resolve_user(user).await?.id;
             Ok(Some(!exec.find_bindings(&uid, role).await?.is_empty()))
         }
         "delete-global-role-binding" => {
-            let remaining = match (input(def, inputs, "binding")?, input(def, inputs, "user")?, input(def, inputs, "role")?) {
+            let remaining = match (
+                input(def, inputs, "binding")?,
+                input(def, inputs, "user")?,
+                input(def, inputs, "role")?,
+            ) {
                 (Some(name), _, _) => exec.bindings().await?.into_iter().filter(|b| b.name == name).count(),
                 (None, Some(u), Some(r)) => exec.find_bindings(&exec.resolve_user(u).await?.id, r).await?.len(),
                 _ => return Ok(None),
@@ -169,7 +192,12 @@ pub struct Binding {
 impl<'s> Exec<'s> {
     /// An executor; `dry_run` sends reads but only records writes.
     pub fn new(session: &'s Session, dry_run: bool) -> Self {
-        Exec { session, dry_run, planned: Vec::new(), claim: None }
+        Exec {
+            session,
+            dry_run,
+            planned: Vec::new(),
+            claim: None,
+        }
     }
 
     /// Runs as the execution of approval request `request_id`: every write first asks `fence` whether the claim
@@ -230,8 +258,21 @@ impl<'s> Exec<'s> {
     pub async fn run_workflow(mut self, workflow: &dyn Workflow, inputs: &Value) -> Result<RunOutput> {
         let def = workflow.def();
         check_inputs(def, inputs)?;
-        let Report { summary, result, table, grant } = workflow.run(&mut self, inputs).await?;
-        Ok(RunOutput { workflow: def.id.into(), summary, result, table, dry_run: self.dry_run, planned: self.planned, grant })
+        let Report {
+            summary,
+            result,
+            table,
+            grant,
+        } = workflow.run(&mut self, inputs).await?;
+        Ok(RunOutput {
+            workflow: def.id.into(),
+            summary,
+            result,
+            table,
+            dry_run: self.dry_run,
+            planned: self.planned,
+            grant,
+        })
     }
 
     /// The built-in workflows' code, by id.
@@ -240,21 +281,31 @@ impl<'s> Exec<'s> {
             return list.collect_report().await;
         }
         let (summary, result, table) = match def.id {
-            "create-global-role-binding" if crate::grants::timed(inputs) => return crate::grants::create_timed_global(self, def, inputs).await,
+            "create-global-role-binding" if crate::grants::timed(inputs) => {
+                return crate::grants::create_timed_global(self, def, inputs).await
+            }
             "create-global-role-binding" => self.create_binding(def, inputs).await?,
             "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
             "rancher-api-request" => self.api_request(def, inputs).await?,
-            id if id.starts_with("access-control-") || id == "identities-search" => crate::access::run(self, def, inputs).await?,
+            id if id.starts_with("access-control-") || id == "identities-search" => {
+                crate::access::run(self, def, inputs).await?
+            }
             other => return Err(Error::UnknownWorkflow(other.into())),
         };
-        Ok(Report { summary, result, table, grant: None })
+        Ok(Report {
+            summary,
+            result,
+            table,
+            grant: None,
+        })
     }
 
     /// Resolves a user given by id or username. Something shaped like a user id (`u-…`, `user-…`) is looked up
     /// by id only, never as a username, so a pinned id can never land on another account; a username must match
     /// exactly (the server's filter is not trusted to).
     pub async fn resolve_user(&self, user: &str) -> Result<ResolvedUser> {
-        let looks_like_id = (user.starts_with("u-") || user.starts_with("user-")) && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let looks_like_id = (user.starts_with("u-") || user.starts_with("user-"))
+            && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if looks_like_id {
             let client = &self.session.client;
             let found = if self.rk_users() {
@@ -268,10 +319,23 @@ impl<'s> Exec<'s> {
                 Err(e) => Err(e.into()),
             };
         }
-        let found = self.session.client.v3().users().list_page(V3UsersList::new().username(user)).await?;
-        let exact = found.data.into_iter().find(|u| u.username.as_deref() == Some(user)).and_then(|u| u.id);
+        let found = self
+            .session
+            .client
+            .v3()
+            .users()
+            .list_page(V3UsersList::new().username(user))
+            .await?;
+        let exact = found
+            .data
+            .into_iter()
+            .find(|u| u.username.as_deref() == Some(user))
+            .and_then(|u| u.id);
         match exact {
-            Some(id) => Ok(ResolvedUser { id, username: user.to_string() }),
+            Some(id) => Ok(ResolvedUser {
+                id,
+                username: user.to_string(),
+            }),
             None => {
                 let hint = self.user_hint(user).await.unwrap_or_default();
                 Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username){hint}; `rancherctl run list-users` shows them")))
@@ -289,12 +353,24 @@ impl<'s> Exec<'s> {
         let mut users = self.user_items(self.rk_users());
         while let Some(u) = users.next().await {
             let (id, username, display) = match u? {
-                crate::listing::Listed::User(u) => (u.metadata.and_then(|m| m.name).unwrap_or_default(), u.username.unwrap_or_default(), u.display_name.unwrap_or_default()),
-                crate::listing::Listed::V3User(u) => (u.id.unwrap_or_default(), u.username.unwrap_or_default(), u.name.unwrap_or_default()),
+                crate::listing::Listed::User(u) => (
+                    u.metadata.and_then(|m| m.name).unwrap_or_default(),
+                    u.username.unwrap_or_default(),
+                    u.display_name.unwrap_or_default(),
+                ),
+                crate::listing::Listed::V3User(u) => (
+                    u.id.unwrap_or_default(),
+                    u.username.unwrap_or_default(),
+                    u.name.unwrap_or_default(),
+                ),
                 _ => continue,
             };
             if !username.is_empty() && (username.to_lowercase() == wanted || display.to_lowercase() == wanted) {
-                let how = if display.to_lowercase() == wanted { "the display name" } else { "the username, in another case," };
+                let how = if display.to_lowercase() == wanted {
+                    "the display name"
+                } else {
+                    "the username, in another case,"
+                };
                 hits.push((id, username, how.to_string()));
                 if hits.len() > 3 {
                     break;
@@ -304,7 +380,13 @@ impl<'s> Exec<'s> {
         Ok(match hits.as_slice() {
             [] => String::new(),
             [(id, username, how)] => format!("; `{user}` is {how} of {username} ({id}): use user={username}"),
-            many => format!("; `{user}` is the name of several users: {}; use one username", many.iter().map(|(id, u, _)| format!("{u} ({id})")).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                "; `{user}` is the name of several users: {}; use one username",
+                many.iter()
+                    .map(|(id, u, _)| format!("{u} ({id})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })
     }
 
@@ -314,15 +396,29 @@ impl<'s> Exec<'s> {
         let found = if self.rk_mgmt() {
             client.global_roles().get(RkGlobalrolesGet::new(role)).await.map(drop)
         } else {
-            client.v3().globalroles().get(V3GlobalrolesGet::new(role)).await.map(drop)
+            client
+                .v3()
+                .globalroles()
+                .get(V3GlobalrolesGet::new(role))
+                .await
+                .map(drop)
         };
         match found {
             Ok(()) => Ok(role.to_string()),
             Err(e) if e.is_not_found() => {
-                let roles = self.stream_list("list-global-roles", true).await?.expect("a list workflow");
-                let mut names: Vec<String> = roles.map_ok(|r| r.row(&Default::default()).swap_remove(0)).try_collect().await?;
+                let roles = self
+                    .stream_list("list-global-roles", true)
+                    .await?
+                    .expect("a list workflow");
+                let mut names: Vec<String> = roles
+                    .map_ok(|r| r.row(&Default::default()).swap_remove(0))
+                    .try_collect()
+                    .await?;
                 names.sort();
-                Err(Error::NotFound(format!("global role `{role}` does not exist; existing roles: {}", names.join(", "))))
+                Err(Error::NotFound(format!(
+                    "global role `{role}` does not exist; existing roles: {}",
+                    names.join(", ")
+                )))
             }
             Err(e) => Err(e.into()),
         }
@@ -330,11 +426,27 @@ impl<'s> Exec<'s> {
 
     async fn find_bindings(&self, user: &str, role: &str) -> Result<Vec<Binding>> {
         if self.rk_mgmt() {
-            Ok(self.bindings().await?.into_iter().filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
+            Ok(self
+                .bindings()
+                .await?
+                .into_iter()
+                .filter(|b| b.user.as_deref() == Some(user) && b.role == role)
+                .collect())
         } else {
             let list = V3GlobalrolebindingsList::new().user_id(user).global_role_id(role);
-            let items: Vec<_> = self.session.client.v3().globalrolebindings().list(list).try_collect().await?;
-            Ok(items.iter().map(Binding::from_v3).filter(|b| b.user.as_deref() == Some(user) && b.role == role).collect())
+            let items: Vec<_> = self
+                .session
+                .client
+                .v3()
+                .globalrolebindings()
+                .list(list)
+                .try_collect()
+                .await?;
+            Ok(items
+                .iter()
+                .map(Binding::from_v3)
+                .filter(|b| b.user.as_deref() == Some(user) && b.role == role)
+                .collect())
         }
     }
 
@@ -344,15 +456,25 @@ impl<'s> Exec<'s> {
         let user = self.resolve_user(user_in).await?.id;
         let role = self.resolve_role(role_in).await?;
         if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
-            return Ok((format!("{user} already holds {role} (binding {}); nothing created", b.name), json!({"created": false, "binding": b.raw}), None));
+            return Ok((
+                format!("{user} already holds {role} (binding {}); nothing created", b.name),
+                json!({"created": false, "binding": b.raw}),
+                None,
+            ));
         }
         let rk = self.rk_mgmt();
         // Named after the request it executes, so that a second create of it (an executor that was taken over
         // while paused) is refused by the server instead of making a second binding.
         let name = self.request_id().map(binding_name);
         let metadata = match &name {
-            Some(n) => types::ObjectMeta { name: Some(n.clone()), ..Default::default() },
-            None => types::ObjectMeta { generate_name: Some("grb-".into()), ..Default::default() },
+            Some(n) => types::ObjectMeta {
+                name: Some(n.clone()),
+                ..Default::default()
+            },
+            None => types::ObjectMeta {
+                generate_name: Some("grb-".into()),
+                ..Default::default()
+            },
         };
         let rk_req = RkGlobalrolebindingsCreate::new(types::GlobalRoleBinding {
             api_version: Some("management.cattle.io/v3".into()),
@@ -373,18 +495,34 @@ impl<'s> Exec<'s> {
             // The created binding's name and the object (in a dry run: the body that would be sent).
             let sent: Result<(String, Value)> = if rk {
                 self.send(&rk_req).await.map(|b| match b {
-                    Some(b) => (Binding::from_rk(&b).name, serde_json::to_value(&b).unwrap_or(Value::Null)),
-                    None => ("(dry run)".into(), serde_json::to_value(&rk_req.body).unwrap_or(Value::Null)),
+                    Some(b) => (
+                        Binding::from_rk(&b).name,
+                        serde_json::to_value(&b).unwrap_or(Value::Null),
+                    ),
+                    None => (
+                        "(dry run)".into(),
+                        serde_json::to_value(&rk_req.body).unwrap_or(Value::Null),
+                    ),
                 })
             } else {
                 self.send(&v3_req).await.map(|b| match b {
-                    Some(b) => (Binding::from_v3(&b).name, serde_json::to_value(&b).unwrap_or(Value::Null)),
-                    None => ("(dry run)".into(), serde_json::to_value(&v3_req.body).unwrap_or(Value::Null)),
+                    Some(b) => (
+                        Binding::from_v3(&b).name,
+                        serde_json::to_value(&b).unwrap_or(Value::Null),
+                    ),
+                    None => (
+                        "(dry run)".into(),
+                        serde_json::to_value(&v3_req.body).unwrap_or(Value::Null),
+                    ),
                 })
             };
             match sent {
                 Ok((name, created)) => {
-                    return Ok((format!("gave {user} the global role {role} (binding {name})"), json!({"created": !self.dry_run, "binding": created}), None));
+                    return Ok((
+                        format!("gave {user} the global role {role} (binding {name})"),
+                        json!({"created": !self.dry_run, "binding": created}),
+                        None,
+                    ));
                 }
                 Err(Error::Api(e)) if e.is_conflict() => {
                     // The server refused a duplicate: the binding exists; report it like the idempotent path. A
@@ -393,14 +531,25 @@ impl<'s> Exec<'s> {
                     if let (None, Some(n)) = (&existing, &name) {
                         return Err(Error::Refused(format!("a global role binding named {n} already exists but does not give {user} the role {role}: it is not this request's, and nothing was created")));
                     }
-                    return Ok((format!("{user} already holds {role}; the server refused a duplicate"), json!({"created": false, "binding": existing.map(|b| b.raw)}), None));
+                    return Ok((
+                        format!("{user} already holds {role}; the server refused a duplicate"),
+                        json!({"created": false, "binding": existing.map(|b| b.raw)}),
+                        None,
+                    ));
                 }
                 Err(Error::Api(e)) if outcome_unknown(&e) => {
                     // The answer was lost or the server was busy: check before sending anything again, and after
                     // the last attempt too (it may have been applied even though its answer never came).
                     tracing::warn!(error = %e, attempt, "create answer lost; checking whether the binding exists");
                     if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
-                        return Ok((format!("gave {user} the global role {role} (binding {}; confirmed after a lost answer)", b.name), json!({"created": true, "reconciled": true, "binding": b.raw}), None));
+                        return Ok((
+                            format!(
+                                "gave {user} the global role {role} (binding {}; confirmed after a lost answer)",
+                                b.name
+                            ),
+                            json!({"created": true, "reconciled": true, "binding": b.raw}),
+                            None,
+                        ));
                     }
                     if attempt == 1 {
                         break;
@@ -409,7 +558,9 @@ impl<'s> Exec<'s> {
                         tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
                     }
                 }
-                Err(Error::Api(e)) if is_escalation(&e) => return Err(Error::Refused(escalation_words("give", &user, &role, &e))),
+                Err(Error::Api(e)) if is_escalation(&e) => {
+                    return Err(Error::Refused(escalation_words("give", &user, &role, &e)))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -435,20 +586,37 @@ impl<'s> Exec<'s> {
             }
         };
         if targets.is_empty() {
-            let what = by_name.map(|n| format!("binding `{n}`")).unwrap_or_else(|| format!("a binding of {} to {}", user_in.unwrap_or(""), role_in.unwrap_or("")));
-            return Ok((format!("nothing to delete: {what} does not exist"), json!({"deleted": []}), None));
+            let what = by_name
+                .map(|n| format!("binding `{n}`"))
+                .unwrap_or_else(|| format!("a binding of {} to {}", user_in.unwrap_or(""), role_in.unwrap_or("")));
+            return Ok((
+                format!("nothing to delete: {what} does not exist"),
+                json!({"deleted": []}),
+                None,
+            ));
         }
         let mut deleted = Vec::new();
         for b in &targets {
             let sent = if self.rk_mgmt() {
-                self.send(&RkGlobalrolebindingsDelete::new(b.name.as_str())).await.map(drop)
+                self.send(&RkGlobalrolebindingsDelete::new(b.name.as_str()))
+                    .await
+                    .map(drop)
             } else {
-                self.send(&V3GlobalrolebindingsDelete::new(b.name.as_str())).await.map(drop)
+                self.send(&V3GlobalrolebindingsDelete::new(b.name.as_str()))
+                    .await
+                    .map(drop)
             };
             match sent {
                 Ok(()) => deleted.push(b.name.clone()),
                 Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
-                Err(Error::Api(e)) if is_escalation(&e) => return Err(Error::Refused(escalation_words("remove from", b.user.as_deref().unwrap_or("its subject"), &b.role, &e))),
+                Err(Error::Api(e)) if is_escalation(&e) => {
+                    return Err(Error::Refused(escalation_words(
+                        "remove from",
+                        b.user.as_deref().unwrap_or("its subject"),
+                        &b.role,
+                        &e,
+                    )))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -464,12 +632,23 @@ impl<'s> Exec<'s> {
         }
         let verb = if self.dry_run { "would delete" } else { "deleted" };
         let done: Vec<&String> = deleted.iter().filter(|n| !pending.contains(n)).collect();
-        let mut summary = if done.is_empty() { String::new() } else { format!("{verb} {}", done.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) };
+        let mut summary = if done.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{verb} {}",
+                done.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        };
         if !pending.is_empty() {
             let sep = if summary.is_empty() { "" } else { "; " };
             summary += &format!("{sep}deletion in progress: {} (Rancher is still finalizing; `list-global-role-bindings` shows when it is gone)", pending.join(", "));
         }
-        Ok((summary, json!({"deleted": done, "deleting": pending, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}), None))
+        Ok((
+            summary,
+            json!({"deleted": done, "deleting": pending, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}),
+            None,
+        ))
     }
 
     async fn api_request(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
@@ -499,7 +678,11 @@ impl<'s> Exec<'s> {
 
     /// Like [`Exec::send`], with the body of a recorded request passed through `mask` first (so a password in the
     /// body never reaches the planned requests that are printed and stored).
-    pub(crate) async fn send_masked<R: rancher_api::Request + Sync>(&mut self, request: &R, mask: impl Fn(&Value) -> Value) -> Result<Option<R::Response>> {
+    pub(crate) async fn send_masked<R: rancher_api::Request + Sync>(
+        &mut self,
+        request: &R,
+        mask: impl Fn(&Value) -> Value,
+    ) -> Result<Option<R::Response>> {
         if self.dry_run {
             let spec = request.spec();
             let path = rancher_api::request_target(request)?;
@@ -508,7 +691,12 @@ impl<'s> Exec<'s> {
                 Some(Ok(bytes)) => serde_json::from_slice::<Value>(&bytes).ok().map(|b| mask(&b)),
                 Some(Err(e)) => return Err(Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id))),
             };
-            self.planned.push(PlannedRequest { operation: spec.id.into(), method: spec.method.to_string(), path, body });
+            self.planned.push(PlannedRequest {
+                operation: spec.id.into(),
+                method: spec.method.to_string(),
+                path,
+                body,
+            });
             return Ok(None);
         }
         self.confirm_claim().await?;
@@ -522,12 +710,23 @@ impl<'s> Exec<'s> {
 
     /// Sends a write, or in a dry run records it with its body passed through `mask` first (so a password in
     /// the body never reaches the planned requests that are printed and stored).
-    pub(crate) async fn write_masked(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>, mask: impl Fn(&Value) -> Value) -> Result<Value> {
+    pub(crate) async fn write_masked(
+        &mut self,
+        op: &str,
+        params: &[(&str, &str)],
+        body: Option<Value>,
+        mask: impl Fn(&Value) -> Value,
+    ) -> Result<Value> {
         let req = rancher_api::GenericRequest::new(op, params, body.clone())?;
         if self.dry_run {
             let path = req.target()?;
             let shown = body.as_ref().map(&mask);
-            self.planned.push(PlannedRequest { operation: op.into(), method: req.spec().method.to_string(), path, body: shown.clone() });
+            self.planned.push(PlannedRequest {
+                operation: op.into(),
+                method: req.spec().method.to_string(),
+                path,
+                body: shown.clone(),
+            });
             return Ok(shown.unwrap_or(Value::Null));
         }
         self.confirm_claim().await?;
@@ -542,9 +741,18 @@ impl Exec<'_> {
         let client = &self.session.client;
         loop {
             let got = if self.rk_mgmt() {
-                client.global_role_bindings().get(RkGlobalrolebindingsGet::new(name)).await.map(drop)
+                client
+                    .global_role_bindings()
+                    .get(RkGlobalrolebindingsGet::new(name))
+                    .await
+                    .map(drop)
             } else {
-                client.v3().globalrolebindings().get(V3GlobalrolebindingsGet::new(name)).await.map(drop)
+                client
+                    .v3()
+                    .globalrolebindings()
+                    .get(V3GlobalrolebindingsGet::new(name))
+                    .await
+                    .map(drop)
             };
             match got {
                 Err(e) if e.is_not_found() => return Ok(true),
@@ -559,14 +767,22 @@ impl Exec<'_> {
 /// The name of the global role binding that executing request `request_id` creates: `grb-` and the request id,
 /// reduced to what an object name may hold.
 pub fn binding_name(request_id: &str) -> String {
-    let id: String = request_id.chars().map(|c| c.to_ascii_lowercase()).filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(58).collect();
+    let id: String = request_id
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(58)
+        .collect();
     format!("grb-{}", id.trim_end_matches('-'))
 }
 
 /// Rancher's webhook refusal of a binding that grants more than the caller holds
 /// (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/validator.go).
 fn is_escalation(e: &ApiError) -> bool {
-    e.is_forbidden() && e.server_error().and_then(|s| s.message()).is_some_and(|m| m.contains("errors due to escalation"))
+    e.is_forbidden()
+        && e.server_error()
+            .and_then(|s| s.message())
+            .is_some_and(|m| m.contains("errors due to escalation"))
 }
 
 /// The escalation refusal in plain words.
@@ -586,7 +802,8 @@ pub(crate) fn refused_list(op: &str, e: &ApiError) -> String {
 
 /// Whether a refused or failed write may or may not have been applied (and must be checked, not resent).
 fn outcome_unknown(e: &ApiError) -> bool {
-    matches!(e, ApiError::Transport { .. } | ApiError::Timeout { .. }) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
+    matches!(e, ApiError::Transport { .. } | ApiError::Timeout { .. })
+        || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
 /// The request the API request workflow sends, checked against the endpoint list (operation, parameters, body)
@@ -611,10 +828,18 @@ pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, Stri
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 Value::Number(n) => Ok((k.clone(), n.to_string())),
                 Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                other => Err(Error::Input { workflow: def.id.into(), input: "params".into(), message: format!("`{k}` must be text, a number or a boolean, not {other}") }),
+                other => Err(Error::Input {
+                    workflow: def.id.into(),
+                    input: "params".into(),
+                    message: format!("`{k}` must be text, a number or a boolean, not {other}"),
+                }),
             })
             .collect(),
-        Some(other) => Err(Error::Input { workflow: def.id.into(), input: "params".into(), message: format!("must be a JSON object such as {{\"name\":\"admin\"}}, not {other}") }),
+        Some(other) => Err(Error::Input {
+            workflow: def.id.into(),
+            input: "params".into(),
+            message: format!("must be a JSON object such as {{\"name\":\"admin\"}}, not {other}"),
+        }),
     }
 }
 
@@ -622,7 +847,11 @@ pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, Stri
 pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
     let mut m = Map::new();
     for (k, v) in pairs {
-        let value = if v.trim_start().starts_with('{') { serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into())) } else { Value::String(v.into()) };
+        let value = if v.trim_start().starts_with('{') {
+            serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()))
+        } else {
+            Value::String(v.into())
+        };
         m.insert(k.into(), value);
     }
     Value::Object(m)
@@ -635,7 +864,11 @@ mod tests {
 
     #[test]
     fn inputs_from_pairs_keeps_json_objects() {
-        let v = inputs_from_pairs([("operation", "rk.users.get"), ("params", r#"{"name":"u-1"}"#), ("note", "{not json")]);
+        let v = inputs_from_pairs([
+            ("operation", "rk.users.get"),
+            ("params", r#"{"name":"u-1"}"#),
+            ("note", "{not json"),
+        ]);
         assert_eq!(v["params"]["name"], json!("u-1"));
         assert_eq!(v["note"], json!("{not json"));
     }
@@ -645,7 +878,9 @@ mod tests {
         let def = find("create-global-role-binding").unwrap();
         let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
         assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; did you mean `user`? this workflow takes user, role, duration");
-        let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"})).unwrap_err().to_string();
+        let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
         let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();
         assert!(e.contains("must be text"), "{e}");
@@ -664,12 +899,19 @@ mod tests {
 
     #[test]
     fn lost_answers_and_busy_servers_are_unknown_outcomes() {
-        let lost = ApiError::Transport { operation: "x".into(), message: "reset".into(), source: None };
+        let lost = ApiError::Transport {
+            operation: "x".into(),
+            message: "reset".into(),
+            source: None,
+        };
         assert!(outcome_unknown(&lost));
         let refused = ApiError::Api {
             operation: "x".into(),
             status: 403,
-            server: rancher_api::ServerError::Unparsed { content_type: None, snippet: String::new() },
+            server: rancher_api::ServerError::Unparsed {
+                content_type: None,
+                snippet: String::new(),
+            },
             retry_after: None,
         };
         assert!(!outcome_unknown(&refused));

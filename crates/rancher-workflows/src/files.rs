@@ -34,7 +34,10 @@ pub struct GivenFile {
 impl std::fmt::Debug for GivenFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The contents may be a secret: never shown.
-        f.debug_struct("GivenFile").field("len", &self.bytes.len()).field("mode", &format_args!("{:o}", self.mode)).finish()
+        f.debug_struct("GivenFile")
+            .field("len", &self.bytes.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
     }
 }
 
@@ -45,7 +48,9 @@ pub fn read_given_file_blocking(path: &Path, cap: u64) -> std::result::Result<Gi
     let shown = path.display();
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
-        rustix::io::Errno::LOOP => format!("`{shown}` is a symbolic link; give the file it points to (links are not followed)"),
+        rustix::io::Errno::LOOP => {
+            format!("`{shown}` is a symbolic link; give the file it points to (links are not followed)")
+        }
         rustix::io::Errno::NOENT => format!("`{shown}` does not exist"),
         rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => format!("`{shown}` cannot be read: permission denied"),
         other => format!("cannot open `{shown}`: {}", std::io::Error::from(other)),
@@ -66,15 +71,23 @@ pub fn read_given_file_blocking(path: &Path, cap: u64) -> std::result::Result<Gi
     }
     let size = u64::try_from(st.st_size).unwrap_or(0);
     if size > cap {
-        return Err(format!("`{shown}` holds {size} bytes, more than the {cap} a settings, password or code file may hold"));
+        return Err(format!(
+            "`{shown}` holds {size} bytes, more than the {cap} a settings, password or code file may hold"
+        ));
     }
     let mut file = std::fs::File::from(fd);
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    (&mut file).take(cap + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    (&mut file)
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     if bytes.len() as u64 > cap {
         return Err(format!("`{shown}` grew past {cap} bytes while it was read"));
     }
-    Ok(GivenFile { bytes, mode: st.st_mode & 0o777 })
+    Ok(GivenFile {
+        bytes,
+        mode: st.st_mode & 0o777,
+    })
 }
 
 /// Reads a file someone named: a regular file only (a final symlink is not followed, a FIFO does not block),
@@ -85,17 +98,30 @@ pub async fn read_given_file(path: &Path, cap: u64, timeout: Duration) -> std::r
     match tokio::time::timeout(timeout, job).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => Err(format!("reading `{}` failed: {e}", path.display())),
-        Err(_) => Err(format!("reading `{}` took longer than {} s; give a local regular file", path.display(), timeout.as_secs())),
+        Err(_) => Err(format!(
+            "reading `{}` took longer than {} s; give a local regular file",
+            path.display(),
+            timeout.as_secs()
+        )),
     }
 }
 
 /// Reads a file named by input `input_name` of `def` as text ([`read_given_file`], with the default cap and
 /// timeout). When `private`, the file must be readable by its owner only.
 pub(crate) async fn read_input_file(def: &WorkflowDef, input_name: &str, path: &str, private: bool) -> Result<String> {
-    let bad = |message: String| Error::Input { workflow: def.id.into(), input: input_name.into(), message };
-    let read = read_given_file(Path::new(path), MAX_GIVEN_FILE, READ_TIMEOUT).await.map_err(bad)?;
+    let bad = |message: String| Error::Input {
+        workflow: def.id.into(),
+        input: input_name.into(),
+        message,
+    };
+    let read = read_given_file(Path::new(path), MAX_GIVEN_FILE, READ_TIMEOUT)
+        .await
+        .map_err(bad)?;
     if private && read.mode & 0o077 != 0 {
-        return Err(bad(format!("`{path}` holds a secret but others may read it (mode {:o}); run `chmod 600 {path}`", read.mode)));
+        return Err(bad(format!(
+            "`{path}` holds a secret but others may read it (mode {:o}); run `chmod 600 {path}`",
+            read.mode
+        )));
     }
     String::from_utf8(read.bytes).map_err(|_| bad(format!("`{path}` is not UTF-8 text")))
 }
@@ -189,20 +215,46 @@ mod tests {
     async fn n1_a_fifo_nobody_writes_does_not_block() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pipe");
-        rustix::fs::mknodat(rustix::fs::CWD, &p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         let started = std::time::Instant::now();
-        let e = read_given_file(&p, MAX_GIVEN_FILE, Duration::from_secs(30)).await.unwrap_err();
+        let e = read_given_file(&p, MAX_GIVEN_FILE, Duration::from_secs(30))
+            .await
+            .unwrap_err();
         assert!(e.contains("a pipe (FIFO); give a regular file"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(10), "answered without waiting for a writer");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered without waiting for a writer"
+        );
     }
 
     #[test]
     fn n1_inputs_naming_files_are_refused_by_the_service_with_the_fix() {
         let def = crate::catalog::find("access-control-enable").unwrap();
-        let e = refuse_host_paths(def, &serde_json::json!({"provider": "openldap", "config": "/etc/hostname"})).unwrap_err().to_string();
-        assert!(e.contains("never reads files on its own host") && e.contains("inline as a JSON object"), "{e}");
-        let e = refuse_host_paths(def, &serde_json::json!({"test-password-file": "./pw"})).unwrap_err().to_string();
+        let e = refuse_host_paths(
+            def,
+            &serde_json::json!({"provider": "openldap", "config": "/etc/hostname"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("never reads files on its own host") && e.contains("inline as a JSON object"),
+            "{e}"
+        );
+        let e = refuse_host_paths(def, &serde_json::json!({"test-password-file": "./pw"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`test-password`"), "{e}");
-        assert!(refuse_host_paths(def, &serde_json::json!({"provider": "openldap", "config": {"servers": ["ldap"]}, "test-password": "x"})).is_ok());
+        assert!(refuse_host_paths(
+            def,
+            &serde_json::json!({"provider": "openldap", "config": {"servers": ["ldap"]}, "test-password": "x"})
+        )
+        .is_ok());
     }
 }

@@ -68,7 +68,14 @@ pub(crate) fn hold(held: Held, bound: String) -> Option<String> {
         return None;
     }
     let handle = format!("held-{}", uuid::Uuid::new_v4().simple());
-    map.insert(handle.clone(), Entry { held, bound, until: now + HOLD_FOR });
+    map.insert(
+        handle.clone(),
+        Entry {
+            held,
+            bound,
+            until: now + HOLD_FOR,
+        },
+    );
     Some(handle)
 }
 
@@ -95,14 +102,23 @@ mod tests {
     use serde_json::json;
 
     fn held() -> Held {
-        Held { settings: json!({"servers": ["ad"], "serviceAccountPassword": "pw"}).as_object().unwrap().clone(), test: ("jdoe".into(), "jdoe:pw".into()) }
+        Held {
+            settings: json!({"servers": ["ad"], "serviceAccountPassword": "pw"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            test: ("jdoe".into(), "jdoe:pw".into()),
+        }
     }
 
     #[test]
     fn n1_held_secrets_are_taken_once_and_only_by_their_own_request() {
         let bound = digest(&json!({"provider": "ad", "test-user": "jdoe"}));
         let h = hold(held(), bound.clone()).unwrap();
-        assert!(take(&h, &digest(&json!({"provider": "ad", "test-user": "mallory"}))).is_none(), "another request's inputs find nothing");
+        assert!(
+            take(&h, &digest(&json!({"provider": "ad", "test-user": "mallory"}))).is_none(),
+            "another request's inputs find nothing"
+        );
         let got = take(&h, &bound).expect("its own request finds them");
         assert_eq!(got.test.1, "jdoe:pw");
         assert!(take(&h, &bound).is_none(), "used once");
@@ -110,6 +126,9 @@ mod tests {
 
     #[test]
     fn the_digest_does_not_depend_on_key_order() {
-        assert_eq!(digest(&json!({"a": 1, "b": {"y": 2, "x": 3}})), digest(&json!({"b": {"x": 3, "y": 2}, "a": 1})));
+        assert_eq!(
+            digest(&json!({"a": 1, "b": {"y": 2, "x": 3}})),
+            digest(&json!({"b": {"x": 3, "y": 2}, "a": 1}))
+        );
     }
 }

@@ -39,12 +39,15 @@ pub mod session;
 pub mod targets;
 pub mod text;
 
-pub use catalog::{all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
+pub use catalog::{
+    all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef,
+    CATALOG,
+};
 pub use error::{Error, Result};
-pub use files::refuse_host_paths;
 pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
+pub use files::refuse_host_paths;
 pub use listing::{ListStream, Listed, LIST_WORKFLOWS};
 pub use registry::{Registry, Report, Workflow};
-pub use targets::Pinned;
 pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};
+pub use targets::Pinned;

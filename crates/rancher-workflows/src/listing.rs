@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use rancher_api::requests::{
-    RkGlobalrolebindingsList, RkGlobalrolesList, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3ClustersList, V3GlobalrolebindingsList,
-    V3GlobalrolesList, V3ProjectsList, V3RoletemplatesList, V3UsersList,
+    RkGlobalrolebindingsList, RkGlobalrolesList, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3ClustersList,
+    V3GlobalrolebindingsList, V3GlobalrolesList, V3ProjectsList, V3RoletemplatesList, V3UsersList,
 };
 use rancher_api::{ids, types, ItemStream};
 use serde::{Serialize, Serializer};
@@ -22,7 +22,14 @@ use crate::error::{Error, Result};
 use crate::exec::{Binding, Exec, Table};
 
 /// The workflows [`Exec::stream_list`] streams.
-pub const LIST_WORKFLOWS: &[&str] = &["list-users", "list-global-roles", "list-global-role-bindings", "list-clusters", "list-projects", "list-role-templates"];
+pub const LIST_WORKFLOWS: &[&str] = &[
+    "list-users",
+    "list-global-roles",
+    "list-global-role-bindings",
+    "list-clusters",
+    "list-projects",
+    "list-role-templates",
+];
 
 /// One listed resource, in the generated type of the surface it came from (RK-API or norman `/v3`).
 #[derive(Debug, Clone, PartialEq)]
@@ -79,12 +86,20 @@ fn meta(m: &Option<types::ObjectMeta>, f: impl Fn(&types::ObjectMeta) -> &Option
 }
 
 fn yes(v: Option<bool>) -> String {
-    if v == Some(true) { "yes".into() } else { String::new() }
+    if v == Some(true) {
+        "yes".into()
+    } else {
+        String::new()
+    }
 }
 
 /// Enabled unless the server says `false` (Rancher treats a missing `enabled` as enabled).
 fn enabled(v: Option<bool>) -> String {
-    if v == Some(false) { "no".into() } else { "yes".into() }
+    if v == Some(false) {
+        "no".into()
+    } else {
+        "yes".into()
+    }
 }
 
 impl Listed {
@@ -92,32 +107,77 @@ impl Listed {
     /// ids to usernames for the binding table, cluster ids to display names for the project table.
     pub fn row(&self, names: &HashMap<String, String>) -> Vec<String> {
         match self {
-            Listed::User(u) => vec![meta(&u.metadata, |m| &m.name), text(&u.username), text(&u.display_name), enabled(u.enabled)],
+            Listed::User(u) => vec![
+                meta(&u.metadata, |m| &m.name),
+                text(&u.username),
+                text(&u.display_name),
+                enabled(u.enabled),
+            ],
             Listed::V3User(u) => vec![text(&u.id), text(&u.username), text(&u.name), enabled(u.enabled)],
-            Listed::GlobalRole(r) => vec![meta(&r.metadata, |m| &m.name), text(&r.display_name), yes(r.builtin), yes(r.new_user_default)],
+            Listed::GlobalRole(r) => vec![
+                meta(&r.metadata, |m| &m.name),
+                text(&r.display_name),
+                yes(r.builtin),
+                yes(r.new_user_default),
+            ],
             Listed::V3GlobalRole(r) => vec![text(&r.id), text(&r.name), yes(r.builtin), yes(r.new_user_default)],
             Listed::GlobalRoleBinding(_) | Listed::V3GlobalRoleBinding(_) => {
                 let b = self.binding().expect("a binding");
                 match (&b.user, &b.group) {
-                    (Some(u), _) => vec![b.name, b.role, "user".into(), u.clone(), names.get(u).cloned().unwrap_or_default()],
+                    (Some(u), _) => vec![
+                        b.name,
+                        b.role,
+                        "user".into(),
+                        u.clone(),
+                        names.get(u).cloned().unwrap_or_default(),
+                    ],
                     (None, Some(g)) => vec![b.name, b.role, "group".into(), g.clone(), String::new()],
                     _ => vec![b.name, b.role, String::new(), String::new(), String::new()],
                 }
             }
             Listed::Project(p) => {
                 let spec = p.spec.as_ref();
-                let cluster = spec.map(|s| text(&s.cluster_name)).filter(|c| !c.is_empty()).unwrap_or_else(|| meta(&p.metadata, |m| &m.namespace));
+                let cluster = spec
+                    .map(|s| text(&s.cluster_name))
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| meta(&p.metadata, |m| &m.namespace));
                 vec![
-                    format!("{}:{}", meta(&p.metadata, |m| &m.namespace), meta(&p.metadata, |m| &m.name)),
+                    format!(
+                        "{}:{}",
+                        meta(&p.metadata, |m| &m.namespace),
+                        meta(&p.metadata, |m| &m.name)
+                    ),
                     spec.map(|s| text(&s.display_name)).unwrap_or_default(),
                     names.get(&cluster).cloned().unwrap_or_default(),
                     cluster,
                 ]
             }
-            Listed::V3Project(p) => vec![text(&p.id), text(&p.name), names.get(&text(&p.cluster_id)).cloned().unwrap_or_default(), text(&p.cluster_id)],
-            Listed::V3Cluster(c) => vec![text(&c.id), text(&c.name), text(&c.state), named(&c.provider).or_else(|| named(&c.driver)).unwrap_or_default()],
-            Listed::RoleTemplate(r) => vec![meta(&r.metadata, |m| &m.name), text(&r.display_name), text(&r.context), yes(r.builtin), yes(r.locked)],
-            Listed::V3RoleTemplate(r) => vec![text(&r.id), text(&r.name), text(&r.context), yes(r.builtin), yes(r.locked)],
+            Listed::V3Project(p) => vec![
+                text(&p.id),
+                text(&p.name),
+                names.get(&text(&p.cluster_id)).cloned().unwrap_or_default(),
+                text(&p.cluster_id),
+            ],
+            Listed::V3Cluster(c) => vec![
+                text(&c.id),
+                text(&c.name),
+                text(&c.state),
+                named(&c.provider).or_else(|| named(&c.driver)).unwrap_or_default(),
+            ],
+            Listed::RoleTemplate(r) => vec![
+                meta(&r.metadata, |m| &m.name),
+                text(&r.display_name),
+                text(&r.context),
+                yes(r.builtin),
+                yes(r.locked),
+            ],
+            Listed::V3RoleTemplate(r) => vec![
+                text(&r.id),
+                text(&r.name),
+                text(&r.context),
+                yes(r.builtin),
+                yes(r.locked),
+            ],
         }
     }
 
@@ -171,7 +231,10 @@ pub struct ListStream {
 
 impl std::fmt::Debug for ListStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ListStream").field("workflow", &self.workflow).field("columns", &self.columns).finish_non_exhaustive()
+        f.debug_struct("ListStream")
+            .field("workflow", &self.workflow)
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,10 +267,20 @@ impl ListStream {
         while let Some(item) = self.items.next().await {
             let item = item?;
             rows.push(self.row(&item));
-            items.push(serde_json::to_value(&item).map_err(|e| Error::Refused(format!("an item could not be encoded as JSON: {e}")))?);
+            items.push(
+                serde_json::to_value(&item)
+                    .map_err(|e| Error::Refused(format!("an item could not be encoded as JSON: {e}")))?,
+            );
         }
-        let table = Table { columns: self.columns.iter().map(|c| c.to_string()).collect(), rows };
-        Ok(crate::Report::new(format!("{} {}", items.len(), self.noun), serde_json::Value::Array(items)).with_table(table))
+        let table = Table {
+            columns: self.columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        };
+        Ok(crate::Report::new(
+            format!("{} {}", items.len(), self.noun),
+            serde_json::Value::Array(items),
+        )
+        .with_table(table))
     }
 }
 
@@ -220,10 +293,16 @@ impl Stream for ListStream {
 }
 
 /// A typed stream, its errors in this crate's words (a refused list names the fix), each item wrapped.
-fn typed<T: Send + 'static>(op: &'static str, s: ItemStream<T>, wrap: fn(T) -> Listed) -> BoxStream<'static, Result<Listed>> {
+fn typed<T: Send + 'static>(
+    op: &'static str,
+    s: ItemStream<T>,
+    wrap: fn(T) -> Listed,
+) -> BoxStream<'static, Result<Listed>> {
     s.map(move |r| match r {
         Ok(t) => Ok(wrap(t)),
-        Err(e) if e.is_forbidden() && !e.is_local_cluster_gate() => Err(Error::NotAllowed(crate::exec::refused_list(op, &e))),
+        Err(e) if e.is_forbidden() && !e.is_local_cluster_gate() => {
+            Err(Error::NotAllowed(crate::exec::refused_list(op, &e)))
+        }
         Err(e) => Err(Error::Api(e)),
     })
     .boxed()
@@ -245,40 +324,85 @@ impl Exec<'_> {
     /// the project table cluster names).
     pub async fn stream_list(&self, workflow: &str, rows: bool) -> Result<Option<ListStream>> {
         let client = &self.session.client;
-        let (rk_users, rk) = (self.session.version.at_least(2, 13), self.session.version.at_least(2, 11));
+        let (rk_users, rk) = (
+            self.session.version.at_least(2, 13),
+            self.session.version.at_least(2, 11),
+        );
         let (workflow, noun, columns, items): (&'static str, _, &'static [&'static str], _) = match workflow {
-            "list-users" => ("list-users", "users", &["ID", "USERNAME", "NAME", "ENABLED"], self.user_items(rk_users)),
+            "list-users" => (
+                "list-users",
+                "users",
+                &["ID", "USERNAME", "NAME", "ENABLED"],
+                self.user_items(rk_users),
+            ),
             "list-global-roles" => (
                 "list-global-roles",
                 "global roles",
                 &["NAME", "DISPLAY NAME", "BUILTIN", "NEW USER DEFAULT"],
                 if rk {
-                    typed(ids::RK_GLOBALROLES_LIST, client.global_roles().list(RkGlobalrolesList::new()), |x| Listed::GlobalRole(Box::new(x)))
+                    typed(
+                        ids::RK_GLOBALROLES_LIST,
+                        client.global_roles().list(RkGlobalrolesList::new()),
+                        |x| Listed::GlobalRole(Box::new(x)),
+                    )
                 } else {
-                    typed(ids::V3_GLOBALROLES_LIST, client.v3().globalroles().list(V3GlobalrolesList::new()), |x| Listed::V3GlobalRole(Box::new(x)))
+                    typed(
+                        ids::V3_GLOBALROLES_LIST,
+                        client.v3().globalroles().list(V3GlobalrolesList::new()),
+                        |x| Listed::V3GlobalRole(Box::new(x)),
+                    )
                 },
             ),
-            "list-global-role-bindings" => ("list-global-role-bindings", "global role bindings", &["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"], self.binding_items()),
+            "list-global-role-bindings" => (
+                "list-global-role-bindings",
+                "global role bindings",
+                &["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"],
+                self.binding_items(),
+            ),
             "list-clusters" => (
                 "list-clusters",
                 "clusters",
                 &["ID", "NAME", "STATE", "PROVIDER"],
-                typed(ids::V3_CLUSTERS_LIST, client.v3().clusters().list(V3ClustersList::new()), |x| Listed::V3Cluster(Box::new(x))),
+                typed(
+                    ids::V3_CLUSTERS_LIST,
+                    client.v3().clusters().list(V3ClustersList::new()),
+                    |x| Listed::V3Cluster(Box::new(x)),
+                ),
             ),
             "list-projects" => (
                 "list-projects",
                 "projects",
                 &["ID", "NAME", "CLUSTER NAME", "CLUSTER"],
                 if rk {
-                    typed(ids::RK_PROJECTS_LIST_ALL, client.projects().list_all(RkProjectsListAll::new()), |x| Listed::Project(Box::new(x)))
+                    typed(
+                        ids::RK_PROJECTS_LIST_ALL,
+                        client.projects().list_all(RkProjectsListAll::new()),
+                        |x| Listed::Project(Box::new(x)),
+                    )
                 } else {
-                    typed(ids::V3_PROJECTS_LIST, client.v3().projects().list(V3ProjectsList::new()), |x| Listed::V3Project(Box::new(x)))
+                    typed(
+                        ids::V3_PROJECTS_LIST,
+                        client.v3().projects().list(V3ProjectsList::new()),
+                        |x| Listed::V3Project(Box::new(x)),
+                    )
                 },
             ),
             "list-role-templates" => {
-                let v3 = || typed(ids::V3_ROLETEMPLATES_LIST, client.v3().roletemplates().list(V3RoletemplatesList::new()), |x| Listed::V3RoleTemplate(Box::new(x)));
+                let v3 = || {
+                    typed(
+                        ids::V3_ROLETEMPLATES_LIST,
+                        client.v3().roletemplates().list(V3RoletemplatesList::new()),
+                        |x| Listed::V3RoleTemplate(Box::new(x)),
+                    )
+                };
                 let items = if rk {
-                    match primed(typed(ids::RK_ROLETEMPLATES_LIST, client.role_templates().list(RkRoletemplatesList::new()), |x| Listed::RoleTemplate(Box::new(x)))).await {
+                    match primed(typed(
+                        ids::RK_ROLETEMPLATES_LIST,
+                        client.role_templates().list(RkRoletemplatesList::new()),
+                        |x| Listed::RoleTemplate(Box::new(x)),
+                    ))
+                    .await
+                    {
                         // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher
                         // answers an empty 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to
                         // the same account.
@@ -288,7 +412,12 @@ impl Exec<'_> {
                 } else {
                     v3()
                 };
-                ("list-role-templates", "role templates", &["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"], items)
+                (
+                    "list-role-templates",
+                    "role templates",
+                    &["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"],
+                    items,
+                )
             }
             _ => return Ok(None),
         };
@@ -298,15 +427,25 @@ impl Exec<'_> {
             _ => HashMap::new(),
         };
         let items = primed(items).await?;
-        Ok(Some(ListStream { workflow, noun, columns, names, items }))
+        Ok(Some(ListStream {
+            workflow,
+            noun,
+            columns,
+            names,
+            items,
+        }))
     }
 
     pub(crate) fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
         let client = &self.session.client;
         if rk {
-            typed(ids::RK_USERS_LIST, client.users().list(RkUsersList::new()), |x| Listed::User(Box::new(x)))
+            typed(ids::RK_USERS_LIST, client.users().list(RkUsersList::new()), |x| {
+                Listed::User(Box::new(x))
+            })
         } else {
-            typed(ids::V3_USERS_LIST, client.v3().users().list(V3UsersList::new()), |x| Listed::V3User(Box::new(x)))
+            typed(ids::V3_USERS_LIST, client.v3().users().list(V3UsersList::new()), |x| {
+                Listed::V3User(Box::new(x))
+            })
         }
     }
 
@@ -322,9 +461,11 @@ impl Exec<'_> {
                 })
                 .boxed()
         } else {
-            typed(ids::V3_GLOBALROLEBINDINGS_LIST, client.v3().globalrolebindings().list(V3GlobalrolebindingsList::new()), |x| {
-                Listed::V3GlobalRoleBinding(Box::new(x))
-            })
+            typed(
+                ids::V3_GLOBALROLEBINDINGS_LIST,
+                client.v3().globalrolebindings().list(V3GlobalrolebindingsList::new()),
+                |x| Listed::V3GlobalRoleBinding(Box::new(x)),
+            )
         }
     }
 
@@ -348,11 +489,18 @@ impl Exec<'_> {
 
     /// Cluster id to display name, for every cluster.
     async fn cluster_names(&self) -> Result<HashMap<String, String>> {
-        Ok(crate::grants::resolve::clusters(self.session).await?.into_iter().map(|c| (c.id, c.name)).collect())
+        Ok(crate::grants::resolve::clusters(self.session)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect())
     }
 
     /// Every global role binding, normalised, from the typed list.
     pub async fn bindings(&self) -> Result<Vec<Binding>> {
-        self.binding_items().map_ok(|b| b.binding().expect("a binding")).try_collect().await
+        self.binding_items()
+            .map_ok(|b| b.binding().expect("a binding"))
+            .try_collect()
+            .await
     }
 }

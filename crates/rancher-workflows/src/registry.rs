@@ -65,7 +65,12 @@ pub struct Report {
 impl Report {
     /// A report without a table.
     pub fn new(summary: impl Into<String>, result: Value) -> Self {
-        Report { summary: summary.into(), result, table: None, grant: None }
+        Report {
+            summary: summary.into(),
+            result,
+            table: None,
+            grant: None,
+        }
     }
 
     /// Adds the time-bound grant this run made or extended.
@@ -104,7 +109,10 @@ pub trait Workflow: Send + Sync + 'static {
     /// then may not approve it). The default stores the inputs as given, with no targets.
     async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
         let _ = session;
-        Ok(Pinned { inputs, targets: Vec::new() })
+        Ok(Pinned {
+            inputs,
+            targets: Vec::new(),
+        })
     }
 
     /// Does the work. Writes go through [`Exec::write`] (or the typed helpers), so a dry run records them instead
@@ -175,12 +183,20 @@ impl Registry {
     /// Adds a shared workflow (see [`Registry::register`]).
     pub fn register_arc(&mut self, workflow: Arc<dyn Workflow>) -> Result<()> {
         let id = workflow.def().id;
-        let well_formed = !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !id.starts_with('-');
+        let well_formed = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !id.starts_with('-');
         if !well_formed {
-            return Err(Error::Registry(format!("workflow id `{id}` must be lowercase letters, digits and dashes, like `grant-cluster-role`")));
+            return Err(Error::Registry(format!(
+                "workflow id `{id}` must be lowercase letters, digits and dashes, like `grant-cluster-role`"
+            )));
         }
         if self.workflows.contains_key(id) {
-            return Err(Error::Registry(format!("a workflow with id `{id}` is already registered; pick another id")));
+            return Err(Error::Registry(format!(
+                "a workflow with id `{id}` is already registered; pick another id"
+            )));
         }
         self.workflows.insert(id, workflow);
         Ok(())
@@ -199,7 +215,12 @@ impl Registry {
     /// Every workflow's definition, built-ins in catalog order first, then the others by id.
     pub fn defs(&self) -> Vec<&'static WorkflowDef> {
         let mut out: Vec<&'static WorkflowDef> = CATALOG.iter().filter(|d| self.workflows.contains_key(d.id)).collect();
-        out.extend(self.workflows.values().map(|w| w.def()).filter(|d| !CATALOG.iter().any(|c| c.id == d.id)));
+        out.extend(
+            self.workflows
+                .values()
+                .map(|w| w.def())
+                .filter(|d| !CATALOG.iter().any(|c| c.id == d.id)),
+        );
         out
     }
 }
@@ -230,7 +251,15 @@ impl Workflow for Builtin {
             use crate::grants::containment;
             let role = pinned.inputs.get("role").and_then(Value::as_str).map(str::to_string);
             match role.filter(|_| crate::grants::timed(&pinned.inputs)) {
-                Some(role) => containment::mark(session, rancher_approval::BindingKind::Global, &role, &mut pinned.inputs).await?,
+                Some(role) => {
+                    containment::mark(
+                        session,
+                        rancher_approval::BindingKind::Global,
+                        &role,
+                        &mut pinned.inputs,
+                    )
+                    .await?
+                }
                 None => {
                     if let Some(m) = pinned.inputs.as_object_mut() {
                         m.remove(containment::INPUT);
@@ -255,7 +284,11 @@ impl Workflow for Builtin {
 
     fn reads_only(&self, inputs: &Value) -> bool {
         if self.0.default_approval == DefaultApproval::InstallerForWrites {
-            if let Some(op) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
+            if let Some(op) = inputs
+                .get("operation")
+                .and_then(Value::as_str)
+                .and_then(rancher_api::find_operation)
+            {
                 return !op.mutating;
             }
         }
@@ -277,7 +310,14 @@ mod tests {
         let mut own = ids[catalog.len()..].to_vec();
         own.sort();
         assert_eq!(own, ids[catalog.len()..], "by id");
-        for id in ["grant-cluster-role", "revoke-project-role", "list-cluster-role-bindings", "token-report", "access-review", "offboard-user"] {
+        for id in [
+            "grant-cluster-role",
+            "revoke-project-role",
+            "list-cluster-role-bindings",
+            "token-report",
+            "access-review",
+            "offboard-user",
+        ] {
             assert!(own.contains(&id), "{id} in {ids:?}");
         }
         assert!(matches!(r.require("no-such"), Err(Error::UnknownWorkflow(id)) if id == "no-such"));
@@ -319,7 +359,10 @@ mod tests {
         let mut r = Registry::builtin();
         let e = r.register(Bad).unwrap_err().to_string();
         assert!(e.contains("Bad Id") && e.contains("lowercase"), "{e}");
-        let dup = r.register_arc(r.get("list-users").unwrap().clone()).unwrap_err().to_string();
+        let dup = r
+            .register_arc(r.get("list-users").unwrap().clone())
+            .unwrap_err()
+            .to_string();
         assert!(dup.contains("already registered"), "{dup}");
     }
 }

@@ -3,7 +3,10 @@
 //! effective change of a role edit.
 
 use futures::TryStreamExt as _;
-use rancher_api::requests::{RkGlobalrolesGet, RkGlobalrolesList, RkRoletemplatesGet, RkRoletemplatesList, V3GlobalrolesGet, V3GlobalrolesList, V3RoletemplatesGet, V3RoletemplatesList};
+use rancher_api::requests::{
+    RkGlobalrolesGet, RkGlobalrolesList, RkRoletemplatesGet, RkRoletemplatesList, V3GlobalrolesGet, V3GlobalrolesList,
+    V3RoletemplatesGet, V3RoletemplatesList,
+};
 use serde_json::Value;
 
 use crate::grants::bindings::rk_bindings;
@@ -40,9 +43,35 @@ pub(crate) async fn list(session: &Session, kind: RoleKind) -> rancher_api::Resu
     let c = &session.client;
     let rk = rk_bindings(session);
     Ok(match (kind, rk) {
-        (RoleKind::Global, true) => c.global_roles().list(RkGlobalrolesList::new()).map_ok(json).try_collect().await?,
-        (RoleKind::Global, false) => c.v3().globalroles().list(V3GlobalrolesList::new()).map_ok(json).try_collect().await?,
-        (RoleKind::Template, true) => c.role_templates().list(RkRoletemplatesList::new()).map_ok(json).try_collect().await?,
-        (RoleKind::Template, false) => c.v3().roletemplates().list(V3RoletemplatesList::new()).map_ok(json).try_collect().await?,
+        (RoleKind::Global, true) => {
+            c.global_roles()
+                .list(RkGlobalrolesList::new())
+                .map_ok(json)
+                .try_collect()
+                .await?
+        }
+        (RoleKind::Global, false) => {
+            c.v3()
+                .globalroles()
+                .list(V3GlobalrolesList::new())
+                .map_ok(json)
+                .try_collect()
+                .await?
+        }
+        (RoleKind::Template, true) => {
+            c.role_templates()
+                .list(RkRoletemplatesList::new())
+                .map_ok(json)
+                .try_collect()
+                .await?
+        }
+        (RoleKind::Template, false) => {
+            c.v3()
+                .roletemplates()
+                .list(V3RoletemplatesList::new())
+                .map_ok(json)
+                .try_collect()
+                .await?
+        }
     })
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rancher_approval::{
-    ApprovalRequest, ApproverRef, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest, Outcome, Policy, RequestFilter, RequestId, RequestState, Rule, Store, Takeover,
+    ApprovalRequest, ApproverRef, Decision, EligibilityContext, ExecutionClaim, Executor, Installation, NewRequest,
+    Outcome, Policy, RequestFilter, RequestId, RequestState, Rule, Store, Takeover,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -135,7 +136,14 @@ impl Process {
         let host = host_name();
         let pid = std::process::id();
         let program: String = program.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        Process { label: format!("{program}@{host} pid {pid}"), host, pid, boot_id: boot_id(), pid_ns: pid_namespace(), started: start_time(pid) }
+        Process {
+            label: format!("{program}@{host} pid {pid}"),
+            host,
+            pid,
+            boot_id: boot_id(),
+            pid_ns: pid_namespace(),
+            started: start_time(pid),
+        }
     }
 }
 
@@ -167,8 +175,17 @@ fn start_time(pid: u32) -> Option<u64> {
 /// a host name may have.
 fn host_name() -> String {
     let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let clean: String = raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(253).collect();
-    if clean.is_empty() { "localhost".into() } else { clean }
+    let clean: String = raw
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(253)
+        .collect();
+    if clean.is_empty() {
+        "localhost".into()
+    } else {
+        clean
+    }
 }
 
 /// Whether the process that holds an execution is known to be gone: it ran on this host, in this boot and this
@@ -206,7 +223,11 @@ struct ClaimFence {
 impl Fence for ClaimFence {
     async fn confirm(&self) -> Result<()> {
         let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match self.store.renew_lease(&claim, lease_until(self.lease), Utc::now()).await {
+        match self
+            .store
+            .renew_lease(&claim, lease_until(self.lease), Utc::now())
+            .await
+        {
             Ok(renewed) => {
                 *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
                 Ok(())
@@ -224,7 +245,10 @@ impl Fence for ClaimFence {
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner").field("process", &self.process.label).field("lease", &self.lease).finish_non_exhaustive()
+        f.debug_struct("Runner")
+            .field("process", &self.process.label)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,7 +259,14 @@ fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
 impl Runner {
     /// A runner; `program` names this program in the audit log (the host and process id are added).
     pub fn new(store: Arc<dyn Store>, program: impl AsRef<str>) -> Self {
-        Runner { store, process: Process::current(program.as_ref()), executor: None, lease: DEFAULT_LEASE, registry: Arc::new(Registry::builtin()), gate: None }
+        Runner {
+            store,
+            process: Process::current(program.as_ref()),
+            executor: None,
+            lease: DEFAULT_LEASE,
+            registry: Arc::new(Registry::builtin()),
+            gate: None,
+        }
     }
 
     /// Executes (claims, takes over, runs) only while `gate` is open.
@@ -301,13 +332,19 @@ impl Runner {
         let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
-        self.store.install(&id, &who, policy, Utc::now()).await.map_err(Error::from)
+        self.store
+            .install(&id, &who, policy, Utc::now())
+            .await
+            .map_err(Error::from)
     }
 
     /// Changes the policy of an installed workflow: only its installer or an admin may.
     pub async fn set_policy(&self, session: &Session, workflow: &str, policy: Policy) -> Result<Installation> {
         let d = self.workflow(workflow)?.def();
-        let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
+        let inst = self
+            .installation(d.id)
+            .await?
+            .ok_or_else(|| Error::NotInstalled(d.id.into()))?;
         if inst.installer.id != session.principal.id && !session.is_admin {
             return Err(Error::NotAllowed(format!(
                 "only the installer ({}) or an admin may change the policy of `{}`",
@@ -319,7 +356,10 @@ impl Runner {
         let policy = resolve_approvers(session, policy).await?;
         let who = session.principal.clone();
         let id = d.id.to_string();
-        self.store.set_policy(&id, policy, &who, Utc::now()).await.map_err(Error::from)
+        self.store
+            .set_policy(&id, policy, &who, Utc::now())
+            .await
+            .map_err(Error::from)
     }
 
     /// The installation of a workflow, if any.
@@ -331,12 +371,22 @@ impl Runner {
     /// Runs a workflow: a read (or a dry run) at once; a write through an approval request when its policy asks
     /// for one, else at once, but always recorded, claimed and audited. Targets (users, groups, bindings) are
     /// pinned to ids at submit, and the request is bound to the session's server.
-    pub async fn submit(&self, session: &Session, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> Result<Submitted> {
+    pub async fn submit(
+        &self,
+        session: &Session,
+        workflow: &str,
+        inputs: Value,
+        reason: Option<String>,
+        dry_run: bool,
+    ) -> Result<Submitted> {
         let w = self.workflow(workflow)?;
         let d = w.def();
         check_inputs(d, &inputs)?;
         w.check(&inputs)?;
-        let inst = self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
+        let inst = self
+            .installation(d.id)
+            .await?
+            .ok_or_else(|| Error::NotInstalled(d.id.into()))?;
         if d.inputs.iter().any(|i| i.name == "duration") && !w.reads_only(&inputs) {
             let duration = crate::grants::duration_secs(d, &inputs)?.map(Duration::from_secs);
             inst.policy.check_duration(d.id, duration)?;
@@ -353,7 +403,11 @@ impl Runner {
         let mut pinned = w.prepare(session, inputs).await?;
         // A grant held already: asking anyone to approve it would waste their time, so that is refused (its dry run
         // too); a run that needs no approval stays the idempotent, audited no-op it always was.
-        if let Some(said) = pinned.inputs.as_object_mut().and_then(|m| m.remove(crate::grants::ALREADY_HELD)) {
+        if let Some(said) = pinned
+            .inputs
+            .as_object_mut()
+            .and_then(|m| m.remove(crate::grants::ALREADY_HELD))
+        {
             if inst.policy.needs_approval() {
                 return Err(Error::AlreadyHeld(said.as_str().unwrap_or_default().to_string()));
             }
@@ -361,7 +415,9 @@ impl Runner {
         // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
         if dry_run {
-            let out = Exec::new(session, true).run_workflow(w.as_ref(), &pinned.inputs).await?;
+            let out = Exec::new(session, true)
+                .run_workflow(w.as_ref(), &pinned.inputs)
+                .await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let needs = inst.policy.needs_approval();
@@ -375,7 +431,10 @@ impl Runner {
             )));
         }
         // Stored masked by key name (the paths' last parts), at any depth.
-        let secret_keys = secrets.iter().filter_map(|p| p.rsplit('.').next()).map(|k| k.split('[').next().unwrap_or(k).to_string());
+        let secret_keys = secrets
+            .iter()
+            .filter_map(|p| p.rsplit('.').next())
+            .map(|k| k.split('[').next().unwrap_or(k).to_string());
         let mut new = NewRequest::for_installation(&inst, session.principal.clone())
             .inputs(pinned.inputs.clone(), secret_keys)
             .targets(pinned.targets.iter().map(|(id, _)| id.clone()))
@@ -384,7 +443,8 @@ impl Runner {
             new = new.target_label(id.clone(), label.clone());
         }
         if needs {
-            self.refuse_duplicate(d, &session.principal, &pinned, &session.server, reason.as_deref()).await?;
+            self.refuse_duplicate(d, &session.principal, &pinned, &session.server, reason.as_deref())
+                .await?;
         }
         if let Some(r) = reason {
             new = new.reason(r);
@@ -397,7 +457,11 @@ impl Runner {
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
-        Ok(Submitted::Pending { request: req.id.to_string(), approvers: who_may_approve(&req, &fallback), expires_at: req.expires_at.to_rfc3339() })
+        Ok(Submitted::Pending {
+            request: req.id.to_string(),
+            approvers: who_may_approve(&req, &fallback),
+            expires_at: req.expires_at.to_rfc3339(),
+        })
     }
 
     /// Refuses to file a request that asks exactly what a request of the same requester still waiting for approval
@@ -421,17 +485,30 @@ impl Runner {
             }
             v
         };
-        let filter = RequestFilter { states: vec![RequestState::Pending], workflow_id: Some(d.id.to_string()), requester: Some(requester.id.clone()) };
+        let filter = RequestFilter {
+            states: vec![RequestState::Pending],
+            workflow_id: Some(d.id.to_string()),
+            requester: Some(requester.id.clone()),
+        };
         let now = Utc::now();
         let targets: Vec<String> = pinned.targets.iter().map(|(id, _)| id.clone()).collect();
         let mine = asked(&pinned.inputs);
-        let same = self.store.list_requests(&filter).await.map_err(Error::from)?.into_iter().find(|r| {
-            r.expires_at > now
-                && r.server.as_ref() == Some(server)
-                && r.reason.as_deref() == reason
-                && asked(&r.inputs) == mine
-                && r.targets.iter().map(|t| t.as_str()).eq(targets.iter().map(String::as_str))
-        });
+        let same = self
+            .store
+            .list_requests(&filter)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .find(|r| {
+                r.expires_at > now
+                    && r.server.as_ref() == Some(server)
+                    && r.reason.as_deref() == reason
+                    && asked(&r.inputs) == mine
+                    && r.targets
+                        .iter()
+                        .map(|t| t.as_str())
+                        .eq(targets.iter().map(String::as_str))
+            });
         match same {
             Some(r) => Err(Error::Refused(format!(
                 "{}: request {} asks the same and is already waiting for approval (filed {}); see it with `rancherctl approvals show {}`, or cancel it with `rancherctl approvals cancel {}` before filing again",
@@ -449,16 +526,25 @@ impl Runner {
     /// [`Runner::submit`] makes (inputs, installation). Lists only read, so nothing is stored. `None` when the
     /// workflow is not one of those lists; then use [`Runner::submit`]. `rows`: whether table rows will be asked
     /// for.
-    pub async fn open_list(&self, session: &Session, workflow: &str, inputs: &Value, rows: bool) -> Result<Option<ListStream>> {
+    pub async fn open_list(
+        &self,
+        session: &Session,
+        workflow: &str,
+        inputs: &Value,
+        rows: bool,
+    ) -> Result<Option<ListStream>> {
         let w = self.workflow(workflow)?;
         let d = w.def();
-        let builtin_list = crate::listing::LIST_WORKFLOWS.contains(&d.id) && crate::catalog::CATALOG.iter().any(|c| std::ptr::eq(c, d));
+        let builtin_list = crate::listing::LIST_WORKFLOWS.contains(&d.id)
+            && crate::catalog::CATALOG.iter().any(|c| std::ptr::eq(c, d));
         if !builtin_list || !w.reads_only(inputs) {
             return Ok(None);
         }
         check_inputs(d, inputs)?;
         w.check(inputs)?;
-        self.installation(d.id).await?.ok_or_else(|| Error::NotInstalled(d.id.into()))?;
+        self.installation(d.id)
+            .await?
+            .ok_or_else(|| Error::NotInstalled(d.id.into()))?;
         Exec::new(session, false).stream_list(d.id, rows).await
     }
 
@@ -474,7 +560,13 @@ impl Runner {
 
     /// [`Runner::approve`] bound to the content the approver was shown (`reviewed`: the request's content hash as
     /// shown); refused with [`rancher_approval::Error::ContentChanged`] when the request differs.
-    pub async fn approve_reviewed(&self, session: &Session, request: &str, reason: Option<String>, reviewed: Option<String>) -> Result<Approved> {
+    pub async fn approve_reviewed(
+        &self,
+        session: &Session,
+        request: &str,
+        reason: Option<String>,
+        reviewed: Option<String>,
+    ) -> Result<Approved> {
         let decision = match reviewed {
             Some(h) => Decision::approve().reviewed(h),
             None => Decision::approve(),
@@ -483,13 +575,21 @@ impl Runner {
     }
 
     /// [`Runner::deny`] bound to the content the reviewer was shown, as [`Runner::approve_reviewed`].
-    pub async fn deny_reviewed(&self, session: &Session, request: &str, reason: Option<String>, reviewed: Option<String>) -> Result<ApprovalRequest> {
+    pub async fn deny_reviewed(
+        &self,
+        session: &Session,
+        request: &str,
+        reason: Option<String>,
+        reviewed: Option<String>,
+    ) -> Result<ApprovalRequest> {
         let decision = match reviewed {
             Some(h) => Decision::deny().reviewed(h),
             None => Decision::deny(),
         };
         match self.decide(session, request, decision, reason).await? {
-            Approved::Pending { request } | Approved::Succeeded { request, .. } | Approved::Failed { request, .. } => self.get(&request).await,
+            Approved::Pending { request } | Approved::Succeeded { request, .. } | Approved::Failed { request, .. } => {
+                self.get(&request).await
+            }
         }
     }
 
@@ -502,14 +602,26 @@ impl Runner {
         let who = session.principal.clone();
         let decision = decision.through(session.server.clone());
         let id2 = id.clone();
-        let outcome = self.store.decide(&id2, &who, decision, &ctx, Utc::now()).await.map_err(Error::from)?;
+        let outcome = self
+            .store
+            .decide(&id2, &who, decision, &ctx, Utc::now())
+            .await
+            .map_err(Error::from)?;
         if outcome.request.state != RequestState::Approved {
-            return Ok(Approved::Pending { request: id.to_string() });
+            return Ok(Approved::Pending {
+                request: id.to_string(),
+            });
         }
         self.execute_approved(session, &id).await
     }
 
-    async fn decide(&self, session: &Session, request: &str, decision: Decision, reason: Option<String>) -> Result<Approved> {
+    async fn decide(
+        &self,
+        session: &Session,
+        request: &str,
+        decision: Decision,
+        reason: Option<String>,
+    ) -> Result<Approved> {
         let id = request.parse::<RequestId>()?;
         // Approved but never claimed (the approving process died in between): an approver who voted for it, or an
         // admin, approving again runs it now. The claim still makes sure it runs once.
@@ -518,7 +630,10 @@ impl Runner {
             return Err(rancher_approval::Error::ContentChanged { id: id.to_string() }.into());
         }
         if current.state == RequestState::Approved && decision.vote == rancher_approval::Vote::Approve {
-            let voted = current.decisions.iter().any(|d| d.principal.id == session.principal.id && d.vote == rancher_approval::Vote::Approve);
+            let voted = current
+                .decisions
+                .iter()
+                .any(|d| d.principal.id == session.principal.id && d.vote == rancher_approval::Vote::Approve);
             if voted || session.is_admin {
                 tracing::info!(request = %id, "approved earlier but never executed; executing now");
                 return self.execute_approved(session, &id).await;
@@ -535,8 +650,14 @@ impl Runner {
     /// the runner has one, else with `session`.
     pub async fn execute_approved(&self, session: &Session, id: &RequestId) -> Result<Approved> {
         Ok(match self.execute(session, id, None).await? {
-            Ok(out) => Approved::Succeeded { request: id.to_string(), result: Box::new(out) },
-            Err(e) => Approved::Failed { request: id.to_string(), error: e.to_string() },
+            Ok(out) => Approved::Succeeded {
+                request: id.to_string(),
+                result: Box::new(out),
+            },
+            Err(e) => Approved::Failed {
+                request: id.to_string(),
+                error: e.to_string(),
+            },
         })
     }
 
@@ -567,7 +688,11 @@ impl Runner {
 
     /// An executor for `claim`: every write confirms the claim first.
     fn fenced<'s>(&self, session: &'s Session, claim: &ExecutionClaim) -> Exec<'s> {
-        let fence = ClaimFence { store: self.store.clone(), claim: std::sync::Mutex::new(claim.clone()), lease: self.lease };
+        let fence = ClaimFence {
+            store: self.store.clone(),
+            claim: std::sync::Mutex::new(claim.clone()),
+            lease: self.lease,
+        };
         Exec::new(session, false).fenced(claim.request_id.as_str(), Arc::new(fence))
     }
 
@@ -580,7 +705,11 @@ impl Runner {
         let session = self.executor_for(session);
         let executor = self.executor_record(session);
         let (id2, lease) = (id.clone(), self.lease);
-        let claim = self.store.claim_execution(&id2, &executor, lease_until(lease), Utc::now()).await.map_err(Error::from)?;
+        let claim = self
+            .store
+            .claim_execution(&id2, &executor, lease_until(lease), Utc::now())
+            .await
+            .map_err(Error::from)?;
         let req = match self.claimed_request(&claim).await {
             Ok(r) => r,
             Err(e) => return self.finish(claim, Err(e)).await,
@@ -597,7 +726,11 @@ impl Runner {
 
     /// Runs `work` while renewing `claim` every third of the lease; returns the work's result and the claim as
     /// last renewed.
-    async fn renewing<T>(&self, claim: ExecutionClaim, work: impl std::future::Future<Output = T>) -> (T, ExecutionClaim) {
+    async fn renewing<T>(
+        &self,
+        claim: ExecutionClaim,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, ExecutionClaim) {
         let store = self.store.clone();
         let lease = self.lease;
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -609,7 +742,11 @@ impl Runner {
                     _ = &mut stop_rx => return claim,
                 }
                 let c = claim.clone();
-                match store.renew_lease(&c, lease_until(lease), Utc::now()).await.map_err(Error::from) {
+                match store
+                    .renew_lease(&c, lease_until(lease), Utc::now())
+                    .await
+                    .map_err(Error::from)
+                {
                     Ok(renewed) => claim = renewed,
                     Err(e) => {
                         tracing::warn!(error = %e, request = %claim.request_id, "could not renew the execution lease");
@@ -629,7 +766,10 @@ impl Runner {
             Ok(out) => Outcome::succeeded(stored_output(out)).with_grant(out.grant.clone()),
             Err(e) => Outcome::failed(json!({"error": e.to_string()})),
         };
-        self.store.record_outcome(&claim, outcome, Utc::now()).await.map_err(Error::from)?;
+        self.store
+            .record_outcome(&claim, outcome, Utc::now())
+            .await
+            .map_err(Error::from)?;
         Ok(result)
     }
 
@@ -637,10 +777,15 @@ impl Runner {
     pub async fn cancel(&self, session: &Session, request: &str, reason: Option<String>) -> Result<ApprovalRequest> {
         let req = self.get(request).await?;
         if req.requester.id != session.principal.id && !session.is_admin {
-            return Err(Error::NotAllowed("only the requester or an admin may cancel a request".into()));
+            return Err(Error::NotAllowed(
+                "only the requester or an admin may cancel a request".into(),
+            ));
         }
         let who = session.principal.clone();
-        self.store.cancel(&req.id, &who, reason, Utc::now()).await.map_err(Error::from)
+        self.store
+            .cancel(&req.id, &who, reason, Utc::now())
+            .await
+            .map_err(Error::from)
     }
 
     /// One request.
@@ -671,7 +816,10 @@ impl Runner {
         let doubtful = self.store.in_doubt().await.map_err(Error::from)?;
         let mut settled = Vec::new();
         for req in doubtful {
-            let expired = req.execution.as_ref().is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
+            let expired = req
+                .execution
+                .as_ref()
+                .is_some_and(|e| e.lease_until.unwrap_or(e.claimed_at) <= now);
             let why = if expired {
                 Takeover::LeaseExpired
             } else if owner_gone(req.execution.as_ref(), &self.process) {
@@ -682,10 +830,17 @@ impl Runner {
             let executor = self.executor_record(session);
             let (id, lease) = (req.id.clone(), self.lease);
             let seen = req.execution.as_ref().map(|e| e.claim_id.clone()).unwrap_or_default();
-            let claim = match self.store.take_over(&id, &executor, why, &seen, lease_until(lease), Utc::now()).await.map_err(Error::from) {
+            let claim = match self
+                .store
+                .take_over(&id, &executor, why, &seen, lease_until(lease), Utc::now())
+                .await
+                .map_err(Error::from)
+            {
                 Ok(c) => c,
                 // Another reconciler got there first, or the executor finished meanwhile.
-                Err(Error::Approval(rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. })) => continue,
+                Err(Error::Approval(
+                    rancher_approval::Error::NotInDoubt { .. } | rancher_approval::Error::LeaseHeld { .. },
+                )) => continue,
                 // Its record does not allow it to run (changed in the store, or never approved): the store settled
                 // it as failed and recorded the refusal; nothing runs.
                 Err(Error::Approval(refusal @ rancher_approval::Error::Tampered { .. })) => {
@@ -699,7 +854,9 @@ impl Runner {
             // others: its claim's lease runs out and a later reconcile tries again.
             match self.settle(session, &req, claim).await {
                 Ok(r) => settled.push(r),
-                Err(e) => tracing::warn!(request = %req.id, error = %e, "could not settle an execution left in doubt; a later reconcile tries again"),
+                Err(e) => {
+                    tracing::warn!(request = %req.id, error = %e, "could not settle an execution left in doubt; a later reconcile tries again")
+                }
             }
         }
         Ok(settled)
@@ -718,16 +875,32 @@ impl Runner {
         };
         let w = self.workflow(&req.workflow_id)?;
         let (outcome, note) = match w.applied(session, &req.inputs).await? {
-            Some(true) => (Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})), "the change is on the server"),
+            Some(true) => (
+                Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})),
+                "the change is on the server",
+            ),
             Some(false) => {
                 tracing::info!(request = %req.id, "not applied before the crash; executing it now under the new claim");
-                let (result, claim) = self.renewing(claim.clone(), self.fenced(session, &claim).run_workflow(w.as_ref(), &req.inputs)).await;
+                let (result, claim) = self
+                    .renewing(
+                        claim.clone(),
+                        self.fenced(session, &claim).run_workflow(w.as_ref(), &req.inputs),
+                    )
+                    .await;
                 let _ = self.finish(claim, result).await?;
                 return self.get(req.id.as_str()).await;
             }
-            None => (Outcome::failed(json!({"error": "outcome unknown after a crash; check the server and run again if needed"})), "outcome unknown"),
+            None => (
+                Outcome::failed(
+                    json!({"error": "outcome unknown after a crash; check the server and run again if needed"}),
+                ),
+                "outcome unknown",
+            ),
         };
-        self.store.resolve_in_doubt(&claim, outcome, note, Utc::now()).await.map_err(Error::from)
+        self.store
+            .resolve_in_doubt(&claim, outcome, note, Utc::now())
+            .await
+            .map_err(Error::from)
     }
 }
 
@@ -778,8 +951,19 @@ pub fn who_may_approve(req: &ApprovalRequest, admins: &[String]) -> String {
     }
     match &req.installer {
         Some(inst) if inst.id == req.requester.id => {
-            let others: Vec<&str> = admins.iter().map(String::as_str).filter(|a| *a != req.requester.id).collect();
-            format!("{text}; the installer is the requester, so another admin approves: {}", if others.is_empty() { "none found".into() } else { others.join(", ") })
+            let others: Vec<&str> = admins
+                .iter()
+                .map(String::as_str)
+                .filter(|a| *a != req.requester.id)
+                .collect();
+            format!(
+                "{text}; the installer is the requester, so another admin approves: {}",
+                if others.is_empty() {
+                    "none found".into()
+                } else {
+                    others.join(", ")
+                }
+            )
         }
         Some(inst) => format!("{text}: {}", inst.username.clone().unwrap_or(inst.id.clone())),
         None => text,
@@ -841,9 +1025,14 @@ mod tests {
     #[test]
     fn n15_owner_gone_needs_the_same_boot_pid_namespace_and_start_time() {
         let me = Process::current("test");
-        assert!(me.boot_id.is_some() && me.pid_ns.is_some() && me.started.is_some(), "{me:?}");
+        assert!(
+            me.boot_id.is_some() && me.pid_ns.is_some() && me.started.is_some(),
+            "{me:?}"
+        );
         // A process id no process of this namespace has.
-        let free = (2_000_000..4_000_000).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()).unwrap();
+        let free = (2_000_000..4_000_000)
+            .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            .unwrap();
         let record = |pid: u32, started: Option<u64>| rancher_approval::ExecutionRecord {
             claim_id: "c".into(),
             executor: "other".into(),
@@ -868,11 +1057,22 @@ mod tests {
         // The very process, alive: not gone.
         assert!(!owner_gone(Some(&record(parent, start_time(parent))), &me));
         // Another boot, another PID namespace, or an older record without them: nobody can tell; the lease decides.
-        let other_boot = rancher_approval::ExecutionRecord { boot_id: Some("00000000-0000-0000-0000-000000000000".into()), ..record(free, Some(1)) };
+        let other_boot = rancher_approval::ExecutionRecord {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..record(free, Some(1))
+        };
         assert!(!owner_gone(Some(&other_boot), &me));
-        let other_ns = rancher_approval::ExecutionRecord { pid_ns: Some("pid:[1]".into()), ..record(free, Some(1)) };
+        let other_ns = rancher_approval::ExecutionRecord {
+            pid_ns: Some("pid:[1]".into()),
+            ..record(free, Some(1))
+        };
         assert!(!owner_gone(Some(&other_ns), &me));
-        let old = rancher_approval::ExecutionRecord { boot_id: None, pid_ns: None, started: None, ..record(free, None) };
+        let old = rancher_approval::ExecutionRecord {
+            boot_id: None,
+            pid_ns: None,
+            started: None,
+            ..record(free, None)
+        };
         assert!(!owner_gone(Some(&old), &me));
         assert!(!owner_gone(None, &me));
     }
@@ -885,7 +1085,10 @@ mod tests {
             workflow: "list-users".into(),
             summary: "50000 users".into(),
             result: Value::Array(items),
-            table: Some(Table { columns: vec!["ID".into()], rows }),
+            table: Some(Table {
+                columns: vec!["ID".into()],
+                rows,
+            }),
             dry_run: false,
             planned: Vec::new(),
             grant: None,
@@ -898,7 +1101,11 @@ mod tests {
         assert_eq!(doc["table"]["row_count"], 50_000);
         assert!(serde_json::to_string(&doc).unwrap().len() < 1_000);
         // A short result is stored whole.
-        let short = RunOutput { result: json!([1, 2]), table: None, ..out };
+        let short = RunOutput {
+            result: json!([1, 2]),
+            table: None,
+            ..out
+        };
         assert_eq!(stored_output(&short)["result"], json!([1, 2]));
     }
 }

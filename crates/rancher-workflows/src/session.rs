@@ -2,7 +2,8 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    PublicRancherversionGet, V1AccountsList, V1IdentitiesList, V1SettingsGet, V3GlobalrolebindingsList, V3PrincipalsList, V3SettingsGet, V3UsersList,
+    PublicRancherversionGet, V1AccountsList, V1IdentitiesList, V1SettingsGet, V3GlobalrolebindingsList,
+    V3PrincipalsList, V3SettingsGet, V3UsersList,
 };
 use rancher_api::types::{V1Account, V3GlobalRoleBinding};
 use rancher_api::{Client, RancherVersion};
@@ -34,12 +35,14 @@ impl Session {
             return Session::open_legacy(client, version).await;
         }
         let me = client.send(&V3UsersList::new().me(true)).await?;
-        let user = me
-            .data
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::NotFound("the server did not say which user this token belongs to (/v3/users?me=true was empty)".into()))?;
-        let id = user.id.ok_or_else(|| Error::NotFound("the current user has no id".into()))?;
+        let user = me.data.into_iter().next().ok_or_else(|| {
+            Error::NotFound(
+                "the server did not say which user this token belongs to (/v3/users?me=true was empty)".into(),
+            )
+        })?;
+        let id = user
+            .id
+            .ok_or_else(|| Error::NotFound("the current user has no id".into()))?;
         let mut principal = Principal::new(id.clone());
         if let Some(u) = user.username {
             principal = principal.with_username(u);
@@ -52,7 +55,9 @@ impl Session {
         if let Ok(p) = client.send(&V3PrincipalsList::new()).await {
             principal.groups = p.data.into_iter().filter_map(|x| x.id).collect();
         }
-        let admin = client.send(&V3GlobalrolebindingsList::new().user_id(&id).global_role_id("admin")).await?;
+        let admin = client
+            .send(&V3GlobalrolebindingsList::new().user_id(&id).global_role_id("admin"))
+            .await?;
         let is_admin = !admin.data.is_empty();
         // The installation's own id (rancher/rancher pkg/settings/setting.go `install-uuid`), readable by any
         // authenticated user; a server that hides it is known by its domain alone.
@@ -61,7 +66,13 @@ impl Session {
             Err(_) => None,
         };
         let server = ServerIdentity::new(domain_of(&client), install_uuid);
-        Ok(Session { client, version, principal, is_admin, server })
+        Ok(Session {
+            client,
+            version,
+            principal,
+            is_admin,
+            server,
+        })
     }
 
     /// Rancher 1.x: the caller is the account tied to the first user identity of `/v1/identities`; an account
@@ -70,17 +81,29 @@ impl Session {
         let ids = client.send(&V1IdentitiesList::new()).await?.data;
         let user = ids
             .iter()
-            .find(|i| i.external_id_type.as_deref().is_some_and(|t| !is_group_identity_type(t)))
-            .ok_or_else(|| Error::NotFound("the server did not say which identity this token belongs to (/v1/identities was empty)".into()))?;
+            .find(|i| {
+                i.external_id_type
+                    .as_deref()
+                    .is_some_and(|t| !is_group_identity_type(t))
+            })
+            .ok_or_else(|| {
+                Error::NotFound(
+                    "the server did not say which identity this token belongs to (/v1/identities was empty)".into(),
+                )
+            })?;
         let ext_id = user.external_id.clone().unwrap_or_default();
         let ext_type = user.external_id_type.clone().unwrap_or_default();
-        let accounts = client.send(&V1AccountsList::new().external_id(&ext_id).external_id_type(&ext_type)).await?;
-        let account = accounts
-            .data
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::NotFound(format!("no account is tied to the identity {ext_type}:{ext_id} of this token")))?;
-        let id = account.id.ok_or_else(|| Error::NotFound("the caller's account has no id".into()))?;
+        let accounts = client
+            .send(&V1AccountsList::new().external_id(&ext_id).external_id_type(&ext_type))
+            .await?;
+        let account = accounts.data.into_iter().next().ok_or_else(|| {
+            Error::NotFound(format!(
+                "no account is tied to the identity {ext_type}:{ext_id} of this token"
+            ))
+        })?;
+        let id = account
+            .id
+            .ok_or_else(|| Error::NotFound("the caller's account has no id".into()))?;
         let mut principal = Principal::new(id);
         if let Some(login) = user.login.clone().filter(|l| !l.is_empty()) {
             principal = principal.with_username(login);
@@ -93,7 +116,13 @@ impl Session {
         principal.groups = ids.iter().filter_map(|i| i.id.clone()).collect();
         let is_admin = account.kind.as_deref() == Some("admin");
         let server = ServerIdentity::new(domain_of(&client), None);
-        Ok(Session { client, version, principal, is_admin, server })
+        Ok(Session {
+            client,
+            version,
+            principal,
+            is_admin,
+            server,
+        })
     }
 
     /// True on a Rancher 1.x (cattle) server: access control lives in the legacy `/v1` API.
@@ -104,11 +133,23 @@ impl Session {
     /// User ids of every holder of the `admin` global role (the fallback approvers); on 1.x, the admin accounts.
     pub async fn admin_user_ids(&self) -> Result<Vec<String>> {
         if self.is_legacy() {
-            let items: Vec<V1Account> = self.client.stream(V1AccountsList::new().kind("admin")).try_collect().await?;
+            let items: Vec<V1Account> = self
+                .client
+                .stream(V1AccountsList::new().kind("admin"))
+                .try_collect()
+                .await?;
             return Ok(items.into_iter().filter_map(|a| a.id).collect());
         }
-        let items: Vec<V3GlobalRoleBinding> = self.client.stream(V3GlobalrolebindingsList::new().global_role_id("admin")).try_collect().await?;
-        let mut ids: Vec<String> = items.into_iter().filter_map(|b| b.user_id).filter(|s| !s.is_empty()).collect();
+        let items: Vec<V3GlobalRoleBinding> = self
+            .client
+            .stream(V3GlobalrolebindingsList::new().global_role_id("admin"))
+            .try_collect()
+            .await?;
+        let mut ids: Vec<String> = items
+            .into_iter()
+            .filter_map(|b| b.user_id)
+            .filter(|s| !s.is_empty())
+            .collect();
         ids.sort();
         ids.dedup();
         Ok(ids)
@@ -116,7 +157,10 @@ impl Session {
 
     /// The caller's name for messages: username, else id.
     pub fn who(&self) -> String {
-        self.principal.username.clone().unwrap_or_else(|| self.principal.id.clone())
+        self.principal
+            .username
+            .clone()
+            .unwrap_or_else(|| self.principal.id.clone())
     }
 }
 
@@ -141,7 +185,11 @@ pub async fn server_version(client: &Client) -> Result<RancherVersion> {
         }
         Err(e) if e.is_not_found() => {
             if let Ok(s) = client.send(&V1SettingsGet::new("rancher.server.version")).await {
-                if let Some(v) = s.value.and_then(|v| v.parse::<RancherVersion>().ok()).filter(|v| v.major == 1) {
+                if let Some(v) = s
+                    .value
+                    .and_then(|v| v.parse::<RancherVersion>().ok())
+                    .filter(|v| v.major == 1)
+                {
                     return Ok(v);
                 }
             }
@@ -150,9 +198,11 @@ pub async fn server_version(client: &Client) -> Result<RancherVersion> {
     }
     let s = client.send(&V3SettingsGet::new("server-version")).await?;
     let value = s.value.unwrap_or_default();
-    value
-        .parse()
-        .map_err(|_| Error::NotFound(format!("the server did not report a usable version (server-version is `{value}`)")))
+    value.parse().map_err(|_| {
+        Error::NotFound(format!(
+            "the server did not report a usable version (server-version is `{value}`)"
+        ))
+    })
 }
 
 /// True for 1.x identity types naming a group or organisation (`ldap_group`, `github_org`, `github_team`, ...).

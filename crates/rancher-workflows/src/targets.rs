@@ -62,7 +62,12 @@ pub async fn pin(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<
         }
         "access-control-allow" | "access-control-disallow" => {
             if let Some(ids) = input(def, &inputs, "identities")? {
-                targets.extend(ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| (normal(s), s.to_string())));
+                targets.extend(
+                    ids.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| (normal(s), s.to_string())),
+                );
             }
         }
         "rancher-api-request" => {
@@ -85,7 +90,12 @@ pub async fn pin(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<
                 m.remove(ROLE_CHANGE);
             }
             if let Some(edit) = role_edit(spec.id) {
-                let name = inputs.get("params").and_then(|p| p.get(edit.param)).and_then(Value::as_str).unwrap_or_default().to_string();
+                let name = inputs
+                    .get("params")
+                    .and_then(|p| p.get(edit.param))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let (holders, change) = role_change(session, &edit, &name, &inputs).await?;
                 targets.extend(holders.into_iter().map(|h| (normal(&h), h)));
                 inputs[ROLE_CHANGE] = change;
@@ -125,7 +135,14 @@ const ROLE_EDITS: &[(&str, &str, &str)] = &[
 /// Whether operation `op` edits (patch, replace, delete) a global role or a role template: a change every holder
 /// of that role gets at once.
 fn role_edit(op: &str) -> Option<RoleEdit> {
-    ROLE_EDITS.iter().find(|(id, _, _)| *id == op).map(|(_, kind, verb)| RoleEdit { kind, verb, param: "name" })
+    ROLE_EDITS
+        .iter()
+        .find(|(id, _, _)| *id == op)
+        .map(|(_, kind, verb)| RoleEdit {
+            kind,
+            verb,
+            param: "name",
+        })
 }
 
 /// JSON merge patch (RFC 7386): what `patch` makes of `target`.
@@ -149,7 +166,16 @@ fn merge_patch(target: &Value, patch: &Value) -> Value {
 /// What approvers need of a role's definition: its rules and what it inherits.
 fn role_view(obj: &Value) -> Value {
     let mut view = serde_json::Map::new();
-    for k in ["rules", "namespacedRules", "inheritedClusterRoles", "roleTemplateNames", "administrative", "locked", "context", "builtin"] {
+    for k in [
+        "rules",
+        "namespacedRules",
+        "inheritedClusterRoles",
+        "roleTemplateNames",
+        "administrative",
+        "locked",
+        "context",
+        "builtin",
+    ] {
         if let Some(v) = obj.get(k).filter(|v| !v.is_null()) {
             view.insert(k.into(), v.clone());
         }
@@ -169,12 +195,24 @@ async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String
     }
     // Role templates that include this one, at any depth (`roleTemplateNames`).
     let templates: Vec<Value> = crate::roles::list(session, crate::roles::RoleKind::Template).await?;
-    let id_of = |t: &Value| t.pointer("/metadata/name").or_else(|| t.get("id")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let id_of = |t: &Value| {
+        t.pointer("/metadata/name")
+            .or_else(|| t.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let mut including = std::collections::BTreeSet::from([name.to_string()]);
     loop {
         let before = including.len();
         for t in &templates {
-            let inherits = t.get("roleTemplateNames").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).any(|n| including.contains(n));
+            let inherits = t
+                .get("roleTemplateNames")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|n| including.contains(n));
             if inherits {
                 including.insert(id_of(t));
             }
@@ -183,13 +221,28 @@ async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String
             break;
         }
     }
-    for kind in [rancher_approval::BindingKind::Cluster, rancher_approval::BindingKind::Project] {
-        out.extend(bindings::list(session, kind).await?.iter().filter(|b| including.contains(&b.role)).filter_map(subject));
+    for kind in [
+        rancher_approval::BindingKind::Cluster,
+        rancher_approval::BindingKind::Project,
+    ] {
+        out.extend(
+            bindings::list(session, kind)
+                .await?
+                .iter()
+                .filter(|b| including.contains(&b.role))
+                .filter_map(subject),
+        );
     }
     // Global roles that give these templates in every cluster (`inheritedClusterRoles`).
     let global_roles: Vec<Value> = crate::roles::list(session, crate::roles::RoleKind::Global).await?;
     for g in &global_roles {
-        let gives = g.get("inheritedClusterRoles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).any(|n| including.contains(n));
+        let gives = g
+            .get("inheritedClusterRoles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|n| including.contains(n));
         if gives {
             let gname = id_of(g);
             out.extend(globals.iter().filter(|b| b.role == gname).filter_map(subject));
@@ -207,7 +260,11 @@ async fn role_change(session: &Session, edit: &RoleEdit, name: &str, inputs: &Va
     let mut who = holders(session, edit.kind, name).await?;
     who.sort();
     who.dedup();
-    let kind = if edit.kind == "global role" { crate::roles::RoleKind::Global } else { crate::roles::RoleKind::Template };
+    let kind = if edit.kind == "global role" {
+        crate::roles::RoleKind::Global
+    } else {
+        crate::roles::RoleKind::Template
+    };
     let current = crate::roles::get(session, kind, name).await;
     let before = match current {
         Ok(v) => role_view(&v),
@@ -273,7 +330,19 @@ fn collect_principals(v: &Value, out: &mut Vec<(String, String)>) {
 /// Key names that hold a secret whatever the type (a body typed `any` has no schema to say so).
 fn secret_name(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "credential", "privatekey", "jwt", "bearer", "apikey", "accesskey"].iter().any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "privatekey",
+        "jwt",
+        "bearer",
+        "apikey",
+        "accesskey",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// The secret fields of a run's inputs: for the generic API request, every field the endpoint list marks secret
@@ -282,9 +351,15 @@ pub fn secret_fields(def: &WorkflowDef, inputs: &Value) -> Vec<String> {
     if def.id != "rancher-api-request" {
         return Vec::new();
     }
-    let Some(body) = inputs.get("body").filter(|b| !b.is_null()) else { return Vec::new() };
+    let Some(body) = inputs.get("body").filter(|b| !b.is_null()) else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
-    if let Some(spec) = inputs.get("operation").and_then(Value::as_str).and_then(rancher_api::find_operation) {
+    if let Some(spec) = inputs
+        .get("operation")
+        .and_then(Value::as_str)
+        .and_then(rancher_api::find_operation)
+    {
         if let Some(b) = spec.body {
             let mut masked = body.clone();
             rancher_api::redact_secrets(b.type_name, &mut masked);
@@ -333,7 +408,10 @@ fn by_name(v: &Value, at: &str, out: &mut Vec<String>) {
                 }
             }
         }
-        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| by_name(x, &format!("{at}[{i}]"), out)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| by_name(x, &format!("{at}[{i}]"), out)),
         _ => {}
     }
 }
@@ -351,7 +429,10 @@ mod tests {
         assert_eq!(secret_fields(def, &create), ["body.password"]);
         let ad = json!({"operation": "v3.authconfigs.update", "params": {"id": "activedirectory"},
             "body": {"serviceAccountUsername": "svc", "serviceAccountPassword": "AD-Sv3c", "servers": ["ad.example.com"], "nested": {"clientSecret": "x"}}});
-        assert_eq!(secret_fields(def, &ad), ["body.nested.clientSecret", "body.serviceAccountPassword"]);
+        assert_eq!(
+            secret_fields(def, &ad),
+            ["body.nested.clientSecret", "body.serviceAccountPassword"]
+        );
         let plain = json!({"operation": "rk.globalrolebindings.create", "body": {"globalRoleName": "admin", "userName": "u-1", "password": null}});
         assert!(secret_fields(def, &plain).is_empty());
         assert!(secret_fields(find("create-global-role-binding").unwrap(), &json!({"user": "x"})).is_empty());
@@ -367,6 +448,9 @@ mod tests {
         );
         let mut ids: Vec<&str> = out.iter().map(|(id, _)| id.as_str()).collect();
         ids.sort();
-        assert_eq!(ids, ["azuread_user://9", "github_team://7", "u-abc", "u-sub", "u-vqxfc"]);
+        assert_eq!(
+            ids,
+            ["azuread_user://9", "github_team://7", "u-abc", "u-sub", "u-vqxfc"]
+        );
     }
 }

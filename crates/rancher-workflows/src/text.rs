@@ -5,7 +5,8 @@
 /// True for a character a terminal acts on or that reorders what is shown: C0 and C1 controls, DEL, the bidi
 /// embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and the directional marks.
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 /// `s` on one line with every unsafe character (line breaks included) written as a visible escape
@@ -93,9 +94,21 @@ pub fn look_alike(s: &str) -> Option<String> {
             scripts.push(sc);
         }
     }
-    let odd: Vec<String> = s.chars().filter(|c| !c.is_ascii()).take(4).map(|c| format!("U+{:04X} {}", c as u32, script(c).unwrap_or("symbol"))).collect();
-    let what = if scripts.len() > 1 { format!("mixes {} letters", scripts.join(" and ")) } else { "holds non-ASCII characters".to_string() };
-    Some(format!("{what} ({}): it may imitate another name; check the id", odd.join(", ")))
+    let odd: Vec<String> = s
+        .chars()
+        .filter(|c| !c.is_ascii())
+        .take(4)
+        .map(|c| format!("U+{:04X} {}", c as u32, script(c).unwrap_or("symbol")))
+        .collect();
+    let what = if scripts.len() > 1 {
+        format!("mixes {} letters", scripts.join(" and "))
+    } else {
+        "holds non-ASCII characters".to_string()
+    };
+    Some(format!(
+        "{what} ({}): it may imitate another name; check the id",
+        odd.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -104,7 +117,10 @@ mod tests {
 
     #[test]
     fn controls_and_bidi_become_visible() {
-        assert_eq!(escape("a\r\u{1b}[2Kb\n\u{9b}c\u{202e}d\u{8}\u{7f}"), r"a\r\u{1b}[2Kb\n\u{9b}c\u{202e}d\u{8}\u{7f}");
+        assert_eq!(
+            escape("a\r\u{1b}[2Kb\n\u{9b}c\u{202e}d\u{8}\u{7f}"),
+            r"a\r\u{1b}[2Kb\n\u{9b}c\u{202e}d\u{8}\u{7f}"
+        );
         assert_eq!(escape_lines("a\nb\u{1b}"), "a\nb\\u{1b}");
         assert_eq!(escape("plain café ü"), "plain café ü");
     }
@@ -123,7 +139,12 @@ mod tests {
     fn look_alikes_are_named() {
         assert_eq!(look_alike("alice"), None);
         let w = look_alike("\u{430}lice").unwrap();
-        assert!(w.starts_with("mixes Cyrillic and Latin letters (U+0430 Cyrillic)"), "{w}");
-        assert!(look_alike("jos\u{e9}").unwrap().starts_with("holds non-ASCII characters (U+00E9 Latin)"));
+        assert!(
+            w.starts_with("mixes Cyrillic and Latin letters (U+0430 Cyrillic)"),
+            "{w}"
+        );
+        assert!(look_alike("jos\u{e9}")
+            .unwrap()
+            .starts_with("holds non-ASCII characters (U+00E9 Latin)"));
     }
 }

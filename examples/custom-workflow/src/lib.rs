@@ -14,15 +14,24 @@
 
 use async_trait::async_trait;
 use rancher_api::requests::{RkUsersGet, RkUsersPatch};
-use rancher_workflows::{DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session, Workflow, WorkflowDef};
+use rancher_workflows::{
+    DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session, Workflow,
+    WorkflowDef,
+};
 use serde_json::{json, Value};
 
 /// The definition people see in `workflows list` and approvers see on a request.
 pub static DISABLE_USER: WorkflowDef = WorkflowDef {
     id: "disable-user",
     title: "Disable a user",
-    description: "Turns a local user's login off (enabled: false) without deleting the user or their bindings. Rancher 2.13+.",
-    inputs: &[InputSpec { name: "user", kind: InputKind::String, required: true, description: "user id (u-...) or exact username" }],
+    description:
+        "Turns a local user's login off (enabled: false) without deleting the user or their bindings. Rancher 2.13+.",
+    inputs: &[InputSpec {
+        name: "user",
+        kind: InputKind::String,
+        required: true,
+        description: "user id (u-...) or exact username",
+    }],
     output: "the user as the server answered",
     default_approval: DefaultApproval::Installer,
     writes: true,
@@ -40,11 +49,16 @@ pub fn registry() -> Registry {
 }
 
 fn user_input(inputs: &Value) -> Result<&str> {
-    inputs.get("user").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| Error::Input {
-        workflow: DISABLE_USER.id.into(),
-        input: "user".into(),
-        message: "is required (e.g. --input user=alice)".into(),
-    })
+    inputs
+        .get("user")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::Input {
+            workflow: DISABLE_USER.id.into(),
+            input: "user".into(),
+            message: "is required (e.g. --input user=alice)".into(),
+        })
 }
 
 fn needs_rk_users(session: &Session) -> Result<()> {
@@ -73,17 +87,28 @@ impl Workflow for DisableUser {
         needs_rk_users(session)?;
         let user = Exec::new(session, true).resolve_user(user_input(&inputs)?).await?;
         if user.id == session.principal.id {
-            return Err(Error::Refused("disable-user will not disable the account that asks for it (a lockout); ask another admin".into()));
+            return Err(Error::Refused(
+                "disable-user will not disable the account that asks for it (a lockout); ask another admin".into(),
+            ));
         }
-        let label = if user.username.is_empty() { user.id.clone() } else { user.username.clone() };
-        Ok(Pinned { inputs: json!({"user": user.id}), targets: vec![(user.id, label)] })
+        let label = if user.username.is_empty() {
+            user.id.clone()
+        } else {
+            user.username.clone()
+        };
+        Ok(Pinned {
+            inputs: json!({"user": user.id}),
+            targets: vec![(user.id, label)],
+        })
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
         needs_rk_users(exec.session())?;
         let user = exec.resolve_user(user_input(inputs)?).await?;
         if user.id == exec.session().principal.id {
-            return Err(Error::Refused("disable-user will not disable the account that runs it (a lockout)".into()));
+            return Err(Error::Refused(
+                "disable-user will not disable the account that runs it (a lockout)".into(),
+            ));
         }
         let patch = RkUsersPatch::new(user.id.clone(), json!({"enabled": false}));
         Ok(match exec.send(&patch).await? {

@@ -14,28 +14,53 @@ async fn disable_user_runs_once_after_a_second_admins_approval() {
     let approver = session(&sim, &sim.tokens().approver).await;
     let r = runner().with_registry(custom_workflow::registry());
     assert!(r.registry().defs().iter().any(|d| d.id == "disable-user"));
-    r.install(&admin, "disable-user", None).await.expect("an admin installs it (installer approval)");
+    r.install(&admin, "disable-user", None)
+        .await
+        .expect("an admin installs it (installer approval)");
 
     let bob = sim.users().standard[0].clone();
     // A dry run sends nothing and shows the typed request it would send.
-    let Submitted::Succeeded { result } = r.submit(&admin, "disable-user", json!({"user": bob.username}), None, true).await.unwrap() else { panic!("a dry run runs") };
+    let Submitted::Succeeded { result } = r
+        .submit(&admin, "disable-user", json!({"user": bob.username}), None, true)
+        .await
+        .unwrap()
+    else {
+        panic!("a dry run runs")
+    };
     assert_eq!(result.planned.len(), 1);
-    assert_eq!((result.planned[0].method.as_str(), result.planned[0].path.as_str()), ("PATCH", format!("/apis/management.cattle.io/v3/users/{}", bob.id).as_str()));
+    assert_eq!(
+        (result.planned[0].method.as_str(), result.planned[0].path.as_str()),
+        (
+            "PATCH",
+            format!("/apis/management.cattle.io/v3/users/{}", bob.id).as_str()
+        )
+    );
     assert_eq!(result.planned[0].body, Some(json!({"enabled": false})));
     assert_eq!(sim.writes("users", "patch"), 0);
 
     // Submitted by the installer: it waits, pinned to bob's id.
-    let Submitted::Pending { request, .. } = r.submit(&admin, "disable-user", json!({"user": bob.username}), None, false).await.unwrap() else {
+    let Submitted::Pending { request, .. } = r
+        .submit(&admin, "disable-user", json!({"user": bob.username}), None, false)
+        .await
+        .unwrap()
+    else {
         panic!("a write waits for approval")
     };
     let stored = r.get(&request).await.unwrap();
-    assert_eq!(stored.inputs, json!({"user": bob.id}), "the name is pinned to the id at submit");
+    assert_eq!(
+        stored.inputs,
+        json!({"user": bob.id}),
+        "the name is pinned to the id at submit"
+    );
     assert_eq!(stored.state, RequestState::Pending);
     let user = sim.object("users", &bob.id).unwrap();
     assert_ne!(user["enabled"], json!(false));
 
     // The installer may not approve their own request; a second admin does, and it runs once.
-    assert!(r.approve(&admin, &request, None).await.is_err(), "the requester cannot approve");
+    assert!(
+        r.approve(&admin, &request, None).await.is_err(),
+        "the requester cannot approve"
+    );
     match r.approve(&approver, &request, None).await.unwrap() {
         Approved::Succeeded { result, .. } => assert!(result.summary.starts_with("disabled"), "{}", result.summary),
         other => panic!("expected it to run, got {other:?}"),
@@ -52,6 +77,10 @@ async fn disable_user_runs_once_after_a_second_admins_approval() {
 
     // Disabling yourself is refused before anything is filed.
     let me = admin.principal.id.clone();
-    let e = r.submit(&admin, "disable-user", json!({"user": me}), None, false).await.unwrap_err().to_string();
+    let e = r
+        .submit(&admin, "disable-user", json!({"user": me}), None, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lockout"), "{e}");
 }

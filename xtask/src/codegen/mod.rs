@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace root (the parent of `xtask/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// Renders every generated file from the endpoint folder under `root`.

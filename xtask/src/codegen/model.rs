@@ -222,7 +222,14 @@ impl Model {
             let mut fields = Vec::new();
             let mut seen = BTreeSet::new();
             expand(name, t, &lookup, &mut fields, &mut seen, 0)?;
-            m.types.push((name.clone(), TypeDef { fields, include: Vec::new(), ..t.clone() }));
+            m.types.push((
+                name.clone(),
+                TypeDef {
+                    fields,
+                    include: Vec::new(),
+                    ..t.clone()
+                },
+            ));
         }
         m.validate()?;
         Ok(m)
@@ -235,9 +242,17 @@ impl Model {
             .map(|q| match q {
                 QueryRef::Named(n) => {
                     let d = &self.params[n];
-                    Param { name: n.clone(), ty: d.ty.clone(), doc: d.doc.clone() }
+                    Param {
+                        name: n.clone(),
+                        ty: d.ty.clone(),
+                        doc: d.doc.clone(),
+                    }
                 }
-                QueryRef::Inline { name, ty, doc } => Param { name: name.clone(), ty: ty.clone(), doc: doc.clone() },
+                QueryRef::Inline { name, ty, doc } => Param {
+                    name: name.clone(),
+                    ty: ty.clone(),
+                    doc: doc.clone(),
+                },
             })
             .collect()
     }
@@ -248,7 +263,11 @@ impl Model {
             .iter()
             .map(|n| {
                 let d = &self.params[n];
-                Param { name: n.clone(), ty: d.ty.clone(), doc: d.doc.clone() }
+                Param {
+                    name: n.clone(),
+                    ty: d.ty.clone(),
+                    doc: d.doc.clone(),
+                }
             })
             .collect()
     }
@@ -280,7 +299,11 @@ impl Model {
             }
             let parts: Vec<&str> = op.id.split('.').collect();
             if parts.len() != 3 || parts[0] != op.surface {
-                bail!("{}: ids are `<surface>.<resource>.<action>` and start with the surface `{}`", ctx(), op.surface);
+                bail!(
+                    "{}: ids are `<surface>.<resource>.<action>` and start with the surface `{}`",
+                    ctx(),
+                    op.surface
+                );
             }
             if !matches!(op.surface.as_str(), "rk" | "v3" | "v1" | "public") {
                 bail!("{}: surface must be rk, v3, v1 or public", ctx());
@@ -293,7 +316,12 @@ impl Model {
             }
             let in_template = template_params(&op.path);
             if in_template != op.path_params {
-                bail!("{}: path_params {:?} do not match the template's {:?}", ctx(), op.path_params, in_template);
+                bail!(
+                    "{}: path_params {:?} do not match the template's {:?}",
+                    ctx(),
+                    op.path_params,
+                    in_template
+                );
             }
             for p in &op.path_params {
                 if !self.params.contains_key(p) {
@@ -304,13 +332,19 @@ impl Model {
             for q in &op.query {
                 let (n, ty) = match q {
                     QueryRef::Named(n) => {
-                        let d = self.params.get(n).with_context(|| format!("{}: query parameter `{n}` is not in the params table", ctx()))?;
+                        let d = self
+                            .params
+                            .get(n)
+                            .with_context(|| format!("{}: query parameter `{n}` is not in the params table", ctx()))?;
                         (n.clone(), d.ty.clone())
                     }
                     QueryRef::Inline { name, ty, .. } => (name.clone(), ty.clone()),
                 };
                 if !matches!(ty.as_str(), "string" | "int" | "bool") {
-                    bail!("{}: parameter `{n}` has type {ty}; parameters are string, int or bool", ctx());
+                    bail!(
+                        "{}: parameter `{n}` has type {ty}; parameters are string, int or bool",
+                        ctx()
+                    );
                 }
                 if !qnames.insert(n.clone()) || op.path_params.contains(&n) {
                     bail!("{}: parameter `{n}` appears twice", ctx());
@@ -326,7 +360,10 @@ impl Model {
             match op.response.as_deref() {
                 None | Some("any") | Some("text") => {}
                 Some(r) => {
-                    let inner = r.strip_prefix("collection<").and_then(|s| s.strip_suffix('>')).unwrap_or(r);
+                    let inner = r
+                        .strip_prefix("collection<")
+                        .and_then(|s| s.strip_suffix('>'))
+                        .unwrap_or(r);
                     if !type_names.contains(inner) {
                         bail!("{}: response type `{r}` is not defined", ctx());
                     }
@@ -347,7 +384,12 @@ impl Model {
             // Every non-GET writes, except a POST that only reads (e.g. a search action).
             let read_only_post = op.method == "POST" && !op.mutating;
             if op.mutating == (op.method == "GET") && !read_only_post {
-                bail!("{}: a {} operation must {}be mutating", ctx(), op.method, if op.mutating { "not " } else { "" });
+                bail!(
+                    "{}: a {} operation must {}be mutating",
+                    ctx(),
+                    op.method,
+                    if op.mutating { "not " } else { "" }
+                );
             }
             if !matches!(op.auth.as_deref(), None | Some("none")) {
                 bail!("{}: auth is either absent (a token is needed) or `none`", ctx());
@@ -384,7 +426,9 @@ fn expand(
         bail!("type `{name}`: includes nest too deep (a cycle?)");
     }
     for inc in &t.include {
-        let it = lookup.get(inc).with_context(|| format!("type `{name}` includes `{inc}`, which is not defined"))?;
+        let it = lookup
+            .get(inc)
+            .with_context(|| format!("type `{name}` includes `{inc}`, which is not defined"))?;
         expand(inc, it, lookup, out, seen, depth + 1)?;
     }
     for f in &t.fields {
@@ -431,8 +475,13 @@ pub fn template_params(path: &str) -> Vec<String> {
 
 /// Parses `major.minor` into a pair.
 pub fn parse_version(v: &str) -> Result<(u16, u16)> {
-    let (a, b) = v.split_once('.').with_context(|| format!("version `{v}` is not `major.minor`"))?;
-    Ok((a.parse().with_context(|| format!("version `{v}`"))?, b.parse().with_context(|| format!("version `{v}`"))?))
+    let (a, b) = v
+        .split_once('.')
+        .with_context(|| format!("version `{v}` is not `major.minor`"))?;
+    Ok((
+        a.parse().with_context(|| format!("version `{v}`"))?,
+        b.parse().with_context(|| format!("version `{v}`"))?,
+    ))
 }
 
 /// An order-keeping map for the `types:` section (YAML maps are ordered; serde's BTreeMap is not).

@@ -52,13 +52,7 @@ fn now() -> DateTime<Utc> {
 fn none_policy_is_approved_at_once() {
     let f = facts("u-req", None, &[]);
     assert_eq!(evaluate(&Policy::none(), &f, &[], t0()), Verdict::Approved);
-    assert!(check_eligibility(
-        &Policy::none(),
-        &f,
-        &Principal::new("u-x"),
-        &Default::default()
-    )
-    .is_err());
+    assert!(check_eligibility(&Policy::none(), &f, &Principal::new("u-x"), &Default::default()).is_err());
 }
 
 #[test]
@@ -66,20 +60,13 @@ fn installer_must_approve() {
     let p = Policy::installer();
     let f = facts("u-req", Some("u-inst"), &[]);
     assert_eq!(evaluate(&p, &f, &[], now()), Verdict::Pending);
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-other", 1)], now()),
-        Verdict::Pending
-    );
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-inst", 1)], now()),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-other", 1)], now()), Verdict::Pending);
+    assert_eq!(evaluate(&p, &f, &[yes("u-inst", 1)], now()), Verdict::Approved);
     assert_eq!(
         evaluate(&p, &f, &[no("u-inst", 1), yes("u-inst", 2)], now()),
         Verdict::Denied
     );
-    let err =
-        check_eligibility(&p, &f, &Principal::new("u-other"), &Default::default()).unwrap_err();
+    let err = check_eligibility(&p, &f, &Principal::new("u-other"), &Default::default()).unwrap_err();
     assert_eq!(
         err,
         Ineligibility::NotAnApprover {
@@ -104,26 +91,13 @@ fn installer_who_requested_waits_for_a_fallback_approver() {
         check_eligibility(&p, &f, &Principal::new("u-inst"), &ctx),
         Err(Ineligibility::SelfApproval)
     );
+    assert_eq!(check_eligibility(&p, &f, &Principal::new("u-admin"), &ctx), Ok(()));
     assert_eq!(
-        check_eligibility(&p, &f, &Principal::new("u-admin"), &ctx),
-        Ok(())
-    );
-    assert_eq!(
-        evaluate(
-            &p,
-            &f,
-            &[with_ctx(yes("u-inst", 1), &["u-inst", "u-admin"])],
-            now()
-        ),
+        evaluate(&p, &f, &[with_ctx(yes("u-inst", 1), &["u-inst", "u-admin"])], now()),
         Verdict::Pending
     );
     assert_eq!(
-        evaluate(
-            &p,
-            &f,
-            &[with_ctx(yes("u-admin", 1), &["u-inst", "u-admin"])],
-            now()
-        ),
+        evaluate(&p, &f, &[with_ctx(yes("u-admin", 1), &["u-inst", "u-admin"])], now()),
         Verdict::Approved
     );
     // Somebody not in the fallback list at decision time does not count.
@@ -142,10 +116,7 @@ fn installer_who_requested_waits_for_a_fallback_approver() {
 fn installer_self_approval_when_allowed() {
     let p = Policy::installer().allow_self_approval(true);
     let f = facts("u-inst", Some("u-inst"), &[]);
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-inst", 1)], now()),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-inst", 1)], now()), Verdict::Approved);
     // ...but then no fallback is needed, so an admin does not stand in.
     assert_eq!(
         evaluate(&p, &f, &[with_ctx(yes("u-admin", 1), &["u-admin"])], now()),
@@ -163,8 +134,7 @@ fn installer_without_fallback_cannot_be_replaced() {
     let d = [with_ctx(yes("u-admin", 1), &["u-admin"]), yes("u-inst", 2)];
     assert_eq!(evaluate(&p, &f, &d, now()), Verdict::Pending);
     assert_eq!(evaluate(&p, &f, &d, at(8 * 24 * 60)), Verdict::Expired);
-    let err =
-        check_eligibility(&p, &f, &Principal::new("u-admin"), &Default::default()).unwrap_err();
+    let err = check_eligibility(&p, &f, &Principal::new("u-admin"), &Default::default()).unwrap_err();
     assert!(err.to_string().contains("change the policy"), "{err}");
 }
 
@@ -182,10 +152,7 @@ fn installer_who_is_the_target_is_replaced_by_fallback() {
         Verdict::Approved
     );
     let p = p.allow_target_approval(true);
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-inst", 1)], now()),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-inst", 1)], now()), Verdict::Approved);
 }
 
 #[test]
@@ -200,10 +167,7 @@ fn no_installer_recorded_means_fallback() {
 
 #[test]
 fn any_of_users_and_groups() {
-    let p = Policy::any_of([
-        ApproverRef::user("u-a"),
-        ApproverRef::group("github_team://1"),
-    ]);
+    let p = Policy::any_of([ApproverRef::user("u-a"), ApproverRef::group("github_team://1")]);
     let f = facts("u-req", None, &[]);
     assert_eq!(evaluate(&p, &f, &[yes("u-b", 1)], now()), Verdict::Pending);
     assert_eq!(evaluate(&p, &f, &[yes("u-a", 1)], now()), Verdict::Approved);
@@ -230,17 +194,9 @@ fn n_of_m_counts_distinct_principals() {
     let f = facts("u-req", None, &[]);
     let m = |id: &str| Principal::new(id).with_groups(["github_team://platform"]);
     let one = vote(m("u-1"), Vote::Approve, 1);
+    assert_eq!(evaluate(&p, &f, std::slice::from_ref(&one), now()), Verdict::Pending);
     assert_eq!(
-        evaluate(&p, &f, std::slice::from_ref(&one), now()),
-        Verdict::Pending
-    );
-    assert_eq!(
-        evaluate(
-            &p,
-            &f,
-            &[one.clone(), vote(m("u-1"), Vote::Approve, 2)],
-            now()
-        ),
+        evaluate(&p, &f, &[one.clone(), vote(m("u-1"), Vote::Approve, 2)], now()),
         Verdict::Pending
     );
     assert_eq!(
@@ -275,23 +231,12 @@ fn targets_may_not_approve_unless_allowed() {
         check_eligibility(&p, &f, &Principal::new("u-req"), &Default::default()),
         Err(Ineligibility::TargetOfRequest)
     );
+    assert_eq!(evaluate(&p, &f, &[yes("u-req", 1)], now()), Verdict::Pending);
     assert_eq!(
-        evaluate(&p, &f, &[yes("u-req", 1)], now()),
-        Verdict::Pending
-    );
-    assert_eq!(
-        evaluate(
-            &p.clone().allow_target_approval(true),
-            &f,
-            &[yes("u-req", 1)],
-            now()
-        ),
+        evaluate(&p.clone().allow_target_approval(true), &f, &[yes("u-req", 1)], now()),
         Verdict::Approved
     );
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-boss", 1)], now()),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-boss", 1)], now()), Verdict::Approved);
 }
 
 #[test]
@@ -311,27 +256,17 @@ fn all_of_needs_a_distinct_approver_per_entry() {
 
 #[test]
 fn thresholds_combine_with_or_and_and() {
-    let platform =
-        Threshold::at_least(2, [ApproverRef::group("g://platform")]).labelled("platform team");
+    let platform = Threshold::at_least(2, [ApproverRef::group("g://platform")]).labelled("platform team");
     let security = Threshold::at_least(1, [ApproverRef::user("u-sec")]);
     let f = facts("u-req", None, &[]);
     let m = |id: &str| Principal::new(id).with_groups(["g://platform"]);
-    let two_platform = [
-        vote(m("u-1"), Vote::Approve, 1),
-        vote(m("u-2"), Vote::Approve, 2),
-    ];
+    let two_platform = [vote(m("u-1"), Vote::Approve, 1), vote(m("u-2"), Vote::Approve, 2)];
     let any = Policy::approvers(Combine::Any, [platform.clone(), security.clone()]);
     assert_eq!(evaluate(&any, &f, &two_platform, now()), Verdict::Approved);
-    assert_eq!(
-        evaluate(&any, &f, &[yes("u-sec", 1)], now()),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&any, &f, &[yes("u-sec", 1)], now()), Verdict::Approved);
     let all = Policy::approvers(Combine::All, [platform, security]);
     assert_eq!(evaluate(&all, &f, &two_platform, now()), Verdict::Pending);
-    assert_eq!(
-        evaluate(&all, &f, &[yes("u-sec", 1)], now()),
-        Verdict::Pending
-    );
+    assert_eq!(evaluate(&all, &f, &[yes("u-sec", 1)], now()), Verdict::Pending);
     let mut d = two_platform.to_vec();
     d.push(yes("u-sec", 3));
     assert_eq!(evaluate(&all, &f, &d, now()), Verdict::Approved);
@@ -339,22 +274,15 @@ fn thresholds_combine_with_or_and_and() {
 
 #[test]
 fn expiry_wins_over_late_approvals() {
-    let p = Policy::any_of([ApproverRef::user("u-a")])
-        .expires_after(std::time::Duration::from_secs(3600));
+    let p = Policy::any_of([ApproverRef::user("u-a")]).expires_after(std::time::Duration::from_secs(3600));
     let mut f = facts("u-req", None, &[]);
     f.expires_at = at(60);
     assert_eq!(evaluate(&p, &f, &[], at(59)), Verdict::Pending);
     assert_eq!(evaluate(&p, &f, &[], at(60)), Verdict::Expired);
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-a", 60)], at(61)),
-        Verdict::Expired
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-a", 60)], at(61)), Verdict::Expired);
     assert_eq!(evaluate(&p, &f, &[no("u-a", 61)], at(61)), Verdict::Expired);
     // Approved in time stays approved after the expiry instant.
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-a", 59)], at(600)),
-        Verdict::Approved
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-a", 59)], at(600)), Verdict::Approved);
 }
 
 #[test]
@@ -366,10 +294,7 @@ fn decisions_are_taken_in_time_order() {
         evaluate(&p, &f, &[no("u-b", 5), yes("u-a", 1)], now()),
         Verdict::Approved
     );
-    assert_eq!(
-        evaluate(&p, &f, &[yes("u-a", 5), no("u-b", 1)], now()),
-        Verdict::Denied
-    );
+    assert_eq!(evaluate(&p, &f, &[yes("u-a", 5), no("u-b", 1)], now()), Verdict::Denied);
 }
 
 struct Directory;
@@ -388,8 +313,7 @@ impl ApproverDirectory for Directory {
 
 #[test]
 fn resolve_reviewer_asks_only_what_the_policy_needs() {
-    let (p, ctx) =
-        resolve_reviewer(&Policy::installer(), &Principal::new("u-1"), &Directory).unwrap();
+    let (p, ctx) = resolve_reviewer(&Policy::installer(), &Principal::new("u-1"), &Directory).unwrap();
     assert_eq!(ctx.fallback_approvers, vec!["u-admin".to_string()]);
     assert!(p.groups.is_empty());
 
@@ -431,9 +355,7 @@ struct World {
 
 impl World {
     fn principal(&self, i: usize) -> Principal {
-        let groups = (0..GROUPS)
-            .filter(|g| self.membership[i] & (1 << g) != 0)
-            .map(gid);
+        let groups = (0..GROUPS).filter(|g| self.membership[i] & (1 << g) != 0).map(gid);
         Principal::new(uid(i)).with_groups(groups)
     }
     fn facts(&self) -> RequestFacts {
@@ -472,15 +394,13 @@ fn world() -> impl Strategy<Value = World> {
         proptest::collection::vec(0..USERS, 0..2),
         proptest::collection::vec(0..USERS, 0..3),
     )
-        .prop_map(
-            |(membership, requester, installer, targets, fallback)| World {
-                membership,
-                requester,
-                installer,
-                targets,
-                fallback,
-            },
-        )
+        .prop_map(|(membership, requester, installer, targets, fallback)| World {
+            membership,
+            requester,
+            installer,
+            targets,
+            fallback,
+        })
 }
 
 fn approver_ref() -> impl Strategy<Value = ApproverRef> {
@@ -495,35 +415,27 @@ fn threshold() -> impl Strategy<Value = Threshold> {
         prop_oneof![(1u32..4).prop_map(Count::AtLeast), Just(Count::All)],
         proptest::collection::vec(approver_ref(), 1..4),
     )
-        .prop_map(|(count, of)| Threshold {
-            count,
-            of,
-            label: None,
-        })
+        .prop_map(|(count, of)| Threshold { count, of, label: None })
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
     let rule = prop_oneof![
         any::<bool>().prop_map(|fallback| Rule::Installer { fallback }),
-        (any::<bool>(), proptest::collection::vec(threshold(), 1..3)).prop_map(
-            |(all, thresholds)| {
-                Rule::Approvers {
-                    combine: if all { Combine::All } else { Combine::Any },
-                    thresholds,
-                }
+        (any::<bool>(), proptest::collection::vec(threshold(), 1..3)).prop_map(|(all, thresholds)| {
+            Rule::Approvers {
+                combine: if all { Combine::All } else { Combine::Any },
+                thresholds,
             }
-        ),
+        }),
     ];
-    (rule, any::<bool>(), any::<bool>()).prop_map(
-        |(rule, allow_self_approval, allow_target_approval)| {
-            Policy {
-                rule,
-                ..Policy::installer()
-            }
-            .allow_self_approval(allow_self_approval)
-            .allow_target_approval(allow_target_approval)
-        },
-    )
+    (rule, any::<bool>(), any::<bool>()).prop_map(|(rule, allow_self_approval, allow_target_approval)| {
+        Policy {
+            rule,
+            ..Policy::installer()
+        }
+        .allow_self_approval(allow_self_approval)
+        .allow_target_approval(allow_target_approval)
+    })
 }
 
 /// Raw decisions: (who, approve?, minute), with minutes on both sides of the expiry.

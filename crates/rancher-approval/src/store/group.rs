@@ -43,4 +43,3 @@ impl<T: Send + 'static> Job for Queued<T> {
         let _ = self.reply.send(Err(error));
     }
 }
-

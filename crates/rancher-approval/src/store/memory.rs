@@ -36,9 +36,7 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // `write` only ever replaces the state with a completed copy, so even a lock poisoned by a panic inside
         // an operation guards consistent data.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on a copy and keeps the copy only if `f` succeeds: all or nothing, like a transaction. The body
@@ -102,11 +100,22 @@ impl Tx for Inner {
     }
 
     async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
-        Ok(self.audit.iter().filter(|e| e.request_id.as_deref() == Some(request_id)).cloned().collect())
+        Ok(self
+            .audit
+            .iter()
+            .filter(|e| e.request_id.as_deref() == Some(request_id))
+            .cloned()
+            .collect())
     }
 
     async fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
-        Ok(self.audit.iter().filter(|e| e.seq > after_seq).take(limit).cloned().collect())
+        Ok(self
+            .audit
+            .iter()
+            .filter(|e| e.seq > after_seq)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
@@ -147,7 +156,8 @@ impl Tx for Inner {
     }
 
     async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()> {
-        self.state.insert((ns.to_owned(), key.to_owned()), (value.to_owned(), expires_ms));
+        self.state
+            .insert((ns.to_owned(), key.to_owned()), (value.to_owned(), expires_ms));
         Ok(())
     }
 

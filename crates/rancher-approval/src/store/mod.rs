@@ -27,10 +27,10 @@ mod transfer;
 
 pub use memory::MemoryStore;
 pub use open::{open_store, StoreUrl};
-pub use transfer::{export, import, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION};
-pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use ops::SYSTEM_ACTOR;
+pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, SCHEMA_VERSION};
+pub use transfer::{export, import, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION};
 
 /// A workflow's installation: who installed it and the approval policy it runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +60,12 @@ pub struct RequestFilter {
 
 /// The one query behind a page of requests on both SQL stores: `mark(n)` writes the n-th placeholder (`?` or
 /// `$n`). Every value is a bound parameter; the limit is a number.
-pub(crate) fn page_query(filter: &RequestFilter, before: Option<&str>, limit: usize, mark: impl Fn(usize) -> String) -> (String, Vec<String>) {
+pub(crate) fn page_query(
+    filter: &RequestFilter,
+    before: Option<&str>,
+    limit: usize,
+    mark: impl Fn(usize) -> String,
+) -> (String, Vec<String>) {
     let mut args: Vec<String> = Vec::new();
     let push = |v: &str, args: &mut Vec<String>| {
         args.push(v.to_owned());
@@ -80,8 +85,15 @@ pub(crate) fn page_query(filter: &RequestFilter, before: Option<&str>, limit: us
     if let Some(b) = before {
         clauses.push(format!("id < {}", push(b, &mut args)));
     }
-    let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    (format!("SELECT body FROM requests{filter_sql} ORDER BY id DESC LIMIT {limit}"), args)
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (
+        format!("SELECT body FROM requests{filter_sql} ORDER BY id DESC LIMIT {limit}"),
+        args,
+    )
 }
 
 impl RequestFilter {
@@ -110,10 +122,7 @@ impl RequestFilter {
 
     fn matches(&self, r: &ApprovalRequest) -> bool {
         (self.states.is_empty() || self.states.contains(&r.state))
-            && self
-                .workflow_id
-                .as_ref()
-                .is_none_or(|w| *w == r.workflow_id)
+            && self.workflow_id.as_ref().is_none_or(|w| *w == r.workflow_id)
             && self.requester.as_ref().is_none_or(|u| *u == r.requester.id)
     }
 }
@@ -182,7 +191,12 @@ pub trait Store: Send + Sync {
     /// One page of the requests matching `filter`, newest first: at most `limit` requests whose id sorts before
     /// `before` (ids sort by creation time). The SQL stores answer it from an index, so a page costs the same at
     /// 10 or 100,000 stored requests.
-    async fn page_requests(&self, filter: &RequestFilter, before: Option<&RequestId>, limit: usize) -> Result<Vec<ApprovalRequest>>;
+    async fn page_requests(
+        &self,
+        filter: &RequestFilter,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequest>>;
 
     /// How many requests are in each state (states with none are left out), counted by the database.
     async fn count_requests(&self) -> Result<Vec<(RequestState, u64)>>;
@@ -339,31 +353,57 @@ pub trait Store: Send + Sync {
             match self.audit_after(anchor.seq - 1, 1).await?.pop() {
                 Some(e) if e.seq == anchor.seq && e.hash == anchor.hash && e.compute_hash() == e.hash => e.head(),
                 Some(e) if e.seq == anchor.seq => {
-                    return Err(broken(anchor.seq, "it differs from the anchored entry: the log was rewritten".into()))
+                    return Err(broken(
+                        anchor.seq,
+                        "it differs from the anchored entry: the log was rewritten".into(),
+                    ))
                 }
-                _ => return Err(broken(anchor.seq, "the anchored entry is gone: the log was cut off or rewritten".into())),
+                _ => {
+                    return Err(broken(
+                        anchor.seq,
+                        "the anchored entry is gone: the log was cut off or rewritten".into(),
+                    ))
+                }
             }
         };
         while prev.seq < head.seq {
-            let page = self.audit_after(prev.seq, (head.seq - prev.seq).min(500) as usize).await?;
+            let page = self
+                .audit_after(prev.seq, (head.seq - prev.seq).min(500) as usize)
+                .await?;
             if page.is_empty() {
                 break;
             }
             for e in page {
                 if e.seq != prev.seq + 1 {
-                    return Err(broken(prev.seq + 1, format!("expected entry {} but found entry {}: an entry was removed or moved", prev.seq + 1, e.seq)));
+                    return Err(broken(
+                        prev.seq + 1,
+                        format!(
+                            "expected entry {} but found entry {}: an entry was removed or moved",
+                            prev.seq + 1,
+                            e.seq
+                        ),
+                    ));
                 }
                 if e.prev_hash != prev.hash {
                     return Err(broken(e.seq, "its previous-hash does not match the entry before it: entries were removed, reordered or replaced".into()));
                 }
                 if e.compute_hash() != e.hash {
-                    return Err(broken(e.seq, "its content does not match its hash: the entry was edited".into()));
+                    return Err(broken(
+                        e.seq,
+                        "its content does not match its hash: the entry was edited".into(),
+                    ));
                 }
                 prev = e.head();
             }
         }
         if prev != head {
-            return Err(broken(prev.seq + 1, format!("the recorded head (entry {}) does not match the log, which ends at entry {}", head.seq, prev.seq)));
+            return Err(broken(
+                prev.seq + 1,
+                format!(
+                    "the recorded head (entry {}) does not match the log, which ends at entry {}",
+                    head.seq, prev.seq
+                ),
+            ));
         }
         Ok(head)
     }
@@ -428,7 +468,12 @@ pub trait Store: Send + Sync {
 
     /// Records a write sent to Rancher outside any workflow, audited as `direct_write` with `detail` (the
     /// operation, its parameters and path); answers the new head. Call it before sending the write.
-    async fn record_direct_write(&self, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<AuditHead>;
+    async fn record_direct_write(
+        &self,
+        actor: &str,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<AuditHead>;
 
     /// The audit entries of one request, in order (an indexed read, not a scan of the whole log).
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>>;
@@ -474,11 +519,20 @@ pub(crate) trait Tx: Send {
     /// How many requests are in each state.
     async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
         let all = self.requests_in(&[]).await?;
-        Ok(RequestState::ALL.iter().map(|st| (*st, all.iter().filter(|r| r.state == *st).count() as u64)).filter(|(_, n)| *n > 0).collect())
+        Ok(RequestState::ALL
+            .iter()
+            .map(|st| (*st, all.iter().filter(|r| r.state == *st).count() as u64))
+            .filter(|(_, n)| *n > 0)
+            .collect())
     }
     /// At most `limit` requests matching `filter` with an id before `before`, newest first. The default filters
     /// every request; the SQL stores push it all into one indexed query.
-    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+    async fn requests_page(
+        &mut self,
+        filter: &RequestFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequest>> {
         let mut all = self.requests_in(&filter.states).await?;
         all.retain(|r| filter.matches(r) && before.is_none_or(|b| r.id.as_str() < b));
         all.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
@@ -521,7 +575,10 @@ pub(crate) trait Tx: Send {
 
 /// A stored record (request, installation) read back from its JSON body.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| crate::Error::Corrupt { what: what(), source: Box::new(e) })
+    serde_json::from_str(body).map_err(|e| crate::Error::Corrupt {
+        what: what(),
+        source: Box::new(e),
+    })
 }
 
 /// A record's JSON body for storage.
@@ -530,16 +587,31 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The columns of one stored audit row (`seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash`).
-pub(crate) type AuditRow = (i64, String, String, String, Option<String>, Option<String>, String, String, String);
+pub(crate) type AuditRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+);
 
 /// An audit entry from its stored columns; an unreadable time, kind or detail breaks the chain at that entry.
 pub(crate) fn audit_entry(row: AuditRow) -> Result<AuditEntry> {
     let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) = row;
     let seq = seq.max(0) as u64;
-    let unreadable = |what: &str| crate::Error::AuditBroken { seq, problem: format!("its {what} cannot be read") };
+    let unreadable = |what: &str| crate::Error::AuditBroken {
+        seq,
+        problem: format!("its {what} cannot be read"),
+    };
     Ok(AuditEntry {
         seq,
-        at: DateTime::parse_from_rfc3339(&at).map_err(|_| unreadable("time"))?.with_timezone(&Utc),
+        at: DateTime::parse_from_rfc3339(&at)
+            .map_err(|_| unreadable("time"))?
+            .with_timezone(&Utc),
         actor,
         kind: crate::AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
         request_id,
@@ -573,8 +645,10 @@ macro_rules! store_via_ops {
                 new: $crate::NewRequest,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::ApprovalRequest> {
-                self.write($crate::store::body(move |tx| Box::pin($crate::store::ops::create_request(tx, new, now))))
-                    .await
+                self.write($crate::store::body(move |tx| {
+                    Box::pin($crate::store::ops::create_request(tx, new, now))
+                }))
+                .await
             }
             async fn get_request(&self, id: &$crate::RequestId) -> $crate::Result<$crate::ApprovalRequest> {
                 let id = id.clone();
@@ -607,7 +681,10 @@ macro_rules! store_via_ops {
                 .await
             }
             async fn count_requests(&self) -> $crate::Result<Vec<($crate::RequestState, u64)>> {
-                self.read($crate::store::body(move |tx| Box::pin(async move { tx.request_counts().await }))).await
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.request_counts().await })
+                }))
+                .await
             }
             async fn decide(
                 &self,
@@ -619,9 +696,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::DecideOutcome> {
                 let (id, reviewer, context) = (id.clone(), reviewer.clone(), context.clone());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::decide(tx, &id, &reviewer, decision, &context, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::decide(tx, &id, &reviewer, decision, &context, now).await },
+                    )
                 }))
                 .await?
             }
@@ -638,11 +715,11 @@ macro_rules! store_via_ops {
                 }))
                 .await?
             }
-            async fn expire_due(
-                &self,
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::Result<Vec<$crate::RequestId>> {
-                self.write($crate::store::body(move |tx| Box::pin($crate::store::ops::expire_due(tx, now)))).await
+            async fn expire_due(&self, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<$crate::RequestId>> {
+                self.write($crate::store::body(move |tx| {
+                    Box::pin($crate::store::ops::expire_due(tx, now))
+                }))
+                .await
             }
             async fn claim_execution(
                 &self,
@@ -653,9 +730,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::ExecutionClaim> {
                 let (id, executor) = (id.clone(), executor.clone());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::claim_execution(tx, &id, &executor, lease_until, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::claim_execution(tx, &id, &executor, lease_until, now).await },
+                    )
                 }))
                 .await?
             }
@@ -715,9 +792,7 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::ApprovalRequest> {
                 let (claim, note) = (claim.clone(), note.to_owned());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::resolve_in_doubt(tx, &claim, outcome, &note, now).await
-                    })
+                    Box::pin(async move { $crate::store::ops::resolve_in_doubt(tx, &claim, outcome, &note, now).await })
                 }))
                 .await
             }
@@ -730,9 +805,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::Installation> {
                 let (workflow_id, installer) = (workflow_id.to_owned(), installer.clone());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::install(tx, &workflow_id, &installer, policy, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::install(tx, &workflow_id, &installer, policy, now).await },
+                    )
                 }))
                 .await
             }
@@ -755,9 +830,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::Installation> {
                 let (workflow_id, changed_by) = (workflow_id.to_owned(), changed_by.clone());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::set_policy(tx, &workflow_id, policy, &changed_by, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::set_policy(tx, &workflow_id, policy, &changed_by, now).await },
+                    )
                 }))
                 .await
             }
@@ -768,10 +843,12 @@ macro_rules! store_via_ops {
                 self.read($crate::store::body(|tx| tx.audit_head())).await
             }
             async fn verify_audit(&self) -> $crate::Result<u64> {
-                self.read($crate::store::body(|tx| Box::pin($crate::store::ops::verify(tx)))).await
+                self.read($crate::store::body(|tx| Box::pin($crate::store::ops::verify(tx))))
+                    .await
             }
             async fn audit_after(&self, after_seq: u64, limit: usize) -> $crate::Result<Vec<$crate::AuditEntry>> {
-                self.read($crate::store::body(move |tx| tx.audit_after(after_seq, limit))).await
+                self.read($crate::store::body(move |tx| tx.audit_after(after_seq, limit)))
+                    .await
             }
             async fn delivery_cursor(&self, sink: &str) -> $crate::Result<u64> {
                 let sink = sink.to_owned();
@@ -788,7 +865,10 @@ macro_rules! store_via_ops {
                 .await
             }
             async fn export_records(&self) -> $crate::Result<Vec<$crate::store::ExportRecord>> {
-                self.read($crate::store::body(|tx| Box::pin($crate::store::transfer::export_records(tx)))).await
+                self.read($crate::store::body(|tx| {
+                    Box::pin($crate::store::transfer::export_records(tx))
+                }))
+                .await
             }
             async fn import_records(&self, records: Vec<$crate::store::ExportRecord>) -> $crate::Result<u64> {
                 self.write($crate::store::body(move |tx| {
@@ -819,9 +899,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::RevocationClaim> {
                 let (id, process) = (id.to_owned(), process.to_owned());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::claim_revocation(tx, &id, &process, lease_until, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::claim_revocation(tx, &id, &process, lease_until, now).await },
+                    )
                 }))
                 .await
             }
@@ -847,9 +927,9 @@ macro_rules! store_via_ops {
             ) -> $crate::Result<$crate::Grant> {
                 let (claim, error) = (claim.clone(), error.to_owned());
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move {
-                        $crate::store::ops::release_revocation(tx, &claim, &error, retry_at, now).await
-                    })
+                    Box::pin(
+                        async move { $crate::store::ops::release_revocation(tx, &claim, &error, retry_at, now).await },
+                    )
                 }))
                 .await
             }
@@ -879,7 +959,10 @@ macro_rules! store_via_ops {
             }
             async fn audit_of_request(&self, request_id: &str) -> $crate::Result<Vec<$crate::AuditEntry>> {
                 let id = request_id.to_owned();
-                self.read($crate::store::body(move |tx| Box::pin(async move { tx.audit_for_request(&id).await }))).await
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.audit_for_request(&id).await })
+                }))
+                .await
             }
             async fn state_put(
                 &self,
@@ -894,15 +977,25 @@ macro_rules! store_via_ops {
                 }))
                 .await
             }
-            async fn state_get(&self, ns: &str, key: &str, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Option<String>> {
+            async fn state_get(
+                &self,
+                ns: &str,
+                key: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<String>> {
                 let (ns, key) = (ns.to_owned(), key.to_owned());
-                self.read($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::get(tx, &ns, &key, now).await })))
-                    .await
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::get(tx, &ns, &key, now).await })
+                }))
+                .await
             }
             async fn state_delete(&self, ns: &str, key: &str) -> $crate::Result<bool> {
                 $crate::store::state::check_namespace(ns, key)?;
                 let (ns, key) = (ns.to_owned(), key.to_owned());
-                self.write($crate::store::body(move |tx| Box::pin(async move { tx.state_remove(&ns, &key).await }))).await
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { tx.state_remove(&ns, &key).await })
+                }))
+                .await
             }
             async fn state_list(
                 &self,
@@ -911,11 +1004,16 @@ macro_rules! store_via_ops {
                 limit: usize,
             ) -> $crate::Result<Vec<(String, String)>> {
                 let ns = ns.to_owned();
-                self.read($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::list(tx, &ns, now, limit).await })))
-                    .await
+                self.read($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::list(tx, &ns, now, limit).await })
+                }))
+                .await
             }
             async fn state_purge(&self, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
-                self.write($crate::store::body(move |tx| Box::pin(async move { $crate::store::state::purge(tx, now).await }))).await
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::purge(tx, now).await })
+                }))
+                .await
             }
             async fn try_lease(
                 &self,

@@ -23,7 +23,10 @@ impl StoreUrl {
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                return Err(Error::BadStoreUrl { url: url.into(), problem: "it names no file".into() });
+                return Err(Error::BadStoreUrl {
+                    url: url.into(),
+                    problem: "it names no file".into(),
+                });
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
@@ -42,7 +45,9 @@ impl StoreUrl {
         match self {
             Self::Sqlite(path) => {
                 let path = path.clone();
-                let store = tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(|_| Error::Stopped)??;
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
+                    .await
+                    .map_err(|_| Error::Stopped)??;
                 Ok(Arc::new(store))
             }
             Self::Postgres(url) => Ok(Arc::new(PostgresStore::connect(url).await?)),
@@ -77,12 +82,26 @@ mod tests {
 
     #[test]
     fn urls_name_their_store_and_hide_passwords() {
-        assert_eq!(StoreUrl::parse("sqlite:/var/lib/r/approvals.db").unwrap(), StoreUrl::Sqlite("/var/lib/r/approvals.db".into()));
-        assert_eq!(StoreUrl::parse("sqlite://rel/approvals.db").unwrap(), StoreUrl::Sqlite("rel/approvals.db".into()));
+        assert_eq!(
+            StoreUrl::parse("sqlite:/var/lib/r/approvals.db").unwrap(),
+            StoreUrl::Sqlite("/var/lib/r/approvals.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite://rel/approvals.db").unwrap(),
+            StoreUrl::Sqlite("rel/approvals.db".into())
+        );
         let pg = StoreUrl::parse("postgres://app:hunter2@db.example/approvals?sslmode=require").unwrap();
-        assert_eq!(pg.to_string(), "postgres://app:***@db.example/approvals?sslmode=require");
+        assert_eq!(
+            pg.to_string(),
+            "postgres://app:***@db.example/approvals?sslmode=require"
+        );
         assert!(!format!("{pg:?}").contains("hunter2"));
-        for bad in ["approvals.db", "sqlite:", "mysql://app:hunter2@db/x", "postgres://app:hunter2@db.example"] {
+        for bad in [
+            "approvals.db",
+            "sqlite:",
+            "mysql://app:hunter2@db/x",
+            "postgres://app:hunter2@db.example",
+        ] {
             let err = StoreUrl::parse(bad).unwrap_err();
             assert!(matches!(err, Error::BadStoreUrl { .. }), "{bad}: {err}");
             assert!(!err.to_string().contains("hunter2"), "{err}");

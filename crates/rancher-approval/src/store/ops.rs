@@ -3,25 +3,29 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::Takeover;
 use super::{DecideOutcome, ExecutionClaim, Installation, RequestFilter, Tx};
 use crate::audit::{format_time, AuditDraft, AuditEntry, AuditHead, AuditKind};
 use crate::error::{Error, Result};
 use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
+use crate::grant::{Grant, GrantChange, RevocationClaim, RevokedHow};
 use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::request::{
-    blank, content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord,
-    Executor, NewRequest, Outcome, Reconciliation, RequestId, RequestState, ServerIdentity,
+    blank, content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, Executor,
+    NewRequest, Outcome, Reconciliation, RequestId, RequestState, ServerIdentity,
 };
-use super::Takeover;
-use crate::grant::{Grant, GrantChange, RevocationClaim, RevokedHow};
 
 /// The actor recorded for changes nobody made by hand (expiry).
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// The store's time for a change the caller dated `now`, and the lease end moved by the same amount (the lease
 /// keeps the length the caller asked for).
-async fn clocked(tx: &mut dyn Tx, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+async fn clocked(
+    tx: &mut dyn Tx,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let clock = tx.clock(now).await?;
     Ok((clock, lease_until + (clock - now)))
 }
@@ -50,24 +54,18 @@ async fn append(
 }
 
 pub(crate) async fn get_request(tx: &mut dyn Tx, id: &RequestId) -> Result<ApprovalRequest> {
-    tx.load_request(id).await?
+    tx.load_request(id)
+        .await?
         .ok_or_else(|| Error::NotFound { id: id.to_string() })
 }
 
-pub(crate) async fn list_requests(
-    tx: &mut dyn Tx,
-    filter: &RequestFilter,
-) -> Result<Vec<ApprovalRequest>> {
+pub(crate) async fn list_requests(tx: &mut dyn Tx, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>> {
     let mut all = tx.requests_in(&filter.states).await?;
     all.retain(|r| filter.matches(r));
     Ok(all)
 }
 
-pub(crate) async fn create_request(
-    tx: &mut dyn Tx,
-    new: NewRequest,
-    now: DateTime<Utc>,
-) -> Result<ApprovalRequest> {
+pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest> {
     let now = tx.clock(now).await?;
     new.policy.validate()?;
     if new.policy.options.require_requester_reason && blank(&new.reason) {
@@ -120,7 +118,8 @@ pub(crate) async fn create_request(
         Some(&request),
         None,
         detail,
-    ).await?;
+    )
+    .await?;
     Ok(request)
 }
 
@@ -133,24 +132,12 @@ async fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Ut
     });
     tx.save_request(request).await?;
     let detail = json!({ "expires_at": format_time(request.expires_at) });
-    append(
-        tx,
-        now,
-        SYSTEM_ACTOR,
-        AuditKind::Expired,
-        Some(request),
-        None,
-        detail,
-    ).await
+    append(tx, now, SYSTEM_ACTOR, AuditKind::Expired, Some(request), None, detail).await
 }
 
 /// Loads a request that must be pending. A pending request past its expiry is expired here (the outer `Ok`
 /// commits that) and reported as the inner error.
-async fn load_pending(
-    tx: &mut dyn Tx,
-    id: &RequestId,
-    now: DateTime<Utc>,
-) -> Result<Result<ApprovalRequest>> {
+async fn load_pending(tx: &mut dyn Tx, id: &RequestId, now: DateTime<Utc>) -> Result<Result<ApprovalRequest>> {
     let mut request = get_request(tx, id).await?;
     if request.state != RequestState::Pending {
         return Err(Error::NotPending {
@@ -186,21 +173,15 @@ pub(crate) async fn decide(
     if decision.reviewed.as_ref().is_some_and(|h| *h != request.content_hash) {
         return Err(Error::ContentChanged { id: id.to_string() });
     }
-    check_eligibility(&request.policy, &request.facts(), reviewer, context).map_err(|reason| {
-        Error::NotEligible {
-            id: id.to_string(),
-            principal: reviewer.id.clone(),
-            reason,
-        }
+    check_eligibility(&request.policy, &request.facts(), reviewer, context).map_err(|reason| Error::NotEligible {
+        id: id.to_string(),
+        principal: reviewer.id.clone(),
+        reason,
     })?;
     if request.policy.options.require_reviewer_reason && blank(&decision.reason) {
         return Err(Error::ReasonRequired { from: "reviewer" });
     }
-    let previous = request
-        .decisions
-        .iter()
-        .rev()
-        .find(|d| d.principal.id == reviewer.id);
+    let previous = request.decisions.iter().rev().find(|d| d.principal.id == reviewer.id);
     if previous.is_some_and(|d| d.vote == decision.vote) {
         return Ok(Ok(DecideOutcome {
             request,
@@ -232,15 +213,7 @@ pub(crate) async fn decide(
         "server": decision.server,
         "state": request.state,
     });
-    append(
-        tx,
-        now,
-        &reviewer.id,
-        AuditKind::Decided,
-        Some(&request),
-        None,
-        detail,
-    ).await?;
+    append(tx, now, &reviewer.id, AuditKind::Decided, Some(&request), None, detail).await?;
     Ok(Ok(DecideOutcome {
         request,
         recorded: true,
@@ -274,7 +247,8 @@ pub(crate) async fn cancel(
         Some(&request),
         None,
         json!({ "by": by, "reason": reason }),
-    ).await?;
+    )
+    .await?;
     Ok(Ok(request))
 }
 
@@ -305,7 +279,10 @@ fn same_server(request: &ApprovalRequest, found: Option<&ServerIdentity>) -> Res
 }
 
 fn tampered(request: &ApprovalRequest, problem: impl Into<String>) -> Error {
-    Error::Tampered { id: request.id.to_string(), problem: problem.into() }
+    Error::Tampered {
+        id: request.id.to_string(),
+        problem: problem.into(),
+    }
 }
 
 /// The request as its `request_created` audit entry recorded it, and its decisions as their `decided` entries
@@ -344,7 +321,11 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
     for e in entries.iter().filter(|e| e.kind == AuditKind::Decided) {
         decisions.push(decision_in(e).map_err(|problem| tampered(request, problem))?);
     }
-    Ok(Recorded { content_hash: content_hash(&request.id, &content), policy, decisions })
+    Ok(Recorded {
+        content_hash: content_hash(&request.id, &content),
+        policy,
+        decisions,
+    })
 }
 
 /// The decision a `decided` audit entry records.
@@ -367,7 +348,10 @@ async fn check_content(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Rec
 
 fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> {
     if request.compute_content_hash() != rec.content_hash || request.content_hash != rec.content_hash {
-        return Err(tampered(request, "its workflow, inputs, targets, requester, reason, server or policy differ from the recorded ones"));
+        return Err(tampered(
+            request,
+            "its workflow, inputs, targets, requester, reason, server or policy differ from the recorded ones",
+        ));
     }
     if request.policy.hash() != request.policy_hash || rec.policy.hash() != request.policy_hash {
         return Err(tampered(request, "its policy differs from the recorded one"));
@@ -377,8 +361,17 @@ fn matches_record(request: &ApprovalRequest, rec: Recorded) -> Result<Recorded> 
 
 /// Whether `decisions` (as the log records them), each made on `content_hash`, approve a request with `facts`
 /// under `policy`: the proof every execution needs. A policy that needs nobody approves with no decisions.
-fn approval_proof(policy: &Policy, facts: &crate::RequestFacts, content_hash: &str, decisions: &[DecisionRecord], created_at: DateTime<Utc>) -> std::result::Result<(), String> {
-    if let Some(d) = decisions.iter().find(|d| d.content_hash.as_deref() != Some(content_hash)) {
+fn approval_proof(
+    policy: &Policy,
+    facts: &crate::RequestFacts,
+    content_hash: &str,
+    decisions: &[DecisionRecord],
+    created_at: DateTime<Utc>,
+) -> std::result::Result<(), String> {
+    if let Some(d) = decisions
+        .iter()
+        .find(|d| d.content_hash.as_deref() != Some(content_hash))
+    {
         return Err(format!("the decision of {} was made on other content", d.principal.id));
     }
     // Time is not what decides here: an approval recorded before the expiry stays valid.
@@ -393,7 +386,14 @@ fn approval_proof(policy: &Policy, facts: &crate::RequestFacts, content_hash: &s
 /// content, approve it under the recorded policy.
 async fn check_executable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
     let rec = check_content(tx, request).await?;
-    approval_proof(&rec.policy, &request.facts(), &rec.content_hash, &rec.decisions, request.created_at).map_err(|problem| tampered(request, problem))
+    approval_proof(
+        &rec.policy,
+        &request.facts(),
+        &rec.content_hash,
+        &rec.decisions,
+        request.created_at,
+    )
+    .map_err(|problem| tampered(request, problem))
 }
 
 pub(crate) async fn claim_execution(
@@ -425,7 +425,16 @@ pub(crate) async fn claim_execution(
     if let Err(refusal) = check_executable(tx, &request).await {
         // Recorded (the outer Ok commits it) so that the refusal is in the log, and reported to the caller.
         let detail = json!({ "executor": executor, "problem": refusal.to_string() });
-        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail).await?;
+        append(
+            tx,
+            now,
+            &executor.principal,
+            AuditKind::ExecutionRefused,
+            Some(&request),
+            None,
+            detail,
+        )
+        .await?;
         return Ok(Err(refusal));
     }
     let claim = ExecutionClaim {
@@ -461,7 +470,16 @@ pub(crate) async fn claim_execution(
         "epoch": claim.epoch,
         "lease_until": format_time(lease_until),
     });
-    append(tx, now, &executor.principal, AuditKind::ExecutionClaimed, Some(&request), None, detail).await?;
+    append(
+        tx,
+        now,
+        &executor.principal,
+        AuditKind::ExecutionClaimed,
+        Some(&request),
+        None,
+        detail,
+    )
+    .await?;
     Ok(Ok(claim))
 }
 
@@ -470,7 +488,10 @@ fn current<'r>(request: &'r mut ApprovalRequest, claim: &ExecutionClaim) -> Resu
     let state = request.state;
     match request.execution.as_mut() {
         Some(e) if state == RequestState::Executing && e.claim_id == claim.claim_id && e.epoch == claim.epoch => Ok(e),
-        _ => Err(Error::StaleClaim { id: claim.request_id.to_string(), state }),
+        _ => Err(Error::StaleClaim {
+            id: claim.request_id.to_string(),
+            state,
+        }),
     }
 }
 
@@ -484,7 +505,10 @@ pub(crate) async fn renew_lease(
     let mut request = get_request(tx, &claim.request_id).await?;
     current(&mut request, claim)?.lease_until = Some(lease_until);
     tx.save_request(&request).await?;
-    Ok(ExecutionClaim { lease_until, ..claim.clone() })
+    Ok(ExecutionClaim {
+        lease_until,
+        ..claim.clone()
+    })
 }
 
 pub(crate) async fn record_outcome(
@@ -520,7 +544,10 @@ async fn finish(
     });
     let kind = match note {
         Some(note) => {
-            execution.reconciled = Some(Reconciliation { by: actor.clone(), note: note.to_owned() });
+            execution.reconciled = Some(Reconciliation {
+                by: actor.clone(),
+                note: note.to_owned(),
+            });
             detail["note"] = json!(note);
             AuditKind::Reconciled
         }
@@ -537,7 +564,12 @@ async fn finish(
 
 /// Records the grant an execution made or extended, in the outcome's transaction; returns what the audit entry
 /// says about it. A replayed outcome for a grant already recorded keeps the first record.
-async fn record_grant_change(tx: &mut dyn Tx, request: &ApprovalRequest, change: &GrantChange, now: DateTime<Utc>) -> Result<serde_json::Value> {
+async fn record_grant_change(
+    tx: &mut dyn Tx,
+    request: &ApprovalRequest,
+    change: &GrantChange,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value> {
     match change {
         GrantChange::New(g) => {
             let id = request.id.to_string();
@@ -570,24 +602,39 @@ async fn record_grant_change(tx: &mut dyn Tx, request: &ApprovalRequest, change:
                 revocation: None,
             };
             tx.save_grant(&grant).await?;
-            Ok(json!({"id": id, "binding": g.binding, "kind": g.kind, "subject": g.subject, "role": g.role, "due_at": format_time(due_at)}))
+            Ok(
+                json!({"id": id, "binding": g.binding, "kind": g.kind, "subject": g.subject, "role": g.role, "due_at": format_time(due_at)}),
+            )
         }
-        GrantChange::Extend { grant, by_secs, binding } => {
+        GrantChange::Extend {
+            grant,
+            by_secs,
+            binding,
+        } => {
             let Some(mut g) = tx.load_grant(grant).await? else {
                 return Ok(json!({"extended": grant, "note": "no such grant; nothing extended"}));
             };
             if binding.as_deref() != Some(g.granted.binding.as_str()) || g.workflow_id != request.workflow_id {
-                return Ok(json!({"extended": grant, "note": "the request names another binding or workflow than the grant's; nothing extended"}));
+                return Ok(
+                    json!({"extended": grant, "note": "the request names another binding or workflow than the grant's; nothing extended"}),
+                );
             }
             if g.revocation.is_some() {
-                return Ok(json!({"extended": grant, "note": "the grant was revoked before the extension ran; nothing extended"}));
+                return Ok(
+                    json!({"extended": grant, "note": "the grant was revoked before the extension ran; nothing extended"}),
+                );
             }
             if g.extensions.iter().any(|e| e.request == request.id.as_str()) {
                 return Ok(json!({"extended": grant, "due_at": format_time(g.due_at), "note": "already recorded"}));
             }
             // An extension adds to what is left; a grant already due is extended from now.
-            g.due_at = g.due_at.max(now) + chrono::TimeDelta::seconds((*by_secs).min(crate::grant::MAX_GRANT_SECS) as i64);
-            g.extensions.push(crate::grant::Extension { request: request.id.to_string(), by_secs: *by_secs, at: now });
+            g.due_at =
+                g.due_at.max(now) + chrono::TimeDelta::seconds((*by_secs).min(crate::grant::MAX_GRANT_SECS) as i64);
+            g.extensions.push(crate::grant::Extension {
+                request: request.id.to_string(),
+                by_secs: *by_secs,
+                at: now,
+            });
             g.next_attempt_at = None;
             tx.save_grant(&g).await?;
             Ok(json!({"extended": grant, "by_secs": by_secs, "due_at": format_time(g.due_at)}))
@@ -610,13 +657,22 @@ pub(crate) async fn take_over(
     same_server(&request, executor.server.as_ref())?;
     let execution = match request.execution.as_mut() {
         Some(e) if state == RequestState::Executing => e,
-        _ => return Err(Error::NotInDoubt { id: id.to_string(), state }),
+        _ => {
+            return Err(Error::NotInDoubt {
+                id: id.to_string(),
+                state,
+            })
+        }
     };
     let held_until = execution.lease_until.unwrap_or(execution.claimed_at);
     // Judged on a read that is stale now: someone else took it over since, and holds it.
     let taken_since = execution.claim_id != seen_claim;
     if taken_since || (why == Takeover::LeaseExpired && held_until > now) {
-        return Err(Error::LeaseHeld { id: id.to_string(), executor: execution.executor.clone(), lease_until: held_until });
+        return Err(Error::LeaseHeld {
+            id: id.to_string(),
+            executor: execution.executor.clone(),
+            lease_until: held_until,
+        });
     }
     let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });
     if let Err(refusal) = check_resumable(tx, &request).await {
@@ -627,11 +683,22 @@ pub(crate) async fn take_over(
         let problem = refusal.to_string();
         let execution = request.execution.as_mut().expect("checked above");
         execution.finished_at = Some(now);
-        execution.outcome = Some(Outcome::failed(json!({"error": format!("refused at take-over: {problem}"), "refused": true})));
+        execution.outcome = Some(Outcome::failed(
+            json!({"error": format!("refused at take-over: {problem}"), "refused": true}),
+        ));
         request.state = RequestState::Failed;
         tx.save_request(&request).await?;
         let detail = json!({ "executor": executor, "problem": problem, "state": RequestState::Failed, "why": why, "previous": previous });
-        append(tx, now, &executor.principal, AuditKind::ExecutionRefused, Some(&request), None, detail).await?;
+        append(
+            tx,
+            now,
+            &executor.principal,
+            AuditKind::ExecutionRefused,
+            Some(&request),
+            None,
+            detail,
+        )
+        .await?;
         return Ok(Err(refusal));
     }
     let execution = request.execution.as_mut().expect("checked above");
@@ -662,7 +729,16 @@ pub(crate) async fn take_over(
         "why": why,
         "previous": previous,
     });
-    append(tx, now, &executor.principal, AuditKind::ExecutionTakenOver, Some(&request), None, detail).await?;
+    append(
+        tx,
+        now,
+        &executor.principal,
+        AuditKind::ExecutionTakenOver,
+        Some(&request),
+        None,
+        detail,
+    )
+    .await?;
     Ok(Ok(claim))
 }
 
@@ -672,13 +748,28 @@ pub(crate) async fn take_over(
 async fn check_resumable(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<()> {
     let entries = tx.audit_for_request(request.id.as_str()).await?;
     let rec = matches_record(request, recorded_in(&entries, request)?)?;
-    approval_proof(&rec.policy, &request.facts(), &rec.content_hash, &rec.decisions, request.created_at).map_err(|problem| tampered(request, problem))?;
+    approval_proof(
+        &rec.policy,
+        &request.facts(),
+        &rec.content_hash,
+        &rec.decisions,
+        request.created_at,
+    )
+    .map_err(|problem| tampered(request, problem))?;
     match replay(&entries, &rec, &request.facts()) {
-        Ok(Replayed { refused: Some(problem), .. }) => Err(tampered(request, problem)),
-        Ok(Replayed { state: Some(RequestState::Executing), .. }) => Ok(()),
+        Ok(Replayed {
+            refused: Some(problem), ..
+        }) => Err(tampered(request, problem)),
+        Ok(Replayed {
+            state: Some(RequestState::Executing),
+            ..
+        }) => Ok(()),
         Ok(Replayed { state: other, .. }) => Err(tampered(
             request,
-            format!("it is stored as executing but its audit entries lead to {}", other.map_or_else(|| "nothing".to_string(), |s| s.to_string())),
+            format!(
+                "it is stored as executing but its audit entries lead to {}",
+                other.map_or_else(|| "nothing".to_string(), |s| s.to_string())
+            ),
         )),
         Err(problem) => Err(tampered(request, problem)),
     }
@@ -729,7 +820,8 @@ pub(crate) async fn install(
         None,
         Some(workflow_id),
         detail,
-    ).await?;
+    )
+    .await?;
     Ok(installation)
 }
 
@@ -742,11 +834,12 @@ pub(crate) async fn set_policy(
 ) -> Result<Installation> {
     let now = tx.clock(now).await?;
     policy.validate()?;
-    let mut installation =
-        tx.load_installation(workflow_id).await?
-            .ok_or_else(|| Error::NotInstalled {
-                workflow_id: workflow_id.to_owned(),
-            })?;
+    let mut installation = tx
+        .load_installation(workflow_id)
+        .await?
+        .ok_or_else(|| Error::NotInstalled {
+            workflow_id: workflow_id.to_owned(),
+        })?;
     let old_hash = installation.policy.hash();
     let new_hash = policy.hash();
     if old_hash == new_hash {
@@ -770,7 +863,8 @@ pub(crate) async fn set_policy(
         None,
         Some(workflow_id),
         detail,
-    ).await?;
+    )
+    .await?;
     Ok(installation)
 }
 
@@ -779,10 +873,16 @@ pub(crate) async fn set_policy(
 /// made on the recorded content) that approve it under the recorded policy, or a creation that was approved at once
 /// because the policy needs nobody. Returns the state the entries lead to and the first refused execution, or what
 /// is wrong.
-fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -> std::result::Result<Replayed, String> {
+fn replay(
+    entries: &[AuditEntry],
+    rec: &Recorded,
+    facts: &crate::RequestFacts,
+) -> std::result::Result<Replayed, String> {
     use RequestState::*;
     let state_in = |e: &AuditEntry| {
-        e.detail.get("state").and_then(|v| serde_json::from_value::<RequestState>(v.clone()).ok())
+        e.detail
+            .get("state")
+            .and_then(|v| serde_json::from_value::<RequestState>(v.clone()).ok())
             .ok_or_else(|| format!("audit entry {} ({}) records no readable state", e.seq, e.kind))
     };
     let mut state: Option<RequestState> = None;
@@ -799,8 +899,19 @@ fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -
             ))
         };
         let proof = |decisions: &[DecisionRecord], created_at: Option<DateTime<Utc>>| {
-            approval_proof(&rec.policy, facts, &rec.content_hash, decisions, created_at.unwrap_or(e.at))
-                .map_err(|problem| format!("audit entry {} ({}) runs it without a valid approval: {problem}", e.seq, e.kind))
+            approval_proof(
+                &rec.policy,
+                facts,
+                &rec.content_hash,
+                decisions,
+                created_at.unwrap_or(e.at),
+            )
+            .map_err(|problem| {
+                format!(
+                    "audit entry {} ({}) runs it without a valid approval: {problem}",
+                    e.seq, e.kind
+                )
+            })
         };
         state = match (e.kind, state) {
             (AuditKind::RequestCreated, None) => {
@@ -808,7 +919,12 @@ fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -
                 match state_in(e)? {
                     Pending => Some(Pending),
                     Approved if !rec.policy.needs_approval() => Some(Approved),
-                    other => return Err(format!("audit entry {} creates it as {other}, but its policy needs approval", e.seq)),
+                    other => {
+                        return Err(format!(
+                            "audit entry {} creates it as {other}, but its policy needs approval",
+                            e.seq
+                        ))
+                    }
                 }
             }
             (AuditKind::Decided, Some(Pending)) => {
@@ -836,12 +952,28 @@ fn replay(entries: &[AuditEntry], rec: &Recorded, facts: &crate::RequestFacts) -
                 }
             }
             (AuditKind::ExecutionRefused, s) => {
-                let problem = e.detail.get("problem").and_then(|v| v.as_str()).unwrap_or("no reason recorded");
+                let problem = e
+                    .detail
+                    .get("problem")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("no reason recorded");
                 refused.get_or_insert_with(|| format!("its execution was refused (audit entry {}), so the stored request had been changed outside the service: {problem}", e.seq));
                 // A refused claim leaves the state alone; a refused take-over settles the request as failed.
-                if e.detail.get("state").is_some() { Some(state_in(e)?) } else { s }
+                if e.detail.get("state").is_some() {
+                    Some(state_in(e)?)
+                } else {
+                    s
+                }
             }
-            (AuditKind::Installed | AuditKind::PolicyChanged | AuditKind::GrantRevoked | AuditKind::GrantOverdue | AuditKind::GrantEndedEarly | AuditKind::DirectWrite, s) => s,
+            (
+                AuditKind::Installed
+                | AuditKind::PolicyChanged
+                | AuditKind::GrantRevoked
+                | AuditKind::GrantOverdue
+                | AuditKind::GrantEndedEarly
+                | AuditKind::DirectWrite,
+                s,
+            ) => s,
             (_, from) => return illegal(from),
         };
     }
@@ -866,7 +998,10 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
     if head.seq != count {
         return Err(Error::AuditBroken {
             seq: head.seq + 1,
-            problem: format!("the log has {count} entries but the recorded head is entry {}: the head was removed or moved back", head.seq),
+            problem: format!(
+                "the log has {count} entries but the recorded head is entry {}: the head was removed or moved back",
+                head.seq
+            ),
         });
     }
     let mut by_request: std::collections::HashMap<&str, Vec<AuditEntry>> = std::collections::HashMap::new();
@@ -876,8 +1011,14 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
         }
     }
     for request in tx.requests_in(&[]).await? {
-        let own = by_request.get(request.id.as_str()).map(Vec::as_slice).unwrap_or_default();
-        let broken = |problem: String| Error::AuditBroken { seq: count, problem: format!("approval request {}: {problem}", request.id) };
+        let own = by_request
+            .get(request.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let broken = |problem: String| Error::AuditBroken {
+            seq: count,
+            problem: format!("approval request {}: {problem}", request.id),
+        };
         let rec = match recorded_in(own, &request).and_then(|rec| matches_record(&request, rec)) {
             Ok(rec) => rec,
             Err(Error::Tampered { problem, .. }) => return Err(broken(problem)),
@@ -886,7 +1027,10 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
         if let Some(problem) = decisions_differ(&request.decisions, &rec.decisions) {
             return Err(broken(problem));
         }
-        let Replayed { state: replayed, refused } = replay(own, &rec, &request.facts()).map_err(broken)?;
+        let Replayed {
+            state: replayed,
+            refused,
+        } = replay(own, &rec, &request.facts()).map_err(broken)?;
         if replayed != Some(request.state) {
             return Err(broken(format!(
                 "it is stored as {} but its audit entries lead to {}",
@@ -906,7 +1050,10 @@ pub(crate) async fn verify(tx: &mut dyn Tx) -> Result<u64> {
 fn decisions_differ(stored: &[DecisionRecord], logged: &[DecisionRecord]) -> Option<String> {
     for (i, s) in stored.iter().enumerate() {
         let Some(l) = logged.get(i) else {
-            return Some(format!("it shows a decision by {} ({}) that the log does not record", s.principal.id, s.vote));
+            return Some(format!(
+                "it shows a decision by {} ({}) that the log does not record",
+                s.principal.id, s.vote
+            ));
         };
         let field = if s.principal.id != l.principal.id {
             "who made it"
@@ -923,13 +1070,24 @@ fn decisions_differ(stored: &[DecisionRecord], logged: &[DecisionRecord]) -> Opt
         } else {
             continue;
         };
-        return Some(format!("its decision {} by {} differs from the log in {field}", i + 1, s.principal.id));
+        return Some(format!(
+            "its decision {} by {} differs from the log in {field}",
+            i + 1,
+            s.principal.id
+        ));
     }
-    logged.get(stored.len()).map(|l| format!("it does not show the decision by {} that the log records", l.principal.id))
+    logged.get(stored.len()).map(|l| {
+        format!(
+            "it does not show the decision by {} that the log records",
+            l.principal.id
+        )
+    })
 }
 
 pub(crate) async fn get_grant(tx: &mut dyn Tx, id: &str) -> Result<Grant> {
-    tx.load_grant(id).await?.ok_or_else(|| Error::GrantNotFound { id: id.to_owned() })
+    tx.load_grant(id)
+        .await?
+        .ok_or_else(|| Error::GrantNotFound { id: id.to_owned() })
 }
 
 /// The audit facts of a grant: who asked, who approved, what and until when.
@@ -960,17 +1118,27 @@ pub(crate) async fn claim_revocation(
     let (now, lease_until) = clocked(tx, now, lease_until).await?;
     let mut g = get_grant(tx, id).await?;
     if let Some(r) = &g.revocation {
-        return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
+        return Err(Error::GrantRevoked {
+            id: id.to_owned(),
+            at: r.at,
+        });
     }
     let not = |why: String| Err(Error::NotRevocable { id: id.to_owned(), why });
     if g.ends_at() > now {
         return not(format!("it is due at {}", format_time(g.ends_at())));
     }
     if let Some(t) = g.next_attempt_at.filter(|t| *t > now) {
-        return not(format!("the last attempt failed; the next is due at {}", format_time(t)));
+        return not(format!(
+            "the last attempt failed; the next is due at {}",
+            format_time(t)
+        ));
     }
     if let Some(c) = g.claim.as_ref().filter(|c| c.lease_until > now) {
-        return not(format!("{} is revoking it (lease until {})", c.process, format_time(c.lease_until)));
+        return not(format!(
+            "{} is revoking it (lease until {})",
+            c.process,
+            format_time(c.lease_until)
+        ));
     }
     let claim = RevocationClaim {
         grant: id.to_owned(),
@@ -990,7 +1158,9 @@ async fn claimed(tx: &mut dyn Tx, claim: &RevocationClaim) -> Result<Grant> {
     let g = get_grant(tx, &claim.grant).await?;
     match &g.claim {
         Some(c) if c.claim_id == claim.claim_id && c.epoch == claim.epoch && g.revocation.is_none() => Ok(g),
-        _ => Err(Error::StaleRevocation { id: claim.grant.clone() }),
+        _ => Err(Error::StaleRevocation {
+            id: claim.grant.clone(),
+        }),
     }
 }
 
@@ -1006,7 +1176,13 @@ pub(crate) async fn record_revocation(
     let by = g.ended_early_by.clone().unwrap_or_else(|| SYSTEM_ACTOR.to_owned());
     g.claim = None;
     g.next_attempt_at = None;
-    g.revocation = Some(crate::grant::Revocation { at: now, by: by.clone(), process: claim.process.clone(), how, note: note.to_owned() });
+    g.revocation = Some(crate::grant::Revocation {
+        at: now,
+        by: by.clone(),
+        process: claim.process.clone(),
+        how,
+        note: note.to_owned(),
+    });
     tx.save_grant(&g).await?;
     let mut detail = grant_facts(&g);
     detail["revoked_at"] = json!(format_time(now));
@@ -1015,7 +1191,16 @@ pub(crate) async fn record_revocation(
     detail["how"] = json!(how);
     detail["note"] = json!(note);
     detail["attempts"] = json!(g.failures + 1);
-    append(tx, now, &by, AuditKind::GrantRevoked, None, Some(&g.workflow_id), detail).await?;
+    append(
+        tx,
+        now,
+        &by,
+        AuditKind::GrantRevoked,
+        None,
+        Some(&g.workflow_id),
+        detail,
+    )
+    .await?;
     Ok(g)
 }
 
@@ -1038,7 +1223,16 @@ pub(crate) async fn release_revocation(
         detail["process"] = json!(claim.process);
         detail["error"] = json!(g.last_error);
         detail["next_attempt_at"] = json!(format_time(retry_at));
-        append(tx, now, SYSTEM_ACTOR, AuditKind::GrantOverdue, None, Some(&g.workflow_id), detail).await?;
+        append(
+            tx,
+            now,
+            SYSTEM_ACTOR,
+            AuditKind::GrantOverdue,
+            None,
+            Some(&g.workflow_id),
+            detail,
+        )
+        .await?;
     }
     Ok(g)
 }
@@ -1047,7 +1241,10 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     let now = tx.clock(now).await?;
     let mut g = get_grant(tx, id).await?;
     if let Some(r) = &g.revocation {
-        return Err(Error::GrantRevoked { id: id.to_owned(), at: r.at });
+        return Err(Error::GrantRevoked {
+            id: id.to_owned(),
+            at: r.at,
+        });
     }
     if g.ends_at() <= now {
         // Already due: the next revocation run takes it; nothing to shorten.
@@ -1061,13 +1258,27 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     tx.save_grant(&g).await?;
     detail["ended_by"] = json!(by.id);
     detail["ended_at"] = json!(format_time(now));
-    append(tx, now, &by.id, AuditKind::GrantEndedEarly, None, Some(&g.workflow_id), detail).await?;
+    append(
+        tx,
+        now,
+        &by.id,
+        AuditKind::GrantEndedEarly,
+        None,
+        Some(&g.workflow_id),
+        detail,
+    )
+    .await?;
     Ok(g)
 }
 
 /// Records a write sent to Rancher outside any workflow (`detail`: the operation, its parameters and path); it
 /// changes no request.
-pub(crate) async fn record_direct_write(tx: &mut dyn Tx, actor: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<AuditHead> {
+pub(crate) async fn record_direct_write(
+    tx: &mut dyn Tx,
+    actor: &str,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<AuditHead> {
     let now = tx.clock(now).await?;
     append(tx, now, actor, AuditKind::DirectWrite, None, None, detail).await?;
     tx.audit_head().await

@@ -32,7 +32,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::IsolationLevel;
 
-use super::group::{Job, Queued, Deliver};
+use super::group::{Deliver, Job, Queued};
 use super::{audit_entry, decode, encode, page_query, store_via_ops, Installation, RequestFilter, Tx, TxBody};
 use crate::audit::{format_time, AuditEntry, AuditHead, GENESIS_HASH};
 use crate::error::{Error, Result};
@@ -156,7 +156,11 @@ pub struct PostgresOptions {
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { clock: Clock::Database, max_connections: 16, connect_timeout: Duration::from_secs(10) }
+        Self {
+            clock: Clock::Database,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -171,7 +175,10 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("database", &self.name).field("clock", &self.clock).finish()
+        f.debug_struct("PostgresStore")
+            .field("database", &self.name)
+            .field("clock", &self.clock)
+            .finish()
     }
 }
 
@@ -194,7 +201,13 @@ impl PostgresStore {
         }
         let name = describe(&config);
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(target.root_cert.as_deref(), url)?);
-        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .runtime(Runtime::Tokio1)
@@ -202,10 +215,22 @@ impl PostgresStore {
             .build()
             .map_err(|e| Error::Postgres { problem: e.to_string() })?;
         let (writes, queue) = tokio::sync::mpsc::channel(MAX_BATCH * 4);
-        let store = Self { pool, clock: options.clock, name, writes };
+        let store = Self {
+            pool,
+            clock: options.clock,
+            name,
+            writes,
+        };
         let mut client = store.pool.get().await.map_err(|e| store.unreachable(e))?;
         migrate(&mut client, &store.name).await?;
-        tokio::spawn(group_commit(Batcher { pool: store.pool.clone(), clock: store.clock, name: store.name.clone() }, queue));
+        tokio::spawn(group_commit(
+            Batcher {
+                pool: store.pool.clone(),
+                clock: store.clock,
+                name: store.name.clone(),
+            },
+            queue,
+        ));
         Ok(store)
     }
 
@@ -222,7 +247,10 @@ impl PostgresStore {
             },
             other => other.to_string(),
         };
-        Error::StoreUnreachable { store: self.name.clone(), problem }
+        Error::StoreUnreachable {
+            store: self.name.clone(),
+            problem,
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -238,9 +266,19 @@ impl PostgresStore {
         let job: Box<dyn Job> = Box::new(Queued { body: f, reply });
         if let Err(tokio::sync::mpsc::error::SendError(job)) = self.writes.send(job).await {
             // The writer's runtime is gone (the store outlived the runtime that opened it): a batch of one, here.
-            Batcher { pool: self.pool.clone(), clock: self.clock, name: self.name.clone() }.run(vec![job]).await;
+            Batcher {
+                pool: self.pool.clone(),
+                clock: self.clock,
+                name: self.name.clone(),
+            }
+            .run(vec![job])
+            .await;
         }
-        answer.await.unwrap_or_else(|_| Err(Error::Postgres { problem: "the store's writer stopped before answering; nothing was committed for this change".into() }))
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::Postgres {
+                problem: "the store's writer stopped before answering; nothing was committed for this change".into(),
+            })
+        })
     }
 
     /// One read transaction: a consistent snapshot.
@@ -288,18 +326,28 @@ async fn group_commit(batcher: Batcher, mut queue: tokio::sync::mpsc::Receiver<B
 impl Batcher {
     /// One transaction for `jobs`, each under a savepoint; every job is answered exactly once.
     async fn run(&self, jobs: Vec<Box<dyn Job>>) {
-        let failed = |problem: &str| Error::Postgres { problem: problem.to_owned() };
+        let failed = |problem: &str| Error::Postgres {
+            problem: problem.to_owned(),
+        };
         let mut client = match self.pool.get().await {
             Ok(c) => c,
             Err(e) => {
                 let problem = Error::from(e).to_string();
                 for job in jobs {
-                    job.fail(Error::StoreUnreachable { store: self.name.clone(), problem: problem.clone() });
+                    job.fail(Error::StoreUnreachable {
+                        store: self.name.clone(),
+                        problem: problem.clone(),
+                    });
                 }
                 return;
             }
         };
-        let tx = match client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await {
+        let tx = match client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+        {
             Ok(tx) => tx,
             Err(e) => {
                 let problem = Error::from(e).to_string();
@@ -316,10 +364,24 @@ impl Batcher {
         // and writes the head back once.
         let start = async {
             // One round trip for both (the head row exists from the first migration on and cannot be deleted).
-            let row = tx.query_opt("SELECT seq, hash, transaction_timestamp() FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
+            let row = tx
+                .query_opt(
+                    "SELECT seq, hash, transaction_timestamp() FROM audit_head WHERE id = 1 FOR UPDATE",
+                    &[],
+                )
+                .await?;
             let (head, now) = match row {
-                Some(r) => (AuditHead { seq: r.get::<_, i64>(0).max(0) as u64, hash: r.get(1) }, r.get::<_, DateTime<Utc>>(2)),
-                None => (AuditHead::genesis(), tx.query_one("SELECT transaction_timestamp()", &[]).await?.get(0)),
+                Some(r) => (
+                    AuditHead {
+                        seq: r.get::<_, i64>(0).max(0) as u64,
+                        hash: r.get(1),
+                    },
+                    r.get::<_, DateTime<Utc>>(2),
+                ),
+                None => (
+                    AuditHead::genesis(),
+                    tx.query_one("SELECT transaction_timestamp()", &[]).await?.get(0),
+                ),
             };
             Ok::<_, tokio_postgres::Error>((head, (self.clock == Clock::Database).then_some(now)))
         };
@@ -363,7 +425,13 @@ impl Batcher {
         }
         if broken.is_none() && head.seq != first_seq {
             let seq = head.seq as i64;
-            if let Err(e) = tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&seq, &head.hash]).await {
+            if let Err(e) = tx
+                .execute(
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                    &[&seq, &head.hash],
+                )
+                .await
+            {
                 broken = Some(Error::from(e).to_string());
             }
         }
@@ -400,7 +468,10 @@ impl PostgresUrl {
     /// and loopback keep the driver's `prefer`; `disable` or `prefer` given for a remote host is kept, with a
     /// warning.
     pub(crate) fn parse(url: &str) -> Result<Self> {
-        let bad = |problem: String| Error::BadStoreUrl { url: redact_url(url), problem };
+        let bad = |problem: String| Error::BadStoreUrl {
+            url: redact_url(url),
+            problem,
+        };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(bad("it does not start with postgres:// or postgresql://".into()));
         }
@@ -421,7 +492,11 @@ impl PostgresUrl {
             }
         }
         let kept = kept.finish();
-        let cleaned = if kept.is_empty() { base.to_owned() } else { format!("{base}?{kept}") };
+        let cleaned = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{kept}")
+        };
         let mut config = tokio_postgres::Config::from_str(&cleaned).map_err(|e| bad(source_chain(&e)))?;
         if config.get_hosts().is_empty() {
             return Err(bad("it names no host (give one, or `?host=/path/to/socket/dir`)".into()));
@@ -454,7 +529,11 @@ impl PostgresUrl {
                 _ => {}
             }
         }
-        Ok(Self { config, root_cert, warning })
+        Ok(Self {
+            config,
+            root_cert,
+            warning,
+        })
     }
 }
 
@@ -504,7 +583,12 @@ fn describe(config: &tokio_postgres::Config) -> String {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            let port = config
+                .get_ports()
+                .get(i)
+                .or(config.get_ports().first())
+                .copied()
+                .unwrap_or(5432);
             match h {
                 tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
                 tokio_postgres::config::Host::Unix(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
@@ -540,7 +624,10 @@ fn tls_config(root_cert: Option<&str>, url: &str) -> Result<rustls::ClientConfig
         let _ = roots.add(cert);
     }
     if let Some(path) = root_cert {
-        let bad = |problem: String| Error::BadStoreUrl { url: redact_url(url), problem };
+        let bad = |problem: String| Error::BadStoreUrl {
+            url: redact_url(url),
+            problem,
+        };
         let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
             .map_err(|e| bad(format!("sslrootcert {path} cannot be read ({e})")))?;
         for cert in certs {
@@ -557,7 +644,8 @@ fn tls_config(root_cert: Option<&str>, url: &str) -> Result<rustls::ClientConfig
 /// Brings the database to [`POSTGRES_SCHEMA_VERSION`] under an advisory lock, or refuses a newer one.
 async fn migrate(client: &mut deadpool_postgres::Object, name: &str) -> Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS rancher_approval_schema (
              id      INT PRIMARY KEY CHECK (id = 1),
@@ -579,7 +667,11 @@ async fn migrate(client: &mut deadpool_postgres::Object, name: &str) -> Result<(
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
         tx.batch_execute(sql).await?;
         if *version == 1 {
-            tx.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)", &[&GENESIS_HASH]).await?;
+            tx.execute(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)",
+                &[&GENESIS_HASH],
+            )
+            .await?;
         }
         tracing::info!(database = name, version, "approval store schema migrated");
     }
@@ -670,7 +762,12 @@ impl<'a, 'c> Pg<'a, 'c> {
 
     /// Holds a write back until [`Pg::flush`].
     fn defer(&mut self, sql: &'static str, params: Vec<Param>) -> &mut Deferred {
-        self.deferred.push(Deferred { sql, params, unless_one: None, on_duplicate: None });
+        self.deferred.push(Deferred {
+            sql,
+            params,
+            unless_one: None,
+            on_duplicate: None,
+        });
         self.deferred.last_mut().expect("just pushed")
     }
 
@@ -689,14 +786,18 @@ impl<'a, 'c> Pg<'a, 'c> {
         }
         type Sent<'f> = futures::future::BoxFuture<'f, std::result::Result<u64, tokio_postgres::Error>>;
         let tx = self.tx;
-        let simple = |sql: &'static str| -> Sent<'_> { Box::pin(async move { tx.batch_execute(sql).await.map(|()| 0) }) };
+        let simple =
+            |sql: &'static str| -> Sent<'_> { Box::pin(async move { tx.batch_execute(sql).await.map(|()| 0) }) };
         let mut sent: Vec<Sent<'_>> = Vec::with_capacity(deferred.len() + 2);
         if open {
             sent.push(simple(SAVEPOINT_WRITE));
         }
         for (d, stmt) in deferred.iter().zip(&statements) {
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                d.params.iter().map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = d
+                .params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
             sent.push(Box::pin(async move { tx.execute(stmt, &params).await }));
         }
         if release {
@@ -713,7 +814,9 @@ impl<'a, 'c> Pg<'a, 'c> {
                 Ok(1) => {}
                 Ok(_) if d.unless_one.is_none() => {}
                 Ok(_) => return Err(d.unless_one.expect("checked")),
-                Err(e) if is_unique_violation(&e) && d.on_duplicate.is_some() => return Err(d.on_duplicate.expect("checked")),
+                Err(e) if is_unique_violation(&e) && d.on_duplicate.is_some() => {
+                    return Err(d.on_duplicate.expect("checked"))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -724,7 +827,11 @@ impl<'a, 'c> Pg<'a, 'c> {
         Ok(())
     }
 
-    async fn requests(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<ApprovalRequest>> {
+    async fn requests(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<ApprovalRequest>> {
         self.flush(false).await?;
         let stmt = self.tx.prepare_cached(&self.locking(sql)).await?;
         let rows = self.tx.query(&stmt, params).await?;
@@ -741,7 +848,11 @@ impl<'a, 'c> Pg<'a, 'c> {
         Ok(out)
     }
 
-    async fn entries(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<AuditEntry>> {
+    async fn entries(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<AuditEntry>> {
         self.flush(false).await?;
         let stmt = self.tx.prepare_cached(sql).await?;
         let rows = self.tx.query(&stmt, params).await?;
@@ -751,7 +862,19 @@ impl<'a, 'c> Pg<'a, 'c> {
 
 fn entry_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<AuditEntry>> {
     rows.iter()
-        .map(|r| audit_entry((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8))))
+        .map(|r| {
+            audit_entry((
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+            ))
+        })
         .collect()
 }
 
@@ -784,7 +907,12 @@ impl Tx for Pg<'_, '_> {
             // one round trip.
             self.flush(false).await?;
             let request = self.tx.prepare_cached(&self.locking(REQUEST)).await?;
-            let audit = self.tx.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq")).await?;
+            let audit = self
+                .tx
+                .prepare_cached(&format!(
+                    "SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq"
+                ))
+                .await?;
             let key = id.as_str();
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&key];
             let (rows, entries) = futures::try_join!(self.tx.query(&request, &params), self.tx.query(&audit, &params))?;
@@ -804,10 +932,17 @@ impl Tx for Pg<'_, '_> {
         match self.requests.get(r.id.as_str()).copied().flatten() {
             Some(read) => {
                 // The conditional update: it applies only if nobody moved the request since this transaction read it.
-                let params: Vec<Param> =
-                    vec![Box::new(r.id.to_string()), Box::new(r.state.as_str()), Box::new(body), Box::new(read.as_str())];
-                self.defer("UPDATE requests SET state = $2, body = $3 WHERE id = $1 AND state = $4", params).unless_one =
-                    Some(Error::Conflict { id: r.id.to_string() });
+                let params: Vec<Param> = vec![
+                    Box::new(r.id.to_string()),
+                    Box::new(r.state.as_str()),
+                    Box::new(body),
+                    Box::new(read.as_str()),
+                ];
+                self.defer(
+                    "UPDATE requests SET state = $2, body = $3 WHERE id = $1 AND state = $4",
+                    params,
+                )
+                .unless_one = Some(Error::Conflict { id: r.id.to_string() });
             }
             None => {
                 let params: Vec<Param> = vec![
@@ -833,36 +968,63 @@ impl Tx for Pg<'_, '_> {
 
     async fn requests_in(&mut self, states: &[RequestState]) -> Result<Vec<ApprovalRequest>> {
         if states.is_empty() {
-            self.requests("SELECT id, state, body FROM requests ORDER BY id", &[]).await
+            self.requests("SELECT id, state, body FROM requests ORDER BY id", &[])
+                .await
         } else {
             let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-            self.requests("SELECT id, state, body FROM requests WHERE state = ANY($1) ORDER BY id", &[&states]).await
+            self.requests(
+                "SELECT id, state, body FROM requests WHERE state = ANY($1) ORDER BY id",
+                &[&states],
+            )
+            .await
         }
     }
 
     async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached("SELECT state, count(*) FROM requests GROUP BY state").await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT state, count(*) FROM requests GROUP BY state")
+            .await?;
         let mut out = Vec::new();
         for row in self.tx.query(&stmt, &[]).await? {
             let (state, n): (String, i64) = (row.get(0), row.get(1));
-            out.push((state.parse::<RequestState>().map_err(|e| Error::Corrupt { what: format!("request state `{state}`"), source: e.into() })?, n.max(0) as u64));
+            out.push((
+                state.parse::<RequestState>().map_err(|e| Error::Corrupt {
+                    what: format!("request state `{state}`"),
+                    source: e.into(),
+                })?,
+                n.max(0) as u64,
+            ));
         }
         Ok(out)
     }
 
-    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+    async fn requests_page(
+        &mut self,
+        filter: &RequestFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequest>> {
         let (sql, args) = page_query(filter, before, limit, |n| format!("${n}"));
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        self.requests(&sql.replace("SELECT body", "SELECT id, state, body"), &params).await
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+            .iter()
+            .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        self.requests(&sql.replace("SELECT body", "SELECT id, state, body"), &params)
+            .await
     }
 
     async fn load_installation(&mut self, workflow_id: &str) -> Result<Option<Installation>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached(&self.locking("SELECT body FROM installations WHERE workflow_id = $1")).await?;
+        let stmt = self
+            .tx
+            .prepare_cached(&self.locking("SELECT body FROM installations WHERE workflow_id = $1"))
+            .await?;
         let row = self.tx.query_opt(&stmt, &[&workflow_id]).await?;
         self.installations.insert(workflow_id.to_owned(), row.is_some());
-        row.map(|r| decode(|| format!("installation of {workflow_id}"), r.get(0))).transpose()
+        row.map(|r| decode(|| format!("installation of {workflow_id}"), r.get(0)))
+            .transpose()
     }
 
     async fn save_installation(&mut self, i: &Installation) -> Result<()> {
@@ -871,8 +1033,10 @@ impl Tx for Pg<'_, '_> {
         if self.installations.get(&i.workflow_id).copied().unwrap_or(false) {
             self.defer("UPDATE installations SET body = $2 WHERE workflow_id = $1", params);
         } else {
-            self.defer("INSERT INTO installations (workflow_id, body) VALUES ($1, $2)", params).on_duplicate =
-                Some(Error::AlreadyInstalled { workflow_id: i.workflow_id.clone() });
+            self.defer("INSERT INTO installations (workflow_id, body) VALUES ($1, $2)", params)
+                .on_duplicate = Some(Error::AlreadyInstalled {
+                workflow_id: i.workflow_id.clone(),
+            });
         }
         self.installations.insert(i.workflow_id.clone(), true);
         Ok(())
@@ -880,14 +1044,22 @@ impl Tx for Pg<'_, '_> {
 
     async fn installations(&mut self) -> Result<Vec<Installation>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached("SELECT body FROM installations ORDER BY workflow_id").await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT body FROM installations ORDER BY workflow_id")
+            .await?;
         let rows = self.tx.query(&stmt, &[]).await?;
-        rows.iter().map(|r| decode(|| "installation".into(), r.get(0))).collect()
+        rows.iter()
+            .map(|r| decode(|| "installation".into(), r.get(0)))
+            .collect()
     }
 
     async fn load_grant(&mut self, id: &str) -> Result<Option<Grant>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached(&self.locking("SELECT body FROM grants WHERE id = $1")).await?;
+        let stmt = self
+            .tx
+            .prepare_cached(&self.locking("SELECT body FROM grants WHERE id = $1"))
+            .await?;
         let row = self.tx.query_opt(&stmt, &[&id]).await?;
         row.map(|r| decode(|| format!("grant {id}"), r.get(0))).transpose()
     }
@@ -932,28 +1104,41 @@ impl Tx for Pg<'_, '_> {
             return Ok(head.clone());
         }
         // In a write transaction this locks the head until commit: appends from every replica take turns.
-        let stmt = self.tx.prepare_cached(&self.locking("SELECT seq, hash FROM audit_head WHERE id = 1")).await?;
+        let stmt = self
+            .tx
+            .prepare_cached(&self.locking("SELECT seq, hash FROM audit_head WHERE id = 1"))
+            .await?;
         let row = self.tx.query_opt(&stmt, &[]).await?;
-        Ok(row.map_or_else(AuditHead::genesis, |r| AuditHead { seq: r.get::<_, i64>(0).max(0) as u64, hash: r.get(1) }))
+        Ok(row.map_or_else(AuditHead::genesis, |r| AuditHead {
+            seq: r.get::<_, i64>(0).max(0) as u64,
+            hash: r.get(1),
+        }))
     }
 
     async fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
-        self.entries(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"), &[]).await
+        self.entries(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"), &[])
+            .await
     }
 
     async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
         if let Some(entries) = self.audit.get(request_id) {
             return Ok(entries.clone());
         }
-        self.entries(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq"), &[&request_id])
-            .await
+        self.entries(
+            &format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY seq"),
+            &[&request_id],
+        )
+        .await
     }
 
     async fn audit_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
         let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.entries(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"), &[&after, &limit])
-            .await
+        self.entries(
+            &format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&after, &limit],
+        )
+        .await
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
@@ -978,22 +1163,34 @@ impl Tx for Pg<'_, '_> {
             self.head = Some(e.head());
             return Ok(());
         }
-        self.defer("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Box::new(seq), Box::new(e.hash.clone())]);
+        self.defer(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            vec![Box::new(seq), Box::new(e.hash.clone())],
+        );
         Ok(())
     }
 
     async fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = $1").await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = $1")
+            .await?;
         let row = self.tx.query_opt(&stmt, &[&sink]).await?;
         Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
     }
 
     async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink").await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink")
+            .await?;
         let rows = self.tx.query(&stmt, &[]).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+            .collect())
     }
 
     async fn set_delivery_cursor(&mut self, sink: &str, seq: u64) -> Result<()> {
@@ -1007,15 +1204,27 @@ impl Tx for Pg<'_, '_> {
 
     async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached(&self.locking("SELECT value, expires_ms FROM service_state WHERE ns = $1 AND key = $2")).await?;
-        Ok(self.tx.query_opt(&stmt, &[&ns, &key]).await?.map(|r| (r.get(0), r.get(1))))
+        let stmt = self
+            .tx
+            .prepare_cached(&self.locking("SELECT value, expires_ms FROM service_state WHERE ns = $1 AND key = $2"))
+            .await?;
+        Ok(self
+            .tx
+            .query_opt(&stmt, &[&ns, &key])
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     async fn state_save(&mut self, ns: &str, key: &str, value: &str, expires_ms: Option<i64>) -> Result<()> {
         self.defer(
             "INSERT INTO service_state (ns, key, value, expires_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
-            vec![Box::new(ns.to_owned()), Box::new(key.to_owned()), Box::new(value.to_owned()), Box::new(expires_ms)],
+            vec![
+                Box::new(ns.to_owned()),
+                Box::new(key.to_owned()),
+                Box::new(value.to_owned()),
+                Box::new(expires_ms),
+            ],
         );
         Ok(())
     }
@@ -1025,7 +1234,10 @@ impl Tx for Pg<'_, '_> {
         // delete like every other write so a failing body is rolled back whole.
         let there = self.state_load(ns, key).await?.is_some();
         if there {
-            self.defer("DELETE FROM service_state WHERE ns = $1 AND key = $2", vec![Box::new(ns.to_owned()), Box::new(key.to_owned())]);
+            self.defer(
+                "DELETE FROM service_state WHERE ns = $1 AND key = $2",
+                vec![Box::new(ns.to_owned()), Box::new(key.to_owned())],
+            );
         }
         Ok(there)
     }
@@ -1037,15 +1249,27 @@ impl Tx for Pg<'_, '_> {
             .prepare_cached("SELECT key, value FROM service_state WHERE ns = $1 AND (expires_ms IS NULL OR expires_ms > $2) ORDER BY key LIMIT $3")
             .await?;
         let limit = limit.min(i64::MAX as usize) as i64;
-        Ok(self.tx.query(&stmt, &[&ns, &now_ms, &limit]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(self
+            .tx
+            .query(&stmt, &[&ns, &now_ms, &limit])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
     async fn state_purge(&mut self, now_ms: i64) -> Result<u64> {
         self.flush(false).await?;
-        let stmt = self.tx.prepare_cached("SELECT count(*) FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1").await?;
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1")
+            .await?;
         let n: i64 = self.tx.query_one(&stmt, &[&now_ms]).await?.get(0);
         if n > 0 {
-            self.defer("DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1", vec![Box::new(now_ms)]);
+            self.defer(
+                "DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= $1",
+                vec![Box::new(now_ms)],
+            );
         }
         Ok(n.max(0) as u64)
     }

@@ -343,7 +343,11 @@ fn commit_batch(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) {
         }
         let (ok, deliver) = futures::executor::block_on(job.run(&mut Sql(conn)));
         delivers.push(deliver);
-        let end = if ok { "RELEASE rancher_approval_write" } else { "ROLLBACK TO rancher_approval_write; RELEASE rancher_approval_write" };
+        let end = if ok {
+            "RELEASE rancher_approval_write"
+        } else {
+            "ROLLBACK TO rancher_approval_write; RELEASE rancher_approval_write"
+        };
         if let Err(e) = conn.execute_batch(end) {
             broken = Some(e);
             break;
@@ -369,7 +373,10 @@ fn commit_batch(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) {
 fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
     match e {
         rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
-        other => rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(other.to_string())),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
     }
 }
 
@@ -388,7 +395,10 @@ fn create_private(path: &Path) -> Result<()> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -399,7 +409,17 @@ impl Sql<'_> {
     fn entries<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<AuditEntry>> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
@@ -418,9 +438,7 @@ impl Sql<'_> {
 #[async_trait::async_trait]
 impl Tx for Sql<'_> {
     async fn load_request(&mut self, id: &RequestId) -> Result<Option<ApprovalRequest>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
+        let mut stmt = self.0.prepare_cached("SELECT body FROM requests WHERE id = ?1")?;
         let body: Option<String> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
         body.map(|b| decode(|| format!("approval request {id}"), &b))
             .transpose()
@@ -450,29 +468,36 @@ impl Tx for Sql<'_> {
         } else {
             let marks = vec!["?"; states.len()].join(", ");
             let sql = format!("SELECT body FROM requests WHERE state IN ({marks}) ORDER BY id");
-            self.bodies(
-                &sql,
-                rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
-            )?
+            self.bodies(&sql, rusqlite::params_from_iter(states.iter().map(|s| s.as_str())))?
         };
-        bodies
-            .iter()
-            .map(|b| decode(|| "approval request".into(), b))
-            .collect()
+        bodies.iter().map(|b| decode(|| "approval request".into(), b)).collect()
     }
 
     async fn request_counts(&mut self) -> Result<Vec<(RequestState, u64)>> {
-        let mut stmt = self.0.prepare_cached("SELECT state, count(*) FROM requests GROUP BY state")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT state, count(*) FROM requests GROUP BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (state, n) = row?;
-            out.push((state.parse::<RequestState>().map_err(|e| Error::Corrupt { what: format!("request state `{state}`"), source: e.into() })?, n.max(0) as u64));
+            out.push((
+                state.parse::<RequestState>().map_err(|e| Error::Corrupt {
+                    what: format!("request state `{state}`"),
+                    source: e.into(),
+                })?,
+                n.max(0) as u64,
+            ));
         }
         Ok(out)
     }
 
-    async fn requests_page(&mut self, filter: &RequestFilter, before: Option<&str>, limit: usize) -> Result<Vec<ApprovalRequest>> {
+    async fn requests_page(
+        &mut self,
+        filter: &RequestFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequest>> {
         let (sql, args) = page_query(filter, before, limit, |_| "?".to_string());
         let bodies = self.bodies(&sql, rusqlite::params_from_iter(args.iter()))?;
         bodies.iter().map(|b| decode(|| "approval request".into(), b)).collect()
@@ -498,29 +523,25 @@ impl Tx for Sql<'_> {
 
     async fn installations(&mut self) -> Result<Vec<Installation>> {
         let bodies = self.bodies("SELECT body FROM installations ORDER BY workflow_id", [])?;
-        bodies
-            .iter()
-            .map(|b| decode(|| "installation".into(), b))
-            .collect()
+        bodies.iter().map(|b| decode(|| "installation".into(), b)).collect()
     }
 
     async fn audit_head(&mut self) -> Result<AuditHead> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
+        let mut stmt = self.0.prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?;
         let head = stmt
             .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .optional()?;
-        Ok(
-            head.map_or_else(AuditHead::genesis, |(seq, hash)| AuditHead {
-                seq: seq.max(0) as u64,
-                hash,
-            }),
-        )
+        Ok(head.map_or_else(AuditHead::genesis, |(seq, hash)| AuditHead {
+            seq: seq.max(0) as u64,
+            hash,
+        }))
     }
 
     async fn audit_entries(&mut self) -> Result<Vec<AuditEntry>> {
-        self.entries("SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq", [])
+        self.entries(
+            "SELECT seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+            [],
+        )
     }
 
     async fn audit_for_request(&mut self, request_id: &str) -> Result<Vec<AuditEntry>> {
@@ -538,13 +559,17 @@ impl Tx for Sql<'_> {
     }
 
     async fn delivery_cursor(&mut self, sink: &str) -> Result<u64> {
-        let mut stmt = self.0.prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = ?1")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT seq FROM delivery_cursors WHERE sink = ?1")?;
         let seq: Option<i64> = stmt.query_row([sink], |r| r.get(0)).optional()?;
         Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
     async fn delivery_cursors(&mut self) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self.0.prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT sink, seq FROM delivery_cursors ORDER BY sink")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -569,7 +594,13 @@ impl Tx for Sql<'_> {
             "INSERT INTO grants (id, workflow_id, due_at, revoked, body) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, revoked = excluded.revoked, body = excluded.body",
         )?;
-        stmt.execute(params![g.id, g.workflow_id, format_time(g.ends_at()), g.revocation.is_some() as i64, encode(g)])?;
+        stmt.execute(params![
+            g.id,
+            g.workflow_id,
+            format_time(g.ends_at()),
+            g.revocation.is_some() as i64,
+            encode(g)
+        ])?;
         Ok(())
     }
 
@@ -590,7 +621,9 @@ impl Tx for Sql<'_> {
     }
 
     async fn state_load(&mut self, ns: &str, key: &str) -> Result<Option<(String, Option<i64>)>> {
-        let mut stmt = self.0.prepare_cached("SELECT value, expires_ms FROM service_state WHERE ns = ?1 AND key = ?2")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT value, expires_ms FROM service_state WHERE ns = ?1 AND key = ?2")?;
         Ok(stmt.query_row([ns, key], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
     }
 
@@ -604,7 +637,9 @@ impl Tx for Sql<'_> {
     }
 
     async fn state_remove(&mut self, ns: &str, key: &str) -> Result<bool> {
-        let mut stmt = self.0.prepare_cached("DELETE FROM service_state WHERE ns = ?1 AND key = ?2")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("DELETE FROM service_state WHERE ns = ?1 AND key = ?2")?;
         Ok(stmt.execute([ns, key])? > 0)
     }
 
@@ -612,12 +647,16 @@ impl Tx for Sql<'_> {
         let mut stmt = self.0.prepare_cached(
             "SELECT key, value FROM service_state WHERE ns = ?1 AND (expires_ms IS NULL OR expires_ms > ?2) ORDER BY key LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![ns, now_ms, limit.min(i64::MAX as usize) as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![ns, now_ms, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn state_purge(&mut self, now_ms: i64) -> Result<u64> {
-        let mut stmt = self.0.prepare_cached("DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= ?1")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("DELETE FROM service_state WHERE expires_ms IS NOT NULL AND expires_ms <= ?1")?;
         Ok(stmt.execute([now_ms])? as u64)
     }
 

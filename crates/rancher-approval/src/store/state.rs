@@ -20,15 +20,25 @@ pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
 /// Refuses an empty namespace, key or the leases' own namespace (a session could otherwise overwrite a lease).
 pub(crate) fn check_namespace(ns: &str, key: &str) -> Result<()> {
     if ns.is_empty() || key.is_empty() {
-        return Err(Error::InvalidState { problem: "service state needs a namespace and a key".into() });
+        return Err(Error::InvalidState {
+            problem: "service state needs a namespace and a key".into(),
+        });
     }
     if ns == LEASES {
-        return Err(Error::InvalidState { problem: format!("the namespace `{LEASES}` holds leases; use try_lease and release_lease") });
+        return Err(Error::InvalidState {
+            problem: format!("the namespace `{LEASES}` holds leases; use try_lease and release_lease"),
+        });
     }
     Ok(())
 }
 
-pub(crate) async fn put(tx: &mut dyn Tx, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> Result<()> {
+pub(crate) async fn put(
+    tx: &mut dyn Tx,
+    ns: &str,
+    key: &str,
+    value: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<()> {
     check_namespace(ns, key)?;
     tx.state_save(ns, key, value, expires_at.map(millis)).await
 }
@@ -36,7 +46,11 @@ pub(crate) async fn put(tx: &mut dyn Tx, ns: &str, key: &str, value: &str, expir
 pub(crate) async fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
     check_namespace(ns, key)?;
     let now = millis(tx.clock(now).await?);
-    Ok(tx.state_load(ns, key).await?.filter(|(_, exp)| exp.is_none_or(|e| e > now)).map(|(v, _)| v))
+    Ok(tx
+        .state_load(ns, key)
+        .await?
+        .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+        .map(|(v, _)| v))
 }
 
 pub(crate) async fn list(tx: &mut dyn Tx, ns: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<(String, String)>> {
@@ -52,9 +66,17 @@ pub(crate) async fn purge(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<u64> {
 
 /// Takes lease `name` for `holder` until `until` when it is free, expired or already `holder`'s. Runs in a write
 /// transaction, which every store serialises, so two replicas can never both be told yes.
-pub(crate) async fn try_lease(tx: &mut dyn Tx, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+pub(crate) async fn try_lease(
+    tx: &mut dyn Tx,
+    name: &str,
+    holder: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     if name.is_empty() || holder.is_empty() {
-        return Err(Error::InvalidState { problem: "a lease needs a name and a holder".into() });
+        return Err(Error::InvalidState {
+            problem: "a lease needs a name and a holder".into(),
+        });
     }
     let now = millis(tx.clock(now).await?);
     if let Some((other, exp)) = tx.state_load(LEASES, name).await? {
@@ -63,7 +85,9 @@ pub(crate) async fn try_lease(tx: &mut dyn Tx, name: &str, holder: &str, until: 
         }
     }
     if millis(until) <= now {
-        return Err(Error::InvalidState { problem: format!("lease `{name}`: the end asked for is already past") });
+        return Err(Error::InvalidState {
+            problem: format!("lease `{name}`: the end asked for is already past"),
+        });
     }
     tx.state_save(LEASES, name, holder, Some(millis(until))).await?;
     Ok(true)

@@ -88,7 +88,10 @@ impl TransferSummary {
 /// Writes every record of `store` to `out` as JSON lines, from one snapshot.
 pub async fn export(store: &dyn Store, mut out: impl Write) -> Result<TransferSummary> {
     let records = store.export_records().await?;
-    let io = |e: std::io::Error| Error::Io { path: "the export output".into(), source: e };
+    let io = |e: std::io::Error| Error::Io {
+        path: "the export output".into(),
+        source: e,
+    };
     for record in &records {
         serde_json::to_writer(&mut out, record).map_err(|e| io(e.into()))?;
         out.write_all(b"\n").map_err(io)?;
@@ -103,30 +106,48 @@ pub async fn export(store: &dyn Store, mut out: impl Write) -> Result<TransferSu
 pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<TransferSummary> {
     let mut records = Vec::new();
     for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| Error::BadExport { line: i + 1, problem: e.to_string() })?;
+        let line = line.map_err(|e| Error::BadExport {
+            line: i + 1,
+            problem: e.to_string(),
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let record: ExportRecord =
-            serde_json::from_str(&line).map_err(|e| Error::BadExport { line: i + 1, problem: e.to_string() })?;
+        let record: ExportRecord = serde_json::from_str(&line).map_err(|e| Error::BadExport {
+            line: i + 1,
+            problem: e.to_string(),
+        })?;
         match (&record, records.is_empty()) {
-            (ExportRecord::Header { format, version }, true) if format != EXPORT_FORMAT || *version > EXPORT_VERSION => {
+            (ExportRecord::Header { format, version }, true)
+                if format != EXPORT_FORMAT || *version > EXPORT_VERSION =>
+            {
                 return Err(Error::BadExport {
                     line: 1,
                     problem: format!("it is {format} version {version}; this build reads {EXPORT_FORMAT} up to version {EXPORT_VERSION}"),
                 });
             }
             (ExportRecord::Header { .. }, true) => {}
-            (_, true) => return Err(Error::BadExport { line: i + 1, problem: "the header line is missing".into() }),
+            (_, true) => {
+                return Err(Error::BadExport {
+                    line: i + 1,
+                    problem: "the header line is missing".into(),
+                })
+            }
             (ExportRecord::Header { .. }, false) => {
-                return Err(Error::BadExport { line: i + 1, problem: "a second header line".into() })
+                return Err(Error::BadExport {
+                    line: i + 1,
+                    problem: "a second header line".into(),
+                })
             }
             _ => {}
         }
         records.push(record);
     }
     if records.is_empty() {
-        return Err(Error::BadExport { line: 0, problem: "the export is empty".into() });
+        return Err(Error::BadExport {
+            line: 0,
+            problem: "the export is empty".into(),
+        });
     }
     let summary = TransferSummary::of(&records);
     store.import_records(records).await?;
@@ -135,12 +156,30 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<TransferSu
 
 /// The records of one snapshot, header first.
 pub(crate) async fn export_records(tx: &mut dyn Tx) -> Result<Vec<ExportRecord>> {
-    let mut records = vec![ExportRecord::Header { format: EXPORT_FORMAT.into(), version: EXPORT_VERSION }];
+    let mut records = vec![ExportRecord::Header {
+        format: EXPORT_FORMAT.into(),
+        version: EXPORT_VERSION,
+    }];
     records.extend(tx.installations().await?.into_iter().map(ExportRecord::Installation));
-    records.extend(tx.requests_in(&[]).await?.into_iter().map(|r| ExportRecord::Request(Box::new(r))));
+    records.extend(
+        tx.requests_in(&[])
+            .await?
+            .into_iter()
+            .map(|r| ExportRecord::Request(Box::new(r))),
+    );
     records.extend(tx.audit_entries().await?.into_iter().map(ExportRecord::Audit));
-    records.extend(tx.delivery_cursors().await?.into_iter().map(|(sink, seq)| ExportRecord::Cursor { sink, seq }));
-    records.extend(tx.grants(&crate::grant::GrantFilter::all()).await?.into_iter().map(|g| ExportRecord::Grant(Box::new(g))));
+    records.extend(
+        tx.delivery_cursors()
+            .await?
+            .into_iter()
+            .map(|(sink, seq)| ExportRecord::Cursor { sink, seq }),
+    );
+    records.extend(
+        tx.grants(&crate::grant::GrantFilter::all())
+            .await?
+            .into_iter()
+            .map(|g| ExportRecord::Grant(Box::new(g))),
+    );
     Ok(records)
 }
 
@@ -159,8 +198,10 @@ pub(crate) async fn import_records(tx: &mut dyn Tx, records: Vec<ExportRecord>) 
     if !found.is_empty() {
         return Err(Error::ImportTargetNotEmpty { what: found.join(", ") });
     }
-    let entries: Vec<&AuditEntry> =
-        records.iter().filter_map(|r| if let ExportRecord::Audit(e) = r { Some(e) } else { None }).collect();
+    let entries: Vec<&AuditEntry> = records
+        .iter()
+        .filter_map(|r| if let ExportRecord::Audit(e) = r { Some(e) } else { None })
+        .collect();
     let owned: Vec<AuditEntry> = entries.iter().map(|e| (*e).clone()).collect();
     crate::audit::verify(&owned, None)?;
     for record in records {
@@ -168,13 +209,19 @@ pub(crate) async fn import_records(tx: &mut dyn Tx, records: Vec<ExportRecord>) 
             ExportRecord::Header { .. } => {}
             ExportRecord::Installation(i) => {
                 if tx.load_installation(&i.workflow_id).await?.is_some() {
-                    return Err(Error::BadExport { line: 0, problem: format!("workflow {} is installed twice", i.workflow_id) });
+                    return Err(Error::BadExport {
+                        line: 0,
+                        problem: format!("workflow {} is installed twice", i.workflow_id),
+                    });
                 }
                 tx.save_installation(&i).await?;
             }
             ExportRecord::Request(r) => {
                 if tx.load_request(&r.id).await?.is_some() {
-                    return Err(Error::BadExport { line: 0, problem: format!("request {} appears twice", r.id) });
+                    return Err(Error::BadExport {
+                        line: 0,
+                        problem: format!("request {} appears twice", r.id),
+                    });
                 }
                 tx.save_request(&r).await?;
             }
@@ -182,7 +229,10 @@ pub(crate) async fn import_records(tx: &mut dyn Tx, records: Vec<ExportRecord>) 
             ExportRecord::Cursor { sink, seq } => tx.set_delivery_cursor(&sink, seq).await?,
             ExportRecord::Grant(g) => {
                 if tx.load_grant(&g.id).await?.is_some() {
-                    return Err(Error::BadExport { line: 0, problem: format!("grant {} appears twice", g.id) });
+                    return Err(Error::BadExport {
+                        line: 0,
+                        problem: format!("grant {} appears twice", g.id),
+                    });
                 }
                 tx.save_grant(&g).await?;
             }

@@ -50,10 +50,7 @@ pub async fn https_server(answer: fn(&str) -> Answer) -> Local {
         .distinguished_name
         .push(DnType::CommonName, "rancher-auth test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
@@ -84,7 +81,10 @@ pub async fn https_server(answer: fn(&str) -> Answer) -> Local {
                 let head = read_head(&mut s).await;
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (status, ct, body) = answer(&path);
-                let resp = format!("HTTP/1.1 {status}\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = s.write_all(resp.as_bytes()).await;
                 let _ = s.shutdown().await;
             });
@@ -145,7 +145,8 @@ pub async fn plain_http_server() -> Local {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = tcp.read(&mut buf).await;
-                let body = "<html><body><h1>400 Bad Request</h1>The plain HTTP request was sent to HTTPS port</body></html>";
+                let body =
+                    "<html><body><h1>400 Bad Request</h1>The plain HTTP request was sent to HTTPS port</body></html>";
                 let resp = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
                 let _ = tcp.write_all(resp.as_bytes()).await;
                 let _ = tcp.shutdown().await;

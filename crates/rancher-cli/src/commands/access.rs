@@ -21,8 +21,18 @@ fn path_text(p: &Path) -> String {
 /// Reads a file named on the command line the one safe way (regular file, no symlink, size cap, timeout).
 async fn local_file(path: &Path, flag: &str) -> anyhow::Result<(String, u32)> {
     use rancher_workflows::files::{read_given_file, MAX_GIVEN_FILE, READ_TIMEOUT};
-    let read = read_given_file(path, MAX_GIVEN_FILE, READ_TIMEOUT).await.map_err(|e| Failure::new(format!("{flag}: {e}"), format!("give {flag} a regular file of at most {MAX_GIVEN_FILE} bytes")))?;
-    let text = String::from_utf8(read.bytes).map_err(|_| Failure::new(format!("{flag}: `{}` is not UTF-8 text", path.display()), "give a text file"))?;
+    let read = read_given_file(path, MAX_GIVEN_FILE, READ_TIMEOUT).await.map_err(|e| {
+        Failure::new(
+            format!("{flag}: {e}"),
+            format!("give {flag} a regular file of at most {MAX_GIVEN_FILE} bytes"),
+        )
+    })?;
+    let text = String::from_utf8(read.bytes).map_err(|_| {
+        Failure::new(
+            format!("{flag}: `{}` is not UTF-8 text", path.display()),
+            "give a text file",
+        )
+    })?;
     Ok((text, read.mode))
 }
 
@@ -31,7 +41,14 @@ async fn local_settings(path: &Path) -> anyhow::Result<Map<String, Value>> {
     let (text, _) = local_file(path, "--config").await?;
     match serde_norway::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(Failure::new(format!("--config: `{}` is not a JSON or YAML object of provider settings", path.display()), "put one object in it, e.g. {\"servers\": [\"ad.example.com\"]}").into()),
+        _ => Err(Failure::new(
+            format!(
+                "--config: `{}` is not a JSON or YAML object of provider settings",
+                path.display()
+            ),
+            "put one object in it, e.g. {\"servers\": [\"ad.example.com\"]}",
+        )
+        .into()),
     }
 }
 
@@ -39,7 +56,14 @@ async fn local_settings(path: &Path) -> anyhow::Result<Map<String, Value>> {
 async fn local_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
     let (text, mode) = local_file(path, flag).await?;
     if mode & 0o077 != 0 {
-        return Err(Failure::new(format!("{flag}: `{}` holds a secret but others may read it (mode {mode:o})", path.display()), format!("run `chmod 600 {}`", path.display())).into());
+        return Err(Failure::new(
+            format!(
+                "{flag}: `{}` holds a secret but others may read it (mode {mode:o})",
+                path.display()
+            ),
+            format!("run `chmod 600 {}`", path.display()),
+        )
+        .into());
     }
     if text.trim().is_empty() {
         return Err(Failure::new(format!("{flag}: `{}` is empty", path.display()), "put the secret in it").into());
@@ -51,7 +75,16 @@ async fn local_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
 pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
     match cmd {
         AccessControlCommand::Status => status(ctx).await,
-        AccessControlCommand::Enable { provider, config, mode, allow, test_user, test_password_file, test_code_file, write } => {
+        AccessControlCommand::Enable {
+            provider,
+            config,
+            mode,
+            allow,
+            test_user,
+            test_password_file,
+            test_code_file,
+            write,
+        } => {
             let mut inputs = Map::new();
             inputs.insert("provider".into(), json!(provider));
             let remote = ctx.server_url()?.is_some();
@@ -71,16 +104,29 @@ pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow:
                 }
                 if let Some(p) = &test_password_file {
                     let pw = local_secret(p, "--test-password-file").await?;
-                    let pw = pw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&pw).to_string();
+                    let pw = pw
+                        .strip_suffix('\n')
+                        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                        .unwrap_or(&pw)
+                        .to_string();
                     put("test-password", Some(json!(pw)));
                 }
                 if let Some(p) = &test_code_file {
-                    put("test-code", Some(json!(local_secret(p, "--test-code-file").await?.trim())));
+                    put(
+                        "test-code",
+                        Some(json!(local_secret(p, "--test-code-file").await?.trim())),
+                    );
                 }
             } else {
                 put("config", config.as_deref().map(path_text).map(Value::from));
-                put("test-password-file", test_password_file.as_deref().map(path_text).map(Value::from));
-                put("test-code-file", test_code_file.as_deref().map(path_text).map(Value::from));
+                put(
+                    "test-password-file",
+                    test_password_file.as_deref().map(path_text).map(Value::from),
+                );
+                put(
+                    "test-code-file",
+                    test_code_file.as_deref().map(path_text).map(Value::from),
+                );
             }
             submit(ctx, "access-control-enable", inputs, write).await
         }
@@ -127,7 +173,12 @@ async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write
 /// through the runner when installed (its policy applies), else at once with the caller's rights.
 async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
     // The same rule as `rancherctl run` (see `run::uninstalled_read`), by the same code.
-    let _ = find_workflow(workflow).ok_or_else(|| Failure::new(format!("unknown workflow `{workflow}`"), "this is a bug: please report it"))?;
+    let _ = find_workflow(workflow).ok_or_else(|| {
+        Failure::new(
+            format!("unknown workflow `{workflow}`"),
+            "this is a bug: please report it",
+        )
+    })?;
     run::submit(ctx, workflow, inputs, None, false).await
 }
 

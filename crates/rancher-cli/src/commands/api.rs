@@ -39,7 +39,13 @@ pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
         output::table(
             &["ID", "METHOD", "PATH", "WRITES", "SUMMARY"],
             operations().iter().map(|o| {
-                vec![o.id.into(), o.method.as_str().into(), o.path.into(), if o.mutating { "yes".into() } else { String::new() }, o.summary.into()]
+                vec![
+                    o.id.into(),
+                    o.method.as_str().into(),
+                    o.path.into(),
+                    if o.mutating { "yes".into() } else { String::new() },
+                    o.summary.into(),
+                ]
             }),
         )
     })?;
@@ -50,11 +56,20 @@ pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
 /// paginated operation streams every page and prints one array of every item.
 pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
     let Some(id) = args.operation.as_deref() else {
-        return Err(Failure::new("no operation given", "run `rancherctl api list` for the ids, then `rancherctl api ID --param k=v`").into());
+        return Err(Failure::new(
+            "no operation given",
+            "run `rancherctl api list` for the ids, then `rancherctl api ID --param k=v`",
+        )
+        .into());
     };
     let spec = find_operation(id).ok_or_else(|| {
-        let hint = rancher_api::spec::suggest_operation(id).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-        Failure::new(format!("unknown operation `{id}`"), format!("{hint}`rancherctl api list` shows every id"))
+        let hint = rancher_api::spec::suggest_operation(id)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        Failure::new(
+            format!("unknown operation `{id}`"),
+            format!("{hint}`rancherctl api list` shows every id"),
+        )
     })?;
     let params = pairs("param", &args.params)?;
     let body = match &args.body {
@@ -62,12 +77,19 @@ pub async fn call(ctx: &Context, args: ApiArgs) -> anyhow::Result<Exit> {
         Some(path) => {
             let text = if path.as_os_str() == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the body from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the body from stdin")?;
                 s
             } else {
                 std::fs::read_to_string(path).with_context(|| format!("reading the body file {}", path.display()))?
             };
-            Some(serde_json::from_str::<Value>(&text).map_err(|e| Failure::new(format!("the body is not JSON: {e}"), "pass a file holding one JSON document"))?)
+            Some(serde_json::from_str::<Value>(&text).map_err(|e| {
+                Failure::new(
+                    format!("the body is not JSON: {e}"),
+                    "pass a file holding one JSON document",
+                )
+            })?)
         }
     };
     if spec.mutating {
@@ -112,7 +134,10 @@ async fn direct_session(ctx: &Context) -> anyhow::Result<rancher_workflows::Sess
 fn approved_path(id: &str, params: &[(&str, &str)]) -> String {
     let mut line = format!("rancherctl run rancher-api-request --input operation={id}");
     if !params.is_empty() {
-        let map: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+        let map: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
         line.push_str(&format!(" --input 'params={}'", Value::Object(map)));
     }
     line.push_str(" --input body=@FILE");
@@ -166,7 +191,10 @@ async fn record_direct_write(
         }
         b
     });
-    let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    let params: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
     let detail = json!({
         "operation": spec.id,
         "method": spec.method.as_str(),
@@ -180,7 +208,12 @@ async fn record_direct_write(
     store
         .record_direct_write(&session.principal.id, detail, chrono::Utc::now())
         .await
-        .map_err(|e| Failure::new(format!("could not record the direct write in the audit log, so it was not sent: {e}"), "check the approval store (--store / --state-dir) and try again"))?;
+        .map_err(|e| {
+            Failure::new(
+                format!("could not record the direct write in the audit log, so it was not sent: {e}"),
+                "check the approval store (--store / --state-dir) and try again",
+            )
+        })?;
     Ok(())
 }
 

@@ -37,7 +37,19 @@ pub fn summary(r: &ApprovalRequest) -> String {
         }
         _ => given
             .as_object()
-            .map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{}={}", text::escape(k), text::escape(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect::<Vec<_>>().join(" "))
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            text::escape(k),
+                            text::escape(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default(),
     };
     if let Some(d) = get("duration") {
@@ -54,7 +66,15 @@ pub fn rows(reqs: &[ApprovalRequest]) -> String {
     output::table(
         &["ID", "WORKFLOW", "STATE", "REQUESTER", "SUMMARY", "CREATED", "EXPIRES"],
         reqs.iter().map(|r| {
-            vec![r.id.to_string(), r.workflow_id.clone(), r.state.to_string(), who(&r.requester), summary(r), short_time(&r.created_at), short_time(&r.expires_at)]
+            vec![
+                r.id.to_string(),
+                r.workflow_id.clone(),
+                r.state.to_string(),
+                who(&r.requester),
+                summary(r),
+                short_time(&r.created_at),
+                short_time(&r.expires_at),
+            ]
         }),
     )
 }
@@ -64,10 +84,14 @@ pub fn rows(reqs: &[ApprovalRequest]) -> String {
 pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
     let text = r.policy.to_string();
     match &r.installer {
-        Some(inst) if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+        Some(inst)
+            if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) =>
+        {
             format!("{text}; the installer is the requester, so another holder of the admin global role")
         }
-        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => format!("{text}: {}", who_id(inst)),
+        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+            format!("{text}: {}", who_id(inst))
+        }
         _ => text,
     }
 }
@@ -76,10 +100,21 @@ pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
 /// request that more approvals are still needed (from those the policy names, apart from the ones already given).
 pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String> {
     let mut l = vec![format!("approvers: {}", text::escape(who_may_approve))];
-    let approved: Vec<String> = r.decisions.iter().filter(|d| matches!(d.vote, rancher_approval::Vote::Approve)).map(|d| who_id(&d.principal)).collect();
+    let approved: Vec<String> = r
+        .decisions
+        .iter()
+        .filter(|d| matches!(d.vote, rancher_approval::Vote::Approve))
+        .map(|d| who_id(&d.principal))
+        .collect();
     if r.state == RequestState::Pending {
-        let so_far = if approved.is_empty() { "no approval yet".to_string() } else { format!("approved so far by {}", approved.join(", ")) };
-        l.push(format!("waiting on: an approval from the approvers above (not the requester); {so_far}"));
+        let so_far = if approved.is_empty() {
+            "no approval yet".to_string()
+        } else {
+            format!("approved so far by {}", approved.join(", "))
+        };
+        l.push(format!(
+            "waiting on: an approval from the approvers above (not the requester); {so_far}"
+        ));
     }
     l
 }
@@ -90,11 +125,19 @@ pub async fn list(ctx: &Context, state: Option<&str>) -> anyhow::Result<Exit> {
     s.expire_due(chrono::Utc::now()).await?;
     let mut filter = RequestFilter::all();
     if let Some(st) = state {
-        let st: RequestState = st.parse().map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))?;
+        let st: RequestState = st
+            .parse()
+            .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))?;
         filter = filter.state(st);
     }
     let reqs = s.list_requests(&filter).await?;
-    output::data(ctx.format(), &reqs, || if reqs.is_empty() { "no approval requests".into() } else { rows(&reqs) })?;
+    output::data(ctx.format(), &reqs, || {
+        if reqs.is_empty() {
+            "no approval requests".into()
+        } else {
+            rows(&reqs)
+        }
+    })?;
     Ok(Exit::Done)
 }
 
@@ -111,12 +154,20 @@ fn look_alike_lines(inputs: &serde_json::Value, path: &str, out: &mut Vec<String
     match inputs {
         serde_json::Value::String(s) => {
             if let Some(w) = text::look_alike(s) {
-                out.push(format!("warning:   input `{}` = \"{}\" {w}", text::escape(path), text::escape(s)));
+                out.push(format!(
+                    "warning:   input `{}` = \"{}\" {w}",
+                    text::escape(path),
+                    text::escape(s)
+                ));
             }
         }
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let key = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 look_alike_lines(v, &key, out);
             }
         }
@@ -171,37 +222,70 @@ fn plan_lines(inputs: &serde_json::Value, full: bool) -> Vec<String> {
     if let Some(plan) = inputs.get("plan").filter(|p| p.is_object()) {
         let steps = plan["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
         let of = |kind: &str| steps.iter().filter(|s| s["step"] == kind).count() as u64;
-        let mut parts = vec![format!("{} tokens", count(of("delete-token"))), format!("{} bindings", count(of("delete-binding")))];
+        let mut parts = vec![
+            format!("{} tokens", count(of("delete-token"))),
+            format!("{} bindings", count(of("delete-binding"))),
+        ];
         if of("disable-user") > 0 {
-            let name = plan["username"].as_str().or(inputs["user"].as_str()).unwrap_or("the user");
+            let name = plan["username"]
+                .as_str()
+                .or(inputs["user"].as_str())
+                .unwrap_or("the user");
             parts.push(format!("disable {}", text::escape(name)));
         }
-        l.push(format!("plan:      {} steps: {}", count(steps.len() as u64), parts.join(", ")));
-        let shown: Vec<&str> = plan["shown"].as_array().map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+        l.push(format!(
+            "plan:      {} steps: {}",
+            count(steps.len() as u64),
+            parts.join(", ")
+        ));
+        let shown: Vec<&str> = plan["shown"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default();
         let take = if full { shown.len() } else { shown.len().min(PLAN_LINES) };
         for line in &shown[..take] {
             l.push(format!("  - {}", text::escape(line)));
         }
         if take < shown.len() {
-            l.push(format!("  ... and {} more (`--full` shows every step)", count((shown.len() - take) as u64)));
+            l.push(format!(
+                "  ... and {} more (`--full` shows every step)",
+                count((shown.len() - take) as u64)
+            ));
         }
     }
     if let Some(shown) = inputs.get("shown").filter(|s| s.is_object()) {
         let n = shown["count"].as_u64().unwrap_or(0);
         let users = shown["users"].as_u64().unwrap_or(0);
         let sample = shown["sample"].as_array().map(Vec::as_slice).unwrap_or_default();
-        l.push(format!("plan:      {} tokens of {} users to delete; a sample of {}:", count(n), count(users), sample.len()));
+        l.push(format!(
+            "plan:      {} tokens of {} users to delete; a sample of {}:",
+            count(n),
+            count(users),
+            sample.len()
+        ));
         if let Some(clock) = shown["clock"].as_str() {
             l.push(format!("note:      {}", text::escape(clock)));
         }
         let cell = |t: &serde_json::Value, k: &str| t[k].as_str().map(text::escape).unwrap_or_else(|| "-".into());
         let table = output::table(
             &["NAME", "USER", "LOGIN", "KIND", "EXPIRES", "LAST USED"],
-            sample.iter().map(|t| vec![cell(t, "name"), cell(t, "user"), cell(t, "login"), cell(t, "kind"), cell(t, "expires_at"), cell(t, "last_used")]),
+            sample.iter().map(|t| {
+                vec![
+                    cell(t, "name"),
+                    cell(t, "user"),
+                    cell(t, "login"),
+                    cell(t, "kind"),
+                    cell(t, "expires_at"),
+                    cell(t, "last_used"),
+                ]
+            }),
         );
         l.extend(table.lines().map(|line| format!("  {line}")));
         if let Some(p) = inputs.get("pinned").and_then(|p| p.as_array()) {
-            l.push(format!("pinned:    {} token names (listed in -o json)", count(p.len() as u64)));
+            l.push(format!(
+                "pinned:    {} token names (listed in -o json)",
+                count(p.len() as u64)
+            ));
         }
     }
     l
@@ -213,7 +297,11 @@ pub fn describe_with(r: &ApprovalRequest, full: bool, who_may_approve: &str) -> 
     let lines = approver_lines(r, who_may_approve);
     // After the policy line.
     let mut l: Vec<String> = out.lines().map(str::to_string).collect();
-    let at = l.iter().position(|x| x.starts_with("policy:")).map(|i| i + 1).unwrap_or(l.len());
+    let at = l
+        .iter()
+        .position(|x| x.starts_with("policy:"))
+        .map(|i| i + 1)
+        .unwrap_or(l.len());
     for (i, line) in lines.into_iter().enumerate() {
         l.insert(at + i, line);
     }
@@ -233,8 +321,15 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     l.extend(plan_lines(&r.inputs, full));
     // A time-bound grant: how long, said plainly (the clock starts when it runs, not when it is approved).
     if let Some(d) = r.inputs.get("duration").and_then(|v| v.as_str()) {
-        let what = if r.inputs.get("extends").is_some() { "extends by" } else { "grants for" };
-        l.push(format!("duration:  {what} {} from execution, then revoked", text::escape(d)));
+        let what = if r.inputs.get("extends").is_some() {
+            "extends by"
+        } else {
+            "grants for"
+        };
+        l.push(format!(
+            "duration:  {what} {} from execution, then revoked",
+            text::escape(d)
+        ));
     }
     if !r.targets.is_empty() {
         let shown: Vec<String> = r
@@ -258,7 +353,11 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     }
     for p in std::iter::once(&r.requester).chain(r.decisions.iter().map(|d| &d.principal)) {
         if let Some(w) = p.username.as_deref().and_then(text::look_alike) {
-            l.push(format!("warning:   user name \"{}\" ({}) {w}", text::escape(p.username.as_deref().unwrap_or_default()), text::escape(&p.id)));
+            l.push(format!(
+                "warning:   user name \"{}\" ({}) {w}",
+                text::escape(p.username.as_deref().unwrap_or_default()),
+                text::escape(&p.id)
+            ));
         }
     }
     l.extend([
@@ -270,15 +369,27 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
         l.push(format!("reason:    {}", text::escape(reason)));
     }
     for d in &r.decisions {
-        let why = d.reason.as_deref().map(|r| format!(": {}", text::escape(r))).unwrap_or_default();
-        l.push(format!("decision:  {} by {} at {}{why}", d.vote, who_id(&d.principal), d.decided_at.to_rfc3339()));
+        let why = d
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", text::escape(r)))
+            .unwrap_or_default();
+        l.push(format!(
+            "decision:  {} by {} at {}{why}",
+            d.vote,
+            who_id(&d.principal),
+            d.decided_at.to_rfc3339()
+        ));
     }
     if let Some(x) = &r.execution {
         let outcome = match &x.outcome {
             Some(o) => {
                 let status = format!("{:?}", o.status).to_lowercase();
                 // The run's summary, or the error (the whole detail is in `-o json`).
-                match ["summary", "error", "note"].iter().find_map(|k| o.detail.get(*k).and_then(|v| v.as_str())) {
+                match ["summary", "error", "note"]
+                    .iter()
+                    .find_map(|k| o.detail.get(*k).and_then(|v| v.as_str()))
+                {
                     Some(said) => format!("{status}: {}", text::escape(said)),
                     None => status,
                 }
@@ -289,14 +400,29 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
             Some(p) => format!("{} ({})", text::escape(p), text::escape(&x.executor)),
             None => text::escape(&x.executor),
         };
-        l.push(format!("executed:  by {by} at {}: {outcome}", x.claimed_at.to_rfc3339()));
+        l.push(format!(
+            "executed:  by {by} at {}: {outcome}",
+            x.claimed_at.to_rfc3339()
+        ));
         if let Some(rec) = &x.reconciled {
-            l.push(format!("settled:   by {}: {}", text::escape(&rec.by), text::escape(&rec.note)));
+            l.push(format!(
+                "settled:   by {}: {}",
+                text::escape(&rec.by),
+                text::escape(&rec.note)
+            ));
         }
     }
     if let Some(c) = &r.closed {
-        let why = c.reason.as_deref().map(|r| format!(": {}", text::escape(r))).unwrap_or_default();
-        l.push(format!("closed:    by {} at {}{why}", text::escape(&c.by), c.at.to_rfc3339()));
+        let why = c
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", text::escape(r)))
+            .unwrap_or_default();
+        l.push(format!(
+            "closed:    by {} at {}{why}",
+            text::escape(&c.by),
+            c.at.to_rfc3339()
+        ));
     }
     l.join("\n")
 }
@@ -327,7 +453,12 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
     match runner.approve_reviewed(&session, id, reason, Some(seen)).await? {
         Approved::Pending { request } => {
             let doc = json!({"status": "pending", "request": request});
-            output::data(ctx.format(), &doc, || format!("approval by {} recorded; request {request} needs more approvals", text::escape(&session.who())))?;
+            output::data(ctx.format(), &doc, || {
+                format!(
+                    "approval by {} recorded; request {request} needs more approvals",
+                    text::escape(&session.who())
+                )
+            })?;
             Ok(Exit::Pending)
         }
         Approved::Succeeded { request, result } => {
@@ -337,13 +468,21 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
             } else {
                 doc["request"] = json!(request);
             }
-            output::data(ctx.format(), &doc, || format!("approved by {} and executed once: {request}\n{}", text::escape(&session.who()), render_run(&result)))?;
+            output::data(ctx.format(), &doc, || {
+                format!(
+                    "approved by {} and executed once: {request}\n{}",
+                    text::escape(&session.who()),
+                    render_run(&result)
+                )
+            })?;
             crate::commands::run::local_grant_note(&result);
             Ok(Exit::Done)
         }
         Approved::Failed { request, error } => Err(Failure::new(
             format!("request {request} was approved and executed, and the server refused: {error}"),
-            format!("the error is kept on the request (`rancherctl approvals show {request}`); submit again once fixed"),
+            format!(
+                "the error is kept on the request (`rancherctl approvals show {request}`); submit again once fixed"
+            ),
         )
         .into()),
     }
@@ -358,7 +497,11 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
         if settled.is_empty() {
             return "nothing in doubt: every claimed execution has its outcome".to_string();
         }
-        settled.iter().map(|r| format!("{} {}: {}", r.id, r.workflow_id, r.state)).collect::<Vec<_>>().join("\n")
+        settled
+            .iter()
+            .map(|r| format!("{} {}: {}", r.id, r.workflow_id, r.state))
+            .collect::<Vec<_>>()
+            .join("\n")
     })?;
     Ok(Exit::Done)
 }
@@ -369,7 +512,9 @@ pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Re
     let runner = ctx.runner().await?;
     let seen = reviewed_hash(&runner.get(id).await?);
     let r = runner.deny_reviewed(&session, id, reason, Some(seen)).await?;
-    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
+    output::data(ctx.format(), &r, || {
+        format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who()))
+    })?;
     Ok(Exit::Done)
 }
 
@@ -377,7 +522,9 @@ pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Re
 pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let r = ctx.runner().await?.cancel(&session, id, reason).await?;
-    output::data(ctx.format(), &r, || format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who())))?;
+    output::data(ctx.format(), &r, || {
+        format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who()))
+    })?;
     Ok(Exit::Done)
 }
 
@@ -401,7 +548,11 @@ pub fn parse_head(text: &str) -> anyhow::Result<(Option<u64>, String)> {
 }
 
 /// Checks the log against a head saved elsewhere: it must still hold that entry, with that hash.
-pub fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u64>, hash: &str) -> anyhow::Result<AuditHead> {
+pub fn check_saved_head(
+    entries: &[rancher_approval::AuditEntry],
+    seq: Option<u64>,
+    hash: &str,
+) -> anyhow::Result<AuditHead> {
     let shown = format!("{}:{hash}", seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into()));
     let head = match seq {
         Some(seq) => AuditHead { seq, hash: hash.to_string() },
@@ -419,7 +570,10 @@ pub fn check_saved_head(entries: &[rancher_approval::AuditEntry], seq: Option<u6
     match rancher_approval::verify_audit_chain(entries, Some(&head)) {
         Ok(_) => Ok(head),
         Err(rancher_approval::Error::AuditBroken { problem, .. }) => Err(Failure::new(
-            format!("the audit log does not hold the saved head {shown}: {}", problem.replace("recorded head", "saved head")),
+            format!(
+                "the audit log does not hold the saved head {shown}: {}",
+                problem.replace("recorded head", "saved head")
+            ),
             "restore approvals.db from a backup taken before the change and find out who can write the state directory",
         )
         .into()),
@@ -448,7 +602,10 @@ pub fn audit_table(entries: &[rancher_approval::AuditEntry]) -> String {
 pub fn print_verified(ctx: &Context, n: u64, head: &AuditHead, anchor: Option<&AuditHead>) -> anyhow::Result<Exit> {
     let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
     output::data(ctx.format(), &doc, || {
-        let mut out = format!("audit log verified: {n} entries, hash chain intact\nhead: {}:{}", head.seq, head.hash);
+        let mut out = format!(
+            "audit log verified: {n} entries, hash chain intact\nhead: {}:{}",
+            head.seq, head.hash
+        );
         if let Some(a) = anchor {
             out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
         }
@@ -477,10 +634,12 @@ pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> an
 
 /// `approvals export`: the whole store as JSON lines on stdout (escaped like every other JSON output).
 pub async fn export(ctx: &Context) -> anyhow::Result<Exit> {
-    let store = ctx
-        .existing_store()
-        .await?
-        .ok_or_else(|| Failure::new("there is no approval store to export", "pass --store URL (or --state-dir DIR) to name the store"))?;
+    let store = ctx.existing_store().await?.ok_or_else(|| {
+        Failure::new(
+            "there is no approval store to export",
+            "pass --store URL (or --state-dir DIR) to name the store",
+        )
+    })?;
     let summary = rancher_approval::export(store.as_ref(), output::safe_json_writer(std::io::stdout().lock())).await?;
     output::note(format!(
         "exported {} installations, {} requests ({} decisions), {} audit entries, {} delivery cursors",
@@ -494,8 +653,12 @@ pub async fn import(ctx: &Context, file: &std::path::Path) -> anyhow::Result<Exi
     let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let f = std::fs::File::open(file)
-            .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display()), "name the file written by `rancherctl approvals export`"))?;
+        let f = std::fs::File::open(file).map_err(|e| {
+            Failure::new(
+                format!("cannot read {}: {e}", file.display()),
+                "name the file written by `rancherctl approvals export`",
+            )
+        })?;
         Box::new(std::io::BufReader::new(f))
     };
     let store = ctx.open_store().await?;

@@ -68,7 +68,9 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
                     text::escape(&g.granted.subject),
                     g.status(now).as_str().to_string(),
                     g.due_at.format("%Y-%m-%d %H:%M").to_string(),
-                    g.ended_at.map(|e| e.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+                    g.ended_at
+                        .map(|e| e.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "-".into()),
                     left(g, now),
                 ]
             }),
@@ -78,12 +80,7 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
 }
 
 /// Files a new approval request, under the grant's own workflow and policy, to extend it by `by`.
-pub async fn extend(
-    ctx: &Context,
-    id: &str,
-    by: &str,
-    reason: Option<String>,
-) -> anyhow::Result<Exit> {
+pub async fn extend(ctx: &Context, id: &str, by: &str, reason: Option<String>) -> anyhow::Result<Exit> {
     let store = ctx.open_store().await?;
     let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
     submit(ctx, &workflow, inputs, reason, false).await
@@ -96,14 +93,8 @@ pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
     let store = runner.store().clone();
     let now = Utc::now();
     rancher_workflows::grants::end_early(&session, store.as_ref(), id, now).await?;
-    let out = rancher_workflows::grants::revoke_grant(
-        &session,
-        store.as_ref(),
-        id,
-        runner.process_label(),
-        now,
-    )
-    .await?;
+    let out =
+        rancher_workflows::grants::revoke_grant(&session, store.as_ref(), id, runner.process_label(), now).await?;
     report(ctx, std::slice::from_ref(&out))
 }
 
@@ -111,21 +102,14 @@ pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
 pub async fn expire(ctx: &Context) -> anyhow::Result<Exit> {
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
-    let done = rancher_workflows::grants::revoke_due(
-        &session,
-        runner.store().as_ref(),
-        runner.process_label(),
-        Utc::now(),
-    )
-    .await?;
+    let done =
+        rancher_workflows::grants::revoke_due(&session, runner.store().as_ref(), runner.process_label(), Utc::now())
+            .await?;
     report(ctx, &done.outcomes)
 }
 
 /// Prints what revocations did; a failed one is a failure (exit non-zero) naming the grant.
-pub fn report(
-    ctx: &Context,
-    outcomes: &[rancher_workflows::grants::RevokeOutcome],
-) -> anyhow::Result<Exit> {
+pub fn report(ctx: &Context, outcomes: &[rancher_workflows::grants::RevokeOutcome]) -> anyhow::Result<Exit> {
     use rancher_workflows::grants::RevokeOutcome as O;
     output::data(ctx.format(), outcomes, || {
         if outcomes.is_empty() {
@@ -142,11 +126,7 @@ pub fn report(
                     };
                     format!("revoked {grant} ({}){note}", how.as_str().replace('_', " "))
                 }
-                O::Failed {
-                    grant,
-                    error,
-                    retry_at,
-                } => format!(
+                O::Failed { grant, error, retry_at } => format!(
                     "could not revoke {grant}: {}; next attempt at {}",
                     text::escape(error),
                     retry_at.to_rfc3339()
@@ -156,9 +136,7 @@ pub fn report(
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    if let Some(O::Failed { grant, error, .. }) =
-        outcomes.iter().find(|o| matches!(o, O::Failed { .. }))
-    {
+    if let Some(O::Failed { grant, error, .. }) = outcomes.iter().find(|o| matches!(o, O::Failed { .. })) {
         return Err(Failure::new(
             format!("grant {grant} is overdue and could not be revoked: {error}"),
             "it is retried with backoff; run `rancherctl grants expire` again later",

@@ -10,7 +10,11 @@ use crate::output;
 
 /// The reads: workflows that write nothing and run without approval by default.
 pub fn reads() -> Vec<&'static str> {
-    all_workflows().iter().filter(|w| !w.writes && w.default_approval == DefaultApproval::None).map(|w| w.id).collect()
+    all_workflows()
+        .iter()
+        .filter(|w| !w.writes && w.default_approval == DefaultApproval::None)
+        .map(|w| w.id)
+        .collect()
 }
 
 /// The ids to install: those named (each once, unknown ones refused before anything is installed), then with
@@ -38,7 +42,10 @@ pub fn chosen(ids: &[String], with_reads: bool, installed: &[String]) -> anyhow:
 
 /// Runs `install` for each id in turn; one that fails does not stop the others. The exit is 0 when all were
 /// installed; else each failure is printed (prefixed with its id) and a summary error names the ones not installed.
-pub async fn each(ids: &[String], mut install: impl AsyncFnMut(String) -> anyhow::Result<Exit>) -> anyhow::Result<Exit> {
+pub async fn each(
+    ids: &[String],
+    mut install: impl AsyncFnMut(String) -> anyhow::Result<Exit>,
+) -> anyhow::Result<Exit> {
     if ids.len() == 1 {
         return install(ids[0].clone()).await;
     }
@@ -55,7 +62,12 @@ pub async fn each(ids: &[String], mut install: impl AsyncFnMut(String) -> anyhow
         return Ok(Exit::Done);
     }
     Err(Failure::new(
-        format!("{} of {} workflows were not installed: {}", failed.len(), ids.len(), failed.join(", ")),
+        format!(
+            "{} of {} workflows were not installed: {}",
+            failed.len(),
+            ids.len(),
+            failed.join(", ")
+        ),
         "see the error printed for each above; the others are installed",
     )
     .into())
@@ -65,12 +77,20 @@ pub async fn each(ids: &[String], mut install: impl AsyncFnMut(String) -> anyhow
 pub async fn install(ctx: &Context, ids: Vec<String>, with_reads: bool, policy: PolicyArgs) -> anyhow::Result<Exit> {
     let installed: Vec<String> = if with_reads {
         match ctx.existing_store().await? {
-            Some(store) => store.list_installations().await?.into_iter().map(|i| i.workflow_id).collect(),
+            Some(store) => store
+                .list_installations()
+                .await?
+                .into_iter()
+                .map(|i| i.workflow_id)
+                .collect(),
             None => Vec::new(),
         }
     } else {
         Vec::new()
     };
     let ids = chosen(&ids, with_reads, &installed)?;
-    each(&ids, async |id: String| crate::commands::workflows::change(ctx, id, policy.clone(), true).await).await
+    each(&ids, async |id: String| {
+        crate::commands::workflows::change(ctx, id, policy.clone(), true).await
+    })
+    .await
 }

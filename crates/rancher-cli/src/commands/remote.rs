@@ -43,7 +43,10 @@ pub fn client(ctx: &Context) -> anyhow::Result<Option<ServerClient>> {
 pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option<Exit>> {
     use ApprovalsCommand as A;
     use WorkflowsCommand as W;
-    if !matches!(command, Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)) {
+    if !matches!(
+        command,
+        Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)
+    ) {
         return Ok(None);
     }
     // Built once per process: a token from --token-stdin can be read only once.
@@ -93,13 +96,22 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
 fn build_client(ctx: &Context, url: &str, token: rancher_auth::BearerToken) -> anyhow::Result<ServerClient> {
     let ca = match &ctx.global.server_ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Failure::new(format!("cannot read the service's CA bundle {}: {e}", path.display()), "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert")
+            Failure::new(
+                format!("cannot read the service's CA bundle {}: {e}", path.display()),
+                "pass the PEM file of the CA that signed the service's certificate to --server-ca-cert",
+            )
         })?),
         None => None,
     };
     ServerClient::new(url, token, ca.as_deref()).map_err(|e| {
-        let fix = e.fix.unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
-        Failure::new(format!("--server {}: {}", text::escape(url), e.message), text::escape(&fix)).into()
+        let fix = e
+            .fix
+            .unwrap_or_else(|| "pass the RANCHERCTL_SERVER=... URL that `rancherctl serve` printed".into());
+        Failure::new(
+            format!("--server {}: {}", text::escape(url), e.message),
+            text::escape(&fix),
+        )
+        .into()
     })
 }
 
@@ -108,14 +120,30 @@ static SERVER_ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Tests the service at `url` with `token` (`/healthz`, then `/api/v1/me`) and answers the line to print:
 /// `service: URL (ok, you are NAME)`. A failure names the service, the cause and the fix.
-pub async fn test_service(ctx: &Context, url: &str, token: rancher_auth::BearerToken) -> anyhow::Result<(String, Value)> {
+pub async fn test_service(
+    ctx: &Context,
+    url: &str,
+    token: rancher_auth::BearerToken,
+) -> anyhow::Result<(String, Value)> {
     let _ = SERVER_ORIGIN.set(ctx.server_origin());
     let c = build_client(ctx, url, token)?;
     c.healthz().await.map_err(failure)?;
     let me = c.me().await.map_err(failure)?;
-    let who = me["username"].as_str().or(me["display_name"].as_str()).or(me["id"].as_str()).unwrap_or("?");
-    let admin = if me["is_admin"].as_bool() == Some(true) { ", an admin" } else { "" };
-    let line = format!("service: {} (ok, you are {}{admin})", text::escape(url), text::escape(who));
+    let who = me["username"]
+        .as_str()
+        .or(me["display_name"].as_str())
+        .or(me["id"].as_str())
+        .unwrap_or("?");
+    let admin = if me["is_admin"].as_bool() == Some(true) {
+        ", an admin"
+    } else {
+        ""
+    };
+    let line = format!(
+        "service: {} (ok, you are {}{admin})",
+        text::escape(url),
+        text::escape(who)
+    );
     Ok((line, json!({"url": url, "ok": true, "user": me})))
 }
 
@@ -133,31 +161,51 @@ fn failure(e: ClientError) -> anyhow::Error {
     let fix = fix.or_else(|| match e.status {
         None => Some(format!(
             "check the URL (it comes from {}) and that the service runs (`curl URL/healthz`)",
-            SERVER_ORIGIN.get().map(String::as_str).unwrap_or("RANCHERCTL_SERVER, --server or the profile's saved service")
+            SERVER_ORIGIN
+                .get()
+                .map(String::as_str)
+                .unwrap_or("RANCHERCTL_SERVER, --server or the profile's saved service")
         )),
         Some(401) => Some("your Rancher token was refused: check it with `rancherctl check`".into()),
         Some(403) => Some("ask an admin, or someone the policy names, to do it".into()),
         Some(_) => None,
     });
-    Failure { message: format!("the approvals service: {}", text::escape(&e.message)), remedy: fix.map(|f| text::escape(&f)) }.into()
+    Failure {
+        message: format!("the approvals service: {}", text::escape(&e.message)),
+        remedy: fix.map(|f| text::escape(&f)),
+    }
+    .into()
 }
 
 async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::Result<Exit> {
     let items = c.workflows().await.map_err(failure)?;
-    let installs: Vec<Installation> = items.iter().filter_map(|i| serde_json::from_value(i["installation"].clone()).ok()).collect();
+    let installs: Vec<Installation> = items
+        .iter()
+        .filter_map(|i| serde_json::from_value(i["installation"].clone()).ok())
+        .collect();
     match id {
         None => workflows::print_catalog(ctx, &installs),
         Some(id) => workflows::print_one(ctx, id, &installs),
     }
 }
 
-async fn change(ctx: &Context, c: &ServerClient, id: &str, args: &crate::cli::PolicyArgs, install: bool) -> anyhow::Result<Exit> {
+async fn change(
+    ctx: &Context,
+    c: &ServerClient,
+    id: &str,
+    args: &crate::cli::PolicyArgs,
+    install: bool,
+) -> anyhow::Result<Exit> {
     let w = find_workflow(id).ok_or_else(|| workflows::unknown(id))?;
     let current = if install {
         None
     } else {
         let items = c.workflows().await.map_err(failure)?;
-        items.iter().filter_map(|i| serde_json::from_value::<Installation>(i["installation"].clone()).ok()).find(|i| i.workflow_id == w.id).map(|i| i.policy)
+        items
+            .iter()
+            .filter_map(|i| serde_json::from_value::<Installation>(i["installation"].clone()).ok())
+            .find(|i| i.workflow_id == w.id)
+            .map(|i| i.policy)
     };
     let policy: Option<Policy> = workflows::policy_from_args(args, w, current.as_ref())?;
     let answer = if install {
@@ -167,34 +215,67 @@ async fn change(ctx: &Context, c: &ServerClient, id: &str, args: &crate::cli::Po
         c.set_policy(w.id, &p).await
     }
     .map_err(failure)?;
-    let inst: Installation = serde_json::from_value(answer.clone()).map_err(|e| Failure::new(format!("the service's answer is not an installation: {e}"), "check that the service runs the same rancherctl version"))?;
+    let inst: Installation = serde_json::from_value(answer.clone()).map_err(|e| {
+        Failure::new(
+            format!("the service's answer is not an installation: {e}"),
+            "check that the service runs the same rancherctl version",
+        )
+    })?;
     workflows::print_installation(ctx, &inst, install)
 }
 
 /// The service's request views hold every field of a stored request (and a few more).
 fn request(v: Value) -> anyhow::Result<ApprovalRequest> {
-    serde_json::from_value(v).map_err(|e| Failure::new(format!("the service's answer is not an approval request: {e}"), "check that the service runs the same rancherctl version").into())
+    serde_json::from_value(v).map_err(|e| {
+        Failure::new(
+            format!("the service's answer is not an approval request: {e}"),
+            "check that the service runs the same rancherctl version",
+        )
+        .into()
+    })
 }
 
 async fn list(ctx: &Context, c: &ServerClient, state: Option<&str>) -> anyhow::Result<Exit> {
-    let state = state.map(|s| s.parse::<RequestState>().map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))).transpose()?;
-    let mut reqs = c.requests(state).await.map_err(failure)?.into_iter().map(request).collect::<anyhow::Result<Vec<_>>>()?;
+    let state = state
+        .map(|s| {
+            s.parse::<RequestState>()
+                .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))
+        })
+        .transpose()?;
+    let mut reqs = c
+        .requests(state)
+        .await
+        .map_err(failure)?
+        .into_iter()
+        .map(request)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // Oldest first, as local mode lists them.
     reqs.reverse();
-    output::data(ctx.format(), &reqs, || if reqs.is_empty() { "no approval requests".into() } else { approvals::rows(&reqs) })?;
+    output::data(ctx.format(), &reqs, || {
+        if reqs.is_empty() {
+            "no approval requests".into()
+        } else {
+            approvals::rows(&reqs)
+        }
+    })?;
     Ok(Exit::Done)
 }
 
 /// The content hash of request `id` as `approvals show` prints it: the decision is sent bound to it, so the
 /// service refuses it when the request changed since.
 async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
-    Ok(approvals::reviewed_hash(&request(c.request(id).await.map_err(failure)?)?))
+    Ok(approvals::reviewed_hash(&request(
+        c.request(id).await.map_err(failure)?,
+    )?))
 }
 
 async fn show(ctx: &Context, c: &ServerClient, id: &str, full: bool) -> anyhow::Result<Exit> {
     let raw = c.request(id).await.map_err(failure)?;
     let r = request(raw.clone())?;
-    let who = raw["who_may_approve"].as_str().map(str::to_string).unwrap_or_else(|| approvals::who_may_approve_local(&r));
+    let who = raw["who_may_approve"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| approvals::who_may_approve_local(&r));
     // The service's own document (it carries `who_may_approve`), escaped like every JSON output.
     output::data(ctx.format(), &raw, || approvals::describe_with(&r, full, &who))?;
     Ok(Exit::Done)
@@ -208,19 +289,32 @@ fn decided(ctx: &Context, answer: Value, what: &str) -> anyhow::Result<Exit> {
     match (what, r.state) {
         ("approve", RequestState::Pending) => {
             let doc = json!({"status": "pending", "request": r.id.as_str()});
-            output::data(ctx.format(), &doc, || format!("approval recorded; request {} needs more approvals", r.id))?;
+            output::data(ctx.format(), &doc, || {
+                format!("approval recorded; request {} needs more approvals", r.id)
+            })?;
             Ok(Exit::Pending)
         }
         ("approve", RequestState::Failed) => {
-            let error = outcome.and_then(|o| o.detail.get("error")).and_then(Value::as_str).unwrap_or("no error recorded");
+            let error = outcome
+                .and_then(|o| o.detail.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("no error recorded");
             Err(Failure::new(
-                format!("request {} was approved and executed by the service, and the server refused: {}", r.id, text::escape(error)),
-                format!("the error is kept on the request (`rancherctl approvals show {}`); submit again once fixed", r.id),
+                format!(
+                    "request {} was approved and executed by the service, and the server refused: {}",
+                    r.id,
+                    text::escape(error)
+                ),
+                format!(
+                    "the error is kept on the request (`rancherctl approvals show {}`); submit again once fixed",
+                    r.id
+                ),
             )
             .into())
         }
         ("approve", _) => {
-            let result = outcome.and_then(|o| serde_json::from_value::<rancher_workflows::RunOutput>(o.detail.clone()).ok());
+            let result =
+                outcome.and_then(|o| serde_json::from_value::<rancher_workflows::RunOutput>(o.detail.clone()).ok());
             let doc = match &result {
                 Some(out) => {
                     let mut doc = run::run_document(out);
@@ -234,7 +328,11 @@ fn decided(ctx: &Context, answer: Value, what: &str) -> anyhow::Result<Exit> {
                 None => json!({"status": r.state.as_str(), "request": r.id.as_str()}),
             };
             output::data(ctx.format(), &doc, || match &result {
-                Some(out) => format!("approved and executed once by the service: {}\n{}", r.id, run::render_run(out)),
+                Some(out) => format!(
+                    "approved and executed once by the service: {}\n{}",
+                    r.id,
+                    run::render_run(out)
+                ),
                 None => format!("request {} is {}", r.id, r.state),
             })?;
             Ok(Exit::Done)
@@ -248,7 +346,12 @@ fn decided(ctx: &Context, answer: Value, what: &str) -> anyhow::Result<Exit> {
 
 async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
     let v = c.audit().await.map_err(failure)?;
-    let entries: Vec<AuditEntry> = serde_json::from_value(v["items"].clone()).map_err(|e| Failure::new(format!("the service's audit log is not readable: {e}"), "check that the service runs the same rancherctl version"))?;
+    let entries: Vec<AuditEntry> = serde_json::from_value(v["items"].clone()).map_err(|e| {
+        Failure::new(
+            format!("the service's audit log is not readable: {e}"),
+            "check that the service runs the same rancherctl version",
+        )
+    })?;
     if !verify {
         output::data(ctx.format(), &entries, || approvals::audit_table(&entries))?;
         return Ok(Exit::Done);
@@ -268,26 +371,43 @@ async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Optio
 
 /// `run` (and the access-control writes) through the service: `200` printed like a local run, `202` like a local
 /// pending request (exit 3).
-pub async fn submit(ctx: &Context, c: &ServerClient, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
+pub async fn submit(
+    ctx: &Context,
+    c: &ServerClient,
+    workflow: &str,
+    inputs: Value,
+    reason: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<Exit> {
     let progress = output::Progress::spinner(format!("running {workflow} through the approvals service"));
     if rancher_workflows::LIST_WORKFLOWS.contains(&workflow) {
         // A list writes nothing (its dry run is the run): its items are written as the service sends them.
         let rows = matches!(ctx.format(), crate::cli::Format::Table | crate::cli::Format::Csv);
-        let answer = c.run_list(workflow, inputs, reason.as_deref(), rows).await.map_err(failure)?;
+        let answer = c
+            .run_list(workflow, inputs, reason.as_deref(), rows)
+            .await
+            .map_err(failure)?;
         drop(progress);
         return match answer {
             ListAnswer::Items(list) => stream_remote(ctx.format(), list).await.map(|()| Exit::Done),
             ListAnswer::Answer(a) => answered(ctx, workflow, a),
         };
     }
-    let answer = c.run(workflow, inputs, reason.as_deref(), dry_run).await.map_err(failure);
+    let answer = c
+        .run(workflow, inputs, reason.as_deref(), dry_run)
+        .await
+        .map_err(failure);
     drop(progress);
     answered(ctx, workflow, answer?)
 }
 
 /// Writes a list the service streams as it arrives, like a local list (see [`run::write_list`]).
 async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyhow::Result<()> {
-    let (workflow, noun, columns) = (text::escape(&list.workflow), text::escape(&list.noun), list.columns.clone());
+    let (workflow, noun, columns) = (
+        text::escape(&list.workflow),
+        text::escape(&list.noun),
+        list.columns.clone(),
+    );
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     run::write_list(format, &columns, &workflow, &noun, async || match list.next().await {
         Ok(got) => got.map(|got| Ok((got.item, got.row))),
@@ -299,7 +419,12 @@ async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyh
 /// Prints the service's answer to a run (or a grant's extension) as local mode does.
 fn answered(ctx: &Context, workflow: &str, answer: RunAnswer) -> anyhow::Result<Exit> {
     let submitted: Submitted = match answer {
-        RunAnswer::Succeeded(v) | RunAnswer::Pending(v) => serde_json::from_value(v).map_err(|e| Failure::new(format!("the service's answer to the run is not readable: {e}"), "check that the service runs the same rancherctl version"))?,
+        RunAnswer::Succeeded(v) | RunAnswer::Pending(v) => serde_json::from_value(v).map_err(|e| {
+            Failure::new(
+                format!("the service's answer to the run is not readable: {e}"),
+                "check that the service runs the same rancherctl version",
+            )
+        })?,
     };
     run::print_submitted(ctx, workflow, submitted)
 }

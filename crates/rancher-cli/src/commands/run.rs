@@ -18,7 +18,13 @@ pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str
             p.split_once('=')
                 .map(|(k, v)| (k.trim(), v))
                 .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| Failure::new(format!("--{flag} `{p}` is not key=value"), format!("write e.g. --{flag} user=alice")).into())
+                .ok_or_else(|| {
+                    Failure::new(
+                        format!("--{flag} `{p}` is not key=value"),
+                        format!("write e.g. --{flag} user=alice"),
+                    )
+                    .into()
+                })
         })
         .collect()
 }
@@ -31,7 +37,13 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<Exit> {
 
 /// Runs a workflow with inputs as a JSON object (for commands that build them), or files an approval request and
 /// exits 3.
-pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option<String>, dry_run: bool) -> anyhow::Result<Exit> {
+pub async fn submit(
+    ctx: &Context,
+    workflow: &str,
+    inputs: Value,
+    reason: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<Exit> {
     if let Some(c) = crate::commands::remote::client(ctx)? {
         return crate::commands::remote::submit(ctx, &c, workflow, inputs, reason, dry_run).await;
     }
@@ -43,7 +55,15 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
     }
     let progress = output::Progress::spinner(format!("running {}", w.id));
     // A list writes nothing: its dry run is the run itself, streamed the same way.
-    if let Some(list) = runner.open_list(&session, w.id, &inputs, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
+    if let Some(list) = runner
+        .open_list(
+            &session,
+            w.id,
+            &inputs,
+            matches!(ctx.format(), Format::Table | Format::Csv),
+        )
+        .await?
+    {
         drop(progress);
         stream_list(ctx.format(), list).await?;
         return Ok(Exit::Done);
@@ -56,7 +76,10 @@ pub async fn submit(ctx: &Context, workflow: &str, inputs: Value, reason: Option
 /// Whether `w` is a read (it writes nothing and needs no approval by default) that is not installed. Locally such a
 /// read runs at once with the caller's own rights, by `run` as by its dedicated command (`access-control status`,
 /// `identities search`); installed, its policy applies. Through a service every workflow must be installed there.
-pub async fn uninstalled_read(runner: &rancher_workflows::Runner, w: &rancher_workflows::WorkflowDef) -> anyhow::Result<bool> {
+pub async fn uninstalled_read(
+    runner: &rancher_workflows::Runner,
+    w: &rancher_workflows::WorkflowDef,
+) -> anyhow::Result<bool> {
     if w.writes || w.default_approval != rancher_workflows::DefaultApproval::None {
         return Ok(false);
     }
@@ -73,7 +96,10 @@ pub async fn run_read_at_once(
 ) -> anyhow::Result<Exit> {
     let empty = inputs.as_object().is_none_or(|o| o.is_empty());
     if empty && !dry_run {
-        if let Some(list) = rancher_workflows::Exec::new(session, false).stream_list(w.id, matches!(ctx.format(), Format::Table | Format::Csv)).await? {
+        if let Some(list) = rancher_workflows::Exec::new(session, false)
+            .stream_list(w.id, matches!(ctx.format(), Format::Table | Format::Csv))
+            .await?
+        {
             stream_list(ctx.format(), list).await?;
             return Ok(Exit::Done);
         }
@@ -93,7 +119,11 @@ pub fn print_submitted(ctx: &Context, workflow: &str, submitted: Submitted) -> a
             local_grant_note(&result);
             Ok(Exit::Done)
         }
-        Submitted::Pending { request, approvers, expires_at } => {
+        Submitted::Pending {
+            request,
+            approvers,
+            expires_at,
+        } => {
             let doc = json!({"status": "pending", "request": request, "workflow": workflow, "approvers": approvers, "expires_at": expires_at});
             output::data(ctx.format(), &doc, || {
                 format!(
@@ -140,7 +170,11 @@ pub async fn write_list<T: serde::Serialize>(
     noun: &str,
     mut next: impl AsyncFnMut() -> Option<Result<(T, Option<Vec<String>>), String>>,
 ) -> anyhow::Result<()> {
-    let mut w = output::ListWriter::new(format, std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()), columns);
+    let mut w = output::ListWriter::new(
+        format,
+        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        columns,
+    );
     while let Some(got) = next().await {
         match got {
             Ok((item, row)) => w.item(&item, || row.unwrap_or_default())?,
@@ -186,11 +220,20 @@ pub fn render_run(out: &RunOutput) -> String {
     }
     for p in &out.planned {
         let body = p.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
-        parts.push(format!("would send: {} {}{}", p.method, text::escape(&p.path), text::escape(&body)));
+        parts.push(format!(
+            "would send: {} {}{}",
+            p.method,
+            text::escape(&p.path),
+            text::escape(&body)
+        ));
     }
     // The summary may quote the server: one line, escaped.
     let summary = text::escape(&out.summary);
-    parts.push(if out.dry_run { format!("dry run: {summary}") } else { summary });
+    parts.push(if out.dry_run {
+        format!("dry run: {summary}")
+    } else {
+        summary
+    });
     parts.join("\n")
 }
 

@@ -76,15 +76,23 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     // The global --store / RANCHERCTL_STORE: several replicas share one PostgreSQL database.
     let shown = ctx.store_url()?.to_string();
     let store = ctx.open_store().await?;
-    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into());
-    let mut config = ServerConfig::new(args.listen, store, conn).executor(format!("rancherctl-serve@{host}")).job_interval(std::time::Duration::from_secs(args.job_interval.max(1)));
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let mut config = ServerConfig::new(args.listen, store, conn)
+        .executor(format!("rancherctl-serve@{host}"))
+        .job_interval(std::time::Duration::from_secs(args.job_interval.max(1)));
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config = config.tls(cert, key);
     }
     if let Some(u) = args.public_url {
         config = config.public_url(u);
     }
-    config = config.web_sessions(std::time::Duration::from_secs(args.web_idle_minutes * 60), std::time::Duration::from_secs(args.web_session_hours * 3600));
+    config = config.web_sessions(
+        std::time::Duration::from_secs(args.web_idle_minutes * 60),
+        std::time::Duration::from_secs(args.web_session_hours * 3600),
+    );
     let anchor = match args.anchor_file {
         Some(f) => f,
         None => ctx.ensure_state_dir()?.join("audit-anchor.json"),
@@ -108,7 +116,11 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
         config = config.metrics_listen(a);
     }
     let server = rancher_server::start(config).await?;
-    eprintln!("rancherctl serve: approvals service at {} (store {shown}); the page is at {}/", server.url(), server.url());
+    eprintln!(
+        "rancherctl serve: approvals service at {} (store {shown}); the page is at {}/",
+        server.url(),
+        server.url()
+    );
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();

@@ -15,20 +15,36 @@ use crate::output;
 /// `--env-file`) and serves until Ctrl-C or SIGTERM; the CA file is removed when it stops.
 pub async fn sim(ctx: &Context, args: SimArgs) -> anyhow::Result<Exit> {
     let version = RancherVersion::parse(&args.rancher_version).ok_or_else(|| {
-        Failure::new(format!("unknown Rancher version `{}`", args.rancher_version), "use one of 2.13, 2.12, 2.11, 2.8, 1.6")
+        Failure::new(
+            format!("unknown Rancher version `{}`", args.rancher_version),
+            "use one of 2.13, 2.12, 2.11, 2.8, 1.6",
+        )
     })?;
     let dir = ctx.ensure_state_dir()?;
     warn_if_stdout_is_shared();
-    let handle = rancher_sim::Simulator::start(SimConfig::default().rancher_version(version).users(args.users).tokens(args.tokens).port(args.port))
-        .await
-        .map_err(|e| anyhow::anyhow!("the simulator failed to start: {e}"))?;
+    let handle = rancher_sim::Simulator::start(
+        SimConfig::default()
+            .rancher_version(version)
+            .users(args.users)
+            .tokens(args.tokens)
+            .port(args.port),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the simulator failed to start: {e}"))?;
     let ca_path = dir.join(format!("sim-ca-{}.pem", handle.port()));
     write_private(&ca_path, handle.ca_pem().as_bytes()).with_context(|| format!("writing {}", ca_path.display()))?;
     let lines = export_lines(&handle.env_lines(&ca_path));
     if let Some(path) = &args.env_file {
         write_private(path, lines.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     }
-    eprintln!("rancher-sim: Rancher {} on {} with {} extra users and {} extra tokens; CA in {}; Ctrl-C stops it", version.full(), handle.domain(), args.users, args.tokens, ca_path.display());
+    eprintln!(
+        "rancher-sim: Rancher {} on {} with {} extra users and {} extra tokens; CA in {}; Ctrl-C stops it",
+        version.full(),
+        handle.domain(),
+        args.users,
+        args.tokens,
+        ca_path.display()
+    );
     match &args.env_file {
         Some(path) => eprintln!("rancher-sim: in another shell, run `set -a; . {}; set +a`, then rancherctl as usual", path.display()),
         None => eprintln!("rancher-sim: in another shell, load the lines printed on stdout (`set -a; . ./sim.env; set +a` after `rancherctl sim > sim.env &`), then run rancherctl as usual"),
@@ -42,7 +58,11 @@ pub async fn sim(ctx: &Context, args: SimArgs) -> anyhow::Result<Exit> {
 
 /// `KEY=VALUE` lines as `export KEY=VALUE`: sourced or `eval`ed, they reach the commands run afterwards.
 fn export_lines(lines: &str) -> String {
-    lines.lines().filter(|l| !l.is_empty()).map(|l| format!("export {l}\n")).collect()
+    lines
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("export {l}\n"))
+        .collect()
 }
 
 /// Writes `bytes` to `path` with mode 0600 (replacing the file), through a temporary file in the same directory.

@@ -39,15 +39,23 @@ fn entry(w: &WorkflowDef, inst: Option<&Installation>) -> Value {
 /// The default policy in words; the generic request needs approval for writes only.
 fn default_policy_text(w: &WorkflowDef) -> String {
     match w.default_approval {
-        rancher_workflows::DefaultApproval::InstallerForWrites => format!("reads run at once; writes: {}", w.default_approval.policy()),
+        rancher_workflows::DefaultApproval::InstallerForWrites => {
+            format!("reads run at once; writes: {}", w.default_approval.policy())
+        }
         _ => w.default_approval.policy().to_string(),
     }
 }
 
 /// The error for an id that is not a workflow.
 pub fn unknown(id: &str) -> anyhow::Error {
-    let hint = rancher_workflows::suggest_workflow(id).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-    Failure::new(format!("unknown workflow `{id}`"), format!("{hint}`rancherctl workflows list` shows the ids")).into()
+    let hint = rancher_workflows::suggest_workflow(id)
+        .map(|s| format!("did you mean `{s}`? "))
+        .unwrap_or_default();
+    Failure::new(
+        format!("unknown workflow `{id}`"),
+        format!("{hint}`rancherctl workflows list` shows the ids"),
+    )
+    .into()
 }
 
 /// The catalog with installs; reads only the catalog and the store file (no network, no runtime).
@@ -68,7 +76,12 @@ pub fn print_catalog(ctx: &Context, installs: &[Installation]) -> anyhow::Result
                     Some(i) => i.policy.to_string(),
                     None => format!("default: {}", default_policy_text(w)),
                 };
-                vec![w.id.into(), w.title.into(), if inst.is_some() { "yes".into() } else { "no".into() }, policy]
+                vec![
+                    w.id.into(),
+                    w.title.into(),
+                    if inst.is_some() { "yes".into() } else { "no".into() },
+                    policy,
+                ]
             }),
         )
     })?;
@@ -85,13 +98,22 @@ pub fn print_one(ctx: &Context, id: &str, installs: &[Installation]) -> anyhow::
     let w = find_workflow(id).ok_or_else(|| unknown(id))?;
     let inst = installs.iter().find(|i| i.workflow_id == w.id);
     output::data(ctx.format(), &entry(w, inst), || {
-        let mut lines = vec![format!("{}: {}", w.id, w.title), w.description.to_string(), String::new()];
+        let mut lines = vec![
+            format!("{}: {}", w.id, w.title),
+            w.description.to_string(),
+            String::new(),
+        ];
         if w.inputs.is_empty() {
             lines.push("inputs:   none".into());
         } else {
             lines.push("inputs:".into());
             for i in w.inputs {
-                lines.push(format!("  --input {}=...  {}{}", i.name, i.description, if i.required { " (required)" } else { "" }));
+                lines.push(format!(
+                    "  --input {}=...  {}{}",
+                    i.name,
+                    i.description,
+                    if i.required { " (required)" } else { "" }
+                ));
             }
         }
         lines.push(format!("output:   {}", w.output));
@@ -115,7 +137,11 @@ pub fn print_one(ctx: &Context, id: &str, installs: &[Installation]) -> anyhow::
 pub fn print_installation(ctx: &Context, inst: &Installation, install: bool) -> anyhow::Result<Exit> {
     output::data(ctx.format(), inst, || {
         let verb = if install { "installed" } else { "policy changed for" };
-        format!("{verb} {}\npolicy: {}", inst.workflow_id, crate::text::escape(&inst.policy.to_string()))
+        format!(
+            "{verb} {}\npolicy: {}",
+            inst.workflow_id,
+            crate::text::escape(&inst.policy.to_string())
+        )
     })?;
     Ok(Exit::Done)
 }
@@ -125,7 +151,11 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
-    let current = if install { None } else { runner.installation(w.id).await?.map(|i| i.policy) };
+    let current = if install {
+        None
+    } else {
+        runner.installation(w.id).await?.map(|i| i.policy)
+    };
     let policy = policy_from_args(&args, w, current.as_ref())?;
     if !install && policy.is_none() {
         return Err(no_policy_given());
@@ -133,7 +163,9 @@ pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) 
     let inst = if install {
         runner.install(&session, w.id, policy).await?
     } else {
-        runner.set_policy(&session, w.id, policy.expect("checked above")).await?
+        runner
+            .set_policy(&session, w.id, policy.expect("checked above"))
+            .await?
     };
     print_installation(ctx, &inst, install)?;
     // Named approvers are stored by id: show who they are (on stderr when stdout carries data).
@@ -159,24 +191,42 @@ pub fn no_policy_given() -> anyhow::Error {
 /// `current` is the installed policy for `set-policy`: the flags change only what they name, so `--policy` replaces
 /// who approves and keeps the options (expiry, grant limits, self-approval); `--policy-file` replaces the whole
 /// policy. For `install` (`current` is `None`) the flags change the workflow's default.
-pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef, current: Option<&Policy>) -> anyhow::Result<Option<Policy>> {
+pub fn policy_from_args(
+    args: &PolicyArgs,
+    w: &WorkflowDef,
+    current: Option<&Policy>,
+) -> anyhow::Result<Option<Policy>> {
     let base = if let Some(path) = &args.policy_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the policy file {}", path.display()))?;
-        let p: Policy = serde_json::from_str(&text).or_else(|_| serde_norway::from_str(&text)).map_err(|e| {
-            Failure::new(format!("policy file {}: {e}", path.display()), "see `rancherctl workflows install --help` for the form")
-        })?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the policy file {}", path.display()))?;
+        let p: Policy = serde_json::from_str(&text)
+            .or_else(|_| serde_norway::from_str(&text))
+            .map_err(|e| {
+                Failure::new(
+                    format!("policy file {}: {e}", path.display()),
+                    "see `rancherctl workflows install --help` for the form",
+                )
+            })?;
         Some(p)
     } else if let Some(spec) = &args.policy {
         Some(parse_policy(spec)?)
     } else {
         None
     };
-    if base.is_none() && !args.allow_self_approval && args.expires_after.is_none() && args.max_duration.is_none() && !args.require_duration {
+    if base.is_none()
+        && !args.allow_self_approval
+        && args.expires_after.is_none()
+        && args.max_duration.is_none()
+        && !args.require_duration
+    {
         return Ok(None);
     }
     let from_file = args.policy_file.is_some();
     let mut p = match (base, current) {
-        (Some(new), Some(cur)) if !from_file => Policy { rule: new.rule, options: cur.options.clone() },
+        (Some(new), Some(cur)) if !from_file => Policy {
+            rule: new.rule,
+            options: cur.options.clone(),
+        },
         (Some(new), _) => new,
         (None, Some(cur)) => cur.clone(),
         (None, None) => w.default_approval.policy(),
@@ -185,10 +235,15 @@ pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef, current: Option<&Pol
         p = p.allow_self_approval(true);
     }
     if let Some(d) = &args.expires_after {
-        p = p.expires_after(parse_duration(d).map_err(|e| Failure::new(format!("--expires-after: {e}"), "e.g. --expires-after 7d"))?);
+        p = p.expires_after(
+            parse_duration(d).map_err(|e| Failure::new(format!("--expires-after: {e}"), "e.g. --expires-after 7d"))?,
+        );
     }
     if let Some(d) = &args.max_duration {
-        p = p.max_duration(rancher_approval::parse_duration(d).map_err(|e| Failure::new(format!("--max-duration: {e}"), "e.g. --max-duration 8h"))?);
+        p = p.max_duration(
+            rancher_approval::parse_duration(d)
+                .map_err(|e| Failure::new(format!("--max-duration: {e}"), "e.g. --max-duration 8h"))?,
+        );
     }
     if args.require_duration {
         p = p.require_duration(true);
@@ -200,10 +255,18 @@ pub fn policy_from_args(args: &PolicyArgs, w: &WorkflowDef, current: Option<&Pol
 /// Parses `none`, `installer`, `any-of:A,B`, `all-of:A,B`, `at-least:N:A,B,C`.
 pub fn parse_policy(spec: &str) -> anyhow::Result<Policy> {
     let bad = |why: &str| -> anyhow::Error {
-        Failure::new(format!("--policy `{spec}`: {why}"), "write none, installer, any-of:u-a,u-b, all-of:u-a,u-b or at-least:2:u-a,u-b,u-c").into()
+        Failure::new(
+            format!("--policy `{spec}`: {why}"),
+            "write none, installer, any-of:u-a,u-b, all-of:u-a,u-b or at-least:2:u-a,u-b,u-c",
+        )
+        .into()
     };
     let refs = |list: &str| -> anyhow::Result<Vec<ApproverRef>> {
-        let v: Vec<ApproverRef> = list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+        let v: Vec<ApproverRef> = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
         if v.is_empty() {
             return Err(bad("no approvers listed"));
         }
@@ -223,11 +286,16 @@ pub fn parse_policy(spec: &str) -> anyhow::Result<Policy> {
         return Ok(Policy::all_of(refs(list)?));
     }
     if let Some(rest) = spec_t.strip_prefix("at-least:") {
-        let (n, list) = rest.split_once(':').ok_or_else(|| bad("expected at-least:N:approver,..."))?;
+        let (n, list) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("expected at-least:N:approver,..."))?;
         let n: u32 = n.trim().parse().map_err(|_| bad("N must be a whole number"))?;
         let of = refs(list)?;
         if n == 0 || n as usize > of.len() {
-            return Err(bad(&format!("N must be between 1 and the {} approvers listed", of.len())));
+            return Err(bad(&format!(
+                "N must be between 1 and the {} approvers listed",
+                of.len()
+            )));
         }
         return Ok(Policy::at_least(n, of));
     }
@@ -248,10 +316,20 @@ mod tests {
     async fn policy_flags_parse() {
         assert_eq!(parse_policy("none").unwrap(), Policy::none());
         assert_eq!(parse_policy("installer").unwrap(), Policy::installer());
-        assert_eq!(parse_policy("any-of:u-a,u-b").unwrap(), Policy::any_of([ApproverRef::user("u-a"), ApproverRef::user("u-b")]));
+        assert_eq!(
+            parse_policy("any-of:u-a,u-b").unwrap(),
+            Policy::any_of([ApproverRef::user("u-a"), ApproverRef::user("u-b")])
+        );
         assert_eq!(
             parse_policy("at-least:2:u-a,group:github_team://7,u-c").unwrap(),
-            Policy::at_least(2, [ApproverRef::user("u-a"), ApproverRef::group("github_team://7"), ApproverRef::user("u-c")])
+            Policy::at_least(
+                2,
+                [
+                    ApproverRef::user("u-a"),
+                    ApproverRef::group("github_team://7"),
+                    ApproverRef::user("u-c")
+                ]
+            )
         );
         assert!(parse_policy("at-least:4:u-a,u-b").is_err());
         assert!(parse_policy("any-of:").is_err());

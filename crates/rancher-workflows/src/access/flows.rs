@@ -5,15 +5,21 @@ use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 
 use rancher_api::requests::{
-    V1AccountsList, V1AuthConfigGet, V1AuthConfigUpdate, V1AzureadconfigGet, V1AzureadconfigUpdate, V1GithubconfigGet, V1GithubconfigUpdate, V1IdentitiesList,
-    V1LdapconfigGet, V1LdapconfigUpdate, V1LocalauthconfigGet, V1LocalauthconfigUpdate, V1OpenldapconfigGet, V1OpenldapconfigUpdate, V1TokenCreate, V1TokenGet,
-    V3AuthconfigsDisable, V3AuthconfigsGet, V3AuthconfigsList, V3AuthconfigsTestAndApply, V3AuthconfigsUpdate, V3PrincipalsGet, V3PrincipalsList, V3PrincipalsSearch,
-    V3UsersList,
+    V1AccountsList, V1AuthConfigGet, V1AuthConfigUpdate, V1AzureadconfigGet, V1AzureadconfigUpdate, V1GithubconfigGet,
+    V1GithubconfigUpdate, V1IdentitiesList, V1LdapconfigGet, V1LdapconfigUpdate, V1LocalauthconfigGet,
+    V1LocalauthconfigUpdate, V1OpenldapconfigGet, V1OpenldapconfigUpdate, V1TokenCreate, V1TokenGet,
+    V3AuthconfigsDisable, V3AuthconfigsGet, V3AuthconfigsList, V3AuthconfigsTestAndApply, V3AuthconfigsUpdate,
+    V3PrincipalsGet, V3PrincipalsList, V3PrincipalsSearch, V3UsersList,
+};
+use rancher_api::types::{
+    V1Account, V1AuthConfig, V1GithubSettings, V1Identity, V1ProviderConfig, V1TokenRequest, V3AuthConfig,
+    V3PrincipalSearch, V3User,
 };
 use rancher_api::Request;
-use rancher_api::types::{V1Account, V1AuthConfig, V1GithubSettings, V1Identity, V1ProviderConfig, V1TokenRequest, V3AuthConfig, V3PrincipalSearch, V3User};
 
-use super::{check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS};
+use super::{
+    check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS,
+};
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
 use crate::exec::{input, required, Exec, Table};
@@ -87,9 +93,16 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
             let mut pins = Map::new();
             for name in FILE_INPUTS {
                 if let Some(path) = input(def, &inputs, name)? {
-                    let absolute = std::path::absolute(path).map_err(|e| Error::Input { workflow: def.id.into(), input: (*name).into(), message: format!("cannot resolve `{path}`: {e}") })?;
+                    let absolute = std::path::absolute(path).map_err(|e| Error::Input {
+                        workflow: def.id.into(),
+                        input: (*name).into(),
+                        message: format!("cannot resolve `{path}`: {e}"),
+                    })?;
                     let absolute = absolute.display().to_string();
-                    pins.insert((*name).into(), json!({"path": absolute, "sha256": file_sha256(def, name, &absolute).await?}));
+                    pins.insert(
+                        (*name).into(),
+                        json!({"path": absolute, "sha256": file_sha256(def, name, &absolute).await?}),
+                    );
                     inputs[*name] = Value::String(absolute);
                 }
             }
@@ -120,7 +133,13 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
 pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Result<Option<bool>> {
     let exec = Exec::new(session, true);
     let g = generation(&exec);
-    let provider = |key: &str| inputs.get(key).and_then(Value::as_str).map(str::parse::<Provider>).transpose();
+    let provider = |key: &str| {
+        inputs
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::parse::<Provider>)
+            .transpose()
+    };
     let on = |p: Provider| {
         let exec = &exec;
         async move {
@@ -148,7 +167,11 @@ pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Resul
             let present = config(&exec, p).await?.allowed();
             let entries = list_input(def, inputs, "identities")?;
             let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
-            Ok(Some(if workflow == "access-control-allow" { entries.iter().all(listed) } else { !entries.iter().any(listed) }))
+            Ok(Some(if workflow == "access-control-allow" {
+                entries.iter().all(listed)
+            } else {
+                !entries.iter().any(listed)
+            }))
         }
         _ => Ok(None),
     }
@@ -171,7 +194,8 @@ fn list_input(def: &WorkflowDef, inputs: &Value, name: &str) -> Result<Vec<Strin
 fn split_entries(s: &str) -> Vec<String> {
     let continues = |piece: &str| {
         let p = piece.trim_start();
-        p.split_once('=').is_some_and(|(attr, _)| !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        p.split_once('=')
+            .is_some_and(|(attr, _)| !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     };
     let mut out: Vec<String> = Vec::new();
     for piece in s.split(',') {
@@ -192,17 +216,59 @@ fn split_entries(s: &str) -> Vec<String> {
 /// Every other field, known secret or not, is shown masked: a field nobody listed here is never assumed harmless.
 const SHOWN_SETTINGS: &[&str] = &[
     // LDAP: Active Directory and OpenLDAP, both generations
-    "server", "servers", "port", "tls", "starttls", "certificate", "connectionTimeout", "domain", "loginDomain", "defaultLoginDomain",
-    "serviceAccountUsername", "serviceAccountDistinguishedName", "userSearchBase", "userSearchAttribute", "userSearchFilter", "userSearchField",
-    "userLoginAttribute", "userLoginFilter", "userLoginField", "userObjectClass", "userNameAttribute", "userNameField", "userEnabledAttribute",
-    "userDisabledBitMask", "userMemberAttribute", "groupSearchBase", "groupSearchAttribute", "groupSearchFilter", "groupSearchField",
-    "groupObjectClass", "groupNameAttribute", "groupNameField", "groupDNAttribute", "groupDNField", "groupMemberUserAttribute",
-    "groupMemberMappingAttribute", "nestedGroupMembershipEnabled", "searchUsingServiceAccount",
+    "server",
+    "servers",
+    "port",
+    "tls",
+    "starttls",
+    "certificate",
+    "connectionTimeout",
+    "domain",
+    "loginDomain",
+    "defaultLoginDomain",
+    "serviceAccountUsername",
+    "serviceAccountDistinguishedName",
+    "userSearchBase",
+    "userSearchAttribute",
+    "userSearchFilter",
+    "userSearchField",
+    "userLoginAttribute",
+    "userLoginFilter",
+    "userLoginField",
+    "userObjectClass",
+    "userNameAttribute",
+    "userNameField",
+    "userEnabledAttribute",
+    "userDisabledBitMask",
+    "userMemberAttribute",
+    "groupSearchBase",
+    "groupSearchAttribute",
+    "groupSearchFilter",
+    "groupSearchField",
+    "groupObjectClass",
+    "groupNameAttribute",
+    "groupNameField",
+    "groupDNAttribute",
+    "groupDNField",
+    "groupMemberUserAttribute",
+    "groupMemberMappingAttribute",
+    "nestedGroupMembershipEnabled",
+    "searchUsingServiceAccount",
     // GitHub
-    "hostname", "scheme", "clientId",
+    "hostname",
+    "scheme",
+    "clientId",
     // Azure AD
-    "tenantId", "applicationId", "endpoint", "graphEndpoint", "tokenEndpoint", "authEndpoint", "deviceAuthEndpoint", "rancherUrl",
-    "groupMembershipFilter", "adminAccountUsername",
+    "tenantId",
+    "applicationId",
+    "endpoint",
+    "graphEndpoint",
+    "tokenEndpoint",
+    "authEndpoint",
+    "deviceAuthEndpoint",
+    "rancherUrl",
+    "groupMembershipFilter",
+    "adminAccountUsername",
 ];
 
 /// What approvers see of provider settings: fields on [`SHOWN_SETTINGS`] as given when they hold plain values
@@ -218,7 +284,14 @@ pub(crate) fn shown_settings(settings: &Map<String, Value>) -> Value {
             .iter()
             .map(|(k, v)| {
                 let show = SHOWN_SETTINGS.contains(&k.as_str()) && plain(v);
-                (k.clone(), if show || v.is_null() { v.clone() } else { json!("<masked>") })
+                (
+                    k.clone(),
+                    if show || v.is_null() {
+                        v.clone()
+                    } else {
+                        json!("<masked>")
+                    },
+                )
             })
             .collect(),
     )
@@ -231,7 +304,14 @@ pub(crate) fn mask_secrets(v: &Value) -> Value {
             m.iter()
                 .map(|(k, x)| {
                     let secret = SECRET_FIELDS.contains(&k.as_str()) || k == "code";
-                    (k.clone(), if secret && !x.is_null() { json!("<redacted>") } else { mask_secrets(x) })
+                    (
+                        k.clone(),
+                        if secret && !x.is_null() {
+                            json!("<redacted>")
+                        } else {
+                            mask_secrets(x)
+                        },
+                    )
                 })
                 .collect(),
         ),
@@ -241,7 +321,19 @@ pub(crate) fn mask_secrets(v: &Value) -> Value {
 }
 
 /// Server bookkeeping that never goes back (as field names, for the fields a type keeps in `extra`).
-const BOOKKEEPING: [&str; 11] = ["links", "actions", "baseType", "created", "createdTS", "creatorId", "uuid", "state", "transitioning", "transitioningMessage", "status"];
+const BOOKKEEPING: [&str; 11] = [
+    "links",
+    "actions",
+    "baseType",
+    "created",
+    "createdTS",
+    "creatorId",
+    "uuid",
+    "state",
+    "transitioning",
+    "transitioningMessage",
+    "status",
+];
 
 /// Drops bookkeeping from the fields a type does not name and sets every secret among them to `null`, so the
 /// server keeps the stored values.
@@ -259,7 +351,15 @@ fn resend_extra(extra: &mut std::collections::BTreeMap<String, Value>) {
 /// A 1.x config as read, ready to go back: server bookkeeping dropped and every secret `null`; every other field,
 /// named or not, kept.
 fn resend_v1(cfg: &V1ProviderConfig) -> V1ProviderConfig {
-    let mut c = V1ProviderConfig { links: None, actions: None, created: None, created_ts: None, uuid: None, state: None, ..cfg.clone() };
+    let mut c = V1ProviderConfig {
+        links: None,
+        actions: None,
+        created: None,
+        created_ts: None,
+        uuid: None,
+        state: None,
+        ..cfg.clone()
+    };
     resend_extra(&mut c.extra);
     c
 }
@@ -304,7 +404,10 @@ const INLINE_SECRETS: &[&str] = &["config", "test-password", "test-code"];
 
 /// Whether the settings or the test credentials came inline (`config` as an object, `test-password`, `test-code`).
 fn given_inline(inputs: &Value) -> bool {
-    inputs.get("config").is_some_and(Value::is_object) || ["test-password", "test-code"].iter().any(|k| inputs.get(*k).is_some_and(|v| !v.is_null()))
+    inputs.get("config").is_some_and(Value::is_object)
+        || ["test-password", "test-code"]
+            .iter()
+            .any(|k| inputs.get(*k).is_some_and(|v| !v.is_null()))
 }
 
 async fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<String> {
@@ -323,7 +426,10 @@ async fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
         let pin = pins.get(*name);
         let pinned_path = pin.and_then(|p| p.get("path")).and_then(Value::as_str);
         if given != pinned_path {
-            return Err(Error::Refused(format!("{}: the `{name}` file is not the one approved; file the request again", def.id)));
+            return Err(Error::Refused(format!(
+                "{}: the `{name}` file is not the one approved; file the request again",
+                def.id
+            )));
         }
         if let (Some(path), Some(sha)) = (given, pin.and_then(|p| p.get("sha256")).and_then(Value::as_str)) {
             if file_sha256(def, name, path).await? != sha {
@@ -339,9 +445,20 @@ async fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
 
 /// Refuses provider settings that set what the workflow decides itself, so they cannot silently enable anything.
 fn check_settings(def: &WorkflowDef, map: &Map<String, Value>, whence: &str) -> Result<()> {
-    for k in ["enabled", "accessMode", "allowedIdentities", "allowedPrincipalIds", "type", "id"] {
+    for k in [
+        "enabled",
+        "accessMode",
+        "allowedIdentities",
+        "allowedPrincipalIds",
+        "type",
+        "id",
+    ] {
         if map.contains_key(k) {
-            return Err(Error::Input { workflow: def.id.into(), input: "config".into(), message: format!("remove `{k}` from {whence}: the workflow sets it (use --mode / --allow)") });
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: "config".into(),
+                message: format!("remove `{k}` from {whence}: the workflow sets it (use --mode / --allow)"),
+            });
         }
     }
     Ok(())
@@ -353,14 +470,23 @@ async fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, 
     let Some(path) = input(def, inputs, "config")? else {
         return Ok(Map::new());
     };
-    let bad = |message: String| Error::Input { workflow: def.id.into(), input: "config".into(), message };
+    let bad = |message: String| Error::Input {
+        workflow: def.id.into(),
+        input: "config".into(),
+        message,
+    };
     let text = crate::files::read_input_file(def, "config", path, false).await?;
-    let value: Value = serde_norway::from_str(&text).map_err(|e| bad(format!("`{path}` is not a JSON or YAML object: {e}")))?;
+    let value: Value =
+        serde_norway::from_str(&text).map_err(|e| bad(format!("`{path}` is not a JSON or YAML object: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(bad(format!("`{path}` must hold one object of provider settings, e.g. {{\"servers\": [\"ad.example.com\"]}}")));
+        return Err(bad(format!(
+            "`{path}` must hold one object of provider settings, e.g. {{\"servers\": [\"ad.example.com\"]}}"
+        )));
     };
     check_settings(def, &map, &format!("`{path}`"))?;
-    let has_secret = map.iter().any(|(k, v)| SECRET_FIELDS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.is_empty()));
+    let has_secret = map
+        .iter()
+        .any(|(k, v)| SECRET_FIELDS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.is_empty()));
     if has_secret {
         crate::files::read_input_file(def, "config", path, true).await?;
     }
@@ -370,14 +496,25 @@ async fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, 
 /// The provider settings given inline (`config` as a JSON object), at most [`crate::files::MAX_GIVEN_FILE`]
 /// bytes as JSON. No `config` at all is no settings (a provider that needs none).
 fn inline_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
-    let bad = |message: String| Error::Input { workflow: def.id.into(), input: "config".into(), message };
+    let bad = |message: String| Error::Input {
+        workflow: def.id.into(),
+        input: "config".into(),
+        message,
+    };
     let map = match inputs.get("config") {
         None | Some(Value::Null) => return Ok(Map::new()),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(bad("with inline test credentials, give the provider settings inline too, as a JSON object".into())),
+        Some(_) => {
+            return Err(bad(
+                "with inline test credentials, give the provider settings inline too, as a JSON object".into(),
+            ))
+        }
     };
     if serde_json::to_vec(&map).map(|b| b.len() as u64).unwrap_or(u64::MAX) > crate::files::MAX_GIVEN_FILE {
-        return Err(bad(format!("the settings are larger than {} bytes", crate::files::MAX_GIVEN_FILE)));
+        return Err(bad(format!(
+            "the settings are larger than {} bytes",
+            crate::files::MAX_GIVEN_FILE
+        )));
     }
     check_settings(def, &map, "the settings")?;
     Ok(map)
@@ -386,42 +523,78 @@ fn inline_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Valu
 /// The test login given inline (`test-password` with `test-user`, or `test-code`); file inputs beside them are
 /// refused, so one request never mixes the two ways.
 fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation) -> Result<(String, String)> {
-    let bad = |input: &str, message: String| Error::Input { workflow: def.id.into(), input: input.into(), message };
+    let bad = |input: &str, message: String| Error::Input {
+        workflow: def.id.into(),
+        input: input.into(),
+        message,
+    };
     for f in ["test-password-file", "test-code-file"] {
         if inputs.get(f).is_some_and(|v| !v.is_null()) {
-            return Err(bad(f, "give the test credentials one way: inline (`test-password`, `test-code`) or as files, not both".into()));
+            return Err(bad(
+                f,
+                "give the test credentials one way: inline (`test-password`, `test-code`) or as files, not both".into(),
+            ));
         }
     }
     if p.tests_with_code(g) {
-        let code = input(def, inputs, "test-code")?.ok_or_else(|| bad("test-code", format!("{} tests with an OAuth code: give it as `test-code`", p.title())))?;
+        let code = input(def, inputs, "test-code")?.ok_or_else(|| {
+            bad(
+                "test-code",
+                format!("{} tests with an OAuth code: give it as `test-code`", p.title()),
+            )
+        })?;
         return Ok(("(OAuth code)".into(), code.to_string()));
     }
     let user = required(def, inputs, "test-user")?.to_string();
     let pw = match inputs.get("test-password") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(bad("test-password", "is required with inline settings: the test user's password (held in memory for this request only)".into())),
+        _ => {
+            return Err(bad(
+                "test-password",
+                "is required with inline settings: the test user's password (held in memory for this request only)"
+                    .into(),
+            ))
+        }
     };
     Ok((user.clone(), format!("{user}:{pw}")))
 }
 
 /// The test login: `(user, code)` where code is `user:password` or an OAuth code. With `read` false only the
 /// inputs are checked (files exist and are private), nothing is kept.
-async fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation, read: bool) -> Result<(String, String)> {
+async fn test_code(
+    def: &WorkflowDef,
+    inputs: &Value,
+    p: Provider,
+    g: Generation,
+    read: bool,
+) -> Result<(String, String)> {
     if p.tests_with_code(g) {
         let path = required(def, inputs, "test-code-file")?;
         let code = crate::files::read_input_file(def, "test-code-file", path, true).await?;
         let code = code.trim().to_string();
         if code.is_empty() {
-            return Err(Error::Input { workflow: def.id.into(), input: "test-code-file".into(), message: format!("`{path}` is empty; put the OAuth code from the provider's redirect in it") });
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: "test-code-file".into(),
+                message: format!("`{path}` is empty; put the OAuth code from the provider's redirect in it"),
+            });
         }
         return Ok(("(OAuth code)".into(), if read { code } else { String::new() }));
     }
     let user = required(def, inputs, "test-user")?.to_string();
     let path = required(def, inputs, "test-password-file")?;
     let pw = crate::files::read_input_file(def, "test-password-file", path, true).await?;
-    let pw = pw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&pw).to_string();
+    let pw = pw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&pw)
+        .to_string();
     if pw.is_empty() {
-        return Err(Error::Input { workflow: def.id.into(), input: "test-password-file".into(), message: format!("`{path}` is empty") });
+        return Err(Error::Input {
+            workflow: def.id.into(),
+            input: "test-password-file".into(),
+            message: format!("`{path}` is empty"),
+        });
     }
     Ok((user.clone(), if read { format!("{user}:{pw}") } else { String::new() }))
 }
@@ -429,7 +602,15 @@ async fn test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation
 /// 1.x: whether access control is on, and with which provider (`GET /v1/token`, no token needed).
 async fn v1_state(exec: &Exec<'_>) -> Result<(bool, Option<Provider>, String)> {
     let (security, name, _) = v1_token_info(exec.session.client.send(&V1TokenGet::new()).await?);
-    Ok((security, if security { Provider::from_v1_auth_provider(&name) } else { None }, name))
+    Ok((
+        security,
+        if security {
+            Provider::from_v1_auth_provider(&name)
+        } else {
+            None
+        },
+        name,
+    ))
 }
 
 /// GitHub moved out of cattle into the auth service in Rancher 1.2 (cattle 55272585b, Aug 2016): from then on its
@@ -472,7 +653,12 @@ impl Config {
     fn allowed(&self) -> Vec<Identity> {
         match self {
             Config::V1(c) => c.allowed_identities.iter().flatten().map(Identity::from_v1).collect(),
-            Config::V2(c) => c.allowed_principal_ids.iter().flatten().map(|id| Identity::from_principal_id(id)).collect(),
+            Config::V2(c) => c
+                .allowed_principal_ids
+                .iter()
+                .flatten()
+                .map(|id| Identity::from_principal_id(id))
+                .collect(),
         }
     }
 }
@@ -495,11 +681,19 @@ impl<R: Request> Shared<R> {
     fn save(request: R, body: V1ProviderConfig) -> Result<Self> {
         let spec = request.spec();
         if let Some(b) = &spec.body {
-            let value = serde_json::to_value(&body).map_err(|e| Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id)))?;
-            rancher_api::check_body_shape(b.type_name, &value)
-                .map_err(|e| Error::Refused(format!("{}: the provider settings do not fit type {}: {e}", spec.id, b.type_name)))?;
+            let value = serde_json::to_value(&body)
+                .map_err(|e| Error::Refused(format!("{}: the body cannot be encoded: {e}", spec.id)))?;
+            rancher_api::check_body_shape(b.type_name, &value).map_err(|e| {
+                Error::Refused(format!(
+                    "{}: the provider settings do not fit type {}: {e}",
+                    spec.id, b.type_name
+                ))
+            })?;
         }
-        Ok(Shared { request, body: Some(body) })
+        Ok(Shared {
+            request,
+            body: Some(body),
+        })
     }
 }
 
@@ -543,8 +737,13 @@ fn flat_from_envelope(p: Provider, envelope: V1AuthConfig) -> V1ProviderConfig {
         ..Default::default()
     };
     if let Some(gh) = envelope.github_config {
-        for (key, value) in AUTH_SERVICE_GITHUB_FIELDS.into_iter().zip([gh.hostname, gh.scheme, gh.client_id, gh.client_secret]) {
-            flat.extra.insert(key.into(), value.map(Value::String).unwrap_or(Value::Null));
+        for (key, value) in
+            AUTH_SERVICE_GITHUB_FIELDS
+                .into_iter()
+                .zip([gh.hostname, gh.scheme, gh.client_id, gh.client_secret])
+        {
+            flat.extra
+                .insert(key.into(), value.map(Value::String).unwrap_or(Value::Null));
         }
     }
     flat
@@ -553,7 +752,13 @@ fn flat_from_envelope(p: Provider, envelope: V1AuthConfig) -> V1ProviderConfig {
 /// A flat 1.x provider config (as [`flat_from_envelope`] shows it) as the auth service's envelope.
 fn envelope_from_flat(p: Provider, flat: V1ProviderConfig) -> V1AuthConfig {
     let text = |k: &str| flat.extra.get(k).and_then(Value::as_str).map(str::to_string);
-    let github = V1GithubSettings { hostname: text("hostname"), scheme: text("scheme"), client_id: text("clientId"), client_secret: text("clientSecret"), ..Default::default() };
+    let github = V1GithubSettings {
+        hostname: text("hostname"),
+        scheme: text("scheme"),
+        client_id: text("clientId"),
+        client_secret: text("clientSecret"),
+        ..Default::default()
+    };
     V1AuthConfig {
         provider: Some(p.v1_path().into()),
         enabled: flat.enabled,
@@ -567,16 +772,47 @@ fn envelope_from_flat(p: Provider, flat: V1ProviderConfig) -> V1AuthConfig {
 /// Saves a 1.x provider config (`body` flat, as [`v1_config`] shows it), or in a dry run records the request.
 async fn v1_save(exec: &mut Exec<'_>, p: Provider, body: V1ProviderConfig) -> Result<()> {
     if in_auth_service(exec, p) {
-        exec.send_masked(&V1AuthConfigUpdate::new(envelope_from_flat(p, body)), mask_secrets).await?;
+        exec.send_masked(&V1AuthConfigUpdate::new(envelope_from_flat(p, body)), mask_secrets)
+            .await?;
         return Ok(());
     }
     // The provider's own body type is only the request's placeholder: [`Shared`] sends `body`.
     let sent = match p {
-        Provider::ActiveDirectory => exec.send_masked(&Shared::save(V1LdapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
-        Provider::AzureAd => exec.send_masked(&Shared::save(V1AzureadconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
-        Provider::OpenLdap => exec.send_masked(&Shared::save(V1OpenldapconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
-        Provider::GitHub => exec.send_masked(&Shared::save(V1GithubconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
-        Provider::Local => exec.send_masked(&Shared::save(V1LocalauthconfigUpdate::new(Default::default()), body)?, mask_secrets).await,
+        Provider::ActiveDirectory => {
+            exec.send_masked(
+                &Shared::save(V1LdapconfigUpdate::new(Default::default()), body)?,
+                mask_secrets,
+            )
+            .await
+        }
+        Provider::AzureAd => {
+            exec.send_masked(
+                &Shared::save(V1AzureadconfigUpdate::new(Default::default()), body)?,
+                mask_secrets,
+            )
+            .await
+        }
+        Provider::OpenLdap => {
+            exec.send_masked(
+                &Shared::save(V1OpenldapconfigUpdate::new(Default::default()), body)?,
+                mask_secrets,
+            )
+            .await
+        }
+        Provider::GitHub => {
+            exec.send_masked(
+                &Shared::save(V1GithubconfigUpdate::new(Default::default()), body)?,
+                mask_secrets,
+            )
+            .await
+        }
+        Provider::Local => {
+            exec.send_masked(
+                &Shared::save(V1LocalauthconfigUpdate::new(Default::default()), body)?,
+                mask_secrets,
+            )
+            .await
+        }
     };
     sent.map(drop)
 }
@@ -594,12 +830,19 @@ async fn config(exec: &Exec<'_>, p: Provider) -> Result<Config> {
 
 /// Saves a 2.x provider config (a merge on the server), or in a dry run records the request.
 async fn v2_save(exec: &mut Exec<'_>, p: Provider, body: V3AuthConfig) -> Result<()> {
-    exec.send_masked(&V3AuthconfigsUpdate::new(p.v2_kind(), p.id(), body), mask_secrets).await.map(drop)
+    exec.send_masked(&V3AuthconfigsUpdate::new(p.v2_kind(), p.id(), body), mask_secrets)
+        .await
+        .map(drop)
 }
 
 /// 2.x: the enabled external providers (local auth is always on and not counted).
 async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, V3AuthConfig)>> {
-    let items: Vec<V3AuthConfig> = exec.session.client.stream(V3AuthconfigsList::new()).try_collect().await?;
+    let items: Vec<V3AuthConfig> = exec
+        .session
+        .client
+        .stream(V3AuthconfigsList::new())
+        .try_collect()
+        .await?;
     Ok(items
         .into_iter()
         .filter(|c| c.enabled == Some(true))
@@ -609,16 +852,27 @@ async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, V3AuthConfig)>> {
 
 /// The provider an allow/disallow/disable acts on: the one given, else the one that is on.
 async fn target_provider(exec: &Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Provider> {
-    let given = input(def, inputs, "provider")?.map(str::parse::<Provider>).transpose()?;
+    let given = input(def, inputs, "provider")?
+        .map(str::parse::<Provider>)
+        .transpose()?;
     let on: Vec<Provider> = match generation(exec) {
         Generation::V1 => v1_state(exec).await?.1.into_iter().collect(),
-        Generation::V2 => v2_enabled(exec).await?.iter().filter_map(|(id, _)| id.parse().ok()).collect(),
+        Generation::V2 => v2_enabled(exec)
+            .await?
+            .iter()
+            .filter_map(|(id, _)| id.parse().ok())
+            .collect(),
     };
     match (given, on.as_slice()) {
         (Some(p), _) if on.contains(&p) => Ok(p),
-        (Some(p), _) => Err(Error::Refused(format!("{} is not enabled on this server; `rancherctl access-control status` shows what is", p.title()))),
+        (Some(p), _) => Err(Error::Refused(format!(
+            "{} is not enabled on this server; `rancherctl access-control status` shows what is",
+            p.title()
+        ))),
         (None, [one]) => Ok(*one),
-        (None, []) => Err(Error::Refused("no external auth provider is enabled; enable one first with `rancherctl access-control enable`".into())),
+        (None, []) => Err(Error::Refused(
+            "no external auth provider is enabled; enable one first with `rancherctl access-control enable`".into(),
+        )),
         (None, several) => Err(Error::Refused(format!(
             "several providers are enabled ({}); name one with provider=<id>",
             several.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
@@ -648,7 +902,9 @@ async fn refuse_if_on(exec: &Exec<'_>, p: Provider) -> Result<()> {
         }
         Generation::V2 => {
             if p == Provider::Local {
-                return Err(Error::Refused("local auth is always on in Rancher 2.x; there is nothing to enable".into()));
+                return Err(Error::Refused(
+                    "local auth is always on in Rancher 2.x; there is nothing to enable".into(),
+                ));
             }
             if v2_config(exec, p).await?.enabled == Some(true) {
                 return Err(Error::Refused(format!(
@@ -662,16 +918,41 @@ async fn refuse_if_on(exec: &Exec<'_>, p: Provider) -> Result<()> {
 }
 
 /// Looks identities up on the server (never builds them by hand), restricted to `p` when given.
-pub(crate) async fn search(exec: &Exec<'_>, p: Option<Provider>, name: &str, kind: Option<&str>) -> Result<Vec<Identity>> {
+pub(crate) async fn search(
+    exec: &Exec<'_>,
+    p: Option<Provider>,
+    name: &str,
+    kind: Option<&str>,
+) -> Result<Vec<Identity>> {
     let client = &exec.session.client;
     let found: Vec<Identity> = match generation(exec) {
-        Generation::V1 => client.send(&V1IdentitiesList::new().name(name)).await?.data.iter().map(Identity::from_v1).collect(),
+        Generation::V1 => client
+            .send(&V1IdentitiesList::new().name(name))
+            .await?
+            .data
+            .iter()
+            .map(Identity::from_v1)
+            .collect(),
         Generation::V2 => {
-            let body = V3PrincipalSearch { name: Some(name.into()), principal_type: kind.map(str::to_string), ..Default::default() };
-            client.send(&V3PrincipalsSearch::new(body)).await?.data.iter().map(Identity::from_v2).collect()
+            let body = V3PrincipalSearch {
+                name: Some(name.into()),
+                principal_type: kind.map(str::to_string),
+                ..Default::default()
+            };
+            client
+                .send(&V3PrincipalsSearch::new(body))
+                .await?
+                .data
+                .iter()
+                .map(Identity::from_v2)
+                .collect()
         }
     };
-    Ok(found.into_iter().filter(|i| p.is_none_or(|p| p.owns_identity(&i.id))).filter(|i| kind.is_none_or(|k| i.kind == k)).collect())
+    Ok(found
+        .into_iter()
+        .filter(|i| p.is_none_or(|p| p.owns_identity(&i.id)))
+        .filter(|i| kind.is_none_or(|k| i.kind == k))
+        .collect())
 }
 
 /// Resolves entries (names, logins or ids) to identities of `p`: ids are checked, names searched.
@@ -701,12 +982,28 @@ async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> 
         Generation::V1 => {
             // 1.x cannot fetch one identity by id: search by the part after the type and match the id.
             let (t, ext) = id.split_once(':').unwrap_or(("", id));
-            let key = ext.trim_start_matches("CN=").trim_start_matches("cn=").trim_start_matches("uid=").split(',').next().unwrap_or(ext);
+            let key = ext
+                .trim_start_matches("CN=")
+                .trim_start_matches("cn=")
+                .trim_start_matches("uid=")
+                .split(',')
+                .next()
+                .unwrap_or(ext);
             let found = search(exec, Some(p), key, None).await.unwrap_or_default();
             Ok(found.into_iter().find(|i| i.id == id).unwrap_or_else(|| {
                 // Pinned at submit time from a lookup: send it in the minimal form the API accepts.
-                let minimal = V1Identity { external_id_type: Some(t.into()), external_id: Some(ext.into()), ..Default::default() };
-                Identity { id: id.into(), kind: "user".into(), login: String::new(), name: ext.into(), v1: Some(minimal) }
+                let minimal = V1Identity {
+                    external_id_type: Some(t.into()),
+                    external_id: Some(ext.into()),
+                    ..Default::default()
+                };
+                Identity {
+                    id: id.into(),
+                    kind: "user".into(),
+                    login: String::new(),
+                    name: ext.into(),
+                    v1: Some(minimal),
+                }
             }))
         }
     }
@@ -716,8 +1013,20 @@ async fn resolve_id(exec: &Exec<'_>, p: Provider, id: &str) -> Result<Identity> 
 async fn caller_ids(exec: &Exec<'_>) -> Result<Vec<String>> {
     let client = &exec.session.client;
     Ok(match generation(exec) {
-        Generation::V1 => client.send(&V1IdentitiesList::new()).await?.data.into_iter().filter_map(|i| i.id).collect(),
-        Generation::V2 => client.send(&V3PrincipalsList::new()).await?.data.into_iter().filter_map(|i| i.id).collect(),
+        Generation::V1 => client
+            .send(&V1IdentitiesList::new())
+            .await?
+            .data
+            .into_iter()
+            .filter_map(|i| i.id)
+            .collect(),
+        Generation::V2 => client
+            .send(&V3PrincipalsList::new())
+            .await?
+            .data
+            .into_iter()
+            .filter_map(|i| i.id)
+            .collect(),
     })
 }
 
@@ -726,7 +1035,11 @@ async fn caller_ids(exec: &Exec<'_>) -> Result<Vec<String>> {
 fn v1_entry(i: &Identity) -> V1Identity {
     i.v1.clone().unwrap_or_else(|| {
         let (t, ext) = i.id.split_once(':').unwrap_or(("", i.id.as_str()));
-        V1Identity { external_id_type: Some(t.into()), external_id: Some(ext.into()), ..Default::default() }
+        V1Identity {
+            external_id_type: Some(t.into()),
+            external_id: Some(ext.into()),
+            ..Default::default()
+        }
     })
 }
 
@@ -735,7 +1048,12 @@ fn ids_of(list: &[Identity]) -> Vec<String> {
 }
 
 fn status_row(p: &str, enabled: bool, mode: &str, allowed: usize) -> Vec<String> {
-    vec![p.into(), if enabled { "yes".into() } else { "no".into() }, mode.into(), allowed.to_string()]
+    vec![
+        p.into(),
+        if enabled { "yes".into() } else { "no".into() },
+        mode.into(),
+        allowed.to_string(),
+    ]
 }
 
 async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
@@ -764,7 +1082,12 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
         }
         Generation::V2 => {
             security = true;
-            let items: Vec<V3AuthConfig> = exec.session.client.stream(V3AuthconfigsList::new()).try_collect().await?;
+            let items: Vec<V3AuthConfig> = exec
+                .session
+                .client
+                .stream(V3AuthconfigsList::new())
+                .try_collect()
+                .await?;
             for c in items {
                 let id = c.id.clone().unwrap_or_default();
                 let kind = c.type_.clone();
@@ -773,27 +1096,53 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
                 let mode = cfg.mode();
                 let allowed = ids_of(&cfg.allowed());
                 rows.push(status_row(&id, enabled, &mode, allowed.len()));
-                providers.push(json!({"id": id, "type": kind, "enabled": enabled, "accessMode": mode, "allowed": allowed}));
+                providers
+                    .push(json!({"id": id, "type": kind, "enabled": enabled, "accessMode": mode, "allowed": allowed}));
             }
         }
     }
-    let on: Vec<&str> = providers.iter().filter(|p| p["enabled"] == json!(true)).filter_map(|p| p["id"].as_str()).collect();
+    let on: Vec<&str> = providers
+        .iter()
+        .filter(|p| p["enabled"] == json!(true))
+        .filter_map(|p| p["id"].as_str())
+        .collect();
     let summary = match (g, on.as_slice()) {
-        (Generation::V1, []) => format!("access control is OFF on this Rancher {version} server: anyone who reaches it acts as admin"),
+        (Generation::V1, []) => {
+            format!("access control is OFF on this Rancher {version} server: anyone who reaches it acts as admin")
+        }
         (Generation::V2, []) => format!("only local auth is on (Rancher {version})"),
         (_, on) => format!("access control is on with {} (Rancher {version})", on.join(", ")),
     };
     let result = json!({"generation": g, "version": version.to_string(), "security": security, "providers": providers});
-    Ok((summary, result, Some(Table { columns: ["PROVIDER", "ENABLED", "MODE", "ALLOWED"].map(String::from).to_vec(), rows })))
+    Ok((
+        summary,
+        result,
+        Some(Table {
+            columns: ["PROVIDER", "ENABLED", "MODE", "ALLOWED"].map(String::from).to_vec(),
+            rows,
+        }),
+    ))
 }
 
 /// The settings and the test login of an enable: held in memory for a request filed with them inline, inline
 /// for a run that is not stored (a dry run, or a run needing no approval in this process), else read from the
 /// local files pinned when it was filed.
-async fn enable_secrets(exec: &Exec<'_>, def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation) -> Result<(Map<String, Value>, (String, String))> {
+async fn enable_secrets(
+    exec: &Exec<'_>,
+    def: &WorkflowDef,
+    inputs: &Value,
+    p: Provider,
+    g: Generation,
+) -> Result<(Map<String, Value>, (String, String))> {
     if let Some(held) = inputs.get(HELD_INPUT) {
         if exec.dry_run {
-            return Err(Error::Input { workflow: def.id.into(), input: HELD_INPUT.into(), message: "is set by the service when a request is filed; a dry run takes the settings and credentials inline".into() });
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: HELD_INPUT.into(),
+                message:
+                    "is set by the service when a request is filed; a dry run takes the settings and credentials inline"
+                        .into(),
+            });
         }
         let handle = held.get("handle").and_then(Value::as_str).unwrap_or_default();
         let mut rest = inputs.clone();
@@ -814,7 +1163,10 @@ async fn enable_secrets(exec: &Exec<'_>, def: &WorkflowDef, inputs: &Value, p: P
         return Ok((inline_settings(def, inputs)?, inline_test_code(def, inputs, p, g)?));
     }
     check_pinned_files(def, inputs).await?;
-    Ok((load_settings(def, inputs).await?, test_code(def, inputs, p, g, true).await?))
+    Ok((
+        load_settings(def, inputs).await?,
+        test_code(def, inputs, p, g, true).await?,
+    ))
 }
 
 async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
@@ -839,14 +1191,28 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             v1_save(exec, p, first).await?;
             // 2. Prove a login works with the saved settings.
             let (user, _) = code.split_once(':').unwrap_or((code.as_str(), ""));
-            let login = V1TokenRequest { code: Some(code.clone()), ..Default::default() };
+            let login = V1TokenRequest {
+                code: Some(code.clone()),
+                ..Default::default()
+            };
             let token = match exec.send_masked(&V1TokenCreate::new(login), mask_secrets).await {
                 Ok(t) => t,
-                Err(e) => return Err(Error::TestFailed(format!("step 2 of 3, the test login as `{user}`, failed: {e}. {left_off}"))),
+                Err(e) => {
+                    return Err(Error::TestFailed(format!(
+                        "step 2 of 3, the test login as `{user}`, failed: {e}. {left_off}"
+                    )))
+                }
             };
             // 3. Enable, with the allowed identities (the tester's own identity always among them).
-            let mut allowed = if exec.dry_run { resolve(exec, p, &entries).await.unwrap_or_default() } else { resolve(exec, p, &entries).await? };
-            let tester_identity = token.as_ref().and_then(|t| t.user_identity.as_ref()).map(Identity::from_v1);
+            let mut allowed = if exec.dry_run {
+                resolve(exec, p, &entries).await.unwrap_or_default()
+            } else {
+                resolve(exec, p, &entries).await?
+            };
+            let tester_identity = token
+                .as_ref()
+                .and_then(|t| t.user_identity.as_ref())
+                .map(Identity::from_v1);
             if mode != AccessMode::Unrestricted {
                 if let Some(t) = &tester_identity {
                     if !allowed.iter().any(|i| i.id == t.id) {
@@ -854,7 +1220,19 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                     }
                 }
             }
-            let kept: Map<String, Value> = settings.iter().map(|(k, v)| (k.clone(), if SECRET_FIELDS.contains(&k.as_str()) { Value::Null } else { v.clone() })).collect();
+            let kept: Map<String, Value> = settings
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if SECRET_FIELDS.contains(&k.as_str()) {
+                            Value::Null
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect();
             let mut last: V1ProviderConfig = typed_settings(def, &kept)?;
             last.enabled = Some(true);
             last.access_mode = Some(mode.as_str().into());
@@ -862,7 +1240,14 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             v1_save(exec, p, last).await?;
             let ids = ids_of(&allowed);
             if exec.dry_run {
-                return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
+                return Ok((
+                    format!(
+                        "would enable {} in mode {mode} after a test login as `{tester}`",
+                        p.title()
+                    ),
+                    json!({"provider": p, "mode": mode, "allowed": ids}),
+                    None,
+                ));
             }
             let (on, current, _) = v1_state(exec).await?;
             if !(on && current == Some(p)) {
@@ -910,8 +1295,13 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 body["username"] = json!(u);
                 body["password"] = json!(pw);
             }
-            if let Err(e) = exec.send_masked(&V3AuthconfigsTestAndApply::new(p.v2_kind(), p.id(), body), mask_secrets).await {
-                return Err(Error::TestFailed(format!("the test login as `{tester}` failed: {e}. {left_off}")));
+            if let Err(e) = exec
+                .send_masked(&V3AuthconfigsTestAndApply::new(p.v2_kind(), p.id(), body), mask_secrets)
+                .await
+            {
+                return Err(Error::TestFailed(format!(
+                    "the test login as `{tester}` failed: {e}. {left_off}"
+                )));
             }
             // Names can be searched only once the provider is on.
             let names: Vec<String> = entries.iter().filter(|e| !p.owns_identity(e)).cloned().collect();
@@ -930,7 +1320,14 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
                 v2_save(exec, p, body).await?;
             }
             if exec.dry_run {
-                return Ok((format!("would enable {} in mode {mode} after a test login as `{tester}`", p.title()), json!({"provider": p, "mode": mode, "allowed": ids}), None));
+                return Ok((
+                    format!(
+                        "would enable {} in mode {mode} after a test login as `{tester}`",
+                        p.title()
+                    ),
+                    json!({"provider": p, "mode": mode, "allowed": ids}),
+                    None,
+                ));
             }
             let cfg = Config::V2(v2_config(exec, p).await?);
             if !cfg.enabled() {
@@ -938,7 +1335,11 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
             }
             ids = ids_of(&cfg.allowed());
             Ok((
-                format!("{} is on in mode {mode} ({} allowed principals); tested as `{tester}`", p.title(), ids.len()),
+                format!(
+                    "{} is on in mode {mode} ({} allowed principals); tested as `{tester}`",
+                    p.title(),
+                    ids.len()
+                ),
                 json!({"provider": p, "mode": mode, "allowed": ids, "tested_as": {"login": tester}}),
                 None,
             ))
@@ -950,7 +1351,11 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     let p = target_provider(exec, def, inputs).await?;
     let entries = list_input(def, inputs, "identities")?;
     if entries.is_empty() {
-        return Err(Error::Input { workflow: def.id.into(), input: "identities".into(), message: "is required: names, logins or ids, comma-separated".into() });
+        return Err(Error::Input {
+            workflow: def.id.into(),
+            input: "identities".into(),
+            message: "is required: names, logins or ids, comma-separated".into(),
+        });
     }
     let cfg = config(exec, p).await?;
     let old_mode: AccessMode = cfg.mode().parse()?;
@@ -972,7 +1377,12 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
             let hit = match list.iter().find(|i| i.is_exactly(e)) {
                 Some(i) => Some(i.id.clone()),
                 None if p.owns_identity(e) => None,
-                None => resolve(exec, p, std::slice::from_ref(e)).await.ok().and_then(|v| v.into_iter().next()).map(|i| i.id).filter(|id| before.contains(id)),
+                None => resolve(exec, p, std::slice::from_ref(e))
+                    .await
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+                    .map(|i| i.id)
+                    .filter(|id| before.contains(id)),
             };
             match hit {
                 Some(id) => {
@@ -985,12 +1395,24 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     }
     let after = ids_of(&list);
     if changed.is_empty() && mode == old_mode {
-        let what = if add { "already allowed" } else { "not in the allowed list" };
-        return Ok((format!("nothing to change: {} {what} for {}", entries.join(", "), p.title()), json!({"provider": p, "mode": mode, "changed": [], "allowed": after}), None));
+        let what = if add {
+            "already allowed"
+        } else {
+            "not in the allowed list"
+        };
+        return Ok((
+            format!("nothing to change: {} {what} for {}", entries.join(", "), p.title()),
+            json!({"provider": p, "mode": mode, "changed": [], "allowed": after}),
+            None,
+        ));
     }
     // Lockout guard: the caller must keep a way in through this provider.
     if mode != AccessMode::Unrestricted {
-        let mine: Vec<String> = caller_ids(exec).await?.into_iter().filter(|i| p.owns_identity(i)).collect();
+        let mine: Vec<String> = caller_ids(exec)
+            .await?
+            .into_iter()
+            .filter(|i| p.owns_identity(i))
+            .collect();
         if !mine.is_empty() && !mine.iter().any(|i| after.contains(i)) {
             return Err(Error::Refused(format!(
                 "this would lock you out: in mode `{mode}` none of your {} identities ({}) would remain allowed; allow one of them too",
@@ -1019,9 +1441,17 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
         (true, true) => "would allow",
         (false, true) => "would remove",
     };
-    let what = if changed.is_empty() { format!("mode {old_mode} -> {mode}") } else { changed.join(", ") };
+    let what = if changed.is_empty() {
+        format!("mode {old_mode} -> {mode}")
+    } else {
+        changed.join(", ")
+    };
     Ok((
-        format!("{} {verb} {what} (mode {mode}, {} allowed); stored secrets kept", p.title(), after.len()),
+        format!(
+            "{} {verb} {what} (mode {mode}, {} allowed); stored secrets kept",
+            p.title(),
+            after.len()
+        ),
         json!({"provider": p, "mode": mode, "changed": changed, "allowed": after}),
         None,
     ))
@@ -1032,7 +1462,11 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
     let p = match target_provider(exec, def, inputs).await {
         Ok(p) => p,
         Err(Error::Refused(m)) if m.starts_with("no external auth provider is enabled") => {
-            let what = if g == Generation::V1 { "access control is already off" } else { "only local auth is on, and it cannot be turned off" };
+            let what = if g == Generation::V1 {
+                "access control is already off"
+            } else {
+                "only local auth is on, and it cannot be turned off"
+            };
             return Ok((format!("nothing to disable: {what}"), json!({"disabled": null}), None));
         }
         Err(e) => return Err(e),
@@ -1053,9 +1487,17 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             ))
         }
         Generation::V2 => {
-            exec.send_masked(&V3AuthconfigsDisable::new(p.v2_kind(), p.id()), mask_secrets).await?;
+            exec.send_masked(&V3AuthconfigsDisable::new(p.v2_kind(), p.id()), mask_secrets)
+                .await?;
             let verb = if exec.dry_run { "would disable" } else { "disabled" };
-            Ok((format!("{verb} {}: its users can no longer log in and their sessions end; local users are unaffected", p.title()), json!({"disabled": p}), None))
+            Ok((
+                format!(
+                    "{verb} {}: its users can no longer log in and their sessions end; local users are unaffected",
+                    p.title()
+                ),
+                json!({"disabled": p}),
+                None,
+            ))
         }
     }
 }
@@ -1069,15 +1511,30 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
             let (_, current, _) = v1_state(exec).await?;
             let mut affected: Vec<V1Account> = Vec::new();
             for kind in ["admin", "user"] {
-                let items: Vec<V1Account> = exec.session.client.stream(V1AccountsList::new().kind(kind)).try_collect().await?;
-                affected.extend(items.into_iter().filter(|a| !to.v1_identity_types().contains(&a.external_id_type.as_deref().unwrap_or_default())));
+                let items: Vec<V1Account> = exec
+                    .session
+                    .client
+                    .stream(V1AccountsList::new().kind(kind))
+                    .try_collect()
+                    .await?;
+                affected.extend(items.into_iter().filter(|a| {
+                    !to.v1_identity_types()
+                        .contains(&a.external_id_type.as_deref().unwrap_or_default())
+                }));
             }
             let rows = affected
                 .iter()
-                .map(|a| [&a.id, &a.kind, &a.name, &a.external_id_type, &a.external_id].into_iter().map(|x| x.clone().unwrap_or_default()).collect())
+                .map(|a| {
+                    [&a.id, &a.kind, &a.name, &a.external_id_type, &a.external_id]
+                        .into_iter()
+                        .map(|x| x.clone().unwrap_or_default())
+                        .collect()
+                })
                 .collect();
             let admins = affected.iter().filter(|a| a.kind.as_deref() == Some("admin")).count();
-            let from = current.map(|c| c.title()).unwrap_or("no provider (access control is off)");
+            let from = current
+                .map(|c| c.title())
+                .unwrap_or("no provider (access control is off)");
             Ok((
                 format!("switching from {from} to {}: {} accounts ({admins} admins) would lose their identity and must be re-mapped (edit externalId/externalIdType). {warning}", to.title(), affected.len()),
                 json!({"from": current, "to": to, "warning": warning, "accounts": affected}),
@@ -1085,22 +1542,37 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
             ))
         }
         Generation::V2 => {
-            let from: Vec<Provider> = v2_enabled(exec).await?.iter().filter_map(|(id, _)| id.parse().ok()).filter(|p| *p != to).collect();
+            let from: Vec<Provider> = v2_enabled(exec)
+                .await?
+                .iter()
+                .filter_map(|(id, _)| id.parse().ok())
+                .filter(|p| *p != to)
+                .collect();
             let users: Vec<V3User> = exec.session.client.stream(V3UsersList::new()).try_collect().await?;
             let admins = exec.session.admin_user_ids().await?;
             let mut rows = Vec::new();
             let mut affected = Vec::new();
             for u in &users {
                 let ids: Vec<String> = u.principal_ids.clone().unwrap_or_default();
-                let loses = ids.iter().any(|i| from.iter().any(|p| p.owns_identity(i))) && !ids.iter().any(|i| to.owns_identity(i));
+                let loses = ids.iter().any(|i| from.iter().any(|p| p.owns_identity(i)))
+                    && !ids.iter().any(|i| to.owns_identity(i));
                 if loses {
                     let id = u.id.clone().unwrap_or_default();
                     let admin = admins.contains(&id);
-                    rows.push(vec![id.clone(), u.username.clone().unwrap_or_default(), if admin { "yes".into() } else { String::new() }, ids.join(" ")]);
+                    rows.push(vec![
+                        id.clone(),
+                        u.username.clone().unwrap_or_default(),
+                        if admin { "yes".into() } else { String::new() },
+                        ids.join(" "),
+                    ]);
                     affected.push(json!({"id": id, "username": u.username, "admin": admin, "principalIds": ids}));
                 }
             }
-            let from_names = if from.is_empty() { "local auth only".to_string() } else { from.iter().map(|p| p.title()).collect::<Vec<_>>().join(", ") };
+            let from_names = if from.is_empty() {
+                "local auth only".to_string()
+            } else {
+                from.iter().map(|p| p.title()).collect::<Vec<_>>().join(", ")
+            };
             Ok((
                 format!("switching from {from_names} to {}: {} users would lose their external identity and must be re-mapped. {warning}", to.title(), affected.len()),
                 json!({"from": from, "to": to, "warning": warning, "users": affected}),
@@ -1115,14 +1587,26 @@ async fn search_workflow(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value)
     let kind = match input(def, inputs, "type")? {
         None => None,
         Some(k @ ("user" | "group")) => Some(k),
-        Some(other) => return Err(Error::Input { workflow: def.id.into(), input: "type".into(), message: format!("`{other}` is neither `user` nor `group`") }),
+        Some(other) => {
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: "type".into(),
+                message: format!("`{other}` is neither `user` nor `group`"),
+            })
+        }
     };
     let found = search(exec, None, name, kind).await?;
-    let rows = found.iter().map(|i| vec![i.id.clone(), i.kind.clone(), i.login.clone(), i.name.clone()]).collect();
+    let rows = found
+        .iter()
+        .map(|i| vec![i.id.clone(), i.kind.clone(), i.login.clone(), i.name.clone()])
+        .collect();
     Ok((
         format!("{} identities match `{name}`", found.len()),
         serde_json::to_value(&found).unwrap_or(Value::Null),
-        Some(Table { columns: ["ID", "TYPE", "LOGIN", "NAME"].map(String::from).to_vec(), rows }),
+        Some(Table {
+            columns: ["ID", "TYPE", "LOGIN", "NAME"].map(String::from).to_vec(),
+            rows,
+        }),
     ))
 }
 
@@ -1134,16 +1618,26 @@ mod tests {
     fn secrets_are_masked_at_any_depth_and_nulls_stay_null() {
         let v = json!({"code": "jdoe:pw", "ldapConfig": {"serviceAccountPassword": "s3cret", "server": "ad"}, "clientSecret": null});
         let m = mask_secrets(&v);
-        assert_eq!(m, json!({"code": "<redacted>", "ldapConfig": {"serviceAccountPassword": "<redacted>", "server": "ad"}, "clientSecret": null}));
+        assert_eq!(
+            m,
+            json!({"code": "<redacted>", "ldapConfig": {"serviceAccountPassword": "<redacted>", "server": "ad"}, "clientSecret": null})
+        );
     }
 
     #[test]
     fn entries_split_on_commas_but_ldap_ids_stay_whole() {
         assert_eq!(
             split_entries("Domain Admins, ldap_user:CN=Ann Lee,OU=Users,DC=example,DC=com ,mlee,"),
-            vec!["Domain Admins", "ldap_user:CN=Ann Lee,OU=Users,DC=example,DC=com", "mlee"]
+            vec![
+                "Domain Admins",
+                "ldap_user:CN=Ann Lee,OU=Users,DC=example,DC=com",
+                "mlee"
+            ]
         );
-        assert_eq!(split_entries("activedirectory_group://CN=Eng,OU=Groups,DC=x"), vec!["activedirectory_group://CN=Eng,OU=Groups,DC=x"]);
+        assert_eq!(
+            split_entries("activedirectory_group://CN=Eng,OU=Groups,DC=x"),
+            vec!["activedirectory_group://CN=Eng,OU=Groups,DC=x"]
+        );
     }
 
     #[test]
@@ -1152,7 +1646,10 @@ mod tests {
             "created": "2026-01-01T00:00:00Z", "status": {"conditions": []}, "clientSecret": "x", "clientId": "abc", "accessMode": "required", "futureField": {"a": 1}}))
         .unwrap();
         let b = serde_json::to_value(resend_v2(&cfg)).unwrap();
-        assert_eq!(b, json!({"id": "github", "type": "githubConfig", "clientSecret": null, "clientId": "abc", "accessMode": "required", "futureField": {"a": 1}}));
+        assert_eq!(
+            b,
+            json!({"id": "github", "type": "githubConfig", "clientSecret": null, "clientId": "abc", "accessMode": "required", "futureField": {"a": 1}})
+        );
         let v1: V1ProviderConfig = serde_json::from_value(json!({"id": null, "type": "ldapconfig", "links": {"self": "x"}, "actions": {}, "enabled": true, "server": "ad",
             "serviceAccountPassword": "s3cret", "allowedIdentities": [{"externalId": "x", "externalIdType": "ldap_user", "login": "ann", "kept": 1}], "transitioning": "no"}))
         .unwrap();
@@ -1188,32 +1685,53 @@ mod tests {
                    "githubConfig": {"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"}})
         );
         // No `githubConfig` in the answer: the flat config has no GitHub settings, and the envelope an empty one.
-        let bare = flat_from_envelope(Provider::GitHub, V1AuthConfig { provider: Some("githubconfig".into()), ..Default::default() });
+        let bare = flat_from_envelope(
+            Provider::GitHub,
+            V1AuthConfig {
+                provider: Some("githubconfig".into()),
+                ..Default::default()
+            },
+        );
         assert!(bare.extra.is_empty() && bare.enabled.is_none());
     }
 
     #[test]
     fn a_1x_save_sends_the_shared_shape_on_the_providers_own_operation() {
-        let cfg: V1ProviderConfig = serde_json::from_value(json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null,
-            "enabled": false, "futureField": "kept"}))
+        let cfg: V1ProviderConfig = serde_json::from_value(
+            json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null,
+            "enabled": false, "futureField": "kept"}),
+        )
         .unwrap();
         let save = Shared::save(V1LdapconfigUpdate::new(Default::default()), cfg.clone()).unwrap();
         assert_eq!(save.spec().id, rancher_api::ids::V1_LDAPCONFIG_UPDATE);
         let sent: Value = serde_json::from_slice(&save.body_bytes().unwrap().unwrap()).unwrap();
-        assert_eq!(sent, json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null, "enabled": false, "futureField": "kept"}));
+        assert_eq!(
+            sent,
+            json!({"type": "ldapconfig", "server": "ad", "port": 389, "serviceAccountPassword": null, "enabled": false, "futureField": "kept"})
+        );
         let mut bad = cfg;
         bad.extra.insert("port".into(), json!("not a port"));
-        let e = Shared::save(V1LdapconfigUpdate::new(Default::default()), bad).err().unwrap().to_string();
+        let e = Shared::save(V1LdapconfigUpdate::new(Default::default()), bad)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("do not fit type V1LdapConfig"), "{e}");
         assert!(Shared::get(V1LdapconfigGet::new()).body_bytes().is_none());
     }
 
     #[test]
     fn allowed_lists_read_as_identities_and_pinned_ids_go_back_minimal() {
-        let v2 = Config::V2(V3AuthConfig { allowed_principal_ids: Some(vec!["github_user://1".into()]), access_mode: None, ..Default::default() });
+        let v2 = Config::V2(V3AuthConfig {
+            allowed_principal_ids: Some(vec!["github_user://1".into()]),
+            access_mode: None,
+            ..Default::default()
+        });
         assert_eq!(ids_of(&v2.allowed()), ["github_user://1"]);
         assert_eq!(v2.mode(), "unrestricted");
         let pinned = Identity::from_principal_id("ldap_user:CN=Ann,DC=x");
-        assert_eq!(serde_json::to_value(v1_entry(&pinned)).unwrap(), json!({"externalIdType": "ldap_user", "externalId": "CN=Ann,DC=x"}));
+        assert_eq!(
+            serde_json::to_value(v1_entry(&pinned)).unwrap(),
+            json!({"externalIdType": "ldap_user", "externalId": "CN=Ann,DC=x"})
+        );
     }
 }

@@ -85,7 +85,13 @@ pub enum Provider {
 }
 
 /// Every provider, in the order the docs list them.
-pub const PROVIDERS: [Provider; 5] = [Provider::ActiveDirectory, Provider::AzureAd, Provider::OpenLdap, Provider::GitHub, Provider::Local];
+pub const PROVIDERS: [Provider; 5] = [
+    Provider::ActiveDirectory,
+    Provider::AzureAd,
+    Provider::OpenLdap,
+    Provider::GitHub,
+    Provider::Local,
+];
 
 impl Provider {
     /// The 2.x auth config id (`activedirectory`, ...), also the name users type.
@@ -167,7 +173,9 @@ impl Provider {
     pub fn owns_identity(self, id: &str) -> bool {
         match id.split_once("://") {
             Some((scheme, _)) => self.v2_schemes().contains(&scheme),
-            None => id.split_once(':').is_some_and(|(t, _)| self.v1_identity_types().contains(&t)),
+            None => id
+                .split_once(':')
+                .is_some_and(|(t, _)| self.v1_identity_types().contains(&t)),
         }
     }
 
@@ -242,7 +250,9 @@ impl FromStr for AccessMode {
             "unrestricted" => Ok(AccessMode::Unrestricted),
             "restricted" => Ok(AccessMode::Restricted),
             "required" => Ok(AccessMode::Required),
-            _ => Err(Error::Refused(format!("`{s}` is not an access mode; use unrestricted, restricted or required"))),
+            _ => Err(Error::Refused(format!(
+                "`{s}` is not an access mode; use unrestricted, restricted or required"
+            ))),
         }
     }
 }
@@ -260,9 +270,11 @@ fn v1_since(provider: Provider, mode: AccessMode) -> Since {
     use AccessMode::*;
     use Provider::*;
     match (provider, mode) {
-        (ActiveDirectory, Unrestricted) | (OpenLdap, Unrestricted) | (GitHub, Unrestricted) | (GitHub, Restricted) | (Local, Unrestricted) => {
-            Since::Version(1, 0, "1.0")
-        }
+        (ActiveDirectory, Unrestricted)
+        | (OpenLdap, Unrestricted)
+        | (GitHub, Unrestricted)
+        | (GitHub, Restricted)
+        | (Local, Unrestricted) => Since::Version(1, 0, "1.0"),
         (ActiveDirectory, _) | (GitHub, Required) | (AzureAd, Unrestricted) => Since::Version(1, 1, "1.1 (1.1-dev5)"),
         // rancher/cattle OpenLDAPConfigManager.java validates allowedIdentities for restricted and required in 1.6;
         // the spec's table (1.1-dev5) predates it.
@@ -344,12 +356,19 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
         Ok(v) => {
             let (security, name, t) = v1_token_info(v);
             let providers = if security && !name.is_empty() {
-                let id = Provider::from_v1_auth_provider(&name).map(|p| p.id().to_string()).unwrap_or_else(|| name.clone());
+                let id = Provider::from_v1_auth_provider(&name)
+                    .map(|p| p.id().to_string())
+                    .unwrap_or_else(|| name.clone());
                 vec![PublicProvider { id, kind: name }]
             } else {
                 vec![]
             };
-            Ok(Discovery { generation: Generation::V1, security, providers, public: Value::Object(public_settings(&t)) })
+            Ok(Discovery {
+                generation: Generation::V1,
+                security,
+                providers,
+                public: Value::Object(public_settings(&t)),
+            })
         }
         Err(e) if e.is_unauthorized() => {
             let list = match client.send(&PublicV1AuthprovidersList::new()).await {
@@ -360,9 +379,17 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
             let providers = list
                 .data
                 .into_iter()
-                .map(|p| PublicProvider { id: p.id.unwrap_or_default(), kind: p.type_.unwrap_or_default() })
+                .map(|p| PublicProvider {
+                    id: p.id.unwrap_or_default(),
+                    kind: p.type_.unwrap_or_default(),
+                })
                 .collect();
-            Ok(Discovery { generation: Generation::V2, security: true, providers, public: Value::Object(Default::default()) })
+            Ok(Discovery {
+                generation: Generation::V2,
+                security: true,
+                providers,
+                public: Value::Object(Default::default()),
+            })
         }
         Err(e) => Err(e.into()),
     }
@@ -371,7 +398,12 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
 /// The public settings a 1.x `GET /v1/token` shows anyone (GitHub host, scheme, client id, redirect URL).
 fn public_settings(t: &V1Token) -> serde_json::Map<String, Value> {
     let mut public = serde_json::Map::new();
-    for (k, v) in [("hostname", &t.hostname), ("scheme", &t.scheme), ("clientId", &t.client_id), ("redirectUrl", &t.redirect_url)] {
+    for (k, v) in [
+        ("hostname", &t.hostname),
+        ("scheme", &t.scheme),
+        ("clientId", &t.client_id),
+        ("redirectUrl", &t.redirect_url),
+    ] {
         if let Some(x) = v {
             public.insert(k.into(), Value::String(x.clone()));
         }
@@ -383,7 +415,11 @@ fn public_settings(t: &V1Token) -> serde_json::Map<String, Value> {
 /// (`ldapconfig`, `localAuthConfig`, ...), and the token object itself.
 pub(crate) fn v1_token_info(collection: NormanCollection<V1Token>) -> (bool, String, V1Token) {
     let t = collection.data.into_iter().next().unwrap_or_default();
-    (t.security.unwrap_or(false), t.auth_provider.clone().unwrap_or_default(), t)
+    (
+        t.security.unwrap_or(false),
+        t.auth_provider.clone().unwrap_or_default(),
+        t,
+    )
 }
 
 /// An identity (1.x) or principal (2.x), as looked up on the server.
@@ -407,9 +443,22 @@ impl Identity {
     pub fn from_v1(v: &V1Identity) -> Identity {
         let t = v.external_id_type.clone().unwrap_or_default();
         let ext = v.external_id.clone().unwrap_or_default();
-        let id = v.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| format!("{t}:{ext}"));
-        let kind = if crate::session::is_group_identity_type(&t) { "group" } else { "user" };
-        Identity { id, kind: kind.into(), login: v.login.clone().unwrap_or_default(), name: v.name.clone().unwrap_or_default(), v1: Some(v.clone()) }
+        let id =
+            v.id.clone()
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| format!("{t}:{ext}"));
+        let kind = if crate::session::is_group_identity_type(&t) {
+            "group"
+        } else {
+            "user"
+        };
+        Identity {
+            id,
+            kind: kind.into(),
+            login: v.login.clone().unwrap_or_default(),
+            name: v.name.clone().unwrap_or_default(),
+            v1: Some(v.clone()),
+        }
     }
 
     /// From a 2.x principal object.
@@ -425,7 +474,13 @@ impl Identity {
 
     /// From a bare principal id, as a 2.x config's allowed list holds it.
     pub fn from_principal_id(id: &str) -> Identity {
-        Identity { id: id.into(), kind: String::new(), login: String::new(), name: String::new(), v1: None }
+        Identity {
+            id: id.into(),
+            kind: String::new(),
+            login: String::new(),
+            name: String::new(),
+            v1: None,
+        }
     }
 
     /// Whether `query` names this identity exactly (id, login or display name, ignoring case).
@@ -446,9 +501,20 @@ pub fn pick_identity(query: &str, found: &[Identity]) -> Result<Identity> {
             "no user or group matches `{query}`; `rancherctl identities search {query}` shows what the provider knows"
         ))),
         (several, all) => {
-            let list = if several.is_empty() { all.iter().collect::<Vec<_>>() } else { several.to_vec() };
-            let names: Vec<String> = list.iter().take(10).map(|i| format!("{} ({} {})", i.id, i.kind, i.name)).collect();
-            Err(Error::Refused(format!("`{query}` matches several identities: {}; give the id instead", names.join(", "))))
+            let list = if several.is_empty() {
+                all.iter().collect::<Vec<_>>()
+            } else {
+                several.to_vec()
+            };
+            let names: Vec<String> = list
+                .iter()
+                .take(10)
+                .map(|i| format!("{} ({} {})", i.id, i.kind, i.name))
+                .collect();
+            Err(Error::Refused(format!(
+                "`{query}` matches several identities: {}; give the id instead",
+                names.join(", ")
+            )))
         }
     }
 }
@@ -485,18 +551,31 @@ mod tests {
 
     #[test]
     fn refusals_name_provider_mode_and_version() {
-        let e = check_mode(Provider::GitHub, AccessMode::Required, v(1, 0)).unwrap_err().to_string();
+        let e = check_mode(Provider::GitHub, AccessMode::Required, v(1, 0))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "GitHub does not offer access mode `required` on Rancher 1.0.0: it was added in Rancher 1.1 (1.1-dev5); upgrade the server or use `unrestricted`"
         );
-        let e = check_mode(Provider::OpenLdap, AccessMode::Restricted, v(1, 1)).unwrap_err().to_string();
+        let e = check_mode(Provider::OpenLdap, AccessMode::Restricted, v(1, 1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("added in Rancher 1.6"), "{e}");
-        let e = check_mode(Provider::AzureAd, AccessMode::Restricted, v(1, 6)).unwrap_err().to_string();
-        assert!(e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"), "{e}");
-        let e = check_mode(Provider::AzureAd, AccessMode::Unrestricted, v(1, 0)).unwrap_err().to_string();
+        let e = check_mode(Provider::AzureAd, AccessMode::Restricted, v(1, 6))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("Azure AD offers only `unrestricted` on Rancher 1.x"),
+            "{e}"
+        );
+        let e = check_mode(Provider::AzureAd, AccessMode::Unrestricted, v(1, 0))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("added in Rancher 1.1"), "{e}");
-        let e = check_mode(Provider::Local, AccessMode::Required, v(2, 13)).unwrap_err().to_string();
+        let e = check_mode(Provider::Local, AccessMode::Required, v(2, 13))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not apply to local auth"), "{e}");
     }
 
@@ -511,12 +590,22 @@ mod tests {
 
     #[test]
     fn providers_parse_from_ids_paths_and_short_names() {
-        for (s, p) in [("AD", Provider::ActiveDirectory), ("ldapconfig", Provider::ActiveDirectory), ("Azure-AD", Provider::AzureAd), ("openldap", Provider::OpenLdap), ("GitHub", Provider::GitHub), ("localAuthConfig", Provider::Local)] {
+        for (s, p) in [
+            ("AD", Provider::ActiveDirectory),
+            ("ldapconfig", Provider::ActiveDirectory),
+            ("Azure-AD", Provider::AzureAd),
+            ("openldap", Provider::OpenLdap),
+            ("GitHub", Provider::GitHub),
+            ("localAuthConfig", Provider::Local),
+        ] {
             assert_eq!(s.parse::<Provider>().unwrap(), p, "{s}");
         }
         let e = "okta".parse::<Provider>().unwrap_err().to_string();
         assert!(e.contains("use one of activedirectory"), "{e}");
-        assert_eq!(Provider::from_v1_auth_provider("localAuthConfig"), Some(Provider::Local));
+        assert_eq!(
+            Provider::from_v1_auth_provider("localAuthConfig"),
+            Some(Provider::Local)
+        );
         assert!("sometimes".parse::<AccessMode>().is_err());
     }
 
@@ -537,30 +626,59 @@ mod tests {
         let (security, provider, t) = v1_token_info(c);
         assert!(security);
         assert_eq!(provider, "githubconfig");
-        assert_eq!(Value::Object(public_settings(&t)), serde_json::json!({"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"}));
+        assert_eq!(
+            Value::Object(public_settings(&t)),
+            serde_json::json!({"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"})
+        );
         let (security, provider, _) = v1_token_info(NormanCollection::default());
         assert!(!security && provider.is_empty(), "an empty answer: access control off");
     }
 
     #[test]
     fn identities_from_either_generation() {
-        let v1: V1Identity = serde_json::from_value(serde_json::json!({"externalId": "9919", "externalIdType": "github_org", "login": "acme", "name": "Acme"})).unwrap();
+        let v1: V1Identity = serde_json::from_value(
+            serde_json::json!({"externalId": "9919", "externalIdType": "github_org", "login": "acme", "name": "Acme"}),
+        )
+        .unwrap();
         let i = Identity::from_v1(&v1);
-        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("github_org:9919", "group", "acme"));
+        assert_eq!(
+            (i.id.as_str(), i.kind.as_str(), i.login.as_str()),
+            ("github_org:9919", "group", "acme")
+        );
         assert_eq!(i.v1.as_ref(), Some(&v1), "kept to go back as it came");
-        let v2: V3Principal = serde_json::from_value(serde_json::json!({"id": "local://u-1", "loginName": "admin", "name": "Admin"})).unwrap();
+        let v2: V3Principal =
+            serde_json::from_value(serde_json::json!({"id": "local://u-1", "loginName": "admin", "name": "Admin"}))
+                .unwrap();
         let i = Identity::from_v2(&v2);
-        assert_eq!((i.id.as_str(), i.kind.as_str(), i.login.as_str()), ("local://u-1", "user", "admin"));
+        assert_eq!(
+            (i.id.as_str(), i.kind.as_str(), i.login.as_str()),
+            ("local://u-1", "user", "admin")
+        );
     }
 
     #[test]
     fn picking_an_identity_prefers_exact_matches_and_lists_ambiguity() {
-        let a = Identity { id: "ldap_user:CN=Ann".into(), kind: "user".into(), login: "ann".into(), name: "Ann".into(), v1: None };
-        let b = Identity { id: "ldap_user:CN=Anna".into(), kind: "user".into(), login: "anna".into(), name: "Anna".into(), v1: None };
+        let a = Identity {
+            id: "ldap_user:CN=Ann".into(),
+            kind: "user".into(),
+            login: "ann".into(),
+            name: "Ann".into(),
+            v1: None,
+        };
+        let b = Identity {
+            id: "ldap_user:CN=Anna".into(),
+            kind: "user".into(),
+            login: "anna".into(),
+            name: "Anna".into(),
+            v1: None,
+        };
         assert_eq!(pick_identity("ann", &[a.clone(), b.clone()]).unwrap(), a);
         assert_eq!(pick_identity("an", std::slice::from_ref(&b)).unwrap(), b);
         let e = pick_identity("an", &[a, b]).unwrap_err().to_string();
         assert!(e.contains("matches several identities") && e.contains("CN=Anna"), "{e}");
-        assert!(pick_identity("zed", &[]).unwrap_err().to_string().contains("identities search zed"));
+        assert!(pick_identity("zed", &[])
+            .unwrap_err()
+            .to_string()
+            .contains("identities search zed"));
     }
 }

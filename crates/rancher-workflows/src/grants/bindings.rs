@@ -7,15 +7,13 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete,
-    RkClusterroletemplatebindingsGet, RkClusterroletemplatebindingsListAll,
-    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolebindingsList,
-    RkProjectroletemplatebindingsCreate, RkProjectroletemplatebindingsDelete,
-    RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll,
-    V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete,
-    V3ClusterroletemplatebindingsGet, V3ClusterroletemplatebindingsList,
-    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList,
-    V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete,
+    RkClusterroletemplatebindingsCreate, RkClusterroletemplatebindingsDelete, RkClusterroletemplatebindingsGet,
+    RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete,
+    RkGlobalrolebindingsGet, RkGlobalrolebindingsList, RkProjectroletemplatebindingsCreate,
+    RkProjectroletemplatebindingsDelete, RkProjectroletemplatebindingsGet, RkProjectroletemplatebindingsListAll,
+    V3ClusterroletemplatebindingsCreate, V3ClusterroletemplatebindingsDelete, V3ClusterroletemplatebindingsGet,
+    V3ClusterroletemplatebindingsList, V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet,
+    V3GlobalrolebindingsList, V3ProjectroletemplatebindingsCreate, V3ProjectroletemplatebindingsDelete,
     V3ProjectroletemplatebindingsGet, V3ProjectroletemplatebindingsList,
 };
 use rancher_api::types::{
@@ -182,8 +180,7 @@ fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
 
 /// Whether the server has the RK-API operation (per the endpoint list's `since`).
 fn rk(session: &Session, op: &str) -> bool {
-    rancher_api::find_operation(op)
-        .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
+    rancher_api::find_operation(op).is_some_and(|o| session.version.at_least(o.since.major, o.since.minor))
 }
 
 /// Whether this session uses the RK-API for role template bindings.
@@ -240,20 +237,24 @@ pub async fn list(session: &Session, kind: BindingKind) -> Result<Vec<RoleBindin
 pub async fn list_global(session: &Session) -> Result<Vec<RoleBinding>> {
     let c = &session.client;
     let all: Vec<RoleBinding> = if rk_global(session) {
-        c.global_role_bindings().list(RkGlobalrolebindingsList::new()).map_ok(from_rk_grb).try_collect().await?
+        c.global_role_bindings()
+            .list(RkGlobalrolebindingsList::new())
+            .map_ok(from_rk_grb)
+            .try_collect()
+            .await?
     } else {
-        c.v3().globalrolebindings().list(V3GlobalrolebindingsList::new()).map_ok(from_v3_grb).try_collect().await?
+        c.v3()
+            .globalrolebindings()
+            .list(V3GlobalrolebindingsList::new())
+            .map_ok(from_v3_grb)
+            .try_collect()
+            .await?
     };
     Ok(all.into_iter().filter(|b| !b.deleting).collect())
 }
 
 /// One binding by kind, namespace and name; `None` when it does not exist.
-pub async fn get(
-    session: &Session,
-    kind: BindingKind,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<RoleBinding>> {
+pub async fn get(session: &Session, kind: BindingKind, namespace: &str, name: &str) -> Result<Option<RoleBinding>> {
     let c = &session.client;
     let id = format!("{namespace}:{name}");
     let found = match (kind, rk_bindings(session), rk_global(session)) {
@@ -450,12 +451,7 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
 }
 
 /// Deletes a binding (or in a dry run records the request); `Ok(false)` when it was already gone.
-pub async fn delete(
-    exec: &mut Exec<'_>,
-    kind: BindingKind,
-    namespace: &str,
-    name: &str,
-) -> Result<bool> {
+pub async fn delete(exec: &mut Exec<'_>, kind: BindingKind, namespace: &str, name: &str) -> Result<bool> {
     let session = exec.session();
     let c = &session.client;
     let id = format!("{namespace}:{name}");

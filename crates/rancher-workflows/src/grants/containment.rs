@@ -32,33 +32,58 @@ const ADMIN_ROLES: &[&str] = &["admin", "restricted-admin"];
 /// Resources whose writers decide who holds what: bindings of every kind (role bindings, role template bindings),
 /// and the roles themselves (editing a role changes the rights of everyone who holds it).
 fn grants_access(resource: &str) -> bool {
-    resource == "*" || resource.ends_with("bindings") || matches!(resource, "globalroles" | "roletemplates" | "roles" | "clusterroles")
+    resource == "*"
+        || resource.ends_with("bindings")
+        || matches!(resource, "globalroles" | "roletemplates" | "roles" | "clusterroles")
 }
 
 /// Why one RBAC rule lets its holder grant access; `None` when it does not. Every verb (`*`) on pods or workloads
 /// grants nothing; on role bindings, roles or every resource it does.
 fn rule_grants(rule: &Value) -> Option<String> {
-    let list = |k: &str| rule.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+    let list = |k: &str| {
+        rule.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
     let (verbs, resources) = (list("verbs"), list("resources"));
     if let Some(v) = verbs.iter().find(|v| *v == "bind" || *v == "escalate") {
         return Some(format!("a rule allows `{v}`"));
     }
-    let verb = verbs.iter().find(|v| matches!(v.as_str(), "*" | "create" | "update" | "patch"))?;
+    let verb = verbs
+        .iter()
+        .find(|v| matches!(v.as_str(), "*" | "create" | "update" | "patch"))?;
     let resource = resources.iter().find(|r| grants_access(r))?;
-    let what = if resource == "*" { "every resource (`*`), role bindings included".to_string() } else { format!("`{resource}`") };
-    let how = if verb == "*" { "every verb (`*`)".to_string() } else { format!("`{verb}`") };
+    let what = if resource == "*" {
+        "every resource (`*`), role bindings included".to_string()
+    } else {
+        format!("`{resource}`")
+    };
+    let how = if verb == "*" {
+        "every verb (`*`)".to_string()
+    } else {
+        format!("`{verb}`")
+    };
     Some(format!("a rule allows {how} on {what}"))
 }
 
 fn rules_grant(obj: &Value) -> Option<String> {
-    let mut rules: Vec<&Value> = obj.get("rules").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let mut rules: Vec<&Value> = obj
+        .get("rules")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     // Global roles' namespaced rules (Rancher 2.8+): namespace -> rules.
     if let Some(ns) = obj.get("namespacedRules").and_then(Value::as_object) {
         rules.extend(ns.values().filter_map(Value::as_array).flatten());
     }
     rules.into_iter().find_map(rule_grants)
 }
-
 
 /// Why role template `name` (or one it inherits) lets its holder grant roles.
 async fn template_grants(session: &Session, name: &str) -> Result<Option<String>> {
@@ -68,9 +93,15 @@ async fn template_grants(session: &Session, name: &str) -> Result<Option<String>
         if !seen.insert(t.clone()) || seen.len() > 32 {
             continue;
         }
-        let via = if t == name { String::new() } else { format!(" (inherited role template `{t}`)") };
+        let via = if t == name {
+            String::new()
+        } else {
+            format!(" (inherited role template `{t}`)")
+        };
         if OWNER_TEMPLATES.contains(&t.as_str()) {
-            return Ok(Some(format!("`{t}` makes its holder an owner, who manages members{via}")));
+            return Ok(Some(format!(
+                "`{t}` makes its holder an owner, who manages members{via}"
+            )));
         }
         let obj = crate::roles::get(session, crate::roles::RoleKind::Template, &t).await?;
         if obj.get("administrative").and_then(Value::as_bool) == Some(true) {
@@ -79,7 +110,14 @@ async fn template_grants(session: &Session, name: &str) -> Result<Option<String>
         if let Some(why) = rules_grant(&obj) {
             return Ok(Some(format!("{why}{via}")));
         }
-        todo.extend(obj.get("roleTemplateNames").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
+        todo.extend(
+            obj.get("roleTemplateNames")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string),
+        );
     }
     Ok(None)
 }
@@ -96,14 +134,24 @@ pub async fn grants_roles(session: &Session, kind: BindingKind, role: &str) -> R
             if let Some(why) = rules_grant(&obj) {
                 return Ok(Some(format!("global role `{role}`: {why}")));
             }
-            for t in obj.get("inheritedClusterRoles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            for t in obj
+                .get("inheritedClusterRoles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if let Some(why) = template_grants(session, t).await? {
-                    return Ok(Some(format!("global role `{role}` gives `{t}` in every cluster: {why}")));
+                    return Ok(Some(format!(
+                        "global role `{role}` gives `{t}` in every cluster: {why}"
+                    )));
                 }
             }
             Ok(None)
         }
-        _ => Ok(template_grants(session, role).await?.map(|why| format!("role `{role}`: {why}"))),
+        _ => Ok(template_grants(session, role)
+            .await?
+            .map(|why| format!("role `{role}`: {why}"))),
     }
 }
 
@@ -148,7 +196,11 @@ pub async fn made_during(session: &Session, holder: &str, since: DateTime<Utc>, 
     let since = chrono::Timelike::with_nanosecond(&since, 0).unwrap_or(since);
     let mut out = Vec::new();
     for kind in [BindingKind::Global, BindingKind::Cluster, BindingKind::Project] {
-        let all = if kind == BindingKind::Global { bindings::list_global(session).await? } else { bindings::list(session, kind).await? };
+        let all = if kind == BindingKind::Global {
+            bindings::list_global(session).await?
+        } else {
+            bindings::list(session, kind).await?
+        };
         for b in all {
             if b.name == own || b.deleting {
                 continue;
@@ -185,15 +237,34 @@ pub fn describe(found: &[RoleBinding], removed: bool) -> String {
     let each: Vec<String> = found
         .iter()
         .map(|b| {
-            let scope = if b.scope.is_empty() { String::new() } else { format!(" in {}", b.scope) };
-            let by = b.raw.pointer("/metadata/annotations/field.cattle.io~1creatorId").or_else(|| b.raw.get("creatorId")).and_then(Value::as_str);
-            format!("{} ({} {}{scope} for {}{})", b.name, kind_word(b.kind), b.role, b.subject(), by.map(|u| format!(", made by {u}")).unwrap_or_default())
+            let scope = if b.scope.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", b.scope)
+            };
+            let by = b
+                .raw
+                .pointer("/metadata/annotations/field.cattle.io~1creatorId")
+                .or_else(|| b.raw.get("creatorId"))
+                .and_then(Value::as_str);
+            format!(
+                "{} ({} {}{scope} for {}{})",
+                b.name,
+                kind_word(b.kind),
+                b.role,
+                b.subject(),
+                by.map(|u| format!(", made by {u}")).unwrap_or_default()
+            )
         })
         .collect();
     format!(
         "{} binding(s) made by or for the holder during the grant {}: {}",
         found.len(),
-        if removed { "were removed (policy `remove_bindings_made_during_grant`)" } else { "are NOT removed; review them" },
+        if removed {
+            "were removed (policy `remove_bindings_made_during_grant`)"
+        } else {
+            "are NOT removed; review them"
+        },
         each.join("; ")
     )
 }
@@ -212,14 +283,36 @@ mod tests {
 
     #[test]
     fn n4_rules_that_grant_roles_are_named() {
-        assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["projectroletemplatebindings"]})).unwrap().contains("every verb"));
-        assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["*"]})).unwrap().contains("every resource"));
-        assert!(rule_grants(&json!({"verbs": ["bind"], "resources": ["roles"]})).unwrap().contains("`bind`"));
-        assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["globalrolebindings"]})).unwrap().contains("globalrolebindings"));
-        assert!(rule_grants(&json!({"verbs": ["patch"], "resources": ["globalroles"]})).unwrap().contains("globalroles"));
-        assert!(rule_grants(&json!({"verbs": ["*"], "resources": ["pods", "deployments"]})).is_none(), "project-member's workload rights grant nothing");
-        assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["*"]})).is_none(), "reading everything grants nothing");
-        assert!(rule_grants(&json!({"verbs": ["get", "list"], "resources": ["clusterroletemplatebindings"]})).is_none());
+        assert!(
+            rule_grants(&json!({"verbs": ["*"], "resources": ["projectroletemplatebindings"]}))
+                .unwrap()
+                .contains("every verb")
+        );
+        assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["*"]}))
+            .unwrap()
+            .contains("every resource"));
+        assert!(rule_grants(&json!({"verbs": ["bind"], "resources": ["roles"]}))
+            .unwrap()
+            .contains("`bind`"));
+        assert!(
+            rule_grants(&json!({"verbs": ["create"], "resources": ["globalrolebindings"]}))
+                .unwrap()
+                .contains("globalrolebindings")
+        );
+        assert!(rule_grants(&json!({"verbs": ["patch"], "resources": ["globalroles"]}))
+            .unwrap()
+            .contains("globalroles"));
+        assert!(
+            rule_grants(&json!({"verbs": ["*"], "resources": ["pods", "deployments"]})).is_none(),
+            "project-member's workload rights grant nothing"
+        );
+        assert!(
+            rule_grants(&json!({"verbs": ["get", "list"], "resources": ["*"]})).is_none(),
+            "reading everything grants nothing"
+        );
+        assert!(
+            rule_grants(&json!({"verbs": ["get", "list"], "resources": ["clusterroletemplatebindings"]})).is_none()
+        );
         assert!(rule_grants(&json!({"verbs": ["create"], "resources": ["pods"]})).is_none());
     }
 
@@ -228,10 +321,18 @@ mod tests {
         let def = crate::catalog::find("create-global-role-binding").unwrap();
         let inputs = json!({"user": "u-1", "role": "admin", "duration": "1h", INPUT: {"why": "the global role `admin` administers Rancher", "warning": "w"}});
         let e = check(def, &inputs, &Policy::installer()).unwrap_err().to_string();
-        assert!(e.contains("allow_role_granting_grants") && e.contains("not contained"), "{e}");
+        assert!(
+            e.contains("allow_role_granting_grants") && e.contains("not contained"),
+            "{e}"
+        );
         let mut allowed = Policy::installer();
         allowed.options.allow_role_granting_grants = true;
         assert!(check(def, &inputs, &allowed).is_ok());
-        assert!(check(def, &json!({"user": "u-1", "role": "user", "duration": "1h"}), &Policy::installer()).is_ok());
+        assert!(check(
+            def,
+            &json!({"user": "u-1", "role": "user", "duration": "1h"}),
+            &Policy::installer()
+        )
+        .is_ok());
     }
 }

@@ -39,7 +39,10 @@ mod tests {
         let store = MemoryStore::new();
         let err = extension(&store, "req-x", "soon").await.unwrap_err().to_string();
         assert!(err.contains("input `by`") && err.contains("2h"), "{err}");
-        let err = extension(&store, "req-0123456789abcdef", "2h").await.unwrap_err().to_string();
+        let err = extension(&store, "req-0123456789abcdef", "2h")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("req-0123456789abcdef"), "{err}");
     }
 }

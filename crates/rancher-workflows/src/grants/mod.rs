@@ -27,20 +27,16 @@ mod revoke;
 pub use bindings::RoleBinding;
 pub use extend::extension;
 pub use revoke::{
-    cancel_extensions,
-    end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
+    cancel_extensions, end_early, revoke_due, revoke_grant, RevokeOutcome, RevokeReport, BACKOFF_BASE, BACKOFF_MAX,
     REVOKE_LEASE,
 };
 
 /// Registers the grant workflows (called by [`Registry::builtin`]).
 pub fn register(r: &mut Registry) {
     for scope in [Scope::Cluster, Scope::Project] {
-        r.register(ListBindings(scope))
-            .expect("grant workflow ids are unique");
-        r.register(Grant(scope))
-            .expect("grant workflow ids are unique");
-        r.register(Revoke(scope))
-            .expect("grant workflow ids are unique");
+        r.register(ListBindings(scope)).expect("grant workflow ids are unique");
+        r.register(Grant(scope)).expect("grant workflow ids are unique");
+        r.register(Revoke(scope)).expect("grant workflow ids are unique");
     }
 }
 
@@ -114,7 +110,12 @@ static LIST_CLUSTER: WorkflowDef = WorkflowDef {
     id: "list-cluster-role-bindings",
     title: "List cluster role bindings",
     description: "Who holds which role template in which cluster (cluster role template bindings), all pages.",
-    inputs: &[InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only this cluster, by id or display name" }],
+    inputs: &[InputSpec {
+        name: "cluster",
+        kind: InputKind::String,
+        required: false,
+        description: "only this cluster, by id or display name",
+    }],
     output: "the bindings as the server sent them",
     default_approval: DefaultApproval::None,
     writes: false,
@@ -123,7 +124,12 @@ static LIST_PROJECT: WorkflowDef = WorkflowDef {
     id: "list-project-role-bindings",
     title: "List project role bindings",
     description: "Who holds which role template in which project (project role template bindings), all pages.",
-    inputs: &[InputSpec { name: "project", kind: InputKind::String, required: false, description: "only this project: c-xxxxx:p-yyyyy or cluster/project" }],
+    inputs: &[InputSpec {
+        name: "project",
+        kind: InputKind::String,
+        required: false,
+        description: "only this project: c-xxxxx:p-yyyyy or cluster/project",
+    }],
     output: "the bindings as the server sent them",
     default_approval: DefaultApproval::None,
     writes: false,
@@ -231,10 +237,7 @@ pub fn timed(inputs: &Value) -> bool {
 
 /// A fresh fixed binding name: the prefix and 12 random hex digits (valid as a Kubernetes name).
 fn fresh_name(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// For a timed `create-global-role-binding`: fixes the binding name at submit. A name given by hand is refused.
@@ -244,21 +247,13 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
     }
     let extends = input(def, &pinned.inputs, "extends")?.is_some();
     if extends && !timed(&pinned.inputs) {
-        return Err(bad(
-            def,
-            "duration",
-            "an extension needs `duration`: how much longer",
-        ));
+        return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
     }
     if extends {
         return Ok(pinned);
     }
     if input(def, &pinned.inputs, "binding")?.is_some() {
-        return Err(bad(
-            def,
-            "binding",
-            "is set when the request is filed; leave it out",
-        ));
+        return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
     }
     if timed(&pinned.inputs) {
         pinned.inputs["binding"] = json!(fresh_name("grb-ra-"));
@@ -279,10 +274,20 @@ pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pin
     let (Some(user), Some(role)) = (input(def, &pinned.inputs, "user")?, input(def, &pinned.inputs, "role")?) else {
         return Ok(());
     };
-    let held = Exec::new(session, true).bindings().await?.into_iter().find(|b| b.role == role && b.user.as_deref() == Some(user));
+    let held = Exec::new(session, true)
+        .bindings()
+        .await?
+        .into_iter()
+        .find(|b| b.role == role && b.user.as_deref() == Some(user));
     match held {
         Some(b) => {
-            let who = pinned.targets.iter().find(|(id, _)| id == user).map(|(_, name)| name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("user {user}"));
+            let who = pinned
+                .targets
+                .iter()
+                .find(|(id, _)| id == user)
+                .map(|(_, name)| name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("user {user}"));
             let said = format!(
                 "{}: {who} already holds the global role {role} through binding {}; nothing to grant. To make it time-bound \
                  instead, delete that binding first (`rancherctl run delete-global-role-binding --input binding={}`)",
@@ -315,11 +320,7 @@ fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<
 
 /// Whether an existing binding is the one described (same kind, scope, role and subject).
 fn same(b: &RoleBinding, nb: &bindings::NewBinding) -> bool {
-    b.kind == nb.kind
-        && b.scope == nb.scope
-        && b.role == nb.role
-        && b.user == nb.user
-        && b.group == nb.group
+    b.kind == nb.kind && b.scope == nb.scope && b.role == nb.role && b.user == nb.user && b.group == nb.group
 }
 
 fn grant_of(nb: &bindings::NewBinding, duration: Option<u64>) -> Option<GrantChange> {
@@ -372,10 +373,7 @@ fn subject_words(nb: &bindings::NewBinding) -> String {
 }
 
 /// The existing bindings identical to `nb` under another name (a membership given by other means).
-async fn identical_elsewhere(
-    exec: &Exec<'_>,
-    nb: &bindings::NewBinding,
-) -> Result<Vec<RoleBinding>> {
+async fn identical_elsewhere(exec: &Exec<'_>, nb: &bindings::NewBinding) -> Result<Vec<RoleBinding>> {
     let all = match nb.kind {
         BindingKind::Global => exec
             .bindings()
@@ -395,20 +393,13 @@ async fn identical_elsewhere(
             .collect(),
         kind => bindings::list(exec.session(), kind).await?,
     };
-    Ok(all
-        .into_iter()
-        .filter(|b| b.name != nb.name && same(b, nb))
-        .collect())
+    Ok(all.into_iter().filter(|b| b.name != nb.name && same(b, nb)).collect())
 }
 
 /// Creates `nb` once: its own object (same fixed name) found after a replay is reported as created; an identical
 /// binding under another name is reported and nothing is created (it is not time-bound: no grant is recorded);
 /// a lost answer is checked by reading the object back before anything is sent again.
-async fn grant_binding(
-    exec: &mut Exec<'_>,
-    nb: bindings::NewBinding,
-    duration: Option<u64>,
-) -> Result<Report> {
+async fn grant_binding(exec: &mut Exec<'_>, nb: bindings::NewBinding, duration: Option<u64>) -> Result<Report> {
     let what = format!(
         "{} the {} role {}{}",
         subject_words(&nb),
@@ -426,13 +417,15 @@ async fn grant_binding(
     let ns = nb.namespace.clone();
     if let Some(own) = bindings::get(exec.session(), nb.kind, &ns, &nb.name).await? {
         if !same(&own, &nb) {
-            return Err(Error::Refused(format!("a binding named {} already exists but grants {} the role {}: not ours; file the request again", nb.name, own.subject(), own.role)));
+            return Err(Error::Refused(format!(
+                "a binding named {} already exists but grants {} the role {}: not ours; file the request again",
+                nb.name,
+                own.subject(),
+                own.role
+            )));
         }
         return Ok(Report::new(
-            format!(
-                "gave {what}{until} (binding {}; found after a replay)",
-                nb.name
-            ),
+            format!("gave {what}{until} (binding {}; found after a replay)", nb.name),
             json!({"created": true, "reconciled": true, "binding": own.raw}),
         )
         .with_grant(grant_of(&nb, duration)));
@@ -449,7 +442,11 @@ async fn grant_binding(
                 subject_words(&nb),
                 nb.kind.as_str(),
                 nb.role,
-                if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) },
+                if nb.scope.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", nb.scope)
+                },
                 other.name
             ),
             json!({"created": false, "binding": other.raw}),
@@ -484,7 +481,12 @@ async fn grant_binding(
                 }
                 let existing = identical_elsewhere(exec, &nb).await?.into_iter().next();
                 return Ok(Report::new(
-                    format!("{} already holds the {} role {}; the server refused a duplicate", subject_words(&nb), nb.kind.as_str(), nb.role),
+                    format!(
+                        "{} already holds the {} role {}; the server refused a duplicate",
+                        subject_words(&nb),
+                        nb.kind.as_str(),
+                        nb.role
+                    ),
                     json!({"created": false, "binding": existing.map(|b| b.raw)}),
                 ));
             }
@@ -518,12 +520,7 @@ async fn grant_binding(
 }
 
 /// Runs an approved `grants extend`: the binding must still be there and be the one granted.
-async fn extend(
-    exec: &Exec<'_>,
-    nb: &bindings::NewBinding,
-    grant: &str,
-    duration: Option<u64>,
-) -> Result<Report> {
+async fn extend(exec: &Exec<'_>, nb: &bindings::NewBinding, grant: &str, duration: Option<u64>) -> Result<Report> {
     let by = duration.ok_or_else(|| Error::Refused("an extension needs a duration".into()))?;
     match bindings::get(exec.session(), nb.kind, &nb.namespace, &nb.name).await? {
         Some(b) if same(&b, nb) && !b.deleting => Ok(Report::new(
@@ -536,18 +533,9 @@ async fn extend(
 }
 
 /// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
-pub async fn create_timed_global(
-    exec: &mut Exec<'_>,
-    def: &WorkflowDef,
-    inputs: &Value,
-) -> Result<Report> {
-    let user = exec
-        .resolve_user(crate::exec::required(def, inputs, "user")?)
-        .await?
-        .id;
-    let role = exec
-        .resolve_role(crate::exec::required(def, inputs, "role")?)
-        .await?;
+pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
+    let user = exec.resolve_user(crate::exec::required(def, inputs, "user")?).await?.id;
+    let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
     let name = input(def, inputs, "binding")?
         .map(str::to_string)
         .unwrap_or_else(|| fresh_name("grb-ra-"));
@@ -614,11 +602,7 @@ impl Workflow for Grant {
         subject(def, inputs)?;
         let d = duration_secs(def, inputs)?;
         if input(def, inputs, "extends")?.is_some() && d.is_none() {
-            return Err(bad(
-                def,
-                "duration",
-                "an extension needs `duration`: how much longer",
-            ));
+            return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
         }
         Ok(())
     }
@@ -627,11 +611,7 @@ impl Workflow for Grant {
         let def = self.def();
         let extends = input(def, &inputs, "extends")?.is_some();
         if !extends && input(def, &inputs, "binding")?.is_some() {
-            return Err(bad(
-                def,
-                "binding",
-                "is set when the request is filed; leave it out",
-            ));
+            return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
         }
         let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
         let (scope_id, scope_label) = match self.0 {
@@ -646,12 +626,7 @@ impl Workflow for Grant {
         };
         inputs[self.0.input()] = json!(scope_id);
         let context = self.0.input();
-        let role = resolve::role_template(
-            session,
-            crate::exec::required(def, &inputs, "role")?,
-            context,
-        )
-        .await?;
+        let role = resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, context).await?;
         inputs["role"] = json!(role.id);
         if duration_secs(def, &inputs)?.is_some() {
             containment::mark(session, self.0.kind(), &role.id, &mut inputs).await?;
@@ -677,14 +652,25 @@ impl Workflow for Grant {
             // A membership held already would make the grant a no-op after someone approved it: the runner refuses it
             // now when it needs approval.
             let nb = self.binding(session, &inputs).await?;
-            if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb).await?.into_iter().next() {
-                let who = targets.first().map(|(_, name)| name.clone()).unwrap_or_else(|| subject_words(&nb));
+            if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb)
+                .await?
+                .into_iter()
+                .next()
+            {
+                let who = targets
+                    .first()
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_else(|| subject_words(&nb));
                 inputs[ALREADY_HELD] = json!(format!(
                     "{}: {who} already holds {} in {} through binding {}; nothing to grant. \
                      To make it time-bound instead, revoke that binding first (`rancherctl run {} --input binding={}`)",
                     def.id,
                     nb.role,
-                    if scope_text == scope_id { scope_id.clone() } else { format!("{scope_text} ({scope_id})") },
+                    if scope_text == scope_id {
+                        scope_id.clone()
+                    } else {
+                        format!("{scope_text} ({scope_id})")
+                    },
                     held.name,
                     match self.0 {
                         Scope::Cluster => "revoke-cluster-role",
@@ -785,12 +771,8 @@ impl Workflow for Revoke {
         inputs[self.0.input()] = json!(scope_id);
         let mut targets = Vec::new();
         if input(def, &inputs, "binding")?.is_none() {
-            let role = resolve::role_template(
-                session,
-                crate::exec::required(def, &inputs, "role")?,
-                self.0.input(),
-            )
-            .await?;
+            let role =
+                resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, self.0.input()).await?;
             inputs["role"] = json!(role.id);
             match subject(def, &inputs)? {
                 (Some(u), _) => {
@@ -830,11 +812,7 @@ impl Workflow for Revoke {
                 deleted.push(b.name.clone());
             }
         }
-        let verb = if exec.is_dry_run() {
-            "would revoke"
-        } else {
-            "revoked"
-        };
+        let verb = if exec.is_dry_run() { "would revoke" } else { "revoked" };
         Ok(Report::new(
             format!("{verb} {}", deleted.join(", ")),
             json!({"deleted": deleted, "bindings": found.into_iter().map(|b| b.raw).collect::<Vec<_>>()}),
@@ -872,9 +850,17 @@ impl Workflow for ListBindings {
         all.retain(|b| only.as_ref().is_none_or(|s| *s == b.scope));
         // Names next to the ids: the place's display name and the user's username (one list each).
         let places: std::collections::HashMap<String, String> = match self.0 {
-            Scope::Cluster => resolve::clusters(session).await?.into_iter().map(|c| (c.id, c.name)).collect(),
+            Scope::Cluster => resolve::clusters(session)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect(),
             Scope::Project => {
-                let clusters: std::collections::HashMap<String, String> = resolve::clusters(session).await?.into_iter().map(|c| (c.id, c.name)).collect();
+                let clusters: std::collections::HashMap<String, String> = resolve::clusters(session)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c.name))
+                    .collect();
                 resolve::projects(session)
                     .await?
                     .into_iter()
@@ -885,7 +871,11 @@ impl Workflow for ListBindings {
                     .collect()
             }
         };
-        let usernames = if all.iter().any(|b| b.user.is_some()) { exec.usernames().await? } else { Default::default() };
+        let usernames = if all.iter().any(|b| b.user.is_some()) {
+            exec.usernames().await?
+        } else {
+            Default::default()
+        };
         let rows = all
             .iter()
             .map(|b| {
@@ -907,7 +897,11 @@ impl Workflow for ListBindings {
             .collect();
         let columns = [
             "NAME",
-            if self.0 == Scope::Cluster { "CLUSTER NAME" } else { "PROJECT NAME" },
+            if self.0 == Scope::Cluster {
+                "CLUSTER NAME"
+            } else {
+                "PROJECT NAME"
+            },
             if self.0 == Scope::Cluster { "CLUSTER" } else { "PROJECT" },
             "ROLE",
             "SUBJECT",

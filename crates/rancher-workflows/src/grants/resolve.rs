@@ -4,8 +4,8 @@
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkProjectsListAll, RkRoletemplatesList, V3ClustersList, V3PrincipalsGet, V3PrincipalsSearch,
-    V3ProjectsList, V3RoletemplatesList,
+    RkProjectsListAll, RkRoletemplatesList, V3ClustersList, V3PrincipalsGet, V3PrincipalsSearch, V3ProjectsList,
+    V3RoletemplatesList,
 };
 use rancher_api::types::V3PrincipalSearch as SearchBody;
 
@@ -117,10 +117,7 @@ pub async fn projects(session: &Session) -> Result<Vec<ProjectRef>> {
                 let meta = p.metadata.unwrap_or_default();
                 let cluster = meta.namespace.unwrap_or_default();
                 let name = meta.name.unwrap_or_default();
-                let backing = p
-                    .status
-                    .and_then(|s| s.backing_namespace)
-                    .filter(|s| !s.is_empty());
+                let backing = p.status.and_then(|s| s.backing_namespace).filter(|s| !s.is_empty());
                 ProjectRef {
                     id: format!("{cluster}:{name}"),
                     name: p.spec.and_then(|s| s.display_name).unwrap_or_default(),
@@ -248,18 +245,15 @@ pub async fn role_templates(session: &Session) -> Result<Vec<RoleTemplateRef>> {
 /// Rancher's webhook refuses a binding whose role template context differs from the binding's
 /// (rancher/webhook pkg/resources/management.cattle.io/v3/clusterroletemplatebinding/validator.go and
 /// projectroletemplatebinding/validator.go) and a locked template; both are refused here before anything is filed.
-pub async fn role_template(
-    session: &Session,
-    text: &str,
-    context: &str,
-) -> Result<RoleTemplateRef> {
+pub async fn role_template(session: &Session, text: &str, context: &str) -> Result<RoleTemplateRef> {
     let all = role_templates(session).await?;
     // Nearest first (by id or display name, ignoring case), so the one meant leads the list.
     let of_context = || {
         let mut near: Vec<&RoleTemplateRef> = all.iter().filter(|r| r.context == context && !r.locked).collect();
         let distance = |r: &RoleTemplateRef| {
             let t = text.to_lowercase();
-            rancher_api::spec::edit_distance(&t, &r.id.to_lowercase()).min(rancher_api::spec::edit_distance(&t, &r.name.to_lowercase()))
+            rancher_api::spec::edit_distance(&t, &r.id.to_lowercase())
+                .min(rancher_api::spec::edit_distance(&t, &r.name.to_lowercase()))
         };
         near.sort_by_key(|r| (distance(r), r.id.clone()));
         candidates(near.iter().map(|r| format!("{} ({})", r.id, r.name)))
@@ -281,17 +275,13 @@ pub async fn role_template(
         }
         many => {
             // The same display name in both contexts is common (e.g. custom roles): the context decides.
-            let right: Vec<&&RoleTemplateRef> =
-                many.iter().filter(|r| r.context == context).collect();
+            let right: Vec<&&RoleTemplateRef> = many.iter().filter(|r| r.context == context).collect();
             match right.as_slice() {
                 [one] => (**one).clone(),
                 _ => {
                     return Err(Error::Refused(format!(
                         "role template name `{text}` is ambiguous; give the id instead: {}",
-                        candidates(
-                            many.iter()
-                                .map(|r| format!("{} ({}, {})", r.id, r.name, r.context))
-                        )
+                        candidates(many.iter().map(|r| format!("{} ({}, {})", r.id, r.name, r.context)))
                     )))
                 }
             }
@@ -342,11 +332,7 @@ pub async fn group(session: &Session, text: &str) -> Result<String> {
         principal_type: Some("group".into()),
         ..Default::default()
     };
-    let found = v3
-        .principals()
-        .search(V3PrincipalsSearch::new(body))
-        .await?
-        .data;
+    let found = v3.principals().search(V3PrincipalsSearch::new(body)).await?.data;
     let groups: Vec<_> = found
         .into_iter()
         .filter(|p| p.principal_type.as_deref() == Some("group"))

@@ -102,9 +102,7 @@ pub async fn revoke_due(
         if !g.revocable(now) {
             continue;
         }
-        report
-            .outcomes
-            .push(revoke_one(session, store, g, process, now).await?);
+        report.outcomes.push(revoke_one(session, store, g, process, now).await?);
     }
     Ok(report)
 }
@@ -123,12 +121,7 @@ pub async fn revoke_grant(
 
 /// Ends a grant before its time: only an admin, the person who asked for it or its holder may. The grant is then
 /// due; revoke it with [`revoke_grant`] (or the next [`revoke_due`] pass does).
-pub async fn end_early(
-    session: &Session,
-    store: &dyn Store,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<Grant> {
+pub async fn end_early(session: &Session, store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<Grant> {
     let g = store.get_grant(id).await?;
     let me = &session.principal.id;
     if !(session.is_admin || *me == g.requested_by.id || *me == g.granted.subject) {
@@ -144,11 +137,30 @@ pub async fn end_early(
 
 /// Cancels the pending requests to extend grant `id` (each cancellation audited as made by `by`): once a grant
 /// ends, an extension can only fail, so nobody is asked to approve one. Answers the ids cancelled.
-pub async fn cancel_extensions(store: &dyn Store, id: &str, by: &rancher_approval::Principal, why: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-    let pending = store.list_requests(&rancher_approval::RequestFilter::all().state(rancher_approval::RequestState::Pending)).await?;
+pub async fn cancel_extensions(
+    store: &dyn Store,
+    id: &str,
+    by: &rancher_approval::Principal,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let pending = store
+        .list_requests(&rancher_approval::RequestFilter::all().state(rancher_approval::RequestState::Pending))
+        .await?;
     let mut cancelled = Vec::new();
-    for r in pending.into_iter().filter(|r| r.inputs.get("extends").and_then(serde_json::Value::as_str) == Some(id)) {
-        match store.cancel(&r.id, by, Some(format!("{why}: grant {id} cannot be extended any more")), now).await {
+    for r in pending
+        .into_iter()
+        .filter(|r| r.inputs.get("extends").and_then(serde_json::Value::as_str) == Some(id))
+    {
+        match store
+            .cancel(
+                &r.id,
+                by,
+                Some(format!("{why}: grant {id} cannot be extended any more")),
+                now,
+            )
+            .await
+        {
             Ok(_) => cancelled.push(r.id.to_string()),
             // Decided or cancelled in the meantime: nothing left to cancel.
             Err(rancher_approval::Error::NotPending { .. }) => {}
@@ -180,10 +192,7 @@ async fn revoke_one(
         }
     }
     let lease_until = now + TimeDelta::from_std(REVOKE_LEASE).unwrap_or(TimeDelta::seconds(120));
-    let claim = match store
-        .claim_revocation(&g.id, process, lease_until, now)
-        .await
-    {
+    let claim = match store.claim_revocation(&g.id, process, lease_until, now).await {
         Ok(c) => c,
         Err(
             e @ (rancher_approval::Error::NotRevocable { .. }
@@ -195,26 +204,24 @@ async fn revoke_one(
     match on_server(session, &g, &claim).await {
         Ok((how, note)) => {
             let made = made_during_note(session, store, &g).await;
-            let note = [note, made].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+            let note = [note, made]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
             store.record_revocation(&claim, how, &note, now).await?;
             tracing::info!(grant = %g.id, how = how.as_str(), "grant revoked");
             // A grant that fell due ends its pending extensions too (recorded as the revoking session's user).
             if let Err(e) = cancel_extensions(store, &g.id, &session.principal, "the grant was revoked", now).await {
                 tracing::warn!(grant = %g.id, error = %e, "could not cancel the grant's pending extensions");
             }
-            Ok(RevokeOutcome::Revoked {
-                grant: g.id,
-                how,
-                note,
-            })
+            Ok(RevokeOutcome::Revoked { grant: g.id, how, note })
         }
         Err(e) => {
             let retry_at = now + backoff(g.failures);
             let error = e.to_string();
             tracing::warn!(grant = %g.id, error = %error, %retry_at, "could not revoke a due grant; retrying later");
-            store
-                .release_revocation(&claim, &error, retry_at, now)
-                .await?;
+            store.release_revocation(&claim, &error, retry_at, now).await?;
             Ok(RevokeOutcome::Failed {
                 grant: g.id,
                 error,
@@ -238,7 +245,10 @@ async fn made_during_note(session: &Session, store: &dyn Store, g: &Grant) -> St
         return String::new();
     }
     let remove = match g.id.parse::<rancher_approval::RequestId>() {
-        Ok(id) => store.get_request(&id).await.is_ok_and(|r| r.policy.options.remove_bindings_made_during_grant),
+        Ok(id) => store
+            .get_request(&id)
+            .await
+            .is_ok_and(|r| r.policy.options.remove_bindings_made_during_grant),
         Err(_) => false,
     };
     if !remove {
@@ -259,11 +269,7 @@ async fn made_during_note(session: &Session, store: &dyn Store, g: &Grant) -> St
 }
 
 /// Reads the binding and deletes it if it is still the one granted; says what was found.
-async fn on_server(
-    session: &Session,
-    g: &Grant,
-    claim: &RevocationClaim,
-) -> Result<(RevokedHow, String)> {
+async fn on_server(session: &Session, g: &Grant, claim: &RevocationClaim) -> Result<(RevokedHow, String)> {
     let w = &g.granted;
     let ns = w.namespace.clone().unwrap_or_default();
     let found = bindings::get(session, w.kind, &ns, &w.binding).await?;
@@ -275,10 +281,7 @@ async fn on_server(
         }
     };
     let Some(b) = found else {
-        return Ok((
-            RevokedHow::AlreadyRemoved,
-            gone_note("the binding was already gone"),
-        ));
+        return Ok((RevokedHow::AlreadyRemoved, gone_note("the binding was already gone")));
     };
     let subject = b.user.clone().or(b.group.clone()).unwrap_or_default();
     let scope_ok = w.scope.as_deref().is_none_or(|s| s == b.scope);

@@ -65,18 +65,31 @@ fn scope_matches(scope: &Scope, cluster: Option<&str>, project: Option<&str>) ->
 /// A `cluster=` / `project=` filter as the grant workflows take it (an id or display names: `downstream`,
 /// `downstream/Default`), resolved to ids; an unknown or ambiguous name is refused with the candidates, so a filter
 /// can never answer "nobody" for a place it did not find. Answers the ids and how to name the place in a summary.
-async fn place(session: &crate::Session, workflow: &str, cluster: Option<&str>, project: Option<&str>) -> Result<(Option<String>, Option<String>, String)> {
+async fn place(
+    session: &crate::Session,
+    workflow: &str,
+    cluster: Option<&str>,
+    project: Option<&str>,
+) -> Result<(Option<String>, Option<String>, String)> {
     let refused = |input: &str, e: Error| match e {
-        Error::NotFound(m) | Error::Refused(m) => Error::Input { workflow: workflow.into(), input: input.into(), message: m },
+        Error::NotFound(m) | Error::Refused(m) => Error::Input {
+            workflow: workflow.into(),
+            input: input.into(),
+            message: m,
+        },
         other => other,
     };
     if let Some(p) = project {
-        let p = crate::grants::resolve::project(session, p).await.map_err(|e| refused("project", e))?;
+        let p = crate::grants::resolve::project(session, p)
+            .await
+            .map_err(|e| refused("project", e))?;
         let shown = format!(" on project {} ({})", p.name, p.id);
         return Ok((None, Some(p.id), shown));
     }
     if let Some(c) = cluster {
-        let c = crate::grants::resolve::cluster(session, c).await.map_err(|e| refused("cluster", e))?;
+        let c = crate::grants::resolve::cluster(session, c)
+            .await
+            .map_err(|e| refused("cluster", e))?;
         let shown = format!(" on cluster {} ({})", c.name, c.id);
         return Ok((Some(c.id), None, shown));
     }
@@ -85,11 +98,15 @@ async fn place(session: &crate::Session, workflow: &str, cluster: Option<&str>, 
 
 /// Resolves `user=` to an id, refusing an unknown one with the fix.
 fn pick_user<'a>(inv: &'a Inventory, workflow: &str, u: &str) -> Result<&'a Person> {
-    inv.users.iter().find(|p| p.id == u).or_else(|| inv.users.iter().find(|p| p.username == u)).ok_or_else(|| Error::Input {
-        workflow: workflow.into(),
-        input: "user".into(),
-        message: format!("no user has the id or username `{u}`; `rancherctl run list-users` shows them"),
-    })
+    inv.users
+        .iter()
+        .find(|p| p.id == u)
+        .or_else(|| inv.users.iter().find(|p| p.username == u))
+        .ok_or_else(|| Error::Input {
+            workflow: workflow.into(),
+            input: "user".into(),
+            message: format!("no user has the id or username `{u}`; `rancherctl run list-users` shows them"),
+        })
 }
 
 /// The `access-review` workflow.
@@ -105,7 +122,12 @@ impl Workflow for AccessReview {
         let id = ACCESS_REVIEW.id;
         let session = exec.session();
         require_rk(id, session)?;
-        let (user_f, role_f, cluster_f, project_f) = (text(id, inputs, "user")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let (user_f, role_f, cluster_f, project_f) = (
+            text(id, inputs, "user")?,
+            text(id, inputs, "role")?,
+            text(id, inputs, "cluster")?,
+            text(id, inputs, "project")?,
+        );
         let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
         let inv = Inventory::load(session, true).await?;
@@ -118,7 +140,10 @@ impl Workflow for AccessReview {
                 });
             }
         }
-        let only = user_f.map(|u| pick_user(&inv, id, u)).transpose()?.map(|p| p.id.clone());
+        let only = user_f
+            .map(|u| pick_user(&inv, id, u))
+            .transpose()?
+            .map(|p| p.id.clone());
         let filtered = role_f.is_some() || cluster_f.is_some() || project_f.is_some();
         let mut rows = Vec::new();
         let mut users_json = Vec::new();
@@ -141,7 +166,11 @@ impl Workflow for AccessReview {
             let shown: Vec<&(&Binding, Option<&str>)> = all
                 .iter()
                 .filter(|(b, _)| scope_matches(&b.scope, cluster_f, project_f))
-                .filter(|(b, _)| role_f.is_none_or(|r| b.role == r || (b.scope != Scope::Global && inv.effective(&b.role).iter().any(|e| e == r))))
+                .filter(|(b, _)| {
+                    role_f.is_none_or(|r| {
+                        b.role == r || (b.scope != Scope::Global && inv.effective(&b.role).iter().any(|e| e == r))
+                    })
+                })
                 .collect();
             if filtered && shown.is_empty() {
                 continue;
@@ -151,7 +180,11 @@ impl Workflow for AccessReview {
             let mut cluster = Vec::new();
             let mut project = Vec::new();
             for (b, g) in &shown {
-                let effective = if b.scope == Scope::Global { vec![b.role.clone()] } else { inv.effective(&b.role) };
+                let effective = if b.scope == Scope::Global {
+                    vec![b.role.clone()]
+                } else {
+                    inv.effective(&b.role)
+                };
                 let entry = json!({"role": b.role, "effective": effective, "binding": b.id, "via": via(*g), "orphaned": b.orphaned});
                 let (list, on) = match &b.scope {
                     Scope::Global => (&mut global, String::new()),
@@ -160,7 +193,11 @@ impl Workflow for AccessReview {
                 };
                 let mut entry = entry;
                 if !on.is_empty() {
-                    entry[if matches!(b.scope, Scope::Cluster(_)) { "cluster" } else { "project" }] = json!(on);
+                    entry[if matches!(b.scope, Scope::Cluster(_)) {
+                        "cluster"
+                    } else {
+                        "project"
+                    }] = json!(on);
                 }
                 list.push(entry);
                 rows.push(vec![
@@ -176,7 +213,17 @@ impl Workflow for AccessReview {
                 ]);
             }
             if shown.is_empty() {
-                rows.push(vec![person.id.clone(), person.username.clone(), yes_no(person.enabled), String::new(), String::new(), String::new(), String::new(), last_login.clone(), flags.join(",")]);
+                rows.push(vec![
+                    person.id.clone(),
+                    person.username.clone(),
+                    yes_no(person.enabled),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    last_login.clone(),
+                    flags.join(","),
+                ]);
             }
             users_json.push(json!({
                 "user": person.id, "username": person.username, "display_name": person.display_name, "enabled": person.enabled,
@@ -198,7 +245,17 @@ impl Workflow for AccessReview {
                 continue;
             }
             let subject = b.user.clone().or_else(|| b.group.clone()).unwrap_or_default();
-            rows.push(vec![subject, String::new(), String::new(), b.scope.label(), b.role.clone(), via(b.group.as_deref().filter(|_| b.user.is_none())), b.id.clone(), String::new(), flags_text(&[], &b.orphaned)]);
+            rows.push(vec![
+                subject,
+                String::new(),
+                String::new(),
+                b.scope.label(),
+                b.role.clone(),
+                via(b.group.as_deref().filter(|_| b.user.is_none())),
+                b.id.clone(),
+                String::new(),
+                flags_text(&[], &b.orphaned),
+            ]);
         }
         let summary = format!(
             "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins",
@@ -207,7 +264,22 @@ impl Workflow for AccessReview {
             orphans.len(),
             users_json.iter().filter(|u| u["admin"] == json!(true)).count()
         );
-        let table = Table { columns: ["USER", "USERNAME", "ENABLED", "SCOPE", "ROLE (EFFECTIVE)", "VIA", "BINDING", "LAST LOGIN", "FLAGS"].map(String::from).to_vec(), rows };
+        let table = Table {
+            columns: [
+                "USER",
+                "USERNAME",
+                "ENABLED",
+                "SCOPE",
+                "ROLE (EFFECTIVE)",
+                "VIA",
+                "BINDING",
+                "LAST LOGIN",
+                "FLAGS",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        };
         Ok(Report::new(summary, json!({"users": users_json, "orphaned_bindings": orphans})).with_table(table))
     }
 }
@@ -235,7 +307,10 @@ impl Workflow for WhoCan {
 
     fn check(&self, inputs: &Value) -> Result<()> {
         let id = WHO_CAN.id;
-        let given = ["global-role", "role", "cluster", "project"].iter().map(|n| text(id, inputs, n)).collect::<Result<Vec<_>>>()?;
+        let given = ["global-role", "role", "cluster", "project"]
+            .iter()
+            .map(|n| text(id, inputs, n))
+            .collect::<Result<Vec<_>>>()?;
         if given.iter().all(Option::is_none) {
             return Err(Error::Input {
                 workflow: id.into(),
@@ -244,7 +319,11 @@ impl Workflow for WhoCan {
             });
         }
         if given[0].is_some() && given[1..].iter().any(Option::is_some) {
-            return Err(Error::Input { workflow: id.into(), input: "global-role".into(), message: "a global role applies everywhere; give it alone".into() });
+            return Err(Error::Input {
+                workflow: id.into(),
+                input: "global-role".into(),
+                message: "a global role applies everywhere; give it alone".into(),
+            });
         }
         Ok(())
     }
@@ -253,18 +332,33 @@ impl Workflow for WhoCan {
         let id = WHO_CAN.id;
         let session = exec.session();
         require_rk(id, session)?;
-        let (global_f, role_f, cluster_f, project_f) = (text(id, inputs, "global-role")?, text(id, inputs, "role")?, text(id, inputs, "cluster")?, text(id, inputs, "project")?);
+        let (global_f, role_f, cluster_f, project_f) = (
+            text(id, inputs, "global-role")?,
+            text(id, inputs, "role")?,
+            text(id, inputs, "cluster")?,
+            text(id, inputs, "project")?,
+        );
         let (cluster_id, project_id, place_shown) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
         let inv = Inventory::load(session, true).await?;
         if let Some(g) = global_f {
             if !inv.global_roles.contains(g) {
-                return Err(Error::Input { workflow: id.into(), input: "global-role".into(), message: format!("no global role is named `{g}`; `rancherctl run list-global-roles` shows them") });
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "global-role".into(),
+                    message: format!("no global role is named `{g}`; `rancherctl run list-global-roles` shows them"),
+                });
             }
         }
         if let Some(r) = role_f {
             if !inv.role_templates.contains_key(r) {
-                return Err(Error::Input { workflow: id.into(), input: "role".into(), message: format!("no role template is named `{r}`; `rancherctl run list-role-templates` shows them") });
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "role".into(),
+                    message: format!(
+                        "no role template is named `{r}`; `rancherctl run list-role-templates` shows them"
+                    ),
+                });
             }
         }
         let mut entries = Vec::new();
@@ -282,21 +376,39 @@ impl Workflow for WhoCan {
                         match role_f {
                             None => (b.role.clone(), via(g)),
                             Some(r) if b.role == r => (b.role.clone(), via(g)),
-                            Some(r) if inv.effective(&b.role).iter().any(|e| e == r) => (b.role.clone(), format!("{} (inherits {r} from {})", via(g), b.role)),
+                            Some(r) if inv.effective(&b.role).iter().any(|e| e == r) => {
+                                (b.role.clone(), format!("{} (inherits {r} from {})", via(g), b.role))
+                            }
                             Some(_) => continue,
                         }
                     }
                 };
                 let scope = b.scope.label();
-                rows.push(vec![person.id.clone(), person.username.clone(), scope.clone(), held.clone(), how.clone(), b.id.clone(), yes_no(person.enabled)]);
+                rows.push(vec![
+                    person.id.clone(),
+                    person.username.clone(),
+                    scope.clone(),
+                    held.clone(),
+                    how.clone(),
+                    b.id.clone(),
+                    yes_no(person.enabled),
+                ]);
                 entries.push(json!({"user": person.id, "username": person.username, "enabled": person.enabled, "scope": scope, "role": held,
                                     "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned}));
             }
         }
         let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-        let what = global_f.map(|g| format!("global role {g}")).or_else(|| role_f.map(|r| format!("role {r}"))).unwrap_or_else(|| "access".into());
+        let what = global_f
+            .map(|g| format!("global role {g}"))
+            .or_else(|| role_f.map(|r| format!("role {r}")))
+            .unwrap_or_else(|| "access".into());
         let summary = format!("{} users hold {what}{place_shown} ({} grants)", users.len(), rows.len());
-        let table = Table { columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"].map(String::from).to_vec(), rows };
+        let table = Table {
+            columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        };
         Ok(Report::new(summary, Value::Array(entries)).with_table(table))
     }
 }

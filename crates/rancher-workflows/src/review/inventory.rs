@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, TimeZone, Utc};
 use futures::TryStreamExt;
 use rancher_api::requests::{
-    RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList, RkMgmttokensList, RkProjectroletemplatebindingsListAll, RkProjectsListAll,
-    RkRoletemplatesList, RkUsersList, V3ClustersList, V3RoletemplatesList, V3UsersList,
+    RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList, RkMgmttokensList,
+    RkProjectroletemplatebindingsListAll, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3ClustersList,
+    V3RoletemplatesList, V3UsersList,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -95,7 +96,11 @@ fn live(meta: Option<&rancher_api::types::ObjectMeta>) -> bool {
 }
 
 fn last_login(labels: Option<&BTreeMap<String, String>>) -> Option<DateTime<Utc>> {
-    labels?.get("cattle.io/last-login")?.parse::<i64>().ok().and_then(|s| Utc.timestamp_opt(s, 0).single())
+    labels?
+        .get("cattle.io/last-login")?
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
 fn is_system(principals: &[String]) -> bool {
@@ -136,53 +141,89 @@ impl Inventory {
             })
             .await?
         };
-        let users: Vec<Person> = users.into_iter().filter(|p| !p.id.is_empty() && !is_system(&p.principals)).collect();
+        let users: Vec<Person> = users
+            .into_iter()
+            .filter(|p| !p.id.is_empty() && !is_system(&p.principals))
+            .collect();
 
-        let global_roles: HashSet<String> = collect_with("global roles", c.global_roles().list(RkGlobalrolesList::new()), |r| r.metadata.and_then(|m| m.name)).await?;
+        let global_roles: HashSet<String> =
+            collect_with("global roles", c.global_roles().list(RkGlobalrolesList::new()), |r| {
+                r.metadata.and_then(|m| m.name)
+            })
+            .await?;
         let templates = c.role_templates().list(RkRoletemplatesList::new());
-        let role_templates: HashMap<String, Vec<String>> = match collect_with("role templates", templates, |r| Some((r.metadata?.name?, r.role_template_names.unwrap_or_default()))).await {
+        let role_templates: HashMap<String, Vec<String>> = match collect_with("role templates", templates, |r| {
+            Some((r.metadata?.name?, r.role_template_names.unwrap_or_default()))
+        })
+        .await
+        {
             Ok(map) => map,
             // Role templates are off the RK proxy's allow-list: without local-cluster access Rancher answers an
             // empty 403 (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them to the same account.
             Err(Error::Api(e)) if e.is_local_cluster_gate() => {
-                collect_with("role templates", c.v3().roletemplates().list(V3RoletemplatesList::new()), |r| Some((r.id?, r.role_template_ids.unwrap_or_default()))).await?
+                collect_with(
+                    "role templates",
+                    c.v3().roletemplates().list(V3RoletemplatesList::new()),
+                    |r| Some((r.id?, r.role_template_ids.unwrap_or_default())),
+                )
+                .await?
             }
             Err(e) => return Err(e),
         };
-        let clusters: HashSet<String> = collect_with("clusters", c.v3().clusters().list(V3ClustersList::new()), |c| c.id).await?;
-        let projects: HashMap<String, String> = collect_with("projects", c.projects().list_all(RkProjectsListAll::new()), |p| {
-            if !live(p.metadata.as_ref()) {
-                return None;
-            }
-            let m = p.metadata?;
-            Some((format!("{}:{}", m.namespace?, m.name?), p.spec.and_then(|s| s.display_name).unwrap_or_default()))
-        })
-        .await?;
-
-        let mut bindings: Vec<Binding> = collect_with("global role bindings", c.global_role_bindings().list(RkGlobalrolebindingsList::new()), |b| {
-            if !live(b.metadata.as_ref()) {
-                return None;
-            }
-            let name = b.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
-            Some(Binding {
-                id: format!("globalrolebinding/{name}"),
-                kind: "grb",
-                name,
-                namespace: String::new(),
-                scope: Scope::Global,
-                role: b.global_role_name.clone().unwrap_or_default(),
-                user: nonempty(&b.user_name),
-                group: nonempty(&b.group_principal_name),
-                orphaned: Vec::new(),
+        let clusters: HashSet<String> =
+            collect_with("clusters", c.v3().clusters().list(V3ClustersList::new()), |c| c.id).await?;
+        let projects: HashMap<String, String> =
+            collect_with("projects", c.projects().list_all(RkProjectsListAll::new()), |p| {
+                if !live(p.metadata.as_ref()) {
+                    return None;
+                }
+                let m = p.metadata?;
+                Some((
+                    format!("{}:{}", m.namespace?, m.name?),
+                    p.spec.and_then(|s| s.display_name).unwrap_or_default(),
+                ))
             })
-        })
+            .await?;
+
+        let mut bindings: Vec<Binding> = collect_with(
+            "global role bindings",
+            c.global_role_bindings().list(RkGlobalrolebindingsList::new()),
+            |b| {
+                if !live(b.metadata.as_ref()) {
+                    return None;
+                }
+                let name = b.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
+                Some(Binding {
+                    id: format!("globalrolebinding/{name}"),
+                    kind: "grb",
+                    name,
+                    namespace: String::new(),
+                    scope: Scope::Global,
+                    role: b.global_role_name.clone().unwrap_or_default(),
+                    user: nonempty(&b.user_name),
+                    group: nonempty(&b.group_principal_name),
+                    orphaned: Vec::new(),
+                })
+            },
+        )
         .await?;
-        let crtbs = c.cluster_role_template_bindings().list_all(RkClusterroletemplatebindingsListAll::new());
+        let crtbs = c
+            .cluster_role_template_bindings()
+            .list_all(RkClusterroletemplatebindingsListAll::new());
         let crtbs: Vec<Binding> = collect_with("cluster role template bindings", crtbs, |b| {
             if !live(b.metadata.as_ref()) {
                 return None;
             }
-            let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
+            let (name, ns) = b
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    (
+                        m.name.clone().unwrap_or_default(),
+                        m.namespace.clone().unwrap_or_default(),
+                    )
+                })
+                .unwrap_or_default();
             let cluster = nonempty(&b.cluster_name).unwrap_or_else(|| ns.clone());
             Some(Binding {
                 id: format!("clusterroletemplatebinding/{ns}/{name}"),
@@ -198,12 +239,23 @@ impl Inventory {
         })
         .await?;
         bindings.extend(crtbs);
-        let prtbs = c.project_role_template_bindings().list_all(RkProjectroletemplatebindingsListAll::new());
+        let prtbs = c
+            .project_role_template_bindings()
+            .list_all(RkProjectroletemplatebindingsListAll::new());
         let prtbs: Vec<Binding> = collect_with("project role template bindings", prtbs, |b| {
             if !live(b.metadata.as_ref()) {
                 return None;
             }
-            let (name, ns) = b.metadata.as_ref().map(|m| (m.name.clone().unwrap_or_default(), m.namespace.clone().unwrap_or_default())).unwrap_or_default();
+            let (name, ns) = b
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    (
+                        m.name.clone().unwrap_or_default(),
+                        m.namespace.clone().unwrap_or_default(),
+                    )
+                })
+                .unwrap_or_default();
             Some(Binding {
                 id: format!("projectroletemplatebinding/{ns}/{name}"),
                 kind: "prtb",
@@ -222,12 +274,22 @@ impl Inventory {
         let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
         if with_groups {
             let mut tokens = c.management_tokens().list(RkMgmttokensList::new().limit(2000));
-            while let Some(t) = tokens.try_next().await.map_err(|e| refused("tokens.management.cattle.io", e))? {
-                let Some(gp) = t.group_principals.as_ref().filter(|g| !g.is_empty()) else { continue };
+            while let Some(t) = tokens
+                .try_next()
+                .await
+                .map_err(|e| refused("tokens.management.cattle.io", e))?
+            {
+                let Some(gp) = t.group_principals.as_ref().filter(|g| !g.is_empty()) else {
+                    continue;
+                };
                 let user = t.user_id.clone().unwrap_or_default();
                 let set = groups.entry(user).or_default();
                 for g in gp {
-                    let id = g.pointer("/metadata/name").or_else(|| g.get("name")).and_then(Value::as_str).or_else(|| g.as_str());
+                    let id = g
+                        .pointer("/metadata/name")
+                        .or_else(|| g.get("name"))
+                        .and_then(Value::as_str)
+                        .or_else(|| g.as_str());
                     if let Some(id) = id.filter(|s| !s.is_empty()) {
                         set.insert(id.to_string());
                     }
@@ -235,7 +297,17 @@ impl Inventory {
             }
         }
 
-        let mut inv = Inventory { users, bindings, role_templates, global_roles, clusters, projects, groups, by_user: HashMap::new(), by_group: HashMap::new() };
+        let mut inv = Inventory {
+            users,
+            bindings,
+            role_templates,
+            global_roles,
+            clusters,
+            projects,
+            groups,
+            by_user: HashMap::new(),
+            by_group: HashMap::new(),
+        };
         inv.mark_orphans();
         inv.index();
         Ok(inv)
@@ -315,8 +387,19 @@ impl Inventory {
     /// The bindings that reach `user`, in list order: its own, and those of groups the server says it belongs to
     /// (with the group).
     pub fn grants_of<'a>(&'a self, user: &'a Person) -> impl Iterator<Item = (&'a Binding, Option<&'a str>)> + 'a {
-        let mut hits: Vec<(usize, Option<&'a str>)> = self.by_user.get(&user.id).into_iter().flatten().map(|&i| (i, None)).collect();
-        let groups = self.groups.get(&user.id).into_iter().flatten().chain(user.principals.iter());
+        let mut hits: Vec<(usize, Option<&'a str>)> = self
+            .by_user
+            .get(&user.id)
+            .into_iter()
+            .flatten()
+            .map(|&i| (i, None))
+            .collect();
+        let groups = self
+            .groups
+            .get(&user.id)
+            .into_iter()
+            .flatten()
+            .chain(user.principals.iter());
         for g in groups {
             for &i in self.by_group.get(g).into_iter().flatten() {
                 if !hits.iter().any(|(j, _)| *j == i) {
@@ -335,13 +418,58 @@ mod tests {
 
     fn inv() -> Inventory {
         Inventory {
-            users: vec![Person { id: "u-1".into(), username: "alice".into(), display_name: String::new(), enabled: true, last_login: None, principals: vec!["local://u-1".into()] }],
+            users: vec![Person {
+                id: "u-1".into(),
+                username: "alice".into(),
+                display_name: String::new(),
+                enabled: true,
+                last_login: None,
+                principals: vec!["local://u-1".into()],
+            }],
             bindings: vec![
-                Binding { id: "a".into(), kind: "crtb", name: "a".into(), namespace: "c-1".into(), scope: Scope::Cluster("c-1".into()), role: "cluster-owner".into(), user: Some("u-1".into()), group: None, orphaned: vec![] },
-                Binding { id: "b".into(), kind: "crtb", name: "b".into(), namespace: "c-1".into(), scope: Scope::Cluster("c-9".into()), role: "gone-role".into(), user: Some("u-7".into()), group: None, orphaned: vec![] },
-                Binding { id: "c".into(), kind: "grb", name: "c".into(), namespace: String::new(), scope: Scope::Global, role: "admin".into(), user: None, group: Some("ad_group://x".into()), orphaned: vec![] },
+                Binding {
+                    id: "a".into(),
+                    kind: "crtb",
+                    name: "a".into(),
+                    namespace: "c-1".into(),
+                    scope: Scope::Cluster("c-1".into()),
+                    role: "cluster-owner".into(),
+                    user: Some("u-1".into()),
+                    group: None,
+                    orphaned: vec![],
+                },
+                Binding {
+                    id: "b".into(),
+                    kind: "crtb",
+                    name: "b".into(),
+                    namespace: "c-1".into(),
+                    scope: Scope::Cluster("c-9".into()),
+                    role: "gone-role".into(),
+                    user: Some("u-7".into()),
+                    group: None,
+                    orphaned: vec![],
+                },
+                Binding {
+                    id: "c".into(),
+                    kind: "grb",
+                    name: "c".into(),
+                    namespace: String::new(),
+                    scope: Scope::Global,
+                    role: "admin".into(),
+                    user: None,
+                    group: Some("ad_group://x".into()),
+                    orphaned: vec![],
+                },
             ],
-            role_templates: HashMap::from([("cluster-owner".into(), vec!["nodes-manage".into(), "cluster-member".into()]), ("cluster-member".into(), vec!["nodes-view".into()]), ("nodes-manage".into(), vec![]), ("nodes-view".into(), vec!["cluster-member".into()])]),
+            role_templates: HashMap::from([
+                (
+                    "cluster-owner".into(),
+                    vec!["nodes-manage".into(), "cluster-member".into()],
+                ),
+                ("cluster-member".into(), vec!["nodes-view".into()]),
+                ("nodes-manage".into(), vec![]),
+                ("nodes-view".into(), vec!["cluster-member".into()]),
+            ]),
             global_roles: HashSet::from(["admin".into()]),
             clusters: HashSet::from(["c-1".into()]),
             projects: HashMap::new(),
@@ -353,7 +481,10 @@ mod tests {
 
     #[test]
     fn inheritance_is_transitive_and_survives_cycles() {
-        assert_eq!(inv().effective("cluster-owner"), ["cluster-owner", "nodes-manage", "cluster-member", "nodes-view"]);
+        assert_eq!(
+            inv().effective("cluster-owner"),
+            ["cluster-owner", "nodes-manage", "cluster-member", "nodes-view"]
+        );
     }
 
     #[test]
@@ -362,9 +493,25 @@ mod tests {
         i.mark_orphans();
         i.index();
         assert!(i.bindings[0].orphaned.is_empty());
-        assert_eq!(i.bindings[1].orphaned, ["user u-7 does not exist", "role template gone-role does not exist", "cluster c-9 does not exist"]);
+        assert_eq!(
+            i.bindings[1].orphaned,
+            [
+                "user u-7 does not exist",
+                "role template gone-role does not exist",
+                "cluster c-9 does not exist"
+            ]
+        );
         let u = i.users[0].clone();
-        let via: Vec<_> = i.grants_of(&u).map(|(b, g)| (b.id.clone(), g.map(str::to_string))).collect();
-        assert_eq!(via, [("a".to_string(), None), ("c".to_string(), Some("ad_group://x".to_string()))]);
+        let via: Vec<_> = i
+            .grants_of(&u)
+            .map(|(b, g)| (b.id.clone(), g.map(str::to_string)))
+            .collect();
+        assert_eq!(
+            via,
+            [
+                ("a".to_string(), None),
+                ("c".to_string(), Some("ad_group://x".to_string()))
+            ]
+        );
     }
 }

@@ -47,23 +47,40 @@ pub(crate) fn text<'a>(id: &str, inputs: &'a Value, name: &str) -> Result<Option
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(other) => Err(Error::Input { workflow: id.into(), input: name.into(), message: format!("must be text, got {other}") }),
+        Some(other) => Err(Error::Input {
+            workflow: id.into(),
+            input: name.into(),
+            message: format!("must be text, got {other}"),
+        }),
     }
 }
 
 /// A whole-number input (`unused-days=90`).
 pub(crate) fn number(id: &str, inputs: &Value, name: &str) -> Result<Option<i64>> {
     match inputs.get(name) {
-        Some(Value::Number(n)) => n.as_i64().filter(|n| *n >= 0).map(Some).ok_or_else(|| bad_number(id, name, &n.to_string())),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| bad_number(id, name, &n.to_string())),
         _ => match text(id, inputs, name)? {
             None => Ok(None),
-            Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| bad_number(id, name, s)),
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Some)
+                .ok_or_else(|| bad_number(id, name, s)),
         },
     }
 }
 
 fn bad_number(id: &str, name: &str, got: &str) -> Error {
-    Error::Input { workflow: id.into(), input: name.into(), message: format!("must be a whole number of days such as 90, not `{got}`") }
+    Error::Input {
+        workflow: id.into(),
+        input: name.into(),
+        message: format!("must be a whole number of days such as 90, not `{got}`"),
+    }
 }
 
 /// Keeps `keep(item)` of each listed item as it arrives (a page of typed items at a time, not the whole list).
@@ -97,7 +114,9 @@ pub(crate) async fn write<R: Request + Sync>(exec: &mut Exec<'_>, req: &R) -> Re
 
 /// Parses an RFC 3339 time (Kubernetes and norman both write them); `None` for empty or malformed text.
 pub(crate) fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
-    text.filter(|t| !t.is_empty()).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|d| d.with_timezone(&Utc))
+    text.filter(|t| !t.is_empty())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// True when the RK-API serves users to this caller's server generation (2.13+); older servers list them on `/v3`.

@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use rancher_api::requests::{
-    RkClusterroletemplatebindingsDelete, RkGlobalrolebindingsDelete, RkMgmttokensDelete, RkProjectroletemplatebindingsDelete, RkTokensDelete, RkUsersPatch,
+    RkClusterroletemplatebindingsDelete, RkGlobalrolebindingsDelete, RkMgmttokensDelete,
+    RkProjectroletemplatebindingsDelete, RkTokensDelete, RkUsersPatch,
 };
 use serde_json::{json, Value};
 
@@ -36,7 +37,13 @@ static OFFBOARD_USER: WorkflowDef = WorkflowDef {
 #[serde(tag = "step", rename_all = "kebab-case")]
 enum Step {
     /// Delete a binding (`grb`, `crtb`, `prtb`).
-    DeleteBinding { kind: String, namespace: String, name: String, role: String, scope: String },
+    DeleteBinding {
+        kind: String,
+        namespace: String,
+        name: String,
+        role: String,
+        scope: String,
+    },
     /// Delete a token (ext tokens as `ext/<name>`).
     DeleteToken { name: String },
     /// Set `enabled: false` on the user.
@@ -46,8 +53,18 @@ enum Step {
 impl Step {
     fn describe(&self) -> String {
         match self {
-            Step::DeleteBinding { kind, namespace, name, role, scope } => {
-                let at = if namespace.is_empty() { name.clone() } else { format!("{namespace}/{name}") };
+            Step::DeleteBinding {
+                kind,
+                namespace,
+                name,
+                role,
+                scope,
+            } => {
+                let at = if namespace.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{namespace}/{name}")
+                };
                 format!("delete {kind} {at} ({role}, {scope})")
             }
             Step::DeleteToken { name } => format!("delete token {name}"),
@@ -57,7 +74,13 @@ impl Step {
 }
 
 fn binding_step(b: &Binding) -> Step {
-    Step::DeleteBinding { kind: b.kind.into(), namespace: b.namespace.clone(), name: b.name.clone(), role: b.role.clone(), scope: b.scope.label() }
+    Step::DeleteBinding {
+        kind: b.kind.into(),
+        namespace: b.namespace.clone(),
+        name: b.name.clone(),
+        role: b.role.clone(),
+        scope: b.scope.label(),
+    }
 }
 
 /// The user's plan, read from the server now, after the refusals (the caller, the last admin).
@@ -69,13 +92,28 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
         .iter()
         .find(|p| p.id == user)
         .or_else(|| inv.users.iter().find(|p| p.username == user))
-        .ok_or_else(|| Error::Input { workflow: id.into(), input: "user".into(), message: format!("no user has the id or username `{user}`; `rancherctl run list-users` shows them") })?;
+        .ok_or_else(|| Error::Input {
+            workflow: id.into(),
+            input: "user".into(),
+            message: format!("no user has the id or username `{user}`; `rancherctl run list-users` shows them"),
+        })?;
     if person.id == session.principal.id {
-        return Err(Error::Refused(format!("{id}: you cannot offboard yourself ({}); ask another admin to run it", person.id)));
+        return Err(Error::Refused(format!(
+            "{id}: you cannot offboard yourself ({}); ask another admin to run it",
+            person.id
+        )));
     }
-    let is_admin = |uid: &str| inv.bindings.iter().any(|b| b.scope == Scope::Global && b.role == "admin" && b.user.as_deref() == Some(uid));
+    let is_admin = |uid: &str| {
+        inv.bindings
+            .iter()
+            .any(|b| b.scope == Scope::Global && b.role == "admin" && b.user.as_deref() == Some(uid))
+    };
     if is_admin(&person.id) {
-        let others = inv.users.iter().filter(|p| p.id != person.id && p.enabled && is_admin(&p.id)).count();
+        let others = inv
+            .users
+            .iter()
+            .filter(|p| p.id != person.id && p.enabled && is_admin(&p.id))
+            .count();
         if others == 0 {
             return Err(Error::Refused(format!(
                 "{id}: {} is the last enabled admin; offboarding it would leave nobody able to manage Rancher. Give another user the admin global role first",
@@ -83,7 +121,12 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
             )));
         }
     }
-    let mut steps: Vec<Step> = inv.bindings.iter().filter(|b| b.user.as_deref() == Some(person.id.as_str())).map(binding_step).collect();
+    let mut steps: Vec<Step> = inv
+        .bindings
+        .iter()
+        .filter(|b| b.user.as_deref() == Some(person.id.as_str()))
+        .map(binding_step)
+        .collect();
     let mut tokens = Vec::new();
     each_token(session, |t| {
         if t.user == person.id {
@@ -94,7 +137,9 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
     tokens.sort();
     steps.extend(tokens.into_iter().map(|name| Step::DeleteToken { name }));
     if super::rk_users(session) && person.enabled {
-        steps.push(Step::DisableUser { user: person.id.clone() });
+        steps.push(Step::DisableUser {
+            user: person.id.clone(),
+        });
     }
     Ok((person.id.clone(), person.username.clone(), steps))
 }
@@ -102,11 +147,17 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
 /// Sends one step (a dry run records it); `Ok(false)` when it was already done (404).
 async fn apply(exec: &mut Exec<'_>, step: &Step) -> Result<bool> {
     let r = match step {
-        Step::DeleteBinding { kind, namespace, name, .. } => match kind.as_str() {
+        Step::DeleteBinding {
+            kind, namespace, name, ..
+        } => match kind.as_str() {
             "grb" => write(exec, &RkGlobalrolebindingsDelete::new(name)).await,
             "crtb" => write(exec, &RkClusterroletemplatebindingsDelete::new(namespace, name)).await,
             "prtb" => write(exec, &RkProjectroletemplatebindingsDelete::new(namespace, name)).await,
-            other => return Err(Error::Refused(format!("offboard-user: unknown binding kind `{other}` in the plan"))),
+            other => {
+                return Err(Error::Refused(format!(
+                    "offboard-user: unknown binding kind `{other}` in the plan"
+                )))
+            }
         },
         Step::DeleteToken { name } => match name.strip_prefix("ext/") {
             Some(ext) => write(exec, &RkTokensDelete::new(ext)).await,
@@ -141,7 +192,10 @@ impl Workflow for OffboardUser {
         let shown: Vec<String> = steps.iter().map(Step::describe).collect();
         inputs["user"] = json!(uid);
         inputs["plan"] = json!({"steps": steps, "shown": shown, "username": username});
-        Ok(Pinned { inputs, targets: vec![(uid, username)] })
+        Ok(Pinned {
+            inputs,
+            targets: vec![(uid, username)],
+        })
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
@@ -154,7 +208,11 @@ impl Workflow for OffboardUser {
                 plan(session, &user).await?;
                 steps
             }
-            (false, None) => return Err(Error::Refused("offboard-user runs only the plan pinned at submit; this request has none. Submit it again".into())),
+            (false, None) => {
+                return Err(Error::Refused(
+                    "offboard-user runs only the plan pinned at submit; this request has none. Submit it again".into(),
+                ))
+            }
             (true, _) => plan(session, &user).await?.2,
         };
         let mut rows = Vec::new();
@@ -184,14 +242,22 @@ impl Workflow for OffboardUser {
         } else {
             format!("offboarded {user}: {done} steps done, {already} already done, {failed} failed")
         };
-        Ok(Report::new(summary, json!({"user": user, "steps": report, "done": done, "already_done": already, "failed": failed}))
-            .with_table(Table { columns: vec!["STEP".into(), "OUTCOME".into()], rows }))
+        Ok(Report::new(
+            summary,
+            json!({"user": user, "steps": report, "done": done, "already_done": already, "failed": failed}),
+        )
+        .with_table(Table {
+            columns: vec!["STEP".into(), "OUTCOME".into()],
+            rows,
+        }))
     }
 
     async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
         // Applied when nothing of the pinned plan is left on the server; otherwise the run goes on with the steps
         // left (a step already done answers 404 and is counted as already done, never sent twice to effect).
-        let Some(steps) = pinned_plan(inputs) else { return Ok(None) };
+        let Some(steps) = pinned_plan(inputs) else {
+            return Ok(None);
+        };
         let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
         let inv = Inventory::load(session, false).await?;
         let mut names = std::collections::HashSet::new();
@@ -202,7 +268,10 @@ impl Workflow for OffboardUser {
         })
         .await?;
         let left = steps.iter().any(|s| match s {
-            Step::DeleteBinding { namespace, name, .. } => inv.bindings.iter().any(|b| &b.name == name && &b.namespace == namespace),
+            Step::DeleteBinding { namespace, name, .. } => inv
+                .bindings
+                .iter()
+                .any(|b| &b.name == name && &b.namespace == namespace),
             Step::DeleteToken { name } => names.contains(name),
             Step::DisableUser { user } => inv.users.iter().any(|p| &p.id == user && p.enabled),
         });

@@ -90,21 +90,40 @@ impl TokenFacts {
     /// From a `management.cattle.io/v3` Token.
     pub fn from_mgmt(t: &MgmtToken) -> TokenFacts {
         let meta = t.metadata.as_ref();
-        let label = |k: &str| meta.and_then(|m| m.labels.as_ref()).and_then(|l| l.get(k)).map(String::as_str);
-        let user = t.user_id.clone().filter(|u| !u.is_empty()).or_else(|| label("authn.management.cattle.io/token-userId").map(str::to_string)).unwrap_or_default();
+        let label = |k: &str| {
+            meta.and_then(|m| m.labels.as_ref())
+                .and_then(|l| l.get(k))
+                .map(String::as_str)
+        };
+        let user = t
+            .user_id
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| label("authn.management.cattle.io/token-userId").map(str::to_string))
+            .unwrap_or_default();
         let kind = match label("authn.management.cattle.io/kind") {
             Some("kubeconfig") => TokenKind::Kubeconfig,
             Some("session") => TokenKind::Session,
             _ if t.is_derived == Some(false) => TokenKind::Session,
             _ => TokenKind::ApiKey,
         };
-        let login = t.user_principal.as_ref().and_then(|p| p.get("loginName")).and_then(Value::as_str).unwrap_or_default().to_string();
+        let login = t
+            .user_principal
+            .as_ref()
+            .and_then(|p| p.get("loginName"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         TokenFacts {
             name: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
             user,
             login,
             kind,
-            expires_at: if t.ttl.unwrap_or(0) > 0 { time(t.expires_at.as_deref()) } else { None },
+            expires_at: if t.ttl.unwrap_or(0) > 0 {
+                time(t.expires_at.as_deref())
+            } else {
+                None
+            },
             server_says_expired: t.expired,
             cluster: t.cluster_name.clone().unwrap_or_default(),
             last_used: time(t.last_used_at.as_deref()),
@@ -125,9 +144,16 @@ impl TokenFacts {
         TokenFacts {
             name: format!("ext/{}", meta.and_then(|m| m.name.as_deref()).unwrap_or_default()),
             user: spec.and_then(|s| s.user_id.clone()).unwrap_or_default(),
-            login: spec.and_then(|s| s.user_principal.as_ref()).and_then(|p| p.login_name.clone()).unwrap_or_default(),
+            login: spec
+                .and_then(|s| s.user_principal.as_ref())
+                .and_then(|p| p.login_name.clone())
+                .unwrap_or_default(),
             kind,
-            expires_at: if spec.and_then(|s| s.ttl).unwrap_or(0) > 0 { time(status.and_then(|s| s.expires_at.as_deref())) } else { None },
+            expires_at: if spec.and_then(|s| s.ttl).unwrap_or(0) > 0 {
+                time(status.and_then(|s| s.expires_at.as_deref()))
+            } else {
+                None
+            },
             server_says_expired: status.and_then(|s| s.expired),
             cluster: spec.and_then(|s| s.cluster_name.clone()).unwrap_or_default(),
             last_used: time(status.and_then(|s| s.last_used_at.as_deref())),
@@ -153,7 +179,11 @@ impl TokenFacts {
 pub(crate) async fn each_token(session: &Session, mut each: impl FnMut(TokenFacts)) -> Result<()> {
     let client = &session.client;
     let mut mgmt = client.management_tokens().list(RkMgmttokensList::new().limit(PAGE));
-    while let Some(t) = mgmt.try_next().await.map_err(|e| refused("tokens.management.cattle.io", e))? {
+    while let Some(t) = mgmt
+        .try_next()
+        .await
+        .map_err(|e| refused("tokens.management.cattle.io", e))?
+    {
         if t.metadata.as_ref().is_some_and(|m| m.deletion_timestamp.is_some()) {
             continue;
         }
@@ -236,7 +266,10 @@ impl Workflow for TokenReport {
         let unused_days = number(TOKEN_REPORT.id, inputs, "unused-days")?.unwrap_or(90);
         let top = number(TOKEN_REPORT.id, inputs, "top")?.map(|n| n as usize);
         // Expired and unused as Rancher's clock sees them.
-        let now = server_clock(session, Utc::now).await?.map(|(server, _)| server).unwrap_or_else(Utc::now);
+        let now = server_clock(session, Utc::now)
+            .await?
+            .map(|(server, _)| server)
+            .unwrap_or_else(Utc::now);
         let mut totals = Counts::default();
         // Per user: the counts and a login name. Bounded by the number of users.
         let mut per_user: HashMap<String, (String, Counts)> = HashMap::new();
@@ -250,7 +283,8 @@ impl Workflow for TokenReport {
         })
         .await?;
         let users_total = per_user.len();
-        let mut users: Vec<(String, String, Counts)> = per_user.into_iter().map(|(id, (login, c))| (id, login, c)).collect();
+        let mut users: Vec<(String, String, Counts)> =
+            per_user.into_iter().map(|(id, (login, c))| (id, login, c)).collect();
         users.sort_by(|a, b| b.2.tokens.cmp(&a.2.tokens).then_with(|| a.0.cmp(&b.0)));
         if let Some(n) = top {
             users.truncate(n);
@@ -273,10 +307,21 @@ impl Workflow for TokenReport {
             })
             .collect();
         let table = Table {
-            columns: ["USER", "LOGIN", "TOKENS", "EXPIRED", "NEVER EXPIRE", "CLUSTER-SCOPED", "SESSIONS", "DERIVED", "KUBECONFIG", format!("UNUSED >{unused_days}D").as_str()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            columns: [
+                "USER",
+                "LOGIN",
+                "TOKENS",
+                "EXPIRED",
+                "NEVER EXPIRE",
+                "CLUSTER-SCOPED",
+                "SESSIONS",
+                "DERIVED",
+                "KUBECONFIG",
+                format!("UNUSED >{unused_days}D").as_str(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             rows,
         };
         let mut totals_json = serde_json::to_value(&totals).unwrap_or(Value::Null);
@@ -331,13 +376,28 @@ impl Filter {
         let expired = match text(id, inputs, "filter")? {
             None => false,
             Some("expired") => true,
-            Some(other) => return Err(Error::Input { workflow: id.into(), input: "filter".into(), message: format!("`{other}` is not a filter; use filter=expired (or unused-days=N, user=, kind=)") }),
+            Some(other) => {
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "filter".into(),
+                    message: format!("`{other}` is not a filter; use filter=expired (or unused-days=N, user=, kind=)"),
+                })
+            }
         };
         let kind = match text(id, inputs, "kind")? {
             None => None,
-            Some(k) => Some(TokenKind::parse(k).ok_or_else(|| Error::Input { workflow: id.into(), input: "kind".into(), message: format!("`{k}` is not a token kind; use session, api-key or kubeconfig") })?),
+            Some(k) => Some(TokenKind::parse(k).ok_or_else(|| Error::Input {
+                workflow: id.into(),
+                input: "kind".into(),
+                message: format!("`{k}` is not a token kind; use session, api-key or kubeconfig"),
+            })?),
         };
-        let f = Filter { expired, unused_days: number(id, inputs, "unused-days")?, user: text(id, inputs, "user")?.map(str::to_string), kind };
+        let f = Filter {
+            expired,
+            unused_days: number(id, inputs, "unused-days")?,
+            user: text(id, inputs, "user")?.map(str::to_string),
+            kind,
+        };
         if !f.expired && f.unused_days.is_none() && f.user.is_none() && f.kind.is_none() {
             return Err(Error::Input {
                 workflow: id.into(),
@@ -368,7 +428,11 @@ pub type LocalClock = fn() -> DateTime<Utc>;
 /// The server's clock and how far this host's (`local`) is from it: the `Date` header of a one-item token list.
 /// `None` when the server sent no usable `Date`.
 pub async fn server_clock(session: &Session, local: LocalClock) -> Result<Option<(DateTime<Utc>, Duration)>> {
-    let (_, date) = session.client.send_dated(&RkMgmttokensList::new().limit(1)).await.map_err(|e| refused("tokens.management.cattle.io", e))?;
+    let (_, date) = session
+        .client
+        .send_dated(&RkMgmttokensList::new().limit(1))
+        .await
+        .map_err(|e| refused("tokens.management.cattle.io", e))?;
     Ok(date.map(|d| {
         let server = DateTime::<Utc>::from(d);
         (server, local() - server)
@@ -401,7 +465,9 @@ async fn matching(session: &Session, filter: &Filter, local: LocalClock) -> Resu
     let own = own_token(session);
     let mut out = Vec::new();
     each_token(session, |t| {
-        let is_own = own.as_deref().is_some_and(|o| t.name == o || t.name.strip_prefix("ext/") == Some(o));
+        let is_own = own
+            .as_deref()
+            .is_some_and(|o| t.name == o || t.name.strip_prefix("ext/") == Some(o));
         if !is_own && filter.matches(&t, now) {
             out.push(t);
         }
@@ -412,7 +478,10 @@ async fn matching(session: &Session, filter: &Filter, local: LocalClock) -> Resu
 }
 
 fn pinned_names(inputs: &Value) -> Option<BTreeSet<String>> {
-    inputs.get("pinned").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+    inputs
+        .get("pinned")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
 /// The `cleanup-tokens` workflow.
@@ -449,7 +518,10 @@ impl Workflow for CleanupTokens {
         let filter = Filter::from_inputs(&inputs)?;
         let (found, note) = matching(session, &filter, self.local_clock).await?;
         if found.is_empty() {
-            return Err(Error::NotFound("no token matches this filter; nothing to approve (`rancherctl run token-report` shows what there is)".into()));
+            return Err(Error::NotFound(
+                "no token matches this filter; nothing to approve (`rancherctl run token-report` shows what there is)"
+                    .into(),
+            ));
         }
         let mut users: Vec<&str> = found.iter().map(|t| t.user.as_str()).collect();
         users.sort_unstable();
@@ -465,7 +537,10 @@ impl Workflow for CleanupTokens {
         }
         inputs["pinned"] = json!(found.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
         // No targets: a cleanup only takes away, so an owner of some of the tokens (often an admin) may approve it.
-        Ok(Pinned { inputs, targets: Vec::new() })
+        Ok(Pinned {
+            inputs,
+            targets: Vec::new(),
+        })
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
@@ -476,15 +551,35 @@ impl Workflow for CleanupTokens {
         if exec.is_dry_run() {
             let rows: Vec<Vec<String>> = now_matching
                 .iter()
-                .map(|t| vec![t.name.clone(), t.user.clone(), t.login.clone(), t.kind.as_str().into(), t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(), t.last_used.map(|e| e.to_rfc3339()).unwrap_or_default()])
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        t.user.clone(),
+                        t.login.clone(),
+                        t.kind.as_str().into(),
+                        t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(),
+                        t.last_used.map(|e| e.to_rfc3339()).unwrap_or_default(),
+                    ]
+                })
                 .collect();
             let names: Vec<&str> = now_matching.iter().map(|t| t.name.as_str()).collect();
             let summary = format!("would delete {} tokens", names.len());
-            return Ok(Report::new(summary, json!({"would_delete": names, "count": names.len()}))
-                .with_table(Table { columns: ["NAME", "USER", "LOGIN", "KIND", "EXPIRES", "LAST USED"].map(String::from).to_vec(), rows }));
+            return Ok(
+                Report::new(summary, json!({"would_delete": names, "count": names.len()})).with_table(Table {
+                    columns: ["NAME", "USER", "LOGIN", "KIND", "EXPIRES", "LAST USED"]
+                        .map(String::from)
+                        .to_vec(),
+                    rows,
+                }),
+            );
         }
         // Only what approvers saw: the pinned names, each only while it still matches.
-        let pinned = pinned_names(inputs).ok_or_else(|| Error::Refused("cleanup-tokens runs only the token names pinned at submit; this request has none. Submit it again".into()))?;
+        let pinned = pinned_names(inputs).ok_or_else(|| {
+            Error::Refused(
+                "cleanup-tokens runs only the token names pinned at submit; this request has none. Submit it again"
+                    .into(),
+            )
+        })?;
         let still: BTreeSet<&str> = now_matching.iter().map(|t| t.name.as_str()).collect();
         let to_delete: Vec<String> = pinned.iter().filter(|n| still.contains(n.as_str())).cloned().collect();
         let no_longer_matching = pinned.len() - to_delete.len();
@@ -532,9 +627,16 @@ impl Workflow for CleanupTokens {
     async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
         // Done when no pinned token that still matches is left on the server; otherwise the run continues with
         // exactly those (the ones deleted before the crash are gone and are not sent again).
-        let Some(pinned) = pinned_names(inputs) else { return Ok(None) };
+        let Some(pinned) = pinned_names(inputs) else {
+            return Ok(None);
+        };
         let filter = Filter::from_inputs(inputs)?;
-        let left = matching(session, &filter, self.local_clock).await?.0.into_iter().filter(|t| pinned.contains(&t.name)).count();
+        let left = matching(session, &filter, self.local_clock)
+            .await?
+            .0
+            .into_iter()
+            .filter(|t| pinned.contains(&t.name))
+            .count();
         Ok(Some(left == 0))
     }
 }
@@ -553,7 +655,11 @@ async fn delete_one(client: &rancher_api::Client, name: &str) -> Outcome {
     for attempt in 0..ATTEMPTS {
         let r = match name.strip_prefix("ext/") {
             Some(ext) => client.tokens().delete(RkTokensDelete::new(ext)).await.map(|_| ()),
-            None => client.management_tokens().delete(RkMgmttokensDelete::new(name)).await.map(|_| ()),
+            None => client
+                .management_tokens()
+                .delete(RkMgmttokensDelete::new(name))
+                .await
+                .map(|_| ()),
         };
         match r {
             Ok(()) => return Outcome::Deleted,
@@ -561,7 +667,9 @@ async fn delete_one(client: &rancher_api::Client, name: &str) -> Outcome {
             Err(e) if e.is_forbidden() || e.status() == Some(400) => return Outcome::Failed(e.to_string()),
             Err(e) => {
                 last = e.to_string();
-                let wait = e.retry_after().unwrap_or(std::time::Duration::from_millis(200 << attempt));
+                let wait = e
+                    .retry_after()
+                    .unwrap_or(std::time::Duration::from_millis(200 << attempt));
                 tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
             }
         }
@@ -596,7 +704,10 @@ mod tests {
         assert!(!f.matches(&facts(TokenKind::Session, Some(-1), None), now));
         assert!(!f.matches(&facts(TokenKind::ApiKey, None, None), now));
         let f = Filter::from_inputs(&json!({"unused-days": "90"})).unwrap();
-        assert!(f.matches(&facts(TokenKind::ApiKey, None, None), now), "never used, created 400 days ago");
+        assert!(
+            f.matches(&facts(TokenKind::ApiKey, None, None), now),
+            "never used, created 400 days ago"
+        );
         assert!(!f.matches(&facts(TokenKind::ApiKey, None, Some(10)), now));
     }
 
@@ -608,7 +719,9 @@ mod tests {
         assert!(e.contains("`old` is not a filter"), "{e}");
         let e = Filter::from_inputs(&json!({"kind": "ssh"})).unwrap_err().to_string();
         assert!(e.contains("session, api-key or kubeconfig"), "{e}");
-        let e = Filter::from_inputs(&json!({"unused-days": "-3"})).unwrap_err().to_string();
+        let e = Filter::from_inputs(&json!({"unused-days": "-3"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("whole number"), "{e}");
     }
 
@@ -621,7 +734,10 @@ mod tests {
         }))
         .unwrap();
         let f = TokenFacts::from_mgmt(&t);
-        assert_eq!((f.kind, f.user.as_str(), f.login.as_str(), f.cluster.as_str()), (TokenKind::Kubeconfig, "u-1", "alice", "c-1"));
+        assert_eq!(
+            (f.kind, f.user.as_str(), f.login.as_str(), f.cluster.as_str()),
+            (TokenKind::Kubeconfig, "u-1", "alice", "c-1")
+        );
         assert!(f.expires_at.is_none() && f.last_used.is_some());
         let s: MgmtToken = serde_json::from_value(json!({"metadata": {"name": "token-s"}, "userId": "u-2", "isDerived": false, "ttl": 1000, "expiresAt": "2020-01-01T00:00:00Z"})).unwrap();
         let f = TokenFacts::from_mgmt(&s);

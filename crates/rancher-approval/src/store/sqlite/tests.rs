@@ -23,32 +23,21 @@ async fn busy_store(path: &Path) -> SqliteStore {
     let store = SqliteStore::open(path).unwrap();
     let ctx = EligibilityContext::default();
     store
-        .install("wf", &Principal::new("u-1"), approver_policy(), at(0)).await
+        .install("wf", &Principal::new("u-1"), approver_policy(), at(0))
+        .await
         .unwrap();
     for i in 0..3 {
         let req = store
-            .create_request(
-                NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
-                at(i),
-            ).await
+            .create_request(NewRequest::new("wf", Principal::new("u-req"), approver_policy()), at(i))
+            .await
             .unwrap();
         store
-            .decide(
-                &req.id,
-                &Principal::new("u-1"),
-                Decision::approve(),
-                &ctx,
-                at(i),
-            ).await
+            .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(i))
+            .await
             .unwrap();
         store
-            .decide(
-                &req.id,
-                &Principal::new("u-2"),
-                Decision::approve(),
-                &ctx,
-                at(i),
-            ).await
+            .decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(i))
+            .await
             .unwrap();
     }
     store
@@ -78,30 +67,21 @@ async fn file_is_wal_full_sync_and_versioned() {
     let store = SqliteStore::open(&path).unwrap();
     {
         let conn = store.lock();
-        let sync: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
         assert_eq!(sync, 2, "FULL");
     }
     drop(store);
     let conn = Connection::open(&path).unwrap();
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     let opts = SqliteOptions {
         synchronous: Synchronous::Normal,
         ..Default::default()
     };
     let store = SqliteStore::open_with(&path, opts).unwrap();
-    let sync: i64 = store
-        .lock()
-        .query_row("PRAGMA synchronous", [], |r| r.get(0))
-        .unwrap();
+    let sync: i64 = store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
     assert_eq!(sync, 1, "NORMAL");
     assert_eq!(store.path(), path);
 }
@@ -116,11 +96,7 @@ async fn refuses_files_that_are_not_ours() {
     .unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("is not an approval store database"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("is not an approval store database"), "{err}");
 
     let other = dir.path().join("other.db");
     Connection::open(&other)
@@ -157,7 +133,8 @@ async fn everything_survives_reopening() {
     let (ids, head) = {
         let store = busy_store(&path).await;
         let ids: Vec<_> = store
-            .list_requests(&Default::default()).await
+            .list_requests(&Default::default())
+            .await
             .unwrap()
             .into_iter()
             .map(|r| r.id)
@@ -207,7 +184,8 @@ async fn a_transaction_dropped_without_commit_leaves_no_trace() {
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(10),
-        ).await
+        )
+        .await
         .unwrap();
     let head = store.audit_head().await.unwrap();
     assert_ne!(head, before_head);
@@ -217,10 +195,23 @@ async fn a_transaction_dropped_without_commit_leaves_no_trace() {
     let result: Result<()> = store
         .write(crate::store::body(move |tx| {
             Box::pin(async move {
-                ops::decide(tx, &id, &Principal::new("u-1"), Decision::approve(), &EligibilityContext::default(), at(11))
-                    .await??;
-                assert_eq!(tx.load_request(&id).await?.unwrap().decisions.len(), 1, "written inside the transaction");
-                Err(Error::InvalidPolicy { reason: "simulated failure before commit".into() })
+                ops::decide(
+                    tx,
+                    &id,
+                    &Principal::new("u-1"),
+                    Decision::approve(),
+                    &EligibilityContext::default(),
+                    at(11),
+                )
+                .await??;
+                assert_eq!(
+                    tx.load_request(&id).await?.unwrap().decisions.len(),
+                    1,
+                    "written inside the transaction"
+                );
+                Err(Error::InvalidPolicy {
+                    reason: "simulated failure before commit".into(),
+                })
             })
         }))
         .await;
@@ -230,8 +221,15 @@ async fn a_transaction_dropped_without_commit_leaves_no_trace() {
     let panicked = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(store.write(crate::store::body(
         move |tx| -> futures::future::BoxFuture<'_, Result<()>> {
             Box::pin(async move {
-                ops::decide(tx, &id, &Principal::new("u-2"), Decision::approve(), &EligibilityContext::default(), at(12))
-                    .await??;
+                ops::decide(
+                    tx,
+                    &id,
+                    &Principal::new("u-2"),
+                    Decision::approve(),
+                    &EligibilityContext::default(),
+                    at(12),
+                )
+                .await??;
                 panic!("simulated crash mid-transaction");
             })
         },
@@ -245,13 +243,15 @@ async fn a_transaction_dropped_without_commit_leaves_no_trace() {
         assert_eq!(store.verify_audit().await.unwrap(), head.seq);
     }
     // And the store keeps working.
-    let out = store.decide(
-        &req.id,
-        &Principal::new("u-1"),
-        Decision::approve(),
-        &EligibilityContext::default(),
-        at(13),
-    ).await;
+    let out = store
+        .decide(
+            &req.id,
+            &Principal::new("u-1"),
+            Decision::approve(),
+            &EligibilityContext::default(),
+            at(13),
+        )
+        .await;
     assert!(out.unwrap().recorded);
     assert_eq!(store.verify_audit().await.unwrap(), head.seq + 1);
 }
@@ -265,9 +265,7 @@ async fn the_audit_table_refuses_updates_and_deletes() {
         .execute("UPDATE audit SET actor = 'u-mallory' WHERE seq = 2", [])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = conn
-        .execute("DELETE FROM audit WHERE seq = 2", [])
-        .unwrap_err();
+    let err = conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -319,9 +317,7 @@ async fn tampering_edit_is_detected() {
 async fn tampering_delete_is_detected() {
     let (_dir, path) = temp();
     let store = busy_store(&path).await;
-    raw(&path)
-        .execute("DELETE FROM audit WHERE seq = 5", [])
-        .unwrap();
+    raw(&path).execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
     assert_eq!(broken_at(&store).await, 5);
 
     // Deleting and renumbering the rest to close the gap breaks the chain.
@@ -333,8 +329,7 @@ async fn tampering_delete_is_detected() {
         conn.execute("UPDATE audit SET seq = ?1 WHERE seq = ?2", [seq - 1, seq])
             .unwrap();
     }
-    conn.execute("UPDATE audit_head SET seq = seq - 1", [])
-        .unwrap();
+    conn.execute("UPDATE audit_head SET seq = seq - 1", []).unwrap();
     assert_eq!(broken_at(&store).await, 5);
 }
 
@@ -358,9 +353,7 @@ async fn tampering_truncate_and_append_is_detected() {
     let (_dir, path) = temp();
     let store = busy_store(&path).await;
     // Cut the last three entries off, then let the store append as usual.
-    raw(&path)
-        .execute("DELETE FROM audit WHERE seq > 7", [])
-        .unwrap();
+    raw(&path).execute("DELETE FROM audit WHERE seq > 7", []).unwrap();
     assert_eq!(
         broken_at(&store).await,
         8,
@@ -370,13 +363,10 @@ async fn tampering_truncate_and_append_is_detected() {
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(50),
-        ).await
+        )
+        .await
         .unwrap();
-    assert_eq!(
-        broken_at(&store).await,
-        8,
-        "appending after the cut does not hide it"
-    );
+    assert_eq!(broken_at(&store).await, 8, "appending after the cut does not hide it");
 
     // Rewriting the head record too makes a consistent, shorter log: only a head saved elsewhere tells.
     let (_dir, path) = temp();
@@ -394,15 +384,26 @@ async fn tampering_truncate_and_append_is_detected() {
         .create_request(
             NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
             at(50),
-        ).await
+        )
+        .await
         .unwrap();
     let err = store.verify_audit().await.unwrap_err().to_string();
-    assert!(err.contains("no record of its creation"), "the third request lost its entries: {err}");
+    assert!(
+        err.contains("no record of its creation"),
+        "the third request lost its entries: {err}"
+    );
     // Removing the requests whose entries were cut too leaves a consistent, shorter store: the documented limit
     // of a local file. Only a head saved elsewhere tells.
-    let third = store.list_requests(&crate::RequestFilter::all()).await.unwrap()[2].id.clone();
-    conn.execute("DELETE FROM requests WHERE id = ?1", [third.as_str()]).unwrap();
-    assert_eq!(store.verify_audit().await.unwrap(), 8, "the documented limit of a chain without an outside anchor");
+    let third = store.list_requests(&crate::RequestFilter::all()).await.unwrap()[2]
+        .id
+        .clone();
+    conn.execute("DELETE FROM requests WHERE id = ?1", [third.as_str()])
+        .unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        8,
+        "the documented limit of a chain without an outside anchor"
+    );
     let err = crate::audit::verify(&store.audit_entries().await.unwrap(), Some(&saved_head)).unwrap_err();
     assert!(matches!(err, Error::AuditBroken { seq: 9, .. }), "{err}");
 }
@@ -416,7 +417,10 @@ async fn the_head_cannot_be_removed_or_moved_back() {
     let conn = Connection::open(&path).unwrap();
     let e = conn.execute("DELETE FROM audit_head", []).unwrap_err().to_string();
     assert!(e.contains("cannot be removed"), "{e}");
-    let e = conn.execute("UPDATE audit_head SET seq = 3", []).unwrap_err().to_string();
+    let e = conn
+        .execute("UPDATE audit_head SET seq = 3", [])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("only moves forward"), "{e}");
 
     raw(&path).execute("DELETE FROM audit_head", []).unwrap();
@@ -426,7 +430,9 @@ async fn the_head_cannot_be_removed_or_moved_back() {
     // Wiping the log and the head while requests remain is found too.
     let (_dir, path) = temp();
     let store = busy_store(&path).await;
-    raw(&path).execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
+    raw(&path)
+        .execute_batch("DELETE FROM audit; DELETE FROM audit_head;")
+        .unwrap();
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("no record of its creation"), "{err}");
 }
@@ -437,7 +443,8 @@ async fn pending_for_u1(store: &SqliteStore) -> crate::ApprovalRequest {
             NewRequest::new("wf", Principal::new("u-req"), approver_policy())
                 .inputs(json!({"user": "carol", "role": "user"}), Vec::<String>::new()),
             at(0),
-        ).await
+        )
+        .await
         .unwrap()
 }
 
@@ -449,33 +456,71 @@ async fn inputs_edited_in_the_store_are_never_executed() {
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
     let req = pending_for_u1(&store).await;
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
-    raw(&path)
-        .execute("UPDATE requests SET body = json_set(body, '$.inputs.user', 'dave', '$.inputs.role', 'admin')", [])
+    store
+        .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1))
+        .await
         .unwrap();
-    let err = store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).await.unwrap_err();
+    raw(&path)
+        .execute(
+            "UPDATE requests SET body = json_set(body, '$.inputs.user', 'dave', '$.inputs.role', 'admin')",
+            [],
+        )
+        .unwrap();
+    let err = store
+        .decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
-    assert!(store.verify_audit().await.unwrap_err().to_string().contains("differ from the recorded ones"));
+    assert!(store
+        .verify_audit()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("differ from the recorded ones"));
 
     // Edited after the last approval, before the claim: the claim refuses and says so in the log.
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();
     let req = pending_for_u1(&store).await;
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
-    store.decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2)).await.unwrap();
-    raw(&path).execute("UPDATE requests SET body = json_set(body, '$.inputs.role', 'admin')", []).unwrap();
+    store
+        .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1))
+        .await
+        .unwrap();
+    store
+        .decide(&req.id, &Principal::new("u-2"), Decision::approve(), &ctx, at(2))
+        .await
+        .unwrap();
+    raw(&path)
+        .execute(
+            "UPDATE requests SET body = json_set(body, '$.inputs.role', 'admin')",
+            [],
+        )
+        .unwrap();
     let executor = crate::Executor::new("u-1", "test");
-    let err = store.claim_execution(&req.id, &executor, at(20), at(3)).await.unwrap_err();
+    let err = store
+        .claim_execution(&req.id, &executor, at(20), at(3))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
     let last = store.audit_entries().await.unwrap().pop().unwrap();
     assert_eq!(last.kind, crate::AuditKind::ExecutionRefused);
-    assert_eq!(store.get_request(&req.id).await.unwrap().state, crate::RequestState::Approved, "nothing was claimed");
+    assert_eq!(
+        store.get_request(&req.id).await.unwrap().state,
+        crate::RequestState::Approved,
+        "nothing was claimed"
+    );
 
     // Rewriting the stored content hash as well does not help: the audit record is the reference.
     raw(&path)
-        .execute("UPDATE requests SET body = json_set(body, '$.content_hash', 'feed')", [])
+        .execute(
+            "UPDATE requests SET body = json_set(body, '$.content_hash', 'feed')",
+            [],
+        )
         .unwrap();
-    let err = store.claim_execution(&req.id, &executor, at(20), at(4)).await.unwrap_err();
+    let err = store
+        .claim_execution(&req.id, &executor, at(20), at(4))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
 }
 
@@ -484,8 +529,11 @@ fn forge_u2_approval(path: &std::path::Path, content_hash: &str) {
     raw(path)
         .execute(
             "UPDATE requests SET body = json_insert(body, '$.decisions[#]', json(?1))",
-            [json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
-                    "content_hash": content_hash}).to_string()],
+            [
+                json!({"principal": {"id": "u-2"}, "vote": "approve", "decided_at": "2025-03-01T12:01:00Z",
+                    "content_hash": content_hash})
+                .to_string(),
+            ],
         )
         .unwrap();
 }
@@ -498,19 +546,40 @@ async fn a_request_approved_by_hand_is_never_executed() {
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
     let req = pending_for_u1(&store).await;
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1)).await.unwrap();
-    raw(&path)
-        .execute("UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved')", [])
+    store
+        .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1))
+        .await
         .unwrap();
-    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(2)).await.unwrap_err();
-    assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
+    raw(&path)
+        .execute(
+            "UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved')",
+            [],
+        )
+        .unwrap();
+    let err = store
+        .claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(2))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("recorded decisions do not approve it"),
+        "{err}"
+    );
     let err = store.verify_audit().await.unwrap_err().to_string();
-    assert!(err.contains("stored as approved but its audit entries lead to pending"), "{err}");
+    assert!(
+        err.contains("stored as approved but its audit entries lead to pending"),
+        "{err}"
+    );
 
     // Forging a decision into the stored request (not the log) changes nothing either.
     forge_u2_approval(&path, &req.content_hash);
-    let err = store.claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3)).await.unwrap_err();
-    assert!(err.to_string().contains("recorded decisions do not approve it"), "{err}");
+    let err = store
+        .claim_execution(&req.id, &crate::Executor::new("u-req", "test"), at(20), at(3))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("recorded decisions do not approve it"),
+        "{err}"
+    );
 }
 
 /// What `approvals show` and the page display of a decision (who, the vote, the reason) comes from the stored
@@ -522,10 +591,22 @@ async fn stored_decisions_that_differ_from_the_log_fail_verification() {
     let store = SqliteStore::open(&path).unwrap();
     let ctx = EligibilityContext::default();
     let req = pending_for_u1(&store).await;
-    store.decide(&req.id, &Principal::new("u-1"), Decision::approve().because("checked the ticket"), &ctx, at(1)).await.unwrap();
+    store
+        .decide(
+            &req.id,
+            &Principal::new("u-1"),
+            Decision::approve().because("checked the ticket"),
+            &ctx,
+            at(1),
+        )
+        .await
+        .unwrap();
     store.verify_audit().await.unwrap();
     raw(&path)
-        .execute("UPDATE requests SET body = json_set(body, '$.decisions[0].reason', 'lgtm, no ticket needed')", [])
+        .execute(
+            "UPDATE requests SET body = json_set(body, '$.decisions[0].reason', 'lgtm, no ticket needed')",
+            [],
+        )
         .unwrap();
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains("decision") && err.contains("u-1"), "{err}");
@@ -565,14 +646,26 @@ async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
     let doubt = store.in_doubt().await.unwrap();
     assert_eq!(doubt.len(), 1);
     let taker = crate::Executor::new("u-svc", "reconciler");
-    let err = store.take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30)).await.unwrap_err();
+    let err = store
+        .take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered { .. }), "{err}");
     let settled = store.get_request(&req.id).await.unwrap();
     assert_eq!(settled.state, crate::RequestState::Failed);
-    assert_eq!(settled.execution.unwrap().outcome.unwrap().detail["refused"], json!(true));
-    assert!(store.in_doubt().await.unwrap().is_empty(), "it is not in doubt any more");
+    assert_eq!(
+        settled.execution.unwrap().outcome.unwrap().detail["refused"],
+        json!(true)
+    );
+    assert!(
+        store.in_doubt().await.unwrap().is_empty(),
+        "it is not in doubt any more"
+    );
     let last = store.audit_entries().await.unwrap().pop().unwrap();
-    assert_eq!((last.kind, last.request_id.as_deref()), (crate::AuditKind::ExecutionRefused, Some(req.id.as_str())));
+    assert_eq!(
+        (last.kind, last.request_id.as_deref()),
+        (crate::AuditKind::ExecutionRefused, Some(req.id.as_str()))
+    );
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains(req.id.as_str()) && err.contains("refused"), "{err}");
 
@@ -581,10 +674,22 @@ async fn n2_a_request_forged_to_executing_is_refused_at_take_over() {
     let store = SqliteStore::open(&path).unwrap();
     let req = pending_for_u1(&store).await;
     for who in ["u-1", "u-2"] {
-        store.decide(&req.id, &Principal::new(who), Decision::approve(), &EligibilityContext::default(), at(1)).await.unwrap();
+        store
+            .decide(
+                &req.id,
+                &Principal::new(who),
+                Decision::approve(),
+                &EligibilityContext::default(),
+                at(1),
+            )
+            .await
+            .unwrap();
     }
     forge_executing(&path, req.id.as_str());
-    let err = store.take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30)).await.unwrap_err();
+    let err = store
+        .take_over(&req.id, &taker, crate::Takeover::LeaseExpired, "forged", at(60), at(30))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("lead to approved"), "{err}");
 }
 
@@ -600,20 +705,40 @@ async fn n2_verify_refuses_an_execution_without_the_decisions_its_policy_needs()
     let conn = Connection::open(&path).unwrap();
     let mut head = store.audit_head().await.unwrap();
     for (kind, detail) in [
-        (crate::AuditKind::ExecutionTakenOver, json!({"claim_id": "c2", "epoch": 2, "why": "lease_expired"})),
-        (crate::AuditKind::ExecutionFinished, json!({"claim_id": "c2", "epoch": 2, "status": "succeeded", "detail": {}})),
+        (
+            crate::AuditKind::ExecutionTakenOver,
+            json!({"claim_id": "c2", "epoch": 2, "why": "lease_expired"}),
+        ),
+        (
+            crate::AuditKind::ExecutionFinished,
+            json!({"claim_id": "c2", "epoch": 2, "status": "succeeded", "detail": {}}),
+        ),
     ] {
-        let e = crate::audit::AuditDraft { actor: "u-svc".into(), kind, request_id: Some(req.id.to_string()), workflow_id: Some("wf".into()), detail }
-            .seal(&head, at(5));
+        let e = crate::audit::AuditDraft {
+            actor: "u-svc".into(),
+            kind,
+            request_id: Some(req.id.to_string()),
+            workflow_id: Some("wf".into()),
+            detail,
+        }
+        .seal(&head, at(5));
         conn.execute(
             "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             rusqlite::params![e.seq as i64, crate::audit::format_time(e.at), e.actor, e.kind.as_str(), e.request_id, e.workflow_id, e.detail.to_string(), e.prev_hash, e.hash],
         )
         .unwrap();
-        conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![e.seq as i64, e.hash]).unwrap();
+        conn.execute(
+            "UPDATE audit_head SET seq = ?1, hash = ?2",
+            rusqlite::params![e.seq as i64, e.hash],
+        )
+        .unwrap();
         head = e.head();
     }
-    conn.execute("UPDATE requests SET state = 'succeeded', body = json_set(body, '$.state', 'succeeded')", []).unwrap();
+    conn.execute(
+        "UPDATE requests SET state = 'succeeded', body = json_set(body, '$.state', 'succeeded')",
+        [],
+    )
+    .unwrap();
     let err = store.verify_audit().await.unwrap_err().to_string();
     assert!(err.contains(req.id.as_str()), "{err}");
     assert!(err.contains("follows a request in state pending"), "{err}");
@@ -635,13 +760,20 @@ async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
         if e.seq == 1 {
             e.actor = "u-mallory".into();
         }
-        let resealed = crate::audit::AuditDraft { actor: e.actor.clone(), kind: e.kind, request_id: e.request_id.clone(), workflow_id: e.workflow_id.clone(), detail: e.detail.clone() }
-            .seal(&head, e.at);
+        let resealed = crate::audit::AuditDraft {
+            actor: e.actor.clone(),
+            kind: e.kind,
+            request_id: e.request_id.clone(),
+            workflow_id: e.workflow_id.clone(),
+            detail: e.detail.clone(),
+        }
+        .seal(&head, e.at);
         *e = resealed;
         head = e.head();
     }
     let conn = raw(&path);
-    conn.execute_batch("DELETE FROM audit; DELETE FROM audit_head;").unwrap();
+    conn.execute_batch("DELETE FROM audit; DELETE FROM audit_head;")
+        .unwrap();
     for e in &entries {
         conn.execute(
             "INSERT INTO audit (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -649,8 +781,16 @@ async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
         )
         .unwrap();
     }
-    conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)", rusqlite::params![head.seq as i64, head.hash]).unwrap();
-    assert_eq!(store.verify_audit().await.unwrap(), anchor.seq, "the rewritten log is consistent in itself");
+    conn.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)",
+        rusqlite::params![head.seq as i64, head.hash],
+    )
+    .unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        anchor.seq,
+        "the rewritten log is consistent in itself"
+    );
     let err = store.verify_audit_from(&anchor).await.unwrap_err().to_string();
     assert!(err.contains("rewritten"), "{err}");
 }
