@@ -1632,3 +1632,53 @@ fn ux21_the_service_reads_the_rancher_ca_once() {
     assert_eq!(st, 200, "{ready}");
     env.rt.block_on(srv.shutdown());
 }
+
+/// Docs claim 7 (docs/grants.md): a bare project name such as `Default`, which every cluster has, was refused with
+/// an example instead of the candidates the docs promise.
+#[test]
+fn ux_docs7_a_bare_project_name_lists_the_projects_it_could_mean() {
+    let env = Env::start();
+    env.run(&["workflows", "install", "grant-project-role"]).expect_code(0);
+    let cluster = env.sim.users().downstream_cluster.clone();
+    let run = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=Default",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=project-member",
+        "--dry-run",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("downstream/Default") && run.stderr.contains("local/Default"),
+        "both clusters' Default projects are offered: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("{cluster}:")),
+        "with their ids: {}",
+        run.stderr
+    );
+    // A name no project has lists the projects there are, in the form the input takes.
+    let none = env.run(&[
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=Nowhere",
+        "--input",
+        "user=bob",
+        "--input",
+        "role=project-member",
+        "--dry-run",
+    ]);
+    none.expect_code(1);
+    assert!(
+        none.stderr.contains("no project is named `Nowhere`") && none.stderr.contains("downstream/Default"),
+        "{}",
+        none.stderr
+    );
+}

@@ -166,9 +166,7 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
         });
     }
     let Some((cluster_text, project_text)) = text.split_once('/') else {
-        return Err(Error::Refused(format!(
-            "project `{text}`: write it as `c-xxxxx:p-yyyyy` (its id) or `cluster/project` (display names), e.g. `downstream/Default`"
-        )));
+        return Err(bare_project(session, text, &all).await);
     };
     let c = cluster(session, cluster_text).await?;
     let in_cluster: Vec<&ProjectRef> = all.iter().filter(|p| p.cluster == c.id).collect();
@@ -189,6 +187,36 @@ pub async fn project(session: &Session, text: &str) -> Result<ProjectRef> {
             c.id,
             candidates(many.iter().map(|p| p.id.clone()))
         ))),
+    }
+}
+
+/// The refusal of a project given by its name alone: a project name is only unique within its cluster (every
+/// cluster has a `Default`), so the projects it could mean are listed in the `cluster/project` form the input takes,
+/// or every project when none has that name.
+async fn bare_project(session: &Session, text: &str, all: &[ProjectRef]) -> Error {
+    let cluster_names: std::collections::HashMap<String, String> = match clusters(session).await {
+        Ok(cs) => cs.into_iter().map(|c| (c.id, c.name)).collect(),
+        Err(e) => return e,
+    };
+    let shown = |p: &ProjectRef| {
+        let cluster = cluster_names
+            .get(&p.cluster)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&p.cluster);
+        format!("{cluster}/{} ({})", p.name, p.id)
+    };
+    let named: Vec<&ProjectRef> = all.iter().filter(|p| p.name == text).collect();
+    let form = "write it as `cluster/project` (display names) or `c-xxxxx:p-yyyyy` (its id)";
+    if named.is_empty() {
+        Error::NotFound(format!(
+            "no project is named `{text}`; {form}; projects: {}",
+            candidates(all.iter().map(shown))
+        ))
+    } else {
+        Error::Refused(format!(
+            "project `{text}` names no cluster; {form}: {}",
+            candidates(named.into_iter().map(shown))
+        ))
     }
 }
 
