@@ -286,6 +286,59 @@ fn module_cycles_stay_within_the_limit() {
     );
 }
 
+#[test]
+fn children_of_tests_are_killed_on_drop() {
+    let ws = Workspace::load();
+    let guard = root().join("tests/src/process.rs");
+    let mut problems = Vec::new();
+    // The end-to-end tests and xtask, which start rancherctl, simulators and test binaries. (rancher-approval's
+    // crash suites still spawn their own test binary bare: they cannot use the tests package's guard.)
+    for p in ws
+        .packages
+        .iter()
+        .filter(|p| p.name == "rancher-access-tests" || p.name == "xtask")
+    {
+        let dirs = [p.dir.join("src"), p.dir.join("tests")];
+        for file in dirs.iter().flat_map(|d| rust_files(d)).filter(|f| *f != guard) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let tokens = TokenStream::from_str(&text).unwrap_or_else(|e| panic!("{} does not lex: {e:?}", rel(&file)));
+            if bare_spawns(tokens.into_iter().collect()) > 0 {
+                problems.push(format!(
+                    "{}: spawns a child with `.spawn()`, which outlives the test when it panics first; use \
+                     `rancher_access_tests::process::SpawnKilledOnDrop::spawn_killed_on_drop()` (for a \
+                     `tokio::process::Command`, `.kill_on_drop(true)` before `.spawn()`).",
+                    rel(&file)
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+/// Calls `.spawn()` (no arguments: a process, not a task) in a statement that does not say `kill_on_drop`.
+fn bare_spawns(tokens: Vec<TokenTree>) -> usize {
+    let mut found = 0;
+    let mut statement_start = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == ';' => statement_start = i + 1,
+            TokenTree::Group(g) => found += bare_spawns(g.stream().into_iter().collect()),
+            TokenTree::Ident(id) if id == "spawn" && i > 0 && is_punct(tokens.get(i - 1), '.') => {
+                let no_args = matches!(tokens.get(i + 1), Some(TokenTree::Group(g))
+                    if g.delimiter() == Delimiter::Parenthesis && g.stream().is_empty());
+                let guarded = tokens[statement_start..i]
+                    .iter()
+                    .any(|t| is_ident(Some(t), "kill_on_drop"));
+                if no_args && !guarded {
+                    found += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The workspace, from `cargo metadata`.
 
