@@ -128,6 +128,52 @@ fn internal_dependencies_point_down_the_layers() {
 }
 
 #[test]
+fn the_architecture_doc_shows_the_arrows_as_declared() {
+    let ws = Workspace::load();
+    let doc = std::fs::read_to_string(root().join("docs/architecture.md")).expect("docs/architecture.md");
+    let mut problems = Vec::new();
+    for (name, _) in LAYERS {
+        let p = ws
+            .packages
+            .iter()
+            .find(|p| p.name == *name)
+            .expect("a layer crate is a member");
+        let Some(row) = doc.lines().find(|l| l.starts_with(&format!("| {name} |"))) else {
+            problems.push(format!(
+                "docs/architecture.md: the dependency table has no row for {name}; add one."
+            ));
+            continue;
+        };
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let listed = |cell: &str| -> BTreeSet<String> {
+            cell.split(',')
+                .map(|c| c.split_whitespace().next().unwrap_or(""))
+                .filter(|c| c.starts_with("rancher-"))
+                .map(str::to_string)
+                .collect()
+        };
+        for (kind, cell) in [(Kind::Normal, 1), (Kind::Dev, 2)] {
+            let declared: BTreeSet<String> = p
+                .deps
+                .iter()
+                .filter(|d| d.internal && d.kind == kind && d.name != p.name && level(&d.name) != Some(ABOVE_ALL))
+                .map(|d| d.name.clone())
+                .collect();
+            let shown = listed(cells.get(cell).copied().unwrap_or(""));
+            if declared != shown {
+                problems.push(format!(
+                    "docs/architecture.md: the row of {name} shows {} {shown:?}, but {} declares {declared:?}; \
+                     update the row (and the drawing above it).",
+                    kind.section(),
+                    p.manifest
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+#[test]
 fn every_declared_dependency_is_used() {
     let ws = Workspace::load();
     let mut problems = Vec::new();
@@ -445,7 +491,13 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn load() -> Workspace {
+    /// The workspace, read once per test run.
+    fn load() -> &'static Workspace {
+        static WS: std::sync::OnceLock<Workspace> = std::sync::OnceLock::new();
+        WS.get_or_init(Workspace::read)
+    }
+
+    fn read() -> Workspace {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = std::process::Command::new(cargo)
             .args(["metadata", "--format-version", "1"])
