@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod counting;
 pub mod faulty;
+pub mod process;
 pub mod server;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use rancher_access_tests::cli::{command, redactions, Run, SimCli};
+use rancher_access_tests::process::SpawnKilledOnDrop;
 use rancher_sim::RancherVersion;
 use serde_json::Value;
 
@@ -494,7 +495,7 @@ fn sim_prints_only_shell_lines() {
     let mut child = command(&["sim", "--users", "3"], &env.base_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("sim starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();

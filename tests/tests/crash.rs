@@ -12,7 +12,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use rancher_access_tests::process::{KillOnDrop, SpawnKilledOnDrop};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -470,7 +472,7 @@ impl World {
         }
     }
 
-    fn child(&self, step: Step, extra: serde_json::Value) -> Child {
+    fn child(&self, step: Step, extra: serde_json::Value) -> KillOnDrop {
         let mut config = json!({
             "step": step.name(), "db": self.db, "domain": self.sim.domain(), "ca": self.sim.ca_pem(),
             "admin": self.sim.tokens().admin, "approver": self.sim.tokens().approver,
@@ -485,7 +487,7 @@ impl World {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
+            .spawn_killed_on_drop()
             .expect("child starts")
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rancher_access_tests::cli::{command, secret_of, Run};
 use rancher_access_tests::client_builder;
+use rancher_access_tests::process::SpawnKilledOnDrop;
 use rancher_access_tests::Capture;
 use rancher_approval::{Policy, SqliteStore};
 use rancher_auth::{BearerToken, CaSource, InstanceDomain, ProfileStore, ProfileUpdate};
@@ -346,7 +347,7 @@ fn rancherctl_flows_leak_no_secret_into_output_logs_or_files() {
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
-    .spawn()
+    .spawn_killed_on_drop()
     .expect("spawn");
     child
         .stdin

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use rancher_access_tests::cli::{assert_no_secrets, command, Run, SimCli};
+use rancher_access_tests::process::SpawnKilledOnDrop;
 use rancher_sim::RancherVersion;
 
 const NOBODY: u32 = 65534;
@@ -379,7 +380,7 @@ fn rancherctl_is_not_dumpable_and_has_no_core_limit() {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("rancherctl starts");
     let proc_dir = PathBuf::from(format!("/proc/{}", child.id()));
     let core_limit = || {
@@ -426,7 +427,7 @@ fn sim_writes_its_files_private_and_warns_about_a_shared_stdout() {
     let mut child = command(&["sim", "--users", "1"], &env.cli.base_env())
         .stdout(file)
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("sim starts");
     let mut lines = Vec::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {

@@ -4,7 +4,9 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use rancher_access_tests::process::{KillOnDrop, SpawnKilledOnDrop};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
@@ -20,14 +22,7 @@ fn find(program: &str) -> Option<PathBuf> {
 }
 
 /// chromedriver on a free loopback port, killed on drop.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+struct Driver(#[allow(dead_code)] KillOnDrop, u16);
 
 async fn start_driver(chromedriver: &Path) -> Driver {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -36,7 +31,7 @@ async fn start_driver(chromedriver: &Path) -> Driver {
         .arg("--allowed-ips=127.0.0.1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("chromedriver starts");
     let driver = Driver(child, port);
     let deadline = Instant::now() + Duration::from_secs(30);

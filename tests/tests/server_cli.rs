@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+use rancher_access_tests::process::{KillOnDrop, SpawnKilledOnDrop};
 use std::time::{Duration, Instant};
 
 use rancher_access_tests::cli::{command, SimCli};
@@ -13,7 +15,7 @@ use serde_json::json;
 
 /// A running `rancherctl serve` and the URL it printed.
 struct Served {
-    child: Child,
+    child: KillOnDrop,
     url: String,
     stderr: std::thread::JoinHandle<String>,
     stdout_rest: std::thread::JoinHandle<String>,
@@ -25,7 +27,7 @@ fn serve(env: &[(&str, String)], args: &[&str]) -> Served {
     let mut child = command(&all, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("rancherctl serve starts");
     let err = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
 use rancher_access_tests::cli::{command, Run, SimCli};
+use rancher_access_tests::process::{KillOnDrop, SpawnKilledOnDrop};
 use rancher_sim::RancherVersion;
 
 /// A 2.13 simulator with 30 extra users and private state and config directories.
@@ -41,7 +42,7 @@ fn ux6_a_closed_pipe_exits_quietly() {
         let mut child = command(args, &env.connected_env(Some(&admin)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_killed_on_drop()
             .expect("starts");
         // `| head -0`: the reader is gone before anything is written.
         drop(child.stdout.take());
@@ -86,13 +87,13 @@ fn ux7_csv_carries_every_column_the_table_shows() {
 
 /// Starts `rancherctl sim` with `extra` arguments and waits until it printed its last line on stdout; answers the
 /// child and the lines.
-fn start_sim(env: &Env, extra: &[&str]) -> (std::process::Child, Vec<String>) {
+fn start_sim(env: &Env, extra: &[&str]) -> (KillOnDrop, Vec<String>) {
     let mut args = vec!["sim", "--users", "1"];
     args.extend_from_slice(extra);
     let mut child = command(&args, &env.base_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_killed_on_drop()
         .expect("sim starts");
     let mut lines = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {

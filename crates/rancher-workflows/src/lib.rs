@@ -3,10 +3,9 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use rancher_workflows::{Runner, Session, Submitted};
-//! use rancher_approval::SqliteStore;
+//! use rancher_workflows::{Client, Runner, Session, SqliteStore, Submitted};
 //!
-//! # async fn demo(client: rancher_api::Client) -> Result<(), rancher_workflows::Error> {
+//! # async fn demo(client: Client) -> Result<(), rancher_workflows::Error> {
 //! let session = Session::open(client).await?; // who the token belongs to, and the server version
 //! let runner = Runner::new(Arc::new(SqliteStore::open("approvals.db")?), "example");
 //! runner.install(&session, "create-global-role-binding", None).await?; // installer approval by default
@@ -51,3 +50,12 @@ pub use registry::{Registry, Report, Workflow};
 pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};
 pub use targets::Pinned;
+
+// The layers below, so a downstream crate (a workflow of its own, a tool around the runner) depends on this crate
+// alone: the whole crates under short names, and at the top what a runner needs to start.
+pub use async_trait::async_trait;
+pub use rancher_api as api;
+pub use rancher_api::{Client, ClientBuilder};
+pub use rancher_approval as approval;
+pub use rancher_approval::{MemoryStore, SqliteStore, Store};
+pub use rancher_auth as auth;

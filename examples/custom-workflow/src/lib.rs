@@ -12,11 +12,10 @@
 // rancher-workflows' error keeps the server's answer inline (errors are the cold path), as that crate allows too.
 #![allow(clippy::result_large_err)]
 
-use async_trait::async_trait;
-use rancher_api::requests::{RkUsersGet, RkUsersPatch};
+use rancher_workflows::api::requests::{RkUsersGet, RkUsersPatch};
 use rancher_workflows::{
-    DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session, Workflow,
-    WorkflowDef,
+    async_trait, DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session,
+    Workflow, WorkflowDef,
 };
 use serde_json::{json, Value};
 

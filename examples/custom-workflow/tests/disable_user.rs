@@ -2,8 +2,8 @@
 //! installed by an admin, submitted (it waits), approved by a second admin, run exactly once, audited.
 
 use rancher_access_tests::{runner, session, sim};
-use rancher_approval::RequestState;
 use rancher_sim::RancherVersion;
+use rancher_workflows::approval::RequestState;
 use rancher_workflows::{Approved, Submitted};
 use serde_json::json;
 
