@@ -258,15 +258,15 @@ async fn write_every_kind(path: &Path) -> Vec<AuditEntry> {
     store
         .record_direct_write(
             "u-alice",
-            json!({
-                "operation": "v3.deleteToken",
-                "method": "DELETE",
-                "path": "/v3/tokens/token-abc",
-                "params": {"id": "token-abc"},
-                "body": null,
-                "server": "https://rancher.example.com/",
-                "actor_username": "alice",
-            }),
+            crate::audit::DirectWrite {
+                operation: "v3.deleteToken".into(),
+                method: "DELETE".into(),
+                path: "/v3/tokens/token-abc".into(),
+                params: [("id".to_string(), "token-abc".to_string())].into(),
+                body: None,
+                server: "https://rancher.example.com/".into(),
+                actor_username: Some("alice".into()),
+            },
             at(122),
         )
         .await
@@ -404,4 +404,64 @@ async fn todays_details_are_byte_identical_to_the_pinned_ones() {
         assert_eq!(now, then, "entry {}", i + 1);
     }
     crate::audit::verify(&fresh, None).unwrap();
+}
+
+/// Every pinned detail reads as its typed variant, and writing that back gives the stored canonical bytes.
+#[test]
+fn every_pinned_detail_reads_typed_and_writes_back_the_same_bytes() {
+    for e in read_fixture() {
+        let typed = e.details();
+        assert!(
+            !matches!(typed, crate::AuditDetail::Other { .. }),
+            "entry {} ({}) does not read typed: {}",
+            e.seq,
+            e.kind,
+            e.detail
+        );
+        assert_eq!(typed.kind(), e.kind, "entry {}", e.seq);
+        assert_eq!(
+            canonical_json(&typed.to_value()),
+            canonical_json(&e.detail),
+            "entry {} ({})",
+            e.seq,
+            e.kind
+        );
+        // The stored text keeps its key order too.
+        assert_eq!(typed.to_value().to_string(), e.detail.to_string(), "entry {}", e.seq);
+    }
+}
+
+/// A log that holds an entry of a kind this build does not know (a newer build wrote it) loads, verifies, and
+/// keeps that entry's name and detail.
+#[tokio::test]
+async fn an_unknown_kind_in_an_old_database_loads_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("approvals.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut entries = read_fixture();
+    let detail = json!({"what": "a kind from a newer build"});
+    let later = crate::audit::AuditDraft {
+        actor: "u-later".into(),
+        request_id: None,
+        workflow_id: Some("grant-project-role".into()),
+        detail: crate::AuditDetail::Other {
+            kind: AuditKind::from_stored("made_up_later"),
+            detail: detail.clone(),
+        },
+    }
+    .seal(&entries.last().unwrap().head(), at(60 * 24 * 31));
+    entries.push(later);
+    insert_rows(&path, &entries);
+    let loaded = store.audit_entries().await.unwrap();
+    assert_eq!(loaded, entries);
+    assert_eq!(store.verify_audit().await.unwrap(), entries.len() as u64);
+    let last = loaded.last().unwrap();
+    assert_eq!(last.kind.as_str(), "made_up_later");
+    assert_eq!(
+        last.details(),
+        crate::AuditDetail::Other {
+            kind: AuditKind::Other("made_up_later".into()),
+            detail
+        }
+    );
 }
