@@ -280,6 +280,9 @@ async fn recorded(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded
     recorded_in(&tx.audit_for_request(request.id.as_str()).await?, request)
 }
 
+/// Reads the stored JSON of the entries, not their typed view ([`AuditEntry::details`]): the content hash is
+/// recomputed from exactly what was recorded (and hashed), so a value the type would write back in another form
+/// (a time, an older shape of a field) cannot make a faithful record look changed.
 fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Recorded> {
     let created = entries
         .iter()
