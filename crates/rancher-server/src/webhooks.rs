@@ -1004,4 +1004,48 @@ mod tests {
             e["text"].as_str().unwrap().contains("waiting for approval") || e["text"].as_str().unwrap().ends_with('…')
         );
     }
+
+    /// The events of every entry in the audit chain pinned by rancher-approval (all kinds, written by the store),
+    /// as the webhooks sent them before audit details were typed: the bodies must not change.
+    #[test]
+    fn the_pinned_chain_gives_the_same_events() {
+        let events = pinned_events();
+        let expected = std::fs::read_to_string(EVENTS_FIXTURE).unwrap_or_else(|e| panic!("{EVENTS_FIXTURE}: {e}"));
+        let expected: Vec<Value> = expected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(events.len(), expected.len());
+        for (now, then) in events.iter().zip(&expected) {
+            assert_eq!(now.to_string(), then.to_string());
+        }
+        assert!(
+            expected.iter().filter(|e| !e.is_null()).count() >= 20,
+            "most entries are events"
+        );
+    }
+
+    const EVENTS_FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/audit-chain-v1.events.jsonl"
+    );
+
+    /// One line per pinned entry: its event, or `null` for an entry that is no event.
+    fn pinned_events() -> Vec<Value> {
+        let chain = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../rancher-approval/tests/fixtures/audit-chain-v1.jsonl"
+        );
+        std::fs::read_to_string(chain)
+            .unwrap()
+            .lines()
+            .map(|l| event_for(&serde_json::from_str::<AuditEntry>(l).unwrap()).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Writes the events fixture with the current code. Run it only to pin new event bodies on purpose.
+    #[test]
+    #[ignore = "writes tests/fixtures/audit-chain-v1.events.jsonl"]
+    fn write_the_events_fixture() {
+        let lines: Vec<String> = pinned_events().iter().map(Value::to_string).collect();
+        std::fs::create_dir_all(std::path::Path::new(EVENTS_FIXTURE).parent().unwrap()).unwrap();
+        std::fs::write(EVENTS_FIXTURE, lines.join("\n") + "\n").unwrap();
+    }
 }
