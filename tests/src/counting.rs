@@ -264,10 +264,10 @@ impl Store for CountingStore {
     async fn record_direct_write(
         &self,
         actor: &str,
-        detail: serde_json::Value,
+        write: rancher_approval::audit::DirectWrite,
         now: DateTime<Utc>,
     ) -> Result<rancher_approval::AuditHead> {
-        self.inner.record_direct_write(actor, detail, now).await
+        self.inner.record_direct_write(actor, write, now).await
     }
 
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>> {

@@ -127,10 +127,10 @@ impl Store for Gated {
     async fn record_direct_write(
         &self,
         actor: &str,
-        detail: serde_json::Value,
+        write: rancher_approval::audit::DirectWrite,
         now: DateTime<Utc>,
     ) -> rancher_approval::Result<rancher_approval::AuditHead> {
-        self.inner.record_direct_write(actor, detail, now).await
+        self.inner.record_direct_write(actor, write, now).await
     }
     async fn audit_of_request(&self, request_id: &str) -> rancher_approval::Result<Vec<rancher_approval::AuditEntry>> {
         self.inner.audit_of_request(request_id).await

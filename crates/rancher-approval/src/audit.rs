@@ -21,9 +21,19 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Domain separation for the entry hash, versioned with the canonical form.
 const HASH_DOMAIN: &str = "rancher-approval/audit/v1";
 
+mod detail;
+
+pub use detail::{
+    AuditDetail, Cancelled, Decided, DirectWrite, ExecutionClaimed, ExecutionRefused, Expired, Finished,
+    GrantEndedEarly, GrantFacts, GrantNote, GrantOverdue, GrantRevoked, Installed, PolicyChanged, PreviousClaim,
+    RequestCreated, TakenOver,
+};
+
 /// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Stored as its name (`request_created`, ...). A name this build does not know (a log written by a newer build)
+/// reads as [`AuditKind::Other`], keeping the name: the entry still loads, verifies and shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuditKind {
     /// A request was opened.
     RequestCreated,
@@ -55,10 +65,12 @@ pub enum AuditKind {
     GrantEndedEarly,
     /// A write sent straight to Rancher (`rancherctl api --yes`), outside any workflow; recorded before it is sent.
     DirectWrite,
+    /// A kind this build does not know, by its stored name (never one of the names above).
+    Other(String),
 }
 
 impl AuditKind {
-    /// Every kind.
+    /// Every kind this build writes.
     pub const ALL: [AuditKind; 15] = [
         Self::RequestCreated,
         Self::Decided,
@@ -78,7 +90,7 @@ impl AuditKind {
     ];
 
     /// The stored name (`request_created`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::RequestCreated => "request_created",
             Self::Decided => "decided",
@@ -95,18 +107,36 @@ impl AuditKind {
             Self::GrantOverdue => "grant_overdue",
             Self::GrantEndedEarly => "grant_ended_early",
             Self::DirectWrite => "direct_write",
+            Self::Other(name) => name,
         }
     }
 
-    /// Parses a stored name.
+    /// Parses the name of a kind this build knows.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind a stored name stands for: a known kind, or [`AuditKind::Other`] keeping the name.
+    pub fn from_stored(s: &str) -> Self {
+        Self::parse(s).unwrap_or_else(|| Self::Other(s.to_owned()))
     }
 }
 
 impl std::fmt::Display for AuditKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuditKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self::from_stored(&String::deserialize(d)?))
     }
 }
 
@@ -127,7 +157,8 @@ pub struct AuditEntry {
     /// The workflow concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_id: Option<String>,
-    /// Details (no secrets: inputs are stored redacted).
+    /// Details as stored (no secrets: inputs are stored redacted); what the hash covers. Read them typed with
+    /// [`AuditEntry::details`].
     pub detail: serde_json::Value,
     /// The previous entry's hash ([`GENESIS_HASH`] for the first).
     pub prev_hash: String,
@@ -164,10 +195,9 @@ impl Default for AuditHead {
 #[derive(Debug, Clone)]
 pub(crate) struct AuditDraft {
     pub actor: String,
-    pub kind: AuditKind,
     pub request_id: Option<String>,
     pub workflow_id: Option<String>,
-    pub detail: serde_json::Value,
+    pub detail: AuditDetail,
 }
 
 impl AuditDraft {
@@ -177,10 +207,10 @@ impl AuditDraft {
             seq: head.seq + 1,
             at,
             actor: self.actor,
-            kind: self.kind,
+            kind: self.detail.kind(),
             request_id: self.request_id,
             workflow_id: self.workflow_id,
-            detail: self.detail,
+            detail: self.detail.to_value(),
             prev_hash: head.hash.clone(),
             hash: String::new(),
         };
@@ -204,6 +234,11 @@ impl AuditEntry {
             self.prev_hash,
         ]);
         sha256_hex(canonical.to_string().as_bytes())
+    }
+
+    /// The detail, typed (what cannot be read is [`AuditDetail::Other`]).
+    pub fn details(&self) -> AuditDetail {
+        AuditDetail::read(&self.kind, &self.detail)
     }
 
     /// This entry as a head.
@@ -273,7 +308,7 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
 }
 
 /// The canonical text of a time in the audit log (RFC 3339, UTC, nanoseconds).
-pub(crate) fn format_time(t: DateTime<Utc>) -> String {
+pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
@@ -317,10 +352,12 @@ mod tests {
             .map(|i| {
                 let e = AuditDraft {
                     actor: format!("u-{i}"),
-                    kind: AuditKind::ALL[i as usize % AuditKind::ALL.len()],
                     request_id: Some(format!("req-{i}")),
                     workflow_id: None,
-                    detail: json!({"b": i, "a": [1, {"z": 1, "y": 2}]}),
+                    detail: AuditDetail::Other {
+                        kind: AuditKind::ALL[i as usize % AuditKind::ALL.len()].clone(),
+                        detail: json!({"b": i, "a": [1, {"z": 1, "y": 2}]}),
+                    },
                 }
                 .seal(&head, t + chrono::TimeDelta::seconds(i as i64));
                 head = e.head();
@@ -427,10 +464,12 @@ mod tests {
             let last = forged.last().unwrap().head();
             let e = AuditDraft {
                 actor: "u-mallory".into(),
-                kind: AuditKind::Decided,
                 request_id: None,
                 workflow_id: None,
-                detail: json!({}),
+                detail: AuditDetail::Other {
+                    kind: AuditKind::Decided,
+                    detail: json!({}),
+                },
             }
             .seal(&last, Utc::now());
             forged.push(e);
@@ -442,9 +481,54 @@ mod tests {
     #[test]
     fn kinds_round_trip() {
         for k in AuditKind::ALL {
-            assert_eq!(AuditKind::parse(k.as_str()), Some(k));
-            assert_eq!(serde_json::to_value(k).unwrap(), json!(k.as_str()));
+            assert_eq!(AuditKind::parse(k.as_str()), Some(k.clone()));
+            assert_eq!(serde_json::to_value(&k).unwrap(), json!(k.as_str()));
         }
         assert_eq!(AuditKind::parse("nope"), None);
+        let other: AuditKind = serde_json::from_value(json!("made_up_later")).unwrap();
+        assert_eq!(other, AuditKind::Other("made_up_later".into()));
+        assert_eq!(serde_json::to_value(&other).unwrap(), json!("made_up_later"));
+        assert_eq!(other.to_string(), "made_up_later");
+    }
+
+    /// An entry of a kind this build does not know keeps its name and detail, verifies, and reads as `Other`.
+    #[test]
+    fn an_unknown_kind_verifies_and_reads_as_other() {
+        let mut entries = log(3);
+        let t: DateTime<Utc> = "2025-02-01T00:00:00Z".parse().unwrap();
+        let detail = json!({"what": "a kind from a newer build", "n": 1});
+        let e = AuditDraft {
+            actor: "u-later".into(),
+            request_id: None,
+            workflow_id: None,
+            detail: AuditDetail::Other {
+                kind: AuditKind::from_stored("made_up_later"),
+                detail: detail.clone(),
+            },
+        }
+        .seal(&entries[2].head(), t);
+        entries.push(e);
+        let reread: Vec<AuditEntry> = entries
+            .iter()
+            .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
+            .collect();
+        assert_eq!(reread, entries);
+        assert_eq!(verify(&reread, Some(&reread[3].head())).unwrap(), 4);
+        assert_eq!(reread[3].kind.as_str(), "made_up_later");
+        assert_eq!(
+            reread[3].details(),
+            AuditDetail::Other {
+                kind: AuditKind::Other("made_up_later".into()),
+                detail
+            }
+        );
+        // A known kind whose detail this build cannot read is kept as stored too.
+        assert!(matches!(
+            reread[0].details(),
+            AuditDetail::Other {
+                kind: AuditKind::RequestCreated,
+                ..
+            }
+        ));
     }
 }

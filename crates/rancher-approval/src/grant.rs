@@ -47,6 +47,16 @@ pub enum SubjectKind {
     Group,
 }
 
+impl SubjectKind {
+    /// `user` or `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::User => "user",
+            SubjectKind::Group => "group",
+        }
+    }
+}
+
 /// What one execution granted for a while, as the workflow reports it with its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewGrant {

@@ -62,7 +62,7 @@ mod principal;
 pub mod request;
 pub mod store;
 
-pub use audit::{verify as verify_audit_chain, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
+pub use audit::{verify as verify_audit_chain, AuditDetail, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
 pub use error::{DirectoryError, Error, Ineligibility, Result};
 pub use evaluate::{
     check_eligibility, evaluate, resolve_reviewer, ApproverDirectory, EligibilityContext, RequestFacts, Verdict,

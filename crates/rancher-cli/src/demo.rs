@@ -209,7 +209,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         .iter()
         .filter(|e| e.request_id.as_deref() == Some(request.as_str()))
     {
-        let kind = serde_json::to_value(e.kind)
+        let kind = serde_json::to_value(&e.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();

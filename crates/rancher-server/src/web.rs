@@ -580,7 +580,7 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
         "expires": when(req.expires_at), "may_decide": decide.is_ok(), "why_not": esc(&decide.err().unwrap_or_default()),
         "decisions": req.decisions.iter().map(|d| serde_json::json!({"who": name(&d.principal), "vote": format!("{:?}", d.vote).to_lowercase(), "reason": esc(d.reason.as_deref().unwrap_or_default()), "at": when(d.decided_at)})).collect::<Vec<_>>(),
         "outcome": outcome, "closed": closed,
-        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind.as_str(), "actor": esc(&e.actor), "at": when(e.at)})).collect::<Vec<_>>(),
+        "audit": audit.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": esc(e.kind.as_str()), "actor": esc(&e.actor), "at": when(e.at)})).collect::<Vec<_>>(),
     });
     render(
         "request.html",

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use rancher_approval::{AuditEntry, AuditKind};
+use rancher_approval::audit::{format_time, GrantFacts};
+use rancher_approval::{AuditDetail, AuditEntry, OutcomeStatus, Principal, Vote};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -148,27 +149,20 @@ fn invisible_or_control(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_str().unwrap_or("")
+/// A principal as `text` names it: the username, or the id without one.
+fn who(p: &Principal) -> String {
+    let name = p.username.as_deref().filter(|u| !u.is_empty()).unwrap_or(&p.id);
+    chat(name, 64)
 }
 
-fn who(v: &Value) -> String {
-    let u = s(v, &["username"]);
-    chat(if u.is_empty() { s(v, &["id"]) } else { u }, 64)
-}
-
-/// A field of the audit detail, made safe for `text`.
-fn f(v: &Value, path: &[&str]) -> String {
-    chat(s(v, path), 120)
+/// A principal as `data` carries it: id and username (`null` when unknown).
+fn principal_data(p: &Principal) -> Value {
+    json!({"id": p.id, "username": p.username})
 }
 
 /// A reason, quoted on one short line (empty when there is none).
-fn quoted_reason(v: &Value) -> String {
-    let reason = s(v, &["reason"]);
+fn quoted_reason(reason: Option<&str>) -> String {
+    let reason = reason.unwrap_or("");
     if reason.trim().is_empty() {
         String::new()
     } else {
@@ -243,61 +237,60 @@ fn inputs_data(inputs: &Value) -> Value {
     )
 }
 
-/// A reason as `data` carries it: cut to 1,000 characters.
-fn reason_data(v: &Value) -> Value {
-    match v.as_str() {
+/// A reason as `data` carries it: cut to 1,000 characters (`null` when there is none).
+fn reason_data(reason: Option<&str>) -> Value {
+    match reason {
         Some(t) if t.chars().count() > 1000 => json!(format!("{}…", t.chars().take(1000).collect::<String>())),
-        _ => v.clone(),
+        other => json!(other),
     }
 }
 
-/// The event for an audit entry, or `None` for entries that are not request events (installs, claims).
+/// The event for an audit entry, or `None` for entries that are not request events (installs, claims), and for
+/// details this build cannot read (a kind a newer build wrote).
 /// Events carry names, ids, states and reasons: never a token, a secret input or an execution's full result.
 pub fn event_for(entry: &AuditEntry) -> Option<Value> {
-    let d = &entry.detail;
     let req = entry.request_id.clone().unwrap_or_default();
     let wf = entry.workflow_id.clone().unwrap_or_default();
-    let (name, text, extra) = match entry.kind {
-        AuditKind::RequestCreated => {
+    let (name, text, extra) = match entry.details() {
+        AuditDetail::RequestCreated(d) => {
             let text = format!(
                 "{} asks to run {wf} ({}){}; waiting for approval: {req}",
-                who(&d["requester"]),
-                inputs_text(&d["inputs"]),
-                quoted_reason(d)
+                who(&d.requester),
+                inputs_text(&d.inputs),
+                quoted_reason(d.reason.as_deref())
             );
             (
                 "request.created",
                 text,
-                json!({"requester": {"id": d["requester"]["id"], "username": d["requester"]["username"]}, "inputs": inputs_data(&d["inputs"]), "reason": reason_data(&d["reason"]), "expires_at": d["expires_at"], "state": d["state"]}),
+                json!({"requester": principal_data(&d.requester), "inputs": inputs_data(&d.inputs), "reason": reason_data(d.reason.as_deref()), "expires_at": format_time(d.expires_at), "state": d.state}),
             )
         }
-        AuditKind::Decided => {
-            let vote = s(d, &["vote"]);
+        AuditDetail::Decided(d) => {
             let text = format!(
                 "{} {} {req} ({wf}){}; it is now {}",
-                who(&d["principal"]),
-                if vote == "deny" { "denied" } else { "approved" },
-                quoted_reason(d),
-                f(d, &["state"])
+                who(&d.principal),
+                if d.vote == Vote::Deny { "denied" } else { "approved" },
+                quoted_reason(d.reason.as_deref()),
+                chat(d.state.as_str(), 120)
             );
             (
                 "request.decided",
                 text,
-                json!({"by": {"id": d["principal"]["id"], "username": d["principal"]["username"]}, "vote": d["vote"], "reason": reason_data(&d["reason"]), "state": d["state"]}),
+                json!({"by": principal_data(&d.principal), "vote": d.vote, "reason": reason_data(d.reason.as_deref()), "state": d.state}),
             )
         }
-        AuditKind::ExecutionFinished | AuditKind::Reconciled => {
-            let ok = s(d, &["status"]) == "succeeded";
-            let summary = if ok {
-                s(d, &["detail", "summary"]).to_string()
-            } else {
-                s(d, &["detail", "error"]).to_string()
+        detail @ (AuditDetail::ExecutionFinished(_) | AuditDetail::Reconciled(_)) => {
+            let reconciled = matches!(detail, AuditDetail::Reconciled(_));
+            let (AuditDetail::ExecutionFinished(d) | AuditDetail::Reconciled(d)) = detail else {
+                unreachable!("matched above")
             };
-            let note = if entry.kind == AuditKind::Reconciled {
-                " (settled after a restart)"
-            } else {
-                ""
-            };
+            let ok = d.status == OutcomeStatus::Succeeded;
+            // The outcome's own detail is what the workflow reported: read by name, whatever its shape.
+            let summary = d.detail[if ok { "summary" } else { "error" }]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let note = if reconciled { " (settled after a restart)" } else { "" };
             let text = format!(
                 "{req} ({wf}) {}{note}{}",
                 if ok { "was executed" } else { "failed" },
@@ -307,78 +300,104 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                     format!(": {}", chat(&summary, 200))
                 }
             );
-            let summary = reason_data(&json!(summary));
             (
                 if ok { "request.executed" } else { "request.failed" },
                 text,
-                json!({"status": d["status"], "summary": summary, "reconciled": entry.kind == AuditKind::Reconciled}),
+                json!({"status": d.status, "summary": reason_data(Some(&summary)), "reconciled": reconciled}),
             )
         }
-        AuditKind::ExecutionRefused => {
-            let text = format!("{req} ({wf}) was not executed: {}", chat(s(d, &["problem"]), 200));
+        AuditDetail::ExecutionRefused(d) => {
+            let text = format!("{req} ({wf}) was not executed: {}", chat(&d.problem, 200));
             (
                 "request.failed",
                 text,
-                json!({"status": "refused", "summary": reason_data(&d["problem"]), "reconciled": false}),
+                json!({"status": "refused", "summary": reason_data(Some(&d.problem)), "reconciled": false}),
             )
         }
-        AuditKind::Expired => (
+        AuditDetail::Expired(_) => (
             "request.expired",
             format!("{req} ({wf}) expired without a decision"),
             json!({}),
         ),
-        AuditKind::Cancelled => {
+        AuditDetail::Cancelled(d) => {
             let text = format!(
                 "{req} ({wf}) was cancelled by {}{}",
                 chat(&entry.actor, 64),
-                quoted_reason(d)
+                quoted_reason(d.reason.as_deref())
             );
-            ("request.cancelled", text, json!({"reason": reason_data(&d["reason"])}))
+            (
+                "request.cancelled",
+                text,
+                json!({"reason": reason_data(d.reason.as_deref())}),
+            )
         }
-        AuditKind::GrantRevoked => {
+        AuditDetail::GrantRevoked(d) => {
+            let g = &d.facts;
             let text = format!(
                 "grant {} ended: {} {} lost {} role {}{} ({}, by {} via {})",
-                f(d, &["grant"]),
-                f(d, &["subject_kind"]),
-                f(d, &["subject"]),
-                f(d, &["kind"]),
-                f(d, &["role"]),
-                if s(d, &["scope"]).is_empty() {
-                    String::new()
-                } else {
-                    format!(" in {}", f(d, &["scope"]))
+                chat(&g.grant, 120),
+                chat(g.subject_kind.as_str(), 120),
+                chat(&g.subject, 120),
+                chat(g.kind.as_str(), 120),
+                chat(&g.role, 120),
+                match g.scope.as_deref() {
+                    None | Some("") => String::new(),
+                    Some(scope) => format!(" in {}", chat(scope, 120)),
                 },
-                chat(&s(d, &["how"]).replace('_', " "), 60),
-                f(d, &["revoked_by"]),
-                f(d, &["process"])
+                chat(&d.how.as_str().replace('_', " "), 60),
+                chat(&d.revoked_by, 120),
+                chat(&d.process, 120)
             );
-            ("grant.revoked", text, grant_data(d))
+            let more = [
+                ("revoked_at", json!(format_time(d.revoked_at))),
+                ("revoked_by", json!(d.revoked_by)),
+                ("process", json!(d.process)),
+                ("how", json!(d.how)),
+                ("note", json!(d.note)),
+            ];
+            ("grant.revoked", text, grant_data(g, more))
         }
-        AuditKind::GrantOverdue => {
+        AuditDetail::GrantOverdue(d) => {
+            let g = &d.facts;
             let text = format!(
                 "grant {} ({} {}, {} role {}) is overdue: it could not be revoked ({}); retrying at {}",
-                f(d, &["grant"]),
-                f(d, &["subject_kind"]),
-                f(d, &["subject"]),
-                f(d, &["kind"]),
-                f(d, &["role"]),
-                f(d, &["error"]),
-                s(d, &["next_attempt_at"])
+                chat(&g.grant, 120),
+                chat(g.subject_kind.as_str(), 120),
+                chat(&g.subject, 120),
+                chat(g.kind.as_str(), 120),
+                chat(&g.role, 120),
+                chat(d.error.as_deref().unwrap_or(""), 120),
+                format_time(d.next_attempt_at)
             );
-            ("grant.overdue", text, grant_data(d))
+            let more = [
+                ("process", json!(d.process)),
+                ("error", json!(d.error)),
+                ("next_attempt_at", json!(format_time(d.next_attempt_at))),
+            ];
+            ("grant.overdue", text, grant_data(g, more))
         }
-        AuditKind::GrantEndedEarly => {
+        AuditDetail::GrantEndedEarly(d) => {
+            let g = &d.facts;
             let text = format!(
                 "grant {} ({} {}, role {}) was ended early by {}",
-                f(d, &["grant"]),
-                f(d, &["subject_kind"]),
-                f(d, &["subject"]),
-                f(d, &["role"]),
-                f(d, &["ended_by"])
+                chat(&g.grant, 120),
+                chat(g.subject_kind.as_str(), 120),
+                chat(&g.subject, 120),
+                chat(&g.role, 120),
+                chat(&d.ended_by, 120)
             );
-            ("grant.ended_early", text, grant_data(d))
+            (
+                "grant.ended_early",
+                text,
+                grant_data(g, [("ended_by", json!(d.ended_by))]),
+            )
         }
-        _ => return None,
+        AuditDetail::Installed(_)
+        | AuditDetail::PolicyChanged(_)
+        | AuditDetail::ExecutionClaimed(_)
+        | AuditDetail::ExecutionTakenOver(_)
+        | AuditDetail::DirectWrite(_)
+        | AuditDetail::Other { .. } => return None,
     };
     // Every part from outside was made safe where it was put in; the whole is cut (on a character boundary; an
     // escape cut in half shows as text, it forms no markup).
@@ -411,33 +430,29 @@ fn body_len(v: &Value) -> usize {
     serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
 }
 
-/// What a grant event carries: the grant's facts as audited (ids, role, times; never a token).
-fn grant_data(d: &Value) -> Value {
-    let keys = [
-        "grant",
-        "kind",
-        "binding",
-        "namespace",
-        "scope",
-        "subject_kind",
-        "subject",
-        "role",
-        "requested_by",
-        "approved_by",
-        "granted_at",
-        "due_at",
-        "revoked_at",
-        "revoked_by",
-        "process",
-        "how",
-        "note",
-        "error",
-        "next_attempt_at",
-        "ended_by",
+/// What a grant event carries: the grant's facts as audited (ids, role, times; never a token), then `more` (what
+/// the entry adds: who revoked it and how, the error, ...); absent values are left out.
+fn grant_data<const N: usize>(g: &GrantFacts, more: [(&str, Value); N]) -> Value {
+    let facts = [
+        ("grant", json!(g.grant)),
+        ("kind", json!(g.kind)),
+        ("binding", json!(g.binding)),
+        ("namespace", json!(g.namespace)),
+        ("scope", json!(g.scope)),
+        ("subject_kind", json!(g.subject_kind)),
+        ("subject", json!(g.subject)),
+        ("role", json!(g.role)),
+        ("requested_by", json!(g.requested_by)),
+        ("approved_by", json!(g.approved_by)),
+        ("granted_at", json!(format_time(g.granted_at))),
+        ("due_at", json!(format_time(g.due_at))),
     ];
     Value::Object(
-        keys.iter()
-            .filter_map(|k| d.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
+        facts
+            .into_iter()
+            .chain(more)
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.to_string(), v))
             .collect(),
     )
 }
@@ -726,6 +741,7 @@ pub(crate) async fn dead_letters(app: &App, limit: usize) -> Result<Vec<Value>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rancher_approval::{audit, AuditKind, RequestState};
 
     #[test]
     fn signatures_cover_the_timestamp_and_the_body_within_a_replay_window() {
@@ -773,36 +789,91 @@ mod tests {
         assert!(verify(&a, b"{}", &sign(&a, chrono::Utc::now().timestamp(), b"{}")));
     }
 
-    fn entry(kind: AuditKind, actor: &str, detail: Value) -> AuditEntry {
+    fn entry(detail: AuditDetail, actor: &str) -> AuditEntry {
         AuditEntry {
             seq: 7,
             at: chrono::Utc::now(),
             actor: actor.into(),
-            kind,
+            kind: detail.kind(),
             request_id: Some("req-x".into()),
             workflow_id: Some("create-global-role-binding".into()),
-            detail,
+            detail: detail.to_value(),
             prev_hash: String::new(),
             hash: String::new(),
         }
     }
 
+    fn user(id: &str, username: Option<&str>) -> Principal {
+        let p = Principal::new(id);
+        match username {
+            Some(u) => p.with_username(u),
+            None => p,
+        }
+    }
+
+    fn created(requester: Principal, inputs: Value, reason: &str) -> AuditDetail {
+        let policy = rancher_approval::Policy::none();
+        AuditDetail::RequestCreated(audit::RequestCreated {
+            requester,
+            installer: None,
+            targets: Vec::new(),
+            target_labels: Default::default(),
+            reason: Some(reason.into()),
+            server: None,
+            inputs,
+            policy_hash: policy.hash(),
+            policy,
+            expires_at: chrono::Utc::now(),
+            content_hash: "c0ffee".into(),
+            state: RequestState::Pending,
+        })
+    }
+
+    fn decided(principal: Principal, vote: Vote, reason: Option<&str>, state: RequestState) -> AuditDetail {
+        AuditDetail::Decided(audit::Decided {
+            principal,
+            vote,
+            reason: reason.map(str::to_owned),
+            context: Default::default(),
+            content_hash: Some("c0ffee".into()),
+            server: None,
+            state,
+        })
+    }
+
+    fn finished(status: OutcomeStatus, detail: Value) -> audit::Finished {
+        audit::Finished {
+            claim_id: "claim-1".into(),
+            epoch: 1,
+            executor: "rancherctl@host pid 1".into(),
+            status,
+            detail,
+            note: None,
+            grant: None,
+        }
+    }
+
+    fn executor() -> rancher_approval::Executor {
+        rancher_approval::Executor::new("u-a", "rancherctl@host pid 1")
+    }
+
     #[test]
     fn every_request_change_is_an_event_and_nothing_else_is() {
         let cases = [
-            (AuditKind::RequestCreated, json!({"requester": {"id": "u-b", "username": "bob"}, "inputs": {"user": "carol", "role": "admin", "token": "***"}, "reason": "rota", "state": "pending"}), "request.created", "bob asks to run create-global-role-binding (user=carol, role=admin, token=\u{2217}\u{2217}\u{2217}): \"rota\"; waiting for approval: req-x"),
-            (AuditKind::Decided, json!({"principal": {"id": "u-a", "username": "alice"}, "vote": "approve", "reason": null, "state": "approved"}), "request.decided", "alice approved req-x (create-global-role-binding); it is now approved"),
-            (AuditKind::Decided, json!({"principal": {"id": "u-a"}, "vote": "deny", "reason": "no", "state": "denied"}), "request.decided", "u-a denied req-x (create-global-role-binding): \"no\"; it is now denied"),
-            (AuditKind::ExecutionFinished, json!({"status": "succeeded", "detail": {"summary": "gave u-c admin", "result": {"token": "x"}}}), "request.executed", "req-x (create-global-role-binding) was executed: gave u-c admin"),
-            (AuditKind::ExecutionFinished, json!({"status": "failed", "detail": {"error": "Rancher refused"}}), "request.failed", "req-x (create-global-role-binding) failed: Rancher refused"),
-            (AuditKind::Reconciled, json!({"status": "succeeded", "detail": {}}), "request.executed", "req-x (create-global-role-binding) was executed (settled after a restart)"),
-            (AuditKind::ExecutionRefused, json!({"problem": "content changed"}), "request.failed", "req-x (create-global-role-binding) was not executed: content changed"),
-            (AuditKind::Expired, json!({}), "request.expired", "req-x (create-global-role-binding) expired without a decision"),
-            (AuditKind::Cancelled, json!({"by": "u-b", "reason": "typo"}), "request.cancelled", "req-x (create-global-role-binding) was cancelled by u-b: \"typo\""),
+            (created(user("u-b", Some("bob")), json!({"user": "carol", "role": "admin", "token": "***"}), "rota"), "request.created", "bob asks to run create-global-role-binding (user=carol, role=admin, token=\u{2217}\u{2217}\u{2217}): \"rota\"; waiting for approval: req-x"),
+            (decided(user("u-a", Some("alice")), Vote::Approve, None, RequestState::Approved), "request.decided", "alice approved req-x (create-global-role-binding); it is now approved"),
+            (decided(user("u-a", None), Vote::Deny, Some("no"), RequestState::Denied), "request.decided", "u-a denied req-x (create-global-role-binding): \"no\"; it is now denied"),
+            (AuditDetail::ExecutionFinished(finished(OutcomeStatus::Succeeded, json!({"summary": "gave u-c admin", "result": {"token": "x"}}))), "request.executed", "req-x (create-global-role-binding) was executed: gave u-c admin"),
+            (AuditDetail::ExecutionFinished(finished(OutcomeStatus::Failed, json!({"error": "Rancher refused"}))), "request.failed", "req-x (create-global-role-binding) failed: Rancher refused"),
+            (AuditDetail::Reconciled(audit::Finished { note: Some("binding exists".into()), ..finished(OutcomeStatus::Succeeded, json!({})) }), "request.executed", "req-x (create-global-role-binding) was executed (settled after a restart)"),
+            (AuditDetail::ExecutionRefused(audit::ExecutionRefused { executor: executor(), problem: "content changed".into(), state: None, why: None, previous: None }), "request.failed", "req-x (create-global-role-binding) was not executed: content changed"),
+            (AuditDetail::Expired(audit::Expired { expires_at: chrono::Utc::now() }), "request.expired", "req-x (create-global-role-binding) expired without a decision"),
+            (AuditDetail::Cancelled(audit::Cancelled { by: user("u-b", None), reason: Some("typo".into()) }), "request.cancelled", "req-x (create-global-role-binding) was cancelled by u-b: \"typo\""),
         ];
-        for (kind, detail, name, text) in cases {
+        for (detail, name, text) in cases {
+            let kind = detail.kind();
             let actor = if kind == AuditKind::Cancelled { "u-b" } else { "u-a" };
-            let e = event_for(&entry(kind, actor, detail)).expect("an event");
+            let e = event_for(&entry(detail, actor)).expect("an event");
             assert_eq!(
                 (e["event"].as_str(), e["text"].as_str()),
                 (Some(name), Some(text)),
@@ -811,13 +882,46 @@ mod tests {
             assert_eq!(e["seq"], 7);
             assert!(!e.to_string().contains("\"result\""), "no full result in an event");
         }
-        for kind in [
-            AuditKind::Installed,
-            AuditKind::PolicyChanged,
-            AuditKind::ExecutionClaimed,
-            AuditKind::ExecutionTakenOver,
+        let policy = rancher_approval::Policy::none();
+        let previous = audit::PreviousClaim {
+            claim_id: "claim-1".into(),
+            executor: "rancherctl@host pid 1".into(),
+            epoch: 1,
+        };
+        for detail in [
+            AuditDetail::Installed(audit::Installed {
+                installer: user("u-a", None),
+                policy_hash: policy.hash(),
+                policy: policy.clone(),
+            }),
+            AuditDetail::PolicyChanged(audit::PolicyChanged {
+                changed_by: user("u-a", None),
+                old_policy_hash: policy.hash(),
+                new_policy_hash: policy.hash(),
+                old_policy: policy.clone(),
+                new_policy: policy.clone(),
+            }),
+            AuditDetail::ExecutionClaimed(audit::ExecutionClaimed {
+                executor: executor(),
+                claim_id: "claim-1".into(),
+                epoch: 1,
+                lease_until: chrono::Utc::now(),
+            }),
+            AuditDetail::ExecutionTakenOver(audit::TakenOver {
+                executor: executor(),
+                claim_id: "claim-2".into(),
+                epoch: 2,
+                why: rancher_approval::Takeover::OwnerGone,
+                previous,
+            }),
+            // A kind a newer build wrote: no event, and no failure.
+            AuditDetail::Other {
+                kind: AuditKind::from_stored("made_up_later"),
+                detail: json!({"reason": "x"}),
+            },
         ] {
-            assert!(event_for(&entry(kind, "u-a", json!({}))).is_none(), "{kind:?}");
+            let kind = detail.kind();
+            assert!(event_for(&entry(detail, "u-a")).is_none(), "{kind:?}");
         }
     }
 
@@ -850,7 +954,11 @@ mod tests {
         // The review's forged line: a reason that would show as a separate, bold "approved" message.
         let reason = format!("routine\n:white_check_mark: *admin approved req-01m9aaaa (create-global-role-binding); it is now approved*\n{}", "x".repeat(30_000));
         let inputs = json!({"user": "u-ntsxv\n*hi*", "role": "user", "pinned-tokens": (0..5000).map(|i| format!("token-{i}")).collect::<Vec<_>>()});
-        let e = event_for(&entry(AuditKind::RequestCreated, "u-b", json!({"requester": {"id": "u-b", "username": "bob\u{202E}"}, "inputs": inputs, "reason": reason, "state": "pending"}))).unwrap();
+        let e = event_for(&entry(
+            created(user("u-b", Some("bob\u{202E}")), inputs, &reason),
+            "u-b",
+        ))
+        .unwrap();
         let text = e["text"].as_str().unwrap();
         assert!(
             !text.chars().any(|c| c.is_control() || invisible_or_control(c)),
@@ -885,9 +993,8 @@ mod tests {
             .map(|i| (format!("field-{i}"), json!("v".repeat(300))))
             .collect();
         let e = event_for(&entry(
-            AuditKind::RequestCreated,
+            created(user("u-b", None), Value::Object(inputs), &"r".repeat(60_000)),
             "u-b",
-            json!({"requester": {"id": "u-b"}, "inputs": inputs, "reason": "r".repeat(60_000), "state": "pending"}),
         ))
         .unwrap();
         assert!(serde_json::to_vec(&e).unwrap().len() <= MAX_EVENT_BYTES);
@@ -896,5 +1003,49 @@ mod tests {
         assert!(
             e["text"].as_str().unwrap().contains("waiting for approval") || e["text"].as_str().unwrap().ends_with('…')
         );
+    }
+
+    /// The events of every entry in the audit chain pinned by rancher-approval (all kinds, written by the store),
+    /// as the webhooks sent them before audit details were typed: the bodies must not change.
+    #[test]
+    fn the_pinned_chain_gives_the_same_events() {
+        let events = pinned_events();
+        let expected = std::fs::read_to_string(EVENTS_FIXTURE).unwrap_or_else(|e| panic!("{EVENTS_FIXTURE}: {e}"));
+        let expected: Vec<Value> = expected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(events.len(), expected.len());
+        for (now, then) in events.iter().zip(&expected) {
+            assert_eq!(now.to_string(), then.to_string());
+        }
+        assert!(
+            expected.iter().filter(|e| !e.is_null()).count() >= 20,
+            "most entries are events"
+        );
+    }
+
+    const EVENTS_FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/audit-chain-v1.events.jsonl"
+    );
+
+    /// One line per pinned entry: its event, or `null` for an entry that is no event.
+    fn pinned_events() -> Vec<Value> {
+        let chain = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../rancher-approval/tests/fixtures/audit-chain-v1.jsonl"
+        );
+        std::fs::read_to_string(chain)
+            .unwrap()
+            .lines()
+            .map(|l| event_for(&serde_json::from_str::<AuditEntry>(l).unwrap()).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Writes the events fixture with the current code. Run it only to pin new event bodies on purpose.
+    #[test]
+    #[ignore = "writes tests/fixtures/audit-chain-v1.events.jsonl"]
+    fn write_the_events_fixture() {
+        let lines: Vec<String> = pinned_events().iter().map(Value::to_string).collect();
+        std::fs::create_dir_all(std::path::Path::new(EVENTS_FIXTURE).parent().unwrap()).unwrap();
+        std::fs::write(EVENTS_FIXTURE, lines.join("\n") + "\n").unwrap();
     }
 }

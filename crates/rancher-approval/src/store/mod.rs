@@ -466,12 +466,12 @@ pub trait Store: Send + Sync {
     /// Makes a grant due now (an early end), audited as `grant_ended_early`; the next revocation run removes it.
     async fn end_grant_early(&self, id: &str, by: &Principal, now: DateTime<Utc>) -> Result<Grant>;
 
-    /// Records a write sent to Rancher outside any workflow, audited as `direct_write` with `detail` (the
-    /// operation, its parameters and path); answers the new head. Call it before sending the write.
+    /// Records a write sent to Rancher outside any workflow, audited as `direct_write` (the operation, its
+    /// parameters and path); answers the new head. Call it before sending the write.
     async fn record_direct_write(
         &self,
         actor: &str,
-        detail: serde_json::Value,
+        write: crate::audit::DirectWrite,
         now: DateTime<Utc>,
     ) -> Result<AuditHead>;
 
@@ -599,7 +599,8 @@ pub(crate) type AuditRow = (
     String,
 );
 
-/// An audit entry from its stored columns; an unreadable time, kind or detail breaks the chain at that entry.
+/// An audit entry from its stored columns; an unreadable time or detail breaks the chain at that entry (a kind
+/// this build does not know is kept by name: [`crate::AuditKind::Other`]).
 pub(crate) fn audit_entry(row: AuditRow) -> Result<AuditEntry> {
     let (seq, at, actor, kind, request_id, workflow_id, detail, prev_hash, hash) = row;
     let seq = seq.max(0) as u64;
@@ -613,7 +614,7 @@ pub(crate) fn audit_entry(row: AuditRow) -> Result<AuditEntry> {
             .map_err(|_| unreadable("time"))?
             .with_timezone(&Utc),
         actor,
-        kind: crate::AuditKind::parse(&kind).ok_or_else(|| unreadable("kind"))?,
+        kind: crate::AuditKind::from_stored(&kind),
         request_id,
         workflow_id,
         detail: serde_json::from_str(&detail).map_err(|_| unreadable("detail"))?,
@@ -948,12 +949,12 @@ macro_rules! store_via_ops {
             async fn record_direct_write(
                 &self,
                 actor: &str,
-                detail: serde_json::Value,
+                write: $crate::audit::DirectWrite,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::AuditHead> {
                 let actor = actor.to_owned();
                 self.write($crate::store::body(move |tx| {
-                    Box::pin(async move { $crate::store::ops::record_direct_write(tx, &actor, detail, now).await })
+                    Box::pin(async move { $crate::store::ops::record_direct_write(tx, &actor, write, now).await })
                 }))
                 .await
             }

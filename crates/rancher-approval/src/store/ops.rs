@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Takeover;
 use super::{DecideOutcome, ExecutionClaim, Installation, RequestFilter, Tx};
-use crate::audit::{format_time, AuditDraft, AuditEntry, AuditHead, AuditKind};
+use crate::audit::{self as audit, format_time, AuditDetail, AuditDraft, AuditEntry, AuditHead, AuditKind};
 use crate::error::{Error, Result};
 use crate::evaluate::{check_eligibility, EligibilityContext, Verdict};
 use crate::grant::{Grant, GrantChange, RevocationClaim, RevokedHow};
@@ -34,15 +34,13 @@ async fn append(
     tx: &mut dyn Tx,
     now: DateTime<Utc>,
     actor: &str,
-    kind: AuditKind,
     request: Option<&ApprovalRequest>,
     workflow_id: Option<&str>,
-    detail: serde_json::Value,
+    detail: AuditDetail,
 ) -> Result<()> {
     let head = tx.audit_head().await?;
     let entry = AuditDraft {
         actor: actor.to_owned(),
-        kind,
         request_id: request.map(|r| r.id.to_string()),
         workflow_id: workflow_id
             .or(request.map(|r| r.workflow_id.as_str()))
@@ -96,30 +94,21 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         request.state = RequestState::Approved;
     }
     tx.save_request(&request).await?;
-    let detail = json!({
-        "requester": request.requester,
-        "installer": request.installer,
-        "targets": request.targets,
-        "target_labels": request.target_labels,
-        "reason": request.reason,
-        "server": request.server,
-        "inputs": request.inputs,
-        "policy": request.policy,
-        "policy_hash": request.policy_hash,
-        "expires_at": format_time(request.expires_at),
-        "content_hash": request.content_hash,
-        "state": request.state,
+    let detail = AuditDetail::RequestCreated(audit::RequestCreated {
+        requester: request.requester.clone(),
+        installer: request.installer.clone(),
+        targets: request.targets.clone(),
+        target_labels: request.target_labels.clone(),
+        reason: request.reason.clone(),
+        server: request.server.clone(),
+        inputs: request.inputs.clone(),
+        policy: request.policy.clone(),
+        policy_hash: request.policy_hash.clone(),
+        expires_at: request.expires_at,
+        content_hash: request.content_hash.clone(),
+        state: request.state,
     });
-    append(
-        tx,
-        now,
-        &request.requester.id,
-        AuditKind::RequestCreated,
-        Some(&request),
-        None,
-        detail,
-    )
-    .await?;
+    append(tx, now, &request.requester.id, Some(&request), None, detail).await?;
     Ok(request)
 }
 
@@ -131,8 +120,10 @@ async fn expire(tx: &mut dyn Tx, request: &mut ApprovalRequest, now: DateTime<Ut
         reason: None,
     });
     tx.save_request(request).await?;
-    let detail = json!({ "expires_at": format_time(request.expires_at) });
-    append(tx, now, SYSTEM_ACTOR, AuditKind::Expired, Some(request), None, detail).await
+    let detail = AuditDetail::Expired(audit::Expired {
+        expires_at: request.expires_at,
+    });
+    append(tx, now, SYSTEM_ACTOR, Some(request), None, detail).await
 }
 
 /// Loads a request that must be pending. A pending request past its expiry is expired here (the outer `Ok`
@@ -204,16 +195,16 @@ pub(crate) async fn decide(
     };
     tx.save_request(&request).await?;
     let recorded = request.decisions.last().expect("just pushed");
-    let detail = json!({
-        "principal": recorded.principal,
-        "vote": recorded.vote,
-        "reason": recorded.reason,
-        "context": recorded.context,
-        "content_hash": recorded.content_hash,
-        "server": decision.server,
-        "state": request.state,
+    let detail = AuditDetail::Decided(audit::Decided {
+        principal: recorded.principal.clone(),
+        vote: recorded.vote,
+        reason: recorded.reason.clone(),
+        context: recorded.context.clone(),
+        content_hash: recorded.content_hash.clone(),
+        server: decision.server,
+        state: request.state,
     });
-    append(tx, now, &reviewer.id, AuditKind::Decided, Some(&request), None, detail).await?;
+    append(tx, now, &reviewer.id, Some(&request), None, detail).await?;
     Ok(Ok(DecideOutcome {
         request,
         recorded: true,
@@ -239,16 +230,8 @@ pub(crate) async fn cancel(
         reason: reason.clone(),
     });
     tx.save_request(&request).await?;
-    append(
-        tx,
-        now,
-        &by.id,
-        AuditKind::Cancelled,
-        Some(&request),
-        None,
-        json!({ "by": by, "reason": reason }),
-    )
-    .await?;
+    let detail = AuditDetail::Cancelled(audit::Cancelled { by: by.clone(), reason });
+    append(tx, now, &by.id, Some(&request), None, detail).await?;
     Ok(Ok(request))
 }
 
@@ -297,6 +280,9 @@ async fn recorded(tx: &mut dyn Tx, request: &ApprovalRequest) -> Result<Recorded
     recorded_in(&tx.audit_for_request(request.id.as_str()).await?, request)
 }
 
+/// Reads the stored JSON of the entries, not their typed view ([`AuditEntry::details`]): the content hash is
+/// recomputed from exactly what was recorded (and hashed), so a value the type would write back in another form
+/// (a time, an older shape of a field) cannot make a faithful record look changed.
 fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Recorded> {
     let created = entries
         .iter()
@@ -424,17 +410,14 @@ pub(crate) async fn claim_execution(
     same_server(&request, executor.server.as_ref())?;
     if let Err(refusal) = check_executable(tx, &request).await {
         // Recorded (the outer Ok commits it) so that the refusal is in the log, and reported to the caller.
-        let detail = json!({ "executor": executor, "problem": refusal.to_string() });
-        append(
-            tx,
-            now,
-            &executor.principal,
-            AuditKind::ExecutionRefused,
-            Some(&request),
-            None,
-            detail,
-        )
-        .await?;
+        let detail = AuditDetail::ExecutionRefused(audit::ExecutionRefused {
+            executor: executor.clone(),
+            problem: refusal.to_string(),
+            state: None,
+            why: None,
+            previous: None,
+        });
+        append(tx, now, &executor.principal, Some(&request), None, detail).await?;
         return Ok(Err(refusal));
     }
     let claim = ExecutionClaim {
@@ -464,22 +447,13 @@ pub(crate) async fn claim_execution(
         reconciled: None,
     });
     tx.save_request(&request).await?;
-    let detail = json!({
-        "executor": executor,
-        "claim_id": claim.claim_id,
-        "epoch": claim.epoch,
-        "lease_until": format_time(lease_until),
+    let detail = AuditDetail::ExecutionClaimed(audit::ExecutionClaimed {
+        executor: executor.clone(),
+        claim_id: claim.claim_id.clone(),
+        epoch: claim.epoch,
+        lease_until,
     });
-    append(
-        tx,
-        now,
-        &executor.principal,
-        AuditKind::ExecutionClaimed,
-        Some(&request),
-        None,
-        detail,
-    )
-    .await?;
+    append(tx, now, &executor.principal, Some(&request), None, detail).await?;
     Ok(Ok(claim))
 }
 
@@ -535,30 +509,31 @@ async fn finish(
     execution.finished_at = Some(now);
     execution.outcome = Some(outcome.clone());
     let actor = execution.principal.clone().unwrap_or_else(|| claim.executor.clone());
-    let mut detail = json!({
-        "claim_id": claim.claim_id,
-        "epoch": claim.epoch,
-        "executor": claim.executor,
-        "status": outcome.status,
-        "detail": outcome.detail,
-    });
-    let kind = match note {
-        Some(note) => {
-            execution.reconciled = Some(Reconciliation {
-                by: actor.clone(),
-                note: note.to_owned(),
-            });
-            detail["note"] = json!(note);
-            AuditKind::Reconciled
-        }
-        None => AuditKind::ExecutionFinished,
+    let mut finished = audit::Finished {
+        claim_id: claim.claim_id.clone(),
+        epoch: claim.epoch,
+        executor: claim.executor.clone(),
+        status: outcome.status,
+        detail: outcome.detail.clone(),
+        note: note.map(str::to_owned),
+        grant: None,
     };
+    if let Some(note) = note {
+        execution.reconciled = Some(Reconciliation {
+            by: actor.clone(),
+            note: note.to_owned(),
+        });
+    }
     request.state = outcome.state();
     if let (Some(change), crate::request::OutcomeStatus::Succeeded) = (&outcome.grant, outcome.status) {
-        detail["grant"] = record_grant_change(tx, &request, change, now).await?;
+        finished.grant = Some(record_grant_change(tx, &request, change, now).await?);
     }
     tx.save_request(&request).await?;
-    append(tx, now, &actor, kind, Some(&request), None, detail).await?;
+    let detail = match note {
+        Some(_) => AuditDetail::Reconciled(finished),
+        None => AuditDetail::ExecutionFinished(finished),
+    };
+    append(tx, now, &actor, Some(&request), None, detail).await?;
     Ok(request)
 }
 
@@ -569,12 +544,22 @@ async fn record_grant_change(
     request: &ApprovalRequest,
     change: &GrantChange,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value> {
+) -> Result<audit::GrantNote> {
+    let noted = |extended: &str, note: &str| audit::GrantNote {
+        extended: Some(extended.to_owned()),
+        note: Some(note.to_owned()),
+        ..Default::default()
+    };
     match change {
         GrantChange::New(g) => {
             let id = request.id.to_string();
             if let Some(existing) = tx.load_grant(&id).await? {
-                return Ok(json!({"id": id, "due_at": format_time(existing.due_at), "note": "already recorded"}));
+                return Ok(audit::GrantNote {
+                    id: Some(id),
+                    due_at: Some(existing.due_at),
+                    note: Some("already recorded".into()),
+                    ..Default::default()
+                });
             }
             let due_at = now + chrono::TimeDelta::seconds(g.duration_secs.min(crate::grant::MAX_GRANT_SECS) as i64);
             let approved_by = request
@@ -602,9 +587,15 @@ async fn record_grant_change(
                 revocation: None,
             };
             tx.save_grant(&grant).await?;
-            Ok(
-                json!({"id": id, "binding": g.binding, "kind": g.kind, "subject": g.subject, "role": g.role, "due_at": format_time(due_at)}),
-            )
+            Ok(audit::GrantNote {
+                id: Some(id),
+                binding: Some(g.binding.clone()),
+                kind: Some(g.kind),
+                subject: Some(g.subject.clone()),
+                role: Some(g.role.clone()),
+                due_at: Some(due_at),
+                ..Default::default()
+            })
         }
         GrantChange::Extend {
             grant,
@@ -612,20 +603,25 @@ async fn record_grant_change(
             binding,
         } => {
             let Some(mut g) = tx.load_grant(grant).await? else {
-                return Ok(json!({"extended": grant, "note": "no such grant; nothing extended"}));
+                return Ok(noted(grant, "no such grant; nothing extended"));
             };
             if binding.as_deref() != Some(g.granted.binding.as_str()) || g.workflow_id != request.workflow_id {
-                return Ok(
-                    json!({"extended": grant, "note": "the request names another binding or workflow than the grant's; nothing extended"}),
-                );
+                return Ok(noted(
+                    grant,
+                    "the request names another binding or workflow than the grant's; nothing extended",
+                ));
             }
             if g.revocation.is_some() {
-                return Ok(
-                    json!({"extended": grant, "note": "the grant was revoked before the extension ran; nothing extended"}),
-                );
+                return Ok(noted(
+                    grant,
+                    "the grant was revoked before the extension ran; nothing extended",
+                ));
             }
             if g.extensions.iter().any(|e| e.request == request.id.as_str()) {
-                return Ok(json!({"extended": grant, "due_at": format_time(g.due_at), "note": "already recorded"}));
+                return Ok(audit::GrantNote {
+                    due_at: Some(g.due_at),
+                    ..noted(grant, "already recorded")
+                });
             }
             // An extension adds to what is left; a grant already due is extended from now.
             g.due_at =
@@ -637,7 +633,12 @@ async fn record_grant_change(
             });
             g.next_attempt_at = None;
             tx.save_grant(&g).await?;
-            Ok(json!({"extended": grant, "by_secs": by_secs, "due_at": format_time(g.due_at)}))
+            Ok(audit::GrantNote {
+                extended: Some(grant.clone()),
+                by_secs: Some(*by_secs),
+                due_at: Some(g.due_at),
+                ..Default::default()
+            })
         }
     }
 }
@@ -674,7 +675,11 @@ pub(crate) async fn take_over(
             lease_until: held_until,
         });
     }
-    let previous = json!({ "claim_id": execution.claim_id, "executor": execution.executor, "epoch": execution.epoch });
+    let previous = audit::PreviousClaim {
+        claim_id: execution.claim_id.clone(),
+        executor: execution.executor.clone(),
+        epoch: execution.epoch,
+    };
     if let Err(refusal) = check_resumable(tx, &request).await {
         if !matches!(refusal, Error::Tampered { .. }) {
             return Err(refusal);
@@ -688,17 +693,14 @@ pub(crate) async fn take_over(
         ));
         request.state = RequestState::Failed;
         tx.save_request(&request).await?;
-        let detail = json!({ "executor": executor, "problem": problem, "state": RequestState::Failed, "why": why, "previous": previous });
-        append(
-            tx,
-            now,
-            &executor.principal,
-            AuditKind::ExecutionRefused,
-            Some(&request),
-            None,
-            detail,
-        )
-        .await?;
+        let detail = AuditDetail::ExecutionRefused(audit::ExecutionRefused {
+            executor: executor.clone(),
+            problem,
+            state: Some(RequestState::Failed),
+            why: Some(why),
+            previous: Some(previous),
+        });
+        append(tx, now, &executor.principal, Some(&request), None, detail).await?;
         return Ok(Err(refusal));
     }
     let execution = request.execution.as_mut().expect("checked above");
@@ -722,23 +724,14 @@ pub(crate) async fn take_over(
     execution.epoch = claim.epoch;
     execution.lease_until = Some(lease_until);
     tx.save_request(&request).await?;
-    let detail = json!({
-        "executor": executor,
-        "claim_id": claim.claim_id,
-        "epoch": claim.epoch,
-        "why": why,
-        "previous": previous,
+    let detail = AuditDetail::ExecutionTakenOver(audit::TakenOver {
+        executor: executor.clone(),
+        claim_id: claim.claim_id.clone(),
+        epoch: claim.epoch,
+        why,
+        previous,
     });
-    append(
-        tx,
-        now,
-        &executor.principal,
-        AuditKind::ExecutionTakenOver,
-        Some(&request),
-        None,
-        detail,
-    )
-    .await?;
+    append(tx, now, &executor.principal, Some(&request), None, detail).await?;
     Ok(Ok(claim))
 }
 
@@ -807,21 +800,12 @@ pub(crate) async fn install(
         updated_at: now,
     };
     tx.save_installation(&installation).await?;
-    let detail = json!({
-        "installer": installer,
-        "policy": installation.policy,
-        "policy_hash": installation.policy.hash(),
+    let detail = AuditDetail::Installed(audit::Installed {
+        installer: installer.clone(),
+        policy: installation.policy.clone(),
+        policy_hash: installation.policy.hash(),
     });
-    append(
-        tx,
-        now,
-        &installer.id,
-        AuditKind::Installed,
-        None,
-        Some(workflow_id),
-        detail,
-    )
-    .await?;
+    append(tx, now, &installer.id, None, Some(workflow_id), detail).await?;
     Ok(installation)
 }
 
@@ -845,26 +829,17 @@ pub(crate) async fn set_policy(
     if old_hash == new_hash {
         return Ok(installation);
     }
-    let detail = json!({
-        "changed_by": changed_by,
-        "old_policy_hash": old_hash,
-        "new_policy_hash": new_hash,
-        "old_policy": installation.policy,
-        "new_policy": policy,
+    let detail = AuditDetail::PolicyChanged(audit::PolicyChanged {
+        changed_by: changed_by.clone(),
+        old_policy_hash: old_hash,
+        new_policy_hash: new_hash,
+        old_policy: installation.policy.clone(),
+        new_policy: policy.clone(),
     });
     installation.policy = policy;
     installation.updated_at = now;
     tx.save_installation(&installation).await?;
-    append(
-        tx,
-        now,
-        &changed_by.id,
-        AuditKind::PolicyChanged,
-        None,
-        Some(workflow_id),
-        detail,
-    )
-    .await?;
+    append(tx, now, &changed_by.id, None, Some(workflow_id), detail).await?;
     Ok(installation)
 }
 
@@ -913,7 +888,7 @@ fn replay(
                 )
             })
         };
-        state = match (e.kind, state) {
+        state = match (&e.kind, state) {
             (AuditKind::RequestCreated, None) => {
                 created_at = Some(e.at);
                 match state_in(e)? {
@@ -971,7 +946,9 @@ fn replay(
                 | AuditKind::GrantRevoked
                 | AuditKind::GrantOverdue
                 | AuditKind::GrantEndedEarly
-                | AuditKind::DirectWrite,
+                | AuditKind::DirectWrite
+                // A kind this build does not know (a newer build wrote it) changes no request it can tell of.
+                | AuditKind::Other(_),
                 s,
             ) => s,
             (_, from) => return illegal(from),
@@ -1091,21 +1068,21 @@ pub(crate) async fn get_grant(tx: &mut dyn Tx, id: &str) -> Result<Grant> {
 }
 
 /// The audit facts of a grant: who asked, who approved, what and until when.
-fn grant_facts(g: &Grant) -> serde_json::Value {
-    json!({
-        "grant": g.id,
-        "kind": g.granted.kind,
-        "binding": g.granted.binding,
-        "namespace": g.granted.namespace,
-        "subject_kind": g.granted.subject_kind,
-        "subject": g.granted.subject,
-        "role": g.granted.role,
-        "scope": g.granted.scope,
-        "requested_by": g.requested_by.id,
-        "approved_by": g.approved_by.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-        "granted_at": format_time(g.granted_at),
-        "due_at": format_time(g.due_at),
-    })
+fn grant_facts(g: &Grant) -> audit::GrantFacts {
+    audit::GrantFacts {
+        grant: g.id.clone(),
+        kind: g.granted.kind,
+        binding: g.granted.binding.clone(),
+        namespace: g.granted.namespace.clone(),
+        subject_kind: g.granted.subject_kind,
+        subject: g.granted.subject.clone(),
+        role: g.granted.role.clone(),
+        scope: g.granted.scope.clone(),
+        requested_by: g.requested_by.id.clone(),
+        approved_by: g.approved_by.iter().map(|p| p.id.clone()).collect(),
+        granted_at: g.granted_at,
+        due_at: g.due_at,
+    }
 }
 
 pub(crate) async fn claim_revocation(
@@ -1184,23 +1161,16 @@ pub(crate) async fn record_revocation(
         note: note.to_owned(),
     });
     tx.save_grant(&g).await?;
-    let mut detail = grant_facts(&g);
-    detail["revoked_at"] = json!(format_time(now));
-    detail["revoked_by"] = json!(by);
-    detail["process"] = json!(claim.process);
-    detail["how"] = json!(how);
-    detail["note"] = json!(note);
-    detail["attempts"] = json!(g.failures + 1);
-    append(
-        tx,
-        now,
-        &by,
-        AuditKind::GrantRevoked,
-        None,
-        Some(&g.workflow_id),
-        detail,
-    )
-    .await?;
+    let detail = AuditDetail::GrantRevoked(audit::GrantRevoked {
+        facts: grant_facts(&g),
+        revoked_at: now,
+        revoked_by: by.clone(),
+        process: claim.process.clone(),
+        how,
+        note: note.to_owned(),
+        attempts: g.failures + 1,
+    });
+    append(tx, now, &by, None, Some(&g.workflow_id), detail).await?;
     Ok(g)
 }
 
@@ -1219,20 +1189,13 @@ pub(crate) async fn release_revocation(
     g.next_attempt_at = Some(retry_at.max(now));
     tx.save_grant(&g).await?;
     if g.failures == 1 {
-        let mut detail = grant_facts(&g);
-        detail["process"] = json!(claim.process);
-        detail["error"] = json!(g.last_error);
-        detail["next_attempt_at"] = json!(format_time(retry_at));
-        append(
-            tx,
-            now,
-            SYSTEM_ACTOR,
-            AuditKind::GrantOverdue,
-            None,
-            Some(&g.workflow_id),
-            detail,
-        )
-        .await?;
+        let detail = AuditDetail::GrantOverdue(audit::GrantOverdue {
+            facts: grant_facts(&g),
+            process: claim.process.clone(),
+            error: g.last_error.clone(),
+            next_attempt_at: retry_at,
+        });
+        append(tx, now, SYSTEM_ACTOR, None, Some(&g.workflow_id), detail).await?;
     }
     Ok(g)
 }
@@ -1250,36 +1213,30 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
         // Already due: the next revocation run takes it; nothing to shorten.
         return Ok(g);
     }
-    let mut detail = grant_facts(&g);
+    let facts = grant_facts(&g);
     // `due_at` keeps the end as granted; the early end is its own field.
     g.ended_at = Some(now);
     g.ended_early_by = Some(by.id.clone());
     g.next_attempt_at = None;
     tx.save_grant(&g).await?;
-    detail["ended_by"] = json!(by.id);
-    detail["ended_at"] = json!(format_time(now));
-    append(
-        tx,
-        now,
-        &by.id,
-        AuditKind::GrantEndedEarly,
-        None,
-        Some(&g.workflow_id),
-        detail,
-    )
-    .await?;
+    let detail = AuditDetail::GrantEndedEarly(audit::GrantEndedEarly {
+        facts,
+        ended_by: by.id.clone(),
+        ended_at: now,
+    });
+    append(tx, now, &by.id, None, Some(&g.workflow_id), detail).await?;
     Ok(g)
 }
 
-/// Records a write sent to Rancher outside any workflow (`detail`: the operation, its parameters and path); it
-/// changes no request.
+/// Records a write sent to Rancher outside any workflow (the operation, its parameters and path); it changes no
+/// request.
 pub(crate) async fn record_direct_write(
     tx: &mut dyn Tx,
     actor: &str,
-    detail: serde_json::Value,
+    write: audit::DirectWrite,
     now: DateTime<Utc>,
 ) -> Result<AuditHead> {
     let now = tx.clock(now).await?;
-    append(tx, now, actor, AuditKind::DirectWrite, None, None, detail).await?;
+    append(tx, now, actor, None, None, AuditDetail::DirectWrite(write)).await?;
     tx.audit_head().await
 }

@@ -1147,7 +1147,7 @@ impl Tx for Pg<'_, '_> {
             Box::new(seq),
             Box::new(format_time(e.at)),
             Box::new(e.actor.clone()),
-            Box::new(e.kind.as_str()),
+            Box::new(e.kind.as_str().to_owned()),
             Box::new(e.request_id.clone()),
             Box::new(e.workflow_id.clone()),
             Box::new(encode(&e.detail)),

@@ -687,3 +687,6 @@ impl Tx for Sql<'_> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod audit_pin;

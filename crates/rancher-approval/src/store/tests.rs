@@ -235,7 +235,7 @@ async fn the_audit_of_one_request_is_read_alone(store: &dyn Store) {
     store.cancel(&a.id, &bob(), None, at(3)).await.unwrap();
     let of_a = store.audit_of_request(a.id.as_str()).await.unwrap();
     assert_eq!(
-        of_a.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        of_a.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
         vec![crate::AuditKind::RequestCreated, crate::AuditKind::Cancelled]
     );
     assert!(of_a.iter().all(|e| e.request_id.as_deref() == Some(a.id.as_str())));
@@ -758,7 +758,7 @@ async fn in_doubt_executions_are_reconciled(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(err, Error::StaleClaim { .. }), "{err}");
     let entries = store.audit_entries().await.unwrap();
-    let kinds: Vec<_> = entries.iter().rev().take(2).map(|e| e.kind).collect();
+    let kinds: Vec<_> = entries.iter().rev().take(2).map(|e| e.kind.clone()).collect();
     assert_eq!(
         kinds,
         [crate::AuditKind::Reconciled, crate::AuditKind::ExecutionTakenOver]

@@ -191,22 +191,18 @@ async fn record_direct_write(
         }
         b
     });
-    let params: serde_json::Map<String, Value> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
-    let detail = json!({
-        "operation": spec.id,
-        "method": spec.method.as_str(),
-        "path": target,
-        "params": params,
-        "body": masked,
-        "server": session.client.base_url().as_str(),
-        "actor_username": session.principal.username,
-    });
+    let write = rancher_approval::audit::DirectWrite {
+        operation: spec.id.to_string(),
+        method: spec.method.as_str().to_string(),
+        path: target,
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body: masked,
+        server: session.client.base_url().as_str().to_string(),
+        actor_username: session.principal.username.clone(),
+    };
     let store = ctx.open_store().await?;
     store
-        .record_direct_write(&session.principal.id, detail, chrono::Utc::now())
+        .record_direct_write(&session.principal.id, write, chrono::Utc::now())
         .await
         .map_err(|e| {
             Failure::new(

@@ -590,7 +590,7 @@ pub fn audit_table(entries: &[rancher_approval::AuditEntry]) -> String {
                 e.seq.to_string(),
                 e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 e.actor.clone(),
-                output::cell(serde_json::to_value(e.kind).ok().as_ref()),
+                output::cell(serde_json::to_value(&e.kind).ok().as_ref()),
                 e.request_id.clone().unwrap_or_default(),
                 e.workflow_id.clone().unwrap_or_default(),
             ]

@@ -716,10 +716,10 @@ async fn n2_verify_refuses_an_execution_without_the_decisions_its_policy_needs()
     ] {
         let e = crate::audit::AuditDraft {
             actor: "u-svc".into(),
-            kind,
             request_id: Some(req.id.to_string()),
             workflow_id: Some("wf".into()),
-            detail,
+            // Forged as raw JSON: what someone writing the file could put there.
+            detail: crate::AuditDetail::Other { kind, detail },
         }
         .seal(&head, at(5));
         conn.execute(
@@ -762,10 +762,12 @@ async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
         }
         let resealed = crate::audit::AuditDraft {
             actor: e.actor.clone(),
-            kind: e.kind,
             request_id: e.request_id.clone(),
             workflow_id: e.workflow_id.clone(),
-            detail: e.detail.clone(),
+            detail: crate::AuditDetail::Other {
+                kind: e.kind.clone(),
+                detail: e.detail.clone(),
+            },
         }
         .seal(&head, e.at);
         *e = resealed;
