@@ -316,7 +316,7 @@ fn module_cycles_stay_within_the_limit() {
         .filter(|p| level(&p.name).is_some_and(|l| l < ABOVE_ALL))
     {
         for root in &p.roots {
-            let graph = ModuleGraph::build(&p.dir, root);
+            let graph = ModuleGraph::build(root);
             for cycle in graph.cycles() {
                 total += 1;
                 report.push(format!("{} ({}): {}", p.name, rel(root), cycle));
@@ -1090,8 +1090,7 @@ struct ModuleInfo {
 }
 
 impl ModuleGraph {
-    fn build(dir: &Path, root_file: &Path) -> ModuleGraph {
-        let _ = dir;
+    fn build(root_file: &Path) -> ModuleGraph {
         let mut modules: Vec<ModuleInfo> = Vec::new();
         let mut queue = vec![(Vec::<String>::new(), root_file.to_path_buf(), None::<(usize, String)>)];
         while let Some((path, file, parent)) = queue.pop() {
@@ -1366,7 +1365,7 @@ fn a_cycle_between_two_modules_is_found_and_a_re_export_is_not_one() {
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    let graph = ModuleGraph::build(&dir, &dir.join("lib.rs"));
+    let graph = ModuleGraph::build(&dir.join("lib.rs"));
     let cycles = graph.cycles();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(cycles.len(), 1, "{cycles:?}");
