@@ -70,6 +70,60 @@ impl DefaultApproval {
     }
 }
 
+/// One of the built-in list workflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// `list-users`.
+    Users,
+    /// `list-global-roles`.
+    GlobalRoles,
+    /// `list-global-role-bindings`.
+    GlobalRoleBindings,
+    /// `list-clusters`.
+    Clusters,
+    /// `list-projects`.
+    Projects,
+    /// `list-role-templates`.
+    RoleTemplates,
+}
+
+impl ListKind {
+    /// Every list, in catalog order.
+    pub const ALL: [ListKind; 6] = [
+        ListKind::Users,
+        ListKind::GlobalRoles,
+        ListKind::GlobalRoleBindings,
+        ListKind::Clusters,
+        ListKind::Projects,
+        ListKind::RoleTemplates,
+    ];
+
+    /// The workflow id.
+    pub const fn id(self) -> &'static str {
+        match self {
+            ListKind::Users => "list-users",
+            ListKind::GlobalRoles => "list-global-roles",
+            ListKind::GlobalRoleBindings => "list-global-role-bindings",
+            ListKind::Clusters => "list-clusters",
+            ListKind::Projects => "list-projects",
+            ListKind::RoleTemplates => "list-role-templates",
+        }
+    }
+
+    /// The list workflow with this id.
+    pub fn of(id: &str) -> Option<ListKind> {
+        ListKind::ALL.into_iter().find(|k| k.id() == id)
+    }
+
+    /// Its definition in the catalog.
+    pub fn def(self) -> &'static WorkflowDef {
+        CATALOG
+            .iter()
+            .find(|d| d.id == self.id())
+            .expect("every list is in the catalog")
+    }
+}
+
 /// A prebuilt workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkflowDef {
@@ -90,6 +144,14 @@ pub struct WorkflowDef {
 }
 
 const NO_INPUTS: &[InputSpec] = &[];
+
+/// Set at submit for a time-bound grant of a role that can grant roles: why, and the warning approvers see.
+pub const GRANTS_ROLES: InputSpec = InputSpec {
+    name: "grants-roles",
+    kind: InputKind::Json,
+    required: false,
+    description: "set when a time-bound grant is filed: why its role can grant roles (so the grant is not contained), and the warning approvers see",
+};
 
 /// Inputs of `access-control-allow` and `access-control-disallow`.
 const CHANGE_ALLOWED_INPUTS: &[InputSpec] = &[
@@ -113,8 +175,8 @@ const CHANGE_ALLOWED_INPUTS: &[InputSpec] = &[
     },
 ];
 
-/// The prebuilt workflows that the runner dispatches by id, in the order the docs list them. Workflows that
-/// implement [`crate::Workflow`] themselves are registered in [`crate::Registry::builtin`]; [`all`] lists both.
+/// The definitions of the prebuilt workflows, in the order the docs list them. Each is a
+/// [`crate::Workflow`] of its own; [`crate::Registry::builtin`] maps their ids (and the others') to them once.
 pub static CATALOG: &[WorkflowDef] = &[
     WorkflowDef {
         id: "list-users",
@@ -180,7 +242,7 @@ pub static CATALOG: &[WorkflowDef] = &[
             InputSpec { name: "duration", kind: InputKind::String, required: false, description: "grant it for this long (30m, 8h, 7d), counted from execution; then it is revoked" },
             InputSpec { name: "binding", kind: InputKind::String, required: false, description: "set when a timed request is filed: the binding's fixed name" },
             InputSpec { name: "extends", kind: InputKind::String, required: false, description: "set by `rancherctl grants extend`: the grant to extend by `duration`" },
-            crate::grants::GRANTS_ROLES,
+            GRANTS_ROLES,
         ],
         output: "the binding created, or the one that already existed",
         default_approval: DefaultApproval::Installer,
@@ -294,19 +356,10 @@ pub static CATALOG: &[WorkflowDef] = &[
     },
 ];
 
-/// Looks a built-in workflow up by id.
-pub fn find(id: &str) -> Option<&'static WorkflowDef> {
-    crate::Registry::builtins().get(id).map(|w| w.def())
-}
-
-/// Every built-in workflow, in the order the docs list them.
-pub fn all() -> Vec<&'static WorkflowDef> {
-    crate::Registry::builtins().defs()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{all, find};
 
     #[test]
     fn ids_are_unique_and_defaults_match_the_design_table() {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::session::Session;
 
 /// The input a request records the warning in.
-pub const INPUT: &str = "grants-roles";
+pub const INPUT: &str = crate::catalog::GRANTS_ROLES.name;
 
 /// Role templates that own their cluster or project (their holders manage its members).
 const OWNER_TEMPLATES: &[&str] = &["cluster-owner", "project-owner"];
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn n4_a_role_granting_grant_is_refused_unless_the_policy_allows_it() {
-        let def = crate::catalog::find("create-global-role-binding").unwrap();
+        let def = crate::registry::find("create-global-role-binding").unwrap();
         let inputs = json!({"user": "u-1", "role": "admin", "duration": "1h", INPUT: {"why": "the global role `admin` administers Rancher", "warning": "w"}});
         let e = check(def, &inputs, &Policy::installer()).unwrap_err().to_string();
         assert!(
