@@ -500,6 +500,7 @@ async fn requests_stored_with_the_json_input_shape_still_execute() {
     );
 
     // The generic request: an operation with its parameters, as filed.
+    let deletes = sim.writes("globalrolebindings", "delete");
     let id = file(
         "rancher-api-request",
         json!({"operation": "rk.globalrolebindings.delete", "params": {"name": "grb-ra-0123456789ab"}}),
@@ -508,5 +509,6 @@ async fn requests_stored_with_the_json_input_shape_still_execute() {
     .await;
     let out = approve(id).await;
     assert_eq!(out.workflow, "rancher-api-request");
-    assert!(!sim.has_binding(&carol.id, "admin"), "{out:?}");
+    assert_eq!(out.summary, "DELETE rk.globalrolebindings.delete done", "{out:?}");
+    assert_eq!(sim.writes("globalrolebindings", "delete"), deletes + 1, "sent once");
 }

@@ -97,36 +97,6 @@ pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> 
     })
 }
 
-/// Checks that only known inputs are given.
-pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
-    let Some(map) = inputs.as_object() else {
-        return Err(Error::Input {
-            workflow: def.id.into(),
-            input: "*".into(),
-            message: "inputs must be a JSON object".into(),
-        });
-    };
-    for key in map.keys() {
-        if !def.inputs.iter().any(|i| i.name == key) {
-            // Inputs the runner sets itself are not offered to people.
-            let known: Vec<&str> = def.inputs.iter().filter(|i| !i.is_internal()).map(|i| i.name).collect();
-            let hint = rancher_api::spec::closest(key, known.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            return Err(Error::Input {
-                workflow: def.id.into(),
-                input: key.clone(),
-                message: if known.is_empty() {
-                    "this workflow takes no inputs".into()
-                } else {
-                    format!("unknown input; {hint}this workflow takes {}", known.join(", "))
-                },
-            });
-        }
-    }
-    Ok(())
-}
-
 /// A user found by id or username.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
@@ -358,9 +328,11 @@ mod tests {
     #[test]
     fn unknown_and_mistyped_inputs_are_named() {
         let def = find("create-global-role-binding").unwrap();
-        let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
+        let e = crate::workflow::check_inputs(def, &json!({"usr": "x"}).into())
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; did you mean `user`? this workflow takes user, role, duration");
-        let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"}))
+        let e = crate::workflow::check_inputs(find("list-users").unwrap(), &json!({"x": "1"}).into())
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");

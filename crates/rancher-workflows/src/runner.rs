@@ -21,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::exec::{check_inputs, Exec, Fence, RunOutput};
+use crate::exec::{Exec, Fence, RunOutput};
 use crate::listing::ListStream;
 use crate::registry::Registry;
 use crate::session::Session;
-use crate::workflow::{Inputs, Workflow};
+use crate::workflow::{check_inputs, Inputs, Workflow};
 
 /// What `submit` did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -376,13 +376,13 @@ impl Runner {
         &self,
         session: &Session,
         workflow: &str,
-        inputs: Value,
+        inputs: impl Into<Inputs>,
         reason: Option<String>,
         dry_run: bool,
     ) -> Result<Submitted> {
         let w = self.workflow(workflow)?;
         let d = w.def();
-        let inputs = Inputs::from(inputs);
+        let inputs: Inputs = inputs.into();
         check_inputs(d, &inputs)?;
         w.check(&inputs)?;
         let inst = self
@@ -532,12 +532,12 @@ impl Runner {
         &self,
         session: &Session,
         workflow: &str,
-        inputs: &Value,
+        inputs: impl Into<Inputs>,
         rows: bool,
     ) -> Result<Option<ListStream>> {
         let w = self.workflow(workflow)?;
         let d = w.def();
-        let inputs = Inputs::from(inputs.clone());
+        let inputs: Inputs = inputs.into();
         let Some(kind) = w.list().filter(|_| w.reads_only(&inputs)) else {
             return Ok(None);
         };

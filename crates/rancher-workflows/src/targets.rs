@@ -313,7 +313,7 @@ fn secret_name(key: &str) -> bool {
 
 /// The secret fields of a generic API request's inputs: every field the endpoint list marks secret
 /// for the body's type, and any field whose name says it holds a secret. Names are given as JSON paths.
-pub fn secret_fields(inputs: &Value) -> Vec<String> {
+pub(crate) fn secret_fields(inputs: &Value) -> Vec<String> {
     let Some(body) = inputs.get("body").filter(|b| !b.is_null()) else {
         return Vec::new();
     };

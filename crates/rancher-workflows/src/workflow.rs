@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::catalog::{InputKind, ListKind, WorkflowDef};
 use crate::error::{Error, Result};
-use crate::exec::{check_inputs, input, Exec, RunOutput, Table};
+use crate::exec::{input, Exec, RunOutput, Table};
 use crate::session::Session;
 
 /// A run's inputs as JSON: what a person gave (`--input name=value`), and what an approval request stores. The
@@ -79,6 +79,12 @@ impl From<Value> for Inputs {
     }
 }
 
+impl From<&Value> for Inputs {
+    fn from(v: &Value) -> Self {
+        Inputs(v.clone())
+    }
+}
+
 impl From<Inputs> for Value {
     fn from(i: Inputs) -> Self {
         i.0
@@ -96,6 +102,36 @@ impl std::ops::DerefMut for Inputs {
     fn deref_mut(&mut self) -> &mut Value {
         &mut self.0
     }
+}
+
+/// Checks that only known inputs are given.
+pub fn check_inputs(def: &WorkflowDef, inputs: &Inputs) -> Result<()> {
+    let Some(map) = inputs.as_object() else {
+        return Err(Error::Input {
+            workflow: def.id.into(),
+            input: "*".into(),
+            message: "inputs must be a JSON object".into(),
+        });
+    };
+    for key in map.keys() {
+        if !def.inputs.iter().any(|i| i.name == key) {
+            // Inputs the runner sets itself are not offered to people.
+            let known: Vec<&str> = def.inputs.iter().filter(|i| !i.is_internal()).map(|i| i.name).collect();
+            let hint = rancher_api::spec::closest(key, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            return Err(Error::Input {
+                workflow: def.id.into(),
+                input: key.clone(),
+                message: if known.is_empty() {
+                    "this workflow takes no inputs".into()
+                } else {
+                    format!("unknown input; {hint}this workflow takes {}", known.join(", "))
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A request's inputs with names replaced by the ids they mean now, and its targets as `(id, label)`.

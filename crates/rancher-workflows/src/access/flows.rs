@@ -20,7 +20,7 @@ use rancher_api::Request;
 use super::{
     check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS,
 };
-use crate::catalog::{WorkflowDef, CATALOG};
+use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{input, required, Exec, Table};
 use crate::session::Session;
@@ -60,23 +60,20 @@ impl AccessFlow {
 
     /// The workflow id.
     pub const fn id(self) -> &'static str {
-        match self {
-            AccessFlow::Status => "access-control-status",
-            AccessFlow::Enable => "access-control-enable",
-            AccessFlow::Allow => "access-control-allow",
-            AccessFlow::Disallow => "access-control-disallow",
-            AccessFlow::Disable => "access-control-disable",
-            AccessFlow::SwitchPlan => "access-control-switch-plan",
-            AccessFlow::Search => "identities-search",
-        }
+        self.def().id
     }
 
     /// Its definition in the catalog.
-    pub fn def(self) -> &'static WorkflowDef {
-        CATALOG
-            .iter()
-            .find(|d| d.id == self.id())
-            .expect("every access-control flow is in the catalog")
+    pub const fn def(self) -> &'static WorkflowDef {
+        match self {
+            AccessFlow::Status => &catalog::ACCESS_CONTROL_STATUS,
+            AccessFlow::Enable => &catalog::ACCESS_CONTROL_ENABLE,
+            AccessFlow::Allow => &catalog::ACCESS_CONTROL_ALLOW,
+            AccessFlow::Disallow => &catalog::ACCESS_CONTROL_DISALLOW,
+            AccessFlow::Disable => &catalog::ACCESS_CONTROL_DISABLE,
+            AccessFlow::SwitchPlan => &catalog::ACCESS_CONTROL_SWITCH_PLAN,
+            AccessFlow::Search => &catalog::IDENTITIES_SEARCH,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::catalog::{WorkflowDef, CATALOG};
+use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::Exec;
 use crate::session::Session;
@@ -50,10 +50,7 @@ impl TypedWorkflow for ApiRequest {
     type Inputs = ApiInputs;
 
     fn def(&self) -> &'static WorkflowDef {
-        CATALOG
-            .iter()
-            .find(|d| d.id == "rancher-api-request")
-            .expect("a catalog workflow")
+        &catalog::RANCHER_API_REQUEST
     }
 
     fn check(&self, inputs: &ApiInputs) -> Result<()> {

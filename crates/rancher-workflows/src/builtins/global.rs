@@ -9,15 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::bindings::{self, NewBinding, RoleBinding};
-use crate::catalog::{WorkflowDef, CATALOG};
+use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{binding_name, escalation_words, is_escalation, outcome_unknown, Exec};
 use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, TypedWorkflow};
-
-fn def(id: &str) -> &'static WorkflowDef {
-    CATALOG.iter().find(|d| d.id == id).expect("a catalog workflow")
-}
 
 /// The inputs of `create-global-role-binding`, as people give them and approval requests store them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,16 +49,12 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
     type Inputs = CreateInputs;
 
     fn def(&self) -> &'static WorkflowDef {
-        def("create-global-role-binding")
+        &catalog::CREATE_GLOBAL_ROLE_BINDING
     }
 
     fn check(&self, inputs: &CreateInputs) -> Result<()> {
         if let Some(d) = &inputs.duration {
-            rancher_approval::parse_duration(d).map_err(|e| Error::Input {
-                workflow: self.def().id.into(),
-                input: "duration".into(),
-                message: e.to_string(),
-            })?;
+            crate::grants::parse_duration_input(self.def(), d)?;
         }
         Ok(())
     }
@@ -129,7 +121,7 @@ impl TypedWorkflow for DeleteGlobalRoleBinding {
     type Inputs = DeleteInputs;
 
     fn def(&self) -> &'static WorkflowDef {
-        def("delete-global-role-binding")
+        &catalog::DELETE_GLOBAL_ROLE_BINDING
     }
 
     async fn prepare(&self, session: &Session, inputs: DeleteInputs, raw: Inputs) -> Result<Pinned> {

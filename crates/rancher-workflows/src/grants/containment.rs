@@ -157,7 +157,7 @@ pub async fn grants_roles(session: &Session, kind: BindingKind, role: &str) -> R
 
 /// For a time-bound grant of `role`: records in the inputs why the role is not contained (approvers see it), or
 /// removes a value a caller put there.
-pub async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut Value) -> Result<()> {
+pub(crate) async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut Value) -> Result<()> {
     if let Some(m) = inputs.as_object_mut() {
         m.remove(INPUT);
     }
@@ -173,7 +173,7 @@ pub async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut
 }
 
 /// Refuses a request whose inputs say it grants a role that can grant roles, unless `policy` allows it.
-pub fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
+pub(crate) fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
     let Some(why) = inputs.get(INPUT).and_then(|m| m.get("why")).and_then(Value::as_str) else {
         return Ok(());
     };

@@ -205,25 +205,21 @@ fn bad(def: &WorkflowDef, name: &str, message: impl Into<String>) -> Error {
 }
 
 /// The `duration` input in seconds, if given (checked: a clear error names the form).
-pub fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
-    match input(def, inputs, "duration")? {
-        None => Ok(None),
-        Some(t) => rancher_approval::parse_duration(t)
-            .map(|d| Some(d.as_secs()))
-            .map_err(|e| bad(def, "duration", e.to_string())),
-    }
+pub(crate) fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
+    input(def, inputs, "duration")?
+        .map(|t| parse_duration_input(def, t))
+        .transpose()
 }
 
-/// Checks a `duration` input's form, for workflows that take one (the runner checks it against the policy).
-pub fn check_duration_input(def: &WorkflowDef, inputs: &Value) -> Result<()> {
-    if def.inputs.iter().any(|i| i.name == "duration") {
-        duration_secs(def, inputs)?;
-    }
-    Ok(())
+/// A `duration` input (`30m`, `8h`, `7d`) in seconds, or the error that names the form.
+pub(crate) fn parse_duration_input(def: &WorkflowDef, text: &str) -> Result<u64> {
+    rancher_approval::parse_duration(text)
+        .map(|d| d.as_secs())
+        .map_err(|e| bad(def, "duration", e.to_string()))
 }
 
 /// True when a `create-global-role-binding` run is time-bound.
-pub fn timed(inputs: &Value) -> bool {
+pub(crate) fn timed(inputs: &Value) -> bool {
     inputs
         .get("duration")
         .and_then(Value::as_str)
@@ -509,7 +505,7 @@ async fn extend(exec: &Exec<'_>, nb: &bindings::NewBinding, grant: &str, duratio
 }
 
 /// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
-pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
+pub(crate) async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
     let user = exec.resolve_user(crate::exec::required(def, inputs, "user")?).await?.id;
     let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
     let name = input(def, inputs, "binding")?
@@ -531,7 +527,7 @@ pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs:
 }
 
 /// After a crash, for a timed `create-global-role-binding`: see [`Grant`]'s `applied`.
-pub async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
+pub(crate) async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
     let _ = (session, inputs);
     // Running again finds its own binding by its fixed name and reports it, so the grant and its due time are
     // recorded with the outcome; nothing is created twice.
