@@ -617,7 +617,7 @@ async fn a_crashed_access_change_is_settled_by_reading_the_server() {
                 // The executor reached the server, then died before recording the outcome.
                 let def = rancher_workflows::find_workflow("access-control-disable").unwrap();
                 rancher_workflows::Exec::new(admin, false)
-                    .run(def, &json!({}).into())
+                    .run(def, &json!({}))
                     .await
                     .unwrap();
             }

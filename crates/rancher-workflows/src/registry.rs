@@ -152,9 +152,9 @@ pub fn all() -> Vec<&'static WorkflowDef> {
 
 impl Exec<'_> {
     /// Runs one built-in workflow of the catalog.
-    pub async fn run(self, def: &WorkflowDef, inputs: &Inputs) -> Result<RunOutput> {
+    pub async fn run(self, def: &WorkflowDef, inputs: impl Into<Inputs>) -> Result<RunOutput> {
         let workflow = Registry::builtins().require(def.id)?.clone();
-        self.run_workflow(workflow.as_ref(), inputs).await
+        self.run_workflow(workflow.as_ref(), &inputs.into()).await
     }
 }
 
