@@ -311,7 +311,7 @@ async fn n19_a_skewed_local_clock_pins_no_token_rancher_still_honours() {
     // This host's clock runs 30 days ahead of Rancher's.
     let ahead: rancher_workflows::review::LocalClock = || Utc::now() + Duration::days(30);
     let pinned = CleanupTokens::with_local_clock(ahead)
-        .prepare(&admin, json!({"filter": "expired"}))
+        .prepare(&admin, json!({"filter": "expired"}).into())
         .await
         .unwrap();
     let names: BTreeSet<&str> = pinned.inputs["pinned"]

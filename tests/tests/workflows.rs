@@ -414,3 +414,101 @@ async fn secrets_in_answers_of_writes_are_never_kept() {
         .unwrap()
         .starts_with("token-"));
 }
+
+/// Requests filed before the built-ins parsed their inputs into structs hold the inputs as JSON in the store; they
+/// must still load and run exactly as approved. The inputs below are stored as literal JSON in the shapes `prepare`
+/// has always written (names already pinned to ids, a timed grant's fixed binding name, the generic request's
+/// operation, parameters and body), bypassing today's submit.
+#[tokio::test]
+async fn requests_stored_with_the_json_input_shape_still_execute() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let approver = session(&sim, &sim.tokens().approver).await;
+    let r = runner();
+    let (bob, carol) = (sim.users().standard[0].clone(), sim.users().standard[1].clone());
+    for wf in [
+        "create-global-role-binding",
+        "delete-global-role-binding",
+        "rancher-api-request",
+    ] {
+        r.install(&admin, wf, None).await.unwrap();
+    }
+    let file = |wf: &'static str, inputs: Value, targets: Vec<String>| {
+        let (r, admin) = (&r, &admin);
+        async move {
+            let inst = r.installation(wf).await.unwrap().expect("installed");
+            let new = rancher_approval::NewRequest::for_installation(&inst, admin.principal.clone())
+                .inputs(inputs, Vec::<String>::new())
+                .targets(targets)
+                .server(admin.server.clone());
+            let req = r.store().create_request(new, chrono::Utc::now()).await.unwrap();
+            assert_eq!(req.state, RequestState::Pending, "{wf} waits for approval");
+            req.id.to_string()
+        }
+    };
+    let approve = |id: String| {
+        let (r, approver) = (&r, &approver);
+        async move {
+            match r.approve(approver, &id, None).await.unwrap() {
+                Approved::Succeeded { result, .. } => *result,
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    };
+
+    // An untimed global role binding, the user pinned to its id.
+    let id = file(
+        "create-global-role-binding",
+        json!({"user": bob.id, "role": "admin"}),
+        vec![bob.id.clone()],
+    )
+    .await;
+    let out = approve(id.clone()).await;
+    assert_eq!(out.result["created"], json!(true), "{out:?}");
+    assert!(sim.has_binding(&bob.id, "admin"));
+    assert_eq!(
+        out.result["binding"]["metadata"]["name"],
+        json!(rancher_workflows::exec::binding_name(&id)),
+        "named after the request it executes"
+    );
+
+    // Its removal by user and role.
+    let id = file(
+        "delete-global-role-binding",
+        json!({"user": bob.id, "role": "admin"}),
+        vec![bob.id.clone()],
+    )
+    .await;
+    let out = approve(id).await;
+    assert!(!sim.has_binding(&bob.id, "admin"), "{out:?}");
+
+    // A time-bound grant: the fixed binding name was set when it was filed.
+    let id = file(
+        "create-global-role-binding",
+        json!({"user": carol.id, "role": "admin", "duration": "2h", "binding": "grb-ra-0123456789ab"}),
+        vec![carol.id.clone()],
+    )
+    .await;
+    let out = approve(id).await;
+    assert!(sim.has_binding(&carol.id, "admin"), "{out:?}");
+    assert!(out.grant.is_some(), "the grant is recorded: {out:?}");
+    assert!(
+        sim.objects("globalrolebindings")
+            .iter()
+            .any(|b| b["metadata"]["name"] == json!("grb-ra-0123456789ab")),
+        "under the name stored with the request"
+    );
+
+    // The generic request: an operation with its parameters, as filed.
+    let deletes = sim.writes("globalrolebindings", "delete");
+    let id = file(
+        "rancher-api-request",
+        json!({"operation": "rk.globalrolebindings.delete", "params": {"name": "grb-ra-0123456789ab"}}),
+        Vec::new(),
+    )
+    .await;
+    let out = approve(id).await;
+    assert_eq!(out.workflow, "rancher-api-request");
+    assert_eq!(out.summary, "DELETE rk.globalrolebindings.delete done", "{out:?}");
+    assert_eq!(sim.writes("globalrolebindings", "delete"), deletes + 1, "sent once");
+}

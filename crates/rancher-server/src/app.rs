@@ -251,7 +251,7 @@ impl App {
             .installation(def.id)
             .await?
             .ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
-        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
+        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs.clone().into()));
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
         } else {

@@ -1,20 +1,14 @@
-//! What each workflow does on the server. Reads go straight through; writes go through [`Exec::write`], which in
-//! a dry run records the exact request instead of sending it, and which reconciles a write whose answer was lost
-//! by checking the server rather than blindly sending it again.
+//! The bottom of the crate: the executor every workflow runs with. Reads go straight through; writes go through
+//! [`Exec::write`] / [`Exec::send`], which in a dry run record the exact request instead of sending it and, when
+//! the run executes an approval request, first confirm that this process still holds its claim. The built-in
+//! workflows sit above this module ([`crate::builtins`], [`crate::access`], [`crate::grants`], [`crate::review`]).
 
-use futures::TryStreamExt;
-use rancher_api::requests::{
-    RkGlobalrolebindingsCreate, RkGlobalrolebindingsDelete, RkGlobalrolebindingsGet, RkGlobalrolesGet, RkUsersGet,
-    V3GlobalrolebindingsCreate, V3GlobalrolebindingsDelete, V3GlobalrolebindingsGet, V3GlobalrolebindingsList,
-    V3GlobalrolesGet, V3UsersGet, V3UsersList,
-};
-use rancher_api::{types, Error as ApiError};
+use rancher_api::Error as ApiError;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
-use crate::registry::{Report, Workflow};
 use crate::session::Session;
 
 /// A request a dry run would have sent.
@@ -103,36 +97,6 @@ pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> 
     })
 }
 
-/// Checks that only known inputs are given.
-pub fn check_inputs(def: &WorkflowDef, inputs: &Value) -> Result<()> {
-    let Some(map) = inputs.as_object() else {
-        return Err(Error::Input {
-            workflow: def.id.into(),
-            input: "*".into(),
-            message: "inputs must be a JSON object".into(),
-        });
-    };
-    for key in map.keys() {
-        if !def.inputs.iter().any(|i| i.name == key) {
-            // Inputs the runner sets itself are not offered to people.
-            let known: Vec<&str> = def.inputs.iter().filter(|i| !i.is_internal()).map(|i| i.name).collect();
-            let hint = rancher_api::spec::closest(key, known.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            return Err(Error::Input {
-                workflow: def.id.into(),
-                input: key.clone(),
-                message: if known.is_empty() {
-                    "this workflow takes no inputs".into()
-                } else {
-                    format!("unknown input; {hint}this workflow takes {}", known.join(", "))
-                },
-            });
-        }
-    }
-    Ok(())
-}
-
 /// A user found by id or username.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
@@ -140,53 +104,6 @@ pub struct ResolvedUser {
     pub id: String,
     /// The username (empty when the server has none, e.g. some external users).
     pub username: String,
-}
-
-/// After a crash between claim and outcome: whether the server shows the run's change as applied (`Some(true)`),
-/// not applied (`Some(false)`, safe to run now), or it cannot tell (`None`).
-pub async fn applied(session: &Session, def: &WorkflowDef, inputs: &Value) -> Result<Option<bool>> {
-    let exec = Exec::new(session, true);
-    match def.id {
-        "create-global-role-binding" if crate::grants::timed(inputs) => {
-            crate::grants::applied_timed_global(session, inputs).await
-        }
-        "create-global-role-binding" => {
-            let (Some(user), Some(role)) = (input(def, inputs, "user")?, input(def, inputs, "role")?) else {
-                return Ok(None);
-            };
-            let uid = exec.resolve_user(user).await?.id;
-            Ok(Some(!exec.find_bindings(&uid, role).await?.is_empty()))
-        }
-        "delete-global-role-binding" => {
-            let remaining = match (
-                input(def, inputs, "binding")?,
-                input(def, inputs, "user")?,
-                input(def, inputs, "role")?,
-            ) {
-                (Some(name), _, _) => exec.bindings().await?.into_iter().filter(|b| b.name == name).count(),
-                (None, Some(u), Some(r)) => exec.find_bindings(&exec.resolve_user(u).await?.id, r).await?.len(),
-                _ => return Ok(None),
-            };
-            Ok(Some(remaining == 0))
-        }
-        wf if wf.starts_with("access-control-") => crate::access::applied(session, wf, inputs).await,
-        _ => Ok(None),
-    }
-}
-
-/// A global role binding, whichever surface it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Binding {
-    /// Name (metadata name / norman id).
-    pub name: String,
-    /// Global role.
-    pub role: String,
-    /// User id, for user bindings.
-    pub user: Option<String>,
-    /// Group principal, for group bindings.
-    pub group: Option<String>,
-    /// The object as the server sent it.
-    pub raw: Value,
 }
 
 impl<'s> Exec<'s> {
@@ -223,11 +140,11 @@ impl<'s> Exec<'s> {
         }
     }
 
-    fn rk_users(&self) -> bool {
+    pub(crate) fn rk_users(&self) -> bool {
         self.session.version.at_least(2, 13)
     }
 
-    fn rk_mgmt(&self) -> bool {
+    pub(crate) fn rk_mgmt(&self) -> bool {
         self.session.version.at_least(2, 11)
     }
 
@@ -246,25 +163,21 @@ impl<'s> Exec<'s> {
         self.planned.push(planned);
     }
 
-    /// Runs one built-in workflow of the catalog.
-    pub async fn run(self, def: &WorkflowDef, inputs: &Value) -> Result<RunOutput> {
-        let registry = crate::registry::Registry::builtin();
-        let workflow = registry.require(def.id)?.clone();
-        self.run_workflow(workflow.as_ref(), inputs).await
+    /// The planned writes recorded so far (in a dry run).
+    pub fn planned(&self) -> &[PlannedRequest] {
+        &self.planned
     }
 
-    /// Runs any workflow: checks its inputs against its definition, runs it, and adds the planned writes of a dry
-    /// run.
-    pub async fn run_workflow(mut self, workflow: &dyn Workflow, inputs: &Value) -> Result<RunOutput> {
-        let def = workflow.def();
-        check_inputs(def, inputs)?;
-        let Report {
-            summary,
-            result,
-            table,
-            grant,
-        } = workflow.run(&mut self, inputs).await?;
-        Ok(RunOutput {
+    /// What the run of `def` produced: its report's parts with the id, the dry-run flag and the planned writes.
+    pub(crate) fn output(
+        self,
+        def: &WorkflowDef,
+        summary: String,
+        result: Value,
+        table: Option<Table>,
+        grant: Option<rancher_approval::GrantChange>,
+    ) -> RunOutput {
+        RunOutput {
             workflow: def.id.into(),
             summary,
             result,
@@ -272,400 +185,6 @@ impl<'s> Exec<'s> {
             dry_run: self.dry_run,
             planned: self.planned,
             grant,
-        })
-    }
-
-    /// The built-in workflows' code, by id.
-    pub(crate) async fn run_builtin(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
-        if let Some(list) = self.stream_list(def.id, true).await? {
-            return list.collect_report().await;
-        }
-        let (summary, result, table) = match def.id {
-            "create-global-role-binding" if crate::grants::timed(inputs) => {
-                return crate::grants::create_timed_global(self, def, inputs).await
-            }
-            "create-global-role-binding" => self.create_binding(def, inputs).await?,
-            "delete-global-role-binding" => self.delete_binding(def, inputs).await?,
-            "rancher-api-request" => self.api_request(def, inputs).await?,
-            id if id.starts_with("access-control-") || id == "identities-search" => {
-                crate::access::run(self, def, inputs).await?
-            }
-            other => return Err(Error::UnknownWorkflow(other.into())),
-        };
-        Ok(Report {
-            summary,
-            result,
-            table,
-            grant: None,
-        })
-    }
-
-    /// Resolves a user given by id or username. Something shaped like a user id (`u-…`, `user-…`) is looked up
-    /// by id only, never as a username, so a pinned id can never land on another account; a username must match
-    /// exactly (the server's filter is not trusted to).
-    pub async fn resolve_user(&self, user: &str) -> Result<ResolvedUser> {
-        let looks_like_id = (user.starts_with("u-") || user.starts_with("user-"))
-            && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if looks_like_id {
-            let client = &self.session.client;
-            let found = if self.rk_users() {
-                client.users().get(RkUsersGet::new(user)).await.map(|u| u.username)
-            } else {
-                client.v3().users().get(V3UsersGet::new(user)).await.map(|u| u.username)
-            };
-            return match found {
-                Ok(username) => Ok(ResolvedUser { id: user.to_string(), username: username.unwrap_or_default() }),
-                Err(e) if e.is_not_found() => Err(Error::NotFound(format!("user id `{user}` does not exist (it may have been deleted); `rancherctl run list-users` shows the users"))),
-                Err(e) => Err(e.into()),
-            };
-        }
-        let found = self
-            .session
-            .client
-            .v3()
-            .users()
-            .list_page(V3UsersList::new().username(user))
-            .await?;
-        let exact = found
-            .data
-            .into_iter()
-            .find(|u| u.username.as_deref() == Some(user))
-            .and_then(|u| u.id);
-        match exact {
-            Some(id) => Ok(ResolvedUser {
-                id,
-                username: user.to_string(),
-            }),
-            None => {
-                let hint = self.user_hint(user).await.unwrap_or_default();
-                Err(Error::NotFound(format!("user `{user}` does not exist (neither a user id nor a username){hint}; `rancherctl run list-users` shows them")))
-            }
-        }
-    }
-
-    /// For a user name that matched nothing exactly: the users it may have meant (a username in another case, a
-    /// display name), as "; `Bob Example` is the display name of bob (u-pgn2v): use user=bob". Only on this error
-    /// path, so the whole user list is read only when a person mistyped.
-    async fn user_hint(&self, user: &str) -> Result<String> {
-        use futures::StreamExt as _;
-        let wanted = user.trim().to_lowercase();
-        let mut hits: Vec<(String, String, String)> = Vec::new();
-        let mut users = self.user_items(self.rk_users());
-        while let Some(u) = users.next().await {
-            let (id, username, display) = match u? {
-                crate::listing::Listed::User(u) => (
-                    u.metadata.and_then(|m| m.name).unwrap_or_default(),
-                    u.username.unwrap_or_default(),
-                    u.display_name.unwrap_or_default(),
-                ),
-                crate::listing::Listed::V3User(u) => (
-                    u.id.unwrap_or_default(),
-                    u.username.unwrap_or_default(),
-                    u.name.unwrap_or_default(),
-                ),
-                _ => continue,
-            };
-            if !username.is_empty() && (username.to_lowercase() == wanted || display.to_lowercase() == wanted) {
-                let how = if display.to_lowercase() == wanted {
-                    "the display name"
-                } else {
-                    "the username, in another case,"
-                };
-                hits.push((id, username, how.to_string()));
-                if hits.len() > 3 {
-                    break;
-                }
-            }
-        }
-        Ok(match hits.as_slice() {
-            [] => String::new(),
-            [(id, username, how)] => format!("; `{user}` is {how} of {username} ({id}): use user={username}"),
-            many => format!(
-                "; `{user}` is the name of several users: {}; use one username",
-                many.iter()
-                    .map(|(id, u, _)| format!("{u} ({id})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
-    }
-
-    /// Checks that a global role exists.
-    pub async fn resolve_role(&self, role: &str) -> Result<String> {
-        let client = &self.session.client;
-        let found = if self.rk_mgmt() {
-            client.global_roles().get(RkGlobalrolesGet::new(role)).await.map(drop)
-        } else {
-            client
-                .v3()
-                .globalroles()
-                .get(V3GlobalrolesGet::new(role))
-                .await
-                .map(drop)
-        };
-        match found {
-            Ok(()) => Ok(role.to_string()),
-            Err(e) if e.is_not_found() => {
-                let roles = self
-                    .stream_list("list-global-roles", true)
-                    .await?
-                    .expect("a list workflow");
-                let mut names: Vec<String> = roles
-                    .map_ok(|r| r.row(&Default::default()).swap_remove(0))
-                    .try_collect()
-                    .await?;
-                names.sort();
-                Err(Error::NotFound(format!(
-                    "global role `{role}` does not exist; existing roles: {}",
-                    names.join(", ")
-                )))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn find_bindings(&self, user: &str, role: &str) -> Result<Vec<Binding>> {
-        if self.rk_mgmt() {
-            Ok(self
-                .bindings()
-                .await?
-                .into_iter()
-                .filter(|b| b.user.as_deref() == Some(user) && b.role == role)
-                .collect())
-        } else {
-            let list = V3GlobalrolebindingsList::new().user_id(user).global_role_id(role);
-            let items: Vec<_> = self
-                .session
-                .client
-                .v3()
-                .globalrolebindings()
-                .list(list)
-                .try_collect()
-                .await?;
-            Ok(items
-                .iter()
-                .map(Binding::from_v3)
-                .filter(|b| b.user.as_deref() == Some(user) && b.role == role)
-                .collect())
-        }
-    }
-
-    async fn create_binding(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
-        let user_in = required(def, inputs, "user")?;
-        let role_in = required(def, inputs, "role")?;
-        let user = self.resolve_user(user_in).await?.id;
-        let role = self.resolve_role(role_in).await?;
-        if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
-            return Ok((
-                format!("{user} already holds {role} (binding {}); nothing created", b.name),
-                json!({"created": false, "binding": b.raw}),
-                None,
-            ));
-        }
-        let rk = self.rk_mgmt();
-        // Named after the request it executes, so that a second create of it (an executor that was taken over
-        // while paused) is refused by the server instead of making a second binding.
-        let name = self.request_id().map(binding_name);
-        let metadata = match &name {
-            Some(n) => types::ObjectMeta {
-                name: Some(n.clone()),
-                ..Default::default()
-            },
-            None => types::ObjectMeta {
-                generate_name: Some("grb-".into()),
-                ..Default::default()
-            },
-        };
-        let rk_req = RkGlobalrolebindingsCreate::new(types::GlobalRoleBinding {
-            api_version: Some("management.cattle.io/v3".into()),
-            kind: Some("GlobalRoleBinding".into()),
-            metadata: Some(metadata),
-            global_role_name: Some(role.clone()),
-            user_name: Some(user.clone()),
-            ..Default::default()
-        });
-        let v3_req = V3GlobalrolebindingsCreate::new(types::V3GlobalRoleBinding {
-            type_: Some("globalRoleBinding".into()),
-            global_role_id: Some(role.clone()),
-            user_id: Some(user.clone()),
-            name: name.clone(),
-            ..Default::default()
-        });
-        for attempt in 0..2 {
-            // The created binding's name and the object (in a dry run: the body that would be sent).
-            let sent: Result<(String, Value)> = if rk {
-                self.send(&rk_req).await.map(|b| match b {
-                    Some(b) => (
-                        Binding::from_rk(&b).name,
-                        serde_json::to_value(&b).unwrap_or(Value::Null),
-                    ),
-                    None => (
-                        "(dry run)".into(),
-                        serde_json::to_value(&rk_req.body).unwrap_or(Value::Null),
-                    ),
-                })
-            } else {
-                self.send(&v3_req).await.map(|b| match b {
-                    Some(b) => (
-                        Binding::from_v3(&b).name,
-                        serde_json::to_value(&b).unwrap_or(Value::Null),
-                    ),
-                    None => (
-                        "(dry run)".into(),
-                        serde_json::to_value(&v3_req.body).unwrap_or(Value::Null),
-                    ),
-                })
-            };
-            match sent {
-                Ok((name, created)) => {
-                    return Ok((
-                        format!("gave {user} the global role {role} (binding {name})"),
-                        json!({"created": !self.dry_run, "binding": created}),
-                        None,
-                    ));
-                }
-                Err(Error::Api(e)) if e.is_conflict() => {
-                    // The server refused a duplicate: the binding exists; report it like the idempotent path. A
-                    // binding of this request's name that grants something else is not ours.
-                    let existing = self.find_bindings(&user, &role).await?.into_iter().next();
-                    if let (None, Some(n)) = (&existing, &name) {
-                        return Err(Error::Refused(format!("a global role binding named {n} already exists but does not give {user} the role {role}: it is not this request's, and nothing was created")));
-                    }
-                    return Ok((
-                        format!("{user} already holds {role}; the server refused a duplicate"),
-                        json!({"created": false, "binding": existing.map(|b| b.raw)}),
-                        None,
-                    ));
-                }
-                Err(Error::Api(e)) if outcome_unknown(&e) => {
-                    // The answer was lost or the server was busy: check before sending anything again, and after
-                    // the last attempt too (it may have been applied even though its answer never came).
-                    tracing::warn!(error = %e, attempt, "create answer lost; checking whether the binding exists");
-                    if let Some(b) = self.find_bindings(&user, &role).await?.into_iter().next() {
-                        return Ok((
-                            format!(
-                                "gave {user} the global role {role} (binding {}; confirmed after a lost answer)",
-                                b.name
-                            ),
-                            json!({"created": true, "reconciled": true, "binding": b.raw}),
-                            None,
-                        ));
-                    }
-                    if attempt == 1 {
-                        break;
-                    }
-                    if let Some(wait) = e.retry_after() {
-                        tokio::time::sleep(wait.min(std::time::Duration::from_secs(5))).await;
-                    }
-                }
-                Err(Error::Api(e)) if is_escalation(&e) => {
-                    return Err(Error::Refused(escalation_words("give", &user, &role, &e)))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::NotFound(format!("could not confirm the binding of {user} to {role}: the server did not answer twice and shows no binding; run the workflow again")))
-    }
-
-    async fn delete_binding(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
-        let by_name = input(def, inputs, "binding")?;
-        let user_in = input(def, inputs, "user")?;
-        let role_in = input(def, inputs, "role")?;
-        let targets: Vec<Binding> = match (by_name, user_in, role_in) {
-            (Some(name), None, None) => self.bindings().await?.into_iter().filter(|b| b.name == name).collect(),
-            (None, Some(u), Some(r)) => {
-                let user = self.resolve_user(u).await?.id;
-                self.find_bindings(&user, r).await?
-            }
-            _ => {
-                return Err(Error::Input {
-                    workflow: def.id.into(),
-                    input: "binding".into(),
-                    message: "give either binding=<name>, or both user=<id or username> and role=<global role>".into(),
-                })
-            }
-        };
-        if targets.is_empty() {
-            let what = by_name
-                .map(|n| format!("binding `{n}`"))
-                .unwrap_or_else(|| format!("a binding of {} to {}", user_in.unwrap_or(""), role_in.unwrap_or("")));
-            return Ok((
-                format!("nothing to delete: {what} does not exist"),
-                json!({"deleted": []}),
-                None,
-            ));
-        }
-        let mut deleted = Vec::new();
-        for b in &targets {
-            let sent = if self.rk_mgmt() {
-                self.send(&RkGlobalrolebindingsDelete::new(b.name.as_str()))
-                    .await
-                    .map(drop)
-            } else {
-                self.send(&V3GlobalrolebindingsDelete::new(b.name.as_str()))
-                    .await
-                    .map(drop)
-            };
-            match sent {
-                Ok(()) => deleted.push(b.name.clone()),
-                Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
-                Err(Error::Api(e)) if is_escalation(&e) => {
-                    return Err(Error::Refused(escalation_words(
-                        "remove from",
-                        b.user.as_deref().unwrap_or("its subject"),
-                        &b.role,
-                        &e,
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // Rancher's lifecycle finalizer keeps a deleted binding (with a deletion timestamp) until its controller has
-        // cleaned up: done only once it is gone.
-        let mut pending = Vec::new();
-        if !self.dry_run {
-            for name in &deleted {
-                if !self.gone(name).await? {
-                    pending.push(name.clone());
-                }
-            }
-        }
-        let verb = if self.dry_run { "would delete" } else { "deleted" };
-        let done: Vec<&String> = deleted.iter().filter(|n| !pending.contains(n)).collect();
-        let mut summary = if done.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "{verb} {}",
-                done.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )
-        };
-        if !pending.is_empty() {
-            let sep = if summary.is_empty() { "" } else { "; " };
-            summary += &format!("{sep}deletion in progress: {} (Rancher is still finalizing; `list-global-role-bindings` shows when it is gone)", pending.join(", "));
-        }
-        Ok((
-            summary,
-            json!({"deleted": done, "deleting": pending, "bindings": targets.into_iter().map(|b| b.raw).collect::<Vec<_>>()}),
-            None,
-        ))
-    }
-
-    async fn api_request(&mut self, def: &WorkflowDef, inputs: &Value) -> Result<(String, Value, Option<Table>)> {
-        let op = required(def, inputs, "operation")?;
-        let params = api_params(def, inputs)?;
-        let body = inputs.get("body").filter(|b| !b.is_null()).cloned();
-        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let req = api_generic_request(def, inputs)?;
-        let spec = req.spec();
-        if spec.mutating {
-            let mut out = self.write(op, &pairs, body).await?;
-            // Outcomes of approved runs are stored: a fresh token or kubeconfig in the answer never is.
-            spec.redact_answer(&mut out);
-            Ok((format!("{} {} done", spec.method, spec.id), out, None))
-        } else {
-            let out = self.session.client.call(op, &pairs, body).await?;
-            Ok((format!("{} {} answered", spec.method, spec.id), out, None))
         }
     }
 
@@ -733,37 +252,6 @@ impl<'s> Exec<'s> {
         Ok(self.session.client.call(op, params, body).await?)
     }
 }
-
-impl Exec<'_> {
-    /// Waits (at most 10 s) until the global role binding `name` answers 404; false when it is still there.
-    async fn gone(&self, name: &str) -> Result<bool> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let client = &self.session.client;
-        loop {
-            let got = if self.rk_mgmt() {
-                client
-                    .global_role_bindings()
-                    .get(RkGlobalrolebindingsGet::new(name))
-                    .await
-                    .map(drop)
-            } else {
-                client
-                    .v3()
-                    .globalrolebindings()
-                    .get(V3GlobalrolebindingsGet::new(name))
-                    .await
-                    .map(drop)
-            };
-            match got {
-                Err(e) if e.is_not_found() => return Ok(true),
-                Err(e) => return Err(e.into()),
-                Ok(_) if std::time::Instant::now() >= deadline => return Ok(false),
-                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            }
-        }
-    }
-}
-
 /// The name of the global role binding that executing request `request_id` creates: `grb-` and the request id,
 /// reduced to what an object name may hold.
 pub fn binding_name(request_id: &str) -> String {
@@ -778,7 +266,7 @@ pub fn binding_name(request_id: &str) -> String {
 
 /// Rancher's webhook refusal of a binding that grants more than the caller holds
 /// (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/validator.go).
-fn is_escalation(e: &ApiError) -> bool {
+pub(crate) fn is_escalation(e: &ApiError) -> bool {
     e.is_forbidden()
         && e.server_error()
             .and_then(|s| s.message())
@@ -786,7 +274,7 @@ fn is_escalation(e: &ApiError) -> bool {
 }
 
 /// The escalation refusal in plain words.
-fn escalation_words(verb: &str, user: &str, role: &str, e: &ApiError) -> String {
+pub(crate) fn escalation_words(verb: &str, user: &str, role: &str, e: &ApiError) -> String {
     format!(
         "Rancher refused to {verb} `{user}` the global role `{role}` (errors due to escalation): the account running this workflow may not grant permissions it does not hold itself, unless it has the `bind` verb on globalroles as an admin has. Run it with an admin's API key. Server said: {e}"
     )
@@ -801,46 +289,9 @@ pub(crate) fn refused_list(op: &str, e: &ApiError) -> String {
 }
 
 /// Whether a refused or failed write may or may not have been applied (and must be checked, not resent).
-fn outcome_unknown(e: &ApiError) -> bool {
+pub(crate) fn outcome_unknown(e: &ApiError) -> bool {
     matches!(e, ApiError::Transport { .. } | ApiError::Timeout { .. })
         || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
-}
-
-/// The request the API request workflow sends, checked against the endpoint list (operation, parameters, body)
-/// and rendered once, so a request that could not be sent as promised is refused before anything is filed.
-pub(crate) fn api_generic_request(def: &WorkflowDef, inputs: &Value) -> Result<rancher_api::GenericRequest> {
-    let op = required(def, inputs, "operation")?;
-    let params = api_params(def, inputs)?;
-    let body = inputs.get("body").filter(|b| !b.is_null()).cloned();
-    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let req = rancher_api::GenericRequest::new(op, &pairs, body)?;
-    req.target()?;
-    Ok(req)
-}
-
-/// The `params` input of the API request workflow, as string pairs.
-pub fn api_params(def: &WorkflowDef, inputs: &Value) -> Result<Vec<(String, String)>> {
-    match inputs.get("params") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                Value::Number(n) => Ok((k.clone(), n.to_string())),
-                Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                other => Err(Error::Input {
-                    workflow: def.id.into(),
-                    input: "params".into(),
-                    message: format!("`{k}` must be text, a number or a boolean, not {other}"),
-                }),
-            })
-            .collect(),
-        Some(other) => Err(Error::Input {
-            workflow: def.id.into(),
-            input: "params".into(),
-            message: format!("must be a JSON object such as {{\"name\":\"admin\"}}, not {other}"),
-        }),
-    }
 }
 
 /// Builds an inputs object from `key=value` pairs (values that parse as JSON objects stay objects).
@@ -860,7 +311,8 @@ pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::find;
+    use crate::registry::find;
+    use serde_json::json;
 
     #[test]
     fn inputs_from_pairs_keeps_json_objects() {
@@ -876,9 +328,11 @@ mod tests {
     #[test]
     fn unknown_and_mistyped_inputs_are_named() {
         let def = find("create-global-role-binding").unwrap();
-        let e = check_inputs(def, &json!({"usr": "x"})).unwrap_err().to_string();
+        let e = crate::workflow::check_inputs(def, &json!({"usr": "x"}).into())
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "create-global-role-binding: input `usr`: unknown input; did you mean `user`? this workflow takes user, role, duration");
-        let e = check_inputs(find("list-users").unwrap(), &json!({"x": "1"}))
+        let e = crate::workflow::check_inputs(find("list-users").unwrap(), &json!({"x": "1"}).into())
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
@@ -886,15 +340,6 @@ mod tests {
         assert!(e.contains("must be text"), "{e}");
         let e = required(def, &json!({"user": "  "}), "user").unwrap_err().to_string();
         assert!(e.contains("is required (e.g. --input user=...)"), "{e}");
-    }
-
-    #[test]
-    fn api_params_accept_scalars_only() {
-        let def = find("rancher-api-request").unwrap();
-        let p = api_params(def, &json!({"params": {"name": "x", "limit": 5, "me": true}})).unwrap();
-        assert!(p.contains(&("limit".into(), "5".into())) && p.contains(&("me".into(), "true".into())));
-        assert!(api_params(def, &json!({"params": {"a": [1]}})).is_err());
-        assert!(api_params(def, &json!({"params": "name=x"})).is_err());
     }
 
     #[test]

@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn n1_inputs_naming_files_are_refused_by_the_service_with_the_fix() {
-        let def = crate::catalog::find("access-control-enable").unwrap();
+        let def = crate::registry::find("access-control-enable").unwrap();
         let e = refuse_host_paths(
             def,
             &serde_json::json!({"provider": "openldap", "config": "/etc/hostname"}),

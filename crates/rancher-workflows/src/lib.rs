@@ -23,6 +23,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+pub mod bindings;
+pub mod builtins;
 pub mod catalog;
 mod error;
 pub mod exec;
@@ -31,25 +33,24 @@ pub mod grants;
 pub mod held;
 pub mod listing;
 pub mod registry;
+mod resolve;
 pub mod review;
 mod roles;
 pub mod runner;
 pub mod session;
 pub mod targets;
 pub mod text;
+pub mod workflow;
 
-pub use catalog::{
-    all as all_workflows, find as find_workflow, suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef,
-    CATALOG,
-};
+pub use catalog::{suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
 pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
 pub use files::refuse_host_paths;
-pub use listing::{ListStream, Listed, LIST_WORKFLOWS};
-pub use registry::{Registry, Report, Workflow};
+pub use listing::{ListKind, ListStream, Listed, LIST_WORKFLOWS};
+pub use registry::{all as all_workflows, find as find_workflow, Registry};
 pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};
-pub use targets::Pinned;
+pub use workflow::{Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
 
 // The layers below, so a downstream crate (a workflow of its own, a tool around the runner) depends on this crate
 // alone: the whole crates under short names, and at the top what a runner needs to start.

@@ -18,18 +18,41 @@ use rancher_api::requests::{
 use rancher_api::{ids, types, ItemStream};
 use serde::{Serialize, Serializer};
 
+use crate::bindings::RoleBinding;
+pub use crate::catalog::ListKind;
+use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
-use crate::exec::{Binding, Exec, Table};
+use crate::exec::{Exec, Table};
+use crate::workflow::{Inputs, Report, Workflow};
 
 /// The workflows [`Exec::stream_list`] streams.
 pub const LIST_WORKFLOWS: &[&str] = &[
-    "list-users",
-    "list-global-roles",
-    "list-global-role-bindings",
-    "list-clusters",
-    "list-projects",
-    "list-role-templates",
+    ListKind::Users.id(),
+    ListKind::GlobalRoles.id(),
+    ListKind::GlobalRoleBindings.id(),
+    ListKind::Clusters.id(),
+    ListKind::Projects.id(),
+    ListKind::RoleTemplates.id(),
 ];
+
+/// A built-in list workflow: reads only, streams its items (see [`Exec::stream`]).
+#[derive(Debug, Clone, Copy)]
+pub struct List(pub ListKind);
+
+#[async_trait::async_trait]
+impl Workflow for List {
+    fn def(&self) -> &'static WorkflowDef {
+        self.0.def()
+    }
+
+    async fn run(&self, exec: &mut Exec<'_>, _: &Inputs) -> Result<Report> {
+        exec.stream(self.0, true).await?.collect_report().await
+    }
+
+    fn list(&self) -> Option<ListKind> {
+        Some(self.0)
+    }
+}
 
 /// One listed resource, in the generated type of the surface it came from (RK-API or norman `/v3`).
 #[derive(Debug, Clone, PartialEq)]
@@ -182,10 +205,10 @@ impl Listed {
     }
 
     /// A global role binding, normalised (None for other kinds).
-    pub fn binding(&self) -> Option<Binding> {
+    pub fn binding(&self) -> Option<RoleBinding> {
         match self {
-            Listed::GlobalRoleBinding(b) => Some(Binding::from_rk(b)),
-            Listed::V3GlobalRoleBinding(b) => Some(Binding::from_v3(b)),
+            Listed::GlobalRoleBinding(b) => Some(crate::bindings::from_rk_grb((**b).clone())),
+            Listed::V3GlobalRoleBinding(b) => Some(crate::bindings::from_v3_grb((**b).clone())),
             _ => None,
         }
     }
@@ -194,30 +217,6 @@ impl Listed {
 /// Keeps a non-empty name.
 fn named(v: &Option<String>) -> Option<String> {
     v.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-impl Binding {
-    /// An RK-API binding, normalised; `raw` holds it as JSON.
-    pub fn from_rk(b: &types::GlobalRoleBinding) -> Binding {
-        Binding {
-            name: meta(&b.metadata, |m| &m.name),
-            role: text(&b.global_role_name),
-            user: named(&b.user_name),
-            group: named(&b.group_principal_name),
-            raw: serde_json::to_value(b).unwrap_or_default(),
-        }
-    }
-
-    /// A norman binding, normalised; `raw` holds it as JSON.
-    pub fn from_v3(b: &types::V3GlobalRoleBinding) -> Binding {
-        Binding {
-            name: text(&b.id),
-            role: text(&b.global_role_id),
-            user: named(&b.user_id),
-            group: named(&b.group_principal_id),
-            raw: serde_json::to_value(b).unwrap_or_default(),
-        }
-    }
 }
 
 /// A list workflow's items as they arrive, with the columns and the rows of its table.
@@ -261,7 +260,7 @@ impl ListStream {
 
     /// Collects every item into a [`crate::Report`]: the array of resources, the table and the summary. Holds
     /// the whole list: for output, write items as they come instead.
-    pub async fn collect_report(mut self) -> Result<crate::Report> {
+    pub async fn collect_report(mut self) -> Result<Report> {
         let mut items = Vec::new();
         let mut rows = Vec::new();
         while let Some(item) = self.items.next().await {
@@ -276,7 +275,7 @@ impl ListStream {
             columns: self.columns.iter().map(|c| c.to_string()).collect(),
             rows,
         };
-        Ok(crate::Report::new(
+        Ok(Report::new(
             format!("{} {}", items.len(), self.noun),
             serde_json::Value::Array(items),
         )
@@ -323,20 +322,27 @@ impl Exec<'_> {
     /// `rows`: whether table rows will be asked for (the binding table then looks up usernames once, first, and
     /// the project table cluster names).
     pub async fn stream_list(&self, workflow: &str, rows: bool) -> Result<Option<ListStream>> {
+        match ListKind::of(workflow) {
+            Some(kind) => self.stream(kind, rows).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens list `kind` as a stream of typed items (see [`Exec::stream_list`]).
+    pub async fn stream(&self, kind: ListKind, rows: bool) -> Result<ListStream> {
         let client = &self.session.client;
         let (rk_users, rk) = (
             self.session.version.at_least(2, 13),
             self.session.version.at_least(2, 11),
         );
-        let (workflow, noun, columns, items): (&'static str, _, &'static [&'static str], _) = match workflow {
-            "list-users" => (
-                "list-users",
+        let workflow = kind.id();
+        let (noun, columns, items): (_, &'static [&'static str], _) = match kind {
+            ListKind::Users => (
                 "users",
                 &["ID", "USERNAME", "NAME", "ENABLED"],
                 self.user_items(rk_users),
             ),
-            "list-global-roles" => (
-                "list-global-roles",
+            ListKind::GlobalRoles => (
                 "global roles",
                 &["NAME", "DISPLAY NAME", "BUILTIN", "NEW USER DEFAULT"],
                 if rk {
@@ -353,14 +359,12 @@ impl Exec<'_> {
                     )
                 },
             ),
-            "list-global-role-bindings" => (
-                "list-global-role-bindings",
+            ListKind::GlobalRoleBindings => (
                 "global role bindings",
                 &["NAME", "ROLE", "SUBJECT", "ID", "USERNAME"],
                 self.binding_items(),
             ),
-            "list-clusters" => (
-                "list-clusters",
+            ListKind::Clusters => (
                 "clusters",
                 &["ID", "NAME", "STATE", "PROVIDER"],
                 typed(
@@ -369,8 +373,7 @@ impl Exec<'_> {
                     |x| Listed::V3Cluster(Box::new(x)),
                 ),
             ),
-            "list-projects" => (
-                "list-projects",
+            ListKind::Projects => (
                 "projects",
                 &["ID", "NAME", "CLUSTER NAME", "CLUSTER"],
                 if rk {
@@ -387,7 +390,7 @@ impl Exec<'_> {
                     )
                 },
             ),
-            "list-role-templates" => {
+            ListKind::RoleTemplates => {
                 let v3 = || {
                     typed(
                         ids::V3_ROLETEMPLATES_LIST,
@@ -413,27 +416,25 @@ impl Exec<'_> {
                     v3()
                 };
                 (
-                    "list-role-templates",
                     "role templates",
                     &["NAME", "DISPLAY NAME", "CONTEXT", "BUILTIN", "LOCKED"],
                     items,
                 )
             }
-            _ => return Ok(None),
         };
-        let names = match workflow {
-            "list-global-role-bindings" if rows => self.usernames().await?,
-            "list-projects" if rows => self.cluster_names().await?,
+        let names = match kind {
+            ListKind::GlobalRoleBindings if rows => self.usernames().await?,
+            ListKind::Projects if rows => self.cluster_names().await?,
             _ => HashMap::new(),
         };
         let items = primed(items).await?;
-        Ok(Some(ListStream {
+        Ok(ListStream {
             workflow,
             noun,
             columns,
             names,
             items,
-        }))
+        })
     }
 
     pub(crate) fn user_items(&self, rk: bool) -> BoxStream<'static, Result<Listed>> {
@@ -494,13 +495,5 @@ impl Exec<'_> {
             .into_iter()
             .map(|c| (c.id, c.name))
             .collect())
-    }
-
-    /// Every global role binding, normalised, from the typed list.
-    pub async fn bindings(&self) -> Result<Vec<Binding>> {
-        self.binding_items()
-            .map_ok(|b| b.binding().expect("a binding"))
-            .try_collect()
-            .await
     }
 }

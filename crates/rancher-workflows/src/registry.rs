@@ -1,10 +1,10 @@
-//! The extension point: a [`Workflow`] is what a runnable workflow implements, and a [`Registry`] maps ids to
-//! workflows. The built-in workflows are registered the same way a downstream crate registers its own, so an
-//! added workflow gets the same input checks, approval policies, dry run, exactly-once execution and audit.
+//! The top of the crate: a [`Registry`] maps ids to [`Workflow`]s, once. The built-in workflows are registered the
+//! same way a downstream crate registers its own, so an added workflow gets the same input checks, approval
+//! policies, dry run, exactly-once execution and audit.
 //!
 //! ```
 //! use async_trait::async_trait;
-//! use rancher_workflows::{DefaultApproval, Exec, InputKind, InputSpec, Registry, Report, Workflow, WorkflowDef};
+//! use rancher_workflows::{DefaultApproval, Exec, InputKind, InputSpec, Inputs, Registry, Report, Workflow, WorkflowDef};
 //! use serde_json::Value;
 //!
 //! static HELLO: WorkflowDef = WorkflowDef {
@@ -24,7 +24,7 @@
 //!     fn def(&self) -> &'static WorkflowDef {
 //!         &HELLO
 //!     }
-//!     async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> rancher_workflows::Result<Report> {
+//!     async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> rancher_workflows::Result<Report> {
 //!         let word = inputs.get("greeting").and_then(Value::as_str).unwrap_or("hello");
 //!         let who = exec.session().principal.username.clone().unwrap_or_default();
 //!         Ok(Report::new(format!("{word}, {who}"), Value::Null))
@@ -40,105 +40,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde_json::Value;
-
-use crate::catalog::{DefaultApproval, WorkflowDef, CATALOG};
+use crate::access::{AccessControl, AccessFlow};
+use crate::builtins::{ApiRequest, CreateGlobalRoleBinding, DeleteGlobalRoleBinding};
+use crate::catalog::{WorkflowDef, CATALOG};
 use crate::error::{Error, Result};
-use crate::exec::{Exec, Table};
-use crate::session::Session;
-use crate::targets::Pinned;
-
-/// What one run of a workflow produced, before the runner adds the id, the dry-run flag and the planned writes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// One line for people.
-    pub summary: String,
-    /// The result as JSON (for lists, the array of resources as the server sent them).
-    pub result: Value,
-    /// A table for people, when the result is a list.
-    pub table: Option<Table>,
-    /// A time-bound grant this run made or extended; the runner records it with the outcome.
-    pub grant: Option<rancher_approval::GrantChange>,
-}
-
-impl Report {
-    /// A report without a table.
-    pub fn new(summary: impl Into<String>, result: Value) -> Self {
-        Report {
-            summary: summary.into(),
-            result,
-            table: None,
-            grant: None,
-        }
-    }
-
-    /// Adds the time-bound grant this run made or extended.
-    pub fn with_grant(mut self, grant: Option<rancher_approval::GrantChange>) -> Self {
-        self.grant = grant;
-        self
-    }
-
-    /// Adds a table for people.
-    pub fn with_table(mut self, table: Table) -> Self {
-        self.table = Some(table);
-        self
-    }
-}
-
-/// A workflow the runner can install, submit, approve, execute once and reconcile.
-///
-/// Only [`Workflow::def`] and [`Workflow::run`] are required. A workflow that writes should also implement
-/// [`Workflow::prepare`] (check the inputs against the server and pin names to ids at submit, so approvers review
-/// what will run) and [`Workflow::applied`] (after a crash, tell from the server whether the change is there, so
-/// it is completed exactly once instead of being failed as unknown).
-#[async_trait]
-pub trait Workflow: Send + Sync + 'static {
-    /// Id, title, inputs, output and default approval.
-    fn def(&self) -> &'static WorkflowDef;
-
-    /// Checks the inputs beyond their declared kinds, without the server (the runner has already checked names,
-    /// kinds and required inputs). Runs before anything else at submit, dry runs included. Default: nothing more.
-    fn check(&self, inputs: &Value) -> Result<()> {
-        let _ = inputs;
-        Ok(())
-    }
-
-    /// At submit of a run that will be stored (every write): checks the inputs against the server and returns
-    /// the inputs to store, with names replaced by the ids they mean now, and the principals the run acts on (who
-    /// then may not approve it). The default stores the inputs as given, with no targets.
-    async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
-        let _ = session;
-        Ok(Pinned {
-            inputs,
-            targets: Vec::new(),
-        })
-    }
-
-    /// Does the work. Writes go through [`Exec::write`] (or the typed helpers), so a dry run records them instead
-    /// of sending them.
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report>;
-
-    /// After a crash between the claim and the recorded outcome: `Some(true)` when the server shows the change,
-    /// `Some(false)` when it does not (it then runs once now), `None` when it cannot tell (the run is failed with
-    /// the outcome unknown). The default cannot tell.
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
-        let _ = (session, inputs);
-        Ok(None)
-    }
-
-    /// Paths of secret values in `inputs` (a request holding one is never filed for approval).
-    fn secret_fields(&self, inputs: &Value) -> Vec<String> {
-        let _ = inputs;
-        Vec::new()
-    }
-
-    /// True when this run cannot write (it then runs at once, without a stored request).
-    fn reads_only(&self, inputs: &Value) -> bool {
-        let _ = inputs;
-        !self.def().writes
-    }
-}
+use crate::exec::{Exec, RunOutput};
+use crate::listing::{List, ListKind};
+use crate::workflow::{Inputs, Typed};
+pub use crate::workflow::{Report, Workflow};
 
 /// Workflows by id.
 #[derive(Clone, Default)]
@@ -166,12 +75,18 @@ impl Registry {
 
     /// A registry of every built-in workflow, to extend with a crate's own.
     pub fn builtin() -> Self {
+        let mut all: Vec<Arc<dyn Workflow>> = Vec::new();
+        all.extend(ListKind::ALL.map(|k| Arc::new(List(k)) as Arc<dyn Workflow>));
+        all.push(Arc::new(Typed(CreateGlobalRoleBinding)));
+        all.push(Arc::new(Typed(DeleteGlobalRoleBinding)));
+        all.push(Arc::new(Typed(ApiRequest)));
+        all.extend(AccessFlow::ALL.map(|f| Arc::new(AccessControl(f)) as Arc<dyn Workflow>));
+        all.extend(crate::grants::workflows());
+        all.extend(crate::review::workflows());
         let mut r = Registry::empty();
-        for def in CATALOG {
-            r.register(Builtin(def)).expect("catalog ids are unique");
+        for w in all {
+            r.register_arc(w).expect("built-in workflow ids are unique");
         }
-        crate::grants::register(&mut r);
-        crate::review::register(&mut r);
         r
     }
 
@@ -225,80 +140,30 @@ impl Registry {
     }
 }
 
-/// A workflow of the catalog, dispatched to the built-in code.
-struct Builtin(&'static WorkflowDef);
+/// Looks a built-in workflow up by id.
+pub fn find(id: &str) -> Option<&'static WorkflowDef> {
+    Registry::builtins().get(id).map(|w| w.def())
+}
 
-#[async_trait]
-impl Workflow for Builtin {
-    fn def(&self) -> &'static WorkflowDef {
-        self.0
-    }
+/// Every built-in workflow, in the order the docs list them.
+pub fn all() -> Vec<&'static WorkflowDef> {
+    Registry::builtins().defs()
+}
 
-    fn check(&self, inputs: &Value) -> Result<()> {
-        if self.0.id == "rancher-api-request" {
-            crate::exec::api_generic_request(self.0, inputs)?;
-        }
-        crate::grants::check_duration_input(self.0, inputs)?;
-        Ok(())
-    }
-
-    async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
-        let inputs = crate::access::prepare(session, self.0, inputs).await?;
-        let pinned = crate::targets::pin(session, self.0, inputs).await?;
-        let mut pinned = crate::grants::pin_timed_global(self.0, pinned)?;
-        if self.0.id == "create-global-role-binding" {
-            crate::grants::refuse_held_global(session, self.0, &mut pinned).await?;
-            use crate::grants::containment;
-            let role = pinned.inputs.get("role").and_then(Value::as_str).map(str::to_string);
-            match role.filter(|_| crate::grants::timed(&pinned.inputs)) {
-                Some(role) => {
-                    containment::mark(
-                        session,
-                        rancher_approval::BindingKind::Global,
-                        &role,
-                        &mut pinned.inputs,
-                    )
-                    .await?
-                }
-                None => {
-                    if let Some(m) = pinned.inputs.as_object_mut() {
-                        m.remove(containment::INPUT);
-                    }
-                }
-            }
-        }
-        Ok(pinned)
-    }
-
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
-        exec.run_builtin(self.0, inputs).await
-    }
-
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
-        crate::exec::applied(session, self.0, inputs).await
-    }
-
-    fn secret_fields(&self, inputs: &Value) -> Vec<String> {
-        crate::targets::secret_fields(self.0, inputs)
-    }
-
-    fn reads_only(&self, inputs: &Value) -> bool {
-        if self.0.default_approval == DefaultApproval::InstallerForWrites {
-            if let Some(op) = inputs
-                .get("operation")
-                .and_then(Value::as_str)
-                .and_then(rancher_api::find_operation)
-            {
-                return !op.mutating;
-            }
-        }
-        !self.0.writes
+impl Exec<'_> {
+    /// Runs one built-in workflow of the catalog.
+    pub async fn run(self, def: &WorkflowDef, inputs: impl Into<Inputs>) -> Result<RunOutput> {
+        let workflow = Registry::builtins().require(def.id)?.clone();
+        self.run_workflow(workflow.as_ref(), &inputs.into()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::DefaultApproval;
+    use async_trait::async_trait;
+    use serde_json::Value;
 
     #[test]
     fn builtins_are_all_registered_in_catalog_order() {
@@ -327,9 +192,12 @@ mod tests {
     fn generic_request_reads_only_for_read_operations() {
         let r = Registry::builtin();
         let w = r.get("rancher-api-request").unwrap();
-        assert!(w.reads_only(&serde_json::json!({"operation": "rk.users.list"})));
-        assert!(!w.reads_only(&serde_json::json!({"operation": "rk.globalrolebindings.create"})));
-        assert!(!r.get("create-global-role-binding").unwrap().reads_only(&Value::Null));
+        assert!(w.reads_only(&serde_json::json!({"operation": "rk.users.list"}).into()));
+        assert!(!w.reads_only(&serde_json::json!({"operation": "rk.globalrolebindings.create"}).into()));
+        assert!(!r
+            .get("create-global-role-binding")
+            .unwrap()
+            .reads_only(&Value::Null.into()));
     }
 
     static BAD: WorkflowDef = WorkflowDef {
@@ -349,7 +217,7 @@ mod tests {
         fn def(&self) -> &'static WorkflowDef {
             &BAD
         }
-        async fn run(&self, _: &mut Exec<'_>, _: &Value) -> Result<Report> {
+        async fn run(&self, _: &mut Exec<'_>, _: &Inputs) -> Result<Report> {
             Ok(Report::new("", Value::Null))
         }
     }

@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::exec::{check_inputs, Exec, Fence, RunOutput};
+use crate::exec::{Exec, Fence, RunOutput};
 use crate::listing::ListStream;
-use crate::registry::{Registry, Workflow};
+use crate::registry::Registry;
 use crate::session::Session;
+use crate::workflow::{check_inputs, Inputs, Workflow};
 
 /// What `submit` did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -375,12 +376,13 @@ impl Runner {
         &self,
         session: &Session,
         workflow: &str,
-        inputs: Value,
+        inputs: impl Into<Inputs>,
         reason: Option<String>,
         dry_run: bool,
     ) -> Result<Submitted> {
         let w = self.workflow(workflow)?;
         let d = w.def();
+        let inputs: Inputs = inputs.into();
         check_inputs(d, &inputs)?;
         w.check(&inputs)?;
         let inst = self
@@ -393,7 +395,7 @@ impl Runner {
         }
         // Enabling a provider is the exception: filing it holds inline secrets in memory for the request, which a
         // dry run must not do; its run checks the same things itself.
-        if w.reads_only(&inputs) || (dry_run && d.id == "access-control-enable") {
+        if w.reads_only(&inputs) || (dry_run && w.dry_run_unprepared()) {
             let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
@@ -436,7 +438,7 @@ impl Runner {
             .filter_map(|p| p.rsplit('.').next())
             .map(|k| k.split('[').next().unwrap_or(k).to_string());
         let mut new = NewRequest::for_installation(&inst, session.principal.clone())
-            .inputs(pinned.inputs.clone(), secret_keys)
+            .inputs(pinned.inputs.clone().into_value(), secret_keys)
             .targets(pinned.targets.iter().map(|(id, _)| id.clone()))
             .server(session.server.clone());
         for (id, label) in &pinned.targets {
@@ -453,7 +455,7 @@ impl Runner {
         if req.state == RequestState::Approved {
             // No approval needed: run now, still claimed once and audited. A secret field is stored masked and
             // sent from memory: nobody reviews a run that needs no approval.
-            let out = self.execute(session, &req.id, Some(&pinned.inputs)).await??;
+            let out = self.execute(session, &req.id, Some(pinned.inputs.as_value())).await??;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         let fallback = session.admin_user_ids().await.unwrap_or_default();
@@ -530,22 +532,21 @@ impl Runner {
         &self,
         session: &Session,
         workflow: &str,
-        inputs: &Value,
+        inputs: impl Into<Inputs>,
         rows: bool,
     ) -> Result<Option<ListStream>> {
         let w = self.workflow(workflow)?;
         let d = w.def();
-        let builtin_list = crate::listing::LIST_WORKFLOWS.contains(&d.id)
-            && crate::catalog::CATALOG.iter().any(|c| std::ptr::eq(c, d));
-        if !builtin_list || !w.reads_only(inputs) {
+        let inputs: Inputs = inputs.into();
+        let Some(kind) = w.list().filter(|_| w.reads_only(&inputs)) else {
             return Ok(None);
-        }
-        check_inputs(d, inputs)?;
-        w.check(inputs)?;
+        };
+        check_inputs(d, &inputs)?;
+        w.check(&inputs)?;
         self.installation(d.id)
             .await?
             .ok_or_else(|| Error::NotInstalled(d.id.into()))?;
-        Exec::new(session, false).stream_list(d.id, rows).await
+        Exec::new(session, false).stream(kind, rows).await.map(Some)
     }
 
     /// Records the session user's approval; if that approves the request, executes it exactly once.
@@ -714,7 +715,7 @@ impl Runner {
             Ok(r) => r,
             Err(e) => return self.finish(claim, Err(e)).await,
         };
-        let inputs = inputs.cloned().unwrap_or_else(|| req.inputs.clone());
+        let inputs = Inputs::from(inputs.cloned().unwrap_or_else(|| req.inputs.clone()));
         let exec = self.fenced(session, &claim);
         let work = async {
             let w = self.workflow(&req.workflow_id)?;
@@ -874,7 +875,8 @@ impl Runner {
             }
         };
         let w = self.workflow(&req.workflow_id)?;
-        let (outcome, note) = match w.applied(session, &req.inputs).await? {
+        let inputs = Inputs::from(req.inputs.clone());
+        let (outcome, note) = match w.applied(session, &inputs).await? {
             Some(true) => (
                 Outcome::succeeded(json!({"reconciled": true, "note": "the server shows the change applied"})),
                 "the change is on the server",
@@ -884,7 +886,7 @@ impl Runner {
                 let (result, claim) = self
                     .renewing(
                         claim.clone(),
-                        self.fenced(session, &claim).run_workflow(w.as_ref(), &req.inputs),
+                        self.fenced(session, &claim).run_workflow(w.as_ref(), &inputs),
                     )
                     .await;
                 let _ = self.finish(claim, result).await?;

@@ -4,19 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::catalog::WorkflowDef;
 use crate::error::Result;
-use crate::exec::{input, Exec};
 use crate::session::Session;
+use crate::workflow::Inputs;
 
-/// A request's inputs with names replaced by the ids they mean now, and its targets as `(id, label)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pinned {
-    /// The inputs to store and execute.
-    pub inputs: Value,
-    /// Principal ids the request acts on, with what people call them.
-    pub targets: Vec<(String, String)>,
-}
+pub use crate::workflow::Pinned;
 
 /// Keys that name a user or a principal in request bodies and parameters, on every surface.
 const PRINCIPAL_KEYS: &[&str] = &[
@@ -31,77 +23,51 @@ const PRINCIPAL_KEYS: &[&str] = &[
     "externalId",
 ];
 
-/// Resolves and pins the targets of a write run of `def`.
-pub async fn pin(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<Pinned> {
-    let exec = Exec::new(session, true);
+/// The principals named in a comma-separated list of identities (`access-control-allow`/`-disallow`), as
+/// `(id, label)`, sorted and without repeats.
+pub(crate) fn identity_targets(ids: &str) -> Vec<(String, String)> {
+    let mut targets: Vec<(String, String)> = ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| (normal(s), s.to_string()))
+        .collect();
+    targets.sort();
+    targets.dedup_by(|a, b| a.0 == b.0);
+    targets
+}
+
+/// Pins a `rancher-api-request` of operation `op`: the principals its path and body name, and for an edit of a
+/// role, the effective change and everyone who holds the role (all of them targets).
+pub(crate) async fn pin_api_request(session: &Session, op: &str, inputs: Inputs) -> Result<Pinned> {
     let mut inputs = inputs;
     let mut targets = Vec::new();
-    match def.id {
-        "create-global-role-binding" => {
-            if let Some(u) = input(def, &inputs, "user")? {
-                let user = exec.resolve_user(u).await?;
-                targets.push((user.id.clone(), user.username.clone()));
-                inputs["user"] = Value::String(user.id);
-            }
-            if let Some(r) = input(def, &inputs, "role")? {
-                exec.resolve_role(r).await?;
-            }
-        }
-        "delete-global-role-binding" => {
-            if let Some(u) = input(def, &inputs, "user")? {
-                let user = exec.resolve_user(u).await?;
-                targets.push((user.id.clone(), user.username.clone()));
-                inputs["user"] = Value::String(user.id);
-            } else if let Some(name) = input(def, &inputs, "binding")? {
-                if let Some(b) = exec.bindings().await?.into_iter().find(|b| b.name == name) {
-                    if let Some(subject) = b.user.or(b.group) {
-                        targets.push((subject.clone(), subject));
-                    }
+    // A user named in the path: rk.users.*, v3.users.* and the like.
+    if op.contains(".users.") {
+        if let Some(params) = inputs.get("params").and_then(Value::as_object) {
+            for key in ["name", "id"] {
+                if let Some(v) = params.get(key).and_then(Value::as_str) {
+                    targets.push((v.to_string(), v.to_string()));
                 }
             }
         }
-        "access-control-allow" | "access-control-disallow" => {
-            if let Some(ids) = input(def, &inputs, "identities")? {
-                targets.extend(
-                    ids.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| (normal(s), s.to_string())),
-                );
-            }
-        }
-        "rancher-api-request" => {
-            let req = crate::exec::api_generic_request(def, &inputs)?;
-            let spec = req.spec();
-            // A user named in the path: rk.users.*, v3.users.* and the like.
-            if spec.id.contains(".users.") {
-                if let Some(params) = inputs.get("params").and_then(Value::as_object) {
-                    for key in ["name", "id"] {
-                        if let Some(v) = params.get(key).and_then(Value::as_str) {
-                            targets.push((v.to_string(), v.to_string()));
-                        }
-                    }
-                }
-            }
-            if let Some(body) = inputs.get("body") {
-                collect_principals(body, &mut targets);
-            }
-            if let Some(m) = inputs.as_object_mut() {
-                m.remove(ROLE_CHANGE);
-            }
-            if let Some(edit) = role_edit(spec.id) {
-                let name = inputs
-                    .get("params")
-                    .and_then(|p| p.get(edit.param))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let (holders, change) = role_change(session, &edit, &name, &inputs).await?;
-                targets.extend(holders.into_iter().map(|h| (normal(&h), h)));
-                inputs[ROLE_CHANGE] = change;
-            }
-        }
-        _ => {}
+    }
+    if let Some(body) = inputs.get("body") {
+        collect_principals(body, &mut targets);
+    }
+    if let Some(m) = inputs.as_object_mut() {
+        m.remove(ROLE_CHANGE);
+    }
+    if let Some(edit) = role_edit(op) {
+        let name = inputs
+            .get("params")
+            .and_then(|p| p.get(edit.param))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (holders, change) = role_change(session, &edit, &name, &inputs).await?;
+        targets.extend(holders.into_iter().map(|h| (normal(&h), h)));
+        inputs[ROLE_CHANGE] = change;
     }
     targets.sort();
     targets.dedup_by(|a, b| a.0 == b.0);
@@ -185,7 +151,7 @@ fn role_view(obj: &Value) -> Value {
 
 /// Everyone who holds role `name` now, directly or through inheritance: principal ids (users and groups).
 async fn holders(session: &Session, kind: &str, name: &str) -> Result<Vec<String>> {
-    use crate::grants::bindings;
+    use crate::bindings;
     let mut out = Vec::new();
     let subject = |b: &bindings::RoleBinding| b.user.clone().or_else(|| b.group.clone());
     let globals = bindings::list_global(session).await?;
@@ -345,12 +311,9 @@ fn secret_name(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
-/// The secret fields of a run's inputs: for the generic API request, every field the endpoint list marks secret
+/// The secret fields of a generic API request's inputs: every field the endpoint list marks secret
 /// for the body's type, and any field whose name says it holds a secret. Names are given as JSON paths.
-pub fn secret_fields(def: &WorkflowDef, inputs: &Value) -> Vec<String> {
-    if def.id != "rancher-api-request" {
-        return Vec::new();
-    }
+pub(crate) fn secret_fields(inputs: &Value) -> Vec<String> {
     let Some(body) = inputs.get("body").filter(|b| !b.is_null()) else {
         return Vec::new();
     };
@@ -419,23 +382,21 @@ fn by_name(v: &Value, at: &str, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::find;
     use serde_json::json;
 
     #[test]
     fn secrets_are_found_by_schema_and_by_name() {
-        let def = find("rancher-api-request").unwrap();
         let create = json!({"operation": "rk.users.create", "body": {"username": "eve", "password": "Corr3ct-Horse"}});
-        assert_eq!(secret_fields(def, &create), ["body.password"]);
+        assert_eq!(secret_fields(&create), ["body.password"]);
         let ad = json!({"operation": "v3.authconfigs.update", "params": {"id": "activedirectory"},
             "body": {"serviceAccountUsername": "svc", "serviceAccountPassword": "AD-Sv3c", "servers": ["ad.example.com"], "nested": {"clientSecret": "x"}}});
         assert_eq!(
-            secret_fields(def, &ad),
+            secret_fields(&ad),
             ["body.nested.clientSecret", "body.serviceAccountPassword"]
         );
         let plain = json!({"operation": "rk.globalrolebindings.create", "body": {"globalRoleName": "admin", "userName": "u-1", "password": null}});
-        assert!(secret_fields(def, &plain).is_empty());
-        assert!(secret_fields(find("create-global-role-binding").unwrap(), &json!({"user": "x"})).is_empty());
+        assert!(secret_fields(&plain).is_empty());
+        assert!(secret_fields(&json!({"user": "x"})).is_empty());
     }
 
     #[test]

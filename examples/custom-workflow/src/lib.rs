@@ -14,7 +14,7 @@
 
 use rancher_workflows::api::requests::{RkUsersGet, RkUsersPatch};
 use rancher_workflows::{
-    async_trait, DefaultApproval, Error, Exec, InputKind, InputSpec, Pinned, Registry, Report, Result, Session,
+    async_trait, DefaultApproval, Error, Exec, InputKind, InputSpec, Inputs, Pinned, Registry, Report, Result, Session,
     Workflow, WorkflowDef,
 };
 use serde_json::{json, Value};
@@ -76,13 +76,13 @@ impl Workflow for DisableUser {
         &DISABLE_USER
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         user_input(inputs).map(drop)
     }
 
     /// Pins the user to its id at submit, so the approvers review exactly whom it disables, and names that user
     /// as the target (who then may not approve it).
-    async fn prepare(&self, session: &Session, inputs: Value) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, inputs: Inputs) -> Result<Pinned> {
         needs_rk_users(session)?;
         let user = Exec::new(session, true).resolve_user(user_input(&inputs)?).await?;
         if user.id == session.principal.id {
@@ -96,12 +96,12 @@ impl Workflow for DisableUser {
             user.username.clone()
         };
         Ok(Pinned {
-            inputs: json!({"user": user.id}),
+            inputs: json!({"user": user.id}).into(),
             targets: vec![(user.id, label)],
         })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         needs_rk_users(exec.session())?;
         let user = exec.resolve_user(user_input(inputs)?).await?;
         if user.id == exec.session().principal.id {
@@ -120,7 +120,7 @@ impl Workflow for DisableUser {
     }
 
     /// After a crash: the user shows `enabled: false` when the change was applied.
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         let user = user_input(inputs)?;
         let found = session.client.users().get(RkUsersGet::new(user)).await?;
         Ok(Some(found.enabled == Some(false)))

@@ -20,33 +20,84 @@ use rancher_api::Request;
 use super::{
     check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS,
 };
-use crate::catalog::WorkflowDef;
+use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{input, required, Exec, Table};
 use crate::session::Session;
 
 type Ran = (String, Value, Option<Table>);
 
+/// One access-control workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFlow {
+    /// `access-control-status`.
+    Status,
+    /// `access-control-enable`.
+    Enable,
+    /// `access-control-allow`.
+    Allow,
+    /// `access-control-disallow`.
+    Disallow,
+    /// `access-control-disable`.
+    Disable,
+    /// `access-control-switch-plan`.
+    SwitchPlan,
+    /// `identities-search`.
+    Search,
+}
+
+impl AccessFlow {
+    /// Every flow, in catalog order.
+    pub const ALL: [AccessFlow; 7] = [
+        AccessFlow::Status,
+        AccessFlow::Enable,
+        AccessFlow::Allow,
+        AccessFlow::Disallow,
+        AccessFlow::Disable,
+        AccessFlow::SwitchPlan,
+        AccessFlow::Search,
+    ];
+
+    /// The workflow id.
+    pub const fn id(self) -> &'static str {
+        self.def().id
+    }
+
+    /// Its definition in the catalog.
+    pub const fn def(self) -> &'static WorkflowDef {
+        match self {
+            AccessFlow::Status => &catalog::ACCESS_CONTROL_STATUS,
+            AccessFlow::Enable => &catalog::ACCESS_CONTROL_ENABLE,
+            AccessFlow::Allow => &catalog::ACCESS_CONTROL_ALLOW,
+            AccessFlow::Disallow => &catalog::ACCESS_CONTROL_DISALLOW,
+            AccessFlow::Disable => &catalog::ACCESS_CONTROL_DISABLE,
+            AccessFlow::SwitchPlan => &catalog::ACCESS_CONTROL_SWITCH_PLAN,
+            AccessFlow::Search => &catalog::IDENTITIES_SEARCH,
+        }
+    }
+}
+
 /// Runs one access-control workflow.
-pub(crate) async fn run(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
-    match def.id {
-        "access-control-status" => status(exec).await,
-        "access-control-enable" => enable(exec, def, inputs).await,
-        "access-control-allow" => change_allowed(exec, def, inputs, true).await,
-        "access-control-disallow" => change_allowed(exec, def, inputs, false).await,
-        "access-control-disable" => disable(exec, def, inputs).await,
-        "access-control-switch-plan" => switch_plan(exec, def, inputs).await,
-        "identities-search" => search_workflow(exec, def, inputs).await,
-        other => Err(Error::UnknownWorkflow(other.into())),
+pub(crate) async fn run(exec: &mut Exec<'_>, flow: AccessFlow, inputs: &Value) -> Result<Ran> {
+    let def = flow.def();
+    match flow {
+        AccessFlow::Status => status(exec).await,
+        AccessFlow::Enable => enable(exec, def, inputs).await,
+        AccessFlow::Allow => change_allowed(exec, def, inputs, true).await,
+        AccessFlow::Disallow => change_allowed(exec, def, inputs, false).await,
+        AccessFlow::Disable => disable(exec, def, inputs).await,
+        AccessFlow::SwitchPlan => switch_plan(exec, def, inputs).await,
+        AccessFlow::Search => search_workflow(exec, def, inputs).await,
     }
 }
 
 /// Checks what can be checked before an approval request is filed, and pins identities given by name to the
 /// ids they mean now, so approvers see exactly who would be allowed or removed.
-pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Result<Value> {
+pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) -> Result<Value> {
     let mut inputs = inputs;
-    match def.id {
-        "access-control-enable" => {
+    let def = flow.def();
+    match flow {
+        AccessFlow::Enable => {
             // Set only here: a caller's own value never stands.
             for set_here in [HELD_INPUT, "pinned-files", "settings-shown"] {
                 if let Some(m) = inputs.as_object_mut() {
@@ -111,13 +162,13 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
             inputs["pinned-files"] = Value::Object(pins);
             inputs["settings-shown"] = shown;
         }
-        "access-control-allow" | "access-control-disallow" => {
+        AccessFlow::Allow | AccessFlow::Disallow => {
             let exec = Exec::new(session, true);
             let p = target_provider(&exec, def, &inputs).await?;
             if let Some(mode) = mode_input(def, &inputs)? {
                 check_mode(p, mode, session.version)?;
             }
-            if def.id == "access-control-allow" {
+            if flow == AccessFlow::Allow {
                 let entries = list_input(def, &inputs, "identities")?;
                 let found = resolve(&exec, p, &entries).await?;
                 inputs["identities"] = Value::String(found.iter().map(|i| i.id.clone()).collect::<Vec<_>>().join(","));
@@ -130,7 +181,7 @@ pub async fn prepare(session: &Session, def: &WorkflowDef, inputs: Value) -> Res
 
 /// After a crash between claim and outcome: whether the server shows the change of an access-control request as
 /// applied (`Some(true)`), not applied (`Some(false)`), or the workflow only reads (`None`).
-pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Result<Option<bool>> {
+pub(crate) async fn applied(session: &Session, flow: AccessFlow, inputs: &Value) -> Result<Option<bool>> {
     let exec = Exec::new(session, true);
     let g = generation(&exec);
     let provider = |key: &str| {
@@ -149,25 +200,25 @@ pub async fn applied(session: &Session, workflow: &str, inputs: &Value) -> Resul
             })
         }
     };
-    match workflow {
-        "access-control-enable" => match provider("provider")? {
+    match flow {
+        AccessFlow::Enable => match provider("provider")? {
             Some(p) => Ok(Some(on(p).await?)),
             None => Ok(Some(false)),
         },
-        "access-control-disable" => match provider("provider")? {
+        AccessFlow::Disable => match provider("provider")? {
             Some(p) => Ok(Some(!on(p).await?)),
             None => Ok(Some(match g {
                 Generation::V1 => !v1_state(&exec).await?.0,
                 Generation::V2 => v2_enabled(&exec).await?.is_empty(),
             })),
         },
-        "access-control-allow" | "access-control-disallow" => {
-            let def = crate::catalog::find(workflow).ok_or_else(|| Error::UnknownWorkflow(workflow.into()))?;
+        AccessFlow::Allow | AccessFlow::Disallow => {
+            let def = flow.def();
             let p = target_provider(&exec, def, inputs).await?;
             let present = config(&exec, p).await?.allowed();
             let entries = list_input(def, inputs, "identities")?;
             let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
-            Ok(Some(if workflow == "access-control-allow" {
+            Ok(Some(if flow == AccessFlow::Allow {
                 entries.iter().all(listed)
             } else {
                 !entries.iter().any(listed)

@@ -23,6 +23,7 @@
 //! ```
 
 mod flows;
+mod workflows;
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,8 +36,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-pub(crate) use flows::run;
-pub use flows::{applied, prepare};
+pub use flows::AccessFlow;
+pub use workflows::AccessControl;
 
 /// The server generation, which decides the whole shape of access control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

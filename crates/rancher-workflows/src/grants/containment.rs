@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::session::Session;
 
 /// The input a request records the warning in.
-pub const INPUT: &str = "grants-roles";
+pub const INPUT: &str = crate::catalog::GRANTS_ROLES.name;
 
 /// Role templates that own their cluster or project (their holders manage its members).
 const OWNER_TEMPLATES: &[&str] = &["cluster-owner", "project-owner"];
@@ -157,7 +157,7 @@ pub async fn grants_roles(session: &Session, kind: BindingKind, role: &str) -> R
 
 /// For a time-bound grant of `role`: records in the inputs why the role is not contained (approvers see it), or
 /// removes a value a caller put there.
-pub async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut Value) -> Result<()> {
+pub(crate) async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut Value) -> Result<()> {
     if let Some(m) = inputs.as_object_mut() {
         m.remove(INPUT);
     }
@@ -173,7 +173,7 @@ pub async fn mark(session: &Session, kind: BindingKind, role: &str, inputs: &mut
 }
 
 /// Refuses a request whose inputs say it grants a role that can grant roles, unless `policy` allows it.
-pub fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
+pub(crate) fn check(def: &WorkflowDef, inputs: &Value, policy: &Policy) -> Result<()> {
     let Some(why) = inputs.get(INPUT).and_then(|m| m.get("why")).and_then(Value::as_str) else {
         return Ok(());
     };
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn n4_a_role_granting_grant_is_refused_unless_the_policy_allows_it() {
-        let def = crate::catalog::find("create-global-role-binding").unwrap();
+        let def = crate::registry::find("create-global-role-binding").unwrap();
         let inputs = json!({"user": "u-1", "role": "admin", "duration": "1h", INPUT: {"why": "the global role `admin` administers Rancher", "warning": "w"}});
         let e = check(def, &inputs, &Policy::installer()).unwrap_err().to_string();
         assert!(

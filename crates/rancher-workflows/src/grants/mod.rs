@@ -14,11 +14,10 @@ use serde_json::{json, Value};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{input, Exec, Table};
-use crate::registry::{Registry, Report, Workflow};
 use crate::session::Session;
-use crate::targets::Pinned;
+use crate::workflow::{Inputs, Pinned, Report, Workflow};
 
-pub mod bindings;
+pub use crate::bindings;
 pub mod containment;
 mod extend;
 pub mod resolve;
@@ -31,13 +30,15 @@ pub use revoke::{
     REVOKE_LEASE,
 };
 
-/// Registers the grant workflows (called by [`Registry::builtin`]).
-pub fn register(r: &mut Registry) {
+/// The grant workflows, for [`crate::Registry::builtin`].
+pub(crate) fn workflows() -> Vec<std::sync::Arc<dyn Workflow>> {
+    let mut out: Vec<std::sync::Arc<dyn Workflow>> = Vec::new();
     for scope in [Scope::Cluster, Scope::Project] {
-        r.register(ListBindings(scope)).expect("grant workflow ids are unique");
-        r.register(Grant(scope)).expect("grant workflow ids are unique");
-        r.register(Revoke(scope)).expect("grant workflow ids are unique");
+        out.push(std::sync::Arc::new(ListBindings(scope)));
+        out.push(std::sync::Arc::new(Grant(scope)));
+        out.push(std::sync::Arc::new(Revoke(scope)));
     }
+    out
 }
 
 /// Cluster or project.
@@ -92,13 +93,7 @@ const BINDING_PINNED: InputSpec = InputSpec {
     required: false,
     description: "set when the request is filed: the binding's fixed name",
 };
-/// Set at submit for a time-bound grant of a role that can grant roles: why, and the warning approvers see.
-pub const GRANTS_ROLES: InputSpec = InputSpec {
-    name: containment::INPUT,
-    kind: InputKind::Json,
-    required: false,
-    description: "set when a time-bound grant is filed: why its role can grant roles (so the grant is not contained), and the warning approvers see",
-};
+pub use crate::catalog::GRANTS_ROLES;
 const EXTENDS: InputSpec = InputSpec {
     name: "extends",
     kind: InputKind::String,
@@ -210,25 +205,21 @@ fn bad(def: &WorkflowDef, name: &str, message: impl Into<String>) -> Error {
 }
 
 /// The `duration` input in seconds, if given (checked: a clear error names the form).
-pub fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
-    match input(def, inputs, "duration")? {
-        None => Ok(None),
-        Some(t) => rancher_approval::parse_duration(t)
-            .map(|d| Some(d.as_secs()))
-            .map_err(|e| bad(def, "duration", e.to_string())),
-    }
+pub(crate) fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
+    input(def, inputs, "duration")?
+        .map(|t| parse_duration_input(def, t))
+        .transpose()
 }
 
-/// Checks a `duration` input's form, for workflows that take one (the runner checks it against the policy).
-pub fn check_duration_input(def: &WorkflowDef, inputs: &Value) -> Result<()> {
-    if def.inputs.iter().any(|i| i.name == "duration") {
-        duration_secs(def, inputs)?;
-    }
-    Ok(())
+/// A `duration` input (`30m`, `8h`, `7d`) in seconds, or the error that names the form.
+pub(crate) fn parse_duration_input(def: &WorkflowDef, text: &str) -> Result<u64> {
+    rancher_approval::parse_duration(text)
+        .map(|d| d.as_secs())
+        .map_err(|e| bad(def, "duration", e.to_string()))
 }
 
 /// True when a `create-global-role-binding` run is time-bound.
-pub fn timed(inputs: &Value) -> bool {
+pub(crate) fn timed(inputs: &Value) -> bool {
     inputs
         .get("duration")
         .and_then(Value::as_str)
@@ -242,9 +233,6 @@ fn fresh_name(prefix: &str) -> String {
 
 /// For a timed `create-global-role-binding`: fixes the binding name at submit. A name given by hand is refused.
 pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned> {
-    if def.id != "create-global-role-binding" {
-        return Ok(pinned);
-    }
     let extends = input(def, &pinned.inputs, "extends")?.is_some();
     if extends && !timed(&pinned.inputs) {
         return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
@@ -274,8 +262,7 @@ pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pin
     let (Some(user), Some(role)) = (input(def, &pinned.inputs, "user")?, input(def, &pinned.inputs, "role")?) else {
         return Ok(());
     };
-    let held = Exec::new(session, true)
-        .bindings()
+    let held = bindings::all_global(session)
         .await?
         .into_iter()
         .find(|b| b.role == role && b.user.as_deref() == Some(user));
@@ -375,22 +362,7 @@ fn subject_words(nb: &bindings::NewBinding) -> String {
 /// The existing bindings identical to `nb` under another name (a membership given by other means).
 async fn identical_elsewhere(exec: &Exec<'_>, nb: &bindings::NewBinding) -> Result<Vec<RoleBinding>> {
     let all = match nb.kind {
-        BindingKind::Global => exec
-            .bindings()
-            .await?
-            .into_iter()
-            .map(|b| RoleBinding {
-                kind: BindingKind::Global,
-                name: b.name,
-                namespace: String::new(),
-                scope: String::new(),
-                role: b.role,
-                user: b.user,
-                group: b.group,
-                deleting: false,
-                raw: b.raw,
-            })
-            .collect(),
+        BindingKind::Global => bindings::all_global(exec.session()).await?,
         kind => bindings::list(exec.session(), kind).await?,
     };
     Ok(all.into_iter().filter(|b| b.name != nb.name && same(b, nb)).collect())
@@ -533,7 +505,7 @@ async fn extend(exec: &Exec<'_>, nb: &bindings::NewBinding, grant: &str, duratio
 }
 
 /// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
-pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
+pub(crate) async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
     let user = exec.resolve_user(crate::exec::required(def, inputs, "user")?).await?.id;
     let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
     let name = input(def, inputs, "binding")?
@@ -555,7 +527,7 @@ pub async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs:
 }
 
 /// After a crash, for a timed `create-global-role-binding`: see [`Grant`]'s `applied`.
-pub async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
+pub(crate) async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
     let _ = (session, inputs);
     // Running again finds its own binding by its fixed name and reports it, so the grant and its due time are
     // recorded with the outcome; nothing is created twice.
@@ -597,7 +569,7 @@ impl Workflow for Grant {
         }
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         let def = self.def();
         subject(def, inputs)?;
         let d = duration_secs(def, inputs)?;
@@ -607,7 +579,7 @@ impl Workflow for Grant {
         Ok(())
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         let def = self.def();
         let extends = input(def, &inputs, "extends")?.is_some();
         if !extends && input(def, &inputs, "binding")?.is_some() {
@@ -684,7 +656,7 @@ impl Workflow for Grant {
         Ok(Pinned { inputs, targets })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let def = self.def();
         let nb = self.binding(exec.session(), inputs).await?;
         let duration = duration_secs(def, inputs)?;
@@ -694,7 +666,7 @@ impl Workflow for Grant {
         }
     }
 
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         let def = self.def();
         if input(def, inputs, "extends")?.is_some() {
             // The extension lives in the store, recorded with the outcome: running again is harmless.
@@ -746,7 +718,7 @@ impl Workflow for Revoke {
         }
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         let def = self.def();
         if input(def, inputs, "binding")?.is_none() {
             subject(def, inputs)?;
@@ -761,7 +733,7 @@ impl Workflow for Revoke {
         Ok(())
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         let def = self.def();
         let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
         let scope_id = match self.0 {
@@ -798,7 +770,7 @@ impl Workflow for Revoke {
         Ok(Pinned { inputs, targets })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let found = self.targets(exec.session(), inputs).await?;
         if found.is_empty() {
             return Ok(Report::new(
@@ -819,7 +791,7 @@ impl Workflow for Revoke {
         ))
     }
 
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         Ok(Some(self.targets(session, inputs).await?.is_empty()))
     }
 }
@@ -836,7 +808,7 @@ impl Workflow for ListBindings {
         }
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let def = self.def();
         let session = exec.session();
         let only = match input(def, inputs, self.0.input())? {

@@ -10,7 +10,7 @@ use super::{require_rk, text};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
-use crate::registry::{Report, Workflow};
+use crate::workflow::{Inputs, Report, Workflow};
 
 static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
     id: "access-review",
@@ -118,7 +118,7 @@ impl Workflow for AccessReview {
         &ACCESS_REVIEW
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let id = ACCESS_REVIEW.id;
         let session = exec.session();
         require_rk(id, session)?;
@@ -305,7 +305,7 @@ impl Workflow for WhoCan {
         &WHO_CAN
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         let id = WHO_CAN.id;
         let given = ["global-role", "role", "cluster", "project"]
             .iter()
@@ -328,7 +328,7 @@ impl Workflow for WhoCan {
         Ok(())
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let id = WHO_CAN.id;
         let session = exec.session();
         require_rk(id, session)?;

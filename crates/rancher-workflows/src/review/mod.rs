@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::exec::Exec;
-use crate::registry::Registry;
 use crate::session::Session;
 
 pub use access::{AccessReview, WhoCan};
@@ -28,17 +27,15 @@ pub use tokens::{CleanupTokens, LocalClock, TokenFacts, TokenKind, TokenReport};
 /// prints `{"totals":..,"users":..}`, not a wrapper around it).
 pub const REPORT_DOCUMENTS: &[&str] = &["token-report", "access-review"];
 
-/// Registers the review workflows (called by [`Registry::builtin`]).
-pub(crate) fn register(r: &mut Registry) {
-    for w in [
-        std::sync::Arc::new(AccessReview) as std::sync::Arc<dyn crate::Workflow>,
+/// The review workflows, for [`crate::Registry::builtin`].
+pub(crate) fn workflows() -> Vec<std::sync::Arc<dyn crate::workflow::Workflow>> {
+    vec![
+        std::sync::Arc::new(AccessReview),
         std::sync::Arc::new(WhoCan),
         std::sync::Arc::new(TokenReport),
         std::sync::Arc::new(CleanupTokens::default()),
         std::sync::Arc::new(OffboardUser),
-    ] {
-        r.register_arc(w).expect("review workflow ids are unique");
-    }
+    ]
 }
 
 /// A text input, trimmed; empty means absent.

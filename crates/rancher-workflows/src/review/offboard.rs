@@ -15,9 +15,8 @@ use super::{require_rk, text, write};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
-use crate::registry::{Report, Workflow};
 use crate::session::Session;
-use crate::targets::Pinned;
+use crate::workflow::{Inputs, Pinned, Report, Workflow};
 
 static OFFBOARD_USER: WorkflowDef = WorkflowDef {
     id: "offboard-user",
@@ -185,7 +184,7 @@ impl Workflow for OffboardUser {
         &OFFBOARD_USER
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         require_rk(OFFBOARD_USER.id, session)?;
         let user = text(OFFBOARD_USER.id, &inputs, "user")?.unwrap_or_default().to_string();
         let (uid, username, steps) = plan(session, &user).await?;
@@ -198,7 +197,7 @@ impl Workflow for OffboardUser {
         })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let session = exec.session();
         require_rk(OFFBOARD_USER.id, session)?;
         let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
@@ -252,7 +251,7 @@ impl Workflow for OffboardUser {
         }))
     }
 
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         // Applied when nothing of the pinned plan is left on the server; otherwise the run goes on with the steps
         // left (a step already done answers 404 and is counted as already done, never sent twice to effect).
         let Some(steps) = pinned_plan(inputs) else {

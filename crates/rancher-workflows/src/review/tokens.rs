@@ -16,9 +16,8 @@ use super::{number, refused, require_rk, text, time};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
-use crate::registry::{Report, Workflow};
 use crate::session::Session;
-use crate::targets::Pinned;
+use crate::workflow::{Inputs, Pinned, Report, Workflow};
 
 /// Page size for the token lists: large pages keep a 155,000-token report to a few hundred round trips.
 const PAGE: i64 = 2000;
@@ -254,13 +253,13 @@ impl Workflow for TokenReport {
         &TOKEN_REPORT
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         number(TOKEN_REPORT.id, inputs, "unused-days")?;
         number(TOKEN_REPORT.id, inputs, "top")?;
         Ok(())
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let session = exec.session();
         require_rk(TOKEN_REPORT.id, session)?;
         let unused_days = number(TOKEN_REPORT.id, inputs, "unused-days")?.unwrap_or(90);
@@ -509,11 +508,11 @@ impl Workflow for CleanupTokens {
         &CLEANUP_TOKENS
     }
 
-    fn check(&self, inputs: &Value) -> Result<()> {
+    fn check(&self, inputs: &Inputs) -> Result<()> {
         Filter::from_inputs(inputs).map(|_| ())
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Value) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(&inputs)?;
         let (found, note) = matching(session, &filter, self.local_clock).await?;
@@ -543,7 +542,7 @@ impl Workflow for CleanupTokens {
         })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Value) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
         let session = exec.session();
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(inputs)?;
@@ -624,7 +623,7 @@ impl Workflow for CleanupTokens {
         Ok(Report::new(summary, result))
     }
 
-    async fn applied(&self, session: &Session, inputs: &Value) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         // Done when no pinned token that still matches is left on the server; otherwise the run continues with
         // exactly those (the ones deleted before the crash are gone and are not sent again).
         let Some(pinned) = pinned_names(inputs) else {

@@ -1,5 +1,5 @@
-//! Cluster and project role template bindings (and global role bindings, for timed global grants) over the
-//! generated typed requests: RK-API `management.cattle.io/v3` where the server has it, norman `/v3` before.
+//! Role bindings, one model for every kind: global role bindings and cluster and project role template bindings,
+//! found, created and deleted here for every workflow that touches them, over the generated typed requests: RK-API `management.cattle.io/v3` where the server has it, norman `/v3` before.
 //!
 //! Rancher keeps a CRTB in the cluster's namespace (its name is the cluster id) and a PRTB in the project's
 //! namespace (rancher/rancher pkg/controllers/management/auth: the project's backing namespace, `c-x-p-y` from 2.11,
@@ -147,7 +147,7 @@ fn from_v3_prtb(b: V3ProjectRoleTemplateBinding) -> RoleBinding {
     }
 }
 
-fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
+pub(crate) fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
     let (name, _, deleting) = meta_name(&b.metadata);
     let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
     RoleBinding {
@@ -163,7 +163,7 @@ fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
     }
 }
 
-fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
+pub(crate) fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
     let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
     RoleBinding {
         kind: BindingKind::Global,
@@ -253,6 +253,56 @@ pub async fn list_global(session: &Session) -> Result<Vec<RoleBinding>> {
     Ok(all.into_iter().filter(|b| !b.deleting).collect())
 }
 
+/// Every global role binding as the global role binding workflows see it: on the RK-API without those Rancher is
+/// removing, with a refused list in plain words; on norman `/v3` as listed.
+pub async fn all_global(session: &Session) -> Result<Vec<RoleBinding>> {
+    let c = &session.client;
+    if rk_global(session) {
+        let all: Vec<RoleBinding> = c
+            .global_role_bindings()
+            .list(RkGlobalrolebindingsList::new())
+            .map_err(|e| refused(rancher_api::ids::RK_GLOBALROLEBINDINGS_LIST, e))
+            .map_ok(from_rk_grb)
+            .try_collect()
+            .await?;
+        Ok(all.into_iter().filter(|b| !b.deleting).collect())
+    } else {
+        Ok(c.v3()
+            .globalrolebindings()
+            .list(V3GlobalrolebindingsList::new())
+            .map_err(|e| refused(rancher_api::ids::V3_GLOBALROLEBINDINGS_LIST, e))
+            .map_ok(from_v3_grb)
+            .try_collect()
+            .await?)
+    }
+}
+
+/// A refused list in plain words (see [`crate::exec::refused_list`]); other errors as they are.
+fn refused(op: &str, e: rancher_api::Error) -> crate::Error {
+    if e.is_forbidden() && !e.is_local_cluster_gate() {
+        crate::Error::NotAllowed(crate::exec::refused_list(op, &e))
+    } else {
+        crate::Error::Api(e)
+    }
+}
+
+/// The global role bindings that give user id `user` the global role `role`.
+pub async fn find_global(session: &Session, user: &str, role: &str) -> Result<Vec<RoleBinding>> {
+    let held = |b: &RoleBinding| b.user.as_deref() == Some(user) && b.role == role;
+    if rk_global(session) {
+        return Ok(all_global(session).await?.into_iter().filter(held).collect());
+    }
+    let list = V3GlobalrolebindingsList::new().user_id(user).global_role_id(role);
+    let items: Vec<_> = session
+        .client
+        .v3()
+        .globalrolebindings()
+        .list(list)
+        .try_collect()
+        .await?;
+    Ok(items.into_iter().map(from_v3_grb).filter(held).collect())
+}
+
 /// One binding by kind, namespace and name; `None` when it does not exist.
 pub async fn get(session: &Session, kind: BindingKind, namespace: &str, name: &str) -> Result<Option<RoleBinding>> {
     let c = &session.client;
@@ -299,7 +349,8 @@ pub async fn get(session: &Session, kind: BindingKind, namespace: &str, name: &s
     }
 }
 
-/// What to create: a binding of `role` to one subject in one scope, under a fixed name.
+/// What to create: a binding of `role` to one subject in one scope, under a fixed name (for a global role binding,
+/// an empty name lets the server generate one after `grb-`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBinding {
     /// Global, cluster or project.
@@ -354,6 +405,14 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
             namespace: ns,
             ..Default::default()
         })
+    };
+    let fixed = Some(b.name.clone()).filter(|n| !n.is_empty());
+    let global_meta = match &fixed {
+        Some(_) => meta(None),
+        None => Some(ObjectMeta {
+            generate_name: Some("grb-".into()),
+            ..Default::default()
+        }),
     };
     macro_rules! send {
         ($req:expr, $map:expr) => {{
@@ -428,7 +487,7 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
             RkGlobalrolebindingsCreate::new(GlobalRoleBinding {
                 api_version: Some("management.cattle.io/v3".into()),
                 kind: Some("GlobalRoleBinding".into()),
-                metadata: meta(None),
+                metadata: global_meta,
                 global_role_name: Some(b.role.clone()),
                 user_name: b.user.clone(),
                 group_principal_name: b.group.clone(),
@@ -439,7 +498,7 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
         (BindingKind::Global, _, false) => send!(
             V3GlobalrolebindingsCreate::new(V3GlobalRoleBinding {
                 type_: Some("globalRoleBinding".into()),
-                name: Some(b.name.clone()),
+                name: fixed,
                 global_role_id: Some(b.role.clone()),
                 user_id: b.user.clone(),
                 group_principal_id: b.group.clone(),
