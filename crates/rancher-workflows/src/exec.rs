@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
+use crate::progress::{self, ProgressHandle};
 use crate::session::Session;
 
 /// A request a dry run would have sent.
@@ -63,6 +64,8 @@ pub struct Exec<'s> {
     planned: Vec<PlannedRequest>,
     /// Set when this run executes an approval request: its id, and the check that the claim is still ours.
     claim: Option<(String, std::sync::Arc<dyn Fence>)>,
+    /// Where long stages report how far they got.
+    progress: ProgressHandle,
 }
 
 /// Confirms, before each write of an approved execution, that this process still holds the execution's claim.
@@ -114,7 +117,19 @@ impl<'s> Exec<'s> {
             dry_run,
             planned: Vec::new(),
             claim: None,
+            progress: progress::silent(),
         }
+    }
+
+    /// Reports long stages (tokens read, tokens deleted, ...) to `progress` instead of nowhere.
+    pub fn with_progress(mut self, progress: ProgressHandle) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where this run reports its progress (a handle a workflow may move into concurrent tasks).
+    pub fn progress(&self) -> ProgressHandle {
+        self.progress.clone()
     }
 
     /// Runs as the execution of approval request `request_id`: every write first asks `fence` whether the claim

@@ -85,6 +85,7 @@ pub struct Runner {
     lease: Duration,
     registry: Arc<Registry>,
     gate: Option<Arc<ExecutionGate>>,
+    progress: crate::progress::ProgressHandle,
 }
 
 /// Whether a runner may execute. The approvals service closes it while its audit log does not verify from the head
@@ -267,7 +268,14 @@ impl Runner {
             lease: DEFAULT_LEASE,
             registry: Arc::new(Registry::builtin()),
             gate: None,
+            progress: crate::progress::silent(),
         }
+    }
+
+    /// Runs and executions this runner makes report their long stages to `progress` (a terminal's progress bar).
+    pub fn with_progress(mut self, progress: crate::progress::ProgressHandle) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Executes (claims, takes over, runs) only while `gate` is open.
@@ -396,7 +404,10 @@ impl Runner {
         // Enabling a provider is the exception: filing it holds inline secrets in memory for the request, which a
         // dry run must not do; its run checks the same things itself.
         if w.reads_only(&inputs) || (dry_run && w.dry_run_unprepared()) {
-            let out = Exec::new(session, dry_run).run_workflow(w.as_ref(), &inputs).await?;
+            let out = Exec::new(session, dry_run)
+                .with_progress(self.progress.clone())
+                .run_workflow(w.as_ref(), &inputs)
+                .await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
         // Validate inputs against the server now, so a request is never filed for something that cannot run, and
@@ -418,6 +429,7 @@ impl Runner {
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
         if dry_run {
             let out = Exec::new(session, true)
+                .with_progress(self.progress.clone())
                 .run_workflow(w.as_ref(), &pinned.inputs)
                 .await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
@@ -694,7 +706,9 @@ impl Runner {
             claim: std::sync::Mutex::new(claim.clone()),
             lease: self.lease,
         };
-        Exec::new(session, false).fenced(claim.request_id.as_str(), Arc::new(fence))
+        Exec::new(session, false)
+            .with_progress(self.progress.clone())
+            .fenced(claim.request_id.as_str(), Arc::new(fence))
     }
 
     /// Claims, runs (`inputs` overrides the stored inputs only for runs nobody reviewed) and records the outcome,

@@ -127,7 +127,7 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
         .map(binding_step)
         .collect();
     let mut tokens = Vec::new();
-    each_token(session, |t| {
+    each_token(session, &crate::progress::Silent, |t| {
         if t.user == person.id {
             tokens.push(t.name);
         }
@@ -217,7 +217,17 @@ impl Workflow for OffboardUser {
         let mut rows = Vec::new();
         let mut report = Vec::new();
         let (mut done, mut already, mut failed) = (0, 0, 0);
+        let progress = exec.progress();
+        progress.stage(
+            if exec.is_dry_run() {
+                "checking steps"
+            } else {
+                "offboarding"
+            },
+            Some(steps.len() as u64),
+        );
         for step in &steps {
+            progress.advance(1);
             let outcome = match apply(exec, step).await {
                 Ok(true) if exec.is_dry_run() => "would do".to_string(),
                 Ok(true) => {
@@ -260,7 +270,7 @@ impl Workflow for OffboardUser {
         let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
         let inv = Inventory::load(session, false).await?;
         let mut names = std::collections::HashSet::new();
-        each_token(session, |t| {
+        each_token(session, &crate::progress::Silent, |t| {
             if t.user == user {
                 names.insert(t.name);
             }

@@ -16,6 +16,7 @@ use super::{number, refused, require_rk, text, time};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
+use crate::progress::{Progress, Silent};
 use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, Workflow};
 
@@ -175,7 +176,17 @@ impl TokenFacts {
 
 /// Streams every token an admin can list: `management.cattle.io/v3` tokens on 2.8+, and `ext.cattle.io/v1`
 /// tokens on 2.12+, handing each to `each` without keeping it.
-pub(crate) async fn each_token(session: &Session, mut each: impl FnMut(TokenFacts)) -> Result<()> {
+/// Every token, in pages, counted as read on `progress` (stage `reading tokens`).
+pub(crate) async fn each_token(
+    session: &Session,
+    progress: &dyn Progress,
+    mut each: impl FnMut(TokenFacts),
+) -> Result<()> {
+    progress.stage("reading tokens", None);
+    let mut each = |t: TokenFacts| {
+        progress.advance(1);
+        each(t)
+    };
     let client = &session.client;
     let mut mgmt = client.management_tokens().list(RkMgmttokensList::new().limit(PAGE));
     while let Some(t) = mgmt
@@ -272,7 +283,7 @@ impl Workflow for TokenReport {
         let mut totals = Counts::default();
         // Per user: the counts and a login name. Bounded by the number of users.
         let mut per_user: HashMap<String, (String, Counts)> = HashMap::new();
-        each_token(session, |t| {
+        each_token(session, exec.progress().as_ref(), |t| {
             totals.add(&t, now, unused_days);
             let entry = per_user.entry(t.user.clone()).or_default();
             if entry.0.is_empty() && !t.login.is_empty() {
@@ -459,11 +470,16 @@ async fn judge_time(session: &Session, filter: &Filter, local: LocalClock) -> Re
 }
 
 /// Matching tokens, in name order, without the caller's own, judged by the server's clock.
-async fn matching(session: &Session, filter: &Filter, local: LocalClock) -> Result<(Vec<TokenFacts>, Option<String>)> {
+async fn matching(
+    session: &Session,
+    filter: &Filter,
+    local: LocalClock,
+    progress: &dyn Progress,
+) -> Result<(Vec<TokenFacts>, Option<String>)> {
     let (now, note) = judge_time(session, filter, local).await?;
     let own = own_token(session);
     let mut out = Vec::new();
-    each_token(session, |t| {
+    each_token(session, progress, |t| {
         let is_own = own
             .as_deref()
             .is_some_and(|o| t.name == o || t.name.strip_prefix("ext/") == Some(o));
@@ -515,7 +531,7 @@ impl Workflow for CleanupTokens {
     async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(&inputs)?;
-        let (found, note) = matching(session, &filter, self.local_clock).await?;
+        let (found, note) = matching(session, &filter, self.local_clock, &Silent).await?;
         if found.is_empty() {
             return Err(Error::NotFound(
                 "no token matches this filter; nothing to approve (`rancherctl run token-report` shows what there is)"
@@ -546,7 +562,8 @@ impl Workflow for CleanupTokens {
         let session = exec.session();
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(inputs)?;
-        let (now_matching, _) = matching(session, &filter, self.local_clock).await?;
+        let progress = exec.progress();
+        let (now_matching, _) = matching(session, &filter, self.local_clock, progress.as_ref()).await?;
         if exec.is_dry_run() {
             let rows: Vec<Vec<String>> = now_matching
                 .iter()
@@ -587,6 +604,7 @@ impl Workflow for CleanupTokens {
         // paused and taken over stops within one chunk instead of going on deleting (a delete repeated by the new
         // executor finds the token gone, so nothing is counted twice either way).
         let mut results: Vec<(String, Outcome)> = Vec::with_capacity(to_delete.len());
+        progress.stage("deleting tokens", Some(to_delete.len() as u64));
         for chunk in to_delete.chunks(FENCE_EVERY) {
             exec.confirm_claim().await?;
             let done: Vec<(String, Outcome)> = futures::stream::iter(chunk.iter().cloned().map(|name| {
@@ -597,6 +615,7 @@ impl Workflow for CleanupTokens {
                 }
             }))
             .buffer_unordered(CONCURRENCY)
+            .inspect(|_| progress.advance(1))
             .collect()
             .await;
             results.extend(done);
@@ -630,7 +649,7 @@ impl Workflow for CleanupTokens {
             return Ok(None);
         };
         let filter = Filter::from_inputs(inputs)?;
-        let left = matching(session, &filter, self.local_clock)
+        let left = matching(session, &filter, self.local_clock, &Silent)
             .await?
             .0
             .into_iter()
