@@ -1635,6 +1635,11 @@ fn ux21_the_service_reads_the_rancher_ca_once() {
 
 /// Files a `create-global-role-binding` request for `user` as the admin in `envs` and answers its id (exit 3).
 fn file_grant(env: &Env, user: &str, envs: &[(&str, String)]) -> String {
+    file_role(env, user, "clusters-create", envs)
+}
+
+/// [`file_grant`] of `role`.
+fn file_role(env: &Env, user: &str, role: &str, envs: &[(&str, String)]) -> String {
     let filed = env.exec(
         &[
             "run",
@@ -1642,7 +1647,7 @@ fn file_grant(env: &Env, user: &str, envs: &[(&str, String)]) -> String {
             "--input",
             &format!("user={user}"),
             "--input",
-            "role=clusters-create",
+            &format!("role={role}"),
             "-o",
             "json",
         ],
@@ -1676,27 +1681,16 @@ fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
     let env = Env::start();
     let approver = env.sim.tokens().approver.clone();
     let admin = env.sim.tokens().admin.clone();
-    // Two approvers needed: the admin and the approver, each by id (both named, so one approval leaves one open).
-    let who = |token: &str| -> (String, String) {
-        let me = env.run_as(token, &["check", "-o", "json"]);
-        me.expect_code(0);
-        let v: serde_json::Value = serde_json::from_str(&me.stdout).unwrap();
-        let who = &v["identity"];
-        (
-            who["user_id"].as_str().unwrap_or_default().to_string(),
-            who["username"].as_str().unwrap_or_default().to_string(),
-        )
-    };
-    let (admin_id, _) = who(&admin);
-    let (approver_id, approver_name) = who(&approver);
-    assert!(!admin_id.is_empty() && !approver_id.is_empty(), "check names the user");
+    let users = env.sim.users();
+    // The second approver a policy names below (they never need to act here).
+    let (admin_id, approver_id) = (users.admin.id.clone(), users.standard[0].id.clone());
     env.run(&["workflows", "install", "create-global-role-binding"])
         .expect_code(0);
 
-    // Local mode: the admin files one; a standard user files another.
-    let user = env.sim.tokens().user.clone();
+    // Local mode: the admin files one; the approver (another admin) files another.
+    let user_name = users.user.username.clone();
     let mine = file_grant(&env, "user00004", &env.connected_env(Some(&admin)));
-    let theirs = file_grant(&env, "user00006", &env.connected_env(Some(&user)));
+    let theirs = file_grant(&env, &user_name, &env.connected_env(Some(&approver)));
     let admin_mine = listed(&env.run(&["approvals", "list", "--mine", "-o", "json"]));
     assert_eq!(admin_mine, vec![mine.clone()], "--mine: the admin's own");
     let admin_to_approve = listed(&env.run(&["approvals", "list", "--to-approve", "-o", "json"]));
@@ -1725,7 +1719,7 @@ fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
         &format!("all-of:{admin_id},{approver_id}"),
     ])
     .expect_code(0);
-    let both = file_grant(&env, "user00007", &env.connected_env(Some(&user)));
+    let both = file_role(&env, &user_name, "admin", &env.connected_env(Some(&approver)));
     let shown = env.run(&["approvals", "show", &both]);
     let waiting = shown
         .stdout
@@ -1759,12 +1753,6 @@ fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
     // Through the service: the same filters and words.
     let srv = service(&env, &["create-global-role-binding"]);
     let url = srv.url().to_string();
-    let as_user = {
-        let mut e = through(&env, &url);
-        e.retain(|(k, _)| *k != "RANCHER_TOKEN");
-        e.push(("RANCHER_TOKEN", user.clone()));
-        e
-    };
     let as_approver = {
         let mut e = through(&env, &url);
         e.retain(|(k, _)| *k != "RANCHER_TOKEN");
@@ -1772,7 +1760,7 @@ fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
         e
     };
     let svc_mine = file_grant(&env, "user00004", &through(&env, &url));
-    let svc_theirs = file_grant(&env, "user00006", &as_user);
+    let svc_theirs = file_grant(&env, &user_name, &as_approver);
     assert_eq!(
         listed(&env.exec(&["approvals", "list", "--mine", "-o", "json"], &through(&env, &url))),
         vec![svc_mine.clone()]
@@ -1794,7 +1782,6 @@ fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
         "{}",
         shown.stdout
     );
-    let _ = (as_approver, approver_name);
     env.rt.block_on(srv.shutdown());
 }
 
