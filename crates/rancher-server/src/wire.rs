@@ -253,12 +253,14 @@ pub enum ListLine {
     /// The first line.
     Head {
         /// Always `streaming`.
+        #[serde(default)]
         status: String,
         /// The workflow id.
         workflow: String,
         /// What is listed, plural (`users`).
         noun: String,
         /// The table's column headers.
+        #[serde(default)]
         columns: Vec<String>,
     },
     /// One resource, as Rancher sent it, and its table row when asked for.
