@@ -405,11 +405,11 @@ async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
         .await
         .unwrap()
         .iter()
-        .any(|w| w["id"] == "create-global-role-binding" && w["installed"] == true));
-    let RunAnswer::Pending(p) = approver
+        .any(|w| w.id == "create-global-role-binding" && w.installed));
+    let RunAnswer::Pending { request, .. } = approver
         .run(
             "create-global-role-binding",
-            json!({"user": "bob", "role": "admin"}),
+            json!({"user": "bob", "role": "admin"}).as_object().unwrap().clone(),
             Some("why"),
             false,
         )
@@ -418,21 +418,25 @@ async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
     else {
         panic!("should wait for approval")
     };
-    let id = p["request"].as_str().unwrap();
+    let id = request.as_str();
     let e = alice.approve(id, None, None).await.unwrap_err();
     assert_eq!(e.status, Some(403), "{e}");
     assert_eq!(
         admin
-            .requests(Some(rancher_approval::RequestState::Pending))
+            .requests(rancher_server::wire::RequestQuery {
+                state: Some("pending".into()),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .len(),
         1
     );
     let done = admin.approve(id, Some("ok"), None).await.unwrap();
-    assert_eq!(done["state"], "succeeded");
-    assert_eq!(approver.request(id).await.unwrap()["outcome"]["status"], "succeeded");
-    assert_eq!(admin.audit().await.unwrap()["verified"], true);
+    assert_eq!(done.stored.state, rancher_approval::RequestState::Succeeded);
+    let seen = serde_json::to_value(approver.request(id).await.unwrap()).unwrap();
+    assert_eq!(seen["outcome"]["status"], "succeeded");
+    assert!(admin.audit().await.unwrap().verified);
     srv.shutdown().await;
 }
 

@@ -1683,3 +1683,253 @@ fn ux_docs7_a_bare_project_name_lists_the_projects_it_could_mean() {
         none.stderr
     );
 }
+
+/// Files a `create-global-role-binding` request for `user` as the admin in `envs` and answers its id (exit 3).
+fn file_grant(env: &Env, user: &str, envs: &[(&str, String)]) -> String {
+    file_role(env, user, "clusters-create", envs)
+}
+
+/// [`file_grant`] of `role`.
+fn file_role(env: &Env, user: &str, role: &str, envs: &[(&str, String)]) -> String {
+    let filed = env.exec(
+        &[
+            "run",
+            "create-global-role-binding",
+            "--input",
+            &format!("user={user}"),
+            "--input",
+            &format!("role={role}"),
+            "-o",
+            "json",
+        ],
+        envs,
+    );
+    filed.expect_code(3);
+    serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The request ids `approvals list -o json` prints (local mode prints stored requests, the service its views:
+/// both carry `id`).
+fn listed(run: &Run) -> Vec<String> {
+    run.expect_code(0);
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Finding 12 (rest): `approvals list --mine` and `--to-approve` filter as `tsh request ls` does, in local mode and
+/// through the service; `approvals show` marks the caller `(you)`; `waiting on:` names the approvals still needed
+/// (not the decisions so far); and a partial approval says who is still needed.
+#[test]
+fn ux12_list_mine_and_to_approve_and_who_is_still_needed() {
+    let env = Env::start();
+    let approver = env.sim.tokens().approver.clone();
+    let admin = env.sim.tokens().admin.clone();
+    let users = env.sim.users();
+    // The second approver a policy names below (they never need to act here).
+    let (admin_id, approver_id) = (users.admin.id.clone(), users.standard[0].id.clone());
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+
+    // Local mode: the admin files one; the approver (another admin) files another.
+    let user_name = users.user.username.clone();
+    let mine = file_grant(&env, "user00004", &env.connected_env(Some(&admin)));
+    let theirs = file_grant(&env, &user_name, &env.connected_env(Some(&approver)));
+    let admin_mine = listed(&env.run(&["approvals", "list", "--mine", "-o", "json"]));
+    assert_eq!(admin_mine, vec![mine.clone()], "--mine: the admin's own");
+    let admin_to_approve = listed(&env.run(&["approvals", "list", "--to-approve", "-o", "json"]));
+    assert!(
+        admin_to_approve.contains(&theirs) && !admin_to_approve.contains(&mine),
+        "--to-approve: others' requests the admin may approve, never their own: {admin_to_approve:?}"
+    );
+    let table = env.run(&["approvals", "list", "--mine"]);
+    assert!(table.stdout.contains("(you)"), "{}", table.stdout);
+    let shown = env.run(&["approvals", "show", &mine]);
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("requester:") && l.ends_with("(you)")),
+        "{}",
+        shown.stdout
+    );
+
+    // Both the admin and the approver must approve: one approval leaves the other named as still needed.
+    env.run(&[
+        "workflows",
+        "set-policy",
+        "create-global-role-binding",
+        "--policy",
+        &format!("all-of:{admin_id},{approver_id}"),
+    ])
+    .expect_code(0);
+    let both = file_role(&env, &user_name, "admin", &env.connected_env(Some(&approver)));
+    let shown = env.run(&["approvals", "show", &both]);
+    let waiting = shown
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("waiting on:"))
+        .unwrap_or_else(|| panic!("{}", shown.stdout))
+        .to_string();
+    assert!(
+        waiting.contains(&admin_id) && waiting.contains(&approver_id) && waiting.contains("(you)"),
+        "both still needed, the caller marked: {waiting}"
+    );
+    let partial = env.run(&["approvals", "approve", &both]);
+    partial.expect_code(3);
+    assert!(
+        partial.stdout.contains("still needs") && partial.stdout.contains(&approver_id),
+        "names who is still needed: {}",
+        partial.stdout
+    );
+    let shown = env.run(&["approvals", "show", &both]);
+    let waiting = shown
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("waiting on:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        waiting.contains(&approver_id) && !waiting.contains(&admin_id),
+        "only who is still needed: {waiting}"
+    );
+
+    // Through the service: the same filters and words.
+    let srv = service(&env, &["create-global-role-binding"]);
+    let url = srv.url().to_string();
+    let as_approver = {
+        let mut e = through(&env, &url);
+        e.retain(|(k, _)| *k != "RANCHER_TOKEN");
+        e.push(("RANCHER_TOKEN", approver.clone()));
+        e
+    };
+    let svc_mine = file_grant(&env, "user00004", &through(&env, &url));
+    let svc_theirs = file_grant(&env, &user_name, &as_approver);
+    assert_eq!(
+        listed(&env.exec(&["approvals", "list", "--mine", "-o", "json"], &through(&env, &url))),
+        vec![svc_mine.clone()]
+    );
+    let to_approve = listed(&env.exec(
+        &["approvals", "list", "--to-approve", "-o", "json"],
+        &through(&env, &url),
+    ));
+    assert!(
+        to_approve.contains(&svc_theirs) && !to_approve.contains(&svc_mine),
+        "{to_approve:?}"
+    );
+    let shown = env.exec(&["approvals", "show", &svc_mine], &through(&env, &url));
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("requester:") && l.ends_with("(you)")),
+        "{}",
+        shown.stdout
+    );
+    env.rt.block_on(srv.shutdown());
+}
+
+/// Finding 15's wording: an approved execution that rancherctl itself stopped (here: a grant ended before its
+/// extension ran) said "the server refused"; it now says who refused.
+#[test]
+fn ux12_a_failed_execution_says_who_refused() {
+    let env = Env::start();
+    let approver = env.sim.tokens().approver.clone();
+    env.run(&["workflows", "install", "create-global-role-binding"])
+        .expect_code(0);
+    let grant = file_grant_timed(&env, "user00008");
+    env.run_as(&approver, &["approvals", "approve", &grant]).expect_code(0);
+    let ext = env.run(&["grants", "extend", &grant, "--by", "2h", "-o", "json"]);
+    ext.expect_code(3);
+    let ext_id = serde_json::from_str::<serde_json::Value>(&ext.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Ended behind the tool's back: the binding is deleted directly, so the extension finds nothing to extend.
+    let bindings = env.run(&["run", "list-global-role-bindings", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&bindings.stdout).unwrap();
+    let grb = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["globalRoleId"] == "clusters-create" || b["globalRoleName"] == "clusters-create")
+        .and_then(|b| b["id"].as_str().or(b["metadata"]["name"].as_str()))
+        .map(str::to_string);
+    if let Some(grb) = grb {
+        env.run(&[
+            "api",
+            "rk.globalrolebindings.delete",
+            "-p",
+            &format!("name={grb}"),
+            "--yes",
+        ]);
+    }
+    let failed = env.run_as(&approver, &["approvals", "approve", &ext_id]);
+    if failed.code == 1 {
+        assert!(
+            !failed.stderr.contains("the server refused")
+                && (failed.stderr.contains("rancherctl refused") || failed.stderr.contains("Rancher refused")),
+            "{}",
+            failed.stderr
+        );
+    }
+    assert!(!failed.stderr.contains("the server refused"), "{}", failed.stderr);
+}
+
+fn file_grant_timed(env: &Env, user: &str) -> String {
+    let filed = env.run(&[
+        "run",
+        "create-global-role-binding",
+        "--input",
+        &format!("user={user}"),
+        "--input",
+        "role=clusters-create",
+        "--input",
+        "duration=8h",
+        "-o",
+        "json",
+    ]);
+    filed.expect_code(3);
+    serde_json::from_str::<serde_json::Value>(&filed.stdout).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `rancherctl check --token-stdin` with a service configured read standard input twice: the Rancher test got the
+/// token and the service test got nothing. The token is read once per process.
+#[test]
+fn ux12_check_reads_the_token_from_stdin_once() {
+    use std::io::Write;
+    let env = Env::start();
+    let srv = service(&env, &[]);
+    let mut envs = env.connected_env(None);
+    envs.push(("RANCHERCTL_SERVER", srv.url().to_string()));
+    let mut child = command(&["check", "--token-stdin"], &envs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn_killed_on_drop()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(env.sim.tokens().admin.as_bytes())
+        .unwrap();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("connection OK") && run.stdout.contains("service: ") && run.stdout.contains("(ok, you are"),
+        "{}",
+        run.stdout
+    );
+    env.rt.block_on(srv.shutdown());
+}

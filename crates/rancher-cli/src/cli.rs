@@ -312,6 +312,12 @@ pub enum ApprovalsCommand {
         /// Only requests in this state.
         #[arg(long, value_parser = ["pending", "approved", "executing", "succeeded", "failed", "denied", "expired", "cancelled"])]
         state: Option<String>,
+        /// Only the requests you filed.
+        #[arg(long, conflicts_with = "to_approve")]
+        mine: bool,
+        /// Only pending requests waiting on you: filed by others, and yours to approve.
+        #[arg(long)]
+        to_approve: bool,
     },
     /// One request with its decisions and outcome.
     Show {

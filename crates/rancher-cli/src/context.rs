@@ -157,8 +157,7 @@ impl Context {
             return Ok(Some(read_token_file(path)?));
         }
         if self.global.token_stdin {
-            let text = read_token_stdin()?;
-            return Ok(Some(BearerToken::parse_input(&text)?));
+            return Ok(Some(token_from_stdin()?));
         }
         match std::env::var(TOKEN_ENV) {
             Ok(t) if !t.trim().is_empty() => Ok(Some(BearerToken::parse_input(&t)?)),
@@ -354,6 +353,22 @@ impl Context {
     /// Opens a session (server version and identity from the server). When that fails, the connection test
     /// runs to say why (unreachable, untrusted certificate, expired token, ...).
     pub async fn session(&self) -> anyhow::Result<Session> {
+        let (conn, client) = self.client()?;
+        match Session::open(client).await {
+            Ok(s) => Ok(s),
+            // The server answered, but not what a session needs: its own words say more than a diagnosis.
+            Err(e @ rancher_workflows::Error::NotFound(_)) => Err(e.into()),
+            Err(e) => match conn.verify().await {
+                Err(d) => Err(Diagnosed(Box::new(d)).into()),
+                Ok(_) => Err(e.into()),
+            },
+        }
+    }
+}
+
+/// The Rancher connection and a client over it, with the CLI's retry policy.
+impl Context {
+    fn client(&self) -> anyhow::Result<(Connection, rancher_api::Client)> {
         let conn = self.connection()?;
         let client = conn
             .client_builder()?
@@ -364,9 +379,15 @@ impl Context {
                 max_retry_after: Duration::from_secs(10),
             })
             .build()?;
-        match Session::open(client).await {
+        Ok((conn, client))
+    }
+
+    /// A session for a run that only reads with the caller's own rights: it learns the server's version and
+    /// nothing more (see [`Session::open_for_reads`]), so a list's first item comes after two Rancher calls.
+    pub async fn read_session(&self) -> anyhow::Result<Session> {
+        let (conn, client) = self.client()?;
+        match Session::open_for_reads(client).await {
             Ok(s) => Ok(s),
-            // The server answered, but not what a session needs: its own words say more than a diagnosis.
             Err(e @ rancher_workflows::Error::NotFound(_)) => Err(e.into()),
             Err(e) => match conn.verify().await {
                 Err(d) => Err(Diagnosed(Box::new(d)).into()),
@@ -429,6 +450,19 @@ pub fn executor_label() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     format!("rancherctl@{host}")
+}
+
+/// The token given on standard input, read once per process: standard input can be read only once, and one
+/// command may need the token twice (`check` tests Rancher and then the approvals service).
+fn token_from_stdin() -> anyhow::Result<BearerToken> {
+    static READ: std::sync::Mutex<Option<BearerToken>> = std::sync::Mutex::new(None);
+    let mut read = READ.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(t) = read.as_ref() {
+        return Ok(t.clone());
+    }
+    let token = BearerToken::parse_input(&read_token_stdin()?)?;
+    *read = Some(token.clone());
+    Ok(token)
 }
 
 /// The token from standard input: from a pipe, everything up to end of input; at a terminal, one line typed or

@@ -145,6 +145,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// elsewhere and checked later (`approvals audit --verify --expect-head`).
 fn may_change_store(cmd: &Command) -> bool {
     use cli::{ApprovalsCommand as A, WorkflowsCommand as W};
+    if let Command::Run(args) = cmd {
+        // A read-only list files nothing and records nothing: no audit head to read before or after.
+        if let Some(w) = rancher_workflows::find_workflow(&args.workflow) {
+            let inputs =
+                rancher_workflows::inputs_from_pairs(commands::run::pairs("input", &args.inputs).unwrap_or_default());
+            if commands::run::read_only_list(w, &inputs, args.dry_run) {
+                return false;
+            }
+        }
+    }
     matches!(
         cmd,
         Command::Run(_)
@@ -196,8 +206,17 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
             ..
         }) => commands::api::list(&ctx),
         Command::Completions { shell } => commands::completions::print(shell),
-        Command::Approvals(cli::ApprovalsCommand::List { state }) => {
-            runtime()?.block_on(commands::approvals::list(&ctx, state.as_deref()))
+        Command::Approvals(cli::ApprovalsCommand::List {
+            state,
+            mine,
+            to_approve,
+        }) => {
+            let which = commands::approvals::Which {
+                state: state.as_deref(),
+                mine,
+                to_approve,
+            };
+            runtime()?.block_on(commands::approvals::list(&ctx, which))
         }
         Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => {
             runtime()?.block_on(commands::approvals::show(&ctx, &id, full))

@@ -9,23 +9,30 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use rancher_approval::{Policy, RequestFilter, RequestState};
+use rancher_approval::{RequestFilter, RequestState};
 use rancher_auth::BearerToken;
-use rancher_workflows::Submitted;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::{OpenApi, ToSchema};
+use serde_json::json;
+use utoipa::OpenApi;
 
 use crate::app::{may_see_details, request_view, with_store, App};
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
+use crate::wire::{
+    AuditPage, AuditVerified, Catalog, CatalogEntry, DeadLetters, DecisionRequest, ErrorAnswer, ExtendRequest,
+    Extended, GrantList, GrantQuery, GrantView, InputView, InstallationView, ListEnd, ListLine, Me, PolicyRequest,
+    RequestPage, RequestQuery, RequestView, Revoked, RunAnswer, RunRequest,
+};
 
 /// The caller: who their bearer token belongs to (the token itself is kept only for a run that needs no
 /// approval, which goes to Rancher with the caller's own rights, and is dropped with the request).
 pub(crate) struct Caller {
     pub(crate) person: Person,
     pub(crate) token: BearerToken,
+    /// The session opened with the token to learn who the caller is, when that happened for this request: a run
+    /// reuses it instead of opening another.
+    pub(crate) session: Option<rancher_workflows::Session>,
 }
 
 impl FromRequestParts<Arc<App>> for Caller {
@@ -53,8 +60,8 @@ impl FromRequestParts<Arc<App>> for Caller {
                 .client(parts.extensions.get::<crate::throttle::Peer>().copied(), &parts.headers);
             app.throttle.token_check(client)?;
         }
-        let person = app.person(&token).await?;
-        Ok(Caller { person, token })
+        let (person, session) = app.person(&token).await?;
+        Ok(Caller { person, token, session })
     }
 }
 
@@ -84,101 +91,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// `{"error": "..."}`: what failed and how to fix it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ErrorDoc {
-    /// One line naming the cause.
-    error: String,
-}
-
-/// A list: `{"items": [...]}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ItemsDoc {
-    /// The items.
-    items: Vec<Value>,
-}
-
-/// Body of install and set-policy.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct PolicyBody {
-    /// The approval policy (as `rancherctl workflows show -o json` prints it); install without one uses the
-    /// workflow's default.
-    #[schema(value_type = Object)]
-    pub policy: Option<Policy>,
-}
-
-/// Body of a run.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RunBody {
-    /// The workflow id.
-    pub workflow: String,
-    /// Inputs by name.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub inputs: Value,
-    /// Why (recorded on the request and in the audit log).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Send reads only and show the writes that would be sent.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// With `Accept: application/x-ndjson`, a list workflow streams: also send each item's table row.
-    #[serde(default)]
-    pub rows: bool,
-}
-
-/// Body of approve, deny and cancel.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct ReasonBody {
-    /// Why (policies may require one).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Approve and deny: the `content_hash` of the request as the reviewer was shown it. When given, the decision
-    /// is refused with `409` if the request differs from what was reviewed. `rancherctl` and the web page send it.
-    #[serde(default)]
-    pub reviewed: Option<String>,
-}
-
-/// Body of a grant's extension.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ExtendBody {
-    /// How much longer: `30m`, `8h`, `7d`.
-    pub by: String,
-    /// Why (recorded on the new request).
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// Query of the grant list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct GrantQuery {
-    /// Only grants in this status: active (in force), overdue (due, not yet revoked) or expired (revoked).
-    pub status: Option<String>,
-}
-
-/// Query of the request list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// Only requests in this state: pending, approved, executing, succeeded, failed, denied, expired, cancelled.
-    pub state: Option<String>,
-    /// Only requests for this workflow.
-    pub workflow: Option<String>,
-    /// Only requests by this user id.
-    pub requester: Option<String>,
-    /// At most this many items (default 100, at most 1000).
-    pub limit: Option<usize>,
-    /// Only requests older than this request id (the `next` of the previous page).
-    pub before: Option<String>,
-}
-
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
     paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, webhook_dead_letters),
-    components(schemas(ErrorDoc, ItemsDoc, PolicyBody, RunBody, ReasonBody, ExtendBody)),
+    components(schemas(ErrorAnswer, Me, Catalog, CatalogEntry, InputView, PolicyRequest, InstallationView, RunRequest, RunAnswer, ListLine, ListEnd,
+        RequestView, RequestPage, DecisionRequest, ExtendRequest, Extended, GrantView, GrantList, Revoked, AuditPage, AuditVerified, DeadLetters)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -228,42 +147,32 @@ pub(crate) fn router() -> Router<Arc<App>> {
 }
 
 /// Who the token belongs to.
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, description = "`{id, username, display_name, groups, is_admin}`"), (status = 401, body = ErrorDoc)))]
-async fn me(caller: Caller) -> Json<Value> {
-    let mut v = serde_json::to_value(&caller.person.principal).unwrap_or(Value::Null);
-    v["is_admin"] = json!(caller.person.is_admin);
-    Json(v)
-}
-
-fn catalog_entry(w: &rancher_workflows::WorkflowDef, inst: Option<&rancher_approval::Installation>) -> Value {
-    json!({
-        "id": w.id, "title": w.title, "description": w.description, "inputs": w.inputs, "output": w.output, "writes": w.writes,
-        "default_approval": w.default_approval, "default_policy": w.default_approval.policy().to_string(),
-        "installed": inst.is_some(), "installation": inst, "policy_text": inst.map(|i| i.policy.to_string()),
-    })
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ErrorAnswer)))]
+async fn me(caller: Caller) -> Json<Me> {
+    Json(Me::new(&caller.person.principal, caller.person.is_admin))
 }
 
 /// The catalog, with each workflow's installation and policy.
-#[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc)))]
-async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/workflows", responses((status = 200, body = Catalog), (status = 401, body = ErrorAnswer)))]
+async fn catalog(State(app): State<Arc<App>>, _caller: Caller) -> Result<Json<Catalog>, ApiError> {
     let installs = with_store(app.store(), |s| async move { s.list_installations().await }).await?;
-    let items: Vec<Value> = app
+    let items = app
         .runner
         .registry()
         .defs()
         .into_iter()
-        .map(|w| catalog_entry(w, installs.iter().find(|i| i.workflow_id == w.id)))
+        .map(|w| CatalogEntry::new(w, installs.iter().find(|i| i.workflow_id == w.id)))
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(Catalog { items }))
 }
 
 /// One workflow.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}", params(("id" = String, Path, description = "workflow id")), responses((status = 200), (status = 404, body = ErrorDoc)))]
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", params(("id" = String, Path, description = "workflow id")), responses((status = 200, body = CatalogEntry), (status = 404, body = ErrorAnswer)))]
 async fn workflow(
     State(app): State<Arc<App>>,
     _caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CatalogEntry>, ApiError> {
     let w = app
         .runner
         .registry()
@@ -271,61 +180,66 @@ async fn workflow(
         .map(|w| w.def())
         .ok_or_else(|| ApiError::from(rancher_workflows::Error::UnknownWorkflow(id.clone())))?;
     let inst = app.runner.installation(w.id).await?;
-    Ok(Json(catalog_entry(w, inst.as_ref())))
+    Ok(Json(CatalogEntry::new(w, inst.as_ref())))
 }
 
 /// Installs a workflow (admins); the caller becomes its installer. Audited.
-#[utoipa::path(post, path = "/api/v1/workflows/{id}/install", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
-    responses((status = 200, description = "the installation"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/install", params(("id" = String, Path, description = "workflow id")), request_body = PolicyRequest,
+    responses((status = 200, body = InstallationView), (status = 403, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 async fn install(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<PolicyBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<PolicyRequest>,
+) -> Result<Json<InstallationView>, ApiError> {
     let inst = app.install(&caller.person, &id, body.policy).await?;
-    Ok(Json(json!(inst)))
+    Ok(Json(InstallationView(inst)))
 }
 
 /// Changes a workflow's policy (its installer or an admin). Audited.
-#[utoipa::path(put, path = "/api/v1/workflows/{id}/policy", params(("id" = String, Path, description = "workflow id")), request_body = PolicyBody,
-    responses((status = 200, description = "the installation"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+#[utoipa::path(put, path = "/api/v1/workflows/{id}/policy", params(("id" = String, Path, description = "workflow id")), request_body = PolicyRequest,
+    responses((status = 200, body = InstallationView), (status = 400, body = ErrorAnswer), (status = 403, body = ErrorAnswer)))]
 async fn set_policy(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<PolicyBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<PolicyRequest>,
+) -> Result<Json<InstallationView>, ApiError> {
     let policy = body
         .policy
         .ok_or_else(|| ApiError::bad_request("the body needs a `policy`"))?;
     let inst = app.set_policy(&caller.person, &id, policy).await?;
-    Ok(Json(json!(inst)))
+    Ok(Json(InstallationView(inst)))
 }
 
 /// Runs a workflow: `200` with the result when no approval is needed (it ran with the caller's own Rancher
 /// rights), `202` with `{"request": id, "status": "pending", ...}` when it waits for approval.
-#[utoipa::path(post, path = "/api/v1/runs", request_body = RunBody,
-    responses((status = 200, description = "ran: `{status: succeeded, result}`"), (status = 202, description = "`{status: pending, request, approvers, expires_at}`"),
-              (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/runs", request_body = RunRequest,
+    responses((status = 200, description = "it ran (`status: succeeded`); a list asked for as `application/x-ndjson` streams one `ListLine` per line", content((RunAnswer = "application/json"), (ListLine = "application/x-ndjson"))),
+              (status = 202, body = RunAnswer, description = "it waits for approval (`status: pending`)"),
+              (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 async fn run(
     State(app): State<Arc<App>>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    Body(body): Body<RunBody>,
+    Body(body): Body<RunRequest>,
 ) -> Result<Response, ApiError> {
-    let inputs = if body.inputs.is_null() { json!({}) } else { body.inputs };
-    if !inputs.is_object() {
-        return Err(ApiError::bad_request(
-            "`inputs` must be a JSON object of input names to values",
-        ));
-    }
+    let inputs = serde_json::Value::Object(body.inputs.unwrap_or_default());
     let lines = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains(NDJSON));
     if lines {
-        if let Some(list) = app.open_list(&caller.token, &body.workflow, &inputs, body.rows).await? {
+        if let Some(list) = app
+            .open_list(
+                &caller.token,
+                caller.session.clone(),
+                &body.workflow,
+                &inputs,
+                body.rows,
+            )
+            .await?
+        {
             return Ok(list_lines(&app, list, body.rows));
         }
     }
@@ -333,18 +247,26 @@ async fn run(
         .submit(
             &caller.person,
             &caller.token,
+            caller.session,
             &body.workflow,
             inputs,
             body.reason,
             body.dry_run,
         )
         .await?;
-    let status = if matches!(done, Submitted::Pending { .. }) {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(json!(done))).into_response())
+    Ok(answer(RunAnswer::from(done)).into_response())
+}
+
+/// A run's answer with its status: `202` while it waits for approval, `200` when it ran.
+fn answer(a: RunAnswer) -> (StatusCode, Json<RunAnswer>) {
+    (status_of(&a), Json(a))
+}
+
+fn status_of(a: &RunAnswer) -> StatusCode {
+    match a {
+        RunAnswer::Pending { .. } => StatusCode::ACCEPTED,
+        RunAnswer::Succeeded { .. } => StatusCode::OK,
+    }
 }
 
 /// The media type of a streamed list run.
@@ -356,9 +278,12 @@ pub const NDJSON: &str = "application/x-ndjson";
 /// whatever the list's length; the service holds the in-flight guard until the last line is written.
 fn list_lines(app: &Arc<App>, list: rancher_workflows::ListStream, rows: bool) -> Response {
     use futures::StreamExt;
-    let head = line(
-        &json!({"status": "streaming", "workflow": list.workflow(), "noun": list.noun(), "columns": list.columns()}),
-    );
+    let head = line(&ListLine::Head {
+        status: "streaming".into(),
+        workflow: list.workflow().into(),
+        noun: list.noun().into(),
+        columns: list.columns().iter().map(|c| c.to_string()).collect(),
+    });
     // The state is `None` once the last line (the end or an error) was written.
     let items = futures::stream::unfold(Some((list, 0usize, app.inflight.enter())), move |state| async move {
         let (mut list, count, guard) = state?;
@@ -366,12 +291,24 @@ fn list_lines(app: &Arc<App>, list: rancher_workflows::ListStream, rows: bool) -
             Some(Ok(item)) => match item_line(&item, rows.then(|| list.row(&item))) {
                 Ok(l) => (l, Some((list, count + 1, guard))),
                 Err(e) => (
-                    line(&json!({"error": format!("item {} could not be encoded: {e}", count + 1)})),
+                    line(&ListLine::Error {
+                        error: format!("item {} could not be encoded: {e}", count + 1),
+                    }),
                     None,
                 ),
             },
-            Some(Err(e)) => (line(&json!({"error": ApiError::from(e).message})), None),
-            None => (line(&json!({"end": {"count": count}})), None),
+            Some(Err(e)) => (
+                line(&ListLine::Error {
+                    error: ApiError::from(e).message,
+                }),
+                None,
+            ),
+            None => (
+                line(&ListLine::End {
+                    end: ListEnd { count: count as u64 },
+                }),
+                None,
+            ),
         };
         Some((last, next))
     });
@@ -394,7 +331,7 @@ fn item_line(item: &rancher_workflows::Listed, row: Option<Vec<String>>) -> serd
 }
 
 /// One NDJSON line.
-fn line(doc: &Value) -> bytes::Bytes {
+fn line(doc: &ListLine) -> bytes::Bytes {
     let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
     bytes.push(b'\n');
     bytes.into()
@@ -427,12 +364,12 @@ pub(crate) fn visible(app: &App, person: &Person, req: &rancher_approval::Approv
 
 /// Requests the caller may see, newest first (admins: all; others: their own and those they may decide), a page at
 /// a time: `next` is the `before` of the following page (absent on the last).
-#[utoipa::path(get, path = "/api/v1/requests", params(ListQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
+#[utoipa::path(get, path = "/api/v1/requests", params(RequestQuery), responses((status = 200, body = RequestPage), (status = 400, body = ErrorAnswer)))]
 async fn list_requests(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Query(q): Query<RequestQuery>,
+) -> Result<Json<RequestPage>, ApiError> {
     let mut f = RequestFilter::all();
     if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
         f = f.state(parse_state(s)?);
@@ -457,19 +394,30 @@ async fn list_requests(
         None => None,
     };
     let admins = app.admin_ids().await;
-    let (list, next) = app
-        .request_page(f, before, limit, |r| visible(&app, &caller.person, r, &admins))
-        .await?;
-    let items: Vec<Value> = list
+    let me = &caller.person;
+    let (mine, to_approve) = (q.mine == Some(true), q.to_approve == Some(true));
+    if to_approve && q.state.as_deref().is_none_or(str::is_empty) {
+        f = f.state(RequestState::Pending);
+    }
+    let keep = |r: &rancher_approval::ApprovalRequest| {
+        visible(&app, me, r, &admins)
+            && (!mine || r.requester.id == me.principal.id)
+            && (!to_approve
+                || (r.requester.id != me.principal.id
+                    && !r.decisions.iter().any(|d| d.principal.id == me.principal.id)
+                    && app.may_decide(me, r, &admins).is_ok()))
+    };
+    let (list, next) = app.request_page(f, before, limit, keep).await?;
+    let items = list
         .iter()
         .map(|r| request_view(r, &admins, None, may_see_details(&caller.person, r, &admins)))
         .collect();
-    Ok(Json(json!({"items": items, "next": next})))
+    Ok(Json(RequestPage { items, next }))
 }
 
 /// One request as `person` may see it; with its audit entries when `audit` (reading them scans the log, so the
 /// answers to decisions leave them out).
-async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<Value, ApiError> {
+async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<RequestView, ApiError> {
     let req = app.runner.get(id).await?;
     let admins = app.admin_ids().await;
     if !visible(app, person, &req, &admins) {
@@ -489,58 +437,75 @@ async fn one(app: &Arc<App>, person: &Person, id: &str, audit: bool) -> Result<V
 
 /// One request: inputs, policy, who may approve, decisions, outcome and its audit entries.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "request id (`req-...`)")),
-    responses((status = 200, description = "the request"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+    responses((status = 200, body = RequestView), (status = 403, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 async fn show_request(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(one(&app, &caller.person, &id, true).await?))
 }
 
 /// Approves; when that approves the request the service executes it, once, with its own service account.
 /// Answers the request with its new state (`succeeded` / `failed` once executed, `pending` while more approvals
 /// are needed). A request already decided or claimed answers `409`.
-#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
-    responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", params(("id" = String, Path, description = "request id")), request_body = DecisionRequest,
+    responses((status = 200, body = RequestView, description = "the request after the decision, with `result` when it executed"), (status = 403, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 async fn approve(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<DecisionRequest>,
+) -> Result<Json<RequestView>, ApiError> {
     // Who decides is asked of Rancher now, not taken from the identity cache.
     let person = app.person_now(&caller.token).await?;
-    app.decide(&person, &id, true, body.reason, body.reviewed).await?;
-    Ok(Json(one(&app, &person, &id, false).await?))
+    let (req, result) = app.decide(&person, &id, true, body.reason, body.reviewed).await?;
+    let admins = app.admin_ids().await;
+    let details = may_see_details(&person, &req, &admins);
+    let mut view = request_view(&req, &admins, None, details);
+    // The run just made, whole: the stored outcome keeps a long result only in part.
+    view.result = result.filter(|_| details);
+    Ok(Json(view))
 }
 
 /// Denies.
-#[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
-    responses((status = 200, description = "the request after the decision"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/deny", params(("id" = String, Path, description = "request id")), request_body = DecisionRequest,
+    responses((status = 200, body = RequestView, description = "the request after the decision"), (status = 403, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 async fn deny(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<DecisionRequest>,
+) -> Result<Json<RequestView>, ApiError> {
     // Who decides is asked of Rancher now, not taken from the identity cache.
     let person = app.person_now(&caller.token).await?;
-    app.decide(&person, &id, false, body.reason, body.reviewed).await?;
-    Ok(Json(one(&app, &person, &id, false).await?))
+    let (req, _) = app.decide(&person, &id, false, body.reason, body.reviewed).await?;
+    let admins = app.admin_ids().await;
+    Ok(Json(request_view(
+        &req,
+        &admins,
+        None,
+        may_see_details(&person, &req, &admins),
+    )))
 }
 
 /// Cancels a pending request (its requester or an admin).
-#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", params(("id" = String, Path, description = "request id")), request_body = ReasonBody,
-    responses((status = 200, description = "the cancelled request"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", params(("id" = String, Path, description = "request id")), request_body = DecisionRequest,
+    responses((status = 200, body = RequestView, description = "the cancelled request"), (status = 403, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 async fn cancel(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
-    app.cancel(&caller.person, &id, body.reason).await?;
-    Ok(Json(one(&app, &caller.person, &id, false).await?))
+    Body(body): Body<DecisionRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    let req = app.cancel(&caller.person, &id, body.reason).await?;
+    let admins = app.admin_ids().await;
+    Ok(Json(request_view(
+        &req,
+        &admins,
+        None,
+        may_see_details(&caller.person, &req, &admins),
+    )))
 }
 
 fn admin_only(person: &Person) -> Result<(), ApiError> {
@@ -555,8 +520,8 @@ fn admin_only(person: &Person) -> Result<(), ApiError> {
 }
 
 /// The whole audit log (admins), with the result of verifying its hash chain.
-#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, description = "`{items, head, verified}`"), (status = 403, body = ErrorDoc)))]
-async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditPage), (status = 403, body = ErrorAnswer)))]
+async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<AuditPage>, ApiError> {
     admin_only(&caller.person)?;
     let (entries, head, verified) = with_store(app.store(), |s| async move {
         Ok((
@@ -566,20 +531,27 @@ async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value
         ))
     })
     .await?;
-    Ok(Json(
-        json!({"items": entries, "head": head, "verified": verified.is_ok(), "problem": verified.err()}),
-    ))
+    Ok(Json(AuditPage {
+        items: entries,
+        head,
+        verified: verified.is_ok(),
+        problem: verified.err(),
+    }))
 }
 
 /// Verifies the audit chain (admins): `{"ok": true, "entries": n}`, or `409` naming the first bad entry.
-#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, description = "`{ok, entries, head}`"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
-async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = AuditVerified), (status = 403, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
+async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<AuditVerified>, ApiError> {
     admin_only(&caller.person)?;
     let (n, head) = with_store(app.store(), |s| async move {
         Ok((s.verify_audit().await?, s.audit_head().await?))
     })
     .await?;
-    Ok(Json(json!({"ok": true, "entries": n, "head": head})))
+    Ok(Json(AuditVerified {
+        ok: true,
+        entries: n,
+        head,
+    }))
 }
 
 /// Whether `person` may see grant `g`: admins see all; others the grants they asked for, approved or hold.
@@ -590,12 +562,12 @@ fn grant_visible(person: &Person, g: &rancher_approval::Grant) -> bool {
 
 /// Time-bound grants the caller may see (admins: all; others: those they asked for, approved or hold), each with
 /// its `status` now.
-#[utoipa::path(get, path = "/api/v1/grants", params(GrantQuery), responses((status = 200, body = ItemsDoc), (status = 400, body = ErrorDoc)))]
+#[utoipa::path(get, path = "/api/v1/grants", params(GrantQuery), responses((status = 200, body = GrantList), (status = 400, body = ErrorAnswer)))]
 async fn list_grants(
     State(app): State<Arc<App>>,
     caller: Caller,
     Query(q): Query<GrantQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GrantList>, ApiError> {
     let wanted = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(
@@ -608,27 +580,26 @@ async fn list_grants(
         s.list_grants(&rancher_approval::GrantFilter::all()).await
     })
     .await?;
-    let items: Vec<Value> = grants
-        .iter()
+    let items = grants
+        .into_iter()
         .filter(|g| grant_visible(&caller.person, g) && wanted.is_none_or(|w| w.includes(g.status(now))))
-        .map(|g| {
-            let mut v = json!(g);
-            v["status"] = json!(g.status(now).as_str());
-            v
+        .map(|g| GrantView {
+            status: g.status(now).as_str().into(),
+            grant: g,
         })
         .collect();
-    Ok(Json(json!({"items": items, "now": now})))
+    Ok(Json(GrantList { items, now }))
 }
 
 /// Asks for more time on a grant: files a new approval request under the grant's own workflow and policy
 /// (answered like a run: `202` while it waits for approval).
-#[utoipa::path(post, path = "/api/v1/grants/{id}/extend", params(("id" = String, Path, description = "grant id (the request that granted it)")), request_body = ExtendBody,
-    responses((status = 202, description = "`{status: pending, request, approvers, expires_at, workflow}`"), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+#[utoipa::path(post, path = "/api/v1/grants/{id}/extend", params(("id" = String, Path, description = "grant id (the request that granted it)")), request_body = ExtendRequest,
+    responses((status = 202, body = Extended), (status = 200, body = Extended, description = "it ran at once (its policy needs no approval)"), (status = 400, body = ErrorAnswer), (status = 403, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 async fn extend_grant(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ExtendBody>,
+    Body(body): Body<ExtendRequest>,
 ) -> Result<Response, ApiError> {
     let g = with_store(app.store(), |s| {
         let id = id.clone();
@@ -643,31 +614,31 @@ async fn extend_grant(
     }
     let (workflow, inputs) = rancher_workflows::grants::extension(app.store().as_ref(), &id, &body.by).await?;
     let done = app
-        .submit(&caller.person, &caller.token, &workflow, inputs, body.reason, false)
+        .submit(
+            &caller.person,
+            &caller.token,
+            caller.session,
+            &workflow,
+            inputs,
+            body.reason,
+            false,
+        )
         .await?;
-    let status = if matches!(done, Submitted::Pending { .. }) {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    let mut answer = json!(done);
-    if let Some(fields) = answer.as_object_mut() {
-        fields.insert("workflow".into(), json!(workflow));
-    }
-    Ok((status, Json(answer)).into_response())
+    let answer = RunAnswer::from(done);
+    Ok((status_of(&answer), Json(Extended { answer, workflow })).into_response())
 }
 
 /// Ends a grant now (an admin, its requester or its holder): records the early end, then the service revokes
 /// it with its own Rancher account. Answers how the revocation went (`revoked`, `failed` with the next attempt,
 /// or `skipped`).
 #[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = String, Path, description = "grant id")),
-    responses((status = 200, description = "`{status: revoked|failed|skipped, grant, ...}`"), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc)))]
+    responses((status = 200, body = Revoked), (status = 403, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 async fn revoke_grant(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.end_grant(&caller.person, &id).await?)))
+) -> Result<Json<Revoked>, ApiError> {
+    Ok(Json(Revoked(app.end_grant(&caller.person, &id).await?)))
 }
 
 /// Query of the dead-letter list.
@@ -680,12 +651,12 @@ pub struct DeadLetterQuery {
 /// Webhook events given up on (admins): each with the webhook (scheme, host and port), its audit sequence number,
 /// event, request, why it was given up, the last status, the number of posts tried and when. Kept 30 days.
 #[utoipa::path(get, path = "/api/v1/webhooks/dead-letters", params(DeadLetterQuery),
-    responses((status = 200, body = ItemsDoc), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+    responses((status = 200, body = DeadLetters), (status = 401, body = ErrorAnswer), (status = 403, body = ErrorAnswer)))]
 async fn webhook_dead_letters(
     State(app): State<Arc<App>>,
     caller: Caller,
     Query(q): Query<DeadLetterQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLetters>, ApiError> {
     if !caller.person.is_admin {
         return Err(ApiError::forbidden(format!(
             "only an admin may list webhook dead letters; {} is not an admin",
@@ -693,5 +664,5 @@ async fn webhook_dead_letters(
         )));
     }
     let items = crate::webhooks::dead_letters(&app, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(DeadLetters { items }))
 }

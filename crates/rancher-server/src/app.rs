@@ -11,7 +11,7 @@ use rancher_approval::{
     RequestState, Store,
 };
 use rancher_auth::BearerToken;
-use rancher_workflows::{Approved, Runner, Session, Submitted};
+use rancher_workflows::{Approved, RunOutput, Runner, Session, Submitted};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -153,10 +153,11 @@ impl App {
         self.runner.store()
     }
 
-    /// The caller behind a bearer token (resolved in the last 30 s, or now).
-    pub(crate) async fn person(&self, token: &BearerToken) -> Result<Person, ApiError> {
+    /// The caller behind a bearer token (resolved in the last 30 s, or now), with the session opened to resolve
+    /// them when that happened now.
+    pub(crate) async fn person(&self, token: &BearerToken) -> Result<(Person, Option<Session>), ApiError> {
         self.identities
-            .resolve(token, &self.service, &self.metrics, false)
+            .resolve_with_session(token, &self.service, &self.metrics, false)
             .await
     }
 
@@ -237,6 +238,7 @@ impl App {
         self: &Arc<Self>,
         person: &Person,
         token: &BearerToken,
+        opened: Option<Session>,
         workflow: &str,
         inputs: Value,
         reason: Option<String>,
@@ -255,7 +257,11 @@ impl App {
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
         } else {
-            (self.identities.open(token, &self.metrics).await?, self.direct.clone())
+            let session = match opened {
+                Some(s) => s,
+                None => self.identities.open(token, &self.metrics).await?,
+            };
+            (session, self.direct.clone())
         };
         let wf = def.id.to_string();
         self.detached(async move { Ok(runner.submit(&session, &wf, inputs, reason, dry_run).await?) })
@@ -267,6 +273,7 @@ impl App {
     pub(crate) async fn open_list(
         &self,
         token: &BearerToken,
+        opened: Option<Session>,
         workflow: &str,
         inputs: &Value,
         rows: bool,
@@ -275,12 +282,18 @@ impl App {
         if !rancher_workflows::listing::LIST_WORKFLOWS.contains(&def.id) {
             return Ok(None);
         }
-        let session = self.identities.open(token, &self.metrics).await?;
+        // A list needs only the server's version: the session opened to learn who the caller is serves, or one
+        // that asks nothing more.
+        let session = match opened {
+            Some(s) => s,
+            None => self.identities.open_for_reads(token, &self.metrics).await?,
+        };
         Ok(self.direct.open_list(&session, def.id, inputs, rows).await?)
     }
 
     /// Records an approval or a denial; an approval that approves the request executes it here, once, with the
-    /// service account. Always answers the request as it stands afterwards.
+    /// service account. Answers the request as it stands afterwards and, when this approval executed it, the
+    /// whole output of that run (the store keeps a long result only in part).
     /// `reviewed` is the content hash the person was shown: the decision is refused (409) when the request
     /// differs from it.
     pub(crate) async fn decide(
@@ -290,7 +303,7 @@ impl App {
         approve: bool,
         reason: Option<String>,
         reviewed: Option<String>,
-    ) -> Result<ApprovalRequest, ApiError> {
+    ) -> Result<(ApprovalRequest, Option<Box<RunOutput>>), ApiError> {
         let session = person.acting_through(&self.service);
         let app = self.clone();
         let id = id.to_string();
@@ -310,11 +323,15 @@ impl App {
                     }
                     Approved::Pending { .. } => {}
                 }
-                Ok(app.runner.get(&id).await?)
+                let result = match done {
+                    Approved::Succeeded { result, .. } => Some(result),
+                    _ => None,
+                };
+                Ok((app.runner.get(&id).await?, result))
             } else {
                 let r = app.runner.deny_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(false);
-                Ok(r)
+                Ok((r, None))
             }
         })
         .await
@@ -515,46 +532,34 @@ pub(crate) fn request_view(
     admins: &[String],
     audit: Option<&[AuditEntry]>,
     details: bool,
-) -> Value {
+) -> crate::wire::RequestView {
     let shown = seen_by(req, details);
-    let mut v = serde_json::to_value(&shown).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("request".into(), json!(req.id.as_str()));
-        m.insert("status".into(), json!(req.state.as_str()));
-        m.insert("policy_text".into(), json!(req.policy.to_string()));
-        m.insert("who_may_approve".into(), json!(who_may_approve(req, admins)));
-        m.insert(
-            "outcome".into(),
-            shown
-                .execution
-                .as_ref()
-                .and_then(|e| e.outcome.as_ref())
-                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-                .unwrap_or(Value::Null),
-        );
-        m.insert(
-            "details".into(),
-            json!(if details {
-                "shown"
-            } else {
-                "withheld: only approvers and admins see what the service read for this request"
-            }),
-        );
-        if let Some(a) = audit {
-            let entries: Vec<Value> = a
-                .iter()
-                .map(|e| {
-                    let mut e = serde_json::to_value(e).unwrap_or(Value::Null);
-                    if !details {
-                        e["detail"] = json!("(withheld)");
-                    }
-                    e
-                })
-                .collect();
-            m.insert("audit".into(), Value::Array(entries));
-        }
+    let audit = audit.map(|a| {
+        a.iter()
+            .map(|e| {
+                let mut e = e.clone();
+                if !details {
+                    e.detail = json!("(withheld)");
+                }
+                e
+            })
+            .collect()
+    });
+    crate::wire::RequestView {
+        request: req.id.to_string(),
+        status: req.state.as_str().into(),
+        policy_text: req.policy.to_string(),
+        who_may_approve: who_may_approve(req, admins),
+        outcome: shown.execution.as_ref().and_then(|e| e.outcome.clone()),
+        details: if details {
+            "shown".into()
+        } else {
+            "withheld: only approvers and admins see what the service read for this request".into()
+        },
+        audit,
+        result: None,
+        stored: shown,
     }
-    v
 }
 
 #[cfg(test)]

@@ -2,11 +2,18 @@
 //! `rancherctl --server URL` uses). Plain HTTP only to a loopback address; the token is sent only in the
 //! `Authorization` header (marked sensitive) and never shown by `Debug` or in errors.
 
-use rancher_approval::{Policy, RequestState};
+use rancher_approval::{Installation, Policy};
 use rancher_auth::BearerToken;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use url::Url;
+
+use crate::wire::{
+    AuditPage, Catalog, CatalogEntry, DecisionRequest, ExtendRequest, Extended, GrantList, GrantView, ListLine, Me,
+    PolicyRequest, RequestPage, RequestQuery, RequestView, RunAnswer, RunRequest,
+};
 
 /// The longest line of a streamed list the client buffers (one item and its row).
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -97,26 +104,6 @@ fn diagnose(base: &Url, e: reqwest::Error) -> ClientError {
     }
 }
 
-/// What a run did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunAnswer {
-    /// It ran (`200`): the output.
-    Succeeded(Value),
-    /// It waits for approval (`202`): `{"request": id, "status": "pending", "approvers", "expires_at"}`.
-    Pending(Value),
-}
-
-impl RunAnswer {
-    /// The answer as its status says: `202` waits for approval, anything else ran.
-    fn of(status: u16, v: Value) -> RunAnswer {
-        if status == 202 {
-            RunAnswer::Pending(v)
-        } else {
-            RunAnswer::Succeeded(v)
-        }
-    }
-}
-
 /// What a run of a list workflow answered: its items as they arrive, or (another workflow, or one waiting for
 /// approval) the usual answer.
 #[derive(Debug)]
@@ -152,12 +139,14 @@ pub struct RemoteItem {
 }
 
 impl RemoteList {
-    async fn line(&mut self) -> Result<Option<Value>, ClientError> {
+    async fn line(&mut self) -> Result<Option<ListLine>, ClientError> {
         loop {
             if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
                 return serde_json::from_slice(&line).map(Some).map_err(|e| {
-                    ClientError::local(format!("the approvals service sent a line that is not JSON: {e}"))
+                    ClientError::local(format!(
+                        "the approvals service sent a line that is not a list line ({e}); check that it runs the same rancherctl version"
+                    ))
                 });
             }
             if self.buffer.len() > MAX_LINE_BYTES {
@@ -187,32 +176,26 @@ impl RemoteList {
         if self.ended {
             return Ok(None);
         }
-        let Some(mut line) = self.line().await? else {
+        let Some(line) = self.line().await? else {
             self.ended = true;
             return Err(ClientError::local(format!(
                 "the approvals service's answer was cut off after {} {}",
                 self.received, self.noun
             )));
         };
-        if let Some(item) = line.get_mut("item").map(Value::take) {
+        if let ListLine::Item { item, row } = line {
             self.received += 1;
-            let row = line
-                .get_mut("row")
-                .map(Value::take)
-                .and_then(|r| serde_json::from_value(r).ok());
             return Ok(Some(RemoteItem { item, row }));
         }
         self.ended = true;
-        if let Some(error) = line.get("error").and_then(Value::as_str) {
-            return Err(ClientError::answered(200, error.to_string()));
-        }
-        match line.pointer("/end/count").and_then(Value::as_u64) {
-            Some(n) if n as usize == self.received => Ok(None),
-            Some(n) => Err(ClientError::local(format!(
-                "the approvals service listed {n} {} but {} arrived",
-                self.noun, self.received
+        match line {
+            ListLine::Error { error } => Err(ClientError::answered(200, error)),
+            ListLine::End { end } if end.count as usize == self.received => Ok(None),
+            ListLine::End { end } => Err(ClientError::local(format!(
+                "the approvals service listed {} {} but {} arrived",
+                end.count, self.noun, self.received
             ))),
-            None => Err(ClientError::local(format!(
+            _ => Err(ClientError::local(format!(
                 "the approvals service sent an unknown line after {} {}",
                 self.received, self.noun
             ))),
@@ -339,22 +322,22 @@ impl ServerClient {
         r.send().await.map_err(|e| diagnose(&self.base, e))
     }
 
-    async fn send(
+    async fn send<T: DeserializeOwned, B: Serialize>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<(u16, Value), ClientError> {
+        body: Option<&B>,
+    ) -> Result<(u16, T), ClientError> {
         let mut r = self.builder(method, path)?;
         if let Some(b) = body {
-            r = r.json(&b);
+            r = r.json(b);
         }
         Self::answer(self.dispatch(r).await?).await
     }
 
-    /// A whole JSON answer: its status and document, or the service's error. At most [`MAX_ANSWER_BYTES`] are
-    /// read.
-    async fn answer(mut resp: reqwest::Response) -> Result<(u16, Value), ClientError> {
+    /// A whole JSON answer of type `T`: its status and document, or the service's error. At most
+    /// [`MAX_ANSWER_BYTES`] are read.
+    async fn answer<T: DeserializeOwned>(mut resp: reqwest::Response) -> Result<(u16, T), ClientError> {
         let status = resp.status().as_u16();
         let too_large = || {
             ClientError {
@@ -395,77 +378,92 @@ impl ServerClient {
                     .into(),
             ),
         };
-        let v: Value = serde_json::from_slice(&body).map_err(|_| not_ours("something that is not JSON"))?;
         if status >= 400 {
-            let Some(msg) = v["error"].as_str() else {
-                return Err(not_ours("JSON without the service's `error` field"));
+            let Ok(e) = serde_json::from_slice::<crate::wire::ErrorAnswer>(&body) else {
+                return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                    Ok(_) => not_ours("JSON without the service's `error` field"),
+                    Err(_) => not_ours("something that is not JSON"),
+                });
             };
             return Err(ClientError {
                 status: Some(status),
-                message: msg.to_string(),
-                fix: v["fix"].as_str().map(str::to_string),
+                message: e.error,
+                fix: e.fix,
             });
         }
-        Ok((status, v))
+        match serde_json::from_slice::<T>(&body) {
+            Ok(v) => Ok((status, v)),
+            Err(e) => Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Err(_) => not_ours("something that is not JSON"),
+                // JSON of another shape: another version of the service, or not the service at all.
+                Ok(_) => ClientError {
+                    status: Some(status),
+                    message: format!("the approvals service's answer is not what this rancherctl expects: {e}"),
+                    fix: Some(
+                        "check that the service runs the same rancherctl version, and that the URL is the service's"
+                            .into(),
+                    ),
+                },
+            }),
+        }
     }
 
     /// The service's liveness check (`/healthz`, sent without the token): `Ok` when it answers as the service.
-    pub async fn healthz(&self) -> Result<Value, ClientError> {
+    pub async fn healthz(&self) -> Result<(), ClientError> {
         let url = format!("{}/healthz", self.base.as_str().trim_end_matches('/'));
-        Ok(Self::answer(self.dispatch(self.http.get(url)).await?).await?.1)
+        Self::answer::<serde::de::IgnoredAny>(self.dispatch(self.http.get(url)).await?).await?;
+        Ok(())
     }
 
     /// Who the token belongs to.
-    pub async fn me(&self) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::GET, "/api/v1/me", None).await?.1)
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        Ok(self.send(reqwest::Method::GET, "/api/v1/me", None::<&()>).await?.1)
     }
 
     /// The catalog with installations.
-    pub async fn workflows(&self) -> Result<Vec<Value>, ClientError> {
-        let (_, v) = self.send(reqwest::Method::GET, "/api/v1/workflows", None).await?;
-        Ok(v["items"].as_array().cloned().unwrap_or_default())
+    pub async fn workflows(&self) -> Result<Vec<CatalogEntry>, ClientError> {
+        let (_, c): (_, Catalog) = self
+            .send(reqwest::Method::GET, "/api/v1/workflows", None::<&()>)
+            .await?;
+        Ok(c.items)
     }
 
     /// Installs a workflow (admins).
-    pub async fn install(&self, workflow: &str, policy: Option<&Policy>) -> Result<Value, ClientError> {
-        Ok(self
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/workflows/{}/install", seg(workflow)),
-                Some(json!({"policy": policy})),
-            )
-            .await?
-            .1)
+    pub async fn install(&self, workflow: &str, policy: Option<&Policy>) -> Result<Installation, ClientError> {
+        let body = PolicyRequest {
+            policy: policy.cloned(),
+        };
+        let path = format!("/api/v1/workflows/{}/install", seg(workflow));
+        let (_, i): (_, crate::wire::InstallationView) = self.send(reqwest::Method::POST, &path, Some(&body)).await?;
+        Ok(i.0)
     }
 
     /// Changes a workflow's policy (its installer or an admin).
-    pub async fn set_policy(&self, workflow: &str, policy: &Policy) -> Result<Value, ClientError> {
-        Ok(self
-            .send(
-                reqwest::Method::PUT,
-                &format!("/api/v1/workflows/{}/policy", seg(workflow)),
-                Some(json!({"policy": policy})),
-            )
-            .await?
-            .1)
+    pub async fn set_policy(&self, workflow: &str, policy: &Policy) -> Result<Installation, ClientError> {
+        let body = PolicyRequest {
+            policy: Some(policy.clone()),
+        };
+        let path = format!("/api/v1/workflows/{}/policy", seg(workflow));
+        let (_, i): (_, crate::wire::InstallationView) = self.send(reqwest::Method::PUT, &path, Some(&body)).await?;
+        Ok(i.0)
     }
 
     /// Runs a workflow, or files a request when it needs approval.
     pub async fn run(
         &self,
         workflow: &str,
-        inputs: Value,
+        inputs: Map<String, Value>,
         reason: Option<&str>,
         dry_run: bool,
     ) -> Result<RunAnswer, ClientError> {
-        let (status, v) = self
-            .send(
-                reqwest::Method::POST,
-                "/api/v1/runs",
-                Some(json!({"workflow": workflow, "inputs": inputs, "reason": reason, "dry_run": dry_run})),
-            )
-            .await?;
-        Ok(RunAnswer::of(status, v))
+        let body = RunRequest {
+            workflow: workflow.into(),
+            inputs: Some(inputs),
+            reason: reason.map(str::to_string),
+            dry_run,
+            rows: false,
+        };
+        Ok(self.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await?.1)
     }
 
     /// Runs a workflow, asking for a list workflow's items as they arrive (`rows`: with their table rows); any
@@ -473,11 +471,17 @@ impl ServerClient {
     pub async fn run_list(
         &self,
         workflow: &str,
-        inputs: Value,
+        inputs: Map<String, Value>,
         reason: Option<&str>,
         rows: bool,
     ) -> Result<ListAnswer, ClientError> {
-        let body = json!({"workflow": workflow, "inputs": inputs, "reason": reason, "rows": rows});
+        let body = RunRequest {
+            workflow: workflow.into(),
+            inputs: Some(inputs),
+            reason: reason.map(str::to_string),
+            dry_run: false,
+            rows,
+        };
         let r = self.builder(reqwest::Method::POST, "/api/v1/runs")?.header(
             reqwest::header::ACCEPT,
             format!("{}, application/json", crate::api::NDJSON),
@@ -489,8 +493,7 @@ impl ServerClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with(crate::api::NDJSON));
         if !streamed {
-            let (status, v) = Self::answer(resp).await?;
-            return Ok(ListAnswer::Answer(RunAnswer::of(status, v)));
+            return Ok(ListAnswer::Answer(Self::answer(resp).await?.1));
         }
         let mut list = RemoteList {
             response: resp,
@@ -501,138 +504,129 @@ impl ServerClient {
             noun: String::new(),
             columns: Vec::new(),
         };
-        let head = list
-            .line()
-            .await?
-            .ok_or_else(|| ClientError::local("the approvals service's list ended before it began"))?;
-        let text = |k: &str| head.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        (list.workflow, list.noun) = (text("workflow"), text("noun"));
-        list.columns = serde_json::from_value(head.get("columns").cloned().unwrap_or(Value::Null)).unwrap_or_default();
-        Ok(ListAnswer::Items(list))
+        match list.line().await? {
+            Some(ListLine::Head {
+                workflow,
+                noun,
+                columns,
+                ..
+            }) => {
+                (list.workflow, list.noun, list.columns) = (workflow, noun, columns);
+                Ok(ListAnswer::Items(list))
+            }
+            Some(ListLine::Error { error }) => Err(ClientError::answered(200, error)),
+            Some(_) => Err(ClientError::local(
+                "the approvals service's list began without its head line",
+            )),
+            None => Err(ClientError::local("the approvals service's list ended before it began")),
+        }
     }
 
-    /// Every request the caller may see, optionally in one state, newest first (all pages).
-    pub async fn requests(&self, state: Option<RequestState>) -> Result<Vec<Value>, ClientError> {
+    /// Every request the caller may see that `filter` keeps, newest first (all pages: `limit` and `before` are
+    /// the client's).
+    pub async fn requests(&self, filter: RequestQuery) -> Result<Vec<RequestView>, ClientError> {
         let mut out = Vec::new();
-        let mut before: Option<String> = None;
+        let mut q = RequestQuery {
+            limit: Some(1000),
+            before: None,
+            ..filter
+        };
         loop {
-            let mut q = vec![("limit".to_string(), "1000".to_string())];
-            if let Some(s) = state {
-                q.push(("state".into(), s.as_str().into()));
-            }
-            if let Some(b) = &before {
-                q.push(("before".into(), b.clone()));
-            }
-            let query = q
-                .iter()
-                .map(|(k, v)| format!("{k}={}", seg(v)))
-                .collect::<Vec<_>>()
-                .join("&");
-            let (_, v) = self
-                .send(reqwest::Method::GET, &format!("/api/v1/requests?{query}"), None)
-                .await?;
-            out.extend(v["items"].as_array().cloned().unwrap_or_default());
-            match v["next"].as_str() {
-                Some(n) => before = Some(n.to_string()),
+            let path = format!("/api/v1/requests?{}", q.query_string());
+            let (_, page): (_, RequestPage) = self.send(reqwest::Method::GET, &path, None::<&()>).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(n) => q.before = Some(n),
                 None => return Ok(out),
             }
         }
     }
 
     /// One request with its decisions, outcome and audit entries.
-    pub async fn request(&self, id: &str) -> Result<Value, ClientError> {
-        Ok(self
-            .send(reqwest::Method::GET, &format!("/api/v1/requests/{}", seg(id)), None)
-            .await?
-            .1)
-    }
-
-    /// Approves; answers the request with its new state (executed once by the service when approved).
-    /// `reviewed`: the `content_hash` of the request as it was shown; the service refuses (409) when the request
-    /// differs.
-    pub async fn approve(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "approve", json!({"reason": reason, "reviewed": reviewed}))
-            .await
-    }
-
-    /// Denies; `reviewed` as for [`ServerClient::approve`].
-    pub async fn deny(&self, id: &str, reason: Option<&str>, reviewed: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "deny", json!({"reason": reason, "reviewed": reviewed}))
-            .await
-    }
-
-    /// Cancels (the requester or an admin).
-    pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        self.decision(id, "cancel", json!({"reason": reason})).await
-    }
-
-    async fn decision(&self, id: &str, what: &str, body: Value) -> Result<Value, ClientError> {
+    pub async fn request(&self, id: &str) -> Result<RequestView, ClientError> {
         Ok(self
             .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/requests/{}/{what}", seg(id)),
-                Some(body),
+                reqwest::Method::GET,
+                &format!("/api/v1/requests/{}", seg(id)),
+                None::<&()>,
             )
             .await?
             .1)
     }
 
+    /// Approves; answers the request with its new state (executed once by the service when approved, with the
+    /// whole output of that run in `result`). `reviewed`: the `content_hash` of the request as it was shown; the
+    /// service refuses (409) when the request differs.
+    pub async fn approve(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        reviewed: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        self.decision(id, "approve", reason, reviewed).await
+    }
+
+    /// Denies; `reviewed` as for [`ServerClient::approve`].
+    pub async fn deny(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        reviewed: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        self.decision(id, "deny", reason, reviewed).await
+    }
+
+    /// Cancels (the requester or an admin).
+    pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Result<RequestView, ClientError> {
+        self.decision(id, "cancel", reason, None).await
+    }
+
+    async fn decision(
+        &self,
+        id: &str,
+        what: &str,
+        reason: Option<&str>,
+        reviewed: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        let body = DecisionRequest {
+            reason: reason.map(str::to_string),
+            reviewed: reviewed.map(str::to_string),
+        };
+        let path = format!("/api/v1/requests/{}/{what}", seg(id));
+        Ok(self.send(reqwest::Method::POST, &path, Some(&body)).await?.1)
+    }
+
     /// The time-bound grants the caller may see, optionally in one status (`active`, `overdue`, `expired`).
-    pub async fn grants(&self, status: Option<&str>) -> Result<Vec<rancher_approval::Grant>, ClientError> {
+    pub async fn grants(&self, status: Option<&str>) -> Result<Vec<GrantView>, ClientError> {
         let path = match status {
             Some(s) => format!("/api/v1/grants?status={}", seg(s)),
             None => "/api/v1/grants".to_string(),
         };
-        let (status, v) = self.send(reqwest::Method::GET, &path, None).await?;
-        serde_json::from_value(v["items"].clone()).map_err(|e| {
-            ClientError::answered(
-                status,
-                format!("the approvals service's grant list cannot be read: {e}"),
-            )
-        })
+        let (_, list): (_, GrantList) = self.send(reqwest::Method::GET, &path, None::<&()>).await?;
+        Ok(list.items)
     }
 
     /// Asks for more time on a grant (`by`: `30m`, `8h`, `7d`): a new request under the grant's policy.
     /// Answers the grant's workflow with the answer to the new request.
-    pub async fn extend_grant(
-        &self,
-        id: &str,
-        by: &str,
-        reason: Option<&str>,
-    ) -> Result<(String, RunAnswer), ClientError> {
-        let (status, mut v) = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/grants/{}/extend", seg(id)),
-                Some(json!({"by": by, "reason": reason})),
-            )
-            .await?;
-        let workflow = v
-            .get("workflow")
-            .and_then(Value::as_str)
-            .unwrap_or("the grant's workflow")
-            .to_string();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("workflow");
-        }
-        Ok((workflow, RunAnswer::of(status, v)))
+    pub async fn extend_grant(&self, id: &str, by: &str, reason: Option<&str>) -> Result<Extended, ClientError> {
+        let body = ExtendRequest {
+            by: by.into(),
+            reason: reason.map(str::to_string),
+        };
+        let path = format!("/api/v1/grants/{}/extend", seg(id));
+        Ok(self.send(reqwest::Method::POST, &path, Some(&body)).await?.1)
     }
 
     /// Ends a grant now; the service revokes it and answers how that went.
-    pub async fn revoke_grant(&self, id: &str) -> Result<Value, ClientError> {
-        Ok(self
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/grants/{}/revoke", seg(id)),
-                None,
-            )
-            .await?
-            .1)
+    pub async fn revoke_grant(&self, id: &str) -> Result<rancher_workflows::grants::RevokeOutcome, ClientError> {
+        let path = format!("/api/v1/grants/{}/revoke", seg(id));
+        let (_, r): (_, crate::wire::Revoked) = self.send(reqwest::Method::POST, &path, None::<&()>).await?;
+        Ok(r.0)
     }
 
     /// The audit log with its verification (admins).
-    pub async fn audit(&self) -> Result<Value, ClientError> {
-        Ok(self.send(reqwest::Method::GET, "/api/v1/audit", None).await?.1)
+    pub async fn audit(&self) -> Result<AuditPage, ClientError> {
+        Ok(self.send(reqwest::Method::GET, "/api/v1/audit", None::<&()>).await?.1)
     }
 }
 

@@ -135,6 +135,16 @@ impl Identities {
 
     /// A session opened with the person's own token (their own Rancher rights), for runs that need no approval.
     pub async fn open(&self, token: &BearerToken, metrics: &Metrics) -> Result<Session, ApiError> {
+        self.open_as(token, metrics, false).await
+    }
+
+    /// A session with the person's own token that knows only the server's version (see
+    /// [`Session::open_for_reads`]): for a list, which reads with the caller's rights and records nothing.
+    pub async fn open_for_reads(&self, token: &BearerToken, metrics: &Metrics) -> Result<Session, ApiError> {
+        self.open_as(token, metrics, true).await
+    }
+
+    async fn open_as(&self, token: &BearerToken, metrics: &Metrics, reads: bool) -> Result<Session, ApiError> {
         let conn = Connection::new(self.rancher.domain().clone(), token.clone()).with_ca(self.rancher.ca().cloned());
         let client = conn
             .client_builder()
@@ -145,7 +155,11 @@ impl Identities {
             })
             .map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
         let started = Instant::now();
-        let opened = Session::open(client).await;
+        let opened = if reads {
+            Session::open_for_reads(client).await
+        } else {
+            Session::open(client).await
+        };
         metrics.rancher_call(started.elapsed());
         opened.map_err(|e| match &e {
             rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => refused_token(),
@@ -191,10 +205,23 @@ impl Identities {
         metrics: &Metrics,
         fresh: bool,
     ) -> Result<Person, ApiError> {
+        Ok(self.resolve_with_session(token, service, metrics, fresh).await?.0)
+    }
+
+    /// [`Identities::resolve`], with the session opened to learn who the token belongs to when it was opened now
+    /// (`None` when the person came from the cache): a request reuses it rather than opening another. The session
+    /// is never cached: it holds the person's token.
+    pub async fn resolve_with_session(
+        &self,
+        token: &BearerToken,
+        service: &Session,
+        metrics: &Metrics,
+        fresh: bool,
+    ) -> Result<(Person, Option<Session>), ApiError> {
         let k = key(token.secret().expose_secret());
         if !fresh {
             if let Some(p) = self.cached(token) {
-                return Ok(p);
+                return Ok((p, None));
             }
         }
         if self
@@ -206,11 +233,14 @@ impl Identities {
         {
             return Err(refused_token());
         }
-        let person = match self.open(token, metrics).await {
-            Ok(session) => Person {
-                principal: session.principal,
-                is_admin: session.is_admin,
-            },
+        let (person, session) = match self.open(token, metrics).await {
+            Ok(session) => (
+                Person {
+                    principal: session.principal.clone(),
+                    is_admin: session.is_admin,
+                },
+                session,
+            ),
             Err(e) => {
                 if e.status == axum::http::StatusCode::UNAUTHORIZED {
                     self.remember_refused(k);
@@ -231,7 +261,7 @@ impl Identities {
         let ttl = self.ttl;
         cache.retain(|_, (_, at)| at.elapsed() < ttl);
         cache.insert(k, (person.clone(), Instant::now()));
-        Ok(person)
+        Ok((person, Some(session)))
     }
 
     fn remember_refused(&self, k: [u8; 32]) {

@@ -40,9 +40,11 @@ pub mod throttle;
 mod tls;
 mod web;
 pub mod webhooks;
+pub mod wire;
 
 pub use api::{openapi_json, ApiDoc};
-pub use client::{check_server_url, ClientError, ListAnswer, RemoteItem, RemoteList, RunAnswer, ServerClient};
+pub use client::{check_server_url, ClientError, ListAnswer, RemoteItem, RemoteList, ServerClient};
 pub use config::{ServerConfig, TlsFiles};
 pub use error::{ApiError, Error, Result};
 pub use server::{start, RunningServer};
+pub use wire::RunAnswer;

@@ -167,7 +167,7 @@ async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: boo
     let person = if now {
         app.person_now(&live.token).await
     } else {
-        app.person(&live.token).await
+        app.person(&live.token).await.map(|(p, _)| p)
     };
     match person {
         Ok(person) => Ok(Visitor {
@@ -637,7 +637,7 @@ async fn decide(
         return message(StatusCode::BAD_REQUEST, Some((&v.person, &v.csrf)), "Reload the request", "This form did not say which version of the request you reviewed; reload the request page and decide again.");
     };
     let flash = match app.decide(&v.person, &id, approve, reason, Some(reviewed)).await {
-        Ok(r) => {
+        Ok((r, _)) => {
             let text = match (approve, r.state) {
                 (false, _) => format!("You denied request {id}. Nothing will run."),
                 (true, RequestState::Succeeded) => format!("You approved request {id}. The service ran it once: it succeeded."),

@@ -75,6 +75,22 @@ impl Session {
         })
     }
 
+    /// A session for a run that only reads with the caller's own rights (a list workflow): it asks the server's
+    /// version and nothing more, so a list's first item comes after two calls. It does not know who the caller is
+    /// (an empty principal, not an admin): use it only to read, never to file, decide or record anything.
+    pub async fn open_for_reads(client: Client) -> Result<Session> {
+        let version = server_version(&client).await?;
+        let client = client.with_server_version(version);
+        let server = ServerIdentity::new(domain_of(&client), None);
+        Ok(Session {
+            client,
+            version,
+            principal: Principal::new(String::new()),
+            is_admin: false,
+            server,
+        })
+    }
+
     /// Rancher 1.x: the caller is the account tied to the first user identity of `/v1/identities`; an account
     /// of kind `admin` is an admin. Groups are the caller's identities (`<type>:<external id>`).
     async fn open_legacy(client: Client, version: RancherVersion) -> Result<Session> {

@@ -2,7 +2,7 @@
 //! belongs to (resolved through the server), never a name from the command line.
 
 use rancher_approval::{ApprovalRequest, AuditHead, RequestFilter, RequestId, RequestState, Store};
-use rancher_workflows::Approved;
+use rancher_workflows::{Approved, RunOutput};
 use serde_json::json;
 
 use crate::commands::run::{render_run, run_document};
@@ -61,16 +61,21 @@ pub fn summary(r: &ApprovalRequest) -> String {
     s
 }
 
-/// The requests as a table.
-pub fn rows(reqs: &[ApprovalRequest]) -> String {
+/// The requests as a table; `me` (the caller) is marked `(you)`.
+pub fn rows(reqs: &[ApprovalRequest], me: Option<&rancher_approval::Principal>) -> String {
     output::table(
         &["ID", "WORKFLOW", "STATE", "REQUESTER", "SUMMARY", "CREATED", "EXPIRES"],
         reqs.iter().map(|r| {
+            let you = if me.is_some_and(|m| m.id == r.requester.id) {
+                " (you)"
+            } else {
+                ""
+            };
             vec![
                 r.id.to_string(),
                 r.workflow_id.clone(),
                 r.state.to_string(),
-                who(&r.requester),
+                format!("{}{you}", who(&r.requester)),
                 summary(r),
                 short_time(&r.created_at),
                 short_time(&r.expires_at),
@@ -106,39 +111,108 @@ pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String>
         .filter(|d| matches!(d.vote, rancher_approval::Vote::Approve))
         .map(|d| who_id(&d.principal))
         .collect();
+    if !approved.is_empty() {
+        l.push(format!("approved:  by {}", approved.join(", ")));
+    }
     if r.state == RequestState::Pending {
-        let so_far = if approved.is_empty() {
-            "no approval yet".to_string()
-        } else {
-            format!("approved so far by {}", approved.join(", "))
-        };
-        l.push(format!(
-            "waiting on: an approval from the approvers above (not the requester); {so_far}"
-        ));
+        l.push(format!("waiting on: {}", still_needed(r, who_may_approve)));
     }
     l
 }
 
-/// Requests, optionally in one state.
-pub async fn list(ctx: &Context, state: Option<&str>) -> anyhow::Result<Exit> {
-    let s = store(ctx).await?;
-    s.expire_due(chrono::Utc::now()).await?;
-    let mut filter = RequestFilter::all();
-    if let Some(st) = state {
-        let st: RequestState = st
-            .parse()
-            .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))?;
-        filter = filter.state(st);
+/// Which requests `approvals list` shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Which<'a> {
+    /// Only requests in this state.
+    pub state: Option<&'a str>,
+    /// Only the caller's own requests.
+    pub mine: bool,
+    /// Only pending requests the caller may approve (not their own).
+    pub to_approve: bool,
+}
+
+impl Which<'_> {
+    /// The state asked for, parsed.
+    pub fn state(&self) -> anyhow::Result<Option<RequestState>> {
+        self.state
+            .map(|s| {
+                s.parse::<RequestState>()
+                    .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`").into())
+            })
+            .transpose()
     }
-    let reqs = s.list_requests(&filter).await?;
+
+    /// Whether the caller must be known to answer.
+    pub fn needs_caller(&self) -> bool {
+        self.mine || self.to_approve
+    }
+}
+
+/// Prints requests, oldest first; `me` (when known) is marked `(you)`.
+pub fn print_list(
+    ctx: &Context,
+    reqs: &[ApprovalRequest],
+    me: Option<&rancher_approval::Principal>,
+) -> anyhow::Result<Exit> {
     output::data(ctx.format(), &reqs, || {
         if reqs.is_empty() {
             "no approval requests".into()
         } else {
-            rows(&reqs)
+            rows(reqs, me)
         }
     })?;
     Ok(Exit::Done)
+}
+
+/// Requests, optionally in one state, only the caller's (`--mine`) or only those waiting on the caller
+/// (`--to-approve`).
+pub async fn list(ctx: &Context, which: Which<'_>) -> anyhow::Result<Exit> {
+    let mut filter = RequestFilter::all();
+    if let Some(st) = which.state()? {
+        filter = filter.state(st);
+    }
+    if which.to_approve && which.state.is_none() {
+        filter = filter.state(RequestState::Pending);
+    }
+    // Who the caller is costs Rancher calls: asked only when the filter needs it.
+    let me = if which.needs_caller() {
+        let session = ctx.session().await?;
+        let admins = if which.to_approve {
+            session.admin_user_ids().await?
+        } else {
+            Vec::new()
+        };
+        Some((session.principal.clone(), admins))
+    } else {
+        None
+    };
+    let s = store(ctx).await?;
+    s.expire_due(chrono::Utc::now()).await?;
+    let reqs: Vec<ApprovalRequest> = s
+        .list_requests(&filter)
+        .await?
+        .into_iter()
+        .filter(|r| match &me {
+            Some((p, admins)) => keep(r, p, admins, which),
+            None => true,
+        })
+        .collect();
+    print_list(ctx, &reqs, me.as_ref().map(|(p, _)| p))
+}
+
+/// Whether `r` passes `--mine` / `--to-approve` for `me` (`admins`: the fallback approvers).
+pub fn keep(r: &ApprovalRequest, me: &rancher_approval::Principal, admins: &[String], which: Which<'_>) -> bool {
+    if which.mine && r.requester.id != me.id {
+        return false;
+    }
+    if which.to_approve {
+        let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+        return r.state == RequestState::Pending
+            && r.requester.id != me.id
+            && !r.decisions.iter().any(|d| d.principal.id == me.id)
+            && rancher_approval::check_eligibility(&r.policy, &r.facts(), me, &ctx).is_ok();
+    }
+    true
 }
 
 /// A principal for people: `name (id)`, escaped.
@@ -291,6 +365,39 @@ fn plan_lines(inputs: &serde_json::Value, full: bool) -> Vec<String> {
     l
 }
 
+/// Marks the caller `(you)` in the lines of `text` that list people (requester, decisions, approvers, who is
+/// still needed): after `name (id)`, or after the bare id.
+pub fn mark_you(text: &str, me: &rancher_approval::Principal) -> String {
+    const PEOPLE: [&str; 5] = ["requester:", "decision:", "approvers:", "approved:", "waiting on:"];
+    let id = me.id.as_str();
+    text.lines()
+        .map(|line| {
+            if id.is_empty() || !PEOPLE.iter().any(|p| line.starts_with(p)) {
+                return line.to_string();
+            }
+            let named = format!("({id})");
+            if line.contains(&named) {
+                return line.replace(&named, &format!("{named} (you)"));
+            }
+            let mut out = String::new();
+            let mut rest = line;
+            while let Some(at) = rest.find(id) {
+                let before = rest[..at].chars().last();
+                let after = rest[at + id.len()..].chars().next();
+                let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                out.push_str(&rest[..at + id.len()]);
+                if !word(before) && !word(after) {
+                    out.push_str(" (you)");
+                }
+                rest = &rest[at + id.len()..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// [`describe`] with every plan line when `full`, and the `approvers:` / `waiting on:` lines.
 pub fn describe_with(r: &ApprovalRequest, full: bool, who_may_approve: &str) -> String {
     let mut out = describe_full(r, full);
@@ -434,7 +541,18 @@ pub async fn show(ctx: &Context, id: &str, full: bool) -> anyhow::Result<Exit> {
     let who = who_may_approve_local(&r);
     let mut doc = serde_json::to_value(&r)?;
     doc["who_may_approve"] = serde_json::json!(who);
-    output::data(ctx.format(), &doc, || describe_with(&r, full, &who))?;
+    // Who the caller is, to mark them `(you)`, when a Rancher connection is at hand (the store alone does not say).
+    let me = match ctx.format() {
+        crate::cli::Format::Table => ctx.session().await.ok().map(|s| s.principal.clone()),
+        _ => None,
+    };
+    output::data(ctx.format(), &doc, || {
+        let text = describe_with(&r, full, &who);
+        match &me {
+            Some(me) => mark_you(&text, me),
+            None => text,
+        }
+    })?;
     Ok(Exit::Done)
 }
 
@@ -452,39 +570,150 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
     let seen = reviewed_hash(&runner.get(id).await?);
     match runner.approve_reviewed(&session, id, reason, Some(seen)).await? {
         Approved::Pending { request } => {
-            let doc = json!({"status": "pending", "request": request});
-            output::data(ctx.format(), &doc, || {
-                format!(
-                    "approval by {} recorded; request {request} needs more approvals",
-                    text::escape(&session.who())
-                )
-            })?;
-            Ok(Exit::Pending)
+            let r = runner.get(&request).await?;
+            print_partial(ctx, &r, &session.who(), &who_may_approve_local(&r))
         }
         Approved::Succeeded { request, result } => {
-            let mut doc = run_document(&result);
-            if doc.get("status").is_none() {
-                doc = json!({"status": "succeeded", "request": request, "result": doc});
-            } else {
-                doc["request"] = json!(request);
-            }
-            output::data(ctx.format(), &doc, || {
-                format!(
-                    "approved by {} and executed once: {request}\n{}",
-                    text::escape(&session.who()),
-                    render_run(&result)
-                )
-            })?;
+            let exit = print_executed(ctx, &request, &session.who(), &result)?;
             crate::commands::run::local_grant_note(&result);
-            Ok(Exit::Done)
+            Ok(exit)
         }
-        Approved::Failed { request, error } => Err(Failure::new(
-            format!("request {request} was approved and executed, and the server refused: {error}"),
-            format!(
-                "the error is kept on the request (`rancherctl approvals show {request}`); submit again once fixed"
-            ),
+        Approved::Failed { request, error } => Err(execution_failed(&request, &error, false)),
+    }
+}
+
+/// Prints an approval that executed the request, in local mode and through the service alike: the run's document
+/// with the request id (`-o json`), or who approved and the run for people.
+pub fn print_executed(ctx: &Context, request: &str, by: &str, result: &RunOutput) -> anyhow::Result<Exit> {
+    let mut doc = run_document(result);
+    if doc.get("status").is_none() {
+        doc = json!({"status": "succeeded", "request": request, "result": doc});
+    } else {
+        doc["request"] = json!(request);
+    }
+    output::data(ctx.format(), &doc, || {
+        format!(
+            "approved by {} and executed once: {request}\n{}",
+            text::escape(by),
+            render_run(result)
         )
-        .into()),
+    })?;
+    Ok(Exit::Done)
+}
+
+/// Prints an approval recorded on a request that needs more (exit 3): who approved, and who is still needed.
+pub fn print_partial(ctx: &Context, r: &ApprovalRequest, by: &str, who_may_approve: &str) -> anyhow::Result<Exit> {
+    let needed = still_needed(r, who_may_approve);
+    let doc = json!({"status": "pending", "request": r.id.as_str(), "waiting_on": needed});
+    output::data(ctx.format(), &doc, || {
+        format!(
+            "approval by {} recorded; request {} still needs {}",
+            text::escape(by),
+            r.id,
+            text::escape(&needed)
+        )
+    })?;
+    Ok(Exit::Pending)
+}
+
+/// The failure of an approved execution, saying who refused: Rancher (`rancher`), or rancherctl itself, which
+/// checks a request again before it writes (a grant gone meanwhile, a changed target).
+pub fn execution_failed(request: &str, error: &str, by_service: bool) -> anyhow::Error {
+    let executed = if by_service {
+        "approved and executed by the approvals service"
+    } else {
+        "approved and executed"
+    };
+    Failure::new(
+        format!("request {request} was {executed}, and {}: {}", who_refused(error), text::escape(error)),
+        format!("the error is kept on the request (`rancherctl approvals show {request}`); file a new request once the cause is fixed"),
+    )
+    .into()
+}
+
+/// Who stopped an execution, from its error: Rancher when it answered an HTTP error status (`op: 403 Forbidden
+/// ...`), nobody when Rancher could not be reached, else rancherctl itself, which checks a request again before it
+/// writes (a grant gone meanwhile, a changed target).
+fn who_refused(error: &str) -> &'static str {
+    let status = error.match_indices(": ").any(|(i, _)| {
+        let rest = error[i + 2..].as_bytes();
+        rest.len() > 3 && matches!(rest[0], b'4' | b'5') && rest[1..3].iter().all(u8::is_ascii_digit) && rest[3] == b' '
+    });
+    if status {
+        "Rancher refused it"
+    } else if error.contains("could not connect") || error.contains("timed out") || error.contains("connection failed")
+    {
+        "Rancher could not be reached"
+    } else {
+        "rancherctl refused to go on"
+    }
+}
+
+/// Who a pending request still waits on, in words: per threshold of its policy, the approvals still missing and from
+/// whom (those who approved already left out); for the installer policy, the installer (or another admin).
+pub fn still_needed(r: &ApprovalRequest, who_may_approve: &str) -> String {
+    use rancher_approval::{Combine, Count, Rule, Vote};
+    let approvers: Vec<&rancher_approval::Principal> = r
+        .decisions
+        .iter()
+        .filter(|d| matches!(d.vote, Vote::Approve))
+        .map(|d| &d.principal)
+        .collect();
+    match &r.policy.rule {
+        Rule::None => "nobody".into(),
+        Rule::Installer { .. } => match &r.installer {
+            Some(i) if i.id != r.requester.id => format!("an approval from the installer, {}", who_id(i)),
+            _ => match who_may_approve.split_once("another admin approves: ") {
+                Some((_, list)) => format!("an approval from another admin (not the requester): {list}"),
+                None => "an approval from another holder of the admin global role (not the requester)".into(),
+            },
+        },
+        Rule::Approvers { combine, thresholds } => {
+            let open: Vec<String> = thresholds
+                .iter()
+                .filter_map(|t| {
+                    let name = |a: &rancher_approval::ApproverRef| match (a, r.target_labels.get(&a.to_string())) {
+                        (_, Some(label)) => format!("{} ({})", text::escape(&a.to_string()), text::escape(label)),
+                        _ => text::escape(&a.to_string()),
+                    };
+                    match t.count {
+                        Count::All => {
+                            let missing: Vec<String> =
+                                t.of.iter()
+                                    .filter(|a| !approvers.iter().any(|p| a.matches(p)))
+                                    .map(name)
+                                    .collect();
+                            (!missing.is_empty()).then(|| format!("an approval from each of {}", missing.join(", ")))
+                        }
+                        Count::AtLeast(n) => {
+                            let got = approvers.iter().filter(|p| t.names(p)).count() as u32;
+                            let left = n.saturating_sub(got);
+                            let from: Vec<String> =
+                                t.of.iter()
+                                    .filter(|a| {
+                                        !matches!(a, rancher_approval::ApproverRef::User(_))
+                                            || !approvers.iter().any(|p| a.matches(p))
+                                    })
+                                    .map(name)
+                                    .collect();
+                            let what = if left == 1 {
+                                "1 more approval".to_string()
+                            } else {
+                                format!("{left} more approvals")
+                            };
+                            (left > 0).then(|| format!("{what} from {}", from.join(", ")))
+                        }
+                    }
+                })
+                .collect();
+            if open.is_empty() {
+                return "nobody: the approvals are in (the request is being executed)".into();
+            }
+            match combine {
+                Combine::Any => open.join("; or "),
+                Combine::All => open.join("; and "),
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! store and executes with its own Rancher connection; this process only proves who you are with your token.
 
 use rancher_approval::{ApprovalRequest, AuditEntry, GrantStatus, Installation, Policy, RequestState};
+use rancher_server::wire::RequestView;
 use rancher_server::{ClientError, ListAnswer, RemoteList, RunAnswer, ServerClient};
 use rancher_workflows::{find_workflow, Submitted};
 use serde_json::{json, Value};
@@ -58,7 +59,7 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
         Command::Workflows(W::Install { ids, reads, policy }) => {
             let installed: Vec<String> = if *reads {
                 let items = c.workflows().await.map_err(failure)?;
-                items.iter().filter_map(|i| i["installation"]["workflow_id"].as_str().map(str::to_string)).collect()
+                items.into_iter().filter_map(|i| i.installation.map(|i| i.workflow_id)).collect()
             } else {
                 Vec::new()
             };
@@ -66,7 +67,14 @@ pub async fn dispatch(ctx: &Context, command: &Command) -> anyhow::Result<Option
             crate::commands::install::each(&ids, async |id: String| change(ctx, c, &id, policy, true).await).await?
         }
         Command::Workflows(W::SetPolicy { id, policy }) => change(ctx, c, id, policy, false).await?,
-        Command::Approvals(A::List { state }) => list(ctx, c, state.as_deref()).await?,
+        Command::Approvals(A::List { state, mine, to_approve }) => {
+            let which = approvals::Which {
+                state: state.as_deref(),
+                mine: *mine,
+                to_approve: *to_approve,
+            };
+            list(ctx, c, which).await?
+        }
         Command::Approvals(A::Show { id, full }) => show(ctx, c, id, *full).await?,
         Command::Approvals(A::Approve { id, reason }) => {
             let seen = reviewed(c, id).await?;
@@ -129,20 +137,12 @@ pub async fn test_service(
     let c = build_client(ctx, url, token)?;
     c.healthz().await.map_err(failure)?;
     let me = c.me().await.map_err(failure)?;
-    let who = me["username"]
-        .as_str()
-        .or(me["display_name"].as_str())
-        .or(me["id"].as_str())
-        .unwrap_or("?");
-    let admin = if me["is_admin"].as_bool() == Some(true) {
-        ", an admin"
-    } else {
-        ""
-    };
+    let who = me.name().to_string();
+    let admin = if me.is_admin { ", an admin" } else { "" };
     let line = format!(
         "service: {} (ok, you are {}{admin})",
         text::escape(url),
-        text::escape(who)
+        text::escape(&who)
     );
     Ok((line, json!({"url": url, "ok": true, "user": me})))
 }
@@ -179,10 +179,7 @@ fn failure(e: ClientError) -> anyhow::Error {
 
 async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::Result<Exit> {
     let items = c.workflows().await.map_err(failure)?;
-    let installs: Vec<Installation> = items
-        .iter()
-        .filter_map(|i| serde_json::from_value(i["installation"].clone()).ok())
-        .collect();
+    let installs: Vec<Installation> = items.into_iter().filter_map(|i| i.installation).collect();
     match id {
         None => workflows::print_catalog(ctx, &installs),
         Some(id) => workflows::print_one(ctx, id, &installs),
@@ -202,156 +199,109 @@ async fn change(
     } else {
         let items = c.workflows().await.map_err(failure)?;
         items
-            .iter()
-            .filter_map(|i| serde_json::from_value::<Installation>(i["installation"].clone()).ok())
+            .into_iter()
+            .filter_map(|i| i.installation)
             .find(|i| i.workflow_id == w.id)
             .map(|i| i.policy)
     };
     let policy: Option<Policy> = workflows::policy_from_args(args, w, current.as_ref())?;
-    let answer = if install {
+    let inst = if install {
         c.install(w.id, policy.as_ref()).await
     } else {
         let p = policy.ok_or_else(workflows::no_policy_given)?;
         c.set_policy(w.id, &p).await
     }
     .map_err(failure)?;
-    let inst: Installation = serde_json::from_value(answer.clone()).map_err(|e| {
-        Failure::new(
-            format!("the service's answer is not an installation: {e}"),
-            "check that the service runs the same rancherctl version",
-        )
-    })?;
     workflows::print_installation(ctx, &inst, install)
 }
 
-/// The service's request views hold every field of a stored request (and a few more).
-fn request(v: Value) -> anyhow::Result<ApprovalRequest> {
-    serde_json::from_value(v).map_err(|e| {
-        Failure::new(
-            format!("the service's answer is not an approval request: {e}"),
-            "check that the service runs the same rancherctl version",
-        )
-        .into()
-    })
-}
-
-async fn list(ctx: &Context, c: &ServerClient, state: Option<&str>) -> anyhow::Result<Exit> {
-    let state = state
-        .map(|s| {
-            s.parse::<RequestState>()
-                .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`"))
-        })
-        .transpose()?;
-    let mut reqs = c
-        .requests(state)
+async fn list(ctx: &Context, c: &ServerClient, which: approvals::Which<'_>) -> anyhow::Result<Exit> {
+    let filter = rancher_server::wire::RequestQuery {
+        state: which.state()?.map(|s| s.as_str().to_string()),
+        mine: which.mine.then_some(true),
+        to_approve: which.to_approve.then_some(true),
+        ..Default::default()
+    };
+    let me = if which.needs_caller() {
+        Some(principal(&c.me().await.map_err(failure)?))
+    } else {
+        None
+    };
+    let mut reqs: Vec<ApprovalRequest> = c
+        .requests(filter)
         .await
         .map_err(failure)?
         .into_iter()
-        .map(request)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|v| v.stored)
+        .collect();
     // Oldest first, as local mode lists them.
     reqs.reverse();
-    output::data(ctx.format(), &reqs, || {
-        if reqs.is_empty() {
-            "no approval requests".into()
-        } else {
-            approvals::rows(&reqs)
-        }
-    })?;
-    Ok(Exit::Done)
+    approvals::print_list(ctx, &reqs, me.as_ref())
 }
 
 /// The content hash of request `id` as `approvals show` prints it: the decision is sent bound to it, so the
 /// service refuses it when the request changed since.
 async fn reviewed(c: &ServerClient, id: &str) -> anyhow::Result<String> {
-    Ok(approvals::reviewed_hash(&request(
-        c.request(id).await.map_err(failure)?,
-    )?))
+    Ok(approvals::reviewed_hash(&c.request(id).await.map_err(failure)?.stored))
 }
 
 async fn show(ctx: &Context, c: &ServerClient, id: &str, full: bool) -> anyhow::Result<Exit> {
-    let raw = c.request(id).await.map_err(failure)?;
-    let r = request(raw.clone())?;
-    let who = raw["who_may_approve"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| approvals::who_may_approve_local(&r));
+    let view = c.request(id).await.map_err(failure)?;
+    let me = match ctx.format() {
+        crate::cli::Format::Table => c.me().await.ok(),
+        _ => None,
+    };
     // The service's own document (it carries `who_may_approve`), escaped like every JSON output.
-    output::data(ctx.format(), &raw, || approvals::describe_with(&r, full, &who))?;
+    output::data(ctx.format(), &view, || {
+        let text = approvals::describe_with(&view.stored, full, &view.who_may_approve);
+        match &me {
+            Some(me) => approvals::mark_you(&text, &principal(me)),
+            None => text,
+        }
+    })?;
     Ok(Exit::Done)
 }
 
-/// After approve / deny / cancel: the request as the service left it. An approval that completed the request was
-/// executed once by the service: its outcome decides the exit code.
-fn decided(ctx: &Context, answer: Value, what: &str) -> anyhow::Result<Exit> {
-    let r = request(answer)?;
-    let outcome = r.execution.as_ref().and_then(|x| x.outcome.as_ref());
+/// After approve / deny / cancel: the request as the service left it, printed as local mode prints it. An approval
+/// that completed the request was executed once by the service: the run it answers decides the document and the
+/// exit code.
+fn decided(ctx: &Context, view: RequestView, what: &str) -> anyhow::Result<Exit> {
+    let r = &view.stored;
+    let approver = r
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| matches!(d.vote, rancher_approval::Vote::Approve))
+        .map(|d| d.principal.username.clone().unwrap_or_else(|| d.principal.id.clone()))
+        .unwrap_or_default();
     match (what, r.state) {
-        ("approve", RequestState::Pending) => {
-            let doc = json!({"status": "pending", "request": r.id.as_str()});
-            output::data(ctx.format(), &doc, || {
-                format!("approval recorded; request {} needs more approvals", r.id)
-            })?;
-            Ok(Exit::Pending)
-        }
+        ("approve", RequestState::Pending) => approvals::print_partial(ctx, r, &approver, &view.who_may_approve),
         ("approve", RequestState::Failed) => {
-            let error = outcome
+            let error = view
+                .outcome
+                .as_ref()
                 .and_then(|o| o.detail.get("error"))
                 .and_then(Value::as_str)
                 .unwrap_or("no error recorded");
-            Err(Failure::new(
-                format!(
-                    "request {} was approved and executed by the service, and the server refused: {}",
-                    r.id,
-                    text::escape(error)
-                ),
-                format!(
-                    "the error is kept on the request (`rancherctl approvals show {}`); submit again once fixed",
-                    r.id
-                ),
-            )
-            .into())
+            Err(approvals::execution_failed(r.id.as_str(), error, true))
         }
-        ("approve", _) => {
-            let result =
-                outcome.and_then(|o| serde_json::from_value::<rancher_workflows::RunOutput>(o.detail.clone()).ok());
-            let doc = match &result {
-                Some(out) => {
-                    let mut doc = run::run_document(out);
-                    if doc.get("status").is_none() {
-                        doc = json!({"status": "succeeded", "request": r.id.as_str(), "result": doc});
-                    } else {
-                        doc["request"] = json!(r.id.as_str());
-                    }
-                    doc
-                }
-                None => json!({"status": r.state.as_str(), "request": r.id.as_str()}),
-            };
-            output::data(ctx.format(), &doc, || match &result {
-                Some(out) => format!(
-                    "approved and executed once by the service: {}\n{}",
-                    r.id,
-                    run::render_run(out)
-                ),
-                None => format!("request {} is {}", r.id, r.state),
-            })?;
-            Ok(Exit::Done)
-        }
+        ("approve", _) => match &view.result {
+            Some(out) => approvals::print_executed(ctx, r.id.as_str(), &approver, out),
+            None => {
+                let doc = json!({"status": r.state.as_str(), "request": r.id.as_str()});
+                output::data(ctx.format(), &doc, || format!("request {} is {}", r.id, r.state))?;
+                Ok(Exit::Done)
+            }
+        },
         _ => {
-            output::data(ctx.format(), &r, || format!("request {} is {}", r.id, r.state))?;
+            output::data(ctx.format(), r, || format!("request {} is {}", r.id, r.state))?;
             Ok(Exit::Done)
         }
     }
 }
 
 async fn audit(ctx: &Context, c: &ServerClient, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
-    let v = c.audit().await.map_err(failure)?;
-    let entries: Vec<AuditEntry> = serde_json::from_value(v["items"].clone()).map_err(|e| {
-        Failure::new(
-            format!("the service's audit log is not readable: {e}"),
-            "check that the service runs the same rancherctl version",
-        )
-    })?;
+    let entries: Vec<AuditEntry> = c.audit().await.map_err(failure)?.items;
     if !verify {
         output::data(ctx.format(), &entries, || approvals::audit_table(&entries))?;
         return Ok(Exit::Done);
@@ -384,7 +334,7 @@ pub async fn submit(
         // A list writes nothing (its dry run is the run): its items are written as the service sends them.
         let rows = matches!(ctx.format(), crate::cli::Format::Table | crate::cli::Format::Csv);
         let answer = c
-            .run_list(workflow, inputs, reason.as_deref(), rows)
+            .run_list(workflow, object(inputs), reason.as_deref(), rows)
             .await
             .map_err(failure)?;
         drop(progress);
@@ -394,7 +344,7 @@ pub async fn submit(
         };
     }
     let answer = c
-        .run(workflow, inputs, reason.as_deref(), dry_run)
+        .run(workflow, object(inputs), reason.as_deref(), dry_run)
         .await
         .map_err(failure);
     drop(progress);
@@ -416,17 +366,27 @@ async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyh
     .await
 }
 
+/// The caller as the service named them.
+fn principal(me: &rancher_server::wire::Me) -> rancher_approval::Principal {
+    rancher_approval::Principal {
+        id: me.id.clone(),
+        username: me.username.clone(),
+        display_name: me.display_name.clone(),
+        groups: me.groups.clone(),
+    }
+}
+
+/// Inputs as the JSON object the service takes (rancherctl builds them as one).
+fn object(inputs: Value) -> serde_json::Map<String, Value> {
+    match inputs {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// Prints the service's answer to a run (or a grant's extension) as local mode does.
 fn answered(ctx: &Context, workflow: &str, answer: RunAnswer) -> anyhow::Result<Exit> {
-    let submitted: Submitted = match answer {
-        RunAnswer::Succeeded(v) | RunAnswer::Pending(v) => serde_json::from_value(v).map_err(|e| {
-            Failure::new(
-                format!("the service's answer to the run is not readable: {e}"),
-                "check that the service runs the same rancherctl version",
-            )
-        })?,
-    };
-    run::print_submitted(ctx, workflow, submitted)
+    run::print_submitted(ctx, workflow, Submitted::from(answer))
 }
 
 /// `grants list|extend|revoke` through the service (it keeps the grants and revokes with its own account);
@@ -434,17 +394,21 @@ fn answered(ctx: &Context, workflow: &str, answer: RunAnswer) -> anyhow::Result<
 async fn grants(ctx: &Context, c: &ServerClient, cmd: &GrantsCommand) -> anyhow::Result<Exit> {
     match cmd {
         GrantsCommand::List { .. } => {
-            let grants = c.grants(local_grants::which(cmd).map(GrantStatus::as_str)).await.map_err(failure)?;
+            let grants: Vec<rancher_approval::Grant> = c
+                .grants(local_grants::which(cmd).map(GrantStatus::as_str))
+                .await
+                .map_err(failure)?
+                .into_iter()
+                .map(|g| g.grant)
+                .collect();
             local_grants::show(ctx, &grants, chrono::Utc::now())
         }
         GrantsCommand::Extend { id, by, reason } => {
-            let (workflow, answer) = c.extend_grant(id, by, reason.as_deref()).await.map_err(failure)?;
-            answered(ctx, &workflow, answer)
+            let extended = c.extend_grant(id, by, reason.as_deref()).await.map_err(failure)?;
+            answered(ctx, &extended.workflow, extended.answer)
         }
         GrantsCommand::Revoke { id } => {
-            let v = c.revoke_grant(id).await.map_err(failure)?;
-            let out: rancher_workflows::grants::RevokeOutcome = serde_json::from_value(v)
-                .map_err(|e| Failure::new(format!("the service's answer to the revocation is not readable: {e}"), "check that the service runs the same rancherctl version"))?;
+            let out = c.revoke_grant(id).await.map_err(failure)?;
             local_grants::report(ctx, std::slice::from_ref(&out))
         }
         GrantsCommand::Expire => Err(Failure::new(

@@ -48,6 +48,19 @@ pub async fn submit(
         return crate::commands::remote::submit(ctx, &c, workflow, inputs, reason, dry_run).await;
     }
     let w = find_workflow(workflow).ok_or_else(|| crate::commands::workflows::unknown(workflow))?;
+    if read_only_list(w, &inputs, dry_run) {
+        // A list reads with the caller's own rights and needs no approval, installed or not: it is streamed at once,
+        // knowing only the server's version, and touches no approval store.
+        let session = ctx.read_session().await?;
+        let rows = matches!(ctx.format(), Format::Table | Format::Csv);
+        if let Some(list) = rancher_workflows::Exec::new(&session, false)
+            .stream_list(w.id, rows)
+            .await?
+        {
+            stream_list(ctx.format(), list).await?;
+            return Ok(Exit::Done);
+        }
+    }
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     if uninstalled_read(&runner, w).await? {
@@ -71,6 +84,16 @@ pub async fn submit(
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
     print_submitted(ctx, w.id, submitted)
+}
+
+/// Whether a run of `w` is a built-in list that only reads: no inputs, not a dry run (a dry run of a list prints the
+/// run document), and nothing written.
+pub fn read_only_list(w: &rancher_workflows::WorkflowDef, inputs: &Value, dry_run: bool) -> bool {
+    !w.writes
+        && !dry_run
+        && w.default_approval == rancher_workflows::DefaultApproval::None
+        && rancher_workflows::LIST_WORKFLOWS.contains(&w.id)
+        && inputs.as_object().is_none_or(|o| o.is_empty())
 }
 
 /// Whether `w` is a read (it writes nothing and needs no approval by default) that is not installed. Locally such a
