@@ -14,7 +14,8 @@ use rancher_api::requests::{
 use rancher_api::types::PolicyRule;
 use rancher_api::{Client, RetryPolicy};
 
-use crate::diagnosis::{self, Cause, Ctx, Diagnosis};
+use crate::diagnose::{self as diagnosis, Ctx};
+use crate::diagnosis::{Cause, Diagnosis};
 use crate::domain::InstanceDomain;
 use crate::error::{Error, Result};
 use crate::token::BearerToken;

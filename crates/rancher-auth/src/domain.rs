@@ -9,31 +9,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
-/// Which mistake an instance domain holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DomainMistake {
-    /// Nothing was entered.
-    Empty,
-    /// Spaces, tabs or line breaks around or inside it.
-    Whitespace,
-    /// A full `https://` URL was pasted.
-    HttpsUrl,
-    /// An `http://` URL: plain HTTP is not supported.
-    PlainHttp,
-    /// Another scheme (`ftp://`, `wss://`...).
-    OtherScheme,
-    /// A path after the host (`/dashboard`, `/v3`).
-    Path,
-    /// A query (`?x=y`) or fragment (`#...`).
-    Query,
-    /// Credentials before the host (`user@host`).
-    Credentials,
-    /// The host is not a DNS name, an IPv4 address or a bracketed IPv6 address.
-    InvalidHost,
-    /// The port is not a number from 1 to 65535.
-    InvalidPort,
-}
+pub use crate::error::DomainMistake;
 
 /// The domain of a Rancher server: `rancher.example.com`, `rancher.example.com:8443`, `10.0.0.5`, `[::1]:8443`.
 /// Always lower case; the server is always reached at `https://<domain>`.

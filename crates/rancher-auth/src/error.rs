@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 
 use crate::diagnosis::Diagnosis;
-use crate::domain::DomainMistake;
-use crate::token::TokenMistake;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -154,4 +152,56 @@ impl From<Diagnosis> for Error {
     fn from(d: Diagnosis) -> Self {
         Error::ConnectionTest(Box::new(d))
     }
+}
+
+/// Which mistake an instance domain holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DomainMistake {
+    /// Nothing was entered.
+    Empty,
+    /// Spaces, tabs or line breaks around or inside it.
+    Whitespace,
+    /// A full `https://` URL was pasted.
+    HttpsUrl,
+    /// An `http://` URL: plain HTTP is not supported.
+    PlainHttp,
+    /// Another scheme (`ftp://`, `wss://`...).
+    OtherScheme,
+    /// A path after the host (`/dashboard`, `/v3`).
+    Path,
+    /// A query (`?x=y`) or fragment (`#...`).
+    Query,
+    /// Credentials before the host (`user@host`).
+    Credentials,
+    /// The host is not a DNS name, an IPv4 address or a bracketed IPv6 address.
+    InvalidHost,
+    /// The port is not a number from 1 to 65535.
+    InvalidPort,
+}
+
+/// Which mistake a bearer token holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenMistake {
+    /// Nothing was entered.
+    Empty,
+    /// `Bearer ` was pasted in front of it.
+    BearerPrefix,
+    /// It is wrapped in quotes.
+    Quoted,
+    /// Spaces or tabs around or inside it.
+    Whitespace,
+    /// A line break around or inside it.
+    Newline,
+    /// Only the access key (`token-xxxxx`), no secret.
+    AccessKeyOnly,
+    /// Only the secret key, no access key.
+    SecretKeyOnly,
+    /// The access key with `:` but nothing after it.
+    EmptySecret,
+    /// The access key part has characters a token name cannot have.
+    InvalidAccessKey,
+    /// The secret part has characters a secret cannot have.
+    InvalidSecret,
 }

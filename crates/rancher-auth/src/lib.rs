@@ -26,6 +26,7 @@
 //! ```
 
 pub mod connection;
+mod diagnose;
 pub mod diagnosis;
 pub mod domain;
 pub mod error;

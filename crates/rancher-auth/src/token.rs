@@ -10,31 +10,7 @@ use crate::error::{Error, Result};
 /// The length of the secret part of a token Rancher generates.
 pub const RANCHER_SECRET_LEN: usize = 54;
 
-/// Which mistake a bearer token holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TokenMistake {
-    /// Nothing was entered.
-    Empty,
-    /// `Bearer ` was pasted in front of it.
-    BearerPrefix,
-    /// It is wrapped in quotes.
-    Quoted,
-    /// Spaces or tabs around or inside it.
-    Whitespace,
-    /// A line break around or inside it.
-    Newline,
-    /// Only the access key (`token-xxxxx`), no secret.
-    AccessKeyOnly,
-    /// Only the secret key, no access key.
-    SecretKeyOnly,
-    /// The access key with `:` but nothing after it.
-    EmptySecret,
-    /// The access key part has characters a token name cannot have.
-    InvalidAccessKey,
-    /// The secret part has characters a secret cannot have.
-    InvalidSecret,
-}
+pub use crate::error::TokenMistake;
 
 /// A Rancher bearer token. The whole value is a [`SecretString`]; only the access key (the token's name, not
 /// secret) is kept in the clear, for look-ups. `Debug` and `Display` show the access key and the masked form.
