@@ -420,3 +420,97 @@ async fn api_keys_die_with_the_provider_of_their_session() {
         "local keys live on"
     );
 }
+
+const ENGINEERING: &str = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+
+/// Admin turns Active Directory on (unrestricted) with the simulator's `testAndApply`, tested as jdoe.
+async fn enable_ad(sim: &SimHandle) {
+    let body = json!({
+        "activeDirectoryConfig": {"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "pw",
+                                  "userSearchBase": "dc=example,dc=com", "accessMode": "unrestricted"},
+        "username": "jdoe", "password": "jdoe-password", "enabled": true});
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=testAndApply",
+        Some(&sim.tokens().admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// `login` logs in through Active Directory; returns the session token.
+async fn ad_login(sim: &SimHandle, login: &str) -> String {
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        "/v3-public/activeDirectoryProviders/activedirectory?action=login",
+        None,
+        Some(json!({"username": login, "password": format!("{login}-password"), "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// rancher/rancher pkg/auth/tokens/manager.go `NewLoginToken` (2.8-2.13): login tokens carry no groups; they live in
+/// the user's UserAttribute (pkg/apis/management.cattle.io/v3/authn_types.go). A user who is admin only through an
+/// AD group is named as admin by the access review, with the group as the path, and the group data's age is shown.
+#[tokio::test]
+async fn the_access_review_takes_group_memberships_from_user_attributes() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    let anna_t = ad_login(&sim, "asmith").await;
+    let anna = sim
+        .objects("users")
+        .into_iter()
+        .find(|u| u["principalIds"].to_string().contains("Anna Smith"))
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .expect("asmith's user");
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&sim.tokens().admin),
+        Some(json!({"metadata": {"name": "grb-engineering-admins"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let Submitted::Succeeded { result } = r
+        .submit(&admin, "access-review", json!({"user": anna}), None, false)
+        .await
+        .expect("reviewed")
+    else {
+        panic!("a review runs at once")
+    };
+    let row = result.result["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|x| x["user"] == json!(anna)))
+        .cloned()
+        .unwrap_or_else(|| panic!("asmith in the review: {}", result.result));
+    assert_eq!(row["admin"], json!(true), "{row}");
+    assert_eq!(row["groups"], json!([ENGINEERING]), "{row}");
+    assert!(row["groups_as_of"].as_str().is_some(), "{row}");
+    let grant = row["global_roles"]
+        .as_array()
+        .and_then(|g| g.iter().find(|x| x["role"] == "admin"))
+        .unwrap_or_else(|| panic!("the admin grant: {row}"));
+    assert_eq!(grant["via"], json!(format!("group {ENGINEERING}")));
+    assert_eq!(grant["binding"], "globalrolebinding/grb-engineering-admins");
+
+    // And Rancher (here: the simulator) treats her as the admin she is.
+    let (st, _) = raw(
+        &sim,
+        reqwest::Method::GET,
+        &format!("{MG}/globalroles"),
+        Some(&anna_t),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+}

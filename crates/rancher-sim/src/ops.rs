@@ -1400,3 +1400,82 @@ pub(crate) fn check_delete(
 pub(crate) fn expired(expires_at: &str) -> bool {
     crate::state::parse_ms(expires_at).is_some_and(|e| e <= now_ms())
 }
+
+/// Records a login in the user's `UserAttribute` (created on first login, named after the user): the groups
+/// `provider` reported replace that provider's entry, `lastLogin` is now (rancher/rancher
+/// pkg/auth/providers/publicapi/login.go `createLoginToken` -> pkg/auth/tokens/manager.go
+/// `UserAttributeCreateOrUpdate`; the login token itself gets no groups, `NewLoginToken`).
+pub(crate) fn record_login(store: &mut Store, user_id: &str, provider: &str, principal: &str, groups: &[String]) {
+    set_user_groups(store, user_id, provider, principal, groups);
+    if let Some(mut a) = store.get(Kind::UserAttribute, user_id).cloned() {
+        a["lastLogin"] = json!(now_rfc3339());
+        store.stamp_update(&mut a, false);
+        store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    }
+}
+
+/// Replaces `provider`'s group principals in the user's `UserAttribute` (as a login or a refresh of that provider
+/// does: rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshAttributes`, which also stamps `LastRefresh`).
+pub(crate) fn set_user_groups(store: &mut Store, user_id: &str, provider: &str, principal: &str, groups: &[String]) {
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| json!({"metadata": {"name": g}, "principalType": "group", "provider": provider, "memberOf": true}))
+        .collect();
+    let now = now_rfc3339();
+    match store.get(Kind::UserAttribute, user_id).cloned() {
+        Some(mut a) => {
+            a["GroupPrincipals"][provider] = json!({"Items": items});
+            a["ExtraByProvider"][provider] = json!({"principalid": [principal]});
+            a["UserName"] = json!(user_id);
+            store.stamp_update(&mut a, false);
+            store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+        }
+        None => {
+            let a = json!({
+                "metadata": {"name": user_id},
+                "UserName": user_id,
+                "GroupPrincipals": {provider: {"Items": items}},
+                "ExtraByProvider": {provider: {"principalid": [principal]}},
+                "LastRefresh": "",
+                "NeedsRefresh": false,
+            });
+            insert_new(store, Kind::UserAttribute, a, &now, None);
+        }
+    }
+}
+
+/// Re-reads a user's groups from every enabled directory it has a principal of, as Rancher's refresher does for a
+/// `refreshauthprovideraccess` action (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`):
+/// each provider's entry is replaced, `LastRefresh` set, `NeedsRefresh` cleared.
+pub(crate) fn refresh_user_groups(store: &mut Store, user_id: &str) {
+    let principals: Vec<String> = store
+        .get(Kind::User, user_id)
+        .and_then(|u| u.get("principalIds"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|p| !p.starts_with("local://") && !p.starts_with("system://"))
+        .map(str::to_string)
+        .collect();
+    let mut touched = false;
+    for pid in principals {
+        let Some(provider) = crate::norman::provider_of_principal(store, &pid) else {
+            continue;
+        };
+        if !crate::auth::provider_enabled(store, &provider) {
+            continue;
+        }
+        let groups = crate::norman::directory_group_ids(store, &provider, &pid);
+        set_user_groups(store, user_id, &provider, &pid, &groups);
+        touched = true;
+    }
+    if let Some(mut a) = store.get(Kind::UserAttribute, user_id).cloned() {
+        a["LastRefresh"] = json!(now_rfc3339());
+        a["NeedsRefresh"] = json!(false);
+        store.stamp_update(&mut a, false);
+        store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    } else {
+        let _ = touched;
+    }
+}

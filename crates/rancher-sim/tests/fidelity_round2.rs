@@ -1,0 +1,221 @@
+//! Second fidelity round (issue 29): how Rancher stores group memberships, cleans up a disabled auth provider,
+//! inherits cluster roles from global roles, and answers its webhooks' refusals. Each test names the Rancher source
+//! of the rule and the Rancher versions it applies to.
+
+mod common;
+
+use common::*;
+use rancher_sim::{RancherVersion, SimHandle, DEFAULT_PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const MG: &str = "/apis/management.cattle.io/v3";
+const ENGINEERING: &str = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+
+/// Logs a seeded local user in; returns the session token.
+async fn login(sim: &SimHandle, username: &str) -> String {
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3-public/localProviders/local?action=login",
+        None,
+        Some(json!({"username": username, "password": DEFAULT_PASSWORD, "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// Admin enables Active Directory (unrestricted) with `testAndApply`, as jdoe.
+async fn enable_ad(sim: &SimHandle) {
+    let admin = sim.tokens().admin.clone();
+    let body = json!({
+        "activeDirectoryConfig": {"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "pw",
+                                  "userSearchBase": "dc=example,dc=com", "accessMode": "unrestricted"},
+        "username": "jdoe", "password": "jdoe-password", "enabled": true});
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=testAndApply",
+        Some(&admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+/// A directory user logs in through AD; returns (token, token name).
+async fn ad_login(sim: &SimHandle, login: &str) -> (String, String) {
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3-public/activeDirectoryProviders/activedirectory?action=login",
+        None,
+        Some(json!({"username": login, "password": format!("{login}-password"), "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let t = v["token"].as_str().expect("token").to_string();
+    let name = t.split(':').next().unwrap().to_string();
+    (t, name)
+}
+
+/// The user id of the directory user whose principal contains `cn`.
+fn user_with_principal(sim: &SimHandle, cn: &str) -> String {
+    sim.objects("users")
+        .into_iter()
+        .find(|u| {
+            u["principalIds"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.contains(cn))))
+        })
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("a user with principal {cn}"))
+}
+
+async fn admin_create(sim: &SimHandle, path: &str, body: Value) -> Value {
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(sim, Method::POST, path, Some(&admin), Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v
+}
+
+// ---- N2, N3: group memberships ----------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/tokens/manager.go `NewLoginToken` builds the login token without
+/// group principals; the groups a provider reports are kept per provider in the user's `UserAttribute`
+/// (pkg/apis/management.cattle.io/v3/authn_types.go, written by `UserAttributeCreateOrUpdate` at login). Norman
+/// imports the type without methods (pkg/schemas/management.cattle.io/v3/schema.go `userTypes`): 405 on /v3.
+#[tokio::test]
+async fn a_directory_login_records_groups_in_the_user_attribute_not_on_the_token() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (_, token_name) = ad_login(&sim, "asmith").await;
+    let uid = user_with_principal(&sim, "Anna Smith");
+    let admin = sim.tokens().admin.clone();
+
+    let (st, tok) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/tokens/{token_name}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{tok}");
+    assert!(
+        tok.get("groupPrincipals")
+            .is_none_or(|g| g.as_array().is_none_or(|a| a.is_empty())),
+        "the login token carries no groups: {tok}"
+    );
+
+    let (st, attr) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/userattributes/{uid}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{attr}");
+    assert_eq!(attr["kind"], "UserAttribute");
+    assert_eq!(attr["UserName"], json!(uid));
+    let items: Vec<&str> = attr["GroupPrincipals"]["activedirectory"]["Items"]
+        .as_array()
+        .expect("the AD entry")
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(items, vec![ENGINEERING]);
+    assert!(attr["lastLogin"].as_str().is_some_and(|s| s.ends_with('Z')), "{attr}");
+
+    // A standard user may not read attributes (behind the local-cluster gate, like every non-allow-listed kind).
+    let alice = login(&sim, "alice").await;
+    let (st, _) = call(&sim, Method::GET, &format!("{MG}/userattributes"), Some(&alice), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // Norman knows the schema but serves no method.
+    let (st, v) = call(&sim, Method::GET, "/v3/userattributes", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+}
+
+/// Rancher 2.8-2.13. A group's bindings reach its members: the GRB controller binds the group
+/// (pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go), CRTB/PRTB subjects come from
+/// pkg/rbac/common.go `BuildSubjectFromRTB` (`Group` kind), and pkg/auth/requests/authenticate.go gives the caller
+/// the UserAttribute's groups.
+#[tokio::test]
+async fn group_bindings_grant_what_they_say_to_members() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (anna, _) = ad_login(&sim, "asmith").await;
+    let (st, _) = call(&sim, Method::GET, &format!("{MG}/globalroles"), Some(&anna), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a standard user before the group grant");
+
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/globalroles"), Some(&anna), None).await;
+    assert_eq!(st, StatusCode::OK, "admin through the group: {v}");
+
+    // A group CRTB: mlee (no groups) is unaffected; a member of the group may list CRTBs in that cluster.
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (anna, _) = ad_login(&sim, "asmith").await;
+    let ds = sim.users().downstream_cluster.clone();
+    admin_create(
+        &sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-owner", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    let (st, v) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        Some(&anna),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "cluster owner through the group: {v}");
+    let (mlee, _) = ad_login(&sim, "mlee").await;
+    let (st, _) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        Some(&mlee),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+/// Rancher 2.8-2.13. A refresh re-reads the groups into the UserAttribute and stamps `LastRefresh`
+/// (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`).
+#[tokio::test]
+async fn a_refresh_rewrites_the_user_attribute() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    ad_login(&sim, "asmith").await;
+    let uid = user_with_principal(&sim, "Anna Smith");
+    let mut attr = sim.object("userattributes", &uid).expect("written at login");
+    attr["GroupPrincipals"]["activedirectory"]["Items"] = json!([]);
+    assert!(sim.insert_object("userattributes", attr));
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("/v3/users/{uid}?action=refreshauthprovideraccess"),
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let attr = sim.object("userattributes", &uid).unwrap();
+    assert_eq!(
+        attr["GroupPrincipals"]["activedirectory"]["Items"][0]["metadata"]["name"],
+        ENGINEERING
+    );
+    assert!(attr["LastRefresh"].as_str().is_some_and(|s| !s.is_empty()), "{attr}");
+}
