@@ -104,6 +104,13 @@ async fn may_manage_bindings_means_what_rancher_accepts() {
         v.permissions
     );
     assert!(v.warnings.contains(&Warning::CannotManageBindings), "{:?}", v.warnings);
+    // Deletes never reach the GRB webhook (its `Operations()` are Create and Update): `delete` is enough.
+    assert_eq!(
+        v.permissions.delete_global_role_bindings,
+        Access::Allowed,
+        "{:?}",
+        v.permissions
+    );
     let text = Warning::CannotManageBindings.to_string();
     assert!(text.contains("bind"), "{text}");
 
@@ -335,8 +342,9 @@ async fn rancherctl_check_works_on_rancher_1_6() {
 }
 
 /// rancher/rancher pkg/auth/tokens/manager.go `createDerivedToken`: an API key inherits its session's auth provider,
-/// and pkg/auth/requests/authenticate.go rejects tokens of a disabled provider: disabling Active Directory ends the
-/// API keys made from AD sessions.
+/// and disabling the provider deletes its tokens (pkg/controllers/management/auth/auth_config.go `sync` ->
+/// pkg/auth/cleanup/service.go `deleteTokens`, 2.8-2.13): the disable workflow's plan lists them and the disable
+/// needs the plan's acknowledgement.
 #[tokio::test]
 async fn api_keys_die_with_the_provider_of_their_session() {
     use std::os::unix::fs::PermissionsExt;
@@ -392,13 +400,51 @@ async fn api_keys_die_with_the_provider_of_their_session() {
         200
     );
 
-    let Submitted::Succeeded { .. } = r
+    // Rancher deletes the provider's tokens on disable (pkg/auth/cleanup/service.go `deleteTokens`): the plan lists
+    // them, and the disable goes ahead only with the plan's acknowledgement code.
+    let Submitted::Succeeded { result: plan } = r
+        .submit(&admin, "access-control-disable", json!({}), None, true)
+        .await
+        .expect("planned")
+    else {
+        panic!("a dry run")
+    };
+    let planned: Vec<String> = plan.result["cleanup"]["tokens_deleted"]
+        .as_array()
+        .expect("the tokens Rancher deletes")
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let key_name = key.split(':').next().unwrap().to_string();
+    assert!(planned.contains(&key_name), "{}", plan.result);
+    assert!(plan.summary.contains("acknowledge=delete-"), "{}", plan.summary);
+    let e = r
         .submit(&admin, "access-control-disable", json!({}), None, false)
+        .await
+        .expect_err("refused without the acknowledgement");
+    assert!(e.to_string().contains("acknowledge=delete-"), "{e}");
+    assert!(sim.object("authconfigs", "activedirectory").unwrap()["enabled"] == json!(true));
+    let code = plan.result["acknowledge"].as_str().unwrap().to_string();
+    let Submitted::Succeeded { .. } = r
+        .submit(
+            &admin,
+            "access-control-disable",
+            json!({"acknowledge": code}),
+            None,
+            false,
+        )
         .await
         .expect("disabled")
     else {
         panic!("no approval needed")
     };
+    assert!(
+        sim.objects("tokens")
+            .iter()
+            .all(|t| t["authProvider"] != "activedirectory"),
+        "exactly the planned tokens are gone"
+    );
+    assert!(planned.iter().all(|n| sim.object("tokens", n).is_none()));
     assert_eq!(
         raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None)
             .await

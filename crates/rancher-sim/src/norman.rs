@@ -175,6 +175,7 @@ fn map_err(e: &ApiErr) -> Resp {
     match e {
         ApiErr::Webhook { code: 400, .. } => norman_err(400, "BadRequest", &e.message()),
         ApiErr::Webhook { code: 403, message, .. } => norman_err(403, "PermissionDenied", message),
+        ApiErr::Denied { code, reason, .. } => norman_err(*code, reason, &e.message()),
         _ => norman_err(e.status(), e.reason(), &e.message()),
     }
 }
@@ -394,8 +395,15 @@ fn authconfig_view(ctx: &Ctx, key: &str, obj: &Value) -> Value {
     out.insert("createdTS".into(), json!(parse_ms(created).unwrap_or(0)));
     out.insert("creatorId".into(), Value::Null);
     out.insert("uuid".into(), json!(s(obj, "metadata.uid")));
-    out.insert("labels".into(), json!({}));
-    out.insert("annotations".into(), json!({}));
+    // Norman shows an object's metadata labels and annotations at the top (the cleanup annotation among them).
+    out.insert(
+        "labels".into(),
+        get_path(obj, "metadata.labels").cloned().unwrap_or(json!({})),
+    );
+    out.insert(
+        "annotations".into(),
+        get_path(obj, "metadata.annotations").cloned().unwrap_or(json!({})),
+    );
     let self_url = format!("{}/v3/{}s/{}", ctx.base, ty, key);
     let mut links = Map::new();
     links.insert("self".into(), json!(self_url));
@@ -1852,7 +1860,9 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
                 return r;
             }
             store.stamp_update(&mut cfg, true);
-            store.put(Kind::AuthConfig, id.to_string(), cfg.clone(), Some(Verb::Update));
+            store.put(Kind::AuthConfig, id.to_string(), cfg, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
+            let cfg = store.get(Kind::AuthConfig, id).cloned().unwrap_or(Value::Null);
             drop(store);
             with_ctx(shared, caller, req, |ctx| {
                 Resp::json(200, &authconfig_view(ctx, id, &cfg))
@@ -1889,6 +1899,8 @@ fn merge_config(cfg: &mut Value, b: &Value) -> Option<Resp> {
                 | "created"
                 | "createdTS"
                 | "uuid"
+                | "labels"
+                | "annotations"
         ) {
             continue;
         }
@@ -1930,6 +1942,7 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             cfg["enabled"] = json!(false);
             store.stamp_update(&mut cfg, true);
             store.put(Kind::AuthConfig, id.to_string(), cfg, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
             Resp::empty(200)
         }
         "configureTest" => {
@@ -2013,6 +2026,7 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             }
             store.stamp_update(&mut test, true);
             store.put(Kind::AuthConfig, id.to_string(), test, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
             // The calling user gets the new principal.
             if let Some(mut u) = store.get(Kind::User, &caller.user_id).cloned() {
                 let mut ids = u

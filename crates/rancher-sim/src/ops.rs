@@ -50,6 +50,14 @@ pub(crate) enum ApiErr {
         code: u16,
         message: String,
     },
+    /// An admission webhook denial with its own `reason` (the apiserver keeps the webhook's reason and turns a
+    /// missing code into 400: k8s.io/apiserver pkg/admission/plugin/webhook/errors/statuserror.go `ToStatusErr`).
+    Denied {
+        kind: Kind,
+        code: u16,
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl ApiErr {
@@ -61,7 +69,7 @@ impl ApiErr {
             ApiErr::Forbidden { .. } => 403,
             ApiErr::Invalid { .. } => 422,
             ApiErr::BadRequest(_) => 400,
-            ApiErr::Webhook { code, .. } => *code,
+            ApiErr::Webhook { code, .. } | ApiErr::Denied { code, .. } => *code,
         }
     }
 
@@ -77,6 +85,7 @@ impl ApiErr {
             ApiErr::Webhook { code: 403, .. } => "Forbidden",
             ApiErr::Webhook { code: 409, .. } => "Conflict",
             ApiErr::Webhook { .. } => "BadRequest",
+            ApiErr::Denied { reason, .. } => reason,
         }
     }
 
@@ -115,7 +124,7 @@ impl ApiErr {
                 format!("{} \"{}\" is invalid: {}", kind.info().kind_name, name, detail)
             }
             ApiErr::BadRequest(m) => m.clone(),
-            ApiErr::Webhook { kind, message, .. } => {
+            ApiErr::Webhook { kind, message, .. } | ApiErr::Denied { kind, message, .. } => {
                 let i = kind.info();
                 format!(
                     "admission webhook \"rancher.cattle.io.{}.{}\" denied the request: {}",
@@ -180,6 +189,13 @@ fn webhook(kind: Kind, message: impl Into<String>) -> ApiErr {
     }
 }
 
+/// Kubernetes' own escalation text (k8s.io/kubernetes pkg/registry/rbac/validation `ConfirmNoEscalation`), without
+/// the "errors due to escalation" prefix Rancher's GR/GRB/RT responses add.
+fn k8s_escalation(caller: &Caller, missing: &[Rule]) -> String {
+    let m = escalation_message(&caller.user_id, missing);
+    m.strip_prefix("errors due to escalation: ").unwrap_or(&m).to_string()
+}
+
 /// The webhook's escalation refusal (rancher/webhook pkg/admission `ResponseFailedEscalation`: 403).
 fn escalation(kind: Kind, caller: &Caller, missing: &[Rule]) -> ApiErr {
     ApiErr::Webhook {
@@ -230,10 +246,17 @@ fn check_user_target(store: &Store, caller: &Caller, target: &str) -> Result<(),
     if authz.not_held(&user_rules(store, target), "").is_empty() {
         Ok(())
     } else {
-        Err(ApiErr::Webhook {
+        // rancher/webhook users/validator.go (release/v0.4 to v0.9): reason `ConfirmNoEscalationError`, no code
+        // (so 400), the Kubernetes escalation detail appended.
+        let missing = authz.not_held(&user_rules(store, target), "");
+        Err(ApiErr::Denied {
             kind: Kind::User,
-            code: 403,
-            message: "request is attempting to modify user with more permissions than requester".into(),
+            code: 400,
+            reason: "ConfirmNoEscalationError",
+            message: format!(
+                "request is attempting to modify user with more permissions than requester {}",
+                k8s_escalation(caller, &missing)
+            ),
         })
     }
 }
@@ -590,17 +613,20 @@ pub(crate) fn create(
             if rt.get("locked").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "Role is locked and cannot be assigned"));
             }
-            // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go: the
-            // role template's rules must be held by the caller there, unless they may `bind` role templates.
-            let wanted = Authz::new(store, caller).role_template_rules(&rt_name);
-            confirm_no_escalation(
-                store,
-                caller,
-                kind,
-                &wanted,
-                namespace,
-                ("bind", Kind::RoleTemplate, &rt_name),
-            )?;
+            // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go
+            // (release/v0.4 to v0.10): the role template's rules must be held by the caller there; there is no verb
+            // bypass, and pkg/auth/escalation.go `SetEscalationResponse` answers 422 `Invalid` with Kubernetes' text.
+            let authz = Authz::new(store, caller);
+            let wanted = authz.role_template_rules(&rt_name);
+            let missing = authz.not_held(&wanted, namespace);
+            if !missing.is_empty() {
+                return Err(ApiErr::Denied {
+                    kind,
+                    code: 422,
+                    reason: "Invalid",
+                    message: k8s_escalation(caller, &missing),
+                });
+            }
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
@@ -1194,6 +1220,22 @@ fn check_update(
             "",
             ("escalate", kind, name),
         ),
+        // rancher/webhook globalrolebinding/validator.go `Admit` (release/v0.4 to v0.10): an update runs the same
+        // escalation check as a create (any field, even a label), unless the binding is being deleted.
+        Kind::GlobalRoleBinding if get_path(new, "metadata.deletionTimestamp").is_none() => {
+            let role = s(new, "globalRoleName");
+            match store.get(Kind::GlobalRole, role) {
+                Some(gr) => confirm_no_escalation(
+                    store,
+                    caller,
+                    kind,
+                    &Rule::all_from(gr.get("rules")),
+                    "",
+                    ("bind", Kind::GlobalRole, role),
+                ),
+                None => Ok(()),
+            }
+        }
         Kind::RoleTemplate if new.get("rules") != old.get("rules") => confirm_no_escalation(
             store,
             caller,
@@ -1377,20 +1419,8 @@ pub(crate) fn check_delete(
             return Err(webhook(kind, msg));
         }
         Kind::User => check_user_target(store, caller, &name)?,
-        // rancher/webhook globalrolebinding/validator.go: the escalation check runs on delete too.
-        Kind::GlobalRoleBinding => {
-            let role = s(&old, "globalRoleName");
-            if let Some(gr) = store.get(Kind::GlobalRole, role) {
-                confirm_no_escalation(
-                    store,
-                    caller,
-                    kind,
-                    &Rule::all_from(gr.get("rules")),
-                    "",
-                    ("bind", Kind::GlobalRole, role),
-                )?;
-            }
-        }
+        // No GlobalRoleBinding rule: rancher/webhook globalrolebinding/validator.go `Operations()` is {Create, Update}
+        // on every branch (release/v0.4 to v0.10), so a delete needs nothing but RBAC `delete`.
         _ => {}
     }
     Ok(old)
@@ -1477,5 +1507,132 @@ pub(crate) fn refresh_user_groups(store: &mut Store, user_id: &str) {
         store.put(Kind::UserAttribute, user_id.to_string(), a, None);
     } else {
         let _ = touched;
+    }
+}
+
+/// The annotation that guards the cleanup of a disabled auth provider (rancher/rancher
+/// pkg/controllers/management/auth/auth_config.go `CleanupAnnotation`).
+pub(crate) const CLEANUP_ANNOTATION: &str = "management.cattle.io/auth-provider-cleanup";
+
+/// The provider a principal id belongs to, as Rancher's cleanup reads it: the text before the first `_`, unless
+/// it is local (rancher/rancher pkg/auth/cleanup/service.go `getProviderNameFromPrincipalNames`).
+fn provider_of_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .filter_map(|n| n.split('_').next())
+        .find(|p| !p.is_empty() && !p.starts_with("local"))
+}
+
+/// Runs Rancher's auth-config controller after a write to auth config `id` (rancher/rancher
+/// pkg/controllers/management/auth/auth_config.go `sync`, 2.8-2.13): an unannotated config gets `unlocked` when
+/// enabled and `rancher-locked` when not; enabling a `rancher-locked` one unlocks it; disabling an `unlocked` one
+/// resets the config to its metadata (`resetAuthConfig`), deletes that provider's bindings, external users and
+/// tokens (pkg/auth/cleanup/service.go `Run`) and locks it (`rancher-locked`). `user-locked` (set by an admin)
+/// keeps everything.
+pub(crate) fn sync_auth_config(store: &mut Store, id: &str) {
+    let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else {
+        return;
+    };
+    if id == "local" {
+        return;
+    }
+    let enabled = cfg.get("enabled").and_then(Value::as_bool).unwrap_or(false);
+    let value = cfg
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(CLEANUP_ANNOTATION))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let set = |cfg: &mut Value, v: &str| {
+        let meta = cfg["metadata"].as_object_mut().expect("metadata");
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        ann[CLEANUP_ANNOTATION] = json!(v);
+    };
+    let next = match (value.as_str(), enabled) {
+        ("", true) => "unlocked",
+        ("", false) | ("unlocked", false) => "rancher-locked",
+        ("rancher-locked", true) => "unlocked",
+        _ => return,
+    };
+    if value == "unlocked" && !enabled {
+        // resetAuthConfig keeps apiVersion, kind, metadata and type (2.13 also keeps logoutAllSupported).
+        if let Some(o) = cfg.as_object_mut() {
+            o.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "apiVersion" | "kind" | "metadata" | "type" | "logoutAllSupported"
+                )
+            });
+        }
+        cleanup_provider(store, id);
+    }
+    set(&mut cfg, next);
+    store.stamp_update(&mut cfg, true);
+    store.put(Kind::AuthConfig, id.to_string(), cfg, None);
+}
+
+/// pkg/auth/cleanup/service.go `Run`: group GRBs of the provider; CRTBs and PRTBs whose user or group principal is
+/// of it; users who have a principal of it: deleted when they never were local (no password), otherwise reduced to
+/// their local principal (`resetLocalUser`); and every token the provider issued.
+fn cleanup_provider(store: &mut Store, provider: &str) {
+    let of = |names: [&str; 2]| provider_of_names(names) == Some(provider);
+    let grbs: Vec<String> = store
+        .map(Kind::GlobalRoleBinding)
+        .iter()
+        .filter(|(_, b)| of([s(b, "groupPrincipalName"), ""]))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in grbs {
+        store.remove(Kind::GlobalRoleBinding, &k, false);
+    }
+    for kind in [Kind::Crtb, Kind::Prtb] {
+        let keys: Vec<String> = store
+            .map(kind)
+            .iter()
+            .filter(|(_, b)| of([s(b, "userPrincipalName"), s(b, "groupPrincipalName")]))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            store.remove(kind, &k, false);
+        }
+    }
+    let users: Vec<(String, Vec<String>)> = store
+        .map(Kind::User)
+        .iter()
+        .map(|(k, u)| {
+            let ids = u
+                .get("principalIds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            (k.clone(), ids)
+        })
+        .filter(|(_, ids): &(String, Vec<String>)| provider_of_names(ids.iter().map(String::as_str)) == Some(provider))
+        .collect();
+    for (uid, ids) in users {
+        if !store.passwords.contains_key(&uid) {
+            store.remove(Kind::User, &uid, false);
+            store.remove(Kind::UserAttribute, &uid, false);
+        } else if ids.len() >= 2 {
+            if let Some(local) = ids.iter().find(|p| p.starts_with("local")) {
+                if let Some(mut u) = store.get(Kind::User, &uid).cloned() {
+                    u["principalIds"] = json!([local]);
+                    store.stamp_update(&mut u, false);
+                    store.put(Kind::User, uid.clone(), u, None);
+                }
+            }
+        }
+    }
+    let tokens: Vec<String> = store
+        .map(Kind::Token)
+        .iter()
+        .filter(|(_, t)| s(t, "authProvider") == provider)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in tokens {
+        store.remove(Kind::Token, &k, false);
     }
 }

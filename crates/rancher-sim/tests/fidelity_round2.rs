@@ -219,3 +219,109 @@ async fn a_refresh_rewrites_the_user_attribute() {
     );
     assert!(attr["LastRefresh"].as_str().is_some_and(|s| !s.is_empty()), "{attr}");
 }
+
+// ---- N4: disabling a provider cleans up ---------------------------------------------------------------------------
+
+/// AD on, asmith logged in, a group GRB, a group CRTB and a user PRTB of AD principals.
+async fn ad_world(sim: &SimHandle) -> String {
+    enable_ad(sim).await;
+    ad_login(sim, "asmith").await;
+    let anna = user_with_principal(sim, "Anna Smith");
+    let ds = sim.users().downstream_cluster.clone();
+    admin_create(
+        sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"name": "grb-eng"}, "globalRoleName": "user-base", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    admin_create(
+        sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"name": "crtb-eng", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    anna
+}
+
+fn names(sim: &SimHandle, kind: &str) -> Vec<String> {
+    sim.objects(kind)
+        .into_iter()
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/auth_config.go `sync`: a disabled provider whose
+/// cleanup annotation is `unlocked` has its config reset (`resetAuthConfig`) and its resources deleted
+/// (pkg/auth/cleanup/service.go `Run`: group GRBs, CRTBs/PRTBs, never-local users, tokens; once-local users keep only
+/// their local principal), then the annotation becomes `rancher-locked`.
+#[tokio::test]
+async fn disabling_a_provider_resets_it_and_deletes_its_users_bindings_and_tokens() {
+    let sim = start(RancherVersion::V2_13).await;
+    let anna = ad_world(&sim).await;
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert_eq!(
+        cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"], "unlocked",
+        "{cfg}"
+    );
+    let admin = sim.tokens().admin.clone();
+    let admin_id = sim.users().admin.id.clone();
+    assert!(sim.object("users", &admin_id).unwrap()["principalIds"]
+        .to_string()
+        .contains("activedirectory_user"));
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=disable",
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert!(
+        cfg.get("servers").is_none() && cfg.get("serviceAccountPassword").is_none(),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"],
+        "rancher-locked"
+    );
+    assert!(sim.object("users", &anna).is_none(), "the AD-only user is deleted");
+    assert!(!names(&sim, "globalrolebindings").contains(&"grb-eng".to_string()));
+    assert!(!names(&sim, "clusterroletemplatebindings").contains(&"crtb-eng".to_string()));
+    assert!(sim
+        .objects("tokens")
+        .iter()
+        .all(|t| t["authProvider"] != "activedirectory"));
+    let ids = sim.object("users", &admin_id).unwrap()["principalIds"].clone();
+    assert_eq!(ids, json!([format!("local://{admin_id}")]), "the admin is local again");
+    // Local keys live on.
+    let (st, _) = call(&sim, Method::GET, "/v3/users?limit=1", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+/// Same source: `user-locked` (set by an admin beforehand) keeps the config and every resource.
+#[tokio::test]
+async fn a_user_locked_provider_keeps_everything_when_disabled() {
+    let sim = start(RancherVersion::V2_13).await;
+    let anna = ad_world(&sim).await;
+    let mut cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"] = json!("user-locked");
+    assert!(sim.insert_object("authconfigs", cfg));
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=disable",
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert_eq!(cfg["servers"], json!(["ad.example.com"]), "{cfg}");
+    assert!(sim.object("users", &anna).is_some());
+    assert!(names(&sim, "globalrolebindings").contains(&"grb-eng".to_string()));
+    assert!(names(&sim, "clusterroletemplatebindings").contains(&"crtb-eng".to_string()));
+}
