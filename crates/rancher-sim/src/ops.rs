@@ -424,6 +424,7 @@ pub(crate) fn create(
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
             // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
+            check_inherited_cluster_roles(store, caller, kind, &name, None, &obj, ("escalate", kind, &name))?;
             confirm_no_escalation(
                 store,
                 caller,
@@ -464,6 +465,10 @@ pub(crate) fn create(
             if (has_user || !s(&obj, "userPrincipalName").is_empty()) && has_group {
                 return Err(webhook(kind, "globalrolebindings: Forbidden: bindings can not set both userName/userPrincipalName and groupPrincipalName"));
             }
+            // globalrolebinding/validator.go: the role's inherited cluster roles are checked first (locked: 400;
+            // not held in every cluster: 403, `bind` bypasses), then its global rules.
+            let gr = gr.clone();
+            check_grb_cluster_rules(store, caller, kind, &gr, &role)?;
             confirm_no_escalation(store, caller, kind, &gr_rules, "", ("bind", Kind::GlobalRole, &role))?;
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() && store.get(Kind::User, &user).is_some() {
@@ -792,6 +797,9 @@ pub(crate) fn create(
         });
     }
     let key = insert_new(store, kind, obj, &now, Some(Verb::Create));
+    if kind == Kind::GlobalRoleBinding {
+        reconcile_grb_cluster_permissions(store, &key);
+    }
     if kind == Kind::Project && opts.creator {
         // The creator becomes project owner (Rancher does this asynchronously).
         let ns = store.project_namespace(&key).unwrap_or_default();
@@ -1212,27 +1220,35 @@ fn check_update(
     new: &mut Value,
 ) -> Result<(), ApiErr> {
     match kind {
-        Kind::GlobalRole if new.get("rules") != old.get("rules") => confirm_no_escalation(
-            store,
-            caller,
-            kind,
-            &Rule::all_from(new.get("rules")),
-            "",
-            ("escalate", kind, name),
-        ),
+        // globalrole/validator.go `Admit`: every update that changes more than metadata checks the inherited cluster
+        // roles and both escalations.
+        Kind::GlobalRole if content(old) != content(new) => {
+            check_inherited_cluster_roles(store, caller, kind, name, Some(old), new, ("escalate", kind, name))?;
+            confirm_no_escalation(
+                store,
+                caller,
+                kind,
+                &Rule::all_from(new.get("rules")),
+                "",
+                ("escalate", kind, name),
+            )
+        }
         // rancher/webhook globalrolebinding/validator.go `Admit` (release/v0.4 to v0.10): an update runs the same
         // escalation check as a create (any field, even a label), unless the binding is being deleted.
         Kind::GlobalRoleBinding if get_path(new, "metadata.deletionTimestamp").is_none() => {
             let role = s(new, "globalRoleName");
             match store.get(Kind::GlobalRole, role) {
-                Some(gr) => confirm_no_escalation(
-                    store,
-                    caller,
-                    kind,
-                    &Rule::all_from(gr.get("rules")),
-                    "",
-                    ("bind", Kind::GlobalRole, role),
-                ),
+                Some(gr) => {
+                    check_grb_cluster_rules(store, caller, kind, gr, role)?;
+                    confirm_no_escalation(
+                        store,
+                        caller,
+                        kind,
+                        &Rule::all_from(gr.get("rules")),
+                        "",
+                        ("bind", Kind::GlobalRole, role),
+                    )
+                }
                 None => Ok(()),
             }
         }
@@ -1310,6 +1326,18 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
     store.remove(kind, key, count);
     match kind {
+        Kind::GlobalRoleBinding => {
+            // The `crtb-grb-*` CRTBs are owned by the binding and go with it.
+            let owned: Vec<String> = store
+                .map(Kind::Crtb)
+                .iter()
+                .filter(|(_, b)| grb_owner(b) == Some(name.as_str()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in owned {
+                store.remove(Kind::Crtb, &k, false);
+            }
+        }
         Kind::GlobalRole => {
             let grbs: Vec<String> = store
                 .map(Kind::GlobalRoleBinding)
@@ -1634,5 +1662,192 @@ fn cleanup_provider(store: &mut Store, provider: &str) {
         .collect();
     for k in tokens {
         store.remove(Kind::Token, &k, false);
+    }
+}
+
+/// The label naming the GlobalRoleBinding a `crtb-grb-*` CRTB belongs to (rancher/rancher
+/// pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go).
+pub(crate) const GRB_OWNER_LABEL: &str = "authz.management.cattle.io/grb-owner";
+
+fn grb_owner(b: &Value) -> Option<&str> {
+    b.pointer("/metadata/labels")
+        .and_then(|l| l.get(GRB_OWNER_LABEL))
+        .and_then(Value::as_str)
+}
+
+/// A GlobalRole without its metadata and status, to tell a metadata-only update.
+fn content(gr: &Value) -> Value {
+    let mut c = gr.clone();
+    if let Some(o) = c.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            o.remove(k);
+        }
+    }
+    c
+}
+
+fn inherited_cluster_roles(gr: &Value) -> Vec<String> {
+    gr.get("inheritedClusterRoles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The cluster rules a caller holds in every cluster through its global roles' `inheritedClusterRoles` (the
+/// webhook's `GRBClusterRuleResolver`, rancher/webhook pkg/resolvers/grbClusterRuleResolver.go).
+fn caller_cluster_rules(store: &Store, caller: &Caller) -> Vec<Rule> {
+    let authz = Authz::new(store, caller);
+    let mut roles = store.roles_of(&caller.user_id);
+    for g in &caller.groups {
+        roles.extend(store.roles_of(g));
+    }
+    roles
+        .iter()
+        .filter_map(|r| store.get(Kind::GlobalRole, r))
+        .flat_map(inherited_cluster_roles)
+        .flat_map(|rt| authz.role_template_rules(&rt))
+        .collect()
+}
+
+/// The escalation check on cluster rules: `wanted` must be held in every cluster through the caller's own global
+/// roles, unless the caller has `bypass`.
+fn confirm_cluster_rules(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    wanted: &[Rule],
+    bypass: (&str, Kind, &str),
+) -> Result<(), ApiErr> {
+    let authz = Authz::new(store, caller);
+    if caller.admin || authz.has_verb(bypass.0, bypass.1, bypass.2) {
+        return Ok(());
+    }
+    let missing = crate::auth::not_held(&caller_cluster_rules(store, caller), wanted);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(escalation(kind, caller, &missing))
+    }
+}
+
+/// rancher/webhook globalrole/validator.go `validateInheritedClusterRoles` (newly added role templates must exist,
+/// have the cluster context and not be locked: 400) and the cluster-rules escalation check (`ClusterRulesFromRole`,
+/// 403, bypass `escalate`), on create and on every update (release/v0.5 on, Rancher 2.8+).
+fn check_inherited_cluster_roles(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    name: &str,
+    old: Option<&Value>,
+    new: &Value,
+    bypass: (&str, Kind, &str),
+) -> Result<(), ApiErr> {
+    let before: Vec<String> = old.map(inherited_cluster_roles).unwrap_or_default();
+    let icr = inherited_cluster_roles(new);
+    let field = "globalrole.inheritedClusterRoles";
+    for rt in &icr {
+        let Some(obj) = store.get(Kind::RoleTemplate, rt) else {
+            return Err(webhook(
+                kind,
+                format!(
+                    "{field}: Invalid value: \"\": unable to find all roleTemplates roletemplates.management.cattle.io \"{rt}\" not found"
+                ),
+            ));
+        };
+        if before.contains(rt) {
+            continue;
+        }
+        let ctx = s(obj, "context");
+        if ctx != "cluster" {
+            return Err(webhook(
+                kind,
+                format!(
+                    "{field}: Invalid value: \"{rt}\": unable to bind a roleTemplate with non-cluster context: {ctx}"
+                ),
+            ));
+        }
+        if obj.get("locked").and_then(Value::as_bool) == Some(true) {
+            return Err(webhook(
+                kind,
+                format!("{field}: Invalid value: \"{rt}\": unable to use locked roleTemplate"),
+            ));
+        }
+    }
+    let _ = name;
+    let authz = Authz::new(store, caller);
+    let wanted: Vec<Rule> = icr.iter().flat_map(|rt| authz.role_template_rules(rt)).collect();
+    confirm_cluster_rules(store, caller, kind, &wanted, bypass)
+}
+
+/// rancher/webhook globalrolebinding/validator.go `validateGlobalRole` (a locked inherited role template: 400) and
+/// the cluster-rules escalation check (403, bypass `bind` on the GlobalRole).
+fn check_grb_cluster_rules(store: &Store, caller: &Caller, kind: Kind, gr: &Value, role: &str) -> Result<(), ApiErr> {
+    let icr = inherited_cluster_roles(gr);
+    let locked: Vec<&String> = icr
+        .iter()
+        .filter(|rt| {
+            store
+                .get(Kind::RoleTemplate, rt)
+                .and_then(|o| o.get("locked"))
+                .and_then(Value::as_bool)
+                == Some(true)
+        })
+        .collect();
+    if !locked.is_empty() {
+        let names: Vec<&str> = locked.iter().map(|s| s.as_str()).collect();
+        return Err(webhook(
+            kind,
+            format!("globalrolebinding.globalRoleName: Invalid value: \"{role}\": global role inherits roleTemplate(s) \"{}\" which is locked", names.join(", ")),
+        ));
+    }
+    let authz = Authz::new(store, caller);
+    let wanted: Vec<Rule> = icr.iter().flat_map(|rt| authz.role_template_rules(rt)).collect();
+    confirm_cluster_rules(store, caller, kind, &wanted, ("bind", Kind::GlobalRole, role))
+}
+
+/// rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions`: for a binding of a GlobalRole with `inheritedClusterRoles`, one CRTB per role
+/// template in every non-local cluster, `generateName: crtb-grb-`, labelled with the owning binding, owned by it, with
+/// the binding's subject.
+pub(crate) fn reconcile_grb_cluster_permissions(store: &mut Store, grb_key: &str) {
+    let Some(grb) = store.get(Kind::GlobalRoleBinding, grb_key).cloned() else {
+        return;
+    };
+    let Some(gr) = store.get(Kind::GlobalRole, s(&grb, "globalRoleName")).cloned() else {
+        return;
+    };
+    let icr = inherited_cluster_roles(&gr);
+    if icr.is_empty() {
+        return;
+    }
+    let clusters: Vec<String> = store
+        .map(Kind::Cluster)
+        .keys()
+        .filter(|c| c.as_str() != "local")
+        .cloned()
+        .collect();
+    let now = now_rfc3339();
+    for c in clusters {
+        for rt in &icr {
+            let n = store.fresh_name(Kind::Crtb, &c, "crtb-grb-");
+            let mut crtb = json!({
+                "metadata": {"name": n, "namespace": c, "labels": {GRB_OWNER_LABEL: grb_key},
+                             "ownerReferences": [{"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
+                                                  "name": grb_key, "uid": s(&grb, "metadata.uid")}]},
+                "clusterName": c,
+                "roleTemplateName": rt,
+                "status": {"summary": "Completed"},
+            });
+            for f in ["userName", "userPrincipalName", "groupPrincipalName"] {
+                let v = s(&grb, f);
+                if !v.is_empty() {
+                    crtb[f] = json!(v);
+                }
+            }
+            insert_new(store, Kind::Crtb, crtb, &now, None);
+        }
     }
 }

@@ -325,3 +325,151 @@ async fn a_user_locked_provider_keeps_everything_when_disabled() {
     assert!(names(&sim, "globalrolebindings").contains(&"grb-eng".to_string()));
     assert!(names(&sim, "clusterroletemplatebindings").contains(&"crtb-eng".to_string()));
 }
+
+// ---- N5: inheritedClusterRoles -------------------------------------------------------------------------------------
+
+/// Admin binds `user_id` to a new global role `name` with `rules`; returns nothing (asserts 201).
+async fn role_for(sim: &SimHandle, user_id: &str, name: &str, rules: Value) {
+    admin_create(
+        sim,
+        &format!("{MG}/globalroles"),
+        json!({"metadata": {"name": name}, "rules": rules}),
+    )
+    .await;
+    admin_create(
+        sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": name, "userName": user_id}),
+    )
+    .await;
+}
+
+/// Rancher 2.8-2.13. rancher/webhook globalrole/validator.go `validateInheritedClusterRoles` (cluster context, not
+/// locked: 400) and the cluster-rules escalation check (`ClusterRulesFromRole`, 403, bypass `escalate`);
+/// globalrolebinding/validator.go checks the same cluster rules before the global ones (403, bypass `bind`).
+#[tokio::test]
+async fn inherited_cluster_roles_are_checked_for_escalation() {
+    let sim = start(RancherVersion::V2_13).await;
+    let dave = sim.user_id("dave").unwrap();
+    role_for(
+        &sim,
+        &dave,
+        "gr-creator",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["create", "get", "list"]}]),
+    )
+    .await;
+    let dave_t = login(&sim, "dave").await;
+    let everywhere = json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]});
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&dave_t),
+        Some(everywhere.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
+
+    admin_create(&sim, &format!("{MG}/globalroles"), everywhere).await;
+    let bob = sim.user_id("bob").unwrap();
+    let alice = sim.user_id("alice").unwrap();
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "users-manage", "userName": bob}),
+    )
+    .await;
+    let bob_t = login(&sim, "bob").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&bob_t),
+        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "owners-everywhere", "userName": alice})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin),
+        Some(json!({"metadata": {"name": "project-owners"}, "inheritedClusterRoles": ["project-owner"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("non-cluster context"), "{v}");
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions`: a `crtb-grb-*` CRTB per inherited role template in every non-local cluster,
+/// labelled `authz.management.cattle.io/grb-owner`, owned by the binding (and removed with it).
+#[tokio::test]
+async fn a_binding_of_a_role_with_inherited_cluster_roles_creates_crtbs_downstream() {
+    let sim = start(RancherVersion::V2_13).await;
+    admin_create(
+        &sim,
+        &format!("{MG}/globalroles"),
+        json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]}),
+    )
+    .await;
+    let alice = sim.user_id("alice").unwrap();
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"name": "grb-alice-owner"}, "globalRoleName": "owners-everywhere", "userName": alice}),
+    )
+    .await;
+    let ds = sim.users().downstream_cluster.clone();
+    let owned: Vec<Value> = sim
+        .objects("clusterroletemplatebindings")
+        .into_iter()
+        .filter(|b| b["metadata"]["labels"]["authz.management.cattle.io/grb-owner"] == "grb-alice-owner")
+        .collect();
+    let downstream = sim.objects("clusters").len() - 1;
+    assert_eq!(owned.len(), downstream, "one per non-local cluster: {owned:?}");
+    let b = owned
+        .iter()
+        .find(|b| b["clusterName"] == json!(ds))
+        .expect("in the downstream cluster");
+    assert!(b["metadata"]["name"].as_str().unwrap().starts_with("crtb-grb-"), "{b}");
+    assert_eq!(b["roleTemplateName"], "cluster-owner");
+    assert_eq!(b["userName"], json!(alice));
+    assert!(owned.iter().all(|b| b["clusterName"] != "local"));
+
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("{MG}/globalrolebindings/grb-alice-owner"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Deletes may linger while the finalizer runs; the owned CRTBs go with the binding.
+    for _ in 0..100 {
+        let _ = call(
+            &sim,
+            Method::GET,
+            &format!("{MG}/globalrolebindings"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        if sim.object("globalrolebindings", "grb-alice-owner").is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sim
+        .objects("clusterroletemplatebindings")
+        .iter()
+        .all(|b| b["metadata"]["labels"]["authz.management.cattle.io/grb-owner"] != "grb-alice-owner"));
+}
