@@ -268,11 +268,13 @@ impl Kind {
         };
         KINDS.iter().find(|i| i.key == k || i.singular == k).map(|i| i.kind)
     }
-    /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go)? Other
-    /// management kinds need local-cluster access (roletemplates always; users before 2.13).
+    /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go `AllowAll`:
+    /// clusterproxyconfigs, CRTBs, GRBs, globalroles, PSACTs, projects, PRTBs, oidcclients, and users from 2.13)?
+    /// Every other management kind needs local-cluster access (pkg/api/steve/proxy/proxy.go `matchManagementCRDs`):
+    /// roletemplates, userattributes and tokens.management.cattle.io always, users before 2.13.
     pub fn rk_allow_listed(self, version: RancherVersion) -> bool {
         match self {
-            Kind::RoleTemplate | Kind::UserAttribute => false,
+            Kind::RoleTemplate | Kind::UserAttribute | Kind::Token => false,
             Kind::User => version.at_least(2, 13),
             _ => true,
         }

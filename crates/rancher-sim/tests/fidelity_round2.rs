@@ -473,3 +473,34 @@ async fn a_binding_of_a_role_with_inherited_cluster_roles_creates_crtbs_downstre
         .iter()
         .all(|b| b["metadata"]["labels"]["authz.management.cattle.io/grb-owner"] != "grb-alice-owner"));
 }
+
+// ---- N13: the management tokens kind is gated ----------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/api/steve/proxy/proxy.go `matchManagementCRDs` gates every management kind
+/// not in pkg/api/steve/disallow/disallow.go `AllowAll`; `tokens` is not in it: without `get` on
+/// `clusters.management.cattle.io/local` the list is 403 with an empty body.
+#[tokio::test]
+async fn management_tokens_sit_behind_the_local_cluster_gate() {
+    let sim = start(RancherVersion::V2_13).await;
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "token-lister",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["tokens"], "verbs": ["get", "list"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/tokens"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v, Value::Null, "an empty body");
+    role_for(
+        &sim,
+        &carol,
+        "local-getter",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}]),
+    )
+    .await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/tokens"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
