@@ -1438,6 +1438,17 @@ pub(crate) fn check_delete(
                 return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
             }
         }
+        // rancher/webhook project/validator.go `admitDelete` (release/v0.4 to v0.9): the System project (label
+        // `authz.management.cattle.io/system-project: "true"`) cannot be deleted.
+        Kind::Project
+            if old
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get("authz.management.cattle.io/system-project"))
+                .and_then(Value::as_str)
+                == Some("true") =>
+        {
+            return Err(webhook(kind, "System Project cannot be deleted"));
+        }
         Kind::User if name == caller.user_id => {
             let msg = if store.version.at_least(2, 13) {
                 "can't delete yourself"

@@ -504,3 +504,32 @@ async fn management_tokens_sit_behind_the_local_cluster_gate() {
     let (st, v) = call(&sim, Method::GET, &format!("{MG}/tokens"), Some(&carol_t), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
 }
+
+// ---- N17: the System project ---------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook project/validator.go `admitDelete`: a project labelled
+/// `authz.management.cattle.io/system-project: "true"` cannot be deleted (400), for admins too, dry run included.
+#[tokio::test]
+async fn the_system_project_cannot_be_deleted() {
+    let sim = start(RancherVersion::V2_13).await;
+    let system = sim
+        .objects("projects")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["authz.management.cattle.io/system-project"] == "true")
+        .expect("a seeded System project");
+    let path = format!(
+        "{MG}/namespaces/{}/projects/{}?dryRun=All",
+        system["metadata"]["namespace"].as_str().unwrap(),
+        system["metadata"]["name"].as_str().unwrap()
+    );
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(&sim, Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("System Project cannot be deleted"),
+        "{v}"
+    );
+}
