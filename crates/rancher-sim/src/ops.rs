@@ -595,7 +595,21 @@ pub(crate) fn create(
             }
             let users = subject_count(&obj, &["userName", "userPrincipalName"]);
             let groups = subject_count(&obj, &["groupName", "groupPrincipalName"]);
-            if (users > 0) == (groups > 0) {
+            // projectroletemplatebinding/validator.go `validateCreateFields` (release/v0.4 to v0.9): a PRTB may also
+            // target a service account, exactly one of the three; CRTBs know only users and groups.
+            let accounts = if kind == Kind::Prtb {
+                subject_count(&obj, &["serviceAccount"])
+            } else {
+                0
+            };
+            let targets = [users > 0, groups > 0, accounts > 0].iter().filter(|x| **x).count();
+            if kind == Kind::Prtb && targets != 1 {
+                return Err(webhook(
+                    kind,
+                    "binding must target only a user [userName]/[userPrincipalName] OR a group [groupName]/[groupPrincipalName] OR a [serviceAccount]",
+                ));
+            }
+            if kind == Kind::Crtb && (users > 0) == (groups > 0) {
                 return Err(webhook(
                     kind,
                     "binding must target either a user [userId]/[userPrincipalId] OR a group [groupId]/[groupPrincipalId]",

@@ -533,3 +533,28 @@ async fn the_system_project_cannot_be_deleted() {
         "{v}"
     );
 }
+
+// ---- N14: service-account PRTBs -------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook projectroletemplatebinding/validator.go `validateCreateFields`: exactly one of
+/// a user, a group or a service account.
+#[tokio::test]
+async fn a_prtb_may_target_a_service_account() {
+    let sim = start(RancherVersion::V2_13).await;
+    let seeded = sim
+        .objects("projectroletemplatebindings")
+        .into_iter()
+        .next()
+        .expect("a seeded PRTB");
+    let ns = seeded["metadata"]["namespace"].as_str().unwrap().to_string();
+    let path = format!("{MG}/namespaces/{ns}/projectroletemplatebindings");
+    let body = json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": seeded["projectName"],
+                      "roleTemplateName": "read-only", "serviceAccount": "default:builder"});
+    admin_create(&sim, &path, body.clone()).await;
+    let mut both = body;
+    both["userName"] = json!(sim.user_id("alice").unwrap());
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(&sim, Method::POST, &path, Some(&admin), Some(both)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("OR a [serviceAccount]"), "{v}");
+}
