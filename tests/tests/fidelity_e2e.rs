@@ -560,3 +560,61 @@ async fn the_access_review_takes_group_memberships_from_user_attributes() {
     .await;
     assert_eq!(st, 200);
 }
+
+/// rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions` (2.8-2.13): a global role's `inheritedClusterRoles` become `crtb-grb-*` CRTBs in
+/// every downstream cluster; the access review shows them as the global role binding's grants, not separate ones.
+#[tokio::test]
+async fn the_access_review_attributes_generated_crtbs_to_their_global_role_binding() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin_t = sim.tokens().admin.clone();
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin_t),
+        Some(json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&admin_t),
+        Some(
+            json!({"metadata": {"name": "grb-alice-owner"}, "globalRoleName": "owners-everywhere", "userName": alice}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+
+    let admin = session(&sim, &admin_t).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let Submitted::Succeeded { result } = r
+        .submit(&admin, "access-review", json!({"user": alice}), None, false)
+        .await
+        .expect("reviewed")
+    else {
+        panic!("a review runs at once")
+    };
+    let row = result.result["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|x| x["user"] == json!(alice)))
+        .cloned()
+        .expect("alice in the review");
+    let cluster = row["cluster_roles"].as_array().expect("cluster roles");
+    let owner = cluster
+        .iter()
+        .find(|g| g["role"] == "cluster-owner")
+        .unwrap_or_else(|| panic!("cluster-owner through the global role: {row}"));
+    assert_eq!(owner["binding"], "globalrolebinding/grb-alice-owner", "{row}");
+    assert!(
+        cluster
+            .iter()
+            .all(|g| !g["binding"].as_str().unwrap_or("").contains("crtb-grb-")),
+        "{row}"
+    );
+}

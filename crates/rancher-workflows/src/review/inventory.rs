@@ -18,9 +18,12 @@ use rancher_api::requests::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{collect_with, refused, rk_users};
+use super::{collect_with, refused_gated, rk_users};
 use crate::error::{Error, Result};
 use crate::session::Session;
+
+/// The label naming the GlobalRoleBinding a generated CRTB belongs to.
+const GRB_OWNER_LABEL: &str = "authz.management.cattle.io/grb-owner";
 
 /// A user as the review shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -241,9 +244,24 @@ impl Inventory {
                 })
                 .unwrap_or_default();
             let cluster = nonempty(&b.cluster_name).unwrap_or_else(|| ns.clone());
+            // A `crtb-grb-*` CRTB is the GRB controller's copy of a global role's `inheritedClusterRoles` (rancher/rancher
+            // pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go, label `grb-owner`): it is
+            // shown as that global role binding's grant, and removing access means deleting the binding (Rancher
+            // would recreate the CRTB).
+            let owner = b
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref())
+                .and_then(|l| l.get(GRB_OWNER_LABEL))
+                .filter(|o| !o.is_empty())
+                .cloned();
+            let (id, kind, name, ns) = match owner {
+                Some(o) => (format!("globalrolebinding/{o}"), "grb", o, String::new()),
+                None => (format!("clusterroletemplatebinding/{ns}/{name}"), "crtb", name, ns),
+            };
             Some(Binding {
-                id: format!("clusterroletemplatebinding/{ns}/{name}"),
-                kind: "crtb",
+                id,
+                kind,
                 name,
                 namespace: ns,
                 scope: Scope::Cluster(cluster),
@@ -296,7 +314,7 @@ impl Inventory {
             while let Some(a) = attrs
                 .try_next()
                 .await
-                .map_err(|e| refused("userattributes.management.cattle.io", e))?
+                .map_err(|e| refused_gated("userattributes.management.cattle.io", e))?
             {
                 let user = a
                     .metadata
@@ -324,7 +342,7 @@ impl Inventory {
             while let Some(t) = tokens
                 .try_next()
                 .await
-                .map_err(|e| refused("tokens.management.cattle.io", e))?
+                .map_err(|e| refused_gated("tokens.management.cattle.io", e))?
             {
                 let Some(gp) = t.group_principals.as_ref().filter(|g| !g.is_empty()) else {
                     continue;
