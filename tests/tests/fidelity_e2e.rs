@@ -104,6 +104,13 @@ async fn may_manage_bindings_means_what_rancher_accepts() {
         v.permissions
     );
     assert!(v.warnings.contains(&Warning::CannotManageBindings), "{:?}", v.warnings);
+    // Deletes never reach the GRB webhook (its `Operations()` are Create and Update): `delete` is enough.
+    assert_eq!(
+        v.permissions.delete_global_role_bindings,
+        Access::Allowed,
+        "{:?}",
+        v.permissions
+    );
     let text = Warning::CannotManageBindings.to_string();
     assert!(text.contains("bind"), "{text}");
 
@@ -335,8 +342,9 @@ async fn rancherctl_check_works_on_rancher_1_6() {
 }
 
 /// rancher/rancher pkg/auth/tokens/manager.go `createDerivedToken`: an API key inherits its session's auth provider,
-/// and pkg/auth/requests/authenticate.go rejects tokens of a disabled provider: disabling Active Directory ends the
-/// API keys made from AD sessions.
+/// and disabling the provider deletes its tokens (pkg/controllers/management/auth/auth_config.go `sync` ->
+/// pkg/auth/cleanup/service.go `deleteTokens`, 2.8-2.13): the disable workflow's plan lists them and the disable
+/// needs the plan's acknowledgement.
 #[tokio::test]
 async fn api_keys_die_with_the_provider_of_their_session() {
     use std::os::unix::fs::PermissionsExt;
@@ -392,13 +400,51 @@ async fn api_keys_die_with_the_provider_of_their_session() {
         200
     );
 
-    let Submitted::Succeeded { .. } = r
+    // Rancher deletes the provider's tokens on disable (pkg/auth/cleanup/service.go `deleteTokens`): the plan lists
+    // them, and the disable goes ahead only with the plan's acknowledgement code.
+    let Submitted::Succeeded { result: plan } = r
+        .submit(&admin, "access-control-disable", json!({}), None, true)
+        .await
+        .expect("planned")
+    else {
+        panic!("a dry run")
+    };
+    let planned: Vec<String> = plan.result["cleanup"]["tokens_deleted"]
+        .as_array()
+        .expect("the tokens Rancher deletes")
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let key_name = key.split(':').next().unwrap().to_string();
+    assert!(planned.contains(&key_name), "{}", plan.result);
+    assert!(plan.summary.contains("acknowledge=delete-"), "{}", plan.summary);
+    let e = r
         .submit(&admin, "access-control-disable", json!({}), None, false)
+        .await
+        .expect_err("refused without the acknowledgement");
+    assert!(e.to_string().contains("acknowledge=delete-"), "{e}");
+    assert!(sim.object("authconfigs", "activedirectory").unwrap()["enabled"] == json!(true));
+    let code = plan.result["acknowledge"].as_str().unwrap().to_string();
+    let Submitted::Succeeded { .. } = r
+        .submit(
+            &admin,
+            "access-control-disable",
+            json!({"acknowledge": code}),
+            None,
+            false,
+        )
         .await
         .expect("disabled")
     else {
         panic!("no approval needed")
     };
+    assert!(
+        sim.objects("tokens")
+            .iter()
+            .all(|t| t["authProvider"] != "activedirectory"),
+        "exactly the planned tokens are gone"
+    );
+    assert!(planned.iter().all(|n| sim.object("tokens", n).is_none()));
     assert_eq!(
         raw(&sim, reqwest::Method::GET, "/v3/users?limit=1", Some(&key), None)
             .await
@@ -418,5 +464,157 @@ async fn api_keys_die_with_the_provider_of_their_session() {
         .0,
         200,
         "local keys live on"
+    );
+}
+
+const ENGINEERING: &str = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+
+/// Admin turns Active Directory on (unrestricted) with the simulator's `testAndApply`, tested as jdoe.
+async fn enable_ad(sim: &SimHandle) {
+    let body = json!({
+        "activeDirectoryConfig": {"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "pw",
+                                  "userSearchBase": "dc=example,dc=com", "accessMode": "unrestricted"},
+        "username": "jdoe", "password": "jdoe-password", "enabled": true});
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=testAndApply",
+        Some(&sim.tokens().admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// `login` logs in through Active Directory; returns the session token.
+async fn ad_login(sim: &SimHandle, login: &str) -> String {
+    let (st, v) = raw(
+        sim,
+        reqwest::Method::POST,
+        "/v3-public/activeDirectoryProviders/activedirectory?action=login",
+        None,
+        Some(json!({"username": login, "password": format!("{login}-password"), "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// rancher/rancher pkg/auth/tokens/manager.go `NewLoginToken` (2.8-2.13): login tokens carry no groups; they live in
+/// the user's UserAttribute (pkg/apis/management.cattle.io/v3/authn_types.go). A user who is admin only through an
+/// AD group is named as admin by the access review, with the group as the path, and the group data's age is shown.
+#[tokio::test]
+async fn the_access_review_takes_group_memberships_from_user_attributes() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    let anna_t = ad_login(&sim, "asmith").await;
+    let anna = sim
+        .objects("users")
+        .into_iter()
+        .find(|u| u["principalIds"].to_string().contains("Anna Smith"))
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .expect("asmith's user");
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&sim.tokens().admin),
+        Some(json!({"metadata": {"name": "grb-engineering-admins"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let Submitted::Succeeded { result } = r
+        .submit(&admin, "access-review", json!({"user": anna}), None, false)
+        .await
+        .expect("reviewed")
+    else {
+        panic!("a review runs at once")
+    };
+    let row = result.result["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|x| x["user"] == json!(anna)))
+        .cloned()
+        .unwrap_or_else(|| panic!("asmith in the review: {}", result.result));
+    assert_eq!(row["admin"], json!(true), "{row}");
+    assert_eq!(row["groups"], json!([ENGINEERING]), "{row}");
+    assert!(row["groups_as_of"].as_str().is_some(), "{row}");
+    let grant = row["global_roles"]
+        .as_array()
+        .and_then(|g| g.iter().find(|x| x["role"] == "admin"))
+        .unwrap_or_else(|| panic!("the admin grant: {row}"));
+    assert_eq!(grant["via"], json!(format!("group {ENGINEERING}")));
+    assert_eq!(grant["binding"], "globalrolebinding/grb-engineering-admins");
+
+    // And Rancher (here: the simulator) treats her as the admin she is.
+    let (st, _) = raw(
+        &sim,
+        reqwest::Method::GET,
+        &format!("{MG}/globalroles"),
+        Some(&anna_t),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+}
+
+/// rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions` (2.8-2.13): a global role's `inheritedClusterRoles` become `crtb-grb-*` CRTBs in
+/// every downstream cluster; the access review shows them as the global role binding's grants, not separate ones.
+#[tokio::test]
+async fn the_access_review_attributes_generated_crtbs_to_their_global_role_binding() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    let admin_t = sim.tokens().admin.clone();
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin_t),
+        Some(json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&admin_t),
+        Some(
+            json!({"metadata": {"name": "grb-alice-owner"}, "globalRoleName": "owners-everywhere", "userName": alice}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+
+    let admin = session(&sim, &admin_t).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let Submitted::Succeeded { result } = r
+        .submit(&admin, "access-review", json!({"user": alice}), None, false)
+        .await
+        .expect("reviewed")
+    else {
+        panic!("a review runs at once")
+    };
+    let row = result.result["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|x| x["user"] == json!(alice)))
+        .cloned()
+        .expect("alice in the review");
+    let cluster = row["cluster_roles"].as_array().expect("cluster roles");
+    let owner = cluster
+        .iter()
+        .find(|g| g["role"] == "cluster-owner")
+        .unwrap_or_else(|| panic!("cluster-owner through the global role: {row}"));
+    assert_eq!(owner["binding"], "globalrolebinding/grb-alice-owner", "{row}");
+    assert!(
+        cluster
+            .iter()
+            .all(|g| !g["binding"].as_str().unwrap_or("").contains("crtb-grb-")),
+        "{row}"
     );
 }

@@ -207,7 +207,7 @@ impl fmt::Display for Warning {
             Warning::NeverExpires => f.write_str("the token never expires: consider a key with an expiry, and delete it when no longer needed"),
             Warning::TokenUnreadable { reason } => write!(f, "the token's expiry and scope could not be read ({reason})"),
             Warning::CannotManageBindings => f.write_str(
-                "the token's user can read users but Rancher will refuse its global role bindings of roles with permissions it does not hold (it lacks `bind` on globalroles): the create/delete binding workflows will fail for such roles; use an admin account's API key",
+                "the token's user can read users but Rancher will refuse to create global role bindings of roles with permissions it does not hold (it lacks `bind` on globalroles), or it may not delete bindings: granting such roles will fail; use an admin account's API key",
             ),
             Warning::PermissionsUnknown { reason } => write!(f, "the token's permissions could not be decided ({reason})"),
         }
@@ -735,14 +735,15 @@ async fn permissions(client: &Client, user_id: &str) -> std::result::Result<Perm
         }
     }
     let can = |verb: &str, resource: &str| admin || rules.iter().any(|r| allows(r, verb, resource));
-    // Rancher's webhook refuses a binding (create or delete) that grants more than the caller holds unless they have
-    // `bind` on globalroles (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/validator.go):
-    // only that makes "give a user any global role" possible.
+    // Rancher's webhook refuses to create or update a binding that grants more than the caller holds unless they
+    // have `bind` on globalroles (rancher/webhook pkg/resources/management.cattle.io/v3/globalrolebinding/
+    // validator.go): only that makes "give a user any global role" possible. Deletes never reach that webhook
+    // (its `Operations()` are Create and Update), so removing a binding needs only `delete`.
     let bind = can("bind", "globalroles");
     Ok(Permissions {
         list_users: Access::from(can("list", "users")),
         create_global_role_bindings: Access::from(can("create", "globalrolebindings") && bind),
-        delete_global_role_bindings: Access::from(can("delete", "globalrolebindings") && bind),
+        delete_global_role_bindings: Access::from(can("delete", "globalrolebindings")),
         global_roles: roles,
     })
 }

@@ -20,6 +20,8 @@ pub(crate) struct Caller {
     pub admin: bool,
     pub rules: Vec<Rule>,
     pub derived: bool,
+    /// The group principals the caller carries (`Store::groups_of`).
+    pub groups: Vec<String>,
 }
 
 /// The result of looking at a request's credentials.
@@ -212,7 +214,14 @@ pub(crate) fn provider_enabled(store: &Store, provider: &str) -> bool {
 
 /// Builds the caller (roles and rules) for `user_id`.
 pub(crate) fn caller_for(store: &Store, user_id: &str, token: &str, cluster: Option<String>, derived: bool) -> Caller {
-    let roles = store.roles_of(user_id);
+    // A group's global role bindings reach its members: the GRB controller binds the group as the subject
+    // (rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go, `rbac.GetGRBSubject`)
+    // and the authenticator hands the caller's groups to the impersonated request (pkg/auth/requests/authenticate.go).
+    let groups = store.groups_of(user_id, token);
+    let mut roles = store.roles_of(user_id);
+    for g in &groups {
+        roles.extend(store.roles_of(g));
+    }
     let admin = roles.iter().any(|r| r == "admin");
     let mut rules = Vec::new();
     if !admin {
@@ -231,6 +240,7 @@ pub(crate) fn caller_for(store: &Store, user_id: &str, token: &str, cluster: Opt
         admin,
         rules,
         derived,
+        groups,
     }
 }
 
@@ -245,12 +255,15 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
-    /// Scans the bindings for `user_id`.
-    pub fn of(store: &Store, user_id: &str) -> Membership {
+    /// Scans the bindings for `user_id` and its `groups` (a group CRTB/PRTB binds the group as the RBAC subject:
+    /// rancher/rancher pkg/rbac/common.go `BuildSubjectFromRTB`).
+    pub fn of(store: &Store, user_id: &str, groups: &[String]) -> Membership {
         let mut m = Membership::default();
         let principal = store.principal_of(user_id);
         let is_me = |b: &Value| {
-            s(b, "userName") == user_id || (!principal.is_empty() && s(b, "userPrincipalName") == principal)
+            s(b, "userName") == user_id
+                || (!principal.is_empty() && s(b, "userPrincipalName") == principal)
+                || binds_group(b, groups)
         };
         for b in store.map(Kind::Crtb).values() {
             if is_me(b) {
@@ -277,6 +290,16 @@ impl Membership {
     }
 }
 
+/// Does a CRTB/PRTB bind one of `groups` (by `groupPrincipalName` or `groupName`)?
+fn binds_group(b: &Value, groups: &[String]) -> bool {
+    if groups.is_empty() {
+        return false;
+    }
+    [s(b, "groupPrincipalName"), s(b, "groupName")]
+        .iter()
+        .any(|g| !g.is_empty() && groups.iter().any(|x| x == g))
+}
+
 /// Authorization context for one request.
 pub(crate) struct Authz<'a> {
     pub caller: &'a Caller,
@@ -299,7 +322,7 @@ impl<'a> Authz<'a> {
 
     fn m(&self) -> &Membership {
         self.membership
-            .get_or_init(|| Membership::of(self.store, &self.caller.user_id))
+            .get_or_init(|| Membership::of(self.store, &self.caller.user_id, &self.caller.groups))
     }
 
     /// The rules of role template `name` and of those it inherits (`roleTemplateNames`).
@@ -350,14 +373,15 @@ impl<'a> Authz<'a> {
             .and_then(|p| p.split(':').next())
             .unwrap_or(namespace)
             .to_string();
+        let groups = &self.caller.groups;
         for b in self.store.map(Kind::Crtb).values() {
-            if s(b, "userName") == me && s(b, "clusterName") == cluster {
+            if (s(b, "userName") == me || binds_group(b, groups)) && s(b, "clusterName") == cluster {
                 rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
             }
         }
         if let Some(p) = &project {
             for b in self.store.map(Kind::Prtb).values() {
-                if s(b, "userName") == me && s(b, "projectName") == p {
+                if (s(b, "userName") == me || binds_group(b, groups)) && s(b, "projectName") == p {
                     rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
                 }
             }
@@ -475,7 +499,8 @@ impl<'a> Authz<'a> {
             }
             Kind::Crtb => {
                 let m = self.m();
-                (read && (s(obj, "userName") == me)) || m.cluster_owner.contains(s(obj, "clusterName"))
+                (read && (s(obj, "userName") == me || binds_group(obj, &self.caller.groups)))
+                    || m.cluster_owner.contains(s(obj, "clusterName"))
             }
             Kind::Prtb => {
                 let m = self.m();

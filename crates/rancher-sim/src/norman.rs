@@ -175,6 +175,7 @@ fn map_err(e: &ApiErr) -> Resp {
     match e {
         ApiErr::Webhook { code: 400, .. } => norman_err(400, "BadRequest", &e.message()),
         ApiErr::Webhook { code: 403, message, .. } => norman_err(403, "PermissionDenied", message),
+        ApiErr::Denied { code, reason, .. } => norman_err(*code, reason, &e.message()),
         _ => norman_err(e.status(), e.reason(), &e.message()),
     }
 }
@@ -394,8 +395,15 @@ fn authconfig_view(ctx: &Ctx, key: &str, obj: &Value) -> Value {
     out.insert("createdTS".into(), json!(parse_ms(created).unwrap_or(0)));
     out.insert("creatorId".into(), Value::Null);
     out.insert("uuid".into(), json!(s(obj, "metadata.uid")));
-    out.insert("labels".into(), json!({}));
-    out.insert("annotations".into(), json!({}));
+    // Norman shows an object's metadata labels and annotations at the top (the cleanup annotation among them).
+    out.insert(
+        "labels".into(),
+        get_path(obj, "metadata.labels").cloned().unwrap_or(json!({})),
+    );
+    out.insert(
+        "annotations".into(),
+        get_path(obj, "metadata.annotations").cloned().unwrap_or(json!({})),
+    );
     let self_url = format!("{}/v3/{}s/{}", ctx.base, ty, key);
     let mut links = Map::new();
     links.insert("self".into(), json!(self_url));
@@ -830,6 +838,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
                 admin: false,
                 rules: vec![],
                 derived: true,
+                groups: vec![],
             };
             let ctx = Ctx {
                 store: &store,
@@ -861,6 +870,14 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             200,
             &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}),
         );
+    }
+    // Norman knows the UserAttribute schema but gives it no collection or resource methods (rancher/rancher
+    // pkg/schemas/management.cattle.io/v3/schema.go `userTypes`): every method is refused.
+    if matches!(
+        req.seg(1).to_ascii_lowercase().as_str(),
+        "userattributes" | "userattribute"
+    ) {
+        return norman_err(405, "MethodNotAllow", &format!("Method {} not supported", req.method));
     }
     let Some(ty) = resolve_type(req.seg(1)) else {
         return norman_err(404, "NotFound", &format!("failed to find schema {}", req.seg(1))).no_route();
@@ -1306,9 +1323,14 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
             Resp::empty(200)
         }
         (Kind::User, "refreshauthprovideraccess") => {
-            let store = shared.store.read().expect("store lock");
+            let mut store = shared.store.write().expect("store lock");
             if !Authz::new(&store, caller).can_all("update", Kind::User) {
                 return norman_err(500, "ServerError", "Not Allowed");
+            }
+            // Every user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshAll`).
+            let users: Vec<String> = store.map(Kind::UserAttribute).keys().cloned().collect();
+            for u in users {
+                ops::refresh_user_groups(&mut store, &u);
             }
             Resp::empty(200)
         }
@@ -1385,7 +1407,12 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
                 Resp::json(200, &to_norman(ctx, kind, id, &u))
             })
         }
-        (Kind::User, "refreshauthprovideraccess") => Resp::empty(200),
+        (Kind::User, "refreshauthprovideraccess") => {
+            // One user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`).
+            let mut store = shared.store.write().expect("store lock");
+            ops::refresh_user_groups(&mut store, id);
+            Resp::empty(200)
+        }
         (Kind::Project, "exportYaml") => with_ctx(shared, caller, req, |ctx| match ctx.store.get(kind, id) {
             Some(o) => Resp::json(
                 200,
@@ -1696,6 +1723,32 @@ fn directory_groups_of(store: &Store, base: &str, user_principal: &str) -> Vec<V
     out
 }
 
+/// The provider whose user principal `pid` is (`activedirectory_user://...` -> `activedirectory`).
+pub(crate) fn provider_of_principal(store: &Store, pid: &str) -> Option<String> {
+    let (scheme, _) = pid.split_once("://")?;
+    store
+        .directories
+        .keys()
+        .find(|p| principal_scheme(p, false) == scheme)
+        .cloned()
+}
+
+/// The group principal ids the directory of `provider` reports for user principal `pid` (empty when unknown).
+pub(crate) fn directory_group_ids(store: &Store, provider: &str, pid: &str) -> Vec<String> {
+    let Some(d) = store.directories.get(provider) else {
+        return vec![];
+    };
+    let ext = pid.split_once("://").map(|(_, e)| e).unwrap_or("");
+    let Some(u) = d.users.iter().find(|u| u.external_id == ext) else {
+        return vec![];
+    };
+    u.groups
+        .iter()
+        .filter_map(|g| d.groups.iter().find(|x| &x.name == g))
+        .map(|g| format!("{}://{}", principal_scheme(provider, true), g.external_id))
+        .collect()
+}
+
 /// Checks directory credentials for `provider`; returns (user principal, group principals, display name, login).
 pub(crate) fn check_directory(
     store: &Store,
@@ -1807,7 +1860,9 @@ fn authconfigs(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, ac
                 return r;
             }
             store.stamp_update(&mut cfg, true);
-            store.put(Kind::AuthConfig, id.to_string(), cfg.clone(), Some(Verb::Update));
+            store.put(Kind::AuthConfig, id.to_string(), cfg, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
+            let cfg = store.get(Kind::AuthConfig, id).cloned().unwrap_or(Value::Null);
             drop(store);
             with_ctx(shared, caller, req, |ctx| {
                 Resp::json(200, &authconfig_view(ctx, id, &cfg))
@@ -1844,6 +1899,8 @@ fn merge_config(cfg: &mut Value, b: &Value) -> Option<Resp> {
                 | "created"
                 | "createdTS"
                 | "uuid"
+                | "labels"
+                | "annotations"
         ) {
             continue;
         }
@@ -1885,6 +1942,7 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             cfg["enabled"] = json!(false);
             store.stamp_update(&mut cfg, true);
             store.put(Kind::AuthConfig, id.to_string(), cfg, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
             Resp::empty(200)
         }
         "configureTest" => {
@@ -1968,6 +2026,7 @@ fn config_action(shared: &Shared, caller: &Caller, req: &Req, id: &str, action: 
             }
             store.stamp_update(&mut test, true);
             store.put(Kind::AuthConfig, id.to_string(), test, Some(Verb::Update));
+            ops::sync_auth_config(&mut store, id);
             // The calling user gets the new principal.
             if let Some(mut u) = store.get(Kind::User, &caller.user_id).cloned() {
                 let mut ids = u
@@ -2101,7 +2160,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
             norman_err(status, code, msg)
         }
     };
-    let (user_id, groups) = if provider == "local" {
+    let (user_id, groups, login_principal) = if provider == "local" {
         let username = nstr(b, "username");
         let password = nstr(b, "password");
         let Some(uid) = store.usernames.get(username).cloned() else {
@@ -2110,7 +2169,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         if store.passwords.get(&uid) != Some(&ids::sha256_hex(password)) {
             return fail(401, "Unauthorized", "authentication failed");
         }
-        (uid, Vec::new())
+        (uid.clone(), Vec::new(), format!("local://{uid}"))
     } else {
         let (login, password) = match nstr(b, "code").split_once(':') {
             Some((l, p)) => (l.to_string(), p.to_string()),
@@ -2156,7 +2215,7 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
                 uid
             }
         };
-        (uid, groups)
+        (uid, groups, pid)
     };
     if store
         .get(Kind::User, &user_id)
@@ -2179,14 +2238,14 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         let mut t = t;
         t["authProvider"] = json!(provider);
         t["userPrincipal"]["provider"] = json!(provider);
-        // A login token records the groups the provider reported (rancher/rancher pkg/apis/management.cattle.io/v3
-        // authn_types.go Token.GroupPrincipals, filled by pkg/auth/tokens/manager.go at login).
-        t["groupPrincipals"] = json!(groups
-            .iter()
-            .map(|g| json!({"metadata": {"name": g}, "principalType": "group", "provider": provider}))
-            .collect::<Vec<_>>());
+        // The login token carries no groups: rancher/rancher pkg/auth/tokens/manager.go `NewLoginToken` ignores its
+        // group argument (2.8 to 2.13); the groups go to the user's UserAttribute below.
+        if let Some(o) = t.as_object_mut() {
+            o.remove("groupPrincipals");
+        }
         store.put(Kind::Token, name.clone(), t, None);
     }
+    ops::record_login(&mut store, &user_id, provider, &login_principal, &groups);
     if nstr(b, "responseType") == "cookie" {
         return Resp::empty(200).with_header("set-cookie", format!("R_SESS={bearer}; Path=/; Secure; HttpOnly"));
     }

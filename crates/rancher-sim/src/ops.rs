@@ -50,6 +50,14 @@ pub(crate) enum ApiErr {
         code: u16,
         message: String,
     },
+    /// An admission webhook denial with its own `reason` (the apiserver keeps the webhook's reason and turns a
+    /// missing code into 400: k8s.io/apiserver pkg/admission/plugin/webhook/errors/statuserror.go `ToStatusErr`).
+    Denied {
+        kind: Kind,
+        code: u16,
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl ApiErr {
@@ -61,7 +69,7 @@ impl ApiErr {
             ApiErr::Forbidden { .. } => 403,
             ApiErr::Invalid { .. } => 422,
             ApiErr::BadRequest(_) => 400,
-            ApiErr::Webhook { code, .. } => *code,
+            ApiErr::Webhook { code, .. } | ApiErr::Denied { code, .. } => *code,
         }
     }
 
@@ -77,6 +85,7 @@ impl ApiErr {
             ApiErr::Webhook { code: 403, .. } => "Forbidden",
             ApiErr::Webhook { code: 409, .. } => "Conflict",
             ApiErr::Webhook { .. } => "BadRequest",
+            ApiErr::Denied { reason, .. } => reason,
         }
     }
 
@@ -115,7 +124,7 @@ impl ApiErr {
                 format!("{} \"{}\" is invalid: {}", kind.info().kind_name, name, detail)
             }
             ApiErr::BadRequest(m) => m.clone(),
-            ApiErr::Webhook { kind, message, .. } => {
+            ApiErr::Webhook { kind, message, .. } | ApiErr::Denied { kind, message, .. } => {
                 let i = kind.info();
                 format!(
                     "admission webhook \"rancher.cattle.io.{}.{}\" denied the request: {}",
@@ -180,6 +189,13 @@ fn webhook(kind: Kind, message: impl Into<String>) -> ApiErr {
     }
 }
 
+/// Kubernetes' own escalation text (k8s.io/kubernetes pkg/registry/rbac/validation `ConfirmNoEscalation`), without
+/// the "errors due to escalation" prefix Rancher's GR/GRB/RT responses add.
+fn k8s_escalation(caller: &Caller, missing: &[Rule]) -> String {
+    let m = escalation_message(&caller.user_id, missing);
+    m.strip_prefix("errors due to escalation: ").unwrap_or(&m).to_string()
+}
+
 /// The webhook's escalation refusal (rancher/webhook pkg/admission `ResponseFailedEscalation`: 403).
 fn escalation(kind: Kind, caller: &Caller, missing: &[Rule]) -> ApiErr {
     ApiErr::Webhook {
@@ -230,10 +246,17 @@ fn check_user_target(store: &Store, caller: &Caller, target: &str) -> Result<(),
     if authz.not_held(&user_rules(store, target), "").is_empty() {
         Ok(())
     } else {
-        Err(ApiErr::Webhook {
+        // rancher/webhook users/validator.go (release/v0.4 to v0.9): reason `ConfirmNoEscalationError`, no code
+        // (so 400), the Kubernetes escalation detail appended.
+        let missing = authz.not_held(&user_rules(store, target), "");
+        Err(ApiErr::Denied {
             kind: Kind::User,
-            code: 403,
-            message: "request is attempting to modify user with more permissions than requester".into(),
+            code: 400,
+            reason: "ConfirmNoEscalationError",
+            message: format!(
+                "request is attempting to modify user with more permissions than requester {}",
+                k8s_escalation(caller, &missing)
+            ),
         })
     }
 }
@@ -401,6 +424,7 @@ pub(crate) fn create(
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
             // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
+            check_inherited_cluster_roles(store, caller, kind, &name, None, &obj, ("escalate", kind, &name))?;
             confirm_no_escalation(
                 store,
                 caller,
@@ -441,6 +465,10 @@ pub(crate) fn create(
             if (has_user || !s(&obj, "userPrincipalName").is_empty()) && has_group {
                 return Err(webhook(kind, "globalrolebindings: Forbidden: bindings can not set both userName/userPrincipalName and groupPrincipalName"));
             }
+            // globalrolebinding/validator.go: the role's inherited cluster roles are checked first (locked: 400;
+            // not held in every cluster: 403, `bind` bypasses), then its global rules.
+            let gr = gr.clone();
+            check_grb_cluster_rules(store, caller, kind, &gr, &role)?;
             confirm_no_escalation(store, caller, kind, &gr_rules, "", ("bind", Kind::GlobalRole, &role))?;
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() && store.get(Kind::User, &user).is_some() {
@@ -567,7 +595,21 @@ pub(crate) fn create(
             }
             let users = subject_count(&obj, &["userName", "userPrincipalName"]);
             let groups = subject_count(&obj, &["groupName", "groupPrincipalName"]);
-            if (users > 0) == (groups > 0) {
+            // projectroletemplatebinding/validator.go `validateCreateFields` (release/v0.4 to v0.9): a PRTB may also
+            // target a service account, exactly one of the three; CRTBs know only users and groups.
+            let accounts = if kind == Kind::Prtb {
+                subject_count(&obj, &["serviceAccount"])
+            } else {
+                0
+            };
+            let targets = [users > 0, groups > 0, accounts > 0].iter().filter(|x| **x).count();
+            if kind == Kind::Prtb && targets != 1 {
+                return Err(webhook(
+                    kind,
+                    "binding must target only a user [userName]/[userPrincipalName] OR a group [groupName]/[groupPrincipalName] OR a [serviceAccount]",
+                ));
+            }
+            if kind == Kind::Crtb && (users > 0) == (groups > 0) {
                 return Err(webhook(
                     kind,
                     "binding must target either a user [userId]/[userPrincipalId] OR a group [groupId]/[groupPrincipalId]",
@@ -590,17 +632,20 @@ pub(crate) fn create(
             if rt.get("locked").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "Role is locked and cannot be assigned"));
             }
-            // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go: the
-            // role template's rules must be held by the caller there, unless they may `bind` role templates.
-            let wanted = Authz::new(store, caller).role_template_rules(&rt_name);
-            confirm_no_escalation(
-                store,
-                caller,
-                kind,
-                &wanted,
-                namespace,
-                ("bind", Kind::RoleTemplate, &rt_name),
-            )?;
+            // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go
+            // (release/v0.4 to v0.10): the role template's rules must be held by the caller there; there is no verb
+            // bypass, and pkg/auth/escalation.go `SetEscalationResponse` answers 422 `Invalid` with Kubernetes' text.
+            let authz = Authz::new(store, caller);
+            let wanted = authz.role_template_rules(&rt_name);
+            let missing = authz.not_held(&wanted, namespace);
+            if !missing.is_empty() {
+                return Err(ApiErr::Denied {
+                    kind,
+                    code: 422,
+                    reason: "Invalid",
+                    message: k8s_escalation(caller, &missing),
+                });
+            }
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
@@ -766,6 +811,9 @@ pub(crate) fn create(
         });
     }
     let key = insert_new(store, kind, obj, &now, Some(Verb::Create));
+    if kind == Kind::GlobalRoleBinding {
+        reconcile_grb_cluster_permissions(store, &key);
+    }
     if kind == Kind::Project && opts.creator {
         // The creator becomes project owner (Rancher does this asynchronously).
         let ns = store.project_namespace(&key).unwrap_or_default();
@@ -1186,14 +1234,38 @@ fn check_update(
     new: &mut Value,
 ) -> Result<(), ApiErr> {
     match kind {
-        Kind::GlobalRole if new.get("rules") != old.get("rules") => confirm_no_escalation(
-            store,
-            caller,
-            kind,
-            &Rule::all_from(new.get("rules")),
-            "",
-            ("escalate", kind, name),
-        ),
+        // globalrole/validator.go `Admit`: every update that changes more than metadata checks the inherited cluster
+        // roles and both escalations.
+        Kind::GlobalRole if content(old) != content(new) => {
+            check_inherited_cluster_roles(store, caller, kind, name, Some(old), new, ("escalate", kind, name))?;
+            confirm_no_escalation(
+                store,
+                caller,
+                kind,
+                &Rule::all_from(new.get("rules")),
+                "",
+                ("escalate", kind, name),
+            )
+        }
+        // rancher/webhook globalrolebinding/validator.go `Admit` (release/v0.4 to v0.10): an update runs the same
+        // escalation check as a create (any field, even a label), unless the binding is being deleted.
+        Kind::GlobalRoleBinding if get_path(new, "metadata.deletionTimestamp").is_none() => {
+            let role = s(new, "globalRoleName");
+            match store.get(Kind::GlobalRole, role) {
+                Some(gr) => {
+                    check_grb_cluster_rules(store, caller, kind, gr, role)?;
+                    confirm_no_escalation(
+                        store,
+                        caller,
+                        kind,
+                        &Rule::all_from(gr.get("rules")),
+                        "",
+                        ("bind", Kind::GlobalRole, role),
+                    )
+                }
+                None => Ok(()),
+            }
+        }
         Kind::RoleTemplate if new.get("rules") != old.get("rules") => confirm_no_escalation(
             store,
             caller,
@@ -1268,6 +1340,18 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
     let name = key.rsplit(':').next().unwrap_or(key).to_string();
     store.remove(kind, key, count);
     match kind {
+        Kind::GlobalRoleBinding => {
+            // The `crtb-grb-*` CRTBs are owned by the binding and go with it.
+            let owned: Vec<String> = store
+                .map(Kind::Crtb)
+                .iter()
+                .filter(|(_, b)| grb_owner(b) == Some(name.as_str()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in owned {
+                store.remove(Kind::Crtb, &k, false);
+            }
+        }
         Kind::GlobalRole => {
             let grbs: Vec<String> = store
                 .map(Kind::GlobalRoleBinding)
@@ -1368,6 +1452,17 @@ pub(crate) fn check_delete(
                 return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
             }
         }
+        // rancher/webhook project/validator.go `admitDelete` (release/v0.4 to v0.9): the System project (label
+        // `authz.management.cattle.io/system-project: "true"`) cannot be deleted.
+        Kind::Project
+            if old
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get("authz.management.cattle.io/system-project"))
+                .and_then(Value::as_str)
+                == Some("true") =>
+        {
+            return Err(webhook(kind, "System Project cannot be deleted"));
+        }
         Kind::User if name == caller.user_id => {
             let msg = if store.version.at_least(2, 13) {
                 "can't delete yourself"
@@ -1377,20 +1472,8 @@ pub(crate) fn check_delete(
             return Err(webhook(kind, msg));
         }
         Kind::User => check_user_target(store, caller, &name)?,
-        // rancher/webhook globalrolebinding/validator.go: the escalation check runs on delete too.
-        Kind::GlobalRoleBinding => {
-            let role = s(&old, "globalRoleName");
-            if let Some(gr) = store.get(Kind::GlobalRole, role) {
-                confirm_no_escalation(
-                    store,
-                    caller,
-                    kind,
-                    &Rule::all_from(gr.get("rules")),
-                    "",
-                    ("bind", Kind::GlobalRole, role),
-                )?;
-            }
-        }
+        // No GlobalRoleBinding rule: rancher/webhook globalrolebinding/validator.go `Operations()` is {Create, Update}
+        // on every branch (release/v0.4 to v0.10), so a delete needs nothing but RBAC `delete`.
         _ => {}
     }
     Ok(old)
@@ -1399,4 +1482,397 @@ pub(crate) fn check_delete(
 /// Computes `expired` for a token expiry string.
 pub(crate) fn expired(expires_at: &str) -> bool {
     crate::state::parse_ms(expires_at).is_some_and(|e| e <= now_ms())
+}
+
+/// Records a login in the user's `UserAttribute` (created on first login, named after the user): the groups
+/// `provider` reported replace that provider's entry, `lastLogin` is now (rancher/rancher
+/// pkg/auth/providers/publicapi/login.go `createLoginToken` -> pkg/auth/tokens/manager.go
+/// `UserAttributeCreateOrUpdate`; the login token itself gets no groups, `NewLoginToken`).
+pub(crate) fn record_login(store: &mut Store, user_id: &str, provider: &str, principal: &str, groups: &[String]) {
+    set_user_groups(store, user_id, provider, principal, groups);
+    if let Some(mut a) = store.get(Kind::UserAttribute, user_id).cloned() {
+        a["lastLogin"] = json!(now_rfc3339());
+        store.stamp_update(&mut a, false);
+        store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    }
+}
+
+/// Replaces `provider`'s group principals in the user's `UserAttribute` (as a login or a refresh of that provider
+/// does: rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshAttributes`, which also stamps `LastRefresh`).
+pub(crate) fn set_user_groups(store: &mut Store, user_id: &str, provider: &str, principal: &str, groups: &[String]) {
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| json!({"metadata": {"name": g}, "principalType": "group", "provider": provider, "memberOf": true}))
+        .collect();
+    let now = now_rfc3339();
+    match store.get(Kind::UserAttribute, user_id).cloned() {
+        Some(mut a) => {
+            a["GroupPrincipals"][provider] = json!({"Items": items});
+            a["ExtraByProvider"][provider] = json!({"principalid": [principal]});
+            a["UserName"] = json!(user_id);
+            store.stamp_update(&mut a, false);
+            store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+        }
+        None => {
+            let a = json!({
+                "metadata": {"name": user_id},
+                "UserName": user_id,
+                "GroupPrincipals": {provider: {"Items": items}},
+                "ExtraByProvider": {provider: {"principalid": [principal]}},
+                "LastRefresh": "",
+                "NeedsRefresh": false,
+            });
+            insert_new(store, Kind::UserAttribute, a, &now, None);
+        }
+    }
+}
+
+/// Re-reads a user's groups from every enabled directory it has a principal of, as Rancher's refresher does for a
+/// `refreshauthprovideraccess` action (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`):
+/// each provider's entry is replaced, `LastRefresh` set, `NeedsRefresh` cleared.
+pub(crate) fn refresh_user_groups(store: &mut Store, user_id: &str) {
+    let principals: Vec<String> = store
+        .get(Kind::User, user_id)
+        .and_then(|u| u.get("principalIds"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|p| !p.starts_with("local://") && !p.starts_with("system://"))
+        .map(str::to_string)
+        .collect();
+    let mut touched = false;
+    for pid in principals {
+        let Some(provider) = crate::norman::provider_of_principal(store, &pid) else {
+            continue;
+        };
+        if !crate::auth::provider_enabled(store, &provider) {
+            continue;
+        }
+        let groups = crate::norman::directory_group_ids(store, &provider, &pid);
+        set_user_groups(store, user_id, &provider, &pid, &groups);
+        touched = true;
+    }
+    if let Some(mut a) = store.get(Kind::UserAttribute, user_id).cloned() {
+        a["LastRefresh"] = json!(now_rfc3339());
+        a["NeedsRefresh"] = json!(false);
+        store.stamp_update(&mut a, false);
+        store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    } else {
+        let _ = touched;
+    }
+}
+
+/// The annotation that guards the cleanup of a disabled auth provider (rancher/rancher
+/// pkg/controllers/management/auth/auth_config.go `CleanupAnnotation`).
+pub(crate) const CLEANUP_ANNOTATION: &str = "management.cattle.io/auth-provider-cleanup";
+
+/// The provider a principal id belongs to, as Rancher's cleanup reads it: the text before the first `_`, unless
+/// it is local (rancher/rancher pkg/auth/cleanup/service.go `getProviderNameFromPrincipalNames`).
+fn provider_of_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .filter_map(|n| n.split('_').next())
+        .find(|p| !p.is_empty() && !p.starts_with("local"))
+}
+
+/// Runs Rancher's auth-config controller after a write to auth config `id` (rancher/rancher
+/// pkg/controllers/management/auth/auth_config.go `sync`, 2.8-2.13): an unannotated config gets `unlocked` when
+/// enabled and `rancher-locked` when not; enabling a `rancher-locked` one unlocks it; disabling an `unlocked` one
+/// resets the config to its metadata (`resetAuthConfig`), deletes that provider's bindings, external users and
+/// tokens (pkg/auth/cleanup/service.go `Run`) and locks it (`rancher-locked`). `user-locked` (set by an admin)
+/// keeps everything.
+pub(crate) fn sync_auth_config(store: &mut Store, id: &str) {
+    let Some(mut cfg) = store.get(Kind::AuthConfig, id).cloned() else {
+        return;
+    };
+    if id == "local" {
+        return;
+    }
+    let enabled = cfg.get("enabled").and_then(Value::as_bool).unwrap_or(false);
+    let value = cfg
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(CLEANUP_ANNOTATION))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let set = |cfg: &mut Value, v: &str| {
+        let meta = cfg["metadata"].as_object_mut().expect("metadata");
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        ann[CLEANUP_ANNOTATION] = json!(v);
+    };
+    let next = match (value.as_str(), enabled) {
+        ("", true) => "unlocked",
+        ("", false) | ("unlocked", false) => "rancher-locked",
+        ("rancher-locked", true) => "unlocked",
+        _ => return,
+    };
+    if value == "unlocked" && !enabled {
+        // resetAuthConfig keeps apiVersion, kind, metadata and type (2.13 also keeps logoutAllSupported).
+        if let Some(o) = cfg.as_object_mut() {
+            o.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "apiVersion" | "kind" | "metadata" | "type" | "logoutAllSupported"
+                )
+            });
+        }
+        cleanup_provider(store, id);
+    }
+    set(&mut cfg, next);
+    store.stamp_update(&mut cfg, true);
+    store.put(Kind::AuthConfig, id.to_string(), cfg, None);
+}
+
+/// pkg/auth/cleanup/service.go `Run`: group GRBs of the provider; CRTBs and PRTBs whose user or group principal is
+/// of it; users who have a principal of it: deleted when they never were local (no password), otherwise reduced to
+/// their local principal (`resetLocalUser`); and every token the provider issued.
+fn cleanup_provider(store: &mut Store, provider: &str) {
+    let of = |names: [&str; 2]| provider_of_names(names) == Some(provider);
+    let grbs: Vec<String> = store
+        .map(Kind::GlobalRoleBinding)
+        .iter()
+        .filter(|(_, b)| of([s(b, "groupPrincipalName"), ""]))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in grbs {
+        store.remove(Kind::GlobalRoleBinding, &k, false);
+    }
+    for kind in [Kind::Crtb, Kind::Prtb] {
+        let keys: Vec<String> = store
+            .map(kind)
+            .iter()
+            .filter(|(_, b)| of([s(b, "userPrincipalName"), s(b, "groupPrincipalName")]))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            store.remove(kind, &k, false);
+        }
+    }
+    let users: Vec<(String, Vec<String>)> = store
+        .map(Kind::User)
+        .iter()
+        .map(|(k, u)| {
+            let ids = u
+                .get("principalIds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            (k.clone(), ids)
+        })
+        .filter(|(_, ids): &(String, Vec<String>)| provider_of_names(ids.iter().map(String::as_str)) == Some(provider))
+        .collect();
+    for (uid, ids) in users {
+        if !store.passwords.contains_key(&uid) {
+            store.remove(Kind::User, &uid, false);
+            store.remove(Kind::UserAttribute, &uid, false);
+        } else if ids.len() >= 2 {
+            if let Some(local) = ids.iter().find(|p| p.starts_with("local")) {
+                if let Some(mut u) = store.get(Kind::User, &uid).cloned() {
+                    u["principalIds"] = json!([local]);
+                    store.stamp_update(&mut u, false);
+                    store.put(Kind::User, uid.clone(), u, None);
+                }
+            }
+        }
+    }
+    let tokens: Vec<String> = store
+        .map(Kind::Token)
+        .iter()
+        .filter(|(_, t)| s(t, "authProvider") == provider)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in tokens {
+        store.remove(Kind::Token, &k, false);
+    }
+}
+
+/// The label naming the GlobalRoleBinding a `crtb-grb-*` CRTB belongs to (rancher/rancher
+/// pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go).
+pub(crate) const GRB_OWNER_LABEL: &str = "authz.management.cattle.io/grb-owner";
+
+fn grb_owner(b: &Value) -> Option<&str> {
+    b.pointer("/metadata/labels")
+        .and_then(|l| l.get(GRB_OWNER_LABEL))
+        .and_then(Value::as_str)
+}
+
+/// A GlobalRole without its metadata and status, to tell a metadata-only update.
+fn content(gr: &Value) -> Value {
+    let mut c = gr.clone();
+    if let Some(o) = c.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            o.remove(k);
+        }
+    }
+    c
+}
+
+fn inherited_cluster_roles(gr: &Value) -> Vec<String> {
+    gr.get("inheritedClusterRoles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The cluster rules a caller holds in every cluster through its global roles' `inheritedClusterRoles` (the
+/// webhook's `GRBClusterRuleResolver`, rancher/webhook pkg/resolvers/grbClusterRuleResolver.go).
+fn caller_cluster_rules(store: &Store, caller: &Caller) -> Vec<Rule> {
+    let authz = Authz::new(store, caller);
+    let mut roles = store.roles_of(&caller.user_id);
+    for g in &caller.groups {
+        roles.extend(store.roles_of(g));
+    }
+    roles
+        .iter()
+        .filter_map(|r| store.get(Kind::GlobalRole, r))
+        .flat_map(inherited_cluster_roles)
+        .flat_map(|rt| authz.role_template_rules(&rt))
+        .collect()
+}
+
+/// The escalation check on cluster rules: `wanted` must be held in every cluster through the caller's own global
+/// roles, unless the caller has `bypass`.
+fn confirm_cluster_rules(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    wanted: &[Rule],
+    bypass: (&str, Kind, &str),
+) -> Result<(), ApiErr> {
+    let authz = Authz::new(store, caller);
+    if caller.admin || authz.has_verb(bypass.0, bypass.1, bypass.2) {
+        return Ok(());
+    }
+    let missing = crate::auth::not_held(&caller_cluster_rules(store, caller), wanted);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(escalation(kind, caller, &missing))
+    }
+}
+
+/// rancher/webhook globalrole/validator.go `validateInheritedClusterRoles` (newly added role templates must exist,
+/// have the cluster context and not be locked: 400) and the cluster-rules escalation check (`ClusterRulesFromRole`,
+/// 403, bypass `escalate`), on create and on every update (release/v0.5 on, Rancher 2.8+).
+fn check_inherited_cluster_roles(
+    store: &Store,
+    caller: &Caller,
+    kind: Kind,
+    name: &str,
+    old: Option<&Value>,
+    new: &Value,
+    bypass: (&str, Kind, &str),
+) -> Result<(), ApiErr> {
+    let before: Vec<String> = old.map(inherited_cluster_roles).unwrap_or_default();
+    let icr = inherited_cluster_roles(new);
+    let field = "globalrole.inheritedClusterRoles";
+    for rt in &icr {
+        let Some(obj) = store.get(Kind::RoleTemplate, rt) else {
+            return Err(webhook(
+                kind,
+                format!(
+                    "{field}: Invalid value: \"\": unable to find all roleTemplates roletemplates.management.cattle.io \"{rt}\" not found"
+                ),
+            ));
+        };
+        if before.contains(rt) {
+            continue;
+        }
+        let ctx = s(obj, "context");
+        if ctx != "cluster" {
+            return Err(webhook(
+                kind,
+                format!(
+                    "{field}: Invalid value: \"{rt}\": unable to bind a roleTemplate with non-cluster context: {ctx}"
+                ),
+            ));
+        }
+        if obj.get("locked").and_then(Value::as_bool) == Some(true) {
+            return Err(webhook(
+                kind,
+                format!("{field}: Invalid value: \"{rt}\": unable to use locked roleTemplate"),
+            ));
+        }
+    }
+    let _ = name;
+    let authz = Authz::new(store, caller);
+    let wanted: Vec<Rule> = icr.iter().flat_map(|rt| authz.role_template_rules(rt)).collect();
+    confirm_cluster_rules(store, caller, kind, &wanted, bypass)
+}
+
+/// rancher/webhook globalrolebinding/validator.go `validateGlobalRole` (a locked inherited role template: 400) and
+/// the cluster-rules escalation check (403, bypass `bind` on the GlobalRole).
+fn check_grb_cluster_rules(store: &Store, caller: &Caller, kind: Kind, gr: &Value, role: &str) -> Result<(), ApiErr> {
+    let icr = inherited_cluster_roles(gr);
+    let locked: Vec<&String> = icr
+        .iter()
+        .filter(|rt| {
+            store
+                .get(Kind::RoleTemplate, rt)
+                .and_then(|o| o.get("locked"))
+                .and_then(Value::as_bool)
+                == Some(true)
+        })
+        .collect();
+    if !locked.is_empty() {
+        let names: Vec<&str> = locked.iter().map(|s| s.as_str()).collect();
+        return Err(webhook(
+            kind,
+            format!("globalrolebinding.globalRoleName: Invalid value: \"{role}\": global role inherits roleTemplate(s) \"{}\" which is locked", names.join(", ")),
+        ));
+    }
+    let authz = Authz::new(store, caller);
+    let wanted: Vec<Rule> = icr.iter().flat_map(|rt| authz.role_template_rules(rt)).collect();
+    confirm_cluster_rules(store, caller, kind, &wanted, ("bind", Kind::GlobalRole, role))
+}
+
+/// rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions`: for a binding of a GlobalRole with `inheritedClusterRoles`, one CRTB per role
+/// template in every non-local cluster, `generateName: crtb-grb-`, labelled with the owning binding, owned by it, with
+/// the binding's subject.
+pub(crate) fn reconcile_grb_cluster_permissions(store: &mut Store, grb_key: &str) {
+    let Some(grb) = store.get(Kind::GlobalRoleBinding, grb_key).cloned() else {
+        return;
+    };
+    let Some(gr) = store.get(Kind::GlobalRole, s(&grb, "globalRoleName")).cloned() else {
+        return;
+    };
+    let icr = inherited_cluster_roles(&gr);
+    if icr.is_empty() {
+        return;
+    }
+    let clusters: Vec<String> = store
+        .map(Kind::Cluster)
+        .keys()
+        .filter(|c| c.as_str() != "local")
+        .cloned()
+        .collect();
+    let now = now_rfc3339();
+    for c in clusters {
+        for rt in &icr {
+            let n = store.fresh_name(Kind::Crtb, &c, "crtb-grb-");
+            let mut crtb = json!({
+                "metadata": {"name": n, "namespace": c, "labels": {GRB_OWNER_LABEL: grb_key},
+                             "ownerReferences": [{"apiVersion": "management.cattle.io/v3", "kind": "GlobalRoleBinding",
+                                                  "name": grb_key, "uid": s(&grb, "metadata.uid")}]},
+                "clusterName": c,
+                "roleTemplateName": rt,
+                "status": {"summary": "Completed"},
+            });
+            for f in ["userName", "userPrincipalName", "groupPrincipalName"] {
+                let v = s(&grb, f);
+                if !v.is_empty() {
+                    crtb[f] = json!(v);
+                }
+            }
+            insert_new(store, Kind::Crtb, crtb, &now, None);
+        }
+    }
 }

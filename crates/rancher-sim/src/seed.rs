@@ -847,6 +847,7 @@ fn seed_authconfigs(store: &mut Store) {
             _ => {}
         }
         insert_new(store, Kind::AuthConfig, obj, SEED_TIME, None);
+        crate::ops::sync_auth_config(store, id);
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) enum Kind {
     Cluster,
     AuthConfig,
     Setting,
+    UserAttribute,
 }
 
 /// Static facts about one kind.
@@ -228,6 +229,23 @@ pub(crate) static KINDS: &[KindInfo] = &[
         ""
     ),
     kind!(Setting, "settings", MG, "v3", "Setting", "settings", "setting", false, None, false, ""),
+    // Per-user login facts: the groups each provider reported, the last login, retention overrides (rancher/rancher
+    // pkg/apis/management.cattle.io/v3/authn_types.go `UserAttribute`; named after the user). A CRD, so served on
+    // the RK-API behind the local-cluster gate; norman imports the type with no collection or resource methods
+    // (pkg/schemas/management.cattle.io/v3/schema.go `userTypes`), so `/v3/userattributes` answers 405.
+    kind!(
+        UserAttribute,
+        "userattributes",
+        MG,
+        "v3",
+        "UserAttribute",
+        "userattributes",
+        "userattribute",
+        false,
+        Some((2, 8)),
+        false,
+        ""
+    ),
 ];
 
 impl Kind {
@@ -250,11 +268,13 @@ impl Kind {
         };
         KINDS.iter().find(|i| i.key == k || i.singular == k).map(|i| i.kind)
     }
-    /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go)? Other
-    /// management kinds need local-cluster access (roletemplates always; users before 2.13).
+    /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go `AllowAll`:
+    /// clusterproxyconfigs, CRTBs, GRBs, globalroles, PSACTs, projects, PRTBs, oidcclients, and users from 2.13)?
+    /// Every other management kind needs local-cluster access (pkg/api/steve/proxy/proxy.go `matchManagementCRDs`):
+    /// roletemplates, userattributes and tokens.management.cattle.io always, users before 2.13.
     pub fn rk_allow_listed(self, version: RancherVersion) -> bool {
         match self {
-            Kind::RoleTemplate => false,
+            Kind::RoleTemplate | Kind::UserAttribute | Kind::Token => false,
             Kind::User => version.at_least(2, 13),
             _ => true,
         }
@@ -606,12 +626,14 @@ impl Store {
                 }
             }
             Kind::GlobalRoleBinding => {
-                let u = s(obj, "userName");
-                if !u.is_empty() {
-                    self.grb_by_user
-                        .entry(u.to_string())
-                        .or_default()
-                        .insert(key.to_string());
+                // Group bindings are indexed by their group principal (ids with `://`, never a user id).
+                for u in [s(obj, "userName"), s(obj, "groupPrincipalName")] {
+                    if !u.is_empty() {
+                        self.grb_by_user
+                            .entry(u.to_string())
+                            .or_default()
+                            .insert(key.to_string());
+                    }
                 }
             }
             Kind::Token => {
@@ -670,8 +692,10 @@ impl Store {
                 self.usernames.remove(s(old, "username"));
             }
             Kind::GlobalRoleBinding => {
-                if let Some(set) = self.grb_by_user.get_mut(s(old, "userName")) {
-                    set.remove(key);
+                for u in [s(old, "userName"), s(old, "groupPrincipalName")] {
+                    if let Some(set) = self.grb_by_user.get_mut(u) {
+                        set.remove(key);
+                    }
                 }
             }
             _ => {}
@@ -683,7 +707,49 @@ impl Store {
         self.pending_secret = Some(secret.to_string());
     }
 
-    /// Global role names bound to `user_id` directly.
+    /// The group principals Rancher's authenticator gives a caller: those every provider reported in the user's
+    /// `UserAttribute`, and the token's own `groupPrincipals` only when the attribute has no entry for the token's
+    /// provider (rancher/rancher pkg/auth/requests/authenticate.go `Authenticate`, "fallback to legacy
+    /// token.GroupPrincipals").
+    pub fn groups_of(&self, user_id: &str, token: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut hit = false;
+        let token_obj = self.get(Kind::Token, token);
+        let provider = token_obj.map(|t| s(t, "authProvider")).unwrap_or("");
+        if let Some(gp) = self
+            .get(Kind::UserAttribute, user_id)
+            .and_then(|a| a.get("GroupPrincipals"))
+            .and_then(Value::as_object)
+        {
+            for (p, list) in gp {
+                hit |= p == provider;
+                for g in list.get("Items").and_then(Value::as_array).into_iter().flatten() {
+                    let name = s(g, "metadata.name");
+                    if !name.is_empty() {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+        }
+        if !hit {
+            for g in token_obj
+                .and_then(|t| t.get("groupPrincipals"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = s(g, "metadata.name");
+                if !name.is_empty() {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Global role names bound to `user_id` directly (or to group principal `user_id`).
     pub fn roles_of(&self, user_id: &str) -> Vec<String> {
         let grbs = self.map(Kind::GlobalRoleBinding);
         self.grb_by_user

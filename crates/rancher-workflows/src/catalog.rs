@@ -376,14 +376,21 @@ pub const ACCESS_CONTROL_DISALLOW: WorkflowDef = WorkflowDef {
 pub const ACCESS_CONTROL_DISABLE: WorkflowDef = WorkflowDef {
     id: "access-control-disable",
     title: "Disable access control",
-    description:
-        "Turn the enabled provider off. On 1.x that leaves the server open to anyone until a provider is enabled again.",
-    inputs: &[InputSpec {
-        name: "provider",
-        kind: InputKind::String,
-        required: false,
-        description: "the provider (default: the enabled one)",
-    }],
+    description: "Turn the enabled provider off. On 2.x Rancher then resets its settings and deletes its users, bindings and tokens (the plan lists them); on 1.x the server is open to anyone until a provider is enabled again.",
+    inputs: &[
+        InputSpec {
+            name: "provider",
+            kind: InputKind::String,
+            required: false,
+            description: "the provider (default: the enabled one)",
+        },
+        InputSpec {
+            name: "acknowledge",
+            kind: InputKind::String,
+            required: false,
+            description: "2.x: the code the plan shows for what Rancher will delete; required when it deletes anything",
+        },
+    ],
     output: "the provider turned off",
     default_approval: DefaultApproval::Installer,
     writes: true,

@@ -754,6 +754,34 @@ impl<'c> RkMgmttokensHandle<'c> {
         self.client.send(&request).await
     }
 }
+/// Per-user login facts: the groups each auth provider reported, last login, retention overrides (management.cattle.io/v3 UserAttribute; admins, behind the local-cluster gate).
+#[derive(Debug, Clone, Copy)]
+pub struct RkUserattributesHandle<'c> {
+    client: &'c Client,
+}
+impl<'c> RkUserattributesHandle<'c> {
+    /// List every user's UserAttribute (group memberships per auth provider; needs list on userattributes and local-cluster access, as an admin has) (`rk.userattributes.list`, `GET /apis/management.cattle.io/v3/userattributes`). Streams the items of every page.
+    pub fn list(
+        &self,
+        request: RkUserattributesList,
+    ) -> ItemStream<<RkUserattributesList as crate::Paginated>::Item> {
+        self.client.stream(request)
+    }
+    /// List every user's UserAttribute (group memberships per auth provider; needs list on userattributes and local-cluster access, as an admin has) (`rk.userattributes.list`, `GET /apis/management.cattle.io/v3/userattributes`). One page.
+    pub async fn list_page(
+        &self,
+        request: RkUserattributesList,
+    ) -> Result<<RkUserattributesList as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+    /// Get one user's UserAttribute (`rk.userattributes.get`, `GET /apis/management.cattle.io/v3/userattributes/{name}`).
+    pub async fn get(
+        &self,
+        request: RkUserattributesGet,
+    ) -> Result<<RkUserattributesGet as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
+}
 /// `v1` operations on `token`.
 #[derive(Debug, Clone, Copy)]
 pub struct V1TokenHandle<'c> {
@@ -1566,6 +1594,12 @@ impl Client {
     /// Every user's login, API-key and kubeconfig tokens as management.cattle.io/v3 Token objects (admins; Rancher 2.8+).
     pub fn management_tokens(&self) -> RkMgmttokensHandle<'_> {
         RkMgmttokensHandle { client: self }
+    }
+    /// Per-user login facts: the groups each auth provider reported, last login, retention overrides (management.cattle.io/v3 UserAttribute; admins, behind the local-cluster gate).
+    pub fn user_attributes(&self) -> RkUserattributesHandle<'_> {
+        RkUserattributesHandle {
+            client: self,
+        }
     }
 }
 /// Legacy Rancher 1.x `/v1` access control.

@@ -3570,6 +3570,88 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has)",
     },
     OperationSpec {
+        id: "rk.userattributes.list",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/management.cattle.io/v3/userattributes",
+        path_params: &[],
+        query_params: &[
+            ParamSpec {
+                name: "continue",
+                kind: crate::spec::ParamKind::String,
+                doc: "opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters",
+            },
+            ParamSpec {
+                name: "fieldSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose fields match",
+            },
+            ParamSpec {
+                name: "labelSelector",
+                kind: crate::spec::ParamKind::String,
+                doc: "restrict the list to objects whose labels match",
+            },
+            ParamSpec {
+                name: "limit",
+                kind: crate::spec::ParamKind::Int,
+                doc: "most items per page; RK-API and norman both page (norman: default 1000, max 10000)",
+            },
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+            ParamSpec {
+                name: "resourceVersionMatch",
+                kind: crate::spec::ParamKind::String,
+                doc: "how resourceVersion applies to a list (Exact or NotOlderThan)",
+            },
+            ParamSpec {
+                name: "timeoutSeconds",
+                kind: crate::spec::ParamKind::Int,
+                doc: "server-side timeout of the call",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json("UserAttributeList"),
+        item_type: Some("UserAttribute"),
+        mutating: false,
+        pagination: Pagination::Continue,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 8, 0),
+        removed: None,
+        summary: "List every user's UserAttribute (group memberships per auth provider; needs list on userattributes and local-cluster access, as an admin has)",
+    },
+    OperationSpec {
+        id: "rk.userattributes.get",
+        surface: Surface::Rk,
+        method: Method::Get,
+        path: "/apis/management.cattle.io/v3/userattributes/{name}",
+        path_params: &[
+            ParamSpec {
+                name: "name",
+                kind: crate::spec::ParamKind::String,
+                doc: "metadata name of the object",
+            },
+        ],
+        query_params: &[
+            ParamSpec {
+                name: "resourceVersion",
+                kind: crate::spec::ParamKind::String,
+                doc: "resource version the server must serve at least",
+            },
+        ],
+        body: None,
+        response: crate::spec::ResponseKind::Json("UserAttribute"),
+        item_type: None,
+        mutating: false,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 8, 0),
+        removed: None,
+        summary: "Get one user's UserAttribute",
+    },
+    OperationSpec {
         id: "rk.mgmttokens.get",
         surface: Surface::Rk,
         method: Method::Get,
@@ -5366,6 +5448,10 @@ pub mod ids {
     pub const RK_KUBECONFIGS_WATCH: &str = "rk.kubeconfigs.watch";
     /// `rk.mgmttokens.list`: List every user's management.cattle.io tokens (needs list on tokens.management.cattle.io, as an admin has)
     pub const RK_MGMTTOKENS_LIST: &str = "rk.mgmttokens.list";
+    /// `rk.userattributes.list`: List every user's UserAttribute (group memberships per auth provider; needs list on userattributes and local-cluster access, as an admin has)
+    pub const RK_USERATTRIBUTES_LIST: &str = "rk.userattributes.list";
+    /// `rk.userattributes.get`: Get one user's UserAttribute
+    pub const RK_USERATTRIBUTES_GET: &str = "rk.userattributes.get";
     /// `rk.mgmttokens.get`: Get one management.cattle.io token
     pub const RK_MGMTTOKENS_GET: &str = "rk.mgmttokens.get";
     /// `rk.mgmttokens.delete`: Delete a management.cattle.io token (its owner's sessions or API key stop working)
@@ -5514,6 +5600,7 @@ pub fn required_fields(type_name: &str) -> &'static [&'static str] {
         "TokenSpec" => &["userPrincipal"],
         "TokenStatus" => &["current", "expired", "expiresAt", "lastUpdateTime"],
         "TokenPrincipal" => &["name"],
+        "UserAttributeList" => &["items", "metadata"],
         "MgmtTokenList" => &["items", "metadata"],
         "KubeconfigList" => &["items", "metadata"],
         "AuditPolicy" => &["spec"],
@@ -5641,6 +5728,13 @@ pub fn check_body_shape(
         "TokenStatus" => crate::types::TokenStatus::deserialize(body).map(|_| ()),
         "TokenPrincipal" => crate::types::TokenPrincipal::deserialize(body).map(|_| ()),
         "MgmtToken" => crate::types::MgmtToken::deserialize(body).map(|_| ()),
+        "UserAttribute" => crate::types::UserAttribute::deserialize(body).map(|_| ()),
+        "UserAttributePrincipals" => {
+            crate::types::UserAttributePrincipals::deserialize(body).map(|_| ())
+        }
+        "UserAttributeList" => {
+            crate::types::UserAttributeList::deserialize(body).map(|_| ())
+        }
         "MgmtTokenList" => crate::types::MgmtTokenList::deserialize(body).map(|_| ()),
         "Kubeconfig" => crate::types::Kubeconfig::deserialize(body).map(|_| ()),
         "KubeconfigList" => crate::types::KubeconfigList::deserialize(body).map(|_| ()),

@@ -6381,6 +6381,171 @@ impl crate::Paginated for RkMgmttokensList {
         self.limit
     }
 }
+/// `GET /apis/management.cattle.io/v3/userattributes`: List every user's UserAttribute (group memberships per auth provider; needs list on userattributes and local-cluster access, as an admin has).
+///
+/// Operation `rk.userattributes.list`; Rancher 2.8+.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RkUserattributesList {
+    /// Query `continue`: opaque token from the previous page's metadata.continue; only valid with otherwise identical parameters
+    pub continue_: Option<String>,
+    /// Query `fieldSelector`: restrict the list to objects whose fields match
+    pub field_selector: Option<String>,
+    /// Query `labelSelector`: restrict the list to objects whose labels match
+    pub label_selector: Option<String>,
+    /// Query `limit`: most items per page; RK-API and norman both page (norman: default 1000, max 10000)
+    pub limit: Option<i64>,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+    /// Query `resourceVersionMatch`: how resourceVersion applies to a list (Exact or NotOlderThan)
+    pub resource_version_match: Option<String>,
+    /// Query `timeoutSeconds`: server-side timeout of the call
+    pub timeout_seconds: Option<i64>,
+}
+impl RkUserattributesList {
+    /// A request with the required parts; everything else unset.
+    pub fn new() -> Self {
+        Self {
+            continue_: None,
+            field_selector: None,
+            label_selector: None,
+            limit: None,
+            resource_version: None,
+            resource_version_match: None,
+            timeout_seconds: None,
+        }
+    }
+    /// Sets `continue`.
+    pub fn continue_token(mut self, value: impl Into<String>) -> Self {
+        self.continue_ = Some(value.into());
+        self
+    }
+    /// Sets `fieldSelector`.
+    pub fn field_selector(mut self, value: impl Into<String>) -> Self {
+        self.field_selector = Some(value.into());
+        self
+    }
+    /// Sets `labelSelector`.
+    pub fn label_selector(mut self, value: impl Into<String>) -> Self {
+        self.label_selector = Some(value.into());
+        self
+    }
+    /// Sets `limit`.
+    pub fn limit(mut self, value: i64) -> Self {
+        self.limit = Some(value);
+        self
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+    /// Sets `resourceVersionMatch`.
+    pub fn resource_version_match(mut self, value: impl Into<String>) -> Self {
+        self.resource_version_match = Some(value.into());
+        self
+    }
+    /// Sets `timeoutSeconds`.
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = Some(value);
+        self
+    }
+}
+impl crate::Request for RkUserattributesList {
+    type Response = crate::types::UserAttributeList;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[80]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.continue_ {
+            q.push(("continue", v.to_string()));
+        }
+        if let Some(v) = &self.field_selector {
+            q.push(("fieldSelector", v.to_string()));
+        }
+        if let Some(v) = &self.label_selector {
+            q.push(("labelSelector", v.to_string()));
+        }
+        if let Some(v) = &self.limit {
+            q.push(("limit", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        if let Some(v) = &self.resource_version_match {
+            q.push(("resourceVersionMatch", v.to_string()));
+        }
+        if let Some(v) = &self.timeout_seconds {
+            q.push(("timeoutSeconds", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
+impl crate::Paginated for RkUserattributesList {
+    type Item = crate::types::UserAttribute;
+    fn set_continue(&mut self, token: Option<String>) {
+        self.continue_ = token;
+    }
+    fn set_page_size(&mut self, size: i64) {
+        if self.limit.is_none() {
+            self.limit = Some(size);
+        }
+    }
+    fn page_size(&self) -> Option<i64> {
+        self.limit
+    }
+}
+/// `GET /apis/management.cattle.io/v3/userattributes/{name}`: Get one user's UserAttribute.
+///
+/// Operation `rk.userattributes.get`; Rancher 2.8+.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RkUserattributesGet {
+    /// Path: metadata name of the object
+    pub name: String,
+    /// Query `resourceVersion`: resource version the server must serve at least
+    pub resource_version: Option<String>,
+}
+impl RkUserattributesGet {
+    /// A request with the required parts; everything else unset.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            resource_version: None,
+        }
+    }
+    /// Sets `resourceVersion`.
+    pub fn resource_version(mut self, value: impl Into<String>) -> Self {
+        self.resource_version = Some(value.into());
+        self
+    }
+}
+impl crate::Request for RkUserattributesGet {
+    type Response = crate::types::UserAttribute;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[81]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(v) = &self.resource_version {
+            q.push(("resourceVersion", v.to_string()));
+        }
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        None
+    }
+}
 /// `GET /apis/management.cattle.io/v3/tokens/{name}`: Get one management.cattle.io token.
 ///
 /// Operation `rk.mgmttokens.get`; Rancher 2.8+.
@@ -6408,7 +6573,7 @@ impl RkMgmttokensGet {
 impl crate::Request for RkMgmttokensGet {
     type Response = crate::types::MgmtToken;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[80]
+        &crate::generated::operations::OPERATIONS[82]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.name.as_str()]
@@ -6495,7 +6660,7 @@ impl RkMgmttokensDelete {
 impl crate::Request for RkMgmttokensDelete {
     type Response = crate::types::MgmtToken;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[81]
+        &crate::generated::operations::OPERATIONS[83]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.name.as_str()]
@@ -6538,7 +6703,7 @@ impl V1TokenGet {
 impl crate::Request for V1TokenGet {
     type Response = crate::NormanCollection<crate::types::V1Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[82]
+        &crate::generated::operations::OPERATIONS[84]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6569,7 +6734,7 @@ impl V1TokenCreate {
 impl crate::Request for V1TokenCreate {
     type Response = crate::types::V1Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[83]
+        &crate::generated::operations::OPERATIONS[85]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6597,7 +6762,7 @@ impl V1LdapconfigGet {
 impl crate::Request for V1LdapconfigGet {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[84]
+        &crate::generated::operations::OPERATIONS[86]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6628,7 +6793,7 @@ impl V1LdapconfigUpdate {
 impl crate::Request for V1LdapconfigUpdate {
     type Response = crate::types::V1LdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[85]
+        &crate::generated::operations::OPERATIONS[87]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6656,7 +6821,7 @@ impl V1AzureadconfigGet {
 impl crate::Request for V1AzureadconfigGet {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[86]
+        &crate::generated::operations::OPERATIONS[88]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6687,7 +6852,7 @@ impl V1AzureadconfigUpdate {
 impl crate::Request for V1AzureadconfigUpdate {
     type Response = crate::types::V1AzureAdConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[87]
+        &crate::generated::operations::OPERATIONS[89]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6715,7 +6880,7 @@ impl V1OpenldapconfigGet {
 impl crate::Request for V1OpenldapconfigGet {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[88]
+        &crate::generated::operations::OPERATIONS[90]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6746,7 +6911,7 @@ impl V1OpenldapconfigUpdate {
 impl crate::Request for V1OpenldapconfigUpdate {
     type Response = crate::types::V1OpenLdapConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[89]
+        &crate::generated::operations::OPERATIONS[91]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6774,7 +6939,7 @@ impl V1GithubconfigGet {
 impl crate::Request for V1GithubconfigGet {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[90]
+        &crate::generated::operations::OPERATIONS[92]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6805,7 +6970,7 @@ impl V1GithubconfigUpdate {
 impl crate::Request for V1GithubconfigUpdate {
     type Response = crate::types::V1GithubConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[91]
+        &crate::generated::operations::OPERATIONS[93]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6833,7 +6998,7 @@ impl V1AuthConfigGet {
 impl crate::Request for V1AuthConfigGet {
     type Response = crate::types::V1AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[92]
+        &crate::generated::operations::OPERATIONS[94]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6864,7 +7029,7 @@ impl V1AuthConfigUpdate {
 impl crate::Request for V1AuthConfigUpdate {
     type Response = crate::types::V1AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[93]
+        &crate::generated::operations::OPERATIONS[95]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6892,7 +7057,7 @@ impl V1LocalauthconfigGet {
 impl crate::Request for V1LocalauthconfigGet {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[94]
+        &crate::generated::operations::OPERATIONS[96]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6923,7 +7088,7 @@ impl V1LocalauthconfigUpdate {
 impl crate::Request for V1LocalauthconfigUpdate {
     type Response = crate::types::V1LocalAuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[95]
+        &crate::generated::operations::OPERATIONS[97]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -6959,7 +7124,7 @@ impl V1IdentitiesList {
 impl crate::Request for V1IdentitiesList {
     type Response = crate::NormanCollection<crate::types::V1Identity>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[96]
+        &crate::generated::operations::OPERATIONS[98]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7044,7 +7209,7 @@ impl V1AccountsList {
 impl crate::Request for V1AccountsList {
     type Response = crate::NormanCollection<crate::types::V1Account>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[97]
+        &crate::generated::operations::OPERATIONS[99]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7104,7 +7269,7 @@ impl V1SettingsGet {
 impl crate::Request for V1SettingsGet {
     type Response = crate::types::V1Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[98]
+        &crate::generated::operations::OPERATIONS[100]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7198,7 +7363,7 @@ impl V3UsersList {
 impl crate::Request for V3UsersList {
     type Response = crate::NormanCollection<crate::types::V3User>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[99]
+        &crate::generated::operations::OPERATIONS[101]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7267,7 +7432,7 @@ impl V3UsersGet {
 impl crate::Request for V3UsersGet {
     type Response = crate::types::V3User;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[100]
+        &crate::generated::operations::OPERATIONS[102]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7337,7 +7502,7 @@ impl V3GlobalrolesList {
 impl crate::Request for V3GlobalrolesList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRole>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[101]
+        &crate::generated::operations::OPERATIONS[103]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7397,7 +7562,7 @@ impl V3GlobalrolesGet {
 impl crate::Request for V3GlobalrolesGet {
     type Response = crate::types::V3GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[102]
+        &crate::generated::operations::OPERATIONS[104]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7483,7 +7648,7 @@ impl V3GlobalrolebindingsList {
 impl crate::Request for V3GlobalrolebindingsList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRoleBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[103]
+        &crate::generated::operations::OPERATIONS[105]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7549,7 +7714,7 @@ impl V3GlobalrolebindingsGet {
 impl crate::Request for V3GlobalrolebindingsGet {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[106]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7580,7 +7745,7 @@ impl V3GlobalrolebindingsCreate {
 impl crate::Request for V3GlobalrolebindingsCreate {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[107]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7611,7 +7776,7 @@ impl V3GlobalrolebindingsDelete {
 impl crate::Request for V3GlobalrolebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[108]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7697,7 +7862,7 @@ impl V3ClusterroletemplatebindingsList {
 impl crate::Request for V3ClusterroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ClusterRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[109]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7763,7 +7928,7 @@ impl V3ClusterroletemplatebindingsGet {
 impl crate::Request for V3ClusterroletemplatebindingsGet {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[110]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7794,7 +7959,7 @@ impl V3ClusterroletemplatebindingsCreate {
 impl crate::Request for V3ClusterroletemplatebindingsCreate {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[111]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7825,7 +7990,7 @@ impl V3ClusterroletemplatebindingsDelete {
 impl crate::Request for V3ClusterroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7911,7 +8076,7 @@ impl V3ProjectroletemplatebindingsList {
 impl crate::Request for V3ProjectroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ProjectRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7977,7 +8142,7 @@ impl V3ProjectroletemplatebindingsGet {
 impl crate::Request for V3ProjectroletemplatebindingsGet {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8008,7 +8173,7 @@ impl V3ProjectroletemplatebindingsCreate {
 impl crate::Request for V3ProjectroletemplatebindingsCreate {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8039,7 +8204,7 @@ impl V3ProjectroletemplatebindingsDelete {
 impl crate::Request for V3ProjectroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8117,7 +8282,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8180,7 +8345,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8258,7 +8423,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8321,7 +8486,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8391,7 +8556,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8451,7 +8616,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8482,7 +8647,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8510,7 +8675,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8553,7 +8718,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8584,7 +8749,7 @@ impl V3TokensCreate {
 impl crate::Request for V3TokensCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8615,7 +8780,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8643,7 +8808,7 @@ impl V3TokensLogout {
 impl crate::Request for V3TokensLogout {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8671,7 +8836,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8714,7 +8879,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8745,7 +8910,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[129]
+        &crate::generated::operations::OPERATIONS[131]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8773,7 +8938,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[130]
+        &crate::generated::operations::OPERATIONS[132]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8816,7 +8981,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[131]
+        &crate::generated::operations::OPERATIONS[133]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8859,7 +9024,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[132]
+        &crate::generated::operations::OPERATIONS[134]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8902,7 +9067,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[133]
+        &crate::generated::operations::OPERATIONS[135]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8945,7 +9110,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[134]
+        &crate::generated::operations::OPERATIONS[136]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -8981,7 +9146,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[135]
+        &crate::generated::operations::OPERATIONS[137]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -9012,7 +9177,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[136]
+        &crate::generated::operations::OPERATIONS[138]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -9040,7 +9205,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[137]
+        &crate::generated::operations::OPERATIONS[139]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9068,7 +9233,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[138]
+        &crate::generated::operations::OPERATIONS[140]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9096,7 +9261,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[139]
+        &crate::generated::operations::OPERATIONS[141]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9127,7 +9292,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[140]
+        &crate::generated::operations::OPERATIONS[142]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9155,7 +9320,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[141]
+        &crate::generated::operations::OPERATIONS[143]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9183,7 +9348,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[142]
+        &crate::generated::operations::OPERATIONS[144]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]

@@ -2258,6 +2258,191 @@ impl crate::ListItem for MgmtToken {
         )
     }
 }
+/// management.cattle.io/v3, kind UserAttribute, named after its user (rancher/rancher pkg/apis/management.cattle.io/v3/authn_types.go). Where Rancher keeps a user's group memberships, per auth provider, written at login and by a refresh; the Go field names are untagged, hence the capitalised keys
+/// (`management.cattle.io/v3 UserAttribute`)
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UserAttribute {
+    /// group/version of the object
+    #[serde(rename = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// kind of the object
+    #[serde(rename = "kind", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// name (the user id), versions
+    #[serde(rename = "metadata", skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+    /// the user id
+    #[serde(rename = "UserName", skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// auth provider -> the group principals it reported at the last login or refresh
+    #[serde(rename = "GroupPrincipals", skip_serializing_if = "Option::is_none")]
+    pub group_principals: Option<
+        std::collections::BTreeMap<String, UserAttributePrincipals>,
+    >,
+    /// RFC3339 time of the last refresh of the groups, "" before the first
+    #[serde(rename = "LastRefresh", skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<String>,
+    /// set when a refresh was asked for and has not run yet
+    #[serde(rename = "NeedsRefresh", skip_serializing_if = "Option::is_none")]
+    pub needs_refresh: Option<bool>,
+    /// extra per-provider facts for audit logs
+    #[serde(rename = "ExtraByProvider", skip_serializing_if = "Option::is_none")]
+    pub extra_by_provider: Option<serde_json::Value>,
+    /// RFC3339 time of the last login
+    #[serde(rename = "lastLogin", skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<String>,
+    /// per-user override of disable-inactive-user-after (a duration)
+    #[serde(rename = "disableAfter", skip_serializing_if = "Option::is_none")]
+    pub disable_after: Option<String>,
+    /// per-user override of delete-inactive-user-after (a duration)
+    #[serde(rename = "deleteAfter", skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<String>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl<'de> serde::Deserialize<'de> for UserAttribute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::de::deserialize_struct(d)
+    }
+}
+impl crate::de::Fields for UserAttribute {
+    const NAME: &'static str = "UserAttribute";
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "apiVersion" => {
+                self.api_version = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            "kind" => self.kind = map.next_value::<crate::de::Lenient<_>>()?.0,
+            "metadata" => self.metadata = map.next_value()?,
+            "UserName" => self.user_name = map.next_value::<crate::de::Lenient<_>>()?.0,
+            "GroupPrincipals" => self.group_principals = map.next_value()?,
+            "LastRefresh" => {
+                self.last_refresh = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            "NeedsRefresh" => {
+                self.needs_refresh = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            "ExtraByProvider" => self.extra_by_provider = map.next_value()?,
+            "lastLogin" => self.last_login = map.next_value::<crate::de::Lenient<_>>()?.0,
+            "disableAfter" => {
+                self.disable_after = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            "deleteAfter" => {
+                self.delete_after = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    fn extra(&mut self) -> &mut std::collections::BTreeMap<String, serde_json::Value> {
+        &mut self.extra
+    }
+}
+impl crate::ListItem for UserAttribute {
+    fn list_key(&self) -> Option<String> {
+        let m = self.metadata.as_ref()?;
+        let n = m.name.clone()?;
+        Some(
+            match &m.namespace {
+                Some(ns) => format!("{ns}/{n}"),
+                None => n,
+            },
+        )
+    }
+}
+/// The group principals one provider reported (`metadata.name` of each is the group principal id)
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UserAttributePrincipals {
+    /// principals
+    #[serde(rename = "Items", skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<serde_json::Value>>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl<'de> serde::Deserialize<'de> for UserAttributePrincipals {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::de::deserialize_struct(d)
+    }
+}
+impl crate::de::Fields for UserAttributePrincipals {
+    const NAME: &'static str = "UserAttributePrincipals";
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "Items" => self.items = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    fn extra(&mut self) -> &mut std::collections::BTreeMap<String, serde_json::Value> {
+        &mut self.extra
+    }
+}
+/// management.cattle.io/v3, kind UserAttributeList
+/// (`management.cattle.io/v3 UserAttributeList`)
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UserAttributeList {
+    /// group/version of the object
+    #[serde(rename = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// the objects of this page Required on create.
+    #[serde(rename = "items", skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<UserAttribute>>,
+    /// kind of the object
+    #[serde(rename = "kind", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// name, namespace, labels, versions Required on create.
+    #[serde(rename = "metadata", skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ListMeta>,
+    /// Fields the server sent that this type does not name; kept so nothing is lost on a read-modify-write.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+impl<'de> serde::Deserialize<'de> for UserAttributeList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::de::deserialize_struct(d)
+    }
+}
+impl crate::de::Fields for UserAttributeList {
+    const NAME: &'static str = "UserAttributeList";
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "apiVersion" => {
+                self.api_version = map.next_value::<crate::de::Lenient<_>>()?.0;
+            }
+            "items" => self.items = map.next_value()?,
+            "kind" => self.kind = map.next_value::<crate::de::Lenient<_>>()?.0,
+            "metadata" => self.metadata = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    fn extra(&mut self) -> &mut std::collections::BTreeMap<String, serde_json::Value> {
+        &mut self.extra
+    }
+}
+impl crate::Page for UserAttributeList {
+    type Item = UserAttribute;
+    fn into_parts(self) -> (Vec<UserAttribute>, crate::PageLink) {
+        let link = crate::PageLink::from_continue(
+            self.metadata.and_then(|m| m.continue_),
+        );
+        (self.items.unwrap_or_default(), link)
+    }
+}
 /// management.cattle.io/v3, kind TokenList
 /// (`management.cattle.io/v3 TokenList`)
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -1538,15 +1538,40 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             ))
         }
         Generation::V2 => {
+            // Disabling is destructive in Rancher 2.x (see access/cleanup.rs): read what goes, show it in the plan,
+            // and go ahead only with the acknowledgement code of exactly that set.
+            let cfg = v2_config(exec, p).await?;
+            let annotation = cfg
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(super::cleanup::CLEANUP_ANNOTATION))
+                .map(String::as_str);
+            let cleanup = super::cleanup::plan(exec.session, p, annotation).await?;
+            let code = cleanup.code();
+            let ack = input(def, inputs, "acknowledge")?;
+            if !exec.dry_run && cleanup.deletes() && ack != Some(code.as_str()) {
+                return Err(Error::Refused(format!(
+                    "disabling {} makes Rancher delete what its provider granted: {}. Nothing was changed. To go ahead, run again with the input acknowledge={code}{}",
+                    p.title(),
+                    cleanup.describe(),
+                    if ack.is_some() { " (the code given names a different set: the server changed since the plan)" } else { "" }
+                )));
+            }
             exec.send_masked(&V3AuthconfigsDisable::new(p.v2_kind(), p.id()), mask_secrets)
                 .await?;
             let verb = if exec.dry_run { "would disable" } else { "disabled" };
             Ok((
                 format!(
-                    "{verb} {}: its users can no longer log in and their sessions end; local users are unaffected",
-                    p.title()
+                    "{verb} {}: its users can no longer log in; {}; local users keep their accounts{}",
+                    p.title(),
+                    cleanup.describe(),
+                    if exec.dry_run && cleanup.deletes() {
+                        format!(" (acknowledge={code})")
+                    } else {
+                        String::new()
+                    }
                 ),
-                json!({"disabled": p}),
+                json!({"disabled": p, "cleanup": cleanup, "acknowledge": code}),
                 None,
             ))
         }

@@ -22,6 +22,7 @@
 //! assert!(check_mode(Provider::GitHub, AccessMode::Restricted, v1_0).is_ok());
 //! ```
 
+mod cleanup;
 mod flows;
 mod workflows;
 

@@ -336,18 +336,34 @@ fn outcome_unknown(e: &rancher_api::Error) -> bool {
     ) || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
-/// Rancher's webhook refuses a binding granting more than the caller holds (rancher/webhook
-/// pkg/resources/management.cattle.io/v3/{cluster,project}roletemplatebinding/validator.go, escalation check).
+/// Rancher's webhook refuses a binding granting more than the caller holds. Global role bindings: 403 "errors due
+/// to escalation", bypassed by `bind` on globalroles (rancher/webhook .../globalrolebinding/validator.go). Cluster and
+/// project role template bindings: 422 `Invalid` with Kubernetes' "attempting to grant RBAC permissions not
+/// currently held", and no verb bypasses it (.../{cluster,project}roletemplatebinding/validator.go,
+/// pkg/auth/escalation.go `SetEscalationResponse`, release/v0.4 to v0.10).
 fn refused_words(nb: &bindings::NewBinding, e: &rancher_api::Error) -> Option<String> {
-    if !e.is_forbidden() {
+    let escalation_422 = e.status() == Some(422)
+        && e.server_error()
+            .and_then(|s| s.message())
+            .is_some_and(|m| m.contains("attempting to grant RBAC permissions not currently held"));
+    if !e.is_forbidden() && !escalation_422 {
         return None;
     }
+    let why = if escalation_422 {
+        "the account running this workflow does not hold every permission of that role there itself, and Rancher lets nobody grant a cluster or project role beyond their own permissions (no verb bypasses this check)"
+    } else {
+        "the account running this workflow may not grant permissions it does not hold itself (or may not manage these bindings)"
+    };
     Some(format!(
-        "Rancher refused to give {} the {} role `{}`{}: the account running this workflow may not grant permissions it does not hold itself (or may not manage these bindings). Run it with an admin's API key. Server said: {e}",
+        "Rancher refused to give {} the {} role `{}`{}: {why}. Run it with an admin's API key. Server said: {e}",
         subject_words(nb),
         nb.kind.as_str(),
         nb.role,
-        if nb.scope.is_empty() { String::new() } else { format!(" in {}", nb.scope) },
+        if nb.scope.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", nb.scope)
+        },
     ))
 }
 

@@ -229,6 +229,7 @@ impl Workflow for AccessReview {
                 "user": person.id, "username": person.username, "display_name": person.display_name, "enabled": person.enabled,
                 "admin": admin, "last_login": person.last_login.map(|t| t.to_rfc3339()), "flags": flags,
                 "groups": inv.groups.get(&person.id).map(|g| g.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+                "groups_as_of": inv.groups_as_of.get(&person.id).map(|t| t.to_rfc3339()),
                 "global_roles": global, "cluster_roles": cluster, "project_roles": project,
             }));
         }

@@ -1,7 +1,10 @@
 //! Everything an access review reads, once: users, global/cluster/project role bindings, global roles, role
 //! templates (with their `roleTemplateNames` inheritance), clusters, projects, and the groups each user belongs
-//! to where the server tells (the group principals its auth provider reported at the user's last logins, which
-//! Rancher keeps on the login tokens: pkg/apis/management.cattle.io/v3/authn_types.go `Token.GroupPrincipals`).
+//! to where the server tells: the group principals each auth provider reported at the user's last login or
+//! refresh, which Rancher keeps in the user's `UserAttribute` (rancher/rancher pkg/apis/management.cattle.io/v3/
+//! authn_types.go; login tokens carry none, pkg/auth/tokens/manager.go `NewLoginToken`). As Rancher's
+//! authenticator does (pkg/auth/requests/authenticate.go), a token's own legacy `groupPrincipals` count only for a
+//! provider the user's attribute has no entry for.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -9,15 +12,18 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::TryStreamExt;
 use rancher_api::requests::{
     RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList, RkMgmttokensList,
-    RkProjectroletemplatebindingsListAll, RkProjectsListAll, RkRoletemplatesList, RkUsersList, V3ClustersList,
-    V3RoletemplatesList, V3UsersList,
+    RkProjectroletemplatebindingsListAll, RkProjectsListAll, RkRoletemplatesList, RkUserattributesList, RkUsersList,
+    V3ClustersList, V3RoletemplatesList, V3UsersList,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{collect_with, refused, rk_users};
+use super::{collect_with, refused_gated, rk_users};
 use crate::error::{Error, Result};
 use crate::session::Session;
+
+/// The label naming the GlobalRoleBinding a generated CRTB belongs to.
+const GRB_OWNER_LABEL: &str = "authz.management.cattle.io/grb-owner";
 
 /// A user as the review shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -26,8 +32,8 @@ pub(crate) struct Person {
     pub username: String,
     pub display_name: String,
     pub enabled: bool,
-    /// From the `cattle.io/last-login` label (epoch seconds), which Rancher sets at login (2.9+;
-    /// rancher/rancher pkg/controllers/management/auth/userattribute.go `ensureLastLoginLabel`).
+    /// From the `cattle.io/last-login` label (epoch seconds), which Rancher's user-retention labeler copies from
+    /// the user's `UserAttribute.lastLogin` (release/v2.8 on; rancher/rancher pkg/auth/userretention/label.go).
     pub last_login: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub principals: Vec<String>,
@@ -86,6 +92,9 @@ pub(crate) struct Inventory {
     pub projects: HashMap<String, String>,
     /// User id -> the group principals the server says it belongs to.
     pub groups: HashMap<String, BTreeSet<String>>,
+    /// User id -> when the server last read its groups from the provider (the later of the attribute's
+    /// `lastLogin` and `LastRefresh`); absent when the server has no attribute for the user.
+    pub groups_as_of: HashMap<String, DateTime<Utc>>,
     /// Indexes into `bindings`: by user id, and by group principal (so a review is linear, not users x bindings).
     by_user: HashMap<String, Vec<usize>>,
     by_group: HashMap<String, Vec<usize>>,
@@ -105,6 +114,16 @@ fn last_login(labels: Option<&BTreeMap<String, String>>) -> Option<DateTime<Utc>
 
 fn is_system(principals: &[String]) -> bool {
     principals.iter().any(|p| p.starts_with("system://"))
+}
+
+/// The id of a principal as Rancher stores it (`metadata.name`; older shapes: `name`, or a bare string).
+fn principal_id(p: &Value) -> Option<String> {
+    p.pointer("/metadata/name")
+        .or_else(|| p.get("name"))
+        .and_then(Value::as_str)
+        .or_else(|| p.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn nonempty(s: &Option<String>) -> Option<String> {
@@ -225,9 +244,24 @@ impl Inventory {
                 })
                 .unwrap_or_default();
             let cluster = nonempty(&b.cluster_name).unwrap_or_else(|| ns.clone());
+            // A `crtb-grb-*` CRTB is the GRB controller's copy of a global role's `inheritedClusterRoles` (rancher/rancher
+            // pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go, label `grb-owner`): it is
+            // shown as that global role binding's grant, and removing access means deleting the binding (Rancher
+            // would recreate the CRTB).
+            let owner = b
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref())
+                .and_then(|l| l.get(GRB_OWNER_LABEL))
+                .filter(|o| !o.is_empty())
+                .cloned();
+            let (id, kind, name, ns) = match owner {
+                Some(o) => (format!("globalrolebinding/{o}"), "grb", o, String::new()),
+                None => (format!("clusterroletemplatebinding/{ns}/{name}"), "crtb", name, ns),
+            };
             Some(Binding {
-                id: format!("clusterroletemplatebinding/{ns}/{name}"),
-                kind: "crtb",
+                id,
+                kind,
                 name,
                 namespace: ns,
                 scope: Scope::Cluster(cluster),
@@ -272,28 +306,56 @@ impl Inventory {
         bindings.extend(prtbs);
 
         let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut groups_as_of: HashMap<String, DateTime<Utc>> = HashMap::new();
         if with_groups {
+            // User id -> the providers its attribute has an entry for (their token groups are not used).
+            let mut attributed: HashMap<String, HashSet<String>> = HashMap::new();
+            let mut attrs = c.user_attributes().list(RkUserattributesList::new().limit(2000));
+            while let Some(a) = attrs
+                .try_next()
+                .await
+                .map_err(|e| refused_gated("userattributes.management.cattle.io", e))?
+            {
+                let user = a
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.name.clone())
+                    .or_else(|| a.user_name.clone())
+                    .unwrap_or_default();
+                if user.is_empty() {
+                    continue;
+                }
+                let seen = [a.last_login.as_deref(), a.last_refresh.as_deref()]
+                    .into_iter()
+                    .filter_map(super::time)
+                    .max();
+                if let Some(t) = seen {
+                    groups_as_of.insert(user.clone(), t);
+                }
+                for (provider, list) in a.group_principals.iter().flatten() {
+                    attributed.entry(user.clone()).or_default().insert(provider.clone());
+                    let set = groups.entry(user.clone()).or_default();
+                    set.extend(list.items.iter().flatten().filter_map(principal_id));
+                }
+            }
             let mut tokens = c.management_tokens().list(RkMgmttokensList::new().limit(2000));
             while let Some(t) = tokens
                 .try_next()
                 .await
-                .map_err(|e| refused("tokens.management.cattle.io", e))?
+                .map_err(|e| refused_gated("tokens.management.cattle.io", e))?
             {
                 let Some(gp) = t.group_principals.as_ref().filter(|g| !g.is_empty()) else {
                     continue;
                 };
                 let user = t.user_id.clone().unwrap_or_default();
-                let set = groups.entry(user).or_default();
-                for g in gp {
-                    let id = g
-                        .pointer("/metadata/name")
-                        .or_else(|| g.get("name"))
-                        .and_then(Value::as_str)
-                        .or_else(|| g.as_str());
-                    if let Some(id) = id.filter(|s| !s.is_empty()) {
-                        set.insert(id.to_string());
-                    }
+                let provider = t.auth_provider.clone().unwrap_or_default();
+                if attributed.get(&user).is_some_and(|p| p.contains(&provider)) {
+                    continue;
                 }
+                groups
+                    .entry(user)
+                    .or_default()
+                    .extend(gp.iter().filter_map(principal_id));
             }
         }
 
@@ -305,6 +367,7 @@ impl Inventory {
             clusters,
             projects,
             groups,
+            groups_as_of,
             by_user: HashMap::new(),
             by_group: HashMap::new(),
         };
@@ -474,6 +537,7 @@ mod tests {
             clusters: HashSet::from(["c-1".into()]),
             projects: HashMap::new(),
             groups: HashMap::from([("u-1".into(), BTreeSet::from(["ad_group://x".into()]))]),
+            groups_as_of: HashMap::new(),
             by_user: HashMap::new(),
             by_group: HashMap::new(),
         }

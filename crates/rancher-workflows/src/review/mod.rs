@@ -104,6 +104,18 @@ pub(crate) fn refused(what: &str, e: rancher_api::Error) -> Error {
     e.into()
 }
 
+/// Like [`refused`], for a kind that is only behind the local-cluster gate (tokens.management.cattle.io,
+/// userattributes: rancher/rancher pkg/api/steve/proxy/proxy.go `matchManagementCRDs` gates every management kind
+/// off pkg/api/steve/disallow/disallow.go `AllowAll`), where the empty 403 has no fallback.
+pub(crate) fn refused_gated(what: &str, e: rancher_api::Error) -> Error {
+    if e.is_local_cluster_gate() {
+        return Error::NotAllowed(format!(
+            "Rancher refused the list of {what} (403, empty answer): that kind is reachable only with access to the local cluster, and a review reads every user's access, so it needs an account that may list all {what} there (an admin's API key). Server said: {e}"
+        ));
+    }
+    refused(what, e)
+}
+
 /// Sends a typed write through the executor, so a dry run records it instead of sending it.
 pub(crate) async fn write<R: Request + Sync>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
     exec.send(req).await.map(drop)

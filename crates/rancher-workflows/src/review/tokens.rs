@@ -12,7 +12,7 @@ use rancher_api::types::{MgmtToken, Token};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{number, refused, require_rk, text, time};
+use super::{number, refused, refused_gated, require_rk, text, time};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
@@ -192,7 +192,7 @@ pub(crate) async fn each_token(
     while let Some(t) = mgmt
         .try_next()
         .await
-        .map_err(|e| refused("tokens.management.cattle.io", e))?
+        .map_err(|e| refused_gated("tokens.management.cattle.io", e))?
     {
         if t.metadata.as_ref().is_some_and(|m| m.deletion_timestamp.is_some()) {
             continue;
@@ -442,7 +442,7 @@ pub async fn server_clock(session: &Session, local: LocalClock) -> Result<Option
         .client
         .send_dated(&RkMgmttokensList::new().limit(1))
         .await
-        .map_err(|e| refused("tokens.management.cattle.io", e))?;
+        .map_err(|e| refused_gated("tokens.management.cattle.io", e))?;
     Ok(date.map(|d| {
         let server = DateTime::<Utc>::from(d);
         (server, local() - server)

@@ -1,0 +1,560 @@
+//! Second fidelity round (issue 29): how Rancher stores group memberships, cleans up a disabled auth provider,
+//! inherits cluster roles from global roles, and answers its webhooks' refusals. Each test names the Rancher source
+//! of the rule and the Rancher versions it applies to.
+
+mod common;
+
+use common::*;
+use rancher_sim::{RancherVersion, SimHandle, DEFAULT_PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const MG: &str = "/apis/management.cattle.io/v3";
+const ENGINEERING: &str = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+
+/// Logs a seeded local user in; returns the session token.
+async fn login(sim: &SimHandle, username: &str) -> String {
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3-public/localProviders/local?action=login",
+        None,
+        Some(json!({"username": username, "password": DEFAULT_PASSWORD, "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// Admin enables Active Directory (unrestricted) with `testAndApply`, as jdoe.
+async fn enable_ad(sim: &SimHandle) {
+    let admin = sim.tokens().admin.clone();
+    let body = json!({
+        "activeDirectoryConfig": {"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "pw",
+                                  "userSearchBase": "dc=example,dc=com", "accessMode": "unrestricted"},
+        "username": "jdoe", "password": "jdoe-password", "enabled": true});
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=testAndApply",
+        Some(&admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+/// A directory user logs in through AD; returns (token, token name).
+async fn ad_login(sim: &SimHandle, login: &str) -> (String, String) {
+    let (st, v) = call(
+        sim,
+        Method::POST,
+        "/v3-public/activeDirectoryProviders/activedirectory?action=login",
+        None,
+        Some(json!({"username": login, "password": format!("{login}-password"), "responseType": "json"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let t = v["token"].as_str().expect("token").to_string();
+    let name = t.split(':').next().unwrap().to_string();
+    (t, name)
+}
+
+/// The user id of the directory user whose principal contains `cn`.
+fn user_with_principal(sim: &SimHandle, cn: &str) -> String {
+    sim.objects("users")
+        .into_iter()
+        .find(|u| {
+            u["principalIds"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p.as_str().is_some_and(|p| p.contains(cn))))
+        })
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("a user with principal {cn}"))
+}
+
+async fn admin_create(sim: &SimHandle, path: &str, body: Value) -> Value {
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(sim, Method::POST, path, Some(&admin), Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v
+}
+
+// ---- N2, N3: group memberships ----------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/tokens/manager.go `NewLoginToken` builds the login token without
+/// group principals; the groups a provider reports are kept per provider in the user's `UserAttribute`
+/// (pkg/apis/management.cattle.io/v3/authn_types.go, written by `UserAttributeCreateOrUpdate` at login). Norman
+/// imports the type without methods (pkg/schemas/management.cattle.io/v3/schema.go `userTypes`): 405 on /v3.
+#[tokio::test]
+async fn a_directory_login_records_groups_in_the_user_attribute_not_on_the_token() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (_, token_name) = ad_login(&sim, "asmith").await;
+    let uid = user_with_principal(&sim, "Anna Smith");
+    let admin = sim.tokens().admin.clone();
+
+    let (st, tok) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/tokens/{token_name}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{tok}");
+    assert!(
+        tok.get("groupPrincipals")
+            .is_none_or(|g| g.as_array().is_none_or(|a| a.is_empty())),
+        "the login token carries no groups: {tok}"
+    );
+
+    let (st, attr) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/userattributes/{uid}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{attr}");
+    assert_eq!(attr["kind"], "UserAttribute");
+    assert_eq!(attr["UserName"], json!(uid));
+    let items: Vec<&str> = attr["GroupPrincipals"]["activedirectory"]["Items"]
+        .as_array()
+        .expect("the AD entry")
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(items, vec![ENGINEERING]);
+    assert!(attr["lastLogin"].as_str().is_some_and(|s| s.ends_with('Z')), "{attr}");
+
+    // A standard user may not read attributes (behind the local-cluster gate, like every non-allow-listed kind).
+    let alice = login(&sim, "alice").await;
+    let (st, _) = call(&sim, Method::GET, &format!("{MG}/userattributes"), Some(&alice), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // Norman knows the schema but serves no method.
+    let (st, v) = call(&sim, Method::GET, "/v3/userattributes", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+}
+
+/// Rancher 2.8-2.13. A group's bindings reach its members: the GRB controller binds the group
+/// (pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go), CRTB/PRTB subjects come from
+/// pkg/rbac/common.go `BuildSubjectFromRTB` (`Group` kind), and pkg/auth/requests/authenticate.go gives the caller
+/// the UserAttribute's groups.
+#[tokio::test]
+async fn group_bindings_grant_what_they_say_to_members() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (anna, _) = ad_login(&sim, "asmith").await;
+    let (st, _) = call(&sim, Method::GET, &format!("{MG}/globalroles"), Some(&anna), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a standard user before the group grant");
+
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/globalroles"), Some(&anna), None).await;
+    assert_eq!(st, StatusCode::OK, "admin through the group: {v}");
+
+    // A group CRTB: mlee (no groups) is unaffected; a member of the group may list CRTBs in that cluster.
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    let (anna, _) = ad_login(&sim, "asmith").await;
+    let ds = sim.users().downstream_cluster.clone();
+    admin_create(
+        &sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-owner", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    let (st, v) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        Some(&anna),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "cluster owner through the group: {v}");
+    let (mlee, _) = ad_login(&sim, "mlee").await;
+    let (st, _) = call(
+        &sim,
+        Method::GET,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        Some(&mlee),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+/// Rancher 2.8-2.13. A refresh re-reads the groups into the UserAttribute and stamps `LastRefresh`
+/// (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`).
+#[tokio::test]
+async fn a_refresh_rewrites_the_user_attribute() {
+    let sim = start(RancherVersion::V2_13).await;
+    enable_ad(&sim).await;
+    ad_login(&sim, "asmith").await;
+    let uid = user_with_principal(&sim, "Anna Smith");
+    let mut attr = sim.object("userattributes", &uid).expect("written at login");
+    attr["GroupPrincipals"]["activedirectory"]["Items"] = json!([]);
+    assert!(sim.insert_object("userattributes", attr));
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("/v3/users/{uid}?action=refreshauthprovideraccess"),
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let attr = sim.object("userattributes", &uid).unwrap();
+    assert_eq!(
+        attr["GroupPrincipals"]["activedirectory"]["Items"][0]["metadata"]["name"],
+        ENGINEERING
+    );
+    assert!(attr["LastRefresh"].as_str().is_some_and(|s| !s.is_empty()), "{attr}");
+}
+
+// ---- N4: disabling a provider cleans up ---------------------------------------------------------------------------
+
+/// AD on, asmith logged in, a group GRB, a group CRTB and a user PRTB of AD principals.
+async fn ad_world(sim: &SimHandle) -> String {
+    enable_ad(sim).await;
+    ad_login(sim, "asmith").await;
+    let anna = user_with_principal(sim, "Anna Smith");
+    let ds = sim.users().downstream_cluster.clone();
+    admin_create(
+        sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"name": "grb-eng"}, "globalRoleName": "user-base", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    admin_create(
+        sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"name": "crtb-eng", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member", "groupPrincipalName": ENGINEERING}),
+    )
+    .await;
+    anna
+}
+
+fn names(sim: &SimHandle, kind: &str) -> Vec<String> {
+    sim.objects(kind)
+        .into_iter()
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/auth_config.go `sync`: a disabled provider whose
+/// cleanup annotation is `unlocked` has its config reset (`resetAuthConfig`) and its resources deleted
+/// (pkg/auth/cleanup/service.go `Run`: group GRBs, CRTBs/PRTBs, never-local users, tokens; once-local users keep only
+/// their local principal), then the annotation becomes `rancher-locked`.
+#[tokio::test]
+async fn disabling_a_provider_resets_it_and_deletes_its_users_bindings_and_tokens() {
+    let sim = start(RancherVersion::V2_13).await;
+    let anna = ad_world(&sim).await;
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert_eq!(
+        cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"], "unlocked",
+        "{cfg}"
+    );
+    let admin = sim.tokens().admin.clone();
+    let admin_id = sim.users().admin.id.clone();
+    assert!(sim.object("users", &admin_id).unwrap()["principalIds"]
+        .to_string()
+        .contains("activedirectory_user"));
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=disable",
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert!(
+        cfg.get("servers").is_none() && cfg.get("serviceAccountPassword").is_none(),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"],
+        "rancher-locked"
+    );
+    assert!(sim.object("users", &anna).is_none(), "the AD-only user is deleted");
+    assert!(!names(&sim, "globalrolebindings").contains(&"grb-eng".to_string()));
+    assert!(!names(&sim, "clusterroletemplatebindings").contains(&"crtb-eng".to_string()));
+    assert!(sim
+        .objects("tokens")
+        .iter()
+        .all(|t| t["authProvider"] != "activedirectory"));
+    let ids = sim.object("users", &admin_id).unwrap()["principalIds"].clone();
+    assert_eq!(ids, json!([format!("local://{admin_id}")]), "the admin is local again");
+    // Local keys live on.
+    let (st, _) = call(&sim, Method::GET, "/v3/users?limit=1", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+/// Same source: `user-locked` (set by an admin beforehand) keeps the config and every resource.
+#[tokio::test]
+async fn a_user_locked_provider_keeps_everything_when_disabled() {
+    let sim = start(RancherVersion::V2_13).await;
+    let anna = ad_world(&sim).await;
+    let mut cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    cfg["metadata"]["annotations"]["management.cattle.io/auth-provider-cleanup"] = json!("user-locked");
+    assert!(sim.insert_object("authconfigs", cfg));
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/activeDirectoryConfigs/activedirectory?action=disable",
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let cfg = sim.object("authconfigs", "activedirectory").unwrap();
+    assert_eq!(cfg["servers"], json!(["ad.example.com"]), "{cfg}");
+    assert!(sim.object("users", &anna).is_some());
+    assert!(names(&sim, "globalrolebindings").contains(&"grb-eng".to_string()));
+    assert!(names(&sim, "clusterroletemplatebindings").contains(&"crtb-eng".to_string()));
+}
+
+// ---- N5: inheritedClusterRoles -------------------------------------------------------------------------------------
+
+/// Admin binds `user_id` to a new global role `name` with `rules`; returns nothing (asserts 201).
+async fn role_for(sim: &SimHandle, user_id: &str, name: &str, rules: Value) {
+    admin_create(
+        sim,
+        &format!("{MG}/globalroles"),
+        json!({"metadata": {"name": name}, "rules": rules}),
+    )
+    .await;
+    admin_create(
+        sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": name, "userName": user_id}),
+    )
+    .await;
+}
+
+/// Rancher 2.8-2.13. rancher/webhook globalrole/validator.go `validateInheritedClusterRoles` (cluster context, not
+/// locked: 400) and the cluster-rules escalation check (`ClusterRulesFromRole`, 403, bypass `escalate`);
+/// globalrolebinding/validator.go checks the same cluster rules before the global ones (403, bypass `bind`).
+#[tokio::test]
+async fn inherited_cluster_roles_are_checked_for_escalation() {
+    let sim = start(RancherVersion::V2_13).await;
+    let dave = sim.user_id("dave").unwrap();
+    role_for(
+        &sim,
+        &dave,
+        "gr-creator",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["globalroles"], "verbs": ["create", "get", "list"]}]),
+    )
+    .await;
+    let dave_t = login(&sim, "dave").await;
+    let everywhere = json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]});
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&dave_t),
+        Some(everywhere.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("errors due to escalation"),
+        "{v}"
+    );
+
+    admin_create(&sim, &format!("{MG}/globalroles"), everywhere).await;
+    let bob = sim.user_id("bob").unwrap();
+    let alice = sim.user_id("alice").unwrap();
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "users-manage", "userName": bob}),
+    )
+    .await;
+    let bob_t = login(&sim, "bob").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&bob_t),
+        Some(json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "owners-everywhere", "userName": alice})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin),
+        Some(json!({"metadata": {"name": "project-owners"}, "inheritedClusterRoles": ["project-owner"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("non-cluster context"), "{v}");
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
+/// `reconcileClusterPermissions`: a `crtb-grb-*` CRTB per inherited role template in every non-local cluster,
+/// labelled `authz.management.cattle.io/grb-owner`, owned by the binding (and removed with it).
+#[tokio::test]
+async fn a_binding_of_a_role_with_inherited_cluster_roles_creates_crtbs_downstream() {
+    let sim = start(RancherVersion::V2_13).await;
+    admin_create(
+        &sim,
+        &format!("{MG}/globalroles"),
+        json!({"metadata": {"name": "owners-everywhere"}, "inheritedClusterRoles": ["cluster-owner"]}),
+    )
+    .await;
+    let alice = sim.user_id("alice").unwrap();
+    admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"name": "grb-alice-owner"}, "globalRoleName": "owners-everywhere", "userName": alice}),
+    )
+    .await;
+    let ds = sim.users().downstream_cluster.clone();
+    let owned: Vec<Value> = sim
+        .objects("clusterroletemplatebindings")
+        .into_iter()
+        .filter(|b| b["metadata"]["labels"]["authz.management.cattle.io/grb-owner"] == "grb-alice-owner")
+        .collect();
+    let downstream = sim.objects("clusters").len() - 1;
+    assert_eq!(owned.len(), downstream, "one per non-local cluster: {owned:?}");
+    let b = owned
+        .iter()
+        .find(|b| b["clusterName"] == json!(ds))
+        .expect("in the downstream cluster");
+    assert!(b["metadata"]["name"].as_str().unwrap().starts_with("crtb-grb-"), "{b}");
+    assert_eq!(b["roleTemplateName"], "cluster-owner");
+    assert_eq!(b["userName"], json!(alice));
+    assert!(owned.iter().all(|b| b["clusterName"] != "local"));
+
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(
+        &sim,
+        Method::DELETE,
+        &format!("{MG}/globalrolebindings/grb-alice-owner"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Deletes may linger while the finalizer runs; the owned CRTBs go with the binding.
+    for _ in 0..100 {
+        let _ = call(
+            &sim,
+            Method::GET,
+            &format!("{MG}/globalrolebindings"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        if sim.object("globalrolebindings", "grb-alice-owner").is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sim
+        .objects("clusterroletemplatebindings")
+        .iter()
+        .all(|b| b["metadata"]["labels"]["authz.management.cattle.io/grb-owner"] != "grb-alice-owner"));
+}
+
+// ---- N13: the management tokens kind is gated ----------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/api/steve/proxy/proxy.go `matchManagementCRDs` gates every management kind
+/// not in pkg/api/steve/disallow/disallow.go `AllowAll`; `tokens` is not in it: without `get` on
+/// `clusters.management.cattle.io/local` the list is 403 with an empty body.
+#[tokio::test]
+async fn management_tokens_sit_behind_the_local_cluster_gate() {
+    let sim = start(RancherVersion::V2_13).await;
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "token-lister",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["tokens"], "verbs": ["get", "list"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/tokens"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v, Value::Null, "an empty body");
+    role_for(
+        &sim,
+        &carol,
+        "local-getter",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}]),
+    )
+    .await;
+    let (st, v) = call(&sim, Method::GET, &format!("{MG}/tokens"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+// ---- N17: the System project ---------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook project/validator.go `admitDelete`: a project labelled
+/// `authz.management.cattle.io/system-project: "true"` cannot be deleted (400), for admins too, dry run included.
+#[tokio::test]
+async fn the_system_project_cannot_be_deleted() {
+    let sim = start(RancherVersion::V2_13).await;
+    let system = sim
+        .objects("projects")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["authz.management.cattle.io/system-project"] == "true")
+        .expect("a seeded System project");
+    let path = format!(
+        "{MG}/namespaces/{}/projects/{}?dryRun=All",
+        system["metadata"]["namespace"].as_str().unwrap(),
+        system["metadata"]["name"].as_str().unwrap()
+    );
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(&sim, Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("System Project cannot be deleted"),
+        "{v}"
+    );
+}
+
+// ---- N14: service-account PRTBs -------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook projectroletemplatebinding/validator.go `validateCreateFields`: exactly one of
+/// a user, a group or a service account.
+#[tokio::test]
+async fn a_prtb_may_target_a_service_account() {
+    let sim = start(RancherVersion::V2_13).await;
+    let seeded = sim
+        .objects("projectroletemplatebindings")
+        .into_iter()
+        .next()
+        .expect("a seeded PRTB");
+    let ns = seeded["metadata"]["namespace"].as_str().unwrap().to_string();
+    let path = format!("{MG}/namespaces/{ns}/projectroletemplatebindings");
+    let body = json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": seeded["projectName"],
+                      "roleTemplateName": "read-only", "serviceAccount": "default:builder"});
+    admin_create(&sim, &path, body.clone()).await;
+    let mut both = body;
+    both["userName"] = json!(sim.user_id("alice").unwrap());
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(&sim, Method::POST, &path, Some(&admin), Some(both)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("OR a [serviceAccount]"), "{v}");
+}
