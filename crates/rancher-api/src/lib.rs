@@ -28,17 +28,19 @@
 // Errors keep the server's parsed body inline so callers can match on it; they are on the cold path.
 #![allow(clippy::result_large_err)]
 
+mod catalog;
 pub mod de;
 #[rustfmt::skip] // written by `cargo xtask codegen`, which formats it itself
 mod generated;
 pub mod request;
 pub mod spec;
 
+pub use catalog::{find_operation, operations};
 pub use generated::operations::{check_body_shape, ids, redact_secrets, required_fields, OPERATIONS};
 pub use generated::requests;
 pub use generated::types;
 pub use request::{JsonPage, ListItem, NormanCollection, NormanPagination, Page, PageLink, Paginated, Request};
-pub use spec::{find_operation, operations, OperationSpec, RancherVersion, Surface};
+pub use spec::{OperationSpec, RancherVersion, Surface};
 
 /// What secret values are replaced with in `Debug` output.
 pub const REDACTED: &str = "<redacted>";

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::catalog::{find_operation, operations, suggest_operation};
+
 /// The API surface an operation belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Surface {
@@ -238,42 +240,11 @@ impl OperationSpec {
         self.query_params.iter().find(|p| p.name == name)
     }
 
-    /// Masks the secret fields of this operation's answer (a fresh token's secret, a kubeconfig, a 1.x jwt) with
-    /// [`crate::REDACTED`], following the types of the endpoint list, so the answer can be stored or logged.
-    pub fn redact_answer(&self, answer: &mut serde_json::Value) {
-        let ResponseKind::Json(name) = self.response else {
-            return;
-        };
-        match name.strip_prefix("collection<").and_then(|n| n.strip_suffix('>')) {
-            Some(item) => {
-                if let Some(items) = answer.get_mut("data").and_then(serde_json::Value::as_array_mut) {
-                    items.iter_mut().for_each(|i| crate::redact_secrets(item, i));
-                }
-            }
-            None => crate::redact_secrets(name, answer),
-        }
-    }
-
     /// Whether a lost answer may be recovered by sending the request again: reads, and POSTs that only read
     /// (e.g. a principal search). DELETE is handled apart (a repeated DELETE answering 404 means done).
     pub fn is_idempotent_read(&self) -> bool {
         !self.mutating
     }
-}
-
-/// Looks an operation up by id.
-pub fn find_operation(id: &str) -> Option<&'static OperationSpec> {
-    crate::generated::operations::OPERATIONS.iter().find(|o| o.id == id)
-}
-
-/// All operations of the endpoint list.
-pub fn operations() -> &'static [OperationSpec] {
-    crate::generated::operations::OPERATIONS
-}
-
-/// The known id closest to `id` (for "did you mean" hints).
-pub fn suggest_operation(id: &str) -> Option<&'static str> {
-    closest(id, operations().iter().map(|o| o.id))
 }
 
 /// The candidate nearest to `word` (edit distance, ignoring case) when it is near enough to be a typo: at most

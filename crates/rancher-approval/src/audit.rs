@@ -9,10 +9,10 @@
 //! log. Against that, keep a copy of the head elsewhere (e.g. print it in a report) and check it with
 //! [`verify`]`(entries, Some(&saved_head))`: the entry at the saved sequence number must still have that hash.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::canonical::{canonical_value, sha256_hex};
 use crate::error::{Error, Result};
 
 /// The `prev_hash` of the first entry.
@@ -22,123 +22,15 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 const HASH_DOMAIN: &str = "rancher-approval/audit/v1";
 
 mod detail;
+mod kind;
 
+pub use crate::canonical::format_time;
 pub use detail::{
     AuditDetail, Cancelled, Decided, DirectWrite, ExecutionClaimed, ExecutionRefused, Expired, Finished,
     GrantEndedEarly, GrantFacts, GrantNote, GrantOverdue, GrantRevoked, Installed, PolicyChanged, PreviousClaim,
     RequestCreated, TakenOver,
 };
-
-/// What an audit entry records.
-///
-/// Stored as its name (`request_created`, ...). A name this build does not know (a log written by a newer build)
-/// reads as [`AuditKind::Other`], keeping the name: the entry still loads, verifies and shows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AuditKind {
-    /// A request was opened.
-    RequestCreated,
-    /// A reviewer decided.
-    Decided,
-    /// A request was cancelled.
-    Cancelled,
-    /// A request expired.
-    Expired,
-    /// An executor claimed a request.
-    ExecutionClaimed,
-    /// An executor recorded the outcome.
-    ExecutionFinished,
-    /// An in-doubt execution was settled by hand.
-    Reconciled,
-    /// A workflow was installed.
-    Installed,
-    /// A workflow's policy changed.
-    PolicyChanged,
-    /// An approved request was refused at execution because it does not match its audit record.
-    ExecutionRefused,
-    /// An executor whose lease ran out (or whose process is gone) was replaced by another, with a new epoch.
-    ExecutionTakenOver,
-    /// A time-bound grant was revoked (or found already removed or changed on the server).
-    GrantRevoked,
-    /// A due grant could not be revoked (Rancher unreachable or refused); it is retried with backoff.
-    GrantOverdue,
-    /// Someone ended a time-bound grant before its due time.
-    GrantEndedEarly,
-    /// A write sent straight to Rancher (`rancherctl api --yes`), outside any workflow; recorded before it is sent.
-    DirectWrite,
-    /// A kind this build does not know, by its stored name (never one of the names above).
-    Other(String),
-}
-
-impl AuditKind {
-    /// Every kind this build writes.
-    pub const ALL: [AuditKind; 15] = [
-        Self::RequestCreated,
-        Self::Decided,
-        Self::Cancelled,
-        Self::Expired,
-        Self::ExecutionClaimed,
-        Self::ExecutionFinished,
-        Self::Reconciled,
-        Self::Installed,
-        Self::PolicyChanged,
-        Self::ExecutionRefused,
-        Self::ExecutionTakenOver,
-        Self::GrantRevoked,
-        Self::GrantOverdue,
-        Self::GrantEndedEarly,
-        Self::DirectWrite,
-    ];
-
-    /// The stored name (`request_created`, ...).
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::RequestCreated => "request_created",
-            Self::Decided => "decided",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-            Self::ExecutionClaimed => "execution_claimed",
-            Self::ExecutionFinished => "execution_finished",
-            Self::Reconciled => "reconciled",
-            Self::Installed => "installed",
-            Self::PolicyChanged => "policy_changed",
-            Self::ExecutionRefused => "execution_refused",
-            Self::ExecutionTakenOver => "execution_taken_over",
-            Self::GrantRevoked => "grant_revoked",
-            Self::GrantOverdue => "grant_overdue",
-            Self::GrantEndedEarly => "grant_ended_early",
-            Self::DirectWrite => "direct_write",
-            Self::Other(name) => name,
-        }
-    }
-
-    /// Parses the name of a kind this build knows.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The kind a stored name stands for: a known kind, or [`AuditKind::Other`] keeping the name.
-    pub fn from_stored(s: &str) -> Self {
-        Self::parse(s).unwrap_or_else(|| Self::Other(s.to_owned()))
-    }
-}
-
-impl std::fmt::Display for AuditKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for AuditKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for AuditKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Self::from_stored(&String::deserialize(d)?))
-    }
-}
+pub use kind::AuditKind;
 
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,39 +197,6 @@ pub fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64> {
         }
     }
     Ok(count)
-}
-
-/// The canonical text of a time in the audit log (RFC 3339, UTC, nanoseconds).
-pub fn format_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-/// SHA-256 as lower-case hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// A copy of `v` with every object's keys sorted, so equal values serialise identically.
-fn canonical_value(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), canonical_value(&map[k])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical_value).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Canonical JSON text: sorted keys, no whitespace.
-pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
-    canonical_value(v).to_string()
 }
 
 #[cfg(test)]

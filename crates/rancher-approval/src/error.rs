@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::request::RequestState;
+use crate::basics::RequestState;
 
 /// Result alias used throughout this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,10 +12,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::basics::Vote;
 use crate::error::{DirectoryError, Error, Ineligibility, Result};
 use crate::policy::{ApproverRef, Combine, Count, Policy, Rule, Threshold};
 use crate::principal::Principal;
-use crate::request::{DecisionRecord, Vote};
 
 /// Facts about the deployment that the caller resolved at decision time and that this crate cannot know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +281,26 @@ fn covers_all(refs: &[ApproverRef], people: &[&Principal]) -> bool {
     }
     let mut owner = vec![None; people.len()];
     (0..refs.len()).all(|r| augment(r, refs, people, &mut owner, &mut vec![false; people.len()]))
+}
+
+/// A recorded decision, with the facts it was judged on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Who decided (with their group memberships at the time).
+    pub principal: Principal,
+    /// Approve or deny.
+    pub vote: Vote,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+    /// The eligibility facts the caller resolved for this decision (e.g. the fallback approvers at the time).
+    #[serde(default)]
+    pub context: EligibilityContext,
+    /// The request's content hash this decision was made on; execution refuses a request whose content differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 #[cfg(test)]

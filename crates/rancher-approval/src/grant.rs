@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::basics::ServerIdentity;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
-use crate::request::ServerIdentity;
 
 /// Which kind of Rancher binding a grant created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,9 +54,12 @@
 //! decisions), [`store`] (the trait, the stores, store URLs and export/import), [`audit`] (the chain and its verification).
 
 pub mod audit;
+mod basics;
+mod canonical;
 mod error;
 pub mod evaluate;
 pub mod grant;
+mod installation;
 pub mod policy;
 mod principal;
 pub mod request;

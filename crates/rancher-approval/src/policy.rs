@@ -360,7 +360,7 @@ impl Policy {
     /// The SHA-256 (hex) of the policy's canonical JSON form; requests keep it so history is never rewritten.
     pub fn hash(&self) -> String {
         let value = serde_json::to_value(self).expect("a policy always serialises");
-        crate::audit::sha256_hex(crate::audit::canonical_json(&value).as_bytes())
+        crate::canonical::sha256_hex(crate::canonical::canonical_json(&value).as_bytes())
     }
 
     /// Limits time-bound grants to at most `max` (see [`PolicyOptions::max_duration_secs`]).

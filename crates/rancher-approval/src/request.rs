@@ -6,11 +6,13 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::basics::{RequestState, ServerIdentity, Vote};
 use crate::error::{Error, Result};
-use crate::evaluate::{EligibilityContext, RequestFacts};
+pub use crate::evaluate::DecisionRecord;
+use crate::evaluate::RequestFacts;
+use crate::installation::Installation;
 use crate::policy::Policy;
 use crate::principal::Principal;
-use crate::store::Installation;
 
 /// What secret inputs are replaced with before a request is stored.
 pub const REDACTED: &str = "***";
@@ -102,101 +104,6 @@ impl From<RequestId> for String {
     }
 }
 
-/// Where a request is in its lifecycle.
-///
-/// `pending -> approved -> executing -> succeeded | failed`; `pending -> denied | expired | cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestState {
-    /// Waiting for decisions.
-    Pending,
-    /// Approved, waiting to be claimed for execution.
-    Approved,
-    /// Claimed by an executor; the outcome is not recorded yet.
-    Executing,
-    /// Executed successfully.
-    Succeeded,
-    /// Executed and failed.
-    Failed,
-    /// Denied by an eligible reviewer.
-    Denied,
-    /// Not decided in time.
-    Expired,
-    /// Withdrawn before a decision.
-    Cancelled,
-}
-
-impl RequestState {
-    /// Every state, in lifecycle order.
-    pub const ALL: [RequestState; 8] = [
-        Self::Pending,
-        Self::Approved,
-        Self::Executing,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Denied,
-        Self::Expired,
-        Self::Cancelled,
-    ];
-
-    /// The state's name as stored and shown (`pending`, `approved`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Executing => "executing",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Denied => "denied",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether nothing can change the request any more.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Succeeded | Self::Failed | Self::Denied | Self::Expired | Self::Cancelled
-        )
-    }
-}
-
-impl std::fmt::Display for RequestState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RequestState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown request state `{s}`"))
-    }
-}
-
-/// A reviewer's vote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Vote {
-    /// Yes.
-    Approve,
-    /// No: a single deny by an eligible reviewer denies the request.
-    Deny,
-}
-
-impl std::fmt::Display for Vote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Approve => "approve",
-            Self::Deny => "deny",
-        })
-    }
-}
-
 /// A decision as submitted by a reviewer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -252,56 +159,6 @@ impl Decision {
         self.server = Some(server);
         self
     }
-}
-
-/// Which Rancher server a request belongs to: the domain it was filed through and the installation's own id
-/// (Rancher's `install-uuid` setting), read at submit. Decisions and execution must come through the same one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ServerIdentity {
-    /// The instance domain (`rancher.example.com[:port]`).
-    pub domain: String,
-    /// The installation id, when the server reports one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub install_uuid: Option<String>,
-}
-
-impl ServerIdentity {
-    /// A server known by its domain and, when it has one, its installation id.
-    pub fn new(domain: impl Into<String>, install_uuid: Option<String>) -> Self {
-        Self {
-            domain: domain.into(),
-            install_uuid: install_uuid.filter(|u| !u.trim().is_empty()),
-        }
-    }
-}
-
-impl std::fmt::Display for ServerIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.install_uuid {
-            Some(u) => write!(f, "{} (installation {u})", self.domain),
-            None => f.write_str(&self.domain),
-        }
-    }
-}
-
-/// A recorded decision, with the facts it was judged on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    /// Who decided (with their group memberships at the time).
-    pub principal: Principal,
-    /// Approve or deny.
-    pub vote: Vote,
-    /// Why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// When.
-    pub decided_at: DateTime<Utc>,
-    /// The eligibility facts the caller resolved for this decision (e.g. the fallback approvers at the time).
-    #[serde(default)]
-    pub context: EligibilityContext,
-    /// The request's content hash this decision was made on; execution refuses a request whose content differs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_hash: Option<String>,
 }
 
 /// Whether an execution succeeded.
@@ -427,6 +284,16 @@ impl Executor {
         self.server = Some(server);
         self
     }
+}
+
+/// Why an executor takes over another's execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Takeover {
+    /// The holder's lease ran out (checked by the store against `now`).
+    LeaseExpired,
+    /// The caller found the holder's process gone (e.g. the same host has no such process any more).
+    OwnerGone,
 }
 
 /// Execution bookkeeping of a request.
@@ -576,7 +443,7 @@ impl ApprovalRequest {
             "reason": self.reason,
             "server": self.server,
             "policy_hash": self.policy_hash,
-            "expires_at": crate::audit::format_time(self.expires_at),
+            "expires_at": crate::canonical::format_time(self.expires_at),
         })
     }
 
@@ -588,12 +455,12 @@ impl ApprovalRequest {
 
 /// SHA-256 (hex) of a request's content ([`ApprovalRequest::content`]), bound to its id.
 pub fn content_hash(id: &RequestId, content: &serde_json::Value) -> String {
-    let canonical = crate::audit::canonical_json(&serde_json::json!({
+    let canonical = crate::canonical::canonical_json(&serde_json::json!({
         "domain": "rancher-approval/request/v1",
         "id": id.as_str(),
         "content": content,
     }));
-    crate::audit::sha256_hex(canonical.as_bytes())
+    crate::canonical::sha256_hex(canonical.as_bytes())
 }
 
 /// What a caller submits to open a request.

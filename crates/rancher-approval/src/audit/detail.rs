@@ -16,13 +16,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::AuditKind;
+use super::kind::AuditKind;
+use crate::basics::{RequestState, ServerIdentity, Vote};
 use crate::evaluate::EligibilityContext;
 use crate::grant::{BindingKind, RevokedHow, SubjectKind};
 use crate::policy::Policy;
 use crate::principal::Principal;
-use crate::request::{Executor, OutcomeStatus, RequestState, ServerIdentity, Vote};
-use crate::store::Takeover;
+use crate::request::{Executor, OutcomeStatus, Takeover};
 
 /// Times in details are RFC 3339 text, UTC, with nanoseconds (the canonical form of the whole log).
 mod time {
@@ -30,7 +30,7 @@ mod time {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::audit::format_time(*t))
+        s.serialize_str(&crate::canonical::format_time(*t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {

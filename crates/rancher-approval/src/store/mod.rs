@@ -25,27 +25,14 @@ mod sqlite;
 mod state;
 mod transfer;
 
+pub use crate::installation::Installation;
+pub use crate::request::Takeover;
 pub use memory::MemoryStore;
 pub use open::{open_store, StoreUrl};
 pub use ops::SYSTEM_ACTOR;
 pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, SCHEMA_VERSION};
 pub use transfer::{export, import, ExportRecord, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION};
-
-/// A workflow's installation: who installed it and the approval policy it runs under.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Installation {
-    /// The workflow id (e.g. `create-global-role-binding`).
-    pub workflow_id: String,
-    /// Who installed it; the `installer` policy asks this principal.
-    pub installer: Principal,
-    /// The policy new requests get.
-    pub policy: Policy,
-    /// When it was installed.
-    pub installed_at: DateTime<Utc>,
-    /// When it was last changed.
-    pub updated_at: DateTime<Utc>,
-}
 
 /// Which requests [`Store::list_requests`] returns. The default returns all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,16 +137,6 @@ pub struct ExecutionClaim {
     /// only while its stored content still hashes to this.
     #[serde(default)]
     pub content_hash: String,
-}
-
-/// Why an executor takes over another's execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Takeover {
-    /// The holder's lease ran out (checked by the store against `now`).
-    LeaseExpired,
-    /// The caller found the holder's process gone (e.g. the same host has no such process any more).
-    OwnerGone,
 }
 
 /// What [`Store::decide`] did.

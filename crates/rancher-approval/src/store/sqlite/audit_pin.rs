@@ -14,7 +14,8 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use super::SqliteStore;
-use crate::audit::{canonical_json, AuditEntry, AuditHead, AuditKind};
+use crate::audit::{AuditEntry, AuditHead, AuditKind};
+use crate::canonical::canonical_json;
 use crate::grant::{BindingKind, GrantChange, NewGrant, RevokedHow, SubjectKind};
 use crate::store::tests::at;
 use crate::store::Takeover;
