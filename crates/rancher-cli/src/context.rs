@@ -119,7 +119,7 @@ impl Context {
 
     /// A workflow runner over the approval store.
     pub async fn runner(&self) -> anyhow::Result<Runner> {
-        Ok(Runner::new(self.open_store().await?, executor_label()))
+        Ok(Runner::new(self.open_store().await?, executor_label()).with_progress(crate::output::Stages::handle()))
     }
 
     /// The profile store: `RANCHERCTL_CONFIG_DIR`, else `<config dir>/rancher-access`.

@@ -348,6 +348,13 @@ pub fn cell(v: Option<&Value>) -> String {
 /// A spinner on stderr while something long runs, shown only when stderr is a terminal.
 pub struct Progress(Option<indicatif::ProgressBar>);
 
+/// The spinner on screen, if any: a workflow's stages are drawn on it (see [`Stages`]).
+static SHOWN: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+fn shown() -> std::sync::MutexGuard<'static, Option<indicatif::ProgressBar>> {
+    SHOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Progress {
     /// Starts a spinner with `message` (nothing when stderr is not a terminal).
     pub fn spinner(message: impl Into<String>) -> Progress {
@@ -357,6 +364,12 @@ impl Progress {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_message(message.into());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress::showing(bar)
+    }
+
+    /// Shows `bar` as the spinner workflows report their stages on.
+    fn showing(bar: indicatif::ProgressBar) -> Progress {
+        *shown() = Some(bar.clone());
         Progress(Some(bar))
     }
 
@@ -372,7 +385,75 @@ impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
+            *shown() = None;
         }
+    }
+}
+
+/// A workflow's stages on the terminal: `deleting tokens: 12,345 / 74,577` on the spinner shown at the time, or
+/// on one of its own while a run that started without one (an approval executing) reports. Nothing is drawn when
+/// stderr is not a terminal.
+#[derive(Debug, Default)]
+pub struct Stages {
+    /// The spinner this made for itself, cleared when the run finishes.
+    own: std::sync::Mutex<Option<Progress>>,
+}
+
+impl Stages {
+    /// A handle for a runner or an executor.
+    pub fn handle() -> rancher_workflows::ProgressHandle {
+        std::sync::Arc::new(Stages::default())
+    }
+
+    fn bar(&self) -> Option<indicatif::ProgressBar> {
+        if let Some(b) = shown().clone() {
+            return Some(b);
+        }
+        let spinner = Progress::spinner("");
+        let bar = spinner.0.clone();
+        *self.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(spinner);
+        bar
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(shown)"
+        } else {
+            "Progress(hidden)"
+        })
+    }
+}
+
+impl rancher_workflows::Progress for Stages {
+    fn stage(&self, what: &str, total: Option<u64>) {
+        let Some(bar) = self.bar() else { return };
+        let template = if total.is_some() {
+            "{spinner} {msg}: {human_pos} / {human_len}"
+        } else {
+            "{spinner} {msg}: {human_pos}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_length(total.unwrap_or(0));
+        bar.set_position(0);
+        bar.set_message(what.to_string());
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = shown().as_ref() {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        // Its own spinner goes; one the command showed stays for the command to clear.
+        self.own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 }
 
@@ -389,6 +470,35 @@ pub fn note(message: impl std::fmt::Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// UX finding 23: a workflow's stages reach the spinner on screen as counts against their totals, and nothing
+    /// is drawn or kept once the spinner is gone.
+    #[test]
+    fn stages_count_on_the_spinner_shown() {
+        use rancher_workflows::Progress as _;
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        let spinner = Progress::showing(bar.clone());
+        let stages = Stages::default();
+        stages.stage("reading tokens", None);
+        stages.advance(1500);
+        assert_eq!((bar.message(), bar.position()), ("reading tokens".to_string(), 1500));
+        stages.stage("deleting tokens", Some(700));
+        stages.advance(300);
+        stages.advance(400);
+        assert_eq!(
+            (bar.message(), bar.position(), bar.length()),
+            ("deleting tokens".to_string(), 700, Some(700))
+        );
+        stages.finish();
+        assert!(
+            shown().is_some(),
+            "the command's own spinner stays until the command drops it"
+        );
+        drop(spinner);
+        assert!(shown().is_none());
+        stages.advance(1); // after the spinner went: nothing to draw on, and no panic
+        assert_eq!(bar.position(), 700);
+    }
 
     fn listed(format: Format, items: &[Value], finish: bool) -> String {
         let mut out = Vec::new();

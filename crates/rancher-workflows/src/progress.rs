@@ -10,6 +10,8 @@ pub trait Progress: Send + Sync {
     fn stage(&self, what: &str, total: Option<u64>);
     /// `n` more items of the current stage are done.
     fn advance(&self, n: u64);
+    /// The run ended (done or failed): nothing more is reported for it.
+    fn finish(&self) {}
 }
 
 /// Reports nowhere: the default of every executor.

@@ -345,12 +345,14 @@ impl Exec<'_> {
     pub async fn run_workflow(mut self, workflow: &dyn Workflow, inputs: &Inputs) -> Result<RunOutput> {
         let def = workflow.def();
         check_inputs(def, inputs)?;
+        let report = workflow.run(&mut self, inputs).await;
+        self.progress().finish();
         let Report {
             summary,
             result,
             table,
             grant,
-        } = workflow.run(&mut self, inputs).await?;
+        } = report?;
         Ok(self.output(def, summary, result, table, grant))
     }
 }

@@ -128,7 +128,10 @@ pub async fn run_read_at_once(
         }
     }
     let progress = output::Progress::spinner(format!("running {}", w.id));
-    let out = rancher_workflows::Exec::new(session, dry_run).run(w, inputs).await?;
+    let out = rancher_workflows::Exec::new(session, dry_run)
+        .with_progress(output::Stages::handle())
+        .run(w, inputs)
+        .await?;
     drop(progress);
     print_result(ctx.format(), &out)?;
     Ok(Exit::Done)
