@@ -214,8 +214,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 
 fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
-        Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),
+        Command::Workflows(cli::WorkflowsCommand::List) => {
+            runtime()?.block_on(commands::workflows::list(&ctx, backend))
+        }
+        Command::Workflows(cli::WorkflowsCommand::Show { id }) => {
+            runtime()?.block_on(commands::workflows::show(&ctx, backend, &id))
+        }
         Command::Profiles(p) => commands::connect::profiles(&ctx, p),
         Command::Api(cli::ApiArgs {
             list: Some(cli::ApiCommand::List),

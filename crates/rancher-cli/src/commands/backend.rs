@@ -3,13 +3,15 @@
 //! client of the approvals service (`--server` / `RANCHERCTL_SERVER` / a profile's saved service), which holds the
 //! store and executes with its own Rancher connection. Both print through [`crate::commands::printer`].
 
-use rancher_approval::{ApprovalRequest, Grant, GrantFilter, GrantStatus, Principal, RequestFilter, RequestState};
+use rancher_approval::{
+    ApprovalRequest, Grant, GrantFilter, GrantStatus, Installation, Principal, RequestFilter, RequestState,
+};
 use rancher_server::{ClientError, ListAnswer, RemoteList, RunAnswer, ServerClient};
 use rancher_workflows::{find_workflow, Submitted};
 use serde_json::Value;
 
 use crate::cli::Format;
-use crate::commands::{printer, workflows};
+use crate::commands::printer;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -79,6 +81,23 @@ impl Backend {
         }
     }
 
+    /// The installations the catalog shows: the local store's (none when there is no store yet) or the service's.
+    pub async fn installations(&self, ctx: &Context) -> anyhow::Result<Vec<Installation>> {
+        Ok(match self {
+            Backend::Local => match ctx.existing_store().await? {
+                Some(s) => s.list_installations().await?,
+                None => Vec::new(),
+            },
+            Backend::Service(c) => c
+                .workflows()
+                .await
+                .map_err(failure)?
+                .into_iter()
+                .filter_map(|i| i.installation)
+                .collect(),
+        })
+    }
+
     /// Runs a workflow with inputs as a JSON object (for commands that build them), or files an approval request
     /// and exits 3.
     pub async fn submit(
@@ -128,7 +147,7 @@ async fn submit_local(
     reason: Option<String>,
     dry_run: bool,
 ) -> anyhow::Result<Exit> {
-    let w = find_workflow(workflow).ok_or_else(|| workflows::unknown(workflow))?;
+    let w = find_workflow(workflow).ok_or_else(|| unknown(workflow))?;
     if read_only_list(w, &inputs, dry_run) {
         // A list reads with the caller's own rights and needs no approval, installed or not: it is streamed at once,
         // knowing only the server's version, and touches no approval store.
@@ -391,6 +410,18 @@ pub(crate) fn principal(me: &rancher_server::wire::Me) -> rancher_approval::Prin
         display_name: me.display_name.clone(),
         groups: me.groups.clone(),
     }
+}
+
+/// The error for an id that is not a workflow.
+pub fn unknown(id: &str) -> anyhow::Error {
+    let hint = rancher_workflows::suggest_workflow(id)
+        .map(|s| format!("did you mean `{s}`? "))
+        .unwrap_or_default();
+    Failure::new(
+        format!("unknown workflow `{id}`"),
+        format!("{hint}`rancherctl workflows list` shows the ids"),
+    )
+    .into()
 }
 
 /// A client of the service at `url` for `token`, trusting only `--server-ca-cert` when given; a URL it refuses

@@ -2,7 +2,7 @@
 //! (`rancherctl serve`), with the same commands, output shapes and exit codes as local mode. The service holds the
 //! store and executes with its own Rancher connection; this process only proves who you are with your token.
 
-use rancher_approval::{AuditEntry, Installation, Policy, RequestState};
+use rancher_approval::{AuditEntry, Policy, RequestState};
 use rancher_server::wire::RequestView;
 use rancher_server::ServerClient;
 use rancher_workflows::find_workflow;
@@ -29,8 +29,8 @@ pub async fn dispatch(ctx: &Context, backend: &Backend, command: &Command) -> an
     }
     let Backend::Service(c) = backend else { return Ok(None) };
     let exit = match command {
-        Command::Workflows(W::List) => catalog(ctx, c, None).await?,
-        Command::Workflows(W::Show { id }) => catalog(ctx, c, Some(id)).await?,
+        Command::Workflows(W::List) => workflows::list(ctx, backend).await?,
+        Command::Workflows(W::Show { id }) => workflows::show(ctx, backend, id).await?,
         Command::Workflows(W::Install { ids, reads, policy }) => {
             let installed: Vec<String> = if *reads {
                 let items = c.workflows().await.map_err(failure)?;
@@ -93,15 +93,6 @@ pub async fn test_service(
         text::escape(&who)
     );
     Ok((line, json!({"url": url, "ok": true, "user": me})))
-}
-
-async fn catalog(ctx: &Context, c: &ServerClient, id: Option<&str>) -> anyhow::Result<Exit> {
-    let items = c.workflows().await.map_err(failure)?;
-    let installs: Vec<Installation> = items.into_iter().filter_map(|i| i.installation).collect();
-    match id {
-        None => workflows::print_catalog(ctx, &installs),
-        Some(id) => workflows::print_one(ctx, id, &installs),
-    }
 }
 
 async fn change(
