@@ -152,12 +152,12 @@ pub enum Command {
     /// then `set -a; . ./sim.env; set +a`).
     Sim(SimArgs),
     /// Walk through the whole product against an in-process simulator: no setup, no network.
-    Demo(crate::demo::DemoArgs),
+    Demo(DemoArgs),
     /// The approvals service: HTTP API, approver web page, webhooks (prints RANCHERCTL_SERVER=<url> when ready).
     #[command(
         after_help = "Examples:\n  rancherctl serve --listen 127.0.0.1:0 --store sqlite:approvals.db\n  rancherctl serve --listen 0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem --store postgres://approvals@db/approvals"
     )]
-    Serve(crate::commands::serve::ServeArgs),
+    Serve(ServeArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -524,4 +524,73 @@ pub enum GrantsCommand {
     },
     /// Revoke every due grant once; safe to run from cron (the approvals service does it by itself).
     Expire,
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Instead of the walk-through: start the simulator and the approvals service, file a request to approve,
+    /// and print the page's URL and the tokens to sign in with; runs until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. Plain HTTP only on loopback; elsewhere pass a certificate.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// PEM certificate chain to serve HTTPS with (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// POST a signed JSON event here on every request change (repeatable; HTTPS, or HTTP on loopback).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<url::Url>,
+    /// File (chmod 600) holding the webhook signing secret (HMAC-SHA256 in X-Rancher-Access-Signature).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The URL people reach the service at, when a TLS-terminating proxy stands in front of it (e.g.
+    /// https://approvals.example.com): the page's cookies are then marked Secure.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<url::Url>,
+    /// A web sign-in ends after this many minutes without a page.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    pub web_idle_minutes: u64,
+    /// A web sign-in ends this many hours after it began, however active (a working day by default).
+    #[arg(long, value_name = "HOURS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=72))]
+    pub web_session_hours: u64,
+    /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub job_interval: u64,
+    /// Longest wait for a request's header, in seconds, from the connection's start or the previous answer (so
+    /// also how long an idle kept-alive connection stays open).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Most connections open at once (lowered to fit the open-file limit); more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address. Behind a reverse proxy every connection comes from the
+    /// proxy: set it to --max-connections there.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// How long a webhook event is retried after network errors, 5xx, 408 or 429 before it is dead-lettered, in
+    /// seconds (an event the receiver refuses with another 4xx is dead-lettered after 3 tries).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub webhook_retry_for: u64,
+    /// File (chmod 600) holding a token `/metrics` asks for as `Authorization: Bearer <token>`.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Serve `/metrics` on this address only, apart from the API and the page (HTTPS with --tls-cert; plain HTTP
+    /// only on loopback).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// File (owner-only) keeping the last audit head this service published, checked against the store at start
+    /// and on every job run; nothing executes while the store does not verify from it. Default: audit-anchor.json
+    /// in the state directory (keep it off the database host: its point is that store writers cannot reach it).
+    #[arg(long, value_name = "FILE")]
+    pub anchor_file: Option<PathBuf>,
 }

@@ -9,6 +9,7 @@ use rancher_auth::{BearerToken, CaSource, Connection, InstanceDomain, ProfileSto
 use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator};
 use rancher_workflows::{Approved, Runner, Session, Submitted};
 
+use crate::cli::DemoArgs;
 use crate::context::Context;
 use crate::error::Exit;
 
@@ -43,15 +44,6 @@ async fn session(sim: &SimHandle, token: &str) -> anyhow::Result<Session> {
         .without_system_roots()
         .build()?;
     Ok(Session::open(client).await?)
-}
-
-/// `demo` options.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Instead of the walk-through: start the simulator and the approvals service, file a request to approve,
-    /// and print the page's URL and the tokens to sign in with; runs until Ctrl-C.
-    #[arg(long)]
-    pub serve: bool,
 }
 
 /// Runs the demo.

@@ -22,6 +22,7 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::commands::backend::Backend;
 use crate::context::Context;
 use crate::error::Exit;
 
@@ -150,7 +151,7 @@ fn may_change_store(cmd: &Command) -> bool {
         if let Some(w) = rancher_workflows::find_workflow(&args.workflow) {
             let inputs =
                 rancher_workflows::inputs_from_pairs(commands::run::pairs("input", &args.inputs).unwrap_or_default());
-            if commands::run::read_only_list(w, &inputs, args.dry_run) {
+            if commands::backend::read_only_list(w, &inputs, args.dry_run) {
                 return false;
             }
         }
@@ -169,23 +170,38 @@ fn may_change_store(cmd: &Command) -> bool {
     )
 }
 
+/// Commands that run either here or in the approvals service (see [`Backend`]); the others always run here.
+fn has_service_mode(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Workflows(_)
+            | Command::Approvals(_)
+            | Command::Grants(_)
+            | Command::Run(_)
+            | Command::AccessControl(_)
+            | Command::Identities(_)
+    )
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context::new(cli.global);
-    // With --server, the approval commands go to the approvals service (which prints its own audit head).
-    if matches!(
-        cli.command,
-        Command::Workflows(_) | Command::Approvals(_) | Command::Grants(_)
-    ) && ctx.server_url()?.is_some()
-    {
-        if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &cli.command))? {
+    // Local or service, decided once for the command.
+    let backend = if has_service_mode(&cli.command) {
+        Backend::choose(&ctx)?
+    } else {
+        Backend::Local
+    };
+    // With a service, the approval commands go to it (it prints its own audit head).
+    if backend.is_service() {
+        if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &backend, &cli.command))? {
             return Ok(exit);
         }
     }
     if !may_change_store(&cli.command) {
-        return dispatch_command(ctx, cli.command);
+        return dispatch_command(ctx, &backend, cli.command);
     }
     let before = context::block_on(ctx.audit_head())?;
-    let result = dispatch_command(ctx.clone(), cli.command);
+    let result = dispatch_command(ctx.clone(), &backend, cli.command);
     // Also after a failure: an approval whose execution failed still changed the log.
     if let Some(after) = context::block_on(ctx.audit_head())?.filter(|h| Some(h) != before.as_ref()) {
         output::note(format!(
@@ -196,10 +212,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     result
 }
 
-fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
+fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Workflows(cli::WorkflowsCommand::List) => commands::workflows::list(&ctx),
-        Command::Workflows(cli::WorkflowsCommand::Show { id }) => commands::workflows::show(&ctx, &id),
+        Command::Workflows(cli::WorkflowsCommand::List) => {
+            runtime()?.block_on(commands::workflows::list(&ctx, backend))
+        }
+        Command::Workflows(cli::WorkflowsCommand::Show { id }) => {
+            runtime()?.block_on(commands::workflows::show(&ctx, backend, &id))
+        }
         Command::Profiles(p) => commands::connect::profiles(&ctx, p),
         Command::Api(cli::ApiArgs {
             list: Some(cli::ApiCommand::List),
@@ -216,7 +236,7 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
                 mine,
                 to_approve,
             };
-            runtime()?.block_on(commands::approvals::list(&ctx, which))
+            runtime()?.block_on(commands::approvals::list(&ctx, backend, which))
         }
         Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => {
             runtime()?.block_on(commands::approvals::show(&ctx, &id, full))
@@ -248,13 +268,13 @@ fn dispatch_command(ctx: Context, command: Command) -> anyhow::Result<Exit> {
         }
         Command::Connect(args) => runtime()?.block_on(commands::connect::connect(&ctx, args)),
         Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),
-        Command::Run(args) => runtime()?.block_on(commands::run::run(&ctx, args)),
+        Command::Run(args) => runtime()?.block_on(commands::run::run(&ctx, backend, args)),
         Command::Api(args) => runtime()?.block_on(commands::api::call(&ctx, args)),
-        Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, c)),
+        Command::AccessControl(c) => runtime()?.block_on(commands::access::access_control(&ctx, backend, c)),
         Command::Identities(cli::IdentitiesCommand::Search { name, kind }) => {
-            runtime()?.block_on(commands::access::search(&ctx, name, kind))
+            runtime()?.block_on(commands::access::search(&ctx, backend, name, kind))
         }
-        Command::Grants(g) => runtime()?.block_on(commands::grants::dispatch(&ctx, g)),
+        Command::Grants(g) => runtime()?.block_on(commands::grants::dispatch(&ctx, backend, g)),
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(&ctx, args)),
         Command::Serve(args) => runtime()?.block_on(commands::serve::serve(&ctx, args)),

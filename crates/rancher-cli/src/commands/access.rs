@@ -9,7 +9,7 @@ use rancher_workflows::find_workflow;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{AccessControlCommand, ChangeAllowedArgs, WriteArgs};
-use crate::commands::run;
+use crate::commands::backend::Backend;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -72,9 +72,9 @@ async fn local_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
 }
 
 /// Runs one `access-control` subcommand.
-pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
+pub async fn access_control(ctx: &Context, backend: &Backend, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
     match cmd {
-        AccessControlCommand::Status => status(ctx).await,
+        AccessControlCommand::Status => status(ctx, backend).await,
         AccessControlCommand::Enable {
             provider,
             config,
@@ -87,7 +87,7 @@ pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow:
         } => {
             let mut inputs = Map::new();
             inputs.insert("provider".into(), json!(provider));
-            let remote = ctx.server_url()?.is_some();
+            let remote = backend.is_service();
             let mut put = |k: &str, v: Option<Value>| {
                 if let Some(v) = v {
                     inputs.insert(k.into(), v);
@@ -128,31 +128,33 @@ pub async fn access_control(ctx: &Context, cmd: AccessControlCommand) -> anyhow:
                     test_code_file.as_deref().map(path_text).map(Value::from),
                 );
             }
-            submit(ctx, "access-control-enable", inputs, write).await
+            submit(ctx, backend, "access-control-enable", inputs, write).await
         }
-        AccessControlCommand::Allow(a) => change(ctx, "access-control-allow", a).await,
-        AccessControlCommand::Disallow(a) => change(ctx, "access-control-disallow", a).await,
+        AccessControlCommand::Allow(a) => change(ctx, backend, "access-control-allow", a).await,
+        AccessControlCommand::Disallow(a) => change(ctx, backend, "access-control-disallow", a).await,
         AccessControlCommand::Disable { provider, write } => {
             let mut inputs = Map::new();
             if let Some(p) = provider {
                 inputs.insert("provider".into(), json!(p));
             }
-            submit(ctx, "access-control-disable", inputs, write).await
+            submit(ctx, backend, "access-control-disable", inputs, write).await
         }
-        AccessControlCommand::SwitchPlan { to } => read(ctx, "access-control-switch-plan", json!({ "to": to })).await,
+        AccessControlCommand::SwitchPlan { to } => {
+            read(ctx, backend, "access-control-switch-plan", json!({ "to": to })).await
+        }
     }
 }
 
 /// `identities search NAME [--type user|group]`.
-pub async fn search(ctx: &Context, name: String, kind: Option<String>) -> anyhow::Result<Exit> {
+pub async fn search(ctx: &Context, backend: &Backend, name: String, kind: Option<String>) -> anyhow::Result<Exit> {
     let mut inputs = json!({ "name": name });
     if let Some(k) = kind {
         inputs["type"] = json!(k);
     }
-    read(ctx, "identities-search", inputs).await
+    read(ctx, backend, "identities-search", inputs).await
 }
 
-async fn change(ctx: &Context, workflow: &str, a: ChangeAllowedArgs) -> anyhow::Result<Exit> {
+async fn change(ctx: &Context, backend: &Backend, workflow: &str, a: ChangeAllowedArgs) -> anyhow::Result<Exit> {
     let mut inputs = Map::new();
     inputs.insert("identities".into(), json!(a.identities.join(",")));
     if let Some(m) = a.mode {
@@ -161,42 +163,50 @@ async fn change(ctx: &Context, workflow: &str, a: ChangeAllowedArgs) -> anyhow::
     if let Some(p) = a.provider {
         inputs.insert("provider".into(), json!(p));
     }
-    submit(ctx, workflow, inputs, a.write).await
+    submit(ctx, backend, workflow, inputs, a.write).await
 }
 
 /// A write: through the runner, exactly like `rancherctl run`.
-async fn submit(ctx: &Context, workflow: &str, inputs: Map<String, Value>, write: WriteArgs) -> anyhow::Result<Exit> {
-    run::submit(ctx, workflow, Value::Object(inputs), write.reason, write.dry_run).await
+async fn submit(
+    ctx: &Context,
+    backend: &Backend,
+    workflow: &str,
+    inputs: Map<String, Value>,
+    write: WriteArgs,
+) -> anyhow::Result<Exit> {
+    backend
+        .submit(ctx, workflow, Value::Object(inputs), write.reason, write.dry_run)
+        .await
 }
 
 /// A read, exactly as `rancherctl run` runs it: through the service when one is in use (installed there); locally
 /// through the runner when installed (its policy applies), else at once with the caller's rights.
-async fn read(ctx: &Context, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
-    // The same rule as `rancherctl run` (see `run::uninstalled_read`), by the same code.
+async fn read(ctx: &Context, backend: &Backend, workflow: &str, inputs: Value) -> anyhow::Result<Exit> {
+    // The same rule as `rancherctl run` (see `Backend::submit`), by the same code.
     let _ = find_workflow(workflow).ok_or_else(|| {
         Failure::new(
             format!("unknown workflow `{workflow}`"),
             "this is a bug: please report it",
         )
     })?;
-    run::submit(ctx, workflow, inputs, None, false).await
+    backend.submit(ctx, workflow, inputs, None, false).await
 }
 
 /// `access-control status`: with a token, the full status; with only a domain, what the server tells anyone.
-async fn status(ctx: &Context) -> anyhow::Result<Exit> {
+async fn status(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
     // Decided without reading the token (stdin can be read once only): any token source means the full status.
     let g = &ctx.global;
-    if ctx.server_url()?.is_some() {
-        return read(ctx, "access-control-status", json!({})).await;
+    if backend.is_service() {
+        return read(ctx, backend, "access-control-status", json!({})).await;
     }
     let token_env = std::env::var(crate::context::TOKEN_ENV).is_ok_and(|t| !t.trim().is_empty());
     if g.token_file.is_some() || g.token_stdin || token_env || ctx.profile_name()?.is_some() {
-        return read(ctx, "access-control-status", json!({})).await;
+        return read(ctx, backend, "access-control-status", json!({})).await;
     }
     let Some(domain) = ctx.domain_flag()? else {
         // Neither a token nor a domain: the connection check says what is missing.
         ctx.connection()?;
-        return read(ctx, "access-control-status", json!({})).await;
+        return read(ctx, backend, "access-control-status", json!({})).await;
     };
     let mut b = rancher_api::Client::builder(domain.to_string());
     if let Some(ca) = ctx.ca_flag() {

@@ -1,11 +1,12 @@
 //! `rancherctl approvals list|show|approve|deny|cancel|audit`. The reviewer is whoever the token in use
 //! belongs to (resolved through the server), never a name from the command line.
 
-use rancher_approval::{ApprovalRequest, AuditHead, RequestFilter, RequestId, RequestState, Store};
+use rancher_approval::{ApprovalRequest, AuditHead, RequestId, RequestState, Store};
 use rancher_workflows::{Approved, RunOutput};
 use serde_json::json;
 
-use crate::commands::run::{render_run, run_document};
+use crate::commands::backend::Backend;
+use crate::commands::printer::{render_run, run_document};
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -120,32 +121,12 @@ pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String>
     l
 }
 
-/// Which requests `approvals list` shows.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Which<'a> {
-    /// Only requests in this state.
-    pub state: Option<&'a str>,
-    /// Only the caller's own requests.
-    pub mine: bool,
-    /// Only pending requests the caller may approve (not their own).
-    pub to_approve: bool,
-}
+pub use crate::commands::backend::{keep, Which};
 
-impl Which<'_> {
-    /// The state asked for, parsed.
-    pub fn state(&self) -> anyhow::Result<Option<RequestState>> {
-        self.state
-            .map(|s| {
-                s.parse::<RequestState>()
-                    .map_err(|e: String| Failure::new(e, "see `rancherctl approvals list --help`").into())
-            })
-            .transpose()
-    }
-
-    /// Whether the caller must be known to answer.
-    pub fn needs_caller(&self) -> bool {
-        self.mine || self.to_approve
-    }
+/// `approvals list`: the requests the backend answers, printed the same way in both modes.
+pub async fn list(ctx: &Context, backend: &Backend, which: Which<'_>) -> anyhow::Result<Exit> {
+    let (reqs, me) = backend.requests(ctx, which).await?;
+    print_list(ctx, &reqs, me.as_ref())
 }
 
 /// Prints requests, oldest first; `me` (when known) is marked `(you)`.
@@ -164,58 +145,6 @@ pub fn print_list(
     Ok(Exit::Done)
 }
 
-/// Requests, optionally in one state, only the caller's (`--mine`) or only those waiting on the caller
-/// (`--to-approve`).
-pub async fn list(ctx: &Context, which: Which<'_>) -> anyhow::Result<Exit> {
-    let mut filter = RequestFilter::all();
-    if let Some(st) = which.state()? {
-        filter = filter.state(st);
-    }
-    if which.to_approve && which.state.is_none() {
-        filter = filter.state(RequestState::Pending);
-    }
-    // Who the caller is costs Rancher calls: asked only when the filter needs it.
-    let me = if which.needs_caller() {
-        let session = ctx.session().await?;
-        let admins = if which.to_approve {
-            session.admin_user_ids().await?
-        } else {
-            Vec::new()
-        };
-        Some((session.principal.clone(), admins))
-    } else {
-        None
-    };
-    let s = store(ctx).await?;
-    s.expire_due(chrono::Utc::now()).await?;
-    let reqs: Vec<ApprovalRequest> = s
-        .list_requests(&filter)
-        .await?
-        .into_iter()
-        .filter(|r| match &me {
-            Some((p, admins)) => keep(r, p, admins, which),
-            None => true,
-        })
-        .collect();
-    print_list(ctx, &reqs, me.as_ref().map(|(p, _)| p))
-}
-
-/// Whether `r` passes `--mine` / `--to-approve` for `me` (`admins`: the fallback approvers).
-pub fn keep(r: &ApprovalRequest, me: &rancher_approval::Principal, admins: &[String], which: Which<'_>) -> bool {
-    if which.mine && r.requester.id != me.id {
-        return false;
-    }
-    if which.to_approve {
-        let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
-        return r.state == RequestState::Pending
-            && r.requester.id != me.id
-            && !r.decisions.iter().any(|d| d.principal.id == me.id)
-            && rancher_approval::check_eligibility(&r.policy, &r.facts(), me, &ctx).is_ok();
-    }
-    true
-}
-
-/// A principal for people: `name (id)`, escaped.
 fn who_id(p: &rancher_approval::Principal) -> String {
     match &p.username {
         Some(name) => format!("{} ({})", text::escape(name), text::escape(&p.id)),
@@ -575,7 +504,7 @@ pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow:
         }
         Approved::Succeeded { request, result } => {
             let exit = print_executed(ctx, &request, &session.who(), &result)?;
-            crate::commands::run::local_grant_note(&result);
+            crate::commands::printer::local_grant_note(&result);
             Ok(exit)
         }
         Approved::Failed { request, error } => Err(execution_failed(&request, &error, false)),

@@ -1,10 +1,10 @@
 //! `rancherctl grants list|extend|revoke|expire`: time-bound grants recorded in the approval store.
 
 use chrono::{DateTime, Utc};
-use rancher_approval::{format_duration, Grant, GrantFilter, GrantStatus};
+use rancher_approval::{format_duration, Grant, GrantStatus};
 use serde_json::json;
 
-use crate::commands::run::submit;
+use crate::commands::backend::Backend;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -26,14 +26,12 @@ fn left(g: &Grant, now: DateTime<Utc>) -> String {
 }
 
 /// Who has what, until when, and the time left; only grants in status `which` when given.
-pub async fn list(ctx: &Context, which: Option<GrantStatus>) -> anyhow::Result<Exit> {
-    let store = ctx.open_store().await?;
-    let now = Utc::now();
-    let mut grants = store.list_grants(&GrantFilter::all()).await?;
-    grants.retain(|g| which.is_none_or(|w| w.includes(g.status(now))));
+pub async fn list(ctx: &Context, backend: &Backend, which: Option<GrantStatus>) -> anyhow::Result<Exit> {
+    let (grants, now) = backend.grants(ctx, which).await?;
     let exit = show(ctx, &grants, now)?;
     let overdue = grants.iter().filter(|g| g.status(now) == GrantStatus::Overdue).count();
-    if overdue > 0 {
+    // The service revokes overdue grants by itself: the note is for local mode only.
+    if overdue > 0 && !backend.is_service() {
         output::note(format!(
             "note: {overdue} grant(s) are overdue: in local mode nothing revokes them by itself; run `rancherctl grants expire` now and from cron, or use the approvals service (`rancherctl serve`)"
         ));
@@ -80,10 +78,16 @@ pub fn show(ctx: &Context, grants: &[Grant], now: DateTime<Utc>) -> anyhow::Resu
 }
 
 /// Files a new approval request, under the grant's own workflow and policy, to extend it by `by`.
-pub async fn extend(ctx: &Context, id: &str, by: &str, reason: Option<String>) -> anyhow::Result<Exit> {
+pub async fn extend(
+    ctx: &Context,
+    backend: &Backend,
+    id: &str,
+    by: &str,
+    reason: Option<String>,
+) -> anyhow::Result<Exit> {
     let store = ctx.open_store().await?;
     let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
-    submit(ctx, &workflow, inputs, reason, false).await
+    backend.submit(ctx, &workflow, inputs, reason, false).await
 }
 
 /// Ends a grant now: records the early end, then revokes it.
@@ -157,11 +161,11 @@ pub fn which(cmd: &crate::cli::GrantsCommand) -> Option<GrantStatus> {
 }
 
 /// Runs one `grants` subcommand.
-pub async fn dispatch(ctx: &Context, cmd: crate::cli::GrantsCommand) -> anyhow::Result<Exit> {
+pub async fn dispatch(ctx: &Context, backend: &Backend, cmd: crate::cli::GrantsCommand) -> anyhow::Result<Exit> {
     use crate::cli::GrantsCommand as G;
     match cmd {
-        G::List { .. } => list(ctx, which(&cmd)).await,
-        G::Extend { id, by, reason } => extend(ctx, &id, &by, reason).await,
+        G::List { .. } => list(ctx, backend, which(&cmd)).await,
+        G::Extend { id, by, reason } => extend(ctx, backend, &id, &by, reason).await,
         G::Revoke { id } => revoke(ctx, &id).await,
         G::Expire => expire(ctx).await,
     }

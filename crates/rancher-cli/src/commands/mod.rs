@@ -3,10 +3,12 @@
 pub mod access;
 pub mod api;
 pub mod approvals;
+pub mod backend;
 pub mod completions;
 pub mod connect;
 pub mod grants;
 pub mod install;
+pub mod printer;
 pub mod remote;
 pub mod run;
 pub mod serve;

@@ -8,18 +8,11 @@ use rancher_workflows::{all_workflows, find_workflow, WorkflowDef};
 use serde_json::{json, Value};
 
 use crate::cli::PolicyArgs;
+pub use crate::commands::backend::unknown;
+use crate::commands::backend::Backend;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
-
-fn installations(ctx: &Context) -> anyhow::Result<Vec<Installation>> {
-    crate::context::block_on(async {
-        Ok(match ctx.existing_store().await? {
-            Some(s) => s.list_installations().await?,
-            None => Vec::new(),
-        })
-    })?
-}
 
 fn entry(w: &WorkflowDef, inst: Option<&Installation>) -> Value {
     json!({
@@ -46,21 +39,9 @@ fn default_policy_text(w: &WorkflowDef) -> String {
     }
 }
 
-/// The error for an id that is not a workflow.
-pub fn unknown(id: &str) -> anyhow::Error {
-    let hint = rancher_workflows::suggest_workflow(id)
-        .map(|s| format!("did you mean `{s}`? "))
-        .unwrap_or_default();
-    Failure::new(
-        format!("unknown workflow `{id}`"),
-        format!("{hint}`rancherctl workflows list` shows the ids"),
-    )
-    .into()
-}
-
 /// The catalog with installs; reads only the catalog and the store file (no network, no runtime).
-pub fn list(ctx: &Context) -> anyhow::Result<Exit> {
-    print_catalog(ctx, &installations(ctx)?)
+pub async fn list(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
+    print_catalog(ctx, &backend.installations(ctx).await?)
 }
 
 /// Prints the catalog with these installations (local store or the approvals service).
@@ -89,8 +70,8 @@ pub fn print_catalog(ctx: &Context, installs: &[Installation]) -> anyhow::Result
 }
 
 /// One workflow.
-pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
-    print_one(ctx, id, &installations(ctx)?)
+pub async fn show(ctx: &Context, backend: &Backend, id: &str) -> anyhow::Result<Exit> {
+    print_one(ctx, id, &backend.installations(ctx).await?)
 }
 
 /// Prints one workflow with its installation among `installs`.
