@@ -364,6 +364,11 @@ fn token_view(ctx: &Ctx, key: &str, obj: &Value, with_secret: Option<&str>) -> V
     out.insert("groupPrincipals".into(), Value::Null);
     out.insert("isDerived".into(), json!(derived));
     out.insert("lastUpdateTime".into(), json!(""));
+    // Norman shows the struct's `lastUsedAt` (omitempty: only once used; the field exists from 2.10,
+    // rancher/rancher pkg/apis/management.cattle.io/v3/authn_types.go `Token.LastUsedAt`).
+    if let Some(t) = obj.get("lastUsedAt").filter(|v| !v.is_null()) {
+        out.insert("lastUsedAt".into(), t.clone());
+    }
     out.insert(
         "providerInfo".into(),
         obj.get("providerInfo").cloned().unwrap_or(json!({})),
@@ -860,6 +865,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             _ => return unauthorized_2x(),
         }
     };
+    crate::auth::note_use(shared, &caller);
     if let Some(cluster) = &caller.cluster {
         if !cluster_token_allowed(req, cluster) {
             return unauthorized_2x();
