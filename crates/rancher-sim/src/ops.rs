@@ -746,6 +746,14 @@ pub(crate) fn create(
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
             }
+            // A binding naming only a user principal gets its user: the controller links or creates it
+            // (rancher/rancher pkg/controllers/management/auth/crtb_handler.go and prtb_handler.go `reconcileSubject`,
+            // `EnsureUser`), and Kubernetes RBAC subjects come from `userName` (pkg/rbac/common.go
+            // `BuildSubjectFromRTB`).
+            let principal = s(&obj, "userPrincipalName").to_string();
+            if user.is_empty() && !principal.is_empty() && !opts.dry_run {
+                obj["userName"] = json!(ensure_user(store, &principal));
+            }
             if store.reject_duplicate_bindings {
                 let same = |b: &Value| {
                     s(b, scope_field) == scope

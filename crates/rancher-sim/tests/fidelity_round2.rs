@@ -949,3 +949,28 @@ async fn role_updates_follow_the_webhooks_rules() {
         "{v}"
     );
 }
+
+// ---- N10: principal-only CRTB/PRTB ---------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/crtb_handler.go / prtb_handler.go
+/// `reconcileSubject`: a binding with a user principal and no `userName` links or creates that user and records it.
+#[tokio::test]
+async fn a_principal_only_crtb_gets_its_user() {
+    let sim = start(RancherVersion::V2_13).await;
+    let ds = sim.users().downstream_cluster.clone();
+    let principal = "activedirectory_user://CN=Never Logged In,OU=Users,DC=example,DC=com";
+    let crtb = admin_create(
+        &sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member", "userPrincipalName": principal}),
+    )
+    .await;
+    let user = crtb["userName"].as_str().expect("userName is set").to_string();
+    assert!(user.starts_with("u-"), "{crtb}");
+    let (st, u) = admin_get(&sim, &format!("{MG}/users/{user}")).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert!(
+        u["principalIds"].as_array().unwrap().iter().any(|p| p == principal),
+        "{u}"
+    );
+}
