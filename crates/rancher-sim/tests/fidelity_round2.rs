@@ -974,3 +974,65 @@ async fn a_principal_only_crtb_gets_its_user() {
         "{u}"
     );
 }
+
+// ---- N19: /v3 user actions -----------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/api/user/user_actions.go: `setpassword` and `changepassword` clear
+/// `mustChangePassword` and refuse a password equal to the username (`validatePassword`); `refreshauthprovideraccess`
+/// needs `create` on users (`userCanRefresh`).
+#[tokio::test]
+async fn password_actions_clear_must_change_password() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/users/{alice}"),
+        &admin,
+        json!({"mustChangePassword": true}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let action = format!("/v3/users/{alice}?action=setpassword");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "alice"})),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "a-new-password-for-alice"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["mustChangePassword"], json!(false), "{v}");
+    let (_, u) = admin_get(&sim, &format!("{MG}/users/{alice}")).await;
+    assert_eq!(u["mustChangePassword"], json!(false), "{u}");
+
+    // A caller with `update` but not `create` on users may not trigger a refresh.
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "user-updater",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list", "update"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/users?action=refreshauthprovideraccess",
+        Some(&carol_t),
+        None,
+    )
+    .await;
+    assert_eq!(st.as_u16(), 500, "{v}");
+}
