@@ -370,3 +370,30 @@ async fn ux23_a_long_cleanup_reports_how_far_it_got() {
         "the execution re-reads what still matches: {ran:?}"
     );
 }
+
+/// Rancher before 2.10 records no token use (authn_types.go has no `lastUsedAt`; issue 29 N8): a cleanup by
+/// `unused-days` is refused there instead of judging by creation time, and the report says its unused counts go by
+/// creation. On 2.13 the same submission pins tokens.
+#[tokio::test]
+async fn unused_days_needs_a_server_that_records_token_use() {
+    for version in [RancherVersion::V2_8, RancherVersion::V2_13] {
+        let sim = sim_with_tokens(version, 5, 100).await;
+        let admin = session(&sim, &sim.tokens().admin).await;
+        let approver = session(&sim, &sim.tokens().approver).await;
+        let r = runner();
+        installed(&r, &admin).await;
+        let doc = report(&r, &admin).await;
+        let submitted = r
+            .submit(&approver, "cleanup-tokens", json!({"unused-days": "30"}), None, false)
+            .await;
+        if version == RancherVersion::V2_8 {
+            assert_eq!(doc["totals"]["last_use_recorded"], json!(false), "{doc}");
+            let e = submitted.unwrap_err().to_string();
+            assert!(e.contains("does not record") && e.contains("filter=expired"), "{e}");
+        } else {
+            assert_eq!(doc["totals"]["last_use_recorded"], json!(true), "{doc}");
+            assert!(matches!(submitted, Ok(Submitted::Pending { .. })), "{submitted:?}");
+        }
+        sim.shutdown().await;
+    }
+}

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::http::Req;
 use crate::ids;
-use crate::state::{now_ms, s, Kind, Store};
+use crate::server::Shared;
+use crate::state::{fmt_ms, get_path, key_of, now_ms, s, set_path, Kind, Store};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -199,6 +200,38 @@ pub(crate) fn authenticate(store: &Store, req: &Req) -> AuthOutcome {
         return AuthOutcome::Invalid;
     }
     AuthOutcome::Caller(caller_for(store, &t.user_id, name, t.cluster.clone(), t.derived))
+}
+
+/// Records that the caller's token was just used, as Rancher 2.10+ does on every authenticated request: a v3
+/// Token gets `lastUsedAt`, an ext token `status.lastUsedAt`; a time already equal to this second is left alone, so
+/// a burst of requests writes once (rancher/rancher pkg/auth/requests/authenticate.go `Authenticate`, 2.10+, and
+/// pkg/ext/stores/tokens/tokens.go `UpdateLastUsedAt`). Before 2.10 the field does not exist
+/// (pkg/apis/management.cattle.io/v3/authn_types.go has no `LastUsedAt` on release/v2.8 and v2.9): nothing is written.
+pub(crate) fn note_use(shared: &Shared, caller: &Caller) {
+    let mut store = shared.store.write().expect("store lock");
+    note_use_in(&mut store, &caller.token);
+}
+
+/// [`note_use`] on a locked store.
+pub(crate) fn note_use_in(store: &mut Store, token: &str) {
+    if !store.version.at_least(2, 10) {
+        return;
+    }
+    let (kind, name, path) = match token.strip_prefix("ext/") {
+        Some(name) => (Kind::ExtToken, name, "status.lastUsedAt"),
+        None => (Kind::Token, token, "lastUsedAt"),
+    };
+    let key = key_of(kind, "", name);
+    let Some(mut obj) = store.get(kind, &key).cloned() else {
+        return;
+    };
+    let now = fmt_ms(now_ms());
+    if get_path(&obj, path).and_then(Value::as_str) == Some(now.as_str()) {
+        return;
+    }
+    set_path(&mut obj, path, Value::String(now));
+    store.stamp_update(&mut obj, false);
+    store.put(kind, key, obj, None);
 }
 
 /// Is the auth provider that issued a token still enabled? (local always is.)

@@ -364,6 +364,11 @@ fn token_view(ctx: &Ctx, key: &str, obj: &Value, with_secret: Option<&str>) -> V
     out.insert("groupPrincipals".into(), Value::Null);
     out.insert("isDerived".into(), json!(derived));
     out.insert("lastUpdateTime".into(), json!(""));
+    // Norman shows the struct's `lastUsedAt` (omitempty: only once used; the field exists from 2.10,
+    // rancher/rancher pkg/apis/management.cattle.io/v3/authn_types.go `Token.LastUsedAt`).
+    if let Some(t) = obj.get("lastUsedAt").filter(|v| !v.is_null()) {
+        out.insert("lastUsedAt".into(), t.clone());
+    }
     out.insert(
         "providerInfo".into(),
         obj.get("providerInfo").cloned().unwrap_or(json!({})),
@@ -860,6 +865,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             _ => return unauthorized_2x(),
         }
     };
+    crate::auth::note_use(shared, &caller);
     if let Some(cluster) = &caller.cluster {
         if !cluster_token_allowed(req, cluster) {
             return unauthorized_2x();
@@ -1312,6 +1318,13 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
             if new.chars().count() < 12 {
                 return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
             }
+            let username = store
+                .get(Kind::User, &caller.user_id)
+                .map(|u| s(u, "username").to_string())
+                .unwrap_or_default();
+            if new == username {
+                return norman_err(422, "InvalidBodyContent", "Password cannot be the same as username");
+            }
             if new == current {
                 return norman_err(
                     422,
@@ -1320,11 +1333,14 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
                 );
             }
             store.passwords.insert(caller.user_id.clone(), ids::sha256_hex(new));
+            let user_id = caller.user_id.clone();
+            password_changed(&mut store, &user_id);
             Resp::empty(200)
         }
         (Kind::User, "refreshauthprovideraccess") => {
             let mut store = shared.store.write().expect("store lock");
-            if !Authz::new(&store, caller).can_all("update", Kind::User) {
+            // user_actions.go `userCanRefresh`: `create` on users.
+            if !Authz::new(&store, caller).can_all("create", Kind::User) {
                 return norman_err(500, "ServerError", "Not Allowed");
             }
             // Every user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshAll`).
@@ -1401,15 +1417,24 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
             if new.chars().count() < 12 {
                 return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
             }
+            if new == s(&u, "username") {
+                return norman_err(422, "InvalidBodyContent", "Password cannot be the same as username");
+            }
             store.passwords.insert(id.to_string(), ids::sha256_hex(new));
+            password_changed(&mut store, id);
+            let u = store.get(Kind::User, id).cloned().unwrap_or(u);
             drop(store);
             with_ctx(shared, caller, req, |ctx| {
                 Resp::json(200, &to_norman(ctx, kind, id, &u))
             })
         }
         (Kind::User, "refreshauthprovideraccess") => {
-            // One user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`).
+            // One user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshSingleUser`);
+            // the caller needs `create` on users (pkg/auth/api/user/user_actions.go `userCanRefresh`).
             let mut store = shared.store.write().expect("store lock");
+            if !Authz::new(&store, caller).can_all("create", Kind::User) {
+                return norman_err(500, "ServerError", "Not Allowed");
+            }
             ops::refresh_user_groups(&mut store, id);
             Resp::empty(200)
         }
@@ -1425,6 +1450,20 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
 }
 
 const SESSION_TTL_MS: i64 = 960 * 60_000;
+/// After `changepassword` or `setpassword` the user no longer must change its password, and the password may not
+/// equal the username (rancher/rancher pkg/auth/api/user/user_actions.go `changePassword`, `setPassword`,
+/// `validatePassword`).
+fn password_changed(store: &mut Store, user_id: &str) {
+    let Some(mut u) = store.get(Kind::User, user_id).cloned() else {
+        return;
+    };
+    if u.get("mustChangePassword").and_then(Value::as_bool) != Some(false) {
+        u["mustChangePassword"] = json!(false);
+        store.stamp_update(&mut u, false);
+        store.put(Kind::User, user_id.to_string(), u, None);
+    }
+}
+
 const MAX_TTL_MS: i64 = 129_600 * 60_000;
 
 fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action: Option<&str>) -> Resp {

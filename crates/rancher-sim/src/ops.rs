@@ -501,6 +501,13 @@ pub(crate) fn create(
                     }],
                 });
             }
+            if obj.get("administrative").and_then(Value::as_bool) == Some(true) && ctx != "cluster" {
+                // roletemplate/validator.go `validateContextValue`.
+                return Err(webhook(
+                    kind,
+                    "roletemplate.administrative: Forbidden: only cluster roles can be administrative",
+                ));
+            }
             if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
                 for n in arr.iter().filter_map(Value::as_str) {
                     if store.get(Kind::RoleTemplate, n).is_none() {
@@ -567,32 +574,17 @@ pub(crate) fn create(
             } else {
                 ("projectName", "project")
             };
-            required(kind, &name, &[scope_field, "roleTemplateName"], &obj)?;
-            let scope = s(&obj, scope_field).to_string();
-            if kind == Kind::Crtb {
-                if scope != namespace {
-                    return Err(webhook(kind, "clusterName and namespace must match"));
-                }
-                if store.get(Kind::Cluster, &scope).is_none() {
-                    return Err(webhook(
-                        kind,
-                        format!("clusters.management.cattle.io \"{scope}\" not found"),
-                    ));
-                }
+            // The order of the checks, their texts and field paths follow `validateCreateFields` of both
+            // validators: Kubernetes field errors on the path `clusterroletemplatebinding` /
+            // `projectroletemplatebinding`, answered as 400 (rancher/webhook
+            // pkg/resources/management.cattle.io/v3/clusterroletemplatebinding/validator.go,
+            // projectroletemplatebinding/validator.go, release/v0.9 and main).
+            let path = if kind == Kind::Crtb {
+                "clusterroletemplatebinding"
             } else {
-                let Some(ns) = store.project_namespace(&scope) else {
-                    return Err(webhook(
-                        kind,
-                        format!("projects.management.cattle.io \"{scope}\" not found"),
-                    ));
-                };
-                if ns != namespace && scope.split(':').nth(1) != Some(namespace) {
-                    return Err(webhook(
-                        kind,
-                        format!("namespace \"{namespace}\" does not match the project namespace \"{ns}\""),
-                    ));
-                }
-            }
+                "projectroletemplatebinding"
+            };
+            let quoted = |v: &str| serde_json::to_string(v).unwrap_or_default();
             let users = subject_count(&obj, &["userName", "userPrincipalName"]);
             let groups = subject_count(&obj, &["groupName", "groupPrincipalName"]);
             // projectroletemplatebinding/validator.go `validateCreateFields` (release/v0.4 to v0.9): a PRTB may also
@@ -606,31 +598,135 @@ pub(crate) fn create(
             if kind == Kind::Prtb && targets != 1 {
                 return Err(webhook(
                     kind,
-                    "binding must target only a user [userName]/[userPrincipalName] OR a group [groupName]/[groupPrincipalName] OR a [serviceAccount]",
+                    format!("{path}: Forbidden: binding must target only a user [userName]/[userPrincipalName] OR a group [groupName]/[groupPrincipalName] OR a [serviceAccount]"),
                 ));
             }
             if kind == Kind::Crtb && (users > 0) == (groups > 0) {
                 return Err(webhook(
                     kind,
-                    "binding must target either a user [userId]/[userPrincipalId] OR a group [groupId]/[groupPrincipalId]",
+                    format!("{path}: Forbidden: binding must target either a user [userId]/[userPrincipalId] OR a group [groupId]/[groupPrincipalId]"),
                 ));
             }
+            let scope = s(&obj, scope_field).to_string();
+            let required_detail = if kind == Kind::Crtb { ": field is required" } else { "" };
+            if scope.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!("{path}.{scope_field}: Required value{required_detail}"),
+                ));
+            }
+            if kind == Kind::Crtb {
+                if scope != namespace {
+                    return Err(webhook(
+                        kind,
+                        format!("{path}: Forbidden: clusterName and namespace must be the same value"),
+                    ));
+                }
+                if store.get(Kind::Cluster, &scope).is_none() {
+                    return Err(webhook(
+                        kind,
+                        format!(
+                            "{path}.clusterName: Invalid value: {}: specified cluster {scope} not found",
+                            quoted(&scope)
+                        ),
+                    ));
+                }
+            }
             let rt_name = s(&obj, "roleTemplateName").to_string();
+            if rt_name.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!("{path}.roleTemplateName: Required value{required_detail}"),
+                ));
+            }
             let Some(rt) = store.get(Kind::RoleTemplate, &rt_name) else {
                 return Err(webhook(
                     kind,
-                    format!("roletemplates.management.cattle.io \"{rt_name}\" not found"),
+                    format!(
+                        "{path}.roleTemplateName: Invalid value: {}: the referenced role template was not found",
+                        quoted(&rt_name)
+                    ),
                 ));
             };
+            if rt.get("locked").and_then(Value::as_bool) == Some(true) {
+                // A CRTB made for a global role binding's inherited cluster roles may use a locked role template
+                // while its GRB lives (clusterroletemplatebinding/validator.go, the `grbOwnerLabel` branch).
+                let owner = obj
+                    .pointer("/metadata/labels")
+                    .and_then(|l| l.get(GRB_OWNER_LABEL))
+                    .and_then(Value::as_str)
+                    .filter(|o| kind == Kind::Crtb && !o.is_empty())
+                    .map(str::to_string);
+                let owner_alive = match &owner {
+                    Some(grb) => match store.get(Kind::GlobalRoleBinding, grb) {
+                        None => {
+                            return Err(webhook(
+                                kind,
+                                format!("{path}.labels: Invalid value: {}: label {grb} refers to a global role that doesn't exist", quoted(grb)),
+                            ))
+                        }
+                        Some(g) => g.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null),
+                    },
+                    None => false,
+                };
+                if !owner_alive {
+                    let display = s(rt, "displayName");
+                    let role = if kind == Kind::Crtb {
+                        display.to_string()
+                    } else {
+                        format!("'{display}'")
+                    };
+                    return Err(webhook(
+                        kind,
+                        format!(
+                            "{path}.roleTemplate: Forbidden: referenced role {role} is locked and cannot be assigned"
+                        ),
+                    ));
+                }
+            }
             let rt_ctx = s(rt, "context");
             if rt_ctx != ctx {
                 return Err(webhook(
                     kind,
-                    format!("Cannot reference context [{rt_ctx}] from [{ctx}] context"),
+                    format!(
+                        "{path}.roleTemplate.context: Unsupported value: {}: supported values: {}",
+                        quoted(rt_ctx),
+                        quoted(ctx)
+                    ),
                 ));
             }
-            if rt.get("locked").and_then(Value::as_bool) == Some(true) {
-                return Err(webhook(kind, "Role is locked and cannot be assigned"));
+            if kind == Kind::Prtb {
+                let (cluster, project) = scope.split_once(':').unwrap_or(("", ""));
+                if cluster.is_empty() || project.is_empty() {
+                    return Err(webhook(
+                        kind,
+                        format!("{path}.projectName: Invalid value: {}: projectName must be of the form cluster.metadata.name:project.metadata.name, and both must refer to an existing object", quoted(&scope)),
+                    ));
+                }
+                if store.get(Kind::Cluster, cluster).is_none() {
+                    return Err(webhook(
+                        kind,
+                        format!(
+                            "{path}.projectName: Invalid value: {}: specified cluster {cluster} not found",
+                            quoted(&scope)
+                        ),
+                    ));
+                }
+                let Some(ns) = store.project_namespace(&scope) else {
+                    return Err(webhook(
+                        kind,
+                        format!(
+                            "{path}.projectName: Invalid value: {}: specified project {project} not found in {cluster}",
+                            quoted(&scope)
+                        ),
+                    ));
+                };
+                if ns != namespace && Some(project) != Some(namespace) {
+                    return Err(webhook(
+                        kind,
+                        format!("namespace \"{namespace}\" does not match the project namespace \"{ns}\""),
+                    ));
+                }
             }
             // rancher/webhook clusterroletemplatebinding/validator.go, projectroletemplatebinding/validator.go
             // (release/v0.4 to v0.10): the role template's rules must be held by the caller there; there is no verb
@@ -649,6 +745,14 @@ pub(crate) fn create(
             let user = s(&obj, "userName").to_string();
             if !user.is_empty() && s(&obj, "userPrincipalName").is_empty() {
                 obj["userPrincipalName"] = json!(store.principal_of(&user));
+            }
+            // A binding naming only a user principal gets its user: the controller links or creates it
+            // (rancher/rancher pkg/controllers/management/auth/crtb_handler.go and prtb_handler.go `reconcileSubject`,
+            // `EnsureUser`), and Kubernetes RBAC subjects come from `userName` (pkg/rbac/common.go
+            // `BuildSubjectFromRTB`).
+            let principal = s(&obj, "userPrincipalName").to_string();
+            if user.is_empty() && !principal.is_empty() && !opts.dry_run {
+                obj["userName"] = json!(ensure_user(store, &principal));
             }
             if store.reject_duplicate_bindings {
                 let same = |b: &Value| {
@@ -1006,7 +1110,17 @@ pub(crate) fn finalizer(kind: Kind) -> Option<&'static str> {
 /// tokens (rancher/rancher pkg/ext/stores/tokens/tokens.go), Kubernetes' 422 otherwise.
 fn immutable_err(kind: Kind, name: &str, field: &str, value: &Value) -> ApiErr {
     match kind {
-        Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb | Kind::Project | Kind::User => webhook(
+        // The binding validators name the field on the lower-cased kind (`field.NewPath("clusterroletemplatebinding")`,
+        // rancher/webhook .../globalrolebinding, clusterroletemplatebinding, projectroletemplatebinding validator.go
+        // `validateUpdateFields`).
+        Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb => webhook(
+            kind,
+            format!(
+                "{}.{field}: Invalid value: {value}: field is immutable",
+                kind.info().kind_name.to_lowercase()
+            ),
+        ),
+        Kind::Project | Kind::User => webhook(
             kind,
             format!(
                 "{}.{field}: Invalid value: {value}: field is immutable",
@@ -1033,21 +1147,76 @@ fn immutable_err(kind: Kind, name: &str, field: &str, value: &Value) -> ApiErr {
     }
 }
 
+/// The binding kinds' update rules (see the call site): Go string comparison, set-once subjects, the PRTB's
+/// service account and the CRTB's GRB-owner label.
+fn check_binding_update_fields(kind: Kind, name: &str, old: &Value, new: &Value) -> Result<(), ApiErr> {
+    let text = |v: &Value, f: &str| get_path(v, f).and_then(Value::as_str).unwrap_or("").to_string();
+    let path = kind.info().kind_name.to_lowercase();
+    let set_once = ["userName", "userPrincipalName", "groupName", "groupPrincipalName"];
+    for f in immutable_fields(kind) {
+        let (o, n) = (text(old, f), text(new, f));
+        if o == n || (kind != Kind::GlobalRoleBinding && set_once.contains(f) && o.is_empty()) {
+            continue;
+        }
+        if *f == "serviceAccount" {
+            return Err(webhook(
+                kind,
+                format!("{path}.serviceAccount: Forbidden: update is not allowed"),
+            ));
+        }
+        return Err(immutable_err(kind, name, f, &Value::String(n)));
+    }
+    if kind != Kind::GlobalRoleBinding {
+        // `(new.GroupName != "" || old.GroupPrincipalName != "") && (new.UserName != "" || old.UserPrincipalName != "")`
+        let group = !text(new, "groupName").is_empty() || !text(old, "groupPrincipalName").is_empty();
+        let user = !text(new, "userName").is_empty() || !text(old, "userPrincipalName").is_empty();
+        if group && user {
+            let verb = if kind == Kind::Crtb {
+                "binding target must target"
+            } else {
+                "binding must target"
+            };
+            return Err(webhook(
+                kind,
+                format!("{path}: Forbidden: {verb} either a user [userName]/[userPrincipalName] OR a group [groupName]/[groupPrincipalName]"),
+            ));
+        }
+    }
+    if kind == Kind::Crtb {
+        let label = |v: &Value| {
+            v.pointer("/metadata/labels")
+                .and_then(|l| l.get(GRB_OWNER_LABEL))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if label(old) != label(new) {
+            return Err(webhook(
+                kind,
+                format!("{path}.labels: Forbidden: label {GRB_OWNER_LABEL} is immutable after creation"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Fields that may never change after create, per kind.
 fn immutable_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::GlobalRoleBinding => &["globalRoleName", "userName", "userPrincipalName", "groupPrincipalName"],
+        // globalrolebinding/validator.go `validateUpdateFields` (release/v0.4 to v0.9): only these three;
+        // `userPrincipalName` may change.
+        Kind::GlobalRoleBinding => &["userName", "groupPrincipalName", "globalRoleName"],
         Kind::Crtb => &[
-            "clusterName",
             "roleTemplateName",
+            "clusterName",
             "userName",
             "userPrincipalName",
             "groupName",
             "groupPrincipalName",
         ],
         Kind::Prtb => &[
-            "projectName",
             "roleTemplateName",
+            "projectName",
             "userName",
             "userPrincipalName",
             "groupName",
@@ -1130,25 +1299,78 @@ pub(crate) fn update(
     } else if rv != s(&old, "metadata.resourceVersion") {
         return Err(ApiErr::Conflict { kind, name });
     }
-    if kind == Kind::GlobalRole && !status_only && old.get("builtin").and_then(Value::as_bool) == Some(true) {
-        // Rancher's webhook lets only metadata and newUserDefault change on builtin roles.
-        for f in ["rules", "displayName", "inheritedClusterRoles", "namespacedRules"] {
-            if new.get(f).is_some() && new.get(f) != old.get(f) {
-                return Err(webhook(
-                    kind,
-                    "cannot update non-metadata fields of a builtin GlobalRole",
-                ));
+    // Builtin roles: the webhook compares the whole object with the allowed fields copied over from the new one, so
+    // any other change (an omitted field in a PUT too) is refused (rancher/webhook globalrole/validator.go and
+    // roletemplate/validator.go `validateUpdateFields`, release/v0.4 to v0.9: only `newUserDefault` on a
+    // GlobalRole; `clusterCreatorDefault`, `projectCreatorDefault` and `locked` on a RoleTemplate).
+    if matches!(kind, Kind::GlobalRole | Kind::RoleTemplate)
+        && !status_only
+        && old.get("builtin").and_then(Value::as_bool) == Some(true)
+    {
+        let allowed: &[&str] = if kind == Kind::GlobalRole {
+            &["newUserDefault"]
+        } else {
+            &["clusterCreatorDefault", "projectCreatorDefault", "locked"]
+        };
+        let rest = |v: &Value| {
+            let mut c = content(v);
+            if let Some(o) = c.as_object_mut() {
+                for f in allowed {
+                    o.remove(*f);
+                }
+                // Go's zero values: an absent list or flag equals an empty or false one.
+                o.retain(|_, v| !(v.is_null() || v == &json!(false) || v == &json!([]) || v == &json!("")));
             }
+            c
+        };
+        if rest(&old) != rest(&new) {
+            return Err(webhook(
+                kind,
+                if kind == Kind::GlobalRole {
+                    "globalrole: Forbidden: updates to builtIn GlobalRoles for fields other than 'newUserDefault' are forbidden"
+                } else {
+                    "roletemplate: Forbidden: updates to builtIn RoleTemplates for fields other than CreatorDefault are forbidden"
+                },
+            ));
         }
+    }
+    // roletemplate/validator.go `validateContextValue` (create and update): only cluster roles can be
+    // administrative.
+    if kind == Kind::RoleTemplate
+        && !status_only
+        && new.get("administrative").and_then(Value::as_bool) == Some(true)
+        && s(&new, "context") != "cluster"
+    {
+        return Err(webhook(
+            kind,
+            "roletemplate.administrative: Forbidden: only cluster roles can be administrative",
+        ));
     }
     let mut result;
     if status_only {
         result = old.clone();
         result["status"] = new.get("status").cloned().unwrap_or(Value::Null);
     } else {
-        // Immutable fields: missing means "unchanged"; a different value is refused.
+        // Immutable fields. The binding validators compare old and new as Go strings: a PUT body that omits a field
+        // sets it to "" (a Kubernetes PUT replaces the object), subjects may be set while empty
+        // (`old.UserName != new.UserName && old.UserName != ""`), and a PRTB's service account never changes
+        // (rancher/webhook clusterroletemplatebinding/, projectroletemplatebinding/, globalrolebinding/validator.go
+        // `validateUpdateFields`). Other kinds: missing means "unchanged"; a different value is refused.
+        if matches!(kind, Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb) {
+            check_binding_update_fields(kind, &name, &old, &new)?;
+        }
         for f in immutable_fields(kind) {
+            if matches!(kind, Kind::GlobalRoleBinding | Kind::Crtb | Kind::Prtb) {
+                break;
+            }
             let ov = get_path(&old, f).cloned();
+            // users/validator.go `validateUpdateFields` (release/v0.9): a username may be set once.
+            if kind == Kind::User
+                && *f == "username"
+                && ov.as_ref().is_none_or(|v| v.as_str().is_none_or(str::is_empty))
+            {
+                continue;
+            }
             match get_path(&new, f) {
                 None | Some(Value::Null) => {
                     if let Some(ov) = ov {
@@ -1266,14 +1488,18 @@ fn check_update(
                 None => Ok(()),
             }
         }
-        Kind::RoleTemplate if new.get("rules") != old.get("rules") => confirm_no_escalation(
-            store,
-            caller,
-            kind,
-            &Rule::all_from(new.get("rules")),
-            "",
-            ("escalate", kind, name),
-        ),
+        // roletemplate/validator.go `Admit`: every create or update checks the rules of the new template with those
+        // it inherits (`RulesFromTemplate`), so adding `roleTemplateNames` escalates too; bypass `escalate`.
+        Kind::RoleTemplate if content(old) != content(new) => {
+            let mut wanted = Rule::all_from(new.get("rules"));
+            if let Some(arr) = new.get("roleTemplateNames").and_then(Value::as_array) {
+                let authz = Authz::new(store, caller);
+                for n in arr.iter().filter_map(Value::as_str) {
+                    wanted.extend(authz.role_template_rules(n));
+                }
+            }
+            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, name))
+        }
         Kind::User => {
             check_user_target(store, caller, name)?;
             // rancher/webhook release/v0.9 users/validator.go (Rancher 2.13).

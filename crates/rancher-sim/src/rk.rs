@@ -260,6 +260,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req, segs: &[&str], cluster_path: bo
             AuthOutcome::Invalid => return unauthorized(),
         }
     };
+    crate::auth::note_use(shared, &caller);
     if gate {
         let store = shared.store.read().expect("store lock");
         if !Authz::new(&store, &caller).local_cluster_access() {

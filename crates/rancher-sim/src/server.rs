@@ -305,6 +305,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
                     _ => return unauthorized_2x(),
                 }
             };
+            auth::note_use(shared, &caller);
             if caller.cluster.as_deref().is_some_and(|c| c != *cluster) {
                 return unauthorized_2x();
             }

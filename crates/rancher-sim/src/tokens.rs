@@ -5,8 +5,8 @@
 //! Shapes follow Rancher: a `management.cattle.io/v3` Token carries its owner in `userId` and in the label
 //! `authn.management.cattle.io/token-userId`, and its kind in the label `authn.management.cattle.io/kind`
 //! (`session` for a login, `kubeconfig` for a kubeconfig token, empty for an API key) (rancher/rancher
-//! pkg/auth/tokens/manager.go `UserIDLabel`, `TokenKindLabel`); `lastUsedAt` is set on authenticated use
-//! (pkg/apis/management.cattle.io/v3/authn_types.go) and absent for a token never used. On 2.12+ a share of the
+//! pkg/auth/tokens/manager.go `UserIDLabel`, `TokenKindLabel`); from 2.10 `lastUsedAt` is set on authenticated use
+//! (pkg/apis/management.cattle.io/v3/authn_types.go; `auth::note_use`) and absent for a token never used. On 2.12+ a share of the
 //! tokens are `ext.cattle.io/v1` Tokens (pkg/ext/stores/tokens), owned through the label `cattle.io/user-id`.
 //! Seeded tokens have no usable secret: nobody holds them, as nobody holds a forgotten key.
 
@@ -94,6 +94,8 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
         } else {
             Some(created + rng.gen_range(0..=age.max(1)))
         };
+        // v3 Tokens have no `lastUsedAt` before 2.10 (authn_types.go); ext tokens only exist from 2.12.
+        let mgmt_last_used = last_used.filter(|_| cfg.version.at_least(2, 10));
         if ext && i % EXT_EVERY == EXT_EVERY - 1 && kind != "kubeconfig" {
             let name = store.fresh_name(Kind::ExtToken, "", "token-");
             let obj = ext_token(
@@ -115,7 +117,7 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
                 "token-".to_string()
             };
             let name = store.fresh_name(Kind::Token, "", &prefix);
-            let obj = mgmt_token(&name, who, kind, ttl, created, derived, cluster, last_used);
+            let obj = mgmt_token(&name, who, kind, ttl, created, derived, cluster, mgmt_last_used);
             put(store, Kind::Token, name, obj, &created_ts);
         }
     }

@@ -558,3 +558,481 @@ async fn a_prtb_may_target_a_service_account() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["message"].as_str().unwrap().contains("OR a [serviceAccount]"), "{v}");
 }
+
+// ---- N8: lastUsedAt ------------------------------------------------------------------------------------------------
+
+/// The token's recorded last use, as the admin reads it over the Kubernetes API, with its resourceVersion.
+async fn last_use(sim: &SimHandle, path: &str, field: &str) -> (Option<String>, String) {
+    let (st, v) = admin_get(sim, path).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let at = v.pointer(field).and_then(Value::as_str).map(str::to_string);
+    (
+        at,
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+/// Rancher 2.10+: rancher/rancher pkg/auth/requests/authenticate.go `Authenticate` writes `lastUsedAt` on each
+/// authenticated request (once per second at most), and norman's /v3 view shows it; ext tokens (2.12+) get
+/// `status.lastUsedAt` (pkg/ext/stores/tokens/tokens.go `UpdateLastUsedAt`). Before 2.10 the field does not exist
+/// (pkg/apis/management.cattle.io/v3/authn_types.go on release/v2.8 and v2.9).
+#[tokio::test]
+async fn a_used_token_records_its_last_use_from_2_10() {
+    let sim = start(RancherVersion::V2_13).await;
+    let alice = login(&sim, "alice").await;
+    let name = alice.split(':').next().unwrap().to_string();
+    let path = format!("{MG}/tokens/{name}");
+    let (before, _) = last_use(&sim, &path, "/lastUsedAt").await;
+    assert_eq!(before, None, "a token not yet used has no lastUsedAt");
+
+    let start_ms = chrono::Utc::now().timestamp() * 1000;
+    let (st, v) = call(&sim, Method::GET, "/v3/users?me=true", Some(&alice), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (at, _) = last_use(&sim, &path, "/lastUsedAt").await;
+    let at = at.expect("lastUsedAt is set by the use");
+    let at_ms = chrono::DateTime::parse_from_rfc3339(&at)
+        .expect("RFC 3339")
+        .timestamp_millis();
+    assert!(at_ms >= start_ms, "{at} is not before the request");
+
+    // The /v3 view shows it too.
+    let (st, v) = call(&sim, Method::GET, &format!("/v3/tokens/{name}"), Some(&alice), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["lastUsedAt"].is_string(), "{v}");
+
+    // Uses within the same second write once: the object is not rewritten when the time would not change.
+    let mut checked = false;
+    for _ in 0..5 {
+        call(&sim, Method::GET, "/v3/users?me=true", Some(&alice), None).await;
+        let (a1, rv1) = last_use(&sim, &path, "/lastUsedAt").await;
+        call(&sim, Method::GET, "/v3/users?me=true", Some(&alice), None).await;
+        let (a2, rv2) = last_use(&sim, &path, "/lastUsedAt").await;
+        if a1 == a2 {
+            assert_eq!(rv1, rv2, "no write when lastUsedAt stays the same");
+            checked = true;
+            break;
+        }
+    }
+    assert!(checked, "two uses within one second");
+
+    // An ext token records its use in status.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/apis/ext.cattle.io/v1/tokens",
+        Some(&alice),
+        Some(json!({"spec": {"ttl": 600000}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let ext_name = v["metadata"]["name"].as_str().unwrap().to_string();
+    let bearer = v["status"]["bearerToken"].as_str().expect("bearer").to_string();
+    let ext_path = format!("/apis/ext.cattle.io/v1/tokens/{ext_name}");
+    assert_eq!(last_use(&sim, &ext_path, "/status/lastUsedAt").await.0, None);
+    let (st, v) = call(&sim, Method::GET, "/v3/users?me=true", Some(&bearer), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(last_use(&sim, &ext_path, "/status/lastUsedAt").await.0.is_some());
+}
+
+/// Rancher 2.8/2.9: v3 Tokens have no `lastUsedAt` (authn_types.go), so neither use nor the seeded sprawl shows one.
+#[tokio::test]
+async fn tokens_have_no_last_use_before_2_10() {
+    let sim = rancher_sim::Simulator::start(
+        rancher_sim::SimConfig::default()
+            .rancher_version(RancherVersion::V2_8)
+            .seed(7)
+            .tokens(40),
+    )
+    .await
+    .expect("simulator starts");
+    let alice = login(&sim, "alice").await;
+    let name = alice.split(':').next().unwrap().to_string();
+    let (st, v) = call(&sim, Method::GET, "/v3/users?me=true", Some(&alice), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (at, _) = last_use(&sim, &format!("{MG}/tokens/{name}"), "/lastUsedAt").await;
+    assert_eq!(at, None);
+    let (st, v) = call(&sim, Method::GET, &format!("/v3/tokens/{name}"), Some(&alice), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v.get("lastUsedAt").is_none(), "{v}");
+    assert!(
+        sim.objects("tokens").iter().all(|t| t.get("lastUsedAt").is_none()),
+        "no seeded token has a last use on 2.8"
+    );
+}
+
+// ---- N16: CRTB/PRTB refusal texts ----------------------------------------------------------------------------------
+
+/// POSTs as admin and returns the refusal's status and message.
+async fn refused(sim: &SimHandle, path: &str, body: Value) -> (StatusCode, String) {
+    let admin = sim.tokens().admin.clone();
+    let (st, v) = call(sim, Method::POST, path, Some(&admin), Some(body)).await;
+    (st, v["message"].as_str().unwrap_or_default().to_string())
+}
+
+/// Rancher 2.8-2.13. rancher/webhook clusterroletemplatebinding/validator.go and projectroletemplatebinding/validator.go
+/// `validateCreateFields`: Kubernetes field errors on `clusterroletemplatebinding` / `projectroletemplatebinding`
+/// (singular), 400; the PRTB's locked-role text quotes the display name.
+#[tokio::test]
+async fn crtb_and_prtb_refusals_carry_the_webhooks_field_paths() {
+    let sim = start(RancherVersion::V2_13).await;
+    let ds = sim.users().downstream_cluster.clone();
+    let alice = sim.user_id("alice").unwrap();
+    admin_create(
+        &sim,
+        &format!("{MG}/roletemplates"),
+        json!({"metadata": {"name": "old-role"}, "displayName": "Old Role", "context": "cluster", "locked": true, "rules": []}),
+    )
+    .await;
+    admin_create(
+        &sim,
+        &format!("{MG}/roletemplates"),
+        json!({"metadata": {"name": "old-project-role"}, "displayName": "Old Project Role", "context": "project", "locked": true, "rules": []}),
+    )
+    .await;
+    let crtbs = format!("{MG}/namespaces/{ds}/clusterroletemplatebindings");
+    let crtb = |cluster: &str, rt: &str| json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": cluster, "roleTemplateName": rt, "userName": alice});
+    let cases = [
+        (crtb("local", "cluster-member"), "clusterroletemplatebinding: Forbidden: clusterName and namespace must be the same value".to_string()),
+        (crtb(&ds, "nope"), "clusterroletemplatebinding.roleTemplateName: Invalid value: \"nope\": the referenced role template was not found".to_string()),
+        (crtb(&ds, "old-role"), "clusterroletemplatebinding.roleTemplate: Forbidden: referenced role Old Role is locked and cannot be assigned".to_string()),
+        (crtb(&ds, "project-member"), "clusterroletemplatebinding.roleTemplate.context: Unsupported value: \"project\": supported values: \"cluster\"".to_string()),
+    ];
+    for (body, want) in cases {
+        let (st, msg) = refused(&sim, &crtbs, body).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{msg}");
+        assert!(msg.ends_with(&want), "{msg}\n  wanted: {want}");
+    }
+    // A CRTB in the namespace of a cluster that does not exist.
+    let (st, msg) = refused(
+        &sim,
+        &format!("{MG}/namespaces/c-nope/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": "c-nope"}, "clusterName": "c-nope", "roleTemplateName": "cluster-member", "userName": alice}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(
+        msg.ends_with(
+            "clusterroletemplatebinding.clusterName: Invalid value: \"c-nope\": specified cluster c-nope not found"
+        ),
+        "{msg}"
+    );
+
+    let seeded = sim
+        .objects("projectroletemplatebindings")
+        .into_iter()
+        .next()
+        .expect("a seeded PRTB");
+    let ns = seeded["metadata"]["namespace"].as_str().unwrap().to_string();
+    let project = seeded["projectName"].as_str().unwrap().to_string();
+    let prtbs = format!("{MG}/namespaces/{ns}/projectroletemplatebindings");
+    let prtb = |rt: &str| json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": rt, "userName": alice});
+    let cases = [
+        (prtb("nope"), "projectroletemplatebinding.roleTemplateName: Invalid value: \"nope\": the referenced role template was not found"),
+        (prtb("old-project-role"), "projectroletemplatebinding.roleTemplate: Forbidden: referenced role 'Old Project Role' is locked and cannot be assigned"),
+        (prtb("cluster-member"), "projectroletemplatebinding.roleTemplate.context: Unsupported value: \"cluster\": supported values: \"project\""),
+    ];
+    for (body, want) in cases {
+        let (st, msg) = refused(&sim, &prtbs, body).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{msg}");
+        assert!(msg.ends_with(want), "{msg}\n  wanted: {want}");
+    }
+}
+
+// ---- N15: immutability ---------------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook globalrolebinding/validator.go `validateUpdateFields` checks only `userName`,
+/// `groupPrincipalName` and `globalRoleName`; clusterroletemplatebinding/ and projectroletemplatebinding/validator.go
+/// let an empty subject field be set once, never change a PRTB's service account ("update is not allowed"), and
+/// compare a PUT body as it is (an omitted `userName` is a change to "").
+#[tokio::test]
+async fn immutable_fields_follow_the_webhooks_update_rules() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let alice = sim.user_id("alice").unwrap();
+    let grb = admin_create(
+        &sim,
+        &format!("{MG}/globalrolebindings"),
+        json!({"metadata": {"generateName": "grb-"}, "globalRoleName": "user", "userName": alice}),
+    )
+    .await;
+    let grb_path = format!("{MG}/globalrolebindings/{}", grb["metadata"]["name"].as_str().unwrap());
+    let (st, v) = merge_patch(
+        &sim,
+        &grb_path,
+        &admin,
+        json!({"userPrincipalName": "local://someone-else"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "a GRB's userPrincipalName may change: {v}");
+    let (st, v) = merge_patch(&sim, &grb_path, &admin, json!({"globalRoleName": "admin"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("globalrolebinding.globalRoleName: Invalid value: \"admin\": field is immutable"),
+        "{v}"
+    );
+
+    // A group CRTB may get its empty groupName set once; its userName may not appear next to the group.
+    let ds = sim.users().downstream_cluster.clone();
+    let crtb = admin_create(
+        &sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member", "userName": alice}),
+    )
+    .await;
+    let crtb_path = format!(
+        "{MG}/namespaces/{ds}/clusterroletemplatebindings/{}",
+        crtb["metadata"]["name"].as_str().unwrap()
+    );
+    let (st, v) = merge_patch(&sim, &crtb_path, &admin, json!({"userName": "u-other"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("clusterroletemplatebinding.userName: Invalid value: \"u-other\": field is immutable"),
+        "{v}"
+    );
+    // A PUT that leaves userName out changes it to "".
+    let mut put = crtb.clone();
+    put.as_object_mut().unwrap().remove("userName");
+    let (st, v) = call(&sim, Method::PUT, &crtb_path, Some(&admin), Some(put)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("clusterroletemplatebinding.userName"),
+        "{v}"
+    );
+
+    // A PRTB's service account never changes, not even from empty.
+    let seeded = sim
+        .objects("projectroletemplatebindings")
+        .into_iter()
+        .find(|p| p["userName"].is_string())
+        .expect("a seeded user PRTB");
+    let ns = seeded["metadata"]["namespace"].as_str().unwrap();
+    let prtb_path = format!(
+        "{MG}/namespaces/{ns}/projectroletemplatebindings/{}",
+        seeded["metadata"]["name"].as_str().unwrap()
+    );
+    let (st, v) = merge_patch(&sim, &prtb_path, &admin, json!({"serviceAccount": "default:builder"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("projectroletemplatebinding.serviceAccount: Forbidden: update is not allowed"),
+        "{v}"
+    );
+}
+
+async fn merge_patch(sim: &SimHandle, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    call_ct(
+        sim,
+        Method::PATCH,
+        path,
+        Some(token),
+        Some(body),
+        "application/merge-patch+json",
+    )
+    .await
+}
+
+// ---- N12: GlobalRole / RoleTemplate updates ------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook roletemplate/validator.go `Admit`: an update is escalation-checked with the
+/// rules it inherits (`RulesFromTemplate`), bypass `escalate`; `validateUpdateFields`: a builtin RoleTemplate may
+/// change only its creator defaults and `locked`, a builtin GlobalRole only `newUserDefault` (globalrole/validator.go);
+/// `validateContextValue`: only cluster roles can be administrative.
+#[tokio::test]
+async fn role_updates_follow_the_webhooks_rules() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "rt-author",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["roletemplates"], "verbs": ["get", "list", "create", "update", "patch"]},
+               {"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/roletemplates"),
+        Some(&carol_t),
+        Some(json!({"metadata": {"name": "carols-role"}, "displayName": "Carol's role", "context": "cluster", "rules": []})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/roletemplates/carols-role"),
+        &carol_t,
+        json!({"roleTemplateNames": ["cluster-owner"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "inheriting cluster-owner escalates: {v}");
+
+    // Builtin role templates: rules are fixed, `locked` may change.
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/roletemplates/cluster-member"),
+        &admin,
+        json!({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().ends_with(
+            "roletemplate: Forbidden: updates to builtIn RoleTemplates for fields other than CreatorDefault are forbidden"
+        ),
+        "{v}"
+    );
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/roletemplates/cluster-member"),
+        &admin,
+        json!({"locked": true}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // Builtin global roles: only newUserDefault.
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/globalroles/user"),
+        &admin,
+        json!({"displayName": "Renamed"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().ends_with(
+            "globalrole: Forbidden: updates to builtIn GlobalRoles for fields other than 'newUserDefault' are forbidden"
+        ),
+        "{v}"
+    );
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/globalroles/user"),
+        &admin,
+        json!({"newUserDefault": false}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // Administrative only in cluster context.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/roletemplates"),
+        Some(&admin),
+        Some(json!({"metadata": {"name": "admin-project-role"}, "displayName": "x", "context": "project", "administrative": true, "rules": []})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("roletemplate.administrative: Forbidden: only cluster roles can be administrative"),
+        "{v}"
+    );
+}
+
+// ---- N10: principal-only CRTB/PRTB ---------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/controllers/management/auth/crtb_handler.go / prtb_handler.go
+/// `reconcileSubject`: a binding with a user principal and no `userName` links or creates that user and records it.
+#[tokio::test]
+async fn a_principal_only_crtb_gets_its_user() {
+    let sim = start(RancherVersion::V2_13).await;
+    let ds = sim.users().downstream_cluster.clone();
+    let principal = "activedirectory_user://CN=Never Logged In,OU=Users,DC=example,DC=com";
+    let crtb = admin_create(
+        &sim,
+        &format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+        json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member", "userPrincipalName": principal}),
+    )
+    .await;
+    let user = crtb["userName"].as_str().expect("userName is set").to_string();
+    assert!(user.starts_with("u-"), "{crtb}");
+    let (st, u) = admin_get(&sim, &format!("{MG}/users/{user}")).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert!(
+        u["principalIds"].as_array().unwrap().iter().any(|p| p == principal),
+        "{u}"
+    );
+}
+
+// ---- N19: /v3 user actions -----------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/api/user/user_actions.go: `setpassword` and `changepassword` clear
+/// `mustChangePassword` and refuse a password equal to the username (`validatePassword`); `refreshauthprovideraccess`
+/// needs `create` on users (`userCanRefresh`).
+#[tokio::test]
+async fn password_actions_clear_must_change_password() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{MG}/users/{alice}"),
+        &admin,
+        json!({"mustChangePassword": true}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let action = format!("/v3/users/{alice}?action=setpassword");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "alice"})),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "a-new-password-for-alice"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["mustChangePassword"], json!(false), "{v}");
+    let (_, u) = admin_get(&sim, &format!("{MG}/users/{alice}")).await;
+    assert_eq!(u["mustChangePassword"], json!(false), "{u}");
+
+    // A caller with `update` but not `create` on users may not trigger a refresh.
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "user-updater",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list", "update"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        "/v3/users?action=refreshauthprovideraccess",
+        Some(&carol_t),
+        None,
+    )
+    .await;
+    assert_eq!(st.as_u16(), 500, "{v}");
+}

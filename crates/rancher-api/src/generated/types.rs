@@ -2166,7 +2166,7 @@ pub struct MgmtToken {
     /// false when disabled
     #[serde(rename = "enabled", skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// RFC3339 time of the last authenticated request (Rancher 2.9+; absent when never used)
+    /// RFC3339 time of the last authenticated request (Rancher 2.10+, where it is written on use; absent when never used and on 2.8/2.9)
     #[serde(rename = "lastUsedAt", skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
     /// the stored hash of the secret Secret: masked in `Debug`.

@@ -174,6 +174,13 @@ impl TokenFacts {
     }
 }
 
+/// Does this server record when a token was last used? Rancher writes `lastUsedAt` on authenticated use from 2.10
+/// (rancher/rancher pkg/auth/requests/authenticate.go `Authenticate`); before that the field does not exist
+/// (pkg/apis/management.cattle.io/v3/authn_types.go), so "unused" can only be counted from creation.
+fn records_last_use(session: &Session) -> bool {
+    session.version.at_least(2, 10)
+}
+
 /// Streams every token an admin can list: `management.cattle.io/v3` tokens on 2.8+, and `ext.cattle.io/v1`
 /// tokens on 2.12+, handing each to `each` without keeping it.
 /// Every token, in pages, counted as read on `progress` (stage `reading tokens`).
@@ -337,6 +344,8 @@ impl Workflow for TokenReport {
         let mut totals_json = serde_json::to_value(&totals).unwrap_or(Value::Null);
         totals_json["users"] = json!(users_total);
         totals_json["unused_days"] = json!(unused_days);
+        let recorded = records_last_use(session);
+        totals_json["last_use_recorded"] = json!(recorded);
         let users_json: Vec<Value> = users
             .into_iter()
             .map(|(id, login, c)| {
@@ -346,10 +355,16 @@ impl Workflow for TokenReport {
                 v
             })
             .collect();
-        let summary = format!(
+        let mut summary = format!(
             "{} tokens of {} users: {} expired but still stored, {} never expire, {} cluster-scoped, {} not used for more than {} days",
             totals.tokens, users_total, totals.expired, totals.never_expiring, totals.cluster_scoped, totals.unused, unused_days
         );
+        if !recorded {
+            summary.push_str(&format!(
+                " (Rancher {} does not record token use, which 2.10 added: these counts go by creation time, so a token in daily use can be among them)",
+                session.version
+            ));
+        }
         Ok(Report::new(summary, json!({"totals": totals_json, "users": users_json})).with_table(table))
     }
 }
@@ -531,6 +546,12 @@ impl Workflow for CleanupTokens {
     async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         require_rk(CLEANUP_TOKENS.id, session)?;
         let filter = Filter::from_inputs(&inputs)?;
+        if filter.unused_days.is_some() && !records_last_use(session) {
+            return Err(Error::Refused(format!(
+                "cleanup-tokens unused-days=N needs to know when tokens were last used, and Rancher {} does not record it (2.10 added lastUsedAt); going by creation time would delete keys in daily use. Use filter=expired, user= or kind= instead, or upgrade Rancher",
+                session.version
+            )));
+        }
         let (found, note) = matching(session, &filter, self.local_clock, &Silent).await?;
         if found.is_empty() {
             return Err(Error::NotFound(
