@@ -319,21 +319,6 @@ async fn a_crash_mid_cleanup_then_reconcile_deletes_nothing_twice_and_misses_not
     assert_eq!(token_deletes(&sim), names.len() as u64);
 }
 
-/// Keeps every stage a run reports with the items counted in it.
-#[derive(Default)]
-struct Stages(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
-
-impl rancher_workflows::Progress for Stages {
-    fn stage(&self, what: &str, total: Option<u64>) {
-        self.0.lock().unwrap().push((what.to_string(), total, 0));
-    }
-    fn advance(&self, n: u64) {
-        if let Some(last) = self.0.lock().unwrap().last_mut() {
-            last.2 += n;
-        }
-    }
-}
-
 /// UX finding 23: an approved cleanup of many tokens ran for seconds (minutes on a real server) with nothing to
 /// watch. Its execution reports each stage with its size and counts every token read and deleted, so a terminal can
 /// show `deleting tokens: 700 / 1,400`; the report counts the tokens it reads.
@@ -342,23 +327,24 @@ async fn ux23_a_long_cleanup_reports_how_far_it_got() {
     let sim = sim_with_tokens(RancherVersion::V2_13, 30, 1_500).await;
     let admin = session(&sim, &sim.tokens().admin).await;
     let approver = session(&sim, &sim.tokens().approver).await;
-    let stages = std::sync::Arc::new(Stages::default());
+    let stages = std::sync::Arc::new(rancher_workflows::Recorded::default());
     let r = runner().with_progress(stages.clone());
     installed(&r, &admin).await;
     let before = server_tokens(&sim);
     let expired = before.iter().filter(|t| t.2).count() as u64;
 
     r.submit(&admin, "token-report", json!({}), None, false).await.unwrap();
-    let read = stages.0.lock().unwrap().drain(..).collect::<Vec<_>>();
+    let read = stages.stages();
+    stages.clear();
     assert_eq!(read, vec![("reading tokens".to_string(), None, before.len() as u64)]);
 
     let (request, _) = submit_cleanup(&r, &approver, json!({"filter": "expired"})).await;
-    stages.0.lock().unwrap().clear(); // filing reads the tokens too; only the execution is checked below
+    stages.clear(); // filing reads the tokens too; only the execution is checked below
     match r.approve(&admin, &request, None).await.unwrap() {
         Approved::Succeeded { .. } => {}
         other => panic!("approved and run: {other:?}"),
     }
-    let ran = stages.0.lock().unwrap().clone();
+    let ran = stages.stages();
     let deleting = ran.iter().find(|s| s.0 == "deleting tokens").expect("a deleting stage");
     assert_eq!(
         deleting,

@@ -31,30 +31,48 @@ pub fn silent() -> ProgressHandle {
     Arc::new(Silent)
 }
 
-#[cfg(test)]
-pub(crate) mod recording {
-    use std::sync::Mutex;
+/// Keeps every stage a run reports, with the items counted in it: for tests of workflows and of their callers.
+#[derive(Debug, Default)]
+pub struct Recorded(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
 
-    use super::Progress;
+impl Recorded {
+    /// The stages so far: what, its total when known, and the items counted in it.
+    pub fn stages(&self) -> Vec<(String, Option<u64>, u64)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 
-    /// Keeps every stage with the items counted in it, for tests.
-    #[derive(Default)]
-    pub struct Recording(pub Mutex<Vec<(String, Option<u64>, u64)>>);
+    /// Forgets the stages so far.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
 
-    impl Progress for Recording {
-        fn stage(&self, what: &str, total: Option<u64>) {
-            self.0.lock().unwrap().push((what.to_string(), total, 0));
-        }
-        fn advance(&self, n: u64) {
-            if let Some(last) = self.0.lock().unwrap().last_mut() {
-                last.2 += n;
-            }
+impl Progress for Recorded {
+    fn stage(&self, what: &str, total: Option<u64>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((what.to_string(), total, 0));
+    }
+    fn advance(&self, n: u64) {
+        if let Some(last) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_mut()
+        {
+            last.2 += n;
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Progress, Recorded};
 
     #[test]
     fn items_count_against_the_stage_they_belong_to() {
-        let r = Recording::default();
+        let r = Recorded::default();
         r.advance(3); // before any stage: nowhere to count, and no panic
         r.stage("reading tokens", None);
         r.advance(2);
@@ -62,7 +80,7 @@ pub(crate) mod recording {
         r.stage("deleting tokens", Some(4));
         r.advance(4);
         assert_eq!(
-            *r.0.lock().unwrap(),
+            r.stages(),
             vec![
                 ("reading tokens".to_string(), None, 7),
                 ("deleting tokens".to_string(), Some(4), 4)
