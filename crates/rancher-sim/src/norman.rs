@@ -877,6 +877,9 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
             &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}),
         );
     }
+    if req.seg(1).eq_ignore_ascii_case("schemas") {
+        return crate::schemas::norman(shared, req);
+    }
     // Norman knows the UserAttribute schema but gives it no collection or resource methods (rancher/rancher
     // pkg/schemas/management.cattle.io/v3/schema.go `userTypes`): every method is refused.
     if matches!(

@@ -121,36 +121,45 @@ impl<'a> SchemaClient<'a> {
                 body.insert(name.clone(), v);
             }
         }
-        let url = schema["links"]["collection"].as_str().expect("collection link").to_string();
+        let url = schema["links"]["collection"]
+            .as_str()
+            .expect("collection link")
+            .to_string();
         let (status, obj) = self.call(Method::POST, &url, Some(Value::Object(body))).await;
         assert_eq!(status, StatusCode::CREATED, "create {ty}: {obj}");
         assert_eq!(obj["type"], ty);
         obj
     }
 
-    /// Changes the first field (by name) the schema marks `update`: a string gets a new value, a string map a new
-    /// key. Returns the field and the value sent.
+    /// Changes the first string field (by name) the schema marks `update`, else the first string map (a new key). Returns the field and the value sent.
     async fn update(&self, ty: &str, obj: &Value) -> (String, Value) {
         let schema = self.schema(ty).clone();
         assert!(Self::allows(&schema, "resourceMethods", "PUT"), "{ty} takes no update");
         let fields = schema["resourceFields"].as_object().expect("resourceFields");
         let mut names: Vec<&String> = fields.keys().collect();
         names.sort();
-        let (name, value) = names
-            .into_iter()
-            .find_map(|n| {
-                let f = &fields[n];
-                match (f["update"] == true, f["type"].as_str()) {
-                    (true, Some("string")) => Some((n.clone(), json!("changed by a schema-driven client"))),
-                    (true, Some("map[string]")) => Some((n.clone(), json!({"schema-client": "updated"}))),
-                    _ => None,
-                }
-            })
-            .unwrap_or_else(|| panic!("{ty} has no updatable string field"));
-        let url = obj["links"]["update"].as_str().expect("an update link for the creator").to_string();
-        let (status, out) = self.call(Method::PUT, &url, Some(json!({ name.clone(): value.clone() }))).await;
+        let updatable = |want: &str| {
+            names
+                .iter()
+                .find(|n| fields[n.as_str()]["update"] == true && fields[n.as_str()]["type"] == want)
+                .map(|n| n.to_string())
+        };
+        let (name, value) = match (updatable("string"), updatable("map[string]")) {
+            (Some(n), _) => (n, json!("changed by a schema-driven client")),
+            (None, Some(n)) => (n, json!({"schema-client": "updated"})),
+            (None, None) => panic!("{ty} has no updatable string or string map field"),
+        };
+        let url = obj["links"]["update"]
+            .as_str()
+            .expect("an update link for the creator")
+            .to_string();
+        let (status, out) = self
+            .call(Method::PUT, &url, Some(json!({ name.clone(): value.clone() })))
+            .await;
         assert_eq!(status, StatusCode::OK, "update {ty}: {out}");
-        let (status, read) = self.call(Method::GET, obj["links"]["self"].as_str().unwrap(), None).await;
+        let (status, read) = self
+            .call(Method::GET, obj["links"]["self"].as_str().unwrap(), None)
+            .await;
         assert_eq!(status, StatusCode::OK);
         match &value {
             Value::Object(m) => {
@@ -166,12 +175,28 @@ impl<'a> SchemaClient<'a> {
     /// Deletes through the `remove` link, which the schema's resourceMethods must allow.
     async fn delete(&self, ty: &str, obj: &Value) {
         let schema = self.schema(ty).clone();
-        assert!(Self::allows(&schema, "resourceMethods", "DELETE"), "{ty} takes no delete");
-        let url = obj["links"]["remove"].as_str().expect("a remove link for the creator").to_string();
+        assert!(
+            Self::allows(&schema, "resourceMethods", "DELETE"),
+            "{ty} takes no delete"
+        );
+        let url = obj["links"]["remove"]
+            .as_str()
+            .expect("a remove link for the creator")
+            .to_string();
         let (status, out) = self.call(Method::DELETE, &url, None).await;
         assert!(status.is_success(), "delete {ty}: {status} {out}");
-        let (status, _) = self.call(Method::GET, obj["links"]["self"].as_str().unwrap(), None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{ty} is gone after its delete");
+        // Objects with a finalizer linger until Rancher's controllers release them: poll until the read is a 404.
+        let mut last = (StatusCode::OK, Value::Null);
+        for _ in 0..200 {
+            last = self
+                .call(Method::GET, obj["links"]["self"].as_str().unwrap(), None)
+                .await;
+            if last.0 == StatusCode::NOT_FOUND {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{ty} is still there after its delete: {} {}", last.0, last.1);
     }
 }
 
@@ -187,7 +212,10 @@ async fn norman_schema_of_a_global_role_binding_says_what_rancher_says() {
     let base = sim.base_url();
     assert_eq!(s["links"]["self"], format!("{base}/v3/schemas/globalRoleBinding"));
     assert_eq!(s["links"]["collection"], format!("{base}/v3/globalrolebindings"));
-    assert_eq!(s["version"], json!({"group": "management.cattle.io", "version": "v3", "path": "/v3"}));
+    assert_eq!(
+        s["version"],
+        json!({"group": "management.cattle.io", "version": "v3", "path": "/v3"})
+    );
     assert_eq!(s["collectionMethods"], json!(["POST", "GET"]));
     assert_eq!(s["resourceMethods"], json!(["PUT", "DELETE", "GET"]));
     let f = &s["resourceFields"];
@@ -200,14 +228,26 @@ async fn norman_schema_of_a_global_role_binding_says_what_rancher_says() {
     assert_eq!(f["userId"]["update"], false);
     assert_eq!(f["groupPrincipalId"]["type"], "reference[principal]");
     assert_eq!(f["name"]["type"], "dnsLabel");
-    assert_eq!((f["name"]["create"].clone(), f["name"]["update"].clone()), (json!(true), json!(false)));
-    assert_eq!((f["labels"]["create"].clone(), f["labels"]["update"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (f["name"]["create"].clone(), f["name"]["update"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        (f["labels"]["create"].clone(), f["labels"]["update"].clone()),
+        (json!(true), json!(true))
+    );
     assert_eq!(f["created"]["type"], "date");
     assert_eq!(f["created"]["create"], false);
     assert_eq!(f["status"]["create"], false);
     assert_eq!(f["creatorId"]["type"], "reference[/v3/schemas/user]");
-    assert!(f.get("globalRoleName").is_none(), "the k8s name is renamed to the id form");
-    assert_eq!(s["collectionFilters"]["globalRoleId"]["modifiers"], json!(["eq", "ne", "in", "notin"]));
+    assert!(
+        f.get("globalRoleName").is_none(),
+        "the k8s name is renamed to the id form"
+    );
+    assert_eq!(
+        s["collectionFilters"]["globalRoleId"]["modifiers"],
+        json!(["eq", "ne", "in", "notin"])
+    );
     // Looked up case-insensitively, as norman's schema store does.
     let (status, lower) = admin_get(&sim, "/v3/schemas/globalrolebinding").await;
     assert_eq!(status, StatusCode::OK);
@@ -218,39 +258,64 @@ async fn norman_schema_of_a_global_role_binding_says_what_rancher_says() {
 async fn norman_schemas_carry_defaults_options_actions_and_provider_methods() {
     let sim = start(RancherVersion::V2_13).await;
     let (_, rt) = admin_get(&sim, "/v3/schemas/roleTemplate").await;
-    assert_eq!(rt["resourceFields"]["context"]["options"], json!(["project", "cluster"]));
-    assert_eq!(rt["resourceFields"]["roleTemplateIds"]["type"], "array[reference[roleTemplate]]");
+    assert_eq!(
+        rt["resourceFields"]["context"]["options"],
+        json!(["project", "cluster"])
+    );
+    assert_eq!(
+        rt["resourceFields"]["roleTemplateIds"]["type"],
+        "array[reference[roleTemplate]]"
+    );
     assert_eq!(rt["resourceFields"]["builtin"]["create"], false);
     assert_eq!(rt["resourceFields"]["locked"]["default"], false);
     let (_, user) = admin_get(&sim, "/v3/schemas/user").await;
     assert_eq!(user["resourceFields"]["password"]["writeOnly"], true);
     assert_eq!(user["resourceFields"]["password"]["update"], false);
     assert_eq!(user["resourceFields"]["enabled"]["default"], true);
-    assert_eq!(user["resourceActions"]["setpassword"], json!({"input": "setPasswordInput", "output": "user"}));
-    assert_eq!(user["collectionActions"]["changepassword"], json!({"input": "changePasswordInput"}));
+    assert_eq!(
+        user["resourceActions"]["setpassword"],
+        json!({"input": "setPasswordInput", "output": "user"})
+    );
+    assert_eq!(
+        user["collectionActions"]["changepassword"],
+        json!({"input": "changePasswordInput"})
+    );
     let (_, token) = admin_get(&sim, "/v3/schemas/token").await;
     assert_eq!(
         token["collectionActions"]["logoutAll"],
         json!({"input": "authConfigLogoutInput", "output": "authConfigLogoutOutput"})
     );
     let (_, ad) = admin_get(&sim, "/v3/schemas/activeDirectoryConfig").await;
-    assert_eq!(ad["baseType"], "authConfig");
-    assert!(ad.get("collectionMethods").is_none(), "a provider config has no collection: {ad}");
+    // A schema answers as a `schema` resource: its baseType is the schema schema's, not authConfig.
+    assert_eq!(ad["baseType"], "schema");
+    assert!(
+        ad.get("collectionMethods").is_none(),
+        "a provider config has no collection: {ad}"
+    );
     assert_eq!(ad["resourceMethods"], json!(["PUT", "GET"]));
     assert!(ad["links"].get("collection").is_none());
     assert_eq!(ad["resourceFields"]["port"]["default"], 389);
-    assert_eq!(ad["resourceFields"]["accessMode"]["options"], json!(["required", "restricted", "unrestricted"]));
+    assert_eq!(
+        ad["resourceFields"]["accessMode"]["options"],
+        json!(["required", "restricted", "unrestricted"])
+    );
     assert_eq!(ad["resourceFields"]["serviceAccountPassword"]["type"], "password");
     assert_eq!(
         ad["resourceActions"]["testAndApply"],
         json!({"input": "activeDirectoryTestAndApplyInput"})
     );
     let (_, cluster) = admin_get(&sim, "/v3/schemas/cluster").await;
-    assert_eq!(cluster["resourceActions"]["generateKubeconfig"], json!({"output": "generateKubeConfigOutput"}));
+    assert_eq!(
+        cluster["resourceActions"]["generateKubeconfig"],
+        json!({"output": "generateKubeConfigOutput"})
+    );
     // UserAttribute is imported with no methods at all: known by id, never listed.
     let (status, ua) = admin_get(&sim, "/v3/schemas/userAttribute").await;
     assert_eq!(status, StatusCode::OK, "{ua}");
-    assert!(ua.get("resourceMethods").is_none() && ua.get("collectionMethods").is_none(), "{ua}");
+    assert!(
+        ua.get("resourceMethods").is_none() && ua.get("collectionMethods").is_none(),
+        "{ua}"
+    );
     assert_eq!(ua["resourceFields"]["groupPrincipals"]["type"], "map[principals]");
     assert_eq!(ua["resourceFields"]["disableAfter"]["type"], "string");
 }
@@ -294,7 +359,10 @@ async fn norman_schema_collection_lists_every_modelled_type_for_every_caller() {
     ] {
         assert!(listed.iter().any(|i| i == ty), "{ty} is listed: {listed:?}");
     }
-    assert!(!listed.iter().any(|i| i == "userAttribute"), "no methods, not referenced: not listed");
+    assert!(
+        !listed.iter().any(|i| i == "userAttribute"),
+        "no methods, not referenced: not listed"
+    );
     // Rancher's norman access control for schemas is the schema's own methods (rancher/rancher pkg/rbac/user_based.go
     // `userCachedAccess` embeds norman's `AllAccess`): a standard user gets the same schemas and methods.
     let (status, alice) = call(&sim, Method::GET, "/v3/schemas", Some(&t.user), None).await;
@@ -345,7 +413,10 @@ async fn a_schema_driven_client_creates_updates_and_deletes() {
     assert_eq!(user["username"], "schemaclient");
     assert!(user.get("password").is_none(), "write-only");
     let (field, value) = c.update("user", &user).await;
-    assert_eq!((field.as_str(), value), ("description", json!("changed by a schema-driven client")));
+    assert_eq!(
+        (field.as_str(), value),
+        ("description", json!("changed by a schema-driven client"))
+    );
     c.delete("user", &user).await;
 }
 
@@ -356,9 +427,14 @@ async fn a_field_not_marked_update_is_dropped_from_an_update_as_norman_does() {
     let sim = start(RancherVersion::V2_13).await;
     let admin = sim.tokens().admin.clone();
     let c = SchemaClient::connect(&sim, &admin).await;
-    assert_eq!(c.schema("globalRoleBinding")["resourceFields"]["globalRoleId"]["update"], false);
+    assert_eq!(
+        c.schema("globalRoleBinding")["resourceFields"]["globalRoleId"]["update"],
+        false
+    );
     let bob = sim.users().standard[1].id.clone();
-    let grb = c.create("globalRoleBinding", json!({"userId": bob, "globalRoleId": "user-base"})).await;
+    let grb = c
+        .create("globalRoleBinding", json!({"userId": bob, "globalRoleId": "user-base"}))
+        .await;
     let url = grb["links"]["update"].as_str().unwrap().to_string();
     let (status, out) = c
         .call(
@@ -431,7 +507,10 @@ async fn steve_schemas_list_the_kinds_with_methods_from_the_callers_access() {
     assert_eq!(grb["attributes"]["group"], "management.cattle.io");
     assert_eq!(grb["attributes"]["resource"], "globalrolebindings");
     assert_eq!(grb["attributes"]["namespaced"], false);
-    assert!(grb["attributes"].get("access").is_none(), "steve drops the access set from the schema");
+    assert!(
+        grb["attributes"].get("access").is_none(),
+        "steve drops the access set from the schema"
+    );
     // Steve fills the method lists from Go maps: their order is not part of the answer.
     assert_eq!(sorted(&grb["collectionMethods"]), ["GET", "POST"]);
     assert_eq!(sorted(&grb["resourceMethods"]), ["DELETE", "GET", "PATCH", "PUT"]);
@@ -449,7 +528,10 @@ async fn steve_schemas_list_the_kinds_with_methods_from_the_callers_access() {
     let (status, hers) = call(&sim, Method::GET, "/v1/schemas", Some(&t.user), None).await;
     assert_eq!(status, StatusCode::OK);
     let her_ids = steve_ids(&hers);
-    assert!(!her_ids.iter().any(|i| i == "management.cattle.io.globalrolebinding"), "{her_ids:?}");
+    assert!(
+        !her_ids.iter().any(|i| i == "management.cattle.io.globalrolebinding"),
+        "{her_ids:?}"
+    );
     let (status, _) = call(
         &sim,
         Method::GET,
@@ -471,7 +553,12 @@ async fn steve_schemas_list_the_kinds_with_methods_from_the_callers_access() {
     assert_eq!(sorted(&her_rt["collectionMethods"]), ["GET"]);
     assert_eq!(sorted(&her_rt["resourceMethods"]), ["GET"]);
     // Her project-owner binding gives her project role template bindings in that project's namespace.
-    assert!(her_ids.iter().any(|i| i == "management.cattle.io.projectroletemplatebinding"), "{her_ids:?}");
+    assert!(
+        her_ids
+            .iter()
+            .any(|i| i == "management.cattle.io.projectroletemplatebinding"),
+        "{her_ids:?}"
+    );
     let (status, _) = call(&sim, Method::GET, "/v1/schemas", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -481,7 +568,11 @@ async fn steve_schemas_for_the_kinds_a_generic_client_uses() {
     let sim = start(RancherVersion::V2_13).await;
     for (id, kind, namespaced) in [
         ("management.cattle.io.globalrolebinding", "GlobalRoleBinding", false),
-        ("management.cattle.io.projectroletemplatebinding", "ProjectRoleTemplateBinding", true),
+        (
+            "management.cattle.io.projectroletemplatebinding",
+            "ProjectRoleTemplateBinding",
+            true,
+        ),
         ("management.cattle.io.user", "User", false),
     ] {
         let (status, s) = admin_get(&sim, &format!("/v1/schemas/{id}")).await;
@@ -490,8 +581,13 @@ async fn steve_schemas_for_the_kinds_a_generic_client_uses() {
         assert_eq!(s["attributes"]["kind"], kind);
         assert_eq!(s["attributes"]["namespaced"], namespaced);
         assert_eq!(s["attributes"]["version"], "v3");
-        assert!(s["attributes"]["verbs"].as_array().is_some_and(|v| v.iter().any(|x| x == "create")));
-        assert!(s.get("resourceFields").is_some_and(Value::is_null), "fields come from schemaDefinitions");
+        assert!(s["attributes"]["verbs"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|x| x == "create")));
+        assert!(
+            s.get("resourceFields").is_some_and(Value::is_null),
+            "fields come from schemaDefinitions"
+        );
     }
 }
 
@@ -537,7 +633,10 @@ async fn rk_clusters_are_served_to_admins() {
     assert!(resp.bytes().await.unwrap().is_empty());
     let (status, missing) = admin_get(&sim, "/apis/management.cattle.io/v3/clusters/c-nosuch").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(missing["message"], "clusters.management.cattle.io \"c-nosuch\" not found");
+    assert_eq!(
+        missing["message"],
+        "clusters.management.cattle.io \"c-nosuch\" not found"
+    );
 }
 
 #[tokio::test]
