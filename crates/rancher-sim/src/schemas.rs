@@ -697,8 +697,13 @@ fn norman_schema(sc: &NSchema, base: &str, version: crate::config::RancherVersio
         }
         out.insert("collectionFilters".into(), Value::Object(filters));
     }
-    out.insert("resourceActions".into(), actions_json(sc.actions));
-    out.insert("collectionActions".into(), actions_json(sc.collection_actions));
+    // Empty maps are left out (`omitempty` on the Go schema).
+    if !sc.actions.is_empty() {
+        out.insert("resourceActions".into(), actions_json(sc.actions));
+    }
+    if !sc.collection_actions.is_empty() {
+        out.insert("collectionActions".into(), actions_json(sc.collection_actions));
+    }
     out.insert("resourceFields".into(), Value::Object(fields));
     Value::Object(out)
 }

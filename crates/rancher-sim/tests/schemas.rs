@@ -646,3 +646,26 @@ async fn rk_clusters_are_served_from_2_8() {
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn norman_token_schema_follows_the_version() {
+    // `Token.LastUsedAt` exists from 2.10 (rancher/rancher pkg/apis/management.cattle.io/v3/authn_types.go).
+    for (version, has) in [(RancherVersion::V2_8, false), (RancherVersion::V2_13, true)] {
+        let sim = start(version).await;
+        let (status, token) = admin_get(&sim, "/v3/schemas/token").await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        assert_eq!(token["resourceFields"].get("lastUsedAt").is_some(), has, "{version:?}");
+        assert_eq!(token["resourceFields"]["token"]["writeOnly"], true);
+        let (_, grb) = admin_get(&sim, "/v3/schemas/globalRoleBinding").await;
+        assert!(grb.get("resourceActions").is_none(), "no actions, no key: {grb}");
+        let (status, _) = call(
+            &sim,
+            Method::PUT,
+            "/v3/schemas/token",
+            Some(&sim.tokens().admin),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
