@@ -64,7 +64,7 @@ pub(crate) fn resolve_type(seg: &str) -> Option<NType> {
 }
 
 /// `(norman field, k8s path, settable on create, settable on update)` per kind.
-fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
+pub(crate) fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
     match kind {
         Kind::User => &[
             ("name", "displayName", true, true),
@@ -152,7 +152,8 @@ fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
             ("userPrincipalId", "userPrincipalName", true, false),
             ("groupId", "groupName", true, false),
             ("groupPrincipalId", "groupPrincipalName", true, false),
-            ("serviceAccount", "serviceAccount", true, false),
+            // `nocreate,noupdate` (authz_types.go): norman drops it from a create body.
+            ("serviceAccount", "serviceAccount", false, false),
         ],
         Kind::Cluster => &[
             ("name", "spec.displayName", false, false),

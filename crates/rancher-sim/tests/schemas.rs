@@ -669,3 +669,30 @@ async fn norman_token_schema_follows_the_version() {
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }
+
+#[tokio::test]
+async fn a_field_not_marked_create_is_dropped_from_a_create() {
+    // `serviceAccount` is `nocreate,noupdate` on ProjectRoleTemplateBinding (rancher/rancher
+    // pkg/apis/management.cattle.io/v3/authz_types.go); norman's builder keeps only `create` fields of a create body.
+    let sim = start(RancherVersion::V2_13).await;
+    let (_, schema) = admin_get(&sim, "/v3/schemas/projectRoleTemplateBinding").await;
+    assert_eq!(schema["resourceFields"]["serviceAccount"]["create"], false);
+    let project = sim.users().projects[0].clone();
+    let bob = sim.users().standard[1].id.clone();
+    let (status, prtb) = call(
+        &sim,
+        Method::POST,
+        "/v3/projectroletemplatebindings",
+        Some(&sim.tokens().admin),
+        Some(json!({"projectId": project, "roleTemplateId": "project-member", "userId": bob, "serviceAccount": "sneaky"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{prtb}");
+    assert!(prtb.get("serviceAccount").is_none(), "{prtb}");
+    let key = prtb["id"].as_str().unwrap();
+    assert!(sim
+        .object("projectroletemplatebindings", key)
+        .unwrap()
+        .get("serviceAccount")
+        .is_none());
+}
