@@ -873,10 +873,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         }
     }
     if req.segs.len() == 1 {
-        return Resp::json(
-            200,
-            &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}),
-        );
+        return Resp::json(200, &crate::schemas::api_root(&req.base));
     }
     if req.seg(1).eq_ignore_ascii_case("schemas") {
         return crate::schemas::norman(shared, req);

@@ -755,6 +755,22 @@ fn referenced(sc: &NSchema, schema_json: &Value) -> Vec<String> {
     out
 }
 
+/// The `/v3` API root (rancher/norman api/builtin/api_root.go `APIRootFormatter`): `root`, `self`, and the collection
+/// of every schema with a GET collection method, keyed by plural name.
+pub(crate) fn api_root(base: &str) -> Value {
+    let mut links = Map::new();
+    links.insert("root".into(), json!(format!("{base}/v3")));
+    links.insert("self".into(), json!(format!("{base}/v3")));
+    for sc in TYPES.iter().filter(|sc| sc.collection.contains(&"GET")) {
+        links.insert(
+            sc.plural.into(),
+            json!(format!("{base}/v3/{}", sc.plural.to_ascii_lowercase())),
+        );
+    }
+    json!({"type": "apiRoot", "baseType": "apiRoot", "links": links,
+           "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}})
+}
+
 /// `/v3/schemas` and `/v3/schemas/<id>` for an authenticated caller.
 pub(crate) fn norman(shared: &Shared, req: &Req) -> Resp {
     if req.method != Method::GET {

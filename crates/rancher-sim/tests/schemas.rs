@@ -696,3 +696,32 @@ async fn a_field_not_marked_create_is_dropped_from_a_create() {
         .get("serviceAccount")
         .is_none());
 }
+
+#[tokio::test]
+async fn the_v3_root_links_every_collection_it_serves() {
+    // rancher/norman api/builtin/api_root.go `APIRootFormatter`: `root` and `self`, then a link per schema of the
+    // version with a GET collection, keyed by its plural name.
+    let sim = start(RancherVersion::V2_13).await;
+    let (status, root) = admin_get(&sim, "/v3").await;
+    assert_eq!(status, StatusCode::OK, "{root}");
+    assert_eq!(root["type"], "apiRoot");
+    assert_eq!(root["baseType"], "apiRoot");
+    let base = sim.base_url();
+    assert_eq!(root["links"]["self"], format!("{base}/v3"));
+    assert_eq!(root["links"]["root"], format!("{base}/v3"));
+    assert_eq!(
+        root["links"]["globalRoleBindings"],
+        format!("{base}/v3/globalrolebindings")
+    );
+    let links = root["links"].as_object().unwrap();
+    assert!(links.len() > 10, "{root}");
+    for (name, url) in links {
+        if name == "self" || name == "root" {
+            continue;
+        }
+        let path = url.as_str().unwrap().trim_start_matches(&base).to_string();
+        let (status, list) = admin_get(&sim, &path).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {list}");
+        assert_eq!(list["type"], "collection", "{name}");
+    }
+}
