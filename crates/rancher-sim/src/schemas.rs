@@ -19,8 +19,9 @@
 //!   spec and status), creator.go (`creatorId` on creatable, listable types), namespace.go (`namespaceId`);
 //! - filters as rancher/norman types/reflection.go `setupFilters` derives them from field types.
 //!
-//! Access: Rancher answers norman's schema questions with norman's `AllAccess` (rancher/rancher pkg/rbac/user_based.go
-//! `userCachedAccess` embeds it), which looks only at a schema's declared methods. So every authenticated caller gets
+//! Access: Rancher answers norman's schema questions with norman's `AllAccess` (the scaled context's access control is
+//! pkg/clustermanager's, which hands out pkg/rbac's; pkg/rbac/user_based.go `userCachedAccess` embeds `AllAccess` for
+//! `CanList`, `CanGet`, `CanCreate`, `CanUpdate`, `CanDelete`), which looks only at a schema's declared methods. So every authenticated caller gets
 //! the same list: each schema with a `GET` method, plus the types its fields and actions refer to
 //! (rancher/norman store/schema/schema_store.go `List`, `traverseAndAdd`), and any schema by id, methods included
 //! (`ByID`, `modifyForAccessControl`). A schema answers as a `schema` resource whose `baseType` is `schema` and whose
@@ -821,21 +822,6 @@ pub(crate) fn norman(shared: &Shared, req: &Req) -> Resp {
     }
 }
 
-/// Management resources Rancher lets through its proxy without local-cluster rights; every other management kind
-/// gets its writes blocked in Steve (disallow.go `AllowAll`, `allowPost`, `allowPut`, `disallowGet`).
-const ALLOW_ALL: &[&str] = &[
-    "clusterproxyconfigs",
-    "clusterroletemplatebindings",
-    "globalrolebindings",
-    "globalroles",
-    "podsecurityadmissionconfigurationtemplates",
-    "projects",
-    "projectroletemplatebindings",
-    "proxyendpoints",
-    "oidcclients",
-    "users",
-];
-
 /// Namespaces of the local cluster where namespaced grants can live (cluster and project namespaces).
 fn namespaces(store: &Store) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -886,7 +872,9 @@ fn steve_schema(
     };
     let management = info.group == "management.cattle.io";
     let mut disallow: Vec<&str> = Vec::new();
-    if management && !ALLOW_ALL.contains(&info.plural) {
+    // Management kinds off Rancher's allow-list get their writes blocked (disallow.go `AllowAll`, `allowPost`,
+    // `allowPut`, `disallowGet`); the list is the RK proxy's, version by version.
+    if management && !info.kind.rk_allow_listed(store.version) {
         disallow.extend(["PATCH", "DELETE"]);
         if !matches!(info.plural, "features" | "settings") {
             disallow.push("PUT");

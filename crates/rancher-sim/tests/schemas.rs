@@ -725,3 +725,24 @@ async fn the_v3_root_links_every_collection_it_serves() {
         assert_eq!(list["type"], "collection", "{name}");
     }
 }
+
+#[tokio::test]
+async fn steve_blocks_user_writes_until_users_join_the_allow_list_in_2_13() {
+    // rancher/rancher pkg/api/steve/disallow/disallow.go: `users` joined `AllowAll` with the user public API (2.13).
+    for (version, blocked) in [(RancherVersion::V2_12, true), (RancherVersion::V2_13, false)] {
+        let sim = start(version).await;
+        let (status, user) = admin_get(&sim, "/v1/schemas/management.cattle.io.user").await;
+        assert_eq!(status, StatusCode::OK, "{version:?}: {user}");
+        let methods = sorted(&user["resourceMethods"]);
+        assert_eq!(
+            methods.contains(&"blocked-PUT".to_string()),
+            blocked,
+            "{version:?}: {methods:?}"
+        );
+        assert_eq!(
+            methods.contains(&"PUT".to_string()),
+            !blocked,
+            "{version:?}: {methods:?}"
+        );
+    }
+}
