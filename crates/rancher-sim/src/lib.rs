@@ -48,6 +48,7 @@ mod legacy;
 mod norman;
 mod ops;
 mod rk;
+mod schemas;
 mod seed;
 mod server;
 mod state;

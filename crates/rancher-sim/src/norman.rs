@@ -64,7 +64,7 @@ pub(crate) fn resolve_type(seg: &str) -> Option<NType> {
 }
 
 /// `(norman field, k8s path, settable on create, settable on update)` per kind.
-fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
+pub(crate) fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
     match kind {
         Kind::User => &[
             ("name", "displayName", true, true),
@@ -152,7 +152,8 @@ fn fields(kind: Kind) -> &'static [(&'static str, &'static str, bool, bool)] {
             ("userPrincipalId", "userPrincipalName", true, false),
             ("groupId", "groupName", true, false),
             ("groupPrincipalId", "groupPrincipalName", true, false),
-            ("serviceAccount", "serviceAccount", true, false),
+            // `nocreate,noupdate` (authz_types.go): norman drops it from a create body.
+            ("serviceAccount", "serviceAccount", false, false),
         ],
         Kind::Cluster => &[
             ("name", "spec.displayName", false, false),
@@ -872,10 +873,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         }
     }
     if req.segs.len() == 1 {
-        return Resp::json(
-            200,
-            &json!({"type": "apiRoot", "links": {"self": format!("{}/v3", req.base)}, "apiVersion": {"group": "management.cattle.io", "version": "v3", "path": "/v3"}}),
-        );
+        return Resp::json(200, &crate::schemas::api_root(&req.base));
+    }
+    if req.seg(1).eq_ignore_ascii_case("schemas") {
+        return crate::schemas::norman(shared, req);
     }
     // Norman knows the UserAttribute schema but gives it no collection or resource methods (rancher/rancher
     // pkg/schemas/management.cattle.io/v3/schema.go `userTypes`): every method is refused.

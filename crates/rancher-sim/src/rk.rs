@@ -285,6 +285,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req, segs: &[&str], cluster_path: bo
         parse_target(&store, segs)
     };
     let Some(t) = target else { return k8s_no_route() };
+    // clusters.management.cattle.io: list and get only; the simulator models no cluster writes or watches.
+    if t.kind == Kind::Cluster && (req.method != Method::GET || t.watch || req.q("watch").is_some()) {
+        return method_not_allowed();
+    }
     let info = t.kind.info();
     match (&t.name, t.watch, &req.method) {
         (_, true, &Method::GET) => watch(shared, &caller, &t, req),

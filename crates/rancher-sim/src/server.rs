@@ -348,6 +348,9 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req) -> Resp {
             // Steve: every /v1 path needs authentication; there is no `token` schema.
             let store = shared.store.read().expect("store lock");
             match auth::authenticate(&store, req) {
+                auth::AuthOutcome::Caller(c) if c.cluster.is_none() && segs.get(1) == Some(&"schemas") => {
+                    crate::schemas::steve(&store, &c, req, &segs)
+                }
                 auth::AuthOutcome::Caller(c) if c.cluster.is_none() => {
                     let schema = segs.get(1).copied().unwrap_or("");
                     Resp::json(404, &json!({"type": "error", "status": 404, "code": "NotFound", "message": format!("schema {schema} not found")}))

@@ -214,7 +214,22 @@ pub(crate) static KINDS: &[KindInfo] = &[
         true,
         "ap-"
     ),
-    kind!(Cluster, "clusters", MG, "v3", "Cluster", "clusters", "cluster", false, None, false, "c-"),
+    // The CRD behind /v3/clusters, served on the RK-API since 2.8 to callers with local-cluster access (it is off
+    // the proxy's allow-list: rancher/rancher pkg/api/steve/disallow/disallow.go `AllowAll`). The simulator serves
+    // it read-only (list and get).
+    kind!(
+        Cluster,
+        "clusters",
+        MG,
+        "v3",
+        "Cluster",
+        "clusters",
+        "cluster",
+        false,
+        Some((2, 8)),
+        false,
+        "c-"
+    ),
     kind!(
         AuthConfig,
         "authconfigs",
@@ -271,10 +286,10 @@ impl Kind {
     /// On the RK proxy's allow-list in `version` (rancher/rancher pkg/api/steve/disallow/disallow.go `AllowAll`:
     /// clusterproxyconfigs, CRTBs, GRBs, globalroles, PSACTs, projects, PRTBs, oidcclients, and users from 2.13)?
     /// Every other management kind needs local-cluster access (pkg/api/steve/proxy/proxy.go `matchManagementCRDs`):
-    /// roletemplates, userattributes and tokens.management.cattle.io always, users before 2.13.
+    /// roletemplates, userattributes, clusters and tokens.management.cattle.io always, users before 2.13.
     pub fn rk_allow_listed(self, version: RancherVersion) -> bool {
         match self {
-            Kind::RoleTemplate | Kind::UserAttribute | Kind::Token => false,
+            Kind::RoleTemplate | Kind::UserAttribute | Kind::Token | Kind::Cluster => false,
             Kind::User => version.at_least(2, 13),
             _ => true,
         }
