@@ -739,3 +739,98 @@ async fn hash_changing_proxy(target: String) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
+
+/// Writes `text` to `name` in the test's directory, owner-only.
+fn private_file(s: &SimCli, name: &str, text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = s.tmp.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A settings file naming the simulator, the service token (a relative path, from the file's directory) and a
+/// SQLite store; `extra` is appended.
+fn settings(s: &SimCli, extra: &str) -> std::path::PathBuf {
+    if !s.tmp.path().join("service.token").exists() {
+        let svc = s.rt.block_on(server::service_account(&s.sim));
+        private_file(s, "service.token", &svc);
+    }
+    let text = format!(
+        "domain = \"{}\"\nca-cert = \"ca.pem\"\ntoken-file = \"service.token\"\nstore = \"sqlite:{}\"\n{extra}",
+        s.sim.domain(),
+        s.tmp.path().join("approvals.db").display()
+    );
+    let path = s.tmp.path().join("serve.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn serve_takes_its_settings_from_a_config_file_and_flags_win() {
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    // The file asks for plain HTTP on every address, which serve refuses; the flag's loopback address wins.
+    let file = settings(&s, "listen = \"0.0.0.0:0\"\njob-interval = 5\n");
+    let config = file.display().to_string();
+    let mut served = serve(&s.base_env(), &["--config", &config, "--listen", "127.0.0.1:0"]);
+    assert!(served.url.starts_with("http://127.0.0.1:"), "{}", served.url);
+    // Ready: the store and Rancher answer with the domain, CA and token the file named.
+    let (st, _) = s.rt.block_on(Api::new(&served.url, None).get("/readyz"));
+    assert_eq!(st, 200);
+    let (st, me) =
+        s.rt.block_on(Api::new(&served.url, Some(&s.sim.tokens().admin)).get("/api/v1/me"));
+    assert_eq!((st, me["username"].as_str()), (200, Some("admin")));
+    signal(&served.child, "-TERM");
+    let status = served.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {}", served.stderr.join().unwrap());
+    let _ = served.stdout_rest.join();
+    // Without the flag the file's listen address is used, and refused for what it is.
+    let run = s.exec(&["serve", "--config", &config], &s.base_env());
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("refusing plain HTTP on 0.0.0.0:0"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn serve_check_config_checks_without_starting() {
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let metrics = private_file(&s, "metrics.token", "0123456789abcdef0123");
+    let file = settings(&s, "listen = \"127.0.0.1:0\"\nmetrics-token-file = \"metrics.token\"\n");
+    let config = file.display().to_string();
+    let ok = s.exec(&["serve", "--config", &config, "--check-config"], &s.base_env());
+    ok.expect_code(0);
+    assert!(ok.stdout.contains("the settings are complete"), "{}", ok.stdout);
+    assert!(!s.tmp.path().join("approvals.db").exists(), "the store was not opened");
+
+    // A secret file others may read is refused, naming the fix.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&metrics, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let bad = s.exec(&["serve", "--config", &config, "--check-config"], &s.base_env());
+    bad.expect_code(1);
+    assert!(bad.stderr.contains("chmod 600"), "{}", bad.stderr);
+
+    // A misspelt key: usage error, the closest key named.
+    let file = settings(&s, "job-intreval = 5\n");
+    let typo = s.exec(
+        &["serve", "--config", &file.display().to_string(), "--check-config"],
+        &s.base_env(),
+    );
+    typo.expect_code(2);
+    assert!(typo.stderr.contains("did you mean `job-interval`?"), "{}", typo.stderr);
+    // A secret written into the file is refused without echoing it.
+    let file = settings(&s, "token = \"abcdefghijklmnopqrstu\"\n");
+    let secret = s.exec(
+        &["serve", "--config", &file.display().to_string(), "--check-config"],
+        &s.base_env(),
+    );
+    secret.expect_code(2);
+    assert!(
+        secret.stderr.contains("secrets are never written in the settings file"),
+        "{}",
+        secret.stderr
+    );
+    assert!(!secret.stderr.contains("abcdefghijklmnop"), "{}", secret.stderr);
+}

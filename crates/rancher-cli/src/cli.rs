@@ -593,4 +593,13 @@ pub struct ServeArgs {
     /// in the state directory (keep it off the database host: its point is that store writers cannot reach it).
     #[arg(long, value_name = "FILE")]
     pub anchor_file: Option<PathBuf>,
+    /// Read settings from this TOML file: each key is the name of a flag above, or of `domain`, `token-file`,
+    /// `ca-cert`, `store`, `state-dir` (docs/server.md, "Configuration"). Flags and the environment win over the
+    /// file; relative paths in it are taken from the file's directory; secrets only by file (`token-file`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the settings (flags, environment, --config file, secret files, TLS files) and exit without starting:
+    /// 0 when the service would start with them, else the problem.
+    #[arg(long)]
+    pub check_config: bool,
 }

@@ -15,6 +15,7 @@ pub mod csv;
 pub mod demo;
 pub mod error;
 pub mod output;
+pub mod serve_config;
 pub mod text;
 
 use std::ffi::OsString;
@@ -32,6 +33,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args = match serve_config::apply(args.into_iter().map(Into::into).collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{}", text::error_line(&e.to_string()));
+            return 2;
+        }
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         // Help and version go out as clap writes them; a usage error may echo a token pasted as an argument.

@@ -761,6 +761,18 @@ async fn serve_connection<I>(
     }
 }
 
+impl crate::config::ServerConfig {
+    /// Everything [`validate`](Self::validate) refuses, plus the TLS files: the certificate chain and key must
+    /// load and match. What `rancherctl serve --check-config` runs; it contacts neither the store nor Rancher.
+    pub fn check(&self) -> Result<()> {
+        self.validate()?;
+        if let Some(files) = &self.tls {
+            crate::tls::acceptor(files)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

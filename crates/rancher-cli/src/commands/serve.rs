@@ -12,7 +12,44 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     let conn = ctx.connection()?;
     // The global --store / RANCHERCTL_STORE: several replicas share one PostgreSQL database.
     let shown = ctx.store_url()?.to_string();
+    if args.check_config {
+        // Everything but the store's and Rancher's answers: those are what /readyz reports once it runs.
+        let check = std::sync::Arc::new(rancher_approval::MemoryStore::new());
+        let config = configure(ctx, args, check, conn)?;
+        config.check()?;
+        println!(
+            "the settings are complete: serve would listen on {} with the store {shown} (not contacted: /readyz checks it and Rancher once it runs)",
+            config.listen
+        );
+        return Ok(Exit::Done);
+    }
     let store = ctx.open_store().await?;
+    let config = configure(ctx, args, store, conn)?;
+    let server = rancher_server::start(config).await?;
+    eprintln!(
+        "rancherctl serve: approvals service at {} (store {shown}); the page is at {}/",
+        server.url(),
+        server.url()
+    );
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "RANCHERCTL_SERVER={}", server.url())?;
+        out.flush()?;
+    }
+    server.run_until(stop_signal()).await;
+    eprintln!("rancherctl serve: stopped");
+    Ok(Exit::Done)
+}
+
+/// The service's configuration from the command's flags (and a --config file, already applied as flags); reads
+/// the secret files.
+fn configure(
+    ctx: &Context,
+    args: ServeArgs,
+    store: std::sync::Arc<dyn rancher_approval::Store>,
+    conn: rancher_auth::Connection,
+) -> anyhow::Result<ServerConfig> {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -52,21 +89,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
     if let Some(a) = args.metrics_listen {
         config = config.metrics_listen(a);
     }
-    let server = rancher_server::start(config).await?;
-    eprintln!(
-        "rancherctl serve: approvals service at {} (store {shown}); the page is at {}/",
-        server.url(),
-        server.url()
-    );
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "RANCHERCTL_SERVER={}", server.url())?;
-        out.flush()?;
-    }
-    server.run_until(stop_signal()).await;
-    eprintln!("rancherctl serve: stopped");
-    Ok(Exit::Done)
+    Ok(config)
 }
 
 /// SIGTERM or Ctrl-C.
