@@ -199,13 +199,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     } else {
         Backend::Local
     };
-    // With a service, the approval commands go to it (it prints its own audit head).
-    if backend.is_service() {
-        if let Some(exit) = runtime()?.block_on(commands::remote::dispatch(&ctx, &backend, &cli.command))? {
-            return Ok(exit);
-        }
-    }
-    if !may_change_store(&cli.command) {
+    // The service keeps its own audit log (and prints no head here); a local store is left alone.
+    if backend.is_service() || !may_change_store(&cli.command) {
         return dispatch_command(ctx, &backend, cli.command);
     }
     let before = context::block_on(ctx.audit_head())?;
@@ -247,32 +242,34 @@ fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow
             runtime()?.block_on(commands::approvals::list(&ctx, backend, which))
         }
         Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => {
-            runtime()?.block_on(commands::approvals::show(&ctx, &id, full))
+            runtime()?.block_on(commands::approvals::show(&ctx, backend, &id, full))
         }
-        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => {
-            runtime()?.block_on(commands::approvals::audit(&ctx, verify, expect_head.as_deref()))
-        }
+        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => runtime()?.block_on(
+            commands::approvals::audit(&ctx, backend, verify, expect_head.as_deref()),
+        ),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => {
-            runtime()?.block_on(commands::approvals::approve(&ctx, &id, reason))
+            runtime()?.block_on(commands::approvals::approve(&ctx, backend, &id, reason))
         }
         Command::Approvals(cli::ApprovalsCommand::Deny { id, reason }) => {
-            runtime()?.block_on(commands::approvals::deny(&ctx, &id, reason))
+            runtime()?.block_on(commands::approvals::deny(&ctx, backend, &id, reason))
         }
-        Command::Approvals(cli::ApprovalsCommand::Export) => runtime()?.block_on(commands::approvals::export(&ctx)),
+        Command::Approvals(cli::ApprovalsCommand::Export) => {
+            runtime()?.block_on(commands::approvals::export(&ctx, backend))
+        }
         Command::Approvals(cli::ApprovalsCommand::Import { file }) => {
-            runtime()?.block_on(commands::approvals::import(&ctx, &file))
+            runtime()?.block_on(commands::approvals::import(&ctx, backend, &file))
         }
         Command::Approvals(cli::ApprovalsCommand::Reconcile) => {
-            runtime()?.block_on(commands::approvals::reconcile(&ctx))
+            runtime()?.block_on(commands::approvals::reconcile(&ctx, backend))
         }
         Command::Approvals(cli::ApprovalsCommand::Cancel { id, reason }) => {
-            runtime()?.block_on(commands::approvals::cancel(&ctx, &id, reason))
+            runtime()?.block_on(commands::approvals::cancel(&ctx, backend, &id, reason))
         }
         Command::Workflows(cli::WorkflowsCommand::Install { ids, reads, policy }) => {
-            runtime()?.block_on(commands::install::install(&ctx, ids, reads, policy))
+            runtime()?.block_on(commands::install::install(&ctx, backend, &ids, reads, &policy))
         }
         Command::Workflows(cli::WorkflowsCommand::SetPolicy { id, policy }) => {
-            runtime()?.block_on(commands::workflows::change(&ctx, id, policy, false))
+            runtime()?.block_on(commands::workflows::change(&ctx, backend, &id, &policy, false))
         }
         Command::Connect(args) => runtime()?.block_on(commands::connect::connect(&ctx, args)),
         Command::Check => runtime()?.block_on(commands::connect::check(&ctx)),

@@ -523,10 +523,11 @@ fn admin_only(person: &Person) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditPage), (status = 403, body = ErrorAnswer)))]
 async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<AuditPage>, ApiError> {
     admin_only(&caller.person)?;
-    let (entries, head, verified) = with_store(app.store(), |s| async move {
+    // The head first: read before the entries, it is always among them (a client checks the chain against it).
+    let (head, entries, verified) = with_store(app.store(), |s| async move {
         Ok((
-            s.audit_entries().await?,
             s.audit_head().await?,
+            s.audit_entries().await?,
             s.verify_audit().await.map_err(|e| e.to_string()),
         ))
     })

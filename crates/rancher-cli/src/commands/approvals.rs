@@ -1,20 +1,16 @@
 //! `rancherctl approvals list|show|approve|deny|cancel|audit`. The reviewer is whoever the token in use
 //! belongs to (resolved through the server), never a name from the command line.
 
-use rancher_approval::{ApprovalRequest, AuditHead, RequestId, RequestState, Store};
-use rancher_workflows::{Approved, RunOutput};
+use rancher_approval::{ApprovalRequest, AuditHead, RequestState};
+use rancher_workflows::RunOutput;
 use serde_json::json;
 
-use crate::commands::backend::Backend;
+use crate::commands::backend::{people, Approval, Backend, Decided, Verified};
 use crate::commands::printer::{render_run, run_document};
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
 use crate::text;
-
-async fn store(ctx: &Context) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    ctx.open_store().await
-}
 
 fn who(p: &rancher_approval::Principal) -> String {
     p.username.clone().unwrap_or_else(|| p.id.clone())
@@ -85,23 +81,6 @@ pub fn rows(reqs: &[ApprovalRequest], me: Option<&rancher_approval::Principal>) 
     )
 }
 
-/// Who may approve, in words, as the service says it (`who_may_approve`) or, locally, from the policy and the
-/// installer. Admins are not listed locally (the local store does not know them).
-pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
-    let text = r.policy.to_string();
-    match &r.installer {
-        Some(inst)
-            if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) =>
-        {
-            format!("{text}; the installer is the requester, so another holder of the admin global role")
-        }
-        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
-            format!("{text}: {}", who_id(inst))
-        }
-        _ => text,
-    }
-}
-
 /// The `approvers:` and `waiting on:` lines of a request: who may approve, who approved so far, and for a pending
 /// request that more approvals are still needed (from those the policy names, apart from the ones already given).
 pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String> {
@@ -110,7 +89,7 @@ pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String>
         .decisions
         .iter()
         .filter(|d| matches!(d.vote, rancher_approval::Vote::Approve))
-        .map(|d| who_id(&d.principal))
+        .map(|d| people(&d.principal))
         .collect();
     if !approved.is_empty() {
         l.push(format!("approved:  by {}", approved.join(", ")));
@@ -121,7 +100,7 @@ pub fn approver_lines(r: &ApprovalRequest, who_may_approve: &str) -> Vec<String>
     l
 }
 
-pub use crate::commands::backend::{keep, Which};
+pub use crate::commands::backend::{keep, who_may_approve_local, Which};
 
 /// `approvals list`: the requests the backend answers, printed the same way in both modes.
 pub async fn list(ctx: &Context, backend: &Backend, which: Which<'_>) -> anyhow::Result<Exit> {
@@ -143,13 +122,6 @@ pub fn print_list(
         }
     })?;
     Ok(Exit::Done)
-}
-
-fn who_id(p: &rancher_approval::Principal) -> String {
-    match &p.username {
-        Some(name) => format!("{} ({})", text::escape(name), text::escape(&p.id)),
-        None => text::escape(&p.id),
-    }
 }
 
 /// Warnings about look-alike strings among the inputs (`аlice` with a Cyrillic `а`), one per value.
@@ -351,7 +323,7 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
         format!("request:   {}", r.id),
         format!("workflow:  {}", text::escape(&r.workflow_id)),
         format!("state:     {}", r.state),
-        format!("requester: {}", who_id(&r.requester)),
+        format!("requester: {}", people(&r.requester)),
         format!("inputs:    {}", text::escape(&given_inputs(&r.inputs).to_string())),
     ];
     l.extend(plan_lines(&r.inputs, full));
@@ -413,7 +385,7 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
         l.push(format!(
             "decision:  {} by {} at {}{why}",
             d.vote,
-            who_id(&d.principal),
+            people(&d.principal),
             d.decided_at.to_rfc3339()
         ));
     }
@@ -463,20 +435,11 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     l.join("\n")
 }
 
-/// One request.
-pub async fn show(ctx: &Context, id: &str, full: bool) -> anyhow::Result<Exit> {
-    let id: RequestId = id.parse()?;
-    let r = store(ctx).await?.get_request(&id).await?;
-    let who = who_may_approve_local(&r);
-    let mut doc = serde_json::to_value(&r)?;
-    doc["who_may_approve"] = serde_json::json!(who);
-    // Who the caller is, to mark them `(you)`, when a Rancher connection is at hand (the store alone does not say).
-    let me = match ctx.format() {
-        crate::cli::Format::Table => ctx.session().await.ok().map(|s| s.principal.clone()),
-        _ => None,
-    };
-    output::data(ctx.format(), &doc, || {
-        let text = describe_with(&r, full, &who);
+/// One request, in both modes: its document (`-o json`), or its lines for people with the caller marked `(you)`.
+pub async fn show(ctx: &Context, backend: &Backend, id: &str, full: bool) -> anyhow::Result<Exit> {
+    let (view, me) = backend.show(ctx, id).await?;
+    output::data(ctx.format(), &view, || {
+        let text = describe_with(&view.stored, full, &view.who_may_approve);
         match &me {
             Some(me) => mark_you(&text, me),
             None => text,
@@ -485,29 +448,44 @@ pub async fn show(ctx: &Context, id: &str, full: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// The hash a decision is bound to: the content hash of the request as `approvals show` prints it. A decision
-/// carrying it is refused when the request differs from what was read.
-pub fn reviewed_hash(r: &ApprovalRequest) -> String {
-    r.content_hash.clone()
+/// Approves as the caller, bound to the request as read just before (its content hash); prints what that did in
+/// both modes (see [`print_approval`]).
+pub async fn approve(ctx: &Context, backend: &Backend, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
+    print_approval(ctx, backend.approve(ctx, id, reason).await?)
 }
 
-/// Approves as the token's user, bound to the request as read here (its content hash); executes the request here
-/// when that approves it.
-pub async fn approve(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
-    let session = ctx.session().await?;
-    let runner = ctx.runner().await?;
-    let seen = reviewed_hash(&runner.get(id).await?);
-    match runner.approve_reviewed(&session, id, reason, Some(seen)).await? {
-        Approved::Pending { request } => {
-            let r = runner.get(&request).await?;
-            print_partial(ctx, &r, &session.who(), &who_may_approve_local(&r))
-        }
-        Approved::Succeeded { request, result } => {
-            let exit = print_executed(ctx, &request, &session.who(), &result)?;
-            crate::commands::printer::local_grant_note(&result);
+/// Prints what an approval did: the approval recorded (exit 3), the run it executed, or why that run failed.
+pub fn print_approval(ctx: &Context, approval: Approval) -> anyhow::Result<Exit> {
+    match approval {
+        Approval::Recorded {
+            request,
+            by,
+            who_may_approve,
+        } => print_partial(ctx, &request, &by, &who_may_approve),
+        Approval::Executed {
+            request,
+            by,
+            result,
+            by_service,
+        } => {
+            let exit = print_executed(ctx, &request, &by, &result)?;
+            if !by_service {
+                crate::commands::printer::local_grant_note(&result);
+            }
             Ok(exit)
         }
-        Approved::Failed { request, error } => Err(execution_failed(&request, &error, false)),
+        Approval::Failed {
+            request,
+            error,
+            by_service,
+        } => Err(execution_failed(&request, &error, by_service)),
+        Approval::Settled { request } => {
+            let doc = json!({"status": request.state.as_str(), "request": request.id.as_str()});
+            output::data(ctx.format(), &doc, || {
+                format!("request {} is {}", request.id, request.state)
+            })?;
+            Ok(Exit::Done)
+        }
     }
 }
 
@@ -591,7 +569,7 @@ pub fn still_needed(r: &ApprovalRequest, who_may_approve: &str) -> String {
     match &r.policy.rule {
         Rule::None => "nobody".into(),
         Rule::Installer { .. } => match &r.installer {
-            Some(i) if i.id != r.requester.id => format!("an approval from the installer, {}", who_id(i)),
+            Some(i) if i.id != r.requester.id => format!("an approval from the installer, {}", people(i)),
             _ => match who_may_approve.split_once("another admin approves: ") {
                 Some((_, list)) => format!("an approval from another admin (not the requester): {list}"),
                 None => "an approval from another holder of the admin global role (not the requester)".into(),
@@ -646,8 +624,17 @@ pub fn still_needed(r: &ApprovalRequest, who_may_approve: &str) -> String {
     }
 }
 
+/// Refuses `export`, `import` and `reconcile` through the approvals service: they work on the store itself.
+fn store_here(backend: &Backend) -> anyhow::Result<()> {
+    backend.store_here(
+        "`approvals export`, `import` and `reconcile` work on the store itself, not through the approvals service",
+        "run them on the service's host with --store URL (the service reconciles by itself at start and periodically)",
+    )
+}
+
 /// Settles executions left in doubt by a crash, by checking the server; lists what it settled.
-pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
+pub async fn reconcile(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
+    store_here(backend)?;
     let session = ctx.session().await?;
     let settled = ctx.runner().await?.reconcile(&session).await?;
     let doc = serde_json::to_value(&settled)?;
@@ -664,24 +651,21 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// Denies as the token's user, bound to the request as read here.
-pub async fn deny(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
-    let session = ctx.session().await?;
-    let runner = ctx.runner().await?;
-    let seen = reviewed_hash(&runner.get(id).await?);
-    let r = runner.deny_reviewed(&session, id, reason, Some(seen)).await?;
-    output::data(ctx.format(), &r, || {
-        format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who()))
-    })?;
-    Ok(Exit::Done)
+/// Denies as the caller, bound to the request as read just before.
+pub async fn deny(ctx: &Context, backend: &Backend, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
+    print_decided(ctx, &backend.deny(ctx, id, reason).await?)
 }
 
 /// Cancels a pending request (its requester or an admin).
-pub async fn cancel(ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
-    let session = ctx.session().await?;
-    let r = ctx.runner().await?.cancel(&session, id, reason).await?;
-    output::data(ctx.format(), &r, || {
-        format!("request {} is {} (by {})", r.id, r.state, text::escape(&session.who()))
+pub async fn cancel(ctx: &Context, backend: &Backend, id: &str, reason: Option<String>) -> anyhow::Result<Exit> {
+    print_decided(ctx, &backend.cancel(ctx, id, reason).await?)
+}
+
+/// Prints a denied or cancelled request: its document, or `request ID is STATE (by NAME)`.
+pub fn print_decided(ctx: &Context, d: &Decided) -> anyhow::Result<Exit> {
+    let r = &d.request;
+    output::data(ctx.format(), r, || {
+        format!("request {} is {} (by {})", r.id, r.state, text::escape(&d.by))
     })?;
     Ok(Exit::Done)
 }
@@ -756,13 +740,16 @@ pub fn audit_table(entries: &[rancher_approval::AuditEntry]) -> String {
     )
 }
 
-/// Prints a verified log: its size, its head, and the saved head it still holds.
-pub fn print_verified(ctx: &Context, n: u64, head: &AuditHead, anchor: Option<&AuditHead>) -> anyhow::Result<Exit> {
-    let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "expected_head": anchor});
+/// Prints a verified log: its size, its head, where it was checked, and the saved head it still holds.
+pub fn print_verified(ctx: &Context, v: &Verified, anchor: Option<&AuditHead>) -> anyhow::Result<Exit> {
+    let (n, head) = (v.entries, &v.head);
+    let doc = json!({"verified": true, "entries": n, "head": head.hash, "head_seq": head.seq, "checked": v.checked.as_str(), "expected_head": anchor});
     output::data(ctx.format(), &doc, || {
         let mut out = format!(
-            "audit log verified: {n} entries, hash chain intact\nhead: {}:{}",
-            head.seq, head.hash
+            "audit log verified: {n} entries, hash chain intact\nhead: {}:{}\n{}",
+            head.seq,
+            head.hash,
+            v.checked.line()
         );
         if let Some(a) = anchor {
             out.push_str(&format!("\nthe saved head {}:{} is in the log", a.seq, a.hash));
@@ -772,26 +759,29 @@ pub fn print_verified(ctx: &Context, n: u64, head: &AuditHead, anchor: Option<&A
     Ok(Exit::Done)
 }
 
-/// The audit log; `--verify` checks the hash chain, and `--expect-head` that it still holds a head saved earlier.
-pub async fn audit(ctx: &Context, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
+/// The audit log; `--verify` checks the hash chain (in the store, or here on the entries the service sent), and
+/// `--expect-head` that it still holds a head saved earlier.
+pub async fn audit(ctx: &Context, backend: &Backend, verify: bool, expect_head: Option<&str>) -> anyhow::Result<Exit> {
     let saved = expect_head.map(parse_head).transpose()?;
-    let s = store(ctx).await?;
-    if verify {
-        let n = s.verify_audit().await?;
-        let head = s.audit_head().await?;
-        let anchor = match &saved {
-            Some((seq, hash)) => Some(check_saved_head(&s.audit_entries().await?, *seq, hash)?),
-            None => None,
-        };
-        return print_verified(ctx, n, &head, anchor.as_ref());
+    let log = backend.audit(ctx, verify).await?;
+    match &log.verified {
+        Some(v) => {
+            let anchor = match &saved {
+                Some((seq, hash)) => Some(check_saved_head(&log.entries, *seq, hash)?),
+                None => None,
+            };
+            print_verified(ctx, v, anchor.as_ref())
+        }
+        None => {
+            output::data(ctx.format(), &log.entries, || audit_table(&log.entries))?;
+            Ok(Exit::Done)
+        }
     }
-    let entries = s.audit_entries().await?;
-    output::data(ctx.format(), &entries, || audit_table(&entries))?;
-    Ok(Exit::Done)
 }
 
 /// `approvals export`: the whole store as JSON lines on stdout (escaped like every other JSON output).
-pub async fn export(ctx: &Context) -> anyhow::Result<Exit> {
+pub async fn export(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
+    store_here(backend)?;
     let store = ctx.existing_store().await?.ok_or_else(|| {
         Failure::new(
             "there is no approval store to export",
@@ -807,7 +797,8 @@ pub async fn export(ctx: &Context) -> anyhow::Result<Exit> {
 }
 
 /// `approvals import FILE`: an export into this (empty) store, verified before it is kept.
-pub async fn import(ctx: &Context, file: &std::path::Path) -> anyhow::Result<Exit> {
+pub async fn import(ctx: &Context, backend: &Backend, file: &std::path::Path) -> anyhow::Result<Exit> {
+    store_here(backend)?;
     let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {

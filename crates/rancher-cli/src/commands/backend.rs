@@ -4,10 +4,13 @@
 //! store and executes with its own Rancher connection. Both print through [`crate::commands::printer`].
 
 use rancher_approval::{
-    ApprovalRequest, Grant, GrantFilter, GrantStatus, Installation, Principal, RequestFilter, RequestState,
+    ApprovalRequest, AuditEntry, AuditHead, Grant, GrantFilter, GrantStatus, Installation, Policy, Principal,
+    RequestFilter, RequestId, RequestState, Vote,
 };
+use rancher_server::wire::RequestView;
 use rancher_server::{ClientError, ListAnswer, RemoteList, RunAnswer, ServerClient};
-use rancher_workflows::{find_workflow, Submitted};
+use rancher_workflows::grants::RevokeOutcome;
+use rancher_workflows::{find_workflow, Approved, RunOutput, Submitted};
 use serde_json::Value;
 
 use crate::cli::Format;
@@ -113,6 +116,479 @@ impl Backend {
             Backend::Service(c) => submit_service(ctx, c, workflow, inputs, reason, dry_run).await,
         }
     }
+}
+
+impl Backend {
+    /// One request with who may approve it, its outcome and its audit entries, and the caller when the output
+    /// marks them `(you)` (table output, and locally only when a Rancher connection is at hand: the store alone
+    /// does not say who the caller is).
+    pub async fn show(&self, ctx: &Context, id: &str) -> anyhow::Result<(RequestView, Option<Principal>)> {
+        let marks = ctx.format() == Format::Table;
+        match self {
+            Backend::Local => {
+                let id: RequestId = id.parse()?;
+                let store = ctx.open_store().await?;
+                let r = store.get_request(&id).await?;
+                let audit = store.audit_of_request(id.as_str()).await?;
+                let me = match marks {
+                    true => ctx.session().await.ok().map(|s| s.principal.clone()),
+                    false => None,
+                };
+                Ok((local_view(r, audit), me))
+            }
+            Backend::Service(c) => {
+                let view = c.request(id).await.map_err(failure)?;
+                let me = match marks {
+                    true => c.me().await.ok().map(|me| principal(&me)),
+                    false => None,
+                };
+                Ok((view, me))
+            }
+        }
+    }
+
+    /// Approves request `id` as the caller, bound to the request as read just before (its content hash); when
+    /// that approves it, it is executed once (here, or by the service).
+    pub async fn approve(&self, ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Approval> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let runner = ctx.runner().await?;
+                let seen = runner.get(id).await?.content_hash;
+                Ok(match runner.approve_reviewed(&session, id, reason, Some(seen)).await? {
+                    Approved::Pending { request } => {
+                        let r = runner.get(&request).await?;
+                        Approval::Recorded {
+                            who_may_approve: who_may_approve_local(&r),
+                            request: Box::new(r),
+                            by: session.who(),
+                        }
+                    }
+                    Approved::Succeeded { request, result } => Approval::Executed {
+                        request,
+                        by: session.who(),
+                        result,
+                        by_service: false,
+                    },
+                    Approved::Failed { request, error } => Approval::Failed {
+                        request,
+                        error,
+                        by_service: false,
+                    },
+                })
+            }
+            Backend::Service(c) => {
+                let seen = c.request(id).await.map_err(failure)?.stored.content_hash;
+                let view = c.approve(id, reason.as_deref(), Some(&seen)).await.map_err(failure)?;
+                Ok(Approval::from_view(view))
+            }
+        }
+    }
+
+    /// Denies request `id` as the caller, bound to the request as read just before.
+    pub async fn deny(&self, ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Decided> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let runner = ctx.runner().await?;
+                let seen = runner.get(id).await?.content_hash;
+                let request = runner.deny_reviewed(&session, id, reason, Some(seen)).await?;
+                Ok(Decided {
+                    request,
+                    by: session.who(),
+                })
+            }
+            Backend::Service(c) => {
+                let seen = c.request(id).await.map_err(failure)?.stored.content_hash;
+                let request = c
+                    .deny(id, reason.as_deref(), Some(&seen))
+                    .await
+                    .map_err(failure)?
+                    .stored;
+                // The denial the service recorded names the caller, as it asked Rancher.
+                let by = match request.decisions.iter().rev().find(|d| d.vote == Vote::Deny) {
+                    Some(d) => name(&d.principal),
+                    None => caller_name(c).await?,
+                };
+                Ok(Decided { request, by })
+            }
+        }
+    }
+
+    /// Cancels pending request `id` (its requester or an admin).
+    pub async fn cancel(&self, ctx: &Context, id: &str, reason: Option<String>) -> anyhow::Result<Decided> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let request = ctx.runner().await?.cancel(&session, id, reason).await?;
+                Ok(Decided {
+                    request,
+                    by: session.who(),
+                })
+            }
+            Backend::Service(c) => {
+                let request = c.cancel(id, reason.as_deref()).await.map_err(failure)?.stored;
+                // The closure records the caller's id only: their name is asked of the service.
+                Ok(Decided {
+                    request,
+                    by: caller_name(c).await?,
+                })
+            }
+        }
+    }
+
+    /// The audit log, oldest first; with `verify`, its hash chain checked and how (see [`Checked`]).
+    pub async fn audit(&self, ctx: &Context, verify: bool) -> anyhow::Result<AuditLog> {
+        match self {
+            Backend::Local => {
+                let s = ctx.open_store().await?;
+                let verified = match verify {
+                    true => Some(Verified {
+                        entries: s.verify_audit().await?,
+                        head: s.audit_head().await?,
+                        checked: Checked::InStore,
+                    }),
+                    false => None,
+                };
+                Ok(AuditLog {
+                    entries: s.audit_entries().await?,
+                    verified,
+                })
+            }
+            Backend::Service(c) => {
+                let page = c.audit().await.map_err(failure)?;
+                // Not the service's word: the chain of the entries received is recomputed here, up to the head
+                // the service reports.
+                let verified = match verify {
+                    true => Some(Verified {
+                        entries: rancher_approval::verify_audit_chain(&page.items, Some(&page.head))?,
+                        head: page.head,
+                        checked: Checked::Received,
+                    }),
+                    false => None,
+                };
+                Ok(AuditLog {
+                    entries: page.items,
+                    verified,
+                })
+            }
+        }
+    }
+
+    /// Installs workflow `id` as the caller, with `policy` or the workflow's default.
+    pub async fn install(&self, ctx: &Context, id: &str, policy: Option<Policy>) -> anyhow::Result<Installed> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let installation = ctx.runner().await?.install(&session, id, policy).await?;
+                Ok(Installed::local(&session, installation).await)
+            }
+            Backend::Service(c) => Ok(Installed::service(
+                c.install(id, policy.as_ref()).await.map_err(failure)?,
+            )),
+        }
+    }
+
+    /// Replaces the policy of installed workflow `id` as the caller.
+    pub async fn set_policy(&self, ctx: &Context, id: &str, policy: Policy) -> anyhow::Result<Installed> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let installation = ctx.runner().await?.set_policy(&session, id, policy).await?;
+                Ok(Installed::local(&session, installation).await)
+            }
+            Backend::Service(c) => Ok(Installed::service(c.set_policy(id, &policy).await.map_err(failure)?)),
+        }
+    }
+
+    /// Asks for `by` more on grant `id`: a new request under the grant's own workflow and policy. Answers that
+    /// workflow and what the submit did.
+    pub async fn grant_extend(
+        &self,
+        ctx: &Context,
+        id: &str,
+        by: &str,
+        reason: Option<String>,
+    ) -> anyhow::Result<(String, Submitted)> {
+        match self {
+            Backend::Local => {
+                let store = ctx.open_store().await?;
+                let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
+                let session = ctx.session().await?;
+                let runner = ctx.runner().await?;
+                let progress = output::Progress::spinner(format!("running {workflow}"));
+                let submitted = runner.submit(&session, &workflow, inputs, reason, false).await?;
+                drop(progress);
+                Ok((workflow, submitted))
+            }
+            Backend::Service(c) => {
+                let extended = c.extend_grant(id, by, reason.as_deref()).await.map_err(failure)?;
+                Ok((extended.workflow, Submitted::from(extended.answer)))
+            }
+        }
+    }
+
+    /// Ends grant `id` now: its early end recorded, then revoked (here with the caller's rights, or by the service
+    /// with its own account).
+    pub async fn grant_revoke(&self, ctx: &Context, id: &str) -> anyhow::Result<RevokeOutcome> {
+        match self {
+            Backend::Local => {
+                let session = ctx.session().await?;
+                let runner = ctx.runner().await?;
+                let store = runner.store().clone();
+                let now = chrono::Utc::now();
+                rancher_workflows::grants::end_early(&session, store.as_ref(), id, now).await?;
+                Ok(
+                    rancher_workflows::grants::revoke_grant(&session, store.as_ref(), id, runner.process_label(), now)
+                        .await?,
+                )
+            }
+            Backend::Service(c) => c.revoke_grant(id).await.map_err(failure),
+        }
+    }
+
+    /// Refuses, through the service, a command that works on the store itself: `refusal` says which, `instead`
+    /// what to do.
+    pub fn store_here(&self, refusal: &str, instead: &str) -> anyhow::Result<()> {
+        match self {
+            Backend::Local => Ok(()),
+            Backend::Service(_) => Err(Failure::new(refusal, instead).into()),
+        }
+    }
+}
+
+/// What an approval did, in either mode.
+#[derive(Debug)]
+pub enum Approval {
+    /// Recorded; the request still needs more approvals (exit 3).
+    Recorded {
+        /// The request after the approval.
+        request: Box<ApprovalRequest>,
+        /// Who approved (login name, else id).
+        by: String,
+        /// Who may approve, in words.
+        who_may_approve: String,
+    },
+    /// The approval completed the request, which was executed once.
+    Executed {
+        /// The request id.
+        request: String,
+        /// Who approved.
+        by: String,
+        /// The whole output of that run.
+        result: Box<RunOutput>,
+        /// Executed by the service (which also revokes a time-bound grant when it is due).
+        by_service: bool,
+    },
+    /// The approval completed the request, and its execution failed.
+    Failed {
+        /// The request id.
+        request: String,
+        /// The error, as recorded.
+        error: String,
+        /// Executed by the service.
+        by_service: bool,
+    },
+    /// The service left the request in a state with no run to show.
+    Settled {
+        /// The request as the service left it.
+        request: Box<ApprovalRequest>,
+    },
+}
+
+impl Approval {
+    /// What the service's answer to an approval says happened.
+    fn from_view(view: RequestView) -> Approval {
+        let r = view.stored;
+        let by = r
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.vote == Vote::Approve)
+            .map(|d| name(&d.principal))
+            .unwrap_or_default();
+        match (r.state, view.result) {
+            (RequestState::Pending, _) => Approval::Recorded {
+                request: Box::new(r),
+                by,
+                who_may_approve: view.who_may_approve,
+            },
+            (RequestState::Failed, _) => Approval::Failed {
+                request: r.id.to_string(),
+                error: view
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| o.detail.get("error"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("no error recorded")
+                    .to_string(),
+                by_service: true,
+            },
+            (_, Some(result)) => Approval::Executed {
+                request: r.id.to_string(),
+                by,
+                result,
+                by_service: true,
+            },
+            (_, None) => Approval::Settled { request: Box::new(r) },
+        }
+    }
+}
+
+/// A request denied or cancelled, and who did it (login name, else id).
+#[derive(Debug)]
+pub struct Decided {
+    /// The request after the decision.
+    pub request: ApprovalRequest,
+    /// Who decided.
+    pub by: String,
+}
+
+/// The audit log, and its verification when asked.
+#[derive(Debug)]
+pub struct AuditLog {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// How the hash chain was verified (`--verify`).
+    pub verified: Option<Verified>,
+}
+
+/// A verified audit log: how many entries, up to which head, and where it was checked.
+#[derive(Debug)]
+pub struct Verified {
+    /// How many entries were verified.
+    pub entries: u64,
+    /// The head they were verified against.
+    pub head: AuditHead,
+    /// Where and against what.
+    pub checked: Checked,
+}
+
+/// Where an audit log was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// In the local store: its chain and its recorded head.
+    InStore,
+    /// Here, on the entries the service sent: their chain recomputed, up to the head the service reports.
+    Received,
+}
+
+impl Checked {
+    /// The word for `-o json` (`store` / `received`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Checked::InStore => "store",
+            Checked::Received => "received",
+        }
+    }
+
+    /// The line for people.
+    pub fn line(self) -> &'static str {
+        match self {
+            Checked::InStore => "checked: in the approval store, its hash chain and its recorded head",
+            Checked::Received => {
+                "checked: here, on the entries the approvals service sent: their hash chain recomputed, up to the head it reports"
+            }
+        }
+    }
+}
+
+/// An installation after `workflows install` / `set-policy`, with the names of the approvers its policy names by
+/// id (looked up locally; the service's answer carries none).
+#[derive(Debug)]
+pub struct Installed {
+    /// The installation.
+    pub installation: Installation,
+    /// The named approvers, by name.
+    pub approver_names: Vec<String>,
+}
+
+impl Installed {
+    async fn local(session: &rancher_workflows::Session, installation: Installation) -> Installed {
+        let approver_names = rancher_workflows::approver_names(session, &installation.policy).await;
+        Installed {
+            installation,
+            approver_names,
+        }
+    }
+
+    fn service(installation: Installation) -> Installed {
+        Installed {
+            installation,
+            approver_names: Vec::new(),
+        }
+    }
+}
+
+/// A request of the local store as the service would show it to an approver (what the service read shown, who may
+/// approve in words, its stored outcome and its audit entries).
+fn local_view(r: ApprovalRequest, audit: Vec<AuditEntry>) -> RequestView {
+    RequestView {
+        request: r.id.to_string(),
+        status: r.state.as_str().into(),
+        policy_text: r.policy.to_string(),
+        who_may_approve: who_may_approve_local(&r),
+        outcome: r.execution.as_ref().and_then(|e| e.outcome.clone()),
+        details: "shown".into(),
+        audit: Some(audit),
+        result: None,
+        stored: r,
+    }
+}
+
+/// Who may approve `r`, in words, from its policy and installer. Admins are not listed (the local store does not
+/// know them).
+pub fn who_may_approve_local(r: &ApprovalRequest) -> String {
+    let text = r.policy.to_string();
+    match &r.installer {
+        Some(inst)
+            if inst.id == r.requester.id && matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) =>
+        {
+            format!("{text}; the installer is the requester, so another holder of the admin global role")
+        }
+        Some(inst) if matches!(r.policy.rule, rancher_approval::Rule::Installer { .. }) => {
+            format!("{text}: {}", people(inst))
+        }
+        _ => text,
+    }
+}
+
+/// A principal for people: `name (id)`, escaped.
+pub fn people(p: &Principal) -> String {
+    match &p.username {
+        Some(name) => format!("{} ({})", text::escape(name), text::escape(&p.id)),
+        None => text::escape(&p.id),
+    }
+}
+
+/// A principal's login name, else their id (as a session names its caller).
+fn name(p: &Principal) -> String {
+    p.username.clone().unwrap_or_else(|| p.id.clone())
+}
+
+/// The caller's login name (else id), as the service knows them.
+async fn caller_name(c: &ServerClient) -> anyhow::Result<String> {
+    Ok(name(&principal(&c.me().await.map_err(failure)?)))
+}
+
+/// Tests the service at `url` with `token` (`/healthz`, then `/api/v1/me`) and answers the line to print,
+/// `service: URL (ok, you are NAME)`, and its document. A failure names the service, the cause and the fix.
+pub async fn test_service(
+    ctx: &Context,
+    url: &str,
+    token: rancher_auth::BearerToken,
+) -> anyhow::Result<(String, Value)> {
+    let _ = SERVER_ORIGIN.set(ctx.server_origin());
+    let c = build_client(ctx, url, token)?;
+    c.healthz().await.map_err(failure)?;
+    let me = c.me().await.map_err(failure)?;
+    let admin = if me.is_admin { ", an admin" } else { "" };
+    let line = format!(
+        "service: {} (ok, you are {}{admin})",
+        text::escape(url),
+        text::escape(me.name())
+    );
+    Ok((line, serde_json::json!({"url": url, "ok": true, "user": me})))
 }
 
 /// The client of the service named by `--server` / `RANCHERCTL_SERVER` (or the profile), or `None` in local mode.
@@ -340,7 +816,6 @@ pub fn keep(r: &ApprovalRequest, me: &Principal, admins: &[String], which: Which
     true
 }
 
-/// A principal for people: `name (id)`, escaped.
 /// Requests in the local store, oldest first, optionally in one state, only the caller's (`--mine`) or only those
 /// waiting on the caller (`--to-approve`); with the caller when the filter needed them.
 async fn local_requests(ctx: &Context, which: Which<'_>) -> anyhow::Result<(Vec<ApprovalRequest>, Option<Principal>)> {

@@ -75,7 +75,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<Exit> {
             }
         };
         let progress = output::Progress::spinner("testing the approvals service");
-        let tested = crate::commands::remote::test_service(ctx, url, token_for_service).await;
+        let tested = crate::commands::backend::test_service(ctx, url, token_for_service).await;
         drop(progress);
         service = Some(tested.map_err(|e| {
             let lines = crate::error::report_lines(&e);
@@ -156,7 +156,7 @@ pub async fn check(ctx: &Context) -> anyhow::Result<Exit> {
             None => ctx.profile_token_for_service(&url)?,
         };
         let progress = output::Progress::spinner("testing the approvals service");
-        let (line, d) = crate::commands::remote::test_service(ctx, &url, token).await?;
+        let (line, d) = crate::commands::backend::test_service(ctx, &url, token).await?;
         drop(progress);
         label = format!("{label}\n{line}");
         doc["service"] = d;

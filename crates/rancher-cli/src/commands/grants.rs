@@ -85,25 +85,22 @@ pub async fn extend(
     by: &str,
     reason: Option<String>,
 ) -> anyhow::Result<Exit> {
-    let store = ctx.open_store().await?;
-    let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
-    backend.submit(ctx, &workflow, inputs, reason, false).await
+    let (workflow, submitted) = backend.grant_extend(ctx, id, by, reason).await?;
+    crate::commands::printer::print_submitted(ctx, &workflow, submitted)
 }
 
 /// Ends a grant now: records the early end, then revokes it.
-pub async fn revoke(ctx: &Context, id: &str) -> anyhow::Result<Exit> {
-    let session = ctx.session().await?;
-    let runner = ctx.runner().await?;
-    let store = runner.store().clone();
-    let now = Utc::now();
-    rancher_workflows::grants::end_early(&session, store.as_ref(), id, now).await?;
-    let out =
-        rancher_workflows::grants::revoke_grant(&session, store.as_ref(), id, runner.process_label(), now).await?;
+pub async fn revoke(ctx: &Context, backend: &Backend, id: &str) -> anyhow::Result<Exit> {
+    let out = backend.grant_revoke(ctx, id).await?;
     report(ctx, std::slice::from_ref(&out))
 }
 
-/// Revokes every due grant, once (for cron: running it again does nothing more).
-pub async fn expire(ctx: &Context) -> anyhow::Result<Exit> {
+/// Revokes every due grant, once (for cron: running it again does nothing more). The service does it by itself.
+pub async fn expire(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
+    backend.store_here(
+        "`grants expire` works on the store itself, not through the approvals service",
+        "the service revokes due grants by itself (at start and periodically); on its host, run it with --store URL",
+    )?;
     let session = ctx.session().await?;
     let runner = ctx.runner().await?;
     let done =
@@ -166,7 +163,7 @@ pub async fn dispatch(ctx: &Context, backend: &Backend, cmd: crate::cli::GrantsC
     match cmd {
         G::List { .. } => list(ctx, backend, which(&cmd)).await,
         G::Extend { id, by, reason } => extend(ctx, backend, &id, &by, reason).await,
-        G::Revoke { id } => revoke(ctx, &id).await,
-        G::Expire => expire(ctx).await,
+        G::Revoke { id } => revoke(ctx, backend, &id).await,
+        G::Expire => expire(ctx, backend).await,
     }
 }

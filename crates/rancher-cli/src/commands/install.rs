@@ -1,9 +1,10 @@
 //! `rancherctl workflows install ID... [--reads]`: several workflows in one command, each installed by
-//! [`crate::commands::workflows::change`] (locally) or through the service, with the same policy flags.
+//! [`crate::commands::workflows::change`], here or through the service, with the same policy flags.
 
 use rancher_workflows::{all_workflows, find_workflow, DefaultApproval};
 
 use crate::cli::PolicyArgs;
+use crate::commands::backend::Backend;
 use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
@@ -73,24 +74,27 @@ pub async fn each(
     .into())
 }
 
-/// `workflows install` in local mode.
-pub async fn install(ctx: &Context, ids: Vec<String>, with_reads: bool, policy: PolicyArgs) -> anyhow::Result<Exit> {
+/// `workflows install`, in both modes: with `--reads`, the reads not installed yet.
+pub async fn install(
+    ctx: &Context,
+    backend: &Backend,
+    ids: &[String],
+    with_reads: bool,
+    policy: &PolicyArgs,
+) -> anyhow::Result<Exit> {
     let installed: Vec<String> = if with_reads {
-        match ctx.existing_store().await? {
-            Some(store) => store
-                .list_installations()
-                .await?
-                .into_iter()
-                .map(|i| i.workflow_id)
-                .collect(),
-            None => Vec::new(),
-        }
+        backend
+            .installations(ctx)
+            .await?
+            .into_iter()
+            .map(|i| i.workflow_id)
+            .collect()
     } else {
         Vec::new()
     };
-    let ids = chosen(&ids, with_reads, &installed)?;
+    let ids = chosen(ids, with_reads, &installed)?;
     each(&ids, async |id: String| {
-        crate::commands::workflows::change(ctx, id, policy.clone(), true).await
+        crate::commands::workflows::change(ctx, backend, &id, policy, true).await
     })
     .await
 }

@@ -9,7 +9,6 @@ pub mod connect;
 pub mod grants;
 pub mod install;
 pub mod printer;
-pub mod remote;
 pub mod run;
 pub mod serve;
 pub mod sim;

@@ -127,32 +127,36 @@ pub fn print_installation(ctx: &Context, inst: &Installation, install: bool) -> 
     Ok(Exit::Done)
 }
 
-/// `install` and `set-policy`: both need the caller's identity from the server.
-pub async fn change(ctx: &Context, id: String, args: PolicyArgs, install: bool) -> anyhow::Result<Exit> {
-    let w = find_workflow(&id).ok_or_else(|| unknown(&id))?;
-    let session = ctx.session().await?;
-    let runner = ctx.runner().await?;
+/// `install` and `set-policy`, in both modes: the installation, then (locally) who its named approvers are.
+pub async fn change(
+    ctx: &Context,
+    backend: &Backend,
+    id: &str,
+    args: &PolicyArgs,
+    install: bool,
+) -> anyhow::Result<Exit> {
+    let w = find_workflow(id).ok_or_else(|| unknown(id))?;
     let current = if install {
         None
     } else {
-        runner.installation(w.id).await?.map(|i| i.policy)
-    };
-    let policy = policy_from_args(&args, w, current.as_ref())?;
-    if !install && policy.is_none() {
-        return Err(no_policy_given());
-    }
-    let inst = if install {
-        runner.install(&session, w.id, policy).await?
-    } else {
-        runner
-            .set_policy(&session, w.id, policy.expect("checked above"))
+        backend
+            .installations(ctx)
             .await?
+            .into_iter()
+            .find(|i| i.workflow_id == w.id)
+            .map(|i| i.policy)
     };
-    print_installation(ctx, &inst, install)?;
+    let policy = policy_from_args(args, w, current.as_ref())?;
+    let done = if install {
+        backend.install(ctx, w.id, policy).await?
+    } else {
+        let policy = policy.ok_or_else(no_policy_given)?;
+        backend.set_policy(ctx, w.id, policy).await?
+    };
+    print_installation(ctx, &done.installation, install)?;
     // Named approvers are stored by id: show who they are (on stderr when stdout carries data).
-    let names = rancher_workflows::approver_names(&session, &inst.policy).await;
-    if !names.is_empty() {
-        let line = format!("approvers: {}", crate::text::escape(&names.join(", ")));
+    if !done.approver_names.is_empty() {
+        let line = format!("approvers: {}", crate::text::escape(&done.approver_names.join(", ")));
         if ctx.format() != crate::cli::Format::Table {
             eprintln!("{line}");
         } else {
