@@ -2,6 +2,7 @@
 //! checks and authorization. The RK-API and norman layers translate their wire forms to these.
 
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 use crate::auth::{escalation_message, forbidden_message, Authz, Caller, Rule};
 use crate::ids;
@@ -226,6 +227,173 @@ fn confirm_no_escalation(
     }
 }
 
+/// Kubernetes' rule shape checks as rancher/webhook resources/common `ValidateRules` runs them (k8s.io/kubernetes
+/// pkg/apis/rbac/validation `ValidatePolicyRule`, not namespaced): a 400 naming `path[i]` and the field, one line per
+/// rule with errors (Go's `errors.Join`), several errors of one rule as `[a, b]` (`ToAggregate`). Rancher 2.13
+/// (webhook v0.9); older webhooks checked only for verbs, with another text (not modelled).
+fn check_rule_shapes(kind: Kind, path: &str, rules: Option<&Value>) -> Result<(), ApiErr> {
+    let Some(rules) = rules.and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let list = |r: &Value, f: &str| -> Vec<String> {
+        r.get(f)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let mut errs = Vec::new();
+        if list(r, "verbs").is_empty() {
+            errs.push(format!(
+                "{p}.verbs: Required value: verbs must contain at least one value"
+            ));
+        }
+        let urls = list(r, "nonResourceURLs");
+        if !urls.is_empty() {
+            if ["apiGroups", "resources", "resourceNames"]
+                .iter()
+                .any(|f| !list(r, f).is_empty())
+            {
+                let shown: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+                errs.push(format!(
+                    "{p}.nonResourceURLs: Invalid value: []string{{{}}}: rules cannot apply to both regular resources and non-resource URLs",
+                    shown.join(", ")
+                ));
+            }
+        } else {
+            if list(r, "apiGroups").is_empty() {
+                errs.push(format!(
+                    "{p}.apiGroups: Required value: resource rules must supply at least one api group"
+                ));
+            }
+            if list(r, "resources").is_empty() {
+                errs.push(format!(
+                    "{p}.resources: Required value: resource rules must supply at least one resource"
+                ));
+            }
+        }
+        match errs.len() {
+            0 => {}
+            1 => lines.push(errs.remove(0)),
+            _ => lines.push(format!("[{}]", errs.join(", "))),
+        }
+    }
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(webhook(kind, lines.join("\n")))
+    }
+}
+
+/// The raw rules of a role template and of every template it inherits (depth first, each once), as rancher/webhook
+/// auth `RoleTemplateResolver.RulesFromTemplate` gathers them. `None` names an inherited template that does not exist.
+fn template_rules(store: &Store, rt: &Value, seen: &mut BTreeSet<String>, out: &mut Vec<Value>) -> Result<(), String> {
+    out.extend(rt.get("rules").and_then(Value::as_array).into_iter().flatten().cloned());
+    for n in rt
+        .get("roleTemplateNames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !seen.insert(n.to_string()) {
+            continue;
+        }
+        let Some(next) = store.get(Kind::RoleTemplate, n) else {
+            return Err(n.to_string());
+        };
+        template_rules(store, next, seen, out)?;
+    }
+    Ok(())
+}
+
+/// rancher/webhook roletemplate/validator.go `Admit` after the field checks, on every create and content update
+/// (release/v0.4 to v0.9, Rancher 2.8-2.13), in its order: `checkCircularRef` (400; an inherited template that does
+/// not exist fails the webhook: 500), `externalRules` only on external templates (400), the rule shapes of the rules
+/// with those inherited (400), the `escalate` bypass, externalRules without `escalate` (403), then Kubernetes'
+/// escalation check on the rules with those inherited (403, its text with no prefix).
+fn check_role_template(store: &Store, caller: &Caller, name: &str, rt: &Value) -> Result<(), ApiErr> {
+    let kind = Kind::RoleTemplate;
+    let inherits = |v: &Value| -> Vec<String> {
+        v.get("roleTemplateNames")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let missing_template = |n: &str| ApiErr::Denied {
+        kind,
+        code: 500,
+        reason: "InternalError",
+        message: format!(
+            "unable to get roletemplate {n} with error roletemplates.management.cattle.io \"{n}\" not found"
+        ),
+    };
+    let mut queue = std::collections::VecDeque::from([(name.to_string(), inherits(rt))]);
+    let mut seen = BTreeSet::new();
+    while let Some((current, names)) = queue.pop_front() {
+        for n in names {
+            if n == name {
+                return Err(webhook(
+                    kind,
+                    format!("Circular Reference: RoleTemplate {current} already inherits RoleTemplate {name}"),
+                ));
+            }
+            if seen.insert(n.clone()) {
+                let next = store.get(kind, &n).ok_or_else(|| missing_template(&n))?;
+                queue.push_back((n, inherits(next)));
+            }
+        }
+    }
+    let external = rt.get("external").and_then(Value::as_bool) == Some(true);
+    let external_rules = rt.get("externalRules").filter(|v| !v.is_null());
+    if let Some(er) = external_rules {
+        if !external {
+            return Err(webhook(
+                kind,
+                "ExternalRules can't be set in RoleTemplates with external=false",
+            ));
+        }
+        if let Err(ApiErr::Webhook { message, .. }) = check_rule_shapes(kind, "roletemplate.externalRules", Some(er)) {
+            return Err(webhook(kind, format!("Invalid externalRules: {message}")));
+        }
+    }
+    let mut rules = Vec::new();
+    template_rules(store, rt, &mut BTreeSet::from([name.to_string()]), &mut rules).map_err(|n| missing_template(&n))?;
+    let rules = Value::Array(rules);
+    check_rule_shapes(kind, "roletemplate.rules", Some(&rules))?;
+    let authz = Authz::new(store, caller);
+    if authz.has_verb("escalate", kind, name) {
+        return Ok(());
+    }
+    if external && external_rules.is_some() {
+        return Err(webhook_code(
+            kind,
+            403,
+            "External RoleTemplates with ExternalRules can only be created for users with 'escalate' permissions",
+        ));
+    }
+    let missing = authz.not_held(&Rule::all_from(Some(&rules)), "");
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(webhook_code(kind, 403, k8s_escalation(caller, &missing)))
+    }
+}
+
+/// A webhook refusal with its own code.
+fn webhook_code(kind: Kind, code: u16, message: impl Into<String>) -> ApiErr {
+    ApiErr::Webhook {
+        kind,
+        code,
+        message: message.into(),
+    }
+}
+
 /// The rules a user holds through their global roles (for the user webhook's "more permissions" check).
 fn user_rules(store: &Store, user_id: &str) -> Vec<Rule> {
     store
@@ -423,6 +591,7 @@ pub(crate) fn create(
             if obj.get("builtin").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
+            check_rule_shapes(kind, "globalrole.rules", obj.get("rules"))?;
             // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
             check_inherited_cluster_roles(store, caller, kind, &name, None, &obj, ("escalate", kind, &name))?;
             confirm_no_escalation(
@@ -508,26 +677,8 @@ pub(crate) fn create(
                     "roletemplate.administrative: Forbidden: only cluster roles can be administrative",
                 ));
             }
-            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
-                for n in arr.iter().filter_map(Value::as_str) {
-                    if store.get(Kind::RoleTemplate, n).is_none() {
-                        return Err(webhook(
-                            kind,
-                            format!("roletemplates.management.cattle.io \"{n}\" not found"),
-                        ));
-                    }
-                }
-            }
             obj["builtin"] = json!(false);
-            // rancher/webhook roletemplate/validator.go: bypassed by `escalate` on roletemplates.
-            let mut wanted = Rule::all_from(obj.get("rules"));
-            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
-                let authz = Authz::new(store, caller);
-                for n in arr.iter().filter_map(Value::as_str) {
-                    wanted.extend(authz.role_template_rules(n));
-                }
-            }
-            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, &name))?;
+            check_role_template(store, caller, &name, &obj)?;
         }
         Kind::Project => {
             required(kind, &name, &["spec.clusterName", "spec.displayName"], &obj)?;
@@ -1459,6 +1610,7 @@ fn check_update(
         // globalrole/validator.go `Admit`: every update that changes more than metadata checks the inherited cluster
         // roles and both escalations.
         Kind::GlobalRole if content(old) != content(new) => {
+            check_rule_shapes(kind, "globalrole.rules", new.get("rules"))?;
             check_inherited_cluster_roles(store, caller, kind, name, Some(old), new, ("escalate", kind, name))?;
             confirm_no_escalation(
                 store,
@@ -1490,16 +1642,7 @@ fn check_update(
         }
         // roletemplate/validator.go `Admit`: every create or update checks the rules of the new template with those
         // it inherits (`RulesFromTemplate`), so adding `roleTemplateNames` escalates too; bypass `escalate`.
-        Kind::RoleTemplate if content(old) != content(new) => {
-            let mut wanted = Rule::all_from(new.get("rules"));
-            if let Some(arr) = new.get("roleTemplateNames").and_then(Value::as_array) {
-                let authz = Authz::new(store, caller);
-                for n in arr.iter().filter_map(Value::as_str) {
-                    wanted.extend(authz.role_template_rules(n));
-                }
-            }
-            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, name))
-        }
+        Kind::RoleTemplate if content(old) != content(new) => check_role_template(store, caller, name, new),
         Kind::User => {
             check_user_target(store, caller, name)?;
             // rancher/webhook release/v0.9 users/validator.go (Rancher 2.13).
@@ -1656,26 +1799,40 @@ pub(crate) fn check_delete(
                 "globalrole: Forbidden: cannot delete builtin GlobalRoles",
             ));
         }
-        // rancher/webhook RoleTemplate.md "Deletion check": refused only while another role inherits it.
+        // rancher/webhook roletemplate/validator.go `validateDelete` (release/v0.4 to v0.9): refused only while
+        // role templates (`roleTemplateNames`) or global roles (`inheritedClusterRoles`) inherit it; the 400 names
+        // them all, comma-separated (the webhook's index order; sorted here).
         Kind::RoleTemplate => {
             let inherits = |v: &Value, field: &str| {
                 v.get(field)
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(name.as_str())))
             };
-            if let Some((k, _)) = store
-                .map(Kind::RoleTemplate)
-                .iter()
-                .find(|(_, rt)| inherits(rt, "roleTemplateNames"))
-            {
-                return Err(webhook(kind, format!("roletemplate.roleTemplateNames: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate \"{k}\"")));
+            let by = |of: Kind, field: &str| {
+                let mut names: Vec<&str> = store
+                    .map(of)
+                    .iter()
+                    .filter(|(_, o)| inherits(o, field))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                names.sort_unstable();
+                names.join(", ")
+            };
+            let rts = by(Kind::RoleTemplate, "roleTemplateNames");
+            if !rts.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!("roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate(s) \"{rts}\""),
+                ));
             }
-            if let Some((k, _)) = store
-                .map(Kind::GlobalRole)
-                .iter()
-                .find(|(_, gr)| inherits(gr, "inheritedClusterRoles"))
-            {
-                return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
+            let grs = by(Kind::GlobalRole, "inheritedClusterRoles");
+            if !grs.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!(
+                        "roletemplate \"{name}\" cannot be deleted because it is inherited by globalRole(s) \"{grs}\""
+                    ),
+                ));
             }
         }
         // rancher/webhook project/validator.go `admitDelete` (release/v0.4 to v0.9): the System project (label

@@ -177,7 +177,7 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("clustercatalogs-view", "View Cluster Catalogs", "cluster"),
     Rt("backups-manage", "Manage Cluster Backups", "cluster"),
     Rt("navlinks-manage", "Manage Navlinks", "cluster"),
-    Rt("cluster-admin", "Cluster Admin", "cluster"),
+    Rt("cluster-admin", "Kubernetes cluster-admin", "cluster"),
     Rt("project-owner", "Project Owner", "project"),
     Rt("project-member", "Project Member", "project"),
     Rt("read-only", "Read-only", "project"),
@@ -209,6 +209,25 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("edit", "Kubernetes edit", "project"),
     Rt("view", "Kubernetes view", "project"),
 ];
+
+/// A builtin role template's `(external, hidden, administrative)` flags and the templates it inherits
+/// (`roleTemplateNames`), as rancher/rancher pkg/data/management/role_data.go `addRoles` declares them with
+/// `addRoleTemplate(display, name, context, external, hidden, administrative)` and `setRoleTemplateNames` (the same on
+/// every 2.x the simulator plays). Rancher keeps no `rules` on the external Kubernetes roles (`cluster-admin`, `admin`,
+/// `edit`, `view`: their rules are the cluster's ClusterRole of that name); the simulator keeps a stand-in in `rules`.
+fn role_template_traits(name: &str) -> ((bool, bool, bool), &'static [&'static str]) {
+    match name {
+        "cluster-admin" => ((true, true, true), &[]),
+        "admin" | "edit" | "view" => ((true, true, false), &[]),
+        "cluster-owner" | "clustercatalogs-manage" => ((false, false, true), &[]),
+        "monitoring-ui-view" => ((true, false, false), &[]),
+        "project-monitoring-readonly" => ((false, true, false), &["view"]),
+        "project-owner" => ((false, false, false), &["admin"]),
+        "project-member" => ((false, false, false), &["edit"]),
+        "read-only" | "projects-view" => ((false, false, false), &["view"]),
+        _ => ((false, false, false), &[]),
+    }
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -453,13 +472,17 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     }
     for Rt(name, display, context) in ROLE_TEMPLATES {
         let rules = role_template_rules(name);
+        let ((external, hidden, administrative), inherits) = role_template_traits(name);
         let mut obj = json!({
             "metadata": {"name": name}, "displayName": display, "description": "", "context": context,
-            "builtin": true, "external": false, "hidden": false, "locked": false, "rules": rules,
+            "builtin": true, "external": external, "hidden": hidden, "locked": false, "rules": rules,
             "clusterCreatorDefault": *name == "cluster-owner", "projectCreatorDefault": *name == "project-owner",
         });
         if *context == "cluster" {
-            obj["administrative"] = json!(*name == "cluster-owner");
+            obj["administrative"] = json!(administrative);
+        }
+        if !inherits.is_empty() {
+            obj["roleTemplateNames"] = json!(inherits);
         }
         insert_new(store, Kind::RoleTemplate, obj, SEED_TIME, None);
     }

@@ -1036,3 +1036,291 @@ async fn password_actions_clear_must_change_password() {
     .await;
     assert_eq!(st.as_u16(), 500, "{v}");
 }
+
+// ---- N11: builtin role templates ------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13 (every 2.x the simulator plays). rancher/rancher pkg/data/management/role_data.go `addRoles`:
+/// `addRoleTemplate(display, name, context, external, hidden, administrative)` and `setRoleTemplateNames`:
+/// project-owner inherits `admin`, project-member `edit`, read-only / projects-view / project-monitoring-readonly
+/// `view`; the Kubernetes roles (`cluster-admin`, `admin`, `edit`, `view`) are external and hidden, `cluster-admin`,
+/// `cluster-owner` and `clustercatalogs-manage` administrative. rancher/webhook roletemplate/validator.go
+/// `validateDelete` then refuses deleting an inherited template (400).
+#[tokio::test]
+async fn builtin_role_templates_inherit_and_carry_rancher_flags() {
+    for version in [RancherVersion::V2_8, RancherVersion::V2_13] {
+        let sim = start(version).await;
+        let rt = |name: &str| {
+            sim.objects("roletemplates")
+                .into_iter()
+                .find(|o| o["metadata"]["name"] == json!(name))
+                .unwrap_or_else(|| panic!("role template {name}"))
+        };
+        for (name, inherits) in [
+            ("project-owner", "admin"),
+            ("project-member", "edit"),
+            ("read-only", "view"),
+            ("projects-view", "view"),
+            ("project-monitoring-readonly", "view"),
+        ] {
+            assert_eq!(
+                rt(name)["roleTemplateNames"],
+                json!([inherits]),
+                "{name} on {version:?}"
+            );
+        }
+        assert!(rt("cluster-member")
+            .get("roleTemplateNames")
+            .is_none_or(|v| v == &json!([])));
+        // (external, hidden, administrative)
+        let flags = |name: &str| {
+            let o = rt(name);
+            let f = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(false);
+            (f("external"), f("hidden"), f("administrative"))
+        };
+        for name in ["admin", "edit", "view"] {
+            assert_eq!(flags(name), (true, true, false), "{name}");
+        }
+        assert_eq!(flags("cluster-admin"), (true, true, true));
+        assert_eq!(rt("cluster-admin")["displayName"], json!("Kubernetes cluster-admin"));
+        assert_eq!(flags("cluster-owner"), (false, false, true));
+        assert_eq!(flags("clustercatalogs-manage"), (false, false, true));
+        assert_eq!(flags("cluster-member"), (false, false, false));
+        assert_eq!(flags("project-monitoring-readonly"), (false, true, false));
+        assert_eq!(flags("monitoring-ui-view"), (true, false, false));
+        assert_eq!(flags("project-owner"), (false, false, false));
+
+        // An inherited template cannot be deleted; the refusal names every template that inherits it.
+        let admin = sim.tokens().admin.clone();
+        let (st, v) = call(
+            &sim,
+            Method::DELETE,
+            &format!("{MG}/roletemplates/view?dryRun=All"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"].as_str().unwrap().ends_with(
+                "roletemplate \"view\" cannot be deleted because it is inherited by roletemplate(s) \"project-monitoring-readonly, projects-view, read-only\""
+            ),
+            "{v}"
+        );
+    }
+}
+
+/// Rancher 2.8-2.13. What a project member holds includes what `edit` grants (role_data.go `setRoleTemplateNames`;
+/// the webhook's escalation check resolves inherited rules with `RulesFromTemplate`): a project member who may manage
+/// the project's members may grant `edit` (pods included) without holding `escalate`.
+#[tokio::test]
+async fn a_project_member_holds_what_edit_grants() {
+    let sim = start(RancherVersion::V2_13).await;
+    let project = sim.users().projects[2].clone();
+    let ns = project.split(':').nth(1).unwrap().to_string();
+    let prtbs = format!("{MG}/namespaces/{ns}/projectroletemplatebindings");
+    let dave = sim.user_id("dave").unwrap();
+    let carol = sim.user_id("carol").unwrap();
+    for rt in ["project-member", "projectroletemplatebindings-manage"] {
+        admin_create(
+            &sim,
+            &prtbs,
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": rt, "userName": dave}),
+        )
+        .await;
+    }
+    let dave_t = login(&sim, "dave").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &prtbs,
+        Some(&dave_t),
+        Some(
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "edit", "userName": carol}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // Not more than that: `admin` (everything) is still an escalation.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &prtbs,
+        Some(&dave_t),
+        Some(
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "admin", "userName": carol}),
+        ),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+}
+
+// ---- N12 (rest): cycles, externalRules, rule shapes, escalation text -----------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook roletemplate/validator.go `Admit`, in its order: `checkCircularRef` (400
+/// "Circular Reference: …"; an inherited template that does not exist is an internal error, 500), `externalRules`
+/// only with `external: true` (400), the rule shapes of every rule including inherited ones (`common.ValidateRules`,
+/// Kubernetes `ValidatePolicyRule`: 400), the `escalate` bypass, then externalRules need `escalate` (403) and the
+/// escalation check (403, Kubernetes' text with no "errors due to escalation" prefix). globalrole/validator.go checks
+/// the rule shapes of a GlobalRole too (400).
+#[tokio::test]
+async fn role_template_checks_follow_the_webhooks_order() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let rts = format!("{MG}/roletemplates");
+    let rt = |name: &str, extra: Value| {
+        let mut b = json!({"metadata": {"name": name}, "displayName": name, "context": "cluster", "rules": []});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    admin_create(&sim, &rts, rt("rt-a", json!({}))).await;
+    admin_create(&sim, &rts, rt("rt-b", json!({"roleTemplateNames": ["rt-a"]}))).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{rts}/rt-a"),
+        &admin,
+        json!({"roleTemplateNames": ["rt-b"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Circular Reference: RoleTemplate rt-b already inherits RoleTemplate rt-a"),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-self", json!({"roleTemplateNames": ["rt-self"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Circular Reference: RoleTemplate rt-self already inherits RoleTemplate rt-self"),
+        "{v}"
+    );
+
+    // An inherited template that does not exist: the webhook fails (500), it does not refuse.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-ghost", json!({"roleTemplateNames": ["no-such-role"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+
+    // externalRules need external: true.
+    let ext_rules = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]);
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-ext", json!({"externalRules": ext_rules}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("ExternalRules can't be set in RoleTemplates with external=false"),
+        "{v}"
+    );
+
+    // Rule shapes.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt(
+            "rt-noverbs",
+            json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": []}]}),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("roletemplate.rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin),
+        Some(json!({"metadata": {"name": "gr-noverbs"}, "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["users"]}]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("globalrole.rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{v}"
+    );
+
+    // Without `escalate`: externalRules are refused outright, and an escalation is Kubernetes' text.
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "rt-author",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["roletemplates"], "verbs": ["get", "list", "create", "update", "patch"]},
+               {"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&carol_t),
+        Some(rt("carol-ext", json!({"external": true, "externalRules": ext_rules}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().ends_with(
+            "External RoleTemplates with ExternalRules can only be created for users with 'escalate' permissions"
+        ),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&carol_t),
+        Some(rt("carol-owner", json!({"roleTemplateNames": ["cluster-owner"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("is attempting to grant RBAC permissions not currently held"),
+        "{v}"
+    );
+    assert!(!m.contains("errors due to escalation"), "{v}");
+    // The admin holds `escalate`: an external template with externalRules is accepted.
+    admin_create(
+        &sim,
+        &rts,
+        rt("rt-ext-ok", json!({"external": true, "externalRules": ext_rules})),
+    )
+    .await;
+}
