@@ -1594,6 +1594,15 @@ pub(crate) fn update(
     }
     store.stamp_update(&mut result, spec_changed);
     store.put(kind, key.to_string(), result.clone(), Some(verb));
+    // The retention labeler follows its inputs (rancher/rancher pkg/auth/userretention/label.go `EnsureForAll` on a
+    // setting change, `EnsureForAttributes` on a UserAttribute change).
+    match kind {
+        Kind::Setting if RETENTION_SETTINGS.contains(&key) => label_all_for_retention(store),
+        Kind::UserAttribute => {
+            label_for_retention(store, key);
+        }
+        _ => {}
+    }
     Ok(result)
 }
 
@@ -1877,6 +1886,164 @@ pub(crate) fn record_login(store: &mut Store, user_id: &str, provider: &str, pri
         a["lastLogin"] = json!(now_rfc3339());
         store.stamp_update(&mut a, false);
         store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    }
+    label_for_retention(store, user_id);
+}
+
+/// The label of the bootstrap admin (rancher/rancher pkg/data/management/role_data.go `defaultAdminLabelKey`, value
+/// `admin-user`).
+pub(crate) const DEFAULT_ADMIN_LABEL: &str = "authz.management.cattle.io/bootstrapping";
+
+/// The settings Rancher's user retention reads (rancher/rancher pkg/auth/userretention/settings.go `readSettings`);
+/// changing one relabels every user (the setting controller calls `EnsureForAll`).
+pub(crate) const RETENTION_SETTINGS: &[&str] = &[
+    "disable-inactive-user-after",
+    "delete-inactive-user-after",
+    "user-last-login-default",
+    "user-retention-dry-run",
+];
+
+/// A setting's effective value: its value, or its default when the value is empty (pkg/settings `Get`).
+fn setting(store: &Store, name: &str) -> String {
+    store
+        .get(Kind::Setting, name)
+        .map(|o| {
+            let v = s(o, "value");
+            if v.is_empty() { s(o, "default") } else { v }.to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A Go duration (`time.ParseDuration`: signed decimal numbers with units ns, us, µs, ms, s, m, h, e.g. `1h30m`) in
+/// whole seconds, rounded toward zero; `None` when it is not one.
+pub(crate) fn go_duration_secs(text: &str) -> Option<i64> {
+    let (neg, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    let secs = total.trunc() as i64;
+    Some(if neg { -secs } else { secs })
+}
+
+/// Sets or clears a user's retention labels from their `UserAttribute` and the retention settings, as rancher/rancher
+/// pkg/auth/userretention/label.go `setLabels` does (2.8-2.13): `cattle.io/last-login` = the attribute's `lastLogin`
+/// (or the `user-last-login-default` setting) in epoch seconds; `cattle.io/disable-after` / `cattle.io/delete-after`
+/// = last login plus the attribute's own `disableAfter` / `deleteAfter` or else the setting, only while the setting
+/// is on and never for the default admin. System users and users without an attribute are skipped; a setting that
+/// does not parse turns retention off without touching labels (`readSettings` error). Returns whether it changed.
+pub(crate) fn label_for_retention(store: &mut Store, user_id: &str) -> bool {
+    let parse = |name: &str| {
+        let v = setting(store, name);
+        if v.is_empty() {
+            Some(0)
+        } else {
+            go_duration_secs(&v)
+        }
+    };
+    let (Some(disable), Some(delete)) = (
+        parse("disable-inactive-user-after"),
+        parse("delete-inactive-user-after"),
+    ) else {
+        return false;
+    };
+    let default_login = setting(store, "user-last-login-default");
+    let default_login = if default_login.is_empty() {
+        None
+    } else {
+        match crate::state::parse_ms(&default_login) {
+            Some(ms) => Some(ms.div_euclid(1000)),
+            None => return false,
+        }
+    };
+    let (Some(user), Some(attr)) = (store.get(Kind::User, user_id), store.get(Kind::UserAttribute, user_id)) else {
+        return false;
+    };
+    let principals = user.get("principalIds").and_then(Value::as_array);
+    if principals.is_some_and(|a| a.iter().filter_map(Value::as_str).any(|p| p.starts_with("system://"))) {
+        return false;
+    }
+    let default_admin = user
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(DEFAULT_ADMIN_LABEL))
+        .and_then(Value::as_str)
+        == Some("admin-user");
+    let last = crate::state::parse_ms(s(attr, "lastLogin"))
+        .map(|ms| ms.div_euclid(1000))
+        .or(default_login);
+    let after = |on: i64, own: &str| -> Option<i64> {
+        let last = last?;
+        if on == 0 || default_admin {
+            return None;
+        }
+        match attr.get(own).and_then(Value::as_str) {
+            Some(d) => go_duration_secs(d).filter(|d| *d > 0).map(|d| last + d),
+            None => Some(last + on),
+        }
+    };
+    let wanted = [
+        ("cattle.io/last-login", last),
+        ("cattle.io/delete-after", after(delete, "deleteAfter")),
+        ("cattle.io/disable-after", after(disable, "disableAfter")),
+    ];
+    let mut u = user.clone();
+    let mut labels = get_path(&u, "metadata.labels").cloned().unwrap_or_else(|| json!({}));
+    let before = labels.clone();
+    for (key, at) in wanted {
+        match at {
+            Some(t) => labels[key] = json!(t.to_string()),
+            None => {
+                if let Some(o) = labels.as_object_mut() {
+                    o.remove(key);
+                }
+            }
+        }
+    }
+    if labels == before {
+        return false;
+    }
+    set_path(&mut u, "metadata.labels", labels);
+    store.stamp_update(&mut u, false);
+    store.put(Kind::User, user_id.to_string(), u, None);
+    true
+}
+
+/// Relabels every user (a retention setting changed: userretention/label.go `EnsureForAll`).
+pub(crate) fn label_all_for_retention(store: &mut Store) {
+    let users: Vec<String> = store.map(Kind::User).keys().cloned().collect();
+    for u in users {
+        label_for_retention(store, &u);
     }
 }
 
@@ -2256,6 +2423,25 @@ pub(crate) fn reconcile_grb_cluster_permissions(store: &mut Store, grb_key: &str
                 }
             }
             insert_new(store, Kind::Crtb, crtb, &now, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::go_duration_secs;
+
+    #[test]
+    fn go_durations_parse_as_time_parse_duration_does() {
+        assert_eq!(go_duration_secs("720h"), Some(720 * 3600));
+        assert_eq!(go_duration_secs("1h30m"), Some(5400));
+        assert_eq!(go_duration_secs("1.5h"), Some(5400));
+        assert_eq!(go_duration_secs("90s"), Some(90));
+        assert_eq!(go_duration_secs("1500ms"), Some(1));
+        assert_eq!(go_duration_secs("-2m"), Some(-120));
+        assert_eq!(go_duration_secs("0"), Some(0));
+        for bad in ["", "30", "3d", "h", "1h-2m", "abc"] {
+            assert_eq!(go_duration_secs(bad), None, "{bad}");
         }
     }
 }

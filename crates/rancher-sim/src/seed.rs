@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::config::{RancherVersion, SimConfig};
 use crate::ids;
-use crate::state::{key_of, DirGroup, DirUser, Directory, Kind, Store, Verb};
+use crate::state::{key_of, set_path, DirGroup, DirUser, Directory, Kind, Store, Verb};
 
 /// The password of every named seeded user (local provider).
 pub const DEFAULT_PASSWORD: &str = "rancher-sim-password";
@@ -523,6 +523,15 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
         }
     };
     let admin = mk_user(store, admin_id, "admin", "Default Admin");
+    // rancher/rancher pkg/data/management/role_data.go `BootstrapAdmin`: the default admin carries this label.
+    if let Some(mut u) = store.get(Kind::User, &admin.id).cloned() {
+        set_path(
+            &mut u,
+            "metadata.labels",
+            json!({crate::ops::DEFAULT_ADMIN_LABEL: "admin-user"}),
+        );
+        store.put(Kind::User, admin.id.clone(), u, None);
+    }
     let approver_id = store.fresh_name(Kind::User, "", "u-");
     let approver = mk_user(store, approver_id, "approver", "Approver");
     let mut standard = Vec::new();
@@ -783,7 +792,19 @@ fn seed_settings(store: &mut Store, version: RancherVersion) {
         ("ui-banners", "{}".into(), "{}"),
         ("ui-issues", String::new(), ""),
         ("ui-default-landing", "vue".into(), "vue"),
+        // User retention (rancher/rancher pkg/settings/setting.go, 2.8-2.13; read by pkg/auth/userretention).
+        ("disable-inactive-user-after", String::new(), ""),
+        ("delete-inactive-user-after", String::new(), ""),
+        ("user-last-login-default", String::new(), ""),
+        ("user-retention-cron", String::new(), ""),
+        ("user-retention-dry-run", "false".into(), "false"),
     ];
+    let idle: &[(&str, String, &str)] = &[("auth-user-session-idle-ttl-minutes", "960".into(), "960")];
+    // Session idle timeout: setting.go from 2.13.
+    let settings: Vec<&(&str, String, &str)> = settings
+        .iter()
+        .chain(idle.iter().filter(|_| version.at_least(2, 13)))
+        .collect();
     for (name, value, default) in settings {
         let obj =
             json!({"metadata": {"name": name}, "value": value, "default": default, "customized": false, "source": ""});

@@ -1324,3 +1324,120 @@ async fn role_template_checks_follow_the_webhooks_order() {
     )
     .await;
 }
+
+// ---- N9: user retention --------------------------------------------------------------------------------------------
+
+/// The labels of user `id` (read from the simulator's store: the simulator's 2.8 serves no RK users).
+fn user_labels(sim: &SimHandle, id: &str) -> Value {
+    sim.objects("users")
+        .into_iter()
+        .find(|u| u["metadata"]["name"] == json!(id))
+        .map(|u| u["metadata"]["labels"].clone())
+        .unwrap_or_else(|| panic!("user {id}"))
+}
+
+fn epoch_label(labels: &Value, key: &str) -> Option<i64> {
+    labels
+        .get(key)
+        .and_then(Value::as_str)
+        .map(|s| s.parse().expect("epoch seconds"))
+}
+
+/// Admin sets a setting through norman (served on every version).
+async fn set_setting(sim: &SimHandle, name: &str, value: &str) {
+    let admin = sim.tokens().admin.clone();
+    let path = format!("/v3/settings/{name}");
+    let (st, v) = call(sim, Method::PUT, &path, Some(&admin), Some(json!({"value": value}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/settings/setting.go: `disable-inactive-user-after`,
+/// `delete-inactive-user-after`, `user-last-login-default`, `user-retention-cron` (empty by default) and
+/// `user-retention-dry-run` (`false`); `auth-user-session-idle-ttl-minutes` (960) only from 2.13.
+/// pkg/auth/userretention/label.go `setLabels`: a user's `cattle.io/last-login` is the UserAttribute's `lastLogin`
+/// in epoch seconds; `cattle.io/disable-after` / `cattle.io/delete-after` are last login plus the setting (or the
+/// UserAttribute's own `disableAfter` / `deleteAfter`), never on the default admin; settings.go `readSettings`
+/// parses Go durations. The labeler runs when a UserAttribute changes and, for everyone, when a setting changes.
+#[tokio::test]
+async fn retention_settings_and_user_labels() {
+    for version in [RancherVersion::V2_8, RancherVersion::V2_13] {
+        let sim = start(version).await;
+        let admin = sim.tokens().admin.clone();
+        for (name, value) in [
+            ("disable-inactive-user-after", ""),
+            ("delete-inactive-user-after", ""),
+            ("user-last-login-default", ""),
+            ("user-retention-cron", ""),
+            ("user-retention-dry-run", "false"),
+        ] {
+            let (st, v) = admin_get(&sim, &format!("/v3/settings/{name}")).await;
+            assert_eq!(st, StatusCode::OK, "{name} on {version:?}: {v}");
+            assert_eq!(v["default"], json!(value), "{v}");
+        }
+        let (st, v) = admin_get(&sim, "/v3/settings/auth-user-session-idle-ttl-minutes").await;
+        if version == RancherVersion::V2_13 {
+            assert_eq!((st, v["default"].clone()), (StatusCode::OK, json!("960")), "{v}");
+        } else {
+            assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+        }
+
+        let alice = sim.user_id("alice").unwrap();
+        let admin_id = sim.users().admin.id.clone();
+        assert!(user_labels(&sim, &alice).get("cattle.io/last-login").is_none());
+        let before = epoch_now();
+        login(&sim, "alice").await;
+        login(&sim, "admin").await;
+        let labels = user_labels(&sim, &alice);
+        let last = epoch_label(&labels, "cattle.io/last-login").expect("last-login label");
+        assert!((before - 5..=epoch_now() + 5).contains(&last), "{labels}");
+        assert!(
+            labels.get("cattle.io/disable-after").is_none(),
+            "no retention configured: {labels}"
+        );
+
+        // Turning retention on labels every user who has logged in; never the default admin.
+        set_setting(&sim, "disable-inactive-user-after", "720h").await;
+        set_setting(&sim, "delete-inactive-user-after", "8760h").await;
+        let labels = user_labels(&sim, &alice);
+        assert_eq!(
+            epoch_label(&labels, "cattle.io/disable-after"),
+            Some(last + 720 * 3600),
+            "{labels}"
+        );
+        assert_eq!(
+            epoch_label(&labels, "cattle.io/delete-after"),
+            Some(last + 8760 * 3600),
+            "{labels}"
+        );
+        let admin_labels = user_labels(&sim, &admin_id);
+        assert!(
+            epoch_label(&admin_labels, "cattle.io/last-login").is_some(),
+            "{admin_labels}"
+        );
+        assert!(admin_labels.get("cattle.io/disable-after").is_none(), "{admin_labels}");
+
+        // A per-user override in the UserAttribute wins (edited over the RK API: 2.11+ in the simulator).
+        if version == RancherVersion::V2_13 {
+            let path = format!("{MG}/userattributes/{alice}");
+            let (st, v) = merge_patch(&sim, &path, &admin, json!({"disableAfter": "1h30m"})).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            let labels = user_labels(&sim, &alice);
+            assert_eq!(
+                epoch_label(&labels, "cattle.io/disable-after"),
+                Some(last + 5400),
+                "{labels}"
+            );
+        }
+
+        // Turning it off again removes the label.
+        set_setting(&sim, "delete-inactive-user-after", "").await;
+        assert!(user_labels(&sim, &alice).get("cattle.io/delete-after").is_none());
+    }
+}
