@@ -1386,7 +1386,7 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
                 "kubeconfig",
             );
             ops::inherit_session_provider(&mut store, caller, &tname);
-            let config = ops::kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
+            let config = ops::v3_kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
             Resp::json(
                 200,
                 &json!({"type": "generateKubeConfigOutput", "baseType": "generateKubeConfigOutput", "config": config}),

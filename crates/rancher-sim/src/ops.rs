@@ -976,25 +976,25 @@ pub(crate) fn create(
             obj = fresh;
         }
         Kind::Kubeconfig => {
+            // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create` (2.12-2.13).
             let me = caller.user_id.clone();
-            let clusters: Vec<String> = get_path(&obj, "spec.clusters")
+            let mut clusters: Vec<String> = get_path(&obj, "spec.clusters")
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default();
-            let clusters = if clusters.is_empty() {
-                vec!["local".to_string()]
-            } else {
-                clusters
-            };
+            if clusters.iter().collect::<BTreeSet<_>>().len() != clusters.len() {
+                return Err(ApiErr::BadRequest("spec.clusters must be unique".into()));
+            }
+            // The first id `*` means every cluster.
+            if clusters.first().map(String::as_str) == Some("*") {
+                clusters = store.map(Kind::Cluster).keys().cloned().collect();
+            }
             for c in &clusters {
                 if store.get(Kind::Cluster, c).is_none() {
-                    return Err(webhook(
-                        kind,
-                        format!("clusters.management.cattle.io \"{c}\" not found"),
-                    ));
+                    return Err(ApiErr::BadRequest(format!("cluster {c} not found")));
                 }
             }
-            // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: negative 400, 0 = default, over it 400.
+            // Negative 400, 0 = default, over it 400.
             let ttl = match get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(0) {
                 t if t < 0 => return Err(ApiErr::BadRequest("spec.ttl can't be negative".into())),
                 0 => KUBECONFIG_TTL_S,
@@ -1005,34 +1005,62 @@ pub(crate) fn create(
                 }
                 t => t,
             };
-            let current = Some(s(&obj, "spec.currentContext").to_string())
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| clusters[0].clone());
+            let wanted = s(&obj, "spec.currentContext").to_string();
+            if !wanted.is_empty() && !clusters.contains(&wanted) {
+                return Err(ApiErr::BadRequest(format!("invalid currentContext {wanted}")));
+            }
+            let current = if wanted.is_empty() {
+                clusters.first().cloned().unwrap_or_default()
+            } else {
+                wanted
+            };
+            // One shared token serves the default `rancher` entry and every cluster without an authorized cluster
+            // endpoint (ACE); each ACE cluster gets its own, scoped to it (`createTokenInput`: name
+            // `kubeconfig-<user>` randomized, kind `kubeconfig`, the kubeconfig id as a label).
             let mut token_names = Vec::new();
-            let mut entries = Vec::new();
+            let mut shared = String::new();
+            let mut own: Vec<(String, String)> = Vec::new();
+            let mut mint = |store: &mut Store, cluster: &str| {
+                let (tname, full) =
+                    new_v3_token(store, &me, ttl * 1000, cluster, "Kubeconfig token", true, "kubeconfig");
+                inherit_session_provider(store, caller, &tname);
+                if let Some(mut t) = store.get(Kind::Token, &tname).cloned() {
+                    t["metadata"]["labels"]["authn.management.cattle.io/kubeconfig-id"] = json!(name);
+                    store.put(Kind::Token, tname.clone(), t, None);
+                }
+                token_names.push(tname);
+                full
+            };
             if !opts.dry_run {
+                shared = mint(store, "");
                 for c in &clusters {
-                    let (tname, full) = new_v3_token(
-                        store,
-                        &me,
-                        ttl * 1000,
-                        "",
-                        &format!("Kubeconfig token for {name}"),
-                        true,
-                        "kubeconfig",
-                    );
-                    inherit_session_provider(store, caller, &tname);
-                    token_names.push(tname);
-                    entries.push((c.clone(), full));
+                    let ace = store
+                        .get(Kind::Cluster, c)
+                        .and_then(|x| get_path(x, "spec.localClusterAuthEndpoint.enabled"))
+                        .and_then(Value::as_bool)
+                        == Some(true);
+                    if ace {
+                        let full = mint(store, c);
+                        own.push((c.clone(), full));
+                    }
                 }
             }
-            kubeconfig = Some(kubeconfig_yaml(store, &entries, &current));
-            obj["spec"]["clusters"] = json!(clusters);
+            kubeconfig = Some(kubeconfig_yaml(store, &clusters, &shared, &own, &current));
+            if clusters.is_empty() {
+                if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("clusters");
+                }
+            } else {
+                obj["spec"]["clusters"] = json!(clusters);
+            }
             obj["spec"]["currentContext"] = json!(current);
             obj["spec"]["ttl"] = json!(ttl);
             set_path(&mut obj, "metadata.labels", json!({"cattle.io/user-id": me}));
-            obj["status"] = json!({"summary": "Complete", "tokens": token_names, "conditions": [
-                {"type": "TokenCreated", "status": "True", "reason": "Created", "message": "", "lastTransitionTime": now}]});
+            let conditions: Vec<Value> = token_names
+                .iter()
+                .map(|t| json!({"type": "TokenCreated", "status": "True", "reason": "TokenCreated", "message": t, "lastTransitionTime": now}))
+                .collect();
+            obj["status"] = json!({"summary": "Complete", "tokens": token_names, "conditions": conditions});
         }
         Kind::AuditPolicy => {
             required(kind, &name, &["spec"], &obj)?;
@@ -1189,8 +1217,68 @@ pub(crate) fn inherit_session_provider(store: &mut Store, caller: &Caller, token
     }
 }
 
-/// A kubeconfig document for `(cluster id, bearer)` entries.
-pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
+/// A kubeconfig document as rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create` lays it out: the default
+/// `rancher` entry (the Rancher URL) with the shared token, one entry per cluster through the Rancher proxy (named
+/// after its display name) using the shared token unless the cluster has its own (ACE), `current` (a cluster id, or
+/// empty for `rancher`) as the current context.
+pub(crate) fn kubeconfig_yaml(
+    store: &Store,
+    clusters: &[String],
+    shared: &str,
+    own: &[(String, String)],
+    current: &str,
+) -> String {
+    let ca = store
+        .get(Kind::Setting, "cacerts")
+        .map(|c| s(c, "value").to_string())
+        .unwrap_or_default();
+    let ca_b64 = ids::b64_encode(ca.as_bytes());
+    let server = store.server_url.clone();
+    let name_of = |c: &str| {
+        store
+            .get(Kind::Cluster, c)
+            .map(|x| s(x, "spec.displayName").to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| c.to_string())
+    };
+    let mut y = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    y.push_str(&format!(
+        "- name: \"rancher\"\n  cluster:\n    server: \"{server}\"\n    certificate-authority-data: \"{ca_b64}\"\n"
+    ));
+    for c in clusters {
+        y.push_str(&format!(
+            "- name: \"{}\"\n  cluster:\n    server: \"{server}/k8s/clusters/{c}\"\n    certificate-authority-data: \"{ca_b64}\"\n",
+            name_of(c)
+        ));
+    }
+    y.push_str("\nusers:\n");
+    y.push_str(&format!("- name: \"rancher\"\n  user:\n    token: \"{shared}\"\n"));
+    for (c, t) in own {
+        y.push_str(&format!("- name: \"{}\"\n  user:\n    token: \"{t}\"\n", name_of(c)));
+    }
+    y.push_str("\ncontexts:\n- name: \"rancher\"\n  context:\n    user: \"rancher\"\n    cluster: \"rancher\"\n");
+    for c in clusters {
+        let n = name_of(c);
+        let user = if own.iter().any(|(o, _)| o == c) {
+            n.clone()
+        } else {
+            "rancher".to_string()
+        };
+        y.push_str(&format!(
+            "- name: \"{n}\"\n  context:\n    user: \"{user}\"\n    cluster: \"{n}\"\n"
+        ));
+    }
+    let current = if current.is_empty() {
+        "rancher".to_string()
+    } else {
+        name_of(current)
+    };
+    y.push_str(&format!("\ncurrent-context: \"{current}\"\n"));
+    y
+}
+
+/// The kubeconfig of norman's `generateKubeconfig` action: one entry per `(cluster id, bearer)`.
+pub(crate) fn v3_kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
     let ca = store
         .get(Kind::Setting, "cacerts")
         .map(|c| s(c, "value").to_string())
@@ -1236,10 +1324,40 @@ fn ensure_user(store: &mut Store, principal: &str) -> String {
     if let Some((k, _)) = found {
         return k.clone();
     }
-    let id = store.fresh_name(Kind::User, "", "u-");
-    let obj = json!({"metadata": {"name": id}, "displayName": "", "username": "", "description": "", "enabled": true,
-                     "mustChangePassword": false, "principalIds": [principal, format!("local://{id}")], "status": {"conditions": []}});
-    insert_new(store, Kind::User, obj, &now_rfc3339(), Some(Verb::Create))
+    // rancher/rancher pkg/auth/providers/common/usermanager.go `EnsureUser` (2.8-2.13): the name is `u-` + 10
+    // lower-case base32 characters of the principal's sha256; `createUsersRoleAnnotation` lists the new-user-default
+    // global roles, `createUsersBindings` binds each (`grb-` + random) and records them as created.
+    let derived = ids::user_id_for_principal(principal);
+    let id = if store.get(Kind::User, &derived).is_none() {
+        derived
+    } else {
+        store.fresh_name(Kind::User, "", "u-")
+    };
+    let mut required: Vec<String> = store
+        .map(Kind::GlobalRole)
+        .iter()
+        .filter(|(_, gr)| gr.get("newUserDefault").and_then(Value::as_bool) == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect();
+    required.sort();
+    let now = now_rfc3339();
+    let roles = json!({"required": required, "created": required}).to_string();
+    let obj = json!({"metadata": {"name": id, "annotations": {"authz.management.cattle.io/creator-role-bindings": roles}},
+                     "displayName": "", "username": "", "description": "", "enabled": true,
+                     "mustChangePassword": false, "principalIds": [principal, format!("local://{id}")],
+                     "status": {"conditions": [{"type": "InitialRolesPopulated", "status": "True", "lastUpdateTime": now}]}});
+    let key = insert_new(store, Kind::User, obj, &now, Some(Verb::Create));
+    for role in required {
+        let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
+        insert_new(
+            store,
+            Kind::GlobalRoleBinding,
+            crate::seed::grb_obj(&n, &role, &key),
+            &now,
+            Some(Verb::Create),
+        );
+    }
+    key
 }
 
 /// The lifecycle finalizer Rancher's controllers put on `kind` (rancher/rancher pkg/controllers/management/auth
@@ -1600,6 +1718,9 @@ pub(crate) fn update(
         Kind::Setting if RETENTION_SETTINGS.contains(&key) => label_all_for_retention(store),
         Kind::UserAttribute => {
             label_for_retention(store, key);
+        }
+        Kind::User if result.get("enabled").and_then(Value::as_bool) == Some(false) => {
+            end_ext_tokens_of_disabled(store, key);
         }
         _ => {}
     }
@@ -2037,6 +2158,33 @@ pub(crate) fn label_for_retention(store: &mut Store, user_id: &str) -> bool {
     store.stamp_update(&mut u, false);
     store.put(Kind::User, user_id.to_string(), u, None);
     true
+}
+
+/// A disabled user's ext tokens (Rancher 2.12+, where ext tokens exist): rancher/rancher
+/// pkg/controllers/management/auth/user.go `userLifecycle.Updated` disables every derived one (`spec.enabled: false`)
+/// and deletes every login one (kind `session`), so enabling the user again revives neither. Read on rancher/rancher
+/// main; the fidelity report checked release/v2.13.
+fn end_ext_tokens_of_disabled(store: &mut Store, user_id: &str) {
+    if !store.version.at_least(2, 12) {
+        return;
+    }
+    let theirs: Vec<(String, bool)> = store
+        .map(Kind::ExtToken)
+        .iter()
+        .filter(|(_, t)| s(t, "spec.userID") == user_id)
+        .map(|(k, t)| (k.clone(), s(t, "spec.kind") == "session"))
+        .collect();
+    for (key, session) in theirs {
+        if session {
+            store.remove(Kind::ExtToken, &key, false);
+        } else if let Some(mut t) = store.get(Kind::ExtToken, &key).cloned() {
+            if get_path(&t, "spec.enabled").and_then(Value::as_bool) != Some(false) {
+                set_path(&mut t, "spec.enabled", json!(false));
+                store.stamp_update(&mut t, true);
+                store.put(Kind::ExtToken, key, t, None);
+            }
+        }
+    }
 }
 
 /// Relabels every user (a retention setting changed: userretention/label.go `EnsureForAll`).

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use rancher_sim::{RancherVersion, SimHandle, DEFAULT_PASSWORD};
+use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator, DEFAULT_PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -1439,5 +1439,205 @@ async fn retention_settings_and_user_labels() {
         // Turning it off again removes the label.
         set_setting(&sim, "delete-inactive-user-after", "").await;
         assert!(user_labels(&sim, &alice).get("cattle.io/delete-after").is_none());
+    }
+}
+
+// ---- N18: deactivating a user ---------------------------------------------------------------------------------------
+
+/// Rancher 2.12-2.13 (the versions with ext tokens). rancher/rancher pkg/controllers/management/auth/user.go
+/// `userLifecycle.Updated`: once a user is disabled, each of their ext tokens that is derived (an API key) gets
+/// `spec.enabled: false` and each ext login token (kind `session`) is deleted, so enabling the user again revives
+/// no session and no key. v3 tokens are left to the provider refresher (pkg/auth/providerrefresh/refresher.go).
+#[tokio::test]
+async fn deactivating_a_user_disables_their_ext_keys_and_ends_their_ext_sessions() {
+    let sim = Simulator::start(
+        SimConfig::default()
+            .rancher_version(RancherVersion::V2_13)
+            .seed(7)
+            .tokens(600),
+    )
+    .await
+    .expect("simulator starts");
+    let admin = sim.tokens().admin.clone();
+    let ext = sim.objects("exttokens");
+    let owner_of = |t: &Value| t["spec"]["userID"].as_str().unwrap_or_default().to_string();
+    let is_session = |t: &Value| t["spec"]["kind"] == json!("session");
+    let admin_id = sim.users().admin.id.clone();
+    let owner = ext
+        .iter()
+        .filter(|t| is_session(t))
+        .map(owner_of)
+        .find(|o| *o != admin_id && ext.iter().any(|t| !is_session(t) && owner_of(t) == *o))
+        .expect("a user with an ext session and an ext API key");
+    let theirs = |sim: &SimHandle| -> Vec<Value> {
+        sim.objects("exttokens")
+            .into_iter()
+            .filter(|t| owner_of(t) == owner)
+            .collect()
+    };
+    let others_before: Vec<Value> = sim
+        .objects("exttokens")
+        .into_iter()
+        .filter(|t| owner_of(t) != owner)
+        .collect();
+
+    let path = format!("{MG}/users/{owner}");
+    for enabled in [false, true] {
+        let (st, v) = merge_patch(&sim, &path, &admin, json!({"enabled": enabled})).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let after = theirs(&sim);
+    assert!(
+        after.iter().all(|t| !is_session(t)),
+        "no ext session survives: {after:?}"
+    );
+    assert!(!after.is_empty(), "the API keys stay");
+    assert!(
+        after.iter().all(|t| t["spec"]["enabled"] == json!(false)),
+        "every ext API key is disabled: {after:?}"
+    );
+    let others_after: Vec<Value> = sim
+        .objects("exttokens")
+        .into_iter()
+        .filter(|t| owner_of(t) != owner)
+        .collect();
+    assert_eq!(
+        others_before.len(),
+        others_after.len(),
+        "other users' tokens are untouched"
+    );
+    assert!(others_after
+        .iter()
+        .all(|t| t["spec"]["enabled"] != json!(false) || others_before.contains(t)));
+}
+
+// ---- N10 (rest): the user Rancher creates for a principal ------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/providers/common/usermanager.go `EnsureUser`: a principal without a
+/// user gets one named `u-` + the first 10 characters of the lower-cased, unpadded base32 of the principal's sha256,
+/// with the `authz.management.cattle.io/creator-role-bindings` annotation listing the new-user-default global roles;
+/// `createUsersBindings` then binds each of them (`user` by default) and marks `InitialRolesPopulated`.
+#[tokio::test]
+async fn a_user_created_for_a_principal_is_named_after_it_and_gets_the_default_roles() {
+    let sim = start(RancherVersion::V2_13).await;
+    let ds = sim.users().downstream_cluster.clone();
+    let project = sim.users().projects[2].clone();
+    let ns = project.split(':').nth(1).unwrap().to_string();
+    for (path, body, expected) in [
+        (
+            format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+            json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member",
+                   "userPrincipalName": "activedirectory_user://CN=Never Logged In,OU=Users,DC=example,DC=com"}),
+            "u-f5xwsfmq7d",
+        ),
+        (
+            format!("{MG}/namespaces/{ns}/projectroletemplatebindings"),
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "read-only",
+                   "userPrincipalName": "activedirectory_user://CN=Pat Prtb,OU=Users,DC=example,DC=com"}),
+            "u-zxt5x6khhb",
+        ),
+    ] {
+        let b = admin_create(&sim, &path, body).await;
+        assert_eq!(b["userName"], json!(expected), "{b}");
+        let (st, u) = admin_get(&sim, &format!("{MG}/users/{expected}")).await;
+        assert_eq!(st, StatusCode::OK, "{u}");
+        let ann = u["metadata"]["annotations"]["authz.management.cattle.io/creator-role-bindings"]
+            .as_str()
+            .unwrap_or_default();
+        let ann: Value = serde_json::from_str(ann).unwrap_or_else(|_| panic!("annotation: {u}"));
+        assert_eq!(ann["required"], json!(["user"]), "{u}");
+        assert_eq!(ann["created"], json!(["user"]), "{u}");
+        let grbs: Vec<Value> = sim
+            .objects("globalrolebindings")
+            .into_iter()
+            .filter(|g| g["userName"] == json!(expected))
+            .collect();
+        assert_eq!(grbs.len(), 1, "{grbs:?}");
+        assert_eq!(grbs[0]["globalRoleName"], json!("user"));
+    }
+}
+
+// ---- N20: kubeconfig tokens --------------------------------------------------------------------------------------------
+
+/// Rancher 2.12-2.13 (ext kubeconfigs). rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: one shared
+/// token (`kubeconfig-<user>` randomized, kind `kubeconfig`, label `authn.management.cattle.io/kubeconfig-id`) serves
+/// the default `rancher` entry (the Rancher URL) and every cluster without an authorized cluster endpoint; only ACE
+/// clusters get a token of their own. No clusters means only the `rancher` entry; an unknown cluster is a 400
+/// `cluster <id> not found`, a repeated one `spec.clusters must be unique`.
+#[tokio::test]
+async fn a_kubeconfig_shares_one_token_across_its_clusters() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let admin_id = sim.users().admin.id.clone();
+    let ds = sim.users().downstream_cluster.clone();
+    let kcs = "/apis/ext.cattle.io/v1/kubeconfigs";
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        kcs,
+        Some(&admin),
+        Some(json!({"spec": {"clusters": ["local", ds]}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let kc_name = v["metadata"]["name"].as_str().unwrap().to_string();
+    let tokens: Vec<String> = v["status"]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one shared token: {v}");
+    assert!(tokens[0].starts_with(&format!("kubeconfig-{admin_id}")), "{tokens:?}");
+    let tok = sim
+        .objects("tokens")
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == json!(tokens[0]))
+        .expect("the shared token");
+    assert_eq!(
+        tok["metadata"]["labels"]["authn.management.cattle.io/kubeconfig-id"],
+        json!(kc_name),
+        "{tok}"
+    );
+    assert_eq!(
+        tok["metadata"]["labels"]["authn.management.cattle.io/kind"],
+        json!("kubeconfig"),
+        "{tok}"
+    );
+    let yaml = v["status"]["value"].as_str().unwrap();
+    for context in ["- name: \"rancher\"", "- name: \"local\"", "- name: \"downstream\""] {
+        assert!(yaml.contains(context), "{context} in {yaml}");
+    }
+    assert_eq!(
+        yaml.matches("token: ").count(),
+        1,
+        "one user entry carries the token: {yaml}"
+    );
+    assert!(yaml.contains("current-context: \"local\""), "{yaml}");
+
+    // No clusters: only the Rancher entry.
+    let (st, v) = call(&sim, Method::POST, kcs, Some(&admin), Some(json!({"spec": {}}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["spec"]["clusters"], Value::Null, "{v}");
+    let yaml = v["status"]["value"].as_str().unwrap();
+    assert!(
+        yaml.contains("current-context: \"rancher\"") && !yaml.contains("/k8s/clusters/"),
+        "{yaml}"
+    );
+
+    for (clusters, msg) in [
+        (json!(["c-nope"]), "cluster c-nope not found"),
+        (json!(["local", "local"]), "spec.clusters must be unique"),
+    ] {
+        let (st, v) = call(
+            &sim,
+            Method::POST,
+            kcs,
+            Some(&admin),
+            Some(json!({"spec": {"clusters": clusters}})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["message"], json!(msg), "{v}");
     }
 }
