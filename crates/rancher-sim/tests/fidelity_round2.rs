@@ -1641,3 +1641,151 @@ async fn a_kubeconfig_shares_one_token_across_its_clusters() {
         assert_eq!(v["message"], json!(msg), "{v}");
     }
 }
+
+// ---- N19 (rest): password-min-length, the user actions ------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/api/user/user_actions.go `validatePassword` takes the minimum length
+/// from the `password-min-length` setting (default 12; "Password must be at least N characters"); `UserFormatter`
+/// and `CollectionFormatter` offer `refreshauthprovideraccess` only to callers who may create users
+/// (`userCanRefresh`), `setpassword` / `changepassword` regardless.
+#[tokio::test]
+async fn password_length_follows_the_setting_and_refresh_is_offered_to_user_creators() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = call(
+        &sim,
+        Method::PUT,
+        "/v3/settings/password-min-length",
+        Some(&admin),
+        Some(json!({"value": "16"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let action = format!("/v3/users/{alice}?action=setpassword");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "fourteen-chars"})),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+    assert_eq!(v["message"], json!("Password must be at least 16 characters"), "{v}");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "sixteen-chars-ok"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // Refresh is offered to those who may create users only.
+    let (_, u) = admin_get(&sim, &format!("/v3/users/{alice}")).await;
+    assert!(u["actions"].get("refreshauthprovideraccess").is_some(), "{u}");
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "user-updater",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list", "update"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, u) = call(&sim, Method::GET, &format!("/v3/users/{alice}"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert!(u["actions"].get("setpassword").is_some(), "{u}");
+    assert!(u["actions"].get("refreshauthprovideraccess").is_none(), "{u}");
+    let (st, list) = call(&sim, Method::GET, "/v3/users", Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert!(list["actions"].get("changepassword").is_some(), "{}", list["actions"]);
+    assert!(
+        list["actions"].get("refreshauthprovideraccess").is_none(),
+        "{}",
+        list["actions"]
+    );
+    let (_, list) = admin_get(&sim, "/v3/users").await;
+    assert!(
+        list["actions"].get("refreshauthprovideraccess").is_some(),
+        "{}",
+        list["actions"]
+    );
+}
+
+// ---- N21: paging is a snapshot -------------------------------------------------------------------------------------
+
+/// Kubernetes (the etcd3 store behind every RK kind, all RK versions the simulator serves): the pages after the first
+/// are served at the first page's resourceVersion, so objects created, changed or deleted in between do not show
+/// (or still show, as they were) until a new list starts; a continue token older than the kept history is 410
+/// `Expired` (compaction). k8s.io/apiserver pkg/storage/etcd3/store.go `GetList` reads `continue` pages `WithRev`.
+#[tokio::test]
+async fn later_pages_are_served_at_the_first_pages_resource_version() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let grs = format!("{MG}/globalroles");
+    for name in ["x-changed", "x-doomed"] {
+        admin_create(
+            &sim,
+            &grs,
+            json!({"metadata": {"name": name}, "displayName": "before", "rules": []}),
+        )
+        .await;
+    }
+    let (st, first) = admin_get(&sim, &format!("{grs}?limit=3")).await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    let rv = first["metadata"]["resourceVersion"].clone();
+    let mut cont = first["metadata"]["continue"].as_str().expect("more pages").to_string();
+
+    // Between pages: one created after the cursor, one deleted, one changed.
+    admin_create(&sim, &grs, json!({"metadata": {"name": "zz-late"}, "rules": []})).await;
+    let (st, v) = call(&sim, Method::DELETE, &format!("{grs}/x-doomed"), Some(&admin), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{grs}/x-changed"),
+        &admin,
+        json!({"displayName": "after"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let mut rest = Vec::new();
+    loop {
+        let (st, page) = admin_get(&sim, &format!("{grs}?limit=3&continue={cont}")).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["metadata"]["resourceVersion"], rv,
+            "every page reports the first page's version"
+        );
+        rest.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["metadata"]["continue"].as_str() {
+            Some(c) if !c.is_empty() => cont = c.to_string(),
+            _ => break,
+        }
+    }
+    let named = |n: &str| rest.iter().find(|o| o["metadata"]["name"] == json!(n)).cloned();
+    assert!(
+        named("zz-late").is_none(),
+        "created after the first page: not in this list"
+    );
+    let doomed = named("x-doomed").expect("deleted after the first page: still in this list");
+    assert!(
+        doomed["metadata"].get("deletionTimestamp").is_none(),
+        "as it was: {doomed}"
+    );
+    assert_eq!(named("x-changed").expect("x-changed")["displayName"], json!("before"));
+
+    // A new list sees the present (a deleted role may linger, marked, while its finalizer runs).
+    let (_, fresh) = admin_get(&sim, &grs).await;
+    let items = fresh["items"].as_array().unwrap();
+    let now = |n: &str| items.iter().find(|o| o["metadata"]["name"] == json!(n));
+    assert!(now("zz-late").is_some(), "{fresh}");
+    assert!(
+        now("x-doomed").is_none_or(|o| o["metadata"].get("deletionTimestamp").is_some()),
+        "{fresh}"
+    );
+    assert_eq!(now("x-changed").expect("x-changed")["displayName"], json!("after"));
+}
