@@ -1625,6 +1625,34 @@ async fn a_kubeconfig_shares_one_token_across_its_clusters() {
         "{yaml}"
     );
 
+    // An ACE cluster (authorized cluster endpoint) gets a token of its own, scoped to it.
+    assert!(sim.insert_object(
+        "clusters",
+        json!({"metadata": {"name": "c-ace"}, "spec": {"displayName": "ace", "localClusterAuthEndpoint": {"enabled": true}},
+               "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    ));
+    let body = json!({"spec": {"clusters": ["local", "c-ace"]}});
+    let (st, v) = call(&sim, Method::POST, kcs, Some(&admin), Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let tokens = v["status"]["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 2, "shared + the ACE cluster's: {v}");
+    let ace_token = sim
+        .objects("tokens")
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == tokens[1])
+        .expect("the ACE token");
+    assert_eq!(ace_token["clusterName"], json!("c-ace"), "{ace_token}");
+    let yaml = v["status"]["value"].as_str().unwrap();
+    assert_eq!(yaml.matches("token: ").count(), 2, "{yaml}");
+    assert!(
+        yaml.contains("- name: \"ace\"\n  context:\n    user: \"ace\""),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("- name: \"local\"\n  context:\n    user: \"rancher\""),
+        "{yaml}"
+    );
+
     for (clusters, msg) in [
         (json!(["c-nope"]), "cluster c-nope not found"),
         (json!(["local", "local"]), "spec.clusters must be unique"),
