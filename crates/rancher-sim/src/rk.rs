@@ -497,39 +497,36 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         Some(c) => Some(as_of(&store, t.kind, c.rv)),
         None => None,
     };
-    let snapshot: Option<BTreeMap<&String, &Value>> = as_of.as_ref().map(|changed| {
-        let start = cont.as_ref().map(|c| c.start.as_str());
-        let mut view: BTreeMap<&String, &Value> = key_range(map, t.kind, t.namespace.as_deref(), start)
-            .filter(|(k, _)| !changed.contains_key(k))
-            .collect();
+    // The objects as they were at the token's version that differ from the live ones (changed or deleted since),
+    // within the page's range; the live objects not changed since are merged in as they are.
+    let start_key = cont.as_ref().map(|c| c.start.as_str());
+    let before: Option<BTreeMap<&String, &Value>> = as_of.as_ref().map(|changed| {
         let prefix = t
             .namespace
             .as_deref()
             .filter(|_| info.namespaced)
             .map(|ns| format!("{ns}:"));
-        for (k, before) in changed {
-            let in_range =
-                start.is_none_or(|s| &k[..] > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()));
-            if let (true, Some(obj)) = (in_range, before) {
-                view.insert(*k, *obj);
-            }
-        }
-        view
+        changed
+            .iter()
+            .filter(|(k, _)| {
+                start_key.is_none_or(|s| &k[..] > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()))
+            })
+            .filter_map(|(k, obj)| obj.map(|o| (*k, o)))
+            .collect()
     });
+    let live = |from: Option<&str>| {
+        key_range(map, t.kind, t.namespace.as_deref(), from)
+            .filter(|(k, _)| as_of.as_ref().is_none_or(|changed| !changed.contains_key(k)))
+    };
     let mut buf = Vec::with_capacity(if limit > 0 { limit * 600 } else { 4096 });
     buf.extend_from_slice(format!("{{\"apiVersion\":\"{}/{}\",\"items\":[", info.group, info.version).as_bytes());
     let mut n = 0usize;
     let mut last_key: Option<&String> = None;
     let mut more = false;
-    let mut iter: Box<dyn Iterator<Item = (&String, &Value)>> = match &snapshot {
-        Some(view) => Box::new(view.iter().map(|(k, v)| (*k, *v))),
-        None => Box::new(key_range(
-            map,
-            t.kind,
-            t.namespace.as_deref(),
-            cont.as_ref().map(|c| c.start.as_str()),
-        )),
-    };
+    let mut iter = merge_sorted(
+        live(start_key),
+        before.iter().flat_map(|b| b.iter().map(|(k, v)| (*k, *v))),
+    );
     for (k, obj) in iter.by_ref() {
         if !visible(obj) {
             continue;
@@ -556,12 +553,11 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         };
         meta["continue"] = json!(encode_continue(&tok));
         if label_sel.is_empty() && field_sel.is_empty() && all_visible {
-            let remaining = match &snapshot {
-                Some(view) => view
-                    .range::<String, _>((Bound::Excluded(&start), Bound::Unbounded))
-                    .count(),
-                None => key_range(map, t.kind, t.namespace.as_deref(), Some(&start)).count(),
-            };
+            let remaining = live(Some(&start)).count()
+                + before.as_ref().map_or(0, |b| {
+                    b.range::<&String, _>((Bound::Excluded(&&start), Bound::Unbounded))
+                        .count()
+                });
             meta["remainingItemCount"] = json!(remaining);
         }
     }
@@ -569,6 +565,19 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     serde_json::to_writer(&mut buf, &meta).expect("in-memory JSON");
     buf.push(b'}');
     Resp::raw_json(200, buf)
+}
+
+/// Merges two key-ordered iterators with distinct keys into one in key order.
+fn merge_sorted<'a>(
+    a: impl Iterator<Item = (&'a String, &'a Value)>,
+    b: impl Iterator<Item = (&'a String, &'a Value)>,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x.0 > y.0 => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// The keys of `kind` changed after resourceVersion `rv`, each with the object as it was at `rv` (`None`: it did not

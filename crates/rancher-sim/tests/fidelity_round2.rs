@@ -1816,4 +1816,17 @@ async fn later_pages_are_served_at_the_first_pages_resource_version() {
         "{fresh}"
     );
     assert_eq!(now("x-changed").expect("x-changed")["displayName"], json!("after"));
+
+    // A continue token older than the history the store keeps is expired, as after an etcd compaction.
+    let (_, first) = admin_get(&sim, &format!("{grs}?limit=3")).await;
+    let cont = first["metadata"]["continue"].as_str().expect("more pages").to_string();
+    for i in 0..20_001 {
+        assert!(sim.insert_object(
+            "settings",
+            json!({"metadata": {"name": format!("churn-{i}")}, "value": ""})
+        ));
+    }
+    let (st, v) = admin_get(&sim, &format!("{grs}?limit=3&continue={cont}")).await;
+    assert_eq!(st.as_u16(), 410, "{v}");
+    assert_eq!(v["reason"], json!("Expired"), "{v}");
 }
