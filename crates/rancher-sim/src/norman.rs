@@ -274,12 +274,16 @@ fn common(ctx: &Ctx, kind: Kind, key: &str, obj: &Value, out: &mut Map<String, V
     out.insert("links".into(), Value::Object(links));
     let mut actions = Map::new();
     match kind {
+        // pkg/auth/api/user/user_actions.go `UserFormatter`: refresh only for callers who may create users
+        // (`userCanRefresh`).
         Kind::User if can_update => {
             actions.insert("setpassword".into(), json!(format!("{self_url}?action=setpassword")));
-            actions.insert(
-                "refreshauthprovideraccess".into(),
-                json!(format!("{self_url}?action=refreshauthprovideraccess")),
-            );
+            if ctx.authz.can_all("create", Kind::User) {
+                actions.insert(
+                    "refreshauthprovideraccess".into(),
+                    json!(format!("{self_url}?action=refreshauthprovideraccess")),
+                );
+            }
         }
         Kind::Project => {
             actions.insert("exportYaml".into(), json!(format!("{self_url}?action=exportYaml")));
@@ -797,8 +801,12 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
         None
     };
     let actions = match kind {
-        Kind::User => json!({"changepassword": format!("{}/v3/users?action=changepassword", ctx.base),
-                             "refreshauthprovideraccess": format!("{}/v3/users?action=refreshauthprovideraccess", ctx.base)}),
+        // `CollectionFormatter`: `changepassword` always, refresh only for callers who may create users.
+        Kind::User if ctx.authz.can_all("create", Kind::User) => {
+            json!({"changepassword": format!("{}/v3/users?action=changepassword", ctx.base),
+                   "refreshauthprovideraccess": format!("{}/v3/users?action=refreshauthprovideraccess", ctx.base)})
+        }
+        Kind::User => json!({"changepassword": format!("{}/v3/users?action=changepassword", ctx.base)}),
         _ => json!({}),
     };
     envelope(
@@ -1095,8 +1103,13 @@ fn create(shared: &Shared, caller: &Caller, req: &Req, kind: Kind) -> Resp {
             if store.usernames.contains_key(username) {
                 return norman_field_err(422, "NotUnique", "Username is already in use.", "username");
             }
-            if password.chars().count() < 12 {
-                return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
+            let min = password_min_length(&store);
+            if password.chars().count() < min {
+                return norman_err(
+                    422,
+                    "InvalidBodyContent",
+                    &format!("Password must be at least {min} characters"),
+                );
             }
             if password == username {
                 return norman_err(422, "InvalidBodyContent", "Password cannot be the same as username");
@@ -1316,8 +1329,13 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
             if store.passwords.get(&caller.user_id) != Some(&ids::sha256_hex(current)) {
                 return norman_err(422, "InvalidBodyContent", "Invalid current password");
             }
-            if new.chars().count() < 12 {
-                return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
+            let min = password_min_length(&store);
+            if new.chars().count() < min {
+                return norman_err(
+                    422,
+                    "InvalidBodyContent",
+                    &format!("Password must be at least {min} characters"),
+                );
             }
             let username = store
                 .get(Kind::User, &caller.user_id)
@@ -1387,7 +1405,7 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
                 "kubeconfig",
             );
             ops::inherit_session_provider(&mut store, caller, &tname);
-            let config = ops::kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
+            let config = ops::v3_kubeconfig_yaml(&store, &[(id.to_string(), bearer)], id);
             Resp::json(
                 200,
                 &json!({"type": "generateKubeConfigOutput", "baseType": "generateKubeConfigOutput", "config": config}),
@@ -1415,8 +1433,13 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
                 return norman_err(500, "ServerError", "Cannot set password of non-local user");
             }
             let new = nstr(&b, "newPassword");
-            if new.chars().count() < 12 {
-                return norman_err(422, "InvalidBodyContent", "Password must be at least 12 characters");
+            let min = password_min_length(&store);
+            if new.chars().count() < min {
+                return norman_err(
+                    422,
+                    "InvalidBodyContent",
+                    &format!("Password must be at least {min} characters"),
+                );
             }
             if new == s(&u, "username") {
                 return norman_err(422, "InvalidBodyContent", "Password cannot be the same as username");
@@ -1451,6 +1474,23 @@ fn resource_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, id: 
 }
 
 const SESSION_TTL_MS: i64 = 960 * 60_000;
+
+/// The minimum password length: the `password-min-length` setting (its value, else its default; 12 when it does not
+/// parse), as rancher/rancher pkg/auth/api/user/user_actions.go `validatePassword` reads it (2.8-2.13).
+fn password_min_length(store: &Store) -> usize {
+    store
+        .get(Kind::Setting, "password-min-length")
+        .map(|o| {
+            if s(o, "value").is_empty() {
+                s(o, "default")
+            } else {
+                s(o, "value")
+            }
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(12)
+}
+
 /// After `changepassword` or `setpassword` the user no longer must change its password, and the password may not
 /// equal the username (rancher/rancher pkg/auth/api/user/user_actions.go `changePassword`, `setPassword`,
 /// `validatePassword`).

@@ -2,6 +2,7 @@
 //! checks and authorization. The RK-API and norman layers translate their wire forms to these.
 
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 use crate::auth::{escalation_message, forbidden_message, Authz, Caller, Rule};
 use crate::ids;
@@ -226,6 +227,173 @@ fn confirm_no_escalation(
     }
 }
 
+/// Kubernetes' rule shape checks as rancher/webhook resources/common `ValidateRules` runs them (k8s.io/kubernetes
+/// pkg/apis/rbac/validation `ValidatePolicyRule`, not namespaced): a 400 naming `path[i]` and the field, one line per
+/// rule with errors (Go's `errors.Join`), several errors of one rule as `[a, b]` (`ToAggregate`). Rancher 2.13
+/// (webhook v0.9); older webhooks checked only for verbs, with another text (not modelled).
+fn check_rule_shapes(kind: Kind, path: &str, rules: Option<&Value>) -> Result<(), ApiErr> {
+    let Some(rules) = rules.and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let list = |r: &Value, f: &str| -> Vec<String> {
+        r.get(f)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let mut errs = Vec::new();
+        if list(r, "verbs").is_empty() {
+            errs.push(format!(
+                "{p}.verbs: Required value: verbs must contain at least one value"
+            ));
+        }
+        let urls = list(r, "nonResourceURLs");
+        if !urls.is_empty() {
+            if ["apiGroups", "resources", "resourceNames"]
+                .iter()
+                .any(|f| !list(r, f).is_empty())
+            {
+                let shown: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+                errs.push(format!(
+                    "{p}.nonResourceURLs: Invalid value: []string{{{}}}: rules cannot apply to both regular resources and non-resource URLs",
+                    shown.join(", ")
+                ));
+            }
+        } else {
+            if list(r, "apiGroups").is_empty() {
+                errs.push(format!(
+                    "{p}.apiGroups: Required value: resource rules must supply at least one api group"
+                ));
+            }
+            if list(r, "resources").is_empty() {
+                errs.push(format!(
+                    "{p}.resources: Required value: resource rules must supply at least one resource"
+                ));
+            }
+        }
+        match errs.len() {
+            0 => {}
+            1 => lines.push(errs.remove(0)),
+            _ => lines.push(format!("[{}]", errs.join(", "))),
+        }
+    }
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(webhook(kind, lines.join("\n")))
+    }
+}
+
+/// The raw rules of a role template and of every template it inherits (depth first, each once), as rancher/webhook
+/// auth `RoleTemplateResolver.RulesFromTemplate` gathers them. `None` names an inherited template that does not exist.
+fn template_rules(store: &Store, rt: &Value, seen: &mut BTreeSet<String>, out: &mut Vec<Value>) -> Result<(), String> {
+    out.extend(rt.get("rules").and_then(Value::as_array).into_iter().flatten().cloned());
+    for n in rt
+        .get("roleTemplateNames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !seen.insert(n.to_string()) {
+            continue;
+        }
+        let Some(next) = store.get(Kind::RoleTemplate, n) else {
+            return Err(n.to_string());
+        };
+        template_rules(store, next, seen, out)?;
+    }
+    Ok(())
+}
+
+/// rancher/webhook roletemplate/validator.go `Admit` after the field checks, on every create and content update
+/// (release/v0.4 to v0.9, Rancher 2.8-2.13), in its order: `checkCircularRef` (400; an inherited template that does
+/// not exist fails the webhook: 500), `externalRules` only on external templates (400), the rule shapes of the rules
+/// with those inherited (400), the `escalate` bypass, externalRules without `escalate` (403), then Kubernetes'
+/// escalation check on the rules with those inherited (403, its text with no prefix).
+fn check_role_template(store: &Store, caller: &Caller, name: &str, rt: &Value) -> Result<(), ApiErr> {
+    let kind = Kind::RoleTemplate;
+    let inherits = |v: &Value| -> Vec<String> {
+        v.get("roleTemplateNames")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let missing_template = |n: &str| ApiErr::Denied {
+        kind,
+        code: 500,
+        reason: "InternalError",
+        message: format!(
+            "unable to get roletemplate {n} with error roletemplates.management.cattle.io \"{n}\" not found"
+        ),
+    };
+    let mut queue = std::collections::VecDeque::from([(name.to_string(), inherits(rt))]);
+    let mut seen = BTreeSet::new();
+    while let Some((current, names)) = queue.pop_front() {
+        for n in names {
+            if n == name {
+                return Err(webhook(
+                    kind,
+                    format!("Circular Reference: RoleTemplate {current} already inherits RoleTemplate {name}"),
+                ));
+            }
+            if seen.insert(n.clone()) {
+                let next = store.get(kind, &n).ok_or_else(|| missing_template(&n))?;
+                queue.push_back((n, inherits(next)));
+            }
+        }
+    }
+    let external = rt.get("external").and_then(Value::as_bool) == Some(true);
+    let external_rules = rt.get("externalRules").filter(|v| !v.is_null());
+    if let Some(er) = external_rules {
+        if !external {
+            return Err(webhook(
+                kind,
+                "ExternalRules can't be set in RoleTemplates with external=false",
+            ));
+        }
+        if let Err(ApiErr::Webhook { message, .. }) = check_rule_shapes(kind, "roletemplate.externalRules", Some(er)) {
+            return Err(webhook(kind, format!("Invalid externalRules: {message}")));
+        }
+    }
+    let mut rules = Vec::new();
+    template_rules(store, rt, &mut BTreeSet::from([name.to_string()]), &mut rules).map_err(|n| missing_template(&n))?;
+    let rules = Value::Array(rules);
+    check_rule_shapes(kind, "roletemplate.rules", Some(&rules))?;
+    let authz = Authz::new(store, caller);
+    if authz.has_verb("escalate", kind, name) {
+        return Ok(());
+    }
+    if external && external_rules.is_some() {
+        return Err(webhook_code(
+            kind,
+            403,
+            "External RoleTemplates with ExternalRules can only be created for users with 'escalate' permissions",
+        ));
+    }
+    let missing = authz.not_held(&Rule::all_from(Some(&rules)), "");
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(webhook_code(kind, 403, k8s_escalation(caller, &missing)))
+    }
+}
+
+/// A webhook refusal with its own code.
+fn webhook_code(kind: Kind, code: u16, message: impl Into<String>) -> ApiErr {
+    ApiErr::Webhook {
+        kind,
+        code,
+        message: message.into(),
+    }
+}
+
 /// The rules a user holds through their global roles (for the user webhook's "more permissions" check).
 fn user_rules(store: &Store, user_id: &str) -> Vec<Rule> {
     store
@@ -423,6 +591,7 @@ pub(crate) fn create(
             if obj.get("builtin").and_then(Value::as_bool) == Some(true) {
                 return Err(webhook(kind, "cannot create builtin GlobalRoles"));
             }
+            check_rule_shapes(kind, "globalrole.rules", obj.get("rules"))?;
             // rancher/webhook globalrole/validator.go: bypassed by `escalate` on globalroles.
             check_inherited_cluster_roles(store, caller, kind, &name, None, &obj, ("escalate", kind, &name))?;
             confirm_no_escalation(
@@ -508,26 +677,8 @@ pub(crate) fn create(
                     "roletemplate.administrative: Forbidden: only cluster roles can be administrative",
                 ));
             }
-            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
-                for n in arr.iter().filter_map(Value::as_str) {
-                    if store.get(Kind::RoleTemplate, n).is_none() {
-                        return Err(webhook(
-                            kind,
-                            format!("roletemplates.management.cattle.io \"{n}\" not found"),
-                        ));
-                    }
-                }
-            }
             obj["builtin"] = json!(false);
-            // rancher/webhook roletemplate/validator.go: bypassed by `escalate` on roletemplates.
-            let mut wanted = Rule::all_from(obj.get("rules"));
-            if let Some(arr) = obj.get("roleTemplateNames").and_then(Value::as_array) {
-                let authz = Authz::new(store, caller);
-                for n in arr.iter().filter_map(Value::as_str) {
-                    wanted.extend(authz.role_template_rules(n));
-                }
-            }
-            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, &name))?;
+            check_role_template(store, caller, &name, &obj)?;
         }
         Kind::Project => {
             required(kind, &name, &["spec.clusterName", "spec.displayName"], &obj)?;
@@ -825,25 +976,25 @@ pub(crate) fn create(
             obj = fresh;
         }
         Kind::Kubeconfig => {
+            // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create` (2.12-2.13).
             let me = caller.user_id.clone();
-            let clusters: Vec<String> = get_path(&obj, "spec.clusters")
+            let mut clusters: Vec<String> = get_path(&obj, "spec.clusters")
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default();
-            let clusters = if clusters.is_empty() {
-                vec!["local".to_string()]
-            } else {
-                clusters
-            };
+            if clusters.iter().collect::<BTreeSet<_>>().len() != clusters.len() {
+                return Err(ApiErr::BadRequest("spec.clusters must be unique".into()));
+            }
+            // The first id `*` means every cluster.
+            if clusters.first().map(String::as_str) == Some("*") {
+                clusters = store.map(Kind::Cluster).keys().cloned().collect();
+            }
             for c in &clusters {
                 if store.get(Kind::Cluster, c).is_none() {
-                    return Err(webhook(
-                        kind,
-                        format!("clusters.management.cattle.io \"{c}\" not found"),
-                    ));
+                    return Err(ApiErr::BadRequest(format!("cluster {c} not found")));
                 }
             }
-            // rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: negative 400, 0 = default, over it 400.
+            // Negative 400, 0 = default, over it 400.
             let ttl = match get_path(&obj, "spec.ttl").and_then(Value::as_i64).unwrap_or(0) {
                 t if t < 0 => return Err(ApiErr::BadRequest("spec.ttl can't be negative".into())),
                 0 => KUBECONFIG_TTL_S,
@@ -854,34 +1005,62 @@ pub(crate) fn create(
                 }
                 t => t,
             };
-            let current = Some(s(&obj, "spec.currentContext").to_string())
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| clusters[0].clone());
+            let wanted = s(&obj, "spec.currentContext").to_string();
+            if !wanted.is_empty() && !clusters.contains(&wanted) {
+                return Err(ApiErr::BadRequest(format!("invalid currentContext {wanted}")));
+            }
+            let current = if wanted.is_empty() {
+                clusters.first().cloned().unwrap_or_default()
+            } else {
+                wanted
+            };
+            // One shared token serves the default `rancher` entry and every cluster without an authorized cluster
+            // endpoint (ACE); each ACE cluster gets its own, scoped to it (`createTokenInput`: name
+            // `kubeconfig-<user>` randomized, kind `kubeconfig`, the kubeconfig id as a label).
             let mut token_names = Vec::new();
-            let mut entries = Vec::new();
+            let mut shared = String::new();
+            let mut own: Vec<(String, String)> = Vec::new();
+            let mut mint = |store: &mut Store, cluster: &str| {
+                let (tname, full) =
+                    new_v3_token(store, &me, ttl * 1000, cluster, "Kubeconfig token", true, "kubeconfig");
+                inherit_session_provider(store, caller, &tname);
+                if let Some(mut t) = store.get(Kind::Token, &tname).cloned() {
+                    t["metadata"]["labels"]["authn.management.cattle.io/kubeconfig-id"] = json!(name);
+                    store.put(Kind::Token, tname.clone(), t, None);
+                }
+                token_names.push(tname);
+                full
+            };
             if !opts.dry_run {
+                shared = mint(store, "");
                 for c in &clusters {
-                    let (tname, full) = new_v3_token(
-                        store,
-                        &me,
-                        ttl * 1000,
-                        "",
-                        &format!("Kubeconfig token for {name}"),
-                        true,
-                        "kubeconfig",
-                    );
-                    inherit_session_provider(store, caller, &tname);
-                    token_names.push(tname);
-                    entries.push((c.clone(), full));
+                    let ace = store
+                        .get(Kind::Cluster, c)
+                        .and_then(|x| get_path(x, "spec.localClusterAuthEndpoint.enabled"))
+                        .and_then(Value::as_bool)
+                        == Some(true);
+                    if ace {
+                        let full = mint(store, c);
+                        own.push((c.clone(), full));
+                    }
                 }
             }
-            kubeconfig = Some(kubeconfig_yaml(store, &entries, &current));
-            obj["spec"]["clusters"] = json!(clusters);
+            kubeconfig = Some(kubeconfig_yaml(store, &clusters, &shared, &own, &current));
+            if clusters.is_empty() {
+                if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("clusters");
+                }
+            } else {
+                obj["spec"]["clusters"] = json!(clusters);
+            }
             obj["spec"]["currentContext"] = json!(current);
             obj["spec"]["ttl"] = json!(ttl);
             set_path(&mut obj, "metadata.labels", json!({"cattle.io/user-id": me}));
-            obj["status"] = json!({"summary": "Complete", "tokens": token_names, "conditions": [
-                {"type": "TokenCreated", "status": "True", "reason": "Created", "message": "", "lastTransitionTime": now}]});
+            let conditions: Vec<Value> = token_names
+                .iter()
+                .map(|t| json!({"type": "TokenCreated", "status": "True", "reason": "TokenCreated", "message": t, "lastTransitionTime": now}))
+                .collect();
+            obj["status"] = json!({"summary": "Complete", "tokens": token_names, "conditions": conditions});
         }
         Kind::AuditPolicy => {
             required(kind, &name, &["spec"], &obj)?;
@@ -1038,8 +1217,68 @@ pub(crate) fn inherit_session_provider(store: &mut Store, caller: &Caller, token
     }
 }
 
-/// A kubeconfig document for `(cluster id, bearer)` entries.
-pub(crate) fn kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
+/// A kubeconfig document as rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create` lays it out: the default
+/// `rancher` entry (the Rancher URL) with the shared token, one entry per cluster through the Rancher proxy (named
+/// after its display name) using the shared token unless the cluster has its own (ACE), `current` (a cluster id, or
+/// empty for `rancher`) as the current context.
+pub(crate) fn kubeconfig_yaml(
+    store: &Store,
+    clusters: &[String],
+    shared: &str,
+    own: &[(String, String)],
+    current: &str,
+) -> String {
+    let ca = store
+        .get(Kind::Setting, "cacerts")
+        .map(|c| s(c, "value").to_string())
+        .unwrap_or_default();
+    let ca_b64 = ids::b64_encode(ca.as_bytes());
+    let server = store.server_url.clone();
+    let name_of = |c: &str| {
+        store
+            .get(Kind::Cluster, c)
+            .map(|x| s(x, "spec.displayName").to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| c.to_string())
+    };
+    let mut y = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    y.push_str(&format!(
+        "- name: \"rancher\"\n  cluster:\n    server: \"{server}\"\n    certificate-authority-data: \"{ca_b64}\"\n"
+    ));
+    for c in clusters {
+        y.push_str(&format!(
+            "- name: \"{}\"\n  cluster:\n    server: \"{server}/k8s/clusters/{c}\"\n    certificate-authority-data: \"{ca_b64}\"\n",
+            name_of(c)
+        ));
+    }
+    y.push_str("\nusers:\n");
+    y.push_str(&format!("- name: \"rancher\"\n  user:\n    token: \"{shared}\"\n"));
+    for (c, t) in own {
+        y.push_str(&format!("- name: \"{}\"\n  user:\n    token: \"{t}\"\n", name_of(c)));
+    }
+    y.push_str("\ncontexts:\n- name: \"rancher\"\n  context:\n    user: \"rancher\"\n    cluster: \"rancher\"\n");
+    for c in clusters {
+        let n = name_of(c);
+        let user = if own.iter().any(|(o, _)| o == c) {
+            n.clone()
+        } else {
+            "rancher".to_string()
+        };
+        y.push_str(&format!(
+            "- name: \"{n}\"\n  context:\n    user: \"{user}\"\n    cluster: \"{n}\"\n"
+        ));
+    }
+    let current = if current.is_empty() {
+        "rancher".to_string()
+    } else {
+        name_of(current)
+    };
+    y.push_str(&format!("\ncurrent-context: \"{current}\"\n"));
+    y
+}
+
+/// The kubeconfig of norman's `generateKubeconfig` action: one entry per `(cluster id, bearer)`.
+pub(crate) fn v3_kubeconfig_yaml(store: &Store, entries: &[(String, String)], current: &str) -> String {
     let ca = store
         .get(Kind::Setting, "cacerts")
         .map(|c| s(c, "value").to_string())
@@ -1085,10 +1324,40 @@ fn ensure_user(store: &mut Store, principal: &str) -> String {
     if let Some((k, _)) = found {
         return k.clone();
     }
-    let id = store.fresh_name(Kind::User, "", "u-");
-    let obj = json!({"metadata": {"name": id}, "displayName": "", "username": "", "description": "", "enabled": true,
-                     "mustChangePassword": false, "principalIds": [principal, format!("local://{id}")], "status": {"conditions": []}});
-    insert_new(store, Kind::User, obj, &now_rfc3339(), Some(Verb::Create))
+    // rancher/rancher pkg/auth/providers/common/usermanager.go `EnsureUser` (2.8-2.13): the name is `u-` + 10
+    // lower-case base32 characters of the principal's sha256; `createUsersRoleAnnotation` lists the new-user-default
+    // global roles, `createUsersBindings` binds each (`grb-` + random) and records them as created.
+    let derived = ids::user_id_for_principal(principal);
+    let id = if store.get(Kind::User, &derived).is_none() {
+        derived
+    } else {
+        store.fresh_name(Kind::User, "", "u-")
+    };
+    let mut required: Vec<String> = store
+        .map(Kind::GlobalRole)
+        .iter()
+        .filter(|(_, gr)| gr.get("newUserDefault").and_then(Value::as_bool) == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect();
+    required.sort();
+    let now = now_rfc3339();
+    let roles = json!({"required": required, "created": required}).to_string();
+    let obj = json!({"metadata": {"name": id, "annotations": {"authz.management.cattle.io/creator-role-bindings": roles}},
+                     "displayName": "", "username": "", "description": "", "enabled": true,
+                     "mustChangePassword": false, "principalIds": [principal, format!("local://{id}")],
+                     "status": {"conditions": [{"type": "InitialRolesPopulated", "status": "True", "lastUpdateTime": now}]}});
+    let key = insert_new(store, Kind::User, obj, &now, Some(Verb::Create));
+    for role in required {
+        let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
+        insert_new(
+            store,
+            Kind::GlobalRoleBinding,
+            crate::seed::grb_obj(&n, &role, &key),
+            &now,
+            Some(Verb::Create),
+        );
+    }
+    key
 }
 
 /// The lifecycle finalizer Rancher's controllers put on `kind` (rancher/rancher pkg/controllers/management/auth
@@ -1443,6 +1712,18 @@ pub(crate) fn update(
     }
     store.stamp_update(&mut result, spec_changed);
     store.put(kind, key.to_string(), result.clone(), Some(verb));
+    // The retention labeler follows its inputs (rancher/rancher pkg/auth/userretention/label.go `EnsureForAll` on a
+    // setting change, `EnsureForAttributes` on a UserAttribute change).
+    match kind {
+        Kind::Setting if RETENTION_SETTINGS.contains(&key) => label_all_for_retention(store),
+        Kind::UserAttribute => {
+            label_for_retention(store, key);
+        }
+        Kind::User if result.get("enabled").and_then(Value::as_bool) == Some(false) => {
+            end_ext_tokens_of_disabled(store, key);
+        }
+        _ => {}
+    }
     Ok(result)
 }
 
@@ -1459,6 +1740,7 @@ fn check_update(
         // globalrole/validator.go `Admit`: every update that changes more than metadata checks the inherited cluster
         // roles and both escalations.
         Kind::GlobalRole if content(old) != content(new) => {
+            check_rule_shapes(kind, "globalrole.rules", new.get("rules"))?;
             check_inherited_cluster_roles(store, caller, kind, name, Some(old), new, ("escalate", kind, name))?;
             confirm_no_escalation(
                 store,
@@ -1490,16 +1772,7 @@ fn check_update(
         }
         // roletemplate/validator.go `Admit`: every create or update checks the rules of the new template with those
         // it inherits (`RulesFromTemplate`), so adding `roleTemplateNames` escalates too; bypass `escalate`.
-        Kind::RoleTemplate if content(old) != content(new) => {
-            let mut wanted = Rule::all_from(new.get("rules"));
-            if let Some(arr) = new.get("roleTemplateNames").and_then(Value::as_array) {
-                let authz = Authz::new(store, caller);
-                for n in arr.iter().filter_map(Value::as_str) {
-                    wanted.extend(authz.role_template_rules(n));
-                }
-            }
-            confirm_no_escalation(store, caller, kind, &wanted, "", ("escalate", kind, name))
-        }
+        Kind::RoleTemplate if content(old) != content(new) => check_role_template(store, caller, name, new),
         Kind::User => {
             check_user_target(store, caller, name)?;
             // rancher/webhook release/v0.9 users/validator.go (Rancher 2.13).
@@ -1656,26 +1929,40 @@ pub(crate) fn check_delete(
                 "globalrole: Forbidden: cannot delete builtin GlobalRoles",
             ));
         }
-        // rancher/webhook RoleTemplate.md "Deletion check": refused only while another role inherits it.
+        // rancher/webhook roletemplate/validator.go `validateDelete` (release/v0.4 to v0.9): refused only while
+        // role templates (`roleTemplateNames`) or global roles (`inheritedClusterRoles`) inherit it; the 400 names
+        // them all, comma-separated (the webhook's index order; sorted here).
         Kind::RoleTemplate => {
             let inherits = |v: &Value, field: &str| {
                 v.get(field)
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(name.as_str())))
             };
-            if let Some((k, _)) = store
-                .map(Kind::RoleTemplate)
-                .iter()
-                .find(|(_, rt)| inherits(rt, "roleTemplateNames"))
-            {
-                return Err(webhook(kind, format!("roletemplate.roleTemplateNames: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate \"{k}\"")));
+            let by = |of: Kind, field: &str| {
+                let mut names: Vec<&str> = store
+                    .map(of)
+                    .iter()
+                    .filter(|(_, o)| inherits(o, field))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                names.sort_unstable();
+                names.join(", ")
+            };
+            let rts = by(Kind::RoleTemplate, "roleTemplateNames");
+            if !rts.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!("roletemplate \"{name}\" cannot be deleted because it is inherited by roletemplate(s) \"{rts}\""),
+                ));
             }
-            if let Some((k, _)) = store
-                .map(Kind::GlobalRole)
-                .iter()
-                .find(|(_, gr)| inherits(gr, "inheritedClusterRoles"))
-            {
-                return Err(webhook(kind, format!("roletemplate: Forbidden: roletemplate \"{name}\" cannot be deleted because it is inherited by globalrole \"{k}\"")));
+            let grs = by(Kind::GlobalRole, "inheritedClusterRoles");
+            if !grs.is_empty() {
+                return Err(webhook(
+                    kind,
+                    format!(
+                        "roletemplate \"{name}\" cannot be deleted because it is inherited by globalRole(s) \"{grs}\""
+                    ),
+                ));
             }
         }
         // rancher/webhook project/validator.go `admitDelete` (release/v0.4 to v0.9): the System project (label
@@ -1720,6 +2007,191 @@ pub(crate) fn record_login(store: &mut Store, user_id: &str, provider: &str, pri
         a["lastLogin"] = json!(now_rfc3339());
         store.stamp_update(&mut a, false);
         store.put(Kind::UserAttribute, user_id.to_string(), a, None);
+    }
+    label_for_retention(store, user_id);
+}
+
+/// The label of the bootstrap admin (rancher/rancher pkg/data/management/role_data.go `defaultAdminLabelKey`, value
+/// `admin-user`).
+pub(crate) const DEFAULT_ADMIN_LABEL: &str = "authz.management.cattle.io/bootstrapping";
+
+/// The settings Rancher's user retention reads (rancher/rancher pkg/auth/userretention/settings.go `readSettings`);
+/// changing one relabels every user (the setting controller calls `EnsureForAll`).
+pub(crate) const RETENTION_SETTINGS: &[&str] = &[
+    "disable-inactive-user-after",
+    "delete-inactive-user-after",
+    "user-last-login-default",
+    "user-retention-dry-run",
+];
+
+/// A setting's effective value: its value, or its default when the value is empty (pkg/settings `Get`).
+fn setting(store: &Store, name: &str) -> String {
+    store
+        .get(Kind::Setting, name)
+        .map(|o| {
+            let v = s(o, "value");
+            if v.is_empty() { s(o, "default") } else { v }.to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A Go duration (`time.ParseDuration`: signed decimal numbers with units ns, us, µs, ms, s, m, h, e.g. `1h30m`) in
+/// whole seconds, rounded toward zero; `None` when it is not one.
+pub(crate) fn go_duration_secs(text: &str) -> Option<i64> {
+    let (neg, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    let secs = total.trunc() as i64;
+    Some(if neg { -secs } else { secs })
+}
+
+/// Sets or clears a user's retention labels from their `UserAttribute` and the retention settings, as rancher/rancher
+/// pkg/auth/userretention/label.go `setLabels` does (2.8-2.13): `cattle.io/last-login` = the attribute's `lastLogin`
+/// (or the `user-last-login-default` setting) in epoch seconds; `cattle.io/disable-after` / `cattle.io/delete-after`
+/// = last login plus the attribute's own `disableAfter` / `deleteAfter` or else the setting, only while the setting
+/// is on and never for the default admin. System users and users without an attribute are skipped; a setting that
+/// does not parse turns retention off without touching labels (`readSettings` error). Returns whether it changed.
+pub(crate) fn label_for_retention(store: &mut Store, user_id: &str) -> bool {
+    let parse = |name: &str| {
+        let v = setting(store, name);
+        if v.is_empty() {
+            Some(0)
+        } else {
+            go_duration_secs(&v)
+        }
+    };
+    let (Some(disable), Some(delete)) = (
+        parse("disable-inactive-user-after"),
+        parse("delete-inactive-user-after"),
+    ) else {
+        return false;
+    };
+    let default_login = setting(store, "user-last-login-default");
+    let default_login = if default_login.is_empty() {
+        None
+    } else {
+        match crate::state::parse_ms(&default_login) {
+            Some(ms) => Some(ms.div_euclid(1000)),
+            None => return false,
+        }
+    };
+    let (Some(user), Some(attr)) = (store.get(Kind::User, user_id), store.get(Kind::UserAttribute, user_id)) else {
+        return false;
+    };
+    let principals = user.get("principalIds").and_then(Value::as_array);
+    if principals.is_some_and(|a| a.iter().filter_map(Value::as_str).any(|p| p.starts_with("system://"))) {
+        return false;
+    }
+    let default_admin = user
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(DEFAULT_ADMIN_LABEL))
+        .and_then(Value::as_str)
+        == Some("admin-user");
+    let last = crate::state::parse_ms(s(attr, "lastLogin"))
+        .map(|ms| ms.div_euclid(1000))
+        .or(default_login);
+    let after = |on: i64, own: &str| -> Option<i64> {
+        let last = last?;
+        if on == 0 || default_admin {
+            return None;
+        }
+        match attr.get(own).and_then(Value::as_str) {
+            Some(d) => go_duration_secs(d).filter(|d| *d > 0).map(|d| last + d),
+            None => Some(last + on),
+        }
+    };
+    let wanted = [
+        ("cattle.io/last-login", last),
+        ("cattle.io/delete-after", after(delete, "deleteAfter")),
+        ("cattle.io/disable-after", after(disable, "disableAfter")),
+    ];
+    let mut u = user.clone();
+    let mut labels = get_path(&u, "metadata.labels").cloned().unwrap_or_else(|| json!({}));
+    let before = labels.clone();
+    for (key, at) in wanted {
+        match at {
+            Some(t) => labels[key] = json!(t.to_string()),
+            None => {
+                if let Some(o) = labels.as_object_mut() {
+                    o.remove(key);
+                }
+            }
+        }
+    }
+    if labels == before {
+        return false;
+    }
+    set_path(&mut u, "metadata.labels", labels);
+    store.stamp_update(&mut u, false);
+    store.put(Kind::User, user_id.to_string(), u, None);
+    true
+}
+
+/// A disabled user's ext tokens (Rancher 2.12+, where ext tokens exist): rancher/rancher
+/// pkg/controllers/management/auth/user.go `userLifecycle.Updated` disables every derived one (`spec.enabled: false`)
+/// and deletes every login one (kind `session`), so enabling the user again revives neither. Read on rancher/rancher
+/// main; the fidelity report checked release/v2.13.
+fn end_ext_tokens_of_disabled(store: &mut Store, user_id: &str) {
+    if !store.version.at_least(2, 12) {
+        return;
+    }
+    let theirs: Vec<(String, bool)> = store
+        .map(Kind::ExtToken)
+        .iter()
+        .filter(|(_, t)| s(t, "spec.userID") == user_id)
+        .map(|(k, t)| (k.clone(), s(t, "spec.kind") == "session"))
+        .collect();
+    for (key, session) in theirs {
+        if session {
+            store.remove(Kind::ExtToken, &key, false);
+        } else if let Some(mut t) = store.get(Kind::ExtToken, &key).cloned() {
+            if get_path(&t, "spec.enabled").and_then(Value::as_bool) != Some(false) {
+                set_path(&mut t, "spec.enabled", json!(false));
+                store.stamp_update(&mut t, true);
+                store.put(Kind::ExtToken, key, t, None);
+            }
+        }
+    }
+}
+
+/// Relabels every user (a retention setting changed: userretention/label.go `EnsureForAll`).
+pub(crate) fn label_all_for_retention(store: &mut Store) {
+    let users: Vec<String> = store.map(Kind::User).keys().cloned().collect();
+    for u in users {
+        label_for_retention(store, &u);
     }
 }
 
@@ -2099,6 +2571,25 @@ pub(crate) fn reconcile_grb_cluster_permissions(store: &mut Store, grb_key: &str
                 }
             }
             insert_new(store, Kind::Crtb, crtb, &now, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::go_duration_secs;
+
+    #[test]
+    fn go_durations_parse_as_time_parse_duration_does() {
+        assert_eq!(go_duration_secs("720h"), Some(720 * 3600));
+        assert_eq!(go_duration_secs("1h30m"), Some(5400));
+        assert_eq!(go_duration_secs("1.5h"), Some(5400));
+        assert_eq!(go_duration_secs("90s"), Some(90));
+        assert_eq!(go_duration_secs("1500ms"), Some(1));
+        assert_eq!(go_duration_secs("-2m"), Some(-120));
+        assert_eq!(go_duration_secs("0"), Some(0));
+        for bad in ["", "30", "3d", "h", "1h-2m", "abc"] {
+            assert_eq!(go_duration_secs(bad), None, "{bad}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The RK-API: Kubernetes-style `/apis/...` resources, discovery documents, `limit`/`continue` paging
 //! with expiring continue tokens, `Status` errors, merge patch, the `/status` subresource and watch.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use http::Method;
@@ -492,16 +493,43 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
             && (all_visible || authz.can("list", t.kind, obj))
     };
     let rv = cont.as_ref().map(|c| c.rv).unwrap_or(store.rv);
+    // A continued list is served at its first page's resourceVersion (Kubernetes' etcd3 store `GetList` reads the
+    // later pages `WithRev`): objects changed since then show as they were, created ones not at all, deleted ones
+    // still; a token older than the kept history is expired, as after an etcd compaction.
+    let as_of = match &cont {
+        Some(c) if c.rv < store.history_floor => return expired_resp(c),
+        Some(c) => Some(as_of(&store, t.kind, c.rv)),
+        None => None,
+    };
+    // The objects as they were at the token's version that differ from the live ones (changed or deleted since),
+    // within the page's range; the live objects not changed since are merged in as they are.
+    let start_key = cont.as_ref().map(|c| c.start.as_str());
+    let before: Option<BTreeMap<&String, &Value>> = as_of.as_ref().map(|changed| {
+        let prefix = t
+            .namespace
+            .as_deref()
+            .filter(|_| info.namespaced)
+            .map(|ns| format!("{ns}:"));
+        changed
+            .iter()
+            .filter(|(k, _)| {
+                start_key.is_none_or(|s| &k[..] > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()))
+            })
+            .filter_map(|(k, obj)| obj.map(|o| (*k, o)))
+            .collect()
+    });
+    let live = |from: Option<&str>| {
+        key_range(map, t.kind, t.namespace.as_deref(), from)
+            .filter(|(k, _)| as_of.as_ref().is_none_or(|changed| !changed.contains_key(k)))
+    };
     let mut buf = Vec::with_capacity(if limit > 0 { limit * 600 } else { 4096 });
     buf.extend_from_slice(format!("{{\"apiVersion\":\"{}/{}\",\"items\":[", info.group, info.version).as_bytes());
     let mut n = 0usize;
     let mut last_key: Option<&String> = None;
     let mut more = false;
-    let mut iter = key_range(
-        map,
-        t.kind,
-        t.namespace.as_deref(),
-        cont.as_ref().map(|c| c.start.as_str()),
+    let mut iter = merge_sorted(
+        live(start_key),
+        before.iter().flat_map(|b| b.iter().map(|(k, v)| (*k, *v))),
     );
     for (k, obj) in iter.by_ref() {
         if !visible(obj) {
@@ -529,7 +557,11 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         };
         meta["continue"] = json!(encode_continue(&tok));
         if label_sel.is_empty() && field_sel.is_empty() && all_visible {
-            let remaining = key_range(map, t.kind, t.namespace.as_deref(), Some(&start)).count();
+            let remaining = live(Some(&start)).count()
+                + before.as_ref().map_or(0, |b| {
+                    b.range::<&String, _>((Bound::Excluded(&&start), Bound::Unbounded))
+                        .count()
+                });
             meta["remainingItemCount"] = json!(remaining);
         }
     }
@@ -537,6 +569,43 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     serde_json::to_writer(&mut buf, &meta).expect("in-memory JSON");
     buf.push(b'}');
     Resp::raw_json(200, buf)
+}
+
+/// Merges two key-ordered iterators with distinct keys into one in key order.
+fn merge_sorted<'a>(
+    a: impl Iterator<Item = (&'a String, &'a Value)>,
+    b: impl Iterator<Item = (&'a String, &'a Value)>,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x.0 > y.0 => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
+/// The keys of `kind` changed after resourceVersion `rv`, each with the object as it was at `rv` (`None`: it did not
+/// exist then), from [`crate::state::Store::history`].
+fn as_of(store: &Store, kind: Kind, rv: u64) -> HashMap<&String, Option<&Value>> {
+    let mut changed = HashMap::new();
+    for (k, key, at, before) in &store.history {
+        if *k == kind && *at > rv {
+            // The first change after `rv` holds the object as it was at `rv`.
+            changed.entry(key).or_insert(before.as_ref());
+        }
+    }
+    changed
+}
+
+/// The 410 for a continue token whose version is no longer kept (Kubernetes after a compaction).
+fn expired_resp(tok: &ContinueToken) -> Resp {
+    let fresh = ContinueToken {
+        rv: tok.rv + 1,
+        start: tok.start.clone(),
+        t: now_ms(),
+        p: 0,
+    };
+    expired_status(&fresh)
 }
 
 /// Decides whether a continue token has expired (by age, pages served, or a random share).
@@ -566,16 +635,21 @@ fn continue_expired(shared: &Shared, tok: &ContinueToken) -> Option<Resp> {
         t: now_ms(),
         p: 0,
     };
+    Some(expired_status(&fresh))
+}
+
+/// Kubernetes' 410 `Expired` for a continue token, carrying `fresh` to go on with an inconsistent list.
+fn expired_status(fresh: &ContinueToken) -> Resp {
     let mut r = json!({
         "kind": "Status", "apiVersion": "v1",
-        "metadata": {"continue": encode_continue(&fresh)},
+        "metadata": {"continue": encode_continue(fresh)},
         "status": "Failure",
         "message": "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
         "reason": "Expired",
         "code": 410,
     });
     r["details"] = json!({});
-    Some(Resp::json(410, &r))
+    Resp::json(410, &r)
 }
 
 fn target_key(t: &Target) -> String {

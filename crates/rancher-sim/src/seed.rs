@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::config::{RancherVersion, SimConfig};
 use crate::ids;
-use crate::state::{key_of, DirGroup, DirUser, Directory, Kind, Store, Verb};
+use crate::state::{key_of, set_path, DirGroup, DirUser, Directory, Kind, Store, Verb};
 
 /// The password of every named seeded user (local provider).
 pub const DEFAULT_PASSWORD: &str = "rancher-sim-password";
@@ -177,7 +177,7 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("clustercatalogs-view", "View Cluster Catalogs", "cluster"),
     Rt("backups-manage", "Manage Cluster Backups", "cluster"),
     Rt("navlinks-manage", "Manage Navlinks", "cluster"),
-    Rt("cluster-admin", "Cluster Admin", "cluster"),
+    Rt("cluster-admin", "Kubernetes cluster-admin", "cluster"),
     Rt("project-owner", "Project Owner", "project"),
     Rt("project-member", "Project Member", "project"),
     Rt("read-only", "Read-only", "project"),
@@ -209,6 +209,25 @@ const ROLE_TEMPLATES: &[Rt] = &[
     Rt("edit", "Kubernetes edit", "project"),
     Rt("view", "Kubernetes view", "project"),
 ];
+
+/// A builtin role template's `(external, hidden, administrative)` flags and the templates it inherits
+/// (`roleTemplateNames`), as rancher/rancher pkg/data/management/role_data.go `addRoles` declares them with
+/// `addRoleTemplate(display, name, context, external, hidden, administrative)` and `setRoleTemplateNames` (the same on
+/// every 2.x the simulator plays). Rancher keeps no `rules` on the external Kubernetes roles (`cluster-admin`, `admin`,
+/// `edit`, `view`: their rules are the cluster's ClusterRole of that name); the simulator keeps a stand-in in `rules`.
+fn role_template_traits(name: &str) -> ((bool, bool, bool), &'static [&'static str]) {
+    match name {
+        "cluster-admin" => ((true, true, true), &[]),
+        "admin" | "edit" | "view" => ((true, true, false), &[]),
+        "cluster-owner" | "clustercatalogs-manage" => ((false, false, true), &[]),
+        "monitoring-ui-view" => ((true, false, false), &[]),
+        "project-monitoring-readonly" => ((false, true, false), &["view"]),
+        "project-owner" => ((false, false, false), &["admin"]),
+        "project-member" => ((false, false, false), &["edit"]),
+        "read-only" | "projects-view" => ((false, false, false), &["view"]),
+        _ => ((false, false, false), &[]),
+    }
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -453,13 +472,17 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     }
     for Rt(name, display, context) in ROLE_TEMPLATES {
         let rules = role_template_rules(name);
+        let ((external, hidden, administrative), inherits) = role_template_traits(name);
         let mut obj = json!({
             "metadata": {"name": name}, "displayName": display, "description": "", "context": context,
-            "builtin": true, "external": false, "hidden": false, "locked": false, "rules": rules,
+            "builtin": true, "external": external, "hidden": hidden, "locked": false, "rules": rules,
             "clusterCreatorDefault": *name == "cluster-owner", "projectCreatorDefault": *name == "project-owner",
         });
         if *context == "cluster" {
-            obj["administrative"] = json!(*name == "cluster-owner");
+            obj["administrative"] = json!(administrative);
+        }
+        if !inherits.is_empty() {
+            obj["roleTemplateNames"] = json!(inherits);
         }
         insert_new(store, Kind::RoleTemplate, obj, SEED_TIME, None);
     }
@@ -500,6 +523,15 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
         }
     };
     let admin = mk_user(store, admin_id, "admin", "Default Admin");
+    // rancher/rancher pkg/data/management/role_data.go `BootstrapAdmin`: the default admin carries this label.
+    if let Some(mut u) = store.get(Kind::User, &admin.id).cloned() {
+        set_path(
+            &mut u,
+            "metadata.labels",
+            json!({crate::ops::DEFAULT_ADMIN_LABEL: "admin-user"}),
+        );
+        store.put(Kind::User, admin.id.clone(), u, None);
+    }
     let approver_id = store.fresh_name(Kind::User, "", "u-");
     let approver = mk_user(store, approver_id, "approver", "Approver");
     let mut standard = Vec::new();
@@ -760,7 +792,19 @@ fn seed_settings(store: &mut Store, version: RancherVersion) {
         ("ui-banners", "{}".into(), "{}"),
         ("ui-issues", String::new(), ""),
         ("ui-default-landing", "vue".into(), "vue"),
+        // User retention (rancher/rancher pkg/settings/setting.go, 2.8-2.13; read by pkg/auth/userretention).
+        ("disable-inactive-user-after", String::new(), ""),
+        ("delete-inactive-user-after", String::new(), ""),
+        ("user-last-login-default", String::new(), ""),
+        ("user-retention-cron", String::new(), ""),
+        ("user-retention-dry-run", "false".into(), "false"),
     ];
+    let idle: &[(&str, String, &str)] = &[("auth-user-session-idle-ttl-minutes", "960".into(), "960")];
+    // Session idle timeout: setting.go from 2.13.
+    let settings: Vec<&(&str, String, &str)> = settings
+        .iter()
+        .chain(idle.iter().filter(|_| version.at_least(2, 13)))
+        .collect();
     for (name, value, default) in settings {
         let obj =
             json!({"metadata": {"name": name}, "value": value, "default": default, "customized": false, "source": ""});

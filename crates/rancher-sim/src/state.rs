@@ -384,7 +384,15 @@ pub(crate) struct Store {
     pub deletion_linger_ms: i64,
     /// The most recent removals `(kind, key, object at its removal resourceVersion)`, for watches' DELETED events.
     pub tombstones: std::collections::VecDeque<(Kind, String, Value)>,
+    /// Recent changes `(kind, key, resourceVersion of the change, the object before it or None when created)`, so a
+    /// continued RK list is served at its first page's version, as etcd serves it until compaction.
+    pub history: std::collections::VecDeque<(Kind, String, u64, Option<Value>)>,
+    /// The oldest resourceVersion `history` still covers (older continue tokens are "compacted": 410).
+    pub history_floor: u64,
 }
+
+/// How many changes [`Store::history`] keeps.
+pub(crate) const HISTORY_LEN: usize = 20_000;
 
 /// Current time as RFC 3339 with seconds (Kubernetes style).
 pub(crate) fn now_rfc3339() -> String {
@@ -491,6 +499,18 @@ impl Store {
             terminating: Vec::new(),
             deletion_linger_ms: 0,
             tombstones: std::collections::VecDeque::new(),
+            history: std::collections::VecDeque::new(),
+            history_floor: 0,
+        }
+    }
+
+    /// Records a change for continued lists (see [`Store::history`]).
+    fn remember(&mut self, kind: Kind, key: &str, rv: u64, before: Option<Value>) {
+        self.history.push_back((kind, key.to_string(), rv, before));
+        if self.history.len() > HISTORY_LEN {
+            if let Some((_, _, dropped, _)) = self.history.pop_front() {
+                self.history_floor = dropped;
+            }
         }
     }
 
@@ -570,8 +590,19 @@ impl Store {
 
     /// Inserts or replaces an object, keeps the indexes, and counts the write when `verb` is given.
     pub fn put(&mut self, kind: Kind, key: String, obj: Value, verb: Option<Verb>) {
-        if let Some(old) = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned() {
-            self.unindex(kind, &key, &old);
+        let old = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned();
+        if let Some(old) = &old {
+            self.unindex(kind, &key, old);
+        }
+        let rv = get_path(&obj, "metadata.resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.rv);
+        let unchanged = old.as_ref().is_some_and(|o| {
+            get_path(o, "metadata.resourceVersion").and_then(Value::as_str) == Some(rv.to_string().as_str())
+        });
+        if !unchanged {
+            self.remember(kind, &key, rv, old);
         }
         self.index(kind, &key, &obj);
         self.objects.entry(kind).or_default().insert(key, obj);
@@ -602,6 +633,8 @@ impl Store {
         if self.tombstones.len() > 1000 {
             self.tombstones.pop_front();
         }
+        let rv = self.rv;
+        self.remember(kind, key, rv, Some(old.clone()));
         if count {
             *self
                 .writes

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use rancher_sim::{RancherVersion, SimHandle, DEFAULT_PASSWORD};
+use rancher_sim::{RancherVersion, SimConfig, SimHandle, Simulator, DEFAULT_PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -1035,4 +1035,798 @@ async fn password_actions_clear_must_change_password() {
     )
     .await;
     assert_eq!(st.as_u16(), 500, "{v}");
+}
+
+// ---- N11: builtin role templates ------------------------------------------------------------------------------------
+
+/// Rancher 2.8-2.13 (every 2.x the simulator plays). rancher/rancher pkg/data/management/role_data.go `addRoles`:
+/// `addRoleTemplate(display, name, context, external, hidden, administrative)` and `setRoleTemplateNames`:
+/// project-owner inherits `admin`, project-member `edit`, read-only / projects-view / project-monitoring-readonly
+/// `view`; the Kubernetes roles (`cluster-admin`, `admin`, `edit`, `view`) are external and hidden, `cluster-admin`,
+/// `cluster-owner` and `clustercatalogs-manage` administrative. rancher/webhook roletemplate/validator.go
+/// `validateDelete` then refuses deleting an inherited template (400).
+#[tokio::test]
+async fn builtin_role_templates_inherit_and_carry_rancher_flags() {
+    for version in [RancherVersion::V2_8, RancherVersion::V2_13] {
+        let sim = start(version).await;
+        let rt = |name: &str| {
+            sim.objects("roletemplates")
+                .into_iter()
+                .find(|o| o["metadata"]["name"] == json!(name))
+                .unwrap_or_else(|| panic!("role template {name}"))
+        };
+        for (name, inherits) in [
+            ("project-owner", "admin"),
+            ("project-member", "edit"),
+            ("read-only", "view"),
+            ("projects-view", "view"),
+            ("project-monitoring-readonly", "view"),
+        ] {
+            assert_eq!(
+                rt(name)["roleTemplateNames"],
+                json!([inherits]),
+                "{name} on {version:?}"
+            );
+        }
+        assert!(rt("cluster-member")
+            .get("roleTemplateNames")
+            .is_none_or(|v| v == &json!([])));
+        // (external, hidden, administrative)
+        let flags = |name: &str| {
+            let o = rt(name);
+            let f = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(false);
+            (f("external"), f("hidden"), f("administrative"))
+        };
+        for name in ["admin", "edit", "view"] {
+            assert_eq!(flags(name), (true, true, false), "{name}");
+        }
+        assert_eq!(flags("cluster-admin"), (true, true, true));
+        assert_eq!(rt("cluster-admin")["displayName"], json!("Kubernetes cluster-admin"));
+        assert_eq!(flags("cluster-owner"), (false, false, true));
+        assert_eq!(flags("clustercatalogs-manage"), (false, false, true));
+        assert_eq!(flags("cluster-member"), (false, false, false));
+        assert_eq!(flags("project-monitoring-readonly"), (false, true, false));
+        assert_eq!(flags("monitoring-ui-view"), (true, false, false));
+        assert_eq!(flags("project-owner"), (false, false, false));
+
+        // An inherited template cannot be deleted; the refusal names every template that inherits it.
+        let admin = sim.tokens().admin.clone();
+        let (st, v) = call(
+            &sim,
+            Method::DELETE,
+            &format!("{MG}/roletemplates/view?dryRun=All"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"].as_str().unwrap().ends_with(
+                "roletemplate \"view\" cannot be deleted because it is inherited by roletemplate(s) \"project-monitoring-readonly, projects-view, read-only\""
+            ),
+            "{v}"
+        );
+    }
+}
+
+/// Rancher 2.8-2.13. What a project member holds includes what `edit` grants (role_data.go `setRoleTemplateNames`;
+/// the webhook's escalation check resolves inherited rules with `RulesFromTemplate`): a project member who may manage
+/// the project's members may grant `edit` (pods included) without holding `escalate`.
+#[tokio::test]
+async fn a_project_member_holds_what_edit_grants() {
+    let sim = start(RancherVersion::V2_13).await;
+    let project = sim.users().projects[2].clone();
+    let ns = project.split(':').nth(1).unwrap().to_string();
+    let prtbs = format!("{MG}/namespaces/{ns}/projectroletemplatebindings");
+    let dave = sim.user_id("dave").unwrap();
+    let carol = sim.user_id("carol").unwrap();
+    for rt in ["project-member", "projectroletemplatebindings-manage"] {
+        admin_create(
+            &sim,
+            &prtbs,
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": rt, "userName": dave}),
+        )
+        .await;
+    }
+    let dave_t = login(&sim, "dave").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &prtbs,
+        Some(&dave_t),
+        Some(
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "edit", "userName": carol}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // Not more than that: `admin` (everything) is still an escalation.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &prtbs,
+        Some(&dave_t),
+        Some(
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "admin", "userName": carol}),
+        ),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+}
+
+// ---- N12 (rest): cycles, externalRules, rule shapes, escalation text -----------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/webhook roletemplate/validator.go `Admit`, in its order: `checkCircularRef` (400
+/// "Circular Reference: …"; an inherited template that does not exist is an internal error, 500), `externalRules`
+/// only with `external: true` (400), the rule shapes of every rule including inherited ones (`common.ValidateRules`,
+/// Kubernetes `ValidatePolicyRule`: 400), the `escalate` bypass, then externalRules need `escalate` (403) and the
+/// escalation check (403, Kubernetes' text with no "errors due to escalation" prefix). globalrole/validator.go checks
+/// the rule shapes of a GlobalRole too (400).
+#[tokio::test]
+async fn role_template_checks_follow_the_webhooks_order() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let rts = format!("{MG}/roletemplates");
+    let rt = |name: &str, extra: Value| {
+        let mut b = json!({"metadata": {"name": name}, "displayName": name, "context": "cluster", "rules": []});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    admin_create(&sim, &rts, rt("rt-a", json!({}))).await;
+    admin_create(&sim, &rts, rt("rt-b", json!({"roleTemplateNames": ["rt-a"]}))).await;
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{rts}/rt-a"),
+        &admin,
+        json!({"roleTemplateNames": ["rt-b"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Circular Reference: RoleTemplate rt-b already inherits RoleTemplate rt-a"),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-self", json!({"roleTemplateNames": ["rt-self"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Circular Reference: RoleTemplate rt-self already inherits RoleTemplate rt-self"),
+        "{v}"
+    );
+
+    // An inherited template that does not exist: the webhook fails (500), it does not refuse.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-ghost", json!({"roleTemplateNames": ["no-such-role"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+
+    // externalRules need external: true.
+    let ext_rules = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]);
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt("rt-ext", json!({"externalRules": ext_rules}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("ExternalRules can't be set in RoleTemplates with external=false"),
+        "{v}"
+    );
+
+    // Rule shapes.
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&admin),
+        Some(rt(
+            "rt-noverbs",
+            json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": []}]}),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("roletemplate.rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &format!("{MG}/globalroles"),
+        Some(&admin),
+        Some(json!({"metadata": {"name": "gr-noverbs"}, "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["users"]}]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("globalrole.rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{v}"
+    );
+
+    // Without `escalate`: externalRules are refused outright, and an escalation is Kubernetes' text.
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "rt-author",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["roletemplates"], "verbs": ["get", "list", "create", "update", "patch"]},
+               {"apiGroups": ["management.cattle.io"], "resources": ["clusters"], "resourceNames": ["local"], "verbs": ["get"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&carol_t),
+        Some(rt("carol-ext", json!({"external": true, "externalRules": ext_rules}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().ends_with(
+            "External RoleTemplates with ExternalRules can only be created for users with 'escalate' permissions"
+        ),
+        "{v}"
+    );
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &rts,
+        Some(&carol_t),
+        Some(rt("carol-owner", json!({"roleTemplateNames": ["cluster-owner"]}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("is attempting to grant RBAC permissions not currently held"),
+        "{v}"
+    );
+    assert!(!m.contains("errors due to escalation"), "{v}");
+    // The admin holds `escalate`: an external template with externalRules is accepted.
+    admin_create(
+        &sim,
+        &rts,
+        rt("rt-ext-ok", json!({"external": true, "externalRules": ext_rules})),
+    )
+    .await;
+}
+
+// ---- N9: user retention --------------------------------------------------------------------------------------------
+
+/// The labels of user `id` (read from the simulator's store: the simulator's 2.8 serves no RK users).
+fn user_labels(sim: &SimHandle, id: &str) -> Value {
+    sim.objects("users")
+        .into_iter()
+        .find(|u| u["metadata"]["name"] == json!(id))
+        .map(|u| u["metadata"]["labels"].clone())
+        .unwrap_or_else(|| panic!("user {id}"))
+}
+
+fn epoch_label(labels: &Value, key: &str) -> Option<i64> {
+    labels
+        .get(key)
+        .and_then(Value::as_str)
+        .map(|s| s.parse().expect("epoch seconds"))
+}
+
+/// Admin sets a setting through norman (served on every version).
+async fn set_setting(sim: &SimHandle, name: &str, value: &str) {
+    let admin = sim.tokens().admin.clone();
+    let path = format!("/v3/settings/{name}");
+    let (st, v) = call(sim, Method::PUT, &path, Some(&admin), Some(json!({"value": value}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/settings/setting.go: `disable-inactive-user-after`,
+/// `delete-inactive-user-after`, `user-last-login-default`, `user-retention-cron` (empty by default) and
+/// `user-retention-dry-run` (`false`); `auth-user-session-idle-ttl-minutes` (960) only from 2.13.
+/// pkg/auth/userretention/label.go `setLabels`: a user's `cattle.io/last-login` is the UserAttribute's `lastLogin`
+/// in epoch seconds; `cattle.io/disable-after` / `cattle.io/delete-after` are last login plus the setting (or the
+/// UserAttribute's own `disableAfter` / `deleteAfter`), never on the default admin; settings.go `readSettings`
+/// parses Go durations. The labeler runs when a UserAttribute changes and, for everyone, when a setting changes.
+#[tokio::test]
+async fn retention_settings_and_user_labels() {
+    for version in [RancherVersion::V2_8, RancherVersion::V2_13] {
+        let sim = start(version).await;
+        let admin = sim.tokens().admin.clone();
+        for (name, value) in [
+            ("disable-inactive-user-after", ""),
+            ("delete-inactive-user-after", ""),
+            ("user-last-login-default", ""),
+            ("user-retention-cron", ""),
+            ("user-retention-dry-run", "false"),
+        ] {
+            let (st, v) = admin_get(&sim, &format!("/v3/settings/{name}")).await;
+            assert_eq!(st, StatusCode::OK, "{name} on {version:?}: {v}");
+            assert_eq!(v["default"], json!(value), "{v}");
+        }
+        let (st, v) = admin_get(&sim, "/v3/settings/auth-user-session-idle-ttl-minutes").await;
+        if version == RancherVersion::V2_13 {
+            assert_eq!((st, v["default"].clone()), (StatusCode::OK, json!("960")), "{v}");
+        } else {
+            assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+        }
+
+        let alice = sim.user_id("alice").unwrap();
+        let admin_id = sim.users().admin.id.clone();
+        assert!(user_labels(&sim, &alice).get("cattle.io/last-login").is_none());
+        let before = epoch_now();
+        login(&sim, "alice").await;
+        login(&sim, "admin").await;
+        let labels = user_labels(&sim, &alice);
+        let last = epoch_label(&labels, "cattle.io/last-login").expect("last-login label");
+        assert!((before - 5..=epoch_now() + 5).contains(&last), "{labels}");
+        assert!(
+            labels.get("cattle.io/disable-after").is_none(),
+            "no retention configured: {labels}"
+        );
+
+        // Turning retention on labels every user who has logged in; never the default admin.
+        set_setting(&sim, "disable-inactive-user-after", "720h").await;
+        set_setting(&sim, "delete-inactive-user-after", "8760h").await;
+        let labels = user_labels(&sim, &alice);
+        assert_eq!(
+            epoch_label(&labels, "cattle.io/disable-after"),
+            Some(last + 720 * 3600),
+            "{labels}"
+        );
+        assert_eq!(
+            epoch_label(&labels, "cattle.io/delete-after"),
+            Some(last + 8760 * 3600),
+            "{labels}"
+        );
+        let admin_labels = user_labels(&sim, &admin_id);
+        assert!(
+            epoch_label(&admin_labels, "cattle.io/last-login").is_some(),
+            "{admin_labels}"
+        );
+        assert!(admin_labels.get("cattle.io/disable-after").is_none(), "{admin_labels}");
+
+        // A per-user override in the UserAttribute wins (edited over the RK API: 2.11+ in the simulator).
+        if version == RancherVersion::V2_13 {
+            let path = format!("{MG}/userattributes/{alice}");
+            let (st, v) = merge_patch(&sim, &path, &admin, json!({"disableAfter": "1h30m"})).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            let labels = user_labels(&sim, &alice);
+            assert_eq!(
+                epoch_label(&labels, "cattle.io/disable-after"),
+                Some(last + 5400),
+                "{labels}"
+            );
+        }
+
+        // Turning it off again removes the label.
+        set_setting(&sim, "delete-inactive-user-after", "").await;
+        assert!(user_labels(&sim, &alice).get("cattle.io/delete-after").is_none());
+    }
+}
+
+// ---- N18: deactivating a user ---------------------------------------------------------------------------------------
+
+/// Rancher 2.12-2.13 (the versions with ext tokens). rancher/rancher pkg/controllers/management/auth/user.go
+/// `userLifecycle.Updated`: once a user is disabled, each of their ext tokens that is derived (an API key) gets
+/// `spec.enabled: false` and each ext login token (kind `session`) is deleted, so enabling the user again revives
+/// no session and no key. v3 tokens are left to the provider refresher (pkg/auth/providerrefresh/refresher.go).
+#[tokio::test]
+async fn deactivating_a_user_disables_their_ext_keys_and_ends_their_ext_sessions() {
+    let sim = Simulator::start(
+        SimConfig::default()
+            .rancher_version(RancherVersion::V2_13)
+            .seed(7)
+            .tokens(600),
+    )
+    .await
+    .expect("simulator starts");
+    let admin = sim.tokens().admin.clone();
+    let ext = sim.objects("exttokens");
+    let owner_of = |t: &Value| t["spec"]["userID"].as_str().unwrap_or_default().to_string();
+    let is_session = |t: &Value| t["spec"]["kind"] == json!("session");
+    let admin_id = sim.users().admin.id.clone();
+    let owner = ext
+        .iter()
+        .filter(|t| is_session(t))
+        .map(owner_of)
+        .find(|o| *o != admin_id && ext.iter().any(|t| !is_session(t) && owner_of(t) == *o))
+        .expect("a user with an ext session and an ext API key");
+    let theirs = |sim: &SimHandle| -> Vec<Value> {
+        sim.objects("exttokens")
+            .into_iter()
+            .filter(|t| owner_of(t) == owner)
+            .collect()
+    };
+    let others_before: Vec<Value> = sim
+        .objects("exttokens")
+        .into_iter()
+        .filter(|t| owner_of(t) != owner)
+        .collect();
+
+    let path = format!("{MG}/users/{owner}");
+    for enabled in [false, true] {
+        let (st, v) = merge_patch(&sim, &path, &admin, json!({"enabled": enabled})).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let after = theirs(&sim);
+    assert!(
+        after.iter().all(|t| !is_session(t)),
+        "no ext session survives: {after:?}"
+    );
+    assert!(!after.is_empty(), "the API keys stay");
+    assert!(
+        after.iter().all(|t| t["spec"]["enabled"] == json!(false)),
+        "every ext API key is disabled: {after:?}"
+    );
+    let others_after: Vec<Value> = sim
+        .objects("exttokens")
+        .into_iter()
+        .filter(|t| owner_of(t) != owner)
+        .collect();
+    assert_eq!(
+        others_before.len(),
+        others_after.len(),
+        "other users' tokens are untouched"
+    );
+    assert!(others_after
+        .iter()
+        .all(|t| t["spec"]["enabled"] != json!(false) || others_before.contains(t)));
+}
+
+// ---- N10 (rest): the user Rancher creates for a principal ------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/providers/common/usermanager.go `EnsureUser`: a principal without a
+/// user gets one named `u-` + the first 10 characters of the lower-cased, unpadded base32 of the principal's sha256,
+/// with the `authz.management.cattle.io/creator-role-bindings` annotation listing the new-user-default global roles;
+/// `createUsersBindings` then binds each of them (`user` by default) and marks `InitialRolesPopulated`.
+#[tokio::test]
+async fn a_user_created_for_a_principal_is_named_after_it_and_gets_the_default_roles() {
+    let sim = start(RancherVersion::V2_13).await;
+    let ds = sim.users().downstream_cluster.clone();
+    let project = sim.users().projects[2].clone();
+    let ns = project.split(':').nth(1).unwrap().to_string();
+    for (path, body, expected) in [
+        (
+            format!("{MG}/namespaces/{ds}/clusterroletemplatebindings"),
+            json!({"metadata": {"generateName": "crtb-", "namespace": ds}, "clusterName": ds, "roleTemplateName": "cluster-member",
+                   "userPrincipalName": "activedirectory_user://CN=Never Logged In,OU=Users,DC=example,DC=com"}),
+            "u-f5xwsfmq7d",
+        ),
+        (
+            format!("{MG}/namespaces/{ns}/projectroletemplatebindings"),
+            json!({"metadata": {"generateName": "prtb-", "namespace": ns}, "projectName": project, "roleTemplateName": "read-only",
+                   "userPrincipalName": "activedirectory_user://CN=Pat Prtb,OU=Users,DC=example,DC=com"}),
+            "u-zxt5x6khhb",
+        ),
+    ] {
+        let b = admin_create(&sim, &path, body).await;
+        assert_eq!(b["userName"], json!(expected), "{b}");
+        let (st, u) = admin_get(&sim, &format!("{MG}/users/{expected}")).await;
+        assert_eq!(st, StatusCode::OK, "{u}");
+        let ann = u["metadata"]["annotations"]["authz.management.cattle.io/creator-role-bindings"]
+            .as_str()
+            .unwrap_or_default();
+        let ann: Value = serde_json::from_str(ann).unwrap_or_else(|_| panic!("annotation: {u}"));
+        assert_eq!(ann["required"], json!(["user"]), "{u}");
+        assert_eq!(ann["created"], json!(["user"]), "{u}");
+        let grbs: Vec<Value> = sim
+            .objects("globalrolebindings")
+            .into_iter()
+            .filter(|g| g["userName"] == json!(expected))
+            .collect();
+        assert_eq!(grbs.len(), 1, "{grbs:?}");
+        assert_eq!(grbs[0]["globalRoleName"], json!("user"));
+    }
+}
+
+// ---- N20: kubeconfig tokens --------------------------------------------------------------------------------------------
+
+/// Rancher 2.12-2.13 (ext kubeconfigs). rancher/rancher pkg/ext/stores/kubeconfig/store.go `Create`: one shared
+/// token (`kubeconfig-<user>` randomized, kind `kubeconfig`, label `authn.management.cattle.io/kubeconfig-id`) serves
+/// the default `rancher` entry (the Rancher URL) and every cluster without an authorized cluster endpoint; only ACE
+/// clusters get a token of their own. No clusters means only the `rancher` entry; an unknown cluster is a 400
+/// `cluster <id> not found`, a repeated one `spec.clusters must be unique`.
+#[tokio::test]
+async fn a_kubeconfig_shares_one_token_across_its_clusters() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let admin_id = sim.users().admin.id.clone();
+    let ds = sim.users().downstream_cluster.clone();
+    let kcs = "/apis/ext.cattle.io/v1/kubeconfigs";
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        kcs,
+        Some(&admin),
+        Some(json!({"spec": {"clusters": ["local", ds]}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let kc_name = v["metadata"]["name"].as_str().unwrap().to_string();
+    let tokens: Vec<String> = v["status"]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one shared token: {v}");
+    assert!(tokens[0].starts_with(&format!("kubeconfig-{admin_id}")), "{tokens:?}");
+    let tok = sim
+        .objects("tokens")
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == json!(tokens[0]))
+        .expect("the shared token");
+    assert_eq!(
+        tok["metadata"]["labels"]["authn.management.cattle.io/kubeconfig-id"],
+        json!(kc_name),
+        "{tok}"
+    );
+    assert_eq!(
+        tok["metadata"]["labels"]["authn.management.cattle.io/kind"],
+        json!("kubeconfig"),
+        "{tok}"
+    );
+    let yaml = v["status"]["value"].as_str().unwrap();
+    for context in ["- name: \"rancher\"", "- name: \"local\"", "- name: \"downstream\""] {
+        assert!(yaml.contains(context), "{context} in {yaml}");
+    }
+    assert_eq!(
+        yaml.matches("token: ").count(),
+        1,
+        "one user entry carries the token: {yaml}"
+    );
+    assert!(yaml.contains("current-context: \"local\""), "{yaml}");
+
+    // No clusters: only the Rancher entry.
+    let (st, v) = call(&sim, Method::POST, kcs, Some(&admin), Some(json!({"spec": {}}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["spec"]["clusters"], Value::Null, "{v}");
+    let yaml = v["status"]["value"].as_str().unwrap();
+    assert!(
+        yaml.contains("current-context: \"rancher\"") && !yaml.contains("/k8s/clusters/"),
+        "{yaml}"
+    );
+
+    // An ACE cluster (authorized cluster endpoint) gets a token of its own, scoped to it.
+    assert!(sim.insert_object(
+        "clusters",
+        json!({"metadata": {"name": "c-ace"}, "spec": {"displayName": "ace", "localClusterAuthEndpoint": {"enabled": true}},
+               "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    ));
+    let body = json!({"spec": {"clusters": ["local", "c-ace"]}});
+    let (st, v) = call(&sim, Method::POST, kcs, Some(&admin), Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let tokens = v["status"]["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 2, "shared + the ACE cluster's: {v}");
+    let ace_token = sim
+        .objects("tokens")
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == tokens[1])
+        .expect("the ACE token");
+    assert_eq!(ace_token["clusterName"], json!("c-ace"), "{ace_token}");
+    let yaml = v["status"]["value"].as_str().unwrap();
+    assert_eq!(yaml.matches("token: ").count(), 2, "{yaml}");
+    assert!(
+        yaml.contains("- name: \"ace\"\n  context:\n    user: \"ace\""),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("- name: \"local\"\n  context:\n    user: \"rancher\""),
+        "{yaml}"
+    );
+
+    for (clusters, msg) in [
+        (json!(["c-nope"]), "cluster c-nope not found"),
+        (json!(["local", "local"]), "spec.clusters must be unique"),
+    ] {
+        let (st, v) = call(
+            &sim,
+            Method::POST,
+            kcs,
+            Some(&admin),
+            Some(json!({"spec": {"clusters": clusters}})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["message"], json!(msg), "{v}");
+    }
+}
+
+// ---- N19 (rest): password-min-length, the user actions ------------------------------------------------------------
+
+/// Rancher 2.8-2.13. rancher/rancher pkg/auth/api/user/user_actions.go `validatePassword` takes the minimum length
+/// from the `password-min-length` setting (default 12; "Password must be at least N characters"); `UserFormatter`
+/// and `CollectionFormatter` offer `refreshauthprovideraccess` only to callers who may create users
+/// (`userCanRefresh`), `setpassword` / `changepassword` regardless.
+#[tokio::test]
+async fn password_length_follows_the_setting_and_refresh_is_offered_to_user_creators() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let alice = sim.user_id("alice").unwrap();
+    let (st, v) = call(
+        &sim,
+        Method::PUT,
+        "/v3/settings/password-min-length",
+        Some(&admin),
+        Some(json!({"value": "16"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let action = format!("/v3/users/{alice}?action=setpassword");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "fourteen-chars"})),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+    assert_eq!(v["message"], json!("Password must be at least 16 characters"), "{v}");
+    let (st, v) = call(
+        &sim,
+        Method::POST,
+        &action,
+        Some(&admin),
+        Some(json!({"newPassword": "sixteen-chars-ok"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // Refresh is offered to those who may create users only.
+    let (_, u) = admin_get(&sim, &format!("/v3/users/{alice}")).await;
+    assert!(u["actions"].get("refreshauthprovideraccess").is_some(), "{u}");
+    let carol = sim.user_id("carol").unwrap();
+    role_for(
+        &sim,
+        &carol,
+        "user-updater",
+        json!([{"apiGroups": ["management.cattle.io"], "resources": ["users"], "verbs": ["get", "list", "update"]}]),
+    )
+    .await;
+    let carol_t = login(&sim, "carol").await;
+    let (st, u) = call(&sim, Method::GET, &format!("/v3/users/{alice}"), Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert!(u["actions"].get("setpassword").is_some(), "{u}");
+    assert!(u["actions"].get("refreshauthprovideraccess").is_none(), "{u}");
+    let (st, list) = call(&sim, Method::GET, "/v3/users", Some(&carol_t), None).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert!(list["actions"].get("changepassword").is_some(), "{}", list["actions"]);
+    assert!(
+        list["actions"].get("refreshauthprovideraccess").is_none(),
+        "{}",
+        list["actions"]
+    );
+    let (_, list) = admin_get(&sim, "/v3/users").await;
+    assert!(
+        list["actions"].get("refreshauthprovideraccess").is_some(),
+        "{}",
+        list["actions"]
+    );
+}
+
+// ---- N21: paging is a snapshot -------------------------------------------------------------------------------------
+
+/// Kubernetes (the etcd3 store behind every RK kind, all RK versions the simulator serves): the pages after the first
+/// are served at the first page's resourceVersion, so objects created, changed or deleted in between do not show
+/// (or still show, as they were) until a new list starts; a continue token older than the kept history is 410
+/// `Expired` (compaction). k8s.io/apiserver pkg/storage/etcd3/store.go `GetList` reads `continue` pages `WithRev`.
+#[tokio::test]
+async fn later_pages_are_served_at_the_first_pages_resource_version() {
+    let sim = start(RancherVersion::V2_13).await;
+    let admin = sim.tokens().admin.clone();
+    let grs = format!("{MG}/globalroles");
+    for name in ["x-changed", "x-doomed"] {
+        admin_create(
+            &sim,
+            &grs,
+            json!({"metadata": {"name": name}, "displayName": "before", "rules": []}),
+        )
+        .await;
+    }
+    let (st, first) = admin_get(&sim, &format!("{grs}?limit=3")).await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    let rv = first["metadata"]["resourceVersion"].clone();
+    let mut cont = first["metadata"]["continue"].as_str().expect("more pages").to_string();
+
+    // Between pages: one created after the cursor, one deleted, one changed.
+    admin_create(&sim, &grs, json!({"metadata": {"name": "zz-late"}, "rules": []})).await;
+    let (st, v) = call(&sim, Method::DELETE, &format!("{grs}/x-doomed"), Some(&admin), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = merge_patch(
+        &sim,
+        &format!("{grs}/x-changed"),
+        &admin,
+        json!({"displayName": "after"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let mut rest = Vec::new();
+    loop {
+        let (st, page) = admin_get(&sim, &format!("{grs}?limit=3&continue={cont}")).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["metadata"]["resourceVersion"], rv,
+            "every page reports the first page's version"
+        );
+        rest.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["metadata"]["continue"].as_str() {
+            Some(c) if !c.is_empty() => cont = c.to_string(),
+            _ => break,
+        }
+    }
+    let named = |n: &str| rest.iter().find(|o| o["metadata"]["name"] == json!(n)).cloned();
+    assert!(
+        named("zz-late").is_none(),
+        "created after the first page: not in this list"
+    );
+    let doomed = named("x-doomed").expect("deleted after the first page: still in this list");
+    assert!(
+        doomed["metadata"].get("deletionTimestamp").is_none(),
+        "as it was: {doomed}"
+    );
+    assert_eq!(named("x-changed").expect("x-changed")["displayName"], json!("before"));
+
+    // A new list sees the present (a deleted role may linger, marked, while its finalizer runs).
+    let (_, fresh) = admin_get(&sim, &grs).await;
+    let items = fresh["items"].as_array().unwrap();
+    let now = |n: &str| items.iter().find(|o| o["metadata"]["name"] == json!(n));
+    assert!(now("zz-late").is_some(), "{fresh}");
+    assert!(
+        now("x-doomed").is_none_or(|o| o["metadata"].get("deletionTimestamp").is_some()),
+        "{fresh}"
+    );
+    assert_eq!(now("x-changed").expect("x-changed")["displayName"], json!("after"));
+
+    // A continue token older than the history the store keeps is expired, as after an etcd compaction.
+    let (_, first) = admin_get(&sim, &format!("{grs}?limit=3")).await;
+    let cont = first["metadata"]["continue"].as_str().expect("more pages").to_string();
+    for i in 0..20_001 {
+        assert!(sim.insert_object(
+            "settings",
+            json!({"metadata": {"name": format!("churn-{i}")}, "value": ""})
+        ));
+    }
+    let (st, v) = admin_get(&sim, &format!("{grs}?limit=3&continue={cont}")).await;
+    assert_eq!(st.as_u16(), 410, "{v}");
+    assert_eq!(v["reason"], json!("Expired"), "{v}");
 }
