@@ -555,3 +555,166 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
     assert_eq!(sim.writes("globalrolebindings", "create"), creates);
     srv.shutdown().await;
 }
+
+/// `rancherctl <args>` on a store: exit code, stdout and stderr.
+fn cli_on_store(state: &std::path::Path, store_url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(rancherctl())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env("RANCHERCTL_STORE", store_url)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("rancherctl runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 33: `approvals backup` copies a SQLite store the service is using; restored over a store that has moved
+/// on since, the service finds the restore older than the head it published and executes nothing until the
+/// operator moves the old anchor away (the explicit step), after which the restored chain serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_dir(dir.path());
+    let path = dir.path().join("approvals.db");
+    let url = format!("sqlite:{}", path.display());
+    let anchor_file = dir.path().join("audit-anchor.json");
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
+    let svc = rancher_access_tests::server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let serve = |store: Arc<dyn Store>| {
+        rancher_access_tests::server::start(
+            rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file),
+        )
+    };
+    let file = |url: String, who: &'static str| {
+        let approver = t.approver.clone();
+        async move {
+            let (st, sub) = Api::new(&url, Some(&approver))
+                .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}, "reason": "on call"}))
+                .await;
+            assert_eq!(st, 202, "{sub}");
+            sub["request"].as_str().unwrap().to_string()
+        }
+    };
+    let anchored = |store: Arc<dyn Store>| {
+        let anchor_file = anchor_file.clone();
+        async move {
+            let head = store.audit_head().await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file)
+                    .ok()
+                    .and_then(|s| serde_json::from_str(&s).ok());
+                if saved.as_ref() == Some(&head) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the anchor file never reached the head {head:?}: {saved:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let srv = serve(store.clone()).await;
+    install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
+    let carol = file(srv.url().to_string(), "carol").await;
+
+    // The backup, taken by another process while the service runs.
+    let backup = dir.path().join("backup.db");
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let (state, url, backup) = (state.clone(), url.clone(), backup.clone());
+        move || cli_on_store(&state, &url, &["approvals", "backup", backup.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    let head = out
+        .split("head ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("the head")
+        .to_string();
+    assert!(out.contains("chain verified"), "{out}");
+
+    // The store moves on, and the service publishes the newer head.
+    let dave = file(srv.url().to_string(), "dave").await;
+    anchored(store.clone()).await;
+    srv.shutdown().await;
+    drop(store);
+
+    // Restore the backup over the store (as an operator would, with the service stopped).
+    for f in ["approvals.db-wal", "approvals.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::copy(&backup, &path).unwrap();
+    let (code, _, err) = tokio::task::spawn_blocking({
+        let (state, url, head) = (state.clone(), url.clone(), head.clone());
+        move || {
+            cli_on_store(
+                &state,
+                &url,
+                &["approvals", "audit", "--verify", "--expect-head", &head],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "the restored store holds the backed-up head: {err}");
+
+    // Older than the anchor: the service starts, says why it is not ready, and executes nothing.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let rid: RequestId = dave.parse().unwrap();
+    assert!(
+        store.get_request(&rid).await.is_err(),
+        "the restore predates dave's request"
+    );
+    let srv = serve(store.clone()).await;
+    assert!(
+        srv.integrity_problem().is_some(),
+        "a restore older than the anchor is noticed"
+    );
+    let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!((st, ready["audit"].as_str()), (503, Some("unverified")), "{ready}");
+    let (st, body) = Api::new(srv.url(), Some(&t.admin))
+        .post(&format!("/api/v1/requests/{carol}/approve"), json!({}))
+        .await;
+    assert_eq!(st, 409, "{body}");
+    assert!(!sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
+    srv.shutdown().await;
+
+    // The explicit step: the operator moves the old anchor away; the restored chain serves from its own head.
+    std::fs::rename(&anchor_file, dir.path().join("audit-anchor.json.before-restore")).unwrap();
+    let srv = serve(store.clone()).await;
+    assert_eq!(srv.integrity_problem(), None);
+    let (st, ready) = Api::new(srv.url(), None).get("/readyz").await;
+    assert_eq!(st, 200, "{ready}");
+    let rid: RequestId = carol.parse().unwrap();
+    assert_eq!(
+        store.get_request(&rid).await.unwrap().state,
+        RequestState::Approved,
+        "the refused approval was recorded, never claimed"
+    );
+    let creates = sim.writes("globalrolebindings", "create");
+    // Dave's request was lost with the restore; filed again, it runs.
+    let again = file(srv.url().to_string(), "dave").await;
+    let (st, body) = Api::new(srv.url(), Some(&t.admin))
+        .post(&format!("/api/v1/requests/{again}/approve"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(sim.has_binding(&sim.user_id("dave").unwrap(), "admin"));
+    assert_eq!(
+        sim.writes("globalrolebindings", "create"),
+        creates + 1,
+        "executed exactly once"
+    );
+    srv.shutdown().await;
+}

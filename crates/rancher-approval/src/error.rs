@@ -183,6 +183,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A backup could not be written where it was asked for.
+    #[error("cannot back up the approval store to {}: {problem}; name a new file in a directory only you can read", path.display())]
+    BackupTarget {
+        /// The backup file asked for.
+        path: std::path::PathBuf,
+        /// Why.
+        problem: String,
+    },
     /// The policy is not well formed.
     #[error("invalid approval policy: {reason}")]
     InvalidPolicy {

@@ -367,6 +367,13 @@ pub enum ApprovalsCommand {
     /// Write the whole store (installations, requests with their decisions and outcomes, audit log, delivery
     /// cursors) to stdout as JSON lines, from one snapshot: to move it to another store with `approvals import`.
     Export,
+    /// Copy a SQLite store to FILE (a new, owner-only file) while it is in use, from one snapshot, and verify the
+    /// copy's audit chain; prints its head, to keep apart and check a restore with `audit --verify --expect-head`.
+    /// A PostgreSQL store is backed up with pg_dump (docs/approvals.md, "Backups").
+    Backup {
+        /// The new file.
+        file: PathBuf,
+    },
     /// Read an `approvals export` into this store, which must be empty; the audit chain and every request are
     /// verified before anything is kept.
     Import {

@@ -256,6 +256,9 @@ fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow
         Command::Approvals(cli::ApprovalsCommand::Export) => {
             runtime()?.block_on(commands::approvals::export(&ctx, backend))
         }
+        Command::Approvals(cli::ApprovalsCommand::Backup { file }) => {
+            runtime()?.block_on(commands::approvals::backup(&ctx, backend, &file))
+        }
         Command::Approvals(cli::ApprovalsCommand::Import { file }) => {
             runtime()?.block_on(commands::approvals::import(&ctx, backend, &file))
         }

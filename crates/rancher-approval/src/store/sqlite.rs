@@ -246,6 +246,37 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the store to `dest`, a new file created owner-only, while the store stays in
+    /// use (SQLite's `VACUUM INTO`: one read snapshot, so writers in this or other processes carry on and the copy
+    /// holds exactly the transactions committed before it began). An existing `dest` is never overwritten.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_path_buf();
+        self.blocking(move |conn| {
+            let refused = |problem: String| Error::BackupTarget {
+                path: dest.clone(),
+                problem,
+            };
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            options.open(&dest).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => refused("the file exists (a backup never overwrites)".into()),
+                _ => refused(e.to_string()),
+            })?;
+            let name = dest.to_str().ok_or_else(|| refused("the path is not UTF-8".into()))?;
+            if let Err(e) = conn.execute("VACUUM INTO ?1", [name]) {
+                let _ = std::fs::remove_file(&dest);
+                return Err(refused(e.to_string()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     #[cfg(test)]
     fn lock(&self) -> MutexGuard<'_, Connection> {
         lock(&self.conn)

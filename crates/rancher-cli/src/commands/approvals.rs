@@ -624,10 +624,11 @@ pub fn still_needed(r: &ApprovalRequest, who_may_approve: &str) -> String {
     }
 }
 
-/// Refuses `export`, `import` and `reconcile` through the approvals service: they work on the store itself.
+/// Refuses `export`, `import`, `backup` and `reconcile` through the approvals service: they work on the store
+/// itself.
 fn store_here(backend: &Backend) -> anyhow::Result<()> {
     backend.store_here(
-        "`approvals export`, `import` and `reconcile` work on the store itself, not through the approvals service",
+        "`approvals export`, `import`, `backup` and `reconcile` work on the store itself, not through the approvals service",
         "run them on the service's host with --store URL (the service reconciles by itself at start and periodically)",
     )
 }
@@ -793,6 +794,47 @@ pub async fn export(ctx: &Context, backend: &Backend) -> anyhow::Result<Exit> {
         "exported {} installations, {} requests ({} decisions), {} audit entries, {} delivery cursors",
         summary.installations, summary.requests, summary.decisions, summary.audit_entries, summary.cursors
     ));
+    Ok(Exit::Done)
+}
+
+/// `approvals backup FILE`: a snapshot of a SQLite store in use, verified.
+pub async fn backup(ctx: &Context, backend: &Backend, file: &std::path::Path) -> anyhow::Result<Exit> {
+    store_here(backend)?;
+    let path = match ctx.store_url()? {
+        rancher_approval::StoreUrl::Sqlite(path) => path,
+        rancher_approval::StoreUrl::Postgres(_) => {
+            return Err(Failure::new(
+                "the approval store is a PostgreSQL database, which rancherctl does not copy",
+                "back it up with PostgreSQL's tools: pg_dump -Fc -f approvals.dump DATABASE (docs/approvals.md, \"Backups\")",
+            )
+            .into());
+        }
+    };
+    if !path.exists() {
+        return Err(Failure::new(
+            format!("there is no approval store at {}", path.display()),
+            "pass --store sqlite:PATH (or --state-dir DIR) to name the store to back up",
+        )
+        .into());
+    }
+    let store = rancher_approval::SqliteStore::open(&path)?;
+    store.backup_to(file).await?;
+    let copy = rancher_approval::SqliteStore::open(file)?;
+    use rancher_approval::Store as _;
+    let entries = copy.verify_audit().await?;
+    let head = copy.audit_head().await?;
+    let doc = serde_json::json!({"file": file.display().to_string(), "audit_entries": entries, "head": format!("{}:{}", head.seq, head.hash)});
+    output::data(ctx.format(), &doc, || {
+        format!(
+            "backed up {} to {}: {entries} audit entries, chain verified, head {}:{}\nkeep the head apart; after a restore, `rancherctl approvals audit --verify --expect-head {}:{}` checks the restored store\n",
+            text::escape(&path.display().to_string()),
+            text::escape(&file.display().to_string()),
+            head.seq,
+            head.hash,
+            head.seq,
+            head.hash
+        )
+    })?;
     Ok(Exit::Done)
 }
 

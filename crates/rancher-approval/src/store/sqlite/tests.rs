@@ -796,3 +796,49 @@ async fn s9_history_rewritten_below_an_anchor_is_found_from_it() {
     let err = store.verify_audit_from(&anchor).await.unwrap_err().to_string();
     assert!(err.contains("rewritten"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_a_store_in_use_is_a_verified_owner_only_snapshot() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, path) = temp();
+    let store = busy_store(&path).await;
+    // Another connection keeps writing while the backup runs.
+    let writer = SqliteStore::open(&path).unwrap();
+    let busy = tokio::spawn(async move {
+        for i in 0..40 {
+            writer
+                .create_request(
+                    NewRequest::new("wf", Principal::new("u-req"), approver_policy()),
+                    at(100 + i),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let copy = dir.path().join("backup.db");
+    store.backup_to(&copy).await.unwrap();
+    busy.await.unwrap();
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let restored = SqliteStore::open(&copy).unwrap();
+    let entries = restored.verify_audit().await.unwrap();
+    let head = restored.audit_head().await.unwrap();
+    assert_eq!(head.seq, entries, "the copy's head is its last entry");
+    let live = store.audit_head().await.unwrap();
+    assert!(
+        head.seq >= 10 && head.seq <= live.seq,
+        "a snapshot between start and end: {head:?} / {live:?}"
+    );
+    // The live log extends the copy: the copy's head is an entry of the live chain.
+    store.verify_audit_from(&head).await.unwrap();
+
+    // A backup never overwrites.
+    let again = store.backup_to(&copy).await.unwrap_err();
+    assert!(matches!(again, Error::BackupTarget { .. }), "{again}");
+    assert!(again.to_string().contains("never overwrites"), "{again}");
+    assert_eq!(
+        SqliteStore::open(&copy).unwrap().audit_head().await.unwrap(),
+        head,
+        "the first backup is intact"
+    );
+}
