@@ -259,11 +259,12 @@ impl Workflow for AccessReview {
             ]);
         }
         let summary = format!(
-            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins",
+            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins{}",
             users_json.len(),
             rows.len(),
             orphans.len(),
-            users_json.iter().filter(|u| u["admin"] == json!(true)).count()
+            users_json.iter().filter(|u| u["admin"] == json!(true)).count(),
+            groups_note(&inv, users_json.iter().filter_map(|u| u["user"].as_str()))
         );
         let table = Table {
             columns: [
@@ -283,6 +284,36 @@ impl Workflow for AccessReview {
         };
         Ok(Report::new(summary, json!({"users": users_json, "orphaned_bindings": orphans})).with_table(table))
     }
+}
+
+/// How old the group data behind `users` is, for a summary: Rancher re-reads a user's groups from the provider at
+/// login, on a refresh, and on its resync schedule (rancher/rancher pkg/settings/setting.go
+/// `auth-user-info-resync-cron`, daily by default), and keeps them in the UserAttribute (`lastLogin`,
+/// `lastRefreshed`). Empty when none of them has group data.
+fn groups_note<'a>(inv: &Inventory, users: impl Iterator<Item = &'a str>) -> String {
+    let mut oldest: Option<(chrono::DateTime<chrono::Utc>, &str)> = None;
+    let mut from_tokens = 0;
+    for u in users {
+        match inv.groups_as_of.get(u) {
+            Some(t) if oldest.is_none_or(|(o, _)| *t < o) => oldest = Some((*t, u)),
+            Some(_) => {}
+            None if inv.groups.get(u).is_some_and(|g| !g.is_empty()) => from_tokens += 1,
+            None => {}
+        }
+    }
+    let mut out = String::new();
+    if let Some((t, who)) = oldest {
+        out.push_str(&format!(
+            "; group data as Rancher last read it from the providers, oldest {} ({who}); Rancher re-reads it at login and on its resync schedule",
+            t.to_rfc3339()
+        ));
+    }
+    if from_tokens > 0 {
+        out.push_str(&format!(
+            "; groups of {from_tokens} user(s) come from legacy login tokens (no UserAttribute): as old as those logins"
+        ));
+    }
+    out
 }
 
 fn yes_no(b: bool) -> String {
@@ -395,7 +426,8 @@ impl Workflow for WhoCan {
                     yes_no(person.enabled),
                 ]);
                 entries.push(json!({"user": person.id, "username": person.username, "enabled": person.enabled, "scope": scope, "role": held,
-                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned}));
+                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned,
+                                    "groups_as_of": g.and(inv.groups_as_of.get(&person.id)).map(|t| t.to_rfc3339())}));
             }
         }
         let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -403,7 +435,17 @@ impl Workflow for WhoCan {
             .map(|g| format!("global role {g}"))
             .or_else(|| role_f.map(|r| format!("role {r}")))
             .unwrap_or_else(|| "access".into());
-        let summary = format!("{} users hold {what}{place_shown} ({} grants)", users.len(), rows.len());
+        let through_groups: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| e["via"].as_str().is_some_and(|v| v.starts_with("group ")))
+            .filter_map(|e| e["user"].as_str())
+            .collect();
+        let summary = format!(
+            "{} users hold {what}{place_shown} ({} grants){}",
+            users.len(),
+            rows.len(),
+            groups_note(&inv, through_groups.into_iter())
+        );
         let table = Table {
             columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"]
                 .map(String::from)
