@@ -303,7 +303,7 @@ fn disable_needs_the_acknowledgement_of_what_rancher_deletes() {
     let plan = env.admin(&["-o", "json", "access-control", "switch-plan", "--to", "github"]);
     plan.expect_code(0);
     let plan = json(&plan);
-    let leaving = &plan["cleanup"]["activedirectory"];
+    let leaving = &plan["result"]["cleanup"]["activedirectory"];
     assert_eq!(leaving["users_deleted"].as_array().map(Vec::len), Some(1), "{plan}");
     assert!(!leaving["tokens_deleted"].as_array().unwrap().is_empty(), "{plan}");
     let code = leaving["acknowledge"].as_str().expect("the code").to_string();

@@ -830,3 +830,52 @@ async fn disabling_ad_through_an_approval_deletes_exactly_what_the_request_pinne
         "{me}"
     );
 }
+
+/// The access review can ask Rancher to re-read group memberships first (norman `refreshauthprovideraccess`,
+/// rancher/rancher pkg/auth/api/user/user_actions.go, 2.8-2.13): a UserAttribute left stale (no groups, read in
+/// 2020) is read again from the directory, and the review says when it asked.
+#[tokio::test]
+async fn the_access_review_can_ask_rancher_to_refresh_group_memberships() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    ad_login(&sim, "asmith").await;
+    let anna = sim
+        .objects("users")
+        .into_iter()
+        .find(|u| u["principalIds"].to_string().contains("Anna Smith"))
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .expect("asmith's user");
+    let mut stale = sim.object("userattributes", &anna).expect("her attribute");
+    stale["GroupPrincipals"] = json!({"activedirectory": {"Items": []}});
+    stale["lastLogin"] = json!("2020-01-01T00:00:00Z");
+    stale["LastRefresh"] = json!("2020-01-01T00:00:00Z");
+    assert!(sim.insert_object("userattributes", stale));
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let review = |inputs: Value| {
+        let (r, admin) = (&r, &admin);
+        async move {
+            let Submitted::Succeeded { result } = r
+                .submit(admin, "access-review", inputs, None, false)
+                .await
+                .expect("reviewed")
+            else {
+                panic!("a review runs at once")
+            };
+            result
+        }
+    };
+    let before = review(json!({"user": anna})).await;
+    let row = &before.result["users"][0];
+    assert_eq!(row["groups"], json!([]), "{row}");
+    assert!(row["groups_as_of"].as_str().unwrap().starts_with("2020-01-01"), "{row}");
+    assert!(before.summary.contains("oldest 2020-01-01"), "{}", before.summary);
+
+    let after = review(json!({"user": anna, "refresh-groups": "yes"})).await;
+    let row = &after.result["users"][0];
+    assert_eq!(row["groups"], json!([ENGINEERING]), "{row}");
+    assert!(!row["groups_as_of"].as_str().unwrap().starts_with("2020"), "{row}");
+    assert!(after.result["groups_refresh_requested"].is_string(), "{}", after.result);
+    assert!(after.summary.contains("asked Rancher at"), "{}", after.summary);
+}

@@ -21,6 +21,7 @@ static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
         InputSpec { name: "role", kind: InputKind::String, required: false, description: "only grants of this global role or role template (inherited ones count)" },
         InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only grants on this cluster (and its projects): an id or display name" },
         InputSpec { name: "project", kind: InputKind::String, required: false, description: "only grants on this project: `c-xxxxx:p-yyyyy` or `cluster/project` display names" },
+        InputSpec { name: "refresh-groups", kind: InputKind::String, required: false, description: "yes: first ask Rancher to re-read every user's group memberships from the auth providers (it does so in the background; needs create on users)" },
     ],
     output: "{users: [...], orphaned_bindings: [...]}; a table and CSV with one row per user and grant",
     default_approval: DefaultApproval::None,
@@ -130,6 +131,17 @@ impl Workflow for AccessReview {
         );
         let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
+        let refreshed = match text(id, inputs, "refresh-groups")? {
+            None | Some("no") => None,
+            Some("yes") => Some(super::inventory::request_group_refresh(session).await?),
+            Some(other) => {
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "refresh-groups".into(),
+                    message: format!("`{other}` is neither `yes` nor `no`"),
+                })
+            }
+        };
         let inv = Inventory::load(session, true).await?;
         if let Some(r) = role_f {
             if !inv.global_roles.contains(r) && !inv.role_templates.contains_key(r) {
@@ -266,6 +278,13 @@ impl Workflow for AccessReview {
             users_json.iter().filter(|u| u["admin"] == json!(true)).count(),
             groups_note(&inv, users_json.iter().filter_map(|u| u["user"].as_str()))
         );
+        let summary = match refreshed {
+            Some(t) => format!(
+                "{summary}; asked Rancher at {} to re-read group memberships (in the background: data older than that is not refreshed yet)",
+                t.to_rfc3339()
+            ),
+            None => summary,
+        };
         let table = Table {
             columns: [
                 "USER",
@@ -282,7 +301,11 @@ impl Workflow for AccessReview {
             .to_vec(),
             rows,
         };
-        Ok(Report::new(summary, json!({"users": users_json, "orphaned_bindings": orphans})).with_table(table))
+        Ok(Report::new(
+            summary,
+            json!({"users": users_json, "orphaned_bindings": orphans, "groups_refresh_requested": refreshed.map(|t| t.to_rfc3339())}),
+        )
+        .with_table(table))
     }
 }
 
