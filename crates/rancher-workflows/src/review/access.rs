@@ -312,7 +312,7 @@ impl Workflow for AccessReview {
 /// How old the group data behind `users` is, for a summary: Rancher re-reads a user's groups from the provider at
 /// login, on a refresh, and on its resync schedule (rancher/rancher pkg/settings/setting.go
 /// `auth-user-info-resync-cron`, daily by default), and keeps them in the UserAttribute (`lastLogin`,
-/// `lastRefreshed`). Empty when none of them has group data.
+/// `LastRefresh`). Empty when none of them has group data.
 fn groups_note<'a>(inv: &Inventory, users: impl Iterator<Item = &'a str>) -> String {
     let mut oldest: Option<(chrono::DateTime<chrono::Utc>, &str)> = None;
     let mut from_tokens = 0;
