@@ -248,3 +248,84 @@ fn an_enable_waits_for_the_installer_then_runs_once() {
     let run = env.run_as(None, &["access-control", "status"]);
     assert!(run.stdout.contains("github"), "{}", run.stdout);
 }
+
+/// Rancher 2.8-2.13 delete a provider's users, bindings and tokens when it is disabled (rancher/rancher
+/// pkg/controllers/management/auth/auth_config.go `sync` -> pkg/auth/cleanup/service.go `Run`). From the command
+/// line: `switch-plan` lists what leaving the provider deletes and the acknowledgement code; `disable` is refused
+/// without it, refused with a wrong one, and goes ahead with `--acknowledge CODE`.
+#[test]
+fn disable_needs_the_acknowledgement_of_what_rancher_deletes() {
+    let env = Env::start(RancherVersion::V2_13);
+    for wf in ["access-control-enable", "access-control-disable"] {
+        env.admin(&["workflows", "install", wf, "--policy", "none"])
+            .expect_code(0);
+    }
+    let cfg = env.private(
+        "ad.yaml",
+        "servers: [ad.example.com]\nserviceAccountUsername: svc\nserviceAccountPassword: svc-S3cret-pass\nuserSearchBase: dc=example,dc=com\n",
+    );
+    let pw = env.private("pw", "jdoe-password\n");
+    env.admin(&[
+        "access-control",
+        "enable",
+        "--provider",
+        "activedirectory",
+        "--config",
+        &cfg,
+        "--test-user",
+        "jdoe",
+        "--test-password-file",
+        &pw,
+    ])
+    .expect_code(0);
+    // asmith logs in through AD: Rancher makes her user (never local) and a login token of the provider.
+    let base = env.sim.base_url();
+    let ca = env.sim.ca_pem();
+    let login = env.rt.block_on(async move {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!(
+                "{base}/v3-public/activeDirectoryProviders/activedirectory?action=login"
+            ))
+            .json(&serde_json::json!({"username": "asmith", "password": "asmith-password", "responseType": "json"}))
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    });
+    assert_eq!(login, 201);
+
+    let plan = env.admin(&["-o", "json", "access-control", "switch-plan", "--to", "github"]);
+    plan.expect_code(0);
+    let plan = json(&plan);
+    let leaving = &plan["result"]["cleanup"]["activedirectory"];
+    assert_eq!(leaving["users_deleted"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert!(!leaving["tokens_deleted"].as_array().unwrap().is_empty(), "{plan}");
+    let code = leaving["acknowledge"].as_str().expect("the code").to_string();
+    assert!(code.starts_with("delete-"), "{plan}");
+
+    let run = env.admin(&["access-control", "disable"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains(&format!("--acknowledge {code}")), "{}", run.stderr);
+    let run = env.admin(&["access-control", "disable", "--acknowledge", "delete-0000000000000000"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("names a different set"), "{}", run.stderr);
+    assert_eq!(
+        env.sim.object("authconfigs", "activedirectory").unwrap()["enabled"],
+        true
+    );
+
+    let run = env.admin(&["access-control", "disable", "--acknowledge", &code]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("disabled Active Directory"), "{}", run.stdout);
+    assert!(env
+        .sim
+        .objects("tokens")
+        .iter()
+        .all(|t| t["authProvider"] != "activedirectory"));
+}

@@ -561,6 +561,36 @@ async fn the_access_review_takes_group_memberships_from_user_attributes() {
     assert_eq!(st, 200);
 }
 
+/// A user who is admin only through a directory group (rancher/rancher pkg/auth/requests/authenticate.go: the
+/// caller's groups come from its UserAttribute; the group's GlobalRoleBinding makes it admin) is an admin to the
+/// product too: it may install workflows.
+#[tokio::test]
+async fn an_admin_through_a_group_may_install_workflows() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    let anna_t = ad_login(&sim, "asmith").await;
+    let anna = session(&sim, &anna_t).await;
+    assert!(!anna.is_admin, "no admin grant yet");
+    let r = runner();
+    r.install(&anna, "access-review", None)
+        .await
+        .expect_err("a standard user may not install");
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&sim.tokens().admin),
+        Some(json!({"metadata": {"name": "grb-engineering-admins"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let anna = session(&sim, &anna_t).await;
+    assert!(anna.is_admin, "admin through {ENGINEERING}");
+    r.install(&anna, "access-review", None)
+        .await
+        .expect("a group admin may install");
+}
+
 /// rancher/rancher pkg/controllers/management/auth/globalroles/globalrolebinding_handler.go
 /// `reconcileClusterPermissions` (2.8-2.13): a global role's `inheritedClusterRoles` become `crtb-grb-*` CRTBs in
 /// every downstream cluster; the access review shows them as the global role binding's grants, not separate ones.
@@ -617,4 +647,235 @@ async fn the_access_review_attributes_generated_crtbs_to_their_global_role_bindi
             .all(|g| !g["binding"].as_str().unwrap_or("").contains("crtb-grb-")),
         "{row}"
     );
+}
+
+/// Every object of the kinds Rancher's provider cleanup touches, named as the cleanup plan names them (deleting
+/// ones count as gone).
+fn cleanup_kinds(sim: &SimHandle) -> std::collections::BTreeSet<String> {
+    let live = |o: &Value| o["metadata"]["deletionTimestamp"].is_null();
+    let name = |o: &Value| o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let ns = |o: &Value| o["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+    let mut out = std::collections::BTreeSet::new();
+    for o in sim.objects("users").iter().filter(|o| live(o)) {
+        out.insert(format!("user {}", name(o)));
+    }
+    for o in sim.objects("tokens").iter().filter(|o| live(o)) {
+        out.insert(format!("token {}", name(o)));
+    }
+    for o in sim.objects("exttokens").iter().filter(|o| live(o)) {
+        out.insert(format!("token ext/{}", name(o)));
+    }
+    for o in sim.objects("globalrolebindings").iter().filter(|o| live(o)) {
+        out.insert(format!("binding globalrolebinding/{}", name(o)));
+    }
+    for (kind, long) in [
+        ("clusterroletemplatebindings", "clusterroletemplatebinding"),
+        ("projectroletemplatebindings", "projectroletemplatebinding"),
+    ] {
+        for o in sim.objects(kind).iter().filter(|o| live(o)) {
+            out.insert(format!("binding {long}/{}/{}", ns(o), name(o)));
+        }
+    }
+    out
+}
+
+/// Issue 29's end-to-end case. Active Directory is on; asmith is admin only through her AD group's global role
+/// binding. The access review names that admin grant with the group as the path. She files the disable of AD
+/// through the approved workflow: the request pins what Rancher will delete (rancher/rancher
+/// pkg/auth/cleanup/service.go `Run`, 2.8-2.13) before anyone approves, and once the installer approves, the
+/// simulator has deleted exactly those objects.
+#[tokio::test]
+async fn disabling_ad_through_an_approval_deletes_exactly_what_the_request_pinned() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    let anna_t = ad_login(&sim, "asmith").await;
+    let anna_id = sim
+        .objects("users")
+        .into_iter()
+        .find(|u| u["principalIds"].to_string().contains("Anna Smith"))
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .expect("asmith's user");
+    let (st, v) = raw(
+        &sim,
+        reqwest::Method::POST,
+        &format!("{MG}/globalrolebindings"),
+        Some(&sim.tokens().admin),
+        Some(json!({"metadata": {"name": "grb-engineering-admins"}, "globalRoleName": "admin", "groupPrincipalName": ENGINEERING})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let anna = session(&sim, &anna_t).await;
+    assert!(anna.is_admin, "admin through her group");
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    r.install(&admin, "access-control-disable", Some(Policy::installer()))
+        .await
+        .expect("installed");
+
+    // The review: admin, through the group.
+    let Submitted::Succeeded { result } = r
+        .submit(&anna, "access-review", json!({"user": anna_id}), None, false)
+        .await
+        .expect("reviewed")
+    else {
+        panic!("a review runs at once")
+    };
+    let row = result.result["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|x| x["user"] == json!(anna_id)))
+        .cloned()
+        .unwrap_or_else(|| panic!("asmith in the review: {}", result.result));
+    assert_eq!(row["admin"], json!(true), "{row}");
+    let grant = row["global_roles"]
+        .as_array()
+        .and_then(|g| g.iter().find(|x| x["role"] == "admin"))
+        .unwrap_or_else(|| panic!("the admin grant: {row}"));
+    assert_eq!(grant["via"], json!(format!("group {ENGINEERING}")), "{row}");
+    assert!(
+        result
+            .summary
+            .contains("group data as Rancher last read it from the providers"),
+        "the review says how old the group data is: {}",
+        result.summary
+    );
+
+    // Offboarding her shows approvers the admin grant she holds through the group: not hers to delete.
+    r.install(&admin, "offboard-user", None).await.expect("installed");
+    let Submitted::Pending { request, .. } = r
+        .submit(&admin, "offboard-user", json!({"user": anna_id}), None, false)
+        .await
+        .expect("filed")
+    else {
+        panic!("the installer approves")
+    };
+    let kept = r.get(&request).await.expect("the request").inputs["plan"]["kept"].clone();
+    assert!(
+        kept.as_array().is_some_and(|k| k.iter().any(|x| x
+            .as_str()
+            .is_some_and(|x| x.contains("admin through group") && x.contains(ENGINEERING)))),
+        "{kept}"
+    );
+    r.cancel(&admin, &request, None).await.expect("cancelled");
+
+    // Without the acknowledgement nothing is filed; with it, the request pins the set for the approver.
+    let Submitted::Succeeded { result: plan } = r
+        .submit(&anna, "access-control-disable", json!({}), None, true)
+        .await
+        .expect("planned")
+    else {
+        panic!("a dry run")
+    };
+    let code = plan.result["acknowledge"].as_str().expect("code").to_string();
+    let Submitted::Pending { request, .. } = r
+        .submit(
+            &anna,
+            "access-control-disable",
+            json!({"acknowledge": code}),
+            Some("leaving AD".into()),
+            false,
+        )
+        .await
+        .expect("filed")
+    else {
+        panic!("the installer approves")
+    };
+    let filed = r.get(&request).await.expect("the request");
+    let pinned = filed.inputs["deletions"]["deletes"].clone();
+    assert_eq!(pinned, plan.result["cleanup"], "the request pins what the plan showed");
+    assert_eq!(filed.inputs["deletions"]["acknowledge"], json!(code));
+    let names = |key: &str, prefix: &str| -> Vec<String> {
+        pinned[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} in {pinned}"))
+            .iter()
+            .map(|x| format!("{prefix} {}", x.as_str().unwrap()))
+            .collect()
+    };
+    let mut expected: std::collections::BTreeSet<String> = names("users_deleted", "user").into_iter().collect();
+    expected.extend(names("bindings_deleted", "binding"));
+    expected.extend(names("tokens_deleted", "token"));
+    assert!(expected.contains(&format!("user {anna_id}")), "{pinned}");
+    assert!(
+        expected.contains("binding globalrolebinding/grb-engineering-admins"),
+        "{pinned}"
+    );
+    assert!(
+        sim.object("authconfigs", "activedirectory").unwrap()["enabled"] == json!(true),
+        "nothing happens before the approval"
+    );
+
+    let before = cleanup_kinds(&sim);
+    match r.approve(&admin, &request, None).await.expect("approved") {
+        rancher_workflows::Approved::Succeeded { result, .. } => {
+            assert!(
+                result.summary.contains("disabled Active Directory"),
+                "{}",
+                result.summary
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = cleanup_kinds(&sim);
+    let gone: std::collections::BTreeSet<String> = before.difference(&after).cloned().collect();
+    assert_eq!(gone, expected, "the simulator deleted exactly what the request pinned");
+    assert!(after.is_subset(&before), "nothing was created");
+    let me = sim.object("users", &admin.principal.id).expect("the local admin stays");
+    assert!(
+        me["principalIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.as_str().unwrap().starts_with("local://")),
+        "{me}"
+    );
+}
+
+/// The access review can ask Rancher to re-read group memberships first (norman `refreshauthprovideraccess`,
+/// rancher/rancher pkg/auth/api/user/user_actions.go, 2.8-2.13): a UserAttribute left stale (no groups, read in
+/// 2020) is read again from the directory, and the review says when it asked.
+#[tokio::test]
+async fn the_access_review_can_ask_rancher_to_refresh_group_memberships() {
+    let sim = sim(RancherVersion::V2_13, 0).await;
+    enable_ad(&sim).await;
+    ad_login(&sim, "asmith").await;
+    let anna = sim
+        .objects("users")
+        .into_iter()
+        .find(|u| u["principalIds"].to_string().contains("Anna Smith"))
+        .and_then(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .expect("asmith's user");
+    let mut stale = sim.object("userattributes", &anna).expect("her attribute");
+    stale["GroupPrincipals"] = json!({"activedirectory": {"Items": []}});
+    stale["lastLogin"] = json!("2020-01-01T00:00:00Z");
+    stale["LastRefresh"] = json!("2020-01-01T00:00:00Z");
+    assert!(sim.insert_object("userattributes", stale));
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = runner();
+    r.install(&admin, "access-review", None).await.expect("installed");
+    let review = |inputs: Value| {
+        let (r, admin) = (&r, &admin);
+        async move {
+            let Submitted::Succeeded { result } = r
+                .submit(admin, "access-review", inputs, None, false)
+                .await
+                .expect("reviewed")
+            else {
+                panic!("a review runs at once")
+            };
+            result
+        }
+    };
+    let before = review(json!({"user": anna})).await;
+    let row = &before.result["users"][0];
+    assert_eq!(row["groups"], json!([]), "{row}");
+    assert!(row["groups_as_of"].as_str().unwrap().starts_with("2020-01-01"), "{row}");
+    assert!(before.summary.contains("oldest 2020-01-01"), "{}", before.summary);
+
+    let after = review(json!({"user": anna, "refresh-groups": "yes"})).await;
+    let row = &after.result["users"][0];
+    assert_eq!(row["groups"], json!([ENGINEERING]), "{row}");
+    assert!(!row["groups_as_of"].as_str().unwrap().starts_with("2020"), "{row}");
+    assert!(after.result["groups_refresh_requested"].is_string(), "{}", after.result);
+    assert!(after.summary.contains("asked Rancher at"), "{}", after.summary);
 }

@@ -741,3 +741,58 @@ async fn extend_and_end_early() {
         .to_string();
     assert!(e.contains("only an admin, the requester"), "{e}");
 }
+
+/// Rancher 2.11+ reports a binding in effect in `status.summary` (rancher/rancher pkg/apis/management.cattle.io/v3/
+/// authz_types.go `ClusterRoleTemplateBindingStatus`, absent on release/v2.8-v2.10; pkg/controllers/management/auth/
+/// crtb_handler.go sets `Completed` only once the downstream half, pkg/controllers/managementuser/rbac/
+/// crtb_handler.go, has made its RBAC objects). A grant waits for it: in effect on a connected cluster, "approved,
+/// not effective" on a cluster whose agent is disconnected, and on 2.8, which reports nothing, it says so.
+#[tokio::test]
+async fn a_grant_waits_until_rancher_reports_the_binding_effective() {
+    let new = sim(RancherVersion::V2_13, 0).await;
+    let admin = session(&new, &new.tokens().admin).await;
+    let r = Runner::new(Arc::new(MemoryStore::new()), "grants-test");
+    let bob = &new.users().standard[3];
+    let out = run(
+        &r,
+        &admin,
+        "grant-cluster-role",
+        json!({"cluster": "downstream", "user": bob.id, "role": "cluster-member"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.result["effective"], json!(true), "{}", out.summary);
+    assert!(out.summary.starts_with("gave"), "{}", out.summary);
+
+    assert!(new.insert_object(
+        "clusters",
+        json!({"metadata": {"name": "c-offline"}, "spec": {"displayName": "offline", "description": ""},
+               "status": {"conditions": [{"type": "Ready", "status": "False"}]}})
+    ));
+    let out = run(
+        &r,
+        &admin,
+        "grant-cluster-role",
+        json!({"cluster": "c-offline", "user": bob.id, "role": "cluster-member"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.result["created"], json!(true), "{}", out.summary);
+    assert_eq!(out.result["effective"], json!(false), "{}", out.summary);
+    assert!(out.summary.starts_with("approved, not effective"), "{}", out.summary);
+
+    let old = sim(RancherVersion::V2_8, 0).await;
+    let admin = session(&old, &old.tokens().admin).await;
+    let bob = &old.users().standard[3];
+    let out = run(
+        &r,
+        &admin,
+        "grant-cluster-role",
+        json!({"cluster": "downstream", "user": bob.id, "role": "cluster-member"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.result["created"], json!(true), "{}", out.summary);
+    assert_eq!(out.result["effective"], Value::Null, "{}", out.summary);
+    assert!(out.summary.contains("does not report"), "{}", out.summary);
+}

@@ -451,16 +451,21 @@ pub enum AccessControlCommand {
     Allow(ChangeAllowedArgs),
     /// Remove identities from the allowed list; refused when it would lock you out.
     Disallow(ChangeAllowedArgs),
-    /// Turn the enabled provider off (on 1.x the server is then open to anyone).
+    /// Turn the enabled provider off (on 1.x the server is then open to anyone; on 2.x Rancher deletes the
+    /// provider's users, bindings and tokens: a dry run or `switch-plan` lists them with the code to acknowledge).
     Disable {
         /// The provider (default: the enabled one).
         #[arg(long)]
         provider: Option<String>,
+        /// 2.x: the code the plan shows for what Rancher will delete (`delete-...`); needed when it deletes anything.
+        #[arg(long, value_name = "CODE")]
+        acknowledge: Option<String>,
         /// Dry run and reason.
         #[command(flatten)]
         write: WriteArgs,
     },
-    /// Before switching providers: every account whose identity would no longer resolve.
+    /// Before switching providers: every account whose identity would no longer resolve, and (2.x) what Rancher
+    /// deletes when the current provider is disabled, with the code `disable --acknowledge` needs.
     SwitchPlan {
         /// The provider you would switch to.
         #[arg(long)]

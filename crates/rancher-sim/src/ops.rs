@@ -653,7 +653,10 @@ pub(crate) fn create(
                 "metadata.ownerReferences",
                 json!([{"apiVersion": "management.cattle.io/v3", "kind": "GlobalRole", "name": role, "uid": gr_uid}]),
             );
-            obj["status"] = json!({"summary": "Completed", "summaryLocal": "Completed", "localConditions": [], "lastUpdateTime": now});
+            // `GlobalRoleBindingStatus`: release/v2.11 on (authz_types.go); none before.
+            if store.version.at_least(2, 11) {
+                obj["status"] = json!({"summary": "Completed", "summaryLocal": "Completed", "localConditions": [], "lastUpdateTime": now});
+            }
         }
         Kind::RoleTemplate => {
             let ctx = s(&obj, "context");
@@ -922,8 +925,24 @@ pub(crate) fn create(
                     });
                 }
             }
-            if kind == Kind::Crtb {
-                obj["status"] = json!({"summary": "Completed", "summaryLocal": "Completed", "summaryRemote": "Completed", "lastUpdateTime": now});
+            // rancher/rancher pkg/apis/management.cattle.io/v3/authz_types.go `ClusterRoleTemplateBindingStatus`
+            // (release/v2.11 on; none before): `summary` is `Completed` only once the local controller
+            // (pkg/controllers/management/auth/crtb_handler.go `updateStatus`) and the downstream one
+            // (pkg/controllers/managementuser/rbac/crtb_handler.go, started by pkg/clustermanager/manager.go only for a
+            // connected cluster) are done; a cluster whose `Ready` condition is False leaves it unset.
+            if kind == Kind::Crtb && store.version.at_least(2, 11) {
+                let connected = store.get(Kind::Cluster, &scope).is_none_or(|c| {
+                    !c.pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|x| s(x, "type") == "Ready" && s(x, "status") == "False")
+                });
+                obj["status"] = if connected {
+                    json!({"summary": "Completed", "summaryLocal": "Completed", "summaryRemote": "Completed", "lastUpdateTime": now})
+                } else {
+                    json!({"summaryLocal": "Completed", "localConditions": [], "lastUpdateTime": now})
+                };
             }
         }
         Kind::ExtToken => {

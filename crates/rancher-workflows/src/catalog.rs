@@ -390,6 +390,12 @@ pub const ACCESS_CONTROL_DISABLE: WorkflowDef = WorkflowDef {
             required: false,
             description: "2.x: the code the plan shows for what Rancher will delete; required when it deletes anything",
         },
+        InputSpec {
+            name: "deletions",
+            kind: InputKind::Json,
+            required: false,
+            description: "set when the request is filed (2.x): what Rancher will delete, for approvers; execution refuses when the server's set differs",
+        },
     ],
     output: "the provider turned off",
     default_approval: DefaultApproval::Installer,
@@ -400,7 +406,7 @@ pub const ACCESS_CONTROL_DISABLE: WorkflowDef = WorkflowDef {
 pub const ACCESS_CONTROL_SWITCH_PLAN: WorkflowDef = WorkflowDef {
     id: "access-control-switch-plan",
     title: "Plan a provider switch",
-    description: "Every admin and user account whose external identity would no longer resolve after switching to another provider, to re-map by hand.",
+    description: "Every admin and user account whose external identity would no longer resolve after switching to another provider, to re-map by hand; on 2.x also what Rancher deletes when the current provider is disabled, with the code `access-control disable` needs.",
     inputs: &[InputSpec { name: "to", kind: InputKind::String, required: true, description: "the provider you would switch to" }],
     output: "the accounts (1.x) or users (2.x) that would lose their identity",
     default_approval: DefaultApproval::None,

@@ -58,7 +58,7 @@ impl Session {
         let admin = client
             .send(&V3GlobalrolebindingsList::new().user_id(&id).global_role_id("admin"))
             .await?;
-        let is_admin = !admin.data.is_empty();
+        let is_admin = !admin.data.is_empty() || admin_through_group(&client, &principal.groups).await;
         // The installation's own id (rancher/rancher pkg/settings/setting.go `install-uuid`), readable by any
         // authenticated user; a server that hides it is known by its domain alone.
         let install_uuid = match client.send(&V3SettingsGet::new("install-uuid")).await {
@@ -178,6 +178,28 @@ impl Session {
             .clone()
             .unwrap_or_else(|| self.principal.id.clone())
     }
+}
+
+/// Whether one of the caller's groups holds the `admin` global role. Rancher binds a group's GlobalRoleBinding to
+/// the group subject and gives the caller the groups its UserAttribute lists (rancher/rancher
+/// pkg/auth/requests/authenticate.go; `/v3/principals` lists the same groups), so a group admin is an admin. A
+/// caller who may not list the bindings is not one (an admin may list every binding).
+async fn admin_through_group(client: &Client, groups: &[String]) -> bool {
+    if groups.is_empty() {
+        return false;
+    }
+    let Ok(items) = client
+        .stream(V3GlobalrolebindingsList::new().global_role_id("admin"))
+        .try_collect::<Vec<V3GlobalRoleBinding>>()
+        .await
+    else {
+        return false;
+    };
+    items.iter().any(|b| {
+        b.group_principal_id
+            .as_deref()
+            .is_some_and(|g| !g.is_empty() && groups.iter().any(|x| x == g))
+    })
 }
 
 /// The instance domain the client talks to (`host[:port]`).

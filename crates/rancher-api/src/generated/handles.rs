@@ -1012,6 +1012,13 @@ impl<'c> V3UsersHandle<'c> {
     ) -> Result<<V3UsersGet as crate::Request>::Response> {
         self.client.send(&request).await
     }
+    /// Ask Rancher to re-read every user's group memberships from the auth providers, in the background (needs create on users; 2.13 also has GroupMembershipRefreshRequest) (`v3.users.refresh-groups`, `POST /v3/users?action=refreshauthprovideraccess`).
+    pub async fn refresh_groups(
+        &self,
+        request: V3UsersRefreshGroups,
+    ) -> Result<<V3UsersRefreshGroups as crate::Request>::Response> {
+        self.client.send(&request).await
+    }
 }
 /// `v3` operations on `globalroles`.
 #[derive(Debug, Clone, Copy)]

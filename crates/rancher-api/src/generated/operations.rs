@@ -4170,6 +4170,27 @@ pub static OPERATIONS: &[OperationSpec] = &[
         summary: "Get one user",
     },
     OperationSpec {
+        id: "v3.users.refresh-groups",
+        surface: Surface::V3,
+        method: Method::Post,
+        path: "/v3/users?action=refreshauthprovideraccess",
+        path_params: &[],
+        query_params: &[],
+        body: Some(BodySpec {
+            type_name: "any",
+            required: true,
+            content_type: "application/json",
+        }),
+        response: crate::spec::ResponseKind::Json("any"),
+        item_type: None,
+        mutating: true,
+        pagination: Pagination::None,
+        auth: Auth::Bearer,
+        since: crate::spec::RancherVersion::new(2, 0, 0),
+        removed: None,
+        summary: "Ask Rancher to re-read every user's group memberships from the auth providers, in the background (needs create on users; 2.13 also has GroupMembershipRefreshRequest)",
+    },
+    OperationSpec {
         id: "v3.globalroles.list",
         surface: Surface::V3,
         method: Method::Get,
@@ -5494,6 +5515,8 @@ pub mod ids {
     pub const V3_USERS_LIST: &str = "v3.users.list";
     /// `v3.users.get`: Get one user
     pub const V3_USERS_GET: &str = "v3.users.get";
+    /// `v3.users.refresh-groups`: Ask Rancher to re-read every user's group memberships from the auth providers, in the background (needs create on users; 2.13 also has GroupMembershipRefreshRequest)
+    pub const V3_USERS_REFRESH_GROUPS: &str = "v3.users.refresh-groups";
     /// `v3.globalroles.list`: List global roles
     pub const V3_GLOBALROLES_LIST: &str = "v3.globalroles.list";
     /// `v3.globalroles.get`: Get one global role

@@ -7446,6 +7446,37 @@ impl crate::Request for V3UsersGet {
         None
     }
 }
+/// `POST /v3/users?action=refreshauthprovideraccess`: Ask Rancher to re-read every user's group memberships from the auth providers, in the background (needs create on users; 2.13 also has GroupMembershipRefreshRequest).
+///
+/// Operation `v3.users.refresh-groups`; Rancher 2.0+. Changes state: never retried automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V3UsersRefreshGroups {
+    /// Request body.
+    pub body: serde_json::Value,
+}
+impl V3UsersRefreshGroups {
+    /// A request with the required parts; everything else unset.
+    pub fn new(body: serde_json::Value) -> Self {
+        Self { body }
+    }
+}
+impl crate::Request for V3UsersRefreshGroups {
+    type Response = serde_json::Value;
+    fn spec(&self) -> &'static OperationSpec {
+        &crate::generated::operations::OPERATIONS[103]
+    }
+    fn path_values(&self) -> Vec<&str> {
+        vec![]
+    }
+    #[allow(unused_mut)]
+    fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q
+    }
+    fn body_bytes(&self) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        Some(serde_json::to_vec(&self.body))
+    }
+}
 /// `GET /v3/globalroles`: List global roles.
 ///
 /// Operation `v3.globalroles.list`; Rancher 2.0+.
@@ -7502,7 +7533,7 @@ impl V3GlobalrolesList {
 impl crate::Request for V3GlobalrolesList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRole>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[103]
+        &crate::generated::operations::OPERATIONS[104]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7562,7 +7593,7 @@ impl V3GlobalrolesGet {
 impl crate::Request for V3GlobalrolesGet {
     type Response = crate::types::V3GlobalRole;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[104]
+        &crate::generated::operations::OPERATIONS[105]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7648,7 +7679,7 @@ impl V3GlobalrolebindingsList {
 impl crate::Request for V3GlobalrolebindingsList {
     type Response = crate::NormanCollection<crate::types::V3GlobalRoleBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[105]
+        &crate::generated::operations::OPERATIONS[106]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7714,7 +7745,7 @@ impl V3GlobalrolebindingsGet {
 impl crate::Request for V3GlobalrolebindingsGet {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[106]
+        &crate::generated::operations::OPERATIONS[107]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7745,7 +7776,7 @@ impl V3GlobalrolebindingsCreate {
 impl crate::Request for V3GlobalrolebindingsCreate {
     type Response = crate::types::V3GlobalRoleBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[107]
+        &crate::generated::operations::OPERATIONS[108]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7776,7 +7807,7 @@ impl V3GlobalrolebindingsDelete {
 impl crate::Request for V3GlobalrolebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[108]
+        &crate::generated::operations::OPERATIONS[109]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7862,7 +7893,7 @@ impl V3ClusterroletemplatebindingsList {
 impl crate::Request for V3ClusterroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ClusterRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[109]
+        &crate::generated::operations::OPERATIONS[110]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7928,7 +7959,7 @@ impl V3ClusterroletemplatebindingsGet {
 impl crate::Request for V3ClusterroletemplatebindingsGet {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[110]
+        &crate::generated::operations::OPERATIONS[111]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -7959,7 +7990,7 @@ impl V3ClusterroletemplatebindingsCreate {
 impl crate::Request for V3ClusterroletemplatebindingsCreate {
     type Response = crate::types::V3ClusterRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[111]
+        &crate::generated::operations::OPERATIONS[112]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -7990,7 +8021,7 @@ impl V3ClusterroletemplatebindingsDelete {
 impl crate::Request for V3ClusterroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[112]
+        &crate::generated::operations::OPERATIONS[113]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8076,7 +8107,7 @@ impl V3ProjectroletemplatebindingsList {
 impl crate::Request for V3ProjectroletemplatebindingsList {
     type Response = crate::NormanCollection<crate::types::V3ProjectRoleTemplateBinding>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[113]
+        &crate::generated::operations::OPERATIONS[114]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8142,7 +8173,7 @@ impl V3ProjectroletemplatebindingsGet {
 impl crate::Request for V3ProjectroletemplatebindingsGet {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[114]
+        &crate::generated::operations::OPERATIONS[115]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8173,7 +8204,7 @@ impl V3ProjectroletemplatebindingsCreate {
 impl crate::Request for V3ProjectroletemplatebindingsCreate {
     type Response = crate::types::V3ProjectRoleTemplateBinding;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[115]
+        &crate::generated::operations::OPERATIONS[116]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8204,7 +8235,7 @@ impl V3ProjectroletemplatebindingsDelete {
 impl crate::Request for V3ProjectroletemplatebindingsDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[116]
+        &crate::generated::operations::OPERATIONS[117]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8282,7 +8313,7 @@ impl V3RoletemplatesList {
 impl crate::Request for V3RoletemplatesList {
     type Response = crate::NormanCollection<crate::types::V3RoleTemplate>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[117]
+        &crate::generated::operations::OPERATIONS[118]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8345,7 +8376,7 @@ impl V3RoletemplatesGet {
 impl crate::Request for V3RoletemplatesGet {
     type Response = crate::types::V3RoleTemplate;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[118]
+        &crate::generated::operations::OPERATIONS[119]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8423,7 +8454,7 @@ impl V3ProjectsList {
 impl crate::Request for V3ProjectsList {
     type Response = crate::NormanCollection<crate::types::V3Project>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[119]
+        &crate::generated::operations::OPERATIONS[120]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8486,7 +8517,7 @@ impl V3ProjectsGet {
 impl crate::Request for V3ProjectsGet {
     type Response = crate::types::V3Project;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[120]
+        &crate::generated::operations::OPERATIONS[121]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8556,7 +8587,7 @@ impl V3ClustersList {
 impl crate::Request for V3ClustersList {
     type Response = crate::NormanCollection<crate::types::V3Cluster>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[121]
+        &crate::generated::operations::OPERATIONS[122]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8616,7 +8647,7 @@ impl V3ClustersGet {
 impl crate::Request for V3ClustersGet {
     type Response = crate::types::V3Cluster;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[122]
+        &crate::generated::operations::OPERATIONS[123]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8647,7 +8678,7 @@ impl V3ClustersGenerateKubeconfig {
 impl crate::Request for V3ClustersGenerateKubeconfig {
     type Response = crate::types::V3GenerateKubeconfigOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[123]
+        &crate::generated::operations::OPERATIONS[124]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8675,7 +8706,7 @@ impl V3TokensList {
 impl crate::Request for V3TokensList {
     type Response = crate::NormanCollection<crate::types::V3Token>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[124]
+        &crate::generated::operations::OPERATIONS[125]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8718,7 +8749,7 @@ impl V3TokensGet {
 impl crate::Request for V3TokensGet {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[125]
+        &crate::generated::operations::OPERATIONS[126]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8749,7 +8780,7 @@ impl V3TokensCreate {
 impl crate::Request for V3TokensCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[126]
+        &crate::generated::operations::OPERATIONS[127]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8780,7 +8811,7 @@ impl V3TokensDelete {
 impl crate::Request for V3TokensDelete {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[127]
+        &crate::generated::operations::OPERATIONS[128]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8808,7 +8839,7 @@ impl V3TokensLogout {
 impl crate::Request for V3TokensLogout {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[128]
+        &crate::generated::operations::OPERATIONS[129]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8836,7 +8867,7 @@ impl V3PrincipalsList {
 impl crate::Request for V3PrincipalsList {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[129]
+        &crate::generated::operations::OPERATIONS[130]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8879,7 +8910,7 @@ impl V3PrincipalsGet {
 impl crate::Request for V3PrincipalsGet {
     type Response = crate::types::V3Principal;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[130]
+        &crate::generated::operations::OPERATIONS[131]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -8910,7 +8941,7 @@ impl V3PrincipalsSearch {
 impl crate::Request for V3PrincipalsSearch {
     type Response = crate::NormanCollection<crate::types::V3Principal>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[131]
+        &crate::generated::operations::OPERATIONS[132]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8938,7 +8969,7 @@ impl V3AuthconfigsList {
 impl crate::Request for V3AuthconfigsList {
     type Response = crate::NormanCollection<crate::types::V3AuthConfig>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[132]
+        &crate::generated::operations::OPERATIONS[133]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -8981,7 +9012,7 @@ impl V3AuthconfigsGet {
 impl crate::Request for V3AuthconfigsGet {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[133]
+        &crate::generated::operations::OPERATIONS[134]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -9024,7 +9055,7 @@ impl V3AuthconfigsUpdate {
 impl crate::Request for V3AuthconfigsUpdate {
     type Response = crate::types::V3AuthConfig;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[134]
+        &crate::generated::operations::OPERATIONS[135]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -9067,7 +9098,7 @@ impl V3AuthconfigsConfigureTest {
 impl crate::Request for V3AuthconfigsConfigureTest {
     type Response = crate::types::V3ConfigureTestOutput;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[135]
+        &crate::generated::operations::OPERATIONS[136]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -9110,7 +9141,7 @@ impl V3AuthconfigsTestAndApply {
 impl crate::Request for V3AuthconfigsTestAndApply {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[136]
+        &crate::generated::operations::OPERATIONS[137]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -9146,7 +9177,7 @@ impl V3AuthconfigsDisable {
 impl crate::Request for V3AuthconfigsDisable {
     type Response = serde_json::Value;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[137]
+        &crate::generated::operations::OPERATIONS[138]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.kind.as_str(), self.id.as_str()]
@@ -9177,7 +9208,7 @@ impl V3SettingsGet {
 impl crate::Request for V3SettingsGet {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[138]
+        &crate::generated::operations::OPERATIONS[139]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![self.id.as_str()]
@@ -9205,7 +9236,7 @@ impl V3SettingsCacerts {
 impl crate::Request for V3SettingsCacerts {
     type Response = crate::types::V3Setting;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[139]
+        &crate::generated::operations::OPERATIONS[140]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9233,7 +9264,7 @@ impl PublicAuthprovidersList {
 impl crate::Request for PublicAuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[140]
+        &crate::generated::operations::OPERATIONS[141]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9261,7 +9292,7 @@ impl PublicV1AuthprovidersList {
 impl crate::Request for PublicV1AuthprovidersList {
     type Response = crate::NormanCollection<crate::types::V3AuthProvider>;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[141]
+        &crate::generated::operations::OPERATIONS[142]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9292,7 +9323,7 @@ impl PublicLocalLoginCreate {
 impl crate::Request for PublicLocalLoginCreate {
     type Response = crate::types::V3Token;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[142]
+        &crate::generated::operations::OPERATIONS[143]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9320,7 +9351,7 @@ impl PublicRancherversionGet {
 impl crate::Request for PublicRancherversionGet {
     type Response = crate::types::RancherVersion;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[143]
+        &crate::generated::operations::OPERATIONS[144]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]
@@ -9348,7 +9379,7 @@ impl PublicPingGet {
 impl crate::Request for PublicPingGet {
     type Response = String;
     fn spec(&self) -> &'static OperationSpec {
-        &crate::generated::operations::OPERATIONS[144]
+        &crate::generated::operations::OPERATIONS[145]
     }
     fn path_values(&self) -> Vec<&str> {
         vec![]

@@ -132,10 +132,17 @@ pub async fn access_control(ctx: &Context, backend: &Backend, cmd: AccessControl
         }
         AccessControlCommand::Allow(a) => change(ctx, backend, "access-control-allow", a).await,
         AccessControlCommand::Disallow(a) => change(ctx, backend, "access-control-disallow", a).await,
-        AccessControlCommand::Disable { provider, write } => {
+        AccessControlCommand::Disable {
+            provider,
+            acknowledge,
+            write,
+        } => {
             let mut inputs = Map::new();
             if let Some(p) = provider {
                 inputs.insert("provider".into(), json!(p));
+            }
+            if let Some(code) = acknowledge {
+                inputs.insert("acknowledge".into(), json!(code));
             }
             submit(ctx, backend, "access-control-disable", inputs, write).await
         }

@@ -5,12 +5,13 @@
 //! already cleaned up), disabling resets the provider's settings and runs pkg/auth/cleanup/service.go `Run`: it
 //! deletes the global role bindings of the provider's groups, the cluster and project role template bindings whose
 //! user or group principal is of the provider, the users who only ever were the provider's (users who were local
-//! first only lose the provider's principal), and every token the provider issued.
+//! first only lose the provider's principal), and every token the provider issued; each deleted user takes its
+//! own remaining bindings and tokens along.
 
 use futures::TryStreamExt;
 use rancher_api::requests::{
     RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkMgmttokensList,
-    RkProjectroletemplatebindingsListAll, RkUsersList, V3UsersList,
+    RkProjectroletemplatebindingsListAll, RkTokensList, RkUsersList, V3UsersList,
 };
 use serde::Serialize;
 
@@ -32,7 +33,7 @@ pub(crate) struct Cleanup {
     pub users_reset: Vec<String>,
     /// Bindings deleted (`globalrolebinding/<name>`, `clusterroletemplatebinding/<ns>/<name>`, ...).
     pub bindings_deleted: Vec<String>,
-    /// Tokens deleted (names; never their secrets).
+    /// Tokens deleted (names, ext tokens as `ext/<name>`; never their secrets).
     pub tokens_deleted: Vec<String>,
     /// The provider's settings are reset (every field but type and metadata).
     pub settings_reset: bool,
@@ -94,6 +95,10 @@ fn provider_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> 
 }
 
 /// Reads what disabling `p` will delete. `annotation` is the config's cleanup annotation, if any.
+///
+/// Deleting a user takes its own bindings and tokens along, whatever their provider (rancher/rancher
+/// pkg/controllers/management/auth/user.go `userLifecycle.Remove`, 2.8-2.13: the user's CRTBs, PRTBs, GRBs, tokens
+/// and, from 2.12, its ext tokens), so those are listed too.
 pub(crate) async fn plan(session: &Session, p: Provider, annotation: Option<&str>) -> Result<Cleanup> {
     let id = p.id();
     let mut out = Cleanup::default();
@@ -105,40 +110,6 @@ pub(crate) async fn plan(session: &Session, p: Provider, annotation: Option<&str
         _ => out.settings_reset = true,
     }
     let c = &session.client;
-    let mine = |names: &[Option<String>]| provider_of(names.iter().flatten().map(String::as_str)) == Some(id);
-    let mut grbs = c.global_role_bindings().list(RkGlobalrolebindingsList::new());
-    while let Some(b) = grbs.try_next().await? {
-        if mine(&[b.group_principal_name.clone()]) {
-            let name = b.metadata.and_then(|m| m.name).unwrap_or_default();
-            out.bindings_deleted.push(format!("globalrolebinding/{name}"));
-        }
-    }
-    let mut crtbs = c
-        .cluster_role_template_bindings()
-        .list_all(RkClusterroletemplatebindingsListAll::new());
-    while let Some(b) = crtbs.try_next().await? {
-        if mine(&[b.user_principal_name.clone(), b.group_principal_name.clone()]) {
-            let m = b.metadata.unwrap_or_default();
-            out.bindings_deleted.push(format!(
-                "clusterroletemplatebinding/{}/{}",
-                m.namespace.unwrap_or_default(),
-                m.name.unwrap_or_default()
-            ));
-        }
-    }
-    let mut prtbs = c
-        .project_role_template_bindings()
-        .list_all(RkProjectroletemplatebindingsListAll::new());
-    while let Some(b) = prtbs.try_next().await? {
-        if mine(&[b.user_principal_name.clone(), b.group_principal_name.clone()]) {
-            let m = b.metadata.unwrap_or_default();
-            out.bindings_deleted.push(format!(
-                "projectroletemplatebinding/{}/{}",
-                m.namespace.unwrap_or_default(),
-                m.name.unwrap_or_default()
-            ));
-        }
-    }
     // Rancher deletes a user with no local password and resets one who has one; the API shows no passwords, so a
     // user without a `username` (only external users lack one) stands for "never local".
     let users: Vec<(String, String, Vec<String>)> = if session.version.at_least(2, 13) {
@@ -171,11 +142,56 @@ pub(crate) async fn plan(session: &Session, p: Provider, annotation: Option<&str
             out.users_reset.push(uid);
         }
     }
+    let deleted: std::collections::HashSet<String> = out.users_deleted.iter().cloned().collect();
+    let gone_user = |u: &Option<String>| u.as_ref().is_some_and(|u| deleted.contains(u));
+    let mine = |names: &[Option<String>]| provider_of(names.iter().flatten().map(String::as_str)) == Some(id);
+    let mut grbs = c.global_role_bindings().list(RkGlobalrolebindingsList::new());
+    while let Some(b) = grbs.try_next().await? {
+        if mine(&[b.group_principal_name.clone()]) || gone_user(&b.user_name) {
+            let name = b.metadata.and_then(|m| m.name).unwrap_or_default();
+            out.bindings_deleted.push(format!("globalrolebinding/{name}"));
+        }
+    }
+    let mut crtbs = c
+        .cluster_role_template_bindings()
+        .list_all(RkClusterroletemplatebindingsListAll::new());
+    while let Some(b) = crtbs.try_next().await? {
+        if mine(&[b.user_principal_name.clone(), b.group_principal_name.clone()]) || gone_user(&b.user_name) {
+            let m = b.metadata.unwrap_or_default();
+            out.bindings_deleted.push(format!(
+                "clusterroletemplatebinding/{}/{}",
+                m.namespace.unwrap_or_default(),
+                m.name.unwrap_or_default()
+            ));
+        }
+    }
+    let mut prtbs = c
+        .project_role_template_bindings()
+        .list_all(RkProjectroletemplatebindingsListAll::new());
+    while let Some(b) = prtbs.try_next().await? {
+        if mine(&[b.user_principal_name.clone(), b.group_principal_name.clone()]) || gone_user(&b.user_name) {
+            let m = b.metadata.unwrap_or_default();
+            out.bindings_deleted.push(format!(
+                "projectroletemplatebinding/{}/{}",
+                m.namespace.unwrap_or_default(),
+                m.name.unwrap_or_default()
+            ));
+        }
+    }
     let mut tokens = c.management_tokens().list(RkMgmttokensList::new().limit(2000));
     while let Some(t) = tokens.try_next().await? {
-        if t.auth_provider.as_deref() == Some(id) {
+        if t.auth_provider.as_deref() == Some(id) || gone_user(&t.user_id) {
             out.tokens_deleted
                 .push(t.metadata.and_then(|m| m.name).unwrap_or_default());
+        }
+    }
+    if session.version.at_least(2, 12) && !deleted.is_empty() {
+        let mut ext = c.tokens().list(RkTokensList::new().limit(2000));
+        while let Some(t) = ext.try_next().await? {
+            if gone_user(&t.spec.as_ref().and_then(|s| s.user_id.clone())) {
+                let name = t.metadata.and_then(|m| m.name).unwrap_or_default();
+                out.tokens_deleted.push(format!("ext/{name}"));
+            }
         }
     }
     for v in [
@@ -185,6 +201,7 @@ pub(crate) async fn plan(session: &Session, p: Provider, annotation: Option<&str
         &mut out.tokens_deleted,
     ] {
         v.sort();
+        v.dedup();
     }
     Ok(out)
 }

@@ -174,6 +174,35 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
                 inputs["identities"] = Value::String(found.iter().map(|i| i.id.clone()).collect::<Vec<_>>().join(","));
             }
         }
+        AccessFlow::Disable => {
+            // Set only here: a caller's own list never stands.
+            if let Some(m) = inputs.as_object_mut() {
+                m.remove(DELETIONS_INPUT);
+            }
+            if Generation::of(session.version) == Generation::V2 {
+                let exec = Exec::new(session, true);
+                let p = match target_provider(&exec, def, &inputs).await {
+                    Ok(p) => p,
+                    // Nothing to disable: the run says so.
+                    Err(Error::Refused(m)) if m.starts_with("no external auth provider is enabled") => {
+                        return Ok(inputs)
+                    }
+                    Err(e) => return Err(e),
+                };
+                let cleanup = cleanup_of(&exec, p).await?;
+                let code = cleanup.code();
+                if let Some(ack) = input(def, &inputs, "acknowledge")?.filter(|a| *a != code) {
+                    return Err(Error::Refused(format!(
+                        "the acknowledgement {ack} names a different set than what disabling {} deletes now: {}. Nothing was filed. {}",
+                        p.title(),
+                        cleanup.describe(),
+                        ack_hint(&code)
+                    )));
+                }
+                // Pinned for approvers: exactly what Rancher will delete, and the code that names it.
+                inputs[DELETIONS_INPUT] = json!({"provider": p, "deletes": cleanup, "acknowledge": code});
+            }
+        }
         _ => {}
     }
     Ok(inputs)
@@ -872,6 +901,30 @@ async fn v2_config(exec: &Exec<'_>, p: Provider) -> Result<V3AuthConfig> {
     Ok(exec.session.client.send(&V3AuthconfigsGet::new(p.id())).await?)
 }
 
+/// The input the filing sets on a 2.x disable: what Rancher will delete and the code naming it.
+const DELETIONS_INPUT: &str = "deletions";
+
+/// What disabling `p` makes Rancher 2.x delete, read now (the provider's cleanup annotation decides whether it
+/// deletes anything; see access/cleanup.rs).
+async fn cleanup_of(exec: &Exec<'_>, p: Provider) -> Result<super::cleanup::Cleanup> {
+    if p == Provider::Local {
+        // Local auth is never cleaned up (Rancher does not disable it).
+        return Ok(super::cleanup::Cleanup::default());
+    }
+    let cfg = v2_config(exec, p).await?;
+    let annotation = cfg
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(super::cleanup::CLEANUP_ANNOTATION))
+        .map(String::as_str);
+    super::cleanup::plan(exec.session, p, annotation).await
+}
+
+/// How to give the acknowledgement, on the command line and as a workflow input.
+fn ack_hint(code: &str) -> String {
+    format!("To go ahead, acknowledge exactly this set: `rancherctl access-control disable --acknowledge {code}` (workflow input acknowledge={code})")
+}
+
 async fn config(exec: &Exec<'_>, p: Provider) -> Result<Config> {
     Ok(match generation(exec) {
         Generation::V1 => Config::V1(v1_config(exec, p).await?),
@@ -1540,21 +1593,32 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
         Generation::V2 => {
             // Disabling is destructive in Rancher 2.x (see access/cleanup.rs): read what goes, show it in the plan,
             // and go ahead only with the acknowledgement code of exactly that set.
-            let cfg = v2_config(exec, p).await?;
-            let annotation = cfg
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(super::cleanup::CLEANUP_ANNOTATION))
-                .map(String::as_str);
-            let cleanup = super::cleanup::plan(exec.session, p, annotation).await?;
+            let cleanup = cleanup_of(exec, p).await?;
             let code = cleanup.code();
             let ack = input(def, inputs, "acknowledge")?;
             if !exec.dry_run && cleanup.deletes() && ack != Some(code.as_str()) {
                 return Err(Error::Refused(format!(
-                    "disabling {} makes Rancher delete what its provider granted: {}. Nothing was changed. To go ahead, run again with the input acknowledge={code}{}",
+                    "disabling {} makes Rancher delete what its provider granted: {}. Nothing was changed. {}{}",
                     p.title(),
                     cleanup.describe(),
-                    if ack.is_some() { " (the code given names a different set: the server changed since the plan)" } else { "" }
+                    ack_hint(&code),
+                    if ack.is_some() {
+                        " (the code given names a different set: the server changed since the plan)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            // What approvers were shown must still be what goes.
+            let pinned = inputs
+                .get(DELETIONS_INPUT)
+                .and_then(|d| d.get("acknowledge"))
+                .and_then(Value::as_str);
+            if !exec.dry_run && pinned.is_some_and(|c| c != code) {
+                return Err(Error::Refused(format!(
+                    "what disabling {} deletes changed since the request was approved: now {}. Nothing was changed; file the request again so approvers see the new set",
+                    p.title(),
+                    cleanup.describe()
                 )));
             }
             exec.send_masked(&V3AuthconfigsDisable::new(p.v2_kind(), p.id()), mask_secrets)
@@ -1649,9 +1713,29 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
             } else {
                 from.iter().map(|p| p.title()).collect::<Vec<_>>().join(", ")
             };
+            // Switching means disabling the current provider first, and Rancher then deletes what it granted:
+            // listed here with the code the disable needs.
+            let mut cleanup = Map::new();
+            let mut said = Vec::new();
+            for p in &from {
+                let c = cleanup_of(exec, *p).await?;
+                let code = c.code();
+                said.push(if c.deletes() {
+                    format!(
+                        " Disabling {}: {}; `rancherctl access-control disable --acknowledge {code}`.",
+                        p.title(),
+                        c.describe()
+                    )
+                } else {
+                    format!(" Disabling {}: {}.", p.title(), c.describe())
+                });
+                let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+                v["acknowledge"] = json!(code);
+                cleanup.insert(p.id().to_string(), v);
+            }
             Ok((
-                format!("switching from {from_names} to {}: {} users would lose their external identity and must be re-mapped. {warning}", to.title(), affected.len()),
-                json!({"from": from, "to": to, "warning": warning, "users": affected}),
+                format!("switching from {from_names} to {}: {} users would lose their external identity and must be re-mapped.{} {warning}", to.title(), affected.len(), said.concat()),
+                json!({"from": from, "to": to, "warning": warning, "users": affected, "cleanup": cleanup}),
                 Some(Table { columns: ["USER", "USERNAME", "ADMIN", "PRINCIPALS"].map(String::from).to_vec(), rows }),
             ))
         }

@@ -288,14 +288,8 @@ async fn delete(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &DeleteInputs) -
         match sent {
             Ok(()) => deleted.push(b.name.clone()),
             Err(Error::Api(e)) if e.is_not_found() => deleted.push(b.name.clone()),
-            Err(Error::Api(e)) if is_escalation(&e) => {
-                return Err(Error::Refused(escalation_words(
-                    "remove from",
-                    b.user.as_deref().unwrap_or("its subject"),
-                    &b.role,
-                    &e,
-                )))
-            }
+            // No escalation case: Rancher's webhook never sees a GlobalRoleBinding delete (rancher/webhook
+            // globalrolebinding/validator.go `Operations()` are Create and Update), so only RBAC `delete` decides.
             Err(e) => return Err(e),
         }
     }

@@ -449,11 +449,12 @@ async fn grant_binding(exec: &mut Exec<'_>, nb: bindings::NewBinding, duration: 
                 ))
             }
             Ok(Some(created)) => {
+                let effect = effect(exec.session(), &nb).await?;
                 return Ok(Report::new(
-                    format!("gave {what}{until} (binding {})", nb.name),
-                    json!({"created": true, "binding": created.raw}),
+                    effect.summary(&format!("gave {what}{until} (binding {})", nb.name)),
+                    json!({"created": true, "binding": created.raw, "effective": effect.effective(), "status": effect.status()}),
                 )
-                .with_grant(grant_of(&nb, duration)))
+                .with_grant(grant_of(&nb, duration)));
             }
             Err(Error::Api(e)) if e.is_conflict() => {
                 // Ours (a create whose answer was lost and resent), or Rancher's duplicate refusal.
@@ -505,6 +506,95 @@ async fn grant_binding(exec: &mut Exec<'_>, nb: bindings::NewBinding, duration: 
         }
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// What Rancher says about a new binding: in effect, not (yet) in effect, or nothing at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Effect {
+    /// `status.summary` is `Completed`.
+    Effective,
+    /// Rancher reports a status other than `Completed` (`Error`, or nothing yet once the wait ran out).
+    NotEffective(String),
+    /// This kind on this version has no status (see [`reports_status`]).
+    Unreported(String),
+}
+
+impl Effect {
+    fn effective(&self) -> Option<bool> {
+        match self {
+            Effect::Effective => Some(true),
+            Effect::NotEffective(_) => Some(false),
+            Effect::Unreported(_) => None,
+        }
+    }
+    fn status(&self) -> Value {
+        match self {
+            Effect::Effective => json!("Completed"),
+            Effect::NotEffective(s) => json!(s),
+            Effect::Unreported(_) => Value::Null,
+        }
+    }
+    fn summary(&self, done: &str) -> String {
+        match self {
+            Effect::Effective => format!("{done}; Rancher reports it in effect"),
+            Effect::NotEffective(s) => format!(
+                "approved, not effective: {done}, but Rancher has not reported it in effect (status.summary {s}); the binding stays, and Rancher applies it when the cluster's agent is connected again; check with `rancherctl run list-cluster-role-bindings`"
+            ),
+            Effect::Unreported(why) => format!("{done}; {why}"),
+        }
+    }
+}
+
+/// Whether Rancher reports a binding of `kind` in effect: `status.summary` on GlobalRoleBindings and
+/// ClusterRoleTemplateBindings from 2.11 (rancher/rancher pkg/apis/management.cattle.io/v3/authz_types.go
+/// `GlobalRoleBindingStatus`, `ClusterRoleTemplateBindingStatus`: absent on release/v2.8-v2.10); never on
+/// ProjectRoleTemplateBindings (no status through release/v2.13).
+fn reports_status(session: &Session, kind: BindingKind) -> bool {
+    kind != BindingKind::Project && session.version.at_least(2, 11)
+}
+
+/// How long a grant waits for Rancher to report its binding in effect, polled with these pauses (about 15 s).
+const EFFECT_WAITS_MS: [u64; 9] = [0, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000];
+
+/// Waits until Rancher reports the new binding in effect (`Completed`) or failed (`Error`), or the wait runs out.
+/// Rancher sets `Completed` only when both its local and its downstream controllers have made the binding's RBAC
+/// objects (pkg/controllers/management/auth/crtb_handler.go `updateStatus`, pkg/controllers/managementuser/rbac/
+/// crtb_handler.go): a cluster whose agent is away leaves it empty.
+async fn effect(session: &Session, nb: &bindings::NewBinding) -> Result<Effect> {
+    if !reports_status(session, nb.kind) {
+        let why = if nb.kind == BindingKind::Project {
+            "Rancher does not report when a project binding takes effect".to_string()
+        } else {
+            format!(
+                "Rancher {}.{} does not report when a binding takes effect (2.11+ does)",
+                session.version.major, session.version.minor
+            )
+        };
+        return Ok(Effect::Unreported(why));
+    }
+    let mut last = String::new();
+    for pause in EFFECT_WAITS_MS {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let Some(b) = bindings::get(session, nb.kind, &nb.namespace, &nb.name).await? else {
+            return Ok(Effect::NotEffective("none: the binding is gone".into()));
+        };
+        last = b
+            .raw
+            .pointer("/status/summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match last.as_str() {
+            "Completed" => return Ok(Effect::Effective),
+            "Error" => break,
+            _ => {}
+        }
+    }
+    Ok(Effect::NotEffective(if last.is_empty() {
+        "not set".into()
+    } else {
+        format!("`{last}`")
+    }))
 }
 
 /// Runs an approved `grants extend`: the binding must still be there and be the one granted.

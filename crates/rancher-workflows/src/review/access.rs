@@ -21,6 +21,7 @@ static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
         InputSpec { name: "role", kind: InputKind::String, required: false, description: "only grants of this global role or role template (inherited ones count)" },
         InputSpec { name: "cluster", kind: InputKind::String, required: false, description: "only grants on this cluster (and its projects): an id or display name" },
         InputSpec { name: "project", kind: InputKind::String, required: false, description: "only grants on this project: `c-xxxxx:p-yyyyy` or `cluster/project` display names" },
+        InputSpec { name: "refresh-groups", kind: InputKind::String, required: false, description: "yes: first ask Rancher to re-read every user's group memberships from the auth providers (it does so in the background; needs create on users)" },
     ],
     output: "{users: [...], orphaned_bindings: [...]}; a table and CSV with one row per user and grant",
     default_approval: DefaultApproval::None,
@@ -130,6 +131,17 @@ impl Workflow for AccessReview {
         );
         let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
+        let refreshed = match text(id, inputs, "refresh-groups")? {
+            None | Some("no") => None,
+            Some("yes") => Some(super::inventory::request_group_refresh(session).await?),
+            Some(other) => {
+                return Err(Error::Input {
+                    workflow: id.into(),
+                    input: "refresh-groups".into(),
+                    message: format!("`{other}` is neither `yes` nor `no`"),
+                })
+            }
+        };
         let inv = Inventory::load(session, true).await?;
         if let Some(r) = role_f {
             if !inv.global_roles.contains(r) && !inv.role_templates.contains_key(r) {
@@ -259,12 +271,20 @@ impl Workflow for AccessReview {
             ]);
         }
         let summary = format!(
-            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins",
+            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins{}",
             users_json.len(),
             rows.len(),
             orphans.len(),
-            users_json.iter().filter(|u| u["admin"] == json!(true)).count()
+            users_json.iter().filter(|u| u["admin"] == json!(true)).count(),
+            groups_note(&inv, users_json.iter().filter_map(|u| u["user"].as_str()))
         );
+        let summary = match refreshed {
+            Some(t) => format!(
+                "{summary}; asked Rancher at {} to re-read group memberships (in the background: data older than that is not refreshed yet)",
+                t.to_rfc3339()
+            ),
+            None => summary,
+        };
         let table = Table {
             columns: [
                 "USER",
@@ -281,8 +301,42 @@ impl Workflow for AccessReview {
             .to_vec(),
             rows,
         };
-        Ok(Report::new(summary, json!({"users": users_json, "orphaned_bindings": orphans})).with_table(table))
+        Ok(Report::new(
+            summary,
+            json!({"users": users_json, "orphaned_bindings": orphans, "groups_refresh_requested": refreshed.map(|t| t.to_rfc3339())}),
+        )
+        .with_table(table))
     }
+}
+
+/// How old the group data behind `users` is, for a summary: Rancher re-reads a user's groups from the provider at
+/// login, on a refresh, and on its resync schedule (rancher/rancher pkg/settings/setting.go
+/// `auth-user-info-resync-cron`, daily by default), and keeps them in the UserAttribute (`lastLogin`,
+/// `LastRefresh`). Empty when none of them has group data.
+fn groups_note<'a>(inv: &Inventory, users: impl Iterator<Item = &'a str>) -> String {
+    let mut oldest: Option<(chrono::DateTime<chrono::Utc>, &str)> = None;
+    let mut from_tokens = 0;
+    for u in users {
+        match inv.groups_as_of.get(u) {
+            Some(t) if oldest.is_none_or(|(o, _)| *t < o) => oldest = Some((*t, u)),
+            Some(_) => {}
+            None if inv.groups.get(u).is_some_and(|g| !g.is_empty()) => from_tokens += 1,
+            None => {}
+        }
+    }
+    let mut out = String::new();
+    if let Some((t, who)) = oldest {
+        out.push_str(&format!(
+            "; group data as Rancher last read it from the providers, oldest {} ({who}); Rancher re-reads it at login and on its resync schedule",
+            t.to_rfc3339()
+        ));
+    }
+    if from_tokens > 0 {
+        out.push_str(&format!(
+            "; groups of {from_tokens} user(s) come from legacy login tokens (no UserAttribute): as old as those logins"
+        ));
+    }
+    out
 }
 
 fn yes_no(b: bool) -> String {
@@ -395,7 +449,8 @@ impl Workflow for WhoCan {
                     yes_no(person.enabled),
                 ]);
                 entries.push(json!({"user": person.id, "username": person.username, "enabled": person.enabled, "scope": scope, "role": held,
-                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned}));
+                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned,
+                                    "groups_as_of": g.and(inv.groups_as_of.get(&person.id)).map(|t| t.to_rfc3339())}));
             }
         }
         let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -403,7 +458,17 @@ impl Workflow for WhoCan {
             .map(|g| format!("global role {g}"))
             .or_else(|| role_f.map(|r| format!("role {r}")))
             .unwrap_or_else(|| "access".into());
-        let summary = format!("{} users hold {what}{place_shown} ({} grants)", users.len(), rows.len());
+        let through_groups: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| e["via"].as_str().is_some_and(|v| v.starts_with("group ")))
+            .filter_map(|e| e["user"].as_str())
+            .collect();
+        let summary = format!(
+            "{} users hold {what}{place_shown} ({} grants){}",
+            users.len(),
+            rows.len(),
+            groups_note(&inv, through_groups.into_iter())
+        );
         let table = Table {
             columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"]
                 .map(String::from)

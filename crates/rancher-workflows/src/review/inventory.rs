@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use rancher_api::requests::{
     RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList, RkMgmttokensList,
     RkProjectroletemplatebindingsListAll, RkProjectsListAll, RkRoletemplatesList, RkUserattributesList, RkUsersList,
-    V3ClustersList, V3RoletemplatesList, V3UsersList,
+    V3ClustersList, V3RoletemplatesList, V3UsersList, V3UsersRefreshGroups,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -98,6 +98,21 @@ pub(crate) struct Inventory {
     /// Indexes into `bindings`: by user id, and by group principal (so a review is linear, not users x bindings).
     by_user: HashMap<String, Vec<usize>>,
     by_group: HashMap<String, Vec<usize>>,
+}
+
+/// Asks Rancher to re-read every user's group memberships from the auth providers: norman's
+/// `refreshauthprovideraccess` collection action (rancher/rancher pkg/auth/api/user/user_actions.go
+/// `refreshAttributes`, served 2.0-2.13; needs `create` on users). Rancher 2.13 also offers the same as an
+/// ext.cattle.io `GroupMembershipRefreshRequest` (pkg/ext/stores/groupmembershiprefreshrequest/store.go, `userId:
+/// "*"`); the action serves every 2.x version, so it is used throughout. Both only start the refresh
+/// (pkg/auth/providerrefresh/refresher.go `TriggerAllUserRefresh`): answers when Rancher was asked.
+pub(crate) async fn request_group_refresh(session: &Session) -> Result<DateTime<Utc>> {
+    let asked = Utc::now();
+    session
+        .client
+        .send(&V3UsersRefreshGroups::new(serde_json::json!({})))
+        .await?;
+    Ok(asked)
 }
 
 fn live(meta: Option<&rancher_api::types::ObjectMeta>) -> bool {

@@ -84,8 +84,16 @@ fn binding_step(b: &Binding) -> Step {
 
 /// The user's plan, read from the server now, after the refusals (the caller, the last admin).
 async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step>)> {
+    plan_and_groups(session, user)
+        .await
+        .map(|(id, name, steps, _)| (id, name, steps))
+}
+
+/// The plan, and the grants that reach the user through its groups (from its UserAttribute, see
+/// review/inventory.rs): bindings of a whole group are not the user's to delete, so approvers see them apart.
+async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, String, Vec<Step>, Vec<String>)> {
     let id = OFFBOARD_USER.id;
-    let inv = Inventory::load(session, false).await?;
+    let inv = Inventory::load(session, true).await?;
     let person = inv
         .users
         .iter()
@@ -140,7 +148,16 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
             user: person.id.clone(),
         });
     }
-    Ok((person.id.clone(), person.username.clone(), steps))
+    let as_of = inv
+        .groups_as_of
+        .get(&person.id)
+        .map(|t| format!(" (group data as of {})", t.to_rfc3339()))
+        .unwrap_or_default();
+    let through_groups = inv
+        .grants_of(person)
+        .filter_map(|(b, g)| g.map(|g| format!("{} {} through group {g} ({}){as_of}", b.scope.label(), b.role, b.id)))
+        .collect();
+    Ok((person.id.clone(), person.username.clone(), steps, through_groups))
 }
 
 /// Sends one step (a dry run records it); `Ok(false)` when it was already done (404).
@@ -187,10 +204,12 @@ impl Workflow for OffboardUser {
     async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
         require_rk(OFFBOARD_USER.id, session)?;
         let user = text(OFFBOARD_USER.id, &inputs, "user")?.unwrap_or_default().to_string();
-        let (uid, username, steps) = plan(session, &user).await?;
+        let (uid, username, steps, through_groups) = plan_and_groups(session, &user).await?;
         let shown: Vec<String> = steps.iter().map(Step::describe).collect();
         inputs["user"] = json!(uid);
-        inputs["plan"] = json!({"steps": steps, "shown": shown, "username": username});
+        // `kept`: what reaches the user through groups stays bound to the groups (change the membership in the
+        // directory); a disabled user cannot use it.
+        inputs["plan"] = json!({"steps": steps, "shown": shown, "username": username, "kept": through_groups});
         Ok(Pinned {
             inputs,
             targets: vec![(uid, username)],
