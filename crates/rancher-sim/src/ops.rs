@@ -438,7 +438,7 @@ pub(crate) const KUBECONFIG_TTL_S: i64 = 43_200 * 60;
 #[derive(Default)]
 pub(crate) struct CreateOpts {
     pub dry_run: bool,
-    /// Rancher version >= 2.11 style backing namespaces for new projects.
+    /// Rancher version >= 2.9 style backing namespaces for new projects (rancher/webhook project mutator, v0.5).
     pub creator: bool,
 }
 
@@ -698,7 +698,7 @@ pub(crate) fn create(
                     format!("clusters.management.cattle.io \"{cluster}\" not found"),
                 ));
             }
-            let backing = if store.version.at_least(2, 11) {
+            let backing = if store.version.at_least(2, 9) {
                 format!("{cluster}-{name}")
             } else {
                 name.clone()
@@ -721,7 +721,7 @@ pub(crate) fn create(
             // projectroletemplatebinding/validator.go, `validateCreateFields`): the scope and role template are
             // required; the cluster (CRTB: also its namespace) and the project must exist; exactly one subject, a user
             // or a group; the role template must exist, not be locked, and have the binding's context. CRTBs live in
-            // the cluster's namespace, PRTBs in the project's (its backing namespace from 2.11, rancher/webhook
+            // the cluster's namespace, PRTBs in the project's (its backing namespace from 2.9, rancher/webhook
             // pkg/resources/management.cattle.io/v3/project/Project.md "BackingNamespace").
             let (scope_field, ctx) = if kind == Kind::Crtb {
                 ("clusterName", "cluster")

@@ -498,7 +498,7 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     for cluster in ["local".to_string(), downstream.clone()] {
         for display in ["Default", "System"] {
             let p = store.fresh_name(Kind::Project, &cluster, "p-");
-            let backing = if version.at_least(2, 11) {
+            let backing = if version.at_least(2, 9) {
                 format!("{cluster}-{p}")
             } else {
                 p.clone()

@@ -2,8 +2,9 @@
 //! found, created and deleted here for every workflow that touches them, over the generated typed requests: RK-API `management.cattle.io/v3` where the server has it, norman `/v3` before.
 //!
 //! Rancher keeps a CRTB in the cluster's namespace (its name is the cluster id) and a PRTB in the project's
-//! namespace (rancher/rancher pkg/controllers/management/auth: the project's backing namespace, `c-x-p-y` from 2.11,
-//! the project id before); norman `/v3` ids are `<namespace>:<name>`.
+//! namespace (rancher/rancher pkg/controllers/management/auth): the project's backing namespace, `c-x-p-y`, which
+//! rancher/webhook's project mutator assigns from v0.5 (Rancher 2.9), the project id before; norman `/v3` ids are
+//! `<namespace>:<name>`.
 
 use futures::TryStreamExt;
 use rancher_api::requests::{

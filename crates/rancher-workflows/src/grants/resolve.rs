@@ -30,7 +30,7 @@ pub struct ProjectRef {
     pub name: String,
     /// Cluster id.
     pub cluster: String,
-    /// The namespace of its PRTBs (the backing namespace from 2.11, else the project name).
+    /// The namespace of its PRTBs (the backing namespace from 2.9, else the project name).
     pub namespace: String,
 }
 
