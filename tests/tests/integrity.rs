@@ -573,15 +573,104 @@ fn cli_on_store(state: &std::path::Path, store_url: &str, args: &[&str]) -> (i32
     )
 }
 
-/// Issue 33: `approvals backup` copies a SQLite store the service is using; restored over a store that has moved
-/// on since, the service finds the restore older than the head it published and executes nothing until the
-/// operator moves the old anchor away (the explicit step), after which the restored chain serves again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operator() {
+/// How a scenario backs a store up and restores it.
+trait BackupKind {
+    /// Backs the live store up while the service runs; answers the head the backup holds.
+    fn backup(&self, state: &std::path::Path) -> String;
+    /// Puts the backup in place of the store (the service stopped); answers the restored store's URL.
+    fn restore(&self) -> String;
+}
+
+/// SQLite: `rancherctl approvals backup FILE`, restored by copying the file back.
+struct SqliteBackup {
+    path: std::path::PathBuf,
+    copy: std::path::PathBuf,
+}
+
+impl BackupKind for SqliteBackup {
+    fn backup(&self, state: &std::path::Path) -> String {
+        let url = format!("sqlite:{}", self.path.display());
+        let (code, out, err) = cli_on_store(state, &url, &["approvals", "backup", self.copy.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("chain verified"), "{out}");
+        assert_eq!(
+            std::fs::metadata(&self.copy).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        out.split("head ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("the head")
+            .to_string()
+    }
+
+    fn restore(&self) -> String {
+        let dir = self.path.parent().unwrap();
+        let name = self.path.file_name().unwrap().to_string_lossy().to_string();
+        for f in [format!("{name}-wal"), format!("{name}-shm")] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        std::fs::copy(&self.copy, &self.path).unwrap();
+        format!("sqlite:{}", self.path.display())
+    }
+}
+
+/// PostgreSQL: `pg_dump -Fc` of the live database, `pg_restore` into a new one.
+struct PostgresBackup {
+    live: TestDatabase,
+    restored: TestDatabase,
+    dump: std::path::PathBuf,
+}
+
+impl BackupKind for PostgresBackup {
+    fn backup(&self, _state: &std::path::Path) -> String {
+        let head = {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async { self.live.store().await.audit_head().await.unwrap() })
+        };
+        let pg_dump = rancher_approval::test_util::client_binary("pg_dump").expect("pg_dump beside the server");
+        let out = Command::new(pg_dump)
+            .args(["-Fc", "-f"])
+            .arg(&self.dump)
+            .arg(self.live.url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("{}:{}", head.seq, head.hash)
+    }
+
+    fn restore(&self) -> String {
+        let pg_restore = rancher_approval::test_util::client_binary("pg_restore").expect("pg_restore");
+        let out = Command::new(pg_restore)
+            .args(["--no-owner", "-d", self.restored.url()])
+            .arg(&self.dump)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_restore: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.restored.url().to_string()
+    }
+}
+
+/// Issue 33: a backup of a store the service is using, restored after the store has moved on: the restored store
+/// verifies up to the backed-up head, the service finds it older than the head it published and executes nothing
+/// until the operator moves the old anchor away (the explicit step), after which the restored chain serves again.
+async fn a_backup_restores_and_an_older_one_waits_for_the_operator(
+    live: Arc<dyn Store>,
+    kind: Arc<dyn BackupKind + Send + Sync>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let state = state_dir(dir.path());
-    let path = dir.path().join("approvals.db");
-    let url = format!("sqlite:{}", path.display());
     let anchor_file = dir.path().join("audit-anchor.json");
     let sim = rancher_access_tests::sim(RancherVersion::V2_13, 6).await;
     let svc = rancher_access_tests::server::service_account(&sim).await;
@@ -622,40 +711,30 @@ async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operat
         }
     };
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let srv = serve(store.clone()).await;
+    let srv = serve(live.clone()).await;
     install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
     let carol = file(srv.url().to_string(), "carol").await;
-
     // The backup, taken by another process while the service runs.
-    let backup = dir.path().join("backup.db");
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let (state, url, backup) = (state.clone(), url.clone(), backup.clone());
-        move || cli_on_store(&state, &url, &["approvals", "backup", backup.to_str().unwrap()])
+    let head = tokio::task::spawn_blocking({
+        let (kind, state) = (kind.clone(), state.clone());
+        move || kind.backup(&state)
     })
     .await
     .unwrap();
-    assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
-    let head = out
-        .split("head ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("the head")
-        .to_string();
-    assert!(out.contains("chain verified"), "{out}");
-
     // The store moves on, and the service publishes the newer head.
     let dave = file(srv.url().to_string(), "dave").await;
-    anchored(store.clone()).await;
+    anchored(live.clone()).await;
     srv.shutdown().await;
-    drop(store);
+    drop(live);
 
-    // Restore the backup over the store (as an operator would, with the service stopped).
-    for f in ["approvals.db-wal", "approvals.db-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(f));
-    }
-    std::fs::copy(&backup, &path).unwrap();
+    // Restore (as an operator would, with the service stopped) and check the restore against the saved head.
+    let url = tokio::task::spawn_blocking({
+        let kind = kind.clone();
+        move || kind.restore()
+    })
+    .await
+    .unwrap();
+    let store = rancher_approval::StoreUrl::parse(&url).unwrap().open().await.unwrap();
     let (code, _, err) = tokio::task::spawn_blocking({
         let (state, url, head) = (state.clone(), url.clone(), head.clone());
         move || {
@@ -671,7 +750,6 @@ async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operat
     assert_eq!(code, 0, "the restored store holds the backed-up head: {err}");
 
     // Older than the anchor: the service starts, says why it is not ready, and executes nothing.
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     let rid: RequestId = dave.parse().unwrap();
     assert!(
         store.get_request(&rid).await.is_err(),
@@ -704,7 +782,7 @@ async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operat
         "the refused approval was recorded, never claimed"
     );
     let creates = sim.writes("globalrolebindings", "create");
-    // Dave's request was lost with the restore; filed again, it runs.
+    // Dave's request was lost with the restore; filed again, it runs, once.
     let again = file(srv.url().to_string(), "dave").await;
     let (st, body) = Api::new(srv.url(), Some(&t.admin))
         .post(&format!("/api/v1/requests/{again}/approve"), json!({}))
@@ -717,4 +795,34 @@ async fn a_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operat
         "executed exactly once"
     );
     srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sqlite_backup_of_a_live_store_restores_and_an_older_one_waits_for_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("approvals.db");
+    let live: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let kind = SqliteBackup {
+        copy: dir.path().join("backup.db"),
+        path,
+    };
+    a_backup_restores_and_an_older_one_waits_for_the_operator(live, Arc::new(kind)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pg_dump_of_a_live_store_restores_and_an_older_one_waits_for_the_operator() {
+    let Some(live_db) = TestDatabase::create("backup_live").await else {
+        return;
+    };
+    let Some(restored) = TestDatabase::create("backup_restored").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let live: Arc<dyn Store> = Arc::new(live_db.store().await);
+    let kind = PostgresBackup {
+        live: live_db,
+        restored,
+        dump: dir.path().join("approvals.dump"),
+    };
+    a_backup_restores_and_an_older_one_waits_for_the_operator(live, Arc::new(kind)).await;
 }

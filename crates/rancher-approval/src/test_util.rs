@@ -201,6 +201,21 @@ fn postgres_ids() -> Result<(u32, u32), String> {
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` with `initdb`, else the directory of `initdb` on `PATH`.
+/// A PostgreSQL client program (`pg_dump`, `pg_restore`, `psql`) of the newest installed server version, else from
+/// `PATH`.
+pub fn client_binary(program: &str) -> Option<PathBuf> {
+    find_bin()
+        .map(|bin| bin.join(program))
+        .filter(|p| p.exists())
+        .or_else(|| {
+            std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .map(|dir| dir.join(program))
+                .find(|p| p.exists())
+        })
+}
+
 fn find_bin() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
