@@ -38,6 +38,17 @@ impl CreateInputs {
     fn timed(&self) -> bool {
         self.duration.is_some()
     }
+
+    /// The inputs as the time-bound grant code takes them, with `user` in place of the given one.
+    fn timed_global<'a>(&'a self, user: &'a str) -> crate::grants::TimedGlobal<'a> {
+        crate::grants::TimedGlobal {
+            user,
+            role: &self.role,
+            duration: self.duration.as_deref(),
+            binding: self.binding.as_deref(),
+            extends: self.extends.as_deref(),
+        }
+    }
 }
 
 /// `create-global-role-binding`.
@@ -65,11 +76,11 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
         let mut raw = raw;
         let user = exec.resolve_user(&inputs.user).await?;
         let targets = vec![(user.id.clone(), user.username.clone())];
-        raw["user"] = Value::String(user.id);
+        raw["user"] = Value::String(user.id.clone());
         exec.resolve_role(&inputs.role).await?;
         let pinned = Pinned { inputs: raw, targets };
-        let mut pinned = crate::grants::pin_timed_global(def, pinned)?;
-        crate::grants::refuse_held_global(session, def, &mut pinned).await?;
+        let mut pinned = crate::grants::pin_timed_global(def, inputs.timed_global(&user.id), pinned)?;
+        crate::grants::refuse_held_global(session, def, inputs.timed_global(&user.id), &mut pinned).await?;
         use crate::grants::containment;
         if inputs.timed() {
             containment::mark(session, BindingKind::Global, &inputs.role, &mut pinned.inputs).await?;
@@ -79,16 +90,16 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
         Ok(pinned)
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: CreateInputs, raw: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: CreateInputs, _raw: &Inputs) -> Result<Report> {
         if inputs.timed() {
-            return crate::grants::create_timed_global(exec, self.def(), raw).await;
+            return crate::grants::create_timed_global(exec, self.def(), inputs.timed_global(&inputs.user)).await;
         }
         create(exec, &inputs).await
     }
 
-    async fn applied(&self, session: &Session, inputs: CreateInputs, raw: &Inputs) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: CreateInputs, _raw: &Inputs) -> Result<Option<bool>> {
         if inputs.timed() {
-            return crate::grants::applied_timed_global(session, raw).await;
+            return crate::grants::applied_timed_global().await;
         }
         let exec = Exec::new(session, true);
         let uid = exec.resolve_user(&inputs.user).await?.id;
