@@ -79,27 +79,6 @@ pub trait Fence: Send + Sync {
     async fn confirm(&self) -> Result<()>;
 }
 
-pub(crate) fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(other) => Err(Error::Input {
-            workflow: def.id.into(),
-            input: name.into(),
-            message: format!("must be text, got {other}"),
-        }),
-    }
-}
-
-pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<&'a str> {
-    input(def, inputs, name)?.ok_or_else(|| Error::Input {
-        workflow: def.id.into(),
-        input: name.into(),
-        message: format!("is required (e.g. --input {name}=...)"),
-    })
-}
-
 /// A user found by id or username.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
@@ -309,8 +288,8 @@ pub(crate) fn outcome_unknown(e: &ApiError) -> bool {
         || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
-/// Builds an inputs object from `key=value` pairs (values that parse as JSON objects stay objects).
-pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+/// Builds a run's inputs from `key=value` pairs (values that parse as JSON objects stay objects).
+pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::workflow::Inputs {
     let mut m = Map::new();
     for (k, v) in pairs {
         let value = if v.trim_start().starts_with('{') {
@@ -320,7 +299,7 @@ pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>
         };
         m.insert(k.into(), value);
     }
-    Value::Object(m)
+    Value::Object(m).into()
 }
 
 #[cfg(test)]
@@ -351,9 +330,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
-        let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();
+        let parse = |v: Value| crate::workflow::Inputs::from(v).parse::<crate::builtins::CreateInputs>(def);
+        let e = parse(json!({"user": 5, "role": "admin"})).unwrap_err().to_string();
         assert!(e.contains("must be text"), "{e}");
-        let e = required(def, &json!({"user": "  "}), "user").unwrap_err().to_string();
+        let e = parse(json!({"user": "  ", "role": "admin"})).unwrap_err().to_string();
         assert!(e.contains("is required (e.g. --input user=...)"), "{e}");
     }
 

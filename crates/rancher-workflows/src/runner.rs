@@ -937,7 +937,7 @@ pub const STORED_ITEMS: usize = 5;
 
 /// A run's output as the store keeps it: a list result (or table) longer than [`STORED_ITEMS`] is cut to its
 /// count and first items, so a stored outcome stays small whatever the server listed.
-pub fn stored_output(out: &RunOutput) -> Value {
+pub(crate) fn stored_output(out: &RunOutput) -> Value {
     let mut doc = serde_json::to_value(out).unwrap_or(Value::Null);
     if let Some(items) = doc.get_mut("result").and_then(Value::as_array_mut) {
         if items.len() > STORED_ITEMS {

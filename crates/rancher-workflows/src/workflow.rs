@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::catalog::{InputKind, ListKind, WorkflowDef};
 use crate::error::{Error, Result};
-use crate::exec::{input, Exec, RunOutput, Table};
+use crate::exec::{Exec, RunOutput, Table};
 use crate::session::Session;
 
 /// A run's inputs as JSON: what a person gave (`--input name=value`), and what an approval request stores. The
@@ -47,8 +47,19 @@ impl Inputs {
                     }
                     continue;
                 }
-                if let Some(t) = input(def, &self.0, name)? {
-                    normal.insert(name.clone(), Value::String(t.to_string()));
+                match value {
+                    Value::Null => {}
+                    Value::String(s) if s.trim().is_empty() => {}
+                    Value::String(s) => {
+                        normal.insert(name.clone(), Value::String(s.trim().to_string()));
+                    }
+                    other => {
+                        return Err(Error::Input {
+                            workflow: def.id.into(),
+                            input: name.clone(),
+                            message: format!("must be text, got {other}"),
+                        })
+                    }
                 }
             }
         }
@@ -228,6 +239,13 @@ pub trait Workflow: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Parses `inputs` the way the workflow reads them (into its input struct), running nothing: a request stored
+    /// by any earlier version must still parse. Default (a workflow that reads its JSON itself): nothing to parse.
+    fn parses(&self, inputs: &Inputs) -> Result<()> {
+        let _ = inputs;
+        Ok(())
+    }
+
     /// True when this run cannot write (it then runs at once, without a stored request).
     fn reads_only(&self, inputs: &Inputs) -> bool {
         let _ = inputs;
@@ -321,6 +339,10 @@ impl<W: TypedWorkflow> Workflow for Typed<W> {
     async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
         let parsed = inputs.parse(self.0.def())?;
         self.0.applied(session, parsed, inputs).await
+    }
+
+    fn parses(&self, inputs: &Inputs) -> Result<()> {
+        inputs.parse::<W::Inputs>(self.0.def()).map(drop)
     }
 
     fn secret_fields(&self, inputs: &Inputs) -> Vec<String> {
