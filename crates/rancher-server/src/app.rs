@@ -240,7 +240,7 @@ impl App {
         token: &BearerToken,
         opened: Option<Session>,
         workflow: &str,
-        inputs: Value,
+        inputs: rancher_workflows::Inputs,
         reason: Option<String>,
         dry_run: bool,
     ) -> Result<Submitted, ApiError> {
@@ -253,7 +253,7 @@ impl App {
             .installation(def.id)
             .await?
             .ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
-        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs.clone().into()));
+        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
         } else {

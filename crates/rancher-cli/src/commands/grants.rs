@@ -87,7 +87,7 @@ pub async fn extend(
 ) -> anyhow::Result<Exit> {
     let store = ctx.open_store().await?;
     let (workflow, inputs) = rancher_workflows::grants::extension(store.as_ref(), id, by).await?;
-    backend.submit(ctx, &workflow, inputs, reason, false).await
+    backend.submit(ctx, &workflow, inputs.into_value(), reason, false).await
 }
 
 /// Ends a grant now: records the early end, then revokes it.
