@@ -387,6 +387,11 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
     ),
     (
         "rancher-workflows",
+        "PlannedRequest.body",
+        "the body of a write a dry run would send: any operation's body, typed `any` by the endpoint list",
+    ),
+    (
+        "rancher-workflows",
         "Inputs::into_value",
         "the stored form of a request's inputs: JSON is the contract with requests filed before an upgrade",
     ),
@@ -398,30 +403,63 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
     (
         "rancher-workflows",
         "Report::new",
-        "a workflow's result document: for `rancher-api-request` the server's answer (`any`), for lists the \
-         resources as the server sent them",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
     ),
     (
         "rancher-workflows",
         "Report.result",
-        "a workflow's result document: for `rancher-api-request` the server's answer (`any`), for lists the \
-         resources as the server sent them",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
     ),
     (
         "rancher-workflows",
         "RunOutput.result",
-        "a workflow's result document: for `rancher-api-request` the server's answer (`any`), for lists the \
-         resources as the server sent them",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
+    ),
+    (
+        "rancher-workflows",
+        "RoleBinding.raw",
+        "the binding exactly as Rancher sent it, reported unchanged in a run's result (left with the results)",
+    ),
+    (
+        "rancher-workflows",
+        "Discovery.public",
+        "the public settings a 1.x server shows anyone, printed in the order it sent them (left: needs an \
+         ordered typed map)",
     ),
     (
         "rancher-server",
-        "ServerClient::api",
-        "the `api` passthrough: body and answer of any operation, typed `any` by the endpoint list",
+        "RunRequest.inputs",
+        "a run's inputs as given: free-form per workflow, checked against its catalog entry and parsed by its \
+         input struct in rancher-workflows",
     ),
     (
         "rancher-server",
-        "ApiCall.body",
-        "the `api` passthrough body, typed `any` by the endpoint list",
+        "ServerClient::run",
+        "takes a run's inputs as given (see `RunRequest.inputs`)",
+    ),
+    (
+        "rancher-server",
+        "ServerClient::run_list",
+        "takes a run's inputs as given (see `RunRequest.inputs`)",
+    ),
+    (
+        "rancher-server",
+        "ListLine::Item",
+        "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
+         results)",
+    ),
+    (
+        "rancher-server",
+        "RemoteItem.item",
+        "a listed resource exactly as Rancher sent it (see `ListLine::Item`)",
+    ),
+    (
+        "rancher-server",
+        "event_for",
+        "the webhook event document (left: its per-kind `data` is not typed yet)",
     ),
 ];
 
@@ -510,7 +548,7 @@ fn public_value_items(tokens: Vec<TokenTree>, owner: Option<&str>, all_public: b
                 });
                 if let Some(body) = body {
                     let parts: Vec<TokenTree> = body.into_iter().collect();
-                    for (n, member) in parts.split(|t| is_punct(Some(t), ',')).enumerate() {
+                    for (n, member) in split_members(&parts).into_iter().enumerate() {
                         let member = strip_attributes(member);
                         let (member_public, rest) = match member.first() {
                             Some(t) if is_ident(Some(t), "pub") => match member.get(1) {
@@ -545,7 +583,7 @@ fn public_value_items(tokens: Vec<TokenTree>, owner: Option<&str>, all_public: b
                 let head = &tokens[k + 1..end - 1];
                 // `impl Trait for Type` answers to the trait; an inherent `impl Type` declares its own.
                 if !head.iter().any(|t| is_ident(Some(t), "for")) {
-                    let ty = head.iter().rev().find_map(|t| ident(Some(t)).filter(|s| s != "where"));
+                    let ty = impl_type(head);
                     if let Some(TokenTree::Group(g)) = tokens.get(end - 1) {
                         public_value_items(g.stream().into_iter().collect(), ty.as_deref(), false, out);
                     }
@@ -562,6 +600,47 @@ fn public_value_items(tokens: Vec<TokenTree>, owner: Option<&str>, all_public: b
             _ => i += 1,
         }
     }
+}
+
+/// The fields or variants of a body, split at the commas outside generic arguments (`Map<String, Value>` is one).
+fn split_members(tokens: &[TokenTree]) -> Vec<&[TokenTree]> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            // `->` in a function type closes nothing.
+            TokenTree::Punct(p)
+                if p.as_char() == '>' && !is_punct(i.checked_sub(1).and_then(|j| tokens.get(j)), '-') =>
+            {
+                depth = depth.saturating_sub(1)
+            }
+            TokenTree::Punct(p) if p.as_char() == ',' && depth == 0 => {
+                out.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&tokens[start..]);
+    out
+}
+
+/// The type an inherent `impl<…> Type<…>` is for: the first name after the impl's own generics.
+fn impl_type(head: &[TokenTree]) -> Option<String> {
+    let mut depth = 0usize;
+    for (i, t) in head.iter().enumerate() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            TokenTree::Punct(p) if p.as_char() == '>' => depth = depth.saturating_sub(1),
+            // A lifetime (`'s`) is a quote and a name: not a type.
+            TokenTree::Ident(id) if depth == 0 && !is_punct(i.checked_sub(1).and_then(|j| head.get(j)), '\'') => {
+                return Some(id.to_string())
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The tokens of a field or variant without its attributes (doc comments included).

@@ -460,8 +460,29 @@ pub struct AuditVerified {
 /// `GET /api/v1/webhooks/dead-letters`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeadLetters {
-    /// Each event given up on: the webhook, its audit sequence number, event, request, why, the last status, the
-    /// number of posts tried and when.
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<Value>,
+    /// Each event given up on, oldest first within each webhook.
+    pub items: Vec<DeadLetter>,
+}
+
+/// One webhook event given up on after its retries, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetter {
+    /// The webhook, its URL with any credentials taken out.
+    pub webhook: String,
+    /// The sink name the webhook's deliveries are kept under.
+    pub sink: String,
+    /// The audit sequence number of the event's entry.
+    pub seq: u64,
+    /// The event name (`request.created`, ...).
+    pub event: Option<String>,
+    /// The request the event is about.
+    pub request: Option<String>,
+    /// Why it was given up on.
+    pub why: String,
+    /// The receiver's last HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// How many posts were tried.
+    pub attempts: u32,
+    /// When it was given up on (RFC 3339).
+    pub at: String,
 }

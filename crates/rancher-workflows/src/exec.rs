@@ -5,7 +5,7 @@
 
 use rancher_api::Error as ApiError;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
@@ -21,7 +21,7 @@ pub struct PlannedRequest {
     pub method: String,
     /// Path with the parameters filled in and encoded, and the query string, as it would be sent.
     pub path: String,
-    /// The JSON body, if any.
+    /// The JSON body, if any: any operation's body, which the endpoint list types `any`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
@@ -216,7 +216,8 @@ impl<'s> Exec<'s> {
         Ok(Some(self.session.client.send(request).await?))
     }
 
-    /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it.
+    /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it. Its
+    /// body and answer are JSON because the endpoint list types them `any` for an operation chosen at run time.
     pub async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         self.write_masked(op, params, body, |b| b.clone()).await
     }
@@ -288,36 +289,11 @@ pub(crate) fn outcome_unknown(e: &ApiError) -> bool {
         || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
-/// Builds a run's inputs from `key=value` pairs (values that parse as JSON objects stay objects).
-pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::workflow::Inputs {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        let value = if v.trim_start().starts_with('{') {
-            serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()))
-        } else {
-            Value::String(v.into())
-        };
-        m.insert(k.into(), value);
-    }
-    Value::Object(m).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::find;
     use serde_json::json;
-
-    #[test]
-    fn inputs_from_pairs_keeps_json_objects() {
-        let v = inputs_from_pairs([
-            ("operation", "rk.users.get"),
-            ("params", r#"{"name":"u-1"}"#),
-            ("note", "{not json"),
-        ]);
-        assert_eq!(v["params"]["name"], json!("u-1"));
-        assert_eq!(v["note"], json!("{not json"));
-    }
 
     #[test]
     fn unknown_and_mistyped_inputs_are_named() {

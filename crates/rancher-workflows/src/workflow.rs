@@ -115,6 +115,20 @@ impl std::ops::DerefMut for Inputs {
     }
 }
 
+/// Builds a run's inputs from `key=value` pairs (values that parse as JSON objects stay objects).
+pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Inputs {
+    let mut m = serde_json::Map::new();
+    for (k, v) in pairs {
+        let value = if v.trim_start().starts_with('{') {
+            serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()))
+        } else {
+            Value::String(v.into())
+        };
+        m.insert(k.into(), value);
+    }
+    Value::Object(m).into()
+}
+
 /// Checks that only known inputs are given.
 pub fn check_inputs(def: &WorkflowDef, inputs: &Inputs) -> Result<()> {
     let Some(map) = inputs.as_object() else {
@@ -376,5 +390,22 @@ impl Exec<'_> {
             grant,
         } = report?;
         Ok(self.output(def, summary, result, table, grant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inputs_from_pairs_keeps_json_objects() {
+        let v = inputs_from_pairs([
+            ("operation", "rk.users.get"),
+            ("params", r#"{"name":"u-1"}"#),
+            ("note", "{not json"),
+        ]);
+        assert_eq!(v["params"]["name"], json!("u-1"));
+        assert_eq!(v["note"], json!("{not json"));
     }
 }

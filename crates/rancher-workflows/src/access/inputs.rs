@@ -1,4 +1,5 @@
-//! The inputs of the access-control workflows as structs, parsed once when a flow is entered ([`FlowInputs`]).
+//! The inputs of the access-control workflows as structs, parsed once when a flow is entered ([`FlowInputs`],
+//! parsed by [`super::workflows`]).
 //! Requests keep their inputs as JSON (the digest that binds held secrets, and the files pinned at filing, are
 //! over that JSON); the flows read the parsed structs.
 
@@ -8,8 +9,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::flows::AccessFlow;
-use crate::catalog::WorkflowDef;
+use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::workflow::Inputs;
 
@@ -30,28 +30,10 @@ pub(crate) enum FlowInputs {
     Search(SearchInputs),
 }
 
-impl FlowInputs {
-    /// Parses `raw` as the inputs of `flow`, with the runner's words for bad input.
-    pub(crate) fn parse(flow: AccessFlow, raw: &Inputs) -> Result<FlowInputs> {
-        let def = flow.def();
-        Ok(match flow {
-            AccessFlow::Status => {
-                raw.parse::<NoInputs>(def)?;
-                FlowInputs::Status
-            }
-            AccessFlow::Enable => FlowInputs::Enable(EnableInputs::parse(raw)?),
-            AccessFlow::Allow | AccessFlow::Disallow => FlowInputs::ChangeAllowed(raw.parse(def)?),
-            AccessFlow::Disable => FlowInputs::Disable(raw.parse(def)?),
-            AccessFlow::SwitchPlan => FlowInputs::SwitchPlan(raw.parse(def)?),
-            AccessFlow::Search => FlowInputs::Search(raw.parse(def)?),
-        })
-    }
-}
-
 /// A workflow without inputs.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoInputs {}
+pub(crate) struct NoInputs {}
 
 /// A required text input, or the runner's usual words for its absence.
 pub(crate) fn need<'a>(def: &WorkflowDef, name: &str, value: &'a Option<String>) -> Result<&'a str> {
@@ -121,8 +103,7 @@ impl EnableInputs {
     /// Parses the inputs of `access-control-enable`. Text is trimmed as for every workflow, except the inline
     /// password, which is taken exactly as given.
     pub(crate) fn parse(raw: &Inputs) -> Result<EnableInputs> {
-        let def = AccessFlow::Enable.def();
-        let mut parsed: EnableInputs = raw.parse(def)?;
+        let mut parsed: EnableInputs = raw.parse(&catalog::ACCESS_CONTROL_ENABLE)?;
         if let Some(m) = raw.as_object() {
             parsed.given = m.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect();
             parsed.test_password = m.get("test-password").and_then(Value::as_str).map(str::to_string);
@@ -177,7 +158,7 @@ impl EnableInputs {
 /// `config` given as something other than a path where a path is read.
 fn not_text(v: &Value) -> Error {
     Error::Input {
-        workflow: AccessFlow::Enable.id().into(),
+        workflow: catalog::ACCESS_CONTROL_ENABLE.id.into(),
         input: "config".into(),
         message: format!("must be text, got {v}"),
     }

@@ -4,12 +4,30 @@
 use async_trait::async_trait;
 
 use super::flows::{self, AccessFlow};
-use super::inputs::FlowInputs;
+use super::inputs::{EnableInputs, FlowInputs, NoInputs};
 use crate::catalog::WorkflowDef;
 use crate::error::Result;
 use crate::exec::Exec;
 use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, Workflow};
+
+impl FlowInputs {
+    /// Parses `raw` as the inputs of `flow`, with the runner's words for bad input.
+    pub(crate) fn parse(flow: AccessFlow, raw: &Inputs) -> Result<FlowInputs> {
+        let def = flow.def();
+        Ok(match flow {
+            AccessFlow::Status => {
+                raw.parse::<NoInputs>(def)?;
+                FlowInputs::Status
+            }
+            AccessFlow::Enable => FlowInputs::Enable(EnableInputs::parse(raw)?),
+            AccessFlow::Allow | AccessFlow::Disallow => FlowInputs::ChangeAllowed(raw.parse(def)?),
+            AccessFlow::Disable => FlowInputs::Disable(raw.parse(def)?),
+            AccessFlow::SwitchPlan => FlowInputs::SwitchPlan(raw.parse(def)?),
+            AccessFlow::Search => FlowInputs::Search(raw.parse(def)?),
+        })
+    }
+}
 
 /// An access-control workflow.
 #[derive(Debug, Clone, Copy)]
