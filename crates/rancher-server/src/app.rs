@@ -545,12 +545,17 @@ pub(crate) fn request_view(
             })
             .collect()
     });
+    let outcome = shown.execution.as_ref().and_then(|e| e.outcome.clone());
     crate::wire::RequestView {
         request: req.id.to_string(),
         status: req.state.as_str().into(),
         policy_text: req.policy.to_string(),
         who_may_approve: who_may_approve(req, admins),
-        outcome: shown.execution.as_ref().and_then(|e| e.outcome.clone()),
+        failure: outcome
+            .as_ref()
+            .and_then(rancher_workflows::Failure::of)
+            .map(Into::into),
+        outcome,
         details: if details {
             "shown".into()
         } else {

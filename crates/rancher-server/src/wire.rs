@@ -351,6 +351,10 @@ pub struct RequestView {
     /// The outcome of its execution, as stored (a long result is kept in part).
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<Outcome>,
+    /// A failed execution: its error and who stopped it (read from the outcome; one stored before who stopped it
+    /// was recorded is told from its error's words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureView>,
     /// `shown`, or why what the service read for the request is withheld from this viewer.
     pub details: String,
     /// Its audit entries (one request shown alone).
@@ -455,6 +459,26 @@ pub struct AuditVerified {
     /// The head.
     #[schema(value_type = Object)]
     pub head: rancher_approval::AuditHead,
+}
+
+/// Why an approved execution failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailureView {
+    /// The error, as stored.
+    pub error: String,
+    /// Who stopped it: `rancher` (it answered with an HTTP error status), `unreachable` (no connection, or no
+    /// answer in time) or `rancherctl` (its own checks before a write).
+    #[schema(value_type = String, example = "rancher")]
+    pub refused_by: rancher_workflows::RefusedBy,
+}
+
+impl From<rancher_workflows::Failure> for FailureView {
+    fn from(f: rancher_workflows::Failure) -> Self {
+        FailureView {
+            error: f.error,
+            refused_by: f.refused_by,
+        }
+    }
 }
 
 /// `GET /api/v1/webhooks/dead-letters`.

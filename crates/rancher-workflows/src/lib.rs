@@ -50,7 +50,7 @@ pub use files::refuse_host_paths;
 pub use listing::{ListKind, ListStream, Listed, LIST_WORKFLOWS};
 pub use progress::{Progress, ProgressHandle, Recorded, Silent};
 pub use registry::{all as all_workflows, find as find_workflow, Registry};
-pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
+pub use runner::{approver_names, who_may_approve, Approved, Failure, RefusedBy, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};
 pub use workflow::{inputs_from_pairs, Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
 

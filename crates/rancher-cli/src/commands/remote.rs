@@ -162,13 +162,26 @@ fn decided(ctx: &Context, view: RequestView, what: &str) -> anyhow::Result<Exit>
     match (what, r.state) {
         ("approve", RequestState::Pending) => approvals::print_partial(ctx, r, &approver, &view.who_may_approve),
         ("approve", RequestState::Failed) => {
-            let error = view
-                .outcome
-                .as_ref()
-                .and_then(|o| o.detail.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("no error recorded");
-            Err(approvals::execution_failed(r.id.as_str(), error, true))
+            // A service older than the typed field: read from the stored outcome.
+            let failure = view
+                .failure
+                .clone()
+                .or_else(|| {
+                    view.outcome
+                        .as_ref()
+                        .and_then(rancher_workflows::Failure::of)
+                        .map(Into::into)
+                })
+                .unwrap_or(rancher_server::wire::FailureView {
+                    error: "no error recorded".into(),
+                    refused_by: rancher_workflows::RefusedBy::Rancherctl,
+                });
+            Err(approvals::execution_failed(
+                r.id.as_str(),
+                &failure.error,
+                failure.refused_by,
+                true,
+            ))
         }
         ("approve", _) => match &view.result {
             Some(out) => approvals::print_executed(ctx, r.id.as_str(), &approver, out),
