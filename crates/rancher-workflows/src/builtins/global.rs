@@ -16,7 +16,8 @@ use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, TypedWorkflow};
 
 /// The inputs of `create-global-role-binding`, as people give them and approval requests store them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateInputs {
     /// The user, by id or username (an id once the request is filed).
     pub user: String,
@@ -31,6 +32,10 @@ pub struct CreateInputs {
     /// The grant a `rancherctl grants extend` extends.
     #[serde(default)]
     pub extends: Option<String>,
+    /// Why the role can grant roles (set when a time-bound grant is filed): read by the runner's containment
+    /// check, not by the workflow.
+    #[serde(default, rename = "grants-roles")]
+    grants_roles: Option<serde::de::IgnoredAny>,
 }
 
 impl CreateInputs {
@@ -111,6 +116,7 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
 
 /// The inputs of `delete-global-role-binding`: a binding by name, or a user and a role.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteInputs {
     /// The binding's name.
     #[serde(default)]
