@@ -108,7 +108,7 @@ impl RefusedBy {
     /// put in its own words, and for outcomes stored before the refusal was recorded.
     pub fn from_words(error: &str) -> RefusedBy {
         let status = error.match_indices(": ").any(|(i, _)| {
-            let rest = error[i + 2..].as_bytes();
+            let rest = &error.as_bytes()[i + 2..];
             rest.len() > 3
                 && matches!(rest[0], b'4' | b'5')
                 && rest[1..3].iter().all(u8::is_ascii_digit)

@@ -18,8 +18,8 @@ use crate::workflow::Inputs;
 pub(crate) enum FlowInputs {
     /// `access-control-status`: none.
     Status,
-    /// `access-control-enable`.
-    Enable(EnableInputs),
+    /// `access-control-enable` (boxed: by far the largest).
+    Enable(Box<EnableInputs>),
     /// `access-control-allow` and `access-control-disallow`.
     ChangeAllowed(ChangeAllowedInputs),
     /// `access-control-disable`.

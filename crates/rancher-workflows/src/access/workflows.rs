@@ -20,7 +20,7 @@ impl FlowInputs {
                 raw.parse::<NoInputs>(def)?;
                 FlowInputs::Status
             }
-            AccessFlow::Enable => FlowInputs::Enable(EnableInputs::parse(raw)?),
+            AccessFlow::Enable => FlowInputs::Enable(Box::new(EnableInputs::parse(raw)?)),
             AccessFlow::Allow | AccessFlow::Disallow => FlowInputs::ChangeAllowed(raw.parse(def)?),
             AccessFlow::Disable => FlowInputs::Disable(raw.parse(def)?),
             AccessFlow::SwitchPlan => FlowInputs::SwitchPlan(raw.parse(def)?),
