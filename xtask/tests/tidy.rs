@@ -335,30 +335,330 @@ fn module_cycles_stay_within_the_limit() {
 #[test]
 fn children_of_tests_are_killed_on_drop() {
     let ws = Workspace::load();
-    let guard = root().join("tests/src/process.rs");
+    // The guards themselves: the tests package's, and rancher-approval's own copy (it cannot depend on the tests
+    // package, which sits above it).
+    let guards = [
+        root().join("tests/src/process.rs"),
+        root().join("crates/rancher-approval/tests/support/mod.rs"),
+    ];
     let mut problems = Vec::new();
-    // The end-to-end tests and xtask, which start rancherctl, simulators and test binaries. (rancher-approval's
-    // crash suites still spawn their own test binary bare: they cannot use the tests package's guard.)
+    // The end-to-end tests, xtask and rancher-approval's process suites, which start rancherctl, simulators and
+    // test binaries.
     for p in ws
         .packages
         .iter()
-        .filter(|p| p.name == "rancher-access-tests" || p.name == "xtask")
+        .filter(|p| ["rancher-access-tests", "xtask", "rancher-approval"].contains(&p.name.as_str()))
     {
-        let dirs = [p.dir.join("src"), p.dir.join("tests")];
-        for file in dirs.iter().flat_map(|d| rust_files(d)).filter(|f| *f != guard) {
+        // rancher-approval's own code starts one child on purpose: the detached watchdog of its test database,
+        // which must outlive a killed test to stop the database.
+        let dirs = match p.name.as_str() {
+            "rancher-approval" => vec![p.dir.join("tests")],
+            _ => vec![p.dir.join("src"), p.dir.join("tests")],
+        };
+        for file in dirs.iter().flat_map(|d| rust_files(d)).filter(|f| !guards.contains(f)) {
             let text = std::fs::read_to_string(&file).unwrap();
             let tokens = TokenStream::from_str(&text).unwrap_or_else(|e| panic!("{} does not lex: {e:?}", rel(&file)));
             if bare_spawns(tokens.into_iter().collect()) > 0 {
                 problems.push(format!(
                     "{}: spawns a child with `.spawn()`, which outlives the test when it panics first; use \
-                     `rancher_access_tests::process::SpawnKilledOnDrop::spawn_killed_on_drop()` (for a \
-                     `tokio::process::Command`, `.kill_on_drop(true)` before `.spawn()`).",
+                     `rancher_access_tests::process::SpawnKilledOnDrop::spawn_killed_on_drop()` (in rancher-approval, \
+                     its tests' `support::SpawnKilledOnDrop`; for a `tokio::process::Command`, `.kill_on_drop(true)` \
+                     before `.spawn()`).",
                     rel(&file)
                 ));
             }
         }
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+/// Public functions, fields and variants of rancher-workflows and rancher-server that may carry
+/// `serde_json::Value`, each with why: (crate, item, reason). Everything else says what it holds with a type.
+const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "rancher-workflows",
+        "Exec::write",
+        "the body and answer of any operation of the endpoint list, which types them `any`",
+    ),
+    (
+        "rancher-workflows",
+        "ApiInputs.body",
+        "the body of a `rancher-api-request`: typed `any` by the endpoint list",
+    ),
+    (
+        "rancher-workflows",
+        "PlannedRequest.body",
+        "the body of a write a dry run would send: any operation's body, typed `any` by the endpoint list",
+    ),
+    (
+        "rancher-workflows",
+        "Inputs::into_value",
+        "the stored form of a request's inputs: JSON is the contract with requests filed before an upgrade",
+    ),
+    (
+        "rancher-workflows",
+        "Inputs::as_value",
+        "the stored form of a request's inputs: JSON is the contract with requests filed before an upgrade",
+    ),
+    (
+        "rancher-workflows",
+        "Report::new",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
+    ),
+    (
+        "rancher-workflows",
+        "Report.result",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
+    ),
+    (
+        "rancher-workflows",
+        "RunOutput.result",
+        "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
+         server's `any` answer)",
+    ),
+    (
+        "rancher-workflows",
+        "RoleBinding.raw",
+        "the binding exactly as Rancher sent it, reported unchanged in a run's result (left with the results)",
+    ),
+    (
+        "rancher-workflows",
+        "Discovery.public",
+        "the public settings a 1.x server shows anyone, printed in the order it sent them (left: needs an \
+         ordered typed map)",
+    ),
+    (
+        "rancher-server",
+        "RunRequest.inputs",
+        "a run's inputs as given: free-form per workflow, checked against its catalog entry and parsed by its \
+         input struct in rancher-workflows",
+    ),
+    (
+        "rancher-server",
+        "ServerClient::run",
+        "takes a run's inputs as given (see `RunRequest.inputs`)",
+    ),
+    (
+        "rancher-server",
+        "ServerClient::run_list",
+        "takes a run's inputs as given (see `RunRequest.inputs`)",
+    ),
+    (
+        "rancher-server",
+        "ListLine::Item",
+        "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
+         results)",
+    ),
+    (
+        "rancher-server",
+        "RemoteItem.item",
+        "a listed resource exactly as Rancher sent it (see `ListLine::Item`)",
+    ),
+    (
+        "rancher-server",
+        "event_for",
+        "the webhook event document (left: its per-kind `data` is not typed yet)",
+    ),
+];
+
+#[test]
+fn no_json_value_in_public_signatures_but_the_allowed() {
+    let mut found = Vec::new();
+    for (package, dir) in [
+        ("rancher-workflows", "crates/rancher-workflows/src"),
+        ("rancher-server", "crates/rancher-server/src"),
+    ] {
+        for file in rust_files(&root().join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let tokens = TokenStream::from_str(&text).unwrap_or_else(|e| panic!("{} does not lex: {e:?}", rel(&file)));
+            let mut items = Vec::new();
+            public_value_items(tokens.into_iter().collect(), None, false, &mut items);
+            found.extend(items.into_iter().map(|item| (package, item, rel(&file))));
+        }
+    }
+    let listed = |package: &str, item: &str| VALUE_ALLOWED.iter().any(|(p, i, _)| *p == package && *i == item);
+    let problems: Vec<String> = found
+        .iter()
+        .filter(|(p, item, _)| !listed(p, item))
+        .map(|(p, item, file)| format!("{p} {file}: `{item}` has `serde_json::Value` in a public signature"))
+        .collect();
+    let stale: Vec<String> = VALUE_ALLOWED
+        .iter()
+        .filter(|(p, i, _)| !found.iter().any(|(fp, fi, _)| fp == p && fi == i))
+        .map(|(p, i, _)| format!("{p}: `{i}` is allowed but has no `Value` any more; take it off VALUE_ALLOWED"))
+        .collect();
+    assert!(
+        problems.is_empty() && stale.is_empty(),
+        "\n{}\n\nSay what the JSON holds with a type (a struct of the wire module, a typed input struct, an enum); only \
+         what the endpoint list itself types `any` stays JSON, listed in VALUE_ALLOWED with the reason.\n",
+        problems.iter().chain(&stale).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// The names (`fn`, `Type::fn`, `Type.field`, `Enum::Variant`) of public functions, fields and variants whose
+/// signature names `Value`, outside `#[cfg(test)]` code. `owner` is the type whose `impl`, struct or enum body is
+/// being read; `all_public` is set inside a public trait, whose functions have no `pub` of their own.
+fn public_value_items(tokens: Vec<TokenTree>, owner: Option<&str>, all_public: bool, out: &mut Vec<String>) {
+    let mut i = 0;
+    while i < tokens.len() {
+        // `#[cfg(test)]` items are not part of the interface.
+        if is_punct(tokens.get(i), '#') {
+            if let Some(TokenTree::Group(g)) = tokens.get(i + 1) {
+                if cfg_predicate(&g.stream()).is_some_and(|(name, p)| name == "cfg" && only_test(p)) {
+                    i = item_end(&tokens, i + 2);
+                    continue;
+                }
+            }
+            i += 2;
+            continue;
+        }
+        let public = is_ident(tokens.get(i), "pub")
+            && !matches!(tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
+        let start = if public { i + 1 } else { i };
+        let mut k = start;
+        while ["async", "const", "unsafe", "extern", "default"]
+            .iter()
+            .any(|q| is_ident(tokens.get(k), q))
+        {
+            k += 1;
+        }
+        match ident(tokens.get(k)).as_deref() {
+            Some("fn") if public || all_public => {
+                let name = ident(tokens.get(k + 1)).unwrap_or_default();
+                let end = item_end(&tokens, k);
+                // The signature: everything before the body.
+                let sig_end = if matches!(tokens.get(end - 1), Some(TokenTree::Group(_))) {
+                    end - 1
+                } else {
+                    end
+                };
+                if names_value(&tokens[k..sig_end]) {
+                    out.push(owner.map_or(name.clone(), |o| format!("{o}::{name}")));
+                }
+                i = end;
+            }
+            Some(kind @ ("struct" | "enum" | "union")) if public => {
+                let name = ident(tokens.get(k + 1)).unwrap_or_default();
+                let end = item_end(&tokens, k);
+                let body = tokens[k..end.min(tokens.len())].iter().rev().find_map(|t| match t {
+                    TokenTree::Group(g) if g.delimiter() != Delimiter::Bracket => Some(g.stream()),
+                    _ => None,
+                });
+                if let Some(body) = body {
+                    let parts: Vec<TokenTree> = body.into_iter().collect();
+                    for (n, member) in split_members(&parts).into_iter().enumerate() {
+                        let member = strip_attributes(member);
+                        let (member_public, rest) = match member.first() {
+                            Some(t) if is_ident(Some(t), "pub") => match member.get(1) {
+                                Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => {
+                                    (false, &member[2..])
+                                }
+                                _ => (true, &member[1..]),
+                            },
+                            _ => (kind == "enum", member),
+                        };
+                        if member_public && names_value(rest) {
+                            let member_name = ident(rest.first())
+                                .filter(|_| is_punct(rest.get(1), ':') || kind == "enum")
+                                .unwrap_or_else(|| n.to_string());
+                            let sep = if kind == "enum" { "::" } else { "." };
+                            out.push(format!("{name}{sep}{member_name}"));
+                        }
+                    }
+                }
+                i = end;
+            }
+            Some("trait") if public => {
+                let name = ident(tokens.get(k + 1)).unwrap_or_default();
+                let end = item_end(&tokens, k);
+                if let Some(TokenTree::Group(g)) = tokens.get(end - 1) {
+                    public_value_items(g.stream().into_iter().collect(), Some(&name), true, out);
+                }
+                i = end;
+            }
+            Some("impl") => {
+                let end = item_end(&tokens, k);
+                let head = &tokens[k + 1..end - 1];
+                // `impl Trait for Type` answers to the trait; an inherent `impl Type` declares its own.
+                if !head.iter().any(|t| is_ident(Some(t), "for")) {
+                    let ty = impl_type(head);
+                    if let Some(TokenTree::Group(g)) = tokens.get(end - 1) {
+                        public_value_items(g.stream().into_iter().collect(), ty.as_deref(), false, out);
+                    }
+                }
+                i = end;
+            }
+            Some("mod") => {
+                let end = item_end(&tokens, k);
+                if let Some(TokenTree::Group(g)) = tokens.get(end - 1) {
+                    public_value_items(g.stream().into_iter().collect(), None, false, out);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The fields or variants of a body, split at the commas outside generic arguments (`Map<String, Value>` is one).
+fn split_members(tokens: &[TokenTree]) -> Vec<&[TokenTree]> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            // `->` in a function type closes nothing.
+            TokenTree::Punct(p)
+                if p.as_char() == '>' && !is_punct(i.checked_sub(1).and_then(|j| tokens.get(j)), '-') =>
+            {
+                depth = depth.saturating_sub(1)
+            }
+            TokenTree::Punct(p) if p.as_char() == ',' && depth == 0 => {
+                out.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&tokens[start..]);
+    out
+}
+
+/// The type an inherent `impl<…> Type<…>` is for: the first name after the impl's own generics.
+fn impl_type(head: &[TokenTree]) -> Option<String> {
+    let mut depth = 0usize;
+    for (i, t) in head.iter().enumerate() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            TokenTree::Punct(p) if p.as_char() == '>' => depth = depth.saturating_sub(1),
+            // A lifetime (`'s`) is a quote and a name: not a type.
+            TokenTree::Ident(id) if depth == 0 && !is_punct(i.checked_sub(1).and_then(|j| head.get(j)), '\'') => {
+                return Some(id.to_string())
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The tokens of a field or variant without its attributes (doc comments included).
+fn strip_attributes(tokens: &[TokenTree]) -> &[TokenTree] {
+    let mut i = 0;
+    while is_punct(tokens.get(i), '#') && matches!(tokens.get(i + 1), Some(TokenTree::Group(_))) {
+        i += 2;
+    }
+    &tokens[i.min(tokens.len())..]
+}
+
+/// Whether `Value` is named anywhere in the tokens (`serde_json::Value`, `Value`, `Map<String, Value>`, ...).
+fn names_value(tokens: &[TokenTree]) -> bool {
+    tokens.iter().any(|t| match t {
+        TokenTree::Ident(id) => id == "Value",
+        TokenTree::Group(g) => names_value(&g.stream().into_iter().collect::<Vec<_>>()),
+        _ => false,
+    })
 }
 
 /// Calls `.spawn()` (no arguments: a process, not a task) in a statement that does not say `kill_on_drop`.

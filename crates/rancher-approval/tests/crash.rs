@@ -8,6 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod support;
+use support::SpawnKilledOnDrop;
+
 use chrono::Utc;
 use rancher_approval::{
     ApproverRef, Decision, EligibilityContext, NewRequest, Outcome, Policy, Principal, RequestId, RequestState,
@@ -77,7 +80,7 @@ fn run_and_kill(path: &Path, acks: usize) -> Vec<Vec<String>> {
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_killed_on_drop()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
@@ -136,4 +139,33 @@ async fn killing_a_writer_loses_nothing_acknowledged() {
             }
         }
     }
+}
+
+/// A test that panics while its writer runs (the writer never stops by itself) leaves no process behind: the
+/// guard kills and reaps the child as the panic unwinds.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_panicking_test_leaves_no_writer_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("approvals.db");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child_writer", "--ignored", "--test-threads=1"])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn_killed_on_drop()
+            .unwrap();
+        tx.send(child.id()).unwrap();
+        panic!("a test failing while its writer runs");
+    })
+    .join();
+    assert!(failed.is_err(), "the thread was meant to panic");
+    let pid = rx.recv().unwrap();
+    // Reaped, so not even a zombie entry is left.
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "writer {pid} outlived the panicking test"
+    );
 }

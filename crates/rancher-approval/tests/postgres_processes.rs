@@ -5,6 +5,9 @@
 
 use std::process::{Command, Stdio};
 
+mod support;
+use support::SpawnKilledOnDrop;
+
 use chrono::{TimeDelta, Utc};
 use rancher_approval::test_util::TestDatabase;
 use rancher_approval::{
@@ -89,7 +92,7 @@ async fn two_processes_claim_each_request_once() {
                 .env(CHILD_ENV, db.url())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn()
+                .spawn_killed_on_drop()
                 .unwrap()
         })
         .collect();

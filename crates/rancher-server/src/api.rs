@@ -249,7 +249,7 @@ async fn run(
             &caller.token,
             caller.session,
             &body.workflow,
-            inputs,
+            inputs.into(),
             body.reason,
             body.dry_run,
         )

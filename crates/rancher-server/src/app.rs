@@ -240,7 +240,7 @@ impl App {
         token: &BearerToken,
         opened: Option<Session>,
         workflow: &str,
-        inputs: Value,
+        inputs: rancher_workflows::Inputs,
         reason: Option<String>,
         dry_run: bool,
     ) -> Result<Submitted, ApiError> {
@@ -253,7 +253,7 @@ impl App {
             .installation(def.id)
             .await?
             .ok_or_else(|| ApiError::from(rancher_workflows::Error::NotInstalled(def.id.into())))?;
-        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs.clone().into()));
+        let needs = inst.policy.needs_approval() && !(dry_run || w.reads_only(&inputs));
         let (session, runner) = if needs {
             (person.acting_through(&self.service), self.runner.clone())
         } else {
@@ -545,12 +545,17 @@ pub(crate) fn request_view(
             })
             .collect()
     });
+    let outcome = shown.execution.as_ref().and_then(|e| e.outcome.clone());
     crate::wire::RequestView {
         request: req.id.to_string(),
         status: req.state.as_str().into(),
         policy_text: req.policy.to_string(),
         who_may_approve: who_may_approve(req, admins),
-        outcome: shown.execution.as_ref().and_then(|e| e.outcome.clone()),
+        failure: outcome
+            .as_ref()
+            .and_then(rancher_workflows::Failure::of)
+            .map(Into::into),
+        outcome,
         details: if details {
             "shown".into()
         } else {
@@ -565,6 +570,52 @@ pub(crate) fn request_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed request as the service shows it: who stopped it, typed, from the stored outcome (a row stored
+    /// before that was recorded is told from its error's words).
+    #[tokio::test]
+    async fn a_failed_requests_view_says_who_refused_it() {
+        use rancher_approval::{ApproverRef, Decision, Executor, MemoryStore, NewRequest, Outcome, Principal};
+        let store = MemoryStore::new();
+        let failed = |detail: Value| {
+            let store = &store;
+            async move {
+                let policy = Policy::at_least(1, [ApproverRef::user("u-1")]);
+                let req = store
+                    .create_request(NewRequest::new("wf", Principal::new("u-req"), policy), Utc::now())
+                    .await
+                    .unwrap();
+                let ctx = EligibilityContext::default();
+                store
+                    .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, Utc::now())
+                    .await
+                    .unwrap();
+                let until = Utc::now() + chrono::TimeDelta::minutes(5);
+                let claim = store
+                    .claim_execution(&req.id, &Executor::new("u-svc", "svc"), until, Utc::now())
+                    .await
+                    .unwrap();
+                store
+                    .record_outcome(&claim, Outcome::failed(detail), Utc::now())
+                    .await
+                    .unwrap();
+                let req = store.get_request(&req.id).await.unwrap();
+                serde_json::to_value(request_view(&req, &[], None, true)).unwrap()
+            }
+        };
+        let typed = failed(json!({"error": "grant g-1 is gone", "refused_by": "rancherctl"})).await;
+        assert_eq!(
+            typed["failure"],
+            json!({"error": "grant g-1 is gone", "refused_by": "rancherctl"})
+        );
+        let old = failed(json!({"error": "rk.globalrolebindings.create: 403 Forbidden: no"})).await;
+        assert_eq!(old["failure"]["refused_by"], json!("rancher"), "{old}");
+        let view: crate::wire::RequestView = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            view.failure.map(|f| f.refused_by),
+            Some(rancher_workflows::RefusedBy::Rancher)
+        );
+    }
 
     #[test]
     fn n5_what_the_service_filled_in_is_reduced_to_counts() {

@@ -708,13 +708,20 @@ impl Deliverer {
         self.app.metrics.webhook_dead_letter();
         tracing::warn!(webhook = %self.shown, seq = entry.seq, event = event["event"].as_str().unwrap_or(""), attempts, "webhook event dead-lettered ({why}); delivering the next events");
         let now = chrono::Utc::now();
-        let letter = json!({
-            "webhook": self.shown, "sink": self.sink, "seq": entry.seq, "event": event["event"], "request": event["request"],
-            "why": why, "status": status, "attempts": attempts, "at": now.to_rfc3339(),
-        });
+        let letter = crate::wire::DeadLetter {
+            webhook: self.shown.clone(),
+            sink: self.sink.clone(),
+            seq: entry.seq,
+            event: event["event"].as_str().map(str::to_string),
+            request: event["request"].as_str().map(str::to_string),
+            why: why.to_string(),
+            status,
+            attempts,
+            at: now.to_rfc3339(),
+        };
         let key = format!("{}:{:020}", self.sink, entry.seq);
         let expires = now + chrono::Duration::days(DEAD_LETTER_KEEP_DAYS);
-        let value = letter.to_string();
+        let value = serde_json::to_string(&letter).unwrap_or_default();
         if let Err(e) = with_store(self.app.store(), |s| async move {
             s.state_put(DEAD_LETTER_NS, &key, &value, Some(expires)).await
         })
@@ -726,7 +733,10 @@ impl Deliverer {
 }
 
 /// Dead letters, oldest first within each webhook: at most `limit`.
-pub(crate) async fn dead_letters(app: &App, limit: usize) -> Result<Vec<Value>, crate::error::ApiError> {
+pub(crate) async fn dead_letters(
+    app: &App,
+    limit: usize,
+) -> Result<Vec<crate::wire::DeadLetter>, crate::error::ApiError> {
     let now = chrono::Utc::now();
     let rows = with_store(app.store(), |s| async move {
         s.state_list(DEAD_LETTER_NS, now, limit).await

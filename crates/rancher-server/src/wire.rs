@@ -351,6 +351,10 @@ pub struct RequestView {
     /// The outcome of its execution, as stored (a long result is kept in part).
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<Outcome>,
+    /// A failed execution: its error and who stopped it (read from the outcome; one stored before who stopped it
+    /// was recorded is told from its error's words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureView>,
     /// `shown`, or why what the service read for the request is withheld from this viewer.
     pub details: String,
     /// Its audit entries (one request shown alone).
@@ -457,11 +461,52 @@ pub struct AuditVerified {
     pub head: rancher_approval::AuditHead,
 }
 
+/// Why an approved execution failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailureView {
+    /// The error, as stored.
+    pub error: String,
+    /// Who stopped it: `rancher` (it answered with an HTTP error status), `unreachable` (no connection, or no
+    /// answer in time) or `rancherctl` (its own checks before a write).
+    #[schema(value_type = String, example = "rancher")]
+    pub refused_by: rancher_workflows::RefusedBy,
+}
+
+impl From<rancher_workflows::Failure> for FailureView {
+    fn from(f: rancher_workflows::Failure) -> Self {
+        FailureView {
+            error: f.error,
+            refused_by: f.refused_by,
+        }
+    }
+}
+
 /// `GET /api/v1/webhooks/dead-letters`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeadLetters {
-    /// Each event given up on: the webhook, its audit sequence number, event, request, why, the last status, the
-    /// number of posts tried and when.
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<Value>,
+    /// Each event given up on, oldest first within each webhook.
+    pub items: Vec<DeadLetter>,
+}
+
+/// One webhook event given up on after its retries, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetter {
+    /// The webhook, its URL with any credentials taken out.
+    pub webhook: String,
+    /// The sink name the webhook's deliveries are kept under.
+    pub sink: String,
+    /// The audit sequence number of the event's entry.
+    pub seq: u64,
+    /// The event name (`request.created`, ...).
+    pub event: Option<String>,
+    /// The request the event is about.
+    pub request: Option<String>,
+    /// Why it was given up on.
+    pub why: String,
+    /// The receiver's last HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// How many posts were tried.
+    pub attempts: u32,
+    /// When it was given up on (RFC 3339).
+    pub at: String,
 }

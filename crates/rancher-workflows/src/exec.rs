@@ -5,7 +5,7 @@
 
 use rancher_api::Error as ApiError;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
@@ -21,7 +21,7 @@ pub struct PlannedRequest {
     pub method: String,
     /// Path with the parameters filled in and encoded, and the query string, as it would be sent.
     pub path: String,
-    /// The JSON body, if any.
+    /// The JSON body, if any: any operation's body, which the endpoint list types `any`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
@@ -77,27 +77,6 @@ pub trait Fence: Send + Sync {
     /// `Ok` while the claim is current (and, for a lease, extended for the write); otherwise the error that stops
     /// the run.
     async fn confirm(&self) -> Result<()>;
-}
-
-pub(crate) fn input<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<Option<&'a str>> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(other) => Err(Error::Input {
-            workflow: def.id.into(),
-            input: name.into(),
-            message: format!("must be text, got {other}"),
-        }),
-    }
-}
-
-pub(crate) fn required<'a>(def: &WorkflowDef, inputs: &'a Value, name: &str) -> Result<&'a str> {
-    input(def, inputs, name)?.ok_or_else(|| Error::Input {
-        workflow: def.id.into(),
-        input: name.into(),
-        message: format!("is required (e.g. --input {name}=...)"),
-    })
 }
 
 /// A user found by id or username.
@@ -237,7 +216,8 @@ impl<'s> Exec<'s> {
         Ok(Some(self.session.client.send(request).await?))
     }
 
-    /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it.
+    /// Sends a write (any operation of the endpoint list, checked against it), or in a dry run records it. Its
+    /// body and answer are JSON because the endpoint list types them `any` for an operation chosen at run time.
     pub async fn write(&mut self, op: &str, params: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
         self.write_masked(op, params, body, |b| b.clone()).await
     }
@@ -309,36 +289,11 @@ pub(crate) fn outcome_unknown(e: &ApiError) -> bool {
         || matches!(e.status(), Some(429 | 500 | 502 | 503 | 504))
 }
 
-/// Builds an inputs object from `key=value` pairs (values that parse as JSON objects stay objects).
-pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        let value = if v.trim_start().starts_with('{') {
-            serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()))
-        } else {
-            Value::String(v.into())
-        };
-        m.insert(k.into(), value);
-    }
-    Value::Object(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::find;
     use serde_json::json;
-
-    #[test]
-    fn inputs_from_pairs_keeps_json_objects() {
-        let v = inputs_from_pairs([
-            ("operation", "rk.users.get"),
-            ("params", r#"{"name":"u-1"}"#),
-            ("note", "{not json"),
-        ]);
-        assert_eq!(v["params"]["name"], json!("u-1"));
-        assert_eq!(v["note"], json!("{not json"));
-    }
 
     #[test]
     fn unknown_and_mistyped_inputs_are_named() {
@@ -351,9 +306,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("this workflow takes no inputs"), "{e}");
-        let e = required(def, &json!({"user": 5}), "user").unwrap_err().to_string();
+        let parse = |v: Value| crate::workflow::Inputs::from(v).parse::<crate::builtins::CreateInputs>(def);
+        let e = parse(json!({"user": 5, "role": "admin"})).unwrap_err().to_string();
         assert!(e.contains("must be text"), "{e}");
-        let e = required(def, &json!({"user": "  "}), "user").unwrap_err().to_string();
+        let e = parse(json!({"user": "  ", "role": "admin"})).unwrap_err().to_string();
         assert!(e.contains("is required (e.g. --input user=...)"), "{e}");
     }
 

@@ -12,8 +12,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::catalog::WorkflowDef;
 use crate::error::{Error, Result};
 
@@ -134,7 +132,7 @@ fn names_a_file(name: &str) -> bool {
 /// The approvals service never reads a file on its own host for a caller: an input that names a file (`config`
 /// given as text, any `*-file`) is refused, naming what to send instead. Local runs (rancherctl on the caller's own
 /// machine) still take paths.
-pub fn refuse_host_paths(def: &WorkflowDef, inputs: &Value) -> Result<()> {
+pub fn refuse_host_paths(def: &WorkflowDef, inputs: &crate::workflow::Inputs) -> Result<()> {
     let Some(map) = inputs.as_object() else {
         return Ok(());
     };
@@ -239,7 +237,7 @@ mod tests {
         let def = crate::registry::find("access-control-enable").unwrap();
         let e = refuse_host_paths(
             def,
-            &serde_json::json!({"provider": "openldap", "config": "/etc/hostname"}),
+            &serde_json::json!({"provider": "openldap", "config": "/etc/hostname"}).into(),
         )
         .unwrap_err()
         .to_string();
@@ -247,13 +245,13 @@ mod tests {
             e.contains("never reads files on its own host") && e.contains("inline as a JSON object"),
             "{e}"
         );
-        let e = refuse_host_paths(def, &serde_json::json!({"test-password-file": "./pw"}))
+        let e = refuse_host_paths(def, &serde_json::json!({"test-password-file": "./pw"}).into())
             .unwrap_err()
             .to_string();
         assert!(e.contains("`test-password`"), "{e}");
         assert!(refuse_host_paths(
             def,
-            &serde_json::json!({"provider": "openldap", "config": {"servers": ["ldap"]}, "test-password": "x"})
+            &serde_json::json!({"provider": "openldap", "config": {"servers": ["ldap"]}, "test-password": "x"}).into()
         )
         .is_ok());
     }

@@ -45,14 +45,14 @@ pub mod workflow;
 
 pub use catalog::{suggest_workflow, DefaultApproval, InputKind, InputSpec, WorkflowDef, CATALOG};
 pub use error::{Error, Result};
-pub use exec::{inputs_from_pairs, Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
+pub use exec::{Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
 pub use files::refuse_host_paths;
 pub use listing::{ListKind, ListStream, Listed, LIST_WORKFLOWS};
 pub use progress::{Progress, ProgressHandle, Recorded, Silent};
 pub use registry::{all as all_workflows, find as find_workflow, Registry};
-pub use runner::{approver_names, who_may_approve, Approved, Runner, Submitted, DEFAULT_LEASE};
+pub use runner::{approver_names, who_may_approve, Approved, Failure, RefusedBy, Runner, Submitted, DEFAULT_LEASE};
 pub use session::{server_version, Session};
-pub use workflow::{Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
+pub use workflow::{inputs_from_pairs, Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
 
 // The layers below, so a downstream crate (a workflow of its own, a tool around the runner) depends on this crate
 // alone: the whole crates under short names, and at the top what a runner needs to start.

@@ -200,6 +200,148 @@ mod tests {
             .reads_only(&Value::Null.into()));
     }
 
+    /// Inputs as requests filed by earlier versions store them (names pinned to ids, the inputs the filing adds),
+    /// for every built-in workflow: each still passes the catalog check and parses into the workflow's own struct,
+    /// so a request filed before the structs still runs.
+    #[test]
+    fn stored_inputs_of_every_workflow_parse_into_its_struct() {
+        use serde_json::json;
+        let grants_roles = json!({"why": "role `cluster-owner`: it binds roles", "warning": "WARNING: not contained"});
+        let samples: Vec<(&str, Value)> = vec![
+            ("list-users", json!({})),
+            ("list-global-roles", json!({})),
+            ("list-global-role-bindings", json!({})),
+            ("list-clusters", json!({})),
+            ("list-projects", json!({})),
+            ("list-role-templates", json!({})),
+            (
+                "create-global-role-binding",
+                json!({"user": "u-abc12", "role": "admin"}),
+            ),
+            (
+                "create-global-role-binding",
+                json!({"user": "u-abc12", "role": "restricted-admin", "duration": "8h", "binding": "grb-ra-0123456789ab", "grants-roles": grants_roles}),
+            ),
+            (
+                "create-global-role-binding",
+                json!({"user": "u-abc12", "role": "admin", "duration": "2h", "binding": "grb-ra-0123456789ab", "extends": "req-0123456789abcdef"}),
+            ),
+            ("delete-global-role-binding", json!({"binding": "grb-x7k2m"})),
+            (
+                "delete-global-role-binding",
+                json!({"user": "u-abc12", "role": "admin"}),
+            ),
+            (
+                "rancher-api-request",
+                json!({"operation": "rk.users.get", "params": {"name": "u-abc12"}}),
+            ),
+            (
+                "rancher-api-request",
+                json!({"operation": "rk.globalroles.update", "params": {"name": "ops"}, "body": {"rules": []},
+                       "role-change": {"before": [], "after": [], "holders": 2}}),
+            ),
+            ("access-control-status", json!({})),
+            (
+                "access-control-enable",
+                json!({"provider": "openldap", "config": "/srv/ldap.json", "mode": "restricted", "allow": "ann,ops",
+                       "test-user": "ann", "test-password-file": "/srv/pw",
+                       "pinned-files": {"config": {"path": "/srv/ldap.json", "sha256": "ab12"}, "test-password-file": {"path": "/srv/pw", "sha256": "cd34"}},
+                       "settings-shown": {"servers": ["ldap"], "serviceAccountPassword": "(masked)"}}),
+            ),
+            (
+                "access-control-enable",
+                json!({"provider": "github", "test-user": "ann",
+                       "held-secrets": {"handle": "h-0123", "held": "held in memory"},
+                       "settings-shown": {"clientId": "abc", "clientSecret": "(masked)"}}),
+            ),
+            (
+                "access-control-allow",
+                json!({"identities": "openldap_user://CN=Ann,OU=Users,DC=example,DC=com,github_team://7", "mode": "restricted", "provider": "openldap"}),
+            ),
+            ("access-control-disallow", json!({"identities": "ann"})),
+            (
+                "access-control-disable",
+                json!({"provider": "activedirectory", "acknowledge": "3f9a"}),
+            ),
+            ("access-control-switch-plan", json!({"to": "github"})),
+            ("identities-search", json!({"name": "ann", "type": "user"})),
+            ("list-cluster-role-bindings", json!({"cluster": "c-m-1"})),
+            ("list-project-role-bindings", json!({"project": "c-m-1:p-1"})),
+            (
+                "grant-cluster-role",
+                json!({"cluster": "c-m-1", "user": "u-abc12", "role": "cluster-owner", "duration": "2h", "binding": "crtb-ra-0123456789ab", "grants-roles": grants_roles}),
+            ),
+            (
+                "grant-project-role",
+                json!({"project": "c-m-1:p-1", "group": "github_team://7", "role": "project-member", "binding": "prtb-ra-0123456789ab"}),
+            ),
+            (
+                "grant-project-role",
+                json!({"project": "c-m-1:p-1", "user": "u-abc12", "role": "project-member", "binding": "prtb-ra-0123456789ab", "duration": "1h", "extends": "req-0123456789abcdef"}),
+            ),
+            (
+                "revoke-cluster-role",
+                json!({"cluster": "c-m-1", "binding": "crtb-x7k2m"}),
+            ),
+            (
+                "revoke-project-role",
+                json!({"project": "c-m-1:p-1", "user": "u-abc12", "role": "project-member"}),
+            ),
+            (
+                "access-review",
+                json!({"user": "u-abc12", "role": "admin", "cluster": "c-m-1", "project": "c-m-1:p-1"}),
+            ),
+            ("who-can", json!({"global-role": "admin"})),
+            ("who-can", json!({"role": "cluster-owner", "cluster": "local"})),
+            ("token-report", json!({"unused-days": "90", "top": "10"})),
+            (
+                "cleanup-tokens",
+                json!({"filter": "expired", "pinned": ["token-a"], "shown": {"count": 1, "users": 1, "sample": ["token-a"]}}),
+            ),
+            (
+                "offboard-user",
+                json!({"user": "u-abc12", "plan": {"steps": [
+                    {"step": "delete-binding", "kind": "grb", "namespace": "", "name": "grb-x7k2m", "role": "admin", "scope": "global"},
+                    {"step": "delete-token", "name": "token-a"},
+                    {"step": "disable-user", "user": "u-abc12"}
+                ], "shown": ["delete global role binding grb-x7k2m"], "username": "ann"}}),
+            ),
+        ];
+        let r = Registry::builtin();
+        for def in r.defs() {
+            assert!(
+                samples.iter().any(|(id, _)| *id == def.id),
+                "{}: add the inputs its requests store to this test",
+                def.id
+            );
+        }
+        for (id, stored) in samples {
+            let w = r.get(id).unwrap_or_else(|| panic!("{id} is not registered"));
+            let inputs: Inputs = stored.clone().into();
+            crate::workflow::check_inputs(w.def(), &inputs).unwrap_or_else(|e| panic!("{id} {stored}: {e}"));
+            w.parses(&inputs).unwrap_or_else(|e| panic!("{id} {stored}: {e}"));
+        }
+        // The structs refuse what no request ever stored, with the runner's words.
+        let w = r.get("grant-cluster-role").unwrap();
+        let e = w
+            .parses(&json!({"cluster": "c-m-1", "usr": "u-1"}).into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("usr"), "{e}");
+        let e = w
+            .parses(&json!({"cluster": "c-m-1", "user": 5}).into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input `user`: must be text, got 5"), "{e}");
+        let e = r
+            .get("access-control-enable")
+            .unwrap()
+            .parses(&json!({"provider": "openldap", "pinned": {}}).into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pinned"), "{e}");
+    }
+
     static BAD: WorkflowDef = WorkflowDef {
         id: "Bad Id",
         title: "",

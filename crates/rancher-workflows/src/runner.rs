@@ -69,7 +69,100 @@ pub enum Approved {
         request: String,
         /// The server's error.
         error: String,
+        /// Who stopped it: Rancher, no answer from Rancher, or rancherctl itself.
+        refused_by: RefusedBy,
     },
+}
+
+/// Who stopped an approved execution that failed. Stored with the outcome (`refused_by` in its detail) and sent
+/// with a request's view, so nobody has to guess it from the error's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedBy {
+    /// Rancher answered with an HTTP error status.
+    Rancher,
+    /// Rancher could not be reached: no connection, or no answer in time.
+    Unreachable,
+    /// rancherctl itself, which checks a request again before it writes (a grant gone meanwhile, a changed
+    /// target, a file changed since approval).
+    Rancherctl,
+}
+
+impl RefusedBy {
+    /// Who stopped a run that failed with `e`.
+    pub fn of(e: &Error) -> RefusedBy {
+        match e {
+            Error::Api(api) if api.status().is_some() => RefusedBy::Rancher,
+            Error::Api(rancher_api::Error::Connect { .. } | rancher_api::Error::Timeout { .. }) => {
+                RefusedBy::Unreachable
+            }
+            Error::Api(rancher_api::Error::Transport { .. }) => RefusedBy::Unreachable,
+            // A workflow that answers a refusal of Rancher in its own words (an escalation refused, a test login
+            // that failed) keeps the server's answer in them.
+            other => RefusedBy::from_words(&other.to_string()),
+        }
+    }
+
+    /// Who stopped it, told from an error's words alone: an HTTP error status after `: ` is Rancher's, a
+    /// connection that failed or timed out is no answer, anything else is rancherctl's. For errors a workflow
+    /// put in its own words, and for outcomes stored before the refusal was recorded.
+    pub fn from_words(error: &str) -> RefusedBy {
+        let status = error.match_indices(": ").any(|(i, _)| {
+            let rest = &error.as_bytes()[i + 2..];
+            rest.len() > 3
+                && matches!(rest[0], b'4' | b'5')
+                && rest[1..3].iter().all(u8::is_ascii_digit)
+                && rest[3] == b' '
+        });
+        if status {
+            RefusedBy::Rancher
+        } else if error.contains("could not connect")
+            || error.contains("timed out")
+            || error.contains("connection failed")
+        {
+            RefusedBy::Unreachable
+        } else {
+            RefusedBy::Rancherctl
+        }
+    }
+}
+
+/// A failed execution as its stored outcome tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The error.
+    pub error: String,
+    /// Who stopped it.
+    pub refused_by: RefusedBy,
+}
+
+impl Failure {
+    /// The failure an outcome records, or `None` for a success. An outcome stored before `refused_by` was
+    /// recorded is read from its error's words.
+    pub fn of(outcome: &Outcome) -> Option<Failure> {
+        if outcome.status != rancher_approval::OutcomeStatus::Failed {
+            return None;
+        }
+        let error = outcome
+            .detail
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error recorded");
+        let refused_by = outcome
+            .detail
+            .get("refused_by")
+            .and_then(|r| RefusedBy::deserialize(r).ok())
+            .unwrap_or_else(|| RefusedBy::from_words(error));
+        Some(Failure {
+            error: error.to_string(),
+            refused_by,
+        })
+    }
+
+    /// The detail a failed outcome stores.
+    fn detail(e: &Error) -> Value {
+        json!({"error": e.to_string(), "refused_by": RefusedBy::of(e)})
+    }
 }
 
 /// How long a claim holds before another process may take it over, unless renewed; the executing process renews
@@ -670,6 +763,7 @@ impl Runner {
             Err(e) => Approved::Failed {
                 request: id.to_string(),
                 error: e.to_string(),
+                refused_by: RefusedBy::of(&e),
             },
         })
     }
@@ -779,7 +873,7 @@ impl Runner {
     async fn finish(&self, claim: ExecutionClaim, result: Result<RunOutput>) -> Result<Result<RunOutput>> {
         let outcome = match &result {
             Ok(out) => Outcome::succeeded(stored_output(out)).with_grant(out.grant.clone()),
-            Err(e) => Outcome::failed(json!({"error": e.to_string()})),
+            Err(e) => Outcome::failed(Failure::detail(e)),
         };
         self.store
             .record_outcome(&claim, outcome, Utc::now())
@@ -937,7 +1031,7 @@ pub const STORED_ITEMS: usize = 5;
 
 /// A run's output as the store keeps it: a list result (or table) longer than [`STORED_ITEMS`] is cut to its
 /// count and first items, so a stored outcome stays small whatever the server listed.
-pub fn stored_output(out: &RunOutput) -> Value {
+pub(crate) fn stored_output(out: &RunOutput) -> Value {
     let mut doc = serde_json::to_value(out).unwrap_or(Value::Null);
     if let Some(items) = doc.get_mut("result").and_then(Value::as_array_mut) {
         if items.len() > STORED_ITEMS {
@@ -1091,6 +1185,53 @@ mod tests {
         };
         assert!(!owner_gone(Some(&old), &me));
         assert!(!owner_gone(None, &me));
+    }
+
+    #[test]
+    fn who_refused_is_typed_stored_with_the_outcome_and_read_from_old_rows_by_their_words() {
+        let refused = Error::Api(rancher_api::Error::Api {
+            operation: "rk.globalrolebindings.create".into(),
+            status: 403,
+            server: rancher_api::ServerError::Unparsed {
+                content_type: None,
+                snippet: String::new(),
+            },
+            retry_after: None,
+        });
+        assert_eq!(RefusedBy::of(&refused), RefusedBy::Rancher);
+        let lost = Error::Api(rancher_api::Error::Transport {
+            operation: "x".into(),
+            message: "reset".into(),
+            source: None,
+        });
+        assert_eq!(RefusedBy::of(&lost), RefusedBy::Unreachable);
+        let ours = Error::Refused("the `config` file changed after the request was approved".into());
+        assert_eq!(RefusedBy::of(&ours), RefusedBy::Rancherctl);
+        // Stored with the outcome, and read back from it.
+        let detail = Failure::detail(&refused);
+        assert_eq!(detail["refused_by"], json!("rancher"));
+        let outcome = Outcome::failed(detail);
+        assert_eq!(Failure::of(&outcome).unwrap().refused_by, RefusedBy::Rancher);
+        // The stored field wins over the words.
+        let typed = Outcome::failed(json!({"error": "x: 403 Forbidden", "refused_by": "rancherctl"}));
+        assert_eq!(Failure::of(&typed).unwrap().refused_by, RefusedBy::Rancherctl);
+        // An outcome stored before the field: told from its words, as before.
+        let old = |error: &str| {
+            Failure::of(&Outcome::failed(json!({ "error": error })))
+                .unwrap()
+                .refused_by
+        };
+        assert_eq!(old("rk.users.get: 403 Forbidden: no"), RefusedBy::Rancher);
+        assert_eq!(
+            old("rk.users.get: could not connect to r:443: refused"),
+            RefusedBy::Unreachable
+        );
+        assert_eq!(old("grant g-1 is gone"), RefusedBy::Rancherctl);
+        assert_eq!(
+            Failure::of(&Outcome::failed(json!({}))).unwrap().error,
+            "no error recorded"
+        );
+        assert!(Failure::of(&Outcome::succeeded(json!({}))).is_none());
     }
 
     #[test]

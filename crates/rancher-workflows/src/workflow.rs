@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::catalog::{InputKind, ListKind, WorkflowDef};
 use crate::error::{Error, Result};
-use crate::exec::{input, Exec, RunOutput, Table};
+use crate::exec::{Exec, RunOutput, Table};
 use crate::session::Session;
 
 /// A run's inputs as JSON: what a person gave (`--input name=value`), and what an approval request stores. The
@@ -47,8 +47,19 @@ impl Inputs {
                     }
                     continue;
                 }
-                if let Some(t) = input(def, &self.0, name)? {
-                    normal.insert(name.clone(), Value::String(t.to_string()));
+                match value {
+                    Value::Null => {}
+                    Value::String(s) if s.trim().is_empty() => {}
+                    Value::String(s) => {
+                        normal.insert(name.clone(), Value::String(s.trim().to_string()));
+                    }
+                    other => {
+                        return Err(Error::Input {
+                            workflow: def.id.into(),
+                            input: name.clone(),
+                            message: format!("must be text, got {other}"),
+                        })
+                    }
                 }
             }
         }
@@ -102,6 +113,20 @@ impl std::ops::DerefMut for Inputs {
     fn deref_mut(&mut self) -> &mut Value {
         &mut self.0
     }
+}
+
+/// Builds a run's inputs from `key=value` pairs (values that parse as JSON objects stay objects).
+pub fn inputs_from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Inputs {
+    let mut m = serde_json::Map::new();
+    for (k, v) in pairs {
+        let value = if v.trim_start().starts_with('{') {
+            serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()))
+        } else {
+            Value::String(v.into())
+        };
+        m.insert(k.into(), value);
+    }
+    Value::Object(m).into()
 }
 
 /// Checks that only known inputs are given.
@@ -228,6 +253,13 @@ pub trait Workflow: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Parses `inputs` the way the workflow reads them (into its input struct), running nothing: a request stored
+    /// by any earlier version must still parse. Default (a workflow that reads its JSON itself): nothing to parse.
+    fn parses(&self, inputs: &Inputs) -> Result<()> {
+        let _ = inputs;
+        Ok(())
+    }
+
     /// True when this run cannot write (it then runs at once, without a stored request).
     fn reads_only(&self, inputs: &Inputs) -> bool {
         let _ = inputs;
@@ -323,6 +355,10 @@ impl<W: TypedWorkflow> Workflow for Typed<W> {
         self.0.applied(session, parsed, inputs).await
     }
 
+    fn parses(&self, inputs: &Inputs) -> Result<()> {
+        inputs.parse::<W::Inputs>(self.0.def()).map(drop)
+    }
+
     fn secret_fields(&self, inputs: &Inputs) -> Vec<String> {
         // Inputs that do not parse never run; they hold no secret this workflow knows of.
         inputs
@@ -354,5 +390,22 @@ impl Exec<'_> {
             grant,
         } = report?;
         Ok(self.output(def, summary, result, table, grant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inputs_from_pairs_keeps_json_objects() {
+        let v = inputs_from_pairs([
+            ("operation", "rk.users.get"),
+            ("params", r#"{"name":"u-1"}"#),
+            ("note", "{not json"),
+        ]);
+        assert_eq!(v["params"]["name"], json!("u-1"));
+        assert_eq!(v["note"], json!("{not json"));
     }
 }

@@ -477,8 +477,9 @@ pub fn print_approval(ctx: &Context, approval: Approval) -> anyhow::Result<Exit>
         Approval::Failed {
             request,
             error,
+            refused_by,
             by_service,
-        } => Err(execution_failed(&request, &error, by_service)),
+        } => Err(execution_failed(&request, &error, refused_by, by_service)),
         Approval::Settled { request } => {
             let doc = json!({"status": request.state.as_str(), "request": request.id.as_str()});
             output::data(ctx.format(), &doc, || {
@@ -525,34 +526,30 @@ pub fn print_partial(ctx: &Context, r: &ApprovalRequest, by: &str, who_may_appro
 
 /// The failure of an approved execution, saying who refused: Rancher (`rancher`), or rancherctl itself, which
 /// checks a request again before it writes (a grant gone meanwhile, a changed target).
-pub fn execution_failed(request: &str, error: &str, by_service: bool) -> anyhow::Error {
+pub fn execution_failed(
+    request: &str,
+    error: &str,
+    refused_by: rancher_workflows::RefusedBy,
+    by_service: bool,
+) -> anyhow::Error {
     let executed = if by_service {
         "approved and executed by the approvals service"
     } else {
         "approved and executed"
     };
     Failure::new(
-        format!("request {request} was {executed}, and {}: {}", who_refused(error), text::escape(error)),
+        format!("request {request} was {executed}, and {}: {}", who_refused(refused_by), text::escape(error)),
         format!("the error is kept on the request (`rancherctl approvals show {request}`); file a new request once the cause is fixed"),
     )
     .into()
 }
 
-/// Who stopped an execution, from its error: Rancher when it answered an HTTP error status (`op: 403 Forbidden
-/// ...`), nobody when Rancher could not be reached, else rancherctl itself, which checks a request again before it
-/// writes (a grant gone meanwhile, a changed target).
-fn who_refused(error: &str) -> &'static str {
-    let status = error.match_indices(": ").any(|(i, _)| {
-        let rest = error[i + 2..].as_bytes();
-        rest.len() > 3 && matches!(rest[0], b'4' | b'5') && rest[1..3].iter().all(u8::is_ascii_digit) && rest[3] == b' '
-    });
-    if status {
-        "Rancher refused it"
-    } else if error.contains("could not connect") || error.contains("timed out") || error.contains("connection failed")
-    {
-        "Rancher could not be reached"
-    } else {
-        "rancherctl refused to go on"
+/// Who stopped an execution, in words, as its outcome records it.
+fn who_refused(refused_by: rancher_workflows::RefusedBy) -> &'static str {
+    match refused_by {
+        rancher_workflows::RefusedBy::Rancher => "Rancher refused it",
+        rancher_workflows::RefusedBy::Unreachable => "Rancher could not be reached",
+        rancher_workflows::RefusedBy::Rancherctl => "rancherctl refused to go on",
     }
 }
 

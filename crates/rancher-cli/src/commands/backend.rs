@@ -170,9 +170,14 @@ impl Backend {
                         result,
                         by_service: false,
                     },
-                    Approved::Failed { request, error } => Approval::Failed {
+                    Approved::Failed {
                         request,
                         error,
+                        refused_by,
+                    } => Approval::Failed {
+                        request,
+                        error,
+                        refused_by,
                         by_service: false,
                     },
                 })
@@ -386,6 +391,8 @@ pub enum Approval {
         request: String,
         /// The error, as recorded.
         error: String,
+        /// Who refused it.
+        refused_by: rancher_workflows::RefusedBy,
         /// Executed by the service.
         by_service: bool,
     },
@@ -413,17 +420,28 @@ impl Approval {
                 by,
                 who_may_approve: view.who_may_approve,
             },
-            (RequestState::Failed, _) => Approval::Failed {
-                request: r.id.to_string(),
-                error: view
-                    .outcome
-                    .as_ref()
-                    .and_then(|o| o.detail.get("error"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("no error recorded")
-                    .to_string(),
-                by_service: true,
-            },
+            (RequestState::Failed, _) => {
+                // A service older than the typed field: read from the stored outcome.
+                let failure = view
+                    .failure
+                    .clone()
+                    .or_else(|| {
+                        view.outcome
+                            .as_ref()
+                            .and_then(rancher_workflows::Failure::of)
+                            .map(Into::into)
+                    })
+                    .unwrap_or(rancher_server::wire::FailureView {
+                        error: "no error recorded".into(),
+                        refused_by: rancher_workflows::RefusedBy::Rancherctl,
+                    });
+                Approval::Failed {
+                    request: r.id.to_string(),
+                    error: failure.error,
+                    refused_by: failure.refused_by,
+                    by_service: true,
+                }
+            }
             (_, Some(result)) => Approval::Executed {
                 request: r.id.to_string(),
                 by,
@@ -523,12 +541,17 @@ impl Installed {
 /// A request of the local store as the service would show it to an approver (what the service read shown, who may
 /// approve in words, its stored outcome and its audit entries).
 fn local_view(r: ApprovalRequest, audit: Vec<AuditEntry>) -> RequestView {
+    let outcome = r.execution.as_ref().and_then(|e| e.outcome.clone());
     RequestView {
         request: r.id.to_string(),
         status: r.state.as_str().into(),
         policy_text: r.policy.to_string(),
         who_may_approve: who_may_approve_local(&r),
-        outcome: r.execution.as_ref().and_then(|e| e.outcome.clone()),
+        failure: outcome
+            .as_ref()
+            .and_then(rancher_workflows::Failure::of)
+            .map(Into::into),
+        outcome,
         details: "shown".into(),
         audit: Some(audit),
         result: None,

@@ -30,6 +30,6 @@ pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str
 pub async fn run(ctx: &Context, backend: &Backend, args: RunArgs) -> anyhow::Result<Exit> {
     let inputs = inputs_from_pairs(pairs("input", &args.inputs)?);
     backend
-        .submit(ctx, &args.workflow, inputs, args.reason, args.dry_run)
+        .submit(ctx, &args.workflow, inputs.into_value(), args.reason, args.dry_run)
         .await
 }

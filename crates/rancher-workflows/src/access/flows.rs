@@ -17,13 +17,17 @@ use rancher_api::types::{
 };
 use rancher_api::Request;
 
+use super::inputs::{
+    need, ChangeAllowedInputs, ConfigInput, DisableInputs, EnableInputs, FlowInputs, SearchInputs, SwitchPlanInputs,
+};
 use super::{
     check_mode, pick_identity, v1_token_info, AccessMode, Generation, Identity, Provider, PROVIDERS, SECRET_FIELDS,
 };
 use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
-use crate::exec::{input, required, Exec, Table};
+use crate::exec::{Exec, Table};
 use crate::session::Session;
+use crate::workflow::Inputs;
 
 type Ran = (String, Value, Option<Table>);
 
@@ -77,23 +81,22 @@ impl AccessFlow {
     }
 }
 
-/// Runs one access-control workflow.
-pub(crate) async fn run(exec: &mut Exec<'_>, flow: AccessFlow, inputs: &Value) -> Result<Ran> {
+/// Runs one access-control workflow on its parsed inputs (`raw` is the JSON they were parsed from).
+pub(crate) async fn run(exec: &mut Exec<'_>, flow: AccessFlow, inputs: &FlowInputs, raw: &Inputs) -> Result<Ran> {
     let def = flow.def();
-    match flow {
-        AccessFlow::Status => status(exec).await,
-        AccessFlow::Enable => enable(exec, def, inputs).await,
-        AccessFlow::Allow => change_allowed(exec, def, inputs, true).await,
-        AccessFlow::Disallow => change_allowed(exec, def, inputs, false).await,
-        AccessFlow::Disable => disable(exec, def, inputs).await,
-        AccessFlow::SwitchPlan => switch_plan(exec, def, inputs).await,
-        AccessFlow::Search => search_workflow(exec, def, inputs).await,
+    match inputs {
+        FlowInputs::Status => status(exec).await,
+        FlowInputs::Enable(i) => enable(exec, def, i, raw).await,
+        FlowInputs::ChangeAllowed(i) => change_allowed(exec, def, i, flow == AccessFlow::Allow).await,
+        FlowInputs::Disable(i) => disable(exec, def, i).await,
+        FlowInputs::SwitchPlan(i) => switch_plan(exec, def, i).await,
+        FlowInputs::Search(i) => search_workflow(exec, def, i).await,
     }
 }
 
 /// Checks what can be checked before an approval request is filed, and pins identities given by name to the
 /// ids they mean now, so approvers see exactly who would be allowed or removed.
-pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) -> Result<Value> {
+pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Inputs) -> Result<Inputs> {
     let mut inputs = inputs;
     let def = flow.def();
     match flow {
@@ -104,17 +107,18 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
                     m.remove(set_here);
                 }
             }
-            let p: Provider = required(def, &inputs, "provider")?.parse()?;
-            let mode = mode_input(def, &inputs)?.unwrap_or(AccessMode::Unrestricted);
+            let mut given = EnableInputs::parse(&inputs)?;
+            let p: Provider = need(def, "provider", &given.provider)?.parse()?;
+            let mode = mode_input(&given.mode)?.unwrap_or(AccessMode::Unrestricted);
             check_mode(p, mode, session.version)?;
             let exec = Exec::new(session, true);
             refuse_if_on(&exec, p).await?;
             let g = Generation::of(session.version);
-            if given_inline(&inputs) {
+            if given.given_inline() {
                 // Settings and test credentials came in the request: the stored request keeps what approvers may
                 // see, and the secrets wait in memory for this request only (see `crate::held`).
-                let settings = inline_settings(def, &inputs)?;
-                let test = inline_test_code(def, &inputs, p, g)?;
+                let settings = inline_settings(def, &given)?;
+                let test = inline_test_code(def, &given, p, g)?;
                 if let Some(m) = inputs.as_object_mut() {
                     for secret in INLINE_SECRETS {
                         m.remove(*secret);
@@ -143,7 +147,7 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
             // content hash, checked again at execution. Approvers see the settings, never the secrets.
             let mut pins = Map::new();
             for name in FILE_INPUTS {
-                if let Some(path) = input(def, &inputs, name)? {
+                if let Some(path) = given.file(name)? {
                     let absolute = std::path::absolute(path).map_err(|e| Error::Input {
                         workflow: def.id.into(),
                         input: (*name).into(),
@@ -154,22 +158,24 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
                         (*name).into(),
                         json!({"path": absolute, "sha256": file_sha256(def, name, &absolute).await?}),
                     );
-                    inputs[*name] = Value::String(absolute);
+                    inputs[*name] = Value::String(absolute.clone());
+                    given.set_file(name, absolute);
                 }
             }
-            let shown = shown_settings(&load_settings(def, &inputs).await?);
-            test_code(def, &inputs, p, g, false).await?;
+            let shown = shown_settings(&load_settings(def, &given).await?);
+            test_code(def, &given, p, g, false).await?;
             inputs["pinned-files"] = Value::Object(pins);
             inputs["settings-shown"] = shown;
         }
         AccessFlow::Allow | AccessFlow::Disallow => {
+            let given: ChangeAllowedInputs = inputs.parse(def)?;
             let exec = Exec::new(session, true);
-            let p = target_provider(&exec, def, &inputs).await?;
-            if let Some(mode) = mode_input(def, &inputs)? {
+            let p = target_provider(&exec, &given.provider).await?;
+            if let Some(mode) = mode_input(&given.mode)? {
                 check_mode(p, mode, session.version)?;
             }
             if flow == AccessFlow::Allow {
-                let entries = list_input(def, &inputs, "identities")?;
+                let entries = list_input(&given.identities);
                 let found = resolve(&exec, p, &entries).await?;
                 inputs["identities"] = Value::String(found.iter().map(|i| i.id.clone()).collect::<Vec<_>>().join(","));
             }
@@ -180,8 +186,9 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
                 m.remove(DELETIONS_INPUT);
             }
             if Generation::of(session.version) == Generation::V2 {
+                let given: DisableInputs = inputs.parse(def)?;
                 let exec = Exec::new(session, true);
-                let p = match target_provider(&exec, def, &inputs).await {
+                let p = match target_provider(&exec, &given.provider).await {
                     Ok(p) => p,
                     // Nothing to disable: the run says so.
                     Err(Error::Refused(m)) if m.starts_with("no external auth provider is enabled") => {
@@ -191,7 +198,7 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
                 };
                 let cleanup = cleanup_of(&exec, p).await?;
                 let code = cleanup.code();
-                if let Some(ack) = input(def, &inputs, "acknowledge")?.filter(|a| *a != code) {
+                if let Some(ack) = given.acknowledge.as_deref().filter(|a| *a != code) {
                     return Err(Error::Refused(format!(
                         "the acknowledgement {ack} names a different set than what disabling {} deletes now: {}. Nothing was filed. {}",
                         p.title(),
@@ -210,16 +217,10 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Value) 
 
 /// After a crash between claim and outcome: whether the server shows the change of an access-control request as
 /// applied (`Some(true)`), not applied (`Some(false)`), or the workflow only reads (`None`).
-pub(crate) async fn applied(session: &Session, flow: AccessFlow, inputs: &Value) -> Result<Option<bool>> {
+pub(crate) async fn applied(session: &Session, flow: AccessFlow, inputs: &FlowInputs) -> Result<Option<bool>> {
     let exec = Exec::new(session, true);
     let g = generation(&exec);
-    let provider = |key: &str| {
-        inputs
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::parse::<Provider>)
-            .transpose()
-    };
+    let provider = |given: &Option<String>| given.as_deref().map(str::parse::<Provider>).transpose();
     let on = |p: Provider| {
         let exec = &exec;
         async move {
@@ -229,23 +230,22 @@ pub(crate) async fn applied(session: &Session, flow: AccessFlow, inputs: &Value)
             })
         }
     };
-    match flow {
-        AccessFlow::Enable => match provider("provider")? {
+    match inputs {
+        FlowInputs::Enable(i) => match provider(&i.provider)? {
             Some(p) => Ok(Some(on(p).await?)),
             None => Ok(Some(false)),
         },
-        AccessFlow::Disable => match provider("provider")? {
+        FlowInputs::Disable(i) => match provider(&i.provider)? {
             Some(p) => Ok(Some(!on(p).await?)),
             None => Ok(Some(match g {
                 Generation::V1 => !v1_state(&exec).await?.0,
                 Generation::V2 => v2_enabled(&exec).await?.is_empty(),
             })),
         },
-        AccessFlow::Allow | AccessFlow::Disallow => {
-            let def = flow.def();
-            let p = target_provider(&exec, def, inputs).await?;
+        FlowInputs::ChangeAllowed(i) => {
+            let p = target_provider(&exec, &i.provider).await?;
             let present = config(&exec, p).await?.allowed();
-            let entries = list_input(def, inputs, "identities")?;
+            let entries = list_input(&i.identities);
             let listed = |e: &String| present.iter().any(|i| i.is_exactly(e));
             Ok(Some(if flow == AccessFlow::Allow {
                 entries.iter().all(listed)
@@ -261,14 +261,14 @@ fn generation(exec: &Exec<'_>) -> Generation {
     Generation::of(exec.session.version)
 }
 
-fn mode_input(def: &WorkflowDef, inputs: &Value) -> Result<Option<AccessMode>> {
-    input(def, inputs, "mode")?.map(str::parse).transpose()
+fn mode_input(mode: &Option<String>) -> Result<Option<AccessMode>> {
+    mode.as_deref().map(str::parse).transpose()
 }
 
 /// A comma-separated input as trimmed, non-empty entries. A piece that reads `attr=...` continues the entry
 /// before it, so LDAP ids such as `ldap_user:CN=Ann,OU=Users,DC=example,DC=com` stay whole.
-fn list_input(def: &WorkflowDef, inputs: &Value, name: &str) -> Result<Vec<String>> {
-    Ok(input(def, inputs, name)?.map(split_entries).unwrap_or_default())
+fn list_input(given: &Option<String>) -> Vec<String> {
+    given.as_deref().map(split_entries).unwrap_or_default()
 }
 
 fn split_entries(s: &str) -> Vec<String> {
@@ -482,14 +482,6 @@ const HELD_INPUT: &str = "held-secrets";
 /// The inline inputs that are secrets (never stored: held in memory, see [`crate::held`]).
 const INLINE_SECRETS: &[&str] = &["config", "test-password", "test-code"];
 
-/// Whether the settings or the test credentials came inline (`config` as an object, `test-password`, `test-code`).
-fn given_inline(inputs: &Value) -> bool {
-    inputs.get("config").is_some_and(Value::is_object)
-        || ["test-password", "test-code"]
-            .iter()
-            .any(|k| inputs.get(*k).is_some_and(|v| !v.is_null()))
-}
-
 async fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<String> {
     use sha2::Digest;
     let text = crate::files::read_input_file(def, input_name, path, false).await?;
@@ -497,21 +489,21 @@ async fn file_sha256(def: &WorkflowDef, input_name: &str, path: &str) -> Result<
 }
 
 /// Refuses to run with a file that changed (or moved) since the request was filed and approved.
-async fn check_pinned_files(def: &WorkflowDef, inputs: &Value) -> Result<()> {
-    let Some(pins) = inputs.get("pinned-files").and_then(Value::as_object) else {
+async fn check_pinned_files(def: &WorkflowDef, inputs: &EnableInputs) -> Result<()> {
+    let Some(pins) = &inputs.pinned_files else {
         return Ok(());
     };
     for name in FILE_INPUTS {
-        let given = input(def, inputs, name)?;
+        let given = inputs.file(name)?;
         let pin = pins.get(*name);
-        let pinned_path = pin.and_then(|p| p.get("path")).and_then(Value::as_str);
+        let pinned_path = pin.and_then(|p| p.path.as_deref());
         if given != pinned_path {
             return Err(Error::Refused(format!(
                 "{}: the `{name}` file is not the one approved; file the request again",
                 def.id
             )));
         }
-        if let (Some(path), Some(sha)) = (given, pin.and_then(|p| p.get("sha256")).and_then(Value::as_str)) {
+        if let (Some(path), Some(sha)) = (given, pin.and_then(|p| p.sha256.as_deref())) {
             if file_sha256(def, name, path).await? != sha {
                 return Err(Error::Refused(format!(
                     "{}: `{path}` changed after the request was approved; nothing was sent. File the request again so approvers see the new content",
@@ -546,8 +538,8 @@ fn check_settings(def: &WorkflowDef, map: &Map<String, Value>, whence: &str) -> 
 
 /// The provider settings from the `config` file (JSON or YAML object), read the one safe way
 /// ([`crate::files::read_input_file`]).
-async fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
-    let Some(path) = input(def, inputs, "config")? else {
+async fn load_settings(def: &WorkflowDef, inputs: &EnableInputs) -> Result<Map<String, Value>> {
+    let Some(path) = inputs.config_path()? else {
         return Ok(Map::new());
     };
     let bad = |message: String| Error::Input {
@@ -575,15 +567,15 @@ async fn load_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, 
 
 /// The provider settings given inline (`config` as a JSON object), at most [`crate::files::MAX_GIVEN_FILE`]
 /// bytes as JSON. No `config` at all is no settings (a provider that needs none).
-fn inline_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Value>> {
+fn inline_settings(def: &WorkflowDef, inputs: &EnableInputs) -> Result<Map<String, Value>> {
     let bad = |message: String| Error::Input {
         workflow: def.id.into(),
         input: "config".into(),
         message,
     };
-    let map = match inputs.get("config") {
-        None | Some(Value::Null) => return Ok(Map::new()),
-        Some(Value::Object(m)) => m.clone(),
+    let map = match &inputs.config {
+        None => return Ok(Map::new()),
+        Some(ConfigInput::Inline(m)) => m.clone(),
         Some(_) => {
             return Err(bad(
                 "with inline test credentials, give the provider settings inline too, as a JSON object".into(),
@@ -602,14 +594,14 @@ fn inline_settings(def: &WorkflowDef, inputs: &Value) -> Result<Map<String, Valu
 
 /// The test login given inline (`test-password` with `test-user`, or `test-code`); file inputs beside them are
 /// refused, so one request never mixes the two ways.
-fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generation) -> Result<(String, String)> {
+fn inline_test_code(def: &WorkflowDef, inputs: &EnableInputs, p: Provider, g: Generation) -> Result<(String, String)> {
     let bad = |input: &str, message: String| Error::Input {
         workflow: def.id.into(),
         input: input.into(),
         message,
     };
     for f in ["test-password-file", "test-code-file"] {
-        if inputs.get(f).is_some_and(|v| !v.is_null()) {
+        if inputs.has(f) {
             return Err(bad(
                 f,
                 "give the test credentials one way: inline (`test-password`, `test-code`) or as files, not both".into(),
@@ -617,7 +609,7 @@ fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generatio
         }
     }
     if p.tests_with_code(g) {
-        let code = input(def, inputs, "test-code")?.ok_or_else(|| {
+        let code = inputs.test_code.as_deref().ok_or_else(|| {
             bad(
                 "test-code",
                 format!("{} tests with an OAuth code: give it as `test-code`", p.title()),
@@ -625,9 +617,9 @@ fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generatio
         })?;
         return Ok(("(OAuth code)".into(), code.to_string()));
     }
-    let user = required(def, inputs, "test-user")?.to_string();
-    let pw = match inputs.get("test-password") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    let user = need(def, "test-user", &inputs.test_user)?.to_string();
+    let pw = match &inputs.test_password {
+        Some(s) if !s.is_empty() => s.clone(),
         _ => {
             return Err(bad(
                 "test-password",
@@ -643,13 +635,13 @@ fn inline_test_code(def: &WorkflowDef, inputs: &Value, p: Provider, g: Generatio
 /// inputs are checked (files exist and are private), nothing is kept.
 async fn test_code(
     def: &WorkflowDef,
-    inputs: &Value,
+    inputs: &EnableInputs,
     p: Provider,
     g: Generation,
     read: bool,
 ) -> Result<(String, String)> {
     if p.tests_with_code(g) {
-        let path = required(def, inputs, "test-code-file")?;
+        let path = need(def, "test-code-file", &inputs.test_code_file)?;
         let code = crate::files::read_input_file(def, "test-code-file", path, true).await?;
         let code = code.trim().to_string();
         if code.is_empty() {
@@ -661,8 +653,8 @@ async fn test_code(
         }
         return Ok(("(OAuth code)".into(), if read { code } else { String::new() }));
     }
-    let user = required(def, inputs, "test-user")?.to_string();
-    let path = required(def, inputs, "test-password-file")?;
+    let user = need(def, "test-user", &inputs.test_user)?.to_string();
+    let path = need(def, "test-password-file", &inputs.test_password_file)?;
     let pw = crate::files::read_input_file(def, "test-password-file", path, true).await?;
     let pw = pw
         .strip_suffix('\n')
@@ -955,10 +947,8 @@ async fn v2_enabled(exec: &Exec<'_>) -> Result<Vec<(String, V3AuthConfig)>> {
 }
 
 /// The provider an allow/disallow/disable acts on: the one given, else the one that is on.
-async fn target_provider(exec: &Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Provider> {
-    let given = input(def, inputs, "provider")?
-        .map(str::parse::<Provider>)
-        .transpose()?;
+async fn target_provider(exec: &Exec<'_>, provider: &Option<String>) -> Result<Provider> {
+    let given = provider.as_deref().map(str::parse::<Provider>).transpose()?;
     let on: Vec<Provider> = match generation(exec) {
         Generation::V1 => v1_state(exec).await?.1.into_iter().collect(),
         Generation::V2 => v2_enabled(exec)
@@ -1234,11 +1224,12 @@ async fn status(exec: &mut Exec<'_>) -> Result<Ran> {
 async fn enable_secrets(
     exec: &Exec<'_>,
     def: &WorkflowDef,
-    inputs: &Value,
+    inputs: &EnableInputs,
+    raw: &Inputs,
     p: Provider,
     g: Generation,
 ) -> Result<(Map<String, Value>, (String, String))> {
-    if let Some(held) = inputs.get(HELD_INPUT) {
+    if let Some(held) = &inputs.held_secrets {
         if exec.dry_run {
             return Err(Error::Input {
                 workflow: def.id.into(),
@@ -1248,8 +1239,9 @@ async fn enable_secrets(
                         .into(),
             });
         }
-        let handle = held.get("handle").and_then(Value::as_str).unwrap_or_default();
-        let mut rest = inputs.clone();
+        let handle = held.handle.as_str();
+        // The held secrets are bound to the rest of the request exactly as it was stored.
+        let mut rest = raw.as_value().clone();
         if let Some(m) = rest.as_object_mut() {
             m.remove(HELD_INPUT);
         }
@@ -1263,7 +1255,7 @@ async fn enable_secrets(
         };
         return Ok((found.settings, found.test));
     }
-    if given_inline(inputs) {
+    if inputs.given_inline() {
         return Ok((inline_settings(def, inputs)?, inline_test_code(def, inputs, p, g)?));
     }
     check_pinned_files(def, inputs).await?;
@@ -1273,14 +1265,14 @@ async fn enable_secrets(
     ))
 }
 
-async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
-    let p: Provider = required(def, inputs, "provider")?.parse()?;
-    let mode = mode_input(def, inputs)?.unwrap_or(AccessMode::Unrestricted);
+async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &EnableInputs, raw: &Inputs) -> Result<Ran> {
+    let p: Provider = need(def, "provider", &inputs.provider)?.parse()?;
+    let mode = mode_input(&inputs.mode)?.unwrap_or(AccessMode::Unrestricted);
     let g = generation(exec);
     check_mode(p, mode, exec.session.version)?;
-    let (settings, (tester, code)) = enable_secrets(exec, def, inputs, p, g).await?;
+    let (settings, (tester, code)) = enable_secrets(exec, def, inputs, raw, p, g).await?;
     refuse_if_on(exec, p).await?;
-    let entries = list_input(def, inputs, "allow")?;
+    let entries = list_input(&inputs.allow);
     let left_off = format!(
         "{} settings are saved but the provider is still disabled, so nobody is locked out; fix the settings or the test credentials and run the enable again",
         p.title()
@@ -1451,9 +1443,14 @@ async fn enable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resul
     }
 }
 
-async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, add: bool) -> Result<Ran> {
-    let p = target_provider(exec, def, inputs).await?;
-    let entries = list_input(def, inputs, "identities")?;
+async fn change_allowed(
+    exec: &mut Exec<'_>,
+    def: &WorkflowDef,
+    inputs: &ChangeAllowedInputs,
+    add: bool,
+) -> Result<Ran> {
+    let p = target_provider(exec, &inputs.provider).await?;
+    let entries = list_input(&inputs.identities);
     if entries.is_empty() {
         return Err(Error::Input {
             workflow: def.id.into(),
@@ -1463,7 +1460,7 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     }
     let cfg = config(exec, p).await?;
     let old_mode: AccessMode = cfg.mode().parse()?;
-    let mode = mode_input(def, inputs)?.unwrap_or(old_mode);
+    let mode = mode_input(&inputs.mode)?.unwrap_or(old_mode);
     check_mode(p, mode, exec.session.version)?;
     let mut list = cfg.allowed();
     let before = ids_of(&list);
@@ -1561,9 +1558,9 @@ async fn change_allowed(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value, 
     ))
 }
 
-async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
+async fn disable(exec: &mut Exec<'_>, _def: &WorkflowDef, inputs: &DisableInputs) -> Result<Ran> {
     let g = generation(exec);
-    let p = match target_provider(exec, def, inputs).await {
+    let p = match target_provider(exec, &inputs.provider).await {
         Ok(p) => p,
         Err(Error::Refused(m)) if m.starts_with("no external auth provider is enabled") => {
             let what = if g == Generation::V1 {
@@ -1595,7 +1592,7 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
             // and go ahead only with the acknowledgement code of exactly that set.
             let cleanup = cleanup_of(exec, p).await?;
             let code = cleanup.code();
-            let ack = input(def, inputs, "acknowledge")?;
+            let ack = inputs.acknowledge.as_deref();
             if !exec.dry_run && cleanup.deletes() && ack != Some(code.as_str()) {
                 return Err(Error::Refused(format!(
                     "disabling {} makes Rancher delete what its provider granted: {}. Nothing was changed. {}{}",
@@ -1610,10 +1607,7 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
                 )));
             }
             // What approvers were shown must still be what goes.
-            let pinned = inputs
-                .get(DELETIONS_INPUT)
-                .and_then(|d| d.get("acknowledge"))
-                .and_then(Value::as_str);
+            let pinned = inputs.deletions.as_ref().and_then(|d| d.acknowledge.as_deref());
             if !exec.dry_run && pinned.is_some_and(|c| c != code) {
                 return Err(Error::Refused(format!(
                     "what disabling {} deletes changed since the request was approved: now {}. Nothing was changed; file the request again so approvers see the new set",
@@ -1642,8 +1636,8 @@ async fn disable(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Resu
     }
 }
 
-async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
-    let to: Provider = required(def, inputs, "to")?.parse()?;
+async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &SwitchPlanInputs) -> Result<Ran> {
+    let to: Provider = need(def, "to", &inputs.to)?.parse()?;
     let g = generation(exec);
     let warning = "Rancher advises against switching providers: existing accounts keep identities the new provider cannot resolve";
     match g {
@@ -1742,9 +1736,9 @@ async fn switch_plan(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> 
     }
 }
 
-async fn search_workflow(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Ran> {
-    let name = required(def, inputs, "name")?;
-    let kind = match input(def, inputs, "type")? {
+async fn search_workflow(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &SearchInputs) -> Result<Ran> {
+    let name = need(def, "name", &inputs.name)?;
+    let kind = match inputs.kind.as_deref() {
         None => None,
         Some(k @ ("user" | "group")) => Some(k),
         Some(other) => {

@@ -24,6 +24,7 @@
 
 mod cleanup;
 mod flows;
+mod inputs;
 mod workflows;
 
 use std::fmt;

@@ -4,11 +4,30 @@
 use async_trait::async_trait;
 
 use super::flows::{self, AccessFlow};
+use super::inputs::{EnableInputs, FlowInputs, NoInputs};
 use crate::catalog::WorkflowDef;
 use crate::error::Result;
-use crate::exec::{input, Exec};
+use crate::exec::Exec;
 use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, Workflow};
+
+impl FlowInputs {
+    /// Parses `raw` as the inputs of `flow`, with the runner's words for bad input.
+    pub(crate) fn parse(flow: AccessFlow, raw: &Inputs) -> Result<FlowInputs> {
+        let def = flow.def();
+        Ok(match flow {
+            AccessFlow::Status => {
+                raw.parse::<NoInputs>(def)?;
+                FlowInputs::Status
+            }
+            AccessFlow::Enable => FlowInputs::Enable(Box::new(EnableInputs::parse(raw)?)),
+            AccessFlow::Allow | AccessFlow::Disallow => FlowInputs::ChangeAllowed(raw.parse(def)?),
+            AccessFlow::Disable => FlowInputs::Disable(raw.parse(def)?),
+            AccessFlow::SwitchPlan => FlowInputs::SwitchPlan(raw.parse(def)?),
+            AccessFlow::Search => FlowInputs::Search(raw.parse(def)?),
+        })
+    }
+}
 
 /// An access-control workflow.
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +40,11 @@ impl Workflow for AccessControl {
     }
 
     async fn prepare(&self, session: &Session, inputs: Inputs) -> Result<Pinned> {
-        let inputs = Inputs::from(flows::prepare(session, self.0, inputs.into_value()).await?);
-        let targets = match self.0 {
-            AccessFlow::Allow | AccessFlow::Disallow => input(self.def(), &inputs, "identities")?
+        let inputs = flows::prepare(session, self.0, inputs).await?;
+        let targets = match FlowInputs::parse(self.0, &inputs)? {
+            FlowInputs::ChangeAllowed(i) => i
+                .identities
+                .as_deref()
                 .map(crate::targets::identity_targets)
                 .unwrap_or_default(),
             _ => Vec::new(),
@@ -32,7 +53,8 @@ impl Workflow for AccessControl {
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
-        let (summary, result, table) = flows::run(exec, self.0, inputs).await?;
+        let parsed = FlowInputs::parse(self.0, inputs)?;
+        let (summary, result, table) = flows::run(exec, self.0, &parsed, inputs).await?;
         Ok(Report {
             summary,
             result,
@@ -42,7 +64,11 @@ impl Workflow for AccessControl {
     }
 
     async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
-        flows::applied(session, self.0, inputs).await
+        flows::applied(session, self.0, &FlowInputs::parse(self.0, inputs)?).await
+    }
+
+    fn parses(&self, inputs: &Inputs) -> Result<()> {
+        FlowInputs::parse(self.0, inputs).map(drop)
     }
 
     fn dry_run_unprepared(&self) -> bool {

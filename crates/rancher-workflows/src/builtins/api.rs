@@ -13,6 +13,7 @@ use crate::workflow::{Inputs, Pinned, Report, TypedWorkflow};
 
 /// The inputs of `rancher-api-request`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiInputs {
     /// The operation id (`rk.users.list`).
     pub operation: String,
@@ -22,6 +23,10 @@ pub struct ApiInputs {
     /// The JSON body, for operations that take one (typed `any` by the endpoint list).
     #[serde(default)]
     pub body: Option<Value>,
+    /// What an edit of a role changes (set when it is filed, shown to approvers): read by the targets, not by
+    /// the run.
+    #[serde(default, rename = "role-change")]
+    role_change: Option<serde::de::IgnoredAny>,
 }
 
 impl ApiInputs {

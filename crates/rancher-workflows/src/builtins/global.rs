@@ -16,7 +16,8 @@ use crate::session::Session;
 use crate::workflow::{Inputs, Pinned, Report, TypedWorkflow};
 
 /// The inputs of `create-global-role-binding`, as people give them and approval requests store them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateInputs {
     /// The user, by id or username (an id once the request is filed).
     pub user: String,
@@ -31,12 +32,27 @@ pub struct CreateInputs {
     /// The grant a `rancherctl grants extend` extends.
     #[serde(default)]
     pub extends: Option<String>,
+    /// Why the role can grant roles (set when a time-bound grant is filed): read by the runner's containment
+    /// check, not by the workflow.
+    #[serde(default, rename = "grants-roles")]
+    grants_roles: Option<serde::de::IgnoredAny>,
 }
 
 impl CreateInputs {
     /// A time-bound grant.
     fn timed(&self) -> bool {
         self.duration.is_some()
+    }
+
+    /// The inputs as the time-bound grant code takes them, with `user` in place of the given one.
+    fn timed_global<'a>(&'a self, user: &'a str) -> crate::grants::TimedGlobal<'a> {
+        crate::grants::TimedGlobal {
+            user,
+            role: &self.role,
+            duration: self.duration.as_deref(),
+            binding: self.binding.as_deref(),
+            extends: self.extends.as_deref(),
+        }
     }
 }
 
@@ -65,11 +81,11 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
         let mut raw = raw;
         let user = exec.resolve_user(&inputs.user).await?;
         let targets = vec![(user.id.clone(), user.username.clone())];
-        raw["user"] = Value::String(user.id);
+        raw["user"] = Value::String(user.id.clone());
         exec.resolve_role(&inputs.role).await?;
         let pinned = Pinned { inputs: raw, targets };
-        let mut pinned = crate::grants::pin_timed_global(def, pinned)?;
-        crate::grants::refuse_held_global(session, def, &mut pinned).await?;
+        let mut pinned = crate::grants::pin_timed_global(def, inputs.timed_global(&user.id), pinned)?;
+        crate::grants::refuse_held_global(session, def, inputs.timed_global(&user.id), &mut pinned).await?;
         use crate::grants::containment;
         if inputs.timed() {
             containment::mark(session, BindingKind::Global, &inputs.role, &mut pinned.inputs).await?;
@@ -79,16 +95,16 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
         Ok(pinned)
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: CreateInputs, raw: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: CreateInputs, _raw: &Inputs) -> Result<Report> {
         if inputs.timed() {
-            return crate::grants::create_timed_global(exec, self.def(), raw).await;
+            return crate::grants::create_timed_global(exec, self.def(), inputs.timed_global(&inputs.user)).await;
         }
         create(exec, &inputs).await
     }
 
-    async fn applied(&self, session: &Session, inputs: CreateInputs, raw: &Inputs) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: CreateInputs, _raw: &Inputs) -> Result<Option<bool>> {
         if inputs.timed() {
-            return crate::grants::applied_timed_global(session, raw).await;
+            return crate::grants::applied_timed_global().await;
         }
         let exec = Exec::new(session, true);
         let uid = exec.resolve_user(&inputs.user).await?.id;
@@ -100,6 +116,7 @@ impl TypedWorkflow for CreateGlobalRoleBinding {
 
 /// The inputs of `delete-global-role-binding`: a binding by name, or a user and a role.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteInputs {
     /// The binding's name.
     #[serde(default)]

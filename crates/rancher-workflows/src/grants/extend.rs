@@ -2,14 +2,15 @@
 //! binding, with a new duration.
 
 use rancher_approval::{format_duration, parse_duration, Store};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::workflow::Inputs;
 
 /// The workflow and inputs of a request that extends grant `id` by `by` (`30m`, `8h`, `7d`): the granting
 /// request's own inputs, with `extends` naming the grant and `duration` the extension. Refused for a grant that
 /// already ended (grant it again instead).
-pub async fn extension(store: &dyn Store, id: &str, by: &str) -> Result<(String, Value)> {
+pub async fn extension(store: &dyn Store, id: &str, by: &str) -> Result<(String, Inputs)> {
     let secs = parse_duration(by).map_err(|e| Error::Input {
         workflow: "grants extend".into(),
         input: "by".into(),
@@ -26,7 +27,7 @@ pub async fn extension(store: &dyn Store, id: &str, by: &str) -> Result<(String,
     let mut inputs = request.inputs;
     inputs["extends"] = json!(id);
     inputs["duration"] = json!(format_duration(secs.as_secs()));
-    Ok((grant.workflow_id, inputs))
+    Ok((grant.workflow_id, inputs.into()))
 }
 
 #[cfg(test)]

@@ -9,13 +9,15 @@
 
 use async_trait::async_trait;
 use rancher_approval::{BindingKind, GrantChange, NewGrant, SubjectKind};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
-use crate::exec::{input, Exec, Table};
+use crate::exec::{Exec, Table};
 use crate::session::Session;
-use crate::workflow::{Inputs, Pinned, Report, Workflow};
+use crate::workflow::{Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
 
 pub use crate::bindings;
 pub mod containment;
@@ -34,9 +36,9 @@ pub use revoke::{
 pub(crate) fn workflows() -> Vec<std::sync::Arc<dyn Workflow>> {
     let mut out: Vec<std::sync::Arc<dyn Workflow>> = Vec::new();
     for scope in [Scope::Cluster, Scope::Project] {
-        out.push(std::sync::Arc::new(ListBindings(scope)));
-        out.push(std::sync::Arc::new(Grant(scope)));
-        out.push(std::sync::Arc::new(Revoke(scope)));
+        out.push(std::sync::Arc::new(Typed(ListBindings(scope))));
+        out.push(std::sync::Arc::new(Typed(Grant(scope))));
+        out.push(std::sync::Arc::new(Typed(Revoke(scope))));
     }
     out
 }
@@ -67,6 +69,89 @@ impl Scope {
             Scope::Project => "prtb-ra-",
         }
     }
+    /// The cluster or project the inputs name (`cluster=` or `project=`, whichever this scope takes).
+    fn of<'a>(self, cluster: &'a Option<String>, project: &'a Option<String>) -> Option<&'a str> {
+        match self {
+            Scope::Cluster => cluster.as_deref(),
+            Scope::Project => project.as_deref(),
+        }
+    }
+}
+
+/// The inputs of `grant-cluster-role` and `grant-project-role`, as people give them and approval requests store
+/// them (each takes the one of `cluster`/`project` that fits it; the catalog refuses the other).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantInputs {
+    /// The cluster, by id or display name (an id once filed).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// The project, `c-xxxxx:p-yyyyy` or `cluster/project` (an id once filed).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The user, by id or username (an id once filed); or `group`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The group principal; or `user`.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The role template (an id once filed).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// How long a time-bound grant lasts.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// The binding's fixed name (set when the request is filed).
+    #[serde(default)]
+    pub binding: Option<String>,
+    /// The grant an extension extends (set by `rancherctl grants extend`).
+    #[serde(default)]
+    pub extends: Option<String>,
+    /// Why the role can grant roles: read by the runner's containment check, not by the workflow.
+    #[serde(default, rename = "grants-roles")]
+    grants_roles: Option<IgnoredAny>,
+}
+
+/// The inputs of `revoke-cluster-role` and `revoke-project-role`: a binding by name, or a role with a user or
+/// group, in one cluster or project.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeInputs {
+    /// The cluster (an id once filed).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// The project (an id once filed).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The user (an id once filed).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The group principal.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The role template (an id once filed).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The binding's name.
+    #[serde(default)]
+    pub binding: Option<String>,
+}
+
+/// The inputs of `list-cluster-role-bindings` and `list-project-role-bindings`: at most the one place to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListBindingsInputs {
+    /// Only this cluster.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Only this project.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// A required input of a grant workflow, or the runner's usual words for its absence.
+fn need<'a>(def: &WorkflowDef, name: &str, value: Option<&'a str>) -> Result<&'a str> {
+    value.ok_or_else(|| bad(def, name, format!("is required (e.g. --input {name}=...)")))
 }
 
 const USER: InputSpec = InputSpec {
@@ -204,11 +289,21 @@ fn bad(def: &WorkflowDef, name: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// The `duration` input in seconds, if given (checked: a clear error names the form).
-pub(crate) fn duration_secs(def: &WorkflowDef, inputs: &Value) -> Result<Option<u64>> {
-    input(def, inputs, "duration")?
-        .map(|t| parse_duration_input(def, t))
-        .transpose()
+/// The `duration` input of any workflow that takes one, in seconds, if given (checked: a clear error names the
+/// form).
+pub(crate) fn duration_secs(def: &WorkflowDef, inputs: &Inputs) -> Result<Option<u64>> {
+    /// Only the duration; the workflow's own struct checks the rest.
+    #[derive(Deserialize)]
+    struct Timed {
+        #[serde(default)]
+        duration: Option<String>,
+    }
+    duration_of(def, inputs.parse::<Timed>(def)?.duration.as_deref())
+}
+
+/// A parsed `duration` input in seconds.
+fn duration_of(def: &WorkflowDef, duration: Option<&str>) -> Result<Option<u64>> {
+    duration.map(|t| parse_duration_input(def, t)).transpose()
 }
 
 /// A `duration` input (`30m`, `8h`, `7d`) in seconds, or the error that names the form.
@@ -218,12 +313,19 @@ pub(crate) fn parse_duration_input(def: &WorkflowDef, text: &str) -> Result<u64>
         .map_err(|e| bad(def, "duration", e.to_string()))
 }
 
-/// True when a `create-global-role-binding` run is time-bound.
-pub(crate) fn timed(inputs: &Value) -> bool {
-    inputs
-        .get("duration")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty())
+/// The inputs of a time-bound `create-global-role-binding`, as its workflow parsed them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimedGlobal<'a> {
+    /// The user (an id once filed).
+    pub user: &'a str,
+    /// The global role.
+    pub role: &'a str,
+    /// How long; `None` for an untimed create.
+    pub duration: Option<&'a str>,
+    /// The fixed binding name, set when filed.
+    pub binding: Option<&'a str>,
+    /// The grant an extension extends.
+    pub extends: Option<&'a str>,
 }
 
 /// A fresh fixed binding name: the prefix and 12 random hex digits (valid as a Kubernetes name).
@@ -232,18 +334,19 @@ fn fresh_name(prefix: &str) -> String {
 }
 
 /// For a timed `create-global-role-binding`: fixes the binding name at submit. A name given by hand is refused.
-pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned> {
-    let extends = input(def, &pinned.inputs, "extends")?.is_some();
-    if extends && !timed(&pinned.inputs) {
+pub(crate) fn pin_timed_global(def: &WorkflowDef, inputs: TimedGlobal<'_>, mut pinned: Pinned) -> Result<Pinned> {
+    let extends = inputs.extends.is_some();
+    let timed = inputs.duration.is_some();
+    if extends && !timed {
         return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
     }
     if extends {
         return Ok(pinned);
     }
-    if input(def, &pinned.inputs, "binding")?.is_some() {
+    if inputs.binding.is_some() {
         return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
     }
-    if timed(&pinned.inputs) {
+    if timed {
         pinned.inputs["binding"] = json!(fresh_name("grb-ra-"));
     }
     Ok(pinned)
@@ -254,14 +357,17 @@ pub fn pin_timed_global(def: &WorkflowDef, mut pinned: Pinned) -> Result<Pinned>
 pub(crate) const ALREADY_HELD: &str = "\u{0}already-held";
 
 /// Marks a new global role binding (not an extension) that the user already holds under some binding: it would
-/// change nothing once approved. `pinned` holds the user as an id.
-pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pinned: &mut Pinned) -> Result<()> {
-    if input(def, &pinned.inputs, "extends")?.is_some() {
+/// change nothing once approved. `inputs.user` is the user's id.
+pub(crate) async fn refuse_held_global(
+    session: &Session,
+    def: &WorkflowDef,
+    inputs: TimedGlobal<'_>,
+    pinned: &mut Pinned,
+) -> Result<()> {
+    if inputs.extends.is_some() {
         return Ok(());
     }
-    let (Some(user), Some(role)) = (input(def, &pinned.inputs, "user")?, input(def, &pinned.inputs, "role")?) else {
-        return Ok(());
-    };
+    let (user, role) = (inputs.user, inputs.role);
     let held = bindings::all_global(session)
         .await?
         .into_iter()
@@ -288,8 +394,12 @@ pub(crate) async fn refuse_held_global(session: &Session, def: &WorkflowDef, pin
 }
 
 /// Who a grant's inputs name: `(user id, group principal)`, exactly one of them.
-fn subject(def: &WorkflowDef, inputs: &Value) -> Result<(Option<String>, Option<String>)> {
-    match (input(def, inputs, "user")?, input(def, inputs, "group")?) {
+fn subject(
+    def: &WorkflowDef,
+    user: &Option<String>,
+    group: &Option<String>,
+) -> Result<(Option<String>, Option<String>)> {
+    match (user.as_deref(), group.as_deref()) {
         (Some(u), None) => Ok((Some(u.to_string()), None)),
         (None, Some(g)) => Ok((None, Some(g.to_string()))),
         (Some(_), Some(_)) => Err(bad(
@@ -611,10 +721,15 @@ async fn extend(exec: &Exec<'_>, nb: &bindings::NewBinding, grant: &str, duratio
 }
 
 /// `create-global-role-binding` with a `duration`: the binding under its fixed name, recorded as a grant.
-pub(crate) async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, inputs: &Value) -> Result<Report> {
-    let user = exec.resolve_user(crate::exec::required(def, inputs, "user")?).await?.id;
-    let role = exec.resolve_role(crate::exec::required(def, inputs, "role")?).await?;
-    let name = input(def, inputs, "binding")?
+pub(crate) async fn create_timed_global(
+    exec: &mut Exec<'_>,
+    def: &WorkflowDef,
+    inputs: TimedGlobal<'_>,
+) -> Result<Report> {
+    let user = exec.resolve_user(inputs.user).await?.id;
+    let role = exec.resolve_role(inputs.role).await?;
+    let name = inputs
+        .binding
         .map(str::to_string)
         .unwrap_or_else(|| fresh_name("grb-ra-"));
     let nb = bindings::NewBinding {
@@ -626,15 +741,15 @@ pub(crate) async fn create_timed_global(exec: &mut Exec<'_>, def: &WorkflowDef, 
         user: Some(user),
         group: None,
     };
-    match input(def, inputs, "extends")? {
-        Some(grant) => extend(exec, &nb, grant, duration_secs(def, inputs)?).await,
-        None => grant_binding(exec, nb, duration_secs(def, inputs)?).await,
+    let duration = duration_of(def, inputs.duration)?;
+    match inputs.extends {
+        Some(grant) => extend(exec, &nb, grant, duration).await,
+        None => grant_binding(exec, nb, duration).await,
     }
 }
 
 /// After a crash, for a timed `create-global-role-binding`: see [`Grant`]'s `applied`.
-pub(crate) async fn applied_timed_global(session: &Session, inputs: &Value) -> Result<Option<bool>> {
-    let _ = (session, inputs);
+pub(crate) async fn applied_timed_global() -> Result<Option<bool>> {
     // Running again finds its own binding by its fixed name and reports it, so the grant and its due time are
     // recorded with the outcome; nothing is created twice.
     Ok(Some(false))
@@ -645,29 +760,36 @@ struct Grant(Scope);
 
 impl Grant {
     /// The binding the stored (pinned) inputs describe; the project's namespace is looked up.
-    async fn binding(&self, session: &Session, inputs: &Value) -> Result<bindings::NewBinding> {
+    async fn binding(&self, session: &Session, inputs: &GrantInputs) -> Result<bindings::NewBinding> {
         let def = self.def();
-        let scope = crate::exec::required(def, inputs, self.0.input())?.to_string();
+        let scope = self.scope(inputs)?.to_string();
         let namespace = match self.0 {
             Scope::Cluster => scope.clone(),
             Scope::Project => resolve::project(session, &scope).await?.namespace,
         };
-        let (user, group) = subject(def, inputs)?;
-        let name = crate::exec::required(def, inputs, "binding")?.to_string();
+        let (user, group) = subject(def, &inputs.user, &inputs.group)?;
+        let name = need(def, "binding", inputs.binding.as_deref())?.to_string();
         Ok(bindings::NewBinding {
             kind: self.0.kind(),
             name,
             namespace,
             scope,
-            role: crate::exec::required(def, inputs, "role")?.to_string(),
+            role: need(def, "role", inputs.role.as_deref())?.to_string(),
             user,
             group,
         })
     }
+
+    /// The cluster or project, required.
+    fn scope<'a>(&self, inputs: &'a GrantInputs) -> Result<&'a str> {
+        need(self.def(), self.0.input(), self.0.of(&inputs.cluster, &inputs.project))
+    }
 }
 
 #[async_trait]
-impl Workflow for Grant {
+impl TypedWorkflow for Grant {
+    type Inputs = GrantInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         match self.0 {
             Scope::Cluster => &GRANT_CLUSTER,
@@ -675,23 +797,24 @@ impl Workflow for Grant {
         }
     }
 
-    fn check(&self, inputs: &Inputs) -> Result<()> {
+    fn check(&self, inputs: &GrantInputs) -> Result<()> {
         let def = self.def();
-        subject(def, inputs)?;
-        let d = duration_secs(def, inputs)?;
-        if input(def, inputs, "extends")?.is_some() && d.is_none() {
+        subject(def, &inputs.user, &inputs.group)?;
+        let d = duration_of(def, inputs.duration.as_deref())?;
+        if inputs.extends.is_some() && d.is_none() {
             return Err(bad(def, "duration", "an extension needs `duration`: how much longer"));
         }
         Ok(())
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, given: GrantInputs, raw: Inputs) -> Result<Pinned> {
         let def = self.def();
-        let extends = input(def, &inputs, "extends")?.is_some();
-        if !extends && input(def, &inputs, "binding")?.is_some() {
+        let mut inputs = raw;
+        let extends = given.extends.is_some();
+        if !extends && given.binding.is_some() {
             return Err(bad(def, "binding", "is set when the request is filed; leave it out"));
         }
-        let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
+        let scope_text = self.scope(&given)?.to_string();
         let (scope_id, scope_label) = match self.0 {
             Scope::Cluster => {
                 let c = resolve::cluster(session, &scope_text).await?;
@@ -704,15 +827,15 @@ impl Workflow for Grant {
         };
         inputs[self.0.input()] = json!(scope_id);
         let context = self.0.input();
-        let role = resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, context).await?;
+        let role = resolve::role_template(session, need(def, "role", given.role.as_deref())?, context).await?;
         inputs["role"] = json!(role.id);
-        if duration_secs(def, &inputs)?.is_some() {
+        if duration_of(def, given.duration.as_deref())?.is_some() {
             containment::mark(session, self.0.kind(), &role.id, &mut inputs).await?;
         } else if let Some(m) = inputs.as_object_mut() {
             m.remove(containment::INPUT);
         }
         let mut targets = Vec::new();
-        match subject(def, &inputs)? {
+        match subject(def, &given.user, &given.group)? {
             (Some(u), None) => {
                 let user = Exec::new(session, true).resolve_user(&u).await?;
                 targets.push((user.id.clone(), user.username.clone()));
@@ -729,7 +852,7 @@ impl Workflow for Grant {
             inputs["binding"] = json!(fresh_name(self.0.prefix()));
             // A membership held already would make the grant a no-op after someone approved it: the runner refuses it
             // now when it needs approval.
-            let nb = self.binding(session, &inputs).await?;
+            let nb = self.binding(session, &inputs.parse(def)?).await?;
             if let Some(held) = identical_elsewhere(&Exec::new(session, true), &nb)
                 .await?
                 .into_iter()
@@ -762,27 +885,27 @@ impl Workflow for Grant {
         Ok(Pinned { inputs, targets })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: GrantInputs, _raw: &Inputs) -> Result<Report> {
         let def = self.def();
-        let nb = self.binding(exec.session(), inputs).await?;
-        let duration = duration_secs(def, inputs)?;
-        match input(def, inputs, "extends")? {
+        let nb = self.binding(exec.session(), &inputs).await?;
+        let duration = duration_of(def, inputs.duration.as_deref())?;
+        match inputs.extends.as_deref() {
             Some(grant) => extend(exec, &nb, grant, duration).await,
             None => grant_binding(exec, nb, duration).await,
         }
     }
 
-    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: GrantInputs, _raw: &Inputs) -> Result<Option<bool>> {
         let def = self.def();
-        if input(def, inputs, "extends")?.is_some() {
+        if inputs.extends.is_some() {
             // The extension lives in the store, recorded with the outcome: running again is harmless.
             return Ok(Some(false));
         }
-        let nb = self.binding(session, inputs).await?;
+        let nb = self.binding(session, &inputs).await?;
         match bindings::get(session, nb.kind, &nb.namespace, &nb.name).await? {
             // Its own object is there: without a duration that is the whole change; with one, running again
             // finds it and reports it, so the grant is recorded with the outcome (nothing is created twice).
-            Some(b) if same(&b, &nb) => Ok(Some(duration_secs(def, inputs)?.is_none())),
+            Some(b) if same(&b, &nb) => Ok(Some(duration_of(def, inputs.duration.as_deref())?.is_none())),
             Some(_) => Ok(None),
             None => Ok(Some(false)),
         }
@@ -793,15 +916,15 @@ impl Workflow for Grant {
 struct Revoke(Scope);
 
 impl Revoke {
-    async fn targets(&self, session: &Session, inputs: &Value) -> Result<Vec<RoleBinding>> {
+    async fn targets(&self, session: &Session, inputs: &RevokeInputs) -> Result<Vec<RoleBinding>> {
         let def = self.def();
-        let scope = crate::exec::required(def, inputs, self.0.input())?;
+        let scope = self.scope(inputs)?;
         let all = bindings::list(session, self.0.kind()).await?;
         let in_scope = all.into_iter().filter(|b| b.scope == scope);
-        match (input(def, inputs, "binding")?, input(def, inputs, "role")?) {
+        match (inputs.binding.as_deref(), inputs.role.as_deref()) {
             (Some(name), _) => Ok(in_scope.filter(|b| b.name == name).collect()),
             (None, Some(role)) => {
-                let (user, group) = subject(def, inputs)?;
+                let (user, group) = subject(def, &inputs.user, &inputs.group)?;
                 Ok(in_scope
                     .filter(|b| b.role == role && b.user == user && b.group == group)
                     .collect())
@@ -813,10 +936,17 @@ impl Revoke {
             )),
         }
     }
+
+    /// The cluster or project, required.
+    fn scope<'a>(&self, inputs: &'a RevokeInputs) -> Result<&'a str> {
+        need(self.def(), self.0.input(), self.0.of(&inputs.cluster, &inputs.project))
+    }
 }
 
 #[async_trait]
-impl Workflow for Revoke {
+impl TypedWorkflow for Revoke {
+    type Inputs = RevokeInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         match self.0 {
             Scope::Cluster => &REVOKE_CLUSTER,
@@ -824,11 +954,11 @@ impl Workflow for Revoke {
         }
     }
 
-    fn check(&self, inputs: &Inputs) -> Result<()> {
+    fn check(&self, inputs: &RevokeInputs) -> Result<()> {
         let def = self.def();
-        if input(def, inputs, "binding")?.is_none() {
-            subject(def, inputs)?;
-            if input(def, inputs, "role")?.is_none() {
+        if inputs.binding.is_none() {
+            subject(def, &inputs.user, &inputs.group)?;
+            if inputs.role.is_none() {
                 return Err(bad(
                     def,
                     "role",
@@ -839,20 +969,21 @@ impl Workflow for Revoke {
         Ok(())
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, given: RevokeInputs, raw: Inputs) -> Result<Pinned> {
         let def = self.def();
-        let scope_text = crate::exec::required(def, &inputs, self.0.input())?.to_string();
+        let mut inputs = raw;
+        let scope_text = self.scope(&given)?.to_string();
         let scope_id = match self.0 {
             Scope::Cluster => resolve::cluster(session, &scope_text).await?.id,
             Scope::Project => resolve::project(session, &scope_text).await?.id,
         };
         inputs[self.0.input()] = json!(scope_id);
         let mut targets = Vec::new();
-        if input(def, &inputs, "binding")?.is_none() {
+        if given.binding.is_none() {
             let role =
-                resolve::role_template(session, crate::exec::required(def, &inputs, "role")?, self.0.input()).await?;
+                resolve::role_template(session, need(def, "role", given.role.as_deref())?, self.0.input()).await?;
             inputs["role"] = json!(role.id);
-            match subject(def, &inputs)? {
+            match subject(def, &given.user, &given.group)? {
                 (Some(u), _) => {
                     let user = Exec::new(session, true).resolve_user(&u).await?;
                     targets.push((user.id.clone(), user.username.clone()));
@@ -866,7 +997,7 @@ impl Workflow for Revoke {
                 _ => {}
             }
         }
-        for b in self.targets(session, &inputs).await? {
+        for b in self.targets(session, &inputs.parse(def)?).await? {
             if let Some(s) = b.user.or(b.group) {
                 if !targets.iter().any(|(id, _)| *id == s) {
                     targets.push((s.clone(), s));
@@ -876,8 +1007,8 @@ impl Workflow for Revoke {
         Ok(Pinned { inputs, targets })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
-        let found = self.targets(exec.session(), inputs).await?;
+    async fn run(&self, exec: &mut Exec<'_>, inputs: RevokeInputs, _raw: &Inputs) -> Result<Report> {
+        let found = self.targets(exec.session(), &inputs).await?;
         if found.is_empty() {
             return Ok(Report::new(
                 "nothing to revoke: no such binding",
@@ -897,8 +1028,8 @@ impl Workflow for Revoke {
         ))
     }
 
-    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
-        Ok(Some(self.targets(session, inputs).await?.is_empty()))
+    async fn applied(&self, session: &Session, inputs: RevokeInputs, _raw: &Inputs) -> Result<Option<bool>> {
+        Ok(Some(self.targets(session, &inputs).await?.is_empty()))
     }
 }
 
@@ -906,7 +1037,9 @@ impl Workflow for Revoke {
 struct ListBindings(Scope);
 
 #[async_trait]
-impl Workflow for ListBindings {
+impl TypedWorkflow for ListBindings {
+    type Inputs = ListBindingsInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         match self.0 {
             Scope::Cluster => &LIST_CLUSTER,
@@ -914,10 +1047,9 @@ impl Workflow for ListBindings {
         }
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
-        let def = self.def();
+    async fn run(&self, exec: &mut Exec<'_>, inputs: ListBindingsInputs, _raw: &Inputs) -> Result<Report> {
         let session = exec.session();
-        let only = match input(def, inputs, self.0.input())? {
+        let only = match self.0.of(&inputs.cluster, &inputs.project) {
             None => None,
             Some(text) => Some(match self.0 {
                 Scope::Cluster => resolve::cluster(session, text).await?.id,

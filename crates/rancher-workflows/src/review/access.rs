@@ -3,14 +3,15 @@
 //! cluster or project).
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::inventory::{Binding, Inventory, Person, Scope};
-use super::{require_rk, text};
+use super::require_rk;
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
-use crate::workflow::{Inputs, Report, Workflow};
+use crate::workflow::{Inputs, Report, TypedWorkflow};
 
 static ACCESS_REVIEW: WorkflowDef = WorkflowDef {
     id: "access-review",
@@ -110,28 +111,51 @@ fn pick_user<'a>(inv: &'a Inventory, workflow: &str, u: &str) -> Result<&'a Pers
         })
 }
 
+/// The inputs of `access-review`: each one narrows the review; none reviews everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessReviewInputs {
+    /// Only this user (id or username).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only grants of this global role or role template.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Only grants on this cluster (id or display name).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Only grants on this project.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// `yes`: ask Rancher to re-read group memberships first.
+    #[serde(default, rename = "refresh-groups")]
+    pub refresh_groups: Option<String>,
+}
+
 /// The `access-review` workflow.
 pub struct AccessReview;
 
 #[async_trait]
-impl Workflow for AccessReview {
+impl TypedWorkflow for AccessReview {
+    type Inputs = AccessReviewInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         &ACCESS_REVIEW
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: AccessReviewInputs, _raw: &Inputs) -> Result<Report> {
         let id = ACCESS_REVIEW.id;
         let session = exec.session();
         require_rk(id, session)?;
         let (user_f, role_f, cluster_f, project_f) = (
-            text(id, inputs, "user")?,
-            text(id, inputs, "role")?,
-            text(id, inputs, "cluster")?,
-            text(id, inputs, "project")?,
+            inputs.user.as_deref(),
+            inputs.role.as_deref(),
+            inputs.cluster.as_deref(),
+            inputs.project.as_deref(),
         );
         let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
-        let refreshed = match text(id, inputs, "refresh-groups")? {
+        let refreshed = match inputs.refresh_groups.as_deref() {
             None | Some("no") => None,
             Some("yes") => Some(super::inventory::request_group_refresh(session).await?),
             Some(other) => {
@@ -351,29 +375,46 @@ fn flags_text(flags: &[&str], orphaned: &[String]) -> String {
     out.join(",")
 }
 
+/// The inputs of `who-can`: what to ask about (a global role alone, or a role template, cluster or project).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoCanInputs {
+    /// A global role.
+    #[serde(default, rename = "global-role")]
+    pub global_role: Option<String>,
+    /// A role template.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// A cluster (id or display name).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// A project.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
 /// The `who-can` workflow.
 pub struct WhoCan;
 
 #[async_trait]
-impl Workflow for WhoCan {
+impl TypedWorkflow for WhoCan {
+    type Inputs = WhoCanInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         &WHO_CAN
     }
 
-    fn check(&self, inputs: &Inputs) -> Result<()> {
+    fn check(&self, inputs: &WhoCanInputs) -> Result<()> {
         let id = WHO_CAN.id;
-        let given = ["global-role", "role", "cluster", "project"]
-            .iter()
-            .map(|n| text(id, inputs, n))
-            .collect::<Result<Vec<_>>>()?;
-        if given.iter().all(Option::is_none) {
+        let given = [&inputs.global_role, &inputs.role, &inputs.cluster, &inputs.project];
+        if given.iter().all(|g| g.is_none()) {
             return Err(Error::Input {
                 workflow: id.into(),
                 input: "role".into(),
                 message: "say what to ask about: global-role=admin, role=<role template>, cluster=<id> or project=<cluster>:<project> (role= narrows a cluster or project)".into(),
             });
         }
-        if given[0].is_some() && given[1..].iter().any(Option::is_some) {
+        if given[0].is_some() && given[1..].iter().any(|g| g.is_some()) {
             return Err(Error::Input {
                 workflow: id.into(),
                 input: "global-role".into(),
@@ -383,15 +424,15 @@ impl Workflow for WhoCan {
         Ok(())
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: WhoCanInputs, _raw: &Inputs) -> Result<Report> {
         let id = WHO_CAN.id;
         let session = exec.session();
         require_rk(id, session)?;
         let (global_f, role_f, cluster_f, project_f) = (
-            text(id, inputs, "global-role")?,
-            text(id, inputs, "role")?,
-            text(id, inputs, "cluster")?,
-            text(id, inputs, "project")?,
+            inputs.global_role.as_deref(),
+            inputs.role.as_deref(),
+            inputs.cluster.as_deref(),
+            inputs.project.as_deref(),
         );
         let (cluster_id, project_id, place_shown) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());

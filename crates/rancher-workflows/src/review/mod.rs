@@ -30,11 +30,11 @@ pub const REPORT_DOCUMENTS: &[&str] = &["token-report", "access-review"];
 /// The review workflows, for [`crate::Registry::builtin`].
 pub(crate) fn workflows() -> Vec<std::sync::Arc<dyn crate::workflow::Workflow>> {
     vec![
-        std::sync::Arc::new(AccessReview),
-        std::sync::Arc::new(WhoCan),
+        std::sync::Arc::new(crate::workflow::Typed(AccessReview)),
+        std::sync::Arc::new(crate::workflow::Typed(WhoCan)),
         std::sync::Arc::new(TokenReport),
         std::sync::Arc::new(CleanupTokens::default()),
-        std::sync::Arc::new(OffboardUser),
+        std::sync::Arc::new(crate::workflow::Typed(OffboardUser)),
     ]
 }
 

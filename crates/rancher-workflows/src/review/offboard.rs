@@ -7,16 +7,17 @@ use rancher_api::requests::{
     RkClusterroletemplatebindingsDelete, RkGlobalrolebindingsDelete, RkMgmttokensDelete,
     RkProjectroletemplatebindingsDelete, RkTokensDelete, RkUsersPatch,
 };
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::inventory::{Binding, Inventory, Scope};
 use super::tokens::each_token;
-use super::{require_rk, text, write};
+use super::{require_rk, write};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
 use crate::session::Session;
-use crate::workflow::{Inputs, Pinned, Report, Workflow};
+use crate::workflow::{Inputs, Pinned, Report, TypedWorkflow};
 
 static OFFBOARD_USER: WorkflowDef = WorkflowDef {
     id: "offboard-user",
@@ -188,39 +189,72 @@ async fn apply(exec: &mut Exec<'_>, step: &Step) -> Result<bool> {
     }
 }
 
-fn pinned_plan(inputs: &Value) -> Option<Vec<Step>> {
-    serde_json::from_value(inputs.get("plan")?.get("steps")?.clone()).ok()
+/// The inputs of `offboard-user`, as people give them and approval requests store them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardInputs {
+    /// The user, by id or username (an id once the request is filed).
+    pub user: String,
+    /// The plan pinned at submit (set by the runner, never by people). One this version cannot read counts as
+    /// none, so the run is refused rather than guessed.
+    #[serde(default, deserialize_with = "readable_or_none")]
+    plan: Option<PinnedPlan>,
+}
+
+/// The plan a filed request stores: its steps, and what approvers were shown.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct PinnedPlan {
+    /// The steps, run exactly as pinned.
+    #[serde(default, deserialize_with = "readable_or_none")]
+    steps: Option<Vec<Step>>,
+}
+
+/// Reads a stored value, or `None` when this version cannot read it.
+fn readable_or_none<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+impl OffboardInputs {
+    fn pinned_plan(&self) -> Option<Vec<Step>> {
+        self.plan.as_ref().and_then(|p| p.steps.clone())
+    }
 }
 
 /// The `offboard-user` workflow.
 pub struct OffboardUser;
 
 #[async_trait]
-impl Workflow for OffboardUser {
+impl TypedWorkflow for OffboardUser {
+    type Inputs = OffboardInputs;
+
     fn def(&self) -> &'static WorkflowDef {
         &OFFBOARD_USER
     }
 
-    async fn prepare(&self, session: &Session, mut inputs: Inputs) -> Result<Pinned> {
+    async fn prepare(&self, session: &Session, inputs: OffboardInputs, raw: Inputs) -> Result<Pinned> {
         require_rk(OFFBOARD_USER.id, session)?;
-        let user = text(OFFBOARD_USER.id, &inputs, "user")?.unwrap_or_default().to_string();
-        let (uid, username, steps, through_groups) = plan_and_groups(session, &user).await?;
+        let mut inputs_json = raw;
+        let (uid, username, steps, through_groups) = plan_and_groups(session, &inputs.user).await?;
         let shown: Vec<String> = steps.iter().map(Step::describe).collect();
-        inputs["user"] = json!(uid);
+        inputs_json["user"] = json!(uid);
         // `kept`: what reaches the user through groups stays bound to the groups (change the membership in the
         // directory); a disabled user cannot use it.
-        inputs["plan"] = json!({"steps": steps, "shown": shown, "username": username, "kept": through_groups});
+        inputs_json["plan"] = json!({"steps": steps, "shown": shown, "username": username, "kept": through_groups});
         Ok(Pinned {
-            inputs,
+            inputs: inputs_json,
             targets: vec![(uid, username)],
         })
     }
 
-    async fn run(&self, exec: &mut Exec<'_>, inputs: &Inputs) -> Result<Report> {
+    async fn run(&self, exec: &mut Exec<'_>, inputs: OffboardInputs, _raw: &Inputs) -> Result<Report> {
         let session = exec.session();
         require_rk(OFFBOARD_USER.id, session)?;
-        let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
-        let steps = match (exec.is_dry_run(), pinned_plan(inputs)) {
+        let user = inputs.user.clone();
+        let steps = match (exec.is_dry_run(), inputs.pinned_plan()) {
             (false, Some(steps)) => {
                 // The refusals hold at execution too: the approver may be the user, or admins may have changed.
                 plan(session, &user).await?;
@@ -280,13 +314,13 @@ impl Workflow for OffboardUser {
         }))
     }
 
-    async fn applied(&self, session: &Session, inputs: &Inputs) -> Result<Option<bool>> {
+    async fn applied(&self, session: &Session, inputs: OffboardInputs, _raw: &Inputs) -> Result<Option<bool>> {
         // Applied when nothing of the pinned plan is left on the server; otherwise the run goes on with the steps
         // left (a step already done answers 404 and is counted as already done, never sent twice to effect).
-        let Some(steps) = pinned_plan(inputs) else {
+        let Some(steps) = inputs.pinned_plan() else {
             return Ok(None);
         };
-        let user = text(OFFBOARD_USER.id, inputs, "user")?.unwrap_or_default().to_string();
+        let user = inputs.user;
         let inv = Inventory::load(session, false).await?;
         let mut names = std::collections::HashSet::new();
         each_token(session, &crate::progress::Silent, |t| {
