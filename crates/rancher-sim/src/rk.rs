@@ -1,8 +1,6 @@
 //! The RK-API: Kubernetes-style `/apis/...` resources, discovery documents, `limit`/`continue` paging
 //! with expiring continue tokens, `Status` errors, merge patch, the `/status` subresource and watch.
 
-use std::ops::Bound;
-
 use http::Method;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -428,25 +426,6 @@ fn field_selector_match(sel: &str, obj: &Value) -> bool {
     })
 }
 
-fn key_range<'a>(
-    map: &'a std::collections::BTreeMap<String, Value>,
-    kind: Kind,
-    ns: Option<&str>,
-    after: Option<&str>,
-) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
-    let prefix = match ns {
-        Some(ns) if kind.info().namespaced => Some(format!("{ns}:")),
-        _ => None,
-    };
-    let lower = match (after, &prefix) {
-        (Some(a), _) => Bound::Excluded(a.to_string()),
-        (None, Some(p)) => Bound::Included(p.clone()),
-        (None, None) => Bound::Unbounded,
-    };
-    map.range::<String, _>((lower, Bound::Unbounded))
-        .take_while(move |(k, _)| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
-}
-
 fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let limit: usize = req
         .q("limit")
@@ -480,7 +459,6 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         return r;
     }
     let all_visible = authz.can_all("list", t.kind) || !per_owner(t.kind);
-    let map = store.map(t.kind);
     let info = t.kind.info();
     let visible = |obj: &Value| {
         (label_sel.is_empty() || labels_match(label_sel, get_path(obj, "metadata.labels")))
@@ -491,16 +469,15 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let mut buf = Vec::with_capacity(if limit > 0 { limit * 600 } else { 4096 });
     buf.extend_from_slice(format!("{{\"apiVersion\":\"{}/{}\",\"items\":[", info.group, info.version).as_bytes());
     let mut n = 0usize;
-    let mut last_key: Option<&String> = None;
+    let mut last_key: Option<&str> = None;
     let mut more = false;
-    let mut iter = key_range(
-        map,
-        t.kind,
-        t.namespace.as_deref(),
-        cont.as_ref().map(|c| c.start.as_str()),
-    );
-    for (k, obj) in iter.by_ref() {
-        if !visible(obj) {
+    // Seeded tokens are written straight from their records when nothing filters them (see `Store::items`).
+    let plain = label_sel.is_empty() && field_sel.is_empty() && all_visible;
+    let now = now_ms();
+    let iter = store.items(t.kind, t.namespace.as_deref(), cont.as_ref().map(|c| c.start.as_str()));
+    for (k, item) in iter {
+        let obj = (!plain || matches!(item, crate::tokens::Item::Stored(_))).then(|| item.value());
+        if obj.as_ref().is_some_and(|o| !visible(o)) {
             continue;
         }
         if limit > 0 && n == limit {
@@ -510,13 +487,20 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         if n > 0 {
             buf.push(b',');
         }
-        write_obj(&mut buf, t.kind, obj, caller);
+        match &obj {
+            Some(o) => write_obj(&mut buf, t.kind, o, caller),
+            None => {
+                if item.write_seeded(now, &mut buf).is_none() {
+                    write_obj(&mut buf, t.kind, &item.value(), caller);
+                }
+            }
+        }
         n += 1;
         last_key = Some(k);
     }
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if more {
-        let start = last_key.cloned().unwrap_or_default();
+        let start = last_key.map(str::to_string).unwrap_or_default();
         let tok = ContinueToken {
             rv,
             start: start.clone(),
@@ -525,7 +509,7 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         };
         meta["continue"] = json!(encode_continue(&tok));
         if label_sel.is_empty() && field_sel.is_empty() && all_visible {
-            let remaining = key_range(map, t.kind, t.namespace.as_deref(), Some(&start)).count();
+            let remaining = store.count_after(t.kind, t.namespace.as_deref(), Some(&start));
             meta["remainingItemCount"] = json!(remaining);
         }
     }
@@ -819,11 +803,15 @@ fn delete_collection(shared: &Shared, caller: &Caller, t: &Target, req: &Req) ->
                 user: caller.user_id.clone(),
             });
         }
-        key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None)
-            .filter(|(_, o)| label_sel.is_empty() || labels_match(&label_sel, get_path(o, "metadata.labels")))
-            .filter(|(_, o)| field_sel.is_empty() || field_selector_match(&field_sel, o))
-            .filter(|(_, o)| o.get("builtin").and_then(Value::as_bool) != Some(true))
-            .map(|(k, _)| k.clone())
+        store
+            .items(t.kind, t.namespace.as_deref(), None)
+            .filter(|(_, i)| {
+                let o = i.value();
+                (label_sel.is_empty() || labels_match(&label_sel, get_path(&o, "metadata.labels")))
+                    && (field_sel.is_empty() || field_selector_match(&field_sel, &o))
+                    && o.get("builtin").and_then(Value::as_bool) != Some(true)
+            })
+            .map(|(k, _)| k.to_string())
             .collect()
     };
     if !dry_run(req) {
@@ -871,9 +859,10 @@ fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         write_obj(buf, t.kind, obj, caller);
         buf.extend_from_slice(b"}\n");
     };
-    for (_, obj) in key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None) {
-        if wanted(obj) && since.is_none_or(|r| rv_of(obj) > r) {
-            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, obj);
+    for (_, item) in store.items(t.kind, t.namespace.as_deref(), None) {
+        let obj = item.value();
+        if wanted(&obj) && since.is_none_or(|r| rv_of(&obj) > r) {
+            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, &obj);
         }
     }
     if let Some(r) = since {

@@ -369,6 +369,8 @@ pub(crate) struct Store {
     pub deletion_linger_ms: i64,
     /// The most recent removals `(kind, key, object at its removal resourceVersion)`, for watches' DELETED events.
     pub tombstones: std::collections::VecDeque<(Kind, String, Value)>,
+    /// Tokens seeded in bulk (`SimConfig::tokens`), kept compactly; `get`, `put` and `remove` see them as objects.
+    pub seeded: crate::tokens::Seeded,
 }
 
 /// Current time as RFC 3339 with seconds (Kubernetes style).
@@ -476,6 +478,7 @@ impl Store {
             terminating: Vec::new(),
             deletion_linger_ms: 0,
             tombstones: std::collections::VecDeque::new(),
+            seeded: Default::default(),
         }
     }
 
@@ -506,7 +509,10 @@ impl Store {
 
     /// One object by key.
     pub fn get(&self, kind: Kind, key: &str) -> Option<&Value> {
-        self.objects.get(&kind).and_then(|m| m.get(key))
+        self.objects
+            .get(&kind)
+            .and_then(|m| m.get(key))
+            .or_else(|| self.seeded.get(kind, key))
     }
 
     /// A fresh generated name for `kind` not yet taken in `namespace`.
@@ -555,6 +561,8 @@ impl Store {
 
     /// Inserts or replaces an object, keeps the indexes, and counts the write when `verb` is given.
     pub fn put(&mut self, kind: Kind, key: String, obj: Value, verb: Option<Verb>) {
+        // A seeded token written to becomes a stored object.
+        let _ = self.seeded.take(kind, &key);
         if let Some(old) = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned() {
             self.unindex(kind, &key, &old);
         }
@@ -567,6 +575,9 @@ impl Store {
 
     /// Removes an object (and counts the delete when `count`).
     pub fn remove(&mut self, kind: Kind, key: &str, count: bool) -> Option<Value> {
+        if let Some(obj) = self.seeded.take(kind, key) {
+            self.objects.entry(kind).or_default().insert(key.to_string(), obj);
+        }
         let old = self.objects.get_mut(&kind)?.remove(key)?;
         self.unindex(kind, key, &old);
         match kind {
@@ -596,12 +607,13 @@ impl Store {
         if kind == Kind::User {
             // Rancher's controllers remove a deleted user's tokens and global role bindings.
             let uid = key.to_string();
-            let toks: Vec<String> = self
+            let mut toks: Vec<String> = self
                 .map(Kind::Token)
                 .iter()
                 .filter(|(_, t)| s(t, "userId") == uid)
                 .map(|(k, _)| k.clone())
                 .collect();
+            toks.extend(self.seeded.of_user(Kind::Token, &uid));
             for t in toks {
                 self.remove(Kind::Token, &t, false);
             }
