@@ -541,6 +541,27 @@ macro_rules! via_typed {
     };
 }
 
+/// One user of the report's `users`: the counters (in [`Counts`]' order), then `user` and `login`. Built with
+/// its exact size (a report of 14,650 users holds this many objects until it is printed).
+fn user_entry(id: Box<str>, login: Box<str>, c: &Counts) -> Value {
+    let mut m = serde_json::Map::with_capacity(10);
+    for (k, n) in [
+        ("tokens", c.tokens),
+        ("expired", c.expired),
+        ("never_expiring", c.never_expiring),
+        ("cluster_scoped", c.cluster_scoped),
+        ("sessions", c.sessions),
+        ("derived", c.derived),
+        ("kubeconfig", c.kubeconfig),
+        ("unused", c.unused),
+    ] {
+        m.insert(k.into(), Value::from(n));
+    }
+    m.insert("user".into(), Value::String(id.into()));
+    m.insert("login".into(), Value::String(login.into()));
+    Value::Object(m)
+}
+
 /// The `token-report` workflow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokenReport;
@@ -599,10 +620,7 @@ impl TypedWorkflow for TokenReportTyped {
                 c.kubeconfig.to_string(),
                 c.unused.to_string(),
             ]);
-            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-            v["user"] = Value::String(id.into());
-            v["login"] = Value::String(login.into());
-            users_json.push(v);
+            users_json.push(user_entry(id, login, &c));
         }
         let table = Table {
             columns: [
@@ -1413,6 +1431,28 @@ mod tests {
             let lean: lean::Ext = serde_json::from_value(v.clone()).unwrap();
             assert_eq!(TokenRef::lean_ext(&lean), TokenRef::ext(&typed), "{v}");
         }
+    }
+
+    #[test]
+    fn a_user_entry_is_the_counts_then_user_and_login() {
+        let c = Counts {
+            tokens: 9,
+            expired: 1,
+            never_expiring: 2,
+            cluster_scoped: 3,
+            sessions: 4,
+            derived: 5,
+            kubeconfig: 6,
+            unused: 7,
+        };
+        let mut want = serde_json::to_value(&c).unwrap();
+        want["user"] = json!("u-1");
+        want["login"] = json!("alice");
+        let got = user_entry("u-1".into(), "alice".into(), &c);
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
     }
 
     #[test]
