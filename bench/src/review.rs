@@ -51,6 +51,8 @@ const NAMED_USERS: usize = 6;
 const LIMIT: Duration = Duration::from_secs(600);
 /// Longest a peer may take (a peer that cannot finish in this time is reported as such, not waited for).
 const PEER_LIMIT: Duration = Duration::from_secs(300);
+/// Most memory a peer may take before it is stopped (kubectl holds the whole list: past 8 GiB at 1.55 M tokens).
+const PEER_RSS_KIB: u64 = 2 * 1024 * 1024;
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -61,11 +63,17 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 
 /// Runs `cmd` (stdout to `out`), returns (wall time, peak RSS KiB, exit code).
 fn measure(cmd: Command, out: &Path, what: &str) -> Result<(Duration, u64, i32)> {
-    measure_within(cmd, out, what, LIMIT)
+    measure_within(cmd, out, what, LIMIT, u64::MAX)
 }
 
 /// [`measure`] with its own time limit.
-fn measure_within(mut cmd: Command, out: &Path, what: &str, limit: Duration) -> Result<(Duration, u64, i32)> {
+fn measure_within(
+    mut cmd: Command,
+    out: &Path,
+    what: &str,
+    limit: Duration,
+    max_rss_kib: u64,
+) -> Result<(Duration, u64, i32)> {
     let stdout = std::fs::File::create(out)?;
     let start = Instant::now();
     let mut child = cmd
@@ -86,6 +94,15 @@ fn measure_within(mut cmd: Command, out: &Path, what: &str, limit: Duration) -> 
             let _ = child.kill();
             let _ = child.wait();
             bail!("{what}: gave up after {} s", limit.as_secs());
+        }
+        if peak > max_rss_kib {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{what}: stopped at {} MiB of RSS after {:.1} s",
+                peak / 1024,
+                start.elapsed().as_secs_f64()
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     };
@@ -266,7 +283,7 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
                 .arg(ext)
                 .env("BENCH_TOKEN", sim.admin_token().expose_secret());
             let out = dir.path().join("python.out");
-            match measure_within(cmd, &out, "the Python peer", PEER_LIMIT) {
+            match measure_within(cmd, &out, "the Python peer", PEER_LIMIT, PEER_RSS_KIB) {
                 Ok((took, peak, _)) => {
                     let said = std::fs::read_to_string(&out).unwrap_or_default();
                     let read: u64 = said.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
@@ -305,7 +322,7 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
             cmd.args(["get", "tokens.management.cattle.io", "--chunk-size=2000", "-o", "name"])
                 .env("KUBECONFIG", &kubeconfig);
             let out = dir.path().join("kubectl.out");
-            match measure_within(cmd, &out, "kubectl", PEER_LIMIT) {
+            match measure_within(cmd, &out, "kubectl", PEER_LIMIT, PEER_RSS_KIB) {
                 Ok((took, peak, _)) => {
                     let read = std::fs::read_to_string(&out).unwrap_or_default().lines().count() as u64;
                     let v3 = sim.handle().count("tokens") as u64;
