@@ -637,10 +637,21 @@ fn judge_gets(report: &mut Report, result: Result<Figure>) {
 }
 
 fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>>, sizes: review::ReviewSizes) {
+    let thousands = |n: usize| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
     let scale = format!(
         "{} tokens / {} users",
-        stats::fmt_num(sizes.tokens as f64),
-        stats::fmt_num(sizes.token_users as f64)
+        thousands(sizes.tokens),
+        thousands(sizes.token_users)
     );
     let targets = [
         (
