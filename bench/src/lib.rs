@@ -117,6 +117,7 @@ impl Options {
                     tokens: 3_000,
                     review_users: 300,
                     review_bindings: 900,
+                    runs: 1,
                 },
             }
         } else {
@@ -132,11 +133,13 @@ impl Options {
                 server_decisions: 2_000,
                 server_stored: 10_000,
                 server_gets: 200,
+                // Issue 34: ten times the largest token report we know of (155,000 tokens of 1,465 users).
                 review: review::ReviewSizes {
-                    token_users: 1_465,
-                    tokens: 155_000,
+                    token_users: 14_650,
+                    tokens: 1_550_000,
                     review_users: 10_000,
                     review_bindings: 30_000,
+                    runs: 3,
                 },
             }
         }
@@ -248,10 +251,27 @@ pub fn run(opts: &Options) -> Result<Report> {
     if opts.wants(9) {
         eprintln!("bench: case 9/9: access review and token hygiene");
         let r = match &opts.rancherctl {
-            Some(p) if p.is_file() => Some(review::run(opts, p, sizes.review)),
+            Some(p) if p.is_file() => {
+                let install = if opts.quick {
+                    peers::Install::Never
+                } else {
+                    peers::Install::Allowed
+                };
+                let python = if opts.peers {
+                    peers::python(install, &opts.peers_dir)
+                } else {
+                    Err(anyhow::anyhow!("peers not run (--no-peers)"))
+                };
+                if let Err(e) = &python {
+                    report
+                        .notes
+                        .push(format!("case 9: the Python kubernetes client skipped: {e:#}"));
+                }
+                Some(review::run(opts, p, python.as_ref().ok(), sizes.review))
+            }
             _ => None,
         };
-        judge_review(&mut report, r);
+        judge_review(&mut report, r, sizes.review);
     }
     if opts.quick {
         for t in report.targets.iter_mut().filter(|t| t.speed) {
@@ -616,37 +636,76 @@ fn judge_gets(report: &mut Report, result: Result<Figure>) {
     }
 }
 
-fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>>) {
+fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>>, sizes: review::ReviewSizes) {
+    let thousands = |n: usize| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let scale = format!(
+        "{} tokens / {} users",
+        thousands(sizes.tokens),
+        thousands(sizes.token_users)
+    );
     let targets = [
-        ("review.seed", "simulator seeds 155,000 tokens in under 2 s", 2.0, "s"),
         (
-            "review.token_report",
-            "token-report over 155,000 tokens / 1,465 users under 10 s end to end",
+            "review.seed",
+            format!("simulator seeds {scale} in under 10 s"),
             10.0,
             "s",
+            true,
+        ),
+        (
+            "review.token_report",
+            format!("`token-report` over {scale} under 10 s end to end"),
+            10.0,
+            "s",
+            true,
         ),
         (
             "review.token_report_rss",
-            "token-report peak RSS under 64 MiB",
+            "`token-report` peak RSS at most 64 MiB".to_string(),
             64.0,
             "MiB",
+            false,
+        ),
+        (
+            "review.cleanup",
+            format!("`cleanup-tokens` over {scale} (filed, approved, run) under 10 s end to end"),
+            10.0,
+            "s",
+            true,
+        ),
+        (
+            "review.cleanup_rss",
+            "`cleanup-tokens` peak RSS at most 64 MiB".to_string(),
+            64.0,
+            "MiB",
+            false,
         ),
         (
             "review.access_review",
-            "access-review over 10,000 users / 30,000 bindings under 5 s",
+            "access-review over 10,000 users / 30,000 bindings under 5 s".to_string(),
             5.0,
             "s",
+            true,
         ),
     ];
     let r = match result {
         None => {
-            for (_, t, _, _) in targets {
+            for (_, t, _, _, speed) in targets {
                 report.targets.push(TargetCheck {
                     case: 9,
-                    target: t.into(),
+                    target: t,
                     measured: "-".into(),
                     verdict: Verdict::NotMeasured("no rancherctl binary was given".into()),
-                    speed: true,
+                    speed,
                 });
             }
             return;
@@ -654,18 +713,43 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
         Some(Err(e)) => return failed(report, 9, "access review and token hygiene", &e),
         Some(Ok(r)) => r,
     };
-    for (key, target, limit, unit) in targets {
+    for (key, target, limit, unit, speed) in targets {
         if let Some(f) = r.figures.iter().find(|f| f.key == key) {
-            let m = f.median();
+            let (lo, m, hi) = (f.min(), f.median(), f.max());
+            // A memory target holds at every run; a time target at the median.
+            let ok = if speed { m <= limit } else { hi <= limit };
             report.targets.push(TargetCheck {
                 case: 9,
-                target: target.into(),
-                measured: format!("{} {unit}", stats::fmt_num(m)),
-                verdict: Verdict::of(m < limit),
-                speed: true,
+                target,
+                measured: format!(
+                    "{} / {} / {} {unit} (min / median / max)",
+                    stats::fmt_num(lo),
+                    stats::fmt_num(m),
+                    stats::fmt_num(hi)
+                ),
+                verdict: Verdict::of(ok),
+                speed,
             });
         }
     }
+    let ours = r
+        .figures
+        .iter()
+        .find(|f| f.key == "review.token_report")
+        .map(Figure::median);
+    for (key, name) in [
+        ("review.python", "the Python client"),
+        ("review.kubectl", "kubectl (names only)"),
+    ] {
+        if let (Some(o), Some(p)) = (ours, r.figures.iter().find(|f| f.key == key).map(Figure::median)) {
+            report.ratios.push(Ratio {
+                label: format!("{name} / `rancherctl run token-report`, whole process"),
+                value: p / o,
+                suffix: "faster".into(),
+            });
+        }
+    }
+    report.notes.extend(r.notes);
     report.figures.extend(r.figures);
 }
 

@@ -1510,12 +1510,18 @@ const MAX_TTL_MS: i64 = 129_600 * 60_000;
 fn tokens(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, action: Option<&str>) -> Resp {
     match (id, &req.method, action) {
         (None, &Method::GET, _) => with_ctx(shared, caller, req, |ctx| {
-            let data: Vec<Value> = ctx
-                .store
-                .map(Kind::Token)
+            let mut keys = ctx.store.seeded.of_user(Kind::Token, &caller.user_id);
+            keys.extend(
+                ctx.store
+                    .map(Kind::Token)
+                    .iter()
+                    .filter(|(_, t)| s(t, "userId") == caller.user_id)
+                    .map(|(k, _)| k.clone()),
+            );
+            keys.sort();
+            let data: Vec<Value> = keys
                 .iter()
-                .filter(|(_, t)| s(t, "userId") == caller.user_id)
-                .map(|(k, t)| token_view(ctx, k, t, None))
+                .filter_map(|k| ctx.store.get(Kind::Token, k).map(|t| token_view(ctx, k, t, None)))
                 .collect();
             let head = json!({"type": "collection", "links": {"self": req.url()}, "createTypes": {"token": format!("{}/v3/tokens", req.base)},
                               "actions": {"logout": format!("{}/v3/tokens?action=logout", req.base)}, "pagination": {"limit": 1000},

@@ -2188,10 +2188,14 @@ fn end_ext_tokens_of_disabled(store: &mut Store, user_id: &str) {
         return;
     }
     let theirs: Vec<(String, bool)> = store
-        .map(Kind::ExtToken)
-        .iter()
-        .filter(|(_, t)| s(t, "spec.userID") == user_id)
-        .map(|(k, t)| (k.clone(), s(t, "spec.kind") == "session"))
+        .keys_where(Kind::ExtToken, |t| s(t, "spec.userID") == user_id)
+        .into_iter()
+        .map(|k| {
+            let session = store
+                .get(Kind::ExtToken, &k)
+                .is_some_and(|t| s(t, "spec.kind") == "session");
+            (k, session)
+        })
         .collect();
     for (key, session) in theirs {
         if session {
@@ -2396,12 +2400,7 @@ fn cleanup_provider(store: &mut Store, provider: &str) {
             }
         }
     }
-    let tokens: Vec<String> = store
-        .map(Kind::Token)
-        .iter()
-        .filter(|(_, t)| s(t, "authProvider") == provider)
-        .map(|(k, _)| k.clone())
-        .collect();
+    let tokens: Vec<String> = store.keys_where(Kind::Token, |t| s(t, "authProvider") == provider);
     for k in tokens {
         store.remove(Kind::Token, &k, false);
     }

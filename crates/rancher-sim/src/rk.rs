@@ -433,25 +433,6 @@ fn field_selector_match(sel: &str, obj: &Value) -> bool {
     })
 }
 
-fn key_range<'a>(
-    map: &'a std::collections::BTreeMap<String, Value>,
-    kind: Kind,
-    ns: Option<&str>,
-    after: Option<&str>,
-) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
-    let prefix = match ns {
-        Some(ns) if kind.info().namespaced => Some(format!("{ns}:")),
-        _ => None,
-    };
-    let lower = match (after, &prefix) {
-        (Some(a), _) => Bound::Excluded(a.to_string()),
-        (None, Some(p)) => Bound::Included(p.clone()),
-        (None, None) => Bound::Unbounded,
-    };
-    map.range::<String, _>((lower, Bound::Unbounded))
-        .take_while(move |(k, _)| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
-}
-
 fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     let limit: usize = req
         .q("limit")
@@ -485,7 +466,6 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         return r;
     }
     let all_visible = authz.can_all("list", t.kind) || !per_owner(t.kind);
-    let map = store.map(t.kind);
     let info = t.kind.info();
     let visible = |obj: &Value| {
         (label_sel.is_empty() || labels_match(label_sel, get_path(obj, "metadata.labels")))
@@ -504,7 +484,7 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     // The objects as they were at the token's version that differ from the live ones (changed or deleted since),
     // within the page's range; the live objects not changed since are merged in as they are.
     let start_key = cont.as_ref().map(|c| c.start.as_str());
-    let before: Option<BTreeMap<&String, &Value>> = as_of.as_ref().map(|changed| {
+    let before: Option<BTreeMap<&str, &Value>> = as_of.as_ref().map(|changed| {
         let prefix = t
             .namespace
             .as_deref()
@@ -513,26 +493,34 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         changed
             .iter()
             .filter(|(k, _)| {
-                start_key.is_none_or(|s| &k[..] > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()))
+                start_key.is_none_or(|s| **k > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()))
             })
             .filter_map(|(k, obj)| obj.map(|o| (*k, o)))
             .collect()
     });
+    // The live objects (stored and seeded) not changed since the token's version.
     let live = |from: Option<&str>| {
-        key_range(map, t.kind, t.namespace.as_deref(), from)
-            .filter(|(k, _)| as_of.as_ref().is_none_or(|changed| !changed.contains_key(k)))
+        store
+            .items(t.kind, t.namespace.as_deref(), from)
+            .filter(|(k, _)| as_of.as_ref().is_none_or(|changed| !changed.contains_key(*k)))
     };
     let mut buf = Vec::with_capacity(if limit > 0 { limit * 600 } else { 4096 });
     buf.extend_from_slice(format!("{{\"apiVersion\":\"{}/{}\",\"items\":[", info.group, info.version).as_bytes());
     let mut n = 0usize;
-    let mut last_key: Option<&String> = None;
+    let mut last_key: Option<&str> = None;
     let mut more = false;
-    let mut iter = merge_sorted(
+    // Seeded tokens are written straight from their records when nothing filters them (see `Store::items`).
+    let plain = label_sel.is_empty() && field_sel.is_empty() && all_visible;
+    let now = now_ms();
+    let iter = merge_sorted(
         live(start_key),
-        before.iter().flat_map(|b| b.iter().map(|(k, v)| (*k, *v))),
+        before
+            .iter()
+            .flat_map(|b| b.iter().map(|(k, v)| (*k, crate::tokens::Item::Stored(v)))),
     );
-    for (k, obj) in iter.by_ref() {
-        if !visible(obj) {
+    for (k, item) in iter {
+        let obj = (!plain || matches!(item, crate::tokens::Item::Stored(_))).then(|| item.value());
+        if obj.as_ref().is_some_and(|o| !visible(o)) {
             continue;
         }
         if limit > 0 && n == limit {
@@ -542,13 +530,20 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         if n > 0 {
             buf.push(b',');
         }
-        write_obj(&mut buf, t.kind, obj, caller);
+        match &obj {
+            Some(o) => write_obj(&mut buf, t.kind, o, caller),
+            None => {
+                if item.write_seeded(now, &mut buf).is_none() {
+                    write_obj(&mut buf, t.kind, &item.value(), caller);
+                }
+            }
+        }
         n += 1;
         last_key = Some(k);
     }
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if more {
-        let start = last_key.cloned().unwrap_or_default();
+        let start = last_key.map(str::to_string).unwrap_or_default();
         let tok = ContinueToken {
             rv,
             start: start.clone(),
@@ -557,11 +552,27 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         };
         meta["continue"] = json!(encode_continue(&tok));
         if label_sel.is_empty() && field_sel.is_empty() && all_visible {
-            let remaining = live(Some(&start)).count()
-                + before.as_ref().map_or(0, |b| {
-                    b.range::<&String, _>((Bound::Excluded(&&start), Bound::Unbounded))
+            // Everything after `start` now (a binary search for seeded tokens), less what changed since the
+            // token's version and is live now, plus those objects as they were then (the history is short).
+            let mut remaining = store.count_after(t.kind, t.namespace.as_deref(), Some(&start));
+            if let Some(changed) = &as_of {
+                let in_range = |k: &str| {
+                    k > start.as_str()
+                        && t.namespace
+                            .as_deref()
+                            .filter(|_| info.namespaced)
+                            .is_none_or(|ns| k.strip_prefix(ns).is_some_and(|r| r.starts_with(':')))
+                };
+                let live_changed = changed
+                    .keys()
+                    .filter(|k| in_range(k) && store.get(t.kind, k).is_some())
+                    .count();
+                remaining -= live_changed;
+                remaining += before.as_ref().map_or(0, |b| {
+                    b.range::<&str, _>((Bound::Excluded(start.as_str()), Bound::Unbounded))
                         .count()
                 });
+            }
             meta["remainingItemCount"] = json!(remaining);
         }
     }
@@ -572,13 +583,13 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
 }
 
 /// Merges two key-ordered iterators with distinct keys into one in key order.
-fn merge_sorted<'a>(
-    a: impl Iterator<Item = (&'a String, &'a Value)>,
-    b: impl Iterator<Item = (&'a String, &'a Value)>,
-) -> impl Iterator<Item = (&'a String, &'a Value)> {
+fn merge_sorted<'a, T>(
+    a: impl Iterator<Item = (&'a str, T)>,
+    b: impl Iterator<Item = (&'a str, T)>,
+) -> impl Iterator<Item = (&'a str, T)> {
     let (mut a, mut b) = (a.peekable(), b.peekable());
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) if x.0 > y.0 => b.next(),
+        (Some(x), Some(y)) if y.0 < x.0 => b.next(),
         (Some(_), _) => a.next(),
         (None, _) => b.next(),
     })
@@ -586,12 +597,12 @@ fn merge_sorted<'a>(
 
 /// The keys of `kind` changed after resourceVersion `rv`, each with the object as it was at `rv` (`None`: it did not
 /// exist then), from [`crate::state::Store::history`].
-fn as_of(store: &Store, kind: Kind, rv: u64) -> HashMap<&String, Option<&Value>> {
+fn as_of(store: &Store, kind: Kind, rv: u64) -> HashMap<&str, Option<&Value>> {
     let mut changed = HashMap::new();
     for (k, key, at, before) in &store.history {
         if *k == kind && *at > rv {
             // The first change after `rv` holds the object as it was at `rv`.
-            changed.entry(key).or_insert(before.as_ref());
+            changed.entry(key.as_str()).or_insert(before.as_ref());
         }
     }
     changed
@@ -897,11 +908,15 @@ fn delete_collection(shared: &Shared, caller: &Caller, t: &Target, req: &Req) ->
                 user: caller.user_id.clone(),
             });
         }
-        key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None)
-            .filter(|(_, o)| label_sel.is_empty() || labels_match(&label_sel, get_path(o, "metadata.labels")))
-            .filter(|(_, o)| field_sel.is_empty() || field_selector_match(&field_sel, o))
-            .filter(|(_, o)| o.get("builtin").and_then(Value::as_bool) != Some(true))
-            .map(|(k, _)| k.clone())
+        store
+            .items(t.kind, t.namespace.as_deref(), None)
+            .filter(|(_, i)| {
+                let o = i.value();
+                (label_sel.is_empty() || labels_match(&label_sel, get_path(&o, "metadata.labels")))
+                    && (field_sel.is_empty() || field_selector_match(&field_sel, &o))
+                    && o.get("builtin").and_then(Value::as_bool) != Some(true)
+            })
+            .map(|(k, _)| k.to_string())
             .collect()
     };
     if !dry_run(req) {
@@ -949,9 +964,10 @@ fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
         write_obj(buf, t.kind, obj, caller);
         buf.extend_from_slice(b"}\n");
     };
-    for (_, obj) in key_range(store.map(t.kind), t.kind, t.namespace.as_deref(), None) {
-        if wanted(obj) && since.is_none_or(|r| rv_of(obj) > r) {
-            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, obj);
+    for (_, item) in store.items(t.kind, t.namespace.as_deref(), None) {
+        let obj = item.value();
+        if wanted(&obj) && since.is_none_or(|r| rv_of(&obj) > r) {
+            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, &obj);
         }
     }
     if let Some(r) = since {

@@ -440,7 +440,10 @@ impl SimHandle {
             return crate::legacy::objects(legacy, kind);
         }
         match Kind::from_key(kind) {
-            Some(k) => store.map(k).values().cloned().collect(),
+            Some(k) => store
+                .items(k, None, None)
+                .map(|(_, i)| i.value().into_owned())
+                .collect(),
             None => vec![],
         }
     }
@@ -470,7 +473,7 @@ impl SimHandle {
     /// Number of stored objects of a kind.
     pub fn count(&self, kind: &str) -> usize {
         let store = self.shared.store.read().expect("store lock");
-        Kind::from_key(kind).map(|k| store.map(k).len()).unwrap_or(0)
+        Kind::from_key(kind).map(|k| store.len_of(k)).unwrap_or(0)
     }
     /// How many writes of `verb` (`create`, `update`, `patch`, `delete`) were applied to `kind` over HTTP.
     pub fn writes(&self, kind: &str, verb: &str) -> u64 {

@@ -389,6 +389,8 @@ pub(crate) struct Store {
     pub history: std::collections::VecDeque<(Kind, String, u64, Option<Value>)>,
     /// The oldest resourceVersion `history` still covers (older continue tokens are "compacted": 410).
     pub history_floor: u64,
+    /// Tokens seeded in bulk (`SimConfig::tokens`), kept compactly; `get`, `put` and `remove` see them as objects.
+    pub seeded: crate::tokens::Seeded,
 }
 
 /// How many changes [`Store::history`] keeps.
@@ -499,6 +501,7 @@ impl Store {
             terminating: Vec::new(),
             deletion_linger_ms: 0,
             tombstones: std::collections::VecDeque::new(),
+            seeded: Default::default(),
             history: std::collections::VecDeque::new(),
             history_floor: 0,
         }
@@ -541,7 +544,10 @@ impl Store {
 
     /// One object by key.
     pub fn get(&self, kind: Kind, key: &str) -> Option<&Value> {
-        self.objects.get(&kind).and_then(|m| m.get(key))
+        self.objects
+            .get(&kind)
+            .and_then(|m| m.get(key))
+            .or_else(|| self.seeded.get(kind, key))
     }
 
     /// A fresh generated name for `kind` not yet taken in `namespace`.
@@ -590,10 +596,13 @@ impl Store {
 
     /// Inserts or replaces an object, keeps the indexes, and counts the write when `verb` is given.
     pub fn put(&mut self, kind: Kind, key: String, obj: Value, verb: Option<Verb>) {
-        let old = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned();
-        if let Some(old) = &old {
+        // A seeded token written to becomes a stored object.
+        let seeded_old = self.seeded.take(kind, &key);
+        let stored_old = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned();
+        if let Some(old) = &stored_old {
             self.unindex(kind, &key, old);
         }
+        let old = stored_old.or(seeded_old);
         let rv = get_path(&obj, "metadata.resourceVersion")
             .and_then(Value::as_str)
             .and_then(|v| v.parse().ok())
@@ -613,6 +622,9 @@ impl Store {
 
     /// Removes an object (and counts the delete when `count`).
     pub fn remove(&mut self, kind: Kind, key: &str, count: bool) -> Option<Value> {
+        if let Some(obj) = self.seeded.take(kind, key) {
+            self.objects.entry(kind).or_default().insert(key.to_string(), obj);
+        }
         let old = self.objects.get_mut(&kind)?.remove(key)?;
         self.unindex(kind, key, &old);
         match kind {
@@ -644,12 +656,13 @@ impl Store {
         if kind == Kind::User {
             // Rancher's controllers remove a deleted user's tokens and global role bindings.
             let uid = key.to_string();
-            let toks: Vec<String> = self
+            let mut toks: Vec<String> = self
                 .map(Kind::Token)
                 .iter()
                 .filter(|(_, t)| s(t, "userId") == uid)
                 .map(|(k, _)| k.clone())
                 .collect();
+            toks.extend(self.seeded.of_user(Kind::Token, &uid));
             for t in toks {
                 self.remove(Kind::Token, &t, false);
             }

@@ -101,9 +101,7 @@ pub async fn write_list<T: serde::Serialize>(
 /// The JSON document of a finished run: a list workflow prints the bare array of resources; anything else
 /// prints `{"status":"succeeded","result":...}`.
 pub fn run_document(out: &RunOutput) -> Value {
-    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes)
-        && (out.result.is_array() || rancher_workflows::review::REPORT_DOCUMENTS.contains(&out.workflow.as_str()));
-    if is_list && !out.dry_run {
+    if is_bare(out) {
         return out.result.clone();
     }
     let mut doc = json!({"status": "succeeded", "workflow": out.workflow, "summary": out.summary, "dry_run": out.dry_run, "result": out.result});
@@ -111,6 +109,13 @@ pub fn run_document(out: &RunOutput) -> Value {
         doc["planned"] = serde_json::to_value(&out.planned).unwrap_or(Value::Null);
     }
     doc
+}
+
+/// Whether a run's document is its bare result (see [`run_document`]).
+fn is_bare(out: &RunOutput) -> bool {
+    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes)
+        && (out.result.is_array() || rancher_workflows::review::REPORT_DOCUMENTS.contains(&out.workflow.as_str()));
+    is_list && !out.dry_run
 }
 
 /// Lines for people: the table (if any), the planned writes of a dry run, and the summary.
@@ -146,6 +151,10 @@ pub fn print_result(format: Format, out: &RunOutput) -> anyhow::Result<()> {
             crate::csv::write(&mut stdout, &t.columns, &t.rows)?;
             return Ok(());
         }
+    }
+    if is_bare(out) {
+        // Printed from the run's own result, not a copy: a report can hold tens of thousands of users.
+        return output::data(format, &out.result, || render_run(out));
     }
     output::data(format, &run_document(out), || render_run(out))
 }
