@@ -66,7 +66,8 @@ pub struct TargetCheck {
     pub measured: String,
     /// The verdict.
     pub verdict: Verdict,
-    /// A speed target (a quick run does not judge these); correctness targets are judged in every run.
+    /// A speed target, or a memory target that only means something at full scale (a quick run judges neither);
+    /// correctness targets are judged in every run.
     pub speed: bool,
 }
 
