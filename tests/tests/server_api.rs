@@ -291,6 +291,28 @@ async fn tokens_and_bodies_are_checked_and_errors_are_json() {
     ] {
         assert!(m.contains(name), "{name} missing from\n{m}");
     }
+    // As Prometheus reads it: every line parses, and the latency histograms carry their buckets and labels.
+    let lines = m.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}\n{m}"));
+    let histogram = |name: &str, label: &str, value: &str| {
+        scrape.samples.iter().any(|s| {
+            s.metric == name
+                && s.labels.get(label) == Some(value)
+                && matches!(&s.value, prometheus_parse::Value::Histogram(b) if b.len() >= 10)
+        })
+    };
+    assert!(
+        histogram("rancher_access_http_request_seconds", "route", "/api/v1/runs"),
+        "no latency histogram for the runs route in\n{m}"
+    );
+    assert!(
+        histogram("rancher_access_rancher_call_seconds", "operation", "public.ping.get"),
+        "no Rancher call histogram for the readiness ping in\n{m}"
+    );
+    assert!(
+        !m.contains("req-nope"),
+        "request ids never become labels (routes are patterns)"
+    );
     srv.shutdown().await;
 }
 

@@ -177,7 +177,7 @@ impl App {
         }
         let started = Instant::now();
         let ids = self.service.admin_user_ids().await.unwrap_or_default();
-        self.metrics.rancher_call(started.elapsed());
+        self.metrics.rancher_call("admin-ids", started.elapsed());
         if let Ok(mut g) = self.admins.lock() {
             *g = Some((ids.clone(), Instant::now()));
         }
@@ -315,11 +315,11 @@ impl App {
                 match &done {
                     Approved::Succeeded { .. } => {
                         app.metrics.execution(true);
-                        app.metrics.rancher_call(started.elapsed());
+                        app.metrics.rancher_call("execution", started.elapsed());
                     }
                     Approved::Failed { .. } => {
                         app.metrics.execution(false);
-                        app.metrics.rancher_call(started.elapsed());
+                        app.metrics.rancher_call("execution", started.elapsed());
                     }
                     Approved::Pending { .. } => {}
                 }

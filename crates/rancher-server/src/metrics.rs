@@ -1,69 +1,210 @@
-//! Counters for `/metrics`, in the Prometheus text format.
+//! `/metrics`: the service's counters, gauges and latency histograms, kept with prometheus-client and written
+//! in the OpenMetrics text format (which Prometheus scrapes as it is).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-/// The service's counters. Gauges that live in the store (pending requests) are read when scraped.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    decisions_approve: AtomicU64,
-    decisions_deny: AtomicU64,
-    executions_succeeded: AtomicU64,
-    executions_failed: AtomicU64,
-    webhook_deliveries: AtomicU64,
-    webhook_failures: AtomicU64,
-    rancher_calls: AtomicU64,
-    rancher_micros: AtomicU64,
-    http_requests: AtomicU64,
-    grants_revoked: AtomicU64,
-    grant_revocation_failures: AtomicU64,
-    connections_open: AtomicU64,
-    connections_refused: AtomicU64,
-    webhook_dead_letters: AtomicU64,
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Vote {
+    vote: &'static str,
 }
 
-/// The grant gauges, read from the store when scraped: active and overdue grants, and how long the oldest overdue
-/// one has waited (alert on it: an overdue grant is access that should have ended).
-pub fn render_grants(active: u64, overdue: u64, oldest_overdue_secs: u64) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# HELP rancher_access_grants Time-bound grants not yet revoked, by status.\n# TYPE rancher_access_grants gauge");
-    let _ = writeln!(
-        s,
-        "rancher_access_grants{{status=\"active\"}} {active}\nrancher_access_grants{{status=\"overdue\"}} {overdue}"
-    );
-    let _ = writeln!(
-        s,
-        "# HELP rancher_access_grant_overdue_seconds How long the oldest overdue grant is past its due time (0: none).\n# TYPE rancher_access_grant_overdue_seconds gauge\nrancher_access_grant_overdue_seconds {oldest_overdue_secs}"
-    );
-    s
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Operation {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+    method: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantStatus {
+    status: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 1 ms to about 33 s, doubling.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// The service's metrics. Gauges that live in the store (requests by state, grants) are set when scraped.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<Vote, Counter>,
+    executions: Family<Outcome, Counter>,
+    webhook_deliveries: Counter,
+    webhook_failures: Counter,
+    webhook_dead_letters: Counter,
+    rancher_calls: Histograms<Operation>,
+    http_requests: Counter,
+    http_latency: Histograms<Route>,
+    grants_revoked: Counter,
+    grant_revocation_failures: Counter,
+    connections_open: Gauge<i64, AtomicI64>,
+    connections_refused: Counter,
+    requests: Family<State, Gauge<i64, AtomicI64>>,
+    pending: Gauge<i64, AtomicI64>,
+    grants: Family<GrantStatus, Gauge<i64, AtomicI64>>,
+    grant_overdue_seconds: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            registry: Registry::with_prefix("rancher_access"),
+            decisions: Family::default(),
+            executions: Family::default(),
+            webhook_deliveries: Counter::default(),
+            webhook_failures: Counter::default(),
+            webhook_dead_letters: Counter::default(),
+            rancher_calls: Family::new_with_constructor(latency),
+            http_requests: Counter::default(),
+            http_latency: Family::new_with_constructor(latency),
+            grants_revoked: Counter::default(),
+            grant_revocation_failures: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            requests: Family::default(),
+            pending: Gauge::default(),
+            grants: Family::default(),
+            grant_overdue_seconds: Gauge::default(),
+        };
+        m.registered()
+    }
 }
 
 impl Metrics {
+    fn registered(mut self) -> Self {
+        // Zero samples from the start, so a rate() has a first point and alerts see the series.
+        for vote in ["approve", "deny"] {
+            let _ = self.decisions.get_or_create(&Vote { vote });
+        }
+        for outcome in ["succeeded", "failed"] {
+            let _ = self.executions.get_or_create(&Outcome { outcome });
+        }
+        let r = &mut self.registry;
+        r.register(
+            "requests",
+            "Approval requests in the store, by state",
+            self.requests.clone(),
+        );
+        r.register(
+            "pending_requests",
+            "Requests waiting for approval",
+            self.pending.clone(),
+        );
+        r.register(
+            "decisions",
+            "Decisions recorded by this process",
+            self.decisions.clone(),
+        );
+        r.register(
+            "executions",
+            "Approved requests executed by this process, by outcome",
+            self.executions.clone(),
+        );
+        r.register(
+            "webhook_deliveries",
+            "Webhook posts acknowledged with 2xx",
+            self.webhook_deliveries.clone(),
+        );
+        r.register(
+            "webhook_failures",
+            "Webhook posts that failed (retried)",
+            self.webhook_failures.clone(),
+        );
+        r.register(
+            "webhook_dead_letters",
+            "Webhook events given up on and dead-lettered (listed at /api/v1/webhooks/dead-letters)",
+            self.webhook_dead_letters.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Connections open now",
+            self.connections_open.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at once for being over a connection cap",
+            self.connections_refused.clone(),
+        );
+        r.register(
+            "rancher_call_seconds",
+            "Rancher round trips by operation (identity checks, logins, readiness, executions)",
+            self.rancher_calls.clone(),
+        );
+        r.register("http_requests", "HTTP requests received", self.http_requests.clone());
+        r.register(
+            "http_request_seconds",
+            "Time to answer an HTTP request, by route (the matched pattern), method and status class",
+            self.http_latency.clone(),
+        );
+        r.register(
+            "grants_revoked",
+            "Time-bound grants revoked by this process",
+            self.grants_revoked.clone(),
+        );
+        r.register(
+            "grant_revocation_failures",
+            "Revocation attempts that failed (retried with backoff)",
+            self.grant_revocation_failures.clone(),
+        );
+        r.register(
+            "grants",
+            "Time-bound grants not yet revoked, by status",
+            self.grants.clone(),
+        );
+        r.register(
+            "grant_overdue_seconds",
+            "How long the oldest overdue grant is past its due time (0: none); alert on it: an overdue grant is access that should have ended",
+            self.grant_overdue_seconds.clone(),
+        );
+        self
+    }
+
     /// A revocation pass revoked `revoked` grants and failed `failed` attempts.
     pub fn revocations(&self, revoked: u64, failed: u64) {
-        self.grants_revoked.fetch_add(revoked, Ordering::Relaxed);
-        self.grant_revocation_failures.fetch_add(failed, Ordering::Relaxed);
+        self.grants_revoked.inc_by(revoked);
+        self.grant_revocation_failures.inc_by(failed);
     }
 
     /// A decision was recorded.
     pub fn decision(&self, approve: bool) {
-        if approve {
-            &self.decisions_approve
-        } else {
-            &self.decisions_deny
-        }
-        .fetch_add(1, Ordering::Relaxed);
+        let vote = if approve { "approve" } else { "deny" };
+        self.decisions.get_or_create(&Vote { vote }).inc();
     }
 
     /// An execution finished.
     pub fn execution(&self, succeeded: bool) {
-        if succeeded {
-            &self.executions_succeeded
-        } else {
-            &self.executions_failed
-        }
-        .fetch_add(1, Ordering::Relaxed);
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.executions.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// A webhook delivery was acknowledged (`ok`) or failed.
@@ -73,108 +214,118 @@ impl Metrics {
         } else {
             &self.webhook_failures
         }
-        .fetch_add(1, Ordering::Relaxed);
+        .inc();
     }
 
-    /// A Rancher round trip (identity check, login, execution) took `d`.
-    pub fn rancher_call(&self, d: Duration) {
-        self.rancher_calls.fetch_add(1, Ordering::Relaxed);
-        self.rancher_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    /// A Rancher round trip of `operation` (an operation id, or what the call was for) took `d`.
+    pub fn rancher_call(&self, operation: &'static str, d: Duration) {
+        self.rancher_calls
+            .get_or_create(&Operation { operation })
+            .observe(d.as_secs_f64());
+    }
+
+    /// A request matched `route` (the router's pattern, never the raw path: ids stay out of the labels) and was
+    /// answered with `status` after `d`.
+    pub fn http_answered(&self, route: &str, method: &str, status: u16, d: Duration) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let labels = Route {
+            route: route.to_string(),
+            method: method.to_string(),
+            status,
+        };
+        self.http_latency.get_or_create(&labels).observe(d.as_secs_f64());
     }
 
     /// A connection was admitted.
     pub fn connection_opened(&self) {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.inc();
     }
 
     /// An admitted connection closed.
     pub fn connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.connections_open.dec();
     }
 
     /// A connection was refused over a cap.
     pub fn connection_refused(&self) {
-        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+        self.connections_refused.inc();
     }
 
     /// A webhook event was given up on and dead-lettered.
     pub fn webhook_dead_letter(&self) {
-        self.webhook_dead_letters.fetch_add(1, Ordering::Relaxed);
+        self.webhook_dead_letters.inc();
     }
 
     /// Webhook events dead-lettered by this process.
     pub fn webhook_dead_letters(&self) -> u64 {
-        self.webhook_dead_letters.load(Ordering::Relaxed)
+        self.webhook_dead_letters.get()
     }
 
     /// An HTTP request arrived.
     pub fn http_request(&self) {
-        self.http_requests.fetch_add(1, Ordering::Relaxed);
+        self.http_requests.inc();
     }
 
     /// Webhook deliveries so far (acknowledged, failed).
     pub fn webhook_counts(&self) -> (u64, u64) {
-        (
-            self.webhook_deliveries.load(Ordering::Relaxed),
-            self.webhook_failures.load(Ordering::Relaxed),
-        )
+        (self.webhook_deliveries.get(), self.webhook_failures.get())
     }
 
-    /// The Prometheus text exposition, with the store's request counts by state.
-    pub fn render(&self, requests_by_state: &[(&str, u64)]) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut s = String::new();
-        let _ = writeln!(s, "# HELP rancher_access_requests Approval requests in the store, by state.\n# TYPE rancher_access_requests gauge");
-        for (state, n) in requests_by_state {
-            let _ = writeln!(s, "rancher_access_requests{{state=\"{state}\"}} {n}");
+    /// The exposition ([`CONTENT_TYPE`]), with the store's request counts by state and its grants: `active` and
+    /// `overdue` grants, and how long the oldest overdue one has waited.
+    pub fn render(&self, requests_by_state: &[(&'static str, u64)], active: u64, overdue: u64, oldest: u64) -> String {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (state, count) in requests_by_state {
+            self.requests.get_or_create(&State { state }).set(n(*count));
         }
         let pending = requests_by_state
             .iter()
-            .find(|(st, _)| *st == "pending")
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        let _ = writeln!(s, "# HELP rancher_access_pending_requests Requests waiting for approval.\n# TYPE rancher_access_pending_requests gauge\nrancher_access_pending_requests {pending}");
-        let _ = writeln!(s, "# HELP rancher_access_decisions_total Decisions recorded by this process.\n# TYPE rancher_access_decisions_total counter");
-        let _ = writeln!(
-            s,
-            "rancher_access_decisions_total{{vote=\"approve\"}} {}",
-            g(&self.decisions_approve)
-        );
-        let _ = writeln!(
-            s,
-            "rancher_access_decisions_total{{vote=\"deny\"}} {}",
-            g(&self.decisions_deny)
-        );
-        let _ = writeln!(s, "# HELP rancher_access_executions_total Approved requests executed by this process, by outcome.\n# TYPE rancher_access_executions_total counter");
-        let _ = writeln!(
-            s,
-            "rancher_access_executions_total{{outcome=\"succeeded\"}} {}",
-            g(&self.executions_succeeded)
-        );
-        let _ = writeln!(
-            s,
-            "rancher_access_executions_total{{outcome=\"failed\"}} {}",
-            g(&self.executions_failed)
-        );
-        let _ = writeln!(s, "# HELP rancher_access_webhook_deliveries_total Webhook posts acknowledged with 2xx.\n# TYPE rancher_access_webhook_deliveries_total counter\nrancher_access_webhook_deliveries_total {}", g(&self.webhook_deliveries));
-        let _ = writeln!(s, "# HELP rancher_access_webhook_failures_total Webhook posts that failed (retried).\n# TYPE rancher_access_webhook_failures_total counter\nrancher_access_webhook_failures_total {}", g(&self.webhook_failures));
-        let _ = writeln!(s, "# HELP rancher_access_webhook_dead_letters_total Webhook events given up on and dead-lettered (listed at /api/v1/webhooks/dead-letters).\n# TYPE rancher_access_webhook_dead_letters_total counter\nrancher_access_webhook_dead_letters_total {}", g(&self.webhook_dead_letters));
-        let _ = writeln!(s, "# HELP rancher_access_open_connections Connections open now.\n# TYPE rancher_access_open_connections gauge\nrancher_access_open_connections {}", g(&self.connections_open));
-        let _ = writeln!(s, "# HELP rancher_access_connections_refused_total Connections closed at once for being over a connection cap.\n# TYPE rancher_access_connections_refused_total counter\nrancher_access_connections_refused_total {}", g(&self.connections_refused));
-        let _ = writeln!(s, "# HELP rancher_access_rancher_call_seconds Time spent in Rancher round trips (identity checks, logins, executions).\n# TYPE rancher_access_rancher_call_seconds summary");
-        let _ = writeln!(
-            s,
-            "rancher_access_rancher_call_seconds_sum {:.6}",
-            g(&self.rancher_micros) as f64 / 1e6
-        );
-        let _ = writeln!(
-            s,
-            "rancher_access_rancher_call_seconds_count {}",
-            g(&self.rancher_calls)
-        );
-        let _ = writeln!(s, "# HELP rancher_access_grants_revoked_total Time-bound grants revoked by this process.\n# TYPE rancher_access_grants_revoked_total counter\nrancher_access_grants_revoked_total {}", g(&self.grants_revoked));
-        let _ = writeln!(s, "# HELP rancher_access_grant_revocation_failures_total Revocation attempts that failed (retried with backoff).\n# TYPE rancher_access_grant_revocation_failures_total counter\nrancher_access_grant_revocation_failures_total {}", g(&self.grant_revocation_failures));
-        let _ = writeln!(s, "# HELP rancher_access_http_requests_total HTTP requests received.\n# TYPE rancher_access_http_requests_total counter\nrancher_access_http_requests_total {}", g(&self.http_requests));
-        s
+            .find(|(s, _)| *s == "pending")
+            .map_or(0, |(_, c)| *c);
+        self.pending.set(n(pending));
+        self.grants
+            .get_or_create(&GrantStatus { status: "active" })
+            .set(n(active));
+        self.grants
+            .get_or_create(&GrantStatus { status: "overdue" })
+            .set(n(overdue));
+        self.grant_overdue_seconds.set(n(oldest));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_holds_every_family_with_its_labels() {
+        let m = Metrics::default();
+        m.decision(true);
+        m.execution(false);
+        m.rancher_call("v3.users.get", Duration::from_millis(12));
+        m.http_answered("/api/v1/requests/{id}/approve", "POST", 200, Duration::from_millis(30));
+        let text = m.render(&[("pending", 2), ("approved", 1)], 3, 1, 40);
+        for line in [
+            "rancher_access_decisions_total{vote=\"approve\"} 1",
+            "rancher_access_executions_total{outcome=\"failed\"} 1",
+            "rancher_access_pending_requests 2",
+            "rancher_access_requests{state=\"approved\"} 1",
+            "rancher_access_grants{status=\"overdue\"} 1",
+            "rancher_access_grant_overdue_seconds 40",
+            "rancher_access_rancher_call_seconds_count{operation=\"v3.users.get\"} 1",
+            "rancher_access_http_request_seconds_bucket{le=\"0.032\",route=\"/api/v1/requests/{id}/approve\",method=\"POST\",status=\"2xx\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -232,7 +232,10 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
 }
 
 fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
-    let mut r = Router::new().merge(crate::api::router()).merge(crate::web::router());
+    let mut r = Router::new()
+        .merge(crate::api::router())
+        .merge(crate::web::router())
+        .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(
             "/metrics",
@@ -387,6 +390,21 @@ async fn check_host(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: 
     crate::error::ApiError::new(StatusCode::MISDIRECTED_REQUEST, "this service does not answer to that host name; use the URL it printed at start, or set --public-url to the name people use").into_response()
 }
 
+/// Times each request by the route it matched (the pattern, so ids stay out of the labels).
+async fn time_route(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
+    let method = req.method().clone();
+    let r = next.run(req).await;
+    app.metrics
+        .http_answered(&route, method.as_str(), r.status().as_u16(), started.elapsed());
+    r
+}
+
 async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     app.metrics.http_request();
     let started = Instant::now();
@@ -424,7 +442,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());
-    app.metrics.rancher_call(started.elapsed());
+    app.metrics.rancher_call("public.ping.get", started.elapsed());
     // The audit log must verify from the head this service published (its cause is logged when the check fails).
     let audit = app.integrity_ok();
     let ok = store.is_ok() && rancher.is_ok() && audit;
@@ -478,9 +496,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .map(|g| (now - g.due_at).num_seconds().max(0) as u64)
                 .max()
                 .unwrap_or(0);
-            let text = app.metrics.render(&c)
-                + &crate::metrics::render_grants((g.len() - overdue.len()) as u64, overdue.len() as u64, oldest);
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+            let text = app
+                .metrics
+                .render(&c, (g.len() - overdue.len()) as u64, overdue.len() as u64, oldest);
+            ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
         }
         (Err(e), _) | (_, Err(e)) => e.into_response(),
     }
