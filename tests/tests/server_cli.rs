@@ -834,3 +834,171 @@ fn serve_check_config_checks_without_starting() {
     );
     assert!(!secret.stderr.contains("abcdefghijklmnop"), "{}", secret.stderr);
 }
+
+/// Issue 33: a rolling restart of two replicas on one PostgreSQL database under a steady load of requests and
+/// approvals. Each replica is replaced in turn: the new one starts, the old one leaves the client's list and gets
+/// SIGTERM (it finishes what it has in flight and exits 0). Clients retry a refused connection once on another
+/// replica (what a load balancer does). Every request is answered, every approval is executed exactly once, and
+/// the audit chain verifies.
+#[test]
+fn a_rolling_restart_of_two_replicas_loses_and_doubles_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const N: usize = 40;
+    const WORKERS: usize = 4;
+    let s = SimCli::start(RancherVersion::V2_13, N);
+    let Some(db) =
+        s.rt.block_on(rancher_approval::test_util::TestDatabase::create("rolling"))
+    else {
+        return;
+    };
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    let args = ["--listen", "127.0.0.1:0", "--store", db.url(), "--job-interval", "1"];
+    let a = serve(&env_for(&s, &svc), &args);
+    let b = serve(&env_for(&s, &svc), &args);
+    let t = s.sim.tokens().clone();
+    s.rt.block_on(server::install(
+        &Api::new(&a.url, Some(&t.admin)),
+        "create-global-role-binding",
+    ));
+    let base = s.sim.writes("globalrolebindings", "create");
+    // Rancher answers a little slowly, so executions are in flight when a replica is told to stop.
+    s.sim.set_faults(Faults::none().with_latency(Duration::from_millis(40)));
+
+    let live: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(vec![a.url.clone(), b.url.clone()]));
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicUsize::new(0));
+    let users: Vec<String> = (1..=N).map(|i| format!("user{i:05}")).collect();
+    // One call through any live replica, retried once on another when the connection is refused or cut.
+    async fn call(
+        live: &Mutex<Vec<String>>,
+        retries: &AtomicUsize,
+        pick: usize,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        for attempt in 0..2 {
+            let url = {
+                let l = live.lock().unwrap();
+                l[(pick + attempt) % l.len()].clone()
+            };
+            match Api::new(&url, Some(token)).try_post(path, body.clone()).await {
+                Ok(answer) => return answer,
+                Err(e) if attempt == 0 => {
+                    retries.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("retrying {path} on another replica after: {e}");
+                }
+                Err(e) => panic!("{path} failed on two replicas: {e}"),
+            }
+        }
+        unreachable!()
+    }
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (live, next, done, retries, users, t) = (
+                live.clone(),
+                next.clone(),
+                done.clone(),
+                retries.clone(),
+                users.clone(),
+                t.clone(),
+            );
+            s.rt.spawn(async move {
+                let mut ids = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(u) = users.get(i) else { break };
+                    let (st, sub) = call(
+                        &live,
+                        &retries,
+                        i,
+                        &t.approver,
+                        "/api/v1/runs",
+                        json!({"workflow": "create-global-role-binding", "inputs": {"user": u, "role": "admin"}}),
+                    )
+                    .await;
+                    assert_eq!(st, 202, "filing for {u} (worker {w}): {sub}");
+                    let id = sub["request"].as_str().unwrap().to_string();
+                    let path = format!("/api/v1/requests/{id}/approve");
+                    let (st, body) = call(&live, &retries, i + 1, &t.admin, &path, json!({})).await;
+                    assert_eq!(st, 200, "approving {id} for {u}: {body}");
+                    ids.push(id);
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                ids
+            })
+        })
+        .collect();
+
+    // Replace each replica in turn while the load runs.
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while done.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the load stalled at {}",
+                done.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut survivors = Vec::new();
+    for (old, after) in [(a, N / 4), (b, N / 2)] {
+        wait_for(after);
+        let new = serve(&env_for(&s, &svc), &args);
+        {
+            let mut l = live.lock().unwrap();
+            l.retain(|u| *u != old.url);
+            l.push(new.url.clone());
+        }
+        let mut old = old;
+        signal(&old.child, "-TERM");
+        let status = old.child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "a replica stops cleanly: {}",
+            old.stderr.join().unwrap_or_default()
+        );
+        survivors.push(new);
+    }
+    let ids: Vec<String> = workers.into_iter().flat_map(|h| s.rt.block_on(h).unwrap()).collect();
+    s.sim.set_faults(Faults::none());
+    assert_eq!(ids.len(), N, "every request was filed and approved");
+
+    let reader = s.rt.block_on(db.store());
+    for id in &ids {
+        let id: RequestId = id.parse().unwrap();
+        assert_eq!(
+            s.rt.block_on(reader.get_request(&id)).unwrap().state,
+            RequestState::Succeeded,
+            "{id}"
+        );
+    }
+    for u in &users {
+        let id = s.sim.user_id(u).unwrap();
+        assert_eq!(
+            s.sim.roles_of(&id).iter().filter(|r| *r == "admin").count(),
+            1,
+            "{u}: one binding"
+        );
+    }
+    assert_eq!(
+        s.sim.writes("globalrolebindings", "create"),
+        base + N as u64,
+        "each binding created once"
+    );
+    s.rt.block_on(reader.verify_audit())
+        .expect("one linear, verifiable chain");
+    eprintln!(
+        "rolling restart: {N} requests, {} retried connections",
+        retries.load(Ordering::SeqCst)
+    );
+    for mut served in survivors {
+        signal(&served.child, "-TERM");
+        assert_eq!(served.child.wait().unwrap().code(), Some(0));
+        let _ = served.stderr.join();
+    }
+}
