@@ -770,7 +770,7 @@ fn settings(s: &SimCli, extra: &str) -> std::path::PathBuf {
 fn serve_takes_its_settings_from_a_config_file_and_flags_win() {
     let s = SimCli::start(RancherVersion::V2_13, 0);
     // The file asks for plain HTTP on every address, which serve refuses; the flag's loopback address wins.
-    let file = settings(&s, "listen = \"0.0.0.0:0\"\njob-interval = 5\n");
+    let file = settings(&s, "listen = \"0.0.0.0:0\"\njob-interval = 5\nlog-format = \"json\"\n");
     let config = file.display().to_string();
     let mut served = serve(&s.base_env(), &["--config", &config, "--listen", "127.0.0.1:0"]);
     assert!(served.url.starts_with("http://127.0.0.1:"), "{}", served.url);
@@ -782,8 +782,20 @@ fn serve_takes_its_settings_from_a_config_file_and_flags_win() {
     assert_eq!((st, me["username"].as_str()), (200, Some("admin")));
     signal(&served.child, "-TERM");
     let status = served.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {}", served.stderr.join().unwrap());
+    let log = served.stderr.join().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {log}");
     let _ = served.stdout_rest.join();
+    // `log-format = "json"`: every log line is one JSON object, the start among them.
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "approvals service started" && l["level"] == "INFO"),
+        "{log}"
+    );
     // Without the flag the file's listen address is used, and refused for what it is.
     let run = s.exec(&["serve", "--config", &config], &s.base_env());
     run.expect_code(1);

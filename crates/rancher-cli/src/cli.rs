@@ -547,6 +547,16 @@ pub struct DemoArgs {
     pub serve: bool,
 }
 
+/// How `serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Text for people.
+    #[default]
+    Text,
+    /// One JSON object per line (time, level, message, fields).
+    Json,
+}
+
 /// `serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -610,6 +620,9 @@ pub struct ServeArgs {
     /// file; relative paths in it are taken from the file's directory; secrets only by file (`token-file`, ...).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log lines on stderr as text for people, or as one JSON object per line for a log pipeline.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, env = "RANCHERCTL_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// Check the settings (flags, environment, --config file, secret files, TLS files) and exit without starting:
     /// 0 when the service would start with them, else the problem.
     #[arg(long)]

@@ -54,7 +54,8 @@ where
             return e.exit_code();
         }
     };
-    init_logging();
+    let json_logs = matches!(&cli.command, Command::Serve(a) if a.log_format == cli::LogFormat::Json);
+    init_logging(json_logs);
     match dispatch(cli) {
         Ok(exit) => exit.code(),
         Err(err) if is_broken_pipe(&err) => 0,
@@ -119,16 +120,54 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging() {
+fn init_logging(json: bool) {
+    // A log pipeline takes the service's info lines too (start, stop, audit heads).
+    let default = if json { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Log lines may quote a server or a requester: plain text, escaped like every other output.
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Log lines may quote a server or a requester: plain text, escaped like every other output; JSON lines with
+    // the same characters as JSON escapes, so each line stays one valid JSON object.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| EscapedStderr)
         .with_ansi(false)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_writer(|| JsonSafeStderr)
+            .try_init()
+    } else {
+        builder.with_writer(|| EscapedStderr).try_init()
+    };
+}
+
+/// Stderr for JSON log lines: every character a terminal acts on or that reorders text (see
+/// [`text::is_unsafe`]) that JSON leaves as it is (DEL, C1 controls, bidi overrides) is written as a `\uXXXX` escape.
+struct JsonSafeStderr;
+
+/// `line` with the unsafe characters JSON strings may hold raw written as JSON escapes.
+fn json_safe(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c != '\n' && text::is_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl std::io::Write for JsonSafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().write_all(json_safe(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Stderr for log lines: each event (written whole) with control characters and bidi overrides escaped.
@@ -286,5 +325,23 @@ fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow
         Command::Sim(args) => runtime()?.block_on(commands::sim::sim(&ctx, args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(&ctx, args)),
         Command::Serve(args) => runtime()?.block_on(commands::serve::serve(&ctx, args)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_log_lines_escape_what_json_leaves_raw_and_stay_json() {
+        let event = serde_json::json!({"message": "user \u{202e}nimda\u{202c} said \u{1b}[2J\u{7f}\u{85}"}).to_string();
+        let safe = super::json_safe(&format!("{event}\n"));
+        assert!(
+            !safe.chars().any(|c| c != '\n' && rancher_workflows::text::is_unsafe(c)),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(safe.trim_end()).unwrap();
+        assert_eq!(
+            back["message"], "user \u{202e}nimda\u{202c} said \u{1b}[2J\u{7f}\u{85}",
+            "the same text, escaped"
+        );
     }
 }

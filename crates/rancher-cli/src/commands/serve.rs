@@ -23,14 +23,19 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Done);
     }
+    let json_logs = args.log_format == crate::cli::LogFormat::Json;
     let store = ctx.open_store().await?;
     let config = configure(ctx, args, store, conn)?;
     let server = rancher_server::start(config).await?;
-    eprintln!(
-        "rancherctl serve: approvals service at {} (store {shown}); the page is at {}/",
-        server.url(),
-        server.url()
-    );
+    if json_logs {
+        tracing::info!(url = %server.url(), store = %shown, "approvals service started");
+    } else {
+        eprintln!(
+            "rancherctl serve: approvals service at {} (store {shown}); the page is at {}/",
+            server.url(),
+            server.url()
+        );
+    }
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
@@ -38,7 +43,11 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
         out.flush()?;
     }
     server.run_until(stop_signal()).await;
-    eprintln!("rancherctl serve: stopped");
+    if json_logs {
+        tracing::info!("approvals service stopped");
+    } else {
+        eprintln!("rancherctl serve: stopped");
+    }
     Ok(Exit::Done)
 }
 
