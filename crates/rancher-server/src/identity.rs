@@ -60,7 +60,7 @@ async fn check_user(service: &Session, person: &Person, metrics: &Metrics) -> Re
         .client
         .send(&rancher_api::requests::V3UsersGet::new(person.principal.id.clone()))
         .await;
-    metrics.rancher_call("v3.users.get", started.elapsed());
+    metrics.rancher_call(rancher_api::ids::V3_USERS_GET, started.elapsed());
     match user {
         Ok(u) if u.enabled == Some(false) => Err(ApiError::unauthorized(format!(
             "the Rancher user {} is disabled; ask a Rancher admin",
@@ -317,7 +317,7 @@ impl Identities {
         let answer = client
             .send(&rancher_api::requests::PublicLocalLoginCreate::new(body))
             .await;
-        metrics.rancher_call("public.local-login.create", started.elapsed());
+        metrics.rancher_call(rancher_api::ids::PUBLIC_LOCAL_LOGIN_CREATE, started.elapsed());
         let answer = answer.map_err(|e| {
             if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {
                 ApiError::unauthorized("Rancher refused this user name and password")

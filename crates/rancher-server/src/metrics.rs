@@ -311,7 +311,7 @@ mod tests {
         let m = Metrics::default();
         m.decision(true);
         m.execution(false);
-        m.rancher_call("v3.users.get", Duration::from_millis(12));
+        m.rancher_call(rancher_api::ids::V3_USERS_GET, Duration::from_millis(12));
         m.http_answered("/api/v1/requests/{id}/approve", "POST", 200, Duration::from_millis(30));
         let text = m.render(&[("pending", 2), ("approved", 1)], 3, 1, 40);
         for line in [

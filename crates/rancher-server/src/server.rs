@@ -442,7 +442,8 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());
-    app.metrics.rancher_call("public.ping.get", started.elapsed());
+    app.metrics
+        .rancher_call(rancher_api::ids::PUBLIC_PING_GET, started.elapsed());
     // The audit log must verify from the head this service published (its cause is logged when the check fails).
     let audit = app.integrity_ok();
     let ok = store.is_ok() && rancher.is_ok() && audit;
