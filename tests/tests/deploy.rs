@@ -279,15 +279,7 @@ fn check(overlay: &str, r: &Rendered, serve_help: &str) {
     );
 
     for p in &r.policies {
-        let sel = p
-            .spec
-            .as_ref()
-            .unwrap()
-            .pod_selector
-            .clone()
-            .unwrap_or_default()
-            .match_labels
-            .unwrap_or_default();
+        let sel = policy_selector(p);
         assert_eq!(
             pods_matching(r, &sel).len(),
             1,
@@ -299,15 +291,7 @@ fn check(overlay: &str, r: &Rendered, serve_help: &str) {
         .policies
         .iter()
         .find(|p| {
-            let sel = p
-                .spec
-                .as_ref()
-                .unwrap()
-                .pod_selector
-                .clone()
-                .unwrap_or_default()
-                .match_labels
-                .unwrap_or_default();
+            let sel = policy_selector(p);
             is_subset(&sel, &pod_labels)
         })
         .expect("a NetworkPolicy for the service");
@@ -349,15 +333,7 @@ fn check(overlay: &str, r: &Rendered, serve_help: &str) {
             .policies
             .iter()
             .find(|p| {
-                let sel = p
-                    .spec
-                    .as_ref()
-                    .unwrap()
-                    .pod_selector
-                    .clone()
-                    .unwrap_or_default()
-                    .match_labels
-                    .unwrap_or_default();
+                let sel = policy_selector(p);
                 is_subset(&sel, &labels)
             })
             .unwrap_or_else(|| panic!("{overlay}: a NetworkPolicy guards {name}"));
@@ -562,6 +538,15 @@ fn pods_matching<'a>(r: &'a Rendered, selector: &BTreeMap<String, String>) -> Ve
         })
         .filter_map(|t| t.spec.as_ref())
         .collect()
+}
+
+/// The labels a NetworkPolicy's pod selector asks for.
+fn policy_selector(p: &NetworkPolicy) -> BTreeMap<String, String> {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.pod_selector.clone())
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default()
 }
 
 fn is_subset(sel: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {

@@ -429,6 +429,37 @@ fn rewrite_history(path: &std::path::Path, entries: Vec<rancher_approval::AuditE
     }
 }
 
+/// The approver files a request, through the service at `url`, to make `who` an admin; answers its id.
+async fn file_admin_request(url: &str, approver: &str, who: &str) -> String {
+    let (st, sub) = Api::new(url, Some(approver))
+        .post(
+            "/api/v1/runs",
+            json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}, "reason": "on call"}),
+        )
+        .await;
+    assert_eq!(st, 202, "{sub}");
+    sub["request"].as_str().unwrap().to_string()
+}
+
+/// Waits (generously) until the service's anchor file holds the store's head.
+async fn wait_anchored(anchor_file: &std::path::Path, store: &dyn Store) {
+    let head = store.audit_head().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(anchor_file)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if saved.as_ref() == Some(&head) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the anchor file never reached the head {head:?}: {saved:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// S9: the service never compared the store with the heads it published. It now keeps the last one in an
 /// owner-only file and checks the store from it at start and on every job run: a normal restart passes; history
 /// rewritten below the anchor (consistent in itself) stops every execution, with the reason in the answer.
@@ -445,43 +476,13 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
             rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file),
         )
     };
-    let file = |url: String, who: &'static str| {
-        let approver = t.approver.clone();
-        async move {
-            let (st, sub) = Api::new(&url, Some(&approver))
-                .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}, "reason": "on call"}))
-                .await;
-            assert_eq!(st, 202, "{sub}");
-            sub["request"].as_str().unwrap().to_string()
-        }
-    };
     // Waits (generously) until the anchor file holds the store's head.
-    let anchored = |store: Arc<dyn Store>| {
-        let anchor_file = anchor_file.clone();
-        async move {
-            let head = store.audit_head().await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file)
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok());
-                if saved.as_ref() == Some(&head) {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the anchor file never reached the head {head:?}: {saved:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     let srv = serve(store.clone()).await;
     install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
-    let first = file(srv.url().to_string(), "carol").await;
-    anchored(store.clone()).await;
+    let first = file_admin_request(srv.url(), &t.approver, "carol").await;
+    wait_anchored(&anchor_file, store.as_ref()).await;
     assert_eq!(
         std::fs::metadata(&anchor_file).unwrap().permissions().mode() & 0o777,
         0o600
@@ -498,8 +499,8 @@ async fn s9_a_store_rewritten_below_the_published_head_executes_nothing() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert!(sim.has_binding(&sim.user_id("carol").unwrap(), "admin"));
-    let second = file(srv.url().to_string(), "dave").await;
-    anchored(store.clone()).await;
+    let second = file_admin_request(srv.url(), &t.approver, "dave").await;
+    wait_anchored(&anchor_file, store.as_ref()).await;
 
     // History is rewritten under the running service, consistently: the next job run finds it.
     rewrite_history(&path, store.audit_entries().await.unwrap());
@@ -680,40 +681,10 @@ async fn a_backup_restores_and_an_older_one_waits_for_the_operator(
             rancher_access_tests::server::config(&sim, &svc, store).anchor_file(&anchor_file),
         )
     };
-    let file = |url: String, who: &'static str| {
-        let approver = t.approver.clone();
-        async move {
-            let (st, sub) = Api::new(&url, Some(&approver))
-                .post("/api/v1/runs", json!({"workflow": "create-global-role-binding", "inputs": {"user": who, "role": "admin"}, "reason": "on call"}))
-                .await;
-            assert_eq!(st, 202, "{sub}");
-            sub["request"].as_str().unwrap().to_string()
-        }
-    };
-    let anchored = |store: Arc<dyn Store>| {
-        let anchor_file = anchor_file.clone();
-        async move {
-            let head = store.audit_head().await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let saved: Option<rancher_approval::AuditHead> = std::fs::read_to_string(&anchor_file)
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok());
-                if saved.as_ref() == Some(&head) {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the anchor file never reached the head {head:?}: {saved:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
 
     let srv = serve(live.clone()).await;
     install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
-    let carol = file(srv.url().to_string(), "carol").await;
+    let carol = file_admin_request(srv.url(), &t.approver, "carol").await;
     // The backup, taken by another process while the service runs.
     let head = tokio::task::spawn_blocking({
         let (kind, state) = (kind.clone(), state.clone());
@@ -722,8 +693,8 @@ async fn a_backup_restores_and_an_older_one_waits_for_the_operator(
     .await
     .unwrap();
     // The store moves on, and the service publishes the newer head.
-    let dave = file(srv.url().to_string(), "dave").await;
-    anchored(live.clone()).await;
+    let dave = file_admin_request(srv.url(), &t.approver, "dave").await;
+    wait_anchored(&anchor_file, live.as_ref()).await;
     srv.shutdown().await;
     drop(live);
 
@@ -783,7 +754,7 @@ async fn a_backup_restores_and_an_older_one_waits_for_the_operator(
     );
     let creates = sim.writes("globalrolebindings", "create");
     // Dave's request was lost with the restore; filed again, it runs, once.
-    let again = file(srv.url().to_string(), "dave").await;
+    let again = file_admin_request(srv.url(), &t.approver, "dave").await;
     let (st, body) = Api::new(srv.url(), Some(&t.admin))
         .post(&format!("/api/v1/requests/{again}/approve"), json!({}))
         .await;

@@ -135,18 +135,15 @@ fn init_logging(json: bool) {
         builder
             .json()
             .flatten_event(true)
-            .with_writer(|| JsonSafeStderr)
+            .with_writer(|| SafeStderr(json_safe))
             .try_init()
     } else {
-        builder.with_writer(|| EscapedStderr).try_init()
+        builder.with_writer(|| SafeStderr(text::escape_lines)).try_init()
     };
 }
 
-/// Stderr for JSON log lines: every character a terminal acts on or that reorders text (see
-/// [`text::is_unsafe`]) that JSON leaves as it is (DEL, C1 controls, bidi overrides) is written as a `\uXXXX` escape.
-struct JsonSafeStderr;
-
-/// `line` with the unsafe characters JSON strings may hold raw written as JSON escapes.
+/// A JSON log line with every character a terminal acts on or that reorders text (see [`text::is_unsafe`]) that
+/// JSON leaves as it is (DEL, C1 controls, bidi overrides) written as a `\\uXXXX` escape.
 fn json_safe(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {
@@ -159,23 +156,13 @@ fn json_safe(line: &str) -> String {
     out
 }
 
-impl std::io::Write for JsonSafeStderr {
+/// Stderr for log lines: each event (written whole) made safe by its function, as text (control characters
+/// and bidi overrides escaped, see [`text::escape_lines`]) or as JSON ([`json_safe`]).
+struct SafeStderr(fn(&str) -> String);
+
+impl std::io::Write for SafeStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        std::io::stderr().write_all(json_safe(&String::from_utf8_lossy(buf)).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-/// Stderr for log lines: each event (written whole) with control characters and bidi overrides escaped.
-struct EscapedStderr;
-
-impl std::io::Write for EscapedStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        std::io::stderr().write_all(text::escape_lines(&String::from_utf8_lossy(buf)).as_bytes())?;
+        std::io::stderr().write_all(self.0(&String::from_utf8_lossy(buf)).as_bytes())?;
         Ok(buf.len())
     }
 

@@ -484,17 +484,17 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
     // The objects as they were at the token's version that differ from the live ones (changed or deleted since),
     // within the page's range; the live objects not changed since are merged in as they are.
     let start_key = cont.as_ref().map(|c| c.start.as_str());
+    // Keys of the listed namespace (every key for a cluster-scoped kind or an all-namespaces list).
+    let prefix = t
+        .namespace
+        .as_deref()
+        .filter(|_| info.namespaced)
+        .map(|ns| format!("{ns}:"));
+    let in_namespace = |k: &str| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()));
     let before: Option<BTreeMap<&str, &Value>> = as_of.as_ref().map(|changed| {
-        let prefix = t
-            .namespace
-            .as_deref()
-            .filter(|_| info.namespaced)
-            .map(|ns| format!("{ns}:"));
         changed
             .iter()
-            .filter(|(k, _)| {
-                start_key.is_none_or(|s| **k > s) && prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str()))
-            })
+            .filter(|(k, _)| start_key.is_none_or(|s| **k > s) && in_namespace(k))
             .filter_map(|(k, obj)| obj.map(|o| (*k, o)))
             .collect()
     });
@@ -556,16 +556,9 @@ fn list(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
             // token's version and is live now, plus those objects as they were then (the history is short).
             let mut remaining = store.count_after(t.kind, t.namespace.as_deref(), Some(&start));
             if let Some(changed) = &as_of {
-                let in_range = |k: &str| {
-                    k > start.as_str()
-                        && t.namespace
-                            .as_deref()
-                            .filter(|_| info.namespaced)
-                            .is_none_or(|ns| k.strip_prefix(ns).is_some_and(|r| r.starts_with(':')))
-                };
                 let live_changed = changed
                     .keys()
-                    .filter(|k| in_range(k) && store.get(t.kind, k).is_some())
+                    .filter(|k| **k > start.as_str() && in_namespace(k) && store.get(t.kind, k).is_some())
                     .count();
                 remaining -= live_changed;
                 remaining += before.as_ref().map_or(0, |b| {

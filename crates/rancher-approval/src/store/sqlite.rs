@@ -256,14 +256,7 @@ impl SqliteStore {
                 path: dest.clone(),
                 problem,
             };
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            options.open(&dest).map_err(|e| match e.kind() {
+            create_new_private(&dest).map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => refused("the file exists (a backup never overwrites)".into()),
                 _ => refused(e.to_string()),
             })?;
@@ -415,7 +408,8 @@ store_via_ops!(SqliteStore);
 
 /// Creates the file readable and writable by its owner only (0600) when it does not exist yet, so the store is
 /// never briefly open to others; SQLite gives its `-wal` and `-shm` files the same mode.
-fn create_private(path: &Path) -> Result<()> {
+/// Creates `path` as a new file only its owner may read and write; fails when it exists.
+fn create_new_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -423,7 +417,11 @@ fn create_private(path: &Path) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
+    options.open(path)
+}
+
+fn create_private(path: &Path) -> Result<()> {
+    match create_new_private(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(Error::Io {
