@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::{self, Stream, TryStreamExt};
@@ -13,6 +13,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use url::Url;
 
 use crate::error::{parse_server_error, ConnectFailure, Error, Result};
@@ -22,6 +23,27 @@ use crate::transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, T
 
 /// A stream of list items that follows every page.
 pub type ItemStream<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
+
+/// Told about every round trip a [`Client`] finishes (retries included), e.g. to keep latency metrics per
+/// operation. Called on the task that made the call; keep it cheap.
+pub trait CallObserver: Send + Sync + 'static {
+    /// `call` has just finished.
+    fn observe(&self, call: &CallRecord);
+}
+
+/// One finished round trip, as a [`CallObserver`] sees it. Holds no URL, body or header: nothing secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallRecord {
+    /// The operation id (`rancher_api::ids::*`).
+    pub operation: &'static str,
+    /// The final answer's status; `None` when no answer came (connection failure, timeout).
+    pub status: Option<u16>,
+    /// From the first attempt to the final answer, retries and their waits included.
+    pub elapsed: Duration,
+    /// How many times the request was sent (1 without retries).
+    pub attempts: u32,
+}
 
 /// When and how reads are retried. Writes (POST, PUT, PATCH) are never sent twice; a DELETE is repeated after a
 /// lost answer and a 404 then counts as done.
@@ -81,6 +103,7 @@ pub struct ClientBuilder {
     max_body: usize,
     server_version: Option<RancherVersion>,
     transport: Option<Arc<dyn Transport>>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -92,11 +115,18 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("concurrency", &self.concurrency)
+            .field("observer", &self.observer.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ClientBuilder {
+    /// Tells `observer` about every round trip the client makes (see [`CallObserver`]).
+    pub fn observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// The bearer token (`token-xxxxx:<secret>`), kept secret.
     pub fn token(mut self, token: SecretString) -> Self {
         self.token = Some(token);
@@ -210,6 +240,7 @@ impl ClientBuilder {
                 page_size: self.page_size,
                 max_body: self.max_body,
                 timeout: self.timeout,
+                observer: self.observer,
             }),
             server_version: self.server_version,
         })
@@ -246,6 +277,7 @@ struct Inner {
     page_size: i64,
     max_body: usize,
     timeout: Duration,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 /// A connection to one Rancher server. Cheap to clone; clones share the connection pool and the concurrency limit.
@@ -286,6 +318,7 @@ impl Client {
             max_body: 64 << 20,
             server_version: None,
             transport: None,
+            observer: None,
         }
     }
 
@@ -463,12 +496,51 @@ impl Client {
         Ok(h)
     }
 
+    /// One operation's round trip, retries included, in a `rancher_call` span (operation id, method, final
+    /// status), told to the [`CallObserver`] when it ends.
     async fn execute(
         &self,
         spec: &OperationSpec,
         method: Method,
         url: Url,
         body: Option<Bytes>,
+    ) -> Result<HttpResponse> {
+        let span = tracing::info_span!(
+            "rancher_call",
+            operation = spec.id,
+            method = method.as_str(),
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let mut attempts = 0;
+        let result = self
+            .attempts(spec, method, url, body, &mut attempts)
+            .instrument(span.clone())
+            .await;
+        let status = result.as_ref().ok().map(|r| r.status);
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        span.record("attempts", attempts);
+        if let Some(observer) = &self.inner.observer {
+            observer.observe(&CallRecord {
+                operation: spec.id,
+                status,
+                elapsed: started.elapsed(),
+                attempts,
+            });
+        }
+        result
+    }
+
+    async fn attempts(
+        &self,
+        spec: &OperationSpec,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+        sent: &mut u32,
     ) -> Result<HttpResponse> {
         let headers = self.headers(spec, body.is_some())?;
         let http_method = match method {
@@ -496,6 +568,7 @@ impl Client {
                     .acquire()
                     .await
                     .map_err(|_| Error::Config("client closed".into()))?;
+                *sent += 1;
                 self.inner.transport.send(request).await
             };
             let can_retry = attempt < policy.max_retries;
@@ -915,7 +988,7 @@ where
         let Ok((method, url)) = self.url_of(&link) else { return };
         let spec = self.request.spec();
         let client = self.client.clone();
-        let task = tokio::spawn(async move { client.execute(spec, method, url, None).await });
+        let task = tokio::spawn(async move { client.execute(spec, method, url, None).await }.in_current_span());
         self.prefetch = Some(Prefetch { link, task });
     }
 

@@ -46,6 +46,14 @@ fn io_error() -> Result<HttpResponse, TransportError> {
 
 /// A client over a mocked transport that answers from `script` in order and records every request.
 fn client(script: Vec<Result<HttpResponse, TransportError>>) -> (Client, Arc<Mutex<Vec<HttpRequest>>>) {
+    client_observed(script, None)
+}
+
+/// [`client`], telling `observer` about every round trip.
+fn client_observed(
+    script: Vec<Result<HttpResponse, TransportError>>,
+    observer: Option<Arc<dyn crate::CallObserver>>,
+) -> (Client, Arc<Mutex<Vec<HttpRequest>>>) {
     let script: Script = Arc::new(Mutex::new(script.into()));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut mock = MockTransport::new();
@@ -59,7 +67,7 @@ fn client(script: Vec<Result<HttpResponse, TransportError>>) -> (Client, Arc<Mut
             .expect("the test scripted fewer answers than the client asked for");
         Box::pin(async move { next })
     });
-    let c = Client::builder("rancher.example.com")
+    let mut b = Client::builder("rancher.example.com")
         .token(SecretString::from(SECRET.to_string()))
         .retry_policy(RetryPolicy {
             max_retries: 3,
@@ -67,10 +75,11 @@ fn client(script: Vec<Result<HttpResponse, TransportError>>) -> (Client, Arc<Mut
             max_delay: Duration::ZERO,
             max_retry_after: Duration::ZERO,
         })
-        .transport(Arc::new(mock))
-        .build()
-        .unwrap();
-    (c, seen)
+        .transport(Arc::new(mock));
+    if let Some(o) = observer {
+        b = b.observer(o);
+    }
+    (b.build().unwrap(), seen)
 }
 
 fn user(name: &str) -> serde_json::Value {
@@ -266,6 +275,53 @@ async fn reads_are_retried_on_429_and_5xx() {
     let role = c.global_roles().get(RkGlobalrolesGet::new("admin")).await.unwrap();
     assert_eq!(role.display_name.as_deref(), Some("Admin"));
     assert_eq!(seen.lock().unwrap().len(), 4);
+}
+
+/// Keeps what a [`crate::CallObserver`] was told.
+#[derive(Default)]
+struct Calls(Mutex<Vec<crate::CallRecord>>);
+
+impl crate::CallObserver for Calls {
+    fn observe(&self, call: &crate::CallRecord) {
+        self.0.lock().unwrap().push(*call);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_hears_each_operation_once_with_its_final_status_and_attempts() {
+    let calls = Arc::new(Calls::default());
+    let (c, _) = client_observed(
+        vec![
+            resp(503, json!({})),
+            resp(200, json!({"metadata": {"name": "admin"}})),
+            resp(200, user_list(&["a"], "t1")),
+            resp(200, user_list(&["b"], "")),
+            io_error(),
+            io_error(),
+            io_error(),
+            io_error(),
+        ],
+        Some(calls.clone()),
+    );
+    c.global_roles().get(RkGlobalrolesGet::new("admin")).await.unwrap();
+    let _: Vec<_> = c.users().list(RkUsersList::new()).try_collect().await.unwrap();
+    c.global_roles().get(RkGlobalrolesGet::new("gone")).await.unwrap_err();
+    let seen: Vec<_> = calls
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.operation, r.status, r.attempts))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (crate::ids::RK_GLOBALROLES_GET, Some(200), 2),
+            (crate::ids::RK_USERS_LIST, Some(200), 1),
+            (crate::ids::RK_USERS_LIST, Some(200), 1),
+            (crate::ids::RK_GLOBALROLES_GET, None, 4),
+        ]
+    );
 }
 
 #[tokio::test]

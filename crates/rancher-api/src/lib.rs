@@ -57,6 +57,8 @@ pub mod tls;
 #[cfg(feature = "client")]
 pub mod transport;
 #[cfg(feature = "client")]
-pub use client::{request_target, Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy};
+pub use client::{
+    request_target, CallObserver, CallRecord, Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy,
+};
 #[cfg(feature = "client")]
 pub use secrecy::{ExposeSecret, SecretString};
