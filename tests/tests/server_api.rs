@@ -310,6 +310,10 @@ async fn tokens_and_bodies_are_checked_and_errors_are_json() {
         "no Rancher call histogram for the readiness ping in\n{m}"
     );
     assert!(
+        histogram("rancher_access_store_seconds", "operation", "audit_head"),
+        "no store transaction histogram for the readiness check's audit head in\n{m}"
+    );
+    assert!(
         !m.contains("req-nope"),
         "request ids never become labels (routes are patterns)"
     );

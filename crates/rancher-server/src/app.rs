@@ -14,6 +14,7 @@ use rancher_auth::BearerToken;
 use rancher_workflows::{Approved, RunOutput, Runner, Session, Submitted};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::identity::{Identities, Person};
@@ -103,6 +104,7 @@ impl App {
         direct: Runner,
         service: Session,
         identities: Identities,
+        metrics: Metrics,
         config: &crate::config::ServerConfig,
     ) -> App {
         let web = crate::sessions::WebSessions::new(
@@ -115,7 +117,7 @@ impl App {
             runner,
             service,
             identities,
-            metrics: Metrics::default(),
+            metrics,
             inflight: Arc::new(InFlight::default()),
             web,
             secure_cookies: config.secure_cookies(),
@@ -175,9 +177,7 @@ impl App {
                 }
             }
         }
-        let started = Instant::now();
         let ids = self.service.admin_user_ids().await.unwrap_or_default();
-        self.metrics.rancher_call("admin-ids", started.elapsed());
         if let Ok(mut g) = self.admins.lock() {
             *g = Some((ids.clone(), Instant::now()));
         }
@@ -192,10 +192,14 @@ impl App {
         F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     {
         let guard = self.inflight.enter();
-        tokio::spawn(async move {
-            let _guard = guard;
-            fut.await
-        })
+        // In the caller's span: a trace shows the detached work (an execution, say) beneath its HTTP request.
+        tokio::spawn(
+            async move {
+                let _guard = guard;
+                fut.await
+            }
+            .in_current_span(),
+        )
         .await
         .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
     }
@@ -313,14 +317,8 @@ impl App {
                 let done = app.runner.approve_reviewed(&session, &id, reason, reviewed).await?;
                 app.metrics.decision(true);
                 match &done {
-                    Approved::Succeeded { .. } => {
-                        app.metrics.execution(true);
-                        app.metrics.rancher_call("execution", started.elapsed());
-                    }
-                    Approved::Failed { .. } => {
-                        app.metrics.execution(false);
-                        app.metrics.rancher_call("execution", started.elapsed());
-                    }
+                    Approved::Succeeded { .. } => app.metrics.execution(true, started.elapsed()),
+                    Approved::Failed { .. } => app.metrics.execution(false, started.elapsed()),
                     Approved::Pending { .. } => {}
                 }
                 let result = match done {

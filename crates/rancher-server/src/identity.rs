@@ -51,16 +51,14 @@ impl Person {
 
 /// The person must still exist in Rancher and be enabled, as the service account sees them (Rancher 2.x; 1.x
 /// refuses a disabled account's tokens itself).
-async fn check_user(service: &Session, person: &Person, metrics: &Metrics) -> Result<(), ApiError> {
+async fn check_user(service: &Session, person: &Person) -> Result<(), ApiError> {
     if service.is_legacy() {
         return Ok(());
     }
-    let started = Instant::now();
     let user = service
         .client
         .send(&rancher_api::requests::V3UsersGet::new(person.principal.id.clone()))
         .await;
-    metrics.rancher_call(rancher_api::ids::V3_USERS_GET, started.elapsed());
     match user {
         Ok(u) if u.enabled == Some(false) => Err(ApiError::unauthorized(format!(
             "the Rancher user {} is disabled; ask a Rancher admin",
@@ -151,16 +149,15 @@ impl Identities {
             .and_then(|b| {
                 Ok(b.retry_policy(self.retry.clone())
                     .user_agent("rancher-access-server")
+                    .observer(metrics.call_observer())
                     .build()?)
             })
             .map_err(|e| ApiError::internal(format!("cannot build a Rancher client: {e}")))?;
-        let started = Instant::now();
         let opened = if reads {
             Session::open_for_reads(client).await
         } else {
             Session::open(client).await
         };
-        metrics.rancher_call("session", started.elapsed());
         opened.map_err(|e| match &e {
             rancher_workflows::Error::Api(a) if a.is_unauthorized() || a.is_forbidden() => refused_token(),
             _ => ApiError::new(
@@ -248,7 +245,7 @@ impl Identities {
                 return Err(e);
             }
         };
-        if let Err(e) = check_user(service, &person, metrics).await {
+        if let Err(e) = check_user(service, &person).await {
             if let Ok(mut cache) = self.cache.lock() {
                 cache.remove(&k);
             }
@@ -288,7 +285,8 @@ impl Identities {
     ) -> Result<(Person, BearerToken), ApiError> {
         let mut b = rancher_api::Client::builder(self.rancher.domain().to_string())
             .retry_policy(self.retry.clone())
-            .user_agent("rancher-access-server");
+            .user_agent("rancher-access-server")
+            .observer(metrics.call_observer());
         let ca = match self.rancher.ca() {
             Some(ca) => Some(
                 ca.load()
@@ -313,11 +311,9 @@ impl Identities {
                 .into_iter()
                 .collect(),
         };
-        let started = Instant::now();
         let answer = client
             .send(&rancher_api::requests::PublicLocalLoginCreate::new(body))
             .await;
-        metrics.rancher_call(rancher_api::ids::PUBLIC_LOCAL_LOGIN_CREATE, started.elapsed());
         let answer = answer.map_err(|e| {
             if e.is_unauthorized() || e.is_forbidden() || e.status() == Some(422) {
                 ApiError::unauthorized("Rancher refused this user name and password")

@@ -30,6 +30,12 @@ struct Operation {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreCall {
+    operation: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
     route: String,
     method: String,
@@ -63,6 +69,8 @@ pub struct Metrics {
     webhook_failures: Counter,
     webhook_dead_letters: Counter,
     rancher_calls: Histograms<Operation>,
+    store_calls: Histograms<StoreCall>,
+    execution_latency: Histograms<Outcome>,
     http_requests: Counter,
     http_latency: Histograms<Route>,
     grants_revoked: Counter,
@@ -85,6 +93,8 @@ impl Default for Metrics {
             webhook_failures: Counter::default(),
             webhook_dead_letters: Counter::default(),
             rancher_calls: Family::new_with_constructor(latency),
+            store_calls: Family::new_with_constructor(latency),
+            execution_latency: Family::new_with_constructor(latency),
             http_requests: Counter::default(),
             http_latency: Family::new_with_constructor(latency),
             grants_revoked: Counter::default(),
@@ -157,8 +167,19 @@ impl Metrics {
         );
         r.register(
             "rancher_call_seconds",
-            "Rancher round trips by operation (identity checks, logins, readiness, executions)",
+            "Rancher round trips by operation id (retries included): identity checks, sign-ins, readiness, and every \
+             call an execution makes",
             self.rancher_calls.clone(),
+        );
+        r.register(
+            "store_seconds",
+            "Approval store calls (each one transaction) by operation and result",
+            self.store_calls.clone(),
+        );
+        r.register(
+            "execution_seconds",
+            "From an approval to the end of its execution, by outcome",
+            self.execution_latency.clone(),
         );
         r.register("http_requests", "HTTP requests received", self.http_requests.clone());
         r.register(
@@ -201,10 +222,28 @@ impl Metrics {
         self.decisions.get_or_create(&Vote { vote }).inc();
     }
 
-    /// An execution finished.
-    pub fn execution(&self, succeeded: bool) {
+    /// An execution finished after `d` (from the approval that started it).
+    pub fn execution(&self, succeeded: bool, d: Duration) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
         self.executions.get_or_create(&Outcome { outcome }).inc();
+        self.execution_latency
+            .get_or_create(&Outcome { outcome })
+            .observe(d.as_secs_f64());
+    }
+
+    /// What the service's Rancher clients report each round trip to: [`Metrics::rancher_call`] by operation id.
+    pub fn call_observer(&self) -> std::sync::Arc<dyn rancher_api::CallObserver> {
+        std::sync::Arc::new(RancherCalls(self.rancher_calls.clone()))
+    }
+
+    /// A store call `operation` took `d` and succeeded (`ok`) or failed.
+    pub fn store_call(&self, operation: &'static str, ok: bool, d: Duration) {
+        self.store_calls().observe(operation, ok, d);
+    }
+
+    /// The store call histogram, for the store wrapper that times each call (shares the family).
+    pub(crate) fn store_calls(&self) -> StoreCalls {
+        StoreCalls(self.store_calls.clone())
     }
 
     /// A webhook delivery was acknowledged (`ok`) or failed.
@@ -217,11 +256,10 @@ impl Metrics {
         .inc();
     }
 
-    /// A Rancher round trip of `operation` (an operation id, or what the call was for) took `d`.
+    /// A Rancher round trip of `operation` (an operation id) took `d`. The service's clients report here
+    /// themselves through [`Metrics::call_observer`].
     pub fn rancher_call(&self, operation: &'static str, d: Duration) {
-        self.rancher_calls
-            .get_or_create(&Operation { operation })
-            .observe(d.as_secs_f64());
+        observe_call(&self.rancher_calls, operation, d);
     }
 
     /// A request matched `route` (the router's pattern, never the raw path: ids stay out of the labels) and was
@@ -302,6 +340,33 @@ impl Metrics {
     }
 }
 
+fn observe_call(family: &Histograms<Operation>, operation: &'static str, d: Duration) {
+    family.get_or_create(&Operation { operation }).observe(d.as_secs_f64());
+}
+
+/// The store call histogram (`store_seconds`), shared with [`Metrics`].
+#[derive(Clone)]
+pub(crate) struct StoreCalls(Histograms<StoreCall>);
+
+impl StoreCalls {
+    /// A store call `operation` took `d` and succeeded (`ok`) or failed.
+    pub(crate) fn observe(&self, operation: &'static str, ok: bool, d: Duration) {
+        let result = if ok { "ok" } else { "error" };
+        self.0
+            .get_or_create(&StoreCall { operation, result })
+            .observe(d.as_secs_f64());
+    }
+}
+
+/// The Rancher call histogram as a client's [`rancher_api::CallObserver`] (the family is shared, not copied).
+struct RancherCalls(Histograms<Operation>);
+
+impl rancher_api::CallObserver for RancherCalls {
+    fn observe(&self, call: &rancher_api::CallRecord) {
+        observe_call(&self.0, call.operation, call.elapsed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,8 +375,9 @@ mod tests {
     fn the_exposition_holds_every_family_with_its_labels() {
         let m = Metrics::default();
         m.decision(true);
-        m.execution(false);
+        m.execution(false, Duration::from_millis(700));
         m.rancher_call(rancher_api::ids::V3_USERS_GET, Duration::from_millis(12));
+        m.store_call("decide", true, Duration::from_millis(3));
         m.http_answered("/api/v1/requests/{id}/approve", "POST", 200, Duration::from_millis(30));
         let text = m.render(&[("pending", 2), ("approved", 1)], 3, 1, 40);
         for line in [
@@ -322,6 +388,8 @@ mod tests {
             "rancher_access_grants{status=\"overdue\"} 1",
             "rancher_access_grant_overdue_seconds 40",
             "rancher_access_rancher_call_seconds_count{operation=\"v3.users.get\"} 1",
+            "rancher_access_store_seconds_count{operation=\"decide\",result=\"ok\"} 1",
+            "rancher_access_execution_seconds_bucket{le=\"1.024\",outcome=\"failed\"} 1",
             "rancher_access_http_request_seconds_bucket{le=\"0.032\",route=\"/api/v1/requests/{id}/approve\",method=\"POST\",status=\"2xx\"} 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

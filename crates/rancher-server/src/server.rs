@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument as _;
 
 use crate::app::{with_store, App};
 use crate::config::ServerConfig;
@@ -121,12 +122,15 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         Some(files) => Some(crate::tls::acceptor(files)?),
         None => None,
     };
+    let metrics = crate::metrics::Metrics::default();
+    config.store = crate::instrumented::InstrumentedStore::wrap(config.store.clone(), metrics.store_calls());
     let client = config
         .rancher
         .client_builder()
         .map_err(|e| Error::Config(format!("the service's Rancher connection: {e}")))?
         .retry_policy(config.retry.clone())
         .user_agent("rancher-access-server")
+        .observer(metrics.call_observer())
         .build()
         .map_err(|e| Error::Config(format!("the service's Rancher connection: {e}")))?;
     let service = Session::open(client).await.map_err(Error::Rancher)?;
@@ -142,7 +146,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         .with_gate(integrity.gate.clone());
     let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, &config).with_integrity(integrity));
+    let app = Arc::new(App::new(runner, direct, service, identities, metrics, &config).with_integrity(integrity));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
 
@@ -399,7 +403,16 @@ async fn time_route(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "other".into());
     let method = req.method().clone();
-    let r = next.run(req).await;
+    // One span per request, named by its route pattern (never the raw path: ids and query strings stay out); the
+    // Rancher calls and store transactions it makes are beneath it.
+    let span = tracing::info_span!(
+        "http_request",
+        route = %route,
+        method = %method,
+        status = tracing::field::Empty,
+    );
+    let r = next.run(req).instrument(span.clone()).await;
+    span.record("status", r.status().as_u16());
     app.metrics
         .http_answered(&route, method.as_str(), r.status().as_u16(), started.elapsed());
     r
@@ -434,7 +447,6 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .await
         .map(|_| ())
         .map_err(|e| e.message);
-    let started = Instant::now();
     let rancher = app
         .service
         .client
@@ -442,8 +454,6 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());
-    app.metrics
-        .rancher_call(rancher_api::ids::PUBLIC_PING_GET, started.elapsed());
     // The audit log must verify from the head this service published (its cause is logged when the check fails).
     let audit = app.integrity_ok();
     let ok = store.is_ok() && rancher.is_ok() && audit;
