@@ -845,6 +845,22 @@ fn serve_check_config_checks_without_starting() {
         secret.stderr
     );
     assert!(!secret.stderr.contains("abcdefghijklmnop"), "{}", secret.stderr);
+    // A traces endpoint that is no collector URL: a usage error naming the setting and an example.
+    let file = settings(
+        &s,
+        "listen = \"127.0.0.1:0\"\notlp-endpoint = \"otel-collector:4318\"\n",
+    );
+    let otlp = s.exec(
+        &["serve", "--config", &file.display().to_string(), "--check-config"],
+        &s.base_env(),
+    );
+    otlp.expect_code(2);
+    assert!(
+        otlp.stderr.contains("the OTLP endpoint `otel-collector:4318`")
+            && otlp.stderr.contains("http://otel-collector:4318"),
+        "{}",
+        otlp.stderr
+    );
 }
 
 /// Issue 33: a rolling restart of two replicas on one PostgreSQL database under a steady load of requests and

@@ -620,6 +620,11 @@ pub struct ServeArgs {
     /// file; relative paths in it are taken from the file's directory; secrets only by file (`token-file`, ...).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Send traces to this OpenTelemetry collector over OTLP/HTTP (its base URL, e.g. http://otel-collector:4318;
+    /// /v1/traces is added): a span per request with its Rancher calls and store transactions beneath it. Needs a
+    /// rancherctl built with the `otel` feature.
+    #[arg(long, value_name = "URL", env = "RANCHERCTL_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Log lines on stderr as text for people, or as one JSON object per line for a log pipeline.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, env = "RANCHERCTL_LOG_FORMAT")]
     pub log_format: LogFormat,

@@ -54,9 +54,22 @@ where
             return e.exit_code();
         }
     };
-    let json_logs = matches!(&cli.command, Command::Serve(a) if a.log_format == cli::LogFormat::Json);
-    init_logging(json_logs);
-    match dispatch(cli) {
+    let (json_logs, otlp) = match &cli.command {
+        Command::Serve(a) => (a.log_format == cli::LogFormat::Json, a.otlp_endpoint.clone()),
+        _ => (false, None),
+    };
+    let telemetry = match init_logging(json_logs, otlp.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}", text::error_line(&format!("error: {e}")));
+            return 2;
+        }
+    };
+    let done = dispatch(cli);
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    match done {
         Ok(exit) => exit.code(),
         Err(err) if is_broken_pipe(&err) => 0,
         Err(err) => {
@@ -120,26 +133,45 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging(json: bool) {
+/// Log lines on stderr (text or JSON, filtered by `RUST_LOG`), and with `otlp` the service's spans exported to
+/// that collector (their own filter: info and above); the handle flushes them at exit.
+fn init_logging(
+    json: bool,
+    otlp: Option<&str>,
+) -> Result<Option<rancher_server::telemetry::Telemetry>, rancher_server::TelemetryError> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+
     // A log pipeline takes the service's info lines too (start, stop, audit heads).
     let default = if json { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Log lines may quote a server or a requester: plain text, escaped like every other output; JSON lines with
     // the same characters as JSON escapes, so each line stays one valid JSON object.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_target(false);
-    let _ = if json {
-        builder
+    let lines = tracing_subscriber::fmt::layer().with_ansi(false).with_target(false);
+    let lines = if json {
+        lines
             .json()
             .flatten_event(true)
             .with_writer(|| SafeStderr(json_safe))
-            .try_init()
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.with_writer(|| SafeStderr(text::escape_lines)).try_init()
+        lines
+            .with_writer(|| SafeStderr(text::escape_lines))
+            .with_filter(filter)
+            .boxed()
     };
+    let (spans, telemetry) = match otlp {
+        Some(endpoint) => {
+            let (layer, telemetry) = rancher_server::telemetry::otlp_layer(endpoint)?;
+            (Some(layer), Some(telemetry))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(lines).with(spans).try_init();
+    Ok(telemetry)
 }
 
 /// A JSON log line with every character a terminal acts on or that reorders text (see [`text::is_unsafe`]) that

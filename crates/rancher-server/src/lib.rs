@@ -32,10 +32,12 @@ pub mod client;
 pub mod config;
 mod error;
 pub mod identity;
+mod instrumented;
 mod integrity;
 pub mod metrics;
 mod server;
 mod sessions;
+pub mod telemetry;
 pub mod throttle;
 mod tls;
 mod web;
@@ -47,4 +49,5 @@ pub use client::{check_server_url, ClientError, ListAnswer, RemoteItem, RemoteLi
 pub use config::{ServerConfig, TlsFiles};
 pub use error::{ApiError, Error, Result};
 pub use server::{start, RunningServer};
+pub use telemetry::TelemetryError;
 pub use wire::RunAnswer;
