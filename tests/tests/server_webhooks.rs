@@ -445,6 +445,15 @@ async fn n8_a_refused_event_is_dead_lettered_and_every_later_event_still_arrives
             .contains("rancher_access_webhook_dead_letters_total 2"),
         "{metrics}"
     );
+    // Everything is delivered or given up on: nothing waits for the webhook any more.
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("rancher_access_webhook_queue_age_seconds{webhook=\"") && l.ends_with("} 0")),
+        "{metrics}"
+    );
     srv.shutdown().await;
     rx.task.abort();
 }

@@ -43,6 +43,11 @@ struct Route {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Sink {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     state: &'static str,
 }
@@ -68,6 +73,7 @@ pub struct Metrics {
     webhook_deliveries: Counter,
     webhook_failures: Counter,
     webhook_dead_letters: Counter,
+    webhook_queue_age: Family<Sink, Gauge<i64, AtomicI64>>,
     rancher_calls: Histograms<Operation>,
     store_calls: Histograms<StoreCall>,
     execution_latency: Histograms<Outcome>,
@@ -92,6 +98,7 @@ impl Default for Metrics {
             webhook_deliveries: Counter::default(),
             webhook_failures: Counter::default(),
             webhook_dead_letters: Counter::default(),
+            webhook_queue_age: Family::default(),
             rancher_calls: Family::new_with_constructor(latency),
             store_calls: Family::new_with_constructor(latency),
             execution_latency: Family::new_with_constructor(latency),
@@ -154,6 +161,12 @@ impl Metrics {
             "webhook_dead_letters",
             "Webhook events given up on and dead-lettered (listed at /api/v1/webhooks/dead-letters)",
             self.webhook_dead_letters.clone(),
+        );
+        r.register(
+            "webhook_queue_age_seconds",
+            "How long the oldest event not yet delivered to a webhook has waited (0: none waiting), by webhook (the \
+             first 12 characters of its sink name, a hash of the URL); reported by the replica holding its lease",
+            self.webhook_queue_age.clone(),
         );
         r.register(
             "open_connections",
@@ -295,6 +308,15 @@ impl Metrics {
         self.connections_refused.inc();
     }
 
+    /// The oldest event waiting for the webhook `sink` (its store name, a hash of the URL) was written `seconds`
+    /// ago (0: none waits).
+    pub fn webhook_queue_age(&self, sink: &str, seconds: i64) {
+        let webhook = sink.strip_prefix("webhook:").unwrap_or(sink).chars().take(12).collect();
+        self.webhook_queue_age
+            .get_or_create(&Sink { webhook })
+            .set(seconds.max(0));
+    }
+
     /// A webhook event was given up on and dead-lettered.
     pub fn webhook_dead_letter(&self) {
         self.webhook_dead_letters.inc();
@@ -378,6 +400,7 @@ mod tests {
         m.execution(false, Duration::from_millis(700));
         m.rancher_call(rancher_api::ids::V3_USERS_GET, Duration::from_millis(12));
         m.store_call("decide", true, Duration::from_millis(3));
+        m.webhook_queue_age("webhook:0123456789abcdef0123", 42);
         m.http_answered("/api/v1/requests/{id}/approve", "POST", 200, Duration::from_millis(30));
         let text = m.render(&[("pending", 2), ("approved", 1)], 3, 1, 40);
         for line in [
@@ -389,6 +412,7 @@ mod tests {
             "rancher_access_grant_overdue_seconds 40",
             "rancher_access_rancher_call_seconds_count{operation=\"v3.users.get\"} 1",
             "rancher_access_store_seconds_count{operation=\"decide\",result=\"ok\"} 1",
+            "rancher_access_webhook_queue_age_seconds{webhook=\"0123456789ab\"} 42",
             "rancher_access_execution_seconds_bucket{le=\"1.024\",outcome=\"failed\"} 1",
             "rancher_access_http_request_seconds_bucket{le=\"0.032\",route=\"/api/v1/requests/{id}/approve\",method=\"POST\",status=\"2xx\"} 1",
         ] {

@@ -590,6 +590,7 @@ impl Deliverer {
                 holding = held;
             }
             if !held {
+                self.app.metrics.webhook_queue_age(&self.sink, 0);
                 tokio::select! { _ = stop.changed() => break, _ = tokio::time::sleep(LEASE_POLL) => continue }
             }
             let sink = self.sink.clone();
@@ -606,6 +607,7 @@ impl Deliverer {
                 }
             };
             if batch.is_empty() {
+                self.app.metrics.webhook_queue_age(&self.sink, 0);
                 tokio::select! { _ = stop.changed() => break, _ = tokio::time::sleep(Duration::from_millis(200)) => continue }
             }
             for entry in batch {
@@ -613,6 +615,8 @@ impl Deliverer {
                 if !self.hold(&mut renewed).await {
                     break;
                 }
+                let waited = (chrono::Utc::now() - entry.at).num_seconds();
+                self.app.metrics.webhook_queue_age(&self.sink, waited);
                 if let Some(event) = event_for(&entry) {
                     match self.deliver(&entry, &event, &mut stop).await {
                         Outcome::Delivered => {}
