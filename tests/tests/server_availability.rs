@@ -471,3 +471,62 @@ fn n11_serve_refuses_a_metrics_token_file_others_may_read() {
         run.stderr
     );
 }
+
+/// Issue 33: a stop is bounded. With Rancher hanging under an approval in flight, `shutdown` returns after the
+/// configured grace instead of waiting for Rancher; the request cut off is not lost: a new service on the same
+/// store approves it and it runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_with_rancher_hanging_ends_after_the_grace_and_loses_nothing() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn rancher_approval::Store> =
+        Arc::new(rancher_approval::SqliteStore::open(dir.path().join("approvals.db")).unwrap());
+    let config = || server::config(&sim, &svc, store.clone()).shutdown_grace(Duration::from_secs(1));
+    let srv = server::start(config()).await;
+    let (admin, approver) = (
+        Api::new(srv.url(), Some(&t.admin)),
+        Api::new(srv.url(), Some(&t.approver)),
+    );
+    server::install(&admin, "create-global-role-binding").await;
+    let (st, sub) = approver
+        .post(
+            "/api/v1/runs",
+            serde_json::json!({"workflow": "create-global-role-binding", "inputs": {"user": "carol", "role": "admin"}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{sub}");
+    let id = sub["request"].as_str().unwrap().to_string();
+
+    sim.set_faults(rancher_sim::Faults::none().with_latency(Duration::from_secs(120)));
+    let hanging = {
+        let (url, token, id) = (srv.url().to_string(), t.admin.clone(), id.clone());
+        tokio::spawn(async move {
+            Api::new(&url, Some(&token))
+                .try_post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({}))
+                .await
+        })
+    };
+    // Let the approval reach Rancher (a setup pause, not a measurement).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = Instant::now();
+    srv.shutdown().await;
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "the stop waited {took:?} for Rancher, which hangs for 120 s; the grace is 1 s"
+    );
+    hanging.abort();
+
+    sim.set_faults(rancher_sim::Faults::none());
+    let before = sim.writes("globalrolebindings", "create");
+    let srv = server::start(config()).await;
+    let admin = Api::new(srv.url(), Some(&t.admin));
+    let (st, done) = admin
+        .post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({}))
+        .await;
+    assert_eq!((st, done["state"].as_str()), (200, Some("succeeded")), "{done}");
+    assert_eq!(sim.writes("globalrolebindings", "create"), before + 1, "executed once");
+    srv.shutdown().await;
+}

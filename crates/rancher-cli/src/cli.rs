@@ -588,6 +588,11 @@ pub struct ServeArgs {
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
+    /// On SIGTERM, how long requests, decisions and executions in flight may take to finish, in seconds, before
+    /// the service exits anyway (keep it below the orchestrator's grace period; an execution cut off is settled
+    /// from its claim by the next start or another replica).
+    #[arg(long, value_name = "SECONDS", default_value_t = 45)]
+    pub shutdown_grace: u64,
     /// Longest wait for a request's header, in seconds, from the connection's start or the previous answer (so
     /// also how long an idle kept-alive connection stays open).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]

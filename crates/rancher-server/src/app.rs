@@ -44,6 +44,11 @@ impl InFlight {
         InFlightGuard(self.clone())
     }
 
+    /// How many are in flight now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
     /// Waits until nothing is in flight.
     pub(crate) async fn drained(&self) {
         loop {

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// Longest wait for a request's header, counted from the connection's start or from the end of the previous
     /// answer: it is also how long an idle kept-alive connection stays open.
     pub header_timeout: Duration,
+    /// On stop, how long requests, decisions and executions in flight may take to finish before the process
+    /// goes anyway (an execution cut off is settled from its claim by the next start or another replica).
+    pub shutdown_grace: Duration,
     /// Most connections open at once (lowered at start to fit the open-file limit).
     pub max_connections: usize,
     /// Most connections open at once from one IP address (behind a reverse proxy every connection comes from the
@@ -147,6 +150,7 @@ impl ServerConfig {
             webhook_max_backoff: Duration::from_secs(60),
             clock: Arc::new(chrono::Utc::now),
             header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(45),
             max_connections: 4096,
             max_connections_per_ip: 256,
             webhook_refused_attempts: 3,
@@ -155,6 +159,12 @@ impl ServerConfig {
             metrics_listen: None,
             public_url: None,
         }
+    }
+
+    /// See [`ServerConfig::shutdown_grace`].
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = d;
+        self
     }
 
     /// Longest wait for a request's header (also the idle keep-alive timeout).

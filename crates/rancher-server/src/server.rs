@@ -38,6 +38,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     listener: JoinHandle<()>,
+    grace: Duration,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -82,9 +83,20 @@ impl RunningServer {
 
     /// Stops taking connections, lets requests and executions in flight finish, stops the jobs and returns.
     pub async fn shutdown(mut self) {
+        let stopping = Instant::now();
         let _ = self.stop.send(true);
         let _ = (&mut self.listener).await;
-        self.app.inflight.drained().await;
+        // Bounded: an orchestrator kills the process after its own grace period anyway. What is cut off here is
+        // safe to cut: a claimed execution is settled from its claim (reconcile) by the next start or a replica.
+        let left = self.grace.saturating_sub(stopping.elapsed());
+        if tokio::time::timeout(left, self.app.inflight.drained()).await.is_err() {
+            tracing::warn!(
+                in_flight = self.app.inflight.count(),
+                grace_seconds = self.grace.as_secs(),
+                "stopping with decisions or executions still in flight; each claimed execution is settled from its \
+                 claim by the next start or another replica"
+            );
+        }
         // The jobs and deliverers end on the stop signal (a deliverer hands its webhook lease back); one still
         // busy after a few seconds is cut.
         for mut t in self.tasks.drain(..) {
@@ -182,6 +194,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         total,
         per_ip,
         header_timeout: config.header_timeout,
+        grace: config.shutdown_grace,
     };
 
     let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
@@ -206,6 +219,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
             total: 64.min(total),
             per_ip: 16.min(total),
             header_timeout: config.header_timeout,
+            grace: config.shutdown_grace,
         };
         tasks.push(tokio::spawn(accept_loop(
             l,
@@ -232,6 +246,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         stop,
         tasks,
         listener: listener_task,
+        grace: config.shutdown_grace,
     })
 }
 
@@ -579,6 +594,8 @@ struct ConnLimits {
     total: usize,
     per_ip: usize,
     header_timeout: Duration,
+    /// How long open connections may take to finish on stop.
+    grace: Duration,
 }
 
 /// The connections open on one listener, in all and by peer IP.
@@ -742,11 +759,11 @@ async fn accept_loop(
     }
     drop(listener);
     // Requests in flight finish; idle keep-alive connections close.
-    if tokio::time::timeout(Duration::from_secs(60), open.drained())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 60s; closing them");
+    if tokio::time::timeout(limits.grace, open.drained()).await.is_err() {
+        tracing::warn!(
+            grace_seconds = limits.grace.as_secs(),
+            "connections still open at the end of the shutdown grace; closing them"
+        );
     }
 }
 

@@ -65,7 +65,8 @@ fn configure(
         .unwrap_or_else(|| "localhost".into());
     let mut config = ServerConfig::new(args.listen, store, conn)
         .executor(format!("rancherctl-serve@{host}"))
-        .job_interval(std::time::Duration::from_secs(args.job_interval.max(1)));
+        .job_interval(std::time::Duration::from_secs(args.job_interval.max(1)))
+        .shutdown_grace(std::time::Duration::from_secs(args.shutdown_grace));
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config = config.tls(cert, key);
     }
