@@ -543,12 +543,10 @@ async fn the_request_list_pages_newest_first() {
 async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
     use rancher_access_tests::counting::CountingStore;
     let dir = tempfile::tempdir().unwrap();
-    let counting = Arc::new(CountingStore::new(Arc::new(
-        SqliteStore::open(dir.path().join("approvals.db")).unwrap(),
-    )));
+    let counting = CountingStore::new(Arc::new(SqliteStore::open(dir.path().join("approvals.db")).unwrap()));
     let sim = rancher_access_tests::sim(rancher_sim::RancherVersion::V2_13, 2).await;
     let svc = server::service_account(&sim).await;
-    let srv = server::start(server::config(&sim, &svc, counting.clone())).await;
+    let srv = server::start(server::config(&sim, &svc, counting.store())).await;
     let t = sim.tokens().clone();
     server::install(&Api::new(srv.url(), Some(&t.admin)), "create-global-role-binding").await;
     let alice = Api::new(srv.url(), Some(&t.user));
@@ -565,6 +563,7 @@ async fn n17_views_read_their_own_audit_entries_and_lists_are_bounded() {
     let policy = rancher_approval::Policy::any_of([rancher_approval::ApproverRef::user("u-nobody")]);
     for _ in 0..1_200 {
         counting
+            .store()
             .create_request(
                 rancher_approval::NewRequest::new("create-global-role-binding", other.clone(), policy.clone()),
                 chrono::Utc::now(),

@@ -82,8 +82,9 @@ pub use request::{
 };
 pub use store::{
     export, import, open_store, Clock, DecideOutcome, ExecutionClaim, ExportRecord, Installation, MemoryStore,
-    PostgresOptions, PostgresStore, RequestFilter, SqliteOptions, SqliteStore, Store, StoreUrl, Synchronous, Takeover,
-    TransferSummary, EXPORT_FORMAT, EXPORT_VERSION, POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
+    ObservedStore, PostgresOptions, PostgresStore, RequestFilter, SqliteOptions, SqliteStore, Store, StoreCall,
+    StoreObserver, StoreUrl, Synchronous, Takeover, TransferSummary, EXPORT_FORMAT, EXPORT_VERSION,
+    POSTGRES_SCHEMA_VERSION, SCHEMA_VERSION, SYSTEM_ACTOR,
 };
 
 #[cfg(feature = "test-util")]

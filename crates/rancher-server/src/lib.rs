@@ -32,7 +32,6 @@ pub mod client;
 pub mod config;
 mod error;
 pub mod identity;
-mod instrumented;
 mod integrity;
 pub mod metrics;
 mod server;

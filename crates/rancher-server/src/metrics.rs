@@ -254,7 +254,7 @@ impl Metrics {
         self.store_calls().observe(operation, ok, d);
     }
 
-    /// The store call histogram, for the store wrapper that times each call (shares the family).
+    /// The store call histogram as the observer of the service's store (shares the family).
     pub(crate) fn store_calls(&self) -> StoreCalls {
         StoreCalls(self.store_calls.clone())
     }
@@ -366,17 +366,23 @@ fn observe_call(family: &Histograms<Operation>, operation: &'static str, d: Dura
     family.get_or_create(&Operation { operation }).observe(d.as_secs_f64());
 }
 
-/// The store call histogram (`store_seconds`), shared with [`Metrics`].
+/// The store call histogram (`store_seconds`), shared with [`Metrics`]: the observer of the service's store.
 #[derive(Clone)]
 pub(crate) struct StoreCalls(Histograms<StoreCall>);
 
 impl StoreCalls {
     /// A store call `operation` took `d` and succeeded (`ok`) or failed.
-    pub(crate) fn observe(&self, operation: &'static str, ok: bool, d: Duration) {
+    fn observe(&self, operation: &'static str, ok: bool, d: Duration) {
         let result = if ok { "ok" } else { "error" };
         self.0
             .get_or_create(&StoreCall { operation, result })
             .observe(d.as_secs_f64());
+    }
+}
+
+impl rancher_approval::StoreObserver for StoreCalls {
+    fn observe(&self, call: &rancher_approval::StoreCall) {
+        StoreCalls::observe(self, call.operation, call.ok, call.elapsed);
     }
 }
 

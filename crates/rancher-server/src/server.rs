@@ -135,7 +135,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         None => None,
     };
     let metrics = crate::metrics::Metrics::default();
-    config.store = crate::instrumented::InstrumentedStore::wrap(config.store.clone(), metrics.store_calls());
+    config.store = rancher_approval::ObservedStore::wrap(config.store.clone(), Arc::new(metrics.store_calls()));
     let client = config
         .rancher
         .client_builder()

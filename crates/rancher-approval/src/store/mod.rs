@@ -18,6 +18,7 @@ use crate::request::{ApprovalRequest, Decision, Executor, NewRequest, Outcome, R
 
 mod group;
 mod memory;
+mod observed;
 mod open;
 mod ops;
 mod postgres;
@@ -28,6 +29,7 @@ mod transfer;
 pub use crate::installation::Installation;
 pub use crate::request::Takeover;
 pub use memory::MemoryStore;
+pub use observed::{ObservedStore, StoreCall, StoreObserver};
 pub use open::{open_store, StoreUrl};
 pub use ops::SYSTEM_ACTOR;
 pub use postgres::{Clock, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};

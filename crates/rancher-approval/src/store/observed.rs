@@ -1,45 +1,92 @@
-//! The approval store as the service uses it: every call (one transaction) timed into
-//! `rancher_access_store_seconds{operation,result}` and wrapped in a `store` span, so a trace of a request shows
-//! its store transactions beneath it.
+//! A store that tells an observer about every call it passes on: which operation, whether it succeeded, how long
+//! it took and how many rows it handed out. The service times its store transactions with it
+//! (`rancher_access_store_seconds`); tests count what a read handed out without timing anything. Each call also
+//! runs in a `store` span (its operation), so a trace shows the store transactions beneath a request.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rancher_approval::{
-    ApprovalRequest, AuditEntry, AuditHead, DecideOutcome, Decision, EligibilityContext, ExecutionClaim, Executor,
-    ExportRecord, Grant, GrantFilter, Installation, NewRequest, Outcome, Policy, Principal, RequestFilter, RequestId,
-    RequestState, Result, RevocationClaim, RevokedHow, Store, Takeover,
-};
 use tracing::Instrument;
 
-use crate::metrics::StoreCalls;
+use super::{DecideOutcome, ExecutionClaim, ExportRecord, Installation, RequestFilter, Store, Takeover};
+use crate::{
+    ApprovalRequest, AuditEntry, AuditHead, Decision, EligibilityContext, Executor, Grant, GrantFilter, NewRequest,
+    Outcome, Policy, Principal, RequestId, RequestState, Result, RevocationClaim, RevokedHow,
+};
 
-/// A [`Store`] that times and traces each call to the store it wraps; it changes nothing else.
-pub(crate) struct InstrumentedStore {
-    inner: Arc<dyn Store>,
-    calls: StoreCalls,
+/// One finished store call, as a [`StoreObserver`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreCall {
+    /// The [`Store`] method's name (`decide`, `claim_execution`, `list_requests`, ...).
+    pub operation: &'static str,
+    /// Whether it answered `Ok`.
+    pub ok: bool,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// How many items a successful list call handed out (requests, audit entries, grants, ...); 0 for the rest.
+    pub rows: usize,
 }
 
-impl InstrumentedStore {
-    /// Wraps `inner`, reporting to `calls`.
-    pub(crate) fn wrap(inner: Arc<dyn Store>, calls: StoreCalls) -> Arc<dyn Store> {
-        Arc::new(InstrumentedStore { inner, calls })
+/// Told about every call an [`ObservedStore`] passes on, on the calling task; keep it cheap.
+pub trait StoreObserver: Send + Sync + 'static {
+    /// `call` has just finished.
+    fn observe(&self, call: &StoreCall);
+}
+
+/// A [`Store`] that passes every call to the store it wraps, unchanged, and tells its [`StoreObserver`].
+pub struct ObservedStore {
+    inner: Arc<dyn Store>,
+    observer: Arc<dyn StoreObserver>,
+}
+
+impl ObservedStore {
+    /// `inner`, observed by `observer`.
+    pub fn wrap(inner: Arc<dyn Store>, observer: Arc<dyn StoreObserver>) -> Arc<dyn Store> {
+        Arc::new(ObservedStore { inner, observer })
+    }
+
+    async fn observed<T>(
+        &self,
+        operation: &'static str,
+        rows: fn(&T) -> usize,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = call.instrument(tracing::info_span!("store", operation)).await;
+        self.observer.observe(&StoreCall {
+            operation,
+            ok: result.is_ok(),
+            elapsed: started.elapsed(),
+            rows: result.as_ref().map_or(0, rows),
+        });
+        result
     }
 }
 
-/// Runs one store call in a `store` span named after it and records how long it took and whether it failed.
+/// Not a list: no rows.
+fn none<T>(_: &T) -> usize {
+    0
+}
+
+/// A list: its length.
+fn len<T>(v: &Vec<T>) -> usize {
+    v.len()
+}
+
+/// One observed call: `timed!(self, "name", self.inner.name(args))`, with `rows` before the call for a list.
 macro_rules! timed {
-    ($self:ident, $op:literal, $call:expr) => {{
-        let started = Instant::now();
-        let result = $call.instrument(tracing::info_span!("store", operation = $op)).await;
-        $self.calls.observe($op, result.is_ok(), started.elapsed());
-        result
-    }};
+    ($self:ident, $op:literal, $call:expr) => {
+        $self.observed($op, none, $call).await
+    };
+    ($self:ident, $op:literal, rows, $call:expr) => {
+        $self.observed($op, len, $call).await
+    };
 }
 
 #[async_trait::async_trait]
-impl Store for InstrumentedStore {
+impl Store for ObservedStore {
     async fn create_request(&self, new: NewRequest, now: DateTime<Utc>) -> Result<ApprovalRequest> {
         timed!(self, "create_request", self.inner.create_request(new, now))
     }
@@ -47,7 +94,7 @@ impl Store for InstrumentedStore {
         timed!(self, "get_request", self.inner.get_request(id))
     }
     async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<ApprovalRequest>> {
-        timed!(self, "list_requests", self.inner.list_requests(filter))
+        timed!(self, "list_requests", rows, self.inner.list_requests(filter))
     }
     async fn page_requests(
         &self,
@@ -55,7 +102,12 @@ impl Store for InstrumentedStore {
         before: Option<&RequestId>,
         limit: usize,
     ) -> Result<Vec<ApprovalRequest>> {
-        timed!(self, "page_requests", self.inner.page_requests(filter, before, limit))
+        timed!(
+            self,
+            "page_requests",
+            rows,
+            self.inner.page_requests(filter, before, limit)
+        )
     }
     async fn count_requests(&self) -> Result<Vec<(RequestState, u64)>> {
         timed!(self, "count_requests", self.inner.count_requests())
@@ -80,7 +132,7 @@ impl Store for InstrumentedStore {
         timed!(self, "cancel", self.inner.cancel(id, by, reason, now))
     }
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>> {
-        timed!(self, "expire_due", self.inner.expire_due(now))
+        timed!(self, "expire_due", rows, self.inner.expire_due(now))
     }
     async fn claim_execution(
         &self,
@@ -112,7 +164,7 @@ impl Store for InstrumentedStore {
         timed!(self, "record_outcome", self.inner.record_outcome(claim, outcome, now))
     }
     async fn in_doubt(&self) -> Result<Vec<ApprovalRequest>> {
-        timed!(self, "in_doubt", self.inner.in_doubt())
+        timed!(self, "in_doubt", rows, self.inner.in_doubt())
     }
     async fn take_over(
         &self,
@@ -155,7 +207,7 @@ impl Store for InstrumentedStore {
         timed!(self, "get_installation", self.inner.get_installation(workflow_id))
     }
     async fn list_installations(&self) -> Result<Vec<Installation>> {
-        timed!(self, "list_installations", self.inner.list_installations())
+        timed!(self, "list_installations", rows, self.inner.list_installations())
     }
     async fn set_policy(
         &self,
@@ -171,7 +223,7 @@ impl Store for InstrumentedStore {
         )
     }
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
-        timed!(self, "audit_entries", self.inner.audit_entries())
+        timed!(self, "audit_entries", rows, self.inner.audit_entries())
     }
     async fn audit_head(&self) -> Result<AuditHead> {
         timed!(self, "audit_head", self.inner.audit_head())
@@ -183,7 +235,7 @@ impl Store for InstrumentedStore {
         timed!(self, "verify_audit_from", self.inner.verify_audit_from(anchor))
     }
     async fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>> {
-        timed!(self, "audit_after", self.inner.audit_after(after_seq, limit))
+        timed!(self, "audit_after", rows, self.inner.audit_after(after_seq, limit))
     }
     async fn delivery_cursor(&self, sink: &str) -> Result<u64> {
         timed!(self, "delivery_cursor", self.inner.delivery_cursor(sink))
@@ -192,7 +244,7 @@ impl Store for InstrumentedStore {
         timed!(self, "set_delivery_cursor", self.inner.set_delivery_cursor(sink, seq))
     }
     async fn export_records(&self) -> Result<Vec<ExportRecord>> {
-        timed!(self, "export_records", self.inner.export_records())
+        timed!(self, "export_records", rows, self.inner.export_records())
     }
     async fn import_records(&self, records: Vec<ExportRecord>) -> Result<u64> {
         timed!(self, "import_records", self.inner.import_records(records))
@@ -201,7 +253,7 @@ impl Store for InstrumentedStore {
         timed!(self, "get_grant", self.inner.get_grant(id))
     }
     async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<Grant>> {
-        timed!(self, "list_grants", self.inner.list_grants(filter))
+        timed!(self, "list_grants", rows, self.inner.list_grants(filter))
     }
     async fn claim_revocation(
         &self,
@@ -248,7 +300,7 @@ impl Store for InstrumentedStore {
     async fn record_direct_write(
         &self,
         actor: &str,
-        write: rancher_approval::audit::DirectWrite,
+        write: crate::audit::DirectWrite,
         now: DateTime<Utc>,
     ) -> Result<AuditHead> {
         timed!(
@@ -258,7 +310,7 @@ impl Store for InstrumentedStore {
         )
     }
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>> {
-        timed!(self, "audit_of_request", self.inner.audit_of_request(request_id))
+        timed!(self, "audit_of_request", rows, self.inner.audit_of_request(request_id))
     }
     async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> Result<()> {
         timed!(self, "state_put", self.inner.state_put(ns, key, value, expires_at))
@@ -270,7 +322,7 @@ impl Store for InstrumentedStore {
         timed!(self, "state_delete", self.inner.state_delete(ns, key))
     }
     async fn state_list(&self, ns: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<(String, String)>> {
-        timed!(self, "state_list", self.inner.state_list(ns, now, limit))
+        timed!(self, "state_list", rows, self.inner.state_list(ns, now, limit))
     }
     async fn state_purge(&self, now: DateTime<Utc>) -> Result<u64> {
         timed!(self, "state_purge", self.inner.state_purge(now))
@@ -285,22 +337,38 @@ impl Store for InstrumentedStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::MemoryStore;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(&'static str, bool, usize)>>);
+
+    impl StoreObserver for Seen {
+        fn observe(&self, call: &StoreCall) {
+            self.0.lock().unwrap().push((call.operation, call.ok, call.rows));
+        }
+    }
 
     #[tokio::test]
-    async fn each_call_is_timed_by_operation_and_result_and_answers_as_the_inner_store() {
-        let metrics = Metrics::default();
-        let store = InstrumentedStore::wrap(Arc::new(rancher_approval::MemoryStore::new()), metrics.store_calls());
+    async fn each_call_is_told_with_its_result_and_rows_and_answers_as_the_inner_store() {
+        let seen = Arc::new(Seen::default());
+        let store = ObservedStore::wrap(Arc::new(MemoryStore::new()), seen.clone());
         assert_eq!(store.audit_head().await.unwrap(), AuditHead::genesis());
-        let missing = store.get_request(&RequestId::generate()).await;
-        assert!(missing.is_err());
-        let text = metrics.render(&[], 0, 0, 0);
-        for line in [
-            "rancher_access_store_seconds_count{operation=\"audit_head\",result=\"ok\"} 1",
-            "rancher_access_store_seconds_count{operation=\"get_request\",result=\"error\"} 1",
-        ] {
-            assert!(text.contains(line), "{line} missing from\n{text}");
-        }
+        assert!(store.get_request(&RequestId::generate()).await.is_err());
+        store.state_put("ns", "a", "1", None).await.unwrap();
+        store.state_put("ns", "b", "2", None).await.unwrap();
+        assert_eq!(store.state_list("ns", Utc::now(), 10).await.unwrap().len(), 2);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                ("audit_head", true, 0),
+                ("get_request", false, 0),
+                ("state_put", true, 0),
+                ("state_put", true, 0),
+                ("state_list", true, 2),
+            ]
+        );
     }
 }
