@@ -456,11 +456,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
         "RemoteItem.item",
         "a listed resource exactly as Rancher sent it (see `ListLine::Item`)",
     ),
-    (
-        "rancher-server",
-        "event_for",
-        "the webhook event document (left: its per-kind `data` is not typed yet)",
-    ),
 ];
 
 #[test]
