@@ -431,22 +431,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
     ),
     (
         "rancher-server",
-        "RunRequest.inputs",
-        "a run's inputs as given: free-form per workflow, checked against its catalog entry and parsed by its \
-         input struct in rancher-workflows",
-    ),
-    (
-        "rancher-server",
-        "ServerClient::run",
-        "takes a run's inputs as given (see `RunRequest.inputs`)",
-    ),
-    (
-        "rancher-server",
-        "ServerClient::run_list",
-        "takes a run's inputs as given (see `RunRequest.inputs`)",
-    ),
-    (
-        "rancher-server",
         "ListLine::Item",
         "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
          results)",
