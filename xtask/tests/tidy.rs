@@ -424,12 +424,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
         "the binding exactly as Rancher sent it, reported unchanged in a run's result (left with the results)",
     ),
     (
-        "rancher-workflows",
-        "Discovery.public",
-        "the public settings a 1.x server shows anyone, printed in the order it sent them (left: needs an \
-         ordered typed map)",
-    ),
-    (
         "rancher-server",
         "ListLine::Item",
         "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
