@@ -395,7 +395,7 @@ async fn an_approved_enable_runs_once_with_files_read_at_execution() {
     );
     let d = discover(&anonymous(&sim)).await.unwrap();
     assert_eq!(d.providers[0].id, "github");
-    assert_eq!(d.public["hostname"], json!("github.example.com"));
+    assert_eq!(d.public.hostname.as_deref(), Some("github.example.com"));
 }
 
 #[tokio::test]

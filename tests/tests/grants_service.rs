@@ -108,7 +108,7 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
         .iter()
         .find(|e| e.kind == AuditKind::GrantOverdue)
         .expect("an overdue entry");
-    let event = rancher_server::webhooks::event_for(overdue).expect("an overdue event");
+    let event = serde_json::to_value(rancher_server::webhooks::event_for(overdue).expect("an overdue event")).unwrap();
     assert_eq!(event["event"], json!("grant.overdue"));
     assert_eq!(event["data"]["grant"], json!(ids[1]));
 
@@ -122,7 +122,7 @@ async fn the_service_revokes_at_start_after_a_restart_and_retries_while_rancher_
     let audit = store.audit_entries().await.unwrap();
     let revoked: Vec<_> = audit.iter().filter(|e| e.kind == AuditKind::GrantRevoked).collect();
     assert_eq!(revoked.len(), 2, "each revoked once");
-    let event = rancher_server::webhooks::event_for(revoked[1]).unwrap();
+    let event = serde_json::to_value(rancher_server::webhooks::event_for(revoked[1]).unwrap()).unwrap();
     assert_eq!(event["event"], json!("grant.revoked"));
     assert!(event["text"].as_str().unwrap().contains("workloads-view"), "{event}");
     let metrics = reqwest::get(format!("{}/metrics", srv.url()))

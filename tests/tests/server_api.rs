@@ -435,7 +435,7 @@ async fn the_rust_client_does_a_round_trip_and_keeps_the_token_to_itself() {
     let RunAnswer::Pending { request, .. } = approver
         .run(
             "create-global-role-binding",
-            json!({"user": "bob", "role": "admin"}).as_object().unwrap().clone(),
+            json!({"user": "bob", "role": "admin"}).into(),
             Some("why"),
             false,
         )

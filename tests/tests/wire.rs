@@ -296,7 +296,7 @@ fn every_catalog_workflow_prints_the_same_in_both_modes() {
         .iter()
         .map(|w| w["id"].as_str().unwrap().to_string())
         .collect();
-    // Workflows left out, with why: they need a file or an authentication provider the simulator does not enable.
+    // Workflows left out here, with why (`the_access_control_workflows_print_the_same_in_both_modes` compares them).
     let skipped = [
         ("access-control-enable", "needs a provider's settings file"),
         ("access-control-allow", "needs an enabled authentication provider"),
@@ -655,5 +655,89 @@ fn every_route_answers_the_type_its_openapi_schema_names() {
             );
         }
     }
+    env.rt.block_on(srv.shutdown());
+}
+
+/// The access-control workflows the catalog test leaves out (they need a provider's settings or an enabled provider)
+/// print the same documents in both modes: the enable as a dry run while access control is off, then, with Active
+/// Directory turned on for real (from a store of its own, so the compared stores keep the same installations), the
+/// others as dry runs.
+#[test]
+fn the_access_control_workflows_print_the_same_in_both_modes() {
+    let env = SimCli::start(RancherVersion::V2_13, 5);
+    let admin = env.sim.tokens().admin.clone();
+    // Inline settings and password: through the service, `run` sends its inputs as given (only
+    // `rancherctl access-control enable` reads the files on this machine), and the service reads no host file.
+    let enable = vec![
+        "provider=ad",
+        r#"config={"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-S3cret", "userSearchBase": "dc=example,dc=com"}"#,
+        "mode=required",
+        "allow=Engineering",
+        "test-user=jdoe",
+        "test-password=jdoe-password",
+    ];
+    let ids = [
+        "access-control-enable",
+        "access-control-allow",
+        "access-control-disallow",
+        "access-control-switch-plan",
+        "access-control-disable",
+    ];
+    for id in ids {
+        env.run(&["workflows", "install", id]).expect_code(0);
+    }
+    let srv = service(&env, &ids);
+    let url = srv.url().to_string();
+    let compare = |id: &str, inputs: &[&str]| {
+        let mut args = vec!["run", id];
+        for i in inputs {
+            args.extend(["--input", *i]);
+        }
+        args.push("--dry-run");
+        for format in ["json", "table"] {
+            let mut a = args.clone();
+            a.extend(["-o", format]);
+            let local = env.run(&a);
+            let remote = env.exec(&a, &through(&env, &url, &admin));
+            assert_eq!(
+                (local.code, redact(&local.stdout, &[])),
+                (remote.code, redact(&remote.stdout, &[])),
+                "{id} -o {format}: local mode and the service print the same\nlocal stderr: {}\nservice stderr: {}",
+                local.stderr,
+                remote.stderr
+            );
+            assert_eq!(local.code, 0, "{id} -o {format}: {}", local.stderr);
+            assert!(!local.stdout.trim().is_empty(), "{id} -o {format} printed something");
+        }
+    };
+    compare("access-control-enable", &enable);
+
+    // Turn Active Directory on, from another state directory (its own store, no approval needed there).
+    let mut setup = env.connected_env(Some(&admin));
+    setup.retain(|(k, _)| *k != "RANCHERCTL_STATE_DIR");
+    setup.push((
+        "RANCHERCTL_STATE_DIR",
+        env.tmp.path().join("setup-state").display().to_string(),
+    ));
+    env.exec(
+        &["workflows", "install", "access-control-enable", "--policy", "none"],
+        &setup,
+    )
+    .expect_code(0);
+    let mut on = vec!["run", "access-control-enable"];
+    for i in &enable {
+        on.extend(["--input", *i]);
+    }
+    env.exec(&on, &setup).expect_code(0);
+    assert_eq!(
+        env.sim.object("authconfigs", "activedirectory").unwrap()["enabled"],
+        serde_json::json!(true),
+        "Active Directory is on"
+    );
+
+    compare("access-control-allow", &["identities=Anna Smith"]);
+    compare("access-control-disallow", &["identities=Engineering"]);
+    compare("access-control-switch-plan", &["to=github"]);
+    compare("access-control-disable", &[]);
     env.rt.block_on(srv.shutdown());
 }

@@ -424,28 +424,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
         "the binding exactly as Rancher sent it, reported unchanged in a run's result (left with the results)",
     ),
     (
-        "rancher-workflows",
-        "Discovery.public",
-        "the public settings a 1.x server shows anyone, printed in the order it sent them (left: needs an \
-         ordered typed map)",
-    ),
-    (
-        "rancher-server",
-        "RunRequest.inputs",
-        "a run's inputs as given: free-form per workflow, checked against its catalog entry and parsed by its \
-         input struct in rancher-workflows",
-    ),
-    (
-        "rancher-server",
-        "ServerClient::run",
-        "takes a run's inputs as given (see `RunRequest.inputs`)",
-    ),
-    (
-        "rancher-server",
-        "ServerClient::run_list",
-        "takes a run's inputs as given (see `RunRequest.inputs`)",
-    ),
-    (
         "rancher-server",
         "ListLine::Item",
         "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
@@ -455,11 +433,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
         "rancher-server",
         "RemoteItem.item",
         "a listed resource exactly as Rancher sent it (see `ListLine::Item`)",
-    ),
-    (
-        "rancher-server",
-        "event_for",
-        "the webhook event document (left: its per-kind `data` is not typed yet)",
     ),
 ];
 

@@ -224,7 +224,9 @@ async fn run(
     headers: axum::http::HeaderMap,
     Body(body): Body<RunRequest>,
 ) -> Result<Response, ApiError> {
-    let inputs = serde_json::Value::Object(body.inputs.unwrap_or_default());
+    let inputs = body
+        .inputs
+        .unwrap_or_else(|| serde_json::Value::Object(Default::default()).into());
     let lines = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -235,7 +237,7 @@ async fn run(
                 &caller.token,
                 caller.session.clone(),
                 &body.workflow,
-                &inputs,
+                inputs.as_value(),
                 body.rows,
             )
             .await?
@@ -249,7 +251,7 @@ async fn run(
             &caller.token,
             caller.session,
             &body.workflow,
-            inputs.into(),
+            inputs,
             body.reason,
             body.dry_run,
         )

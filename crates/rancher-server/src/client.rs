@@ -4,10 +4,11 @@
 
 use rancher_approval::{Installation, Policy};
 use rancher_auth::BearerToken;
+use rancher_workflows::Inputs;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use url::Url;
 
 use crate::wire::{
@@ -452,7 +453,7 @@ impl ServerClient {
     pub async fn run(
         &self,
         workflow: &str,
-        inputs: Map<String, Value>,
+        inputs: Inputs,
         reason: Option<&str>,
         dry_run: bool,
     ) -> Result<RunAnswer, ClientError> {
@@ -471,7 +472,7 @@ impl ServerClient {
     pub async fn run_list(
         &self,
         workflow: &str,
-        inputs: Map<String, Value>,
+        inputs: Inputs,
         reason: Option<&str>,
         rows: bool,
     ) -> Result<ListAnswer, ClientError> {

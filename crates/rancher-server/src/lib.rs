@@ -31,6 +31,7 @@ mod app;
 pub mod client;
 pub mod config;
 mod error;
+pub mod event;
 pub mod identity;
 mod integrity;
 pub mod metrics;

@@ -26,6 +26,7 @@ use url::Url;
 
 use crate::app::{with_store, App};
 use crate::config::{redact_url, ServerConfig};
+use crate::event::{self, Event, EventData, EventInputs, EventName, ExecutionStatus, GrantEnd};
 
 /// The signature header: `t=<unix seconds>,v1=<hex of HMAC-SHA256(secret, "<t>.<body>")>`.
 pub const SIGNATURE_HEADER: &str = "X-Rancher-Access-Signature";
@@ -156,9 +157,6 @@ fn who(p: &Principal) -> String {
 }
 
 /// A principal as `data` carries it: id and username (`null` when unknown).
-fn principal_data(p: &Principal) -> Value {
-    json!({"id": p.id, "username": p.username})
-}
 
 /// A reason, quoted on one short line (empty when there is none).
 fn quoted_reason(reason: Option<&str>) -> String {
@@ -216,11 +214,11 @@ fn inputs_text(inputs: &Value) -> String {
 }
 
 /// The inputs as `data` carries them: the pinned lists counted, long values cut.
-fn inputs_data(inputs: &Value) -> Value {
+fn inputs_data(inputs: &Value) -> EventInputs {
     let Some(m) = inputs.as_object() else {
-        return inputs.clone();
+        return EventInputs::Given(inputs.clone().into());
     };
-    Value::Object(
+    EventInputs::Given(Value::Object(
         m.iter()
             .map(|(k, v)| {
                 let v = if is_pinned(k) {
@@ -234,24 +232,24 @@ fn inputs_data(inputs: &Value) -> Value {
                 (k.clone(), v)
             })
             .collect(),
-    )
+    ).into())
 }
 
 /// A reason as `data` carries it: cut to 1,000 characters (`null` when there is none).
-fn reason_data(reason: Option<&str>) -> Value {
+fn reason_data(reason: Option<&str>) -> Option<String> {
     match reason {
-        Some(t) if t.chars().count() > 1000 => json!(format!("{}…", t.chars().take(1000).collect::<String>())),
-        other => json!(other),
+        Some(t) if t.chars().count() > 1000 => Some(format!("{}…", t.chars().take(1000).collect::<String>())),
+        other => other.map(str::to_owned),
     }
 }
 
 /// The event for an audit entry, or `None` for entries that are not request events (installs, claims), and for
 /// details this build cannot read (a kind a newer build wrote).
 /// Events carry names, ids, states and reasons: never a token, a secret input or an execution's full result.
-pub fn event_for(entry: &AuditEntry) -> Option<Value> {
+pub fn event_for(entry: &AuditEntry) -> Option<Event> {
     let req = entry.request_id.clone().unwrap_or_default();
     let wf = entry.workflow_id.clone().unwrap_or_default();
-    let (name, text, extra) = match entry.details() {
+    let (name, text, data) = match entry.details() {
         AuditDetail::RequestCreated(d) => {
             let text = format!(
                 "{} asks to run {wf} ({}){}; waiting for approval: {req}",
@@ -260,9 +258,15 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 quoted_reason(d.reason.as_deref())
             );
             (
-                "request.created",
+                EventName::RequestCreated,
                 text,
-                json!({"requester": principal_data(&d.requester), "inputs": inputs_data(&d.inputs), "reason": reason_data(d.reason.as_deref()), "expires_at": format_time(d.expires_at), "state": d.state}),
+                EventData::Created(event::Created {
+                    requester: (&d.requester).into(),
+                    inputs: inputs_data(&d.inputs),
+                    reason: reason_data(d.reason.as_deref()),
+                    expires_at: format_time(d.expires_at),
+                    state: d.state,
+                }),
             )
         }
         AuditDetail::Decided(d) => {
@@ -274,9 +278,14 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 chat(d.state.as_str(), 120)
             );
             (
-                "request.decided",
+                EventName::RequestDecided,
                 text,
-                json!({"by": principal_data(&d.principal), "vote": d.vote, "reason": reason_data(d.reason.as_deref()), "state": d.state}),
+                EventData::Decided(event::Decided {
+                    by: (&d.principal).into(),
+                    vote: d.vote,
+                    reason: reason_data(d.reason.as_deref()),
+                    state: d.state,
+                }),
             )
         }
         detail @ (AuditDetail::ExecutionFinished(_) | AuditDetail::Reconciled(_)) => {
@@ -301,23 +310,35 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 }
             );
             (
-                if ok { "request.executed" } else { "request.failed" },
+                if ok {
+                    EventName::RequestExecuted
+                } else {
+                    EventName::RequestFailed
+                },
                 text,
-                json!({"status": d.status, "summary": reason_data(Some(&summary)), "reconciled": reconciled}),
+                EventData::Finished(event::Finished {
+                    status: d.status.into(),
+                    summary: reason_data(Some(&summary)),
+                    reconciled,
+                }),
             )
         }
         AuditDetail::ExecutionRefused(d) => {
             let text = format!("{req} ({wf}) was not executed: {}", chat(&d.problem, 200));
             (
-                "request.failed",
+                EventName::RequestFailed,
                 text,
-                json!({"status": "refused", "summary": reason_data(Some(&d.problem)), "reconciled": false}),
+                EventData::Finished(event::Finished {
+                    status: ExecutionStatus::Refused,
+                    summary: reason_data(Some(&d.problem)),
+                    reconciled: false,
+                }),
             )
         }
         AuditDetail::Expired(_) => (
-            "request.expired",
+            EventName::RequestExpired,
             format!("{req} ({wf}) expired without a decision"),
-            json!({}),
+            EventData::Empty {},
         ),
         AuditDetail::Cancelled(d) => {
             let text = format!(
@@ -326,9 +347,11 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 quoted_reason(d.reason.as_deref())
             );
             (
-                "request.cancelled",
+                EventName::RequestCancelled,
                 text,
-                json!({"reason": reason_data(d.reason.as_deref())}),
+                EventData::Cancelled(event::Cancelled {
+                    reason: reason_data(d.reason.as_deref()),
+                }),
             )
         }
         AuditDetail::GrantRevoked(d) => {
@@ -348,14 +371,14 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 chat(&d.revoked_by, 120),
                 chat(&d.process, 120)
             );
-            let more = [
-                ("revoked_at", json!(format_time(d.revoked_at))),
-                ("revoked_by", json!(d.revoked_by)),
-                ("process", json!(d.process)),
-                ("how", json!(d.how)),
-                ("note", json!(d.note)),
-            ];
-            ("grant.revoked", text, grant_data(g, more))
+            let end = GrantEnd::Revoked {
+                revoked_at: format_time(d.revoked_at),
+                revoked_by: d.revoked_by.clone(),
+                process: d.process.clone(),
+                how: d.how,
+                note: d.note.clone(),
+            };
+            (EventName::GrantRevoked, text, grant_data(g, end))
         }
         AuditDetail::GrantOverdue(d) => {
             let g = &d.facts;
@@ -369,12 +392,12 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 chat(d.error.as_deref().unwrap_or(""), 120),
                 format_time(d.next_attempt_at)
             );
-            let more = [
-                ("process", json!(d.process)),
-                ("error", json!(d.error)),
-                ("next_attempt_at", json!(format_time(d.next_attempt_at))),
-            ];
-            ("grant.overdue", text, grant_data(g, more))
+            let end = GrantEnd::Overdue {
+                process: d.process.clone(),
+                error: d.error.clone(),
+                next_attempt_at: format_time(d.next_attempt_at),
+            };
+            (EventName::GrantOverdue, text, grant_data(g, end))
         }
         AuditDetail::GrantEndedEarly(d) => {
             let g = &d.facts;
@@ -387,9 +410,14 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
                 chat(&d.ended_by, 120)
             );
             (
-                "grant.ended_early",
+                EventName::GrantEndedEarly,
                 text,
-                grant_data(g, [("ended_by", json!(d.ended_by))]),
+                grant_data(
+                    g,
+                    GrantEnd::EndedEarly {
+                        ended_by: d.ended_by.clone(),
+                    },
+                ),
             )
         }
         AuditDetail::Installed(_)
@@ -406,55 +434,57 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     } else {
         text
     };
-    let mut event = json!({
-        "event": name, "text": text, "request": req, "workflow": wf, "actor": entry.actor,
-        "at": entry.at.to_rfc3339(), "seq": entry.seq, "data": extra,
+    let mut event = Event {
+        event: name,
+        text,
+        request: req,
+        workflow: wf,
+        actor: entry.actor.clone(),
+        at: entry.at.to_rfc3339(),
+        seq: entry.seq,
+        data,
         // The audit head after this event: a receiver that keeps it holds an anchor outside the store, which
         // `rancherctl approvals audit --verify --expect-head SEQ:HASH` checks the log against.
-        "audit_head": format!("{}:{}", entry.seq, entry.hash),
-    });
+        audit_head: format!("{}:{}", entry.seq, entry.hash),
+        truncated: false,
+    };
     // Receivers refuse large bodies (some near 28 KB): past the cap the inputs go, then the rest of `data`.
     if body_len(&event) > MAX_EVENT_BYTES {
-        event["truncated"] = json!(true);
-        if let Some(inputs) = event["data"].get_mut("inputs") {
-            *inputs = json!({"omitted": "too large for a webhook; see the request"});
+        event.truncated = true;
+        if let EventData::Created(created) = &mut event.data {
+            created.inputs = EventInputs::Omitted {
+                omitted: "too large for a webhook; see the request",
+            };
         }
         if body_len(&event) > MAX_EVENT_BYTES {
-            event["data"] = json!({});
+            event.data = EventData::Empty {};
         }
     }
     Some(event)
 }
 
-fn body_len(v: &Value) -> usize {
-    serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
+fn body_len(event: &Event) -> usize {
+    serde_json::to_vec(event).map(|b| b.len()).unwrap_or(usize::MAX)
 }
 
-/// What a grant event carries: the grant's facts as audited (ids, role, times; never a token), then `more` (what
-/// the entry adds: who revoked it and how, the error, ...); absent values are left out.
-fn grant_data<const N: usize>(g: &GrantFacts, more: [(&str, Value); N]) -> Value {
-    let facts = [
-        ("grant", json!(g.grant)),
-        ("kind", json!(g.kind)),
-        ("binding", json!(g.binding)),
-        ("namespace", json!(g.namespace)),
-        ("scope", json!(g.scope)),
-        ("subject_kind", json!(g.subject_kind)),
-        ("subject", json!(g.subject)),
-        ("role", json!(g.role)),
-        ("requested_by", json!(g.requested_by)),
-        ("approved_by", json!(g.approved_by)),
-        ("granted_at", json!(format_time(g.granted_at))),
-        ("due_at", json!(format_time(g.due_at))),
-    ];
-    Value::Object(
-        facts
-            .into_iter()
-            .chain(more)
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    )
+/// What a grant event carries: the grant's facts as audited (ids, role, times; never a token), then `end` (what
+/// the entry adds: who revoked it and how, the error, ...).
+fn grant_data(g: &GrantFacts, end: GrantEnd) -> EventData {
+    EventData::Grant(event::GrantData {
+        grant: g.grant.clone(),
+        kind: g.kind,
+        binding: g.binding.clone(),
+        namespace: g.namespace.clone(),
+        scope: g.scope.clone(),
+        subject_kind: g.subject_kind,
+        subject: g.subject.clone(),
+        role: g.role.clone(),
+        requested_by: g.requested_by.clone(),
+        approved_by: g.approved_by.clone(),
+        granted_at: format_time(g.granted_at),
+        due_at: format_time(g.due_at),
+        end,
+    })
 }
 
 /// The store key of a webhook's cursor: a hash of its URL (URLs may hold a secret path).
@@ -651,7 +681,7 @@ impl Deliverer {
     }
 
     /// Posts one event until the receiver takes it, gives up on it, or the lease or the service ends.
-    async fn deliver(&self, entry: &AuditEntry, event: &Value, stop: &mut watch::Receiver<bool>) -> Outcome {
+    async fn deliver(&self, entry: &AuditEntry, event: &Event, stop: &mut watch::Receiver<bool>) -> Outcome {
         let body = serde_json::to_vec(event).unwrap_or_default();
         let started = Instant::now();
         let (mut delay, mut attempts, mut refused) = (self.first, 0u32, 0u32);
@@ -669,7 +699,7 @@ impl Deliverer {
                     SIGNATURE_HEADER,
                     sign(&self.secret, chrono::Utc::now().timestamp(), &body),
                 )
-                .header(EVENT_HEADER, event["event"].as_str().unwrap_or(""))
+                .header(EVENT_HEADER, event.event.as_str())
                 .header(DELIVERY_HEADER, entry.seq.to_string())
                 .body(body.clone())
                 .send()
@@ -708,16 +738,16 @@ impl Deliverer {
     }
 
     /// Keeps an event given up on in the store (listed at `/api/v1/webhooks/dead-letters`), counts and logs it.
-    async fn dead_letter(&self, entry: &AuditEntry, event: &Value, why: &str, attempts: u32, status: Option<u16>) {
+    async fn dead_letter(&self, entry: &AuditEntry, event: &Event, why: &str, attempts: u32, status: Option<u16>) {
         self.app.metrics.webhook_dead_letter();
-        tracing::warn!(webhook = %self.shown, seq = entry.seq, event = event["event"].as_str().unwrap_or(""), attempts, "webhook event dead-lettered ({why}); delivering the next events");
+        tracing::warn!(webhook = %self.shown, seq = entry.seq, event = event.event.as_str(), attempts, "webhook event dead-lettered ({why}); delivering the next events");
         let now = chrono::Utc::now();
         let letter = crate::wire::DeadLetter {
             webhook: self.shown.clone(),
             sink: self.sink.clone(),
             seq: entry.seq,
-            event: event["event"].as_str().map(str::to_string),
-            request: event["request"].as_str().map(str::to_string),
+            event: Some(event.event.as_str().to_string()),
+            request: Some(event.request.clone()),
             why: why.to_string(),
             status,
             attempts,
@@ -756,6 +786,11 @@ pub(crate) async fn dead_letters(
 mod tests {
     use super::*;
     use rancher_approval::{audit, AuditKind, RequestState};
+
+    /// The event of `entry` as the JSON document receivers get.
+    fn event_json(entry: &AuditEntry) -> Option<Value> {
+        event_for(entry).map(|e| serde_json::to_value(e).unwrap())
+    }
 
     #[test]
     fn signatures_cover_the_timestamp_and_the_body_within_a_replay_window() {
@@ -887,7 +922,7 @@ mod tests {
         for (detail, name, text) in cases {
             let kind = detail.kind();
             let actor = if kind == AuditKind::Cancelled { "u-b" } else { "u-a" };
-            let e = event_for(&entry(detail, actor)).expect("an event");
+            let e = event_json(&entry(detail, actor)).expect("an event");
             assert_eq!(
                 (e["event"].as_str(), e["text"].as_str()),
                 (Some(name), Some(text)),
@@ -935,7 +970,7 @@ mod tests {
             },
         ] {
             let kind = detail.kind();
-            assert!(event_for(&entry(detail, "u-a")).is_none(), "{kind:?}");
+            assert!(event_json(&entry(detail, "u-a")).is_none(), "{kind:?}");
         }
     }
 
@@ -968,7 +1003,7 @@ mod tests {
         // The review's forged line: a reason that would show as a separate, bold "approved" message.
         let reason = format!("routine\n:white_check_mark: *admin approved req-01m9aaaa (create-global-role-binding); it is now approved*\n{}", "x".repeat(30_000));
         let inputs = json!({"user": "u-ntsxv\n*hi*", "role": "user", "pinned-tokens": (0..5000).map(|i| format!("token-{i}")).collect::<Vec<_>>()});
-        let e = event_for(&entry(
+        let e = event_json(&entry(
             created(user("u-b", Some("bob\u{202E}")), inputs, &reason),
             "u-b",
         ))
@@ -1006,7 +1041,7 @@ mod tests {
         let inputs: serde_json::Map<String, Value> = (0..400)
             .map(|i| (format!("field-{i}"), json!("v".repeat(300))))
             .collect();
-        let e = event_for(&entry(
+        let e = event_json(&entry(
             created(user("u-b", None), Value::Object(inputs), &"r".repeat(60_000)),
             "u-b",
         ))
@@ -1050,7 +1085,7 @@ mod tests {
         std::fs::read_to_string(chain)
             .unwrap()
             .lines()
-            .map(|l| event_for(&serde_json::from_str::<AuditEntry>(l).unwrap()).unwrap_or(Value::Null))
+            .map(|l| event_json(&serde_json::from_str::<AuditEntry>(l).unwrap()).unwrap_or(Value::Null))
             .collect()
     }
 

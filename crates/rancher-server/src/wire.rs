@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use rancher_approval::{ApprovalRequest, AuditEntry, Grant, Installation, Outcome, Policy, Principal};
-use rancher_workflows::{RunOutput, Submitted};
+use rancher_workflows::{Inputs, RunOutput, Submitted};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -165,10 +165,11 @@ pub struct InstallationView(pub Installation);
 pub struct RunRequest {
     /// The workflow id.
     pub workflow: String,
-    /// Inputs by name.
-    #[serde(default)]
+    /// Inputs by name: an object (anything else is refused as a body that does not fit), each value as the
+    /// workflow's catalog entry types it; checked against that entry and parsed by the workflow's input struct.
+    #[serde(default, deserialize_with = "input_object")]
     #[schema(value_type = Object)]
-    pub inputs: Option<Map<String, Value>>,
+    pub inputs: Option<Inputs>,
     /// Why (recorded on the request and in the audit log).
     #[serde(default)]
     pub reason: Option<String>,
@@ -178,6 +179,12 @@ pub struct RunRequest {
     /// With `Accept: application/x-ndjson`, a list workflow streams: also send each item's table row.
     #[serde(default)]
     pub rows: bool,
+}
+
+/// Reads a run's `inputs`: an object of inputs by name (or `null`: none).
+fn input_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Inputs>, D::Error> {
+    let given: Option<Map<String, Value>> = Deserialize::deserialize(d)?;
+    Ok(given.map(|m| Inputs::from(Value::Object(m))))
 }
 
 /// What a run did: `200` with its output when it ran, `202` when it waits for approval.
@@ -509,4 +516,39 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// When it was given up on (RFC 3339).
     pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_runs_inputs_are_an_object_or_nothing() {
+        let given: RunRequest =
+            serde_json::from_value(json!({"workflow": "w", "inputs": {"user": "u-1", "n": 2}})).unwrap();
+        assert_eq!(
+            given.inputs.map(Inputs::into_value),
+            Some(json!({"user": "u-1", "n": 2}))
+        );
+        for none in [json!({"workflow": "w"}), json!({"workflow": "w", "inputs": null})] {
+            assert_eq!(serde_json::from_value::<RunRequest>(none).unwrap().inputs, None);
+        }
+        for bad in [json!([1]), json!("user=u-1"), json!(5)] {
+            assert!(
+                serde_json::from_value::<RunRequest>(json!({"workflow": "w", "inputs": bad})).is_err(),
+                "{bad} refused"
+            );
+        }
+        // Sent as written.
+        let body = RunRequest {
+            workflow: "w".into(),
+            inputs: Some(json!({"b": 1, "a": 2}).into()),
+            ..RunRequest::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"workflow":"w","inputs":{"b":1,"a":2},"reason":null,"dry_run":false,"rows":false}"#
+        );
+    }
 }

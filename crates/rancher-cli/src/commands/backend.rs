@@ -784,10 +784,10 @@ async fn stream_remote(format: crate::cli::Format, mut list: RemoteList) -> anyh
 }
 
 /// Inputs as the JSON object the service takes (rancherctl builds them as one).
-fn object(inputs: Value) -> serde_json::Map<String, Value> {
+fn object(inputs: Value) -> rancher_workflows::Inputs {
     match inputs {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
+        Value::Object(m) => Value::Object(m).into(),
+        _ => Value::Object(serde_json::Map::new()).into(),
     }
 }
 

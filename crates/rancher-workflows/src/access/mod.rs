@@ -34,7 +34,6 @@ use rancher_api::requests::{PublicAuthprovidersList, PublicV1AuthprovidersList, 
 use rancher_api::types::{V1Identity, V1Token, V3Principal};
 use rancher_api::{Client, NormanCollection, RancherVersion};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -349,7 +348,25 @@ pub struct Discovery {
     /// The enabled providers (1.x: the one configured, when security is on).
     pub providers: Vec<PublicProvider>,
     /// Public settings (GitHub host, scheme and client id on 1.x; nothing secret).
-    pub public: Value,
+    pub public: PublicSettings,
+}
+
+/// The settings a 1.x server shows anyone with `GET /v1/token` (for GitHub: host, scheme, client id, redirect URL);
+/// those it does not send are left out, and the rest keep the server's names and this order. Empty on 2.x.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PublicSettings {
+    /// The GitHub host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `http` or `https`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// The OAuth application's client id.
+    #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Where the provider sends the browser back.
+    #[serde(rename = "redirectUrl", skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
 }
 
 /// Asks the server, without a token, which generation it is and which provider is on. `client` must not be
@@ -370,7 +387,7 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
                 generation: Generation::V1,
                 security,
                 providers,
-                public: Value::Object(public_settings(&t)),
+                public: public_settings(&t),
             })
         }
         Err(e) if e.is_unauthorized() => {
@@ -391,7 +408,7 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
                 generation: Generation::V2,
                 security: true,
                 providers,
-                public: Value::Object(Default::default()),
+                public: PublicSettings::default(),
             })
         }
         Err(e) => Err(e.into()),
@@ -399,19 +416,13 @@ pub async fn discover(client: &Client) -> Result<Discovery> {
 }
 
 /// The public settings a 1.x `GET /v1/token` shows anyone (GitHub host, scheme, client id, redirect URL).
-fn public_settings(t: &V1Token) -> serde_json::Map<String, Value> {
-    let mut public = serde_json::Map::new();
-    for (k, v) in [
-        ("hostname", &t.hostname),
-        ("scheme", &t.scheme),
-        ("clientId", &t.client_id),
-        ("redirectUrl", &t.redirect_url),
-    ] {
-        if let Some(x) = v {
-            public.insert(k.into(), Value::String(x.clone()));
-        }
+fn public_settings(t: &V1Token) -> PublicSettings {
+    PublicSettings {
+        hostname: t.hostname.clone(),
+        scheme: t.scheme.clone(),
+        client_id: t.client_id.clone(),
+        redirect_url: t.redirect_url.clone(),
     }
-    public
 }
 
 /// What a 1.x `GET /v1/token` says: whether access control is on, the provider name it reports
@@ -526,6 +537,24 @@ pub fn pick_identity(query: &str, found: &[Identity]) -> Result<Identity> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn public_settings_print_as_the_server_named_them_in_a_fixed_order() {
+        let t: V1Token = serde_json::from_value(serde_json::json!({
+            "redirectUrl": "https://gh/cb", "clientId": "abc", "scheme": "https://", "hostname": "github.example.com"
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&public_settings(&t)).unwrap(),
+            r#"{"hostname":"github.example.com","scheme":"https://","clientId":"abc","redirectUrl":"https://gh/cb"}"#
+        );
+        let some: V1Token = serde_json::from_value(serde_json::json!({"clientId": "abc"})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&public_settings(&some)).unwrap(),
+            r#"{"clientId":"abc"}"#
+        );
+        assert_eq!(serde_json::to_string(&PublicSettings::default()).unwrap(), "{}");
+    }
+
     fn v(major: u16, minor: u16) -> RancherVersion {
         RancherVersion::new(major, minor, 0)
     }
@@ -630,7 +659,7 @@ mod tests {
         assert!(security);
         assert_eq!(provider, "githubconfig");
         assert_eq!(
-            Value::Object(public_settings(&t)),
+            serde_json::to_value(public_settings(&t)).unwrap(),
             serde_json::json!({"hostname": "github.example.com", "scheme": "https://", "clientId": "abc"})
         );
         let (security, provider, _) = v1_token_info(NormanCollection::default());
