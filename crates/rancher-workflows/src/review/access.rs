@@ -652,3 +652,21 @@ impl TypedWorkflow for WhoCan {
         Ok(Report::new(summary, Value::Array(entries)).with_table(table))
     }
 }
+
+impl crate::Runner {
+    /// Runs `access-review` as [`crate::Runner::submit`] runs it (inputs checked, the workflow installed), handing
+    /// its parts to `sink` as they are produced instead of building one report (see [`stream_access_review`]).
+    pub async fn stream_access_review(
+        &self,
+        session: &crate::Session,
+        inputs: &Inputs,
+        sink: &mut dyn ReviewSink,
+    ) -> Result<ReviewEnd> {
+        crate::workflow::check_inputs(&ACCESS_REVIEW, inputs)?;
+        crate::workflow::Workflow::check(&crate::workflow::Typed(AccessReview), inputs)?;
+        self.installation(ACCESS_REVIEW.id)
+            .await?
+            .ok_or_else(|| Error::NotInstalled(ACCESS_REVIEW.id.into()))?;
+        stream_access_review(session, inputs, sink).await
+    }
+}
