@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use rancher_workflows::review::{ReviewEnd, ReviewSink, ACCESS_REVIEW_COLUMNS};
+use rancher_workflows::review::{ReviewEnd, ReviewPart, ReviewSink, ACCESS_REVIEW_COLUMNS};
 use serde_json::Value;
 
 use crate::cli::Format;
@@ -46,7 +46,7 @@ impl<W: Write> Streamed<W> {
     }
 
     /// One array item, four spaces in (pretty JSON two levels deep).
-    fn item(&mut self, first: bool, value: &Value) -> std::io::Result<()> {
+    fn item(&mut self, first: bool, value: &ReviewPart) -> std::io::Result<()> {
         self.out.write_all(if first { b"\n    " } else { b",\n    " })?;
         self.scratch.clear();
         serde_json::to_writer_pretty(&mut self.scratch, value)?;
@@ -87,7 +87,7 @@ impl<W: Write> Streamed<W> {
 }
 
 impl<W: Write + Send> ReviewSink for Streamed<W> {
-    fn user(&mut self, entry: &Value, rows: Vec<Vec<String>>) -> std::io::Result<()> {
+    fn user(&mut self, entry: &ReviewPart, rows: Vec<Vec<String>>) -> std::io::Result<()> {
         self.start()?;
         if self.format == Format::Csv {
             for r in &rows {
@@ -100,7 +100,7 @@ impl<W: Write + Send> ReviewSink for Streamed<W> {
         Ok(())
     }
 
-    fn orphan(&mut self, binding: &Value, row: Option<Vec<String>>) -> std::io::Result<()> {
+    fn orphan(&mut self, binding: &ReviewPart, row: Option<Vec<String>>) -> std::io::Result<()> {
         self.start()?;
         if self.format == Format::Csv {
             if let Some(r) = row {
@@ -162,11 +162,12 @@ mod tests {
 
     fn streamed(users: &[Value], orphans: &[Value], refresh: Option<&str>) -> String {
         let mut w = Streamed::new(Format::Json, Vec::new());
+        let part = |v: &Value| -> ReviewPart { serde_json::from_value(v.clone()).unwrap() };
         for u in users {
-            w.user(u, vec![]).unwrap();
+            w.user(&part(u), vec![]).unwrap();
         }
         for o in orphans {
-            w.orphan(o, None).unwrap();
+            w.orphan(&part(o), None).unwrap();
         }
         let end = ReviewEnd {
             summary: String::new(),
@@ -197,9 +198,10 @@ mod tests {
     fn the_streamed_csv_is_the_header_then_every_row_in_order() {
         let mut w = Streamed::new(Format::Csv, Vec::new());
         let row = |c: &str| vec![c.to_string(); 9];
-        w.user(&json!({}), vec![row("a"), row("b")]).unwrap();
-        w.orphan(&json!({}), None).unwrap();
-        w.orphan(&json!({}), Some(row("=c"))).unwrap();
+        let part: ReviewPart = serde_json::from_value(json!({})).unwrap();
+        w.user(&part, vec![row("a"), row("b")]).unwrap();
+        w.orphan(&part, None).unwrap();
+        w.orphan(&part, Some(row("=c"))).unwrap();
         let end = ReviewEnd {
             summary: String::new(),
             groups_refresh_requested: None,

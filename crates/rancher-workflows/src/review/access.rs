@@ -131,10 +131,15 @@ pub struct AccessReviewInputs {
 /// with its table rows, in list order, then each orphaned binding (with a row when its subject is no listed user).
 pub trait ReviewSink: Send {
     /// One reviewed user: its entry of `users` and its table rows.
-    fn user(&mut self, entry: &Value, rows: Vec<Vec<String>>) -> std::io::Result<()>;
+    fn user(&mut self, entry: &ReviewPart, rows: Vec<Vec<String>>) -> std::io::Result<()>;
     /// One entry of `orphaned_bindings`, and its table row when the user entries do not show it.
-    fn orphan(&mut self, binding: &Value, row: Option<Vec<String>>) -> std::io::Result<()>;
+    fn orphan(&mut self, binding: &ReviewPart, row: Option<Vec<String>>) -> std::io::Result<()>;
 }
+
+/// One entry of a review's document (a user, or an orphaned binding), serialized as the document writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ReviewPart(Value);
 
 /// What an access review says once every part went to its [`ReviewSink`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +312,7 @@ async fn review(session: &crate::Session, inputs: AccessReviewInputs, sink: &mut
         tally.rows += rows.len();
         tally.admins += usize::from(admin);
         tally.groups.see(&person.id, as_of, !groups.is_empty());
-        sink.user(&entry, rows).map_err(written)
+        sink.user(&ReviewPart(entry), rows).map_err(written)
     };
     match user_f {
         None => {
@@ -365,7 +370,7 @@ async fn review(session: &crate::Session, inputs: AccessReviewInputs, sink: &mut
         };
         tally.rows += usize::from(row.is_some());
         let value = serde_json::to_value(&json).map_err(|e| Error::Refused(format!("{id}: {e}")))?;
-        sink.orphan(&value, row).map_err(written)?;
+        sink.orphan(&ReviewPart(value), row).map_err(written)?;
     }
     let summary = format!(
         "{} users reviewed, {} grants shown, {orphans} orphaned bindings, {} admins{}",
@@ -407,14 +412,14 @@ struct Collect {
 }
 
 impl ReviewSink for Collect {
-    fn user(&mut self, entry: &Value, rows: Vec<Vec<String>>) -> std::io::Result<()> {
-        self.users.push(entry.clone());
+    fn user(&mut self, entry: &ReviewPart, rows: Vec<Vec<String>>) -> std::io::Result<()> {
+        self.users.push(entry.0.clone());
         self.rows.extend(rows);
         Ok(())
     }
 
-    fn orphan(&mut self, binding: &Value, row: Option<Vec<String>>) -> std::io::Result<()> {
-        self.orphans.push(binding.clone());
+    fn orphan(&mut self, binding: &ReviewPart, row: Option<Vec<String>>) -> std::io::Result<()> {
+        self.orphans.push(binding.0.clone());
         self.rows.extend(row);
         Ok(())
     }
