@@ -137,8 +137,8 @@ impl Options {
                 review: review::ReviewSizes {
                     token_users: 14_650,
                     tokens: 1_550_000,
-                    review_users: 10_000,
-                    review_bindings: 30_000,
+                    review_users: 100_000,
+                    review_bindings: 300_000,
                     runs: 3,
                 },
             }
@@ -691,10 +691,21 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
         ),
         (
             "review.access_review",
-            "access-review over 10,000 users / 30,000 bindings under 5 s".to_string(),
+            format!(
+                "access-review over {} users / {} bindings (global, cluster, project; a tenth through groups) under 5 s",
+                thousands(sizes.review_users),
+                thousands(sizes.review_bindings)
+            ),
             5.0,
             "s",
             true,
+        ),
+        (
+            "review.access_review_rss",
+            "access-review peak RSS at most 128 MiB".to_string(),
+            128.0,
+            "MiB",
+            true, // memory at 100,000 users: not judged on a quick run's toy sizes
         ),
     ];
     let r = match result {
@@ -731,6 +742,27 @@ fn judge_review(report: &mut Report, result: Option<Result<review::ReviewResult>
                 speed,
             });
         }
+    }
+    // The review's memory grows with the bindings' index, not with the users: at most twice a tenth's.
+    let peak = |key: &str| r.figures.iter().find(|f| f.key == key).map(Figure::max);
+    if let (Some(full), Some(tenth)) = (peak("review.access_review_rss"), peak("review.access_review_tenth_rss")) {
+        let ratio = full / tenth;
+        report.targets.push(TargetCheck {
+            case: 9,
+            target: format!(
+                "access-review peak RSS at {} users within 2x of {} users",
+                thousands(sizes.review_users),
+                thousands(sizes.review_users / 10)
+            ),
+            measured: format!(
+                "{}x ({} / {} MiB, the max of each)",
+                stats::fmt_num(ratio),
+                stats::fmt_num(full),
+                stats::fmt_num(tenth)
+            ),
+            verdict: Verdict::of(ratio <= 2.0),
+            speed: true,
+        });
     }
     let ours = r
         .figures

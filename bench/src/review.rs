@@ -28,7 +28,7 @@ pub struct ReviewSizes {
     pub tokens: usize,
     /// Users of the access review.
     pub review_users: usize,
-    /// Global role bindings of the access review.
+    /// Role bindings of the access review (global, cluster and project; a tenth through groups).
     pub review_bindings: usize,
     /// Runs of each token measurement (seeding, report, cleanup).
     pub runs: usize,
@@ -439,51 +439,75 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
     );
     drop(sim);
 
-    // Access review over many users and bindings.
-    let sim = Sim::start(
-        SimConfig::default()
-            .users(sizes.review_users)
-            .bindings(sizes.review_bindings)
-            .seed(4),
-    )?;
-    let state = dir.path().join("review");
-    std::fs::create_dir_all(&state)?;
-    let ca = dir.path().join("ca-review.pem");
-    std::fs::write(&ca, sim.handle().ca_pem())?;
-    rancherctl(
-        rancherctl_bin,
-        &sim,
-        &state,
-        &ca,
-        &["workflows", "install", "access-review"],
-    )?;
-    let (took, peak, out) = rancherctl(
-        rancherctl_bin,
-        &sim,
-        &state,
-        &ca,
-        &["run", "access-review", "-o", "json"],
-    )?;
-    let doc: serde_json::Value = serde_json::from_slice(&out).context("access-review printed no JSON document")?;
-    let users = doc["users"].as_array().map(Vec::len).unwrap_or(0);
-    ensure!(
-        users >= sizes.review_users,
-        "access-review showed {users} users, expected at least {}",
-        sizes.review_users
-    );
-    figures.push(
-        Figure::timings(
-            "review.access_review",
-            9,
-            format!(
-                "`rancherctl run access-review -o json`, {} users, {} bindings",
-                users,
-                sim.handle().count("globalrolebindings")
-            ),
-            Unit::Seconds,
-            &[took],
-        )
-        .with_note(format!("peak RSS {:.1} MiB", peak as f64 / 1024.0)),
-    );
+    // Access review over many users and bindings (global, cluster and project; a tenth through groups), at full
+    // scale and at a tenth of it: memory must follow the bindings' index and a page of users, not the users.
+    for (tag, users, bindings) in [
+        ("_tenth", sizes.review_users / 10, sizes.review_bindings / 10),
+        ("", sizes.review_users, sizes.review_bindings),
+    ] {
+        let start = Instant::now();
+        let sim = Sim::start(
+            SimConfig::default()
+                .users(users)
+                .bindings(bindings)
+                .mixed_bindings()
+                .seed(4),
+        )?;
+        let seeded = start.elapsed();
+        let state = dir.path().join(format!("review{tag}"));
+        std::fs::create_dir_all(&state)?;
+        let ca = dir.path().join(format!("ca-review{tag}.pem"));
+        std::fs::write(&ca, sim.handle().ca_pem())?;
+        rancherctl(
+            rancherctl_bin,
+            &sim,
+            &state,
+            &ca,
+            &["workflows", "install", "access-review"],
+        )?;
+        let held = sim.handle().count("globalrolebindings")
+            + sim.handle().count("clusterroletemplatebindings")
+            + sim.handle().count("projectroletemplatebindings");
+        let (mut took, mut peaks) = (Vec::new(), Vec::new());
+        for _ in 0..sizes.runs {
+            let (t, peak, out) = rancherctl(
+                rancherctl_bin,
+                &sim,
+                &state,
+                &ca,
+                &["run", "access-review", "-o", "json"],
+            )?;
+            let doc: serde_json::Value =
+                serde_json::from_slice(&out).context("access-review printed no JSON document")?;
+            let shown = doc["users"].as_array().map(Vec::len).unwrap_or(0);
+            ensure!(
+                shown >= users,
+                "access-review showed {shown} users, expected at least {users}"
+            );
+            took.push(t);
+            peaks.push(peak as f64 / 1024.0);
+        }
+        figures.push(
+            Figure::timings(
+                format!("review.access_review{tag}"),
+                9,
+                format!("`rancherctl run access-review -o json`, {users} users, {held} bindings (mixed)"),
+                Unit::Seconds,
+                &took,
+            )
+            .with_note(format!("simulator seeded in {:.1} s", seeded.as_secs_f64())),
+        );
+        figures.push(
+            Figure::new(
+                format!("review.access_review{tag}_rss"),
+                9,
+                format!("peak RSS of `rancherctl run access-review -o json`, {users} users"),
+                Unit::MiB,
+                peaks,
+            )
+            .with_note("VmHWM sampled every 2 ms"),
+        );
+        drop(sim);
+    }
     Ok(ReviewResult { figures, notes })
 }

@@ -136,6 +136,7 @@ pub struct SimConfig {
     pub(crate) port: u16,
     pub(crate) users: usize,
     pub(crate) bindings: usize,
+    pub(crate) mixed_bindings: bool,
     pub(crate) tokens: usize,
     pub(crate) faults: Faults,
     pub(crate) reject_duplicate_bindings: bool,
@@ -151,6 +152,7 @@ impl Default for SimConfig {
             port: 0,
             users: 0,
             bindings: 0,
+            mixed_bindings: false,
             tokens: 0,
             faults: Faults::default(),
             reject_duplicate_bindings: false,
@@ -178,6 +180,15 @@ impl SimConfig {
     /// Extra global role bindings to seed (role `user`, spread over the seeded users).
     pub fn bindings(mut self, n: usize) -> Self {
         self.bindings = n;
+        self
+    }
+    /// Spreads the [`SimConfig::bindings`] as a large installation's access looks: a third global role bindings
+    /// (`user`), a third cluster role template bindings on the downstream cluster (`cluster-member`), a third project
+    /// role template bindings in its Default project (`project-member`); every tenth names a group
+    /// (`activedirectory_group://CN=Team NNNNN,...`) instead of a user. With it, every seeded user belongs to one
+    /// team of ten through its UserAttribute, as an Active Directory login or refresh records it.
+    pub fn mixed_bindings(mut self) -> Self {
+        self.mixed_bindings = true;
         self
     }
     /// Extra tokens to seed, spread over the users (a few hold many): login sessions, API keys (some never

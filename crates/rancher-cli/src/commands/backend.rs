@@ -680,6 +680,12 @@ async fn submit_local(
         printer::stream_list(ctx.format(), list).await?;
         return Ok(Exit::Done);
     }
+    if super::review_stream::streams(w.id, ctx.format(), dry_run) {
+        // A review is written as it is produced: its document would be the largest thing a run holds.
+        drop(progress);
+        super::review_stream::run(ctx.format(), &runner, &session, &inputs).await?;
+        return Ok(Exit::Done);
+    }
     let submitted = runner.submit(&session, w.id, inputs, reason, dry_run).await?;
     drop(progress);
     printer::print_submitted(ctx, w.id, submitted)

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod grants;
 pub mod install;
 pub mod printer;
+pub mod review_stream;
 pub mod run;
 pub mod serve;
 pub mod sim;

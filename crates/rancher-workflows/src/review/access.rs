@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::inventory::{Binding, Inventory, Person, Scope};
+use super::inventory::{Binding, Inventory, Names, Person, Scope};
 use super::require_rk;
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
 use crate::error::{Error, Result};
@@ -52,13 +52,13 @@ fn via(group: Option<&str>) -> String {
     }
 }
 
-fn scope_matches(scope: &Scope, cluster: Option<&str>, project: Option<&str>) -> bool {
+fn scope_matches(scope: &Scope, n: &Names, cluster: Option<&str>, project: Option<&str>) -> bool {
     match (cluster, project) {
         (None, None) => true,
-        (_, Some(p)) => matches!(scope, Scope::Project(x) if x == p),
+        (_, Some(p)) => matches!(scope, Scope::Project(x) if n.text(*x) == p),
         (Some(c), None) => match scope {
-            Scope::Cluster(x) => x == c,
-            Scope::Project(p) => p.split(':').next() == Some(c),
+            Scope::Cluster(x) => n.text(*x) == c,
+            Scope::Project(p) => n.text(*p).split(':').next() == Some(c),
             Scope::Global => false,
         },
     }
@@ -98,17 +98,12 @@ async fn place(
     Ok((None, None, String::new()))
 }
 
-/// Resolves `user=` to an id, refusing an unknown one with the fix.
-fn pick_user<'a>(inv: &'a Inventory, workflow: &str, u: &str) -> Result<&'a Person> {
-    inv.users
-        .iter()
-        .find(|p| p.id == u)
-        .or_else(|| inv.users.iter().find(|p| p.username == u))
-        .ok_or_else(|| Error::Input {
-            workflow: workflow.into(),
-            input: "user".into(),
-            message: format!("no user has the id or username `{u}`; `rancherctl run list-users` shows them"),
-        })
+fn no_such_user(workflow: &str, u: &str) -> Error {
+    Error::Input {
+        workflow: workflow.into(),
+        input: "user".into(),
+        message: format!("no user has the id or username `{u}`; `rancherctl run list-users` shows them"),
+    }
 }
 
 /// The inputs of `access-review`: each one narrows the review; none reviews everyone.
@@ -132,6 +127,304 @@ pub struct AccessReviewInputs {
     pub refresh_groups: Option<String>,
 }
 
+/// Where an access review's parts go as they are produced (see [`stream_access_review`]): each reviewed user
+/// with its table rows, in list order, then each orphaned binding (with a row when its subject is no listed user).
+pub trait ReviewSink: Send {
+    /// One reviewed user: its entry of `users` and its table rows.
+    fn user(&mut self, entry: &ReviewPart, rows: Vec<Vec<String>>) -> std::io::Result<()>;
+    /// One entry of `orphaned_bindings`, and its table row when the user entries do not show it.
+    fn orphan(&mut self, binding: &ReviewPart, row: Option<Vec<String>>) -> std::io::Result<()>;
+}
+
+/// One entry of a review's document (a user, or an orphaned binding), serialized as the document writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ReviewPart(Value);
+
+/// What an access review says once every part went to its [`ReviewSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewEnd {
+    /// The run's one line for people.
+    pub summary: String,
+    /// When Rancher was asked to re-read group memberships (`refresh-groups=yes`), RFC 3339.
+    pub groups_refresh_requested: Option<String>,
+}
+
+/// The table columns of `access-review`.
+pub const ACCESS_REVIEW_COLUMNS: [&str; 9] = [
+    "USER",
+    "USERNAME",
+    "ENABLED",
+    "SCOPE",
+    "ROLE (EFFECTIVE)",
+    "VIA",
+    "BINDING",
+    "LAST LOGIN",
+    "FLAGS",
+];
+
+/// Runs `access-review` with `inputs`, handing each part to `sink` as it is produced: the bindings are indexed
+/// first (texts interned), then the users stream past the index one page at a time, so memory follows the bindings
+/// and one page of users, not the users and their grants. The parts are those of the run's JSON document
+/// (`{"users": [...], "orphaned_bindings": [...], "groups_refresh_requested": ...}`) and its table, in order.
+pub async fn stream_access_review(
+    session: &crate::Session,
+    inputs: &Inputs,
+    sink: &mut dyn ReviewSink,
+) -> Result<ReviewEnd> {
+    let inputs: AccessReviewInputs = inputs.parse(&ACCESS_REVIEW)?;
+    review(session, inputs, sink).await
+}
+
+async fn review(session: &crate::Session, inputs: AccessReviewInputs, sink: &mut dyn ReviewSink) -> Result<ReviewEnd> {
+    let id = ACCESS_REVIEW.id;
+    require_rk(id, session)?;
+    let (user_f, role_f, cluster_f, project_f) = (
+        inputs.user.as_deref(),
+        inputs.role.as_deref(),
+        inputs.cluster.as_deref(),
+        inputs.project.as_deref(),
+    );
+    let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
+    let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
+    let refreshed = match inputs.refresh_groups.as_deref() {
+        None | Some("no") => None,
+        Some("yes") => Some(super::inventory::request_group_refresh(session).await?),
+        Some(other) => {
+            return Err(Error::Input {
+                workflow: id.into(),
+                input: "refresh-groups".into(),
+                message: format!("`{other}` is neither `yes` nor `no`"),
+            })
+        }
+    };
+    let mut inv = Inventory::index(session, true).await?;
+    if let Some(r) = role_f {
+        if !inv.global_roles.contains(r) && !inv.role_templates.contains_key(r) {
+            return Err(Error::Input {
+                workflow: id.into(),
+                input: "role".into(),
+                message: format!("no global role or role template is named `{r}`; `rancherctl run list-global-roles` and `rancherctl run list-role-templates` show them"),
+            });
+        }
+    }
+    let written = |e: std::io::Error| Error::Refused(format!("{id}: could not write the review: {e}"));
+    // Each role's effective set, once per role rather than once per grant.
+    let mut effective: std::collections::HashMap<super::inventory::Sym, std::sync::Arc<[String]>> = Default::default();
+    let mut tally = Tally::default();
+    let filtered = role_f.is_some() || cluster_f.is_some() || project_f.is_some();
+    let mut one = |inv: &Inventory, person: &Person, sink: &mut dyn ReviewSink, tally: &mut Tally| {
+        let n = &inv.names;
+        let mut eff = |role: super::inventory::Sym| {
+            effective
+                .entry(role)
+                .or_insert_with(|| inv.effective(n.text(role)).into())
+                .clone()
+        };
+        let all: Vec<(&Binding, Option<&str>)> = inv.grants_of(person).collect();
+        let admin = all
+            .iter()
+            .any(|(b, _)| b.scope == Scope::Global && n.text(b.role) == "admin");
+        let mut flags = Vec::new();
+        if admin {
+            flags.push("admin");
+        }
+        if !person.enabled && !all.is_empty() {
+            flags.push("disabled-but-bound");
+        }
+        if all.is_empty() {
+            flags.push("no-bindings");
+        }
+        let shown: Vec<&(&Binding, Option<&str>)> = all
+            .iter()
+            .filter(|(b, _)| scope_matches(&b.scope, n, cluster_f, project_f))
+            .filter(|(b, _)| {
+                role_f.is_none_or(|r| {
+                    n.text(b.role) == r || (b.scope != Scope::Global && eff(b.role).iter().any(|e| e == r))
+                })
+            })
+            .collect();
+        if filtered && shown.is_empty() {
+            return Ok(());
+        }
+        let last_login = person.last_login.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let (mut global, mut cluster, mut project) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::new();
+        for (b, g) in &shown {
+            let role = n.text(b.role);
+            let effective: std::sync::Arc<[String]> = if b.scope == Scope::Global {
+                vec![role.to_string()].into()
+            } else {
+                eff(b.role)
+            };
+            let binding = b.id(n);
+            let orphaned = inv.orphaned(b);
+            let mut entry = json!({"role": role, "effective": &*effective, "binding": binding, "via": via(*g), "orphaned": orphaned});
+            let list = match &b.scope {
+                Scope::Global => &mut global,
+                Scope::Cluster(_) => &mut cluster,
+                Scope::Project(_) => &mut project,
+            };
+            let on = b.scope.on(n);
+            if !on.is_empty() {
+                entry[if matches!(b.scope, Scope::Cluster(_)) {
+                    "cluster"
+                } else {
+                    "project"
+                }] = json!(on);
+            }
+            list.push(entry);
+            rows.push(vec![
+                person.id.clone(),
+                person.username.clone(),
+                yes_no(person.enabled),
+                b.scope.label(n),
+                effective.join("+"),
+                via(*g),
+                binding,
+                last_login.clone(),
+                flags_text(&flags, &orphaned),
+            ]);
+        }
+        if shown.is_empty() {
+            rows.push(vec![
+                person.id.clone(),
+                person.username.clone(),
+                yes_no(person.enabled),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                last_login.clone(),
+                flags.join(","),
+            ]);
+        }
+        let groups: Vec<&str> = inv.groups_of(&person.id).collect();
+        let as_of = inv.groups_as_of(&person.id);
+        let entry = json!({
+            "user": person.id, "username": person.username, "display_name": person.display_name, "enabled": person.enabled,
+            "admin": admin, "last_login": person.last_login.map(|t| t.to_rfc3339()), "flags": flags,
+            "groups": groups,
+            "groups_as_of": as_of.map(|t| t.to_rfc3339()),
+            "global_roles": global, "cluster_roles": cluster, "project_roles": project,
+        });
+        tally.users += 1;
+        tally.rows += rows.len();
+        tally.admins += usize::from(admin);
+        tally.groups.see(&person.id, as_of, !groups.is_empty());
+        sink.user(&ReviewPart(entry), rows).map_err(written)
+    };
+    match user_f {
+        None => {
+            let inv = &mut inv;
+            super::inventory::each_user(session, |person| {
+                inv.saw(&person);
+                one(inv, &person, sink, &mut tally)
+            })
+            .await?;
+        }
+        Some(u) => {
+            // One user, by id, else by username: the candidates wait for the end of the list.
+            let (mut by_id, mut by_name) = (None, None);
+            super::inventory::each_user(session, |person| {
+                inv.saw(&person);
+                if person.id == u && by_id.is_none() {
+                    by_id = Some(person);
+                } else if person.username == u && by_name.is_none() {
+                    by_name = Some(person);
+                }
+                Ok(())
+            })
+            .await?;
+            let person = by_id.or(by_name).ok_or_else(|| no_such_user(id, u))?;
+            one(&inv, &person, sink, &mut tally)?;
+            tally.only = Some(person.id);
+        }
+    }
+    // Orphaned bindings whose subject is not a listed user (a deleted user, or a group) get rows of their own.
+    let n = &inv.names;
+    let mut orphans = 0;
+    for b in &inv.bindings {
+        let json = inv.binding_json(b);
+        if json.orphaned.is_empty()
+            || !scope_matches(&b.scope, n, cluster_f, project_f)
+            || !role_f.is_none_or(|r| json.role == r)
+            || !tally.only.as_deref().is_none_or(|o| json.user == Some(o))
+        {
+            continue;
+        }
+        orphans += 1;
+        let row = match b.user {
+            Some(u) if inv.is_listed(u) => None,
+            _ => Some(vec![
+                json.user.or(json.group).unwrap_or_default().to_string(),
+                String::new(),
+                String::new(),
+                b.scope.label(n),
+                json.role.to_string(),
+                via(json.group.filter(|_| json.user.is_none())),
+                json.id.clone(),
+                String::new(),
+                flags_text(&[], &json.orphaned),
+            ]),
+        };
+        tally.rows += usize::from(row.is_some());
+        let value = serde_json::to_value(&json).map_err(|e| Error::Refused(format!("{id}: {e}")))?;
+        sink.orphan(&ReviewPart(value), row).map_err(written)?;
+    }
+    let summary = format!(
+        "{} users reviewed, {} grants shown, {orphans} orphaned bindings, {} admins{}",
+        tally.users,
+        tally.rows,
+        tally.admins,
+        tally.groups.note()
+    );
+    let summary = match refreshed {
+        Some(t) => format!(
+            "{summary}; asked Rancher at {} to re-read group memberships (in the background: data older than that is not refreshed yet)",
+            t.to_rfc3339()
+        ),
+        None => summary,
+    };
+    Ok(ReviewEnd {
+        summary,
+        groups_refresh_requested: refreshed.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// The counts a review's summary gives, kept as the users stream past.
+#[derive(Default)]
+struct Tally {
+    users: usize,
+    rows: usize,
+    admins: usize,
+    groups: GroupsNote,
+    /// The one user reviewed (`user=`).
+    only: Option<String>,
+}
+
+/// Collects a review's parts into one report (the run's document and table).
+#[derive(Default)]
+struct Collect {
+    users: Vec<Value>,
+    orphans: Vec<Value>,
+    rows: Vec<Vec<String>>,
+}
+
+impl ReviewSink for Collect {
+    fn user(&mut self, entry: &ReviewPart, rows: Vec<Vec<String>>) -> std::io::Result<()> {
+        self.users.push(entry.0.clone());
+        self.rows.extend(rows);
+        Ok(())
+    }
+
+    fn orphan(&mut self, binding: &ReviewPart, row: Option<Vec<String>>) -> std::io::Result<()> {
+        self.orphans.push(binding.0.clone());
+        self.rows.extend(row);
+        Ok(())
+    }
+}
+
 /// The `access-review` workflow.
 pub struct AccessReview;
 
@@ -144,223 +437,57 @@ impl TypedWorkflow for AccessReview {
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: AccessReviewInputs, _raw: &Inputs) -> Result<Report> {
-        let id = ACCESS_REVIEW.id;
-        let session = exec.session();
-        require_rk(id, session)?;
-        let (user_f, role_f, cluster_f, project_f) = (
-            inputs.user.as_deref(),
-            inputs.role.as_deref(),
-            inputs.cluster.as_deref(),
-            inputs.project.as_deref(),
-        );
-        let (cluster_id, project_id, _) = place(session, id, cluster_f, project_f).await?;
-        let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
-        let refreshed = match inputs.refresh_groups.as_deref() {
-            None | Some("no") => None,
-            Some("yes") => Some(super::inventory::request_group_refresh(session).await?),
-            Some(other) => {
-                return Err(Error::Input {
-                    workflow: id.into(),
-                    input: "refresh-groups".into(),
-                    message: format!("`{other}` is neither `yes` nor `no`"),
-                })
-            }
-        };
-        let inv = Inventory::load(session, true).await?;
-        if let Some(r) = role_f {
-            if !inv.global_roles.contains(r) && !inv.role_templates.contains_key(r) {
-                return Err(Error::Input {
-                    workflow: id.into(),
-                    input: "role".into(),
-                    message: format!("no global role or role template is named `{r}`; `rancherctl run list-global-roles` and `rancherctl run list-role-templates` show them"),
-                });
-            }
-        }
-        let only = user_f
-            .map(|u| pick_user(&inv, id, u))
-            .transpose()?
-            .map(|p| p.id.clone());
-        let filtered = role_f.is_some() || cluster_f.is_some() || project_f.is_some();
-        let mut rows = Vec::new();
-        let mut users_json = Vec::new();
-        for person in &inv.users {
-            if only.as_ref().is_some_and(|o| o != &person.id) {
-                continue;
-            }
-            let all: Vec<(&Binding, Option<&str>)> = inv.grants_of(person).collect();
-            let admin = all.iter().any(|(b, _)| b.scope == Scope::Global && b.role == "admin");
-            let mut flags = Vec::new();
-            if admin {
-                flags.push("admin");
-            }
-            if !person.enabled && !all.is_empty() {
-                flags.push("disabled-but-bound");
-            }
-            if all.is_empty() {
-                flags.push("no-bindings");
-            }
-            let shown: Vec<&(&Binding, Option<&str>)> = all
-                .iter()
-                .filter(|(b, _)| scope_matches(&b.scope, cluster_f, project_f))
-                .filter(|(b, _)| {
-                    role_f.is_none_or(|r| {
-                        b.role == r || (b.scope != Scope::Global && inv.effective(&b.role).iter().any(|e| e == r))
-                    })
-                })
-                .collect();
-            if filtered && shown.is_empty() {
-                continue;
-            }
-            let last_login = person.last_login.map(|t| t.to_rfc3339()).unwrap_or_default();
-            let mut global = Vec::new();
-            let mut cluster = Vec::new();
-            let mut project = Vec::new();
-            for (b, g) in &shown {
-                let effective = if b.scope == Scope::Global {
-                    vec![b.role.clone()]
-                } else {
-                    inv.effective(&b.role)
-                };
-                let entry = json!({"role": b.role, "effective": effective, "binding": b.id, "via": via(*g), "orphaned": b.orphaned});
-                let (list, on) = match &b.scope {
-                    Scope::Global => (&mut global, String::new()),
-                    Scope::Cluster(c) => (&mut cluster, c.clone()),
-                    Scope::Project(p) => (&mut project, p.clone()),
-                };
-                let mut entry = entry;
-                if !on.is_empty() {
-                    entry[if matches!(b.scope, Scope::Cluster(_)) {
-                        "cluster"
-                    } else {
-                        "project"
-                    }] = json!(on);
-                }
-                list.push(entry);
-                rows.push(vec![
-                    person.id.clone(),
-                    person.username.clone(),
-                    yes_no(person.enabled),
-                    b.scope.label(),
-                    effective.join("+"),
-                    via(*g),
-                    b.id.clone(),
-                    last_login.clone(),
-                    flags_text(&flags, &b.orphaned),
-                ]);
-            }
-            if shown.is_empty() {
-                rows.push(vec![
-                    person.id.clone(),
-                    person.username.clone(),
-                    yes_no(person.enabled),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    last_login.clone(),
-                    flags.join(","),
-                ]);
-            }
-            users_json.push(json!({
-                "user": person.id, "username": person.username, "display_name": person.display_name, "enabled": person.enabled,
-                "admin": admin, "last_login": person.last_login.map(|t| t.to_rfc3339()), "flags": flags,
-                "groups": inv.groups.get(&person.id).map(|g| g.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
-                "groups_as_of": inv.groups_as_of.get(&person.id).map(|t| t.to_rfc3339()),
-                "global_roles": global, "cluster_roles": cluster, "project_roles": project,
-            }));
-        }
-        // Orphaned bindings whose subject is not a listed user (a deleted user, or a group) are listed apart.
-        let orphans: Vec<&Binding> = inv
-            .bindings
-            .iter()
-            .filter(|b| !b.orphaned.is_empty())
-            .filter(|b| scope_matches(&b.scope, cluster_f, project_f) && role_f.is_none_or(|r| b.role == r))
-            .filter(|b| only.is_none() || b.user == only)
-            .collect();
-        for b in &orphans {
-            if b.user.as_ref().is_some_and(|u| inv.users.iter().any(|p| &p.id == u)) {
-                continue;
-            }
-            let subject = b.user.clone().or_else(|| b.group.clone()).unwrap_or_default();
-            rows.push(vec![
-                subject,
-                String::new(),
-                String::new(),
-                b.scope.label(),
-                b.role.clone(),
-                via(b.group.as_deref().filter(|_| b.user.is_none())),
-                b.id.clone(),
-                String::new(),
-                flags_text(&[], &b.orphaned),
-            ]);
-        }
-        let summary = format!(
-            "{} users reviewed, {} grants shown, {} orphaned bindings, {} admins{}",
-            users_json.len(),
-            rows.len(),
-            orphans.len(),
-            users_json.iter().filter(|u| u["admin"] == json!(true)).count(),
-            groups_note(&inv, users_json.iter().filter_map(|u| u["user"].as_str()))
-        );
-        let summary = match refreshed {
-            Some(t) => format!(
-                "{summary}; asked Rancher at {} to re-read group memberships (in the background: data older than that is not refreshed yet)",
-                t.to_rfc3339()
-            ),
-            None => summary,
-        };
+        let mut parts = Collect::default();
+        let end = review(exec.session(), inputs, &mut parts).await?;
         let table = Table {
-            columns: [
-                "USER",
-                "USERNAME",
-                "ENABLED",
-                "SCOPE",
-                "ROLE (EFFECTIVE)",
-                "VIA",
-                "BINDING",
-                "LAST LOGIN",
-                "FLAGS",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows,
+            columns: ACCESS_REVIEW_COLUMNS.map(String::from).to_vec(),
+            rows: parts.rows,
         };
         Ok(Report::new(
-            summary,
-            json!({"users": users_json, "orphaned_bindings": orphans, "groups_refresh_requested": refreshed.map(|t| t.to_rfc3339())}),
+            end.summary,
+            json!({"users": parts.users, "orphaned_bindings": parts.orphans, "groups_refresh_requested": end.groups_refresh_requested}),
         )
         .with_table(table))
     }
 }
 
-/// How old the group data behind `users` is, for a summary: Rancher re-reads a user's groups from the provider at
-/// login, on a refresh, and on its resync schedule (rancher/rancher pkg/settings/setting.go
+/// How old the group data behind the reviewed users is, for a summary: Rancher re-reads a user's groups from the
+/// provider at login, on a refresh, and on its resync schedule (rancher/rancher pkg/settings/setting.go
 /// `auth-user-info-resync-cron`, daily by default), and keeps them in the UserAttribute (`lastLogin`,
 /// `LastRefresh`). Empty when none of them has group data.
-fn groups_note<'a>(inv: &Inventory, users: impl Iterator<Item = &'a str>) -> String {
-    let mut oldest: Option<(chrono::DateTime<chrono::Utc>, &str)> = None;
-    let mut from_tokens = 0;
-    for u in users {
-        match inv.groups_as_of.get(u) {
-            Some(t) if oldest.is_none_or(|(o, _)| *t < o) => oldest = Some((*t, u)),
+#[derive(Default)]
+struct GroupsNote {
+    oldest: Option<(chrono::DateTime<chrono::Utc>, String)>,
+    from_tokens: usize,
+}
+
+impl GroupsNote {
+    /// One more user: when its groups were read (if the server has an attribute), and whether it has any.
+    fn see(&mut self, user: &str, as_of: Option<chrono::DateTime<chrono::Utc>>, has_groups: bool) {
+        match as_of {
+            Some(t) if self.oldest.as_ref().is_none_or(|(o, _)| t < *o) => self.oldest = Some((t, user.to_string())),
             Some(_) => {}
-            None if inv.groups.get(u).is_some_and(|g| !g.is_empty()) => from_tokens += 1,
+            None if has_groups => self.from_tokens += 1,
             None => {}
         }
     }
-    let mut out = String::new();
-    if let Some((t, who)) = oldest {
-        out.push_str(&format!(
-            "; group data as Rancher last read it from the providers, oldest {} ({who}); Rancher re-reads it at login and on its resync schedule",
-            t.to_rfc3339()
-        ));
+
+    fn note(&self) -> String {
+        let mut out = String::new();
+        if let Some((t, who)) = &self.oldest {
+            out.push_str(&format!(
+                "; group data as Rancher last read it from the providers, oldest {} ({who}); Rancher re-reads it at login and on its resync schedule",
+                t.to_rfc3339()
+            ));
+        }
+        if self.from_tokens > 0 {
+            out.push_str(&format!(
+                "; groups of {} user(s) come from legacy login tokens (no UserAttribute): as old as those logins",
+                self.from_tokens
+            ));
+        }
+        out
     }
-    if from_tokens > 0 {
-        out.push_str(&format!(
-            "; groups of {from_tokens} user(s) come from legacy login tokens (no UserAttribute): as old as those logins"
-        ));
-    }
-    out
 }
 
 fn yes_no(b: bool) -> String {
@@ -436,7 +563,7 @@ impl TypedWorkflow for WhoCan {
         );
         let (cluster_id, project_id, place_shown) = place(session, id, cluster_f, project_f).await?;
         let (cluster_f, project_f) = (cluster_id.as_deref(), project_id.as_deref());
-        let inv = Inventory::load(session, true).await?;
+        let mut inv = Inventory::index(session, true).await?;
         if let Some(g) = global_f {
             if !inv.global_roles.contains(g) {
                 return Err(Error::Input {
@@ -459,41 +586,48 @@ impl TypedWorkflow for WhoCan {
         }
         let mut entries = Vec::new();
         let mut rows = Vec::new();
-        for person in &inv.users {
-            for (b, g) in inv.grants_of(person) {
+        let inv = &mut inv;
+        super::inventory::each_user(session, |person| {
+            inv.saw(&person);
+            let n = &inv.names;
+            for (b, g) in inv.grants_of(&person) {
+                let role = n.text(b.role);
                 let (held, how) = match (global_f, &b.scope) {
-                    (Some(gr), Scope::Global) if b.role == gr => (b.role.clone(), via(g)),
+                    (Some(gr), Scope::Global) if role == gr => (role, via(g)),
                     (Some(_), _) => continue,
                     (None, Scope::Global) => continue,
                     (None, scope) => {
-                        if !scope_matches(scope, cluster_f, project_f) {
+                        if !scope_matches(scope, n, cluster_f, project_f) {
                             continue;
                         }
                         match role_f {
-                            None => (b.role.clone(), via(g)),
-                            Some(r) if b.role == r => (b.role.clone(), via(g)),
-                            Some(r) if inv.effective(&b.role).iter().any(|e| e == r) => {
-                                (b.role.clone(), format!("{} (inherits {r} from {})", via(g), b.role))
+                            None => (role, via(g)),
+                            Some(r) if role == r => (role, via(g)),
+                            Some(r) if inv.effective(role).iter().any(|e| e == r) => {
+                                (role, format!("{} (inherits {r} from {role})", via(g)))
                             }
                             Some(_) => continue,
                         }
                     }
                 };
-                let scope = b.scope.label();
+                let scope = b.scope.label(n);
+                let binding = b.id(n);
                 rows.push(vec![
                     person.id.clone(),
                     person.username.clone(),
                     scope.clone(),
-                    held.clone(),
+                    held.to_string(),
                     how.clone(),
-                    b.id.clone(),
+                    binding.clone(),
                     yes_no(person.enabled),
                 ]);
                 entries.push(json!({"user": person.id, "username": person.username, "enabled": person.enabled, "scope": scope, "role": held,
-                                    "asked": global_f.or(role_f), "via": how, "binding": b.id, "orphaned": b.orphaned,
-                                    "groups_as_of": g.and(inv.groups_as_of.get(&person.id)).map(|t| t.to_rfc3339())}));
+                                    "asked": global_f.or(role_f), "via": how, "binding": binding, "orphaned": inv.orphaned(b),
+                                    "groups_as_of": g.and(inv.groups_as_of(&person.id)).map(|t| t.to_rfc3339())}));
             }
-        }
+            Ok(())
+        })
+        .await?;
         let users: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         let what = global_f
             .map(|g| format!("global role {g}"))
@@ -504,11 +638,15 @@ impl TypedWorkflow for WhoCan {
             .filter(|e| e["via"].as_str().is_some_and(|v| v.starts_with("group ")))
             .filter_map(|e| e["user"].as_str())
             .collect();
+        let mut note = GroupsNote::default();
+        for u in through_groups {
+            note.see(u, inv.groups_as_of(u), inv.groups_of(u).next().is_some());
+        }
         let summary = format!(
             "{} users hold {what}{place_shown} ({} grants){}",
             users.len(),
             rows.len(),
-            groups_note(&inv, through_groups.into_iter())
+            note.note()
         );
         let table = Table {
             columns: ["USER", "USERNAME", "SCOPE", "ROLE", "VIA", "BINDING", "ENABLED"]
@@ -517,5 +655,23 @@ impl TypedWorkflow for WhoCan {
             rows,
         };
         Ok(Report::new(summary, Value::Array(entries)).with_table(table))
+    }
+}
+
+impl crate::Runner {
+    /// Runs `access-review` as [`crate::Runner::submit`] runs it (inputs checked, the workflow installed), handing
+    /// its parts to `sink` as they are produced instead of building one report (see [`stream_access_review`]).
+    pub async fn stream_access_review(
+        &self,
+        session: &crate::Session,
+        inputs: &Inputs,
+        sink: &mut dyn ReviewSink,
+    ) -> Result<ReviewEnd> {
+        crate::workflow::check_inputs(&ACCESS_REVIEW, inputs)?;
+        crate::workflow::Workflow::check(&crate::workflow::Typed(AccessReview), inputs)?;
+        self.installation(ACCESS_REVIEW.id)
+            .await?
+            .ok_or_else(|| Error::NotInstalled(ACCESS_REVIEW.id.into()))?;
+        stream_access_review(session, inputs, sink).await
     }
 }

@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 use crate::exec::Exec;
 use crate::session::Session;
 
-pub use access::{AccessReview, WhoCan};
+pub use access::{
+    stream_access_review, AccessReview, ReviewEnd, ReviewPart, ReviewSink, WhoCan, ACCESS_REVIEW_COLUMNS,
+};
 pub use offboard::OffboardUser;
 pub use tokens::{CleanupTokens, LocalClock, TokenFacts, TokenKind, TokenReport};
 

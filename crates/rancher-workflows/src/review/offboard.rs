@@ -10,7 +10,7 @@ use rancher_api::requests::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::inventory::{Binding, Inventory, Scope};
+use super::inventory::{Binding, Inventory, Names, Scope};
 use super::tokens::each_token;
 use super::{require_rk, write};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
@@ -73,13 +73,13 @@ impl Step {
     }
 }
 
-fn binding_step(b: &Binding) -> Step {
+fn binding_step(b: &Binding, n: &Names) -> Step {
     Step::DeleteBinding {
         kind: b.kind.into(),
-        namespace: b.namespace.clone(),
-        name: b.name.clone(),
-        role: b.role.clone(),
-        scope: b.scope.label(),
+        namespace: n.text(b.namespace).into(),
+        name: b.name.to_string(),
+        role: n.text(b.role).into(),
+        scope: b.scope.label(n),
     }
 }
 
@@ -111,11 +111,15 @@ async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, Strin
             person.id
         )));
     }
-    let is_admin = |uid: &str| {
-        inv.bindings
-            .iter()
-            .any(|b| b.scope == Scope::Global && b.role == "admin" && b.user.as_deref() == Some(uid))
-    };
+    // The users an admin global role binding names, found once (not once per user).
+    let n = &inv.names;
+    let admins: std::collections::HashSet<&str> = inv
+        .bindings
+        .iter()
+        .filter(|b| b.scope == Scope::Global && n.text(b.role) == "admin")
+        .filter_map(|b| b.user.map(|u| n.text(u)))
+        .collect();
+    let is_admin = |uid: &str| admins.contains(uid);
     if is_admin(&person.id) {
         let others = inv
             .users
@@ -132,8 +136,8 @@ async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, Strin
     let mut steps: Vec<Step> = inv
         .bindings
         .iter()
-        .filter(|b| b.user.as_deref() == Some(person.id.as_str()))
-        .map(binding_step)
+        .filter(|b| b.user.is_some_and(|u| n.text(u) == person.id))
+        .map(|b| binding_step(b, n))
         .collect();
     let mut tokens = Vec::new();
     each_token(session, &crate::progress::Silent, |t| {
@@ -150,13 +154,21 @@ async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, Strin
         });
     }
     let as_of = inv
-        .groups_as_of
-        .get(&person.id)
+        .groups_as_of(&person.id)
         .map(|t| format!(" (group data as of {})", t.to_rfc3339()))
         .unwrap_or_default();
     let through_groups = inv
         .grants_of(person)
-        .filter_map(|(b, g)| g.map(|g| format!("{} {} through group {g} ({}){as_of}", b.scope.label(), b.role, b.id)))
+        .filter_map(|(b, g)| {
+            g.map(|g| {
+                format!(
+                    "{} {} through group {g} ({}){as_of}",
+                    b.scope.label(n),
+                    n.text(b.role),
+                    b.id(n)
+                )
+            })
+        })
         .collect();
     Ok((person.id.clone(), person.username.clone(), steps, through_groups))
 }
@@ -333,7 +345,7 @@ impl TypedWorkflow for OffboardUser {
             Step::DeleteBinding { namespace, name, .. } => inv
                 .bindings
                 .iter()
-                .any(|b| &b.name == name && &b.namespace == namespace),
+                .any(|b| *b.name == **name && inv.names.text(b.namespace) == namespace),
             Step::DeleteToken { name } => names.contains(name),
             Step::DisableUser { user } => inv.users.iter().any(|p| &p.id == user && p.enabled),
         });
