@@ -269,6 +269,15 @@ impl Store for CountingStore {
     ) -> Result<rancher_approval::AuditHead> {
         self.inner.record_direct_write(actor, write, now).await
     }
+    async fn record_reminder(
+        &self,
+        id: &rancher_approval::RequestId,
+        actor: &str,
+        reminded: rancher_approval::audit::Reminded,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.inner.record_reminder(id, actor, reminded, now).await
+    }
 
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>> {
         let mine = self.inner.audit_of_request(request_id).await?;

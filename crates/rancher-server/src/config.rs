@@ -92,6 +92,10 @@ pub struct ServerConfig {
     /// The URL people reach the service at, when it differs from the listener's: behind a TLS-terminating proxy
     /// it is `https://...` even though the service itself listens on loopback HTTP. `None`: the listener's URL.
     pub public_url: Option<Url>,
+    /// Slack interactive approvals (see [`crate::slack`]); none: no Slack.
+    pub slack: Option<crate::slack::SlackConfig>,
+    /// A Teams workflow webhook URL that new requests are posted to as cards (it carries a signature: a secret).
+    pub teams_webhook: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -105,6 +109,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("executor", &self.executor)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("metrics_listen", &self.metrics_listen)
+            .field("slack", &self.slack)
+            .field("teams_webhook", &self.teams_webhook.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }
@@ -154,7 +160,21 @@ impl ServerConfig {
             metrics_token: None,
             metrics_listen: None,
             public_url: None,
+            slack: None,
+            teams_webhook: None,
         }
+    }
+
+    /// Posts requests to Slack and takes decisions from its buttons.
+    pub fn slack(mut self, slack: crate::slack::SlackConfig) -> Self {
+        self.slack = Some(slack);
+        self
+    }
+
+    /// Posts requests to a Teams workflow webhook as Adaptive Cards.
+    pub fn teams_webhook(mut self, url: SecretString) -> Self {
+        self.teams_webhook = Some(url);
+        self
     }
 
     /// Longest wait for a request's header (also the idle keep-alive timeout).
@@ -298,6 +318,16 @@ impl ServerConfig {
                     "refusing plain HTTP metrics on {m}: serve the service with --tls-cert and --tls-key (the metrics listener uses them too), or give --metrics-listen a loopback address"
                 )));
             }
+        }
+        if let Some(s) = &self.slack {
+            check_webhook_url(&s.api_url).map_err(|e| Error::Config(format!("--slack-api-url: {e}")))?;
+        }
+        if let Some(t) = &self.teams_webhook {
+            use secrecy::ExposeSecret as _;
+            let u = Url::parse(t.expose_secret().trim()).map_err(|_| {
+                Error::Config("the Teams webhook URL is not a URL; put the workflow's HTTP POST URL in the file".into())
+            })?;
+            check_webhook_url(&u)?;
         }
         if !self.webhooks.is_empty() && self.webhook_secret.is_none() {
             return Err(Error::Config(

@@ -142,10 +142,6 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         .with_gate(integrity.gate.clone());
     let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, &config).with_integrity(integrity));
-
-    jobs_once(&app).await.map_err(Error::Startup)?;
-
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
         addr: config.listen,
         source,
@@ -155,6 +151,14 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         source,
     })?;
     let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
+    let chat = crate::outbox::Chat::new(&config, &url);
+    let app = Arc::new(
+        App::new(runner, direct, service, identities, &config)
+            .with_integrity(integrity)
+            .with_slack(chat.slack.clone()),
+    );
+
+    jobs_once(&app).await.map_err(Error::Startup)?;
     let metrics_listener = match config.metrics_listen {
         Some(m) => {
             let l = TcpListener::bind(m)
@@ -219,6 +223,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
             stop_rx.clone(),
         )));
     }
+    tasks.extend(chat.start(&app, &config, &stop_rx));
     tracing::info!(%url, "approvals service ready");
     Ok(RunningServer {
         url,
@@ -235,6 +240,7 @@ fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound
     let mut r = Router::new()
         .merge(crate::api::router())
         .merge(crate::web::router())
+        .merge(crate::slack::router())
         .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(
@@ -536,6 +542,12 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
             .await?;
     app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
+    // Reminders and escalations, for the chat deliverers to send (only when there is a chat to send them to).
+    if app.chat_configured {
+        if let Err(e) = crate::reminders::run(app).await {
+            tracing::warn!("could not record reminders: {}", e.message);
+        }
+    }
     // Expired service state (page sessions past their limits) is dropped.
     if let Err(e) = with_store(app.store(), |s| async move { s.state_purge(now).await }).await {
         tracing::warn!("could not drop expired service state: {}", e.message);

@@ -397,6 +397,7 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
         | AuditDetail::ExecutionClaimed(_)
         | AuditDetail::ExecutionTakenOver(_)
         | AuditDetail::DirectWrite(_)
+        | AuditDetail::Reminded(_)
         | AuditDetail::Other { .. } => return None,
     };
     // Every part from outside was made safe where it was put in; the whole is cut (on a character boundary; an
@@ -462,7 +463,7 @@ fn sink_name(u: &Url) -> String {
     format!("webhook:{}", &hex::encode(Sha256::digest(u.as_str().as_bytes()))[..32])
 }
 
-fn http_client(config: &ServerConfig) -> reqwest::Client {
+pub(crate) fn http_client(config: &ServerConfig) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(Duration::from_secs(10))

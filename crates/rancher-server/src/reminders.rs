@@ -1,0 +1,94 @@
+//! Reminders and escalation: a request still pending after its policy's `remind_after_secs` (default 4 hours)
+//! reminds the approvers who have not decided; after `escalate_after_secs` (when set) the fallback approvers
+//! (Rancher admins other than the requester) are asked too. Each is recorded once in the audit log (the store's
+//! transaction decides, so whichever replica runs the job, and however often, there is one of each), and the chat
+//! deliverers send it from there, as they send everything from the outbox.
+
+use std::sync::Arc;
+
+use rancher_approval::audit::Reminded;
+use rancher_approval::{RequestFilter, RequestState};
+
+use crate::app::{with_store, App};
+
+/// How long a request waits before its approvers are reminded, unless its policy says otherwise.
+pub const DEFAULT_REMIND_AFTER_SECS: u64 = 4 * 3600;
+
+/// A duration for people: `4h`, `1h 30m`, `45m`, `20s`.
+pub(crate) fn human(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
+}
+
+/// Records the reminders and escalations that are due at the jobs' clock; answers how many were recorded.
+pub(crate) async fn run(app: &Arc<App>) -> Result<usize, crate::error::ApiError> {
+    let now = (app.clock)();
+    let filter = RequestFilter {
+        states: vec![RequestState::Pending],
+        ..Default::default()
+    };
+    let pending = with_store(app.store(), |s| async move { s.list_requests(&filter).await }).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let admins = app.admin_ids().await;
+    let mut recorded = 0;
+    for req in pending {
+        let waited = (now - req.created_at).num_seconds().max(0) as u64;
+        let o = &req.policy.options;
+        let remind = o.remind_after_secs.unwrap_or(DEFAULT_REMIND_AFTER_SECS);
+        let mut due = Vec::new();
+        if waited >= remind {
+            due.push(Reminded {
+                escalation: false,
+                approvers: crate::slack::approver_ids(&req, &admins),
+                waited_secs: waited,
+            });
+        }
+        if o.escalate_after_secs.is_some_and(|e| waited >= e) {
+            let mut fallback: Vec<String> = admins.iter().filter(|a| **a != req.requester.id).cloned().collect();
+            fallback.retain(|a| !req.decisions.iter().any(|d| &d.principal.id == a));
+            due.push(Reminded {
+                escalation: true,
+                approvers: fallback,
+                waited_secs: waited,
+            });
+        }
+        for r in due {
+            let (id, actor) = (req.id.clone(), app.runner.process_label().to_string());
+            let escalation = r.escalation;
+            match with_store(
+                app.store(),
+                |s| async move { s.record_reminder(&id, &actor, r, now).await },
+            )
+            .await
+            {
+                Ok(true) => {
+                    recorded += 1;
+                    tracing::info!(request = %req.id, escalation, "reminded the approvers of a pending request");
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(request = %req.id, "could not record a reminder: {}", e.message),
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human(4 * 3600), "4h");
+        assert_eq!(human(5400), "1h 30m");
+        assert_eq!(human(2700), "45m");
+        assert_eq!(human(20), "20s");
+    }
+}
