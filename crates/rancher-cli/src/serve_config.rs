@@ -315,6 +315,10 @@ fn sample_value(k: &Key) -> String {
                 "tls-key" => "tls.key",
                 "webhook-secret-file" => "webhook.secret",
                 "metrics-token-file" => "metrics.token",
+                "slack-bot-token-file" => "slack-bot.token",
+                "slack-signing-secret-file" => "slack-signing.secret",
+                "slack-user-map-file" => "slack-users.json",
+                "teams-webhook-url-file" => "teams-webhook.url",
                 other => other,
             };
             format!("\"/etc/rancher-access/{file}\"")

@@ -402,6 +402,12 @@ pub fn read_secret_file(path: &std::path::Path) -> Result<SecretString> {
     read_private_file(path, "webhook secret")
 }
 
+/// Reads a secret of a chat service (`what`: "Slack bot token", "Slack signing secret", "Teams webhook URL") from a
+/// file that only its owner may read (mode 600); surrounding whitespace is dropped.
+pub fn read_chat_secret_file(path: &std::path::Path, what: &str) -> Result<SecretString> {
+    read_private_file(path, what)
+}
+
 /// Reads the `/metrics` bearer token from a file that only its owner may read (mode 600); surrounding whitespace
 /// is dropped.
 pub fn read_metrics_token_file(path: &std::path::Path) -> Result<SecretString> {

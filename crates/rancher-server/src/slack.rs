@@ -230,11 +230,14 @@ pub(crate) fn chat_decisions(req: &ApprovalRequest) -> ChatDecisions {
     }
 }
 
+/// The characters a request id keeps in a link (ids are letters, digits and dashes; anything else is encoded).
+const ID_IN_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
 /// The link to a request's page.
-fn page_url(base: &Url, id: &str) -> String {
+pub(crate) fn page_url(base: &Url, id: &str) -> String {
     base.join(&format!(
         "requests/{}",
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        percent_encoding::utf8_percent_encode(id, ID_IN_PATH)
     ))
     .map(|u| u.to_string())
     .unwrap_or_else(|_| base.to_string())

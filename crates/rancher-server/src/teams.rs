@@ -57,13 +57,7 @@ impl Teams {
 /// The Adaptive Card of a request: title, the plan, facts, and a button that opens its page.
 pub(crate) fn card(req: &ApprovalRequest, base: &Url, headline: &str) -> Value {
     let id = req.id.as_str();
-    let url = base
-        .join(&format!(
-            "requests/{}",
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-        ))
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| base.to_string());
+    let url = crate::slack::page_url(base, id);
     // Adaptive Cards render a subset of Markdown: the plan is escaped as chat text already.
     json!({
         "type": "AdaptiveCard",

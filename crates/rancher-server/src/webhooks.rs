@@ -849,6 +849,7 @@ mod tests {
             content_hash: Some("c0ffee".into()),
             server: None,
             state,
+            via: None,
         })
     }
 

@@ -87,6 +87,26 @@ fn configure(
     if let Some(f) = &args.webhook_secret_file {
         config = config.webhook_secret(rancher_server::config::read_secret_file(f)?);
     }
+    if let (Some(token), Some(secret)) = (&args.slack_bot_token_file, &args.slack_signing_secret_file) {
+        use rancher_server::config::read_chat_secret_file;
+        let mut slack = rancher_server::slack::SlackConfig::new(
+            read_chat_secret_file(token, "Slack bot token")?,
+            read_chat_secret_file(secret, "Slack signing secret")?,
+        );
+        if let Some(c) = &args.slack_channel {
+            slack = slack.channel(c.clone());
+        }
+        if let Some(u) = &args.slack_api_url {
+            slack = slack.api_url(u.clone());
+        }
+        if let Some(f) = &args.slack_user_map_file {
+            slack = slack.users(rancher_server::slack::read_user_map(f).map_err(anyhow::Error::msg)?);
+        }
+        config = config.slack(slack);
+    }
+    if let Some(f) = &args.teams_webhook_url_file {
+        config = config.teams_webhook(rancher_server::config::read_chat_secret_file(f, "Teams webhook URL")?);
+    }
     let refused_attempts = config.webhook_refused_attempts;
     config = config
         .header_timeout(std::time::Duration::from_secs(args.header_timeout.max(1)))
