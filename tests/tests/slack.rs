@@ -185,7 +185,7 @@ async fn slack_buttons_decide_once_as_the_mapped_approver_and_reminders_go_out_o
     let srv = server::start(server::config(&sim, &svc, store).slack(slack).clock(clock)).await;
     let (admin, alice) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.user)));
     let policy = json!({"kind": "approvers", "thresholds": [{"count": 2, "of": [{"user": users.admin.id}, {"user": users.approver.id}]}],
-        "options": {"remind_after_secs": 3600, "escalate_after_secs": 7200}});
+        "options": {"remind_after_secs": 3600, "escalate_after_secs": 7200, "chat_decisions": "allow"}});
     let (st, v) = admin
         .post(
             "/api/v1/workflows/create-global-role-binding/install",
@@ -199,7 +199,7 @@ async fn slack_buttons_decide_once_as_the_mapped_approver_and_reminders_go_out_o
             let (st, sub) = alice
                 .post(
                     "/api/v1/runs",
-                    json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": "user"}, "reason": "on call"}),
+                    json!({"workflow": "create-global-role-binding", "inputs": {"user": user, "role": "admin"}, "reason": "on call"}),
                 )
                 .await;
             assert_eq!(st, 202, "{sub}");
@@ -477,7 +477,7 @@ async fn a_teams_workflow_webhook_gets_an_adaptive_card_with_a_link_to_the_page(
     let (st, sub) = alice
         .post(
             "/api/v1/runs",
-            json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "user"}}),
+            json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}}),
         )
         .await;
     assert_eq!(st, 202, "{sub}");
