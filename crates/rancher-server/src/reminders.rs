@@ -91,4 +91,65 @@ mod tests {
         assert_eq!(human(2700), "45m");
         assert_eq!(human(20), "20s");
     }
+
+    #[tokio::test]
+    async fn a_reminder_and_an_escalation_are_recorded_once_each_and_only_while_pending() {
+        use rancher_approval::{
+            ApproverRef, Decision, EligibilityContext, MemoryStore, NewRequest, Policy, Principal, Store,
+        };
+        let store = MemoryStore::new();
+        let policy = Policy::at_least(1, [ApproverRef::user("u-1")]);
+        let now = chrono::Utc::now();
+        let req = store
+            .create_request(NewRequest::new("wf", Principal::new("u-req"), policy), now)
+            .await
+            .unwrap();
+        let r = |escalation| Reminded {
+            escalation,
+            approvers: vec!["u-1".into()],
+            waited_secs: 3600,
+        };
+        assert!(store.record_reminder(&req.id, "job", r(false), now).await.unwrap());
+        assert!(
+            !store.record_reminder(&req.id, "job", r(false), now).await.unwrap(),
+            "once"
+        );
+        assert!(store.record_reminder(&req.id, "job", r(true), now).await.unwrap());
+        assert!(
+            !store.record_reminder(&req.id, "job", r(true), now).await.unwrap(),
+            "once"
+        );
+        let entries = store.audit_of_request(req.id.as_str()).await.unwrap();
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.kind == rancher_approval::AuditKind::Reminded)
+                .count(),
+            2
+        );
+        store.verify_audit().await.unwrap();
+        // Decided: no more reminders.
+        let other = store
+            .create_request(
+                NewRequest::new(
+                    "wf",
+                    Principal::new("u-req"),
+                    Policy::at_least(1, [ApproverRef::user("u-1")]),
+                ),
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .decide(
+                &other.id,
+                &Principal::new("u-1"),
+                Decision::approve(),
+                &EligibilityContext::default(),
+                now,
+            )
+            .await
+            .unwrap();
+        assert!(!store.record_reminder(&other.id, "job", r(false), now).await.unwrap());
+    }
 }

@@ -1010,6 +1010,77 @@ mod tests {
         assert!(verify(&secret, "1531420618", sig, body, 1_531_420_618));
     }
 
+    fn request(inputs: Value, policy: rancher_approval::Policy) -> ApprovalRequest {
+        let mut r: ApprovalRequest = serde_json::from_value(json!({
+            "id": "req-01jtest0000000000000000000", "workflow_id": "create-global-role-binding", "inputs": inputs,
+            "requester": {"id": "u-req", "username": "*bob*"}, "targets": [], "reason": "<!channel> `x`",
+            "policy": policy, "policy_hash": "", "content_hash": "c0ffee", "created_at": "2026-12-07T00:00:00Z",
+            "expires_at": "2026-12-14T00:00:00Z", "state": "pending", "decisions": [],
+        }))
+        .unwrap();
+        r.policy_hash = r.policy.hash();
+        r
+    }
+
+    #[test]
+    fn admin_level_grants_are_decided_on_the_page_unless_the_policy_allows_chat() {
+        let p = rancher_approval::Policy::at_least(1, [rancher_approval::ApproverRef::user("u-1")]);
+        let base = Url::parse("https://approvals.example.com/").unwrap();
+        let admin = request(json!({"user": "u-x", "role": "admin"}), p.clone());
+        assert_eq!(chat_decisions(&admin), ChatDecisions::LinkOnly);
+        let blocks = message_blocks(&admin, &base).to_string();
+        assert!(
+            !blocks.contains("approve:")
+                && blocks.contains("https://approvals.example.com/requests/req-01jtest0000000000000000000"),
+            "{blocks}"
+        );
+        let plain_role = request(json!({"user": "u-x", "role": "user"}), p.clone());
+        assert_eq!(chat_decisions(&plain_role), ChatDecisions::Allow);
+        assert_eq!(
+            buttons_of(&message_blocks(&plain_role, &base)),
+            vec![
+                "approve:req-01jtest0000000000000000000:c0ffee",
+                "deny:req-01jtest0000000000000000000:c0ffee"
+            ]
+        );
+        let mut allowed = p.clone();
+        allowed.options.chat_decisions = Some(ChatDecisions::Allow);
+        assert_eq!(
+            chat_decisions(&request(json!({"role": "admin"}), allowed)),
+            ChatDecisions::Allow
+        );
+        let mut link = p;
+        link.options.chat_decisions = Some(ChatDecisions::LinkOnly);
+        assert_eq!(
+            chat_decisions(&request(json!({"role": "user"}), link)),
+            ChatDecisions::LinkOnly
+        );
+    }
+
+    fn buttons_of(blocks: &Value) -> Vec<String> {
+        blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["value"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn requester_text_forms_no_mention_link_or_markup_in_the_message() {
+        let p = rancher_approval::Policy::at_least(1, [rancher_approval::ApproverRef::user("u-1")]);
+        let r = request(json!({"user": "<@U123> *x*", "role": "user"}), p);
+        let text = chat_plan_text(&r);
+        for bad in ["<@", "<!channel>", "*", "`"] {
+            assert!(!text.contains(bad), "{bad} in {text}");
+        }
+        assert!(
+            text.contains("&lt;!channel&gt;") && text.contains("&lt;@U123&gt;"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn button_values_carry_the_request_and_its_content() {
         assert_eq!(
