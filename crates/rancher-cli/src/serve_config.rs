@@ -303,6 +303,8 @@ fn sample_value(k: &Key) -> String {
         (None, "ADDR") => "\"0.0.0.0:9443\"".into(),
         (None, "URL") if k.name == "store" => "\"postgres://rancher_access@db.example.com/rancher_access\"".into(),
         (None, "URL") if k.name == "webhook" => "\"https://hooks.example.com/rancher-access\"".into(),
+        (None, "URL") if k.name == "slack-api-url" => "\"https://slack-gov.com/api/\"".into(),
+        (None, "CHANNEL") => "\"C0123ABCD\"".into(),
         (None, "URL") => "\"https://approvals.example.com\"".into(),
         (None, _) if k.name == "anchor-file" => "\"/var/lib/rancher-access/audit-anchor.json\"".into(),
         (None, "DIR") => "\"/var/lib/rancher-access\"".into(),
