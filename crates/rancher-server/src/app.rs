@@ -75,8 +75,6 @@ pub struct App {
     pub(crate) integrity: crate::integrity::Integrity,
     /// The jobs' clock (grant revocation, overdue-grant metrics).
     pub(crate) clock: crate::config::Clock,
-    /// Slack, when configured (interactions are taken only then).
-    pub(crate) slack: Option<Arc<crate::slack::Slack>>,
     /// Whether a chat service (Slack or Teams) is configured: reminders are recorded only then.
     pub(crate) chat_configured: bool,
 }
@@ -132,15 +130,8 @@ impl App {
             admins: Mutex::new(None),
             integrity: crate::integrity::Integrity::in_memory(),
             clock: config.clock.clone(),
-            slack: None,
             chat_configured: config.slack.is_some() || config.teams_webhook.is_some(),
         }
-    }
-
-    /// Takes Slack interactions with `slack`.
-    pub(crate) fn with_slack(mut self, slack: Option<Arc<crate::slack::Slack>>) -> App {
-        self.slack = slack;
-        self
     }
 
     /// Checks the store against `integrity`'s anchor.

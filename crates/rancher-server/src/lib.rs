@@ -28,6 +28,7 @@
 
 pub mod api;
 mod app;
+mod chat;
 pub mod client;
 pub mod config;
 mod error;

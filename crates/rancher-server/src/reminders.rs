@@ -46,7 +46,7 @@ pub(crate) async fn run(app: &Arc<App>) -> Result<usize, crate::error::ApiError>
         if waited >= remind {
             due.push(Reminded {
                 escalation: false,
-                approvers: crate::slack::approver_ids(&req, &admins),
+                approvers: approver_ids(&req, &admins),
                 waited_secs: waited,
             });
         }
@@ -78,6 +78,44 @@ pub(crate) async fn run(app: &Arc<App>) -> Result<usize, crate::error::ApiError>
         }
     }
     Ok(recorded)
+}
+
+/// The Rancher users a policy names as approvers who may still decide on `req` (not the requester, not a target,
+/// not one who decided): named users, or the installer, or (standing in) the admins. Groups cannot be listed
+/// without their members' tokens: their members are reached through the channel.
+pub(crate) fn approver_ids(req: &rancher_approval::ApprovalRequest, admins: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = match &req.policy.rule {
+        rancher_approval::Rule::None => Vec::new(),
+        rancher_approval::Rule::Installer { fallback } => {
+            let mut v: Vec<String> = req.installer.iter().map(|p| p.id.clone()).collect();
+            if *fallback {
+                v.extend(admins.iter().cloned());
+            }
+            v
+        }
+        rancher_approval::Rule::Approvers { thresholds, .. } => thresholds
+            .iter()
+            .flat_map(|t| t.of.iter())
+            .filter_map(|r| match r {
+                rancher_approval::ApproverRef::User(id) => Some(id.clone()),
+                rancher_approval::ApproverRef::Group(_) => None,
+            })
+            .collect(),
+    };
+    let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
+    ids.sort();
+    ids.dedup();
+    ids.retain(|id| {
+        !req.decisions.iter().any(|d| &d.principal.id == id)
+            && rancher_approval::check_eligibility(
+                &req.policy,
+                &req.facts(),
+                &rancher_approval::Principal::new(id.clone()),
+                &ctx,
+            )
+            .is_ok()
+    });
+    ids
 }
 
 #[cfg(test)]

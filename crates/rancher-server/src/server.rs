@@ -151,12 +151,8 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         source,
     })?;
     let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
-    let chat = crate::outbox::Chat::new(&config, &url);
-    let app = Arc::new(
-        App::new(runner, direct, service, identities, &config)
-            .with_integrity(integrity)
-            .with_slack(chat.slack.clone()),
-    );
+    let chat = crate::chat::Chat::new(&config, &url);
+    let app = Arc::new(App::new(runner, direct, service, identities, &config).with_integrity(integrity));
 
     jobs_once(&app).await.map_err(Error::Startup)?;
     let metrics_listener = match config.metrics_listen {
@@ -185,7 +181,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     };
 
     let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
-    let router = routes(app.clone(), &config, addr, metrics_addr);
+    let router = routes(app.clone(), &config, addr, metrics_addr, chat.slack.clone());
     let (stop, stop_rx) = watch::channel(false);
     let listener_task = tokio::spawn(accept_loop(
         listener,
@@ -236,11 +232,17 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     })
 }
 
-fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
+fn routes(
+    app: Arc<App>,
+    config: &ServerConfig,
+    bound: SocketAddr,
+    metrics_bound: Option<SocketAddr>,
+    slack: Option<Arc<crate::slack::Slack>>,
+) -> Router {
     let mut r = Router::new()
         .merge(crate::api::router())
         .merge(crate::web::router())
-        .merge(crate::slack::router())
+        .merge(crate::slack::router(slack))
         .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(

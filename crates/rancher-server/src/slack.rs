@@ -15,8 +15,6 @@
 //! ephemeral refusal and nothing is recorded. When the policy wants a reviewer's reason, the click opens a modal
 //! (`views.open`) and the decision is taken from its submission.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -36,6 +34,7 @@ use sha2::Sha256;
 use url::Url;
 
 use crate::app::{with_store, App};
+pub use crate::config::{read_user_map, SlackConfig};
 use crate::error::ApiError;
 use crate::identity::Person;
 use crate::outbox::{Failure, Sink};
@@ -48,94 +47,11 @@ const MESSAGES_NS: &str = "slack-message";
 /// The store namespace of the interactions seen (replay protection).
 const SEEN_NS: &str = "slack-seen";
 /// Where Slack's Web API is, unless configured otherwise.
-pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
+pub const DEFAULT_API_URL: &str = crate::config::SLACK_API_URL;
 /// The value `via` takes in the audit entry of a decision made in Slack.
 pub const VIA: &str = "slack";
 /// The outbox sink name (its cursor and lease in the store).
 const SINK: &str = "chat:slack";
-
-/// What the service needs to talk to Slack.
-#[derive(Clone)]
-pub struct SlackConfig {
-    /// The bot token (`xoxb-...`): posts and updates messages, opens modals, reads users' emails.
-    pub bot_token: SecretString,
-    /// The app's signing secret: interactions are checked against it.
-    pub signing_secret: SecretString,
-    /// The channel requests are posted to unless a policy names one (`chat_channel`); none: a direct message
-    /// to each approver the mapping names.
-    pub channel: Option<String>,
-    /// The Web API's base URL (default [`DEFAULT_API_URL`]; Slack's government cloud, or a test double).
-    pub api_url: Url,
-    /// Slack user id to Rancher user id, from the mapping file; users not listed are looked up by email.
-    pub users: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for SlackConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("bot_token", &"***")
-            .field("signing_secret", &"***")
-            .field("channel", &self.channel)
-            .field("api_url", &self.api_url.as_str())
-            .field("users", &self.users.len())
-            .finish()
-    }
-}
-
-impl SlackConfig {
-    /// Slack with these secrets, the default API URL, no default channel and no mapping file.
-    pub fn new(bot_token: SecretString, signing_secret: SecretString) -> Self {
-        SlackConfig {
-            bot_token,
-            signing_secret,
-            channel: None,
-            api_url: Url::parse(DEFAULT_API_URL).expect("a valid URL"),
-            users: BTreeMap::new(),
-        }
-    }
-
-    /// Posts requests to `channel` unless a policy names another.
-    pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.channel = Some(channel.into());
-        self
-    }
-
-    /// Calls the Web API at `url` (a trailing `/` is added when missing).
-    pub fn api_url(mut self, mut url: Url) -> Self {
-        if !url.path().ends_with('/') {
-            url.set_path(&format!("{}/", url.path()));
-        }
-        self.api_url = url;
-        self
-    }
-
-    /// Maps Slack user ids to Rancher user ids.
-    pub fn users(mut self, users: BTreeMap<String, String>) -> Self {
-        self.users = users;
-        self
-    }
-}
-
-/// Reads a mapping file: a JSON object of Slack user ids to Rancher user ids, `{"U0123ABCD": "u-b4x7k"}`.
-pub fn read_user_map(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the Slack user mapping {}: {e}", path.display()))?;
-    let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "the Slack user mapping {} is not a JSON object of Slack user ids to Rancher user ids (e.g. {{\"U0123ABCD\": \"u-b4x7k\"}}): {e}",
-            path.display()
-        )
-    })?;
-    for (slack, rancher) in &map {
-        if slack.trim().is_empty() || rancher.trim().is_empty() {
-            return Err(format!(
-                "the Slack user mapping {} has an empty id; every entry maps a Slack user id to a Rancher user id",
-                path.display()
-            ));
-        }
-    }
-    Ok(map)
-}
 
 fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     let mut mac =
@@ -302,7 +218,7 @@ impl SlackApi {
     }
 
     /// Calls `method` with a JSON body; Slack answers 200 with `ok: false` for what it refuses.
-    pub(crate) async fn call(&self, method: &str, body: &Value) -> Result<Value, Failure> {
+    pub(crate) async fn web_api(&self, method: &str, body: &Value) -> Result<Value, Failure> {
         let url = self
             .base
             .join(method)
@@ -389,43 +305,11 @@ impl Slack {
         {
             return vec![c];
         }
-        approver_ids(req, admins)
+        crate::reminders::approver_ids(req, admins)
             .iter()
             .filter_map(|id| self.slack_user_of(id).map(str::to_string))
             .collect()
     }
-}
-
-/// The Rancher users a policy names as approvers who may still decide on `req` (not the requester, not a target,
-/// not one who decided): named users, or the installer, or (standing in) the admins. Groups cannot be listed
-/// without their members' tokens: their members are reached through the channel.
-pub(crate) fn approver_ids(req: &ApprovalRequest, admins: &[String]) -> Vec<String> {
-    let mut ids: Vec<String> = match &req.policy.rule {
-        Rule::None => Vec::new(),
-        Rule::Installer { fallback } => {
-            let mut v: Vec<String> = req.installer.iter().map(|p| p.id.clone()).collect();
-            if *fallback {
-                v.extend(admins.iter().cloned());
-            }
-            v
-        }
-        Rule::Approvers { thresholds, .. } => thresholds
-            .iter()
-            .flat_map(|t| t.of.iter())
-            .filter_map(|r| match r {
-                rancher_approval::ApproverRef::User(id) => Some(id.clone()),
-                rancher_approval::ApproverRef::Group(_) => None,
-            })
-            .collect(),
-    };
-    let ctx = rancher_approval::EligibilityContext::with_fallback_approvers(admins.iter().cloned());
-    ids.sort();
-    ids.dedup();
-    ids.retain(|id| {
-        !req.decisions.iter().any(|d| &d.principal.id == id)
-            && rancher_approval::check_eligibility(&req.policy, &req.facts(), &Principal::new(id.clone()), &ctx).is_ok()
-    });
-    ids
 }
 
 impl Sink for Slack {
@@ -499,7 +383,7 @@ impl Slack {
             }
             let answer = self
                 .api
-                .call(
+                .web_api(
                     "chat.postMessage",
                     &json!({"channel": channel, "text": text, "blocks": blocks}),
                 )
@@ -531,7 +415,7 @@ impl Slack {
         let text = message_text(&req);
         for m in messages {
             self.api
-                .call(
+                .web_api(
                     "chat.update",
                     &json!({"channel": m.channel, "ts": m.ts, "text": text, "blocks": blocks}),
                 )
@@ -581,7 +465,7 @@ impl Slack {
                 continue;
             }
             self.api
-                .call(
+                .web_api(
                     "chat.postMessage",
                     &json!({"channel": user, "text": text, "blocks": blocks}),
                 )
@@ -597,7 +481,7 @@ impl Slack {
         if reached == 0 {
             if let Some(m) = posted(app, id).await?.into_iter().next() {
                 self.api
-                    .call(
+                    .web_api(
                         "chat.postMessage",
                         &json!({"channel": m.channel, "thread_ts": m.ts, "text": text}),
                     )
@@ -608,9 +492,15 @@ impl Slack {
     }
 }
 
-/// The routes Slack calls.
-pub(crate) fn router() -> Router<Arc<App>> {
-    Router::new().route("/slack/interactions", post(interactions))
+/// The routes Slack calls (none without Slack: `/slack/interactions` is then unknown).
+pub(crate) fn router(slack: Option<Arc<Slack>>) -> Router<Arc<App>> {
+    let Some(slack) = slack else { return Router::new() };
+    Router::new().route(
+        "/slack/interactions",
+        post(move |State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes| {
+            interactions(app, slack.clone(), headers, body)
+        }),
+    )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
@@ -619,10 +509,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 
 /// `POST /slack/interactions`: a button click (`block_actions`) or a reason modal's submission
 /// (`view_submission`), signed by Slack.
-async fn interactions(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(slack) = app.slack.clone() else {
-        return (StatusCode::NOT_FOUND, "Slack is not configured on this service").into_response();
-    };
+async fn interactions(app: Arc<App>, slack: Arc<Slack>, headers: HeaderMap, body: Bytes) -> Response {
     let now = (app.clock)().timestamp();
     if !verify(
         &slack.config.signing_secret,
@@ -775,7 +662,7 @@ async fn by_email(app: &App, slack: &Slack, slack_user: &str) -> Result<String, 
     };
     let info = slack
         .api
-        .call("users.info", &json!({"user": slack_user}))
+        .web_api("users.info", &json!({"user": slack_user}))
         .await
         .map_err(|_| unmapped())?;
     let Some(email) = info["user"]["profile"]["email"].as_str().filter(|e| e.contains('@')) else {
@@ -876,7 +763,7 @@ async fn block_action(app: &Arc<App>, slack: &Slack, payload: &Value) {
         let trigger = payload["trigger_id"].as_str().unwrap_or("");
         if let Err(e) = slack
             .api
-            .call("views.open", &json!({"trigger_id": trigger, "view": view}))
+            .web_api("views.open", &json!({"trigger_id": trigger, "view": view}))
             .await
         {
             tracing::warn!("could not open the reason dialog in Slack: {}", e.why);
