@@ -500,3 +500,95 @@ async fn a_teams_workflow_webhook_gets_an_adaptive_card_with_a_link_to_the_page(
     srv.shutdown().await;
     fake.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_policy_that_wants_a_reason_opens_a_dialog_and_decides_from_its_submission() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
+    let svc = server::service_account(&sim).await;
+    let t = sim.tokens().clone();
+    let users = sim.users().clone();
+    let calls: Calls = Arc::default();
+    let (slack_base, fake) = fake_slack(calls.clone()).await;
+    let secret = SecretString::from("slack-signing-secret-0123456789abcdef".to_string());
+    let map = [("UADMIN".to_string(), users.admin.id.clone())].into_iter().collect();
+    let slack = SlackConfig::new(SecretString::from("xoxb-test-bot-token".to_string()), secret.clone())
+        .channel("CAPPROVALS")
+        .api_url(format!("{slack_base}/api").parse().unwrap())
+        .users(map);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("approvals.db")).unwrap());
+    let srv = server::start(server::config(&sim, &svc, store).slack(slack)).await;
+    let (admin, alice) = (Api::new(srv.url(), Some(&t.admin)), Api::new(srv.url(), Some(&t.user)));
+    let policy = json!({"kind": "approvers", "thresholds": [{"count": 1, "of": [{"user": users.admin.id}]}],
+        "options": {"require_reviewer_reason": true, "chat_decisions": "allow"}});
+    let (st, v) = admin
+        .post(
+            "/api/v1/workflows/create-global-role-binding/install",
+            json!({"policy": policy}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, sub) = alice
+        .post(
+            "/api/v1/runs",
+            json!({"workflow": "create-global-role-binding", "inputs": {"user": "bob", "role": "admin"}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{sub}");
+    let id = sub["request"].as_str().unwrap().to_string();
+    wait_for(&calls, "the message", |c| !of(c, "chat.postMessage").is_empty()).await;
+    let hash = wait_request(&admin, &id, "the request", |_| true).await["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let c = click(
+        &secret,
+        now,
+        "UADMIN",
+        &format!("deny:{id}:{hash}"),
+        "3.1",
+        "deny",
+        &slack_base,
+    );
+    assert_eq!(send(srv.url(), &c).await, 200);
+    wait_for(&calls, "the reason dialog", |c| !of(c, "views.open").is_empty()).await;
+    let open = of(&calls.lock().unwrap(), "views.open")[0].clone();
+    assert_eq!(open["trigger_id"], "trigger-3.1");
+    let meta = open["view"]["private_metadata"].as_str().unwrap().to_string();
+    assert_eq!(meta, format!("deny:{id}:{hash}"));
+    // Nothing is recorded by the click itself.
+    let v = wait_request(&admin, &id, "the request", |_| true).await;
+    assert_eq!(v["decisions"].as_array().map(Vec::len), Some(0));
+    // The dialog's submission decides, with its reason.
+    let payload = json!({
+        "type": "view_submission", "user": {"id": "UADMIN"},
+        "view": {"id": "V1", "hash": "h1", "private_metadata": meta,
+                 "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "not during the freeze"}}}}},
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let submit = Click {
+        signature: rancher_server::slack::sign(&secret, now, body.as_bytes()),
+        body,
+        timestamp: now,
+    };
+    assert_eq!(send(srv.url(), &submit).await, 200);
+    let v = wait_request(&admin, &id, "the denial", |v| v["status"] == "denied").await;
+    assert_eq!(v["decisions"][0]["reason"], "not during the freeze");
+    let decided = v["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "decided")
+        .unwrap()
+        .clone();
+    assert_eq!(decided["detail"]["via"], "slack");
+    wait_for(&calls, "the message shows the denial", |c| {
+        of(c, "chat.update").iter().any(|u| u.to_string().contains("denied"))
+    })
+    .await;
+    srv.shutdown().await;
+    fake.abort();
+}
