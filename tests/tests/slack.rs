@@ -592,3 +592,95 @@ async fn a_policy_that_wants_a_reason_opens_a_dialog_and_decides_from_its_submis
     srv.shutdown().await;
     fake.abort();
 }
+
+/// `rancherctl serve` takes the Slack and Teams settings from its flags or its settings file: `--check-config` reads
+/// the secret files (owner-only) and the mapping, and refuses what would not work, naming the fix.
+#[test]
+fn serve_checks_the_slack_and_teams_settings() {
+    use rancher_access_tests::cli::SimCli;
+    use std::os::unix::fs::PermissionsExt;
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let private = |name: &str, text: &str| {
+        let path = s.tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let svc = s.rt.block_on(server::service_account(&s.sim));
+    private("service.token", &svc);
+    private("slack-bot.token", "xoxb-0000-0000-test-bot-token\n");
+    private("slack-signing.secret", "slack-signing-secret-0123456789\n");
+    private(
+        "teams.url",
+        "https://example.webhook.office.com/workflows/abc?sig=secret-part\n",
+    );
+    std::fs::write(s.tmp.path().join("slack-users.json"), r#"{"U0123ABCD": "u-b4x7k"}"#).unwrap();
+    let settings = |extra: &str| {
+        let text = format!(
+            "domain = \"{}\"\nca-cert = \"ca.pem\"\ntoken-file = \"service.token\"\nstore = \"sqlite:{}\"\nlisten = \"127.0.0.1:0\"\n\
+             slack-bot-token-file = \"slack-bot.token\"\nslack-signing-secret-file = \"slack-signing.secret\"\nslack-channel = \"C0123ABCD\"\n\
+             teams-webhook-url-file = \"teams.url\"\n{extra}",
+            s.sim.domain(),
+            s.tmp.path().join("approvals.db").display()
+        );
+        let path = s.tmp.path().join("serve.toml");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ok = s.exec(
+        &[
+            "serve",
+            "--config",
+            &settings("slack-user-map-file = \"slack-users.json\"\n"),
+            "--check-config",
+        ],
+        &s.base_env(),
+    );
+    ok.expect_code(0);
+    assert!(!ok.stdout.contains("secret-part") && !ok.stderr.contains("secret-part"));
+
+    // A mapping that is not an object of ids: refused, saying what it should be.
+    std::fs::write(s.tmp.path().join("bad-users.json"), r#"["U0123ABCD"]"#).unwrap();
+    let bad = s.exec(
+        &[
+            "serve",
+            "--config",
+            &settings("slack-user-map-file = \"bad-users.json\"\n"),
+            "--check-config",
+        ],
+        &s.base_env(),
+    );
+    bad.expect_code(1);
+    assert!(
+        bad.stderr.contains("Slack user ids to Rancher user ids"),
+        "{}",
+        bad.stderr
+    );
+    // The Web API over plain HTTP off loopback: refused.
+    let http = s.exec(
+        &[
+            "serve",
+            "--config",
+            &settings(""),
+            "--check-config",
+            "--slack-api-url",
+            "http://slack.example.com/api/",
+        ],
+        &s.base_env(),
+    );
+    http.expect_code(1);
+    assert!(http.stderr.contains("--slack-api-url"), "{}", http.stderr);
+    // A signing secret others may read: refused, naming the fix, never echoing it.
+    std::fs::set_permissions(
+        s.tmp.path().join("slack-signing.secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let open = s.exec(&["serve", "--config", &settings(""), "--check-config"], &s.base_env());
+    open.expect_code(1);
+    assert!(
+        open.stderr.contains("chmod 600") && !open.stderr.contains("slack-signing-secret-0123"),
+        "{}",
+        open.stderr
+    );
+}

@@ -87,6 +87,16 @@ fn configure(
     if let Some(f) = &args.webhook_secret_file {
         config = config.webhook_secret(rancher_server::config::read_secret_file(f)?);
     }
+    // Checked here, not by clap: the settings file fills these in after the command line is parsed.
+    match (&args.slack_bot_token_file, &args.slack_signing_secret_file) {
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+            "Slack needs both --slack-bot-token-file and --slack-signing-secret-file (or both keys in the settings file)"
+        ),
+        (None, None) if args.slack_channel.is_some() || args.slack_user_map_file.is_some() => anyhow::bail!(
+            "--slack-channel and --slack-user-map-file need Slack: add --slack-bot-token-file and --slack-signing-secret-file"
+        ),
+        _ => {}
+    }
     if let (Some(token), Some(secret)) = (&args.slack_bot_token_file, &args.slack_signing_secret_file) {
         use rancher_server::config::read_chat_secret_file;
         let mut slack = rancher_server::slack::SlackConfig::new(
