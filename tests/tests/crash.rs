@@ -132,6 +132,15 @@ impl Store for Gated {
     ) -> rancher_approval::Result<rancher_approval::AuditHead> {
         self.inner.record_direct_write(actor, write, now).await
     }
+    async fn record_reminder(
+        &self,
+        id: &rancher_approval::RequestId,
+        actor: &str,
+        reminded: rancher_approval::audit::Reminded,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<bool> {
+        self.inner.record_reminder(id, actor, reminded, now).await
+    }
     async fn audit_of_request(&self, request_id: &str) -> rancher_approval::Result<Vec<rancher_approval::AuditEntry>> {
         self.inner.audit_of_request(request_id).await
     }

@@ -22,10 +22,12 @@ use serde_json::Value;
 
 const OVERLAYS: [&str; 2] = ["production", "local-postgres"];
 /// The files the overlays read into secrets; the test writes placeholders for them.
-const SECRET_FILES: [&str; 7] = [
+const SECRET_FILES: [&str; 9] = [
     "service.token",
     "metrics.token",
     "webhook.secret",
+    "slack-bot.token",
+    "slack-signing.secret",
     "tls.crt",
     "tls.key",
     "database-url",

@@ -376,7 +376,7 @@ async fn n20_the_client_bounds_what_it_buffers_from_a_hostile_service() {
     assert!(e.message.contains("larger than 128 MiB"), "{e}");
 
     let list = client
-        .run_list("list-users", serde_json::Map::new(), None, false)
+        .run_list("list-users", serde_json::json!({}).into(), None, false)
         .await
         .unwrap();
     let rancher_server::ListAnswer::Items(mut items) = list else {

@@ -28,7 +28,7 @@ pub use crate::canonical::format_time;
 pub use detail::{
     AuditDetail, Cancelled, Decided, DirectWrite, ExecutionClaimed, ExecutionRefused, Expired, Finished,
     GrantEndedEarly, GrantFacts, GrantNote, GrantOverdue, GrantRevoked, Installed, PolicyChanged, PreviousClaim,
-    RequestCreated, TakenOver,
+    Reminded, RequestCreated, TakenOver,
 };
 pub use kind::AuditKind;
 

@@ -74,7 +74,7 @@ pub use grant::{
     format_duration, parse_duration, BindingKind, Extension, Grant, GrantChange, GrantFilter, GrantStatus, NewGrant,
     Revocation, RevocationClaim, RevokedHow, SubjectKind,
 };
-pub use policy::{ApproverRef, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
+pub use policy::{ApproverRef, ChatDecisions, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
 pub use principal::Principal;
 pub use request::{
     content_hash, redact, ApprovalRequest, Closure, Decision, DecisionRecord, ExecutionRecord, Executor, NewRequest,

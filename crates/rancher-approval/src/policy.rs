@@ -256,6 +256,31 @@ pub struct PolicyOptions {
     /// always listed in the `grant.revoked` record). Not serialised when unset.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub remove_bindings_made_during_grant: bool,
+    /// Whether approvers may decide from a chat message's buttons (`allow`) or only follow its link to the page
+    /// (`link_only`). Unset: `link_only` for admin-level grants, `allow` otherwise. Not serialised when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_decisions: Option<ChatDecisions>,
+    /// The Slack channel this workflow's requests are posted to (unset: the service's default channel, or a direct
+    /// message to each approver). Not serialised when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_channel: Option<String>,
+    /// Seconds a pending request waits before its undecided approvers are reminded (unset: 4 hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remind_after_secs: Option<u64>,
+    /// Seconds a pending request waits before the fallback approvers (Rancher admins) are called in (unset: no
+    /// escalation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalate_after_secs: Option<u64>,
+}
+
+/// Whether a chat message may carry a decision (see [`PolicyOptions::chat_decisions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatDecisions {
+    /// Approve and Deny buttons decide in the chat, as the clicker's Rancher principal.
+    Allow,
+    /// The buttons open the request's page; decisions are made there, with a Rancher sign-in.
+    LinkOnly,
 }
 
 impl Default for PolicyOptions {
@@ -270,6 +295,10 @@ impl Default for PolicyOptions {
             require_duration: false,
             allow_role_granting_grants: false,
             remove_bindings_made_during_grant: false,
+            chat_decisions: None,
+            chat_channel: None,
+            remind_after_secs: None,
+            escalate_after_secs: None,
         }
     }
 }

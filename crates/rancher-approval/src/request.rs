@@ -119,6 +119,9 @@ pub struct Decision {
     /// The Rancher server through which the reviewer's identity was established; it must be the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerIdentity>,
+    /// Where the reviewer decided when not on the page or the API (`slack`), recorded in the audit entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Decision {
@@ -129,6 +132,7 @@ impl Decision {
             reason: None,
             reviewed: None,
             server: None,
+            via: None,
         }
     }
 
@@ -139,6 +143,7 @@ impl Decision {
             reason: None,
             reviewed: None,
             server: None,
+            via: None,
         }
     }
 
@@ -151,6 +156,12 @@ impl Decision {
     /// Binds the decision to the content the reviewer saw ([`ApprovalRequest::content_hash`]).
     pub fn reviewed(mut self, content_hash: impl Into<String>) -> Self {
         self.reviewed = Some(content_hash.into());
+        self
+    }
+
+    /// Names where the reviewer decided (`slack`), for the audit entry.
+    pub fn via(mut self, via: impl Into<String>) -> Self {
+        self.via = Some(via.into());
         self
     }
 

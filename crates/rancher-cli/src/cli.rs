@@ -579,6 +579,28 @@ pub struct ServeArgs {
     /// https://approvals.example.com): the page's cookies are then marked Secure.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<url::Url>,
+    /// File (chmod 600) holding the Slack app's bot token (xoxb-...): new requests are posted to Slack with
+    /// Approve and Deny buttons (with --slack-signing-secret-file).
+    #[arg(long, value_name = "FILE")]
+    pub slack_bot_token_file: Option<PathBuf>,
+    /// File (chmod 600) holding the Slack app's signing secret: button clicks are checked against it.
+    #[arg(long, value_name = "FILE")]
+    pub slack_signing_secret_file: Option<PathBuf>,
+    /// The Slack channel (id, e.g. C0123ABCD) requests are posted to unless their policy names one; without it,
+    /// each approver the user mapping names gets a direct message.
+    #[arg(long, value_name = "CHANNEL")]
+    pub slack_channel: Option<String>,
+    /// The Slack Web API's base URL (Slack's government cloud, or a test double).
+    #[arg(long, value_name = "URL", env = "SLACK_API_URL")]
+    pub slack_api_url: Option<url::Url>,
+    /// A JSON file mapping Slack user ids to Rancher user ids ({"U0123ABCD": "u-b4x7k"}); Slack users not in it
+    /// are looked up by their profile's email through Rancher's principal search.
+    #[arg(long, value_name = "FILE")]
+    pub slack_user_map_file: Option<PathBuf>,
+    /// File (chmod 600) holding a Teams workflow webhook URL: new requests are posted there as Adaptive Cards
+    /// with a link to their page.
+    #[arg(long, value_name = "FILE")]
+    pub teams_webhook_url_file: Option<PathBuf>,
     /// A web sign-in ends after this many minutes without a page.
     #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
     pub web_idle_minutes: u64,

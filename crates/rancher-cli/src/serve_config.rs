@@ -304,6 +304,8 @@ fn sample_value(k: &Key) -> String {
         (None, "URL") if k.name == "store" => "\"postgres://rancher_access@db.example.com/rancher_access\"".into(),
         (None, "URL") if k.name == "webhook" => "\"https://hooks.example.com/rancher-access\"".into(),
         (None, "URL") if k.name == "otlp-endpoint" => "\"http://otel-collector:4318\"".into(),
+        (None, "URL") if k.name == "slack-api-url" => "\"https://slack-gov.com/api/\"".into(),
+        (None, "CHANNEL") => "\"C0123ABCD\"".into(),
         (None, "URL") => "\"https://approvals.example.com\"".into(),
         (None, _) if k.name == "anchor-file" => "\"/var/lib/rancher-access/audit-anchor.json\"".into(),
         (None, "DIR") => "\"/var/lib/rancher-access\"".into(),
@@ -316,6 +318,10 @@ fn sample_value(k: &Key) -> String {
                 "tls-key" => "tls.key",
                 "webhook-secret-file" => "webhook.secret",
                 "metrics-token-file" => "metrics.token",
+                "slack-bot-token-file" => "slack-bot.token",
+                "slack-signing-secret-file" => "slack-signing.secret",
+                "slack-user-map-file" => "slack-users.json",
+                "teams-webhook-url-file" => "teams-webhook.url",
                 other => other,
             };
             format!("\"/etc/rancher-access/{file}\"")

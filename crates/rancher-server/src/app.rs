@@ -81,6 +81,8 @@ pub struct App {
     pub(crate) integrity: crate::integrity::Integrity,
     /// The jobs' clock (grant revocation, overdue-grant metrics).
     pub(crate) clock: crate::config::Clock,
+    /// Whether a chat service (Slack or Teams) is configured: reminders are recorded only then.
+    pub(crate) chat_configured: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -135,6 +137,7 @@ impl App {
             admins: Mutex::new(None),
             integrity: crate::integrity::Integrity::in_memory(),
             clock: config.clock.clone(),
+            chat_configured: config.slack.is_some() || config.teams_webhook.is_some(),
         }
     }
 

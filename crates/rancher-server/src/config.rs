@@ -1,5 +1,6 @@
 //! What the service needs: where to listen, TLS, the store, its own Rancher connection, webhooks and timings.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,6 +96,10 @@ pub struct ServerConfig {
     /// The URL people reach the service at, when it differs from the listener's: behind a TLS-terminating proxy
     /// it is `https://...` even though the service itself listens on loopback HTTP. `None`: the listener's URL.
     pub public_url: Option<Url>,
+    /// Slack interactive approvals (see [`crate::slack`]); none: no Slack.
+    pub slack: Option<SlackConfig>,
+    /// A Teams workflow webhook URL that new requests are posted to as cards (it carries a signature: a secret).
+    pub teams_webhook: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -108,6 +113,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("executor", &self.executor)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("metrics_listen", &self.metrics_listen)
+            .field("slack", &self.slack)
+            .field("teams_webhook", &self.teams_webhook.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }
@@ -158,12 +165,26 @@ impl ServerConfig {
             metrics_token: None,
             metrics_listen: None,
             public_url: None,
+            slack: None,
+            teams_webhook: None,
         }
     }
 
     /// See [`ServerConfig::shutdown_grace`].
     pub fn shutdown_grace(mut self, d: Duration) -> Self {
         self.shutdown_grace = d;
+        self
+    }
+
+    /// Posts requests to Slack and takes decisions from its buttons.
+    pub fn slack(mut self, slack: SlackConfig) -> Self {
+        self.slack = Some(slack);
+        self
+    }
+
+    /// Posts requests to a Teams workflow webhook as Adaptive Cards.
+    pub fn teams_webhook(mut self, url: SecretString) -> Self {
+        self.teams_webhook = Some(url);
         self
     }
 
@@ -309,6 +330,16 @@ impl ServerConfig {
                 )));
             }
         }
+        if let Some(s) = &self.slack {
+            check_webhook_url(&s.api_url).map_err(|e| Error::Config(format!("--slack-api-url: {e}")))?;
+        }
+        if let Some(t) = &self.teams_webhook {
+            use secrecy::ExposeSecret as _;
+            let u = Url::parse(t.expose_secret().trim()).map_err(|_| {
+                Error::Config("the Teams webhook URL is not a URL; put the workflow's HTTP POST URL in the file".into())
+            })?;
+            check_webhook_url(&u)?;
+        }
         if !self.webhooks.is_empty() && self.webhook_secret.is_none() {
             return Err(Error::Config(
                 "webhooks need a signing secret; pass --webhook-secret-file FILE (mode 600)".into(),
@@ -380,6 +411,12 @@ pub fn redact_url(u: &Url) -> String {
 /// Reads the webhook secret from a file that only its owner may read (mode 600); surrounding whitespace is dropped.
 pub fn read_secret_file(path: &std::path::Path) -> Result<SecretString> {
     read_private_file(path, "webhook secret")
+}
+
+/// Reads a secret of a chat service (`what`: "Slack bot token", "Slack signing secret", "Teams webhook URL") from a
+/// file that only its owner may read (mode 600); surrounding whitespace is dropped.
+pub fn read_chat_secret_file(path: &std::path::Path, what: &str) -> Result<SecretString> {
+    read_private_file(path, what)
 }
 
 /// Reads the `/metrics` bearer token from a file that only its owner may read (mode 600); surrounding whitespace
@@ -472,4 +509,90 @@ mod tests {
         }
         assert!(read_secret_file(&p).is_ok());
     }
+}
+
+/// Where Slack's Web API is, unless configured otherwise.
+pub const SLACK_API_URL: &str = "https://slack.com/api/";
+
+/// What the service needs to talk to Slack.
+#[derive(Clone)]
+pub struct SlackConfig {
+    /// The bot token (`xoxb-...`): posts and updates messages, opens modals, reads users' emails.
+    pub bot_token: SecretString,
+    /// The app's signing secret: interactions are checked against it.
+    pub signing_secret: SecretString,
+    /// The channel requests are posted to unless a policy names one (`chat_channel`); none: a direct message
+    /// to each approver the mapping names.
+    pub channel: Option<String>,
+    /// The Web API's base URL (default [`SLACK_API_URL`]; Slack's government cloud, or a test double).
+    pub api_url: Url,
+    /// Slack user id to Rancher user id, from the mapping file; users not listed are looked up by email.
+    pub users: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("bot_token", &"***")
+            .field("signing_secret", &"***")
+            .field("channel", &self.channel)
+            .field("api_url", &self.api_url.as_str())
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+impl SlackConfig {
+    /// Slack with these secrets, the default API URL, no default channel and no mapping file.
+    pub fn new(bot_token: SecretString, signing_secret: SecretString) -> Self {
+        SlackConfig {
+            bot_token,
+            signing_secret,
+            channel: None,
+            api_url: Url::parse(SLACK_API_URL).expect("a valid URL"),
+            users: BTreeMap::new(),
+        }
+    }
+
+    /// Posts requests to `channel` unless a policy names another.
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = Some(channel.into());
+        self
+    }
+
+    /// Calls the Web API at `url` (a trailing `/` is added when missing).
+    pub fn api_url(mut self, mut url: Url) -> Self {
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        self.api_url = url;
+        self
+    }
+
+    /// Maps Slack user ids to Rancher user ids.
+    pub fn users(mut self, users: BTreeMap<String, String>) -> Self {
+        self.users = users;
+        self
+    }
+}
+
+/// Reads a mapping file: a JSON object of Slack user ids to Rancher user ids, `{"U0123ABCD": "u-b4x7k"}`.
+pub fn read_user_map(path: &std::path::Path) -> std::result::Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the Slack user mapping {}: {e}", path.display()))?;
+    let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "the Slack user mapping {} is not a JSON object of Slack user ids to Rancher user ids (e.g. {{\"U0123ABCD\": \"u-b4x7k\"}}): {e}",
+            path.display()
+        )
+    })?;
+    for (slack, rancher) in &map {
+        if slack.trim().is_empty() || rancher.trim().is_empty() {
+            return Err(format!(
+                "the Slack user mapping {} has an empty id; every entry maps a Slack user id to a Rancher user id",
+                path.display()
+            ));
+        }
+    }
+    Ok(map)
 }

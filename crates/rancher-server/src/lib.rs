@@ -28,6 +28,7 @@
 
 pub mod api;
 mod app;
+mod chat;
 pub mod client;
 pub mod config;
 mod error;
@@ -35,8 +36,12 @@ pub mod event;
 pub mod identity;
 mod integrity;
 pub mod metrics;
+mod outbox;
+pub mod reminders;
 mod server;
 mod sessions;
+pub mod slack;
+mod teams;
 pub mod telemetry;
 pub mod throttle;
 mod tls;

@@ -158,10 +158,6 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         .with_gate(integrity.gate.clone());
     let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
-    let app = Arc::new(App::new(runner, direct, service, identities, metrics, &config).with_integrity(integrity));
-
-    jobs_once(&app).await.map_err(Error::Startup)?;
-
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
         addr: config.listen,
         source,
@@ -171,6 +167,10 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         source,
     })?;
     let url = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, addr);
+    let chat = crate::chat::Chat::new(&config, &url);
+    let app = Arc::new(App::new(runner, direct, service, identities, metrics, &config).with_integrity(integrity));
+
+    jobs_once(&app).await.map_err(Error::Startup)?;
     let metrics_listener = match config.metrics_listen {
         Some(m) => {
             let l = TcpListener::bind(m)
@@ -198,7 +198,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     };
 
     let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
-    let router = routes(app.clone(), &config, addr, metrics_addr);
+    let router = routes(app.clone(), &config, addr, metrics_addr, chat.slack.clone());
     let (stop, stop_rx) = watch::channel(false);
     let listener_task = tokio::spawn(accept_loop(
         listener,
@@ -237,6 +237,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
             stop_rx.clone(),
         )));
     }
+    tasks.extend(chat.start(&app, &config, &stop_rx));
     tracing::info!(%url, "approvals service ready");
     Ok(RunningServer {
         url,
@@ -250,10 +251,17 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     })
 }
 
-fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound: Option<SocketAddr>) -> Router {
+fn routes(
+    app: Arc<App>,
+    config: &ServerConfig,
+    bound: SocketAddr,
+    metrics_bound: Option<SocketAddr>,
+    slack: Option<Arc<crate::slack::Slack>>,
+) -> Router {
     let mut r = Router::new()
         .merge(crate::api::router())
         .merge(crate::web::router())
+        .merge(crate::slack::router(slack))
         .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(
@@ -561,6 +569,12 @@ async fn jobs_once(app: &Arc<App>) -> std::result::Result<(), rancher_workflows:
             .await?;
     app.metrics.revocations(report.revoked() as u64, report.failed() as u64);
     publish_head(app).await;
+    // Reminders and escalations, for the chat deliverers to send (only when there is a chat to send them to).
+    if app.chat_configured {
+        if let Err(e) = crate::reminders::run(app).await {
+            tracing::warn!("could not record reminders: {}", e.message);
+        }
+    }
     // Expired service state (page sessions past their limits) is dropped.
     if let Err(e) = with_store(app.store(), |s| async move { s.state_purge(now).await }).await {
         tracing::warn!("could not drop expired service state: {}", e.message);

@@ -425,6 +425,7 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
         | AuditDetail::ExecutionClaimed(_)
         | AuditDetail::ExecutionTakenOver(_)
         | AuditDetail::DirectWrite(_)
+        | AuditDetail::Reminded(_)
         | AuditDetail::Other { .. } => return None,
     };
     // Every part from outside was made safe where it was put in; the whole is cut (on a character boundary; an
@@ -492,7 +493,7 @@ fn sink_name(u: &Url) -> String {
     format!("webhook:{}", &hex::encode(Sha256::digest(u.as_str().as_bytes()))[..32])
 }
 
-fn http_client(config: &ServerConfig) -> reqwest::Client {
+pub(crate) fn http_client(config: &ServerConfig) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(Duration::from_secs(10))
@@ -887,6 +888,7 @@ mod tests {
             content_hash: Some("c0ffee".into()),
             server: None,
             state,
+            via: None,
         })
     }
 

@@ -699,6 +699,13 @@ impl Runner {
         }
     }
 
+    /// Records `decision` as the session's principal, as [`Runner::approve_reviewed`] and [`Runner::deny_reviewed`]
+    /// do, keeping what the decision carries besides (where it was made: `via`); executes the request once when it
+    /// becomes approved.
+    pub async fn decide_as(&self, session: &Session, request: &str, decision: Decision) -> Result<Approved> {
+        self.decide(session, request, decision, None).await
+    }
+
     /// Records a decision made on the content the caller reviewed (`reviewed`: the request's content hash as
     /// shown), refused if the request changed since; executes it once when it becomes approved.
     pub async fn decide_reviewed(&self, session: &Session, request: &str, decision: Decision) -> Result<Approved> {

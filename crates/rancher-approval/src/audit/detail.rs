@@ -98,6 +98,8 @@ pub enum AuditDetail {
     GrantEndedEarly(GrantEndedEarly),
     /// `direct_write`.
     DirectWrite(DirectWrite),
+    /// `reminded`.
+    Reminded(Reminded),
     /// A kind this build does not know, or a detail of a known kind it cannot read: the stored JSON, as stored.
     Other {
         /// The stored kind.
@@ -126,6 +128,7 @@ impl AuditDetail {
             Self::GrantOverdue(_) => AuditKind::GrantOverdue,
             Self::GrantEndedEarly(_) => AuditKind::GrantEndedEarly,
             Self::DirectWrite(_) => AuditKind::DirectWrite,
+            Self::Reminded(_) => AuditKind::Reminded,
             Self::Other { kind, .. } => kind.clone(),
         }
     }
@@ -150,6 +153,7 @@ impl AuditDetail {
             Self::GrantOverdue(d) => v(d),
             Self::GrantEndedEarly(d) => v(d),
             Self::DirectWrite(d) => v(d),
+            Self::Reminded(d) => v(d),
             Self::Other { detail, .. } => detail.clone(),
         }
     }
@@ -175,6 +179,7 @@ impl AuditDetail {
             AuditKind::GrantOverdue => r(detail, Self::GrantOverdue),
             AuditKind::GrantEndedEarly => r(detail, Self::GrantEndedEarly),
             AuditKind::DirectWrite => r(detail, Self::DirectWrite),
+            AuditKind::Reminded => r(detail, Self::Reminded),
             AuditKind::Other(_) => None,
         };
         typed.unwrap_or_else(|| Self::Other {
@@ -242,6 +247,22 @@ pub struct Decided {
     pub server: Option<ServerIdentity>,
     /// The request's state after the decision.
     pub state: RequestState,
+    /// Where the reviewer decided, when not on the page or the API (`slack`). Absent from entries written before
+    /// it existed, and from decisions made through the API, so their hashes stay the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// A pending request's approvers were reminded of it, or (an escalation) its fallback approvers were asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminded {
+    /// Whether this is the escalation to the fallback approvers (else the reminder of the eligible approvers).
+    pub escalation: bool,
+    /// Who was reminded or called in (Rancher principal ids; empty when the policy names none).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// How long the request had waited, in seconds, when the reminder was due.
+    pub waited_secs: u64,
 }
 
 /// A request was cancelled.

@@ -38,13 +38,15 @@ pub enum AuditKind {
     GrantEndedEarly,
     /// A write sent straight to Rancher (`rancherctl api --yes`), outside any workflow; recorded before it is sent.
     DirectWrite,
+    /// A pending request's approvers were reminded, or its fallback approvers were called in (escalation).
+    Reminded,
     /// A kind this build does not know, by its stored name (never one of the names above).
     Other(String),
 }
 
 impl AuditKind {
     /// Every kind this build writes.
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 16] = [
         Self::RequestCreated,
         Self::Decided,
         Self::Cancelled,
@@ -60,6 +62,7 @@ impl AuditKind {
         Self::GrantOverdue,
         Self::GrantEndedEarly,
         Self::DirectWrite,
+        Self::Reminded,
     ];
 
     /// The stored name (`request_created`, ...).
@@ -80,6 +83,7 @@ impl AuditKind {
             Self::GrantOverdue => "grant_overdue",
             Self::GrantEndedEarly => "grant_ended_early",
             Self::DirectWrite => "direct_write",
+            Self::Reminded => "reminded",
             Self::Other(name) => name,
         }
     }

@@ -454,6 +454,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<AuditHead>;
 
+    /// Records a reminder of a pending request (or its escalation), at most once per kind: true when it was
+    /// written, false when the request is no longer pending or one was recorded already.
+    async fn record_reminder(
+        &self,
+        id: &RequestId,
+        actor: &str,
+        reminded: crate::audit::Reminded,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// The audit entries of one request, in order (an indexed read, not a scan of the whole log).
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>>;
 
@@ -934,6 +944,19 @@ macro_rules! store_via_ops {
                 let actor = actor.to_owned();
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { $crate::store::ops::record_direct_write(tx, &actor, write, now).await })
+                }))
+                .await
+            }
+            async fn record_reminder(
+                &self,
+                id: &$crate::RequestId,
+                actor: &str,
+                reminded: $crate::audit::Reminded,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let (id, actor) = (id.clone(), actor.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::ops::record_reminder(tx, &id, &actor, reminded, now).await })
                 }))
                 .await
             }

@@ -309,6 +309,19 @@ impl Store for ObservedStore {
             self.inner.record_direct_write(actor, write, now)
         )
     }
+    async fn record_reminder(
+        &self,
+        id: &RequestId,
+        actor: &str,
+        reminded: crate::audit::Reminded,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        timed!(
+            self,
+            "record_reminder",
+            self.inner.record_reminder(id, actor, reminded, now)
+        )
+    }
     async fn audit_of_request(&self, request_id: &str) -> Result<Vec<AuditEntry>> {
         timed!(self, "audit_of_request", rows, self.inner.audit_of_request(request_id))
     }

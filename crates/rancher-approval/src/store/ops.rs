@@ -203,6 +203,7 @@ pub(crate) async fn decide(
         content_hash: recorded.content_hash.clone(),
         server: decision.server,
         state: request.state,
+        via: decision.via,
     });
     append(tx, now, &reviewer.id, Some(&request), None, detail).await?;
     Ok(Ok(DecideOutcome {
@@ -947,6 +948,7 @@ fn replay(
                 | AuditKind::GrantOverdue
                 | AuditKind::GrantEndedEarly
                 | AuditKind::DirectWrite
+                | AuditKind::Reminded
                 // A kind this build does not know (a newer build wrote it) changes no request it can tell of.
                 | AuditKind::Other(_),
                 s,
@@ -1226,6 +1228,32 @@ pub(crate) async fn end_grant_early(tx: &mut dyn Tx, id: &str, by: &Principal, n
     });
     append(tx, now, &by.id, None, Some(&g.workflow_id), detail).await?;
     Ok(g)
+}
+
+/// Records a reminder (or, with `escalation`, the escalation) of pending request `id`, once: false, and nothing
+/// written, when the request is no longer pending or its log already holds one of the same kind. Two replicas
+/// running the job at once write it once, the transaction deciding.
+pub(crate) async fn record_reminder(
+    tx: &mut dyn Tx,
+    id: &RequestId,
+    actor: &str,
+    reminded: audit::Reminded,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let now = tx.clock(now).await?;
+    let request = get_request(tx, id).await?;
+    if request.state != RequestState::Pending || request.expires_at <= now {
+        return Ok(false);
+    }
+    let done = tx.audit_for_request(id.as_str()).await?.iter().any(|e| {
+        e.kind == AuditKind::Reminded
+            && e.detail.get("escalation").and_then(|v| v.as_bool()) == Some(reminded.escalation)
+    });
+    if done {
+        return Ok(false);
+    }
+    append(tx, now, actor, Some(&request), None, AuditDetail::Reminded(reminded)).await?;
+    Ok(true)
 }
 
 /// Records a write sent to Rancher outside any workflow (the operation, its parameters and path); it changes no

@@ -88,6 +88,36 @@ fn configure(
     if let Some(f) = &args.webhook_secret_file {
         config = config.webhook_secret(rancher_server::config::read_secret_file(f)?);
     }
+    // Checked here, not by clap: the settings file fills these in after the command line is parsed.
+    match (&args.slack_bot_token_file, &args.slack_signing_secret_file) {
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+            "Slack needs both --slack-bot-token-file and --slack-signing-secret-file (or both keys in the settings file)"
+        ),
+        (None, None) if args.slack_channel.is_some() || args.slack_user_map_file.is_some() => anyhow::bail!(
+            "--slack-channel and --slack-user-map-file need Slack: add --slack-bot-token-file and --slack-signing-secret-file"
+        ),
+        _ => {}
+    }
+    if let (Some(token), Some(secret)) = (&args.slack_bot_token_file, &args.slack_signing_secret_file) {
+        use rancher_server::config::read_chat_secret_file;
+        let mut slack = rancher_server::slack::SlackConfig::new(
+            read_chat_secret_file(token, "Slack bot token")?,
+            read_chat_secret_file(secret, "Slack signing secret")?,
+        );
+        if let Some(c) = &args.slack_channel {
+            slack = slack.channel(c.clone());
+        }
+        if let Some(u) = &args.slack_api_url {
+            slack = slack.api_url(u.clone());
+        }
+        if let Some(f) = &args.slack_user_map_file {
+            slack = slack.users(rancher_server::slack::read_user_map(f).map_err(anyhow::Error::msg)?);
+        }
+        config = config.slack(slack);
+    }
+    if let Some(f) = &args.teams_webhook_url_file {
+        config = config.teams_webhook(rancher_server::config::read_chat_secret_file(f, "Teams webhook URL")?);
+    }
     let refused_attempts = config.webhook_refused_attempts;
     config = config
         .header_timeout(std::time::Duration::from_secs(args.header_timeout.max(1)))

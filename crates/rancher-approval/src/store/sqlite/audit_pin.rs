@@ -274,10 +274,21 @@ async fn write_every_kind(path: &Path) -> Vec<AuditEntry> {
         .unwrap();
 
     // Expired: the last pending request, long after.
-    let _pending = store
+    let pending = store
         .create_request(NewRequest::new(wf, bob(), approvers), at(123))
         .await
         .unwrap();
+    // Its approver is reminded while it waits (added after the first pin: spliced into the fixture before the
+    // expiry, every earlier entry unchanged).
+    let reminded = crate::audit::Reminded {
+        escalation: false,
+        approvers: vec!["u-alice".into()],
+        waited_secs: 3600,
+    };
+    assert!(store
+        .record_reminder(&pending.id, "svc-a", reminded, at(183))
+        .await
+        .unwrap());
     store.expire_due(at(60 * 24 * 30)).await.unwrap();
 
     store.audit_entries().await.unwrap()
