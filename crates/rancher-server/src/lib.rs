@@ -34,6 +34,7 @@ mod error;
 pub mod identity;
 mod integrity;
 pub mod metrics;
+mod revocation;
 mod server;
 mod sessions;
 pub mod throttle;
