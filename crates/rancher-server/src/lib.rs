@@ -28,6 +28,7 @@
 
 pub mod api;
 mod app;
+pub mod audit_export;
 pub mod client;
 pub mod config;
 mod error;
