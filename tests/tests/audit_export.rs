@@ -111,3 +111,53 @@ async fn the_audit_exports_in_each_format_resumes_and_verifies_offline() {
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("jsonl, ocsf or cloudevents"), "{body}");
 }
+
+/// `rancherctl approvals audit --export FORMAT [--since SEQ]` on the local store: the same lines, resumable, and
+/// verified offline.
+#[test]
+fn the_cli_exports_the_local_audit_log() {
+    use rancher_access_tests::cli::SimCli;
+    let s = SimCli::start(rancher_sim::RancherVersion::V2_13, 2);
+    for wf in ["create-global-role-binding", "grant-project-role"] {
+        s.run(&["workflows", "install", wf]).expect_code(0);
+    }
+    let all = s
+        .run(&["approvals", "audit", "--export", "jsonl"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    let seqs: Vec<u64> = all
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.len() >= 2, "{all}");
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let rest = s
+        .run(&["approvals", "audit", "--export", "cloudevents", "--since", "1"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    let first: Value = serde_json::from_str(rest.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["specversion"].as_str(), &first["data"]["seq"]),
+        (Some("1.0"), &json!(2))
+    );
+    let ocsf = s
+        .run(&["approvals", "audit", "--export", "ocsf"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert_eq!(ocsf.lines().count(), seqs.len());
+    let bad = s.run(&["approvals", "audit", "--export", "xml"]);
+    bad.expect_code(1);
+    assert!(bad.stderr.contains("jsonl, ocsf or cloudevents"), "{}", bad.stderr);
+    if let Some(py) = python() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("all", &all), ("rest", &rest), ("ocsf", &ocsf)] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, text).unwrap();
+            let (code, out) = verify(py, &file, &[]);
+            assert_eq!(code, 0, "{name}: {out}");
+        }
+    }
+}
