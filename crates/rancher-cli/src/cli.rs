@@ -363,6 +363,13 @@ pub enum ApprovalsCommand {
         /// change (`SEQ:HASH` as printed after every change, or the full hash). Catches a cut-off or rewritten log.
         #[arg(long, value_name = "SEQ:HASH", requires = "verify")]
         expect_head: Option<String>,
+        /// Write the log for a SIEM to stdout, one JSON object a line, each with its hash-chain fields:
+        /// `jsonl` (the entries), `ocsf` (OCSF IAM events) or `cloudevents` (CloudEvents 1.0 JSON).
+        #[arg(long, value_name = "FORMAT", conflicts_with = "verify")]
+        export: Option<String>,
+        /// With --export: only the entries after this sequence number (resume where the last export ended).
+        #[arg(long, value_name = "SEQ", requires = "export")]
+        since: Option<u64>,
     },
     /// Write the whole store (installations, requests with their decisions and outcomes, audit log, delivery
     /// cursors) to stdout as JSON lines, from one snapshot: to move it to another store with `approvals import`.

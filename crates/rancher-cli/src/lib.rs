@@ -302,9 +302,19 @@ fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow
         Command::Approvals(cli::ApprovalsCommand::Show { id, full }) => {
             runtime()?.block_on(commands::approvals::show(&ctx, backend, &id, full))
         }
-        Command::Approvals(cli::ApprovalsCommand::Audit { verify, expect_head }) => runtime()?.block_on(
-            commands::approvals::audit(&ctx, backend, verify, expect_head.as_deref()),
-        ),
+        Command::Approvals(cli::ApprovalsCommand::Audit {
+            export: Some(format),
+            since,
+            ..
+        }) => runtime()?.block_on(commands::audit_export::run(&ctx, backend, &format, since.unwrap_or(0))),
+        Command::Approvals(cli::ApprovalsCommand::Audit {
+            verify, expect_head, ..
+        }) => runtime()?.block_on(commands::approvals::audit(
+            &ctx,
+            backend,
+            verify,
+            expect_head.as_deref(),
+        )),
         Command::Approvals(cli::ApprovalsCommand::Approve { id, reason }) => {
             runtime()?.block_on(commands::approvals::approve(&ctx, backend, &id, reason))
         }

@@ -95,7 +95,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
-    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, webhook_dead_letters),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, export_audit, webhook_dead_letters),
     components(schemas(ErrorAnswer, Me, Catalog, CatalogEntry, InputView, PolicyRequest, InstallationView, RunRequest, RunAnswer, ListLine, ListEnd,
         RequestView, RequestPage, DecisionRequest, ExtendRequest, Extended, GrantView, GrantList, Revoked, AuditPage, AuditVerified, DeadLetters)),
     modifiers(&BearerAuth),
@@ -142,6 +142,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(verify_audit))
+        .route("/api/v1/audit/export", get(export_audit))
         .route("/api/v1/webhooks/dead-letters", get(webhook_dead_letters))
         .fallback(|| async { ApiError::not_found("no such API operation; /api/v1/openapi.json lists them") })
 }
@@ -540,6 +541,19 @@ async fn audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Audit
         verified: verified.is_ok(),
         problem: verified.err(),
     }))
+}
+
+/// The audit log as NDJSON for a SIEM (admins), streamed a page at a time from the store: `jsonl`, `ocsf` or
+/// `cloudevents`, each line with its hash-chain fields. Resume with `after=` the last `seq` received.
+#[utoipa::path(get, path = "/api/v1/audit/export", params(crate::audit_export::ExportQuery),
+    responses((status = 200, description = "one JSON object a line", content_type = "application/x-ndjson"), (status = 400, body = ErrorAnswer), (status = 403, body = ErrorAnswer)))]
+async fn export_audit(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<crate::audit_export::ExportQuery>,
+) -> Result<Response, ApiError> {
+    admin_only(&caller.person)?;
+    crate::audit_export::response(app, q)
 }
 
 /// Verifies the audit chain (admins): `{"ok": true, "entries": n}`, or `409` naming the first bad entry.

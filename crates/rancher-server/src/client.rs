@@ -629,6 +629,41 @@ impl ServerClient {
     pub async fn audit(&self) -> Result<AuditPage, ClientError> {
         Ok(self.send(reqwest::Method::GET, "/api/v1/audit", None::<&()>).await?.1)
     }
+
+    /// The audit export (admins) after sequence `after`, in `format`, handed to `sink` chunk by chunk as it
+    /// arrives (never held whole). Answers the bytes received.
+    pub async fn audit_export(
+        &self,
+        format: crate::audit_export::ExportFormat,
+        after: u64,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, ClientError> {
+        let path = format!("/api/v1/audit/export?format={}&after={after}", format.as_str());
+        let mut resp = self.dispatch(self.builder(reqwest::Method::GET, &path)?).await?;
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            return Self::answer::<serde::de::IgnoredAny>(resp).await.map(|_| 0);
+        }
+        let mut n = 0u64;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(bytes)) => {
+                    n += bytes.len() as u64;
+                    sink(&bytes).map_err(|e| ClientError::local(format!("could not write the export: {e}")))?;
+                }
+                Ok(None) => return Ok(n),
+                Err(e) => {
+                    return Err(ClientError::answered(
+                        status,
+                        format!(
+                            "the export was cut off after {n} bytes ({}); run again with --since the last seq received",
+                            crate::error::chain(&e.without_url())
+                        ),
+                    ))
+                }
+            }
+        }
+    }
 }
 
 fn seg(s: &str) -> String {

@@ -28,6 +28,7 @@
 
 pub mod api;
 mod app;
+pub mod audit_export;
 mod chat;
 pub mod client;
 pub mod config;
@@ -38,6 +39,7 @@ mod integrity;
 pub mod metrics;
 mod outbox;
 pub mod reminders;
+mod revocation;
 mod server;
 mod sessions;
 pub mod slack;

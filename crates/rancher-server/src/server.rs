@@ -213,6 +213,11 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         config.job_interval,
         stop_rx.clone(),
     ))];
+    // Grants are revoked at their due time by a timer; the jobs loop's sweep stays as a safety net.
+    tasks.push(tokio::spawn(crate::revocation::timer_loop(
+        app.clone(),
+        stop_rx.clone(),
+    )));
     if let Some((l, bound)) = metrics_listener {
         let metrics_router = metrics_routes(app.clone(), &config, bound);
         let small = ConnLimits {

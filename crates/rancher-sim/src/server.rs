@@ -34,6 +34,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// The fault injected, if any (`"429"`, `"500"`, `"503"`, `"drop-before"`, `"drop-after"`).
     pub fault: Option<String>,
+    /// When the simulator answered (or dropped) it, in milliseconds since the epoch: a test measures when a
+    /// change reached Rancher from here.
+    pub at_ms: i64,
 }
 
 const LOG_CAP: usize = 200_000;
@@ -232,6 +235,7 @@ async fn serve(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<Resp
                 path: path_q.clone(),
                 status,
                 fault: fault.map(str::to_string),
+                at_ms: crate::state::now_ms(),
             });
         }
     };

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api;
 pub mod approvals;
+pub mod audit_export;
 pub mod backend;
 pub mod completions;
 pub mod connect;
