@@ -828,6 +828,7 @@ mod tests {
             installer: None,
             targets: Vec::new(),
             target_labels: Default::default(),
+            names: Default::default(),
             reason: Some(reason.into()),
             server: None,
             inputs,
