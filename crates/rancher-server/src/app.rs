@@ -561,6 +561,8 @@ pub(crate) fn request_view(
         } else {
             "withheld: only approvers and admins see what the service read for this request".into()
         },
+        plan: rancher_workflows::names::plan_sentence(&req.workflow_id, &req.inputs, &req.names),
+        name_warnings: rancher_workflows::names::warnings(&req.names),
         audit,
         result: None,
         stored: shown,

@@ -242,6 +242,14 @@ fn targets(r: &ApprovalRequest) -> Vec<String> {
         .collect()
 }
 
+/// The warnings about the names pinned at filing (a target whose name folds like another user's), escaped.
+fn name_warnings(r: &ApprovalRequest) -> Vec<String> {
+    rancher_workflows::names::warnings(&r.names)
+        .iter()
+        .map(|w| esc(w))
+        .collect()
+}
+
 /// The look-alike warnings `rancherctl approvals show` prints: target names, input values and the requester's
 /// user name holding non-ASCII letters that may imitate another name.
 fn look_alike_warnings(r: &ApprovalRequest, inputs: &Value) -> Vec<String> {
@@ -573,7 +581,8 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     let r = serde_json::json!({
         "id": req.id.as_str(), "workflow": esc(&req.workflow_id), "state": req.state.as_str(), "requester": name(&req.requester), "requester_id": esc(&req.requester.id),
         "reason": esc(req.reason.as_deref().unwrap_or_default()), "inputs": text::escape_lines(&serde_json::to_string_pretty(&shown_inputs(&shown.inputs)).unwrap_or_default()),
-        "targets": targets(&req), "warnings": look_alike_warnings(&req, &shown.inputs),
+        "targets": targets(&req), "warnings": name_warnings(&req).into_iter().chain(look_alike_warnings(&req, &shown.inputs)).collect::<Vec<_>>(),
+        "plan": esc(&rancher_workflows::names::plan_sentence(&req.workflow_id, &req.inputs, &req.names)),
         "withheld": !details, "reviewed": req.content_hash,
         "duration": req.inputs.get("duration").and_then(Value::as_str).map(esc), "extends": req.inputs.get("extends").and_then(Value::as_str).map(esc),
         "policy": esc(&req.policy.to_string()), "who_may_approve": esc(&who_may_approve(&req, &admins)), "created": when(req.created_at), "age": ago(req.created_at),

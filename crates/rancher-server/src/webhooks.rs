@@ -253,17 +253,24 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     let wf = entry.workflow_id.clone().unwrap_or_default();
     let (name, text, extra) = match entry.details() {
         AuditDetail::RequestCreated(d) => {
+            // A request filed with pinned names says its plan in them (older ones keep their exact text and data).
+            let plan = (!d.names.is_empty()).then(|| rancher_workflows::names::plan_sentence(&wf, &d.inputs, &d.names));
+            let asks = match &plan {
+                Some(p) => format!("asks: {}", chat(p, 400)),
+                None => format!("asks to run {wf} ({})", inputs_text(&d.inputs)),
+            };
             let text = format!(
-                "{} asks to run {wf} ({}){}; waiting for approval: {req}",
+                "{} {asks}{}; waiting for approval: {req}",
                 who(&d.requester),
-                inputs_text(&d.inputs),
                 quoted_reason(d.reason.as_deref())
             );
-            (
-                "request.created",
-                text,
-                json!({"requester": principal_data(&d.requester), "inputs": inputs_data(&d.inputs), "reason": reason_data(d.reason.as_deref()), "expires_at": format_time(d.expires_at), "state": d.state}),
-            )
+            let mut data = json!({"requester": principal_data(&d.requester), "inputs": inputs_data(&d.inputs), "reason": reason_data(d.reason.as_deref()), "expires_at": format_time(d.expires_at), "state": d.state});
+            if let Some(p) = plan {
+                data["plan"] = json!(p);
+                data["names"] = serde_json::to_value(&d.names).unwrap_or_default();
+                data["name_warnings"] = json!(rancher_workflows::names::warnings(&d.names));
+            }
+            ("request.created", text, data)
         }
         AuditDetail::Decided(d) => {
             let text = format!(
