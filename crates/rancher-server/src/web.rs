@@ -25,6 +25,8 @@ use crate::identity::{Identities, Person};
 use crate::sessions::{random_hex, Ended, Flash};
 use rancher_workflows::text;
 
+mod file;
+
 /// The cookies' names over plain HTTP on loopback; with `Secure` they carry the `__Host-` prefix (the browser then
 /// takes them only over HTTPS, for this host and path `/`, set by this host alone).
 const SESSION_COOKIE: &str = "ra_session";
@@ -47,6 +49,9 @@ fn env() -> &'static Environment<'static> {
             ("request.html", include_str!("../templates/request.html")),
             ("admin.html", include_str!("../templates/admin.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("file.html", include_str!("../templates/file.html")),
+            ("file_form.html", include_str!("../templates/file_form.html")),
+            ("mine.html", include_str!("../templates/mine.html")),
         ] {
             e.add_template(name, src).expect("built-in templates parse");
         }
@@ -127,6 +132,8 @@ fn me_view(p: &Person) -> Value {
 /// The signed-in person as Rancher knows them now, their CSRF token and any flash.
 struct Visitor {
     cookie: String,
+    /// The person's own Rancher token (requests filed from the page are theirs).
+    token: rancher_auth::BearerToken,
     person: Person,
     csrf: String,
     flash: Option<Flash>,
@@ -171,6 +178,7 @@ async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: boo
     };
     match person {
         Ok(person) => Ok(Visitor {
+            token: live.token.clone(),
             cookie: live.cookie,
             person,
             csrf: live.csrf,
@@ -204,6 +212,10 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/admin", get(admin))
         .route("/requests/{id}", get(request_page))
         .route("/requests/{id}/decide", post(decide))
+        .route("/requests/{id}/cancel", post(file::cancel))
+        .route("/file", get(file::choose))
+        .route("/file/{workflow}", get(file::form).post(file::submit))
+        .route("/mine", get(file::mine))
 }
 
 fn when(t: DateTime<Utc>) -> String {

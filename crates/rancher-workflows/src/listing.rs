@@ -127,7 +127,7 @@ fn enabled(v: Option<bool>) -> String {
 
 impl Listed {
     /// The item's row in the table of its workflow (see [`ListStream::columns`]); `names` maps ids to names: user
-    /// ids to usernames for the binding table, cluster ids to display names for the project table.
+    /// ids to usernames (and [`crate::names::display_key`] to display names) for the binding table, cluster ids to display names for the project table.
     pub fn row(&self, names: &HashMap<String, String>) -> Vec<String> {
         match self {
             Listed::User(u) => vec![
@@ -150,7 +150,7 @@ impl Listed {
                     (Some(u), _) => vec![
                         b.name,
                         b.role,
-                        "user".into(),
+                        crate::names::subject_cell(names, u),
                         u.clone(),
                         names.get(u).cloned().unwrap_or_default(),
                     ],
@@ -477,9 +477,12 @@ impl Exec<'_> {
         while let Some(u) = users.next().await {
             match u? {
                 Listed::User(u) => {
-                    out.insert(meta(&u.metadata, |m| &m.name), text(&u.username));
+                    let id = meta(&u.metadata, |m| &m.name);
+                    out.insert(crate::names::display_key(&id), text(&u.display_name));
+                    out.insert(id, text(&u.username));
                 }
                 Listed::V3User(u) => {
+                    out.insert(crate::names::display_key(&text(&u.id)), text(&u.name));
                     out.insert(text(&u.id), text(&u.username));
                 }
                 _ => {}

@@ -414,6 +414,100 @@ pub fn plan_sentence(workflow: &str, inputs: &Value, names: &PinnedNames) -> Str
     }
 }
 
+/// What a form may offer for input `input` of `workflow`, as `(value, label)`: users (`user`), global roles or role
+/// templates of the right context (`role`), clusters (`cluster`), projects (`project`, as `cluster/project`).
+/// Empty for any other input, and when the caller may not list them (the form then takes typed text).
+pub async fn choices(session: &Session, workflow: &str, input: &str) -> Vec<(String, String)> {
+    use crate::grants::resolve;
+    let listed: Result<Vec<(String, String)>> = async {
+        Ok(match input {
+            "user" => users(session)
+                .await?
+                .into_iter()
+                .filter(|u| !u.username.is_empty())
+                .map(|u| {
+                    let label = match u.display.trim() {
+                        "" => u.username.clone(),
+                        d => format!("{d} ({})", u.username),
+                    };
+                    (u.username, label)
+                })
+                .collect(),
+            "role" if role_kind(workflow) == NamedKind::GlobalRole => {
+                crate::roles::list(session, crate::roles::RoleKind::Global)
+                    .await?
+                    .iter()
+                    .filter_map(|r| {
+                        let id = r
+                            .pointer("/metadata/name")
+                            .or_else(|| r.get("id"))?
+                            .as_str()?
+                            .to_string();
+                        let d = r.get("displayName").or_else(|| r.get("name")).and_then(Value::as_str);
+                        Some((id.clone(), d.map(|d| format!("{d} ({id})")).unwrap_or(id)))
+                    })
+                    .collect()
+            }
+            "role" => {
+                let context = if workflow.contains("cluster") {
+                    "cluster"
+                } else {
+                    "project"
+                };
+                resolve::role_templates(session)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.context == context && !r.locked)
+                    .map(|r| (r.id.clone(), format!("{} ({})", r.name, r.id)))
+                    .collect()
+            }
+            "cluster" => resolve::clusters(session)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), format!("{} ({})", c.name, c.id)))
+                .collect(),
+            "project" => {
+                let clusters: BTreeMap<String, String> = resolve::clusters(session)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c.name))
+                    .collect();
+                resolve::projects(session)
+                    .await?
+                    .into_iter()
+                    .map(|p| {
+                        let c = clusters.get(&p.cluster).cloned().unwrap_or_else(|| p.cluster.clone());
+                        (p.id.clone(), format!("{c}/{} ({})", p.name, p.id))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+    }
+    .await;
+    let mut out = listed.unwrap_or_default();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// The key under which a map of user ids to usernames (the binding tables') also holds a user's display name.
+pub(crate) fn display_key(id: &str) -> String {
+    format!("{id}\u{0}display")
+}
+
+/// The SUBJECT cell of a binding table for user `id`: `Alice Example (alice)`, `alice`, or `user` when the user is
+/// not known (deleted); `names` maps ids to usernames and [`display_key`]s to display names.
+pub(crate) fn subject_cell(names: &std::collections::HashMap<String, String>, id: &str) -> String {
+    let username = names.get(id).filter(|s| !s.is_empty());
+    let display = names.get(&display_key(id)).filter(|s| !s.is_empty());
+    match (display, username) {
+        (Some(d), Some(u)) if d != u => format!("{d} ({u})"),
+        (_, Some(u)) => u.clone(),
+        (Some(d), None) => d.clone(),
+        (None, None) => "user".into(),
+    }
+}
+
 /// The look-alike warnings of a request's names, one sentence each: "the username of Alice Example (alice,
 /// u-tt2kw) looks like `aIice`, the username of u-x9x9x: check which person you mean". Plain text.
 pub fn warnings(names: &PinnedNames) -> Vec<String> {
@@ -521,6 +615,17 @@ mod tests {
             plan_sentence("access-control-allow", &json!({"identities": "x", "provider": "github"}), &allow),
             "will allow user github_user://1 and group Developers (github_team://7) to log in through the github auth provider"
         );
+    }
+
+    #[test]
+    fn binding_tables_name_the_subject() {
+        let mut names = std::collections::HashMap::new();
+        names.insert("u-1".to_string(), "alice".to_string());
+        names.insert(display_key("u-1"), "Alice Example".to_string());
+        names.insert("u-2".to_string(), "bob".to_string());
+        assert_eq!(subject_cell(&names, "u-1"), "Alice Example (alice)");
+        assert_eq!(subject_cell(&names, "u-2"), "bob");
+        assert_eq!(subject_cell(&names, "u-gone"), "user");
     }
 
     #[test]
