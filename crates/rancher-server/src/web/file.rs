@@ -70,18 +70,12 @@ pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap, Path(i
             &format!("`{}` is not installed; an admin installs it first.", def.id),
         );
     }
-    // The person's own session lists what they may pick from (nothing when Rancher refuses: then the fields take
-    // typed text, as the command line does).
-    let session = match app.person(&v.token).await {
-        Ok((_, s)) => s,
-        Err(_) => None,
-    };
+    // Filing resolves names with the service account's rights (as `POST /api/v1/runs` does), so the choices come
+    // from there too; when Rancher refuses a list, that field takes typed text, as the command line does.
+    let session = v.person.acting_through(&app.service);
     let mut fields = Vec::new();
     for input in def.inputs.iter().filter(|i| !i.is_internal() && i.name != "extends") {
-        let choices = match &session {
-            Some(s) => rancher_workflows::names::choices(s, def.id, input.name).await,
-            None => Vec::new(),
-        };
+        let choices = rancher_workflows::names::choices(&session, def.id, input.name).await;
         fields.push(serde_json::json!({
             "name": input.name, "required": input.required, "description": input.description,
             "json": input.kind == rancher_workflows::InputKind::Json, "duration": input.name == "duration",
