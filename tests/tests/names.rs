@@ -149,7 +149,7 @@ fn approvals_show_names_every_pinned_target_of_every_write_workflow() {
         let r: ApprovalRequest = serde_json::from_value(doc).unwrap();
         let shown = s.run(&["approvals", "show", &id]);
         let text = &shown.expect_code(0).stdout;
-        let plan = rancher_workflows::names::plan_sentence(w, &r.inputs, &r.names);
+        let plan = rancher_workflows::names::plan_of(&r);
         assert!(text.contains(&format!("plan:      {plan}")), "{w}: {text}");
         check_shown(w, &r, text, &users);
         filed += 1;
@@ -181,11 +181,7 @@ async fn the_page_and_the_api_name_every_pinned_target() {
         assert_eq!(st, 200, "{view}");
         let r: ApprovalRequest = serde_json::from_value(view.clone()).unwrap();
         let plan = view["plan"].as_str().unwrap();
-        assert_eq!(
-            plan,
-            rancher_workflows::names::plan_sentence(w, &r.inputs, &r.names),
-            "{w}"
-        );
+        assert_eq!(plan, rancher_workflows::names::plan_of(&r), "{w}");
         check_shown(w, &r, plan, &users);
         let page = browser.get(&format!("/requests/{id}")).await;
         assert_eq!(page.status, 200);

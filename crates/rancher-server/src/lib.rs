@@ -39,6 +39,7 @@ mod sessions;
 pub mod throttle;
 mod tls;
 mod web;
+mod web_file;
 pub mod webhooks;
 pub mod wire;
 

@@ -235,6 +235,7 @@ fn routes(app: Arc<App>, config: &ServerConfig, bound: SocketAddr, metrics_bound
     let mut r = Router::new()
         .merge(crate::api::router())
         .merge(crate::web::router())
+        .merge(crate::web_file::router())
         .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(

@@ -254,7 +254,8 @@ pub fn event_for(entry: &AuditEntry) -> Option<Value> {
     let (name, text, extra) = match entry.details() {
         AuditDetail::RequestCreated(d) => {
             // A request filed with pinned names says its plan in them (older ones keep their exact text and data).
-            let plan = (!d.names.is_empty()).then(|| rancher_workflows::names::plan_sentence(&wf, &d.inputs, &d.names));
+            let plan = (!d.names.is_empty())
+                .then(|| rancher_workflows::names::plan_sentence(&wf, &d.inputs.clone().into(), &d.names));
             let asks = match &plan {
                 Some(p) => format!("asks: {}", chat(p, 400)),
                 None => format!("asks to run {wf} ({})", inputs_text(&d.inputs)),

@@ -17,7 +17,7 @@
 //! admin.display_name = Some("Admin".into());
 //! admin.input = Some("role".into());
 //! let names = PinnedNames { targets: vec![alice, admin], look_alikes: vec![] };
-//! let inputs = serde_json::json!({"user": "u-tt2kw", "role": "admin"});
+//! let inputs = serde_json::json!({"user": "u-tt2kw", "role": "admin"}).into();
 //! assert_eq!(
 //!     plan_sentence("create-global-role-binding", &inputs, &names),
 //!     "will create a GlobalRoleBinding of `admin` for Alice Example (alice, u-tt2kw)"
@@ -35,6 +35,7 @@ use crate::error::Result;
 use crate::exec::Exec;
 use crate::listing::Listed;
 use crate::session::Session;
+use crate::workflow::Inputs;
 
 /// A user as the look-alike check needs it: id, username, display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +123,7 @@ fn role_kind(workflow: &str) -> NamedKind {
 /// (pinned) inputs give, and every other pinned target (`targets`: principal id and label). A lookup that fails
 /// (the object is gone, the caller may not read it) leaves the id alone with the label it was filed under: names
 /// help approvers; they never stop a request. Every user target is checked for look-alikes among all users.
-pub async fn resolve(
+pub(crate) async fn resolve(
     session: &Session,
     workflow: &str,
     inputs: &Value,
@@ -312,7 +313,8 @@ fn listed(items: &[String]) -> String {
 /// (alice, u-tt2kw)". `workflow`: the request's workflow id; `inputs`: its stored inputs; `names`: its pinned names.
 /// The one place this text is made: the page, `rancherctl approvals show`, the API's request view, webhook events
 /// and chat messages all call it. Plain text: escape it for where it is shown.
-pub fn plan_sentence(workflow: &str, inputs: &Value, names: &PinnedNames) -> String {
+pub fn plan_sentence(workflow: &str, inputs: &Inputs, names: &PinnedNames) -> String {
+    let inputs = inputs.as_value();
     let text = |k: &str| inputs.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
     let who = named(inputs, names, "user").or_else(|| named(inputs, names, "group"));
     let role = named(inputs, names, "role");
@@ -490,22 +492,13 @@ pub async fn choices(session: &Session, workflow: &str, input: &str) -> Vec<(Str
     out
 }
 
-/// The key under which a map of user ids to usernames (the binding tables') also holds a user's display name.
-pub(crate) fn display_key(id: &str) -> String {
-    format!("{id}\u{0}display")
-}
-
-/// The SUBJECT cell of a binding table for user `id`: `Alice Example (alice)`, `alice`, or `user` when the user is
-/// not known (deleted); `names` maps ids to usernames and [`display_key`]s to display names.
-pub(crate) fn subject_cell(names: &std::collections::HashMap<String, String>, id: &str) -> String {
-    let username = names.get(id).filter(|s| !s.is_empty());
-    let display = names.get(&display_key(id)).filter(|s| !s.is_empty());
-    match (display, username) {
-        (Some(d), Some(u)) if d != u => format!("{d} ({u})"),
-        (_, Some(u)) => u.clone(),
-        (Some(d), None) => d.clone(),
-        (None, None) => "user".into(),
-    }
+/// [`plan_sentence`] of a stored request: its workflow, inputs and pinned names.
+pub fn plan_of(request: &rancher_approval::ApprovalRequest) -> String {
+    plan_sentence(
+        &request.workflow_id,
+        &Inputs::from(request.inputs.clone()),
+        &request.names,
+    )
 }
 
 /// The look-alike warnings of a request's names, one sentence each: "the username of Alice Example (alice,
@@ -588,7 +581,7 @@ mod tests {
         };
         let inputs = json!({"user": "u-tt2kw", "role": "project-member", "project": "c-abc:p-xyz", "duration": "8h"});
         assert_eq!(
-            plan_sentence("grant-project-role", &inputs, &names),
+            plan_sentence("grant-project-role", &inputs.into(), &names),
             "will create a ProjectRoleTemplateBinding of `Project Member` (project-member) in project Payments (c-abc:p-xyz) of cluster prod for Alice Example (alice, u-tt2kw), for 8h (then revoked)"
         );
         let w = warnings(&names);
@@ -612,7 +605,7 @@ mod tests {
             look_alikes: vec![],
         };
         assert_eq!(
-            plan_sentence("access-control-allow", &json!({"identities": "x", "provider": "github"}), &allow),
+            plan_sentence("access-control-allow", &json!({"identities": "x", "provider": "github"}).into(), &allow),
             "will allow user github_user://1 and group Developers (github_team://7) to log in through the github auth provider"
         );
     }
@@ -621,11 +614,11 @@ mod tests {
     fn binding_tables_name_the_subject() {
         let mut names = std::collections::HashMap::new();
         names.insert("u-1".to_string(), "alice".to_string());
-        names.insert(display_key("u-1"), "Alice Example".to_string());
+        names.insert(crate::listing::display_key("u-1"), "Alice Example".to_string());
         names.insert("u-2".to_string(), "bob".to_string());
-        assert_eq!(subject_cell(&names, "u-1"), "Alice Example (alice)");
-        assert_eq!(subject_cell(&names, "u-2"), "bob");
-        assert_eq!(subject_cell(&names, "u-gone"), "user");
+        assert_eq!(crate::listing::subject_cell(&names, "u-1"), "Alice Example (alice)");
+        assert_eq!(crate::listing::subject_cell(&names, "u-2"), "bob");
+        assert_eq!(crate::listing::subject_cell(&names, "u-gone"), "user");
     }
 
     #[test]
@@ -637,7 +630,11 @@ mod tests {
             look_alikes: vec![],
         };
         for w in crate::registry::all().iter().filter(|w| w.writes) {
-            let s = plan_sentence(w.id, &json!({"user": "u-tt2kw", "operation": "rk.users.patch"}), &names);
+            let s = plan_sentence(
+                w.id,
+                &json!({"user": "u-tt2kw", "operation": "rk.users.patch"}).into(),
+                &names,
+            );
             assert!(s.starts_with("will "), "{}: {s}", w.id);
             if w.inputs.iter().any(|i| i.name == "user") || w.id == "rancher-api-request" {
                 assert!(s.contains("Alice Example (alice, u-tt2kw)"), "{}: {s}", w.id);

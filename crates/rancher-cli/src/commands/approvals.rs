@@ -329,11 +329,7 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
     // The plan in the names pinned at filing: the same sentence as the page, the API and the webhooks.
     l.push(format!(
         "plan:      {}",
-        text::escape(&rancher_workflows::names::plan_sentence(
-            &r.workflow_id,
-            &r.inputs,
-            &r.names
-        ))
+        text::escape(&rancher_workflows::names::plan_of(r))
     ));
     for w in rancher_workflows::names::warnings(&r.names) {
         l.push(format!("warning:   {}", text::escape(&w)));

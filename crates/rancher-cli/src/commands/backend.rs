@@ -553,7 +553,7 @@ fn local_view(r: ApprovalRequest, audit: Vec<AuditEntry>) -> RequestView {
             .map(Into::into),
         outcome,
         details: "shown".into(),
-        plan: rancher_workflows::names::plan_sentence(&r.workflow_id, &r.inputs, &r.names),
+        plan: rancher_workflows::names::plan_of(&r),
         name_warnings: rancher_workflows::names::warnings(&r.names),
         audit: Some(audit),
         result: None,

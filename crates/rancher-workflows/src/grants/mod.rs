@@ -1091,7 +1091,7 @@ impl TypedWorkflow for ListBindings {
             .map(|b| {
                 let (kind, who, username) = match (&b.user, &b.group) {
                     (Some(u), _) => (
-                        crate::names::subject_cell(&usernames, u),
+                        crate::listing::subject_cell(&usernames, u),
                         u.clone(),
                         usernames.get(u).cloned().unwrap_or_default(),
                     ),

@@ -14,9 +14,19 @@ use rancher_approval::{RequestFilter, RequestState};
 use rancher_workflows::Submitted;
 use serde_json::Value;
 
-use super::{cookie, cookie_name, esc, forged, me_view, message, render, same, visitor, when, SESSION_COOKIE};
 use crate::app::App;
 use crate::sessions::Flash;
+use crate::web::{cookie, cookie_name, esc, forged, me_view, message, render, same, visitor, when, SESSION_COOKIE};
+
+/// The routes of filing from the page (merged beside [`crate::web::router`]).
+pub(crate) fn router() -> axum::Router<Arc<App>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/requests/{id}/cancel", post(cancel))
+        .route("/file", get(choose))
+        .route("/file/{workflow}", get(form).post(submit))
+        .route("/mine", get(mine))
+}
 
 /// The form fields that are no workflow input.
 const NOT_INPUTS: &[&str] = &["csrf", "reason"];
@@ -26,7 +36,7 @@ fn path_part(s: &str) -> String {
 }
 
 /// `GET /file`: the installed workflows a person may file.
-pub(super) async fn choose(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+pub(crate) async fn choose(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let v = match visitor(&app, &headers, true, false).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -47,7 +57,7 @@ pub(super) async fn choose(State(app): State<Arc<App>>, headers: HeaderMap) -> R
 
 /// `GET /file/{workflow}`: the form of one workflow, its inputs as fields (the ones the service sets itself left
 /// out), with the choices the person may pick from where the input names a user, role, cluster or project.
-pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub(crate) async fn form(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let v = match visitor(&app, &headers, true, false).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -90,7 +100,7 @@ pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap, Path(i
 }
 
 /// `POST /file/{workflow}`: files the run as the signed-in person, as `POST /api/v1/runs` does.
-pub(super) async fn submit(
+pub(crate) async fn submit(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -182,7 +192,7 @@ pub(super) async fn submit(
 }
 
 /// `GET /mine`: the signed-in person's own requests, newest first, each pending one with a Cancel button.
-pub(super) async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+pub(crate) async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let v = match visitor(&app, &headers, true, false).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -200,7 +210,7 @@ pub(super) async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
         .map(|r| {
             serde_json::json!({
                 "id": r.id.as_str(), "path": path_part(r.id.as_str()), "workflow": esc(&r.workflow_id), "state": r.state.as_str(),
-                "plan": esc(&rancher_workflows::names::plan_sentence(&r.workflow_id, &r.inputs, &r.names)),
+                "plan": esc(&rancher_workflows::names::plan_of(r)),
                 "created": when(r.created_at), "pending": r.state == RequestState::Pending,
             })
         })
@@ -212,13 +222,13 @@ pub(super) async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub(super) struct CancelForm {
+pub(crate) struct CancelForm {
     csrf: Option<String>,
     reason: Option<String>,
 }
 
 /// `POST /requests/{id}/cancel`: cancels one of the person's own pending requests.
-pub(super) async fn cancel(
+pub(crate) async fn cancel(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
