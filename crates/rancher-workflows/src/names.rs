@@ -593,7 +593,7 @@ mod tests {
         // A request filed before names were pinned still reads, in ids.
         let old = plan_sentence(
             "create-global-role-binding",
-            &json!({"user": "u-1", "role": "admin"}),
+            &json!({"user": "u-1", "role": "admin"}).into(),
             &PinnedNames::default(),
         );
         assert_eq!(old, "will create a GlobalRoleBinding of `admin` for u-1");
