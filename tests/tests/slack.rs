@@ -222,8 +222,9 @@ async fn slack_buttons_decide_once_as_the_mapped_approver_and_reminders_go_out_o
         vec![format!("approve:{id}:{hash}"), format!("deny:{id}:{hash}")]
     );
     let text = message.to_string();
+    // The plan in the names pinned at filing (the target's display name, username and id), and who asked.
     assert!(
-        text.contains("create-global-role-binding") && text.contains("alice"),
+        text.contains("alice asks: will create a GlobalRoleBinding of") && text.contains("Bob Example (bob, u-"),
         "{text}"
     );
 
@@ -492,9 +493,10 @@ async fn a_teams_workflow_webhook_gets_an_adaptive_card_with_a_link_to_the_page(
     let link = card["actions"][0]["url"].as_str().unwrap();
     assert_eq!(link, format!("{}/requests/{id}", srv.url()));
     assert_eq!(card["actions"][0]["type"], "Action.OpenUrl", "no decision in the card");
+    // The plan in the names pinned at filing: the role and the person, not their ids alone.
+    let text = card.to_string();
     assert!(
-        card.to_string()
-            .contains("alice asks to run create-global-role-binding"),
+        text.contains("alice asks: will create a GlobalRoleBinding of") && text.contains("(bob, u-"),
         "{card}"
     );
     srv.shutdown().await;

@@ -391,7 +391,11 @@ fn ux11_lists_show_names_next_to_ids() {
         .stdout
         .lines()
         .skip(1)
-        .filter(|l| l.split(',').nth(4) == Some("user"))
+        .filter(|l| {
+            l.split(',')
+                .nth(5)
+                .is_some_and(|id| id.starts_with("u-") || id.starts_with("user-"))
+        })
         .all(|l| !l.split(',').nth(6).unwrap_or("").is_empty());
     assert!(named, "every user binding names its user:\n{}", crtbs.stdout);
     let prtbs = env.run(&["run", "list-project-role-bindings", "-o", "csv"]);

@@ -60,6 +60,7 @@ mod error;
 pub mod evaluate;
 pub mod grant;
 mod installation;
+pub mod names;
 pub mod policy;
 mod principal;
 pub mod request;
@@ -74,6 +75,7 @@ pub use grant::{
     format_duration, parse_duration, BindingKind, Extension, Grant, GrantChange, GrantFilter, GrantStatus, NewGrant,
     Revocation, RevocationClaim, RevokedHow, SubjectKind,
 };
+pub use names::{LookAlike, NamedKind, NamedTarget, PinnedNames};
 pub use policy::{ApproverRef, ChatDecisions, Combine, Count, Policy, PolicyOptions, Rule, Threshold, DEFAULT_EXPIRY};
 pub use principal::Principal;
 pub use request::{

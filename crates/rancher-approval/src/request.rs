@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub use crate::evaluate::DecisionRecord;
 use crate::evaluate::RequestFacts;
 use crate::installation::Installation;
+use crate::names::PinnedNames;
 use crate::policy::Policy;
 use crate::principal::Principal;
 
@@ -393,6 +394,10 @@ pub struct ApprovalRequest {
     /// What people call each target (e.g. its username at submit), for approvers; keyed by target id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_labels: BTreeMap<String, String>,
+    /// The names of what the request acts on (users, groups, roles, clusters, projects) as they were when it was
+    /// filed; empty for requests filed before names were pinned.
+    #[serde(default, skip_serializing_if = "PinnedNames::is_empty")]
+    pub names: PinnedNames,
     /// The requester's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -442,9 +447,10 @@ impl ApprovalRequest {
 
     /// What was asked, as the canonical JSON that [`ApprovalRequest::content_hash`] covers: the workflow, its
     /// inputs, the pinned targets and their labels, the requester, installer and reason, the server, the policy
-    /// hash and the expiry. The `request_created` audit entry records the same fields.
+    /// hash and the expiry, and the pinned names when there are any (left out when empty, so a request filed before
+    /// names were pinned keeps its hash). The `request_created` audit entry records the same fields.
     pub fn content(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut content = serde_json::json!({
             "workflow_id": self.workflow_id,
             "inputs": self.inputs,
             "targets": self.targets,
@@ -455,7 +461,11 @@ impl ApprovalRequest {
             "server": self.server,
             "policy_hash": self.policy_hash,
             "expires_at": crate::canonical::format_time(self.expires_at),
-        })
+        });
+        if !self.names.is_empty() {
+            content["names"] = serde_json::to_value(&self.names).unwrap_or_default();
+        }
+        content
     }
 
     /// Recomputes the content hash from the stored fields.
@@ -491,6 +501,8 @@ pub struct NewRequest {
     pub targets: Vec<String>,
     /// What people call each target, keyed by target id.
     pub target_labels: BTreeMap<String, String>,
+    /// The names of what the request acts on, looked up at filing.
+    pub names: PinnedNames,
     /// The requester's reason.
     pub reason: Option<String>,
     /// The Rancher server the request belongs to.
@@ -510,6 +522,7 @@ impl NewRequest {
             installer: None,
             targets: Vec::new(),
             target_labels: BTreeMap::new(),
+            names: PinnedNames::default(),
             reason: None,
             server: None,
             policy,
@@ -559,6 +572,12 @@ impl NewRequest {
     /// Names a target for approvers (e.g. the username behind a user id).
     pub fn target_label(mut self, id: impl Into<String>, label: impl Into<String>) -> Self {
         self.target_labels.insert(id.into(), label.into());
+        self
+    }
+
+    /// Pins the names of what the request acts on (covered by the content hash).
+    pub fn names(mut self, names: PinnedNames) -> Self {
+        self.names = names;
         self
     }
 

@@ -667,3 +667,74 @@ pub struct ServeArgs {
     #[arg(long)]
     pub check_config: bool,
 }
+
+/// The global options `rancherctl sim` reads (it starts a local simulator: no connection, profile or store).
+const SIM_GLOBALS: &[&str] = &["state_dir"];
+
+/// The help of `rancherctl sim` (`long`: `--help`, else `-h`) with only the global options it reads: the others
+/// are still accepted, so scripts that pass them keep working, but they do nothing there and are not offered.
+pub fn sim_help(long: bool) -> String {
+    use clap::CommandFactory as _;
+    let root = Cli::command();
+    let mut sim = root
+        .find_subcommand("sim")
+        .cloned()
+        .expect("the sim subcommand")
+        .bin_name("rancherctl sim")
+        .max_term_width(110)
+        .disable_version_flag(true);
+    for a in root
+        .get_arguments()
+        .filter(|a| SIM_GLOBALS.contains(&a.get_id().as_str()))
+    {
+        sim = sim.arg(a.clone().global(false));
+    }
+    let help = if long {
+        sim.render_long_help()
+    } else {
+        sim.render_help()
+    };
+    help.to_string()
+}
+
+/// Whether `args` (without the program name) ask for the help of `sim`: `sim --help`, `sim -h`, `help sim`.
+pub fn asks_sim_help(args: &[String]) -> Option<bool> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["help", "sim"] => Some(true),
+        ["sim", rest @ ..] if rest.contains(&"--help") => Some(true),
+        ["sim", rest @ ..] if rest.contains(&"-h") => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    #[test]
+    fn sim_help_shows_only_the_flags_sim_uses() {
+        for long in [true, false] {
+            let help = sim_help(long);
+            assert!(
+                help.contains("--rancher-version") && help.contains("--state-dir"),
+                "{help}"
+            );
+            for ignored in [
+                "--domain",
+                "--token-file",
+                "--server",
+                "--profile",
+                "--store",
+                "--output",
+            ] {
+                assert!(!help.contains(ignored), "{ignored} in:\n{help}");
+            }
+        }
+        let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(asks_sim_help(&words("sim --help")), Some(true));
+        assert_eq!(asks_sim_help(&words("sim --port 0 -h")), Some(false));
+        assert_eq!(asks_sim_help(&words("help sim")), Some(true));
+        assert_eq!(asks_sim_help(&words("run --help")), None);
+    }
+}

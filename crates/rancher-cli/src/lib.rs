@@ -40,6 +40,11 @@ where
             return 2;
         }
     };
+    let words: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    if let Some(long) = cli::asks_sim_help(&words) {
+        print!("{}", cli::sim_help(long));
+        return 0;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         // Help and version go out as clap writes them; a usage error may echo a token pasted as an argument.

@@ -567,6 +567,8 @@ pub(crate) fn request_view(
         } else {
             "withheld: only approvers and admins see what the service read for this request".into()
         },
+        plan: rancher_workflows::names::plan_of(req),
+        name_warnings: rancher_workflows::names::warnings(&req.names),
         audit,
         result: None,
         stored: shown,

@@ -132,6 +132,15 @@ pub struct Created {
     pub expires_at: String,
     /// Its state when filed.
     pub state: RequestState,
+    /// What it will do, in the names pinned when it was filed (absent for requests filed without names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The names pinned when it was filed (with `plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<rancher_approval::PinnedNames>,
+    /// Look-alike warnings about those names (with `plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_warnings: Option<Vec<String>>,
 }
 
 /// A created request's inputs in an event.

@@ -48,6 +48,7 @@ pub mod telemetry;
 pub mod throttle;
 mod tls;
 mod web;
+mod web_file;
 pub mod webhooks;
 pub mod wire;
 

@@ -267,6 +267,7 @@ fn routes(
         .merge(crate::api::router())
         .merge(crate::web::router())
         .merge(crate::slack::router(slack))
+        .merge(crate::web_file::router())
         .route_layer(middleware::from_fn_with_state(app.clone(), time_route));
     if metrics_bound.is_none() {
         r = r.route(

@@ -87,8 +87,9 @@ pub fn verify(secret: &SecretString, timestamp: &str, signature: &str, body: &[u
     mac(secret, timestamp.trim(), body).verify_slice(&sig).is_ok()
 }
 
-/// The plan of a request as a chat message says it: the workflow, who asked and what they asked for, every part
-/// escaped for chat. What the service filled in at submit is counted, not listed (a channel's members are not all
+/// The plan of a request as a chat message says it: who asked and the plan in the names pinned at filing (with
+/// any look-alike warning), or for a request filed without names the workflow and its inputs; every part escaped
+/// for chat. What the service filled in at submit is counted, not listed (a channel's members are not all
 /// approvers).
 pub(crate) fn chat_plan_text(req: &ApprovalRequest) -> String {
     let inputs = crate::app::withheld_inputs(&req.workflow_id, &req.inputs);
@@ -104,6 +105,21 @@ pub(crate) fn chat_plan_text(req: &ApprovalRequest) -> String {
         }
     }
     let requester = req.requester.username.as_deref().unwrap_or(&req.requester.id);
+    // A request filed with pinned names says its plan in them: what the approver reads is what runs.
+    if !req.names.is_empty() {
+        let mut text = format!(
+            "{} asks: {}",
+            chat(requester, 64),
+            chat(&rancher_workflows::names::plan_of(req), 600)
+        );
+        if let Some(r) = req.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+            text.push_str(&format!(": \"{}\"", chat(r, 200)));
+        }
+        for w in rancher_workflows::names::warnings(&req.names) {
+            text.push_str(&format!("\nWarning: {}", chat(&w, 300)));
+        }
+        return text;
+    }
     let mut text = format!("{} asks to run {}", chat(requester, 64), chat(&req.workflow_id, 80));
     if !parts.is_empty() {
         let mut joined = String::new();

@@ -27,11 +27,11 @@ use rancher_workflows::text;
 
 /// The cookies' names over plain HTTP on loopback; with `Secure` they carry the `__Host-` prefix (the browser then
 /// takes them only over HTTPS, for this host and path `/`, set by this host alone).
-const SESSION_COOKIE: &str = "ra_session";
+pub(crate) const SESSION_COOKIE: &str = "ra_session";
 const LOGIN_COOKIE: &str = "ra_login";
 
 /// Compares without an early exit, so the time taken does not tell how much of a token matched.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -47,6 +47,9 @@ fn env() -> &'static Environment<'static> {
             ("request.html", include_str!("../templates/request.html")),
             ("admin.html", include_str!("../templates/admin.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("file.html", include_str!("../templates/file.html")),
+            ("file_form.html", include_str!("../templates/file_form.html")),
+            ("mine.html", include_str!("../templates/mine.html")),
         ] {
             e.add_template(name, src).expect("built-in templates parse");
         }
@@ -54,7 +57,7 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-fn render(name: &str, ctx: minijinja::Value) -> Response {
+pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
     match env().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => page(StatusCode::OK, html),
         Err(e) => {
@@ -80,7 +83,7 @@ fn page(status: StatusCode, html: String) -> Response {
     r
 }
 
-fn message(status: StatusCode, me: Option<(&Person, &str)>, heading: &str, text: &str) -> Response {
+pub(crate) fn message(status: StatusCode, me: Option<(&Person, &str)>, heading: &str, text: &str) -> Response {
     let mut r = render(
         "message.html",
         context! { me => me.map(|(p, _)| me_view(p)), csrf => me.map(|(_, c)| c), heading, text },
@@ -89,7 +92,7 @@ fn message(status: StatusCode, me: Option<(&Person, &str)>, heading: &str, text:
     r
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -102,7 +105,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A cookie's name as this service sets it: `__Host-` prefixed when the cookies are `Secure`.
-fn cookie_name(app: &App, base: &str) -> String {
+pub(crate) fn cookie_name(app: &App, base: &str) -> String {
     if app.secure_cookies {
         format!("__Host-{base}")
     } else {
@@ -120,16 +123,18 @@ fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<u64>) -> Heade
     .unwrap_or(HeaderValue::from_static(""))
 }
 
-fn me_view(p: &Person) -> Value {
+pub(crate) fn me_view(p: &Person) -> Value {
     serde_json::json!({"name": esc(&p.principal.display_name.clone().map(|d| format!("{d} ({})", p.who())).unwrap_or_else(|| p.who())), "is_admin": p.is_admin, "id": esc(&p.principal.id)})
 }
 
 /// The signed-in person as Rancher knows them now, their CSRF token and any flash.
-struct Visitor {
-    cookie: String,
-    person: Person,
-    csrf: String,
-    flash: Option<Flash>,
+pub(crate) struct Visitor {
+    pub(crate) cookie: String,
+    /// The person's own Rancher token (requests filed from the page are theirs).
+    pub(crate) token: rancher_auth::BearerToken,
+    pub(crate) person: Person,
+    pub(crate) csrf: String,
+    pub(crate) flash: Option<Flash>,
 }
 
 /// Back to the sign-in page, the session cookie cleared.
@@ -151,7 +156,12 @@ fn log_out(app: &Arc<App>, ended: Ended) {
 /// The signed-in person behind the request's cookie, re-checked with Rancher: from the identity cache (at most
 /// the identity TTL old) for a page, asked now when `now` (a decision). A session past its idle or absolute limit,
 /// or whose person Rancher no longer knows (token revoked, user disabled or deleted), ends: back to sign-in.
-async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: bool) -> Result<Visitor, Response> {
+pub(crate) async fn visitor(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    take_flash: bool,
+    now: bool,
+) -> Result<Visitor, Response> {
     let Some(c) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) else {
         return Err(Redirect::to("/login").into_response());
     };
@@ -171,6 +181,7 @@ async fn visitor(app: &Arc<App>, headers: &HeaderMap, take_flash: bool, now: boo
     };
     match person {
         Ok(person) => Ok(Visitor {
+            token: live.token.clone(),
             cookie: live.cookie,
             person,
             csrf: live.csrf,
@@ -206,7 +217,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/requests/{id}/decide", post(decide))
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(crate) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -227,7 +238,7 @@ fn name(p: &rancher_approval::Principal) -> String {
 
 /// One line of requester or server text as the page shows it: controls, line breaks and bidi overrides (U+202E
 /// and the like) written as visible escapes, as `rancherctl` prints them (the template then escapes HTML).
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     text::escape(s)
 }
 
@@ -239,6 +250,14 @@ fn targets(r: &ApprovalRequest) -> Vec<String> {
             Some(label) => format!("{} ({})", esc(label), esc(id)),
             None => esc(id),
         })
+        .collect()
+}
+
+/// The warnings about the names pinned at filing (a target whose name folds like another user's), escaped.
+fn name_warnings(r: &ApprovalRequest) -> Vec<String> {
+    rancher_workflows::names::warnings(&r.names)
+        .iter()
+        .map(|w| esc(w))
         .collect()
 }
 
@@ -573,7 +592,8 @@ async fn request_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(id):
     let r = serde_json::json!({
         "id": req.id.as_str(), "workflow": esc(&req.workflow_id), "state": req.state.as_str(), "requester": name(&req.requester), "requester_id": esc(&req.requester.id),
         "reason": esc(req.reason.as_deref().unwrap_or_default()), "inputs": text::escape_lines(&serde_json::to_string_pretty(&shown_inputs(&shown.inputs)).unwrap_or_default()),
-        "targets": targets(&req), "warnings": look_alike_warnings(&req, &shown.inputs),
+        "targets": targets(&req), "warnings": name_warnings(&req).into_iter().chain(look_alike_warnings(&req, &shown.inputs)).collect::<Vec<_>>(),
+        "plan": esc(&rancher_workflows::names::plan_of(&req)),
         "withheld": !details, "reviewed": req.content_hash,
         "duration": req.inputs.get("duration").and_then(Value::as_str).map(esc), "extends": req.inputs.get("extends").and_then(Value::as_str).map(esc),
         "policy": esc(&req.policy.to_string()), "who_may_approve": esc(&who_may_approve(&req, &admins)), "created": when(req.created_at), "age": ago(req.created_at),
@@ -597,7 +617,7 @@ struct DecideForm {
     reviewed: Option<String>,
 }
 
-fn forged() -> Response {
+pub(crate) fn forged() -> Response {
     message(StatusCode::FORBIDDEN, None, "Refused", "This form did not come from your signed-in page (its security token is missing or wrong), so nothing was done. Reload the page and try again.")
 }
 

@@ -251,10 +251,16 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
     let wf = entry.workflow_id.clone().unwrap_or_default();
     let (name, text, data) = match entry.details() {
         AuditDetail::RequestCreated(d) => {
+            // A request filed with pinned names says its plan in them (older ones keep their exact text and data).
+            let plan = (!d.names.is_empty())
+                .then(|| rancher_workflows::names::plan_sentence(&wf, &d.inputs.clone().into(), &d.names));
+            let asks = match &plan {
+                Some(p) => format!("asks: {}", chat(p, 400)),
+                None => format!("asks to run {wf} ({})", inputs_text(&d.inputs)),
+            };
             let text = format!(
-                "{} asks to run {wf} ({}){}; waiting for approval: {req}",
+                "{} {asks}{}; waiting for approval: {req}",
                 who(&d.requester),
-                inputs_text(&d.inputs),
                 quoted_reason(d.reason.as_deref())
             );
             (
@@ -266,6 +272,9 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
                     reason: reason_data(d.reason.as_deref()),
                     expires_at: format_time(d.expires_at),
                     state: d.state,
+                    name_warnings: plan.is_some().then(|| rancher_workflows::names::warnings(&d.names)),
+                    names: plan.is_some().then(|| d.names.clone()),
+                    plan,
                 }),
             )
         }
@@ -868,6 +877,7 @@ mod tests {
             installer: None,
             targets: Vec::new(),
             target_labels: Default::default(),
+            names: Default::default(),
             reason: Some(reason.into()),
             server: None,
             inputs,

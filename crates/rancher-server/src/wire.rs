@@ -364,6 +364,12 @@ pub struct RequestView {
     pub failure: Option<FailureView>,
     /// `shown`, or why what the service read for the request is withheld from this viewer.
     pub details: String,
+    /// The plan in the names pinned at filing (`rancher_workflows::names::plan_sentence`), as plain text.
+    #[serde(default)]
+    pub plan: String,
+    /// Look-alike warnings about those names (`rancher_workflows::names::warnings`), as plain text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub name_warnings: Vec<String>,
     /// Its audit entries (one request shown alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]

@@ -32,6 +32,7 @@ pub mod files;
 pub mod grants;
 pub mod held;
 pub mod listing;
+pub mod names;
 pub mod progress;
 pub mod registry;
 mod resolve;

@@ -127,7 +127,7 @@ fn enabled(v: Option<bool>) -> String {
 
 impl Listed {
     /// The item's row in the table of its workflow (see [`ListStream::columns`]); `names` maps ids to names: user
-    /// ids to usernames for the binding table, cluster ids to display names for the project table.
+    /// ids to usernames (and [`display_key`] to display names) for the binding table, cluster ids to display names for the project table.
     pub fn row(&self, names: &HashMap<String, String>) -> Vec<String> {
         match self {
             Listed::User(u) => vec![
@@ -150,7 +150,7 @@ impl Listed {
                     (Some(u), _) => vec![
                         b.name,
                         b.role,
-                        "user".into(),
+                        subject_cell(names, u),
                         u.clone(),
                         names.get(u).cloned().unwrap_or_default(),
                     ],
@@ -477,9 +477,12 @@ impl Exec<'_> {
         while let Some(u) = users.next().await {
             match u? {
                 Listed::User(u) => {
-                    out.insert(meta(&u.metadata, |m| &m.name), text(&u.username));
+                    let id = meta(&u.metadata, |m| &m.name);
+                    out.insert(display_key(&id), text(&u.display_name));
+                    out.insert(id, text(&u.username));
                 }
                 Listed::V3User(u) => {
+                    out.insert(display_key(&text(&u.id)), text(&u.name));
                     out.insert(text(&u.id), text(&u.username));
                 }
                 _ => {}
@@ -495,5 +498,23 @@ impl Exec<'_> {
             .into_iter()
             .map(|c| (c.id, c.name))
             .collect())
+    }
+}
+
+/// The key under which a map of user ids to usernames (the binding tables') also holds a user's display name.
+pub(crate) fn display_key(id: &str) -> String {
+    format!("{id}\u{0}display")
+}
+
+/// The SUBJECT cell of a binding table for user `id`: `Alice Example (alice)`, `alice`, or `user` when the user is
+/// not known (deleted); `names` maps ids to usernames and [`display_key`]s to display names.
+pub(crate) fn subject_cell(names: &std::collections::HashMap<String, String>, id: &str) -> String {
+    let username = names.get(id).filter(|s| !s.is_empty());
+    let display = names.get(&display_key(id)).filter(|s| !s.is_empty());
+    match (display, username) {
+        (Some(d), Some(u)) if d != u => format!("{d} ({u})"),
+        (_, Some(u)) => u.clone(),
+        (Some(d), None) => d.clone(),
+        (None, None) => "user".into(),
     }
 }

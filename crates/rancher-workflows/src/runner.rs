@@ -552,6 +552,10 @@ impl Runner {
         if needs {
             self.refuse_duplicate(d, &session.principal, &pinned, &session.server, reason.as_deref())
                 .await?;
+            // What approvers will read: the names of what it acts on, pinned now (a run that needs nobody's
+            // approval is shown to nobody first, so it costs no lookups).
+            let names = crate::names::resolve(session, d.id, pinned.inputs.as_value(), &pinned.targets).await?;
+            new = new.names(names);
         }
         if let Some(r) = reason {
             new = new.reason(r);

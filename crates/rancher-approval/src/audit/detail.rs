@@ -203,6 +203,9 @@ pub struct RequestCreated {
     /// Names for people of some targets.
     #[serde(default)]
     pub target_labels: BTreeMap<String, String>,
+    /// The names of what the request acts on, as pinned at filing (absent from older entries).
+    #[serde(default, skip_serializing_if = "crate::names::PinnedNames::is_empty")]
+    pub names: crate::names::PinnedNames,
     /// The requester's reason.
     #[serde(default)]
     pub reason: Option<String>,

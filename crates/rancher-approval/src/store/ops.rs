@@ -77,6 +77,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         installer: new.installer,
         targets: new.targets,
         target_labels: new.target_labels,
+        names: new.names,
         reason: new.reason,
         server: new.server,
         policy_hash: new.policy.hash(),
@@ -99,6 +100,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         installer: request.installer.clone(),
         targets: request.targets.clone(),
         target_labels: request.target_labels.clone(),
+        names: request.names.clone(),
         reason: request.reason.clone(),
         server: request.server.clone(),
         inputs: request.inputs.clone(),
@@ -290,7 +292,7 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
         .find(|e| e.kind == AuditKind::RequestCreated)
         .ok_or_else(|| tampered(request, "the audit log has no record of its creation"))?;
     let d = &created.detail;
-    let content = json!({
+    let mut content = json!({
         "workflow_id": created.workflow_id,
         "inputs": d["inputs"],
         "targets": d.get("targets").cloned().unwrap_or_else(|| json!([])),
@@ -302,6 +304,10 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
         "policy_hash": d["policy_hash"],
         "expires_at": d["expires_at"],
     });
+    // Pinned names are part of the content only when there were any (older entries have none).
+    if let Some(names) = d.get("names").filter(|n| n.as_object().is_some_and(|m| !m.is_empty())) {
+        content["names"] = names.clone();
+    }
     let policy: Policy = serde_json::from_value(d["policy"].clone())
         .map_err(|_| tampered(request, "its recorded policy cannot be read"))?;
     let mut decisions = Vec::new();

@@ -326,6 +326,14 @@ pub fn describe_full(r: &ApprovalRequest, full: bool) -> String {
         format!("requester: {}", people(&r.requester)),
         format!("inputs:    {}", text::escape(&given_inputs(&r.inputs).to_string())),
     ];
+    // The plan in the names pinned at filing: the same sentence as the page, the API and the webhooks.
+    l.push(format!(
+        "plan:      {}",
+        text::escape(&rancher_workflows::names::plan_of(r))
+    ));
+    for w in rancher_workflows::names::warnings(&r.names) {
+        l.push(format!("warning:   {}", text::escape(&w)));
+    }
     l.extend(plan_lines(&r.inputs, full));
     // A time-bound grant: how long, said plainly (the clock starts when it runs, not when it is approved).
     if let Some(d) = r.inputs.get("duration").and_then(|v| v.as_str()) {

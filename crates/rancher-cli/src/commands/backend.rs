@@ -553,6 +553,8 @@ fn local_view(r: ApprovalRequest, audit: Vec<AuditEntry>) -> RequestView {
             .map(Into::into),
         outcome,
         details: "shown".into(),
+        plan: rancher_workflows::names::plan_of(&r),
+        name_warnings: rancher_workflows::names::warnings(&r.names),
         audit: Some(audit),
         result: None,
         stored: r,

@@ -1090,16 +1090,20 @@ impl TypedWorkflow for ListBindings {
             .iter()
             .map(|b| {
                 let (kind, who, username) = match (&b.user, &b.group) {
-                    (Some(u), _) => ("user", u.clone(), usernames.get(u).cloned().unwrap_or_default()),
-                    (None, Some(g)) => ("group", g.clone(), String::new()),
-                    _ => ("", String::new(), String::new()),
+                    (Some(u), _) => (
+                        crate::listing::subject_cell(&usernames, u),
+                        u.clone(),
+                        usernames.get(u).cloned().unwrap_or_default(),
+                    ),
+                    (None, Some(g)) => ("group".to_string(), g.clone(), String::new()),
+                    _ => (String::new(), String::new(), String::new()),
                 };
                 vec![
                     b.name.clone(),
                     places.get(&b.scope).cloned().unwrap_or_default(),
                     b.scope.clone(),
                     b.role.clone(),
-                    kind.to_string(),
+                    kind,
                     who,
                     username,
                 ]

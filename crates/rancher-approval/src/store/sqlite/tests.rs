@@ -842,3 +842,55 @@ async fn a_backup_of_a_store_in_use_is_a_verified_owner_only_snapshot() {
         "the first backup is intact"
     );
 }
+
+/// The names pinned at filing are covered like the inputs: an approver reads "Alice Example (alice)"; a name
+/// edited in the database afterwards is refused at the next decision and reported by verification. A request
+/// without names hashes exactly as before names existed (no `names` key in its content).
+#[tokio::test]
+async fn names_edited_in_the_store_are_refused() {
+    use crate::names::{NamedKind, NamedTarget, PinnedNames};
+    let (_dir, path) = temp();
+    let store = SqliteStore::open(&path).unwrap();
+    let ctx = EligibilityContext::default();
+    let plain = pending_for_u1(&store).await;
+    assert!(
+        plain.content().get("names").is_none(),
+        "no names, no key: older hashes still verify"
+    );
+    let mut alice = NamedTarget::new(NamedKind::User, "u-tt2kw");
+    alice.display_name = Some("Alice Example".into());
+    alice.username = Some("alice".into());
+    let names = PinnedNames {
+        targets: vec![alice],
+        look_alikes: Vec::new(),
+    };
+    let req = store
+        .create_request(
+            NewRequest::new("wf", Principal::new("u-req"), approver_policy())
+                .inputs(json!({"user": "u-tt2kw", "role": "admin"}), Vec::<String>::new())
+                .names(names.clone()),
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(req.names, names);
+    assert_eq!(store.get_request(&req.id).await.unwrap().names, names);
+    assert!(req.content().get("names").is_some());
+    store.verify_audit().await.unwrap();
+    raw(&path)
+        .execute(
+            "UPDATE requests SET body = json_set(body, '$.names.targets[0].display_name', 'Mallory') WHERE body LIKE '%u-tt2kw%'",
+            [],
+        )
+        .unwrap();
+    let err = store
+        .decide(&req.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err}");
+    // The request without names still decides normally.
+    store
+        .decide(&plain.id, &Principal::new("u-1"), Decision::approve(), &ctx, at(2))
+        .await
+        .unwrap();
+}
