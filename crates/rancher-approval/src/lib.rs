@@ -63,6 +63,7 @@ mod installation;
 pub mod policy;
 mod principal;
 pub mod request;
+pub mod rules;
 pub mod store;
 
 pub use audit::{verify as verify_audit_chain, AuditDetail, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};
