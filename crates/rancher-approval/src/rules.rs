@@ -48,6 +48,7 @@
 
 mod cost;
 mod facts;
+pub mod files;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

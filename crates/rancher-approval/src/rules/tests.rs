@@ -396,3 +396,45 @@ proptest! {
         let _ = RuleSet::from_yaml(&format!("rules: [{{id: r, when: {text:?}, auto_approve: true}}]"));
     }
 }
+
+fn examples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies")
+}
+
+#[test]
+fn the_shipped_example_policies_pass_their_tests() {
+    let set = files::load_dir(&examples().join("rules")).expect("the examples load");
+    let tests = files::TestFile::read(&examples().join("tests.yaml")).expect("the tests read");
+    let results = files::run_tests(&set, &tests);
+    assert!(results.len() >= 4);
+    for r in &results {
+        assert!(r.passed, "{}: {:?} {:?}", r.name, r.problems, r.decision);
+    }
+    // The rules of both files, in file-name order.
+    assert_eq!(set.spec().rules[0].id, "contractors-no-wildcard");
+    assert_eq!(set.spec().time_zone.as_deref(), Some("UTC"));
+}
+
+#[test]
+fn the_broken_example_fails_and_names_the_rules_that_matched() {
+    let set = files::load_dir(&examples().join("rules")).unwrap();
+    let tests = files::TestFile::read(&examples().join("broken-tests.yaml")).unwrap();
+    let results = files::run_tests(&set, &tests);
+    assert_eq!(results.len(), 1);
+    assert!(!results[0].passed);
+    assert_eq!(results[0].problems, ["expected auto-approved, got requires-approval"]);
+    let ids: Vec<_> = results[0].decision.matched.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["prod-needs-ticket", "at-most-a-day", "prod-two-platform"]);
+}
+
+#[test]
+fn a_directory_with_two_time_zones_is_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "time_zone: UTC\nrules: []\n").unwrap();
+    std::fs::write(dir.path().join("b.yml"), "time_zone: '+01:00'\nrules: []\n").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not read").unwrap();
+    let err = files::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("b.yml") && err.contains("a.yaml"), "{err}");
+    let err = files::load_dir(&dir.path().join("missing")).unwrap_err().to_string();
+    assert!(err.contains("cannot read the policy directory"), "{err}");
+}

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod connect;
 pub mod grants;
 pub mod install;
+pub mod policies;
 pub mod printer;
 pub mod run;
 pub mod serve;
