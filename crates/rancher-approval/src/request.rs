@@ -411,6 +411,9 @@ pub struct ApprovalRequest {
     /// Cancellation or expiry, if that is how it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closure>,
+    /// What the rules decided when it was filed (none when no rule set judged it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RuleRecord>,
 }
 
 impl ApprovalRequest {
@@ -433,7 +436,7 @@ impl ApprovalRequest {
     /// inputs, the pinned targets and their labels, the requester, installer and reason, the server, the policy
     /// hash and the expiry. The `request_created` audit entry records the same fields.
     pub fn content(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut content = serde_json::json!({
             "workflow_id": self.workflow_id,
             "inputs": self.inputs,
             "targets": self.targets,
@@ -444,7 +447,15 @@ impl ApprovalRequest {
             "server": self.server,
             "policy_hash": self.policy_hash,
             "expires_at": crate::canonical::format_time(self.expires_at),
-        })
+        });
+        // Only when rules judged it, so the hashes of requests filed without rules stay as they were.
+        if let (Some(r), serde_json::Value::Object(map)) = (&self.rules, &mut content) {
+            map.insert(
+                "rules".into(),
+                serde_json::json!({"ruleset": r.ruleset, "rule": r.rule}),
+            );
+        }
+        content
     }
 
     /// Recomputes the content hash from the stored fields.
@@ -486,6 +497,8 @@ pub struct NewRequest {
     pub server: Option<ServerIdentity>,
     /// The policy in force.
     pub policy: Policy,
+    /// What the rules decided when it was filed, if a rule set judged it.
+    pub rules: Option<crate::rules::RuleRecord>,
 }
 
 impl NewRequest {
@@ -502,6 +515,30 @@ impl NewRequest {
             reason: None,
             server: None,
             policy,
+            rules: None,
+        }
+    }
+
+    /// Files the request under a rule set's decision: its policy becomes [`RuleDecision::policy_for`] the current
+    /// one, and the request records the decision and the facts. Refused (with the rule's message) when the rules
+    /// refuse it or it is a break-glass decision, which is not an ordinary request.
+    ///
+    /// [`RuleDecision::policy_for`]: crate::rules::RuleDecision::policy_for
+    pub fn under_rules(
+        mut self,
+        decision: &crate::rules::RuleDecision,
+        facts: &crate::rules::Facts,
+    ) -> std::result::Result<Self, String> {
+        match decision.policy_for(&self.policy) {
+            Some(policy) => {
+                self.policy = policy;
+                self.rules = Some(decision.record(facts));
+                Ok(self)
+            }
+            None => Err(match &decision.verdict {
+                crate::rules::RuleVerdict::Denied { message, .. } => message.clone(),
+                _ => "a break-glass decision is not filed as an ordinary request".into(),
+            }),
         }
     }
 

@@ -505,7 +505,7 @@ impl RuleSet {
                     }
                 }
                 RuleOutcome::Require { thresholds, combine } => {
-                    let policy = crate::Policy::approvers(*combine, thresholds.iter().cloned());
+                    let policy = crate::policy::Policy::approvers(*combine, thresholds.iter().cloned());
                     policy
                         .validate()
                         .map_err(|e| LoadError::new(&at, format!("require: {e}")))?;
@@ -737,6 +737,69 @@ impl RuleDecision {
             | RuleVerdict::BreakGlass { rule, .. } => Some(rule),
             RuleVerdict::Fallback => None,
         }
+    }
+}
+
+impl RuleDecision {
+    /// The policy a request is filed under after this decision: for `auto_approve`, none (approved when filed, by
+    /// the rule); for `require`, those thresholds; when no rule decided, `workflow` itself. The options (expiry,
+    /// self-approval, reasons, grant limits) are always the workflow's. `None` when the request is not filed as an
+    /// ordinary request (refused, or break-glass).
+    pub fn policy_for(&self, workflow: &crate::policy::Policy) -> Option<crate::policy::Policy> {
+        let rule = match &self.verdict {
+            RuleVerdict::AutoApproved { .. } => crate::policy::Rule::None,
+            RuleVerdict::RequiresApproval {
+                combine, thresholds, ..
+            } => crate::policy::Rule::Approvers {
+                combine: *combine,
+                thresholds: thresholds.clone(),
+            },
+            RuleVerdict::Fallback => workflow.rule.clone(),
+            RuleVerdict::Denied { .. } | RuleVerdict::BreakGlass { .. } => return None,
+        };
+        Some(crate::policy::Policy {
+            rule,
+            options: workflow.options.clone(),
+        })
+    }
+
+    /// What a request keeps of this decision (see [`RuleRecord`]).
+    pub fn record(&self, facts: &Facts) -> RuleRecord {
+        RuleRecord {
+            ruleset: self.ruleset.clone(),
+            rule: self.deciding_rule().map(str::to_owned),
+            verdict: self.verdict.clone(),
+            unknown: self.unknown.clone(),
+            facts: facts.clone(),
+        }
+    }
+}
+
+/// What a request records of the rules that judged it when it was filed: the rule set's hash, the rule that
+/// decided (none when the workflow's policy applied), the verdict, what could not be evaluated, and the facts, so
+/// the decision can be replayed ([`RuleRecord::replays_on`]). An auto-approval is this record: a decision by the
+/// rule, not by a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    /// The hash of the rule set ([`RuleSet::hash`]).
+    pub ruleset: String,
+    /// The id of the rule that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The verdict.
+    pub verdict: RuleVerdict,
+    /// The rules that could not be evaluated, and why (e.g. an on-call source that did not answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<UnknownRule>,
+    /// The facts the rules saw.
+    pub facts: Facts,
+}
+
+impl RuleRecord {
+    /// Whether evaluating `set` on the recorded facts at `at` (the request's filing time) gives the recorded
+    /// verdict again. `false` when `set` is not the set that decided (its hash differs).
+    pub fn replays_on(&self, set: &RuleSet, at: DateTime<Utc>) -> bool {
+        set.hash() == self.ruleset && set.evaluate(&self.facts, at).verdict == self.verdict
     }
 }
 

@@ -438,3 +438,87 @@ fn a_directory_with_two_time_zones_is_refused_naming_both_files() {
     let err = files::load_dir(&dir.path().join("missing")).unwrap_err().to_string();
     assert!(err.contains("cannot read the policy directory"), "{err}");
 }
+
+mod recorded {
+    use super::*;
+    use crate::{AuditDetail, MemoryStore, NewRequest, Policy, Principal, RequestState, Store};
+
+    fn alice() -> Principal {
+        Principal::new("u-alice").with_username("alice")
+    }
+
+    async fn file(store: &MemoryStore, set: &RuleSet, f: &Facts) -> Result<crate::ApprovalRequest, String> {
+        let d = set.evaluate(f, noon());
+        let new = NewRequest::new("grant-cluster-role", alice(), Policy::installer())
+            .inputs(serde_json::json!({"cluster": "c-1"}), Vec::<String>::new())
+            .under_rules(&d, f)?;
+        Ok(store.create_request(new, noon()).await.expect("filed"))
+    }
+
+    #[tokio::test]
+    async fn an_auto_approval_is_the_rules_audited_decision_and_replays_to_the_same_outcome() {
+        let store = MemoryStore::new();
+        let f = facts("dev", &[], &["get"], 2, "");
+        let req = file(&store, &set(), &f).await.unwrap();
+        assert_eq!(req.state, RequestState::Approved, "approved when filed, by the rule");
+        assert!(req.decisions.is_empty(), "no person decided");
+        let record = req.rules.clone().expect("the decision is recorded");
+        assert_eq!(record.rule.as_deref(), Some("dev-short"));
+        assert_eq!(record.ruleset, set().hash());
+        // The audit entry of the filing names the rule and the rule set, and the chain verifies.
+        let entries = store.audit_of_request(req.id.as_str()).await.unwrap();
+        let created = entries.first().expect("the filing's entry");
+        match created.details() {
+            AuditDetail::RequestCreated(c) => {
+                assert_eq!(c.state, RequestState::Approved);
+                let r = c.rules.expect("rules in the audit entry");
+                assert_eq!(r.rule.as_deref(), Some("dev-short"));
+                // Replaying the recorded facts on the same rules gives the same verdict; on other rules it does not.
+                assert!(r.replays_on(&set(), req.created_at));
+                let other = RuleSet::from_yaml("rules: [{id: x, when: 'true', deny: no}]").unwrap();
+                assert!(!r.replays_on(&other, req.created_at));
+            }
+            other => panic!("{other:?}"),
+        }
+        store.verify_audit().await.expect("the chain verifies");
+        // The content hash covers the rule set and the rule.
+        let mut edited = req.clone();
+        edited.rules.as_mut().unwrap().rule = Some("prod-two-platform".into());
+        assert_ne!(edited.compute_content_hash(), req.content_hash);
+    }
+
+    #[tokio::test]
+    async fn a_required_threshold_becomes_the_requests_policy_and_a_refusal_files_nothing() {
+        let store = MemoryStore::new();
+        let f = facts("prod", &[], &["get"], 2, "INC-5");
+        let req = file(&store, &set(), &f).await.unwrap();
+        assert_eq!(req.state, RequestState::Pending);
+        assert!(
+            matches!(req.policy.rule, crate::policy::Rule::Approvers { .. }),
+            "{:?}",
+            req.policy
+        );
+        assert_eq!(req.rules.as_ref().unwrap().rule.as_deref(), Some("prod-two-platform"));
+        let refused = file(&store, &set(), &facts("prod", &[], &["get"], 2, "no ticket")).await;
+        assert!(refused.unwrap_err().contains(r"INC-\d+"));
+        assert_eq!(
+            store.list_requests(&Default::default()).await.unwrap().len(),
+            1,
+            "nothing filed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_filed_without_rules_keeps_its_old_content_hash() {
+        let store = MemoryStore::new();
+        let new = NewRequest::new("w", alice(), Policy::installer());
+        let req = store.create_request(new, noon()).await.unwrap();
+        assert!(req.rules.is_none());
+        assert!(!req.content().as_object().unwrap().contains_key("rules"));
+        let json = serde_json::to_value(&req).unwrap();
+        assert!(
+            json.get("rules").is_none(),
+            "nothing new is stored for requests without rules"
+        );
+    }
+}

@@ -88,6 +88,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         decisions: Vec::new(),
         execution: None,
         closed: None,
+        rules: new.rules,
     };
     request.content_hash = request.compute_content_hash();
     if request.evaluate(now) == Verdict::Approved {
@@ -107,6 +108,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         expires_at: request.expires_at,
         content_hash: request.content_hash.clone(),
         state: request.state,
+        rules: request.rules.clone(),
     });
     append(tx, now, &request.requester.id, Some(&request), None, detail).await?;
     Ok(request)
@@ -289,7 +291,7 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
         .find(|e| e.kind == AuditKind::RequestCreated)
         .ok_or_else(|| tampered(request, "the audit log has no record of its creation"))?;
     let d = &created.detail;
-    let content = json!({
+    let mut content = json!({
         "workflow_id": created.workflow_id,
         "inputs": d["inputs"],
         "targets": d.get("targets").cloned().unwrap_or_else(|| json!([])),
@@ -301,6 +303,13 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
         "policy_hash": d["policy_hash"],
         "expires_at": d["expires_at"],
     });
+    // As in `ApprovalRequest::content`: the rule set and rule only when rules judged the request.
+    if let (Some(r), serde_json::Value::Object(map)) = (d.get("rules"), &mut content) {
+        map.insert(
+            "rules".into(),
+            json!({"ruleset": r["ruleset"], "rule": r.get("rule").cloned().unwrap_or(serde_json::Value::Null)}),
+        );
+    }
     let policy: Policy = serde_json::from_value(d["policy"].clone())
         .map_err(|_| tampered(request, "its recorded policy cannot be read"))?;
     let mut decisions = Vec::new();
