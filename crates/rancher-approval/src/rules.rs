@@ -10,13 +10,13 @@
 //!     when: '"local://g-contractors" in requester.groups && role.wildcard'
 //!     deny: contractors may not receive a role that allows every verb
 //!   - id: prod-ticket
-//!     when: 'cluster.labels.?env.orValue("") == "prod"'
+//!     when: 'has(cluster.labels.env) && cluster.labels.env == "prod"'
 //!     require_reason: 'INC-\d+'
 //!   - id: dev-short
-//!     when: 'cluster.labels.?env.orValue("") == "dev" && duration <= duration("4h")'
+//!     when: 'has(cluster.labels.env) && cluster.labels.env == "dev" && duration <= duration("4h")'
 //!     auto_approve: true
 //!   - id: prod-two-platform
-//!     when: 'cluster.labels.?env.orValue("") == "prod"'
+//!     when: 'has(cluster.labels.env) && cluster.labels.env == "prod"'
 //!     require: {thresholds: [{count: 2, of: [{group: "local://g-platform"}]}]}
 //!   - id: cap-8h
 //!     when: "true"
@@ -43,7 +43,7 @@
 //! [`RuleDecision::unknown`] so people see why a request waits.
 //!
 //! Loading ([`RuleSet::load`]) compiles every expression, checks its names and functions, and refuses a rule whose
-//! estimated cost is above [`MAX_COST`] (see [`cost`](self::cost) for how it is measured), so a pathological rule
+//! estimated cost is above [`MAX_COST`] (docs/approvals.md says how cost is measured), so a pathological rule
 //! fails when it is loaded, never when a request is filed.
 
 mod cost;
