@@ -34,6 +34,7 @@ pub mod peers;
 pub mod process;
 pub mod report;
 pub mod review;
+pub mod rules;
 pub mod server;
 pub mod sim_gets;
 pub mod startup;
@@ -272,6 +273,11 @@ pub fn run(opts: &Options) -> Result<Report> {
             _ => None,
         };
         judge_review(&mut report, r, sizes.review);
+    }
+    if opts.wants(10) {
+        eprintln!("bench: case 10: approval rule evaluation");
+        let n = if opts.quick { 2_000 } else { 200_000 };
+        judge_rules(&mut report, rules::run(opts, n));
     }
     if opts.quick {
         for t in report.targets.iter_mut().filter(|t| t.speed) {
@@ -559,6 +565,24 @@ fn judge_approvals(report: &mut Report, result: Result<Vec<Figure>>) {
                 speed: true,
             });
         }
+    }
+}
+
+fn judge_rules(report: &mut Report, result: Result<Vec<Figure>>) {
+    const TARGET: &str = "at least 100,000 evaluations/s of a 20-rule set, one thread";
+    match result {
+        Ok(figs) => report.figures.extend(figs),
+        Err(e) => return failed(report, 10, TARGET, &e),
+    }
+    if let Some(f) = report.figure("rules.evaluate") {
+        let m = f.median();
+        report.targets.push(TargetCheck {
+            case: 10,
+            target: TARGET.into(),
+            measured: format!("{}/s", stats::fmt_num(m)),
+            verdict: Verdict::of(m >= 100_000.0),
+            speed: true,
+        });
     }
 }
 

@@ -35,8 +35,8 @@ fn main() -> Result<()> {
                 let list = value("--only")?;
                 for n in list.to_string_lossy().split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=9) => opts.only.push(n),
-                        _ => bail!("--only takes case numbers 1 to 9, e.g. --only 1,3; {USAGE}"),
+                        Ok(n @ 1..=10) => opts.only.push(n),
+                        _ => bail!("--only takes case numbers 1 to 10, e.g. --only 1,3; {USAGE}"),
                     }
                 }
             }

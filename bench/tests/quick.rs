@@ -39,6 +39,7 @@ fn quick_bench_runs_every_case() {
         "grb.concurrent",
         "grb.sequential",
         "approvals.full",
+        "rules.evaluate",
         "approvals.normal",
         "sim.gets",
     ] {

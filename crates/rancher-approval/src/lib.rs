@@ -64,6 +64,7 @@ pub mod names;
 pub mod policy;
 mod principal;
 pub mod request;
+pub mod rules;
 pub mod store;
 
 pub use audit::{verify as verify_audit_chain, AuditDetail, AuditEntry, AuditHead, AuditKind, GENESIS_HASH};

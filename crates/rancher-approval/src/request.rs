@@ -427,6 +427,9 @@ pub struct ApprovalRequest {
     /// Cancellation or expiry, if that is how it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closure>,
+    /// What the rules decided when it was filed (none when no rule set judged it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RuleRecord>,
 }
 
 impl ApprovalRequest {
@@ -464,6 +467,13 @@ impl ApprovalRequest {
         });
         if !self.names.is_empty() {
             content["names"] = serde_json::to_value(&self.names).unwrap_or_default();
+        }
+        // Only when rules judged it, so the hashes of requests filed without rules stay as they were.
+        if let (Some(r), serde_json::Value::Object(map)) = (&self.rules, &mut content) {
+            map.insert(
+                "rules".into(),
+                serde_json::json!({"ruleset": r.ruleset, "rule": r.rule}),
+            );
         }
         content
     }
@@ -509,6 +519,8 @@ pub struct NewRequest {
     pub server: Option<ServerIdentity>,
     /// The policy in force.
     pub policy: Policy,
+    /// What the rules decided when it was filed, if a rule set judged it.
+    pub rules: Option<crate::rules::RuleRecord>,
 }
 
 impl NewRequest {
@@ -526,6 +538,30 @@ impl NewRequest {
             reason: None,
             server: None,
             policy,
+            rules: None,
+        }
+    }
+
+    /// Files the request under a rule set's decision: its policy becomes [`RuleDecision::policy_for`] the current
+    /// one, and the request records the decision and the facts. Refused (with the rule's message) when the rules
+    /// refuse it or it is a break-glass decision, which is not an ordinary request.
+    ///
+    /// [`RuleDecision::policy_for`]: crate::rules::RuleDecision::policy_for
+    pub fn under_rules(
+        mut self,
+        decision: &crate::rules::RuleDecision,
+        facts: &crate::rules::Facts,
+    ) -> std::result::Result<Self, String> {
+        match decision.policy_for(&self.policy) {
+            Some(policy) => {
+                self.policy = policy;
+                self.rules = Some(decision.record(facts));
+                Ok(self)
+            }
+            None => Err(match &decision.verdict {
+                crate::rules::RuleVerdict::Denied { message, .. } => message.clone(),
+                _ => "a break-glass decision is not filed as an ordinary request".into(),
+            }),
         }
     }
 

@@ -148,6 +148,12 @@ pub enum Command {
         after_help = "Examples:\n  rancherctl grants list --active\n  rancherctl grants extend req-... --by 2h\n  rancherctl grants revoke req-...\n  rancherctl grants expire        # from cron, when no `rancherctl serve` runs"
     )]
     Grants(GrantsCommand),
+    /// Approval rules as files (CEL): check them and run their tests, e.g. in CI.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rancherctl policies check -f policies/\n  rancherctl policies test -f policies/ -t policy-tests.yaml"
+    )]
+    Policies(PoliciesCommand),
     /// Start the simulated Rancher server and print shell lines to reach it (`rancherctl sim --env-file sim.env &`,
     /// then `set -a; . ./sim.env; set +a`).
     Sim(SimArgs),
@@ -507,6 +513,27 @@ pub enum IdentitiesCommand {
         /// Only users or only groups.
         #[arg(long = "type", value_parser = ["user", "group"])]
         kind: Option<String>,
+    },
+}
+
+/// `policies` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Load a policy directory: every rule compiles, is within the cost limit; print the set's hash and the rules.
+    Check {
+        /// The directory of YAML rule files (read in file-name order).
+        #[arg(short = 'f', long = "file", value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Run policy tests: each case's facts against the rules, compared with the outcome expected. For a failing
+    /// case, prints the rules that matched, in order. Exits 0 only when every case passes.
+    Test {
+        /// The directory of YAML rule files (read in file-name order).
+        #[arg(short = 'f', long = "file", value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// The tests file (cases of facts and the outcome expected).
+        #[arg(short = 't', long = "tests", value_name = "FILE")]
+        tests: std::path::PathBuf,
     },
 }
 

@@ -292,6 +292,7 @@ fn dispatch_command(ctx: Context, backend: &Backend, command: Command) -> anyhow
             ..
         }) => commands::api::list(&ctx),
         Command::Completions { shell } => commands::completions::print(shell),
+        Command::Policies(p) => commands::policies::dispatch(&ctx, p),
         Command::Approvals(cli::ApprovalsCommand::List {
             state,
             mine,

@@ -886,6 +886,7 @@ mod tests {
             expires_at: chrono::Utc::now(),
             content_hash: "c0ffee".into(),
             state: RequestState::Pending,
+            rules: None,
         })
     }
 

@@ -227,6 +227,10 @@ pub struct RequestCreated {
     pub content_hash: String,
     /// Its state once created (`pending`, or `approved` under a policy that needs nobody).
     pub state: RequestState,
+    /// What the rules decided, when a rule set judged it: an `approved` state with an `auto_approve` verdict is
+    /// the rule's decision, not a person's. Absent from entries written without rules, so their hashes hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RuleRecord>,
 }
 
 /// A reviewer decided.

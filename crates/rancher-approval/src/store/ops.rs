@@ -89,6 +89,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         decisions: Vec::new(),
         execution: None,
         closed: None,
+        rules: new.rules,
     };
     request.content_hash = request.compute_content_hash();
     if request.evaluate(now) == Verdict::Approved {
@@ -109,6 +110,7 @@ pub(crate) async fn create_request(tx: &mut dyn Tx, new: NewRequest, now: DateTi
         expires_at: request.expires_at,
         content_hash: request.content_hash.clone(),
         state: request.state,
+        rules: request.rules.clone(),
     });
     append(tx, now, &request.requester.id, Some(&request), None, detail).await?;
     Ok(request)
@@ -307,6 +309,13 @@ fn recorded_in(entries: &[AuditEntry], request: &ApprovalRequest) -> Result<Reco
     // Pinned names are part of the content only when there were any (older entries have none).
     if let Some(names) = d.get("names").filter(|n| n.as_object().is_some_and(|m| !m.is_empty())) {
         content["names"] = names.clone();
+    }
+    // As in `ApprovalRequest::content`: the rule set and rule only when rules judged the request.
+    if let (Some(r), serde_json::Value::Object(map)) = (d.get("rules"), &mut content) {
+        map.insert(
+            "rules".into(),
+            json!({"ruleset": r["ruleset"], "rule": r.get("rule").cloned().unwrap_or(serde_json::Value::Null)}),
+        );
     }
     let policy: Policy = serde_json::from_value(d["policy"].clone())
         .map_err(|_| tampered(request, "its recorded policy cannot be read"))?;

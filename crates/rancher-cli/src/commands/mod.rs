@@ -9,6 +9,7 @@ pub mod completions;
 pub mod connect;
 pub mod grants;
 pub mod install;
+pub mod policies;
 pub mod printer;
 pub mod review_stream;
 pub mod run;
