@@ -167,14 +167,21 @@ fn look_alike_names_are_flagged_with_their_ids() {
     let req = json(&filed)["request"].as_str().unwrap().to_string();
     let show = env.run(&["approvals", "show", &req]);
     show.expect_code(0);
-    let warning = show
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("warning:"))
-        .unwrap_or_else(|| panic!("no warning:\n{}", show.stdout));
+    let warnings: Vec<&str> = show.stdout.lines().filter(|l| l.starts_with("warning:")).collect();
     assert!(
-        warning.contains("Cyrillic") && warning.contains("Latin") && warning.contains("U+0430"),
-        "{warning}"
+        warnings
+            .iter()
+            .any(|w| w.contains("Cyrillic") && w.contains("Latin") && w.contains("U+0430")),
+        "no mixed-script warning:\n{}",
+        show.stdout
+    );
+    // The pinned names say whom it shadows too: the look-alike's own id and the other user's.
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("looks like `alice` of another user") && w.contains(&id)),
+        "no look-alike warning:\n{}",
+        show.stdout
     );
     assert!(show.stdout.contains(&format!("targets:   {id}")), "{}", show.stdout);
     // A plain ASCII name gets no warning.

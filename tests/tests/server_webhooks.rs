@@ -254,8 +254,8 @@ async fn events_arrive_signed_survive_restarts_and_hold_no_secret() {
         created["text"]
             .as_str()
             .unwrap()
-            .contains("approver asks to run create-global-role-binding"),
-        "{created}"
+            .contains("approver asks: will create a GlobalRoleBinding of"),
+        "the plan in the names pinned at filing: {created}"
     );
 
     // No token, password or the webhook secret; no field named like one.
@@ -490,7 +490,7 @@ async fn n9_a_forged_approved_line_in_a_reason_stays_inside_one_plain_line() {
     );
     assert!(text.chars().count() < 600, "{}", text.chars().count());
     assert!(
-        text.starts_with("approver asks to run create-global-role-binding"),
+        text.starts_with("approver asks: will create a GlobalRoleBinding of"),
         "{text}"
     );
     assert!(

@@ -130,7 +130,7 @@ fn streaming_table_and_yaml_have_a_row_and_an_entry_per_user() {
         rows.expect_code(0)
             .stdout
             .lines()
-            .any(|l| l.contains(" user ") && l.trim_end().ends_with("admin")),
+            .any(|l| l.contains(" Default Admin (admin) ") && l.trim_end().ends_with("admin")),
         "{}",
         rows.stdout
     );
