@@ -91,6 +91,29 @@ async fn sign_in(browser: &fantoccini::Client, base: &str, token: &str) {
         .unwrap();
 }
 
+/// Clicks Approve on a request's page and waits for the page to say the execution succeeded.
+async fn approve_and_see_it_succeed(browser: &fantoccini::Client) {
+    browser
+        .find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("flash"))
+        .await
+        .unwrap();
+    let said = flash.text().await.unwrap();
+    assert!(said.contains("it succeeded"), "{said}");
+    assert_eq!(
+        browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(),
+        "succeeded"
+    );
+}
+
 fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/server-browser");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -109,20 +132,7 @@ async fn an_approver_approves_in_a_real_browser() {
         browser.current_url().await.unwrap().path().ends_with("/login"),
         "not signed in: sent to the sign-in page"
     );
-    browser
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&t.admin)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("signin-token"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&browser, srv.url(), &t.admin).await;
     let row = browser
         .wait()
         .at_most(Duration::from_secs(20))
@@ -164,26 +174,7 @@ async fn an_approver_approves_in_a_real_browser() {
         .await
         .unwrap();
     std::fs::write(shots.join("2-request.png"), browser.screenshot().await.unwrap()).unwrap();
-    browser
-        .find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-
-    let flash = browser
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Id("flash"))
-        .await
-        .unwrap();
-    let said = flash.text().await.unwrap();
-    assert!(said.contains("it succeeded"), "{said}");
-    assert_eq!(
-        browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(),
-        "succeeded"
-    );
+    approve_and_see_it_succeed(&browser).await;
     std::fs::write(shots.join("3-approved.png"), browser.screenshot().await.unwrap()).unwrap();
     assert!(
         sim.has_binding(&sim.user_id("carol").unwrap(), "admin"),
@@ -288,25 +279,7 @@ async fn a_request_filed_from_the_form_is_approved_in_names_in_a_real_browser() 
         assert!(plan.contains(name), "{name} not in the plan: {plan}");
     }
     std::fs::write(shots.join("6-plan-in-names.png"), browser.screenshot().await.unwrap()).unwrap();
-    browser
-        .find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let flash = browser
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Id("flash"))
-        .await
-        .unwrap();
-    let said = flash.text().await.unwrap();
-    assert!(said.contains("it succeeded"), "{said}");
-    assert_eq!(
-        browser.find(Locator::Id("state")).await.unwrap().text().await.unwrap(),
-        "succeeded"
-    );
+    approve_and_see_it_succeed(&browser).await;
     browser.close().await.unwrap();
     drop(driver);
     srv.shutdown().await;

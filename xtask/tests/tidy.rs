@@ -335,12 +335,8 @@ fn module_cycles_stay_within_the_limit() {
 #[test]
 fn children_of_tests_are_killed_on_drop() {
     let ws = Workspace::load();
-    // The guards themselves: the tests package's, and rancher-approval's own copy (it cannot depend on the tests
-    // package, which sits above it).
-    let guards = [
-        root().join("tests/src/process.rs"),
-        root().join("crates/rancher-approval/tests/support/mod.rs"),
-    ];
+    // The guard itself (rancher-approval's `test_util`, used by its process suites and the tests package).
+    let guards = [root().join("crates/rancher-approval/src/test_util/process.rs")];
     let mut problems = Vec::new();
     // The end-to-end tests, xtask and rancher-approval's process suites, which start rancherctl, simulators and
     // test binaries.
@@ -362,7 +358,7 @@ fn children_of_tests_are_killed_on_drop() {
                 problems.push(format!(
                     "{}: spawns a child with `.spawn()`, which outlives the test when it panics first; use \
                      `rancher_access_tests::process::SpawnKilledOnDrop::spawn_killed_on_drop()` (in rancher-approval, \
-                     its tests' `support::SpawnKilledOnDrop`; for a `tokio::process::Command`, `.kill_on_drop(true)` \
+                     `test_util::process::SpawnKilledOnDrop`; for a `tokio::process::Command`, `.kill_on_drop(true)` \
                      before `.spawn()`).",
                     rel(&file)
                 ));

@@ -11,6 +11,8 @@
 //! When PostgreSQL cannot be started, [`TestDatabase::create`] fails the test with a message naming the
 //! `postgresql` package when `CI` is set, and otherwise prints a visible `SKIPPED` note and returns `None`.
 
+pub mod process;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
