@@ -5,6 +5,7 @@
 //! the requester's own click record nothing; the approved request runs once and its message says so; reminders
 //! and the escalation go out once each as the service's clock runs ahead. A Teams webhook receives the card.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +23,14 @@ use serde_json::{json, Value};
 /// What the fake Slack got: (method or `response/<name>`, body).
 type Calls = Arc<Mutex<Vec<(String, Value)>>>;
 
-/// A fake of Slack's Web API and of its response URLs, on loopback; answers its base URL.
+/// A fake of Slack's Web API and of its response URLs, on loopback; answers its base URL. `users.info` answers
+/// the profile email of the Slack users in `emails` (and `user_not_found` for anyone else).
 async fn fake_slack(calls: Calls) -> (String, tokio::task::JoinHandle<()>) {
+    fake_slack_with(calls, HashMap::new()).await
+}
+
+async fn fake_slack_with(calls: Calls, emails: HashMap<String, String>) -> (String, tokio::task::JoinHandle<()>) {
+    let emails = Arc::new(emails);
     let c1 = calls.clone();
     let c2 = calls.clone();
     let app = axum::Router::new()
@@ -31,6 +38,7 @@ async fn fake_slack(calls: Calls) -> (String, tokio::task::JoinHandle<()>) {
             "/api/{method}",
             post(move |Path(method): Path<String>, body: axum::body::Bytes| {
                 let calls = c1.clone();
+                let emails = emails.clone();
                 async move {
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let mut calls = calls.lock().unwrap();
@@ -41,6 +49,10 @@ async fn fake_slack(calls: Calls) -> (String, tokio::task::JoinHandle<()>) {
                             json!({"ok": true, "channel": v["channel"], "ts": v.get("ts").cloned().unwrap_or(json!(format!("1700000000.{n:06}")))})
                         }
                         "views.open" => json!({"ok": true, "view": {"id": "V1"}}),
+                        "users.info" => match v["user"].as_str().and_then(|u| emails.get(u)) {
+                            Some(email) => json!({"ok": true, "user": {"id": v["user"], "profile": {"email": email}}}),
+                            None => json!({"ok": false, "error": "user_not_found"}),
+                        },
                         _ => json!({"ok": false, "error": "unknown_method"}),
                     })
                 }
@@ -685,4 +697,149 @@ fn serve_checks_the_slack_and_teams_settings() {
         "{}",
         open.stderr
     );
+}
+
+/// A service with Slack set up against a fake Slack: `map` is the mapping file, `emails` the Slack profiles' emails.
+struct SlackService {
+    srv: rancher_server::RunningServer,
+    calls: Calls,
+    slack_base: String,
+    fake: tokio::task::JoinHandle<()>,
+    secret: SecretString,
+}
+
+async fn slack_service(
+    sim: &rancher_sim::SimHandle,
+    map: &[(&str, &str)],
+    emails: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> SlackService {
+    let svc = server::service_account(sim).await;
+    let calls: Calls = Arc::default();
+    let emails = emails.iter().map(|(s, e)| (s.to_string(), e.to_string())).collect();
+    let (slack_base, fake) = fake_slack_with(calls.clone(), emails).await;
+    let secret = SecretString::from("slack-signing-secret-0123456789abcdef".to_string());
+    let map = map.iter().map(|(s, r)| (s.to_string(), r.to_string())).collect();
+    let slack = SlackConfig::new(SecretString::from("xoxb-test-bot-token".to_string()), secret.clone())
+        .channel("CAPPROVALS")
+        .api_url(format!("{slack_base}/api").parse().unwrap())
+        .users(map);
+    let store = Arc::new(SqliteStore::open(dir.join("approvals.db")).unwrap());
+    let srv = server::start(server::config(sim, &svc, store).slack(slack)).await;
+    SlackService {
+        srv,
+        calls,
+        slack_base,
+        fake,
+        secret,
+    }
+}
+
+impl SlackService {
+    /// Installs create-global-role-binding under `policy` and files a request as alice; its id and content hash.
+    async fn file(&self, sim: &rancher_sim::SimHandle, policy: Value) -> (String, String) {
+        let t = sim.tokens();
+        let (admin, alice) = (
+            Api::new(self.srv.url(), Some(&t.admin)),
+            Api::new(self.srv.url(), Some(&t.user)),
+        );
+        let (st, v) = admin
+            .post(
+                "/api/v1/workflows/create-global-role-binding/install",
+                json!({"policy": policy}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let (st, sub) = alice
+            .post(
+                "/api/v1/runs",
+                json!({"workflow": "create-global-role-binding", "inputs": {"user": "dave", "role": "admin"}}),
+            )
+            .await;
+        assert_eq!(st, 202, "{sub}");
+        let id = sub["request"].as_str().unwrap().to_string();
+        wait_for(&self.calls, "the request's message", |c| {
+            !of(c, "chat.postMessage").is_empty()
+        })
+        .await;
+        let hash = wait_request(&admin, &id, "the request", |_| true).await["content_hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (id, hash)
+    }
+
+    /// `user` clicks Approve on request `id`; answers what Slack shows them alone.
+    async fn approve_as(&self, user: &str, id: &str, hash: &str, n: &str) -> Value {
+        let c = click(
+            &self.secret,
+            chrono::Utc::now().timestamp(),
+            user,
+            &format!("approve:{id}:{hash}"),
+            n,
+            n,
+            &self.slack_base,
+        );
+        assert_eq!(send(self.srv.url(), &c).await, 200);
+        let what = format!("the answer to {user}");
+        let name = format!("response/{n}");
+        wait_for(&self.calls, &what, |c| !of(c, &name).is_empty()).await;
+        let answer = of(&self.calls.lock().unwrap(), &name)[0].clone();
+        assert_eq!(answer["response_type"], "ephemeral");
+        answer
+    }
+
+    async fn stop(self) {
+        self.srv.shutdown().await;
+        self.fake.abort();
+    }
+}
+
+fn standard(sim: &rancher_sim::SimHandle, username: &str) -> String {
+    sim.users()
+        .standard
+        .iter()
+        .find(|u| u.username == username)
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// A policy that names a group takes a click from a member of that group: the clicker's groups come from their
+/// Rancher `UserAttribute` (a click has no Rancher session to ask), read with the service's token. A mapped Slack
+/// user outside the group is refused and nothing is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_policy_naming_a_group_takes_a_click_from_a_member_of_that_group() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
+    let (bob, carol) = (standard(&sim, "bob"), standard(&sim, "carol"));
+    let group = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+    // Bob signed in through Active Directory once: Rancher keeps the groups it reported in his UserAttribute.
+    assert!(sim.insert_object(
+        "userattributes",
+        json!({"metadata": {"name": bob}, "UserName": bob, "LastRefresh": "2026-12-01T00:00:00Z", "NeedsRefresh": false,
+               "GroupPrincipals": {"activedirectory": {"Items": [
+                   {"metadata": {"name": group}, "principalType": "group", "provider": "activedirectory", "memberOf": true}]}},
+               "ExtraByProvider": {}}),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let s = slack_service(&sim, &[("UBOB", &bob), ("UCAROL", &carol)], &[], dir.path()).await;
+    let policy = json!({"kind": "approvers", "thresholds": [{"count": 1, "of": [{"group": group}]}],
+        "options": {"chat_decisions": "allow"}});
+    let (id, hash) = s.file(&sim, policy).await;
+    let admin = Api::new(s.srv.url(), Some(&sim.tokens().admin));
+
+    let refused = s.approve_as("UCAROL", &id, &hash, "carol").await;
+    assert!(
+        refused["text"].as_str().unwrap().starts_with("Nothing was recorded"),
+        "{refused}"
+    );
+    let creates = sim.writes("globalrolebindings", "create");
+    let answer = s.approve_as("UBOB", &id, &hash, "bob").await;
+    assert!(answer["text"].as_str().unwrap().contains("is recorded"), "{answer}");
+    let v = wait_request(&admin, &id, "the execution", |v| v["status"] == "succeeded").await;
+    let decisions = v["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{v:#}");
+    assert_eq!(decisions[0]["principal"]["id"], bob.as_str());
+    assert_eq!(sim.writes("globalrolebindings", "create"), creates + 1);
+    s.stop().await;
 }

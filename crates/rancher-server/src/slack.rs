@@ -553,7 +553,8 @@ async fn interactions(app: Arc<App>, slack: Arc<Slack>, headers: HeaderMap, body
     };
     let fresh = {
         let key = seen.clone();
-        let until = chrono::Utc::now() + chrono::Duration::seconds(4 * SLACK_WINDOW_SECS);
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::seconds(4 * SLACK_WINDOW_SECS);
         with_store(app.store(), |s| async move {
             if s.state_get(SEEN_NS, &key, chrono::Utc::now()).await?.is_some() {
                 return Ok(false);
@@ -665,8 +666,51 @@ async fn person_of(app: &App, slack: &Slack, slack_user: &str) -> Result<Person,
     if let Some(d) = user.name.filter(|d| !d.is_empty()) {
         principal = principal.with_display_name(d);
     }
+    principal.groups = groups_of(app, &rancher_id, user.principal_ids.unwrap_or_default()).await;
     let is_admin = app.admin_ids().await.contains(&rancher_id);
     Ok(Person { principal, is_admin })
+}
+
+/// The principals a Slack clicker counts as, since a click carries no Rancher session: the user's own principal
+/// ids, then the group principals every auth provider reported at the user's last login or refresh, which Rancher
+/// keeps in the user's `UserAttribute` and gives a signed-in session (rancher/rancher
+/// pkg/auth/requests/authenticate.go), read here with the service's token. Without that attribute (a user who
+/// never signed in through a provider, or a Rancher before 2.8) there are no groups: a policy that names a group
+/// then refuses the click, as it would refuse the person on the page without that membership.
+async fn groups_of(app: &App, rancher_id: &str, own: Vec<String>) -> Vec<String> {
+    let mut groups = own;
+    if app.service.is_legacy() {
+        return groups;
+    }
+    match app
+        .service
+        .client
+        .send(&rancher_api::requests::RkUserattributesGet::new(rancher_id))
+        .await
+    {
+        Ok(attr) => {
+            for list in attr.group_principals.unwrap_or_default().into_values() {
+                for p in list.items.unwrap_or_default() {
+                    let id = p
+                        .pointer("/metadata/name")
+                        .or_else(|| p.get("name"))
+                        .and_then(Value::as_str)
+                        .filter(|g| !g.is_empty());
+                    if let Some(id) = id {
+                        if !groups.iter().any(|g| g == id) {
+                            groups.push(id.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) if e.status() == Some(404) => {}
+        Err(e) => tracing::warn!(
+            "could not read the groups of Rancher user {rancher_id} for a Slack decision (deciding without them): {}",
+            crate::error::chain(&e)
+        ),
+    }
+    groups
 }
 
 /// A Slack user's Rancher user id through their profile's email: exactly one Rancher user principal whose login
