@@ -843,3 +843,63 @@ async fn a_policy_naming_a_group_takes_a_click_from_a_member_of_that_group() {
     assert_eq!(sim.writes("globalrolebindings", "create"), creates + 1);
     s.stop().await;
 }
+
+/// A Slack user who is not in the mapping file is found by the email on their Slack profile (`users.info`), through
+/// Rancher's principal search: the one user principal whose login name is that email, then the Rancher user that
+/// holds it. Rancher's local principals carry no email (a local user has a username and a display name only), so
+/// this goes through Azure AD, whose user principals have the user principal name (an email) as their login name
+/// (rancher/rancher pkg/auth/providers/azure/clients/ms_graph_client.go `userToPrincipal`). An email that finds a
+/// principal no Rancher user holds, or none at all, is refused and nothing is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slack_user_is_mapped_by_the_email_on_their_profile() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
+    // Azure AD is enabled, and John Doe signed in through it once: Rancher made a user holding his principal.
+    let mut azure = sim.object("authconfigs", "azuread").unwrap();
+    azure["enabled"] = json!(true);
+    assert!(sim.insert_object("authconfigs", azure));
+    let jdoe = "u-jdz7k";
+    assert!(sim.insert_object(
+        "users",
+        json!({"metadata": {"name": jdoe}, "displayName": "John Doe", "description": "", "enabled": true,
+               "mustChangePassword": false,
+               "principalIds": ["azuread_user://2b1e4d7c-0c1a-4a53-9d2e-1f0e5f7a9c01", format!("local://{jdoe}")]}),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let s = slack_service(
+        &sim,
+        &[],
+        &[
+            ("UJDOE", "JDoe@Example.com"),
+            ("UANNA", "asmith@example.com"),
+            ("UNOBODY", "nobody@example.com"),
+        ],
+        dir.path(),
+    )
+    .await;
+    let policy = json!({"kind": "approvers", "thresholds": [{"count": 1, "of": [{"user": jdoe}]}],
+        "options": {"chat_decisions": "allow"}});
+    let (id, hash) = s.file(&sim, policy).await;
+    let admin = Api::new(s.srv.url(), Some(&sim.tokens().admin));
+
+    for (user, n) in [("UANNA", "anna"), ("UNOBODY", "nobody"), ("USTRANGER", "stranger")] {
+        let refused = s.approve_as(user, &id, &hash, n).await;
+        let text = refused["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("Nothing was recorded") && text.contains("not mapped to a Rancher user"),
+            "{user}: {refused}"
+        );
+    }
+    let answer = s.approve_as("UJDOE", &id, &hash, "jdoe").await;
+    assert!(answer["text"].as_str().unwrap().contains("is recorded"), "{answer}");
+    let v = wait_request(&admin, &id, "the execution", |v| v["status"] == "succeeded").await;
+    let decisions = v["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{v:#}");
+    assert_eq!(decisions[0]["principal"]["id"], jdoe);
+    // Slack was asked for the profiles, once per click.
+    let asked: Vec<String> = of(&s.calls.lock().unwrap(), "users.info")
+        .iter()
+        .map(|v| v["user"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(asked, ["UANNA", "UNOBODY", "USTRANGER", "UJDOE"]);
+    s.stop().await;
+}
