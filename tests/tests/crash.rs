@@ -153,6 +153,16 @@ impl Store for Gated {
     ) -> rancher_approval::Result<()> {
         self.inner.state_put(ns, key, value, expires_at).await
     }
+    async fn state_put_new(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<bool> {
+        self.inner.state_put_new(ns, key, value, expires_at, now).await
+    }
     async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> rancher_approval::Result<Option<String>> {
         self.inner.state_get(ns, key, now).await
     }

@@ -702,6 +702,8 @@ fn serve_checks_the_slack_and_teams_settings() {
 /// A service with Slack set up against a fake Slack: `map` is the mapping file, `emails` the Slack profiles' emails.
 struct SlackService {
     srv: rancher_server::RunningServer,
+    /// The service account's token.
+    svc: String,
     calls: Calls,
     slack_base: String,
     fake: tokio::task::JoinHandle<()>,
@@ -714,25 +716,40 @@ async fn slack_service(
     emails: &[(&str, &str)],
     dir: &std::path::Path,
 ) -> SlackService {
-    let svc = server::service_account(sim).await;
     let calls: Calls = Arc::default();
     let emails = emails.iter().map(|(s, e)| (s.to_string(), e.to_string())).collect();
     let (slack_base, fake) = fake_slack_with(calls.clone(), emails).await;
-    let secret = SecretString::from("slack-signing-secret-0123456789abcdef".to_string());
+    let svc = server::service_account(sim).await;
+    let srv = slack_replica(sim, &svc, map, &slack_base, dir).await;
+    SlackService {
+        srv,
+        svc,
+        calls,
+        slack_base,
+        fake,
+        secret: signing_secret(),
+    }
+}
+
+fn signing_secret() -> SecretString {
+    SecretString::from("slack-signing-secret-0123456789abcdef".to_string())
+}
+
+/// One replica of the service with Slack at `slack_base`, on the SQLite store in `dir` (replicas share it).
+async fn slack_replica(
+    sim: &rancher_sim::SimHandle,
+    svc: &str,
+    map: &[(&str, &str)],
+    slack_base: &str,
+    dir: &std::path::Path,
+) -> rancher_server::RunningServer {
     let map = map.iter().map(|(s, r)| (s.to_string(), r.to_string())).collect();
-    let slack = SlackConfig::new(SecretString::from("xoxb-test-bot-token".to_string()), secret.clone())
+    let slack = SlackConfig::new(SecretString::from("xoxb-test-bot-token".to_string()), signing_secret())
         .channel("CAPPROVALS")
         .api_url(format!("{slack_base}/api").parse().unwrap())
         .users(map);
     let store = Arc::new(SqliteStore::open(dir.join("approvals.db")).unwrap());
-    let srv = server::start(server::config(sim, &svc, store).slack(slack)).await;
-    SlackService {
-        srv,
-        calls,
-        slack_base,
-        fake,
-        secret,
-    }
+    server::start(server::config(sim, svc, store).slack(slack)).await
 }
 
 impl SlackService {
@@ -901,5 +918,53 @@ async fn a_slack_user_is_mapped_by_the_email_on_their_profile() {
         .map(|v| v["user"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(asked, ["UANNA", "UNOBODY", "USTRANGER", "UJDOE"]);
+    s.stop().await;
+}
+
+/// Slack may deliver one interaction more than once, and behind a load balancer the copies can reach two replicas
+/// at the same moment: the replay memory is one atomic insert-if-absent in the shared store, so exactly one replica
+/// takes the click (one decision, one answer) and the other drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_click_delivered_to_two_replicas_at_once_is_taken_once() {
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 4).await;
+    let users = sim.users().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let map = [
+        ("UADMIN", users.admin.id.as_str()),
+        ("UAPPROVER", users.approver.id.as_str()),
+    ];
+    let s = slack_service(&sim, &map, &[], dir.path()).await;
+    let other = slack_replica(&sim, &s.svc, &map, &s.slack_base, dir.path()).await;
+    // Two of two, so the first approval leaves the request pending and a second vote would show.
+    let policy = json!({"kind": "approvers", "thresholds": [{"count": 2, "of": [{"user": users.admin.id}, {"user": users.approver.id}]}],
+        "options": {"chat_decisions": "allow"}});
+    let (id, hash) = s.file(&sim, policy).await;
+    let admin = Api::new(s.srv.url(), Some(&sim.tokens().admin));
+    for round in 0..8 {
+        let n = format!("copy-{round}");
+        let c = click(
+            &s.secret,
+            chrono::Utc::now().timestamp(),
+            "UADMIN",
+            &format!("approve:{id}:{hash}"),
+            &format!("9.{round}"),
+            &n,
+            &s.slack_base,
+        );
+        let (a, b) = tokio::join!(send(s.srv.url(), &c), send(other.url(), &c));
+        assert_eq!((a, b), (200, 200));
+        let name = format!("response/{n}");
+        wait_for(&s.calls, "one replica's answer", |c| !of(c, &name).is_empty()).await;
+    }
+    // Let any second handling finish before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = s.calls.lock().unwrap().clone();
+    for round in 0..8 {
+        let answers = of(&c, &format!("response/copy-{round}"));
+        assert_eq!(answers.len(), 1, "round {round}: answered once: {answers:#?}");
+    }
+    let v = wait_request(&admin, &id, "the request", |_| true).await;
+    assert_eq!(v["decisions"].as_array().unwrap().len(), 1, "{v:#}");
+    other.shutdown().await;
     s.stop().await;
 }

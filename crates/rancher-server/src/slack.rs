@@ -546,7 +546,8 @@ async fn interactions(app: Arc<App>, slack: Arc<Slack>, headers: HeaderMap, body
     let Some(payload) = payload else {
         return (StatusCode::BAD_REQUEST, "no `payload` form field holding JSON").into_response();
     };
-    // A payload seen before (a replay within the window) does nothing.
+    // A payload seen before (a replay within the window) does nothing. Taken with one atomic insert-if-absent in
+    // the store, so a payload delivered to several replicas at once is handled by exactly one of them.
     let seen = replay_key(&payload);
     let Some(seen) = seen else {
         return StatusCode::OK.into_response();
@@ -556,11 +557,7 @@ async fn interactions(app: Arc<App>, slack: Arc<Slack>, headers: HeaderMap, body
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::seconds(4 * SLACK_WINDOW_SECS);
         with_store(app.store(), |s| async move {
-            if s.state_get(SEEN_NS, &key, chrono::Utc::now()).await?.is_some() {
-                return Ok(false);
-            }
-            s.state_put(SEEN_NS, &key, "1", Some(until)).await?;
-            Ok(true)
+            s.state_put_new(SEEN_NS, &key, "1", Some(until), now).await
         })
         .await
     };

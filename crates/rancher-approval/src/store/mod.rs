@@ -471,6 +471,19 @@ pub trait Store: Send + Sync {
     /// was there, gone after `expires_at` when given.
     async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> Result<()>;
 
+    /// Stores `value` under `ns`/`key` only when nothing is there that is still current at `now` (gone after
+    /// `expires_at` when given): `true` when this call stored it, `false` when an unexpired value was there (left
+    /// as it was). One write transaction, so of callers racing on one key across every process on the store,
+    /// exactly one is told `true` (e.g. one replica takes a delivery that was sent to several).
+    async fn state_put_new(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// The value under `ns`/`key`, or `None` when there is none or it expired by `now`.
     async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> Result<Option<String>>;
 
@@ -977,6 +990,20 @@ macro_rules! store_via_ops {
                 let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_owned());
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { $crate::store::state::put(tx, &ns, &key, &value, expires_at).await })
+                }))
+                .await
+            }
+            async fn state_put_new(
+                &self,
+                ns: &str,
+                key: &str,
+                value: &str,
+                expires_at: Option<chrono::DateTime<chrono::Utc>>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move { $crate::store::state::put_new(tx, &ns, &key, &value, expires_at, now).await })
                 }))
                 .await
             }

@@ -328,6 +328,20 @@ impl Store for ObservedStore {
     async fn state_put(&self, ns: &str, key: &str, value: &str, expires_at: Option<DateTime<Utc>>) -> Result<()> {
         timed!(self, "state_put", self.inner.state_put(ns, key, value, expires_at))
     }
+    async fn state_put_new(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        timed!(
+            self,
+            "state_put_new",
+            self.inner.state_put_new(ns, key, value, expires_at, now)
+        )
+    }
     async fn state_get(&self, ns: &str, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         timed!(self, "state_get", self.inner.state_get(ns, key, now))
     }

@@ -43,6 +43,27 @@ pub(crate) async fn put(
     tx.state_save(ns, key, value, expires_at.map(millis)).await
 }
 
+/// Stores `value` under `ns`/`key` unless an unexpired value is there; whether it stored it. Runs in a write
+/// transaction, which every store serialises (as [`try_lease`]), so two callers can never both be told yes.
+pub(crate) async fn put_new(
+    tx: &mut dyn Tx,
+    ns: &str,
+    key: &str,
+    value: &str,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    check_namespace(ns, key)?;
+    let now = millis(tx.clock(now).await?);
+    if let Some((_, exp)) = tx.state_load(ns, key).await? {
+        if exp.is_none_or(|e| e > now) {
+            return Ok(false);
+        }
+    }
+    tx.state_save(ns, key, value, expires_at.map(millis)).await?;
+    Ok(true)
+}
+
 pub(crate) async fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
     check_namespace(ns, key)?;
     let now = millis(tx.clock(now).await?);

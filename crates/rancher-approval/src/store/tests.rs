@@ -107,6 +107,7 @@ for_every_store!(
     grant_durations_follow_the_policy,
     service_state_round_trips_and_expires,
     a_lease_has_one_holder_at_a_time,
+    a_new_state_entry_is_stored_once,
     the_audit_of_one_request_is_read_alone,
 );
 
@@ -172,6 +173,62 @@ async fn service_state_round_trips_and_expires(store: &dyn Store) {
         Err(Error::InvalidState { .. })
     ));
     assert!(kinds(store).await.is_empty());
+}
+
+async fn a_new_state_entry_is_stored_once(store: &dyn Store) {
+    assert!(store
+        .state_put_new("slack-seen", "k", "first", Some(at(10)), at(0))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .state_put_new("slack-seen", "k", "second", Some(at(20)), at(5))
+            .await
+            .unwrap(),
+        "there already"
+    );
+    assert_eq!(
+        store.state_get("slack-seen", "k", at(5)).await.unwrap().as_deref(),
+        Some("first"),
+        "left as it was"
+    );
+    assert!(
+        store
+            .state_put_new("slack-seen", "k", "third", None, at(10))
+            .await
+            .unwrap(),
+        "stored again once the first expired"
+    );
+    assert_eq!(
+        store.state_get("slack-seen", "k", at(1000)).await.unwrap().as_deref(),
+        Some("third")
+    );
+    assert!(matches!(
+        store.state_put_new(state::LEASES, "x", "y", None, at(0)).await,
+        Err(Error::InvalidState { .. })
+    ));
+    race_put_new(&[store], 16).await;
+    assert!(kinds(store).await.is_empty());
+}
+
+/// `n` callers spread over `stores` (one store, or several opened on one database as replicas are) store the
+/// same new key at once: exactly one is told it stored it.
+pub(crate) async fn race_put_new(stores: &[&dyn Store], n: usize) {
+    let told: Vec<bool> = futures::future::join_all((0..n).map(|i| async move {
+        stores[i % stores.len()]
+            .state_put_new("slack-seen", "raced", &format!("replica-{i}"), Some(at(10)), at(0))
+            .await
+            .unwrap()
+    }))
+    .await;
+    assert_eq!(told.iter().filter(|t| **t).count(), 1, "{told:?}");
+    let kept = stores[0]
+        .state_get("slack-seen", "raced", at(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let winner = told.iter().position(|t| *t).unwrap();
+    assert_eq!(kept, format!("replica-{winner}"), "the one told yes wrote it");
 }
 
 async fn a_lease_has_one_holder_at_a_time(store: &dyn Store) {

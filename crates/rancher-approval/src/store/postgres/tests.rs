@@ -137,6 +137,15 @@ async fn racing_replicas_execute_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_replicas_store_a_new_state_entry_once() {
+    let Some(db) = TestDatabase::create("put_new").await else {
+        return;
+    };
+    let (a, b, c) = (db.store().await, db.store().await, db.store().await);
+    crate::store::tests::race_put_new(&[&a, &b, &c], 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tasks_claim_many_requests_and_each_runs_once() {
     let Some(db) = TestDatabase::create("many_claims").await else {
         return;

@@ -155,6 +155,14 @@ async fn everything_survives_reopening() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_store_a_new_state_entry_once() {
+    let (_dir, path) = temp();
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    crate::store::tests::race_put_new(&[&a, &b], 16).await;
+}
+
 #[tokio::test]
 async fn two_stores_on_one_file_execute_once() {
     let (_dir, path) = temp();
