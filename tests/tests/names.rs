@@ -269,6 +269,28 @@ async fn a_person_files_from_the_page_and_an_approver_approves_it_in_names() {
 
     let mut admin = Browser::new(srv.url(), None);
     admin.sign_in_with_token(&t.admin).await;
+    // The pending list says what each request will do, in the names pinned at filing.
+    let pending = admin.get("/").await;
+    let row = pending
+        .html
+        // (The redirect's location encodes the id's dashes.)
+        .split(&format!("data-id=\"{}\"", id.replace("%2D", "-")))
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_default()
+        .replace("&#96;", "`");
+    let listed_plan = row
+        .split("<p class=\"plan\">")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .unwrap_or_default();
+    for name in ["Carol Example", "(carol, ", "Project Member", "for 2h"] {
+        assert!(
+            listed_plan.contains(name),
+            "{name} not in the listed plan of {id}: {row}\n{}",
+            pending.html
+        );
+    }
     let page = admin.get(&at).await;
     let plan = page
         .html
@@ -331,4 +353,50 @@ async fn a_person_files_from_the_page_and_an_approver_approves_it_in_names() {
     )
     .unwrap();
     assert_eq!(r.state, rancher_approval::RequestState::Cancelled);
+}
+
+/// The binding lists name a group subject as people know it: its display name from the auth provider (SUBJECT
+/// `Engineering (group)`), with the principal id beside it; a group nobody can name stays `group`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_lists_name_group_subjects() {
+    use rancher_workflows::{Runner, Submitted};
+    let sim = rancher_access_tests::sim(RancherVersion::V2_13, 0).await;
+    let admin = rancher_access_tests::session(&sim, &sim.tokens().admin).await;
+    let r = Runner::new(Arc::new(rancher_approval::MemoryStore::new()), "names-test");
+    let run = |wf: &'static str, inputs: Value| {
+        let (r, admin) = (&r, &admin);
+        async move {
+            r.install(admin, wf, Some(rancher_approval::Policy::none())).await.ok();
+            match r.submit(admin, wf, inputs, None, false).await.unwrap() {
+                Submitted::Succeeded { result } => *result,
+                other => panic!("{wf}: expected a result, got {other:?}"),
+            }
+        }
+    };
+    let group = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+    let unknown = "activedirectory_group://CN=Gone,OU=Groups,DC=example,DC=com";
+    for (name, g) in [("grb-engnr", group), ("grb-gonex", unknown)] {
+        assert!(sim.insert_object(
+            "globalrolebindings",
+            json!({"metadata": {"name": name}, "globalRoleName": "user", "groupPrincipalName": g}),
+        ));
+    }
+    let listed = run("list-global-role-bindings", json!({})).await;
+    let t = listed.table.unwrap();
+    assert_eq!(t.columns[2], "SUBJECT");
+    let row_of = |id: &str| t.rows.iter().find(|row| row[3] == id).cloned();
+    assert_eq!(row_of(group).unwrap()[2], "Engineering (group)", "{t:?}");
+    assert_eq!(row_of(unknown).unwrap()[2], "group", "{t:?}");
+
+    // A cluster role granted to the group: the cluster list names it too.
+    run(
+        "grant-cluster-role",
+        json!({"cluster": "downstream", "group": group, "role": "cluster-member"}),
+    )
+    .await;
+    let listed = run("list-cluster-role-bindings", json!({"cluster": "downstream"})).await;
+    let t = listed.table.unwrap();
+    assert_eq!(t.columns[4], "SUBJECT");
+    let row = t.rows.iter().find(|row| row[5] == group).expect("the group's binding");
+    assert_eq!(row[4], "Engineering (group)", "{t:?}");
 }

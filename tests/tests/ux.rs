@@ -1538,8 +1538,13 @@ fn ux12_show_says_who_approves_and_list_says_what_is_asked() {
         .unwrap()
         .to_string();
     let list = env.run(&["approvals", "list"]);
+    // The SUMMARY is the plan in the names pinned at filing (issue 30): the role, the person by name, the time.
     assert!(
-        list.stdout.contains("SUMMARY") && list.stdout.contains("→ clusters-create (global), 8h"),
+        list.stdout.contains("SUMMARY")
+            && list.stdout.contains("create a GlobalRoleBinding of")
+            && list.stdout.contains("clusters-create")
+            && list.stdout.contains("(user00004, u-")
+            && list.stdout.contains("8h"),
         "{}",
         list.stdout
     );

@@ -354,6 +354,7 @@ fn row(app: &App, me: &Person, r: &ApprovalRequest, admins: &[String]) -> Value 
     let shown = seen_by(r, may_see_details(me, r, admins));
     serde_json::json!({
         "id": r.id.as_str(), "workflow": esc(&r.workflow_id), "inputs": inputs_line(&shown.inputs), "targets": targets(r).join(", "),
+        "plan": (!r.names.is_empty()).then(|| esc(&rancher_workflows::names::plan_of(r))),
         "warnings": look_alike_warnings(r, &shown.inputs).len(),
         "requester": name(&r.requester), "reason": esc(r.reason.as_deref().unwrap_or_default()), "age": ago(r.created_at), "expires": when(r.expires_at),
         "state": r.state.as_str(), "who_may_approve": esc(&who_may_approve(r, admins)), "may_decide": app.may_decide(me, r, admins).is_ok(),

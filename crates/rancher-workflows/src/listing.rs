@@ -154,7 +154,13 @@ impl Listed {
                         u.clone(),
                         names.get(u).cloned().unwrap_or_default(),
                     ],
-                    (None, Some(g)) => vec![b.name, b.role, "group".into(), g.clone(), String::new()],
+                    (None, Some(g)) => vec![
+                        b.name,
+                        b.role,
+                        crate::names::group_cell(names, g),
+                        g.clone(),
+                        String::new(),
+                    ],
                     _ => vec![b.name, b.role, String::new(), String::new(), String::new()],
                 }
             }
@@ -423,7 +429,11 @@ impl Exec<'_> {
             }
         };
         let names = match kind {
-            ListKind::GlobalRoleBindings if rows => self.usernames().await?,
+            ListKind::GlobalRoleBindings if rows => {
+                let mut names = self.usernames().await?;
+                names.extend(self.binding_group_names().await?);
+                names
+            }
             ListKind::Projects if rows => self.cluster_names().await?,
             _ => HashMap::new(),
         };
@@ -468,6 +478,19 @@ impl Exec<'_> {
                 |x| Listed::V3GlobalRoleBinding(Box::new(x)),
             )
         }
+    }
+
+    /// The display names of the groups global role bindings name (see [`crate::names::group_names`]): one more
+    /// pass over the bindings, for a table only (rows are printed from a names map known before the first item).
+    async fn binding_group_names(&self) -> Result<HashMap<String, String>> {
+        let mut groups = Vec::new();
+        let mut items = self.binding_items();
+        while let Some(b) = items.next().await {
+            if let Some(g) = b?.binding().and_then(|b| b.group) {
+                groups.push(g);
+            }
+        }
+        Ok(crate::names::group_names(self.session, groups).await)
     }
 
     /// User id to username, for every user (only the two strings of each are kept).

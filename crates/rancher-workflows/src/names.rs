@@ -235,6 +235,40 @@ pub(crate) async fn resolve(
     Ok(names)
 }
 
+/// The display names of group principals, keyed by [`group_key`] of each id, for the binding tables' SUBJECT
+/// column: one principal lookup per distinct group (a few at a time). A group the auth provider does not answer
+/// for (gone, or no provider enabled) is left out, and its cell says `group`.
+pub(crate) async fn group_names(
+    session: &Session,
+    ids: impl IntoIterator<Item = String>,
+) -> std::collections::HashMap<String, String> {
+    let mut distinct: Vec<String> = ids.into_iter().filter(|g| g.contains("://")).collect();
+    distinct.sort();
+    distinct.dedup();
+    futures::stream::iter(distinct)
+        .map(|g| async move {
+            let t = principal(session, &g, NamedKind::Group).await;
+            (g, t.display_name)
+        })
+        .buffer_unordered(4)
+        .filter_map(|(g, name)| async move { name.map(|n| (group_key(&g), n)) })
+        .collect()
+        .await
+}
+
+/// The key under which a names map of the binding tables holds a group's display name.
+pub(crate) fn group_key(id: &str) -> String {
+    format!("{id}\u{0}group")
+}
+
+/// The SUBJECT cell of a binding table for group `id`: `Developers (group)` when its name is known, else `group`.
+pub(crate) fn group_cell(names: &std::collections::HashMap<String, String>, id: &str) -> String {
+    match names.get(&group_key(id)).filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("{n} (group)"),
+        None => "group".into(),
+    }
+}
+
 /// A principal (`github_team://7`, `activedirectory_user://…`) by id, with its name and kind when the auth provider
 /// answers; else the id alone, of kind `assumed`.
 async fn principal(session: &Session, id: &str, assumed: NamedKind) -> NamedTarget {
@@ -619,6 +653,13 @@ mod tests {
         assert_eq!(crate::listing::subject_cell(&names, "u-1"), "Alice Example (alice)");
         assert_eq!(crate::listing::subject_cell(&names, "u-2"), "bob");
         assert_eq!(crate::listing::subject_cell(&names, "u-gone"), "user");
+        names.insert(group_key("github_team://7"), "Developers".to_string());
+        assert_eq!(group_cell(&names, "github_team://7"), "Developers (group)");
+        assert_eq!(
+            group_cell(&names, "github_team://8"),
+            "group",
+            "a group nobody could name"
+        );
     }
 
     #[test]

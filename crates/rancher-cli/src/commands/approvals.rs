@@ -20,9 +20,15 @@ fn short_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// What a request asks, in one short cell: `alice → admin (global), 8h` for a grant, else its given inputs
-/// (`key=value`, the pinned plan left out), escaped.
+/// What a request asks, in one short cell: the plan in the names pinned at filing (`create a GlobalRoleBinding of
+/// `admin` for Alice Example (alice, u-tt2kw)`), else, for a request filed without names, `alice → admin
+/// (global), 8h` for a grant or its given inputs (`key=value`, the pinned plan left out); escaped.
 pub fn summary(r: &ApprovalRequest) -> String {
+    if !r.names.is_empty() {
+        let plan = rancher_workflows::names::plan_of(r);
+        // Whole: cut short, it would lose who or where, which is what the reader checks.
+        return text::escape(plan.strip_prefix("will ").unwrap_or(&plan));
+    }
     let given = given_inputs(&r.inputs);
     let get = |k: &str| given.get(k).and_then(|v| v.as_str()).map(text::escape);
     let label = |id: &str| r.target_labels.get(id).map(|l| text::escape(l));
@@ -866,4 +872,42 @@ pub async fn import(ctx: &Context, backend: &Backend, file: &std::path::Path) ->
         )
     })?;
     Ok(Exit::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rancher_approval::{NamedKind, NamedTarget, PinnedNames};
+
+    fn request(names: PinnedNames) -> ApprovalRequest {
+        let mut r: ApprovalRequest = serde_json::from_value(json!({
+            "id": "req-01jtest0000000000000000000", "workflow_id": "create-global-role-binding",
+            "inputs": {"user": "u-tt2kw", "role": "admin"}, "requester": {"id": "u-req", "username": "bob"},
+            "targets": [], "policy": rancher_approval::Policy::installer(), "policy_hash": "", "content_hash": "c0ffee",
+            "created_at": "2026-12-07T00:00:00Z", "expires_at": "2026-12-14T00:00:00Z", "state": "pending",
+            "decisions": [],
+        }))
+        .unwrap();
+        r.names = names;
+        r
+    }
+
+    #[test]
+    fn the_summary_is_the_plan_in_the_names_pinned_at_filing() {
+        let mut alice = NamedTarget::new(NamedKind::User, "u-tt2kw");
+        alice.display_name = Some("Alice Example".into());
+        alice.username = Some("alice".into());
+        alice.input = Some("user".into());
+        let named = request(PinnedNames {
+            targets: vec![alice],
+            look_alikes: vec![],
+        });
+        let s = summary(&named);
+        assert!(
+            s.starts_with("create a GlobalRoleBinding of") && s.ends_with("for Alice Example (alice, u-tt2kw)"),
+            "{s}"
+        );
+        // Filed before names were pinned: the short form from the inputs, as before.
+        assert_eq!(summary(&request(PinnedNames::default())), "u-tt2kw → admin (global)");
+    }
 }

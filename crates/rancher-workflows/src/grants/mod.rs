@@ -1081,11 +1081,12 @@ impl TypedWorkflow for ListBindings {
                     .collect()
             }
         };
-        let usernames = if all.iter().any(|b| b.user.is_some()) {
+        let mut usernames = if all.iter().any(|b| b.user.is_some()) {
             exec.usernames().await?
         } else {
             Default::default()
         };
+        usernames.extend(crate::names::group_names(session, all.iter().filter_map(|b| b.group.clone())).await);
         let rows = all
             .iter()
             .map(|b| {
@@ -1095,7 +1096,7 @@ impl TypedWorkflow for ListBindings {
                         u.clone(),
                         usernames.get(u).cloned().unwrap_or_default(),
                     ),
-                    (None, Some(g)) => ("group".to_string(), g.clone(), String::new()),
+                    (None, Some(g)) => (crate::names::group_cell(&usernames, g), g.clone(), String::new()),
                     _ => (String::new(), String::new(), String::new()),
                 };
                 vec![
