@@ -214,8 +214,8 @@ async fn a_person_files_from_the_page_and_an_approver_approves_it_in_names() {
     let form = alice.get("/file/grant-project-role").await;
     assert_eq!(form.status, 200, "{}", form.html);
     for picked in [
-        "<select id=\"in-user\"",
-        "<option value=\"carol\">Carol Example (carol)</option>",
+        // Rancher shows alice only her own user: she types the person's username.
+        "<input type=\"text\" id=\"in-user\"",
         "<select id=\"in-role\"",
         "<option value=\"project-member\">Project Member (project-member)</option>",
         "<select id=\"in-project\"",
@@ -399,4 +399,54 @@ async fn binding_lists_name_group_subjects() {
     assert_eq!(t.columns[4], "SUBJECT");
     let row = t.rows.iter().find(|row| row[5] == group).expect("the group's binding");
     assert_eq!(row[4], "Engineering (group)", "{t:?}");
+}
+
+/// The form's pickers list with the signed-in person's own Rancher token: a standard user is offered the projects
+/// Rancher lets them read (alice: the downstream cluster's), never another cluster's projects, which the service
+/// account could list; an admin is offered those too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_pickers_offer_only_what_rancher_lets_the_person_see() {
+    let (sim, _svc, srv) = sim_and_service(Arc::new(rancher_approval::MemoryStore::new())).await;
+    let t = sim.tokens().clone();
+    install(&Api::new(srv.url(), Some(&t.admin)), "grant-project-role").await;
+    let users = sim.users().clone();
+    let (local_default, local_system, downstream_default) =
+        (&users.projects[0], &users.projects[1], &users.projects[2]);
+    let options = |html: &str, field: &str| -> Vec<String> {
+        html.split(&format!("<select id=\"in-{field}\""))
+            .nth(1)
+            .and_then(|s| s.split("</select>").next())
+            .unwrap_or_default()
+            .split("<option value=\"")
+            .skip(1)
+            .filter_map(|o| o.split('"').next())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut alice = Browser::new(srv.url(), None);
+    alice.sign_in_with_token(&t.user).await;
+    let form = alice.get("/file/grant-project-role").await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    let projects = options(&form.html, "project");
+    assert!(projects.contains(downstream_default), "{projects:?}");
+    // Rancher shows alice her own user only: no list of users, she types the username.
+    assert!(
+        options(&form.html, "user").is_empty() && !form.html.contains("Carol Example"),
+        "{}",
+        form.html
+    );
+    for hidden in [local_default, local_system] {
+        assert!(
+            !projects.contains(hidden),
+            "alice cannot read {hidden}, yet the form offers it: {projects:?}"
+        );
+    }
+    let mut admin = Browser::new(srv.url(), None);
+    admin.sign_in_with_token(&t.admin).await;
+    let form = admin.get("/file/grant-project-role").await;
+    assert!(options(&form.html, "user").contains(&"carol".to_string()));
+    let projects = options(&form.html, "project");
+    for seen in [local_default, local_system, downstream_default] {
+        assert!(projects.contains(seen), "{seen}: {projects:?}");
+    }
 }

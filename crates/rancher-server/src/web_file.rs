@@ -80,12 +80,28 @@ pub(crate) async fn form(State(app): State<Arc<App>>, headers: HeaderMap, Path(i
             &format!("`{}` is not installed; an admin installs it first.", def.id),
         );
     }
-    // Filing resolves names with the service account's rights (as `POST /api/v1/runs` does), so the choices come
-    // from there too; when Rancher refuses a list, that field takes typed text, as the command line does.
-    let session = v.person.acting_through(&app.service);
+    // The choices are listed with the person's own Rancher token, so they offer the users, roles, clusters and
+    // projects Rancher shows this person and nothing more (the service account's view would show anyone who signs
+    // in every project and user there is). When Rancher refuses a list (or the token no longer opens a session),
+    // that field takes typed text, as the command line does; filing still resolves and checks what was typed.
+    let session = match app.identities.open_for_reads(&v.token, &app.metrics).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::info!("the form of {} offers no choices: {}", def.id, e.message);
+            None
+        }
+    };
     let mut fields = Vec::new();
     for input in def.inputs.iter().filter(|i| !i.is_internal() && i.name != "extends") {
-        let choices = rancher_workflows::names::choices(&session, def.id, input.name).await;
+        let mut choices = match &session {
+            Some(s) => rancher_workflows::names::choices(s, def.id, input.name).await,
+            None => Vec::new(),
+        };
+        // Rancher shows a standard user only their own user: they type the person's username instead (filing finds
+        // it as the command line does), and the page never lists the users Rancher hides from them.
+        if input.name == "user" && choices.len() <= 1 {
+            choices.clear();
+        }
         fields.push(serde_json::json!({
             "name": input.name, "required": input.required, "description": input.description,
             "json": input.kind == rancher_workflows::InputKind::Json, "duration": input.name == "duration",

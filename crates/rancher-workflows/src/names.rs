@@ -49,9 +49,20 @@ struct UserNames {
 async fn users(session: &Session) -> Result<Vec<UserNames>> {
     let exec = Exec::new(session, false);
     let mut out = Vec::new();
-    let mut items = exec.user_items(exec.rk_users());
+    let mut rk = exec.rk_users();
+    let mut items = exec.user_items(rk);
     while let Some(item) = items.next().await {
-        let u = match item? {
+        let item = match item {
+            // Users are behind the RK proxy's local-cluster gate for a person without local-cluster access; /v3
+            // answers them what Rancher lets them see.
+            Err(crate::Error::Api(e)) if rk && out.is_empty() && e.is_local_cluster_gate() => {
+                rk = false;
+                items = exec.user_items(false);
+                continue;
+            }
+            other => other?,
+        };
+        let u = match item {
             Listed::User(u) => UserNames {
                 id: u.metadata.and_then(|m| m.name).unwrap_or_default(),
                 username: u.username.unwrap_or_default(),

@@ -104,13 +104,25 @@ pub async fn cluster(session: &Session, text: &str) -> Result<ClusterRef> {
 pub async fn projects(session: &Session) -> Result<Vec<ProjectRef>> {
     let rk = rancher_api::find_operation(rancher_api::ids::RK_PROJECTS_LIST_ALL)
         .is_some_and(|o| session.version.at_least(o.since.major, o.since.minor));
-    if rk {
-        let items: Vec<_> = session
+    let listed = if rk {
+        match session
             .client
             .projects()
             .list_all(RkProjectsListAll::new())
-            .try_collect()
-            .await?;
+            .try_collect::<Vec<_>>()
+            .await
+        {
+            Ok(items) => Some(items),
+            // Projects are behind the RK proxy's local-cluster gate for a person without local-cluster access
+            // (rancher/rancher pkg/api/steve/proxy/proxy.go); /v3 serves them the projects they may read.
+            // A person who may read only some projects may not list them at the cluster scope either.
+            Err(e) if e.is_local_cluster_gate() || e.is_forbidden() => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    if let Some(items) = listed {
         Ok(items
             .into_iter()
             .map(|p| {
