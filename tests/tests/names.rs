@@ -9,8 +9,9 @@ use rancher_approval::{ApprovalRequest, NamedKind, NamedTarget};
 use rancher_sim::RancherVersion;
 use serde_json::{json, Value};
 
-/// The write workflows whose filing needs what no simulator test can give here, and why. Every other write
-/// workflow of the catalog must be in [`inputs_for`].
+/// The write workflows this catalog walk does not file, and why. Every other write workflow of the catalog must be
+/// in [`inputs_for`]. Allow, disallow and disable are filed with a provider enabled in
+/// `access_control_requests_name_their_identities_on_the_page_and_in_the_api`.
 /// (The plans of these name their identities as every other plan does: see the unit tests of
 /// `rancher_workflows::names`.)
 const NOT_FILED: &[(&str, &str)] = &[
@@ -448,5 +449,71 @@ async fn the_forms_pickers_offer_only_what_rancher_lets_the_person_see() {
     let projects = options(&form.html, "project");
     for seen in [local_default, local_system, downstream_default] {
         assert!(projects.contains(seen), "{seen}: {projects:?}");
+    }
+}
+
+/// The access-control workflows the catalog walk cannot file on a simulator with no provider enabled: with Active
+/// Directory enabled (as Rancher keeps it once it was set up), each is filed through the service and its plan, in
+/// the API and on the page, names the identities and the provider it touches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_control_requests_name_their_identities_on_the_page_and_in_the_api() {
+    let (sim, _svc, srv) = sim_and_service(Arc::new(rancher_approval::MemoryStore::new())).await;
+    let t = sim.tokens().clone();
+    let john = "activedirectory_user://CN=John Doe,OU=Users,DC=example,DC=com";
+    let engineering = "activedirectory_group://CN=Engineering,OU=Groups,DC=example,DC=com";
+    let mut ad = sim.object("authconfigs", "activedirectory").unwrap();
+    ad["enabled"] = json!(true);
+    ad["accessMode"] = json!("restricted");
+    ad["allowedPrincipalIds"] = json!([john, engineering, format!("local://{}", sim.users().admin.id)]);
+    assert!(sim.insert_object("authconfigs", ad));
+    let admin = Api::new(srv.url(), Some(&t.admin));
+    let mut browser = Browser::new(srv.url(), None);
+    browser.sign_in_with_token(&t.admin).await;
+    for (w, inputs, names) in [
+        (
+            "access-control-allow",
+            json!({"identities": "Anna Smith"}),
+            &["Anna Smith", "activedirectory"][..],
+        ),
+        (
+            "access-control-disallow",
+            json!({"identities": "Engineering"}),
+            &["Engineering", "activedirectory"][..],
+        ),
+        ("access-control-disable", json!({}), &["activedirectory"][..]),
+    ] {
+        install(&admin, w).await;
+        let (st, sub) = Api::new(srv.url(), Some(&t.approver))
+            .post("/api/v1/runs", json!({"workflow": w, "inputs": inputs}))
+            .await;
+        assert_eq!(st, 202, "{w}: {sub}");
+        let id = sub["request"].as_str().unwrap();
+        let (st, view) = admin.get(&format!("/api/v1/requests/{id}")).await;
+        assert_eq!(st, 200, "{view}");
+        let r: ApprovalRequest = serde_json::from_value(view.clone()).unwrap();
+        let plan = view["plan"].as_str().unwrap();
+        assert_eq!(plan, rancher_workflows::names::plan_of(&r), "{w}");
+        for name in names {
+            assert!(plan.contains(name), "{w}: `{name}` not in the plan: {plan}");
+        }
+        let (_, users) = seeded_users(&sim);
+        check_shown(w, &r, plan, &users);
+        let page = browser.get(&format!("/requests/{id}")).await;
+        assert_eq!(page.status, 200);
+        let html = page
+            .html
+            .replace("&#x27;", "'")
+            .replace("&#96;", "`")
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&");
+        let plan_html = html
+            .split("id=\"plan\">")
+            .nth(1)
+            .and_then(|p| p.split("</dd>").next())
+            .unwrap_or_default();
+        check_shown(w, &r, plan_html, &users);
+        for name in names {
+            assert!(plan_html.contains(name), "{w}: `{name}` not on the page: {plan_html}");
+        }
     }
 }

@@ -154,13 +154,7 @@ impl Listed {
                         u.clone(),
                         names.get(u).cloned().unwrap_or_default(),
                     ],
-                    (None, Some(g)) => vec![
-                        b.name,
-                        b.role,
-                        crate::names::group_cell(names, g),
-                        g.clone(),
-                        String::new(),
-                    ],
+                    (None, Some(g)) => vec![b.name, b.role, group_cell(names, g), g.clone(), String::new()],
                     _ => vec![b.name, b.role, String::new(), String::new(), String::new()],
                 }
             }
@@ -480,7 +474,7 @@ impl Exec<'_> {
         }
     }
 
-    /// The display names of the groups global role bindings name (see [`crate::names::group_names`]): one more
+    /// The display names of the groups global role bindings name (see [`group_names`]): one more
     /// pass over the bindings, for a table only (rows are printed from a names map known before the first item).
     async fn binding_group_names(&self) -> Result<HashMap<String, String>> {
         let mut groups = Vec::new();
@@ -490,7 +484,7 @@ impl Exec<'_> {
                 groups.push(g);
             }
         }
-        Ok(crate::names::group_names(self.session, groups).await)
+        Ok(group_names(self.session, groups).await)
     }
 
     /// User id to username, for every user (only the two strings of each are kept).
@@ -539,5 +533,45 @@ pub(crate) fn subject_cell(names: &std::collections::HashMap<String, String>, id
         (_, Some(u)) => u.clone(),
         (Some(d), None) => d.clone(),
         (None, None) => "user".into(),
+    }
+}
+
+/// The display names of group principals, keyed by [`group_key`] of each id, for the binding tables' SUBJECT
+/// column: one principal lookup per distinct group (a few at a time). A group the auth provider does not answer
+/// for (gone, or no provider enabled) is left out, and its cell says `group`.
+pub(crate) async fn group_names(
+    session: &crate::session::Session,
+    ids: impl IntoIterator<Item = String>,
+) -> HashMap<String, String> {
+    let mut distinct: Vec<String> = ids.into_iter().filter(|g| g.contains("://")).collect();
+    distinct.sort();
+    distinct.dedup();
+    stream::iter(distinct)
+        .map(|g| async move {
+            let p = session
+                .client
+                .v3()
+                .principals()
+                .get(rancher_api::requests::V3PrincipalsGet::new(g.as_str()))
+                .await;
+            let name = p.ok().and_then(|p| p.name).filter(|n| !n.trim().is_empty());
+            (g, name)
+        })
+        .buffer_unordered(4)
+        .filter_map(|(g, name)| async move { name.map(|n| (group_key(&g), n)) })
+        .collect()
+        .await
+}
+
+/// The key under which a names map of the binding tables holds a group's display name.
+pub(crate) fn group_key(id: &str) -> String {
+    format!("{id}\u{0}group")
+}
+
+/// The SUBJECT cell of a binding table for group `id`: `Developers (group)` when its name is known, else `group`.
+pub(crate) fn group_cell(names: &HashMap<String, String>, id: &str) -> String {
+    match names.get(&group_key(id)).filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("{n} (group)"),
+        None => "group".into(),
     }
 }

@@ -246,40 +246,6 @@ pub(crate) async fn resolve(
     Ok(names)
 }
 
-/// The display names of group principals, keyed by [`group_key`] of each id, for the binding tables' SUBJECT
-/// column: one principal lookup per distinct group (a few at a time). A group the auth provider does not answer
-/// for (gone, or no provider enabled) is left out, and its cell says `group`.
-pub(crate) async fn group_names(
-    session: &Session,
-    ids: impl IntoIterator<Item = String>,
-) -> std::collections::HashMap<String, String> {
-    let mut distinct: Vec<String> = ids.into_iter().filter(|g| g.contains("://")).collect();
-    distinct.sort();
-    distinct.dedup();
-    futures::stream::iter(distinct)
-        .map(|g| async move {
-            let t = principal(session, &g, NamedKind::Group).await;
-            (g, t.display_name)
-        })
-        .buffer_unordered(4)
-        .filter_map(|(g, name)| async move { name.map(|n| (group_key(&g), n)) })
-        .collect()
-        .await
-}
-
-/// The key under which a names map of the binding tables holds a group's display name.
-pub(crate) fn group_key(id: &str) -> String {
-    format!("{id}\u{0}group")
-}
-
-/// The SUBJECT cell of a binding table for group `id`: `Developers (group)` when its name is known, else `group`.
-pub(crate) fn group_cell(names: &std::collections::HashMap<String, String>, id: &str) -> String {
-    match names.get(&group_key(id)).filter(|n| !n.trim().is_empty()) {
-        Some(n) => format!("{n} (group)"),
-        None => "group".into(),
-    }
-}
-
 /// A principal (`github_team://7`, `activedirectory_user://…`) by id, with its name and kind when the auth provider
 /// answers; else the id alone, of kind `assumed`.
 async fn principal(session: &Session, id: &str, assumed: NamedKind) -> NamedTarget {
@@ -429,7 +395,11 @@ pub fn plan_sentence(workflow: &str, inputs: &Inputs, names: &PinnedNames) -> St
             None => "will delete the pinned tokens".into(),
         },
         "access-control-allow" | "access-control-disallow" | "access-control-enable" | "access-control-disable" => {
-            let provider = text("provider").map(|p| format!(" {p}")).unwrap_or_default();
+            // The provider given, else the one pinned at filing (the enabled one a disable deletes from).
+            let provider = text("provider")
+                .or_else(|| inputs.pointer("/deletions/provider").and_then(Value::as_str))
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default();
             let people = listed(&others());
             match workflow {
                 "access-control-allow" => format!("will allow {people} to log in through the{provider} auth provider"),

@@ -23,15 +23,32 @@ const PRINCIPAL_KEYS: &[&str] = &[
     "externalId",
 ];
 
+/// A comma-separated list as trimmed, non-empty entries. A piece that reads `attr=...` continues the entry before
+/// it, so LDAP and Active Directory ids such as `activedirectory_user://CN=Ann,OU=Users,DC=example,DC=com` stay whole.
+pub(crate) fn split_entries(s: &str) -> Vec<String> {
+    let continues = |piece: &str| {
+        let p = piece.trim_start();
+        p.split_once('=')
+            .is_some_and(|(attr, _)| !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for piece in s.split(',') {
+        match out.last_mut() {
+            Some(last) if continues(piece) => {
+                last.push(',');
+                last.push_str(piece.trim());
+            }
+            _ => out.push(piece.trim().to_string()),
+        }
+    }
+    out.retain(|x| !x.is_empty());
+    out
+}
+
 /// The principals named in a comma-separated list of identities (`access-control-allow`/`-disallow`), as
-/// `(id, label)`, sorted and without repeats.
+/// `(id, label)`, sorted and without repeats; a directory id's own commas do not split it.
 pub(crate) fn identity_targets(ids: &str) -> Vec<(String, String)> {
-    let mut targets: Vec<(String, String)> = ids
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| (normal(s), s.to_string()))
-        .collect();
+    let mut targets: Vec<(String, String)> = split_entries(ids).into_iter().map(|s| (normal(&s), s)).collect();
     targets.sort();
     targets.dedup_by(|a, b| a.0 == b.0);
     targets
@@ -383,6 +400,19 @@ fn by_name(v: &Value, at: &str, out: &mut Vec<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_directory_ids_own_commas_do_not_split_it_into_targets() {
+        let t = identity_targets("activedirectory_user://CN=Anna Smith,OU=Users,DC=example,DC=com, github_team://7");
+        let ids: Vec<&str> = t.iter().map(|(_, label)| label.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "activedirectory_user://CN=Anna Smith,OU=Users,DC=example,DC=com",
+                "github_team://7"
+            ]
+        );
+    }
 
     #[test]
     fn secrets_are_found_by_schema_and_by_name() {

@@ -27,6 +27,7 @@ use crate::catalog::{self, WorkflowDef};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
 use crate::session::Session;
+use crate::targets::split_entries;
 use crate::workflow::Inputs;
 
 type Ran = (String, Value, Option<Table>);
@@ -174,10 +175,35 @@ pub(crate) async fn prepare(session: &Session, flow: AccessFlow, inputs: Inputs)
             if let Some(mode) = mode_input(&given.mode)? {
                 check_mode(p, mode, session.version)?;
             }
+            if given.provider.is_none() {
+                // Pinned: the provider enabled now is the one the request changes (and its plan names).
+                inputs["provider"] = json!(p);
+            }
             if flow == AccessFlow::Allow {
                 let entries = list_input(&given.identities);
                 let found = resolve(&exec, p, &entries).await?;
                 inputs["identities"] = Value::String(found.iter().map(|i| i.id.clone()).collect::<Vec<_>>().join(","));
+            } else {
+                // Pinned as the allowed entries they name now (ids), so approvers read who is removed in names and
+                // the run removes exactly those; an entry naming nothing allowed stays as typed (the run says so).
+                let present = config(&exec, p).await?.allowed();
+                let mut pinned = Vec::new();
+                for e in list_input(&given.identities) {
+                    let id = match present.iter().find(|i| i.is_exactly(&e)) {
+                        Some(i) => Some(i.id.clone()),
+                        // An allowed id may carry no name here: the directory says which principal the name means.
+                        None => resolve(&exec, p, std::slice::from_ref(&e))
+                            .await
+                            .ok()
+                            .and_then(|found| found.into_iter().next())
+                            .map(|i| i.id)
+                            .filter(|id| present.iter().any(|i| i.id == *id)),
+                    };
+                    pinned.push(id.unwrap_or(e));
+                }
+                if !pinned.is_empty() {
+                    inputs["identities"] = Value::String(pinned.join(","));
+                }
             }
         }
         AccessFlow::Disable => {
@@ -265,30 +291,9 @@ fn mode_input(mode: &Option<String>) -> Result<Option<AccessMode>> {
     mode.as_deref().map(str::parse).transpose()
 }
 
-/// A comma-separated input as trimmed, non-empty entries. A piece that reads `attr=...` continues the entry
-/// before it, so LDAP ids such as `ldap_user:CN=Ann,OU=Users,DC=example,DC=com` stay whole.
+/// A comma-separated input as trimmed, non-empty entries (see [`split_entries`]).
 fn list_input(given: &Option<String>) -> Vec<String> {
     given.as_deref().map(split_entries).unwrap_or_default()
-}
-
-fn split_entries(s: &str) -> Vec<String> {
-    let continues = |piece: &str| {
-        let p = piece.trim_start();
-        p.split_once('=')
-            .is_some_and(|(attr, _)| !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    };
-    let mut out: Vec<String> = Vec::new();
-    for piece in s.split(',') {
-        match out.last_mut() {
-            Some(last) if continues(piece) => {
-                last.push(',');
-                last.push_str(piece.trim());
-            }
-            _ => out.push(piece.trim().to_string()),
-        }
-    }
-    out.retain(|x| !x.is_empty());
-    out
 }
 
 /// Provider settings approvers may read as given: the non-secret fields of every provider this tool configures

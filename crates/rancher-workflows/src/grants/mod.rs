@@ -1086,7 +1086,7 @@ impl TypedWorkflow for ListBindings {
         } else {
             Default::default()
         };
-        usernames.extend(crate::names::group_names(session, all.iter().filter_map(|b| b.group.clone())).await);
+        usernames.extend(crate::listing::group_names(session, all.iter().filter_map(|b| b.group.clone())).await);
         let rows = all
             .iter()
             .map(|b| {
@@ -1096,7 +1096,7 @@ impl TypedWorkflow for ListBindings {
                         u.clone(),
                         usernames.get(u).cloned().unwrap_or_default(),
                     ),
-                    (None, Some(g)) => (crate::names::group_cell(&usernames, g), g.clone(), String::new()),
+                    (None, Some(g)) => (crate::listing::group_cell(&usernames, g), g.clone(), String::new()),
                     _ => (String::new(), String::new(), String::new()),
                 };
                 vec![
