@@ -48,6 +48,7 @@
 
 mod cost;
 mod facts;
+mod fast;
 pub mod files;
 
 use std::collections::BTreeSet;
@@ -350,6 +351,8 @@ fn one_line(s: &str) -> String {
 
 struct Compiled {
     program: cel::Program,
+    /// The same expression for the fast path, when it has the forms that path models.
+    fast: Option<fast::Fast>,
     reason: Option<regex::Regex>,
 }
 
@@ -530,7 +533,8 @@ impl RuleSet {
                 }
                 RuleOutcome::AutoApprove | RuleOutcome::BreakGlass => {}
             }
-            compiled.push(Compiled { program, reason });
+            let fast = fast::Fast::compile(program.expression());
+            compiled.push(Compiled { program, fast, reason });
         }
         let hash = Self::hash_of(&spec);
         let mut root = cel::Context::default();
@@ -586,10 +590,25 @@ impl RuleSet {
 
     /// Decides `facts` at `now`: a pure function of (rules, facts, now). See the [module docs](self).
     pub fn evaluate(&self, facts: &Facts, now: DateTime<Utc>) -> RuleDecision {
-        let mut ctx = self.root.new_inner_scope();
-        for (name, value) in facts.variables(now, self.zone) {
-            ctx.add_variable_from_value(name, value);
-        }
+        self.evaluate_with(facts, now, true)
+    }
+
+    /// [`RuleSet::evaluate`], with the fast path or with the CEL interpreter alone (`fast: false`, for tests that
+    /// compare the two).
+    fn evaluate_with(&self, facts: &Facts, now: DateTime<Utc>, fast: bool) -> RuleDecision {
+        let view = fast::View::new(facts, now, self.zone);
+        // The interpreter's variables are built only when a rule needs the interpreter.
+        let mut interpreter: Option<cel::Context<'_>> = None;
+        let mut run_cel = |program: &cel::Program| {
+            let ctx = interpreter.get_or_insert_with(|| {
+                let mut ctx = self.root.new_inner_scope();
+                for (name, value) in facts.variables(now, self.zone) {
+                    ctx.add_variable_from_value(name, value);
+                }
+                ctx
+            });
+            program.execute(ctx)
+        };
         let mut matched = Vec::new();
         let mut unknown = Vec::new();
         let mut refusal: Option<(Option<String>, String)> = None;
@@ -597,7 +616,15 @@ impl RuleSet {
         let mut glass: Option<usize> = None;
         let mut cap: Option<u64> = None;
         for (i, (rule, c)) in self.spec.rules.iter().zip(&self.compiled).enumerate() {
-            let holds = match c.program.execute(&ctx) {
+            let quick = if fast {
+                c.fast.as_ref().and_then(|f| f.eval(&view))
+            } else {
+                None
+            };
+            let holds = match quick
+                .map(|b| Ok(cel::Value::Bool(b)))
+                .unwrap_or_else(|| run_cel(&c.program))
+            {
                 Ok(cel::Value::Bool(b)) => Ok(b),
                 Ok(other) => Err(format!(
                     "`when` gave {:?}, not true or false",

@@ -211,7 +211,7 @@ fn scope(s: Option<&ScopeFacts>) -> Value {
     ])
 }
 
-const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+pub(crate) const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl Facts {
     /// The CEL variables of these facts at `now`, seen in time zone `zone`.

@@ -522,3 +522,137 @@ mod recorded {
         );
     }
 }
+
+/// Expressions of many shapes: ones the fast path models, ones it gives up on at run time (missing keys, values
+/// that are not bools, lists compared), and ones it never compiles (methods, `size`, map comprehensions).
+const SHAPES: &[&str] = &[
+    r#"has(cluster.labels.env) && cluster.labels.env == "prod""#,
+    r#"cluster.labels.env == "prod""#,
+    r#"cluster.labels["env"] == "dev""#,
+    r#""env" in cluster.labels"#,
+    r#"has(project.labels.env) || project.id == """#,
+    r#"requester.groups.exists(g, g == "local://g-sre")"#,
+    r#"requester.groups.all(g, g.startsWith("local://"))"#,
+    r#"requester.groups.exists(requester, requester == "x")"#,
+    r#"requester.groups.exists(g, g)"#,
+    r#"role.verbs.exists(v, v in ["*", "bind"])"#,
+    r#"role.verbs.all(v, v != "*")"#,
+    r#"target.users.exists(u, u == requester.id)"#,
+    r#"requester.groups.exists_one(g, g == "x")"#,
+    r#"inputs.cluster == "c-1""#,
+    r#"has(inputs.hours) && inputs.hours > 2"#,
+    r#"inputs["flags"] == ["a"]"#,
+    r#""a" in inputs.flags"#,
+    r#"inputs.exists(k, k == "cluster")"#,
+    r#"duration <= duration("4h") || reason == """#,
+    r#"duration == 3600"#,
+    r#"false || reason"#,
+    r#"reason"#,
+    r#"!break_glass"#,
+    r#"!reason"#,
+    r#"reason < 1"#,
+    r#""INC" in reason"#,
+    r#"workflow == 1"#,
+    r#"time.hour >= 9 && time.hour < 18 && time.weekday in ["mon", "tue"]"#,
+    r#"time.weekday == "sat" ? oncall("PSCHED1") : requester.admin"#,
+    r#"oncall("PSCHED1")"#,
+    r#"oncall("OTHER")"#,
+    r#"role.wildcard || role.can_grant"#,
+    r#"has(role.nope)"#,
+    r#"role.nope"#,
+    r#"size(requester.groups) > 1"#,
+    r#"requester.groups == ["x"]"#,
+    r#"1 == 1u"#,
+    r#"time.minute == 0 || time.minute > 29"#,
+];
+
+fn shapes_set() -> RuleSet {
+    let rules = SHAPES
+        .iter()
+        .enumerate()
+        .map(|(i, when)| RuleSpec {
+            id: format!("r{i}"),
+            description: None,
+            when: (*when).into(),
+            outcome: RuleOutcome::Deny {
+                message: format!("rule {i}"),
+            },
+        })
+        .collect();
+    RuleSet::load(RuleSetSpec {
+        time_zone: Some("-03:30".into()),
+        rules,
+    })
+    .expect("the shapes load")
+}
+
+fn arb_rich_facts() -> impl Strategy<Value = Facts> {
+    (
+        arb_facts(),
+        any::<bool>(),
+        prop::option::of(0i64..5),
+        prop::collection::vec(prop::sample::select(vec!["a", "b"]), 0..3),
+        prop::collection::vec(prop::sample::select(vec!["u-alice", "u-bob", "x"]), 0..3),
+        prop::option::of(prop::sample::select(vec!["prod", "dev"])),
+    )
+        .prop_map(|(mut f, cluster_input, hours, flags, users, project_env)| {
+            if cluster_input {
+                f.inputs.insert("cluster".into(), InputFact::Text("c-1".into()));
+            }
+            if let Some(h) = hours {
+                f.inputs.insert("hours".into(), InputFact::Int(h));
+            }
+            f.inputs.insert(
+                "flags".into(),
+                InputFact::List(flags.iter().map(|s| s.to_string()).collect()),
+            );
+            f.target.users = users.iter().map(|s| s.to_string()).collect();
+            f.project = project_env.map(|env| ScopeFacts {
+                id: "c-1:p-1".into(),
+                name: "web".into(),
+                labels: BTreeMap::from([("env".to_string(), env.to_string())]),
+            });
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The fast path decides exactly as the CEL interpreter alone: the verdict, every matched rule and every
+    /// unknown, with its message.
+    #[test]
+    fn the_fast_path_decides_exactly_as_the_interpreter(f in arb_rich_facts(), now in arb_now()) {
+        static SETS: std::sync::OnceLock<[RuleSet; 2]> = std::sync::OnceLock::new();
+        for set in SETS.get_or_init(|| [shapes_set(), set()]) {
+            prop_assert_eq!(set.evaluate_with(&f, now, true), set.evaluate_with(&f, now, false));
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_covers_the_common_shapes() {
+    let set = shapes_set();
+    let fast: Vec<&str> = SHAPES
+        .iter()
+        .zip(&set.compiled)
+        .filter(|(_, c)| c.fast.is_some())
+        .map(|(s, _)| *s)
+        .collect();
+    // Conditions on labels, groups, roles, durations, time and on-call are all compiled.
+    for shape in [
+        SHAPES[0], SHAPES[5], SHAPES[9], SHAPES[14], SHAPES[18], SHAPES[27], SHAPES[28],
+    ] {
+        assert!(fast.contains(&shape), "{shape} is not on the fast path");
+    }
+    // Methods, `size` and uint literals go to the interpreter.
+    for shape in [SHAPES[6], SHAPES[34], SHAPES[36]] {
+        assert!(!fast.contains(&shape), "{shape} is on the fast path");
+    }
+    // And where compiled, it answers without the interpreter for ordinary facts.
+    let f = facts("prod", &["local://g-sre"], &["*"], 2, "INC-1");
+    let view = fast::View::new(&f, noon(), set.zone);
+    assert_eq!(set.compiled[0].fast.as_ref().unwrap().eval(&view), Some(true));
+    assert_eq!(set.compiled[5].fast.as_ref().unwrap().eval(&view), Some(true));
+    assert_eq!(set.compiled[1].fast.as_ref().unwrap().eval(&view), Some(true));
+}
