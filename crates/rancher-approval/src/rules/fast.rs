@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 
 use cel::common::ast::{operators, Expr, IdedExpr};
 use cel::common::value::CelVal;
-use chrono::{DateTime, Datelike, FixedOffset, TimeDelta, Timelike, Utc};
+use chrono::TimeDelta;
 
 use super::facts::{Facts, InputFact, OnCall, RoleFacts, ScopeFacts, WEEKDAYS};
+use super::zone::Clock;
 
 /// A compiled `when`.
 #[derive(Debug)]
@@ -96,14 +97,13 @@ pub(crate) struct View<'f> {
 }
 
 impl<'f> View<'f> {
-    pub(crate) fn new(facts: &'f Facts, now: DateTime<Utc>, zone: FixedOffset) -> Self {
-        let local = now.with_timezone(&zone);
+    pub(crate) fn new(facts: &'f Facts, clock: Clock) -> Self {
         let secs = i64::try_from(facts.duration.unwrap_or(0)).unwrap_or(i64::MAX);
         Self {
             facts,
-            hour: i64::from(local.hour()),
-            minute: i64::from(local.minute()),
-            weekday: WEEKDAYS[local.weekday().num_days_from_monday() as usize],
+            hour: i64::from(clock.hour),
+            minute: i64::from(clock.minute),
+            weekday: WEEKDAYS[clock.weekday],
             duration: TimeDelta::try_seconds(secs).unwrap_or(TimeDelta::MAX),
         }
     }

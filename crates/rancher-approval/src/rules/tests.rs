@@ -210,6 +210,41 @@ rules:
 }
 
 #[test]
+fn an_iana_zone_moves_office_hours_with_daylight_saving() {
+    let rules = r#"
+time_zone: Europe/Berlin
+rules:
+  - id: office-hours
+    when: 'time.hour >= 9 && time.hour < 18 && !(time.weekday in ["sat", "sun"])'
+    auto_approve: true
+"#;
+    let set = RuleSet::from_yaml(rules).unwrap();
+    let f = Facts::default();
+    let auto = |t: DateTime<Utc>| matches!(set.evaluate(&f, t).verdict, RuleVerdict::AutoApproved { .. });
+    // 07:30 UTC is 08:30 in Berlin's winter (closed) and 09:30 in its summer (open).
+    assert!(!auto(Utc.with_ymd_and_hms(2026, 12, 7, 7, 30, 0).unwrap()));
+    assert!(auto(Utc.with_ymd_and_hms(2026, 7, 6, 7, 30, 0).unwrap()));
+    // 16:30 UTC is 17:30 in winter (open) and 18:30 in summer (closed).
+    assert!(auto(Utc.with_ymd_and_hms(2026, 12, 7, 16, 30, 0).unwrap()));
+    assert!(!auto(Utc.with_ymd_and_hms(2026, 7, 6, 16, 30, 0).unwrap()));
+    // The interpreter sees the same clock as the fast path.
+    for t in [
+        Utc.with_ymd_and_hms(2026, 3, 29, 0, 59, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 3, 29, 7, 1, 0).unwrap(),
+    ] {
+        assert_eq!(set.evaluate_with(&f, t, true), set.evaluate_with(&f, t, false));
+    }
+}
+
+#[test]
+fn an_unknown_time_zone_is_a_load_error_naming_it() {
+    let err = RuleSet::from_yaml("time_zone: Europe/Berln\nrules: []").unwrap_err();
+    assert_eq!(err.at, "time_zone");
+    assert!(err.problem.contains("\"Europe/Berln\" is not a time zone"), "{err}");
+    assert!(err.problem.contains("Europe/Berlin"), "{err}");
+}
+
+#[test]
 fn typed_inputs_and_targets_are_facts() {
     let rules = r#"
 rules:
@@ -651,7 +686,7 @@ fn the_fast_path_covers_the_common_shapes() {
     }
     // And where compiled, it answers without the interpreter for ordinary facts.
     let f = facts("prod", &["local://g-sre"], &["*"], 2, "INC-1");
-    let view = fast::View::new(&f, noon(), set.zone);
+    let view = fast::View::new(&f, set.zone.clock(noon()));
     assert_eq!(set.compiled[0].fast.as_ref().unwrap().eval(&view), Some(true));
     assert_eq!(set.compiled[5].fast.as_ref().unwrap().eval(&view), Some(true));
     assert_eq!(set.compiled[1].fast.as_ref().unwrap().eval(&view), Some(true));
