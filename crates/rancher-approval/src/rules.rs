@@ -50,6 +50,7 @@ mod cost;
 mod facts;
 mod fast;
 pub mod files;
+pub mod installed;
 mod zone;
 
 use std::collections::BTreeSet;

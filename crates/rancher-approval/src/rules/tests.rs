@@ -522,6 +522,48 @@ mod recorded {
         assert_ne!(edited.compute_content_hash(), req.content_hash);
     }
 
+    /// A changed policy file changes the rule set's hash only for requests filed after it is installed: a request
+    /// filed before keeps the hash (and content hash) it was filed under, and still replays on that set.
+    #[tokio::test]
+    async fn a_changed_file_changes_the_hash_only_for_requests_filed_after_it() {
+        use crate::rules::installed;
+        let store = MemoryStore::new();
+        let mut policy_files = BTreeMap::from([("10-rules.yaml".to_string(), EXAMPLE.to_string())]);
+        installed::install(&store, policy_files.clone(), None, None, noon())
+            .await
+            .unwrap();
+        let (_, before_set) = installed::installed(&store, noon()).await.unwrap().unwrap();
+        let f = facts("prod", &[], &["get"], 2, "INC-7 disk full");
+        let before = file(&store, &before_set, &f).await.unwrap();
+
+        // One file changes: a rule's condition.
+        let changed = EXAMPLE.replace("duration(\"4h\")", "duration(\"3h\")");
+        assert_ne!(changed, EXAMPLE);
+        policy_files.insert("10-rules.yaml".into(), changed);
+        let outcome = installed::install(&store, policy_files, None, None, noon())
+            .await
+            .unwrap();
+        assert!(outcome.changed);
+        assert_eq!(outcome.old_hash.as_deref(), Some(before_set.hash()));
+        let (_, after_set) = installed::installed(&store, noon()).await.unwrap().unwrap();
+        assert_ne!(after_set.hash(), before_set.hash());
+        let after = file(&store, &after_set, &f).await.unwrap();
+
+        // The request filed after carries the new hash; the one filed before, read back, still the old one.
+        assert_eq!(after.rules.as_ref().unwrap().ruleset, after_set.hash());
+        let reread = store.get_request(&before.id).await.unwrap();
+        assert_eq!(reread.rules.as_ref().unwrap().ruleset, before_set.hash());
+        assert_eq!(reread.content_hash, before.content_hash);
+        assert_eq!(reread.compute_content_hash(), before.content_hash);
+        assert!(reread
+            .rules
+            .as_ref()
+            .unwrap()
+            .replays_on(&before_set, reread.created_at));
+        assert!(!reread.rules.as_ref().unwrap().replays_on(&after_set, reread.created_at));
+        store.verify_audit().await.expect("the chain verifies");
+    }
+
     #[tokio::test]
     async fn a_required_threshold_becomes_the_requests_policy_and_a_refusal_files_nothing() {
         let store = MemoryStore::new();
