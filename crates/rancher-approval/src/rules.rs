@@ -4,7 +4,7 @@
 //! A rule has an id, a `when` expression in [CEL](https://cel.dev) over the request's [`Facts`], and one outcome:
 //!
 //! ```yaml
-//! time_zone: "+01:00"          # for time.hour and time.weekday; UTC when omitted
+//! time_zone: Europe/Berlin     # for time.hour and time.weekday; UTC when omitted; or an offset: "+01:00"
 //! rules:
 //!   - id: contractors-no-wildcard
 //!     when: '"local://g-contractors" in requester.groups && role.wildcard'
@@ -48,12 +48,15 @@
 
 mod cost;
 mod facts;
+mod fast;
 pub mod files;
+pub mod installed;
+mod zone;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use cost::{LIST_BOUND, MAX_COST, REGEX_COST};
@@ -291,7 +294,8 @@ impl From<RuleSpec> for RuleRepr {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSetSpec {
-    /// `UTC` or a fixed offset such as `+01:00`, for `time.hour`, `time.minute` and `time.weekday`.
+    /// `UTC`, a fixed offset such as `+01:00`, or an IANA name such as `Europe/Berlin` (daylight saving included),
+    /// for `time.hour`, `time.minute` and `time.weekday`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// The rules, in evaluation order.
@@ -350,13 +354,15 @@ fn one_line(s: &str) -> String {
 
 struct Compiled {
     program: cel::Program,
+    /// The same expression for the fast path, when it has the forms that path models.
+    fast: Option<fast::Fast>,
     reason: Option<regex::Regex>,
 }
 
 /// A loaded rule set: compiled, checked, hashed, ready to evaluate (cheap to share behind an `Arc`).
 pub struct RuleSet {
     spec: RuleSetSpec,
-    zone: FixedOffset,
+    zone: zone::Zone,
     compiled: Vec<Compiled>,
     costs: Vec<u64>,
     schedules: BTreeSet<String>,
@@ -371,28 +377,6 @@ impl std::fmt::Debug for RuleSet {
             .field("rules", &self.spec.rules.len())
             .finish_non_exhaustive()
     }
-}
-
-fn parse_zone(text: &str) -> Option<FixedOffset> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("utc") || t == "Z" {
-        return FixedOffset::east_opt(0);
-    }
-    let (sign, rest) = match t.as_bytes().first()? {
-        b'+' => (1, &t[1..]),
-        b'-' => (-1, &t[1..]),
-        _ => return None,
-    };
-    let (h, m) = rest.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let h: i32 = h.parse().ok()?;
-    let m: i32 = m.parse().ok()?;
-    if h > 14 || m > 59 {
-        return None;
-    }
-    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 fn valid_id(id: &str) -> bool {
@@ -448,13 +432,8 @@ impl RuleSet {
             ));
         }
         let zone = match &spec.time_zone {
-            None => FixedOffset::east_opt(0).expect("zero is a valid offset"),
-            Some(z) => parse_zone(z).ok_or_else(|| {
-                LoadError::new(
-                    "time_zone",
-                    format!("{z:?} is not a time zone; write UTC or an offset such as +01:00 or -05:00"),
-                )
-            })?,
+            None => zone::Zone::utc(),
+            Some(z) => zone::Zone::parse(z).map_err(|p| LoadError::new("time_zone", p))?,
         };
         let mut seen = BTreeSet::new();
         let mut compiled = Vec::with_capacity(spec.rules.len());
@@ -530,7 +509,8 @@ impl RuleSet {
                 }
                 RuleOutcome::AutoApprove | RuleOutcome::BreakGlass => {}
             }
-            compiled.push(Compiled { program, reason });
+            let fast = fast::Fast::compile(program.expression());
+            compiled.push(Compiled { program, fast, reason });
         }
         let hash = Self::hash_of(&spec);
         let mut root = cel::Context::default();
@@ -586,10 +566,26 @@ impl RuleSet {
 
     /// Decides `facts` at `now`: a pure function of (rules, facts, now). See the [module docs](self).
     pub fn evaluate(&self, facts: &Facts, now: DateTime<Utc>) -> RuleDecision {
-        let mut ctx = self.root.new_inner_scope();
-        for (name, value) in facts.variables(now, self.zone) {
-            ctx.add_variable_from_value(name, value);
-        }
+        self.evaluate_with(facts, now, true)
+    }
+
+    /// [`RuleSet::evaluate`], with the fast path or with the CEL interpreter alone (`fast: false`, for tests that
+    /// compare the two).
+    fn evaluate_with(&self, facts: &Facts, now: DateTime<Utc>, fast: bool) -> RuleDecision {
+        let clock = self.zone.clock(now);
+        let view = fast::View::new(facts, clock);
+        // The interpreter's variables are built only when a rule needs the interpreter.
+        let mut interpreter: Option<cel::Context<'_>> = None;
+        let mut run_cel = |program: &cel::Program| {
+            let ctx = interpreter.get_or_insert_with(|| {
+                let mut ctx = self.root.new_inner_scope();
+                for (name, value) in facts.variables(clock) {
+                    ctx.add_variable_from_value(name, value);
+                }
+                ctx
+            });
+            program.execute(ctx)
+        };
         let mut matched = Vec::new();
         let mut unknown = Vec::new();
         let mut refusal: Option<(Option<String>, String)> = None;
@@ -597,7 +593,15 @@ impl RuleSet {
         let mut glass: Option<usize> = None;
         let mut cap: Option<u64> = None;
         for (i, (rule, c)) in self.spec.rules.iter().zip(&self.compiled).enumerate() {
-            let holds = match c.program.execute(&ctx) {
+            let quick = if fast {
+                c.fast.as_ref().and_then(|f| f.eval(&view))
+            } else {
+                None
+            };
+            let holds = match quick
+                .map(|b| Ok(cel::Value::Bool(b)))
+                .unwrap_or_else(|| run_cel(&c.program))
+            {
                 Ok(cel::Value::Bool(b)) => Ok(b),
                 Ok(other) => Err(format!(
                     "`when` gave {:?}, not true or false",

@@ -535,6 +535,30 @@ pub enum PoliciesCommand {
         #[arg(short = 't', long = "tests", value_name = "FILE")]
         tests: std::path::PathBuf,
     },
+    /// Show what applying a policy directory would change in the installed rules: the rules added, removed and
+    /// changed (by id), and the old and new hash. Changes nothing.
+    Plan {
+        /// The directory of YAML rule files (read in file-name order).
+        #[arg(short = 'f', long = "file", value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Install a policy directory's rules: files an `apply-policies` request that only Rancher admins may approve;
+    /// once approved and executed, the rules are installed. Applying what is installed changes nothing.
+    Apply {
+        /// The directory of YAML rule files (read in file-name order).
+        #[arg(short = 'f', long = "file", value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// Why (shown to approvers, recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Write the installed rules as policy files into a directory (created when missing), so that `policies plan`
+    /// of that directory shows no change.
+    Export {
+        /// The directory to write the files into.
+        #[arg(short = 'f', long = "file", value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `grants` subcommands.

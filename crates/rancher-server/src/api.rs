@@ -95,9 +95,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
-    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, export_audit, webhook_dead_letters),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, export_audit, webhook_dead_letters, crate::policies_api::installed_policies),
     components(schemas(ErrorAnswer, Me, Catalog, CatalogEntry, InputView, PolicyRequest, InstallationView, RunRequest, RunAnswer, ListLine, ListEnd,
-        RequestView, RequestPage, DecisionRequest, ExtendRequest, Extended, GrantView, GrantList, Revoked, AuditPage, AuditVerified, DeadLetters)),
+        RequestView, RequestPage, DecisionRequest, ExtendRequest, Extended, GrantView, GrantList, Revoked, AuditPage, AuditVerified, DeadLetters,
+        crate::policies_api::InstalledPoliciesAnswer, crate::policies_api::InstalledPoliciesView)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -138,6 +139,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/api/v1/requests/{id}/deny", post(deny))
         .route("/api/v1/requests/{id}/cancel", post(cancel))
         .route("/api/v1/grants", get(list_grants))
+        .route("/api/v1/policies", get(crate::policies_api::installed_policies))
         .route("/api/v1/grants/{id}/extend", post(extend_grant))
         .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
         .route("/api/v1/audit", get(audit))

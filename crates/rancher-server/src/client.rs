@@ -607,6 +607,13 @@ impl ServerClient {
         Ok(list.items)
     }
 
+    /// The approval rules installed in the service (`None` when none were ever applied).
+    pub async fn installed_policies(&self) -> Result<Option<crate::policies_api::InstalledPoliciesView>, ClientError> {
+        let (_, a): (_, crate::policies_api::InstalledPoliciesAnswer) =
+            self.send(reqwest::Method::GET, "/api/v1/policies", None::<&()>).await?;
+        Ok(a.installed)
+    }
+
     /// Asks for more time on a grant (`by`: `30m`, `8h`, `7d`): a new request under the grant's policy.
     /// Answers the grant's workflow with the answer to the new request.
     pub async fn extend_grant(&self, id: &str, by: &str, reason: Option<&str>) -> Result<Extended, ClientError> {

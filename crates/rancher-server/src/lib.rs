@@ -38,6 +38,7 @@ pub mod identity;
 mod integrity;
 pub mod metrics;
 mod outbox;
+pub mod policies_api;
 pub mod reminders;
 mod revocation;
 mod server;

@@ -66,6 +66,8 @@ pub struct Exec<'s> {
     claim: Option<(String, std::sync::Arc<dyn Fence>)>,
     /// Where long stages report how far they got.
     progress: ProgressHandle,
+    /// The approvals store, for the workflows that keep their result there (`apply-policies`).
+    store: Option<std::sync::Arc<dyn rancher_approval::Store>>,
 }
 
 /// Confirms, before each write of an approved execution, that this process still holds the execution's claim.
@@ -97,7 +99,19 @@ impl<'s> Exec<'s> {
             planned: Vec::new(),
             claim: None,
             progress: progress::silent(),
+            store: None,
         }
+    }
+
+    /// Gives the run the approvals store (the runner does, for every run it starts).
+    pub fn with_store(mut self, store: std::sync::Arc<dyn rancher_approval::Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The approvals store, when the runner gave it.
+    pub fn store(&self) -> Option<&std::sync::Arc<dyn rancher_approval::Store>> {
+        self.store.as_ref()
     }
 
     /// Reports long stages (tokens read, tokens deleted, ...) to `progress` instead of nowhere.

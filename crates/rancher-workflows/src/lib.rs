@@ -33,6 +33,7 @@ pub mod grants;
 pub mod held;
 pub mod listing;
 pub mod names;
+pub mod policies;
 pub mod progress;
 pub mod registry;
 mod resolve;

@@ -83,6 +83,7 @@ impl Registry {
         all.extend(AccessFlow::ALL.map(|f| Arc::new(AccessControl(f)) as Arc<dyn Workflow>));
         all.extend(crate::grants::workflows());
         all.extend(crate::review::workflows());
+        all.push(Arc::new(Typed(crate::policies::ApplyPolicies)));
         let mut r = Registry::empty();
         for w in all {
             r.register_arc(w).expect("built-in workflow ids are unique");
@@ -305,6 +306,10 @@ mod tests {
                     {"step": "delete-token", "name": "token-a"},
                     {"step": "disable-user", "user": "u-abc12"}
                 ], "shown": ["delete global role binding grb-x7k2m"], "username": "ann"}}),
+            ),
+            (
+                "apply-policies",
+                json!({"files": {"10-rules.yaml": "rules: []\n"}, "hash": "3f1e"}),
             ),
         ];
         let r = Registry::builtin();

@@ -523,6 +523,7 @@ impl Runner {
         if dry_run {
             let out = Exec::new(session, true)
                 .with_progress(self.progress.clone())
+                .with_store(self.store.clone())
                 .run_workflow(w.as_ref(), &pinned.inputs)
                 .await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
@@ -813,6 +814,7 @@ impl Runner {
         };
         Exec::new(session, false)
             .with_progress(self.progress.clone())
+            .with_store(self.store.clone())
             .fenced(claim.request_id.as_str(), Arc::new(fence))
     }
 

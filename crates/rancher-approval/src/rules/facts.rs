@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use cel::objects::{Key, Map};
 use cel::Value;
-use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Everything a rule's `when` expression may look at, for one request.
@@ -211,11 +210,11 @@ fn scope(s: Option<&ScopeFacts>) -> Value {
     ])
 }
 
-const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+pub(crate) const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl Facts {
-    /// The CEL variables of these facts at `now`, seen in time zone `zone`.
-    pub(crate) fn variables(&self, now: DateTime<Utc>, zone: FixedOffset) -> Vec<(&'static str, Value)> {
+    /// The CEL variables of these facts, with the local `clock` of the evaluation.
+    pub(crate) fn variables(&self, clock: super::zone::Clock) -> Vec<(&'static str, Value)> {
         let inputs: HashMap<Key, Value> = self
             .inputs
             .iter()
@@ -231,7 +230,6 @@ impl Facts {
             .collect();
         let empty_role = RoleFacts::default();
         let role = self.role.as_ref().unwrap_or(&empty_role);
-        let local = now.with_timezone(&zone);
         let oncall: HashMap<Key, Value> = self
             .oncall
             .iter()
@@ -284,12 +282,9 @@ impl Facts {
             (
                 "time",
                 map([
-                    ("hour", Value::Int(i64::from(local.hour()))),
-                    ("minute", Value::Int(i64::from(local.minute()))),
-                    (
-                        "weekday",
-                        text(WEEKDAYS[local.weekday().num_days_from_monday() as usize]),
-                    ),
+                    ("hour", Value::Int(i64::from(clock.hour))),
+                    ("minute", Value::Int(i64::from(clock.minute))),
+                    ("weekday", text(WEEKDAYS[clock.weekday])),
                 ]),
             ),
             (ONCALL_VAR, Value::Map(Map { map: Arc::new(oncall) })),

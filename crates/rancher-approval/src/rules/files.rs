@@ -21,6 +21,7 @@
 //! `expect` is one of `auto-approved`, `requires-approval`, `denied`, `break-glass`, `fallback` (no rule decided);
 //! `rule` optionally names the rule expected to decide.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -76,25 +77,84 @@ pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Reads every policy file of `dir` into one rule set as written (not yet loaded).
 pub fn read_dir(dir: &Path) -> Result<RuleSetSpec, LoadError> {
-    let mut all = RuleSetSpec::default();
-    let mut zone_from: Option<PathBuf> = None;
+    let mut texts = Vec::new();
     for path in policy_files(dir)? {
-        let shown = path.display().to_string();
-        let spec: RuleSetSpec = from_yaml(&read(&path)?).map_err(|e| LoadError::new(&shown, e))?;
+        texts.push((path.display().to_string(), read(&path)?));
+    }
+    merge(texts)
+}
+
+/// The policy files of `dir` by file name, with their text: what `policies apply` installs.
+pub fn read_files(dir: &Path) -> Result<BTreeMap<String, String>, LoadError> {
+    let mut files = BTreeMap::new();
+    for path in policy_files(dir)? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| LoadError::new(path.display().to_string(), "the file name is not UTF-8; rename it"))?;
+        files.insert(name.to_owned(), read(&path)?);
+    }
+    Ok(files)
+}
+
+/// One rule set as written from policy files given by name (read in name order, as from a directory).
+pub fn spec_of_files(files: &BTreeMap<String, String>) -> Result<RuleSetSpec, LoadError> {
+    for name in files.keys() {
+        if !valid_file_name(name) {
+            return Err(LoadError::new(
+                name,
+                "a policy file name is letters, digits, `-`, `_` and `.`, ending in .yaml or .yml",
+            ));
+        }
+    }
+    merge(files.iter().map(|(n, t)| (n.clone(), t.clone())))
+}
+
+/// Whether `name` may be a policy file's name: no directories, no hidden files, a YAML extension.
+pub fn valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}
+
+/// Writes `files` into `dir` (created when missing): what `policies export` does.
+pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), LoadError> {
+    let shown = dir.display().to_string();
+    std::fs::create_dir_all(dir).map_err(|e| LoadError::new(&shown, format!("cannot create it: {e}")))?;
+    for (name, text) in files {
+        if !valid_file_name(name) {
+            return Err(LoadError::new(
+                name,
+                "not a policy file name; nothing was written for it",
+            ));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| LoadError::new(path.display().to_string(), format!("cannot write it: {e}")))?;
+    }
+    Ok(())
+}
+
+fn merge(texts: impl IntoIterator<Item = (String, String)>) -> Result<RuleSetSpec, LoadError> {
+    let mut all = RuleSetSpec::default();
+    let mut zone_from: Option<String> = None;
+    for (shown, text) in texts {
+        let spec: RuleSetSpec = from_yaml(&text).map_err(|e| LoadError::new(&shown, e))?;
         if let Some(z) = spec.time_zone {
             if let (Some(prev), Some(first)) = (&all.time_zone, &zone_from) {
                 if *prev != z {
                     return Err(LoadError::new(
                         &shown,
-                        format!(
-                            "time_zone {z:?} differs from {prev:?} set in {}; set it in one file only",
-                            first.display()
-                        ),
+                        format!("time_zone {z:?} differs from {prev:?} set in {first}; set it in one file only"),
                     ));
                 }
             }
             all.time_zone = Some(z);
-            zone_from.get_or_insert(path.clone());
+            zone_from.get_or_insert(shown.clone());
         }
         all.rules.extend(spec.rules);
     }

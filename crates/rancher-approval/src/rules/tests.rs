@@ -210,6 +210,41 @@ rules:
 }
 
 #[test]
+fn an_iana_zone_moves_office_hours_with_daylight_saving() {
+    let rules = r#"
+time_zone: Europe/Berlin
+rules:
+  - id: office-hours
+    when: 'time.hour >= 9 && time.hour < 18 && !(time.weekday in ["sat", "sun"])'
+    auto_approve: true
+"#;
+    let set = RuleSet::from_yaml(rules).unwrap();
+    let f = Facts::default();
+    let auto = |t: DateTime<Utc>| matches!(set.evaluate(&f, t).verdict, RuleVerdict::AutoApproved { .. });
+    // 07:30 UTC is 08:30 in Berlin's winter (closed) and 09:30 in its summer (open).
+    assert!(!auto(Utc.with_ymd_and_hms(2026, 12, 7, 7, 30, 0).unwrap()));
+    assert!(auto(Utc.with_ymd_and_hms(2026, 7, 6, 7, 30, 0).unwrap()));
+    // 16:30 UTC is 17:30 in winter (open) and 18:30 in summer (closed).
+    assert!(auto(Utc.with_ymd_and_hms(2026, 12, 7, 16, 30, 0).unwrap()));
+    assert!(!auto(Utc.with_ymd_and_hms(2026, 7, 6, 16, 30, 0).unwrap()));
+    // The interpreter sees the same clock as the fast path.
+    for t in [
+        Utc.with_ymd_and_hms(2026, 3, 29, 0, 59, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 3, 29, 7, 1, 0).unwrap(),
+    ] {
+        assert_eq!(set.evaluate_with(&f, t, true), set.evaluate_with(&f, t, false));
+    }
+}
+
+#[test]
+fn an_unknown_time_zone_is_a_load_error_naming_it() {
+    let err = RuleSet::from_yaml("time_zone: Europe/Berln\nrules: []").unwrap_err();
+    assert_eq!(err.at, "time_zone");
+    assert!(err.problem.contains("\"Europe/Berln\" is not a time zone"), "{err}");
+    assert!(err.problem.contains("Europe/Berlin"), "{err}");
+}
+
+#[test]
 fn typed_inputs_and_targets_are_facts() {
     let rules = r#"
 rules:
@@ -487,6 +522,48 @@ mod recorded {
         assert_ne!(edited.compute_content_hash(), req.content_hash);
     }
 
+    /// A changed policy file changes the rule set's hash only for requests filed after it is installed: a request
+    /// filed before keeps the hash (and content hash) it was filed under, and still replays on that set.
+    #[tokio::test]
+    async fn a_changed_file_changes_the_hash_only_for_requests_filed_after_it() {
+        use crate::rules::installed;
+        let store = MemoryStore::new();
+        let mut policy_files = BTreeMap::from([("10-rules.yaml".to_string(), EXAMPLE.to_string())]);
+        installed::install(&store, policy_files.clone(), None, None, noon())
+            .await
+            .unwrap();
+        let (_, before_set) = installed::installed(&store, noon()).await.unwrap().unwrap();
+        let f = facts("prod", &[], &["get"], 2, "INC-7 disk full");
+        let before = file(&store, &before_set, &f).await.unwrap();
+
+        // One file changes: a rule's condition.
+        let changed = EXAMPLE.replace("duration(\"4h\")", "duration(\"3h\")");
+        assert_ne!(changed, EXAMPLE);
+        policy_files.insert("10-rules.yaml".into(), changed);
+        let outcome = installed::install(&store, policy_files, None, None, noon())
+            .await
+            .unwrap();
+        assert!(outcome.changed);
+        assert_eq!(outcome.old_hash.as_deref(), Some(before_set.hash()));
+        let (_, after_set) = installed::installed(&store, noon()).await.unwrap().unwrap();
+        assert_ne!(after_set.hash(), before_set.hash());
+        let after = file(&store, &after_set, &f).await.unwrap();
+
+        // The request filed after carries the new hash; the one filed before, read back, still the old one.
+        assert_eq!(after.rules.as_ref().unwrap().ruleset, after_set.hash());
+        let reread = store.get_request(&before.id).await.unwrap();
+        assert_eq!(reread.rules.as_ref().unwrap().ruleset, before_set.hash());
+        assert_eq!(reread.content_hash, before.content_hash);
+        assert_eq!(reread.compute_content_hash(), before.content_hash);
+        assert!(reread
+            .rules
+            .as_ref()
+            .unwrap()
+            .replays_on(&before_set, reread.created_at));
+        assert!(!reread.rules.as_ref().unwrap().replays_on(&after_set, reread.created_at));
+        store.verify_audit().await.expect("the chain verifies");
+    }
+
     #[tokio::test]
     async fn a_required_threshold_becomes_the_requests_policy_and_a_refusal_files_nothing() {
         let store = MemoryStore::new();
@@ -521,4 +598,138 @@ mod recorded {
             "nothing new is stored for requests without rules"
         );
     }
+}
+
+/// Expressions of many shapes: ones the fast path models, ones it gives up on at run time (missing keys, values
+/// that are not bools, lists compared), and ones it never compiles (methods, `size`, map comprehensions).
+const SHAPES: &[&str] = &[
+    r#"has(cluster.labels.env) && cluster.labels.env == "prod""#,
+    r#"cluster.labels.env == "prod""#,
+    r#"cluster.labels["env"] == "dev""#,
+    r#""env" in cluster.labels"#,
+    r#"has(project.labels.env) || project.id == """#,
+    r#"requester.groups.exists(g, g == "local://g-sre")"#,
+    r#"requester.groups.all(g, g.startsWith("local://"))"#,
+    r#"requester.groups.exists(requester, requester == "x")"#,
+    r#"requester.groups.exists(g, g)"#,
+    r#"role.verbs.exists(v, v in ["*", "bind"])"#,
+    r#"role.verbs.all(v, v != "*")"#,
+    r#"target.users.exists(u, u == requester.id)"#,
+    r#"requester.groups.exists_one(g, g == "x")"#,
+    r#"inputs.cluster == "c-1""#,
+    r#"has(inputs.hours) && inputs.hours > 2"#,
+    r#"inputs["flags"] == ["a"]"#,
+    r#""a" in inputs.flags"#,
+    r#"inputs.exists(k, k == "cluster")"#,
+    r#"duration <= duration("4h") || reason == """#,
+    r#"duration == 3600"#,
+    r#"false || reason"#,
+    r#"reason"#,
+    r#"!break_glass"#,
+    r#"!reason"#,
+    r#"reason < 1"#,
+    r#""INC" in reason"#,
+    r#"workflow == 1"#,
+    r#"time.hour >= 9 && time.hour < 18 && time.weekday in ["mon", "tue"]"#,
+    r#"time.weekday == "sat" ? oncall("PSCHED1") : requester.admin"#,
+    r#"oncall("PSCHED1")"#,
+    r#"oncall("OTHER")"#,
+    r#"role.wildcard || role.can_grant"#,
+    r#"has(role.nope)"#,
+    r#"role.nope"#,
+    r#"size(requester.groups) > 1"#,
+    r#"requester.groups == ["x"]"#,
+    r#"1 == 1u"#,
+    r#"time.minute == 0 || time.minute > 29"#,
+];
+
+fn shapes_set() -> RuleSet {
+    let rules = SHAPES
+        .iter()
+        .enumerate()
+        .map(|(i, when)| RuleSpec {
+            id: format!("r{i}"),
+            description: None,
+            when: (*when).into(),
+            outcome: RuleOutcome::Deny {
+                message: format!("rule {i}"),
+            },
+        })
+        .collect();
+    RuleSet::load(RuleSetSpec {
+        time_zone: Some("-03:30".into()),
+        rules,
+    })
+    .expect("the shapes load")
+}
+
+fn arb_rich_facts() -> impl Strategy<Value = Facts> {
+    (
+        arb_facts(),
+        any::<bool>(),
+        prop::option::of(0i64..5),
+        prop::collection::vec(prop::sample::select(vec!["a", "b"]), 0..3),
+        prop::collection::vec(prop::sample::select(vec!["u-alice", "u-bob", "x"]), 0..3),
+        prop::option::of(prop::sample::select(vec!["prod", "dev"])),
+    )
+        .prop_map(|(mut f, cluster_input, hours, flags, users, project_env)| {
+            if cluster_input {
+                f.inputs.insert("cluster".into(), InputFact::Text("c-1".into()));
+            }
+            if let Some(h) = hours {
+                f.inputs.insert("hours".into(), InputFact::Int(h));
+            }
+            f.inputs.insert(
+                "flags".into(),
+                InputFact::List(flags.iter().map(|s| s.to_string()).collect()),
+            );
+            f.target.users = users.iter().map(|s| s.to_string()).collect();
+            f.project = project_env.map(|env| ScopeFacts {
+                id: "c-1:p-1".into(),
+                name: "web".into(),
+                labels: BTreeMap::from([("env".to_string(), env.to_string())]),
+            });
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The fast path decides exactly as the CEL interpreter alone: the verdict, every matched rule and every
+    /// unknown, with its message.
+    #[test]
+    fn the_fast_path_decides_exactly_as_the_interpreter(f in arb_rich_facts(), now in arb_now()) {
+        static SETS: std::sync::OnceLock<[RuleSet; 2]> = std::sync::OnceLock::new();
+        for set in SETS.get_or_init(|| [shapes_set(), set()]) {
+            prop_assert_eq!(set.evaluate_with(&f, now, true), set.evaluate_with(&f, now, false));
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_covers_the_common_shapes() {
+    let set = shapes_set();
+    let fast: Vec<&str> = SHAPES
+        .iter()
+        .zip(&set.compiled)
+        .filter(|(_, c)| c.fast.is_some())
+        .map(|(s, _)| *s)
+        .collect();
+    // Conditions on labels, groups, roles, durations, time and on-call are all compiled.
+    for shape in [
+        SHAPES[0], SHAPES[5], SHAPES[9], SHAPES[14], SHAPES[18], SHAPES[27], SHAPES[28],
+    ] {
+        assert!(fast.contains(&shape), "{shape} is not on the fast path");
+    }
+    // Methods, `size` and uint literals go to the interpreter.
+    for shape in [SHAPES[6], SHAPES[34], SHAPES[36]] {
+        assert!(!fast.contains(&shape), "{shape} is on the fast path");
+    }
+    // And where compiled, it answers without the interpreter for ordinary facts.
+    let f = facts("prod", &["local://g-sre"], &["*"], 2, "INC-1");
+    let view = fast::View::new(&f, set.zone.clock(noon()));
+    assert_eq!(set.compiled[0].fast.as_ref().unwrap().eval(&view), Some(true));
+    assert_eq!(set.compiled[5].fast.as_ref().unwrap().eval(&view), Some(true));
+    assert_eq!(set.compiled[1].fast.as_ref().unwrap().eval(&view), Some(true));
 }

@@ -1,5 +1,6 @@
-//! `rancherctl policies check|test`: approval rules as files (see `rancher_approval::rules`), checked and tested
-//! locally, without a server, so they run in CI.
+//! `rancherctl policies check|test|plan|apply|export`: approval rules as files (see `rancher_approval::rules`).
+//! `check` and `test` run locally, without a server, so they run in CI; `plan`, `apply` and `export` work on the
+//! rules installed in the local store or, with `--server`, in the approvals service (see [`install`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,11 +14,17 @@ use crate::context::Context;
 use crate::error::{Exit, Failure};
 use crate::output;
 
+mod install;
+use install::{apply, export, files_runtime, plan};
+
 /// Runs one `policies` subcommand.
 pub fn dispatch(ctx: &Context, cmd: PoliciesCommand) -> anyhow::Result<Exit> {
     match cmd {
         PoliciesCommand::Check { dir } => check(ctx, &dir),
         PoliciesCommand::Test { dir, tests } => test(ctx, &dir, &tests),
+        PoliciesCommand::Plan { dir } => files_runtime()?.block_on(plan(ctx, &dir)),
+        PoliciesCommand::Apply { dir, reason } => files_runtime()?.block_on(apply(ctx, &dir, reason)),
+        PoliciesCommand::Export { dir } => files_runtime()?.block_on(export(ctx, &dir)),
     }
 }
 
