@@ -29,7 +29,8 @@ pub(crate) struct BulkRec {
     /// A user's or attribute's number among the bulk users; a binding's among the bulk bindings (0-based).
     n: u32,
     gone: bool,
-    full: OnceLock<Box<Value>>,
+    /// The object, once something read it by key.
+    pub(crate) full: OnceLock<Box<Value>>,
 }
 
 impl Record for BulkRec {
@@ -212,6 +213,119 @@ impl Bulk {
         obj["kind"] = json!(info.kind_name);
         stamp_with(&mut obj, rec.rv, ids::fmt_uid(&rec.uid), SEED_TIME);
         obj
+    }
+}
+
+impl Bulk {
+    /// Writes a bulk object as a list shows it, byte for byte what serializing its object gives (a unit test holds
+    /// them equal), without building the object: lists of the bulk kinds cost what lists of stored objects did.
+    pub(crate) fn write_json(&self, kind: Kind, rec: &BulkRec, buf: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let s = |buf: &mut Vec<u8>, v: &str| serde_json::to_writer(&mut *buf, v).expect("in-memory JSON");
+        let n = rec.n as usize;
+        let name = rec.key.rsplit(':').next().unwrap_or(&rec.key);
+        let user = self
+            .subjects
+            .get(n % self.subjects.len().max(1))
+            .map(|s| &**s)
+            .unwrap_or("");
+        let meta_tail = |buf: &mut Vec<u8>| {
+            let _ = write!(
+                buf,
+                ",\"uid\":\"{}\",\"resourceVersion\":\"{}\",\"creationTimestamp\":\"{SEED_TIME}\",\"generation\":1}}",
+                ids::fmt_uid(&rec.uid),
+                rec.rv
+            );
+        };
+        let subject = |buf: &mut Vec<u8>| {
+            if binds_group(self.mixed, n) {
+                buf.extend_from_slice(b",\"groupPrincipalName\":");
+                s(buf, &team((n / 10) % self.teams.max(1)));
+            } else {
+                buf.extend_from_slice(b",\"userName\":");
+                s(buf, user);
+                buf.extend_from_slice(b",\"userPrincipalName\":");
+                s(buf, &format!("local://{user}"));
+            }
+        };
+        buf.extend_from_slice(b"{\"metadata\":{\"name\":");
+        s(buf, name);
+        match kind {
+            Kind::User => {
+                meta_tail(buf);
+                let _ = write!(
+                    buf,
+                    ",\"displayName\":\"User {:05}\",\"username\":\"user{:05}\"",
+                    n + 1,
+                    n + 1
+                );
+                buf.extend_from_slice(
+                    b",\"description\":\"\",\"enabled\":true,\"mustChangePassword\":false,\"principalIds\":[",
+                );
+                s(buf, &format!("local://{}", rec.key));
+                let _ = write!(
+                    buf,
+                    "],\"status\":{{\"conditions\":[{{\"type\":\"InitialRolesPopulated\",\"status\":\"True\",\"lastUpdateTime\":\"{SEED_TIME}\"}}]}}"
+                );
+            }
+            Kind::UserAttribute => {
+                meta_tail(buf);
+                buf.extend_from_slice(b",\"UserName\":");
+                s(buf, &rec.key);
+                buf.extend_from_slice(
+                    b",\"GroupPrincipals\":{\"activedirectory\":{\"Items\":[{\"metadata\":{\"name\":",
+                );
+                s(buf, &team(n % self.teams.max(1)));
+                let _ = write!(
+                    buf,
+                    "}},\"principalType\":\"group\",\"provider\":\"activedirectory\",\"memberOf\":true}}]}}}},\"ExtraByProvider\":{{}},\"LastRefresh\":\"{SEED_TIME}\",\"NeedsRefresh\":false"
+                );
+            }
+            Kind::GlobalRoleBinding => {
+                buf.extend_from_slice(b",\"annotations\":{\"cleanup.cattle.io/grbUpgradeCluster\":\"true\"},\"ownerReferences\":[{\"apiVersion\":\"management.cattle.io/v3\",\"kind\":\"GlobalRole\",\"name\":\"user\",\"uid\":\"\"}]");
+                meta_tail(buf);
+                buf.extend_from_slice(b",\"globalRoleName\":\"user\"");
+                let status = format!(
+                    ",\"status\":{{\"summary\":\"Completed\",\"summaryLocal\":\"Completed\",\"localConditions\":[],\"lastUpdateTime\":\"{SEED_TIME}\"}}"
+                );
+                if self.mixed {
+                    // The user fields were taken out of the object (swapping the status forward), then the subject
+                    // was added at the end.
+                    buf.extend_from_slice(status.as_bytes());
+                    subject(buf);
+                } else {
+                    subject(buf);
+                    buf.extend_from_slice(status.as_bytes());
+                }
+            }
+            Kind::Crtb => {
+                buf.extend_from_slice(b",\"namespace\":");
+                s(buf, &self.downstream);
+                meta_tail(buf);
+                buf.extend_from_slice(b",\"clusterName\":");
+                s(buf, &self.downstream);
+                let _ = write!(
+                    buf,
+                    ",\"roleTemplateName\":\"cluster-member\",\"status\":{{\"summary\":\"Completed\",\"summaryLocal\":\"Completed\",\"summaryRemote\":\"Completed\",\"lastUpdateTime\":\"{SEED_TIME}\"}}"
+                );
+                subject(buf);
+            }
+            _ => {
+                buf.extend_from_slice(b",\"namespace\":");
+                s(buf, &self.project_ns);
+                meta_tail(buf);
+                buf.extend_from_slice(b",\"projectName\":");
+                s(buf, &self.project);
+                buf.extend_from_slice(b",\"roleTemplateName\":\"project-member\"");
+                subject(buf);
+            }
+        }
+        let info = kind.info();
+        let _ = write!(
+            buf,
+            ",\"apiVersion\":\"{}/{}\",\"kind\":\"{}\"}}",
+            info.group, info.version, info.kind_name
+        );
     }
 }
 
@@ -530,6 +644,31 @@ mod tests {
                     assert_eq!(compact.count_after(kind, Some(ns), Some(&a[5])), a.len() - 6);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_listed_bulk_object_is_byte_for_byte_its_object() {
+        for mixed in [true, false] {
+            let mut cfg = SimConfig::default().users(120).bindings(600);
+            if mixed {
+                cfg = cfg.mixed_bindings();
+            }
+            let (mut store, downstream, project) = base(2);
+            seed_bulk(&mut store, &cfg, &downstream, &project);
+            let mut seen = 0;
+            for kind in KINDS {
+                for (key, item) in store.items(kind, None, None) {
+                    let mut fast = Vec::new();
+                    if item.write_seeded(0, &mut fast).is_none() {
+                        continue;
+                    }
+                    let slow = serde_json::to_string(&item.value()).unwrap();
+                    assert_eq!(String::from_utf8(fast).unwrap(), slow, "{kind:?} {key} mixed={mixed}");
+                    seen += 1;
+                }
+            }
+            assert_eq!(seen, 120 + 600 + if mixed { 120 } else { 0 });
         }
     }
 

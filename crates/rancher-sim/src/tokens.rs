@@ -425,12 +425,16 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// Writes a seeded token as the RK-API shows it to someone who may list every token; `None` for a stored
-    /// object, which the caller writes itself.
+    /// Writes a seeded token or bulk object as the RK-API shows it to someone who may list every one; `None` for a
+    /// stored object (or one kept after a read), which the caller writes itself.
     pub(crate) fn write_seeded(&self, now: i64, buf: &mut Vec<u8>) -> Option<()> {
         match self {
             Item::Seeded(s, kind, rec) if rec.full.get().is_none() => {
                 s.write_json(*kind, rec, now, buf);
+                Some(())
+            }
+            Item::Bulk(b, kind, rec) if rec.full.get().is_none() => {
+                b.write_json(*kind, rec, buf);
                 Some(())
             }
             _ => None,
