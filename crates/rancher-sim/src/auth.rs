@@ -298,7 +298,8 @@ impl Membership {
                 || (!principal.is_empty() && s(b, "userPrincipalName") == principal)
                 || binds_group(b, groups)
         };
-        for b in store.map(Kind::Crtb).values() {
+        for (_, b) in store.values(Kind::Crtb) {
+            let b = &*b;
             if is_me(b) {
                 let c = s(b, "clusterName").to_string();
                 if s(b, "roleTemplateName") == "cluster-owner" {
@@ -307,7 +308,8 @@ impl Membership {
                 m.cluster_member.insert(c);
             }
         }
-        for b in store.map(Kind::Prtb).values() {
+        for (_, b) in store.values(Kind::Prtb) {
+            let b = &*b;
             if is_me(b) {
                 let p = s(b, "projectName").to_string();
                 if s(b, "roleTemplateName") == "project-owner" {
@@ -407,13 +409,15 @@ impl<'a> Authz<'a> {
             .unwrap_or(namespace)
             .to_string();
         let groups = &self.caller.groups;
-        for b in self.store.map(Kind::Crtb).values() {
+        for (_, b) in self.store.values(Kind::Crtb) {
+            let b = &*b;
             if (s(b, "userName") == me || binds_group(b, groups)) && s(b, "clusterName") == cluster {
                 rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
             }
         }
         if let Some(p) = &project {
-            for b in self.store.map(Kind::Prtb).values() {
+            for (_, b) in self.store.values(Kind::Prtb) {
+                let b = &*b;
                 if (s(b, "userName") == me || binds_group(b, groups)) && s(b, "projectName") == p {
                     rules.extend(self.role_template_rules(s(b, "roleTemplateName")));
                 }

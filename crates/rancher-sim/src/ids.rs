@@ -29,7 +29,16 @@ pub(crate) fn secret(rng: &mut ChaCha8Rng) -> String {
 
 /// A random (v4-shaped) uid drawn from the seeded RNG.
 pub(crate) fn uid(rng: &mut ChaCha8Rng) -> String {
-    let b: [u8; 16] = rng.gen();
+    fmt_uid(&uid_bytes(rng))
+}
+
+/// The random part of a uid, as [`uid`] draws it (objects seeded in bulk keep these 16 bytes, not the text).
+pub(crate) fn uid_bytes(rng: &mut ChaCha8Rng) -> [u8; 16] {
+    rng.gen()
+}
+
+/// The uid text of [`uid_bytes`].
+pub(crate) fn fmt_uid(b: &[u8; 16]) -> String {
     let h = hex::encode(b);
     format!(
         "{}-{}-4{}-a{}-{}",

@@ -41,6 +41,7 @@
 //! ```
 
 mod auth;
+mod bulk;
 mod config;
 mod http;
 mod ids;

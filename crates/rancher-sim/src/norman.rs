@@ -2,8 +2,6 @@
 //! and actions by permission; tokens, clusters (generateKubeconfig), principals, auth configs and their
 //! actions, settings; and the public login endpoints (`/v3-public`, `/v1-public`).
 
-use std::ops::Bound;
-
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -707,8 +705,10 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
     filters.append(&mut extra);
     let me_only = kind == Kind::User && req.q("me") == Some("true");
     let all_visible = ctx.authz.can_all("list", kind);
-    let map = store.map(kind);
-    let marker = req.q("marker").filter(|m| map.contains_key(*m)).map(str::to_string);
+    let marker = req
+        .q("marker")
+        .filter(|m| store.get(kind, m).is_some())
+        .map(str::to_string);
     let sort_field = req
         .q("sort")
         .filter(|f| *f != "id" && filterable(kind, f))
@@ -719,48 +719,53 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
     let simple = filters.is_empty() && !me_only && all_visible && sort_field.is_none() && !desc && !hide_system;
     let page = if simple {
         let start = marker.clone();
-        let lower = match &start {
-            Some(m) => Bound::Included(m.clone()),
-            None => Bound::Unbounded,
-        };
-        let mut it = map.range::<String, _>((lower, Bound::Unbounded));
+        // Stored and seeded objects in key order, from the marker on (the keys before it are only compared).
+        let mut it = store
+            .items(kind, None, None)
+            .skip_while(|(k, _)| start.as_deref().is_some_and(|m| *k < m));
         let data: Vec<Value> = it
             .by_ref()
             .take(limit)
-            .map(|(k, o)| to_norman(ctx, kind, k, o))
+            .map(|(k, o)| to_norman(ctx, kind, k, &o.value()))
             .collect();
         let next = if limit > 0 {
-            it.next().map(|(k, _)| k.clone())
+            it.next().map(|(k, _)| k.to_string())
         } else {
             None
         };
         let previous = start.as_ref().and_then(|m| {
-            map.range::<String, _>((Bound::Unbounded, Bound::Excluded(m.clone())))
-                .rev()
-                .take(limit.max(1))
-                .last()
-                .map(|(k, _)| k.clone())
+            let before: Vec<&str> = store
+                .items(kind, None, None)
+                .map(|(k, _)| k)
+                .take_while(|k| *k < m.as_str())
+                .collect();
+            before
+                .len()
+                .checked_sub(limit.max(1))
+                .map(|i| before[i])
+                .or(before.first().copied())
+                .map(str::to_string)
         });
         Page {
             data,
-            total: map.len(),
+            total: store.len_of(kind),
             next,
             previous,
         }
     } else {
-        let mut items: Vec<(&String, &Value)> = map
-            .iter()
-            .filter(|(k, _)| !me_only || k.as_str() == ctx.caller().user_id)
+        let mut items: Vec<(&str, std::borrow::Cow<'_, Value>)> = store
+            .values(kind)
+            .filter(|(k, _)| !me_only || *k == ctx.caller().user_id)
             .filter(|(_, o)| !hide_system || !is_system_user(o))
             .filter(|(k, o)| filter_ok(kind, k, o, &filters))
             .filter(|(_, o)| all_visible || ctx.authz.can("list", kind, o))
             .collect();
         if let Some(f) = &sort_field {
             items.sort_by(|a, b| {
-                let va = field_value(kind, a.0, a.1, f)
+                let va = field_value(kind, a.0, &a.1, f)
                     .map(|v| value_str(&v))
                     .unwrap_or_default();
-                let vb = field_value(kind, b.0, b.1, f)
+                let vb = field_value(kind, b.0, &b.1, f)
                     .map(|v| value_str(&v))
                     .unwrap_or_default();
                 va.cmp(&vb).then_with(|| a.0.cmp(b.0))
@@ -771,7 +776,7 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
         }
         let start = marker
             .as_ref()
-            .and_then(|m| items.iter().position(|(k, _)| *k == m))
+            .and_then(|m| items.iter().position(|(k, _)| *k == m.as_str()))
             .unwrap_or(0);
         let end = (start + limit).min(items.len());
         let data = items[start..end]
@@ -779,12 +784,12 @@ fn list(ctx: &Ctx, req: &Req, kind: Kind, mut extra: Vec<Filter>) -> Resp {
             .map(|(k, o)| to_norman(ctx, kind, k, o))
             .collect();
         let next = if end < items.len() && limit > 0 {
-            Some(items[end].0.clone())
+            Some(items[end].0.to_string())
         } else {
             None
         };
         let previous = if start > 0 {
-            Some(items[start.saturating_sub(limit.max(1))].0.clone())
+            Some(items[start.saturating_sub(limit.max(1))].0.to_string())
         } else {
             None
         };
@@ -1363,7 +1368,7 @@ fn collection_action(shared: &Shared, caller: &Caller, req: &Req, kind: Kind, ac
                 return norman_err(500, "ServerError", "Not Allowed");
             }
             // Every user's groups are re-read (rancher/rancher pkg/auth/providerrefresh/refresher.go `refreshAll`).
-            let users: Vec<String> = store.map(Kind::UserAttribute).keys().cloned().collect();
+            let users: Vec<String> = store.keys_of(Kind::UserAttribute);
             for u in users {
                 ops::refresh_user_groups(&mut store, &u);
             }
@@ -1736,7 +1741,8 @@ fn principals(shared: &Shared, caller: &Caller, req: &Req, id: Option<&str>, act
             let ptype = b.get("principalType").and_then(Value::as_str).filter(|p| !p.is_empty());
             let mut data = Vec::new();
             if ptype != Some("group") {
-                for (k, u) in store.map(Kind::User) {
+                for (k, u) in store.values(Kind::User) {
+                    let (k, u) = (&k.to_string(), &*u);
                     let un = s(u, "username").to_ascii_lowercase();
                     let dn = s(u, "displayName").to_ascii_lowercase();
                     if un.starts_with(&name) || dn.starts_with(&name) {
@@ -1874,7 +1880,8 @@ pub(crate) fn access_allowed(store: &Store, config: &Value, user_principal: &str
                     s(b, "userPrincipalName") == user_principal
                         || groups.iter().any(|g| s(b, "groupPrincipalName") == g)
                 };
-                store.map(Kind::Crtb).values().any(is_member) || store.map(Kind::Prtb).values().any(is_member)
+                store.values(Kind::Crtb).any(|(_, b)| is_member(&b))
+                    || store.values(Kind::Prtb).any(|(_, b)| is_member(&b))
             }
         }
         _ => true,
@@ -2274,14 +2281,13 @@ fn login(shared: &Shared, req: &Req, provider: &str, b: &Value, short_response: 
         }
         // Find or create the user for this principal.
         let existing = store
-            .map(Kind::User)
-            .iter()
+            .values(Kind::User)
             .find(|(_, u)| {
                 u.get("principalIds")
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(&pid)))
             })
-            .map(|(k, _)| k.clone());
+            .map(|(k, _)| k.to_string());
         let uid = match existing {
             Some(u) => u,
             None => {

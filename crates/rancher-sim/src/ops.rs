@@ -916,7 +916,7 @@ pub(crate) fn create(
                             .iter()
                             .any(|f| !s(&obj, f).is_empty() && s(b, f) == s(&obj, f))
                 };
-                if store.map(kind).values().any(same) {
+                if store.values(kind).any(|(_, b)| same(&b)) {
                     let short = if kind == Kind::Crtb { "crtb" } else { "prtb" };
                     return Err(ApiErr::Webhook {
                         kind,
@@ -1335,13 +1335,13 @@ pub(crate) fn v3_kubeconfig_yaml(store: &Store, entries: &[(String, String)], cu
 /// The user with principal `principal`, created when none has it (rancher/rancher pkg/auth/providers/common
 /// usermanager.go `EnsureUser`). Returns the user id.
 fn ensure_user(store: &mut Store, principal: &str) -> String {
-    let found = store.map(Kind::User).iter().find(|(_, u)| {
+    let found = store.values(Kind::User).find(|(_, u)| {
         u.get("principalIds")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(principal)))
     });
     if let Some((k, _)) = found {
-        return k.clone();
+        return k.to_string();
     }
     // rancher/rancher pkg/auth/providers/common/usermanager.go `EnsureUser` (2.8-2.13): the name is `u-` + 10
     // lower-case base32 characters of the principal's sha256; `createUsersRoleAnnotation` lists the new-user-default
@@ -1861,10 +1861,9 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
         Kind::GlobalRoleBinding => {
             // The `crtb-grb-*` CRTBs are owned by the binding and go with it.
             let owned: Vec<String> = store
-                .map(Kind::Crtb)
-                .iter()
+                .values(Kind::Crtb)
                 .filter(|(_, b)| grb_owner(b) == Some(name.as_str()))
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_string())
                 .collect();
             for k in owned {
                 store.remove(Kind::Crtb, &k, false);
@@ -1872,10 +1871,9 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
         }
         Kind::GlobalRole => {
             let grbs: Vec<String> = store
-                .map(Kind::GlobalRoleBinding)
-                .iter()
+                .values(Kind::GlobalRoleBinding)
                 .filter(|(_, g)| s(g, "globalRoleName") == name)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_string())
                 .collect();
             for g in grbs {
                 store.remove(Kind::GlobalRoleBinding, &g, false);
@@ -1883,10 +1881,9 @@ pub(crate) fn finish_delete(store: &mut Store, kind: Kind, key: &str, old: &Valu
         }
         Kind::Project => {
             let prtbs: Vec<String> = store
-                .map(Kind::Prtb)
-                .iter()
+                .values(Kind::Prtb)
                 .filter(|(_, p)| s(p, "projectName") == key)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_string())
                 .collect();
             for p in prtbs {
                 store.remove(Kind::Prtb, &p, false);
@@ -2212,7 +2209,7 @@ fn end_ext_tokens_of_disabled(store: &mut Store, user_id: &str) {
 
 /// Relabels every user (a retention setting changed: userretention/label.go `EnsureForAll`).
 pub(crate) fn label_all_for_retention(store: &mut Store) {
-    let users: Vec<String> = store.map(Kind::User).keys().cloned().collect();
+    let users: Vec<String> = store.keys_of(Kind::User);
     for u in users {
         label_for_retention(store, &u);
     }
@@ -2351,28 +2348,25 @@ pub(crate) fn sync_auth_config(store: &mut Store, id: &str) {
 fn cleanup_provider(store: &mut Store, provider: &str) {
     let of = |names: [&str; 2]| provider_of_names(names) == Some(provider);
     let grbs: Vec<String> = store
-        .map(Kind::GlobalRoleBinding)
-        .iter()
+        .values(Kind::GlobalRoleBinding)
         .filter(|(_, b)| of([s(b, "groupPrincipalName"), ""]))
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| k.to_string())
         .collect();
     for k in grbs {
         store.remove(Kind::GlobalRoleBinding, &k, false);
     }
     for kind in [Kind::Crtb, Kind::Prtb] {
         let keys: Vec<String> = store
-            .map(kind)
-            .iter()
+            .values(kind)
             .filter(|(_, b)| of([s(b, "userPrincipalName"), s(b, "groupPrincipalName")]))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect();
         for k in keys {
             store.remove(kind, &k, false);
         }
     }
     let users: Vec<(String, Vec<String>)> = store
-        .map(Kind::User)
-        .iter()
+        .values(Kind::User)
         .map(|(k, u)| {
             let ids = u
                 .get("principalIds")
@@ -2382,7 +2376,7 @@ fn cleanup_provider(store: &mut Store, provider: &str) {
                 .filter_map(Value::as_str)
                 .map(str::to_string)
                 .collect();
-            (k.clone(), ids)
+            (k.to_string(), ids)
         })
         .filter(|(_, ids): &(String, Vec<String>)| provider_of_names(ids.iter().map(String::as_str)) == Some(provider))
         .collect();

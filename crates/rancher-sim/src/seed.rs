@@ -686,7 +686,7 @@ pub(crate) fn seed_2x(store: &mut Store, cfg: &SimConfig) -> (SimUsers, SimToken
     seed_settings(store, version);
     seed_authconfigs(store);
     seed_directories(store);
-    seed_bulk(store, cfg, &downstream, &downstream_default);
+    crate::bulk::seed_bulk(store, cfg, &downstream, &downstream_default);
     crate::tokens::seed_tokens(store, cfg, &downstream);
     // rancher/rancher pkg/systemaccount/systemaccount.go: one `system://<cluster>` user per cluster, which the RK
     // list shows and /v3 hides (pkg/auth/api/user/user_store.go). Seeded last so the other ids stay as they were.
@@ -979,90 +979,4 @@ fn seed_directories(store: &mut Store) {
     for (id, d) in directories() {
         store.directories.insert(id.to_string(), d);
     }
-}
-
-/// The group principal of seeded team `n` (see [`SimConfig::mixed_bindings`]).
-fn team(n: usize) -> String {
-    format!("activedirectory_group://CN=Team {n:05},OU=Groups,DC=example,DC=com")
-}
-
-/// Seeds the bulk data sets (`users(N)`, `bindings(N)`, mixed or not) quickly.
-fn seed_bulk(store: &mut Store, cfg: &SimConfig, downstream: &str, project: &str) {
-    let mut bulk_ids = Vec::with_capacity(cfg.users);
-    for i in 0..cfg.users {
-        let id = store.fresh_name(Kind::User, "", "u-");
-        let username = format!("user{:05}", i + 1);
-        let display = format!("User {:05}", i + 1);
-        insert_new(store, Kind::User, user_obj(&id, &username, &display), SEED_TIME, None);
-        bulk_ids.push(id);
-    }
-    let teams = (bulk_ids.len() / 10).max(1);
-    if cfg.mixed_bindings {
-        for (i, id) in bulk_ids.iter().enumerate() {
-            let attr = json!({
-                "metadata": {"name": id},
-                "UserName": id,
-                "GroupPrincipals": {"activedirectory": {"Items": [
-                    {"metadata": {"name": team(i % teams)}, "principalType": "group", "provider": "activedirectory", "memberOf": true}]}},
-                "ExtraByProvider": {},
-                "LastRefresh": SEED_TIME,
-                "NeedsRefresh": false,
-            });
-            insert_new(store, Kind::UserAttribute, attr, SEED_TIME, None);
-        }
-    }
-    if cfg.bindings > 0 {
-        let subjects: Vec<String> = if bulk_ids.is_empty() {
-            store.map(Kind::User).keys().cloned().collect()
-        } else {
-            bulk_ids
-        };
-        let project_ns = store.project_namespace(project).unwrap_or_default();
-        for i in 0..cfg.bindings {
-            let user = &subjects[i % subjects.len()];
-            if !cfg.mixed_bindings {
-                let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
-                insert_new(
-                    store,
-                    Kind::GlobalRoleBinding,
-                    grb_obj(&n, "user", user),
-                    SEED_TIME,
-                    None,
-                );
-                continue;
-            }
-            let subject = if i % 10 == 9 {
-                json!({"groupPrincipalName": team((i / 10) % teams)})
-            } else {
-                json!({"userName": user, "userPrincipalName": format!("local://{user}")})
-            };
-            let (kind, mut obj) = match i % 3 {
-                0 => {
-                    let n = store.fresh_name(Kind::GlobalRoleBinding, "", "grb-");
-                    let mut b = grb_obj(&n, "user", user);
-                    b.as_object_mut()
-                        .map(|o| (o.remove("userName"), o.remove("userPrincipalName")));
-                    (Kind::GlobalRoleBinding, b)
-                }
-                1 => {
-                    let n = store.fresh_name(Kind::Crtb, downstream, "crtb-");
-                    let b = json!({"metadata": {"name": n, "namespace": downstream}, "clusterName": downstream,
-                                   "roleTemplateName": "cluster-member",
-                                   "status": {"summary": "Completed", "summaryLocal": "Completed", "summaryRemote": "Completed", "lastUpdateTime": SEED_TIME}});
-                    (Kind::Crtb, b)
-                }
-                _ => {
-                    let n = store.fresh_name(Kind::Prtb, &project_ns, "prtb-");
-                    let b = json!({"metadata": {"name": n, "namespace": project_ns}, "projectName": project,
-                                   "roleTemplateName": "project-member"});
-                    (Kind::Prtb, b)
-                }
-            };
-            if let (Some(o), Some(s)) = (obj.as_object_mut(), subject.as_object()) {
-                o.extend(s.clone());
-            }
-            insert_new(store, kind, obj, SEED_TIME, None);
-        }
-    }
-    let _ = Verb::Create;
 }

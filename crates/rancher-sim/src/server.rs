@@ -531,10 +531,10 @@ impl SimHandle {
     /// Whether a user holds a binding to `role` (a convenience for tests).
     pub fn has_binding(&self, user_id: &str, role: &str) -> bool {
         let store = self.shared.store.read().expect("store lock");
-        store
-            .map(Kind::GlobalRoleBinding)
-            .values()
-            .any(|g| s(g, "userName") == user_id && s(g, "globalRoleName") == role)
+        let found = store
+            .values(Kind::GlobalRoleBinding)
+            .any(|(_, g)| s(&g, "userName") == user_id && s(&g, "globalRoleName") == role);
+        found
     }
     /// Shell-sourceable environment lines naming this simulator (the CA is expected at `ca_path`).
     pub fn env_lines(&self, ca_path: &Path) -> String {

@@ -391,6 +391,8 @@ pub(crate) struct Store {
     pub history_floor: u64,
     /// Tokens seeded in bulk (`SimConfig::tokens`), kept compactly; `get`, `put` and `remove` see them as objects.
     pub seeded: crate::tokens::Seeded,
+    /// Users, attributes and bindings seeded in bulk, kept compactly; seen as objects as the tokens are.
+    pub bulk: crate::bulk::Bulk,
 }
 
 /// How many changes [`Store::history`] keeps.
@@ -480,6 +482,21 @@ pub(crate) fn key_of(kind: Kind, namespace: &str, name: &str) -> String {
     }
 }
 
+/// Server-side metadata of a new object (what [`Store::stamp_new`] writes), for a given resourceVersion and uid.
+pub(crate) fn stamp_with(obj: &mut Value, rv: u64, uid: String, created: &str) {
+    let meta = obj
+        .as_object_mut()
+        .expect("objects are JSON objects")
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    let m = meta.as_object_mut().expect("metadata object");
+    m.insert("uid".into(), Value::String(uid));
+    m.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    m.insert("creationTimestamp".into(), Value::String(created.to_string()));
+    m.insert("generation".into(), json!(1));
+    m.remove("generateName");
+}
+
 impl Store {
     /// An empty store.
     pub fn new(version: RancherVersion, rng: ChaCha8Rng, reject_duplicate_bindings: bool) -> Store {
@@ -502,6 +519,7 @@ impl Store {
             deletion_linger_ms: 0,
             tombstones: std::collections::VecDeque::new(),
             seeded: Default::default(),
+            bulk: Default::default(),
             history: std::collections::VecDeque::new(),
             history_floor: 0,
         }
@@ -548,6 +566,7 @@ impl Store {
             .get(&kind)
             .and_then(|m| m.get(key))
             .or_else(|| self.seeded.get(kind, key))
+            .or_else(|| self.bulk.get(kind, key))
     }
 
     /// A fresh generated name for `kind` not yet taken in `namespace`.
@@ -569,17 +588,7 @@ impl Store {
     pub fn stamp_new(&mut self, obj: &mut Value, created: &str) {
         self.rv += 1;
         let uid = self.uid();
-        let meta = obj
-            .as_object_mut()
-            .expect("objects are JSON objects")
-            .entry("metadata")
-            .or_insert_with(|| json!({}));
-        let m = meta.as_object_mut().expect("metadata object");
-        m.insert("uid".into(), Value::String(uid));
-        m.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
-        m.insert("creationTimestamp".into(), Value::String(created.to_string()));
-        m.insert("generation".into(), json!(1));
-        m.remove("generateName");
+        stamp_with(obj, self.rv, uid, created);
     }
 
     /// Bumps resourceVersion (and generation when `spec_changed`) of an updated object.
@@ -597,7 +606,10 @@ impl Store {
     /// Inserts or replaces an object, keeps the indexes, and counts the write when `verb` is given.
     pub fn put(&mut self, kind: Kind, key: String, obj: Value, verb: Option<Verb>) {
         // A seeded token written to becomes a stored object.
-        let seeded_old = self.seeded.take(kind, &key);
+        let seeded_old = self.seeded.take(kind, &key).or_else(|| self.bulk.take(kind, &key));
+        if let Some(old) = &seeded_old {
+            self.unindex(kind, &key, old);
+        }
         let stored_old = self.objects.get(&kind).and_then(|m| m.get(&key)).cloned();
         if let Some(old) = &stored_old {
             self.unindex(kind, &key, old);
@@ -622,7 +634,7 @@ impl Store {
 
     /// Removes an object (and counts the delete when `count`).
     pub fn remove(&mut self, kind: Kind, key: &str, count: bool) -> Option<Value> {
-        if let Some(obj) = self.seeded.take(kind, key) {
+        if let Some(obj) = self.seeded.take(kind, key).or_else(|| self.bulk.take(kind, key)) {
             self.objects.entry(kind).or_default().insert(key.to_string(), obj);
         }
         let old = self.objects.get_mut(&kind)?.remove(key)?;
@@ -812,12 +824,11 @@ impl Store {
 
     /// Global role names bound to `user_id` directly (or to group principal `user_id`).
     pub fn roles_of(&self, user_id: &str) -> Vec<String> {
-        let grbs = self.map(Kind::GlobalRoleBinding);
         self.grb_by_user
             .get(user_id)
             .map(|set| {
                 set.iter()
-                    .filter_map(|k| grbs.get(k))
+                    .filter_map(|k| self.get(Kind::GlobalRoleBinding, k))
                     .map(|g| s(g, "globalRoleName").to_string())
                     .collect()
             })

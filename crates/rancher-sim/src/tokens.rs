@@ -70,40 +70,87 @@ pub(crate) struct Rec {
 /// `remainingItemCount`) costs a binary search and a block's scan, not a walk over every token.
 const BLOCK: usize = 1024;
 
-/// Seeded tokens of one kind, sorted by name.
-#[derive(Default)]
-pub(crate) struct Table {
-    recs: Vec<Rec>,
+/// A compact record of a [`Table`]: its store key, and whether it was taken out (replaced or deleted).
+pub(crate) trait Record {
+    /// The store key (`name`, or `namespace:name` for a namespaced kind).
+    fn key(&self) -> &str;
+    /// Taken out: the store holds an object under this key instead, or nothing.
+    fn is_gone(&self) -> bool;
+}
+
+impl Record for Rec {
+    fn key(&self) -> &str {
+        &self.name
+    }
+    fn is_gone(&self) -> bool {
+        self.gone
+    }
+}
+
+/// Compact records of one kind, sorted by key.
+pub(crate) struct Table<R = Rec> {
+    pub(crate) recs: Vec<R>,
     gone: usize,
     gone_per_block: Vec<u32>,
 }
 
-impl Table {
-    fn find(&self, name: &str) -> Option<usize> {
+impl<R> Default for Table<R> {
+    fn default() -> Self {
+        Table {
+            recs: Vec::new(),
+            gone: 0,
+            gone_per_block: Vec::new(),
+        }
+    }
+}
+
+impl<R: Record> Table<R> {
+    /// A table of `recs` (sorted here by key).
+    pub(crate) fn new(mut recs: Vec<R>) -> Self {
+        recs.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        Table {
+            gone_per_block: vec![0; recs.len().div_ceil(BLOCK)],
+            recs,
+            gone: 0,
+        }
+    }
+
+    pub(crate) fn find(&self, key: &str) -> Option<usize> {
         self.recs
-            .binary_search_by(|r| r.name.as_ref().cmp(name))
+            .binary_search_by(|r| r.key().cmp(key))
             .ok()
-            .filter(|i| !self.recs[*i].gone)
+            .filter(|i| !self.recs[*i].is_gone())
     }
 
     /// Index of the first record after `after` (all when `None`).
-    fn start(&self, after: Option<&str>) -> usize {
+    pub(crate) fn start(&self, after: Option<&str>) -> usize {
         match after {
-            Some(a) => self.recs.partition_point(|r| r.name.as_ref() <= a),
+            Some(a) => self.recs.partition_point(|r| r.key() <= a),
             None => 0,
         }
     }
 
-    fn live(&self) -> usize {
+    /// Index of the first record at or after `key`.
+    pub(crate) fn at(&self, key: &str) -> usize {
+        self.recs.partition_point(|r| r.key() < key)
+    }
+
+    pub(crate) fn live(&self) -> usize {
         self.recs.len() - self.gone
     }
 
     /// Live records at index `i` and after.
-    fn live_from(&self, i: usize) -> usize {
+    pub(crate) fn live_from(&self, i: usize) -> usize {
         let block = i / BLOCK;
         let gone_before = self.gone_per_block[..block].iter().map(|g| *g as usize).sum::<usize>()
-            + self.recs[block * BLOCK..i].iter().filter(|r| r.gone).count();
+            + self.recs[block * BLOCK..i].iter().filter(|r| r.is_gone()).count();
         self.live() - (i - gone_before)
+    }
+
+    /// Counts record `i` as taken out (the caller marks the record itself).
+    pub(crate) fn note_gone(&mut self, i: usize) {
+        self.gone += 1;
+        self.gone_per_block[i / BLOCK] += 1;
     }
 }
 
@@ -168,8 +215,7 @@ impl Seeded {
         let t = self.table_mut(kind)?;
         t.recs[i].gone = true;
         t.recs[i].full = OnceLock::new();
-        t.gone += 1;
-        t.gone_per_block[i / BLOCK] += 1;
+        t.note_gone(i);
         Some(value)
     }
 
@@ -346,30 +392,49 @@ impl Seeded {
     }
 }
 
-/// One object of a kind as a list sees it: stored, or a seeded token rendered on demand.
+/// One object of a kind as a list sees it: stored, or a seeded token or bulk object rendered on demand.
 pub(crate) enum Item<'a> {
     Stored(&'a Value),
     Seeded(&'a Seeded, Kind, &'a Rec),
+    Bulk(&'a crate::bulk::Bulk, Kind, &'a crate::bulk::BulkRec),
 }
 
-impl Item<'_> {
-    /// The object (a seeded token's is built for the caller and dropped after).
+impl<'a> Item<'a> {
+    /// The object (a seeded one's is built for the caller and dropped after).
     pub(crate) fn value(&self) -> Cow<'_, Value> {
+        self.clone_ref().into_value()
+    }
+
+    fn clone_ref(&self) -> Item<'a> {
+        match self {
+            Item::Stored(v) => Item::Stored(v),
+            Item::Seeded(s, k, r) => Item::Seeded(s, *k, r),
+            Item::Bulk(b, k, r) => Item::Bulk(b, *k, r),
+        }
+    }
+
+    /// The object, borrowed from the store when it holds one.
+    pub(crate) fn into_value(self) -> Cow<'a, Value> {
         match self {
             Item::Stored(v) => Cow::Borrowed(v),
             Item::Seeded(s, kind, rec) => match rec.full.get() {
                 Some(v) => Cow::Borrowed(v),
-                None => Cow::Owned(s.render(*kind, rec)),
+                None => Cow::Owned(s.render(kind, rec)),
             },
+            Item::Bulk(b, kind, rec) => b.value(kind, rec),
         }
     }
 
-    /// Writes a seeded token as the RK-API shows it to someone who may list every token; `None` for a stored
-    /// object, which the caller writes itself.
+    /// Writes a seeded token or bulk object as the RK-API shows it to someone who may list every one; `None` for a
+    /// stored object (or one kept after a read), which the caller writes itself.
     pub(crate) fn write_seeded(&self, now: i64, buf: &mut Vec<u8>) -> Option<()> {
         match self {
             Item::Seeded(s, kind, rec) if rec.full.get().is_none() => {
                 s.write_json(*kind, rec, now, buf);
+                Some(())
+            }
+            Item::Bulk(b, kind, rec) if rec.full.get().is_none() => {
+                b.write_json(*kind, rec, buf);
                 Some(())
             }
             _ => None,
@@ -391,12 +456,17 @@ impl Store {
             .map(|(k, v)| (k, Item::Stored(v)))
             .peekable();
         let seeded = &self.seeded;
+        let bulk = &self.bulk;
         let mut recs = match seeded.table(kind) {
             Some(t) => t.recs[t.start(after)..].iter(),
             None => [].iter(),
         }
         .filter(|r| !r.gone)
         .map(move |r| (r.name.as_ref(), Item::Seeded(seeded, kind, r)))
+        .chain(
+            bulk.range(kind, namespace, after)
+                .map(move |r| (r.key(), Item::Bulk(bulk, kind, r))),
+        )
         .peekable();
         std::iter::from_fn(move || match (stored.peek(), recs.peek()) {
             (Some(a), Some(b)) if b.0 < a.0 => recs.next(),
@@ -435,7 +505,7 @@ impl Store {
             .table(kind)
             .map(|t| t.live_from(t.start(after)))
             .unwrap_or(0);
-        stored + seeded
+        stored + seeded + self.bulk.count_after(kind, namespace, after)
     }
 
     /// Keys of the objects of `kind`, stored and seeded, for which `keep` holds (a seeded token is rendered to be
@@ -447,9 +517,20 @@ impl Store {
             .collect()
     }
 
+    /// Every object of `kind` with its key, stored and seeded, in key order (a seeded one is rendered for the
+    /// caller, so this is for sweeps, not for hot paths over bulk-seeded kinds).
+    pub(crate) fn values<'a>(&'a self, kind: Kind) -> impl Iterator<Item = (&'a str, Cow<'a, Value>)> + 'a {
+        self.items(kind, None, None).map(|(k, i)| (k, i.into_value()))
+    }
+
+    /// Keys of every object of `kind`, stored and seeded, in order.
+    pub(crate) fn keys_of(&self, kind: Kind) -> Vec<String> {
+        self.items(kind, None, None).map(|(k, _)| k.to_string()).collect()
+    }
+
     /// Objects of `kind`, stored and seeded.
     pub(crate) fn len_of(&self, kind: Kind) -> usize {
-        self.map(kind).len() + self.seeded.len(kind)
+        self.map(kind).len() + self.seeded.len(kind) + self.bulk.len(kind)
     }
 }
 
@@ -461,8 +542,8 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
         return;
     }
     let owners: Vec<Owner> = store
-        .map(Kind::User)
-        .values()
+        .values(Kind::User)
+        .map(|(_, u)| u)
         .filter(|u| {
             !u.get("principalIds")
                 .and_then(Value::as_array)
@@ -562,14 +643,7 @@ pub(crate) fn seed_tokens(store: &mut Store, cfg: &SimConfig, downstream: &str) 
         r.rv = rv;
     }
     store.rv = rv;
-    let table = |mut recs: Vec<Rec>| {
-        recs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Table {
-            gone_per_block: vec![0; recs.len().div_ceil(BLOCK)],
-            recs,
-            gone: 0,
-        }
-    };
+    let table = Table::new;
     let mut uid_seed: u64 = rng.gen();
     uid_seed |= 1;
     store.seeded = Seeded {
