@@ -132,6 +132,15 @@ impl Store for Gated {
     ) -> rancher_approval::Result<rancher_approval::AuditHead> {
         self.inner.record_direct_write(actor, write, now).await
     }
+    async fn record_access_observed(
+        &self,
+        actor: &str,
+        key: &str,
+        observed: rancher_approval::audit::AccessObserved,
+        now: DateTime<Utc>,
+    ) -> rancher_approval::Result<bool> {
+        self.inner.record_access_observed(actor, key, observed, now).await
+    }
     async fn record_reminder(
         &self,
         id: &rancher_approval::RequestId,

@@ -21,6 +21,9 @@ use crate::request::{JsonPage, ListItem, Page, PageLink, Paginated, Request};
 use crate::spec::{find_operation, suggest_operation, Method, OperationSpec, ParamKind, RancherVersion, ResponseKind};
 use crate::transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, TransportError};
 
+mod watch;
+pub use watch::{Watch, WatchEvent, WatchEventType, WatchOptions};
+
 /// A stream of list items that follows every page.
 pub type ItemStream<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
 

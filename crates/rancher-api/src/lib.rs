@@ -58,7 +58,8 @@ pub mod tls;
 pub mod transport;
 #[cfg(feature = "client")]
 pub use client::{
-    request_target, CallObserver, CallRecord, Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy,
+    request_target, CallObserver, CallRecord, Client, ClientBuilder, GenericRequest, ItemStream, RetryPolicy, Watch,
+    WatchEvent, WatchEventType, WatchOptions,
 };
 #[cfg(feature = "client")]
 pub use secrecy::{ExposeSecret, SecretString};

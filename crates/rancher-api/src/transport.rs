@@ -67,11 +67,62 @@ pub enum TransportError {
     },
 }
 
+/// An answer whose body is read as it arrives (a watch stream).
+pub struct StreamingResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The body's chunks; `None` when it ended.
+    pub body: Box<dyn BodyChunks>,
+}
+
+impl std::fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The chunks of a body read as it arrives.
+pub trait BodyChunks: Send {
+    /// The next chunk, `None` at the end.
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TransportError>>;
+}
+
 /// Sends one request and reads the whole answer.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Performs the exchange.
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+
+    /// Sends one request and hands the body over as it arrives, for as long as `timeout` (a watch). Transports
+    /// that cannot stream refuse.
+    fn open(
+        &self,
+        _request: HttpRequest,
+        _timeout: Duration,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(async {
+            Err(TransportError::Io {
+                message: "this transport cannot stream an answer (a watch needs the default transport)".into(),
+                source: None,
+            })
+        })
+    }
+}
+
+/// reqwest's body, chunk by chunk.
+struct ReqwestChunks {
+    resp: reqwest::Response,
+    timeout: Duration,
+}
+
+impl BodyChunks for ReqwestChunks {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TransportError>> {
+        Box::pin(async move { self.resp.chunk().await.map_err(|e| classify(e, self.timeout)) })
+    }
 }
 
 /// The default transport: reqwest with a rustls configuration built by the client.
@@ -94,6 +145,29 @@ impl ReqwestTransport {
 }
 
 impl Transport for ReqwestTransport {
+    fn open(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(async move {
+            // The client's own timeout covers whole answers; a stream lasts as long as it was asked to.
+            let resp = self
+                .client
+                .request(request.method, request.url)
+                .headers(request.headers)
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| classify(e, self.timeout))?;
+            Ok(StreamingResponse {
+                status: resp.status().as_u16(),
+                headers: resp.headers().clone(),
+                body: Box::new(ReqwestChunks { resp, timeout }),
+            })
+        })
+    }
+
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
             let mut rb = self

@@ -26,9 +26,9 @@ mod kind;
 
 pub use crate::canonical::format_time;
 pub use detail::{
-    AuditDetail, Cancelled, Decided, DirectWrite, ExecutionClaimed, ExecutionRefused, Expired, Finished,
-    GrantEndedEarly, GrantFacts, GrantNote, GrantOverdue, GrantRevoked, Installed, PolicyChanged, PreviousClaim,
-    Reminded, RequestCreated, TakenOver,
+    AccessObserved, AuditDetail, Cancelled, Decided, DirectWrite, ExecutionClaimed, ExecutionRefused, Expired,
+    Finished, GrantEndedEarly, GrantFacts, GrantNote, GrantOverdue, GrantRevoked, Installed, ObservedChange,
+    PolicyChanged, PreviousClaim, Reminded, RequestCreated, TakenOver,
 };
 pub use kind::AuditKind;
 

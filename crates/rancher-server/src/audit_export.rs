@@ -5,7 +5,8 @@
 //! - `jsonl`: the entry itself: `seq`, `at` (the exact time text the hash covers), `actor`, `kind`, `request_id`,
 //!   `workflow_id`, `detail`, `prev_hash`, `hash`.
 //! - `ocsf`: an OCSF 1.x event in the Identity & Access Management category (3): grant ends as User Access Management
-//!   (3005, activity 2 Revoke Privileges), writes made straight to Rancher on users or tokens as Account Change
+//!   (3005, activity 2 Revoke Privileges), bindings the watcher saw made or removed as User Access Management too
+//!   (activity 1 Assign Privileges or 2 Revoke Privileges; severity Medium when out of band), writes made straight to Rancher on users or tokens as Account Change
 //!   (3001), everything else (requests, decisions, installs, policies, executions) as Entity Management (3004). The
 //!   entry rides along under `unmapped.rancher_access`.
 //! - `cloudevents`: a CloudEvents 1.0 event in structured JSON mode, the entry as its `data`.
@@ -112,6 +113,10 @@ fn ocsf_class(e: &AuditEntry) -> (u64, u64, &'static str) {
     let method = e.detail.get("method").and_then(Value::as_str).unwrap_or("");
     match e.kind {
         AuditKind::GrantRevoked | AuditKind::GrantEndedEarly => (class::USER_ACCESS, 2, "Revoke Privileges"),
+        AuditKind::AccessObserved if e.detail.get("change").and_then(Value::as_str) == Some("created") => {
+            (class::USER_ACCESS, 1, "Assign Privileges")
+        }
+        AuditKind::AccessObserved => (class::USER_ACCESS, 2, "Revoke Privileges"),
         AuditKind::DirectWrite if account_path(path) => match method.to_ascii_uppercase().as_str() {
             "POST" => (class::ACCOUNT_CHANGE, 1, "Create"),
             "DELETE" => (class::ACCOUNT_CHANGE, 6, "Delete"),
@@ -167,12 +172,21 @@ fn ocsf(e: &AuditEntry, source: &str) -> Value {
             let subject = text("subject").unwrap_or_default();
             v["user"] = json!({"uid": subject, "type": text("subject_kind").unwrap_or_else(|| "user".into())});
             v["privileges"] = json!([text("role").unwrap_or_default()]);
-            let mut res =
-                json!({"type": text("kind").unwrap_or_default(), "name": text("binding").unwrap_or_default()});
+            let name = text("binding").or_else(|| text("name")).unwrap_or_default();
+            let mut res = json!({"type": text("kind").unwrap_or_default(), "name": name});
             if let Some(ns) = text("namespace") {
                 res["namespace"] = json!(ns);
             }
             v["resources"] = json!([res]);
+            if e.kind == AuditKind::AccessObserved {
+                // Who made the change, as Rancher recorded it (the watcher only saw it).
+                if let Some(creator) = text("creator") {
+                    v["actor"] = json!({"user": {"uid": creator}});
+                }
+                if d.get("out_of_band").and_then(Value::as_bool) == Some(true) {
+                    v["severity_id"] = json!(3);
+                }
+            }
         }
         class::ACCOUNT_CHANGE => {
             // The account the write touched: the object's name in the path (a token's name, a user's id).

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub anchor_file: Option<PathBuf>,
     /// How often expiry and reconcile run.
     pub job_interval: Duration,
+    /// Watching Rancher's access objects (off by default; see [`crate::watcher`]).
+    pub watch: WatchSettings,
     /// How long a resolved identity is reused for the same token.
     pub identity_ttl: Duration,
     /// The longest a web sign-in lasts, however active (default 8 h, a working day).
@@ -140,6 +142,7 @@ impl ServerConfig {
             executor: "rancher-server".into(),
             anchor_file: None,
             job_interval: Duration::from_secs(30),
+            watch: WatchSettings::default(),
             identity_ttl: Duration::from_secs(30),
             web_session_ttl: Duration::from_secs(8 * 3600),
             web_idle_timeout: Duration::from_secs(30 * 60),
@@ -288,6 +291,16 @@ impl ServerConfig {
     /// How often expiry and reconcile run.
     pub fn job_interval(mut self, d: Duration) -> Self {
         self.job_interval = d;
+        self
+    }
+
+    /// Watches Rancher's bindings, roles and tokens and reports each binding change, matched to its request or as
+    /// out of band; with `revoke_out_of_band`, also files a revoke request for each binding made out of band.
+    pub fn watch_access(mut self, revoke_out_of_band: bool) -> Self {
+        self.watch = WatchSettings {
+            enabled: true,
+            revoke_out_of_band,
+        };
         self
     }
 
@@ -595,4 +608,13 @@ pub fn read_user_map(path: &std::path::Path) -> std::result::Result<BTreeMap<Str
         }
     }
     Ok(map)
+}
+
+/// Whether and how the service watches Rancher's access objects (see `crate::watcher`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Watch at all.
+    pub enabled: bool,
+    /// File a revoke request for each binding made out of band.
+    pub revoke_out_of_band: bool,
 }

@@ -63,6 +63,15 @@ pub enum EventName {
     /// A grant was ended before its time.
     #[serde(rename = "grant.ended_early")]
     GrantEndedEarly,
+    /// The watcher saw a binding an approved request made.
+    #[serde(rename = "binding.created")]
+    BindingCreated,
+    /// The watcher saw a binding removed by the product (a grant's end, an approved revoke).
+    #[serde(rename = "binding.deleted")]
+    BindingDeleted,
+    /// The watcher saw a binding made or removed outside the product: no approval request accounts for it.
+    #[serde(rename = "binding.out_of_band")]
+    BindingOutOfBand,
 }
 
 impl EventName {
@@ -78,6 +87,9 @@ impl EventName {
             EventName::GrantRevoked => "grant.revoked",
             EventName::GrantOverdue => "grant.overdue",
             EventName::GrantEndedEarly => "grant.ended_early",
+            EventName::BindingCreated => "binding.created",
+            EventName::BindingDeleted => "binding.deleted",
+            EventName::BindingOutOfBand => "binding.out_of_band",
         }
     }
 }
@@ -97,6 +109,8 @@ pub enum EventData {
     Cancelled(Cancelled),
     /// The grant events.
     Grant(GrantData),
+    /// The binding events: the change as the watcher recorded it.
+    Access(rancher_approval::audit::AccessObserved),
     /// `{}`: `request.expired`, and any event whose data did not fit the size cap.
     Empty {},
 }

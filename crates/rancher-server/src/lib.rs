@@ -48,6 +48,7 @@ mod teams;
 pub mod telemetry;
 pub mod throttle;
 mod tls;
+pub mod watcher;
 mod web;
 mod web_file;
 pub mod webhooks;

@@ -57,6 +57,13 @@ struct GrantStatus {
     status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Observed {
+    kind: &'static str,
+    change: &'static str,
+    attribution: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets from 1 ms to about 33 s, doubling.
@@ -87,6 +94,8 @@ pub struct Metrics {
     pending: Gauge<i64, AtomicI64>,
     grants: Family<GrantStatus, Gauge<i64, AtomicI64>>,
     grant_overdue_seconds: Gauge<i64, AtomicI64>,
+    access_observed: Family<Observed, Counter>,
+    watch_restarts: Counter,
 }
 
 impl Default for Metrics {
@@ -112,6 +121,8 @@ impl Default for Metrics {
             pending: Gauge::default(),
             grants: Family::default(),
             grant_overdue_seconds: Gauge::default(),
+            access_observed: Family::default(),
+            watch_restarts: Counter::default(),
         };
         m.registered()
     }
@@ -127,6 +138,16 @@ impl Metrics {
             let _ = self.executions.get_or_create(&Outcome { outcome });
         }
         let r = &mut self.registry;
+        r.register(
+            "access_changes_observed",
+            "Binding changes the watcher saw in Rancher, by kind, change and attribution (request or out_of_band)",
+            self.access_observed.clone(),
+        );
+        r.register(
+            "watch_restarts",
+            "Watches of Rancher that broke and were opened again (after backoff) or relisted after 410",
+            self.watch_restarts.clone(),
+        );
         r.register(
             "requests",
             "Approval requests in the store, by state",
@@ -227,6 +248,24 @@ impl Metrics {
     pub fn revocations(&self, revoked: u64, failed: u64) {
         self.grants_revoked.inc_by(revoked);
         self.grant_revocation_failures.inc_by(failed);
+    }
+
+    /// The watcher recorded a binding change: `kind` (GlobalRoleBinding, ...), `change` (created, deleted), matched
+    /// to a request or not.
+    pub fn access_observed(&self, kind: &'static str, change: &'static str, out_of_band: bool) {
+        let attribution = if out_of_band { "out_of_band" } else { "request" };
+        self.access_observed
+            .get_or_create(&Observed {
+                kind,
+                change,
+                attribution,
+            })
+            .inc();
+    }
+
+    /// A watch of Rancher broke (or was told to relist) and is opened again.
+    pub fn watch_restart(&self) {
+        self.watch_restarts.inc();
     }
 
     /// A decision was recorded.

@@ -218,6 +218,13 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         app.clone(),
         stop_rx.clone(),
     )));
+    if config.watch.enabled {
+        tasks.push(tokio::spawn(crate::watcher::run(
+            app.clone(),
+            config.watch,
+            stop_rx.clone(),
+        )));
+    }
     if let Some((l, bound)) = metrics_listener {
         let metrics_router = metrics_routes(app.clone(), &config, bound);
         let small = ConnLimits {

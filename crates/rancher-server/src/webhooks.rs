@@ -429,6 +429,7 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
                 ),
             )
         }
+        AuditDetail::AccessObserved(d) => access_event(&d),
         AuditDetail::Installed(_)
         | AuditDetail::PolicyChanged(_)
         | AuditDetail::ExecutionClaimed(_)
@@ -475,6 +476,61 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
 
 fn body_len(event: &Event) -> usize {
     serde_json::to_vec(event).map(|b| b.len()).unwrap_or(usize::MAX)
+}
+
+/// The event of a binding change the watcher recorded: its name, its line for chat (every part from Rancher made
+/// safe), and its data.
+fn access_event(d: &rancher_approval::audit::AccessObserved) -> (EventName, String, EventData) {
+    use rancher_approval::audit::ObservedChange;
+    let named = |id: &Option<String>, name: &Option<String>| match (id, name) {
+        (Some(id), Some(name)) => format!("{} [{}]", chat(name, 120), chat(id, 120)),
+        (Some(id), None) => chat(id, 120),
+        (None, _) => "someone unknown".to_string(),
+    };
+    let subject = named(&d.subject, &d.subject_name);
+    let role = named(&d.role, &d.role_name);
+    let scope = d
+        .scope
+        .as_deref()
+        .map(|s| format!(" in {}", chat(s, 120)))
+        .unwrap_or_default();
+    let by = d
+        .creator
+        .as_ref()
+        .map(|_| format!(" by {}", named(&d.creator, &d.creator_name)))
+        .unwrap_or_default();
+    let what = format!("{} {}", chat(&d.kind, 60), chat(&d.name, 120));
+    let (name, text) = match (d.change, &d.request) {
+        (ObservedChange::Created, Some(r)) => (
+            EventName::BindingCreated,
+            format!(
+                "{what} gave {subject} role {role}{scope}, as approved in request {}",
+                chat(r, 80)
+            ),
+        ),
+        (ObservedChange::Deleted, Some(r)) => (
+            EventName::BindingDeleted,
+            format!(
+                "{what} ({subject}, role {role}{scope}) was removed for request {}",
+                chat(r, 80)
+            ),
+        ),
+        (ObservedChange::Created, None) => (
+            EventName::BindingOutOfBand,
+            format!(
+                "OUT OF BAND: {what} gave {subject} role {role}{scope}{by}, with no approval request{}",
+                d.note
+                    .as_deref()
+                    .map(|n| format!(" ({})", chat(n, 200)))
+                    .unwrap_or_default()
+            ),
+        ),
+        (ObservedChange::Deleted, None) => (
+            EventName::BindingOutOfBand,
+            format!("OUT OF BAND: {what} ({subject}, role {role}{scope}) was removed outside the product"),
+        ),
+    };
+    (name, text, EventData::Access(d.clone()))
 }
 
 /// What a grant event carries: the grant's facts as audited (ids, role, times; never a token), then `end` (what

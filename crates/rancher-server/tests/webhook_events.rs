@@ -57,6 +57,7 @@ fn every_event_kind_keeps_its_body() {
     assert_eq!(
         names.into_iter().collect::<Vec<_>>(),
         [
+            "binding.out_of_band",
             "grant.ended_early",
             "grant.overdue",
             "grant.revoked",
@@ -102,4 +103,31 @@ fn bodies_cut_to_the_cap_keep_their_shape() {
         "bob",
     );
     insta::assert_snapshot!("inputs-counted-and-cut", body(&counted));
+}
+
+/// A binding change's event says out of band or names its request, and shows what Rancher wrote (names, ids) only
+/// as safe text.
+#[test]
+fn binding_events_name_their_request_or_say_out_of_band_and_escape_what_rancher_wrote() {
+    let mut entry = chain()
+        .into_iter()
+        .find(|e| e.kind == rancher_approval::AuditKind::AccessObserved)
+        .expect("the pinned chain has an observed change");
+    entry.detail["name"] = serde_json::json!("crtb-<b>x</b>");
+    entry.detail["subject_name"] = serde_json::json!("Bob\u{1b}[31m *bold*");
+    let e = event_for(&entry).expect("an event");
+    assert_eq!(e.event.as_str(), "binding.out_of_band");
+    assert!(e.text.starts_with("OUT OF BAND:"), "{}", e.text);
+    assert!(
+        !e.text.contains('\u{1b}') && !e.text.contains("<b>") && !e.text.contains("*bold*"),
+        "made safe for chat: {}",
+        e.text
+    );
+    entry.detail["request"] = serde_json::json!("req-1");
+    entry.detail["out_of_band"] = serde_json::json!(false);
+    assert_eq!(event_for(&entry).unwrap().event.as_str(), "binding.created");
+    entry.detail["change"] = serde_json::json!("deleted");
+    let e = event_for(&entry).unwrap();
+    assert_eq!(e.event.as_str(), "binding.deleted");
+    assert!(e.text.contains("req-1"), "{}", e.text);
 }

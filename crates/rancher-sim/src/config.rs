@@ -99,6 +99,8 @@ pub struct Faults {
     pub continue_expire_after: Option<Duration>,
     /// RK-API continue tokens that already served this many pages answer `410 Expired`.
     pub continue_expire_after_pages: Option<u32>,
+    /// How often a watch that asked for bookmarks gets one (`None`: every 60 s, the apiserver's cadence).
+    pub watch_bookmark_interval: Option<Duration>,
 }
 
 impl Faults {

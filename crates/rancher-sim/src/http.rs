@@ -90,7 +90,13 @@ pub(crate) struct Resp {
     pub content_type: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body sent in chunks as they come, after `body` (a watch stream); `None` for an ordinary answer.
+    pub stream: Option<BodyStream>,
 }
+
+/// The chunks of a streamed body.
+pub(crate) type BodyStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
 
 impl Resp {
     /// A JSON response.
@@ -104,6 +110,7 @@ impl Resp {
             content_type: "application/json",
             headers: Vec::new(),
             body,
+            stream: None,
         }
     }
     /// A text response.
@@ -113,6 +120,7 @@ impl Resp {
             content_type,
             headers: Vec::new(),
             body: body.into(),
+            stream: None,
         }
     }
     /// An empty response.
@@ -122,12 +130,23 @@ impl Resp {
             content_type: "",
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
         }
     }
     /// Adds a header.
     pub fn with_header(mut self, k: &str, v: impl Into<String>) -> Resp {
         self.headers.push((k.to_string(), v.into()));
         self
+    }
+    /// A response whose body is `stream`, sent chunk by chunk (chunked transfer encoding).
+    pub fn streaming(status: u16, content_type: &'static str, stream: BodyStream) -> Resp {
+        Resp {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: Vec::new(),
+            stream: Some(stream),
+        }
     }
     /// Marks the response as "no such route" (for the endpoint coverage test).
     pub fn no_route(self) -> Resp {

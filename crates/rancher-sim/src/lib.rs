@@ -56,6 +56,7 @@ mod state;
 pub mod testing;
 mod tls;
 mod tokens;
+mod watch;
 
 pub use config::{Faults, RancherVersion, SimConfig};
 pub use ids::{ALPHABET, SECRET_LEN};

@@ -183,10 +183,10 @@ fn openapi_v3(store: &Store, g: &str, v: &str) -> Value {
 }
 
 /// What an `/apis/...` path addresses.
-struct Target {
-    kind: Kind,
-    namespace: Option<String>,
-    name: Option<String>,
+pub(crate) struct Target {
+    pub(crate) kind: Kind,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: Option<String>,
     status: bool,
     watch: bool,
 }
@@ -351,7 +351,7 @@ fn view(kind: Kind, obj: &Value, caller: &Caller) -> Option<Value> {
     }
 }
 
-fn write_obj(buf: &mut Vec<u8>, kind: Kind, obj: &Value, caller: &Caller) {
+pub(crate) fn write_obj(buf: &mut Vec<u8>, kind: Kind, obj: &Value, caller: &Caller) {
     match view(kind, obj, caller) {
         Some(v) => serde_json::to_writer(&mut *buf, &v),
         None => serde_json::to_writer(&mut *buf, obj),
@@ -385,12 +385,12 @@ fn decode_continue(text: &str) -> Option<ContinueToken> {
 
 /// Kinds served by a Rancher extension store that shows each user their own objects (ext tokens, kubeconfigs);
 /// every other kind is a custom resource behind Kubernetes RBAC.
-fn per_owner(kind: Kind) -> bool {
+pub(crate) fn per_owner(kind: Kind) -> bool {
     matches!(kind, Kind::ExtToken | Kind::Kubeconfig)
 }
 
 /// Kubernetes RBAC answers for the whole collection: a caller who may not `verb` it gets 403, never a filtered list.
-fn collection_allowed(authz: &Authz<'_>, verb: &'static str, t: &Target) -> Result<(), Resp> {
+pub(crate) fn collection_allowed(authz: &Authz<'_>, verb: &'static str, t: &Target) -> Result<(), Resp> {
     if per_owner(t.kind) || authz.can_collection(verb, t.kind, t.namespace.as_deref()) {
         return Ok(());
     }
@@ -404,7 +404,7 @@ fn collection_allowed(authz: &Authz<'_>, verb: &'static str, t: &Target) -> Resu
 }
 
 /// Rancher's CRDs declare no selectable fields, so Kubernetes takes only `metadata.name` and `metadata.namespace`.
-fn check_field_selector(sel: &str) -> Result<(), Resp> {
+pub(crate) fn check_field_selector(sel: &str) -> Result<(), Resp> {
     for part in sel.split(',').filter(|p| !p.trim().is_empty()) {
         let key = part.split(['=', '!']).next().unwrap_or("").trim();
         if !matches!(key, "metadata.name" | "metadata.namespace") {
@@ -419,7 +419,7 @@ fn check_field_selector(sel: &str) -> Result<(), Resp> {
     Ok(())
 }
 
-fn field_selector_match(sel: &str, obj: &Value) -> bool {
+pub(crate) fn field_selector_match(sel: &str, obj: &Value) -> bool {
     sel.split(',').filter(|p| !p.trim().is_empty()).all(|p| {
         let (k, v, neg) = if let Some((k, v)) = p.split_once("!=") {
             (k, v, true)
@@ -923,52 +923,7 @@ fn delete_collection(shared: &Shared, caller: &Caller, t: &Target, req: &Req) ->
     )
 }
 
-/// A watch that replays the current objects as `ADDED` events and then ends (clients re-watch).
+/// A watch: a long-lived stream of changes (see [`crate::watch`]).
 fn watch(shared: &Shared, caller: &Caller, t: &Target, req: &Req) -> Resp {
-    let store = shared.store.read().expect("store lock");
-    let authz = Authz::new(&store, caller);
-    if t.name.is_none() {
-        if let Err(r) = collection_allowed(&authz, "watch", t) {
-            return r;
-        }
-    }
-    let all = authz.can_all("watch", t.kind) || (t.name.is_none() && !per_owner(t.kind));
-    let label_sel = req.q("labelSelector").unwrap_or("");
-    let field_sel = req.q("fieldSelector").unwrap_or("");
-    if let Err(r) = check_field_selector(field_sel) {
-        return r;
-    }
-    // With a resourceVersion the watch sends what changed since then (DELETED from the tombstones too); without,
-    // the current objects as ADDED. Either way it ends at once and clients watch again from the last version seen.
-    let since: Option<u64> = req.q("resourceVersion").and_then(|r| r.parse().ok()).filter(|r| *r > 0);
-    let rv_of = |o: &Value| s(o, "metadata.resourceVersion").parse::<u64>().unwrap_or(0);
-    let wanted = |obj: &Value| {
-        t.name.as_deref().is_none_or(|n| n == s(obj, "metadata.name"))
-            && t.namespace
-                .as_deref()
-                .is_none_or(|n| !t.kind.info().namespaced || n == s(obj, "metadata.namespace"))
-            && (label_sel.is_empty() || labels_match(label_sel, get_path(obj, "metadata.labels")))
-            && (field_sel.is_empty() || field_selector_match(field_sel, obj))
-            && (all || authz.can("watch", t.kind, obj))
-    };
-    let mut buf = Vec::new();
-    let event = |buf: &mut Vec<u8>, kind: &str, obj: &Value| {
-        buf.extend_from_slice(format!("{{\"type\":\"{kind}\",\"object\":").as_bytes());
-        write_obj(buf, t.kind, obj, caller);
-        buf.extend_from_slice(b"}\n");
-    };
-    for (_, item) in store.items(t.kind, t.namespace.as_deref(), None) {
-        let obj = item.value();
-        if wanted(&obj) && since.is_none_or(|r| rv_of(&obj) > r) {
-            event(&mut buf, if since.is_some() { "MODIFIED" } else { "ADDED" }, &obj);
-        }
-    }
-    if let Some(r) = since {
-        for (_, _, obj) in store.tombstones.iter().filter(|(k, _, o)| *k == t.kind && rv_of(o) > r) {
-            if wanted(obj) {
-                event(&mut buf, "DELETED", obj);
-            }
-        }
-    }
-    Resp::text(200, "application/json;stream=watch", buf)
+    crate::watch::serve(shared, caller, t, req)
 }

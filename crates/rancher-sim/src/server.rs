@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub version: RancherVersion,
     pub domain: String,
     pub log: Mutex<Vec<RequestRecord>>,
+    /// This state itself, for answers that outlive the request's handler (watch streams).
+    pub me: std::sync::Weak<Shared>,
 }
 
 /// The simulator entry point.
@@ -91,7 +93,8 @@ impl Simulator {
             }
             (store, users, tokens)
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             store: RwLock::new(store),
             faults: Mutex::new(config.faults.clone()),
             fault_rng: Mutex::new(fault_rng),
@@ -163,7 +166,11 @@ fn to_response(r: Resp) -> Response<axum::body::Body> {
     for (k, v) in r.headers {
         b = b.header(k, v);
     }
-    b.body(axum::body::Body::from(r.body))
+    let body = match r.stream {
+        Some(stream) => axum::body::Body::from_stream(stream),
+        None => axum::body::Body::from(r.body),
+    };
+    b.body(body)
         .unwrap_or_else(|_| Response::new(axum::body::Body::empty()))
 }
 
@@ -504,6 +511,15 @@ impl SimHandle {
     /// The requests served so far (capped at 200,000 entries).
     pub fn request_log(&self) -> Vec<RequestRecord> {
         self.shared.log.lock().expect("log lock").clone()
+    }
+    /// Forgets the watch history, as an etcd compaction does: a watch that resumes from an older resourceVersion
+    /// gets an `ERROR` event with a `410 Expired` Status and must list again.
+    pub fn compact_watch_history(&self) {
+        self.shared.store.write().expect("store lock").compact_watch_history();
+    }
+    /// The newest resourceVersion the simulator has handed out.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.read().expect("store lock").rv
     }
     /// Forgets the request log.
     pub fn clear_request_log(&self) {

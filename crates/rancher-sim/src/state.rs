@@ -393,7 +393,29 @@ pub(crate) struct Store {
     pub seeded: crate::tokens::Seeded,
     /// Users, attributes and bindings seeded in bulk, kept compactly; seen as objects as the tokens are.
     pub bulk: crate::bulk::Bulk,
+    /// The watch history: every change as a watch event, oldest first, at most [`WATCH_HISTORY_LEN`] (see
+    /// [`crate::watch`]).
+    pub events: std::collections::VecDeque<WatchEvent>,
+    /// The newest resourceVersion dropped from `events` (a watch from an older version is answered `Expired`).
+    pub events_floor: u64,
+    /// Says "something changed" (the newest resourceVersion) to the open watch streams.
+    pub changed: tokio::sync::watch::Sender<u64>,
 }
+
+/// One change as a watch stream reports it: the object as it was right after the change.
+#[derive(Debug, Clone)]
+pub(crate) struct WatchEvent {
+    /// The change's resourceVersion.
+    pub rv: u64,
+    pub kind: Kind,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub verb: &'static str,
+    pub object: Value,
+}
+
+/// How many changes [`Store::events`] keeps, like the apiserver's watch cache capacity: a watch that resumes from
+/// an older resourceVersion is told to list again.
+pub(crate) const WATCH_HISTORY_LEN: usize = 20_000;
 
 /// How many changes [`Store::history`] keeps.
 pub(crate) const HISTORY_LEN: usize = 20_000;
@@ -522,7 +544,34 @@ impl Store {
             bulk: Default::default(),
             history: std::collections::VecDeque::new(),
             history_floor: 0,
+            events: std::collections::VecDeque::new(),
+            events_floor: 0,
+            changed: tokio::sync::watch::channel(1000).0,
         }
+    }
+
+    /// Appends a change to the watch history and wakes the open watches.
+    fn record_event(&mut self, kind: Kind, verb: &'static str, rv: u64, object: &Value) {
+        self.events.push_back(WatchEvent {
+            rv,
+            kind,
+            verb,
+            object: object.clone(),
+        });
+        while self.events.len() > WATCH_HISTORY_LEN {
+            if let Some(e) = self.events.pop_front() {
+                self.events_floor = e.rv;
+            }
+        }
+        self.changed.send_replace(self.rv.max(rv));
+    }
+
+    /// Forgets the whole watch history, as an etcd compaction does: every watch that resumes from a version older
+    /// than now is told its version expired.
+    pub fn compact_watch_history(&mut self) {
+        self.events.clear();
+        self.events_floor = self.rv;
+        self.changed.send_replace(self.rv);
     }
 
     /// Records a change for continued lists (see [`Store::history`]).
@@ -623,7 +672,9 @@ impl Store {
             get_path(o, "metadata.resourceVersion").and_then(Value::as_str) == Some(rv.to_string().as_str())
         });
         if !unchanged {
+            let verb = if old.is_some() { "MODIFIED" } else { "ADDED" };
             self.remember(kind, &key, rv, old);
+            self.record_event(kind, verb, rv, &obj);
         }
         self.index(kind, &key, &obj);
         self.objects.entry(kind).or_default().insert(key, obj);
@@ -653,11 +704,12 @@ impl Store {
         if let Some(m) = tomb.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         }
+        let rv = self.rv;
+        self.record_event(kind, "DELETED", rv, &tomb);
         self.tombstones.push_back((kind, key.to_string(), tomb));
         if self.tombstones.len() > 1000 {
             self.tombstones.pop_front();
         }
-        let rv = self.rv;
         self.remember(kind, key, rv, Some(old.clone()));
         if count {
             *self

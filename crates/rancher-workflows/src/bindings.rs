@@ -396,14 +396,23 @@ fn plan<R: Request>(exec: &mut Exec<'_>, req: &R) -> Result<()> {
     Ok(())
 }
 
+/// The annotation every binding the product creates carries: the id of the approval request whose execution
+/// made it, so a watcher of Rancher's bindings can tell the product's grants from changes made around it.
+pub const REQUEST_ANNOTATION: &str = "rancher-access.io/request";
+
 /// Creates the binding (or in a dry run records the request); returns what the server answered.
 pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBinding>> {
     let session = exec.session();
     let c = &session.client;
+    // Only the execution of a request names one (a dry run or a run without approval does not).
+    let annotations = exec
+        .request_id()
+        .map(|id| std::collections::BTreeMap::from([(REQUEST_ANNOTATION.to_string(), id.to_string())]));
     let meta = |ns: Option<String>| {
         Some(ObjectMeta {
             name: Some(b.name.clone()),
             namespace: ns,
+            annotations: annotations.clone(),
             ..Default::default()
         })
     };
@@ -412,6 +421,7 @@ pub async fn create(exec: &mut Exec<'_>, b: &NewBinding) -> Result<Option<RoleBi
         Some(_) => meta(None),
         None => Some(ObjectMeta {
             generate_name: Some("grb-".into()),
+            annotations: annotations.clone(),
             ..Default::default()
         }),
     };

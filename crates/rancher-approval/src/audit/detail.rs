@@ -100,6 +100,8 @@ pub enum AuditDetail {
     DirectWrite(DirectWrite),
     /// `reminded`.
     Reminded(Reminded),
+    /// `access_observed`.
+    AccessObserved(AccessObserved),
     /// A kind this build does not know, or a detail of a known kind it cannot read: the stored JSON, as stored.
     Other {
         /// The stored kind.
@@ -129,6 +131,7 @@ impl AuditDetail {
             Self::GrantEndedEarly(_) => AuditKind::GrantEndedEarly,
             Self::DirectWrite(_) => AuditKind::DirectWrite,
             Self::Reminded(_) => AuditKind::Reminded,
+            Self::AccessObserved(_) => AuditKind::AccessObserved,
             Self::Other { kind, .. } => kind.clone(),
         }
     }
@@ -154,6 +157,7 @@ impl AuditDetail {
             Self::GrantEndedEarly(d) => v(d),
             Self::DirectWrite(d) => v(d),
             Self::Reminded(d) => v(d),
+            Self::AccessObserved(d) => v(d),
             Self::Other { detail, .. } => detail.clone(),
         }
     }
@@ -180,6 +184,7 @@ impl AuditDetail {
             AuditKind::GrantEndedEarly => r(detail, Self::GrantEndedEarly),
             AuditKind::DirectWrite => r(detail, Self::DirectWrite),
             AuditKind::Reminded => r(detail, Self::Reminded),
+            AuditKind::AccessObserved => r(detail, Self::AccessObserved),
             AuditKind::Other(_) => None,
         };
         typed.unwrap_or_else(|| Self::Other {
@@ -535,4 +540,68 @@ pub struct DirectWrite {
     /// The caller's username, when known.
     #[serde(default)]
     pub actor_username: Option<String>,
+}
+
+/// What happened to an access object the watcher saw change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedChange {
+    /// It was made.
+    Created,
+    /// It was removed.
+    Deleted,
+}
+
+/// A change to an access object in Rancher that the service's watcher saw: who was given (or lost) which role
+/// where, who made the change, and the approval request it belongs to, or that none does (`out_of_band`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessObserved {
+    /// Made or removed.
+    pub change: ObservedChange,
+    /// The object's kind (`GlobalRoleBinding`, `ClusterRoleTemplateBinding`, `ProjectRoleTemplateBinding`).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its namespace (cluster or project bindings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Its uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The resourceVersion of the change.
+    pub resource_version: String,
+    /// The subject: a user id, or a group principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The subject's name, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_name: Option<String>,
+    /// The role (global role or role template id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The role's display name, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// Where: the cluster or project id (none for a global binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Who made it (`field.cattle.io/creatorId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// The creator's name, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_name: Option<String>,
+    /// When Rancher says it happened (`creationTimestamp`, or `deletionTimestamp` for a removal), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+    /// The approval request it belongs to (the entry is that request's too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// No approval request accounts for it.
+    pub out_of_band: bool,
+    /// Why it is out of band although it names a request (the annotation names one that did not make it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The Rancher server's URL.
+    pub server: String,
 }

@@ -40,13 +40,16 @@ pub enum AuditKind {
     DirectWrite,
     /// A pending request's approvers were reminded, or its fallback approvers were called in (escalation).
     Reminded,
+    /// The watcher saw an access object change in Rancher (a binding made or removed), matched to the request that
+    /// made it or made outside the product (out of band).
+    AccessObserved,
     /// A kind this build does not know, by its stored name (never one of the names above).
     Other(String),
 }
 
 impl AuditKind {
     /// Every kind this build writes.
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 17] = [
         Self::RequestCreated,
         Self::Decided,
         Self::Cancelled,
@@ -63,6 +66,7 @@ impl AuditKind {
         Self::GrantEndedEarly,
         Self::DirectWrite,
         Self::Reminded,
+        Self::AccessObserved,
     ];
 
     /// The stored name (`request_created`, ...).
@@ -84,6 +88,7 @@ impl AuditKind {
             Self::GrantEndedEarly => "grant_ended_early",
             Self::DirectWrite => "direct_write",
             Self::Reminded => "reminded",
+            Self::AccessObserved => "access_observed",
             Self::Other(name) => name,
         }
     }

@@ -454,6 +454,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<AuditHead>;
 
+    /// Records a change the service's watcher saw in Rancher, audited as `access_observed` (the matched request's
+    /// entry when it names one), at most once per `key` across every replica: false when it was recorded already.
+    async fn record_access_observed(
+        &self,
+        actor: &str,
+        key: &str,
+        observed: crate::audit::AccessObserved,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// Records a reminder of a pending request (or its escalation), at most once per kind: true when it was
     /// written, false when the request is no longer pending or one was recorded already.
     async fn record_reminder(
@@ -957,6 +967,21 @@ macro_rules! store_via_ops {
                 let actor = actor.to_owned();
                 self.write($crate::store::body(move |tx| {
                     Box::pin(async move { $crate::store::ops::record_direct_write(tx, &actor, write, now).await })
+                }))
+                .await
+            }
+            async fn record_access_observed(
+                &self,
+                actor: &str,
+                key: &str,
+                observed: $crate::audit::AccessObserved,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let (actor, key) = (actor.to_owned(), key.to_owned());
+                self.write($crate::store::body(move |tx| {
+                    Box::pin(async move {
+                        $crate::store::ops::record_access_observed(tx, &actor, &key, observed, now).await
+                    })
                 }))
                 .await
             }

@@ -309,6 +309,19 @@ impl Store for ObservedStore {
             self.inner.record_direct_write(actor, write, now)
         )
     }
+    async fn record_access_observed(
+        &self,
+        actor: &str,
+        key: &str,
+        observed: crate::audit::AccessObserved,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        timed!(
+            self,
+            "record_access_observed",
+            self.inner.record_access_observed(actor, key, observed, now)
+        )
+    }
     async fn record_reminder(
         &self,
         id: &RequestId,

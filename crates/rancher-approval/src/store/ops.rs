@@ -964,6 +964,8 @@ fn replay(
                 | AuditKind::GrantEndedEarly
                 | AuditKind::DirectWrite
                 | AuditKind::Reminded
+                // A change seen in Rancher, filed under the request that made it: the request's state stays.
+                | AuditKind::AccessObserved
                 // A kind this build does not know (a newer build wrote it) changes no request it can tell of.
                 | AuditKind::Other(_),
                 s,
@@ -1282,4 +1284,53 @@ pub(crate) async fn record_direct_write(
     let now = tx.clock(now).await?;
     append(tx, now, actor, None, None, AuditDetail::DirectWrite(write)).await?;
     tx.audit_head().await
+}
+
+/// The state namespace that remembers which observed changes were recorded (see [`record_access_observed`]).
+pub(crate) const OBSERVED: &str = "access-observed";
+
+/// How long a recorded change's key is remembered: far longer than any watcher is down or any relist takes.
+const OBSERVED_FOR_DAYS: i64 = 30;
+
+/// Records a change the watcher saw in Rancher, once per `key` (in the same transaction as the key, so two
+/// watchers, a restart or a relist never record it twice): false when it was recorded already. The entry is the
+/// matched request's when it names one that exists.
+pub(crate) async fn record_access_observed(
+    tx: &mut dyn Tx,
+    actor: &str,
+    key: &str,
+    observed: audit::AccessObserved,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let now = tx.clock(now).await?;
+    if key.is_empty() {
+        return Err(Error::InvalidState {
+            problem: "an observed change needs a key to be recorded once".into(),
+        });
+    }
+    let now_ms = super::state::millis(now);
+    if tx
+        .state_load(OBSERVED, key)
+        .await?
+        .is_some_and(|(_, exp)| exp.is_none_or(|e| e > now_ms))
+    {
+        return Ok(false);
+    }
+    let until = now + chrono::Duration::days(OBSERVED_FOR_DAYS);
+    tx.state_save(OBSERVED, key, "1", Some(super::state::millis(until)))
+        .await?;
+    let request = match observed.request.as_deref().map(str::parse::<RequestId>) {
+        Some(Ok(id)) => tx.load_request(&id).await?,
+        _ => None,
+    };
+    append(
+        tx,
+        now,
+        actor,
+        request.as_ref(),
+        None,
+        AuditDetail::AccessObserved(observed),
+    )
+    .await?;
+    Ok(true)
 }

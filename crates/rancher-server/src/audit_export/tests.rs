@@ -148,3 +148,48 @@ fn formats_are_named_and_unknown_ones_refused() {
     let e = "csv".parse::<ExportFormat>().unwrap_err();
     assert!(e.contains("jsonl, ocsf or cloudevents"), "{e}");
 }
+
+#[test]
+fn an_observed_binding_change_is_user_access_management_with_its_subject_role_and_maker() {
+    let entries = log(&[
+        (
+            AuditKind::AccessObserved,
+            json!({"change": "created", "kind": "ClusterRoleTemplateBinding", "name": "crtb-x", "namespace": "c-1",
+                   "resource_version": "9", "subject": "u-bob", "role": "cluster-owner", "scope": "c-1",
+                   "creator": "user-admin", "out_of_band": true, "server": "https://r"}),
+        ),
+        (
+            AuditKind::AccessObserved,
+            json!({"change": "deleted", "kind": "ProjectRoleTemplateBinding", "name": "prtb-y", "resource_version": "10",
+                   "subject": "u-bob", "role": "read-only", "request": "req-9", "out_of_band": false, "server": "https://r"}),
+        ),
+    ]);
+    let v: Vec<Value> = entries
+        .iter()
+        .map(|e| serde_json::from_str(&line(e, ExportFormat::Ocsf, "svc.example")).unwrap())
+        .collect();
+    assert_eq!(
+        (v[0]["class_uid"].clone(), v[0]["activity_id"].clone()),
+        (json!(3005), json!(1))
+    );
+    assert_eq!(v[0]["activity_name"], "Assign Privileges");
+    assert_eq!(v[0]["type_uid"], json!(300501));
+    assert_eq!(v[0]["user"]["uid"], "u-bob");
+    assert_eq!(v[0]["privileges"], json!(["cluster-owner"]));
+    assert_eq!(v[0]["resources"][0]["name"], "crtb-x");
+    assert_eq!(
+        v[0]["actor"]["user"]["uid"], "user-admin",
+        "the actor is who made the binding"
+    );
+    assert_eq!(v[0]["severity_id"], json!(3), "out of band: Medium");
+    assert_eq!(
+        (v[1]["class_uid"].clone(), v[1]["activity_id"].clone()),
+        (json!(3005), json!(2))
+    );
+    assert_eq!(v[1]["severity_id"], json!(1), "matched to its request: Informational");
+    for r in &v {
+        for f in BASE_REQUIRED.iter().chain(&["user", "privileges"]) {
+            assert!(get(r, f).is_some(), "{f} missing in {r}");
+        }
+    }
+}

@@ -291,7 +291,44 @@ async fn write_every_kind(path: &Path) -> Vec<AuditEntry> {
         .unwrap());
     store.expire_due(at(60 * 24 * 30)).await.unwrap();
 
+    // A binding the watcher saw made outside the product (added after the reminder's pin: appended at the end),
+    // recorded once per key.
+    for first in [true, false] {
+        let recorded = store
+            .record_access_observed(OBSERVER, OBSERVED_KEY, observed_sample(), at(60 * 24 * 30 + 1))
+            .await
+            .unwrap();
+        assert_eq!(recorded, first);
+    }
+
     store.audit_entries().await.unwrap()
+}
+
+const OBSERVER: &str = "rancher-access-watcher";
+const OBSERVED_KEY: &str = "clusterroletemplatebindings/uid-1/created";
+
+/// The out-of-band binding of the pinned chain.
+fn observed_sample() -> crate::audit::AccessObserved {
+    crate::audit::AccessObserved {
+        change: crate::audit::ObservedChange::Created,
+        kind: "ClusterRoleTemplateBinding".into(),
+        name: "crtb-x7k2m".into(),
+        namespace: Some("c-m-1".into()),
+        uid: Some("uid-1".into()),
+        resource_version: "4711".into(),
+        subject: Some("u-bob".into()),
+        subject_name: Some("Bob (bob)".into()),
+        role: Some("cluster-owner".into()),
+        role_name: Some("Cluster Owner".into()),
+        scope: Some("c-m-1".into()),
+        creator: Some("user-admin".into()),
+        creator_name: Some("admin".into()),
+        changed_at: Some("2026-01-31T00:00:00Z".into()),
+        request: None,
+        out_of_band: true,
+        note: None,
+        server: "https://rancher.example.com".into(),
+    }
 }
 
 fn read_fixture() -> Vec<AuditEntry> {
