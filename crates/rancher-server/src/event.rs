@@ -63,6 +63,10 @@ pub enum EventName {
     /// A grant was ended before its time.
     #[serde(rename = "grant.ended_early")]
     GrantEndedEarly,
+    /// A break-glass grant was filed, permitted by a policy rule, and runs at once (reviewed afterwards). Its
+    /// `data` is that of `request.created`.
+    #[serde(rename = "grant.breakglass")]
+    GrantBreakglass,
 }
 
 impl EventName {
@@ -78,6 +82,7 @@ impl EventName {
             EventName::GrantRevoked => "grant.revoked",
             EventName::GrantOverdue => "grant.overdue",
             EventName::GrantEndedEarly => "grant.ended_early",
+            EventName::GrantBreakglass => "grant.breakglass",
         }
     }
 }
