@@ -25,8 +25,15 @@ pub(crate) fn rule_of(d: &RequestCreated) -> Option<String> {
 }
 
 /// The `grant.breakglass` event's text: who, what (`asks`: the plan as the created event words it), under which
-/// rule, for how long, and why.
-pub(crate) fn event_text(who: &str, asks: &str, rule: &str, req: &str, d: &RequestCreated) -> String {
+/// rule, for how long, and why; `clean` makes the rule and the reason safe for chat (the webhooks' `chat`).
+pub(crate) fn event_text(
+    who: &str,
+    asks: &str,
+    rule: &str,
+    req: &str,
+    d: &RequestCreated,
+    clean: impl Fn(&str, usize) -> String,
+) -> String {
     let cap = match d.rules.as_ref().map(|r| &r.verdict) {
         Some(RuleVerdict::BreakGlass { cap_secs, .. }) => format!(", at most {} min", cap_secs / 60),
         _ => String::new(),
@@ -34,8 +41,8 @@ pub(crate) fn event_text(who: &str, asks: &str, rule: &str, req: &str, d: &Reque
     let reason = d.reason.as_deref().unwrap_or("");
     format!(
         "BREAK-GLASS: {who} {asks} under rule {}{cap}: \"{}\"; it runs now and is reviewed afterwards: {req}",
-        crate::webhooks::chat(rule, 64),
-        crate::webhooks::chat(reason, 300)
+        clean(rule, 64),
+        clean(reason, 300)
     )
 }
 

@@ -361,9 +361,7 @@ impl ServerConfig {
                 check_webhook_url(&p.url).map_err(|e| Error::Config(format!("{flag}: {e}")))?;
             }
         }
-        if let Some(dir) = &self.policies {
-            crate::policies::load(dir)?;
-        }
+
         if let Some(t) = &self.teams_webhook {
             use secrecy::ExposeSecret as _;
             let u = Url::parse(t.expose_secret().trim()).map_err(|_| {

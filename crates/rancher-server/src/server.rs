@@ -846,6 +846,9 @@ impl crate::config::ServerConfig {
     /// load and match. What `rancherctl serve --check-config` runs; it contacts neither the store nor Rancher.
     pub fn check(&self) -> Result<()> {
         self.validate()?;
+        if let Some(dir) = &self.policies {
+            crate::policies::load(dir)?;
+        }
         if let Some(files) = &self.tls {
             crate::tls::acceptor(files)?;
         }

@@ -266,7 +266,7 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
             // Break-glass (permitted by a rule, filed approved): its own event, once, from this one entry.
             let broke = crate::breakglass::rule_of(&d);
             let text = match &broke {
-                Some(rule) => crate::breakglass::event_text(&who(&d.requester), &asks, rule, &req, &d),
+                Some(rule) => crate::breakglass::event_text(&who(&d.requester), &asks, rule, &req, &d, chat),
                 None => text,
             };
             (
