@@ -490,3 +490,127 @@ async fn break_glass_runs_at_once_for_a_permitted_user_is_reviewed_and_revoked_a
     assert!(g.iter().all(|g| g.revocation.is_some()), "recorded as revoked: {g:?}");
     srv.shutdown().await;
 }
+
+/// `rancherctl serve` as a process: the policy and on-call flags, a policy file that does not load, and
+/// `rancherctl run --break-glass` through the service (permitted for bob's group, refused for alice).
+#[test]
+fn rancherctl_serve_takes_the_policy_flags_and_run_break_glass_goes_through_it() {
+    use rancher_access_tests::cli::{command, Run, SimCli};
+    use rancher_access_tests::process::SpawnKilledOnDrop;
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let s = SimCli::start(RancherVersion::V2_13, 0);
+    let bob = s.sim.users().standard[1].clone();
+    assert!(s.sim.insert_object(
+        "userattributes",
+        json!({"metadata": {"name": bob.id}, "UserName": bob.id,
+               "GroupPrincipals": {"openldap": {"Items": [
+                   {"metadata": {"name": "openldap_group://cn=sre-breakglass,ou=groups,dc=example,dc=org"},
+                    "principalType": "group", "memberOf": true}]}},
+               "ExtraByProvider": {}, "LastRefresh": "", "NeedsRefresh": false}),
+    ));
+    let svc = s.rt.block_on(service_account(&s.sim));
+    let rules = s.tmp.path().join("policies");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("10-breakglass.yaml"), BREAKGLASS_RULES).unwrap();
+    let key = s.tmp.path().join("pagerduty.key");
+    std::fs::write(&key, PD_KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let db = format!("sqlite:{}", s.tmp.path().join("policy.db").display());
+    let env = s.connected_env(Some(&svc));
+    let flags = |dir: &std::path::Path| {
+        vec![
+            "serve".to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--store".into(),
+            db.clone(),
+            "--policies".into(),
+            dir.display().to_string(),
+            "--pagerduty-key-file".into(),
+            key.display().to_string(),
+            "--pagerduty-url".into(),
+            "http://127.0.0.1:9".into(),
+        ]
+    };
+
+    // A rule that does not load: refused before anything starts, naming the file and the rule.
+    let broken = s.tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(
+        broken.join("10-typo.yaml"),
+        "rules:\n  - id: typo\n    when: 'requestor.admin'\n    auto_approve: true\n",
+    )
+    .unwrap();
+    let mut check: Vec<String> = flags(&broken);
+    check.push("--check-config".into());
+    let args: Vec<&str> = check.iter().map(String::as_str).collect();
+    let refused = Run::from_output(command(&args, &env).output().unwrap());
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("10-typo.yaml") && refused.stderr.contains("typo"),
+        "{}",
+        refused.stderr
+    );
+
+    let serve: Vec<String> = flags(&rules);
+    let args: Vec<&str> = serve.iter().map(String::as_str).collect();
+    let mut child = command(&args, &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn_killed_on_drop()
+        .expect("rancherctl serve starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("RANCHERCTL_SERVER=")
+        .unwrap_or_else(|| panic!("not the ready line: {line:?}"))
+        .to_string();
+    let person = |token: &str| {
+        let mut e = s.base_env();
+        e.push(("RANCHER_TOKEN", token.to_string()));
+        e.push(("RANCHERCTL_SERVER", url.clone()));
+        e
+    };
+    let rc = |args: &[&str], token: &str| Run::from_output(command(args, &person(token)).output().unwrap());
+    rc(&["workflows", "install", "grant-cluster-role"], &s.sim.tokens().admin).expect_code(0);
+    let pw = s.sim.users().password.clone();
+    let cluster = s.sim.users().downstream_cluster.clone();
+    let glass = |user: &str| {
+        vec![
+            "run".to_string(),
+            "grant-cluster-role".into(),
+            "-i".into(),
+            format!("cluster={cluster}"),
+            "-i".into(),
+            format!("user={user}"),
+            "-i".into(),
+            "role=nodes-view".into(),
+            "-i".into(),
+            "duration=2h".into(),
+            "--break-glass".into(),
+            "--reason".into(),
+            "INC-5 outage".into(),
+        ]
+    };
+    let alice_token = s.rt.block_on(login_token(&s.sim, "alice", &pw));
+    let bob_token = s.rt.block_on(login_token(&s.sim, "bob", &pw));
+    let a = glass("alice");
+    let refused = rc(&a.iter().map(String::as_str).collect::<Vec<_>>(), &alice_token);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("no rule permits break-glass"),
+        "{}",
+        refused.stderr
+    );
+    let b = glass("bob");
+    rc(&b.iter().map(String::as_str).collect::<Vec<_>>(), &bob_token).expect_code(0);
+    assert!(crtb_of(&s.sim, &bob.id, "nodes-view"), "bound at once");
+    // Without a reason, the command line itself refuses.
+    let no_reason: Vec<&str> = b.iter().map(String::as_str).take(b.len() - 2).collect();
+    assert_eq!(rc(&no_reason, &bob_token).code, 2);
+    drop(child);
+}
