@@ -353,6 +353,95 @@ mod tests {
         assert!(!is_on_call(&people, &nameless, &none));
     }
 
+    /// A fake of both providers on loopback: PagerDuty's `/oncalls` and Opsgenie's flat on-calls, each checking its
+    /// auth header; `/down/...` answers 503 with Opsgenie's error body. Answers the base URL and a call count.
+    async fn fake() -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use axum::extract::{Path, RawQuery};
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::get;
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (c1, c2) = (calls.clone(), calls.clone());
+        let app = axum::Router::new()
+            .route(
+                "/oncalls",
+                get(move |h: HeaderMap, RawQuery(q): RawQuery| async move {
+                    c1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some("Token token=pd-key-0123456789abc") {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": {"message": "Unauthorized", "code": 2006}})));
+                    }
+                    let q = q.unwrap_or_default();
+                    assert!(q.contains("schedule_ids%5B%5D=PS1") && q.contains("include%5B%5D=users"), "{q}");
+                    (StatusCode::OK, axum::Json(json!({"oncalls": [
+                        {"user": {"id": "PU1", "name": "Alice", "email": "alice@example.com"}, "schedule": {"id": "PS1"}}
+                    ], "more": false})))
+                }),
+            )
+            .route(
+                "/v2/schedules/{id}/on-calls",
+                get(move |Path(id): Path<String>, h: HeaderMap, RawQuery(q): RawQuery| async move {
+                    c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some("GenieKey og-key-0123456789abc") {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Could not authenticate", "took": 0.0})));
+                    }
+                    assert_eq!(q.as_deref(), Some("flat=true"));
+                    (StatusCode::OK, axum::Json(json!({"data": {"_parent": {"id": id, "name": id, "enabled": true},
+                        "onCallRecipients": ["bob@example.com"]}, "took": 0.01, "requestId": "r1"})))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, calls)
+    }
+
+    #[tokio::test]
+    async fn both_providers_are_asked_over_http_with_their_auth_and_answers_are_cached() {
+        let (url, calls) = fake().await;
+        let provider = |key: &str| Provider {
+            url: url.clone(),
+            key: SecretString::from(key.to_string()),
+        };
+        let clients = OnCallClients::new(
+            reqwest::Client::new(),
+            OnCallConfig {
+                pagerduty: Some(provider("pd-key-0123456789abc")),
+                opsgenie: Some(provider("og-key-0123456789abc")),
+                users: BTreeMap::new(),
+            },
+        );
+        let mut bob = alice();
+        bob.name = "bob".into();
+        assert_eq!(clients.on_call("PS1", &alice()).await, OnCall::Known(true));
+        assert_eq!(clients.on_call("PS1", &bob).await, OnCall::Known(false));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "cached for 60 s");
+        assert_eq!(clients.on_call("opsgenie:ops", &bob).await, OnCall::Known(true));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // A wrong key: unknown, with the provider's own message, and never the key.
+        let wrong = OnCallClients::new(
+            reqwest::Client::new(),
+            OnCallConfig {
+                opsgenie: Some(provider("og-wrong-key-0123456789")),
+                ..OnCallConfig::default()
+            },
+        );
+        match wrong.on_call("ops", &alice()).await {
+            OnCall::Unknown { unknown } => {
+                assert!(
+                    unknown.starts_with("on-call source unavailable: Opsgenie answered 401"),
+                    "{unknown}"
+                );
+                assert!(unknown.contains("Could not authenticate"), "{unknown}");
+                assert!(!unknown.contains("og-wrong-key"), "{unknown}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not cached: the next question asks again.
+        let before = calls.load(std::sync::atomic::Ordering::SeqCst);
+        let _ = wrong.on_call("ops", &alice()).await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+    }
+
     #[test]
     fn schedules_go_to_the_provider_they_name_and_keys_never_show() {
         let p = Provider {
