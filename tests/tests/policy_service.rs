@@ -279,6 +279,16 @@ async fn with_the_on_call_source_down_the_request_stays_pending_with_the_reason(
         "the reason is kept with the request: {:?}",
         rec.unknown
     );
+    // And the API's view of the request says it.
+    let (st, view) = as_alice.get(&format!("/api/v1/requests/{}", mine[0].id)).await;
+    assert_eq!(st, 200, "{view}");
+    assert_eq!(view["state"], "pending");
+    assert!(
+        view["rules"]["unknown"][0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("on-call source unavailable")),
+        "{view}"
+    );
     srv.shutdown().await;
 }
 
