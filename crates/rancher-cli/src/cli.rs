@@ -277,6 +277,10 @@ pub struct RunArgs {
     /// Why (recorded on the approval request and in the audit log).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Break-glass: run a time-bound grant at once through the approvals service, where a policy rule permits it
+    /// for you (at most one hour, reviewed afterwards); needs --reason (e.g. INC-123).
+    #[arg(long, conflicts_with = "dry_run", requires = "reason")]
+    pub break_glass: bool,
 }
 
 /// `api` options: `api list`, or `api OPERATION-ID ...`.
@@ -659,6 +663,29 @@ pub struct ServeArgs {
     /// with a link to their page.
     #[arg(long, value_name = "FILE")]
     pub teams_webhook_url_file: Option<PathBuf>,
+    /// A directory of policy rule files (YAML, read in file-name order): every request is judged by them when
+    /// filed (deny, auto-approve, require approvers, cap durations, ask for a reason, permit break-glass). A file
+    /// that does not load stops the start (docs/approvals.md, "Rules in CEL").
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// File (chmod 600) holding a PagerDuty REST API key: the rules' `oncall("SCHEDULE")` asks PagerDuty who is on
+    /// call.
+    #[arg(long, value_name = "FILE")]
+    pub pagerduty_key_file: Option<PathBuf>,
+    /// PagerDuty's API base URL.
+    #[arg(long, value_name = "URL", default_value = "https://api.pagerduty.com")]
+    pub pagerduty_url: url::Url,
+    /// File (chmod 600) holding an Opsgenie API key: `oncall("opsgenie:SCHEDULE")` asks Opsgenie who is on call.
+    #[arg(long, value_name = "FILE")]
+    pub opsgenie_key_file: Option<PathBuf>,
+    /// Opsgenie's API base URL (https://api.eu.opsgenie.com for the EU instance).
+    #[arg(long, value_name = "URL", default_value = "https://api.opsgenie.com")]
+    pub opsgenie_url: url::Url,
+    /// A YAML or JSON file mapping Rancher usernames to the e-mail addresses PagerDuty and Opsgenie know them by
+    /// ({"alice": "alice@example.com"}); without an entry, an address equal to the username or whose part before
+    /// `@` is the username matches.
+    #[arg(long, value_name = "FILE")]
+    pub oncall_user_map_file: Option<PathBuf>,
     /// A web sign-in ends after this many minutes without a page.
     #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
     pub web_idle_minutes: u64,

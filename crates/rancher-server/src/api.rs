@@ -248,6 +248,17 @@ async fn run(
             return Ok(list_lines(&app, list, body.rows));
         }
     }
+    if body.break_glass {
+        if body.dry_run {
+            return Err(ApiError::bad_request(
+                "break_glass and dry_run do not go together: a dry run of the grant shows what it would do",
+            ));
+        }
+        let b = app
+            .break_glass(&caller.person, &body.workflow, inputs, body.reason)
+            .await?;
+        return Ok(answer(RunAnswer::Succeeded { result: b.result }).into_response());
+    }
     let done = app
         .submit(
             &caller.person,

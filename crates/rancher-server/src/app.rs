@@ -158,6 +158,13 @@ impl App {
         self.integrity.problem()
     }
 
+    /// The rule set requests are judged by when filed (`--policies`), if any. The one place the service reads it;
+    /// a set installed later goes in with [`rancher_workflows::policies::Policies::replace`] on
+    /// `self.runner.policies()`, shared by both runners.
+    pub(crate) fn rules(&self) -> Option<Arc<rancher_approval::rules::RuleSet>> {
+        self.runner.policies().map(|p| p.rules())
+    }
+
     /// The store.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         self.runner.store()

@@ -463,6 +463,26 @@ impl ServerClient {
             reason: reason.map(str::to_string),
             dry_run,
             rows: false,
+            break_glass: false,
+        };
+        Ok(self.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await?.1)
+    }
+
+    /// Break-glass: runs a time-bound grant at once where a policy rule of the service permits it for the caller
+    /// (403 with the rules' message otherwise; nothing is created).
+    pub async fn run_break_glass(
+        &self,
+        workflow: &str,
+        inputs: Inputs,
+        reason: Option<&str>,
+    ) -> Result<RunAnswer, ClientError> {
+        let body = RunRequest {
+            workflow: workflow.into(),
+            inputs: Some(inputs),
+            reason: reason.map(str::to_string),
+            dry_run: false,
+            rows: false,
+            break_glass: true,
         };
         Ok(self.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await?.1)
     }
@@ -482,6 +502,7 @@ impl ServerClient {
             reason: reason.map(str::to_string),
             dry_run: false,
             rows,
+            break_glass: false,
         };
         let r = self.builder(reqwest::Method::POST, "/api/v1/runs")?.header(
             reqwest::header::ACCEPT,

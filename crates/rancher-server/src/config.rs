@@ -102,6 +102,10 @@ pub struct ServerConfig {
     pub slack: Option<SlackConfig>,
     /// A Teams workflow webhook URL that new requests are posted to as cards (it carries a signature: a secret).
     pub teams_webhook: Option<SecretString>,
+    /// A directory of policy rule files requests are judged by when filed (`--policies DIR`); none: no rules.
+    pub policies: Option<PathBuf>,
+    /// The on-call providers the rules' `oncall(...)` asks.
+    pub oncall: crate::oncall::OnCallConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -117,6 +121,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("metrics_listen", &self.metrics_listen)
             .field("slack", &self.slack)
             .field("teams_webhook", &self.teams_webhook.as_ref().map(|_| "***"))
+            .field("policies", &self.policies)
+            .field("oncall", &self.oncall)
             .finish_non_exhaustive()
     }
 }
@@ -170,7 +176,21 @@ impl ServerConfig {
             public_url: None,
             slack: None,
             teams_webhook: None,
+            policies: None,
+            oncall: crate::oncall::OnCallConfig::default(),
         }
+    }
+
+    /// Judges requests by the rule files of `dir` when they are filed (loaded at start; see [`crate::policies`]).
+    pub fn policies(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.policies = Some(dir.into());
+        self
+    }
+
+    /// Answers the rules' `oncall(...)` from these providers.
+    pub fn oncall(mut self, oncall: crate::oncall::OnCallConfig) -> Self {
+        self.oncall = oncall;
+        self
     }
 
     /// See [`ServerConfig::shutdown_grace`].
@@ -346,6 +366,15 @@ impl ServerConfig {
         if let Some(s) = &self.slack {
             check_webhook_url(&s.api_url).map_err(|e| Error::Config(format!("--slack-api-url: {e}")))?;
         }
+        for (flag, p) in [
+            ("--pagerduty-url", &self.oncall.pagerduty),
+            ("--opsgenie-url", &self.oncall.opsgenie),
+        ] {
+            if let Some(p) = p {
+                check_webhook_url(&p.url).map_err(|e| Error::Config(format!("{flag}: {e}")))?;
+            }
+        }
+
         if let Some(t) = &self.teams_webhook {
             use secrecy::ExposeSecret as _;
             let u = Url::parse(t.expose_secret().trim()).map_err(|_| {

@@ -72,6 +72,10 @@ pub enum EventName {
     /// The watcher saw a binding made or removed outside the product: no approval request accounts for it.
     #[serde(rename = "binding.out_of_band")]
     BindingOutOfBand,
+    /// A break-glass grant was filed, permitted by a policy rule, and runs at once (reviewed afterwards). Its
+    /// `data` is that of `request.created`.
+    #[serde(rename = "grant.breakglass")]
+    GrantBreakglass,
 }
 
 impl EventName {
@@ -90,6 +94,7 @@ impl EventName {
             EventName::BindingCreated => "binding.created",
             EventName::BindingDeleted => "binding.deleted",
             EventName::BindingOutOfBand => "binding.out_of_band",
+            EventName::GrantBreakglass => "grant.breakglass",
         }
     }
 }

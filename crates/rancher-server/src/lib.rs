@@ -29,6 +29,7 @@
 pub mod api;
 mod app;
 pub mod audit_export;
+mod breakglass;
 mod chat;
 pub mod client;
 pub mod config;
@@ -37,8 +38,10 @@ pub mod event;
 pub mod identity;
 mod integrity;
 pub mod metrics;
+pub mod oncall;
 mod outbox;
 pub mod policies_api;
+pub mod policies;
 pub mod reminders;
 mod revocation;
 mod server;

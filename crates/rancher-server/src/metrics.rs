@@ -96,6 +96,7 @@ pub struct Metrics {
     grant_overdue_seconds: Gauge<i64, AtomicI64>,
     access_observed: Family<Observed, Counter>,
     watch_restarts: Counter,
+    breakglass_unreviewed: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -123,6 +124,7 @@ impl Default for Metrics {
             grant_overdue_seconds: Gauge::default(),
             access_observed: Family::default(),
             watch_restarts: Counter::default(),
+            breakglass_unreviewed: Gauge::default(),
         };
         m.registered()
     }
@@ -241,7 +243,17 @@ impl Metrics {
             "How long the oldest overdue grant is past its due time (0: none); alert on it: an overdue grant is access that should have ended",
             self.grant_overdue_seconds.clone(),
         );
+        r.register(
+            "breakglass_unreviewed",
+            "Break-glass grants whose after-the-fact review request still waits for a reviewer",
+            self.breakglass_unreviewed.clone(),
+        );
         self
+    }
+
+    /// Sets how many break-glass review requests wait (read at each scrape).
+    pub fn breakglass_unreviewed(&self, n: u64) {
+        self.breakglass_unreviewed.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// A revocation pass revoked `revoked` grants and failed `failed` attempts.

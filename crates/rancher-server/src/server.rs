@@ -153,10 +153,14 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     // The anchor (the head this service last published) is checked before anything runs; both runners execute
     // only while the store verifies from it.
     let integrity = crate::integrity::Integrity::load(config.anchor_file.clone())?;
-    let runner = Runner::new(config.store.clone(), &config.executor)
+    let mut runner = Runner::new(config.store.clone(), &config.executor)
         .with_executor(service.clone())
         .with_gate(integrity.gate.clone());
-    let direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
+    let mut direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
+    if let Some(policies) = crate::policies::judging(&config, &service)? {
+        runner = runner.with_policies(policies.clone());
+        direct = direct.with_policies(policies);
+    }
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
         addr: config.listen,
@@ -170,6 +174,9 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let chat = crate::chat::Chat::new(&config, &url);
     let app = Arc::new(App::new(runner, direct, service, identities, metrics, &config).with_integrity(integrity));
 
+    if let Some(rules) = app.rules() {
+        tracing::info!(ruleset = %rules.hash(), "requests are judged by policy rules when filed");
+    }
     jobs_once(&app).await.map_err(Error::Startup)?;
     let metrics_listener = match config.metrics_listen {
         Some(m) => {
@@ -535,6 +542,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         s.list_grants(&rancher_approval::GrantFilter::unrevoked()).await
     })
     .await;
+    if app.rules().is_some() {
+        match crate::breakglass::unreviewed(app.store()).await {
+            Ok(n) => app.metrics.breakglass_unreviewed(n),
+            Err(e) => tracing::warn!(error = %e, "could not count the break-glass reviews waiting"),
+        }
+    }
     match (counts, grants) {
         (Ok(c), Ok(g)) => {
             let overdue: Vec<_> = g.iter().filter(|g| g.due_at <= now).collect();
@@ -840,6 +853,9 @@ impl crate::config::ServerConfig {
     /// load and match. What `rancherctl serve --check-config` runs; it contacts neither the store nor Rancher.
     pub fn check(&self) -> Result<()> {
         self.validate()?;
+        if let Some(dir) = &self.policies {
+            crate::policies::load(dir)?;
+        }
         if let Some(files) = &self.tls {
             crate::tls::acceptor(files)?;
         }

@@ -263,8 +263,18 @@ pub fn event_for(entry: &AuditEntry) -> Option<Event> {
                 who(&d.requester),
                 quoted_reason(d.reason.as_deref())
             );
+            // Break-glass (permitted by a rule, filed approved): its own event, once, from this one entry.
+            let broke = crate::breakglass::rule_of(&d);
+            let text = match &broke {
+                Some(rule) => crate::breakglass::event_text(&who(&d.requester), &asks, rule, &req, &d, chat),
+                None => text,
+            };
             (
-                EventName::RequestCreated,
+                if broke.is_some() {
+                    EventName::GrantBreakglass
+                } else {
+                    EventName::RequestCreated
+                },
                 text,
                 EventData::Created(event::Created {
                     requester: (&d.requester).into(),

@@ -179,6 +179,10 @@ pub struct RunRequest {
     /// With `Accept: application/x-ndjson`, a list workflow streams: also send each item's table row.
     #[serde(default)]
     pub rows: bool,
+    /// Break-glass: run a time-bound grant at once, where a policy rule permits it for the caller (capped at one
+    /// hour, reviewed afterwards); anyone else gets 403 and nothing is created. Needs a `reason`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 /// Reads a run's `inputs`: an object of inputs by name (or `null`: none).

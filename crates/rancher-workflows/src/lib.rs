@@ -34,6 +34,7 @@ pub mod held;
 pub mod listing;
 pub mod names;
 pub mod policies;
+pub mod apply_policies;
 pub mod progress;
 pub mod registry;
 mod resolve;
@@ -53,6 +54,7 @@ pub use listing::{ListKind, ListStream, Listed, LIST_WORKFLOWS};
 pub use progress::{Progress, ProgressHandle, Recorded, Silent};
 pub use registry::{all as all_workflows, find as find_workflow, Registry};
 pub use runner::{approver_names, who_may_approve, Approved, Failure, RefusedBy, Runner, Submitted, DEFAULT_LEASE};
+pub use runner::{BrokeGlass, REVIEW_WORKFLOW};
 pub use session::{server_version, Session};
 pub use workflow::{inputs_from_pairs, Inputs, Pinned, Report, Typed, TypedWorkflow, Workflow};
 

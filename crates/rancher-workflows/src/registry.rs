@@ -83,7 +83,7 @@ impl Registry {
         all.extend(AccessFlow::ALL.map(|f| Arc::new(AccessControl(f)) as Arc<dyn Workflow>));
         all.extend(crate::grants::workflows());
         all.extend(crate::review::workflows());
-        all.push(Arc::new(Typed(crate::policies::ApplyPolicies)));
+        all.push(Arc::new(Typed(crate::apply_policies::ApplyPolicies)));
         let mut r = Registry::empty();
         for w in all {
             r.register_arc(w).expect("built-in workflow ids are unique");

@@ -27,6 +27,9 @@ use crate::registry::Registry;
 use crate::session::Session;
 use crate::workflow::{check_inputs, Inputs, Workflow};
 
+mod breakglass;
+pub use breakglass::{BrokeGlass, HARD_CAP_SECS, REVIEW_WORKFLOW};
+
 /// What `submit` did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -179,6 +182,7 @@ pub struct Runner {
     registry: Arc<Registry>,
     gate: Option<Arc<ExecutionGate>>,
     progress: crate::progress::ProgressHandle,
+    policies: Option<crate::policies::Policies>,
 }
 
 /// Whether a runner may execute. The approvals service closes it while its audit log does not verify from the head
@@ -362,7 +366,19 @@ impl Runner {
             registry: Arc::new(Registry::builtin()),
             gate: None,
             progress: crate::progress::silent(),
+            policies: None,
         }
+    }
+
+    /// Judges every write request filed here by `policies`' rules ([`crate::policies`]).
+    pub fn with_policies(mut self, policies: crate::policies::Policies) -> Self {
+        self.policies = Some(policies);
+        self
+    }
+
+    /// The rules requests filed here are judged by, if any.
+    pub fn policies(&self) -> Option<&crate::policies::Policies> {
+        self.policies.as_ref()
     }
 
     /// Runs and executions this runner makes report their long stages to `progress` (a terminal's progress bar).
@@ -518,6 +534,19 @@ impl Runner {
                 return Err(Error::AlreadyHeld(said.as_str().unwrap_or_default().to_string()));
             }
         }
+        // Rules (`serve --policies`) judge what was pinned, first (a rule's refusal is the answer): a refusal files
+        // nothing; otherwise the decision sets the policy the request is filed under. A dry run files nothing, so
+        // nothing is judged.
+        let judged = match &self.policies {
+            Some(p) if !dry_run => Some(p.judge(session, d, &pinned, reason.as_deref(), false).await?),
+            _ => None,
+        };
+        if let Some((decision, _)) = judged
+            .as_ref()
+            .filter(|(d, _)| matches!(d.verdict, rancher_approval::rules::RuleVerdict::Denied { .. }))
+        {
+            return Err(crate::policies::refusal(d.id, decision));
+        }
         // A time-bound grant of a role that can grant roles is not contained: only when the policy allows it.
         crate::grants::containment::check(d, &pinned.inputs, &inst.policy)?;
         if dry_run {
@@ -528,7 +557,13 @@ impl Runner {
                 .await?;
             return Ok(Submitted::Succeeded { result: Box::new(out) });
         }
-        let needs = inst.policy.needs_approval();
+        let policy = match &judged {
+            Some((decision, _)) => decision
+                .policy_for(&inst.policy)
+                .ok_or_else(|| crate::policies::refusal(d.id, decision))?,
+            None => inst.policy.clone(),
+        };
+        let needs = policy.needs_approval();
         let secrets = w.secret_fields(&pinned.inputs);
         if needs && !secrets.is_empty() {
             return Err(Error::Refused(format!(
@@ -549,6 +584,11 @@ impl Runner {
             .server(session.server.clone());
         for (id, label) in &pinned.targets {
             new = new.target_label(id.clone(), label.clone());
+        }
+        if let Some((decision, facts)) = &judged {
+            new = new
+                .under_rules(decision, facts)
+                .map_err(|_| crate::policies::refusal(d.id, decision))?;
         }
         if needs {
             self.refuse_duplicate(d, &session.principal, &pinned, &session.server, reason.as_deref())

@@ -116,6 +116,28 @@ impl Backend {
             Backend::Service(c) => submit_service(ctx, c, workflow, inputs, reason, dry_run).await,
         }
     }
+
+    /// Break-glass through the approvals service (only there: the rules that permit it are the service's).
+    pub async fn break_glass(
+        &self,
+        ctx: &Context,
+        workflow: &str,
+        inputs: Value,
+        reason: Option<String>,
+    ) -> anyhow::Result<Exit> {
+        let Backend::Service(c) = self else {
+            return Err(crate::error::Failure::new(
+                "--break-glass goes through the approvals service, whose policy rules permit it",
+                "name the service with --server URL (or RANCHERCTL_SERVER)",
+            )
+            .into());
+        };
+        let answer = c
+            .run_break_glass(workflow, object(inputs), reason.as_deref())
+            .await
+            .map_err(failure)?;
+        answered(ctx, workflow, answer)
+    }
 }
 
 impl Backend {

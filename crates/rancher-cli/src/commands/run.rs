@@ -29,6 +29,11 @@ pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str
 /// Runs a workflow.
 pub async fn run(ctx: &Context, backend: &Backend, args: RunArgs) -> anyhow::Result<Exit> {
     let inputs = inputs_from_pairs(pairs("input", &args.inputs)?);
+    if args.break_glass {
+        return backend
+            .break_glass(ctx, &args.workflow, inputs.into_value(), args.reason)
+            .await;
+    }
     backend
         .submit(ctx, &args.workflow, inputs.into_value(), args.reason, args.dry_run)
         .await

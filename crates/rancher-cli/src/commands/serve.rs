@@ -59,6 +59,7 @@ fn configure(
     store: std::sync::Arc<dyn rancher_approval::Store>,
     conn: rancher_auth::Connection,
 ) -> anyhow::Result<ServerConfig> {
+    let oncall_config = oncall(&args)?;
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -118,6 +119,10 @@ fn configure(
     if let Some(f) = &args.teams_webhook_url_file {
         config = config.teams_webhook(rancher_server::config::read_chat_secret_file(f, "Teams webhook URL")?);
     }
+    if let Some(dir) = &args.policies {
+        config = config.policies(dir.clone());
+    }
+    config = config.oncall(oncall_config);
     let refused_attempts = config.webhook_refused_attempts;
     config = config
         .header_timeout(std::time::Duration::from_secs(args.header_timeout.max(1)))
@@ -130,6 +135,29 @@ fn configure(
         config = config.metrics_listen(a);
     }
     Ok(config)
+}
+
+/// The on-call providers from the flags (their keys read from owner-only files).
+fn oncall(args: &ServeArgs) -> anyhow::Result<rancher_server::oncall::OnCallConfig> {
+    use rancher_server::config::read_chat_secret_file;
+    use rancher_server::oncall::{OnCallConfig, Provider};
+    let mut c = OnCallConfig::default();
+    if let Some(f) = &args.pagerduty_key_file {
+        c.pagerduty = Some(Provider {
+            url: args.pagerduty_url.clone(),
+            key: read_chat_secret_file(f, "PagerDuty API key")?,
+        });
+    }
+    if let Some(f) = &args.opsgenie_key_file {
+        c.opsgenie = Some(Provider {
+            url: args.opsgenie_url.clone(),
+            key: read_chat_secret_file(f, "Opsgenie API key")?,
+        });
+    }
+    if let Some(f) = &args.oncall_user_map_file {
+        c.users = rancher_server::oncall::read_user_map(f).map_err(anyhow::Error::msg)?;
+    }
+    Ok(c)
 }
 
 /// SIGTERM or Ctrl-C.
