@@ -51,6 +51,23 @@ fn redact(text: &str, names: &[&str]) -> String {
     out
 }
 
+/// `redacted` output with what differs between two simulators hidden too (the simulator's generated names, uids and
+/// resource versions), for a snapshot pinned across runs.
+fn pinned(redacted: &str) -> String {
+    let mut out = redacted.to_string();
+    for (pattern, with) in [
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[UID]"),
+        (r#""resourceVersion": "\d+""#, r#""resourceVersion": "[RV]""#),
+        (
+            r"\b(c|p|u|user|crtb|prtb|grb|token|gr|rt)-[bcdfghjklmnpqrstvwxz2456789]{5}\b",
+            "$1-[GEN]",
+        ),
+    ] {
+        out = regex::Regex::new(pattern).unwrap().replace_all(&out, with).into_owned();
+    }
+    out
+}
+
 /// A user who holds `tokens` tokens (each a login), so offboarding them plans more than `tokens` steps.
 fn leaver(env: &SimCli, name: &str, tokens: usize) -> String {
     let id = env
@@ -110,6 +127,8 @@ fn an_approval_with_a_long_outcome_prints_the_same_in_both_modes() {
         );
         printed.push((mode, format, redact(&done.stdout, &[user, &id])));
     }
+    insta::assert_snapshot!("long-outcome.table", pinned(&printed[0].2));
+    insta::assert_snapshot!("long-outcome.json", pinned(&printed[1].2));
     for format in ["table", "json"] {
         let of = |m: &str| {
             &printed
@@ -385,6 +404,8 @@ fn every_catalog_workflow_prints_the_same_in_both_modes() {
                 remote.stderr
             );
             assert_eq!(local.code, 0, "{id} -o {format}: {}", local.stderr);
+            // What is printed is pinned too, so a change of the result types cannot change a byte unnoticed.
+            insta::assert_snapshot!(format!("catalog.{id}.{format}"), pinned(&redact(&local.stdout, &[])));
         }
         checked += 1;
     }
@@ -735,6 +756,7 @@ fn the_access_control_workflows_print_the_same_in_both_modes() {
             );
             assert_eq!(local.code, 0, "{id} -o {format}: {}", local.stderr);
             assert!(!local.stdout.trim().is_empty(), "{id} -o {format} printed something");
+            insta::assert_snapshot!(format!("access.{id}.{format}"), pinned(&redact(&local.stdout, &[])));
         }
     };
     compare("access-control-enable", &enable);
@@ -766,5 +788,103 @@ fn the_access_control_workflows_print_the_same_in_both_modes() {
     compare("access-control-disallow", &["identities=Engineering"]);
     compare("access-control-switch-plan", &["to=github"]);
     compare("access-control-disable", &[]);
+    env.rt.block_on(srv.shutdown());
+}
+
+/// `rancherctl --server URL run access-control-enable` with inputs that name files on the operator's machine (the
+/// settings file, the test password's file) reads them there and sends their contents, as `rancherctl access-control
+/// enable --config` does: the service never gets a path, the run prints what local mode prints, and the secrets in
+/// those files show nowhere. A secret file others may read is refused on the operator's machine, naming the fix.
+#[test]
+fn run_reads_file_inputs_on_the_operators_machine_for_the_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = SimCli::start(RancherVersion::V2_13, 5);
+    let admin = env.sim.tokens().admin.clone();
+    let settings = env.tmp.path().join("ad.json");
+    std::fs::write(
+        &settings,
+        r#"{"servers": ["ad.example.com"], "serviceAccountUsername": "svc", "serviceAccountPassword": "svc-F1le-S3cret", "userSearchBase": "dc=example,dc=com"}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&settings, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let password = env.tmp.path().join("jdoe.pw");
+    std::fs::write(&password, "jdoe-F1le-password\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(&["workflows", "install", "access-control-enable"])
+        .expect_code(0);
+    let srv = service(&env, &["access-control-enable"]);
+    let url = srv.url().to_string();
+    let config = format!("config={}", settings.display());
+    let password_file = format!("test-password-file={}", password.display());
+    let secrets = ["svc-F1le-S3cret", "jdoe-F1le-password"];
+    for format in ["json", "table"] {
+        let a = [
+            "run",
+            "access-control-enable",
+            "--input",
+            "provider=ad",
+            "--input",
+            &config,
+            "--input",
+            "mode=required",
+            "--input",
+            "allow=Engineering",
+            "--input",
+            "test-user=jdoe",
+            "--input",
+            &password_file,
+            "--dry-run",
+            "-o",
+            format,
+        ];
+        let local = env.run(&a);
+        let remote = env.exec(&a, &through(&env, &url, &admin));
+        assert_eq!(remote.code, 0, "-o {format}: the service ran it\n{}", remote.stderr);
+        assert_eq!(
+            (local.code, redact(&local.stdout, &[])),
+            (remote.code, redact(&remote.stdout, &[])),
+            "-o {format}: local mode and the service print the same\nlocal stderr: {}\nservice stderr: {}",
+            local.stderr,
+            remote.stderr
+        );
+        for run in [&local, &remote] {
+            for s in secrets {
+                assert!(
+                    !run.stdout.contains(s) && !run.stderr.contains(s),
+                    "-o {format}: a secret from a file shows\n{}\n{}",
+                    run.stdout,
+                    run.stderr
+                );
+            }
+        }
+    }
+
+    // A password file others may read is refused before anything is sent, and the refusal says how to fix it.
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let open = env.exec(
+        &[
+            "run",
+            "access-control-enable",
+            "--input",
+            "provider=ad",
+            "--input",
+            &config,
+            "--input",
+            "test-user=jdoe",
+            "--input",
+            &password_file,
+            "--dry-run",
+        ],
+        &through(&env, &url, &admin),
+    );
+    assert_ne!(open.code, 0, "{}", open.stdout);
+    assert!(
+        open.stderr.contains("chmod 600") && !open.stderr.contains("never reads files on its own host"),
+        "{}",
+        open.stderr
+    );
+    for s in secrets {
+        assert!(!open.stdout.contains(s) && !open.stderr.contains(s), "{}", open.stderr);
+    }
     env.rt.block_on(srv.shutdown());
 }

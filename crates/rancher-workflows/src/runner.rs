@@ -674,7 +674,7 @@ impl Runner {
         }
     }
 
-    /// Opens a built-in list workflow ([`crate::LIST_WORKFLOWS`]) as a stream of typed items, after the checks
+    /// Opens a built-in list workflow (one whose [`Workflow::list`] names its list) as a stream of typed items, after the checks
     /// [`Runner::submit`] makes (inputs, installation). Lists only read, so nothing is stored. `None` when the
     /// workflow is not one of those lists; then use [`Runner::submit`]. `rows`: whether table rows will be asked
     /// for.
@@ -1182,6 +1182,39 @@ pub async fn approver_names(session: &Session, policy: &Policy) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::exec::Table;
+
+    /// The stored copy of a long list's outcome, byte for byte: the items cut to the first [`STORED_ITEMS`] under
+    /// `first` with the count, the table's rows cut with `row_count`, Rancher's fields in Rancher's order.
+    #[test]
+    fn a_long_lists_stored_outcome_keeps_its_bytes() {
+        let users: Vec<Value> = (0..7)
+            .map(|i| json!({"id": format!("u-{i}"), "type": "user", "username": format!("user{i}"), "enabled": true, "zExtra": {"b": 1, "a": [i]}}))
+            .collect();
+        let out = RunOutput {
+            workflow: "list-users".into(),
+            summary: "7 users".into(),
+            result: Value::Array(users),
+            table: Some(Table {
+                columns: vec!["ID".into(), "USERNAME".into()],
+                rows: (0..7).map(|i| vec![format!("u-{i}"), format!("user{i}")]).collect(),
+            }),
+            dry_run: false,
+            planned: Vec::new(),
+            grant: None,
+        };
+        let item = |i: usize| {
+            format!(
+                r#"{{"id":"u-{i}","type":"user","username":"user{i}","enabled":true,"zExtra":{{"b":1,"a":[{i}]}}}}"#
+            )
+        };
+        let row = |i: usize| format!(r#"["u-{i}","user{i}"]"#);
+        let expected = format!(
+            r#"{{"workflow":"list-users","summary":"7 users","result":{{"count":7,"first":[{}],"truncated":true}},"table":{{"columns":["ID","USERNAME"],"rows":[{}],"row_count":7}},"dry_run":false}}"#,
+            (0..5).map(item).collect::<Vec<_>>().join(","),
+            (0..5).map(row).collect::<Vec<_>>().join(","),
+        );
+        assert_eq!(serde_json::to_string(&stored_output(&out)).unwrap(), expected);
+    }
 
     /// N15: a holder was judged gone when the host name matched and its process id was missing here, which also
     /// holds for a live process in another container (PID namespace) or on another machine of the same name.

@@ -37,13 +37,13 @@ async fn local_file(path: &Path, flag: &str) -> anyhow::Result<(String, u32)> {
 }
 
 /// The provider settings of a `--config` file (JSON or YAML object), for the service.
-async fn local_settings(path: &Path) -> anyhow::Result<Map<String, Value>> {
-    let (text, _) = local_file(path, "--config").await?;
+async fn local_settings(path: &Path, flag: &str) -> anyhow::Result<Map<String, Value>> {
+    let (text, _) = local_file(path, flag).await?;
     match serde_norway::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(Failure::new(
             format!(
-                "--config: `{}` is not a JSON or YAML object of provider settings",
+                "{flag}: `{}` is not a JSON or YAML object of provider settings",
                 path.display()
             ),
             "put one object in it, e.g. {\"servers\": [\"ad.example.com\"]}",
@@ -71,6 +71,50 @@ async fn local_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// Through the service, the inputs that name files on this machine are read here and their contents sent in their
+/// place: the service never reads a file of its own host, and holds the secrets in memory for this one request
+/// only (never stored). `config` (a path) becomes the settings object; `test-password-file` becomes
+/// `test-password` (one line end dropped), `test-code-file` becomes `test-code` (trimmed), and any other
+/// `NAME-file` becomes `NAME`; each of these is a secret, so its file must be readable by its owner only. An empty
+/// path is no file, as locally. `flag` names an input as the operator gave it (in errors, which never quote a
+/// file's contents).
+pub(crate) async fn inline_files(inputs: &mut Map<String, Value>, flag: impl Fn(&str) -> String) -> anyhow::Result<()> {
+    let named: Vec<(String, String)> = inputs
+        .iter()
+        .filter(|(k, _)| *k == "config" || k.ends_with("-file"))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.trim().to_string())))
+        .collect();
+    for (name, path) in named {
+        if path.is_empty() {
+            inputs.remove(&name);
+            continue;
+        }
+        let path = Path::new(&path);
+        let (inline, value) = match name.as_str() {
+            "config" => (
+                "config".to_string(),
+                Value::Object(local_settings(path, &flag(&name)).await?),
+            ),
+            "test-code-file" => {
+                let code = local_secret(path, &flag(&name)).await?;
+                ("test-code".to_string(), json!(code.trim()))
+            }
+            _ => {
+                let secret = local_secret(path, &flag(&name)).await?;
+                let secret = secret
+                    .strip_suffix('\n')
+                    .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                    .unwrap_or(&secret)
+                    .to_string();
+                (name.trim_end_matches("-file").to_string(), json!(secret))
+            }
+        };
+        inputs.remove(&name);
+        inputs.insert(inline, value);
+    }
+    Ok(())
+}
+
 /// Runs one `access-control` subcommand.
 pub async fn access_control(ctx: &Context, backend: &Backend, cmd: AccessControlCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -87,7 +131,6 @@ pub async fn access_control(ctx: &Context, backend: &Backend, cmd: AccessControl
         } => {
             let mut inputs = Map::new();
             inputs.insert("provider".into(), json!(provider));
-            let remote = backend.is_service();
             let mut put = |k: &str, v: Option<Value>| {
                 if let Some(v) = v {
                     inputs.insert(k.into(), v);
@@ -96,37 +139,17 @@ pub async fn access_control(ctx: &Context, backend: &Backend, cmd: AccessControl
             put("mode", mode.map(Value::from));
             put("allow", (!allow.is_empty()).then(|| json!(allow.join(","))));
             put("test-user", test_user.map(Value::from));
-            if remote {
-                // The service never reads files of its own host: the files are read here and their contents sent
-                // (the service holds the secrets in memory for this one request and never stores them).
-                if let Some(p) = &config {
-                    put("config", Some(Value::Object(local_settings(p).await?)));
-                }
-                if let Some(p) = &test_password_file {
-                    let pw = local_secret(p, "--test-password-file").await?;
-                    let pw = pw
-                        .strip_suffix('\n')
-                        .map(|s| s.strip_suffix('\r').unwrap_or(s))
-                        .unwrap_or(&pw)
-                        .to_string();
-                    put("test-password", Some(json!(pw)));
-                }
-                if let Some(p) = &test_code_file {
-                    put(
-                        "test-code",
-                        Some(json!(local_secret(p, "--test-code-file").await?.trim())),
-                    );
-                }
-            } else {
-                put("config", config.as_deref().map(path_text).map(Value::from));
-                put(
-                    "test-password-file",
-                    test_password_file.as_deref().map(path_text).map(Value::from),
-                );
-                put(
-                    "test-code-file",
-                    test_code_file.as_deref().map(path_text).map(Value::from),
-                );
+            put("config", config.as_deref().map(path_text).map(Value::from));
+            put(
+                "test-password-file",
+                test_password_file.as_deref().map(path_text).map(Value::from),
+            );
+            put(
+                "test-code-file",
+                test_code_file.as_deref().map(path_text).map(Value::from),
+            );
+            if backend.is_service() {
+                inline_files(&mut inputs, |name| format!("--{name}")).await?;
             }
             submit(ctx, backend, "access-control-enable", inputs, write).await
         }

@@ -28,13 +28,15 @@ pub fn pairs<'a>(flag: &str, items: &'a [String]) -> anyhow::Result<Vec<(&'a str
 
 /// Runs a workflow.
 pub async fn run(ctx: &Context, backend: &Backend, args: RunArgs) -> anyhow::Result<Exit> {
-    let inputs = inputs_from_pairs(pairs("input", &args.inputs)?);
+    let mut inputs = inputs_from_pairs(pairs("input", &args.inputs)?).into_value();
+    if let (true, Some(map)) = (backend.is_service(), inputs.as_object_mut()) {
+        // The service reads no file of its host: an input naming a file here is sent as its contents.
+        super::access::inline_files(map, |name| format!("--input {name}")).await?;
+    }
     if args.break_glass {
-        return backend
-            .break_glass(ctx, &args.workflow, inputs.into_value(), args.reason)
-            .await;
+        return backend.break_glass(ctx, &args.workflow, inputs, args.reason).await;
     }
     backend
-        .submit(ctx, &args.workflow, inputs.into_value(), args.reason, args.dry_run)
+        .submit(ctx, &args.workflow, inputs, args.reason, args.dry_run)
         .await
 }
