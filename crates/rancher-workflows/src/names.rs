@@ -634,10 +634,13 @@ mod tests {
         assert_eq!(crate::listing::subject_cell(&names, "u-1"), "Alice Example (alice)");
         assert_eq!(crate::listing::subject_cell(&names, "u-2"), "bob");
         assert_eq!(crate::listing::subject_cell(&names, "u-gone"), "user");
-        names.insert(group_key("github_team://7"), "Developers".to_string());
-        assert_eq!(group_cell(&names, "github_team://7"), "Developers (group)");
+        names.insert(crate::listing::group_key("github_team://7"), "Developers".to_string());
         assert_eq!(
-            group_cell(&names, "github_team://8"),
+            crate::listing::group_cell(&names, "github_team://7"),
+            "Developers (group)"
+        );
+        assert_eq!(
+            crate::listing::group_cell(&names, "github_team://8"),
             "group",
             "a group nobody could name"
         );
