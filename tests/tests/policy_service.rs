@@ -438,6 +438,11 @@ async fn break_glass_runs_at_once_for_a_permitted_user_is_reviewed_and_revoked_a
         .find(|r| r.workflow_id == rancher_workflows::REVIEW_WORKFLOW)
         .expect("the review request");
     assert_eq!(review.state, RequestState::Pending);
+    assert!(
+        review.expires_at > chrono::Utc::now() + chrono::TimeDelta::days(29),
+        "a review waits for its reviewer: expires {}",
+        review.expires_at
+    );
     assert!(review
         .reason
         .as_deref()

@@ -308,6 +308,7 @@ fn sample_value(k: &Key) -> String {
         (None, "CHANNEL") => "\"C0123ABCD\"".into(),
         (None, "URL") => "\"https://approvals.example.com\"".into(),
         (None, _) if k.name == "anchor-file" => "\"/var/lib/rancher-access/audit-anchor.json\"".into(),
+        (None, "DIR") if k.name == "policies" => "\"/etc/rancher-access/policies\"".into(),
         (None, "DIR") => "\"/var/lib/rancher-access\"".into(),
         (None, "DOMAIN") => "\"rancher.example.com\"".into(),
         (None, _) => {
@@ -322,6 +323,9 @@ fn sample_value(k: &Key) -> String {
                 "slack-signing-secret-file" => "slack-signing.secret",
                 "slack-user-map-file" => "slack-users.json",
                 "teams-webhook-url-file" => "teams-webhook.url",
+                "pagerduty-key-file" => "pagerduty.key",
+                "opsgenie-key-file" => "opsgenie.key",
+                "oncall-user-map-file" => "oncall-users.yaml",
                 other => other,
             };
             format!("\"/etc/rancher-access/{file}\"")

@@ -24,6 +24,9 @@ use crate::workflow::{check_inputs, Inputs};
 /// The workflow a break-glass review request runs when it is approved (a read).
 pub const REVIEW_WORKFLOW: &str = "access-review";
 
+/// How long a review request waits for its reviewer before it expires: 30 days.
+pub const REVIEW_EXPIRY_SECS: u64 = 30 * 24 * 3600;
+
 /// The longest any break-glass grant lasts, in seconds, whatever the rules say.
 pub const HARD_CAP_SECS: u64 = 3600;
 
@@ -148,7 +151,10 @@ impl Runner {
                 Policy::installer().rule
             },
             options: inst.policy.options.clone(),
-        };
+        }
+        // A review waits until someone reviews it (up to the longest expiry a policy may set), not the workflow's
+        // usual expiry: an expired review would drop out of the unreviewed count unreviewed.
+        .expires_after(std::time::Duration::from_secs(REVIEW_EXPIRY_SECS));
         let mut review = NewRequest::new(REVIEW_WORKFLOW, session.principal.clone(), review_policy)
             .installer(inst.installer.clone())
             .inputs(holder.map_or(json!({}), |u| json!({"user": u})), Vec::<String>::new())
