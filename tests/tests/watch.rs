@@ -567,3 +567,113 @@ async fn with_the_switch_on_an_out_of_band_grant_gets_a_revoke_request_filed() {
     );
     srv.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The audit log to syslog (RFC 5424), checked by loopback receivers.
+
+/// Splits an RFC 5424 message into its header fields and its body (after the BOM).
+fn rfc5424(m: &str) -> (Vec<String>, Value) {
+    let (header, body) = m
+        .split_once(" \u{feff}")
+        .unwrap_or_else(|| panic!("no BOM before the body: {m:?}"));
+    let fields: Vec<String> = header.split(' ').map(str::to_string).collect();
+    assert_eq!(
+        fields.len(),
+        7,
+        "PRI+VERSION TIMESTAMP HOST APP PROCID MSGID SD: {header}"
+    );
+    assert!(fields[0].starts_with('<') && fields[0].ends_with(">1"), "{header}");
+    assert!(chrono::DateTime::parse_from_rfc3339(&fields[1]).is_ok(), "{header}");
+    assert_eq!(fields[3], "rancher-access");
+    (
+        fields,
+        serde_json::from_str(body).expect("the body is one JSON document"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_log_goes_to_syslog_over_udp_and_tcp_as_rfc_5424() {
+    let sim = sim(RancherVersion::V2_13, 4).await;
+    let svc = service_account(&sim).await;
+
+    // UDP, OCSF bodies: an out-of-band binding arrives as a warning (facility 13 log audit: <108>).
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("udp://{}?format=ocsf", udp.local_addr().unwrap());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let srv = start(
+        config(&sim, &svc, store.clone())
+            .watch_access(false)
+            .syslog(target.parse().unwrap()),
+    )
+    .await;
+    watching(&store).await;
+    let bob = sim.user_id("bob").unwrap();
+    let name = crtb_direct(&sim, &sim.tokens().admin, &bob, "cluster-owner").await;
+    let mut buf = vec![0u8; 65536];
+    let mut found = None;
+    for _ in 0..50 {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(30), udp.recv_from(&mut buf))
+            .await
+            .expect("a datagram within 30 s")
+            .unwrap();
+        let m = String::from_utf8(buf[..n].to_vec()).expect("UTF-8");
+        let (fields, body) = rfc5424(&m);
+        if fields[5] == "access_observed" {
+            found = Some((fields, body));
+            break;
+        }
+    }
+    let (fields, body) = found.expect("the observed binding's message");
+    assert_eq!(fields[0], "<108>1", "out of band: a warning");
+    assert_eq!(body["class_uid"], 3005);
+    assert_eq!(body["resources"][0]["name"], name.as_str());
+    assert!(
+        body["unmapped"]["rancher_access"]["hash"].is_string(),
+        "the chain fields ride along"
+    );
+    srv.shutdown().await;
+
+    // TCP, JSON-lines bodies, octet-counted frames: the entries in order from the first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("tcp://{}", listener.local_addr().unwrap());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let admin = session(&sim, &sim.tokens().admin).await;
+    let r = Runner::new(store.clone(), "cli");
+    r.install(&admin, "revoke-cluster-role", None).await.unwrap();
+    r.install(&admin, "grant-cluster-role", None).await.unwrap();
+    let srv = start(config(&sim, &svc, store.clone()).syslog(target.parse().unwrap())).await;
+    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the service connects within 30 s")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    while got.len() < 2 {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(30), conn.read(&mut chunk))
+            .await
+            .expect("frames within 30 s")
+            .unwrap();
+        assert!(n > 0, "the connection stays open");
+        pending.extend_from_slice(&chunk[..n]);
+        // LENGTH SP MESSAGE, LENGTH in octets.
+        while let Some(sp) = pending.iter().position(|b| *b == b' ') {
+            let len: usize = std::str::from_utf8(&pending[..sp]).unwrap().parse().expect("a length");
+            if pending.len() < sp + 1 + len {
+                break;
+            }
+            let msg = String::from_utf8(pending[sp + 1..sp + 1 + len].to_vec()).unwrap();
+            pending.drain(..sp + 1 + len);
+            got.push(rfc5424(&msg));
+        }
+    }
+    assert_eq!(got[0].0[0], "<110>1", "informational");
+    assert_eq!((got[0].0[5].as_str(), got[1].0[5].as_str()), ("installed", "installed"));
+    assert_eq!((got[0].1["seq"].clone(), got[1].1["seq"].clone()), (json!(1), json!(2)));
+    assert_eq!(
+        got[1].1["prev_hash"], got[0].1["hash"],
+        "the chain, verifiable from the messages"
+    );
+    srv.shutdown().await;
+}
