@@ -677,3 +677,66 @@ async fn the_audit_log_goes_to_syslog_over_udp_and_tcp_as_rfc_5424() {
     );
     srv.shutdown().await;
 }
+
+/// Watch-to-record latency at 1,000 binding changes a second (issue 32's bench, target p99 < 1 s). Run by hand:
+/// `cargo test -p rancher-access-tests --release --test watch -- --ignored --nocapture bench_`. Bindings are put
+/// in the simulator as Rancher's controllers would (no HTTP request each), 1,000 a second for 5 s; the latency of
+/// each is from its insertion to its audit entry's time (one clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a bench: run by hand with --ignored --nocapture"]
+async fn bench_watch_to_event_latency_at_1000_changes_a_second() {
+    let sim = sim(RancherVersion::V2_13, 4).await;
+    let svc = service_account(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(rancher_approval::SqliteStore::open(dir.path().join("approvals.db")).unwrap());
+    let srv = start(config(&sim, &svc, store.clone()).watch_access(false)).await;
+    watching(&store).await;
+    let cluster = sim.users().downstream_cluster.clone();
+    let bob = sim.user_id("bob").unwrap();
+    let total = 5_000usize;
+    let mut made = std::collections::HashMap::new();
+    let start = std::time::Instant::now();
+    for i in 0..total {
+        // 1,000 a second: the i-th at i ms.
+        let due = start + Duration::from_millis(i as u64);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        let name = format!("crtb-bench-{i:05}");
+        made.insert(name.clone(), chrono::Utc::now().timestamp_millis());
+        assert!(sim.insert_object(
+            "clusterroletemplatebindings",
+            json!({"metadata": {"name": name, "namespace": cluster}, "clusterName": cluster,
+                   "roleTemplateName": "cluster-member", "userName": bob}),
+        ));
+    }
+    let sent_secs = start.elapsed().as_secs_f64();
+    let mut lags = Vec::new();
+    for _ in 0..120 {
+        let entries = store.audit_after(0, usize::MAX).await.unwrap();
+        lags = entries
+            .iter()
+            .filter(|e| e.kind == AuditKind::AccessObserved)
+            .filter_map(|e| {
+                let at = made.get(e.detail["name"].as_str()?)?;
+                Some(e.at.timestamp_millis() - at)
+            })
+            .collect();
+        if lags.len() == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("bench: {} of {total} changes recorded", lags.len());
+    assert_eq!(lags.len(), total, "every change recorded once");
+    lags.sort_unstable();
+    let p = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).min(lags.len()) - 1];
+    eprintln!(
+        "bench: {total} changes in {sent_secs:.2} s; watch-to-record latency p50 {} ms, p99 {} ms, max {} ms",
+        p(0.50),
+        p(0.99),
+        lags[lags.len() - 1]
+    );
+    assert!(p(0.99) < 1_000, "p99 {} ms (target < 1 s)", p(0.99));
+    srv.shutdown().await;
+}
