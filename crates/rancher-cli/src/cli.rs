@@ -695,6 +695,18 @@ pub struct ServeArgs {
     /// How often overdue requests are expired and executions left in doubt are settled, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub job_interval: u64,
+    /// Watch Rancher's role bindings, roles and tokens: each binding made or removed is reported, as
+    /// `binding.created`/`binding.deleted` with its request or as `binding.out_of_band` (webhooks, audit, metrics).
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub watch_access: bool,
+    /// With --watch-access=true: file a revoke request (which waits for approval) for each cluster or project
+    /// binding made out of band (without it, this does nothing).
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub revoke_out_of_band: bool,
+    /// Also send every audit entry to a syslog collector as RFC 5424: udp://IP:PORT or tcp://IP:PORT, optionally
+    /// ?format=ocsf|cloudevents (default jsonl).
+    #[arg(long, value_name = "TARGET")]
+    pub syslog: Option<rancher_server::config::SyslogTarget>,
     /// On SIGTERM, how long requests, decisions and executions in flight may take to finish, in seconds, before
     /// the service exits anyway (keep it below the orchestrator's grace period; an execution cut off is settled
     /// from its claim by the next start or another replica).

@@ -306,6 +306,7 @@ fn sample_value(k: &Key) -> String {
         (None, "URL") if k.name == "otlp-endpoint" => "\"http://otel-collector:4318\"".into(),
         (None, "URL") if k.name == "slack-api-url" => "\"https://slack-gov.com/api/\"".into(),
         (None, "CHANNEL") => "\"C0123ABCD\"".into(),
+        (None, "TARGET") if k.name == "syslog" => "\"tcp://10.0.0.5:6514?format=ocsf\"".into(),
         (None, "URL") => "\"https://approvals.example.com\"".into(),
         (None, _) if k.name == "anchor-file" => "\"/var/lib/rancher-access/audit-anchor.json\"".into(),
         (None, "DIR") if k.name == "policies" => "\"/etc/rancher-access/policies\"".into(),

@@ -53,8 +53,10 @@ pub struct ServerConfig {
     pub anchor_file: Option<PathBuf>,
     /// How often expiry and reconcile run.
     pub job_interval: Duration,
-    /// Watching Rancher's access objects (off by default; see [`crate::watcher`]).
+    /// Watching Rancher's access objects (off by default; see `crate::watcher`).
     pub watch: WatchSettings,
+    /// Where the audit log also goes as syslog messages (RFC 5424), if anywhere.
+    pub syslog: Option<SyslogTarget>,
     /// How long a resolved identity is reused for the same token.
     pub identity_ttl: Duration,
     /// The longest a web sign-in lasts, however active (default 8 h, a working day).
@@ -149,6 +151,7 @@ impl ServerConfig {
             anchor_file: None,
             job_interval: Duration::from_secs(30),
             watch: WatchSettings::default(),
+            syslog: None,
             identity_ttl: Duration::from_secs(30),
             web_session_ttl: Duration::from_secs(8 * 3600),
             web_idle_timeout: Duration::from_secs(30 * 60),
@@ -321,6 +324,12 @@ impl ServerConfig {
             enabled: true,
             revoke_out_of_band,
         };
+        self
+    }
+
+    /// Sends every audit entry to a syslog collector too (see `crate::syslog`).
+    pub fn syslog(mut self, target: SyslogTarget) -> Self {
+        self.syslog = Some(target);
         self
     }
 
@@ -646,4 +655,53 @@ pub struct WatchSettings {
     pub enabled: bool,
     /// File a revoke request for each binding made out of band.
     pub revoke_out_of_band: bool,
+}
+
+/// How messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// One message per datagram (RFC 5426).
+    Udp,
+    /// A stream with octet-counting framing (RFC 6587).
+    Tcp,
+}
+
+/// Where and how the audit log goes to syslog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTarget {
+    /// The collector.
+    pub addr: SocketAddr,
+    /// UDP or TCP.
+    pub transport: SyslogTransport,
+    /// The shape of each message's body: `jsonl`, `ocsf` or `cloudevents`.
+    pub format: String,
+}
+
+impl std::str::FromStr for SyslogTarget {
+    type Err = String;
+
+    /// `udp://HOST:PORT` or `tcp://HOST:PORT` (an IP address), optionally `?format=ocsf|cloudevents|jsonl`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("`{s}` is not a syslog target; write udp://IP:PORT or tcp://IP:PORT, optionally ?format=ocsf");
+        let (scheme, rest) = s.split_once("://").ok_or_else(bad)?;
+        let transport = match scheme {
+            "udp" => SyslogTransport::Udp,
+            "tcp" => SyslogTransport::Tcp,
+            _ => return Err(bad()),
+        };
+        let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let addr: SocketAddr = addr.trim_end_matches('/').parse().map_err(|_| bad())?;
+        let format = match query.strip_prefix("format=") {
+            None if query.is_empty() => "jsonl".to_string(),
+            Some(f @ ("jsonl" | "ocsf" | "cloudevents")) => f.to_string(),
+            Some(f) => return Err(format!("{s}: unknown format `{f}`; use jsonl, ocsf or cloudevents")),
+            None => return Err(bad()),
+        };
+        Ok(SyslogTarget {
+            addr,
+            transport,
+            format,
+        })
+    }
 }

@@ -47,6 +47,7 @@ mod revocation;
 mod server;
 mod sessions;
 pub mod slack;
+pub mod syslog;
 mod teams;
 pub mod telemetry;
 pub mod throttle;

@@ -225,6 +225,15 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         app.clone(),
         stop_rx.clone(),
     )));
+    if let Some(target) = &config.syslog {
+        let sink = Arc::new(crate::syslog::Syslog::new(target.clone()));
+        tasks.push(tokio::spawn(crate::outbox::run(
+            app.clone(),
+            sink,
+            config.clone(),
+            stop_rx.clone(),
+        )));
+    }
     if config.watch.enabled {
         tasks.push(tokio::spawn(crate::watcher::run(
             app.clone(),

@@ -102,6 +102,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Backoff after a failure: first and longest.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Objects per list page.
+const PAGE: i64 = 500;
 /// Who the audit entries name as their actor.
 const ACTOR: &str = "rancher-access-watcher";
 
@@ -309,42 +311,69 @@ impl Follower<'_> {
     /// Lists the kind page by page and answers the list's resourceVersion. With `since` (after a 410), each object
     /// changed after that version and made after that time is reported as made.
     async fn list(&self, since: Option<(&str, DateTime<Utc>)>) -> Result<String, String> {
-        let client = &self.app.service.client;
         let mut cont = String::new();
         let after: Option<u64> = since.and_then(|(rv, _)| rv.parse().ok());
         loop {
-            let mut params = vec![("limit", "500")];
-            if !cont.is_empty() {
-                params.push(("continue", cont.as_str()));
-            }
-            let page = client
-                .call(self.kind.list, &params, None)
-                .await
-                .map_err(|e| format!("could not list {}: {e}", self.kind.key))?;
+            let (items, next, rv) = self.page(&cont).await?;
             if let (Some(after), Some((_, saved_at))) = (after, since) {
-                for item in page.get("items").and_then(Value::as_array).into_iter().flatten() {
-                    let rv: Option<u64> = text(item, "/metadata/resourceVersion").and_then(|r| r.parse().ok());
-                    let made = text(item, "/metadata/creationTimestamp")
+                for item in items {
+                    let rv: Option<u64> = text(&item, "/metadata/resourceVersion").and_then(|r| r.parse().ok());
+                    let made = text(&item, "/metadata/creationTimestamp")
                         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                         // Rancher's timestamps have whole seconds.
                         .is_some_and(|t| t.with_timezone(&Utc) >= saved_at - chrono::TimeDelta::seconds(1));
                     if rv.is_some_and(|rv| rv > after) && made {
                         let event = WatchEvent {
                             kind: WatchEventType::Added,
-                            object: item.clone(),
+                            object: item,
                         };
                         self.observe(&event).await?;
                     }
                 }
             }
-            let next = text(&page, "/metadata/continue").unwrap_or_default().to_string();
             if next.is_empty() {
-                return text(&page, "/metadata/resourceVersion")
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("the list of {} has no resourceVersion", self.kind.key));
+                return rv.ok_or_else(|| format!("the list of {} has no resourceVersion", self.kind.key));
             }
             cont = next;
         }
+    }
+
+    /// One page of the kind's list after `cont`: its objects as Rancher sent them, the next continue token (empty
+    /// at the end) and the list's resourceVersion.
+    async fn page(&self, cont: &str) -> Result<(Vec<Value>, String, Option<String>), String> {
+        use rancher_api::requests::{
+            RkClusterroletemplatebindingsListAll, RkGlobalrolebindingsList, RkGlobalrolesList,
+            RkProjectroletemplatebindingsListAll, RkRoletemplatesList, RkTokensList,
+        };
+        let client = &self.app.service.client;
+        macro_rules! page {
+            ($req:expr) => {{
+                let mut req = $req.limit(PAGE);
+                if !cont.is_empty() {
+                    req = req.continue_token(cont);
+                }
+                let list = client
+                    .send(&req)
+                    .await
+                    .map_err(|e| format!("could not list {}: {e}", self.kind.key))?;
+                let items = list
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|i| serde_json::to_value(i).ok())
+                    .collect();
+                let meta = list.metadata.unwrap_or_default();
+                (items, meta.continue_.unwrap_or_default(), meta.resource_version)
+            }};
+        }
+        Ok(match self.kind.key {
+            "globalrolebindings" => page!(RkGlobalrolebindingsList::new()),
+            "clusterroletemplatebindings" => page!(RkClusterroletemplatebindingsListAll::new()),
+            "projectroletemplatebindings" => page!(RkProjectroletemplatebindingsListAll::new()),
+            "globalroles" => page!(RkGlobalrolesList::new()),
+            "roletemplates" => page!(RkRoletemplatesList::new()),
+            _ => page!(RkTokensList::new()),
+        })
     }
 
     /// Records one change (bindings only): matched to its request, or out of band.
@@ -610,9 +639,9 @@ impl Names {
             return None;
         }
         self.cached(format!("user/{id}"), async {
-            let u = client.call(ids::RK_USERS_GET, &[("name", id)], None).await.ok()?;
-            let username = text(&u, "/username").filter(|s| !s.is_empty());
-            let display = text(&u, "/displayName").filter(|s| !s.is_empty());
+            let u = client.send(&rancher_api::requests::RkUsersGet::new(id)).await.ok()?;
+            let username = u.username.as_deref().filter(|s| !s.is_empty());
+            let display = u.display_name.as_deref().filter(|s| !s.is_empty());
             match (display, username) {
                 (Some(d), Some(u)) if d != u => Some(format!("{d} ({u})")),
                 (_, Some(u)) => Some(u.to_string()),
@@ -625,14 +654,22 @@ impl Names {
 
     /// A role's display name.
     async fn role(&self, client: &rancher_api::Client, kind: Kind, role: &str) -> Option<String> {
-        let op = if kind.key == "globalrolebindings" {
-            ids::RK_GLOBALROLES_GET
-        } else {
-            ids::RK_ROLETEMPLATES_GET
-        };
-        self.cached(format!("{op}/{role}"), async {
-            let r = client.call(op, &[("name", role)], None).await.ok()?;
-            text(&r, "/displayName").filter(|s| !s.is_empty()).map(str::to_string)
+        let global = kind.key == "globalrolebindings";
+        self.cached(format!("role/{global}/{role}"), async {
+            let name = if global {
+                client
+                    .send(&rancher_api::requests::RkGlobalrolesGet::new(role))
+                    .await
+                    .ok()?
+                    .display_name
+            } else {
+                client
+                    .send(&rancher_api::requests::RkRoletemplatesGet::new(role))
+                    .await
+                    .ok()?
+                    .display_name
+            };
+            name.filter(|s| !s.is_empty())
         })
         .await
     }

@@ -247,3 +247,59 @@ impl Client {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::BoxFuture;
+    use crate::transport::TransportError;
+    use bytes::Bytes;
+
+    /// A body that hands over the given chunks.
+    struct Chunks(std::collections::VecDeque<&'static str>);
+
+    impl BodyChunks for Chunks {
+        fn next_chunk(&mut self) -> BoxFuture<'_, std::result::Result<Option<Bytes>, TransportError>> {
+            let next = self.0.pop_front().map(|s| Bytes::from_static(s.as_bytes()));
+            Box::pin(async move { Ok(next) })
+        }
+    }
+
+    fn watch(chunks: &[&'static str]) -> Watch {
+        Watch {
+            operation: "rk.test.list",
+            body: Box::new(Chunks(chunks.iter().copied().collect())),
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_read_whole_across_chunks_and_a_410_says_list_again() {
+        let mut w = watch(&[
+            "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}}\n{\"type\":\"MOD",
+            "IFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"6\"}}}\n\n",
+            "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}\n",
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}}",
+        ]);
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!((e.kind, e.resource_version()), (WatchEventType::Added, Some("5")));
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!((e.kind, e.resource_version()), (WatchEventType::Modified, Some("6")));
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!((e.kind, e.resource_version()), (WatchEventType::Bookmark, Some("9")));
+        assert!(!e.is_expired());
+        let e = w.next().await.unwrap().unwrap();
+        assert!(e.is_expired(), "{e:?}");
+        assert!(w.next().await.unwrap().is_none(), "the stream ended");
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_an_event_is_an_error_naming_the_operation() {
+        let mut w = watch(&["{\"type\":\"SURPRISE\",\"object\":{}}\n"]);
+        let e = w.next().await.unwrap_err().to_string();
+        assert!(e.contains("rk.test.list") && e.contains("SURPRISE"), "{e}");
+        let mut w = watch(&["not json\n"]);
+        assert!(w.next().await.is_err());
+    }
+}

@@ -68,6 +68,12 @@ fn configure(
         .executor(format!("rancherctl-serve@{host}"))
         .job_interval(std::time::Duration::from_secs(args.job_interval.max(1)))
         .shutdown_grace(std::time::Duration::from_secs(args.shutdown_grace));
+    if args.watch_access {
+        config = config.watch_access(args.revoke_out_of_band);
+    }
+    if let Some(target) = args.syslog {
+        config = config.syslog(target);
+    }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config = config.tls(cert, key);
     }

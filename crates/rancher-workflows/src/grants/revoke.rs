@@ -89,22 +89,32 @@ fn backoff(failures: u32) -> TimeDelta {
     TimeDelta::seconds(secs as i64)
 }
 
+/// How many grants one pass revokes at a time (the client's own limit on calls to Rancher still applies).
+pub const REVOKE_CONCURRENCY: usize = 16;
+
 /// Revokes every grant due at `now` that no live claim holds and whose backoff has passed, as `process` (the
-/// audit log names it). Grants of another Rancher server than the session's are left alone.
+/// audit log names it), [`REVOKE_CONCURRENCY`] at a time. Grants of another Rancher server than the session's are
+/// left alone.
 pub async fn revoke_due(
     session: &Session,
     store: &dyn Store,
     process: &str,
     now: DateTime<Utc>,
 ) -> Result<RevokeReport> {
-    let mut report = RevokeReport::default();
-    for g in store.list_grants(&GrantFilter::due(now)).await? {
-        if !g.revocable(now) {
-            continue;
-        }
-        report.outcomes.push(revoke_one(session, store, g, process, now).await?);
-    }
-    Ok(report)
+    use futures::{StreamExt, TryStreamExt};
+    let due: Vec<Grant> = store
+        .list_grants(&GrantFilter::due(now))
+        .await?
+        .into_iter()
+        .filter(|g| g.revocable(now))
+        .collect();
+    // Several at once (each grant is claimed in the store first, so replicas never revoke one twice), in order.
+    let outcomes = futures::stream::iter(due)
+        .map(|g| revoke_one(session, store, g, process, now))
+        .buffered(REVOKE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(RevokeReport { outcomes })
 }
 
 /// Revokes one grant now if it is due (see [`end_early`] to make it due first).
