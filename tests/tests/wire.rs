@@ -51,13 +51,17 @@ fn redact(text: &str, names: &[&str]) -> String {
     out
 }
 
-/// `redacted` output with what differs between two simulators hidden too (the simulator's generated names, uids and
-/// resource versions), for a snapshot pinned across runs.
+/// `redacted` output with what differs between two simulators hidden too (the simulator's generated names, uids,
+/// resource versions and last-login stamps), for a snapshot pinned across runs.
 fn pinned(redacted: &str) -> String {
     let mut out = redacted.to_string();
     for (pattern, with) in [
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[UID]"),
         (r#""resourceVersion": "\d+""#, r#""resourceVersion": "[RV]""#),
+        (
+            r#""cattle.io/last-login": "\d+""#,
+            r#""cattle.io/last-login": "[EPOCH]""#,
+        ),
         (
             r"\b(c|p|u|user|crtb|prtb|grb|token|gr|rt)-[bcdfghjklmnpqrstvwxz2456789]{5}\b",
             "$1-[GEN]",

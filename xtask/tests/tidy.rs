@@ -414,22 +414,6 @@ const VALUE_ALLOWED: &[(&str, &str, &str)] = &[
         "a run's result document (left: one result type per workflow; for `rancher-api-request` it is the \
          server's `any` answer)",
     ),
-    (
-        "rancher-workflows",
-        "RoleBinding.raw",
-        "the binding exactly as Rancher sent it, reported unchanged in a run's result (left with the results)",
-    ),
-    (
-        "rancher-server",
-        "ListLine::Item",
-        "a listed resource exactly as Rancher sent it, fields this build does not know included (left with the \
-         results)",
-    ),
-    (
-        "rancher-server",
-        "RemoteItem.item",
-        "a listed resource exactly as Rancher sent it (see `ListLine::Item`)",
-    ),
 ];
 
 #[test]

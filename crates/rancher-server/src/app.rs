@@ -297,10 +297,11 @@ impl App {
         inputs: &Value,
         rows: bool,
     ) -> Result<Option<rancher_workflows::ListStream>, ApiError> {
-        let def = self.runner.registry().require(workflow)?.def();
-        if !rancher_workflows::listing::LIST_WORKFLOWS.contains(&def.id) {
+        let wf = self.runner.registry().require(workflow)?;
+        if wf.list().is_none() {
             return Ok(None);
         }
+        let def = wf.def();
         // A list needs only the server's version: the session opened to learn who the caller is serves, or one
         // that asks nothing more.
         let session = match opened {

@@ -8,7 +8,6 @@ use rancher_workflows::Inputs;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
 use url::Url;
 
 use crate::wire::{
@@ -134,7 +133,7 @@ pub struct RemoteList {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteItem {
     /// The resource as the server sent it.
-    pub item: Value,
+    pub item: crate::wire::RancherObject,
     /// Its row in the workflow's table.
     pub row: Option<Vec<String>>,
 }

@@ -256,6 +256,23 @@ pub struct Extended {
     pub workflow: String,
 }
 
+/// One object exactly as Rancher sent it, read back from a streamed list: Rancher's fields in Rancher's order,
+/// including the ones no type of ours names, written back byte for byte.
+///
+/// It stays JSON inside on purpose: the service streams a list item in the generated type of the surface the
+/// server speaks (RK-API or norman, chosen by the server's version), which the client cannot know, and a newer
+/// Rancher adds fields no generated type names. The client only writes it back out, so it offers nothing but
+/// (de)serialization.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RancherObject(Value);
+
+impl From<Value> for RancherObject {
+    fn from(sent: Value) -> Self {
+        RancherObject(sent)
+    }
+}
+
 /// One line of a streamed list run (`Accept: application/x-ndjson`): a head, an item per resource, and last
 /// either the end or an error. An answer without its last line was cut off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -277,7 +294,8 @@ pub enum ListLine {
     /// One resource, as Rancher sent it, and its table row when asked for.
     Item {
         /// The resource.
-        item: Value,
+        #[schema(value_type = Object)]
+        item: RancherObject,
         /// Its row in the workflow's table.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         row: Option<Vec<String>>,

@@ -23,6 +23,7 @@ use rancher_api::types::{
 };
 use rancher_api::Request;
 use rancher_approval::BindingKind;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Result;
@@ -48,8 +49,83 @@ pub struct RoleBinding {
     pub group: Option<String>,
     /// Rancher is removing it (a deletion timestamp, or norman's `removing` state).
     pub deleting: bool,
-    /// The object as the server sent it.
-    pub raw: Value,
+    /// The object as the server sent it, in the generated type of its kind and surface.
+    pub raw: BindingObject,
+}
+
+/// A role binding object as the server sent it, in the generated type of its kind and the surface it came from.
+/// The generated types keep every field they do not name in `extra`, so it serializes back to everything the
+/// server sent (as the run documents print it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum BindingObject {
+    /// An RK-API cluster role template binding.
+    Crtb(Box<ClusterRoleTemplateBinding>),
+    /// An RK-API project role template binding.
+    Prtb(Box<ProjectRoleTemplateBinding>),
+    /// An RK-API global role binding.
+    Grb(Box<GlobalRoleBinding>),
+    /// A norman cluster role template binding.
+    V3Crtb(Box<V3ClusterRoleTemplateBinding>),
+    /// A norman project role template binding.
+    V3Prtb(Box<V3ProjectRoleTemplateBinding>),
+    /// A norman global role binding.
+    V3Grb(Box<V3GlobalRoleBinding>),
+}
+
+/// The annotation Rancher records a binding's creator in.
+const CREATOR_ANNOTATION: &str = "field.cattle.io/creatorId";
+
+impl BindingObject {
+    /// When it was created, as the server wrote it: `metadata.creationTimestamp` (RK-API) or `created` (norman).
+    pub fn created(&self) -> Option<&str> {
+        let (meta, created) = self.parts();
+        meta.and_then(|m| m.creation_timestamp.as_deref()).or(created)
+    }
+
+    /// Who created it: the creator annotation (in `metadata` on RK-API, on the object on norman), else norman's
+    /// `creatorId`.
+    pub fn creator(&self) -> Option<&str> {
+        fn annotated(a: &Option<std::collections::BTreeMap<String, String>>) -> Option<&str> {
+            a.as_ref().and_then(|a| a.get(CREATOR_ANNOTATION)).map(String::as_str)
+        }
+        match self {
+            BindingObject::Crtb(b) => b.metadata.as_ref().and_then(|m| annotated(&m.annotations)),
+            BindingObject::Prtb(b) => b.metadata.as_ref().and_then(|m| annotated(&m.annotations)),
+            BindingObject::Grb(b) => b.metadata.as_ref().and_then(|m| annotated(&m.annotations)),
+            BindingObject::V3Crtb(b) => annotated(&b.annotations).or(b.creator_id.as_deref()),
+            BindingObject::V3Prtb(b) => annotated(&b.annotations).or(b.creator_id.as_deref()),
+            BindingObject::V3Grb(b) => annotated(&b.annotations).or(b.creator_id.as_deref()),
+        }
+    }
+
+    /// Rancher's summary of the binding's state (`status.summary`: `Completed` once its RBAC objects are made
+    /// everywhere); `None` when the server sent none.
+    pub fn status_summary(&self) -> Option<&str> {
+        fn sent(extra: &std::collections::BTreeMap<String, Value>) -> Option<&str> {
+            extra.get("status")?.get("summary")?.as_str()
+        }
+        match self {
+            BindingObject::Crtb(b) => b.status.as_ref().and_then(|s| s.summary.as_deref()),
+            BindingObject::Grb(b) => b.status.as_ref().and_then(|s| s.summary.as_deref()),
+            BindingObject::Prtb(b) => sent(&b.extra),
+            BindingObject::V3Crtb(b) => sent(&b.extra),
+            BindingObject::V3Prtb(b) => sent(&b.extra),
+            BindingObject::V3Grb(b) => b.status.as_ref().and_then(|s| s.get("summary")?.as_str()),
+        }
+    }
+
+    /// RK-API metadata, or norman's `created`.
+    fn parts(&self) -> (Option<&ObjectMeta>, Option<&str>) {
+        match self {
+            BindingObject::Crtb(b) => (b.metadata.as_ref(), None),
+            BindingObject::Prtb(b) => (b.metadata.as_ref(), None),
+            BindingObject::Grb(b) => (b.metadata.as_ref(), None),
+            BindingObject::V3Crtb(b) => (None, b.created.as_deref()),
+            BindingObject::V3Prtb(b) => (None, b.created.as_deref()),
+            BindingObject::V3Grb(b) => (None, b.created.as_deref()),
+        }
+    }
 }
 
 impl RoleBinding {
@@ -86,7 +162,7 @@ fn norman_id(id: &str) -> (String, String) {
 
 fn from_rk_crtb(b: ClusterRoleTemplateBinding) -> RoleBinding {
     let (name, namespace, deleting) = meta_name(&b.metadata);
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::Crtb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Cluster,
         name,
@@ -102,7 +178,7 @@ fn from_rk_crtb(b: ClusterRoleTemplateBinding) -> RoleBinding {
 
 fn from_rk_prtb(b: ProjectRoleTemplateBinding) -> RoleBinding {
     let (name, namespace, deleting) = meta_name(&b.metadata);
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::Prtb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Project,
         name,
@@ -118,7 +194,7 @@ fn from_rk_prtb(b: ProjectRoleTemplateBinding) -> RoleBinding {
 
 fn from_v3_crtb(b: V3ClusterRoleTemplateBinding) -> RoleBinding {
     let (namespace, name) = norman_id(b.id.as_deref().unwrap_or_default());
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::V3Crtb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Cluster,
         name,
@@ -134,7 +210,7 @@ fn from_v3_crtb(b: V3ClusterRoleTemplateBinding) -> RoleBinding {
 
 fn from_v3_prtb(b: V3ProjectRoleTemplateBinding) -> RoleBinding {
     let (namespace, name) = norman_id(b.id.as_deref().unwrap_or_default());
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::V3Prtb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Project,
         name,
@@ -150,7 +226,7 @@ fn from_v3_prtb(b: V3ProjectRoleTemplateBinding) -> RoleBinding {
 
 pub(crate) fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
     let (name, _, deleting) = meta_name(&b.metadata);
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::Grb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Global,
         name,
@@ -165,7 +241,7 @@ pub(crate) fn from_rk_grb(b: GlobalRoleBinding) -> RoleBinding {
 }
 
 pub(crate) fn from_v3_grb(b: V3GlobalRoleBinding) -> RoleBinding {
-    let raw = serde_json::to_value(&b).unwrap_or(Value::Null);
+    let raw = BindingObject::V3Grb(Box::new(b.clone()));
     RoleBinding {
         kind: BindingKind::Global,
         name: b.id.clone().unwrap_or_default(),
@@ -559,6 +635,43 @@ pub async fn delete(exec: &mut Exec<'_>, kind: BindingKind, namespace: &str, nam
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A binding's object prints what the server sent, in the server's order, unknown fields included (as the
+    /// JSON it replaced did), and its creation time, creator and state summary read the same on both surfaces.
+    #[test]
+    fn a_bindings_object_prints_as_sent_and_reads_its_facts() {
+        let rk_sent = json!({
+            "apiVersion": "management.cattle.io/v3", "kind": "ClusterRoleTemplateBinding",
+            "metadata": {"name": "crtb-ra-1", "namespace": "c-abc", "creationTimestamp": "2026-01-02T03:04:05Z",
+                         "annotations": {"field.cattle.io/creatorId": "u-admin"}, "zUnknown": 1},
+            "clusterName": "c-abc", "roleTemplateName": "cluster-member", "userName": "u-1",
+            "status": {"summary": "Completed"}, "aNewField": {"b": 2, "a": 1}
+        });
+        let b = from_rk_crtb(serde_json::from_value(rk_sent.clone()).unwrap());
+        let typed: ClusterRoleTemplateBinding = serde_json::from_value(rk_sent).unwrap();
+        assert_eq!(
+            serde_json::to_string(&b.raw).unwrap(),
+            serde_json::to_string(&serde_json::to_value(&typed).unwrap()).unwrap(),
+            "the same bytes as the JSON it replaced"
+        );
+        assert!(serde_json::to_string(&b.raw)
+            .unwrap()
+            .contains(r#""aNewField":{"b":2,"a":1}"#));
+        assert_eq!(b.raw.created(), Some("2026-01-02T03:04:05Z"));
+        assert_eq!(b.raw.creator(), Some("u-admin"));
+        assert_eq!(b.raw.status_summary(), Some("Completed"));
+
+        let v3: V3ClusterRoleTemplateBinding = serde_json::from_value(json!({
+            "id": "c-abc:crtb-x", "type": "clusterRoleTemplateBinding", "clusterId": "c-abc",
+            "roleTemplateId": "cluster-owner", "userId": "u-2", "created": "2026-02-03T04:05:06Z",
+            "creatorId": "u-boss", "status": {"summary": "InProgress"}
+        }))
+        .unwrap();
+        let b = from_v3_crtb(v3);
+        assert_eq!(b.raw.created(), Some("2026-02-03T04:05:06Z"));
+        assert_eq!(b.raw.creator(), Some("u-boss"));
+        assert_eq!(b.raw.status_summary(), Some("InProgress"));
+    }
 
     #[test]
     fn bindings_normalise_from_both_surfaces() {

@@ -50,7 +50,7 @@ pub use catalog::{suggest_workflow, DefaultApproval, InputKind, InputSpec, Workf
 pub use error::{Error, Result};
 pub use exec::{Exec, PlannedRequest, ResolvedUser, RunOutput, Table};
 pub use files::refuse_host_paths;
-pub use listing::{ListKind, ListStream, Listed, LIST_WORKFLOWS};
+pub use listing::{ListKind, ListStream, Listed};
 pub use progress::{Progress, ProgressHandle, Recorded, Silent};
 pub use registry::{all as all_workflows, find as find_workflow, Registry};
 pub use runner::{approver_names, who_may_approve, Approved, Failure, RefusedBy, Runner, Submitted, DEFAULT_LEASE};

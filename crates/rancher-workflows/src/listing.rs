@@ -25,16 +25,6 @@ use crate::error::{Error, Result};
 use crate::exec::{Exec, Table};
 use crate::workflow::{Inputs, Report, Workflow};
 
-/// The workflows [`Exec::stream_list`] streams.
-pub const LIST_WORKFLOWS: &[&str] = &[
-    ListKind::Users.id(),
-    ListKind::GlobalRoles.id(),
-    ListKind::GlobalRoleBindings.id(),
-    ListKind::Clusters.id(),
-    ListKind::Projects.id(),
-    ListKind::RoleTemplates.id(),
-];
-
 /// A built-in list workflow: reads only, streams its items (see [`Exec::stream`]).
 #[derive(Debug, Clone, Copy)]
 pub struct List(pub ListKind);
@@ -317,7 +307,7 @@ async fn primed(mut s: BoxStream<'static, Result<Listed>>) -> Result<BoxStream<'
 }
 
 impl Exec<'_> {
-    /// Opens a list workflow (one of [`LIST_WORKFLOWS`]) as a stream of typed items; `None` for any other id.
+    /// Opens a list workflow (one a [`ListKind`] names) as a stream of typed items; `None` for any other id.
     /// The first page has been fetched when this returns, so a refused list is an error here, not mid-stream.
     /// `rows`: whether table rows will be asked for (the binding table then looks up usernames once, first, and
     /// the project table cluster names).

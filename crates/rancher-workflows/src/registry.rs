@@ -166,6 +166,38 @@ mod tests {
     use async_trait::async_trait;
     use serde_json::Value;
 
+    /// What decides how a run prints is said by each workflow, not by a list of ids: the six built-in lists name
+    /// their list, and the two reports say they print whole.
+    #[test]
+    fn the_lists_and_the_reports_say_what_they_are() {
+        let r = Registry::builtins();
+        let ids = |keep: &dyn Fn(&Arc<dyn Workflow>) -> bool| {
+            let mut ids: Vec<&str> = r
+                .defs()
+                .iter()
+                .map(|d| d.id)
+                .filter(|id| keep(r.get(id).unwrap()))
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(&|w| w.list().is_some()),
+            [
+                "list-clusters",
+                "list-global-role-bindings",
+                "list-global-roles",
+                "list-projects",
+                "list-role-templates",
+                "list-users"
+            ]
+        );
+        assert_eq!(ids(&|w| w.report_document()), ["access-review", "token-report"]);
+        for id in ids(&|w| w.list().is_some() || w.report_document()) {
+            assert!(!r.get(id).unwrap().def().writes, "{id} writes nothing");
+        }
+    }
+
     #[test]
     fn builtins_are_all_registered_in_catalog_order() {
         let r = Registry::builtin();

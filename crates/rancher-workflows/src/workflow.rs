@@ -276,6 +276,13 @@ pub trait Workflow: Send + Sync + 'static {
     fn list(&self) -> Option<ListKind> {
         None
     }
+
+    /// True when the result of a run that writes nothing is a report meant to be printed as the whole document
+    /// (`-o json` prints the report itself, not the run's wrapper around it). A list's items print bare anyway.
+    /// Default: false.
+    fn report_document(&self) -> bool {
+        false
+    }
 }
 
 /// A workflow whose inputs are a struct: the same contract as [`Workflow`], with the JSON parsed once, at the
@@ -323,6 +330,11 @@ pub trait TypedWorkflow: Send + Sync + 'static {
     fn reads_only(&self, inputs: &Self::Inputs) -> bool {
         let _ = inputs;
         !self.def().writes
+    }
+
+    /// See [`Workflow::report_document`].
+    fn report_document(&self) -> bool {
+        false
     }
 }
 
@@ -372,6 +384,10 @@ impl<W: TypedWorkflow> Workflow for Typed<W> {
             Ok(i) => self.0.reads_only(&i),
             Err(_) => !self.0.def().writes,
         }
+    }
+
+    fn report_document(&self) -> bool {
+        self.0.report_document()
     }
 }
 

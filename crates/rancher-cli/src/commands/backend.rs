@@ -721,8 +721,15 @@ pub fn read_only_list(w: &rancher_workflows::WorkflowDef, inputs: &Value, dry_ru
     !w.writes
         && !dry_run
         && w.default_approval == rancher_workflows::DefaultApproval::None
-        && rancher_workflows::LIST_WORKFLOWS.contains(&w.id)
+        && is_list(w.id)
         && inputs.as_object().is_none_or(|o| o.is_empty())
+}
+
+/// Whether workflow `id` is one of the built-in lists, as the workflow itself says ([`rancher_workflows::Workflow::list`]).
+fn is_list(id: &str) -> bool {
+    rancher_workflows::Registry::builtins()
+        .get(id)
+        .is_some_and(|w| w.list().is_some())
 }
 
 /// Whether `w` is a read (it writes nothing and needs no approval by default) that is not installed. Locally such a
@@ -777,7 +784,7 @@ async fn submit_service(
     dry_run: bool,
 ) -> anyhow::Result<Exit> {
     let progress = output::Progress::spinner(format!("running {workflow} through the approvals service"));
-    if rancher_workflows::LIST_WORKFLOWS.contains(&workflow) {
+    if is_list(workflow) {
         // A list writes nothing (its dry run is the run): its items are written as the service sends them.
         let rows = matches!(ctx.format(), crate::cli::Format::Table | crate::cli::Format::Csv);
         let answer = c

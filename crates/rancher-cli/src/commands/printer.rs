@@ -3,7 +3,7 @@
 //! through it, so the same run prints the same bytes either way.
 
 use futures::StreamExt;
-use rancher_workflows::{find_workflow, ListStream, RunOutput, Submitted};
+use rancher_workflows::{ListStream, Registry, RunOutput, Submitted};
 use serde_json::{json, Value};
 
 use crate::cli::Format;
@@ -111,11 +111,13 @@ pub fn run_document(out: &RunOutput) -> Value {
     doc
 }
 
-/// Whether a run's document is its bare result (see [`run_document`]).
+/// Whether a run's document is its bare result (see [`run_document`]): a run that wrote nothing and answered a
+/// list of resources, or a report that its workflow says is printed whole.
 fn is_bare(out: &RunOutput) -> bool {
-    let is_list = find_workflow(&out.workflow).is_some_and(|w| !w.writes)
-        && (out.result.is_array() || rancher_workflows::review::REPORT_DOCUMENTS.contains(&out.workflow.as_str()));
-    is_list && !out.dry_run
+    let Some(w) = Registry::builtins().get(&out.workflow) else {
+        return false;
+    };
+    !w.def().writes && !out.dry_run && (out.result.is_array() || w.report_document())
 }
 
 /// Lines for people: the table (if any), the planned writes of a dry run, and the summary.

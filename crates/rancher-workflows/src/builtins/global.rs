@@ -209,7 +209,7 @@ async fn create(exec: &mut Exec<'_>, inputs: &CreateInputs) -> Result<Report> {
     for attempt in 0..2 {
         // The created binding's name and the object (in a dry run: the body that would be sent).
         let sent: Result<(String, Value)> = bindings::create(exec, &new).await.map(|b| match b {
-            Some(b) => (b.name, b.raw),
+            Some(b) => (b.name, serde_json::to_value(&b.raw).unwrap_or(Value::Null)),
             None => (
                 "(dry run)".into(),
                 exec.planned()

@@ -205,21 +205,15 @@ pub async fn made_during(session: &Session, holder: &str, since: DateTime<Utc>, 
             if b.name == own || b.deleting {
                 continue;
             }
-            let meta = b.raw.get("metadata").unwrap_or(&b.raw);
-            let created = meta
-                .get("creationTimestamp")
-                .or_else(|| b.raw.get("created"))
-                .and_then(Value::as_str)
+            let created = b
+                .raw
+                .created()
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
             if created.is_none_or(|c| c < since) {
                 continue;
             }
-            let creator = meta
-                .get("annotations")
-                .and_then(|a| a.get("field.cattle.io/creatorId"))
-                .or_else(|| b.raw.get("creatorId"))
-                .and_then(Value::as_str);
+            let creator = b.raw.creator();
             let for_holder = b.user.as_deref() == Some(holder) || b.group.as_deref() == Some(holder);
             if for_holder || creator == Some(holder) {
                 out.push(b);
@@ -242,11 +236,7 @@ pub fn describe(found: &[RoleBinding], removed: bool) -> String {
             } else {
                 format!(" in {}", b.scope)
             };
-            let by = b
-                .raw
-                .pointer("/metadata/annotations/field.cattle.io~1creatorId")
-                .or_else(|| b.raw.get("creatorId"))
-                .and_then(Value::as_str);
+            let by = b.raw.creator();
             format!(
                 "{} ({} {}{scope} for {}{})",
                 b.name,

@@ -688,12 +688,7 @@ async fn effect(session: &Session, nb: &bindings::NewBinding) -> Result<Effect> 
         let Some(b) = bindings::get(session, nb.kind, &nb.namespace, &nb.name).await? else {
             return Ok(Effect::NotEffective("none: the binding is gone".into()));
         };
-        last = b
-            .raw
-            .pointer("/status/summary")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        last = b.raw.status_summary().unwrap_or_default().to_string();
         match last.as_str() {
             "Completed" => return Ok(Effect::Effective),
             "Error" => break,
@@ -1126,7 +1121,11 @@ impl TypedWorkflow for ListBindings {
         let n = all.len();
         Ok(Report::new(
             format!("{n} {} role bindings", self.0.input()),
-            Value::Array(all.into_iter().map(|b| b.raw).collect()),
+            Value::Array(
+                all.into_iter()
+                    .map(|b| serde_json::to_value(&b.raw).unwrap_or(Value::Null))
+                    .collect(),
+            ),
         )
         .with_table(Table {
             columns: columns.iter().map(|c| c.to_string()).collect(),

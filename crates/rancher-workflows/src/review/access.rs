@@ -436,6 +436,10 @@ impl TypedWorkflow for AccessReview {
         &ACCESS_REVIEW
     }
 
+    fn report_document(&self) -> bool {
+        true
+    }
+
     async fn run(&self, exec: &mut Exec<'_>, inputs: AccessReviewInputs, _raw: &Inputs) -> Result<Report> {
         let mut parts = Collect::default();
         let end = review(exec.session(), inputs, &mut parts).await?;

@@ -25,10 +25,6 @@ pub use access::{
 pub use offboard::OffboardUser;
 pub use tokens::{CleanupTokens, LocalClock, TokenFacts, TokenKind, TokenReport};
 
-/// Read-only workflows whose result is one JSON object meant to be printed as the whole document (`-o json`
-/// prints `{"totals":..,"users":..}`, not a wrapper around it).
-pub const REPORT_DOCUMENTS: &[&str] = &["token-report", "access-review"];
-
 /// The review workflows, for [`crate::Registry::builtin`].
 pub(crate) fn workflows() -> Vec<std::sync::Arc<dyn crate::workflow::Workflow>> {
     vec![

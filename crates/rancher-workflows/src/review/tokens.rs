@@ -537,6 +537,9 @@ macro_rules! via_typed {
             fn reads_only(&self, inputs: &Inputs) -> bool {
                 crate::workflow::Workflow::reads_only(&crate::workflow::Typed(($typed)(self)), inputs)
             }
+            fn report_document(&self) -> bool {
+                TypedWorkflow::report_document(&($typed)(self))
+            }
         }
     };
 }
@@ -582,6 +585,11 @@ impl TypedWorkflow for TokenReportTyped {
 
     fn check(&self, inputs: &TokenReportInputs) -> Result<()> {
         inputs.numbers().map(|_| ())
+    }
+
+    fn report_document(&self) -> bool {
+        // `-o json` prints `{"totals":..,"users":..}` itself.
+        true
     }
 
     async fn run(&self, exec: &mut Exec<'_>, inputs: TokenReportInputs, _: &Inputs) -> Result<Report> {
