@@ -67,6 +67,33 @@ fn plan_apply_export(s: &SimCli, run: &dyn Fn(&str, &[&str]) -> Run) {
         .clone();
     assert!(shown.contains(&new_hash), "the outcome names the new hash: {shown}");
 
+    // The installed rules judge what is filed from now on, locally and in the service alike: a grant longer than a
+    // day is refused by `at-most-a-day`, and nothing is filed.
+    run(admin, &["workflows", "install", "grant-project-role"]).expect_code(0);
+    let bob = s.sim.users().standard[3].username.clone();
+    let user_input = format!("user={bob}");
+    let long = [
+        "run",
+        "grant-project-role",
+        "--input",
+        "project=downstream/Default",
+        "--input",
+        user_input.as_str(),
+        "--input",
+        "role=Read-only",
+        "--input",
+        "duration=48h",
+    ];
+    let refused = run(admin, &long);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("at-most-a-day"),
+        "the refusal names the installed rule: {}",
+        refused.stderr
+    );
+    let pending = json(run(admin, &["approvals", "list", "--state", "pending", "-o", "json"]).expect_code(0));
+    assert_eq!(pending.as_array().unwrap().len(), 0, "nothing was filed: {pending}");
+
     // Now the plan of the same files is no change, and applying them again files nothing.
     let again = run(admin, &["policies", "plan", "-f", path(&rules)])
         .expect_code(0)

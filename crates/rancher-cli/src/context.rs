@@ -117,9 +117,14 @@ impl Context {
         store.audit_head().await.ok()
     }
 
-    /// A workflow runner over the approval store.
+    /// A workflow runner over the approval store, judging what is filed by the policy rules installed there
+    /// (`rancherctl policies apply`), if any.
     pub async fn runner(&self) -> anyhow::Result<Runner> {
-        Ok(Runner::new(self.open_store().await?, executor_label()).with_progress(crate::output::Stages::handle()))
+        let store = self.open_store().await?;
+        let rules = rancher_workflows::policies::Policies::installed(store.clone());
+        Ok(Runner::new(store, executor_label())
+            .with_progress(crate::output::Stages::handle())
+            .with_policies(rules))
     }
 
     /// The profile store: `RANCHERCTL_CONFIG_DIR`, else `<config dir>/rancher-access`.

@@ -158,11 +158,10 @@ impl App {
         self.integrity.problem()
     }
 
-    /// The rule set requests are judged by when filed (`--policies`), if any. The one place the service reads it;
-    /// a set installed later goes in with [`rancher_workflows::policies::Policies::replace`] on
-    /// `self.runner.policies()`, shared by both runners.
+    /// The rule set requests are judged by when filed: that of `--policies`, else the set installed in the store
+    /// as last read (`rancherctl policies apply`), if any. Both runners share it.
     pub(crate) fn rules(&self) -> Option<Arc<rancher_approval::rules::RuleSet>> {
-        self.runner.policies().map(|p| p.rules())
+        self.runner.policies().and_then(|p| p.rules())
     }
 
     /// The store.

@@ -30,24 +30,23 @@ pub fn load(dir: &Path) -> Result<Arc<RuleSet>> {
     Ok(Arc::new(set))
 }
 
-/// What the runners judge filed requests by: the rules of `--policies` (none without it), with the configured
+/// What the runners judge filed requests by: the rules of `--policies`, else those installed in the store by
+/// `rancherctl policies apply` (read at each filing, so every replica follows an apply), with the configured
 /// on-call providers, facts looked up with the service account `service`.
 pub(crate) fn judging(
     config: &crate::config::ServerConfig,
     service: &rancher_workflows::Session,
-) -> Result<Option<rancher_workflows::policies::Policies>> {
-    let Some(dir) = &config.policies else {
-        if config.oncall.any() {
-            tracing::warn!("on-call providers are configured but no --policies: nothing asks them");
-        }
-        return Ok(None);
+) -> Result<rancher_workflows::policies::Policies> {
+    let p = match &config.policies {
+        Some(dir) => rancher_workflows::policies::Policies::new(load(dir)?),
+        None => rancher_workflows::policies::Policies::installed(config.store.clone()),
     };
-    let mut p = rancher_workflows::policies::Policies::new(load(dir)?).with_lookups(service.clone());
+    let mut p = p.with_lookups(service.clone());
     if config.oncall.any() {
         let http = crate::webhooks::http_client(config);
         p = p.with_oncall(Arc::new(crate::oncall::OnCallClients::new(http, config.oncall.clone())));
     }
-    Ok(Some(p))
+    Ok(p)
 }
 
 /// The file that holds rule `N` when `at` is `rule N ...` (the loader numbers rules across all files).

@@ -157,10 +157,9 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         .with_executor(service.clone())
         .with_gate(integrity.gate.clone());
     let mut direct = Runner::new(config.store.clone(), &config.executor).with_gate(integrity.gate.clone());
-    if let Some(policies) = crate::policies::judging(&config, &service)? {
-        runner = runner.with_policies(policies.clone());
-        direct = direct.with_policies(policies);
-    }
+    let policies = crate::policies::judging(&config, &service)?;
+    runner = runner.with_policies(policies.clone());
+    direct = direct.with_policies(policies);
     let identities = Identities::new(config.rancher.clone(), config.retry.clone(), config.identity_ttl);
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
         addr: config.listen,
@@ -551,7 +550,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         s.list_grants(&rancher_approval::GrantFilter::unrevoked()).await
     })
     .await;
-    if app.rules().is_some() {
+    {
         match crate::breakglass::unreviewed(app.store()).await {
             Ok(n) => app.metrics.breakglass_unreviewed(n),
             Err(e) => tracing::warn!(error = %e, "could not count the break-glass reviews waiting"),

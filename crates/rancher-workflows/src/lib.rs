@@ -23,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+pub mod apply_policies;
 pub mod bindings;
 pub mod builtins;
 pub mod catalog;
@@ -34,7 +35,6 @@ pub mod held;
 pub mod listing;
 pub mod names;
 pub mod policies;
-pub mod apply_policies;
 pub mod progress;
 pub mod registry;
 mod resolve;

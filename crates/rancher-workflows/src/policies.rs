@@ -39,8 +39,12 @@ pub trait OnCallSource: Send + Sync + std::fmt::Debug {
 /// are looked up with.
 #[derive(Clone)]
 pub struct Policies {
-    /// Shared by every clone, so a set installed later ([`Policies::replace`]) applies to both runners.
-    set: Arc<std::sync::RwLock<Arc<RuleSet>>>,
+    /// Shared by every clone, so a set installed later ([`Policies::replace`]) applies to both runners. With
+    /// `installed`, the last set read from the store (none while nothing is installed).
+    set: Arc<std::sync::RwLock<Option<Arc<RuleSet>>>>,
+    /// Where `rancherctl policies apply` installs rules: read again at each filing, so every replica judges by
+    /// what is installed now. None when the set is fixed (`serve --policies DIR`).
+    installed: Option<Arc<dyn rancher_approval::Store>>,
     oncall: Option<Arc<dyn OnCallSource>>,
     lookups: Option<Arc<Session>>,
 }
@@ -48,7 +52,8 @@ pub struct Policies {
 impl std::fmt::Debug for Policies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policies")
-            .field("ruleset", &self.rules().hash())
+            .field("ruleset", &self.rules().map(|r| r.hash().to_owned()))
+            .field("installed", &self.installed.is_some())
             .field("oncall", &self.oncall)
             .finish_non_exhaustive()
     }
@@ -58,7 +63,20 @@ impl Policies {
     /// `set`, with no on-call source (every `oncall(...)` is unknown) and facts looked up with the caller's session.
     pub fn new(set: Arc<RuleSet>) -> Self {
         Policies {
-            set: Arc::new(std::sync::RwLock::new(set)),
+            set: Arc::new(std::sync::RwLock::new(Some(set))),
+            installed: None,
+            oncall: None,
+            lookups: None,
+        }
+    }
+
+    /// The rules installed in `store` by `rancherctl policies apply` ([`rancher_approval::rules::installed`]), read
+    /// when each request is filed (a changed set is loaded once, by its hash); while nothing is installed every
+    /// request falls back to its workflow's policy.
+    pub fn installed(store: Arc<dyn rancher_approval::Store>) -> Self {
+        Policies {
+            set: Arc::new(std::sync::RwLock::new(None)),
+            installed: Some(store),
             oncall: None,
             lookups: None,
         }
@@ -76,15 +94,51 @@ impl Policies {
         self
     }
 
-    /// The rule set requests are judged by now.
-    pub fn rules(&self) -> Arc<RuleSet> {
+    /// The rule set requests were last judged by (for an installed set, as last read), if any.
+    pub fn rules(&self) -> Option<Arc<RuleSet>> {
         self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Judges requests filed from now on by `set` (every clone of these policies sees it); requests filed before
     /// keep the hash of the set that judged them.
     pub fn replace(&self, set: Arc<RuleSet>) {
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Some(set);
+    }
+
+    /// The set to judge a request filed now by: the fixed set, or what is installed in the store now (loaded again
+    /// only when its hash changed). An installed entry that cannot be read refuses the filing rather than let it
+    /// pass unjudged.
+    pub async fn current(&self) -> Result<Option<Arc<RuleSet>>> {
+        let Some(store) = &self.installed else {
+            return Ok(self.rules());
+        };
+        use rancher_approval::rules::installed::{InstalledPolicies, KEY, NAMESPACE};
+        let text = store.state_get(NAMESPACE, KEY, chrono::Utc::now()).await?;
+        let Some(text) = text else {
+            *self.set.write().unwrap_or_else(|p| p.into_inner()) = None;
+            return Ok(None);
+        };
+        let unreadable = |why: String| {
+            Error::Refused(format!(
+                "the installed policy rules cannot be read ({why}); nothing is filed until they can: apply the \
+                 policy files again with `rancherctl policies apply -f DIR`"
+            ))
+        };
+        let record: InstalledPolicies = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+        if let Some(set) = self.rules().filter(|s| s.hash() == record.hash) {
+            return Ok(Some(set));
+        }
+        let set = record.load().map_err(|e| unreadable(e.to_string()))?;
+        if set.hash() != record.hash {
+            return Err(unreadable(format!(
+                "the files hash to {}, not the {} stored with them",
+                set.hash(),
+                record.hash
+            )));
+        }
+        let set = Arc::new(set);
+        self.replace(set.clone());
+        Ok(Some(set))
     }
 
     /// Looks up the facts of a request `session`'s user files and evaluates the rules on them now.
@@ -95,9 +149,11 @@ impl Policies {
         pinned: &Pinned,
         reason: Option<&str>,
         break_glass: bool,
-    ) -> Result<(RuleDecision, Facts)> {
+    ) -> Result<Option<(RuleDecision, Facts)>> {
+        let Some(set) = self.current().await? else {
+            return Ok(None);
+        };
         let lookups = self.lookups.as_deref().unwrap_or(session);
-        let set = self.rules();
         let mut facts = facts(lookups, session, def, pinned, reason).await?;
         facts.break_glass = break_glass;
         for schedule in set.schedules() {
@@ -119,7 +175,7 @@ impl Policies {
             unknown = decision.unknown.len(),
             "rules judged a request"
         );
-        Ok((decision, facts))
+        Ok(Some((decision, facts)))
     }
 }
 

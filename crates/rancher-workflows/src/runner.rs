@@ -538,7 +538,7 @@ impl Runner {
         // nothing; otherwise the decision sets the policy the request is filed under. A dry run files nothing, so
         // nothing is judged.
         let judged = match &self.policies {
-            Some(p) if !dry_run => Some(p.judge(session, d, &pinned, reason.as_deref(), false).await?),
+            Some(p) if !dry_run => p.judge(session, d, &pinned, reason.as_deref(), false).await?,
             _ => None,
         };
         if let Some((decision, _)) = judged

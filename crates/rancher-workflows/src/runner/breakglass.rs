@@ -63,10 +63,7 @@ impl Runner {
         let w = self.workflow(workflow)?;
         let d = w.def();
         let Some(policies) = &self.policies else {
-            return Err(Error::NotAllowed(format!(
-                "{}: break-glass is allowed only where a policy rule permits it, and no rules are in force here (rancherctl serve --policies DIR)",
-                d.id
-            )));
+            return Err(no_rules(d.id));
         };
         let reason = reason
             .filter(|r| !r.trim().is_empty())
@@ -99,7 +96,10 @@ impl Runner {
         {
             return Err(Error::AlreadyHeld(said.as_str().unwrap_or_default().to_string()));
         }
-        let (mut decision, mut facts) = policies.judge(session, d, &pinned, Some(&reason), true).await?;
+        let (mut decision, mut facts) = policies
+            .judge(session, d, &pinned, Some(&reason), true)
+            .await?
+            .ok_or_else(|| no_rules(d.id))?;
         let (rule, cap) = match &decision.verdict {
             RuleVerdict::BreakGlass { rule, cap_secs } => (rule.clone(), (*cap_secs).min(HARD_CAP_SECS)),
             _ => return Err(crate::policies::refusal(d.id, &decision)),
@@ -113,7 +113,10 @@ impl Runner {
             if let Some(m) = pinned.inputs.as_object_mut() {
                 m.remove(crate::grants::ALREADY_HELD);
             }
-            (decision, facts) = policies.judge(session, d, &pinned, Some(&reason), true).await?;
+            (decision, facts) = policies
+                .judge(session, d, &pinned, Some(&reason), true)
+                .await?
+                .ok_or_else(|| no_rules(d.id))?;
             if !matches!(decision.verdict, RuleVerdict::BreakGlass { .. }) {
                 return Err(crate::policies::refusal(d.id, &decision));
             }
@@ -182,4 +185,12 @@ impl Runner {
             result,
         })
     }
+}
+
+/// The refusal of a break-glass where no rules are in force.
+fn no_rules(workflow: &str) -> Error {
+    Error::NotAllowed(format!(
+        "{workflow}: break-glass is allowed only where a policy rule permits it, and no rules are in force here \
+         (rancherctl serve --policies DIR, or rules installed with rancherctl policies apply)"
+    ))
 }

@@ -138,7 +138,13 @@ pub async fn apply(ctx: &Context, dir: &Path, reason: Option<String>) -> anyhow:
     }
     let inputs = json!({"files": texts, "hash": p.new_hash});
     backend
-        .submit(ctx, rancher_workflows::apply_policies::APPLY_POLICIES, inputs, reason, false)
+        .submit(
+            ctx,
+            rancher_workflows::apply_policies::APPLY_POLICIES,
+            inputs,
+            reason,
+            false,
+        )
         .await
 }
 
