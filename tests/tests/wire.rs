@@ -611,6 +611,14 @@ fn every_route_answers_the_type_its_openapi_schema_names() {
     );
     through_type!(wire::GrantList, "grants", &v);
     let v = check(
+        "get",
+        "/api/v1/policies",
+        200,
+        "InstalledPoliciesAnswer",
+        rt.block_on(admin.get("/api/v1/policies")),
+    );
+    through_type!(rancher_server::policies_api::InstalledPoliciesAnswer, "policies", &v);
+    let v = check(
         "post",
         "/api/v1/grants/{id}/extend",
         202,

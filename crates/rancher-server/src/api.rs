@@ -95,7 +95,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rancher-access approvals service", description = "Team approvals for Rancher access workflows. Every call needs `Authorization: Bearer <your Rancher API token>`; the service learns who you are from Rancher and never keeps the token."),
-    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, export_audit, webhook_dead_letters, crate::policies_api::installed_policies),
+    paths(me, catalog, workflow, install, set_policy, run, list_requests, show_request, approve, deny, cancel, list_grants, extend_grant, revoke_grant, audit, verify_audit, export_audit, webhook_dead_letters, installed_policies),
     components(schemas(ErrorAnswer, Me, Catalog, CatalogEntry, InputView, PolicyRequest, InstallationView, RunRequest, RunAnswer, ListLine, ListEnd,
         RequestView, RequestPage, DecisionRequest, ExtendRequest, Extended, GrantView, GrantList, Revoked, AuditPage, AuditVerified, DeadLetters,
         crate::policies_api::InstalledPoliciesAnswer, crate::policies_api::InstalledPoliciesView)),
@@ -139,7 +139,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/api/v1/requests/{id}/deny", post(deny))
         .route("/api/v1/requests/{id}/cancel", post(cancel))
         .route("/api/v1/grants", get(list_grants))
-        .route("/api/v1/policies", get(crate::policies_api::installed_policies))
+        .route("/api/v1/policies", get(installed_policies))
         .route("/api/v1/grants/{id}/extend", post(extend_grant))
         .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
         .route("/api/v1/audit", get(audit))
@@ -588,6 +588,21 @@ async fn verify_audit(State(app): State<Arc<App>>, caller: Caller) -> Result<Jso
 fn grant_visible(person: &Person, g: &rancher_approval::Grant) -> bool {
     let me = &person.principal.id;
     person.is_admin || g.requested_by.id == *me || g.granted.subject == *me || g.approved_by.iter().any(|p| p.id == *me)
+}
+
+/// The installed approval rules: their files and hash (any signed-in caller).
+#[utoipa::path(get, path = "/api/v1/policies", responses((status = 200, body = crate::policies_api::InstalledPoliciesAnswer), (status = 500, body = crate::wire::ErrorAnswer)))]
+async fn installed_policies(
+    State(app): State<Arc<App>>,
+    _caller: Caller,
+) -> Result<Json<crate::policies_api::InstalledPoliciesAnswer>, ApiError> {
+    let now = (app.clock)();
+    let installed = rancher_approval::rules::installed::installed(app.store().as_ref(), now)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(crate::policies_api::InstalledPoliciesAnswer {
+        installed: installed.map(|(record, _)| record.into()),
+    }))
 }
 
 /// Time-bound grants the caller may see (admins: all; others: those they asked for, approved or hold), each with

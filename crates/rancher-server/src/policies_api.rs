@@ -1,19 +1,12 @@
-//! `GET /api/v1/policies`: the approval rules installed in the service's store (see
+//! The answer of `GET /api/v1/policies` (its handler is in [`crate::api`]): the approval rules installed in the service's store (see
 //! `rancher_approval::rules::installed`), which `rancherctl policies plan` compares files with and `policies
 //! export` writes back. Installing goes through the `apply-policies` workflow, filed with `POST /api/v1/run`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-use crate::api::Caller;
-use crate::app::App;
-use crate::error::ApiError;
 
 /// `GET /api/v1/policies`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -51,19 +44,4 @@ impl From<rancher_approval::rules::installed::InstalledPolicies> for InstalledPo
             request: p.request,
         }
     }
-}
-
-/// The installed approval rules: their files and hash (any signed-in caller).
-#[utoipa::path(get, path = "/api/v1/policies", responses((status = 200, body = InstalledPoliciesAnswer), (status = 500, body = crate::wire::ErrorAnswer)))]
-pub(crate) async fn installed_policies(
-    State(app): State<Arc<App>>,
-    _caller: Caller,
-) -> Result<Json<InstalledPoliciesAnswer>, ApiError> {
-    let now = (app.clock)();
-    let installed = rancher_approval::rules::installed::installed(app.store().as_ref(), now)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(InstalledPoliciesAnswer {
-        installed: installed.map(|(record, _)| record.into()),
-    }))
 }
