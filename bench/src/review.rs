@@ -439,8 +439,22 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
     );
     drop(sim);
 
-    // Access review over many users and bindings (global, cluster and project; a tenth through groups), at full
-    // scale and at a tenth of it: memory must follow the bindings' index and a page of users, not the users.
+    let (more, more_notes) = run_access(rancherctl_bin, &dir, sizes)?;
+    figures.extend(more);
+    notes.extend(more_notes);
+    Ok(ReviewResult { figures, notes })
+}
+
+/// The access-review part of the case alone: the review (and who-can, and an offboarding plan) over many users
+/// and bindings (global, cluster and project; a tenth through groups), at full scale and at a tenth of it: memory
+/// must follow the bindings' index and a page of users, not the users. Returns the figures and notes.
+pub fn run_access(
+    rancherctl_bin: &Path,
+    dir: &tempfile::TempDir,
+    sizes: ReviewSizes,
+) -> Result<(Vec<Figure>, Vec<String>)> {
+    let mut figures = Vec::new();
+    let notes = Vec::new();
     for (tag, users, bindings) in [
         ("_tenth", sizes.review_users / 10, sizes.review_bindings / 10),
         ("", sizes.review_users, sizes.review_bindings),
@@ -458,13 +472,9 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
         std::fs::create_dir_all(&state)?;
         let ca = dir.path().join(format!("ca-review{tag}.pem"));
         std::fs::write(&ca, sim.handle().ca_pem())?;
-        rancherctl(
-            rancherctl_bin,
-            &sim,
-            &state,
-            &ca,
-            &["workflows", "install", "access-review"],
-        )?;
+        for w in ["access-review", "who-can", "offboard-user"] {
+            rancherctl(rancherctl_bin, &sim, &state, &ca, &["workflows", "install", w])?;
+        }
         let held = sim.handle().count("globalrolebindings")
             + sim.handle().count("clusterroletemplatebindings")
             + sim.handle().count("projectroletemplatebindings");
@@ -507,7 +517,58 @@ pub fn run(opts: &Options, rancherctl_bin: &Path, python: Option<&Peer>, sizes: 
             )
             .with_note("VmHWM sampled every 2 ms"),
         );
+        // who-can (who holds the admin global role: every user streams past the index) and an offboarding plan
+        // (a dry run for one bulk user: the admins and the target are kept, the other users stream past).
+        let target = format!("user{:05}", users / 2);
+        for (key, what, args) in [
+            (
+                "who_can",
+                "`rancherctl run who-can --input global-role=admin -o json`".to_string(),
+                vec!["run", "who-can", "--input", "global-role=admin", "-o", "json"],
+            ),
+            (
+                "offboard",
+                format!("`rancherctl run offboard-user --input user={target} --dry-run -o json`"),
+                vec![
+                    "run",
+                    "offboard-user",
+                    "--input",
+                    &format!("user={target}"),
+                    "--dry-run",
+                    "-o",
+                    "json",
+                ],
+            ),
+        ] {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (mut took, mut peaks) = (Vec::new(), Vec::new());
+            for _ in 0..sizes.runs {
+                let (t, peak, out) = rancherctl(rancherctl_bin, &sim, &state, &ca, &args)?;
+                let _: serde_json::Value =
+                    serde_json::from_slice(&out).with_context(|| format!("{what} printed no JSON document"))?;
+                took.push(t);
+                peaks.push(peak as f64 / 1024.0);
+            }
+            figures.push(Figure::timings(
+                format!("review.{key}{tag}"),
+                9,
+                format!("{what}, {users} users, {held} bindings (mixed)"),
+                Unit::Seconds,
+                &took,
+            ));
+            figures.push(
+                Figure::new(
+                    format!("review.{key}{tag}_rss"),
+                    9,
+                    format!("peak RSS of {what}, {users} users"),
+                    Unit::MiB,
+                    peaks,
+                )
+                .with_note("VmHWM sampled every 2 ms"),
+            );
+        }
         drop(sim);
     }
-    Ok(ReviewResult { figures, notes })
+    Ok((figures, notes))
 }

@@ -10,7 +10,7 @@ use rancher_api::requests::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::inventory::{Binding, Inventory, Names, Scope};
+use super::inventory::{Binding, Inventory, Names, Person, Scope};
 use super::tokens::each_token;
 use super::{require_rk, write};
 use crate::catalog::{DefaultApproval, InputKind, InputSpec, WorkflowDef};
@@ -94,23 +94,7 @@ async fn plan(session: &Session, user: &str) -> Result<(String, String, Vec<Step
 /// review/inventory.rs): bindings of a whole group are not the user's to delete, so approvers see them apart.
 async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, String, Vec<Step>, Vec<String>)> {
     let id = OFFBOARD_USER.id;
-    let inv = Inventory::load(session, true).await?;
-    let person = inv
-        .users
-        .iter()
-        .find(|p| p.id == user)
-        .or_else(|| inv.users.iter().find(|p| p.username == user))
-        .ok_or_else(|| Error::Input {
-            workflow: id.into(),
-            input: "user".into(),
-            message: format!("no user has the id or username `{user}`; `rancherctl run list-users` shows them"),
-        })?;
-    if person.id == session.principal.id {
-        return Err(Error::Refused(format!(
-            "{id}: you cannot offboard yourself ({}); ask another admin to run it",
-            person.id
-        )));
-    }
+    let inv = Inventory::index(session, true).await?;
     // The users an admin global role binding names, found once (not once per user).
     let n = &inv.names;
     let admins: std::collections::HashSet<&str> = inv
@@ -119,13 +103,35 @@ async fn plan_and_groups(session: &Session, user: &str) -> Result<(String, Strin
         .filter(|b| b.scope == Scope::Global && n.text(b.role) == "admin")
         .filter_map(|b| b.user.map(|u| n.text(u)))
         .collect();
-    let is_admin = |uid: &str| admins.contains(uid);
-    if is_admin(&person.id) {
-        let others = inv
-            .users
-            .iter()
-            .filter(|p| p.id != person.id && p.enabled && is_admin(&p.id))
-            .count();
+    // The users stream past: only the target (the user with that id, else the first with that username) and the
+    // enabled admins' ids are kept.
+    let (mut by_id, mut by_name) = (None::<Person>, None::<Person>);
+    let mut enabled_admins = Vec::new();
+    super::inventory::each_user(session, |p| {
+        if p.enabled && admins.contains(p.id.as_str()) {
+            enabled_admins.push(p.id.clone());
+        }
+        if p.id == user {
+            by_id = Some(p);
+        } else if by_name.is_none() && p.username == user {
+            by_name = Some(p);
+        }
+        Ok(())
+    })
+    .await?;
+    let person = &by_id.or(by_name).ok_or_else(|| Error::Input {
+        workflow: id.into(),
+        input: "user".into(),
+        message: format!("no user has the id or username `{user}`; `rancherctl run list-users` shows them"),
+    })?;
+    if person.id == session.principal.id {
+        return Err(Error::Refused(format!(
+            "{id}: you cannot offboard yourself ({}); ask another admin to run it",
+            person.id
+        )));
+    }
+    if admins.contains(person.id.as_str()) {
+        let others = enabled_admins.iter().filter(|a| **a != person.id).count();
         if others == 0 {
             return Err(Error::Refused(format!(
                 "{id}: {} is the last enabled admin; offboarding it would leave nobody able to manage Rancher. Give another user the admin global role first",
