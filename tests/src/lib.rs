@@ -97,3 +97,18 @@ impl SplitMix {
         self.next_u64() % n
     }
 }
+
+/// The `--input` pairs of an `apply-policies` run of a one-rule set (the files as JSON and their hash), for the
+/// tests that walk every workflow of the catalog.
+pub fn apply_policies_inputs() -> [String; 2] {
+    let files = std::collections::BTreeMap::from([(
+        "10-day.yaml".to_string(),
+        "rules:\n  - id: at-most-a-day\n    when: \"true\"\n    max_duration: 24h\n".to_string(),
+    )]);
+    let spec = rancher_approval::rules::files::spec_of_files(&files).expect("the rule file parses");
+    let set = rancher_approval::rules::RuleSet::load(spec).expect("the rule set loads");
+    [
+        format!("files={}", serde_json::to_string(&files).expect("files as JSON")),
+        format!("hash={}", set.hash()),
+    ]
+}

@@ -793,7 +793,13 @@ fn ux2_every_write_workflow_dry_runs_on_display_names() {
         .unwrap()
         .to_string();
     // Each write workflow: its inputs by display name, and what the dry run must mention.
+    let policy_inputs = rancher_access_tests::apply_policies_inputs();
     let cases: Vec<(&str, Vec<&str>, Vec<String>)> = vec![
+        (
+            "apply-policies",
+            policy_inputs.iter().map(String::as_str).collect(),
+            vec!["would install rule set".into()],
+        ),
         (
             "grant-project-role",
             vec![

@@ -330,7 +330,9 @@ fn every_catalog_workflow_prints_the_same_in_both_modes() {
         ("access-control-switch-plan", "needs an enabled authentication provider"),
     ];
     // Inputs by workflow (none for the others); writes run as dry runs.
+    let policy_inputs = rancher_access_tests::apply_policies_inputs();
     let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("apply-policies", policy_inputs.iter().map(String::as_str).collect()),
         (
             "grant-project-role",
             vec![
