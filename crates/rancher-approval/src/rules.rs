@@ -584,7 +584,16 @@ impl RuleSet {
                 }
                 ctx
             });
-            program.execute(ctx)
+            // cel 0.12 panics on some expressions it accepted (a loop over a value that is neither a list nor a
+            // map): the rule is then unknown and fails closed, rather than taking the caller down.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx))) {
+                Ok(result) => result.map_err(|e| one_line(&e.to_string())),
+                Err(_) => Err(
+                    "the CEL interpreter could not evaluate this `when` (for example a loop over a value \
+                     that is neither a list nor a map): rewrite the rule"
+                        .to_owned(),
+                ),
+            }
         };
         let mut matched = Vec::new();
         let mut unknown = Vec::new();
@@ -607,7 +616,7 @@ impl RuleSet {
                     "`when` gave {:?}, not true or false",
                     other.type_of().to_string()
                 )),
-                Err(e) => Err(one_line(&e.to_string())),
+                Err(problem) => Err(problem),
             };
             let fail_closed = match holds {
                 Ok(true) => true,

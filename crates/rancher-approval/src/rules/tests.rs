@@ -733,3 +733,25 @@ fn the_fast_path_covers_the_common_shapes() {
     assert_eq!(set.compiled[5].fast.as_ref().unwrap().eval(&view), Some(true));
     assert_eq!(set.compiled[1].fast.as_ref().unwrap().eval(&view), Some(true));
 }
+
+/// The CEL interpreter panics on a loop over a value that is neither a list nor a map (`reason.exists(...)`); a
+/// request must never take the service down with it: the rule is unknown and fails closed, like any error.
+#[test]
+fn a_rule_the_interpreter_panics_on_fails_closed() {
+    let set = RuleSet::from_yaml(
+        "rules: [{id: loop, when: 'reason.exists(c, true)', deny: looped}, {id: ok, when: 'true', auto_approve: true}]",
+    )
+    .unwrap();
+    let mut f = Facts::default();
+    f.reason = "INC-1".into();
+    let d = set.evaluate(&f, noon());
+    assert_eq!(
+        d.verdict,
+        RuleVerdict::Denied {
+            rule: Some("loop".into()),
+            message: "looped".into(),
+        }
+    );
+    assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+    assert!(d.unknown[0].problem.contains("rewrite"), "{}", d.unknown[0].problem);
+}
