@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod counting;
 pub mod faulty;
+pub mod kubectl;
 pub mod process;
 pub mod server;
 

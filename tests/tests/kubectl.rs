@@ -2,35 +2,13 @@
 //! validation (which downloads the server's OpenAPI documents) and delete. Uses the machine's kubectl; when there
 //! is none the test says so on stderr and passes, never silently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use rancher_access_tests::sim;
-use rancher_sim::{RancherVersion, SimHandle};
+use rancher_sim::RancherVersion;
 
-fn kubectl_path() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("KUBECTL").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/kubectl")),
-        Some(PathBuf::from("/usr/local/bin/kubectl")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.is_file())
-}
-
-/// A kubeconfig for the simulator's local cluster with the admin token, written to `dir`.
-fn kubeconfig(sim: &SimHandle, dir: &Path) -> PathBuf {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).expect("CA written");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    token: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\ncurrent-context: sim\n",
-        sim.base_url(),
-        ca.display(),
-        sim.tokens().admin
-    );
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, text).expect("kubeconfig written");
-    path
-}
+use rancher_access_tests::kubectl::{kubeconfig, path as kubectl_path};
 
 fn run(kubectl: &Path, config: &Path, cache: &Path, args: &[&str]) -> Output {
     Command::new(kubectl)

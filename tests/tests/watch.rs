@@ -2,7 +2,6 @@
 //! service's watcher links each binding change to its request or reports it as out of band.
 
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,29 +10,7 @@ use rancher_access_tests::sim;
 use rancher_sim::{RancherVersion, SimHandle};
 use serde_json::{json, Value};
 
-fn kubectl_path() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("KUBECTL").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/kubectl")),
-        Some(PathBuf::from("/usr/local/bin/kubectl")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.is_file())
-}
-
-/// A kubeconfig for the simulator's local cluster with the admin token, written to `dir`.
-fn kubeconfig(sim: &SimHandle, dir: &Path) -> PathBuf {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).expect("CA written");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    token: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\ncurrent-context: sim\n",
-        sim.base_url(),
-        ca.display(),
-        sim.tokens().admin
-    );
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, text).expect("kubeconfig written");
-    path
-}
+use rancher_access_tests::kubectl::{kubeconfig, path as kubectl_path};
 
 /// Waits (up to 30 s, a guard against hanging) until the simulator has been asked for a watch of `plural`.
 async fn watch_opened(sim: &SimHandle, plural: &str) {
