@@ -112,30 +112,20 @@ impl Policies {
         let Some(store) = &self.installed else {
             return Ok(self.rules());
         };
-        use rancher_approval::rules::installed::{InstalledPolicies, KEY, NAMESPACE};
-        let text = store.state_get(NAMESPACE, KEY, chrono::Utc::now()).await?;
-        let Some(text) = text else {
+        use rancher_approval::rules::installed::{record, InstalledError};
+        // An installed set that cannot be read refuses the filing, so nothing passes unjudged.
+        let unreadable = |e: InstalledError| match e {
+            InstalledError::Store(e) => Error::Approval(e),
+            corrupt => Error::Refused(format!("{corrupt}; nothing is filed until then")),
+        };
+        let Some(record) = record(store.as_ref(), chrono::Utc::now()).await.map_err(unreadable)? else {
             *self.set.write().unwrap_or_else(|p| p.into_inner()) = None;
             return Ok(None);
         };
-        let unreadable = |why: String| {
-            Error::Refused(format!(
-                "the installed policy rules cannot be read ({why}); nothing is filed until they can: apply the \
-                 policy files again with `rancherctl policies apply -f DIR`"
-            ))
-        };
-        let record: InstalledPolicies = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
         if let Some(set) = self.rules().filter(|s| s.hash() == record.hash) {
             return Ok(Some(set));
         }
-        let set = record.load().map_err(|e| unreadable(e.to_string()))?;
-        if set.hash() != record.hash {
-            return Err(unreadable(format!(
-                "the files hash to {}, not the {} stored with them",
-                set.hash(),
-                record.hash
-            )));
-        }
+        let set = record.load_checked().map_err(unreadable)?;
         let set = Arc::new(set);
         self.replace(set.clone());
         Ok(Some(set))

@@ -41,6 +41,19 @@ impl InstalledPolicies {
     pub fn load(&self) -> Result<RuleSet, LoadError> {
         RuleSet::load(files::spec_of_files(&self.files)?)
     }
+
+    /// The set written in these files, loaded and checked against the hash stored with them.
+    pub fn load_checked(&self) -> Result<RuleSet, InstalledError> {
+        let set = self.load().map_err(|e| InstalledError::Corrupt(e.to_string()))?;
+        if set.hash() != self.hash {
+            return Err(InstalledError::Corrupt(format!(
+                "the files hash to {}, not the {} stored with them",
+                set.hash(),
+                self.hash
+            )));
+        }
+        Ok(set)
+    }
 }
 
 /// Why the installed set could not be read.
@@ -60,19 +73,21 @@ pub async fn installed(
     store: &dyn Store,
     now: DateTime<Utc>,
 ) -> Result<Option<(InstalledPolicies, RuleSet)>, InstalledError> {
+    let Some(record) = record(store, now).await? else {
+        return Ok(None);
+    };
+    let set = record.load_checked()?;
+    Ok(Some((record, set)))
+}
+
+/// The stored record of what is installed, not loaded (its `hash` says whether a set in hand is still current).
+pub async fn record(store: &dyn Store, now: DateTime<Utc>) -> Result<Option<InstalledPolicies>, InstalledError> {
     let Some(text) = store.state_get(NAMESPACE, KEY, now).await? else {
         return Ok(None);
     };
-    let record: InstalledPolicies = serde_json::from_str(&text).map_err(|e| InstalledError::Corrupt(e.to_string()))?;
-    let set = record.load().map_err(|e| InstalledError::Corrupt(e.to_string()))?;
-    if set.hash() != record.hash {
-        return Err(InstalledError::Corrupt(format!(
-            "the files hash to {}, not the {} stored with them",
-            set.hash(),
-            record.hash
-        )));
-    }
-    Ok(Some((record, set)))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| InstalledError::Corrupt(e.to_string()))
 }
 
 /// What installing some files did.
